@@ -1,0 +1,59 @@
+package pkgsource
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/hashicorp/go-multierror"
+)
+
+// Memory is an in-memory [Source]. It is immutable once made, so it is safe
+// for concurrent use.
+type Memory struct {
+	byType map[string][]Package // each sorted by version
+}
+
+var _ Source = (*Memory)(nil)
+
+// NewMemory validates pkgs and returns a Memory holding copies of them.
+// Every invalid or duplicate (same type and version) package is reported
+// at once, as *PackageError values in a *multierror.Error.
+func NewMemory(pkgs ...Package) (*Memory, error) {
+	var errs *multierror.Error
+	seen := make(map[Key]bool, len(pkgs))
+	m := &Memory{byType: make(map[string][]Package)}
+	for _, p := range pkgs {
+		if err := p.Validate(); err != nil {
+			errs = multierror.Append(errs, err)
+			continue
+		}
+		if seen[p.Key()] {
+			errs = multierror.Append(errs, &PackageError{Package: p.Key(), Err: fmt.Errorf("%w: duplicate package", ErrInvalid)})
+			continue
+		}
+		seen[p.Key()] = true
+		p.Requires = slices.Clone(p.Requires)
+		m.byType[p.Type] = append(m.byType[p.Type], p)
+	}
+	if err := errs.ErrorOrNil(); err != nil {
+		return nil, err
+	}
+	for _, ps := range m.byType {
+		slices.SortFunc(ps, func(a, b Package) int { return a.Version.Compare(b.Version) })
+	}
+	return m, nil
+}
+
+// Packages implements [Source]. It returns the packages of type typ in
+// ascending version order.
+func (m *Memory) Packages(ctx context.Context, typ string) ([]Package, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ps := slices.Clone(m.byType[typ])
+	for i := range ps {
+		ps[i].Requires = slices.Clone(ps[i].Requires)
+	}
+	return ps, nil
+}

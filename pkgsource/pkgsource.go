@@ -1,0 +1,130 @@
+// Package pkgsource describes upgrade packages and where stackup finds them.
+//
+// A [Package] installs one version of one platform type (such as "tomcat"
+// 10.1.18). It may say which installed versions it upgrades from
+// ([Package.From]) and what it needs beneath it ([Package.Requires]).
+// Planners read packages through the small [Source] interface; [Memory] is
+// an in-memory Source for tests and built-in catalogues.
+package pkgsource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+
+	"github.com/stackup/stackup/version"
+)
+
+// Sentinel errors, usable with errors.Is.
+var (
+	// ErrInvalid reports a malformed package description.
+	ErrInvalid = errors.New("invalid package")
+	// ErrNotFound reports a package or package content that a source does
+	// not hold.
+	ErrNotFound = errors.New("package not found")
+	// ErrDigestMismatch reports package content whose digest or size is
+	// not the one its description promises.
+	ErrDigestMismatch = errors.New("digest mismatch")
+)
+
+// Package is an upgrade package: what installs Version of platform Type.
+type Package struct {
+	Type    string          `json:"type"` // matches topology.Template.Type, such as "tomcat"
+	Version version.Version `json:"version"`
+	// From says which installed versions the package upgrades from. The
+	// zero Constraint means any.
+	From version.Constraint `json:"from,omitzero"`
+	// Requires lists what the installed version needs beneath it, such as
+	// Tomcat 10 needing a JVM >=11.
+	Requires []Requirement `json:"requires,omitempty"`
+	Location string        `json:"location,omitempty"` // where the content is: a file name or URL
+	Digest   string        `json:"digest,omitempty"`   // "sha256:" and 64 lowercase hex digits
+	Size     int64         `json:"size,omitempty"`     // content length in bytes; 0 when unknown
+}
+
+// Requirement is what a package needs of the platform beneath it.
+type Requirement struct {
+	Type       string             `json:"type"`
+	Constraint version.Constraint `json:"constraint"`
+}
+
+// Key identifies a package within a source: its type and version. Keys are
+// comparable and work as map keys.
+type Key struct {
+	Type    string
+	Version version.Version
+}
+
+func (k Key) String() string { return k.Type + " " + k.Version.String() }
+
+// Key returns the package's type and version.
+func (p Package) Key() Key { return Key{Type: p.Type, Version: p.Version} }
+
+// String returns the type and version, such as "tomcat 10.1.18".
+func (p Package) String() string { return p.Key().String() }
+
+var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// Validate reports whether p is well formed: a type, a non-zero version, a
+// digest (when given) of the form "sha256:<64 lowercase hex>", a size not
+// below zero, and requirements that name a type. The error is a
+// *PackageError matching ErrInvalid.
+func (p Package) Validate() error {
+	var reason string
+	switch {
+	case p.Type == "":
+		reason = "no type"
+	case p.Version.IsZero():
+		reason = "no version"
+	case p.Digest != "" && !digestPattern.MatchString(p.Digest):
+		reason = fmt.Sprintf("digest %q is not sha256:<64 lowercase hex digits>", p.Digest)
+	case p.Size < 0:
+		reason = fmt.Sprintf("negative size %d", p.Size)
+	}
+	for i, r := range p.Requires {
+		if reason == "" && r.Type == "" {
+			reason = fmt.Sprintf("requirement #%d names no type", i+1)
+		}
+	}
+	if reason == "" {
+		return nil
+	}
+	return &PackageError{Package: p.Key(), Err: fmt.Errorf("%w: %s", ErrInvalid, reason)}
+}
+
+// PackageError reports a problem with one package, named by its key.
+type PackageError struct {
+	Package Key
+	Err     error
+}
+
+func (e *PackageError) Error() string {
+	return fmt.Sprintf("pkgsource: package %s: %v", e.Package, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *PackageError) Unwrap() error { return e.Err }
+
+// Source lists upgrade packages.
+//
+// Implementations must be safe for concurrent use. Packages returns the
+// packages of one type in any order; an unknown type gives an empty list and
+// a nil error. The caller may keep and change the returned slice.
+type Source interface {
+	Packages(ctx context.Context, typ string) ([]Package, error)
+}
+
+// SourceFunc adapts a function to a [Source].
+type SourceFunc func(ctx context.Context, typ string) ([]Package, error)
+
+// Packages calls f.
+func (f SourceFunc) Packages(ctx context.Context, typ string) ([]Package, error) { return f(ctx, typ) }
+
+// Opener is implemented by sources that hold package content. Open returns
+// the content of p; the reader verifies p's digest and size while it is read
+// and reports ErrDigestMismatch, at the latest at io.EOF, when they differ.
+type Opener interface {
+	Open(ctx context.Context, p Package) (io.ReadCloser, error)
+}

@@ -1,0 +1,187 @@
+package topology
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/stackup/stackup/version"
+)
+
+// Schema is the value of the "schema" field of a topology file.
+const Schema = "stackup.topology/v1"
+
+// MaxFileSize is the largest topology file ReadJSON accepts, in bytes.
+const MaxFileSize = 64 << 20
+
+// A topology file is a JSON object:
+//
+//	{
+//	  "schema": "stackup.topology/v1",
+//	  "applications": [{
+//	    "id": "shop",
+//	    "templates": [{
+//	      "id": "shop_app", "type": "webapp", "version": "1.4.0",
+//	      "requirements": [{"name": "host", "template": "tomcat_server",
+//	                        "constraint": ">=8.5, <9", "relation": "hosted_on"}]
+//	    }],
+//	    "nodes": [{
+//	      "id": "shop-1", "template": "shop_app", "version": "1.4.0",
+//	      "relationships": [{"relation": "hosted_on", "target": "tomcat-1"}]
+//	    }]
+//	  }]
+//	}
+//
+// Unknown fields are errors. "version" may be left out of a node (it then
+// has its template's version); "requirements", "relationships", "name",
+// "constraint" and "relation" may be left out.
+type fileTopology struct {
+	Schema       string            `json:"schema"`
+	Applications []fileApplication `json:"applications"`
+}
+
+type fileApplication struct {
+	ID        AppID          `json:"id"`
+	Templates []fileTemplate `json:"templates"`
+	Nodes     []fileNode     `json:"nodes"`
+}
+
+type fileTemplate struct {
+	ID           TemplateID        `json:"id"`
+	Type         string            `json:"type"`
+	Version      string            `json:"version"`
+	Requirements []fileRequirement `json:"requirements,omitempty"`
+}
+
+type fileRequirement struct {
+	Name       string     `json:"name,omitempty"`
+	Template   TemplateID `json:"template"`
+	Constraint string     `json:"constraint,omitempty"`
+	Relation   Relation   `json:"relation,omitempty"`
+}
+
+type fileNode struct {
+	ID            NodeID         `json:"id"`
+	Template      TemplateID     `json:"template"`
+	Version       string         `json:"version,omitempty"`
+	Relationships []Relationship `json:"relationships,omitempty"`
+}
+
+// ReadJSON reads a topology file (see [Schema]) of at most [MaxFileSize]
+// bytes and returns it validated, as [New] does. Errors match
+// [ErrInvalid]; they give the line and column of a syntax error and name
+// the template or node of a bad version or constraint.
+func ReadJSON(r io.Reader) (*Memory, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("topology: reading file: %w", err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: larger than %d bytes", ErrInvalid, MaxFileSize)}
+	}
+	var f fileTopology
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, &Error{Item: jsonErrorPlace(data, err), Err: fmt.Errorf("%w: %v", ErrInvalid, err)}
+	}
+	if dec.More() {
+		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: data after the topology object", ErrInvalid)}
+	}
+	if f.Schema != Schema {
+		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: schema %q, want %q", ErrInvalid, f.Schema, Schema)}
+	}
+	apps, err := f.decode()
+	if err != nil {
+		return nil, err
+	}
+	return New(apps...)
+}
+
+func (f *fileTopology) decode() ([]Application, error) {
+	var errs []error
+	bad := func(item string, err error) {
+		errs = append(errs, &Error{Item: item, Err: fmt.Errorf("%w: %w", ErrInvalid, err)})
+	}
+	apps := make([]Application, len(f.Applications))
+	for i, fa := range f.Applications {
+		a := Application{ID: fa.ID, Templates: make([]Template, len(fa.Templates)), Nodes: make([]Node, len(fa.Nodes))}
+		for j, ft := range fa.Templates {
+			item := fmt.Sprintf("template %q", ft.ID)
+			t := Template{ID: ft.ID, Type: ft.Type}
+			var err error
+			if t.Version, err = version.Parse(ft.Version); err != nil {
+				bad(item, err)
+			}
+			for _, fr := range ft.Requirements {
+				req := Requirement{Name: fr.Name, Template: fr.Template, Relation: fr.Relation}
+				if req.Constraint, err = version.ParseConstraint(fr.Constraint); err != nil {
+					bad(fmt.Sprintf("%s requirement on %q", item, fr.Template), err)
+				}
+				t.Requirements = append(t.Requirements, req)
+			}
+			a.Templates[j] = t
+		}
+		for j, fn := range fa.Nodes {
+			n := Node{ID: fn.ID, Template: fn.Template, Relationships: fn.Relationships}
+			if fn.Version != "" {
+				var err error
+				if n.Version, err = version.Parse(fn.Version); err != nil {
+					bad(fmt.Sprintf("node %q", fn.ID), err)
+				}
+			}
+			a.Nodes[j] = n
+		}
+		apps[i] = a
+	}
+	return apps, errors.Join(errs...)
+}
+
+// WriteJSON writes the topology as a file that ReadJSON reads back, with
+// applications sorted by ID and indented for people and diffs.
+func (m *Memory) WriteJSON(w io.Writer) error {
+	f := fileTopology{Schema: Schema}
+	for _, a := range m.Applications() {
+		fa := fileApplication{ID: a.ID, Templates: []fileTemplate{}, Nodes: []fileNode{}}
+		for _, t := range a.Templates {
+			ft := fileTemplate{ID: t.ID, Type: t.Type, Version: t.Version.String()}
+			for _, r := range t.Requirements {
+				fr := fileRequirement{Name: r.Name, Template: r.Template, Relation: r.Relation}
+				if !r.Constraint.IsZero() {
+					fr.Constraint = r.Constraint.String()
+				}
+				ft.Requirements = append(ft.Requirements, fr)
+			}
+			fa.Templates = append(fa.Templates, ft)
+		}
+		for _, n := range a.Nodes {
+			fa.Nodes = append(fa.Nodes, fileNode{ID: n.ID, Template: n.Template, Version: n.Version.String(), Relationships: n.Relationships})
+		}
+		f.Applications = append(f.Applications, fa)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(f)
+}
+
+// jsonErrorPlace turns the offset of a decoding error into "line L, column C".
+func jsonErrorPlace(data []byte, err error) string {
+	var offset int64 = -1
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		offset = syn.Offset
+	case errors.As(err, &typ):
+		offset = typ.Offset
+	}
+	if offset < 0 || offset > int64(len(data)) {
+		return "file"
+	}
+	before := data[:offset]
+	line := bytes.Count(before, []byte("\n")) + 1
+	col := int(offset) - bytes.LastIndexByte(before, '\n')
+	return fmt.Sprintf("line %d, column %d", line, col)
+}

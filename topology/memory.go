@@ -1,0 +1,335 @@
+package topology
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/go-multierror"
+)
+
+// Memory is an in-memory [Topology]. It is immutable once built, so it is
+// safe for concurrent use; every method returns copies.
+type Memory struct {
+	apps       map[AppID]*Application
+	nodes      map[NodeID]*Node
+	dependents map[NodeID][]Dependent
+}
+
+var _ Topology = (*Memory)(nil)
+
+// New validates apps and returns a Memory holding a copy of them. When the
+// applications break any rule, New returns every problem at once (see
+// [Validate]) and no Memory. Nodes without a version take their template's.
+func New(apps ...Application) (*Memory, error) {
+	if err := Validate(apps...); err != nil {
+		return nil, err
+	}
+	m := &Memory{
+		apps:       make(map[AppID]*Application, len(apps)),
+		nodes:      make(map[NodeID]*Node),
+		dependents: make(map[NodeID][]Dependent),
+	}
+	templates := make(map[TemplateID]*Template)
+	for i := range apps {
+		a := cloneApplication(&apps[i])
+		m.apps[a.ID] = a
+		for j := range a.Templates {
+			templates[a.Templates[j].ID] = &a.Templates[j]
+		}
+	}
+	for _, a := range m.apps {
+		for j := range a.Nodes {
+			n := &a.Nodes[j]
+			n.App = a.ID
+			if n.Version.IsZero() {
+				n.Version = templates[n.Template].Version
+			}
+			m.nodes[n.ID] = n
+		}
+	}
+	for _, n := range m.nodes {
+		t := templates[n.Template]
+		for _, r := range n.Relationships {
+			target := m.nodes[r.Target]
+			d := Dependent{App: n.App, Node: n.ID, Template: n.Template, Relation: r.Relation}
+			found := false
+			for _, req := range t.Requirements {
+				if req.Template == target.Template {
+					d.Constraint = req.Constraint
+					m.dependents[r.Target] = append(m.dependents[r.Target], d)
+					found = true
+				}
+			}
+			if !found {
+				m.dependents[r.Target] = append(m.dependents[r.Target], d)
+			}
+		}
+	}
+	for _, ds := range m.dependents {
+		slices.SortFunc(ds, func(a, b Dependent) int {
+			return cmp.Or(cmp.Compare(a.App, b.App), cmp.Compare(a.Node, b.Node),
+				cmp.Compare(a.Relation, b.Relation), cmp.Compare(a.Constraint.String(), b.Constraint.String()))
+		})
+	}
+	return m, nil
+}
+
+// Application implements [Topology].
+func (m *Memory) Application(ctx context.Context, id AppID) (*Application, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	a, ok := m.apps[id]
+	if !ok {
+		return nil, &NotFoundError{Kind: "application", ID: string(id)}
+	}
+	return cloneApplication(a), nil
+}
+
+// Node implements [Topology].
+func (m *Memory) Node(ctx context.Context, id NodeID) (*Node, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	n, ok := m.nodes[id]
+	if !ok {
+		return nil, &NotFoundError{Kind: "node", ID: string(id)}
+	}
+	c := cloneNode(n)
+	return &c, nil
+}
+
+// Dependents implements [Topology]. The result is sorted by application,
+// node, relation and constraint. A dependent whose template has several
+// requirements on the node's template appears once per requirement.
+func (m *Memory) Dependents(ctx context.Context, id NodeID) ([]Dependent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if _, ok := m.nodes[id]; !ok {
+		return nil, &NotFoundError{Kind: "node", ID: string(id)}
+	}
+	return slices.Clone(m.dependents[id]), nil
+}
+
+// Applications returns copies of every application, sorted by ID.
+func (m *Memory) Applications() []Application {
+	ids := make([]AppID, 0, len(m.apps))
+	for id := range m.apps {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	apps := make([]Application, len(ids))
+	for i, id := range ids {
+		apps[i] = *cloneApplication(m.apps[id])
+	}
+	return apps
+}
+
+func cloneApplication(a *Application) *Application {
+	c := &Application{ID: a.ID, Templates: slices.Clone(a.Templates), Nodes: slices.Clone(a.Nodes)}
+	for i := range c.Templates {
+		c.Templates[i].Requirements = slices.Clone(c.Templates[i].Requirements)
+	}
+	for i := range c.Nodes {
+		c.Nodes[i] = cloneNode(&c.Nodes[i])
+	}
+	return c
+}
+
+func cloneNode(n *Node) Node {
+	c := *n
+	c.Relationships = slices.Clone(n.Relationships)
+	return c
+}
+
+// Builder collects applications piece by piece for [New]. The zero Builder
+// is ready to use; its methods return the Builder so calls can be chained.
+// A Builder is not safe for concurrent use.
+type Builder struct {
+	apps []Application
+}
+
+func (b *Builder) app(id AppID) *Application {
+	for i := range b.apps {
+		if b.apps[i].ID == id {
+			return &b.apps[i]
+		}
+	}
+	b.apps = append(b.apps, Application{ID: id})
+	return &b.apps[len(b.apps)-1]
+}
+
+// Template adds a template to application app, creating the application on
+// first mention.
+func (b *Builder) Template(app AppID, t Template) *Builder {
+	a := b.app(app)
+	a.Templates = append(a.Templates, t)
+	return b
+}
+
+// Node adds a node to application app, creating the application on first
+// mention.
+func (b *Builder) Node(app AppID, n Node) *Builder {
+	a := b.app(app)
+	a.Nodes = append(a.Nodes, n)
+	return b
+}
+
+// Build validates what was added and returns the topology; see [New].
+func (b *Builder) Build() (*Memory, error) { return New(b.apps...) }
+
+// Validate checks applications against the rules a topology must keep and
+// reports every problem at once, as a *multierror.Error of [*Error] values,
+// or nil. The rules: every application, template and node has an ID, unique
+// across all applications; every template has a type; every node names a
+// known template; every relationship has a known relation kind and a known
+// target other than the node itself; a node is hosted on at most one node;
+// every requirement names a known template; relationships form no cycle.
+func Validate(apps ...Application) error {
+	var errs *multierror.Error
+	problem := func(item string, format string, args ...any) {
+		errs = multierror.Append(errs, &Error{Item: item, Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)})
+	}
+	appSeen := map[AppID]bool{}
+	templates := map[TemplateID]AppID{}
+	nodes := map[NodeID]*Node{}
+	for i := range apps {
+		a := &apps[i]
+		item := fmt.Sprintf("application %q", a.ID)
+		switch {
+		case a.ID == "":
+			problem(fmt.Sprintf("application #%d", i+1), "no ID")
+		case appSeen[a.ID]:
+			problem(item, "duplicate application ID")
+		}
+		appSeen[a.ID] = true
+		for j, t := range a.Templates {
+			titem := fmt.Sprintf("template %q", t.ID)
+			if t.ID == "" {
+				problem(fmt.Sprintf("%s template #%d", item, j+1), "no ID")
+				continue
+			}
+			if other, dup := templates[t.ID]; dup {
+				problem(titem, "duplicate template ID (also in application %q)", other)
+				continue
+			}
+			templates[t.ID] = a.ID
+			if strings.TrimSpace(t.Type) == "" {
+				problem(titem, "no type")
+			}
+		}
+		for j := range a.Nodes {
+			n := &a.Nodes[j]
+			if n.ID == "" {
+				problem(fmt.Sprintf("%s node #%d", item, j+1), "no ID")
+				continue
+			}
+			if _, dup := nodes[n.ID]; dup {
+				problem(fmt.Sprintf("node %q", n.ID), "duplicate node ID")
+				continue
+			}
+			nodes[n.ID] = n
+		}
+	}
+	for _, a := range apps {
+		for _, t := range a.Templates {
+			for _, r := range t.Requirements {
+				if _, ok := templates[r.Template]; !ok {
+					problem(fmt.Sprintf("template %q", t.ID), "requirement %q names unknown template %q", r.Name, r.Template)
+				}
+			}
+		}
+	}
+	for _, a := range apps {
+		for j := range a.Nodes {
+			n := &a.Nodes[j]
+			if nodes[n.ID] != n {
+				continue // no ID or a duplicate: reported above
+			}
+			item := fmt.Sprintf("node %q", n.ID)
+			switch _, ok := templates[n.Template]; {
+			case n.Template == "":
+				problem(item, "no template")
+			case !ok:
+				problem(item, "unknown template %q", n.Template)
+			}
+			hosts := 0
+			for _, r := range n.Relationships {
+				switch {
+				case r.Relation != HostedOn && r.Relation != DependsOn:
+					problem(item, "unknown relation %q (want %q or %q)", r.Relation, HostedOn, DependsOn)
+				case r.Target == n.ID:
+					problem(item, "%s itself", r.Relation)
+				case nodes[r.Target] == nil:
+					problem(item, "%s unknown node %q", r.Relation, r.Target)
+				}
+				if r.Relation == HostedOn {
+					hosts++
+				}
+			}
+			if hosts > 1 {
+				problem(item, "hosted on %d nodes; a node has at most one host", hosts)
+			}
+		}
+	}
+	for _, cycle := range findCycles(nodes) {
+		errs = multierror.Append(errs, &Error{Item: fmt.Sprintf("node %q", cycle[0]), Err: fmt.Errorf("%w: %s", ErrCycle, strings.Join(cycle, " → "))})
+	}
+	return errs.ErrorOrNil()
+}
+
+// findCycles returns each relationship cycle found by a depth-first walk in
+// ID order, as the node IDs along it with the first repeated at the end.
+func findCycles(nodes map[NodeID]*Node) [][]string {
+	const (
+		unvisited = iota
+		onStack
+		done
+	)
+	state := make(map[NodeID]int, len(nodes))
+	var stack []NodeID
+	var cycles [][]string
+	var visit func(id NodeID)
+	visit = func(id NodeID) {
+		state[id] = onStack
+		stack = append(stack, id)
+		n := nodes[id]
+		targets := make([]NodeID, 0, len(n.Relationships))
+		for _, r := range n.Relationships {
+			if r.Target != id && nodes[r.Target] != nil {
+				targets = append(targets, r.Target)
+			}
+		}
+		slices.Sort(targets)
+		for _, t := range slices.Compact(targets) {
+			switch state[t] {
+			case unvisited:
+				visit(t)
+			case onStack:
+				start := slices.Index(stack, t)
+				cycle := make([]string, 0, len(stack)-start+1)
+				for _, s := range stack[start:] {
+					cycle = append(cycle, string(s))
+				}
+				cycles = append(cycles, append(cycle, string(t)))
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[id] = done
+	}
+	ids := make([]NodeID, 0, len(nodes))
+	for id := range nodes {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if state[id] == unvisited {
+			visit(id)
+		}
+	}
+	return cycles
+}

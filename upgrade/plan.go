@@ -1,0 +1,131 @@
+package upgrade
+
+import (
+	"fmt"
+
+	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/version"
+)
+
+// Request asks for one application to move to a new template.
+type Request struct {
+	// Application is the deployed application to upgrade.
+	Application topology.AppID `json:"application"`
+	// Replaces is the template, in that application, whose nodes are
+	// upgraded.
+	Replaces topology.TemplateID `json:"replaces"`
+	// Template is the new template. Its Requirements name the platform
+	// templates beneath and the versions the new template needs of them.
+	Template topology.Template `json:"template"`
+}
+
+// String returns a short description, such as
+// "shop: shop_app → shop_app@2.0.0".
+func (r Request) String() string {
+	return fmt.Sprintf("%s: %s → %s@%s", r.Application, r.Replaces, r.Template.ID, r.Template.Version)
+}
+
+// StepID identifies a step within a plan. IDs are derived from the node and
+// the target version ("platform/tomcat-1@9.0.85", "app/shop-1@2.0.0"), so
+// the same inputs always give the same IDs.
+type StepID string
+
+// StepKind says what a step changes.
+type StepKind uint8
+
+// The step kinds.
+const (
+	// Platform steps install an upgrade package on a platform node.
+	Platform StepKind = iota + 1
+	// Application steps move an application node to the new template.
+	Application
+)
+
+var kindNames = map[StepKind]string{Platform: "platform", Application: "application"}
+
+func (k StepKind) String() string {
+	if s, ok := kindNames[k]; ok {
+		return s
+	}
+	return fmt.Sprintf("StepKind(%d)", uint8(k))
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (k StepKind) MarshalText() ([]byte, error) {
+	if _, ok := kindNames[k]; !ok {
+		return nil, fmt.Errorf("upgrade: unknown step kind %d", uint8(k))
+	}
+	return []byte(k.String()), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (k *StepKind) UnmarshalText(text []byte) error {
+	for kind, name := range kindNames {
+		if name == string(text) {
+			*k = kind
+			return nil
+		}
+	}
+	return fmt.Errorf("upgrade: unknown step kind %q", text)
+}
+
+// Step is one change to one node.
+type Step struct {
+	ID   StepID   `json:"id"`
+	Kind StepKind `json:"kind"`
+	// App is the application the node belongs to.
+	App  topology.AppID  `json:"app"`
+	Node topology.NodeID `json:"node"`
+	// Template is the template the node was deployed from, and Type its
+	// type (such as "tomcat").
+	Template topology.TemplateID `json:"template"`
+	Type     string              `json:"type"`
+	From     version.Version     `json:"from"`
+	To       version.Version     `json:"to"`
+	// Package is what a Platform step installs.
+	Package *pkgsource.Package `json:"package,omitempty"`
+	// NewTemplate is what an Application step deploys in place of Template.
+	NewTemplate *topology.Template `json:"new_template,omitempty"`
+	// After lists the steps that must succeed before this one starts,
+	// sorted.
+	After []StepID `json:"after,omitempty"`
+	// Reason says why the step is needed, for people.
+	Reason string `json:"reason"`
+}
+
+// Check records a requirement that already holds: no step is needed for it.
+type Check struct {
+	Node       topology.NodeID     `json:"node"`
+	Template   topology.TemplateID `json:"template"`
+	Version    version.Version     `json:"version"`
+	Constraint version.Constraint  `json:"constraint"`
+	// RequiredBy names the new template that states the requirement.
+	RequiredBy topology.TemplateID `json:"required_by"`
+}
+
+// Plan is an ordered set of steps that together upgrade one or more
+// applications, platform first.
+//
+// Steps are in a topological order: every step comes after all the steps in
+// its After list. The order, the IDs and every list in a Plan are
+// deterministic: planning the same inputs again gives an identical plan.
+type Plan struct {
+	Requests  []Request `json:"requests"`
+	Steps     []Step    `json:"steps"`
+	Satisfied []Check   `json:"satisfied,omitempty"`
+	// Warnings are things a person should know that do not stop the plan,
+	// such as a replaced node's old requirement being broken between the
+	// platform step and its own step.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Step returns the step with the given ID.
+func (p *Plan) Step(id StepID) (*Step, bool) {
+	for i := range p.Steps {
+		if p.Steps[i].ID == id {
+			return &p.Steps[i], true
+		}
+	}
+	return nil, false
+}
