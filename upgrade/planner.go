@@ -308,7 +308,9 @@ func (pl *planning) gather(r *Request) error {
 	return nil
 }
 
-func (d Demand) same(o Demand) bool { return d.By == o.By && d.Constraint.String() == o.Constraint.String() }
+func (d Demand) same(o Demand) bool {
+	return d.By == o.By && d.Constraint.String() == o.Constraint.String()
+}
 
 // decide records a satisfied check for pf, or plans the steps that bring it
 // to a version every demand on it allows.
