@@ -1,6 +1,7 @@
 package pkgsource
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -40,7 +41,11 @@ func NewMemory(pkgs ...Package) (*Memory, error) {
 		return nil, err
 	}
 	for _, ps := range m.byType {
-		slices.SortFunc(ps, func(a, b Package) int { return a.Version.Compare(b.Version) })
+		slices.SortFunc(ps, func(a, b Package) int {
+			// Versions that differ only in build metadata compare equal;
+			// their text orders them.
+			return cmp.Or(a.Version.Compare(b.Version), cmp.Compare(a.Version.String(), b.Version.String()))
+		})
 	}
 	return m, nil
 }
