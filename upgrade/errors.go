@@ -25,6 +25,9 @@ var (
 	ErrNoUpgradePath = errors.New("no upgrade path")
 	// ErrConflict reports constraints on one node that no version meets.
 	ErrConflict = errors.New("conflicting constraints")
+	// ErrCycle reports packages whose requirements form a cycle, or
+	// relationships that do. It is topology.ErrCycle.
+	ErrCycle = topology.ErrCycle
 	// ErrInvalidPlan reports a plan whose steps cannot be run: a duplicate
 	// step ID, an After naming an unknown step, or a cycle.
 	ErrInvalidPlan = errors.New("invalid plan")
@@ -47,17 +50,24 @@ func (e *RequestError) Error() string {
 func (e *RequestError) Is(target error) bool { return target == ErrInvalidRequest }
 
 // MissingNodeError reports that no node of a template was found: in an
-// application (the nodes a request replaces), or beneath one of its nodes
-// (the platform a requirement names). It matches topology.ErrNotFound.
+// application (the nodes a request replaces), beneath one of its nodes (the
+// platform a requirement names), or of the type a package requires beneath
+// the node it is installed on. It matches topology.ErrNotFound.
 type MissingNodeError struct {
 	App      topology.AppID
-	Template topology.TemplateID
-	Beneath  topology.NodeID // empty when looking in the whole application
+	Template topology.TemplateID // the template looked for, or
+	Type     string              // the platform type a package requires
+	Beneath  topology.NodeID     // empty when looking in the whole application
+	Package  string              // the package that requires Type
 }
 
 func (e *MissingNodeError) Error() string {
-	if e.Beneath == "" {
+	switch {
+	case e.Beneath == "":
 		return fmt.Sprintf("upgrade: application %q has no node of template %q", e.App, e.Template)
+	case e.Type != "":
+		return fmt.Sprintf("upgrade: package %s requires %s, but no %s node is beneath node %q of application %q",
+			e.Package, e.Type, e.Type, e.Beneath, e.App)
 	}
 	return fmt.Sprintf("upgrade: no node of template %q beneath node %q of application %q", e.Template, e.Beneath, e.App)
 }
@@ -65,15 +75,44 @@ func (e *MissingNodeError) Error() string {
 // Is reports whether target is topology.ErrNotFound.
 func (e *MissingNodeError) Is(target error) bool { return target == topology.ErrNotFound }
 
-// Demand is one constraint placed on a platform node, and who places it.
+// Demand is one constraint placed on a platform node, and who places it:
+// a request's new template, a co-tenant node that runs on the platform node,
+// or a package that a node above is upgraded with.
 type Demand struct {
-	Constraint version.Constraint
-	// By names who asks: a new template ("shop_app@2.0.0 (shop)") or a
-	// co-tenant node ("node billing-1 (billing)").
-	By string
+	Constraint version.Constraint `json:"constraint"`
+	// App is the application of the template, node or package node that
+	// asks.
+	App topology.AppID `json:"app"`
+	// Template is the new template of a request, or the template of a
+	// co-tenant node.
+	Template topology.TemplateID `json:"template,omitempty"`
+	// Version is the new template's version, for a request.
+	Version version.Version `json:"version,omitzero"`
+	// Node is the co-tenant node, or the node a package is installed on;
+	// empty for a request.
+	Node topology.NodeID `json:"node,omitempty"`
+	// Package is the package whose Requires state the demand, such as
+	// "tomcat 10.1.34"; empty otherwise.
+	Package string `json:"package,omitempty"`
 }
 
-func (d Demand) String() string { return fmt.Sprintf("%s requires %s", d.By, d.Constraint) }
+// Source names who places the demand: "shop_app@2.0.0 (shop)",
+// "node billing-1 (billing)" or "package tomcat 10.1.34 for node tomcat-1".
+func (d Demand) Source() string {
+	switch {
+	case d.Package != "":
+		return fmt.Sprintf("package %s for node %s", d.Package, d.Node)
+	case d.Node != "":
+		return fmt.Sprintf("node %s (%s)", d.Node, d.App)
+	}
+	return fmt.Sprintf("%s@%s (%s)", d.Template, d.Version, d.App)
+}
+
+func (d Demand) String() string { return fmt.Sprintf("%s requires %s", d.Source(), d.Constraint) }
+
+func (d Demand) same(o Demand) bool {
+	return d.Source() == o.Source() && d.Constraint.String() == o.Constraint.String()
+}
 
 // NoPackageError reports a platform node for which no package satisfies
 // every demand. It matches ErrNoPackage.
@@ -144,8 +183,9 @@ type ConflictError struct {
 	Installed version.Version
 	// Wanted are the demands of the requests being planned.
 	Wanted []Demand
-	// Blocking are the demands that rule out every version Wanted allows:
-	// co-tenant nodes, or other requests.
+	// Blocking are the demands that rule out versions Wanted allows:
+	// co-tenant nodes, other requests, or packages above. Each names its
+	// node or template, its application and its constraint.
 	Blocking []Demand
 	// Tried are the versions that satisfy Wanted, ascending.
 	Tried []version.Version
@@ -158,6 +198,21 @@ func (e *ConflictError) Error() string {
 
 // Is reports whether target is ErrConflict.
 func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// CycleError reports a cycle of package requirements or of relationships.
+// It matches ErrCycle.
+type CycleError struct {
+	// Path lists the cycle, its first element repeated at the end, such as
+	// ["tomcat 10.1.34", "jdk 21.0.2", "tomcat"].
+	Path []string
+}
+
+func (e *CycleError) Error() string {
+	return fmt.Sprintf("upgrade: %v: %s", ErrCycle, strings.Join(e.Path, " → "))
+}
+
+// Is reports whether target is ErrCycle.
+func (e *CycleError) Is(target error) bool { return target == ErrCycle }
 
 // StepError reports a step whose executor failed. It matches ErrStepFailed
 // and unwraps to the executor's error.

@@ -92,16 +92,31 @@ type Step struct {
 	After []StepID `json:"after,omitempty"`
 	// Reason says why the step is needed, for people.
 	Reason string `json:"reason"`
+	// Demands are the constraints on a Platform step's node that its
+	// final version meets: the requests', the co-tenants' and those of
+	// packages above. Set on the last step of the node.
+	Demands []Demand `json:"demands,omitempty"`
+	// Candidates are the package versions considered for a Platform
+	// step's node, newest first, with why each was or was not chosen. Set
+	// on the last step of the node.
+	Candidates []Candidate `json:"candidates,omitempty"`
 }
 
 // Check records a requirement that already holds: no step is needed for it.
 type Check struct {
-	Node       topology.NodeID     `json:"node"`
-	Template   topology.TemplateID `json:"template"`
-	Version    version.Version     `json:"version"`
-	Constraint version.Constraint  `json:"constraint"`
-	// RequiredBy names the new template that states the requirement.
-	RequiredBy topology.TemplateID `json:"required_by"`
+	Node     topology.NodeID     `json:"node"`
+	Template topology.TemplateID `json:"template"`
+	Version  version.Version     `json:"version"`
+	Demand   Demand              `json:"demand"`
+}
+
+// Candidate is a package version the planner considered for a platform
+// node, and why it was not chosen.
+type Candidate struct {
+	Version version.Version `json:"version"`
+	Chosen  bool            `json:"chosen,omitempty"`
+	// Rejected says why the version was not chosen; empty when Chosen.
+	Rejected string `json:"rejected,omitempty"`
 }
 
 // Plan is an ordered set of steps that together upgrade one or more
@@ -111,6 +126,9 @@ type Check struct {
 // its After list. The order, the IDs and every list in a Plan are
 // deterministic: planning the same inputs again gives an identical plan.
 type Plan struct {
+	// ID is "sha256:" and the hex SHA-256 of the plan's canonical JSON
+	// (WriteJSON with ID empty). Two plans with the same ID are the same.
+	ID        string    `json:"id"`
 	Requests  []Request `json:"requests"`
 	Steps     []Step    `json:"steps"`
 	Satisfied []Check   `json:"satisfied,omitempty"`

@@ -2,29 +2,32 @@ package upgrade
 
 import (
 	"cmp"
+	"container/heap"
 	"context"
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
-	"github.com/stackup/stackup/upgrade/internal/dag"
 	"github.com/stackup/stackup/version"
 )
 
 // Policy says which satisfying version the planner picks for a platform
-// node.
+// node. Whatever the policy, ties between versions that compare equal are
+// broken by their text, so the choice is deterministic.
 type Policy uint8
 
 const (
 	// Newest picks the highest satisfying version. It is the default.
 	Newest Policy = iota
-	// Nearest picks the least change that satisfies: the lowest satisfying
-	// version above the installed one (or, for a downgrade, the highest
-	// below it).
+	// Nearest picks the least change that satisfies, like Go's minimal
+	// version selection: the lowest satisfying version above the installed
+	// one (for a downgrade, the highest below it).
 	Nearest
+	// LatestPatch picks the highest patch release of the nearest
+	// satisfying minor version, as Kubernetes advises for its upgrades.
+	LatestPatch
 )
 
 func (p Policy) String() string {
@@ -33,6 +36,8 @@ func (p Policy) String() string {
 		return "newest"
 	case Nearest:
 		return "nearest"
+	case LatestPatch:
+		return "latest patch"
 	}
 	return fmt.Sprintf("Policy(%d)", uint8(p))
 }
@@ -43,6 +48,7 @@ type Option func(*config)
 type config struct {
 	policy         Policy
 	allowDowngrade bool
+	maxMinorStep   int // 0: no limit
 	logger         *slog.Logger
 }
 
@@ -53,6 +59,14 @@ func WithPolicy(p Policy) Option { return func(c *config) { c.policy = p } }
 // that is the only way to meet a requirement. Without it such a node fails
 // the plan with a *DowngradeError.
 func AllowDowngrades() Option { return func(c *config) { c.allowDowngrade = true } }
+
+// WithMaxMinorStep limits how many minor versions one upgrade hop may
+// advance within a major version, as kubeadm allows one minor version per
+// upgrade. Rather than refuse a longer jump, the planner goes through
+// intermediate versions: 1.26 → 1.27 → 1.28 with n = 1. Hops to another
+// major version are governed by the packages' From constraints only. n < 1
+// means no limit, the default.
+func WithMaxMinorStep(n int) Option { return func(c *config) { c.maxMinorStep = max(n, 0) } }
 
 // WithLogger makes the planner log its decisions at debug level. By default
 // it logs nothing.
@@ -91,14 +105,18 @@ func (p *Planner) Plan(ctx context.Context, r Request) (*Plan, error) {
 // PlanAll plans several requests into one plan.
 //
 // For every requirement of every request's new template, it finds beneath
-// each node of the replaced template the platform node of the required
-// template, following relationships down the stack. A platform node whose
-// installed version already meets every demand on it is recorded as a
-// satisfied Check. Any other gets one Platform step per package installed
-// on the way to a version chosen by the Policy, one that meets the demands
-// of every request and of every other node that runs on it (co-tenants).
-// Then each node of the replaced template gets an Application step that
-// comes after the platform steps beneath it.
+// each node of the replaced template the platform nodes of the required
+// template, following relationships down the stack (not past a node of the
+// required template). A platform node whose installed version meets every
+// demand on it is recorded as a satisfied Check. Any other gets one
+// Platform step per package on the shortest way to a version chosen by the
+// Policy, one that every request, every co-tenant (the other nodes that run
+// on or need it) and every package above it allows. A platform node that
+// several requests need gets one set of steps that satisfies them all. The
+// Requires of the chosen packages are planned in turn on the nodes beneath,
+// to any depth. Each node of a replaced template gets an Application step
+// after the platform steps beneath it, and each platform step comes after
+// the steps of the platform nodes beneath its node.
 //
 // Errors are typed (see the sentinels of this package and
 // topology.ErrNotFound) and name the request, node or package at fault.
@@ -109,24 +127,34 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 	if err := validateRequests(reqs); err != nil {
 		return nil, err
 	}
-	pl := &planning{ctx: ctx, Planner: p,
+	reqs = cloneRequests(reqs)
+	pl := &planning{Planner: p, ctx: ctx,
 		nodes: map[topology.NodeID]*nodeInfo{}, apps: map[topology.AppID]*topology.Application{},
 		pkgs: map[string][]pkgsource.Package{}, platforms: map[topology.NodeID]*platform{},
-		replaced: map[topology.NodeID]*replacement{}}
+		replaced: map[topology.NodeID]*replacement{}, heights: map[topology.NodeID]int{}}
 	for i := range reqs {
 		if err := pl.gather(&reqs[i]); err != nil {
 			return nil, err
 		}
 	}
-	plan := &Plan{Requests: slices.Clone(reqs)}
-	for _, id := range sortedKeys(pl.platforms) {
-		if err := pl.decide(pl.platforms[id], plan); err != nil {
+	// Decide platform nodes from the top of the stacks down, so that every
+	// demand a package places on a node beneath is known before that node
+	// is decided.
+	for pl.queue.Len() > 0 {
+		pf := heap.Pop(&pl.queue).(*platform)
+		if err := pl.decide(pf); err != nil {
 			return nil, err
 		}
 	}
-	if err := pl.order(plan); err != nil {
+	plan := &Plan{Requests: reqs}
+	if err := pl.assemble(plan); err != nil {
 		return nil, err
 	}
+	id, err := planID(plan)
+	if err != nil {
+		return nil, err
+	}
+	plan.ID = id
 	return plan, nil
 }
 
@@ -167,6 +195,8 @@ type planning struct {
 	pkgs      map[string][]pkgsource.Package // by type, ascending version
 	platforms map[topology.NodeID]*platform
 	replaced  map[topology.NodeID]*replacement
+	heights   map[topology.NodeID]int // -1 while being computed
+	queue     platformQueue
 }
 
 type nodeInfo struct {
@@ -174,13 +204,19 @@ type nodeInfo struct {
 	template *topology.Template
 }
 
-// platform is a platform node that some request needs something of.
+// platform is a platform node that something needs something of.
 type platform struct {
 	*nodeInfo
-	demands  []Demand
-	required []topology.TemplateID // the requirement's new template, per demand
-	above    []*replacement        // the replaced nodes that run on it
-	steps    []StepID              // its hops, in order, once decided
+	height  int
+	demands []Demand
+	// via lists the packages whose requirements led here, outermost first.
+	via []pkgsource.Key
+
+	// The decision.
+	decided    bool
+	path       []pkgsource.Package
+	cotenants  []Demand
+	candidates []Candidate
 }
 
 // replacement is an application node that a request replaces.
@@ -258,6 +294,60 @@ func (pl *planning) beneath(id topology.NodeID, match func(*nodeInfo) bool) ([]*
 	return found, nil
 }
 
+// height returns the length of the longest chain of relationships down from
+// id. A node is always higher than every node beneath it.
+func (pl *planning) height(id topology.NodeID, path []topology.NodeID) (int, error) {
+	switch h, ok := pl.heights[id]; {
+	case ok && h >= 0:
+		return h, nil
+	case ok:
+		i := slices.Index(path, id)
+		cycle := make([]string, 0, len(path)-i+1)
+		for _, n := range path[i:] {
+			cycle = append(cycle, string(n))
+		}
+		return 0, &CycleError{Path: append(cycle, string(id))}
+	}
+	n, err := pl.node(id)
+	if err != nil {
+		return 0, err
+	}
+	pl.heights[id] = -1
+	h := 0
+	for _, r := range n.node.Relationships {
+		below, err := pl.height(r.Target, append(path, id))
+		if err != nil {
+			return 0, err
+		}
+		h = max(h, below+1)
+	}
+	pl.heights[id] = h
+	return h, nil
+}
+
+// demand records d on platform node n, queueing n to be decided.
+func (pl *planning) demand(n *nodeInfo, d Demand, via []pkgsource.Key) error {
+	pf := pl.platforms[n.node.ID]
+	if pf == nil {
+		h, err := pl.height(n.node.ID, nil)
+		if err != nil {
+			return err
+		}
+		pf = &platform{nodeInfo: n, height: h, via: via}
+		pl.platforms[n.node.ID] = pf
+		heap.Push(&pl.queue, pf)
+	}
+	if pf.decided {
+		// Unreachable: demands flow down only, and nodes are decided
+		// from the top down.
+		return fmt.Errorf("upgrade: internal error: new demand on node %s after it was decided", n.node.ID)
+	}
+	if !slices.ContainsFunc(pf.demands, d.same) {
+		pf.demands = append(pf.demands, d)
+	}
+	return nil
+}
+
 // gather records the application nodes r replaces and the demands r places
 // on the platform nodes beneath them.
 func (pl *planning) gather(r *Request) error {
@@ -272,14 +362,12 @@ func (pl *planning) gather(r *Request) error {
 	if len(targets) == 0 {
 		return &MissingNodeError{App: r.Application, Template: r.Replaces}
 	}
-	by := fmt.Sprintf("%s@%s (%s)", r.Template.ID, r.Template.Version, r.Application)
 	for _, n := range targets {
 		info, err := pl.node(n.ID)
 		if err != nil {
 			return err
 		}
-		rep := &replacement{nodeInfo: info, request: r}
-		pl.replaced[n.ID] = rep
+		pl.replaced[n.ID] = &replacement{nodeInfo: info, request: r}
 		for _, req := range r.Template.Requirements {
 			found, err := pl.beneath(n.ID, func(c *nodeInfo) bool { return c.node.Template == req.Template })
 			if err != nil {
@@ -288,19 +376,10 @@ func (pl *planning) gather(r *Request) error {
 			if len(found) == 0 {
 				return &MissingNodeError{App: r.Application, Template: req.Template, Beneath: n.ID}
 			}
+			d := Demand{Constraint: req.Constraint, App: r.Application, Template: r.Template.ID, Version: r.Template.Version}
 			for _, f := range found {
-				pf := pl.platforms[f.node.ID]
-				if pf == nil {
-					pf = &platform{nodeInfo: f}
-					pl.platforms[f.node.ID] = pf
-				}
-				d := Demand{Constraint: req.Constraint, By: by}
-				if !slices.ContainsFunc(pf.demands, d.same) {
-					pf.demands = append(pf.demands, d)
-					pf.required = append(pf.required, r.Template.ID)
-				}
-				if !slices.Contains(pf.above, rep) {
-					pf.above = append(pf.above, rep)
+				if err := pl.demand(f, d, nil); err != nil {
+					return err
 				}
 			}
 		}
@@ -308,80 +387,64 @@ func (pl *planning) gather(r *Request) error {
 	return nil
 }
 
-func (d Demand) same(o Demand) bool {
-	return d.By == o.By && d.Constraint.String() == o.Constraint.String()
-}
-
-// decide records a satisfied check for pf, or plans the steps that bring it
-// to a version every demand on it allows.
-func (pl *planning) decide(pf *platform, plan *Plan) error {
-	installed := pf.node.Version
-	if allow(pf.demands, installed) {
-		for i, d := range pf.demands {
-			plan.Satisfied = append(plan.Satisfied, Check{Node: pf.node.ID, Template: pf.node.Template,
-				Version: installed, Constraint: d.Constraint, RequiredBy: pf.required[i]})
-		}
+// decide leaves pf as it is when it meets every demand, or chooses the
+// packages that bring it to a version every demand and co-tenant allows,
+// and passes their requirements on to the nodes beneath.
+func (pl *planning) decide(pf *platform) error {
+	pf.decided = true
+	if allow(pf.demands, pf.node.Version) {
 		return nil
 	}
-	cotenants, err := pl.cotenants(pf)
-	if err != nil {
+	var err error
+	if pf.cotenants, err = pl.cotenants(pf); err != nil {
 		return err
 	}
 	pkgs, err := pl.packages(pf.template.Type)
 	if err != nil {
 		return err
 	}
-	path, err := pl.choose(pf, pkgs, cotenants)
-	if err != nil {
+	if pf.path, pf.candidates, err = pl.choose(pf, pkgs); err != nil {
 		return err
 	}
-	pl.cfg.logger.Debug("upgrade: platform node planned", "node", pf.node.ID, "from", installed, "to", path[len(path)-1].Version, "hops", len(path))
-	var unmet []string
-	for _, d := range pf.demands {
-		if !d.Constraint.Allows(installed) {
-			unmet = append(unmet, fmt.Sprintf("%s requires %s %s", d.By, pf.node.Template, d.Constraint))
-		}
-	}
-	why := fmt.Sprintf("%s; node %s has %s", strings.Join(unmet, " and "), pf.node.ID, installed)
-	from := installed
-	for i, pkg := range path {
-		s := Step{ID: platformStepID(pf.node.ID, pkg.Version), Kind: Platform,
-			App: pf.node.App, Node: pf.node.ID, Template: pf.node.Template, Type: pf.template.Type,
-			From: from, To: pkg.Version, Package: &path[i], Reason: why}
-		if len(path) > 1 {
-			s.Reason = fmt.Sprintf("hop %d of %d to %s: %s", i+1, len(path), path[len(path)-1].Version, why)
-		}
-		if i > 0 {
-			s.After = []StepID{pf.steps[i-1]}
-		}
-		pf.steps = append(pf.steps, s.ID)
-		plan.Steps = append(plan.Steps, s)
-		from = pkg.Version
-	}
-	pl.warnOldRequirements(pf, path, plan)
-	return nil
-}
-
-// warnOldRequirements warns when a version pf passes through breaks what a
-// replaced node's old template asks of it: until that node's own step runs,
-// it runs on a platform its template does not allow.
-func (pl *planning) warnOldRequirements(pf *platform, path []pkgsource.Package, plan *Plan) {
-	for _, rep := range pf.above {
-		for _, req := range rep.template.Requirements {
-			if req.Template != pf.node.Template {
-				continue
+	pl.cfg.logger.Debug("upgrade: platform node planned", "node", pf.node.ID,
+		"from", pf.node.Version, "to", pf.path[len(pf.path)-1].Version, "hops", len(pf.path))
+	for _, p := range pf.path {
+		via := append(slices.Clone(pf.via), p.Key())
+		for _, r := range p.Requires {
+			if err := pl.checkCycle(pf, via, r.Type); err != nil {
+				return err
 			}
-			for _, pkg := range path {
-				if !req.Constraint.Allows(pkg.Version) {
-					plan.Warnings = append(plan.Warnings, fmt.Sprintf(
-						"node %s (%s %s) requires %s %s; it runs on %s %s from step %s until its own step",
-						rep.node.ID, rep.template.ID, rep.node.Version, req.Template, req.Constraint,
-						pf.node.ID, pkg.Version, platformStepID(pf.node.ID, pkg.Version)))
-					break
+			found, err := pl.beneath(pf.node.ID, func(n *nodeInfo) bool { return n.template.Type == r.Type })
+			if err != nil {
+				return err
+			}
+			if len(found) == 0 {
+				return &MissingNodeError{App: pf.node.App, Type: r.Type, Beneath: pf.node.ID, Package: p.String()}
+			}
+			d := Demand{Constraint: r.Constraint, App: pf.node.App, Node: pf.node.ID, Package: p.String()}
+			for _, f := range found {
+				if err := pl.demand(f, d, via); err != nil {
+					return err
 				}
 			}
 		}
 	}
+	return nil
+}
+
+// checkCycle reports a cycle when a package that via leads to requires a
+// type already on the way: the node's own type or that of a package above.
+func (pl *planning) checkCycle(pf *platform, via []pkgsource.Key, typ string) error {
+	for i, k := range via {
+		if k.Type == typ {
+			path := make([]string, 0, len(via)-i+1)
+			for _, v := range via[i:] {
+				path = append(path, v.String())
+			}
+			return &CycleError{Path: append(path, typ)}
+		}
+	}
+	return nil
 }
 
 // cotenants returns the demands of the nodes that run on or need pf, other
@@ -396,15 +459,19 @@ func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 		if pl.replaced[d.Node] != nil || d.Constraint.IsZero() {
 			continue
 		}
-		dm := Demand{Constraint: d.Constraint, By: fmt.Sprintf("node %s (%s)", d.Node, d.App)}
+		dm := Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node}
 		if !slices.ContainsFunc(out, dm.same) {
 			out = append(out, dm)
 		}
 	}
-	slices.SortFunc(out, func(a, b Demand) int {
-		return cmp.Or(cmp.Compare(a.By, b.By), cmp.Compare(a.Constraint.String(), b.Constraint.String()))
-	})
+	sortDemands(out)
 	return out, nil
+}
+
+func sortDemands(ds []Demand) {
+	slices.SortFunc(ds, func(a, b Demand) int {
+		return cmp.Or(cmp.Compare(a.Source(), b.Source()), cmp.Compare(a.Constraint.String(), b.Constraint.String()))
+	})
 }
 
 func (pl *planning) packages(typ string) ([]pkgsource.Package, error) {
@@ -416,131 +483,47 @@ func (pl *planning) packages(typ string) ([]pkgsource.Package, error) {
 		return nil, fmt.Errorf("upgrade: listing %s packages: %w", typ, err)
 	}
 	ps = slices.Clone(ps)
+	for i, p := range ps {
+		if p.Type != typ {
+			return nil, fmt.Errorf("upgrade: listing %s packages: source returned %w", typ, &pkgsource.PackageError{
+				Package: p.Key(), Err: fmt.Errorf("%w: type %q, want %q", pkgsource.ErrInvalid, p.Type, typ)})
+		}
+		if err := p.Validate(); err != nil {
+			return nil, fmt.Errorf("upgrade: listing %s packages: %w", typ, err)
+		}
+		ps[i].Requires = slices.Clone(p.Requires)
+	}
 	slices.SortFunc(ps, func(a, b pkgsource.Package) int {
 		return cmp.Or(a.Version.Compare(b.Version), cmp.Compare(a.Version.String(), b.Version.String()))
 	})
+	for i := 1; i < len(ps); i++ {
+		if ps[i].Version == ps[i-1].Version {
+			return nil, fmt.Errorf("upgrade: listing %s packages: %w", typ, &pkgsource.PackageError{
+				Package: ps[i].Key(), Err: fmt.Errorf("%w: listed twice", pkgsource.ErrInvalid)})
+		}
+	}
 	pl.pkgs[typ] = ps
 	return ps, nil
 }
 
-func allow(ds []Demand, v version.Version) bool {
-	for _, d := range ds {
-		if !d.Constraint.Allows(v) {
-			return false
-		}
-	}
-	return true
-}
+func allow(ds []Demand, v version.Version) bool { return firstRejecting(ds, v) == nil }
 
-// order adds the edges of the plan and sorts its steps: a platform step
-// comes after the steps of the platform nodes beneath its node, and each
-// replaced node's application step after the steps of every platform node
-// beneath it.
-func (pl *planning) order(plan *Plan) error {
-	stepped := func(n *nodeInfo) bool { pf := pl.platforms[n.node.ID]; return pf != nil && len(pf.steps) > 0 }
-	lastSteps := func(id topology.NodeID) ([]StepID, error) {
-		var after []StepID
-		err := pl.walk(id, func(n *nodeInfo) {
-			if stepped(n) {
-				steps := pl.platforms[n.node.ID].steps
-				after = append(after, steps[len(steps)-1])
-			}
-		})
-		return after, err
-	}
-	index := make(map[StepID]int, len(plan.Steps))
-	for i, s := range plan.Steps {
-		index[s.ID] = i
-	}
-	for _, id := range sortedKeys(pl.platforms) {
-		pf := pl.platforms[id]
-		if len(pf.steps) == 0 {
-			continue
+// firstRejecting returns the first demand that does not allow v, or nil.
+func firstRejecting(ds []Demand, v version.Version) *Demand {
+	for i := range ds {
+		if !ds[i].Constraint.Allows(v) {
+			return &ds[i]
 		}
-		after, err := lastSteps(id)
-		if err != nil {
-			return err
-		}
-		first := &plan.Steps[index[pf.steps[0]]]
-		first.After = append(first.After, after...)
 	}
-	for _, id := range sortedKeys(pl.replaced) {
-		rep := pl.replaced[id]
-		after, err := lastSteps(id)
-		if err != nil {
-			return err
-		}
-		r := rep.request
-		plan.Steps = append(plan.Steps, Step{
-			ID: StepID(fmt.Sprintf("app/%s@%s", id, r.Template.Version)), Kind: Application,
-			App: r.Application, Node: id, Template: rep.node.Template, Type: rep.template.Type,
-			From: rep.node.Version, To: r.Template.Version, NewTemplate: cloneTemplate(&r.Template), After: after,
-			Reason: fmt.Sprintf("%s@%s replaces %s %s", r.Template.ID, r.Template.Version, rep.template.ID, rep.node.Version),
-		})
-	}
-	return sortSteps(plan)
-}
-
-// walk calls fn for every node reachable from id through relationships,
-// id excluded, each once.
-func (pl *planning) walk(id topology.NodeID, fn func(*nodeInfo)) error {
-	_, err := pl.beneath(id, func(n *nodeInfo) bool { fn(n); return false })
-	return err
-}
-
-// sortSteps sorts every After list and puts the steps in the deterministic
-// topological order: among steps that are ready, platform before
-// application, then by ID.
-func sortSteps(plan *Plan) error {
-	for i := range plan.Steps {
-		plan.Steps[i].After = slices.Compact(slices.Sorted(slices.Values(plan.Steps[i].After)))
-	}
-	slices.SortFunc(plan.Steps, func(a, b Step) int { return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.ID, b.ID)) })
-	ordered, err := topoSort(plan.Steps)
-	if err != nil {
-		return err
-	}
-	plan.Steps = ordered
 	return nil
 }
 
-// topoSort returns steps in topological order, ties broken by their order
-// in the slice, or an error matching ErrInvalidPlan.
-func topoSort(steps []Step) ([]Step, error) {
-	index := make(map[StepID]int, len(steps))
-	for i, s := range steps {
-		if _, dup := index[s.ID]; dup {
-			return nil, fmt.Errorf("upgrade: %w: duplicate step ID %s", ErrInvalidPlan, s.ID)
-		}
-		index[s.ID] = i
+func cloneRequests(reqs []Request) []Request {
+	out := slices.Clone(reqs)
+	for i := range out {
+		out[i].Template = *cloneTemplate(&out[i].Template)
 	}
-	deps := make([][]int, len(steps))
-	for i, s := range steps {
-		for _, a := range s.After {
-			j, ok := index[a]
-			if !ok {
-				return nil, fmt.Errorf("upgrade: %w: step %s comes after unknown step %s", ErrInvalidPlan, s.ID, a)
-			}
-			deps[i] = append(deps[i], j)
-		}
-	}
-	order, cycle := dag.Order(len(steps), func(i int) []int { return deps[i] })
-	if cycle != nil {
-		ids := make([]string, len(cycle))
-		for i, c := range cycle {
-			ids[i] = string(steps[c].ID)
-		}
-		return nil, fmt.Errorf("upgrade: %w: steps form a cycle: %s", ErrInvalidPlan, strings.Join(ids, " → "))
-	}
-	out := make([]Step, len(steps))
-	for i, j := range order {
-		out[i] = steps[j]
-	}
-	return out, nil
-}
-
-func platformStepID(node topology.NodeID, to version.Version) StepID {
-	return StepID(fmt.Sprintf("platform/%s@%s", node, to))
+	return out
 }
 
 func cloneTemplate(t *topology.Template) *topology.Template {
@@ -556,4 +539,20 @@ func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// platformQueue pops the highest platform node first, then by ID.
+type platformQueue []*platform
+
+func (q platformQueue) Len() int { return len(q) }
+func (q platformQueue) Less(i, j int) bool {
+	return cmp.Or(cmp.Compare(q[j].height, q[i].height), cmp.Compare(q[i].node.ID, q[j].node.ID)) < 0
+}
+func (q platformQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *platformQueue) Push(x any)   { *q = append(*q, x.(*platform)) }
+func (q *platformQueue) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
 }

@@ -63,9 +63,11 @@ func TestPlanSatisfiedRequirement(t *testing.T) {
 		assert.Empty(t, s.After)
 	}
 	require.Len(t, plan.Satisfied, 4)
-	assert.Equal(t, upgrade.Check{Node: "tomcat-1", Template: "tomcat_server", Version: v("8.5.100"),
-		Constraint: plan.Satisfied[0].Constraint, RequiredBy: "shop_app"}, plan.Satisfied[0])
-	assert.Equal(t, ">=8", plan.Satisfied[0].Constraint.String())
+	got := plan.Satisfied[0]
+	assert.Equal(t, topology.NodeID("tomcat-1"), got.Node)
+	assert.Equal(t, topology.TemplateID("tomcat_server"), got.Template)
+	assert.Equal(t, v("8.5.100"), got.Version)
+	assert.Equal(t, "shop_app@2.0.0 (shop) requires >=8", got.Demand.String())
 	assert.Equal(t, topology.NodeID("vm-2"), plan.Satisfied[3].Node)
 }
 
@@ -233,7 +235,7 @@ func TestPlanErrorTypes(t *testing.T) {
 	assert.Equal(t, v("8.5.100"), none.Installed)
 	assert.Len(t, none.Considered, 5)
 	require.Len(t, none.Demands, 1)
-	assert.Equal(t, "shop_app@2.0.0 (shop)", none.Demands[0].By)
+	assert.Equal(t, "shop_app@2.0.0 (shop)", none.Demands[0].Source())
 
 	_, err = upgrade.NewPlanner(shop, catalogue(t)).Plan(ctx, upgrade.Request{Application: "shop", Template: shop2().Template})
 	var bad *upgrade.RequestError

@@ -58,7 +58,7 @@ func (p *Plan) WriteText(w io.Writer) error {
 		fmt.Fprintln(bw, "\nAlready met:")
 	}
 	for _, c := range p.Satisfied {
-		fmt.Fprintf(bw, "  %s (%s) has %s, meets %s (required by %s)\n", c.Node, c.Template, c.Version, c.Constraint, c.RequiredBy)
+		fmt.Fprintf(bw, "  %s (%s) has %s, meets %s, required by %s\n", c.Node, c.Template, c.Version, c.Demand.Constraint, c.Demand.Source())
 	}
 	if len(p.Warnings) > 0 {
 		fmt.Fprintln(bw, "\nWarnings:")

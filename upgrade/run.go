@@ -109,7 +109,8 @@ func Run(ctx context.Context, plan *Plan, exec Executor) (*Report, error) {
 		at[s.ID] = &report.Outcomes[i]
 	}
 	var failure error
-	for _, s := range order {
+	for _, i := range order {
+		s := plan.Steps[i]
 		o := at[s.ID]
 		if failure != nil {
 			for _, a := range s.After {

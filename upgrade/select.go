@@ -1,6 +1,7 @@
 package upgrade
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -9,136 +10,239 @@ import (
 )
 
 // choose picks the packages that take pf from its installed version to one
-// that every demand on it and every co-tenant allows: one package, or the
-// shortest chain when no single package upgrades from the installed
-// version. pkgs is sorted by ascending version.
-func (pl *planning) choose(pf *platform, pkgs []pkgsource.Package, cotenants []Demand) ([]pkgsource.Package, error) {
+// that every demand and co-tenant allows: one package, or the shortest chain
+// when no single package upgrades from the installed version. It also
+// returns every version considered, newest first, with its verdict. pkgs is
+// sorted by ascending version.
+func (pl *planning) choose(pf *platform, pkgs []pkgsource.Package) ([]pkgsource.Package, []Candidate, error) {
 	installed := pf.node.Version
-	all := versionsOf(pkgs)
-	var wanted, fits []version.Version // wanted: meet the requests; fits: and the co-tenants
-	for _, v := range all {
-		if allow(pf.demands, v) {
-			wanted = append(wanted, v)
-			if allow(cotenants, v) {
-				fits = append(fits, v)
-			}
+	rejected := make([]string, len(pkgs))
+	var wanted, fits, up, down []int // indices into pkgs
+	for i, p := range pkgs {
+		if d := firstRejecting(pf.demands, p.Version); d != nil {
+			rejected[i] = "does not satisfy " + d.String()
+			continue
+		}
+		wanted = append(wanted, i)
+		if d := firstRejecting(pf.cotenants, p.Version); d != nil {
+			rejected[i] = "not allowed by co-tenant " + d.String()
+			continue
+		}
+		fits = append(fits, i)
+		if installed.Less(p.Version) {
+			up = append(up, i)
+		} else {
+			down = append(down, i)
 		}
 	}
 	if len(wanted) == 0 {
-		return nil, &NoPackageError{Node: pf.node.ID, Type: pf.template.Type, Installed: installed,
-			Demands: slices.Clone(pf.demands), Considered: all}
+		return nil, nil, pl.unsatisfiable(pf, pkgs)
 	}
 	if len(fits) == 0 {
 		var blocking []Demand
-		for _, c := range cotenants {
-			if slices.ContainsFunc(wanted, func(v version.Version) bool { return !c.Constraint.Allows(v) }) {
+		for _, c := range pf.cotenants {
+			if slices.ContainsFunc(wanted, func(i int) bool { return !c.Constraint.Allows(pkgs[i].Version) }) {
 				blocking = append(blocking, c)
 			}
 		}
-		return nil, &ConflictError{Node: pf.node.ID, Type: pf.template.Type, Installed: installed,
-			Wanted: slices.Clone(pf.demands), Blocking: blocking, Tried: wanted}
-	}
-	var up, down []version.Version
-	for _, v := range fits {
-		switch v.Compare(installed) {
-		case 1:
-			up = append(up, v)
-		case -1:
-			down = append(down, v)
-		}
+		return nil, nil, &ConflictError{Node: pf.node.ID, Type: pf.template.Type, Installed: installed,
+			Wanted: slices.Clone(pf.demands), Blocking: blocking, Tried: pick(pkgs, wanted)}
 	}
 	candidates := up
 	if len(up) == 0 {
 		if !pl.cfg.allowDowngrade {
-			return nil, &DowngradeError{Node: pf.node.ID, Type: pf.template.Type, Installed: installed,
-				Demands: slices.Clone(pf.demands), Candidates: down}
+			return nil, nil, &DowngradeError{Node: pf.node.ID, Type: pf.template.Type, Installed: installed,
+				Demands: slices.Clone(pf.demands), Candidates: pick(pkgs, down)}
 		}
 		candidates = down
-	}
-	// Preference: candidates are ascending; Newest wants the highest first,
-	// Nearest the closest to the installed version first.
-	preferred := slices.Clone(candidates)
-	if pl.cfg.policy == Newest || len(up) == 0 {
-		slices.Reverse(preferred)
-	}
-	for _, target := range preferred {
-		if path := shortestPath(installed, target, pkgs, cotenants); path != nil {
-			return path, nil
+	} else {
+		for _, i := range down {
+			rejected[i] = fmt.Sprintf("lower than the installed %s", installed)
 		}
 	}
-	furthest, reason := furthestReachable(installed, pkgs, cotenants)
-	return nil, &NoPathError{Node: pf.node.ID, Type: pf.template.Type, Installed: installed,
-		Targets: candidates, Furthest: furthest, Reason: reason}
+
+	// Try the candidates in the policy's order. One whose requirements
+	// cannot be met beneath the node is passed over while another will do.
+	var chosen, fallback []pkgsource.Package
+	for _, i := range pl.preference(pkgs, candidates, len(up) > 0) {
+		if chosen != nil {
+			rejected[i] = fmt.Sprintf("policy %s prefers %s", pl.cfg.policy, chosen[len(chosen)-1].Version)
+			continue
+		}
+		path := pl.shortestPath(installed, i, pkgs, pf.cotenants)
+		if path == nil {
+			rejected[i] = fmt.Sprintf("no upgrade path from %s", installed)
+			continue
+		}
+		if why, err := pl.unmetRequirement(pf, pkgs[i]); err != nil {
+			return nil, nil, err
+		} else if why != "" {
+			rejected[i] = why
+			if fallback == nil {
+				fallback = path
+			}
+			continue
+		}
+		chosen = path
+	}
+	if chosen == nil && fallback != nil {
+		// No candidate's requirements can be met: go with the first, so
+		// that planning the node beneath reports precisely why.
+		chosen = fallback
+		rejected[slices.IndexFunc(pkgs, func(p pkgsource.Package) bool { return p.Version == fallback[len(fallback)-1].Version })] = ""
+	}
+	if chosen == nil {
+		furthest, reason := pl.furthestReachable(installed, pkgs, pf.cotenants)
+		return nil, nil, &NoPathError{Node: pf.node.ID, Type: pf.template.Type, Installed: installed,
+			Targets: pick(pkgs, candidates), Furthest: furthest, Reason: reason}
+	}
+	target := chosen[len(chosen)-1].Version
+	considered := make([]Candidate, 0, len(pkgs))
+	for i := len(pkgs) - 1; i >= 0; i-- {
+		c := Candidate{Version: pkgs[i].Version, Rejected: rejected[i]}
+		if c.Version == target {
+			c.Chosen, c.Rejected = true, ""
+		}
+		considered = append(considered, c)
+	}
+	return chosen, considered, nil
+}
+
+// unsatisfiable explains why no package meets every demand on pf: a
+// *NoPackageError when some source of demands cannot be met alone, or a
+// *ConflictError when each could be but not all together.
+func (pl *planning) unsatisfiable(pf *platform, pkgs []pkgsource.Package) error {
+	var groups [][]Demand // demands by source, in order of first appearance
+	for _, d := range pf.demands {
+		i := slices.IndexFunc(groups, func(g []Demand) bool { return g[0].Source() == d.Source() })
+		if i < 0 {
+			groups = append(groups, nil)
+			i = len(groups) - 1
+		}
+		groups[i] = append(groups[i], d)
+	}
+	noPackage := &NoPackageError{Node: pf.node.ID, Type: pf.template.Type, Installed: pf.node.Version,
+		Demands: slices.Clone(pf.demands), Considered: versionsOf(pkgs)}
+	if len(groups) < 2 {
+		return noPackage
+	}
+	var tried []version.Version
+	for _, p := range pkgs {
+		if allow(groups[0], p.Version) {
+			tried = append(tried, p.Version)
+		}
+	}
+	for _, g := range groups {
+		if !slices.ContainsFunc(pkgs, func(p pkgsource.Package) bool { return allow(g, p.Version) }) {
+			noPackage.Demands = g
+			return noPackage
+		}
+	}
+	var blocking []Demand
+	for _, g := range groups[1:] {
+		for _, d := range g {
+			if slices.ContainsFunc(tried, func(v version.Version) bool { return !d.Constraint.Allows(v) }) {
+				blocking = append(blocking, d)
+			}
+		}
+	}
+	return &ConflictError{Node: pf.node.ID, Type: pf.template.Type, Installed: pf.node.Version,
+		Wanted: groups[0], Blocking: blocking, Tried: tried}
+}
+
+// preference orders candidate indices (ascending in pkgs) by the policy.
+// up says whether they are upgrades (else downgrades).
+func (pl *planning) preference(pkgs []pkgsource.Package, candidates []int, up bool) []int {
+	order := slices.Clone(candidates)
+	switch {
+	case pl.cfg.policy == Newest || !up && pl.cfg.policy == Nearest:
+		slices.Reverse(order) // highest first
+	case pl.cfg.policy == Nearest:
+		// lowest first: already so
+	case pl.cfg.policy == LatestPatch:
+		// Nearest minor first (lowest above, or highest below), and the
+		// highest patch within it.
+		slices.SortStableFunc(order, func(a, b int) int {
+			va, vb := pkgs[a].Version, pkgs[b].Version
+			byMinor := cmp.Or(cmp.Compare(va.Major(), vb.Major()), cmp.Compare(va.Minor(), vb.Minor()))
+			if !up {
+				byMinor = -byMinor
+			}
+			return cmp.Or(byMinor, vb.Compare(va), cmp.Compare(b, a))
+		})
+	}
+	return order
+}
+
+// hop reports whether package p can be installed over version from.
+func (pl *planning) hop(from version.Version, p pkgsource.Package) bool {
+	if !p.From.Allows(from) {
+		return false
+	}
+	if n := pl.cfg.maxMinorStep; n > 0 && p.Version.Major() == from.Major() && from.Less(p.Version) {
+		return p.Version.Minor()-from.Minor() <= uint64(n)
+	}
+	return true
 }
 
 // shortestPath returns the shortest chain of packages from installed to
-// target, or nil. Upgrades go up one package at a time, each allowing (by
-// its From constraint) the version before it and each intermediate version
-// allowed by the co-tenants. A downgrade is one package. Among chains of
-// equal length the one with the highest versions wins.
-func shortestPath(installed, target version.Version, pkgs []pkgsource.Package, cotenants []Demand) []pkgsource.Package {
-	t := slices.IndexFunc(pkgs, func(p pkgsource.Package) bool { return p.Version == target })
+// pkgs[t], or nil. Upgrades go up one package at a time, each installable
+// over the version before it (see hop), each intermediate version allowed
+// by the co-tenants. A downgrade is one package. Among chains of equal
+// length the one through the highest versions wins.
+func (pl *planning) shortestPath(installed version.Version, t int, pkgs []pkgsource.Package, cotenants []Demand) []pkgsource.Package {
+	target := pkgs[t].Version
 	if target.Less(installed) {
-		if pkgs[t].From.Allows(installed) {
+		if pl.hop(installed, pkgs[t]) {
 			return []pkgsource.Package{pkgs[t]}
 		}
 		return nil
 	}
-	// dist[i] is the number of hops from installed to pkgs[i]; -1 unreached.
-	dist := make([]int, len(pkgs))
-	for i := range dist {
-		dist[i] = -1
-	}
-	usable := func(i int) bool {
+	// dist[i] is the number of hops from installed to pkgs[i]; 0 unreached.
+	// Versions only rise along a chain and pkgs is ascending, so one pass
+	// in order settles every distance.
+	dist := make([]int, t+1)
+	for i := 0; i <= t; i++ {
 		v := pkgs[i].Version
-		return installed.Less(v) && !target.Less(v) && (i == t || allow(cotenants, v))
-	}
-	var frontier []int
-	for i := range pkgs {
-		if usable(i) && pkgs[i].From.Allows(installed) {
-			dist[i] = 1
-			frontier = append(frontier, i)
+		if !installed.Less(v) || i != t && !allow(cotenants, v) {
+			continue
 		}
-	}
-	for len(frontier) > 0 && dist[t] < 0 {
-		var next []int
-		for _, f := range frontier {
-			for i := range pkgs {
-				if dist[i] < 0 && usable(i) && pkgs[f].Version.Less(pkgs[i].Version) && pkgs[i].From.Allows(pkgs[f].Version) {
-					dist[i] = dist[f] + 1
-					next = append(next, i)
-				}
+		if pl.hop(installed, pkgs[i]) {
+			dist[i] = 1
+			continue
+		}
+		for j := 0; j < i; j++ {
+			if dist[j] > 0 && pkgs[j].Version.Less(v) && pl.hop(pkgs[j].Version, pkgs[i]) && (dist[i] == 0 || dist[j]+1 < dist[i]) {
+				dist[i] = dist[j] + 1
 			}
 		}
-		frontier = next
 	}
-	if dist[t] < 0 {
+	if dist[t] == 0 {
 		return nil
 	}
 	path := make([]pkgsource.Package, dist[t])
 	for cur := t; ; {
 		path[dist[cur]-1] = pkgs[cur]
 		if dist[cur] == 1 {
-			break
+			return path
 		}
 		// The highest predecessor one hop closer to installed.
-		for i := len(pkgs) - 1; i >= 0; i-- {
-			if dist[i] == dist[cur]-1 && pkgs[i].Version.Less(pkgs[cur].Version) && pkgs[cur].From.Allows(pkgs[i].Version) {
-				cur = i
+		for j := cur - 1; j >= 0; j-- {
+			if dist[j] == dist[cur]-1 && pkgs[j].Version.Less(pkgs[cur].Version) && pl.hop(pkgs[j].Version, pkgs[cur]) {
+				cur = j
 				break
 			}
 		}
 	}
-	return path
 }
 
 // furthestReachable returns the highest version reachable from installed by
 // upgrades through versions the co-tenants allow, and why it goes no
 // further.
-func furthestReachable(installed version.Version, pkgs []pkgsource.Package, cotenants []Demand) (version.Version, string) {
+func (pl *planning) furthestReachable(installed version.Version, pkgs []pkgsource.Package, cotenants []Demand) (version.Version, string) {
 	reached := []version.Version{installed}
 	upgradesFrom := func(p pkgsource.Package) bool {
-		return slices.ContainsFunc(reached, func(r version.Version) bool { return r.Less(p.Version) && p.From.Allows(r) })
+		return slices.ContainsFunc(reached, func(r version.Version) bool { return r.Less(p.Version) && pl.hop(r, p) })
 	}
 	// pkgs is ascending, so one pass in order reaches every version that
 	// a chain of upgrades through allowed versions can reach.
@@ -158,6 +262,50 @@ func furthestReachable(installed version.Version, pkgs []pkgsource.Package, cote
 		return furthest, fmt.Sprintf("the co-tenants do not allow %s", joinVersions(blocked))
 	}
 	return furthest, "no package upgrades from there to a higher version"
+}
+
+// unmetRequirement returns why a requirement of p cannot be met beneath
+// pf, looking one level down: no node of the required type, or no version
+// of it (installed or packaged) that meets the requirement and the demands
+// already on that node. It returns "" when all can be met.
+func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package) (string, error) {
+	for _, r := range p.Requires {
+		if r.Type == pf.template.Type || slices.ContainsFunc(pf.via, func(k pkgsource.Key) bool { return k.Type == r.Type }) {
+			continue // a cycle: reported when the package is chosen
+		}
+		found, err := pl.beneath(pf.node.ID, func(n *nodeInfo) bool { return n.template.Type == r.Type })
+		if err != nil {
+			return "", err
+		}
+		if len(found) == 0 {
+			return fmt.Sprintf("requires %s %s, but no %s node is beneath %s", r.Type, r.Constraint, r.Type, pf.node.ID), nil
+		}
+		for _, f := range found {
+			demands := []Demand{{Constraint: r.Constraint}}
+			if other := pl.platforms[f.node.ID]; other != nil {
+				demands = append(demands, other.demands...)
+			}
+			if allow(demands, f.node.Version) {
+				continue
+			}
+			pkgs, err := pl.packages(r.Type)
+			if err != nil {
+				return "", err
+			}
+			if !slices.ContainsFunc(pkgs, func(q pkgsource.Package) bool { return allow(demands, q.Version) }) {
+				return fmt.Sprintf("requires %s %s, which no %s package meets for node %s", r.Type, r.Constraint, r.Type, f.node.ID), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+func pick(pkgs []pkgsource.Package, idx []int) []version.Version {
+	vs := make([]version.Version, len(idx))
+	for i, j := range idx {
+		vs[i] = pkgs[j].Version
+	}
+	return vs
 }
 
 func versionsOf(pkgs []pkgsource.Package) []version.Version {

@@ -1,0 +1,182 @@
+package upgrade
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/upgrade/internal/dag"
+	"github.com/stackup/stackup/version"
+)
+
+// assemble turns the decisions into the plan: the steps of every platform
+// node, the satisfied checks, an application step per replaced node, the
+// edges between them and the warnings, in a deterministic order.
+func (pl *planning) assemble(plan *Plan) error {
+	last := map[topology.NodeID]StepID{} // the last step of each platform node with steps
+	for _, id := range sortedKeys(pl.platforms) {
+		pf := pl.platforms[id]
+		if len(pf.path) == 0 {
+			for _, d := range pf.demands {
+				plan.Satisfied = append(plan.Satisfied, Check{Node: id, Template: pf.node.Template, Version: pf.node.Version, Demand: d})
+			}
+			continue
+		}
+		plan.Steps = append(plan.Steps, pl.platformSteps(pf)...)
+		last[id] = plan.Steps[len(plan.Steps)-1].ID
+	}
+	// A platform node's first step comes after the last steps of the
+	// platform nodes beneath it.
+	for i := range plan.Steps {
+		s := &plan.Steps[i]
+		if len(s.After) > 0 {
+			continue // not a node's first step
+		}
+		after, err := pl.lastStepsBeneath(s.Node, last, nil)
+		if err != nil {
+			return err
+		}
+		s.After = after
+	}
+	for _, id := range sortedKeys(pl.replaced) {
+		rep := pl.replaced[id]
+		r := rep.request
+		s := Step{ID: StepID(fmt.Sprintf("app/%s@%s", id, r.Template.Version)), Kind: Application,
+			App: r.Application, Node: id, Template: rep.node.Template, Type: rep.template.Type,
+			From: rep.node.Version, To: r.Template.Version, NewTemplate: cloneTemplate(&r.Template),
+			Reason: fmt.Sprintf("%s@%s replaces %s %s", r.Template.ID, r.Template.Version, rep.template.ID, rep.node.Version)}
+		var err error
+		if s.After, err = pl.lastStepsBeneath(id, last, func(pf *platform) { plan.Warnings = append(plan.Warnings, pl.oldRequirementWarnings(rep, pf)...) }); err != nil {
+			return err
+		}
+		plan.Steps = append(plan.Steps, s)
+	}
+	return sortSteps(plan)
+}
+
+// platformSteps returns one step per package on pf's path, each after the
+// one before.
+func (pl *planning) platformSteps(pf *platform) []Step {
+	var unmet []string
+	for _, d := range pf.demands {
+		if !d.Constraint.Allows(pf.node.Version) {
+			unmet = append(unmet, fmt.Sprintf("%s requires %s %s", d.Source(), pf.node.Template, d.Constraint))
+		}
+	}
+	why := fmt.Sprintf("%s; node %s has %s", strings.Join(unmet, " and "), pf.node.ID, pf.node.Version)
+	steps := make([]Step, len(pf.path))
+	from := pf.node.Version
+	for i := range pf.path {
+		p := &pf.path[i]
+		s := Step{ID: platformStepID(pf.node.ID, p.Version), Kind: Platform,
+			App: pf.node.App, Node: pf.node.ID, Template: pf.node.Template, Type: pf.template.Type,
+			From: from, To: p.Version, Package: p, Reason: why}
+		if len(pf.path) > 1 {
+			s.Reason = fmt.Sprintf("hop %d of %d to %s: %s", i+1, len(pf.path), pf.path[len(pf.path)-1].Version, why)
+		}
+		if i > 0 {
+			s.After = []StepID{steps[i-1].ID}
+		}
+		steps[i] = s
+		from = p.Version
+	}
+	final := &steps[len(steps)-1]
+	final.Demands = append(slices.Clone(pf.demands), pf.cotenants...)
+	final.Candidates = pf.candidates
+	return steps
+}
+
+// lastStepsBeneath returns the last step of every platform node with steps
+// reachable from id, and calls visit, if not nil, for each such node.
+func (pl *planning) lastStepsBeneath(id topology.NodeID, last map[topology.NodeID]StepID, visit func(*platform)) ([]StepID, error) {
+	var after []StepID
+	_, err := pl.beneath(id, func(n *nodeInfo) bool {
+		if s, ok := last[n.node.ID]; ok {
+			after = append(after, s)
+			if visit != nil {
+				visit(pl.platforms[n.node.ID])
+			}
+		}
+		return false // walk everything reachable
+	})
+	return after, err
+}
+
+// oldRequirementWarnings warns when a version pf passes through breaks what
+// the replaced node's old template asks of it: until the replaced node's
+// own step runs, it runs on a platform its template does not allow.
+func (pl *planning) oldRequirementWarnings(rep *replacement, pf *platform) []string {
+	var warnings []string
+	for _, req := range rep.template.Requirements {
+		if req.Template != pf.node.Template {
+			continue
+		}
+		for _, p := range pf.path {
+			if !req.Constraint.Allows(p.Version) {
+				warnings = append(warnings, fmt.Sprintf(
+					"node %s (%s %s) requires %s %s; it runs on %s %s from step %s until its own step",
+					rep.node.ID, rep.template.ID, rep.node.Version, req.Template, req.Constraint,
+					pf.node.ID, p.Version, platformStepID(pf.node.ID, p.Version)))
+				break
+			}
+		}
+	}
+	return warnings
+}
+
+func platformStepID(node topology.NodeID, to version.Version) StepID {
+	return StepID(fmt.Sprintf("platform/%s@%s", node, to))
+}
+
+// sortSteps sorts every After list and puts the steps in the deterministic
+// topological order: among steps that are ready, platform before
+// application, then by ID.
+func sortSteps(plan *Plan) error {
+	for i := range plan.Steps {
+		plan.Steps[i].After = slices.Compact(slices.Sorted(slices.Values(plan.Steps[i].After)))
+	}
+	slices.SortFunc(plan.Steps, func(a, b Step) int { return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.ID, b.ID)) })
+	order, err := topoSort(plan.Steps)
+	if err != nil {
+		return err
+	}
+	sorted := make([]Step, len(order))
+	for i, j := range order {
+		sorted[i] = plan.Steps[j]
+	}
+	plan.Steps = sorted
+	return nil
+}
+
+// topoSort returns the indices of steps in topological order, ties broken
+// by their order in the slice, or an error matching ErrInvalidPlan.
+func topoSort(steps []Step) ([]int, error) {
+	index := make(map[StepID]int, len(steps))
+	for i, s := range steps {
+		if _, dup := index[s.ID]; dup {
+			return nil, fmt.Errorf("upgrade: %w: duplicate step ID %s", ErrInvalidPlan, s.ID)
+		}
+		index[s.ID] = i
+	}
+	deps := make([][]int, len(steps))
+	for i, s := range steps {
+		for _, a := range s.After {
+			j, ok := index[a]
+			if !ok {
+				return nil, fmt.Errorf("upgrade: %w: step %s comes after unknown step %s", ErrInvalidPlan, s.ID, a)
+			}
+			deps[i] = append(deps[i], j)
+		}
+	}
+	order, cycle := dag.Order(len(steps), func(i int) []int { return deps[i] })
+	if cycle != nil {
+		ids := make([]string, len(cycle))
+		for i, c := range cycle {
+			ids[i] = string(steps[c].ID)
+		}
+		return nil, fmt.Errorf("upgrade: %w: steps form a cycle: %s", ErrInvalidPlan, strings.Join(ids, " → "))
+	}
+	return order, nil
+}

@@ -1,0 +1,219 @@
+package upgrade
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/stackup/stackup/topology"
+)
+
+// Schema is the value of the "schema" field of a plan in JSON. It changes
+// only when the JSON changes incompatibly.
+const Schema = "stackup.plan/v1"
+
+// MaxPlanSize is the largest plan ReadJSON accepts, in bytes.
+const MaxPlanSize = 256 << 20
+
+// The JSON form of a plan (schema "stackup.plan/v1") is an object with
+// these fields, each as the Go field of the same name documents:
+//
+//	schema     "stackup.plan/v1"
+//	id         Plan.ID
+//	requests   [{application, replaces, template}]
+//	steps      [{id, kind ("platform" | "application"), app, node, template, type,
+//	            from, to, package?, new_template?, after?, reason, demands?, candidates?}]
+//	satisfied  [{node, template, version, demand}]
+//	warnings   [string]
+//
+// Versions and constraints are strings; optional fields are left out when
+// empty. Templates are {id, type, version, requirements: [{name, template,
+// constraint, relation}]}; packages are {type, version, from, requires:
+// [{type, constraint}], location, digest, size}; demands are {constraint,
+// app, template, version, node, package}.
+type planJSON struct {
+	Schema string `json:"schema"`
+	*Plan
+}
+
+// WriteJSON writes the plan as indented JSON in the documented schema
+// (see [Schema]). Its output is deterministic.
+func (p *Plan) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(planJSON{Schema: Schema, Plan: p})
+}
+
+// ReadJSON reads a plan written by WriteJSON, of at most MaxPlanSize
+// bytes. It refuses, with an error matching ErrInvalidPlan, a plan of
+// another schema, whose ID is not the hash of its content (it was edited),
+// or whose steps cannot be ordered.
+func ReadJSON(r io.Reader) (*Plan, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxPlanSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("upgrade: reading plan: %w", err)
+	}
+	if len(data) > MaxPlanSize {
+		return nil, fmt.Errorf("upgrade: %w: larger than %d bytes", ErrInvalidPlan, MaxPlanSize)
+	}
+	in := planJSON{Plan: &Plan{}}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return nil, fmt.Errorf("upgrade: %w: %w", ErrInvalidPlan, err)
+	}
+	if in.Schema != Schema {
+		return nil, fmt.Errorf("upgrade: %w: schema %q, want %q", ErrInvalidPlan, in.Schema, Schema)
+	}
+	id, err := planID(in.Plan)
+	if err != nil {
+		return nil, err
+	}
+	if id != in.ID {
+		return nil, fmt.Errorf("upgrade: %w: id %s does not match its content (%s)", ErrInvalidPlan, in.ID, id)
+	}
+	if _, err := topoSort(in.Steps); err != nil {
+		return nil, err
+	}
+	return in.Plan, nil
+}
+
+// planID returns the hash of the plan's canonical JSON: the compact
+// encoding with an empty ID.
+func planID(p *Plan) (string, error) {
+	c := *p
+	c.ID = ""
+	data, err := json.Marshal(planJSON{Schema: Schema, Plan: &c})
+	if err != nil {
+		return "", fmt.Errorf("upgrade: encoding plan: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+// WriteMermaid writes the plan's DAG as a Mermaid flowchart: a box per step
+// and an arrow from each step to the steps that come after it.
+func (p *Plan) WriteMermaid(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintln(bw, "flowchart TD")
+	index := make(map[StepID]int, len(p.Steps))
+	for i, s := range p.Steps {
+		index[s.ID] = i
+		fmt.Fprintf(bw, "  s%d[\"%s<br/>%s\"]\n", i, mermaidText(string(s.ID)), mermaidText(change(s)))
+	}
+	for i, s := range p.Steps {
+		for _, a := range s.After {
+			if j, ok := index[a]; ok {
+				fmt.Fprintf(bw, "  s%d --> s%d\n", j, i)
+			}
+		}
+	}
+	var platform, app []string
+	for i, s := range p.Steps {
+		if s.Kind == Platform {
+			platform = append(platform, fmt.Sprintf("s%d", i))
+		} else {
+			app = append(app, fmt.Sprintf("s%d", i))
+		}
+	}
+	fmt.Fprintln(bw, "  classDef platform fill:#e3ecfa,stroke:#3867b5")
+	fmt.Fprintln(bw, "  classDef application fill:#e5f5e0,stroke:#3b8a3e")
+	if len(platform) > 0 {
+		fmt.Fprintf(bw, "  class %s platform\n", strings.Join(platform, ","))
+	}
+	if len(app) > 0 {
+		fmt.Fprintf(bw, "  class %s application\n", strings.Join(app, ","))
+	}
+	return bw.Flush()
+}
+
+// WriteDOT writes the plan's DAG in Graphviz DOT: a box per step and an
+// edge from each step to the steps that come after it.
+func (p *Plan) WriteDOT(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintln(bw, "digraph plan {")
+	fmt.Fprintln(bw, "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\"];")
+	for _, s := range p.Steps {
+		fill := "#e5f5e0"
+		if s.Kind == Platform {
+			fill = "#e3ecfa"
+		}
+		fmt.Fprintf(bw, "  %s [label=%s, fillcolor=%q];\n", strconv.Quote(string(s.ID)), strconv.Quote(string(s.ID)+"\n"+change(s)), fill)
+	}
+	for _, s := range p.Steps {
+		for _, a := range s.After {
+			fmt.Fprintf(bw, "  %s -> %s;\n", strconv.Quote(string(a)), strconv.Quote(string(s.ID)))
+		}
+	}
+	fmt.Fprintln(bw, "}")
+	return bw.Flush()
+}
+
+// change describes what a step changes, such as "tomcat-1: 8.5.100 → 10.1.34".
+func change(s Step) string { return fmt.Sprintf("%s: %s → %s", s.Node, s.From, s.To) }
+
+// mermaidText escapes text for a quoted Mermaid label.
+func mermaidText(s string) string {
+	return strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;").Replace(s)
+}
+
+// Explain writes why the plan does what it does to a platform node: the
+// demands on it and every package version considered, with why each was or
+// was not chosen. It answers "why 10.1.18 and not 11.0.1?". For a node with
+// a satisfied check it says which demands already hold. It returns an error
+// matching topology.ErrNotFound for a node the plan has nothing about.
+func (p *Plan) Explain(w io.Writer, node topology.NodeID) error {
+	bw := bufio.NewWriter(w)
+	var hops []Step
+	for _, s := range p.Steps {
+		if s.Kind == Platform && s.Node == node {
+			hops = append(hops, s)
+		}
+	}
+	if len(hops) == 0 {
+		met := false
+		for _, c := range p.Satisfied {
+			if c.Node == node {
+				if !met {
+					fmt.Fprintf(bw, "%s (%s) has %s and needs no change:\n", node, c.Template, c.Version)
+					met = true
+				}
+				fmt.Fprintf(bw, "  %s\n", c.Demand)
+			}
+		}
+		if !met {
+			return &topology.NotFoundError{Kind: "platform node in the plan", ID: string(node)}
+		}
+		return bw.Flush()
+	}
+	first, last := hops[0], hops[len(hops)-1]
+	fmt.Fprintf(bw, "%s (%s, %s): %s → %s in %d step(s)", node, first.Template, first.Type, first.From, last.To, len(hops))
+	for i, h := range hops {
+		sep := " via "
+		if i > 0 {
+			sep = ", "
+		}
+		if len(hops) > 1 {
+			fmt.Fprintf(bw, "%s%s", sep, h.To)
+		}
+	}
+	fmt.Fprintln(bw, "\nDemands:")
+	for _, d := range last.Demands {
+		fmt.Fprintf(bw, "  %s\n", d)
+	}
+	fmt.Fprintln(bw, "Candidates, newest first:")
+	for _, c := range last.Candidates {
+		verdict := "chosen"
+		if !c.Chosen {
+			verdict = "rejected: " + c.Rejected
+		}
+		fmt.Fprintf(bw, "  %-12s %s\n", c.Version, verdict)
+	}
+	return bw.Flush()
+}
