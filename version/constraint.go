@@ -15,21 +15,21 @@ import (
 // (">=2.0.0-0"), the way npm and Helm behave.
 //
 // The zero Constraint has no conditions: it allows every version,
-// prereleases included, and prints as "*". A Constraint is immutable and
-// safe for concurrent use.
+// prereleases included, and prints as "*"; parsing "", blank or "*" gives
+// it. A Constraint is immutable and safe for concurrent use.
 type Constraint struct {
 	c   *semver.Constraints // nil for the zero Constraint
 	src string              // the input, trimmed
 }
 
-// ParseConstraint parses a constraint. An empty or blank string gives the
-// zero Constraint.
+// ParseConstraint parses a constraint. An empty or blank string, or "*",
+// gives the zero Constraint.
 func ParseConstraint(s string) (Constraint, error) {
 	if len(s) > MaxLength {
 		return Constraint{}, parseError(ErrInvalidConstraint, s, ErrTooLong)
 	}
 	src := strings.TrimSpace(s)
-	if src == "" {
+	if src == "" || src == "*" {
 		return Constraint{}, nil
 	}
 	c, err := semver.NewConstraint(src)

@@ -16,6 +16,7 @@ package version
 import (
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/Masterminds/semver/v3"
 )
@@ -53,7 +54,11 @@ func (e *ParseError) Unwrap() []error { return []error{e.Kind, e.Err} }
 func parseError(kind error, input string, err error) *ParseError {
 	const show = 64
 	if len(input) > show {
-		input = input[:show] + "…"
+		n := show
+		for n > 0 && !utf8.RuneStart(input[n]) {
+			n--
+		}
+		input = input[:n] + "…"
 	}
 	return &ParseError{Kind: kind, Input: input, Err: err}
 }
@@ -78,7 +83,12 @@ func Parse(s string) (Version, error) {
 	if err != nil {
 		return Version{}, parseError(ErrInvalidVersion, s, err)
 	}
-	return fromSemver(sv), nil
+	v := fromSemver(sv)
+	if len(v.String()) > MaxLength {
+		// "1-…" prints as "1.0.0-…": refuse what could not be parsed back.
+		return Version{}, parseError(ErrInvalidVersion, s, ErrTooLong)
+	}
+	return v, nil
 }
 
 // MustParse is like Parse but panics on error. Use it only for constants.

@@ -1,0 +1,81 @@
+package version_test
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/stackup/stackup/version"
+)
+
+func ExampleParse() {
+	for _, s := range []string{"8.5", "18.04", "v1.2.3", "2.0.0-rc.1+build.5"} {
+		v, err := version.Parse(s)
+		if err != nil {
+			fmt.Println(err)
+			continue
+		}
+		fmt.Printf("%-20q -> %s\n", s, v)
+	}
+
+	_, err := version.Parse("1.2.3.4")
+	fmt.Println(errors.Is(err, version.ErrInvalidVersion))
+	fmt.Println(err)
+
+	rc, final := version.MustParse("1.0.0-rc.1"), version.MustParse("1.0.0")
+	fmt.Println(rc.Less(final))
+	// Output:
+	// "8.5"                -> 8.5.0
+	// "18.04"              -> 18.4.0
+	// "v1.2.3"             -> 1.2.3
+	// "2.0.0-rc.1+build.5" -> 2.0.0-rc.1+build.5
+	// true
+	// version: invalid version "1.2.3.4": invalid semantic version
+	// true
+}
+
+func ExampleConstraint_Check() {
+	c := version.MustParseConstraint(">=9.0, <11")
+
+	fmt.Println(c.Check(version.MustParse("10.2")))
+
+	err := c.Check(version.MustParse("11.0.1"))
+	fmt.Println(errors.Is(err, version.ErrUnsatisfied))
+	fmt.Println(err)
+
+	var ue *version.UnsatisfiedError
+	if errors.As(err, &ue) {
+		fmt.Println(ue.Version, ue.Constraint, len(ue.Reasons))
+	}
+	// Output:
+	// <nil>
+	// true
+	// version: 11.0.1 does not satisfy ">=9.0, <11": "11.0.1" is greater than or equal to "11"
+	// 11.0.1 >=9.0, <11 1
+}
+
+func ExampleConstraint_Allows() {
+	c := version.MustParseConstraint("~2.3 || >=3.1")
+	for _, s := range []string{"2.2.9", "2.3.0", "2.3.7", "2.4.0", "3.0.0", "3.1.0", "4.0.0-rc.1"} {
+		fmt.Println(s, c.Allows(version.MustParse(s)))
+	}
+
+	// A prerelease is allowed only by a constraint that names one.
+	rc := version.MustParse("2.0.0-rc.1")
+	fmt.Println(version.MustParseConstraint(">=1.0.0").Allows(rc))
+	fmt.Println(version.MustParseConstraint(">=1.0.0-0").Allows(rc))
+
+	// The zero Constraint allows everything.
+	var unset version.Constraint
+	fmt.Println(unset, unset.Allows(rc))
+	// Output:
+	// 2.2.9 false
+	// 2.3.0 true
+	// 2.3.7 true
+	// 2.4.0 false
+	// 3.0.0 false
+	// 3.1.0 true
+	// 4.0.0-rc.1 false
+	// false
+	// true
+	// * true
+}
