@@ -1,10 +1,13 @@
 package upgrade_test
 
 import (
+	"bytes"
 	"context"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -39,4 +42,109 @@ func TestTextGolden(t *testing.T) {
 		Plan(context.Background(), shop2("tomcat_server", ">=9.0, <11", "java_runtime", ">=11", "ubuntu_os", ">=18.04"))
 	require.NoError(t, err)
 	golden(t, "shop.txt", []byte(plan.String()))
+}
+
+// goldenPlan is the plan behind the rendering golden files: two shop
+// instances, one sharing its Tomcat with billing, Tomcat 10 needing Java 11,
+// an OS requirement already met, and a two-hop Java path.
+func goldenPlan(t *testing.T) *upgrade.Plan {
+	t.Helper()
+	b := withBilling(shopBuilder(2), "<11")
+	src := source(t,
+		pkg("tomcat", "9.0.98"), requires(pkg("tomcat", "10.1.34"), "jdk", ">=11"), pkg("tomcat", "11.0.2"),
+		from(pkg("jdk", "11.0.22"), "8.x"), from(pkg("jdk", "17.0.10"), ">=11, <17"), pkg("jdk", "21.0.2-ea"))
+	plan, err := upgrade.NewPlanner(build(t, b), src).
+		Plan(context.Background(), shop2("tomcat_server", ">=9.0", "ubuntu_os", ">=18.04", "java_runtime", ">=17"))
+	require.NoError(t, err)
+	return plan
+}
+
+func TestRenderingsGolden(t *testing.T) {
+	plan := goldenPlan(t)
+	var text, js, mermaid, dot, explain strings.Builder
+	require.NoError(t, plan.WriteText(&text))
+	require.NoError(t, plan.WriteJSON(&js))
+	require.NoError(t, plan.WriteMermaid(&mermaid))
+	require.NoError(t, plan.WriteDOT(&dot))
+	require.NoError(t, plan.Explain(&explain, "tomcat-1"))
+	require.NoError(t, plan.Explain(&explain, "java-1"))
+	require.NoError(t, plan.Explain(&explain, "vm-1"))
+	golden(t, "golden.txt", []byte(text.String()))
+	golden(t, "golden.json", []byte(js.String()))
+	golden(t, "golden.mmd", []byte(mermaid.String()))
+	golden(t, "golden.dot", []byte(dot.String()))
+	golden(t, "golden.explain.txt", []byte(explain.String()))
+}
+
+func TestExplainUnknownNode(t *testing.T) {
+	err := goldenPlan(t).Explain(io.Discard, "nope")
+	require.ErrorIs(t, err, topology.ErrNotFound)
+	assert.Contains(t, err.Error(), "nope")
+}
+
+func TestJSONRoundTrip(t *testing.T) {
+	plan := goldenPlan(t)
+	require.True(t, strings.HasPrefix(plan.ID, "sha256:"))
+	var buf bytes.Buffer
+	require.NoError(t, plan.WriteJSON(&buf))
+	assert.Contains(t, buf.String(), `"schema": "stackup.plan/v1"`)
+	back, err := upgrade.ReadJSON(bytes.NewReader(buf.Bytes()))
+	require.NoError(t, err)
+	assert.Equal(t, plan.ID, back.ID)
+	var again bytes.Buffer
+	require.NoError(t, back.WriteJSON(&again))
+	assert.Equal(t, buf.String(), again.String(), "a plan read back writes the same bytes")
+	assert.Equal(t, plan.String(), back.String())
+}
+
+func TestReadJSONRefuses(t *testing.T) {
+	var buf bytes.Buffer
+	require.NoError(t, goldenPlan(t).WriteJSON(&buf))
+	good := buf.String()
+	tests := map[string]string{
+		"edited step":    strings.Replace(good, `"to": "10.1.34"`, `"to": "10.1.35"`, 1),
+		"other schema":   strings.Replace(good, "stackup.plan/v1", "stackup.plan/v9", 1),
+		"unknown field":  strings.Replace(good, `"schema"`, `"extra": 1, "schema"`, 1),
+		"syntax":         good[:len(good)/2],
+		"not an object":  `[]`,
+		"unknown kind":   strings.Replace(good, `"kind": "platform"`, `"kind": "magic"`, 1),
+		"bad version":    strings.Replace(good, `"to": "10.1.34"`, `"to": "ten"`, 1),
+		"empty document": ``,
+	}
+	for name, in := range tests {
+		t.Run(name, func(t *testing.T) {
+			require.NotEqual(t, good, in)
+			_, err := upgrade.ReadJSON(strings.NewReader(in))
+			assert.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+		})
+	}
+}
+
+// spaces is an endless reader of blanks.
+type spaces struct{}
+
+func (spaces) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = ' '
+	}
+	return len(p), nil
+}
+
+func TestReadJSONRefusesOversizedPlan(t *testing.T) {
+	_, err := upgrade.ReadJSON(io.LimitReader(spaces{}, upgrade.MaxPlanSize+1))
+	require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+	assert.Contains(t, err.Error(), "larger than")
+}
+
+func TestPlanIDChangesWithContent(t *testing.T) {
+	a := goldenPlan(t)
+	b := goldenPlan(t)
+	assert.Equal(t, a.ID, b.ID)
+	plan, err := upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t)).Plan(context.Background(), shop2("tomcat_server", ">=9"))
+	require.NoError(t, err)
+	nearest, err := upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t), upgrade.WithPolicy(upgrade.Nearest)).
+		Plan(context.Background(), shop2("tomcat_server", ">=9"))
+	require.NoError(t, err)
+	assert.NotEqual(t, plan.ID, nearest.ID)
+	assert.NotEqual(t, a.ID, plan.ID)
 }
