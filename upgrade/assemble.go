@@ -34,7 +34,7 @@ func (pl *planning) assemble(plan *Plan) error {
 		if len(s.After) > 0 {
 			continue // not a node's first step
 		}
-		after, err := pl.lastStepsBeneath(s.Node, last, nil)
+		after, err := pl.lastStepsBeneath(s.Node, last)
 		if err != nil {
 			return err
 		}
@@ -48,10 +48,19 @@ func (pl *planning) assemble(plan *Plan) error {
 			From: rep.node.Version, To: r.Template.Version, NewTemplate: cloneTemplate(&r.Template),
 			Reason: fmt.Sprintf("%s@%s replaces %s %s", r.Template.ID, r.Template.Version, rep.template.ID, rep.node.Version)}
 		var err error
-		if s.After, err = pl.lastStepsBeneath(id, last, func(pf *platform) { plan.Warnings = append(plan.Warnings, pl.oldRequirementWarnings(rep, pf)...) }); err != nil {
+		if s.After, err = pl.lastStepsBeneath(id, last); err != nil {
 			return err
 		}
 		plan.Steps = append(plan.Steps, s)
+		// Every platform node with steps beneath, however deep.
+		if _, err := pl.beneath(id, func(n *nodeInfo) bool {
+			if _, ok := last[n.node.ID]; ok {
+				plan.Warnings = append(plan.Warnings, pl.oldRequirementWarnings(rep, pl.platforms[n.node.ID])...)
+			}
+			return false
+		}); err != nil {
+			return err
+		}
 	}
 	return sortSteps(plan)
 }
@@ -88,19 +97,15 @@ func (pl *planning) platformSteps(pf *platform) []Step {
 	return steps
 }
 
-// lastStepsBeneath returns the last step of every platform node with steps
-// reachable from id, and calls visit, if not nil, for each such node.
-func (pl *planning) lastStepsBeneath(id topology.NodeID, last map[topology.NodeID]StepID, visit func(*platform)) ([]StepID, error) {
-	var after []StepID
-	_, err := pl.beneath(id, func(n *nodeInfo) bool {
-		if s, ok := last[n.node.ID]; ok {
-			after = append(after, s)
-			if visit != nil {
-				visit(pl.platforms[n.node.ID])
-			}
-		}
-		return false // walk everything reachable
-	})
+// lastStepsBeneath returns the last step of each platform node with steps
+// that is reachable from id without passing another such node: the steps
+// beneath those come before them already.
+func (pl *planning) lastStepsBeneath(id topology.NodeID, last map[topology.NodeID]StepID) ([]StepID, error) {
+	found, err := pl.beneath(id, func(n *nodeInfo) bool { _, ok := last[n.node.ID]; return ok })
+	after := make([]StepID, len(found))
+	for i, n := range found {
+		after[i] = last[n.node.ID]
+	}
 	return after, err
 }
 

@@ -47,6 +47,7 @@ type planJSON struct {
 func (p *Plan) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(planJSON{Schema: Schema, Plan: p})
 }
 
@@ -85,15 +86,17 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 }
 
 // planID returns the hash of the plan's canonical JSON: the compact
-// encoding with an empty ID.
+// encoding, without HTML escapes, with an empty ID, and a final newline.
 func planID(p *Plan) (string, error) {
 	c := *p
 	c.ID = ""
-	data, err := json.Marshal(planJSON{Schema: Schema, Plan: &c})
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(planJSON{Schema: Schema, Plan: &c}); err != nil {
 		return "", fmt.Errorf("upgrade: encoding plan: %w", err)
 	}
-	sum := sha256.Sum256(data)
+	sum := sha256.Sum256(buf.Bytes())
 	return "sha256:" + hex.EncodeToString(sum[:]), nil
 }
 

@@ -61,7 +61,7 @@ func ExamplePlanner_Plan() {
 	// Output:
 	// platform/java-1@21.0.2     8.0.402 → 21.0.2  after []
 	// platform/tomcat-1@10.1.34  8.5.100 → 10.1.34  after [platform/java-1@21.0.2]
-	// app/shop-1@2.0.0           1.4.0 → 2.0.0  after [platform/java-1@21.0.2 platform/tomcat-1@10.1.34]
+	// app/shop-1@2.0.0           1.4.0 → 2.0.0  after [platform/tomcat-1@10.1.34]
 }
 
 func ExamplePlanner_Plan_nearest() {
