@@ -359,6 +359,7 @@ func (pl *planning) gather(r *Request) error {
 		return &topology.NotFoundError{Kind: "template", ID: fmt.Sprintf("%s (in application %s)", r.Replaces, r.Application)}
 	}
 	targets := app.NodesOf(r.Replaces)
+	slices.SortFunc(targets, func(a, b topology.Node) int { return cmp.Compare(a.ID, b.ID) })
 	if len(targets) == 0 {
 		return &MissingNodeError{App: r.Application, Template: r.Replaces}
 	}

@@ -1,0 +1,49 @@
+// Package upgrade plans and runs platform-first upgrades.
+//
+// # Planning
+//
+// A [Request] asks for the nodes of one template of a deployed application
+// to move to a new template, whose requirements name the platform templates
+// beneath and the versions they must have. A [Planner] reads the deployment
+// from a [topology.Topology] and packages from a [pkgsource.Source] and
+// produces a [Plan]:
+//
+//   - every platform node beneath a replaced node that falls short of a
+//     requirement gets [Platform] steps that install packages up to a
+//     version chosen by the [Policy]: one step, or one per hop of the
+//     shortest chain when packages only upgrade from some versions
+//     ([pkgsource.Package.From]);
+//   - the chosen version must also suit every co-tenant, the other nodes
+//     that run on the platform node, and a package's own requirements
+//     ([pkgsource.Package.Requires]) are planned on the nodes beneath it,
+//     lowest layer first;
+//   - requirements already met are recorded as [Check] values;
+//   - every replaced node gets an [Application] step that comes after the
+//     platform steps beneath it, and nothing else.
+//
+// [Planner.PlanAll] plans several requests into one plan, with one set of
+// steps for a platform node that several of them need.
+//
+// Planning changes nothing. Its failures are typed errors that name the
+// node, template or package at fault: [*NoPackageError],
+// [*DowngradeError], [*NoPathError], [*ConflictError], [*CycleError],
+// [*MissingNodeError] and [*RequestError], each matching a sentinel
+// ([ErrNoPackage], [ErrDowngrade], …) with errors.Is.
+//
+// # Plans
+//
+// Plans are deterministic: the same topology, packages, requests and
+// options give the same steps in the same order with the same IDs, whatever
+// order the Topology and the Source list things in, and so the same
+// [Plan.ID]. A plan renders as text for people ([Plan.WriteText]), as JSON
+// in a versioned schema ([Plan.WriteJSON], [ReadJSON]), and as a picture of
+// its DAG ([Plan.WriteMermaid], [Plan.WriteDOT]). [Plan.Explain] says why a
+// platform node gets the version it gets, and why not the others.
+//
+// # Running
+//
+// [Run] executes a plan's steps with an [Executor], the host program's code
+// that changes one node, one step at a time and each only after the steps
+// in its After list succeeded. It stops at the first failure and reports
+// the outcome of every step.
+package upgrade
