@@ -123,12 +123,9 @@ func TestReadJSONRefuses(t *testing.T) {
 // spaces is an endless reader of blanks.
 type spaces struct{}
 
-func (spaces) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = ' '
-	}
-	return len(p), nil
-}
+var blanks = bytes.Repeat([]byte{' '}, 64<<10)
+
+func (spaces) Read(p []byte) (int, error) { return copy(p, blanks), nil }
 
 func TestReadJSONRefusesOversizedPlan(t *testing.T) {
 	_, err := upgrade.ReadJSON(io.LimitReader(spaces{}, upgrade.MaxPlanSize+1))
