@@ -87,7 +87,7 @@ func ReadJSON(r io.Reader) (*Memory, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, &Error{Item: jsonErrorPlace(data, err), Err: fmt.Errorf("%w: %v", ErrInvalid, err)}
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: data after the topology object", ErrInvalid)}
 	}
 	if f.Schema != Schema {
@@ -142,7 +142,7 @@ func (f *fileTopology) decode() ([]Application, error) {
 // WriteJSON writes the topology as a file that ReadJSON reads back, with
 // applications sorted by ID and indented for people and diffs.
 func (m *Memory) WriteJSON(w io.Writer) error {
-	f := fileTopology{Schema: Schema}
+	f := fileTopology{Schema: Schema, Applications: []fileApplication{}}
 	for _, a := range m.Applications() {
 		fa := fileApplication{ID: a.ID, Templates: []fileTemplate{}, Nodes: []fileNode{}}
 		for _, t := range a.Templates {
@@ -163,6 +163,7 @@ func (m *Memory) WriteJSON(w io.Writer) error {
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(f)
 }
 
@@ -177,11 +178,12 @@ func jsonErrorPlace(data []byte, err error) string {
 	case errors.As(err, &typ):
 		offset = typ.Offset
 	}
-	if offset < 0 || offset > int64(len(data)) {
+	if offset < 1 || offset > int64(len(data)) {
 		return "file"
 	}
-	before := data[:offset]
+	// The offset counts the byte at fault.
+	before := data[:offset-1]
 	line := bytes.Count(before, []byte("\n")) + 1
-	col := int(offset) - bytes.LastIndexByte(before, '\n')
+	col := len(before) - bytes.LastIndexByte(before, '\n')
 	return fmt.Sprintf("line %d, column %d", line, col)
 }

@@ -188,7 +188,9 @@ func (b *Builder) Build() (*Memory, error) { return New(b.apps...) }
 // across all applications; every template has a type; every node names a
 // known template; every relationship has a known relation kind and a known
 // target other than the node itself; a node is hosted on at most one node;
-// every requirement names a known template; relationships form no cycle.
+// a node lists each relationship once; every requirement names a known
+// template; relationships form no cycle (an error matching both ErrInvalid
+// and ErrCycle).
 func Validate(apps ...Application) error {
 	var errs *multierror.Error
 	problem := func(item string, format string, args ...any) {
@@ -258,7 +260,11 @@ func Validate(apps ...Application) error {
 				problem(item, "unknown template %q", n.Template)
 			}
 			hosts := 0
-			for _, r := range n.Relationships {
+			for k, r := range n.Relationships {
+				if slices.Contains(n.Relationships[:k], r) {
+					problem(item, "duplicate relationship: %s %q", r.Relation, r.Target)
+					continue
+				}
 				switch {
 				case r.Relation != HostedOn && r.Relation != DependsOn:
 					problem(item, "unknown relation %q (want %q or %q)", r.Relation, HostedOn, DependsOn)
@@ -277,7 +283,7 @@ func Validate(apps ...Application) error {
 		}
 	}
 	for _, cycle := range findCycles(nodes) {
-		errs = multierror.Append(errs, &Error{Item: fmt.Sprintf("node %q", cycle[0]), Err: fmt.Errorf("%w: %s", ErrCycle, strings.Join(cycle, " → "))})
+		errs = multierror.Append(errs, &Error{Item: fmt.Sprintf("node %q", cycle[0]), Err: fmt.Errorf("%w: %w: %s", ErrInvalid, ErrCycle, strings.Join(cycle, " → "))})
 	}
 	return errs.ErrorOrNil()
 }
