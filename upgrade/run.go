@@ -1,16 +1,30 @@
 package upgrade
 
 import (
+	"container/heap"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/topology"
 )
 
 // Executor carries out plan steps: it installs a package on a platform node
 // or deploys a new template on an application node.
 //
-// Execute must return only once the step is done or has failed, and should
-// return promptly with ctx.Err() when ctx is cancelled. Run calls it for one
-// step at a time.
+// Execute must return once the step is done or has failed, and should
+// return promptly with ctx.Err() when ctx is cancelled. With a concurrency
+// above 1, Run calls Execute from several goroutines at once, each for a
+// different step, so the executor must then be safe for concurrent use.
+//
+// An executor may also implement [Verifier] and [Rollbacker].
 type Executor interface {
 	Execute(ctx context.Context, s Step) error
 }
@@ -21,6 +35,53 @@ type ExecutorFunc func(ctx context.Context, s Step) error
 // Execute calls f.
 func (f ExecutorFunc) Execute(ctx context.Context, s Step) error { return f(ctx, s) }
 
+// Verifier is implemented by executors that can check a node's health after
+// a step. Run calls Verify after each successful Execute; an error fails the
+// attempt as an Execute error would.
+type Verifier interface {
+	Verify(ctx context.Context, s Step) error
+}
+
+// Rollbacker is implemented by executors that can undo a completed step.
+// With WithRollback, Run calls Rollback for the steps that succeeded when
+// the run fails, in the reverse order of their completion.
+type Rollbacker interface {
+	Rollback(ctx context.Context, s Step) error
+}
+
+// Permanent marks err as one that retrying cannot mend: Run does not retry
+// a step whose attempt returns it. errors.Is and errors.As see through the
+// mark.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err}
+}
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// IsPermanent reports whether err, or an error it wraps, was marked with
+// Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}
+
+type inDoubtKey struct{}
+
+// InDoubt reports whether the step being executed with ctx is in doubt: a
+// resumed run found it started but never finished, so it may have been
+// carried out in full, in part or not at all. An executor should check the
+// node's state before acting on such a step.
+func InDoubt(ctx context.Context) bool {
+	v, _ := ctx.Value(inDoubtKey{}).(bool)
+	return v
+}
+
 // State is what happened to a step in a run.
 type State uint8
 
@@ -28,37 +89,38 @@ type State uint8
 const (
 	// NotStarted: the run ended before the step's turn.
 	NotStarted State = iota
-	// Succeeded: the executor returned nil.
+	// Succeeded: the executor carried the step out (and verified it).
 	Succeeded
-	// Failed: the executor returned an error.
+	// Failed: the step's last attempt returned an error.
 	Failed
 	// Skipped: a step it comes after failed, so it was never run.
 	Skipped
+	// RolledBack: the step succeeded and was then undone.
+	RolledBack
 )
 
+var stateNames = [...]string{"not started", "succeeded", "failed", "skipped", "rolled back"}
+
 func (s State) String() string {
-	switch s {
-	case NotStarted:
-		return "not started"
-	case Succeeded:
-		return "succeeded"
-	case Failed:
-		return "failed"
-	case Skipped:
-		return "skipped"
+	if int(s) < len(stateNames) {
+		return stateNames[s]
 	}
 	return fmt.Sprintf("State(%d)", uint8(s))
 }
 
 // Outcome is what happened to one step.
 type Outcome struct {
-	Step  StepID
-	State State
-	Err   error // the executor's error, for a Failed step
+	Step     StepID
+	State    State
+	Attempts int   // how many times Execute was called in this run
+	Err      error // the last attempt's error, for a Failed step; the rollback's, if it failed
+	// Resumed says that a journal recorded the step as succeeded in an
+	// earlier run, so this run did not execute it.
+	Resumed bool
 }
 
 // Report lists the outcome of every step of a plan, in the order of the
-// plan's steps.
+// plan's steps. Every step has exactly one state.
 type Report struct {
 	Outcomes []Outcome
 }
@@ -84,51 +146,463 @@ func (r *Report) Outcome(id StepID) (Outcome, bool) {
 	return Outcome{}, false
 }
 
-// Run executes the steps of plan one at a time with exec, each only after
-// every step in its After list has succeeded. It stops at the first failure:
-// the steps that come after the failed one, directly or not, are reported
-// Skipped, and the others that had not run NotStarted.
+// FailurePolicy says what Run does when a step fails.
+type FailurePolicy uint8
+
+const (
+	// FailFast starts no new step once one has failed; steps already
+	// running finish. It is the default.
+	FailFast FailurePolicy = iota
+	// ContinueIndependent goes on with every step that does not come after
+	// a failed one.
+	ContinueIndependent
+)
+
+// EventKind says what happened in an Event.
+type EventKind uint8
+
+// The event kinds.
+const (
+	StepStarted EventKind = iota + 1
+	StepRetrying
+	StepSucceeded
+	StepFailed
+	StepSkipped
+	StepRolledBack
+)
+
+var eventNames = map[EventKind]string{StepStarted: "started", StepRetrying: "retrying", StepSucceeded: "succeeded",
+	StepFailed: "failed", StepSkipped: "skipped", StepRolledBack: "rolled back"}
+
+func (k EventKind) String() string {
+	if s, ok := eventNames[k]; ok {
+		return s
+	}
+	return fmt.Sprintf("EventKind(%d)", uint8(k))
+}
+
+// Event reports progress of a run.
+type Event struct {
+	Kind    EventKind
+	Step    *Step
+	Attempt int   // the attempt that started, failed or is retried, from 1
+	Err     error // for StepRetrying and StepFailed
+	InDoubt bool  // for StepStarted: the step is offered again after a crash
+	// Done counts the steps finished (succeeded, failed or skipped) so far,
+	// of Total.
+	Done, Total int
+}
+
+// RunOption configures Run.
+type RunOption func(*runConfig)
+
+type runConfig struct {
+	concurrency int
+	policy      FailurePolicy
+	rollback    bool
+	attempts    int
+	backoff     time.Duration
+	maxBackoff  time.Duration
+	timeout     time.Duration
+	events      func(Event)
+	logger      *slog.Logger
+	journal     Journal
+	stale       topology.Topology
+	prefetch    pkgsource.Opener
+}
+
+// WithConcurrency lets Run execute up to n steps at once. The default is 1.
+func WithConcurrency(n int) RunOption { return func(c *runConfig) { c.concurrency = max(n, 1) } }
+
+// WithFailurePolicy sets what Run does when a step fails. The default is
+// FailFast.
+func WithFailurePolicy(p FailurePolicy) RunOption { return func(c *runConfig) { c.policy = p } }
+
+// WithRollback makes Run undo, when the run fails, every step that
+// succeeded, in the reverse order of completion, if the executor is a
+// Rollbacker. A step is not undone while a step after it could not be.
+func WithRollback() RunOption { return func(c *runConfig) { c.rollback = true } }
+
+// WithRetry makes Run try a failing step up to attempts times in all,
+// waiting backoff before the second attempt and twice as long before each
+// next one, at most max (no limit if max is 0). Errors marked Permanent
+// are not retried. The default is one attempt.
+func WithRetry(attempts int, backoff, max time.Duration) RunOption {
+	return func(c *runConfig) { c.attempts, c.backoff, c.maxBackoff = attempts, backoff, max }
+}
+
+// WithStepTimeout bounds each attempt of a step (Execute and Verify
+// together). The default is no bound.
+func WithStepTimeout(d time.Duration) RunOption { return func(c *runConfig) { c.timeout = d } }
+
+// WithEvents makes Run report progress to fn. Run calls fn from one
+// goroutine at a time, in the order things happen; fn should return
+// quickly, as no step starts while it runs.
+func WithEvents(fn func(Event)) RunOption { return func(c *runConfig) { c.events = fn } }
+
+// WithRunLogger makes Run log what it does at info level (debug for
+// retries).
+func WithRunLogger(l *slog.Logger) RunOption { return func(c *runConfig) { c.logger = l } }
+
+// WithJournal makes Run record every step's start and end in j before it
+// goes on, and resume from what j holds: steps recorded as succeeded are
+// not run again, and a step recorded as started but not finished is
+// offered to the executor again, in doubt (see InDoubt).
+func WithJournal(j Journal) RunOption { return func(c *runConfig) { c.journal = j } }
+
+// WithStaleCheck makes Run, before the first step, read from t the version
+// of every node the plan changes and refuse to run, with a *StaleError,
+// when one is not what the plan expects (Terraform refuses a saved plan
+// whose state has changed).
+func WithStaleCheck(t topology.Topology) RunOption { return func(c *runConfig) { c.stale = t } }
+
+// WithPrefetch makes Run, before the first step, open and read in full the
+// package of every platform step through o, which verifies it. If any
+// cannot be had, Run executes nothing and returns an error matching
+// ErrPrefetch.
+func WithPrefetch(o pkgsource.Opener) RunOption { return func(c *runConfig) { c.prefetch = o } }
+
+// More sentinel errors of Run.
+var (
+	// ErrStalePlan reports a node whose version is not the one the plan
+	// was made for.
+	ErrStalePlan = errors.New("stale plan")
+	// ErrPrefetch reports a package that could not be fetched and verified
+	// before the run.
+	ErrPrefetch = errors.New("prefetch failed")
+	// ErrRollback reports a step that could not be undone.
+	ErrRollback = errors.New("rollback failed")
+)
+
+// StaleError reports a node whose current version differs from what the
+// plan expects. It matches ErrStalePlan.
+type StaleError struct {
+	Node     topology.NodeID
+	Step     StepID
+	Expected string // the version or versions the plan allows
+	Actual   string
+}
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("upgrade: %v: node %q has %s, but step %s expects %s", ErrStalePlan, e.Node, e.Actual, e.Step, e.Expected)
+}
+
+// Is reports whether target is ErrStalePlan.
+func (e *StaleError) Is(target error) bool { return target == ErrStalePlan }
+
+// Run executes plan with exec: every step only after all the steps in its
+// After list succeeded, up to the concurrency limit at once, ready steps in
+// the plan's order. See the RunOption functions for concurrency, failure
+// policy, retries, timeouts, rollback, progress events, journal and resume,
+// stale-plan checks and prefetching; by default Run executes one step at a
+// time and stops starting steps at the first failure.
 //
-// Run returns the report and nil when every step succeeded; a *StepError
-// (matching ErrStepFailed) when a step failed; ctx.Err() when ctx was
-// cancelled between steps; and an error matching ErrInvalidPlan, with no
-// step run, when the plan's After lists name unknown steps or form a cycle.
-// The report is never nil unless the plan is invalid.
-func Run(ctx context.Context, plan *Plan, exec Executor) (*Report, error) {
+// When a step fails, the steps after it, directly or not, are Skipped.
+// Run returns the report and nil when every step succeeded. Otherwise the
+// error holds every step failure (*StepError, matching ErrStepFailed) and
+// every rollback failure (matching ErrRollback); or it is ctx's error when
+// ctx was cancelled: running steps get the cancellation, nothing new
+// starts, and Run returns once they have. Before any step runs, Run
+// returns an error matching ErrInvalidPlan for a plan whose steps cannot be
+// ordered, and the errors of the journal, the stale-plan check and the
+// prefetch; the report is nil then. Run does not return before every
+// goroutine it started has ended.
+func Run(ctx context.Context, plan *Plan, exec Executor, opts ...RunOption) (*Report, error) {
 	if exec == nil {
 		panic("upgrade: Run needs an Executor")
 	}
+	cfg := runConfig{concurrency: 1, attempts: 1}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.attempts = max(cfg.attempts, 1)
+	r, err := newRun(ctx, plan, exec, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	return r.run(ctx)
+}
+
+// A run is the state of one Run call. Only the goroutine running r.run
+// touches it; workers report through r.results.
+type run struct {
+	plan     *Plan
+	exec     Executor
+	cfg      *runConfig
+	deps     [][]int // deps[i]: indices of the steps i comes after
+	next     [][]int // next[i]: indices of the steps that come after i
+	pos      []int   // pos[i]: i's place in the topological order
+	report   *Report
+	waiting  []int // unfinished dependencies per step
+	inDoubt  []bool
+	finished int
+	order    []int // completion order of the steps that succeeded
+	errs     *multierror.Error
+	results  chan result
+}
+
+type result struct {
+	i        int
+	err      error
+	attempts int
+	retry    bool // an attempt failed and will be retried; not final
+}
+
+func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig) (*run, error) {
 	order, err := topoSort(plan.Steps)
 	if err != nil {
 		return nil, err
 	}
-	report := &Report{Outcomes: make([]Outcome, len(plan.Steps))}
-	at := make(map[StepID]*Outcome, len(plan.Steps))
+	n := len(plan.Steps)
+	r := &run{plan: plan, exec: exec, cfg: cfg, deps: make([][]int, n), next: make([][]int, n), pos: make([]int, n),
+		report: &Report{Outcomes: make([]Outcome, n)}, waiting: make([]int, n), inDoubt: make([]bool, n),
+		errs: &multierror.Error{ErrorFormat: joinErrors}, results: make(chan result)}
+	index := make(map[StepID]int, n)
 	for i, s := range plan.Steps {
-		report.Outcomes[i] = Outcome{Step: s.ID}
-		at[s.ID] = &report.Outcomes[i]
+		index[s.ID] = i
+		r.report.Outcomes[i].Step = s.ID
 	}
-	var failure error
-	for _, i := range order {
-		s := plan.Steps[i]
-		o := at[s.ID]
-		if failure != nil {
-			for _, a := range s.After {
-				if st := at[a].State; st == Failed || st == Skipped {
-					o.State = Skipped
-				}
+	for p, i := range order {
+		r.pos[i] = p
+	}
+	for i, s := range plan.Steps {
+		for _, a := range s.After {
+			r.deps[i] = append(r.deps[i], index[a])
+			r.next[index[a]] = append(r.next[index[a]], i)
+		}
+	}
+	if cfg.journal != nil {
+		if err := r.resume(ctx, index); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.stale != nil {
+		if err := r.checkStale(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.prefetch != nil {
+		if err := r.fetchAll(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func (r *run) run(ctx context.Context) (*Report, error) {
+	ready := &stepQueue{pos: r.pos}
+	for i := range r.plan.Steps {
+		if r.report.Outcomes[i].State == Succeeded {
+			continue
+		}
+		for _, d := range r.deps[i] {
+			if r.report.Outcomes[d].State != Succeeded {
+				r.waiting[i]++
 			}
-			continue
 		}
-		if err := ctx.Err(); err != nil {
-			return report, err
+		if r.waiting[i] == 0 {
+			heap.Push(ready, i)
 		}
-		if err := exec.Execute(ctx, s); err != nil {
-			o.State, o.Err = Failed, err
-			failure = &StepError{Step: s.ID, Node: s.Node, Err: err}
-			continue
-		}
-		o.State = Succeeded
 	}
-	return report, failure
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var g errgroup.Group
+	running, stopping := 0, false
+	for {
+		for !stopping && running < r.cfg.concurrency && ready.Len() > 0 && ctx.Err() == nil {
+			i := heap.Pop(ready).(int)
+			if err := r.record(ctx, i, RecordStarted); err != nil {
+				r.errs = multierror.Append(r.errs, err)
+				stopping = true
+				break
+			}
+			r.report.Outcomes[i].Attempts++
+			r.emit(Event{Kind: StepStarted, Step: &r.plan.Steps[i], Attempt: 1, InDoubt: r.inDoubt[i]})
+			running++
+			g.Go(func() error { r.attempt(runCtx, i); return nil })
+		}
+		if running == 0 {
+			break
+		}
+		res := <-r.results
+		if res.retry {
+			r.report.Outcomes[res.i].Attempts++
+			r.emit(Event{Kind: StepRetrying, Step: &r.plan.Steps[res.i], Attempt: res.attempts, Err: res.err})
+			r.cfg.logger.Debug("upgrade: retrying step", "step", res.i, "attempt", res.attempts, "err", res.err)
+			continue
+		}
+		running--
+		if r.finish(ctx, res, ready) && r.cfg.policy == FailFast {
+			stopping = true
+		}
+	}
+	_ = g.Wait()
+	if err := ctx.Err(); err != nil {
+		return r.report, err
+	}
+	if r.errs.Len() > 0 && r.cfg.rollback {
+		r.rollback(ctx)
+	}
+	return r.report, r.errs.ErrorOrNil()
+}
+
+// attempt runs step i, with retries, and reports the result.
+func (r *run) attempt(ctx context.Context, i int) {
+	s := r.plan.Steps[i]
+	if r.inDoubt[i] {
+		ctx = context.WithValue(ctx, inDoubtKey{}, true)
+	}
+	delay := r.cfg.backoff
+	for n := 1; ; n++ {
+		err := r.once(ctx, s)
+		if err == nil || n >= r.cfg.attempts || IsPermanent(err) || ctx.Err() != nil {
+			r.results <- result{i: i, err: err, attempts: n}
+			return
+		}
+		r.results <- result{i: i, err: err, attempts: n + 1, retry: true}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			r.results <- result{i: i, err: ctx.Err(), attempts: n}
+			return
+		}
+		delay *= 2
+		if r.cfg.maxBackoff > 0 {
+			delay = min(delay, r.cfg.maxBackoff)
+		}
+	}
+}
+
+// once executes and verifies s, within the step timeout.
+func (r *run) once(ctx context.Context, s Step) error {
+	if r.cfg.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.cfg.timeout)
+		defer cancel()
+	}
+	if err := r.exec.Execute(ctx, s); err != nil {
+		return err
+	}
+	if v, ok := r.exec.(Verifier); ok {
+		if err := v.Verify(ctx, s); err != nil {
+			return fmt.Errorf("verify: %w", err)
+		}
+	}
+	return nil
+}
+
+// finish records the end of a step and releases or skips the steps after
+// it. It reports whether the step failed.
+func (r *run) finish(ctx context.Context, res result, ready *stepQueue) (failed bool) {
+	o := &r.report.Outcomes[res.i]
+	s := &r.plan.Steps[res.i]
+	r.finished++
+	if res.err == nil {
+		if err := r.record(ctx, res.i, RecordSucceeded); err != nil {
+			// Not durable: treat as a failure, so nothing after it runs.
+			res.err = err
+		}
+	}
+	if res.err != nil {
+		o.State, o.Err = Failed, res.err
+		if err := r.record(ctx, res.i, RecordFailed); err != nil {
+			r.errs = multierror.Append(r.errs, err)
+		}
+		r.errs = multierror.Append(r.errs, &StepError{Step: s.ID, Node: s.Node, Err: res.err})
+		r.cfg.logger.Info("upgrade: step failed", "step", s.ID, "node", s.Node, "err", res.err)
+		r.emit(Event{Kind: StepFailed, Step: s, Attempt: res.attempts, Err: res.err})
+		r.skipAfter(res.i)
+		return true
+	}
+	o.State = Succeeded
+	r.order = append(r.order, res.i)
+	r.cfg.logger.Info("upgrade: step succeeded", "step", s.ID, "node", s.Node, "to", s.To)
+	r.emit(Event{Kind: StepSucceeded, Step: s, Attempt: res.attempts})
+	for _, j := range r.next[res.i] {
+		if r.waiting[j]--; r.waiting[j] == 0 && r.report.Outcomes[j].State == NotStarted {
+			heap.Push(ready, j)
+		}
+	}
+	return false
+}
+
+// skipAfter marks every step after i, directly or not, Skipped.
+func (r *run) skipAfter(i int) {
+	for _, j := range r.next[i] {
+		if o := &r.report.Outcomes[j]; o.State == NotStarted {
+			o.State = Skipped
+			r.finished++
+			r.emit(Event{Kind: StepSkipped, Step: &r.plan.Steps[j]})
+			r.skipAfter(j)
+		}
+	}
+}
+
+// rollback undoes the steps that succeeded, last completed first, keeping a
+// step whose later steps could not all be undone.
+func (r *run) rollback(ctx context.Context) {
+	rb, ok := r.exec.(Rollbacker)
+	if !ok {
+		return
+	}
+	for k := len(r.order) - 1; k >= 0; k-- {
+		i := r.order[k]
+		s := &r.plan.Steps[i]
+		o := &r.report.Outcomes[i]
+		var err error
+		for _, j := range r.next[i] {
+			if r.report.Outcomes[j].State == Succeeded {
+				err = fmt.Errorf("step %s after it is still in place", r.plan.Steps[j].ID)
+				break
+			}
+		}
+		if err == nil {
+			err = rb.Rollback(ctx, *s)
+		}
+		if err == nil {
+			err = r.record(ctx, i, RecordRolledBack)
+		}
+		if err != nil {
+			o.Err = err
+			r.errs = multierror.Append(r.errs, fmt.Errorf("upgrade: %w: step %s on node %q: %w", ErrRollback, s.ID, s.Node, err))
+			continue
+		}
+		o.State = RolledBack
+		r.emit(Event{Kind: StepRolledBack, Step: s})
+	}
+}
+
+func (r *run) emit(e Event) {
+	if r.cfg.events == nil {
+		return
+	}
+	e.Done, e.Total = r.finished, len(r.plan.Steps)
+	r.cfg.events(e)
+}
+
+func joinErrors(errs []error) string {
+	s := make([]string, len(errs))
+	for i, e := range errs {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "; ")
+}
+
+// stepQueue pops the ready step that comes first in the topological order.
+type stepQueue struct {
+	items []int
+	pos   []int
+}
+
+func (q *stepQueue) Len() int           { return len(q.items) }
+func (q *stepQueue) Less(i, j int) bool { return q.pos[q.items[i]] < q.pos[q.items[j]] }
+func (q *stepQueue) Swap(i, j int)      { q.items[i], q.items[j] = q.items[j], q.items[i] }
+func (q *stepQueue) Push(x any)         { q.items = append(q.items, x.(int)) }
+func (q *stepQueue) Pop() any {
+	x := q.items[len(q.items)-1]
+	q.items = q.items[:len(q.items)-1]
+	return x
 }

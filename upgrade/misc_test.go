@@ -1,0 +1,92 @@
+package upgrade_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/upgrade"
+)
+
+// cyclicTopology is a host's Topology that does not validate: tomcat-1 and
+// java-1 are hosted on each other.
+type cyclicTopology struct{ *topology.Memory }
+
+func (c cyclicTopology) Node(ctx context.Context, id topology.NodeID) (*topology.Node, error) {
+	n, err := c.Memory.Node(ctx, id)
+	if err == nil && id == "java-1" {
+		n.Relationships = on("tomcat-1")
+	}
+	return n, err
+}
+
+func TestPlanRelationshipCycleInHostTopology(t *testing.T) {
+	topo := cyclicTopology{build(t, shopBuilder(1))}
+	_, err := upgrade.NewPlanner(topo, catalogue(t)).Plan(context.Background(), shop2("tomcat_server", ">=9"))
+	require.ErrorIs(t, err, upgrade.ErrCycle)
+	var cycle *upgrade.CycleError
+	require.ErrorAs(t, err, &cycle)
+	assert.Equal(t, []string{"tomcat-1", "java-1", "tomcat-1"}, cycle.Path)
+}
+
+// brokenTopology fails every Dependents call.
+type brokenTopology struct{ *topology.Memory }
+
+func (brokenTopology) Dependents(context.Context, topology.NodeID) ([]topology.Dependent, error) {
+	return nil, errors.New("inventory offline")
+}
+
+func TestPlanTopologyErrorsPropagate(t *testing.T) {
+	_, err := upgrade.NewPlanner(brokenTopology{build(t, shopBuilder(1))}, catalogue(t)).
+		Plan(context.Background(), shop2("tomcat_server", ">=9"))
+	assert.ErrorContains(t, err, "inventory offline")
+}
+
+func TestPlanLogsDecisions(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	_, err := upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t), upgrade.WithLogger(logger)).
+		Plan(context.Background(), shop2("tomcat_server", ">=9"))
+	require.NoError(t, err)
+	assert.Contains(t, buf.String(), "node=tomcat-1")
+	assert.Contains(t, buf.String(), "to=11.0.2")
+}
+
+func TestNewPlannerMisuse(t *testing.T) {
+	assert.Panics(t, func() { upgrade.NewPlanner(nil, catalogue(t)) })
+	assert.Panics(t, func() { upgrade.NewPlanner(build(t, shopBuilder(1)), nil) })
+	assert.Panics(t, func() { _, _ = upgrade.Run(context.Background(), &upgrade.Plan{}, nil) })
+}
+
+func TestStepKindText(t *testing.T) {
+	for _, k := range []upgrade.StepKind{upgrade.Platform, upgrade.Application} {
+		text, err := k.MarshalText()
+		require.NoError(t, err)
+		var back upgrade.StepKind
+		require.NoError(t, back.UnmarshalText(text))
+		assert.Equal(t, k, back)
+	}
+	_, err := upgrade.StepKind(7).MarshalText()
+	assert.Error(t, err)
+	assert.Equal(t, "StepKind(7)", upgrade.StepKind(7).String())
+	assert.Error(t, json.Unmarshal([]byte(`"magic"`), new(upgrade.StepKind)))
+	assert.Equal(t, "Policy(9)", upgrade.Policy(9).String())
+	assert.Equal(t, "nearest", upgrade.Nearest.String())
+}
+
+func TestPlanStepLookup(t *testing.T) {
+	plan := shopPlan(t, 1)
+	_, ok := plan.Step("nope")
+	assert.False(t, ok)
+	report, err := upgrade.Run(context.Background(), plan, &recorder{})
+	require.NoError(t, err)
+	_, ok = report.Outcome("nope")
+	assert.False(t, ok)
+}

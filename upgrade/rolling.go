@@ -1,0 +1,99 @@
+package upgrade
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Rolling is a rolling strategy for the application steps of a template
+// with several instances: canaries first, then batches. [Plan.Roll]
+// expresses it as extra After edges, so the runner needs to know nothing
+// of it.
+type Rolling struct {
+	// Canaries is how many instances go first, alone; all must succeed
+	// (and verify) before any other instance starts.
+	Canaries int
+	// MaxInFlight is the size of each later batch: a count ("2") or a
+	// percentage of the instances ("25%"), rounded down but never below 1.
+	// Empty means all the rest in one batch.
+	MaxInFlight string
+}
+
+// ErrInvalidRolling reports a rolling strategy that cannot be applied.
+var ErrInvalidRolling = fmt.Errorf("invalid rolling strategy")
+
+// Roll returns a copy of p in which the application steps of each
+// (application, template) pair are ordered by r: the first r.Canaries
+// steps, by node ID, come before all the others, which go in batches of at
+// most r.MaxInFlight, each batch after the whole batch before it. Platform
+// steps are unchanged. The copy has its own ID. Roll does not change p.
+func (p *Plan) Roll(r Rolling) (*Plan, error) {
+	if r.Canaries < 0 {
+		return nil, fmt.Errorf("upgrade: %w: %d canaries", ErrInvalidRolling, r.Canaries)
+	}
+	groups := map[string][]int{} // by application and template
+	for i, s := range p.Steps {
+		if s.Kind == Application {
+			key := string(s.App) + "\x00" + string(s.Template)
+			groups[key] = append(groups[key], i)
+		}
+	}
+	out := *p
+	out.Steps = slices.Clone(p.Steps)
+	for i := range out.Steps {
+		out.Steps[i].After = slices.Clone(out.Steps[i].After)
+	}
+	for _, key := range sortedKeys(groups) {
+		steps := groups[key]
+		slices.SortFunc(steps, func(a, b int) int { return cmp.Compare(out.Steps[a].Node, out.Steps[b].Node) })
+		batch, err := batchSize(r.MaxInFlight, len(steps))
+		if err != nil {
+			return nil, err
+		}
+		var waves [][]int
+		canaries := min(r.Canaries, len(steps))
+		if canaries > 0 {
+			waves = append(waves, steps[:canaries])
+		}
+		for rest := steps[canaries:]; len(rest) > 0; {
+			n := min(batch, len(rest))
+			waves = append(waves, rest[:n])
+			rest = rest[n:]
+		}
+		for w := 1; w < len(waves); w++ {
+			for _, i := range waves[w] {
+				for _, j := range waves[w-1] {
+					out.Steps[i].After = append(out.Steps[i].After, out.Steps[j].ID)
+				}
+			}
+		}
+	}
+	if err := sortSteps(&out); err != nil {
+		return nil, err
+	}
+	id, err := planID(&out)
+	if err != nil {
+		return nil, err
+	}
+	out.ID = id
+	return &out, nil
+}
+
+// batchSize parses MaxInFlight for a group of n steps.
+func batchSize(s string, n int) (int, error) {
+	if s == "" {
+		return max(n, 1), nil
+	}
+	num, percent := strings.CutSuffix(s, "%")
+	v, err := strconv.Atoi(num)
+	if err != nil || v < 1 || percent && v > 100 {
+		return 0, fmt.Errorf("upgrade: %w: max in flight %q is not a count from 1 or a percentage from 1%% to 100%%", ErrInvalidRolling, s)
+	}
+	if percent {
+		return max(n*v/100, 1), nil
+	}
+	return v, nil
+}
