@@ -1,15 +1,15 @@
 package upgrade
 
 import (
-	"cmp"
-	"slices"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
