@@ -4,7 +4,8 @@
 // on Java 8 on Ubuntu 18.04. Shop 2.0 needs Tomcat >=9.0, <11 and Java
 // >=11, so the plan upgrades every Java runtime, then every Tomcat, then
 // the shop instances, each only after the platform beneath it. The executor
-// only pretends to do the work.
+// only pretends to do the work, three steps at a time; the progress comes
+// from the runner's events.
 package main
 
 import (
@@ -55,20 +56,25 @@ func run(ctx context.Context) error {
 		return err
 	}
 
-	fmt.Println("\nRunning:")
-	done := 0
+	fmt.Println("\nRunning, three steps at a time:")
 	simulate := upgrade.ExecutorFunc(func(ctx context.Context, s upgrade.Step) error {
-		done++
-		fmt.Printf("  [%d/%d] %-28s %s %s → %s ... ", done, len(plan.Steps), s.ID, s.Node, s.From, s.To)
 		select {
 		case <-time.After(20 * time.Millisecond): // the work an installer would do
+			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		fmt.Println("done")
-		return nil
 	})
-	report, err := upgrade.Run(ctx, plan, simulate)
+	progress := func(e upgrade.Event) {
+		switch e.Kind {
+		case upgrade.StepStarted:
+			fmt.Printf("  [%d/%d] start %-26s %s %s → %s\n", e.Done, e.Total, e.Step.ID, e.Step.Node, e.Step.From, e.Step.To)
+		case upgrade.StepSucceeded, upgrade.StepFailed, upgrade.StepSkipped:
+			fmt.Printf("  [%d/%d] %-5s %s\n", e.Done, e.Total, map[upgrade.EventKind]string{
+				upgrade.StepSucceeded: "done", upgrade.StepFailed: "FAIL", upgrade.StepSkipped: "skip"}[e.Kind], e.Step.ID)
+		}
+	}
+	report, err := upgrade.Run(ctx, plan, simulate, upgrade.WithConcurrency(3), upgrade.WithEvents(progress))
 	if err != nil {
 		return err
 	}
