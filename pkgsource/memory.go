@@ -41,13 +41,15 @@ func NewMemory(pkgs ...Package) (*Memory, error) {
 		return nil, err
 	}
 	for _, ps := range m.byType {
-		slices.SortFunc(ps, func(a, b Package) int {
-			// Versions that differ only in build metadata compare equal;
-			// their text orders them.
-			return cmp.Or(a.Version.Compare(b.Version), cmp.Compare(a.Version.String(), b.Version.String()))
-		})
+		slices.SortFunc(ps, comparePackages)
 	}
 	return m, nil
+}
+
+// comparePackages orders packages by type, then version; versions that
+// differ only in build metadata compare equal, so their text orders them.
+func comparePackages(a, b Package) int {
+	return cmp.Or(cmp.Compare(a.Type, b.Type), a.Version.Compare(b.Version), cmp.Compare(a.Version.String(), b.Version.String()))
 }
 
 // Packages implements [Source]. It returns the packages of type typ in
@@ -56,9 +58,5 @@ func (m *Memory) Packages(ctx context.Context, typ string) ([]Package, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	ps := slices.Clone(m.byType[typ])
-	for i := range ps {
-		ps[i].Requires = slices.Clone(ps[i].Requires)
-	}
-	return ps, nil
+	return clonePackages(m.byType[typ]), nil
 }

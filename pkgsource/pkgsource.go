@@ -3,8 +3,31 @@
 // A [Package] installs one version of one platform type (such as "tomcat"
 // 10.1.18). It may say which installed versions it upgrades from
 // ([Package.From]) and what it needs beneath it ([Package.Requires]).
-// Planners read packages through the small [Source] interface; [Memory] is
-// an in-memory Source for tests and built-in catalogues.
+// Planners read packages through the small [Source] interface; sources that
+// hold package content also implement [Opener], whose readers verify the
+// content's SHA-256 digest and size ([NewVerifier]).
+//
+// # Sources
+//
+//   - [Memory]: packages held in memory, for tests and built-in catalogues.
+//   - [Dir]: a repository in a directory: an [Index] file and the package
+//     files it names. Opening a package cannot leave the directory.
+//   - [HTTP]: the same layout served over HTTP(S), with conditional index
+//     requests, retries, timeouts and size caps.
+//   - [Chain]: several sources as one, the first listed winning.
+//   - [Cache]: a source's answers remembered for a time to live.
+//
+// # Signed indexes
+//
+// A repository can be signed: [SignIndex] (or [WriteIndex] with a key)
+// writes an ed25519 signature beside the index. A Dir or HTTP source given
+// keys ([WithKeys]) fails closed: an unsigned or badly signed index is
+// refused with [ErrUntrusted], an index older than one already trusted
+// with [ErrRollback] (remembered by a [TrustStore]), and an index past its
+// expiry time with [ErrExpired].
+//
+// The sub-package sourcetest checks any Source implementation against the
+// contract.
 package pkgsource
 
 import (

@@ -1,0 +1,131 @@
+package pkgsource
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Chain is several sources read as one: Packages lists every package of a
+// type that any of them lists, and where two list the same type and
+// version the first source listed wins. Open opens a package through the
+// source that won it. A Chain is safe for concurrent use if its sources
+// are.
+type Chain []Source
+
+var (
+	_ Source = Chain(nil)
+	_ Opener = Chain(nil)
+)
+
+// Packages implements Source. It fails if any source fails, naming the
+// source by its place in the chain.
+func (c Chain) Packages(ctx context.Context, typ string) ([]Package, error) {
+	var out []Package
+	seen := map[Key]bool{}
+	for i, src := range c {
+		ps, err := src.Packages(ctx, typ)
+		if err != nil {
+			return nil, fmt.Errorf("pkgsource: chain source #%d: %w", i+1, err)
+		}
+		for _, p := range ps {
+			if !seen[p.Key()] {
+				seen[p.Key()] = true
+				out = append(out, p)
+			}
+		}
+	}
+	slices.SortFunc(out, comparePackages)
+	return out, nil
+}
+
+// Open implements Opener: the first source that lists p's type and
+// version must list it with the same location and digest, and be an
+// Opener.
+func (c Chain) Open(ctx context.Context, p Package) (io.ReadCloser, error) {
+	for i, src := range c {
+		ps, err := src.Packages(ctx, p.Type)
+		if err != nil {
+			return nil, fmt.Errorf("pkgsource: chain source #%d: %w", i+1, err)
+		}
+		j := slices.IndexFunc(ps, func(q Package) bool { return q.Key() == p.Key() })
+		if j < 0 {
+			continue
+		}
+		if ps[j].Location != p.Location || ps[j].Digest != p.Digest {
+			return nil, &PackageError{Package: p.Key(), Err: fmt.Errorf("%w: chain source #%d lists it with another location or digest", ErrNotFound, i+1)}
+		}
+		o, ok := src.(Opener)
+		if !ok {
+			return nil, &PackageError{Package: p.Key(), Err: fmt.Errorf("%w: chain source #%d holds no content", ErrNotFound, i+1)}
+		}
+		return o.Open(ctx, p)
+	}
+	return nil, &PackageError{Package: p.Key(), Err: ErrNotFound}
+}
+
+// Cache remembers what a source lists, per type, for a time to live, so
+// that planning many requests asks a remote repository once. Errors are not
+// remembered. Open passes through to the source. A Cache is safe for
+// concurrent use.
+type Cache struct {
+	src Source
+	ttl time.Duration
+	now func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]cacheEntry
+}
+
+type cacheEntry struct {
+	pkgs    []Package
+	fetched time.Time
+}
+
+var (
+	_ Source = (*Cache)(nil)
+	_ Opener = (*Cache)(nil)
+)
+
+// NewCache returns a Cache of src whose entries live for ttl.
+func NewCache(src Source, ttl time.Duration) *Cache {
+	return &Cache{src: src, ttl: ttl, now: time.Now, entries: map[string]cacheEntry{}}
+}
+
+// Packages implements Source.
+func (c *Cache) Packages(ctx context.Context, typ string) ([]Package, error) {
+	c.mu.Lock()
+	e, ok := c.entries[typ]
+	c.mu.Unlock()
+	if ok && c.now().Sub(e.fetched) < c.ttl {
+		return clonePackages(e.pkgs), nil
+	}
+	pkgs, err := c.src.Packages(ctx, typ)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.entries[typ] = cacheEntry{pkgs: clonePackages(pkgs), fetched: c.now()}
+	c.mu.Unlock()
+	return pkgs, nil
+}
+
+// Open implements Opener when the cached source does.
+func (c *Cache) Open(ctx context.Context, p Package) (io.ReadCloser, error) {
+	o, ok := c.src.(Opener)
+	if !ok {
+		return nil, &PackageError{Package: p.Key(), Err: fmt.Errorf("%w: the source holds no content", ErrNotFound)}
+	}
+	return o.Open(ctx, p)
+}
+
+func clonePackages(ps []Package) []Package {
+	out := slices.Clone(ps)
+	for i := range out {
+		out[i].Requires = slices.Clone(out[i].Requires)
+	}
+	return out
+}

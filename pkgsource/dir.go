@@ -1,0 +1,165 @@
+package pkgsource
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Index file names in a repository.
+const (
+	IndexFile     = "index.json"
+	SignatureFile = "index.json.sig"
+)
+
+// ErrUnsafePath reports a package file name that would leave its
+// repository: absolute, with "..", or through a symbolic link that points
+// outside.
+var ErrUnsafePath = errors.New("unsafe package path")
+
+// Dir is a package repository in a directory: an index (IndexFile), its
+// signature when the repository is signed (SignatureFile), and the package
+// files the index names. Packages reads the index on every call, so a
+// repository updated in place is seen at once. Open never leaves the
+// directory and verifies what it reads. A Dir is safe for concurrent use.
+type Dir struct {
+	path string
+	root *os.Root
+	opts options
+}
+
+var (
+	_ Source = (*Dir)(nil)
+	_ Opener = (*Dir)(nil)
+)
+
+// NewDir returns the repository in directory path.
+func NewDir(path string, opts ...Option) (*Dir, error) {
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(path)
+	if err != nil {
+		return nil, fmt.Errorf("pkgsource: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	return &Dir{path: abs, root: root, opts: o}, nil
+}
+
+// Close releases the directory.
+func (d *Dir) Close() error { return d.root.Close() }
+
+// Index reads, checks and returns the repository's index.
+func (d *Dir) Index(ctx context.Context) (*Index, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	data, err := d.readFile(IndexFile, d.opts.maxIndex)
+	if err != nil {
+		return nil, err
+	}
+	var sig []byte
+	if len(d.opts.keys) > 0 {
+		sig, err = d.readFile(SignatureFile, 1<<10)
+		if errors.Is(err, ErrNotFound) {
+			sig, err = nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return d.opts.trustedIndex(ctx, d.path, data, sig)
+}
+
+// readFile reads a small file of the repository, refusing more than limit
+// bytes.
+func (d *Dir) readFile(name string, limit int64) ([]byte, error) {
+	f, err := d.open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("pkgsource: %s: %w", name, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, &IndexError{Err: fmt.Errorf("%s is larger than %d bytes", name, limit)}
+	}
+	return data, nil
+}
+
+// Packages implements Source.
+func (d *Dir) Packages(ctx context.Context, typ string) ([]Package, error) {
+	idx, err := d.Index(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return idx.byType(typ), nil
+}
+
+// Open implements Opener: it opens p's file, which must be a local name
+// within the directory, and returns a reader that verifies p's digest and
+// size (see NewVerifier).
+func (d *Dir) Open(ctx context.Context, p Package) (io.ReadCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f, err := d.open(p.Location)
+	if err != nil {
+		return nil, &PackageError{Package: p.Key(), Err: err}
+	}
+	return NewVerifier(f, p), nil
+}
+
+// open opens a file of the repository through os.Root, so that no name,
+// link or race can reach outside the directory.
+func (d *Dir) open(name string) (*os.File, error) {
+	if !filepath.IsLocal(name) || strings.Contains(name, `\`) {
+		return nil, fmt.Errorf("%w: %q is not a local file name", ErrUnsafePath, name)
+	}
+	f, err := d.root.Open(name)
+	if err == nil {
+		return f, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s: %w", ErrNotFound, name, err)
+	}
+	// os.Root refused the name: say why if a link leads outside.
+	if real, rerr := filepath.EvalSymlinks(filepath.Join(d.path, name)); rerr == nil {
+		if rel, rerr := filepath.Rel(d.path, real); rerr == nil && !filepath.IsLocal(rel) {
+			return nil, fmt.Errorf("%w: %q leads outside the repository to %s", ErrUnsafePath, name, real)
+		}
+	}
+	return nil, fmt.Errorf("pkgsource: %s: %w", name, err)
+}
+
+// WriteIndex writes idx as the repository index of directory dir and, when
+// key is not nil, its signature (see SignIndex). It is the publishing side
+// of Dir.
+func WriteIndex(dir string, idx *Index, key ed25519.PrivateKey) error {
+	data, err := idx.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, IndexFile), data, 0o644); err != nil {
+		return fmt.Errorf("pkgsource: %w", err)
+	}
+	if key == nil {
+		return nil
+	}
+	if err := os.WriteFile(filepath.Join(dir, SignatureFile), SignIndex(key, data), 0o644); err != nil {
+		return fmt.Errorf("pkgsource: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,229 @@
+package pkgsource
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/stackup/stackup/version"
+)
+
+// IndexSchema is the value of the "schema" field of a package index.
+const IndexSchema = "stackup.index/v1"
+
+// MaxIndexSize is the largest index a source reads, in bytes, unless
+// configured otherwise.
+const MaxIndexSize = 32 << 20
+
+// Index is a package repository's table of contents, stored as JSON:
+//
+//	{
+//	  "schema": "stackup.index/v1",
+//	  "version": 42,
+//	  "generated": "2026-11-24T10:00:00Z",
+//	  "expires": "2026-12-24T10:00:00Z",
+//	  "packages": [{
+//	    "type": "tomcat", "version": "10.1.34", "from": ">=9.0",
+//	    "requires": [{"type": "jdk", "constraint": ">=11"}],
+//	    "file": "tomcat-10.1.34.tar.gz",
+//	    "sha256": "<64 lowercase hex digits>", "size": 12345678
+//	  }]
+//	}
+//
+// Version must grow with every new index of a repository: a signed source
+// refuses an index older than the newest it has trusted. Each package
+// names its content by "file" (relative to the repository) or "url", and
+// gives its SHA-256 and size, which every read of the content is checked
+// against. "from", "requires" and "expires" may be left out. Unknown fields
+// are errors.
+type Index struct {
+	Version   int64
+	Generated time.Time
+	Expires   time.Time // zero: never
+	Packages  []Package // Location holds the entry's file or URL
+}
+
+type indexJSON struct {
+	Schema    string       `json:"schema"`
+	Version   int64        `json:"version"`
+	Generated time.Time    `json:"generated"`
+	Expires   *time.Time   `json:"expires,omitempty"`
+	Packages  []indexEntry `json:"packages"`
+}
+
+type indexEntry struct {
+	Type     string             `json:"type"`
+	Version  string             `json:"version"`
+	From     string             `json:"from,omitempty"`
+	Requires []indexRequirement `json:"requires,omitempty"`
+	File     string             `json:"file,omitempty"`
+	URL      string             `json:"url,omitempty"`
+	SHA256   string             `json:"sha256"`
+	Size     int64              `json:"size"`
+}
+
+type indexRequirement struct {
+	Type       string `json:"type"`
+	Constraint string `json:"constraint"`
+}
+
+// ErrInvalidIndex reports an index that cannot be read: too large,
+// malformed, of another schema, or with a bad entry.
+var ErrInvalidIndex = errors.New("invalid index")
+
+// IndexError reports a problem with an index, naming the entry at fault
+// when there is one (such as `package #3 (tomcat 10.1.34)`). It matches
+// ErrInvalidIndex.
+type IndexError struct {
+	Entry string // empty for the index as a whole
+	Err   error
+}
+
+func (e *IndexError) Error() string {
+	if e.Entry == "" {
+		return fmt.Sprintf("pkgsource: %v: %v", ErrInvalidIndex, e.Err)
+	}
+	return fmt.Sprintf("pkgsource: %v: %s: %v", ErrInvalidIndex, e.Entry, e.Err)
+}
+
+// Unwrap returns ErrInvalidIndex and the cause.
+func (e *IndexError) Unwrap() []error { return []error{ErrInvalidIndex, e.Err} }
+
+// ParseIndex parses an index of at most MaxIndexSize bytes. Every package
+// must be valid (see Package.Validate), name a file or a URL, not both,
+// give a digest and a size, and appear once.
+func ParseIndex(data []byte) (*Index, error) {
+	return parseIndex(data, MaxIndexSize)
+}
+
+func parseIndex(data []byte, limit int64) (*Index, error) {
+	if int64(len(data)) > limit {
+		return nil, &IndexError{Err: fmt.Errorf("larger than %d bytes", limit)}
+	}
+	var in indexJSON
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return nil, &IndexError{Err: err}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, &IndexError{Err: errors.New("data after the index object")}
+	}
+	if in.Schema != IndexSchema {
+		return nil, &IndexError{Err: fmt.Errorf("schema %q, want %q", in.Schema, IndexSchema)}
+	}
+	if in.Version < 1 {
+		return nil, &IndexError{Err: fmt.Errorf("version %d, want 1 or more", in.Version)}
+	}
+	idx := &Index{Version: in.Version, Generated: in.Generated, Packages: make([]Package, 0, len(in.Packages))}
+	if in.Expires != nil {
+		idx.Expires = *in.Expires
+	}
+	seen := make(map[Key]int, len(in.Packages))
+	for i, e := range in.Packages {
+		p, err := e.decode()
+		entry := fmt.Sprintf("package #%d (%s %s)", i+1, e.Type, e.Version)
+		if err != nil {
+			return nil, &IndexError{Entry: entry, Err: err}
+		}
+		if j, dup := seen[p.Key()]; dup {
+			return nil, &IndexError{Entry: entry, Err: fmt.Errorf("same type and version as package #%d", j+1)}
+		}
+		seen[p.Key()] = i
+		idx.Packages = append(idx.Packages, p)
+	}
+	return idx, nil
+}
+
+func (e indexEntry) decode() (Package, error) {
+	p := Package{Type: e.Type, Size: e.Size}
+	var err error
+	if p.Version, err = version.Parse(e.Version); err != nil {
+		return p, err
+	}
+	if p.From, err = version.ParseConstraint(e.From); err != nil {
+		return p, fmt.Errorf("from: %w", err)
+	}
+	for _, r := range e.Requires {
+		c, err := version.ParseConstraint(r.Constraint)
+		if err != nil {
+			return p, fmt.Errorf("requires %s: %w", r.Type, err)
+		}
+		p.Requires = append(p.Requires, Requirement{Type: r.Type, Constraint: c})
+	}
+	switch {
+	case e.File == "" && e.URL == "":
+		return p, errors.New("names neither a file nor a url")
+	case e.File != "" && e.URL != "":
+		return p, errors.New("names both a file and a url")
+	case e.SHA256 == "":
+		return p, errors.New("no sha256")
+	case e.Size <= 0:
+		return p, fmt.Errorf("size %d, want 1 or more", e.Size)
+	}
+	p.Location = e.File + e.URL
+	p.Digest = "sha256:" + e.SHA256
+	if err := p.Validate(); err != nil {
+		return p, errors.Unwrap(err) // the PackageError's cause; the entry is named by the caller
+	}
+	return p, nil
+}
+
+// Marshal returns the index as indented JSON in the documented schema, with
+// packages sorted by type and version. Locations that look like URLs
+// ("http://", "https://") are written as "url", others as "file".
+func (idx *Index) Marshal() ([]byte, error) {
+	out := indexJSON{Schema: IndexSchema, Version: idx.Version, Generated: idx.Generated.UTC(), Packages: []indexEntry{}}
+	if !idx.Expires.IsZero() {
+		exp := idx.Expires.UTC()
+		out.Expires = &exp
+	}
+	pkgs := slices.Clone(idx.Packages)
+	slices.SortFunc(pkgs, comparePackages)
+	for _, p := range pkgs {
+		e := indexEntry{Type: p.Type, Version: p.Version.String(), Size: p.Size}
+		if !p.From.IsZero() {
+			e.From = p.From.String()
+		}
+		for _, r := range p.Requires {
+			e.Requires = append(e.Requires, indexRequirement{Type: r.Type, Constraint: r.Constraint.String()})
+		}
+		if isURL(p.Location) {
+			e.URL = p.Location
+		} else {
+			e.File = p.Location
+		}
+		e.SHA256, _ = strings.CutPrefix(p.Digest, "sha256:")
+		out.Packages = append(out.Packages, e)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// byType returns the index's packages of type typ, ascending.
+func (idx *Index) byType(typ string) []Package {
+	var out []Package
+	for _, p := range idx.Packages {
+		if p.Type == typ {
+			p.Requires = slices.Clone(p.Requires)
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, comparePackages)
+	return out
+}
+
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+}

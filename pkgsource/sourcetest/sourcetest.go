@@ -1,0 +1,211 @@
+// Package sourcetest checks that a pkgsource.Source keeps the contract
+// callers rely on, in the spirit of testing/fstest.TestFS. Run it from the
+// tests of any Source implementation:
+//
+//	if err := sourcetest.Test(ctx, src, expected...); err != nil {
+//		t.Fatal(err)
+//	}
+package sourcetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/version"
+)
+
+// Test checks src against the pkgsource.Source contract and reports every
+// failure at once, or nil. For each type among expected it checks that
+// Packages lists every expected package with the same fields, lists only
+// valid packages of that type, each once, returns a slice the caller owns,
+// gives the same answer to concurrent callers, and fails on a cancelled
+// context; that an unknown type gives an empty list and no error. When src
+// is also a pkgsource.Opener, it checks that every expected package with a
+// digest opens and reads in full without error, and that a package whose
+// digest or size is wrong fails with pkgsource.ErrDigestMismatch by the end
+// of its content.
+func Test(ctx context.Context, src pkgsource.Source, expected ...pkgsource.Package) error {
+	var errs *multierror.Error
+	fail := func(format string, args ...any) {
+		errs = multierror.Append(errs, fmt.Errorf("sourcetest: "+format, args...))
+	}
+	var types []string
+	for _, p := range expected {
+		if !slices.Contains(types, p.Type) {
+			types = append(types, p.Type)
+		}
+	}
+	for _, typ := range types {
+		testType(ctx, src, typ, expected, fail)
+	}
+	if ps, err := src.Packages(ctx, "sourcetest.no-such-type"); err != nil || len(ps) != 0 {
+		fail("unknown type: got %d packages and error %v, want none and nil", len(ps), err)
+	}
+	if o, ok := src.(pkgsource.Opener); ok {
+		for _, p := range expected {
+			if p.Digest != "" {
+				testOpen(ctx, o, p, fail)
+			}
+		}
+	}
+	return errs.ErrorOrNil()
+}
+
+func testType(ctx context.Context, src pkgsource.Source, typ string, expected []pkgsource.Package, fail func(string, ...any)) {
+	got, err := src.Packages(ctx, typ)
+	if err != nil {
+		fail("Packages(%q): %v", typ, err)
+		return
+	}
+	seen := map[pkgsource.Key]bool{}
+	for _, p := range got {
+		if p.Type != typ {
+			fail("Packages(%q) lists %s, of another type", typ, p)
+		}
+		if err := p.Validate(); err != nil {
+			fail("Packages(%q) lists an invalid package: %v", typ, err)
+		}
+		if seen[p.Key()] {
+			fail("Packages(%q) lists %s twice", typ, p)
+		}
+		seen[p.Key()] = true
+	}
+	for _, want := range expected {
+		if want.Type != typ {
+			continue
+		}
+		i := slices.IndexFunc(got, func(p pkgsource.Package) bool { return p.Key() == want.Key() })
+		if i < 0 {
+			fail("Packages(%q) does not list %s", typ, want)
+			continue
+		}
+		if d := diff(got[i], want); d != "" {
+			fail("Packages(%q) lists %s with %s", typ, want, d)
+		}
+	}
+
+	// The caller owns the result: changing it changes nothing at the source.
+	if len(got) > 0 {
+		before := describe(got)
+		got[0].Version = version.MustParse("999.999.999")
+		got[0].Requires = append(got[0].Requires, pkgsource.Requirement{Type: "sourcetest.changed"})
+		if len(got[0].Requires) > 1 {
+			got[0].Requires[0].Type = "sourcetest.changed"
+		}
+		again, err := src.Packages(ctx, typ)
+		if err != nil || describe(again) != before {
+			fail("Packages(%q) returned a slice the source shares: a change to it showed in the next call", typ)
+			return
+		}
+		got = again
+	}
+
+	// Concurrent callers get the same answer.
+	want := describe(got)
+	var wg sync.WaitGroup
+	answers := make([]string, 8)
+	for i := range answers {
+		wg.Go(func() {
+			ps, err := src.Packages(ctx, typ)
+			answers[i] = describe(ps)
+			if err != nil {
+				answers[i] = "error: " + err.Error()
+			}
+		})
+	}
+	wg.Wait()
+	for _, a := range answers {
+		if a != want {
+			fail("Packages(%q) from concurrent callers: got %s, want %s", typ, a, want)
+			break
+		}
+	}
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := src.Packages(cancelled, typ); !errors.Is(err, context.Canceled) {
+		fail("Packages(%q) with a cancelled context: got %v, want context.Canceled", typ, err)
+	}
+}
+
+func testOpen(ctx context.Context, o pkgsource.Opener, p pkgsource.Package, fail func(string, ...any)) {
+	if err := readAll(ctx, o, p); err != nil {
+		fail("Open(%s): %v", p, err)
+		return
+	}
+	tampered := p
+	last := len(p.Digest) - 1
+	flip := "0"
+	if p.Digest[last] == '0' {
+		flip = "1"
+	}
+	tampered.Digest = p.Digest[:last] + flip
+	if err := readAll(ctx, o, tampered); !errors.Is(err, pkgsource.ErrDigestMismatch) {
+		fail("Open(%s) with a wrong digest: got %v, want pkgsource.ErrDigestMismatch", p, err)
+	}
+	if p.Size > 1 {
+		short := p
+		short.Size--
+		if err := readAll(ctx, o, short); !errors.Is(err, pkgsource.ErrDigestMismatch) {
+			fail("Open(%s) with a wrong size: got %v, want pkgsource.ErrDigestMismatch", p, err)
+		}
+	}
+}
+
+func readAll(ctx context.Context, o pkgsource.Opener, p pkgsource.Package) error {
+	rc, err := o.Open(ctx, p)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, rc)
+	return errors.Join(err, rc.Close())
+}
+
+// diff names the fields in which got differs from want.
+func diff(got, want pkgsource.Package) string {
+	var d []string
+	if got.Version.String() != want.Version.String() {
+		d = append(d, fmt.Sprintf("version %s, want %s", got.Version, want.Version))
+	}
+	if got.From.String() != want.From.String() {
+		d = append(d, fmt.Sprintf("from %q, want %q", got.From, want.From))
+	}
+	if requires(got) != requires(want) {
+		d = append(d, fmt.Sprintf("requires %s, want %s", requires(got), requires(want)))
+	}
+	if got.Location != want.Location {
+		d = append(d, fmt.Sprintf("location %q, want %q", got.Location, want.Location))
+	}
+	if got.Digest != want.Digest {
+		d = append(d, fmt.Sprintf("digest %q, want %q", got.Digest, want.Digest))
+	}
+	if got.Size != want.Size {
+		d = append(d, fmt.Sprintf("size %d, want %d", got.Size, want.Size))
+	}
+	return strings.Join(d, ", ")
+}
+
+func requires(p pkgsource.Package) string {
+	s := make([]string, len(p.Requires))
+	for i, r := range p.Requires {
+		s[i] = r.Type + " " + r.Constraint.String()
+	}
+	return "[" + strings.Join(s, "; ") + "]"
+}
+
+func describe(ps []pkgsource.Package) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String() + " " + p.Digest + " " + requires(p)
+	}
+	slices.Sort(s)
+	return strings.Join(s, ", ")
+}

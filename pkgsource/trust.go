@@ -1,0 +1,243 @@
+package pkgsource
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Sentinel errors of signed indexes, usable with errors.Is.
+var (
+	// ErrUntrusted reports an index that is unsigned, or not signed by a
+	// configured key.
+	ErrUntrusted = errors.New("untrusted index")
+	// ErrRollback reports an index older than one already trusted: a
+	// replayed index that could hide newer fixes.
+	ErrRollback = errors.New("index rollback")
+	// ErrExpired reports an index past its expiry time.
+	ErrExpired = errors.New("index expired")
+)
+
+// SignIndex signs index bytes with key and returns the content of the
+// detached signature file (index.json.sig): the base64 of the ed25519
+// signature and a newline.
+func SignIndex(key ed25519.PrivateKey, index []byte) []byte {
+	sig := ed25519.Sign(key, index)
+	return append([]byte(base64.StdEncoding.EncodeToString(sig)), '\n')
+}
+
+// TrustStore remembers, per repository, the highest index version trusted,
+// so that a signed source can refuse an older index replayed to it.
+// Implementations must be safe for concurrent use.
+type TrustStore interface {
+	// Version returns the highest version trusted for repo, or 0.
+	Version(ctx context.Context, repo string) (int64, error)
+	// SetVersion records that version v of repo was trusted.
+	SetVersion(ctx context.Context, repo string, v int64) error
+}
+
+// FileTrustStore is a TrustStore kept in a JSON file, replaced atomically
+// on every change. It is safe for concurrent use within one process.
+type FileTrustStore struct {
+	mu   sync.Mutex
+	path string
+}
+
+var _ TrustStore = (*FileTrustStore)(nil)
+
+// NewFileTrustStore returns a store kept at path; the file is created on
+// the first SetVersion.
+func NewFileTrustStore(path string) *FileTrustStore { return &FileTrustStore{path: path} }
+
+func (s *FileTrustStore) load() (map[string]int64, error) {
+	data, err := os.ReadFile(s.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return map[string]int64{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pkgsource: trust store: %w", err)
+	}
+	versions := map[string]int64{}
+	if err := json.Unmarshal(data, &versions); err != nil {
+		return nil, fmt.Errorf("pkgsource: trust store %s: %w", s.path, err)
+	}
+	return versions, nil
+}
+
+// Version implements TrustStore.
+func (s *FileTrustStore) Version(_ context.Context, repo string) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	versions, err := s.load()
+	return versions[repo], err
+}
+
+// SetVersion implements TrustStore. It never lowers a recorded version.
+func (s *FileTrustStore) SetVersion(_ context.Context, repo string, v int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	versions, err := s.load()
+	if err != nil {
+		return err
+	}
+	if versions[repo] >= v {
+		return nil
+	}
+	versions[repo] = v
+	data, err := json.MarshalIndent(versions, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(s.path), filepath.Base(s.path)+".*")
+	if err != nil {
+		return fmt.Errorf("pkgsource: trust store: %w", err)
+	}
+	_, err = tmp.Write(data)
+	err = errors.Join(err, tmp.Sync(), tmp.Close())
+	if err == nil {
+		err = os.Rename(tmp.Name(), s.path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp.Name())
+		return fmt.Errorf("pkgsource: trust store: %w", err)
+	}
+	return nil
+}
+
+// memoryTrust is the TrustStore of a source configured with keys but no
+// store: it remembers versions for the life of the source.
+type memoryTrust struct {
+	mu       sync.Mutex
+	versions map[string]int64
+}
+
+func (m *memoryTrust) Version(_ context.Context, repo string) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.versions[repo], nil
+}
+
+func (m *memoryTrust) SetVersion(_ context.Context, repo string, v int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.versions == nil {
+		m.versions = map[string]int64{}
+	}
+	m.versions[repo] = max(m.versions[repo], v)
+	return nil
+}
+
+// Option configures a Dir or HTTP source.
+type Option func(*options)
+
+type options struct {
+	keys       []ed25519.PublicKey
+	store      TrustStore
+	now        func() time.Time
+	maxIndex   int64
+	retries    int
+	backoff    time.Duration
+	reqTimeout time.Duration
+}
+
+func newOptions(opts []Option) (options, error) {
+	o := options{now: time.Now, maxIndex: MaxIndexSize, retries: 3, backoff: 100 * time.Millisecond}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	for i, k := range o.keys {
+		if len(k) != ed25519.PublicKeySize {
+			return o, fmt.Errorf("pkgsource: key #%d is %d bytes, want an ed25519 public key of %d", i+1, len(k), ed25519.PublicKeySize)
+		}
+	}
+	if len(o.keys) > 0 && o.store == nil {
+		o.store = &memoryTrust{}
+	}
+	return o, nil
+}
+
+// WithKeys makes the source trust only indexes signed by one of keys: an
+// index without a valid signature (index.json.sig) is refused with
+// ErrUntrusted, one older than the newest trusted with ErrRollback.
+func WithKeys(keys ...ed25519.PublicKey) Option {
+	return func(o *options) { o.keys = append(o.keys, keys...) }
+}
+
+// WithTrustStore sets where the newest trusted index version is
+// remembered between runs. Without it, a source with keys remembers it in
+// memory only.
+func WithTrustStore(s TrustStore) Option { return func(o *options) { o.store = s } }
+
+// WithClock sets the clock that index expiry is checked against.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithMaxIndexSize sets the largest index the source reads, in bytes.
+func WithMaxIndexSize(n int64) Option { return func(o *options) { o.maxIndex = n } }
+
+// WithRetries sets how many times an HTTP source retries a request that
+// failed with a 5xx status or a connection error, waiting backoff before
+// the first retry and twice as long before each next one. The default is
+// 3 retries from 100ms.
+func WithRetries(n int, backoff time.Duration) Option {
+	return func(o *options) { o.retries, o.backoff = max(n, 0), backoff }
+}
+
+// WithRequestTimeout bounds each HTTP request, headers and body. The
+// default is the client's own timeout.
+func WithRequestTimeout(d time.Duration) Option { return func(o *options) { o.reqTimeout = d } }
+
+// trustedIndex parses index data, after checking its signature when keys
+// are configured, refuses an expired index, and, with keys, one older than
+// the newest trusted for repo, which it then records.
+func (o *options) trustedIndex(ctx context.Context, repo string, data, sig []byte) (*Index, error) {
+	if len(o.keys) > 0 {
+		if err := o.checkSignature(data, sig); err != nil {
+			return nil, fmt.Errorf("pkgsource: %s: %w", repo, err)
+		}
+	}
+	idx, err := parseIndex(data, o.maxIndex)
+	if err != nil {
+		return nil, err
+	}
+	if !idx.Expires.IsZero() && o.now().After(idx.Expires) {
+		return nil, fmt.Errorf("pkgsource: %s: %w: expired at %s", repo, ErrExpired, idx.Expires.UTC().Format(time.RFC3339))
+	}
+	if len(o.keys) == 0 {
+		return idx, nil
+	}
+	trusted, err := o.store.Version(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	if idx.Version < trusted {
+		return nil, fmt.Errorf("pkgsource: %s: %w: index version %d is older than version %d, already trusted", repo, ErrRollback, idx.Version, trusted)
+	}
+	if err := o.store.SetVersion(ctx, repo, idx.Version); err != nil {
+		return nil, err
+	}
+	return idx, nil
+}
+
+func (o *options) checkSignature(data, sig []byte) error {
+	if sig == nil {
+		return fmt.Errorf("%w: no signature", ErrUntrusted)
+	}
+	raw, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(sig)))
+	if err != nil || len(raw) != ed25519.SignatureSize {
+		return fmt.Errorf("%w: malformed signature", ErrUntrusted)
+	}
+	for _, k := range o.keys {
+		if ed25519.Verify(k, data, raw) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: signature matches no trusted key", ErrUntrusted)
+}

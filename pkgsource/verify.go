@@ -1,0 +1,89 @@
+package pkgsource
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"strings"
+)
+
+// DigestError reports package content that is not what its description
+// promises. It matches ErrDigestMismatch.
+type DigestError struct {
+	Package Key
+	Reason  string // such as "sha256 is 3a…, want 9f…" or "more than 1024 bytes"
+}
+
+func (e *DigestError) Error() string {
+	return fmt.Sprintf("pkgsource: package %s: %v: %s", e.Package, ErrDigestMismatch, e.Reason)
+}
+
+// Is reports whether target is ErrDigestMismatch.
+func (e *DigestError) Is(target error) bool { return target == ErrDigestMismatch }
+
+// NewVerifier returns a reader of rc's content that checks it against p's
+// Digest and, when p.Size is set, its size. A read that goes past the size
+// fails at once; at the end of the content, a wrong digest or a short
+// content makes Read return a *DigestError in place of io.EOF, so a caller
+// that reads to io.EOF has read exactly what p describes. A package without
+// a digest cannot be verified: the first Read fails. Close closes rc.
+func NewVerifier(rc io.ReadCloser, p Package) io.ReadCloser {
+	return &verifier{rc: rc, p: p, h: sha256.New()}
+}
+
+type verifier struct {
+	rc   io.ReadCloser
+	p    Package
+	h    hash.Hash
+	n    int64
+	err  error // sticky
+	done bool
+}
+
+func (v *verifier) Read(b []byte) (int, error) {
+	if v.err != nil {
+		return 0, v.err
+	}
+	want, ok := cutSHA256(v.p.Digest)
+	if !ok {
+		v.err = &DigestError{Package: v.p.Key(), Reason: "no sha256 digest to verify against"}
+		return 0, v.err
+	}
+	n, err := v.rc.Read(b)
+	v.h.Write(b[:n])
+	v.n += int64(n)
+	if v.p.Size > 0 && v.n > v.p.Size {
+		v.err = &DigestError{Package: v.p.Key(), Reason: fmt.Sprintf("more than %d bytes", v.p.Size)}
+		return 0, v.err
+	}
+	if err == io.EOF {
+		switch got := hex.EncodeToString(v.h.Sum(nil)); {
+		case v.p.Size > 0 && v.n != v.p.Size:
+			v.err = &DigestError{Package: v.p.Key(), Reason: fmt.Sprintf("%d bytes, want %d", v.n, v.p.Size)}
+		case got != want:
+			v.err = &DigestError{Package: v.p.Key(), Reason: fmt.Sprintf("sha256 is %s, want %s", got, want)}
+		default:
+			v.err = io.EOF
+		}
+		return n, v.err
+	}
+	if err != nil {
+		v.err = err
+	}
+	return n, err
+}
+
+func (v *verifier) Close() error { return v.rc.Close() }
+
+func cutSHA256(digest string) (string, bool) {
+	hexDigits, ok := strings.CutPrefix(digest, "sha256:")
+	return hexDigits, ok && digestPattern.MatchString(digest)
+}
+
+// Digest returns the digest of data in the form Package.Digest uses.
+func Digest(data []byte) string {
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
