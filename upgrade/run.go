@@ -42,9 +42,12 @@ type Verifier interface {
 	Verify(ctx context.Context, s Step) error
 }
 
-// Rollbacker is implemented by executors that can undo a completed step.
-// With WithRollback, Run calls Rollback for the steps that succeeded when
-// the run fails, in the reverse order of their completion.
+// Rollbacker is implemented by executors that can undo a step. With
+// WithRollback, when the run fails, Run calls Rollback for the steps that
+// succeeded and for those that failed, since a failed step may have changed
+// its node in part, in the reverse order of their completion. Rollback must
+// therefore cope with a step that was carried out only in part, or not at
+// all.
 type Rollbacker interface {
 	Rollback(ctx context.Context, s Step) error
 }
@@ -95,7 +98,8 @@ const (
 	Failed
 	// Skipped: a step it comes after failed, so it was never run.
 	Skipped
-	// RolledBack: the step succeeded and was then undone.
+	// RolledBack: the step was carried out, in full or, if it failed, in
+	// part, and then undone. The Outcome's Err keeps a failed step's error.
 	RolledBack
 )
 
@@ -218,9 +222,10 @@ func WithConcurrency(n int) RunOption { return func(c *runConfig) { c.concurrenc
 // FailFast.
 func WithFailurePolicy(p FailurePolicy) RunOption { return func(c *runConfig) { c.policy = p } }
 
-// WithRollback makes Run undo, when the run fails, every step that
-// succeeded, in the reverse order of completion, if the executor is a
-// Rollbacker. A step is not undone while a step after it could not be.
+// WithRollback makes Run undo, when a step fails, every step that
+// succeeded or failed, in the reverse order of completion, if the executor
+// is a Rollbacker. A step is not undone while a step after it could not
+// be. A cancelled run is not rolled back.
 func WithRollback() RunOption { return func(c *runConfig) { c.rollback = true } }
 
 // WithRetry makes Run try a failing step up to attempts times in all,
@@ -508,6 +513,7 @@ func (r *run) finish(ctx context.Context, res result, ready *stepQueue) (failed 
 	}
 	if res.err != nil {
 		o.State, o.Err = Failed, res.err
+		r.order = append(r.order, res.i)
 		if err := r.record(ctx, res.i, RecordFailed); err != nil {
 			r.errs = multierror.Append(r.errs, err)
 		}
@@ -541,8 +547,8 @@ func (r *run) skipAfter(i int) {
 	}
 }
 
-// rollback undoes the steps that succeeded, last completed first, keeping a
-// step whose later steps could not all be undone.
+// rollback undoes the steps that succeeded or failed, last completed first,
+// keeping a step while a step after it could not be undone.
 func (r *run) rollback(ctx context.Context) {
 	rb, ok := r.exec.(Rollbacker)
 	if !ok {
@@ -554,7 +560,7 @@ func (r *run) rollback(ctx context.Context) {
 		o := &r.report.Outcomes[i]
 		var err error
 		for _, j := range r.next[i] {
-			if r.report.Outcomes[j].State == Succeeded {
+			if st := r.report.Outcomes[j].State; st == Succeeded || st == Failed {
 				err = fmt.Errorf("step %s after it is still in place", r.plan.Steps[j].ID)
 				break
 			}
@@ -566,7 +572,9 @@ func (r *run) rollback(ctx context.Context) {
 			err = r.record(ctx, i, RecordRolledBack)
 		}
 		if err != nil {
-			o.Err = err
+			if o.State == Succeeded {
+				o.Err = err
+			}
 			r.errs = multierror.Append(r.errs, fmt.Errorf("upgrade: %w: step %s on node %q: %w", ErrRollback, s.ID, s.Node, err))
 			continue
 		}
