@@ -6,10 +6,9 @@ require (
 	github.com/Masterminds/semver/v3 v3.5.0
 	github.com/hashicorp/go-multierror v1.1.1
 	github.com/stretchr/testify v1.12.1
+	go.uber.org/goleak v1.3.0
+	go.yaml.in/yaml/v3 v3.0.5
+	golang.org/x/sync v0.25.0
 )
 
-require (
-	github.com/hashicorp/errwrap v1.0.0 // indirect
-	go.yaml.in/yaml/v3 v3.0.5 // indirect
-	golang.org/x/sync v0.25.0 // indirect
-)
+require github.com/hashicorp/errwrap v1.0.0 // indirect

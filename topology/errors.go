@@ -33,11 +33,17 @@ func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
 // as `node "tomcat-1"`. Err is ErrInvalid, ErrCycle or a more specific cause
 // that wraps one of them.
 type Error struct {
+	File string // the file read, when known
 	Item string
 	Err  error
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("topology: %s: %v", e.Item, e.Err) }
+func (e *Error) Error() string {
+	if e.File != "" {
+		return fmt.Sprintf("topology: %s: %s: %v", e.File, e.Item, e.Err)
+	}
+	return fmt.Sprintf("topology: %s: %v", e.Item, e.Err)
+}
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }

@@ -38,35 +38,40 @@ const MaxFileSize = 64 << 20
 // has its template's version); "requirements", "relationships", "name",
 // "constraint" and "relation" may be left out.
 type fileTopology struct {
-	Schema       string            `json:"schema"`
-	Applications []fileApplication `json:"applications"`
+	Schema       string            `json:"schema" yaml:"schema"`
+	Applications []fileApplication `json:"applications" yaml:"applications"`
 }
 
 type fileApplication struct {
-	ID        AppID          `json:"id"`
-	Templates []fileTemplate `json:"templates"`
-	Nodes     []fileNode     `json:"nodes"`
+	ID        AppID          `json:"id" yaml:"id"`
+	Templates []fileTemplate `json:"templates" yaml:"templates"`
+	Nodes     []fileNode     `json:"nodes" yaml:"nodes"`
 }
 
 type fileTemplate struct {
-	ID           TemplateID        `json:"id"`
-	Type         string            `json:"type"`
-	Version      string            `json:"version"`
-	Requirements []fileRequirement `json:"requirements,omitempty"`
+	ID           TemplateID        `json:"id" yaml:"id"`
+	Type         string            `json:"type" yaml:"type"`
+	Version      string            `json:"version" yaml:"version"`
+	Requirements []fileRequirement `json:"requirements,omitempty" yaml:"requirements"`
 }
 
 type fileRequirement struct {
-	Name       string     `json:"name,omitempty"`
-	Template   TemplateID `json:"template"`
-	Constraint string     `json:"constraint,omitempty"`
-	Relation   Relation   `json:"relation,omitempty"`
+	Name       string     `json:"name,omitempty" yaml:"name"`
+	Template   TemplateID `json:"template" yaml:"template"`
+	Constraint string     `json:"constraint,omitempty" yaml:"constraint"`
+	Relation   Relation   `json:"relation,omitempty" yaml:"relation"`
 }
 
 type fileNode struct {
-	ID            NodeID         `json:"id"`
-	Template      TemplateID     `json:"template"`
-	Version       string         `json:"version,omitempty"`
-	Relationships []Relationship `json:"relationships,omitempty"`
+	ID            NodeID             `json:"id" yaml:"id"`
+	Template      TemplateID         `json:"template" yaml:"template"`
+	Version       string             `json:"version,omitempty" yaml:"version"`
+	Relationships []fileRelationship `json:"relationships,omitempty" yaml:"relationships"`
+}
+
+type fileRelationship struct {
+	Relation Relation `json:"relation" yaml:"relation"`
+	Target   NodeID   `json:"target" yaml:"target"`
 }
 
 // ReadJSON reads a topology file (see [Schema]) of at most [MaxFileSize]
@@ -74,12 +79,9 @@ type fileNode struct {
 // [ErrInvalid]; they give the line and column of a syntax error and name
 // the template or node of a bad version or constraint.
 func ReadJSON(r io.Reader) (*Memory, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	data, err := readCapped(r)
 	if err != nil {
-		return nil, fmt.Errorf("topology: reading file: %w", err)
-	}
-	if len(data) > MaxFileSize {
-		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: larger than %d bytes", ErrInvalid, MaxFileSize)}
+		return nil, err
 	}
 	var f fileTopology
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -93,16 +95,22 @@ func ReadJSON(r io.Reader) (*Memory, error) {
 	if f.Schema != Schema {
 		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: schema %q, want %q", ErrInvalid, f.Schema, Schema)}
 	}
-	apps, err := f.decode()
+	apps, err := f.decode(nil)
 	if err != nil {
 		return nil, err
 	}
 	return New(apps...)
 }
 
-func (f *fileTopology) decode() ([]Application, error) {
+// decode converts the file's applications, reporting every bad version and
+// constraint. line, if not nil, gives the line of a field by its path in
+// the file, such as ("applications", 0, "nodes", 2, "version").
+func (f *fileTopology) decode(line func(path ...any) int) ([]Application, error) {
 	var errs []error
-	bad := func(item string, err error) {
+	bad := func(item string, err error, path ...any) {
+		if line != nil {
+			item = fmt.Sprintf("line %d: %s", line(path...), item)
+		}
 		errs = append(errs, &Error{Item: item, Err: fmt.Errorf("%w: %w", ErrInvalid, err)})
 	}
 	apps := make([]Application, len(f.Applications))
@@ -113,23 +121,27 @@ func (f *fileTopology) decode() ([]Application, error) {
 			t := Template{ID: ft.ID, Type: ft.Type}
 			var err error
 			if t.Version, err = version.Parse(ft.Version); err != nil {
-				bad(item, err)
+				bad(item, err, "applications", i, "templates", j, "version")
 			}
-			for _, fr := range ft.Requirements {
+			for k, fr := range ft.Requirements {
 				req := Requirement{Name: fr.Name, Template: fr.Template, Relation: fr.Relation}
 				if req.Constraint, err = version.ParseConstraint(fr.Constraint); err != nil {
-					bad(fmt.Sprintf("%s requirement on %q", item, fr.Template), err)
+					bad(fmt.Sprintf("%s requirement on %q", item, fr.Template), err,
+						"applications", i, "templates", j, "requirements", k, "constraint")
 				}
 				t.Requirements = append(t.Requirements, req)
 			}
 			a.Templates[j] = t
 		}
 		for j, fn := range fa.Nodes {
-			n := Node{ID: fn.ID, Template: fn.Template, Relationships: fn.Relationships}
+			n := Node{ID: fn.ID, Template: fn.Template}
+			for _, r := range fn.Relationships {
+				n.Relationships = append(n.Relationships, Relationship(r))
+			}
 			if fn.Version != "" {
 				var err error
 				if n.Version, err = version.Parse(fn.Version); err != nil {
-					bad(fmt.Sprintf("node %q", fn.ID), err)
+					bad(fmt.Sprintf("node %q", fn.ID), err, "applications", i, "nodes", j, "version")
 				}
 			}
 			a.Nodes[j] = n
@@ -157,7 +169,11 @@ func (m *Memory) WriteJSON(w io.Writer) error {
 			fa.Templates = append(fa.Templates, ft)
 		}
 		for _, n := range a.Nodes {
-			fa.Nodes = append(fa.Nodes, fileNode{ID: n.ID, Template: n.Template, Version: n.Version.String(), Relationships: n.Relationships})
+			fn := fileNode{ID: n.ID, Template: n.Template, Version: n.Version.String()}
+			for _, r := range n.Relationships {
+				fn.Relationships = append(fn.Relationships, fileRelationship(r))
+			}
+			fa.Nodes = append(fa.Nodes, fn)
 		}
 		f.Applications = append(f.Applications, fa)
 	}

@@ -1,0 +1,73 @@
+package topology
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/go-multierror"
+)
+
+// Load reads the topology file at path, JSON (".json") or YAML (".yaml",
+// ".yml"); see ReadJSON and ReadYAML. Errors name the file.
+func Load(path string) (*Memory, error) {
+	var read func(io.Reader) (*Memory, error)
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".json":
+		read = ReadJSON
+	case ".yaml", ".yml":
+		read = ReadYAML
+	default:
+		return nil, &Error{File: path, Item: "file", Err: fmt.Errorf("%w: want a .json, .yaml or .yml file", ErrInvalid)}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("topology: %w", err)
+	}
+	defer f.Close()
+	m, err := read(f)
+	return m, inFile(err, path)
+}
+
+// LoadTOSCA reads a TOSCA service template and its instance file; see
+// ReadTOSCA. Errors name the file.
+func LoadTOSCA(servicePath, instancesPath string) (*Memory, error) {
+	service, err := readFile(servicePath)
+	if err != nil {
+		return nil, err
+	}
+	instances, err := readFile(instancesPath)
+	if err != nil {
+		return nil, err
+	}
+	return readTOSCA(service, instances, servicePath, instancesPath)
+}
+
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("topology: %w", err)
+	}
+	defer f.Close()
+	data, err := readCapped(f)
+	return data, inFile(err, path)
+}
+
+// inFile records path in every *Error within err.
+func inFile(err error, path string) error {
+	var merr *multierror.Error
+	if errors.As(err, &merr) {
+		for _, e := range merr.Errors {
+			_ = inFile(e, path)
+		}
+		return err
+	}
+	var e *Error
+	if errors.As(err, &e) && e.File == "" {
+		e.File = path
+	}
+	return err
+}

@@ -1,0 +1,557 @@
+package topology
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/stackup/stackup/version"
+)
+
+// InstancesSchema is the value of the "schema" field of an instance file.
+const InstancesSchema = "stackup.instances/v1"
+
+// ReadTOSCA reads a deployment described by a TOSCA Simple Profile (1.0 to
+// 1.3) service template and an instance file, and returns it validated as
+// New does. The service template becomes one application.
+//
+// From the service template it reads topology_template.node_templates:
+// each node template's type (which packages are looked up by), its version
+// (the property "version" or "component_version", a value or a get_input
+// of an input with a default), and its requirements. A requirement names
+// its target node template, either alone ("host: tomcat_server") or as
+// "node:" in a mapping, whose relationship may be tosca.relationships.
+// HostedOn, DependsOn or ConnectsTo (the last read as DependsOn); without
+// one, "host" means hosted_on and any other name depends_on. A version
+// constraint on the target is written as a node_filter on its version
+// property, with the operators equal, greater_than, greater_or_equal,
+// less_than, less_or_equal, in_range and valid_values, for example:
+//
+//	requirements:
+//	  - host:
+//	      node: tomcat_server
+//	      node_filter:
+//	        properties:
+//	          - component_version: { in_range: [ 9.0, 10.99 ] }
+//
+// Descriptions, metadata, type definitions, outputs and the attributes,
+// capabilities, interfaces and artifacts of node templates are ignored, as
+// they do not bear on versions. Anything else — imports, substitution
+// mappings, groups, policies, workflows, relationship templates, directives,
+// node_filter on capabilities, other constraint operators, other functions,
+// occurrences — is refused with an error naming the construct and its line,
+// never dropped in silence.
+//
+// The instance file is YAML:
+//
+//	schema: stackup.instances/v1
+//	application: shop
+//	nodes:
+//	  - id: tomcat-1
+//	    template: tomcat_server
+//	    version: 8.5.100            # optional: the template's version
+//	    relationships:
+//	      - { requirement: host, target: java-1 }
+//
+// A relationship names the requirement of the node's template it fulfils,
+// or its relation ("relation: hosted_on") directly.
+func ReadTOSCA(service, instances io.Reader) (*Memory, error) {
+	sdata, err := readCapped(service)
+	if err != nil {
+		return nil, err
+	}
+	idata, err := readCapped(instances)
+	if err != nil {
+		return nil, err
+	}
+	return readTOSCA(sdata, idata, "", "")
+}
+
+// readTOSCA reads a service template and an instance file, naming their
+// paths, when given, in errors.
+func readTOSCA(service, instances []byte, servicePath, instancesPath string) (*Memory, error) {
+	templates, err := readServiceTemplate(service)
+	if err != nil {
+		return nil, inFile(err, servicePath)
+	}
+	app, err := readInstances(instances, templates)
+	if err != nil {
+		return nil, inFile(err, instancesPath)
+	}
+	m, err := New(*app)
+	return m, inFile(err, instancesPath)
+}
+
+// toscaError names the line and construct at fault.
+func toscaError(n *yaml.Node, construct string, format string, args ...any) error {
+	return &Error{Item: fmt.Sprintf("line %d: %s", n.Line, construct), Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)}
+}
+
+// mapping returns the key and value nodes of mapping n, or an error.
+func mapping(n *yaml.Node, construct string) ([][2]*yaml.Node, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, toscaError(n, construct, "want a mapping")
+	}
+	pairs := make([][2]*yaml.Node, 0, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		pairs = append(pairs, [2]*yaml.Node{n.Content[i], n.Content[i+1]})
+	}
+	return pairs, nil
+}
+
+func scalarValue(n *yaml.Node, construct string) (string, error) {
+	if n.Kind != yaml.ScalarNode {
+		return "", toscaError(n, construct, "want a single value")
+	}
+	return n.Value, nil
+}
+
+type toscaDoc struct {
+	inputs    map[string]*yaml.Node // input name → default value
+	templates []Template
+}
+
+func readServiceTemplate(data []byte) ([]Template, error) {
+	root, err := parseYAML(data)
+	if err != nil {
+		return nil, err
+	}
+	pairs, _ := mapping(root, "service template")
+	var topo *yaml.Node
+	versionSeen := false
+	for _, kv := range pairs {
+		switch key := kv[0].Value; key {
+		case "tosca_definitions_version":
+			v := kv[1].Value
+			if !slices.Contains([]string{"tosca_simple_yaml_1_0", "tosca_simple_yaml_1_1", "tosca_simple_yaml_1_2", "tosca_simple_yaml_1_3"}, v) {
+				return nil, toscaError(kv[1], key, "%q is not a TOSCA Simple Profile version from 1.0 to 1.3", v)
+			}
+			versionSeen = true
+		case "topology_template":
+			topo = kv[1]
+		case "description", "metadata", "dsl_definitions", "node_types", "capability_types", "relationship_types",
+			"data_types", "artifact_types", "interface_types", "policy_types", "group_types", "repositories":
+			// Definitions and documentation: nothing that bears on versions.
+		default:
+			return nil, toscaError(kv[0], key, "not supported")
+		}
+	}
+	if !versionSeen {
+		return nil, toscaError(root, "tosca_definitions_version", "missing")
+	}
+	if topo == nil {
+		return nil, toscaError(root, "topology_template", "missing")
+	}
+	doc := &toscaDoc{inputs: map[string]*yaml.Node{}}
+	tpairs, err := mapping(topo, "topology_template")
+	if err != nil {
+		return nil, err
+	}
+	var nodeTemplates *yaml.Node
+	for _, kv := range tpairs {
+		switch key := kv[0].Value; key {
+		case "node_templates":
+			nodeTemplates = kv[1]
+		case "inputs":
+			if err := doc.readInputs(kv[1]); err != nil {
+				return nil, err
+			}
+		case "description", "outputs":
+		default:
+			return nil, toscaError(kv[0], "topology_template."+key, "not supported")
+		}
+	}
+	if nodeTemplates == nil {
+		return nil, toscaError(topo, "topology_template.node_templates", "missing")
+	}
+	npairs, err := mapping(nodeTemplates, "node_templates")
+	if err != nil {
+		return nil, err
+	}
+	for _, kv := range npairs {
+		t, err := doc.readNodeTemplate(kv[0].Value, kv[1])
+		if err != nil {
+			return nil, err
+		}
+		doc.templates = append(doc.templates, t)
+	}
+	return doc.templates, nil
+}
+
+func (doc *toscaDoc) readInputs(n *yaml.Node) error {
+	pairs, err := mapping(n, "inputs")
+	if err != nil {
+		return err
+	}
+	for _, kv := range pairs {
+		def, err := mapping(kv[1], "inputs."+kv[0].Value)
+		if err != nil {
+			return err
+		}
+		for _, d := range def {
+			if d[0].Value == "default" {
+				doc.inputs[kv[0].Value] = d[1]
+			}
+		}
+	}
+	return nil
+}
+
+func (doc *toscaDoc) readNodeTemplate(name string, n *yaml.Node) (Template, error) {
+	t := Template{ID: TemplateID(name)}
+	where := "node_templates." + name
+	pairs, err := mapping(n, where)
+	if err != nil {
+		return t, err
+	}
+	var versionNode *yaml.Node
+	for _, kv := range pairs {
+		switch key := kv[0].Value; key {
+		case "type":
+			if t.Type, err = scalarValue(kv[1], where+".type"); err != nil {
+				return t, err
+			}
+		case "properties":
+			props, err := mapping(kv[1], where+".properties")
+			if err != nil {
+				return t, err
+			}
+			for _, p := range props {
+				if p[0].Value == "version" || p[0].Value == "component_version" {
+					if versionNode != nil {
+						return t, toscaError(p[0], where+".properties."+p[0].Value, "a second version property")
+					}
+					versionNode = p[1]
+				}
+			}
+		case "requirements":
+			if t.Requirements, err = doc.readRequirements(where, kv[1]); err != nil {
+				return t, err
+			}
+		case "description", "metadata", "attributes", "capabilities", "interfaces", "artifacts":
+		default:
+			return t, toscaError(kv[0], where+"."+key, "not supported")
+		}
+	}
+	if t.Type == "" {
+		return t, toscaError(n, where, "no type")
+	}
+	if versionNode == nil {
+		return t, toscaError(n, where, "no version: set the property version or component_version")
+	}
+	text, err := doc.value(versionNode, where+".properties.version")
+	if err != nil {
+		return t, err
+	}
+	if t.Version, err = version.Parse(text); err != nil {
+		return t, toscaError(versionNode, where+".properties.version", "%w", err)
+	}
+	return t, nil
+}
+
+// value returns a scalar's text, resolving get_input to the input's
+// default.
+func (doc *toscaDoc) value(n *yaml.Node, where string) (string, error) {
+	if n.Kind == yaml.ScalarNode {
+		return n.Value, nil
+	}
+	pairs, err := mapping(n, where)
+	if err != nil {
+		return "", err
+	}
+	if len(pairs) != 1 || pairs[0][0].Value != "get_input" {
+		fn := ""
+		if len(pairs) > 0 {
+			fn = pairs[0][0].Value
+		}
+		return "", toscaError(n, where, "function %q not supported (only get_input)", fn)
+	}
+	input := pairs[0][1].Value
+	def, ok := doc.inputs[input]
+	if !ok {
+		return "", toscaError(pairs[0][1], where, "get_input of %q, an input with no default", input)
+	}
+	return scalarValue(def, "inputs."+input+".default")
+}
+
+func (doc *toscaDoc) readRequirements(where string, n *yaml.Node) ([]Requirement, error) {
+	if n.Kind != yaml.SequenceNode {
+		return nil, toscaError(n, where+".requirements", "want a list")
+	}
+	var reqs []Requirement
+	for i, item := range n.Content {
+		at := fmt.Sprintf("%s.requirements[%d]", where, i)
+		pairs, err := mapping(item, at)
+		if err != nil {
+			return nil, err
+		}
+		if len(pairs) != 1 {
+			return nil, toscaError(item, at, "want one requirement name")
+		}
+		name, body := pairs[0][0].Value, pairs[0][1]
+		at += "." + name
+		req := Requirement{Name: name, Relation: DependsOn}
+		if name == "host" {
+			req.Relation = HostedOn
+		}
+		if body.Kind == yaml.ScalarNode {
+			req.Template = TemplateID(body.Value)
+			reqs = append(reqs, req)
+			continue
+		}
+		fields, err := mapping(body, at)
+		if err != nil {
+			return nil, err
+		}
+		for _, kv := range fields {
+			switch key := kv[0].Value; key {
+			case "node":
+				v, err := scalarValue(kv[1], at+".node")
+				if err != nil {
+					return nil, err
+				}
+				req.Template = TemplateID(v)
+			case "relationship":
+				if req.Relation, err = relationOf(kv[1], at+".relationship"); err != nil {
+					return nil, err
+				}
+			case "node_filter":
+				if req.Constraint, err = doc.readNodeFilter(kv[1], at+".node_filter"); err != nil {
+					return nil, err
+				}
+			case "capability", "description", "metadata":
+			default:
+				return nil, toscaError(kv[0], at+"."+key, "not supported")
+			}
+		}
+		if req.Template == "" {
+			return nil, toscaError(body, at, "names no target node template (node:)")
+		}
+		reqs = append(reqs, req)
+	}
+	return reqs, nil
+}
+
+func relationOf(n *yaml.Node, where string) (Relation, error) {
+	typ := n.Value
+	if n.Kind == yaml.MappingNode {
+		pairs, _ := mapping(n, where)
+		typ = ""
+		for _, kv := range pairs {
+			if kv[0].Value == "type" {
+				typ = kv[1].Value
+			}
+		}
+	}
+	switch strings.TrimPrefix(typ, "tosca.relationships.") {
+	case "HostedOn":
+		return HostedOn, nil
+	case "DependsOn", "ConnectsTo":
+		return DependsOn, nil
+	}
+	return "", toscaError(n, where, "relationship %q not supported (HostedOn, DependsOn or ConnectsTo)", typ)
+}
+
+// readNodeFilter turns property constraints on the version into a
+// constraint: clauses are ANDed; valid_values makes alternatives.
+func (doc *toscaDoc) readNodeFilter(n *yaml.Node, where string) (version.Constraint, error) {
+	pairs, err := mapping(n, where)
+	if err != nil {
+		return version.Constraint{}, err
+	}
+	var and []string  // clauses that must all hold
+	var or [][]string // alternatives from valid_values, each a clause
+	var orNode *yaml.Node
+	for _, kv := range pairs {
+		if kv[0].Value != "properties" {
+			return version.Constraint{}, toscaError(kv[0], where+"."+kv[0].Value, "not supported (only properties)")
+		}
+		if kv[1].Kind != yaml.SequenceNode {
+			return version.Constraint{}, toscaError(kv[1], where+".properties", "want a list")
+		}
+		for _, item := range kv[1].Content {
+			props, err := mapping(item, where+".properties")
+			if err != nil {
+				return version.Constraint{}, err
+			}
+			for _, p := range props {
+				prop := p[0].Value
+				at := where + ".properties." + prop
+				if prop != "version" && prop != "component_version" {
+					return version.Constraint{}, toscaError(p[0], at, "a filter on property %q is not supported (only version or component_version)", prop)
+				}
+				clauses := []*yaml.Node{p[1]}
+				if p[1].Kind == yaml.SequenceNode {
+					clauses = p[1].Content
+				}
+				for _, c := range clauses {
+					ops, err := mapping(c, at)
+					if err != nil {
+						return version.Constraint{}, err
+					}
+					for _, op := range ops {
+						a, alts, err := constraintClause(op[0], op[1], at)
+						if err != nil {
+							return version.Constraint{}, err
+						}
+						if alts != nil {
+							if or != nil {
+								return version.Constraint{}, toscaError(op[0], at, "a second valid_values")
+							}
+							or, orNode = alts, op[0]
+						}
+						and = append(and, a...)
+					}
+				}
+			}
+		}
+	}
+	text := strings.Join(and, ", ")
+	if or != nil {
+		alts := make([]string, len(or))
+		for i, alt := range or {
+			alts[i] = strings.Join(append(slices.Clone(alt), and...), ", ")
+		}
+		text = strings.Join(alts, " || ")
+	}
+	c, err := version.ParseConstraint(text)
+	if err != nil {
+		at := n
+		if orNode != nil {
+			at = orNode
+		}
+		return version.Constraint{}, toscaError(at, where, "%w", err)
+	}
+	return c, nil
+}
+
+// constraintClause translates one TOSCA constraint operator: clauses to
+// AND, or alternatives for valid_values.
+func constraintClause(op, arg *yaml.Node, where string) (and []string, or [][]string, err error) {
+	at := where + "." + op.Value
+	one := func(prefix string) ([]string, [][]string, error) {
+		v, err := scalarValue(arg, at)
+		return []string{prefix + v}, nil, err
+	}
+	list := func(n int) ([]string, error) {
+		if arg.Kind != yaml.SequenceNode || n > 0 && len(arg.Content) != n || len(arg.Content) == 0 {
+			want := "one or more values"
+			if n > 0 {
+				want = fmt.Sprintf("%d values", n)
+			}
+			return nil, toscaError(arg, at, "want a list of %s", want)
+		}
+		vs := make([]string, len(arg.Content))
+		for i, c := range arg.Content {
+			v, err := scalarValue(c, at)
+			if err != nil {
+				return nil, err
+			}
+			vs[i] = v
+		}
+		return vs, nil
+	}
+	switch op.Value {
+	case "equal":
+		return one("=")
+	case "greater_than":
+		return one(">")
+	case "greater_or_equal":
+		return one(">=")
+	case "less_than":
+		return one("<")
+	case "less_or_equal":
+		return one("<=")
+	case "in_range":
+		vs, err := list(2)
+		if err != nil {
+			return nil, nil, err
+		}
+		return []string{">=" + vs[0], "<=" + vs[1]}, nil, nil
+	case "valid_values":
+		vs, err := list(0)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, v := range vs {
+			or = append(or, []string{"=" + v})
+		}
+		return nil, or, nil
+	}
+	return nil, nil, toscaError(op, at, "constraint operator %q not supported", op.Value)
+}
+
+type instanceFile struct {
+	Schema      string         `yaml:"schema"`
+	Application AppID          `yaml:"application"`
+	Nodes       []instanceNode `yaml:"nodes"`
+}
+
+type instanceNode struct {
+	ID            NodeID                 `yaml:"id"`
+	Template      TemplateID             `yaml:"template"`
+	Version       string                 `yaml:"version"`
+	Relationships []instanceRelationship `yaml:"relationships"`
+}
+
+type instanceRelationship struct {
+	Requirement string   `yaml:"requirement"`
+	Relation    Relation `yaml:"relation"`
+	Target      NodeID   `yaml:"target"`
+}
+
+func readInstances(data []byte, templates []Template) (*Application, error) {
+	root, err := parseYAML(data)
+	if err != nil {
+		return nil, err
+	}
+	var f instanceFile
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, &Error{Item: "instance file", Err: fmt.Errorf("%w: %s", ErrInvalid, yamlMessage(err))}
+	}
+	if f.Schema != InstancesSchema {
+		return nil, &Error{Item: fmt.Sprintf("instance file line %d", yamlLine(root, "schema")),
+			Err: fmt.Errorf("%w: schema %q, want %q", ErrInvalid, f.Schema, InstancesSchema)}
+	}
+	app := &Application{ID: f.Application, Templates: templates}
+	bad := func(path []any, item string, format string, args ...any) error {
+		return &Error{Item: fmt.Sprintf("instance file line %d: %s", yamlLine(root, path...), item),
+			Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)}
+	}
+	for i, in := range f.Nodes {
+		item := fmt.Sprintf("node %q", in.ID)
+		n := Node{ID: in.ID, Template: in.Template}
+		if in.Version != "" {
+			if n.Version, err = version.Parse(in.Version); err != nil {
+				return nil, bad([]any{"nodes", i, "version"}, item, "%w", err)
+			}
+		}
+		t, _ := app.Template(in.Template)
+		for j, r := range in.Relationships {
+			rel := r.Relation
+			switch {
+			case r.Requirement != "" && r.Relation != "":
+				return nil, bad([]any{"nodes", i, "relationships", j}, item, "give a requirement or a relation, not both")
+			case r.Requirement != "":
+				k := -1
+				if t != nil {
+					k = slices.IndexFunc(t.Requirements, func(q Requirement) bool { return q.Name == r.Requirement })
+				}
+				if k < 0 {
+					return nil, bad([]any{"nodes", i, "relationships", j, "requirement"}, item,
+						"template %q has no requirement %q", in.Template, r.Requirement)
+				}
+				rel = t.Requirements[k].Relation
+			}
+			n.Relationships = append(n.Relationships, Relationship{Relation: rel, Target: r.Target})
+		}
+		app.Nodes = append(app.Nodes, n)
+	}
+	return app, nil
+}
