@@ -302,3 +302,24 @@ func TestPlanSourceReturnsBadPackages(t *testing.T) {
 		require.ErrorAs(t, err, &pe, name)
 	}
 }
+
+func TestNoPathReasons(t *testing.T) {
+	// A downgrade whose package does not allow the installed version.
+	b := new(topology.Builder).
+		Template("shop", topology.Template{ID: "shop_app", Type: "webapp", Version: v("1.0.0")}).
+		Template("shop", topology.Template{ID: "tomcat_server", Type: "tomcat", Version: v("3.0.2")}).
+		Node("shop", topology.Node{ID: "tomcat-1", Template: "tomcat_server"}).
+		Node("shop", topology.Node{ID: "shop-1", Template: "shop_app", Relationships: on("tomcat-1")})
+	_, err := upgrade.NewPlanner(build(t, b), source(t, from(pkg("tomcat", "2.4.2"), ">=1.0, <2.4")), upgrade.AllowDowngrades()).
+		Plan(context.Background(), shop2("tomcat_server", "<3"))
+	var np *upgrade.NoPathError
+	require.ErrorAs(t, err, &np)
+	assert.Equal(t, v("3.0.2"), np.Furthest)
+	assert.Equal(t, "no package that downgrades allows 3.0.2 in its From constraint", np.Reason)
+
+	// The minor-step limit is named when it is what stops the path.
+	_, err = upgrade.NewPlanner(build(t, chainShop()), source(t, pkg("tomcat", "1.4.0")), upgrade.WithMaxMinorStep(1)).
+		Plan(context.Background(), shop2("tomcat_server", ">=1.4"))
+	require.ErrorAs(t, err, &np)
+	assert.Contains(t, np.Reason, "at most 1 minor versions")
+}

@@ -92,7 +92,13 @@ func (pl *planning) choose(pf *platform, pkgs []pkgsource.Package) ([]pkgsource.
 		rejected[slices.IndexFunc(pkgs, func(p pkgsource.Package) bool { return p.Version == fallback[len(fallback)-1].Version })] = ""
 	}
 	if chosen == nil {
-		furthest, reason := pl.furthestReachable(installed, pkgs, pf.cotenants)
+		furthest, reason := installed, fmt.Sprintf("no package that downgrades allows %s in its From constraint", installed)
+		if len(up) > 0 {
+			furthest, reason = pl.furthestReachable(installed, pkgs, pf.cotenants)
+		}
+		if pl.cfg.maxMinorStep > 0 {
+			reason += fmt.Sprintf(" (a hop may advance at most %d minor versions)", pl.cfg.maxMinorStep)
+		}
 		return nil, nil, &NoPathError{Node: pf.node.ID, Type: pf.template.Type, Installed: installed,
 			Targets: pick(pkgs, candidates), Furthest: furthest, Reason: reason}
 	}
