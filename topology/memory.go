@@ -14,6 +14,7 @@ import (
 // safe for concurrent use; every method returns copies.
 type Memory struct {
 	apps       map[AppID]*Application
+	templates  map[TemplateID]*Template
 	nodes      map[NodeID]*Node
 	dependents map[NodeID][]Dependent
 }
@@ -29,10 +30,11 @@ func New(apps ...Application) (*Memory, error) {
 	}
 	m := &Memory{
 		apps:       make(map[AppID]*Application, len(apps)),
+		templates:  make(map[TemplateID]*Template),
 		nodes:      make(map[NodeID]*Node),
 		dependents: make(map[NodeID][]Dependent),
 	}
-	templates := make(map[TemplateID]*Template)
+	templates := m.templates
 	for i := range apps {
 		a := cloneApplication(&apps[i])
 		m.apps[a.ID] = a
@@ -102,6 +104,20 @@ func (m *Memory) Node(ctx context.Context, id NodeID) (*Node, error) {
 	return &c, nil
 }
 
+// Template implements [Topology].
+func (m *Memory) Template(ctx context.Context, id TemplateID) (*Template, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	t, ok := m.templates[id]
+	if !ok {
+		return nil, &NotFoundError{Kind: "template", ID: string(id)}
+	}
+	c := *t
+	c.Requirements = slices.Clone(t.Requirements)
+	return &c, nil
+}
+
 // Dependents implements [Topology]. The result is sorted by application,
 // node, relation and constraint. A dependent whose template has several
 // requirements on the node's template appears once per requirement.
@@ -150,15 +166,18 @@ func cloneNode(n *Node) Node {
 // is ready to use; its methods return the Builder so calls can be chained.
 // A Builder is not safe for concurrent use.
 type Builder struct {
-	apps []Application
+	apps  []Application
+	index map[AppID]int
 }
 
 func (b *Builder) app(id AppID) *Application {
-	for i := range b.apps {
-		if b.apps[i].ID == id {
-			return &b.apps[i]
-		}
+	if i, ok := b.index[id]; ok {
+		return &b.apps[i]
 	}
+	if b.index == nil {
+		b.index = map[AppID]int{}
+	}
+	b.index[id] = len(b.apps)
 	b.apps = append(b.apps, Application{ID: id})
 	return &b.apps[len(b.apps)-1]
 }

@@ -129,6 +129,8 @@ type Topology interface {
 	Application(ctx context.Context, id AppID) (*Application, error)
 	// Node returns one node, from any application, with Node.App set.
 	Node(ctx context.Context, id NodeID) (*Node, error)
+	// Template returns one template, from any application.
+	Template(ctx context.Context, id TemplateID) (*Template, error)
 	// Dependents returns the nodes, in any application, that have a
 	// relationship to node id, with the constraint each places on it.
 	Dependents(ctx context.Context, id NodeID) ([]Dependent, error)

@@ -92,7 +92,12 @@ func (pl *planning) platformSteps(pf *platform) []Step {
 		from = p.Version
 	}
 	final := &steps[len(steps)-1]
-	final.Demands = append(slices.Clone(pf.demands), pf.cotenants...)
+	final.Demands = slices.Clone(pf.demands)
+	for _, d := range pf.binding {
+		if !slices.ContainsFunc(final.Demands, func(o Demand) bool { return o.key() == d.key() }) {
+			final.Demands = append(final.Demands, *d)
+		}
+	}
 	final.Candidates = pf.candidates
 	return steps
 }
@@ -132,7 +137,7 @@ func (pl *planning) oldRequirementWarnings(rep *replacement, pf *platform) []str
 }
 
 func platformStepID(node topology.NodeID, to version.Version) StepID {
-	return StepID(fmt.Sprintf("platform/%s@%s", node, to))
+	return StepID("platform/" + string(node) + "@" + to.String())
 }
 
 // sortSteps sorts every After list and puts the steps in the deterministic

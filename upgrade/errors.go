@@ -110,8 +110,18 @@ func (d Demand) Source() string {
 
 func (d Demand) String() string { return fmt.Sprintf("%s requires %s", d.Source(), d.Constraint) }
 
-func (d Demand) same(o Demand) bool {
-	return d.Source() == o.Source() && d.Constraint.String() == o.Constraint.String()
+// demandKey identifies a demand; equal keys are the same demand.
+type demandKey struct {
+	constraint string
+	app        topology.AppID
+	template   topology.TemplateID
+	version    version.Version
+	node       topology.NodeID
+	pkg        string
+}
+
+func (d Demand) key() demandKey {
+	return demandKey{d.Constraint.String(), d.App, d.Template, d.Version, d.Node, d.Package}
 }
 
 // NoPackageError reports a platform node for which no package satisfies

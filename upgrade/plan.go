@@ -93,12 +93,14 @@ type Step struct {
 	// Reason says why the step is needed, for people.
 	Reason string `json:"reason"`
 	// Demands are the constraints on a Platform step's node that its
-	// final version meets: the requests', the co-tenants' and those of
-	// packages above. Set on the last step of the node.
+	// final version meets: the requests', those of packages above, and
+	// the co-tenants' that ruled out a version. Set on the last step of
+	// the node.
 	Demands []Demand `json:"demands,omitempty"`
 	// Candidates are the package versions considered for a Platform
-	// step's node, newest first, with why each was or was not chosen. Set
-	// on the last step of the node.
+	// step's node, newest first, with why each was or was not chosen: all
+	// of them, or the 100 nearest the chosen one. Set on the last step of
+	// the node.
 	Candidates []Candidate `json:"candidates,omitempty"`
 }
 

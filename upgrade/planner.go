@@ -131,7 +131,8 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 	pl := &planning{Planner: p, ctx: ctx,
 		nodes: map[topology.NodeID]*nodeInfo{}, apps: map[topology.AppID]*topology.Application{},
 		pkgs: map[string][]pkgsource.Package{}, platforms: map[topology.NodeID]*platform{},
-		replaced: map[topology.NodeID]*replacement{}, heights: map[topology.NodeID]int{}}
+		replaced: map[topology.NodeID]*replacement{}, heights: map[topology.NodeID]int{},
+		templates: map[topology.TemplateID]*topology.Template{}, checks: map[checkKey]bool{}}
 	for i := range reqs {
 		if err := pl.gather(&reqs[i]); err != nil {
 			return nil, err
@@ -196,6 +197,8 @@ type planning struct {
 	platforms map[topology.NodeID]*platform
 	replaced  map[topology.NodeID]*replacement
 	heights   map[topology.NodeID]int // -1 while being computed
+	templates map[topology.TemplateID]*topology.Template
+	checks    map[checkKey]bool
 	queue     platformQueue
 }
 
@@ -216,6 +219,7 @@ type platform struct {
 	decided    bool
 	path       []pkgsource.Package
 	cotenants  []Demand
+	binding    []*Demand // the co-tenant demands that ruled out a version
 	candidates []Candidate
 }
 
@@ -245,13 +249,12 @@ func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := pl.application(n.App)
-	if err != nil {
-		return nil, err
-	}
-	t, ok := a.Template(n.Template)
+	t, ok := pl.templates[n.Template]
 	if !ok {
-		return nil, &topology.NotFoundError{Kind: "template", ID: string(n.Template)}
+		if t, err = pl.topo.Template(pl.ctx, n.Template); err != nil {
+			return nil, err
+		}
+		pl.templates[n.Template] = t
 	}
 	info := &nodeInfo{node: *n, template: t}
 	if info.node.Version.IsZero() {
@@ -342,7 +345,7 @@ func (pl *planning) demand(n *nodeInfo, d Demand, via []pkgsource.Key) error {
 		// from the top down.
 		return fmt.Errorf("upgrade: internal error: new demand on node %s after it was decided", n.node.ID)
 	}
-	if !slices.ContainsFunc(pf.demands, d.same) {
+	if !slices.ContainsFunc(pf.demands, func(o Demand) bool { return o.key() == d.key() }) {
 		pf.demands = append(pf.demands, d)
 	}
 	return nil
@@ -393,7 +396,7 @@ func (pl *planning) gather(r *Request) error {
 // and passes their requirements on to the nodes beneath.
 func (pl *planning) decide(pf *platform) error {
 	pf.decided = true
-	if allow(pf.demands, pf.node.Version) {
+	if pl.allow(pf.demands, pf.node.Version) {
 		return nil
 	}
 	var err error
@@ -455,23 +458,22 @@ func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []Demand
+	out := make([]Demand, 0, len(deps))
 	for _, d := range deps {
-		if pl.replaced[d.Node] != nil || d.Constraint.IsZero() {
-			continue
-		}
-		dm := Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node}
-		if !slices.ContainsFunc(out, dm.same) {
-			out = append(out, dm)
+		if pl.replaced[d.Node] == nil && !d.Constraint.IsZero() {
+			out = append(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
 		}
 	}
 	sortDemands(out)
-	return out, nil
+	return slices.CompactFunc(out, func(a, b Demand) bool { return a.key() == b.key() }), nil
 }
 
+// sortDemands sorts co-tenant demands by constraint, so that equal
+// constraints are checked once (see firstRejecting), then by node.
 func sortDemands(ds []Demand) {
 	slices.SortFunc(ds, func(a, b Demand) int {
-		return cmp.Or(cmp.Compare(a.Source(), b.Source()), cmp.Compare(a.Constraint.String(), b.Constraint.String()))
+		return cmp.Or(cmp.Compare(a.Constraint.String(), b.Constraint.String()),
+			cmp.Compare(a.App, b.App), cmp.Compare(a.Node, b.Node), cmp.Compare(a.Template, b.Template))
 	})
 }
 
@@ -507,12 +509,34 @@ func (pl *planning) packages(typ string) ([]pkgsource.Package, error) {
 	return ps, nil
 }
 
-func allow(ds []Demand, v version.Version) bool { return firstRejecting(ds, v) == nil }
+// allows reports whether c allows v, remembering the answer: a plan asks
+// the same question of many nodes, and a failed check costs the
+// constraint library an error value.
+func (pl *planning) allows(c version.Constraint, v version.Version) bool {
+	if c.IsZero() {
+		return true
+	}
+	k := checkKey{constraint: c.String(), version: v.String()}
+	ok, seen := pl.checks[k]
+	if !seen {
+		ok = c.Allows(v)
+		pl.checks[k] = ok
+	}
+	return ok
+}
+
+type checkKey struct{ constraint, version string }
+
+func (pl *planning) allow(ds []Demand, v version.Version) bool { return pl.firstRejecting(ds, v) == nil }
 
 // firstRejecting returns the first demand that does not allow v, or nil.
-func firstRejecting(ds []Demand, v version.Version) *Demand {
+// Demands with the same constraint are checked once.
+func (pl *planning) firstRejecting(ds []Demand, v version.Version) *Demand {
 	for i := range ds {
-		if !ds[i].Constraint.Allows(v) {
+		if i > 0 && ds[i].Constraint.String() == ds[i-1].Constraint.String() {
+			continue // sorted runs of one constraint, as co-tenants often are
+		}
+		if !pl.allows(ds[i].Constraint, v) {
 			return &ds[i]
 		}
 	}

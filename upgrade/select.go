@@ -9,23 +9,38 @@ import (
 	"github.com/stackup/stackup/version"
 )
 
+// maxCandidates bounds how many considered versions a step records.
+const maxCandidates = 100
+
 // choose picks the packages that take pf from its installed version to one
 // that every demand and co-tenant allows: one package, or the shortest chain
 // when no single package upgrades from the installed version. It also
-// returns every version considered, newest first, with its verdict. pkgs is
-// sorted by ascending version.
+// returns the versions considered, newest first, with their verdicts: all of
+// them, or the maxCandidates nearest the chosen one. pkgs is sorted by
+// ascending version.
 func (pl *planning) choose(pf *platform, pkgs []pkgsource.Package) ([]pkgsource.Package, []Candidate, error) {
 	installed := pf.node.Version
 	rejected := make([]string, len(pkgs))
+	// Many versions share a reason: make each reason's text once.
+	reasons := map[*Demand]string{}
+	reason := func(prefix string, d *Demand) string {
+		r, ok := reasons[d]
+		if !ok {
+			r = prefix + d.String()
+			reasons[d] = r
+		}
+		return r
+	}
 	var wanted, fits, up, down []int // indices into pkgs
 	for i, p := range pkgs {
-		if d := firstRejecting(pf.demands, p.Version); d != nil {
-			rejected[i] = "does not satisfy " + d.String()
+		if d := pl.firstRejecting(pf.demands, p.Version); d != nil {
+			rejected[i] = reason("does not satisfy ", d)
 			continue
 		}
 		wanted = append(wanted, i)
-		if d := firstRejecting(pf.cotenants, p.Version); d != nil {
-			rejected[i] = "not allowed by co-tenant " + d.String()
+		if d := pl.firstRejecting(pf.cotenants, p.Version); d != nil {
+			rejected[i] = reason("not allowed by co-tenant ", d)
+			pf.binding = append(pf.binding, d)
 			continue
 		}
 		fits = append(fits, i)
@@ -56,22 +71,28 @@ func (pl *planning) choose(pf *platform, pkgs []pkgsource.Package) ([]pkgsource.
 		}
 		candidates = down
 	} else {
+		lower := "lower than the installed " + installed.String()
 		for _, i := range down {
-			rejected[i] = fmt.Sprintf("lower than the installed %s", installed)
+			rejected[i] = lower
 		}
 	}
 
 	// Try the candidates in the policy's order. One whose requirements
 	// cannot be met beneath the node is passed over while another will do.
 	var chosen, fallback []pkgsource.Package
+	var prefers string
+	noPath := "no upgrade path from " + installed.String()
 	for _, i := range pl.preference(pkgs, candidates, len(up) > 0) {
 		if chosen != nil {
-			rejected[i] = fmt.Sprintf("policy %s prefers %s", pl.cfg.policy, chosen[len(chosen)-1].Version)
+			if prefers == "" {
+				prefers = fmt.Sprintf("policy %s prefers %s", pl.cfg.policy, chosen[len(chosen)-1].Version)
+			}
+			rejected[i] = prefers
 			continue
 		}
 		path := pl.shortestPath(installed, i, pkgs, pf.cotenants)
 		if path == nil {
-			rejected[i] = fmt.Sprintf("no upgrade path from %s", installed)
+			rejected[i] = noPath
 			continue
 		}
 		if why, err := pl.unmetRequirement(pf, pkgs[i]); err != nil {
@@ -102,11 +123,13 @@ func (pl *planning) choose(pf *platform, pkgs []pkgsource.Package) ([]pkgsource.
 		return nil, nil, &NoPathError{Node: pf.node.ID, Type: pf.template.Type, Installed: installed,
 			Targets: pick(pkgs, candidates), Furthest: furthest, Reason: reason}
 	}
-	target := chosen[len(chosen)-1].Version
-	considered := make([]Candidate, 0, len(pkgs))
-	for i := len(pkgs) - 1; i >= 0; i-- {
+	// Record the versions nearest the chosen one, newest first.
+	t := slices.IndexFunc(pkgs, func(p pkgsource.Package) bool { return p.Version == chosen[len(chosen)-1].Version })
+	lo, hi := max(t-maxCandidates/2, 0), min(t+maxCandidates/2, len(pkgs))
+	considered := make([]Candidate, 0, hi-lo)
+	for i := hi - 1; i >= lo; i-- {
 		c := Candidate{Version: pkgs[i].Version, Rejected: rejected[i]}
-		if c.Version == target {
+		if i == t {
 			c.Chosen, c.Rejected = true, ""
 		}
 		considered = append(considered, c)
@@ -134,12 +157,12 @@ func (pl *planning) unsatisfiable(pf *platform, pkgs []pkgsource.Package) error 
 	}
 	var tried []version.Version
 	for _, p := range pkgs {
-		if allow(groups[0], p.Version) {
+		if pl.allow(groups[0], p.Version) {
 			tried = append(tried, p.Version)
 		}
 	}
 	for _, g := range groups {
-		if !slices.ContainsFunc(pkgs, func(p pkgsource.Package) bool { return allow(g, p.Version) }) {
+		if !slices.ContainsFunc(pkgs, func(p pkgsource.Package) bool { return pl.allow(g, p.Version) }) {
 			noPackage.Demands = g
 			return noPackage
 		}
@@ -182,7 +205,7 @@ func (pl *planning) preference(pkgs []pkgsource.Package, candidates []int, up bo
 
 // hop reports whether package p can be installed over version from.
 func (pl *planning) hop(from version.Version, p pkgsource.Package) bool {
-	if !p.From.Allows(from) {
+	if !pl.allows(p.From, from) {
 		return false
 	}
 	if n := pl.cfg.maxMinorStep; n > 0 && p.Version.Major() == from.Major() && from.Less(p.Version) {
@@ -210,7 +233,7 @@ func (pl *planning) shortestPath(installed version.Version, t int, pkgs []pkgsou
 	dist := make([]int, t+1)
 	for i := 0; i <= t; i++ {
 		v := pkgs[i].Version
-		if !installed.Less(v) || i != t && !allow(cotenants, v) {
+		if !installed.Less(v) || i != t && !pl.allow(cotenants, v) {
 			continue
 		}
 		if pl.hop(installed, pkgs[i]) {
@@ -257,7 +280,7 @@ func (pl *planning) furthestReachable(installed version.Version, pkgs []pkgsourc
 		if !upgradesFrom(p) {
 			continue
 		}
-		if allow(cotenants, p.Version) {
+		if pl.allow(cotenants, p.Version) {
 			reached = append(reached, p.Version)
 		} else {
 			blocked = append(blocked, p.Version)
@@ -291,14 +314,14 @@ func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package) (string,
 			if other := pl.platforms[f.node.ID]; other != nil {
 				demands = append(demands, other.demands...)
 			}
-			if allow(demands, f.node.Version) {
+			if pl.allow(demands, f.node.Version) {
 				continue
 			}
 			pkgs, err := pl.packages(r.Type)
 			if err != nil {
 				return "", err
 			}
-			if !slices.ContainsFunc(pkgs, func(q pkgsource.Package) bool { return allow(demands, q.Version) }) {
+			if !slices.ContainsFunc(pkgs, func(q pkgsource.Package) bool { return pl.allow(demands, q.Version) }) {
 				return fmt.Sprintf("requires %s %s, which no %s package meets for node %s", r.Type, r.Constraint, r.Type, f.node.ID), nil
 			}
 		}

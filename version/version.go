@@ -112,7 +112,13 @@ func fromSemver(sv *semver.Version) Version {
 func (v Version) IsZero() bool { return v == Version{} }
 
 // String returns the canonical form, such as "1.2.0" or "2.0.0-rc.1+build.5".
-func (v Version) String() string { return v.v.String() }
+// It does not allocate: the form is kept from parsing.
+func (v Version) String() string {
+	if s := v.v.Original(); s != "" {
+		return s
+	}
+	return "0.0.0"
+}
 
 // Major returns the major component.
 func (v Version) Major() uint64 { return v.v.Major() }
