@@ -109,13 +109,20 @@ func (r *run) record(ctx context.Context, i int, kind RecordKind) error {
 // FileJournal is a Journal kept in a file: a header line naming the plan,
 // then one JSON record per line, each synced to disk before Append
 // returns. A torn last line, left by a crash in the middle of a write, is
-// ignored and cut off. A lock file beside the journal (its name and
-// ".lock") stops two runners from using one journal at once.
+// ignored and cut off.
+//
+// A lock file beside the journal (its name and ".lock") stops two runners
+// from using one journal at once. It is held with flock(2), so the system
+// releases it when its holder's process ends, however it ends; a lock left
+// by a dead process is then taken over. The file names its holder. On
+// systems without flock (other than Unix), the lock is not enforced.
 type FileJournal struct {
-	mu   sync.Mutex
-	path string
-	f    *os.File
-	lock string
+	mu       sync.Mutex
+	path     string
+	f        *os.File
+	lock     *os.File
+	lockPath string
+	closed   bool
 }
 
 var _ Journal = (*FileJournal)(nil)
@@ -139,20 +146,20 @@ func (e *LockError) Error() string {
 func (e *LockError) Is(target error) bool { return target == ErrLocked }
 
 // OpenFileJournal opens the journal at path, creating it if need be, and
-// takes its lock. A lock left by a process on this host that no longer
-// runs is taken over; a live holder gives a *LockError. Close releases
-// the lock.
+// takes its lock; a live holder gives a *LockError naming it. Close
+// releases the lock.
 func OpenFileJournal(path string) (*FileJournal, error) {
-	lock := path + ".lock"
-	if err := takeLock(lock); err != nil {
+	lockPath := path + ".lock"
+	lock, err := takeLock(lockPath)
+	if err != nil {
 		return nil, err
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		_ = os.Remove(lock)
+		releaseLock(lock, lockPath)
 		return nil, fmt.Errorf("upgrade: journal: %w", err)
 	}
-	return &FileJournal{path: path, f: f, lock: lock}, nil
+	return &FileJournal{path: path, f: f, lock: lock, lockPath: lockPath}, nil
 }
 
 type lockInfo struct {
@@ -161,41 +168,66 @@ type lockInfo struct {
 	Since time.Time `json:"since"`
 }
 
-func takeLock(lock string) error {
-	host, _ := os.Hostname()
-	me, _ := json.Marshal(lockInfo{PID: os.Getpid(), Host: host, Since: time.Now().UTC()})
-	for range 2 {
-		f, err := os.OpenFile(lock, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if err == nil {
-			_, err = f.Write(me)
-			err = errors.Join(err, f.Sync(), f.Close())
-			if err != nil {
-				_ = os.Remove(lock)
-				return fmt.Errorf("upgrade: journal lock: %w", err)
-			}
-			return nil
-		}
-		if !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("upgrade: journal lock: %w", err)
-		}
-		data, err := os.ReadFile(lock)
+// takeLock opens and locks the lock file and writes who holds it. The file
+// can be removed by a holder releasing it between our open and our lock:
+// then it is a stale inode, and we start again.
+func takeLock(path string) (*os.File, error) {
+	for range 10 {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 		if err != nil {
-			return fmt.Errorf("upgrade: journal lock: %w", err)
+			return nil, fmt.Errorf("upgrade: journal lock: %w", err)
 		}
-		var holder lockInfo
-		if json.Unmarshal(data, &holder) != nil || holder.Host != host || processAlive(holder.PID) {
-			desc := strings.TrimSpace(string(data))
-			if holder.PID != 0 {
-				desc = fmt.Sprintf("pid %d on %s since %s", holder.PID, holder.Host, holder.Since.Format(time.RFC3339))
+		if err := tryLock(f); err != nil {
+			data, _ := io.ReadAll(io.LimitReader(f, 4<<10))
+			f.Close()
+			if errors.Is(err, errLockHeld) {
+				return nil, &LockError{Path: path, Holder: describeHolder(data)}
 			}
-			return &LockError{Path: lock, Holder: desc}
+			return nil, fmt.Errorf("upgrade: journal lock: %w", err)
 		}
-		// The holder is gone: take the lock over.
-		if err := os.Remove(lock); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("upgrade: journal lock: %w", err)
+		held, err1 := f.Stat()
+		now, err2 := os.Stat(path)
+		if err1 != nil || err2 != nil || !os.SameFile(held, now) {
+			f.Close() // locked a file that is no longer the lock file
+			continue
 		}
+		host, _ := os.Hostname()
+		me, _ := json.Marshal(lockInfo{PID: os.Getpid(), Host: host, Since: time.Now().UTC()})
+		err = f.Truncate(0)
+		if err == nil {
+			_, err = f.WriteAt(append(me, '\n'), 0)
+		}
+		if err == nil {
+			err = f.Sync()
+		}
+		if err != nil {
+			releaseLock(f, path)
+			return nil, fmt.Errorf("upgrade: journal lock: %w", err)
+		}
+		return f, nil
 	}
-	return &LockError{Path: lock, Holder: "another runner taking it over at the same time"}
+	return nil, &LockError{Path: path, Holder: "runners taking and releasing it faster than it can be taken"}
+}
+
+func describeHolder(data []byte) string {
+	var holder lockInfo
+	if json.Unmarshal(data, &holder) == nil && holder.PID != 0 {
+		return fmt.Sprintf("pid %d on %s since %s", holder.PID, holder.Host, holder.Since.Format(time.RFC3339))
+	}
+	if s := strings.TrimSpace(string(data)); s != "" {
+		return s
+	}
+	return "a runner that has not yet written its name"
+}
+
+// releaseLock removes the lock file while still holding it, then lets it
+// go, so that no one can lock a file that is about to disappear.
+func releaseLock(f *os.File, path string) error {
+	err := os.Remove(path)
+	if errors.Is(err, os.ErrNotExist) {
+		err = nil
+	}
+	return errors.Join(err, f.Close())
 }
 
 // Begin implements Journal. On a new journal it writes the header; on an
@@ -284,13 +316,14 @@ func (j *FileJournal) write(line []byte) error {
 	return nil
 }
 
-// Close closes the file and releases the lock.
+// Close closes the file and releases the lock. Closing again does
+// nothing.
 func (j *FileJournal) Close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	err := j.f.Close()
-	if rerr := os.Remove(j.lock); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
-		err = errors.Join(err, rerr)
+	if j.closed {
+		return nil
 	}
-	return err
+	j.closed = true
+	return errors.Join(j.f.Close(), releaseLock(j.lock, j.lockPath))
 }

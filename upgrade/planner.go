@@ -527,7 +527,9 @@ func (pl *planning) allows(c version.Constraint, v version.Version) bool {
 
 type checkKey struct{ constraint, version string }
 
-func (pl *planning) allow(ds []Demand, v version.Version) bool { return pl.firstRejecting(ds, v) == nil }
+func (pl *planning) allow(ds []Demand, v version.Version) bool {
+	return pl.firstRejecting(ds, v) == nil
+}
 
 // firstRejecting returns the first demand that does not allow v, or nil.
 // Demands with the same constraint are checked once.
