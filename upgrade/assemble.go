@@ -40,13 +40,17 @@ func (pl *planning) assemble(plan *Plan) error {
 		}
 		s.After = after
 	}
+	plan.Steps = slices.Grow(plan.Steps, len(pl.replaced))
 	for _, id := range sortedKeys(pl.replaced) {
 		rep := pl.replaced[id]
 		r := rep.request
-		s := Step{ID: StepID(fmt.Sprintf("app/%s@%s", id, r.Template.Version)), Kind: Application,
+		// The steps of one request share its template: treat it as
+		// read-only.
+		s := Step{ID: StepID("app/" + string(id) + "@" + r.Template.Version.String()), Kind: Application,
 			App: r.Application, Node: id, Template: rep.node.Template, Type: rep.template.Type,
-			From: rep.node.Version, To: r.Template.Version, NewTemplate: cloneTemplate(&r.Template),
-			Reason: fmt.Sprintf("%s@%s replaces %s %s", r.Template.ID, r.Template.Version, rep.template.ID, rep.node.Version)}
+			From: rep.node.Version, To: r.Template.Version, NewTemplate: &r.Template,
+			Reason: string(r.Template.ID) + "@" + r.Template.Version.String() + " replaces " +
+				string(rep.template.ID) + " " + rep.node.Version.String()}
 		var err error
 		if s.After, err = pl.lastStepsBeneath(id, last); err != nil {
 			return err
@@ -68,13 +72,24 @@ func (pl *planning) assemble(plan *Plan) error {
 // platformSteps returns one step per package on pf's path, each after the
 // one before.
 func (pl *planning) platformSteps(pf *platform) []Step {
+	// The reason names the unmet demands, the first few of them.
+	const named = 3
 	var unmet []string
+	more := 0
 	for _, d := range pf.demands {
-		if !d.Constraint.Allows(pf.node.Version) {
-			unmet = append(unmet, fmt.Sprintf("%s requires %s %s", d.Source(), pf.node.Template, d.Constraint))
+		if pl.allows(d.Constraint, pf.node.Version) {
+			continue
 		}
+		if len(unmet) == named {
+			more++
+			continue
+		}
+		unmet = append(unmet, d.Source()+" requires "+string(pf.node.Template)+" "+d.Constraint.String())
 	}
-	why := fmt.Sprintf("%s; node %s has %s", strings.Join(unmet, " and "), pf.node.ID, pf.node.Version)
+	if more > 0 {
+		unmet = append(unmet, fmt.Sprintf("%d more", more))
+	}
+	why := strings.Join(unmet, " and ") + "; node " + string(pf.node.ID) + " has " + pf.node.Version.String()
 	steps := make([]Step, len(pf.path))
 	from := pf.node.Version
 	for i := range pf.path {

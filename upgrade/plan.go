@@ -85,7 +85,8 @@ type Step struct {
 	To       version.Version     `json:"to"`
 	// Package is what a Platform step installs.
 	Package *pkgsource.Package `json:"package,omitempty"`
-	// NewTemplate is what an Application step deploys in place of Template.
+	// NewTemplate is what an Application step deploys in place of
+	// Template. The steps of one request share it: treat it as read-only.
 	NewTemplate *topology.Template `json:"new_template,omitempty"`
 	// After lists the steps that must succeed before this one starts,
 	// sorted.

@@ -200,11 +200,13 @@ type planning struct {
 	templates map[topology.TemplateID]*topology.Template
 	checks    map[checkKey]bool
 	queue     platformQueue
+	walks     uint64 // walks made by beneath
 }
 
 type nodeInfo struct {
 	node     topology.Node
 	template *topology.Template
+	seen     uint64 // the last walk that reached it (see beneath)
 }
 
 // platform is a platform node that something needs something of.
@@ -212,6 +214,7 @@ type platform struct {
 	*nodeInfo
 	height  int
 	demands []Demand
+	keys    map[demandKey]bool // of demands
 	// via lists the packages whose requirements led here, outermost first.
 	via []pkgsource.Key
 
@@ -273,20 +276,23 @@ func (pl *planning) beneath(id topology.NodeID, match func(*nodeInfo) bool) ([]*
 		return nil, err
 	}
 	var found []*nodeInfo
-	seen := map[topology.NodeID]bool{id: true}
+	// A walk marks the nodes it has seen with its own number, so that no
+	// walk needs a fresh set.
+	pl.walks++
+	start.seen = pl.walks
 	queue := []*nodeInfo{start}
 	for len(queue) > 0 {
 		n := queue[0]
 		queue = queue[1:]
 		for _, r := range n.node.Relationships {
-			if seen[r.Target] {
-				continue
-			}
-			seen[r.Target] = true
 			t, err := pl.node(r.Target)
 			if err != nil {
 				return nil, err
 			}
+			if t.seen == pl.walks {
+				continue
+			}
+			t.seen = pl.walks
 			if match(t) {
 				found = append(found, t)
 				continue
@@ -345,7 +351,11 @@ func (pl *planning) demand(n *nodeInfo, d Demand, via []pkgsource.Key) error {
 		// from the top down.
 		return fmt.Errorf("upgrade: internal error: new demand on node %s after it was decided", n.node.ID)
 	}
-	if !slices.ContainsFunc(pf.demands, func(o Demand) bool { return o.key() == d.key() }) {
+	if pf.keys == nil {
+		pf.keys = map[demandKey]bool{}
+	}
+	if k := d.key(); !pf.keys[k] {
+		pf.keys[k] = true
 		pf.demands = append(pf.demands, d)
 	}
 	return nil
@@ -366,10 +376,17 @@ func (pl *planning) gather(r *Request) error {
 	if len(targets) == 0 {
 		return &MissingNodeError{App: r.Application, Template: r.Replaces}
 	}
+	replaced, _ := app.Template(r.Replaces)
 	for _, n := range targets {
-		info, err := pl.node(n.ID)
-		if err != nil {
-			return err
+		// The application came with its nodes: no need to ask for each.
+		info := pl.nodes[n.ID]
+		if info == nil {
+			info = &nodeInfo{node: n, template: replaced}
+			info.node.App = r.Application
+			if info.node.Version.IsZero() {
+				info.node.Version = replaced.Version
+			}
+			pl.nodes[n.ID] = info
 		}
 		pl.replaced[n.ID] = &replacement{nodeInfo: info, request: r}
 		for _, req := range r.Template.Requirements {
