@@ -622,3 +622,32 @@ func jrMust[T any](v T, err error) T {
 	}
 	return v
 }
+
+func TestCancelledStepIsInDoubtOnResume(t *testing.T) {
+	plan := shopPlan(t, 1)
+	path := jrPath(t)
+	j, err := upgrade.OpenFileJournal(path)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	hang := upgrade.ExecutorFunc(func(ctx context.Context, s upgrade.Step) error {
+		cancel() // the first step is cut short by cancellation
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	_, err = upgrade.Run(ctx, plan, hang, upgrade.WithJournal(j))
+	require.ErrorIs(t, err, context.Canceled)
+	require.NoError(t, j.Close())
+
+	j, err = upgrade.OpenFileJournal(path)
+	require.NoError(t, err)
+	defer j.Close()
+	var inDoubt []upgrade.StepID
+	_, err = upgrade.Run(context.Background(), plan, upgrade.ExecutorFunc(func(ctx context.Context, s upgrade.Step) error {
+		if upgrade.InDoubt(ctx) {
+			inDoubt = append(inDoubt, s.ID)
+		}
+		return nil
+	}), upgrade.WithJournal(j))
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{plan.Steps[0].ID}, inDoubt, "the cancelled step is offered again, in doubt")
+}

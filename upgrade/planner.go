@@ -132,7 +132,7 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 		nodes: map[topology.NodeID]*nodeInfo{}, apps: map[topology.AppID]*topology.Application{},
 		pkgs: map[string][]pkgsource.Package{}, platforms: map[topology.NodeID]*platform{},
 		replaced: map[topology.NodeID]*replacement{}, heights: map[topology.NodeID]int{},
-		templates: map[topology.TemplateID]*topology.Template{}, checks: map[checkKey]bool{}}
+		templates: map[topology.TemplateID]*topology.Template{}, checks: map[checkKey]bool{}, fits: map[string][]int{}}
 	for i := range reqs {
 		if err := pl.gather(&reqs[i]); err != nil {
 			return nil, err
@@ -199,6 +199,7 @@ type planning struct {
 	heights   map[topology.NodeID]int // -1 while being computed
 	templates map[topology.TemplateID]*topology.Template
 	checks    map[checkKey]bool
+	fits      map[string][]int // see fitting
 	queue     platformQueue
 	walks     uint64 // walks made by beneath
 }

@@ -33,7 +33,11 @@ func (p *Plan) WriteText(w io.Writer) error {
 		fmt.Fprintf(bw, "  %d. %s\n", i+1, s.ID)
 		switch s.Kind {
 		case Platform:
-			fmt.Fprintf(bw, "       upgrade %s (%s, %s) %s → %s", s.Node, s.Template, s.Type, s.From, s.To)
+			verb := "upgrade"
+			if s.To.Less(s.From) {
+				verb = "downgrade"
+			}
+			fmt.Fprintf(bw, "       %s %s (%s, %s) %s → %s", verb, s.Node, s.Template, s.Type, s.From, s.To)
 			if s.Package != nil {
 				fmt.Fprintf(bw, " with package %s", s.Package)
 			}

@@ -514,8 +514,12 @@ func (r *run) finish(ctx context.Context, res result, ready *stepQueue) (failed 
 	if res.err != nil {
 		o.State, o.Err = Failed, res.err
 		r.order = append(r.order, res.i)
-		if err := r.record(ctx, res.i, RecordFailed); err != nil {
-			r.errs = multierror.Append(r.errs, err)
+		// A step cut short by cancellation may be done in part: leave it
+		// started in the journal, so that a resumed run offers it in doubt.
+		if ctx.Err() == nil {
+			if err := r.record(ctx, res.i, RecordFailed); err != nil {
+				r.errs = multierror.Append(r.errs, err)
+			}
 		}
 		r.errs = multierror.Append(r.errs, &StepError{Step: s.ID, Node: s.Node, Err: res.err})
 		r.cfg.logger.Info("upgrade: step failed", "step", s.ID, "node", s.Node, "err", res.err)

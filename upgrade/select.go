@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"sort"
+	"strings"
 
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/version"
@@ -18,12 +20,89 @@ const maxCandidates = 100
 // returns the versions considered, newest first, with their verdicts: all of
 // them, or the maxCandidates nearest the chosen one. pkgs is sorted by
 // ascending version.
+//
+// For the Newest and Nearest policies it first walks the upgrades in the
+// policy's order and stops at the first that will do, so that a choice
+// among many versions costs what it takes to find it. Anything else (no
+// upgrade will do, a candidate whose requirements cannot be met beneath,
+// LatestPatch) is decided by classifying every version.
 func (pl *planning) choose(pf *platform, pkgs []pkgsource.Package) ([]pkgsource.Package, []Candidate, error) {
+	first := firstAbove(pkgs, pf.node.Version)
+	if pl.cfg.policy != LatestPatch {
+		if path, t, ok := pl.quickChoose(pf, pkgs, first); ok {
+			return path, pl.verdicts(pf, pkgs, t, first, true), nil
+		}
+	}
+	return pl.chooseFully(pf, pkgs)
+}
+
+// firstAbove returns the index of the lowest version above v in pkgs,
+// which is sorted by ascending version, or len(pkgs).
+func firstAbove(pkgs []pkgsource.Package, v version.Version) int {
+	return sort.Search(len(pkgs), func(i int) bool { return v.Less(pkgs[i].Version) })
+}
+
+// quickChoose walks the upgrades (pkgs[first:]) in the policy's order and
+// returns the first that every demand and co-tenant allows, that a path
+// reaches and whose requirements can be met. It gives up (ok false) at a
+// candidate whose requirements cannot be met, or when none will do.
+func (pl *planning) quickChoose(pf *platform, pkgs []pkgsource.Package, first int) ([]pkgsource.Package, int, bool) {
+	fits := pl.fitting(pf, pkgs)
+	start := sort.SearchInts(fits, first)
+	for k := range len(fits) - start {
+		i := fits[len(fits)-1-k] // Newest: highest first
+		if pl.cfg.policy == Nearest {
+			i = fits[start+k]
+		}
+		path := pl.shortestPath(pf.node.Version, i, pkgs, pf.cotenants)
+		if path == nil {
+			continue
+		}
+		if why, err := pl.unmetRequirement(pf, pkgs[i]); err != nil || why != "" {
+			return nil, 0, false
+		}
+		return path, i, true
+	}
+	return nil, 0, false
+}
+
+// fitting returns the indices of the versions in pkgs that every demand
+// and co-tenant of pf allows. Nodes of a type with the same constraints on
+// them share the answer, so that it is worked out once per plan however
+// many versions there are.
+func (pl *planning) fitting(pf *platform, pkgs []pkgsource.Package) []int {
+	var sig strings.Builder
+	sig.WriteString(pf.template.Type)
+	for _, ds := range [][]Demand{pf.demands, pf.cotenants} {
+		sig.WriteByte(0)
+		for _, d := range ds {
+			sig.WriteString(d.Constraint.String())
+			sig.WriteByte(1)
+		}
+	}
+	if fits, ok := pl.fits[sig.String()]; ok {
+		return fits
+	}
+	var fits []int
+	for i, p := range pkgs {
+		if pl.allow(pf.demands, p.Version) && pl.allow(pf.cotenants, p.Version) {
+			fits = append(fits, i)
+		}
+	}
+	pl.fits[sig.String()] = fits
+	return fits
+}
+
+// verdicts records the versions nearest pkgs[t], the chosen one, newest
+// first, each with why it was not chosen. first is the index of the lowest
+// version above the installed one; up says whether the choice is an
+// upgrade.
+func (pl *planning) verdicts(pf *platform, pkgs []pkgsource.Package, t, first int, up bool) []Candidate {
 	installed := pf.node.Version
-	rejected := make([]string, len(pkgs))
-	// Many versions share a reason: make each reason's text once.
+	rank := pl.rankFunc(pkgs, first, up)
+	// Each reason's text is made once: many versions share one.
 	reasons := map[*Demand]string{}
-	reason := func(prefix string, d *Demand) string {
+	text := func(prefix string, d *Demand) string {
 		r, ok := reasons[d]
 		if !ok {
 			r = prefix + d.String()
@@ -31,16 +110,84 @@ func (pl *planning) choose(pf *platform, pkgs []pkgsource.Package) ([]pkgsource.
 		}
 		return r
 	}
+	var lower, prefers, noPath string
+	lo, hi := max(t-maxCandidates/2, 0), min(t+maxCandidates/2, len(pkgs))
+	out := make([]Candidate, 0, hi-lo)
+	for i := hi - 1; i >= lo; i-- {
+		c := Candidate{Version: pkgs[i].Version}
+		v := pkgs[i].Version
+		switch d, co := pl.firstRejecting(pf.demands, v), pl.firstRejecting(pf.cotenants, v); {
+		case i == t:
+			c.Chosen = true
+		case d != nil:
+			c.Rejected = text("does not satisfy ", d)
+		case co != nil:
+			c.Rejected = text("not allowed by co-tenant ", co)
+			if !slices.Contains(pf.binding, co) {
+				pf.binding = append(pf.binding, co)
+			}
+		case up && i < first:
+			if lower == "" {
+				lower = "lower than the installed " + installed.String()
+			}
+			c.Rejected = lower
+		case rank(i) > rank(t):
+			if prefers == "" {
+				prefers = "policy " + pl.cfg.policy.String() + " prefers " + pkgs[t].Version.String()
+			}
+			c.Rejected = prefers
+		case pl.shortestPath(installed, i, pkgs, pf.cotenants) == nil:
+			if noPath == "" {
+				noPath = "no upgrade path from " + installed.String()
+			}
+			c.Rejected = noPath
+		default:
+			why, _ := pl.unmetRequirement(pf, pkgs[i])
+			c.Rejected = why
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// rankFunc returns the place of each candidate in the policy's order of
+// preference, lower first. up says whether the candidates are upgrades.
+func (pl *planning) rankFunc(pkgs []pkgsource.Package, first int, up bool) func(int) int {
+	switch {
+	case pl.cfg.policy == LatestPatch:
+		var idx []int
+		if up {
+			idx = make([]int, 0, len(pkgs)-first)
+			for i := first; i < len(pkgs); i++ {
+				idx = append(idx, i)
+			}
+		} else {
+			for i := range first {
+				idx = append(idx, i)
+			}
+		}
+		rank := make(map[int]int, len(idx))
+		for r, i := range pl.preference(pkgs, idx, up) {
+			rank[i] = r
+		}
+		return func(i int) int { return rank[i] }
+	case pl.cfg.policy == Nearest && up:
+		return func(i int) int { return i }
+	}
+	return func(i int) int { return -i } // highest first
+}
+
+// chooseFully classifies every version to choose, or to explain why no
+// version will do.
+func (pl *planning) chooseFully(pf *platform, pkgs []pkgsource.Package) ([]pkgsource.Package, []Candidate, error) {
+	installed := pf.node.Version
 	var wanted, fits, up, down []int // indices into pkgs
 	for i, p := range pkgs {
-		if d := pl.firstRejecting(pf.demands, p.Version); d != nil {
-			rejected[i] = reason("does not satisfy ", d)
+		if pl.firstRejecting(pf.demands, p.Version) != nil {
 			continue
 		}
 		wanted = append(wanted, i)
-		if d := pl.firstRejecting(pf.cotenants, p.Version); d != nil {
-			rejected[i] = reason("not allowed by co-tenant ", d)
-			pf.binding = append(pf.binding, d)
+		if pl.firstRejecting(pf.cotenants, p.Version) != nil {
 			continue
 		}
 		fits = append(fits, i)
@@ -70,47 +217,32 @@ func (pl *planning) choose(pf *platform, pkgs []pkgsource.Package) ([]pkgsource.
 				Demands: slices.Clone(pf.demands), Candidates: pick(pkgs, down)}
 		}
 		candidates = down
-	} else {
-		lower := "lower than the installed " + installed.String()
-		for _, i := range down {
-			rejected[i] = lower
-		}
 	}
-
 	// Try the candidates in the policy's order. One whose requirements
-	// cannot be met beneath the node is passed over while another will do.
-	var chosen, fallback []pkgsource.Package
-	var prefers string
-	noPath := "no upgrade path from " + installed.String()
+	// cannot be met beneath the node is passed over while another will do;
+	// if none will, the first is taken, so that planning the node beneath
+	// reports precisely why.
+	chosen, t := []pkgsource.Package(nil), -1
+	fallback, f := []pkgsource.Package(nil), -1
 	for _, i := range pl.preference(pkgs, candidates, len(up) > 0) {
-		if chosen != nil {
-			if prefers == "" {
-				prefers = fmt.Sprintf("policy %s prefers %s", pl.cfg.policy, chosen[len(chosen)-1].Version)
-			}
-			rejected[i] = prefers
-			continue
-		}
 		path := pl.shortestPath(installed, i, pkgs, pf.cotenants)
 		if path == nil {
-			rejected[i] = noPath
 			continue
 		}
-		if why, err := pl.unmetRequirement(pf, pkgs[i]); err != nil {
+		why, err := pl.unmetRequirement(pf, pkgs[i])
+		if err != nil {
 			return nil, nil, err
-		} else if why != "" {
-			rejected[i] = why
-			if fallback == nil {
-				fallback = path
-			}
-			continue
 		}
-		chosen = path
+		if why == "" {
+			chosen, t = path, i
+			break
+		}
+		if fallback == nil {
+			fallback, f = path, i
+		}
 	}
-	if chosen == nil && fallback != nil {
-		// No candidate's requirements can be met: go with the first, so
-		// that planning the node beneath reports precisely why.
-		chosen = fallback
-		rejected[slices.IndexFunc(pkgs, func(p pkgsource.Package) bool { return p.Version == fallback[len(fallback)-1].Version })] = ""
+	if chosen == nil {
+		chosen, t = fallback, f
 	}
 	if chosen == nil {
 		furthest, reason := installed, fmt.Sprintf("no package that downgrades allows %s in its From constraint", installed)
@@ -123,18 +255,7 @@ func (pl *planning) choose(pf *platform, pkgs []pkgsource.Package) ([]pkgsource.
 		return nil, nil, &NoPathError{Node: pf.node.ID, Type: pf.template.Type, Installed: installed,
 			Targets: pick(pkgs, candidates), Furthest: furthest, Reason: reason}
 	}
-	// Record the versions nearest the chosen one, newest first.
-	t := slices.IndexFunc(pkgs, func(p pkgsource.Package) bool { return p.Version == chosen[len(chosen)-1].Version })
-	lo, hi := max(t-maxCandidates/2, 0), min(t+maxCandidates/2, len(pkgs))
-	considered := make([]Candidate, 0, hi-lo)
-	for i := hi - 1; i >= lo; i-- {
-		c := Candidate{Version: pkgs[i].Version, Rejected: rejected[i]}
-		if i == t {
-			c.Chosen, c.Rejected = true, ""
-		}
-		considered = append(considered, c)
-	}
-	return chosen, considered, nil
+	return chosen, pl.verdicts(pf, pkgs, t, firstAbove(pkgs, installed), len(up) > 0), nil
 }
 
 // unsatisfiable explains why no package meets every demand on pf: a
@@ -221,11 +342,11 @@ func (pl *planning) hop(from version.Version, p pkgsource.Package) bool {
 // length the one through the highest versions wins.
 func (pl *planning) shortestPath(installed version.Version, t int, pkgs []pkgsource.Package, cotenants []Demand) []pkgsource.Package {
 	target := pkgs[t].Version
+	if pl.hop(installed, pkgs[t]) {
+		return []pkgsource.Package{pkgs[t]} // one package: no path is shorter
+	}
 	if target.Less(installed) {
-		if pl.hop(installed, pkgs[t]) {
-			return []pkgsource.Package{pkgs[t]}
-		}
-		return nil
+		return nil // a downgrade is one package
 	}
 	// dist[i] is the number of hops from installed to pkgs[i]; 0 unreached.
 	// Versions only rise along a chain and pkgs is ascending, so one pass
