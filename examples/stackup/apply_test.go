@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// applyEnv is a scratch directory with a signed repository and a ledger
+// file that the test commands append to.
+type applyEnv struct {
+	dir, repo, key, ledger string
+}
+
+func newApplyEnv(t *testing.T) *applyEnv {
+	repo, key := signedRepo(t)
+	dir := filepath.Dir(repo)
+	return &applyEnv{dir: dir, repo: repo, key: key, ledger: filepath.Join(dir, "ledger")}
+}
+
+// args returns "apply", the input flags, and more.
+func (e *applyEnv) args(more ...string) []string {
+	return append([]string{"apply", "--topology", "testdata/shop.yaml", "--repo", e.repo, "--key", e.key,
+		"--requests", "testdata/requests.yaml", "--concurrency", "1"}, more...)
+}
+
+// record is the --exec template that appends each step to the ledger.
+func (e *applyEnv) record() string {
+	return `echo "{{.ID}} {{.InDoubt}}" >> ` + e.ledger
+}
+
+// failOn is a --exec template that fails step id, saying why on stderr,
+// and records the others.
+func (e *applyEnv) failOn(id string) string {
+	return `{{if eq .ID "` + id + `"}}echo "disk full on {{.Node}}" >&2; exit 1{{end}}` + "\n" + e.record()
+}
+
+func (e *applyEnv) readLedger(t *testing.T) string {
+	data, err := os.ReadFile(e.ledger)
+	if os.IsNotExist(err) {
+		return ""
+	}
+	require.NoError(t, err)
+	return string(data)
+}
+
+// golden checks the runs and the ledger against a golden file.
+func (e *applyEnv) golden(t *testing.T, name string, runs ...result) {
+	t.Helper()
+	var b strings.Builder
+	for _, r := range runs {
+		b.WriteString(r.String())
+		b.WriteString("\n")
+	}
+	section(&b, "ledger", e.readLedger(t))
+	checkGolden(t, name, b.String(), map[string]string{e.dir: "$TMP"})
+}
+
+// allSteps are the steps of the plan for testdata/requests.yaml, in its
+// order.
+var allSteps = []string{
+	"platform/java-1@17.0.13", "platform/java-2@17.0.13",
+	"platform/tomcat-1@9.0.98", "platform/tomcat-1@10.1.34",
+	"platform/tomcat-2@9.0.98", "platform/tomcat-2@10.1.34",
+	"app/shop-1@2.0.0", "app/shop-2@2.0.0",
+}
+
+// ledgerOf returns the ledger lines for steps, none in doubt.
+func ledgerOf(steps ...string) string {
+	var b strings.Builder
+	for _, s := range steps {
+		b.WriteString(s + " false\n")
+	}
+	return b.String()
+}
+
+func TestApply(t *testing.T) {
+	e := newApplyEnv(t)
+	r := stackup(t, e.args("--exec", e.record())...)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Empty(t, r.stderr)
+	assert.Contains(t, r.stdout, "Upgrade plan: 8 steps", "the plan comes first")
+	assert.Contains(t, r.stdout, "[4/8] done   platform/tomcat-1@10.1.34\n")
+	assert.True(t, strings.HasSuffix(r.stdout, "8 succeeded, 0 failed, 0 skipped, 0 rolled back\n"), r.stdout)
+	assert.Equal(t, ledgerOf(allSteps...), e.readLedger(t), "every step once, in the plan's order")
+	e.golden(t, "apply", r)
+}
+
+func TestApplyEnvironment(t *testing.T) {
+	e := newApplyEnv(t)
+	r := stackup(t, e.args("--quiet", "--exec",
+		`echo "$STACKUP_ACTION $STACKUP_KIND $STACKUP_APP $STACKUP_STEP $STACKUP_NODE $STACKUP_FROM $STACKUP_TO $STACKUP_IN_DOUBT {{with .Package}}{{.Location}}{{else}}{{.NewTemplate.ID}}{{end}}" >> `+e.ledger)...)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.NotContains(t, r.stdout, "Upgrade plan", "--quiet prints no plan")
+	ledger := e.readLedger(t)
+	assert.Contains(t, ledger, "execute platform shop platform/tomcat-1@9.0.98 tomcat-1 8.5.100 9.0.98 false tomcat-9.0.98.pkg\n")
+	assert.Contains(t, ledger, "execute application shop app/shop-2@2.0.0 shop-2 1.4.0 2.0.0 false shop_app\n")
+	e.golden(t, "apply-environment", r)
+}
+
+// TestApplyTampered changes a package file after the index was signed:
+// the prefetch refuses the package, and no step runs.
+func TestApplyTampered(t *testing.T) {
+	e := newApplyEnv(t)
+	file := filepath.Join(e.repo, "tomcat-10.1.34.pkg")
+	content, err := os.ReadFile(file)
+	require.NoError(t, err)
+	tampered := bytes.Replace(content, []byte("package"), []byte("backdor"), 1)
+	require.Len(t, tampered, len(content), "the same size, so that only the digest tells")
+	require.NoError(t, os.WriteFile(file, tampered, 0o644))
+	r := stackup(t, e.args("--prefetch", "--exec", e.record())...)
+	assert.Equal(t, exitFailed, r.code)
+	assert.Contains(t, r.stderr, "prefetch failed: package tomcat 10.1.34")
+	assert.Contains(t, r.stderr, "digest mismatch")
+	assert.Empty(t, e.readLedger(t), "nothing ran")
+	assert.NotContains(t, r.stdout, "succeeded", "no run, no summary")
+	e.golden(t, "apply-tampered", r)
+
+	// Without --prefetch the commands, which do not read the packages,
+	// would run: the refusal is the prefetch's doing.
+	r = stackup(t, e.args("--quiet", "--exec", e.record())...)
+	assert.Equal(t, exitOK, r.code, r.stderr)
+}
+
+// TestApplyResume fails a step with a journal, then applies again with the
+// same journal: the steps done are not run again.
+func TestApplyResume(t *testing.T) {
+	e := newApplyEnv(t)
+	journal := filepath.Join(e.dir, "journal")
+	first := stackup(t, e.args("--quiet", "--journal", journal, "--exec", e.failOn("platform/tomcat-2@9.0.98"))...)
+	assert.Equal(t, exitFailed, first.code)
+	assert.Contains(t, first.stderr, `step platform/tomcat-2@9.0.98 on node "tomcat-2": execute command: exit status 1: disk full on tomcat-2`)
+	// Fail fast: shop-1, which does not depend on tomcat-2, is not started.
+	assert.Contains(t, first.stdout, "4 succeeded, 1 failed, 2 skipped, 0 rolled back, 1 not started")
+	assert.Equal(t, ledgerOf(allSteps[:4]...), e.readLedger(t))
+
+	// The topology file still has the old versions: the stale check
+	// refuses to go on from it.
+	stale := stackup(t, e.args("--quiet", "--journal", journal, "--stale-check", "--exec", e.record())...)
+	assert.Equal(t, exitFailed, stale.code)
+	assert.Contains(t, stale.stderr, `stale plan: node "java-1" has 8.0.402, but step platform/java-1@17.0.13 expects 17.0.13`)
+	assert.Equal(t, ledgerOf(allSteps[:4]...), e.readLedger(t), "the stale check runs nothing")
+
+	// A journal is tied to its plan.
+	other := stackup(t, e.args("--quiet", "--journal", journal, "--policy", "nearest", "--exec", e.record())...)
+	assert.Equal(t, exitUsage, other.code)
+	assert.Contains(t, other.stderr, "journal belongs to another plan")
+
+	second := stackup(t, e.args("--quiet", "--journal", journal, "--exec", e.record())...)
+	assert.Equal(t, exitOK, second.code, second.stderr)
+	assert.Contains(t, second.stdout, "8 succeeded (4 in an earlier run), 0 failed, 0 skipped, 0 rolled back")
+	assert.Equal(t, ledgerOf(allSteps...), e.readLedger(t), "each step once")
+
+	// Once done, applying again changes nothing.
+	third := stackup(t, e.args("--quiet", "--journal", journal, "--exec", e.record())...)
+	assert.Equal(t, exitOK, third.code, third.stderr)
+	assert.Equal(t, ledgerOf(allSteps...), e.readLedger(t))
+	e.golden(t, "apply-resume", first, stale, other, second, third)
+}
+
+// TestApplyCrash kills stackup in the middle of a step, then resumes with
+// its journal: the step it was running is offered again, in doubt.
+func TestApplyCrash(t *testing.T) {
+	e := newApplyEnv(t)
+	journal := filepath.Join(e.dir, "journal")
+	crash := `{{if eq .ID "platform/tomcat-1@10.1.34"}}kill -9 $PPID; exit 1{{end}}` + "\n" + e.record()
+	args := e.args("--quiet", "--journal", journal, "--exec", crash)
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "STACKUP_TEST_MAIN=1")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	require.Error(t, err, "stackup should have been killed; stderr: %s", stderr.String())
+	assert.Equal(t, "signal: killed", err.Error())
+	crashed := result{args: args, code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+	assert.True(t, strings.HasSuffix(crashed.stdout, "start  platform/tomcat-1@10.1.34\n"), crashed.stdout)
+	assert.FileExists(t, journal+".lock", "a crashed run leaves its lock")
+
+	resumed := stackup(t, e.args("--quiet", "--journal", journal, "--exec", e.record())...)
+	assert.Equal(t, exitOK, resumed.code, resumed.stderr)
+	assert.Contains(t, resumed.stdout, "[3/8] start  platform/tomcat-1@10.1.34 (in doubt")
+	want := ledgerOf(allSteps[:3]...) + "platform/tomcat-1@10.1.34 true\n" + ledgerOf(allSteps[4:]...)
+	assert.Equal(t, want, e.readLedger(t))
+	assert.NoFileExists(t, journal+".lock", "the lock is released")
+	e.golden(t, "apply-crash", crashed, resumed)
+}
+
+func TestApplyRollback(t *testing.T) {
+	e := newApplyEnv(t)
+	r := stackup(t, e.args("--quiet", "--rollback", "--rollback-exec", `echo "undo {{.ID}}" >> `+e.ledger,
+		"--exec", e.failOn("app/shop-2@2.0.0"))...)
+	assert.Equal(t, exitFailed, r.code)
+	assert.Contains(t, r.stdout, "0 succeeded, 0 failed, 0 skipped, 8 rolled back (1 of them after failing)")
+	ledger := e.readLedger(t)
+	var undo []string
+	for _, line := range strings.Split(strings.TrimSpace(ledger), "\n") {
+		if s, ok := strings.CutPrefix(line, "undo "); ok {
+			undo = append(undo, s)
+		}
+	}
+	// The failed step is undone too, first, then the others, last done
+	// first.
+	assert.Equal(t, []string{"app/shop-2@2.0.0", "app/shop-1@2.0.0", "platform/tomcat-2@10.1.34", "platform/tomcat-2@9.0.98",
+		"platform/tomcat-1@10.1.34", "platform/tomcat-1@9.0.98", "platform/java-2@17.0.13", "platform/java-1@17.0.13"}, undo)
+	e.golden(t, "apply-rollback", r)
+}
+
+func TestApplyContinueAndCanaries(t *testing.T) {
+	e := newApplyEnv(t)
+	// With --continue, a failure on one instance's branch leaves the other
+	// branch going...
+	r := stackup(t, e.args("--quiet", "--continue", "--exec", e.failOn("platform/tomcat-1@9.0.98"))...)
+	assert.Equal(t, exitFailed, r.code)
+	assert.Contains(t, r.stdout, "5 succeeded, 1 failed, 2 skipped, 0 rolled back")
+	assert.Contains(t, e.readLedger(t), "app/shop-2@2.0.0 false")
+
+	// ... unless the instances roll out with a canary: shop-2 waits for
+	// shop-1, which cannot start.
+	require.NoError(t, os.Remove(e.ledger))
+	canary := stackup(t, e.args("--quiet", "--continue", "--canaries", "1", "--max-in-flight", "50%", "--exec", e.failOn("platform/tomcat-1@9.0.98"))...)
+	assert.Equal(t, exitFailed, canary.code)
+	assert.Contains(t, canary.stdout, "4 succeeded, 1 failed, 3 skipped, 0 rolled back")
+	assert.Contains(t, canary.stdout, "skip   app/shop-2@2.0.0")
+	assert.NotContains(t, e.readLedger(t), "app/shop-2")
+	e.golden(t, "apply-continue-canaries", r, canary)
+}
+
+func TestApplyRetryVerifyTimeout(t *testing.T) {
+	e := newApplyEnv(t)
+	marker := filepath.Join(e.dir, "tried")
+	// The first attempt of java-2 fails; the retry succeeds.
+	flaky := `{{if eq .Node "java-2"}}if [ ! -e ` + marker + ` ]; then touch ` + marker + `; echo "mirror timed out" >&2; exit 1; fi{{end}}` + "\n" + e.record()
+	r := stackup(t, e.args("--quiet", "--retries", "2", "--retry-backoff", "1ms", "--exec", flaky)...)
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "retry  platform/java-2@17.0.13 (attempt 2): execute command: exit status 1: mirror timed out")
+	assert.Equal(t, ledgerOf(allSteps...), e.readLedger(t))
+
+	// A failing health check fails the step.
+	require.NoError(t, os.Remove(e.ledger))
+	verify := stackup(t, e.args("--quiet", "--verify-exec", `{{if eq .Node "tomcat-1"}}echo "HTTP 503 from :8080" >&2; exit 1{{end}}`, "--exec", e.record())...)
+	assert.Equal(t, exitFailed, verify.code)
+	assert.Contains(t, verify.stderr, `step platform/tomcat-1@9.0.98 on node "tomcat-1": verify: verify command: exit status 1: HTTP 503 from :8080`)
+
+	// A step that overruns its timeout is stopped, its command killed.
+	require.NoError(t, os.Remove(e.ledger))
+	start := time.Now()
+	timeout := stackup(t, e.args("--quiet", "--step-timeout", "200ms", "--exec", `{{if eq .Node "java-1"}}sleep 30{{end}}`+"\n"+e.record())...)
+	assert.Less(t, time.Since(start), 3*time.Second, "the sleep was stopped, with its shell (WaitDelay would take 5s)")
+	assert.Equal(t, exitFailed, timeout.code)
+	assert.Contains(t, timeout.stderr, "execute command stopped: context deadline exceeded")
+	assert.Empty(t, e.readLedger(t))
+	e.golden(t, "apply-retry-verify-timeout", r, verify, timeout)
+}
+
+func TestApplyRefusals(t *testing.T) {
+	e := newApplyEnv(t)
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"no-exec", e.args(), exitUsage, "give --exec TEMPLATE"},
+		{"bad-template", e.args("--exec", "echo {{.ID"), exitUsage, "--exec: template: --exec:1: unclosed action"},
+		{"unknown-field", e.args("--exec", "echo {{.Version}}"), exitUsage, "can't evaluate field Version"},
+		// An application step has no package: the template fails for it,
+		// before any step runs.
+		{"nil-package", e.args("--exec", "echo {{.Package.Location}}"), exitUsage, "--exec for step app/shop-1@2.0.0"},
+		{"rollback-without-command", e.args("--exec", "true", "--rollback"), exitUsage, "--rollback needs --rollback-exec"},
+		{"bad-max-in-flight", e.args("--exec", "true", "--max-in-flight", "lots"), exitUsage, `--max-in-flight "lots"`},
+		{"conflict", append(e.args("--exec", e.record()), "--requests", "testdata/requests-conflict.yaml"), exitNoPlan, "node billing-1 (billing) requires >=8.5.50, <11"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := stackup(t, tt.args...)
+			assert.Equal(t, tt.code, r.code, r.stderr)
+			assert.Contains(t, r.stderr, tt.stderr)
+			assert.Empty(t, e.readLedger(t), "nothing ran")
+		})
+	}
+}

@@ -1,0 +1,390 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/version"
+)
+
+// maxRequestFile is the largest request file or request body read.
+const maxRequestFile = 1 << 20
+
+// maxRequests is the most requests one file or body may hold.
+const maxRequests = 100
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
+
+// inputFlags are the flags that say where the deployment, the packages and
+// the requests are, and how to plan.
+type inputFlags struct {
+	topology, tosca, instances string
+	repo, trustStore           string
+	keys                       stringList
+	requests                   string
+	policy                     string
+	allowDowngrade             bool
+	maxMinorStep               int
+}
+
+// register adds the flags to fs; withRequests adds --requests.
+func (in *inputFlags) register(fs *flag.FlagSet, withRequests bool) {
+	fs.StringVar(&in.topology, "topology", "", "topology `FILE`, JSON (.json) or YAML (.yaml, .yml)")
+	fs.StringVar(&in.tosca, "tosca", "", "TOSCA service template `FILE` (with --instances)")
+	fs.StringVar(&in.instances, "instances", "", "instance `FILE` of the TOSCA service template")
+	fs.StringVar(&in.repo, "repo", "", "package repository: a `DIR` or an http(s) URL")
+	fs.Var(&in.keys, "key", "trust only indexes signed by the base64 ed25519 public key in `FILE` (repeatable)")
+	fs.StringVar(&in.trustStore, "trust-store", "", "remember trusted index versions in `FILE` (needs --key)")
+	if withRequests {
+		fs.StringVar(&in.requests, "requests", "", "request `FILE`, YAML or JSON")
+	}
+	fs.StringVar(&in.policy, "policy", "newest", "version selection `POLICY`: newest, nearest or latest-patch")
+	fs.BoolVar(&in.allowDowngrade, "allow-downgrade", false, "allow lowering a platform node's version")
+	fs.IntVar(&in.maxMinorStep, "max-minor-step", 0, "advance at most `N` minor versions per upgrade hop (0: no limit)")
+}
+
+// check reports a missing or contradictory flag.
+func (in *inputFlags) check(withRequests bool) error {
+	switch {
+	case in.topology != "" && (in.tosca != "" || in.instances != ""):
+		return usageErr("--topology and --tosca/--instances exclude each other")
+	case in.tosca != "" && in.instances == "":
+		return usageErr("--tosca needs --instances")
+	case in.instances != "" && in.tosca == "":
+		return usageErr("--instances needs --tosca")
+	case in.topology == "" && in.tosca == "":
+		return usageErr("give --topology FILE, or --tosca FILE and --instances FILE")
+	case in.repo == "":
+		return usageErr("give --repo DIR or --repo URL")
+	case in.trustStore != "" && len(in.keys) == 0:
+		return usageErr("--trust-store needs --key")
+	case withRequests && in.requests == "":
+		return usageErr("give --requests FILE")
+	case in.maxMinorStep < 0:
+		return usageErr("--max-minor-step must not be negative")
+	}
+	_, err := in.plannerOptions()
+	return err
+}
+
+func (in *inputFlags) plannerOptions() ([]upgrade.Option, error) {
+	var opts []upgrade.Option
+	switch in.policy {
+	case "newest":
+	case "nearest":
+		opts = append(opts, upgrade.WithPolicy(upgrade.Nearest))
+	case "latest-patch":
+		opts = append(opts, upgrade.WithPolicy(upgrade.LatestPatch))
+	default:
+		return nil, usageErr("--policy %q: want newest, nearest or latest-patch", in.policy)
+	}
+	if in.allowDowngrade {
+		opts = append(opts, upgrade.AllowDowngrades())
+	}
+	if in.maxMinorStep > 0 {
+		opts = append(opts, upgrade.WithMaxMinorStep(in.maxMinorStep))
+	}
+	return opts, nil
+}
+
+// env is what the inputs load to: the deployment, the repository and a
+// planner over them.
+type env struct {
+	topo    *topology.Memory
+	repo    repository
+	planner *upgrade.Planner
+}
+
+// repository is what Dir and HTTP have in common.
+type repository interface {
+	pkgsource.Source
+	pkgsource.Opener
+	Index(ctx context.Context) (*pkgsource.Index, error)
+}
+
+func (e *env) Close() error {
+	if c, ok := e.repo.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// load reads the topology, opens the repository and reads its index once,
+// so that a missing, malformed or untrusted repository is reported before
+// planning. Errors are marked for exit code 2.
+func (in *inputFlags) load(ctx context.Context) (*env, error) {
+	var topo *topology.Memory
+	var err error
+	if in.topology != "" {
+		topo, err = topology.Load(in.topology)
+	} else {
+		topo, err = topology.LoadTOSCA(in.tosca, in.instances)
+	}
+	if err != nil {
+		return nil, inputErr(err)
+	}
+	repo, err := in.openRepo()
+	if err != nil {
+		return nil, inputErr(err)
+	}
+	e := &env{topo: topo, repo: repo}
+	if _, err := repo.Index(ctx); err != nil {
+		e.Close()
+		return nil, inputErr(fmt.Errorf("repository %s: %w", in.repo, err))
+	}
+	opts, err := in.plannerOptions()
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.planner = upgrade.NewPlanner(topo, repo, opts...)
+	return e, nil
+}
+
+func (in *inputFlags) openRepo() (repository, error) {
+	var opts []pkgsource.Option
+	if len(in.keys) > 0 {
+		keys := make([]ed25519.PublicKey, 0, len(in.keys))
+		for _, file := range in.keys {
+			k, err := readKey(file)
+			if err != nil {
+				return nil, err
+			}
+			keys = append(keys, k)
+		}
+		opts = append(opts, pkgsource.WithKeys(keys...))
+	}
+	if in.trustStore != "" {
+		opts = append(opts, pkgsource.WithTrustStore(pkgsource.NewFileTrustStore(in.trustStore)))
+	}
+	if strings.HasPrefix(in.repo, "http://") || strings.HasPrefix(in.repo, "https://") {
+		return pkgsource.NewHTTP(in.repo, &http.Client{Timeout: 60 * time.Second}, opts...)
+	}
+	return pkgsource.NewDir(in.repo, opts...)
+}
+
+// readKey reads a file holding a base64 ed25519 public key.
+func readKey(file string) (ed25519.PublicKey, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("key: %w", err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(data)))
+	if err != nil {
+		return nil, fmt.Errorf("key %s: not base64: %w", file, err)
+	}
+	if len(raw) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("key %s: %d bytes, want an ed25519 public key of %d", file, len(raw), ed25519.PublicKeySize)
+	}
+	return ed25519.PublicKey(raw), nil
+}
+
+// requestFile is the request file, and the body of the server's POST
+// requests. Everything is a string here, parsed in convert so that errors
+// can name the request and the field.
+type requestFile struct {
+	Requests []requestSpec `yaml:"requests" json:"requests"`
+}
+
+type requestSpec struct {
+	Application string       `yaml:"application" json:"application"`
+	Replaces    string       `yaml:"replaces" json:"replaces"`
+	Template    templateSpec `yaml:"template" json:"template"`
+}
+
+type templateSpec struct {
+	ID           string            `yaml:"id" json:"id"`
+	Type         string            `yaml:"type" json:"type"`
+	Version      string            `yaml:"version" json:"version"`
+	Requirements []requirementSpec `yaml:"requirements" json:"requirements"`
+}
+
+type requirementSpec struct {
+	Name       string `yaml:"name" json:"name"`
+	Template   string `yaml:"template" json:"template"`
+	Constraint string `yaml:"constraint" json:"constraint"`
+	Relation   string `yaml:"relation" json:"relation"`
+}
+
+// loadRequests reads a request file, YAML or JSON (which YAML reads too).
+func loadRequests(path string) ([]upgrade.Request, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxRequestFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxRequestFile {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxRequestFile)
+	}
+	reqs, err := parseRequestsYAML(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.ToSlash(path), err)
+	}
+	return reqs, nil
+}
+
+// parseRequestsYAML parses a request file in YAML (or JSON).
+func parseRequestsYAML(data []byte) ([]upgrade.Request, error) {
+	var rf requestFile
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&rf); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty request file")
+		}
+		return nil, errors.New(yamlMessage(err))
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("more than one YAML document")
+	}
+	return rf.convert()
+}
+
+// parseRequestsJSON parses a request body: JSON, with no unknown fields
+// and nothing after the object.
+func parseRequestsJSON(r io.Reader) ([]upgrade.Request, error) {
+	var rf requestFile
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rf); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty body")
+		}
+		return nil, err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return nil, err
+		}
+		return nil, errors.New("data after the JSON object")
+	}
+	return rf.convert()
+}
+
+// yamlMessage flattens a yaml error into one line.
+func yamlMessage(err error) string {
+	if te, ok := errors.AsType[*yaml.TypeError](err); ok {
+		return strings.Join(te.Errors, "; ")
+	}
+	return strings.TrimPrefix(err.Error(), "yaml: ")
+}
+
+// convert parses versions and constraints and checks relations, naming
+// the request and field of the first error.
+func (rf *requestFile) convert() ([]upgrade.Request, error) {
+	if len(rf.Requests) == 0 {
+		return nil, errors.New("no requests")
+	}
+	if len(rf.Requests) > maxRequests {
+		return nil, fmt.Errorf("%d requests, at most %d allowed", len(rf.Requests), maxRequests)
+	}
+	reqs := make([]upgrade.Request, len(rf.Requests))
+	for i, rs := range rf.Requests {
+		fail := func(field string, err error) error {
+			name := fmt.Sprintf("requests[%d]", i)
+			if rs.Application != "" {
+				name += fmt.Sprintf(" (%s)", rs.Application)
+			}
+			return fmt.Errorf("%s: %s: %w", name, field, err)
+		}
+		r := upgrade.Request{
+			Application: topology.AppID(rs.Application),
+			Replaces:    topology.TemplateID(rs.Replaces),
+			Template:    topology.Template{ID: topology.TemplateID(rs.Template.ID), Type: rs.Template.Type},
+		}
+		for _, f := range [...]struct{ name, value string }{{"application", rs.Application}, {"replaces", rs.Replaces},
+			{"template.id", rs.Template.ID}, {"template.type", rs.Template.Type}, {"template.version", rs.Template.Version}} {
+			if strings.TrimSpace(f.value) == "" {
+				return nil, fail(f.name, errors.New("missing"))
+			}
+		}
+		v, err := version.Parse(rs.Template.Version)
+		if err != nil {
+			return nil, fail("template.version", err)
+		}
+		r.Template.Version = v
+		for j, q := range rs.Template.Requirements {
+			field := fmt.Sprintf("template.requirements[%d]", j)
+			if strings.TrimSpace(q.Template) == "" {
+				return nil, fail(field+".template", errors.New("missing"))
+			}
+			c, err := version.ParseConstraint(q.Constraint)
+			if err != nil {
+				return nil, fail(field+".constraint", err)
+			}
+			rel := topology.Relation(q.Relation)
+			switch rel {
+			case "", topology.HostedOn, topology.DependsOn:
+			default:
+				return nil, fail(field+".relation", fmt.Errorf("%q, want %s or %s", q.Relation, topology.HostedOn, topology.DependsOn))
+			}
+			r.Template.Requirements = append(r.Template.Requirements, topology.Requirement{
+				Name: q.Name, Template: topology.TemplateID(q.Template), Constraint: c, Relation: rel})
+		}
+		reqs[i] = r
+	}
+	return reqs, nil
+}
+
+// planExit returns the exit code for a planning error: 3 when no plan is
+// possible, 2 for invalid requests and repositories, 1 otherwise.
+func planExit(err error) int {
+	switch planKind(err) {
+	case "invalid_request", "repository":
+		return exitUsage
+	case "internal":
+		return exitFailed
+	}
+	return exitNoPlan
+}
+
+// planKind names the kind of a planning error, as the server reports it.
+func planKind(err error) string {
+	switch {
+	case errors.Is(err, upgrade.ErrInvalidRequest):
+		return "invalid_request"
+	case errors.Is(err, upgrade.ErrConflict):
+		return "conflict"
+	case errors.Is(err, upgrade.ErrNoUpgradePath):
+		return "no_upgrade_path"
+	case errors.Is(err, upgrade.ErrNoPackage):
+		return "no_package"
+	case errors.Is(err, upgrade.ErrDowngrade):
+		return "downgrade"
+	case errors.Is(err, upgrade.ErrCycle):
+		return "cycle"
+	case errors.Is(err, topology.ErrNotFound):
+		return "not_found"
+	case errors.Is(err, pkgsource.ErrUntrusted), errors.Is(err, pkgsource.ErrRollback),
+		errors.Is(err, pkgsource.ErrExpired), errors.Is(err, pkgsource.ErrInvalidIndex),
+		errors.Is(err, pkgsource.ErrInvalid), errors.Is(err, pkgsource.ErrNotFound):
+		return "repository"
+	}
+	return "internal"
+}

@@ -1,0 +1,257 @@
+// Command stackup plans and runs platform-first upgrades from files, and
+// serves the same over HTTP.
+//
+// Usage:
+//
+//	stackup plan  [inputs] [--format text|json|mermaid|dot] [--explain NODE]...
+//	stackup apply [inputs] --exec TEMPLATE [run flags]
+//	stackup serve [inputs] --exec TEMPLATE [run flags] [--listen ADDR]
+//	stackup help [COMMAND]
+//
+// Every command takes --help. Run without arguments, stackup prints its
+// usage and exits 0.
+//
+// # Inputs
+//
+// The deployment, one of:
+//
+//	--topology FILE                  a topology file, JSON (.json) or YAML (.yaml, .yml),
+//	                                 schema stackup.topology/v1 (see topology.ReadJSON)
+//	--tosca FILE --instances FILE    a TOSCA service template and its instance file
+//	                                 (see topology.ReadTOSCA)
+//
+// The package repository:
+//
+//	--repo DIR|URL        a directory, or an http(s) URL, holding index.json
+//	                      (schema stackup.index/v1) and the package files it names
+//	--key FILE            trust only an index signed (index.json.sig) by this key:
+//	                      a file holding a base64 ed25519 public key; repeatable
+//	--trust-store FILE    remember the newest trusted index version here, to refuse
+//	                      an older index replayed later (needs --key)
+//
+// The requests (not for serve, whose clients post them):
+//
+//	--requests FILE       YAML or JSON:
+//
+//	requests:
+//	  - application: shop          # the deployed application
+//	    replaces: shop_app         # its template whose nodes are upgraded
+//	    template:                  # the new template
+//	      id: shop_app
+//	      type: webapp
+//	      version: 2.0.0
+//	      requirements:
+//	        - {name: host, template: tomcat_server, constraint: ">=10.1, <11", relation: hosted_on}
+//
+// Unknown fields are errors; relation is hosted_on, depends_on or empty.
+//
+// Planner settings:
+//
+//	--policy newest|nearest|latest-patch    which satisfying version to pick (default newest)
+//	--allow-downgrade                       allow lowering a platform node's version
+//	--max-minor-step N                      advance at most N minor versions per hop
+//
+// # plan
+//
+// plan prints the plan: --format text (default), json (schema
+// stackup.plan/v1), mermaid or dot. --explain NODE, repeatable and only with
+// text, also prints why the plan gives that platform node its version.
+//
+// # apply
+//
+// apply plans, prints the plan (not with --quiet), and runs it, printing a
+// line per step event and a summary:
+//
+//	[0/8] start  platform/java-1@17.0.13
+//	[1/8] done   platform/java-1@17.0.13
+//	…
+//	8 succeeded, 0 failed, 0 skipped, 0 rolled back
+//
+// Each step runs a command: --exec TEMPLATE is a text/template rendered
+// with the step and run with "sh -c". The template's data has the step's
+// fields .ID .Kind .App .Node .Template .Type .From .To .Package (nil for
+// an application step: use {{with .Package}}) .NewTemplate .Reason, and
+// .InDoubt, true when a resumed run offers again a step that an
+// interrupted run started but never finished. The command also gets the
+// environment variables STACKUP_STEP, STACKUP_KIND, STACKUP_APP,
+// STACKUP_NODE, STACKUP_FROM, STACKUP_TO, STACKUP_IN_DOUBT (true or false)
+// and STACKUP_ACTION (execute, verify or rollback). A non-zero exit fails
+// the step, and the error quotes the end of the command's standard error;
+// its standard output goes to stackup's standard error. Every template is
+// rendered for every step before the first step runs, so a mistake in one
+// changes nothing. Cancelling (SIGINT, SIGTERM, a step timeout) sends
+// SIGTERM to the command's process group.
+//
+// Run flags:
+//
+//	--concurrency N          run up to N steps at once (default 1)
+//	--canaries N             roll out N instances of each application template first
+//	--max-in-flight N|P%     then the other instances in batches of this size
+//	--continue               after a failure, go on with the steps that do not depend on it
+//	--retries N              retry a failed step N times (backoff --retry-backoff, doubling)
+//	--step-timeout D         bound each attempt of a step, such as 5m
+//	--verify-exec TEMPLATE   a health check run after each step; failing it fails the step
+//	--rollback               when the run fails, undo the steps done, last first ...
+//	--rollback-exec TEMPLATE ... with this command (required with --rollback)
+//	--journal FILE           record progress; running apply again with the same journal
+//	                         (and the same inputs) resumes: steps done are not run again
+//	--prefetch               fetch and verify every package before the first step
+//	--stale-check            refuse to run when a node's version in the topology is not
+//	                         the one the plan expects (after a partial run, update the
+//	                         topology file first)
+//	--quiet                  do not print the plan
+//
+// # serve
+//
+// serve runs a deployment server on --listen (default 127.0.0.1:8080) with
+// the inputs and run flags above, except --requests, --journal and --quiet.
+// It shuts down gracefully on SIGINT or SIGTERM: runs in progress are
+// cancelled and their event streams end. The API speaks JSON:
+//
+//	POST /v1/plan    body {"requests": [...]} (the request file's shape, at most 1 MiB)
+//	                 200: the plan (schema stackup.plan/v1)
+//	                 400: {"error": "...", "kind": "invalid_request"}: malformed JSON,
+//	                      unknown fields, bad versions or constraints, incomplete requests
+//	                 413: {"error": "...", "kind": "too_large"}
+//	                 422: {"error": "...", "kind": K}: no plan is possible, K one of
+//	                      conflict, no_package, no_upgrade_path, downgrade, cycle, not_found
+//	                 502: {"error": "...", "kind": "repository"}: the repository failed
+//	POST /v1/apply   the same body; plans as above, then starts the run in the background
+//	                 202: {"run": ID, "plan": PLAN_ID, "events": "/v1/runs/ID/events"}
+//	                 409: {"error": "...", "kind": "busy", "run": OTHER_ID}: a run for one of
+//	                      the applications the plan changes is still going; one apply per
+//	                      application at a time
+//	GET /v1/runs/ID  200: {"run", "plan", "applications", "state": running|succeeded|failed,
+//	                      "total", "succeeded", "failed", "skipped", "rolled_back", "error"}
+//	                 404: unknown run
+//	GET /v1/runs/ID/events
+//	                 text/event-stream: every event so far, then live ones, each
+//	                 "event: step" with data {"kind", "step", "node", "done", "total",
+//	                 "error"}, kind one of started, retrying, succeeded, failed, skipped,
+//	                 rolled_back; and last "event: done" with the status above.
+//	                 Last-Event-ID resumes after that event.
+//
+// # Exit codes
+//
+//	0  success (and help)
+//	1  the run failed: a step failed or was rolled back, the prefetch or the stale
+//	   check refused to start, the journal is locked, the run was interrupted; or
+//	   the server failed
+//	2  usage, or an input that cannot be read or is invalid: a topology, request,
+//	   key, repository (unreadable, malformed, unsigned or badly signed with
+//	   --key), command template, or a journal written for another plan
+//	3  no plan is possible: a conflict, no package, no upgrade path, a downgrade
+//	   refused, a cycle, a missing application, template or node
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes; see the package doc.
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitUsage   = 2
+	exitNoPlan  = 3
+	programName = "stackup"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+func commands() []command {
+	return []command{
+		{"plan", "print the plan for upgrade requests", runPlan},
+		{"apply", "plan and run an upgrade, a command per step", runApply},
+		{"serve", "run a deployment server with an HTTP API", runServe},
+	}
+}
+
+// run runs stackup with args (without the program name) and returns the
+// exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stdout)
+		return exitOK
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(rest) == 0 {
+			usage(stdout)
+			return exitOK
+		}
+		for _, c := range commands() {
+			if c.name == rest[0] {
+				return c.run(ctx, []string{"--help"}, stdout, stderr)
+			}
+		}
+		fmt.Fprintf(stderr, "%s help: unknown command %q\n\n", programName, rest[0])
+		usage(stderr)
+		return exitUsage
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(ctx, rest, stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "%s: unknown command %q\n\n", programName, name)
+	usage(stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "%s plans and runs platform-first upgrades.\n\nUsage:\n\n", programName)
+	fmt.Fprintf(w, "  %s <command> [flags]\n\nCommands:\n\n", programName)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-6s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "  %-6s %s\n", "help", "print this, or a command's flags: help <command>")
+	fmt.Fprintf(w, "\nExit codes: 0 success, 1 the run failed, 2 usage or invalid input, 3 no plan possible.\n")
+	fmt.Fprintf(w, "Run '%s <command> --help' for a command's flags.\n", programName)
+}
+
+// exitError is an error with the exit code it calls for.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageErr, inputErr and failedErr mark an error with its exit
+// code.
+func usageErr(format string, a ...any) error {
+	return &exitError{exitUsage, fmt.Errorf(format, a...)}
+}
+func inputErr(err error) error  { return &exitError{exitUsage, err} }
+func failedErr(err error) error { return &exitError{exitFailed, err} }
+
+// report prints err for command cmd and returns its exit code: the one
+// it is marked with, or 1.
+func report(stderr io.Writer, cmd string, err error) int {
+	fmt.Fprintf(stderr, "%s %s: %v\n", programName, cmd, err)
+	if e, ok := errors.AsType[*exitError](err); ok {
+		return e.code
+	}
+	return exitFailed
+}

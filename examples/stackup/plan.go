@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/upgrade"
+)
+
+// newFlagSet returns a flag set that reports nothing itself: parseFlags
+// does.
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(programName+" "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parseFlags parses args. For --help it prints the usage to stdout; for a
+// bad flag or a stray argument, the error and the usage to stderr. ok is
+// false when the command should return code.
+func parseFlags(fs *flag.FlagSet, synopsis string, args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	err := fs.Parse(args)
+	if err == nil && fs.NArg() > 0 {
+		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.Is(err, flag.ErrHelp):
+		printUsage(stdout, fs, synopsis)
+		return exitOK, false
+	}
+	fmt.Fprintf(stderr, "%s: %v\n\n", fs.Name(), err)
+	printUsage(stderr, fs, synopsis)
+	return exitUsage, false
+}
+
+func printUsage(w io.Writer, fs *flag.FlagSet, synopsis string) {
+	fmt.Fprintf(w, "Usage: %s\n\nFlags:\n", synopsis)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+// checkFlags reports err, a flag combination refused after parsing, as a
+// usage error with the usage.
+func checkFlags(fs *flag.FlagSet, synopsis string, err error, stderr io.Writer) int {
+	fmt.Fprintf(stderr, "%s: %v\n\n", fs.Name(), err)
+	printUsage(stderr, fs, synopsis)
+	return exitUsage
+}
+
+const planSynopsis = `stackup plan (--topology FILE | --tosca FILE --instances FILE) --repo DIR|URL --requests FILE [flags]
+
+Prints the plan for the requests: the steps, platform first, that upgrade
+the deployment to the requested templates.`
+
+func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("plan")
+	var in inputFlags
+	in.register(fs, true)
+	format := fs.String("format", "text", "output `FORMAT`: text, json, mermaid or dot")
+	var explain stringList
+	fs.Var(&explain, "explain", "also explain the version chosen for platform `NODE` (repeatable; text only)")
+	if code, ok := parseFlags(fs, planSynopsis, args, stdout, stderr); !ok {
+		return code
+	}
+	write, err := planWriter(*format)
+	if err == nil {
+		err = in.check(true)
+	}
+	if err == nil && len(explain) > 0 && *format != "text" {
+		err = errors.New("--explain needs --format text")
+	}
+	if err != nil {
+		return checkFlags(fs, planSynopsis, err, stderr)
+	}
+
+	e, plan, err := makePlan(ctx, &in)
+	if err != nil {
+		return report(stderr, "plan", err)
+	}
+	defer e.Close()
+	// Explain first, so that an unknown node prints no plan.
+	var why bytes.Buffer
+	for _, node := range explain {
+		fmt.Fprintf(&why, "\nWhy %s:\n", node)
+		if err := plan.Explain(&why, topology.NodeID(node)); err != nil {
+			return report(stderr, "plan", usageErr("--explain %s: %w", node, err))
+		}
+	}
+	if err := write(plan, stdout); err != nil {
+		return report(stderr, "plan", err)
+	}
+	if _, err := why.WriteTo(stdout); err != nil {
+		return report(stderr, "plan", err)
+	}
+	return exitOK
+}
+
+func planWriter(format string) (func(*upgrade.Plan, io.Writer) error, error) {
+	switch format {
+	case "text":
+		return (*upgrade.Plan).WriteText, nil
+	case "json":
+		return (*upgrade.Plan).WriteJSON, nil
+	case "mermaid":
+		return (*upgrade.Plan).WriteMermaid, nil
+	case "dot":
+		return (*upgrade.Plan).WriteDOT, nil
+	}
+	return nil, fmt.Errorf("--format %q: want text, json, mermaid or dot", format)
+}
+
+// makePlan loads the inputs and plans the requests. The caller closes the
+// env when the error is nil.
+func makePlan(ctx context.Context, in *inputFlags) (*env, *upgrade.Plan, error) {
+	reqs, err := loadRequests(in.requests)
+	if err != nil {
+		return nil, nil, inputErr(fmt.Errorf("requests: %w", err))
+	}
+	e, err := in.load(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan, err := e.planner.PlanAll(ctx, reqs...)
+	if err != nil {
+		e.Close()
+		return nil, nil, &exitError{planExit(err), err}
+	}
+	return e, plan, nil
+}

@@ -1,0 +1,458 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// testServer is a deployment server on a loopback port, with a real
+// client.
+type testServer struct {
+	*applyEnv
+	srv    *server
+	url    string
+	client *http.Client
+}
+
+// newTestServer starts a server whose steps run exec (a template, in which
+// LEDGER stands for the ledger file). Cleanup shuts it down: runs first,
+// then the HTTP server, then the client's connections.
+func newTestServer(t *testing.T, exec string) *testServer {
+	t.Helper()
+	return newTestServerOn(t, "testdata/shop.yaml", exec)
+}
+
+// newTestServerOn is newTestServer with another topology file.
+func newTestServerOn(t *testing.T, topology, exec string) *testServer {
+	t.Helper()
+	e := newApplyEnv(t)
+	in := inputFlags{topology: topology, repo: e.repo, keys: stringList{e.key}, policy: "newest"}
+	env, err := in.load(t.Context())
+	require.NoError(t, err)
+	t.Cleanup(func() { env.Close() })
+	rf := runFlags{exec: strings.ReplaceAll(exec, "LEDGER", e.ledger), concurrency: 1}
+	require.NoError(t, rf.check())
+	srv, err := newServer(env, &rf, io.Discard, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	t.Cleanup(srv.Close) // before hs.Close, which waits for the event streams
+	client := &http.Client{Timeout: 20 * time.Second}
+	t.Cleanup(client.CloseIdleConnections)
+	return &testServer{applyEnv: e, srv: srv, url: hs.URL, client: client}
+}
+
+// post posts body to path and returns the status and the decoded JSON
+// answer.
+func (ts *testServer) post(t *testing.T, path, body string) (int, map[string]any) {
+	t.Helper()
+	resp, err := ts.client.Post(ts.url+path, "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	return resp.StatusCode, decodeJSON(t, resp)
+}
+
+func (ts *testServer) get(t *testing.T, path string) (int, map[string]any) {
+	t.Helper()
+	resp, err := ts.client.Get(ts.url + path)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	return resp.StatusCode, decodeJSON(t, resp)
+}
+
+func decodeJSON(t *testing.T, resp *http.Response) map[string]any {
+	t.Helper()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"), "body: %s", data)
+	var v map[string]any
+	require.NoError(t, json.Unmarshal(data, &v), "body: %s", data)
+	return v
+}
+
+// sse is one server-sent event.
+type sse struct {
+	id, event, data string
+}
+
+// follow reads the event stream at path, with Last-Event-ID last unless
+// empty, up to and including the "done" event, and returns the events.
+func (ts *testServer) follow(t *testing.T, path, last string) []sse {
+	t.Helper()
+	events, err := ts.events(t.Context(), path, last)
+	require.NoError(t, err)
+	return events
+}
+
+// events is follow for any goroutine.
+func (ts *testServer) events(ctx context.Context, path, last string) ([]sse, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ts.url+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if last != "" {
+		req.Header.Set("Last-Event-ID", last)
+	}
+	resp, err := ts.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		return nil, fmt.Errorf("%s: %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	var events []sse
+	var cur sse
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" {
+			events = append(events, cur)
+			if cur.event == "done" {
+				return events, nil
+			}
+			cur = sse{}
+			continue
+		}
+		field, value, _ := strings.Cut(line, ": ")
+		switch field {
+		case "id":
+			cur.id = value
+		case "event":
+			cur.event = value
+		case "data":
+			cur.data = value
+		}
+	}
+	return events, fmt.Errorf("the stream ended without a done event (%v) after %v", sc.Err(), events)
+}
+
+func requestBody(t *testing.T, file string) string {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	require.NoError(t, err)
+	return string(data)
+}
+
+func TestServePlan(t *testing.T) {
+	ts := newTestServer(t, "true")
+	resp, err := ts.client.Post(ts.url+"/v1/plan", "application/json", strings.NewReader(requestBody(t, "testdata/requests.json")))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	var plan struct {
+		Schema string `json:"schema"`
+		ID     string `json:"id"`
+		Steps  []struct {
+			ID string `json:"id"`
+		} `json:"steps"`
+	}
+	require.NoError(t, json.Unmarshal(body, &plan))
+	assert.Equal(t, "stackup.plan/v1", plan.Schema)
+	require.Len(t, plan.Steps, len(allSteps))
+	for i, s := range plan.Steps {
+		assert.Equal(t, allSteps[i], s.ID)
+	}
+	// The same plan as the command line's, byte for byte.
+	r := stackup(t, "plan", "--topology", "testdata/shop.yaml", "--repo", ts.repo, "--requests", "testdata/requests.yaml", "--format", "json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, r.stdout, string(body))
+	assert.Empty(t, ts.readLedger(t), "planning runs nothing")
+}
+
+func TestServeApply(t *testing.T) {
+	ts := newTestServer(t, `echo "{{.ID}} {{.InDoubt}}" >> LEDGER`)
+	code, answer := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+	require.Equal(t, http.StatusAccepted, code, answer)
+	id, _ := answer["run"].(string)
+	require.NotEmpty(t, id)
+	assert.Equal(t, "/v1/runs/"+id+"/events", answer["events"])
+	assert.Contains(t, answer["plan"], "sha256:")
+
+	events := ts.follow(t, answer["events"].(string), "")
+	require.Len(t, events, 2*len(allSteps)+1, "a start and an end per step, then done")
+	for i, ev := range events[:len(events)-1] {
+		var data map[string]any
+		require.NoError(t, json.Unmarshal([]byte(ev.data), &data))
+		assert.Equal(t, "step", ev.event)
+		assert.Equal(t, fmt.Sprint(i+1), ev.id)
+		assert.Equal(t, allSteps[i/2], data["step"])
+		assert.Equal(t, []string{"started", "succeeded"}[i%2], data["kind"])
+		assert.Equal(t, float64((i+1)/2), data["done"])
+		assert.Equal(t, float64(len(allSteps)), data["total"])
+		assert.NotContains(t, data, "error")
+	}
+	var done map[string]any
+	require.NoError(t, json.Unmarshal([]byte(events[len(events)-1].data), &done))
+	assert.Equal(t, "succeeded", done["state"])
+	assert.Equal(t, float64(len(allSteps)), done["succeeded"])
+	assert.Equal(t, id, done["run"])
+	assert.Equal(t, ledgerOf(allSteps...), ts.readLedger(t))
+
+	code, status := ts.get(t, "/v1/runs/"+id)
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, done, status, "the status is the done event's")
+
+	// Following an ended run replays it; Last-Event-ID skips what was seen.
+	assert.Equal(t, events, ts.follow(t, answer["events"].(string), ""))
+	assert.Equal(t, events[10:], ts.follow(t, answer["events"].(string), "10"))
+}
+
+func TestServeFailedRun(t *testing.T) {
+	ts := newTestServer(t, `{{if eq .Node "tomcat-2"}}echo "disk full" >&2; exit 1{{end}}`)
+	code, answer := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+	require.Equal(t, http.StatusAccepted, code, answer)
+	events := ts.follow(t, answer["events"].(string), "")
+	var failed, done map[string]any
+	for _, ev := range events {
+		if strings.Contains(ev.data, `"kind":"failed"`) {
+			require.NoError(t, json.Unmarshal([]byte(ev.data), &failed))
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(events[len(events)-1].data), &done))
+	assert.Equal(t, "platform/tomcat-2@9.0.98", failed["step"])
+	assert.Equal(t, "execute command: exit status 1: disk full", failed["error"])
+	assert.Equal(t, "failed", done["state"])
+	assert.Equal(t, float64(1), done["failed"])
+	assert.Equal(t, float64(2), done["skipped"])
+	assert.Equal(t, float64(4), done["succeeded"])
+	assert.Contains(t, done["error"], "disk full")
+}
+
+func TestServeRefusals(t *testing.T) {
+	ts := newTestServer(t, `echo "{{.ID}}" >> LEDGER`)
+	valid := requestBody(t, "testdata/requests.json")
+	tests := []struct {
+		name, body string
+		status     int
+		kind       string
+		error      string
+	}{
+		{"malformed", `{"requests": [`, http.StatusBadRequest, "invalid_request", "unexpected EOF"},
+		{"not-an-object", `[1, 2]`, http.StatusBadRequest, "invalid_request", "cannot unmarshal array"},
+		{"unknown-field", `{"requests": [{"application": "shop", "replace": "shop_app"}]}`, http.StatusBadRequest, "invalid_request", `unknown field "replace"`},
+		{"bad-version", strings.Replace(valid, `"2.0.0"`, `"two"`, 1), http.StatusBadRequest, "invalid_request", "requests[0] (shop): template.version"},
+		{"bad-constraint", strings.Replace(valid, `">=10.1, <11"`, `">= ten"`, 1), http.StatusBadRequest, "invalid_request", "template.requirements[0].constraint"},
+		{"bad-relation", strings.Replace(valid, `"hosted_on"`, `"runs_on"`, 1), http.StatusBadRequest, "invalid_request", `relation: "runs_on"`},
+		{"no-requests", `{"requests": []}`, http.StatusBadRequest, "invalid_request", "no requests"},
+		{"empty", ``, http.StatusBadRequest, "invalid_request", "empty body"},
+		{"trailing-data", valid + `{}`, http.StatusBadRequest, "invalid_request", "data after the JSON object"},
+		{"oversized", `{"requests": [], "padding": "` + strings.Repeat("x", maxBody) + `"}`, http.StatusRequestEntityTooLarge, "too_large", "larger than 1048576 bytes"},
+		{"yaml", requestBody(t, "testdata/requests-conflict.yaml"), http.StatusBadRequest, "invalid_request", "invalid character '#'"},
+		{"conflict-json", `{"requests": [{"application": "shop", "replaces": "shop_app", "template": {"id": "shop_app", "type": "webapp", "version": "3.0.0",
+			"requirements": [{"template": "tomcat_server", "constraint": ">=11"}]}}]}`, http.StatusUnprocessableEntity, "conflict", "node billing-1 (billing) requires >=8.5.50, <11"},
+		{"no-path", `{"requests": [{"application": "shop", "replaces": "shop_app", "template": {"id": "shop_app", "type": "webapp", "version": "2.1.0",
+			"requirements": [{"template": "ubuntu_os", "constraint": ">=22.04"}]}}]}`, http.StatusUnprocessableEntity, "no_upgrade_path", `node "vm-1" (ubuntu 18.4.0): no upgrade path`},
+		{"unknown-app", `{"requests": [{"application": "warehouse", "replaces": "w", "template": {"id": "w", "type": "webapp", "version": "1.0.0"}}]}`,
+			http.StatusUnprocessableEntity, "not_found", `application "warehouse" not found`},
+	}
+	for _, tt := range tests {
+		for _, path := range []string{"/v1/plan", "/v1/apply"} {
+			t.Run(tt.name+path, func(t *testing.T) {
+				code, answer := ts.post(t, path, tt.body)
+				assert.Equal(t, tt.status, code, answer)
+				assert.Equal(t, tt.kind, answer["kind"])
+				assert.Contains(t, answer["error"], tt.error)
+			})
+		}
+	}
+	for _, path := range []string{"/v1/runs/nope", "/v1/runs/nope/events"} {
+		code, answer := ts.get(t, path)
+		assert.Equal(t, http.StatusNotFound, code, path)
+		assert.Equal(t, `no run "nope"`, answer["error"])
+	}
+	resp, err := ts.client.Get(ts.url + "/v1/plan")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	assert.Empty(t, ts.readLedger(t), "nothing ran")
+}
+
+// TestServeBusy applies twice while the first run waits on a gate file:
+// the second is refused, while one for another application goes ahead.
+func TestServeBusy(t *testing.T) {
+	gate := filepath.Join(t.TempDir(), "gate")
+	ts := newTestServer(t, `while [ ! -e `+gate+` ]; do sleep 0.02; done; echo "{{.ID}}" >> LEDGER`)
+	body := requestBody(t, "testdata/requests.json")
+	code, first := ts.post(t, "/v1/apply", body)
+	require.Equal(t, http.StatusAccepted, code, first)
+
+	code, second := ts.post(t, "/v1/apply", body)
+	assert.Equal(t, http.StatusConflict, code, second)
+	assert.Equal(t, "busy", second["kind"])
+	assert.Equal(t, first["run"], second["run"])
+	assert.Contains(t, second["error"], `application "shop" is being upgraded by run `+first["run"].(string))
+
+	// Another application is not held up: billing 3.3.0 runs on the
+	// Tomcat it has, so its plan changes only billing-1.
+	billing := `{"requests": [{"application": "billing", "replaces": "billing_app", "template": {"id": "billing_app", "type": "webapp",
+		"version": "3.3.0", "requirements": [{"template": "tomcat_server", "constraint": ">=8.5.50"}]}}]}`
+	code, other := ts.post(t, "/v1/apply", billing)
+	assert.Equal(t, http.StatusAccepted, code, other)
+
+	code, plan := ts.post(t, "/v1/plan", body)
+	assert.Equal(t, http.StatusOK, code, "planning does not wait for runs")
+	assert.Equal(t, first["plan"], plan["id"])
+
+	code, status := ts.get(t, "/v1/runs/"+first["run"].(string))
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "running", status["state"])
+
+	require.NoError(t, os.WriteFile(gate, nil, 0o644))
+	events := ts.follow(t, first["events"].(string), "")
+	assert.Contains(t, events[len(events)-1].data, `"state":"succeeded"`)
+	events = ts.follow(t, other["events"].(string), "")
+	assert.Contains(t, events[len(events)-1].data, `"state":"succeeded"`)
+	code, again := ts.post(t, "/v1/apply", body)
+	assert.Equal(t, http.StatusAccepted, code, "the application is free again: %v", again)
+	ts.follow(t, again["events"].(string), "")
+	assert.Equal(t, 2*len(allSteps)+1, strings.Count(ts.readLedger(t), "\n"), "each run ran every step once")
+	assert.Equal(t, 1, strings.Count(ts.readLedger(t), "app/billing-1@3.3.0\n"))
+}
+
+// sharedTomcat is a deployment in which two applications run on a Tomcat
+// that a third owns.
+const sharedTomcat = `schema: stackup.topology/v1
+applications:
+  - id: middleware
+    templates:
+      - {id: tomcat_server, type: tomcat, version: 9.0.98}
+      - {id: java_runtime, type: jdk, version: 17.0.13}
+    nodes:
+      - {id: java-1, template: java_runtime}
+      - {id: tomcat-1, template: tomcat_server, relationships: [{relation: hosted_on, target: java-1}]}
+  - id: shop
+    templates:
+      - {id: shop_app, type: webapp, version: 1.4.0}
+    nodes:
+      - {id: shop-1, template: shop_app, relationships: [{relation: hosted_on, target: tomcat-1}]}
+  - id: billing
+    templates:
+      - {id: billing_app, type: webapp, version: 3.2.0}
+    nodes:
+      - {id: billing-1, template: billing_app, relationships: [{relation: hosted_on, target: tomcat-1}]}
+`
+
+// TestServeBusyPlatform applies for two applications whose plans upgrade
+// one shared node: the second waits for the first, though it names
+// another application.
+func TestServeBusyPlatform(t *testing.T) {
+	dir := t.TempDir()
+	topo := filepath.Join(dir, "shared.yaml")
+	require.NoError(t, os.WriteFile(topo, []byte(sharedTomcat), 0o644))
+	gate := filepath.Join(dir, "gate")
+	ts := newTestServerOn(t, topo, `while [ ! -e `+gate+` ]; do sleep 0.02; done`)
+	request := func(app, template string) string {
+		return `{"requests": [{"application": "` + app + `", "replaces": "` + template + `", "template": {"id": "` + template + `",
+			"type": "webapp", "version": "5.0.0", "requirements": [{"template": "tomcat_server", "constraint": ">=10"}]}}]}`
+	}
+	code, shop := ts.post(t, "/v1/apply", request("shop", "shop_app"))
+	require.Equal(t, http.StatusAccepted, code, shop)
+	code, billing := ts.post(t, "/v1/apply", request("billing", "billing_app"))
+	assert.Equal(t, http.StatusConflict, code, billing)
+	assert.Equal(t, shop["run"], billing["run"])
+	assert.Contains(t, billing["error"], `application "middleware" is being upgraded`)
+	_, status := ts.get(t, "/v1/runs/"+shop["run"].(string))
+	assert.Equal(t, []any{"middleware", "shop"}, status["applications"])
+	require.NoError(t, os.WriteFile(gate, nil, 0o644))
+	ts.follow(t, shop["events"].(string), "")
+}
+
+// TestServeClose shuts the server down while a run hangs: the run is
+// cancelled, its stream ends with a failed run, and applies are refused.
+func TestServeClose(t *testing.T) {
+	ts := newTestServer(t, `sleep 30`)
+	code, answer := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+	require.Equal(t, http.StatusAccepted, code, answer)
+	got := make(chan []sse, 1)
+	go func() {
+		events, err := ts.events(t.Context(), answer["events"].(string), "")
+		assert.NoError(t, err)
+		got <- events
+	}()
+	time.Sleep(100 * time.Millisecond) // let the first step start
+	start := time.Now()
+	ts.srv.Close()
+	assert.Less(t, time.Since(start), 5*time.Second, "the command was stopped")
+	select {
+	case events := <-got:
+		require.NotEmpty(t, events)
+		var done map[string]any
+		require.NoError(t, json.Unmarshal([]byte(events[len(events)-1].data), &done))
+		assert.Equal(t, "failed", done["state"])
+		assert.Equal(t, "context canceled", done["error"])
+	case <-time.After(10 * time.Second):
+		t.Fatal("the event stream did not end")
+	}
+	code, refused := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Equal(t, "shutting_down", refused["kind"])
+}
+
+// TestServeCommand runs the serve command on a free loopback port, plans
+// through it, and stops it as SIGINT would.
+func TestServeCommand(t *testing.T) {
+	e := newApplyEnv(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pr, pw := io.Pipe()
+	var stderr bytes.Buffer
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--topology", "testdata/shop.yaml", "--repo", e.repo,
+			"--key", e.key, "--exec", e.record()}, pw, &stderr)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil { // serve ended: reading stderr is safe
+		t.Fatalf("serve did not start: exit %d, stderr: %s", <-exit, stderr.String())
+	}
+	go io.Copy(io.Discard, pr)
+	url, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
+	require.True(t, ok, line)
+
+	client := &http.Client{Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	resp, err := client.Post(url+"/v1/plan", "application/json", strings.NewReader(requestBody(t, "testdata/requests.json")))
+	require.NoError(t, err)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+
+	cancel()
+	select {
+	case code := <-exit:
+		assert.Equal(t, exitOK, code, stderr.String())
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+	_, err = client.Post(url+"/v1/plan", "application/json", strings.NewReader("{}"))
+	assert.Error(t, err, "the server no longer listens")
+}
+
+func TestServeFlags(t *testing.T) {
+	r := stackup(t, "serve", "--topology", "testdata/shop.yaml", "--repo", "testdata/repo")
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.stderr, "give --exec TEMPLATE")
+	r = stackup(t, "serve", "--topology", "testdata/shop.yaml", "--repo", "testdata/repo", "--exec", "true", "--listen", "256.0.0.1:http")
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.stderr, "--listen")
+}
