@@ -352,7 +352,7 @@ type run struct {
 type result struct {
 	i        int
 	err      error
-	attempts int
+	attempts int  // Execute calls made; for a retry, the number of the next
 	retry    bool // an attempt failed and will be retried; not final
 }
 
@@ -424,7 +424,6 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 				stopping = true
 				break
 			}
-			r.report.Outcomes[i].Attempts++
 			r.emit(Event{Kind: StepStarted, Step: &r.plan.Steps[i], Attempt: 1, InDoubt: r.inDoubt[i]})
 			running++
 			g.Go(func() error { r.attempt(runCtx, i); return nil })
@@ -434,9 +433,8 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 		}
 		res := <-r.results
 		if res.retry {
-			r.report.Outcomes[res.i].Attempts++
 			r.emit(Event{Kind: StepRetrying, Step: &r.plan.Steps[res.i], Attempt: res.attempts, Err: res.err})
-			r.cfg.logger.Debug("upgrade: retrying step", "step", res.i, "attempt", res.attempts, "err", res.err)
+			r.cfg.logger.Debug("upgrade: retrying step", "step", r.plan.Steps[res.i].ID, "attempt", res.attempts, "err", res.err)
 			continue
 		}
 		running--
@@ -471,7 +469,7 @@ func (r *run) attempt(ctx context.Context, i int) {
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():
-			r.results <- result{i: i, err: ctx.Err(), attempts: n}
+			r.results <- result{i: i, err: err, attempts: n} // the last attempt's error
 			return
 		}
 		delay *= 2
@@ -504,6 +502,7 @@ func (r *run) once(ctx context.Context, s Step) error {
 func (r *run) finish(ctx context.Context, res result, ready *stepQueue) (failed bool) {
 	o := &r.report.Outcomes[res.i]
 	s := &r.plan.Steps[res.i]
+	o.Attempts = res.attempts
 	r.finished++
 	if res.err == nil {
 		if err := r.record(ctx, res.i, RecordSucceeded); err != nil {
