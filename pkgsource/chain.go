@@ -42,21 +42,17 @@ func (c Chain) Packages(ctx context.Context, typ string) ([]Package, error) {
 	return out, nil
 }
 
-// Open implements Opener: the first source that lists p's type and
-// version must list it with the same location and digest, and be an
-// Opener.
+// Open implements Opener: it opens p through the first source that lists
+// p's type and version, which must be an Opener, and which verifies the
+// content against p as every Opener does.
 func (c Chain) Open(ctx context.Context, p Package) (io.ReadCloser, error) {
 	for i, src := range c {
 		ps, err := src.Packages(ctx, p.Type)
 		if err != nil {
 			return nil, fmt.Errorf("pkgsource: chain source #%d: %w", i+1, err)
 		}
-		j := slices.IndexFunc(ps, func(q Package) bool { return q.Key() == p.Key() })
-		if j < 0 {
+		if !slices.ContainsFunc(ps, func(q Package) bool { return q.Key() == p.Key() }) {
 			continue
-		}
-		if ps[j].Location != p.Location || ps[j].Digest != p.Digest {
-			return nil, &PackageError{Package: p.Key(), Err: fmt.Errorf("%w: chain source #%d lists it with another location or digest", ErrNotFound, i+1)}
 		}
 		o, ok := src.(Opener)
 		if !ok {
@@ -97,6 +93,9 @@ func NewCache(src Source, ttl time.Duration) *Cache {
 
 // Packages implements Source.
 func (c *Cache) Packages(ctx context.Context, typ string) ([]Package, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	c.mu.Lock()
 	e, ok := c.entries[typ]
 	c.mu.Unlock()

@@ -71,8 +71,11 @@ func (d *Dir) Index(ctx context.Context) (*Index, error) {
 	var sig []byte
 	if len(d.opts.keys) > 0 {
 		sig, err = d.readFile(SignatureFile, 1<<10)
-		if errors.Is(err, ErrNotFound) {
+		switch {
+		case errors.Is(err, ErrNotFound):
 			sig, err = nil, nil
+		case errors.Is(err, ErrInvalidIndex):
+			err = fmt.Errorf("pkgsource: %s: %w: signature file larger than 1 KiB", d.path, ErrUntrusted)
 		}
 		if err != nil {
 			return nil, err
@@ -152,13 +155,34 @@ func WriteIndex(dir string, idx *Index, key ed25519.PrivateKey) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, IndexFile), data, 0o644); err != nil {
+	if key != nil {
+		// The signature first: a reader that sees the new index sees its
+		// signature; one that reads between the two renames is refused
+		// (fails closed) and can try again.
+		if err := writeAtomic(filepath.Join(dir, SignatureFile), SignIndex(key, data)); err != nil {
+			return err
+		}
+	}
+	return writeAtomic(filepath.Join(dir, IndexFile), data)
+}
+
+// writeAtomic replaces a file by renaming a complete, synced copy over it,
+// so that readers see the old content or the new, never a torn one.
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
+	if err != nil {
 		return fmt.Errorf("pkgsource: %w", err)
 	}
-	if key == nil {
-		return nil
+	_, err = tmp.Write(data)
+	err = errors.Join(err, tmp.Sync(), tmp.Close())
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
 	}
-	if err := os.WriteFile(filepath.Join(dir, SignatureFile), SignIndex(key, data), 0o644); err != nil {
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp.Name())
 		return fmt.Errorf("pkgsource: %w", err)
 	}
 	return nil

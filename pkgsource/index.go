@@ -120,9 +120,16 @@ func parseIndex(data []byte, limit int64) (*Index, error) {
 	if in.Version < 1 {
 		return nil, &IndexError{Err: fmt.Errorf("version %d, want 1 or more", in.Version)}
 	}
-	idx := &Index{Version: in.Version, Generated: in.Generated, Packages: make([]Package, 0, len(in.Packages))}
+	idx := &Index{Version: in.Version, Generated: in.Generated.UTC(), Packages: make([]Package, 0, len(in.Packages))}
 	if in.Expires != nil {
-		idx.Expires = *in.Expires
+		idx.Expires = in.Expires.UTC()
+	}
+	for _, t := range []time.Time{idx.Generated, idx.Expires} {
+		if y := t.Year(); y < 1 || y > 9999 {
+			if !t.IsZero() {
+				return nil, &IndexError{Err: fmt.Errorf("time %s is outside the years 1 to 9999", t.Format(time.RFC3339))}
+			}
+		}
 	}
 	seen := make(map[Key]int, len(in.Packages))
 	for i, e := range in.Packages {
@@ -175,7 +182,8 @@ func (e indexEntry) decode() (Package, error) {
 }
 
 // Marshal returns the index as indented JSON in the documented schema, with
-// packages sorted by type and version. Locations that look like URLs
+// packages sorted by type and version. It refuses, with the error ParseIndex
+// would give, an index that ParseIndex would refuse. Locations that look like URLs
 // ("http://", "https://") are written as "url", others as "file".
 func (idx *Index) Marshal() ([]byte, error) {
 	out := indexJSON{Schema: IndexSchema, Version: idx.Version, Generated: idx.Generated.UTC(), Packages: []indexEntry{}}
@@ -206,6 +214,10 @@ func (idx *Index) Marshal() ([]byte, error) {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(out); err != nil {
+		return nil, &IndexError{Err: err}
+	}
+	// Publish nothing that a reader would refuse.
+	if _, err := ParseIndex(buf.Bytes()); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil

@@ -1,0 +1,58 @@
+package pkgsource_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/version"
+)
+
+func ExampleNewDir() {
+	dir, err := os.MkdirTemp("", "repo")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	// Publish: the package files, then an index that describes them.
+	var pkgs []pkgsource.Package
+	for _, v := range []string{"10.1.34", "9.0.98", "11.0.2"} {
+		name := "tomcat-" + v + ".tar.gz"
+		content := []byte("the content of " + name)
+		if err := os.WriteFile(filepath.Join(dir, name), content, 0o644); err != nil {
+			log.Fatal(err)
+		}
+		pkgs = append(pkgs, pkgsource.Package{
+			Type: "tomcat", Version: version.MustParse(v),
+			Location: name, Digest: pkgsource.Digest(content), Size: int64(len(content)),
+		})
+	}
+	idx := &pkgsource.Index{Version: 1, Generated: time.Now(), Packages: pkgs}
+	if err := pkgsource.WriteIndex(dir, idx, nil); err != nil { // nil: unsigned
+		log.Fatal(err)
+	}
+
+	// Read: list the packages, then open one; the reader verifies it.
+	repo, err := pkgsource.NewDir(dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer repo.Close()
+	ctx := context.Background()
+	tomcats, err := repo.Packages(ctx, "tomcat")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, p := range tomcats {
+		fmt.Println(p, p.Location, p.Size, "bytes")
+	}
+	// Output:
+	// tomcat 9.0.98 tomcat-9.0.98.tar.gz 35 bytes
+	// tomcat 10.1.34 tomcat-10.1.34.tar.gz 36 bytes
+	// tomcat 11.0.2 tomcat-11.0.2.tar.gz 35 bytes
+}
