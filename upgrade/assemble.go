@@ -163,7 +163,7 @@ func sortSteps(plan *Plan) error {
 		plan.Steps[i].After = slices.Compact(slices.Sorted(slices.Values(plan.Steps[i].After)))
 	}
 	slices.SortFunc(plan.Steps, func(a, b Step) int { return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.ID, b.ID)) })
-	order, err := topoSort(plan.Steps)
+	_, order, err := stepGraph(plan.Steps)
 	if err != nil {
 		return err
 	}
@@ -175,33 +175,37 @@ func sortSteps(plan *Plan) error {
 	return nil
 }
 
-// topoSort returns the indices of steps in topological order, ties broken
-// by their order in the slice, or an error matching ErrInvalidPlan.
-func topoSort(steps []Step) ([]int, error) {
-	index := make(map[StepID]int, len(steps))
+// stepGraph returns the graph of the steps' After lists and a topological
+// order of the steps, ties broken by their order in the slice, or an error
+// matching ErrInvalidPlan.
+func stepGraph(steps []Step) (*dag.Graph, []int, error) {
+	index := make(map[StepID]int32, len(steps))
 	for i, s := range steps {
 		if _, dup := index[s.ID]; dup {
-			return nil, fmt.Errorf("upgrade: %w: duplicate step ID %s", ErrInvalidPlan, s.ID)
+			return nil, nil, fmt.Errorf("upgrade: %w: duplicate step ID %s", ErrInvalidPlan, s.ID)
 		}
-		index[s.ID] = i
+		index[s.ID] = int32(i)
 	}
-	deps := make([][]int, len(steps))
+	start := make([]int32, len(steps)+1)
+	var deps []int32
 	for i, s := range steps {
 		for _, a := range s.After {
 			j, ok := index[a]
 			if !ok {
-				return nil, fmt.Errorf("upgrade: %w: step %s comes after unknown step %s", ErrInvalidPlan, s.ID, a)
+				return nil, nil, fmt.Errorf("upgrade: %w: step %s comes after unknown step %s", ErrInvalidPlan, s.ID, a)
 			}
-			deps[i] = append(deps[i], j)
+			deps = append(deps, j)
 		}
+		start[i+1] = int32(len(deps))
 	}
-	order, cycle := dag.Order(len(steps), func(i int) []int { return deps[i] })
+	g := dag.New(start, deps)
+	order, cycle := g.Order()
 	if cycle != nil {
 		ids := make([]string, len(cycle))
 		for i, c := range cycle {
 			ids[i] = string(steps[c].ID)
 		}
-		return nil, fmt.Errorf("upgrade: %w: steps form a cycle: %s", ErrInvalidPlan, strings.Join(ids, " → "))
+		return nil, nil, fmt.Errorf("upgrade: %w: steps form a cycle: %s", ErrInvalidPlan, strings.Join(ids, " → "))
 	}
-	return order, nil
+	return g, order, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -107,4 +109,120 @@ func BenchmarkSelect(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/servers, "ns/selection")
+}
+
+// dagPlan builds a plan of n steps in which each step comes after up to
+// three of the twenty steps before it.
+func dagPlan(n int, seed uint64) *upgrade.Plan {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	plan := &upgrade.Plan{Steps: make([]upgrade.Step, n)}
+	for i := range plan.Steps {
+		s := &plan.Steps[i]
+		s.ID = upgrade.StepID(fmt.Sprintf("s%06d", i))
+		s.Node = topology.NodeID(s.ID)
+		for range rng.IntN(4) {
+			if i > 0 {
+				j := max(0, i-1-rng.IntN(20))
+				if !slices.Contains(s.After, plan.Steps[j].ID) {
+					s.After = append(s.After, plan.Steps[j].ID)
+				}
+			}
+		}
+	}
+	return plan
+}
+
+// BenchmarkRun runs a 100,000-step plan with an executor that does
+// nothing, to measure what the runner itself costs per step.
+func BenchmarkRun(b *testing.B) {
+	plan := dagPlan(100_000, 1)
+	noop := upgrade.ExecutorFunc(func(context.Context, upgrade.Step) error { return nil })
+	for _, c := range []int{1, 16} {
+		b.Run(fmt.Sprintf("concurrency=%d", c), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := upgrade.Run(context.Background(), plan, noop, upgrade.WithConcurrency(c)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			per := float64(len(plan.Steps) * b.N)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/per, "ns/step")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// BenchmarkSchedule runs random DAGs whose steps take a few milliseconds
+// and reports the makespan against its lower bound, max(critical path,
+// total work / concurrency): makespan/bound for the runner, and the same
+// for a level-by-level schedule (every step of one depth, then the next).
+func BenchmarkSchedule(b *testing.B) {
+	const steps, concurrency = 120, 8
+	var runner, levels float64
+	for b.Loop() {
+		seed := uint64(b.N)
+		plan := dagPlan(steps, seed)
+		rng := rand.New(rand.NewPCG(seed, 11))
+		took := map[upgrade.StepID]time.Duration{}
+		for _, s := range plan.Steps {
+			took[s.ID] = time.Duration(1+rng.IntN(6)) * time.Millisecond
+		}
+		work := upgrade.ExecutorFunc(func(ctx context.Context, s upgrade.Step) error {
+			time.Sleep(took[s.ID])
+			return nil
+		})
+		bound := scheduleBound(plan, took, concurrency)
+		makespan := func(p *upgrade.Plan) float64 {
+			start := time.Now()
+			if _, err := upgrade.Run(context.Background(), p, work, upgrade.WithConcurrency(concurrency)); err != nil {
+				b.Fatal(err)
+			}
+			return float64(time.Since(start)) / float64(bound)
+		}
+		runner = max(runner, makespan(plan))
+		levels = max(levels, makespan(byLevels(plan)))
+	}
+	b.ReportMetric(runner, "makespan/bound")
+	b.ReportMetric(levels, "levels-makespan/bound")
+}
+
+// scheduleBound is max(critical path, total work / concurrency).
+func scheduleBound(p *upgrade.Plan, took map[upgrade.StepID]time.Duration, concurrency int) time.Duration {
+	finish := map[upgrade.StepID]time.Duration{}
+	var critical, total time.Duration
+	for _, s := range p.Steps { // in topological order
+		var start time.Duration
+		for _, a := range s.After {
+			start = max(start, finish[a])
+		}
+		finish[s.ID] = start + took[s.ID]
+		critical = max(critical, finish[s.ID])
+		total += took[s.ID]
+	}
+	return max(critical, total/time.Duration(concurrency))
+}
+
+// byLevels returns p with every step after all the steps one level (depth)
+// above it: the level-by-level baseline.
+func byLevels(p *upgrade.Plan) *upgrade.Plan {
+	depth := map[upgrade.StepID]int{}
+	var levels [][]upgrade.StepID
+	for _, s := range p.Steps {
+		d := 0
+		for _, a := range s.After {
+			d = max(d, depth[a]+1)
+		}
+		depth[s.ID] = d
+		for len(levels) <= d {
+			levels = append(levels, nil)
+		}
+		levels[d] = append(levels[d], s.ID)
+	}
+	out := &upgrade.Plan{Steps: slices.Clone(p.Steps)}
+	for i := range out.Steps {
+		if d := depth[out.Steps[i].ID]; d > 0 {
+			out.Steps[i].After = slices.Clone(levels[d-1])
+		}
+	}
+	return out
 }

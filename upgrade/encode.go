@@ -79,7 +79,7 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 	if id != in.ID {
 		return nil, fmt.Errorf("upgrade: %w: id %s does not match its content (%s)", ErrInvalidPlan, in.ID, id)
 	}
-	if _, err := topoSort(in.Steps); err != nil {
+	if _, _, err := stepGraph(in.Steps); err != nil {
 		return nil, err
 	}
 	return in.Plan, nil

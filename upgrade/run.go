@@ -1,7 +1,6 @@
 package upgrade
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/upgrade/internal/dag"
 )
 
 // Executor carries out plan steps: it installs a package on a platform node
@@ -320,9 +320,6 @@ func Run(ctx context.Context, plan *Plan, exec Executor, opts ...RunOption) (*Re
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.logger == nil {
-		cfg.logger = slog.New(slog.DiscardHandler)
-	}
 	cfg.attempts = max(cfg.attempts, 1)
 	r, err := newRun(ctx, plan, exec, &cfg)
 	if err != nil {
@@ -337,14 +334,13 @@ type run struct {
 	plan     *Plan
 	exec     Executor
 	cfg      *runConfig
-	deps     [][]int // deps[i]: indices of the steps i comes after
-	next     [][]int // next[i]: indices of the steps that come after i
-	pos      []int   // pos[i]: i's place in the topological order
+	graph    *dag.Graph
+	pos      []int // pos[i]: i's place in the topological order
 	report   *Report
-	waiting  []int // unfinished dependencies per step
+	waiting  []int32 // unfinished dependencies per step
 	inDoubt  []bool
 	finished int
-	order    []int // completion order of the steps that succeeded
+	order    []int // completion order of the steps that succeeded or failed
 	errs     *multierror.Error
 	results  chan result
 }
@@ -357,29 +353,25 @@ type result struct {
 }
 
 func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig) (*run, error) {
-	order, err := topoSort(plan.Steps)
+	graph, order, err := stepGraph(plan.Steps)
 	if err != nil {
 		return nil, err
 	}
 	n := len(plan.Steps)
-	r := &run{plan: plan, exec: exec, cfg: cfg, deps: make([][]int, n), next: make([][]int, n), pos: make([]int, n),
-		report: &Report{Outcomes: make([]Outcome, n)}, waiting: make([]int, n), inDoubt: make([]bool, n),
+	r := &run{plan: plan, exec: exec, cfg: cfg, graph: graph, pos: make([]int, n),
+		report: &Report{Outcomes: make([]Outcome, n)}, waiting: make([]int32, n), inDoubt: make([]bool, n),
 		errs: &multierror.Error{ErrorFormat: joinErrors}, results: make(chan result)}
-	index := make(map[StepID]int, n)
 	for i, s := range plan.Steps {
-		index[s.ID] = i
 		r.report.Outcomes[i].Step = s.ID
 	}
 	for p, i := range order {
 		r.pos[i] = p
 	}
-	for i, s := range plan.Steps {
-		for _, a := range s.After {
-			r.deps[i] = append(r.deps[i], index[a])
-			r.next[index[a]] = append(r.next[index[a]], i)
-		}
-	}
 	if cfg.journal != nil {
+		index := make(map[StepID]int, n)
+		for i, s := range plan.Steps {
+			index[s.ID] = i
+		}
 		if err := r.resume(ctx, index); err != nil {
 			return nil, err
 		}
@@ -398,27 +390,38 @@ func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig) (*ru
 }
 
 func (r *run) run(ctx context.Context) (*Report, error) {
-	ready := &stepQueue{pos: r.pos}
+	ready := &dag.Heap{Less: func(a, b int) bool { return r.pos[a] < r.pos[b] }}
 	for i := range r.plan.Steps {
 		if r.report.Outcomes[i].State == Succeeded {
 			continue
 		}
-		for _, d := range r.deps[i] {
+		for _, d := range r.graph.Deps(i) {
 			if r.report.Outcomes[d].State != Succeeded {
 				r.waiting[i]++
 			}
 		}
 		if r.waiting[i] == 0 {
-			heap.Push(ready, i)
+			ready.Push(i)
 		}
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// A pool of workers, one per step that may run at once, takes steps
+	// from jobs; the loop below is the only one to touch the run's state.
+	jobs := make(chan int)
 	var g errgroup.Group
+	for range min(r.cfg.concurrency, len(r.plan.Steps)) {
+		g.Go(func() error {
+			for i := range jobs {
+				r.attempt(runCtx, i)
+			}
+			return nil
+		})
+	}
 	running, stopping := 0, false
 	for {
 		for !stopping && running < r.cfg.concurrency && ready.Len() > 0 && ctx.Err() == nil {
-			i := heap.Pop(ready).(int)
+			i := ready.Pop()
 			if err := r.record(ctx, i, RecordStarted); err != nil {
 				r.errs = multierror.Append(r.errs, err)
 				stopping = true
@@ -426,7 +429,7 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 			}
 			r.emit(Event{Kind: StepStarted, Step: &r.plan.Steps[i], Attempt: 1, InDoubt: r.inDoubt[i]})
 			running++
-			g.Go(func() error { r.attempt(runCtx, i); return nil })
+			jobs <- i // a worker is free: running < concurrency
 		}
 		if running == 0 {
 			break
@@ -434,7 +437,9 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 		res := <-r.results
 		if res.retry {
 			r.emit(Event{Kind: StepRetrying, Step: &r.plan.Steps[res.i], Attempt: res.attempts, Err: res.err})
-			r.cfg.logger.Debug("upgrade: retrying step", "step", r.plan.Steps[res.i].ID, "attempt", res.attempts, "err", res.err)
+			if r.cfg.logger != nil {
+				r.cfg.logger.Debug("upgrade: retrying step", "step", r.plan.Steps[res.i].ID, "attempt", res.attempts, "err", res.err)
+			}
 			continue
 		}
 		running--
@@ -442,6 +447,7 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 			stopping = true
 		}
 	}
+	close(jobs)
 	_ = g.Wait()
 	if err := ctx.Err(); err != nil {
 		return r.report, err
@@ -499,7 +505,7 @@ func (r *run) once(ctx context.Context, s Step) error {
 
 // finish records the end of a step and releases or skips the steps after
 // it. It reports whether the step failed.
-func (r *run) finish(ctx context.Context, res result, ready *stepQueue) (failed bool) {
+func (r *run) finish(ctx context.Context, res result, ready *dag.Heap) (failed bool) {
 	o := &r.report.Outcomes[res.i]
 	s := &r.plan.Steps[res.i]
 	o.Attempts = res.attempts
@@ -521,18 +527,22 @@ func (r *run) finish(ctx context.Context, res result, ready *stepQueue) (failed 
 			}
 		}
 		r.errs = multierror.Append(r.errs, &StepError{Step: s.ID, Node: s.Node, Err: res.err})
-		r.cfg.logger.Info("upgrade: step failed", "step", s.ID, "node", s.Node, "err", res.err)
+		if r.cfg.logger != nil {
+			r.cfg.logger.Info("upgrade: step failed", "step", s.ID, "node", s.Node, "err", res.err)
+		}
 		r.emit(Event{Kind: StepFailed, Step: s, Attempt: res.attempts, Err: res.err})
 		r.skipAfter(res.i)
 		return true
 	}
 	o.State = Succeeded
 	r.order = append(r.order, res.i)
-	r.cfg.logger.Info("upgrade: step succeeded", "step", s.ID, "node", s.Node, "to", s.To)
+	if r.cfg.logger != nil {
+		r.cfg.logger.Info("upgrade: step succeeded", "step", s.ID, "node", s.Node, "to", s.To)
+	}
 	r.emit(Event{Kind: StepSucceeded, Step: s, Attempt: res.attempts})
-	for _, j := range r.next[res.i] {
+	for _, j := range r.graph.Next(res.i) {
 		if r.waiting[j]--; r.waiting[j] == 0 && r.report.Outcomes[j].State == NotStarted {
-			heap.Push(ready, j)
+			ready.Push(int(j))
 		}
 	}
 	return false
@@ -540,12 +550,12 @@ func (r *run) finish(ctx context.Context, res result, ready *stepQueue) (failed 
 
 // skipAfter marks every step after i, directly or not, Skipped.
 func (r *run) skipAfter(i int) {
-	for _, j := range r.next[i] {
+	for _, j := range r.graph.Next(i) {
 		if o := &r.report.Outcomes[j]; o.State == NotStarted {
 			o.State = Skipped
 			r.finished++
 			r.emit(Event{Kind: StepSkipped, Step: &r.plan.Steps[j]})
-			r.skipAfter(j)
+			r.skipAfter(int(j))
 		}
 	}
 }
@@ -562,7 +572,7 @@ func (r *run) rollback(ctx context.Context) {
 		s := &r.plan.Steps[i]
 		o := &r.report.Outcomes[i]
 		var err error
-		for _, j := range r.next[i] {
+		for _, j := range r.graph.Next(i) {
 			if st := r.report.Outcomes[j].State; st == Succeeded || st == Failed {
 				err = fmt.Errorf("step %s after it is still in place", r.plan.Steps[j].ID)
 				break
@@ -600,20 +610,4 @@ func joinErrors(errs []error) string {
 		s[i] = e.Error()
 	}
 	return strings.Join(s, "; ")
-}
-
-// stepQueue pops the ready step that comes first in the topological order.
-type stepQueue struct {
-	items []int
-	pos   []int
-}
-
-func (q *stepQueue) Len() int           { return len(q.items) }
-func (q *stepQueue) Less(i, j int) bool { return q.pos[q.items[i]] < q.pos[q.items[j]] }
-func (q *stepQueue) Swap(i, j int)      { q.items[i], q.items[j] = q.items[j], q.items[i] }
-func (q *stepQueue) Push(x any)         { q.items = append(q.items, x.(int)) }
-func (q *stepQueue) Pop() any {
-	x := q.items[len(q.items)-1]
-	q.items = q.items[:len(q.items)-1]
-	return x
 }
