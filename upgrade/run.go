@@ -296,7 +296,8 @@ func (e *StaleError) Error() string {
 func (e *StaleError) Is(target error) bool { return target == ErrStalePlan }
 
 // Run executes plan with exec: every step only after all the steps in its
-// After list succeeded, up to the concurrency limit at once, ready steps in
+// After list succeeded, up to the concurrency limit at once; of the steps
+// ready, those with the longest chain of steps after them first, then in
 // the plan's order. See the RunOption functions for concurrency, failure
 // policy, retries, timeouts, rollback, progress events, journal and resume,
 // stale-plan checks and prefetching; by default Run executes one step at a
@@ -335,7 +336,8 @@ type run struct {
 	exec     Executor
 	cfg      *runConfig
 	graph    *dag.Graph
-	pos      []int // pos[i]: i's place in the topological order
+	pos      []int   // pos[i]: i's place in the topological order
+	chain    []int32 // chain[i]: the longest chain of steps after i
 	report   *Report
 	waiting  []int32 // unfinished dependencies per step
 	inDoubt  []bool
@@ -367,6 +369,13 @@ func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig) (*ru
 	for p, i := range order {
 		r.pos[i] = p
 	}
+	r.chain = make([]int32, n)
+	for k := len(order) - 1; k >= 0; k-- {
+		i := order[k]
+		for _, j := range graph.Next(i) {
+			r.chain[i] = max(r.chain[i], r.chain[j]+1)
+		}
+	}
 	if cfg.journal != nil {
 		index := make(map[StepID]int, n)
 		for i, s := range plan.Steps {
@@ -390,7 +399,15 @@ func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig) (*ru
 }
 
 func (r *run) run(ctx context.Context) (*Report, error) {
-	ready := &dag.Heap{Less: func(a, b int) bool { return r.pos[a] < r.pos[b] }}
+	// Of the steps ready, those with the longest chain of steps after them
+	// go first (the critical path is what bounds the run), then in the
+	// plan's order.
+	ready := &dag.Heap{Less: func(a, b int) bool {
+		if r.chain[a] != r.chain[b] {
+			return r.chain[a] > r.chain[b]
+		}
+		return r.pos[a] < r.pos[b]
+	}}
 	for i := range r.plan.Steps {
 		if r.report.Outcomes[i].State == Succeeded {
 			continue
