@@ -132,7 +132,8 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 		nodes: map[topology.NodeID]*nodeInfo{}, apps: map[topology.AppID]*topology.Application{},
 		pkgs: map[string][]pkgsource.Package{}, platforms: map[topology.NodeID]*platform{},
 		replaced: map[topology.NodeID]*replacement{}, heights: map[topology.NodeID]int{},
-		templates: map[topology.TemplateID]*topology.Template{}, checks: map[checkKey]bool{}, fits: map[string][]int{}}
+		templates: map[topology.TemplateID]*topology.Template{}, checks: map[checkKey]bool{}, fits: map[string][]int{},
+		paths: map[pathKey][]pkgsource.Package{}}
 	for i := range reqs {
 		if err := pl.gather(&reqs[i]); err != nil {
 			return nil, err
@@ -200,6 +201,7 @@ type planning struct {
 	templates map[topology.TemplateID]*topology.Template
 	checks    map[checkKey]bool
 	fits      map[string][]int // see fitting
+	paths     map[pathKey][]pkgsource.Package
 	queue     platformQueue
 	walks     uint64 // walks made by beneath
 }
@@ -216,6 +218,7 @@ type platform struct {
 	height  int
 	demands []Demand
 	keys    map[demandKey]bool // of demands
+	sig     string             // see signature; set once demands are complete
 	// via lists the packages whose requirements led here, outermost first.
 	via []pkgsource.Key
 

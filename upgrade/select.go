@@ -54,7 +54,7 @@ func (pl *planning) quickChoose(pf *platform, pkgs []pkgsource.Package, first in
 		if pl.cfg.policy == Nearest {
 			i = fits[start+k]
 		}
-		path := pl.shortestPath(pf.node.Version, i, pkgs, pf.cotenants)
+		path := pl.path(pf, i, pkgs)
 		if path == nil {
 			continue
 		}
@@ -71,16 +71,7 @@ func (pl *planning) quickChoose(pf *platform, pkgs []pkgsource.Package, first in
 // them share the answer, so that it is worked out once per plan however
 // many versions there are.
 func (pl *planning) fitting(pf *platform, pkgs []pkgsource.Package) []int {
-	var sig strings.Builder
-	sig.WriteString(pf.template.Type)
-	for _, ds := range [][]Demand{pf.demands, pf.cotenants} {
-		sig.WriteByte(0)
-		for _, d := range ds {
-			sig.WriteString(d.Constraint.String())
-			sig.WriteByte(1)
-		}
-	}
-	if fits, ok := pl.fits[sig.String()]; ok {
+	if fits, ok := pl.fits[pf.signature()]; ok {
 		return fits
 	}
 	var fits []int
@@ -89,8 +80,27 @@ func (pl *planning) fitting(pf *platform, pkgs []pkgsource.Package) []int {
 			fits = append(fits, i)
 		}
 	}
-	pl.fits[sig.String()] = fits
+	pl.fits[pf.signature()] = fits
 	return fits
+}
+
+// signature names what a choice for pf depends on besides the installed
+// version: its type and the constraints on it. Nodes with equal
+// signatures share work (see fitting and shortestPath).
+func (pf *platform) signature() string {
+	if pf.sig == "" {
+		var sig strings.Builder
+		sig.WriteString(pf.template.Type)
+		for _, ds := range [][]Demand{pf.demands, pf.cotenants} {
+			sig.WriteByte(0)
+			for _, d := range ds {
+				sig.WriteString(d.Constraint.String())
+				sig.WriteByte(1)
+			}
+		}
+		pf.sig = sig.String()
+	}
+	return pf.sig
 }
 
 // verdicts records the versions nearest pkgs[t], the chosen one, newest
@@ -136,7 +146,7 @@ func (pl *planning) verdicts(pf *platform, pkgs []pkgsource.Package, t, first in
 				prefers = "policy " + pl.cfg.policy.String() + " prefers " + pkgs[t].Version.String()
 			}
 			c.Rejected = prefers
-		case pl.shortestPath(installed, i, pkgs, pf.cotenants) == nil:
+		case pl.path(pf, i, pkgs) == nil:
 			if noPath == "" {
 				noPath = "no upgrade path from " + installed.String()
 			}
@@ -225,7 +235,7 @@ func (pl *planning) chooseFully(pf *platform, pkgs []pkgsource.Package) ([]pkgso
 	chosen, t := []pkgsource.Package(nil), -1
 	fallback, f := []pkgsource.Package(nil), -1
 	for _, i := range pl.preference(pkgs, candidates, len(up) > 0) {
-		path := pl.shortestPath(installed, i, pkgs, pf.cotenants)
+		path := pl.path(pf, i, pkgs)
 		if path == nil {
 			continue
 		}
@@ -333,6 +343,23 @@ func (pl *planning) hop(from version.Version, p pkgsource.Package) bool {
 		return p.Version.Minor()-from.Minor() <= uint64(n)
 	}
 	return true
+}
+
+// path returns shortestPath from pf's installed version to pkgs[t],
+// remembered for the nodes of the same signature and installed version.
+func (pl *planning) path(pf *platform, t int, pkgs []pkgsource.Package) []pkgsource.Package {
+	k := pathKey{pf.signature(), pf.node.Version.String(), t}
+	p, ok := pl.paths[k]
+	if !ok {
+		p = pl.shortestPath(pf.node.Version, t, pkgs, pf.cotenants)
+		pl.paths[k] = p
+	}
+	return p
+}
+
+type pathKey struct {
+	signature, installed string
+	target               int
 }
 
 // shortestPath returns the shortest chain of packages from installed to
