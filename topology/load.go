@@ -1,7 +1,6 @@
 package topology
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -56,18 +55,25 @@ func readFile(path string) ([]byte, error) {
 	return data, inFile(err, path)
 }
 
-// inFile records path in every *Error within err.
+// inFile records path in every *Error within err, however they are
+// joined.
 func inFile(err error, path string) error {
-	var merr *multierror.Error
-	if errors.As(err, &merr) {
-		for _, e := range merr.Errors {
-			_ = inFile(e, path)
+	switch e := err.(type) {
+	case nil:
+	case *Error:
+		if e.File == "" {
+			e.File = path
 		}
-		return err
-	}
-	var e *Error
-	if errors.As(err, &e) && e.File == "" {
-		e.File = path
+	case *multierror.Error:
+		for _, inner := range e.Errors {
+			inFile(inner, path)
+		}
+	case interface{ Unwrap() []error }:
+		for _, inner := range e.Unwrap() {
+			inFile(inner, path)
+		}
+	case interface{ Unwrap() error }:
+		inFile(e.Unwrap(), path)
 	}
 	return err
 }

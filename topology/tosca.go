@@ -2,6 +2,7 @@ package topology
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -91,19 +92,48 @@ func toscaError(n *yaml.Node, construct string, format string, args ...any) erro
 	return &Error{Item: fmt.Sprintf("line %d: %s", n.Line, construct), Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)}
 }
 
-// mapping returns the key and value nodes of mapping n, or an error.
+// mapping returns the key and value nodes of mapping n, or an error. It
+// follows aliases, and refuses merge keys and duplicate keys, which YAML
+// would otherwise resolve in silence.
 func mapping(n *yaml.Node, construct string) ([][2]*yaml.Node, error) {
+	n = resolve(n)
 	if n.Kind != yaml.MappingNode {
 		return nil, toscaError(n, construct, "want a mapping")
 	}
 	pairs := make([][2]*yaml.Node, 0, len(n.Content)/2)
+	lines := make(map[string]int, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		pairs = append(pairs, [2]*yaml.Node{n.Content[i], n.Content[i+1]})
+		k, v := n.Content[i], resolve(n.Content[i+1])
+		if k.Value == "<<" {
+			return nil, toscaError(k, cmp.Or(construct, "service template"), "merge keys (<<) are not supported")
+		}
+		if line, dup := lines[k.Value]; dup {
+			return nil, toscaError(k, join(construct, k.Value), "duplicate key (also on line %d)", line)
+		}
+		lines[k.Value] = k.Line
+		pairs = append(pairs, [2]*yaml.Node{k, v})
 	}
 	return pairs, nil
 }
 
+// join names a key within a construct; the top level has no name.
+func join(construct, key string) string {
+	if construct == "" {
+		return key
+	}
+	return construct + "." + key
+}
+
+// resolve follows an alias to the node it names.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
 func scalarValue(n *yaml.Node, construct string) (string, error) {
+	n = resolve(n)
 	if n.Kind != yaml.ScalarNode {
 		return "", toscaError(n, construct, "want a single value")
 	}
@@ -113,6 +143,14 @@ func scalarValue(n *yaml.Node, construct string) (string, error) {
 type toscaDoc struct {
 	inputs    map[string]*yaml.Node // input name → default value
 	templates []Template
+	targets   []target // of requirements, checked once all templates are read
+}
+
+// target is a node template a requirement names, and where.
+type target struct {
+	name TemplateID
+	node *yaml.Node
+	at   string
 }
 
 func readServiceTemplate(data []byte) ([]Template, error) {
@@ -120,7 +158,10 @@ func readServiceTemplate(data []byte) ([]Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	pairs, _ := mapping(root, "service template")
+	pairs, err := mapping(root, "")
+	if err != nil {
+		return nil, err
+	}
 	var topo *yaml.Node
 	versionSeen := false
 	for _, kv := range pairs {
@@ -179,6 +220,11 @@ func readServiceTemplate(data []byte) ([]Template, error) {
 		}
 		doc.templates = append(doc.templates, t)
 	}
+	for _, tg := range doc.targets {
+		if !slices.ContainsFunc(doc.templates, func(t Template) bool { return t.ID == tg.name }) {
+			return nil, toscaError(tg.node, tg.at, "no node template %q", tg.name)
+		}
+	}
 	return doc.templates, nil
 }
 
@@ -209,6 +255,7 @@ func (doc *toscaDoc) readNodeTemplate(name string, n *yaml.Node) (Template, erro
 		return t, err
 	}
 	var versionNode *yaml.Node
+	versionKey := "version"
 	for _, kv := range pairs {
 		switch key := kv[0].Value; key {
 		case "type":
@@ -225,7 +272,7 @@ func (doc *toscaDoc) readNodeTemplate(name string, n *yaml.Node) (Template, erro
 					if versionNode != nil {
 						return t, toscaError(p[0], where+".properties."+p[0].Value, "a second version property")
 					}
-					versionNode = p[1]
+					versionNode, versionKey = p[1], p[0].Value
 				}
 			}
 		case "requirements":
@@ -243,12 +290,12 @@ func (doc *toscaDoc) readNodeTemplate(name string, n *yaml.Node) (Template, erro
 	if versionNode == nil {
 		return t, toscaError(n, where, "no version: set the property version or component_version")
 	}
-	text, err := doc.value(versionNode, where+".properties.version")
+	text, err := doc.value(versionNode, where+".properties."+versionKey)
 	if err != nil {
 		return t, err
 	}
 	if t.Version, err = version.Parse(text); err != nil {
-		return t, toscaError(versionNode, where+".properties.version", "%w", err)
+		return t, toscaError(versionNode, where+".properties."+versionKey, "%w", err)
 	}
 	return t, nil
 }
@@ -263,12 +310,11 @@ func (doc *toscaDoc) value(n *yaml.Node, where string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if len(pairs) != 1 || pairs[0][0].Value != "get_input" {
-		fn := ""
-		if len(pairs) > 0 {
-			fn = pairs[0][0].Value
-		}
-		return "", toscaError(n, where, "function %q not supported (only get_input)", fn)
+	switch {
+	case len(pairs) != 1:
+		return "", toscaError(n, where, "want one value or one function, got %d keys", len(pairs))
+	case pairs[0][0].Value != "get_input":
+		return "", toscaError(n, where, "function %q not supported (only get_input)", pairs[0][0].Value)
 	}
 	input := pairs[0][1].Value
 	def, ok := doc.inputs[input]
@@ -299,7 +345,11 @@ func (doc *toscaDoc) readRequirements(where string, n *yaml.Node) ([]Requirement
 			req.Relation = HostedOn
 		}
 		if body.Kind == yaml.ScalarNode {
+			if body.Tag == "!!null" || body.Value == "" {
+				return nil, toscaError(body, at, "names no target node template")
+			}
 			req.Template = TemplateID(body.Value)
+			doc.targets = append(doc.targets, target{name: req.Template, node: body, at: at})
 			reqs = append(reqs, req)
 			continue
 		}
@@ -314,7 +364,11 @@ func (doc *toscaDoc) readRequirements(where string, n *yaml.Node) ([]Requirement
 				if err != nil {
 					return nil, err
 				}
+				if kv[1].Tag == "!!null" || v == "" {
+					return nil, toscaError(kv[1], at+".node", "names no target node template")
+				}
 				req.Template = TemplateID(v)
+				doc.targets = append(doc.targets, target{name: req.Template, node: kv[1], at: at + ".node"})
 			case "relationship":
 				if req.Relation, err = relationOf(kv[1], at+".relationship"); err != nil {
 					return nil, err
@@ -339,7 +393,10 @@ func (doc *toscaDoc) readRequirements(where string, n *yaml.Node) ([]Requirement
 func relationOf(n *yaml.Node, where string) (Relation, error) {
 	typ := n.Value
 	if n.Kind == yaml.MappingNode {
-		pairs, _ := mapping(n, where)
+		pairs, err := mapping(n, where)
+		if err != nil {
+			return "", err
+		}
 		typ = ""
 		for _, kv := range pairs {
 			if kv[0].Value == "type" {
@@ -433,8 +490,21 @@ func (doc *toscaDoc) readNodeFilter(n *yaml.Node, where string) (version.Constra
 // AND, or alternatives for valid_values.
 func constraintClause(op, arg *yaml.Node, where string) (and []string, or [][]string, err error) {
 	at := where + "." + op.Value
+	// TOSCA versions are exact: 8.5 is 8.5.0, not 8.5.x as a partial
+	// version in a semver constraint would be.
+	exact := func(n *yaml.Node) (string, error) {
+		text, err := scalarValue(n, at)
+		if err != nil {
+			return "", err
+		}
+		v, err := version.Parse(text)
+		if err != nil {
+			return "", toscaError(n, at, "%w", err)
+		}
+		return v.String(), nil
+	}
 	one := func(prefix string) ([]string, [][]string, error) {
-		v, err := scalarValue(arg, at)
+		v, err := exact(arg)
 		return []string{prefix + v}, nil, err
 	}
 	list := func(n int) ([]string, error) {
@@ -447,7 +517,10 @@ func constraintClause(op, arg *yaml.Node, where string) (and []string, or [][]st
 		}
 		vs := make([]string, len(arg.Content))
 		for i, c := range arg.Content {
-			v, err := scalarValue(c, at)
+			if n == 2 && i == 1 && resolve(c).Value == "UNBOUNDED" {
+				continue // in_range with no upper bound
+			}
+			v, err := exact(c)
 			if err != nil {
 				return nil, err
 			}
@@ -470,6 +543,14 @@ func constraintClause(op, arg *yaml.Node, where string) (and []string, or [][]st
 		vs, err := list(2)
 		if err != nil {
 			return nil, nil, err
+		}
+		if vs[1] == "" {
+			return []string{">=" + vs[0]}, nil, nil
+		}
+		lo, _ := version.Parse(vs[0]) // both were parsed once already
+		hi, _ := version.Parse(vs[1])
+		if hi.Less(lo) {
+			return nil, nil, toscaError(arg, at, "the range [%s, %s] is empty", vs[0], vs[1])
 		}
 		return []string{">=" + vs[0], "<=" + vs[1]}, nil, nil
 	case "valid_values":
