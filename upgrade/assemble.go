@@ -43,12 +43,12 @@ func (pl *planning) assemble(plan *Plan) error {
 	plan.Steps = slices.Grow(plan.Steps, len(pl.replaced))
 	for _, id := range sortedKeys(pl.replaced) {
 		rep := pl.replaced[id]
-		r := rep.request
+		r := &plan.Requests[rep.index]
 		// The steps of one request share its template: treat it as
 		// read-only.
 		s := Step{ID: StepID("app/" + string(id) + "@" + r.Template.Version.String()), Kind: Application,
 			App: r.Application, Node: id, Template: rep.node.Template, Type: rep.template.Type,
-			From: rep.node.Version, To: r.Template.Version, NewTemplate: &r.Template,
+			From: rep.node.Version, To: r.Template.Version, NewTemplate: &r.Template, Request: rep.index,
 			Reason: string(r.Template.ID) + "@" + r.Template.Version.String() + " replaces " +
 				string(rep.template.ID) + " " + rep.node.Version.String()}
 		var err error
@@ -160,18 +160,30 @@ func platformStepID(node topology.NodeID, to version.Version) StepID {
 // application, then by ID.
 func sortSteps(plan *Plan) error {
 	for i := range plan.Steps {
-		plan.Steps[i].After = slices.Compact(slices.Sorted(slices.Values(plan.Steps[i].After)))
+		if len(plan.Steps[i].After) > 1 {
+			plan.Steps[i].After = slices.Compact(slices.Sorted(slices.Values(plan.Steps[i].After)))
+		}
 	}
-	slices.SortFunc(plan.Steps, func(a, b Step) int { return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.ID, b.ID)) })
-	_, order, err := stepGraph(plan.Steps)
+	// Sort a permutation rather than the steps themselves: steps are big.
+	perm := make([]int, len(plan.Steps))
+	for i := range perm {
+		perm[i] = i
+	}
+	slices.SortFunc(perm, func(a, b int) int {
+		sa, sb := &plan.Steps[a], &plan.Steps[b]
+		return cmp.Or(cmp.Compare(sa.Kind, sb.Kind), cmp.Compare(sa.ID, sb.ID))
+	})
+	byKey := make([]Step, len(perm))
+	for i, j := range perm {
+		byKey[i] = plan.Steps[j]
+	}
+	_, order, err := stepGraph(byKey)
 	if err != nil {
 		return err
 	}
-	sorted := make([]Step, len(order))
 	for i, j := range order {
-		sorted[i] = plan.Steps[j]
+		plan.Steps[i] = byKey[j]
 	}
-	plan.Steps = sorted
 	return nil
 }
 

@@ -28,12 +28,13 @@ const MaxPlanSize = 256 << 20
 //	id         Plan.ID
 //	requests   [{application, replaces, template}]
 //	steps      [{id, kind ("platform" | "application"), app, node, template, type,
-//	            from, to, package?, new_template?, after?, reason, demands?, candidates?}]
+//	            from, to, package?, request?, after?, reason, demands?, candidates?}]
 //	satisfied  [{node, template, version, demand}]
 //	warnings   [string]
 //
 // Versions and constraints are strings; optional fields are left out when
-// empty. Templates are {id, type, version, requirements: [{name, template,
+// empty. An application step's "request" is the index of its request in
+// "requests" (0 when left out), whose template it deploys. Templates are {id, type, version, requirements: [{name, template,
 // constraint, relation}]}; packages are {type, version, from, requires:
 // [{type, constraint}], location, digest, size}; demands are {constraint,
 // app, template, version, node, package}.
@@ -82,6 +83,16 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 	if _, _, err := stepGraph(in.Steps); err != nil {
 		return nil, err
 	}
+	for i := range in.Steps {
+		s := &in.Steps[i]
+		if s.Kind != Application {
+			continue
+		}
+		if s.Request < 0 || s.Request >= len(in.Requests) {
+			return nil, fmt.Errorf("upgrade: %w: step %s names request #%d of %d", ErrInvalidPlan, s.ID, s.Request+1, len(in.Requests))
+		}
+		s.NewTemplate = &in.Requests[s.Request].Template
+	}
 	return in.Plan, nil
 }
 
@@ -90,14 +101,13 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 func planID(p *Plan) (string, error) {
 	c := *p
 	c.ID = ""
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	h := sha256.New()
+	enc := json.NewEncoder(h)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(planJSON{Schema: Schema, Plan: &c}); err != nil {
 		return "", fmt.Errorf("upgrade: encoding plan: %w", err)
 	}
-	sum := sha256.Sum256(buf.Bytes())
-	return "sha256:" + hex.EncodeToString(sum[:]), nil
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // WriteMermaid writes the plan's DAG as a Mermaid flowchart: a box per step

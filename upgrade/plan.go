@@ -86,8 +86,11 @@ type Step struct {
 	// Package is what a Platform step installs.
 	Package *pkgsource.Package `json:"package,omitempty"`
 	// NewTemplate is what an Application step deploys in place of
-	// Template. The steps of one request share it: treat it as read-only.
-	NewTemplate *topology.Template `json:"new_template,omitempty"`
+	// Template: the template of the plan's Requests[Request]. The steps of
+	// one request share it: treat it as read-only. JSON holds only the
+	// index, which ReadJSON turns back into the template.
+	NewTemplate *topology.Template `json:"-"`
+	Request     int                `json:"request,omitzero"` // for an Application step; 0 when omitted
 	// After lists the steps that must succeed before this one starts,
 	// sorted.
 	After []StepID `json:"after,omitempty"`

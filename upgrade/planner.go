@@ -135,7 +135,7 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 		templates: map[topology.TemplateID]*topology.Template{}, checks: map[checkKey]bool{}, fits: map[string][]int{},
 		paths: map[pathKey][]pkgsource.Package{}}
 	for i := range reqs {
-		if err := pl.gather(&reqs[i]); err != nil {
+		if err := pl.gather(&reqs[i], i); err != nil {
 			return nil, err
 		}
 	}
@@ -234,6 +234,7 @@ type platform struct {
 type replacement struct {
 	*nodeInfo
 	request *Request
+	index   int // of the request
 }
 
 func (pl *planning) application(id topology.AppID) (*topology.Application, error) {
@@ -367,7 +368,7 @@ func (pl *planning) demand(n *nodeInfo, d Demand, via []pkgsource.Key) error {
 
 // gather records the application nodes r replaces and the demands r places
 // on the platform nodes beneath them.
-func (pl *planning) gather(r *Request) error {
+func (pl *planning) gather(r *Request, index int) error {
 	app, err := pl.application(r.Application)
 	if err != nil {
 		return err
@@ -375,8 +376,13 @@ func (pl *planning) gather(r *Request) error {
 	if _, ok := app.Template(r.Replaces); !ok {
 		return &topology.NotFoundError{Kind: "template", ID: fmt.Sprintf("%s (in application %s)", r.Replaces, r.Application)}
 	}
-	targets := app.NodesOf(r.Replaces)
-	slices.SortFunc(targets, func(a, b topology.Node) int { return cmp.Compare(a.ID, b.ID) })
+	var targets []*topology.Node
+	for i := range app.Nodes {
+		if app.Nodes[i].Template == r.Replaces {
+			targets = append(targets, &app.Nodes[i])
+		}
+	}
+	slices.SortFunc(targets, func(a, b *topology.Node) int { return cmp.Compare(a.ID, b.ID) })
 	if len(targets) == 0 {
 		return &MissingNodeError{App: r.Application, Template: r.Replaces}
 	}
@@ -385,14 +391,14 @@ func (pl *planning) gather(r *Request) error {
 		// The application came with its nodes: no need to ask for each.
 		info := pl.nodes[n.ID]
 		if info == nil {
-			info = &nodeInfo{node: n, template: replaced}
+			info = &nodeInfo{node: *n, template: replaced}
 			info.node.App = r.Application
 			if info.node.Version.IsZero() {
 				info.node.Version = replaced.Version
 			}
 			pl.nodes[n.ID] = info
 		}
-		pl.replaced[n.ID] = &replacement{nodeInfo: info, request: r}
+		pl.replaced[n.ID] = &replacement{nodeInfo: info, request: r, index: index}
 		for _, req := range r.Template.Requirements {
 			found, err := pl.beneath(n.ID, func(c *nodeInfo) bool { return c.node.Template == req.Template })
 			if err != nil {

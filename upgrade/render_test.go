@@ -145,3 +145,29 @@ func TestPlanIDChangesWithContent(t *testing.T) {
 	assert.NotEqual(t, plan.ID, nearest.ID)
 	assert.NotEqual(t, a.ID, plan.ID)
 }
+
+func TestReadJSONLinksRequestTemplates(t *testing.T) {
+	plan := shopPlan(t, 2)
+	var buf bytes.Buffer
+	require.NoError(t, plan.WriteJSON(&buf))
+	assert.NotContains(t, buf.String(), "new_template", "the JSON names the request, not a copy of its template")
+	back, err := upgrade.ReadJSON(&buf)
+	require.NoError(t, err)
+	for i, s := range back.Steps {
+		if s.Kind == upgrade.Application {
+			require.NotNil(t, s.NewTemplate, s.ID)
+			assert.Equal(t, plan.Steps[i].NewTemplate, s.NewTemplate)
+		}
+	}
+
+	// A plan whose application step names a request it does not have.
+	last := len(plan.Steps) - 1
+	plan.Steps[last].Request = 5
+	bad, err := plan.Roll(upgrade.Rolling{}) // a copy with its ID worked out again
+	require.NoError(t, err)
+	buf.Reset()
+	require.NoError(t, bad.WriteJSON(&buf))
+	_, err = upgrade.ReadJSON(&buf)
+	require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+	assert.Contains(t, err.Error(), "names request #6 of 1")
+}

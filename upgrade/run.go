@@ -296,9 +296,10 @@ func (e *StaleError) Error() string {
 func (e *StaleError) Is(target error) bool { return target == ErrStalePlan }
 
 // Run executes plan with exec: every step only after all the steps in its
-// After list succeeded, up to the concurrency limit at once; of the steps
-// ready, those with the longest chain of steps after them first, then in
-// the plan's order. See the RunOption functions for concurrency, failure
+// After list succeeded, up to the concurrency limit at once. One at a time,
+// steps run in the plan's order; with more, of the steps ready those with
+// the longest chain of steps after them go first, then in the plan's
+// order. See the RunOption functions for concurrency, failure
 // policy, retries, timeouts, rollback, progress events, journal and resume,
 // stale-plan checks and prefetching; by default Run executes one step at a
 // time and stops starting steps at the first failure.
@@ -401,9 +402,10 @@ func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig) (*ru
 func (r *run) run(ctx context.Context) (*Report, error) {
 	// Of the steps ready, those with the longest chain of steps after them
 	// go first (the critical path is what bounds the run), then in the
-	// plan's order.
+	// plan's order. One at a time, the plan's order is as good and what
+	// people read.
 	ready := &dag.Heap{Less: func(a, b int) bool {
-		if r.chain[a] != r.chain[b] {
+		if r.cfg.concurrency > 1 && r.chain[a] != r.chain[b] {
 			return r.chain[a] > r.chain[b]
 		}
 		return r.pos[a] < r.pos[b]
