@@ -133,7 +133,7 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 		pkgs: map[string][]pkgsource.Package{}, platforms: map[topology.NodeID]*platform{},
 		replaced: map[topology.NodeID]*replacement{}, heights: map[topology.NodeID]int{},
 		templates: map[topology.TemplateID]*topology.Template{}, checks: map[checkKey]bool{}, fits: map[string][]int{},
-		paths: map[pathKey][]pkgsource.Package{}}
+		reaches: map[reachKey]*reach{}}
 	for i := range reqs {
 		if err := pl.gather(&reqs[i], i); err != nil {
 			return nil, err
@@ -200,8 +200,8 @@ type planning struct {
 	heights   map[topology.NodeID]int // -1 while being computed
 	templates map[topology.TemplateID]*topology.Template
 	checks    map[checkKey]bool
-	fits      map[string][]int // see fitting
-	paths     map[pathKey][]pkgsource.Package
+	fits      map[string][]int    // see fitting
+	reaches   map[reachKey]*reach // see path
 	queue     platformQueue
 	walks     uint64 // walks made by beneath
 }

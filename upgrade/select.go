@@ -86,7 +86,7 @@ func (pl *planning) fitting(pf *platform, pkgs []pkgsource.Package) []int {
 
 // signature names what a choice for pf depends on besides the installed
 // version: its type and the constraints on it. Nodes with equal
-// signatures share work (see fitting and shortestPath).
+// signatures share work (see fitting and path).
 func (pf *platform) signature() string {
 	if pf.sig == "" {
 		var sig strings.Builder
@@ -345,55 +345,23 @@ func (pl *planning) hop(from version.Version, p pkgsource.Package) bool {
 	return true
 }
 
-// path returns shortestPath from pf's installed version to pkgs[t],
-// remembered for the nodes of the same signature and installed version.
+// path returns the shortest chain of packages that takes pf from its
+// installed version to pkgs[t], or nil; see reach.
 func (pl *planning) path(pf *platform, t int, pkgs []pkgsource.Package) []pkgsource.Package {
-	k := pathKey{pf.signature(), pf.node.Version.String(), t}
-	p, ok := pl.paths[k]
-	if !ok {
-		p = pl.shortestPath(pf.node.Version, t, pkgs, pf.cotenants)
-		pl.paths[k] = p
-	}
-	return p
-}
-
-type pathKey struct {
-	signature, installed string
-	target               int
-}
-
-// shortestPath returns the shortest chain of packages from installed to
-// pkgs[t], or nil. Upgrades go up one package at a time, each installable
-// over the version before it (see hop), each intermediate version allowed
-// by the co-tenants. A downgrade is one package. Among chains of equal
-// length the one through the highest versions wins.
-func (pl *planning) shortestPath(installed version.Version, t int, pkgs []pkgsource.Package, cotenants []Demand) []pkgsource.Package {
-	target := pkgs[t].Version
+	installed := pf.node.Version
 	if pl.hop(installed, pkgs[t]) {
 		return []pkgsource.Package{pkgs[t]} // one package: no path is shorter
 	}
-	if target.Less(installed) {
+	if pkgs[t].Version.Less(installed) {
 		return nil // a downgrade is one package
 	}
-	// dist[i] is the number of hops from installed to pkgs[i]; 0 unreached.
-	// Versions only rise along a chain and pkgs is ascending, so one pass
-	// in order settles every distance.
-	dist := make([]int, t+1)
-	for i := 0; i <= t; i++ {
-		v := pkgs[i].Version
-		if !installed.Less(v) || i != t && !pl.allow(cotenants, v) {
-			continue
-		}
-		if pl.hop(installed, pkgs[i]) {
-			dist[i] = 1
-			continue
-		}
-		for j := 0; j < i; j++ {
-			if dist[j] > 0 && pkgs[j].Version.Less(v) && pl.hop(pkgs[j].Version, pkgs[i]) && (dist[i] == 0 || dist[j]+1 < dist[i]) {
-				dist[i] = dist[j] + 1
-			}
-		}
+	k := reachKey{pf.signature(), installed.String()}
+	r := pl.reaches[k]
+	if r == nil {
+		r = &reach{}
+		pl.reaches[k] = r
 	}
+	dist := pl.reach(r, installed, t, pkgs, pf.cotenants)
 	if dist[t] == 0 {
 		return nil
 	}
@@ -411,6 +379,37 @@ func (pl *planning) shortestPath(installed version.Version, t int, pkgs []pkgsou
 			}
 		}
 	}
+}
+
+type reachKey struct{ signature, installed string }
+
+// reach holds the number of hops from an installed version to each of the
+// first len(dist) packages of a type (0: not reachable). Upgrades go up one
+// package at a time, each installable over the version before it (see
+// hop), each version on the way allowed by the co-tenants.
+type reach struct{ dist []int32 }
+
+// reach extends r to pkgs[t] and returns its distances. Versions only rise
+// along a chain and pkgs is ascending, so one pass in order settles every
+// distance, and later calls for other targets reuse it.
+func (pl *planning) reach(r *reach, installed version.Version, t int, pkgs []pkgsource.Package, cotenants []Demand) []int32 {
+	for i := len(r.dist); i <= t; i++ {
+		var d int32
+		v := pkgs[i].Version
+		switch {
+		case !installed.Less(v) || !pl.allow(cotenants, v):
+		case pl.hop(installed, pkgs[i]):
+			d = 1
+		default:
+			for j := range i {
+				if r.dist[j] > 0 && (d == 0 || r.dist[j]+1 < d) && pkgs[j].Version.Less(v) && pl.hop(pkgs[j].Version, pkgs[i]) {
+					d = r.dist[j] + 1
+				}
+			}
+		}
+		r.dist = append(r.dist, d)
+	}
+	return r.dist
 }
 
 // furthestReachable returns the highest version reachable from installed by
