@@ -132,7 +132,7 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 		nodes: map[topology.NodeID]*nodeInfo{}, apps: map[topology.AppID]*topology.Application{},
 		pkgs: map[string][]pkgsource.Package{}, platforms: map[topology.NodeID]*platform{},
 		replaced: map[topology.NodeID]*replacement{}, heights: map[topology.NodeID]int{},
-		templates: map[topology.TemplateID]*topology.Template{}, checks: map[checkKey]bool{}, fits: map[string][]int{},
+		templates: map[topology.TemplateID]*topology.Template{}, checks: map[checkKey]bool{}, fits: map[int][]int{}, signatures: map[string]int{},
 		reaches: map[reachKey]*reach{}}
 	for i := range reqs {
 		if err := pl.gather(&reqs[i], i); err != nil {
@@ -191,19 +191,20 @@ func validateRequests(reqs []Request) error {
 // planning is the state of one PlanAll call.
 type planning struct {
 	*Planner
-	ctx       context.Context
-	nodes     map[topology.NodeID]*nodeInfo
-	apps      map[topology.AppID]*topology.Application
-	pkgs      map[string][]pkgsource.Package // by type, ascending version
-	platforms map[topology.NodeID]*platform
-	replaced  map[topology.NodeID]*replacement
-	heights   map[topology.NodeID]int // -1 while being computed
-	templates map[topology.TemplateID]*topology.Template
-	checks    map[checkKey]bool
-	fits      map[string][]int    // see fitting
-	reaches   map[reachKey]*reach // see path
-	queue     platformQueue
-	walks     uint64 // walks made by beneath
+	ctx        context.Context
+	nodes      map[topology.NodeID]*nodeInfo
+	apps       map[topology.AppID]*topology.Application
+	pkgs       map[string][]pkgsource.Package // by type, ascending version
+	platforms  map[topology.NodeID]*platform
+	replaced   map[topology.NodeID]*replacement
+	heights    map[topology.NodeID]int // -1 while being computed
+	templates  map[topology.TemplateID]*topology.Template
+	checks     map[checkKey]bool
+	fits       map[int][]int       // by signature; see fitting
+	signatures map[string]int      // see signature
+	reaches    map[reachKey]*reach // see path
+	queue      platformQueue
+	walks      uint64 // walks made by beneath
 }
 
 type nodeInfo struct {
@@ -218,7 +219,7 @@ type platform struct {
 	height  int
 	demands []Demand
 	keys    map[demandKey]bool // of demands
-	sig     string             // see signature; set once demands are complete
+	sig     int                // see signature; set once demands are complete
 	// via lists the packages whose requirements led here, outermost first.
 	via []pkgsource.Key
 

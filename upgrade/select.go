@@ -71,7 +71,7 @@ func (pl *planning) quickChoose(pf *platform, pkgs []pkgsource.Package, first in
 // them share the answer, so that it is worked out once per plan however
 // many versions there are.
 func (pl *planning) fitting(pf *platform, pkgs []pkgsource.Package) []int {
-	if fits, ok := pl.fits[pf.signature()]; ok {
+	if fits, ok := pl.fits[pl.signature(pf)]; ok {
 		return fits
 	}
 	var fits []int
@@ -80,25 +80,33 @@ func (pl *planning) fitting(pf *platform, pkgs []pkgsource.Package) []int {
 			fits = append(fits, i)
 		}
 	}
-	pl.fits[pf.signature()] = fits
+	pl.fits[pl.signature(pf)] = fits
 	return fits
 }
 
-// signature names what a choice for pf depends on besides the installed
-// version: its type and the constraints on it. Nodes with equal
+// signature numbers what a choice for pf depends on besides the installed
+// version: its type and the distinct constraints on it. Nodes with equal
 // signatures share work (see fitting and path).
-func (pf *platform) signature() string {
-	if pf.sig == "" {
+func (pl *planning) signature(pf *platform) int {
+	if pf.sig == 0 {
 		var sig strings.Builder
 		sig.WriteString(pf.template.Type)
 		for _, ds := range [][]Demand{pf.demands, pf.cotenants} {
 			sig.WriteByte(0)
-			for _, d := range ds {
+			for i, d := range ds {
+				if i > 0 && d.Constraint.String() == ds[i-1].Constraint.String() {
+					continue // runs of one constraint, as sorted co-tenants have
+				}
 				sig.WriteString(d.Constraint.String())
 				sig.WriteByte(1)
 			}
 		}
-		pf.sig = sig.String()
+		id, ok := pl.signatures[sig.String()]
+		if !ok {
+			id = len(pl.signatures) + 1
+			pl.signatures[sig.String()] = id
+		}
+		pf.sig = id
 	}
 	return pf.sig
 }
@@ -355,7 +363,7 @@ func (pl *planning) path(pf *platform, t int, pkgs []pkgsource.Package) []pkgsou
 	if pkgs[t].Version.Less(installed) {
 		return nil // a downgrade is one package
 	}
-	k := reachKey{pf.signature(), installed.String()}
+	k := reachKey{pl.signature(pf), installed.String()}
 	r := pl.reaches[k]
 	if r == nil {
 		r = &reach{}
@@ -381,7 +389,10 @@ func (pl *planning) path(pf *platform, t int, pkgs []pkgsource.Package) []pkgsou
 	}
 }
 
-type reachKey struct{ signature, installed string }
+type reachKey struct {
+	signature int
+	installed string
+}
 
 // reach holds the number of hops from an installed version to each of the
 // first len(dist) packages of a type (0: not reachable). Upgrades go up one
