@@ -103,7 +103,7 @@ type Step struct {
 	Demands []Demand `json:"demands,omitempty"`
 	// Candidates are the package versions considered for a Platform
 	// step's node, newest first, with why each was or was not chosen: all
-	// of them, or the 100 nearest the chosen one. Set on the last step of
+	// of them, or the 32 nearest the chosen one. Set on the last step of
 	// the node.
 	Candidates []Candidate `json:"candidates,omitempty"`
 }

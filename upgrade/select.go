@@ -12,7 +12,7 @@ import (
 )
 
 // maxCandidates bounds how many considered versions a step records.
-const maxCandidates = 100
+const maxCandidates = 32
 
 // choose picks the packages that take pf from its installed version to one
 // that every demand and co-tenant allows: one package, or the shortest chain
