@@ -210,7 +210,8 @@ type planning struct {
 type nodeInfo struct {
 	node     topology.Node
 	template *topology.Template
-	seen     uint64 // the last walk that reached it (see beneath)
+	seen     uint64    // the last walk that reached it (see beneath)
+	platform *platform // when something is demanded of it
 }
 
 // platform is a platform node that something needs something of.
@@ -218,8 +219,8 @@ type platform struct {
 	*nodeInfo
 	height  int
 	demands []Demand
-	keys    map[demandKey]bool // of demands
-	sig     int                // see signature; set once demands are complete
+	origins map[int]bool // of the requests' demands; see demand
+	sig     int          // see signature; set once demands are complete
 	// via lists the packages whose requirements led here, outermost first.
 	via []pkgsource.Key
 
@@ -341,14 +342,20 @@ func (pl *planning) height(id topology.NodeID, path []topology.NodeID) (int, err
 }
 
 // demand records d on platform node n, queueing n to be decided.
-func (pl *planning) demand(n *nodeInfo, d Demand, via []pkgsource.Key) error {
-	pf := pl.platforms[n.node.ID]
+//
+// origin identifies a request's requirement (request index << 20 +
+// requirement index), the same for all the nodes a request replaces, so
+// that it is recorded once per platform node cheaply; -1 for a package's
+// demand, deduplicated by its content.
+func (pl *planning) demand(n *nodeInfo, d Demand, via []pkgsource.Key, origin int) error {
+	pf := n.platform
 	if pf == nil {
 		h, err := pl.height(n.node.ID, nil)
 		if err != nil {
 			return err
 		}
 		pf = &platform{nodeInfo: n, height: h, via: via}
+		n.platform = pf
 		pl.platforms[n.node.ID] = pf
 		heap.Push(&pl.queue, pf)
 	}
@@ -357,11 +364,17 @@ func (pl *planning) demand(n *nodeInfo, d Demand, via []pkgsource.Key) error {
 		// from the top down.
 		return fmt.Errorf("upgrade: internal error: new demand on node %s after it was decided", n.node.ID)
 	}
-	if pf.keys == nil {
-		pf.keys = map[demandKey]bool{}
+	if origin >= 0 {
+		if pf.origins == nil {
+			pf.origins = map[int]bool{}
+		}
+		if !pf.origins[origin] {
+			pf.origins[origin] = true
+			pf.demands = append(pf.demands, d)
+		}
+		return nil
 	}
-	if k := d.key(); !pf.keys[k] {
-		pf.keys[k] = true
+	if !slices.ContainsFunc(pf.demands, func(o Demand) bool { return o.key() == d.key() }) {
 		pf.demands = append(pf.demands, d)
 	}
 	return nil
@@ -400,7 +413,7 @@ func (pl *planning) gather(r *Request, index int) error {
 			pl.nodes[n.ID] = info
 		}
 		pl.replaced[n.ID] = &replacement{nodeInfo: info, request: r, index: index}
-		for _, req := range r.Template.Requirements {
+		for k, req := range r.Template.Requirements {
 			found, err := pl.beneath(n.ID, func(c *nodeInfo) bool { return c.node.Template == req.Template })
 			if err != nil {
 				return err
@@ -410,7 +423,7 @@ func (pl *planning) gather(r *Request, index int) error {
 			}
 			d := Demand{Constraint: req.Constraint, App: r.Application, Template: r.Template.ID, Version: r.Template.Version}
 			for _, f := range found {
-				if err := pl.demand(f, d, nil); err != nil {
+				if err := pl.demand(f, d, nil, index<<20+k); err != nil {
 					return err
 				}
 			}
@@ -455,7 +468,7 @@ func (pl *planning) decide(pf *platform) error {
 			}
 			d := Demand{Constraint: r.Constraint, App: pf.node.App, Node: pf.node.ID, Package: p.String()}
 			for _, f := range found {
-				if err := pl.demand(f, d, via); err != nil {
+				if err := pl.demand(f, d, via, -1); err != nil {
 					return err
 				}
 			}
