@@ -43,7 +43,21 @@
 // # Running
 //
 // [Run] executes a plan's steps with an [Executor], the host program's code
-// that changes one node, one step at a time and each only after the steps
-// in its After list succeeded. It stops at the first failure and reports
-// the outcome of every step.
+// that changes one node, each step only after the steps in its After list
+// succeeded, up to a concurrency limit at once ([WithConcurrency]). When a
+// step fails it stops starting steps ([FailFast], the default) or goes on
+// with the independent ones ([ContinueIndependent]); the steps after a
+// failed one are never run. Executors may also implement [Verifier] (a
+// health check after each step) and [Rollbacker] ([WithRollback] undoes
+// what was done, last first). Runs can retry ([WithRetry], [Permanent]),
+// bound each step ([WithStepTimeout]), report progress ([WithEvents]), and
+// be resumed after a crash from a [Journal] such as [FileJournal]
+// ([WithJournal], [InDoubt]). [WithStaleCheck] refuses a plan whose
+// topology has changed and [WithPrefetch] fetches and verifies every
+// package before anything changes. [Plan.Roll] turns a rolling strategy
+// (canaries, then batches) into plain After edges. The report gives every
+// step exactly one [State].
+//
+// The package upgradetest holds test doubles for the tests of host
+// programs.
 package upgrade
