@@ -38,7 +38,7 @@ func (c Chain) Packages(ctx context.Context, typ string) ([]Package, error) {
 			}
 		}
 	}
-	slices.SortFunc(out, comparePackages)
+	slices.SortFunc(out, Compare)
 	return out, nil
 }
 

@@ -192,7 +192,7 @@ func (idx *Index) Marshal() ([]byte, error) {
 		out.Expires = &exp
 	}
 	pkgs := slices.Clone(idx.Packages)
-	slices.SortFunc(pkgs, comparePackages)
+	slices.SortFunc(pkgs, Compare)
 	for _, p := range pkgs {
 		e := indexEntry{Type: p.Type, Version: p.Version.String(), Size: p.Size}
 		if !p.From.IsZero() {
@@ -232,7 +232,7 @@ func (idx *Index) byType(typ string) []Package {
 			out = append(out, p)
 		}
 	}
-	slices.SortFunc(out, comparePackages)
+	slices.SortFunc(out, Compare)
 	return out
 }
 

@@ -41,14 +41,15 @@ func NewMemory(pkgs ...Package) (*Memory, error) {
 		return nil, err
 	}
 	for _, ps := range m.byType {
-		slices.SortFunc(ps, comparePackages)
+		slices.SortFunc(ps, Compare)
 	}
 	return m, nil
 }
 
-// comparePackages orders packages by type, then version; versions that
-// differ only in build metadata compare equal, so their text orders them.
-func comparePackages(a, b Package) int {
+// Compare orders packages by type, then version, for slices.SortFunc.
+// Versions that differ only in build metadata compare equal in semantic
+// order; their text orders them, so that the order is total.
+func Compare(a, b Package) int {
 	return cmp.Or(cmp.Compare(a.Type, b.Type), a.Version.Compare(b.Version), cmp.Compare(a.Version.String(), b.Version.String()))
 }
 

@@ -15,7 +15,6 @@ import (
 // node, the satisfied checks, an application step per replaced node, the
 // edges between them and the warnings, in a deterministic order.
 func (pl *planning) assemble(plan *Plan) error {
-	last := map[topology.NodeID]StepID{} // the last step of each platform node with steps
 	for _, id := range sortedKeys(pl.platforms) {
 		pf := pl.platforms[id]
 		if len(pf.path) == 0 {
@@ -25,7 +24,6 @@ func (pl *planning) assemble(plan *Plan) error {
 			continue
 		}
 		plan.Steps = append(plan.Steps, pl.platformSteps(pf)...)
-		last[id] = plan.Steps[len(plan.Steps)-1].ID
 	}
 	// A platform node's first step comes after the last steps of the
 	// platform nodes beneath it.
@@ -34,7 +32,7 @@ func (pl *planning) assemble(plan *Plan) error {
 		if len(s.After) > 0 {
 			continue // not a node's first step
 		}
-		after, err := pl.lastStepsBeneath(s.Node, last)
+		after, err := pl.lastStepsBeneath(s.Node)
 		if err != nil {
 			return err
 		}
@@ -43,23 +41,26 @@ func (pl *planning) assemble(plan *Plan) error {
 	plan.Steps = slices.Grow(plan.Steps, len(pl.replaced))
 	for _, id := range sortedKeys(pl.replaced) {
 		rep := pl.replaced[id]
-		r := &plan.Requests[rep.index]
+		r := &plan.Requests[rep.request]
 		// The steps of one request share its template: treat it as
 		// read-only.
 		s := Step{ID: StepID("app/" + string(id) + "@" + r.Template.Version.String()), Kind: Application,
 			App: r.Application, Node: id, Template: rep.node.Template, Type: rep.template.Type,
-			From: rep.node.Version, To: r.Template.Version, NewTemplate: &r.Template, Request: rep.index,
+			From: rep.node.Version, To: r.Template.Version, NewTemplate: &r.Template, Request: rep.request,
 			Reason: string(r.Template.ID) + "@" + r.Template.Version.String() + " replaces " +
 				string(rep.template.ID) + " " + rep.node.Version.String()}
 		var err error
-		if s.After, err = pl.lastStepsBeneath(id, last); err != nil {
+		if s.After, err = pl.lastStepsBeneath(id); err != nil {
 			return err
 		}
 		plan.Steps = append(plan.Steps, s)
+		if len(rep.template.Requirements) == 0 {
+			continue // no old requirement to break
+		}
 		// Every platform node with steps beneath, however deep.
 		if _, err := pl.beneath(id, func(n *nodeInfo) bool {
-			if _, ok := last[n.node.ID]; ok {
-				plan.Warnings = append(plan.Warnings, pl.oldRequirementWarnings(rep, pl.platforms[n.node.ID])...)
+			if n.stepped() {
+				plan.Warnings = append(plan.Warnings, pl.oldRequirementWarnings(rep, n.platform)...)
 			}
 			return false
 		}); err != nil {
@@ -68,6 +69,9 @@ func (pl *planning) assemble(plan *Plan) error {
 	}
 	return sortSteps(plan)
 }
+
+// stepped reports whether the plan has steps for n.
+func (n *nodeInfo) stepped() bool { return n.platform != nil && len(n.platform.path) > 0 }
 
 // platformSteps returns one step per package on pf's path, each after the
 // one before.
@@ -108,10 +112,8 @@ func (pl *planning) platformSteps(pf *platform) []Step {
 	}
 	final := &steps[len(steps)-1]
 	final.Demands = slices.Clone(pf.demands)
-	for _, d := range pf.binding {
-		if !slices.ContainsFunc(final.Demands, func(o Demand) bool { return o.key() == d.key() }) {
-			final.Demands = append(final.Demands, *d)
-		}
+	for _, d := range pf.binding { // co-tenants', each once (see verdicts)
+		final.Demands = append(final.Demands, *d)
 	}
 	final.Candidates = pf.candidates
 	return steps
@@ -120,11 +122,12 @@ func (pl *planning) platformSteps(pf *platform) []Step {
 // lastStepsBeneath returns the last step of each platform node with steps
 // that is reachable from id without passing another such node: the steps
 // beneath those come before them already.
-func (pl *planning) lastStepsBeneath(id topology.NodeID, last map[topology.NodeID]StepID) ([]StepID, error) {
-	found, err := pl.beneath(id, func(n *nodeInfo) bool { _, ok := last[n.node.ID]; return ok })
+func (pl *planning) lastStepsBeneath(id topology.NodeID) ([]StepID, error) {
+	found, err := pl.beneath(id, (*nodeInfo).stepped)
 	after := make([]StepID, len(found))
 	for i, n := range found {
-		after[i] = last[n.node.ID]
+		path := n.platform.path
+		after[i] = platformStepID(n.node.ID, path[len(path)-1].Version)
 	}
 	return after, err
 }
@@ -139,7 +142,7 @@ func (pl *planning) oldRequirementWarnings(rep *replacement, pf *platform) []str
 			continue
 		}
 		for _, p := range pf.path {
-			if !req.Constraint.Allows(p.Version) {
+			if !pl.allows(req.Constraint, p.Version) {
 				warnings = append(warnings, fmt.Sprintf(
 					"node %s (%s %s) requires %s %s; it runs on %s %s from step %s until its own step",
 					rep.node.ID, rep.template.ID, rep.node.Version, req.Template, req.Constraint,

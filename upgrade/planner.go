@@ -91,9 +91,6 @@ func NewPlanner(t topology.Topology, s pkgsource.Source, opts ...Option) *Planne
 	for _, o := range opts {
 		o(&p.cfg)
 	}
-	if p.cfg.logger == nil {
-		p.cfg.logger = slog.New(slog.DiscardHandler)
-	}
 	return p
 }
 
@@ -235,8 +232,7 @@ type platform struct {
 // replacement is an application node that a request replaces.
 type replacement struct {
 	*nodeInfo
-	request *Request
-	index   int // of the request
+	request int // its index in the requests
 }
 
 func (pl *planning) application(id topology.AppID) (*topology.Application, error) {
@@ -412,7 +408,7 @@ func (pl *planning) gather(r *Request, index int) error {
 			}
 			pl.nodes[n.ID] = info
 		}
-		pl.replaced[n.ID] = &replacement{nodeInfo: info, request: r, index: index}
+		pl.replaced[n.ID] = &replacement{nodeInfo: info, request: index}
 		for k, req := range r.Template.Requirements {
 			found, err := pl.beneath(n.ID, func(c *nodeInfo) bool { return c.node.Template == req.Template })
 			if err != nil {
@@ -451,12 +447,14 @@ func (pl *planning) decide(pf *platform) error {
 	if pf.path, pf.candidates, err = pl.choose(pf, pkgs); err != nil {
 		return err
 	}
-	pl.cfg.logger.Debug("upgrade: platform node planned", "node", pf.node.ID,
-		"from", pf.node.Version, "to", pf.path[len(pf.path)-1].Version, "hops", len(pf.path))
+	if pl.cfg.logger != nil {
+		pl.cfg.logger.Debug("upgrade: platform node planned", "node", pf.node.ID,
+			"from", pf.node.Version, "to", pf.path[len(pf.path)-1].Version, "hops", len(pf.path))
+	}
 	for _, p := range pf.path {
 		via := append(slices.Clone(pf.via), p.Key())
 		for _, r := range p.Requires {
-			if err := pl.checkCycle(pf, via, r.Type); err != nil {
+			if err := checkCycle(via, r.Type); err != nil {
 				return err
 			}
 			found, err := pl.beneath(pf.node.ID, func(n *nodeInfo) bool { return n.template.Type == r.Type })
@@ -477,9 +475,9 @@ func (pl *planning) decide(pf *platform) error {
 	return nil
 }
 
-// checkCycle reports a cycle when a package that via leads to requires a
-// type already on the way: the node's own type or that of a package above.
-func (pl *planning) checkCycle(pf *platform, via []pkgsource.Key, typ string) error {
+// checkCycle reports a cycle when the last package of via requires a type
+// already on the way: its own type or that of a package above.
+func checkCycle(via []pkgsource.Key, typ string) error {
 	for i, k := range via {
 		if k.Type == typ {
 			path := make([]string, 0, len(via)-i+1)
@@ -537,9 +535,7 @@ func (pl *planning) packages(typ string) ([]pkgsource.Package, error) {
 		}
 		ps[i].Requires = slices.Clone(p.Requires)
 	}
-	slices.SortFunc(ps, func(a, b pkgsource.Package) int {
-		return cmp.Or(a.Version.Compare(b.Version), cmp.Compare(a.Version.String(), b.Version.String()))
-	})
+	slices.SortFunc(ps, pkgsource.Compare)
 	for i := 1; i < len(ps); i++ {
 		if ps[i].Version == ps[i-1].Version {
 			return nil, fmt.Errorf("upgrade: listing %s packages: %w", typ, &pkgsource.PackageError{

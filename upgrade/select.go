@@ -469,7 +469,7 @@ func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package) (string,
 		}
 		for _, f := range found {
 			demands := []Demand{{Constraint: r.Constraint}}
-			if other := pl.platforms[f.node.ID]; other != nil {
+			if other := f.platform; other != nil {
 				demands = append(demands, other.demands...)
 			}
 			if pl.allow(demands, f.node.Version) {

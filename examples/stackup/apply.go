@@ -122,27 +122,50 @@ with sh -c. A non-zero exit fails the step. With --journal, running the
 same apply again resumes where the last run stopped.`
 
 func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("apply")
-	var in inputFlags
-	var rf runFlags
-	in.register(fs, true)
-	rf.register(fs)
-	journal := fs.String("journal", "", "record progress in `FILE`; apply again with it to resume")
-	quiet := fs.Bool("quiet", false, "do not print the plan")
-	if code, ok := parseFlags(fs, applySynopsis, args, stdout, stderr); !ok {
+	c := newRunCommand("apply", applySynopsis, true)
+	journal := c.fs.String("journal", "", "record progress in `FILE`; apply again with it to resume")
+	quiet := c.fs.Bool("quiet", false, "do not print the plan")
+	if code, ok := c.parse(args, stdout, stderr); !ok {
 		return code
 	}
-	err := in.check(true)
-	if err == nil {
-		err = rf.check()
-	}
-	if err != nil {
-		return checkFlags(fs, applySynopsis, err, stderr)
-	}
-	if err := apply(ctx, &in, &rf, *journal, *quiet, stdout, stderr); err != nil {
+	if err := apply(ctx, &c.in, &c.rf, *journal, *quiet, stdout, stderr); err != nil {
 		return report(stderr, "apply", err)
 	}
 	return exitOK
+}
+
+// runCommand is the flag handling that apply and serve share: the input
+// flags (with a request file when requests is set) and the run flags,
+// beside the command's own.
+type runCommand struct {
+	fs       *flag.FlagSet
+	synopsis string
+	requests bool
+	in       inputFlags
+	rf       runFlags
+}
+
+func newRunCommand(name, synopsis string, requests bool) *runCommand {
+	c := &runCommand{fs: newFlagSet(name), synopsis: synopsis, requests: requests}
+	c.in.register(c.fs, requests)
+	c.rf.register(c.fs)
+	return c
+}
+
+// parse parses and checks args; ok is false when the command should
+// return code.
+func (c *runCommand) parse(args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	if code, ok := parseFlags(c.fs, c.synopsis, args, stdout, stderr); !ok {
+		return code, false
+	}
+	err := c.in.check(c.requests)
+	if err == nil {
+		err = c.rf.check()
+	}
+	if err != nil {
+		return checkFlags(c.fs, c.synopsis, err, stderr), false
+	}
+	return 0, true
 }
 
 func apply(ctx context.Context, in *inputFlags, rf *runFlags, journalPath string, quiet bool, stdout, stderr io.Writer) error {

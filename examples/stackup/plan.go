@@ -36,9 +36,7 @@ func parseFlags(fs *flag.FlagSet, synopsis string, args []string, stdout, stderr
 		printUsage(stdout, fs, synopsis)
 		return exitOK, false
 	}
-	fmt.Fprintf(stderr, "%s: %v\n\n", fs.Name(), err)
-	printUsage(stderr, fs, synopsis)
-	return exitUsage, false
+	return checkFlags(fs, synopsis, err, stderr), false
 }
 
 func printUsage(w io.Writer, fs *flag.FlagSet, synopsis string) {

@@ -412,23 +412,12 @@ and follow the run at /v1/runs/ID and /v1/runs/ID/events (server-sent
 events). See the package documentation for the API.`
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("serve")
-	var in inputFlags
-	var rf runFlags
-	in.register(fs, false)
-	rf.register(fs)
-	listen := fs.String("listen", "127.0.0.1:8080", "listen on `ADDR`")
-	if code, ok := parseFlags(fs, serveSynopsis, args, stdout, stderr); !ok {
+	c := newRunCommand("serve", serveSynopsis, false)
+	listen := c.fs.String("listen", "127.0.0.1:8080", "listen on `ADDR`")
+	if code, ok := c.parse(args, stdout, stderr); !ok {
 		return code
 	}
-	err := in.check(false)
-	if err == nil {
-		err = rf.check()
-	}
-	if err != nil {
-		return checkFlags(fs, serveSynopsis, err, stderr)
-	}
-	if err := serve(ctx, &in, &rf, *listen, stdout, stderr); err != nil {
+	if err := serve(ctx, &c.in, &c.rf, *listen, stdout, stderr); err != nil {
 		return report(stderr, "serve", err)
 	}
 	return exitOK
