@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/stackup/stackup/topology"
@@ -15,7 +16,13 @@ import (
 // node, the satisfied checks, an application step per replaced node, the
 // edges between them and the warnings, in a deterministic order.
 func (pl *planning) assemble(plan *Plan) error {
-	for _, id := range sortedKeys(pl.platforms) {
+	platforms := sortedKeys(pl.platforms)
+	n := len(pl.replaced)
+	for _, pf := range pl.platforms {
+		n += len(pf.path)
+	}
+	plan.Steps = make([]Step, 0, n)
+	for _, id := range platforms {
 		pf := pl.platforms[id]
 		if len(pf.path) == 0 {
 			for _, d := range pf.demands {
@@ -23,7 +30,7 @@ func (pl *planning) assemble(plan *Plan) error {
 			}
 			continue
 		}
-		plan.Steps = append(plan.Steps, pl.platformSteps(pf)...)
+		plan.Steps = pl.appendPlatformSteps(plan.Steps, pf)
 	}
 	// A platform node's first step comes after the last steps of the
 	// platform nodes beneath it.
@@ -38,17 +45,16 @@ func (pl *planning) assemble(plan *Plan) error {
 		}
 		s.After = after
 	}
-	plan.Steps = slices.Grow(plan.Steps, len(pl.replaced))
 	for _, id := range sortedKeys(pl.replaced) {
 		rep := pl.replaced[id]
 		r := &plan.Requests[rep.request]
+		to := r.Template.Version.String()
 		// The steps of one request share its template: treat it as
 		// read-only.
-		s := Step{ID: StepID("app/" + string(id) + "@" + r.Template.Version.String()), Kind: Application,
+		s := Step{ID: StepID(pl.text.join("app/", string(id), "@", to)), Kind: Application,
 			App: r.Application, Node: id, Template: rep.node.Template, Type: rep.template.Type,
 			From: rep.node.Version, To: r.Template.Version, NewTemplate: &r.Template, Request: rep.request,
-			Reason: string(r.Template.ID) + "@" + r.Template.Version.String() + " replaces " +
-				string(rep.template.ID) + " " + rep.node.Version.String()}
+			Reason: pl.text.join(string(r.Template.ID), "@", to, " replaces ", string(rep.template.ID), " ", rep.node.Version.String())}
 		var err error
 		if s.After, err = pl.lastStepsBeneath(id); err != nil {
 			return err
@@ -73,47 +79,60 @@ func (pl *planning) assemble(plan *Plan) error {
 // stepped reports whether the plan has steps for n.
 func (n *nodeInfo) stepped() bool { return n.platform != nil && len(n.platform.path) > 0 }
 
-// platformSteps returns one step per package on pf's path, each after the
-// one before.
-func (pl *planning) platformSteps(pf *platform) []Step {
+// appendPlatformSteps appends one step per package on pf's path, each after
+// the one before.
+func (pl *planning) appendPlatformSteps(steps []Step, pf *platform) []Step {
 	// The reason names the unmet demands, the first few of them.
 	const named = 3
-	var unmet []string
-	more := 0
-	for _, d := range pf.demands {
+	why, unmet := pl.text.buf[:0], 0
+	for i := range pf.demands {
+		d := &pf.demands[i]
 		if pl.allows(d.Constraint, pf.node.Version) {
 			continue
 		}
-		if len(unmet) == named {
-			more++
+		if unmet++; unmet > named {
 			continue
 		}
-		unmet = append(unmet, d.Source()+" requires "+string(pf.node.Template)+" "+d.Constraint.String())
+		if unmet > 1 {
+			why = append(why, " and "...)
+		}
+		why = append(append(append(append(d.appendSource(why), " requires "...), pf.node.Template...), ' '), d.Constraint.String()...)
 	}
-	if more > 0 {
-		unmet = append(unmet, fmt.Sprintf("%d more", more))
+	if unmet > named {
+		why = append(strconv.AppendInt(append(why, " and "...), int64(unmet-named), 10), " more"...)
 	}
-	why := strings.Join(unmet, " and ") + "; node " + string(pf.node.ID) + " has " + pf.node.Version.String()
-	steps := make([]Step, len(pf.path))
+	why = append(append(append(append(why, "; node "...), pf.node.ID...), " has "...), pf.node.Version.String()...)
+	reason := pl.text.string(why)
+	pl.text.buf = why[:0]
+
+	ids := pl.stepIDs.take(len(pf.path))
+	after := pl.stepIDs.take(len(pf.path) - 1)
 	from := pf.node.Version
 	for i := range pf.path {
 		p := &pf.path[i]
-		s := Step{ID: platformStepID(pf.node.ID, p.Version), Kind: Platform,
-			App: pf.node.App, Node: pf.node.ID, Template: pf.node.Template, Type: pf.template.Type,
-			From: from, To: p.Version, Package: p, Reason: why}
+		ids[i] = StepID(pl.text.join("platform/", string(pf.node.ID), "@", p.Version.String()))
+		s := Step{ID: ids[i], Kind: Platform, App: pf.node.App, Node: pf.node.ID, Template: pf.node.Template,
+			Type: pf.template.Type, From: from, To: p.Version, Package: p, Reason: reason}
 		if len(pf.path) > 1 {
-			s.Reason = fmt.Sprintf("hop %d of %d to %s: %s", i+1, len(pf.path), pf.path[len(pf.path)-1].Version, why)
+			hop := strconv.AppendInt(append(pl.text.buf[:0], "hop "...), int64(i+1), 10)
+			hop = strconv.AppendInt(append(hop, " of "...), int64(len(pf.path)), 10)
+			hop = append(append(append(append(hop, " to "...), pf.path[len(pf.path)-1].Version.String()...), ": "...), reason...)
+			s.Reason = pl.text.string(hop)
+			pl.text.buf = hop[:0]
 		}
 		if i > 0 {
-			s.After = []StepID{steps[i-1].ID}
+			s.After = after[i-1 : i : i]
+			s.After[0] = ids[i-1]
 		}
-		steps[i] = s
+		steps = append(steps, s)
 		from = p.Version
 	}
+	pf.lastStep = ids[len(ids)-1]
 	final := &steps[len(steps)-1]
-	final.Demands = slices.Clone(pf.demands)
-	for _, d := range pf.binding { // co-tenants', each once (see verdicts)
-		final.Demands = append(final.Demands, *d)
+	final.Demands = pl.demandSlab.take(len(pf.demands) + len(pf.binding))
+	copy(final.Demands, pf.demands)
+	for i, d := range pf.binding { // co-tenants', each once (see verdicts)
+		final.Demands[len(pf.demands)+i] = *d
 	}
 	final.Candidates = pf.candidates
 	return steps
@@ -124,10 +143,9 @@ func (pl *planning) platformSteps(pf *platform) []Step {
 // beneath those come before them already.
 func (pl *planning) lastStepsBeneath(id topology.NodeID) ([]StepID, error) {
 	found, err := pl.beneath(id, (*nodeInfo).stepped)
-	after := make([]StepID, len(found))
+	after := pl.stepIDs.take(len(found))
 	for i, n := range found {
-		path := n.platform.path
-		after[i] = platformStepID(n.node.ID, path[len(path)-1].Version)
+		after[i] = n.platform.lastStep
 	}
 	return after, err
 }
@@ -163,47 +181,72 @@ func platformStepID(node topology.NodeID, to version.Version) StepID {
 // application, then by ID.
 func sortSteps(plan *Plan) error {
 	for i := range plan.Steps {
-		if len(plan.Steps[i].After) > 1 {
-			plan.Steps[i].After = slices.Compact(slices.Sorted(slices.Values(plan.Steps[i].After)))
+		if after := plan.Steps[i].After; len(after) > 1 {
+			slices.Sort(after)
+			plan.Steps[i].After = slices.Clip(slices.Compact(after))
 		}
 	}
-	// Sort a permutation rather than the steps themselves: steps are big.
-	perm := make([]int, len(plan.Steps))
-	for i := range perm {
-		perm[i] = i
+	// Order a permutation rather than the steps themselves: steps are big.
+	byKey := make([]int, len(plan.Steps))
+	for i := range byKey {
+		byKey[i] = i
 	}
-	slices.SortFunc(perm, func(a, b int) int {
+	slices.SortFunc(byKey, func(a, b int) int {
 		sa, sb := &plan.Steps[a], &plan.Steps[b]
 		return cmp.Or(cmp.Compare(sa.Kind, sb.Kind), cmp.Compare(sa.ID, sb.ID))
 	})
-	byKey := make([]Step, len(perm))
-	for i, j := range perm {
-		byKey[i] = plan.Steps[j]
-	}
-	_, order, err := stepGraph(byKey)
+	_, order, err := stepGraph(plan.Steps, byKey)
 	if err != nil {
 		return err
 	}
 	for i, j := range order {
-		plan.Steps[i] = byKey[j]
+		order[i] = byKey[j]
 	}
+	permute(plan.Steps, order)
 	return nil
+}
+
+// permute rearranges steps so that steps[i] becomes what was steps[p[i]],
+// following the cycles of p rather than copying the steps. It leaves p
+// changed.
+func permute(steps []Step, p []int) {
+	for i := range p {
+		if p[i] < 0 {
+			continue // placed with an earlier cycle
+		}
+		first := steps[i]
+		j := i
+		for p[j] != i {
+			steps[j] = steps[p[j]]
+			j, p[j] = p[j], -1
+		}
+		steps[j] = first
+		p[j] = -1
+	}
 }
 
 // stepGraph returns the graph of the steps' After lists and a topological
 // order of the steps, ties broken by their order in the slice, or an error
 // matching ErrInvalidPlan.
-func stepGraph(steps []Step) (*dag.Graph, []int, error) {
+func stepGraph(steps []Step, perm []int) (*dag.Graph, []int, error) {
+	step := func(i int) *Step { return &steps[i] }
+	if perm != nil {
+		step = func(i int) *Step { return &steps[perm[i]] }
+	}
 	index := make(map[StepID]int32, len(steps))
-	for i, s := range steps {
+	edges := 0
+	for i := range steps {
+		s := step(i)
 		if _, dup := index[s.ID]; dup {
 			return nil, nil, fmt.Errorf("upgrade: %w: duplicate step ID %s", ErrInvalidPlan, s.ID)
 		}
 		index[s.ID] = int32(i)
+		edges += len(s.After)
 	}
 	start := make([]int32, len(steps)+1)
-	var deps []int32
-	for i, s := range steps {
+	deps := make([]int32, 0, edges)
+	for i := range steps {
+		s := step(i)
 		for _, a := range s.After {
 			j, ok := index[a]
 			if !ok {
@@ -218,7 +261,7 @@ func stepGraph(steps []Step) (*dag.Graph, []int, error) {
 	if cycle != nil {
 		ids := make([]string, len(cycle))
 		for i, c := range cycle {
-			ids[i] = string(steps[c].ID)
+			ids[i] = string(step(c).ID)
 		}
 		return nil, nil, fmt.Errorf("upgrade: %w: steps form a cycle: %s", ErrInvalidPlan, strings.Join(ids, " → "))
 	}

@@ -3,8 +3,6 @@ package upgrade
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -73,14 +71,10 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 	if in.Schema != Schema {
 		return nil, fmt.Errorf("upgrade: %w: schema %q, want %q", ErrInvalidPlan, in.Schema, Schema)
 	}
-	id, err := planID(in.Plan)
-	if err != nil {
-		return nil, err
-	}
-	if id != in.ID {
+	if id := planID(in.Plan); id != in.ID {
 		return nil, fmt.Errorf("upgrade: %w: id %s does not match its content (%s)", ErrInvalidPlan, in.ID, id)
 	}
-	if _, _, err := stepGraph(in.Steps); err != nil {
+	if _, _, err := stepGraph(in.Steps, nil); err != nil {
 		return nil, err
 	}
 	for i := range in.Steps {
@@ -94,20 +88,6 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 		s.NewTemplate = &in.Requests[s.Request].Template
 	}
 	return in.Plan, nil
-}
-
-// planID returns the hash of the plan's canonical JSON: the compact
-// encoding, without HTML escapes, with an empty ID, and a final newline.
-func planID(p *Plan) (string, error) {
-	c := *p
-	c.ID = ""
-	h := sha256.New()
-	enc := json.NewEncoder(h)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(planJSON{Schema: Schema, Plan: &c}); err != nil {
-		return "", fmt.Errorf("upgrade: encoding plan: %w", err)
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // WriteMermaid writes the plan's DAG as a Mermaid flowchart: a box per step

@@ -98,17 +98,23 @@ type Demand struct {
 
 // Source names who places the demand: "shop_app@2.0.0 (shop)",
 // "node billing-1 (billing)" or "package tomcat 10.1.34 for node tomcat-1".
-func (d Demand) Source() string {
+func (d Demand) Source() string { return string(d.appendSource(nil)) }
+
+func (d Demand) String() string { return string(d.appendString(nil)) }
+
+func (d *Demand) appendSource(b []byte) []byte {
 	switch {
 	case d.Package != "":
-		return fmt.Sprintf("package %s for node %s", d.Package, d.Node)
+		return append(append(append(append(b, "package "...), d.Package...), " for node "...), d.Node...)
 	case d.Node != "":
-		return fmt.Sprintf("node %s (%s)", d.Node, d.App)
+		return append(append(append(append(append(b, "node "...), d.Node...), " ("...), d.App...), ')')
 	}
-	return fmt.Sprintf("%s@%s (%s)", d.Template, d.Version, d.App)
+	return append(append(append(append(append(append(b, d.Template...), '@'), d.Version.String()...), " ("...), d.App...), ')')
 }
 
-func (d Demand) String() string { return fmt.Sprintf("%s requires %s", d.Source(), d.Constraint) }
+func (d *Demand) appendString(b []byte) []byte {
+	return append(append(d.appendSource(b), " requires "...), d.Constraint.String()...)
+}
 
 // demandKey identifies a demand; equal keys are the same demand.
 type demandKey struct {

@@ -132,8 +132,8 @@ type Candidate struct {
 // its After list. The order, the IDs and every list in a Plan are
 // deterministic: planning the same inputs again gives an identical plan.
 type Plan struct {
-	// ID is "sha256:" and the hex SHA-256 of the plan's canonical JSON
-	// (WriteJSON with ID empty). Two plans with the same ID are the same.
+	// ID is "sha256:" and the hex SHA-256 of a canonical encoding of all
+	// the plan's other fields. Two plans with the same ID are the same.
 	ID        string    `json:"id"`
 	Requests  []Request `json:"requests"`
 	Steps     []Step    `json:"steps"`

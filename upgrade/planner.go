@@ -79,6 +79,7 @@ type Planner struct {
 	topo topology.Topology
 	src  pkgsource.Source
 	cfg  config
+	memo checkMemo
 }
 
 // NewPlanner returns a Planner reading deployments from t and packages from
@@ -127,10 +128,11 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 	reqs = cloneRequests(reqs)
 	pl := &planning{Planner: p, ctx: ctx,
 		nodes: map[topology.NodeID]*nodeInfo{}, apps: map[topology.AppID]*topology.Application{},
-		pkgs: map[string][]pkgsource.Package{}, platforms: map[topology.NodeID]*platform{},
-		replaced: map[topology.NodeID]*replacement{}, heights: map[topology.NodeID]int{},
+		catalogs: map[string]*catalog{}, platforms: map[topology.NodeID]*platform{},
+		replaced: map[topology.NodeID]*replacement{}, replacedTemplates: map[topology.AppID][]topology.TemplateID{},
 		templates: map[topology.TemplateID]*topology.Template{}, checks: map[checkKey]bool{}, fits: map[int][]int{}, signatures: map[string]int{},
 		reaches: map[reachKey]*reach{}}
+	defer pl.memo.publish(pl.checks) // failed plans learn too
 	for i := range reqs {
 		if err := pl.gather(&reqs[i], i); err != nil {
 			return nil, err
@@ -149,11 +151,7 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 	if err := pl.assemble(plan); err != nil {
 		return nil, err
 	}
-	id, err := planID(plan)
-	if err != nil {
-		return nil, err
-	}
-	plan.ID = id
+	plan.ID = planID(plan)
 	return plan, nil
 }
 
@@ -188,20 +186,28 @@ func validateRequests(reqs []Request) error {
 // planning is the state of one PlanAll call.
 type planning struct {
 	*Planner
-	ctx        context.Context
-	nodes      map[topology.NodeID]*nodeInfo
-	apps       map[topology.AppID]*topology.Application
-	pkgs       map[string][]pkgsource.Package // by type, ascending version
-	platforms  map[topology.NodeID]*platform
-	replaced   map[topology.NodeID]*replacement
-	heights    map[topology.NodeID]int // -1 while being computed
-	templates  map[topology.TemplateID]*topology.Template
-	checks     map[checkKey]bool
-	fits       map[int][]int       // by signature; see fitting
-	signatures map[string]int      // see signature
-	reaches    map[reachKey]*reach // see path
-	queue      platformQueue
-	walks      uint64 // walks made by beneath
+	ctx       context.Context
+	nodes     map[topology.NodeID]*nodeInfo
+	apps      map[topology.AppID]*topology.Application
+	catalogs  map[string]*catalog // by type
+	platforms map[topology.NodeID]*platform
+	replaced  map[topology.NodeID]*replacement
+	// replacedTemplates lists the templates replaced in each application.
+	replacedTemplates map[topology.AppID][]topology.TemplateID
+	heightPath        []topology.NodeID // the nodes whose height is being worked out
+	templates         map[topology.TemplateID]*topology.Template
+	checks            map[checkKey]bool   // learned by this plan; see allows
+	fits              map[int][]int       // by signature; see fitting
+	signatures        map[string]int      // see signature
+	reaches           map[reachKey]*reach // see path
+	queue             platformQueue
+	walks             uint64 // walks made by beneath
+	// Where the plan's small strings and slices come from; see arena.
+	text         arena
+	stepIDs      slab[StepID]
+	demandSlab   slab[Demand]
+	nodeSlab     slab[nodeInfo]
+	platformSlab slab[platform]
 }
 
 type nodeInfo struct {
@@ -209,24 +215,33 @@ type nodeInfo struct {
 	template *topology.Template
 	seen     uint64    // the last walk that reached it (see beneath)
 	platform *platform // when something is demanded of it
+	// height and its state; see planning.height
+	height      int
+	heightState uint8
 }
 
 // platform is a platform node that something needs something of.
 type platform struct {
 	*nodeInfo
-	height  int
 	demands []Demand
-	origins map[int]bool // of the requests' demands; see demand
-	sig     int          // see signature; set once demands are complete
+	origins []int // of the requests' demands, in order; see demand
+	sig     int   // see signature; set once demands are complete
+	pathSig int   // see pathSignature
 	// via lists the packages whose requirements led here, outermost first.
 	via []pkgsource.Key
 
 	// The decision.
-	decided    bool
-	path       []pkgsource.Package
-	cotenants  []Demand
-	binding    []*Demand // the co-tenant demands that ruled out a version
-	candidates []Candidate
+	decided   bool
+	path      []pkgsource.Package
+	cotenants []Demand  // one per constraint; see cotenants
+	binding   []*Demand // the co-tenant demands that ruled out a version
+	// The catalog of the node's type, and the allowSets of the demands'
+	// and co-tenants' constraints, index for index.
+	cat          *catalog
+	demandSets   []*allowSet
+	cotenantSets []*allowSet
+	candidates   []Candidate
+	lastStep     StepID // the ID of its last step, once there are steps
 }
 
 // replacement is an application node that a request replaces.
@@ -262,7 +277,8 @@ func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
 		}
 		pl.templates[n.Template] = t
 	}
-	info := &nodeInfo{node: *n, template: t}
+	info := pl.nodeSlab.one()
+	*info = nodeInfo{node: *n, template: t}
 	if info.node.Version.IsZero() {
 		info.node.Version = t.Version
 	}
@@ -307,35 +323,44 @@ func (pl *planning) beneath(id topology.NodeID, match func(*nodeInfo) bool) ([]*
 }
 
 // height returns the length of the longest chain of relationships down from
-// id. A node is always higher than every node beneath it.
-func (pl *planning) height(id topology.NodeID, path []topology.NodeID) (int, error) {
-	switch h, ok := pl.heights[id]; {
-	case ok && h >= 0:
-		return h, nil
-	case ok:
-		i := slices.Index(path, id)
-		cycle := make([]string, 0, len(path)-i+1)
-		for _, n := range path[i:] {
-			cycle = append(cycle, string(n))
+// n. A node is always higher than every node beneath it.
+func (pl *planning) height(n *nodeInfo) (int, error) {
+	switch n.heightState {
+	case heightKnown:
+		return n.height, nil
+	case heightWorking:
+		i := slices.Index(pl.heightPath, n.node.ID)
+		cycle := make([]string, 0, len(pl.heightPath)-i+1)
+		for _, id := range pl.heightPath[i:] {
+			cycle = append(cycle, string(id))
 		}
-		return 0, &CycleError{Path: append(cycle, string(id))}
+		return 0, &CycleError{Path: append(cycle, string(n.node.ID))}
 	}
-	n, err := pl.node(id)
-	if err != nil {
-		return 0, err
-	}
-	pl.heights[id] = -1
+	n.heightState = heightWorking
+	pl.heightPath = append(pl.heightPath, n.node.ID)
 	h := 0
 	for _, r := range n.node.Relationships {
-		below, err := pl.height(r.Target, append(path, id))
+		below, err := pl.node(r.Target)
 		if err != nil {
 			return 0, err
 		}
-		h = max(h, below+1)
+		hb, err := pl.height(below)
+		if err != nil {
+			return 0, err
+		}
+		h = max(h, hb+1)
 	}
-	pl.heights[id] = h
+	pl.heightPath = pl.heightPath[:len(pl.heightPath)-1]
+	n.height, n.heightState = h, heightKnown
 	return h, nil
 }
+
+// The states of a node's height.
+const (
+	heightUnknown = iota
+	heightWorking // being worked out: met again, it is on a cycle
+	heightKnown
+)
 
 // demand records d on platform node n, queueing n to be decided.
 //
@@ -346,11 +371,11 @@ func (pl *planning) height(id topology.NodeID, path []topology.NodeID) (int, err
 func (pl *planning) demand(n *nodeInfo, d Demand, via []pkgsource.Key, origin int) error {
 	pf := n.platform
 	if pf == nil {
-		h, err := pl.height(n.node.ID, nil)
-		if err != nil {
+		if _, err := pl.height(n); err != nil {
 			return err
 		}
-		pf = &platform{nodeInfo: n, height: h, via: via}
+		pf = pl.platformSlab.one()
+		*pf = platform{nodeInfo: n, via: via}
 		n.platform = pf
 		pl.platforms[n.node.ID] = pf
 		heap.Push(&pl.queue, pf)
@@ -361,13 +386,15 @@ func (pl *planning) demand(n *nodeInfo, d Demand, via []pkgsource.Key, origin in
 		return fmt.Errorf("upgrade: internal error: new demand on node %s after it was decided", n.node.ID)
 	}
 	if origin >= 0 {
-		if pf.origins == nil {
-			pf.origins = map[int]bool{}
+		// Requests come in order: only the latest request's origins
+		// can be there already.
+		for i := len(pf.origins) - 1; i >= 0 && pf.origins[i]>>20 == origin>>20; i-- {
+			if pf.origins[i] == origin {
+				return nil
+			}
 		}
-		if !pf.origins[origin] {
-			pf.origins[origin] = true
-			pf.demands = append(pf.demands, d)
-		}
+		pf.origins = append(pf.origins, origin)
+		pf.demands = append(pf.demands, d)
 		return nil
 	}
 	if !slices.ContainsFunc(pf.demands, func(o Demand) bool { return o.key() == d.key() }) {
@@ -397,11 +424,13 @@ func (pl *planning) gather(r *Request, index int) error {
 		return &MissingNodeError{App: r.Application, Template: r.Replaces}
 	}
 	replaced, _ := app.Template(r.Replaces)
+	pl.replacedTemplates[r.Application] = append(pl.replacedTemplates[r.Application], r.Replaces)
 	for _, n := range targets {
 		// The application came with its nodes: no need to ask for each.
 		info := pl.nodes[n.ID]
 		if info == nil {
-			info = &nodeInfo{node: *n, template: replaced}
+			info = pl.nodeSlab.one()
+			*info = nodeInfo{node: *n, template: replaced}
 			info.node.App = r.Application
 			if info.node.Version.IsZero() {
 				info.node.Version = replaced.Version
@@ -440,11 +469,11 @@ func (pl *planning) decide(pf *platform) error {
 	if pf.cotenants, err = pl.cotenants(pf); err != nil {
 		return err
 	}
-	pkgs, err := pl.packages(pf.template.Type)
-	if err != nil {
+	if pf.cat, err = pl.catalog(pf.template.Type); err != nil {
 		return err
 	}
-	if pf.path, pf.candidates, err = pl.choose(pf, pkgs); err != nil {
+	pf.demandSets, pf.cotenantSets = pf.cat.demandSets(pf.demands), pf.cat.demandSets(pf.cotenants)
+	if pf.path, pf.candidates, err = pl.choose(pf); err != nil {
 		return err
 	}
 	if pl.cfg.logger != nil {
@@ -490,16 +519,66 @@ func checkCycle(via []pkgsource.Key, typ string) error {
 	return nil
 }
 
-// cotenants returns the demands of the nodes that run on or need pf, other
-// than those being replaced, that state a constraint.
+// cotenants returns, for each constraint that the nodes running on or
+// needing pf place on it (other than the nodes being replaced), the demand
+// of the first of those nodes by application, node and template, sorted by
+// constraint. A version is allowed by every co-tenant if it is allowed by
+// these, and they name the co-tenant that rules a version out the same way
+// whatever the order of the topology's answers. A node can have thousands of
+// co-tenants and only a few distinct constraints.
 func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 	deps, err := pl.topo.Dependents(pl.ctx, pf.node.ID)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Demand, 0, len(deps))
+	var out []Demand
+	last := 0 // the group of the previous dependent: runs are common
+	for i := range deps {
+		d := &deps[i]
+		if d.Constraint.IsZero() || pl.replaces(d.App, d.Template) {
+			continue
+		}
+		k := last
+		if k >= len(out) || out[k].Constraint.String() != d.Constraint.String() {
+			k = slices.IndexFunc(out, func(o Demand) bool { return o.Constraint.String() == d.Constraint.String() })
+		}
+		if k < 0 {
+			k = len(out)
+			out = append(out, Demand{})
+		} else if o := &out[k]; !firstNode(d.App, d.Node, d.Template, o.App, o.Node, o.Template) {
+			last = k
+			continue
+		}
+		out[k] = Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node}
+		last = k
+	}
+	sortDemands(out)
+	return out, nil
+}
+
+// firstNode reports whether application a, node n and template t come
+// before application a2, node n2 and template t2, in that order of
+// precedence.
+func firstNode(a topology.AppID, n topology.NodeID, t topology.TemplateID, a2 topology.AppID, n2 topology.NodeID, t2 topology.TemplateID) bool {
+	switch {
+	case a != a2:
+		return a < a2
+	case n != n2:
+		return n < n2
+	}
+	return t < t2
+}
+
+// allCotenants returns the demands of every co-tenant of pf, sorted, for
+// an error that names them all.
+func (pl *planning) allCotenants(pf *platform) ([]Demand, error) {
+	deps, err := pl.topo.Dependents(pl.ctx, pf.node.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []Demand
 	for _, d := range deps {
-		if pl.replaced[d.Node] == nil && !d.Constraint.IsZero() {
+		if !d.Constraint.IsZero() && !pl.replaces(d.App, d.Template) {
 			out = append(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
 		}
 	}
@@ -507,18 +586,37 @@ func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 	return slices.CompactFunc(out, func(a, b Demand) bool { return a.key() == b.key() }), nil
 }
 
-// sortDemands sorts co-tenant demands by constraint, so that equal
-// constraints are checked once (see firstRejecting), then by node.
-func sortDemands(ds []Demand) {
-	slices.SortFunc(ds, func(a, b Demand) int {
-		return cmp.Or(cmp.Compare(a.Constraint.String(), b.Constraint.String()),
-			cmp.Compare(a.App, b.App), cmp.Compare(a.Node, b.Node), cmp.Compare(a.Template, b.Template))
-	})
+// replaces reports whether a request replaces the nodes of template t in
+// application app.
+func (pl *planning) replaces(app topology.AppID, t topology.TemplateID) bool {
+	ts := pl.replacedTemplates[app]
+	return len(ts) > 0 && slices.Contains(ts, t)
 }
 
+// sortDemands sorts co-tenant demands by constraint, so that equal
+// constraints are checked once (see firstRejecting), then by application,
+// node and template.
+func sortDemands(ds []Demand) { slices.SortFunc(ds, compareDemands) }
+
+func compareDemands(a, b Demand) int {
+	return cmp.Or(cmp.Compare(a.Constraint.String(), b.Constraint.String()),
+		cmp.Compare(a.App, b.App), cmp.Compare(a.Node, b.Node), cmp.Compare(a.Template, b.Template))
+}
+
+// packages returns the packages of a type, in ascending order of version.
 func (pl *planning) packages(typ string) ([]pkgsource.Package, error) {
-	if ps, ok := pl.pkgs[typ]; ok {
-		return ps, nil
+	cat, err := pl.catalog(typ)
+	if err != nil {
+		return nil, err
+	}
+	return cat.pkgs, nil
+}
+
+// catalog returns the catalog of a type, listing its packages the first
+// time.
+func (pl *planning) catalog(typ string) (*catalog, error) {
+	if cat, ok := pl.catalogs[typ]; ok {
+		return cat, nil
 	}
 	ps, err := pl.src.Packages(pl.ctx, typ)
 	if err != nil {
@@ -542,27 +640,10 @@ func (pl *planning) packages(typ string) ([]pkgsource.Package, error) {
 				Package: ps[i].Key(), Err: fmt.Errorf("%w: listed twice", pkgsource.ErrInvalid)})
 		}
 	}
-	pl.pkgs[typ] = ps
-	return ps, nil
+	cat := newCatalog(ps)
+	pl.catalogs[typ] = cat
+	return cat, nil
 }
-
-// allows reports whether c allows v, remembering the answer: a plan asks
-// the same question of many nodes, and a failed check costs the
-// constraint library an error value.
-func (pl *planning) allows(c version.Constraint, v version.Version) bool {
-	if c.IsZero() {
-		return true
-	}
-	k := checkKey{constraint: c.String(), version: v.String()}
-	ok, seen := pl.checks[k]
-	if !seen {
-		ok = c.Allows(v)
-		pl.checks[k] = ok
-	}
-	return ok
-}
-
-type checkKey struct{ constraint, version string }
 
 func (pl *planning) allow(ds []Demand, v version.Version) bool {
 	return pl.firstRejecting(ds, v) == nil

@@ -74,11 +74,7 @@ func (p *Plan) Roll(r Rolling) (*Plan, error) {
 	if err := sortSteps(&out); err != nil {
 		return nil, err
 	}
-	id, err := planID(&out)
-	if err != nil {
-		return nil, err
-	}
-	out.ID = id
+	out.ID = planID(&out)
 	return &out, nil
 }
 

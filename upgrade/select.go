@@ -2,10 +2,10 @@ package upgrade
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/version"
@@ -26,14 +26,14 @@ const maxCandidates = 32
 // among many versions costs what it takes to find it. Anything else (no
 // upgrade will do, a candidate whose requirements cannot be met beneath,
 // LatestPatch) is decided by classifying every version.
-func (pl *planning) choose(pf *platform, pkgs []pkgsource.Package) ([]pkgsource.Package, []Candidate, error) {
-	first := firstAbove(pkgs, pf.node.Version)
+func (pl *planning) choose(pf *platform) ([]pkgsource.Package, []Candidate, error) {
+	first := firstAbove(pf.cat.pkgs, pf.node.Version)
 	if pl.cfg.policy != LatestPatch {
-		if path, t, ok := pl.quickChoose(pf, pkgs, first); ok {
-			return path, pl.verdicts(pf, pkgs, t, first, true), nil
+		if path, t, ok := pl.quickChoose(pf, first); ok {
+			return path, pl.verdicts(pf, t, first, true), nil
 		}
 	}
-	return pl.chooseFully(pf, pkgs)
+	return pl.chooseFully(pf)
 }
 
 // firstAbove returns the index of the lowest version above v in pkgs,
@@ -42,19 +42,20 @@ func firstAbove(pkgs []pkgsource.Package, v version.Version) int {
 	return sort.Search(len(pkgs), func(i int) bool { return v.Less(pkgs[i].Version) })
 }
 
-// quickChoose walks the upgrades (pkgs[first:]) in the policy's order and
+// quickChoose walks the upgrades (from pkgs[first]) in the policy's order and
 // returns the first that every demand and co-tenant allows, that a path
 // reaches and whose requirements can be met. It gives up (ok false) at a
 // candidate whose requirements cannot be met, or when none will do.
-func (pl *planning) quickChoose(pf *platform, pkgs []pkgsource.Package, first int) ([]pkgsource.Package, int, bool) {
-	fits := pl.fitting(pf, pkgs)
+func (pl *planning) quickChoose(pf *platform, first int) ([]pkgsource.Package, int, bool) {
+	pkgs := pf.cat.pkgs
+	fits := pl.fitting(pf)
 	start := sort.SearchInts(fits, first)
 	for k := range len(fits) - start {
 		i := fits[len(fits)-1-k] // Newest: highest first
 		if pl.cfg.policy == Nearest {
 			i = fits[start+k]
 		}
-		path := pl.path(pf, i, pkgs)
+		path := pl.path(pf, i)
 		if path == nil {
 			continue
 		}
@@ -70,13 +71,13 @@ func (pl *planning) quickChoose(pf *platform, pkgs []pkgsource.Package, first in
 // and co-tenant of pf allows. Nodes of a type with the same constraints on
 // them share the answer, so that it is worked out once per plan however
 // many versions there are.
-func (pl *planning) fitting(pf *platform, pkgs []pkgsource.Package) []int {
+func (pl *planning) fitting(pf *platform) []int {
 	if fits, ok := pl.fits[pl.signature(pf)]; ok {
 		return fits
 	}
 	var fits []int
-	for i, p := range pkgs {
-		if pl.allow(pf.demands, p.Version) && pl.allow(pf.cotenants, p.Version) {
+	for i := range pf.cat.pkgs {
+		if pl.allowAt(pf.demandSets, i) && pl.allowAt(pf.cotenantSets, i) {
 			fits = append(fits, i)
 		}
 	}
@@ -86,37 +87,61 @@ func (pl *planning) fitting(pf *platform, pkgs []pkgsource.Package) []int {
 
 // signature numbers what a choice for pf depends on besides the installed
 // version: its type and the distinct constraints on it. Nodes with equal
-// signatures share work (see fitting and path).
+// signatures share work (see fitting).
 func (pl *planning) signature(pf *platform) int {
-	if pf.sig == 0 {
-		var sig strings.Builder
-		sig.WriteString(pf.template.Type)
-		for _, ds := range [][]Demand{pf.demands, pf.cotenants} {
-			sig.WriteByte(0)
-			for i, d := range ds {
-				if i > 0 && d.Constraint.String() == ds[i-1].Constraint.String() {
-					continue // runs of one constraint, as sorted co-tenants have
-				}
-				sig.WriteString(d.Constraint.String())
-				sig.WriteByte(1)
-			}
-		}
-		id, ok := pl.signatures[sig.String()]
+	pl.sign(pf)
+	return pf.sig
+}
+
+// pathSignature numbers what paths for pf depend on besides the installed
+// version: its type and the distinct constraints of its co-tenants. Nodes
+// with equal path signatures share work (see path).
+func (pl *planning) pathSignature(pf *platform) int {
+	pl.sign(pf)
+	return pf.pathSig
+}
+
+func (pl *planning) sign(pf *platform) {
+	if pf.sig != 0 {
+		return
+	}
+	number := func(key []byte) int {
+		id, ok := pl.signatures[string(key)]
 		if !ok {
 			id = len(pl.signatures) + 1
-			pl.signatures[sig.String()] = id
+			pl.signatures[string(key)] = id
 		}
-		pf.sig = id
+		return id
 	}
-	return pf.sig
+	key := make([]byte, 0, 64)
+	key = appendSetIDs(append(key, pf.template.Type...), pf.cotenantSets)
+	pf.pathSig = number(key)
+	pf.sig = number(appendSetIDs(key, pf.demandSets))
+}
+
+// appendSetIDs appends to key a separator and the IDs of the sets, each run
+// of one set once.
+func appendSetIDs(key []byte, sets []*allowSet) []byte {
+	key = append(key, 0)
+	for k, s := range sets {
+		if k > 0 && s == sets[k-1] {
+			continue
+		}
+		id := 0 // the zero constraint
+		if s != nil {
+			id = s.id
+		}
+		key = binary.AppendUvarint(key, uint64(id))
+	}
+	return key
 }
 
 // verdicts records the versions nearest pkgs[t], the chosen one, newest
 // first, each with why it was not chosen. first is the index of the lowest
 // version above the installed one; up says whether the choice is an
 // upgrade.
-func (pl *planning) verdicts(pf *platform, pkgs []pkgsource.Package, t, first int, up bool) []Candidate {
-	installed := pf.node.Version
+func (pl *planning) verdicts(pf *platform, t, first int, up bool) []Candidate {
+	installed, pkgs := pf.node.Version, pf.cat.pkgs
 	rank := pl.rankFunc(pkgs, first, up)
 	// Each reason's text is made once: many versions share one.
 	reasons := map[*Demand]string{}
@@ -133,16 +158,15 @@ func (pl *planning) verdicts(pf *platform, pkgs []pkgsource.Package, t, first in
 	out := make([]Candidate, 0, hi-lo)
 	for i := hi - 1; i >= lo; i-- {
 		c := Candidate{Version: pkgs[i].Version}
-		v := pkgs[i].Version
-		switch d, co := pl.firstRejecting(pf.demands, v), pl.firstRejecting(pf.cotenants, v); {
+		switch d, co := pl.rejectingAt(pf.demandSets, i), pl.rejectingAt(pf.cotenantSets, i); {
 		case i == t:
 			c.Chosen = true
-		case d != nil:
-			c.Rejected = text("does not satisfy ", d)
-		case co != nil:
-			c.Rejected = text("not allowed by co-tenant ", co)
-			if !slices.Contains(pf.binding, co) {
-				pf.binding = append(pf.binding, co)
+		case d >= 0:
+			c.Rejected = text("does not satisfy ", &pf.demands[d])
+		case co >= 0:
+			c.Rejected = text("not allowed by co-tenant ", &pf.cotenants[co])
+			if !slices.Contains(pf.binding, &pf.cotenants[co]) {
+				pf.binding = append(pf.binding, &pf.cotenants[co])
 			}
 		case up && i < first:
 			if lower == "" {
@@ -154,7 +178,7 @@ func (pl *planning) verdicts(pf *platform, pkgs []pkgsource.Package, t, first in
 				prefers = "policy " + pl.cfg.policy.String() + " prefers " + pkgs[t].Version.String()
 			}
 			c.Rejected = prefers
-		case pl.path(pf, i, pkgs) == nil:
+		case pl.path(pf, i) == nil:
 			if noPath == "" {
 				noPath = "no upgrade path from " + installed.String()
 			}
@@ -197,15 +221,15 @@ func (pl *planning) rankFunc(pkgs []pkgsource.Package, first int, up bool) func(
 
 // chooseFully classifies every version to choose, or to explain why no
 // version will do.
-func (pl *planning) chooseFully(pf *platform, pkgs []pkgsource.Package) ([]pkgsource.Package, []Candidate, error) {
-	installed := pf.node.Version
+func (pl *planning) chooseFully(pf *platform) ([]pkgsource.Package, []Candidate, error) {
+	installed, pkgs := pf.node.Version, pf.cat.pkgs
 	var wanted, fits, up, down []int // indices into pkgs
 	for i, p := range pkgs {
-		if pl.firstRejecting(pf.demands, p.Version) != nil {
+		if !pl.allowAt(pf.demandSets, i) {
 			continue
 		}
 		wanted = append(wanted, i)
-		if pl.firstRejecting(pf.cotenants, p.Version) != nil {
+		if !pl.allowAt(pf.cotenantSets, i) {
 			continue
 		}
 		fits = append(fits, i)
@@ -219,8 +243,12 @@ func (pl *planning) chooseFully(pf *platform, pkgs []pkgsource.Package) ([]pkgso
 		return nil, nil, pl.unsatisfiable(pf, pkgs)
 	}
 	if len(fits) == 0 {
+		cotenants, err := pl.allCotenants(pf)
+		if err != nil {
+			return nil, nil, err
+		}
 		var blocking []Demand
-		for _, c := range pf.cotenants {
+		for _, c := range cotenants {
 			if slices.ContainsFunc(wanted, func(i int) bool { return !c.Constraint.Allows(pkgs[i].Version) }) {
 				blocking = append(blocking, c)
 			}
@@ -243,7 +271,7 @@ func (pl *planning) chooseFully(pf *platform, pkgs []pkgsource.Package) ([]pkgso
 	chosen, t := []pkgsource.Package(nil), -1
 	fallback, f := []pkgsource.Package(nil), -1
 	for _, i := range pl.preference(pkgs, candidates, len(up) > 0) {
-		path := pl.path(pf, i, pkgs)
+		path := pl.path(pf, i)
 		if path == nil {
 			continue
 		}
@@ -273,7 +301,7 @@ func (pl *planning) chooseFully(pf *platform, pkgs []pkgsource.Package) ([]pkgso
 		return nil, nil, &NoPathError{Node: pf.node.ID, Type: pf.template.Type, Installed: installed,
 			Targets: pick(pkgs, candidates), Furthest: furthest, Reason: reason}
 	}
-	return chosen, pl.verdicts(pf, pkgs, t, firstAbove(pkgs, installed), len(up) > 0), nil
+	return chosen, pl.verdicts(pf, t, firstAbove(pkgs, installed), len(up) > 0), nil
 }
 
 // unsatisfiable explains why no package meets every demand on pf: a
@@ -344,32 +372,41 @@ func (pl *planning) preference(pkgs []pkgsource.Package, candidates []int, up bo
 
 // hop reports whether package p can be installed over version from.
 func (pl *planning) hop(from version.Version, p pkgsource.Package) bool {
-	if !pl.allows(p.From, from) {
-		return false
-	}
-	if n := pl.cfg.maxMinorStep; n > 0 && p.Version.Major() == from.Major() && from.Less(p.Version) {
-		return p.Version.Minor()-from.Minor() <= uint64(n)
+	return pl.allows(p.From, from) && pl.withinMinorStep(from, p.Version)
+}
+
+// hopAt reports whether the i-th package of cat can be installed over the
+// j-th.
+func (pl *planning) hopAt(cat *catalog, j, i int) bool {
+	return pl.allowsAt(cat.from[i], j) && pl.withinMinorStep(cat.pkgs[j].Version, cat.pkgs[i].Version)
+}
+
+// withinMinorStep reports whether an upgrade from one version to another
+// advances no more minor versions than WithMaxMinorStep allows.
+func (pl *planning) withinMinorStep(from, to version.Version) bool {
+	if n := pl.cfg.maxMinorStep; n > 0 && to.Major() == from.Major() && from.Less(to) {
+		return to.Minor()-from.Minor() <= uint64(n)
 	}
 	return true
 }
 
 // path returns the shortest chain of packages that takes pf from its
-// installed version to pkgs[t], or nil; see reach.
-func (pl *planning) path(pf *platform, t int, pkgs []pkgsource.Package) []pkgsource.Package {
-	installed := pf.node.Version
+// installed version to its t-th package, or nil; see reach.
+func (pl *planning) path(pf *platform, t int) []pkgsource.Package {
+	installed, pkgs := pf.node.Version, pf.cat.pkgs
 	if pl.hop(installed, pkgs[t]) {
 		return []pkgsource.Package{pkgs[t]} // one package: no path is shorter
 	}
 	if pkgs[t].Version.Less(installed) {
 		return nil // a downgrade is one package
 	}
-	k := reachKey{pl.signature(pf), installed.String()}
+	k := reachKey{pl.pathSignature(pf), installed.String()}
 	r := pl.reaches[k]
 	if r == nil {
 		r = &reach{}
 		pl.reaches[k] = r
 	}
-	dist := pl.reach(r, installed, t, pkgs, pf.cotenants)
+	dist := pl.reach(r, pf, t)
 	if dist[t] == 0 {
 		return nil
 	}
@@ -381,7 +418,7 @@ func (pl *planning) path(pf *platform, t int, pkgs []pkgsource.Package) []pkgsou
 		}
 		// The highest predecessor one hop closer to installed.
 		for j := cur - 1; j >= 0; j-- {
-			if dist[j] == dist[cur]-1 && pkgs[j].Version.Less(pkgs[cur].Version) && pl.hop(pkgs[j].Version, pkgs[cur]) {
+			if dist[j] == dist[cur]-1 && pkgs[j].Version.Less(pkgs[cur].Version) && pl.hopAt(pf.cat, j, cur) {
 				cur = j
 				break
 			}
@@ -390,8 +427,8 @@ func (pl *planning) path(pf *platform, t int, pkgs []pkgsource.Package) []pkgsou
 }
 
 type reachKey struct {
-	signature int
-	installed string
+	pathSignature int
+	installed     string
 }
 
 // reach holds the number of hops from an installed version to each of the
@@ -400,20 +437,23 @@ type reachKey struct {
 // hop), each version on the way allowed by the co-tenants.
 type reach struct{ dist []int32 }
 
-// reach extends r to pkgs[t] and returns its distances. Versions only rise
-// along a chain and pkgs is ascending, so one pass in order settles every
-// distance, and later calls for other targets reuse it.
-func (pl *planning) reach(r *reach, installed version.Version, t int, pkgs []pkgsource.Package, cotenants []Demand) []int32 {
+// reach extends r to pf's t-th package and returns its distances. Versions
+// only rise along a chain and the packages are in ascending order, so one
+// pass in order settles every distance, and later calls for other targets
+// reuse it. Nodes with the same path signature and installed version share
+// r.
+func (pl *planning) reach(r *reach, pf *platform, t int) []int32 {
+	installed, pkgs := pf.node.Version, pf.cat.pkgs
 	for i := len(r.dist); i <= t; i++ {
 		var d int32
 		v := pkgs[i].Version
 		switch {
-		case !installed.Less(v) || !pl.allow(cotenants, v):
+		case !installed.Less(v) || !pl.allowAt(pf.cotenantSets, i):
 		case pl.hop(installed, pkgs[i]):
 			d = 1
 		default:
 			for j := range i {
-				if r.dist[j] > 0 && (d == 0 || r.dist[j]+1 < d) && pkgs[j].Version.Less(v) && pl.hop(pkgs[j].Version, pkgs[i]) {
+				if r.dist[j] > 0 && (d == 0 || r.dist[j]+1 < d) && pkgs[j].Version.Less(v) && pl.hopAt(pf.cat, j, i) {
 					d = r.dist[j] + 1
 				}
 			}

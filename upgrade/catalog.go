@@ -1,0 +1,89 @@
+package upgrade
+
+import (
+	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/version"
+)
+
+// catalog is the packages of one type, in ascending order of version, with
+// what a plan learns about which of them constraints allow.
+type catalog struct {
+	pkgs []pkgsource.Package
+	sets map[string]*allowSet // by constraint text; see set
+	from []*allowSet          // by package: the versions its From allows
+}
+
+func newCatalog(pkgs []pkgsource.Package) *catalog {
+	cat := &catalog{pkgs: pkgs, sets: map[string]*allowSet{}, from: make([]*allowSet, len(pkgs))}
+	for i := range pkgs {
+		cat.from[i] = cat.set(pkgs[i].From)
+	}
+	return cat
+}
+
+// allowSet holds which versions of a catalog one constraint allows, learned
+// as they are asked about: bit i of known says whether pkgs[i] was asked
+// about, bit i of allowed the answer. The nil *allowSet stands for the zero
+// constraint, which allows every version.
+type allowSet struct {
+	id             int // from 1, in the order of the catalog's sets
+	constraint     version.Constraint
+	pkgs           []pkgsource.Package
+	known, allowed []uint64
+}
+
+// set returns the allowSet of c over the catalog's versions.
+func (cat *catalog) set(c version.Constraint) *allowSet {
+	if c.IsZero() {
+		return nil
+	}
+	s := cat.sets[c.String()]
+	if s == nil {
+		words := (len(cat.pkgs) + 63) / 64
+		bits := make([]uint64, 2*words)
+		s = &allowSet{id: len(cat.sets) + 1, constraint: c, pkgs: cat.pkgs, known: bits[:words:words], allowed: bits[words:]}
+		cat.sets[c.String()] = s
+	}
+	return s
+}
+
+// demandSets returns the allowSets of the demands' constraints.
+func (cat *catalog) demandSets(ds []Demand) []*allowSet {
+	sets := make([]*allowSet, len(ds))
+	for i := range ds {
+		sets[i] = cat.set(ds[i].Constraint)
+	}
+	return sets
+}
+
+// allowsAt reports whether s allows the i-th version of its catalog.
+func (pl *planning) allowsAt(s *allowSet, i int) bool {
+	if s == nil {
+		return true
+	}
+	w, bit := i/64, uint64(1)<<(i%64)
+	if s.known[w]&bit == 0 {
+		s.known[w] |= bit
+		if pl.allows(s.constraint, s.pkgs[i].Version) {
+			s.allowed[w] |= bit
+		}
+	}
+	return s.allowed[w]&bit != 0
+}
+
+// rejectingAt returns the index of the first set that does not allow the
+// i-th version of their catalog, or -1.
+func (pl *planning) rejectingAt(sets []*allowSet, i int) int {
+	for k, s := range sets {
+		if k > 0 && s == sets[k-1] {
+			continue // a run of one constraint
+		}
+		if !pl.allowsAt(s, i) {
+			return k
+		}
+	}
+	return -1
+}
+
+// allowAt reports whether every set allows the i-th version.
+func (pl *planning) allowAt(sets []*allowSet, i int) bool { return pl.rejectingAt(sets, i) < 0 }

@@ -1,0 +1,168 @@
+package upgrade
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"hash"
+
+	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/version"
+)
+
+// planID returns the plan's ID: "sha256:" and the hex SHA-256 of its
+// canonical encoding, which holds every field of the plan but its ID and
+// the steps' NewTemplate (their Request index stands for it).
+//
+// The canonical encoding is the schema name, then each field in the order
+// of its declaration: strings, versions and constraints as their text
+// prefixed with its length, numbers as varints, booleans as a byte, lists
+// as their length and their elements, and an absent package as a 0 byte
+// (a present one as 1 and its fields). Lengths make it unambiguous: two
+// plans have the same encoding only if their fields are equal. It is
+// cheaper to make than JSON, which matters as every plan is hashed.
+func planID(p *Plan) string {
+	var e idEncoder
+	e.h = sha256.New()
+	e.str(Schema)
+	e.num(len(p.Requests))
+	for i := range p.Requests {
+		r := &p.Requests[i]
+		e.str(string(r.Application))
+		e.str(string(r.Replaces))
+		e.template(&r.Template)
+	}
+	e.num(len(p.Steps))
+	for i := range p.Steps {
+		e.step(&p.Steps[i])
+	}
+	e.num(len(p.Satisfied))
+	for i := range p.Satisfied {
+		c := &p.Satisfied[i]
+		e.str(string(c.Node))
+		e.str(string(c.Template))
+		e.version(c.Version)
+		e.demand(&c.Demand)
+	}
+	e.num(len(p.Warnings))
+	for _, w := range p.Warnings {
+		e.str(w)
+	}
+	return "sha256:" + hex.EncodeToString(e.sum())
+}
+
+// idEncoder writes the canonical encoding into a hash through a buffer.
+type idEncoder struct {
+	h   hash.Hash
+	buf [4096]byte
+	n   int
+}
+
+func (e *idEncoder) flush() {
+	e.h.Write(e.buf[:e.n])
+	e.n = 0
+}
+
+func (e *idEncoder) sum() []byte {
+	e.flush()
+	return e.h.Sum(nil)
+}
+
+func (e *idEncoder) num(n int) {
+	if e.n+binary.MaxVarintLen64 > len(e.buf) {
+		e.flush()
+	}
+	e.n += binary.PutVarint(e.buf[e.n:], int64(n))
+}
+
+func (e *idEncoder) str(s string) {
+	e.num(len(s))
+	for len(s) > 0 {
+		if e.n == len(e.buf) {
+			e.flush()
+		}
+		k := copy(e.buf[e.n:], s)
+		e.n += k
+		s = s[k:]
+	}
+}
+
+func (e *idEncoder) flag(b bool) {
+	if b {
+		e.num(1)
+	} else {
+		e.num(0)
+	}
+}
+
+func (e *idEncoder) version(v version.Version) { e.str(v.String()) }
+
+func (e *idEncoder) constraint(c version.Constraint) { e.str(c.String()) }
+
+func (e *idEncoder) template(t *topology.Template) {
+	e.str(string(t.ID))
+	e.str(t.Type)
+	e.version(t.Version)
+	e.num(len(t.Requirements))
+	for _, r := range t.Requirements {
+		e.str(r.Name)
+		e.str(string(r.Template))
+		e.constraint(r.Constraint)
+		e.str(string(r.Relation))
+	}
+}
+
+func (e *idEncoder) step(s *Step) {
+	e.str(string(s.ID))
+	e.num(int(s.Kind))
+	e.str(string(s.App))
+	e.str(string(s.Node))
+	e.str(string(s.Template))
+	e.str(s.Type)
+	e.version(s.From)
+	e.version(s.To)
+	e.flag(s.Package != nil)
+	if s.Package != nil {
+		e.pkg(s.Package)
+	}
+	e.num(s.Request)
+	e.num(len(s.After))
+	for _, a := range s.After {
+		e.str(string(a))
+	}
+	e.str(s.Reason)
+	e.num(len(s.Demands))
+	for i := range s.Demands {
+		e.demand(&s.Demands[i])
+	}
+	e.num(len(s.Candidates))
+	for _, c := range s.Candidates {
+		e.version(c.Version)
+		e.flag(c.Chosen)
+		e.str(c.Rejected)
+	}
+}
+
+func (e *idEncoder) pkg(p *pkgsource.Package) {
+	e.str(p.Type)
+	e.version(p.Version)
+	e.constraint(p.From)
+	e.num(len(p.Requires))
+	for _, r := range p.Requires {
+		e.str(r.Type)
+		e.constraint(r.Constraint)
+	}
+	e.str(p.Location)
+	e.str(p.Digest)
+	e.num(int(p.Size))
+}
+
+func (e *idEncoder) demand(d *Demand) {
+	e.constraint(d.Constraint)
+	e.str(string(d.App))
+	e.str(string(d.Template))
+	e.version(d.Version)
+	e.str(string(d.Node))
+	e.str(d.Package)
+}
