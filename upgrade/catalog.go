@@ -11,14 +11,28 @@ type catalog struct {
 	pkgs []pkgsource.Package
 	sets map[string]*allowSet // by constraint text; see set
 	from []*allowSet          // by package: the versions its From allows
+	// ascending says that each version is above the one before: none
+	// differ only in build metadata, which does not order versions.
+	ascending bool
 }
 
 func newCatalog(pkgs []pkgsource.Package) *catalog {
-	cat := &catalog{pkgs: pkgs, sets: map[string]*allowSet{}, from: make([]*allowSet, len(pkgs))}
+	cat := &catalog{pkgs: pkgs, sets: map[string]*allowSet{}, from: make([]*allowSet, len(pkgs)), ascending: true}
 	for i := range pkgs {
 		cat.from[i] = cat.set(pkgs[i].From)
+		if i > 0 && !pkgs[i-1].Version.Less(pkgs[i].Version) {
+			cat.ascending = false
+		}
 	}
 	return cat
+}
+
+// below reports whether the j-th version is below the i-th.
+func (cat *catalog) below(j, i int) bool {
+	if cat.ascending {
+		return j < i
+	}
+	return cat.pkgs[j].Version.Less(cat.pkgs[i].Version)
 }
 
 // allowSet holds which versions of a catalog one constraint allows, learned

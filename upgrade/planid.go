@@ -19,7 +19,8 @@ import (
 // of its declaration: strings, versions and constraints as their text
 // prefixed with its length, numbers as varints, booleans as a byte, lists
 // as their length and their elements, and an absent package as a 0 byte
-// (a present one as 1 and its fields). Lengths make it unambiguous: two
+// (a present one as 1 and its fields). A candidate's reason that repeats the
+// one before is a 1 byte, another is a 0 byte and the reason. Lengths make it unambiguous: two
 // plans have the same encoding only if their fields are equal. It is
 // cheaper to make than JSON, which matters as every plan is hashed.
 func planID(p *Plan) string {
@@ -137,10 +138,15 @@ func (e *idEncoder) step(s *Step) {
 		e.demand(&s.Demands[i])
 	}
 	e.num(len(s.Candidates))
-	for _, c := range s.Candidates {
+	for i, c := range s.Candidates {
 		e.version(c.Version)
 		e.flag(c.Chosen)
-		e.str(c.Rejected)
+		// Runs of candidates share a reason: a repeat is one byte.
+		repeat := i > 0 && c.Rejected == s.Candidates[i-1].Rejected
+		e.flag(repeat)
+		if !repeat {
+			e.str(c.Rejected)
+		}
 	}
 }
 

@@ -133,6 +133,7 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 		templates: map[topology.TemplateID]*topology.Template{}, checks: map[checkKey]bool{}, fits: map[int][]int{}, signatures: map[string]int{},
 		reaches: map[reachKey]*reach{}}
 	defer pl.memo.publish(pl.checks) // failed plans learn too
+	pl.replacing = reqs
 	for i := range reqs {
 		if err := pl.gather(&reqs[i], i); err != nil {
 			return nil, err
@@ -192,7 +193,9 @@ type planning struct {
 	catalogs  map[string]*catalog // by type
 	platforms map[topology.NodeID]*platform
 	replaced  map[topology.NodeID]*replacement
-	// replacedTemplates lists the templates replaced in each application.
+	// replacing are the requests, and replacedTemplates lists the
+	// templates they replace in each application.
+	replacing         []Request
 	replacedTemplates map[topology.AppID][]topology.TemplateID
 	heightPath        []topology.NodeID // the nodes whose height is being worked out
 	templates         map[topology.TemplateID]*topology.Template
@@ -589,8 +592,15 @@ func (pl *planning) allCotenants(pf *platform) ([]Demand, error) {
 // replaces reports whether a request replaces the nodes of template t in
 // application app.
 func (pl *planning) replaces(app topology.AppID, t topology.TemplateID) bool {
-	ts := pl.replacedTemplates[app]
-	return len(ts) > 0 && slices.Contains(ts, t)
+	if len(pl.replacing) <= 4 { // a few: comparing beats hashing
+		for _, r := range pl.replacing {
+			if r.Application == app && r.Replaces == t {
+				return true
+			}
+		}
+		return false
+	}
+	return slices.Contains(pl.replacedTemplates[app], t)
 }
 
 // sortDemands sorts co-tenant demands by constraint, so that equal

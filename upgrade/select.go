@@ -418,7 +418,7 @@ func (pl *planning) path(pf *platform, t int) []pkgsource.Package {
 		}
 		// The highest predecessor one hop closer to installed.
 		for j := cur - 1; j >= 0; j-- {
-			if dist[j] == dist[cur]-1 && pkgs[j].Version.Less(pkgs[cur].Version) && pl.hopAt(pf.cat, j, cur) {
+			if dist[j] == dist[cur]-1 && pf.cat.below(j, cur) && pl.hopAt(pf.cat, j, cur) {
 				cur = j
 				break
 			}
@@ -453,7 +453,7 @@ func (pl *planning) reach(r *reach, pf *platform, t int) []int32 {
 			d = 1
 		default:
 			for j := range i {
-				if r.dist[j] > 0 && (d == 0 || r.dist[j]+1 < d) && pkgs[j].Version.Less(v) && pl.hopAt(pf.cat, j, i) {
+				if dj := r.dist[j]; dj > 0 && (d == 0 || dj+1 < d) && pf.cat.below(j, i) && pl.hopAt(pf.cat, j, i) {
 					d = r.dist[j] + 1
 				}
 			}
