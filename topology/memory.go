@@ -120,7 +120,9 @@ func (m *Memory) Template(ctx context.Context, id TemplateID) (*Template, error)
 
 // Dependents implements [Topology]. The result is sorted by application,
 // node, relation and constraint. A dependent whose template has several
-// requirements on the node's template appears once per requirement.
+// requirements on the node's template appears once per requirement. The
+// result is m's own list: read it, append to it, but do not change its
+// elements.
 func (m *Memory) Dependents(ctx context.Context, id NodeID) ([]Dependent, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -128,7 +130,7 @@ func (m *Memory) Dependents(ctx context.Context, id NodeID) ([]Dependent, error)
 	if _, ok := m.nodes[id]; !ok {
 		return nil, &NotFoundError{Kind: "node", ID: string(id)}
 	}
-	return slices.Clone(m.dependents[id]), nil
+	return slices.Clip(m.dependents[id]), nil
 }
 
 // Applications returns copies of every application, sorted by ID.

@@ -123,7 +123,10 @@ type Dependent struct {
 //
 // Implementations must be safe for concurrent use. Methods return an error
 // matching [ErrNotFound] for an unknown ID; the returned values belong to the
-// caller, who may keep them but must not expect later changes to show.
+// caller, who may keep them but must not expect later changes to show. The
+// exception is Dependents, whose result the caller must not modify: a shared
+// platform node can have thousands of dependents, and an implementation may
+// hand out the list it keeps rather than copy it on every call.
 type Topology interface {
 	// Application returns the application with its templates and nodes.
 	Application(ctx context.Context, id AppID) (*Application, error)

@@ -14,6 +14,8 @@ type catalog struct {
 	// ascending says that each version is above the one before: none
 	// differ only in build metadata, which does not order versions.
 	ascending bool
+	setSlab   slab[allowSet]
+	bits      slab[uint64]
 }
 
 func newCatalog(pkgs []pkgsource.Package) *catalog {
@@ -54,16 +56,17 @@ func (cat *catalog) set(c version.Constraint) *allowSet {
 	s := cat.sets[c.String()]
 	if s == nil {
 		words := (len(cat.pkgs) + 63) / 64
-		bits := make([]uint64, 2*words)
-		s = &allowSet{id: len(cat.sets) + 1, constraint: c, pkgs: cat.pkgs, known: bits[:words:words], allowed: bits[words:]}
+		bits := cat.bits.take(2 * words)
+		s = cat.setSlab.one()
+		*s = allowSet{id: len(cat.sets) + 1, constraint: c, pkgs: cat.pkgs, known: bits[:words:words], allowed: bits[words:]}
 		cat.sets[c.String()] = s
 	}
 	return s
 }
 
-// demandSets returns the allowSets of the demands' constraints.
-func (cat *catalog) demandSets(ds []Demand) []*allowSet {
-	sets := make([]*allowSet, len(ds))
+// setsOf returns the allowSets of the demands' constraints over cat.
+func (pl *planning) setsOf(cat *catalog, ds []Demand) []*allowSet {
+	sets := pl.setLists.take(len(ds))
 	for i := range ds {
 		sets[i] = cat.set(ds[i].Constraint)
 	}

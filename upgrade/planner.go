@@ -204,12 +204,18 @@ type planning struct {
 	signatures        map[string]int      // see signature
 	reaches           map[reachKey]*reach // see path
 	queue             platformQueue
-	walks             uint64 // walks made by beneath
+	walks             uint64      // walks made by beneath
+	walkQueue         []*nodeInfo // reused by beneath
+	walkFound         []*nodeInfo // reused by beneath
 	// Where the plan's small strings and slices come from; see arena.
 	text         arena
 	stepIDs      slab[StepID]
 	demandSlab   slab[Demand]
 	nodeSlab     slab[nodeInfo]
+	keys         slab[pkgsource.Key]
+	paths        slab[pkgsource.Package]
+	candidates   slab[Candidate]
+	setLists     slab[*allowSet]
 	platformSlab slab[platform]
 }
 
@@ -292,20 +298,23 @@ func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
 // beneath returns the nodes reachable from id through relationships, in
 // breadth-first order, that match: the walk does not go past a matching
 // node.
+//
+// The result is valid until the next walk: walks reuse their lists.
 func (pl *planning) beneath(id topology.NodeID, match func(*nodeInfo) bool) ([]*nodeInfo, error) {
 	start, err := pl.node(id)
 	if err != nil {
 		return nil, err
 	}
-	var found []*nodeInfo
+	found := pl.walkFound[:0]
+	defer func() { pl.walkFound = found[:0] }()
 	// A walk marks the nodes it has seen with its own number, so that no
 	// walk needs a fresh set.
 	pl.walks++
 	start.seen = pl.walks
-	queue := []*nodeInfo{start}
-	for len(queue) > 0 {
-		n := queue[0]
-		queue = queue[1:]
+	queue := append(pl.walkQueue[:0], start)
+	defer func() { pl.walkQueue = queue[:0] }()
+	for head := 0; head < len(queue); head++ {
+		n := queue[head]
 		for _, r := range n.node.Relationships {
 			t, err := pl.node(r.Target)
 			if err != nil {
@@ -475,7 +484,7 @@ func (pl *planning) decide(pf *platform) error {
 	if pf.cat, err = pl.catalog(pf.template.Type); err != nil {
 		return err
 	}
-	pf.demandSets, pf.cotenantSets = pf.cat.demandSets(pf.demands), pf.cat.demandSets(pf.cotenants)
+	pf.demandSets, pf.cotenantSets = pl.setsOf(pf.cat, pf.demands), pl.setsOf(pf.cat, pf.cotenants)
 	if pf.path, pf.candidates, err = pl.choose(pf); err != nil {
 		return err
 	}
@@ -484,7 +493,9 @@ func (pl *planning) decide(pf *platform) error {
 			"from", pf.node.Version, "to", pf.path[len(pf.path)-1].Version, "hops", len(pf.path))
 	}
 	for _, p := range pf.path {
-		via := append(slices.Clone(pf.via), p.Key())
+		via := pl.keys.take(len(pf.via) + 1)
+		via[copy(via, pf.via)] = p.Key()
+		name := pl.text.join(p.Type, " ", p.Version.String()) // as p.String()
 		for _, r := range p.Requires {
 			if err := checkCycle(via, r.Type); err != nil {
 				return err
@@ -494,9 +505,9 @@ func (pl *planning) decide(pf *platform) error {
 				return err
 			}
 			if len(found) == 0 {
-				return &MissingNodeError{App: pf.node.App, Type: r.Type, Beneath: pf.node.ID, Package: p.String()}
+				return &MissingNodeError{App: pf.node.App, Type: r.Type, Beneath: pf.node.ID, Package: name}
 			}
-			d := Demand{Constraint: r.Constraint, App: pf.node.App, Node: pf.node.ID, Package: p.String()}
+			d := Demand{Constraint: r.Constraint, App: pf.node.App, Node: pf.node.ID, Package: name}
 			for _, f := range found {
 				if err := pl.demand(f, d, via, -1); err != nil {
 					return err
@@ -632,8 +643,8 @@ func (pl *planning) catalog(typ string) (*catalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upgrade: listing %s packages: %w", typ, err)
 	}
-	ps = slices.Clone(ps)
-	for i, p := range ps {
+	// The list is ours to sort and keep (see pkgsource.Source).
+	for _, p := range ps {
 		if p.Type != typ {
 			return nil, fmt.Errorf("upgrade: listing %s packages: source returned %w", typ, &pkgsource.PackageError{
 				Package: p.Key(), Err: fmt.Errorf("%w: type %q, want %q", pkgsource.ErrInvalid, p.Type, typ)})
@@ -641,7 +652,6 @@ func (pl *planning) catalog(typ string) (*catalog, error) {
 		if err := p.Validate(); err != nil {
 			return nil, fmt.Errorf("upgrade: listing %s packages: %w", typ, err)
 		}
-		ps[i].Requires = slices.Clone(p.Requires)
 	}
 	slices.SortFunc(ps, pkgsource.Compare)
 	for i := 1; i < len(ps); i++ {

@@ -144,20 +144,28 @@ func (pl *planning) verdicts(pf *platform, t, first int, up bool) []Candidate {
 	installed, pkgs := pf.node.Version, pf.cat.pkgs
 	rank := pl.rankFunc(pkgs, first, up)
 	// Each reason's text is made once: many versions share one.
-	reasons := map[*Demand]string{}
+	type reason struct {
+		d    *Demand
+		text string
+	}
+	var reasons [4]reason
+	known := reasons[:0]
 	text := func(prefix string, d *Demand) string {
-		r, ok := reasons[d]
-		if !ok {
-			r = prefix + d.String()
-			reasons[d] = r
+		for _, r := range known {
+			if r.d == d {
+				return r.text
+			}
 		}
-		return r
+		r := reason{d, pl.text.string(d.appendString(append(pl.text.buf[:0], prefix...)))}
+		known = append(known, r)
+		return r.text
 	}
 	var lower, prefers, noPath string
 	lo, hi := max(t-maxCandidates/2, 0), min(t+maxCandidates/2, len(pkgs))
-	out := make([]Candidate, 0, hi-lo)
+	out := pl.candidates.take(hi - lo)
 	for i := hi - 1; i >= lo; i-- {
-		c := Candidate{Version: pkgs[i].Version}
+		c := &out[hi-1-i]
+		c.Version = pkgs[i].Version
 		switch d, co := pl.rejectingAt(pf.demandSets, i), pl.rejectingAt(pf.cotenantSets, i); {
 		case i == t:
 			c.Chosen = true
@@ -170,24 +178,23 @@ func (pl *planning) verdicts(pf *platform, t, first int, up bool) []Candidate {
 			}
 		case up && i < first:
 			if lower == "" {
-				lower = "lower than the installed " + installed.String()
+				lower = pl.text.join("lower than the installed ", installed.String())
 			}
 			c.Rejected = lower
 		case rank(i) > rank(t):
 			if prefers == "" {
-				prefers = "policy " + pl.cfg.policy.String() + " prefers " + pkgs[t].Version.String()
+				prefers = pl.text.join("policy ", pl.cfg.policy.String(), " prefers ", pkgs[t].Version.String())
 			}
 			c.Rejected = prefers
-		case pl.path(pf, i) == nil:
+		case !pl.reachable(pf, i):
 			if noPath == "" {
-				noPath = "no upgrade path from " + installed.String()
+				noPath = pl.text.join("no upgrade path from ", installed.String())
 			}
 			c.Rejected = noPath
 		default:
 			why, _ := pl.unmetRequirement(pf, pkgs[i])
 			c.Rejected = why
 		}
-		out = append(out, c)
 	}
 	return out
 }
@@ -393,24 +400,17 @@ func (pl *planning) withinMinorStep(from, to version.Version) bool {
 // path returns the shortest chain of packages that takes pf from its
 // installed version to its t-th package, or nil; see reach.
 func (pl *planning) path(pf *platform, t int) []pkgsource.Package {
-	installed, pkgs := pf.node.Version, pf.cat.pkgs
-	if pl.hop(installed, pkgs[t]) {
-		return []pkgsource.Package{pkgs[t]} // one package: no path is shorter
-	}
-	if pkgs[t].Version.Less(installed) {
-		return nil // a downgrade is one package
-	}
-	k := reachKey{pl.pathSignature(pf), installed.String()}
-	r := pl.reaches[k]
-	if r == nil {
-		r = &reach{}
-		pl.reaches[k] = r
-	}
-	dist := pl.reach(r, pf, t)
-	if dist[t] == 0 {
+	dist := pl.distances(pf, t)
+	if dist == nil {
 		return nil
 	}
-	path := make([]pkgsource.Package, dist[t])
+	pkgs := pf.cat.pkgs
+	if len(dist) == 0 {
+		path := pl.paths.take(1) // one package: no path is shorter
+		path[0] = pkgs[t]
+		return path
+	}
+	path := pl.paths.take(int(dist[t]))
 	for cur := t; ; {
 		path[dist[cur]-1] = pkgs[cur]
 		if dist[cur] == 1 {
@@ -424,6 +424,33 @@ func (pl *planning) path(pf *platform, t int) []pkgsource.Package {
 			}
 		}
 	}
+}
+
+// reachable reports whether a path takes pf to its t-th package.
+func (pl *planning) reachable(pf *platform, t int) bool { return pl.distances(pf, t) != nil }
+
+// distances returns nil when no path takes pf from its installed version to
+// its t-th package. Otherwise it returns the number of hops to each of its
+// packages up to the t-th (see reach), or, when the t-th package installs
+// over the installed version, an empty slice.
+func (pl *planning) distances(pf *platform, t int) []int32 {
+	installed, pkgs := pf.node.Version, pf.cat.pkgs
+	if pl.hop(installed, pkgs[t]) {
+		return []int32{}
+	}
+	if pkgs[t].Version.Less(installed) {
+		return nil // a downgrade is one package
+	}
+	k := reachKey{pl.pathSignature(pf), installed.String()}
+	r := pl.reaches[k]
+	if r == nil {
+		r = &reach{}
+		pl.reaches[k] = r
+	}
+	if dist := pl.reach(r, pf, t); dist[t] > 0 {
+		return dist
+	}
+	return nil
 }
 
 type reachKey struct {
