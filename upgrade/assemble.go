@@ -109,7 +109,7 @@ func (pl *planning) appendPlatformSteps(steps []Step, pf *platform) []Step {
 	after := pl.stepIDs.take(len(pf.path) - 1)
 	from := pf.node.Version
 	for i := range pf.path {
-		p := &pf.path[i]
+		p := pf.path[i]
 		ids[i] = StepID(pl.text.join("platform/", string(pf.node.ID), "@", p.Version.String()))
 		s := Step{ID: ids[i], Kind: Platform, App: pf.node.App, Node: pf.node.ID, Template: pf.node.Template,
 			Type: pf.template.Type, From: from, To: p.Version, Package: p, Reason: reason}

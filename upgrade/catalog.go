@@ -14,12 +14,16 @@ type catalog struct {
 	// ascending says that each version is above the one before: none
 	// differ only in build metadata, which does not order versions.
 	ascending bool
-	setSlab   slab[allowSet]
-	bits      slab[uint64]
+	// prior is what earlier plans learned about these versions, if they
+	// planned with the same ones; see catalogMemo.
+	prior   *catalogKnowledge
+	setSlab slab[allowSet]
+	bits    slab[uint64]
 }
 
-func newCatalog(pkgs []pkgsource.Package) *catalog {
-	cat := &catalog{pkgs: pkgs, sets: map[string]*allowSet{}, from: make([]*allowSet, len(pkgs)), ascending: true}
+func newCatalog(typ string, pkgs []pkgsource.Package, memo *catalogMemo) *catalog {
+	cat := &catalog{pkgs: pkgs, sets: map[string]*allowSet{}, from: make([]*allowSet, len(pkgs)), ascending: true,
+		prior: memo.lookup(typ, pkgs)}
 	for i := range pkgs {
 		cat.from[i] = cat.set(pkgs[i].From)
 		if i > 0 && !pkgs[i-1].Version.Less(pkgs[i].Version) {
@@ -46,6 +50,7 @@ type allowSet struct {
 	constraint     version.Constraint
 	pkgs           []pkgsource.Package
 	known, allowed []uint64
+	learned        bool // whether this plan learned something; see catalogMemo
 }
 
 // set returns the allowSet of c over the catalog's versions.
@@ -57,6 +62,9 @@ func (cat *catalog) set(c version.Constraint) *allowSet {
 	if s == nil {
 		words := (len(cat.pkgs) + 63) / 64
 		bits := cat.bits.take(2 * words)
+		if cat.prior != nil {
+			copy(bits, cat.prior.sets[c.String()])
+		}
 		s = cat.setSlab.one()
 		*s = allowSet{id: len(cat.sets) + 1, constraint: c, pkgs: cat.pkgs, known: bits[:words:words], allowed: bits[words:]}
 		cat.sets[c.String()] = s
@@ -81,6 +89,7 @@ func (pl *planning) allowsAt(s *allowSet, i int) bool {
 	w, bit := i/64, uint64(1)<<(i%64)
 	if s.known[w]&bit == 0 {
 		s.known[w] |= bit
+		s.learned = true
 		if pl.allows(s.constraint, s.pkgs[i].Version) {
 			s.allowed[w] |= bit
 		}

@@ -1,9 +1,11 @@
 package upgrade
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 
+	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/version"
 )
 
@@ -76,4 +78,116 @@ func (pl *planning) allows(c version.Constraint, v version.Version) bool {
 		pl.checks[k] = ok
 	}
 	return ok
+}
+
+// maxRememberedBits bounds how many words of bits a Planner remembers
+// about its catalogs across plans: 16 MiB.
+const maxRememberedBits = 1 << 21
+
+// catalogMemo remembers, across the plans of one Planner, what they learned
+// about which versions of each package type constraints allow (see
+// allowSet), for as long as the source lists the same versions: the answers
+// depend only on the constraints' text and the versions, so remembering
+// them changes no result. It spares each plan the lookups in checkMemo,
+// which cost more than the rest of testing a version.
+//
+// Plans read a snapshot without locking and publish what they learned in a
+// new one, as with checkMemo.
+type catalogMemo struct {
+	known atomic.Pointer[map[string]*catalogKnowledge] // by type
+	mu    sync.Mutex                                   // serializes publishing
+}
+
+// catalogKnowledge is what plans learned about one list of versions.
+type catalogKnowledge struct {
+	versions []version.Version
+	sets     map[string][]uint64 // by constraint text: known bits, then allowed bits
+	words    int                 // in sets
+}
+
+// lookup returns what is known about the catalog of typ if it has exactly
+// the versions of pkgs, in order, or nil.
+func (m *catalogMemo) lookup(typ string, pkgs []pkgsource.Package) *catalogKnowledge {
+	known := m.known.Load()
+	if known == nil {
+		return nil
+	}
+	k := (*known)[typ]
+	if k == nil || !sameVersions(k.versions, pkgs) {
+		return nil
+	}
+	return k
+}
+
+func sameVersions(vs []version.Version, pkgs []pkgsource.Package) bool {
+	if len(vs) != len(pkgs) {
+		return false
+	}
+	for i := range vs {
+		if vs[i] != pkgs[i].Version {
+			return false
+		}
+	}
+	return true
+}
+
+// publish adds what the catalogs of a plan learned to what m knows. A
+// catalog whose versions differ from those m knows replaces them.
+func (m *catalogMemo) publish(catalogs map[string]*catalog) {
+	var changed []string
+	for typ, cat := range catalogs {
+		for _, s := range cat.sets {
+			if s.learned {
+				changed = append(changed, typ)
+				break
+			}
+		}
+	}
+	if len(changed) == 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next := map[string]*catalogKnowledge{}
+	words := 0
+	if p := m.known.Load(); p != nil {
+		for typ, k := range *p {
+			next[typ] = k
+			words += k.words
+		}
+	}
+	for _, typ := range changed {
+		cat := catalogs[typ]
+		old := next[typ]
+		if old != nil && !sameVersions(old.versions, cat.pkgs) {
+			words -= old.words
+			old = nil
+		}
+		k := &catalogKnowledge{versions: make([]version.Version, len(cat.pkgs)), sets: map[string][]uint64{}}
+		for i := range cat.pkgs {
+			k.versions[i] = cat.pkgs[i].Version
+		}
+		if old != nil {
+			words -= old.words
+			for c, bits := range old.sets {
+				k.sets[c], k.words = bits, k.words+len(bits)
+			}
+		}
+		for c, s := range cat.sets {
+			if !s.learned {
+				continue
+			}
+			bits := append(slices.Clone(s.known), s.allowed...)
+			for i, w := range k.sets[c] { // what another plan learned meanwhile
+				bits[i] |= w
+			}
+			k.words += len(bits) - len(k.sets[c])
+			k.sets[c] = bits
+		}
+		if words+k.words > maxRememberedBits {
+			continue
+		}
+		next[typ], words = k, words+k.words
+	}
+	m.known.Store(&next)
 }

@@ -76,10 +76,11 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // Source; it changes nothing. A Planner is safe for concurrent use if its
 // Topology and Source are.
 type Planner struct {
-	topo topology.Topology
-	src  pkgsource.Source
-	cfg  config
-	memo checkMemo
+	topo        topology.Topology
+	src         pkgsource.Source
+	cfg         config
+	memo        checkMemo
+	catalogMemo catalogMemo
 }
 
 // NewPlanner returns a Planner reading deployments from t and packages from
@@ -131,8 +132,11 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 		catalogs: map[string]*catalog{}, platforms: map[topology.NodeID]*platform{},
 		replaced: map[topology.NodeID]*replacement{}, replacedTemplates: map[topology.AppID][]topology.TemplateID{},
 		templates: map[topology.TemplateID]*topology.Template{}, checks: map[checkKey]bool{}, fits: map[int][]int{}, signatures: map[string]int{},
-		reaches: map[reachKey]*reach{}}
-	defer pl.memo.publish(pl.checks) // failed plans learn too
+		reaches: map[reachKey]*reach{}, hops: map[int]*hops{}}
+	defer func() { // failed plans learn too
+		pl.memo.publish(pl.checks)
+		pl.catalogMemo.publish(pl.catalogs)
+	}()
 	pl.replacing = reqs
 	for i := range reqs {
 		if err := pl.gather(&reqs[i], i); err != nil {
@@ -202,7 +206,8 @@ type planning struct {
 	checks            map[checkKey]bool   // learned by this plan; see allows
 	fits              map[int][]int       // by signature; see fitting
 	signatures        map[string]int      // see signature
-	reaches           map[reachKey]*reach // see path
+	reaches           map[reachKey]*reach // see distances
+	hops              map[int]*hops       // by path signature; see hopsTo
 	queue             platformQueue
 	walks             uint64      // walks made by beneath
 	walkQueue         []*nodeInfo // reused by beneath
@@ -212,15 +217,17 @@ type planning struct {
 	stepIDs      slab[StepID]
 	demandSlab   slab[Demand]
 	nodeSlab     slab[nodeInfo]
-	keys         slab[pkgsource.Key]
-	paths        slab[pkgsource.Package]
+	vias         slab[*pkgsource.Package]
+	paths        slab[*pkgsource.Package]
 	candidates   slab[Candidate]
+	indices      slab[int32]
+	scratch      []int32
 	setLists     slab[*allowSet]
 	platformSlab slab[platform]
 }
 
 type nodeInfo struct {
-	node     topology.Node
+	node     *topology.Node // ours: the topology hands out copies
 	template *topology.Template
 	seen     uint64    // the last walk that reached it (see beneath)
 	platform *platform // when something is demanded of it
@@ -237,11 +244,11 @@ type platform struct {
 	sig     int   // see signature; set once demands are complete
 	pathSig int   // see pathSignature
 	// via lists the packages whose requirements led here, outermost first.
-	via []pkgsource.Key
+	via []*pkgsource.Package
 
 	// The decision.
 	decided   bool
-	path      []pkgsource.Package
+	path      []*pkgsource.Package
 	cotenants []Demand  // one per constraint; see cotenants
 	binding   []*Demand // the co-tenant demands that ruled out a version
 	// The catalog of the node's type, and the allowSets of the demands'
@@ -287,7 +294,7 @@ func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
 		pl.templates[n.Template] = t
 	}
 	info := pl.nodeSlab.one()
-	*info = nodeInfo{node: *n, template: t}
+	*info = nodeInfo{node: n, template: t}
 	if info.node.Version.IsZero() {
 		info.node.Version = t.Version
 	}
@@ -380,7 +387,7 @@ const (
 // requirement index), the same for all the nodes a request replaces, so
 // that it is recorded once per platform node cheaply; -1 for a package's
 // demand, deduplicated by its content.
-func (pl *planning) demand(n *nodeInfo, d Demand, via []pkgsource.Key, origin int) error {
+func (pl *planning) demand(n *nodeInfo, d Demand, via []*pkgsource.Package, origin int) error {
 	pf := n.platform
 	if pf == nil {
 		if _, err := pl.height(n); err != nil {
@@ -442,7 +449,7 @@ func (pl *planning) gather(r *Request, index int) error {
 		info := pl.nodes[n.ID]
 		if info == nil {
 			info = pl.nodeSlab.one()
-			*info = nodeInfo{node: *n, template: replaced}
+			*info = nodeInfo{node: n, template: replaced}
 			info.node.App = r.Application
 			if info.node.Version.IsZero() {
 				info.node.Version = replaced.Version
@@ -493,8 +500,8 @@ func (pl *planning) decide(pf *platform) error {
 			"from", pf.node.Version, "to", pf.path[len(pf.path)-1].Version, "hops", len(pf.path))
 	}
 	for _, p := range pf.path {
-		via := pl.keys.take(len(pf.via) + 1)
-		via[copy(via, pf.via)] = p.Key()
+		via := pl.vias.take(len(pf.via) + 1)
+		via[copy(via, pf.via)] = p
 		name := pl.text.join(p.Type, " ", p.Version.String()) // as p.String()
 		for _, r := range p.Requires {
 			if err := checkCycle(via, r.Type); err != nil {
@@ -520,7 +527,7 @@ func (pl *planning) decide(pf *platform) error {
 
 // checkCycle reports a cycle when the last package of via requires a type
 // already on the way: its own type or that of a package above.
-func checkCycle(via []pkgsource.Key, typ string) error {
+func checkCycle(via []*pkgsource.Package, typ string) error {
 	for i, k := range via {
 		if k.Type == typ {
 			path := make([]string, 0, len(via)-i+1)
@@ -660,7 +667,7 @@ func (pl *planning) catalog(typ string) (*catalog, error) {
 				Package: ps[i].Key(), Err: fmt.Errorf("%w: listed twice", pkgsource.ErrInvalid)})
 		}
 	}
-	cat := newCatalog(ps)
+	cat := newCatalog(typ, ps, &pl.catalogMemo)
 	pl.catalogs[typ] = cat
 	return cat, nil
 }

@@ -26,7 +26,7 @@ const maxCandidates = 32
 // among many versions costs what it takes to find it. Anything else (no
 // upgrade will do, a candidate whose requirements cannot be met beneath,
 // LatestPatch) is decided by classifying every version.
-func (pl *planning) choose(pf *platform) ([]pkgsource.Package, []Candidate, error) {
+func (pl *planning) choose(pf *platform) ([]*pkgsource.Package, []Candidate, error) {
 	first := firstAbove(pf.cat.pkgs, pf.node.Version)
 	if pl.cfg.policy != LatestPatch {
 		if path, t, ok := pl.quickChoose(pf, first); ok {
@@ -46,7 +46,7 @@ func firstAbove(pkgs []pkgsource.Package, v version.Version) int {
 // returns the first that every demand and co-tenant allows, that a path
 // reaches and whose requirements can be met. It gives up (ok false) at a
 // candidate whose requirements cannot be met, or when none will do.
-func (pl *planning) quickChoose(pf *platform, first int) ([]pkgsource.Package, int, bool) {
+func (pl *planning) quickChoose(pf *platform, first int) ([]*pkgsource.Package, int, bool) {
 	pkgs := pf.cat.pkgs
 	fits := pl.fitting(pf)
 	start := sort.SearchInts(fits, first)
@@ -228,7 +228,7 @@ func (pl *planning) rankFunc(pkgs []pkgsource.Package, first int, up bool) func(
 
 // chooseFully classifies every version to choose, or to explain why no
 // version will do.
-func (pl *planning) chooseFully(pf *platform) ([]pkgsource.Package, []Candidate, error) {
+func (pl *planning) chooseFully(pf *platform) ([]*pkgsource.Package, []Candidate, error) {
 	installed, pkgs := pf.node.Version, pf.cat.pkgs
 	var wanted, fits, up, down []int // indices into pkgs
 	for i, p := range pkgs {
@@ -275,8 +275,8 @@ func (pl *planning) chooseFully(pf *platform) ([]pkgsource.Package, []Candidate,
 	// cannot be met beneath the node is passed over while another will do;
 	// if none will, the first is taken, so that planning the node beneath
 	// reports precisely why.
-	chosen, t := []pkgsource.Package(nil), -1
-	fallback, f := []pkgsource.Package(nil), -1
+	chosen, t := []*pkgsource.Package(nil), -1
+	fallback, f := []*pkgsource.Package(nil), -1
 	for _, i := range pl.preference(pkgs, candidates, len(up) > 0) {
 		path := pl.path(pf, i)
 		if path == nil {
@@ -399,7 +399,7 @@ func (pl *planning) withinMinorStep(from, to version.Version) bool {
 
 // path returns the shortest chain of packages that takes pf from its
 // installed version to its t-th package, or nil; see reach.
-func (pl *planning) path(pf *platform, t int) []pkgsource.Package {
+func (pl *planning) path(pf *platform, t int) []*pkgsource.Package {
 	dist := pl.distances(pf, t)
 	if dist == nil {
 		return nil
@@ -407,12 +407,12 @@ func (pl *planning) path(pf *platform, t int) []pkgsource.Package {
 	pkgs := pf.cat.pkgs
 	if len(dist) == 0 {
 		path := pl.paths.take(1) // one package: no path is shorter
-		path[0] = pkgs[t]
+		path[0] = &pkgs[t]
 		return path
 	}
 	path := pl.paths.take(int(dist[t]))
 	for cur := t; ; {
-		path[dist[cur]-1] = pkgs[cur]
+		path[dist[cur]-1] = &pkgs[cur]
 		if dist[cur] == 1 {
 			return path
 		}
@@ -464,6 +464,12 @@ type reachKey struct {
 // hop), each version on the way allowed by the co-tenants.
 type reach struct{ dist []int32 }
 
+// hops holds, for each of the first len(preds) packages of a type, the
+// packages below it that it installs over and that co-tenants allow: the
+// hops that upgrade paths are made of. Nodes with the same path signature
+// share them.
+type hops struct{ preds [][]int32 }
+
 // reach extends r to pf's t-th package and returns its distances. Versions
 // only rise along a chain and the packages are in ascending order, so one
 // pass in order settles every distance, and later calls for other targets
@@ -471,23 +477,48 @@ type reach struct{ dist []int32 }
 // r.
 func (pl *planning) reach(r *reach, pf *platform, t int) []int32 {
 	installed, pkgs := pf.node.Version, pf.cat.pkgs
+	var preds [][]int32
 	for i := len(r.dist); i <= t; i++ {
 		var d int32
-		v := pkgs[i].Version
 		switch {
-		case !installed.Less(v) || !pl.allowAt(pf.cotenantSets, i):
+		case !installed.Less(pkgs[i].Version) || !pl.allowAt(pf.cotenantSets, i):
 		case pl.hop(installed, pkgs[i]):
 			d = 1
 		default:
-			for j := range i {
-				if dj := r.dist[j]; dj > 0 && (d == 0 || dj+1 < d) && pf.cat.below(j, i) && pl.hopAt(pf.cat, j, i) {
-					d = r.dist[j] + 1
+			if preds == nil {
+				preds = pl.hopsTo(pf, t)
+			}
+			for _, j := range preds[i] {
+				if dj := r.dist[j]; dj > 0 && (d == 0 || dj+1 < d) {
+					d = dj + 1
 				}
 			}
 		}
 		r.dist = append(r.dist, d)
 	}
 	return r.dist
+}
+
+// hopsTo returns the hops into each of pf's first t+1 packages.
+func (pl *planning) hopsTo(pf *platform, t int) [][]int32 {
+	h := pl.hops[pl.pathSignature(pf)]
+	if h == nil {
+		h = &hops{}
+		pl.hops[pl.pathSignature(pf)] = h
+	}
+	for i := len(h.preds); i <= t; i++ {
+		scratch := pl.scratch[:0]
+		for j := range i {
+			if pf.cat.below(j, i) && pl.allowAt(pf.cotenantSets, j) && pl.hopAt(pf.cat, j, i) {
+				scratch = append(scratch, int32(j))
+			}
+		}
+		preds := pl.indices.take(len(scratch))
+		copy(preds, scratch)
+		h.preds = append(h.preds, preds)
+		pl.scratch = scratch
+	}
+	return h.preds
 }
 
 // furthestReachable returns the highest version reachable from installed by
@@ -524,7 +555,7 @@ func (pl *planning) furthestReachable(installed version.Version, pkgs []pkgsourc
 // already on that node. It returns "" when all can be met.
 func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package) (string, error) {
 	for _, r := range p.Requires {
-		if r.Type == pf.template.Type || slices.ContainsFunc(pf.via, func(k pkgsource.Key) bool { return k.Type == r.Type }) {
+		if r.Type == pf.template.Type || slices.ContainsFunc(pf.via, func(p *pkgsource.Package) bool { return p.Type == r.Type }) {
 			continue // a cycle: reported when the package is chosen
 		}
 		found, err := pl.beneath(pf.node.ID, func(n *nodeInfo) bool { return n.template.Type == r.Type })
