@@ -16,14 +16,19 @@ import (
 // node, the satisfied checks, an application step per replaced node, the
 // edges between them and the warnings, in a deterministic order.
 func (pl *planning) assemble(plan *Plan) error {
-	platforms := sortedKeys(pl.platforms)
+	var platforms []*platform
 	n := len(pl.replaced)
-	for _, pf := range pl.platforms {
-		n += len(pf.path)
+	for _, level := range pl.byHeight {
+		platforms = append(platforms, level...)
+		for _, pf := range level {
+			n += len(pf.path)
+		}
 	}
+	slices.SortFunc(platforms, func(a, b *platform) int { return cmp.Compare(a.node.ID, b.node.ID) })
+	slices.SortFunc(pl.replaced, func(a, b *replacement) int { return cmp.Compare(a.node.ID, b.node.ID) })
 	plan.Steps = make([]Step, 0, n)
-	for _, id := range platforms {
-		pf := pl.platforms[id]
+	for _, pf := range platforms {
+		id := pf.node.ID
 		if len(pf.path) == 0 {
 			for _, d := range pf.demands {
 				plan.Satisfied = append(plan.Satisfied, Check{Node: id, Template: pf.node.Template, Version: pf.node.Version, Demand: d})
@@ -45,8 +50,8 @@ func (pl *planning) assemble(plan *Plan) error {
 		}
 		s.After = after
 	}
-	for _, id := range sortedKeys(pl.replaced) {
-		rep := pl.replaced[id]
+	for _, rep := range pl.replaced {
+		id := rep.node.ID
 		r := &plan.Requests[rep.request]
 		to := r.Template.Version.String()
 		// The steps of one request share its template: treat it as
@@ -129,10 +134,9 @@ func (pl *planning) appendPlatformSteps(steps []Step, pf *platform) []Step {
 	}
 	pf.lastStep = ids[len(ids)-1]
 	final := &steps[len(steps)-1]
-	final.Demands = pl.demandSlab.take(len(pf.demands) + len(pf.binding))
-	copy(final.Demands, pf.demands)
-	for i, d := range pf.binding { // co-tenants', each once (see verdicts)
-		final.Demands[len(pf.demands)+i] = *d
+	final.Demands = slices.Clip(pf.demands) // the node's list is done with
+	for _, d := range pf.binding {          // co-tenants', each once (see verdicts)
+		final.Demands = append(final.Demands, *d)
 	}
 	final.Candidates = pf.candidates
 	return steps

@@ -1,6 +1,8 @@
 package upgrade
 
 import (
+	"math/bits"
+
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/version"
 )
@@ -113,3 +115,34 @@ func (pl *planning) rejectingAt(sets []*allowSet, i int) int {
 
 // allowAt reports whether every set allows the i-th version.
 func (pl *planning) allowAt(sets []*allowSet, i int) bool { return pl.rejectingAt(sets, i) < 0 }
+
+// learn makes s know about the first n versions of its catalog.
+func (pl *planning) learn(s *allowSet, n int) {
+	if s == nil {
+		return
+	}
+	for w := 0; w*64 < n; w++ {
+		for m := ^s.known[w] & lowBits(n-w*64); m != 0; m &= m - 1 {
+			pl.allowsAt(s, w*64+bits.TrailingZeros64(m))
+		}
+	}
+}
+
+// allowedBy returns, as bits, which of the first n versions of a catalog
+// every set allows.
+func (pl *planning) allowedBy(sets []*allowSet, n int) []uint64 {
+	out := pl.bitLists.take((n + 63) / 64)
+	for w := range out {
+		out[w] = lowBits(n - w*64)
+	}
+	for _, s := range sets {
+		if s == nil {
+			continue
+		}
+		pl.learn(s, n)
+		for w := range out {
+			out[w] &= s.allowed[w]
+		}
+	}
+	return out
+}

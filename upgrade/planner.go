@@ -2,11 +2,11 @@ package upgrade
 
 import (
 	"cmp"
-	"container/heap"
 	"context"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
@@ -129,10 +129,9 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 	reqs = cloneRequests(reqs)
 	pl := &planning{Planner: p, ctx: ctx,
 		nodes: map[topology.NodeID]*nodeInfo{}, apps: map[topology.AppID]*topology.Application{},
-		catalogs: map[string]*catalog{}, platforms: map[topology.NodeID]*platform{},
-		replaced: map[topology.NodeID]*replacement{}, replacedTemplates: map[topology.AppID][]topology.TemplateID{},
+		catalogs: map[string]*catalog{}, replacedTemplates: map[topology.AppID][]topology.TemplateID{},
 		templates: map[topology.TemplateID]*topology.Template{}, checks: map[checkKey]bool{}, fits: map[int][]int{}, signatures: map[string]int{},
-		reaches: map[reachKey]*reach{}, hops: map[int]*hops{}}
+		reaches: map[reachKey]*reach{}, hops: map[int]*hops{}, candidateLists: map[candidatesKey][][]Candidate{}}
 	defer func() { // failed plans learn too
 		pl.memo.publish(pl.checks)
 		pl.catalogMemo.publish(pl.catalogs)
@@ -145,11 +144,16 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 	}
 	// Decide platform nodes from the top of the stacks down, so that every
 	// demand a package places on a node beneath is known before that node
-	// is decided.
-	for pl.queue.Len() > 0 {
-		pf := heap.Pop(&pl.queue).(*platform)
-		if err := pl.decide(pf); err != nil {
-			return nil, err
+	// is decided: a node is higher than every node beneath it. Nodes of
+	// one height go in the order of their IDs, so that the first error
+	// is always the same.
+	for h := len(pl.byHeight) - 1; h >= 0; h-- {
+		level := pl.byHeight[h]
+		slices.SortFunc(level, func(a, b *platform) int { return cmp.Compare(a.node.ID, b.node.ID) })
+		for _, pf := range level {
+			if err := pl.decide(pf); err != nil {
+				return nil, err
+			}
 		}
 	}
 	plan := &Plan{Requests: reqs}
@@ -191,12 +195,11 @@ func validateRequests(reqs []Request) error {
 // planning is the state of one PlanAll call.
 type planning struct {
 	*Planner
-	ctx       context.Context
-	nodes     map[topology.NodeID]*nodeInfo
-	apps      map[topology.AppID]*topology.Application
-	catalogs  map[string]*catalog // by type
-	platforms map[topology.NodeID]*platform
-	replaced  map[topology.NodeID]*replacement
+	ctx      context.Context
+	nodes    map[topology.NodeID]*nodeInfo
+	apps     map[topology.AppID]*topology.Application
+	catalogs map[string]*catalog // by type
+	replaced []*replacement      // the application nodes replaced, in the order met
 	// replacing are the requests, and replacedTemplates lists the
 	// templates they replace in each application.
 	replacing         []Request
@@ -208,22 +211,27 @@ type planning struct {
 	signatures        map[string]int      // see signature
 	reaches           map[reachKey]*reach // see distances
 	hops              map[int]*hops       // by path signature; see hopsTo
-	queue             platformQueue
-	walks             uint64      // walks made by beneath
-	walkQueue         []*nodeInfo // reused by beneath
-	walkFound         []*nodeInfo // reused by beneath
+	byHeight          [][]*platform       // the platform nodes by height
+	walks             uint64              // walks made by beneath
+	walkQueue         []*nodeInfo         // reused by beneath
+	walkFound         []*nodeInfo         // reused by beneath
 	// Where the plan's small strings and slices come from; see arena.
-	text         arena
-	stepIDs      slab[StepID]
-	demandSlab   slab[Demand]
-	nodeSlab     slab[nodeInfo]
-	vias         slab[*pkgsource.Package]
-	paths        slab[*pkgsource.Package]
-	candidates   slab[Candidate]
-	indices      slab[int32]
-	scratch      []int32
-	setLists     slab[*allowSet]
-	platformSlab slab[platform]
+	text       arena
+	stepIDs    slab[StepID]
+	demandSlab slab[Demand]
+	nodeSlab   slab[nodeInfo]
+	vias       slab[*pkgsource.Package]
+	paths      slab[*pkgsource.Package]
+	candidates slab[Candidate]
+	// candidateBuf is where verdicts work; candidateLists the lists
+	// made so far (see shared).
+	candidateBuf   []Candidate
+	candidateLists map[candidatesKey][][]Candidate
+	indices        slab[int32]
+	bitLists       slab[uint64]
+	scratch        []int32
+	setLists       slab[*allowSet]
+	platformSlab   slab[platform]
 }
 
 type nodeInfo struct {
@@ -249,8 +257,12 @@ type platform struct {
 	// The decision.
 	decided   bool
 	path      []*pkgsource.Package
-	cotenants []Demand  // one per constraint; see cotenants
-	binding   []*Demand // the co-tenant demands that ruled out a version
+	cotenants []Demand // one per constraint; see cotenants
+	// dependents is what the topology said runs on or needs the node;
+	// cotenantsNamed whether nameCotenants has run.
+	dependents     []topology.Dependent
+	cotenantsNamed bool
+	binding        []*Demand // the co-tenant demands that ruled out a version
 	// The catalog of the node's type, and the allowSets of the demands'
 	// and co-tenants' constraints, index for index.
 	cat          *catalog
@@ -313,13 +325,11 @@ func (pl *planning) beneath(id topology.NodeID, match func(*nodeInfo) bool) ([]*
 		return nil, err
 	}
 	found := pl.walkFound[:0]
-	defer func() { pl.walkFound = found[:0] }()
 	// A walk marks the nodes it has seen with its own number, so that no
 	// walk needs a fresh set.
 	pl.walks++
 	start.seen = pl.walks
 	queue := append(pl.walkQueue[:0], start)
-	defer func() { pl.walkQueue = queue[:0] }()
 	for head := 0; head < len(queue); head++ {
 		n := queue[head]
 		for _, r := range n.node.Relationships {
@@ -338,6 +348,7 @@ func (pl *planning) beneath(id topology.NodeID, match func(*nodeInfo) bool) ([]*
 			queue = append(queue, t)
 		}
 	}
+	pl.walkQueue, pl.walkFound = queue, found
 	return found, nil
 }
 
@@ -396,8 +407,10 @@ func (pl *planning) demand(n *nodeInfo, d Demand, via []*pkgsource.Package, orig
 		pf = pl.platformSlab.one()
 		*pf = platform{nodeInfo: n, via: via}
 		n.platform = pf
-		pl.platforms[n.node.ID] = pf
-		heap.Push(&pl.queue, pf)
+		for len(pl.byHeight) <= n.height {
+			pl.byHeight = append(pl.byHeight, nil)
+		}
+		pl.byHeight[n.height] = append(pl.byHeight[n.height], pf)
 	}
 	if pf.decided {
 		// Unreachable: demands flow down only, and nodes are decided
@@ -456,7 +469,7 @@ func (pl *planning) gather(r *Request, index int) error {
 			}
 			pl.nodes[n.ID] = info
 		}
-		pl.replaced[n.ID] = &replacement{nodeInfo: info, request: index}
+		pl.replaced = append(pl.replaced, &replacement{nodeInfo: info, request: index})
 		for k, req := range r.Template.Requirements {
 			found, err := pl.beneath(n.ID, func(c *nodeInfo) bool { return c.node.Template == req.Template })
 			if err != nil {
@@ -541,17 +554,17 @@ func checkCycle(via []*pkgsource.Package, typ string) error {
 }
 
 // cotenants returns, for each constraint that the nodes running on or
-// needing pf place on it (other than the nodes being replaced), the demand
-// of the first of those nodes by application, node and template, sorted by
-// constraint. A version is allowed by every co-tenant if it is allowed by
-// these, and they name the co-tenant that rules a version out the same way
-// whatever the order of the topology's answers. A node can have thousands of
-// co-tenants and only a few distinct constraints.
+// needing pf place on it (other than the nodes being replaced), one demand
+// with that constraint, sorted by constraint. A version is allowed by every
+// co-tenant if it is allowed by these: a node can have thousands of
+// co-tenants and only a few distinct constraints. Which co-tenant each
+// demand names is settled by nameCotenants, when it is to be shown.
 func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 	deps, err := pl.topo.Dependents(pl.ctx, pf.node.ID)
 	if err != nil {
 		return nil, err
 	}
+	pf.dependents = deps
 	var out []Demand
 	last := 0 // the group of the previous dependent: runs are common
 	for i := range deps {
@@ -559,33 +572,51 @@ func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 		if d.Constraint.IsZero() || pl.replaces(d.App, d.Template) {
 			continue
 		}
-		k := last
-		if k >= len(out) || out[k].Constraint.String() != d.Constraint.String() {
-			k = slices.IndexFunc(out, func(o Demand) bool { return o.Constraint.String() == d.Constraint.String() })
-		}
-		if k < 0 {
-			k = len(out)
-			out = append(out, Demand{})
-		} else if o := &out[k]; !firstNode(d.App, d.Node, d.Template, o.App, o.Node, o.Template) {
-			last = k
+		if last < len(out) && out[last].Constraint.String() == d.Constraint.String() {
 			continue
 		}
-		out[k] = Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node}
-		last = k
+		if last = cotenantGroup(out, d); last < 0 {
+			last = len(out)
+			out = append(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
+		}
 	}
 	sortDemands(out)
 	return out, nil
+}
+
+// cotenantGroup returns the index of the demand with d's constraint, or -1.
+func cotenantGroup(cotenants []Demand, d *topology.Dependent) int {
+	return slices.IndexFunc(cotenants, func(o Demand) bool { return o.Constraint.String() == d.Constraint.String() })
+}
+
+// nameCotenants makes each of pf's co-tenant demands name the first
+// co-tenant with its constraint by application, node and template, so that
+// what a plan says does not depend on the order of the topology's answers.
+func (pl *planning) nameCotenants(pf *platform) {
+	if pf.cotenantsNamed {
+		return
+	}
+	pf.cotenantsNamed = true
+	for i := range pf.dependents {
+		d := &pf.dependents[i]
+		if d.Constraint.IsZero() || pl.replaces(d.App, d.Template) {
+			continue
+		}
+		if o := &pf.cotenants[cotenantGroup(pf.cotenants, d)]; firstNode(d.App, d.Node, d.Template, o.App, o.Node, o.Template) {
+			*o = Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node}
+		}
+	}
 }
 
 // firstNode reports whether application a, node n and template t come
 // before application a2, node n2 and template t2, in that order of
 // precedence.
 func firstNode(a topology.AppID, n topology.NodeID, t topology.TemplateID, a2 topology.AppID, n2 topology.NodeID, t2 topology.TemplateID) bool {
-	switch {
-	case a != a2:
-		return a < a2
-	case n != n2:
-		return n < n2
+	if c := strings.Compare(string(a), string(a2)); c != 0 {
+		return c < 0
+	}
+	if c := strings.Compare(string(n), string(n2)); c != 0 {
+		return c < 0
 	}
 	return t < t2
 }
@@ -711,20 +742,4 @@ func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// platformQueue pops the highest platform node first, then by ID.
-type platformQueue []*platform
-
-func (q platformQueue) Len() int { return len(q) }
-func (q platformQueue) Less(i, j int) bool {
-	return cmp.Or(cmp.Compare(q[j].height, q[i].height), cmp.Compare(q[i].node.ID, q[j].node.ID)) < 0
-}
-func (q platformQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *platformQueue) Push(x any)   { *q = append(*q, x.(*platform)) }
-func (q *platformQueue) Pop() any {
-	old := *q
-	x := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return x
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"slices"
 	"sort"
 
@@ -162,7 +163,9 @@ func (pl *planning) verdicts(pf *platform, t, first int, up bool) []Candidate {
 	}
 	var lower, prefers, noPath string
 	lo, hi := max(t-maxCandidates/2, 0), min(t+maxCandidates/2, len(pkgs))
-	out := pl.candidates.take(hi - lo)
+	out := slices.Grow(pl.candidateBuf[:0], hi-lo)[:hi-lo]
+	clear(out)
+	defer func() { pl.candidateBuf = out }()
 	for i := hi - 1; i >= lo; i-- {
 		c := &out[hi-1-i]
 		c.Version = pkgs[i].Version
@@ -172,6 +175,7 @@ func (pl *planning) verdicts(pf *platform, t, first int, up bool) []Candidate {
 		case d >= 0:
 			c.Rejected = text("does not satisfy ", &pf.demands[d])
 		case co >= 0:
+			pl.nameCotenants(pf)
 			c.Rejected = text("not allowed by co-tenant ", &pf.cotenants[co])
 			if !slices.Contains(pf.binding, &pf.cotenants[co]) {
 				pf.binding = append(pf.binding, &pf.cotenants[co])
@@ -196,6 +200,32 @@ func (pl *planning) verdicts(pf *platform, t, first int, up bool) []Candidate {
 			c.Rejected = why
 		}
 	}
+	return pl.shared(candidatesKey{pf.cat, t, first}, out)
+}
+
+// candidatesKey says which versions a list of candidates holds, and which
+// is chosen; see shared.
+type candidatesKey struct {
+	cat         *catalog
+	chosen, low int // the chosen version, and the lowest above the installed one
+}
+
+// shared returns a list equal to cs, which shared may not keep: one made
+// for an earlier node when there is one, else a copy of cs. Nodes on the
+// same versions often have the same candidates, for the same reasons, and
+// each list takes a few kilobytes. Only the latest lists for k are tried,
+// so that nodes with lists of their own do not cost time quadratic in
+// their number.
+func (pl *planning) shared(k candidatesKey, cs []Candidate) []Candidate {
+	lists := pl.candidateLists[k]
+	for _, l := range lists[max(len(lists)-4, 0):] {
+		if slices.Equal(l, cs) {
+			return l
+		}
+	}
+	out := pl.candidates.take(len(cs))
+	copy(out, cs)
+	pl.candidateLists[k] = append(lists, out)
 	return out
 }
 
@@ -468,7 +498,10 @@ type reach struct{ dist []int32 }
 // packages below it that it installs over and that co-tenants allow: the
 // hops that upgrade paths are made of. Nodes with the same path signature
 // share them.
-type hops struct{ preds [][]int32 }
+type hops struct {
+	preds   [][]int32
+	allowed []uint64 // the versions the co-tenants allow, as bits
+}
 
 // reach extends r to pf's t-th package and returns its distances. Versions
 // only rise along a chain and the packages are in ascending order, so one
@@ -501,16 +534,36 @@ func (pl *planning) reach(r *reach, pf *platform, t int) []int32 {
 
 // hopsTo returns the hops into each of pf's first t+1 packages.
 func (pl *planning) hopsTo(pf *platform, t int) [][]int32 {
+	cat := pf.cat
 	h := pl.hops[pl.pathSignature(pf)]
 	if h == nil {
-		h = &hops{}
+		h = &hops{allowed: pl.allowedBy(pf.cotenantSets, len(cat.pkgs))}
 		pl.hops[pl.pathSignature(pf)] = h
 	}
 	for i := len(h.preds); i <= t; i++ {
 		scratch := pl.scratch[:0]
-		for j := range i {
-			if pf.cat.below(j, i) && pl.allowAt(pf.cotenantSets, j) && pl.hopAt(pf.cat, j, i) {
-				scratch = append(scratch, int32(j))
+		if cat.ascending {
+			// A word of versions at a time: those below i, that the
+			// co-tenants allow, and that i's From allows.
+			from := cat.from[i]
+			pl.learn(from, i)
+			for w := 0; w*64 < i; w++ {
+				m := h.allowed[w] & lowBits(i-w*64)
+				if from != nil {
+					m &= from.allowed[w]
+				}
+				for ; m != 0; m &= m - 1 {
+					j := w*64 + bits.TrailingZeros64(m)
+					if pl.withinMinorStep(cat.pkgs[j].Version, cat.pkgs[i].Version) {
+						scratch = append(scratch, int32(j))
+					}
+				}
+			}
+		} else {
+			for j := range i {
+				if cat.below(j, i) && pl.allowAt(pf.cotenantSets, j) && pl.hopAt(cat, j, i) {
+					scratch = append(scratch, int32(j))
+				}
 			}
 		}
 		preds := pl.indices.take(len(scratch))
@@ -519,6 +572,14 @@ func (pl *planning) hopsTo(pf *platform, t int) [][]int32 {
 		pl.scratch = scratch
 	}
 	return h.preds
+}
+
+// lowBits returns a word with its lowest n bits set.
+func lowBits(n int) uint64 {
+	if n >= 64 {
+		return ^uint64(0)
+	}
+	return 1<<n - 1
 }
 
 // furthestReachable returns the highest version reachable from installed by
