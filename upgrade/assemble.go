@@ -16,40 +16,39 @@ import (
 // node, the satisfied checks, an application step per replaced node, the
 // edges between them and the warnings, in a deterministic order.
 func (pl *planning) assemble(plan *Plan) error {
-	var platforms []*platform
 	n := len(pl.replaced)
 	for _, level := range pl.byHeight {
-		platforms = append(platforms, level...)
 		for _, pf := range level {
 			n += len(pf.path)
 		}
 	}
-	slices.SortFunc(platforms, func(a, b *platform) int { return cmp.Compare(a.node.ID, b.node.ID) })
-	slices.SortFunc(pl.replaced, func(a, b *replacement) int { return cmp.Compare(a.node.ID, b.node.ID) })
 	plan.Steps = make([]Step, 0, n)
-	for _, pf := range platforms {
-		id := pf.node.ID
-		if len(pf.path) == 0 {
-			for _, d := range pf.demands {
-				plan.Satisfied = append(plan.Satisfied, Check{Node: id, Template: pf.node.Template, Version: pf.node.Version, Demand: d})
+	// What each step comes after, by index, as the rows of a dag.Graph.
+	g := stepEdges{start: make([]int32, 1, n+1)}
+	// Bottom up, so that the steps beneath a node are there before it.
+	for _, level := range pl.byHeight {
+		for _, pf := range level {
+			if len(pf.path) == 0 {
+				for _, d := range pf.demands {
+					plan.Satisfied = append(plan.Satisfied, Check{Node: pf.node.ID, Template: pf.node.Template, Version: pf.node.Version, Demand: d})
+				}
+				continue
 			}
-			continue
+			// The node's first step comes after the last steps of the
+			// platform nodes beneath it.
+			after, err := pl.lastStepsBeneath(plan.Steps, &g, pf.node.ID)
+			if err != nil {
+				return err
+			}
+			plan.Steps = pl.appendPlatformSteps(plan.Steps, &g, pf, after)
 		}
-		plan.Steps = pl.appendPlatformSteps(plan.Steps, pf)
 	}
-	// A platform node's first step comes after the last steps of the
-	// platform nodes beneath it.
-	for i := range plan.Steps {
-		s := &plan.Steps[i]
-		if len(s.After) > 0 {
-			continue // not a node's first step
-		}
-		after, err := pl.lastStepsBeneath(s.Node)
-		if err != nil {
-			return err
-		}
-		s.After = after
+	slices.SortStableFunc(plan.Satisfied, func(a, b Check) int { return cmp.Compare(a.Node, b.Node) })
+	type warnings struct {
+		node  topology.NodeID
+		texts []string
 	}
+	var warned []warnings
 	for _, rep := range pl.replaced {
 		id := rep.node.ID
 		r := &plan.Requests[rep.request]
@@ -61,32 +60,32 @@ func (pl *planning) assemble(plan *Plan) error {
 			From: rep.node.Version, To: r.Template.Version, NewTemplate: &r.Template, Request: rep.request,
 			Reason: pl.text.join(string(r.Template.ID), "@", to, " replaces ", string(rep.template.ID), " ", rep.node.Version.String())}
 		var err error
-		if s.After, err = pl.lastStepsBeneath(id); err != nil {
+		if s.After, err = pl.lastStepsBeneath(plan.Steps, &g, id); err != nil {
 			return err
 		}
 		plan.Steps = append(plan.Steps, s)
-		if len(rep.template.Requirements) == 0 {
-			continue // no old requirement to break
-		}
-		// Every platform node with steps beneath, however deep.
-		if _, err := pl.beneath(id, func(n *nodeInfo) bool {
-			if n.stepped() {
-				plan.Warnings = append(plan.Warnings, pl.oldRequirementWarnings(rep, n.platform)...)
-			}
-			return false
-		}); err != nil {
+		texts, err := pl.oldRequirementWarnings(rep)
+		if err != nil {
 			return err
 		}
+		if len(texts) > 0 {
+			warned = append(warned, warnings{id, texts})
+		}
 	}
-	return sortSteps(plan)
+	slices.SortFunc(warned, func(a, b warnings) int { return cmp.Compare(a.node, b.node) })
+	for _, w := range warned {
+		plan.Warnings = append(plan.Warnings, w.texts...)
+	}
+	return orderSteps(plan.Steps, g)
 }
 
 // stepped reports whether the plan has steps for n.
 func (n *nodeInfo) stepped() bool { return n.platform != nil && len(n.platform.path) > 0 }
 
-// appendPlatformSteps appends one step per package on pf's path, each after
-// the one before.
-func (pl *planning) appendPlatformSteps(steps []Step, pf *platform) []Step {
+// appendPlatformSteps appends one step per package on pf's path, the first
+// after the steps listed in after, each other after the one before, and
+// their rows to g.
+func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform, after []StepID) []Step {
 	// The reason names the unmet demands, the first few of them.
 	const named = 3
 	why, unmet := pl.text.buf[:0], 0
@@ -111,7 +110,7 @@ func (pl *planning) appendPlatformSteps(steps []Step, pf *platform) []Step {
 	pl.text.buf = why[:0]
 
 	ids := pl.stepIDs.take(len(pf.path))
-	after := pl.stepIDs.take(len(pf.path) - 1)
+	previous := pl.stepIDs.take(len(pf.path) - 1)
 	from := pf.node.Version
 	for i := range pf.path {
 		p := pf.path[i]
@@ -125,14 +124,18 @@ func (pl *planning) appendPlatformSteps(steps []Step, pf *platform) []Step {
 			s.Reason = pl.text.string(hop)
 			pl.text.buf = hop[:0]
 		}
-		if i > 0 {
-			s.After = after[i-1 : i : i]
+		if i == 0 {
+			s.After = after
+		} else {
+			s.After = previous[i-1 : i : i]
 			s.After[0] = ids[i-1]
+			g.add(len(steps) - 1)
+			g.end()
 		}
 		steps = append(steps, s)
 		from = p.Version
 	}
-	pf.lastStep = ids[len(ids)-1]
+	pf.lastStep, pf.lastIndex = ids[len(ids)-1], len(steps)-1
 	final := &steps[len(steps)-1]
 	final.Demands = slices.Clip(pf.demands) // the node's list is done with
 	for _, d := range pf.binding {          // co-tenants', each once (see verdicts)
@@ -143,37 +146,53 @@ func (pl *planning) appendPlatformSteps(steps []Step, pf *platform) []Step {
 }
 
 // lastStepsBeneath returns the last step of each platform node with steps
-// that is reachable from id without passing another such node: the steps
-// beneath those come before them already.
-func (pl *planning) lastStepsBeneath(id topology.NodeID) ([]StepID, error) {
+// that is reachable from id without passing another such node, sorted: the
+// steps beneath those come before them already. It adds their indices in
+// steps to g as the row of the next step.
+func (pl *planning) lastStepsBeneath(steps []Step, g *stepEdges, id topology.NodeID) ([]StepID, error) {
 	found, err := pl.beneath(id, (*nodeInfo).stepped)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(found, func(a, b *nodeInfo) int { return cmp.Compare(a.platform.lastStep, b.platform.lastStep) })
 	after := pl.stepIDs.take(len(found))
 	for i, n := range found {
 		after[i] = n.platform.lastStep
+		g.add(n.platform.lastIndex)
 	}
-	return after, err
+	g.end()
+	return after, nil
 }
 
-// oldRequirementWarnings warns when a version pf passes through breaks what
-// the replaced node's old template asks of it: until the replaced node's
-// own step runs, it runs on a platform its template does not allow.
-func (pl *planning) oldRequirementWarnings(rep *replacement, pf *platform) []string {
+// oldRequirementWarnings warns when a version that a platform node beneath
+// the replaced node passes through breaks what the node's old template asks
+// of it: until the replaced node's own step runs, it runs on a platform its
+// template does not allow. The platform nodes are found as for a request's
+// requirement: the first of the required template down each chain of
+// relationships.
+func (pl *planning) oldRequirementWarnings(rep *replacement) ([]string, error) {
 	var warnings []string
 	for _, req := range rep.template.Requirements {
-		if req.Template != pf.node.Template {
-			continue
+		found, err := pl.beneath(rep.node.ID, func(n *nodeInfo) bool { return n.node.Template == req.Template })
+		if err != nil {
+			return nil, err
 		}
-		for _, p := range pf.path {
-			if !pl.allows(req.Constraint, p.Version) {
-				warnings = append(warnings, fmt.Sprintf(
-					"node %s (%s %s) requires %s %s; it runs on %s %s from step %s until its own step",
-					rep.node.ID, rep.template.ID, rep.node.Version, req.Template, req.Constraint,
-					pf.node.ID, p.Version, platformStepID(pf.node.ID, p.Version)))
-				break
+		for _, n := range found {
+			if !n.stepped() {
+				continue
+			}
+			for _, p := range n.platform.path {
+				if !pl.allows(req.Constraint, p.Version) {
+					warnings = append(warnings, fmt.Sprintf(
+						"node %s (%s %s) requires %s %s; it runs on %s %s from step %s until its own step",
+						rep.node.ID, rep.template.ID, rep.node.Version, req.Template, req.Constraint,
+						n.node.ID, p.Version, platformStepID(n.node.ID, p.Version)))
+					break
+				}
 			}
 		}
 	}
-	return warnings
+	return warnings, nil
 }
 
 func platformStepID(node topology.NodeID, to version.Version) StepID {
@@ -190,23 +209,96 @@ func sortSteps(plan *Plan) error {
 			plan.Steps[i].After = slices.Clip(slices.Compact(after))
 		}
 	}
-	// Order a permutation rather than the steps themselves: steps are big.
-	byKey := make([]int, len(plan.Steps))
-	for i := range byKey {
-		byKey[i] = i
-	}
-	slices.SortFunc(byKey, func(a, b int) int {
-		sa, sb := &plan.Steps[a], &plan.Steps[b]
-		return cmp.Or(cmp.Compare(sa.Kind, sb.Kind), cmp.Compare(sa.ID, sb.ID))
-	})
-	_, order, err := stepGraph(plan.Steps, byKey)
+	g, err := edgesOf(plan.Steps)
 	if err != nil {
 		return err
 	}
-	for i, j := range order {
-		order[i] = byKey[j]
+	return orderSteps(plan.Steps, g)
+}
+
+// stepEdges lists, for each step, the indices of the steps it comes after,
+// as the rows of a dag.Graph.
+type stepEdges struct{ start, deps []int32 }
+
+// add adds the step at index i to the row being made.
+func (g *stepEdges) add(i int) { g.deps = append(g.deps, int32(i)) }
+
+// end ends the row being made.
+func (g *stepEdges) end() { g.start = append(g.start, int32(len(g.deps))) }
+
+// row returns the row of step i.
+func (g *stepEdges) row(i int) []int32 { return g.deps[g.start[i]:g.start[i+1]] }
+
+// edgesOf returns the edges of the steps' After lists, or an error matching
+// ErrInvalidPlan for a duplicate step ID or an After naming no step.
+func edgesOf(steps []Step) (stepEdges, error) {
+	index := make(map[StepID]int32, len(steps))
+	edges := 0
+	for i := range steps {
+		if _, dup := index[steps[i].ID]; dup {
+			return stepEdges{}, fmt.Errorf("upgrade: %w: duplicate step ID %s", ErrInvalidPlan, steps[i].ID)
+		}
+		index[steps[i].ID] = int32(i)
+		edges += len(steps[i].After)
 	}
-	permute(plan.Steps, order)
+	g := stepEdges{start: make([]int32, 1, len(steps)+1), deps: make([]int32, 0, edges)}
+	for i := range steps {
+		for _, a := range steps[i].After {
+			j, ok := index[a]
+			if !ok {
+				return stepEdges{}, fmt.Errorf("upgrade: %w: step %s comes after unknown step %s", ErrInvalidPlan, steps[i].ID, a)
+			}
+			g.add(int(j))
+		}
+		g.end()
+	}
+	return g, nil
+}
+
+// orderSteps puts the steps, whose edges g holds, in the deterministic
+// topological order: among steps that are ready, platform before
+// application, then by ID. It returns an error matching ErrInvalidPlan if
+// the steps form a cycle.
+func orderSteps(steps []Step, g stepEdges) error {
+	// Rank the steps by kind and ID, sorting small keys rather than the
+	// steps: they are big, and sorting keys side by side is kinder to the
+	// caches.
+	type key struct {
+		id    StepID
+		kind  StepKind
+		index int32
+	}
+	keys := make([]key, len(steps))
+	for i := range steps {
+		keys[i] = key{steps[i].ID, steps[i].Kind, int32(i)}
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.kind, b.kind), strings.Compare(string(a.id), string(b.id)))
+	})
+	rank := make([]int32, len(steps))
+	for r, k := range keys {
+		rank[k.index] = int32(r)
+	}
+	// The graph over ranks: dag.Graph.Order breaks ties by vertex.
+	ranked := stepEdges{start: make([]int32, 1, len(steps)+1), deps: make([]int32, 0, len(g.deps))}
+	for _, k := range keys {
+		for _, d := range g.row(int(k.index)) {
+			ranked.add(int(rank[d]))
+		}
+		ranked.end()
+	}
+	order, cycle := dag.New(ranked.start, ranked.deps).Order()
+	if cycle != nil {
+		ids := make([]string, len(cycle))
+		for i, c := range cycle {
+			ids[i] = string(keys[c].id)
+		}
+		return fmt.Errorf("upgrade: %w: steps form a cycle: %s", ErrInvalidPlan, strings.Join(ids, " → "))
+	}
+	for i, r := range order {
+		order[i] = int(keys[r].index)
+	}
+	permute(steps, order)
 	return nil
 }
 
@@ -232,40 +324,17 @@ func permute(steps []Step, p []int) {
 // stepGraph returns the graph of the steps' After lists and a topological
 // order of the steps, ties broken by their order in the slice, or an error
 // matching ErrInvalidPlan.
-func stepGraph(steps []Step, perm []int) (*dag.Graph, []int, error) {
-	step := func(i int) *Step { return &steps[i] }
-	if perm != nil {
-		step = func(i int) *Step { return &steps[perm[i]] }
+func stepGraph(steps []Step) (*dag.Graph, []int, error) {
+	e, err := edgesOf(steps)
+	if err != nil {
+		return nil, nil, err
 	}
-	index := make(map[StepID]int32, len(steps))
-	edges := 0
-	for i := range steps {
-		s := step(i)
-		if _, dup := index[s.ID]; dup {
-			return nil, nil, fmt.Errorf("upgrade: %w: duplicate step ID %s", ErrInvalidPlan, s.ID)
-		}
-		index[s.ID] = int32(i)
-		edges += len(s.After)
-	}
-	start := make([]int32, len(steps)+1)
-	deps := make([]int32, 0, edges)
-	for i := range steps {
-		s := step(i)
-		for _, a := range s.After {
-			j, ok := index[a]
-			if !ok {
-				return nil, nil, fmt.Errorf("upgrade: %w: step %s comes after unknown step %s", ErrInvalidPlan, s.ID, a)
-			}
-			deps = append(deps, j)
-		}
-		start[i+1] = int32(len(deps))
-	}
-	g := dag.New(start, deps)
+	g := dag.New(e.start, e.deps)
 	order, cycle := g.Order()
 	if cycle != nil {
 		ids := make([]string, len(cycle))
 		for i, c := range cycle {
-			ids[i] = string(step(c).ID)
+			ids[i] = string(steps[c].ID)
 		}
 		return nil, nil, fmt.Errorf("upgrade: %w: steps form a cycle: %s", ErrInvalidPlan, strings.Join(ids, " → "))
 	}

@@ -74,7 +74,7 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 	if id := planID(in.Plan); id != in.ID {
 		return nil, fmt.Errorf("upgrade: %w: id %s does not match its content (%s)", ErrInvalidPlan, in.ID, id)
 	}
-	if _, _, err := stepGraph(in.Steps, nil); err != nil {
+	if _, _, err := stepGraph(in.Steps); err != nil {
 		return nil, err
 	}
 	for i := range in.Steps {

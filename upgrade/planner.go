@@ -269,7 +269,8 @@ type platform struct {
 	demandSets   []*allowSet
 	cotenantSets []*allowSet
 	candidates   []Candidate
-	lastStep     StepID // the ID of its last step, once there are steps
+	lastStep     StepID // the ID of its last step, once there are steps,
+	lastIndex    int    // and its index in the plan's steps then
 }
 
 // replacement is an application node that a request replaces.

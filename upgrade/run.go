@@ -356,7 +356,7 @@ type result struct {
 }
 
 func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig) (*run, error) {
-	graph, order, err := stepGraph(plan.Steps, nil)
+	graph, order, err := stepGraph(plan.Steps)
 	if err != nil {
 		return nil, err
 	}
