@@ -36,7 +36,7 @@ func (pl *planning) assemble(plan *Plan) error {
 			}
 			// The node's first step comes after the last steps of the
 			// platform nodes beneath it.
-			after, err := pl.lastStepsBeneath(plan.Steps, &g, pf.node.ID)
+			after, err := pl.lastStepsBeneath(&g, pf.nodeInfo)
 			if err != nil {
 				return err
 			}
@@ -60,7 +60,7 @@ func (pl *planning) assemble(plan *Plan) error {
 			From: rep.node.Version, To: r.Template.Version, NewTemplate: &r.Template, Request: rep.request,
 			Reason: pl.text.join(string(r.Template.ID), "@", to, " replaces ", string(rep.template.ID), " ", rep.node.Version.String())}
 		var err error
-		if s.After, err = pl.lastStepsBeneath(plan.Steps, &g, id); err != nil {
+		if s.After, err = pl.lastStepsBeneath(&g, rep.nodeInfo); err != nil {
 			return err
 		}
 		plan.Steps = append(plan.Steps, s)
@@ -148,9 +148,9 @@ func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform
 // lastStepsBeneath returns the last step of each platform node with steps
 // that is reachable from id without passing another such node, sorted: the
 // steps beneath those come before them already. It adds their indices in
-// steps to g as the row of the next step.
-func (pl *planning) lastStepsBeneath(steps []Step, g *stepEdges, id topology.NodeID) ([]StepID, error) {
-	found, err := pl.beneath(id, (*nodeInfo).stepped)
+// the plan's steps to g as the row of the next step.
+func (pl *planning) lastStepsBeneath(g *stepEdges, n *nodeInfo) ([]StepID, error) {
+	found, err := pl.beneath(n, (*nodeInfo).stepped)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +173,7 @@ func (pl *planning) lastStepsBeneath(steps []Step, g *stepEdges, id topology.Nod
 func (pl *planning) oldRequirementWarnings(rep *replacement) ([]string, error) {
 	var warnings []string
 	for _, req := range rep.template.Requirements {
-		found, err := pl.beneath(rep.node.ID, func(n *nodeInfo) bool { return n.node.Template == req.Template })
+		found, err := pl.beneath(rep.nodeInfo, func(n *nodeInfo) bool { return n.node.Template == req.Template })
 		if err != nil {
 			return nil, err
 		}

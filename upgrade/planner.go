@@ -220,6 +220,7 @@ type planning struct {
 	stepIDs    slab[StepID]
 	demandSlab slab[Demand]
 	nodeSlab   slab[nodeInfo]
+	nodeLists  slab[*nodeInfo]
 	vias       slab[*pkgsource.Package]
 	paths      slab[*pkgsource.Package]
 	candidates slab[Candidate]
@@ -237,8 +238,9 @@ type planning struct {
 type nodeInfo struct {
 	node     *topology.Node // ours: the topology hands out copies
 	template *topology.Template
-	seen     uint64    // the last walk that reached it (see beneath)
-	platform *platform // when something is demanded of it
+	seen     uint64      // the last walk that reached it (see beneath)
+	platform *platform   // when something is demanded of it
+	below    []*nodeInfo // the nodes of its relationships, once looked up
 	// height and its state; see planning.height
 	height      int
 	heightState uint8
@@ -315,16 +317,12 @@ func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
 	return info, nil
 }
 
-// beneath returns the nodes reachable from id through relationships, in
+// beneath returns the nodes reachable from start through relationships, in
 // breadth-first order, that match: the walk does not go past a matching
 // node.
 //
 // The result is valid until the next walk: walks reuse their lists.
-func (pl *planning) beneath(id topology.NodeID, match func(*nodeInfo) bool) ([]*nodeInfo, error) {
-	start, err := pl.node(id)
-	if err != nil {
-		return nil, err
-	}
+func (pl *planning) beneath(start *nodeInfo, match func(*nodeInfo) bool) ([]*nodeInfo, error) {
 	found := pl.walkFound[:0]
 	// A walk marks the nodes it has seen with its own number, so that no
 	// walk needs a fresh set.
@@ -332,12 +330,11 @@ func (pl *planning) beneath(id topology.NodeID, match func(*nodeInfo) bool) ([]*
 	start.seen = pl.walks
 	queue := append(pl.walkQueue[:0], start)
 	for head := 0; head < len(queue); head++ {
-		n := queue[head]
-		for _, r := range n.node.Relationships {
-			t, err := pl.node(r.Target)
-			if err != nil {
-				return nil, err
-			}
+		below, err := pl.below(queue[head])
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range below {
 			if t.seen == pl.walks {
 				continue
 			}
@@ -351,6 +348,23 @@ func (pl *planning) beneath(id topology.NodeID, match func(*nodeInfo) bool) ([]*
 	}
 	pl.walkQueue, pl.walkFound = queue, found
 	return found, nil
+}
+
+// below returns the nodes n has relationships to, looking them up the
+// first time.
+func (pl *planning) below(n *nodeInfo) ([]*nodeInfo, error) {
+	if n.below == nil && len(n.node.Relationships) > 0 {
+		below := pl.nodeLists.take(len(n.node.Relationships))
+		for i, r := range n.node.Relationships {
+			t, err := pl.node(r.Target)
+			if err != nil {
+				return nil, err
+			}
+			below[i] = t
+		}
+		n.below = below
+	}
+	return n.below, nil
 }
 
 // height returns the length of the longest chain of relationships down from
@@ -370,12 +384,12 @@ func (pl *planning) height(n *nodeInfo) (int, error) {
 	n.heightState = heightWorking
 	pl.heightPath = append(pl.heightPath, n.node.ID)
 	h := 0
-	for _, r := range n.node.Relationships {
-		below, err := pl.node(r.Target)
-		if err != nil {
-			return 0, err
-		}
-		hb, err := pl.height(below)
+	below, err := pl.below(n)
+	if err != nil {
+		return 0, err
+	}
+	for _, t := range below {
+		hb, err := pl.height(t)
 		if err != nil {
 			return 0, err
 		}
@@ -472,7 +486,7 @@ func (pl *planning) gather(r *Request, index int) error {
 		}
 		pl.replaced = append(pl.replaced, &replacement{nodeInfo: info, request: index})
 		for k, req := range r.Template.Requirements {
-			found, err := pl.beneath(n.ID, func(c *nodeInfo) bool { return c.node.Template == req.Template })
+			found, err := pl.beneath(info, func(c *nodeInfo) bool { return c.node.Template == req.Template })
 			if err != nil {
 				return err
 			}
@@ -521,7 +535,7 @@ func (pl *planning) decide(pf *platform) error {
 			if err := checkCycle(via, r.Type); err != nil {
 				return err
 			}
-			found, err := pl.beneath(pf.node.ID, func(n *nodeInfo) bool { return n.template.Type == r.Type })
+			found, err := pl.beneath(pf.nodeInfo, func(n *nodeInfo) bool { return n.template.Type == r.Type })
 			if err != nil {
 				return err
 			}

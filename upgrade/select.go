@@ -619,7 +619,7 @@ func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package) (string,
 		if r.Type == pf.template.Type || slices.ContainsFunc(pf.via, func(p *pkgsource.Package) bool { return p.Type == r.Type }) {
 			continue // a cycle: reported when the package is chosen
 		}
-		found, err := pl.beneath(pf.node.ID, func(n *nodeInfo) bool { return n.template.Type == r.Type })
+		found, err := pl.beneath(pf.nodeInfo, func(n *nodeInfo) bool { return n.template.Type == r.Type })
 		if err != nil {
 			return "", err
 		}
