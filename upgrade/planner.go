@@ -128,8 +128,8 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 	}
 	reqs = cloneRequests(reqs)
 	pl := &planning{Planner: p, ctx: ctx,
-		nodes: map[topology.NodeID]*nodeInfo{}, apps: map[topology.AppID]*topology.Application{},
-		catalogs: map[string]*catalog{}, replacedTemplates: map[topology.AppID][]topology.TemplateID{},
+		apps:     make(map[topology.AppID]*topology.Application, len(reqs)),
+		catalogs: map[string]*catalog{}, replacedTemplates: make(map[topology.AppID][]topology.TemplateID, len(reqs)),
 		templates: map[topology.TemplateID]*topology.Template{}, checks: map[checkKey]bool{}, fits: map[int][]int{}, signatures: map[string]int{},
 		reaches: map[reachKey]*reach{}, hops: map[int]*hops{}, candidateLists: map[candidatesKey][][]Candidate{}}
 	defer func() { // failed plans learn too
@@ -137,6 +137,16 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 		pl.catalogMemo.publish(pl.catalogs)
 	}()
 	pl.replacing = reqs
+	// Fetch the applications first, so that the map of nodes is made at
+	// about its size rather than grown: a fleet's map is big. Errors wait
+	// for gather, which reports the first in the requests' order.
+	nodes := 0
+	for _, r := range reqs {
+		if app, err := pl.application(r.Application); err == nil {
+			nodes += len(app.Nodes)
+		}
+	}
+	pl.nodes = make(map[topology.NodeID]*nodeInfo, nodes+nodes/8)
 	for i := range reqs {
 		if err := pl.gather(&reqs[i], i); err != nil {
 			return nil, err
@@ -249,10 +259,13 @@ type nodeInfo struct {
 // platform is a platform node that something needs something of.
 type platform struct {
 	*nodeInfo
-	demands []Demand
-	origins []int // of the requests' demands, in order; see demand
-	sig     int   // see signature; set once demands are complete
-	pathSig int   // see pathSignature
+	// The demands on it, once it is being decided; till then, the origins
+	// of the requests' and the packages' (see demand).
+	demands        []Demand
+	origins        []int
+	packageDemands []Demand
+	sig            int // see signature; set once demands are complete
+	pathSig        int // see pathSignature
 	// via lists the packages whose requirements led here, outermost first.
 	via []*pkgsource.Package
 
@@ -441,13 +454,26 @@ func (pl *planning) demand(n *nodeInfo, d Demand, via []*pkgsource.Package, orig
 			}
 		}
 		pf.origins = append(pf.origins, origin)
-		pf.demands = append(pf.demands, d)
 		return nil
 	}
-	if !slices.ContainsFunc(pf.demands, func(o Demand) bool { return o.key() == d.key() }) {
-		pf.demands = append(pf.demands, d)
+	if !slices.ContainsFunc(pf.packageDemands, func(o Demand) bool { return o.key() == d.key() }) {
+		pf.packageDemands = append(pf.packageDemands, d)
 	}
 	return nil
+}
+
+// demands returns the demands on pf in the order they came: the requests',
+// all placed before any node is decided, then the packages'. Requests'
+// demands are kept as their origins until then: a platform node that a
+// whole fleet runs on has one from every request.
+func (pl *planning) demands(pf *platform) []Demand {
+	ds := make([]Demand, len(pf.origins), len(pf.origins)+len(pf.packageDemands))
+	for i, o := range pf.origins {
+		r := &pl.replacing[o>>20]
+		ds[i] = Demand{Constraint: r.Template.Requirements[o&(1<<20-1)].Constraint, App: r.Application,
+			Template: r.Template.ID, Version: r.Template.Version}
+	}
+	return append(ds, pf.packageDemands...)
 }
 
 // gather records the application nodes r replaces and the demands r places
@@ -509,6 +535,7 @@ func (pl *planning) gather(r *Request, index int) error {
 // and passes their requirements on to the nodes beneath.
 func (pl *planning) decide(pf *platform) error {
 	pf.decided = true
+	pf.demands = pl.demands(pf)
 	if pl.allow(pf.demands, pf.node.Version) {
 		return nil
 	}
