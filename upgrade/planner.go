@@ -240,6 +240,8 @@ type planning struct {
 	candidateLists map[candidatesKey][][]Candidate
 	indices        slab[int32]
 	bitLists       slab[uint64]
+	constraints    []version.Constraint // reused by unmetRequirement
+	sets           []*allowSet          // reused by unmetRequirement
 	scratch        []int32
 	setLists       slab[*allowSet]
 	platformSlab   slab[platform]
@@ -470,10 +472,15 @@ func (pl *planning) demands(pf *platform) []Demand {
 	ds := make([]Demand, len(pf.origins), len(pf.origins)+len(pf.packageDemands))
 	for i, o := range pf.origins {
 		r := &pl.replacing[o>>20]
-		ds[i] = Demand{Constraint: r.Template.Requirements[o&(1<<20-1)].Constraint, App: r.Application,
+		ds[i] = Demand{Constraint: pl.requirement(o).Constraint, App: r.Application,
 			Template: r.Template.ID, Version: r.Template.Version}
 	}
 	return append(ds, pf.packageDemands...)
+}
+
+// requirement returns the requirement of a request that an origin names.
+func (pl *planning) requirement(origin int) *topology.Requirement {
+	return &pl.replacing[origin>>20].Template.Requirements[origin&(1<<20-1)]
 }
 
 // gather records the application nodes r replaces and the demands r places

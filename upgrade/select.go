@@ -627,23 +627,67 @@ func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package) (string,
 			return fmt.Sprintf("requires %s %s, but no %s node is beneath %s", r.Type, r.Constraint, r.Type, pf.node.ID), nil
 		}
 		for _, f := range found {
-			demands := []Demand{{Constraint: r.Constraint}}
-			if other := f.platform; other != nil {
-				demands = append(demands, other.demands...)
-			}
-			if pl.allow(demands, f.node.Version) {
+			cs := pl.demandedOf(append(pl.constraints[:0], r.Constraint), f)
+			pl.constraints = cs
+			if pl.allowsAll(cs, f.node.Version) {
 				continue
 			}
-			pkgs, err := pl.packages(r.Type)
+			cat, err := pl.catalog(r.Type)
 			if err != nil {
 				return "", err
 			}
-			if !slices.ContainsFunc(pkgs, func(q pkgsource.Package) bool { return pl.allow(demands, q.Version) }) {
+			sets := pl.sets[:0]
+			for _, c := range cs {
+				sets = append(sets, cat.set(c))
+			}
+			pl.sets = sets
+			if !pl.anyAllowed(sets, len(cat.pkgs)) {
 				return fmt.Sprintf("requires %s %s, which no %s package meets for node %s", r.Type, r.Constraint, r.Type, f.node.ID), nil
 			}
 		}
 	}
 	return "", nil
+}
+
+// demandedOf appends to cs the constraints of the demands placed on n so
+// far, decided or not.
+func (pl *planning) demandedOf(cs []version.Constraint, n *nodeInfo) []version.Constraint {
+	pf := n.platform
+	switch {
+	case pf == nil:
+	case pf.decided:
+		for _, d := range pf.demands {
+			cs = append(cs, d.Constraint)
+		}
+	default:
+		for _, o := range pf.origins {
+			cs = append(cs, pl.requirement(o).Constraint)
+		}
+		for _, d := range pf.packageDemands {
+			cs = append(cs, d.Constraint)
+		}
+	}
+	return cs
+}
+
+// anyAllowed reports whether every set allows one of the first n versions.
+func (pl *planning) anyAllowed(sets []*allowSet, n int) bool {
+	for i := range n {
+		if pl.allowAt(sets, i) {
+			return true
+		}
+	}
+	return false
+}
+
+// allowsAll reports whether every constraint allows v.
+func (pl *planning) allowsAll(cs []version.Constraint, v version.Version) bool {
+	for i, c := range cs {
+		if (i == 0 || c.String() != cs[i-1].String()) && !pl.allows(c, v) {
+			return false
+		}
+	}
+	return true
 }
 
 func pick(pkgs []pkgsource.Package, idx []int) []version.Version {
