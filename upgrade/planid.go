@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"hash"
+	"slices"
 
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
@@ -19,10 +20,16 @@ import (
 // of its declaration: strings, versions and constraints as their text
 // prefixed with its length, numbers as varints, booleans as a byte, lists
 // as their length and their elements, and an absent package as a 0 byte
-// (a present one as 1 and its fields). A candidate's reason that repeats the
-// one before is a 1 byte, another is a 0 byte and the reason. Lengths make it unambiguous: two
+// (a present one as 1 and its fields). Lengths make it unambiguous: two
 // plans have the same encoding only if their fields are equal. It is
 // cheaper to make than JSON, which matters as every plan is hashed.
+//
+// Repeats are short, as many steps install the same package and many
+// nodes have the same candidates: a step's package, or its non-empty list
+// of candidates, equal to one of the last recentSize distinct ones written
+// is written as its place among them (1 for the latest); another is a 0 and
+// itself. A candidate's reason equal to the one before it is a 1, another
+// a 0 and the reason.
 func planID(p *Plan) string {
 	var e idEncoder
 	e.h = sha256.New()
@@ -55,9 +62,49 @@ func planID(p *Plan) string {
 
 // idEncoder writes the canonical encoding into a hash through a buffer.
 type idEncoder struct {
-	h   hash.Hash
-	buf [4096]byte
-	n   int
+	h     hash.Hash
+	buf   [4096]byte
+	n     int
+	pkgs  recent[*pkgsource.Package]
+	lists recent[[]Candidate]
+}
+
+// recentSize is how many distinct packages, and lists of candidates, the
+// encoding refers back to.
+const recentSize = 8
+
+// recent holds the last recentSize distinct values written, the latest at
+// last.
+type recent[T any] struct {
+	vals [recentSize]T
+	last int // index of the latest in vals
+	n    int
+}
+
+// find returns the place of the latest value that eq accepts, from 1 for
+// the latest, or 0.
+func (r *recent[T]) find(eq func(T) bool) int {
+	for k := range r.n {
+		if eq(r.vals[(r.last-k+recentSize)%recentSize]) {
+			return k + 1
+		}
+	}
+	return 0
+}
+
+func (r *recent[T]) add(v T) {
+	r.last = (r.last + 1) % recentSize
+	r.vals[r.last] = v
+	r.n = min(r.n+1, recentSize)
+}
+
+// samePackage reports whether two packages have equal fields.
+func samePackage(a, b *pkgsource.Package) bool {
+	return a == b || a.Type == b.Type && a.Version == b.Version && a.From.String() == b.From.String() &&
+		a.Location == b.Location && a.Digest == b.Digest && a.Size == b.Size &&
+		slices.EqualFunc(a.Requires, b.Requires, func(x, y pkgsource.Requirement) bool {
+			return x.Type == y.Type && x.Constraint.String() == y.Constraint.String()
+		})
 }
 
 func (e *idEncoder) flush() {
@@ -125,7 +172,11 @@ func (e *idEncoder) step(s *Step) {
 	e.version(s.To)
 	e.flag(s.Package != nil)
 	if s.Package != nil {
-		e.pkg(s.Package)
+		ref := e.pkgs.find(func(p *pkgsource.Package) bool { return samePackage(p, s.Package) })
+		if e.num(ref); ref == 0 {
+			e.pkg(s.Package)
+			e.pkgs.add(s.Package)
+		}
 	}
 	e.num(s.Request)
 	e.num(len(s.After))
@@ -138,6 +189,14 @@ func (e *idEncoder) step(s *Step) {
 		e.demand(&s.Demands[i])
 	}
 	e.num(len(s.Candidates))
+	if len(s.Candidates) == 0 {
+		return
+	}
+	ref := e.lists.find(func(l []Candidate) bool { return slices.Equal(l, s.Candidates) })
+	if e.num(ref); ref > 0 {
+		return
+	}
+	e.lists.add(s.Candidates)
 	for i, c := range s.Candidates {
 		e.version(c.Version)
 		e.flag(c.Chosen)
