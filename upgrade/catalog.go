@@ -35,6 +35,17 @@ func newCatalog(typ string, pkgs []pkgsource.Package, memo *catalogMemo) *catalo
 	return cat
 }
 
+// find returns the index of version v in the catalog, or -1.
+func (cat *catalog) find(v version.Version) int {
+	i := firstAbove(cat.pkgs, v) - 1
+	for ; i >= 0 && !cat.pkgs[i].Version.Less(v); i-- {
+		if cat.pkgs[i].Version == v {
+			return i
+		}
+	}
+	return -1
+}
+
 // below reports whether the j-th version is below the i-th.
 func (cat *catalog) below(j, i int) bool {
 	if cat.ascending {

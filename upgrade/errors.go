@@ -126,6 +126,12 @@ type demandKey struct {
 	pkg        string
 }
 
+// sameDemand reports whether two demands have equal fields.
+func sameDemand(a, b *Demand) bool {
+	return a.Node == b.Node && a.Package == b.Package && a.App == b.App && a.Template == b.Template &&
+		a.Version == b.Version && a.Constraint.String() == b.Constraint.String()
+}
+
 func (d Demand) key() demandKey {
 	return demandKey{d.Constraint.String(), d.App, d.Template, d.Version, d.Node, d.Package}
 }

@@ -285,6 +285,7 @@ type platform struct {
 	cat          *catalog
 	demandSets   []*allowSet
 	cotenantSets []*allowSet
+	installedAt  int // the index of the installed version in cat, or -1
 	candidates   []Candidate
 	lastStep     StepID // the ID of its last step, once there are steps,
 	lastIndex    int    // and its index in the plan's steps then
@@ -458,7 +459,7 @@ func (pl *planning) demand(n *nodeInfo, d Demand, via []*pkgsource.Package, orig
 		pf.origins = append(pf.origins, origin)
 		return nil
 	}
-	if !slices.ContainsFunc(pf.packageDemands, func(o Demand) bool { return o.key() == d.key() }) {
+	if !slices.ContainsFunc(pf.packageDemands, func(o Demand) bool { return sameDemand(&o, &d) }) {
 		pf.packageDemands = append(pf.packageDemands, d)
 	}
 	return nil
@@ -554,6 +555,7 @@ func (pl *planning) decide(pf *platform) error {
 		return err
 	}
 	pf.demandSets, pf.cotenantSets = pl.setsOf(pf.cat, pf.demands), pl.setsOf(pf.cat, pf.cotenants)
+	pf.installedAt = pf.cat.find(pf.node.Version)
 	if pf.path, pf.candidates, err = pl.choose(pf); err != nil {
 		return err
 	}

@@ -412,6 +412,15 @@ func (pl *planning) hop(from version.Version, p pkgsource.Package) bool {
 	return pl.allows(p.From, from) && pl.withinMinorStep(from, p.Version)
 }
 
+// hopFromInstalled reports whether pf's i-th package can be installed over
+// its installed version.
+func (pl *planning) hopFromInstalled(pf *platform, i int) bool {
+	if pf.installedAt >= 0 {
+		return pl.hopAt(pf.cat, pf.installedAt, i)
+	}
+	return pl.hop(pf.node.Version, pf.cat.pkgs[i])
+}
+
 // hopAt reports whether the i-th package of cat can be installed over the
 // j-th.
 func (pl *planning) hopAt(cat *catalog, j, i int) bool {
@@ -465,7 +474,7 @@ func (pl *planning) reachable(pf *platform, t int) bool { return pl.distances(pf
 // over the installed version, an empty slice.
 func (pl *planning) distances(pf *platform, t int) []int32 {
 	installed, pkgs := pf.node.Version, pf.cat.pkgs
-	if pl.hop(installed, pkgs[t]) {
+	if pl.hopFromInstalled(pf, t) {
 		return []int32{}
 	}
 	if pkgs[t].Version.Less(installed) {
@@ -515,7 +524,7 @@ func (pl *planning) reach(r *reach, pf *platform, t int) []int32 {
 		var d int32
 		switch {
 		case !installed.Less(pkgs[i].Version) || !pl.allowAt(pf.cotenantSets, i):
-		case pl.hop(installed, pkgs[i]):
+		case pl.hopFromInstalled(pf, i):
 			d = 1
 		default:
 			if preds == nil {
