@@ -470,7 +470,7 @@ func (pl *planning) demand(n *nodeInfo, d Demand, via []*pkgsource.Package, orig
 // demands are kept as their origins until then: a platform node that a
 // whole fleet runs on has one from every request.
 func (pl *planning) demands(pf *platform) []Demand {
-	ds := make([]Demand, len(pf.origins), len(pf.origins)+len(pf.packageDemands))
+	ds := pl.demandSlab.take(len(pf.origins) + len(pf.packageDemands))[:len(pf.origins)]
 	for i, o := range pf.origins {
 		r := &pl.replacing[o>>20]
 		ds[i] = Demand{Constraint: pl.requirement(o).Constraint, App: r.Application,
