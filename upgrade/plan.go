@@ -131,6 +131,10 @@ type Candidate struct {
 // Steps are in a topological order: every step comes after all the steps in
 // its After list. The order, the IDs and every list in a Plan are
 // deterministic: planning the same inputs again gives an identical plan.
+//
+// Steps may share what they point to: the Package of steps that install
+// the same one, equal lists of Candidates, the NewTemplate of a request's
+// steps. Treat them as read-only, and copy what you would change.
 type Plan struct {
 	// ID is "sha256:" and the hex SHA-256 of a canonical encoding of all
 	// the plan's other fields. Two plans with the same ID are the same.

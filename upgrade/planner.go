@@ -75,6 +75,12 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // Planner turns upgrade requests into plans. It only reads its Topology and
 // Source; it changes nothing. A Planner is safe for concurrent use if its
 // Topology and Source are.
+//
+// Keep a Planner for as long as its Topology and Source: it remembers,
+// across its plans, which versions the constraints it has met allow (by
+// their text, and per list of a type's versions while the Source lists the
+// same ones), so that later plans need not ask again. What it remembers
+// changes no plan, and is bounded to a few tens of megabytes.
 type Planner struct {
 	topo        topology.Topology
 	src         pkgsource.Source
