@@ -159,16 +159,16 @@ func (m *catalogMemo) publish(catalogs map[string]*catalog) {
 	for _, typ := range changed {
 		cat := catalogs[typ]
 		old := next[typ]
-		if old != nil && !sameVersions(old.versions, cat.pkgs) {
-			words -= old.words
-			old = nil
+		oldWords := 0
+		if old != nil {
+			oldWords = old.words
 		}
 		k := &catalogKnowledge{versions: make([]version.Version, len(cat.pkgs)), sets: map[string][]uint64{}}
 		for i := range cat.pkgs {
 			k.versions[i] = cat.pkgs[i].Version
 		}
-		if old != nil {
-			words -= old.words
+		same := old != nil && sameVersions(old.versions, cat.pkgs)
+		if same {
 			for c, bits := range old.sets {
 				k.sets[c], k.words = bits, k.words+len(bits)
 			}
@@ -184,10 +184,13 @@ func (m *catalogMemo) publish(catalogs map[string]*catalog) {
 			k.words += len(bits) - len(k.sets[c])
 			k.sets[c] = bits
 		}
-		if words+k.words > maxRememberedBits {
-			continue
+		switch {
+		case words-oldWords+k.words <= maxRememberedBits:
+			next[typ], words = k, words-oldWords+k.words
+		case !same && old != nil: // too big to keep, and what was known is stale
+			delete(next, typ)
+			words -= oldWords
 		}
-		next[typ], words = k, words+k.words
 	}
 	m.known.Store(&next)
 }
