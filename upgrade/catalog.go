@@ -35,15 +35,16 @@ func newCatalog(typ string, pkgs []pkgsource.Package, memo *catalogMemo) *catalo
 	return cat
 }
 
-// find returns the index of version v in the catalog, or -1.
-func (cat *catalog) find(v version.Version) int {
-	i := firstAbove(cat.pkgs, v) - 1
-	for ; i >= 0 && !cat.pkgs[i].Version.Less(v); i-- {
+// locate returns the index of version v in the catalog, or -1, and the
+// index of the lowest version above v, or len(cat.pkgs).
+func (cat *catalog) locate(v version.Version) (at, above int) {
+	above = firstAbove(cat.pkgs, v)
+	for i := above - 1; i >= 0 && !cat.pkgs[i].Version.Less(v); i-- {
 		if cat.pkgs[i].Version == v {
-			return i
+			return i, above
 		}
 	}
-	return -1
+	return -1, above
 }
 
 // below reports whether the j-th version is below the i-th.

@@ -98,6 +98,15 @@ func (r *recent[T]) add(v T) {
 	r.n = min(r.n+1, recentSize)
 }
 
+// sameCandidates reports whether two lists of candidates are equal: at
+// once when they are the same list, as steps of one plan often share one.
+func sameCandidates(a, b []Candidate) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	return len(a) == 0 || &a[0] == &b[0] || slices.Equal(a, b)
+}
+
 // samePackage reports whether two packages have equal fields.
 func samePackage(a, b *pkgsource.Package) bool {
 	return a == b || a.Type == b.Type && a.Version == b.Version && a.From.String() == b.From.String() &&
@@ -192,7 +201,7 @@ func (e *idEncoder) step(s *Step) {
 	if len(s.Candidates) == 0 {
 		return
 	}
-	ref := e.lists.find(func(l []Candidate) bool { return slices.Equal(l, s.Candidates) })
+	ref := e.lists.find(func(l []Candidate) bool { return sameCandidates(l, s.Candidates) })
 	if e.num(ref); ref > 0 {
 		return
 	}

@@ -292,6 +292,7 @@ type platform struct {
 	demandSets   []*allowSet
 	cotenantSets []*allowSet
 	installedAt  int // the index of the installed version in cat, or -1
+	firstAbove   int // the index of the lowest version above it in cat
 	candidates   []Candidate
 	lastStep     StepID // the ID of its last step, once there are steps,
 	lastIndex    int    // and its index in the plan's steps then
@@ -561,7 +562,7 @@ func (pl *planning) decide(pf *platform) error {
 		return err
 	}
 	pf.demandSets, pf.cotenantSets = pl.setsOf(pf.cat, pf.demands), pl.setsOf(pf.cat, pf.cotenants)
-	pf.installedAt = pf.cat.find(pf.node.Version)
+	pf.installedAt, pf.firstAbove = pf.cat.locate(pf.node.Version)
 	if pf.path, pf.candidates, err = pl.choose(pf); err != nil {
 		return err
 	}

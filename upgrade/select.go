@@ -28,7 +28,7 @@ const maxCandidates = 32
 // upgrade will do, a candidate whose requirements cannot be met beneath,
 // LatestPatch) is decided by classifying every version.
 func (pl *planning) choose(pf *platform) ([]*pkgsource.Package, []Candidate, error) {
-	first := firstAbove(pf.cat.pkgs, pf.node.Version)
+	first := pf.firstAbove
 	if pl.cfg.policy != LatestPatch {
 		if path, t, ok := pl.quickChoose(pf, first); ok {
 			return path, pl.verdicts(pf, t, first, true), nil
@@ -338,7 +338,7 @@ func (pl *planning) chooseFully(pf *platform) ([]*pkgsource.Package, []Candidate
 		return nil, nil, &NoPathError{Node: pf.node.ID, Type: pf.template.Type, Installed: installed,
 			Targets: pick(pkgs, candidates), Furthest: furthest, Reason: reason}
 	}
-	return chosen, pl.verdicts(pf, t, firstAbove(pkgs, installed), len(up) > 0), nil
+	return chosen, pl.verdicts(pf, t, pf.firstAbove, len(up) > 0), nil
 }
 
 // unsatisfiable explains why no package meets every demand on pf: a
