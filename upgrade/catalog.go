@@ -24,8 +24,8 @@ type catalog struct {
 }
 
 func newCatalog(typ string, pkgs []pkgsource.Package, memo *catalogMemo) *catalog {
-	cat := &catalog{pkgs: pkgs, sets: map[string]*allowSet{}, from: make([]*allowSet, len(pkgs)), ascending: true,
-		prior: memo.lookup(typ, pkgs)}
+	cat := &catalog{pkgs: pkgs, sets: make(map[string]*allowSet, len(pkgs)/4), from: make([]*allowSet, len(pkgs)),
+		ascending: true, prior: memo.lookup(typ, pkgs)}
 	for i := range pkgs {
 		cat.from[i] = cat.set(pkgs[i].From)
 		if i > 0 && !pkgs[i-1].Version.Less(pkgs[i].Version) {
