@@ -147,13 +147,39 @@ func (m *Memory) Applications() []Application {
 	return apps
 }
 
+// cloneApplication copies a, its lists in one block each: an application
+// can have many nodes, each with its relationships.
 func cloneApplication(a *Application) *Application {
 	c := &Application{ID: a.ID, Templates: slices.Clone(a.Templates), Nodes: slices.Clone(a.Nodes)}
+	n := 0
+	for _, t := range a.Templates {
+		n += len(t.Requirements)
+	}
+	reqs := make([]Requirement, 0, n)
+	for _, t := range a.Templates {
+		reqs = append(reqs, t.Requirements...)
+	}
 	for i := range c.Templates {
-		c.Templates[i].Requirements = slices.Clone(c.Templates[i].Requirements)
+		if n := len(c.Templates[i].Requirements); n > 0 {
+			c.Templates[i].Requirements, reqs = reqs[:n:n], reqs[n:]
+		} else {
+			c.Templates[i].Requirements = c.Templates[i].Requirements[:0:0] // nil stays nil
+		}
+	}
+	n = 0
+	for _, node := range a.Nodes {
+		n += len(node.Relationships)
+	}
+	rels := make([]Relationship, 0, n)
+	for _, node := range a.Nodes {
+		rels = append(rels, node.Relationships...)
 	}
 	for i := range c.Nodes {
-		c.Nodes[i] = cloneNode(&c.Nodes[i])
+		if n := len(c.Nodes[i].Relationships); n > 0 {
+			c.Nodes[i].Relationships, rels = rels[:n:n], rels[n:]
+		} else {
+			c.Nodes[i].Relationships = c.Nodes[i].Relationships[:0:0] // nil stays nil
+		}
 	}
 	return c
 }

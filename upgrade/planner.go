@@ -232,14 +232,15 @@ type planning struct {
 	walkQueue         []*nodeInfo         // reused by beneath
 	walkFound         []*nodeInfo         // reused by beneath
 	// Where the plan's small strings and slices come from; see arena.
-	text       arena
-	stepIDs    slab[StepID]
-	demandSlab slab[Demand]
-	nodeSlab   slab[nodeInfo]
-	nodeLists  slab[*nodeInfo]
-	vias       slab[*pkgsource.Package]
-	paths      slab[*pkgsource.Package]
-	candidates slab[Candidate]
+	text         arena
+	stepIDs      slab[StepID]
+	demandSlab   slab[Demand]
+	nodeSlab     slab[nodeInfo]
+	nodeLists    slab[*nodeInfo]
+	replacements slab[replacement]
+	vias         slab[*pkgsource.Package]
+	paths        slab[*pkgsource.Package]
+	candidates   slab[Candidate]
 	// candidateBuf is where verdicts work; candidateLists the lists
 	// made so far (see shared).
 	candidateBuf   []Candidate
@@ -525,7 +526,9 @@ func (pl *planning) gather(r *Request, index int) error {
 			}
 			pl.nodes[n.ID] = info
 		}
-		pl.replaced = append(pl.replaced, &replacement{nodeInfo: info, request: index})
+		rep := pl.replacements.one()
+		*rep = replacement{nodeInfo: info, request: index}
+		pl.replaced = append(pl.replaced, rep)
 		for k, req := range r.Template.Requirements {
 			found, err := pl.beneath(info, func(c *nodeInfo) bool { return c.node.Template == req.Template })
 			if err != nil {
