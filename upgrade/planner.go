@@ -222,36 +222,37 @@ type planning struct {
 	replacedTemplates map[topology.AppID][]topology.TemplateID
 	heightPath        []topology.NodeID // the nodes whose height is being worked out
 	templates         map[topology.TemplateID]*topology.Template
-	checks            map[checkKey]bool   // learned by this plan; see allows
-	fits              map[int][]int       // by signature; see fitting
-	signatures        map[string]int      // see signature
-	reaches           map[reachKey]*reach // see distances
-	hops              map[int]*hops       // by path signature; see hopsTo
-	byHeight          [][]*platform       // the platform nodes by height
-	walks             uint64              // walks made by beneath
-	walkQueue         []*nodeInfo         // reused by beneath
-	walkFound         []*nodeInfo         // reused by beneath
+	checks            map[checkKey]bool               // learned by this plan; see allows
+	fits              map[int][]int                   // by signature; see fitting
+	signatures        map[string]int                  // see signature
+	reaches           map[reachKey]*reach             // see distances
+	hops              map[int]*hops                   // by path signature; see hopsTo
+	byHeight          [][]*platform                   // the platform nodes by height
+	candidateLists    map[candidatesKey][][]Candidate // see shared
+	walks             uint64                          // walks made by beneath
+
 	// Where the plan's small strings and slices come from; see arena.
 	text         arena
+	nodeSlab     slab[nodeInfo]
+	platformSlab slab[platform]
+	replacements slab[replacement]
+	nodeLists    slab[*nodeInfo]
 	stepIDs      slab[StepID]
 	demandSlab   slab[Demand]
-	nodeSlab     slab[nodeInfo]
-	nodeLists    slab[*nodeInfo]
-	replacements slab[replacement]
 	vias         slab[*pkgsource.Package]
 	paths        slab[*pkgsource.Package]
 	candidates   slab[Candidate]
-	// candidateBuf is where verdicts work; candidateLists the lists
-	// made so far (see shared).
-	candidateBuf   []Candidate
-	candidateLists map[candidatesKey][][]Candidate
-	indices        slab[int32]
-	bitLists       slab[uint64]
-	constraints    []version.Constraint // reused by unmetRequirement
-	sets           []*allowSet          // reused by unmetRequirement
-	scratch        []int32
-	setLists       slab[*allowSet]
-	platformSlab   slab[platform]
+	setLists     slab[*allowSet]
+	indices      slab[int32]
+	bitLists     slab[uint64]
+
+	// Scratch lists, reused from call to call.
+	walkQueue    []*nodeInfo          // by beneath
+	walkFound    []*nodeInfo          // by beneath
+	candidateBuf []Candidate          // by verdicts
+	constraints  []version.Constraint // by unmetRequirement
+	sets         []*allowSet          // by unmetRequirement
+	scratch      []int32              // by hopsTo
 }
 
 type nodeInfo struct {
