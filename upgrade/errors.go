@@ -116,24 +116,10 @@ func (d *Demand) appendString(b []byte) []byte {
 	return append(append(d.appendSource(b), " requires "...), d.Constraint.String()...)
 }
 
-// demandKey identifies a demand; equal keys are the same demand.
-type demandKey struct {
-	constraint string
-	app        topology.AppID
-	template   topology.TemplateID
-	version    version.Version
-	node       topology.NodeID
-	pkg        string
-}
-
 // sameDemand reports whether two demands have equal fields.
 func sameDemand(a, b *Demand) bool {
 	return a.Node == b.Node && a.Package == b.Package && a.App == b.App && a.Template == b.Template &&
 		a.Version == b.Version && a.Constraint.String() == b.Constraint.String()
-}
-
-func (d Demand) key() demandKey {
-	return demandKey{d.Constraint.String(), d.App, d.Template, d.Version, d.Node, d.Package}
 }
 
 // NoPackageError reports a platform node for which no package satisfies

@@ -685,19 +685,15 @@ func firstNode(a topology.AppID, n topology.NodeID, t topology.TemplateID, a2 to
 
 // allCotenants returns the demands of every co-tenant of pf, sorted, for
 // an error that names them all.
-func (pl *planning) allCotenants(pf *platform) ([]Demand, error) {
-	deps, err := pl.topo.Dependents(pl.ctx, pf.node.ID)
-	if err != nil {
-		return nil, err
-	}
+func (pl *planning) allCotenants(pf *platform) []Demand {
 	var out []Demand
-	for _, d := range deps {
+	for _, d := range pf.dependents {
 		if !d.Constraint.IsZero() && !pl.replaces(d.App, d.Template) {
 			out = append(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
 		}
 	}
 	sortDemands(out)
-	return slices.CompactFunc(out, func(a, b Demand) bool { return a.key() == b.key() }), nil
+	return slices.CompactFunc(out, func(a, b Demand) bool { return sameDemand(&a, &b) })
 }
 
 // replaces reports whether a request replaces the nodes of template t in
@@ -714,8 +710,7 @@ func (pl *planning) replaces(app topology.AppID, t topology.TemplateID) bool {
 	return slices.Contains(pl.replacedTemplates[app], t)
 }
 
-// sortDemands sorts co-tenant demands by constraint, so that equal
-// constraints are checked once (see firstRejecting), then by application,
+// sortDemands sorts co-tenant demands by constraint, then by application,
 // node and template.
 func sortDemands(ds []Demand) { slices.SortFunc(ds, compareDemands) }
 

@@ -280,12 +280,8 @@ func (pl *planning) chooseFully(pf *platform) ([]*pkgsource.Package, []Candidate
 		return nil, nil, pl.unsatisfiable(pf, pkgs)
 	}
 	if len(fits) == 0 {
-		cotenants, err := pl.allCotenants(pf)
-		if err != nil {
-			return nil, nil, err
-		}
 		var blocking []Demand
-		for _, c := range cotenants {
+		for _, c := range pl.allCotenants(pf) {
 			if slices.ContainsFunc(wanted, func(i int) bool { return !c.Constraint.Allows(pkgs[i].Version) }) {
 				blocking = append(blocking, c)
 			}
