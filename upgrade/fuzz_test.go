@@ -1,0 +1,55 @@
+package upgrade_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stackup/stackup/upgrade"
+)
+
+// FuzzReadJSON feeds ReadJSON plan files: it must never panic, refuse
+// what it cannot take with an error matching ErrInvalidPlan (or a read
+// error), and give back what it accepts unchanged: written again and read
+// back, an accepted plan has the same ID and the same JSON, and its ID is
+// that of its content.
+func FuzzReadJSON(f *testing.F) {
+	golden, err := os.ReadFile("testdata/golden.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(golden)
+	f.Add(bytes.Replace(golden, []byte(`"hop 1 of 2`), []byte(`"hop 1 of 3`), 1))
+	f.Add(bytes.Replace(golden, []byte(`"after": [`), []byte(`"after": ["x",`), 1))
+	f.Add([]byte(`{"schema":"stackup.plan/v1","id":"","requests":[],"steps":[]}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		plan, err := upgrade.ReadJSON(bytes.NewReader(data))
+		if err != nil {
+			if !errors.Is(err, upgrade.ErrInvalidPlan) && !strings.Contains(err.Error(), "reading plan") {
+				t.Fatalf("error matches no documented kind: %v", err)
+			}
+			return
+		}
+		var once bytes.Buffer
+		if err := plan.WriteJSON(&once); err != nil {
+			t.Fatalf("an accepted plan does not write: %v", err)
+		}
+		again, err := upgrade.ReadJSON(bytes.NewReader(once.Bytes()))
+		if err != nil {
+			t.Fatalf("a written plan does not read back: %v\n%s", err, once.Bytes())
+		}
+		if again.ID != plan.ID {
+			t.Fatalf("ID changed from %s to %s", plan.ID, again.ID)
+		}
+		var twice bytes.Buffer
+		if err := again.WriteJSON(&twice); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(once.Bytes(), twice.Bytes()) {
+			t.Fatalf("written twice, the plan differs:\n%s\n%s", once.Bytes(), twice.Bytes())
+		}
+	})
+}
