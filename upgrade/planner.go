@@ -137,7 +137,7 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 		apps:     make(map[topology.AppID]*topology.Application, len(reqs)),
 		catalogs: map[string]*catalog{}, replacedTemplates: make(map[topology.AppID][]topology.TemplateID, len(reqs)),
 		templates: map[topology.TemplateID]*topology.Template{}, checks: map[checkKey]bool{}, fits: map[int][]int{}, signatures: map[string]int{},
-		reaches: map[reachKey]*reach{}, hops: map[int]*hops{}, candidateLists: map[candidatesKey][][]Candidate{}}
+		reaches: map[reachKey]*reach{}, hops: map[int]*hops{}, candidateLists: map[candidatesKey][]candidateList{}}
 	defer func() { // failed plans learn too
 		pl.memo.publish(pl.checks)
 		pl.catalogMemo.publish(pl.catalogs)
@@ -222,14 +222,14 @@ type planning struct {
 	replacedTemplates map[topology.AppID][]topology.TemplateID
 	heightPath        []topology.NodeID // the nodes whose height is being worked out
 	templates         map[topology.TemplateID]*topology.Template
-	checks            map[checkKey]bool               // learned by this plan; see allows
-	fits              map[int][]int                   // by signature; see fitting
-	signatures        map[string]int                  // see signature
-	reaches           map[reachKey]*reach             // see distances
-	hops              map[int]*hops                   // by path signature; see hopsTo
-	byHeight          [][]*platform                   // the platform nodes by height
-	candidateLists    map[candidatesKey][][]Candidate // see shared
-	walks             uint64                          // walks made by beneath
+	checks            map[checkKey]bool                 // learned by this plan; see allows
+	fits              map[int][]int                     // by signature; see fitting
+	signatures        map[string]int                    // see signature
+	reaches           map[reachKey]*reach               // see distances
+	hops              map[int]*hops                     // by path signature; see hopsTo
+	byHeight          [][]*platform                     // the platform nodes by height
+	candidateLists    map[candidatesKey][]candidateList // see verdicts
+	walks             uint64                            // walks made by beneath
 
 	// Where the plan's small strings and slices come from; see arena.
 	text         arena
@@ -247,12 +247,12 @@ type planning struct {
 	bitLists     slab[uint64]
 
 	// Scratch lists, reused from call to call.
-	walkQueue    []*nodeInfo          // by beneath
-	walkFound    []*nodeInfo          // by beneath
-	candidateBuf []Candidate          // by verdicts
-	constraints  []version.Constraint // by unmetRequirement
-	sets         []*allowSet          // by unmetRequirement
-	scratch      []int32              // by hopsTo
+	walkQueue   []*nodeInfo          // by beneath
+	walkFound   []*nodeInfo          // by beneath
+	verdictBuf  []verdict            // by verdicts
+	constraints []version.Constraint // by unmetRequirement
+	sets        []*allowSet          // by unmetRequirement
+	scratch     []int32              // by hopsTo
 }
 
 type nodeInfo struct {

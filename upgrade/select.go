@@ -141,9 +141,60 @@ func appendSetIDs(key []byte, sets []*allowSet) []byte {
 // first, each with why it was not chosen. first is the index of the lowest
 // version above the installed one; up says whether the choice is an
 // upgrade.
+//
+// Nodes on the same versions often have the same candidates for the same
+// reasons, and each list takes a few kilobytes: verdicts first works out
+// why each version was or was not chosen, and puts that in words only when
+// no node before had the same reasons (see sameVerdicts).
 func (pl *planning) verdicts(pf *platform, t, first int, up bool) []Candidate {
-	installed, pkgs := pf.node.Version, pf.cat.pkgs
+	pkgs := pf.cat.pkgs
 	rank := pl.rankFunc(pkgs, first, up)
+	lo, hi := max(t-maxCandidates/2, 0), min(t+maxCandidates/2, len(pkgs))
+	vs := pl.verdictBuf[:0]
+	for i := hi - 1; i >= lo; i-- {
+		var v verdict
+		switch d, co := pl.rejectingAt(pf.demandSets, i), pl.rejectingAt(pf.cotenantSets, i); {
+		case i == t:
+			v.kind = chosen
+		case d >= 0:
+			v.kind, v.demand = notSatisfying, &pf.demands[d]
+		case co >= 0:
+			pl.nameCotenants(pf)
+			v.kind, v.demand = notAllowed, &pf.cotenants[co]
+			if !slices.Contains(pf.binding, v.demand) {
+				pf.binding = append(pf.binding, v.demand)
+			}
+		case up && i < first:
+			v.kind = lower
+		case rank(i) > rank(t):
+			v.kind = notPreferred
+		case !pl.reachable(pf, i):
+			v.kind = unreachable
+		default:
+			v.kind = unmet
+			v.why, _ = pl.unmetRequirement(pf, pkgs[i])
+		}
+		vs = append(vs, v)
+	}
+	pl.verdictBuf = vs
+	k := candidatesKey{pf.cat, t, first, up, pf.node.Version.String()}
+	lists := pl.candidateLists[k]
+	// Only the latest lists are tried, so that nodes with reasons of their
+	// own do not cost time quadratic in their number.
+	for _, l := range lists[max(len(lists)-4, 0):] {
+		if sameVerdicts(l.verdicts, vs) {
+			return l.candidates
+		}
+	}
+	l := candidateList{verdicts: slices.Clone(vs), candidates: pl.words(pf, vs, hi, t)}
+	pl.candidateLists[k] = append(lists, l)
+	return l.candidates
+}
+
+// words puts verdicts in words: vs are those of pf's versions from hi-1
+// down, t the chosen one.
+func (pl *planning) words(pf *platform, vs []verdict, hi, t int) []Candidate {
+	installed, pkgs := pf.node.Version, pf.cat.pkgs
 	// Each reason's text is made once: many versions share one.
 	type reason struct {
 		d    *Demand
@@ -161,72 +212,81 @@ func (pl *planning) verdicts(pf *platform, t, first int, up bool) []Candidate {
 		known = append(known, r)
 		return r.text
 	}
-	var lower, prefers, noPath string
-	lo, hi := max(t-maxCandidates/2, 0), min(t+maxCandidates/2, len(pkgs))
-	out := slices.Grow(pl.candidateBuf[:0], hi-lo)[:hi-lo]
-	clear(out)
-	defer func() { pl.candidateBuf = out }()
-	for i := hi - 1; i >= lo; i-- {
-		c := &out[hi-1-i]
-		c.Version = pkgs[i].Version
-		switch d, co := pl.rejectingAt(pf.demandSets, i), pl.rejectingAt(pf.cotenantSets, i); {
-		case i == t:
+	var lowerText, prefersText, noPathText string
+	out := pl.candidates.take(len(vs))
+	for k, v := range vs {
+		c := &out[k]
+		c.Version = pkgs[hi-1-k].Version
+		switch v.kind {
+		case chosen:
 			c.Chosen = true
-		case d >= 0:
-			c.Rejected = text("does not satisfy ", &pf.demands[d])
-		case co >= 0:
-			pl.nameCotenants(pf)
-			c.Rejected = text("not allowed by co-tenant ", &pf.cotenants[co])
-			if !slices.Contains(pf.binding, &pf.cotenants[co]) {
-				pf.binding = append(pf.binding, &pf.cotenants[co])
+		case notSatisfying:
+			c.Rejected = text("does not satisfy ", v.demand)
+		case notAllowed:
+			c.Rejected = text("not allowed by co-tenant ", v.demand)
+		case lower:
+			if lowerText == "" {
+				lowerText = pl.text.join("lower than the installed ", installed.String())
 			}
-		case up && i < first:
-			if lower == "" {
-				lower = pl.text.join("lower than the installed ", installed.String())
+			c.Rejected = lowerText
+		case notPreferred:
+			if prefersText == "" {
+				prefersText = pl.text.join("policy ", pl.cfg.policy.String(), " prefers ", pkgs[t].Version.String())
 			}
-			c.Rejected = lower
-		case rank(i) > rank(t):
-			if prefers == "" {
-				prefers = pl.text.join("policy ", pl.cfg.policy.String(), " prefers ", pkgs[t].Version.String())
+			c.Rejected = prefersText
+		case unreachable:
+			if noPathText == "" {
+				noPathText = pl.text.join("no upgrade path from ", installed.String())
 			}
-			c.Rejected = prefers
-		case !pl.reachable(pf, i):
-			if noPath == "" {
-				noPath = pl.text.join("no upgrade path from ", installed.String())
-			}
-			c.Rejected = noPath
-		default:
-			why, _ := pl.unmetRequirement(pf, pkgs[i])
-			c.Rejected = why
+			c.Rejected = noPathText
+		case unmet:
+			c.Rejected = v.why
 		}
 	}
-	return pl.shared(candidatesKey{pf.cat, t, first}, out)
+	return out
 }
 
-// candidatesKey says which versions a list of candidates holds, and which
-// is chosen; see shared.
+// verdict is why a version was or was not chosen, before it is put in
+// words.
+type verdict struct {
+	kind   verdictKind
+	demand *Demand // the demand or co-tenant that rules the version out
+	why    string  // why a requirement of the version cannot be met
+}
+
+type verdictKind uint8
+
+const (
+	chosen verdictKind = iota
+	notSatisfying
+	notAllowed
+	lower
+	notPreferred
+	unreachable
+	unmet
+)
+
+// sameVerdicts reports whether two lists of verdicts read the same.
+func sameVerdicts(a, b []verdict) bool {
+	return slices.EqualFunc(a, b, func(x, y verdict) bool {
+		return x.kind == y.kind && x.why == y.why && (x.demand == y.demand || x.demand != nil && y.demand != nil && sameDemand(x.demand, y.demand))
+	})
+}
+
+// candidatesKey says which versions a list of candidates holds, which is
+// chosen, and what the reasons depend on besides the verdicts; see
+// verdicts.
 type candidatesKey struct {
 	cat         *catalog
-	chosen, low int // the chosen version, and the lowest above the installed one
+	chosen, low int  // the chosen version, and the lowest above the installed one
+	up          bool // whether the choice is an upgrade
+	installed   string
 }
 
-// shared returns a list equal to cs, which shared may not keep: one made
-// for an earlier node when there is one, else a copy of cs. Nodes on the
-// same versions often have the same candidates, for the same reasons, and
-// each list takes a few kilobytes. Only the latest lists for k are tried,
-// so that nodes with lists of their own do not cost time quadratic in
-// their number.
-func (pl *planning) shared(k candidatesKey, cs []Candidate) []Candidate {
-	lists := pl.candidateLists[k]
-	for _, l := range lists[max(len(lists)-4, 0):] {
-		if slices.Equal(l, cs) {
-			return l
-		}
-	}
-	out := pl.candidates.take(len(cs))
-	copy(out, cs)
-	pl.candidateLists[k] = append(lists, out)
-	return out
+// candidateList is a list of candidates and the verdicts it puts in words.
+type candidateList struct {
+	verdicts   []verdict
+	candidates []Candidate
 }
 
 // rankFunc returns the place of each candidate in the policy's order of
