@@ -631,13 +631,12 @@ func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 	last := 0 // the group of the previous dependent: runs are common
 	for i := range deps {
 		d := &deps[i]
-		if d.Constraint.IsZero() || pl.replaces(d.App, d.Template) {
-			continue
-		}
-		if last < len(out) && out[last].Constraint.String() == d.Constraint.String() {
-			continue
-		}
-		if last = cotenantGroup(out, d); last < 0 {
+		switch {
+		case d.Constraint.IsZero():
+		case last < len(out) && out[last].Constraint.String() == d.Constraint.String():
+		case cotenantGroup(out, d) >= 0:
+			last = cotenantGroup(out, d)
+		case !pl.replaces(d.App, d.Template): // a constraint met before needs no such check
 			last = len(out)
 			out = append(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
 		}

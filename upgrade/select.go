@@ -493,23 +493,29 @@ func (pl *planning) withinMinorStep(from, to version.Version) bool {
 }
 
 // path returns the shortest chain of packages that takes pf from its
-// installed version to its t-th package, or nil; see reach.
+// installed version to its t-th package, or nil; see reach. Nodes with the
+// same path signature and installed version share their paths.
 func (pl *planning) path(pf *platform, t int) []*pkgsource.Package {
-	dist := pl.distances(pf, t)
+	r, dist := pl.distances(pf, t)
 	if dist == nil {
 		return nil
 	}
 	pkgs := pf.cat.pkgs
-	if len(dist) == 0 {
+	if r == nil {
 		path := pl.paths.take(1) // one package: no path is shorter
 		path[0] = &pkgs[t]
 		return path
+	}
+	for _, p := range r.paths {
+		if p[len(p)-1] == &pkgs[t] {
+			return p
+		}
 	}
 	path := pl.paths.take(int(dist[t]))
 	for cur := t; ; {
 		path[dist[cur]-1] = &pkgs[cur]
 		if dist[cur] == 1 {
-			return path
+			break
 		}
 		// The highest predecessor one hop closer to installed.
 		for j := cur - 1; j >= 0; j-- {
@@ -519,33 +525,38 @@ func (pl *planning) path(pf *platform, t int) []*pkgsource.Package {
 			}
 		}
 	}
+	r.paths = append(r.paths, path)
+	return path
 }
 
 // reachable reports whether a path takes pf to its t-th package.
-func (pl *planning) reachable(pf *platform, t int) bool { return pl.distances(pf, t) != nil }
+func (pl *planning) reachable(pf *platform, t int) bool {
+	_, dist := pl.distances(pf, t)
+	return dist != nil
+}
 
-// distances returns nil when no path takes pf from its installed version to
-// its t-th package. Otherwise it returns the number of hops to each of its
-// packages up to the t-th (see reach), or, when the t-th package installs
-// over the installed version, an empty slice.
-func (pl *planning) distances(pf *platform, t int) []int32 {
+// distances returns a nil dist when no path takes pf from its installed
+// version to its t-th package. Otherwise it returns the number of hops to
+// each of its packages up to the t-th, and the reach they are in, or, when
+// the t-th package installs over the installed version, a nil reach and an
+// empty dist.
+func (pl *planning) distances(pf *platform, t int) (r *reach, dist []int32) {
 	installed, pkgs := pf.node.Version, pf.cat.pkgs
 	if pl.hopFromInstalled(pf, t) {
-		return []int32{}
+		return nil, []int32{}
 	}
 	if pkgs[t].Version.Less(installed) {
-		return nil // a downgrade is one package
+		return nil, nil // a downgrade is one package
 	}
 	k := reachKey{pl.pathSignature(pf), installed.String()}
-	r := pl.reaches[k]
-	if r == nil {
+	if r = pl.reaches[k]; r == nil {
 		r = &reach{}
 		pl.reaches[k] = r
 	}
 	if dist := pl.reach(r, pf, t); dist[t] > 0 {
-		return dist
+		return r, dist
 	}
-	return nil
+	return nil, nil
 }
 
 type reachKey struct {
@@ -557,7 +568,10 @@ type reachKey struct {
 // first len(dist) packages of a type (0: not reachable). Upgrades go up one
 // package at a time, each installable over the version before it (see
 // hop), each version on the way allowed by the co-tenants.
-type reach struct{ dist []int32 }
+type reach struct {
+	dist  []int32
+	paths [][]*pkgsource.Package // those made so far; see path
+}
 
 // hops holds, for each of the first len(preds) packages of a type, the
 // packages below it that it installs over and that co-tenants allow: the
