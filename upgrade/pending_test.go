@@ -43,3 +43,36 @@ func TestPlanChoiceHeedsDemandsBeneathNotYetDecided(t *testing.T) {
 		require.Equal(t, "11.0.22", to["java-1"])
 	}
 }
+
+// A node that one request replaces can lie beneath a node that another
+// request replaces: the walk down from the shop passes the cache it depends
+// on. Whichever request comes first, the cache node is one node with one
+// step, and the plans are the same.
+func TestPlanReplacedNodeBeneathAnotherReplacedNode(t *testing.T) {
+	b := new(topology.Builder).
+		Template("shop", topology.Template{ID: "shop_app", Type: "webapp", Version: v("1.4.0")}).
+		Node("shop", topology.Node{ID: "shop-1", Template: "shop_app", Relationships: []topology.Relationship{
+			{Relation: topology.DependsOn, Target: "cache-1"}}}).
+		Template("cache", topology.Template{ID: "cache_app", Type: "cache", Version: v("1.0.0")}).
+		Template("cache", topology.Template{ID: "cache_os", Type: "ubuntu", Version: v("20.04")}).
+		Node("cache", topology.Node{ID: "vm-1", Template: "cache_os"}).
+		Node("cache", topology.Node{ID: "cache-1", Template: "cache_app", Relationships: on("vm-1")})
+	topo := build(t, b)
+	src := source(t, pkg("ubuntu", "22.04"), pkg("ubuntu", "24.04"))
+	shop := shop2("cache_os", ">=22.04")
+	cache := upgrade.Request{Application: "cache", Replaces: "cache_app",
+		Template: topology.Template{ID: "cache_app", Type: "cache", Version: v("2.0.0"),
+			Requirements: []topology.Requirement{{Template: "cache_os", Constraint: c(">=24.04")}}}}
+	var got [][]upgrade.StepID
+	for _, reqs := range [][]upgrade.Request{{shop, cache}, {cache, shop}} {
+		plan, err := upgrade.NewPlanner(topo, src).PlanAll(context.Background(), reqs...)
+		require.NoError(t, err)
+		requireTopological(t, plan)
+		got = append(got, ids(plan))
+		vm, ok := plan.Step("platform/vm-1@24.4.0")
+		require.True(t, ok)
+		require.Len(t, vm.Demands, 2, "both requests' demands meet on the VM")
+	}
+	require.Equal(t, []upgrade.StepID{"platform/vm-1@24.4.0", "app/cache-1@2.0.0", "app/shop-1@2.0.0"}, got[0])
+	require.Equal(t, got[0], got[1])
+}

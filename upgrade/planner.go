@@ -134,7 +134,7 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 	}
 	reqs = cloneRequests(reqs)
 	pl := &planning{Planner: p, ctx: ctx,
-		apps:     make(map[topology.AppID]*topology.Application, len(reqs)),
+		nodes: map[topology.NodeID]*nodeInfo{}, apps: make(map[topology.AppID]*topology.Application, len(reqs)),
 		catalogs: map[string]*catalog{}, replacedTemplates: make(map[topology.AppID][]topology.TemplateID, len(reqs)),
 		templates: map[topology.TemplateID]*topology.Template{}, checks: map[checkKey]bool{}, fits: map[int][]int{}, signatures: map[string]int{},
 		reaches: map[reachKey]*reach{}, hops: map[int]*hops{}, candidateLists: map[candidatesKey][]candidateList{}}
@@ -143,16 +143,9 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 		pl.catalogMemo.publish(pl.catalogs)
 	}()
 	pl.replacing = reqs
-	// Fetch the applications first, so that the map of nodes is made at
-	// about its size rather than grown: a fleet's map is big. Errors wait
-	// for gather, which reports the first in the requests' order.
-	nodes := 0
 	for _, r := range reqs {
-		if app, err := pl.application(r.Application); err == nil {
-			nodes += len(app.Nodes)
-		}
+		pl.replacedTemplates[r.Application] = append(pl.replacedTemplates[r.Application], r.Replaces)
 	}
-	pl.nodes = make(map[topology.NodeID]*nodeInfo, nodes+nodes/8)
 	for i := range reqs {
 		if err := pl.gather(&reqs[i], i); err != nil {
 			return nil, err
@@ -211,11 +204,14 @@ func validateRequests(reqs []Request) error {
 // planning is the state of one PlanAll call.
 type planning struct {
 	*Planner
-	ctx      context.Context
-	nodes    map[topology.NodeID]*nodeInfo
-	apps     map[topology.AppID]*topology.Application
-	catalogs map[string]*catalog // by type
-	replaced []*replacement      // the application nodes replaced, in the order met
+	ctx   context.Context
+	nodes map[topology.NodeID]*nodeInfo // but those replaced; see replacedNode
+	// replacedByID indexes the nodes being replaced once a relationship
+	// leads to one.
+	replacedByID map[topology.NodeID]*nodeInfo
+	apps         map[topology.AppID]*topology.Application
+	catalogs     map[string]*catalog // by type
+	replaced     []*replacement      // the application nodes replaced, in the order met
 	// replacing are the requests, and replacedTemplates lists the
 	// templates they replace in each application.
 	replacing         []Request
@@ -333,13 +329,37 @@ func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
 		}
 		pl.templates[n.Template] = t
 	}
-	info := pl.nodeSlab.one()
-	*info = nodeInfo{node: n, template: t}
-	if info.node.Version.IsZero() {
-		info.node.Version = t.Version
+	var info *nodeInfo
+	if pl.replaces(n.App, n.Template) {
+		info = pl.replacedNode(id)
+	}
+	if info == nil {
+		info = pl.nodeSlab.one()
+		*info = nodeInfo{node: n, template: t}
+		if info.node.Version.IsZero() {
+			info.node.Version = t.Version
+		}
+		if pl.replacedByID != nil && pl.replaces(n.App, n.Template) {
+			pl.replacedByID[id] = info // for gather, which comes to it later
+		}
 	}
 	pl.nodes[id] = info
 	return info, nil
+}
+
+// replacedNode returns the node of that ID that gather has met among those
+// the requests replace, or nil. Nodes being replaced are kept out of
+// pl.nodes, a fleet's worth of them: they are found by ID only when a
+// relationship leads to one, which few topologies have, and are indexed
+// then.
+func (pl *planning) replacedNode(id topology.NodeID) *nodeInfo {
+	if pl.replacedByID == nil {
+		pl.replacedByID = make(map[topology.NodeID]*nodeInfo, len(pl.replaced))
+		for _, r := range pl.replaced {
+			pl.replacedByID[r.node.ID] = r.nodeInfo
+		}
+	}
+	return pl.replacedByID[id]
 }
 
 // beneath returns the nodes reachable from start through relationships, in
@@ -514,10 +534,12 @@ func (pl *planning) gather(r *Request, index int) error {
 		return &MissingNodeError{App: r.Application, Template: r.Replaces}
 	}
 	replaced, _ := app.Template(r.Replaces)
-	pl.replacedTemplates[r.Application] = append(pl.replacedTemplates[r.Application], r.Replaces)
 	for _, n := range targets {
 		// The application came with its nodes: no need to ask for each.
-		info := pl.nodes[n.ID]
+		var info *nodeInfo
+		if pl.replacedByID != nil {
+			info = pl.replacedByID[n.ID]
+		}
 		if info == nil {
 			info = pl.nodeSlab.one()
 			*info = nodeInfo{node: n, template: replaced}
@@ -525,7 +547,9 @@ func (pl *planning) gather(r *Request, index int) error {
 			if info.node.Version.IsZero() {
 				info.node.Version = replaced.Version
 			}
-			pl.nodes[n.ID] = info
+			if pl.replacedByID != nil {
+				pl.replacedByID[n.ID] = info
+			}
 		}
 		rep := pl.replacements.one()
 		*rep = replacement{nodeInfo: info, request: index}
