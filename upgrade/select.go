@@ -19,8 +19,7 @@ const maxCandidates = 32
 // that every demand and co-tenant allows: one package, or the shortest chain
 // when no single package upgrades from the installed version. It also
 // returns the versions considered, newest first, with their verdicts: all of
-// them, or the maxCandidates nearest the chosen one. pkgs is sorted by
-// ascending version.
+// them, or the maxCandidates nearest the chosen one.
 //
 // For the Newest and Nearest policies it first walks the upgrades in the
 // policy's order and stops at the first that will do, so that a choice
