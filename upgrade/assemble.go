@@ -173,6 +173,9 @@ func (pl *planning) lastStepsBeneath(g *stepEdges, n *nodeInfo) ([]StepID, error
 func (pl *planning) oldRequirementWarnings(rep *replacement) ([]string, error) {
 	var warnings []string
 	for _, req := range rep.template.Requirements {
+		if !pl.mayBreak(req) {
+			continue // no node of its template passes through a version it rules out
+		}
 		found, err := pl.beneath(rep.nodeInfo, func(n *nodeInfo) bool { return n.node.Template == req.Template })
 		if err != nil {
 			return nil, err
@@ -193,6 +196,33 @@ func (pl *planning) oldRequirementWarnings(rep *replacement) ([]string, error) {
 		}
 	}
 	return warnings, nil
+}
+
+// mayBreak reports whether some platform node of req's template passes
+// through a version that req's constraint rules out. Requirements that
+// many replaced nodes share are looked into once.
+func (pl *planning) mayBreak(req topology.Requirement) bool {
+	key := breakKey{req.Template, req.Constraint.String()}
+	breaks, ok := pl.breaks[key]
+	if !ok {
+		for _, level := range pl.byHeight {
+			for _, pf := range level {
+				if pf.node.Template != req.Template {
+					continue
+				}
+				for _, p := range pf.path {
+					breaks = breaks || !pl.allows(req.Constraint, p.Version)
+				}
+			}
+		}
+		pl.breaks[key] = breaks
+	}
+	return breaks
+}
+
+type breakKey struct {
+	template   topology.TemplateID
+	constraint string
 }
 
 func platformStepID(node topology.NodeID, to version.Version) StepID {

@@ -137,7 +137,7 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 		nodes: map[topology.NodeID]*nodeInfo{}, apps: make(map[topology.AppID]*topology.Application, len(reqs)),
 		catalogs: map[string]*catalog{}, replacedTemplates: make(map[topology.AppID][]topology.TemplateID, len(reqs)),
 		templates: map[topology.TemplateID]*topology.Template{}, checks: map[checkKey]bool{}, fits: map[int][]int{}, signatures: map[string]int{},
-		reaches: map[reachKey]*reach{}, hops: map[int]*hops{}, candidateLists: map[candidatesKey][]candidateList{}}
+		reaches: map[reachKey]*reach{}, hops: map[int]*hops{}, candidateLists: map[candidatesKey][]candidateList{}, breaks: map[breakKey]bool{}}
 	defer func() { // failed plans learn too
 		pl.memo.publish(pl.checks)
 		pl.catalogMemo.publish(pl.catalogs)
@@ -225,6 +225,7 @@ type planning struct {
 	hops              map[int]*hops                     // by path signature; see hopsTo
 	byHeight          [][]*platform                     // the platform nodes by height
 	candidateLists    map[candidatesKey][]candidateList // see verdicts
+	breaks            map[breakKey]bool                 // see mayBreak
 	walks             uint64                            // walks made by beneath
 
 	// Where the plan's small strings and slices come from; see arena.
