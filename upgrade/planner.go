@@ -244,12 +244,13 @@ type planning struct {
 	bitLists     slab[uint64]
 
 	// Scratch lists, reused from call to call.
-	walkQueue   []*nodeInfo          // by beneath
-	walkFound   []*nodeInfo          // by beneath
-	verdictBuf  []verdict            // by verdicts
-	constraints []version.Constraint // by unmetRequirement
-	sets        []*allowSet          // by unmetRequirement
-	scratch     []int32              // by hopsTo
+	walkQueue    []*nodeInfo          // by beneath
+	walkFound    []*nodeInfo          // by beneath
+	verdictBuf   []verdict            // by verdicts
+	constraints  []version.Constraint // by unmetRequirement
+	sets         []*allowSet          // by unmetRequirement
+	scratch      []int32              // by hopsTo
+	signatureBuf []byte               // by sign
 }
 
 type nodeInfo struct {

@@ -113,10 +113,11 @@ func (pl *planning) sign(pf *platform) {
 		}
 		return id
 	}
-	key := make([]byte, 0, 64)
-	key = appendSetIDs(append(key, pf.template.Type...), pf.cotenantSets)
+	key := appendSetIDs(append(pl.signatureBuf[:0], pf.template.Type...), pf.cotenantSets)
 	pf.pathSig = number(key)
-	pf.sig = number(appendSetIDs(key, pf.demandSets))
+	key = appendSetIDs(key, pf.demandSets)
+	pf.sig = number(key)
+	pl.signatureBuf = key
 }
 
 // appendSetIDs appends to key a separator and the IDs of the sets, each run
