@@ -80,7 +80,9 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // across its plans, which versions the constraints it has met allow (by
 // their text, and per list of a type's versions while the Source lists the
 // same ones), so that later plans need not ask again. What it remembers
-// changes no plan, and is bounded to a few tens of megabytes.
+// changes no plan, and is bounded to a few tens of megabytes. (A program
+// that changes the package-level switches of Masterminds/semver, which
+// change what constraints allow, should make a new Planner after.)
 type Planner struct {
 	topo        topology.Topology
 	src         pkgsource.Source
