@@ -91,7 +91,7 @@ func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform
 	why, unmet := pl.text.buf[:0], 0
 	for i := range pf.demands {
 		d := &pf.demands[i]
-		if pl.allows(d.Constraint, pf.node.Version) {
+		if pl.installedAllows(pf, i) {
 			continue
 		}
 		if unmet++; unmet > named {
@@ -143,6 +143,15 @@ func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform
 	}
 	final.Candidates = pf.candidates
 	return steps
+}
+
+// installedAllows reports whether pf's k-th demand allows its installed
+// version.
+func (pl *planning) installedAllows(pf *platform, k int) bool {
+	if pf.installedAt >= 0 {
+		return pl.allowsAt(pf.demandSets[k], pf.installedAt)
+	}
+	return pl.allows(pf.demands[k].Constraint, pf.node.Version)
 }
 
 // lastStepsBeneath returns the last step of each platform node with steps

@@ -792,14 +792,24 @@ func (pl *planning) allow(ds []Demand, v version.Version) bool {
 }
 
 // firstRejecting returns the first demand that does not allow v, or nil.
-// Demands with the same constraint are checked once.
+// A constraint already found to allow v is not looked up again: a platform
+// node that many requests need has as many demands, and few constraints.
 func (pl *planning) firstRejecting(ds []Demand, v version.Version) *Demand {
+	var allowing [8]string
+	n := 0
+next:
 	for i := range ds {
-		if i > 0 && ds[i].Constraint.String() == ds[i-1].Constraint.String() {
-			continue // sorted runs of one constraint, as co-tenants often are
+		c := ds[i].Constraint.String()
+		for _, a := range allowing[:n] {
+			if a == c {
+				continue next
+			}
 		}
 		if !pl.allows(ds[i].Constraint, v) {
 			return &ds[i]
+		}
+		if n < len(allowing) {
+			allowing[n], n = c, n+1
 		}
 	}
 	return nil
