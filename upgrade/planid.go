@@ -130,10 +130,20 @@ func (e *idEncoder) num(n int) {
 	if e.n+binary.MaxVarintLen64 > len(e.buf) {
 		e.flush()
 	}
+	if 0 <= n && n < 64 { // most are: one byte, as PutVarint writes it
+		e.buf[e.n] = byte(n << 1)
+		e.n++
+		return
+	}
 	e.n += binary.PutVarint(e.buf[e.n:], int64(n))
 }
 
 func (e *idEncoder) str(s string) {
+	if len(s) < 64 && e.n+1+len(s) <= len(e.buf) { // most strings: at once
+		e.buf[e.n] = byte(len(s) << 1)
+		e.n += 1 + copy(e.buf[e.n+1:], s)
+		return
+	}
 	e.num(len(s))
 	for len(s) > 0 {
 		if e.n == len(e.buf) {
