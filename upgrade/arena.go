@@ -16,12 +16,7 @@ const arenaBlock = 16 << 10
 
 // string returns b as a string kept in the arena.
 func (a *arena) string(b []byte) string {
-	if a.text.Cap()-a.text.Len() < len(b) {
-		// A new block; the strings in the old one keep it alive. Those
-		// bytes are never written again: a Builder only appends.
-		a.text = strings.Builder{}
-		a.text.Grow(max(len(b), arenaBlock))
-	}
+	a.reserve(len(b))
 	start := a.text.Len()
 	a.text.Write(b)
 	return a.text.String()[start:]
@@ -29,11 +24,26 @@ func (a *arena) string(b []byte) string {
 
 // join returns the concatenation of parts, kept in the arena.
 func (a *arena) join(parts ...string) string {
-	a.buf = a.buf[:0]
+	n := 0
 	for _, p := range parts {
-		a.buf = append(a.buf, p...)
+		n += len(p)
 	}
-	return a.string(a.buf)
+	a.reserve(n)
+	start := a.text.Len()
+	for _, p := range parts {
+		a.text.WriteString(p)
+	}
+	return a.text.String()[start:]
+}
+
+// reserve makes room for n more bytes in the current block, starting a new
+// block if need be; the strings in the old one keep it alive. Those bytes
+// are never written again: a Builder only appends.
+func (a *arena) reserve(n int) {
+	if a.text.Cap()-a.text.Len() < n {
+		a.text = strings.Builder{}
+		a.text.Grow(max(n, arenaBlock))
+	}
 }
 
 // slab hands out slices of large backing arrays. Each slice has no spare
