@@ -20,11 +20,14 @@ const maxRemembered = 1 << 18
 // constraint library allocates an error value for every failed check.
 //
 // Plans read a snapshot without locking and learn new answers in a map of
-// their own (see planning.allows); a finished plan publishes what it
-// learned in a new snapshot.
+// their own (see planning.allows). A finished plan adds what it learned to
+// the answers pending; once they are an eighth of the snapshot's, a new
+// snapshot takes them in, so that each answer is copied a bounded number
+// of times however many plans learn a few.
 type checkMemo struct {
-	known atomic.Pointer[map[checkKey]bool]
-	mu    sync.Mutex // serializes publishing
+	known   atomic.Pointer[map[checkKey]bool]
+	mu      sync.Mutex // guards pending, and serializes publishing
+	pending map[checkKey]bool
 }
 
 type checkKey struct{ constraint, version string }
@@ -37,8 +40,7 @@ func (m *checkMemo) lookup(k checkKey) (allowed, ok bool) {
 	return allowed, ok
 }
 
-// publish adds learned to what m knows, unless that would make it remember
-// more than maxRemembered answers.
+// publish adds learned to what m knows, up to maxRemembered answers.
 func (m *checkMemo) publish(learned map[checkKey]bool) {
 	if len(learned) == 0 {
 		return
@@ -49,17 +51,29 @@ func (m *checkMemo) publish(learned map[checkKey]bool) {
 	if p := m.known.Load(); p != nil {
 		known = *p
 	}
-	if len(known)+len(learned) > maxRemembered {
+	if m.pending == nil {
+		m.pending = map[checkKey]bool{}
+	}
+	for k, v := range learned {
+		if len(known)+len(m.pending) >= maxRemembered {
+			break
+		}
+		if _, ok := known[k]; !ok {
+			m.pending[k] = v
+		}
+	}
+	if len(m.pending) == 0 || len(m.pending) < len(known)/8 && len(known)+len(m.pending) < maxRemembered {
 		return
 	}
-	next := make(map[checkKey]bool, len(known)+len(learned))
+	next := make(map[checkKey]bool, len(known)+len(m.pending))
 	for k, v := range known {
 		next[k] = v
 	}
-	for k, v := range learned {
+	for k, v := range m.pending {
 		next[k] = v
 	}
 	m.known.Store(&next)
+	m.pending = nil
 }
 
 // allows reports whether c allows v: from what the Planner remembers, or
