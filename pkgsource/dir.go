@@ -160,18 +160,22 @@ func WriteIndex(dir string, idx *Index, key ed25519.PrivateKey) error {
 		// signature; one that reads between the two renames is refused
 		// (fails closed) and can try again.
 		if err := writeAtomic(filepath.Join(dir, SignatureFile), SignIndex(key, data)); err != nil {
-			return err
+			return fmt.Errorf("pkgsource: writing the index signature: %w", err)
 		}
 	}
-	return writeAtomic(filepath.Join(dir, IndexFile), data)
+	if err := writeAtomic(filepath.Join(dir, IndexFile), data); err != nil {
+		return fmt.Errorf("pkgsource: writing the index: %w", err)
+	}
+	return nil
 }
 
 // writeAtomic replaces a file by renaming a complete, synced copy over it,
-// so that readers see the old content or the new, never a torn one.
+// so that readers see the old content or the new, never a torn one. Its
+// errors are the file system's, for the caller to say what it was writing.
 func writeAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
 	if err != nil {
-		return fmt.Errorf("pkgsource: %w", err)
+		return err
 	}
 	_, err = tmp.Write(data)
 	err = errors.Join(err, tmp.Sync(), tmp.Close())
@@ -183,7 +187,6 @@ func writeAtomic(path string, data []byte) error {
 	}
 	if err != nil {
 		_ = os.Remove(tmp.Name())
-		return fmt.Errorf("pkgsource: %w", err)
 	}
-	return nil
+	return err
 }

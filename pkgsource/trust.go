@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 )
@@ -96,17 +95,7 @@ func (s *FileTrustStore) SetVersion(_ context.Context, repo string, v int64) err
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(s.path), filepath.Base(s.path)+".*")
-	if err != nil {
-		return fmt.Errorf("pkgsource: trust store: %w", err)
-	}
-	_, err = tmp.Write(data)
-	err = errors.Join(err, tmp.Sync(), tmp.Close())
-	if err == nil {
-		err = os.Rename(tmp.Name(), s.path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp.Name())
+	if err := writeAtomic(s.path, data); err != nil {
 		return fmt.Errorf("pkgsource: trust store: %w", err)
 	}
 	return nil

@@ -30,25 +30,25 @@ func (e *DigestError) Is(target error) bool { return target == ErrDigestMismatch
 // that reads to io.EOF has read exactly what p describes. A package without
 // a digest cannot be verified: the first Read fails. Close closes rc.
 func NewVerifier(rc io.ReadCloser, p Package) io.ReadCloser {
-	return &verifier{rc: rc, p: p, h: sha256.New()}
+	v := &verifier{rc: rc, p: p, h: sha256.New()}
+	var ok bool
+	if v.want, ok = cutSHA256(p.Digest); !ok {
+		v.err = &DigestError{Package: p.Key(), Reason: "no sha256 digest to verify against"}
+	}
+	return v
 }
 
 type verifier struct {
 	rc   io.ReadCloser
 	p    Package
+	want string // the hex digest
 	h    hash.Hash
 	n    int64
 	err  error // sticky
-	done bool
 }
 
 func (v *verifier) Read(b []byte) (int, error) {
 	if v.err != nil {
-		return 0, v.err
-	}
-	want, ok := cutSHA256(v.p.Digest)
-	if !ok {
-		v.err = &DigestError{Package: v.p.Key(), Reason: "no sha256 digest to verify against"}
 		return 0, v.err
 	}
 	n, err := v.rc.Read(b)
@@ -62,8 +62,8 @@ func (v *verifier) Read(b []byte) (int, error) {
 		switch got := hex.EncodeToString(v.h.Sum(nil)); {
 		case v.p.Size > 0 && v.n != v.p.Size:
 			v.err = &DigestError{Package: v.p.Key(), Reason: fmt.Sprintf("%d bytes, want %d", v.n, v.p.Size)}
-		case got != want:
-			v.err = &DigestError{Package: v.p.Key(), Reason: fmt.Sprintf("sha256 is %s, want %s", got, want)}
+		case got != v.want:
+			v.err = &DigestError{Package: v.p.Key(), Reason: fmt.Sprintf("sha256 is %s, want %s", got, v.want)}
 		default:
 			v.err = io.EOF
 		}

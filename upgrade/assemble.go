@@ -9,7 +9,6 @@ import (
 
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade/internal/dag"
-	"github.com/stackup/stackup/version"
 )
 
 // assemble turns the decisions into the plan: the steps of every platform
@@ -135,7 +134,7 @@ func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform
 		steps = append(steps, s)
 		from = p.Version
 	}
-	pf.lastStep, pf.lastIndex = ids[len(ids)-1], len(steps)-1
+	pf.steps, pf.lastIndex = ids, len(steps)-1
 	final := &steps[len(steps)-1]
 	final.Demands = slices.Clip(pf.demands) // the node's list is done with
 	for _, d := range pf.binding {          // co-tenants', each once (see verdicts)
@@ -163,10 +162,10 @@ func (pl *planning) lastStepsBeneath(g *stepEdges, n *nodeInfo) ([]StepID, error
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(found, func(a, b *nodeInfo) int { return cmp.Compare(a.platform.lastStep, b.platform.lastStep) })
+	slices.SortFunc(found, func(a, b *nodeInfo) int { return cmp.Compare(a.platform.lastStep(), b.platform.lastStep()) })
 	after := pl.stepIDs.take(len(found))
 	for i, n := range found {
-		after[i] = n.platform.lastStep
+		after[i] = n.platform.lastStep()
 		g.add(n.platform.lastIndex)
 	}
 	g.end()
@@ -193,12 +192,12 @@ func (pl *planning) oldRequirementWarnings(rep *replacement) ([]string, error) {
 			if !n.stepped() {
 				continue
 			}
-			for _, p := range n.platform.path {
+			for k, p := range n.platform.path {
 				if !pl.allows(req.Constraint, p.Version) {
 					warnings = append(warnings, fmt.Sprintf(
 						"node %s (%s %s) requires %s %s; it runs on %s %s from step %s until its own step",
 						rep.node.ID, rep.template.ID, rep.node.Version, req.Template, req.Constraint,
-						n.node.ID, p.Version, platformStepID(n.node.ID, p.Version)))
+						n.node.ID, p.Version, n.platform.steps[k]))
 					break
 				}
 			}
@@ -232,10 +231,6 @@ func (pl *planning) mayBreak(req topology.Requirement) bool {
 type breakKey struct {
 	template   topology.TemplateID
 	constraint string
-}
-
-func platformStepID(node topology.NodeID, to version.Version) StepID {
-	return StepID("platform/" + string(node) + "@" + to.String())
 }
 
 // sortSteps sorts every After list and puts the steps in the deterministic

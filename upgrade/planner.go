@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
@@ -296,9 +295,12 @@ type platform struct {
 	installedAt  int // the index of the installed version in cat, or -1
 	firstAbove   int // the index of the lowest version above it in cat
 	candidates   []Candidate
-	lastStep     StepID // the ID of its last step, once there are steps,
-	lastIndex    int    // and its index in the plan's steps then
+	steps        []StepID // the IDs of its steps, once there are some,
+	lastIndex    int      // and the index of the last in the plan's steps
 }
+
+// lastStep returns the ID of pf's last step.
+func (pf *platform) lastStep() StepID { return pf.steps[len(pf.steps)-1] }
 
 // replacement is an application node that a request replaces.
 type replacement struct {
@@ -691,23 +693,11 @@ func (pl *planning) nameCotenants(pf *platform) {
 		if d.Constraint.IsZero() || pl.replaces(d.App, d.Template) {
 			continue
 		}
-		if o := &pf.cotenants[cotenantGroup(pf.cotenants, d)]; firstNode(d.App, d.Node, d.Template, o.App, o.Node, o.Template) {
-			*o = Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node}
+		c := Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node}
+		if o := &pf.cotenants[cotenantGroup(pf.cotenants, d)]; compareDemands(c, *o) < 0 {
+			*o = c
 		}
 	}
-}
-
-// firstNode reports whether application a, node n and template t come
-// before application a2, node n2 and template t2, in that order of
-// precedence.
-func firstNode(a topology.AppID, n topology.NodeID, t topology.TemplateID, a2 topology.AppID, n2 topology.NodeID, t2 topology.TemplateID) bool {
-	if c := strings.Compare(string(a), string(a2)); c != 0 {
-		return c < 0
-	}
-	if c := strings.Compare(string(n), string(n2)); c != 0 {
-		return c < 0
-	}
-	return t < t2
 }
 
 // allCotenants returns the demands of every co-tenant of pf, sorted, for

@@ -96,10 +96,10 @@ func testType(ctx context.Context, src pkgsource.Source, typ string, expected []
 	if len(got) > 0 {
 		before := describe(got)
 		got[0].Version = version.MustParse("999.999.999")
-		got[0].Requires = append(got[0].Requires, pkgsource.Requirement{Type: "sourcetest.changed"})
-		if len(got[0].Requires) > 1 {
+		if len(got[0].Requires) > 0 { // before the append, which may copy them
 			got[0].Requires[0].Type = "sourcetest.changed"
 		}
+		got[0].Requires = append(got[0].Requires, pkgsource.Requirement{Type: "sourcetest.changed"})
 		again, err := src.Packages(ctx, typ)
 		if err != nil || describe(again) != before {
 			fail("Packages(%q) returned a slice the source shares: a change to it showed in the next call", typ)

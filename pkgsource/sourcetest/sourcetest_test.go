@@ -46,6 +46,7 @@ func expected() []pkgsource.Package {
 type fake struct {
 	pkgs      []pkgsource.Package
 	shared    bool                                             // return the same slice every time
+	shallow   bool                                             // copy the list, but share each package's Requires
 	ignoreCtx bool                                             // answer on a cancelled context
 	vary      bool                                             // answers after the second differ
 	extra     func(typ string) []pkgsource.Package             // appended to each answer
@@ -90,7 +91,9 @@ func (f *fake) list(typ string) []pkgsource.Package {
 		if p.Type != typ || (f.drop != nil && f.drop(p)) {
 			continue
 		}
-		p.Requires = slices.Clone(p.Requires)
+		if !f.shallow {
+			p.Requires = slices.Clone(p.Requires)
+		}
 		if f.alter != nil {
 			p = f.alter(p)
 		}
@@ -143,6 +146,8 @@ func TestTestCatchesBrokenSources(t *testing.T) {
 		want []string // fragments of the report
 	}{
 		{"shared slice", &fake{pkgs: expected(), shared: true},
+			[]string{`Packages("tomcat") returned a slice the source shares`}},
+		{"shared requirements", &fake{pkgs: expected(), shallow: true},
 			[]string{`Packages("tomcat") returned a slice the source shares`}},
 		{"package of the wrong type", &fake{pkgs: expected(), extra: func(typ string) []pkgsource.Package {
 			return []pkgsource.Package{{Type: "nginx", Version: version.MustParse("1.27.3")}}
