@@ -331,11 +331,7 @@ func orderSteps(steps []Step, g stepEdges) error {
 	}
 	order, cycle := dag.New(ranked.start, ranked.deps).Order()
 	if cycle != nil {
-		ids := make([]string, len(cycle))
-		for i, c := range cycle {
-			ids[i] = string(keys[c].id)
-		}
-		return fmt.Errorf("upgrade: %w: steps form a cycle: %s", ErrInvalidPlan, strings.Join(ids, " → "))
+		return cycleError(cycle, func(c int) StepID { return keys[c].id })
 	}
 	for i, r := range order {
 		order[i] = int(keys[r].index)
@@ -374,11 +370,17 @@ func stepGraph(steps []Step) (*dag.Graph, []int, error) {
 	g := dag.New(e.start, e.deps)
 	order, cycle := g.Order()
 	if cycle != nil {
-		ids := make([]string, len(cycle))
-		for i, c := range cycle {
-			ids[i] = string(steps[c].ID)
-		}
-		return nil, nil, fmt.Errorf("upgrade: %w: steps form a cycle: %s", ErrInvalidPlan, strings.Join(ids, " → "))
+		return nil, nil, cycleError(cycle, func(c int) StepID { return steps[c].ID })
 	}
 	return g, order, nil
+}
+
+// cycleError reports steps that form a cycle; id names the step of a
+// vertex.
+func cycleError(cycle []int, id func(int) StepID) error {
+	ids := make([]string, len(cycle))
+	for i, c := range cycle {
+		ids[i] = string(id(c))
+	}
+	return fmt.Errorf("upgrade: %w: steps form a cycle: %s", ErrInvalidPlan, strings.Join(ids, " → "))
 }

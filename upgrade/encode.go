@@ -153,7 +153,7 @@ func change(s Step) string { return fmt.Sprintf("%s: %s → %s", s.Node, s.From,
 
 // mermaidText escapes text for a quoted Mermaid label.
 func mermaidText(s string) string {
-	return strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;").Replace(s)
+	return mermaidEscapes.Replace(s)
 }
 
 // Explain writes why the plan does what it does to a platform node: the
@@ -210,3 +210,6 @@ func (p *Plan) Explain(w io.Writer, node topology.NodeID) error {
 	}
 	return bw.Flush()
 }
+
+// mermaidEscapes replaces the characters Mermaid's labels cannot hold.
+var mermaidEscapes = strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;")

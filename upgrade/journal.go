@@ -168,6 +168,9 @@ type lockInfo struct {
 	Since time.Time `json:"since"`
 }
 
+// errLockHeld is what tryLock returns when another holds the lock.
+var errLockHeld = errors.New("lock held")
+
 // takeLock opens and locks the lock file and writes who holds it. The file
 // can be removed by a holder releasing it between our open and our lock:
 // then it is a stale inode, and we start again.

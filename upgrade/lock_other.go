@@ -2,12 +2,7 @@
 
 package upgrade
 
-import (
-	"errors"
-	"os"
-)
-
-var errLockHeld = errors.New("lock held")
+import "os"
 
 // tryLock cannot lock on this system: the journal lock is not enforced.
 func tryLock(*os.File) error { return nil }

@@ -8,8 +8,6 @@ import (
 	"syscall"
 )
 
-var errLockHeld = errors.New("lock held")
-
 // tryLock takes an exclusive flock on f without waiting.
 func tryLock(f *os.File) error {
 	for {

@@ -336,7 +336,8 @@ func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
 		pl.templates[n.Template] = t
 	}
 	var info *nodeInfo
-	if pl.replaces(n.App, n.Template) {
+	replaced := pl.replaces(n.App, n.Template)
+	if replaced {
 		info = pl.replacedNode(id)
 	}
 	if info == nil {
@@ -345,7 +346,7 @@ func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
 		if info.node.Version.IsZero() {
 			info.node.Version = t.Version
 		}
-		if pl.replacedByID != nil && pl.replaces(n.App, n.Template) {
+		if pl.replacedByID != nil && replaced {
 			pl.replacedByID[id] = info // for gather, which comes to it later
 		}
 	}
@@ -526,7 +527,8 @@ func (pl *planning) gather(r *Request, index int) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := app.Template(r.Replaces); !ok {
+	replaced, ok := app.Template(r.Replaces)
+	if !ok {
 		return &topology.NotFoundError{Kind: "template", ID: fmt.Sprintf("%s (in application %s)", r.Replaces, r.Application)}
 	}
 	var targets []*topology.Node
@@ -539,13 +541,9 @@ func (pl *planning) gather(r *Request, index int) error {
 	if len(targets) == 0 {
 		return &MissingNodeError{App: r.Application, Template: r.Replaces}
 	}
-	replaced, _ := app.Template(r.Replaces)
 	for _, n := range targets {
 		// The application came with its nodes: no need to ask for each.
-		var info *nodeInfo
-		if pl.replacedByID != nil {
-			info = pl.replacedByID[n.ID]
-		}
+		info := pl.replacedByID[n.ID] // nil until a relationship leads to a replaced node
 		if info == nil {
 			info = pl.nodeSlab.one()
 			*info = nodeInfo{node: n, template: replaced}
@@ -661,12 +659,12 @@ func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 	last := 0 // the group of the previous dependent: runs are common
 	for i := range deps {
 		d := &deps[i]
-		switch {
-		case d.Constraint.IsZero():
-		case last < len(out) && out[last].Constraint.String() == d.Constraint.String():
-		case cotenantGroup(out, d) >= 0:
-			last = cotenantGroup(out, d)
-		case !pl.replaces(d.App, d.Template): // a constraint met before needs no such check
+		if d.Constraint.IsZero() || last < len(out) && out[last].Constraint.String() == d.Constraint.String() {
+			continue
+		}
+		if g := cotenantGroup(out, d); g >= 0 {
+			last = g
+		} else if !pl.replaces(d.App, d.Template) { // a constraint met before needs no such check
 			last = len(out)
 			out = append(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
 		}
@@ -736,15 +734,6 @@ func compareDemands(a, b Demand) int {
 		cmp.Compare(a.App, b.App), cmp.Compare(a.Node, b.Node), cmp.Compare(a.Template, b.Template))
 }
 
-// packages returns the packages of a type, in ascending order of version.
-func (pl *planning) packages(typ string) ([]pkgsource.Package, error) {
-	cat, err := pl.catalog(typ)
-	if err != nil {
-		return nil, err
-	}
-	return cat.pkgs, nil
-}
-
 // catalog returns the catalog of a type, listing its packages the first
 // time.
 func (pl *planning) catalog(typ string) (*catalog, error) {
@@ -777,14 +766,10 @@ func (pl *planning) catalog(typ string) (*catalog, error) {
 	return cat, nil
 }
 
+// allow reports whether every demand allows v. A constraint already found
+// to allow v is not looked up again: a platform node that many requests
+// need has as many demands, and few constraints.
 func (pl *planning) allow(ds []Demand, v version.Version) bool {
-	return pl.firstRejecting(ds, v) == nil
-}
-
-// firstRejecting returns the first demand that does not allow v, or nil.
-// A constraint already found to allow v is not looked up again: a platform
-// node that many requests need has as many demands, and few constraints.
-func (pl *planning) firstRejecting(ds []Demand, v version.Version) *Demand {
 	var allowing [8]string
 	n := 0
 next:
@@ -796,13 +781,13 @@ next:
 			}
 		}
 		if !pl.allows(ds[i].Constraint, v) {
-			return &ds[i]
+			return false
 		}
 		if n < len(allowing) {
 			allowing[n], n = c, n+1
 		}
 	}
-	return nil
+	return true
 }
 
 func cloneRequests(reqs []Request) []Request {
@@ -817,13 +802,4 @@ func cloneTemplate(t *topology.Template) *topology.Template {
 	c := *t
 	c.Requirements = slices.Clone(t.Requirements)
 	return &c
-}
-
-func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
-	keys := make([]K, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

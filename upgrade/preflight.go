@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 
 	"github.com/stackup/stackup/pkgsource"
@@ -19,7 +20,7 @@ func (r *run) checkStale(ctx context.Context) error {
 	for i, s := range r.plan.Steps {
 		byNode[s.Node] = append(byNode[s.Node], i)
 	}
-	for _, node := range sortedKeys(byNode) {
+	for _, node := range slices.Sorted(maps.Keys(byNode)) {
 		steps := byNode[node]
 		slices.SortFunc(steps, func(a, b int) int { return cmp.Compare(r.pos[a], r.pos[b]) })
 		k := slices.IndexFunc(steps, func(i int) bool { return r.report.Outcomes[i].State != Succeeded })

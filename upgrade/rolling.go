@@ -3,6 +3,7 @@ package upgrade
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,7 +47,7 @@ func (p *Plan) Roll(r Rolling) (*Plan, error) {
 	for i := range out.Steps {
 		out.Steps[i].After = slices.Clone(out.Steps[i].After)
 	}
-	for _, key := range sortedKeys(groups) {
+	for _, key := range slices.Sorted(maps.Keys(groups)) {
 		steps := groups[key]
 		slices.SortFunc(steps, func(a, b int) int { return cmp.Compare(out.Steps[a].Node, out.Steps[b].Node) })
 		batch, err := batchSize(r.MaxInFlight, len(steps))

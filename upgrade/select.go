@@ -30,7 +30,7 @@ func (pl *planning) choose(pf *platform) ([]*pkgsource.Package, []Candidate, err
 	first := pf.firstAbove
 	if pl.cfg.policy != LatestPatch {
 		if path, t, ok := pl.quickChoose(pf, first); ok {
-			return path, pl.verdicts(pf, t, first, true), nil
+			return path, pl.verdicts(pf, t), nil
 		}
 	}
 	return pl.chooseFully(pf)
@@ -137,17 +137,17 @@ func appendSetIDs(key []byte, sets []*allowSet) []byte {
 	return key
 }
 
-// verdicts records the versions nearest pkgs[t], the chosen one, newest
-// first, each with why it was not chosen. first is the index of the lowest
-// version above the installed one; up says whether the choice is an
-// upgrade.
+// verdicts records the versions nearest pf's t-th package, the chosen one,
+// newest first, each with why it was not chosen. The choice is an upgrade
+// when the chosen version is above the installed one.
 //
 // Nodes on the same versions often have the same candidates for the same
 // reasons, and each list takes a few kilobytes: verdicts first works out
 // why each version was or was not chosen, and puts that in words only when
 // no node before had the same reasons (see sameVerdicts).
-func (pl *planning) verdicts(pf *platform, t, first int, up bool) []Candidate {
-	pkgs := pf.cat.pkgs
+func (pl *planning) verdicts(pf *platform, t int) []Candidate {
+	pkgs, first := pf.cat.pkgs, pf.firstAbove
+	up := t >= first
 	rank := pl.rankFunc(pkgs, first, up)
 	lo, hi := max(t-maxCandidates/2, 0), min(t+maxCandidates/2, len(pkgs))
 	vs := pl.verdictBuf[:0]
@@ -177,7 +177,7 @@ func (pl *planning) verdicts(pf *platform, t, first int, up bool) []Candidate {
 		vs = append(vs, v)
 	}
 	pl.verdictBuf = vs
-	k := candidatesKey{pf.cat, t, first, up, pf.node.Version.String()}
+	k := candidatesKey{pf.cat, t, pf.node.Version.String()}
 	lists := pl.candidateLists[k]
 	// Only the latest lists are tried, so that nodes with reasons of their
 	// own do not cost time quadratic in their number.
@@ -277,10 +277,9 @@ func sameVerdicts(a, b []verdict) bool {
 // chosen, and what the reasons depend on besides the verdicts; see
 // verdicts.
 type candidatesKey struct {
-	cat         *catalog
-	chosen, low int  // the chosen version, and the lowest above the installed one
-	up          bool // whether the choice is an upgrade
-	installed   string
+	cat       *catalog
+	chosen    int
+	installed string
 }
 
 // candidateList is a list of candidates and the verdicts it puts in words.
@@ -394,7 +393,7 @@ func (pl *planning) chooseFully(pf *platform) ([]*pkgsource.Package, []Candidate
 		return nil, nil, &NoPathError{Node: pf.node.ID, Type: pf.template.Type, Installed: installed,
 			Targets: pick(pkgs, candidates), Furthest: furthest, Reason: reason}
 	}
-	return chosen, pl.verdicts(pf, t, pf.firstAbove, len(up) > 0), nil
+	return chosen, pl.verdicts(pf, t), nil
 }
 
 // unsatisfiable explains why no package meets every demand on pf: a
