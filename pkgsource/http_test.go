@@ -595,6 +595,11 @@ func TestHTTPSignedRefused(t *testing.T) {
 			require.NoError(t, err)
 			srv.setFiles(old)
 		}, nil, pkgsource.ErrRollback, "index version 1 is older than version 2"},
+		{"expired", func(t *testing.T, r *repo, srv *repoServer, _ pkgsource.TrustStore) {
+			r.publishIndex(t, &pkgsource.Index{Version: 2, Generated: time.Now().Add(-48 * time.Hour),
+				Expires: time.Now().Add(-time.Hour), Packages: r.pkgs}, true)
+			srv.setFiles(r.files)
+		}, nil, pkgsource.ErrExpired, "expired at"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

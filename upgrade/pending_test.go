@@ -2,6 +2,7 @@ package upgrade_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -75,4 +76,26 @@ func TestPlanReplacedNodeBeneathAnotherReplacedNode(t *testing.T) {
 	}
 	require.Equal(t, []upgrade.StepID{"platform/vm-1@24.4.0", "app/cache-1@2.0.0", "app/shop-1@2.0.0"}, got[0])
 	require.Equal(t, got[0], got[1])
+}
+
+// Versions that differ only in build metadata have equal precedence; the
+// planner breaks the tie by their text, whatever order the source lists
+// them in (issue 3: ties are broken deterministically).
+func TestPlanBreaksTiesOfEqualPrecedenceByText(t *testing.T) {
+	topo := build(t, shopBuilder(1))
+	a, b := pkg("tomcat", "10.1.34+build.a"), pkg("tomcat", "10.1.34+build.b")
+	var ids []string
+	var to []string
+	for _, pkgs := range [][]pkgsource.Package{{a, b}, {b, a}} {
+		src := pkgsource.SourceFunc(func(context.Context, string) ([]pkgsource.Package, error) {
+			return slices.Clone(pkgs), nil
+		})
+		plan, err := upgrade.NewPlanner(topo, src).Plan(context.Background(), shop2("tomcat_server", ">=10"))
+		require.NoError(t, err)
+		step, ok := plan.Step("platform/tomcat-1@10.1.34+build.b")
+		require.True(t, ok, "the tie goes to the later text: %v", plan.Steps)
+		ids, to = append(ids, plan.ID), append(to, step.To.String())
+	}
+	require.Equal(t, ids[0], ids[1])
+	require.Equal(t, to[0], to[1])
 }
