@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -135,11 +136,7 @@ func (m *Memory) Dependents(ctx context.Context, id NodeID) ([]Dependent, error)
 
 // Applications returns copies of every application, sorted by ID.
 func (m *Memory) Applications() []Application {
-	ids := make([]AppID, 0, len(m.apps))
-	for id := range m.apps {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
+	ids := slices.Sorted(maps.Keys(m.apps))
 	apps := make([]Application, len(ids))
 	for i, id := range ids {
 		apps[i] = *cloneApplication(m.apps[id])
@@ -374,12 +371,7 @@ func findCycles(nodes map[NodeID]*Node) [][]string {
 		stack = stack[:len(stack)-1]
 		state[id] = done
 	}
-	ids := make([]NodeID, 0, len(nodes))
-	for id := range nodes {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(nodes)) {
 		if state[id] == unvisited {
 			visit(id)
 		}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -324,14 +325,13 @@ type runStatus struct {
 	Error        string           `json:"error,omitempty"`
 }
 
-var eventKinds = map[upgrade.EventKind]string{
-	upgrade.StepStarted: "started", upgrade.StepRetrying: "retrying", upgrade.StepSucceeded: "succeeded",
-	upgrade.StepFailed: "failed", upgrade.StepSkipped: "skipped", upgrade.StepRolledBack: "rolled_back",
-}
+// apiName is a name of the upgrade package as the API spells it:
+// "rolled back" is "rolled_back".
+func apiName(s fmt.Stringer) string { return strings.ReplaceAll(s.String(), " ", "_") }
 
 // add records an event; it is the run's WithEvents hook.
 func (rs *runState) add(ev upgrade.Event) {
-	se := stepEvent{Kind: eventKinds[ev.Kind], Step: ev.Step.ID, Node: ev.Step.Node, Done: ev.Done, Total: ev.Total}
+	se := stepEvent{Kind: apiName(ev.Kind), Step: ev.Step.ID, Node: ev.Step.Node, Done: ev.Done, Total: ev.Total}
 	if ev.Err != nil {
 		se.Error = ev.Err.Error()
 	}
@@ -348,8 +348,7 @@ func (rs *runState) end(rep *upgrade.Report, err error) {
 	defer rs.mu.Unlock()
 	if rep != nil {
 		for _, o := range rep.Outcomes {
-			rs.steps[o.Step] = map[upgrade.State]string{upgrade.Succeeded: "succeeded", upgrade.Failed: "failed",
-				upgrade.Skipped: "skipped", upgrade.RolledBack: "rolled_back"}[o.State]
+			rs.steps[o.Step] = apiName(o.State)
 		}
 	}
 	rs.state = "succeeded"
