@@ -130,23 +130,20 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 	if len(reqs) == 0 {
 		return nil, &RequestError{Field: "requests", Reason: "no request"}
 	}
-	if err := validateRequests(reqs); err != nil {
+	replacing, err := validateRequests(reqs)
+	if err != nil {
 		return nil, err
 	}
 	reqs = cloneRequests(reqs)
 	pl := &planning{Planner: p, ctx: ctx,
 		nodes: map[topology.NodeID]*nodeInfo{}, apps: make(map[topology.AppID]*topology.Application, len(reqs)),
-		catalogs: map[string]*catalog{}, replacedTemplates: make(map[topology.AppID][]topology.TemplateID, len(reqs)),
+		catalogs: map[string]*catalog{}, replacedTemplates: replacing, requests: reqs,
 		templates: map[topology.TemplateID]*topology.Template{}, checks: map[checkKey]bool{}, fits: map[int][]int{}, signatures: map[string]int{},
 		reaches: map[reachKey]*reach{}, hops: map[int]*hops{}, candidateLists: map[candidatesKey][]candidateList{}, breaks: map[breakKey]bool{}}
 	defer func() { // failed plans learn too
 		pl.memo.publish(pl.checks)
 		pl.catalogMemo.publish(pl.catalogs)
 	}()
-	pl.replacing = reqs
-	for _, r := range reqs {
-		pl.replacedTemplates[r.Application] = append(pl.replacedTemplates[r.Application], r.Replaces)
-	}
 	for i := range reqs {
 		if err := pl.gather(&reqs[i], i); err != nil {
 			return nil, err
@@ -174,32 +171,40 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 	return plan, nil
 }
 
-func validateRequests(reqs []Request) error {
-	seen := map[[2]string]int{}
+// validateRequests checks the requests, and returns the request index of
+// each application template they replace.
+func validateRequests(reqs []Request) (map[appTemplate]int, error) {
+	seen := make(map[appTemplate]int, len(reqs))
 	for i, r := range reqs {
 		bad := func(field, reason string) error { return &RequestError{Request: i, Field: field, Reason: reason} }
 		switch {
 		case r.Application == "":
-			return bad("Application", "empty")
+			return nil, bad("Application", "empty")
 		case r.Replaces == "":
-			return bad("Replaces", "empty")
+			return nil, bad("Replaces", "empty")
 		case r.Template.ID == "":
-			return bad("Template.ID", "empty")
+			return nil, bad("Template.ID", "empty")
 		case r.Template.Version.IsZero():
-			return bad("Template.Version", fmt.Sprintf("template %q has no version", r.Template.ID))
+			return nil, bad("Template.Version", fmt.Sprintf("template %q has no version", r.Template.ID))
 		}
-		key := [2]string{string(r.Application), string(r.Replaces)}
+		key := appTemplate{r.Application, r.Replaces}
 		if j, dup := seen[key]; dup {
-			return bad("Replaces", fmt.Sprintf("template %q of application %q is already replaced by request #%d", r.Replaces, r.Application, j+1))
+			return nil, bad("Replaces", fmt.Sprintf("template %q of application %q is already replaced by request #%d", r.Replaces, r.Application, j+1))
 		}
 		seen[key] = i
 		for k, req := range r.Template.Requirements {
 			if req.Template == "" {
-				return bad(fmt.Sprintf("Template.Requirements[%d].Template", k), "empty")
+				return nil, bad(fmt.Sprintf("Template.Requirements[%d].Template", k), "empty")
 			}
 		}
 	}
-	return nil
+	return seen, nil
+}
+
+// appTemplate names a template of an application.
+type appTemplate struct {
+	app      topology.AppID
+	template topology.TemplateID
 }
 
 // planning is the state of one PlanAll call.
@@ -209,15 +214,13 @@ type planning struct {
 	nodes map[topology.NodeID]*nodeInfo // but those replaced; see replacedNode
 	// replacedByID indexes the nodes being replaced once a relationship
 	// leads to one.
-	replacedByID map[topology.NodeID]*nodeInfo
-	apps         map[topology.AppID]*topology.Application
-	catalogs     map[string]*catalog // by type
-	replaced     []*replacement      // the application nodes replaced, in the order met
-	// replacing are the requests, and replacedTemplates lists the
-	// templates they replace in each application.
-	replacing         []Request
-	replacedTemplates map[topology.AppID][]topology.TemplateID
-	heightPath        []topology.NodeID // the nodes whose height is being worked out
+	replacedByID      map[topology.NodeID]*nodeInfo
+	apps              map[topology.AppID]*topology.Application
+	catalogs          map[string]*catalog // by type
+	replaced          []*replacement      // the application nodes replaced, in the order met
+	requests          []Request           // the plan's; see requirement
+	replacedTemplates map[appTemplate]int // by the request that replaces it
+	heightPath        []topology.NodeID   // the nodes whose height is being worked out
 	templates         map[topology.TemplateID]*topology.Template
 	checks            map[checkKey]bool                 // learned by this plan; see allows
 	fits              map[int][]int                     // by signature; see fitting
@@ -459,17 +462,14 @@ const (
 	heightKnown
 )
 
-// demand records d on platform node n, queueing n to be decided.
-//
-// origin identifies a request's requirement (request index << 20 +
-// requirement index), the same for all the nodes a request replaces, so
-// that it is recorded once per platform node cheaply; -1 for a package's
-// demand, deduplicated by its content.
-func (pl *planning) demand(n *nodeInfo, d Demand, via []*pkgsource.Package, origin int) error {
+// platformOf returns the platform of node n, making it the first time
+// something is demanded of n and queueing it to be decided. via is what
+// led there (see platform.via).
+func (pl *planning) platformOf(n *nodeInfo, via []*pkgsource.Package) (*platform, error) {
 	pf := n.platform
 	if pf == nil {
 		if _, err := pl.height(n); err != nil {
-			return err
+			return nil, err
 		}
 		pf = pl.platformSlab.one()
 		*pf = platform{nodeInfo: n, via: via}
@@ -482,18 +482,36 @@ func (pl *planning) demand(n *nodeInfo, d Demand, via []*pkgsource.Package, orig
 	if pf.decided {
 		// Unreachable: demands flow down only, and nodes are decided
 		// from the top down.
-		return fmt.Errorf("upgrade: internal error: new demand on node %s after it was decided", n.node.ID)
+		return nil, fmt.Errorf("upgrade: internal error: new demand on node %s after it was decided", n.node.ID)
 	}
-	if origin >= 0 {
-		// Requests come in order: only the latest request's origins
-		// can be there already.
-		for i := len(pf.origins) - 1; i >= 0 && pf.origins[i]>>20 == origin>>20; i-- {
-			if pf.origins[i] == origin {
-				return nil
-			}
+	return pf, nil
+}
+
+// demandOrigin records on n the demand of a request's requirement, by its
+// origin (request index << 20 + requirement index): the same for all the
+// nodes a request replaces, so that it is recorded once per platform node
+// cheaply. The demand itself is made when n is decided (see demands).
+func (pl *planning) demandOrigin(n *nodeInfo, origin int) error {
+	pf, err := pl.platformOf(n, nil)
+	if err != nil {
+		return err
+	}
+	// Requests come in order: only the latest request's origins can be
+	// there already.
+	for i := len(pf.origins) - 1; i >= 0 && pf.origins[i]>>20 == origin>>20; i-- {
+		if pf.origins[i] == origin {
+			return nil
 		}
-		pf.origins = append(pf.origins, origin)
-		return nil
+	}
+	pf.origins = append(pf.origins, origin)
+	return nil
+}
+
+// demandPackage records on n a package's demand d, once.
+func (pl *planning) demandPackage(n *nodeInfo, d Demand, via []*pkgsource.Package) error {
+	pf, err := pl.platformOf(n, via)
+	if err != nil {
+		return err
 	}
 	if !slices.ContainsFunc(pf.packageDemands, func(o Demand) bool { return sameDemand(&o, &d) }) {
 		pf.packageDemands = append(pf.packageDemands, d)
@@ -508,7 +526,7 @@ func (pl *planning) demand(n *nodeInfo, d Demand, via []*pkgsource.Package, orig
 func (pl *planning) demands(pf *platform) []Demand {
 	ds := pl.demandSlab.take(len(pf.origins) + len(pf.packageDemands))[:len(pf.origins)]
 	for i, o := range pf.origins {
-		r := &pl.replacing[o>>20]
+		r := &pl.requests[o>>20]
 		ds[i] = Demand{Constraint: pl.requirement(o).Constraint, App: r.Application,
 			Template: r.Template.ID, Version: r.Template.Version}
 	}
@@ -517,7 +535,7 @@ func (pl *planning) demands(pf *platform) []Demand {
 
 // requirement returns the requirement of a request that an origin names.
 func (pl *planning) requirement(origin int) *topology.Requirement {
-	return &pl.replacing[origin>>20].Template.Requirements[origin&(1<<20-1)]
+	return &pl.requests[origin>>20].Template.Requirements[origin&(1<<20-1)]
 }
 
 // gather records the application nodes r replaces and the demands r places
@@ -566,9 +584,8 @@ func (pl *planning) gather(r *Request, index int) error {
 			if len(found) == 0 {
 				return &MissingNodeError{App: r.Application, Template: req.Template, Beneath: n.ID}
 			}
-			d := Demand{Constraint: req.Constraint, App: r.Application, Template: r.Template.ID, Version: r.Template.Version}
 			for _, f := range found {
-				if err := pl.demand(f, d, nil, index<<20+k); err != nil {
+				if err := pl.demandOrigin(f, index<<20+k); err != nil {
 					return err
 				}
 			}
@@ -619,7 +636,7 @@ func (pl *planning) decide(pf *platform) error {
 			}
 			d := Demand{Constraint: r.Constraint, App: pf.node.App, Node: pf.node.ID, Package: name}
 			for _, f := range found {
-				if err := pl.demand(f, d, via, -1); err != nil {
+				if err := pl.demandPackage(f, d, via); err != nil {
 					return err
 				}
 			}
@@ -631,16 +648,20 @@ func (pl *planning) decide(pf *platform) error {
 // checkCycle reports a cycle when the last package of via requires a type
 // already on the way: its own type or that of a package above.
 func checkCycle(via []*pkgsource.Package, typ string) error {
-	for i, k := range via {
-		if k.Type == typ {
-			path := make([]string, 0, len(via)-i+1)
-			for _, v := range via[i:] {
-				path = append(path, v.String())
-			}
-			return &CycleError{Path: append(path, typ)}
-		}
+	i := onWay(via, typ)
+	if i < 0 {
+		return nil
 	}
-	return nil
+	path := make([]string, 0, len(via)-i+1)
+	for _, v := range via[i:] {
+		path = append(path, v.String())
+	}
+	return &CycleError{Path: append(path, typ)}
+}
+
+// onWay returns the index in via of the first package of type typ, or -1.
+func onWay(via []*pkgsource.Package, typ string) int {
+	return slices.IndexFunc(via, func(p *pkgsource.Package) bool { return p.Type == typ })
 }
 
 // cotenants returns, for each constraint that the nodes running on or
@@ -714,15 +735,8 @@ func (pl *planning) allCotenants(pf *platform) []Demand {
 // replaces reports whether a request replaces the nodes of template t in
 // application app.
 func (pl *planning) replaces(app topology.AppID, t topology.TemplateID) bool {
-	if len(pl.replacing) <= 4 { // a few: comparing beats hashing
-		for _, r := range pl.replacing {
-			if r.Application == app && r.Replaces == t {
-				return true
-			}
-		}
-		return false
-	}
-	return slices.Contains(pl.replacedTemplates[app], t)
+	_, ok := pl.replacedTemplates[appTemplate{app, t}]
+	return ok
 }
 
 // sortDemands sorts co-tenant demands by constraint, then by application,

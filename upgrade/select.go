@@ -320,7 +320,7 @@ func (pl *planning) rankFunc(pkgs []pkgsource.Package, first int, up bool) func(
 func (pl *planning) chooseFully(pf *platform) ([]*pkgsource.Package, []Candidate, error) {
 	installed, pkgs := pf.node.Version, pf.cat.pkgs
 	var wanted, fits, up, down []int // indices into pkgs
-	for i, p := range pkgs {
+	for i := range pkgs {
 		if !pl.allowAt(pf.demandSets, i) {
 			continue
 		}
@@ -329,7 +329,7 @@ func (pl *planning) chooseFully(pf *platform) ([]*pkgsource.Package, []Candidate
 			continue
 		}
 		fits = append(fits, i)
-		if installed.Less(p.Version) {
+		if i >= pf.firstAbove { // above the installed version
 			up = append(up, i)
 		} else {
 			down = append(down, i)
@@ -587,12 +587,11 @@ type hops struct {
 // reuse it. Nodes with the same path signature and installed version share
 // r.
 func (pl *planning) reach(r *reach, pf *platform, t int) []int32 {
-	installed, pkgs := pf.node.Version, pf.cat.pkgs
 	var preds [][]int32
 	for i := len(r.dist); i <= t; i++ {
 		var d int32
 		switch {
-		case !installed.Less(pkgs[i].Version) || !pl.allowAt(pf.cotenantSets, i):
+		case i < pf.firstAbove || !pl.allowAt(pf.cotenantSets, i): // not above the installed version
 		case pl.hopFromInstalled(pf, i):
 			d = 1
 		default:
@@ -694,8 +693,8 @@ func (pl *planning) furthestReachable(installed version.Version, pkgs []pkgsourc
 // already on that node. It returns "" when all can be met.
 func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package) (string, error) {
 	for _, r := range p.Requires {
-		if r.Type == pf.template.Type || slices.ContainsFunc(pf.via, func(p *pkgsource.Package) bool { return p.Type == r.Type }) {
-			continue // a cycle: reported when the package is chosen
+		if r.Type == pf.template.Type || onWay(pf.via, r.Type) >= 0 {
+			continue // a cycle: reported when the package is chosen (see checkCycle)
 		}
 		found, err := pl.beneath(pf.nodeInfo, func(n *nodeInfo) bool { return n.template.Type == r.Type })
 		if err != nil {
