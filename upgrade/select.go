@@ -148,7 +148,7 @@ func appendSetIDs(key []byte, sets []*allowSet) []byte {
 func (pl *planning) verdicts(pf *platform, t int) []Candidate {
 	pkgs, first := pf.cat.pkgs, pf.firstAbove
 	up := t >= first
-	rank := pl.rankFunc(pkgs, first, up)
+	prefer := pl.prefer(pkgs, up)
 	lo, hi := max(t-maxCandidates/2, 0), min(t+maxCandidates/2, len(pkgs))
 	vs := pl.verdictBuf[:0]
 	for i := hi - 1; i >= lo; i-- {
@@ -166,7 +166,7 @@ func (pl *planning) verdicts(pf *platform, t int) []Candidate {
 			}
 		case up && i < first:
 			v.kind = lower
-		case rank(i) > rank(t):
+		case prefer(t, i) < 0:
 			v.kind = notPreferred
 		case !pl.reachable(pf, i):
 			v.kind = unreachable
@@ -286,33 +286,6 @@ type candidatesKey struct {
 type candidateList struct {
 	verdicts   []verdict
 	candidates []Candidate
-}
-
-// rankFunc returns the place of each candidate in the policy's order of
-// preference, lower first. up says whether the candidates are upgrades.
-func (pl *planning) rankFunc(pkgs []pkgsource.Package, first int, up bool) func(int) int {
-	switch {
-	case pl.cfg.policy == LatestPatch:
-		var idx []int
-		if up {
-			idx = make([]int, 0, len(pkgs)-first)
-			for i := first; i < len(pkgs); i++ {
-				idx = append(idx, i)
-			}
-		} else {
-			for i := range first {
-				idx = append(idx, i)
-			}
-		}
-		rank := make(map[int]int, len(idx))
-		for r, i := range pl.preference(pkgs, idx, up) {
-			rank[i] = r
-		}
-		return func(i int) int { return rank[i] }
-	case pl.cfg.policy == Nearest && up:
-		return func(i int) int { return i }
-	}
-	return func(i int) int { return -i } // highest first
 }
 
 // chooseFully classifies every version to choose, or to explain why no
@@ -442,24 +415,29 @@ func (pl *planning) unsatisfiable(pf *platform, pkgs []pkgsource.Package) error 
 // up says whether they are upgrades (else downgrades).
 func (pl *planning) preference(pkgs []pkgsource.Package, candidates []int, up bool) []int {
 	order := slices.Clone(candidates)
+	slices.SortFunc(order, pl.prefer(pkgs, up))
+	return order
+}
+
+// prefer compares indices into pkgs by the policy: negative when a comes
+// first. up says whether they are upgrades (else downgrades).
+func (pl *planning) prefer(pkgs []pkgsource.Package, up bool) func(a, b int) int {
 	switch {
-	case pl.cfg.policy == Newest || !up && pl.cfg.policy == Nearest:
-		slices.Reverse(order) // highest first
-	case pl.cfg.policy == Nearest:
-		// lowest first: already so
+	case pl.cfg.policy == Nearest && up:
+		return func(a, b int) int { return cmp.Compare(a, b) } // lowest first
 	case pl.cfg.policy == LatestPatch:
 		// Nearest minor first (lowest above, or highest below), and the
 		// highest patch within it.
-		slices.SortStableFunc(order, func(a, b int) int {
+		return func(a, b int) int {
 			va, vb := pkgs[a].Version, pkgs[b].Version
 			byMinor := cmp.Or(cmp.Compare(va.Major(), vb.Major()), cmp.Compare(va.Minor(), vb.Minor()))
 			if !up {
 				byMinor = -byMinor
 			}
 			return cmp.Or(byMinor, vb.Compare(va), cmp.Compare(b, a))
-		})
+		}
 	}
-	return order
+	return func(a, b int) int { return cmp.Compare(b, a) } // highest first
 }
 
 // hop reports whether package p can be installed over version from.
