@@ -3,11 +3,14 @@
 // topological order.
 package dag
 
-import "math/bits"
+import (
+	"math/bits"
+	"slices"
+)
 
 // Graph is a directed acyclic graph in compressed form: the dependencies
 // of vertex i are deps[start[i]:start[i+1]], its dependents
-// next[nstart[i]:nstart[i+1]].
+// nexts[nstart[i]:nstart[i+1]].
 type Graph struct {
 	start, deps   []int32
 	nstart, nexts []int32
@@ -94,9 +97,7 @@ func (g *Graph) findCycle(indegree []int32) []int {
 		if p, seen := pos[v]; seen {
 			cycle := append(path[p:], v)
 			// Reverse so that each vertex is followed by one that depends on it.
-			for i, j := 0, len(cycle)-1; i < j; i, j = i+1, j-1 {
-				cycle[i], cycle[j] = cycle[j], cycle[i]
-			}
+			slices.Reverse(cycle)
 			return cycle
 		}
 		pos[v] = len(path)
