@@ -2,7 +2,11 @@
 // applications of several instances on shared platform stacks (server on
 // runtime on operating system), with package catalogues whose packages
 // upgrade from earlier versions and require newer platform beneath them.
-// The same Config gives the same fleet.
+// The same Config gives the same fleet. Fleets of different sizes are scale
+// models of each other: with Apps and Stacks ten times over, a fleet has ten
+// times as many of each installed version and each demand, and IDs of the
+// same length (numbers have five digits up to 100,000), so that comparing
+// the time to plan them measures how the planner grows, not the dice.
 package fleet
 
 import (
@@ -56,11 +60,22 @@ func New(c Config) (*Fleet, error) {
 		}
 		b.Template(platform, t)
 	}
+	// Stacks run one of the r lowest versions of each layer. Stack s gets
+	// the base-r digits of a shuffled number k < Stacks: the server the
+	// lowest digit, the runtime the next, the OS their sum with the third.
+	// So each version, and each pair of server and runtime versions, has
+	// its exact share of the stacks, and a fleet ten times the size is the
+	// same mix ten times over: how much longer it takes to plan is not
+	// blurred by a luckier draw.
+	r := max(c.Versions/5, 1)
+	shuffled := rng.Perm(max(c.Stacks, 0))
 	for s := range c.Stacks {
 		var below topology.NodeID
-		for _, layer := range layers {
-			id := topology.NodeID(fmt.Sprintf("%s-%d", layer.name, s))
-			n := topology.Node{ID: id, Template: topology.TemplateID(layer.name), Version: versionAt(rng.IntN(max(c.Versions/5, 1)))}
+		k := shuffled[s]
+		installed := [...]int{(k + k/r + k/(r*r)) % r, k / r % r, k % r} // os, rt, srv
+		for l, layer := range layers {
+			id := topology.NodeID(fmt.Sprintf("%s-%05d", layer.name, s))
+			n := topology.Node{ID: id, Template: topology.TemplateID(layer.name), Version: versionAt(installed[l])}
 			if below != "" {
 				n.Relationships = []topology.Relationship{{Relation: topology.HostedOn, Target: below}}
 			}
@@ -69,20 +84,22 @@ func New(c Config) (*Fleet, error) {
 		}
 	}
 	f := &Fleet{Nodes: 3*c.Stacks + c.Apps*c.Instances}
+	// Each of the needs below has its exact share of the applications too.
+	needs := rng.Perm(max(c.Apps, 0))
 	for a := range c.Apps {
-		app := topology.AppID(fmt.Sprintf("app-%d", a))
-		tmpl := topology.TemplateID(fmt.Sprintf("app-%d_web", a))
+		app := topology.AppID(fmt.Sprintf("app-%05d", a))
+		tmpl := topology.TemplateID(fmt.Sprintf("app-%05d_web", a))
 		// Old requirement: a server version the stacks have now.
 		b.Template(app, topology.Template{ID: tmpl, Type: "webapp", Version: version.MustParse("1.0.0"),
 			Requirements: []topology.Requirement{{Template: "srv", Constraint: version.MustParseConstraint(">=1.0"), Relation: topology.HostedOn}}})
 		for i := range c.Instances {
 			stack := rng.IntN(max(c.Stacks, 1))
-			b.Node(app, topology.Node{ID: topology.NodeID(fmt.Sprintf("app-%d-%d", a, i)), Template: tmpl,
-				Relationships: []topology.Relationship{{Relation: topology.HostedOn, Target: topology.NodeID(fmt.Sprintf("srv-%d", stack))}}})
+			b.Node(app, topology.Node{ID: topology.NodeID(fmt.Sprintf("app-%05d-%03d", a, i)), Template: tmpl,
+				Relationships: []topology.Relationship{{Relation: topology.HostedOn, Target: topology.NodeID(fmt.Sprintf("srv-%05d", stack))}}})
 		}
 		// The new version needs a newer server than most stacks have,
 		// one package away.
-		need := versionAt(c.Versions/10 + rng.IntN(max(c.Versions/10, 1)))
+		need := versionAt(c.Versions/10 + needs[a]%max(c.Versions/10, 1))
 		f.Requests = append(f.Requests, upgrade.Request{Application: app, Replaces: tmpl,
 			Template: topology.Template{ID: tmpl, Type: "webapp", Version: version.MustParse("2.0.0"),
 				Requirements: []topology.Requirement{{Template: "srv",
