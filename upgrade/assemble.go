@@ -15,13 +15,18 @@ import (
 // node, the satisfied checks, an application step per replaced node, the
 // edges between them and the warnings, in a deterministic order.
 func (pl *planning) assemble(plan *Plan) error {
-	n := len(pl.replaced)
+	n, checks := len(pl.replaced), 0
 	for _, level := range pl.byHeight {
 		for _, pf := range level {
-			n += len(pf.path)
+			if n += len(pf.path); len(pf.path) == 0 {
+				checks += len(pf.demands)
+			}
 		}
 	}
 	plan.Steps = make([]Step, 0, n)
+	if checks > 0 {
+		plan.Satisfied = make([]Check, 0, checks)
+	}
 	// What each step comes after, by index, as the rows of a dag.Graph.
 	g := stepEdges{start: make([]int32, 1, n+1)}
 	// Bottom up, so that the steps beneath a node are there before it.
