@@ -313,6 +313,48 @@ func TestRunFailureOnRandomPlans(t *testing.T) {
 	}
 }
 
+// Under FailFast a step that is running when another fails is let finish,
+// not cancelled, and no step starts after the failure, not even one whose
+// only predecessor then succeeds.
+func TestRunFailFastLetsRunningStepFinish(t *testing.T) {
+	plan := &upgrade.Plan{Steps: []upgrade.Step{{ID: "a"}, {ID: "b"}, {ID: "c", After: []upgrade.StepID{"a"}}}}
+	failed := make(chan struct{})
+	var ctxErrAtEnd error
+	exec := upgrade.ExecutorFunc(func(ctx context.Context, s upgrade.Step) error {
+		switch s.ID {
+		case "a":
+			select {
+			case <-failed:
+			case <-time.After(10 * time.Second):
+				return errors.New("b's failure was never reported while a ran")
+			}
+			ctxErrAtEnd = ctx.Err()
+			return nil
+		case "b":
+			return errors.New("boom")
+		}
+		return nil
+	})
+	var started []upgrade.StepID
+	events := func(e upgrade.Event) {
+		switch e.Kind {
+		case upgrade.StepStarted:
+			started = append(started, e.Step.ID)
+		case upgrade.StepFailed:
+			close(failed)
+		}
+	}
+	report, err := upgrade.Run(context.Background(), plan, exec, upgrade.WithConcurrency(2), upgrade.WithEvents(events))
+	require.ErrorIs(t, err, upgrade.ErrStepFailed)
+	assert.ElementsMatch(t, []upgrade.StepID{"a", "b"}, started)
+	assert.NoError(t, ctxErrAtEnd, "the running step's context is not cancelled")
+	for id, want := range map[upgrade.StepID]upgrade.State{"a": upgrade.Succeeded, "b": upgrade.Failed, "c": upgrade.NotStarted} {
+		o, ok := report.Outcome(id)
+		require.True(t, ok, id)
+		assert.Equal(t, want, o.State, id)
+	}
+}
+
 func TestRunRollbackReversesCompletionOrder(t *testing.T) {
 	t.Run("sequential", func(t *testing.T) {
 		for seed := uint64(1); seed <= 10; seed++ {
