@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/hashicorp/go-multierror"
+
 	"github.com/stackup/stackup/version"
 )
 
@@ -77,7 +79,9 @@ type fileRelationship struct {
 // ReadJSON reads a topology file (see [Schema]) of at most [MaxFileSize]
 // bytes and returns it validated, as [New] does. Errors match
 // [ErrInvalid]; they give the line and column of a syntax error and name
-// the template or node of a bad version or constraint.
+// the template or node of a bad version or constraint. Every bad version
+// and constraint is reported at once, as a *multierror.Error of [*Error]
+// values, like the problems [Validate] finds.
 func ReadJSON(r io.Reader) (*Memory, error) {
 	data, err := readCapped(r)
 	if err != nil {
@@ -106,12 +110,12 @@ func ReadJSON(r io.Reader) (*Memory, error) {
 // constraint. line, if not nil, gives the line of a field by its path in
 // the file, such as ("applications", 0, "nodes", 2, "version").
 func (f *fileTopology) decode(line func(path ...any) int) ([]Application, error) {
-	var errs []error
+	var errs *multierror.Error
 	bad := func(item string, err error, path ...any) {
 		if line != nil {
 			item = fmt.Sprintf("line %d: %s", line(path...), item)
 		}
-		errs = append(errs, &Error{Item: item, Err: fmt.Errorf("%w: %w", ErrInvalid, err)})
+		errs = multierror.Append(errs, &Error{Item: item, Err: fmt.Errorf("%w: %w", ErrInvalid, err)})
 	}
 	apps := make([]Application, len(f.Applications))
 	for i, fa := range f.Applications {
@@ -148,7 +152,7 @@ func (f *fileTopology) decode(line func(path ...any) int) ([]Application, error)
 		}
 		apps[i] = a
 	}
-	return apps, errors.Join(errs...)
+	return apps, errs.ErrorOrNil()
 }
 
 // WriteJSON writes the topology as a file that ReadJSON reads back, with

@@ -392,7 +392,7 @@ func TestReadYAMLReportsEveryBadVersion(t *testing.T) {
 	_, err := topology.ReadYAML(strings.NewReader(input))
 	require.ErrorIs(t, err, topology.ErrInvalid)
 	var items []string
-	for _, p := range topologyErrors(err) {
+	for _, p := range problems(t, err) { // the same shape as Validate's
 		items = append(items, p.Item)
 		assert.Empty(t, p.File, "ReadYAML knows no file name")
 		assert.ErrorIs(t, p, topology.ErrInvalid, p.Item)
