@@ -12,7 +12,8 @@ import (
 )
 
 // Memory is an in-memory [Topology]. It is immutable once built, so it is
-// safe for concurrent use; every method returns copies.
+// safe for concurrent use. Application and Dependents return what it keeps,
+// which callers must not modify; the other methods return copies.
 type Memory struct {
 	apps       map[AppID]*Application
 	templates  map[TemplateID]*Template
@@ -80,7 +81,9 @@ func New(apps ...Application) (*Memory, error) {
 	return m, nil
 }
 
-// Application implements [Topology].
+// Application implements [Topology]. The result is m's own: read it, but
+// do not change it or anything it holds. [Memory.Applications] returns
+// copies.
 func (m *Memory) Application(ctx context.Context, id AppID) (*Application, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -89,7 +92,7 @@ func (m *Memory) Application(ctx context.Context, id AppID) (*Application, error
 	if !ok {
 		return nil, &NotFoundError{Kind: "application", ID: string(id)}
 	}
-	return cloneApplication(a), nil
+	return a, nil
 }
 
 // Node implements [Topology].

@@ -38,11 +38,18 @@ func TestMemoryApplication(t *testing.T) {
 	assert.Equal(t, "2.1.0", b.Nodes[0].Version.String())
 }
 
-func TestMemoryApplicationReturnsDeepCopy(t *testing.T) {
+// Application hands out the Memory's own application, for reading;
+// Applications hands out copies, which callers may change.
+func TestMemoryApplicationIsSharedApplicationsAreCopies(t *testing.T) {
 	m := mustShop(t)
 	ctx := context.Background()
-	want, err := m.Application(ctx, "shop")
+	own, err := m.Application(ctx, "shop")
 	require.NoError(t, err)
+	again, err := m.Application(ctx, "shop")
+	require.NoError(t, err)
+	assert.Same(t, own, again, "Application copies nothing")
+	want := m.Applications()[1]
+	require.Equal(t, *own, want)
 
 	mutations := []struct {
 		name   string
@@ -73,16 +80,12 @@ func TestMemoryApplicationReturnsDeepCopy(t *testing.T) {
 	}
 	for _, mu := range mutations {
 		t.Run(mu.name, func(t *testing.T) {
-			got, err := m.Application(ctx, "shop")
-			require.NoError(t, err)
+			got := m.Applications()[1]
 			require.Equal(t, want, got)
-			mu.mutate(got)
+			mu.mutate(&got)
 			require.NotEqual(t, want, got, "the mutation must change the copy")
-
-			again, err := m.Application(ctx, "shop")
-			require.NoError(t, err)
-			assert.Equal(t, want, again)
-			assert.Equal(t, *want, m.Applications()[1])
+			assert.Equal(t, want, *own)
+			assert.Equal(t, want, m.Applications()[1])
 		})
 	}
 }
@@ -370,15 +373,17 @@ func TestMemoryConcurrentReads(t *testing.T) {
 				}
 				a, err := m.Application(ctx, "shop")
 				if assert.NoError(t, err) {
-					a.Nodes[0].Version = v("0.0.1")
-					a.Templates[0].Requirements[0].Template = "scribbled"
+					// Shared too: read only.
+					assert.Equal(t, topology.TemplateID("tomcat_server"), a.Templates[0].Requirements[0].Template)
 				}
+				copies := m.Applications()
+				copies[1].Nodes[0].Version = v("0.0.1") // a caller's copy
+				copies[1].Templates[0].Requirements[0].Template = "scribbled"
 				ds, err := m.Dependents(ctx, "tomcat-1")
 				if assert.NoError(t, err) {
 					// Shared with m, and with the other readers: read only.
 					assert.Equal(t, deps(wantDeps), deps(ds))
 				}
-				assert.Len(t, m.Applications(), 2)
 				if i%10 == 0 {
 					var buf bytes.Buffer
 					assert.NoError(t, m.WriteJSON(&buf))

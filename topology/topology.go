@@ -124,11 +124,13 @@ type Dependent struct {
 // Implementations must be safe for concurrent use. Methods return an error
 // matching [ErrNotFound] for an unknown ID; the returned values belong to the
 // caller, who may keep them but must not expect later changes to show. The
-// exception is Dependents, whose result the caller must not modify: a shared
-// platform node can have thousands of dependents, and an implementation may
-// hand out the list it keeps rather than copy it on every call.
+// exceptions are Application and Dependents, whose results the caller must
+// not modify: an application can have thousands of nodes and a shared
+// platform node thousands of dependents, and an implementation may hand out
+// what it keeps rather than copy it on every call.
 type Topology interface {
-	// Application returns the application with its templates and nodes.
+	// Application returns the application with its templates and nodes,
+	// for the caller to read, not to modify.
 	Application(ctx context.Context, id AppID) (*Application, error)
 	// Node returns one node, from any application, with Node.App set.
 	Node(ctx context.Context, id NodeID) (*Node, error)

@@ -235,6 +235,7 @@ type planning struct {
 	// Where the plan's small strings and slices come from; see arena.
 	text         arena
 	nodeSlab     slab[nodeInfo]
+	nodeCopies   slab[topology.Node] // of application nodes that lack App or Version
 	platformSlab slab[platform]
 	replacements slab[replacement]
 	nodeLists    slab[*nodeInfo]
@@ -258,7 +259,7 @@ type planning struct {
 }
 
 type nodeInfo struct {
-	node     *topology.Node // ours: the topology hands out copies
+	node     *topology.Node // read-only: it may be the topology's own
 	template *topology.Template
 	seen     uint64      // the last walk that reached it (see beneath)
 	platform *platform   // when something is demanded of it
@@ -563,12 +564,19 @@ func (pl *planning) gather(r *Request, index int) error {
 		// The application came with its nodes: no need to ask for each.
 		info := pl.replacedByID[n.ID] // nil until a relationship leads to a replaced node
 		if info == nil {
+			// The topology may share its application with others: a node
+			// without its App or Version is copied to be completed.
+			if n.App != r.Application || n.Version.IsZero() {
+				c := pl.nodeCopies.one()
+				*c = *n
+				c.App = r.Application
+				if c.Version.IsZero() {
+					c.Version = replaced.Version
+				}
+				n = c
+			}
 			info = pl.nodeSlab.one()
 			*info = nodeInfo{node: n, template: replaced}
-			info.node.App = r.Application
-			if info.node.Version.IsZero() {
-				info.node.Version = replaced.Version
-			}
 			if pl.replacedByID != nil {
 				pl.replacedByID[n.ID] = info
 			}

@@ -289,3 +289,42 @@ func TestPlanDeterministic(t *testing.T) {
 		require.Equal(t, want.String(), got.String())
 	}
 }
+
+// sharedApps hands out applications as a Topology may: its own, for the
+// caller to read. Its nodes leave App and Version unset, as a host's
+// inventory may, for the planner to fill in.
+type sharedApps struct {
+	*topology.Memory
+	apps map[topology.AppID]*topology.Application
+}
+
+func (s sharedApps) Application(ctx context.Context, id topology.AppID) (*topology.Application, error) {
+	if a, ok := s.apps[id]; ok {
+		return a, nil
+	}
+	return s.Memory.Application(ctx, id)
+}
+
+func TestPlanLeavesSharedApplicationsAlone(t *testing.T) {
+	ctx := context.Background()
+	shop := build(t, shopBuilder(2))
+	bare := func() map[topology.AppID]*topology.Application {
+		apps := map[topology.AppID]*topology.Application{}
+		for _, a := range shop.Applications() { // copies
+			for i := range a.Nodes {
+				a.Nodes[i].App, a.Nodes[i].Version = "", version.Version{}
+			}
+			apps[a.ID] = &a
+		}
+		return apps
+	}
+	topo := sharedApps{Memory: shop, apps: bare()}
+	req := shop2("tomcat_server", ">=10", "java_runtime", ">=17")
+
+	plan, err := upgrade.NewPlanner(topo, catalogue(t)).Plan(ctx, req)
+	require.NoError(t, err)
+	want, err := upgrade.NewPlanner(shop, catalogue(t)).Plan(ctx, req)
+	require.NoError(t, err)
+	assert.Equal(t, want, plan, "App and Version filled in as the topology's own nodes would have them")
+	assert.Equal(t, bare(), topo.apps, "the topology's applications are not changed")
+}
