@@ -12,8 +12,8 @@ import (
 )
 
 // Memory is an in-memory [Topology]. It is immutable once built, so it is
-// safe for concurrent use. Application and Dependents return what it keeps,
-// which callers must not modify; the other methods return copies.
+// safe for concurrent use. Its Topology methods hand out what it holds,
+// which callers must not modify; [Memory.Applications] returns copies.
 type Memory struct {
 	apps       map[AppID]*Application
 	templates  map[TemplateID]*Template
@@ -82,8 +82,7 @@ func New(apps ...Application) (*Memory, error) {
 }
 
 // Application implements [Topology]. The result is m's own: read it, but
-// do not change it or anything it holds. [Memory.Applications] returns
-// copies.
+// do not change it or anything it holds.
 func (m *Memory) Application(ctx context.Context, id AppID) (*Application, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -95,7 +94,8 @@ func (m *Memory) Application(ctx context.Context, id AppID) (*Application, error
 	return a, nil
 }
 
-// Node implements [Topology].
+// Node implements [Topology]. The result is m's own: read it, but do not
+// change it.
 func (m *Memory) Node(ctx context.Context, id NodeID) (*Node, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -104,11 +104,11 @@ func (m *Memory) Node(ctx context.Context, id NodeID) (*Node, error) {
 	if !ok {
 		return nil, &NotFoundError{Kind: "node", ID: string(id)}
 	}
-	c := cloneNode(n)
-	return &c, nil
+	return n, nil
 }
 
-// Template implements [Topology].
+// Template implements [Topology]. The result is m's own: read it, but do
+// not change it.
 func (m *Memory) Template(ctx context.Context, id TemplateID) (*Template, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -117,9 +117,7 @@ func (m *Memory) Template(ctx context.Context, id TemplateID) (*Template, error)
 	if !ok {
 		return nil, &NotFoundError{Kind: "template", ID: string(id)}
 	}
-	c := *t
-	c.Requirements = slices.Clone(t.Requirements)
-	return &c, nil
+	return t, nil
 }
 
 // Dependents implements [Topology]. The result is sorted by application,
@@ -181,12 +179,6 @@ func cloneApplication(a *Application) *Application {
 			c.Nodes[i].Relationships = c.Nodes[i].Relationships[:0:0] // nil stays nil
 		}
 	}
-	return c
-}
-
-func cloneNode(n *Node) Node {
-	c := *n
-	c.Relationships = slices.Clone(n.Relationships)
 	return c
 }
 

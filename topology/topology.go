@@ -122,15 +122,13 @@ type Dependent struct {
 // Topology is read access to what is deployed. stackup only reads it.
 //
 // Implementations must be safe for concurrent use. Methods return an error
-// matching [ErrNotFound] for an unknown ID; the returned values belong to the
-// caller, who may keep them but must not expect later changes to show. The
-// exceptions are Application and Dependents, whose results the caller must
-// not modify: an application can have thousands of nodes and a shared
-// platform node thousands of dependents, and an implementation may hand out
-// what it keeps rather than copy it on every call.
+// matching [ErrNotFound] for an unknown ID. What they return is the
+// caller's to read and keep, not to modify: an implementation may hand out
+// what it holds rather than copy it on every call (an application can have
+// thousands of nodes, and a shared platform node thousands of dependents).
+// A caller that would change a value copies it first.
 type Topology interface {
-	// Application returns the application with its templates and nodes,
-	// for the caller to read, not to modify.
+	// Application returns the application with its templates and nodes.
 	Application(ctx context.Context, id AppID) (*Application, error)
 	// Node returns one node, from any application, with Node.App set.
 	Node(ctx context.Context, id NodeID) (*Node, error)

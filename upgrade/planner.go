@@ -235,7 +235,7 @@ type planning struct {
 	// Where the plan's small strings and slices come from; see arena.
 	text         arena
 	nodeSlab     slab[nodeInfo]
-	nodeCopies   slab[topology.Node] // of application nodes that lack App or Version
+	nodeCopies   slab[topology.Node] // of nodes that lack App or Version
 	platformSlab slab[platform]
 	replacements slab[replacement]
 	nodeLists    slab[*nodeInfo]
@@ -345,11 +345,14 @@ func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
 		info = pl.replacedNode(id)
 	}
 	if info == nil {
+		if n.Version.IsZero() { // the topology's own: complete a copy
+			c := pl.nodeCopies.one()
+			*c = *n
+			c.Version = t.Version
+			n = c
+		}
 		info = pl.nodeSlab.one()
 		*info = nodeInfo{node: n, template: t}
-		if info.node.Version.IsZero() {
-			info.node.Version = t.Version
-		}
 		if pl.replacedByID != nil && replaced {
 			pl.replacedByID[id] = info // for gather, which comes to it later
 		}
@@ -564,8 +567,8 @@ func (pl *planning) gather(r *Request, index int) error {
 		// The application came with its nodes: no need to ask for each.
 		info := pl.replacedByID[n.ID] // nil until a relationship leads to a replaced node
 		if info == nil {
-			// The topology may share its application with others: a node
-			// without its App or Version is copied to be completed.
+			// The topology's own: a node without its App or Version is
+			// copied to be completed.
 			if n.App != r.Application || n.Version.IsZero() {
 				c := pl.nodeCopies.one()
 				*c = *n

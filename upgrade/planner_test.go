@@ -290,41 +290,51 @@ func TestPlanDeterministic(t *testing.T) {
 	}
 }
 
-// sharedApps hands out applications as a Topology may: its own, for the
-// caller to read. Its nodes leave App and Version unset, as a host's
-// inventory may, for the planner to fill in.
-type sharedApps struct {
+// sharedTopology hands out what it holds, as a Topology may, for the
+// caller to read. Its nodes leave Version unset, and those of its
+// applications App too, as a host's inventory may: the planner fills them
+// in on copies.
+type sharedTopology struct {
 	*topology.Memory
-	apps map[topology.AppID]*topology.Application
+	apps  map[topology.AppID]*topology.Application
+	nodes map[topology.NodeID]*topology.Node
 }
 
-func (s sharedApps) Application(ctx context.Context, id topology.AppID) (*topology.Application, error) {
-	if a, ok := s.apps[id]; ok {
-		return a, nil
+// newSharedTopology returns the sharedTopology of m's applications.
+func newSharedTopology(m *topology.Memory) sharedTopology {
+	s := sharedTopology{Memory: m, apps: map[topology.AppID]*topology.Application{}, nodes: map[topology.NodeID]*topology.Node{}}
+	for _, a := range m.Applications() { // copies
+		for i := range a.Nodes {
+			n := a.Nodes[i] // Node sets App
+			n.Version = version.Version{}
+			s.nodes[n.ID] = &n
+			a.Nodes[i].App, a.Nodes[i].Version = "", version.Version{}
+		}
+		s.apps[a.ID] = &a
 	}
-	return s.Memory.Application(ctx, id)
+	return s
 }
 
-func TestPlanLeavesSharedApplicationsAlone(t *testing.T) {
+func (s sharedTopology) Application(_ context.Context, id topology.AppID) (*topology.Application, error) {
+	return s.apps[id], nil
+}
+
+func (s sharedTopology) Node(_ context.Context, id topology.NodeID) (*topology.Node, error) {
+	return s.nodes[id], nil
+}
+
+func TestPlanLeavesTopologyAlone(t *testing.T) {
 	ctx := context.Background()
 	shop := build(t, shopBuilder(2))
-	bare := func() map[topology.AppID]*topology.Application {
-		apps := map[topology.AppID]*topology.Application{}
-		for _, a := range shop.Applications() { // copies
-			for i := range a.Nodes {
-				a.Nodes[i].App, a.Nodes[i].Version = "", version.Version{}
-			}
-			apps[a.ID] = &a
-		}
-		return apps
-	}
-	topo := sharedApps{Memory: shop, apps: bare()}
+	topo := newSharedTopology(shop)
 	req := shop2("tomcat_server", ">=10", "java_runtime", ">=17")
 
 	plan, err := upgrade.NewPlanner(topo, catalogue(t)).Plan(ctx, req)
 	require.NoError(t, err)
 	want, err := upgrade.NewPlanner(shop, catalogue(t)).Plan(ctx, req)
 	require.NoError(t, err)
-	assert.Equal(t, want, plan, "App and Version filled in as the topology's own nodes would have them")
-	assert.Equal(t, bare(), topo.apps, "the topology's applications are not changed")
+	assert.Equal(t, want, plan, "App and Version filled in as Memory fills them in")
+	pristine := newSharedTopology(shop)
+	assert.Equal(t, pristine.apps, topo.apps, "the topology's applications are not changed")
+	assert.Equal(t, pristine.nodes, topo.nodes, "the topology's nodes are not changed")
 }
