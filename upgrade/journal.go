@@ -115,7 +115,8 @@ func (r *run) record(ctx context.Context, i int, kind RecordKind) error {
 // from using one journal at once. It is held with flock(2), so the system
 // releases it when its holder's process ends, however it ends; a lock left
 // by a dead process is then taken over. The file names its holder. On
-// systems without flock (other than Unix), the lock is not enforced.
+// systems without flock(2) (Windows, Solaris, illumos and AIX among
+// them), the lock is not enforced.
 type FileJournal struct {
 	mu       sync.Mutex
 	path     string

@@ -302,6 +302,7 @@ func TestFileJournalCorrupt(t *testing.T) {
 }
 
 func TestFileJournalLock(t *testing.T) {
+	needFlock(t)
 	path := jrPath(t)
 	j, err := upgrade.OpenFileJournal(path)
 	require.NoError(t, err)
@@ -347,6 +348,7 @@ func jrDeadPID(t *testing.T) int {
 }
 
 func TestFileJournalStaleLockTakenOver(t *testing.T) {
+	needFlock(t)
 	path := jrPath(t)
 	host, err := os.Hostname()
 	require.NoError(t, err)
@@ -371,6 +373,7 @@ func TestFileJournalStaleLockTakenOver(t *testing.T) {
 }
 
 func TestFileJournalLockWithoutHolderTakenOver(t *testing.T) {
+	needFlock(t)
 	// A lock is held by a live process's flock, not by what the file says:
 	// a file that no process holds is taken over, whatever it names.
 	host, err := os.Hostname()
@@ -397,6 +400,7 @@ func TestFileJournalLockWithoutHolderTakenOver(t *testing.T) {
 }
 
 func TestFileJournalLockRace(t *testing.T) {
+	needFlock(t)
 	// Runners opening one journal at once, over a lock left by a dead
 	// process: exactly one wins, every time.
 	for trial := range 30 {
