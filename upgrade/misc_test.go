@@ -22,7 +22,9 @@ type cyclicTopology struct{ *topology.Memory }
 func (c cyclicTopology) Node(ctx context.Context, id topology.NodeID) (*topology.Node, error) {
 	n, err := c.Memory.Node(ctx, id)
 	if err == nil && id == "java-1" {
-		n.Relationships = on("tomcat-1")
+		cyclic := *n // the Memory's own: change a copy
+		cyclic.Relationships = on("tomcat-1")
+		return &cyclic, nil
 	}
 	return n, err
 }
