@@ -14,15 +14,15 @@ import (
 
 // Schema is the value of the "schema" field of a plan in JSON. It changes
 // only when the JSON changes incompatibly.
-const Schema = "stackup.plan/v1"
+const Schema = "stackup.plan/v2"
 
 // MaxPlanSize is the largest plan ReadJSON accepts, in bytes.
 const MaxPlanSize = 256 << 20
 
-// The JSON form of a plan (schema "stackup.plan/v1") is an object with
+// The JSON form of a plan (schema "stackup.plan/v2") is an object with
 // these fields, each as the Go field of the same name documents:
 //
-//	schema     "stackup.plan/v1"
+//	schema     "stackup.plan/v2"
 //	id         Plan.ID
 //	requests   [{application, replaces, template}]
 //	steps      [{id, kind ("platform" | "application"), app, node, template, type,
@@ -32,10 +32,12 @@ const MaxPlanSize = 256 << 20
 //
 // Versions and constraints are strings; optional fields are left out when
 // empty. An application step's "request" is the index of its request in
-// "requests" (0 when left out), whose template it deploys. Templates are {id, type, version, requirements: [{name, template,
-// constraint, relation}]}; packages are {type, version, from, requires:
-// [{type, constraint}], location, digest, size}; demands are {constraint,
-// app, template, version, node, package}.
+// "requests" (0 when left out), whose template it deploys. Templates are
+// {id, type, version, requirements: [{name, template, constraint,
+// relation}]}; packages are {type, version, from, requires: [{type,
+// constraint}], location, digest, size}; demands are {constraint, app,
+// template, version, node, package}. Schema v1 copied each application
+// step's template into it as "new_template"; ReadJSON refuses v1 plans.
 type planJSON struct {
 	Schema string `json:"schema"`
 	*Plan
@@ -66,6 +68,11 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
+		// A plan of another schema fails on its fields: name the schema.
+		var other struct{ Schema string }
+		if json.Unmarshal(data, &other) == nil && other.Schema != Schema {
+			return nil, fmt.Errorf("upgrade: %w: schema %q, want %q", ErrInvalidPlan, other.Schema, Schema)
+		}
 		return nil, fmt.Errorf("upgrade: %w: %w", ErrInvalidPlan, err)
 	}
 	if in.Schema != Schema {

@@ -87,7 +87,7 @@ func TestJSONRoundTrip(t *testing.T) {
 	require.True(t, strings.HasPrefix(plan.ID, "sha256:"))
 	var buf bytes.Buffer
 	require.NoError(t, plan.WriteJSON(&buf))
-	assert.Contains(t, buf.String(), `"schema": "stackup.plan/v1"`)
+	assert.Contains(t, buf.String(), `"schema": "stackup.plan/v2"`)
 	back, err := upgrade.ReadJSON(bytes.NewReader(buf.Bytes()))
 	require.NoError(t, err)
 	assert.Equal(t, plan.ID, back.ID)
@@ -103,7 +103,7 @@ func TestReadJSONRefuses(t *testing.T) {
 	good := buf.String()
 	tests := map[string]string{
 		"edited step":    strings.Replace(good, `"to": "10.1.34"`, `"to": "10.1.35"`, 1),
-		"other schema":   strings.Replace(good, "stackup.plan/v1", "stackup.plan/v9", 1),
+		"other schema":   strings.Replace(good, "stackup.plan/v2", "stackup.plan/v9", 1),
 		"unknown field":  strings.Replace(good, `"schema"`, `"extra": 1, "schema"`, 1),
 		"syntax":         good[:len(good)/2],
 		"not an object":  `[]`,
@@ -118,6 +118,15 @@ func TestReadJSONRefuses(t *testing.T) {
 			assert.ErrorIs(t, err, upgrade.ErrInvalidPlan)
 		})
 	}
+	t.Run("schema v1", func(t *testing.T) {
+		// v1 copied each application step's template into it.
+		v1 := strings.Replace(good, "stackup.plan/v2", "stackup.plan/v1", 1)
+		v1 = strings.Replace(v1, `"kind": "application",`, `"kind": "application", "new_template": {},`, 1)
+		require.NotEqual(t, good, v1)
+		_, err := upgrade.ReadJSON(strings.NewReader(v1))
+		assert.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+		assert.ErrorContains(t, err, `schema "stackup.plan/v1", want "stackup.plan/v2"`)
+	})
 }
 
 // spaces is an endless reader of blanks.

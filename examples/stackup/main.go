@@ -54,7 +54,7 @@
 // # plan
 //
 // plan prints the plan: --format text (default), json (schema
-// stackup.plan/v1), mermaid or dot. --explain NODE, repeatable and only with
+// stackup.plan/v2), mermaid or dot. --explain NODE, repeatable and only with
 // text, also prints why the plan gives that platform node its version.
 //
 // # apply
@@ -109,7 +109,7 @@
 // cancelled and their event streams end. The API speaks JSON:
 //
 //	POST /v1/plan    body {"requests": [...]} (the request file's shape, at most 1 MiB)
-//	                 200: the plan (schema stackup.plan/v1)
+//	                 200: the plan (schema stackup.plan/v2)
 //	                 400: {"error": "...", "kind": "invalid_request"}: malformed JSON,
 //	                      unknown fields, bad versions or constraints, incomplete requests
 //	                 413: {"error": "...", "kind": "too_large"}
