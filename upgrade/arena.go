@@ -14,11 +14,17 @@ type arena struct {
 // arenaBlock is the size of a block of text.
 const arenaBlock = 16 << 10
 
-// string returns b as a string kept in the arena.
+// scratch returns the arena's scratch space, empty, to compose a string in
+// for string.
+func (a *arena) scratch() []byte { return a.buf[:0] }
+
+// string returns b as a string kept in the arena. b's array becomes the
+// scratch space for the next string, however it grew.
 func (a *arena) string(b []byte) string {
 	a.reserve(len(b))
 	start := a.text.Len()
 	a.text.Write(b)
+	a.buf = b[:0]
 	return a.text.String()[start:]
 }
 

@@ -24,13 +24,26 @@ func TestArenaString(t *testing.T) {
 	assert.Equal(t, "tomcat-1", s)
 }
 
+// A string composed in the scratch space leaves its array there for the
+// next, so composing many allocates once.
+func TestArenaScratchIsReused(t *testing.T) {
+	var a arena
+	b := append(a.scratch(), "hop 1 of 2"...)
+	assert.Equal(t, "hop 1 of 2", a.string(b))
+	next := a.scratch()
+	require.Zero(t, len(next))
+	require.GreaterOrEqual(t, cap(next), len(b))
+	assert.Same(t, &b[0], &next[:1][0])
+	assert.Equal(t, "hop 1 of 2", a.string(append(next, "hop 1 of 2"...)))
+}
+
 func TestArenaJoin(t *testing.T) {
 	var a arena
 	assert.Equal(t, "", a.join())
 	assert.Equal(t, "", a.join("", ""))
 	first := a.join("platform/", "tomcat-1", "@", "10.1.34")
 	assert.Equal(t, "platform/tomcat-1@10.1.34", first)
-	// join composes in a buffer it reuses: earlier results stay.
+	// Earlier results stay as later ones are made.
 	second := a.join("app/", "shop-1")
 	third := a.join("x")
 	assert.Equal(t, "platform/tomcat-1@10.1.34", first)

@@ -92,7 +92,7 @@ func (n *nodeInfo) stepped() bool { return n.platform != nil && len(n.platform.p
 func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform, after []StepID) []Step {
 	// The reason names the unmet demands, the first few of them.
 	const named = 3
-	why, unmet := pl.text.buf[:0], 0
+	why, unmet := pl.text.scratch(), 0
 	for i := range pf.demands {
 		d := &pf.demands[i]
 		if pl.installedAllows(pf, i) {
@@ -111,7 +111,6 @@ func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform
 	}
 	why = append(append(append(append(why, "; node "...), pf.node.ID...), " has "...), pf.node.Version.String()...)
 	reason := pl.text.string(why)
-	pl.text.buf = why[:0]
 
 	ids := pl.stepIDs.take(len(pf.path))
 	previous := pl.stepIDs.take(len(pf.path) - 1)
@@ -122,11 +121,10 @@ func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform
 		s := Step{ID: ids[i], Kind: Platform, App: pf.node.App, Node: pf.node.ID, Template: pf.node.Template,
 			Type: pf.template.Type, From: from, To: p.Version, Package: p, Reason: reason}
 		if len(pf.path) > 1 {
-			hop := strconv.AppendInt(append(pl.text.buf[:0], "hop "...), int64(i+1), 10)
+			hop := strconv.AppendInt(append(pl.text.scratch(), "hop "...), int64(i+1), 10)
 			hop = strconv.AppendInt(append(hop, " of "...), int64(len(pf.path)), 10)
 			hop = append(append(append(append(hop, " to "...), pf.path[len(pf.path)-1].Version.String()...), ": "...), reason...)
 			s.Reason = pl.text.string(hop)
-			pl.text.buf = hop[:0]
 		}
 		if i == 0 {
 			s.After = after

@@ -1,6 +1,7 @@
 package upgrade
 
 import (
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -66,12 +67,8 @@ func (m *checkMemo) publish(learned map[checkKey]bool) {
 		return
 	}
 	next := make(map[checkKey]bool, len(known)+len(m.pending))
-	for k, v := range known {
-		next[k] = v
-	}
-	for k, v := range m.pending {
-		next[k] = v
-	}
+	maps.Copy(next, known)
+	maps.Copy(next, m.pending)
 	m.known.Store(&next)
 	m.pending = nil
 }
@@ -134,15 +131,7 @@ func (m *catalogMemo) lookup(typ string, pkgs []pkgsource.Package) *catalogKnowl
 }
 
 func sameVersions(vs []version.Version, pkgs []pkgsource.Package) bool {
-	if len(vs) != len(pkgs) {
-		return false
-	}
-	for i := range vs {
-		if vs[i] != pkgs[i].Version {
-			return false
-		}
-	}
-	return true
+	return slices.EqualFunc(vs, pkgs, func(v version.Version, p pkgsource.Package) bool { return v == p.Version })
 }
 
 // publish adds what the catalogs of a plan learned to what m knows. A

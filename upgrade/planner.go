@@ -192,6 +192,9 @@ func validateRequests(reqs []Request) (map[appTemplate]int, error) {
 			return nil, bad("Replaces", fmt.Sprintf("template %q of application %q is already replaced by request #%d", r.Replaces, r.Application, j+1))
 		}
 		seen[key] = i
+		if n := len(r.Template.Requirements); n >= originSpan {
+			return nil, bad("Template.Requirements", fmt.Sprintf("%d requirements, more than %d", n, originSpan-1))
+		}
 		for k, req := range r.Template.Requirements {
 			if req.Template == "" {
 				return nil, bad(fmt.Sprintf("Template.Requirements[%d].Template", k), "empty")
@@ -211,7 +214,7 @@ type appTemplate struct {
 type planning struct {
 	*Planner
 	ctx   context.Context
-	nodes map[topology.NodeID]*nodeInfo // but those replaced; see replacedNode
+	nodes map[topology.NodeID]*nodeInfo // looked up by ID; not the replaced nodes gather makes (see replacedNode)
 	// replacedByID indexes the nodes being replaced once a relationship
 	// leads to one.
 	replacedByID      map[topology.NodeID]*nodeInfo
@@ -273,7 +276,8 @@ type nodeInfo struct {
 type platform struct {
 	*nodeInfo
 	// The demands on it, once it is being decided; till then, the origins
-	// of the requests' and the packages' (see demand).
+	// of the requests' and the packages' demands (see demandOrigin and
+	// demandPackage).
 	demands        []Demand
 	origins        []int
 	packageDemands []Demand
@@ -467,8 +471,8 @@ const (
 )
 
 // platformOf returns the platform of node n, making it the first time
-// something is demanded of n and queueing it to be decided. via is what
-// led there (see platform.via).
+// something is demanded of n and filing it by height to be decided. via is
+// what led there (see platform.via).
 func (pl *planning) platformOf(n *nodeInfo, via []*pkgsource.Package) (*platform, error) {
 	pf := n.platform
 	if pf == nil {
@@ -492,7 +496,7 @@ func (pl *planning) platformOf(n *nodeInfo, via []*pkgsource.Package) (*platform
 }
 
 // demandOrigin records on n the demand of a request's requirement, by its
-// origin (request index << 20 + requirement index): the same for all the
+// origin (see originSpan): the same for all the
 // nodes a request replaces, so that it is recorded once per platform node
 // cheaply. The demand itself is made when n is decided (see demands).
 func (pl *planning) demandOrigin(n *nodeInfo, origin int) error {
@@ -502,7 +506,7 @@ func (pl *planning) demandOrigin(n *nodeInfo, origin int) error {
 	}
 	// Requests come in order: only the latest request's origins can be
 	// there already.
-	for i := len(pf.origins) - 1; i >= 0 && pf.origins[i]>>20 == origin>>20; i-- {
+	for i := len(pf.origins) - 1; i >= 0 && pf.origins[i]/originSpan == origin/originSpan; i-- {
 		if pf.origins[i] == origin {
 			return nil
 		}
@@ -517,9 +521,14 @@ func (pl *planning) demandPackage(n *nodeInfo, d Demand, via []*pkgsource.Packag
 	if err != nil {
 		return err
 	}
-	if !slices.ContainsFunc(pf.packageDemands, func(o Demand) bool { return sameDemand(&o, &d) }) {
-		pf.packageDemands = append(pf.packageDemands, d)
+	// Only the node being decided, whose ID d names, places demands now:
+	// only its demands, the last ones, can be d already.
+	for i := len(pf.packageDemands) - 1; i >= 0 && pf.packageDemands[i].Node == d.Node; i-- {
+		if sameDemand(&pf.packageDemands[i], &d) {
+			return nil
+		}
 	}
+	pf.packageDemands = append(pf.packageDemands, d)
 	return nil
 }
 
@@ -530,16 +539,21 @@ func (pl *planning) demandPackage(n *nodeInfo, d Demand, via []*pkgsource.Packag
 func (pl *planning) demands(pf *platform) []Demand {
 	ds := pl.demandSlab.take(len(pf.origins) + len(pf.packageDemands))[:len(pf.origins)]
 	for i, o := range pf.origins {
-		r := &pl.requests[o>>20]
+		r := &pl.requests[o/originSpan]
 		ds[i] = Demand{Constraint: pl.requirement(o).Constraint, App: r.Application,
 			Template: r.Template.ID, Version: r.Template.Version}
 	}
 	return append(ds, pf.packageDemands...)
 }
 
+// originSpan packs a request's requirement into one int, an origin: the
+// request's index times originSpan plus the requirement's index.
+// validateRequests refuses a template with originSpan requirements or more.
+const originSpan = 1 << 20
+
 // requirement returns the requirement of a request that an origin names.
 func (pl *planning) requirement(origin int) *topology.Requirement {
-	return &pl.requests[origin>>20].Template.Requirements[origin&(1<<20-1)]
+	return &pl.requests[origin/originSpan].Template.Requirements[origin%originSpan]
 }
 
 // gather records the application nodes r replaces and the demands r places
@@ -596,7 +610,7 @@ func (pl *planning) gather(r *Request, index int) error {
 				return &MissingNodeError{App: r.Application, Template: req.Template, Beneath: n.ID}
 			}
 			for _, f := range found {
-				if err := pl.demandOrigin(f, index<<20+k); err != nil {
+				if err := pl.demandOrigin(f, index*originSpan+k); err != nil {
 					return err
 				}
 			}

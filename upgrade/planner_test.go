@@ -338,3 +338,16 @@ func TestPlanLeavesTopologyAlone(t *testing.T) {
 	assert.Equal(t, pristine.apps, topo.apps, "the topology's applications are not changed")
 	assert.Equal(t, pristine.nodes, topo.nodes, "the topology's nodes are not changed")
 }
+
+// A request's requirements are numbered in the planner with 20 bits: a
+// template with more is refused, not planned wrong.
+func TestPlanRefusesTooManyRequirements(t *testing.T) {
+	req := shop2()
+	req.Template.Requirements = make([]topology.Requirement, 1<<20)
+	_, err := upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t)).Plan(context.Background(), req)
+	require.ErrorIs(t, err, upgrade.ErrInvalidRequest)
+	assert.ErrorContains(t, err, "1048576 requirements, more than 1048575")
+	var re *upgrade.RequestError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, "Template.Requirements", re.Field)
+}

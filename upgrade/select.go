@@ -208,7 +208,7 @@ func (pl *planning) words(pf *platform, vs []verdict, hi, t int) []Candidate {
 				return r.text
 			}
 		}
-		r := reason{d, pl.text.string(d.appendString(append(pl.text.buf[:0], prefix...)))}
+		r := reason{d, pl.text.string(d.appendString(append(pl.text.scratch(), prefix...)))}
 		known = append(known, r)
 		return r.text
 	}
