@@ -70,14 +70,8 @@ func (d *Dir) Index(ctx context.Context) (*Index, error) {
 	}
 	var sig []byte
 	if len(d.opts.keys) > 0 {
-		sig, err = d.readFile(SignatureFile, 1<<10)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			sig, err = nil, nil
-		case errors.Is(err, ErrInvalidIndex):
-			err = fmt.Errorf("pkgsource: %s: %w: signature file larger than 1 KiB", d.path, ErrUntrusted)
-		}
-		if err != nil {
+		sig, err = d.readFile(SignatureFile, maxSignature)
+		if sig, err = readSignature(d.path, sig, err); err != nil {
 			return nil, err
 		}
 	}
@@ -148,8 +142,9 @@ func (d *Dir) open(name string) (*os.File, error) {
 }
 
 // WriteIndex writes idx as the repository index of directory dir and, when
-// key is not nil, its signature (see SignIndex). It is the publishing side
-// of Dir.
+// key is not nil, its signature (see SignIndex), both readable by all
+// (mode 0644), as a served repository's files are. It is the publishing
+// side of Dir.
 func WriteIndex(dir string, idx *Index, key ed25519.PrivateKey) error {
 	data, err := idx.Marshal()
 	if err != nil {
@@ -159,20 +154,21 @@ func WriteIndex(dir string, idx *Index, key ed25519.PrivateKey) error {
 		// The signature first: a reader that sees the new index sees its
 		// signature; one that reads between the two renames is refused
 		// (fails closed) and can try again.
-		if err := writeAtomic(filepath.Join(dir, SignatureFile), SignIndex(key, data)); err != nil {
+		if err := writeAtomic(filepath.Join(dir, SignatureFile), SignIndex(key, data), 0o644); err != nil {
 			return fmt.Errorf("pkgsource: writing the index signature: %w", err)
 		}
 	}
-	if err := writeAtomic(filepath.Join(dir, IndexFile), data); err != nil {
+	if err := writeAtomic(filepath.Join(dir, IndexFile), data, 0o644); err != nil {
 		return fmt.Errorf("pkgsource: writing the index: %w", err)
 	}
 	return nil
 }
 
-// writeAtomic replaces a file by renaming a complete, synced copy over it,
-// so that readers see the old content or the new, never a torn one. Its
-// errors are the file system's, for the caller to say what it was writing.
-func writeAtomic(path string, data []byte) error {
+// writeAtomic replaces a file by renaming a complete, synced copy with
+// permissions perm over it, so that readers see the old content or the new,
+// never a torn one. Its errors are the file system's, for the caller to say
+// what it was writing.
+func writeAtomic(path string, data []byte, perm fs.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
 	if err != nil {
 		return err
@@ -180,7 +176,7 @@ func writeAtomic(path string, data []byte) error {
 	_, err = tmp.Write(data)
 	err = errors.Join(err, tmp.Sync(), tmp.Close())
 	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
+		err = os.Chmod(tmp.Name(), perm)
 	}
 	if err == nil {
 		err = os.Rename(tmp.Name(), path)

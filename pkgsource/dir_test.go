@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -332,6 +334,20 @@ func TestDirClose(t *testing.T) {
 	require.NoError(t, d.Close())
 	_, err = d.Packages(context.Background(), "tomcat")
 	assert.Error(t, err, "a closed Dir reads nothing")
+}
+
+func TestWriteIndexFilesAreReadableByAll(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no such permission bits")
+	}
+	_, priv := testKey("sign")
+	dir := t.TempDir()
+	require.NoError(t, pkgsource.WriteIndex(dir, &pkgsource.Index{Version: 1}, priv))
+	for _, name := range []string{pkgsource.IndexFile, pkgsource.SignatureFile} {
+		info, err := os.Stat(filepath.Join(dir, name))
+		require.NoError(t, err)
+		assert.Equal(t, fs.FileMode(0o644), info.Mode().Perm(), name)
+	}
 }
 
 func TestWriteIndexErrors(t *testing.T) {

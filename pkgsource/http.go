@@ -2,7 +2,6 @@ package pkgsource
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -86,11 +85,8 @@ func (h *HTTP) Index(ctx context.Context) (*Index, error) {
 	if notModified {
 		body = cached
 	} else if len(h.opts.keys) > 0 {
-		sig, _, _, err = h.fetchSmall(ctx, h.base.JoinPath(SignatureFile).String(), "", 1<<10)
-		if errors.Is(err, ErrNotFound) {
-			sig, err = nil, nil
-		}
-		if err != nil {
+		sig, _, _, err = h.fetchSmall(ctx, h.base.JoinPath(SignatureFile).String(), "", maxSignature)
+		if sig, err = readSignature(h.base.String(), sig, err); err != nil {
 			return nil, err
 		}
 	}

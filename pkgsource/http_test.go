@@ -586,6 +586,9 @@ func TestHTTPSignedRefused(t *testing.T) {
 		{"malformed signature", func(t *testing.T, r *repo, srv *repoServer, _ pkgsource.TrustStore) {
 			srv.set(pkgsource.SignatureFile, []byte("%%%"))
 		}, nil, pkgsource.ErrUntrusted, "malformed signature"},
+		{"signature too large", func(t *testing.T, r *repo, srv *repoServer, _ pkgsource.TrustStore) {
+			srv.set(pkgsource.SignatureFile, append(bytes.Repeat([]byte(" "), 2000), r.files[pkgsource.SignatureFile]...))
+		}, nil, pkgsource.ErrUntrusted, "signature file larger than 1024 bytes"},
 		{"rollback", func(t *testing.T, r *repo, srv *repoServer, store pkgsource.TrustStore) {
 			old := map[string][]byte{pkgsource.IndexFile: r.files[pkgsource.IndexFile], pkgsource.SignatureFile: r.files[pkgsource.SignatureFile]}
 			r.publish(t, 2, true)

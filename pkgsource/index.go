@@ -125,10 +125,8 @@ func parseIndex(data []byte, limit int64) (*Index, error) {
 		idx.Expires = in.Expires.UTC()
 	}
 	for _, t := range []time.Time{idx.Generated, idx.Expires} {
-		if y := t.Year(); y < 1 || y > 9999 {
-			if !t.IsZero() {
-				return nil, &IndexError{Err: fmt.Errorf("time %s is outside the years 1 to 9999", t.Format(time.RFC3339))}
-			}
+		if y := t.Year(); y < 1 || y > 9999 { // the zero time is year 1
+			return nil, &IndexError{Err: fmt.Errorf("time %s is outside the years 1 to 9999", t.Format(time.RFC3339))}
 		}
 	}
 	seen := make(map[Key]int, len(in.Packages))

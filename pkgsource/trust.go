@@ -95,7 +95,7 @@ func (s *FileTrustStore) SetVersion(_ context.Context, repo string, v int64) err
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(s.path, data); err != nil {
+	if err := writeAtomic(s.path, data, 0o600); err != nil { // its owner's only, as what it trusts
 		return fmt.Errorf("pkgsource: trust store: %w", err)
 	}
 	return nil
@@ -182,6 +182,22 @@ func WithRetries(n int, backoff time.Duration) Option {
 // WithRequestTimeout bounds each HTTP request, headers and body. The
 // default is the client's own timeout.
 func WithRequestTimeout(d time.Duration) Option { return func(o *options) { o.reqTimeout = d } }
+
+// maxSignature is the largest signature file a source reads, in bytes.
+const maxSignature = 1 << 10
+
+// readSignature takes the result of reading repo's signature file, of at
+// most maxSignature bytes: none is no signature (trustedIndex refuses the
+// index), and a larger one is untrusted, whatever reads it.
+func readSignature(repo string, sig []byte, err error) ([]byte, error) {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, nil
+	case errors.Is(err, ErrInvalidIndex):
+		return nil, fmt.Errorf("pkgsource: %s: %w: signature file larger than %d bytes", repo, ErrUntrusted, maxSignature)
+	}
+	return sig, err
+}
 
 // trustedIndex parses index data, after checking its signature when keys
 // are configured, refuses an expired index, and, with keys, one older than

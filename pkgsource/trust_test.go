@@ -6,8 +6,10 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -118,7 +120,7 @@ func TestDirSignatureTooLarge(t *testing.T) {
 	require.Error(t, err)
 	assert.Nil(t, ps)
 	require.ErrorIs(t, err, pkgsource.ErrUntrusted)
-	assert.Contains(t, err.Error(), "signature file larger than 1 KiB")
+	assert.Contains(t, err.Error(), "signature file larger than 1024 bytes")
 }
 
 func TestDirWithoutKeysIgnoresSignature(t *testing.T) {
@@ -338,6 +340,11 @@ func TestFileTrustStore(t *testing.T) {
 	entries, err := os.ReadDir(filepath.Dir(path))
 	require.NoError(t, err)
 	require.Len(t, entries, 1, "no temporary file is left behind")
+	if runtime.GOOS != "windows" { // which has no such permission bits
+		info, err := os.Stat(path)
+		require.NoError(t, err)
+		assert.Equal(t, fs.FileMode(0o600), info.Mode().Perm(), "only its owner reads or writes the trust store")
+	}
 }
 
 func TestFileTrustStoreConcurrent(t *testing.T) {
