@@ -217,13 +217,36 @@ func TestMemoryDependents(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, deps(got))
 
-			// The list is shared, but appending to it leaves m as it is.
-			_ = append(got, topology.Dependent{Node: "appended"})
 			again, err := m.Dependents(context.Background(), tt.id)
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, deps(again))
 		})
 	}
+}
+
+// The list Dependents returns is the Memory's, but appending to it leaves
+// the Memory, and what other callers were given, as they are.
+func TestMemoryDependentsAppendIsolated(t *testing.T) {
+	var b topology.Builder
+	b.Template("a", topology.Template{ID: "host", Type: "os", Version: v("1.0.0")}).
+		Template("a", topology.Template{ID: "app", Type: "web", Version: v("1.0.0")}).
+		Node("a", topology.Node{ID: "h", Template: "host"})
+	for _, id := range []topology.NodeID{"n1", "n2", "n3"} { // three: appended one by one, room for a fourth
+		b.Node("a", topology.Node{ID: id, Template: "app", Relationships: rels(hostedOn("h"))})
+	}
+	m, err := b.Build()
+	require.NoError(t, err)
+	ctx := context.Background()
+	first, err := m.Dependents(ctx, "h")
+	require.NoError(t, err)
+	second, err := m.Dependents(ctx, "h")
+	require.NoError(t, err)
+	require.Len(t, first, 3)
+	_ = append(first, topology.Dependent{Node: "appended"})
+	assert.Equal(t, deps(first), deps(second[:cap(second)]), "nothing appended behind another caller's list")
+	again, err := m.Dependents(ctx, "h")
+	require.NoError(t, err)
+	assert.Len(t, again, 3)
 }
 
 func TestMemoryDependentsDeterministic(t *testing.T) {

@@ -3,6 +3,7 @@ package upgrade
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
@@ -17,7 +18,8 @@ import (
 
 // idFixture returns a plan in which every field reachable from Plan holds a
 // value other than its zero, and every list at least one element (two
-// where order or repetition matters). Each call builds it afresh.
+// where order or repetition matters, and a package and a candidate list
+// repeated). Each call builds it afresh.
 func idFixture() *Plan {
 	mv, mc := version.MustParse, version.MustParseConstraint
 	tmpl := topology.Template{ID: "shop_app", Type: "webapp", Version: mv("2.0.0"),
@@ -77,6 +79,18 @@ func idFixture() *Plan {
 		// is flushed within a string.
 		Warnings: []string{"node shop-1 requires tomcat_server <9", strings.Repeat("long warning ", 700)},
 	}
+	// A third step installs the first one's package and has its candidates,
+	// each an equal copy at another address: the encoding refers back to
+	// them, and must not when a field of the copy differs.
+	again := plan.Steps[0]
+	again.ID, again.Node = "platform/tomcat-2@10.1.34", "tomcat-2"
+	pkg := *again.Package
+	pkg.Requires = slices.Clone(pkg.Requires)
+	again.Package = &pkg
+	again.Candidates = slices.Clone(again.Candidates)
+	again.After = slices.Clone(again.After)
+	again.Demands = slices.Clone(again.Demands)
+	plan.Steps = append(plan.Steps, again)
 	return plan
 }
 
