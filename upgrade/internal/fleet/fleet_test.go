@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/upgrade"
 )
 
 // mix counts a fleet's nodes by layer (or "app") and installed version, and
@@ -89,4 +91,80 @@ func TestTenfoldFleetIsScaleModel(t *testing.T) {
 	for _, id := range []string{string(small.Requests[999].Application), string(big.Requests[9999].Application)} {
 		assert.Len(t, id, len("app-00000"), id)
 	}
+}
+
+// The fleet is what the package says: Apps applications of Instances nodes
+// on shared stacks of three layers, and Versions packages per type, each
+// upgrading from the ten versions before it (a From chain) and requiring a
+// newer version of the layer beneath (transitive Requires), so that
+// planning one request upgrades every layer, some in several hops.
+func TestFleetShapeAndCatalogue(t *testing.T) {
+	c := Config{Seed: 4, Apps: 60, Instances: 5, Stacks: 20, Versions: 50}
+	f, err := New(c)
+	require.NoError(t, err)
+	ctx := context.Background()
+
+	apps := f.Topology.Applications()
+	require.Len(t, apps, c.Apps+1, "the applications and the platform")
+	require.Len(t, f.Requests, c.Apps)
+	appsOnStack := map[topology.NodeID]map[topology.AppID]bool{}
+	for _, a := range apps {
+		if a.ID == "platform" {
+			assert.Len(t, a.Nodes, 3*c.Stacks)
+			continue
+		}
+		require.Len(t, a.Nodes, c.Instances, a.ID)
+		for _, n := range a.Nodes {
+			srv := n.Relationships[0].Target
+			if appsOnStack[srv] == nil {
+				appsOnStack[srv] = map[topology.AppID]bool{}
+			}
+			appsOnStack[srv][a.ID] = true
+		}
+	}
+	shared := 0
+	for _, on := range appsOnStack {
+		if len(on) > 1 {
+			shared++
+		}
+	}
+	assert.Greater(t, shared, c.Stacks/2, "most stacks run nodes of several applications")
+
+	below := map[string]string{"tomcat": "jdk", "jdk": "ubuntu"}
+	for _, typ := range []string{"ubuntu", "jdk", "tomcat"} {
+		ps, err := f.Source.Packages(ctx, typ)
+		require.NoError(t, err)
+		require.Len(t, ps, c.Versions, typ)
+		for i, p := range ps {
+			assert.Equal(t, versionAt(i), p.Version, typ)
+			if i == 0 {
+				continue
+			}
+			assert.True(t, p.From.Allows(versionAt(max(i-10, 0))), "%s %s upgrades from ten versions back", typ, p.Version)
+			assert.True(t, p.From.Allows(versionAt(i-1)), "%s %s upgrades from the one before", typ, p.Version)
+			assert.False(t, p.From.Allows(p.Version), "%s %s does not upgrade from itself", typ, p.Version)
+			if i > 10 {
+				assert.False(t, p.From.Allows(versionAt(i-11)), "%s %s: more than ten back takes hops", typ, p.Version)
+			}
+			if typ == "ubuntu" {
+				assert.Empty(t, p.Requires, typ)
+				continue
+			}
+			require.Len(t, p.Requires, 1, "%s %s", typ, p.Version)
+			assert.Equal(t, below[typ], p.Requires[0].Type)
+		}
+	}
+
+	// One request: every layer gets steps, and some node several hops.
+	plan, err := upgrade.NewPlanner(f.Topology, f.Source).Plan(ctx, f.Requests[0])
+	require.NoError(t, err)
+	types, hops := map[string]bool{}, map[topology.NodeID]int{}
+	for _, s := range plan.Steps {
+		types[s.Type] = true
+		if s.Kind == upgrade.Platform {
+			hops[s.Node]++
+		}
+	}
+	assert.Equal(t, map[string]bool{"webapp": true, "tomcat": true, "jdk": true, "ubuntu": true}, types)
+	assert.Greater(t, slices.Max(slices.Collect(maps.Values(hops))), 1, "some node takes several hops")
 }
