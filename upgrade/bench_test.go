@@ -203,13 +203,17 @@ func BenchmarkRun(b *testing.B) {
 	for _, c := range []int{1, 16} {
 		b.Run(fmt.Sprintf("concurrency=%d", c), func(b *testing.B) {
 			b.ReportAllocs()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
 			for b.Loop() {
 				if _, err := upgrade.Run(context.Background(), plan, noop, upgrade.WithConcurrency(c)); err != nil {
 					b.Fatal(err)
 				}
 			}
+			runtime.ReadMemStats(&after)
 			per := float64(len(plan.Steps) * b.N)
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/per, "ns/step")
+			b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/per, "B/step")
 			b.ReportMetric(0, "ns/op")
 		})
 	}

@@ -468,6 +468,17 @@ func TestCatalogMemoBound(t *testing.T) {
 	require.NotNil(t, k)
 	assert.NotContains(t, k.sets, "<2")
 	assert.Contains(t, k.sets, ">=1")
+
+	// What a plan learns of other versions of a known type, too big to
+	// keep, makes the old knowledge stale: it goes, and its room with it.
+	before := memoWords(&m)
+	tc3 := newCatalog("tomcat", memoPkgs("tomcat", "1.0.0", "3.0.0"), &m)
+	pl.allowsAt(tc3.set(c), 0)
+	pl.allowsAt(tc3.set(version.MustParseConstraint("<2")), 0)
+	m.publish(map[string]*catalog{"tomcat": tc3})
+	assert.Nil(t, m.lookup("tomcat", memoPkgs("tomcat", "1.0.0", "2.0.0")), "stale")
+	assert.Nil(t, m.lookup("tomcat", memoPkgs("tomcat", "1.0.0", "3.0.0")), "too big")
+	assert.Equal(t, before-2, memoWords(&m))
 }
 
 // TestCatalogMemoBoundHoldsWhenATypeDoesNotFit publishes, in one call, a
