@@ -338,7 +338,7 @@ type run struct {
 	cfg      *runConfig
 	graph    *dag.Graph
 	pos      []int   // pos[i]: i's place in the topological order
-	chain    []int32 // chain[i]: the longest chain of steps after i
+	chain    []int32 // chain[i]: the longest chain of steps after i; nil one at a time
 	report   *Report
 	waiting  []int32 // unfinished dependencies per step
 	inDoubt  []bool
@@ -370,11 +370,13 @@ func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig) (*ru
 	for p, i := range order {
 		r.pos[i] = p
 	}
-	r.chain = make([]int32, n)
-	for k := len(order) - 1; k >= 0; k-- {
-		i := order[k]
-		for _, j := range graph.Next(i) {
-			r.chain[i] = max(r.chain[i], r.chain[j]+1)
+	if cfg.concurrency > 1 { // see run
+		r.chain = make([]int32, n)
+		for k := len(order) - 1; k >= 0; k-- {
+			i := order[k]
+			for _, j := range graph.Next(i) {
+				r.chain[i] = max(r.chain[i], r.chain[j]+1)
+			}
 		}
 	}
 	if cfg.journal != nil {
@@ -404,12 +406,15 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	// go first (the critical path is what bounds the run), then in the
 	// plan's order. One at a time, the plan's order is as good and what
 	// people read.
-	ready := &dag.Heap{Less: func(a, b int) bool {
-		if r.cfg.concurrency > 1 && r.chain[a] != r.chain[b] {
-			return r.chain[a] > r.chain[b]
+	ready := &dag.Heap{Less: func(a, b int) bool { return r.pos[a] < r.pos[b] }}
+	if r.chain != nil {
+		ready.Less = func(a, b int) bool {
+			if r.chain[a] != r.chain[b] {
+				return r.chain[a] > r.chain[b]
+			}
+			return r.pos[a] < r.pos[b]
 		}
-		return r.pos[a] < r.pos[b]
-	}}
+	}
 	for i := range r.plan.Steps {
 		if r.report.Outcomes[i].State == Succeeded {
 			continue
