@@ -492,22 +492,22 @@ func constraintClause(op, arg *yaml.Node, where string) (and []string, or [][]st
 	at := where + "." + op.Value
 	// TOSCA versions are exact: 8.5 is 8.5.0, not 8.5.x as a partial
 	// version in a semver constraint would be.
-	exact := func(n *yaml.Node) (string, error) {
+	exact := func(n *yaml.Node) (version.Version, error) {
 		text, err := scalarValue(n, at)
 		if err != nil {
-			return "", err
+			return version.Version{}, err
 		}
 		v, err := version.Parse(text)
 		if err != nil {
-			return "", toscaError(n, at, "%w", err)
+			return version.Version{}, toscaError(n, at, "%w", err)
 		}
-		return v.String(), nil
+		return v, nil
 	}
 	one := func(prefix string) ([]string, [][]string, error) {
 		v, err := exact(arg)
-		return []string{prefix + v}, nil, err
+		return []string{prefix + v.String()}, nil, err
 	}
-	list := func(n int) ([]string, error) {
+	list := func(n int) ([]version.Version, error) {
 		if arg.Kind != yaml.SequenceNode || n > 0 && len(arg.Content) != n || len(arg.Content) == 0 {
 			want := "one or more values"
 			if n > 0 {
@@ -515,11 +515,8 @@ func constraintClause(op, arg *yaml.Node, where string) (and []string, or [][]st
 			}
 			return nil, toscaError(arg, at, "want a list of %s", want)
 		}
-		vs := make([]string, len(arg.Content))
+		vs := make([]version.Version, len(arg.Content))
 		for i, c := range arg.Content {
-			if n == 2 && i == 1 && resolve(c).Value == "UNBOUNDED" {
-				continue // in_range with no upper bound
-			}
 			v, err := exact(c)
 			if err != nil {
 				return nil, err
@@ -540,26 +537,28 @@ func constraintClause(op, arg *yaml.Node, where string) (and []string, or [][]st
 	case "less_or_equal":
 		return one("<=")
 	case "in_range":
+		if arg.Kind == yaml.SequenceNode && len(arg.Content) == 2 && resolve(arg.Content[1]).Value == "UNBOUNDED" {
+			lo, err := exact(arg.Content[0])
+			if err != nil {
+				return nil, nil, err
+			}
+			return []string{">=" + lo.String()}, nil, nil
+		}
 		vs, err := list(2)
 		if err != nil {
 			return nil, nil, err
 		}
-		if vs[1] == "" {
-			return []string{">=" + vs[0]}, nil, nil
-		}
-		lo, _ := version.Parse(vs[0]) // both were parsed once already
-		hi, _ := version.Parse(vs[1])
-		if hi.Less(lo) {
+		if vs[1].Less(vs[0]) {
 			return nil, nil, toscaError(arg, at, "the range [%s, %s] is empty", vs[0], vs[1])
 		}
-		return []string{">=" + vs[0], "<=" + vs[1]}, nil, nil
+		return []string{">=" + vs[0].String(), "<=" + vs[1].String()}, nil, nil
 	case "valid_values":
 		vs, err := list(0)
 		if err != nil {
 			return nil, nil, err
 		}
 		for _, v := range vs {
-			or = append(or, []string{"=" + v})
+			or = append(or, []string{"=" + v.String()})
 		}
 		return nil, or, nil
 	}
