@@ -149,37 +149,28 @@ func (m *Memory) Applications() []Application {
 // can have many nodes, each with its relationships.
 func cloneApplication(a *Application) *Application {
 	c := &Application{ID: a.ID, Templates: slices.Clone(a.Templates), Nodes: slices.Clone(a.Nodes)}
-	n := 0
-	for _, t := range a.Templates {
-		n += len(t.Requirements)
-	}
-	reqs := make([]Requirement, 0, n)
-	for _, t := range a.Templates {
-		reqs = append(reqs, t.Requirements...)
-	}
-	for i := range c.Templates {
-		if n := len(c.Templates[i].Requirements); n > 0 {
-			c.Templates[i].Requirements, reqs = reqs[:n:n], reqs[n:]
-		} else {
-			c.Templates[i].Requirements = c.Templates[i].Requirements[:0:0] // nil stays nil
-		}
-	}
-	n = 0
-	for _, node := range a.Nodes {
-		n += len(node.Relationships)
-	}
-	rels := make([]Relationship, 0, n)
-	for _, node := range a.Nodes {
-		rels = append(rels, node.Relationships...)
-	}
-	for i := range c.Nodes {
-		if n := len(c.Nodes[i].Relationships); n > 0 {
-			c.Nodes[i].Relationships, rels = rels[:n:n], rels[n:]
-		} else {
-			c.Nodes[i].Relationships = c.Nodes[i].Relationships[:0:0] // nil stays nil
-		}
-	}
+	cloneLists(c.Templates, func(t *Template) *[]Requirement { return &t.Requirements })
+	cloneLists(c.Nodes, func(n *Node) *[]Relationship { return &n.Relationships })
 	return c
+}
+
+// cloneLists gives each item a copy of the list that list points to in it,
+// all the copies in one block, each without spare capacity (nil stays nil).
+func cloneLists[T, E any](items []T, list func(*T) *[]E) {
+	n := 0
+	for i := range items {
+		n += len(*list(&items[i]))
+	}
+	block := make([]E, 0, n)
+	for i := range items {
+		l := list(&items[i])
+		start := len(block)
+		block = append(block, *l...)
+		*l = (*l)[:0:0]
+		if len(block) > start {
+			*l = block[start:len(block):len(block)]
+		}
+	}
 }
 
 // Builder collects applications piece by piece for [New]. The zero Builder
