@@ -27,9 +27,8 @@ const maxCandidates = 32
 // upgrade will do, a candidate whose requirements cannot be met beneath,
 // LatestPatch) is decided by classifying every version.
 func (pl *planning) choose(pf *platform) ([]*pkgsource.Package, []Candidate, error) {
-	first := pf.firstAbove
 	if pl.cfg.policy != LatestPatch {
-		if path, t, ok := pl.quickChoose(pf, first); ok {
+		if path, t, ok := pl.quickChoose(pf); ok {
 			return path, pl.verdicts(pf, t), nil
 		}
 	}
@@ -42,14 +41,14 @@ func firstAbove(pkgs []pkgsource.Package, v version.Version) int {
 	return sort.Search(len(pkgs), func(i int) bool { return v.Less(pkgs[i].Version) })
 }
 
-// quickChoose walks the upgrades (from pkgs[first]) in the policy's order and
-// returns the first that every demand and co-tenant allows, that a path
+// quickChoose walks the upgrades (from pf.firstAbove) in the policy's order
+// and returns the first that every demand and co-tenant allows, that a path
 // reaches and whose requirements can be met. It gives up (ok false) at a
 // candidate whose requirements cannot be met, or when none will do.
-func (pl *planning) quickChoose(pf *platform, first int) ([]*pkgsource.Package, int, bool) {
+func (pl *planning) quickChoose(pf *platform) ([]*pkgsource.Package, int, bool) {
 	pkgs := pf.cat.pkgs
 	fits := pl.fitting(pf)
-	start := sort.SearchInts(fits, first)
+	start := sort.SearchInts(fits, pf.firstAbove)
 	for k := range len(fits) - start {
 		i := fits[len(fits)-1-k] // Newest: highest first
 		if pl.cfg.policy == Nearest {
