@@ -1,0 +1,88 @@
+package topology
+
+import (
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// MaxIDLength is the longest identifier [CheckID] accepts, in bytes.
+const MaxIDLength = 253
+
+// ErrInvalidID reports an identifier outside the safe set that [CheckID]
+// documents.
+var ErrInvalidID = errors.New("invalid identifier")
+
+// IDError reports an identifier outside the safe set. It matches
+// [ErrInvalidID].
+type IDError struct {
+	Kind   string // what the identifier names: "application", "node", "template", "package type", …
+	ID     string // the identifier as given
+	Reason string // what is wrong with it, such as `character '$' at byte 8`
+}
+
+func (e *IDError) Error() string {
+	return fmt.Sprintf("topology: %s %q: %s; an identifier holds only ASCII letters, digits and . _ - : / @ +, does not start with -, and has at most %d bytes",
+		e.Kind, e.ID, e.Reason, MaxIDLength)
+}
+
+// Is reports whether target is ErrInvalidID.
+func (e *IDError) Is(target error) bool { return target == ErrInvalidID }
+
+// CheckID reports, as an [*IDError] naming kind, whether id is outside the
+// safe set of identifiers: 1 to [MaxIDLength] bytes of ASCII letters,
+// digits and the characters . _ - : / @ +, not starting with -.
+//
+// Every identifier stackup reads (application, node and template IDs,
+// package types, file names in package indexes) is checked against this
+// set, on every input path, so that an identifier can reach a command
+// line, a file name, a terminal or a web page without changing its
+// meaning: it holds no space, quote, shell metacharacter, control
+// character or escape sequence, and is never taken for an option. The set
+// is that of Kubernetes names and Debian package versions, with what
+// TOSCA and Maven coordinates add; it is ASCII only, so that two
+// identifiers that look alike are alike.
+func CheckID(kind, id string) error {
+	if reason := idProblem(id); reason != "" {
+		return &IDError{Kind: kind, ID: id, Reason: reason}
+	}
+	return nil
+}
+
+// idProblem says what puts id outside the safe set, or "" when nothing
+// does.
+func idProblem(id string) string {
+	switch {
+	case id == "":
+		return "empty"
+	case len(id) > MaxIDLength:
+		return fmt.Sprintf("%d bytes long", len(id))
+	case id[0] == '-':
+		return "starts with -"
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !idByte[c] {
+			if c >= utf8.RuneSelf {
+				r, _ := utf8.DecodeRuneInString(id[i:])
+				return fmt.Sprintf("character %q at byte %d", r, i)
+			}
+			return fmt.Sprintf("character %q at byte %d", c, i)
+		}
+	}
+	return ""
+}
+
+// idByte says which bytes an identifier may hold.
+var idByte = func() (set [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		set[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		set[c] = true
+		set[c-'a'+'A'] = true
+	}
+	for _, c := range "._-:/@+" {
+		set[c] = true
+	}
+	return set
+}()

@@ -1,0 +1,45 @@
+package topology_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/topology"
+)
+
+func TestCheckID(t *testing.T) {
+	for _, id := range []string{"shop", "tomcat-1", "tomcat_server", "a.b:c/d@e+f", "X9", "a-", strings.Repeat("x", topology.MaxIDLength)} {
+		assert.NoError(t, topology.CheckID("node", id), id)
+	}
+	for id, reason := range map[string]string{
+		"":                       "empty",
+		"-rf":                    "starts with -",
+		"tomcat-1$(touch pwned)": "character '$' at byte 8",
+		"a b":                    "character ' ' at byte 1",
+		"a'b":                    `character '\'' at byte 1`,
+		"a`b`":                   "character '`' at byte 1",
+		"a;b":                    "character ';' at byte 1",
+		"a\nb":                   `character '\n' at byte 1`,
+		"a\x1b[2Jb":              `character '\x1b' at byte 1`,
+		"a%2e%2e":                "character '%' at byte 1",
+		"caf\u00e9":              "character 'é' at byte 3",
+		"a\u202eb":               `character '\u202e' at byte 1`,
+		"a\\b":                   `character '\\' at byte 1`,
+		strings.Repeat("x", topology.MaxIDLength+1): "254 bytes long",
+	} {
+		err := topology.CheckID("node", id)
+		require.Error(t, err, "%q", id)
+		assert.ErrorIs(t, err, topology.ErrInvalidID)
+		var idErr *topology.IDError
+		require.True(t, errors.As(err, &idErr))
+		assert.Equal(t, "node", idErr.Kind)
+		assert.Equal(t, id, idErr.ID)
+		assert.Equal(t, reason, idErr.Reason, "%q", id)
+		assert.NotContains(t, err.Error(), "\n", "the message holds no raw control character")
+		assert.NotContains(t, err.Error(), "\x1b")
+	}
+}
