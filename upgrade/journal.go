@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -100,10 +101,11 @@ func (r *run) record(ctx context.Context, i int, kind RecordKind) error {
 	if r.cfg.journal == nil {
 		return nil
 	}
-	if err := r.cfg.journal.Append(ctx, Record{Kind: kind, Step: r.plan.Steps[i].ID, Time: time.Now().UTC()}); err != nil {
+	err := r.cfg.journal.Append(ctx, Record{Kind: kind, Step: r.plan.Steps[i].ID, Time: time.Now().UTC()})
+	if _, ours := errors.AsType[*journalError](err); err != nil && !ours {
 		return fmt.Errorf("upgrade: journal: %w", err)
 	}
-	return nil
+	return err
 }
 
 // FileJournal is a Journal kept in a file: a header line naming the plan,
@@ -111,19 +113,31 @@ func (r *run) record(ctx context.Context, i int, kind RecordKind) error {
 // returns. A torn last line, left by a crash in the middle of a write, is
 // ignored and cut off.
 //
-// A lock file beside the journal (its name and ".lock") stops two runners
-// from using one journal at once. It is held with flock(2), so the system
-// releases it when its holder's process ends, however it ends; a lock left
-// by a dead process is then taken over. The file names its holder. On
-// systems without flock(2) (Windows, Solaris, illumos and AIX among
-// them), the lock is not enforced.
+// The journal file itself is locked with flock(2), so that two runners
+// cannot use one journal at once, whatever path, symbolic link or hard
+// link each reaches it by; the system releases the lock when its holder's
+// process ends, however it ends. A note beside the journal (its name and
+// ".lock") names the holder, for the [LockError] of a runner that finds
+// the journal locked; it is only a note, never followed when it is a
+// symbolic link and never written when it has other links. On systems
+// without flock(2) (Windows, Solaris, illumos and AIX among them), the
+// lock is not enforced.
+//
+// A failed write is cut back to the last whole record, so that the
+// journal stays readable; a failed sync leaves the journal refusing
+// further records until it is opened again, since what reached the disk
+// is then unknown.
 type FileJournal struct {
-	mu       sync.Mutex
-	path     string
-	f        *os.File
-	lock     *os.File
-	lockPath string
-	closed   bool
+	mu   sync.Mutex
+	path string
+	f    *os.File
+	// good is the length of the journal's whole, written records.
+	good int64
+	// broken, once set, is returned by every later Append.
+	broken error
+	// note is the holder note written at open, nil when none could be.
+	note   os.FileInfo
+	closed bool
 }
 
 var _ Journal = (*FileJournal)(nil)
@@ -132,10 +146,13 @@ type journalHeader struct {
 	Plan string `json:"plan"`
 }
 
+// headerStart is how every journal begins.
+const headerStart = `{"plan":"`
+
 // LockError reports a journal that another runner holds. It matches
 // ErrLocked.
 type LockError struct {
-	Path   string
+	Path   string // the journal
 	Holder string // "pid 1234 on host-a since 2026-11-24T10:00:00Z"
 }
 
@@ -146,21 +163,61 @@ func (e *LockError) Error() string {
 // Is reports whether target is ErrLocked.
 func (e *LockError) Is(target error) bool { return target == ErrLocked }
 
+// journalError is an error of a FileJournal: it names the file, and says
+// "upgrade: journal" once, however Run wraps it.
+type journalError struct {
+	path string
+	err  error
+}
+
+func (e *journalError) Error() string { return fmt.Sprintf("upgrade: journal %s: %v", e.path, e.err) }
+func (e *journalError) Unwrap() error { return e.err }
+
 // OpenFileJournal opens the journal at path, creating it if need be, and
-// takes its lock; a live holder gives a *LockError naming it. Close
-// releases the lock.
+// takes its lock; a live holder gives a *LockError naming it. A new
+// journal is created without following a symbolic link; an existing one
+// must be a regular file. Close releases the lock.
 func OpenFileJournal(path string) (*FileJournal, error) {
-	lockPath := path + ".lock"
-	lock, err := takeLock(lockPath)
+	f, err := openJournalFile(path)
 	if err != nil {
-		return nil, err
+		return nil, &journalError{path, err}
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		releaseLock(lock, lockPath)
-		return nil, fmt.Errorf("upgrade: journal: %w", err)
+	if err := tryLock(f); err != nil {
+		f.Close()
+		if errors.Is(err, errLockHeld) {
+			return nil, &LockError{Path: path, Holder: describeHolder(readNote(path + ".lock"))}
+		}
+		return nil, &journalError{path, fmt.Errorf("lock: %w", err)}
 	}
-	return &FileJournal{path: path, f: f, lock: lock, lockPath: lockPath}, nil
+	return &FileJournal{path: path, f: f, note: writeNote(path + ".lock")}, nil
+}
+
+// openJournalFile opens the regular file at path for reading and writing,
+// or creates it, refusing to create it through a symbolic link.
+func openJournalFile(path string) (*os.File, error) {
+	for range 3 {
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if errors.Is(err, os.ErrNotExist) {
+			// O_EXCL fails on any existing name, a dangling link among them.
+			f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+			if errors.Is(err, os.ErrExist) {
+				continue // created since, or a dangling link: look again
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		info, err := f.Stat()
+		if err == nil && !info.Mode().IsRegular() {
+			err = fmt.Errorf("not a regular file (%s)", info.Mode().Type())
+		}
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		return f, nil
+	}
+	return nil, errors.New("a dangling symbolic link, or a file appearing and disappearing: give the path of a journal or of a new file")
 }
 
 type lockInfo struct {
@@ -172,45 +229,42 @@ type lockInfo struct {
 // errLockHeld is what tryLock returns when another holds the lock.
 var errLockHeld = errors.New("lock held")
 
-// takeLock opens and locks the lock file and writes who holds it. The file
-// can be removed by a holder releasing it between our open and our lock:
-// then it is a stale inode, and we start again.
-func takeLock(path string) (*os.File, error) {
-	for range 10 {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-		if err != nil {
-			return nil, fmt.Errorf("upgrade: journal lock: %w", err)
-		}
-		if err := tryLock(f); err != nil {
-			data, _ := io.ReadAll(io.LimitReader(f, 4<<10))
-			f.Close()
-			if errors.Is(err, errLockHeld) {
-				return nil, &LockError{Path: path, Holder: describeHolder(data)}
-			}
-			return nil, fmt.Errorf("upgrade: journal lock: %w", err)
-		}
-		held, err1 := f.Stat()
-		now, err2 := os.Stat(path)
-		if err1 != nil || err2 != nil || !os.SameFile(held, now) {
-			f.Close() // locked a file that is no longer the lock file
-			continue
-		}
-		host, _ := os.Hostname()
-		me, _ := json.Marshal(lockInfo{PID: os.Getpid(), Host: host, Since: time.Now().UTC()})
-		err = f.Truncate(0)
-		if err == nil {
-			_, err = f.WriteAt(append(me, '\n'), 0)
-		}
-		if err == nil {
-			err = f.Sync()
-		}
-		if err != nil {
-			releaseLock(f, path)
-			return nil, fmt.Errorf("upgrade: journal lock: %w", err)
-		}
-		return f, nil
+// maxNote bounds what is read of a holder note.
+const maxNote = 4 << 10
+
+// writeNote writes who holds the journal into the note at path, and
+// returns what it wrote to, or nil when it wrote nothing: it does not
+// follow a symbolic link and does not write into a file with other links.
+func writeNote(path string) os.FileInfo {
+	f, err := openNote(path, true)
+	if err != nil {
+		return nil
 	}
-	return nil, &LockError{Path: path, Holder: "runners taking and releasing it faster than it can be taken"}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil || !info.Mode().IsRegular() || linkCount(info) != 1 {
+		return nil
+	}
+	host, _ := os.Hostname()
+	me, _ := json.Marshal(lockInfo{PID: os.Getpid(), Host: host, Since: time.Now().UTC()})
+	if f.Truncate(0) != nil {
+		return nil
+	}
+	if _, err := f.WriteAt(append(me, '\n'), 0); err != nil {
+		return nil
+	}
+	return info
+}
+
+// readNote returns the start of the holder note at path, or nothing.
+func readNote(path string) []byte {
+	f, err := openNote(path, false)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	data, _ := io.ReadAll(io.LimitReader(f, maxNote))
+	return data
 }
 
 func describeHolder(data []byte) string {
@@ -219,33 +273,27 @@ func describeHolder(data []byte) string {
 		return fmt.Sprintf("pid %d on %s since %s", holder.PID, holder.Host, holder.Since.Format(time.RFC3339))
 	}
 	if s := strings.TrimSpace(string(data)); s != "" {
-		return s
+		return strconv.Quote(s)
 	}
-	return "a runner that has not yet written its name"
-}
-
-// releaseLock removes the lock file while still holding it, then lets it
-// go, so that no one can lock a file that is about to disappear.
-func releaseLock(f *os.File, path string) error {
-	err := os.Remove(path)
-	if errors.Is(err, os.ErrNotExist) {
-		err = nil
-	}
-	return errors.Join(err, f.Close())
+	return "another runner"
 }
 
 // Begin implements Journal. On a new journal it writes the header; on an
 // existing one it checks the header's plan ID, reads the records and cuts
-// off a torn last line.
+// off a torn last line. A file that is not empty and does not start as a
+// journal does is refused, unchanged.
 func (j *FileJournal) Begin(_ context.Context, planID string) ([]Record, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if _, err := j.f.Seek(0, io.SeekStart); err != nil {
-		return nil, err
+		return nil, &journalError{j.path, err}
 	}
 	data, err := io.ReadAll(j.f)
 	if err != nil {
-		return nil, fmt.Errorf("upgrade: journal: %w", err)
+		return nil, &journalError{j.path, err}
+	}
+	if len(data) > 0 && !bytes.HasPrefix(data, []byte(headerStart)) && !bytes.HasPrefix([]byte(headerStart), data) {
+		return nil, fmt.Errorf("upgrade: %w: %s is not a journal (it does not start with a journal header); give the path of a journal or of a new file", ErrCorruptJournal, j.path)
 	}
 	if len(data) == 0 || bytes.IndexByte(data, '\n') < 0 {
 		// New, or only a torn header: start afresh.
@@ -276,24 +324,29 @@ func (j *FileJournal) Begin(_ context.Context, planID string) ([]Record, error) 
 		records = append(records, rec)
 		good += len(line)
 	}
-	if good < len(data) {
-		if err := j.f.Truncate(int64(good)); err != nil {
-			return nil, fmt.Errorf("upgrade: journal: %w", err)
-		}
-	}
-	if _, err := j.f.Seek(int64(good), io.SeekStart); err != nil {
-		return nil, fmt.Errorf("upgrade: journal: %w", err)
+	if err := j.cut(int64(good)); err != nil {
+		return nil, &journalError{j.path, err}
 	}
 	return records, nil
 }
 
+// cut truncates the journal to its first n bytes and sets the offset
+// there.
+func (j *FileJournal) cut(n int64) error {
+	if err := j.f.Truncate(n); err != nil {
+		return err
+	}
+	if _, err := j.f.Seek(n, io.SeekStart); err != nil {
+		return err
+	}
+	j.good = n
+	return nil
+}
+
 // start empties the file and writes the header.
 func (j *FileJournal) start(planID string) error {
-	if err := j.f.Truncate(0); err != nil {
-		return fmt.Errorf("upgrade: journal: %w", err)
-	}
-	if _, err := j.f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("upgrade: journal: %w", err)
+	if err := j.cut(0); err != nil {
+		return &journalError{j.path, err}
 	}
 	header, _ := json.Marshal(journalHeader{Plan: planID})
 	return j.write(append(header, '\n'))
@@ -303,25 +356,37 @@ func (j *FileJournal) start(planID string) error {
 func (j *FileJournal) Append(_ context.Context, r Record) error {
 	line, err := json.Marshal(r)
 	if err != nil {
-		return err
+		return &journalError{j.path, err}
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.write(append(line, '\n'))
 }
 
+// write appends line and syncs the file. A failed write is cut back to the
+// last whole record; a failed sync, or a failed cut, makes the journal
+// refuse every later line.
 func (j *FileJournal) write(line []byte) error {
+	if j.broken != nil {
+		return j.broken
+	}
 	if _, err := j.f.Write(line); err != nil {
-		return fmt.Errorf("upgrade: journal: %w", err)
+		if cerr := j.cut(j.good); cerr != nil {
+			j.broken = &journalError{j.path, fmt.Errorf("a write failed (%v) and cutting back to the last whole record failed too (%v): open the journal again to resume", err, cerr)}
+			return j.broken
+		}
+		return &journalError{j.path, fmt.Errorf("the record was not written, and the journal is cut back to its last whole record: %w", err)}
 	}
 	if err := j.f.Sync(); err != nil {
-		return fmt.Errorf("upgrade: journal: %w", err)
+		j.broken = &journalError{j.path, fmt.Errorf("sync failed, so what reached the disk is unknown; it takes no more records until opened again: %w", err)}
+		return j.broken
 	}
+	j.good += int64(len(line))
 	return nil
 }
 
-// Close closes the file and releases the lock. Closing again does
-// nothing.
+// Close closes the file, which releases the lock, and removes the holder
+// note it wrote. Closing again does nothing.
 func (j *FileJournal) Close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -329,5 +394,15 @@ func (j *FileJournal) Close() error {
 		return nil
 	}
 	j.closed = true
-	return errors.Join(j.f.Close(), releaseLock(j.lock, j.lockPath))
+	if j.note != nil {
+		// Remove the note while holding the lock, and only if it is ours.
+		notePath := j.path + ".lock"
+		if now, err := os.Lstat(notePath); err == nil && os.SameFile(now, j.note) {
+			os.Remove(notePath)
+		}
+	}
+	if err := j.f.Close(); err != nil {
+		return &journalError{j.path, err}
+	}
+	return nil
 }

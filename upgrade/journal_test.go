@@ -313,7 +313,7 @@ func TestFileJournalLock(t *testing.T) {
 	require.ErrorIs(t, err, upgrade.ErrLocked)
 	var le *upgrade.LockError
 	require.ErrorAs(t, err, &le)
-	assert.Equal(t, path+".lock", le.Path)
+	assert.Equal(t, path, le.Path, "the lock is on the journal itself")
 	pid := fmt.Sprintf("pid %d", os.Getpid())
 	assert.Contains(t, le.Holder, pid)
 	assert.Contains(t, err.Error(), pid)

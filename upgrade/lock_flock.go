@@ -23,3 +23,22 @@ func tryLock(f *os.File) error {
 		return err
 	}
 }
+
+// openNote opens the holder note at path for writing, creating it, or
+// only for reading; it never follows a symbolic link, and never waits on
+// a named pipe.
+func openNote(path string, write bool) (*os.File, error) {
+	flag := os.O_RDONLY
+	if write {
+		flag = os.O_RDWR | os.O_CREATE
+	}
+	return os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
+}
+
+// linkCount returns the number of hard links to the file info describes.
+func linkCount(info os.FileInfo) uint64 {
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Nlink)
+	}
+	return 0
+}
