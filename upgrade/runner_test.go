@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -552,45 +553,47 @@ func TestRunRetries(t *testing.T) {
 		assert.Equal(t, upgrade.Skipped, o.State)
 	})
 	t.Run("backoff doubles", func(t *testing.T) {
-		const backoff = 4 * time.Millisecond
-		var mu sync.Mutex
-		var starts []time.Time
-		exec := new(upgradetest.Executor)
-		exec.FailAt("a", flaky)
-		exec.Func = func(context.Context, upgrade.Step) error {
-			mu.Lock()
-			defer mu.Unlock()
-			starts = append(starts, time.Now())
-			return nil
-		}
-		begin := time.Now()
-		_, err := upgrade.Run(context.Background(), single, exec, upgrade.WithRetry(4, backoff, 0))
-		elapsed := time.Since(begin)
-		require.ErrorIs(t, err, flaky)
-		require.Len(t, starts, 4)
-		for i := 1; i < len(starts); i++ {
-			want := backoff << (i - 1)
-			assert.GreaterOrEqual(t, starts[i].Sub(starts[i-1]), want, "wait before attempt %d", i+1)
-		}
-		assert.GreaterOrEqual(t, elapsed, backoff*(1+2+4))
+		synctest.Test(t, func(t *testing.T) {
+			const backoff = 4 * time.Millisecond
+			var mu sync.Mutex
+			var starts []time.Time
+			exec := new(upgradetest.Executor)
+			exec.FailAt("a", flaky)
+			exec.Func = func(context.Context, upgrade.Step) error {
+				mu.Lock()
+				defer mu.Unlock()
+				starts = append(starts, time.Now())
+				return nil
+			}
+			begin := time.Now()
+			_, err := upgrade.Run(t.Context(), single, exec, upgrade.WithRetry(4, backoff, 0))
+			require.ErrorIs(t, err, flaky)
+			require.Len(t, starts, 4)
+			for i := 1; i < len(starts); i++ {
+				assert.Equal(t, backoff<<(i-1), starts[i].Sub(starts[i-1]), "wait before attempt %d", i+1)
+			}
+			assert.Equal(t, backoff*(1+2+4), time.Since(begin))
+		})
 	})
 	t.Run("backoff capped", func(t *testing.T) {
-		var mu sync.Mutex
-		var starts []time.Time
-		exec := new(upgradetest.Executor)
-		exec.FailAt("a", flaky)
-		exec.Func = func(context.Context, upgrade.Step) error {
-			mu.Lock()
-			defer mu.Unlock()
-			starts = append(starts, time.Now())
-			return nil
-		}
-		_, err := upgrade.Run(context.Background(), single, exec, upgrade.WithRetry(4, 4*time.Millisecond, 6*time.Millisecond))
-		require.ErrorIs(t, err, flaky)
-		require.Len(t, starts, 4)
-		for i, want := range []time.Duration{4, 6, 6} {
-			assert.GreaterOrEqual(t, starts[i+1].Sub(starts[i]), want*time.Millisecond, "wait before attempt %d", i+2)
-		}
+		synctest.Test(t, func(t *testing.T) {
+			var mu sync.Mutex
+			var starts []time.Time
+			exec := new(upgradetest.Executor)
+			exec.FailAt("a", flaky)
+			exec.Func = func(context.Context, upgrade.Step) error {
+				mu.Lock()
+				defer mu.Unlock()
+				starts = append(starts, time.Now())
+				return nil
+			}
+			_, err := upgrade.Run(t.Context(), single, exec, upgrade.WithRetry(4, 4*time.Millisecond, 6*time.Millisecond))
+			require.ErrorIs(t, err, flaky)
+			require.Len(t, starts, 4)
+			for i, want := range []time.Duration{4, 6, 6} {
+				assert.Equal(t, want*time.Millisecond, starts[i+1].Sub(starts[i]), "wait before attempt %d", i+2)
+			}
+		})
 	})
 }
 
@@ -613,102 +616,103 @@ func TestRunVerifyFailure(t *testing.T) {
 }
 
 func TestRunStepTimeout(t *testing.T) {
-	plan := &upgrade.Plan{Steps: []upgrade.Step{
-		{ID: "a"}, {ID: "b", After: []upgrade.StepID{"a"}}, {ID: "c", After: []upgrade.StepID{"b"}},
-	}}
-	exec := new(upgradetest.Executor)
-	exec.Hang("b")
-	// A bound on the whole run, so that a step timeout not applied fails
-	// the test instead of hanging it.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	begin := time.Now()
-	report, err := upgrade.Run(ctx, plan, exec, upgrade.WithStepTimeout(20*time.Millisecond))
-	require.NoError(t, ctx.Err(), "the step timeout did not end the step")
-	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.ErrorIs(t, err, upgrade.ErrStepFailed)
-	assert.GreaterOrEqual(t, time.Since(begin), 20*time.Millisecond)
-	var se *upgrade.StepError
-	require.ErrorAs(t, err, &se)
-	assert.Equal(t, upgrade.StepID("b"), se.Step)
-	assert.Equal(t, map[upgrade.StepID]upgrade.State{
-		"a": upgrade.Succeeded, "b": upgrade.Failed, "c": upgrade.Skipped,
-	}, states(report))
+	synctest.Test(t, func(t *testing.T) {
+		plan := &upgrade.Plan{Steps: []upgrade.Step{
+			{ID: "a"}, {ID: "b", After: []upgrade.StepID{"a"}}, {ID: "c", After: []upgrade.StepID{"b"}},
+		}}
+		exec := new(upgradetest.Executor)
+		exec.Hang("b")
+		begin := time.Now()
+		report, err := upgrade.Run(t.Context(), plan, exec, upgrade.WithStepTimeout(20*time.Millisecond))
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.ErrorIs(t, err, upgrade.ErrStepFailed)
+		assert.Equal(t, 20*time.Millisecond, time.Since(begin), "the hanging step is ended by its timeout, and only then")
+		var se *upgrade.StepError
+		require.ErrorAs(t, err, &se)
+		assert.Equal(t, upgrade.StepID("b"), se.Step)
+		assert.Equal(t, map[upgrade.StepID]upgrade.State{
+			"a": upgrade.Succeeded, "b": upgrade.Failed, "c": upgrade.Skipped,
+		}, states(report))
+	})
 }
 
 func TestRunCancellation(t *testing.T) {
 	t.Run("nothing starts after cancel", func(t *testing.T) {
 		defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-		// h0 and h1 hang; the third slot works through the f steps until
-		// f05, which cancels the run. The other slots being busy, the
-		// runner cannot be starting a step at that moment.
-		plan := rnIndependent("h", 2)
-		plan.Steps = append(plan.Steps, rnIndependent("f", 20).Steps...)
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		exec := new(upgradetest.Executor)
-		exec.Hang("h00")
-		exec.Hang("h01")
-		exec.Delay(time.Millisecond)
-		var atCancel []upgrade.StepID
-		var cancelled time.Time
-		exec.Func = func(_ context.Context, s upgrade.Step) error {
-			if s.ID == "f05" {
-				atCancel = exec.Started()
-				cancelled = time.Now()
-				cancel()
+		synctest.Test(t, func(t *testing.T) {
+			// h0 and h1 hang; the third slot works through the f steps until
+			// f05, which cancels the run. The other slots being busy, the
+			// runner cannot be starting a step at that moment.
+			plan := rnIndependent("h", 2)
+			plan.Steps = append(plan.Steps, rnIndependent("f", 20).Steps...)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			exec := new(upgradetest.Executor)
+			exec.Hang("h00")
+			exec.Hang("h01")
+			exec.Delay(time.Millisecond)
+			var atCancel []upgrade.StepID
+			var cancelled time.Time
+			exec.Func = func(_ context.Context, s upgrade.Step) error {
+				if s.ID == "f05" {
+					atCancel = exec.Started()
+					cancelled = time.Now()
+					cancel()
+				}
+				return nil
 			}
-			return nil
-		}
-		report, err := upgrade.Run(ctx, plan, exec, upgrade.WithConcurrency(3))
-		elapsed := time.Since(cancelled)
+			report, err := upgrade.Run(ctx, plan, exec, upgrade.WithConcurrency(3))
+			elapsed := time.Since(cancelled)
 
-		require.ErrorIs(t, err, context.Canceled)
-		require.False(t, cancelled.IsZero(), "f05 never ran")
-		assert.Less(t, elapsed, 100*time.Millisecond, "Run returns promptly after cancel")
-		require.Subset(t, atCancel, []upgrade.StepID{"h00", "h01", "f05"})
-		assert.Equal(t, atCancel, exec.Started(), "no step starts after cancel")
-		rnCheckReport(t, plan, report, "cancelled")
-		for i := 6; i < 20; i++ {
-			o, _ := report.Outcome(upgrade.StepID(fmt.Sprintf("f%02d", i)))
-			assert.Equal(t, upgrade.NotStarted, o.State, o.Step)
-		}
-		o, _ := report.Outcome("h00")
-		assert.ErrorIs(t, o.Err, context.Canceled, "a running step gets the cancellation")
+			require.ErrorIs(t, err, context.Canceled)
+			require.False(t, cancelled.IsZero(), "f05 never ran")
+			assert.Zero(t, elapsed, "Run returns as soon as it is cancelled, waiting on no timer")
+			require.Subset(t, atCancel, []upgrade.StepID{"h00", "h01", "f05"})
+			assert.Equal(t, atCancel, exec.Started(), "no step starts after cancel")
+			rnCheckReport(t, plan, report, "cancelled")
+			for i := 6; i < 20; i++ {
+				o, _ := report.Outcome(upgrade.StepID(fmt.Sprintf("f%02d", i)))
+				assert.Equal(t, upgrade.NotStarted, o.State, o.Step)
+			}
+			o, _ := report.Outcome("h00")
+			assert.ErrorIs(t, o.Err, context.Canceled, "a running step gets the cancellation")
+		})
 	})
 	t.Run("from another goroutine", func(t *testing.T) {
 		defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-		plan := &upgrade.Plan{Steps: []upgrade.Step{
-			{ID: "h1"}, {ID: "h2"}, {ID: "h3"},
-			{ID: "after", After: []upgrade.StepID{"h1"}}, {ID: "later"},
-		}}
-		exec := new(upgradetest.Executor)
-		for _, id := range []upgrade.StepID{"h1", "h2", "h3"} {
-			exec.Hang(id)
-		}
-		var running sync.WaitGroup
-		running.Add(3)
-		exec.Func = func(context.Context, upgrade.Step) error { running.Done(); return nil }
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		cancelled := make(chan time.Time, 1)
-		go func() {
-			running.Wait()
-			cancelled <- time.Now()
-			cancel()
-		}()
-		report, err := upgrade.Run(ctx, plan, exec, upgrade.WithConcurrency(3))
-		returned := time.Now()
-		require.ErrorIs(t, err, context.Canceled)
-		assert.Less(t, returned.Sub(<-cancelled), 100*time.Millisecond, "Run returns promptly after cancel")
-		assert.ElementsMatch(t, []upgrade.StepID{"h1", "h2", "h3"}, exec.Started())
-		assert.Len(t, exec.Finished(), 3, "every step started has returned")
-		rnCheckReport(t, plan, report, "cancelled")
-		o, _ := report.Outcome("later")
-		assert.Equal(t, upgrade.NotStarted, o.State)
+		synctest.Test(t, func(t *testing.T) {
+			plan := &upgrade.Plan{Steps: []upgrade.Step{
+				{ID: "h1"}, {ID: "h2"}, {ID: "h3"},
+				{ID: "after", After: []upgrade.StepID{"h1"}}, {ID: "later"},
+			}}
+			exec := new(upgradetest.Executor)
+			for _, id := range []upgrade.StepID{"h1", "h2", "h3"} {
+				exec.Hang(id)
+			}
+			var running sync.WaitGroup
+			running.Add(3)
+			exec.Func = func(context.Context, upgrade.Step) error { running.Done(); return nil }
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			cancelled := make(chan time.Time, 1)
+			go func() {
+				running.Wait()
+				cancelled <- time.Now()
+				cancel()
+			}()
+			report, err := upgrade.Run(ctx, plan, exec, upgrade.WithConcurrency(3))
+			returned := time.Now()
+			require.ErrorIs(t, err, context.Canceled)
+			assert.Zero(t, returned.Sub(<-cancelled), "Run returns as soon as it is cancelled, waiting on no timer")
+			assert.ElementsMatch(t, []upgrade.StepID{"h1", "h2", "h3"}, exec.Started())
+			assert.Len(t, exec.Finished(), 3, "every step started has returned")
+			rnCheckReport(t, plan, report, "cancelled")
+			o, _ := report.Outcome("later")
+			assert.Equal(t, upgrade.NotStarted, o.State)
+		})
 	})
 	t.Run("already cancelled", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		exec := new(upgradetest.Executor)
 		report, err := upgrade.Run(ctx, rnRandomPlan(2), exec)
@@ -718,22 +722,24 @@ func TestRunCancellation(t *testing.T) {
 	})
 	t.Run("during backoff", func(t *testing.T) {
 		defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		exec := new(upgradetest.Executor)
-		exec.FailAt("a", errors.New("flaky"))
-		var cancelled time.Time
-		events := func(e upgrade.Event) {
-			if e.Kind == upgrade.StepRetrying {
-				cancelled = time.Now()
-				cancel()
+		synctest.Test(t, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			exec := new(upgradetest.Executor)
+			exec.FailAt("a", errors.New("flaky"))
+			var cancelled time.Time
+			events := func(e upgrade.Event) {
+				if e.Kind == upgrade.StepRetrying {
+					cancelled = time.Now()
+					cancel()
+				}
 			}
-		}
-		_, err := upgrade.Run(ctx, &upgrade.Plan{Steps: []upgrade.Step{{ID: "a"}}}, exec,
-			upgrade.WithRetry(3, 5*time.Second, 0), upgrade.WithEvents(events))
-		require.ErrorIs(t, err, context.Canceled)
-		assert.Less(t, time.Since(cancelled), 100*time.Millisecond, "the backoff wait ends on cancel")
-		assert.Equal(t, 1, exec.Calls("a"))
+			_, err := upgrade.Run(ctx, &upgrade.Plan{Steps: []upgrade.Step{{ID: "a"}}}, exec,
+				upgrade.WithRetry(3, 5*time.Second, 0), upgrade.WithEvents(events))
+			require.ErrorIs(t, err, context.Canceled)
+			assert.Zero(t, time.Since(cancelled), "the backoff wait ends on cancel")
+			assert.Equal(t, 1, exec.Calls("a"))
+		})
 	})
 }
 

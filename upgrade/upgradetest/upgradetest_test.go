@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -75,30 +76,34 @@ func TestFailTimesThenSucceeds(t *testing.T) {
 }
 
 func TestHangBlocksUntilDone(t *testing.T) {
-	var exec upgradetest.Executor
-	exec.Hang("a")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	err := exec.Execute(ctx, upgrade.Step{ID: "a"})
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.GreaterOrEqual(t, time.Since(start), 20*time.Millisecond, "returned before the context was done")
-	assert.Equal(t, []upgrade.StepID{"a"}, exec.Finished())
+	synctest.Test(t, func(t *testing.T) {
+		var exec upgradetest.Executor
+		exec.Hang("a")
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		err := exec.Execute(ctx, upgrade.Step{ID: "a"})
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, 20*time.Millisecond, time.Since(start), "returns when the context is done, not before or after")
+		assert.Equal(t, []upgrade.StepID{"a"}, exec.Finished())
+	})
 }
 
 func TestDelay(t *testing.T) {
-	var exec upgradetest.Executor
-	exec.Delay(15 * time.Millisecond)
-	start := time.Now()
-	require.NoError(t, exec.Execute(context.Background(), upgrade.Step{ID: "a"}))
-	assert.GreaterOrEqual(t, time.Since(start), 15*time.Millisecond)
+	synctest.Test(t, func(t *testing.T) {
+		var exec upgradetest.Executor
+		exec.Delay(15 * time.Millisecond)
+		start := time.Now()
+		require.NoError(t, exec.Execute(t.Context(), upgrade.Step{ID: "a"}))
+		assert.Equal(t, 15*time.Millisecond, time.Since(start))
 
-	exec.Delay(5 * time.Second)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	start = time.Now()
-	assert.ErrorIs(t, exec.Execute(ctx, upgrade.Step{ID: "b"}), context.Canceled)
-	assert.Less(t, time.Since(start), time.Second, "the delay respects the context")
+		exec.Delay(5 * time.Second)
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		start = time.Now()
+		assert.ErrorIs(t, exec.Execute(ctx, upgrade.Step{ID: "b"}), context.Canceled)
+		assert.Zero(t, time.Since(start), "the delay respects the context")
+	})
 }
 
 func TestFailVerify(t *testing.T) {
