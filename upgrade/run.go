@@ -213,6 +213,7 @@ type runConfig struct {
 	journal     Journal
 	stale       topology.Topology
 	prefetch    pkgsource.Opener
+	stop        <-chan struct{}
 }
 
 // WithConcurrency lets Run execute up to n steps at once. The default is 1.
@@ -267,8 +268,27 @@ func WithStaleCheck(t topology.Topology) RunOption { return func(c *runConfig) {
 // ErrPrefetch.
 func WithPrefetch(o pkgsource.Opener) RunOption { return func(c *runConfig) { c.prefetch = o } }
 
+// WithStop makes Run stop once stop is closed, gently: it starts no new
+// step and no new attempt of a step being retried, lets the attempts
+// already running finish (their context is not cancelled), and returns.
+// The steps it did not start stay NotStarted, and so do the steps after
+// them; a step whose retry it did not start is Failed with its last
+// attempt's error, and the steps after it Skipped, as for any failure.
+// When stop closed before every step had run, the error matches
+// ErrStopped (and holds any step failures), and the report says what ran.
+// A stopped run is not rolled back.
+//
+// With a journal (WithJournal), a stopped run is resumable: a later Run of
+// the same plan with the same journal runs exactly the steps this one did
+// not finish. Closing stop before Run is called runs no step at all. A nil
+// stop never stops the run; cancel ctx to cut running steps short.
+func WithStop(stop <-chan struct{}) RunOption { return func(c *runConfig) { c.stop = stop } }
+
 // More sentinel errors of Run.
 var (
+	// ErrStopped reports a run that stopped, at the caller's request
+	// (WithStop), before every step had run.
+	ErrStopped = errors.New("stopped")
 	// ErrStalePlan reports a node whose version is not the one the plan
 	// was made for.
 	ErrStalePlan = errors.New("stale plan")
@@ -301,7 +321,7 @@ func (e *StaleError) Is(target error) bool { return target == ErrStalePlan }
 // the longest chain of steps after them go first, then in the plan's
 // order. See the RunOption functions for concurrency, failure
 // policy, retries, timeouts, rollback, progress events, journal and resume,
-// stale-plan checks and prefetching; by default Run executes one step at a
+// stale-plan checks, prefetching and stopping gently (WithStop); by default Run executes one step at a
 // time and stops starting steps at the first failure.
 //
 // When a step fails, the steps after it, directly or not, are Skipped.
@@ -346,6 +366,7 @@ type run struct {
 	order    []int // completion order of the steps that succeeded or failed
 	errs     *multierror.Error
 	results  chan result
+	halted   bool // stop kept an attempt from starting
 }
 
 type result struct {
@@ -353,6 +374,7 @@ type result struct {
 	err      error
 	attempts int  // Execute calls made; for a retry, the number of the next
 	retry    bool // an attempt failed and will be retried; not final
+	stopped  bool // an attempt failed and stop kept the next from starting
 }
 
 func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig) (*run, error) {
@@ -445,6 +467,9 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	running, stopping := 0, false
 	for {
 		for !stopping && running < r.cfg.concurrency && ready.Len() > 0 && ctx.Err() == nil {
+			if r.stopped() {
+				break
+			}
 			i := ready.Pop()
 			if err := r.record(ctx, i, RecordStarted); err != nil {
 				r.errs = multierror.Append(r.errs, err)
@@ -467,6 +492,9 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 			continue
 		}
 		running--
+		if res.stopped {
+			r.halted = true
+		}
 		if r.finish(ctx, res, ready) && r.cfg.policy == FailFast {
 			stopping = true
 		}
@@ -476,10 +504,30 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	if err := ctx.Err(); err != nil {
 		return r.report, err
 	}
+	if r.stopped() {
+		if r.halted || r.report.Count(NotStarted) > 0 {
+			r.errs = multierror.Append(r.errs, fmt.Errorf("upgrade: %w: %d of %d steps not started", ErrStopped,
+				r.report.Count(NotStarted), len(r.plan.Steps)))
+			if r.cfg.logger != nil {
+				r.cfg.logger.Info("upgrade: run stopped", "not_started", r.report.Count(NotStarted))
+			}
+		}
+		return r.report, r.errs.ErrorOrNil() // no rollback: the caller asked to stop
+	}
 	if r.errs.Len() > 0 && r.cfg.rollback {
 		r.rollback(ctx)
 	}
 	return r.report, r.errs.ErrorOrNil()
+}
+
+// stopped reports whether the caller's stop channel is closed.
+func (r *run) stopped() bool {
+	select {
+	case <-r.cfg.stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // attempt runs step i, with retries, and reports the result.
@@ -495,11 +543,18 @@ func (r *run) attempt(ctx context.Context, i int) {
 			r.results <- result{i: i, err: err, attempts: n}
 			return
 		}
+		if r.stopped() {
+			r.results <- result{i: i, err: err, attempts: n, stopped: true}
+			return
+		}
 		r.results <- result{i: i, err: err, attempts: n + 1, retry: true}
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():
 			r.results <- result{i: i, err: err, attempts: n} // the last attempt's error
+			return
+		case <-r.cfg.stop:
+			r.results <- result{i: i, err: err, attempts: n, stopped: true}
 			return
 		}
 		delay *= 2
