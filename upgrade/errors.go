@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/version"
@@ -255,3 +256,40 @@ func joinVersions(vs []version.Version) string {
 	}
 	return strings.Join(s, ", ")
 }
+
+// PanicError is a panic in the host's code (an Executor, Verifier or
+// Rollbacker) that Run recovered: the call failed with it, and is not
+// retried.
+type PanicError struct {
+	Method string // "Execute", "Verify" or "Rollback"
+	Step   StepID
+	Value  any    // what was passed to panic
+	Stack  []byte // the stack of the goroutine that panicked
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("upgrade: %s of step %s panicked: %v", e.Method, e.Step, e.Value)
+}
+
+// Unwrap returns the panic's value when it is an error.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
+// AbandonedError reports host code that did not return within the grace
+// period after its context was done. It matches ErrAbandoned.
+type AbandonedError struct {
+	Method string // "Execute", "Verify" or "Rollback"
+	Step   StepID
+	Grace  time.Duration
+	Cause  error // why the context was done: cancellation or the step's timeout
+}
+
+func (e *AbandonedError) Error() string {
+	return fmt.Sprintf("upgrade: %v: %s of step %s had not returned %v after its context was done (%v); it may still be running",
+		ErrAbandoned, e.Method, e.Step, e.Grace, e.Cause)
+}
+
+// Unwrap returns ErrAbandoned and the cause.
+func (e *AbandonedError) Unwrap() []error { return []error{ErrAbandoned, e.Cause} }

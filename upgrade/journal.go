@@ -40,6 +40,10 @@ const (
 	RecordSucceeded  RecordKind = "succeeded"
 	RecordFailed     RecordKind = "failed"
 	RecordRolledBack RecordKind = "rolled_back"
+	// RecordRollingBack is written before a step's Rollback is called: a
+	// step whose last record it is may be undone in part, so a resumed
+	// run offers it again, in doubt.
+	RecordRollingBack RecordKind = "rolling_back"
 )
 
 // Record is one line of a journal.
@@ -82,7 +86,7 @@ func (r *run) resume(ctx context.Context, index map[StepID]int) error {
 			r.report.Outcomes[i].Resumed = true
 			r.order = append(r.order, i)
 			r.finished++
-		case RecordStarted:
+		case RecordStarted, RecordRollingBack:
 			r.inDoubt[i] = true
 		}
 	}

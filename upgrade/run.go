@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -20,7 +21,8 @@ import (
 // or deploys a new template on an application node.
 //
 // Execute must return once the step is done or has failed, and should
-// return promptly with ctx.Err() when ctx is cancelled. With a concurrency
+// return promptly with ctx.Err() when ctx is cancelled: Run waits only a
+// grace period for an Execute that does not (see WithGracePeriod). With a concurrency
 // above 1, Run calls Execute from several goroutines at once, each for a
 // different step, so the executor must then be safe for concurrent use.
 //
@@ -121,6 +123,10 @@ type Outcome struct {
 	// Resumed says that a journal recorded the step as succeeded in an
 	// earlier run, so this run did not execute it.
 	Resumed bool
+	// Abandoned says that the host's code for the step (Execute, Verify
+	// or Rollback) ignored its context past the grace period, so Run
+	// stopped waiting for it; see WithGracePeriod.
+	Abandoned bool
 }
 
 // Report lists the outcome of every step of a plan, in the order of the
@@ -214,6 +220,7 @@ type runConfig struct {
 	stale       topology.Topology
 	prefetch    pkgsource.Opener
 	stop        <-chan struct{}
+	grace       time.Duration
 }
 
 // WithConcurrency lets Run execute up to n steps at once. The default is 1.
@@ -268,6 +275,22 @@ func WithStaleCheck(t topology.Topology) RunOption { return func(c *runConfig) {
 // ErrPrefetch.
 func WithPrefetch(o pkgsource.Opener) RunOption { return func(c *runConfig) { c.prefetch = o } }
 
+// DefaultGracePeriod is how long Run waits, by default, for the host's
+// code to return once its context is done; see WithGracePeriod.
+const DefaultGracePeriod = 30 * time.Second
+
+// WithGracePeriod sets how long Run waits for an Executor, Verifier or
+// Rollbacker that ignores its context to return, once that context is
+// done (the run cancelled, or the step's timeout passed). The default is
+// DefaultGracePeriod; 0 waits for ever.
+//
+// After the grace period Run stops waiting: the call fails with an error
+// matching ErrAbandoned, the step's Outcome says Abandoned, a journal
+// keeps the step as started, so that a resumed run offers it again in
+// doubt, and the goroutine making the call is left to end whenever the
+// host's code returns. It is the one goroutine Run may leave behind.
+func WithGracePeriod(d time.Duration) RunOption { return func(c *runConfig) { c.grace = max(d, 0) } }
+
 // WithStop makes Run stop once stop is closed, gently: it starts no new
 // step and no new attempt of a step being retried, lets the attempts
 // already running finish (their context is not cancelled), and returns.
@@ -289,6 +312,9 @@ var (
 	// ErrStopped reports a run that stopped, at the caller's request
 	// (WithStop), before every step had run.
 	ErrStopped = errors.New("stopped")
+	// ErrAbandoned reports host code that ignored its context for longer
+	// than the grace period (WithGracePeriod).
+	ErrAbandoned = errors.New("abandoned: the host's code ignored its context")
 	// ErrStalePlan reports a node whose version is not the one the plan
 	// was made for.
 	ErrStalePlan = errors.New("stale plan")
@@ -332,13 +358,19 @@ func (e *StaleError) Is(target error) bool { return target == ErrStalePlan }
 // starts, and Run returns once they have. Before any step runs, Run
 // returns an error matching ErrInvalidPlan for a plan whose steps cannot be
 // ordered, and the errors of the journal, the stale-plan check and the
-// prefetch; the report is nil then. Run does not return before every
-// goroutine it started has ended.
+// prefetch; the report is nil then.
+//
+// Run calls the host's code (Execute, Verify, Rollback) in goroutines of
+// its own. A panic there fails the call with a *PanicError, which is not
+// retried; the process lives on. A call that ignores its context is
+// waited for a grace period (WithGracePeriod) after the context is done,
+// then abandoned. Run does not return before every goroutine it started
+// has ended, but for abandoned calls.
 func Run(ctx context.Context, plan *Plan, exec Executor, opts ...RunOption) (*Report, error) {
 	if exec == nil {
 		panic("upgrade: Run needs an Executor")
 	}
-	cfg := runConfig{concurrency: 1, attempts: 1}
+	cfg := runConfig{concurrency: 1, attempts: 1, grace: DefaultGracePeriod}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -532,13 +564,12 @@ func (r *run) stopped() bool {
 
 // attempt runs step i, with retries, and reports the result.
 func (r *run) attempt(ctx context.Context, i int) {
-	s := r.plan.Steps[i]
 	if r.inDoubt[i] {
 		ctx = context.WithValue(ctx, inDoubtKey{}, true)
 	}
 	delay := r.cfg.backoff
 	for n := 1; ; n++ {
-		err := r.once(ctx, s)
+		err := r.once(ctx, i)
 		if err == nil || n >= r.cfg.attempts || IsPermanent(err) || ctx.Err() != nil {
 			r.results <- result{i: i, err: err, attempts: n}
 			return
@@ -564,22 +595,74 @@ func (r *run) attempt(ctx context.Context, i int) {
 	}
 }
 
-// once executes and verifies s, within the step timeout.
-func (r *run) once(ctx context.Context, s Step) error {
+// once executes and verifies step i, within the step timeout.
+func (r *run) once(ctx context.Context, i int) error {
 	if r.cfg.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, r.cfg.timeout)
 		defer cancel()
 	}
-	if err := r.exec.Execute(ctx, s); err != nil {
+	if err := r.call(ctx, callExecute, i); err != nil {
 		return err
 	}
-	if v, ok := r.exec.(Verifier); ok {
-		if err := v.Verify(ctx, s); err != nil {
+	if _, ok := r.exec.(Verifier); ok {
+		if err := r.call(ctx, callVerify, i); err != nil {
 			return fmt.Errorf("verify: %w", err)
 		}
 	}
 	return nil
+}
+
+// hostMethod names a method of the host's code.
+type hostMethod string
+
+const (
+	callExecute  hostMethod = "Execute"
+	callVerify   hostMethod = "Verify"
+	callRollback hostMethod = "Rollback"
+)
+
+// call calls the host's method m for step i in a goroutine of its own, and
+// returns its error; a panic, recovered, as a permanent *PanicError. Once
+// ctx is done, it waits for m at most the grace period, then returns an
+// *AbandonedError and leaves the goroutine behind.
+func (r *run) call(ctx context.Context, m hostMethod, i int) error {
+	done := make(chan error, 1) // the goroutine never blocks, even abandoned
+	go r.invoke(ctx, m, i, done)
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	if r.cfg.grace == 0 {
+		return <-done
+	}
+	t := time.NewTimer(r.cfg.grace)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return Permanent(&AbandonedError{Method: string(m), Step: r.plan.Steps[i].ID, Grace: r.cfg.grace, Cause: context.Cause(ctx)})
+	}
+}
+
+// invoke calls the host's method m for step i and sends its error to done.
+func (r *run) invoke(ctx context.Context, m hostMethod, i int, done chan<- error) {
+	s := &r.plan.Steps[i]
+	defer func() {
+		if v := recover(); v != nil {
+			done <- Permanent(&PanicError{Method: string(m), Step: s.ID, Value: v, Stack: debug.Stack()})
+		}
+	}()
+	switch m {
+	case callExecute:
+		done <- r.exec.Execute(ctx, *s)
+	case callVerify:
+		done <- r.exec.(Verifier).Verify(ctx, *s)
+	case callRollback:
+		done <- r.exec.(Rollbacker).Rollback(ctx, *s)
+	}
 }
 
 // finish records the end of a step and releases or skips the steps after
@@ -598,9 +681,11 @@ func (r *run) finish(ctx context.Context, res result, ready *dag.Heap) (failed b
 	if res.err != nil {
 		o.State, o.Err = Failed, res.err
 		r.order = append(r.order, res.i)
-		// A step cut short by cancellation may be done in part: leave it
-		// started in the journal, so that a resumed run offers it in doubt.
-		if ctx.Err() == nil {
+		// A step cut short by cancellation, or abandoned, may be done in
+		// part: leave it started in the journal, so that a resumed run
+		// offers it in doubt.
+		o.Abandoned = errors.Is(res.err, ErrAbandoned)
+		if ctx.Err() == nil && !o.Abandoned {
 			if err := r.record(ctx, res.i, RecordFailed); err != nil {
 				r.errs = multierror.Append(r.errs, err)
 			}
@@ -642,8 +727,7 @@ func (r *run) skipAfter(i int) {
 // rollback undoes the steps that succeeded or failed, last completed first,
 // keeping a step while a step after it could not be undone.
 func (r *run) rollback(ctx context.Context) {
-	rb, ok := r.exec.(Rollbacker)
-	if !ok {
+	if _, ok := r.exec.(Rollbacker); !ok {
 		return
 	}
 	for k := len(r.order) - 1; k >= 0; k-- {
@@ -658,7 +742,13 @@ func (r *run) rollback(ctx context.Context) {
 			}
 		}
 		if err == nil {
-			err = rb.Rollback(ctx, *s)
+			// Recorded first, so that a crash during the rollback leaves
+			// the step in doubt, neither done nor undone.
+			err = r.record(ctx, i, RecordRollingBack)
+		}
+		if err == nil {
+			err = r.call(ctx, callRollback, i)
+			o.Abandoned = o.Abandoned || errors.Is(err, ErrAbandoned)
 		}
 		if err == nil {
 			err = r.record(ctx, i, RecordRolledBack)
