@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sync/errgroup"
 
@@ -237,12 +238,18 @@ func WithFailurePolicy(p FailurePolicy) RunOption { return func(c *runConfig) { 
 func WithRollback() RunOption { return func(c *runConfig) { c.rollback = true } }
 
 // WithRetry makes Run try a failing step up to attempts times in all,
-// waiting backoff before the second attempt and twice as long before each
-// next one, at most max (no limit if max is 0). Errors marked Permanent
-// are not retried. The default is one attempt.
+// waiting about backoff before the second attempt and about twice as long
+// before each next one, at most about max (DefaultMaxBackoff if max is
+// 0). Each wait is drawn at random within 50% of its nominal length, so
+// that runners retrying at once spread out. Errors marked Permanent are
+// not retried. The default is one attempt.
 func WithRetry(attempts int, backoff, max time.Duration) RunOption {
 	return func(c *runConfig) { c.attempts, c.backoff, c.maxBackoff = attempts, backoff, max }
 }
+
+// DefaultMaxBackoff is the longest nominal wait between two attempts of a
+// step when WithRetry gives none.
+const DefaultMaxBackoff = 5 * time.Minute
 
 // WithStepTimeout bounds each attempt of a step (Execute and Verify
 // together). The default is no bound.
@@ -567,7 +574,7 @@ func (r *run) attempt(ctx context.Context, i int) {
 	if r.inDoubt[i] {
 		ctx = context.WithValue(ctx, inDoubtKey{}, true)
 	}
-	delay := r.cfg.backoff
+	var wait *backoff.ExponentialBackOff
 	for n := 1; ; n++ {
 		err := r.once(ctx, i)
 		if err == nil || n >= r.cfg.attempts || IsPermanent(err) || ctx.Err() != nil {
@@ -579,20 +586,32 @@ func (r *run) attempt(ctx context.Context, i int) {
 			return
 		}
 		r.results <- result{i: i, err: err, attempts: n + 1, retry: true}
+		if wait == nil {
+			wait = newBackoff(r.cfg.backoff, r.cfg.maxBackoff)
+		}
+		t := time.NewTimer(wait.NextBackOff())
 		select {
-		case <-time.After(delay):
+		case <-t.C:
 		case <-ctx.Done():
+			t.Stop()
 			r.results <- result{i: i, err: err, attempts: n} // the last attempt's error
 			return
 		case <-r.cfg.stop:
+			t.Stop()
 			r.results <- result{i: i, err: err, attempts: n, stopped: true}
 			return
 		}
-		delay *= 2
-		if r.cfg.maxBackoff > 0 {
-			delay = min(delay, r.cfg.maxBackoff)
-		}
 	}
+}
+
+// newBackoff returns the waits between attempts: first about initial,
+// then twice as long each time, at most about max (DefaultMaxBackoff if
+// max is 0), each drawn within 50% of its nominal length.
+func newBackoff(initial, max time.Duration) *backoff.ExponentialBackOff {
+	if max <= 0 {
+		max = DefaultMaxBackoff
+	}
+	return &backoff.ExponentialBackOff{InitialInterval: min(initial, max), RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: max}
 }
 
 // once executes and verifies step i, within the step timeout.

@@ -552,47 +552,69 @@ func TestRunRetries(t *testing.T) {
 		o, _ = report.Outcome("b")
 		assert.Equal(t, upgrade.Skipped, o.State)
 	})
-	t.Run("backoff doubles", func(t *testing.T) {
+	// starts runs a step failing attempts-1 times under WithRetry(attempts,
+	// backoff, max) and returns when each attempt started.
+	starts := func(t *testing.T, attempts int, backoff, max time.Duration) []time.Time {
+		var mu sync.Mutex
+		var at []time.Time
+		exec := new(upgradetest.Executor)
+		exec.FailTimes("a", attempts-1, flaky)
+		exec.Func = func(_ context.Context, s upgrade.Step) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if s.ID == "a" {
+				at = append(at, time.Now())
+			}
+			return nil
+		}
+		_, err := upgrade.Run(t.Context(), single, exec, upgrade.WithRetry(attempts, backoff, max))
+		require.NoError(t, err)
+		require.Len(t, at, attempts)
+		return at
+	}
+	t.Run("backoff doubles, with jitter", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			const backoff = 4 * time.Millisecond
-			var mu sync.Mutex
-			var starts []time.Time
-			exec := new(upgradetest.Executor)
-			exec.FailAt("a", flaky)
-			exec.Func = func(context.Context, upgrade.Step) error {
-				mu.Lock()
-				defer mu.Unlock()
-				starts = append(starts, time.Now())
-				return nil
+			const backoff = 4 * time.Second
+			at := starts(t, 5, backoff, time.Hour)
+			for i := 1; i < len(at); i++ {
+				nominal := backoff << (i - 1)
+				wait := at[i].Sub(at[i-1])
+				assert.GreaterOrEqual(t, wait, nominal/2, "wait before attempt %d", i+1)
+				assert.LessOrEqual(t, wait, nominal*3/2+time.Nanosecond, "wait before attempt %d", i+1)
 			}
-			begin := time.Now()
-			_, err := upgrade.Run(t.Context(), single, exec, upgrade.WithRetry(4, backoff, 0))
-			require.ErrorIs(t, err, flaky)
-			require.Len(t, starts, 4)
-			for i := 1; i < len(starts); i++ {
-				assert.Equal(t, backoff<<(i-1), starts[i].Sub(starts[i-1]), "wait before attempt %d", i+1)
-			}
-			assert.Equal(t, backoff*(1+2+4), time.Since(begin))
 		})
 	})
 	t.Run("backoff capped", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			var mu sync.Mutex
-			var starts []time.Time
-			exec := new(upgradetest.Executor)
-			exec.FailAt("a", flaky)
-			exec.Func = func(context.Context, upgrade.Step) error {
-				mu.Lock()
-				defer mu.Unlock()
-				starts = append(starts, time.Now())
-				return nil
+			at := starts(t, 4, 4*time.Second, 6*time.Second)
+			for i, nominal := range []time.Duration{4, 6, 6} {
+				wait := at[i+1].Sub(at[i])
+				assert.GreaterOrEqual(t, wait, nominal*time.Second/2, "wait before attempt %d", i+2)
+				assert.LessOrEqual(t, wait, nominal*time.Second*3/2+time.Nanosecond, "wait before attempt %d", i+2)
 			}
-			_, err := upgrade.Run(t.Context(), single, exec, upgrade.WithRetry(4, 4*time.Millisecond, 6*time.Millisecond))
-			require.ErrorIs(t, err, flaky)
-			require.Len(t, starts, 4)
-			for i, want := range []time.Duration{4, 6, 6} {
-				assert.Equal(t, want*time.Millisecond, starts[i+1].Sub(starts[i]), "wait before attempt %d", i+2)
+		})
+	})
+	t.Run("backoff capped by default, and spread", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			// --retries 30 once waited 2^29 seconds before the last attempt.
+			at := starts(t, 31, time.Second, 0)
+			waits := map[time.Duration]bool{}
+			for i := 1; i < len(at); i++ {
+				wait := at[i].Sub(at[i-1])
+				assert.LessOrEqual(t, wait, upgrade.DefaultMaxBackoff*3/2+time.Nanosecond, "wait before attempt %d", i+1)
+				waits[wait] = true
 			}
+			assert.Greater(t, len(waits), 20, "the waits are drawn at random, not all the same")
+		})
+	})
+	t.Run("runners retrying at once spread out", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			first := map[time.Duration]bool{}
+			for range 10 {
+				at := starts(t, 2, time.Minute, 0)
+				first[at[1].Sub(at[0])] = true
+			}
+			assert.Greater(t, len(first), 1, "ten runs did not wait ten times the same")
 		})
 	})
 }
