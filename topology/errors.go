@@ -14,6 +14,9 @@ var (
 	ErrInvalid = errors.New("invalid topology")
 	// ErrCycle reports nodes whose relationships form a cycle.
 	ErrCycle = errors.New("relationship cycle")
+	// ErrNotRegular reports an input path that names a named pipe, a
+	// device, a directory or another file that is not a regular file.
+	ErrNotRegular = errors.New("not a regular file")
 )
 
 // NotFoundError reports an unknown item. It matches ErrNotFound.

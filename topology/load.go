@@ -3,6 +3,7 @@ package topology
 import (
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,7 +23,7 @@ func Load(path string) (*Memory, error) {
 	default:
 		return nil, &Error{File: path, Item: "file", Err: fmt.Errorf("%w: want a .json, .yaml or .yml file", ErrInvalid)}
 	}
-	f, err := os.Open(path)
+	f, err := OpenRegular(path)
 	if err != nil {
 		return nil, fmt.Errorf("topology: %w", err)
 	}
@@ -46,13 +47,50 @@ func LoadTOSCA(servicePath, instancesPath string) (*Memory, error) {
 }
 
 func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := OpenRegular(path)
 	if err != nil {
 		return nil, fmt.Errorf("topology: %w", err)
 	}
 	defer f.Close()
 	data, err := readCapped(f)
 	return data, inFile(err, path)
+}
+
+// OpenRegular opens the file at path for reading if it is a regular file,
+// as [Load] and [LoadTOSCA] do, and as programs reading other input files
+// may. It never blocks: a named pipe, a device such as /dev/zero or a
+// directory is refused with an [*io/fs.PathError] naming the file that
+// matches [ErrNotRegular].
+func OpenRegular(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, openFlags, 0)
+	if err != nil {
+		return nil, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		f.Close()
+		return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w: %s; give a regular file", ErrNotRegular, describeMode(info.Mode()))}
+	}
+	return f, nil
+}
+
+// describeMode names the kind of file mode is, for errors.
+func describeMode(mode os.FileMode) string {
+	switch {
+	case mode.IsDir():
+		return "a directory"
+	case mode&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case mode&os.ModeSocket != 0:
+		return "a socket"
+	case mode&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
 }
 
 // inFile records path in every *Error within err, however they are

@@ -23,6 +23,7 @@ type runFlags struct {
 	retries                    int
 	retryBackoff               time.Duration
 	stepTimeout                time.Duration
+	grace                      time.Duration
 	rollback                   bool
 	prefetch                   bool
 	staleCheck                 bool
@@ -39,6 +40,7 @@ func (rf *runFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&rf.retries, "retries", 0, "retry a failed step `N` times")
 	fs.DurationVar(&rf.retryBackoff, "retry-backoff", time.Second, "wait `D` before the first retry, twice as long before each next")
 	fs.DurationVar(&rf.stepTimeout, "step-timeout", 0, "bound each attempt of a step to `D` (0: no bound)")
+	fs.DurationVar(&rf.grace, "grace", time.Minute, "after SIGINT or SIGTERM, give running steps `D` to finish, then stop them (0: at once)")
 	fs.BoolVar(&rf.rollback, "rollback", false, "when the run fails, undo the steps done with --rollback-exec, last first")
 	fs.BoolVar(&rf.prefetch, "prefetch", false, "fetch and verify every package before the first step")
 	fs.BoolVar(&rf.staleCheck, "stale-check", false, "refuse to run when a node's version is not the one the plan expects")
@@ -59,7 +61,7 @@ func (rf *runFlags) check() error {
 		return usageErr("--canaries must not be negative")
 	case rf.retries < 0:
 		return usageErr("--retries must not be negative")
-	case rf.retryBackoff < 0 || rf.stepTimeout < 0:
+	case rf.retryBackoff < 0 || rf.stepTimeout < 0 || rf.grace < 0:
 		return usageErr("durations must not be negative")
 	}
 	if rf.maxInFlight != "" {
@@ -89,9 +91,13 @@ func (rf *runFlags) roll(plan *upgrade.Plan) (*upgrade.Plan, error) {
 }
 
 // options returns the run options the flags ask for, with e's topology
-// and repository for the stale check and the prefetch.
-func (rf *runFlags) options(e *env) []upgrade.RunOption {
+// and repository for the stale check and the prefetch, and the first
+// interrupt that ctx carries as the run's stop.
+func (rf *runFlags) options(ctx context.Context, e *env) []upgrade.RunOption {
 	opts := []upgrade.RunOption{upgrade.WithConcurrency(rf.concurrency)}
+	if stop := stopOf(ctx); stop != nil {
+		opts = append(opts, upgrade.WithStop(stop))
+	}
 	if rf.continueOn {
 		opts = append(opts, upgrade.WithFailurePolicy(upgrade.ContinueIndependent))
 	}
@@ -191,7 +197,7 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, journalPath string
 		fmt.Fprintln(stdout)
 	}
 
-	opts := rf.options(e)
+	opts := rf.options(ctx, e)
 	if journalPath != "" {
 		j, err := upgrade.OpenFileJournal(journalPath)
 		if err != nil {
@@ -201,13 +207,23 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, journalPath string
 		opts = append(opts, upgrade.WithJournal(j))
 	}
 	opts = append(opts, upgrade.WithEvents(func(ev upgrade.Event) { fmt.Fprintln(stdout, progressLine(ev)) }))
-	rep, err := upgrade.Run(ctx, plan, newExecutor(cmds, stderr), opts...)
+	runCtx, cancel := afterStop(ctx, rf.grace)
+	defer cancel()
+	rep, err := upgrade.Run(runCtx, plan, newExecutor(cmds, stderr), opts...)
 	if rep != nil {
 		fmt.Fprintln(stdout, summary(rep))
 	}
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, upgrade.ErrStopped) || errors.Is(context.Cause(runCtx), errInterrupted):
+		if errors.Is(context.Cause(runCtx), errInterrupted) {
+			err = fmt.Errorf("%w: running steps stopped after --grace %v: %w", errInterrupted, rf.grace, err)
+		}
+		if journalPath != "" {
+			return failedErr(fmt.Errorf("%w; to resume, run the same command again with --journal %s", err, journalPath))
+		}
+		return failedErr(fmt.Errorf("%w; without --journal, a new apply starts over from the first step", err))
 	case errors.Is(err, upgrade.ErrPlanMismatch), errors.Is(err, upgrade.ErrCorruptJournal), errors.Is(err, upgrade.ErrInvalidPlan):
 		return inputErr(err)
 	}

@@ -229,7 +229,7 @@ type requirementSpec struct {
 
 // loadRequests reads a request file, YAML or JSON (which YAML reads too).
 func loadRequests(path string) ([]upgrade.Request, error) {
-	f, err := os.Open(path)
+	f, err := topology.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}

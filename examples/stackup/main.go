@@ -90,6 +90,8 @@
 //	--continue               after a failure, go on with the steps that do not depend on it
 //	--retries N              retry a failed step N times (backoff --retry-backoff, doubling)
 //	--step-timeout D         bound each attempt of a step, such as 5m
+//	--grace D                after SIGINT or SIGTERM, give running steps D to finish
+//	                         (default 1m; 0: stop them at once)
 //	--verify-exec TEMPLATE   a health check run after each step; failing it fails the step
 //	--rollback               when the run fails, undo the steps done, last first ...
 //	--rollback-exec TEMPLATE ... with this command (required with --rollback)
@@ -100,6 +102,14 @@
 //	                         the one the plan expects (after a partial run, update the
 //	                         topology file first)
 //	--quiet                  do not print the plan
+//
+// The first SIGINT or SIGTERM stops apply gently: no new step starts,
+// running steps have --grace to finish and are then stopped, and apply
+// exits 1 saying how to resume (with --journal, run the same command
+// again). A second signal exits at once with code 130; a step it leaves
+// running is offered again, in doubt, by the resumed run. Input files
+// must be regular files: a named pipe or a device is refused rather than
+// waited on.
 //
 // # serve
 //
@@ -164,10 +174,19 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr, os.Exit))
+}
+
+// runMain runs stackup with args as main does, turning SIGINT and SIGTERM
+// into a stop and then an exit; see interrupts.
+func runMain(args []string, stdout, stderr io.Writer, exit func(int)) int {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	defer close(done)
+	stop := interrupts(sigs, done, stderr, exit)
+	return run(withStop(context.Background(), stop), args, stdout, stderr)
 }
 
 // command is one subcommand.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"flag"
@@ -24,7 +23,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // as a child process it can kill.
 func TestMain(m *testing.M) {
 	if os.Getenv("STACKUP_TEST_MAIN") == "1" {
-		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+		os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr, os.Exit))
 	}
 	goleak.VerifyTestMain(m)
 }

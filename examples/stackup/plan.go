@@ -119,6 +119,8 @@ func planWriter(format string) (func(*upgrade.Plan, io.Writer) error, error) {
 // makePlan loads the inputs and plans the requests. The caller closes the
 // env when the error is nil.
 func makePlan(ctx context.Context, in *inputFlags) (*env, *upgrade.Plan, error) {
+	ctx, cancel := afterStop(ctx, 0) // nothing to finish: an interrupt stops at once
+	defer cancel()
 	reqs, err := loadRequests(in.requests)
 	if err != nil {
 		return nil, nil, inputErr(fmt.Errorf("requests: %w", err))

@@ -206,7 +206,7 @@ func (s *server) handleApply(w http.ResponseWriter, r *http.Request) {
 // execute runs plan for rs in the server's context.
 func (s *server) execute(rs *runState, plan *upgrade.Plan) {
 	defer s.wg.Done()
-	opts := append(s.rf.options(s.env), upgrade.WithEvents(rs.add))
+	opts := append(s.rf.options(s.ctx, s.env), upgrade.WithEvents(rs.add))
 	rep, err := upgrade.Run(s.ctx, plan, s.exec, opts...)
 	rs.end(rep, err)
 	s.log.Info("run ended", "run", rs.id, "state", rs.status().State, "err", err)
@@ -425,6 +425,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // serve runs the server until ctx is done, then shuts it down: runs in
 // progress are cancelled, and the HTTP server waits for its requests.
 func serve(ctx context.Context, in *inputFlags, rf *runFlags, addr string, stdout, stderr io.Writer) error {
+	ctx, cancel := afterStop(ctx, 0)
+	defer cancel()
 	e, err := in.load(ctx)
 	if err != nil {
 		return err
