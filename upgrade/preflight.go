@@ -52,14 +52,20 @@ func (r *run) checkStale(ctx context.Context) error {
 
 // fetchAll opens and reads every package the plan's remaining platform
 // steps install, once each.
-func (r *run) fetchAll(ctx context.Context) error {
+func (r *run) fetchAll(ctx context.Context, o pkgsource.Opener) error {
 	seen := map[pkgsource.Key]bool{}
 	for i, s := range r.plan.Steps {
 		if s.Package == nil || seen[s.Package.Key()] || r.report.Outcomes[i].State == Succeeded {
 			continue
 		}
 		seen[s.Package.Key()] = true
-		if err := fetch(ctx, r.cfg.prefetch, *s.Package); err != nil {
+		var err error
+		if r.store != nil {
+			_, err = r.store.file(ctx, *s.Package) // the copy the step will install
+		} else {
+			err = fetch(ctx, o, *s.Package)
+		}
+		if err != nil {
 			return fmt.Errorf("upgrade: %w: package %s for step %s: %w", ErrPrefetch, s.Package, s.ID, err)
 		}
 	}

@@ -220,6 +220,8 @@ type runConfig struct {
 	journal     Journal
 	stale       topology.Topology
 	prefetch    pkgsource.Opener
+	packages    pkgsource.Opener
+	packageDir  string
 	stop        <-chan struct{}
 	grace       time.Duration
 }
@@ -382,7 +384,12 @@ func Run(ctx context.Context, plan *Plan, exec Executor, opts ...RunOption) (*Re
 		o(&cfg)
 	}
 	cfg.attempts = max(cfg.attempts, 1)
-	r, err := newRun(ctx, plan, exec, &cfg)
+	var store *packageStore
+	if cfg.packages != nil {
+		store = newPackageStore(cfg.packages, cfg.packageDir)
+		defer store.close()
+	}
+	r, err := newRun(ctx, plan, exec, &cfg, store)
 	if err != nil {
 		return nil, err
 	}
@@ -405,7 +412,8 @@ type run struct {
 	order    []int // completion order of the steps that succeeded or failed
 	errs     *multierror.Error
 	results  chan result
-	halted   bool // stop kept an attempt from starting
+	halted   bool          // stop kept an attempt from starting
+	store    *packageStore // nil without WithPackages
 }
 
 type result struct {
@@ -416,7 +424,7 @@ type result struct {
 	stopped  bool // an attempt failed and stop kept the next from starting
 }
 
-func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig) (*run, error) {
+func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig, store *packageStore) (*run, error) {
 	graph, order, err := stepGraph(plan.Steps)
 	if err != nil {
 		return nil, err
@@ -424,7 +432,7 @@ func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig) (*ru
 	n := len(plan.Steps)
 	r := &run{plan: plan, exec: exec, cfg: cfg, graph: graph, pos: make([]int, n),
 		report: &Report{Outcomes: make([]Outcome, n)}, waiting: make([]int32, n), inDoubt: make([]bool, n),
-		errs: &multierror.Error{ErrorFormat: joinErrors}, results: make(chan result)}
+		errs: &multierror.Error{ErrorFormat: joinErrors}, results: make(chan result), store: store}
 	for i, s := range plan.Steps {
 		r.report.Outcomes[i].Step = s.ID
 	}
@@ -455,7 +463,7 @@ func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig) (*ru
 		}
 	}
 	if cfg.prefetch != nil {
-		if err := r.fetchAll(ctx); err != nil {
+		if err := r.fetchAll(ctx, cfg.prefetch); err != nil {
 			return nil, err
 		}
 	}
@@ -621,6 +629,13 @@ func (r *run) once(ctx context.Context, i int) error {
 		ctx, cancel = context.WithTimeout(ctx, r.cfg.timeout)
 		defer cancel()
 	}
+	if p := r.plan.Steps[i].Package; r.store != nil && p != nil {
+		path, err := r.store.file(ctx, *p)
+		if err != nil {
+			return err
+		}
+		ctx = context.WithValue(ctx, packageFileKey{}, path)
+	}
 	if err := r.call(ctx, callExecute, i); err != nil {
 		return err
 	}
@@ -766,6 +781,10 @@ func (r *run) rollback(ctx context.Context) {
 			err = r.record(ctx, i, RecordRollingBack)
 		}
 		if err == nil {
+			ctx := ctx
+			if r.store != nil && s.Package != nil {
+				ctx = context.WithValue(ctx, packageFileKey{}, r.store.made(*s.Package))
+			}
 			err = r.call(ctx, callRollback, i)
 			o.Abandoned = o.Abandoned || errors.Is(err, ErrAbandoned)
 		}
