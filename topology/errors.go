@@ -3,6 +3,9 @@ package topology
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
 )
 
 // Sentinel errors, usable with errors.Is.
@@ -41,11 +44,46 @@ type Error struct {
 	Err  error
 }
 
+// Error returns the message on one line: a control character, an escape
+// sequence or a line separator in the file name, the item or the cause
+// (which can quote what a hostile file holds) is escaped, Go-style, so
+// that it can neither start a line of its own nor reach a terminal.
 func (e *Error) Error() string {
 	if e.File != "" {
-		return fmt.Sprintf("topology: %s: %s: %v", e.File, e.Item, e.Err)
+		return printable(fmt.Sprintf("topology: %s: %s: %v", e.File, e.Item, e.Err))
 	}
-	return fmt.Sprintf("topology: %s: %v", e.Item, e.Err)
+	return printable(fmt.Sprintf("topology: %s: %v", e.Item, e.Err))
+}
+
+// printable escapes, as strconv.Quote would, every rune of s that is not
+// printable (control characters, line and paragraph separators, invalid
+// UTF-8), and leaves the rest, quotes and backslashes included, as it is.
+func printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || !strconv.IsPrint(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == utf8.RuneError || !strconv.IsPrint(r):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 // Unwrap returns the cause.

@@ -117,17 +117,33 @@ func (f *fileTopology) decode(line func(path ...any) int) ([]Application, error)
 		}
 		errs = multierror.Append(errs, &Error{Item: item, Err: fmt.Errorf("%w: %w", ErrInvalid, err)})
 	}
+	// checkID reports an identifier outside the safe set, naming where it
+	// is; an empty one is left to Validate, which names what is missing.
+	checkID := func(id, kind, item string, path ...any) {
+		if id == "" {
+			return
+		}
+		if err := CheckID(kind, id); err != nil {
+			bad(item, err, path...)
+		}
+	}
 	apps := make([]Application, len(f.Applications))
 	for i, fa := range f.Applications {
+		checkID(string(fa.ID), "application", fmt.Sprintf("application #%d", i+1), "applications", i, "id")
 		a := Application{ID: fa.ID, Templates: make([]Template, len(fa.Templates)), Nodes: make([]Node, len(fa.Nodes))}
 		for j, ft := range fa.Templates {
 			item := fmt.Sprintf("template %q", ft.ID)
+			checkID(string(ft.ID), "template", fmt.Sprintf("application #%d template #%d", i+1, j+1), "applications", i, "templates", j, "id")
+			checkID(ft.Type, "type", item, "applications", i, "templates", j, "type")
 			t := Template{ID: ft.ID, Type: ft.Type}
 			var err error
 			if t.Version, err = version.Parse(ft.Version); err != nil {
 				bad(item, err, "applications", i, "templates", j, "version")
 			}
 			for k, fr := range ft.Requirements {
+				ritem := fmt.Sprintf("%s requirement #%d", item, k+1)
+				checkID(fr.Name, "requirement name", ritem, "applications", i, "templates", j, "requirements", k, "name")
+				checkID(string(fr.Template), "template", ritem, "applications", i, "templates", j, "requirements", k, "template")
 				req := Requirement{Name: fr.Name, Template: fr.Template, Relation: fr.Relation}
 				if req.Constraint, err = version.ParseConstraint(fr.Constraint); err != nil {
 					bad(fmt.Sprintf("%s requirement on %q", item, fr.Template), err,
@@ -138,8 +154,12 @@ func (f *fileTopology) decode(line func(path ...any) int) ([]Application, error)
 			a.Templates[j] = t
 		}
 		for j, fn := range fa.Nodes {
+			item := fmt.Sprintf("application #%d node #%d", i+1, j+1)
+			checkID(string(fn.ID), "node", item, "applications", i, "nodes", j, "id")
+			checkID(string(fn.Template), "template", item, "applications", i, "nodes", j, "template")
 			n := Node{ID: fn.ID, Template: fn.Template}
-			for _, r := range fn.Relationships {
+			for k, r := range fn.Relationships {
+				checkID(string(r.Target), "node", fmt.Sprintf("%s relationship #%d", item, k+1), "applications", i, "nodes", j, "relationships", k, "target")
 				n.Relationships = append(n.Relationships, Relationship(r))
 			}
 			if fn.Version != "" {

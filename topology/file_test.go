@@ -153,16 +153,16 @@ func TestWriteJSONReadJSON(t *testing.T) {
 			Templates: []topology.Template{{ID: "t", Type: "x", Requirements: []topology.Requirement{}}},
 			Nodes:     []topology.Node{{ID: "n", Template: "t", Relationships: []topology.Relationship{}}},
 		}}},
-		{"prerelease, metadata and odd text", []topology.Application{app("späti \"<&>\"",
+		{"prerelease, metadata and every identifier character", []topology.Application{app("Spaeti_0.9:a/b@c+d-e",
 			tmpls(
 				topology.Template{ID: "os", Type: "linux", Version: v("v6.1.0-rc.2+build.7")},
-				topology.Template{ID: "svc", Type: "service\twith\ttabs", Version: v("0.0.0"), Requirements: []topology.Requirement{
+				topology.Template{ID: "svc", Type: "org.example:service/v2@x+y", Version: v("0.0.0"), Requirements: []topology.Requirement{
 					{Template: "os", Constraint: c("  >=6.0.0-0 || ~5.15  ")},
 					{Name: "again", Template: "os", Constraint: c("*")},
 				}},
 			),
-			node("host\u20281", "os"),
-			node("svc-1", "svc", hostedOn("host\u20281"), dependsOn("host\u20281")),
+			node("host:1", "os"),
+			node("svc-1", "svc", hostedOn("host:1"), dependsOn("host:1")),
 		)}},
 	}
 	for _, tt := range tests {

@@ -63,7 +63,10 @@ func idProblem(id string) string {
 	for i := 0; i < len(id); i++ {
 		if c := id[i]; !idByte[c] {
 			if c >= utf8.RuneSelf {
-				r, _ := utf8.DecodeRuneInString(id[i:])
+				r, size := utf8.DecodeRuneInString(id[i:])
+				if r == utf8.RuneError && size == 1 {
+					return fmt.Sprintf("byte 0x%02x, not UTF-8, at byte %d", c, i)
+				}
 				return fmt.Sprintf("character %q at byte %d", r, i)
 			}
 			return fmt.Sprintf("character %q at byte %d", c, i)

@@ -29,6 +29,7 @@ func TestCheckID(t *testing.T) {
 		"caf\u00e9":              "character 'é' at byte 3",
 		"a\u202eb":               `character '\u202e' at byte 1`,
 		"a\\b":                   `character '\\' at byte 1`,
+		"a\xffb":                 "byte 0xff, not UTF-8, at byte 1",
 		strings.Repeat("x", topology.MaxIDLength+1): "254 bytes long",
 	} {
 		err := topology.CheckID("node", id)

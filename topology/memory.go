@@ -226,15 +226,22 @@ func Validate(apps ...Application) error {
 	problem := func(item string, format string, args ...any) {
 		errs = multierror.Append(errs, &Error{Item: item, Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)})
 	}
+	badID := func(item string, err error) {
+		errs = multierror.Append(errs, &Error{Item: item, Err: fmt.Errorf("%w: %w", ErrInvalid, err)})
+	}
 	appSeen := map[AppID]bool{}
 	templates := map[TemplateID]AppID{}
 	nodes := map[NodeID]*Node{}
 	for i := range apps {
 		a := &apps[i]
 		item := fmt.Sprintf("application %q", a.ID)
+		idErr := CheckID("application", string(a.ID))
 		switch {
 		case a.ID == "":
 			problem(fmt.Sprintf("application #%d", i+1), "no ID")
+		case idErr != nil:
+			item = fmt.Sprintf("application #%d", i+1)
+			badID(item, idErr)
 		case appSeen[a.ID]:
 			problem(item, "duplicate application ID")
 		}
@@ -245,6 +252,10 @@ func Validate(apps ...Application) error {
 				problem(fmt.Sprintf("%s template #%d", item, j+1), "no ID")
 				continue
 			}
+			if err := CheckID("template", string(t.ID)); err != nil {
+				badID(fmt.Sprintf("%s template #%d", item, j+1), err)
+				continue
+			}
 			if other, dup := templates[t.ID]; dup {
 				problem(titem, "duplicate template ID (also in application %q)", other)
 				continue
@@ -252,12 +263,30 @@ func Validate(apps ...Application) error {
 			templates[t.ID] = a.ID
 			if strings.TrimSpace(t.Type) == "" {
 				problem(titem, "no type")
+			} else if err := CheckID("type", t.Type); err != nil {
+				badID(titem, err)
+			}
+			for k, r := range t.Requirements {
+				if r.Name != "" {
+					if err := CheckID("requirement name", r.Name); err != nil {
+						badID(fmt.Sprintf("%s requirement #%d", titem, k+1), err)
+					}
+				}
+				if r.Template != "" {
+					if err := CheckID("template", string(r.Template)); err != nil {
+						badID(fmt.Sprintf("%s requirement #%d", titem, k+1), err)
+					}
+				}
 			}
 		}
 		for j := range a.Nodes {
 			n := &a.Nodes[j]
 			if n.ID == "" {
 				problem(fmt.Sprintf("%s node #%d", item, j+1), "no ID")
+				continue
+			}
+			if err := CheckID("node", string(n.ID)); err != nil {
+				badID(fmt.Sprintf("%s node #%d", item, j+1), err)
 				continue
 			}
 			if _, dup := nodes[n.ID]; dup {
@@ -270,6 +299,9 @@ func Validate(apps ...Application) error {
 	for _, a := range apps {
 		for _, t := range a.Templates {
 			for _, r := range t.Requirements {
+				if r.Template != "" && CheckID("template", string(r.Template)) != nil {
+					continue // reported above
+				}
 				if _, ok := templates[r.Template]; !ok {
 					problem(fmt.Sprintf("template %q", t.ID), "requirement %q names unknown template %q", r.Name, r.Template)
 				}
@@ -287,6 +319,10 @@ func Validate(apps ...Application) error {
 			case n.Template == "":
 				problem(item, "no template")
 			case !ok:
+				if err := CheckID("template", string(n.Template)); err != nil {
+					badID(item, err)
+					break
+				}
 				problem(item, "unknown template %q", n.Template)
 			}
 			hosts := 0
@@ -295,7 +331,10 @@ func Validate(apps ...Application) error {
 					problem(item, "duplicate relationship: %s %q", r.Relation, r.Target)
 					continue
 				}
+				targetErr := CheckID("node", string(r.Target))
 				switch {
+				case targetErr != nil:
+					badID(fmt.Sprintf("%s relationship #%d", item, k+1), targetErr)
 				case r.Relation != HostedOn && r.Relation != DependsOn:
 					problem(item, "unknown relation %q (want %q or %q)", r.Relation, HostedOn, DependsOn)
 				case r.Target == n.ID:

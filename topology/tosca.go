@@ -214,6 +214,9 @@ func readServiceTemplate(data []byte) ([]Template, error) {
 		return nil, err
 	}
 	for _, kv := range npairs {
+		if err := CheckID("template", kv[0].Value); err != nil {
+			return nil, toscaError(kv[0], "node_templates", "%w", err)
+		}
 		t, err := doc.readNodeTemplate(kv[0].Value, kv[1])
 		if err != nil {
 			return nil, err
@@ -261,6 +264,9 @@ func (doc *toscaDoc) readNodeTemplate(name string, n *yaml.Node) (Template, erro
 		case "type":
 			if t.Type, err = scalarValue(kv[1], where+".type"); err != nil {
 				return t, err
+			}
+			if err := CheckID("type", t.Type); t.Type != "" && err != nil {
+				return t, toscaError(kv[1], where+".type", "%w", err)
 			}
 		case "properties":
 			props, err := mapping(kv[1], where+".properties")
@@ -339,6 +345,9 @@ func (doc *toscaDoc) readRequirements(where string, n *yaml.Node) ([]Requirement
 			return nil, toscaError(item, at, "want one requirement name")
 		}
 		name, body := pairs[0][0].Value, pairs[0][1]
+		if err := CheckID("requirement name", name); err != nil {
+			return nil, toscaError(pairs[0][0], at, "%w", err)
+		}
 		at += "." + name
 		req := Requirement{Name: name, Relation: DependsOn}
 		if name == "host" {
@@ -347,6 +356,9 @@ func (doc *toscaDoc) readRequirements(where string, n *yaml.Node) ([]Requirement
 		if body.Kind == yaml.ScalarNode {
 			if body.Tag == "!!null" || body.Value == "" {
 				return nil, toscaError(body, at, "names no target node template")
+			}
+			if err := CheckID("template", body.Value); err != nil {
+				return nil, toscaError(body, at, "%w", err)
 			}
 			req.Template = TemplateID(body.Value)
 			doc.targets = append(doc.targets, target{name: req.Template, node: body, at: at})
@@ -366,6 +378,9 @@ func (doc *toscaDoc) readRequirements(where string, n *yaml.Node) ([]Requirement
 				}
 				if kv[1].Tag == "!!null" || v == "" {
 					return nil, toscaError(kv[1], at+".node", "names no target node template")
+				}
+				if err := CheckID("template", v); err != nil {
+					return nil, toscaError(kv[1], at+".node", "%w", err)
 				}
 				req.Template = TemplateID(v)
 				doc.targets = append(doc.targets, target{name: req.Template, node: kv[1], at: at + ".node"})
@@ -604,8 +619,35 @@ func readInstances(data []byte, templates []Template) (*Application, error) {
 		return &Error{Item: fmt.Sprintf("instance file line %d: %s", yamlLine(root, path...), item),
 			Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)}
 	}
+	// An empty identifier is left to Validate, which names what is
+	// missing.
+	badID := func(id, kind string, path []any, item string) error {
+		if err := CheckID(kind, id); id != "" && err != nil {
+			return bad(path, item, "%w", err)
+		}
+		return nil
+	}
+	if err := badID(string(f.Application), "application", []any{"application"}, "application"); err != nil {
+		return nil, err
+	}
 	for i, in := range f.Nodes {
-		item := fmt.Sprintf("node %q", in.ID)
+		item := fmt.Sprintf("node #%d", i+1)
+		if err := cmp.Or(
+			badID(string(in.ID), "node", []any{"nodes", i, "id"}, item),
+			badID(string(in.Template), "template", []any{"nodes", i, "template"}, item),
+		); err != nil {
+			return nil, err
+		}
+		for j, r := range in.Relationships {
+			ritem := fmt.Sprintf("%s relationship #%d", item, j+1)
+			if err := cmp.Or(
+				badID(string(r.Target), "node", []any{"nodes", i, "relationships", j, "target"}, ritem),
+				badID(r.Requirement, "requirement name", []any{"nodes", i, "relationships", j, "requirement"}, ritem),
+			); err != nil {
+				return nil, err
+			}
+		}
+		item = fmt.Sprintf("node %q", in.ID)
 		n := Node{ID: in.ID, Template: in.Template}
 		if in.Version != "" {
 			if n.Version, err = version.Parse(in.Version); err != nil {

@@ -1319,7 +1319,7 @@ func TestReadTOSCARequirementTargets(t *testing.T) {
 		{"an unknown template", "        - host: nothing", "host: nothing", at, `no node template "nothing"`},
 		{"an unknown template as node", "        - host:\n            node: nothing", "node: nothing", at + ".node", `no node template "nothing"`},
 		{"names are case-sensitive", "        - host: Server", "host: Server", at, `no node template "Server"`},
-		{"a quoted tilde", `        - host: "~"`, `host: "~"`, at, `no node template "~"`},
+		{"a quoted tilde", `        - host: "~"`, `host: "~"`, at, `template "~": character '~' at byte 0`},
 		{"the first unknown target", "        - host: nothing\n        - database: none", "host: nothing", at, `no node template "nothing"`},
 		{"an unknown target after a known one", "        - host: server\n        - database: none", "database: none", "node_templates.app.requirements[1].database", `no node template "none"`},
 	}
