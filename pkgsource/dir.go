@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // Index file names in a repository.
@@ -122,8 +121,8 @@ func (d *Dir) Open(ctx context.Context, p Package) (io.ReadCloser, error) {
 // open opens a file of the repository through os.Root, so that no name,
 // link or race can reach outside the directory.
 func (d *Dir) open(name string) (*os.File, error) {
-	if !filepath.IsLocal(name) || strings.Contains(name, `\`) {
-		return nil, fmt.Errorf("%w: %q is not a local file name", ErrUnsafePath, name)
+	if err := checkFileName(name); err != nil {
+		return nil, err
 	}
 	f, err := d.root.Open(name)
 	if err == nil {

@@ -150,7 +150,7 @@ func findKey(ps []pkgsource.Package, k pkgsource.Key) int {
 	return -1
 }
 
-// TestDirUnsafePaths lists packages whose files lie outside the
+// TestDirUnsafePaths opens packages whose files lie outside the
 // repository, with the right digest and size: only the path checks stand
 // between them and the caller.
 func TestDirUnsafePaths(t *testing.T) {
@@ -195,17 +195,11 @@ func TestDirUnsafePaths(t *testing.T) {
 			}
 			evil := pkgsource.Package{Type: "tomcat", Version: version.MustParse("10.1.99"),
 				Location: tt.location(r), Digest: pkgsource.Digest(secret), Size: int64(len(secret))}
-			r.pkgs = append(r.pkgs, evil)
-			r.publish(t, 2, false)
 			d := r.openDir(t)
 			ctx := context.Background()
-
-			listed, err := d.Packages(ctx, "tomcat")
-			require.NoError(t, err)
-			i := findKey(listed, evil.Key())
-			require.GreaterOrEqual(t, i, 0)
-
-			rc, err := d.Open(ctx, listed[i])
+			// An index refuses such names (TestIndexRefusesHostileNames);
+			// a package from elsewhere is refused by Open all the same.
+			rc, err := d.Open(ctx, evil)
 			require.ErrorIs(t, err, pkgsource.ErrUnsafePath)
 			assert.Nil(t, rc)
 			var pe *pkgsource.PackageError

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/topology"
 )
 
 // FuzzParseIndex checks that ParseIndex never panics and that what it
@@ -51,6 +53,13 @@ func FuzzParseIndex(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
+	// Hostile names, each refused; the fuzzer mutates them towards ones
+	// that might not be.
+	for _, name := range hostileNames {
+		f.Add([]byte(indexDoc(with(jdkEntry(), "file", name))))
+		f.Add([]byte(indexDoc(with(jdkEntry(), "type", name))))
+		f.Add([]byte(indexDoc(with(jdkEntry(), "file", nil, "url", "https://example.com/"+name))))
+	}
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		idx, err := pkgsource.ParseIndex(data)
@@ -78,6 +87,16 @@ func FuzzParseIndex(f *testing.F) {
 		want := sortedCopy(idx.Packages)
 		if len(again.Packages) != len(want) {
 			t.Fatalf("%d packages after the round trip, want %d", len(again.Packages), len(want))
+		}
+		for _, p := range idx.Packages {
+			if err := topology.CheckID("package type", p.Type); err != nil {
+				t.Fatalf("accepted a package type outside the safe set: %v", err)
+			}
+			if !strings.HasPrefix(p.Location, "https://") && !strings.HasPrefix(p.Location, "http://") {
+				if !filepath.IsLocal(p.Location) || strings.ContainsAny(p.Location, "%\\ ;$`\n") || slices.Contains(strings.Split(p.Location, "/"), "..") {
+					t.Fatalf("accepted an unsafe file name %q", p.Location)
+				}
+			}
 		}
 		for i, p := range again.Packages {
 			w := want[i]

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"path"
 	"strings"
 	"sync"
 	"time"
@@ -134,9 +133,8 @@ func (h *HTTP) resolve(location string) (string, error) {
 	if isURL(location) {
 		return location, nil
 	}
-	clean := path.Clean("/" + location)
-	if location == "" || path.IsAbs(location) || clean != "/"+location {
-		return "", fmt.Errorf("%w: %q is not a local file name", ErrUnsafePath, location)
+	if err := checkFileName(location); err != nil {
+		return "", err
 	}
 	return h.base.JoinPath(location).String(), nil
 }

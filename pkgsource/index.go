@@ -6,10 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"net/url"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/version"
 )
 
@@ -132,7 +137,7 @@ func parseIndex(data []byte, limit int64) (*Index, error) {
 	seen := make(map[Key]int, len(in.Packages))
 	for i, e := range in.Packages {
 		p, err := e.decode()
-		entry := fmt.Sprintf("package #%d (%s %s)", i+1, e.Type, e.Version)
+		entry := fmt.Sprintf("package #%d (%s %s)", i+1, shown(e.Type), shown(e.Version))
 		if err != nil {
 			return nil, &IndexError{Entry: entry, Err: err}
 		}
@@ -147,6 +152,11 @@ func parseIndex(data []byte, limit int64) (*Index, error) {
 
 func (e indexEntry) decode() (Package, error) {
 	p := Package{Type: e.Type, Size: e.Size}
+	if e.Type != "" { // an empty type is Validate's to report
+		if err := topology.CheckID("package type", e.Type); err != nil {
+			return p, err
+		}
+	}
 	var err error
 	if p.Version, err = version.Parse(e.Version); err != nil {
 		return p, err
@@ -157,7 +167,12 @@ func (e indexEntry) decode() (Package, error) {
 	for _, r := range e.Requires {
 		c, err := version.ParseConstraint(r.Constraint)
 		if err != nil {
-			return p, fmt.Errorf("requires %s: %w", r.Type, err)
+			return p, fmt.Errorf("requires %s: %w", shown(r.Type), err)
+		}
+		if r.Type != "" {
+			if err := topology.CheckID("package type", r.Type); err != nil {
+				return p, fmt.Errorf("requires: %w", err)
+			}
 		}
 		p.Requires = append(p.Requires, Requirement{Type: r.Type, Constraint: c})
 	}
@@ -170,6 +185,14 @@ func (e indexEntry) decode() (Package, error) {
 		return p, errors.New("no sha256")
 	case e.Size <= 0:
 		return p, fmt.Errorf("size %d, want 1 or more", e.Size)
+	case e.File != "":
+		if err := checkFileName(e.File); err != nil {
+			return p, err
+		}
+	default:
+		if err := checkURL(e.URL); err != nil {
+			return p, err
+		}
 	}
 	p.Location = e.File + e.URL
 	p.Digest = "sha256:" + e.SHA256
@@ -232,6 +255,47 @@ func (idx *Index) byType(typ string) []Package {
 	}
 	slices.SortFunc(out, Compare)
 	return out
+}
+
+// checkFileName reports, as an error matching ErrUnsafePath, whether name
+// is not a safe package file name: a local, slash-separated name relative to
+// the repository (see io/fs.ValidPath and path/filepath.IsLocal), each of
+// whose elements is in the safe set of topology.CheckID. Such a name holds
+// no "..", ".", empty element, backslash, "%" escape, space, shell
+// metacharacter or control character, and no element starts with "-", so
+// it reaches a file system, a URL path or a command line meaning what it
+// says. Every index read, and every Dir and HTTP source, checks the file
+// names it is given with it.
+func checkFileName(name string) error {
+	if !fs.ValidPath(name) || name == "." || !filepath.IsLocal(name) {
+		return fmt.Errorf("%w: %q is not a local file name; name a file below the repository, such as \"pool/tomcat-10.1.34.tar.gz\"", ErrUnsafePath, name)
+	}
+	for elem := range strings.SplitSeq(name, "/") {
+		if err := topology.CheckID("file name element", elem); err != nil {
+			return fmt.Errorf("%w: %q is not a local file name: %w", ErrUnsafePath, name, err)
+		}
+	}
+	return nil
+}
+
+// checkURL reports whether u, an index entry's "url", is not an absolute
+// http(s) URL.
+func checkURL(u string) error {
+	parsed, err := url.Parse(u)
+	if err != nil || !isURL(u) || parsed.Host == "" || parsed.User != nil {
+		return fmt.Errorf("url %s is not an absolute http(s) URL without credentials", shown(u))
+	}
+	return nil
+}
+
+// shown returns s as it can be printed in a message: as it is when it is in
+// the safe set of identifiers (or empty), quoted otherwise, so that no
+// control character or escape sequence reaches a terminal or a log.
+func shown(s string) string {
+	if s == "" || topology.CheckID("", s) == nil {
+		return s
+	}
+	return strconv.Quote(s)
 }
 
 func isURL(s string) bool {

@@ -2,10 +2,12 @@ package pkgsource_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -372,5 +374,89 @@ func TestMarshalRefusesAnIndexReadersWouldRefuse(t *testing.T) {
 		_, err := idx.Marshal()
 		assert.ErrorIs(t, err, pkgsource.ErrInvalidIndex, name)
 		assert.Error(t, pkgsource.WriteIndex(t.TempDir(), idx, nil), name)
+	}
+}
+
+// hostileNames are file names an attacker who writes an index could give a
+// package, hoping a shell, a file system or a URL takes them for more.
+var hostileNames = []string{
+	"x;touch pwned;#", "../../etc/passwd", "%2e%2e/x", "a%2fb", "a\nb", "-rf", "pool/-rf",
+	"/etc/passwd", "a//b", "./a", "a/.", "..", "a\\b", "a b", "$(touch pwned)", "`touch pwned`",
+	"a\x00b", "\x1b[31mred", "café.tar.gz", "a|b",
+}
+
+func TestIndexRefusesHostileNames(t *testing.T) {
+	type hostile struct {
+		name    string
+		entry   map[string]any
+		wantAt  string // the entry named
+		wantMsg string // the offending item, as the message shows it
+	}
+	var tests []hostile
+	for _, name := range hostileNames {
+		tests = append(tests, hostile{"file " + name, with(tomcatEntry(), "file", name), "package #2 (tomcat 10.1.34)", strconv.Quote(name)})
+	}
+	for _, typ := range []string{"x;touch pwned;#", "a\nb", "-rf", "%2e%2e", "tom cat", "jdk\u00a0"} {
+		tests = append(tests,
+			hostile{"type " + typ, with(tomcatEntry(), "type", typ), "package #2 (" + strconv.Quote(typ) + " 10.1.34)", `package type ` + strconv.Quote(typ)},
+			hostile{"required type " + typ, with(tomcatEntry(), "requires", []any{map[string]any{"type": typ, "constraint": ">=11"}}), "package #2 (tomcat 10.1.34)", `package type ` + strconv.Quote(typ)})
+	}
+	for _, u := range []string{"javascript:alert(1)", "ftp://example.com/t.tgz", "https://user:pw@example.com/t.tgz", "https:///t.tgz", "file:///etc/passwd"} {
+		tests = append(tests, hostile{"url " + u, with(tomcatEntry(), "file", nil, "url", u), "package #2 (tomcat 10.1.34)", u})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			idx, err := pkgsource.ParseIndex([]byte(indexDoc(jdkEntry(), tt.entry)))
+			require.Error(t, err)
+			assert.Nil(t, idx, "the whole index is refused")
+			require.ErrorIs(t, err, pkgsource.ErrInvalidIndex)
+			var ie *pkgsource.IndexError
+			require.ErrorAs(t, err, &ie)
+			assert.Equal(t, tt.wantAt, ie.Entry)
+			assert.Contains(t, err.Error(), tt.wantMsg)
+			assert.NotContains(t, err.Error(), "\n", "no control character reaches the message")
+			assert.NotContains(t, err.Error(), "\x1b")
+		})
+	}
+}
+
+func TestIndexFileNamesAccepted(t *testing.T) {
+	for _, name := range []string{"tomcat-10.1.34.tar.gz", "pool/t/tomcat_10.1.34+b1.deb", "a/b/c@2:x.pkg", "...", "a/..b"} {
+		t.Run(name, func(t *testing.T) {
+			idx, err := pkgsource.ParseIndex([]byte(indexDoc(with(tomcatEntry(), "file", name))))
+			require.NoError(t, err)
+			assert.Equal(t, name, idx.Packages[0].Location)
+		})
+	}
+}
+
+// TestDirRefusesHostileIndex serves a signed index that names a hostile
+// file: the source refuses it, opens nothing, runs nothing, and keeps
+// trusting the version it trusted before.
+func TestDirRefusesHostileIndex(t *testing.T) {
+	for _, name := range hostileNames {
+		t.Run(name, func(t *testing.T) {
+			r := newRepo(t, true)
+			store := pkgsource.NewFileTrustStore(filepath.Join(t.TempDir(), "trust.json"))
+			d := r.openDir(t, pkgsource.WithKeys(r.pub), pkgsource.WithTrustStore(store))
+			ctx := context.Background()
+			_, err := d.Packages(ctx, "tomcat")
+			require.NoError(t, err)
+
+			data := []byte(strings.Replace(indexDoc(jdkEntry(), with(tomcatEntry(), "file", name)), `"version":7`, `"version":9`, 1))
+			r.write(t, pkgsource.IndexFile, data)
+			r.write(t, pkgsource.SignatureFile, pkgsource.SignIndex(r.priv, data))
+
+			ps, err := d.Packages(ctx, "tomcat")
+			require.ErrorIs(t, err, pkgsource.ErrInvalidIndex)
+			assert.Nil(t, ps)
+			assert.Contains(t, err.Error(), "package #2 (tomcat 10.1.34)")
+			assert.Contains(t, err.Error(), strconv.Quote(name))
+			v, err := store.Version(ctx, r.dir)
+			require.NoError(t, err)
+			assert.EqualValues(t, 1, v, "the trust store is unchanged")
+			assert.NoFileExists(t, filepath.Join(r.dir, "pwned"))
+			assert.NoFileExists(t, "pwned")
+		})
 	}
 }
