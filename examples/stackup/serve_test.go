@@ -40,6 +40,13 @@ func newTestServer(t *testing.T, exec string) *testServer {
 // newTestServerOn is newTestServer with another topology file.
 func newTestServerOn(t *testing.T, topology, exec string) *testServer {
 	t.Helper()
+	return newTestServerWith(t, topology, exec, access{token: testToken})
+}
+
+// newTestServerWith is newTestServerOn with acc, whose token the client
+// sends.
+func newTestServerWith(t *testing.T, topology, exec string, acc access) *testServer {
+	t.Helper()
 	e := newApplyEnv(t)
 	in := inputFlags{topology: topology, repo: e.repo, keys: stringList{e.key}, policy: "newest"}
 	env, err := in.load(t.Context())
@@ -47,12 +54,12 @@ func newTestServerOn(t *testing.T, topology, exec string) *testServer {
 	t.Cleanup(func() { env.Close() })
 	rf := runFlags{exec: strings.ReplaceAll(exec, "LEDGER", e.ledger), concurrency: 1}
 	require.NoError(t, rf.check())
-	srv, err := newServer(env, &rf, access{token: testToken}, io.Discard, slog.New(slog.DiscardHandler))
+	srv, err := newServer(env, &rf, acc, io.Discard, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	t.Cleanup(srv.Close) // before hs.Close, which waits for the event streams
-	client := &http.Client{Timeout: 20 * time.Second, Transport: bearer{testToken, http.DefaultTransport}}
+	client := &http.Client{Timeout: 20 * time.Second, Transport: bearer{acc.token, http.DefaultTransport}}
 	t.Cleanup(client.CloseIdleConnections)
 	return &testServer{applyEnv: e, srv: srv, url: hs.URL, client: client}
 }
