@@ -394,10 +394,7 @@ func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		next = n
 	}
 	rc := http.NewResponseController(w)
-	// A stream outlives the server's timeouts; the read deadline bounds the
-	// connection's background read, which would cancel the request.
-	_ = rc.SetWriteDeadline(time.Time{})
-	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
@@ -717,6 +714,23 @@ func checkToken(token string) (string, error) {
 	return token, nil
 }
 
+// newHTTPServer returns the HTTP server serving h: it bounds the time a
+// client takes to send a request and the time an answer takes, but not
+// an event stream, which lifts the write timeout (and which the read
+// timeout, over once the request is read, does not cut).
+func newHTTPServer(h http.Handler, log *slog.Logger, tlsConfig *tls.Config) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConfig,
+	}
+}
+
 // serve runs the server until ctx is done, then shuts it down: runs in
 // progress are cancelled, and the HTTP server waits for its requests.
 // With tlsConfig, it serves HTTPS.
@@ -736,16 +750,7 @@ func serve(ctx context.Context, in *inputFlags, rf *runFlags, addr string, acc a
 	if err != nil {
 		return usageErr("--listen: %w", err)
 	}
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second, // event streams lift it
-		WriteTimeout:      60 * time.Second, // event streams lift it
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		TLSConfig:         tlsConfig,
-	}
+	hs := newHTTPServer(srv.Handler(), log, tlsConfig)
 	scheme := "http"
 	if tlsConfig != nil {
 		scheme = "https"

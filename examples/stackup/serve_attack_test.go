@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -12,12 +14,17 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/upgrade"
 )
 
 // The attacks on the server: calls from web pages and from clients
@@ -496,4 +503,150 @@ func TestServeEnvToken(t *testing.T) {
 	code, stderr := stop()
 	assert.Equal(t, exitOK, code)
 	assert.NotContains(t, stderr, testToken, "a token given is not printed")
+}
+
+// pipeListener is a listener whose connections are in-memory pipes, so
+// that a server and its clients can run in a synctest bubble.
+type pipeListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 80} }
+
+// dial connects to the listener.
+func (l *pipeListener) dial(ctx context.Context, _, _ string) (net.Conn, error) {
+	client, server := net.Pipe()
+	select {
+	case l.conns <- server:
+		return client, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// bubbleServer is a server as serve configures it, on a pipe listener in
+// a synctest bubble, whose steps wait for gate to close. Cleanup stops it.
+func bubbleServer(t *testing.T, gate <-chan struct{}, ran *atomic.Int32) (*http.Server, *pipeListener, *http.Client) {
+	e := newApplyEnv(t)
+	in := inputFlags{topology: "testdata/shop.yaml", repo: e.repo, keys: stringList{e.key}, policy: "newest"}
+	env, err := in.load(t.Context())
+	require.NoError(t, err)
+	rf := runFlags{exec: "true", concurrency: 1}
+	require.NoError(t, rf.check())
+	srv, err := newServer(env, &rf, access{token: testToken}, io.Discard, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	srv.exec = upgrade.ExecutorFunc(func(ctx context.Context, s upgrade.Step) error {
+		ran.Add(1)
+		select {
+		case <-gate:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	hs := newHTTPServer(srv.Handler(), slog.New(slog.DiscardHandler), nil)
+	ln := newPipeListener()
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	client := &http.Client{Transport: bearer{testToken, &http.Transport{DialContext: ln.dial}}}
+	t.Cleanup(func() {
+		srv.Close()
+		hs.Close()
+		<-served
+		client.CloseIdleConnections()
+		env.Close()
+	})
+	return hs, ln, client
+}
+
+// TestServeStreamOutlivesTimeouts follows a run that takes longer than
+// the server's read and write timeouts: the stream goes on to the end.
+func TestServeStreamOutlivesTimeouts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		var ran atomic.Int32
+		hs, _, client := bubbleServer(t, gate, &ran)
+		resp, err := client.Post("http://127.0.0.1/v1/apply", "application/json", strings.NewReader(requestBody(t, "testdata/requests.json")))
+		require.NoError(t, err)
+		answer := decodeJSON(t, resp)
+		resp.Body.Close()
+		require.Equal(t, http.StatusAccepted, resp.StatusCode, answer)
+
+		ts := &testServer{url: "http://127.0.0.1", client: client}
+		got := make(chan []sse, 1)
+		go func() {
+			events, err := ts.events(context.Background(), answer["events"].(string), "")
+			assert.NoError(t, err)
+			got <- events
+		}()
+		time.Sleep(hs.ReadTimeout + hs.WriteTimeout + time.Minute) // the fake clock
+		synctest.Wait()
+		select {
+		case events := <-got:
+			t.Fatalf("the stream ended while the run went on: %v", events)
+		default:
+		}
+		close(gate)
+		events := <-got
+		require.NotEmpty(t, events)
+		assert.Contains(t, events[len(events)-1].data, `"state":"succeeded"`)
+		assert.Equal(t, int32(len(allSteps)), ran.Load())
+	})
+}
+
+// TestServeSlowHeaders sends a request's headers too slowly (slowloris):
+// the server hangs up after its ReadHeaderTimeout, and nothing runs.
+func TestServeSlowHeaders(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var ran atomic.Int32
+		hs, ln, _ := bubbleServer(t, nil, &ran)
+		conn, err := ln.dial(t.Context(), "", "")
+		require.NoError(t, err)
+		defer conn.Close()
+		_, err = io.WriteString(conn, "POST /v1/apply HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "+testToken+"\r\n")
+		require.NoError(t, err)
+		closed := make(chan error, 1)
+		go func() {
+			_, err := io.ReadAll(conn)
+			closed <- err
+		}()
+		time.Sleep(hs.ReadHeaderTimeout - time.Second)
+		synctest.Wait()
+		select {
+		case <-closed:
+			t.Fatal("the server hung up before its header timeout")
+		default:
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		select {
+		case err := <-closed:
+			assert.NoError(t, err, "the server closed the connection")
+		default:
+			t.Fatal("the server still waits for the headers")
+		}
+		assert.Zero(t, ran.Load())
+	})
 }
