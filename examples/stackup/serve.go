@@ -4,13 +4,19 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,6 +42,7 @@ type server struct {
 	cmds scripts
 	exec upgrade.Executor
 	log  *slog.Logger
+	acc  access
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -49,14 +56,18 @@ type server struct {
 }
 
 // newServer returns a server planning with e and running plans as rf
-// says; the commands' standard output goes to out.
-func newServer(e *env, rf *runFlags, out io.Writer, log *slog.Logger) (*server, error) {
+// says, answering the calls acc lets in; the commands' standard output
+// goes to out.
+func newServer(e *env, rf *runFlags, acc access, out io.Writer, log *slog.Logger) (*server, error) {
+	if acc.token == "" {
+		return nil, errors.New("serve: no token") // a caller's mistake: serve always has one
+	}
 	cmds, err := rf.scripts()
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &server{env: e, rf: rf, cmds: cmds, exec: newExecutor(cmds, out), log: log,
+	return &server{env: e, rf: rf, cmds: cmds, exec: newExecutor(cmds, out), log: log, acc: acc,
 		ctx: ctx, cancel: cancel, runs: map[string]*runState{}, busy: map[topology.AppID]string{}}, nil
 }
 
@@ -70,14 +81,128 @@ func (s *server) Close() {
 	s.wg.Wait()
 }
 
-// Handler returns the HTTP API.
+// Handler returns the HTTP API. It answers only requests for the hosts
+// s.acc allows; every call but GET /healthz must carry the bearer token,
+// and cross-origin browser writes are refused.
 func (s *server) Handler() http.Handler {
+	api := http.NewServeMux()
+	api.HandleFunc("POST /v1/plan", s.handlePlan)
+	api.HandleFunc("POST /v1/apply", s.handleApply)
+	api.HandleFunc("GET /v1/runs/{id}", s.handleStatus)
+	api.HandleFunc("GET /v1/runs/{id}/events", s.handleEvents)
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/plan", s.handlePlan)
-	mux.HandleFunc("POST /v1/apply", s.handleApply)
-	mux.HandleFunc("GET /v1/runs/{id}", s.handleStatus)
-	mux.HandleFunc("GET /v1/runs/{id}/events", s.handleEvents)
-	return mux
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.Handle("/", s.guard(api))
+	return s.checkHost(mux)
+}
+
+// access says who may call the server.
+type access struct {
+	token string   // the bearer token every API call carries
+	hosts []string // the host names answered besides the loopback ones, lower case
+}
+
+// loopbackHost reports whether host, a name or an IP address without a
+// port, is this machine's loopback.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// requestHost returns the host of a Host header, without the port,
+// brackets or final dot, in lower case.
+func requestHost(hostport string) string {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return strings.ToLower(strings.TrimSuffix(host, "."))
+}
+
+// checkHost answers 421 to a request whose Host header names a host
+// other than the loopback and those allowed: a page of another site
+// whose name an attacker has pointed at this machine (DNS rebinding)
+// gets nothing.
+func (s *server) checkHost(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := requestHost(r.Host)
+		if host == "" || !(loopbackHost(host) || slices.Contains(s.acc.hosts, host)) {
+			writeError(w, http.StatusMisdirectedRequest, "host_not_allowed", fmt.Errorf(
+				"host %q is not served here: call localhost, 127.0.0.1, [::1] or a name given to serve with --allow-host", truncate(r.Host)))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// truncate shortens s, from a client, for an error message.
+func truncate(s string) string {
+	const max = 100
+	if len(s) > max {
+		return s[:max] + "…"
+	}
+	return s
+}
+
+// guard refuses cross-origin browser writes with 403, and calls without
+// the bearer token with 401, before h sees them.
+func (s *server) guard(h http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	want := sha256.Sum256([]byte(s.acc.token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := cop.Check(r); err != nil {
+			writeError(w, http.StatusForbidden, "cross_origin", fmt.Errorf(
+				"cross-origin request from %q refused (%v): call the API from a program, not from a web page", truncate(r.Header.Get("Origin")), err))
+			return
+		}
+		token, problem := bearerToken(r)
+		if problem == "" {
+			got := sha256.Sum256([]byte(token))
+			if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+				problem = "wrong bearer token"
+			}
+		}
+		if problem != "" {
+			challenge := `Bearer realm="stackup"`
+			if token != "" {
+				challenge += `, error="invalid_token"`
+			}
+			w.Header().Set("WWW-Authenticate", challenge)
+			if q := r.URL.Query(); q.Has("token") || q.Has("access_token") {
+				problem += " (a token in the URL is ignored: URLs end up in logs)"
+			}
+			writeError(w, http.StatusUnauthorized, "unauthorized", fmt.Errorf(
+				"%s: send the header \"Authorization: Bearer TOKEN\" with the token serve was given (--token-file or STACKUP_TOKEN) or printed", problem))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// bearerToken returns the token of r's Authorization header, or what is
+// wrong with the header.
+func bearerToken(r *http.Request) (token, problem string) {
+	values := r.Header.Values("Authorization")
+	switch {
+	case len(values) == 0:
+		return "", "missing bearer token"
+	case len(values) > 1:
+		return "", "more than one Authorization header"
+	}
+	scheme, token, _ := strings.Cut(values[0], " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", fmt.Sprintf("Authorization scheme %q is not Bearer", truncate(scheme))
+	}
+	if token = strings.TrimSpace(token); token == "" {
+		return "", "missing bearer token"
+	}
+	return token, ""
 }
 
 // apiError is the body of every error answer.
@@ -104,6 +229,11 @@ func writeError(w http.ResponseWriter, status int, kind string, err error) {
 // plan reads the requests in r's body and plans them. On failure it
 // answers the client and returns nil.
 func (s *server) plan(w http.ResponseWriter, r *http.Request) *upgrade.Plan {
+	if ct := r.Header.Get("Content-Type"); !isJSON(ct) {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", fmt.Errorf(
+			"Content-Type %q is not application/json: post the requests as JSON with \"Content-Type: application/json\"", truncate(ct)))
+		return nil
+	}
 	reqs, err := parseRequestsJSON(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
@@ -125,6 +255,12 @@ func (s *server) plan(w http.ResponseWriter, r *http.Request) *upgrade.Plan {
 		return nil
 	}
 	return plan
+}
+
+// isJSON reports whether a Content-Type header says JSON.
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/json"
 }
 
 func (s *server) handlePlan(w http.ResponseWriter, r *http.Request) {
@@ -408,23 +544,197 @@ const serveSynopsis = `stackup serve (--topology FILE | --tosca FILE --instances
 Runs a deployment server. Clients post upgrade requests to /v1/plan to get
 the plan, or to /v1/apply to have it run with the --exec command per step,
 and follow the run at /v1/runs/ID and /v1/runs/ID/events (server-sent
-events). See the package documentation for the API.`
+events). Every call carries the header "Authorization: Bearer TOKEN", the
+token read from --token-file or STACKUP_TOKEN; on a loopback --listen
+address without either, serve makes one up and prints it on standard
+error. See the package documentation for the API.`
+
+// serveFlags are serve's own flags.
+type serveFlags struct {
+	listen          string
+	tokenFile       string
+	allowHosts      stringList
+	tlsCert, tlsKey string
+}
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newRunCommand("serve", serveSynopsis, false)
-	listen := c.fs.String("listen", "127.0.0.1:8080", "listen on `ADDR`")
+	var sf serveFlags
+	c.fs.StringVar(&sf.listen, "listen", "127.0.0.1:8080", "listen on `ADDR`; other than a loopback address, only with a token given")
+	c.fs.StringVar(&sf.tokenFile, "token-file", "", "the bearer token clients send is in `FILE` (else STACKUP_TOKEN)")
+	c.fs.Var(&sf.allowHosts, "allow-host", "answer requests for host `NAME` too, besides localhost and loopback addresses (repeatable)")
+	c.fs.StringVar(&sf.tlsCert, "tls-cert", "", "serve HTTPS with the certificate chain in `FILE` (PEM, with --tls-key)")
+	c.fs.StringVar(&sf.tlsKey, "tls-key", "", "the private key of --tls-cert in `FILE` (PEM)")
 	if code, ok := c.parse(args, stdout, stderr); !ok {
 		return code
 	}
-	if err := serve(ctx, &c.in, &c.rf, *listen, stdout, stderr); err != nil {
+	envToken, envSet := os.LookupEnv("STACKUP_TOKEN")
+	acc, generated, err := sf.access(envToken, envSet)
+	if err != nil {
+		return checkFlags(c.fs, c.synopsis, err, stderr)
+	}
+	var tlsConfig *tls.Config
+	if sf.tlsCert != "" || sf.tlsKey != "" {
+		if sf.tlsCert == "" || sf.tlsKey == "" {
+			return checkFlags(c.fs, c.synopsis, errors.New("give --tls-cert and --tls-key together"), stderr)
+		}
+		cert, err := tls.LoadX509KeyPair(sf.tlsCert, sf.tlsKey)
+		if err != nil {
+			return report(stderr, "serve", inputErr(fmt.Errorf("--tls-cert, --tls-key: %w", err)))
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if generated {
+		fmt.Fprintf(stderr, "%s serve: token: %s\n", programName, acc.token)
+		fmt.Fprintf(stderr, "%s serve: send it with every call as the header \"Authorization: Bearer %s\"; give --token-file FILE or STACKUP_TOKEN to choose it\n",
+			programName, acc.token)
+	}
+	if err := serve(ctx, &c.in, &c.rf, sf.listen, acc, tlsConfig, stdout, stderr); err != nil {
 		return report(stderr, "serve", err)
 	}
 	return exitOK
 }
 
+// maxTokenFile is the size of the largest token file read.
+const maxTokenFile = 4 << 10
+
+// minToken is the length of the shortest token accepted.
+const minToken = 16
+
+// access checks the flags and returns who may call the server: the token
+// from --token-file, or else envToken if envSet, or else (only on a
+// loopback address) a new random one, with generated true.
+func (sf *serveFlags) access(envToken string, envSet bool) (acc access, generated bool, err error) {
+	host, _, err := net.SplitHostPort(sf.listen)
+	if err != nil {
+		return access{}, false, fmt.Errorf("--listen %q: %w", sf.listen, err)
+	}
+	for _, name := range sf.allowHosts {
+		h, err := allowedHost(name)
+		if err != nil {
+			return access{}, false, err
+		}
+		acc.hosts = append(acc.hosts, h)
+	}
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		acc.hosts = append(acc.hosts, requestHost(host))
+	}
+	switch {
+	case sf.tokenFile != "":
+		acc.token, err = readToken(sf.tokenFile)
+		if err != nil {
+			return access{}, false, fmt.Errorf("--token-file: %w", err)
+		}
+	case envSet:
+		if acc.token, err = checkToken(envToken); err != nil {
+			return access{}, false, fmt.Errorf("STACKUP_TOKEN: %w", err)
+		}
+	case !loopbackHost(host):
+		return access{}, false, fmt.Errorf("--listen %q is not a loopback address: give the token clients must send with --token-file FILE or STACKUP_TOKEN "+
+			"(serve makes one up only on loopback), or listen on 127.0.0.1", sf.listen)
+	default:
+		acc.token, generated = base64.RawURLEncoding.EncodeToString(randomBytes(32)), true
+	}
+	return acc, generated, nil
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand)
+	return b
+}
+
+// allowedHost checks an --allow-host name and returns it in lower case.
+func allowedHost(name string) (string, error) {
+	h := requestHost(name)
+	if net.ParseIP(h) != nil {
+		return h, nil
+	}
+	ok := h != "" && len(h) <= 253
+	for _, r := range h {
+		ok = ok && (r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.')
+	}
+	if !ok || h != strings.ToLower(strings.TrimSuffix(name, ".")) {
+		return "", fmt.Errorf("--allow-host %q is not a host name or IP address (give a name such as deploy.example.com, without a port)", name)
+	}
+	return h, nil
+}
+
+// readToken reads a token file: a regular file of at most maxTokenFile
+// bytes, whose content, trimmed, is the token.
+func readToken(file string) (string, error) {
+	// Stat first, and open without blocking: opening a FIFO would wait
+	// for a writer.
+	fi, err := os.Stat(file)
+	if err != nil {
+		return "", err
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file (%s)", file, fi.Mode().Type())
+	}
+	f, err := os.OpenFile(file, os.O_RDONLY|openNonblock, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return "", err
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file (%s)", file, fi.Mode().Type())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
+	if err != nil {
+		return "", err
+	}
+	if len(data) > maxTokenFile {
+		return "", fmt.Errorf("%s is larger than %d bytes: a token file holds only the token", file, maxTokenFile)
+	}
+	token, err := checkToken(string(data))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", file, err)
+	}
+	return token, nil
+}
+
+// checkToken trims a token and checks that clients can send it.
+func checkToken(token string) (string, error) {
+	token = strings.TrimSpace(token)
+	if token == "" {
+		return "", errors.New("the token is empty")
+	}
+	if len(token) < minToken {
+		return "", fmt.Errorf("the token has %d characters, fewer than %d: use a long random one, such as 32 random bytes in base64", len(token), minToken)
+	}
+	for _, r := range token {
+		if r < '!' || r > '~' {
+			return "", errors.New("the token has a character other than printable ASCII without spaces, which an Authorization header cannot carry")
+		}
+	}
+	return token, nil
+}
+
+// newHTTPServer returns the HTTP server serving h: it bounds the time a
+// client takes to send a request and the time an answer takes, but not
+// an event stream, which lifts the write timeout (and which the read
+// timeout, over once the request is read, does not cut).
+func newHTTPServer(h http.Handler, log *slog.Logger, tlsConfig *tls.Config) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConfig,
+	}
+}
+
 // serve runs the server until ctx is done, then shuts it down: runs in
 // progress are cancelled, and the HTTP server waits for its requests.
-func serve(ctx context.Context, in *inputFlags, rf *runFlags, addr string, stdout, stderr io.Writer) error {
+// With tlsConfig, it serves HTTPS.
+func serve(ctx context.Context, in *inputFlags, rf *runFlags, addr string, acc access, tlsConfig *tls.Config, stdout, stderr io.Writer) error {
 	ctx, cancel := afterStop(ctx, 0)
 	defer cancel()
 	e, err := in.load(ctx)
@@ -433,7 +743,7 @@ func serve(ctx context.Context, in *inputFlags, rf *runFlags, addr string, stdou
 	}
 	defer e.Close()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	srv, err := newServer(e, rf, stderr, log)
+	srv, err := newServer(e, rf, acc, stderr, log)
 	if err != nil {
 		return err
 	}
@@ -442,18 +752,20 @@ func serve(ctx context.Context, in *inputFlags, rf *runFlags, addr string, stdou
 	if err != nil {
 		return usageErr("--listen: %w", err)
 	}
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second, // event streams lift it
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	hs := newHTTPServer(srv.Handler(), log, tlsConfig)
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme = "https"
 	}
-	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(stdout, "listening on %s://%s\n", scheme, ln.Addr())
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if tlsConfig != nil {
+			errc <- hs.ServeTLS(ln, "", "")
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
 	select {
 	case err := <-errc:
 		return failedErr(err)

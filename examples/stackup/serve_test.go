@@ -40,6 +40,13 @@ func newTestServer(t *testing.T, exec string) *testServer {
 // newTestServerOn is newTestServer with another topology file.
 func newTestServerOn(t *testing.T, topology, exec string) *testServer {
 	t.Helper()
+	return newTestServerWith(t, topology, exec, access{token: testToken})
+}
+
+// newTestServerWith is newTestServerOn with acc, whose token the client
+// sends.
+func newTestServerWith(t *testing.T, topology, exec string, acc access) *testServer {
+	t.Helper()
 	e := newApplyEnv(t)
 	in := inputFlags{topology: topology, repo: e.repo, keys: stringList{e.key}, policy: "newest"}
 	env, err := in.load(t.Context())
@@ -47,14 +54,29 @@ func newTestServerOn(t *testing.T, topology, exec string) *testServer {
 	t.Cleanup(func() { env.Close() })
 	rf := runFlags{exec: strings.ReplaceAll(exec, "LEDGER", e.ledger), concurrency: 1}
 	require.NoError(t, rf.check())
-	srv, err := newServer(env, &rf, io.Discard, slog.New(slog.DiscardHandler))
+	srv, err := newServer(env, &rf, acc, io.Discard, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	t.Cleanup(srv.Close) // before hs.Close, which waits for the event streams
-	client := &http.Client{Timeout: 20 * time.Second}
+	client := &http.Client{Timeout: 20 * time.Second, Transport: bearer{acc.token, http.DefaultTransport}}
 	t.Cleanup(client.CloseIdleConnections)
 	return &testServer{applyEnv: e, srv: srv, url: hs.URL, client: client}
+}
+
+// testToken is the test servers' token.
+const testToken = "test-token-0123456789abcdef"
+
+// bearer is a transport that sends a bearer token with every request.
+type bearer struct {
+	token string
+	base  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set("Authorization", "Bearer "+b.token)
+	return b.base.RoundTrip(req)
 }
 
 // post posts body to path and returns the status and the decoded JSON
@@ -411,6 +433,8 @@ func TestServeClose(t *testing.T) {
 // through it, and stops it as SIGINT would.
 func TestServeCommand(t *testing.T) {
 	e := newApplyEnv(t)
+	tokenFile := filepath.Join(e.dir, "token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte(testToken+"\n"), 0o600))
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	pr, pw := io.Pipe()
@@ -418,7 +442,7 @@ func TestServeCommand(t *testing.T) {
 	exit := make(chan int, 1)
 	go func() {
 		exit <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--topology", "testdata/shop.yaml", "--repo", e.repo,
-			"--key", e.key, "--exec", e.record()}, pw, &stderr)
+			"--key", e.key, "--exec", e.record(), "--token-file", tokenFile}, pw, &stderr)
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
@@ -429,7 +453,7 @@ func TestServeCommand(t *testing.T) {
 	url, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
 	require.True(t, ok, line)
 
-	client := &http.Client{Timeout: 10 * time.Second}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: bearer{testToken, http.DefaultTransport}}
 	defer client.CloseIdleConnections()
 	resp, err := client.Post(url+"/v1/plan", "application/json", strings.NewReader(requestBody(t, "testdata/requests.json")))
 	require.NoError(t, err)
