@@ -11,12 +11,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -365,31 +363,6 @@ func TestServeRefusesToStart(t *testing.T) {
 			assert.NotContains(t, r.stderr, "token: ", "no token made up")
 			assert.NoFileExists(t, ran)
 		})
-	}
-}
-
-// TestServeTokenFileFIFO gives a FIFO as the token file: refused at once,
-// not waited on for a writer.
-func TestServeTokenFileFIFO(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("FIFOs made with mkfifo on Linux")
-	}
-	fifo := filepath.Join(t.TempDir(), "fifo")
-	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
-	args, ran := serveArgs(t, "--token-file", fifo)
-	done := make(chan result, 1)
-	go func() { done <- stackup(t, args...) }()
-	select {
-	case r := <-done:
-		assert.Equal(t, exitUsage, r.code)
-		assert.Contains(t, r.stderr, "--token-file: "+fifo+" is not a regular file (p---------)")
-		assert.NoFileExists(t, ran)
-	case <-time.After(20 * time.Second): // a failure bound only
-		f, err := os.OpenFile(fifo, os.O_WRONLY, 0) // unblock serve
-		if err == nil {
-			f.Close()
-		}
-		t.Fatal("serve waits on the FIFO")
 	}
 }
 
