@@ -11,6 +11,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 )
 
 // Sentinel errors of signed indexes, usable with errors.Is.
@@ -172,16 +174,25 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 func WithMaxIndexSize(n int64) Option { return func(o *options) { o.maxIndex = n } }
 
 // WithRetries sets how many times an HTTP source retries a request that
-// failed with a 5xx status or a connection error, waiting backoff before
-// the first retry and twice as long before each next one. The default is
-// 3 retries from 100ms.
+// failed with a 5xx status or a connection error (not a 4xx, nor a refused
+// redirect), waiting about backoff before the first retry and about twice
+// as long before each next one, at most about DefaultMaxRetryWait. Each
+// wait is drawn at random within 50% of its nominal length, so that
+// clients retrying at once spread out. The default is 3 retries from
+// 100ms.
 func WithRetries(n int, backoff time.Duration) Option {
-	return func(o *options) { o.retries, o.backoff = max(n, 0), backoff }
+	return func(o *options) { o.retries, o.backoff = max(n, 0), max(backoff, 0) }
 }
 
 // WithRequestTimeout bounds each HTTP request, headers and body. The
-// default is the client's own timeout.
+// default is the client's own Timeout or, when it has none,
+// DefaultRequestTimeout.
 func WithRequestTimeout(d time.Duration) Option { return func(o *options) { o.reqTimeout = d } }
+
+// newBackoff returns the waits between the attempts of one request.
+func (o *options) newBackoff() *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: min(o.backoff, DefaultMaxRetryWait), RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: DefaultMaxRetryWait}
+}
 
 // maxSignature is the largest signature file a source reads, in bytes.
 const maxSignature = 1 << 10
