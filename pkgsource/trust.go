@@ -55,16 +55,28 @@ type FileTrustStore struct {
 var _ TrustStore = (*FileTrustStore)(nil)
 
 // NewFileTrustStore returns a store kept at path; the file is created on
-// the first SetVersion.
+// the first SetVersion. The store reads the file only if it is a regular
+// file of at most 1 MiB, and refuses it otherwise with a *FileError, as a
+// malformed store: a signed source then trusts nothing.
 func NewFileTrustStore(path string) *FileTrustStore { return &FileTrustStore{path: path} }
 
 func (s *FileTrustStore) load() (map[string]int64, error) {
-	data, err := os.ReadFile(s.path)
+	const what = "trust store"
+	f, err := openRegular(what, s.path, nonblocking(os.OpenFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return map[string]int64{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("pkgsource: trust store: %w", err)
+		var fe *FileError
+		if !errors.As(err, &fe) {
+			err = &FileError{What: what, Path: s.path, Err: err}
+		}
+		return nil, err
+	}
+	defer f.Close()
+	data, err := readAtMost(what, f, maxTrustStore)
+	if err != nil {
+		return nil, err
 	}
 	versions := map[string]int64{}
 	if err := json.Unmarshal(data, &versions); err != nil {
