@@ -114,15 +114,18 @@ func NewHTTP(base string, client *http.Client, opts ...Option) (*HTTP, error) {
 func sameOrigin(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
 		from := via[0].URL
+		refuse := func(reason string) error {
+			return &RedirectError{From: from.Redacted(), To: req.URL.Redacted(), Reason: reason}
+		}
 		switch {
 		case from.Scheme == "https" && req.URL.Scheme != "https":
-			return &RedirectError{From: from.String(), To: req.URL.String(), Reason: "a downgrade from https to " + req.URL.Scheme}
+			return refuse("a downgrade from https to " + req.URL.Scheme)
 		case origin(req.URL) != origin(from):
-			return &RedirectError{From: from.String(), To: req.URL.String(), Reason: "another origin than " + origin(from)}
+			return refuse("another origin than " + origin(from))
 		case next != nil:
 			return next(req, via)
 		case len(via) >= 10:
-			return &RedirectError{From: from.String(), To: req.URL.String(), Reason: "10 redirects already"}
+			return refuse("10 redirects already")
 		}
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"path"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -341,4 +342,37 @@ func TestHTTPRetryWaitEndsOnCancel(t *testing.T) {
 		assert.Equal(t, 1, requests, "no retry after the cancel")
 		assert.Zero(t, time.Since(start), "no wait after the cancel")
 	})
+}
+
+// TestHTTPRefusesHostileIndex serves, after a good signed index, a signed
+// index naming a hostile file: it is refused, and neither the source's
+// conditional-request cache nor the trust store takes it in.
+func TestHTTPRefusesHostileIndex(t *testing.T) {
+	r := newRepo(t, true)
+	srv := newRepoServer(t, r.files)
+	store := pkgsource.NewFileTrustStore(t.TempDir() + "/trust.json")
+	h := newTestHTTP(t, srv.base(), srv.Client(), pkgsource.WithKeys(r.pub), pkgsource.WithTrustStore(store))
+	_, err := h.Packages(t.Context(), "tomcat")
+	require.NoError(t, err)
+	good := r.files[pkgsource.IndexFile]
+
+	hostile := []byte(strings.Replace(indexDoc(jdkEntry(), with(tomcatEntry(), "file", "%2e%2e/%2e%2e/etc/passwd")), `"version":7`, `"version":9`, 1))
+	srv.setFiles(map[string][]byte{pkgsource.IndexFile: hostile, pkgsource.SignatureFile: pkgsource.SignIndex(r.priv, hostile)})
+	ps, err := h.Packages(t.Context(), "tomcat")
+	require.ErrorIs(t, err, pkgsource.ErrInvalidIndex)
+	assert.Nil(t, ps)
+	assert.Contains(t, err.Error(), `package #2 (tomcat 10.1.34)`)
+	assert.Contains(t, err.Error(), `"%2e%2e/%2e%2e/etc/passwd"`)
+	v, err := store.Version(t.Context(), srv.base())
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, v, "the trust store is unchanged")
+
+	srv.setFiles(map[string][]byte{pkgsource.IndexFile: good, pkgsource.SignatureFile: r.files[pkgsource.SignatureFile]})
+	_, err = h.Packages(t.Context(), "tomcat")
+	require.NoError(t, err)
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	require.Len(t, srv.ifNoneMatch, 3)
+	assert.NotEmpty(t, srv.ifNoneMatch[1])
+	assert.Equal(t, srv.ifNoneMatch[1], srv.ifNoneMatch[2], "the refused index did not replace the remembered one")
 }
