@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -194,23 +195,30 @@ func TestCacheWithinTTL(t *testing.T) {
 }
 
 func TestCacheAfterTTL(t *testing.T) {
-	var calls atomic.Int32
-	c := pkgsource.NewCache(countingSource(t, &calls, pkg("tomcat", "10.1.34")), time.Millisecond)
-	ctx := context.Background()
-	_, err := c.Packages(ctx, "tomcat")
-	require.NoError(t, err)
-	time.Sleep(5 * time.Millisecond)
-	_, err = c.Packages(ctx, "tomcat")
-	require.NoError(t, err)
-	assert.Equal(t, int32(2), calls.Load())
-
-	zero := pkgsource.NewCache(countingSource(t, &calls, pkg("tomcat", "10.1.34")), 0)
-	calls.Store(0)
-	for range 3 {
-		_, err := zero.Packages(ctx, "tomcat")
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int32
+		const ttl = time.Minute
+		c := pkgsource.NewCache(countingSource(t, &calls, pkg("tomcat", "10.1.34")), ttl)
+		ctx := t.Context()
+		_, err := c.Packages(ctx, "tomcat")
 		require.NoError(t, err)
-	}
-	assert.Equal(t, int32(3), calls.Load(), "a zero TTL caches nothing")
+		time.Sleep(ttl - time.Nanosecond) // the bubble's clock
+		_, err = c.Packages(ctx, "tomcat")
+		require.NoError(t, err)
+		assert.Equal(t, int32(1), calls.Load(), "within the TTL")
+		time.Sleep(time.Nanosecond)
+		_, err = c.Packages(ctx, "tomcat")
+		require.NoError(t, err)
+		assert.Equal(t, int32(2), calls.Load(), "at the TTL")
+
+		zero := pkgsource.NewCache(countingSource(t, &calls, pkg("tomcat", "10.1.34")), 0)
+		calls.Store(0)
+		for range 3 {
+			_, err := zero.Packages(ctx, "tomcat")
+			require.NoError(t, err)
+		}
+		assert.Equal(t, int32(3), calls.Load(), "a zero TTL caches nothing")
+	})
 }
 
 func TestCacheErrorsNotCached(t *testing.T) {

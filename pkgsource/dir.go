@@ -80,7 +80,7 @@ func (d *Dir) Index(ctx context.Context) (*Index, error) {
 // readFile reads a small file of the repository, refusing more than limit
 // bytes.
 func (d *Dir) readFile(name string, limit int64) ([]byte, error) {
-	f, err := d.open(name)
+	f, err := d.open("index", name)
 	if err != nil {
 		return nil, err
 	}
@@ -105,28 +105,47 @@ func (d *Dir) Packages(ctx context.Context, typ string) ([]Package, error) {
 }
 
 // Open implements Opener: it opens p's file, which must be a local name
-// within the directory, and returns a reader that verifies p's digest and
-// size (see NewVerifier).
+// within the directory and a regular file (a FIFO or a directory is
+// refused at once, with a *FileError matching ErrNotRegular) of p.Size
+// bytes when p gives a size (another size is refused with a *DigestError),
+// and returns a reader that verifies p's digest and size (see
+// NewVerifier).
 func (d *Dir) Open(ctx context.Context, p Package) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	f, err := d.open(p.Location)
+	f, err := d.open("package", p.Location)
 	if err != nil {
 		return nil, &PackageError{Package: p.Key(), Err: err}
+	}
+	if p.Size > 0 {
+		info, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, &PackageError{Package: p.Key(), Err: &FileError{What: "package", Path: p.Location, Err: err}}
+		}
+		if info.Size() != p.Size {
+			f.Close()
+			return nil, &DigestError{Package: p.Key(), Reason: fmt.Sprintf("file %q is %d bytes, want %d", p.Location, info.Size(), p.Size)}
+		}
 	}
 	return NewVerifier(f, p), nil
 }
 
 // open opens a file of the repository through os.Root, so that no name,
-// link or race can reach outside the directory.
-func (d *Dir) open(name string) (*os.File, error) {
+// link or race can reach outside the directory. It refuses anything but a
+// regular file, without waiting for a FIFO's writer.
+func (d *Dir) open(what, name string) (*os.File, error) {
 	if err := checkFileName(name); err != nil {
 		return nil, err
 	}
-	f, err := d.root.Open(name)
+	f, err := openRegular(what, name, nonblocking(d.root.OpenFile))
 	if err == nil {
 		return f, nil
+	}
+	var fe *FileError
+	if errors.As(err, &fe) {
+		return nil, err
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s: %w", ErrNotFound, name, err)

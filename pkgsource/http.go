@@ -2,20 +2,31 @@ package pkgsource
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 )
 
 // HTTP is a package repository served over HTTP(S): the layout of Dir at a
 // base URL. It fetches the index with conditional requests (ETag), so an
 // unchanged index costs one small round trip; retries requests that fail
-// with a 5xx status or a connection error; bounds what it reads; and
-// verifies package content as Dir does. An HTTP is safe for concurrent use.
+// with a 5xx status or a connection error; bounds what it reads and how
+// long each request may take; and verifies package content as Dir does.
+//
+// It follows a redirect only within the origin (scheme, host and port) of
+// the URL it asked for, so a compromised or misconfigured server cannot
+// send it to another host, or from https to http; it refuses others with a
+// *RedirectError. A file name in the index reaches the server only as a
+// path below the base URL (see ParseIndex). An HTTP is safe for concurrent
+// use.
 type HTTP struct {
 	base   *url.URL
 	client *http.Client
@@ -48,9 +59,32 @@ func (e *StatusError) Is(target error) bool {
 	return target == ErrNotFound && e.Status == http.StatusNotFound
 }
 
+// DefaultRequestTimeout bounds each HTTP request, headers and body, when
+// neither WithRequestTimeout nor the client's Timeout does.
+const DefaultRequestTimeout = 30 * time.Second
+
+// DefaultMaxRetryWait is about the longest wait between two attempts of an
+// HTTP request (see WithRetries).
+const DefaultMaxRetryWait = 10 * time.Second
+
+// RedirectError reports a redirect that an HTTP source refused to follow:
+// to another origin, or from https to http.
+type RedirectError struct {
+	From, To string // the URL asked for, and where the server sent the source
+	Reason   string // such as "another origin"
+}
+
+func (e *RedirectError) Error() string {
+	return fmt.Sprintf("pkgsource: GET %s: refused a redirect to %q: %s; serve the repository and its files from one origin, or give the source the final URL", e.From, e.To, e.Reason)
+}
+
 // NewHTTP returns the repository at base, such as
 // "https://packages.example.com/stable/", read with client (nil means
-// http.DefaultClient; set its Timeout).
+// http.DefaultClient). NewHTTP does not change client: it reads through a
+// copy that refuses redirects to other origins before asking the client's
+// own CheckRedirect. Each request, headers and body, is bounded by
+// WithRequestTimeout or else by the client's Timeout or else by
+// DefaultRequestTimeout.
 func NewHTTP(base string, client *http.Client, opts ...Option) (*HTTP, error) {
 	o, err := newOptions(opts)
 	if err != nil {
@@ -66,7 +100,45 @@ func NewHTTP(base string, client *http.Client, opts ...Option) (*HTTP, error) {
 	if client == nil {
 		client = http.DefaultClient
 	}
-	return &HTTP{base: u, client: client, opts: o}, nil
+	own := *client // the caller's client stays as it was
+	own.CheckRedirect = sameOrigin(client.CheckRedirect)
+	if o.reqTimeout == 0 && own.Timeout == 0 {
+		o.reqTimeout = DefaultRequestTimeout
+	}
+	return &HTTP{base: u, client: &own, opts: o}, nil
+}
+
+// sameOrigin returns a CheckRedirect that refuses a redirect leaving the
+// origin of the first request, then asks next (Go's default: at most 10
+// redirects, when next is nil).
+func sameOrigin(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		from := via[0].URL
+		refuse := func(reason string) error {
+			return &RedirectError{From: from.Redacted(), To: req.URL.Redacted(), Reason: reason}
+		}
+		switch {
+		case from.Scheme == "https" && req.URL.Scheme != "https":
+			return refuse("a downgrade from https to " + req.URL.Scheme)
+		case origin(req.URL) != origin(from):
+			return refuse("another origin than " + origin(from))
+		case next != nil:
+			return next(req, via)
+		case len(via) >= 10:
+			return refuse("10 redirects already")
+		}
+		return nil
+	}
+}
+
+// origin returns u's scheme, host and port, the port given even when it is
+// the scheme's default.
+func origin(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[strings.ToLower(u.Scheme)]
+	}
+	return strings.ToLower(u.Scheme) + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 // Index fetches, checks and returns the repository's index.
@@ -136,7 +208,11 @@ func (h *HTTP) resolve(location string) (string, error) {
 	if err := checkFileName(location); err != nil {
 		return "", err
 	}
-	return h.base.JoinPath(location).String(), nil
+	u := h.base.JoinPath(location)
+	if u.Host != h.base.Host || !strings.HasPrefix(u.EscapedPath(), h.base.EscapedPath()) || u.EscapedPath() == h.base.EscapedPath() {
+		return "", fmt.Errorf("%w: %q leads outside the repository to %s", ErrUnsafePath, location, u.Redacted())
+	}
+	return u.String(), nil
 }
 
 // fetchSmall GETs a document of at most limit bytes. With etag set, a 304
@@ -164,44 +240,61 @@ func (h *HTTP) fetchSmall(ctx context.Context, u, etag string, limit int64) (bod
 	return body, resp.Header.Get("ETag"), false, nil
 }
 
-// get sends a GET, retrying on connection errors and 5xx answers. The
-// caller must close the body and then call cancel.
+// get sends a GET, retrying on connection errors and 5xx answers (the
+// last 5xx answer is returned as it is) after waits drawn by
+// h.opts.newBackoff. The caller must close the body and then call cancel.
 func (h *HTTP) get(ctx context.Context, u, etag string) (*http.Response, context.CancelFunc, error) {
-	delay := h.opts.backoff
-	for attempt := 0; ; attempt++ {
-		rctx, cancel := ctx, context.CancelFunc(func() {})
+	type answer struct {
+		resp   *http.Response
+		cancel context.CancelFunc
+	}
+	tries := 0
+	attempt := func() (answer, error) {
+		tries++
+		rctx, cancel := context.WithCancel(ctx) // the client's Timeout bounds it
 		if h.opts.reqTimeout > 0 {
 			rctx, cancel = context.WithTimeout(ctx, h.opts.reqTimeout)
 		}
 		req, err := http.NewRequestWithContext(rctx, http.MethodGet, u, nil)
 		if err != nil {
 			cancel()
-			return nil, nil, fmt.Errorf("pkgsource: %w", err)
+			return answer{}, backoff.Permanent(err)
 		}
 		if etag != "" {
 			req.Header.Set("If-None-Match", etag)
 		}
 		resp, err := h.client.Do(req)
-		retry := err != nil || resp.StatusCode >= 500
-		if !retry || attempt >= h.opts.retries || ctx.Err() != nil {
-			if err != nil {
-				cancel()
-				return nil, nil, fmt.Errorf("pkgsource: GET %s: %w", u, err)
+		var redirect *RedirectError
+		switch {
+		case errors.As(err, &redirect):
+			cancel()
+			return answer{}, backoff.Permanent(redirect)
+		case err != nil:
+			cancel()
+			if ctx.Err() != nil {
+				return answer{}, backoff.Permanent(err)
 			}
-			return resp, cancel, nil
-		}
-		if resp != nil {
+			return answer{}, err
+		case resp.StatusCode >= 500 && tries <= h.opts.retries && ctx.Err() == nil:
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 			resp.Body.Close()
+			cancel()
+			return answer{}, &StatusError{URL: u, Status: resp.StatusCode}
 		}
-		cancel()
-		select {
-		case <-time.After(delay):
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
-		}
-		delay *= 2
+		return answer{resp, cancel}, nil
 	}
+	a, err := backoff.Retry(ctx, attempt,
+		backoff.WithBackOff(h.opts.newBackoff()),
+		backoff.WithMaxTries(uint(h.opts.retries)+1),
+		backoff.WithMaxElapsedTime(0)) // the tries and the request timeout bound it
+	var redirect *RedirectError
+	switch {
+	case errors.As(err, &redirect):
+		return nil, nil, redirect
+	case err != nil:
+		return nil, nil, fmt.Errorf("pkgsource: GET %s: %w", u, err)
+	}
+	return a.resp, a.cancel, nil
 }
 
 // cancelOnClose releases a request's context when its body is closed.

@@ -223,24 +223,18 @@ func TestHTTPHangingServer(t *testing.T) {
 			opts := append([]pkgsource.Option{pkgsource.WithRetries(0, 0)}, tt.opts...)
 			h := newTestHTTP(t, srv.base(), tt.client(srv.Client()), opts...)
 
-			start := time.Now()
 			ps, err := h.Packages(context.Background(), "tomcat")
-			elapsed := time.Since(start)
 			require.Error(t, err)
 			assert.Nil(t, ps)
 			var ne net.Error
 			require.ErrorAs(t, err, &ne)
 			assert.True(t, ne.Timeout(), "%v", err)
 			assert.Contains(t, err.Error(), "index.json")
-			assert.GreaterOrEqual(t, elapsed, timeout)
-			assert.Less(t, elapsed, 2*time.Second)
 
-			start = time.Now()
 			rc, err := h.Open(context.Background(), r.find(t, "jdk", "21.0.2"))
 			require.Error(t, err)
 			assert.Nil(t, rc)
 			assert.Contains(t, err.Error(), "jdk 21.0.2")
-			assert.Less(t, time.Since(start), 2*time.Second)
 		})
 	}
 }
@@ -261,11 +255,9 @@ func TestHTTPBodyTimeout(t *testing.T) {
 		return true
 	})
 	h := newTestHTTP(t, srv.base(), srv.Client(), pkgsource.WithRequestTimeout(50*time.Millisecond))
-	start := time.Now()
 	got, err := readPackage(context.Background(), h, p)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Nil(t, got)
-	assert.Less(t, time.Since(start), 2*time.Second)
 }
 
 func TestHTTPRetries(t *testing.T) {
@@ -318,32 +310,6 @@ func TestHTTPRetries(t *testing.T) {
 			assert.Contains(t, err.Error(), "GET "+srv.base()+"index.json: 500 Internal Server Error")
 			assert.Contains(t, oerr.Error(), "jdk 21.0.2")
 		})
-	}
-}
-
-func TestHTTPBackoffDoubles(t *testing.T) {
-	const backoff = 10 * time.Millisecond
-	r := newRepo(t, false)
-	srv := newRepoServer(t, r.files)
-	var mu sync.Mutex
-	var times []time.Time
-	srv.setHook(func(w http.ResponseWriter, _ *http.Request, _ string, _ int) bool {
-		mu.Lock()
-		times = append(times, time.Now())
-		mu.Unlock()
-		http.Error(w, "down", http.StatusBadGateway)
-		return true
-	})
-	h := newTestHTTP(t, srv.base(), srv.Client(), pkgsource.WithRetries(3, backoff))
-	_, err := h.Packages(context.Background(), "tomcat")
-	var se *pkgsource.StatusError
-	require.ErrorAs(t, err, &se)
-	assert.Equal(t, http.StatusBadGateway, se.Status)
-	mu.Lock()
-	defer mu.Unlock()
-	require.Len(t, times, 4)
-	for i, want := range []time.Duration{backoff, 2 * backoff, 4 * backoff} {
-		assert.GreaterOrEqual(t, times[i+1].Sub(times[i]), want, "wait before retry #%d", i+1)
 	}
 }
 
@@ -677,17 +643,5 @@ func TestHTTPContext(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Nil(t, rc)
 	assert.Zero(t, totalRequests(srv), "nothing is sent on a cancelled context")
-
-	// Cancelled while the server hangs, during the retries' backoff too.
-	srv.setHook(func(w http.ResponseWriter, req *http.Request, _ string, _ int) bool {
-		http.Error(w, "busy", http.StatusServiceUnavailable)
-		return true
-	})
-	slow := newTestHTTP(t, srv.base(), srv.Client(), pkgsource.WithRetries(5, time.Hour))
-	ctx, cancel = context.WithCancel(context.Background())
-	time.AfterFunc(20*time.Millisecond, cancel)
-	start := time.Now()
-	_, err = slow.Packages(ctx, "tomcat")
-	require.ErrorIs(t, err, context.Canceled)
-	assert.Less(t, time.Since(start), 2*time.Second)
+	// A cancel during the wait before a retry: TestHTTPRetryWaitEndsOnCancel.
 }

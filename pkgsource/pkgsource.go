@@ -13,7 +13,16 @@
 //   - [Dir]: a repository in a directory: an [Index] file and the package
 //     files it names. Opening a package cannot leave the directory.
 //   - [HTTP]: the same layout served over HTTP(S), with conditional index
-//     requests, retries, timeouts and size caps.
+//     requests, jittered retries, timeouts (30s a request by default),
+//     size caps, and redirects followed only within one origin.
+//
+// An index is read whole or refused whole: every package type and file
+// name in it must be in the safe set of identifiers (see
+// topology.CheckID); a file name is a local relative name with no "..",
+// "%" escape, control character or element starting with "-". Sources
+// read local files (indexes, signatures, package files, trust stores,
+// public keys: [ReadPublicKey]) only when they are regular files, within
+// a size bound, and never wait on a FIFO.
 //   - [Chain]: several sources as one, the first listed winning.
 //   - [Cache]: a source's answers remembered for a time to live.
 //

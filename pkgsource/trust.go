@@ -11,6 +11,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 )
 
 // Sentinel errors of signed indexes, usable with errors.Is.
@@ -53,16 +55,28 @@ type FileTrustStore struct {
 var _ TrustStore = (*FileTrustStore)(nil)
 
 // NewFileTrustStore returns a store kept at path; the file is created on
-// the first SetVersion.
+// the first SetVersion. The store reads the file only if it is a regular
+// file of at most 1 MiB, and refuses it otherwise with a *FileError, as a
+// malformed store: a signed source then trusts nothing.
 func NewFileTrustStore(path string) *FileTrustStore { return &FileTrustStore{path: path} }
 
 func (s *FileTrustStore) load() (map[string]int64, error) {
-	data, err := os.ReadFile(s.path)
+	const what = "trust store"
+	f, err := openRegular(what, s.path, nonblocking(os.OpenFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return map[string]int64{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("pkgsource: trust store: %w", err)
+		var fe *FileError
+		if !errors.As(err, &fe) {
+			err = &FileError{What: what, Path: s.path, Err: err}
+		}
+		return nil, err
+	}
+	defer f.Close()
+	data, err := readAtMost(what, f, maxTrustStore)
+	if err != nil {
+		return nil, err
 	}
 	versions := map[string]int64{}
 	if err := json.Unmarshal(data, &versions); err != nil {
@@ -172,16 +186,25 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 func WithMaxIndexSize(n int64) Option { return func(o *options) { o.maxIndex = n } }
 
 // WithRetries sets how many times an HTTP source retries a request that
-// failed with a 5xx status or a connection error, waiting backoff before
-// the first retry and twice as long before each next one. The default is
-// 3 retries from 100ms.
+// failed with a 5xx status or a connection error (not a 4xx, nor a refused
+// redirect), waiting about backoff before the first retry and about twice
+// as long before each next one, at most about DefaultMaxRetryWait. Each
+// wait is drawn at random within 50% of its nominal length, so that
+// clients retrying at once spread out. The default is 3 retries from
+// 100ms.
 func WithRetries(n int, backoff time.Duration) Option {
-	return func(o *options) { o.retries, o.backoff = max(n, 0), backoff }
+	return func(o *options) { o.retries, o.backoff = max(n, 0), max(backoff, 0) }
 }
 
 // WithRequestTimeout bounds each HTTP request, headers and body. The
-// default is the client's own timeout.
+// default is the client's own Timeout or, when it has none,
+// DefaultRequestTimeout.
 func WithRequestTimeout(d time.Duration) Option { return func(o *options) { o.reqTimeout = d } }
+
+// newBackoff returns the waits between the attempts of one request.
+func (o *options) newBackoff() *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: min(o.backoff, DefaultMaxRetryWait), RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: DefaultMaxRetryWait}
+}
 
 // maxSignature is the largest signature file a source reads, in bytes.
 const maxSignature = 1 << 10

@@ -1,0 +1,128 @@
+package pkgsource
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+)
+
+// ErrNotRegular reports a file that a source refuses to read because it
+// is not a regular file: a directory, a FIFO, a device such as /dev/zero,
+// a socket.
+var ErrNotRegular = errors.New("not a regular file")
+
+// ErrTooLarge reports a file larger than what it may hold.
+var ErrTooLarge = errors.New("file too large")
+
+// FileError reports a file that could not be read as what it should be,
+// naming it. It matches its cause, such as ErrNotRegular or ErrTooLarge.
+type FileError struct {
+	What string // what the file should hold, such as "public key"
+	Path string // the file as given
+	Err  error
+}
+
+func (e *FileError) Error() string {
+	return fmt.Sprintf("pkgsource: %s file %q: %v", e.What, e.Path, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *FileError) Unwrap() error { return e.Err }
+
+// MaxPublicKeyFile is the largest public key file ReadPublicKey reads,
+// in bytes.
+const MaxPublicKeyFile = 4 << 10
+
+// maxTrustStore is the largest trust store file a FileTrustStore reads,
+// in bytes: room for some ten thousand repositories.
+const maxTrustStore = 1 << 20
+
+// ReadPublicKey reads an ed25519 public key from the file at path: its 32
+// bytes in standard base64, with any surrounding white space. The file must be a regular
+// file of at most MaxPublicKeyFile bytes: a FIFO, a device or a directory
+// is refused at once, without waiting or reading. Every error is a
+// *FileError naming the file.
+func ReadPublicKey(path string) (ed25519.PublicKey, error) {
+	const what = "public key"
+	f, err := openRegular(what, path, nonblocking(os.OpenFile))
+	if err != nil {
+		var fe *FileError
+		if !errors.As(err, &fe) {
+			err = &FileError{What: what, Path: path, Err: err}
+		}
+		return nil, err
+	}
+	defer f.Close()
+	data, err := readAtMost(what, f, MaxPublicKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(data)))
+	if err != nil || len(key) != ed25519.PublicKeySize {
+		return nil, &FileError{What: what, Path: path, Err: fmt.Errorf("not the base64 of an ed25519 public key (%d bytes); give the file the repository's publisher signs with", ed25519.PublicKeySize)}
+	}
+	return ed25519.PublicKey(key), nil
+}
+
+// openRegular opens name for reading through open (os.Open, or a Root's
+// Open) without waiting for a FIFO's writer, and refuses, as a *FileError
+// matching ErrNotRegular, anything but a regular file. Errors of open
+// itself are returned as they are.
+func openRegular(what, name string, open func(string) (*os.File, error)) (*os.File, error) {
+	f, err := open(name)
+	if err != nil {
+		return nil, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, &FileError{What: what, Path: name, Err: err}
+	}
+	if !info.Mode().IsRegular() {
+		f.Close()
+		return nil, &FileError{What: what, Path: name, Err: fmt.Errorf("%w: %s", ErrNotRegular, kind(info.Mode()))}
+	}
+	return f, nil
+}
+
+// nonblocking returns os.Open with openNonblock, for openRegular.
+func nonblocking(openFile func(string, int, fs.FileMode) (*os.File, error)) func(string) (*os.File, error) {
+	return func(name string) (*os.File, error) { return openFile(name, os.O_RDONLY|openNonblock, 0) }
+}
+
+// readAtMost reads what remains of f, refusing, as a *FileError matching
+// ErrTooLarge, more than limit bytes.
+func readAtMost(what string, f *os.File, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, &FileError{What: what, Path: f.Name(), Err: err}
+	}
+	if int64(len(data)) > limit {
+		return nil, &FileError{What: what, Path: f.Name(), Err: fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)}
+	}
+	return data, nil
+}
+
+// kind names the type of file mode m describes.
+func kind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	}
+	return "of type " + m.Type().String()
+}
