@@ -50,7 +50,7 @@ func (r result) String() string {
 	fmt.Fprintf(&b, "$ stackup")
 	for _, a := range r.args {
 		if a == "" || strings.ContainsAny(a, " \"'{}<>|$;&") {
-			a = "'" + a + "'"
+			a = sq(a)
 		}
 		fmt.Fprintf(&b, " %s", a)
 	}
@@ -225,7 +225,7 @@ func TestUsage(t *testing.T) {
 		{"usage-help", []string{"help"}, exitOK, "Exit codes:", ""},
 		{"usage-help-apply", []string{"help", "apply"}, exitOK, "-journal FILE", ""},
 		{"usage-plan-help", []string{"plan", "--help"}, exitOK, "-format FORMAT", ""},
-		{"usage-apply-help", []string{"apply", "-h"}, exitOK, "-exec TEMPLATE", ""},
+		{"usage-apply-help", []string{"apply", "-h"}, exitOK, "-exec COMMAND", ""},
 		{"usage-serve-help", []string{"serve", "--help"}, exitOK, "-listen ADDR", ""},
 		{"usage-unknown-command", []string{"deploy"}, exitUsage, "", `unknown command "deploy"`},
 		{"usage-help-unknown", []string{"help", "deploy"}, exitUsage, "", `unknown command "deploy"`},
