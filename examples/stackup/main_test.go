@@ -21,8 +21,12 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 
 // TestMain checks for leaked goroutines. With STACKUP_TEST_MAIN=1 in the
 // environment, the test binary is stackup itself: the crash test runs it
-// as a child process it can kill.
+// as a child process it can kill. With STACKUP_TEST_ARGV=FILE, it is a
+// step command that writes its arguments to FILE (see dumpArgv).
 func TestMain(m *testing.M) {
+	if file := os.Getenv("STACKUP_TEST_ARGV"); file != "" {
+		os.Exit(dumpArgv(file))
+	}
 	if os.Getenv("STACKUP_TEST_MAIN") == "1" {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
