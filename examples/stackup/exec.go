@@ -361,7 +361,7 @@ func (r *runner) run(ctx context.Context, action string, c *stepCommand, s upgra
 	err = runPinned(cmd)
 	// When the command was cancelled, what is left of its group has had
 	// SIGTERM, and now has the rest of its grace before SIGKILL.
-	if g.stop(r.grace) {
+	if g.stop(r.grace) || (cmd.Process == nil && ctx.Err() != nil) {
 		return fmt.Errorf("%s command stopped: %w", action, context.Cause(ctx))
 	}
 	if err == nil {

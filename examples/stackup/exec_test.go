@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -235,4 +237,35 @@ func TestCommandRefusedBeforeAnything(t *testing.T) {
 		}
 	}
 	assert.NoFileExists(t, marker)
+}
+
+// TestCommandOutput runs commands that write to standard output and
+// error: the output goes to the runner's writer, the end of the error
+// into the step's error, and a program that is missing is named.
+func TestCommandOutput(t *testing.T) {
+	var out bytes.Buffer
+	cmds, err := parseCommands("printf '%s|' {{.Node}} {{.Reason}}", "", "")
+	require.NoError(t, err)
+	st := withNode(hostileStep("x; y"), "-1")
+	require.NoError(t, newRunner(cmds, &out, defaultGrace).Execute(t.Context(), st))
+	assert.Equal(t, "node-1|x; y|", out.String())
+
+	cmds, err = parseCommands(`sh -c 'echo "$1 failed" >&2; exit 3' sh {{.Node}}`, "", "")
+	require.NoError(t, err)
+	err = newRunner(cmds, &out, defaultGrace).Execute(t.Context(), st)
+	assert.EqualError(t, err, "execute command: exit status 3: node-1 failed")
+
+	cmds, err = parseCommands("stackup-no-such-program {{.Node}}", "", "")
+	require.NoError(t, err)
+	err = newRunner(cmds, &out, defaultGrace).Execute(t.Context(), st)
+	assert.ErrorContains(t, err, `execute command: exec: "stackup-no-such-program": executable file not found`)
+
+	marker := filepath.Join(t.TempDir(), "ran")
+	cmds, err = parseCommands("touch "+sq(marker), "", "")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	err = newRunner(cmds, &out, defaultGrace).Execute(ctx, st)
+	assert.NoFileExists(t, marker)
+	assert.EqualError(t, err, "execute command stopped: context canceled", "a cancelled step starts nothing")
 }
