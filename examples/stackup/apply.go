@@ -16,6 +16,7 @@ import (
 // runFlags say how to run a plan; apply and serve share them.
 type runFlags struct {
 	exec, verify, rollbackExec string
+	cmds                       *scripts // parsed by check
 	concurrency                int
 	canaries                   int
 	maxInFlight                string
@@ -30,9 +31,9 @@ type runFlags struct {
 }
 
 func (rf *runFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&rf.exec, "exec", "", "command `TEMPLATE` run with sh -c for each step (required)")
-	fs.StringVar(&rf.verify, "verify-exec", "", "health check `TEMPLATE` run after each step")
-	fs.StringVar(&rf.rollbackExec, "rollback-exec", "", "command `TEMPLATE` that undoes a step (with --rollback)")
+	fs.StringVar(&rf.exec, "exec", "", "`COMMAND` run for each step, without a shell: words, each a template giving one argument (required)")
+	fs.StringVar(&rf.verify, "verify-exec", "", "health check `COMMAND` run after each step, like --exec")
+	fs.StringVar(&rf.rollbackExec, "rollback-exec", "", "`COMMAND` that undoes a step, like --exec (with --rollback)")
 	fs.IntVar(&rf.concurrency, "concurrency", 1, "run up to `N` steps at once")
 	fs.IntVar(&rf.canaries, "canaries", 0, "roll out `N` instances of each application template first")
 	fs.StringVar(&rf.maxInFlight, "max-in-flight", "", "then the other instances in batches of `N or P%`")
@@ -50,9 +51,9 @@ func (rf *runFlags) register(fs *flag.FlagSet) {
 func (rf *runFlags) check() error {
 	switch {
 	case rf.exec == "":
-		return usageErr("give --exec TEMPLATE")
+		return usageErr("give --exec COMMAND")
 	case rf.rollback && rf.rollbackExec == "":
-		return usageErr("--rollback needs --rollback-exec TEMPLATE")
+		return usageErr("--rollback needs --rollback-exec COMMAND")
 	case rf.rollbackExec != "" && !rf.rollback:
 		return usageErr("--rollback-exec needs --rollback")
 	case rf.concurrency < 1:
@@ -70,11 +71,19 @@ func (rf *runFlags) check() error {
 			return usageErr("--max-in-flight %q: want a count or a percentage, such as 2 or 25%%", rf.maxInFlight)
 		}
 	}
+	cmds, err := parseCommands(rf.exec, rf.verify, rf.rollbackExec)
+	if err != nil {
+		return err
+	}
+	rf.cmds = &cmds
 	return nil
 }
 
-// scripts parses the command templates.
+// scripts returns the commands that check parsed, or parses them.
 func (rf *runFlags) scripts() (scripts, error) {
+	if rf.cmds != nil {
+		return *rf.cmds, nil
+	}
 	return parseCommands(rf.exec, rf.verify, rf.rollbackExec)
 }
 
@@ -119,13 +128,17 @@ func (rf *runFlags) options(ctx context.Context, e *env) []upgrade.RunOption {
 	return opts
 }
 
-const applySynopsis = `stackup apply (--topology FILE | --tosca FILE --instances FILE) --repo DIR|URL --requests FILE --exec TEMPLATE [flags]
+const applySynopsis = `stackup apply (--topology FILE | --tosca FILE --instances FILE) --repo DIR|URL --requests FILE --exec COMMAND [flags]
 
 Plans the requests, prints the plan, and runs it: for each step, the
---exec template rendered with the step (fields .ID .Kind .App .Node
-.Template .Type .From .To .Package .NewTemplate .Reason .InDoubt) is run
-with sh -c. A non-zero exit fails the step. With --journal, running the
-same apply again resumes where the last run stopped.`
+--exec command, such as 'deploy --node {{.Node}} --to {{.To}}', runs
+without a shell. Its words are split once, at startup, with quotes but no
+expansion; each word after the program is a template rendered with the
+step (fields .ID .Kind .App .Node .Template .Type .From .To .Package
+.NewTemplate .Reason .InDoubt) into exactly one argument. For a shell,
+run one: sh -c 'deploy "$STACKUP_NODE"'. A non-zero exit fails the step.
+With --journal, running the same apply again resumes where the last run
+stopped.`
 
 func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newRunCommand("apply", applySynopsis, true)

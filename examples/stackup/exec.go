@@ -8,13 +8,18 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"text/template"
+	"text/template/parse"
 	"time"
 
+	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/version"
 )
 
 // stepData is what the command templates are rendered with: the step's
@@ -24,74 +29,321 @@ type stepData struct {
 	InDoubt bool
 }
 
-// scripts are the parsed command templates of a shell executor.
-type scripts struct {
-	exec, verify, rollback *template.Template
+// A stepCommand is a parsed command flag (--exec, --verify-exec or
+// --rollback-exec): a program and the templates of its arguments. Its
+// value was split into words once, at startup; each argument template
+// renders to exactly one argument, whatever the step holds, and no shell
+// ever reads it.
+type stepCommand struct {
+	flag    string
+	program string
+	args    []*template.Template
+	words   []string // the arguments as written, for messages
 }
 
-// parseCommands parses the templates given; verify and rollback may be
-// empty.
-func parseCommands(execText, verifyText, rollbackText string) (scripts, error) {
-	var c scripts
-	var err error
-	for _, t := range []struct {
-		flag, text string
-		dst        **template.Template
-	}{{"--exec", execText, &c.exec}, {"--verify-exec", verifyText, &c.verify}, {"--rollback-exec", rollbackText, &c.rollback}} {
-		if t.text == "" {
+// commandError says what is wrong with a command flag, naming the flag
+// and, when there is one, the word at fault.
+type commandError struct {
+	Flag string // such as "--exec"
+	Word string // the word at fault, as split; "" when the value as a whole is
+	Err  error
+}
+
+func (e *commandError) Error() string {
+	if e.Word == "" {
+		return fmt.Sprintf("%s: %v", e.Flag, e.Err)
+	}
+	return fmt.Sprintf("%s: word %q: %v", e.Flag, e.Word, e.Err)
+}
+
+func (e *commandError) Unwrap() error { return e.Err }
+
+// errShellSyntax is the cause of a commandError for an unquoted shell
+// operator: stackup runs no shell, so the operator would not do what it
+// seems to.
+var errShellSyntax = errors.New("stackup runs the command without a shell")
+
+// parseCommand splits text into words and parses each argument as a
+// template; flag names the flag in errors. The program, the first word,
+// must be plain text. Every argument is then rendered for a sample
+// platform step and a sample application step, so that a template that
+// names an unknown field, or a package field without {{with .Package}},
+// is refused now rather than when a step runs.
+func parseCommand(flag, text string) (*stepCommand, error) {
+	words, err := splitWords(text)
+	if err != nil {
+		return nil, &commandError{Flag: flag, Err: err}
+	}
+	if len(words) == 0 {
+		return nil, &commandError{Flag: flag, Err: errors.New("no program: give the program to run and its arguments, such as 'deploy --node {{.Node}}'")}
+	}
+	c := &stepCommand{flag: flag, words: words[1:]}
+	for i, w := range words {
+		t, err := template.New(flag).Option("missingkey=error").Parse(w)
+		if err != nil {
+			return nil, &commandError{Flag: flag, Word: w, Err: fmt.Errorf("%w (an action must open and close within one word; quote the word if it holds blanks)", err)}
+		}
+		if i == 0 {
+			if !plainText(t) {
+				return nil, &commandError{Flag: flag, Word: w, Err: errors.New("the program must be plain text, not a template")}
+			}
+			c.program = w
 			continue
 		}
-		*t.dst, err = template.New(t.flag).Option("missingkey=error").Parse(t.text)
-		if err != nil {
-			return c, usageErr("%s: %w", t.flag, err)
+		c.args = append(c.args, t)
+	}
+	for _, s := range sampleSteps() {
+		if _, err := c.argv(s, false, "a sample "+s.Kind.String()+" step"); err != nil {
+			return nil, err
 		}
 	}
 	return c, nil
 }
 
-// check renders every template for every step of plan, so that a
-// template that fails for some step is reported before anything runs.
+// plainText reports whether t is text only, without actions.
+func plainText(t *template.Template) bool {
+	if t.Tree == nil || t.Root == nil {
+		return true
+	}
+	for _, n := range t.Root.Nodes {
+		if n.Type() != parse.NodeText {
+			return false
+		}
+	}
+	return true
+}
+
+// sampleSteps are a platform step and an application step with every
+// field set that a step of that kind has.
+func sampleSteps() []upgrade.Step {
+	v1, v2 := version.MustParse("1.0.0"), version.MustParse("2.0.0")
+	return []upgrade.Step{
+		{ID: "platform/node-1@2.0.0", Kind: upgrade.Platform, App: "app", Node: "node-1", Template: "server", Type: "server",
+			From: v1, To: v2, Package: &pkgsource.Package{Type: "server", Version: v2, Location: "server-2.0.0.pkg"}, Reason: "sample"},
+		{ID: "app/node-2@2.0.0", Kind: upgrade.Application, App: "app", Node: "node-2", Template: "webapp", Type: "webapp",
+			From: v1, To: v2, NewTemplate: &topology.Template{ID: "webapp", Type: "webapp", Version: v2}, Reason: "sample"},
+	}
+}
+
+// argv renders the command for s: the program and one argument per
+// argument template. Its errors say they are for what.
+func (c *stepCommand) argv(s upgrade.Step, inDoubt bool, what string) ([]string, error) {
+	argv := make([]string, 1, 1+len(c.args))
+	argv[0] = c.program
+	data := stepData{Step: s, InDoubt: inDoubt}
+	for i, t := range c.args {
+		var b strings.Builder
+		if err := t.Execute(&b, data); err != nil {
+			return nil, &commandError{Flag: c.flag, Word: c.words[i], Err: fmt.Errorf("for %s: %w", what, err)}
+		}
+		argv = append(argv, b.String())
+	}
+	return argv, nil
+}
+
+// splitWords splits s into words as a POSIX shell does, without expanding
+// anything:
+//
+//   - blanks (space, tab, newline) outside quotes separate words;
+//   - '...' keeps everything between the quotes as it is;
+//   - "..." too, except that \" \\ \$ and \` stand for " \ $ and `;
+//   - outside quotes, a backslash keeps the next character as it is;
+//   - a template action, {{ to }}, is part of the word it is in, blanks
+//     and quotes included, so `{{if eq .Node "a b"}}` needs no quoting;
+//   - outside quotes and actions, the shell operators | & ; < > ( ) and
+//     the expansions $ and ` are refused, and so are $ and ` inside
+//     double quotes: they would not do what they seem to, as no shell
+//     runs the command.
+//
+// An unclosed quote or action is an error.
+func splitWords(s string) ([]string, error) {
+	var (
+		words []string
+		word  strings.Builder
+		in    bool // inside a word
+	)
+	for i := 0; i < len(s); {
+		if strings.HasPrefix(s[i:], "{{") {
+			end, err := actionEnd(s, i)
+			if err != nil {
+				return nil, err
+			}
+			word.WriteString(s[i:end])
+			in = true
+			i = end
+			continue
+		}
+		switch c := s[i]; c {
+		case ' ', '\t', '\n', '\r':
+			if in {
+				words = append(words, word.String())
+				word.Reset()
+				in = false
+			}
+			i++
+		case '\\':
+			if i+1 == len(s) {
+				return nil, errors.New("a backslash ends the value: it must escape a character")
+			}
+			word.WriteByte(s[i+1])
+			in = true
+			i += 2
+		case '\'', '"':
+			end, err := quoteEnd(s, i, &word)
+			if err != nil {
+				return nil, err
+			}
+			in = true
+			i = end
+		case '|', '&', ';', '<', '>', '(', ')', '$', '`':
+			return nil, fmt.Errorf("%w: %q at offset %d would be passed as it is; quote it to mean that, or run a shell yourself: sh -c 'deploy \"$STACKUP_NODE\"'", errShellSyntax, string(c), i)
+		default:
+			word.WriteByte(c)
+			in = true
+			i++
+		}
+	}
+	if in {
+		words = append(words, word.String())
+	}
+	return words, nil
+}
+
+// quoteEnd copies the quoted string starting at s[start] (its quote
+// removed) to w, and returns the offset after its closing quote. Actions
+// inside are copied as they are.
+func quoteEnd(s string, start int, w *strings.Builder) (int, error) {
+	q := s[start]
+	for i := start + 1; i < len(s); {
+		switch {
+		case strings.HasPrefix(s[i:], "{{"):
+			end, err := actionEnd(s, i)
+			if err != nil {
+				return 0, err
+			}
+			w.WriteString(s[i:end])
+			i = end
+		case s[i] == q:
+			return i + 1, nil
+		case q == '"' && s[i] == '\\' && i+1 < len(s) && strings.IndexByte("\"\\$`", s[i+1]) >= 0:
+			w.WriteByte(s[i+1])
+			i += 2
+		case q == '"' && (s[i] == '$' || s[i] == '`'):
+			return 0, fmt.Errorf("%w: %q at offset %d inside double quotes would be passed as it is; use single quotes to mean that, or run a shell yourself: sh -c 'deploy \"$STACKUP_NODE\"'", errShellSyntax, string(s[i]), i)
+		default:
+			w.WriteByte(s[i])
+			i++
+		}
+	}
+	return 0, fmt.Errorf("unclosed %c quote at offset %d", q, start)
+}
+
+// actionEnd returns the offset after the "}}" that closes the action
+// starting at s[start], skipping the action's own strings, characters
+// and comments.
+func actionEnd(s string, start int) (int, error) {
+	for i := start + 2; i < len(s); {
+		switch {
+		case strings.HasPrefix(s[i:], "}}"):
+			return i + 2, nil
+		case strings.HasPrefix(s[i:], "/*"):
+			end := strings.Index(s[i+2:], "*/")
+			if end < 0 {
+				return 0, fmt.Errorf("unclosed comment in the action at offset %d", start)
+			}
+			i += 2 + end + 2
+		case s[i] == '"' || s[i] == '\'':
+			q := s[i]
+			i++
+			for i < len(s) && s[i] != q {
+				if s[i] == '\\' {
+					i++
+				}
+				i++
+			}
+			i++
+		case s[i] == '`':
+			end := strings.IndexByte(s[i+1:], '`')
+			if end < 0 {
+				return 0, fmt.Errorf("unclosed raw string in the action at offset %d", start)
+			}
+			i += 1 + end + 1
+		default:
+			i++
+		}
+	}
+	return 0, fmt.Errorf("unclosed action {{ at offset %d", start)
+}
+
+// scripts are the parsed commands of an executor; verify and rollback
+// may be nil.
+type scripts struct {
+	exec, verify, rollback *stepCommand
+}
+
+// parseCommands parses the command flags given; verify and rollback may
+// be empty. Its errors are usage errors.
+func parseCommands(execText, verifyText, rollbackText string) (scripts, error) {
+	var c scripts
+	for _, t := range []struct {
+		flag, text string
+		dst        **stepCommand
+	}{{"--exec", execText, &c.exec}, {"--verify-exec", verifyText, &c.verify}, {"--rollback-exec", rollbackText, &c.rollback}} {
+		if t.text == "" {
+			continue
+		}
+		cmd, err := parseCommand(t.flag, t.text)
+		if err != nil {
+			return c, inputErr(err)
+		}
+		*t.dst = cmd
+	}
+	return c, nil
+}
+
+// check renders every command for every step of plan, so that a command
+// that fails for some step is reported before anything runs.
 func (c scripts) check(plan *upgrade.Plan) error {
 	for _, s := range plan.Steps {
-		for _, t := range []*template.Template{c.exec, c.verify, c.rollback} {
-			if t == nil {
+		for _, cmd := range []*stepCommand{c.exec, c.verify, c.rollback} {
+			if cmd == nil {
 				continue
 			}
-			if _, err := render(t, s, false); err != nil {
-				return inputErr(fmt.Errorf("%s for step %s: %w", t.Name(), s.ID, err))
+			if _, err := cmd.argv(s, false, "step "+string(s.ID)); err != nil {
+				return inputErr(err)
 			}
 		}
 	}
 	return nil
 }
 
-func render(t *template.Template, s upgrade.Step, inDoubt bool) (string, error) {
-	var b strings.Builder
-	if err := t.Execute(&b, stepData{Step: s, InDoubt: inDoubt}); err != nil {
-		return "", err
-	}
-	return b.String(), nil
-}
+// defaultGrace is how long a cancelled command's process group has to
+// end after SIGTERM before it gets SIGKILL.
+const defaultGrace = 5 * time.Second
 
-// shell runs the commands with "sh -c". It is safe for concurrent use.
-type shell struct {
+// runner runs the commands, each in a process group of its own. It is
+// safe for concurrent use.
+type runner struct {
 	cmds scripts
 	// out receives the commands' standard output.
 	out io.Writer
+	// grace is how long a cancelled command has between SIGTERM and
+	// SIGKILL.
+	grace time.Duration
 }
 
 // maxStderr is how much of a failed command's standard error its error
 // quotes, from the end.
 const maxStderr = 2 << 10
 
-// run renders t for s and runs it.
-func (sh *shell) run(ctx context.Context, action string, t *template.Template, s upgrade.Step) error {
+// run renders c for s and runs it.
+func (r *runner) run(ctx context.Context, action string, c *stepCommand, s upgrade.Step) error {
 	inDoubt := upgrade.InDoubt(ctx)
-	script, err := render(t, s, inDoubt)
+	argv, err := c.argv(s, inDoubt, "step "+string(s.ID))
 	if err != nil {
-		return upgrade.Permanent(fmt.Errorf("%s: %w", t.Name(), err))
+		return upgrade.Permanent(err)
 	}
-	cmd := exec.CommandContext(ctx, "sh", "-c", script)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(),
 		"STACKUP_ACTION="+action,
 		"STACKUP_STEP="+string(s.ID),
@@ -103,15 +355,17 @@ func (sh *shell) run(ctx context.Context, action string, t *template.Template, s
 		"STACKUP_IN_DOUBT="+strconv.FormatBool(inDoubt),
 	)
 	var stderr tailBuffer
-	cmd.Stdout, cmd.Stderr = sh.out, &stderr
-	cmd.WaitDelay = 5 * time.Second
-	processGroup(cmd)
-	err = cmd.Run()
+	cmd.Stdout, cmd.Stderr = r.out, &stderr
+	cmd.WaitDelay = r.grace
+	g := processGroup(cmd)
+	err = runPinned(cmd)
+	// When the command was cancelled, what is left of its group has had
+	// SIGTERM, and now has the rest of its grace before SIGKILL.
+	if g.stop(r.grace) || (cmd.Process == nil && ctx.Err() != nil) {
+		return fmt.Errorf("%s command stopped: %w", action, context.Cause(ctx))
+	}
 	if err == nil {
 		return nil
-	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("%s command stopped: %w", action, context.Cause(ctx))
 	}
 	msg := strings.TrimSpace(stderr.String())
 	if exit, ok := errors.AsType[*exec.ExitError](err); ok && msg != "" {
@@ -120,17 +374,28 @@ func (sh *shell) run(ctx context.Context, action string, t *template.Template, s
 	return fmt.Errorf("%s command: %w", action, err)
 }
 
-func (sh *shell) Execute(ctx context.Context, s upgrade.Step) error {
-	return sh.run(ctx, "execute", sh.cmds.exec, s)
+// runPinned runs cmd on an OS thread of its own: on Linux the command's
+// Pdeathsig fires when the thread that started it ends, and a goroutine
+// elsewhere that locks its thread and returns ends that thread
+// (go.dev/issue/27505). Holding the thread until the command ends means
+// the command is killed only when stackup dies.
+func runPinned(cmd *exec.Cmd) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	return cmd.Run()
+}
+
+func (r *runner) Execute(ctx context.Context, s upgrade.Step) error {
+	return r.run(ctx, "execute", r.cmds.exec, s)
 }
 
 // withVerify, withRollback and withBoth add the optional capabilities of
-// an executor: Run finds them by type assertion, so a shell has them only
-// when their command was given.
+// an executor: Run finds them by type assertion, so a runner has them
+// only when their command was given.
 type (
-	withVerify   struct{ *shell }
-	withRollback struct{ *shell }
-	withBoth     struct{ *shell }
+	withVerify   struct{ *runner }
+	withRollback struct{ *runner }
+	withBoth     struct{ *runner }
 )
 
 func (w withVerify) Verify(ctx context.Context, s upgrade.Step) error {
@@ -156,16 +421,20 @@ var (
 // newExecutor returns an executor running cmds, a Verifier when there is a
 // verify command and a Rollbacker when there is a rollback command.
 func newExecutor(cmds scripts, out io.Writer) upgrade.Executor {
-	sh := &shell{cmds: cmds, out: &lockedWriter{w: out}}
+	return newRunner(cmds, out, defaultGrace)
+}
+
+func newRunner(cmds scripts, out io.Writer, grace time.Duration) upgrade.Executor {
+	r := &runner{cmds: cmds, out: &lockedWriter{w: out}, grace: grace}
 	switch {
 	case cmds.verify != nil && cmds.rollback != nil:
-		return withBoth{sh}
+		return withBoth{r}
 	case cmds.verify != nil:
-		return withVerify{sh}
+		return withVerify{r}
 	case cmds.rollback != nil:
-		return withRollback{sh}
+		return withRollback{r}
 	}
-	return sh
+	return r
 }
 
 // lockedWriter serializes writes from commands running at once.

@@ -4,8 +4,8 @@
 // Usage:
 //
 //	stackup plan  [inputs] [--format text|json|mermaid|dot] [--explain NODE]...
-//	stackup apply [inputs] --exec TEMPLATE [run flags]
-//	stackup serve [inputs] --exec TEMPLATE [run flags] [--listen ADDR]
+//	stackup apply [inputs] --exec COMMAND [run flags]
+//	stackup serve [inputs] --exec COMMAND [run flags] [--listen ADDR]
 //	stackup help [COMMAND]
 //
 // Every command takes --help. Run without arguments, stackup prints its
@@ -67,20 +67,47 @@
 //	…
 //	8 succeeded, 0 failed, 0 skipped, 0 rolled back
 //
-// Each step runs a command: --exec TEMPLATE is a text/template rendered
-// with the step and run with "sh -c". The template's data has the step's
-// fields .ID .Kind .App .Node .Template .Type .From .To .Package (nil for
-// an application step: use {{with .Package}}) .NewTemplate .Reason, and
-// .InDoubt, true when a resumed run offers again a step that an
-// interrupted run started but never finished. The command also gets the
-// environment variables STACKUP_STEP, STACKUP_KIND, STACKUP_APP,
-// STACKUP_NODE, STACKUP_FROM, STACKUP_TO, STACKUP_IN_DOUBT (true or false)
-// and STACKUP_ACTION (execute, verify or rollback). A non-zero exit fails
-// the step, and the error quotes the end of the command's standard error;
-// its standard output goes to stackup's standard error. Every template is
-// rendered for every step before the first step runs, so a mistake in one
-// changes nothing. Cancelling (SIGINT, SIGTERM, a step timeout) sends
-// SIGTERM to the command's process group.
+// Each step runs a command, without a shell:
+//
+//	--exec 'deploy --node {{.Node}} --to {{.To}} {{with .Package}}{{.Location}}{{end}}'
+//
+// At startup the value is split into words as a shell would, with quotes
+// ('...' keeps everything, "..." all but \" \\ \$ \`, a backslash outside
+// quotes keeps the next character) but without expanding anything: no
+// variables, globs or command substitution. Unquoted shell operators
+// (| & ; < > ( )) and $ or ` outside single quotes are refused, since they
+// would not do what they seem to. The first word is the program, plain
+// text; each other word is a text/template, rendered with the step into
+// exactly one argument whatever the step holds (a word that renders empty
+// is an empty argument). A template action is part of its word, blanks
+// and quotes included ({{if eq .Node "a b"}} needs no quoting), and must
+// close within it. The template's data has the step's fields .ID .Kind
+// .App .Node .Template .Type .From .To .Package (nil for an application
+// step: use {{with .Package}}) .NewTemplate .Reason, and .InDoubt, true
+// when a resumed run offers again a step that an interrupted run started
+// but never finished. A command that cannot be split or parsed, or that
+// fails for a sample platform or application step, is refused at startup
+// (exit 2), before anything is read or run; every command is also
+// rendered for every step of the plan before the first step runs.
+//
+// The command also gets the environment variables STACKUP_STEP,
+// STACKUP_KIND, STACKUP_APP, STACKUP_NODE, STACKUP_FROM, STACKUP_TO,
+// STACKUP_IN_DOUBT (true or false) and STACKUP_ACTION (execute, verify or
+// rollback). To use a shell, run one, and hand it the step's data as
+// environment or arguments, never inside its script (as typed in a
+// POSIX shell):
+//
+//	--exec "sh -c 'deploy \"\$STACKUP_NODE\" >> /var/log/deploy.log'"
+//	--exec "sh -c 'deploy \"\$1\" --to \"\$2\"' sh {{.Node}} {{.To}}"
+//
+// A non-zero exit fails the step, and the error quotes the end of the
+// command's standard error; its standard output goes to stackup's
+// standard error. Each command runs in a process group of its own.
+// Cancelling (SIGINT, SIGTERM, a step timeout) sends SIGTERM to the
+// group, and SIGKILL 5 seconds later to what is left of it; a command
+// that ends by itself may leave processes behind (a daemon it started).
+// On Linux a command also gets SIGKILL when stackup dies, even by
+// SIGKILL; its own children do not.
 //
 // Run flags:
 //
@@ -92,9 +119,10 @@
 //	--step-timeout D         bound each attempt of a step, such as 5m
 //	--grace D                after SIGINT or SIGTERM, give running steps D to finish
 //	                         (default 1m; 0: stop them at once)
-//	--verify-exec TEMPLATE   a health check run after each step; failing it fails the step
+//	--verify-exec COMMAND    a health check run after each step, like --exec;
+//	                         failing it fails the step
 //	--rollback               when the run fails, undo the steps done, last first ...
-//	--rollback-exec TEMPLATE ... with this command (required with --rollback)
+//	--rollback-exec COMMAND  ... with this command, like --exec (required with --rollback)
 //	--journal FILE           record progress; running apply again with the same journal
 //	                         (and the same inputs) resumes: steps done are not run again
 //	--prefetch               fetch and verify every package before the first step
@@ -149,7 +177,7 @@
 //	   the server failed
 //	2  usage, or an input that cannot be read or is invalid: a topology, request,
 //	   key, repository (unreadable, malformed, unsigned or badly signed with
-//	   --key), command template, or a journal written for another plan
+//	   --key), command (--exec and the like), or a journal written for another plan
 //	3  no plan is possible: a conflict, no package, no upgrade path, a downgrade
 //	   refused, a cycle, a missing application, template or node
 package main

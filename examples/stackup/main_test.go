@@ -20,8 +20,12 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 
 // TestMain checks for leaked goroutines. With STACKUP_TEST_MAIN=1 in the
 // environment, the test binary is stackup itself: the crash test runs it
-// as a child process it can kill.
+// as a child process it can kill. With STACKUP_TEST_ARGV=FILE, it is a
+// step command that writes its arguments to FILE (see dumpArgv).
 func TestMain(m *testing.M) {
+	if file := os.Getenv("STACKUP_TEST_ARGV"); file != "" {
+		os.Exit(dumpArgv(file))
+	}
 	if os.Getenv("STACKUP_TEST_MAIN") == "1" {
 		os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr, os.Exit))
 	}
@@ -49,7 +53,7 @@ func (r result) String() string {
 	fmt.Fprintf(&b, "$ stackup")
 	for _, a := range r.args {
 		if a == "" || strings.ContainsAny(a, " \"'{}<>|$;&") {
-			a = "'" + a + "'"
+			a = sq(a)
 		}
 		fmt.Fprintf(&b, " %s", a)
 	}
@@ -224,7 +228,7 @@ func TestUsage(t *testing.T) {
 		{"usage-help", []string{"help"}, exitOK, "Exit codes:", ""},
 		{"usage-help-apply", []string{"help", "apply"}, exitOK, "-journal FILE", ""},
 		{"usage-plan-help", []string{"plan", "--help"}, exitOK, "-format FORMAT", ""},
-		{"usage-apply-help", []string{"apply", "-h"}, exitOK, "-exec TEMPLATE", ""},
+		{"usage-apply-help", []string{"apply", "-h"}, exitOK, "-exec COMMAND", ""},
 		{"usage-serve-help", []string{"serve", "--help"}, exitOK, "-listen ADDR", ""},
 		{"usage-unknown-command", []string{"deploy"}, exitUsage, "", `unknown command "deploy"`},
 		{"usage-help-unknown", []string{"help", "deploy"}, exitUsage, "", `unknown command "deploy"`},

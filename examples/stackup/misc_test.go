@@ -188,7 +188,7 @@ func TestRunFlags(t *testing.T) {
 		{[]string{"--exec", "true", "--retries", "-1"}, "--retries must not be negative"},
 		{[]string{"--exec", "true", "--step-timeout", "-1s"}, "durations must not be negative"},
 		{[]string{"--exec", "true", "--max-in-flight", "150%"}, `--max-in-flight "150%"`},
-		{[]string{"--exec", "true", "--verify-exec", "{{"}, "--verify-exec: template"},
+		{[]string{"--exec", "true", "--verify-exec", "{{"}, "--verify-exec: unclosed action"},
 	}
 	for _, tt := range tests {
 		r := stackup(t, e.args(tt.args...)...)
@@ -213,7 +213,7 @@ func TestApplyHTTPRepository(t *testing.T) {
 	defer hs.Close()
 	r := stackup(t, "apply", "--topology", "testdata/shop.yaml", "--repo", hs.URL+"/", "--key", e.key, "--requests", "testdata/requests.yaml",
 		"--quiet", "--prefetch", "--exec", e.record(),
-		"--verify-exec", `echo "verify {{.ID}}" >> `+e.ledger, "--rollback", "--rollback-exec", `echo "undo {{.ID}}" >> `+e.ledger)
+		"--verify-exec", e.script(`echo "verify $1" >> "$4"`), "--rollback", "--rollback-exec", e.script(`echo "undo $1" >> "$4"`))
 	require.Equal(t, exitOK, r.code, r.stderr)
 	hs.Close()
 	for _, p := range []string{"/index.json", "/index.json.sig", "/jdk-17.0.13.pkg", "/tomcat-9.0.98.pkg", "/tomcat-10.1.34.pkg"} {

@@ -539,7 +539,7 @@ func (rs *runState) statusLocked() runStatus {
 	return st
 }
 
-const serveSynopsis = `stackup serve (--topology FILE | --tosca FILE --instances FILE) --repo DIR|URL --exec TEMPLATE [flags]
+const serveSynopsis = `stackup serve (--topology FILE | --tosca FILE --instances FILE) --repo DIR|URL --exec COMMAND [flags]
 
 Runs a deployment server. Clients post upgrade requests to /v1/plan to get
 the plan, or to /v1/apply to have it run with the --exec command per step,

@@ -201,7 +201,7 @@ func TestServePlan(t *testing.T) {
 }
 
 func TestServeApply(t *testing.T) {
-	ts := newTestServer(t, `echo "{{.ID}} {{.InDoubt}}" >> LEDGER`)
+	ts := newTestServer(t, `sh -c 'echo "$1 $2" >> "$3"' sh {{.ID}} {{.InDoubt}} LEDGER`)
 	code, answer := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
 	require.Equal(t, http.StatusAccepted, code, answer)
 	id, _ := answer["run"].(string)
@@ -239,7 +239,7 @@ func TestServeApply(t *testing.T) {
 }
 
 func TestServeFailedRun(t *testing.T) {
-	ts := newTestServer(t, `{{if eq .Node "tomcat-2"}}echo "disk full" >&2; exit 1{{end}}`)
+	ts := newTestServer(t, `sh -c 'if [ "$1" = tomcat-2 ]; then echo "disk full" >&2; exit 1; fi' sh {{.Node}}`)
 	code, answer := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
 	require.Equal(t, http.StatusAccepted, code, answer)
 	events := ts.follow(t, answer["events"].(string), "")
@@ -260,7 +260,7 @@ func TestServeFailedRun(t *testing.T) {
 }
 
 func TestServeRefusals(t *testing.T) {
-	ts := newTestServer(t, `echo "{{.ID}}" >> LEDGER`)
+	ts := newTestServer(t, `sh -c 'echo "$1" >> "$2"' sh {{.ID}} LEDGER`)
 	valid := requestBody(t, "testdata/requests.json")
 	tests := []struct {
 		name, body string
@@ -312,7 +312,7 @@ func TestServeRefusals(t *testing.T) {
 // the second is refused, while one for another application goes ahead.
 func TestServeBusy(t *testing.T) {
 	gate := filepath.Join(t.TempDir(), "gate")
-	ts := newTestServer(t, `while [ ! -e `+gate+` ]; do sleep 0.02; done; echo "{{.ID}}" >> LEDGER`)
+	ts := newTestServer(t, `sh -c 'while [ ! -e "$1" ]; do sleep 0.02; done; echo "$2" >> "$3"' sh `+gate+` {{.ID}} LEDGER`)
 	body := requestBody(t, "testdata/requests.json")
 	code, first := ts.post(t, "/v1/apply", body)
 	require.Equal(t, http.StatusAccepted, code, first)
@@ -381,7 +381,7 @@ func TestServeBusyPlatform(t *testing.T) {
 	topo := filepath.Join(dir, "shared.yaml")
 	require.NoError(t, os.WriteFile(topo, []byte(sharedTomcat), 0o644))
 	gate := filepath.Join(dir, "gate")
-	ts := newTestServerOn(t, topo, `while [ ! -e `+gate+` ]; do sleep 0.02; done`)
+	ts := newTestServerOn(t, topo, `sh -c 'while [ ! -e "$1" ]; do sleep 0.02; done' sh `+gate)
 	request := func(app, template string) string {
 		return `{"requests": [{"application": "` + app + `", "replaces": "` + template + `", "template": {"id": "` + template + `",
 			"type": "webapp", "version": "5.0.0", "requirements": [{"template": "tomcat_server", "constraint": ">=10"}]}}]}`
@@ -475,7 +475,7 @@ func TestServeCommand(t *testing.T) {
 func TestServeFlags(t *testing.T) {
 	r := stackup(t, "serve", "--topology", "testdata/shop.yaml", "--repo", "testdata/repo")
 	assert.Equal(t, exitUsage, r.code)
-	assert.Contains(t, r.stderr, "give --exec TEMPLATE")
+	assert.Contains(t, r.stderr, "give --exec COMMAND")
 	r = stackup(t, "serve", "--topology", "testdata/shop.yaml", "--repo", "testdata/repo", "--exec", "true", "--listen", "256.0.0.1:http")
 	assert.Equal(t, exitUsage, r.code)
 	assert.Contains(t, r.stderr, "--listen")
