@@ -358,7 +358,13 @@ func TestServeRefusesToStart(t *testing.T) {
 				t.Setenv("STACKUP_TOKEN", tt.env)
 			}
 			args, ran := serveArgs(t, tt.flags...)
-			r := stackup(t, args...)
+			// Cancelled, so that a serve that does start stops at once
+			// rather than hang the test.
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			var stdout, stderr strings.Builder
+			code := run(ctx, args, &stdout, &stderr)
+			r := result{args: args, code: code, stdout: stdout.String(), stderr: stderr.String()}
 			assert.Equal(t, exitUsage, r.code, r.stderr)
 			assert.Contains(t, r.stderr, tt.error)
 			assert.NotContains(t, r.stdout, "listening on")
