@@ -3,9 +3,17 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -655,4 +663,67 @@ func TestServeSlowHeaders(t *testing.T) {
 		}
 		assert.Zero(t, ran.Load())
 	})
+}
+
+// selfSigned writes a self-signed certificate for 127.0.0.1 and its key,
+// PEM, to dir, and returns their files and a pool trusting it.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "stackup test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600))
+	return certFile, keyFile, pool
+}
+
+// TestServeTLS serves HTTPS with --tls-cert and --tls-key; the token is
+// still asked for.
+func TestServeTLS(t *testing.T) {
+	unsetToken(t)
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	tokenFile := filepath.Join(dir, "token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte(testToken), 0o600))
+	args, ran := serveArgs(t, "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile, "--token-file", tokenFile)
+	url, _, stop := startServe(t, args)
+	require.True(t, strings.HasPrefix(url, "https://127.0.0.1:"), url)
+
+	transport := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	defer transport.CloseIdleConnections()
+	post := func(client *http.Client) (*http.Response, error) {
+		return client.Post(url+"/v1/plan", "application/json", strings.NewReader(requestBody(t, "testdata/requests.json")))
+	}
+	resp, err := post(&http.Client{Timeout: 20 * time.Second, Transport: bearer{testToken, transport}})
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NotNil(t, resp.TLS)
+
+	resp, err = post(&http.Client{Timeout: 20 * time.Second, Transport: transport})
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "TLS does not replace the token")
+
+	_, err = post(&http.Client{Timeout: 20 * time.Second, Transport: bearer{testToken, &http.Transport{}}})
+	assert.ErrorContains(t, err, "certificate", "a client that does not trust the certificate gets nothing")
+	code, stderr := stop()
+	assert.Equal(t, exitOK, code, stderr)
+	assert.NoFileExists(t, ran)
 }
