@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -14,8 +15,10 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	"mime"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -726,4 +729,76 @@ func TestServeTLS(t *testing.T) {
 	code, stderr := stop()
 	assert.Equal(t, exitOK, code, stderr)
 	assert.NoFileExists(t, ran)
+}
+
+// FuzzServeGuard sends requests with any Host, Authorization, Origin,
+// Sec-Fetch-Site and Content-Type: the server lets in (plans) only those
+// with the token, for an allowed host, with a JSON body, and answers every
+// other with JSON and one of its refusals.
+func FuzzServeGuard(f *testing.F) {
+	in := inputFlags{topology: "testdata/shop.yaml", repo: "testdata/repo", policy: "newest"}
+	env, err := in.load(context.Background())
+	require.NoError(f, err)
+	defer env.Close()
+	rf := runFlags{exec: "true", concurrency: 1}
+	require.NoError(f, rf.check())
+	srv, err := newServer(env, &rf, access{token: testToken, hosts: []string{"deploy.example"}}, io.Discard, slog.New(slog.DiscardHandler))
+	require.NoError(f, err)
+	defer srv.Close()
+	h := srv.Handler()
+	body, err := os.ReadFile("testdata/requests.json")
+	require.NoError(f, err)
+
+	ok := "Bearer " + testToken
+	f.Add("127.0.0.1:8080", ok, "", "", "application/json")
+	f.Add("LocalHost.", "bearer  "+testToken+" ", "http://localhost", "same-origin", "application/json; charset=utf-8")
+	f.Add("[::1]:1", ok, "", "none", "application/json")
+	f.Add("deploy.example:443", ok, "", "", "application/json")
+	f.Add("evil.example:8080", ok, "", "", "application/json")
+	f.Add("127.0.0.1", "Bearer "+testToken+"x", "", "", "application/json")
+	f.Add("127.0.0.1", ok, "https://evil.example", "", "application/json")
+	f.Add("127.0.0.1", ok, "", "cross-site", "application/json")
+	f.Add("127.0.0.1", ok, "", "", "text/plain")
+	f.Add("127.0.0.2", ok, "null", "same-site", "application/x-www-form-urlencoded")
+	f.Fuzz(func(t *testing.T, host, auth, origin, site, contentType string) {
+		req := httptest.NewRequest("POST", "/v1/plan", bytes.NewReader(body))
+		req.Host = host
+		for k, v := range map[string]string{"Authorization": auth, "Origin": origin, "Sec-Fetch-Site": site, "Content-Type": contentType} {
+			if v != "" {
+				req.Header.Set(k, v)
+			}
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		var answer map[string]any
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &answer), "not JSON: %q", w.Body.String())
+		if w.Code != http.StatusOK {
+			assert.Contains(t, []int{http.StatusMisdirectedRequest, http.StatusForbidden, http.StatusUnauthorized, http.StatusUnsupportedMediaType},
+				w.Code, "%v", answer)
+		}
+		// Each condition, checked apart from the server's code.
+		scheme, token, _ := strings.Cut(auth, " ")
+		authOK := strings.EqualFold(scheme, "bearer") && strings.TrimSpace(token) == testToken
+		mt, _, _ := mime.ParseMediaType(contentType)
+		jsonOK := mt == "application/json"
+		name := host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			name = h
+		}
+		name = strings.ToLower(strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(name, "["), "]"), "."))
+		ip := net.ParseIP(name)
+		hostOK := name == "localhost" || name == "deploy.example" || ip != nil && ip.IsLoopback()
+		siteOK := site != "cross-site" && site != "same-site"
+		if w.Code == http.StatusOK {
+			assert.True(t, authOK, "authorization %q let in", auth)
+			assert.True(t, jsonOK, "Content-Type %q let in", contentType)
+			assert.True(t, hostOK, "host %q let in", host)
+			assert.True(t, siteOK, "Sec-Fetch-Site %q let in", site)
+		} else if origin == "" && (site == "" || site == "same-origin" || site == "none") {
+			assert.False(t, authOK && jsonOK && hostOK, "refused: %v", answer)
+		}
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		assert.Empty(t, srv.runs)
+	})
 }
