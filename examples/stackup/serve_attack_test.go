@@ -360,6 +360,9 @@ func TestServeRefusesToStart(t *testing.T) {
 		{"allow-host-port", []string{"--allow-host", "deploy.example:8080"}, "", `--allow-host "deploy.example:8080" is not a host name or IP address`},
 		{"allow-host-empty", []string{"--allow-host", ""}, "", `--allow-host "" is not a host name or IP address`},
 		{"allow-host-space", []string{"--allow-host", "a b"}, "", `--allow-host "a b" is not a host name or IP address`},
+		{"allow-host-ip-port", []string{"--allow-host", "10.0.0.5:80"}, "", `--allow-host "10.0.0.5:80" is not a host name or IP address`},
+		{"allow-host-bracketed-port", []string{"--allow-host", "[2001:db8::1]:80"}, "", `--allow-host "[2001:db8::1]:80" is not a host name or IP address`},
+		{"allow-host-url", []string{"--allow-host", "http://deploy.example"}, "", `--allow-host "http://deploy.example" is not a host name or IP address`},
 		{"tls-half", []string{"--tls-cert", empty}, "", "give --tls-cert and --tls-key together"},
 		{"tls-bad", []string{"--tls-cert", empty, "--tls-key", empty}, "", "--tls-cert, --tls-key: tls: failed to find any PEM data"},
 	}
@@ -801,4 +804,57 @@ func FuzzServeGuard(f *testing.F) {
 		defer srv.mu.Unlock()
 		assert.Empty(t, srv.runs)
 	})
+}
+
+func TestServeAllowHost(t *testing.T) {
+	for _, tt := range []struct{ name, want string }{
+		{"deploy.example", "deploy.example"},
+		{"Deploy.Example.", "deploy.example"},
+		{"10.0.0.5", "10.0.0.5"},
+		{"2001:db8::1", "2001:db8::1"},
+		{"[2001:DB8::1]", "2001:db8::1"},
+	} {
+		got, err := allowedHost(tt.name)
+		assert.NoError(t, err, tt.name)
+		assert.Equal(t, tt.want, got, tt.name)
+	}
+}
+
+// syncBuffer is a buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestServeLogsRefusals checks that refused calls are logged, without
+// the token they carried.
+func TestServeLogsRefusals(t *testing.T) {
+	var log syncBuffer
+	ts := newTestServerLog(t, "testdata/shop.yaml", "true", access{token: testToken}, slog.New(slog.NewTextHandler(&log, nil)))
+	sent := "Bearer almost-" + testToken
+	for _, h := range []map[string]string{
+		{"Authorization": sent},
+		{"Host": "evil.example", "Authorization": sent},
+		{"Origin": "https://evil.example", "Authorization": sent, "Content-Type": "text/plain"},
+	} {
+		ts.send(t, attack{method: "POST", path: "/v1/apply", body: "{}", header: h})
+	}
+	got := log.String()
+	assert.Contains(t, got, `msg="call refused" kind=unauthorized`)
+	assert.Contains(t, got, `msg="call refused" kind=host_not_allowed`)
+	assert.Contains(t, got, `msg="call refused" kind=cross_origin`)
+	assert.Contains(t, got, `origin=https://evil.example`)
+	assert.NotContains(t, got, testToken)
 }

@@ -47,6 +47,12 @@ func newTestServerOn(t *testing.T, topology, exec string) *testServer {
 // sends.
 func newTestServerWith(t *testing.T, topology, exec string, acc access) *testServer {
 	t.Helper()
+	return newTestServerLog(t, topology, exec, acc, slog.New(slog.DiscardHandler))
+}
+
+// newTestServerLog is newTestServerWith with the server's log.
+func newTestServerLog(t *testing.T, topology, exec string, acc access, log *slog.Logger) *testServer {
+	t.Helper()
 	e := newApplyEnv(t)
 	in := inputFlags{topology: topology, repo: e.repo, keys: stringList{e.key}, policy: "newest"}
 	env, err := in.load(t.Context())
@@ -54,7 +60,7 @@ func newTestServerWith(t *testing.T, topology, exec string, acc access) *testSer
 	t.Cleanup(func() { env.Close() })
 	rf := runFlags{exec: strings.ReplaceAll(exec, "LEDGER", e.ledger), concurrency: 1}
 	require.NoError(t, rf.check())
-	srv, err := newServer(env, &rf, acc, io.Discard, slog.New(slog.DiscardHandler))
+	srv, err := newServer(env, &rf, acc, io.Discard, log)
 	require.NoError(t, err)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
