@@ -407,7 +407,8 @@ func TestServeBusyPlatform(t *testing.T) {
 // TestServeClose shuts the server down while a run hangs: the run is
 // cancelled, its stream ends with a failed run, and applies are refused.
 func TestServeClose(t *testing.T) {
-	ts := newTestServer(t, `sleep 30`)
+	started := filepath.Join(t.TempDir(), "started")
+	ts := newTestServer(t, `touch `+started+`; sleep 30`)
 	code, answer := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
 	require.Equal(t, http.StatusAccepted, code, answer)
 	got := make(chan []sse, 1)
@@ -416,10 +417,18 @@ func TestServeClose(t *testing.T) {
 		assert.NoError(t, err)
 		got <- events
 	}()
-	time.Sleep(100 * time.Millisecond) // let the first step start
-	start := time.Now()
-	ts.srv.Close()
-	assert.Less(t, time.Since(start), 5*time.Second, "the command was stopped")
+	// The first step's command has started.
+	require.Eventually(t, func() bool { _, err := os.Stat(started); return err == nil }, 20*time.Second, 10*time.Millisecond)
+	closed := make(chan struct{})
+	go func() {
+		ts.srv.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(20 * time.Second): // a failure bound only; the command sleeps 30s
+		t.Fatal("Close waits for the command: it was not stopped")
+	}
 	select {
 	case events := <-got:
 		require.NotEmpty(t, events)
@@ -427,7 +436,7 @@ func TestServeClose(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(events[len(events)-1].data), &done))
 		assert.Equal(t, "failed", done["state"])
 		assert.Equal(t, "context canceled", done["error"])
-	case <-time.After(10 * time.Second):
+	case <-time.After(20 * time.Second): // a failure bound only
 		t.Fatal("the event stream did not end")
 	}
 	code, refused := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
