@@ -150,9 +150,9 @@ func (s *server) refused(r *http.Request, kind string) {
 
 // truncate shortens s, from a client, for an error message.
 func truncate(s string) string {
-	const max = 100
-	if len(s) > max {
-		return s[:max] + "…"
+	const limit = 100
+	if len(s) > limit {
+		return s[:limit] + "…"
 	}
 	return s
 }
