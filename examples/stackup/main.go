@@ -5,7 +5,7 @@
 //
 //	stackup plan  [inputs] [--format text|json|mermaid|dot] [--explain NODE]...
 //	stackup apply [inputs] --exec COMMAND [run flags]
-//	stackup serve [inputs] --exec COMMAND [run flags] [--listen ADDR]
+//	stackup serve [inputs] --exec COMMAND [run flags] [serve flags]
 //	stackup help [COMMAND]
 //
 // Every command takes --help. Run without arguments, stackup prints its
@@ -144,7 +144,48 @@
 // serve runs a deployment server on --listen (default 127.0.0.1:8080) with
 // the inputs and run flags above, except --requests, --journal and --quiet.
 // It shuts down gracefully on SIGINT or SIGTERM: runs in progress are
-// cancelled and their event streams end. The API speaks JSON:
+// cancelled and their event streams end.
+//
+// Serve flags:
+//
+//	--listen ADDR          the address to listen on; other than a loopback address
+//	                       (127.0.0.1, [::1], localhost), only with a token given
+//	--token-file FILE      the bearer token: a regular file of at most 4 KiB, trimmed,
+//	                       at least 16 printable ASCII characters; else STACKUP_TOKEN,
+//	                       the same, if set (set and empty is an error)
+//	--allow-host NAME      answer requests for host NAME too (repeatable)
+//	--tls-cert FILE        serve HTTPS with this certificate chain (PEM) ...
+//	--tls-key FILE         ... and its private key (PEM)
+//
+// Every call but GET /healthz must carry the header
+// "Authorization: Bearer TOKEN"; a call without it, or with another token,
+// gets 401 {"error": "...", "kind": "unauthorized"} and a WWW-Authenticate
+// header, and a token in the URL is ignored. On a loopback address with
+// neither --token-file nor STACKUP_TOKEN, serve makes up a token (32 random
+// bytes, base64url) and prints it once on standard error:
+//
+//	stackup serve: token: 3q2-7w…
+//
+// To keep it out of logs, or to listen on another address, give one:
+//
+//	head -c 32 /dev/urandom | base64 > token && chmod 600 token
+//	stackup serve … --token-file token
+//	curl -H "Authorization: Bearer $(cat token)" -H 'Content-Type: application/json' \
+//	     -d @requests.json http://127.0.0.1:8080/v1/plan
+//
+// The server answers only requests whose Host is localhost, a loopback
+// address, the --listen host or an --allow-host name; others, such as
+// those of a web page whose name an attacker points at this machine (DNS
+// rebinding), get 421 {"kind": "host_not_allowed"}. It refuses with 403
+// {"kind": "cross_origin"} a POST that a browser marks as sent from
+// another origin (Sec-Fetch-Site, or an Origin other than the Host), and
+// with 415 {"kind": "unsupported_media_type"} a POST whose Content-Type is
+// not application/json, such as the text/plain and form bodies that web
+// pages can post. None of these refusals plans or runs anything. Without
+// --tls-cert the token crosses the network in the clear: on an address
+// other than loopback, use TLS, or a network you trust.
+//
+// The API speaks JSON:
 //
 //	POST /v1/plan    body {"requests": [...]} (the request file's shape, at most 1 MiB)
 //	                 200: the plan (schema stackup.plan/v2)
@@ -168,6 +209,7 @@
 //	                 "error"}, kind one of started, retrying, succeeded, failed, skipped,
 //	                 rolled_back; and last "event: done" with the status above.
 //	                 Last-Event-ID resumes after that event.
+//	GET /healthz     200: {"status": "ok"}, without a token
 //
 // # Exit codes
 //

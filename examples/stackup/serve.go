@@ -133,6 +133,7 @@ func (s *server) checkHost(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := requestHost(r.Host)
 		if host == "" || !(loopbackHost(host) || slices.Contains(s.acc.hosts, host)) {
+			s.refused(r, "host_not_allowed")
 			writeError(w, http.StatusMisdirectedRequest, "host_not_allowed", fmt.Errorf(
 				"host %q is not served here: call localhost, 127.0.0.1, [::1] or a name given to serve with --allow-host", truncate(r.Host)))
 			return
@@ -141,11 +142,17 @@ func (s *server) checkHost(h http.Handler) http.Handler {
 	})
 }
 
+// refused logs a call refused for reason kind.
+func (s *server) refused(r *http.Request, kind string) {
+	s.log.Warn("call refused", "kind", kind, "remote", r.RemoteAddr, "method", r.Method, "path", truncate(r.URL.Path),
+		"host", truncate(r.Host), "origin", truncate(r.Header.Get("Origin")))
+}
+
 // truncate shortens s, from a client, for an error message.
 func truncate(s string) string {
-	const max = 100
-	if len(s) > max {
-		return s[:max] + "…"
+	const limit = 100
+	if len(s) > limit {
+		return s[:limit] + "…"
 	}
 	return s
 }
@@ -157,6 +164,7 @@ func (s *server) guard(h http.Handler) http.Handler {
 	want := sha256.Sum256([]byte(s.acc.token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := cop.Check(r); err != nil {
+			s.refused(r, "cross_origin")
 			writeError(w, http.StatusForbidden, "cross_origin", fmt.Errorf(
 				"cross-origin request from %q refused (%v): call the API from a program, not from a web page", truncate(r.Header.Get("Origin")), err))
 			return
@@ -174,6 +182,7 @@ func (s *server) guard(h http.Handler) http.Handler {
 				challenge += `, error="invalid_token"`
 			}
 			w.Header().Set("WWW-Authenticate", challenge)
+			s.refused(r, "unauthorized")
 			if q := r.URL.Query(); q.Has("token") || q.Has("access_token") {
 				problem += " (a token in the URL is ignored: URLs end up in logs)"
 			}
@@ -647,14 +656,16 @@ func randomBytes(n int) []byte {
 // allowedHost checks an --allow-host name and returns it in lower case.
 func allowedHost(name string) (string, error) {
 	h := requestHost(name)
-	if net.ParseIP(h) != nil {
-		return h, nil
-	}
 	ok := h != "" && len(h) <= 253
-	for _, r := range h {
-		ok = ok && (r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.')
+	if _, _, err := net.SplitHostPort(name); err == nil {
+		ok = false // a port
+	} else if net.ParseIP(h) == nil {
+		for _, r := range h {
+			ok = ok && (r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.')
+		}
+		ok = ok && h == strings.ToLower(strings.TrimSuffix(name, "."))
 	}
-	if !ok || h != strings.ToLower(strings.TrimSuffix(name, ".")) {
+	if !ok {
 		return "", fmt.Errorf("--allow-host %q is not a host name or IP address (give a name such as deploy.example.com, without a port)", name)
 	}
 	return h, nil

@@ -2,12 +2,23 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"log/slog"
+	"math/big"
+	"mime"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -347,6 +358,9 @@ func TestServeRefusesToStart(t *testing.T) {
 		{"allow-host-port", []string{"--allow-host", "deploy.example:8080"}, "", `--allow-host "deploy.example:8080" is not a host name or IP address`},
 		{"allow-host-empty", []string{"--allow-host", ""}, "", `--allow-host "" is not a host name or IP address`},
 		{"allow-host-space", []string{"--allow-host", "a b"}, "", `--allow-host "a b" is not a host name or IP address`},
+		{"allow-host-ip-port", []string{"--allow-host", "10.0.0.5:80"}, "", `--allow-host "10.0.0.5:80" is not a host name or IP address`},
+		{"allow-host-bracketed-port", []string{"--allow-host", "[2001:db8::1]:80"}, "", `--allow-host "[2001:db8::1]:80" is not a host name or IP address`},
+		{"allow-host-url", []string{"--allow-host", "http://deploy.example"}, "", `--allow-host "http://deploy.example" is not a host name or IP address`},
 		{"tls-half", []string{"--tls-cert", empty}, "", "give --tls-cert and --tls-key together"},
 		{"tls-bad", []string{"--tls-cert", empty, "--tls-key", empty}, "", "--tls-cert, --tls-key: tls: failed to find any PEM data"},
 	}
@@ -356,7 +370,13 @@ func TestServeRefusesToStart(t *testing.T) {
 				t.Setenv("STACKUP_TOKEN", tt.env)
 			}
 			args, ran := serveArgs(t, tt.flags...)
-			r := stackup(t, args...)
+			// Cancelled, so that a serve that does start stops at once
+			// rather than hang the test.
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			var stdout, stderr strings.Builder
+			code := run(ctx, args, &stdout, &stderr)
+			r := result{args: args, code: code, stdout: stdout.String(), stderr: stderr.String()}
 			assert.Equal(t, exitUsage, r.code, r.stderr)
 			assert.Contains(t, r.stderr, tt.error)
 			assert.NotContains(t, r.stdout, "listening on")
@@ -622,4 +642,192 @@ func TestServeSlowHeaders(t *testing.T) {
 		}
 		assert.Zero(t, ran.Load())
 	})
+}
+
+// selfSigned writes a self-signed certificate for 127.0.0.1 and its key,
+// PEM, to dir, and returns their files and a pool trusting it.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "stackup test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600))
+	return certFile, keyFile, pool
+}
+
+// TestServeTLS serves HTTPS with --tls-cert and --tls-key; the token is
+// still asked for.
+func TestServeTLS(t *testing.T) {
+	unsetToken(t)
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	tokenFile := filepath.Join(dir, "token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte(testToken), 0o600))
+	args, ran := serveArgs(t, "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile, "--token-file", tokenFile)
+	url, _, stop := startServe(t, args)
+	require.True(t, strings.HasPrefix(url, "https://127.0.0.1:"), url)
+
+	transport := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	defer transport.CloseIdleConnections()
+	post := func(client *http.Client) (*http.Response, error) {
+		return client.Post(url+"/v1/plan", "application/json", strings.NewReader(requestBody(t, "testdata/requests.json")))
+	}
+	resp, err := post(&http.Client{Timeout: 20 * time.Second, Transport: bearer{testToken, transport}})
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NotNil(t, resp.TLS)
+
+	resp, err = post(&http.Client{Timeout: 20 * time.Second, Transport: transport})
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "TLS does not replace the token")
+
+	_, err = post(&http.Client{Timeout: 20 * time.Second, Transport: bearer{testToken, &http.Transport{}}})
+	assert.ErrorContains(t, err, "certificate", "a client that does not trust the certificate gets nothing")
+	code, stderr := stop()
+	assert.Equal(t, exitOK, code, stderr)
+	assert.NoFileExists(t, ran)
+}
+
+// FuzzServeGuard sends requests with any Host, Authorization, Origin,
+// Sec-Fetch-Site and Content-Type: the server lets in (plans) only those
+// with the token, for an allowed host, with a JSON body, and answers every
+// other with JSON and one of its refusals.
+func FuzzServeGuard(f *testing.F) {
+	in := inputFlags{topology: "testdata/shop.yaml", repo: "testdata/repo", policy: "newest"}
+	env, err := in.load(context.Background())
+	require.NoError(f, err)
+	defer env.Close()
+	rf := runFlags{exec: "true", concurrency: 1}
+	require.NoError(f, rf.check())
+	srv, err := newServer(env, &rf, access{token: testToken, hosts: []string{"deploy.example"}}, io.Discard, slog.New(slog.DiscardHandler))
+	require.NoError(f, err)
+	defer srv.Close()
+	h := srv.Handler()
+	body, err := os.ReadFile("testdata/requests.json")
+	require.NoError(f, err)
+
+	ok := "Bearer " + testToken
+	f.Add("127.0.0.1:8080", ok, "", "", "application/json")
+	f.Add("LocalHost.", "bearer  "+testToken+" ", "http://localhost", "same-origin", "application/json; charset=utf-8")
+	f.Add("[::1]:1", ok, "", "none", "application/json")
+	f.Add("deploy.example:443", ok, "", "", "application/json")
+	f.Add("evil.example:8080", ok, "", "", "application/json")
+	f.Add("127.0.0.1", "Bearer "+testToken+"x", "", "", "application/json")
+	f.Add("127.0.0.1", ok, "https://evil.example", "", "application/json")
+	f.Add("127.0.0.1", ok, "", "cross-site", "application/json")
+	f.Add("127.0.0.1", ok, "", "", "text/plain")
+	f.Add("127.0.0.2", ok, "null", "same-site", "application/x-www-form-urlencoded")
+	f.Fuzz(func(t *testing.T, host, auth, origin, site, contentType string) {
+		req := httptest.NewRequest("POST", "/v1/plan", bytes.NewReader(body))
+		req.Host = host
+		for k, v := range map[string]string{"Authorization": auth, "Origin": origin, "Sec-Fetch-Site": site, "Content-Type": contentType} {
+			if v != "" {
+				req.Header.Set(k, v)
+			}
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		var answer map[string]any
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &answer), "not JSON: %q", w.Body.String())
+		if w.Code != http.StatusOK {
+			assert.Contains(t, []int{http.StatusMisdirectedRequest, http.StatusForbidden, http.StatusUnauthorized, http.StatusUnsupportedMediaType},
+				w.Code, "%v", answer)
+		}
+		// Each condition, checked apart from the server's code.
+		scheme, token, _ := strings.Cut(auth, " ")
+		authOK := strings.EqualFold(scheme, "bearer") && strings.TrimSpace(token) == testToken
+		mt, _, _ := mime.ParseMediaType(contentType)
+		jsonOK := mt == "application/json"
+		name := host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			name = h
+		}
+		name = strings.ToLower(strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(name, "["), "]"), "."))
+		ip := net.ParseIP(name)
+		hostOK := name == "localhost" || name == "deploy.example" || ip != nil && ip.IsLoopback()
+		siteOK := site != "cross-site" && site != "same-site"
+		if w.Code == http.StatusOK {
+			assert.True(t, authOK, "authorization %q let in", auth)
+			assert.True(t, jsonOK, "Content-Type %q let in", contentType)
+			assert.True(t, hostOK, "host %q let in", host)
+			assert.True(t, siteOK, "Sec-Fetch-Site %q let in", site)
+		} else if origin == "" && (site == "" || site == "same-origin" || site == "none") {
+			assert.False(t, authOK && jsonOK && hostOK, "refused: %v", answer)
+		}
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		assert.Empty(t, srv.runs)
+	})
+}
+
+func TestServeAllowHost(t *testing.T) {
+	for _, tt := range []struct{ name, want string }{
+		{"deploy.example", "deploy.example"},
+		{"Deploy.Example.", "deploy.example"},
+		{"10.0.0.5", "10.0.0.5"},
+		{"2001:db8::1", "2001:db8::1"},
+		{"[2001:DB8::1]", "2001:db8::1"},
+	} {
+		got, err := allowedHost(tt.name)
+		assert.NoError(t, err, tt.name)
+		assert.Equal(t, tt.want, got, tt.name)
+	}
+}
+
+// syncBuffer is a buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestServeLogsRefusals checks that refused calls are logged, without
+// the token they carried.
+func TestServeLogsRefusals(t *testing.T) {
+	var log syncBuffer
+	ts := newTestServerLog(t, "testdata/shop.yaml", "true", access{token: testToken}, slog.New(slog.NewTextHandler(&log, nil)))
+	sent := "Bearer almost-" + testToken
+	for _, h := range []map[string]string{
+		{"Authorization": sent},
+		{"Host": "evil.example", "Authorization": sent},
+		{"Origin": "https://evil.example", "Authorization": sent, "Content-Type": "text/plain"},
+	} {
+		ts.send(t, attack{method: "POST", path: "/v1/apply", body: "{}", header: h})
+	}
+	got := log.String()
+	assert.Contains(t, got, `msg="call refused" kind=unauthorized`)
+	assert.Contains(t, got, `msg="call refused" kind=host_not_allowed`)
+	assert.Contains(t, got, `msg="call refused" kind=cross_origin`)
+	assert.Contains(t, got, `origin=https://evil.example`)
+	assert.NotContains(t, got, testToken)
 }

@@ -47,6 +47,12 @@ func newTestServerOn(t *testing.T, topology, exec string) *testServer {
 // sends.
 func newTestServerWith(t *testing.T, topology, exec string, acc access) *testServer {
 	t.Helper()
+	return newTestServerLog(t, topology, exec, acc, slog.New(slog.DiscardHandler))
+}
+
+// newTestServerLog is newTestServerWith with the server's log.
+func newTestServerLog(t *testing.T, topology, exec string, acc access, log *slog.Logger) *testServer {
+	t.Helper()
 	e := newApplyEnv(t)
 	in := inputFlags{topology: topology, repo: e.repo, keys: stringList{e.key}, policy: "newest"}
 	env, err := in.load(t.Context())
@@ -54,7 +60,7 @@ func newTestServerWith(t *testing.T, topology, exec string, acc access) *testSer
 	t.Cleanup(func() { env.Close() })
 	rf := runFlags{exec: strings.ReplaceAll(exec, "LEDGER", e.ledger), concurrency: 1}
 	require.NoError(t, rf.check())
-	srv, err := newServer(env, &rf, acc, io.Discard, slog.New(slog.DiscardHandler))
+	srv, err := newServer(env, &rf, acc, io.Discard, log)
 	require.NoError(t, err)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
@@ -401,7 +407,8 @@ func TestServeBusyPlatform(t *testing.T) {
 // TestServeClose shuts the server down while a run hangs: the run is
 // cancelled, its stream ends with a failed run, and applies are refused.
 func TestServeClose(t *testing.T) {
-	ts := newTestServer(t, `sleep 30`)
+	started := filepath.Join(t.TempDir(), "started")
+	ts := newTestServer(t, `touch `+started+`; sleep 30`)
 	code, answer := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
 	require.Equal(t, http.StatusAccepted, code, answer)
 	got := make(chan []sse, 1)
@@ -410,10 +417,18 @@ func TestServeClose(t *testing.T) {
 		assert.NoError(t, err)
 		got <- events
 	}()
-	time.Sleep(100 * time.Millisecond) // let the first step start
-	start := time.Now()
-	ts.srv.Close()
-	assert.Less(t, time.Since(start), 5*time.Second, "the command was stopped")
+	// The first step's command has started.
+	require.Eventually(t, func() bool { _, err := os.Stat(started); return err == nil }, 20*time.Second, 10*time.Millisecond)
+	closed := make(chan struct{})
+	go func() {
+		ts.srv.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(20 * time.Second): // a failure bound only; the command sleeps 30s
+		t.Fatal("Close waits for the command: it was not stopped")
+	}
 	select {
 	case events := <-got:
 		require.NotEmpty(t, events)
@@ -421,7 +436,7 @@ func TestServeClose(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(events[len(events)-1].data), &done))
 		assert.Equal(t, "failed", done["state"])
 		assert.Equal(t, "context canceled", done["error"])
-	case <-time.After(10 * time.Second):
+	case <-time.After(20 * time.Second): // a failure bound only
 		t.Fatal("the event stream did not end")
 	}
 	code, refused := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
