@@ -187,6 +187,31 @@ func validateRequests(reqs []Request) (map[appTemplate]int, error) {
 		case r.Template.Version.IsZero():
 			return nil, bad("Template.Version", fmt.Sprintf("template %q has no version", r.Template.ID))
 		}
+		badID := func(field, kind, id string) error {
+			if err := topology.CheckID(kind, id); err != nil {
+				return &RequestError{Request: i, Field: field, Err: err}
+			}
+			return nil
+		}
+		if err := cmp.Or(
+			badID("Application", "application", string(r.Application)),
+			badID("Replaces", "template", string(r.Replaces)),
+			badID("Template.ID", "template", string(r.Template.ID)),
+		); err != nil {
+			return nil, err
+		}
+		if r.Template.Type != "" {
+			if err := badID("Template.Type", "type", r.Template.Type); err != nil {
+				return nil, err
+			}
+		}
+		for k, req := range r.Template.Requirements {
+			if req.Name != "" {
+				if err := badID(fmt.Sprintf("Template.Requirements[%d].Name", k), "requirement name", req.Name); err != nil {
+					return nil, err
+				}
+			}
+		}
 		key := appTemplate{r.Application, r.Replaces}
 		if j, dup := seen[key]; dup {
 			return nil, bad("Replaces", fmt.Sprintf("template %q of application %q is already replaced by request #%d", r.Replaces, r.Application, j+1))
@@ -198,6 +223,9 @@ func validateRequests(reqs []Request) (map[appTemplate]int, error) {
 		for k, req := range r.Template.Requirements {
 			if req.Template == "" {
 				return nil, bad(fmt.Sprintf("Template.Requirements[%d].Template", k), "empty")
+			}
+			if err := topology.CheckID("template", string(req.Template)); err != nil {
+				return nil, &RequestError{Request: i, Field: fmt.Sprintf("Template.Requirements[%d].Template", k), Err: err}
 			}
 		}
 	}
@@ -336,10 +364,16 @@ func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkNode(n); err != nil {
+		return nil, err
+	}
 	t, ok := pl.templates[n.Template]
 	if !ok {
 		if t, err = pl.topo.Template(pl.ctx, n.Template); err != nil {
 			return nil, err
+		}
+		if err := topology.CheckID("type", t.Type); err != nil {
+			return nil, topologyIDError(fmt.Sprintf("template %q", n.Template), err)
 		}
 		pl.templates[n.Template] = t
 	}
@@ -363,6 +397,29 @@ func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
 	}
 	pl.nodes[id] = info
 	return info, nil
+}
+
+// checkNode refuses a node, from the caller's topology, whose identifiers
+// are outside the safe set: they would reach steps, plans and executors.
+func checkNode(n *topology.Node) error {
+	item := fmt.Sprintf("node %q", n.ID)
+	if err := topology.CheckID("node", string(n.ID)); err != nil {
+		return topologyIDError(item, err)
+	}
+	if err := topology.CheckID("template", string(n.Template)); err != nil {
+		return topologyIDError(item, err)
+	}
+	if n.App != "" {
+		if err := topology.CheckID("application", string(n.App)); err != nil {
+			return topologyIDError(item, err)
+		}
+	}
+	for i, r := range n.Relationships {
+		if err := topology.CheckID("node", string(r.Target)); err != nil {
+			return topologyIDError(fmt.Sprintf("%s relationship #%d", item, i+1), err)
+		}
+	}
+	return nil
 }
 
 // replacedNode returns the node of that ID that gather has met among those
@@ -568,8 +625,14 @@ func (pl *planning) gather(r *Request, index int) error {
 		return &topology.NotFoundError{Kind: "template", ID: fmt.Sprintf("%s (in application %s)", r.Replaces, r.Application)}
 	}
 	var targets []*topology.Node
+	if err := topology.CheckID("type", replaced.Type); err != nil {
+		return topologyIDError(fmt.Sprintf("template %q", replaced.ID), err)
+	}
 	for i := range app.Nodes {
 		if app.Nodes[i].Template == r.Replaces {
+			if err := checkNode(&app.Nodes[i]); err != nil {
+				return err
+			}
 			targets = append(targets, &app.Nodes[i])
 		}
 	}
@@ -700,6 +763,14 @@ func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 	if err != nil {
 		return nil, err
 	}
+	for i := range deps {
+		d := &deps[i]
+		item := fmt.Sprintf("dependent #%d of node %q", i+1, pf.node.ID)
+		if err := cmp.Or(topology.CheckID("application", string(d.App)), topology.CheckID("node", string(d.Node)),
+			topology.CheckID("template", string(d.Template))); err != nil {
+			return nil, topologyIDError(item, err)
+		}
+	}
 	pf.dependents = deps
 	var out []Demand
 	last := 0 // the group of the previous dependent: runs are common
@@ -786,11 +857,17 @@ func (pl *planning) catalog(typ string) (*catalog, error) {
 	// The list is ours to sort and keep (see pkgsource.Source).
 	for _, p := range ps {
 		if p.Type != typ {
-			return nil, fmt.Errorf("upgrade: listing %s packages: source returned %w", typ, &pkgsource.PackageError{
-				Package: p.Key(), Err: fmt.Errorf("%w: type %q, want %q", pkgsource.ErrInvalid, p.Type, typ)})
+			return nil, fmt.Errorf("upgrade: listing %s packages: source returned %w", typ, &pkgsource.PackageError{ // named by the type asked for: the one returned may be hostile
+				Package: pkgsource.Key{Type: typ, Version: p.Version}, Err: fmt.Errorf("%w: type %q, want %q", pkgsource.ErrInvalid, p.Type, typ)})
 		}
 		if err := p.Validate(); err != nil {
 			return nil, fmt.Errorf("upgrade: listing %s packages: %w", typ, err)
+		}
+		for _, r := range p.Requires {
+			if err := topology.CheckID("package type", r.Type); err != nil {
+				return nil, fmt.Errorf("upgrade: listing %s packages: source returned %w", typ, &pkgsource.PackageError{
+					Package: p.Key(), Err: fmt.Errorf("%w: %w", pkgsource.ErrInvalid, err)})
+			}
 		}
 	}
 	slices.SortFunc(ps, pkgsource.Compare)
