@@ -144,11 +144,11 @@ func (p *Plan) WriteDOT(w io.Writer) error {
 		if s.Kind == Platform {
 			fill = "#e3ecfa"
 		}
-		fmt.Fprintf(bw, "  %s [label=%s, fillcolor=%q];\n", strconv.Quote(string(s.ID)), strconv.Quote(string(s.ID)+"\n"+change(s)), fill)
+		fmt.Fprintf(bw, "  \"%s\" [label=\"%s\\n%s\", fillcolor=%q];\n", dotText(string(s.ID)), dotText(string(s.ID)), dotText(change(s)), fill)
 	}
 	for _, s := range p.Steps {
 		for _, a := range s.After {
-			fmt.Fprintf(bw, "  %s -> %s;\n", strconv.Quote(string(a)), strconv.Quote(string(s.ID)))
+			fmt.Fprintf(bw, "  \"%s\" -> \"%s\";\n", dotText(string(a)), dotText(string(s.ID)))
 		}
 	}
 	fmt.Fprintln(bw, "}")
@@ -158,10 +158,33 @@ func (p *Plan) WriteDOT(w io.Writer) error {
 // change describes what a step changes, such as "tomcat-1: 8.5.100 → 10.1.34".
 func change(s Step) string { return fmt.Sprintf("%s: %s → %s", s.Node, s.From, s.To) }
 
-// mermaidText escapes text for a quoted Mermaid label.
+// mermaidText escapes text for a quoted Mermaid label: the characters
+// that would end the label or start markup (" < > # & `) and every rune
+// that is not printable become entity codes (#quot;, #35;), and invalid
+// UTF-8 becomes U+FFFD, #65533;.
 func mermaidText(s string) string {
-	return mermaidEscapes.Replace(s)
+	return escapeFunc(mermaidEscapes.Replace(s), func(b *strings.Builder, r rune, invalid byte) {
+		fmt.Fprintf(b, "#%d;", r) // invalid UTF-8 is utf8.RuneError
+	})
 }
+
+// dotText escapes text for a quoted DOT string: a quote or backslash is
+// escaped with a backslash, and every rune that is not printable is written
+// as its Go escape with the backslash doubled, so that Graphviz shows it
+// (\\n shows as \n) rather than breaking the line or the string.
+func dotText(s string) string {
+	return escapeFunc(dotEscapes.Replace(s), func(b *strings.Builder, r rune, invalid byte) {
+		if invalid != 0 {
+			fmt.Fprintf(b, `\\x%02x`, invalid)
+			return
+		}
+		q := strconv.QuoteRune(r)
+		b.WriteString(strings.ReplaceAll(q[1:len(q)-1], `\`, `\\`))
+	})
+}
+
+// dotEscapes escapes what ends or escapes within a quoted DOT string.
+var dotEscapes = strings.NewReplacer(`"`, `\"`, `\`, `\\`)
 
 // Explain writes why the plan does what it does to a platform node: the
 // demands on it and every package version considered, with why each was or
@@ -181,10 +204,10 @@ func (p *Plan) Explain(w io.Writer, node topology.NodeID) error {
 		for _, c := range p.Satisfied {
 			if c.Node == node {
 				if !met {
-					fmt.Fprintf(bw, "%s (%s) has %s and needs no change:\n", node, c.Template, c.Version)
+					fmt.Fprintf(bw, "%s (%s) has %s and needs no change:\n", textID(node), textID(c.Template), c.Version)
 					met = true
 				}
-				fmt.Fprintf(bw, "  %s\n", c.Demand)
+				fmt.Fprintf(bw, "  %s\n", prose(c.Demand.String()))
 			}
 		}
 		if !met {
@@ -193,7 +216,7 @@ func (p *Plan) Explain(w io.Writer, node topology.NodeID) error {
 		return bw.Flush()
 	}
 	first, last := hops[0], hops[len(hops)-1]
-	fmt.Fprintf(bw, "%s (%s, %s): %s → %s in %d step(s)", node, first.Template, first.Type, first.From, last.To, len(hops))
+	fmt.Fprintf(bw, "%s (%s, %s): %s → %s in %d step(s)", textID(node), textID(first.Template), textID(first.Type), first.From, last.To, len(hops))
 	for i, h := range hops {
 		sep := " via "
 		if i > 0 {
@@ -205,13 +228,13 @@ func (p *Plan) Explain(w io.Writer, node topology.NodeID) error {
 	}
 	fmt.Fprintln(bw, "\nDemands:")
 	for _, d := range last.Demands {
-		fmt.Fprintf(bw, "  %s\n", d)
+		fmt.Fprintf(bw, "  %s\n", prose(d.String()))
 	}
 	fmt.Fprintln(bw, "Candidates, newest first:")
 	for _, c := range last.Candidates {
 		verdict := "chosen"
 		if !c.Chosen {
-			verdict = "rejected: " + c.Rejected
+			verdict = "rejected: " + prose(c.Rejected)
 		}
 		fmt.Fprintf(bw, "  %-12s %s\n", c.Version, verdict)
 	}
@@ -219,4 +242,4 @@ func (p *Plan) Explain(w io.Writer, node topology.NodeID) error {
 }
 
 // mermaidEscapes replaces the characters Mermaid's labels cannot hold.
-var mermaidEscapes = strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;")
+var mermaidEscapes = strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;", "#", "#35;", "&", "#amp;", "`", "#96;")
