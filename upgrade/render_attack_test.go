@@ -121,7 +121,7 @@ func checkRendering(t *testing.T, form, out string) {
 				break
 			}
 		}
-		assert.False(t, strings.HasPrefix(line, "FAKE"), "%s: a forged line: %q", form, line)
+		assert.False(t, strings.HasPrefix(line, "FAKE LINE"), "%s: a forged line: %q", form, line)
 		switch form {
 		case "mermaid":
 			if m := mermaidBox.FindStringSubmatch(line); m != nil {
