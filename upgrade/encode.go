@@ -78,6 +78,9 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 	if in.Schema != Schema {
 		return nil, fmt.Errorf("upgrade: %w: schema %q, want %q", ErrInvalidPlan, in.Schema, Schema)
 	}
+	if err := checkPlanIDs(in.Plan); err != nil {
+		return nil, err
+	}
 	if id := planID(in.Plan); id != in.ID {
 		return nil, fmt.Errorf("upgrade: %w: id %s does not match its content (%s)", ErrInvalidPlan, in.ID, id)
 	}
@@ -95,6 +98,68 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 		s.NewTemplate = &in.Requests[s.Request].Template
 	}
 	return in.Plan, nil
+}
+
+// checkPlanIDs refuses a plan read from a file that holds an identifier
+// outside the safe set of topology.CheckID: its steps would hand it to an
+// executor. Its ID may well match its content, as anyone can hash it. The
+// error matches ErrInvalidPlan and topology.ErrInvalidID and names the
+// field, such as steps[2].node.
+func checkPlanIDs(p *Plan) error {
+	var err error
+	check := func(field, kind, id string, optional bool) {
+		if err != nil || optional && id == "" {
+			return
+		}
+		if e := topology.CheckID(kind, id); e != nil {
+			err = fmt.Errorf("upgrade: %w: %s: %w", ErrInvalidPlan, field, e)
+		}
+	}
+	for i, r := range p.Requests {
+		at := fmt.Sprintf("requests[%d]", i)
+		check(at+".application", "application", string(r.Application), false)
+		check(at+".replaces", "template", string(r.Replaces), false)
+		check(at+".template.id", "template", string(r.Template.ID), false)
+		check(at+".template.type", "type", r.Template.Type, true)
+		for k, q := range r.Template.Requirements {
+			check(fmt.Sprintf("%s.template.requirements[%d].name", at, k), "requirement name", q.Name, true)
+			check(fmt.Sprintf("%s.template.requirements[%d].template", at, k), "template", string(q.Template), false)
+		}
+	}
+	demand := func(at string, d *Demand) {
+		check(at+".app", "application", string(d.App), true)
+		check(at+".template", "template", string(d.Template), true)
+		check(at+".node", "node", string(d.Node), true)
+	}
+	for i := range p.Steps {
+		s := &p.Steps[i]
+		at := fmt.Sprintf("steps[%d]", i)
+		check(at+".id", "step", string(s.ID), false)
+		check(at+".app", "application", string(s.App), false)
+		check(at+".node", "node", string(s.Node), false)
+		check(at+".template", "template", string(s.Template), false)
+		check(at+".type", "type", s.Type, true)
+		if s.Package != nil {
+			check(at+".package.type", "package type", s.Package.Type, false)
+			for k, r := range s.Package.Requires {
+				check(fmt.Sprintf("%s.package.requires[%d].type", at, k), "package type", r.Type, false)
+			}
+		}
+		for k, a := range s.After {
+			check(fmt.Sprintf("%s.after[%d]", at, k), "step", string(a), false)
+		}
+		for k := range s.Demands {
+			demand(fmt.Sprintf("%s.demands[%d]", at, k), &s.Demands[k])
+		}
+	}
+	for i := range p.Satisfied {
+		c := &p.Satisfied[i]
+		at := fmt.Sprintf("satisfied[%d]", i)
+		check(at+".node", "node", string(c.Node), false)
+		check(at+".template", "template", string(c.Template), false)
+		demand(at+".demand", &c.Demand)
+	}
+	return err
 }
 
 // WriteMermaid writes the plan's DAG as a Mermaid flowchart: a box per step
