@@ -55,7 +55,9 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 // ReadJSON reads a plan written by WriteJSON, of at most MaxPlanSize
 // bytes. It refuses, with an error matching ErrInvalidPlan, a plan of
 // another schema, whose ID is not the hash of its content (it was edited),
-// or whose steps cannot be ordered.
+// whose steps cannot be ordered, or which holds an identifier outside the
+// safe set of topology.CheckID (an error matching topology.ErrInvalidID
+// too, naming the field).
 func ReadJSON(r io.Reader) (*Plan, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxPlanSize+1))
 	if err != nil {
@@ -163,7 +165,9 @@ func checkPlanIDs(p *Plan) error {
 }
 
 // WriteMermaid writes the plan's DAG as a Mermaid flowchart: a box per step
-// and an arrow from each step to the steps that come after it.
+// and an arrow from each step to the steps that come after it. Labels are
+// escaped with Mermaid's entity codes: whatever a plan holds, a label
+// cannot end early, hold markup or break its line.
 func (p *Plan) WriteMermaid(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintln(bw, "flowchart TD")
@@ -199,7 +203,9 @@ func (p *Plan) WriteMermaid(w io.Writer) error {
 }
 
 // WriteDOT writes the plan's DAG in Graphviz DOT: a box per step and an
-// edge from each step to the steps that come after it.
+// edge from each step to the steps that come after it. Quotes and
+// backslashes in strings are escaped, and a character that is not
+// printable is written as its Go escape, shown as text by Graphviz.
 func (p *Plan) WriteDOT(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintln(bw, "digraph plan {")

@@ -126,6 +126,14 @@ func (p *Planner) Plan(ctx context.Context, r Request) (*Plan, error) {
 //
 // Errors are typed (see the sentinels of this package and
 // topology.ErrNotFound) and name the request, node or package at fault.
+//
+// Every identifier is checked against the safe set of topology.CheckID
+// before it can reach a step: those of the requests before the topology or
+// the source is asked anything (a *RequestError wrapping the
+// *topology.IDError), and those the topology returns (nodes, templates,
+// types, relationship targets, dependents) and the types a package
+// requires, as they arrive (a *topology.Error or *pkgsource.PackageError
+// wrapping it). All match topology.ErrInvalidID.
 func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 	if len(reqs) == 0 {
 		return nil, &RequestError{Field: "requests", Reason: "no request"}

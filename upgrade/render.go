@@ -16,6 +16,13 @@ import (
 // changes, from which version to which, after which steps and why, then the
 // requirements already met and the warnings. The layout may change between
 // releases; do not parse it (use the plan's fields).
+//
+// No string the plan holds can start a line of its own or reach the
+// terminal as an escape sequence: an identifier outside the
+// safe set of topology.CheckID is printed quoted, Go-style, and a
+// character that is not printable in a reason, warning or constraint is
+// printed as its Go escape. Mermaid and DOT labels are escaped likewise
+// (see WriteMermaid and WriteDOT).
 func (p *Plan) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	platform := 0
