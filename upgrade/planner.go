@@ -214,10 +214,11 @@ func validateRequests(reqs []Request) (map[appTemplate]int, error) {
 			}
 		}
 		for k, req := range r.Template.Requirements {
-			if req.Name != "" {
-				if err := badID(fmt.Sprintf("Template.Requirements[%d].Name", k), "requirement name", req.Name); err != nil {
-					return nil, err
-				}
+			if req.Name == "" {
+				continue
+			}
+			if err := topology.CheckID("requirement name", req.Name); err != nil {
+				return nil, &RequestError{Request: i, Field: fmt.Sprintf("Template.Requirements[%d].Name", k), Err: err}
 			}
 		}
 		key := appTemplate{r.Application, r.Replaces}
@@ -410,21 +411,16 @@ func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
 // checkNode refuses a node, from the caller's topology, whose identifiers
 // are outside the safe set: they would reach steps, plans and executors.
 func checkNode(n *topology.Node) error {
-	item := fmt.Sprintf("node %q", n.ID)
-	if err := topology.CheckID("node", string(n.ID)); err != nil {
-		return topologyIDError(item, err)
+	err := cmp.Or(topology.CheckID("node", string(n.ID)), topology.CheckID("template", string(n.Template)))
+	if err == nil && n.App != "" {
+		err = topology.CheckID("application", string(n.App))
 	}
-	if err := topology.CheckID("template", string(n.Template)); err != nil {
-		return topologyIDError(item, err)
-	}
-	if n.App != "" {
-		if err := topology.CheckID("application", string(n.App)); err != nil {
-			return topologyIDError(item, err)
-		}
+	if err != nil {
+		return topologyIDError(fmt.Sprintf("node %q", n.ID), err)
 	}
 	for i, r := range n.Relationships {
 		if err := topology.CheckID("node", string(r.Target)); err != nil {
-			return topologyIDError(fmt.Sprintf("%s relationship #%d", item, i+1), err)
+			return topologyIDError(fmt.Sprintf("node %q relationship #%d", n.ID, i+1), err)
 		}
 	}
 	return nil
@@ -771,12 +767,25 @@ func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A dependent's identifiers reach a plan only through its constraint.
+	// Runs of dependents share their application and template: check each
+	// run's once (a shared platform node can have thousands).
+	var app topology.AppID
+	var tmpl topology.TemplateID
 	for i := range deps {
 		d := &deps[i]
-		item := fmt.Sprintf("dependent #%d of node %q", i+1, pf.node.ID)
-		if err := cmp.Or(topology.CheckID("application", string(d.App)), topology.CheckID("node", string(d.Node)),
-			topology.CheckID("template", string(d.Template))); err != nil {
-			return nil, topologyIDError(item, err)
+		if d.Constraint.IsZero() {
+			continue
+		}
+		err := topology.CheckID("node", string(d.Node))
+		if err == nil && (i == 0 || d.App != app) {
+			err, app = topology.CheckID("application", string(d.App)), d.App
+		}
+		if err == nil && (i == 0 || d.Template != tmpl) {
+			err, tmpl = topology.CheckID("template", string(d.Template)), d.Template
+		}
+		if err != nil {
+			return nil, topologyIDError(fmt.Sprintf("dependent #%d of node %q", i+1, pf.node.ID), err)
 		}
 	}
 	pf.dependents = deps
