@@ -261,8 +261,11 @@ func TestPlanRefusesHostileTopologyIDs(t *testing.T) {
 			}}
 		}},
 	}
-	// The wrapper itself changes nothing when it is told nothing.
-	plain := &hostileTopology{Topology: build(t, shopBuilder(1))}
+	// Billing shares tomcat-1 and keeps it below 10: its demand is in the
+	// plan, and names billing-1. The wrapper itself changes nothing when it
+	// is told nothing.
+	shop := func() *topology.Memory { return build(t, withBilling(shopBuilder(1), "<10")) }
+	plain := &hostileTopology{Topology: shop()}
 	_, err := upgrade.NewPlanner(plain, catalogue(t)).Plan(t.Context(), shop2("tomcat_server", ">=9"))
 	require.NoError(t, err)
 
@@ -273,7 +276,7 @@ func TestPlanRefusesHostileTopologyIDs(t *testing.T) {
 			}
 			t.Run(tc.name+"/"+name, func(t *testing.T) {
 				topo := tc.make(id)
-				topo.Topology = build(t, shopBuilder(1))
+				topo.Topology = shop()
 				plan, err := upgrade.NewPlanner(topo, catalogue(t)).Plan(t.Context(), shop2("tomcat_server", ">=9"))
 				require.Error(t, err)
 				assert.Nil(t, plan)
@@ -329,4 +332,62 @@ func TestPlanRefusesHostilePackageRequires(t *testing.T) {
 			checkOneLine(t, err.Error())
 		})
 	}
+}
+
+// TestPlanIgnoresDependentsOutsideThePlan checks that a hostile identifier
+// in a dependent that never becomes a co-tenant demand (the node being
+// replaced) neither fails the plan nor reaches it.
+func TestPlanIgnoresDependentsOutsideThePlan(t *testing.T) {
+	const hostile = "shop-1$(touch pwned)"
+	topo := &hostileTopology{Topology: build(t, shopBuilder(1)), dependents: func(ds []topology.Dependent) {
+		for i := range ds {
+			if ds[i].Node == "shop-1" {
+				ds[i].Node = hostile
+			}
+		}
+	}}
+	plan, err := upgrade.NewPlanner(topo, catalogue(t)).Plan(t.Context(), shop2("tomcat_server", ">=9"))
+	require.NoError(t, err)
+	var js strings.Builder
+	require.NoError(t, plan.WriteJSON(&js))
+	assert.NotContains(t, js.String(), "pwned")
+	assert.NotContains(t, plan.String(), "pwned")
+}
+
+// TestPlanRefusesHostileCotenantNames checks the two other ways a
+// dependent's identifiers reach a plan or an error: as the co-tenant that
+// names a demand shared by several (the first in order), and among all the
+// co-tenants a conflict names.
+func TestPlanRefusesHostileCotenantNames(t *testing.T) {
+	const hostile = "a'b" // sorts before billing-1
+	// Two billing nodes on tomcat-1 with one constraint; the topology
+	// lists the hostile one second.
+	b := withBilling(shopBuilder(1), "<10").
+		Node("billing", topology.Node{ID: "billing-2", Template: "billing_app", Relationships: on("tomcat-1")})
+	topo := &hostileTopology{Topology: build(t, b), dependents: func(ds []topology.Dependent) {
+		for i := range ds {
+			if ds[i].Node == "billing-2" {
+				ds[i].Node = hostile
+			}
+		}
+	}}
+	for name, req := range map[string]upgrade.Request{
+		"naming":   shop2("tomcat_server", ">=9"),  // billing rules out 10 and 11: named in the verdicts
+		"conflict": shop2("tomcat_server", ">=10"), // billing allows nothing wanted: a conflict names all
+	} {
+		t.Run(name, func(t *testing.T) {
+			plan, err := upgrade.NewPlanner(topo, catalogue(t)).Plan(t.Context(), req)
+			require.Error(t, err)
+			assert.Nil(t, plan)
+			assert.ErrorIs(t, err, topology.ErrInvalidID)
+			var idErr *topology.IDError
+			require.ErrorAs(t, err, &idErr)
+			assert.Equal(t, hostile, idErr.ID)
+			assert.Contains(t, err.Error(), `dependent #`)
+			assert.Contains(t, err.Error(), `of node "tomcat-1"`)
+		})
+	}
+	// Unchanged, the topology plans.
+	_, err := upgrade.NewPlanner(build(t, b), catalogue(t)).Plan(t.Context(), shop2("tomcat_server", ">=9"))
+	require.NoError(t, err)
 }

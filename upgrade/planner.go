@@ -328,9 +328,11 @@ type platform struct {
 	path      []*pkgsource.Package
 	cotenants []Demand // one per constraint; see cotenants
 	// dependents is what the topology said runs on or needs the node;
-	// cotenantsNamed whether nameCotenants has run.
+	// cotenantsNamed whether nameCotenants has run, and badDependent the
+	// first error it met in a dependent that would have named a demand.
 	dependents     []topology.Dependent
 	cotenantsNamed bool
+	badDependent   error
 	binding        []*Demand // the co-tenant demands that ruled out a version
 	// The catalog of the node's type, and the allowSets of the demands'
 	// and co-tenants' constraints, index for index.
@@ -767,27 +769,6 @@ func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A dependent's identifiers reach a plan only through its constraint.
-	// Runs of dependents share their application and template: check each
-	// run's once (a shared platform node can have thousands).
-	var app topology.AppID
-	var tmpl topology.TemplateID
-	for i := range deps {
-		d := &deps[i]
-		if d.Constraint.IsZero() {
-			continue
-		}
-		err := topology.CheckID("node", string(d.Node))
-		if err == nil && (i == 0 || d.App != app) {
-			err, app = topology.CheckID("application", string(d.App)), d.App
-		}
-		if err == nil && (i == 0 || d.Template != tmpl) {
-			err, tmpl = topology.CheckID("template", string(d.Template)), d.Template
-		}
-		if err != nil {
-			return nil, topologyIDError(fmt.Sprintf("dependent #%d of node %q", i+1, pf.node.ID), err)
-		}
-	}
 	pf.dependents = deps
 	var out []Demand
 	last := 0 // the group of the previous dependent: runs are common
@@ -799,6 +780,9 @@ func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 		if g := cotenantGroup(out, d); g >= 0 {
 			last = g
 		} else if !pl.replaces(d.App, d.Template) { // a constraint met before needs no such check
+			if err := checkDependent(pf, i); err != nil {
+				return nil, err
+			}
 			last = len(out)
 			out = append(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
 		}
@@ -827,6 +811,10 @@ func (pl *planning) nameCotenants(pf *platform) {
 		}
 		c := Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node}
 		if o := &pf.cotenants[cotenantGroup(pf.cotenants, d)]; compareDemands(c, *o) < 0 {
+			if err := checkDependent(pf, i); err != nil {
+				pf.badDependent = cmp.Or(pf.badDependent, err)
+				continue
+			}
 			*o = c
 		}
 	}
@@ -834,15 +822,32 @@ func (pl *planning) nameCotenants(pf *platform) {
 
 // allCotenants returns the demands of every co-tenant of pf, sorted, for
 // an error that names them all.
-func (pl *planning) allCotenants(pf *platform) []Demand {
+func (pl *planning) allCotenants(pf *platform) ([]Demand, error) {
 	var out []Demand
-	for _, d := range pf.dependents {
+	for i, d := range pf.dependents {
 		if !d.Constraint.IsZero() && !pl.replaces(d.App, d.Template) {
+			if err := checkDependent(pf, i); err != nil {
+				return nil, err
+			}
 			out = append(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
 		}
 	}
 	sortDemands(out)
-	return slices.CompactFunc(out, func(a, b Demand) bool { return sameDemand(&a, &b) })
+	return slices.CompactFunc(out, func(a, b Demand) bool { return sameDemand(&a, &b) }), nil
+}
+
+// checkDependent refuses the identifiers of pf's dependent i, from the
+// caller's topology, when they lie outside the safe set. A dependent's
+// identifiers reach a plan or an error only as a co-tenant demand, so
+// only those that become one are checked: a shared platform node can
+// have thousands of dependents.
+func checkDependent(pf *platform, i int) error {
+	d := &pf.dependents[i]
+	if err := cmp.Or(topology.CheckID("application", string(d.App)), topology.CheckID("node", string(d.Node)),
+		topology.CheckID("template", string(d.Template))); err != nil {
+		return topologyIDError(fmt.Sprintf("dependent #%d of node %q", i+1, pf.node.ID), err)
+	}
+	return nil
 }
 
 // replaces reports whether a request replaces the nodes of template t in
