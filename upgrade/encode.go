@@ -84,7 +84,7 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 		return nil, err
 	}
 	if id := planID(in.Plan); id != in.ID {
-		return nil, fmt.Errorf("upgrade: %w: id %s does not match its content (%s)", ErrInvalidPlan, in.ID, id)
+		return nil, fmt.Errorf("upgrade: %w: id %q does not match its content (%s)", ErrInvalidPlan, in.ID, id)
 	}
 	if _, _, err := stepGraph(in.Steps); err != nil {
 		return nil, err

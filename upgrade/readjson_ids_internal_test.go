@@ -69,3 +69,16 @@ func TestReadJSONRefusesHostileIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestReadJSONQuotesHostilePlanID checks that a plan ID that does not
+// match, however it is written, stays on the error's one line.
+func TestReadJSONQuotesHostilePlanID(t *testing.T) {
+	p := idFixture()
+	p.ID = "sha256:x\nFAKE LINE\x1b[2J"
+	var buf bytes.Buffer
+	require.NoError(t, p.WriteJSON(&buf))
+	_, err := ReadJSON(&buf)
+	require.ErrorIs(t, err, ErrInvalidPlan)
+	assert.ErrorContains(t, err, `id "sha256:x\nFAKE LINE\x1b[2J" does not match its content`)
+	assert.NotContains(t, err.Error(), "\n")
+}

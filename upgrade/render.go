@@ -35,7 +35,7 @@ func (p *Plan) WriteText(w io.Writer) error {
 		len(p.Steps), platform, len(p.Steps)-platform, len(p.Satisfied))
 	fmt.Fprintln(bw, "\nRequests:")
 	for _, r := range p.Requests {
-		fmt.Fprintf(bw, "  %s: %s → %s@%s\n", textID(r.Application), textID(r.Replaces), textID(r.Template.ID), r.Template.Version)
+		fmt.Fprintf(bw, "  %s\n", r)
 	}
 	if len(p.Steps) > 0 {
 		fmt.Fprintln(bw, "\nSteps:")

@@ -196,3 +196,9 @@ func FuzzRenderings(f *testing.F) {
 		}
 	})
 }
+
+func TestRequestStringQuotesHostileIDs(t *testing.T) {
+	r := upgrade.Request{Application: "x\nFAKE", Replaces: "shop_app", Template: topology.Template{ID: "\x1b[2J", Version: v("2.0.0")}}
+	assert.Equal(t, `"x\nFAKE": shop_app → "\x1b[2J"@2.0.0`, r.String())
+	assert.Equal(t, "shop: shop_app → shop_app@2.0.0", shop2().String())
+}
