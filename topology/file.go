@@ -80,8 +80,10 @@ type fileRelationship struct {
 // bytes and returns it validated, as [New] does. Errors match
 // [ErrInvalid]; they give the line and column of a syntax error and name
 // the template or node of a bad version or constraint. Every bad version
-// and constraint is reported at once, as a *multierror.Error of [*Error]
-// values, like the problems [Validate] finds.
+// and constraint, and every identifier outside the safe set of [CheckID]
+// (an [*IDError], matching ErrInvalidID too), is reported at once, as a
+// *multierror.Error of [*Error] values, like the problems [Validate]
+// finds. An error means nothing was read.
 func ReadJSON(r io.Reader) (*Memory, error) {
 	data, err := readCapped(r)
 	if err != nil {

@@ -39,6 +39,9 @@ func FuzzReadJSON(f *testing.F) {
 		strings.Replace(shop, `">=8.5, <9"`, `"~8.5 || ^9.0.0-0"`, 1),                            // another constraint
 		strings.Replace(shop, `"hosted_on", "target": "vm-2"`, `"runs_on", "target": "vm-2"`, 1), // unknown relation
 		strings.Replace(shop, `"version": "18.04"`, `"version": "v18"`, 1),
+		strings.Replace(shop, `{"id": "tomcat-1"`, `{"id": "tomcat-1$(touch pwned)"`, 1), // hostile identifiers
+		strings.Replace(shop, `"target": "java-1"}`, `"target": "x\nFAKE LINE\u001b[2J"}`, 1),
+		strings.Replace(shop, `{"id": "shop-1"`, `{"id": "-rf"`, 1),
 		`{"schema": "stackup.topology/v1", "applications": [{"id": "a", "templates": [], "nodes": []}]}`,
 		`{"schema": "stackup.topology/v1", "applications": [{"id": "a", "templates": [{"id": "t", "type": "x", "version": "0.0.0"}], "nodes": [{"id": "n", "template": "t", "version": "0.0.0", "relationships": []}]}]}`,
 		`{"schema": "stackup.topology/v1", "applications": [{"id": "a", "templates": [{"id": "t", "type": "x", "version": "1", "requirements": [{"template": "t", "constraint": " >=1 "}]}], "nodes": [{"id": "n", "template": "t"}, {"id": "m", "template": "t", "relationships": [{"relation": "depends_on", "target": "n"}]}]}]}`,

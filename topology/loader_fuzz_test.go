@@ -73,7 +73,9 @@ func FuzzReadYAML(f *testing.F) {
 		strings.Replace(shop, "version: 8.5.100", "version: !!binary OC41LjEwMA==", 1),
 		strings.Replace(shop, `">=8.5, <9"`, `"~8.5 || ^9.0.0-0"`, 1),
 		strings.Replace(shop, "relation: hosted_on, target: vm-2", "relation: runs_on, target: vm-2", 1),
-		shop + "colour: blue\n",   // an unknown field
+		shop + "colour: blue\n", // an unknown field
+		strings.Replace(shop, "{id: tomcat-1,", "{id: \"tomcat-1$(touch pwned)\",", 1), // hostile identifiers
+		strings.Replace(shop, "{id: shop-1,", "{id: \"x\\nFAKE LINE\\e[2J\",", 1),
 		readTestdata(f, shopFile), // JSON is YAML
 		"schema: &s stackup.topology/v1\napplications:\n  - &a {id: a, templates: [{id: t, type: x, version: 1.2}], nodes: [{id: n, template: t}]}\n",
 		"schema: stackup.topology/v1\napplications:\n  - id: a\n    templates:\n      - &t {id: t, type: x, version: 8.10}\n      - {<<: *t, id: u}\n",

@@ -220,7 +220,10 @@ func (b *Builder) Build() (*Memory, error) { return New(b.apps...) }
 // target other than the node itself; a node is hosted on at most one node;
 // a node lists each relationship once; every requirement names a known
 // template; relationships form no cycle (an error matching both ErrInvalid
-// and ErrCycle).
+// and ErrCycle); every identifier (application, template, node, type,
+// requirement name, and the templates and nodes referred to) lies in the
+// safe set of [CheckID] (an error matching both ErrInvalid and
+// ErrInvalidID, wrapping an [*IDError]).
 func Validate(apps ...Application) error {
 	var errs *multierror.Error
 	problem := func(item string, format string, args ...any) {

@@ -55,7 +55,9 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 // ReadJSON reads a plan written by WriteJSON, of at most MaxPlanSize
 // bytes. It refuses, with an error matching ErrInvalidPlan, a plan of
 // another schema, whose ID is not the hash of its content (it was edited),
-// or whose steps cannot be ordered.
+// whose steps cannot be ordered, or which holds an identifier outside the
+// safe set of topology.CheckID (an error matching topology.ErrInvalidID
+// too, naming the field).
 func ReadJSON(r io.Reader) (*Plan, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxPlanSize+1))
 	if err != nil {
@@ -78,8 +80,11 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 	if in.Schema != Schema {
 		return nil, fmt.Errorf("upgrade: %w: schema %q, want %q", ErrInvalidPlan, in.Schema, Schema)
 	}
+	if err := checkPlanIDs(in.Plan); err != nil {
+		return nil, err
+	}
 	if id := planID(in.Plan); id != in.ID {
-		return nil, fmt.Errorf("upgrade: %w: id %s does not match its content (%s)", ErrInvalidPlan, in.ID, id)
+		return nil, fmt.Errorf("upgrade: %w: id %q does not match its content (%s)", ErrInvalidPlan, in.ID, id)
 	}
 	if _, _, err := stepGraph(in.Steps); err != nil {
 		return nil, err
@@ -97,8 +102,72 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 	return in.Plan, nil
 }
 
+// checkPlanIDs refuses a plan read from a file that holds an identifier
+// outside the safe set of topology.CheckID: its steps would hand it to an
+// executor. Its ID may well match its content, as anyone can hash it. The
+// error matches ErrInvalidPlan and topology.ErrInvalidID and names the
+// field, such as steps[2].node.
+func checkPlanIDs(p *Plan) error {
+	var err error
+	check := func(field, kind, id string, optional bool) {
+		if err != nil || optional && id == "" {
+			return
+		}
+		if e := topology.CheckID(kind, id); e != nil {
+			err = fmt.Errorf("upgrade: %w: %s: %w", ErrInvalidPlan, field, e)
+		}
+	}
+	for i, r := range p.Requests {
+		at := fmt.Sprintf("requests[%d]", i)
+		check(at+".application", "application", string(r.Application), false)
+		check(at+".replaces", "template", string(r.Replaces), false)
+		check(at+".template.id", "template", string(r.Template.ID), false)
+		check(at+".template.type", "type", r.Template.Type, true)
+		for k, q := range r.Template.Requirements {
+			check(fmt.Sprintf("%s.template.requirements[%d].name", at, k), "requirement name", q.Name, true)
+			check(fmt.Sprintf("%s.template.requirements[%d].template", at, k), "template", string(q.Template), false)
+		}
+	}
+	demand := func(at string, d *Demand) {
+		check(at+".app", "application", string(d.App), true)
+		check(at+".template", "template", string(d.Template), true)
+		check(at+".node", "node", string(d.Node), true)
+	}
+	for i := range p.Steps {
+		s := &p.Steps[i]
+		at := fmt.Sprintf("steps[%d]", i)
+		check(at+".id", "step", string(s.ID), false)
+		check(at+".app", "application", string(s.App), false)
+		check(at+".node", "node", string(s.Node), false)
+		check(at+".template", "template", string(s.Template), false)
+		check(at+".type", "type", s.Type, true)
+		if s.Package != nil {
+			check(at+".package.type", "package type", s.Package.Type, false)
+			for k, r := range s.Package.Requires {
+				check(fmt.Sprintf("%s.package.requires[%d].type", at, k), "package type", r.Type, false)
+			}
+		}
+		for k, a := range s.After {
+			check(fmt.Sprintf("%s.after[%d]", at, k), "step", string(a), false)
+		}
+		for k := range s.Demands {
+			demand(fmt.Sprintf("%s.demands[%d]", at, k), &s.Demands[k])
+		}
+	}
+	for i := range p.Satisfied {
+		c := &p.Satisfied[i]
+		at := fmt.Sprintf("satisfied[%d]", i)
+		check(at+".node", "node", string(c.Node), false)
+		check(at+".template", "template", string(c.Template), false)
+		demand(at+".demand", &c.Demand)
+	}
+	return err
+}
+
 // WriteMermaid writes the plan's DAG as a Mermaid flowchart: a box per step
-// and an arrow from each step to the steps that come after it.
+// and an arrow from each step to the steps that come after it. Labels are
+// escaped with Mermaid's entity codes: whatever a plan holds, a label
+// cannot end early, hold markup or break its line.
 func (p *Plan) WriteMermaid(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintln(bw, "flowchart TD")
@@ -134,7 +203,9 @@ func (p *Plan) WriteMermaid(w io.Writer) error {
 }
 
 // WriteDOT writes the plan's DAG in Graphviz DOT: a box per step and an
-// edge from each step to the steps that come after it.
+// edge from each step to the steps that come after it. Quotes and
+// backslashes in strings are escaped, and a character that is not
+// printable is written as its Go escape, shown as text by Graphviz.
 func (p *Plan) WriteDOT(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintln(bw, "digraph plan {")
@@ -144,11 +215,11 @@ func (p *Plan) WriteDOT(w io.Writer) error {
 		if s.Kind == Platform {
 			fill = "#e3ecfa"
 		}
-		fmt.Fprintf(bw, "  %s [label=%s, fillcolor=%q];\n", strconv.Quote(string(s.ID)), strconv.Quote(string(s.ID)+"\n"+change(s)), fill)
+		fmt.Fprintf(bw, "  \"%s\" [label=\"%s\\n%s\", fillcolor=%q];\n", dotText(string(s.ID)), dotText(string(s.ID)), dotText(change(s)), fill)
 	}
 	for _, s := range p.Steps {
 		for _, a := range s.After {
-			fmt.Fprintf(bw, "  %s -> %s;\n", strconv.Quote(string(a)), strconv.Quote(string(s.ID)))
+			fmt.Fprintf(bw, "  \"%s\" -> \"%s\";\n", dotText(string(a)), dotText(string(s.ID)))
 		}
 	}
 	fmt.Fprintln(bw, "}")
@@ -158,10 +229,33 @@ func (p *Plan) WriteDOT(w io.Writer) error {
 // change describes what a step changes, such as "tomcat-1: 8.5.100 → 10.1.34".
 func change(s Step) string { return fmt.Sprintf("%s: %s → %s", s.Node, s.From, s.To) }
 
-// mermaidText escapes text for a quoted Mermaid label.
+// mermaidText escapes text for a quoted Mermaid label: the characters
+// that would end the label or start markup (" < > # & `) and every rune
+// that is not printable become entity codes (#quot;, #35;), and invalid
+// UTF-8 becomes U+FFFD, #65533;.
 func mermaidText(s string) string {
-	return mermaidEscapes.Replace(s)
+	return escapeFunc(mermaidEscapes.Replace(s), func(b *strings.Builder, r rune, invalid byte) {
+		fmt.Fprintf(b, "#%d;", r) // invalid UTF-8 is utf8.RuneError
+	})
 }
+
+// dotText escapes text for a quoted DOT string: a quote or backslash is
+// escaped with a backslash, and every rune that is not printable is written
+// as its Go escape with the backslash doubled, so that Graphviz shows it
+// (\\n shows as \n) rather than breaking the line or the string.
+func dotText(s string) string {
+	return escapeFunc(dotEscapes.Replace(s), func(b *strings.Builder, r rune, invalid byte) {
+		if invalid != 0 {
+			fmt.Fprintf(b, `\\x%02x`, invalid)
+			return
+		}
+		q := strconv.QuoteRune(r)
+		b.WriteString(strings.ReplaceAll(q[1:len(q)-1], `\`, `\\`))
+	})
+}
+
+// dotEscapes escapes what ends or escapes within a quoted DOT string.
+var dotEscapes = strings.NewReplacer(`"`, `\"`, `\`, `\\`)
 
 // Explain writes why the plan does what it does to a platform node: the
 // demands on it and every package version considered, with why each was or
@@ -181,10 +275,10 @@ func (p *Plan) Explain(w io.Writer, node topology.NodeID) error {
 		for _, c := range p.Satisfied {
 			if c.Node == node {
 				if !met {
-					fmt.Fprintf(bw, "%s (%s) has %s and needs no change:\n", node, c.Template, c.Version)
+					fmt.Fprintf(bw, "%s (%s) has %s and needs no change:\n", textID(node), textID(c.Template), c.Version)
 					met = true
 				}
-				fmt.Fprintf(bw, "  %s\n", c.Demand)
+				fmt.Fprintf(bw, "  %s\n", prose(c.Demand.String()))
 			}
 		}
 		if !met {
@@ -193,7 +287,7 @@ func (p *Plan) Explain(w io.Writer, node topology.NodeID) error {
 		return bw.Flush()
 	}
 	first, last := hops[0], hops[len(hops)-1]
-	fmt.Fprintf(bw, "%s (%s, %s): %s → %s in %d step(s)", node, first.Template, first.Type, first.From, last.To, len(hops))
+	fmt.Fprintf(bw, "%s (%s, %s): %s → %s in %d step(s)", textID(node), textID(first.Template), textID(first.Type), first.From, last.To, len(hops))
 	for i, h := range hops {
 		sep := " via "
 		if i > 0 {
@@ -205,13 +299,13 @@ func (p *Plan) Explain(w io.Writer, node topology.NodeID) error {
 	}
 	fmt.Fprintln(bw, "\nDemands:")
 	for _, d := range last.Demands {
-		fmt.Fprintf(bw, "  %s\n", d)
+		fmt.Fprintf(bw, "  %s\n", prose(d.String()))
 	}
 	fmt.Fprintln(bw, "Candidates, newest first:")
 	for _, c := range last.Candidates {
 		verdict := "chosen"
 		if !c.Chosen {
-			verdict = "rejected: " + c.Rejected
+			verdict = "rejected: " + prose(c.Rejected)
 		}
 		fmt.Fprintf(bw, "  %-12s %s\n", c.Version, verdict)
 	}
@@ -219,4 +313,4 @@ func (p *Plan) Explain(w io.Writer, node topology.NodeID) error {
 }
 
 // mermaidEscapes replaces the characters Mermaid's labels cannot hold.
-var mermaidEscapes = strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;")
+var mermaidEscapes = strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;", "#", "#35;", "&", "#amp;", "`", "#96;")

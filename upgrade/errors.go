@@ -37,14 +37,33 @@ var (
 )
 
 // RequestError reports a malformed request. It matches ErrInvalidRequest.
+//
+// An identifier outside the safe set of [topology.CheckID] gives a
+// RequestError whose Err is the *topology.IDError: it matches
+// topology.ErrInvalidID too.
 type RequestError struct {
 	Request int    // index of the request in the call, from 0
 	Field   string // such as "Template.Requirements[1].Template"
-	Reason  string
+	Reason  string // what is wrong, when Err does not say it
+	Err     error  // the cause, such as a *topology.IDError, or nil
 }
 
 func (e *RequestError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("upgrade: request #%d: %s: %v", e.Request+1, e.Field, e.Err)
+	}
 	return fmt.Sprintf("upgrade: request #%d: %s: %s", e.Request+1, e.Field, e.Reason)
+}
+
+// Unwrap returns the cause, if any.
+func (e *RequestError) Unwrap() error { return e.Err }
+
+// topologyIDError reports an identifier outside the safe set that the
+// caller's topology returned, as a *topology.Error naming the item, which
+// matches topology.ErrInvalid and topology.ErrInvalidID.
+func topologyIDError(item string, err error) error {
+	return fmt.Errorf("upgrade: the topology returned %w",
+		&topology.Error{Item: item, Err: fmt.Errorf("%w: %w", topology.ErrInvalid, err)})
 }
 
 // Is reports whether target is ErrInvalidRequest.

@@ -21,9 +21,10 @@ type Request struct {
 }
 
 // String returns a short description, such as
-// "shop: shop_app → shop_app@2.0.0".
+// "shop: shop_app → shop_app@2.0.0". An identifier outside the safe set of
+// topology.CheckID is quoted, Go-style.
 func (r Request) String() string {
-	return fmt.Sprintf("%s: %s → %s@%s", r.Application, r.Replaces, r.Template.ID, r.Template.Version)
+	return fmt.Sprintf("%s: %s → %s@%s", textID(r.Application), textID(r.Replaces), textID(r.Template.ID), r.Template.Version)
 }
 
 // StepID identifies a step within a plan. IDs are derived from the node and

@@ -126,6 +126,14 @@ func (p *Planner) Plan(ctx context.Context, r Request) (*Plan, error) {
 //
 // Errors are typed (see the sentinels of this package and
 // topology.ErrNotFound) and name the request, node or package at fault.
+//
+// Every identifier is checked against the safe set of topology.CheckID
+// before it can reach a step: those of the requests before the topology or
+// the source is asked anything (a *RequestError wrapping the
+// *topology.IDError), and those the topology returns (nodes, templates,
+// types, relationship targets, dependents) and the types a package
+// requires, as they arrive (a *topology.Error or *pkgsource.PackageError
+// wrapping it). All match topology.ErrInvalidID.
 func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 	if len(reqs) == 0 {
 		return nil, &RequestError{Field: "requests", Reason: "no request"}
@@ -187,6 +195,32 @@ func validateRequests(reqs []Request) (map[appTemplate]int, error) {
 		case r.Template.Version.IsZero():
 			return nil, bad("Template.Version", fmt.Sprintf("template %q has no version", r.Template.ID))
 		}
+		badID := func(field, kind, id string) error {
+			if err := topology.CheckID(kind, id); err != nil {
+				return &RequestError{Request: i, Field: field, Err: err}
+			}
+			return nil
+		}
+		if err := cmp.Or(
+			badID("Application", "application", string(r.Application)),
+			badID("Replaces", "template", string(r.Replaces)),
+			badID("Template.ID", "template", string(r.Template.ID)),
+		); err != nil {
+			return nil, err
+		}
+		if r.Template.Type != "" {
+			if err := badID("Template.Type", "type", r.Template.Type); err != nil {
+				return nil, err
+			}
+		}
+		for k, req := range r.Template.Requirements {
+			if req.Name == "" {
+				continue
+			}
+			if err := topology.CheckID("requirement name", req.Name); err != nil {
+				return nil, &RequestError{Request: i, Field: fmt.Sprintf("Template.Requirements[%d].Name", k), Err: err}
+			}
+		}
 		key := appTemplate{r.Application, r.Replaces}
 		if j, dup := seen[key]; dup {
 			return nil, bad("Replaces", fmt.Sprintf("template %q of application %q is already replaced by request #%d", r.Replaces, r.Application, j+1))
@@ -198,6 +232,9 @@ func validateRequests(reqs []Request) (map[appTemplate]int, error) {
 		for k, req := range r.Template.Requirements {
 			if req.Template == "" {
 				return nil, bad(fmt.Sprintf("Template.Requirements[%d].Template", k), "empty")
+			}
+			if err := topology.CheckID("template", string(req.Template)); err != nil {
+				return nil, &RequestError{Request: i, Field: fmt.Sprintf("Template.Requirements[%d].Template", k), Err: err}
 			}
 		}
 	}
@@ -291,9 +328,11 @@ type platform struct {
 	path      []*pkgsource.Package
 	cotenants []Demand // one per constraint; see cotenants
 	// dependents is what the topology said runs on or needs the node;
-	// cotenantsNamed whether nameCotenants has run.
+	// cotenantsNamed whether nameCotenants has run, and badDependent the
+	// first error it met in a dependent that would have named a demand.
 	dependents     []topology.Dependent
 	cotenantsNamed bool
+	badDependent   error
 	binding        []*Demand // the co-tenant demands that ruled out a version
 	// The catalog of the node's type, and the allowSets of the demands'
 	// and co-tenants' constraints, index for index.
@@ -336,10 +375,16 @@ func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkNode(n); err != nil {
+		return nil, err
+	}
 	t, ok := pl.templates[n.Template]
 	if !ok {
 		if t, err = pl.topo.Template(pl.ctx, n.Template); err != nil {
 			return nil, err
+		}
+		if err := topology.CheckID("type", t.Type); err != nil {
+			return nil, topologyIDError(fmt.Sprintf("template %q", n.Template), err)
 		}
 		pl.templates[n.Template] = t
 	}
@@ -363,6 +408,24 @@ func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
 	}
 	pl.nodes[id] = info
 	return info, nil
+}
+
+// checkNode refuses a node, from the caller's topology, whose identifiers
+// are outside the safe set: they would reach steps, plans and executors.
+func checkNode(n *topology.Node) error {
+	err := cmp.Or(topology.CheckID("node", string(n.ID)), topology.CheckID("template", string(n.Template)))
+	if err == nil && n.App != "" {
+		err = topology.CheckID("application", string(n.App))
+	}
+	if err != nil {
+		return topologyIDError(fmt.Sprintf("node %q", n.ID), err)
+	}
+	for i, r := range n.Relationships {
+		if err := topology.CheckID("node", string(r.Target)); err != nil {
+			return topologyIDError(fmt.Sprintf("node %q relationship #%d", n.ID, i+1), err)
+		}
+	}
+	return nil
 }
 
 // replacedNode returns the node of that ID that gather has met among those
@@ -568,8 +631,14 @@ func (pl *planning) gather(r *Request, index int) error {
 		return &topology.NotFoundError{Kind: "template", ID: fmt.Sprintf("%s (in application %s)", r.Replaces, r.Application)}
 	}
 	var targets []*topology.Node
+	if err := topology.CheckID("type", replaced.Type); err != nil {
+		return topologyIDError(fmt.Sprintf("template %q", replaced.ID), err)
+	}
 	for i := range app.Nodes {
 		if app.Nodes[i].Template == r.Replaces {
+			if err := checkNode(&app.Nodes[i]); err != nil {
+				return err
+			}
 			targets = append(targets, &app.Nodes[i])
 		}
 	}
@@ -711,6 +780,9 @@ func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 		if g := cotenantGroup(out, d); g >= 0 {
 			last = g
 		} else if !pl.replaces(d.App, d.Template) { // a constraint met before needs no such check
+			if err := checkDependent(pf, i); err != nil {
+				return nil, err
+			}
 			last = len(out)
 			out = append(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
 		}
@@ -739,6 +811,10 @@ func (pl *planning) nameCotenants(pf *platform) {
 		}
 		c := Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node}
 		if o := &pf.cotenants[cotenantGroup(pf.cotenants, d)]; compareDemands(c, *o) < 0 {
+			if err := checkDependent(pf, i); err != nil {
+				pf.badDependent = cmp.Or(pf.badDependent, err)
+				continue
+			}
 			*o = c
 		}
 	}
@@ -746,15 +822,32 @@ func (pl *planning) nameCotenants(pf *platform) {
 
 // allCotenants returns the demands of every co-tenant of pf, sorted, for
 // an error that names them all.
-func (pl *planning) allCotenants(pf *platform) []Demand {
+func (pl *planning) allCotenants(pf *platform) ([]Demand, error) {
 	var out []Demand
-	for _, d := range pf.dependents {
+	for i, d := range pf.dependents {
 		if !d.Constraint.IsZero() && !pl.replaces(d.App, d.Template) {
+			if err := checkDependent(pf, i); err != nil {
+				return nil, err
+			}
 			out = append(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
 		}
 	}
 	sortDemands(out)
-	return slices.CompactFunc(out, func(a, b Demand) bool { return sameDemand(&a, &b) })
+	return slices.CompactFunc(out, func(a, b Demand) bool { return sameDemand(&a, &b) }), nil
+}
+
+// checkDependent refuses the identifiers of pf's dependent i, from the
+// caller's topology, when they lie outside the safe set. A dependent's
+// identifiers reach a plan or an error only as a co-tenant demand, so
+// only those that become one are checked: a shared platform node can
+// have thousands of dependents.
+func checkDependent(pf *platform, i int) error {
+	d := &pf.dependents[i]
+	if err := cmp.Or(topology.CheckID("application", string(d.App)), topology.CheckID("node", string(d.Node)),
+		topology.CheckID("template", string(d.Template))); err != nil {
+		return topologyIDError(fmt.Sprintf("dependent #%d of node %q", i+1, pf.node.ID), err)
+	}
+	return nil
 }
 
 // replaces reports whether a request replaces the nodes of template t in
@@ -786,11 +879,17 @@ func (pl *planning) catalog(typ string) (*catalog, error) {
 	// The list is ours to sort and keep (see pkgsource.Source).
 	for _, p := range ps {
 		if p.Type != typ {
-			return nil, fmt.Errorf("upgrade: listing %s packages: source returned %w", typ, &pkgsource.PackageError{
-				Package: p.Key(), Err: fmt.Errorf("%w: type %q, want %q", pkgsource.ErrInvalid, p.Type, typ)})
+			return nil, fmt.Errorf("upgrade: listing %s packages: source returned %w", typ, &pkgsource.PackageError{ // named by the type asked for: the one returned may be hostile
+				Package: pkgsource.Key{Type: typ, Version: p.Version}, Err: fmt.Errorf("%w: type %q, want %q", pkgsource.ErrInvalid, p.Type, typ)})
 		}
 		if err := p.Validate(); err != nil {
 			return nil, fmt.Errorf("upgrade: listing %s packages: %w", typ, err)
+		}
+		for _, r := range p.Requires {
+			if err := topology.CheckID("package type", r.Type); err != nil {
+				return nil, fmt.Errorf("upgrade: listing %s packages: source returned %w", typ, &pkgsource.PackageError{
+					Package: p.Key(), Err: fmt.Errorf("%w: %w", pkgsource.ErrInvalid, err)})
+			}
 		}
 	}
 	slices.SortFunc(ps, pkgsource.Compare)

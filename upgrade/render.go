@@ -4,7 +4,11 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/stackup/stackup/topology"
 )
 
 // WriteText writes the plan for people to read, in the manner of
@@ -12,6 +16,13 @@ import (
 // changes, from which version to which, after which steps and why, then the
 // requirements already met and the warnings. The layout may change between
 // releases; do not parse it (use the plan's fields).
+//
+// No string the plan holds can start a line of its own or reach the
+// terminal as an escape sequence: an identifier outside the
+// safe set of topology.CheckID is printed quoted, Go-style, and a
+// character that is not printable in a reason, warning or constraint is
+// printed as its Go escape. Mermaid and DOT labels are escaped likewise
+// (see WriteMermaid and WriteDOT).
 func (p *Plan) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	platform := 0
@@ -30,45 +41,46 @@ func (p *Plan) WriteText(w io.Writer) error {
 		fmt.Fprintln(bw, "\nSteps:")
 	}
 	for i, s := range p.Steps {
-		fmt.Fprintf(bw, "  %d. %s\n", i+1, s.ID)
+		fmt.Fprintf(bw, "  %d. %s\n", i+1, textID(s.ID))
 		switch s.Kind {
 		case Platform:
 			verb := "upgrade"
 			if s.To.Less(s.From) {
 				verb = "downgrade"
 			}
-			fmt.Fprintf(bw, "       %s %s (%s, %s) %s → %s", verb, s.Node, s.Template, s.Type, s.From, s.To)
+			fmt.Fprintf(bw, "       %s %s (%s, %s) %s → %s", verb, textID(s.Node), textID(s.Template), textID(s.Type), s.From, s.To)
 			if s.Package != nil {
-				fmt.Fprintf(bw, " with package %s", s.Package)
+				fmt.Fprintf(bw, " with package %s %s", textID(s.Package.Type), s.Package.Version)
 			}
 			fmt.Fprintln(bw)
 		default:
 			to := ""
 			if s.NewTemplate != nil {
-				to = string(s.NewTemplate.ID) + " "
+				to = textID(s.NewTemplate.ID) + " "
 			}
-			fmt.Fprintf(bw, "       replace %s (%s %s) with %s%s\n", s.Node, s.Template, s.From, to, s.To)
+			fmt.Fprintf(bw, "       replace %s (%s %s) with %s%s\n", textID(s.Node), textID(s.Template), s.From, to, s.To)
 		}
 		if len(s.After) > 0 {
 			after := make([]string, len(s.After))
 			for i, a := range s.After {
-				after[i] = string(a)
+				after[i] = textID(a)
 			}
 			fmt.Fprintf(bw, "       after %s\n", strings.Join(after, ", "))
 		}
-		fmt.Fprintf(bw, "       why: %s\n", s.Reason)
+		fmt.Fprintf(bw, "       why: %s\n", prose(s.Reason))
 	}
 	if len(p.Satisfied) > 0 {
 		fmt.Fprintln(bw, "\nAlready met:")
 	}
 	for _, c := range p.Satisfied {
-		fmt.Fprintf(bw, "  %s (%s) has %s, meets %s, required by %s\n", c.Node, c.Template, c.Version, c.Demand.Constraint, c.Demand.Source())
+		fmt.Fprintf(bw, "  %s (%s) has %s, meets %s, required by %s\n", textID(c.Node), textID(c.Template), c.Version,
+			prose(c.Demand.Constraint.String()), prose(c.Demand.Source()))
 	}
 	if len(p.Warnings) > 0 {
 		fmt.Fprintln(bw, "\nWarnings:")
 	}
 	for _, warning := range p.Warnings {
-		fmt.Fprintf(bw, "  ! %s\n", warning)
+		fmt.Fprintf(bw, "  ! %s\n", prose(warning))
 	}
 	return bw.Flush()
 }
@@ -77,5 +89,64 @@ func (p *Plan) WriteText(w io.Writer) error {
 func (p *Plan) String() string {
 	var b strings.Builder
 	_ = p.WriteText(&b) // a strings.Builder does not fail
+	return b.String()
+}
+
+// The renderings print what a plan holds, which may come from a plan file
+// or a caller's topology and so from an attacker: every string is escaped
+// so that it can neither forge a line nor reach a terminal as an escape
+// sequence, nor break out of a Mermaid or DOT label.
+
+// textID returns an identifier as it is when it lies in the safe set of
+// [topology.CheckID] (as the planner's always do), and quoted, Go-style,
+// otherwise: a quoted identifier in a rendering is one to distrust.
+func textID[S ~string](id S) string {
+	if topology.CheckID("", string(id)) == nil {
+		return string(id)
+	}
+	return strconv.Quote(string(id))
+}
+
+// prose returns free text (a reason, a warning, a constraint) with every
+// rune that is not printable escaped, Go-style: control characters, line
+// and paragraph separators, bidirectional controls and invalid UTF-8. The
+// rest, spaces and quotes included, is left as it is.
+func prose(s string) string {
+	return escapeFunc(s, func(b *strings.Builder, r rune, invalid byte) {
+		if invalid != 0 {
+			fmt.Fprintf(b, `\x%02x`, invalid)
+			return
+		}
+		q := strconv.QuoteRune(r)
+		b.WriteString(q[1 : len(q)-1])
+	})
+}
+
+// escapeFunc returns s with each rune that is not printable replaced by
+// what escape writes; invalid is the byte of invalid UTF-8, or 0.
+func escapeFunc(s string, escape func(b *strings.Builder, r rune, invalid byte)) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || !strconv.IsPrint(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			escape(&b, r, s[i])
+		case r == utf8.RuneError || !strconv.IsPrint(r):
+			escape(&b, r, 0)
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
 	return b.String()
 }

@@ -29,7 +29,11 @@ const maxCandidates = 32
 func (pl *planning) choose(pf *platform) ([]*pkgsource.Package, []Candidate, error) {
 	if pl.cfg.policy != LatestPatch {
 		if path, t, ok := pl.quickChoose(pf); ok {
-			return path, pl.verdicts(pf, t), nil
+			verdicts := pl.verdicts(pf, t)
+			if pf.badDependent != nil {
+				return nil, nil, pf.badDependent
+			}
+			return path, verdicts, nil
 		}
 	}
 	return pl.chooseFully(pf)
@@ -312,7 +316,11 @@ func (pl *planning) chooseFully(pf *platform) ([]*pkgsource.Package, []Candidate
 	}
 	if len(fits) == 0 {
 		var blocking []Demand
-		for _, c := range pl.allCotenants(pf) {
+		all, err := pl.allCotenants(pf)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, c := range all {
 			if slices.ContainsFunc(wanted, func(i int) bool { return !c.Constraint.Allows(pkgs[i].Version) }) {
 				blocking = append(blocking, c)
 			}
@@ -365,7 +373,11 @@ func (pl *planning) chooseFully(pf *platform) ([]*pkgsource.Package, []Candidate
 		return nil, nil, &NoPathError{Node: pf.node.ID, Type: pf.template.Type, Installed: installed,
 			Targets: pick(pkgs, candidates), Furthest: furthest, Reason: reason}
 	}
-	return chosen, pl.verdicts(pf, t), nil
+	verdicts := pl.verdicts(pf, t)
+	if pf.badDependent != nil {
+		return nil, nil, pf.badDependent
+	}
+	return chosen, verdicts, nil
 }
 
 // unsatisfiable explains why no package meets every demand on pf: a

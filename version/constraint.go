@@ -19,16 +19,22 @@ import (
 // it. A Constraint is immutable and safe for concurrent use.
 type Constraint struct {
 	c   *semver.Constraints // nil for the zero Constraint
-	src string              // the input, trimmed
+	src string              // the input, trimmed, its white space made spaces
 }
 
 // ParseConstraint parses a constraint. An empty or blank string, or "*",
-// gives the zero Constraint.
+// gives the zero Constraint. A tab, line break or other ASCII white space
+// within it is kept as a space, so that the constraint prints on one line.
 func ParseConstraint(s string) (Constraint, error) {
 	if len(s) > MaxLength {
 		return Constraint{}, parseError(ErrInvalidConstraint, s, ErrTooLong)
 	}
-	src := strings.TrimSpace(s)
+	src := strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' || r == '\v' || r == '\f' || r == '\r' {
+			return ' '
+		}
+		return r
+	}, strings.TrimSpace(s))
 	if src == "" || src == "*" {
 		return Constraint{}, nil
 	}
@@ -52,8 +58,8 @@ func MustParseConstraint(s string) Constraint {
 // IsZero reports whether c is the zero Constraint, which allows everything.
 func (c Constraint) IsZero() bool { return c.c == nil }
 
-// String returns the constraint as written (trimmed), or "*" for the zero
-// Constraint.
+// String returns the constraint as written (trimmed, its white space
+// made spaces), or "*" for the zero Constraint.
 func (c Constraint) String() string {
 	if c.c == nil {
 		return "*"

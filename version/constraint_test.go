@@ -395,3 +395,26 @@ func TestConstraintJSON(t *testing.T) {
 		assert.Equal(t, "^1.2", got.Requires.String(), "constraint changed on error")
 	})
 }
+
+// TestConstraintStringOneLine checks that a constraint whose text holds a
+// line break or tab, which the syntax takes as white space, prints on one
+// line and means what it meant: a constraint from a hostile file cannot
+// forge a line of a plan, an error or a log.
+func TestConstraintStringOneLine(t *testing.T) {
+	for in, want := range map[string]string{
+		">=1,\n<2":            ">=1, <2",
+		">=1\t<2":             ">=1 <2",
+		">=1 ||\r\n<0.5":      ">=1 ||  <0.5",
+		"\n >=8.5,\f <9 \r\n": ">=8.5,  <9",
+		">=1, <x\n2":          ">=1, <x 2",
+	} {
+		got, err := version.ParseConstraint(in)
+		require.NoError(t, err, "%q", in)
+		assert.Equal(t, want, got.String(), "%q", in)
+		same, err := version.ParseConstraint(want)
+		require.NoError(t, err)
+		for _, v := range []string{"0.1.0", "0.9.0", "1.0.0", "1.5.0", "2.0.0", "8.5.0", "8.9.9", "9.0.0"} {
+			assert.Equal(t, same.Allows(version.MustParse(v)), got.Allows(version.MustParse(v)), "%q on %s", in, v)
+		}
+	}
+}
