@@ -9,12 +9,14 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+
+	"github.com/stackup/stackup/topology"
 )
 
 // ErrNotRegular reports a file that a source refuses to read because it
 // is not a regular file: a directory, a FIFO, a device such as /dev/zero,
-// a socket.
-var ErrNotRegular = errors.New("not a regular file")
+// a socket. It is topology.ErrNotRegular.
+var ErrNotRegular = topology.ErrNotRegular
 
 // ErrTooLarge reports a file larger than what it may hold.
 var ErrTooLarge = errors.New("file too large")
@@ -78,14 +80,12 @@ func openRegular(what, name string, open func(string) (*os.File, error)) (*os.Fi
 	if err != nil {
 		return nil, err
 	}
-	info, err := f.Stat()
-	if err != nil {
+	if err := topology.CheckRegular(f); err != nil {
 		f.Close()
+		if pe, ok := errors.AsType[*fs.PathError](err); ok {
+			err = pe.Err // FileError names the file
+		}
 		return nil, &FileError{What: what, Path: name, Err: err}
-	}
-	if !info.Mode().IsRegular() {
-		f.Close()
-		return nil, &FileError{What: what, Path: name, Err: fmt.Errorf("%w: %s", ErrNotRegular, kind(info.Mode()))}
 	}
 	return f, nil
 }
@@ -106,23 +106,4 @@ func readAtMost(what string, f *os.File, limit int64) ([]byte, error) {
 		return nil, &FileError{What: what, Path: f.Name(), Err: fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)}
 	}
 	return data, nil
-}
-
-// kind names the type of file mode m describes.
-func kind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeSymlink != 0:
-		return "a symbolic link"
-	}
-	return "of type " + m.Type().String()
 }

@@ -175,7 +175,7 @@ func TestDirOpenRefusesIrregularFiles(t *testing.T) {
 		wantIs error
 		reason string
 	}{
-		{"FIFO", mkfifo, pkgsource.ErrNotRegular, "a FIFO"},
+		{"FIFO", mkfifo, pkgsource.ErrNotRegular, "a named pipe"},
 		{"directory", func(t *testing.T, path string) { require.NoError(t, os.Mkdir(path, 0o755)) }, pkgsource.ErrNotRegular, "a directory"},
 		{"larger than declared", func(t *testing.T, path string) {
 			require.NoError(t, os.WriteFile(path, make([]byte, 1<<20), 0o644))

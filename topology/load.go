@@ -58,39 +58,52 @@ func readFile(path string) ([]byte, error) {
 
 // OpenRegular opens the file at path for reading if it is a regular file,
 // as [Load] and [LoadTOSCA] do, and as programs reading other input files
-// may. It never blocks: a named pipe, a device such as /dev/zero or a
-// directory is refused with an [*io/fs.PathError] naming the file that
-// matches [ErrNotRegular].
+// may. It never blocks: a FIFO, a device such as /dev/zero or a directory
+// is refused (see [CheckRegular]).
 func OpenRegular(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, openFlags, 0)
 	if err != nil {
 		return nil, err
 	}
-	info, err := f.Stat()
-	if err != nil {
+	if err := CheckRegular(f); err != nil {
 		f.Close()
 		return nil, err
-	}
-	if !info.Mode().IsRegular() {
-		f.Close()
-		return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w: %s; give a regular file", ErrNotRegular, describeMode(info.Mode()))}
 	}
 	return f, nil
 }
 
+// CheckRegular returns nil if f is a regular file, and otherwise an
+// [*io/fs.PathError] naming f, matching [ErrNotRegular] and saying what f
+// is. On Unix, open f with O_NONBLOCK, so that opening a FIFO does not wait
+// for a writer.
+func CheckRegular(f *os.File) error {
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !info.Mode().IsRegular() {
+		return &fs.PathError{Op: "open", Path: f.Name(), Err: fmt.Errorf("%w: %s; give a regular file", ErrNotRegular, describeMode(info.Mode()))}
+	}
+	return nil
+}
+
 // describeMode names the kind of file mode is, for errors.
-func describeMode(mode os.FileMode) string {
+func describeMode(mode fs.FileMode) string {
 	switch {
 	case mode.IsDir():
 		return "a directory"
-	case mode&os.ModeNamedPipe != 0:
+	case mode&fs.ModeNamedPipe != 0:
 		return "a named pipe"
-	case mode&os.ModeSocket != 0:
-		return "a socket"
-	case mode&os.ModeDevice != 0:
+	case mode&fs.ModeCharDevice != 0:
+		return "a character device"
+	case mode&fs.ModeDevice != 0:
 		return "a device"
+	case mode&fs.ModeSocket != 0:
+		return "a socket"
+	case mode&fs.ModeSymlink != 0:
+		return "a symbolic link"
 	}
-	return "a special file"
+	return "of type " + mode.Type().String()
 }
 
 // inFile records path in every *Error within err, however they are

@@ -29,7 +29,7 @@ func TestLoadRefusesSpecialFiles(t *testing.T) {
 
 	for _, c := range []struct{ path, kind string }{
 		{fifo, "a named pipe"},
-		{zero, "a device"},
+		{zero, "a character device"},
 		{sub, "a directory"},
 	} {
 		t.Run(filepath.Base(c.path), func(t *testing.T) {

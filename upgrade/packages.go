@@ -86,12 +86,11 @@ func (s *packageStore) file(ctx context.Context, p pkgsource.Package) (string, e
 	case <-ctx.Done():
 		return "", context.Cause(ctx)
 	}
-	if c.err != nil {
-		err := fmt.Errorf("package %s: %w", p, c.err)
+	if c.err != nil { // pkgsource's errors name the package
 		if errors.Is(c.err, pkgsource.ErrDigestMismatch) {
-			return "", Permanent(err)
+			return "", Permanent(c.err)
 		}
-		return "", err
+		return "", c.err
 	}
 	return c.path, nil
 }

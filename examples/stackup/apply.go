@@ -119,6 +119,9 @@ func (rf *runFlags) options(ctx context.Context, e *env) []upgrade.RunOption {
 	if rf.rollback {
 		opts = append(opts, upgrade.WithRollback())
 	}
+	// Every platform step gets a verified private copy of its package,
+	// made before the first step with --prefetch.
+	opts = append(opts, upgrade.WithPackages(e.repo, ""))
 	if rf.prefetch {
 		opts = append(opts, upgrade.WithPrefetch(e.repo))
 	}
@@ -135,8 +138,9 @@ Plans the requests, prints the plan, and runs it: for each step, the
 without a shell. Its words are split once, at startup, with quotes but no
 expansion; each word after the program is a template rendered with the
 step (fields .ID .Kind .App .Node .Template .Type .From .To .Package
-.NewTemplate .Reason .InDoubt) into exactly one argument. For a shell,
-run one: sh -c 'deploy "$STACKUP_NODE"'. A non-zero exit fails the step.
+.NewTemplate .Reason .InDoubt .PackageFile) into exactly one argument.
+For a shell, run one: sh -c 'deploy "$STACKUP_NODE"'. A non-zero exit
+fails the step; .PackageFile is a checked private copy of the package.
 With --journal, running the same apply again resumes where the last run
 stopped.`
 

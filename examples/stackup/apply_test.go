@@ -138,10 +138,43 @@ func TestApplyTampered(t *testing.T) {
 	assert.NotContains(t, r.stdout, "succeeded", "no run, no summary")
 	e.golden(t, "apply-tampered", r)
 
-	// Without --prefetch the commands, which do not read the packages,
-	// would run: the refusal is the prefetch's doing.
+	// Without --prefetch, the steps before the tampered package's run,
+	// and its step fails without its command running: every package is
+	// checked as its step comes.
 	r = stackup(t, e.args("--quiet", "--exec", e.record())...)
-	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, exitFailed, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "package tomcat 10.1.34")
+	assert.Contains(t, r.stderr, "digest mismatch")
+	assert.Equal(t, ledgerOf(allSteps[:3]...), e.readLedger(t), "the step installing the tampered package never ran")
+}
+
+// TestApplyPackageFile: a platform step's command gets the path of a
+// private copy of its package, as .PackageFile and STACKUP_PACKAGE_FILE,
+// holding what the index describes; the copies are gone after apply.
+func TestApplyPackageFile(t *testing.T) {
+	e := newApplyEnv(t)
+	copies := filepath.Join(e.dir, "copies")
+	script := `if [ -n "$1" ]; then [ "$1" = "$STACKUP_PACKAGE_FILE" ] || exit 3; echo "$1" >> ` + copies + `; cat "$1" >> ` + e.ledger + `; fi`
+	r := stackup(t, e.args("--quiet", "--exec", `sh -c '`+script+`' sh {{.PackageFile}}`)...)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var want strings.Builder
+	for _, step := range allSteps[:6] {
+		_, v, _ := strings.Cut(step, "@")
+		name := "jdk-" + v + ".pkg"
+		if strings.Contains(step, "tomcat") {
+			name = "tomcat-" + v + ".pkg"
+		}
+		data, err := os.ReadFile(filepath.Join(e.repo, name))
+		require.NoError(t, err)
+		want.Write(data)
+	}
+	assert.Equal(t, want.String(), e.readLedger(t), "each platform step read its package's content")
+	paths, err := os.ReadFile(copies)
+	require.NoError(t, err)
+	for _, p := range strings.Fields(string(paths)) {
+		assert.False(t, strings.HasPrefix(p, e.repo), "%s is a copy, not the repository's file", p)
+		assert.NoFileExists(t, p, "copies are removed")
+	}
 }
 
 // TestApplyResume fails a step with a journal, then applies again with the

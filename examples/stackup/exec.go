@@ -27,6 +27,10 @@ import (
 type stepData struct {
 	upgrade.Step
 	InDoubt bool
+	// PackageFile is the path of the verified private copy of a platform
+	// step's package (see upgrade.WithPackages), "" for an application
+	// step.
+	PackageFile string
 }
 
 // A stepCommand is a parsed command flag (--exec, --verify-exec or
@@ -93,7 +97,7 @@ func parseCommand(flag, text string) (*stepCommand, error) {
 		c.args = append(c.args, t)
 	}
 	for _, s := range sampleSteps() {
-		if _, err := c.argv(s, false, "a sample "+s.Kind.String()+" step"); err != nil {
+		if _, err := c.argv(stepData{Step: s}, "a sample "+s.Kind.String()+" step"); err != nil {
 			return nil, err
 		}
 	}
@@ -127,10 +131,9 @@ func sampleSteps() []upgrade.Step {
 
 // argv renders the command for s: the program and one argument per
 // argument template. Its errors say they are for what.
-func (c *stepCommand) argv(s upgrade.Step, inDoubt bool, what string) ([]string, error) {
+func (c *stepCommand) argv(data stepData, what string) ([]string, error) {
 	argv := make([]string, 1, 1+len(c.args))
 	argv[0] = c.program
-	data := stepData{Step: s, InDoubt: inDoubt}
 	for i, t := range c.args {
 		var b strings.Builder
 		if err := t.Execute(&b, data); err != nil {
@@ -309,7 +312,7 @@ func (c scripts) check(plan *upgrade.Plan) error {
 			if cmd == nil {
 				continue
 			}
-			if _, err := cmd.argv(s, false, "step "+string(s.ID)); err != nil {
+			if _, err := cmd.argv(stepData{Step: s}, "step "+string(s.ID)); err != nil {
 				return inputErr(err)
 			}
 		}
@@ -338,8 +341,8 @@ const maxStderr = 2 << 10
 
 // run renders c for s and runs it.
 func (r *runner) run(ctx context.Context, action string, c *stepCommand, s upgrade.Step) error {
-	inDoubt := upgrade.InDoubt(ctx)
-	argv, err := c.argv(s, inDoubt, "step "+string(s.ID))
+	inDoubt, pkg := upgrade.InDoubt(ctx), upgrade.PackageFile(ctx)
+	argv, err := c.argv(stepData{Step: s, InDoubt: inDoubt, PackageFile: pkg}, "step "+string(s.ID))
 	if err != nil {
 		return upgrade.Permanent(err)
 	}
@@ -353,6 +356,7 @@ func (r *runner) run(ctx context.Context, action string, c *stepCommand, s upgra
 		"STACKUP_FROM="+s.From.String(),
 		"STACKUP_TO="+s.To.String(),
 		"STACKUP_IN_DOUBT="+strconv.FormatBool(inDoubt),
+		"STACKUP_PACKAGE_FILE="+pkg,
 	)
 	var stderr tailBuffer
 	cmd.Stdout, cmd.Stderr = r.out, &stderr

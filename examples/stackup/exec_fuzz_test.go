@@ -49,7 +49,7 @@ func FuzzArgv(f *testing.F) {
 			if st.Package != nil {
 				st.Package.Location = location
 			}
-			argv, err := c.argv(st, inDoubt, "fuzz")
+			argv, err := c.argv(stepData{Step: st, InDoubt: inDoubt}, "fuzz")
 			if err != nil {
 				continue // such as printf of a bad verb: the plan check reports it
 			}

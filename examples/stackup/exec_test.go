@@ -121,7 +121,7 @@ func TestParseCommand(t *testing.T) {
 	c, err := parseCommand("--exec", `deploy --node {{.Node}} '{{with .Package}}{{.Location}}{{end}}' "{{.InDoubt}}"`)
 	require.NoError(t, err)
 	st := hostileStep("a b")
-	argv, err := c.argv(st, true, "test")
+	argv, err := c.argv(stepData{Step: st, InDoubt: true}, "test")
 	require.NoError(t, err)
 	assert.Equal(t, []string{"deploy", "--node", "node", "a b", "true"}, argv)
 

@@ -83,17 +83,21 @@
 // and quotes included ({{if eq .Node "a b"}} needs no quoting), and must
 // close within it. The template's data has the step's fields .ID .Kind
 // .App .Node .Template .Type .From .To .Package (nil for an application
-// step: use {{with .Package}}) .NewTemplate .Reason, and .InDoubt, true
+// step: use {{with .Package}}) .NewTemplate .Reason, .InDoubt, true
 // when a resumed run offers again a step that an interrupted run started
-// but never finished. A command that cannot be split or parsed, or that
+// but never finished, and .PackageFile, the path of a private copy of a
+// platform step's package that stackup has checked against the index's
+// digest and size ("" for an application step): install from it, not
+// from the repository, so that what is installed is what was checked.
+// The copy is read-only and removed when apply ends. A command that cannot be split or parsed, or that
 // fails for a sample platform or application step, is refused at startup
 // (exit 2), before anything is read or run; every command is also
 // rendered for every step of the plan before the first step runs.
 //
 // The command also gets the environment variables STACKUP_STEP,
 // STACKUP_KIND, STACKUP_APP, STACKUP_NODE, STACKUP_FROM, STACKUP_TO,
-// STACKUP_IN_DOUBT (true or false) and STACKUP_ACTION (execute, verify or
-// rollback). To use a shell, run one, and hand it the step's data as
+// STACKUP_IN_DOUBT (true or false), STACKUP_PACKAGE_FILE (as
+// .PackageFile) and STACKUP_ACTION (execute, verify or rollback). To use a shell, run one, and hand it the step's data as
 // environment or arguments, never inside its script (as typed in a
 // POSIX shell):
 //
@@ -143,8 +147,10 @@
 //
 // serve runs a deployment server on --listen (default 127.0.0.1:8080) with
 // the inputs and run flags above, except --requests, --journal and --quiet.
-// It shuts down gracefully on SIGINT or SIGTERM: runs in progress are
-// cancelled and their event streams end.
+// On the first SIGINT or SIGTERM it stops listening, and runs in
+// progress start no new step; their running steps have --grace to finish
+// before they are cancelled, and their event streams end with the run. A
+// second signal exits at once.
 //
 // Serve flags:
 //

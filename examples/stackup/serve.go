@@ -58,7 +58,9 @@ type server struct {
 // newServer returns a server planning with e and running plans as rf
 // says, answering the calls acc lets in; the commands' standard output
 // goes to out.
-func newServer(e *env, rf *runFlags, acc access, out io.Writer, log *slog.Logger) (*server, error) {
+// Its runs end when ctx is done; after the first interrupt that ctx
+// carries, they start no new step and are cancelled rf.grace later.
+func newServer(ctx context.Context, e *env, rf *runFlags, acc access, out io.Writer, log *slog.Logger) (*server, error) {
 	if acc.token == "" {
 		return nil, errors.New("serve: no token") // a caller's mistake: serve always has one
 	}
@@ -66,19 +68,25 @@ func newServer(e *env, rf *runFlags, acc access, out io.Writer, log *slog.Logger
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := afterStop(ctx, rf.grace)
 	return &server{env: e, rf: rf, cmds: cmds, exec: newExecutor(cmds, out), log: log, acc: acc,
 		ctx: ctx, cancel: cancel, runs: map[string]*runState{}, busy: map[topology.AppID]string{}}, nil
 }
 
-// Close cancels the runs in progress and waits for them to end. Applies
-// posted afterwards are refused.
+// Close refuses applies posted afterwards and waits for the runs in
+// progress to end: at once, cancelled, or after an interrupt, as they
+// stop gently within the grace period.
 func (s *server) Close() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	s.cancel()
+	select {
+	case <-stopOf(s.ctx):
+	default:
+		s.cancel()
+	}
 	s.wg.Wait()
+	s.cancel()
 }
 
 // Handler returns the HTTP API. It answers only requests for the hosts
@@ -674,26 +682,11 @@ func allowedHost(name string) (string, error) {
 // readToken reads a token file: a regular file of at most maxTokenFile
 // bytes, whose content, trimmed, is the token.
 func readToken(file string) (string, error) {
-	// Stat first, and open without blocking: opening a FIFO would wait
-	// for a writer.
-	fi, err := os.Stat(file)
-	if err != nil {
-		return "", err
-	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("%s is not a regular file (%s)", file, fi.Mode().Type())
-	}
-	f, err := os.OpenFile(file, os.O_RDONLY|openNonblock, 0)
+	f, err := topology.OpenRegular(file) // a FIFO would block, /dev/zero never end
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	if fi, err = f.Stat(); err != nil {
-		return "", err
-	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("%s is not a regular file (%s)", file, fi.Mode().Type())
-	}
 	data, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
 	if err != nil {
 		return "", err
@@ -746,7 +739,8 @@ func newHTTPServer(h http.Handler, log *slog.Logger, tlsConfig *tls.Config) *htt
 // progress are cancelled, and the HTTP server waits for its requests.
 // With tlsConfig, it serves HTTPS.
 func serve(ctx context.Context, in *inputFlags, rf *runFlags, addr string, acc access, tlsConfig *tls.Config, stdout, stderr io.Writer) error {
-	ctx, cancel := afterStop(ctx, 0)
+	runCtx := ctx
+	ctx, cancel := afterStop(ctx, 0) // loading and listening end at the first interrupt
 	defer cancel()
 	e, err := in.load(ctx)
 	if err != nil {
@@ -754,7 +748,7 @@ func serve(ctx context.Context, in *inputFlags, rf *runFlags, addr string, acc a
 	}
 	defer e.Close()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	srv, err := newServer(e, rf, acc, stderr, log)
+	srv, err := newServer(runCtx, e, rf, acc, stderr, log)
 	if err != nil {
 		return err
 	}

@@ -349,10 +349,10 @@ func TestServeRefusesToStart(t *testing.T) {
 		{"big-file", []string{"--token-file", big}, "", "--token-file: " + big + " is larger than 4096 bytes"},
 		{"short-token", []string{"--token-file", short}, "", "--token-file: " + short + ": the token has 6 characters, fewer than 16"},
 		{"spaced-token", []string{"--token-file", spaced}, "", "--token-file: " + spaced + ": the token has a character other than printable ASCII"},
-		{"missing-file", []string{"--token-file", filepath.Join(dir, "nope")}, "", "--token-file: stat " + filepath.Join(dir, "nope") + ": no such file"},
-		{"directory", []string{"--token-file", dir}, "", "--token-file: " + dir + " is not a regular file (d---------)"},
-		{"dev-zero", []string{"--token-file", "/dev/zero"}, "", "--token-file: /dev/zero is not a regular file"},
-		{"link-to-dev-zero", []string{"--token-file", zeroLink}, "", "--token-file: " + zeroLink + " is not a regular file"},
+		{"missing-file", []string{"--token-file", filepath.Join(dir, "nope")}, "", "--token-file: open " + filepath.Join(dir, "nope") + ": no such file"},
+		{"directory", []string{"--token-file", dir}, "", "--token-file: open " + dir + ": not a regular file: a directory"},
+		{"dev-zero", []string{"--token-file", "/dev/zero"}, "", "--token-file: open /dev/zero: not a regular file: a character device"},
+		{"link-to-dev-zero", []string{"--token-file", zeroLink}, "", "--token-file: open " + zeroLink + ": not a regular file: a character device"},
 		{"empty-env", nil, " ", "STACKUP_TOKEN: the token is empty"},
 		{"short-env", []string{"--listen", "0.0.0.0:0"}, "short", "STACKUP_TOKEN: the token has 5 characters"},
 		{"allow-host-port", []string{"--allow-host", "deploy.example:8080"}, "", `--allow-host "deploy.example:8080" is not a host name or IP address`},
@@ -548,7 +548,7 @@ func bubbleServer(t *testing.T, gate <-chan struct{}, ran *atomic.Int32) (*http.
 	require.NoError(t, err)
 	rf := runFlags{exec: "true", concurrency: 1}
 	require.NoError(t, rf.check())
-	srv, err := newServer(env, &rf, access{token: testToken}, io.Discard, slog.New(slog.DiscardHandler))
+	srv, err := newServer(t.Context(), env, &rf, access{token: testToken}, io.Discard, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	srv.exec = upgrade.ExecutorFunc(func(ctx context.Context, s upgrade.Step) error {
 		ran.Add(1)
@@ -718,7 +718,7 @@ func FuzzServeGuard(f *testing.F) {
 	defer env.Close()
 	rf := runFlags{exec: "true", concurrency: 1}
 	require.NoError(f, rf.check())
-	srv, err := newServer(env, &rf, access{token: testToken, hosts: []string{"deploy.example"}}, io.Discard, slog.New(slog.DiscardHandler))
+	srv, err := newServer(f.Context(), env, &rf, access{token: testToken, hosts: []string{"deploy.example"}}, io.Discard, slog.New(slog.DiscardHandler))
 	require.NoError(f, err)
 	defer srv.Close()
 	h := srv.Handler()

@@ -26,7 +26,7 @@ func TestServeTokenFileFIFO(t *testing.T) {
 	select {
 	case r := <-done:
 		assert.Equal(t, exitUsage, r.code)
-		assert.Contains(t, r.stderr, "--token-file: "+fifo+" is not a regular file (p---------)")
+		assert.Contains(t, r.stderr, "--token-file: open "+fifo+": not a regular file: a named pipe")
 		assert.NoFileExists(t, ran)
 	case <-time.After(20 * time.Second): // a failure bound only
 		f, err := os.OpenFile(fifo, os.O_WRONLY, 0) // unblock serve

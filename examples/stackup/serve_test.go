@@ -53,14 +53,21 @@ func newTestServerWith(t *testing.T, topology, exec string, acc access) *testSer
 // newTestServerLog is newTestServerWith with the server's log.
 func newTestServerLog(t *testing.T, topology, exec string, acc access, log *slog.Logger) *testServer {
 	t.Helper()
+	return newTestServerCtx(t, t.Context(), 0, topology, exec, acc, log)
+}
+
+// newTestServerCtx is newTestServerLog with the server's context and
+// grace period.
+func newTestServerCtx(t *testing.T, ctx context.Context, grace time.Duration, topology, exec string, acc access, log *slog.Logger) *testServer {
+	t.Helper()
 	e := newApplyEnv(t)
 	in := inputFlags{topology: topology, repo: e.repo, keys: stringList{e.key}, policy: "newest"}
 	env, err := in.load(t.Context())
 	require.NoError(t, err)
 	t.Cleanup(func() { env.Close() })
-	rf := runFlags{exec: strings.ReplaceAll(exec, "LEDGER", e.ledger), concurrency: 1}
+	rf := runFlags{exec: strings.ReplaceAll(exec, "LEDGER", e.ledger), concurrency: 1, grace: grace}
 	require.NoError(t, rf.check())
-	srv, err := newServer(env, &rf, acc, io.Discard, log)
+	srv, err := newServer(ctx, env, &rf, acc, io.Discard, log)
 	require.NoError(t, err)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
@@ -408,7 +415,7 @@ func TestServeBusyPlatform(t *testing.T) {
 // cancelled, its stream ends with a failed run, and applies are refused.
 func TestServeClose(t *testing.T) {
 	started := filepath.Join(t.TempDir(), "started")
-	ts := newTestServer(t, `touch `+started+`; sleep 30`)
+	ts := newTestServer(t, `sh -c 'touch `+started+`; sleep 30'`)
 	code, answer := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
 	require.Equal(t, http.StatusAccepted, code, answer)
 	got := make(chan []sse, 1)
@@ -494,4 +501,38 @@ func TestServeFlags(t *testing.T) {
 	r = stackup(t, "serve", "--topology", "testdata/shop.yaml", "--repo", "testdata/repo", "--exec", "true", "--listen", "256.0.0.1:http")
 	assert.Equal(t, exitUsage, r.code)
 	assert.Contains(t, r.stderr, "--listen")
+}
+
+// TestServeInterruptStopsGently: after the first interrupt, a run in
+// progress lets its running step finish and starts no other; Close waits
+// for it, within the grace period.
+func TestServeInterruptStopsGently(t *testing.T) {
+	dir := t.TempDir()
+	started, release := filepath.Join(dir, "started"), filepath.Join(dir, "release")
+	stop := make(chan struct{})
+	ts := newTestServerCtx(t, withStop(t.Context(), stop), time.Hour, "testdata/shop.yaml",
+		`sh -c 'echo "$1" >> LEDGER; touch `+started+`; while [ ! -e `+release+` ]; do sleep 0.01; done' sh {{.ID}}`,
+		access{token: testToken}, slog.New(slog.DiscardHandler))
+	code, answer := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+	require.Equal(t, http.StatusAccepted, code, answer)
+	waitFile(t, started)
+	close(stop)
+	closed := make(chan struct{})
+	go func() { ts.srv.Close(); close(closed) }()
+	code, refused := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+	for code != http.StatusServiceUnavailable { // Close has not yet begun
+		code, refused = ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+	}
+	assert.Equal(t, "shutting_down", refused["kind"])
+	select {
+	case <-closed:
+		t.Fatal("Close did not wait for the running step")
+	default:
+	}
+	require.NoError(t, os.WriteFile(release, nil, 0o600))
+	<-closed
+	_, status := ts.get(t, "/v1/runs/"+answer["run"].(string))
+	assert.Equal(t, "failed", status["state"], status)
+	assert.Contains(t, status["error"], "stopped")
+	assert.Equal(t, allSteps[0]+"\n", ts.readLedger(t), "the running step finished, no other started")
 }
