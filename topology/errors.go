@@ -50,15 +50,18 @@ type Error struct {
 // that it can neither start a line of its own nor reach a terminal.
 func (e *Error) Error() string {
 	if e.File != "" {
-		return printable(fmt.Sprintf("topology: %s: %s: %v", e.File, e.Item, e.Err))
+		return Printable(fmt.Sprintf("topology: %s: %s: %v", e.File, e.Item, e.Err))
 	}
-	return printable(fmt.Sprintf("topology: %s: %v", e.Item, e.Err))
+	return Printable(fmt.Sprintf("topology: %s: %v", e.Item, e.Err))
 }
 
-// printable escapes, as strconv.Quote would, every rune of s that is not
-// printable (control characters, line and paragraph separators, invalid
-// UTF-8), and leaves the rest, quotes and backslashes included, as it is.
-func printable(s string) string {
+// Printable returns s with every rune that is not printable escaped as
+// strconv.Quote would (control characters, line and paragraph separators,
+// bidirectional controls, invalid UTF-8), and the rest, quotes and
+// backslashes included, as it is: text read from a file, printed so that
+// it can neither start a line of its own nor reach a terminal as an
+// escape sequence.
+func Printable(s string) string {
 	clean := true
 	for _, r := range s {
 		if r == utf8.RuneError || !strconv.IsPrint(r) {

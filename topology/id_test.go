@@ -44,3 +44,16 @@ func TestCheckID(t *testing.T) {
 		assert.NotContains(t, err.Error(), "\x1b")
 	}
 }
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		`tomcat "a\b"`:    `tomcat "a\b"`,
+		"x\nFAKE":         `x\nFAKE`,
+		"\x1b[2J":         `\x1b[2J`,
+		"a\u2028b\u202ec": `a\u2028b\u202ec`,
+		"bad \xff byte":   `bad \xff byte`,
+		"ünïcode is fine": "ünïcode is fine",
+	} {
+		assert.Equal(t, want, topology.Printable(in), "%q", in)
+	}
+}

@@ -278,7 +278,7 @@ func (p *Plan) Explain(w io.Writer, node topology.NodeID) error {
 					fmt.Fprintf(bw, "%s (%s) has %s and needs no change:\n", textID(node), textID(c.Template), c.Version)
 					met = true
 				}
-				fmt.Fprintf(bw, "  %s\n", prose(c.Demand.String()))
+				fmt.Fprintf(bw, "  %s\n", topology.Printable(c.Demand.String()))
 			}
 		}
 		if !met {
@@ -299,13 +299,13 @@ func (p *Plan) Explain(w io.Writer, node topology.NodeID) error {
 	}
 	fmt.Fprintln(bw, "\nDemands:")
 	for _, d := range last.Demands {
-		fmt.Fprintf(bw, "  %s\n", prose(d.String()))
+		fmt.Fprintf(bw, "  %s\n", topology.Printable(d.String()))
 	}
 	fmt.Fprintln(bw, "Candidates, newest first:")
 	for _, c := range last.Candidates {
 		verdict := "chosen"
 		if !c.Chosen {
-			verdict = "rejected: " + prose(c.Rejected)
+			verdict = "rejected: " + topology.Printable(c.Rejected)
 		}
 		fmt.Fprintf(bw, "  %-12s %s\n", c.Version, verdict)
 	}

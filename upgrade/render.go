@@ -67,20 +67,20 @@ func (p *Plan) WriteText(w io.Writer) error {
 			}
 			fmt.Fprintf(bw, "       after %s\n", strings.Join(after, ", "))
 		}
-		fmt.Fprintf(bw, "       why: %s\n", prose(s.Reason))
+		fmt.Fprintf(bw, "       why: %s\n", topology.Printable(s.Reason))
 	}
 	if len(p.Satisfied) > 0 {
 		fmt.Fprintln(bw, "\nAlready met:")
 	}
 	for _, c := range p.Satisfied {
 		fmt.Fprintf(bw, "  %s (%s) has %s, meets %s, required by %s\n", textID(c.Node), textID(c.Template), c.Version,
-			prose(c.Demand.Constraint.String()), prose(c.Demand.Source()))
+			topology.Printable(c.Demand.Constraint.String()), topology.Printable(c.Demand.Source()))
 	}
 	if len(p.Warnings) > 0 {
 		fmt.Fprintln(bw, "\nWarnings:")
 	}
 	for _, warning := range p.Warnings {
-		fmt.Fprintf(bw, "  ! %s\n", prose(warning))
+		fmt.Fprintf(bw, "  ! %s\n", topology.Printable(warning))
 	}
 	return bw.Flush()
 }
@@ -105,21 +105,6 @@ func textID[S ~string](id S) string {
 		return string(id)
 	}
 	return strconv.Quote(string(id))
-}
-
-// prose returns free text (a reason, a warning, a constraint) with every
-// rune that is not printable escaped, Go-style: control characters, line
-// and paragraph separators, bidirectional controls and invalid UTF-8. The
-// rest, spaces and quotes included, is left as it is.
-func prose(s string) string {
-	return escapeFunc(s, func(b *strings.Builder, r rune, invalid byte) {
-		if invalid != 0 {
-			fmt.Fprintf(b, `\x%02x`, invalid)
-			return
-		}
-		q := strconv.QuoteRune(r)
-		b.WriteString(q[1 : len(q)-1])
-	})
 }
 
 // escapeFunc returns s with each rune that is not printable replaced by
