@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/stackup/stackup/topology"
@@ -230,13 +229,11 @@ func (p *Plan) WriteDOT(w io.Writer) error {
 func change(s Step) string { return fmt.Sprintf("%s: %s → %s", s.Node, s.From, s.To) }
 
 // mermaidText escapes text for a quoted Mermaid label: the characters
-// that would end the label or start markup (" < > # & `) and every rune
-// that is not printable become entity codes (#quot;, #35;), and invalid
-// UTF-8 becomes U+FFFD, #65533;.
+// that would end the label or start markup (" < > # & `) become entity
+// codes (#quot;, #35;), and every rune that is not printable its Go escape
+// (see topology.Printable), so that a newline shows as \n.
 func mermaidText(s string) string {
-	return escapeFunc(mermaidEscapes.Replace(s), func(b *strings.Builder, r rune, invalid byte) {
-		fmt.Fprintf(b, "#%d;", r) // invalid UTF-8 is utf8.RuneError
-	})
+	return mermaidEscapes.Replace(topology.Printable(s))
 }
 
 // dotText escapes text for a quoted DOT string: a quote or backslash is
@@ -244,14 +241,7 @@ func mermaidText(s string) string {
 // as its Go escape with the backslash doubled, so that Graphviz shows it
 // (\\n shows as \n) rather than breaking the line or the string.
 func dotText(s string) string {
-	return escapeFunc(dotEscapes.Replace(s), func(b *strings.Builder, r rune, invalid byte) {
-		if invalid != 0 {
-			fmt.Fprintf(b, `\\x%02x`, invalid)
-			return
-		}
-		q := strconv.QuoteRune(r)
-		b.WriteString(strings.ReplaceAll(q[1:len(q)-1], `\`, `\\`))
-	})
+	return dotEscapes.Replace(topology.Printable(s))
 }
 
 // dotEscapes escapes what ends or escapes within a quoted DOT string.

@@ -6,7 +6,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/stackup/stackup/topology"
 )
@@ -105,33 +104,4 @@ func textID[S ~string](id S) string {
 		return string(id)
 	}
 	return strconv.Quote(string(id))
-}
-
-// escapeFunc returns s with each rune that is not printable replaced by
-// what escape writes; invalid is the byte of invalid UTF-8, or 0.
-func escapeFunc(s string, escape func(b *strings.Builder, r rune, invalid byte)) string {
-	clean := true
-	for _, r := range s {
-		if r == utf8.RuneError || !strconv.IsPrint(r) {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			escape(&b, r, s[i])
-		case r == utf8.RuneError || !strconv.IsPrint(r):
-			escape(&b, r, 0)
-		default:
-			b.WriteString(s[i : i+size])
-		}
-		i += size
-	}
-	return b.String()
 }

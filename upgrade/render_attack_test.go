@@ -170,7 +170,7 @@ func TestRenderingsQuoteHostileIDs(t *testing.T) {
 	assert.Contains(t, out["text"], `       upgrade "x\nFAKE LINE" (tomcat_server, tomcat_server) 8.5.100 → 10.1.34 with package tomcat_server 10.1.34`+"\n")
 	assert.Contains(t, out["text"], `       why: why\x1b[2J`+"\n")
 	assert.Contains(t, out["explain"], `"x\nFAKE LINE" (tomcat_server, tomcat_server): 8.5.100 → 10.1.34 in 1 step(s)`+"\n")
-	assert.Contains(t, out["mermaid"], `  s0["platform/x#10;FAKE LINE<br/>x#10;FAKE LINE: 8.5.100 → 10.1.34"]`+"\n")
+	assert.Contains(t, out["mermaid"], `  s0["platform/x\nFAKE LINE<br/>x\nFAKE LINE: 8.5.100 → 10.1.34"]`+"\n")
 	assert.Contains(t, out["dot"], `  "platform/x\\nFAKE LINE" [label="platform/x\\nFAKE LINE\nx\\nFAKE LINE: 8.5.100 → 10.1.34", fillcolor="#e3ecfa"];`+"\n")
 
 	out = renderings(t, hostilePlan(`a"b`, "tomcat_server", "a reason", "billing-1"))
