@@ -298,6 +298,11 @@ func TestServeRefusals(t *testing.T) {
 			"requirements": [{"template": "ubuntu_os", "constraint": ">=22.04"}]}}]}`, http.StatusUnprocessableEntity, "no_upgrade_path", `node "vm-1" (ubuntu 18.4.0): no upgrade path`},
 		{"unknown-app", `{"requests": [{"application": "warehouse", "replaces": "w", "template": {"id": "w", "type": "webapp", "version": "1.0.0"}}]}`,
 			http.StatusUnprocessableEntity, "not_found", `application "warehouse" not found`},
+		// Hostile identifiers in a request body are refused before anything is planned or run.
+		{"hostile-application", strings.Replace(valid, `"application": "shop"`, `"application": "shop$(touch pwned)"`, 1),
+			http.StatusBadRequest, "invalid_request", `application "shop$(touch pwned)": character '$'`},
+		{"hostile-template", strings.Replace(valid, `"tomcat_server"`, `"tomcat_server\nFAKE"`, 1),
+			http.StatusBadRequest, "invalid_request", `"tomcat_server\nFAKE": character '\n'`},
 	}
 	for _, tt := range tests {
 		for _, path := range []string{"/v1/plan", "/v1/apply"} {
