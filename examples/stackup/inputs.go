@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -167,7 +165,7 @@ func (in *inputFlags) openRepo() (repository, error) {
 	if len(in.keys) > 0 {
 		keys := make([]ed25519.PublicKey, 0, len(in.keys))
 		for _, file := range in.keys {
-			k, err := readKey(file)
+			k, err := pkgsource.ReadPublicKey(file)
 			if err != nil {
 				return nil, err
 			}
@@ -182,22 +180,6 @@ func (in *inputFlags) openRepo() (repository, error) {
 		return pkgsource.NewHTTP(in.repo, &http.Client{Timeout: 60 * time.Second}, opts...)
 	}
 	return pkgsource.NewDir(in.repo, opts...)
-}
-
-// readKey reads a file holding a base64 ed25519 public key.
-func readKey(file string) (ed25519.PublicKey, error) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("key: %w", err)
-	}
-	raw, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(data)))
-	if err != nil {
-		return nil, fmt.Errorf("key %s: not base64: %w", file, err)
-	}
-	if len(raw) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("key %s: %d bytes, want an ed25519 public key of %d", file, len(raw), ed25519.PublicKeySize)
-	}
-	return ed25519.PublicKey(raw), nil
 }
 
 // requestFile is the request file, and the body of the server's POST

@@ -193,7 +193,7 @@ func TestRepositoryTrust(t *testing.T) {
 		// The shipped repository is unsigned: with a key, it is refused.
 		{"trust-unsigned", "testdata/repo", []string{"--key", key}, exitUsage, "untrusted index: no signature"},
 		{"trust-wrong-key", signed, []string{"--key", other}, exitUsage, "signature matches no trusted key"},
-		{"trust-bad-key-file", signed, []string{"--key", short}, exitUsage, "want an ed25519 public key of 32"},
+		{"trust-bad-key-file", signed, []string{"--key", short}, exitUsage, "not the base64 of an ed25519 public key"},
 		{"trust-store-without-key", signed, []string{"--trust-store", store}, exitUsage, "--trust-store needs --key"},
 		{"trust-missing-repo", filepath.Join(t.TempDir(), "nowhere"), nil, exitUsage, "no such file or directory"},
 		// Without a key, an unsigned repository is fine.

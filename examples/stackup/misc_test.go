@@ -164,7 +164,8 @@ func TestInputFlags(t *testing.T) {
 		{[]string{"--topology", "testdata/requests.yaml"}, "testdata/requests.yaml"},
 		{[]string{"--topology", "testdata/shop.yaml", "--explain", "tomcat-1", "--format", "json"}, "--explain needs --format text"},
 		{[]string{"--topology", "testdata/shop.yaml", "--key", "testdata/nowhere.pub"}, "nowhere.pub"},
-		{[]string{"--topology", "testdata/shop.yaml", "--key", "testdata/shop.yaml"}, "not base64"},
+		{[]string{"--topology", "testdata/shop.yaml", "--key", "testdata/shop.yaml"}, "not the base64 of an ed25519 public key"},
+		{[]string{"--topology", "testdata/shop.yaml", "--key", "/dev/zero"}, `public key file "/dev/zero": not a regular file: a character device`},
 	}
 	for _, tt := range tests {
 		r := stackup(t, append(base, tt.args...)...)
