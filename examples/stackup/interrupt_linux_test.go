@@ -10,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -68,18 +67,6 @@ func (c *child) wait(t *testing.T) int {
 		require.NoError(t, err)
 	}
 	return c.cmd.ProcessState.ExitCode()
-}
-
-// waitFile waits for a step command to create path; the bound is only a
-// failure bound.
-func waitFile(t *testing.T, path string) {
-	t.Helper()
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-	}
-	t.Fatalf("%s never appeared", path)
 }
 
 // blockingStep is an --exec command that records each step in the
