@@ -80,7 +80,7 @@ func (pl *planning) assemble(plan *Plan) error {
 	for _, w := range warned {
 		plan.Warnings = append(plan.Warnings, w.texts...)
 	}
-	return orderSteps(plan.Steps, g)
+	return orderSteps(plan.Steps, nil, g)
 }
 
 // stepped reports whether the plan has steps for n.
@@ -236,21 +236,29 @@ type breakKey struct {
 	constraint string
 }
 
-// sortSteps sorts every After list and puts the steps in the deterministic
-// topological order: among steps that are ready, platform before
-// application, then by ID.
+// sortSteps sorts every After list and the barriers, and puts the steps in
+// the deterministic topological order: among steps that are ready,
+// platform before application, then by ID.
 func sortSteps(plan *Plan) error {
-	for i := range plan.Steps {
-		if after := plan.Steps[i].After; len(after) > 1 {
-			slices.Sort(after)
-			plan.Steps[i].After = slices.Clip(slices.Compact(after))
+	sortAfter := func(after []StepID) []StepID {
+		if len(after) < 2 {
+			return after
 		}
+		slices.Sort(after)
+		return slices.Clip(slices.Compact(after))
 	}
-	g, err := edgesOf(plan.Steps)
+	for i := range plan.Steps {
+		plan.Steps[i].After = sortAfter(plan.Steps[i].After)
+	}
+	for i := range plan.Barriers {
+		plan.Barriers[i].After = sortAfter(plan.Barriers[i].After)
+	}
+	slices.SortFunc(plan.Barriers, func(a, b Barrier) int { return cmp.Compare(a.ID, b.ID) })
+	g, err := edgesOf(plan.Steps, plan.Barriers)
 	if err != nil {
 		return err
 	}
-	return orderSteps(plan.Steps, g)
+	return orderSteps(plan.Steps, plan.Barriers, g)
 }
 
 // stepEdges lists, for each step, the indices of the steps it comes after,
@@ -266,48 +274,80 @@ func (g *stepEdges) end() { g.start = append(g.start, int32(len(g.deps))) }
 // row returns the row of step i.
 func (g *stepEdges) row(i int) []int32 { return g.deps[g.start[i]:g.start[i+1]] }
 
-// edgesOf returns the edges of the steps' After lists, or an error matching
-// ErrInvalidPlan for a duplicate step ID or an After naming no step.
-func edgesOf(steps []Step) (stepEdges, error) {
-	index := make(map[StepID]int32, len(steps))
+// edgesOf returns the edges of the steps' and barriers' After lists: the
+// steps are vertices 0 to len(steps)-1, the barriers the vertices after
+// them. It returns an error matching ErrInvalidPlan for a duplicate ID, an
+// After naming nothing, or a barrier waiting for nothing.
+func edgesOf(steps []Step, barriers []Barrier) (stepEdges, error) {
+	n := len(steps) + len(barriers)
+	index := make(map[StepID]int32, n)
 	edges := 0
-	for i := range steps {
-		if _, dup := index[steps[i].ID]; dup {
-			return stepEdges{}, fmt.Errorf("upgrade: %w: duplicate step ID %s", ErrInvalidPlan, steps[i].ID)
+	add := func(id StepID, after []StepID) error {
+		if _, dup := index[id]; dup {
+			return fmt.Errorf("upgrade: %w: duplicate step ID %s", ErrInvalidPlan, id)
 		}
-		index[steps[i].ID] = int32(i)
-		edges += len(steps[i].After)
+		index[id] = int32(len(index))
+		edges += len(after)
+		return nil
 	}
-	g := stepEdges{start: make([]int32, 1, len(steps)+1), deps: make([]int32, 0, edges)}
 	for i := range steps {
-		for _, a := range steps[i].After {
+		if err := add(steps[i].ID, steps[i].After); err != nil {
+			return stepEdges{}, err
+		}
+	}
+	for i := range barriers {
+		if len(barriers[i].After) == 0 {
+			return stepEdges{}, fmt.Errorf("upgrade: %w: barrier %s waits for no step", ErrInvalidPlan, barriers[i].ID)
+		}
+		if err := add(barriers[i].ID, barriers[i].After); err != nil {
+			return stepEdges{}, err
+		}
+	}
+	g := stepEdges{start: make([]int32, 1, n+1), deps: make([]int32, 0, edges)}
+	row := func(what string, id StepID, after []StepID) error {
+		for _, a := range after {
 			j, ok := index[a]
 			if !ok {
-				return stepEdges{}, fmt.Errorf("upgrade: %w: step %s comes after unknown step %s", ErrInvalidPlan, steps[i].ID, a)
+				return fmt.Errorf("upgrade: %w: %s %s comes after unknown step %s", ErrInvalidPlan, what, id, a)
 			}
 			g.add(int(j))
 		}
 		g.end()
+		return nil
+	}
+	for i := range steps {
+		if err := row("step", steps[i].ID, steps[i].After); err != nil {
+			return stepEdges{}, err
+		}
+	}
+	for i := range barriers {
+		if err := row("barrier", barriers[i].ID, barriers[i].After); err != nil {
+			return stepEdges{}, err
+		}
 	}
 	return g, nil
 }
 
-// orderSteps puts the steps, whose edges g holds, in the deterministic
-// topological order: among steps that are ready, platform before
-// application, then by ID. It returns an error matching ErrInvalidPlan if
-// the steps form a cycle.
-func orderSteps(steps []Step, g stepEdges) error {
+// orderSteps puts the steps, whose edges g holds with those of the
+// barriers after them (see edgesOf), in the deterministic topological
+// order: among steps that are ready, platform before application, then by
+// ID. A barrier is passed as soon as it is ready. It returns an error
+// matching ErrInvalidPlan if the steps form a cycle.
+func orderSteps(steps []Step, barriers []Barrier, g stepEdges) error {
 	// Rank the steps by kind and ID, sorting small keys rather than the
 	// steps: they are big, and sorting keys side by side is kinder to the
-	// caches.
+	// caches. Barriers, of kind 0, rank first.
 	type key struct {
 		id    StepID
 		kind  StepKind
 		index int32
 	}
-	keys := make([]key, len(steps))
+	keys := make([]key, len(steps), len(steps)+len(barriers))
 	for i := range steps {
 		keys[i] = key{steps[i].ID, steps[i].Kind, int32(i)}
+	}
+	for i := range barriers {
+		keys = append(keys, key{barriers[i].ID, 0, int32(len(steps) + i)})
 	}
 	// By kind, then by ID within each kind: fewer comparisons than both at
 	// once.
@@ -320,12 +360,12 @@ func orderSteps(steps []Step, g stepEdges) error {
 		slices.SortFunc(rest[:n], func(a, b key) int { return strings.Compare(string(a.id), string(b.id)) })
 		rest = rest[n:]
 	}
-	rank := make([]int32, len(steps))
+	rank := make([]int32, len(keys))
 	for r, k := range keys {
 		rank[k.index] = int32(r)
 	}
 	// The graph over ranks: dag.Graph.Order breaks ties by vertex.
-	ranked := stepEdges{start: make([]int32, 1, len(steps)+1), deps: make([]int32, 0, len(g.deps))}
+	ranked := stepEdges{start: make([]int32, 1, len(keys)+1), deps: make([]int32, 0, len(g.deps))}
 	for _, k := range keys {
 		for _, d := range g.row(int(k.index)) {
 			ranked.add(int(rank[d]))
@@ -336,6 +376,7 @@ func orderSteps(steps []Step, g stepEdges) error {
 	if cycle != nil {
 		return cycleError(cycle, func(c int) StepID { return keys[c].id })
 	}
+	order = slices.DeleteFunc(order, func(r int) bool { return keys[r].kind == 0 })
 	for i, r := range order {
 		order[i] = int(keys[r].index)
 	}
@@ -362,18 +403,23 @@ func permute(steps []Step, p []int) {
 	}
 }
 
-// stepGraph returns the graph of the steps' After lists and a topological
-// order of the steps, ties broken by their order in the slice, or an error
-// matching ErrInvalidPlan.
-func stepGraph(steps []Step) (*dag.Graph, []int, error) {
-	e, err := edgesOf(steps)
+// stepGraph returns the graph of the After lists of the plan's steps and
+// barriers (see edgesOf) and a topological order of its vertices, ties
+// broken by their numbering, or an error matching ErrInvalidPlan.
+func stepGraph(p *Plan) (*dag.Graph, []int, error) {
+	e, err := edgesOf(p.Steps, p.Barriers)
 	if err != nil {
 		return nil, nil, err
 	}
 	g := dag.New(e.start, e.deps)
 	order, cycle := g.Order()
 	if cycle != nil {
-		return nil, nil, cycleError(cycle, func(c int) StepID { return steps[c].ID })
+		return nil, nil, cycleError(cycle, func(c int) StepID {
+			if c < len(p.Steps) {
+				return p.Steps[c].ID
+			}
+			return p.Barriers[c-len(p.Steps)].ID
+		})
 	}
 	return g, order, nil
 }

@@ -302,3 +302,48 @@ func byLevels(p *upgrade.Plan) *upgrade.Plan {
 	}
 	return out
 }
+
+// BenchmarkRoll rolls 100,000 instances of one template, with one canary
+// then batches of half of them or of 1%, and runs the rolled plan with an
+// executor that does nothing: the plan's edges (After entries of steps and
+// barriers) and the bytes allocated grow in proportion to the instances.
+func BenchmarkRoll(b *testing.B) {
+	const instances = 100_000
+	plan := &upgrade.Plan{Steps: make([]upgrade.Step, instances)}
+	for i := range plan.Steps {
+		node := topology.NodeID(fmt.Sprintf("shop-%06d", i))
+		plan.Steps[i] = upgrade.Step{ID: upgrade.StepID("app/" + string(node) + "@2.0.0"), Kind: upgrade.Application,
+			App: "shop", Node: node, Template: "shop_app"}
+	}
+	noop := upgrade.ExecutorFunc(func(context.Context, upgrade.Step) error { return nil })
+	for _, batch := range []string{"50%", "1%"} {
+		b.Run("max-in-flight="+batch, func(b *testing.B) {
+			b.ReportAllocs()
+			var rolled *upgrade.Plan
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for b.Loop() {
+				var err error
+				if rolled, err = plan.Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: batch}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			runtime.ReadMemStats(&after)
+			edges := 0
+			for _, s := range rolled.Steps {
+				edges += len(s.After)
+			}
+			for _, r := range rolled.Barriers {
+				edges += len(r.After)
+			}
+			b.ReportMetric(float64(edges)/instances, "edges/instance")
+			b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N*instances), "B/instance")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*instances), "ns/instance")
+			b.ReportMetric(0, "ns/op")
+			report, err := upgrade.Run(context.Background(), rolled, noop, upgrade.WithConcurrency(64))
+			if err != nil || report.Count(upgrade.Succeeded) != instances {
+				b.Fatalf("run of the rolled plan: %v", err)
+			}
+		})
+	}
+}

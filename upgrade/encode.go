@@ -85,7 +85,7 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 	if id := planID(in.Plan); id != in.ID {
 		return nil, fmt.Errorf("upgrade: %w: id %q does not match its content (%s)", ErrInvalidPlan, in.ID, id)
 	}
-	if _, _, err := stepGraph(in.Steps); err != nil {
+	if _, _, err := stepGraph(in.Plan); err != nil {
 		return nil, err
 	}
 	for i := range in.Steps {
@@ -153,6 +153,14 @@ func checkPlanIDs(p *Plan) error {
 			demand(fmt.Sprintf("%s.demands[%d]", at, k), &s.Demands[k])
 		}
 	}
+	for i := range p.Barriers {
+		b := &p.Barriers[i]
+		at := fmt.Sprintf("barriers[%d]", i)
+		check(at+".id", "barrier", string(b.ID), false)
+		for k, a := range b.After {
+			check(fmt.Sprintf("%s.after[%d]", at, k), "step", string(a), false)
+		}
+	}
 	for i := range p.Satisfied {
 		c := &p.Satisfied[i]
 		at := fmt.Sprintf("satisfied[%d]", i)
@@ -163,24 +171,35 @@ func checkPlanIDs(p *Plan) error {
 	return err
 }
 
-// WriteMermaid writes the plan's DAG as a Mermaid flowchart: a box per step
-// and an arrow from each step to the steps that come after it. Labels are
+// WriteMermaid writes the plan's DAG as a Mermaid flowchart: a box per step,
+// a small circle per barrier, and an arrow from each to what comes after
+// it. Labels are
 // escaped with Mermaid's entity codes: whatever a plan holds, a label
 // cannot end early, hold markup or break its line.
 func (p *Plan) WriteMermaid(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintln(bw, "flowchart TD")
-	index := make(map[StepID]int, len(p.Steps))
+	index := make(map[StepID]string, len(p.Steps)+len(p.Barriers))
 	for i, s := range p.Steps {
-		index[s.ID] = i
+		index[s.ID] = fmt.Sprintf("s%d", i)
 		fmt.Fprintf(bw, "  s%d[\"%s<br/>%s\"]\n", i, mermaidText(string(s.ID)), mermaidText(change(s)))
 	}
-	for i, s := range p.Steps {
-		for _, a := range s.After {
-			if j, ok := index[a]; ok {
-				fmt.Fprintf(bw, "  s%d --> s%d\n", j, i)
+	for i, b := range p.Barriers {
+		index[b.ID] = fmt.Sprintf("b%d", i)
+		fmt.Fprintf(bw, "  b%d((\"%s\"))\n", i, mermaidText(string(b.ID)))
+	}
+	edges := func(to string, after []StepID) {
+		for _, a := range after {
+			if from, ok := index[a]; ok {
+				fmt.Fprintf(bw, "  %s --> %s\n", from, to)
 			}
 		}
+	}
+	for i, b := range p.Barriers {
+		edges(fmt.Sprintf("b%d", i), b.After)
+	}
+	for i, s := range p.Steps {
+		edges(fmt.Sprintf("s%d", i), s.After)
 	}
 	var platform, app []string
 	for i, s := range p.Steps {
@@ -201,8 +220,8 @@ func (p *Plan) WriteMermaid(w io.Writer) error {
 	return bw.Flush()
 }
 
-// WriteDOT writes the plan's DAG in Graphviz DOT: a box per step and an
-// edge from each step to the steps that come after it. Quotes and
+// WriteDOT writes the plan's DAG in Graphviz DOT: a box per step, a point
+// per barrier, and an edge from each to what comes after it. Quotes and
 // backslashes in strings are escaped, and a character that is not
 // printable is written as its Go escape, shown as text by Graphviz.
 func (p *Plan) WriteDOT(w io.Writer) error {
@@ -216,10 +235,19 @@ func (p *Plan) WriteDOT(w io.Writer) error {
 		}
 		fmt.Fprintf(bw, "  \"%s\" [label=\"%s\\n%s\", fillcolor=%q];\n", dotText(string(s.ID)), dotText(string(s.ID)), dotText(change(s)), fill)
 	}
-	for _, s := range p.Steps {
-		for _, a := range s.After {
-			fmt.Fprintf(bw, "  \"%s\" -> \"%s\";\n", dotText(string(a)), dotText(string(s.ID)))
+	for _, b := range p.Barriers {
+		fmt.Fprintf(bw, "  \"%s\" [shape=point, tooltip=\"%s\"];\n", dotText(string(b.ID)), dotText(string(b.ID)))
+	}
+	edges := func(to StepID, after []StepID) {
+		for _, a := range after {
+			fmt.Fprintf(bw, "  \"%s\" -> \"%s\";\n", dotText(string(a)), dotText(string(to)))
 		}
+	}
+	for _, b := range p.Barriers {
+		edges(b.ID, b.After)
+	}
+	for _, s := range p.Steps {
+		edges(s.ID, s.After)
 	}
 	fmt.Fprintln(bw, "}")
 	return bw.Flush()

@@ -87,7 +87,9 @@ func ids(p *upgrade.Plan) []upgrade.StepID {
 	return out
 }
 
-// requireTopological checks that every step comes after its After steps.
+// requireTopological checks that every step comes after the steps it must
+// follow (its Prerequisites, through barriers) and that every barrier
+// waits for something the plan holds.
 func requireTopological(t testing.TB, p *upgrade.Plan) {
 	t.Helper()
 	pos := map[upgrade.StepID]int{}
@@ -95,10 +97,23 @@ func requireTopological(t testing.TB, p *upgrade.Plan) {
 		pos[s.ID] = i
 	}
 	for i, s := range p.Steps {
-		for _, a := range s.After {
+		for _, a := range p.Prerequisites(s.ID) {
 			j, ok := pos[a]
 			require.True(t, ok, "step %s comes after unknown step %s", s.ID, a)
 			require.Less(t, j, i, "step %s comes before %s, which it must follow", s.ID, a)
+		}
+	}
+	known := map[upgrade.StepID]bool{}
+	for id := range pos {
+		known[id] = true
+	}
+	for _, b := range p.Barriers {
+		known[b.ID] = true
+	}
+	for _, b := range p.Barriers {
+		require.NotEmpty(t, b.After, "barrier %s", b.ID)
+		for _, a := range b.After {
+			require.True(t, known[a], "barrier %s comes after unknown step %s", b.ID, a)
 		}
 	}
 }

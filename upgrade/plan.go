@@ -2,6 +2,7 @@ package upgrade
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
@@ -93,7 +94,8 @@ type Step struct {
 	NewTemplate *topology.Template `json:"-"`
 	Request     int                `json:"request,omitzero"` // for an Application step; 0 when omitted
 	// After lists the steps that must succeed before this one starts,
-	// sorted.
+	// sorted. An entry may name a Barrier of the plan, which stands for
+	// the steps it waits for: see [Plan.Prerequisites].
 	After []StepID `json:"after,omitempty"`
 	// Reason says why the step is needed, for people.
 	Reason string `json:"reason"`
@@ -126,6 +128,19 @@ type Candidate struct {
 	Rejected string `json:"rejected,omitempty"`
 }
 
+// Barrier joins steps without changing anything: a step whose After names
+// a barrier starts only once every step the barrier's After names has
+// succeeded; if one fails, the steps after the barrier are skipped. A
+// barrier's After may name other barriers. [Plan.Roll] puts one between
+// consecutive batches, so that a batch of n steps after a batch of m costs
+// n+m edges rather than n×m. Barriers share the namespace of step IDs.
+type Barrier struct {
+	ID    StepID   `json:"id"`
+	After []StepID `json:"after"`
+	// Reason says what the barrier waits for, for people.
+	Reason string `json:"reason,omitempty"`
+}
+
 // Plan is an ordered set of steps that together upgrade one or more
 // applications, platform first.
 //
@@ -139,14 +154,50 @@ type Candidate struct {
 type Plan struct {
 	// ID is "sha256:" and the hex SHA-256 of a canonical encoding of all
 	// the plan's other fields. Two plans with the same ID are the same.
-	ID        string    `json:"id"`
-	Requests  []Request `json:"requests"`
-	Steps     []Step    `json:"steps"`
+	ID       string    `json:"id"`
+	Requests []Request `json:"requests"`
+	Steps    []Step    `json:"steps"`
+	// Barriers join steps: see [Barrier]. They are sorted by ID.
+	Barriers  []Barrier `json:"barriers,omitempty"`
 	Satisfied []Check   `json:"satisfied,omitempty"`
 	// Warnings are things a person should know that do not stop the plan,
 	// such as a replaced node's old requirement being broken between the
 	// platform step and its own step.
 	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Prerequisites returns the steps that must succeed before step id
+// starts: its After list, in which each barrier stands for the steps it
+// waits for, sorted and without repeats. It returns nil for an ID that is
+// not a step of the plan.
+func (p *Plan) Prerequisites(id StepID) []StepID {
+	s, ok := p.Step(id)
+	if !ok {
+		return nil
+	}
+	barriers := make(map[StepID]*Barrier, len(p.Barriers))
+	for i := range p.Barriers {
+		barriers[p.Barriers[i].ID] = &p.Barriers[i]
+	}
+	var out []StepID
+	seen := map[StepID]bool{}
+	var add func(after []StepID)
+	add = func(after []StepID) {
+		for _, a := range after {
+			if seen[a] {
+				continue
+			}
+			seen[a] = true
+			if b, ok := barriers[a]; ok {
+				add(b.After)
+			} else {
+				out = append(out, a)
+			}
+		}
+	}
+	add(s.After)
+	slices.Sort(out)
+	return out
 }
 
 // Step returns the step with the given ID.

@@ -17,7 +17,8 @@ import (
 // the steps' NewTemplate (their Request index stands for it).
 //
 // The canonical encoding is the schema name, then each field in the order
-// of its declaration: strings, versions and constraints as their text
+// of its declaration, but Barriers, which come last and only when there
+// are some (the hash ends there, so this is unambiguous): strings, versions and constraints as their text
 // prefixed with its length, numbers as varints, booleans as a byte, lists
 // as their length and their elements, and an absent package as a 0 byte
 // (a present one as 1 and its fields). Lengths make it unambiguous: two
@@ -56,6 +57,20 @@ func planID(p *Plan) string {
 	e.num(len(p.Warnings))
 	for _, w := range p.Warnings {
 		e.str(w)
+	}
+	// Last, and only when there are some, so that the IDs of plans
+	// without barriers are those of the releases before barriers.
+	if len(p.Barriers) > 0 {
+		e.num(len(p.Barriers))
+		for i := range p.Barriers {
+			b := &p.Barriers[i]
+			e.str(string(b.ID))
+			e.num(len(b.After))
+			for _, a := range b.After {
+				e.str(string(a))
+			}
+			e.str(b.Reason)
+		}
 	}
 	return "sha256:" + hex.EncodeToString(e.sum())
 }

@@ -71,6 +71,10 @@ func idFixture() *Plan {
 				Candidates:  []Candidate{{Version: mv("2.0.0"), Chosen: true, Rejected: "none"}},
 			},
 		},
+		Barriers: []Barrier{
+			{ID: "batch/shop/shop_app/1", After: []StepID{"app/shop-1@2.0.0", "platform/tomcat-1@10.1.34"}, Reason: "batch 1 of 2"},
+			{ID: "batch/shop/shop_app/2", After: []StepID{"batch/shop/shop_app/1"}, Reason: "batch 2 of 3"},
+		},
 		Satisfied: []Check{
 			{Node: "vm-1", Template: "ubuntu_os", Version: mv("22.4.0"), Demand: demand(3)},
 			{Node: "vm-2", Template: "ubuntu_os", Version: mv("22.4.1"), Demand: demand(4)},
@@ -293,6 +297,9 @@ func TestPlanIDStable(t *testing.T) {
 	require.Equal(t, planID(empty), planID(&Plan{Steps: []Step{}, Warnings: []string{}}), "nil and empty lists encode alike")
 	require.NotEqual(t, planID(empty), planID(&Plan{Warnings: []string{""}}), "one empty warning is not none")
 	require.NotEqual(t, planID(&Plan{Warnings: []string{""}}), planID(&Plan{Warnings: []string{"", ""}}))
+	require.Equal(t, planID(empty), planID(&Plan{Barriers: []Barrier{}}), "no barriers encode as before barriers")
+	require.NotEqual(t, planID(empty), planID(&Plan{Barriers: []Barrier{{}}}), "one empty barrier is not none")
+	require.NotEqual(t, planID(&Plan{Warnings: []string{"x"}}), planID(&Plan{Barriers: []Barrier{{ID: "x"}}}))
 }
 
 func TestPlanIDStringBoundaries(t *testing.T) {

@@ -44,6 +44,8 @@ func TestReadJSONRefusesHostileIDs(t *testing.T) {
 		"steps[0].package.type":    func(p *Plan, id string) { p.Steps[0].Package.Type = id },
 		"steps[0].demands[0].node": func(p *Plan, id string) { p.Steps[0].Demands[0].Node = topology.NodeID(id) },
 		"steps[0].demands[0].app":  func(p *Plan, id string) { p.Steps[0].Demands[0].App = topology.AppID(id) },
+		"barriers[1].id":           func(p *Plan, id string) { p.Barriers[1].ID = StepID(id) },
+		"barriers[0].after[1]":     func(p *Plan, id string) { p.Barriers[0].After[1] = StepID(id) },
 		"satisfied[0].node":        func(p *Plan, id string) { p.Satisfied[0].Node = topology.NodeID(id) },
 		"satisfied[0].template":    func(p *Plan, id string) { p.Satisfied[0].Template = topology.TemplateID(id) },
 		"satisfied[0].demand.template": func(p *Plan, id string) {

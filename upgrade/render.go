@@ -13,7 +13,8 @@ import (
 // WriteText writes the plan for people to read, in the manner of
 // `terraform plan`: the requests, then each step in order with what
 // changes, from which version to which, after which steps and why, then the
-// requirements already met and the warnings. The layout may change between
+// barriers with the steps each waits for, the requirements already met and
+// the warnings. The layout may change between
 // releases; do not parse it (use the plan's fields).
 //
 // No string the plan holds can start a line of its own or reach the
@@ -67,6 +68,19 @@ func (p *Plan) WriteText(w io.Writer) error {
 			fmt.Fprintf(bw, "       after %s\n", strings.Join(after, ", "))
 		}
 		fmt.Fprintf(bw, "       why: %s\n", topology.Printable(s.Reason))
+	}
+	if len(p.Barriers) > 0 {
+		fmt.Fprintln(bw, "\nBarriers:")
+	}
+	for _, b := range p.Barriers {
+		after := make([]string, len(b.After))
+		for i, a := range b.After {
+			after[i] = textID(a)
+		}
+		fmt.Fprintf(bw, "  %s\n       after %s\n", textID(b.ID), strings.Join(after, ", "))
+		if b.Reason != "" {
+			fmt.Fprintf(bw, "       why: %s\n", topology.Printable(b.Reason))
+		}
 	}
 	if len(p.Satisfied) > 0 {
 		fmt.Fprintln(bw, "\nAlready met:")

@@ -7,12 +7,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/stackup/stackup/topology"
 )
 
 // Rolling is a rolling strategy for the application steps of a template
 // with several instances: canaries first, then batches. [Plan.Roll]
-// expresses it as extra After edges, so the runner needs to know nothing
-// of it.
+// expresses it as After edges and barriers, so the runner needs to know
+// nothing of it.
 type Rolling struct {
 	// Canaries is how many instances go first, alone; all must succeed
 	// (and verify) before any other instance starts.
@@ -31,15 +33,29 @@ var ErrInvalidRolling = fmt.Errorf("invalid rolling strategy")
 // steps, by node ID, come before all the others, which go in batches of at
 // most r.MaxInFlight, each batch after the whole batch before it. Platform
 // steps are unchanged. The copy has its own ID. Roll does not change p.
+//
+// A batch of one step comes directly after the batch before it, or has
+// the batch after it directly after it; between larger batches, Roll puts
+// a [Barrier], with an ID such as "batch/shop/shop_app/2" (after the second
+// batch), so that the plan grows in proportion to the number of steps
+// however the batches are cut.
 func (p *Plan) Roll(r Rolling) (*Plan, error) {
 	if r.Canaries < 0 {
 		return nil, fmt.Errorf("upgrade: %w: %d canaries", ErrInvalidRolling, r.Canaries)
 	}
-	groups := map[string][]int{} // by application and template
+	type group struct {
+		app      topology.AppID
+		template topology.TemplateID
+		steps    []int
+	}
+	groups := map[string]*group{} // by application and template
 	for i, s := range p.Steps {
 		if s.Kind == Application {
 			key := string(s.App) + "\x00" + string(s.Template)
-			groups[key] = append(groups[key], i)
+			if groups[key] == nil {
+				groups[key] = &group{app: s.App, template: s.Template}
+			}
+			groups[key].steps = append(groups[key].steps, i)
 		}
 	}
 	out := *p
@@ -47,8 +63,10 @@ func (p *Plan) Roll(r Rolling) (*Plan, error) {
 	for i := range out.Steps {
 		out.Steps[i].After = slices.Clone(out.Steps[i].After)
 	}
+	out.Barriers = slices.Clone(p.Barriers)
 	for _, key := range slices.Sorted(maps.Keys(groups)) {
-		steps := groups[key]
+		g := groups[key]
+		steps := g.steps
 		slices.SortFunc(steps, func(a, b int) int { return cmp.Compare(out.Steps[a].Node, out.Steps[b].Node) })
 		batch, err := batchSize(r.MaxInFlight, len(steps))
 		if err != nil {
@@ -65,10 +83,18 @@ func (p *Plan) Roll(r Rolling) (*Plan, error) {
 			rest = rest[n:]
 		}
 		for w := 1; w < len(waves); w++ {
+			before := make([]StepID, len(waves[w-1]))
+			for k, j := range waves[w-1] {
+				before[k] = out.Steps[j].ID
+			}
+			if len(before) > 1 && len(waves[w]) > 1 {
+				id := StepID(fmt.Sprintf("batch/%s/%s/%d", g.app, g.template, w))
+				out.Barriers = append(out.Barriers, Barrier{ID: id, After: before,
+					Reason: fmt.Sprintf("waits for batch %d of %d of %s in %s", w, len(waves), g.template, g.app)})
+				before = []StepID{id}
+			}
 			for _, i := range waves[w] {
-				for _, j := range waves[w-1] {
-					out.Steps[i].After = append(out.Steps[i].After, out.Steps[j].ID)
-				}
+				out.Steps[i].After = append(out.Steps[i].After, before...)
 			}
 		}
 	}

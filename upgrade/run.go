@@ -402,11 +402,14 @@ type run struct {
 	plan     *Plan
 	exec     Executor
 	cfg      *runConfig
-	graph    *dag.Graph
-	pos      []int   // pos[i]: i's place in the topological order
-	chain    []int32 // chain[i]: the longest chain of steps after i; nil one at a time
+	graph    *dag.Graph // the steps, then the barriers (see edgesOf)
+	topo     []int      // the vertices in a topological order
+	pos      []int      // pos[i]: i's place in topo
+	chain    []int32    // chain[i]: the longest chain of steps after i; nil one at a time
 	report   *Report
-	waiting  []int32 // unfinished dependencies per step
+	barriers []State // of each barrier: NotStarted, Succeeded (passed) or Skipped
+	held     []int32 // during rollback, per barrier, the vertices after it still in place
+	waiting  []int32 // unfinished dependencies per vertex
 	inDoubt  []bool
 	finished int
 	order    []int // completion order of the steps that succeeded or failed
@@ -425,13 +428,14 @@ type result struct {
 }
 
 func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig, store *packageStore) (*run, error) {
-	graph, order, err := stepGraph(plan.Steps)
+	graph, order, err := stepGraph(plan)
 	if err != nil {
 		return nil, err
 	}
 	n := len(plan.Steps)
-	r := &run{plan: plan, exec: exec, cfg: cfg, graph: graph, pos: make([]int, n),
-		report: &Report{Outcomes: make([]Outcome, n)}, waiting: make([]int32, n), inDoubt: make([]bool, n),
+	r := &run{plan: plan, exec: exec, cfg: cfg, graph: graph, topo: order, pos: make([]int, graph.Len()),
+		report: &Report{Outcomes: make([]Outcome, n)}, barriers: make([]State, len(plan.Barriers)),
+		waiting: make([]int32, graph.Len()), inDoubt: make([]bool, n),
 		errs: &multierror.Error{ErrorFormat: joinErrors}, results: make(chan result), store: store}
 	for i, s := range plan.Steps {
 		r.report.Outcomes[i].Step = s.ID
@@ -440,11 +444,11 @@ func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig, stor
 		r.pos[i] = p
 	}
 	if cfg.concurrency > 1 { // see run
-		r.chain = make([]int32, n)
+		r.chain = make([]int32, graph.Len())
 		for k := len(order) - 1; k >= 0; k-- {
 			i := order[k]
 			for _, j := range graph.Next(i) {
-				r.chain[i] = max(r.chain[i], r.chain[j]+1)
+				r.chain[i] = max(r.chain[i], r.chain[j]+r.weight(int(j)))
 			}
 		}
 	}
@@ -484,16 +488,20 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 			return r.pos[a] < r.pos[b]
 		}
 	}
-	for i := range r.plan.Steps {
-		if r.report.Outcomes[i].State == Succeeded {
+	for _, i := range r.topo { // a barrier's dependencies before it
+		if r.state(i) == Succeeded {
 			continue
 		}
 		for _, d := range r.graph.Deps(i) {
-			if r.report.Outcomes[d].State != Succeeded {
+			if r.state(int(d)) != Succeeded {
 				r.waiting[i]++
 			}
 		}
-		if r.waiting[i] == 0 {
+		switch {
+		case r.waiting[i] > 0:
+		case i >= len(r.plan.Steps):
+			r.barriers[i-len(r.plan.Steps)] = Succeeded
+		default:
 			ready.Push(i)
 		}
 	}
@@ -738,22 +746,108 @@ func (r *run) finish(ctx context.Context, res result, ready *dag.Heap) (failed b
 		r.cfg.logger.Info("upgrade: step succeeded", "step", s.ID, "node", s.Node, "to", s.To)
 	}
 	r.emit(Event{Kind: StepSucceeded, Step: s, Attempt: res.attempts})
-	for _, j := range r.graph.Next(res.i) {
-		if r.waiting[j]--; r.waiting[j] == 0 && r.report.Outcomes[j].State == NotStarted {
-			ready.Push(int(j))
-		}
-	}
+	r.release(res.i, ready)
 	return false
 }
 
-// skipAfter marks every step after i, directly or not, Skipped.
+// release counts vertex i as succeeded for the vertices after it: a step
+// left with nothing to wait for is ready, a barrier passed.
+func (r *run) release(i int, ready *dag.Heap) {
+	for _, j := range r.graph.Next(i) {
+		if r.waiting[j]--; r.waiting[j] > 0 || r.state(int(j)) != NotStarted {
+			continue
+		}
+		if b := int(j) - len(r.plan.Steps); b >= 0 {
+			r.barriers[b] = Succeeded
+			r.release(int(j), ready)
+		} else {
+			ready.Push(int(j))
+		}
+	}
+}
+
+// skipAfter marks every step after vertex i, directly or not, Skipped.
 func (r *run) skipAfter(i int) {
 	for _, j := range r.graph.Next(i) {
-		if o := &r.report.Outcomes[j]; o.State == NotStarted {
-			o.State = Skipped
+		if r.state(int(j)) != NotStarted {
+			continue
+		}
+		if b := int(j) - len(r.plan.Steps); b >= 0 {
+			r.barriers[b] = Skipped
+		} else {
+			r.report.Outcomes[j].State = Skipped
 			r.finished++
 			r.emit(Event{Kind: StepSkipped, Step: &r.plan.Steps[j]})
-			r.skipAfter(int(j))
+		}
+		r.skipAfter(int(j))
+	}
+}
+
+// state returns the state of vertex i, a step or a barrier.
+func (r *run) state(i int) State {
+	if b := i - len(r.plan.Steps); b >= 0 {
+		return r.barriers[b]
+	}
+	return r.report.Outcomes[i].State
+}
+
+// weight is 1 for a step and 0 for a barrier, which takes no time.
+func (r *run) weight(i int) int32 {
+	if i < len(r.plan.Steps) {
+		return 1
+	}
+	return 0
+}
+
+// inPlace reports whether vertex i keeps the vertices before it from being
+// rolled back: a step that succeeded or failed (it may have changed its
+// node), or a barrier with such a step after it.
+func (r *run) inPlace(i int) bool {
+	if b := i - len(r.plan.Steps); b >= 0 {
+		return r.held[b] > 0
+	}
+	st := r.report.Outcomes[i].State
+	return st == Succeeded || st == Failed
+}
+
+// countHeld sets, for each barrier, how many vertices after it are in
+// place, the last barriers first.
+func (r *run) countHeld() {
+	n := len(r.plan.Steps)
+	r.held = make([]int32, len(r.plan.Barriers))
+	for k := len(r.topo) - 1; k >= 0; k-- {
+		if v := r.topo[k]; v >= n {
+			for _, j := range r.graph.Next(v) {
+				if r.inPlace(int(j)) {
+					r.held[v-n]++
+				}
+			}
+		}
+	}
+}
+
+// stillInPlace returns the ID of a step in place at or after vertex i,
+// which is in place.
+func (r *run) stillInPlace(i int) StepID {
+	for i >= len(r.plan.Steps) {
+		for _, j := range r.graph.Next(i) {
+			if r.inPlace(int(j)) {
+				i = int(j)
+				break
+			}
+		}
+	}
+	return r.plan.Steps[i].ID
+}
+
+// unhold tells the barriers before vertex i, which is no longer in place,
+// and those before them in turn when they are no longer held.
+func (r *run) unhold(i int) {
+	for _, d := range r.graph.Deps(i) {
+		if b := int(d) - len(r.plan.Steps); b >= 0 {
+			if r.held[b]--; r.held[b] == 0 {
+				r.unhold(int(d))
+			}
 		}
 	}
 }
@@ -764,14 +858,15 @@ func (r *run) rollback(ctx context.Context) {
 	if _, ok := r.exec.(Rollbacker); !ok {
 		return
 	}
+	r.countHeld()
 	for k := len(r.order) - 1; k >= 0; k-- {
 		i := r.order[k]
 		s := &r.plan.Steps[i]
 		o := &r.report.Outcomes[i]
 		var err error
 		for _, j := range r.graph.Next(i) {
-			if st := r.report.Outcomes[j].State; st == Succeeded || st == Failed {
-				err = fmt.Errorf("step %s after it is still in place", r.plan.Steps[j].ID)
+			if r.inPlace(int(j)) {
+				err = fmt.Errorf("step %s after it is still in place", r.stillInPlace(int(j)))
 				break
 			}
 		}
@@ -799,6 +894,7 @@ func (r *run) rollback(ctx context.Context) {
 			continue
 		}
 		o.State = RolledBack
+		r.unhold(i)
 		r.emit(Event{Kind: StepRolledBack, Step: s})
 	}
 }

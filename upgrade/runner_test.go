@@ -853,7 +853,7 @@ func rnAppAfter(p *upgrade.Plan) map[upgrade.StepID][]upgrade.StepID {
 	for _, s := range p.Steps {
 		if app[s.ID] {
 			out[s.ID] = []upgrade.StepID{}
-			for _, a := range s.After {
+			for _, a := range p.Prerequisites(s.ID) {
 				if app[a] {
 					out[s.ID] = append(out[s.ID], a)
 				}

@@ -1,0 +1,61 @@
+package upgrade
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestReadJSONRefusesBadBarriers checks that a plan file whose barriers
+// cannot be followed is refused, naming the barrier, even when its ID is
+// the hash of its content.
+func TestReadJSONRefusesBadBarriers(t *testing.T) {
+	good := func() *Plan {
+		return &Plan{Steps: []Step{
+			{ID: "app/a-1@2.0.0", Kind: Platform, App: "a", Node: "a-1", Template: "t"},
+			{ID: "app/a-2@2.0.0", Kind: Platform, App: "a", Node: "a-2", Template: "t"},
+			{ID: "app/a-3@2.0.0", Kind: Platform, App: "a", Node: "a-3", Template: "t", After: []StepID{"batch/a/t/1"}},
+		}, Barriers: []Barrier{{ID: "batch/a/t/1", After: []StepID{"app/a-1@2.0.0", "app/a-2@2.0.0"}}}}
+	}
+	read := func(p *Plan) (*Plan, error) {
+		p.ID = planID(p)
+		var buf bytes.Buffer
+		require.NoError(t, p.WriteJSON(&buf))
+		return ReadJSON(&buf)
+	}
+	back, err := read(good())
+	require.NoError(t, err)
+	assert.Equal(t, good().Barriers, back.Barriers)
+
+	for name, tt := range map[string]struct {
+		edit func(p *Plan)
+		want string
+	}{
+		"unknown step": {func(p *Plan) { p.Barriers[0].After[1] = "app/ghost@1" },
+			"barrier batch/a/t/1 comes after unknown step app/ghost@1"},
+		"waits for nothing": {func(p *Plan) { p.Barriers[0].After = nil }, "barrier batch/a/t/1 waits for no step"},
+		"same ID as a step": {func(p *Plan) { p.Barriers[0].ID = "app/a-3@2.0.0"; p.Steps[2].After = nil },
+			"duplicate step ID app/a-3@2.0.0"},
+		"two of one ID": {func(p *Plan) { p.Barriers = append(p.Barriers, p.Barriers[0]) }, "duplicate step ID batch/a/t/1"},
+		"cycle through a barrier": {func(p *Plan) { p.Steps[0].After = []StepID{"app/a-3@2.0.0"} },
+			"steps form a cycle"},
+		"cycle of barriers": {func(p *Plan) {
+			p.Barriers = append(p.Barriers, Barrier{ID: "batch/a/t/2", After: []StepID{"batch/a/t/3"}},
+				Barrier{ID: "batch/a/t/3", After: []StepID{"batch/a/t/2"}})
+		}, "batch/a/t/2"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := good()
+			tt.edit(p)
+			plan, err := read(p)
+			assert.Nil(t, plan)
+			require.ErrorIs(t, err, ErrInvalidPlan)
+			assert.ErrorContains(t, err, tt.want)
+			_, err = Run(t.Context(), p, ExecutorFunc(func(context.Context, Step) error { return nil }))
+			require.ErrorIs(t, err, ErrInvalidPlan, "Run refuses it too")
+		})
+	}
+}

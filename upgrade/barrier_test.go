@@ -1,0 +1,277 @@
+package upgrade_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"testing/synctest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/upgradetest"
+)
+
+// Tests of barriers, which Plan.Roll puts between batches. Helpers are
+// prefixed "br".
+
+// brWaves returns the application steps of p in batches of the given
+// sizes, by node ID, as Roll cuts them.
+func brWaves(p *upgrade.Plan, sizes ...int) [][]upgrade.StepID {
+	var app []upgrade.Step
+	for _, s := range p.Steps {
+		if s.Kind == upgrade.Application {
+			app = append(app, s)
+		}
+	}
+	slices.SortFunc(app, func(a, b upgrade.Step) int { return strings.Compare(string(a.Node), string(b.Node)) })
+	var waves [][]upgrade.StepID
+	for _, n := range sizes {
+		var w []upgrade.StepID
+		for _, s := range app[:n] {
+			w = append(w, s.ID)
+		}
+		slices.Sort(w)
+		waves = append(waves, w)
+		app = app[n:]
+	}
+	if len(app) > 0 {
+		panic(fmt.Sprintf("%d application steps in no batch", len(app)))
+	}
+	return waves
+}
+
+// brRolled is ten shop instances in batches of 2 (canaries), 3, 3 and 2:
+// three barriers.
+func brRolled(t *testing.T) (*upgrade.Plan, [][]upgrade.StepID) {
+	t.Helper()
+	rolled, err := shopPlan(t, 10).Roll(upgrade.Rolling{Canaries: 2, MaxInFlight: "3"})
+	require.NoError(t, err)
+	require.Len(t, rolled.Barriers, 3)
+	requireTopological(t, rolled)
+	return rolled, brWaves(rolled, 2, 3, 3, 2)
+}
+
+// TestRollBatchesRunInWaves checks, with every step held until the test
+// lets it finish, that each batch starts whole, and only once the batch
+// before it has finished: the barriers neither let a step through early
+// nor serialise a batch.
+func TestRollBatchesRunInWaves(t *testing.T) {
+	rolled, waves := brRolled(t)
+	app := map[upgrade.StepID]bool{}
+	for _, w := range waves {
+		for _, id := range w {
+			app[id] = true
+		}
+	}
+	synctest.Test(t, func(t *testing.T) {
+		exec := newGated(rolled)
+		done := stRun(t.Context(), rolled, exec, upgrade.WithConcurrency(100))
+		var inFlight [][]upgrade.StepID // the application steps running at each pause
+		released := 0
+		for {
+			synctest.Wait()
+			started := exec.Started()
+			if len(started) == released {
+				break
+			}
+			var now []upgrade.StepID
+			for _, id := range started[released:] {
+				if app[id] {
+					now = append(now, id)
+				}
+				exec.release(id)
+			}
+			released = len(started)
+			if len(now) > 0 {
+				slices.Sort(now)
+				inFlight = append(inFlight, now)
+			}
+		}
+		res := <-done
+		require.NoError(t, res.err)
+		assert.Equal(t, len(rolled.Steps), res.report.Count(upgrade.Succeeded))
+		assert.Equal(t, waves, inFlight)
+	})
+}
+
+func TestRollFailureSkipsLaterBatches(t *testing.T) {
+	rolled, waves := brRolled(t)
+	bad := waves[1][1]
+	for name, policy := range map[string]upgrade.FailurePolicy{"fail fast": upgrade.FailFast, "continue independent": upgrade.ContinueIndependent} {
+		t.Run(name, func(t *testing.T) {
+			exec := new(upgradetest.Executor)
+			exec.FailAt(bad, errors.New("unhealthy"))
+			report, err := upgrade.Run(context.Background(), rolled, exec,
+				upgrade.WithConcurrency(4), upgrade.WithFailurePolicy(policy))
+			require.ErrorIs(t, err, upgrade.ErrStepFailed)
+			assert.ErrorContains(t, err, string(bad))
+			got := states(report)
+			for _, w := range waves[2:] {
+				for _, id := range w {
+					assert.Contains(t, []upgrade.State{upgrade.Skipped, upgrade.NotStarted}, got[id], id)
+					assert.Zero(t, exec.Calls(id), "%s ran after a failed batch", id)
+				}
+			}
+			if policy == upgrade.ContinueIndependent {
+				for _, w := range waves[2:] {
+					for _, id := range w {
+						assert.Equal(t, upgrade.Skipped, got[id], id)
+					}
+				}
+				for _, id := range waves[1] {
+					if id != bad {
+						assert.Equal(t, upgrade.Succeeded, got[id], "%s is in the failed step's batch, not after it", id)
+					}
+				}
+			}
+			var total int
+			for _, n := range []upgrade.State{upgrade.Succeeded, upgrade.Failed, upgrade.Skipped, upgrade.NotStarted} {
+				total += report.Count(n)
+			}
+			assert.Equal(t, len(rolled.Steps), total, "the report has steps only, no barriers")
+		})
+	}
+}
+
+// TestRollResumesThroughBarriers stops a run in its second batch and
+// resumes it from the journal: the batches that succeeded are not run
+// again, and the barrier after them counts as passed.
+func TestRollResumesThroughBarriers(t *testing.T) {
+	rolled, waves := brRolled(t)
+	path := filepath.Join(t.TempDir(), "run.journal")
+	bad := waves[1][2]
+
+	j, err := upgrade.OpenFileJournal(path)
+	require.NoError(t, err)
+	first := new(upgradetest.Executor)
+	first.FailAt(bad, errors.New("flaky"))
+	_, err = upgrade.Run(context.Background(), rolled, first, upgrade.WithJournal(j), upgrade.WithConcurrency(1))
+	require.ErrorIs(t, err, upgrade.ErrStepFailed)
+	require.NoError(t, j.Close())
+
+	j, err = upgrade.OpenFileJournal(path)
+	require.NoError(t, err)
+	defer j.Close()
+	second := new(upgradetest.Executor)
+	report, err := upgrade.Run(context.Background(), rolled, second, upgrade.WithJournal(j), upgrade.WithConcurrency(4))
+	require.NoError(t, err)
+	assert.Equal(t, len(rolled.Steps), report.Count(upgrade.Succeeded))
+	for _, id := range first.Finished() {
+		if id != bad {
+			assert.Zero(t, second.Calls(id), "%s ran again", id)
+		}
+	}
+	assert.Equal(t, 1, second.Calls(bad))
+	for _, w := range waves[2:] {
+		for _, id := range w {
+			assert.Equal(t, 1, second.Calls(id), id)
+		}
+	}
+}
+
+// TestRollRollbackKeepsBatchesBeneathAStep fails the third batch and the
+// rollback of one step of the second: the rest of the second batch is
+// undone, but the first batch stays, as a step after it (through the
+// barrier) is still in place, and the error names that step.
+func TestRollRollbackKeepsBatchesBeneathAStep(t *testing.T) {
+	rolled, waves := brRolled(t)
+	exec := new(upgradetest.Executor)
+	exec.FailAt(waves[2][0], errors.New("unhealthy"))
+	stuck := waves[1][1]
+	exec.FailRollback(stuck, errors.New("cannot undo"))
+	report, err := upgrade.Run(context.Background(), rolled, exec, upgrade.WithRollback(), upgrade.WithConcurrency(1))
+	require.ErrorIs(t, err, upgrade.ErrRollback)
+	got := states(report)
+	assert.Equal(t, upgrade.RolledBack, got[waves[2][0]])
+	for _, id := range waves[1] {
+		if id == stuck {
+			assert.Equal(t, upgrade.Succeeded, got[id], "its rollback failed")
+		} else {
+			assert.Equal(t, upgrade.RolledBack, got[id], id)
+		}
+	}
+	for _, id := range waves[0] {
+		assert.Equal(t, upgrade.Succeeded, got[id], "%s is kept: %s after it is in place", id, stuck)
+		assert.Regexp(t, regexp.QuoteMeta("step "+string(id)+" on node ")+`"[^"]*"`+regexp.QuoteMeta(": step "+string(stuck)+" after it is still in place"), err.Error())
+	}
+	assert.NotContains(t, exec.RolledBack(), waves[0][0])
+
+	// Without the stuck step, everything is undone, barriers and all.
+	exec = new(upgradetest.Executor)
+	exec.FailAt(waves[2][0], errors.New("unhealthy"))
+	report, err = upgrade.Run(context.Background(), rolled, exec, upgrade.WithRollback(), upgrade.WithConcurrency(3))
+	require.ErrorIs(t, err, upgrade.ErrStepFailed)
+	require.NotErrorIs(t, err, upgrade.ErrRollback)
+	for _, o := range report.Outcomes {
+		assert.Contains(t, []upgrade.State{upgrade.RolledBack, upgrade.Skipped, upgrade.NotStarted}, o.State, o.Step)
+	}
+}
+
+// TestRollGrowsLinearly rolls many instances in two halves and in batches
+// of ten: the plan holds a number of After entries in proportion to its
+// steps, where an edge per pair of consecutive batches would need
+// instances²/4.
+func TestRollGrowsLinearly(t *testing.T) {
+	plan := shopPlan(t, 2000)
+	for _, r := range []upgrade.Rolling{{Canaries: 1, MaxInFlight: "50%"}, {MaxInFlight: "10"}, {Canaries: 100, MaxInFlight: "25%"}} {
+		rolled, err := plan.Roll(r)
+		require.NoError(t, err)
+		requireTopological(t, rolled)
+		edges := 0
+		for _, s := range rolled.Steps {
+			edges += len(s.After)
+		}
+		for _, b := range rolled.Barriers {
+			edges += len(b.After)
+		}
+		assert.LessOrEqual(t, edges, 3*len(rolled.Steps), "%+v", r)
+	}
+}
+
+func TestRolledGolden(t *testing.T) {
+	rolled, err := shopPlan(t, 6).Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "2"})
+	require.NoError(t, err)
+	require.Len(t, rolled.Barriers, 1, "batches of 1, 2, 2, 1: one barrier, between the batches of 2")
+	var text, js, mermaid, dot strings.Builder
+	require.NoError(t, rolled.WriteText(&text))
+	require.NoError(t, rolled.WriteJSON(&js))
+	require.NoError(t, rolled.WriteMermaid(&mermaid))
+	require.NoError(t, rolled.WriteDOT(&dot))
+	golden(t, "rolled.txt", []byte(text.String()))
+	golden(t, "rolled.json", []byte(js.String()))
+	golden(t, "rolled.mmd", []byte(mermaid.String()))
+	golden(t, "rolled.dot", []byte(dot.String()))
+
+	back, err := upgrade.ReadJSON(strings.NewReader(js.String()))
+	require.NoError(t, err)
+	assert.Equal(t, rolled.ID, back.ID)
+	assert.Equal(t, rolled.Barriers, back.Barriers)
+	var again bytes.Buffer
+	require.NoError(t, back.WriteJSON(&again))
+	assert.Equal(t, js.String(), again.String())
+}
+
+func TestPrerequisites(t *testing.T) {
+	rolled, waves := brRolled(t)
+	for w := 1; w < len(waves); w++ {
+		for _, id := range waves[w] {
+			var app []upgrade.StepID
+			for _, p := range rolled.Prerequisites(id) {
+				if strings.HasPrefix(string(p), "app/") {
+					app = append(app, p)
+				}
+			}
+			assert.Equal(t, waves[w-1], app, id)
+		}
+	}
+	assert.Nil(t, rolled.Prerequisites("no/such@1"))
+	assert.Nil(t, rolled.Prerequisites(rolled.Barriers[0].ID), "a barrier is not a step")
+}
