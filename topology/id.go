@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"unicode/utf8"
@@ -19,11 +20,14 @@ type IDError struct {
 	Kind   string // what the identifier names: "application", "node", "template", "package type", …
 	ID     string // the identifier as given
 	Reason string // what is wrong with it, such as `character '$' at byte 8`
+	// Max is the longest the identifier may be, in bytes: MaxIDLength
+	// when zero.
+	Max int
 }
 
 func (e *IDError) Error() string {
 	return fmt.Sprintf("topology: %s %q: %s; an identifier holds only ASCII letters, digits and . _ - : / @ +, does not start with -, and has at most %d bytes",
-		e.Kind, e.ID, e.Reason, MaxIDLength)
+		e.Kind, e.ID, e.Reason, cmp.Or(e.Max, MaxIDLength))
 }
 
 // Is reports whether target is ErrInvalidID.
@@ -43,16 +47,26 @@ func (e *IDError) Is(target error) bool { return target == ErrInvalidID }
 // TOSCA and Maven coordinates add; it is ASCII only, so that two
 // identifiers that look alike are alike.
 func CheckID(kind, id string) error {
-	if validID(id) { // the fast path: planners check every co-tenant's IDs
+	if validIDLength(id, MaxIDLength) { // the fast path: planners check every co-tenant's IDs
 		return nil
 	}
-	return &IDError{Kind: kind, ID: id, Reason: idProblem(id)}
+	return &IDError{Kind: kind, ID: id, Reason: idProblem(id, MaxIDLength)}
 }
 
-// validID reports whether id lies in the safe set; idProblem says why
-// not. A test compares them.
-func validID(id string) bool {
-	if len(id) == 0 || len(id) > MaxIDLength || id[0] == '-' {
+// CheckIDLength is [CheckID] with max in place of [MaxIDLength], for
+// identifiers made of several, such as the IDs of upgrade steps, made of a
+// node ID and a version.
+func CheckIDLength(kind, id string, max int) error {
+	if validIDLength(id, max) {
+		return nil
+	}
+	return &IDError{Kind: kind, ID: id, Reason: idProblem(id, max), Max: max}
+}
+
+// validIDLength reports whether id lies in the safe set, with max for
+// MaxIDLength; idProblem says why not. A test compares them.
+func validIDLength(id string, max int) bool {
+	if len(id) == 0 || len(id) > max || id[0] == '-' {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
@@ -78,11 +92,11 @@ const (
 
 // idProblem says what puts id outside the safe set, or "" when nothing
 // does.
-func idProblem(id string) string {
+func idProblem(id string, max int) string {
 	switch {
 	case id == "":
 		return "empty"
-	case len(id) > MaxIDLength:
+	case len(id) > max:
 		return fmt.Sprintf("%d bytes long", len(id))
 	case id[0] == '-':
 		return "starts with -"

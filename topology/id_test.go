@@ -57,3 +57,18 @@ func TestPrintable(t *testing.T) {
 		assert.Equal(t, want, topology.Printable(in), "%q", in)
 	}
 }
+
+func TestCheckIDLength(t *testing.T) {
+	long := strings.Repeat("a", topology.MaxIDLength+10)
+	require.NoError(t, topology.CheckIDLength("step", long, 1024))
+	err := topology.CheckIDLength("step", long+"$", 1024)
+	require.ErrorIs(t, err, topology.ErrInvalidID)
+	assert.Contains(t, err.Error(), "character '$' at byte 263")
+	err = topology.CheckIDLength("step", long, topology.MaxIDLength+9)
+	var ie *topology.IDError
+	require.ErrorAs(t, err, &ie)
+	assert.Equal(t, topology.MaxIDLength+9, ie.Max)
+	assert.Contains(t, err.Error(), "263 bytes long")
+	assert.Contains(t, err.Error(), "has at most 262 bytes")
+	assert.Equal(t, topology.CheckID("node", long).Error(), topology.CheckIDLength("node", long, topology.MaxIDLength).Error())
+}

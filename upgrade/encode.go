@@ -101,6 +101,11 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 	return in.Plan, nil
 }
 
+// maxStepIDLength is the longest step or barrier ID ReadJSON accepts: the
+// planner's are made of a node ID and a version, Roll's of an application
+// and a template ID, each of at most topology.MaxIDLength bytes.
+const maxStepIDLength = 3 * topology.MaxIDLength
+
 // checkPlanIDs refuses a plan read from a file that holds an identifier
 // outside the safe set of topology.CheckID: its steps would hand it to an
 // executor. Its ID may well match its content, as anyone can hash it. The
@@ -112,7 +117,11 @@ func checkPlanIDs(p *Plan) error {
 		if err != nil || optional && id == "" {
 			return
 		}
-		if e := topology.CheckID(kind, id); e != nil {
+		max := topology.MaxIDLength
+		if kind == "step" || kind == "barrier" {
+			max = maxStepIDLength
+		}
+		if e := topology.CheckIDLength(kind, id, max); e != nil {
 			err = fmt.Errorf("upgrade: %w: %s: %w", ErrInvalidPlan, field, e)
 		}
 	}

@@ -111,10 +111,11 @@ func (p *Plan) String() string {
 // sequence, nor break out of a Mermaid or DOT label.
 
 // textID returns an identifier as it is when it lies in the safe set of
-// [topology.CheckID] (as the planner's always do), and quoted, Go-style,
-// otherwise: a quoted identifier in a rendering is one to distrust.
+// [topology.CheckID] (as the planner's always do; step IDs may be longer),
+// and quoted, Go-style, otherwise: a quoted identifier in a rendering is one
+// to distrust.
 func textID[S ~string](id S) string {
-	if topology.CheckID("", string(id)) == nil {
+	if topology.CheckIDLength("", string(id), maxStepIDLength) == nil {
 		return string(id)
 	}
 	return strconv.Quote(string(id))
