@@ -47,7 +47,6 @@ func (pl *planning) assemble(plan *Plan) error {
 			plan.Steps = pl.appendPlatformSteps(plan.Steps, &g, pf, after)
 		}
 	}
-	slices.SortStableFunc(plan.Satisfied, func(a, b Check) int { return cmp.Compare(a.Node, b.Node) })
 	type warnings struct {
 		node  topology.NodeID
 		texts []string
@@ -56,6 +55,10 @@ func (pl *planning) assemble(plan *Plan) error {
 	for _, rep := range pl.replaced {
 		id := rep.node.ID
 		r := &plan.Requests[rep.request]
+		if rep.current {
+			plan.Satisfied = append(plan.Satisfied, Check{Node: id, Template: rep.node.Template, Version: rep.node.Version, Demand: requestDemand(r)})
+			continue
+		}
 		to := r.Template.Version.String()
 		// The steps of one request share its template: treat it as
 		// read-only.
@@ -76,6 +79,7 @@ func (pl *planning) assemble(plan *Plan) error {
 			warned = append(warned, warnings{id, texts})
 		}
 	}
+	slices.SortStableFunc(plan.Satisfied, func(a, b Check) int { return cmp.Compare(a.Node, b.Node) })
 	slices.SortFunc(warned, func(a, b warnings) int { return cmp.Compare(a.node, b.node) })
 	for _, w := range warned {
 		plan.Warnings = append(plan.Warnings, w.texts...)

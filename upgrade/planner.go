@@ -353,6 +353,9 @@ func (pf *platform) lastStep() StepID { return pf.steps[len(pf.steps)-1] }
 type replacement struct {
 	*nodeInfo
 	request int // its index in the requests
+	// current says that the node is on the new template's version
+	// already: a satisfied check, not a step.
+	current bool
 }
 
 func (pl *planning) application(id topology.AppID) (*topology.Application, error) {
@@ -619,6 +622,13 @@ func (pl *planning) requirement(origin int) *topology.Requirement {
 	return &pl.requests[origin/originSpan].Template.Requirements[origin%originSpan]
 }
 
+// requestDemand is what r asks of the nodes it replaces: its new
+// template's version, exactly.
+func requestDemand(r *Request) Demand {
+	c, _ := version.ParseConstraint("=" + r.Template.Version.String()) // a version's text is a constraint
+	return Demand{Constraint: c, App: r.Application, Template: r.Template.ID, Version: r.Template.Version}
+}
+
 // gather records the application nodes r replaces and the demands r places
 // on the platform nodes beneath them.
 func (pl *planning) gather(r *Request, index int) error {
@@ -669,6 +679,13 @@ func (pl *planning) gather(r *Request, index int) error {
 		}
 		rep := pl.replacements.one()
 		*rep = replacement{nodeInfo: info, request: index}
+		switch c := n.Version.Compare(r.Template.Version); {
+		case c == 0:
+			rep.current = true
+		case c > 0 && !pl.cfg.allowDowngrade:
+			return &DowngradeError{Node: n.ID, Type: replaced.Type, Installed: n.Version,
+				Demands: []Demand{requestDemand(r)}, Candidates: []version.Version{r.Template.Version}}
+		}
 		pl.replaced = append(pl.replaced, rep)
 		for k, req := range r.Template.Requirements {
 			found, err := pl.beneath(info, func(c *nodeInfo) bool { return c.node.Template == req.Template })

@@ -37,7 +37,9 @@ func (p *Plan) WriteText(w io.Writer) error {
 	for _, r := range p.Requests {
 		fmt.Fprintf(bw, "  %s\n", r)
 	}
-	if len(p.Steps) > 0 {
+	if len(p.Steps) == 0 {
+		fmt.Fprintln(bw, "\nNo changes. Every node already meets the requests.")
+	} else {
 		fmt.Fprintln(bw, "\nSteps:")
 	}
 	for i, s := range p.Steps {

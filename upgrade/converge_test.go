@@ -1,0 +1,128 @@
+package upgrade_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/upgradetest"
+)
+
+// Tests that planning again after a run converges: what succeeded is not
+// planned again. Helpers are prefixed "cv".
+
+// cvApply returns the topology as it is once the given steps of the plan
+// have succeeded: each node at its step's target version and, for an
+// application step, its application's template replaced by the request's.
+func cvApply(t *testing.T, topo *topology.Memory, plan *upgrade.Plan, done []upgrade.StepID) *topology.Memory {
+	t.Helper()
+	apps := topo.Applications()
+	for _, id := range done {
+		s, ok := plan.Step(id)
+		require.True(t, ok, id)
+		for a := range apps {
+			for k := range apps[a].Nodes {
+				if n := &apps[a].Nodes[k]; n.ID == s.Node {
+					n.Version = s.To
+				}
+			}
+			if s.Kind == upgrade.Application && apps[a].ID == s.App {
+				for k := range apps[a].Templates {
+					if apps[a].Templates[k].ID == s.Template {
+						apps[a].Templates[k] = *s.NewTemplate
+					}
+				}
+			}
+		}
+	}
+	out, err := topology.New(apps...)
+	require.NoError(t, err)
+	return out
+}
+
+func cvRequest() upgrade.Request {
+	return shop2("tomcat_server", ">=9.0, <11", "java_runtime", ">=17")
+}
+
+func TestReplanAfterRunHasNoSteps(t *testing.T) {
+	topo := build(t, shopBuilder(3))
+	planner := upgrade.NewPlanner(topo, catalogue(t))
+	plan, err := planner.Plan(context.Background(), cvRequest())
+	require.NoError(t, err)
+	require.NotEmpty(t, plan.Steps)
+
+	after := cvApply(t, topo, plan, ids(plan))
+	again, err := upgrade.NewPlanner(after, catalogue(t)).Plan(context.Background(), cvRequest())
+	require.NoError(t, err)
+	assert.Empty(t, again.Steps, "the run did it all")
+	assert.Empty(t, again.Warnings)
+	var apps []topology.NodeID
+	for _, c := range again.Satisfied {
+		if c.Template == "shop_app" {
+			apps = append(apps, c.Node)
+			assert.Equal(t, v("2.0.0"), c.Version)
+			assert.Equal(t, "=2.0.0", c.Demand.Constraint.String())
+		}
+	}
+	assert.Equal(t, []topology.NodeID{"shop-1", "shop-2", "shop-3"}, apps, "each application node is a satisfied check")
+	assert.Contains(t, again.String(), "No changes.")
+	requireTopological(t, again)
+}
+
+// TestReplanAfterPartialRun fails one application step and one platform
+// step of a run: planning again gives exactly the steps that did not
+// succeed, with the same IDs, so that the remaining work is all there is.
+func TestReplanAfterPartialRun(t *testing.T) {
+	topo := build(t, shopBuilder(4))
+	plan, err := upgrade.NewPlanner(topo, catalogue(t)).Plan(context.Background(), cvRequest())
+	require.NoError(t, err)
+	exec := new(upgradetest.Executor)
+	exec.FailAt("app/shop-2@2.0.0", errors.New("unhealthy"))
+	exec.FailAt("platform/tomcat-4@10.1.34", errors.New("disk full"))
+	report, err := upgrade.Run(context.Background(), plan, exec, upgrade.WithFailurePolicy(upgrade.ContinueIndependent))
+	require.ErrorIs(t, err, upgrade.ErrStepFailed)
+	var done, left []upgrade.StepID
+	for _, o := range report.Outcomes {
+		if o.State == upgrade.Succeeded {
+			done = append(done, o.Step)
+		} else {
+			left = append(left, o.Step)
+		}
+	}
+	require.NotEmpty(t, done)
+
+	again, err := upgrade.NewPlanner(cvApply(t, topo, plan, done), catalogue(t)).Plan(context.Background(), cvRequest())
+	require.NoError(t, err)
+	got := ids(again)
+	slices.Sort(got)
+	slices.Sort(left)
+	assert.Equal(t, left, got)
+}
+
+func TestReplanApplicationAbove(t *testing.T) {
+	b := shopBuilder(2)
+	b.Node("shop", topology.Node{ID: "shop-9", Template: "shop_app", Version: v("3.1.0"),
+		Relationships: on("tomcat-1")})
+	topo := build(t, b)
+
+	_, err := upgrade.NewPlanner(topo, catalogue(t)).Plan(context.Background(), cvRequest())
+	require.ErrorIs(t, err, upgrade.ErrDowngrade)
+	var de *upgrade.DowngradeError
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, topology.NodeID("shop-9"), de.Node)
+	assert.Equal(t, v("3.1.0"), de.Installed)
+	assert.ErrorContains(t, err, `node "shop-9" (webapp 3.1.0)`)
+	assert.ErrorContains(t, err, "downgrades are not allowed")
+
+	plan, err := upgrade.NewPlanner(topo, catalogue(t), upgrade.AllowDowngrades()).Plan(context.Background(), cvRequest())
+	require.NoError(t, err)
+	s, ok := plan.Step("app/shop-9@2.0.0")
+	require.True(t, ok, "allowed, the downgrade is a step")
+	assert.Equal(t, v("3.1.0"), s.From)
+}
