@@ -76,6 +76,7 @@ func (pl *planning) assemble(plan *Plan) error {
 			return err
 		}
 		if len(texts) > 0 {
+			slices.Sort(texts) // not in the order of the template's requirements, which may come in any
 			warned = append(warned, warnings{id, texts})
 		}
 	}

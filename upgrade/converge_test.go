@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
 	"github.com/stackup/stackup/upgrade/upgradetest"
@@ -125,4 +127,28 @@ func TestReplanApplicationAbove(t *testing.T) {
 	s, ok := plan.Step("app/shop-9@2.0.0")
 	require.True(t, ok, "allowed, the downgrade is a step")
 	assert.Equal(t, v("3.1.0"), s.From)
+}
+
+// TestPlanIgnoresRequiresOrder plans with a package index republished
+// with a package's requirements in the other order: the plan, its ID and
+// its JSON are the same, so that a journal of the first plan resumes the
+// second, and the source's own packages are left as they were.
+func TestPlanIgnoresRequiresOrder(t *testing.T) {
+	tomcat := requires(requires(pkg("tomcat", "10.1.34"), "jdk", ">=11"), "ubuntu", ">=18.04")
+	reordered := tomcat
+	reordered.Requires = []pkgsource.Requirement{tomcat.Requires[1], tomcat.Requires[0]}
+	plan := func(p pkgsource.Package) *upgrade.Plan {
+		src := source(t, p, pkg("jdk", "17.0.10"), pkg("ubuntu", "22.04"))
+		plan, err := upgrade.NewPlanner(build(t, shopBuilder(2)), src).Plan(context.Background(),
+			shop2("tomcat_server", ">=10", "java_runtime", ">=11"))
+		require.NoError(t, err)
+		return plan
+	}
+	first, second := plan(tomcat), plan(reordered)
+	assert.Equal(t, first.ID, second.ID)
+	var a, b strings.Builder
+	require.NoError(t, first.WriteJSON(&a))
+	require.NoError(t, second.WriteJSON(&b))
+	assert.Equal(t, a.String(), b.String())
+	assert.Equal(t, "ubuntu", reordered.Requires[0].Type, "the source's package is not reordered in place")
 }

@@ -878,6 +878,10 @@ func (pl *planning) replaces(app topology.AppID, t topology.TemplateID) bool {
 // node and template.
 func sortDemands(ds []Demand) { slices.SortFunc(ds, compareDemands) }
 
+func compareRequirements(a, b pkgsource.Requirement) int {
+	return cmp.Or(cmp.Compare(a.Type, b.Type), cmp.Compare(a.Constraint.String(), b.Constraint.String()))
+}
+
 func compareDemands(a, b Demand) int {
 	return cmp.Or(cmp.Compare(a.Constraint.String(), b.Constraint.String()),
 		cmp.Compare(a.App, b.App), cmp.Compare(a.Node, b.Node), cmp.Compare(a.Template, b.Template))
@@ -907,6 +911,15 @@ func (pl *planning) catalog(typ string) (*catalog, error) {
 				return nil, fmt.Errorf("upgrade: listing %s packages: source returned %w", typ, &pkgsource.PackageError{
 					Package: p.Key(), Err: fmt.Errorf("%w: %w", pkgsource.ErrInvalid, err)})
 			}
+		}
+	}
+	// Requirements in one order, whatever the source's, so that the plan
+	// (its ID, its errors) does not change when an index is republished
+	// with them reordered. They may be the source's own: sort a copy.
+	for i := range ps {
+		if !slices.IsSortedFunc(ps[i].Requires, compareRequirements) {
+			ps[i].Requires = slices.Clone(ps[i].Requires)
+			slices.SortFunc(ps[i].Requires, compareRequirements)
 		}
 	}
 	slices.SortFunc(ps, pkgsource.Compare)

@@ -191,7 +191,8 @@ func (pc *propCase) options() []upgrade.Option {
 }
 
 // topology builds the case's topology. With a non-nil rng the
-// applications, templates and nodes are added in a shuffled order.
+// applications, templates and nodes are added in a shuffled order, and
+// every template's requirements and every node's relationships shuffled.
 func (pc *propCase) topology(rng *rand.Rand) (*topology.Memory, error) {
 	type item struct {
 		app  topology.AppID
@@ -214,9 +215,13 @@ func (pc *propCase) topology(rng *rand.Rand) (*topology.Memory, error) {
 	b := new(topology.Builder)
 	for _, it := range items {
 		if it.tmpl != nil {
-			b.Template(it.app, *it.tmpl)
+			t := *it.tmpl
+			t.Requirements = shuffled(rng, t.Requirements)
+			b.Template(it.app, t)
 		} else {
-			b.Node(it.app, *it.node)
+			n := *it.node
+			n.Relationships = shuffled(rng, n.Relationships)
+			b.Node(it.app, n)
 		}
 	}
 	return b.Build()
@@ -229,13 +234,39 @@ func (pc *propCase) shuffledSource(rng *rand.Rand) pkgsource.Source {
 		var out []pkgsource.Package
 		for _, p := range pc.pkgs {
 			if p.Type == typ {
-				p.Requires = slices.Clone(p.Requires)
+				p.Requires = shuffled(rng, p.Requires)
 				out = append(out, p)
 			}
 		}
 		rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 		return out, nil
 	})
+}
+
+// sameRequires reports whether a and b hold the same requirements, in
+// any order.
+func sameRequires(a, b []pkgsource.Requirement) bool {
+	as, bs := make([]string, len(a)), make([]string, len(b))
+	for i := range a {
+		as[i] = fmt.Sprint(a[i])
+	}
+	for i := range b {
+		bs[i] = fmt.Sprint(b[i])
+	}
+	slices.Sort(as)
+	slices.Sort(bs)
+	return slices.Equal(as, bs)
+}
+
+// shuffled returns a copy of list in an order drawn from rng, or list
+// itself when rng is nil.
+func shuffled[E any](rng *rand.Rand, list []E) []E {
+	if rng == nil {
+		return list
+	}
+	out := slices.Clone(list)
+	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
 }
 
 func propCaseFor(seed uint64) propCase {
@@ -382,13 +413,16 @@ func genCase(rng *rand.Rand) propCase {
 			if rng.IntN(2) == 0 {
 				p.From = propFrom(rng, ver)
 			}
-			if l > 0 && rng.IntN(5) < 2 {
-				lower := l - 1
-				if lower > 0 && rng.IntN(4) == 0 {
-					lower = rng.IntN(lower)
+			// Up to two requirements, so that their order can be shuffled.
+			for range 2 {
+				if l > 0 && rng.IntN(5) < 2 {
+					lower := l - 1
+					if lower > 0 && rng.IntN(4) == 0 {
+						lower = rng.IntN(lower)
+					}
+					p.Requires = append(p.Requires, pkgsource.Requirement{Type: propLayers[lower],
+						Constraint: propNear(rng, versionsOf[propLayers[lower]], propRequiresCons)})
 				}
-				p.Requires = append(p.Requires, pkgsource.Requirement{Type: propLayers[lower],
-					Constraint: propNear(rng, versionsOf[propLayers[lower]], propRequiresCons)})
 			}
 			pc.pkgs = append(pc.pkgs, p)
 		}
@@ -896,8 +930,8 @@ func propCheckPlan(ctx context.Context, t *propT, pc *propCase, topo *topology.M
 		require.NotNil(t, s.Package, "platform step %s has no package", s.ID)
 		require.Equal(t, pkgsource.Key{Type: s.Type, Version: s.To}, s.Package.Key(), "platform step %s: package", s.ID)
 		require.True(t, slices.ContainsFunc(pc.pkgs, func(p pkgsource.Package) bool {
-			return p.Key() == s.Package.Key() && p.From.String() == s.Package.From.String() && fmt.Sprint(p.Requires) == fmt.Sprint(s.Package.Requires)
-		}), "platform step %s installs %s, which the source does not hold as it is", s.ID, s.Package)
+			return p.Key() == s.Package.Key() && p.From.String() == s.Package.From.String() && sameRequires(p.Requires, s.Package.Requires)
+		}), "platform step %s installs %s, which the source does not hold as it is (requirements in any order)", s.ID, s.Package)
 		require.True(t, s.Package.From.Allows(s.From), "platform step %s: package %s does not install over %s (from %s)", s.ID, s.Package, s.From, s.Package.From)
 		// Property 3: no downgrade unless allowed, and a change.
 		require.NotEqual(t, s.From, s.To, "platform step %s changes nothing", s.ID)
