@@ -314,7 +314,7 @@ func (p *Plan) Explain(w io.Writer, node topology.NodeID) error {
 		return bw.Flush()
 	}
 	first, last := hops[0], hops[len(hops)-1]
-	fmt.Fprintf(bw, "%s (%s, %s): %s → %s in %d step(s)", textID(node), textID(first.Template), textID(first.Type), first.From, last.To, len(hops))
+	fmt.Fprintf(bw, "%s (%s, %s): %s → %s in %s", textID(node), textID(first.Template), textID(first.Type), first.From, last.To, count(len(hops), "step"))
 	for i, h := range hops {
 		sep := " via "
 		if i > 0 {

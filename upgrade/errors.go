@@ -153,8 +153,8 @@ type NoPackageError struct {
 }
 
 func (e *NoPackageError) Error() string {
-	return fmt.Sprintf("upgrade: node %q (%s %s): no package satisfies %s; available: %s",
-		e.Node, e.Type, e.Installed, joinDemands(e.Demands), joinVersions(e.Considered))
+	return fmt.Sprintf("upgrade: node %q (%s %s): no %s package satisfies %s; %s packages available: %s",
+		e.Node, e.Type, e.Installed, e.Type, joinDemands(e.Demands), e.Type, joinVersions(e.Considered))
 }
 
 // Is reports whether target is ErrNoPackage.
@@ -230,12 +230,20 @@ func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 // CycleError reports a cycle of package requirements or of relationships.
 // It matches ErrCycle.
 type CycleError struct {
+	// Requirements says that packages' requirements form the cycle;
+	// otherwise nodes' relationships do.
+	Requirements bool
 	// Path lists the cycle, its first element repeated at the end, such as
-	// ["tomcat 10.1.34", "jdk 21.0.2", "tomcat"].
+	// ["tomcat 10.1.34", "jdk 21.0.2", "tomcat"] (packages, then the type
+	// that closes the cycle) or node IDs.
 	Path []string
 }
 
 func (e *CycleError) Error() string {
+	if e.Requirements {
+		return fmt.Sprintf("upgrade: package requirement cycle: %s; a package cannot require its own type, directly or through others: fix the index",
+			strings.Join(e.Path, " → "))
+	}
 	return fmt.Sprintf("upgrade: %v: %s", ErrCycle, strings.Join(e.Path, " → "))
 }
 

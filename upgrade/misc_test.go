@@ -36,6 +36,8 @@ func TestPlanRelationshipCycleInHostTopology(t *testing.T) {
 	var cycle *upgrade.CycleError
 	require.ErrorAs(t, err, &cycle)
 	assert.Equal(t, []string{"tomcat-1", "java-1", "tomcat-1"}, cycle.Path)
+	assert.False(t, cycle.Requirements)
+	assert.ErrorContains(t, err, "relationship cycle: tomcat-1 → java-1 → tomcat-1")
 }
 
 // brokenTopology fails every Dependents call.

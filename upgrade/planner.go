@@ -767,7 +767,7 @@ func checkCycle(via []*pkgsource.Package, typ string) error {
 	for _, v := range via[i:] {
 		path = append(path, v.String())
 	}
-	return &CycleError{Path: append(path, typ)}
+	return &CycleError{Requirements: true, Path: append(path, typ)}
 }
 
 // onWay returns the index in via of the first package of type typ, or -1.

@@ -105,7 +105,9 @@ func TestPlanTransitiveErrors(t *testing.T) {
 	var cycle *upgrade.CycleError
 	require.ErrorAs(t, err, &cycle)
 	assert.Equal(t, []string{"tomcat 10.1.34", "jdk 21.0.2", "tomcat"}, cycle.Path)
-	assert.Contains(t, err.Error(), "tomcat 10.1.34 → jdk 21.0.2 → tomcat")
+	assert.True(t, cycle.Requirements)
+	assert.Contains(t, err.Error(), "package requirement cycle: tomcat 10.1.34 → jdk 21.0.2 → tomcat")
+	assert.NotContains(t, err.Error(), "relationship", "packages have requirements, not relationships")
 }
 
 // withBilling adds application billing, whose node billing-1 runs on

@@ -31,8 +31,8 @@ func (p *Plan) WriteText(w io.Writer) error {
 			platform++
 		}
 	}
-	fmt.Fprintf(bw, "Upgrade plan: %d steps (%d platform, %d application), %d requirements already met\n",
-		len(p.Steps), platform, len(p.Steps)-platform, len(p.Satisfied))
+	fmt.Fprintf(bw, "Upgrade plan: %s (%d platform, %d application), %s already met\n",
+		count(len(p.Steps), "step"), platform, len(p.Steps)-platform, count(len(p.Satisfied), "requirement"))
 	fmt.Fprintln(bw, "\nRequests:")
 	for _, r := range p.Requests {
 		fmt.Fprintf(bw, "  %s\n", r)
@@ -105,6 +105,15 @@ func (p *Plan) String() string {
 	var b strings.Builder
 	_ = p.WriteText(&b) // a strings.Builder does not fail
 	return b.String()
+}
+
+// count returns n and the noun, in the plural unless n is 1: "1 step",
+// "2 steps", "0 steps".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 // The renderings print what a plan holds, which may come from a plan file

@@ -169,7 +169,7 @@ func TestRenderingsQuoteHostileIDs(t *testing.T) {
 	assert.Contains(t, out["text"], `  1. "platform/x\nFAKE LINE"`+"\n")
 	assert.Contains(t, out["text"], `       upgrade "x\nFAKE LINE" (tomcat_server, tomcat_server) 8.5.100 → 10.1.34 with package tomcat_server 10.1.34`+"\n")
 	assert.Contains(t, out["text"], `       why: why\x1b[2J`+"\n")
-	assert.Contains(t, out["explain"], `"x\nFAKE LINE" (tomcat_server, tomcat_server): 8.5.100 → 10.1.34 in 1 step(s)`+"\n")
+	assert.Contains(t, out["explain"], `"x\nFAKE LINE" (tomcat_server, tomcat_server): 8.5.100 → 10.1.34 in 1 step`+"\n")
 	assert.Contains(t, out["mermaid"], `  s0["platform/x\nFAKE LINE<br/>x\nFAKE LINE: 8.5.100 → 10.1.34"]`+"\n")
 	assert.Contains(t, out["dot"], `  "platform/x\\nFAKE LINE" [label="platform/x\\nFAKE LINE\nx\\nFAKE LINE: 8.5.100 → 10.1.34", fillcolor="#e3ecfa"];`+"\n")
 

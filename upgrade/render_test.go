@@ -180,3 +180,24 @@ func TestReadJSONLinksRequestTemplates(t *testing.T) {
 	require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
 	assert.Contains(t, err.Error(), "names request #6 of 1")
 }
+
+// TestWriteTextCounts checks the plural forms of the summary line and of
+// Explain.
+func TestWriteTextCounts(t *testing.T) {
+	b := shopBuilder(1)
+	plan, err := upgrade.NewPlanner(build(t, b), source(t, pkg("tomcat", "9.0.98"))).
+		Plan(context.Background(), shop2("tomcat_server", ">=9.0", "ubuntu_os", ">=18.04"))
+	require.NoError(t, err)
+	require.Len(t, plan.Steps, 2)
+	require.Len(t, plan.Satisfied, 1)
+	assert.True(t, strings.HasPrefix(plan.String(), "Upgrade plan: 2 steps (1 platform, 1 application), 1 requirement already met\n"), plan.String())
+	var explain strings.Builder
+	require.NoError(t, plan.Explain(&explain, "tomcat-1"))
+	assert.Contains(t, explain.String(), "8.5.100 → 9.0.98 in 1 step\n")
+
+	one := &upgrade.Plan{Steps: plan.Steps[:1]}
+	assert.True(t, strings.HasPrefix(one.String(), "Upgrade plan: 1 step (1 platform, 0 application), 0 requirements already met\n"), one.String())
+	none := &upgrade.Plan{}
+	assert.Contains(t, none.String(), "Upgrade plan: 0 steps (0 platform, 0 application), 0 requirements already met\n\n")
+	assert.Contains(t, none.String(), "No changes.")
+}

@@ -561,8 +561,8 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	}
 	if r.stopped() {
 		if r.halted || r.report.Count(NotStarted) > 0 {
-			r.errs = multierror.Append(r.errs, fmt.Errorf("upgrade: %w: %d of %d steps not started", ErrStopped,
-				r.report.Count(NotStarted), len(r.plan.Steps)))
+			r.errs = multierror.Append(r.errs, fmt.Errorf("upgrade: %w: %d of %s not started", ErrStopped,
+				r.report.Count(NotStarted), count(len(r.plan.Steps), "step")))
 			if r.cfg.logger != nil {
 				r.cfg.logger.Info("upgrade: run stopped", "not_started", r.report.Count(NotStarted))
 			}

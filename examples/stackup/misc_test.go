@@ -46,8 +46,8 @@ func TestPlanNoPlan(t *testing.T) {
 		flags                      []string
 		stderr                     string
 	}{
-		{"no-package-below", "tomcat_server", "<8.5", []string{"--allow-downgrade"}, "no package satisfies"},
-		{"no-package", "java_runtime", ">=21", nil, `node "java-1" (jdk 8.0.402): no package satisfies`},
+		{"no-package-below", "tomcat_server", "<8.5", []string{"--allow-downgrade"}, "no tomcat package satisfies"},
+		{"no-package", "java_runtime", ">=21", nil, `node "java-1" (jdk 8.0.402): no jdk package satisfies`},
 		{"missing-node", "postgres_server", ">=15", nil, `no node of template "postgres_server" beneath node "shop-1"`},
 	}
 	for _, tt := range tests {
