@@ -184,23 +184,27 @@ func WriteIndex(dir string, idx *Index, key ed25519.PrivateKey) error {
 
 // writeAtomic replaces a file by renaming a complete, synced copy with
 // permissions perm over it, so that readers see the old content or the new,
-// never a torn one. Its errors are the file system's, for the caller to say
-// what it was writing.
+// never a torn one, and syncs the directory so that the rename lasts. The
+// copy is a new file of a random name (O_EXCL: never a link planted
+// there), changed only through its descriptor; the rename replaces a link
+// at path rather than writing through it. Its errors are the file
+// system's, for the caller to say what it was writing.
 func writeAtomic(path string, data []byte, perm fs.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
 	_, err = tmp.Write(data)
-	err = errors.Join(err, tmp.Sync(), tmp.Close())
 	if err == nil {
-		err = os.Chmod(tmp.Name(), perm)
+		err = tmp.Chmod(perm)
 	}
+	err = errors.Join(err, tmp.Sync(), tmp.Close())
 	if err == nil {
 		err = os.Rename(tmp.Name(), path)
 	}
 	if err != nil {
 		_ = os.Remove(tmp.Name())
+		return err
 	}
-	return err
+	return syncDir(filepath.Dir(path))
 }

@@ -140,7 +140,7 @@ func TestFileTrustStoreIrregular(t *testing.T) {
 			}
 			before, err := os.Lstat(path)
 			require.NoError(t, err)
-			s := pkgsource.NewFileTrustStore(path)
+			s := pkgsource.NewFileTrustStore(path, pkgsource.AllowFirstUse())
 			returnsSoon(t, func() { releaseFIFO(path) }, func() {
 				_, err = s.Version(ctx, "repo")
 			})

@@ -350,7 +350,7 @@ func TestHTTPRetryWaitEndsOnCancel(t *testing.T) {
 func TestHTTPRefusesHostileIndex(t *testing.T) {
 	r := newRepo(t, true)
 	srv := newRepoServer(t, r.files)
-	store := pkgsource.NewFileTrustStore(t.TempDir() + "/trust.json")
+	store := pkgsource.NewFileTrustStore(t.TempDir()+"/trust.json", pkgsource.AllowFirstUse())
 	h := newTestHTTP(t, srv.base(), srv.Client(), pkgsource.WithKeys(r.pub), pkgsource.WithTrustStore(store))
 	_, err := h.Packages(t.Context(), "tomcat")
 	require.NoError(t, err)

@@ -8,11 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+
+	"github.com/stackup/stackup/topology"
 )
 
 // Sentinel errors of signed indexes, usable with errors.Is.
@@ -45,36 +48,71 @@ type TrustStore interface {
 	SetVersion(ctx context.Context, repo string, v int64) error
 }
 
+// ErrNoTrustStore reports a FileTrustStore whose file does not exist,
+// for a store not allowed to create it (see AllowFirstUse): a deleted
+// store would otherwise accept any replayed older index.
+var ErrNoTrustStore = errors.New("no trust store")
+
 // FileTrustStore is a TrustStore kept in a JSON file, replaced atomically
-// on every change. It is safe for concurrent use within one process.
+// on every change. It is safe for concurrent use, within one process and,
+// on systems with flock (Linux, the BSDs, macOS), between processes:
+// SetVersion reads, changes and replaces the file holding an exclusive
+// lock on a sibling lock file (the store's path and ".lock"), which it
+// creates and leaves in place. Elsewhere, writers in different processes
+// can lose each other's updates.
 type FileTrustStore struct {
-	mu   sync.Mutex
-	path string
+	mu       sync.Mutex
+	path     string
+	firstUse bool
 }
 
 var _ TrustStore = (*FileTrustStore)(nil)
 
-// NewFileTrustStore returns a store kept at path; the file is created on
-// the first SetVersion. The store reads the file only if it is a regular
-// file of at most 1 MiB, and refuses it otherwise with a *FileError, as a
-// malformed store: a signed source then trusts nothing.
-func NewFileTrustStore(path string) *FileTrustStore { return &FileTrustStore{path: path} }
+// FileTrustStoreOption configures a FileTrustStore.
+type FileTrustStoreOption func(*FileTrustStore)
+
+// AllowFirstUse lets a FileTrustStore whose file does not exist trust
+// nothing yet, and create the file on its first SetVersion. Without it,
+// a missing file is refused with a *FileError matching ErrNoTrustStore
+// (and fs.ErrNotExist), so that deleting the store cannot reset rollback
+// protection. Give it only when setting the store up: a store created
+// this way trusts whatever index version it sees first.
+func AllowFirstUse() FileTrustStoreOption { return func(s *FileTrustStore) { s.firstUse = true } }
+
+// NewFileTrustStore returns a store kept at path. The file must exist
+// unless AllowFirstUse is given; then it is created on the first
+// SetVersion. The store reads the file only if it is a regular file of at
+// most 1 MiB, and refuses it otherwise with a *FileError, as a malformed
+// store: a signed source then trusts nothing.
+func NewFileTrustStore(path string, opts ...FileTrustStoreOption) *FileTrustStore {
+	s := &FileTrustStore{path: path}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return s
+}
+
+const trustStoreWhat = "trust store"
 
 func (s *FileTrustStore) load() (map[string]int64, error) {
-	const what = "trust store"
-	f, err := openRegular(what, s.path, nonblocking(os.OpenFile))
+	f, err := openRegular(trustStoreWhat, s.path, nonblocking(os.OpenFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return map[string]int64{}, nil
+		if s.firstUse {
+			return map[string]int64{}, nil
+		}
+		return nil, &FileError{What: trustStoreWhat, Path: s.path, Err: fmt.Errorf(
+			"%w: %w: it was deleted, or never created; to start trusting afresh the index versions repositories serve now, create it by allowing first use (AllowFirstUse)",
+			ErrNoTrustStore, os.ErrNotExist)}
 	}
 	if err != nil {
 		var fe *FileError
 		if !errors.As(err, &fe) {
-			err = &FileError{What: what, Path: s.path, Err: err}
+			err = &FileError{What: trustStoreWhat, Path: s.path, Err: err}
 		}
 		return nil, err
 	}
 	defer f.Close()
-	data, err := readAtMost(what, f, maxTrustStore)
+	data, err := readAtMost(trustStoreWhat, f, maxTrustStore)
 	if err != nil {
 		return nil, err
 	}
@@ -85,18 +123,32 @@ func (s *FileTrustStore) load() (map[string]int64, error) {
 	return versions, nil
 }
 
-// Version implements TrustStore.
+// Version implements TrustStore. It takes no lock: SetVersion replaces
+// the file atomically, so a reader sees it before or after a change.
 func (s *FileTrustStore) Version(_ context.Context, repo string) (int64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	versions, err := s.load()
 	return versions[repo], err
 }
 
 // SetVersion implements TrustStore. It never lowers a recorded version.
-func (s *FileTrustStore) SetVersion(_ context.Context, repo string, v int64) error {
+// It waits for the store's lock until ctx is done; it refuses a lock file
+// that is a symbolic link or not a regular file.
+func (s *FileTrustStore) SetVersion(ctx context.Context, repo string, v int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.firstUse {
+		// Refuse a missing store before creating its lock file; load,
+		// under the lock, checks again.
+		if _, err := os.Lstat(s.path); errors.Is(err, os.ErrNotExist) {
+			_, err = s.load()
+			return err
+		}
+	}
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	versions, err := s.load()
 	if err != nil {
 		return err
@@ -110,9 +162,31 @@ func (s *FileTrustStore) SetVersion(_ context.Context, repo string, v int64) err
 		return err
 	}
 	if err := writeAtomic(s.path, data, 0o600); err != nil { // its owner's only, as what it trusts
-		return fmt.Errorf("pkgsource: trust store: %w", err)
+		return &FileError{What: trustStoreWhat, Path: s.path, Err: err}
 	}
 	return nil
+}
+
+// lock takes the store's lock between processes, and returns its release.
+func (s *FileTrustStore) lock(ctx context.Context) (unlock func(), err error) {
+	const what = "trust store lock"
+	path := s.path + ".lock"
+	f, err := openLockFile(path)
+	if err != nil {
+		return nil, &FileError{What: what, Path: path, Err: fmt.Errorf("%w; if it is a symbolic link or not a regular file, remove it", err)}
+	}
+	if err := topology.CheckRegular(f); err != nil {
+		f.Close()
+		if pe, ok := errors.AsType[*fs.PathError](err); ok {
+			err = pe.Err
+		}
+		return nil, &FileError{What: what, Path: path, Err: fmt.Errorf("%w; remove it", err)}
+	}
+	if err := lockFile(ctx, f); err != nil {
+		f.Close()
+		return nil, &FileError{What: what, Path: path, Err: err}
+	}
+	return func() { f.Close() }, nil // closing releases the lock
 }
 
 // memoryTrust is the TrustStore of a source configured with keys but no
