@@ -28,9 +28,10 @@ import (
 // path below the base URL (see ParseIndex). An HTTP is safe for concurrent
 // use.
 type HTTP struct {
-	base   *url.URL
-	client *http.Client
-	opts   options
+	base     *url.URL
+	trustKey string // see httpTrustKey
+	client   *http.Client
+	opts     options
 
 	mu    sync.Mutex
 	etag  string
@@ -105,7 +106,7 @@ func NewHTTP(base string, client *http.Client, opts ...Option) (*HTTP, error) {
 	if o.reqTimeout == 0 && own.Timeout == 0 {
 		o.reqTimeout = DefaultRequestTimeout
 	}
-	return &HTTP{base: u, client: &own, opts: o}, nil
+	return &HTTP{base: u, trustKey: httpTrustKey(u), client: &own, opts: o}, nil
 }
 
 // sameOrigin returns a CheckRedirect that refuses a redirect leaving the
@@ -161,7 +162,7 @@ func (h *HTTP) Index(ctx context.Context) (*Index, error) {
 			return nil, err
 		}
 	}
-	idx, err := h.opts.trustedIndex(ctx, h.base.String(), body, sig)
+	idx, err := h.opts.trustedIndex(ctx, h.base.String(), h.trustKey, body, sig)
 	if err != nil {
 		return nil, err
 	}

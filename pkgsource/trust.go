@@ -9,7 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
+	"net/url"
 	"os"
+	"path"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -251,6 +256,13 @@ func WithKeys(keys ...ed25519.PublicKey) Option {
 // WithTrustStore sets where the newest trusted index version is
 // remembered between runs. Without it, a source with keys remembers it in
 // memory only.
+//
+// A Dir names its repository in the store by its directory's absolute
+// path with symbolic links resolved; an HTTP by "http(s)://", its base
+// URL's host in lower case, its port unless 80 or 443, and its cleaned
+// path ending in "/" (no user information or query). So a link to the
+// directory, another spelling of the URL, or plain http in place of https
+// shares the repository's version floor rather than starting afresh.
 func WithTrustStore(s TrustStore) Option { return func(o *options) { o.store = s } }
 
 // WithClock sets the clock that index expiry is checked against.
@@ -296,10 +308,44 @@ func readSignature(repo string, sig []byte, err error) ([]byte, error) {
 	return sig, err
 }
 
+// dirTrustKey returns the trust store key of the repository in directory
+// abs, an absolute path: the path with symbolic links resolved, so that
+// a link (such as /srv/current) and its target share their rollback
+// protection. If the links cannot be resolved, it is abs, cleaned.
+func dirTrustKey(abs string) string {
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		return filepath.Clean(real)
+	}
+	return filepath.Clean(abs)
+}
+
+// httpTrustKey returns the trust store key of the repository at base:
+// "http(s)://", the host in lower case without a final dot, the port
+// unless it is 80 or 443, and the cleaned path ending in "/", with no user
+// information, query or fragment. A repository has the same key over http
+// and https, so that a version trusted over https is a floor over http as
+// well, and one spelling of its URL cannot reset its protection.
+func httpTrustKey(base *url.URL) string {
+	host := strings.TrimSuffix(strings.ToLower(base.Hostname()), ".")
+	switch port := base.Port(); {
+	case port != "" && port != "80" && port != "443":
+		host = net.JoinHostPort(host, port)
+	case strings.Contains(host, ":"): // IPv6
+		host = "[" + host + "]"
+	}
+	p := path.Clean("/" + base.Path)
+	if p != "/" {
+		p += "/"
+	}
+	return "http(s)://" + host + (&url.URL{Path: p}).EscapedPath()
+}
+
 // trustedIndex parses index data, after checking its signature when keys
 // are configured, refuses an expired index, and, with keys, one older than
-// the newest trusted for repo, which it then records.
-func (o *options) trustedIndex(ctx context.Context, repo string, data, sig []byte) (*Index, error) {
+// the newest trusted for the repository, which it then records. repo names
+// the repository in errors; key is its trust store key (see dirTrustKey,
+// httpTrustKey).
+func (o *options) trustedIndex(ctx context.Context, repo, key string, data, sig []byte) (*Index, error) {
 	if len(o.keys) > 0 {
 		if err := o.checkSignature(data, sig); err != nil {
 			return nil, fmt.Errorf("pkgsource: %s: %w", repo, err)
@@ -315,14 +361,14 @@ func (o *options) trustedIndex(ctx context.Context, repo string, data, sig []byt
 	if len(o.keys) == 0 {
 		return idx, nil
 	}
-	trusted, err := o.store.Version(ctx, repo)
+	trusted, err := o.store.Version(ctx, key)
 	if err != nil {
 		return nil, err
 	}
 	if idx.Version < trusted {
 		return nil, fmt.Errorf("pkgsource: %s: %w: index version %d is older than version %d, already trusted", repo, ErrRollback, idx.Version, trusted)
 	}
-	if err := o.store.SetVersion(ctx, repo, idx.Version); err != nil {
+	if err := o.store.SetVersion(ctx, key, idx.Version); err != nil {
 		return nil, err
 	}
 	return idx, nil
