@@ -259,7 +259,7 @@ func WithKeys(keys ...ed25519.PublicKey) Option {
 //
 // A Dir names its repository in the store by its directory's absolute
 // path with symbolic links resolved; an HTTP by "http(s)://", its base
-// URL's host in lower case, its port unless 80 or 443, and its cleaned
+// URL's host in lower case (no final dot), its port unless 80 or 443, and its cleaned
 // path ending in "/" (no user information or query). So a link to the
 // directory, another spelling of the URL, or plain http in place of https
 // shares the repository's version floor rather than starting afresh.
@@ -320,13 +320,13 @@ func dirTrustKey(abs string) string {
 }
 
 // httpTrustKey returns the trust store key of the repository at base:
-// "http(s)://", the host in lower case without a final dot, the port
+// "http(s)://", the host in lower case without final dots, the port
 // unless it is 80 or 443, and the cleaned path ending in "/", with no user
 // information, query or fragment. A repository has the same key over http
 // and https, so that a version trusted over https is a floor over http as
 // well, and one spelling of its URL cannot reset its protection.
 func httpTrustKey(base *url.URL) string {
-	host := strings.TrimSuffix(strings.ToLower(base.Hostname()), ".")
+	host := strings.TrimRight(strings.ToLower(base.Hostname()), ".")
 	switch port := base.Port(); {
 	case port != "" && port != "80" && port != "443":
 		host = net.JoinHostPort(host, port)
@@ -364,6 +364,15 @@ func (o *options) trustedIndex(ctx context.Context, repo, key string, data, sig 
 	trusted, err := o.store.Version(ctx, key)
 	if err != nil {
 		return nil, err
+	}
+	if repo != key {
+		// A store written before keys were normalised names the
+		// repository as repo: keep that floor too.
+		legacy, err := o.store.Version(ctx, repo)
+		if err != nil {
+			return nil, err
+		}
+		trusted = max(trusted, legacy)
 	}
 	if idx.Version < trusted {
 		return nil, fmt.Errorf("pkgsource: %s: %w: index version %d is older than version %d, already trusted", repo, ErrRollback, idx.Version, trusted)

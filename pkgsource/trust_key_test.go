@@ -2,6 +2,7 @@ package pkgsource_test
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -149,5 +150,63 @@ func TestHTTPTrustKeySpellings(t *testing.T) {
 		h := newTestHTTP(t, "http://example.com/stable/v2/", pinnedClient(plain.Server), pkgsource.WithKeys(r.pub), pkgsource.WithTrustStore(pkgsource.NewFileTrustStore(storePath)))
 		_, err := h.Packages(ctx, "tomcat")
 		require.ErrorIs(t, err, pkgsource.ErrNotFound, "served nothing, but not taken for the repository above")
+	})
+}
+
+// TestTrustStoreLegacyKeys replays an older index to sources whose store
+// was written before keys were normalised (a directory named as given, a
+// base URL as given): the old floor still holds, and the next trusted
+// version is recorded under the new key.
+func TestTrustStoreLegacyKeys(t *testing.T) {
+	ctx := context.Background()
+	writeStore := func(t *testing.T, versions map[string]int64) string {
+		t.Helper()
+		path := filepath.Join(t.TempDir(), "trust.json")
+		data, err := json.Marshal(versions)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(path, data, 0o600))
+		return path
+	}
+
+	t.Run("directory", func(t *testing.T) {
+		r := newRepo(t, true)
+		r.publish(t, 3, true)
+		link := filepath.Join(t.TempDir(), "current")
+		if err := os.Symlink(r.dir, link); err != nil {
+			t.Skip("no symbolic links:", err)
+		}
+		storePath := writeStore(t, map[string]int64{link: 5})
+		d, err := pkgsource.NewDir(link, pkgsource.WithKeys(r.pub), pkgsource.WithTrustStore(pkgsource.NewFileTrustStore(storePath)))
+		require.NoError(t, err)
+		defer d.Close()
+		_, err = d.Packages(ctx, "tomcat")
+		require.ErrorIs(t, err, pkgsource.ErrRollback)
+		assert.Contains(t, err.Error(), "index version 3 is older than version 5")
+		assert.Equal(t, map[string]int64{link: 5}, readStore(t, storePath), "the store is unchanged")
+
+		r.publish(t, 6, true)
+		_, err = d.Packages(ctx, "tomcat")
+		require.NoError(t, err)
+		real, err := filepath.EvalSymlinks(r.dir)
+		require.NoError(t, err)
+		assert.Equal(t, map[string]int64{link: 5, real: 6}, readStore(t, storePath))
+	})
+
+	t.Run("URL", func(t *testing.T) {
+		r := newRepo(t, true)
+		old := signedVersions(t, r, 3, 6)
+		srv := newRepoServer(t, old)
+		storePath := writeStore(t, map[string]int64{srv.base(): 5})
+		h := newTestHTTP(t, srv.base(), srv.Client(), pkgsource.WithKeys(r.pub), pkgsource.WithTrustStore(pkgsource.NewFileTrustStore(storePath)))
+		_, err := h.Packages(ctx, "tomcat")
+		require.ErrorIs(t, err, pkgsource.ErrRollback)
+		assert.Contains(t, err.Error(), "index version 3 is older than version 5")
+		assert.Equal(t, map[string]int64{srv.base(): 5}, readStore(t, storePath), "the store is unchanged")
+
+		srv.setFiles(r.files)
+		_, err = h.Packages(ctx, "tomcat")
+		require.NoError(t, err)
+		key := "http(s)://" + strings.TrimPrefix(srv.base(), "http://")
+		assert.Equal(t, map[string]int64{srv.base(): 5, key: 6}, readStore(t, storePath))
 	})
 }
