@@ -178,7 +178,10 @@ func (s *FileTrustStore) lock(ctx context.Context) (unlock func(), err error) {
 	path := s.path + ".lock"
 	f, err := openLockFile(path)
 	if err != nil {
-		return nil, &FileError{What: what, Path: path, Err: fmt.Errorf("%w; if it is a symbolic link or not a regular file, remove it", err)}
+		if info, lerr := os.Lstat(path); lerr == nil && !info.Mode().IsRegular() {
+			err = fmt.Errorf("%w: it is not a regular file (%s); remove it", err, info.Mode().Type())
+		}
+		return nil, &FileError{What: what, Path: path, Err: err}
 	}
 	if err := topology.CheckRegular(f); err != nil {
 		f.Close()
@@ -259,10 +262,12 @@ func WithKeys(keys ...ed25519.PublicKey) Option {
 //
 // A Dir names its repository in the store by its directory's absolute
 // path with symbolic links resolved; an HTTP by "http(s)://", its base
-// URL's host in lower case (no final dot), its port unless 80 or 443, and its cleaned
-// path ending in "/" (no user information or query). So a link to the
-// directory, another spelling of the URL, or plain http in place of https
-// shares the repository's version floor rather than starting afresh.
+// URL's host in lower case (no final dot), its port unless 80 or 443, and
+// its cleaned path ending in "/" (no user information or query). So a
+// link to the directory, another spelling of the URL, or plain http in
+// place of https shares the repository's version floor rather than
+// starting afresh. A version recorded under the name a source used before
+// (the directory as given, the base URL as given) is a floor too.
 func WithTrustStore(s TrustStore) Option { return func(o *options) { o.store = s } }
 
 // WithClock sets the clock that index expiry is checked against.

@@ -221,14 +221,14 @@ func TestFileTrustStoreHostileLock(t *testing.T) {
 			if err := os.Symlink(target, lock); err != nil {
 				t.Skip("no symbolic links:", err)
 			}
-		}, ""},
+		}, "not a regular file"},
 		{"symbolic link to an existing file", func(t *testing.T, lock, target string) {
 			require.NoError(t, os.WriteFile(target, []byte("precious"), 0o644))
 			if err := os.Symlink(target, lock); err != nil {
 				t.Skip("no symbolic links:", err)
 			}
-		}, ""},
-		{"directory", func(t *testing.T, lock, _ string) { require.NoError(t, os.Mkdir(lock, 0o755)) }, ""},
+		}, "not a regular file"},
+		{"directory", func(t *testing.T, lock, _ string) { require.NoError(t, os.Mkdir(lock, 0o755)) }, "not a regular file"},
 		{"FIFO", func(t *testing.T, lock, _ string) { mkfifo(t, lock) }, "remove it"},
 	}
 	for _, tt := range tests {
@@ -252,6 +252,7 @@ func TestFileTrustStoreHostileLock(t *testing.T) {
 			assert.Equal(t, "trust store lock", fe.What)
 			assert.Contains(t, err.Error(), strconv.Quote(lock))
 			assert.Contains(t, err.Error(), tt.msg)
+			assert.Contains(t, err.Error(), "remove it", "the error says what to do")
 			assert.Equal(t, map[string]int64{"/repo": 2}, readStore(t, path), "the store is unchanged")
 			after, _ := os.ReadFile(target)
 			_, statErr = os.Lstat(target)
