@@ -4,6 +4,8 @@ package pkgsource
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 )
 
@@ -13,10 +15,22 @@ import (
 const interProcessLock = false
 
 // openLockFile opens, creating it, the lock file at path. This system has
-// no O_NOFOLLOW: the caller's check that it is a regular file refuses a
-// link to anything else.
+// no O_NOFOLLOW: a new file is created with O_EXCL, which no link planted
+// there gets through, and an existing one is opened only if it is not a
+// link (checked just before opening it: a narrow race remains).
 func openLockFile(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if !errors.Is(err, fs.ErrExist) {
+		return f, err
+	}
+	info, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if info.Mode()&fs.ModeSymlink != 0 {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: errors.New("a symbolic link")}
+	}
+	return os.OpenFile(path, os.O_RDWR, 0)
 }
 
 // lockFile cannot lock between processes on this system: it only checks
