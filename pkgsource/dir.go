@@ -28,9 +28,10 @@ var ErrUnsafePath = errors.New("unsafe package path")
 // repository updated in place is seen at once. Open never leaves the
 // directory and verifies what it reads. A Dir is safe for concurrent use.
 type Dir struct {
-	path string
-	root *os.Root
-	opts options
+	path     string // absolute, for errors
+	trustKey string // see dirTrustKey
+	root     *os.Root
+	opts     options
 }
 
 var (
@@ -44,15 +45,24 @@ func NewDir(path string, opts ...Option) (*Dir, error) {
 	if err != nil {
 		return nil, err
 	}
-	root, err := os.OpenRoot(path)
-	if err != nil {
-		return nil, fmt.Errorf("pkgsource: %w", err)
-	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		abs = path
 	}
-	return &Dir{path: abs, root: root, opts: o}, nil
+	key := dirTrustKey(abs)
+	// The directory the key names, so that a link changed meanwhile
+	// cannot give this repository another's key.
+	root, err := os.OpenRoot(key)
+	if err != nil {
+		// Say it of path as given, when opening it fails too.
+		if other, perr := os.OpenRoot(path); perr != nil {
+			err = perr
+		} else {
+			other.Close()
+		}
+		return nil, fmt.Errorf("pkgsource: %w", err)
+	}
+	return &Dir{path: abs, trustKey: key, root: root, opts: o}, nil
 }
 
 // Close releases the directory.
@@ -74,7 +84,7 @@ func (d *Dir) Index(ctx context.Context) (*Index, error) {
 			return nil, err
 		}
 	}
-	return d.opts.trustedIndex(ctx, d.path, data, sig)
+	return d.opts.trustedIndex(ctx, d.path, d.trustKey, data, sig)
 }
 
 // readFile reads a small file of the repository, refusing more than limit
@@ -184,23 +194,27 @@ func WriteIndex(dir string, idx *Index, key ed25519.PrivateKey) error {
 
 // writeAtomic replaces a file by renaming a complete, synced copy with
 // permissions perm over it, so that readers see the old content or the new,
-// never a torn one. Its errors are the file system's, for the caller to say
-// what it was writing.
+// never a torn one, and syncs the directory so that the rename lasts. The
+// copy is a new file of a random name (O_EXCL: never a link planted
+// there), changed only through its descriptor; the rename replaces a link
+// at path rather than writing through it. Its errors are the file
+// system's, for the caller to say what it was writing.
 func writeAtomic(path string, data []byte, perm fs.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
 	_, err = tmp.Write(data)
-	err = errors.Join(err, tmp.Sync(), tmp.Close())
 	if err == nil {
-		err = os.Chmod(tmp.Name(), perm)
+		err = tmp.Chmod(perm)
 	}
+	err = errors.Join(err, tmp.Sync(), tmp.Close())
 	if err == nil {
 		err = os.Rename(tmp.Name(), path)
 	}
 	if err != nil {
 		_ = os.Remove(tmp.Name())
+		return err
 	}
-	return err
+	return syncDir(filepath.Dir(path))
 }

@@ -140,7 +140,7 @@ func TestFileTrustStoreIrregular(t *testing.T) {
 			}
 			before, err := os.Lstat(path)
 			require.NoError(t, err)
-			s := pkgsource.NewFileTrustStore(path)
+			s := pkgsource.NewFileTrustStore(path, pkgsource.AllowFirstUse())
 			returnsSoon(t, func() { releaseFIFO(path) }, func() {
 				_, err = s.Version(ctx, "repo")
 			})
@@ -170,19 +170,22 @@ func TestFileTrustStoreIrregular(t *testing.T) {
 func TestDirOpenRefusesIrregularFiles(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
-		name   string
-		make   func(t *testing.T, path string)
-		wantIs error
-		reason string
+		name    string
+		make    func(t *testing.T, path string)
+		wantIs  error
+		reason  string
+		unsized bool // the index gives no size
 	}{
-		{"FIFO", mkfifo, pkgsource.ErrNotRegular, "a named pipe"},
-		{"directory", func(t *testing.T, path string) { require.NoError(t, os.Mkdir(path, 0o755)) }, pkgsource.ErrNotRegular, "a directory"},
+		{"FIFO", mkfifo, pkgsource.ErrNotRegular, "a named pipe", false},
+		{"directory", func(t *testing.T, path string) { require.NoError(t, os.Mkdir(path, 0o755)) }, pkgsource.ErrNotRegular, "a directory", false},
+		{"FIFO without size", mkfifo, pkgsource.ErrNotRegular, "a named pipe", true},
+		{"directory without size", func(t *testing.T, path string) { require.NoError(t, os.Mkdir(path, 0o755)) }, pkgsource.ErrNotRegular, "a directory", true},
 		{"larger than declared", func(t *testing.T, path string) {
 			require.NoError(t, os.WriteFile(path, make([]byte, 1<<20), 0o644))
-		}, pkgsource.ErrDigestMismatch, `file "evil.pkg" is 1048576 bytes, want 10`},
+		}, pkgsource.ErrDigestMismatch, `file "evil.pkg" is 1048576 bytes, want 10`, false},
 		{"shorter than declared", func(t *testing.T, path string) {
 			require.NoError(t, os.WriteFile(path, []byte("short"), 0o644))
-		}, pkgsource.ErrDigestMismatch, `file "evil.pkg" is 5 bytes, want 10`},
+		}, pkgsource.ErrDigestMismatch, `file "evil.pkg" is 5 bytes, want 10`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -197,6 +200,9 @@ func TestDirOpenRefusesIrregularFiles(t *testing.T) {
 			require.NoError(t, err)
 			require.GreaterOrEqual(t, findKey(listed, evil.Key()), 0)
 
+			if tt.unsized { // as a caller may give it
+				evil.Size = 0
+			}
 			var got []byte
 			returnsSoon(t, func() { releaseFIFO(path) }, func() { got, err = readPackage(ctx, d, evil) })
 			require.ErrorIs(t, err, tt.wantIs)

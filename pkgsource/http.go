@@ -28,9 +28,10 @@ import (
 // path below the base URL (see ParseIndex). An HTTP is safe for concurrent
 // use.
 type HTTP struct {
-	base   *url.URL
-	client *http.Client
-	opts   options
+	base     *url.URL
+	trustKey string // see httpTrustKey
+	client   *http.Client
+	opts     options
 
 	mu    sync.Mutex
 	etag  string
@@ -105,7 +106,7 @@ func NewHTTP(base string, client *http.Client, opts ...Option) (*HTTP, error) {
 	if o.reqTimeout == 0 && own.Timeout == 0 {
 		o.reqTimeout = DefaultRequestTimeout
 	}
-	return &HTTP{base: u, client: &own, opts: o}, nil
+	return &HTTP{base: u, trustKey: httpTrustKey(u), client: &own, opts: o}, nil
 }
 
 // sameOrigin returns a CheckRedirect that refuses a redirect leaving the
@@ -161,7 +162,7 @@ func (h *HTTP) Index(ctx context.Context) (*Index, error) {
 			return nil, err
 		}
 	}
-	idx, err := h.opts.trustedIndex(ctx, h.base.String(), body, sig)
+	idx, err := h.opts.trustedIndex(ctx, h.base.String(), h.trustKey, body, sig)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +199,41 @@ func (h *HTTP) Open(ctx context.Context, p Package) (io.ReadCloser, error) {
 		cancel()
 		return nil, &PackageError{Package: p.Key(), Err: &StatusError{URL: target, Status: resp.StatusCode}}
 	}
-	return NewVerifier(&cancelOnClose{ReadCloser: resp.Body, cancel: cancel}, p), nil
+	body := &namedBody{ReadCloser: resp.Body, url: redacted(target), length: resp.ContentLength}
+	return NewVerifier(&cancelOnClose{ReadCloser: body, cancel: cancel}, p), nil
+}
+
+// redacted returns raw with any password replaced by "xxxxx".
+func redacted(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	return raw
+}
+
+// namedBody is a response body whose read errors name its URL and say
+// how much was read, and that a body ending early was cut short.
+type namedBody struct {
+	io.ReadCloser
+	url    string
+	length int64 // the Content-Length, or -1
+	n      int64
+}
+
+func (b *namedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	switch {
+	case err == nil, err == io.EOF:
+		return n, err
+	case errors.Is(err, io.ErrUnexpectedEOF) && b.length >= 0:
+		err = fmt.Errorf("GET %s: body cut short after %d of %d bytes: %w", b.url, b.n, b.length, err)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		err = fmt.Errorf("GET %s: body cut short after %d bytes: %w", b.url, b.n, err)
+	default:
+		err = fmt.Errorf("GET %s: reading the body after %d bytes: %w", b.url, b.n, err)
+	}
+	return n, err
 }
 
 func (h *HTTP) resolve(location string) (string, error) {

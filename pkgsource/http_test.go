@@ -574,7 +574,7 @@ func TestHTTPSignedRefused(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRepo(t, true)
 			srv := newRepoServer(t, r.files)
-			store := pkgsource.NewFileTrustStore(filepath.Join(t.TempDir(), "trust.json"))
+			store := pkgsource.NewFileTrustStore(filepath.Join(t.TempDir(), "trust.json"), pkgsource.AllowFirstUse())
 			if tt.attack != nil {
 				tt.attack(t, r, srv, store)
 			}

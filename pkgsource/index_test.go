@@ -437,7 +437,7 @@ func TestDirRefusesHostileIndex(t *testing.T) {
 	for _, name := range hostileNames {
 		t.Run(name, func(t *testing.T) {
 			r := newRepo(t, true)
-			store := pkgsource.NewFileTrustStore(filepath.Join(t.TempDir(), "trust.json"))
+			store := pkgsource.NewFileTrustStore(filepath.Join(t.TempDir(), "trust.json"), pkgsource.AllowFirstUse())
 			d := r.openDir(t, pkgsource.WithKeys(r.pub), pkgsource.WithTrustStore(store))
 			ctx := context.Background()
 			_, err := d.Packages(ctx, "tomcat")

@@ -15,6 +15,8 @@
 //   - [HTTP]: the same layout served over HTTP(S), with conditional index
 //     requests, jittered retries, timeouts (30s a request by default),
 //     size caps, and redirects followed only within one origin.
+//   - [Chain]: several sources as one, the first listed winning.
+//   - [Cache]: a source's answers remembered for a time to live.
 //
 // An index is read whole or refused whole: every package type and file
 // name in it must be in the safe set of identifiers (see
@@ -22,9 +24,8 @@
 // "%" escape, control character or element starting with "-". Sources
 // read local files (indexes, signatures, package files, trust stores,
 // public keys: [ReadPublicKey]) only when they are regular files, within
-// a size bound, and never wait on a FIFO.
-//   - [Chain]: several sources as one, the first listed winning.
-//   - [Cache]: a source's answers remembered for a time to live.
+// a size bound, and never wait on a FIFO. A verifier reads at most the
+// package's size, or [MaxUnsizedPackage] bytes when it has none.
 //
 // # Signed indexes
 //
@@ -34,6 +35,13 @@
 // refused with [ErrUntrusted], an index older than one already trusted
 // with [ErrRollback] (remembered by a [TrustStore]), and an index past its
 // expiry time with [ErrExpired].
+//
+// A [FileTrustStore] keeps those versions in a file that processes can
+// share (they lock it where the system has flock). It must exist unless
+// created with [AllowFirstUse], so that deleting it cannot reset the
+// protection ([ErrNoTrustStore]). Sources name a repository in it so that
+// a symbolic link to its directory, another spelling of its URL, or http
+// in place of https shares its version floor (see [WithTrustStore]).
 //
 // The sub-package sourcetest checks any Source implementation against the
 // contract.

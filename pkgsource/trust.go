@@ -8,11 +8,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
 	"os"
+	"path"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+
+	"github.com/stackup/stackup/topology"
 )
 
 // Sentinel errors of signed indexes, usable with errors.Is.
@@ -45,36 +53,71 @@ type TrustStore interface {
 	SetVersion(ctx context.Context, repo string, v int64) error
 }
 
+// ErrNoTrustStore reports a FileTrustStore whose file does not exist,
+// for a store not allowed to create it (see AllowFirstUse): a deleted
+// store would otherwise accept any replayed older index.
+var ErrNoTrustStore = errors.New("no trust store")
+
 // FileTrustStore is a TrustStore kept in a JSON file, replaced atomically
-// on every change. It is safe for concurrent use within one process.
+// on every change. It is safe for concurrent use, within one process and,
+// on systems with flock (Linux, the BSDs, macOS), between processes:
+// SetVersion reads, changes and replaces the file holding an exclusive
+// lock on a sibling lock file (the store's path and ".lock"), which it
+// creates and leaves in place. Elsewhere, writers in different processes
+// can lose each other's updates.
 type FileTrustStore struct {
-	mu   sync.Mutex
-	path string
+	mu       sync.Mutex
+	path     string
+	firstUse bool
 }
 
 var _ TrustStore = (*FileTrustStore)(nil)
 
-// NewFileTrustStore returns a store kept at path; the file is created on
-// the first SetVersion. The store reads the file only if it is a regular
-// file of at most 1 MiB, and refuses it otherwise with a *FileError, as a
-// malformed store: a signed source then trusts nothing.
-func NewFileTrustStore(path string) *FileTrustStore { return &FileTrustStore{path: path} }
+// FileTrustStoreOption configures a FileTrustStore.
+type FileTrustStoreOption func(*FileTrustStore)
+
+// AllowFirstUse lets a FileTrustStore whose file does not exist trust
+// nothing yet, and create the file on its first SetVersion. Without it,
+// a missing file is refused with a *FileError matching ErrNoTrustStore
+// (and fs.ErrNotExist), so that deleting the store cannot reset rollback
+// protection. Give it only when setting the store up: a store created
+// this way trusts whatever index version it sees first.
+func AllowFirstUse() FileTrustStoreOption { return func(s *FileTrustStore) { s.firstUse = true } }
+
+// NewFileTrustStore returns a store kept at path. The file must exist
+// unless AllowFirstUse is given; then it is created on the first
+// SetVersion. The store reads the file only if it is a regular file of at
+// most 1 MiB, and refuses it otherwise with a *FileError, as a malformed
+// store: a signed source then trusts nothing.
+func NewFileTrustStore(path string, opts ...FileTrustStoreOption) *FileTrustStore {
+	s := &FileTrustStore{path: path}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return s
+}
+
+const trustStoreWhat = "trust store"
 
 func (s *FileTrustStore) load() (map[string]int64, error) {
-	const what = "trust store"
-	f, err := openRegular(what, s.path, nonblocking(os.OpenFile))
+	f, err := openRegular(trustStoreWhat, s.path, nonblocking(os.OpenFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return map[string]int64{}, nil
+		if s.firstUse {
+			return map[string]int64{}, nil
+		}
+		return nil, &FileError{What: trustStoreWhat, Path: s.path, Err: fmt.Errorf(
+			"%w: %w: it was deleted, or never created; to start trusting afresh the index versions repositories serve now, create it by allowing first use (AllowFirstUse)",
+			ErrNoTrustStore, os.ErrNotExist)}
 	}
 	if err != nil {
 		var fe *FileError
 		if !errors.As(err, &fe) {
-			err = &FileError{What: what, Path: s.path, Err: err}
+			err = &FileError{What: trustStoreWhat, Path: s.path, Err: err}
 		}
 		return nil, err
 	}
 	defer f.Close()
-	data, err := readAtMost(what, f, maxTrustStore)
+	data, err := readAtMost(trustStoreWhat, f, maxTrustStore)
 	if err != nil {
 		return nil, err
 	}
@@ -85,18 +128,32 @@ func (s *FileTrustStore) load() (map[string]int64, error) {
 	return versions, nil
 }
 
-// Version implements TrustStore.
+// Version implements TrustStore. It takes no lock: SetVersion replaces
+// the file atomically, so a reader sees it before or after a change.
 func (s *FileTrustStore) Version(_ context.Context, repo string) (int64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	versions, err := s.load()
 	return versions[repo], err
 }
 
 // SetVersion implements TrustStore. It never lowers a recorded version.
-func (s *FileTrustStore) SetVersion(_ context.Context, repo string, v int64) error {
+// It waits for the store's lock until ctx is done; it refuses a lock file
+// that is a symbolic link or not a regular file.
+func (s *FileTrustStore) SetVersion(ctx context.Context, repo string, v int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.firstUse {
+		// Refuse a missing store before creating its lock file; load,
+		// under the lock, checks again.
+		if _, err := os.Lstat(s.path); errors.Is(err, os.ErrNotExist) {
+			_, err = s.load()
+			return err
+		}
+	}
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	versions, err := s.load()
 	if err != nil {
 		return err
@@ -110,9 +167,34 @@ func (s *FileTrustStore) SetVersion(_ context.Context, repo string, v int64) err
 		return err
 	}
 	if err := writeAtomic(s.path, data, 0o600); err != nil { // its owner's only, as what it trusts
-		return fmt.Errorf("pkgsource: trust store: %w", err)
+		return &FileError{What: trustStoreWhat, Path: s.path, Err: err}
 	}
 	return nil
+}
+
+// lock takes the store's lock between processes, and returns its release.
+func (s *FileTrustStore) lock(ctx context.Context) (unlock func(), err error) {
+	const what = "trust store lock"
+	path := s.path + ".lock"
+	f, err := openLockFile(path)
+	if err != nil {
+		if info, lerr := os.Lstat(path); lerr == nil && !info.Mode().IsRegular() {
+			err = fmt.Errorf("%w: it is not a regular file (%s); remove it", err, info.Mode().Type())
+		}
+		return nil, &FileError{What: what, Path: path, Err: err}
+	}
+	if err := topology.CheckRegular(f); err != nil {
+		f.Close()
+		if pe, ok := errors.AsType[*fs.PathError](err); ok {
+			err = pe.Err
+		}
+		return nil, &FileError{What: what, Path: path, Err: fmt.Errorf("%w; remove it", err)}
+	}
+	if err := lockFile(ctx, f); err != nil {
+		f.Close()
+		return nil, &FileError{What: what, Path: path, Err: err}
+	}
+	return func() { f.Close() }, nil // closing releases the lock
 }
 
 // memoryTrust is the TrustStore of a source configured with keys but no
@@ -177,6 +259,15 @@ func WithKeys(keys ...ed25519.PublicKey) Option {
 // WithTrustStore sets where the newest trusted index version is
 // remembered between runs. Without it, a source with keys remembers it in
 // memory only.
+//
+// A Dir names its repository in the store by its directory's absolute
+// path with symbolic links resolved; an HTTP by "http(s)://", its base
+// URL's host in lower case (no final dot), its port unless 80 or 443, and
+// its cleaned path ending in "/" (no user information or query). So a
+// link to the directory, another spelling of the URL, or plain http in
+// place of https shares the repository's version floor rather than
+// starting afresh. A version recorded under the name a source used before
+// (the directory as given, the base URL as given) is a floor too.
 func WithTrustStore(s TrustStore) Option { return func(o *options) { o.store = s } }
 
 // WithClock sets the clock that index expiry is checked against.
@@ -222,10 +313,44 @@ func readSignature(repo string, sig []byte, err error) ([]byte, error) {
 	return sig, err
 }
 
+// dirTrustKey returns the trust store key of the repository in directory
+// abs, an absolute path: the path with symbolic links resolved, so that
+// a link (such as /srv/current) and its target share their rollback
+// protection. If the links cannot be resolved, it is abs, cleaned.
+func dirTrustKey(abs string) string {
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		return filepath.Clean(real)
+	}
+	return filepath.Clean(abs)
+}
+
+// httpTrustKey returns the trust store key of the repository at base:
+// "http(s)://", the host in lower case without final dots, the port
+// unless it is 80 or 443, and the cleaned path ending in "/", with no user
+// information, query or fragment. A repository has the same key over http
+// and https, so that a version trusted over https is a floor over http as
+// well, and one spelling of its URL cannot reset its protection.
+func httpTrustKey(base *url.URL) string {
+	host := strings.TrimRight(strings.ToLower(base.Hostname()), ".")
+	switch port := base.Port(); {
+	case port != "" && port != "80" && port != "443":
+		host = net.JoinHostPort(host, port)
+	case strings.Contains(host, ":"): // IPv6
+		host = "[" + host + "]"
+	}
+	p := path.Clean("/" + base.Path)
+	if p != "/" {
+		p += "/"
+	}
+	return "http(s)://" + host + (&url.URL{Path: p}).EscapedPath()
+}
+
 // trustedIndex parses index data, after checking its signature when keys
 // are configured, refuses an expired index, and, with keys, one older than
-// the newest trusted for repo, which it then records.
-func (o *options) trustedIndex(ctx context.Context, repo string, data, sig []byte) (*Index, error) {
+// the newest trusted for the repository, which it then records. repo names
+// the repository in errors; key is its trust store key (see dirTrustKey,
+// httpTrustKey).
+func (o *options) trustedIndex(ctx context.Context, repo, key string, data, sig []byte) (*Index, error) {
 	if len(o.keys) > 0 {
 		if err := o.checkSignature(data, sig); err != nil {
 			return nil, fmt.Errorf("pkgsource: %s: %w", repo, err)
@@ -241,14 +366,23 @@ func (o *options) trustedIndex(ctx context.Context, repo string, data, sig []byt
 	if len(o.keys) == 0 {
 		return idx, nil
 	}
-	trusted, err := o.store.Version(ctx, repo)
+	trusted, err := o.store.Version(ctx, key)
 	if err != nil {
 		return nil, err
+	}
+	if repo != key {
+		// A store written before keys were normalised names the
+		// repository as repo: keep that floor too.
+		legacy, err := o.store.Version(ctx, repo)
+		if err != nil {
+			return nil, err
+		}
+		trusted = max(trusted, legacy)
 	}
 	if idx.Version < trusted {
 		return nil, fmt.Errorf("pkgsource: %s: %w: index version %d is older than version %d, already trusted", repo, ErrRollback, idx.Version, trusted)
 	}
-	if err := o.store.SetVersion(ctx, repo, idx.Version); err != nil {
+	if err := o.store.SetVersion(ctx, key, idx.Version); err != nil {
 		return nil, err
 	}
 	return idx, nil

@@ -175,7 +175,7 @@ func TestDirRollback(t *testing.T) {
 		putBack := replay(t, r)
 		storePath := filepath.Join(t.TempDir(), "trust.json")
 
-		first := r.openDir(t, pkgsource.WithKeys(r.pub), pkgsource.WithTrustStore(pkgsource.NewFileTrustStore(storePath)))
+		first := r.openDir(t, pkgsource.WithKeys(r.pub), pkgsource.WithTrustStore(pkgsource.NewFileTrustStore(storePath, pkgsource.AllowFirstUse())))
 		_, err := first.Packages(ctx, "tomcat")
 		require.NoError(t, err)
 		require.NoError(t, first.Close())
@@ -304,7 +304,7 @@ func TestBadKeys(t *testing.T) {
 func TestFileTrustStore(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "trust.json")
-	s := pkgsource.NewFileTrustStore(path)
+	s := pkgsource.NewFileTrustStore(path, pkgsource.AllowFirstUse())
 
 	v, err := s.Version(ctx, "/repo/a")
 	require.NoError(t, err)
@@ -339,7 +339,11 @@ func TestFileTrustStore(t *testing.T) {
 
 	entries, err := os.ReadDir(filepath.Dir(path))
 	require.NoError(t, err)
-	require.Len(t, entries, 1, "no temporary file is left behind")
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	assert.Equal(t, []string{"trust.json", "trust.json.lock"}, names, "no temporary file is left behind")
 	if runtime.GOOS != "windows" { // which has no such permission bits
 		info, err := os.Stat(path)
 		require.NoError(t, err)
@@ -349,7 +353,7 @@ func TestFileTrustStore(t *testing.T) {
 
 func TestFileTrustStoreConcurrent(t *testing.T) {
 	ctx := context.Background()
-	s := pkgsource.NewFileTrustStore(filepath.Join(t.TempDir(), "trust.json"))
+	s := pkgsource.NewFileTrustStore(filepath.Join(t.TempDir(), "trust.json"), pkgsource.AllowFirstUse())
 	var wg sync.WaitGroup
 	for i := range int64(20) {
 		wg.Go(func() { assert.NoError(t, s.SetVersion(ctx, "repo", i+1)) })
@@ -385,7 +389,7 @@ func TestFileTrustStoreErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := pkgsource.NewFileTrustStore(tt.setup(t))
+			s := pkgsource.NewFileTrustStore(tt.setup(t), pkgsource.AllowFirstUse())
 			_, err := s.Version(ctx, "repo")
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.wantMsg)
@@ -396,7 +400,7 @@ func TestFileTrustStoreErrors(t *testing.T) {
 	}
 
 	t.Run("unwritable directory", func(t *testing.T) {
-		s := pkgsource.NewFileTrustStore(filepath.Join(t.TempDir(), "missing", "trust.json"))
+		s := pkgsource.NewFileTrustStore(filepath.Join(t.TempDir(), "missing", "trust.json"), pkgsource.AllowFirstUse())
 		err := s.SetVersion(ctx, "repo", 1)
 		require.Error(t, err)
 		assert.ErrorIs(t, err, os.ErrNotExist)
@@ -406,7 +410,7 @@ func TestFileTrustStoreErrors(t *testing.T) {
 		r := newRepo(t, true)
 		path := filepath.Join(t.TempDir(), "trust.json")
 		require.NoError(t, os.WriteFile(path, []byte("{"), 0o600))
-		_, err := r.openDir(t, pkgsource.WithKeys(r.pub), pkgsource.WithTrustStore(pkgsource.NewFileTrustStore(path))).Packages(ctx, "tomcat")
+		_, err := r.openDir(t, pkgsource.WithKeys(r.pub), pkgsource.WithTrustStore(pkgsource.NewFileTrustStore(path, pkgsource.AllowFirstUse()))).Packages(ctx, "tomcat")
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "trust store")
 	})

@@ -3,6 +3,7 @@ package pkgsource
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -23,14 +24,32 @@ func (e *DigestError) Error() string {
 // Is reports whether target is ErrDigestMismatch.
 func (e *DigestError) Is(target error) bool { return target == ErrDigestMismatch }
 
+// MaxUnsizedPackage is the most a verifier reads of a package whose Size
+// is 0, that is, unknown: content beyond it is refused with a
+// *DigestError, as a server or file that never ends would otherwise be
+// read for ever. An index always gives sizes; a package of another
+// source larger than this needs its Size.
+const MaxUnsizedPackage = 1 << 30
+
 // NewVerifier returns a reader of rc's content that checks it against p's
-// Digest and, when p.Size is set, its size. A read that goes past the size
-// fails at once; at the end of the content, a wrong digest or a short
-// content makes Read return a *DigestError in place of io.EOF, so a caller
-// that reads to io.EOF has read exactly what p describes. A package without
-// a digest cannot be verified: the first Read fails. Close closes rc.
+// Digest and its size: p.Size when set, else at most MaxUnsizedPackage
+// bytes. A read that goes past the size fails at once; at the end of the
+// content, a wrong digest or a short content makes Read return a
+// *DigestError in place of io.EOF, so a caller that reads to io.EOF has
+// read exactly what p describes. A package without a digest cannot be
+// verified: the first Read fails. An error reading rc is returned as a
+// *PackageError naming p. Close closes rc.
 func NewVerifier(rc io.ReadCloser, p Package) io.ReadCloser {
-	v := &verifier{rc: rc, p: p, h: sha256.New()}
+	return newVerifier(rc, p, MaxUnsizedPackage)
+}
+
+// newVerifier is NewVerifier reading at most maxUnsized bytes of a
+// package without a size.
+func newVerifier(rc io.ReadCloser, p Package, maxUnsized int64) *verifier {
+	v := &verifier{rc: rc, p: p, h: sha256.New(), limit: p.Size}
+	if p.Size <= 0 {
+		v.limit = maxUnsized
+	}
 	var ok bool
 	if v.want, ok = cutSHA256(p.Digest); !ok {
 		v.err = &DigestError{Package: p.Key(), Reason: "no sha256 digest to verify against"}
@@ -39,12 +58,13 @@ func NewVerifier(rc io.ReadCloser, p Package) io.ReadCloser {
 }
 
 type verifier struct {
-	rc   io.ReadCloser
-	p    Package
-	want string // the hex digest
-	h    hash.Hash
-	n    int64
-	err  error // sticky
+	rc    io.ReadCloser
+	p     Package
+	want  string // the hex digest
+	h     hash.Hash
+	n     int64
+	limit int64 // the most rc may hold
+	err   error // sticky
 }
 
 func (v *verifier) Read(b []byte) (int, error) {
@@ -54,8 +74,12 @@ func (v *verifier) Read(b []byte) (int, error) {
 	n, err := v.rc.Read(b)
 	v.h.Write(b[:n])
 	v.n += int64(n)
-	if v.p.Size > 0 && v.n > v.p.Size {
-		v.err = &DigestError{Package: v.p.Key(), Reason: fmt.Sprintf("more than %d bytes", v.p.Size)}
+	if v.n > v.limit {
+		reason := fmt.Sprintf("more than %d bytes", v.p.Size)
+		if v.p.Size <= 0 {
+			reason = fmt.Sprintf("more than %d bytes, the most read of a package without a size; give the package its size", v.limit)
+		}
+		v.err = &DigestError{Package: v.p.Key(), Reason: reason}
 		return 0, v.err
 	}
 	if err == io.EOF {
@@ -71,8 +95,22 @@ func (v *verifier) Read(b []byte) (int, error) {
 	}
 	if err != nil {
 		v.err = err
+		if !namesPackage(err, v.p.Key()) { // as a verifier of a verifier's content
+			v.err = &PackageError{Package: v.p.Key(), Err: err}
+		}
+		return n, v.err
 	}
-	return n, err
+	return n, nil
+}
+
+// namesPackage reports whether err is a *DigestError or a *PackageError
+// of the package of key k.
+func namesPackage(err error, k Key) bool {
+	if de, ok := errors.AsType[*DigestError](err); ok && de.Package == k {
+		return true
+	}
+	pe, ok := errors.AsType[*PackageError](err)
+	return ok && pe.Package == k
 }
 
 func (v *verifier) Close() error { return v.rc.Close() }

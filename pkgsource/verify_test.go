@@ -170,9 +170,27 @@ func TestVerifierPassesReadErrors(t *testing.T) {
 	got, err := io.ReadAll(v)
 	require.ErrorIs(t, err, boom)
 	assert.NotErrorIs(t, err, pkgsource.ErrDigestMismatch)
+	var pe *pkgsource.PackageError
+	require.ErrorAs(t, err, &pe, "the error names the package")
+	assert.Equal(t, p.Key(), pe.Package)
+	assert.Contains(t, err.Error(), "tomcat 10.1.34")
 	assert.Equal(t, verifyContent[:10], got)
 	_, again := v.Read(make([]byte, 1))
 	assert.ErrorIs(t, again, boom, "the error is sticky")
+}
+
+// TestVerifierOfVerifier reads a tampered package through two verifiers,
+// as a caller verifying a source's already verified reader does: the
+// error names the package once.
+func TestVerifierOfVerifier(t *testing.T) {
+	p := verifiedPackage(verifyContent)
+	tampered := bytes.Clone(verifyContent)
+	tampered[3] ^= 1
+	inner := pkgsource.NewVerifier(io.NopCloser(bytes.NewReader(tampered)), p)
+	_, err := io.ReadAll(pkgsource.NewVerifier(inner, p))
+	var de *pkgsource.DigestError
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, 1, strings.Count(err.Error(), "tomcat 10.1.34"), err.Error())
 }
 
 func TestVerifierClose(t *testing.T) {

@@ -43,6 +43,7 @@ type inputFlags struct {
 	requests                   string
 	policy                     string
 	allowDowngrade             bool
+	trustFirstUse              bool
 	maxMinorStep               int
 }
 
@@ -54,6 +55,7 @@ func (in *inputFlags) register(fs *flag.FlagSet, withRequests bool) {
 	fs.StringVar(&in.repo, "repo", "", "package repository: a `DIR` or an http(s) URL")
 	fs.Var(&in.keys, "key", "trust only indexes signed by the base64 ed25519 public key in `FILE` (repeatable)")
 	fs.StringVar(&in.trustStore, "trust-store", "", "remember trusted index versions in `FILE` (needs --key)")
+	fs.BoolVar(&in.trustFirstUse, "trust-first-use", false, "create the --trust-store FILE if it does not exist (only when setting it up)")
 	if withRequests {
 		fs.StringVar(&in.requests, "requests", "", "request `FILE`, YAML or JSON")
 	}
@@ -77,6 +79,8 @@ func (in *inputFlags) check(withRequests bool) error {
 		return usageErr("give --repo DIR or --repo URL")
 	case in.trustStore != "" && len(in.keys) == 0:
 		return usageErr("--trust-store needs --key")
+	case in.trustFirstUse && in.trustStore == "":
+		return usageErr("--trust-first-use needs --trust-store")
 	case withRequests && in.requests == "":
 		return usageErr("give --requests FILE")
 	case in.maxMinorStep < 0:
@@ -149,6 +153,9 @@ func (in *inputFlags) load(ctx context.Context) (*env, error) {
 	e := &env{topo: topo, repo: repo}
 	if _, err := repo.Index(ctx); err != nil {
 		e.Close()
+		if errors.Is(err, pkgsource.ErrNoTrustStore) {
+			err = fmt.Errorf("%w; to create it, run once with --trust-first-use", err)
+		}
 		return nil, inputErr(fmt.Errorf("repository %s: %w", in.repo, err))
 	}
 	opts, err := in.plannerOptions()
@@ -174,7 +181,11 @@ func (in *inputFlags) openRepo() (repository, error) {
 		opts = append(opts, pkgsource.WithKeys(keys...))
 	}
 	if in.trustStore != "" {
-		opts = append(opts, pkgsource.WithTrustStore(pkgsource.NewFileTrustStore(in.trustStore)))
+		var storeOpts []pkgsource.FileTrustStoreOption
+		if in.trustFirstUse {
+			storeOpts = append(storeOpts, pkgsource.AllowFirstUse())
+		}
+		opts = append(opts, pkgsource.WithTrustStore(pkgsource.NewFileTrustStore(in.trustStore, storeOpts...)))
 	}
 	if strings.HasPrefix(in.repo, "http://") || strings.HasPrefix(in.repo, "https://") {
 		return pkgsource.NewHTTP(in.repo, &http.Client{Timeout: 60 * time.Second}, opts...)
@@ -365,7 +376,8 @@ func planKind(err error) string {
 		return "not_found"
 	case errors.Is(err, pkgsource.ErrUntrusted), errors.Is(err, pkgsource.ErrRollback),
 		errors.Is(err, pkgsource.ErrExpired), errors.Is(err, pkgsource.ErrInvalidIndex),
-		errors.Is(err, pkgsource.ErrInvalid), errors.Is(err, pkgsource.ErrNotFound):
+		errors.Is(err, pkgsource.ErrInvalid), errors.Is(err, pkgsource.ErrNotFound),
+		errors.Is(err, pkgsource.ErrNoTrustStore):
 		return "repository"
 	}
 	return "internal"

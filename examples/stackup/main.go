@@ -27,7 +27,10 @@
 //	--key FILE            trust only an index signed (index.json.sig) by this key:
 //	                      a file holding a base64 ed25519 public key; repeatable
 //	--trust-store FILE    remember the newest trusted index version here, to refuse
-//	                      an older index replayed later (needs --key)
+//	                      an older index replayed later (needs --key); FILE must
+//	                      exist, so that deleting it cannot reset the protection
+//	--trust-first-use     create the --trust-store FILE if it does not exist:
+//	                      only when setting it up, as it then trusts what it sees
 //
 // The requests (not for serve, whose clients post them):
 //

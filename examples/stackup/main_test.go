@@ -199,6 +199,11 @@ func TestRepositoryTrust(t *testing.T) {
 		{"trust-missing-repo", filepath.Join(t.TempDir(), "nowhere"), nil, exitUsage, "no such file or directory"},
 		// Without a key, an unsigned repository is fine.
 		{"trust-unsigned-no-key", "testdata/repo", nil, exitOK, ""},
+		{"trust-first-use-without-store", signed, []string{"--key", key, "--trust-first-use"}, exitUsage, "--trust-first-use needs --trust-store"},
+		// A missing store is refused, so that deleting it cannot reset
+		// rollback protection; --trust-first-use creates it.
+		{"trust-store-missing", signed, []string{"--key", key, "--trust-store", store}, exitUsage, "no trust store"},
+		{"trust-store-first-use", signed, []string{"--key", key, "--trust-store", store, "--trust-first-use"}, exitOK, ""},
 		{"trust-signed-store", signed, []string{"--key", key, "--trust-store", store}, exitOK, ""},
 	}
 	for _, tt := range tests {
@@ -207,6 +212,9 @@ func TestRepositoryTrust(t *testing.T) {
 			r := stackup(t, args...)
 			assert.Equal(t, tt.code, r.code, r.stderr)
 			assert.Contains(t, r.stderr, tt.stderr)
+			if tt.name == "trust-store-missing" {
+				assert.NoFileExists(t, store, "a refused store is not created")
+			}
 			if tt.code != exitOK {
 				checkGolden(t, tt.name, r.String(), map[string]string{filepath.Dir(filepath.Dir(signed)): "$TMP", wd: "$PWD"})
 			}
