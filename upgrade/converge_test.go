@@ -152,3 +152,19 @@ func TestPlanIgnoresRequiresOrder(t *testing.T) {
 	assert.Equal(t, a.String(), b.String())
 	assert.Equal(t, "ubuntu", reordered.Requires[0].Type, "the source's package is not reordered in place")
 }
+
+// TestRequirementNamingAType asks for a requirement on "tomcat", the type
+// of template tomcat_server: the error says the requirement names a type.
+func TestRequirementNamingAType(t *testing.T) {
+	_, err := upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t)).Plan(context.Background(), shop2("tomcat", ">=9"))
+	require.ErrorIs(t, err, topology.ErrNotFound)
+	var missing *upgrade.MissingNodeError
+	require.ErrorAs(t, err, &missing)
+	assert.Equal(t, []topology.TemplateID{"tomcat_server"}, missing.TypeOf)
+	assert.ErrorContains(t, err, `"tomcat" is the type of template tomcat_server beneath it: a requirement names a template, not a type`)
+
+	_, err = upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t)).Plan(context.Background(), shop2("postgres_server", ">=15"))
+	require.ErrorAs(t, err, &missing)
+	assert.Empty(t, missing.TypeOf)
+	assert.ErrorContains(t, err, `no node of template "postgres_server" beneath node "shop-1" of application "shop"; relate the node to one, or fix the requirement`)
+}

@@ -79,6 +79,9 @@ type MissingNodeError struct {
 	Type     string              // the platform type a package requires
 	Beneath  topology.NodeID     // empty when looking in the whole application
 	Package  string              // the package that requires Type
+	// TypeOf lists the templates beneath whose type is the Template looked
+	// for: the requirement names a type where it should name a template.
+	TypeOf []topology.TemplateID
 }
 
 func (e *MissingNodeError) Error() string {
@@ -88,8 +91,16 @@ func (e *MissingNodeError) Error() string {
 	case e.Type != "":
 		return fmt.Sprintf("upgrade: package %s requires %s, but no %s node is beneath node %q of application %q",
 			e.Package, e.Type, e.Type, e.Beneath, e.App)
+	case len(e.TypeOf) > 0:
+		names := make([]string, len(e.TypeOf))
+		for i, t := range e.TypeOf {
+			names[i] = string(t)
+		}
+		return fmt.Sprintf("upgrade: no node of template %q beneath node %q of application %q; %q is the type of template %s beneath it: a requirement names a template, not a type",
+			e.Template, e.Beneath, e.App, e.Template, strings.Join(names, ", "))
 	}
-	return fmt.Sprintf("upgrade: no node of template %q beneath node %q of application %q", e.Template, e.Beneath, e.App)
+	return fmt.Sprintf("upgrade: no node of template %q beneath node %q of application %q; relate the node to one, or fix the requirement",
+		e.Template, e.Beneath, e.App)
 }
 
 // Is reports whether target is topology.ErrNotFound.

@@ -622,6 +622,22 @@ func (pl *planning) requirement(origin int) *topology.Requirement {
 	return &pl.requests[origin/originSpan].Template.Requirements[origin%originSpan]
 }
 
+// missing reports that no node of template beneath info, of app, and
+// which templates beneath have template as their type, if any.
+func (pl *planning) missing(app topology.AppID, template topology.TemplateID, info *nodeInfo) error {
+	e := &MissingNodeError{App: app, Template: template, Beneath: info.node.ID}
+	typed, err := pl.beneath(info, func(c *nodeInfo) bool { return c.template != nil && c.template.Type == string(template) })
+	if err != nil {
+		return err
+	}
+	for _, c := range typed {
+		e.TypeOf = append(e.TypeOf, c.node.Template)
+	}
+	slices.Sort(e.TypeOf)
+	e.TypeOf = slices.Compact(e.TypeOf)
+	return e
+}
+
 // requestDemand is what r asks of the nodes it replaces: its new
 // template's version, exactly.
 func requestDemand(r *Request) Demand {
@@ -693,7 +709,7 @@ func (pl *planning) gather(r *Request, index int) error {
 				return err
 			}
 			if len(found) == 0 {
-				return &MissingNodeError{App: r.Application, Template: req.Template, Beneath: n.ID}
+				return pl.missing(r.Application, req.Template, info)
 			}
 			for _, f := range found {
 				if err := pl.demandOrigin(f, index*originSpan+k); err != nil {
