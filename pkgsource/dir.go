@@ -74,6 +74,9 @@ func (d *Dir) Index(ctx context.Context) (*Index, error) {
 		return nil, err
 	}
 	data, err := d.readFile(IndexFile, d.opts.maxIndex)
+	if errors.Is(err, ErrNotFound) {
+		return nil, &noIndexError{repo: d.path, reason: IndexFile + " does not exist", err: err}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -86,6 +89,20 @@ func (d *Dir) Index(ctx context.Context) (*Index, error) {
 	}
 	return d.opts.trustedIndex(ctx, d.path, d.trustKey, data, sig)
 }
+
+// noIndexError reports that a repository has no index. It matches
+// ErrNoIndex and the error that found it out.
+type noIndexError struct {
+	repo   string
+	reason string // such as "index.json does not exist"
+	err    error
+}
+
+func (e *noIndexError) Error() string {
+	return fmt.Sprintf("pkgsource: repository %s: %v: %s; publish %s there (see WriteIndex)", e.repo, ErrNoIndex, e.reason, IndexFile)
+}
+
+func (e *noIndexError) Unwrap() []error { return []error{ErrNoIndex, e.err} }
 
 // readFile reads a small file of the repository, refusing more than limit
 // bytes.

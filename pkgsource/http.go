@@ -150,6 +150,9 @@ func (h *HTTP) Index(ctx context.Context) (*Index, error) {
 
 	indexURL := h.base.JoinPath(IndexFile).String()
 	body, tag, notModified, err := h.fetchSmall(ctx, indexURL, etag, h.opts.maxIndex)
+	if errors.Is(err, ErrNotFound) {
+		return nil, &noIndexError{repo: h.base.Redacted(), reason: "GET " + IndexFile + ": 404 Not Found", err: err}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -64,6 +64,9 @@ var (
 	// ErrNotFound reports a package or package content that a source does
 	// not hold.
 	ErrNotFound = errors.New("package not found")
+	// ErrNoIndex reports a repository without an index (IndexFile). The
+	// error matches ErrNotFound too.
+	ErrNoIndex = errors.New("no index")
 	// ErrDigestMismatch reports package content whose digest or size is
 	// not the one its description promises.
 	ErrDigestMismatch = errors.New("digest mismatch")
