@@ -153,7 +153,7 @@ func (d *Dir) Open(ctx context.Context, p Package) (io.ReadCloser, error) {
 		}
 		if info.Size() != p.Size {
 			f.Close()
-			return nil, &DigestError{Package: p.Key(), Reason: fmt.Sprintf("file %q is %d bytes, want %d", p.Location, info.Size(), p.Size)}
+			return nil, &DigestError{Package: p.Key(), Reason: fmt.Sprintf("size mismatch: file %q is %d bytes, %d declared", p.Location, info.Size(), p.Size)}
 		}
 	}
 	return NewVerifier(f, p), nil

@@ -94,19 +94,19 @@ func TestDirRefusesTamperedContent(t *testing.T) {
 			data := bytes.Clone(r.files[p.Location])
 			data[0] ^= 0x20
 			r.write(t, p.Location, data)
-		}, "sha256 is "},
+		}, "sha256 mismatch: content hashes to "},
 		{"truncated", func(t *testing.T, r *repo, p *pkgsource.Package) {
 			r.write(t, p.Location, r.files[p.Location][:5])
-		}, "5 bytes, want "},
+		}, "is 5 bytes, 31 declared"},
 		{"emptied", func(t *testing.T, r *repo, p *pkgsource.Package) {
 			r.write(t, p.Location, nil)
-		}, "0 bytes, want "},
+		}, "is 0 bytes, 31 declared"},
 		{"appended to", func(t *testing.T, r *repo, p *pkgsource.Package) {
 			r.write(t, p.Location, append(bytes.Clone(r.files[p.Location]), "#!/bin/sh\nrm -rf /\n"...))
-		}, "bytes, want "}, // refused before a byte is read: TestDirOpenRefusesIrregularFiles
+		}, " declared"}, // refused before a byte is read: TestDirOpenRefusesIrregularFiles
 		{"replaced by other content", func(t *testing.T, r *repo, p *pkgsource.Package) {
 			r.write(t, p.Location, bytes.Repeat([]byte("x"), int(p.Size)))
-		}, "sha256 is "},
+		}, "sha256 mismatch: content hashes to "},
 		{"index gives the wrong size", func(t *testing.T, r *repo, p *pkgsource.Package) {
 			for i := range r.pkgs {
 				if r.pkgs[i].Key() == p.Key() {
@@ -114,7 +114,7 @@ func TestDirRefusesTamperedContent(t *testing.T) {
 				}
 			}
 			r.publish(t, 2, false)
-		}, "bytes, want "},
+		}, " declared"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -182,10 +182,10 @@ func TestDirOpenRefusesIrregularFiles(t *testing.T) {
 		{"directory without size", func(t *testing.T, path string) { require.NoError(t, os.Mkdir(path, 0o755)) }, pkgsource.ErrNotRegular, "a directory", true},
 		{"larger than declared", func(t *testing.T, path string) {
 			require.NoError(t, os.WriteFile(path, make([]byte, 1<<20), 0o644))
-		}, pkgsource.ErrDigestMismatch, `file "evil.pkg" is 1048576 bytes, want 10`, false},
+		}, pkgsource.ErrDigestMismatch, `size mismatch: file "evil.pkg" is 1048576 bytes, 10 declared`, false},
 		{"shorter than declared", func(t *testing.T, path string) {
 			require.NoError(t, os.WriteFile(path, []byte("short"), 0o644))
-		}, pkgsource.ErrDigestMismatch, `file "evil.pkg" is 5 bytes, want 10`, false},
+		}, pkgsource.ErrDigestMismatch, `size mismatch: file "evil.pkg" is 5 bytes, 10 declared`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,11 +14,14 @@ import (
 // promises. It matches ErrDigestMismatch.
 type DigestError struct {
 	Package Key
-	Reason  string // such as "sha256 is 3a…, want 9f…" or "more than 1024 bytes"
+	// Reason says which check failed and how, such as "sha256 mismatch:
+	// content hashes to 3a…, 9f… declared" or "size mismatch: read 1023
+	// bytes, 1024 declared".
+	Reason string
 }
 
 func (e *DigestError) Error() string {
-	return fmt.Sprintf("pkgsource: package %s: %v: %s", e.Package, ErrDigestMismatch, e.Reason)
+	return fmt.Sprintf("pkgsource: package %s: %s", e.Package, e.Reason)
 }
 
 // Is reports whether target is ErrDigestMismatch.
@@ -52,7 +55,7 @@ func newVerifier(rc io.ReadCloser, p Package, maxUnsized int64) *verifier {
 	}
 	var ok bool
 	if v.want, ok = cutSHA256(p.Digest); !ok {
-		v.err = &DigestError{Package: p.Key(), Reason: "no sha256 digest to verify against"}
+		v.err = &DigestError{Package: p.Key(), Reason: "cannot be verified: no sha256 digest declared"}
 	}
 	return v
 }
@@ -75,9 +78,9 @@ func (v *verifier) Read(b []byte) (int, error) {
 	v.h.Write(b[:n])
 	v.n += int64(n)
 	if v.n > v.limit {
-		reason := fmt.Sprintf("more than %d bytes", v.p.Size)
+		reason := fmt.Sprintf("size mismatch: more than the %d bytes declared", v.p.Size)
 		if v.p.Size <= 0 {
-			reason = fmt.Sprintf("more than %d bytes, the most read of a package without a size; give the package its size", v.limit)
+			reason = fmt.Sprintf("size mismatch: more than %d bytes, the most read of a package without a size; give the package its size", v.limit)
 		}
 		v.err = &DigestError{Package: v.p.Key(), Reason: reason}
 		return 0, v.err
@@ -85,9 +88,9 @@ func (v *verifier) Read(b []byte) (int, error) {
 	if err == io.EOF {
 		switch got := hex.EncodeToString(v.h.Sum(nil)); {
 		case v.p.Size > 0 && v.n != v.p.Size:
-			v.err = &DigestError{Package: v.p.Key(), Reason: fmt.Sprintf("%d bytes, want %d", v.n, v.p.Size)}
+			v.err = &DigestError{Package: v.p.Key(), Reason: fmt.Sprintf("size mismatch: read %d bytes, %d declared", v.n, v.p.Size)}
 		case got != v.want:
-			v.err = &DigestError{Package: v.p.Key(), Reason: fmt.Sprintf("sha256 is %s, want %s", got, v.want)}
+			v.err = &DigestError{Package: v.p.Key(), Reason: fmt.Sprintf("sha256 mismatch: content hashes to %s, %s declared", got, v.want)}
 		default:
 			v.err = io.EOF
 		}

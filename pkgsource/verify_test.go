@@ -78,11 +78,11 @@ func TestVerifierMismatch(t *testing.T) {
 		maxOutput  int // the most bytes the caller may be handed
 		failsEarly bool
 	}{
-		{"tampered byte", tampered, "sha256 is " + strings.TrimPrefix(pkgsource.Digest(tampered), "sha256:") + ", want " + strings.TrimPrefix(pkgsource.Digest(verifyContent), "sha256:"), len(verifyContent), false},
-		{"truncated", verifyContent[:len(verifyContent)-1], "2199 bytes, want 2200", len(verifyContent) - 1, false},
-		{"empty", nil, "0 bytes, want 2200", 0, false},
-		{"one byte longer", append(bytes.Clone(verifyContent), 'x'), "more than 2200 bytes", len(verifyContent), true},
-		{"much longer", append(bytes.Clone(verifyContent), verifyContent...), "more than 2200 bytes", len(verifyContent), true},
+		{"tampered byte", tampered, "sha256 mismatch: content hashes to " + strings.TrimPrefix(pkgsource.Digest(tampered), "sha256:") + ", " + strings.TrimPrefix(pkgsource.Digest(verifyContent), "sha256:") + " declared", len(verifyContent), false},
+		{"truncated", verifyContent[:len(verifyContent)-1], "size mismatch: read 2199 bytes, 2200 declared", len(verifyContent) - 1, false},
+		{"empty", nil, "size mismatch: read 0 bytes, 2200 declared", 0, false},
+		{"one byte longer", append(bytes.Clone(verifyContent), 'x'), "size mismatch: more than the 2200 bytes declared", len(verifyContent), true},
+		{"much longer", append(bytes.Clone(verifyContent), verifyContent...), "size mismatch: more than the 2200 bytes declared", len(verifyContent), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,7 +104,7 @@ func TestVerifierMismatch(t *testing.T) {
 			require.ErrorAs(t, err, &de)
 			assert.Equal(t, p.Key(), de.Package)
 			assert.Equal(t, tt.reason, de.Reason)
-			assert.Equal(t, "pkgsource: package tomcat 10.1.34: digest mismatch: "+tt.reason, err.Error())
+			assert.Equal(t, "pkgsource: package tomcat 10.1.34: "+tt.reason, err.Error())
 			assert.LessOrEqual(t, len(got), tt.maxOutput, "no byte past the size reaches the caller")
 			if tt.failsEarly {
 				assert.Len(t, got, len(verifyContent), "fails as soon as the content passes its size")
@@ -125,7 +125,7 @@ func TestVerifierLongerContentFailsBeforeEOF(t *testing.T) {
 	v := pkgsource.NewVerifier(io.NopCloser(endless), p)
 	got, err := io.ReadAll(v)
 	require.ErrorIs(t, err, pkgsource.ErrDigestMismatch)
-	assert.Contains(t, err.Error(), "more than 3 bytes")
+	assert.Contains(t, err.Error(), "more than the 3 bytes declared")
 	assert.Len(t, got, 3)
 }
 
@@ -157,7 +157,7 @@ func TestVerifierWithoutDigest(t *testing.T) {
 			assert.Zero(t, n)
 			require.ErrorIs(t, err, pkgsource.ErrDigestMismatch)
 			assert.Contains(t, err.Error(), "tomcat 10.1.34")
-			assert.Contains(t, err.Error(), "no sha256 digest to verify against")
+			assert.Contains(t, err.Error(), "cannot be verified: no sha256 digest declared")
 			assert.Zero(t, spy.reads, "nothing is read that cannot be verified")
 		})
 	}

@@ -151,9 +151,9 @@ func TestRunPackagesTampered(t *testing.T) {
 		data   []byte
 		reason string
 	}{
-		{"other content", []byte("content of tomcat 10.1.3X"), "sha256 is"},
+		{"other content", []byte("content of tomcat 10.1.3X"), "sha256 mismatch"},
 		{"longer", []byte("content of tomcat 10.1.34 and more"), "more than"},
-		{"shorter", []byte("content"), "bytes, want"},
+		{"shorter", []byte("content"), "size mismatch: read"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			plan, src := signedPlan(t)

@@ -133,7 +133,7 @@ func TestApplyTampered(t *testing.T) {
 	r := stackup(t, e.args("--prefetch", "--exec", e.record())...)
 	assert.Equal(t, exitFailed, r.code)
 	assert.Contains(t, r.stderr, "prefetch failed: package tomcat 10.1.34")
-	assert.Contains(t, r.stderr, "digest mismatch")
+	assert.Contains(t, r.stderr, "sha256 mismatch")
 	assert.Empty(t, e.readLedger(t), "nothing ran")
 	assert.NotContains(t, r.stdout, "succeeded", "no run, no summary")
 	e.golden(t, "apply-tampered", r)
@@ -144,7 +144,7 @@ func TestApplyTampered(t *testing.T) {
 	r = stackup(t, e.args("--quiet", "--exec", e.record())...)
 	assert.Equal(t, exitFailed, r.code, r.stderr)
 	assert.Contains(t, r.stderr, "package tomcat 10.1.34")
-	assert.Contains(t, r.stderr, "digest mismatch")
+	assert.Contains(t, r.stderr, "sha256 mismatch")
 	assert.Equal(t, ledgerOf(allSteps[:3]...), e.readLedger(t), "the step installing the tampered package never ran")
 }
 

@@ -193,7 +193,7 @@ func TestTestCatchesBrokenSources(t *testing.T) {
 		}}}, []string{"Open(tomcat 9.0.98): package not found"}},
 		{"opener whose content is cut short", fakeOpener{&fake{pkgs: expected(), open: func(p pkgsource.Package) (io.ReadCloser, error) {
 			return pkgsource.NewVerifier(io.NopCloser(bytes.NewReader(content[p.Location][:3])), p), nil
-		}}}, []string{"Open(jdk 21.0.2): pkgsource: package jdk 21.0.2: digest mismatch: 3 bytes, want 11"}},
+		}}}, []string{"Open(jdk 21.0.2): pkgsource: package jdk 21.0.2: size mismatch: read 3 bytes, 11 declared"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
