@@ -438,6 +438,28 @@ func (doc *toscaDoc) readNodeFilter(n *yaml.Node, where string) (version.Constra
 	var and []string  // clauses that must all hold
 	var or [][]string // alternatives from valid_values, each a clause
 	var orNode *yaml.Node
+	// The constraint is built only once its length is known to be within
+	// version.MaxLength: each alternative repeats every other clause, so
+	// a small file could otherwise make a constraint of gigabytes.
+	andLen, orLen := 0, 0 // of the clauses and of the alternatives, joined
+	tooLong := func(at *yaml.Node) error {
+		n := andLen
+		if or != nil {
+			n = orLen
+			if andLen > 0 {
+				n += len(or) * (len(", ") + andLen)
+			}
+		}
+		if n <= version.MaxLength {
+			return nil
+		}
+		why := fmt.Sprintf("%d clauses", len(and))
+		if or != nil {
+			why = fmt.Sprintf("each of the %d valid_values repeats the %d other clauses", len(or), len(and))
+		}
+		return toscaError(at, where, "%w: %w: the constraint it makes is too long (%d bytes or more, %s); "+
+			"write fewer valid_values or fewer clauses, such as one in_range", version.ErrInvalidConstraint, version.ErrTooLong, n, why)
+	}
 	for _, kv := range pairs {
 		if kv[0].Value != "properties" {
 			return version.Constraint{}, toscaError(kv[0], where+"."+kv[0].Value, "not supported (only properties)")
@@ -475,8 +497,28 @@ func (doc *toscaDoc) readNodeFilter(n *yaml.Node, where string) (version.Constra
 								return version.Constraint{}, toscaError(op[0], at, "a second valid_values")
 							}
 							or, orNode = alts, op[0]
+							for i, alt := range or {
+								if i > 0 {
+									orLen += len(" || ")
+								}
+								for j, clause := range alt {
+									if j > 0 {
+										orLen += len(", ")
+									}
+									orLen += len(clause)
+								}
+							}
 						}
-						and = append(and, a...)
+						for _, clause := range a {
+							if len(and) > 0 {
+								andLen += len(", ")
+							}
+							andLen += len(clause)
+							and = append(and, clause)
+						}
+						if err := tooLong(op[0]); err != nil {
+							return version.Constraint{}, err
+						}
 					}
 				}
 			}
@@ -568,12 +610,27 @@ func constraintClause(op, arg *yaml.Node, where string) (and []string, or [][]st
 		}
 		return []string{">=" + vs[0].String(), "<=" + vs[1].String()}, nil, nil
 	case "valid_values":
-		vs, err := list(0)
-		if err != nil {
+		if arg.Kind != yaml.SequenceNode || len(arg.Content) == 0 {
+			_, err := list(0)
 			return nil, nil, err
 		}
-		for _, v := range vs {
-			or = append(or, []string{"=" + v.String()})
+		// Stop at the first value that makes the alternatives alone too
+		// long, rather than parse thousands.
+		n := 0
+		for i, c := range arg.Content {
+			v, err := exact(c)
+			if err != nil {
+				return nil, nil, err
+			}
+			alt := "=" + v.String()
+			if n += len(alt); i > 0 {
+				n += len(" || ")
+			}
+			if n > version.MaxLength {
+				return nil, nil, toscaError(c, at, "%w: %w: the constraint it makes is too long (more than %d bytes from the first %d of %d valid_values alone); "+
+					"write fewer valid_values, or use an in_range", version.ErrInvalidConstraint, version.ErrTooLong, version.MaxLength, i+1, len(arg.Content))
+			}
+			or = append(or, []string{alt})
 		}
 		return nil, or, nil
 	}
