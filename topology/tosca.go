@@ -47,6 +47,13 @@ const InstancesSchema = "stackup.instances/v1"
 // occurrences — is refused with an error naming the construct and its line,
 // never dropped in silence.
 //
+// Anchors and aliases, in the service template (typically defined under
+// dsl_definitions) and in the instance file, are followed within the
+// budget of [ReadYAML]; merge keys (<<) are refused in the service
+// template. A node_filter whose constraint would be longer than
+// [version.MaxLength] is refused before it is built: each valid_values
+// entry makes one alternative repeating every other clause.
+//
 // The instance file is YAML:
 //
 //	schema: stackup.instances/v1
