@@ -61,7 +61,7 @@ const InstancesSchema = "stackup.instances/v1"
 //	nodes:
 //	  - id: tomcat-1
 //	    template: tomcat_server
-//	    version: 8.5.100            # optional: the template's version
+//	    version: 8.5.100            # optional: the template's version; 0.0.0 only if the template's is
 //	    relationships:
 //	      - { requirement: host, target: java-1 }
 //
@@ -719,6 +719,11 @@ func readInstances(data []byte, templates []Template) (*Application, error) {
 			}
 		}
 		t, _ := app.Template(in.Template)
+		if t != nil {
+			if err := checkZeroVersion(in.Version, n.Version, t.Version); in.Version != "" && err != nil {
+				return nil, bad([]any{"nodes", i, "version"}, item, "%w", err)
+			}
+		}
 		for j, r := range in.Relationships {
 			rel := r.Relation
 			switch {
