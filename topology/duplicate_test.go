@@ -43,6 +43,8 @@ func TestReadJSONDuplicateKeys(t *testing.T) {
 			`"target": "vm-9"}]`, "target", `"target": "vm-1", "target"`, ""},
 		{"other case", edit{`{"id": "vm-1", "template": "ubuntu_os"}`, `{"id": "vm-1", "template": "ubuntu_os", "Template": "java_runtime"}`},
 			`"Template"`, "Template", `"template": "ubuntu_os", "Template"`, "template"},
+		{"folded like encoding/json", edit{`"schema": "stackup.topology/v1",`, `"schema": "stackup.topology/v1", "ſchema": "stackup.topology/v0",`},
+			`"ſchema"`, "ſchema", `"schema": "stackup.topology/v1"`, "schema"},
 		{"escaped", edit{`{"id": "vm-1", "template": "ubuntu_os"}`, `{"id": "vm-1", "template": "ubuntu_os", "\u0069d": "vm-9"}`},
 			`"\u0069d"`, "id", `"id": "vm-1", "template": "ubuntu_os", "\u0069d"`, ""},
 	}
