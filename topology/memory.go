@@ -54,20 +54,29 @@ func New(apps ...Application) (*Memory, error) {
 			m.nodes[n.ID] = n
 		}
 	}
+	// The requirements of each template by the template they name, found
+	// once per template rather than searched for each relationship.
+	reqsOn := make(map[*Template]map[TemplateID][]*Requirement)
 	for _, n := range m.nodes {
 		t := templates[n.Template]
+		byTarget, ok := reqsOn[t]
+		if !ok && len(n.Relationships) > 0 {
+			byTarget = make(map[TemplateID][]*Requirement)
+			for i := range t.Requirements {
+				req := &t.Requirements[i]
+				byTarget[req.Template] = append(byTarget[req.Template], req)
+			}
+			reqsOn[t] = byTarget
+		}
 		for _, r := range n.Relationships {
 			target := m.nodes[r.Target]
 			d := Dependent{App: n.App, Node: n.ID, Template: n.Template, Relation: r.Relation}
-			found := false
-			for _, req := range t.Requirements {
-				if req.Template == target.Template {
-					d.Constraint = req.Constraint
-					m.dependents[r.Target] = append(m.dependents[r.Target], d)
-					found = true
-				}
+			reqs := byTarget[target.Template]
+			for _, req := range reqs {
+				d.Constraint = req.Constraint
+				m.dependents[r.Target] = append(m.dependents[r.Target], d)
 			}
-			if !found {
+			if len(reqs) == 0 {
 				m.dependents[r.Target] = append(m.dependents[r.Target], d)
 			}
 		}
@@ -329,11 +338,15 @@ func Validate(apps ...Application) error {
 				problem(item, "unknown template %q", n.Template)
 			}
 			hosts := 0
+			// A set, not a search of those before: a node read from a
+			// file may have many relationships.
+			seen := make(map[Relationship]bool, len(n.Relationships))
 			for k, r := range n.Relationships {
-				if slices.Contains(n.Relationships[:k], r) {
+				if seen[r] {
 					problem(item, "duplicate relationship: %s %q", r.Relation, r.Target)
 					continue
 				}
+				seen[r] = true
 				targetErr := CheckID("node", string(r.Target))
 				switch {
 				case targetErr != nil:

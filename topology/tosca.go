@@ -230,8 +230,12 @@ func readServiceTemplate(data []byte) ([]Template, error) {
 		}
 		doc.templates = append(doc.templates, t)
 	}
+	names := make(map[TemplateID]bool, len(doc.templates))
+	for _, t := range doc.templates {
+		names[t.ID] = true
+	}
 	for _, tg := range doc.targets {
-		if !slices.ContainsFunc(doc.templates, func(t Template) bool { return t.ID == tg.name }) {
+		if !names[tg.name] {
 			return nil, toscaError(tg.node, tg.at, "no node template %q", tg.name)
 		}
 	}
@@ -679,6 +683,31 @@ func readInstances(data []byte, templates []Template) (*Application, error) {
 			Err: fmt.Errorf("%w: schema %q, want %q", ErrInvalid, f.Schema, InstancesSchema)}
 	}
 	app := &Application{ID: f.Application, Templates: templates}
+	// Templates by ID, and the first requirement of each name of each
+	// template, rather than a search for every node and relationship.
+	byID := make(map[TemplateID]*Template, len(templates))
+	for i := range templates {
+		if _, dup := byID[templates[i].ID]; !dup {
+			byID[templates[i].ID] = &templates[i]
+		}
+	}
+	reqIndex := make(map[*Template]map[string]int)
+	requirement := func(t *Template, name string) int {
+		idx, ok := reqIndex[t]
+		if !ok {
+			idx = make(map[string]int, len(t.Requirements))
+			for k, q := range t.Requirements {
+				if _, dup := idx[q.Name]; !dup {
+					idx[q.Name] = k
+				}
+			}
+			reqIndex[t] = idx
+		}
+		if k, ok := idx[name]; ok {
+			return k
+		}
+		return -1
+	}
 	bad := func(path []any, item string, format string, args ...any) error {
 		return &Error{Item: fmt.Sprintf("instance file line %d: %s", yamlLine(root, path...), item),
 			Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)}
@@ -718,7 +747,7 @@ func readInstances(data []byte, templates []Template) (*Application, error) {
 				return nil, bad([]any{"nodes", i, "version"}, item, "%w", err)
 			}
 		}
-		t, _ := app.Template(in.Template)
+		t := byID[in.Template]
 		if t != nil {
 			if err := checkZeroVersion(in.Version, n.Version, t.Version); in.Version != "" && err != nil {
 				return nil, bad([]any{"nodes", i, "version"}, item, "%w", err)
@@ -732,7 +761,7 @@ func readInstances(data []byte, templates []Template) (*Application, error) {
 			case r.Requirement != "":
 				k := -1
 				if t != nil {
-					k = slices.IndexFunc(t.Requirements, func(q Requirement) bool { return q.Name == r.Requirement })
+					k = requirement(t, r.Requirement)
 				}
 				if k < 0 {
 					return nil, bad([]any{"nodes", i, "relationships", j, "requirement"}, item,
