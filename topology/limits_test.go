@@ -239,7 +239,7 @@ func TestReadYAMLAliasesWithinBudget(t *testing.T) {
 	var s strings.Builder
 	s.WriteString(toscaVersionLine + "dsl_definitions:\n  reqs: &reqs\n")
 	for i := range 20 {
-		fmt.Fprintf(&s, "    - r%d: t0\n", i)
+		fmt.Fprintf(&s, "    - r%d: t%d\n", i, i)
 	}
 	s.WriteString("topology_template:\n  node_templates:\n")
 	for i := range 100 {
@@ -250,4 +250,56 @@ func TestReadYAMLAliasesWithinBudget(t *testing.T) {
 	tm, err := m.Template(t.Context(), "t99")
 	require.NoError(t, err)
 	assert.Len(t, tm.Requirements, 20)
+}
+
+// requirementsOnOne is a JSON topology whose template t has reqs
+// requirements naming template x, and whose
+// node n has rels relationships to nodes of x: rels × reqs dependencies.
+func requirementsOnOne(reqs, rels int) string {
+	var b strings.Builder
+	b.WriteString(`{"schema": "stackup.topology/v1", "applications": [{"id": "a", "templates": [{"id": "x", "type": "x", "version": "1"}, {"id": "t", "type": "x", "version": "1", "requirements": [`)
+	for i := range reqs {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"name": "r%d", "template": "x"}`, i)
+	}
+	b.WriteString(`]}], "nodes": [{"id": "n", "template": "t", "relationships": [`)
+	for i := range rels {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"relation": "depends_on", "target": "m%d"}`, i)
+	}
+	b.WriteString(`]}`)
+	for i := range rels {
+		fmt.Fprintf(&b, `,{"id": "m%d", "template": "x"}`, i)
+	}
+	b.WriteString(`]}]}`)
+	return b.String()
+}
+
+// TestReadRequirementsOnOneTemplate attacks the dependencies New builds:
+// each relationship to a node of template x meets every requirement of
+// the node's template on x, so 2,000 of each in a 200 KB file made 4
+// million dependencies (1.4 GB allocated). A template may have at
+// most 16 requirements on one template.
+func TestReadRequirementsOnOneTemplate(t *testing.T) {
+	file := requirementsOnOne(2000, 2000)
+	var m *topology.Memory
+	var err error
+	n := allocated(func() { m, err = topology.ReadJSON(strings.NewReader(file)) })
+	t.Logf("%d-byte file: %d bytes allocated; %v", len(file), n, err)
+	assert.Nil(t, m)
+	assert.Less(t, n, uint64(maxLoadAlloc))
+	checkError(t, err, nil, `template "t"`, `2000 requirements name template "x", at most 16`, "merge them")
+
+	_, err = topology.ReadJSON(strings.NewReader(requirementsOnOne(17, 1)))
+	checkError(t, err, nil, `template "t"`, `17 requirements name template "x", at most 16`)
+
+	m, err = topology.ReadJSON(strings.NewReader(requirementsOnOne(16, 3)))
+	require.NoError(t, err)
+	ds, err := m.Dependents(t.Context(), "m2")
+	require.NoError(t, err)
+	assert.Len(t, ds, 16)
 }

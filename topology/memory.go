@@ -221,6 +221,11 @@ func (b *Builder) Node(app AppID, n Node) *Builder {
 // Build validates what was added and returns the topology; see [New].
 func (b *Builder) Build() (*Memory, error) { return New(b.apps...) }
 
+// maxRequirementsOn is the most requirements a template may have on one
+// template: a node with n relationships to nodes of that template has n
+// times as many dependencies.
+const maxRequirementsOn = 16
+
 // Validate checks applications against the rules a topology must keep and
 // reports every problem at once, as a *multierror.Error of [*Error] values,
 // or nil. The rules: every application, template and node has an ID, unique
@@ -228,7 +233,9 @@ func (b *Builder) Build() (*Memory, error) { return New(b.apps...) }
 // known template; every relationship has a known relation kind and a known
 // target other than the node itself; a node is hosted on at most one node;
 // a node lists each relationship once; every requirement names a known
-// template; relationships form no cycle (an error matching both ErrInvalid
+// template, and a template has at most 16 requirements naming the same
+// template (a relationship to a node of that template meets each of them,
+// so that their number multiplies); relationships form no cycle (an error matching both ErrInvalid
 // and ErrCycle); every identifier (application, template, node, type,
 // requirement name, and the templates and nodes referred to) lies in the
 // safe set of [CheckID] (an error matching both ErrInvalid and
@@ -277,6 +284,17 @@ func Validate(apps ...Application) error {
 				problem(titem, "no type")
 			} else if err := CheckID("type", t.Type); err != nil {
 				badID(titem, err)
+			}
+			on := make(map[TemplateID]int, len(t.Requirements))
+			for _, r := range t.Requirements {
+				on[r.Template]++
+			}
+			for _, r := range t.Requirements {
+				if n := on[r.Template]; n > maxRequirementsOn {
+					problem(titem, "%d requirements name template %q, at most %d: each relationship to a node of %q meets every one, "+
+						"so that a file could make millions of dependencies; merge them into one requirement", n, r.Template, maxRequirementsOn, r.Template)
+					on[r.Template] = 0 // reported
+				}
 			}
 			for k, r := range t.Requirements {
 				if r.Name != "" {
