@@ -348,9 +348,5 @@ func jsonErrorPlace(data []byte, err error) string {
 	if offset < 1 || offset > int64(len(data)) {
 		return "file"
 	}
-	// The offset counts the byte at fault.
-	before := data[:offset-1]
-	line := bytes.Count(before, []byte("\n")) + 1
-	col := len(before) - bytes.LastIndexByte(before, '\n')
-	return fmt.Sprintf("line %d, column %d", line, col)
+	return bytePlace(data, offset-1) // the offset counts the byte at fault
 }

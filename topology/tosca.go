@@ -748,8 +748,8 @@ func readInstances(data []byte, templates []Template) (*Application, error) {
 			}
 		}
 		t := byID[in.Template]
-		if t != nil {
-			if err := checkZeroVersion(in.Version, n.Version, t.Version); in.Version != "" && err != nil {
+		if t != nil && in.Version != "" {
+			if err := checkZeroVersion(in.Version, n.Version, t.Version); err != nil {
 				return nil, bad([]any{"nodes", i, "version"}, item, "%w", err)
 			}
 		}
