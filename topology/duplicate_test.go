@@ -2,6 +2,7 @@ package topology_test
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -129,6 +130,39 @@ func TestReadNodeVersionZero(t *testing.T) {
 			n, err := m.Node(t.Context(), "n")
 			require.NoError(t, err)
 			assert.Equal(t, "0.0.1", n.Version.String())
+		})
+	}
+}
+
+// TestLoadHostileFiles loads the hostile files of this issue from disk:
+// each error names the file, and the file is left as it was.
+func TestLoadHostileFiles(t *testing.T) {
+	service, _ := manyTemplates(2)
+	tests := []struct {
+		name, text, item string
+		load             func(path string) (*topology.Memory, error)
+	}{
+		{"dup.json", editShop(t, edit{`"schema": "stackup.topology/v1",`, `"schema": "stackup.topology/v1", "schema": "stackup.topology/v1",`}),
+			`line 2, column 36: key "schema"`, topology.Load},
+		{"laughs.yaml", "schema: stackup.topology/v1\nx:\n" + laughs("  ", 9), "line 6: alias *l2", topology.Load},
+		{"zero.yaml", "schema: stackup.topology/v1\napplications:\n  - id: a\n    templates: [{id: t, type: x, version: 1}]\n    nodes: [{id: n, template: t, version: 0.0.0}]\n",
+			`line 5: node "n"`, topology.Load},
+		{"instances.yaml", "schema: stackup.instances/v1\napplication: a\nnodes: [{id: n0, template: t0, version: 0.0.0}, {id: n1, template: t1}]\n",
+			`instance file line 3: node "n0"`, func(path string) (*topology.Memory, error) {
+				return topology.LoadTOSCA(writeTemp(t, "service.yaml", service), path)
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeTemp(t, tt.name, tt.text)
+			m, err := tt.load(path)
+			assert.Nil(t, m)
+			te := checkError(t, err, nil, tt.item)
+			assert.Equal(t, path, te.File)
+			assert.Contains(t, err.Error(), path)
+			data, rerr := os.ReadFile(path)
+			require.NoError(t, rerr)
+			assert.Equal(t, tt.text, string(data), "the file changed")
 		})
 	}
 }
