@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-multierror"
 
@@ -36,9 +39,13 @@ const MaxFileSize = 64 << 20
 //	  }]
 //	}
 //
-// Unknown fields are errors. "version" may be left out of a node (it then
-// has its template's version); "requirements", "relationships", "name",
-// "constraint" and "relation" may be left out.
+// Unknown fields are errors, and so is a key given twice in an object,
+// in any letter case (field names match keys whatever their case).
+// "version" may be left out of a node (it then has its template's
+// version); "requirements", "relationships", "name", "constraint" and
+// "relation" may be left out. A node's version written as 0.0.0 is an
+// error unless its template's version is 0.0.0 too, because a [Node]'s
+// zero version means "unset" and would silently become the template's.
 type fileTopology struct {
 	Schema       string            `json:"schema" yaml:"schema"`
 	Applications []fileApplication `json:"applications" yaml:"applications"`
@@ -98,6 +105,9 @@ func ReadJSON(r io.Reader) (*Memory, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: data after the topology object", ErrInvalid)}
 	}
+	if err := checkJSONKeys(data); err != nil {
+		return nil, err
+	}
 	if f.Schema != Schema {
 		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: schema %q, want %q", ErrInvalid, f.Schema, Schema)}
 	}
@@ -127,6 +137,14 @@ func (f *fileTopology) decode(line func(path ...any) int) ([]Application, error)
 		}
 		if err := CheckID(kind, id); err != nil {
 			bad(item, err, path...)
+		}
+	}
+	templates := map[TemplateID]version.Version{} // of every template, to check node versions
+	for _, fa := range f.Applications {
+		for _, ft := range fa.Templates {
+			if _, dup := templates[ft.ID]; !dup {
+				templates[ft.ID], _ = version.Parse(ft.Version)
+			}
 		}
 	}
 	apps := make([]Application, len(f.Applications))
@@ -168,6 +186,10 @@ func (f *fileTopology) decode(line func(path ...any) int) ([]Application, error)
 				var err error
 				if n.Version, err = version.Parse(fn.Version); err != nil {
 					bad(fmt.Sprintf("node %q", fn.ID), err, "applications", i, "nodes", j, "version")
+				} else if tv, ok := templates[fn.Template]; ok {
+					if err := checkZeroVersion(fn.Version, n.Version, tv); err != nil {
+						bad(fmt.Sprintf("node %q", fn.ID), err, "applications", i, "nodes", j, "version")
+					}
 				}
 			}
 			a.Nodes[j] = n
@@ -175,6 +197,109 @@ func (f *fileTopology) decode(line func(path ...any) int) ([]Application, error)
 		apps[i] = a
 	}
 	return apps, errs.ErrorOrNil()
+}
+
+// checkZeroVersion refuses a node version written as 0.0.0 (text) when the
+// node's template has another version: a Node's zero Version means
+// "unset", so the node would silently take the template's version. When
+// the template's version is 0.0.0 too, the node's is kept as written.
+func checkZeroVersion(text string, v, template version.Version) error {
+	if !v.IsZero() || template.IsZero() {
+		return nil
+	}
+	return fmt.Errorf("version %q is 0.0.0, which stackup reads as unset: the node would take its template's version %s; "+
+		"leave the version out for that, or give the version installed", text, template)
+}
+
+// checkJSONKeys refuses an object, at any depth, that holds a key twice,
+// which encoding/json would read with the last value winning. Keys are
+// compared as encoding/json matches them to fields, without regard to
+// case. It names the second key and where both are.
+func checkJSONKeys(data []byte) error {
+	type key struct {
+		name   string
+		offset int64 // of its opening quote
+	}
+	// One per open object or array.
+	type level struct {
+		keys      map[string]key // by folded name; nil in an array
+		valueNext bool           // a key was read: its value comes next
+	}
+	var open []level
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for {
+		before := dec.InputOffset()
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return &Error{Item: jsonErrorPlace(data, err), Err: fmt.Errorf("%w: %v", ErrInvalid, err)}
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			open = open[:len(open)-1]
+			continue
+		}
+		if name, ok := tok.(string); ok && len(open) > 0 && open[len(open)-1].keys != nil && !open[len(open)-1].valueNext {
+			top := &open[len(open)-1]
+			top.valueNext = true
+			start := before // skip the white space and comma before the quote
+			for start < int64(len(data)) && data[start] != '"' {
+				start++
+			}
+			folded := foldName(name)
+			first, dup := top.keys[folded]
+			if !dup {
+				top.keys[folded] = key{name: name, offset: start}
+				continue
+			}
+			also := "also at " + bytePlace(data, first.offset)
+			if first.name != name {
+				also = fmt.Sprintf("also as %q at %s: keys match fields whatever their case", first.name, bytePlace(data, first.offset))
+			}
+			return &Error{Item: fmt.Sprintf("%s: key %q", bytePlace(data, start), name),
+				Err: fmt.Errorf("%w: duplicate key (%s), of which only the last would count; give each key once", ErrInvalid, also)}
+		}
+		// A value.
+		if len(open) > 0 {
+			open[len(open)-1].valueNext = false
+		}
+		switch tok {
+		case json.Delim('{'):
+			open = append(open, level{keys: map[string]key{}})
+		case json.Delim('['):
+			open = append(open, level{})
+		}
+	}
+}
+
+// foldName folds a key as encoding/json does to match it to a field: two
+// keys that fold alike set the same field.
+func foldName(name string) string {
+	return strings.Map(func(r rune) rune {
+		if r < utf8.RuneSelf {
+			if 'a' <= r && r <= 'z' {
+				r -= 'a' - 'A'
+			}
+			return r
+		}
+		// The smallest rune of its fold set, as encoding/json's foldRune.
+		for {
+			next := unicode.SimpleFold(r)
+			if next <= r {
+				return next
+			}
+			r = next
+		}
+	}, name)
+}
+
+// bytePlace gives the place of the byte at offset as "line L, column C".
+func bytePlace(data []byte, offset int64) string {
+	before := data[:min(offset, int64(len(data)))]
+	line := bytes.Count(before, []byte("\n")) + 1
+	col := len(before) - bytes.LastIndexByte(before, '\n')
+	return fmt.Sprintf("line %d, column %d", line, col)
 }
 
 // WriteJSON writes the topology as a file that ReadJSON reads back, with
@@ -223,9 +348,5 @@ func jsonErrorPlace(data []byte, err error) string {
 	if offset < 1 || offset > int64(len(data)) {
 		return "file"
 	}
-	// The offset counts the byte at fault.
-	before := data[:offset-1]
-	line := bytes.Count(before, []byte("\n")) + 1
-	col := len(before) - bytes.LastIndexByte(before, '\n')
-	return fmt.Sprintf("line %d, column %d", line, col)
+	return bytePlace(data, offset-1) // the offset counts the byte at fault
 }

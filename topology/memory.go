@@ -54,20 +54,29 @@ func New(apps ...Application) (*Memory, error) {
 			m.nodes[n.ID] = n
 		}
 	}
+	// The requirements of each template by the template they name, found
+	// once per template rather than searched for each relationship.
+	reqsOn := make(map[*Template]map[TemplateID][]*Requirement)
 	for _, n := range m.nodes {
 		t := templates[n.Template]
+		byTarget, ok := reqsOn[t]
+		if !ok && len(n.Relationships) > 0 {
+			byTarget = make(map[TemplateID][]*Requirement)
+			for i := range t.Requirements {
+				req := &t.Requirements[i]
+				byTarget[req.Template] = append(byTarget[req.Template], req)
+			}
+			reqsOn[t] = byTarget
+		}
 		for _, r := range n.Relationships {
 			target := m.nodes[r.Target]
 			d := Dependent{App: n.App, Node: n.ID, Template: n.Template, Relation: r.Relation}
-			found := false
-			for _, req := range t.Requirements {
-				if req.Template == target.Template {
-					d.Constraint = req.Constraint
-					m.dependents[r.Target] = append(m.dependents[r.Target], d)
-					found = true
-				}
+			reqs := byTarget[target.Template]
+			for _, req := range reqs {
+				d.Constraint = req.Constraint
+				m.dependents[r.Target] = append(m.dependents[r.Target], d)
 			}
-			if !found {
+			if len(reqs) == 0 {
 				m.dependents[r.Target] = append(m.dependents[r.Target], d)
 			}
 		}
@@ -212,6 +221,11 @@ func (b *Builder) Node(app AppID, n Node) *Builder {
 // Build validates what was added and returns the topology; see [New].
 func (b *Builder) Build() (*Memory, error) { return New(b.apps...) }
 
+// maxRequirementsOn is the most requirements a template may have on one
+// template: a node with n relationships to nodes of that template has n
+// times as many dependencies.
+const maxRequirementsOn = 16
+
 // Validate checks applications against the rules a topology must keep and
 // reports every problem at once, as a *multierror.Error of [*Error] values,
 // or nil. The rules: every application, template and node has an ID, unique
@@ -219,7 +233,9 @@ func (b *Builder) Build() (*Memory, error) { return New(b.apps...) }
 // known template; every relationship has a known relation kind and a known
 // target other than the node itself; a node is hosted on at most one node;
 // a node lists each relationship once; every requirement names a known
-// template; relationships form no cycle (an error matching both ErrInvalid
+// template, and a template has at most 16 requirements naming the same
+// template (a relationship to a node of that template meets each of them,
+// so that their number multiplies); relationships form no cycle (an error matching both ErrInvalid
 // and ErrCycle); every identifier (application, template, node, type,
 // requirement name, and the templates and nodes referred to) lies in the
 // safe set of [CheckID] (an error matching both ErrInvalid and
@@ -268,6 +284,17 @@ func Validate(apps ...Application) error {
 				problem(titem, "no type")
 			} else if err := CheckID("type", t.Type); err != nil {
 				badID(titem, err)
+			}
+			on := make(map[TemplateID]int, len(t.Requirements))
+			for _, r := range t.Requirements {
+				on[r.Template]++
+			}
+			for _, r := range t.Requirements {
+				if n := on[r.Template]; n > maxRequirementsOn {
+					problem(titem, "%d requirements name template %q, at most %d: each relationship to a node of %q meets every one, "+
+						"so that a file could make millions of dependencies; merge them into one requirement", n, r.Template, maxRequirementsOn, r.Template)
+					on[r.Template] = 0 // reported
+				}
 			}
 			for k, r := range t.Requirements {
 				if r.Name != "" {
@@ -329,11 +356,15 @@ func Validate(apps ...Application) error {
 				problem(item, "unknown template %q", n.Template)
 			}
 			hosts := 0
+			// A set, not a search of those before: a node read from a
+			// file may have many relationships.
+			seen := make(map[Relationship]bool, len(n.Relationships))
 			for k, r := range n.Relationships {
-				if slices.Contains(n.Relationships[:k], r) {
+				if seen[r] {
 					problem(item, "duplicate relationship: %s %q", r.Relation, r.Target)
 					continue
 				}
+				seen[r] = true
 				targetErr := CheckID("node", string(r.Target))
 				switch {
 				case targetErr != nil:

@@ -47,6 +47,13 @@ const InstancesSchema = "stackup.instances/v1"
 // occurrences — is refused with an error naming the construct and its line,
 // never dropped in silence.
 //
+// Anchors and aliases, in the service template (typically defined under
+// dsl_definitions) and in the instance file, are followed within the
+// budget of [ReadYAML]; merge keys (<<) are refused in the service
+// template. A node_filter whose constraint would be longer than
+// [version.MaxLength] is refused before it is built: each valid_values
+// entry makes one alternative repeating every other clause.
+//
 // The instance file is YAML:
 //
 //	schema: stackup.instances/v1
@@ -54,7 +61,7 @@ const InstancesSchema = "stackup.instances/v1"
 //	nodes:
 //	  - id: tomcat-1
 //	    template: tomcat_server
-//	    version: 8.5.100            # optional: the template's version
+//	    version: 8.5.100            # optional: the template's version; 0.0.0 only if the template's is
 //	    relationships:
 //	      - { requirement: host, target: java-1 }
 //
@@ -223,8 +230,12 @@ func readServiceTemplate(data []byte) ([]Template, error) {
 		}
 		doc.templates = append(doc.templates, t)
 	}
+	names := make(map[TemplateID]bool, len(doc.templates))
+	for _, t := range doc.templates {
+		names[t.ID] = true
+	}
 	for _, tg := range doc.targets {
-		if !slices.ContainsFunc(doc.templates, func(t Template) bool { return t.ID == tg.name }) {
+		if !names[tg.name] {
 			return nil, toscaError(tg.node, tg.at, "no node template %q", tg.name)
 		}
 	}
@@ -438,6 +449,28 @@ func (doc *toscaDoc) readNodeFilter(n *yaml.Node, where string) (version.Constra
 	var and []string  // clauses that must all hold
 	var or [][]string // alternatives from valid_values, each a clause
 	var orNode *yaml.Node
+	// The constraint is built only once its length is known to be within
+	// version.MaxLength: each alternative repeats every other clause, so
+	// a small file could otherwise make a constraint of gigabytes.
+	andLen, orLen := 0, 0 // of the clauses and of the alternatives, joined
+	tooLong := func(at *yaml.Node) error {
+		n := andLen
+		if or != nil {
+			n = orLen
+			if andLen > 0 {
+				n += len(or) * (len(", ") + andLen)
+			}
+		}
+		if n <= version.MaxLength {
+			return nil
+		}
+		why := fmt.Sprintf("%d clauses", len(and))
+		if or != nil {
+			why = fmt.Sprintf("each of the %d valid_values repeats the %d other clauses", len(or), len(and))
+		}
+		return toscaError(at, where, "%w: %w: the constraint it makes is too long (%d bytes or more, %s); "+
+			"write fewer valid_values or fewer clauses, such as one in_range", version.ErrInvalidConstraint, version.ErrTooLong, n, why)
+	}
 	for _, kv := range pairs {
 		if kv[0].Value != "properties" {
 			return version.Constraint{}, toscaError(kv[0], where+"."+kv[0].Value, "not supported (only properties)")
@@ -475,8 +508,28 @@ func (doc *toscaDoc) readNodeFilter(n *yaml.Node, where string) (version.Constra
 								return version.Constraint{}, toscaError(op[0], at, "a second valid_values")
 							}
 							or, orNode = alts, op[0]
+							for i, alt := range or {
+								if i > 0 {
+									orLen += len(" || ")
+								}
+								for j, clause := range alt {
+									if j > 0 {
+										orLen += len(", ")
+									}
+									orLen += len(clause)
+								}
+							}
 						}
-						and = append(and, a...)
+						for _, clause := range a {
+							if len(and) > 0 {
+								andLen += len(", ")
+							}
+							andLen += len(clause)
+							and = append(and, clause)
+						}
+						if err := tooLong(op[0]); err != nil {
+							return version.Constraint{}, err
+						}
 					}
 				}
 			}
@@ -568,12 +621,27 @@ func constraintClause(op, arg *yaml.Node, where string) (and []string, or [][]st
 		}
 		return []string{">=" + vs[0].String(), "<=" + vs[1].String()}, nil, nil
 	case "valid_values":
-		vs, err := list(0)
-		if err != nil {
+		if arg.Kind != yaml.SequenceNode || len(arg.Content) == 0 {
+			_, err := list(0)
 			return nil, nil, err
 		}
-		for _, v := range vs {
-			or = append(or, []string{"=" + v.String()})
+		// Stop at the first value that makes the alternatives alone too
+		// long, rather than parse thousands.
+		n := 0
+		for i, c := range arg.Content {
+			v, err := exact(c)
+			if err != nil {
+				return nil, nil, err
+			}
+			alt := "=" + v.String()
+			if n += len(alt); i > 0 {
+				n += len(" || ")
+			}
+			if n > version.MaxLength {
+				return nil, nil, toscaError(c, at, "%w: %w: the constraint it makes is too long (more than %d bytes from the first %d of %d valid_values alone); "+
+					"write fewer valid_values, or use an in_range", version.ErrInvalidConstraint, version.ErrTooLong, version.MaxLength, i+1, len(arg.Content))
+			}
+			or = append(or, []string{alt})
 		}
 		return nil, or, nil
 	}
@@ -615,6 +683,31 @@ func readInstances(data []byte, templates []Template) (*Application, error) {
 			Err: fmt.Errorf("%w: schema %q, want %q", ErrInvalid, f.Schema, InstancesSchema)}
 	}
 	app := &Application{ID: f.Application, Templates: templates}
+	// Templates by ID, and the first requirement of each name of each
+	// template, rather than a search for every node and relationship.
+	byID := make(map[TemplateID]*Template, len(templates))
+	for i := range templates {
+		if _, dup := byID[templates[i].ID]; !dup {
+			byID[templates[i].ID] = &templates[i]
+		}
+	}
+	reqIndex := make(map[*Template]map[string]int)
+	requirement := func(t *Template, name string) int {
+		idx, ok := reqIndex[t]
+		if !ok {
+			idx = make(map[string]int, len(t.Requirements))
+			for k, q := range t.Requirements {
+				if _, dup := idx[q.Name]; !dup {
+					idx[q.Name] = k
+				}
+			}
+			reqIndex[t] = idx
+		}
+		if k, ok := idx[name]; ok {
+			return k
+		}
+		return -1
+	}
 	bad := func(path []any, item string, format string, args ...any) error {
 		return &Error{Item: fmt.Sprintf("instance file line %d: %s", yamlLine(root, path...), item),
 			Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)}
@@ -654,7 +747,12 @@ func readInstances(data []byte, templates []Template) (*Application, error) {
 				return nil, bad([]any{"nodes", i, "version"}, item, "%w", err)
 			}
 		}
-		t, _ := app.Template(in.Template)
+		t := byID[in.Template]
+		if t != nil && in.Version != "" {
+			if err := checkZeroVersion(in.Version, n.Version, t.Version); err != nil {
+				return nil, bad([]any{"nodes", i, "version"}, item, "%w", err)
+			}
+		}
 		for j, r := range in.Relationships {
 			rel := r.Relation
 			switch {
@@ -663,7 +761,7 @@ func readInstances(data []byte, templates []Template) (*Application, error) {
 			case r.Requirement != "":
 				k := -1
 				if t != nil {
-					k = slices.IndexFunc(t.Requirements, func(q Requirement) bool { return q.Name == r.Requirement })
+					k = requirement(t, r.Requirement)
 				}
 				if k < 0 {
 					return nil, bad([]any{"nodes", i, "relationships", j, "requirement"}, item,

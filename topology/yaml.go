@@ -14,6 +14,12 @@ import (
 // rules as ReadJSON (see [Schema]). Versions keep their text: 18.04 is
 // version 18.4.0, not a number. Errors match ErrInvalid and give the line
 // of the field at fault.
+//
+// Anchors and aliases (&name, *name) may repeat values, within a budget:
+// a document whose aliases would expand it to more than ten times the
+// nodes written, plus 10,000, is refused, naming the alias at which it
+// passes the budget, and so is an alias within the node it names. Reading
+// thus takes work and memory in proportion to the file's size.
 func ReadYAML(r io.Reader) (*Memory, error) {
 	data, err := readCapped(r)
 	if err != nil {
@@ -57,8 +63,100 @@ func parseYAML(data []byte) (*yaml.Node, error) {
 	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, &Error{Item: fmt.Sprintf("line %d", doc.Line), Err: fmt.Errorf("%w: the document is not a mapping", ErrInvalid)}
 	}
+	if err := checkAliases(doc.Content[0]); err != nil {
+		return nil, err
+	}
 	return doc.Content[0], nil
 }
+
+// A YAML document may grow, through its aliases, to at most aliasGrowth
+// times its own nodes plus aliasSlack: reading it then costs work and
+// memory proportional to its size. Without a bound, anchors that refer to
+// anchors (a "billion laughs"), or many aliases of one long list, make a
+// small file cost a gigabyte or minutes of CPU.
+const (
+	aliasGrowth = 10
+	aliasSlack  = 10_000
+	// sizeCap keeps expanded sizes from overflowing: anything larger is
+	// far past the budget anyway.
+	sizeCap = 1 << 50
+)
+
+// checkAliases counts the nodes of the tree below root as if every alias
+// were replaced by a copy of the node it names, and refuses the document,
+// naming the alias at which the count passes the budget, when it is more
+// than aliasGrowth times the nodes written plus aliasSlack. It also
+// refuses an alias within the node it names, which would never end. It
+// takes time and memory proportional to the nodes written.
+func checkAliases(root *yaml.Node) error {
+	sizes := map[*yaml.Node]int{} // anchored node → expanded size; 0 while open
+	written := 0
+	var size func(n *yaml.Node) (int, error)
+	size = func(n *yaml.Node) (int, error) {
+		if n.Kind == yaml.AliasNode {
+			written++
+			if n.Alias == nil {
+				return 1, nil
+			}
+			s := sizes[n.Alias]
+			if s == 0 { // the alias is inside the node it names
+				return 0, &Error{Item: fmt.Sprintf("line %d: alias *%s", n.Line, n.Value),
+					Err: fmt.Errorf("%w: the alias is within the node it names (line %d), which would repeat forever; remove the alias", ErrInvalid, n.Alias.Line)}
+			}
+			return s, nil
+		}
+		written++
+		if n.Anchor != "" {
+			sizes[n] = 0
+		}
+		s := 1
+		for _, c := range n.Content {
+			cs, err := size(c)
+			if err != nil {
+				return 0, err
+			}
+			s = min(s+cs, sizeCap)
+		}
+		if n.Anchor != "" {
+			sizes[n] = s
+		}
+		return s, nil
+	}
+	total, err := size(root)
+	if err != nil || total <= aliasBudget(written) {
+		return err
+	}
+	// Name the alias at which the count passes the budget.
+	budget, count := aliasBudget(written), 0
+	var blame func(n *yaml.Node) *yaml.Node
+	blame = func(n *yaml.Node) *yaml.Node {
+		if n.Kind == yaml.AliasNode {
+			if n.Alias != nil {
+				count = min(count+sizes[n.Alias], sizeCap)
+			}
+			if count > budget {
+				return n
+			}
+			return nil
+		}
+		count++
+		for _, c := range n.Content {
+			if at := blame(c); at != nil {
+				return at
+			}
+		}
+		return nil
+	}
+	at := blame(root)
+	if at == nil { // cannot happen: the same count over the same tree
+		at = root
+	}
+	return &Error{Item: fmt.Sprintf("line %d: alias *%s", at.Line, at.Value),
+		Err: fmt.Errorf("%w: aliases expand the document to more than %d nodes (%d written, at most %d times as many plus %d allowed); "+
+			"write the repeated values out, or use fewer aliases of large nodes", ErrInvalid, budget, written, aliasGrowth, aliasSlack)}
+}
+
+func aliasBudget(written int) int { return aliasGrowth*written + aliasSlack }
 
 // yamlLine returns the line of the node at path below root: mapping keys
 // as strings, sequence indexes as ints. It returns the line of the deepest
