@@ -283,7 +283,7 @@ func requirementsOnOne(reqs, rels int) string {
 // each relationship to a node of template x meets every requirement of
 // the node's template on x, so 2,000 of each in a 200 KB file made 4
 // million dependencies (1.4 GB allocated). A template may have at
-// most 16 requirements on one template.
+// most 64 requirements on one template.
 func TestReadRequirementsOnOneTemplate(t *testing.T) {
 	file := requirementsOnOne(2000, 2000)
 	var m *topology.Memory
@@ -292,14 +292,14 @@ func TestReadRequirementsOnOneTemplate(t *testing.T) {
 	t.Logf("%d-byte file: %d bytes allocated; %v", len(file), n, err)
 	assert.Nil(t, m)
 	assert.Less(t, n, uint64(maxLoadAlloc))
-	checkError(t, err, nil, `template "t"`, `2000 requirements name template "x", at most 16`, "merge them")
+	checkError(t, err, nil, `template "t"`, `2000 requirements name template "x", at most 64`, "merge them")
 
-	_, err = topology.ReadJSON(strings.NewReader(requirementsOnOne(17, 1)))
-	checkError(t, err, nil, `template "t"`, `17 requirements name template "x", at most 16`)
+	_, err = topology.ReadJSON(strings.NewReader(requirementsOnOne(65, 1)))
+	checkError(t, err, nil, `template "t"`, `65 requirements name template "x", at most 64`)
 
-	m, err = topology.ReadJSON(strings.NewReader(requirementsOnOne(16, 3)))
+	m, err = topology.ReadJSON(strings.NewReader(requirementsOnOne(64, 3)))
 	require.NoError(t, err)
 	ds, err := m.Dependents(t.Context(), "m2")
 	require.NoError(t, err)
-	assert.Len(t, ds, 16)
+	assert.Len(t, ds, 64)
 }

@@ -224,7 +224,7 @@ func (b *Builder) Build() (*Memory, error) { return New(b.apps...) }
 // maxRequirementsOn is the most requirements a template may have on one
 // template: a node with n relationships to nodes of that template has n
 // times as many dependencies.
-const maxRequirementsOn = 16
+const maxRequirementsOn = 64
 
 // Validate checks applications against the rules a topology must keep and
 // reports every problem at once, as a *multierror.Error of [*Error] values,
@@ -233,7 +233,7 @@ const maxRequirementsOn = 16
 // known template; every relationship has a known relation kind and a known
 // target other than the node itself; a node is hosted on at most one node;
 // a node lists each relationship once; every requirement names a known
-// template, and a template has at most 16 requirements naming the same
+// template, and a template has at most 64 requirements naming the same
 // template (a relationship to a node of that template meets each of them,
 // so that their number multiplies); relationships form no cycle (an error matching both ErrInvalid
 // and ErrCycle); every identifier (application, template, node, type,
