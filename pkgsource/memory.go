@@ -7,6 +7,8 @@ import (
 	"slices"
 
 	"github.com/hashicorp/go-multierror"
+
+	"github.com/stackup/stackup/topology"
 )
 
 // Memory is an in-memory [Source]. It is immutable once made, so it is safe
@@ -36,6 +38,9 @@ func NewMemory(pkgs ...Package) (*Memory, error) {
 		seen[p.Key()] = true
 		p.Requires = slices.Clone(p.Requires)
 		m.byType[p.Type] = append(m.byType[p.Type], p)
+	}
+	if errs != nil {
+		errs.ErrorFormat = topology.JoinErrors
 	}
 	if err := errs.ErrorOrNil(); err != nil {
 		return nil, err

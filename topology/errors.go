@@ -2,7 +2,9 @@ package topology
 
 import (
 	"errors"
+
 	"fmt"
+	"github.com/hashicorp/go-multierror"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -25,10 +27,16 @@ var (
 // NotFoundError reports an unknown item. It matches ErrNotFound.
 type NotFoundError struct {
 	Kind string // "application", "node" or "template"
-	ID   string
+	ID   string // the ID alone
+	// App is the application the item was looked for in; empty when it
+	// was looked for in the whole topology.
+	App AppID
 }
 
 func (e *NotFoundError) Error() string {
+	if e.App != "" {
+		return fmt.Sprintf("topology: %s %q not found in application %q", e.Kind, e.ID, e.App)
+	}
 	return fmt.Sprintf("topology: %s %q not found", e.Kind, e.ID)
 }
 
@@ -91,3 +99,32 @@ func Printable(s string) string {
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
+
+// JoinErrors formats the problems a *multierror.Error holds as every
+// stackup package does: on one line, a single problem as it is, and
+// several as "3 problems: first; second; third". It is a
+// multierror.ErrorFormatFunc.
+func JoinErrors(errs []error) string {
+	if len(errs) == 1 {
+		return errs[0].Error()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d problems: ", len(errs))
+	for i, e := range errs {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+// joined returns errs, formatted with JoinErrors, or nil when it holds no
+// error.
+func joined(errs *multierror.Error) error {
+	if errs == nil {
+		return nil
+	}
+	errs.ErrorFormat = JoinErrors
+	return errs.ErrorOrNil()
+}

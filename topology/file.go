@@ -196,7 +196,7 @@ func (f *fileTopology) decode(line func(path ...any) int) ([]Application, error)
 		}
 		apps[i] = a
 	}
-	return apps, errs.ErrorOrNil()
+	return apps, joined(errs)
 }
 
 // checkZeroVersion refuses a node version written as 0.0.0 (text) when the

@@ -388,7 +388,7 @@ func Validate(apps ...Application) error {
 	for _, cycle := range findCycles(nodes) {
 		errs = multierror.Append(errs, &Error{Item: fmt.Sprintf("node %q", cycle[0]), Err: fmt.Errorf("%w: %w: %s", ErrInvalid, ErrCycle, strings.Join(cycle, " → "))})
 	}
-	return errs.ErrorOrNil()
+	return joined(errs)
 }
 
 // findCycles returns each relationship cycle found by a depth-first walk in

@@ -3,6 +3,7 @@ package topology_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -526,4 +527,21 @@ func TestBuilder(t *testing.T) {
 	m, err := zero.Build()
 	require.NoError(t, err)
 	assert.Empty(t, m.Applications())
+}
+
+// TestValidateErrorsOnOneLine checks that several problems print on one
+// line, counted, and one problem as it is, as every package's errors do.
+func TestValidateErrorsOnOneLine(t *testing.T) {
+	_, err := topology.New(topology.Application{ID: "shop", Nodes: []topology.Node{{ID: "a", Template: "nope"}, {ID: "b", Template: "nope"}}})
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "\n")
+	assert.NotContains(t, err.Error(), "occurred")
+	assert.Regexp(t, `^2 problems: topology: node "a": .*; topology: node "b": `, err.Error())
+
+	_, err = topology.New(topology.Application{ID: "shop", Nodes: []topology.Node{{ID: "a", Template: "nope"}}})
+	require.Error(t, err)
+	assert.Regexp(t, `^topology: node "a": [^;]*$`, err.Error())
+
+	assert.Equal(t, "x", topology.JoinErrors([]error{errors.New("x")}))
+	assert.Equal(t, "3 problems: x; y; z", topology.JoinErrors([]error{errors.New("x"), errors.New("y"), errors.New("z")}))
 }

@@ -168,3 +168,27 @@ func TestRequirementNamingAType(t *testing.T) {
 	assert.Empty(t, missing.TypeOf)
 	assert.ErrorContains(t, err, `no node of template "postgres_server" beneath node "shop-1" of application "shop"; relate the node to one, or fix the requirement`)
 }
+
+// TestReplacedTemplateNotFound checks that the error holds the ID alone,
+// with the application apart.
+func TestReplacedTemplateNotFound(t *testing.T) {
+	req := cvRequest()
+	req.Replaces = "shop_ap"
+	_, err := upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t)).Plan(context.Background(), req)
+	var nf *topology.NotFoundError
+	require.ErrorAs(t, err, &nf)
+	assert.Equal(t, topology.NotFoundError{Kind: "template", ID: "shop_ap", App: "shop"}, *nf)
+	assert.ErrorContains(t, err, `template "shop_ap" not found in application "shop"`)
+}
+
+// TestRunErrorsOnOneLine fails two independent steps: the run's error
+// counts them on one line, as topology's errors do.
+func TestRunErrorsOnOneLine(t *testing.T) {
+	plan := shopPlan(t, 2)
+	exec := new(upgradetest.Executor)
+	exec.FailAt("app/shop-1@2.0.0", errors.New("one"))
+	exec.FailAt("app/shop-2@2.0.0", errors.New("two"))
+	_, err := upgrade.Run(context.Background(), plan, exec, upgrade.WithFailurePolicy(upgrade.ContinueIndependent))
+	require.ErrorIs(t, err, upgrade.ErrStepFailed)
+	assert.Regexp(t, `^2 problems: upgrade: step app/shop-1@2\.0\.0 on node "shop-1": one; upgrade: step app/shop-2@2\.0\.0 on node "shop-2": two$`, err.Error())
+}

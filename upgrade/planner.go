@@ -654,7 +654,7 @@ func (pl *planning) gather(r *Request, index int) error {
 	}
 	replaced, ok := app.Template(r.Replaces)
 	if !ok {
-		return &topology.NotFoundError{Kind: "template", ID: fmt.Sprintf("%s (in application %s)", r.Replaces, r.Application)}
+		return &topology.NotFoundError{Kind: "template", ID: string(r.Replaces), App: r.Application}
 	}
 	var targets []*topology.Node
 	if err := topology.CheckID("type", replaced.Type); err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -436,7 +435,7 @@ func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig, stor
 	r := &run{plan: plan, exec: exec, cfg: cfg, graph: graph, topo: order, pos: make([]int, graph.Len()),
 		report: &Report{Outcomes: make([]Outcome, n)}, barriers: make([]State, len(plan.Barriers)),
 		waiting: make([]int32, graph.Len()), inDoubt: make([]bool, n),
-		errs: &multierror.Error{ErrorFormat: joinErrors}, results: make(chan result), store: store}
+		errs: &multierror.Error{ErrorFormat: topology.JoinErrors}, results: make(chan result), store: store}
 	for i, s := range plan.Steps {
 		r.report.Outcomes[i].Step = s.ID
 	}
@@ -905,12 +904,4 @@ func (r *run) emit(e Event) {
 	}
 	e.Done, e.Total = r.finished, len(r.plan.Steps)
 	r.cfg.events(e)
-}
-
-func joinErrors(errs []error) string {
-	s := make([]string, len(errs))
-	for i, e := range errs {
-		s[i] = e.Error()
-	}
-	return strings.Join(s, "; ")
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/go-multierror"
 
 	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/version"
 )
 
@@ -55,6 +56,9 @@ func Test(ctx context.Context, src pkgsource.Source, expected ...pkgsource.Packa
 				testOpen(ctx, o, p, fail)
 			}
 		}
+	}
+	if errs != nil {
+		errs.ErrorFormat = topology.JoinErrors
 	}
 	return errs.ErrorOrNil()
 }
