@@ -78,7 +78,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\n%d steps succeeded, %d failed, %d skipped.\n",
+	fmt.Printf("\nSteps: %d succeeded, %d failed, %d skipped.\n",
 		report.Count(upgrade.Succeeded), report.Count(upgrade.Failed), report.Count(upgrade.Skipped))
 	return nil
 }

@@ -91,7 +91,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("  %d steps succeeded.\n", report.Count(upgrade.Succeeded))
+	fmt.Printf("  Steps succeeded: %d.\n", report.Count(upgrade.Succeeded))
 
 	// 4. Someone swaps a package file on the server.
 	if err := os.WriteFile(filepath.Join(repoDir, "tomcat-10.1.34.tar.gz"), []byte("tomcat 10.1.34, with a backdoor\n"), 0o644); err != nil {
