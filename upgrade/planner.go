@@ -924,7 +924,7 @@ func (pl *planning) catalog(typ string) (*catalog, error) {
 	}
 	slices.SortFunc(ps, pkgsource.Compare)
 	for i := 1; i < len(ps); i++ {
-		if ps[i].Version == ps[i-1].Version {
+		if ps[i].Version.Same(ps[i-1].Version) { // "18.04" and "18.4.0" are one version, sorted together
 			return nil, fmt.Errorf("upgrade: listing %s packages: %w", typ, &pkgsource.PackageError{
 				Package: ps[i].Key(), Err: fmt.Errorf("%w: listed twice", pkgsource.ErrInvalid)})
 		}
