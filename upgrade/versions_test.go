@@ -113,10 +113,18 @@ func TestPlanRefusesSameVersionListedTwice(t *testing.T) {
 	require.ErrorIs(t, err, pkgsource.ErrInvalid)
 	assert.Contains(t, err.Error(), "ubuntu 22.4.5")
 
-	src := twice{pkg("ubuntu", "22.04.5"), pkg("ubuntu", "22.4.5")}
+	// Listed with a build-metadata variant whose text sorts between the
+	// two spellings: they must still be found next to each other.
+	src := twice{pkg("ubuntu", "22.4.5"), pkg("ubuntu", "22.04.5+a"), pkg("ubuntu", "22.04.5"), pkg("ubuntu", "22.04.6")}
 	_, err = upgrade.NewPlanner(build(t, shopBuilder(1)), src).Plan(context.Background(), shop2("ubuntu_os", ">=22.04"))
 	require.ErrorIs(t, err, pkgsource.ErrInvalid)
 	assert.Contains(t, err.Error(), "listed twice")
+	assert.Contains(t, err.Error(), "ubuntu 22.")
+
+	// Build metadata alone makes another package, as before.
+	src = twice{pkg("ubuntu", "22.04.5+a"), pkg("ubuntu", "22.04.5")}
+	_, err = upgrade.NewPlanner(build(t, shopBuilder(1)), src).Plan(context.Background(), shop2("ubuntu_os", ">=22.04"))
+	assert.NotErrorIs(t, err, pkgsource.ErrInvalid)
 }
 
 // twice is a Source that lists what it holds, duplicates and all.
