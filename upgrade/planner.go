@@ -625,7 +625,7 @@ func (pl *planning) requirement(origin int) *topology.Requirement {
 // requestDemand is what r asks of the nodes it replaces: its new
 // template's version, exactly.
 func requestDemand(r *Request) Demand {
-	c, _ := version.ParseConstraint("=" + r.Template.Version.String()) // a version's text is a constraint
+	c, _ := version.ParseConstraint("=" + r.Template.Version.Canonical().String()) // canonical: "=2.1" would mean 2.1.x
 	return Demand{Constraint: c, App: r.Application, Template: r.Template.ID, Version: r.Template.Version}
 }
 

@@ -210,3 +210,25 @@ func TestPrereleaseHintRejectedCandidate(t *testing.T) {
 	assert.Equal(t, "does not satisfy web_app@2.0.0 (web) requires >=1.30; 1.30.4-eks-a1 is a pre-release, which >=1.30 excludes: write >=1.30.0-0 to allow pre-releases",
 		s.Candidates[0].Rejected)
 }
+
+// TestPlanPartialVersionIsExact attacks the places that make a constraint
+// from a version's text: written "2.1", a version is 2.1.0, while the
+// constraint "=2.1" would mean 2.1.x. A node at 2.1.5 is not already on
+// the new template's version 2.1.
+func TestPlanPartialVersionIsExact(t *testing.T) {
+	b := shopBuilder(1)
+	b.Node("shop", topology.Node{ID: "shop-9", Template: "shop_app", Version: v("2.1.5"), Relationships: on("tomcat-1")})
+	r := shop2()
+	r.Template.Version = v("2.1")
+	_, err := upgrade.NewPlanner(build(t, b), source(t)).Plan(context.Background(), r)
+	var de *upgrade.DowngradeError
+	require.ErrorAs(t, err, &de)
+	assert.Contains(t, err.Error(), "requires =2.1.0;", "the demand is exact, and says so")
+
+	plan, err := upgrade.NewPlanner(build(t, b), source(t), upgrade.AllowDowngrades()).Plan(context.Background(), r)
+	require.NoError(t, err)
+	assert.Contains(t, ids(plan), upgrade.StepID("app/shop-9@2.1.0"), "2.1.5 is not 2.1 (2.1.0)")
+	for _, c := range plan.Satisfied {
+		assert.NotEqual(t, topology.NodeID("shop-9"), c.Node, "shop-9 is not on 2.1: %v", c)
+	}
+}
