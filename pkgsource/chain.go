@@ -32,8 +32,8 @@ func (c Chain) Packages(ctx context.Context, typ string) ([]Package, error) {
 			return nil, fmt.Errorf("pkgsource: chain source #%d: %w", i+1, err)
 		}
 		for _, p := range ps {
-			if !seen[p.Key()] {
-				seen[p.Key()] = true
+			if k := p.Key().canonical(); !seen[k] {
+				seen[k] = true
 				out = append(out, p)
 			}
 		}
@@ -51,7 +51,7 @@ func (c Chain) Open(ctx context.Context, p Package) (io.ReadCloser, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pkgsource: chain source #%d: %w", i+1, err)
 		}
-		if !slices.ContainsFunc(ps, func(q Package) bool { return q.Key() == p.Key() }) {
+		if !slices.ContainsFunc(ps, func(q Package) bool { return q.Key().Same(p.Key()) }) {
 			continue
 		}
 		o, ok := src.(Opener)

@@ -45,6 +45,8 @@ func TestChainPackages(t *testing.T) {
 			[]string{"8.5.100@second", "9.0.98@first", "10.1.34@second", "11.0.2@second"}},
 		{"same version spelled differently", pkgsource.Chain{first, second, third}, "tomcat",
 			[]string{"8.5.100@second", "9.0.98@first", "10.0.0@third", "10.1.34@first", "11.0.2@second"}},
+		{"first wins, written as it writes it", pkgsource.Chain{third, second}, "tomcat",
+			[]string{"8.5.100@second", "10.0.0@third", "10.1.34@second", "v11.0.2@third"}},
 		{"only one source has the type", pkgsource.Chain{second, first}, "jdk", []string{"21.0.2@first"}},
 		{"unknown type", pkgsource.Chain{first, second}, "nginx", nil},
 		{"empty chain", pkgsource.Chain{}, "tomcat", nil},

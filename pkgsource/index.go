@@ -141,10 +141,11 @@ func parseIndex(data []byte, limit int64) (*Index, error) {
 		if err != nil {
 			return nil, &IndexError{Entry: entry, Err: err}
 		}
-		if j, dup := seen[p.Key()]; dup {
+		k := p.Key().canonical() // "18.04" and "18.4.0" are one version
+		if j, dup := seen[k]; dup {
 			return nil, &IndexError{Entry: entry, Err: fmt.Errorf("same type and version as package #%d", j+1)}
 		}
-		seen[p.Key()] = i
+		seen[k] = i
 		idx.Packages = append(idx.Packages, p)
 	}
 	return idx, nil

@@ -31,11 +31,12 @@ func NewMemory(pkgs ...Package) (*Memory, error) {
 			errs = multierror.Append(errs, err)
 			continue
 		}
-		if seen[p.Key()] {
+		k := p.Key().canonical() // "18.04" and "18.4.0" are one version
+		if seen[k] {
 			errs = multierror.Append(errs, &PackageError{Package: p.Key(), Err: fmt.Errorf("%w: duplicate package", ErrInvalid)})
 			continue
 		}
-		seen[p.Key()] = true
+		seen[k] = true
 		p.Requires = slices.Clone(p.Requires)
 		m.byType[p.Type] = append(m.byType[p.Type], p)
 	}
@@ -52,10 +53,12 @@ func NewMemory(pkgs ...Package) (*Memory, error) {
 }
 
 // Compare orders packages by type, then version, for slices.SortFunc.
-// Versions that differ only in build metadata compare equal in semantic
-// order; their text orders them, so that the order is total.
+// Versions that differ only in build metadata or in how they are written
+// ("18.04", "18.4.0") compare equal in semantic order; version.CompareStrict
+// orders them, so that the order is total and the same version, however
+// written, sits together.
 func Compare(a, b Package) int {
-	return cmp.Or(cmp.Compare(a.Type, b.Type), a.Version.Compare(b.Version), cmp.Compare(a.Version.String(), b.Version.String()))
+	return cmp.Or(cmp.Compare(a.Type, b.Type), a.Version.CompareStrict(b.Version))
 }
 
 // Packages implements [Source]. It returns the packages of type typ in

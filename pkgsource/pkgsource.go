@@ -94,7 +94,10 @@ type Requirement struct {
 }
 
 // Key identifies a package within a source: its type and version. Keys are
-// comparable and work as map keys.
+// comparable, but == means "written the same", as for version.Version:
+// Key{"jdk", 18.04} and Key{"jdk", 18.4.0} name the same package and are
+// not ==. Compare keys with [Key.Same]; a map that must hold one entry per
+// package is keyed with the version's Canonical form.
 type Key struct {
 	Type    string
 	Version version.Version
@@ -104,6 +107,15 @@ func (k Key) String() string { return k.Type + " " + k.Version.String() }
 
 // Key returns the package's type and version.
 func (p Package) Key() Key { return Key{Type: p.Type, Version: p.Version} }
+
+// canonical returns k with its version in canonical form: keys that name
+// the same package however its version is written ("18.04", "18.4.0") are
+// == once canonical. Maps that hold one entry per package use it.
+func (k Key) canonical() Key { return Key{Type: k.Type, Version: k.Version.Canonical()} }
+
+// Same reports whether k and o name the same package: the same type and
+// the same version however written (see version.Version.Same).
+func (k Key) Same(o Key) bool { return k.Type == o.Type && k.Version.Same(o.Version) }
 
 // String returns the type and version, such as "tomcat 10.1.18".
 func (p Package) String() string { return p.Key().String() }

@@ -109,11 +109,11 @@ func (v *verifier) Read(b []byte) (int, error) {
 // namesPackage reports whether err is a *DigestError or a *PackageError
 // of the package of key k.
 func namesPackage(err error, k Key) bool {
-	if de, ok := errors.AsType[*DigestError](err); ok && de.Package == k {
+	if de, ok := errors.AsType[*DigestError](err); ok && de.Package.Same(k) {
 		return true
 	}
 	pe, ok := errors.AsType[*PackageError](err)
-	return ok && pe.Package == k
+	return ok && pe.Package.Same(k)
 }
 
 func (v *verifier) Close() error { return v.rc.Close() }

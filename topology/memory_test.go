@@ -141,7 +141,7 @@ func TestMemoryNode(t *testing.T) {
 			assert.Equal(t, tt.id, n.ID)
 			assert.Equal(t, tt.app, n.App)
 			assert.Equal(t, tt.template, n.Template)
-			assert.Equal(t, tt.version, n.Version.String())
+			assert.Equal(t, tt.version, n.Version.Canonical().String())
 			assert.Equal(t, tt.rels, n.Relationships)
 
 			again, err := m.Node(context.Background(), tt.id)
@@ -447,7 +447,7 @@ func TestApplicationTemplate(t *testing.T) {
 			assert.Same(t, &a.Templates[tt.index], got, "Template points into the application")
 			assert.Equal(t, tt.id, got.ID)
 			assert.Equal(t, tt.typ, got.Type)
-			assert.Equal(t, tt.version, got.Version.String())
+			assert.Equal(t, tt.version, got.Version.Canonical().String())
 		})
 	}
 	var empty topology.Application

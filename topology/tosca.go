@@ -559,7 +559,9 @@ func (doc *toscaDoc) readNodeFilter(n *yaml.Node, where string) (version.Constra
 func constraintClause(op, arg *yaml.Node, where string) (and []string, or [][]string, err error) {
 	at := where + "." + op.Value
 	// TOSCA versions are exact: 8.5 is 8.5.0, not 8.5.x as a partial
-	// version in a semver constraint would be.
+	// version in a semver constraint would be. The constraint is written
+	// with the versions' canonical form, which is exact; a version's
+	// String is the text as written ("8.5").
 	exact := func(n *yaml.Node) (version.Version, error) {
 		text, err := scalarValue(n, at)
 		if err != nil {
@@ -573,7 +575,7 @@ func constraintClause(op, arg *yaml.Node, where string) (and []string, or [][]st
 	}
 	one := func(prefix string) ([]string, [][]string, error) {
 		v, err := exact(arg)
-		return []string{prefix + v.String()}, nil, err
+		return []string{prefix + v.Canonical().String()}, nil, err
 	}
 	list := func(n int) ([]version.Version, error) {
 		if arg.Kind != yaml.SequenceNode || n > 0 && len(arg.Content) != n || len(arg.Content) == 0 {
@@ -610,7 +612,7 @@ func constraintClause(op, arg *yaml.Node, where string) (and []string, or [][]st
 			if err != nil {
 				return nil, nil, err
 			}
-			return []string{">=" + lo.String()}, nil, nil
+			return []string{">=" + lo.Canonical().String()}, nil, nil
 		}
 		vs, err := list(2)
 		if err != nil {
@@ -619,7 +621,7 @@ func constraintClause(op, arg *yaml.Node, where string) (and []string, or [][]st
 		if vs[1].Less(vs[0]) {
 			return nil, nil, toscaError(arg, at, "the range [%s, %s] is empty", vs[0], vs[1])
 		}
-		return []string{">=" + vs[0].String(), "<=" + vs[1].String()}, nil, nil
+		return []string{">=" + vs[0].Canonical().String(), "<=" + vs[1].Canonical().String()}, nil, nil
 	case "valid_values":
 		if arg.Kind != yaml.SequenceNode || len(arg.Content) == 0 {
 			_, err := list(0)
@@ -633,7 +635,7 @@ func constraintClause(op, arg *yaml.Node, where string) (and []string, or [][]st
 			if err != nil {
 				return nil, nil, err
 			}
-			alt := "=" + v.String()
+			alt := "=" + v.Canonical().String()
 			if n += len(alt); i > 0 {
 				n += len(" || ")
 			}

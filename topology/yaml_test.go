@@ -78,10 +78,11 @@ func TestReadYAMLShop(t *testing.T) {
 	require.NoError(t, err)
 	ubuntu, ok := shop.Template("ubuntu_os")
 	require.True(t, ok)
-	assert.Equal(t, "18.4.0", ubuntu.Version.String())
+	assert.Equal(t, "18.4.0", ubuntu.Version.Canonical().String())
+	assert.Equal(t, "18.04", ubuntu.Version.String(), "as written")
 	vm3, err := m.Node(t.Context(), "vm-3")
 	require.NoError(t, err)
-	assert.Equal(t, "18.4.0", vm3.Version.String())
+	assert.Equal(t, "18.4.0", vm3.Version.Canonical().String())
 }
 
 func TestReadYAMLIntranet(t *testing.T) {
@@ -103,7 +104,7 @@ func TestReadYAMLIntranet(t *testing.T) {
 		},
 		Nodes: []topology.Node{
 			{ID: "app-vm-1", Template: "rhel_os"},
-			{ID: "db-vm-1", Template: "rhel_os", Version: v("8.9.0")},
+			{ID: "db-vm-1", Template: "rhel_os", Version: v("8.9")},
 			{ID: "jdk-1", Template: "openjdk", Relationships: rels(hostedOn("app-vm-1"))},
 			{ID: "eap-1", Template: "jboss_eap", Version: v("7.4.10"), Relationships: rels(hostedOn("jdk-1"))},
 			{ID: "mysql-1", Template: "mysql_server", Relationships: rels(hostedOn("db-vm-1"))},
@@ -144,8 +145,8 @@ applications:
 			require.Len(t, a, 1)
 			require.Len(t, a[0].Templates, 1)
 			require.Len(t, a[0].Nodes, 1)
-			assert.Equal(t, tt.want, a[0].Templates[0].Version.String())
-			assert.Equal(t, tt.want, a[0].Nodes[0].Version.String())
+			assert.Equal(t, tt.want, a[0].Templates[0].Version.Canonical().String())
+			assert.Equal(t, tt.want, a[0].Nodes[0].Version.Canonical().String())
 		})
 	}
 }

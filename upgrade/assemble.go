@@ -60,9 +60,10 @@ func (pl *planning) assemble(plan *Plan) error {
 			continue
 		}
 		to := r.Template.Version.String()
+		canon := r.Template.Version.Canonical().String() // step IDs are canonical: see StepID
 		// The steps of one request share its template: treat it as
 		// read-only.
-		s := Step{ID: StepID(pl.text.join("app/", string(id), "@", to)), Kind: Application,
+		s := Step{ID: StepID(pl.text.join("app/", string(id), "@", canon)), Kind: Application,
 			App: r.Application, Node: id, Template: rep.node.Template, Type: rep.template.Type,
 			From: rep.node.Version, To: r.Template.Version, NewTemplate: &r.Template, Request: rep.request,
 			Reason: pl.text.join(string(r.Template.ID), "@", to, " replaces ", string(rep.template.ID), " ", rep.node.Version.String())}
@@ -122,7 +123,7 @@ func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform
 	from := pf.node.Version
 	for i := range pf.path {
 		p := pf.path[i]
-		ids[i] = StepID(pl.text.join("platform/", string(pf.node.ID), "@", p.Version.String()))
+		ids[i] = StepID(pl.text.join("platform/", string(pf.node.ID), "@", p.Version.Canonical().String())) // see StepID
 		s := Step{ID: ids[i], Kind: Platform, App: pf.node.App, Node: pf.node.ID, Template: pf.node.Template,
 			Type: pf.template.Type, From: from, To: p.Version, Package: p, Reason: reason}
 		if len(pf.path) > 1 {

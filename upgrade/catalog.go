@@ -40,7 +40,7 @@ func newCatalog(typ string, pkgs []pkgsource.Package, memo *catalogMemo) *catalo
 func (cat *catalog) locate(v version.Version) (at, above int) {
 	above = firstAbove(cat.pkgs, v)
 	for i := above - 1; i >= 0 && !cat.pkgs[i].Version.Less(v); i-- {
-		if cat.pkgs[i].Version == v {
+		if cat.pkgs[i].Version.Same(v) { // an installed 18.04 is the package 18.4.0
 			return i, above
 		}
 	}

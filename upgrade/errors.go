@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/version"
 )
@@ -165,7 +166,55 @@ type NoPackageError struct {
 
 func (e *NoPackageError) Error() string {
 	return fmt.Sprintf("upgrade: node %q (%s %s): no %s package satisfies %s; %s packages available: %s",
-		e.Node, e.Type, e.Installed, e.Type, joinDemands(e.Demands), e.Type, joinVersions(e.Considered))
+		e.Node, e.Type, e.Installed, e.Type, joinDemands(e.Demands), e.Type, joinVersions(e.Considered)) +
+		demandsPrereleaseHint(e.Demands, e.Considered)
+}
+
+// demandsPrereleaseHint returns "; " and the hint of the first demand that
+// refuses one of vs, the highest first, only because it is a pre-release
+// (see version.Constraint.PrereleaseHint), or "".
+func demandsPrereleaseHint(ds []Demand, vs []version.Version) string {
+	for i := len(vs) - 1; i >= 0; i-- {
+		if vs[i].Prerelease() == "" {
+			continue
+		}
+		for _, d := range ds {
+			if h := d.Constraint.PrereleaseHint(vs[i]); h != "" {
+				return "; " + h
+			}
+		}
+	}
+	return ""
+}
+
+// fromPrereleaseHint returns "; " and the hint of the first package above
+// installed whose From constraint refuses the installed pre-release only
+// because it is one, or "": a From of ">=1.29, <1.30" does not upgrade an
+// installed 1.29.3-eks-1.
+func fromPrereleaseHint(installed version.Version, pkgs []pkgsource.Package) string {
+	if installed.Prerelease() == "" {
+		return ""
+	}
+	for _, p := range pkgs {
+		if installed.Less(p.Version) {
+			if h := p.From.PrereleaseHint(installed); h != "" {
+				return "; package " + p.Key().String() + ": " + h
+			}
+		}
+	}
+	return ""
+}
+
+// rejectedPrereleaseHint returns "; " and the hint when d refuses v only
+// because it is a pre-release, or "", for a candidate's Rejected reason.
+func rejectedPrereleaseHint(d *Demand, v version.Version) string {
+	if v.Prerelease() == "" {
+		return ""
+	}
+	if h := d.Constraint.PrereleaseHint(v); h != "" {
+		return "; " + h
+	}
+	return ""
 }
 
 // Is reports whether target is ErrNoPackage.

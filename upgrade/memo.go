@@ -131,7 +131,9 @@ func (m *catalogMemo) lookup(typ string, pkgs []pkgsource.Package) *catalogKnowl
 }
 
 func sameVersions(vs []version.Version, pkgs []pkgsource.Package) bool {
-	return slices.EqualFunc(vs, pkgs, func(v version.Version, p pkgsource.Package) bool { return v == p.Version })
+	// Same, not ==: what constraints allow depends on the versions, not
+	// on how they are written.
+	return slices.EqualFunc(vs, pkgs, func(v version.Version, p pkgsource.Package) bool { return v.Same(p.Version) })
 }
 
 // publish adds what the catalogs of a plan learned to what m knows. A

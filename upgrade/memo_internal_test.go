@@ -246,6 +246,9 @@ func TestCatalogMemoLookup(t *testing.T) {
 	assert.Nil(t, m.lookup("tomcat", memoPkgs("tomcat", "9.0.85", "9.0.98", "10.1.35", "11.0.2")), "one version changed")
 	assert.Nil(t, m.lookup("tomcat", memoPkgs("tomcat", "9.0.85", "9.0.98", "10.1.34", "11.0.2+build")), "build metadata changed")
 	assert.Nil(t, m.lookup("tomcat", memoPkgs("tomcat", "9.0.98", "9.0.85", "10.1.34", "11.0.2")), "another order")
+	// What constraints allow depends on the versions, not on how they are
+	// written: the same versions written otherwise use what was learned.
+	assert.Same(t, k, m.lookup("tomcat", memoPkgs("tomcat", "v9.0.85", "9.0.98", "10.01.34", "11.0.2")), "the same versions, written otherwise")
 	assert.Nil(t, m.lookup("tomcat", nil))
 
 	// A later plan over the same versions starts from what was learned,
@@ -578,4 +581,23 @@ func TestPlanningAllowsUsesMemo(t *testing.T) {
 	assert.False(t, pl.allows(c, version.MustParse("1.0.0")))
 	assert.True(t, pl.allows(version.Constraint{}, version.MustParse("1.0.0")), "the zero constraint allows everything")
 	assert.Len(t, pl.checks, 2)
+}
+
+// TestCatalogLocateWrittenOtherwise: the installed version is found in the
+// catalog however either writes it (Same, not ==), so the planner takes
+// its fast path for it; build metadata still tells versions apart.
+func TestCatalogLocateWrittenOtherwise(t *testing.T) {
+	var m catalogMemo
+	cat := newCatalog("ubuntu", memoPkgs("ubuntu", "16.4.0", "18.4.0", "18.4.0+b", "v20.04", "22.04.5"), &m)
+	for _, tt := range []struct {
+		installed string
+		at, above int
+	}{
+		{"18.04", 1, 3}, {"v18.4", 1, 3}, {"18.4.0", 1, 3}, {"18.04+b", 2, 3}, {"18.04+c", -1, 3},
+		{"20.4.0", 3, 4}, {"22.4.5", 4, 5}, {"22.04.6", -1, 5}, {"17", -1, 1},
+	} {
+		at, above := cat.locate(version.MustParse(tt.installed))
+		assert.Equal(t, tt.at, at, tt.installed)
+		assert.Equal(t, tt.above, above, tt.installed)
+	}
 }

@@ -46,8 +46,11 @@ type packageStore struct {
 	o      pkgsource.Opener
 	parent string
 
-	mu    sync.Mutex
-	dir   string // created at the first copy
+	mu  sync.Mutex
+	dir string // created at the first copy
+	// files is keyed by the key as written, not its canonical form: a
+	// plan read from a file may hold "ubuntu 18.04" and "ubuntu 18.4.0"
+	// with different digests, and each must be verified against its own.
 	files map[pkgsource.Key]*packageCopy
 }
 

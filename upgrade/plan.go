@@ -31,6 +31,15 @@ func (r Request) String() string {
 // StepID identifies a step within a plan. IDs are derived from the node and
 // the target version ("platform/tomcat-1@9.0.85", "app/shop-1@2.0.0"), so
 // the same inputs always give the same IDs.
+//
+// The version in an ID is in canonical form ("platform/ubuntu-1@18.4.0"
+// for a package written "18.04"), although steps, errors and renderings
+// show versions as written: an ID names a step to executors, journals and
+// scripts, and must stay the same when an index is republished with the
+// version spelt differently ("18.04", "v18.4", "18.4.0" are one version),
+// so that an interrupted run resumes and a script that waits for a step
+// finds it. A plan's ID, in contrast, hashes the versions as written: a plan
+// is what it says.
 type StepID string
 
 // StepKind says what a step changes.

@@ -18,7 +18,8 @@ import (
 //
 // The canonical encoding is the schema name, then each field in the order
 // of its declaration, but Barriers, which come last and only when there
-// are some (the hash ends there, so this is unambiguous): strings, versions and constraints as their text
+// are some (the hash ends there, so this is unambiguous): strings, versions and constraints as their text (a version as written: a plan
+// is what it says)
 // prefixed with its length, numbers as varints, booleans as a byte, lists
 // as their length and their elements, and an absent package as a 0 byte
 // (a present one as 1 and its fields). Lengths make it unambiguous: two

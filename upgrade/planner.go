@@ -641,7 +641,7 @@ func (pl *planning) missing(app topology.AppID, template topology.TemplateID, in
 // requestDemand is what r asks of the nodes it replaces: its new
 // template's version, exactly.
 func requestDemand(r *Request) Demand {
-	c, _ := version.ParseConstraint("=" + r.Template.Version.String()) // a version's text is a constraint
+	c, _ := version.ParseConstraint("=" + r.Template.Version.Canonical().String()) // canonical: "=2.1" would mean 2.1.x
 	return Demand{Constraint: c, App: r.Application, Template: r.Template.ID, Version: r.Template.Version}
 }
 
@@ -940,7 +940,7 @@ func (pl *planning) catalog(typ string) (*catalog, error) {
 	}
 	slices.SortFunc(ps, pkgsource.Compare)
 	for i := 1; i < len(ps); i++ {
-		if ps[i].Version == ps[i-1].Version {
+		if ps[i].Version.Same(ps[i-1].Version) { // "18.04" and "18.4.0" are one version, sorted together
 			return nil, fmt.Errorf("upgrade: listing %s packages: %w", typ, &pkgsource.PackageError{
 				Package: ps[i].Key(), Err: fmt.Errorf("%w: listed twice", pkgsource.ErrInvalid)})
 		}

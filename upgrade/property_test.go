@@ -405,7 +405,7 @@ func genCase(rng *rand.Rand) propCase {
 			if have := versionsOf[typ]; len(have) > 0 && rng.IntN(2) == 0 {
 				ver = propNextVersion(rng, have[len(have)-1])
 			}
-			if slices.Contains(versionsOf[typ], ver) {
+			if slices.ContainsFunc(versionsOf[typ], ver.Same) {
 				continue
 			}
 			versionsOf[typ] = append(versionsOf[typ], ver)
@@ -517,6 +517,48 @@ func genCase(rng *rand.Rand) propCase {
 }
 
 // clone returns a deep copy of pc.
+// respelled returns a copy of pc with every version written otherwise
+// but the same ("1.2.0" as "v1.2", "1.2" or "01.2.0"), drawn from rng:
+// issue 14 item 4, versions as the operator wrote them.
+func (pc *propCase) respelled(rng *rand.Rand) propCase {
+	c := pc.clone()
+	respell := func(v *version.Version) {
+		if v.IsZero() {
+			return
+		}
+		forms := []string{fmt.Sprintf("v%d.%d.%d", v.Major(), v.Minor(), v.Patch()), fmt.Sprintf("0%d.%d.%d", v.Major(), v.Minor(), v.Patch())}
+		if v.Patch() == 0 {
+			forms = append(forms, fmt.Sprintf("%d.%d", v.Major(), v.Minor()), fmt.Sprintf("v%d.0%d", v.Major(), v.Minor()))
+			if v.Minor() == 0 {
+				forms = append(forms, fmt.Sprint(v.Major()))
+			}
+		}
+		s := propPick(rng, forms)
+		if p := v.Prerelease(); p != "" {
+			s += "-" + p
+		}
+		if m := v.Metadata(); m != "" {
+			s += "+" + m
+		}
+		*v = version.MustParse(s)
+	}
+	for i := range c.apps {
+		for j := range c.apps[i].Templates {
+			respell(&c.apps[i].Templates[j].Version)
+		}
+		for j := range c.apps[i].Nodes {
+			respell(&c.apps[i].Nodes[j].Version)
+		}
+	}
+	for i := range c.pkgs {
+		respell(&c.pkgs[i].Version)
+	}
+	for i := range c.reqs {
+		respell(&c.reqs[i].Template.Version)
+	}
+	return c
+}
+
 func (pc *propCase) clone() propCase {
 	c := *pc
 	c.apps = slices.Clone(pc.apps)
@@ -796,6 +838,39 @@ func propCheck(ctx context.Context, t *propT, pc *propCase) propResult {
 	topo2, err := pc.topology(shuffle)
 	require.NoError(t, err)
 	plan2, planErr2 := upgrade.NewPlanner(topo2, pc.shuffledSource(shuffle), pc.options()...).PlanAll(ctx, pc.reqs...)
+
+	// Property 8: versions written otherwise ("v1.2", "1.2.0") give the
+	// same decisions: the same steps and step IDs (canonical), each
+	// version the same, printed as written; or the same kind of error.
+	rc := pc.respelled(rand.New(rand.NewPCG(pc.seed, 0x5be11)))
+	topo3, err := rc.topology(nil)
+	require.NoError(t, err, "respelled versions make an invalid topology")
+	src3, err := pkgsource.NewMemory(rc.pkgs...)
+	require.NoError(t, err, "respelled versions make invalid packages")
+	plan3, planErr3 := upgrade.NewPlanner(topo3, src3, rc.options()...).PlanAll(ctx, rc.reqs...)
+	if planErr != nil {
+		require.Error(t, planErr3, "respelled versions plan where the original failed with: %v", planErr)
+		require.Equal(t, propErrKind(planErr), propErrKind(planErr3), "respelled versions fail otherwise: %v, then %v", planErr, planErr3)
+	} else {
+		require.NoError(t, planErr3, "respelled versions fail where the original planned")
+		require.Equal(t, ids(plan), ids(plan3), "respelled versions give other steps")
+		for i, s := range plan.Steps {
+			s3 := plan3.Steps[i]
+			require.Equal(t, s.Kind, s3.Kind)
+			require.Equal(t, s.Node, s3.Node)
+			require.True(t, s.From.Same(s3.From) && s.To.Same(s3.To), "step %s: %s → %s, respelled %s → %s", s.ID, s.From, s.To, s3.From, s3.To)
+			require.Equal(t, s.After, s3.After, "step %s", s.ID)
+			require.Len(t, s3.Candidates, len(s.Candidates), "step %s", s.ID)
+		}
+		require.Len(t, plan3.Satisfied, len(plan.Satisfied))
+		for _, s3 := range plan3.Steps { // as written: the respelled text, where it differs
+			if s3.Package != nil {
+				require.Equal(t, s3.Package.Version.String(), s3.To.String(), "step %s", s3.ID)
+				require.True(t, slices.ContainsFunc(rc.pkgs, func(p pkgsource.Package) bool { return p.Version == s3.To }),
+					"step %s goes to %s, which the source does not write so", s3.ID, s3.To)
+			}
+		}
+	}
 
 	if planErr != nil {
 		require.Nil(t, plan, "a plan returned with error %v", planErr)
@@ -1135,6 +1210,10 @@ func propLessPreferred(policy upgrade.Policy, up bool, v, chosen version.Version
 //  6. the candidates passed over for the policy are ones it prefers less;
 //  7. a warning names each replaced node whose old template's requirement
 //     a platform step beneath it breaks;
+//  8. the case with every version written otherwise ("v1.2", "01.2.0",
+//     "1.2" for 1.2.0) plans the same steps with the same (canonical) IDs,
+//     each version the same and printed as the source writes it, or fails
+//     with an error of the same kind;
 //
 // and, for every failure, that the error matches one of the planner's
 // sentinels (or topology.ErrNotFound) and that planning from the shuffled

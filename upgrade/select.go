@@ -224,7 +224,7 @@ func (pl *planning) words(pf *platform, vs []verdict, hi, t int) []Candidate {
 		case chosen:
 			c.Chosen = true
 		case notSatisfying:
-			c.Rejected = text("does not satisfy ", v.demand)
+			c.Rejected = text("does not satisfy ", v.demand) + rejectedPrereleaseHint(v.demand, c.Version)
 		case notAllowed:
 			c.Rejected = text("not allowed by co-tenant ", v.demand)
 		case lower:
@@ -673,7 +673,7 @@ func (pl *planning) furthestReachable(installed version.Version, pkgs []pkgsourc
 	if len(blocked) > 0 {
 		return furthest, fmt.Sprintf("the co-tenants do not allow %s", joinVersions(blocked))
 	}
-	return furthest, "no package upgrades from there to a higher version"
+	return furthest, "no package upgrades from there to a higher version" + fromPrereleaseHint(furthest, pkgs)
 }
 
 // unmetRequirement returns why a requirement of p cannot be met beneath

@@ -3,6 +3,8 @@ package version
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
@@ -82,7 +84,80 @@ func (c Constraint) Check(v Version) error {
 	if ok {
 		return nil
 	}
+	// The checker quotes the version in canonical form: quote it as
+	// written, as everything else does.
+	if s := v.String(); s != v.v.String() {
+		canon, written := strconv.Quote(v.v.String()), strconv.Quote(s)
+		for i, r := range reasons {
+			if msg, ok := strings.CutPrefix(r.Error(), canon); ok {
+				reasons[i] = errors.New(written + msg)
+			}
+		}
+	}
 	return &UnsatisfiedError{Version: v, Constraint: c, Reasons: reasons}
+}
+
+// ExcludesPrerelease reports whether c refuses v only because v is a
+// pre-release: a constraint allows pre-releases only when it names one
+// itself, so ">=1.30" refuses "1.30.4-eks-a1" though 1.30.4-eks-a1 is
+// above 1.30.0, and ">=1.30.0-0" allows it.
+func (c Constraint) ExcludesPrerelease(v Version) bool {
+	if c.c == nil || v.v.Prerelease() == "" || c.c.Check(&v.v) {
+		return false
+	}
+	with := *c.c // a copy: c is immutable
+	with.IncludePrerelease = true
+	return with.Check(&v.v)
+}
+
+// PrereleaseHint returns, when c refuses v only because v is a
+// pre-release (see [Constraint.ExcludesPrerelease]), a sentence that says
+// so and how to allow pre-releases, such as "1.30.4-eks-a1 is a
+// pre-release, which >=1.30 excludes: write >=1.30.0-0 to allow
+// pre-releases"; otherwise "". Errors append it to say what to do next.
+func (c Constraint) PrereleaseHint(v Version) string {
+	if !c.ExcludesPrerelease(v) {
+		return ""
+	}
+	msg := v.String() + " is a pre-release, which " + c.src + " excludes: "
+	if fix, ok := c.withPrereleases(v); ok {
+		return msg + "write " + fix + " to allow pre-releases"
+	}
+	return msg + "a constraint allows pre-releases only when it names one: add a lower bound such as >=" +
+		strconv.FormatUint(v.Major(), 10) + "." + strconv.FormatUint(v.Minor(), 10) + ".0-0"
+}
+
+// lowerBound finds the operator and version of a clause that sets a lower
+// bound: ">=1.30", "~1.2", "^2", "~>3.1" or "=1.29".
+var lowerBound = regexp.MustCompile(`(>=|~>|~|\^|=)\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:[^-+.0-9A-Za-z]|$)`)
+
+// withPrereleases returns c with the "-0" pre-release added to the lower
+// bound of its first clause that has one, when the result allows v.
+func (c Constraint) withPrereleases(v Version) (string, bool) {
+	loc := lowerBound.FindStringSubmatchIndex(c.src)
+	if loc == nil {
+		return "", false
+	}
+	part := func(i int) string {
+		if loc[2*i] < 0 {
+			return "0"
+		}
+		return c.src[loc[2*i]:loc[2*i+1]]
+	}
+	op := c.src[loc[2]:loc[3]]
+	if op == "=" {
+		op = ">="
+	}
+	end := loc[2*4+1]
+	if loc[2*4] < 0 {
+		end = max(loc[2*3+1], loc[2*2+1])
+	}
+	fix := c.src[:loc[0]] + op + part(2) + "." + part(3) + "." + part(4) + "-0" + c.src[end:]
+	f, err := ParseConstraint(fix)
+	if err != nil || !f.Allows(v) {
+		return "", false
+	}
+	return fix, true
 }
 
 // MarshalText implements encoding.TextMarshaler. The zero Constraint
@@ -112,6 +187,9 @@ func (e *UnsatisfiedError) Error() string {
 	if len(e.Reasons) > 0 {
 		msg += ": " + errors.Join(e.Reasons...).Error()
 		msg = strings.ReplaceAll(msg, "\n", "; ")
+	}
+	if hint := e.Constraint.PrereleaseHint(e.Version); hint != "" {
+		msg += "; " + hint
 	}
 	return msg
 }

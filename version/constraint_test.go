@@ -418,3 +418,51 @@ func TestConstraintStringOneLine(t *testing.T) {
 		}
 	}
 }
+
+// TestPrereleaseHint attacks the pre-release rule with the EKS-style
+// versions of issue 14: a constraint that refuses a pre-release only
+// because it names none must say so and give the fix; one that refuses it
+// for its value must not.
+func TestPrereleaseHint(t *testing.T) {
+	tests := []struct {
+		constraint, version string
+		hint                string // "" for no hint
+	}{
+		{">=1.30", "1.30.4-eks-a1", "1.30.4-eks-a1 is a pre-release, which >=1.30 excludes: write >=1.30.0-0 to allow pre-releases"},
+		{">=1.29, <1.30", "1.29.3-eks-1", "1.29.3-eks-1 is a pre-release, which >=1.29, <1.30 excludes: write >=1.29.0-0, <1.30 to allow pre-releases"},
+		{"~1.29", "v1.29.3-eks-1", "v1.29.3-eks-1 is a pre-release, which ~1.29 excludes: write ~1.29.0-0 to allow pre-releases"},
+		{"<1.30", "1.29.3-eks-1", "1.29.3-eks-1 is a pre-release, which <1.30 excludes: a constraint allows pre-releases only when it names one: add a lower bound such as >=1.29.0-0"},
+		{">=1.30", "1.29.3-eks-1", ""},      // below the bound whatever the rule
+		{">1.29", "1.29.3-eks-1", ""},       // ">1.29" means 1.30 and above
+		{">=1.30", "1.30.4", ""},            // allowed
+		{">=1.30.0-0", "1.30.4-eks-a1", ""}, // allowed
+		{"", "1.30.4-eks-a1", ""},           // the zero Constraint allows all
+		{">=1.30", "1.31.0", ""},            // not a pre-release
+	}
+	for _, tt := range tests {
+		t.Run(tt.constraint+" "+tt.version, func(t *testing.T) {
+			c, v := version.MustParseConstraint(tt.constraint), version.MustParse(tt.version)
+			assert.Equal(t, tt.hint != "", c.ExcludesPrerelease(v))
+			assert.Equal(t, tt.hint, c.PrereleaseHint(v))
+			err := c.Check(v)
+			if tt.hint != "" {
+				require.Error(t, err)
+				assert.True(t, strings.HasSuffix(err.Error(), "; "+tt.hint), "Check error %q lacks the hint", err)
+			} else if err != nil {
+				assert.NotContains(t, err.Error(), "pre-release,")
+			}
+		})
+	}
+}
+
+// TestCheckQuotesVersionAsWritten: the checker's reasons quote the
+// version as the operator wrote it, not its canonical form.
+func TestCheckQuotesVersionAsWritten(t *testing.T) {
+	err := version.MustParseConstraint(">=20").Check(version.MustParse("18.04"))
+	require.Error(t, err)
+	assert.Equal(t, `version: 18.04 does not satisfy ">=20": "18.04" is less than "20"`, err.Error())
+	// The constraint's own version text is left alone.
+	err = version.MustParseConstraint("!=18.4.0").Check(version.MustParse("v18.4"))
+	require.Error(t, err)
+	assert.Equal(t, `version: v18.4 does not satisfy "!=18.4.0": "v18.4" is equal to "18.4.0"`, err.Error())
+}

@@ -14,7 +14,7 @@ func ExampleParse() {
 			fmt.Println(err)
 			continue
 		}
-		fmt.Printf("%-20q -> %s\n", s, v)
+		fmt.Printf("%-20q -> %-18s canonical %s\n", s, v, v.Canonical())
 	}
 
 	_, err := version.Parse("1.2.3.4")
@@ -24,10 +24,10 @@ func ExampleParse() {
 	rc, final := version.MustParse("1.0.0-rc.1"), version.MustParse("1.0.0")
 	fmt.Println(rc.Less(final))
 	// Output:
-	// "8.5"                -> 8.5.0
-	// "18.04"              -> 18.4.0
-	// "v1.2.3"             -> 1.2.3
-	// "2.0.0-rc.1+build.5" -> 2.0.0-rc.1+build.5
+	// "8.5"                -> 8.5                canonical 8.5.0
+	// "18.04"              -> 18.04              canonical 18.4.0
+	// "v1.2.3"             -> v1.2.3             canonical 1.2.3
+	// "2.0.0-rc.1+build.5" -> 2.0.0-rc.1+build.5 canonical 2.0.0-rc.1+build.5
 	// true
 	// version: invalid version "1.2.3.4": invalid semantic version
 	// true
@@ -78,4 +78,16 @@ func ExampleConstraint_Allows() {
 	// false
 	// true
 	// * true
+}
+
+func ExampleConstraint_PrereleaseHint() {
+	c := version.MustParseConstraint(">=1.30")
+	v := version.MustParse("1.30.4-eks-a1")
+	fmt.Println(c.Allows(v), c.ExcludesPrerelease(v))
+	fmt.Println(c.PrereleaseHint(v))
+	fmt.Println(version.MustParseConstraint(">=1.30.0-0").Allows(v))
+	// Output:
+	// false true
+	// 1.30.4-eks-a1 is a pre-release, which >=1.30 excludes: write >=1.30.0-0 to allow pre-releases
+	// true
 }

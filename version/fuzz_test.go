@@ -2,6 +2,7 @@ package version_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -61,6 +62,30 @@ func FuzzParse(f *testing.F) {
 		str := v.String()
 		require.Equal(t, str, v.String(), "String is not stable")
 		require.Equal(t, v.IsZero(), str == "0.0.0", "IsZero disagrees with %q", str)
+		if !v.IsZero() {
+			require.Equal(t, s, str, "String is not the text as written")
+		}
+
+		// The canonical form: the allocation-free path against the plain
+		// one, and the same version.
+		canon := v.Canonical()
+		plain := fmt.Sprintf("%d.%d.%d", v.Major(), v.Minor(), v.Patch())
+		if p := v.Prerelease(); p != "" {
+			plain += "-" + p
+		}
+		if m := v.Metadata(); m != "" {
+			plain += "+" + m
+		}
+		if !v.IsZero() {
+			require.Equal(t, plain, canon.String(), "Canonical(%q)", s)
+		}
+		require.Equal(t, str == canon.String(), canon == v, "Canonical(%q) == itself", s)
+		require.True(t, canon.Same(v) && v.Same(canon), "Canonical(%q) is not Same", s)
+		require.Equal(t, 0, canon.Compare(v))
+		require.True(t, canon.Canonical() == canon, "Canonical is not idempotent on %q", s)
+		fromCanon, err := version.Parse(canon.String())
+		require.NoError(t, err, "the canonical form %q of %q does not parse", canon, s)
+		require.True(t, fromCanon == canon)
 
 		again, err := version.Parse(str)
 		require.NoError(t, err, "Parse(%q) succeeded but its String %q does not parse", s, str)
@@ -105,6 +130,23 @@ func FuzzCompare(f *testing.F) {
 				if x == y {
 					require.Equal(t, 0, xy, "%s == %s but Compare = %d", x, y, xy)
 				}
+				same := x.Same(y)
+				require.Equal(t, x.Canonical() == y.Canonical(), same, "%s.Same(%s)", x, y)
+				require.Equal(t, same, y.Same(x))
+				if same {
+					require.Equal(t, 0, xy, "%s is Same as %s but Compare = %d", x, y, xy)
+				}
+				sxy := x.CompareStrict(y)
+				require.Equal(t, x == y, sxy == 0, "%s.CompareStrict(%s) = %d", x, y, sxy)
+				require.Equal(t, sxy, -y.CompareStrict(x))
+				if xy != 0 {
+					require.Equal(t, xy, sxy, "CompareStrict must refine Compare")
+				}
+				for _, z := range vs { // CompareStrict is transitive
+					if sxy <= 0 && y.CompareStrict(z) <= 0 {
+						require.LessOrEqual(t, x.CompareStrict(z), 0, "%s <= %s <= %s strictly", x, y, z)
+					}
+				}
 				for _, z := range vs {
 					yz, xz := y.Compare(z), x.Compare(z)
 					if xy <= 0 && yz <= 0 {
@@ -127,7 +169,7 @@ var fuzzProbes = func() []version.Version {
 	var vs []version.Version
 	for _, s := range []string{
 		"0.0.0", "0.0.1", "0.1.0", "0.9.9", "1.0.0-0", "1.0.0-rc.1", "1.0.0",
-		"1.2.3", "1.2.3+build", "1.3.0", "2.0.0-alpha", "2.0.0", "2.3.4",
+		"1.2.3", "1.2.3+build", "1.3.0", "2.0.0-alpha", "2.0.0", "2.3.4", "2.3.4-eks-a1", "1.29.3-eks-1", "v1.30.4-eks-a1",
 		"3.1.0", "9.0.0", "10.0.0-rc.1", "10.5.0", "11.0.0", "100.0.0",
 	} {
 		vs = append(vs, version.MustParse(s))
@@ -139,7 +181,7 @@ func FuzzParseConstraint(f *testing.F) {
 	for _, s := range []string{
 		"", " ", "*", "x", "1.x", ">=9.0, <11", "^1.2", "~2.3 || >=3.1", "1.2 - 2.0",
 		">=1.0.0", ">=1.0.0-0", "!=1.2.3", "=1.2.3", "~>1.2", "^0.0.3", "^0", "<=2.x",
-		">1.2.3-alpha.1 <2", "1.2.3 || 2.x || >=10.0.0-0", " >= 1.0 , < 2 ",
+		">1.2.3-alpha.1 <2", "1.2.3 || 2.x || >=10.0.0-0", " >= 1.0 , < 2 ", ">=1.30", ">=1.29, <1.30", "~ v2.3", "=1.29 || ^2",
 		">>1", "abc", "1.0.0 ||", "||", "1.0.0-01", ">=1.0.0.0",
 		strings.Repeat(">=1.0.0 ", 40),
 	} {
@@ -170,6 +212,21 @@ func FuzzParseConstraint(f *testing.F) {
 				require.True(t, errors.As(err, &ue))
 				require.True(t, ue.Version == v)
 				require.NotEmpty(t, ue.Reasons, "%q rejects %s without a reason", s, v)
+			}
+			// The pre-release hint: only for a refused pre-release that
+			// the same constraint allows once pre-releases count.
+			hint := c.PrereleaseHint(v)
+			require.Equal(t, c.ExcludesPrerelease(v), hint != "", "%q on %s: hint %q", s, v, hint)
+			if hint != "" {
+				require.NotEmpty(t, v.Prerelease())
+				require.False(t, c.Allows(v))
+				require.Contains(t, err.Error(), hint)
+				if fix, ok := strings.CutPrefix(hint[strings.Index(hint, "excludes: ")+len("excludes: "):], "write "); ok {
+					fix = strings.TrimSuffix(fix, " to allow pre-releases")
+					fc, err := version.ParseConstraint(fix)
+					require.NoError(t, err, "the hint's constraint %q does not parse", fix)
+					require.True(t, fc.Allows(v), "the hint's constraint %q does not allow %s", fix, v)
+				}
 			}
 		}
 

@@ -9,13 +9,19 @@
 // on their defaults, so an embedder that changes them changes what parses.
 //
 // Versions are loose in the way operators write them: "8.5" is 8.5.0,
-// "18.04" is 18.4.0 and a leading "v" is accepted. [Version.String] always
-// prints the canonical three-part form.
+// "18.04" is 18.4.0 and a leading "v" is accepted. A Version keeps the text
+// it was parsed from: [Version.String] and MarshalText give it back as
+// written ("18.04", "v2.1"), so that what stackup prints and saves reads as
+// the operator's topology and package index do, while [Version.Compare]
+// orders versions by their meaning. [Version.Canonical] gives the canonical
+// three-part form ("18.4.0") where one spelling is needed.
 package version
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/Masterminds/semver/v3"
@@ -63,15 +69,19 @@ func parseError(kind error, input string, err error) *ParseError {
 	return &ParseError{Kind: kind, Input: input, Err: err}
 }
 
-// Version is a semantic version. Versions are comparable with ==: two
-// versions are == when they print the same, build metadata included, so a
-// Version works as a map key. Use [Version.Compare] for semantic order, in
-// which build metadata is ignored.
+// Version is a semantic version, as written. Versions are comparable with
+// ==, but == means "written the same": "18.04" and "18.4.0" are the same
+// version and are not ==. Ask [Version.Same] whether two versions are the
+// same version however written (build metadata counts), and
+// [Version.Compare] for semantic order (build metadata does not count).
+// A map that must hold one entry per version is keyed by
+// [Version.Canonical].
 //
 // The zero Version is 0.0.0 and reports IsZero; it is what an unset version
-// field holds.
+// field holds. Zero written any way ("0", "0.0", "v0.0.0") parses to it and
+// prints "0.0.0": there is one unset version.
 type Version struct {
-	v semver.Version // canonical: Original() == String()
+	v semver.Version // Original() is the text as written; "" for the zero Version
 }
 
 // Parse parses a version such as "1.2.3", "v2.0.0-rc.1", "8.5" or "18.04".
@@ -83,9 +93,13 @@ func Parse(s string) (Version, error) {
 	if err != nil {
 		return Version{}, parseError(ErrInvalidVersion, s, err)
 	}
-	v := fromSemver(sv)
-	if len(v.String()) > MaxLength {
-		// "1-…" prints as "1.0.0-…": refuse what could not be parsed back.
+	if isZero(sv) {
+		return Version{}, nil // one representation of 0.0.0, so == holds
+	}
+	v := Version{v: *sv}
+	if canonicalLen(sv) > MaxLength {
+		// "1-…" is "1.0.0-…" in canonical form: refuse what could not be
+		// parsed back from it.
 		return Version{}, parseError(ErrInvalidVersion, s, ErrTooLong)
 	}
 	return v, nil
@@ -100,24 +114,102 @@ func MustParse(s string) Version {
 	return v
 }
 
-func fromSemver(sv *semver.Version) Version {
-	if sv.Major() == 0 && sv.Minor() == 0 && sv.Patch() == 0 && sv.Prerelease() == "" && sv.Metadata() == "" {
-		return Version{} // one representation of 0.0.0, so == holds
+func isZero(sv *semver.Version) bool {
+	return sv.Major() == 0 && sv.Minor() == 0 && sv.Patch() == 0 && sv.Prerelease() == "" && sv.Metadata() == ""
+}
+
+// canonicalLen returns the length of sv's canonical form.
+func canonicalLen(sv *semver.Version) int {
+	n := uintLen(sv.Major()) + 1 + uintLen(sv.Minor()) + 1 + uintLen(sv.Patch())
+	if p := sv.Prerelease(); p != "" {
+		n += 1 + len(p)
 	}
-	return Version{v: *semver.New(sv.Major(), sv.Minor(), sv.Patch(), sv.Prerelease(), sv.Metadata())}
+	if m := sv.Metadata(); m != "" {
+		n += 1 + len(m)
+	}
+	return n
+}
+
+func uintLen(u uint64) int {
+	n := 1
+	for ; u >= 10; u /= 10 {
+		n++
+	}
+	return n
 }
 
 // IsZero reports whether v is the zero Version (0.0.0 with no prerelease or
 // metadata), which stackup treats as "unset".
 func (v Version) IsZero() bool { return v == Version{} }
 
-// String returns the canonical form, such as "1.2.0" or "2.0.0-rc.1+build.5".
-// It does not allocate: the form is kept from parsing.
+// String returns the version as written, such as "18.04", "v2.1" or
+// "2.0.0-rc.1+build.5"; "0.0.0" for the zero Version. It does not
+// allocate: the text is kept from parsing.
 func (v Version) String() string {
 	if s := v.v.Original(); s != "" {
 		return s
 	}
 	return "0.0.0"
+}
+
+// Canonical returns v written in canonical form: three numbers, no "v",
+// such as "18.4.0" for "18.04" or "2.1.0" for "v2.1". Canonical versions
+// are == exactly when they are the same version (see [Version.Same]), so
+// they key maps that must hold one entry per version, and name things
+// that must not change with the spelling. It allocates only when v is not
+// written canonically already.
+func (v Version) Canonical() Version {
+	if v.IsZero() || v.isCanonical() {
+		return v
+	}
+	return Version{v: *semver.New(v.v.Major(), v.v.Minor(), v.v.Patch(), v.v.Prerelease(), v.v.Metadata())}
+}
+
+// isCanonical reports, without allocating, whether v is written in
+// canonical form.
+func (v Version) isCanonical() bool {
+	var buf [64]byte
+	b := strconv.AppendUint(buf[:0], v.v.Major(), 10)
+	b = strconv.AppendUint(append(b, '.'), v.v.Minor(), 10)
+	b = strconv.AppendUint(append(b, '.'), v.v.Patch(), 10)
+	s := v.v.Original()
+	if len(s) < len(b) || s[:len(b)] != string(b) {
+		return false
+	}
+	s = s[len(b):]
+	if p := v.v.Prerelease(); p != "" {
+		if len(s) < 1+len(p) || s[0] != '-' || s[1:1+len(p)] != p {
+			return false
+		}
+		s = s[1+len(p):]
+	}
+	if m := v.v.Metadata(); m != "" {
+		return len(s) == 1+len(m) && s[0] == '+' && s[1:] == m
+	}
+	return s == ""
+}
+
+// Same reports whether v and o are the same version however they are
+// written: "18.04", "v18.4" and "18.4.0" are the same. Build metadata
+// counts, unlike in Compare: "1.0.0+a" and "1.0.0+b" order equal but are
+// not the same. It is v.Canonical() == o.Canonical(), without allocating.
+func (v Version) Same(o Version) bool {
+	// Parse refuses the pre-release identifiers that order equal and read
+	// differently ("01"), so equal text is equal order.
+	return v.v.Major() == o.v.Major() && v.v.Minor() == o.v.Minor() && v.v.Patch() == o.v.Patch() &&
+		v.v.Prerelease() == o.v.Prerelease() && v.v.Metadata() == o.v.Metadata()
+}
+
+// CompareStrict orders as Compare, then versions that Compare equal by
+// their canonical form, then by their text as written. It returns 0 only
+// when v == o: a total order for sorting, in which versions that are
+// [Version.Same] sit next to each other.
+func (v Version) CompareStrict(o Version) int {
+	if c := v.Compare(o); c != 0 {
+		return c
+	}
+	return cmp.Or(cmp.Compare(v.v.Prerelease(), o.v.Prerelease()), cmp.Compare(v.v.Metadata(), o.v.Metadata()),
+		cmp.Compare(v.v.Original(), o.v.Original()))
 }
 
 // Major returns the major component.
@@ -132,6 +224,9 @@ func (v Version) Patch() uint64 { return v.v.Patch() }
 // Prerelease returns the prerelease part without its "-", or "".
 func (v Version) Prerelease() string { return v.v.Prerelease() }
 
+// Metadata returns the build metadata without its "+", or "".
+func (v Version) Metadata() string { return v.v.Metadata() }
+
 // Compare returns -1, 0 or +1 as v sorts before, equal to or after o in
 // semantic-version order. Build metadata does not take part.
 func (v Version) Compare(o Version) int { return v.v.Compare(&o.v) }
@@ -139,7 +234,8 @@ func (v Version) Compare(o Version) int { return v.v.Compare(&o.v) }
 // Less reports whether v sorts before o.
 func (v Version) Less(o Version) bool { return v.Compare(o) < 0 }
 
-// MarshalText implements encoding.TextMarshaler.
+// MarshalText implements encoding.TextMarshaler. It gives the text as
+// written, so that a version parsed back is == to v.
 func (v Version) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
 
 // UnmarshalText implements encoding.TextUnmarshaler.

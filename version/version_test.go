@@ -3,6 +3,7 @@ package version_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -47,17 +48,24 @@ func TestParseValid(t *testing.T) {
 		t.Run(tt.in, func(t *testing.T) {
 			v, err := version.Parse(tt.in)
 			require.NoError(t, err)
-			assert.Equal(t, tt.want, v.String())
+			assert.Equal(t, tt.in, v.String(), "as written")
+			assert.Equal(t, tt.want, v.Canonical().String(), "canonical")
+			assert.True(t, v.Same(v.Canonical()))
+			assert.Equal(t, tt.in == tt.want, v == v.Canonical())
 			assert.Equal(t, tt.major, v.Major(), "major")
 			assert.Equal(t, tt.minor, v.Minor(), "minor")
 			assert.Equal(t, tt.patch, v.Patch(), "patch")
 			assert.Equal(t, tt.pre, v.Prerelease(), "prerelease")
 			assert.False(t, v.IsZero())
 
-			// The canonical form parses back to the same value.
+			// The text parses back to the same value, and the canonical
+			// form to the same version.
 			again, err := version.Parse(v.String())
 			require.NoError(t, err)
 			assert.True(t, again == v, "Parse(%q) = %v, want == %v", v.String(), again, v)
+			canon, err := version.Parse(tt.want)
+			require.NoError(t, err)
+			assert.True(t, canon == v.Canonical(), "Parse(%q) = %v, want == %v", tt.want, canon, v.Canonical())
 		})
 	}
 }
@@ -243,11 +251,14 @@ func TestCompareBuildMetadata(t *testing.T) {
 	}
 }
 
+// TestVersionMapKey attacks the map-key contract: versions as written are
+// keys by their text, and Canonical keys hold one entry per version however
+// it is written.
 func TestVersionMapKey(t *testing.T) {
 	m := map[version.Version]string{}
-	m[version.MustParse("1.2")] = "one-two"
-	m[version.MustParse("2.0.0-rc.1")] = "rc"
-	m[version.Version{}] = "unset"
+	m[version.MustParse("1.2").Canonical()] = "one-two"
+	m[version.MustParse("v2.0-rc.1").Canonical()] = "rc"
+	m[version.Version{}.Canonical()] = "unset"
 
 	tests := []struct {
 		lookup string
@@ -257,22 +268,119 @@ func TestVersionMapKey(t *testing.T) {
 		{"1.2.0", "one-two", true},
 		{"v1.2.0", "one-two", true},
 		{"1.2", "one-two", true},
+		{"01.02", "one-two", true},
 		{"v2.0-rc.1", "rc", true},
+		{"2.0.0-rc.1", "rc", true},
 		{"0.0.0", "unset", true},
+		{"0.0", "unset", true},
 		{"1.2.0+build", "", false},
 		{"1.2.1", "", false},
 		{"2.0.0", "", false},
 		{"2.0.0-rc.2", "", false},
 	}
 	for _, tt := range tests {
-		got, ok := m[version.MustParse(tt.lookup)]
+		got, ok := m[version.MustParse(tt.lookup).Canonical()]
 		assert.Equal(t, tt.found, ok, tt.lookup)
 		assert.Equal(t, tt.want, got, tt.lookup)
 	}
 
-	m[version.MustParse("v1.2.0")] = "replaced"
-	assert.Len(t, m, 3, "equal versions must share one map entry")
+	m[version.MustParse("v1.2.0").Canonical()] = "replaced"
+	assert.Len(t, m, 3, "the same version must share one canonical map entry")
 	assert.Equal(t, "replaced", m[version.MustParse("1.2.0")])
+
+	// As written, == and map keys tell spellings apart.
+	written := map[version.Version]string{version.MustParse("1.2"): "short"}
+	_, ok := written[version.MustParse("1.2.0")]
+	assert.False(t, ok, "1.2.0 must not find the key written 1.2")
+	assert.Equal(t, "short", written[version.MustParse("1.2")])
+}
+
+// TestSame checks Same against == of Canonical forms and against Compare:
+// spelling does not count, build metadata does.
+func TestSame(t *testing.T) {
+	tests := []struct {
+		a, b string
+		same bool
+	}{
+		{"18.04", "18.4.0", true},
+		{"v18.4", "18.04.0", true},
+		{"8.5", "8.5.0", true},
+		{"v2.1", "2.1.0", true},
+		{"22.04.5", "22.4.5", true},
+		{"1.0-rc.1", "1.0.0-rc.1", true},
+		{"1.0+b", "v1.0.0+b", true},
+		{"1.0.0+a", "1.0.0+b", false},
+		{"1.0.0", "1.0.0+b", false},
+		{"1.0.0-rc.1", "1.0.0", false},
+		{"1.0.0", "1.0.1", false},
+		{"0.0", "0.0.0", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.a+"~"+tt.b, func(t *testing.T) {
+			a, b := version.MustParse(tt.a), version.MustParse(tt.b)
+			assert.Equal(t, tt.same, a.Same(b))
+			assert.Equal(t, tt.same, b.Same(a))
+			assert.Equal(t, tt.same, a.Canonical() == b.Canonical())
+			assert.Equal(t, tt.same, a.CompareStrict(b) == 0 || a.Canonical().CompareStrict(b.Canonical()) == 0)
+			if tt.same {
+				assert.Zero(t, a.Compare(b))
+				assert.Equal(t, tt.a == tt.b || tt.a == "0.0", a == b, "== means written the same")
+			}
+			if !a.IsZero() {
+				assert.Equal(t, tt.a, a.String(), "printed as written")
+			}
+		})
+	}
+}
+
+// TestCompareStrictTotal sorts spellings and metadata variants of one
+// version and checks that CompareStrict is a total order in which the
+// versions that are Same sit together.
+func TestCompareStrictTotal(t *testing.T) {
+	in := []string{"18.4.0", "18.04+b", "18.04", "v18.4", "18.4.0+a", "18.4.0+b", "18.3", "18.5", "18.4.0-rc.1", "18.04-rc.1"}
+	vs := make([]version.Version, len(in))
+	for i, s := range in {
+		vs[i] = version.MustParse(s)
+	}
+	for range 20 {
+		rand.Shuffle(len(vs), func(i, j int) { vs[i], vs[j] = vs[j], vs[i] })
+		got := slices.Clone(vs)
+		slices.SortFunc(got, version.Version.CompareStrict)
+		var text []string
+		for _, v := range got {
+			text = append(text, v.String())
+		}
+		assert.Equal(t, []string{"18.3", "18.04-rc.1", "18.4.0-rc.1", "18.04", "18.4.0", "v18.4", "18.4.0+a", "18.04+b", "18.4.0+b", "18.5"}, text)
+	}
+	for _, a := range vs {
+		for _, b := range vs {
+			assert.Equal(t, a == b, a.CompareStrict(b) == 0, "%s %s", a, b)
+			assert.Equal(t, -a.CompareStrict(b), b.CompareStrict(a), "%s %s", a, b)
+		}
+	}
+}
+
+// TestCanonicalFastPath checks the allocation-free test for canonical text
+// against the plain way (build the canonical text and compare), and that a
+// version already canonical costs no allocation.
+func TestCanonicalFastPath(t *testing.T) {
+	for _, s := range []string{"1.2.3", "1.2", "v1.2.3", "01.2.3", "1.2.3-rc.1", "1.2.3-rc.1+b.2", "1.2-rc.1+b", "1.2.3+b",
+		"18446744073709551615.18446744073709551615.18446744073709551615", "v0.0.1", "0.0.0+m", "1.0.0-0", "1.00.0", "7"} {
+		v := version.MustParse(s)
+		plain := fmt.Sprintf("%d.%d.%d", v.Major(), v.Minor(), v.Patch())
+		if p := v.Prerelease(); p != "" {
+			plain += "-" + p
+		}
+		if m := v.Metadata(); m != "" {
+			plain += "+" + m
+		}
+		assert.Equal(t, plain, v.Canonical().String(), s)
+		assert.Equal(t, plain == s, v.Canonical() == v, s)
+	}
+	canon := version.MustParse("10.1.34-rc.1+b")
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = canon.Canonical() }))
+	other := version.MustParse("v10.1.34-rc.1+b")
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = canon.Same(other) }))
 }
 
 func TestVersionText(t *testing.T) {
@@ -281,10 +389,12 @@ func TestVersionText(t *testing.T) {
 		want string
 	}{
 		{"1.2.3", "1.2.3"},
-		{"v8.5", "8.5.0"},
-		{"18.04", "18.4.0"},
+		{"v8.5", "v8.5"},
+		{"18.04", "18.04"},
+		{"22.04.5", "22.04.5"},
 		{"2.0.0-rc.1+build.5", "2.0.0-rc.1+build.5"},
 		{"0.0.0", "0.0.0"},
+		{"0.0", "0.0.0"}, // the zero Version: one unset version
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -330,7 +440,8 @@ func TestVersionJSON(t *testing.T) {
 		v    version.Version
 		json string
 	}{
-		{version.MustParse("v1.2"), `{"name":"x","version":"1.2.0"}`},
+		{version.MustParse("v1.2"), `{"name":"x","version":"v1.2"}`},
+		{version.MustParse("18.04"), `{"name":"x","version":"18.04"}`},
 		{version.MustParse("2.0.0-rc.1+build.5"), `{"name":"x","version":"2.0.0-rc.1+build.5"}`},
 		{version.Version{}, `{"name":"x","version":"0.0.0"}`},
 	}
@@ -349,7 +460,8 @@ func TestVersionJSON(t *testing.T) {
 	t.Run("loose input", func(t *testing.T) {
 		var got release
 		require.NoError(t, json.Unmarshal([]byte(`{"version":"v18.04"}`), &got))
-		assert.True(t, got.Version == version.MustParse("18.4.0"))
+		assert.True(t, got.Version.Same(version.MustParse("18.4.0")))
+		assert.Equal(t, "v18.04", got.Version.String())
 	})
 
 	t.Run("invalid", func(t *testing.T) {
@@ -371,7 +483,7 @@ func TestVersionJSON(t *testing.T) {
 
 func TestMustParse(t *testing.T) {
 	assert.NotPanics(t, func() {
-		assert.Equal(t, "8.5.0", version.MustParse("8.5").String())
+		assert.Equal(t, "8.5", version.MustParse("8.5").String())
 	})
 
 	for _, in := range []string{"", "bad", "1.2.3.4", strings.Repeat("1", version.MaxLength+1)} {

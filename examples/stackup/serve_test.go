@@ -295,7 +295,7 @@ func TestServeRefusals(t *testing.T) {
 		{"conflict-json", `{"requests": [{"application": "shop", "replaces": "shop_app", "template": {"id": "shop_app", "type": "webapp", "version": "3.0.0",
 			"requirements": [{"template": "tomcat_server", "constraint": ">=11"}]}}]}`, http.StatusUnprocessableEntity, "conflict", "node billing-1 (billing) requires >=8.5.50, <11"},
 		{"no-path", `{"requests": [{"application": "shop", "replaces": "shop_app", "template": {"id": "shop_app", "type": "webapp", "version": "2.1.0",
-			"requirements": [{"template": "ubuntu_os", "constraint": ">=22.04"}]}}]}`, http.StatusUnprocessableEntity, "no_upgrade_path", `node "vm-1" (ubuntu 18.4.0): no upgrade path`},
+			"requirements": [{"template": "ubuntu_os", "constraint": ">=22.04"}]}}]}`, http.StatusUnprocessableEntity, "no_upgrade_path", `node "vm-1" (ubuntu 18.04): no upgrade path`},
 		{"unknown-app", `{"requests": [{"application": "warehouse", "replaces": "w", "template": {"id": "w", "type": "webapp", "version": "1.0.0"}}]}`,
 			http.StatusUnprocessableEntity, "not_found", `application "warehouse" not found`},
 		// Hostile identifiers in a request body are refused before anything is planned or run.

@@ -77,16 +77,17 @@ func testType(ctx context.Context, src pkgsource.Source, typ string, expected []
 		if err := p.Validate(); err != nil {
 			fail("Packages(%q) lists an invalid package: %v", typ, err)
 		}
-		if seen[p.Key()] {
+		k := pkgsource.Key{Type: p.Type, Version: p.Version.Canonical()} // one entry per version, however written
+		if seen[k] {
 			fail("Packages(%q) lists %s twice", typ, p)
 		}
-		seen[p.Key()] = true
+		seen[k] = true
 	}
 	for _, want := range expected {
 		if want.Type != typ {
 			continue
 		}
-		i := slices.IndexFunc(got, func(p pkgsource.Package) bool { return p.Key() == want.Key() })
+		i := slices.IndexFunc(got, func(p pkgsource.Package) bool { return p.Key().Same(want.Key()) })
 		if i < 0 {
 			fail("Packages(%q) does not list %s", typ, want)
 			continue
