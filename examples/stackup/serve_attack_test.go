@@ -312,7 +312,8 @@ func unsetToken(t *testing.T) {
 func serveArgs(t *testing.T, more ...string) (args []string, ran string) {
 	e := newApplyEnv(t)
 	exec, ran := marker(t)
-	return append([]string{"serve", "--topology", "testdata/shop.yaml", "--repo", e.repo, "--key", e.key, "--exec", exec}, more...), ran
+	return append([]string{"serve", "--topology", "testdata/shop.yaml", "--repo", e.repo, "--key", e.key, "--exec", exec,
+		"--state-dir", filepath.Join(t.TempDir(), "state")}, more...), ran
 }
 
 // TestServeRefusesToStart starts serve with what must not serve: it
@@ -548,7 +549,7 @@ func bubbleServer(t *testing.T, gate <-chan struct{}, ran *atomic.Int32) (*http.
 	require.NoError(t, err)
 	rf := runFlags{exec: "true", concurrency: 1}
 	require.NoError(t, rf.check())
-	srv, err := newServer(t.Context(), env, &rf, access{token: testToken}, io.Discard, slog.New(slog.DiscardHandler))
+	srv, err := newServer(t.Context(), env, &rf, access{token: testToken}, newTestState(t), io.Discard, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	srv.exec = upgrade.ExecutorFunc(func(ctx context.Context, s upgrade.Step) error {
 		ran.Add(1)
@@ -718,7 +719,7 @@ func FuzzServeGuard(f *testing.F) {
 	defer env.Close()
 	rf := runFlags{exec: "true", concurrency: 1}
 	require.NoError(f, rf.check())
-	srv, err := newServer(f.Context(), env, &rf, access{token: testToken, hosts: []string{"deploy.example"}}, io.Discard, slog.New(slog.DiscardHandler))
+	srv, err := newServer(f.Context(), env, &rf, access{token: testToken, hosts: []string{"deploy.example"}}, newTestState(f), io.Discard, slog.New(slog.DiscardHandler))
 	require.NoError(f, err)
 	defer srv.Close()
 	h := srv.Handler()

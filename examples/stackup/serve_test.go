@@ -67,7 +67,7 @@ func newTestServerCtx(t *testing.T, ctx context.Context, grace time.Duration, to
 	t.Cleanup(func() { env.Close() })
 	rf := runFlags{exec: strings.ReplaceAll(exec, "LEDGER", e.ledger), concurrency: 1, grace: grace}
 	require.NoError(t, rf.check())
-	srv, err := newServer(ctx, env, &rf, acc, io.Discard, log)
+	srv, err := newServer(ctx, env, &rf, acc, newTestState(t), io.Discard, log)
 	require.NoError(t, err)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
@@ -446,8 +446,8 @@ func TestServeClose(t *testing.T) {
 		require.NotEmpty(t, events)
 		var done map[string]any
 		require.NoError(t, json.Unmarshal([]byte(events[len(events)-1].data), &done))
-		assert.Equal(t, "failed", done["state"])
-		assert.Equal(t, "context canceled", done["error"])
+		assert.Equal(t, "interrupted", done["state"], "a run the server's stop ends can be resumed")
+		assert.Equal(t, "context canceled; resume it with POST /v1/runs/"+answer["run"].(string)+"/resume", done["error"])
 	case <-time.After(20 * time.Second): // a failure bound only
 		t.Fatal("the event stream did not end")
 	}
@@ -469,7 +469,7 @@ func TestServeCommand(t *testing.T) {
 	exit := make(chan int, 1)
 	go func() {
 		exit <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--topology", "testdata/shop.yaml", "--repo", e.repo,
-			"--key", e.key, "--exec", e.record(), "--token-file", tokenFile}, pw, &stderr)
+			"--key", e.key, "--exec", e.record(), "--token-file", tokenFile, "--state-dir", filepath.Join(e.dir, "state")}, pw, &stderr)
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
@@ -537,7 +537,16 @@ func TestServeInterruptStopsGently(t *testing.T) {
 	require.NoError(t, os.WriteFile(release, nil, 0o600))
 	<-closed
 	_, status := ts.get(t, "/v1/runs/"+answer["run"].(string))
-	assert.Equal(t, "failed", status["state"], status)
+	assert.Equal(t, "interrupted", status["state"], status)
 	assert.Contains(t, status["error"], "stopped")
 	assert.Equal(t, allSteps[0]+"\n", ts.readLedger(t), "the running step finished, no other started")
+}
+
+// newTestState opens a new state directory that cleanup closes.
+func newTestState(t testing.TB) *stateStore {
+	t.Helper()
+	st, err := openStateDir(filepath.Join(t.TempDir(), "state"))
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	return st
 }
