@@ -149,9 +149,9 @@ func (rs *runState) add(ev upgrade.Event) (took time.Duration, ok bool) {
 	return took, ok
 }
 
-// end records the end of the run, in state with error err, and returns
-// the record.
-func (rs *runState) end(rep *upgrade.Report, state string, err error) runRecord {
+// end records the end of the run, in state with error err and the steps
+// inDoubt that its journal leaves started, and returns the record.
+func (rs *runState) end(rep *upgrade.Report, state string, err error, inDoubt []upgrade.StepID) runRecord {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if rep != nil {
@@ -159,11 +159,12 @@ func (rs *runState) end(rep *upgrade.Report, state string, err error) runRecord 
 			rs.rec.Steps[o.Step] = apiName(o.State)
 		}
 	}
-	if state == runInterrupted {
-		for id, s := range rs.rec.Steps {
-			if s == stepRunning {
-				rs.rec.Steps[id] = stepInDoubt
-			}
+	for _, id := range inDoubt {
+		rs.rec.Steps[id] = stepInDoubt
+	}
+	for id, s := range rs.rec.Steps {
+		if s == stepRunning {
+			rs.rec.Steps[id] = stepInDoubt
 		}
 	}
 	rs.rec.State, rs.rec.Error = state, ""

@@ -623,7 +623,6 @@ func (s *server) prepare(plan *upgrade.Plan, apps []topology.AppID, old *runStat
 // execute runs plan for rs in ctx, journaled in j, which it closes.
 func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, j *upgrade.FileJournal) {
 	defer s.wg.Done()
-	defer s.metrics.running.Dec()
 	id := rs.status().Run
 	events := func(ev upgrade.Event) {
 		took, ok := rs.add(ev)
@@ -636,9 +635,6 @@ func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, 
 	}
 	opts := append(s.rf.options(s.ctx, s.env), upgrade.WithJournal(j), upgrade.WithEvents(events))
 	rep, err := upgrade.Run(ctx, plan, s.exec, opts...)
-	if cerr := j.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
 	state := runSucceeded
 	switch {
 	case err == nil:
@@ -650,11 +646,29 @@ func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, 
 	default:
 		state = runFailed
 	}
-	rec := rs.end(rep, state, err)
+	var inDoubt []upgrade.StepID
+	if err != nil {
+		// A step stopped while it ran stays started in the journal: a
+		// resumed run offers it again, in doubt.
+		records, jerr := j.Begin(context.WithoutCancel(ctx), plan.ID)
+		if jerr != nil {
+			s.log.Error("journal not read back", "run", id, "err", jerr)
+		}
+		for step, st := range journalSteps(records) {
+			if st == stepInDoubt {
+				inDoubt = append(inDoubt, step)
+			}
+		}
+	}
+	if cerr := j.Close(); cerr != nil {
+		s.log.Error("journal not closed", "run", id, "err", cerr)
+	}
+	s.metrics.runs.WithLabelValues(state).Inc()
+	s.metrics.running.Dec()
+	rec := rs.end(rep, state, err, inDoubt)
 	if serr := s.state.saveRun(&rec); serr != nil {
 		s.log.Error("run record not saved", "run", id, "err", serr)
 	}
-	s.metrics.runs.WithLabelValues(state).Inc()
 	s.log.Info("run ended", "run", id, "state", state, "err", err)
 
 	s.mu.Lock()

@@ -24,9 +24,11 @@ import (
 // client.
 type testServer struct {
 	*applyEnv
-	srv    *server
-	url    string
-	client *http.Client
+	srv      *server
+	hs       *httptest.Server
+	stateDir string
+	url      string
+	client   *http.Client
 }
 
 // newTestServer starts a server whose steps run exec (a template, in which
@@ -60,21 +62,30 @@ func newTestServerLog(t *testing.T, topology, exec string, acc access, log *slog
 // grace period.
 func newTestServerCtx(t *testing.T, ctx context.Context, grace time.Duration, topology, exec string, acc access, log *slog.Logger) *testServer {
 	t.Helper()
-	e := newApplyEnv(t)
+	return startTestServer(t, newApplyEnv(t), filepath.Join(t.TempDir(), "state"), ctx, grace, topology, exec, acc, log)
+}
+
+// startTestServer is newTestServerCtx with the repository and ledger of e
+// and the state directory stateDir.
+func startTestServer(t *testing.T, e *applyEnv, stateDir string, ctx context.Context, grace time.Duration, topology, exec string, acc access, log *slog.Logger) *testServer {
+	t.Helper()
 	in := inputFlags{topology: topology, repo: e.repo, keys: stringList{e.key}, policy: "newest"}
 	env, err := in.load(t.Context())
 	require.NoError(t, err)
 	t.Cleanup(func() { env.Close() })
 	rf := runFlags{exec: strings.ReplaceAll(exec, "LEDGER", e.ledger), concurrency: 1, grace: grace}
 	require.NoError(t, rf.check())
-	srv, err := newServer(ctx, env, &rf, acc, newTestState(t), io.Discard, log)
+	state, err := openStateDir(stateDir)
+	require.NoError(t, err)
+	t.Cleanup(func() { state.Close() })
+	srv, err := newServer(ctx, env, &rf, acc, state, io.Discard, log)
 	require.NoError(t, err)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	t.Cleanup(srv.Close) // before hs.Close, which waits for the event streams
 	client := &http.Client{Timeout: 20 * time.Second, Transport: bearer{acc.token, http.DefaultTransport}}
 	t.Cleanup(client.CloseIdleConnections)
-	return &testServer{applyEnv: e, srv: srv, url: hs.URL, client: client}
+	return &testServer{applyEnv: e, srv: srv, hs: hs, stateDir: stateDir, url: hs.URL, client: client}
 }
 
 // testToken is the test servers' token.
