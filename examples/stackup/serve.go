@@ -130,6 +130,7 @@ func (s *server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	s.routeDashboard(mux, api)
 	mux.Handle("/", s.guard(jsonErrors(api)))
 	return s.checkHost(jsonErrors(mux))
 }

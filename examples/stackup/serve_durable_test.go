@@ -273,7 +273,7 @@ func TestServeJSONErrors(t *testing.T) {
 		kind, allow  string
 	}{
 		{"GET", "/v1/nope", http.StatusNotFound, "not_found", ""},
-		{"GET", "/", http.StatusNotFound, "not_found", ""},
+		{"GET", "/nope", http.StatusNotFound, "not_found", ""}, // GET / is the dashboard
 		{"POST", "/v1/runs/X/nope", http.StatusNotFound, "not_found", ""},
 		{"GET", "/v1/plans", http.StatusMethodNotAllowed, "method_not_allowed", "POST"},
 		{"GET", "/v1/apply", http.StatusMethodNotAllowed, "method_not_allowed", "POST"},
