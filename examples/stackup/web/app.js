@@ -232,6 +232,10 @@
       const img = el("img", "graph-img");
       img.id = "graph-img";
       img.alt = "The plan's steps as a graph, a column per level";
+      img.addEventListener("load", () => {
+        // Scaled to fit when that keeps it readable; else scrolled.
+        img.classList.toggle("fit", img.naturalWidth <= 2 * box.clientWidth);
+      });
       img.src = run.graphURL;
       box.replaceChildren(img);
     } catch (err) {
