@@ -243,3 +243,34 @@ func TestDashboardGraphBound(t *testing.T) {
 	assert.Equal(t, 300, strings.Count(b.String(), `<g class="step `))
 	assert.Contains(t, b.String(), "showing the first 1 level (300 steps); 300 more steps are not drawn")
 }
+
+// TestDashboardPageRefusals answers the page only for the hosts the API
+// answers (no DNS rebinding of the page either), and revalidates assets.
+func TestDashboardPageRefusals(t *testing.T) {
+	ts := newTestServer(t, "true")
+	req, err := http.NewRequest("GET", ts.url+"/", nil)
+	require.NoError(t, err)
+	req.Host = "attacker.example"
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusMisdirectedRequest, resp.StatusCode)
+	assert.NotContains(t, string(body), "<html")
+
+	resp, _ = ts.getRaw(t, "/ui/app.js", true)
+	etag := resp.Header.Get("ETag")
+	require.NotEmpty(t, etag)
+	req, err = http.NewRequest("GET", ts.url+"/ui/app.js", nil)
+	require.NoError(t, err)
+	req.Header.Set("If-None-Match", etag)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNotModified, resp.StatusCode)
+
+	resp, err = http.DefaultClient.Post(ts.url+"/", "application/json", strings.NewReader("{}"))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "only GET / is the page; other calls need the token")
+}

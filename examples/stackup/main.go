@@ -182,6 +182,18 @@
 //	curl -H "Authorization: Bearer $(cat token)" -H 'Content-Type: application/json' \
 //	     -d @requests.json http://127.0.0.1:8080/v1/plan
 //
+// GET / serves a dashboard, embedded in the binary (no CDN, nothing to
+// build): the runs, and for the run chosen its plan as text and as a
+// picture of its steps (GET /v1/plans/ID/graph.svg, drawn by the server:
+// a column per level, a box per step coloured by kind, a dot per
+// barrier; above 500 steps the first levels only, saying so), with each
+// step's state updating live from the run's event stream. The page and
+// its script and style (/ui/...) hold no data and need no token; the page
+// asks for the token once, keeps it in the browser tab (sessionStorage)
+// and sends it as the Authorization header with every call. It is served
+// with a strict Content-Security-Policy (no inline script or style, no
+// framing) and puts what the server says into the page as text only.
+//
 // The server answers only requests whose Host is localhost, a loopback
 // address, the --listen host or an --allow-host name; others, such as
 // those of a web page whose name an attacker points at this machine (DNS
