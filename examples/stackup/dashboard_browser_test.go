@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +16,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/upgrade"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -165,4 +169,53 @@ func TestDashboardBrowser(t *testing.T) {
 	for _, p := range problems() {
 		assert.Contains(t, p, "401", "the page reported a problem (a CSP violation?)")
 	}
+}
+
+// TestDashboardBrowserHostile shows a run whose record, in the state
+// directory, is full of markup and script: the page shows it all as text,
+// runs none of it, and makes no element of it.
+func TestDashboardBrowserHostile(t *testing.T) {
+	ctx, _ := browser(t)
+	stateDir := filepath.Join(t.TempDir(), "state")
+	state, err := openStateDir(stateDir)
+	require.NoError(t, err)
+	run := rand.Text()
+	rec := runRecord{Run: run, Plan: `sha256:<img src=x onerror="window.pwned=1">`, State: `failed" onmouseover="window.pwned=4`,
+		Applications: []topology.AppID{`<script>window.pwned=2</script>`}, Error: `<img src=x onerror="window.pwned=3"><b>bold</b>`,
+		Started: time.Now().UTC(), Steps: map[upgrade.StepID]string{`<i>step</i>`: `<u>x</u>`}}
+	require.NoError(t, state.saveRun(&rec))
+	require.NoError(t, state.Close())
+	ts := startTestServer(t, newApplyEnv(t), stateDir, t.Context(), 0, "testdata/shop.yaml", "true", access{token: testToken}, slog.New(slog.DiscardHandler))
+
+	runButton := chromedp.CSS(fmt.Sprintf(`.run-button[data-run=%q]`, run))
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(ts.url+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`#token`)),
+		chromedp.SendKeys(chromedp.CSS(`#token`), testToken),
+		chromedp.Click(chromedp.CSS(`#login-button`)),
+		chromedp.WaitVisible(runButton),
+		chromedp.Click(runButton),
+		chromedp.WaitVisible(chromedp.CSS(`tr.step-row`)),
+	))
+	errorText, err := chromedp.Run(ctx, poll[string](`document.getElementById("run-error").textContent.includes("plan cannot be read") && document.getElementById("run-error").textContent`))
+	require.NoError(t, err)
+	assert.Contains(t, errorText, `<img src=x onerror="window.pwned=3"><b>bold</b>`)
+	for sel, want := range map[string]string{
+		`#run-apps`:                   `<script>window.pwned=2</script>`,
+		`#run-plan`:                   `sha256:<img src=x onerror="window.pwned=1">`,
+		`tr.step-row code`:            `<i>step</i>`,
+		`tr.step-row .badge`:          `<u>x</u>`,
+		string(runButton) + " .badge": `failed" onmouseover="window.pwned=4`,
+	} {
+		got, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(sel)))
+		require.NoError(t, err, sel)
+		assert.Equal(t, want, got, "%s shows the text as it is", sel)
+	}
+	made, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[window.pwned === undefined ? "" : "pwned " + window.pwned,
+		document.querySelectorAll("main img, main b, main i, main u, main script, body > script:not([src])").length].join(" ")`))
+	require.NoError(t, err)
+	assert.Equal(t, " 0", made, "no script ran and no element came from the data")
+	class, err := chromedp.Run(ctx, chromedp.AttributeValue(runButton+" .badge", "class"))
+	require.NoError(t, err)
+	assert.Equal(t, "badge state-unknown", class.Value, "a state that is not a word is no class")
 }

@@ -184,7 +184,10 @@
     if (st.skipped) parts.push(st.skipped + " skipped");
     if (st.rolled_back) parts.push(st.rolled_back + " rolled back");
     $("run-counts").textContent = parts.join(", ");
-    $("run-error").textContent = st.error ? String(st.error) : "";
+    const problems = [];
+    if (st.error) problems.push(String(st.error));
+    if (current && current.planError) problems.push(current.planError);
+    $("run-error").textContent = problems.join("\n");
     if (current && st.steps) {
       for (const [step, state] of Object.entries(st.steps)) setStep(step, state, null);
     }
@@ -208,8 +211,8 @@
       const idCell = el("td");
       idCell.append(el("code", "", s.id));
       const kind = el("td");
-      kind.append(el("span", "kind kind-" + (s.kind === "platform" ? "platform" : "application"), s.kind));
-      const change = el("td", "change", s.node + ": " + s.from + " → " + s.to);
+      if (s.kind) kind.append(el("span", "kind kind-" + (s.kind === "platform" ? "platform" : "application"), s.kind));
+      const change = el("td", "change", s.node ? s.node + ": " + s.from + " → " + s.to : "");
       const stateCell = el("td");
       const state = el("span");
       stateCell.append(state);
@@ -257,19 +260,35 @@
     $("steps").replaceChildren();
     $("plan-text").textContent = "";
     $("graph").replaceChildren(el("p", "muted", "Loading…"));
+    let status;
     try {
-      const status = await apiJSON("/v1/runs/" + encodeURIComponent(id));
-      if (current !== run) return;
-      const plan = await apiJSON("/v1/plans/" + encodeURIComponent(status.plan));
-      if (current !== run) return;
-      showSteps(plan.plan || {}, status);
-      showStatus(status);
-      $("plan-text").textContent = String(plan.text || "");
-      showGraph(status.plan, run);
-      follow(run);
+      status = await apiJSON("/v1/runs/" + encodeURIComponent(id));
     } catch (err) {
       if (current === run) failed(err);
+      return;
     }
+    if (current !== run) return;
+    let plan = null, planError = null;
+    try {
+      plan = await apiJSON("/v1/plans/" + encodeURIComponent(status.plan));
+    } catch (err) {
+      if (err instanceof Unauthorized) return failed(err);
+      planError = err;
+    }
+    if (current !== run) return;
+    if (plan) {
+      showSteps(plan.plan || {}, status);
+      $("plan-text").textContent = String(plan.text || "");
+      showGraph(status.plan, run);
+    } else {
+      // Without its plan, the steps the run names, without their changes.
+      const steps = Object.keys(status.steps || {}).sort().map((s) => ({ id: s, kind: "", node: "", from: "", to: "" }));
+      showSteps({ steps: steps }, status);
+      $("graph").replaceChildren(el("p", "muted", "No picture without the plan."));
+    }
+    if (planError) run.planError = "The run's plan cannot be read: " + planError.message;
+    showStatus(status);
+    follow(run);
   }
 
   // follow reads the run's event stream with fetch, since EventSource
