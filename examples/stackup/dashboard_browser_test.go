@@ -94,10 +94,24 @@ func poll[T any](expression string) chromedp.Action[T] {
 	return chromedp.Poll[T](expression, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(2*time.Minute))
 }
 
+// screenshot saves a screenshot of the page, in PNG, to the file
+// $STACKUP_SCREENSHOT with suffix before its extension, if it is set.
+func screenshot(t *testing.T, ctx context.Context, suffix string) {
+	t.Helper()
+	file := os.Getenv("STACKUP_SCREENSHOT")
+	if file == "" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
+	require.NoError(t, err)
+	ext := filepath.Ext(file)
+	require.NoError(t, os.WriteFile(strings.TrimSuffix(file, ext)+suffix+ext, png, 0o644))
+}
+
 // TestDashboardBrowser follows a run in a real browser: it signs in (a
 // wrong token first), opens the run while a step blocks on a gate, sees
 // that step running, releases the gate, and sees every step succeed and
-// the plan's picture. With STACKUP_SCREENSHOT=FILE it saves a screenshot.
+// the plan's picture. With STACKUP_SCREENSHOT=FILE it saves screenshots.
 func TestDashboardBrowser(t *testing.T) {
 	ctx, problems := browser(t)
 	dir := t.TempDir()
@@ -140,6 +154,7 @@ func TestDashboardBrowser(t *testing.T) {
 	later, err := chromedp.Run(ctx, chromedp.Text(row(allSteps[7], "pending")+" .badge"))
 	require.NoError(t, err)
 	assert.Equal(t, "pending", strings.ToLower(later))
+	screenshot(t, ctx, "-running")
 	require.NoError(t, os.WriteFile(gate, nil, 0o600))
 
 	require.NoError(t, chromedp.Do(ctx,
@@ -160,11 +175,7 @@ func TestDashboardBrowser(t *testing.T) {
 	planText, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`#plan-text`)))
 	require.NoError(t, err)
 	assert.Contains(t, planText, "platform/java-1@17.0.13")
-	if file := os.Getenv("STACKUP_SCREENSHOT"); file != "" {
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(file, png, 0o644))
-	}
+	screenshot(t, ctx, "")
 	// The one problem the page reports is the wrong token's 401.
 	for _, p := range problems() {
 		assert.Contains(t, p, "401", "the page reported a problem (a CSP violation?)")

@@ -274,3 +274,47 @@ func TestDashboardPageRefusals(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "only GET / is the page; other calls need the token")
 }
+
+// FuzzPlanSVG draws plans with arbitrary IDs, nodes, reasons and edges:
+// the picture is always well-formed XML, with no markup from the data.
+func FuzzPlanSVG(f *testing.F) {
+	f.Add("platform/a@1", "app/b@1", "barrier/1", "node", "reason", uint8(3))
+	f.Add(hostileText, `"><script>`, "]]>", "&amp;", "\xff\xfe", uint8(255))
+	f.Fuzz(func(t *testing.T, a, b, barrier, node, reason string, edges uint8) {
+		v1, v2 := version.MustParse("1.0.0"), version.MustParse("2.0.0")
+		ids := []upgrade.StepID{upgrade.StepID(a), upgrade.StepID(b), upgrade.StepID(barrier)}
+		pick := func(bits uint8) []upgrade.StepID {
+			var out []upgrade.StepID
+			for i, id := range ids {
+				if bits&(1<<i) != 0 {
+					out = append(out, id)
+				}
+			}
+			return out
+		}
+		plan := &upgrade.Plan{ID: a + b,
+			Steps: []upgrade.Step{
+				{ID: upgrade.StepID(a), Kind: upgrade.Platform, Node: topology.NodeID(node), From: v1, To: v2, Reason: reason, After: pick(edges)},
+				{ID: upgrade.StepID(b), Kind: upgrade.Application, Node: topology.NodeID(reason), From: v1, To: v2, Reason: node, After: pick(edges >> 3)},
+			},
+			Barriers: []upgrade.Barrier{{ID: upgrade.StepID(barrier), After: pick(edges >> 6), Reason: reason}},
+		}
+		var out bytes.Buffer
+		require.NoError(t, writePlanSVG(&out, plan))
+		svg := out.String()
+		wellFormed(t, svg)
+		d := xml.NewDecoder(strings.NewReader(svg))
+		for {
+			tok, err := d.Token()
+			if err != nil {
+				break
+			}
+			if el, ok := tok.(xml.StartElement); ok {
+				assert.Contains(t, []string{"svg", "title", "defs", "marker", "path", "rect", "text", "g", "circle"}, el.Name.Local, "an element from the data")
+				for _, attr := range el.Attr {
+					assert.NotEqual(t, "onload", strings.ToLower(attr.Name.Local))
+				}
+			}
+		}
+	})
+}
