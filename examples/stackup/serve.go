@@ -904,12 +904,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	state, err := openStateDir(sf.stateDir)
+	if err != nil {
+		return report(stderr, "serve", inputErr(err))
+	}
+	defer state.Close()
 	if generated {
 		fmt.Fprintf(stderr, "%s serve: token: %s\n", programName, acc.token)
 		fmt.Fprintf(stderr, "%s serve: send it with every call as the header \"Authorization: Bearer %s\"; give --token-file FILE or STACKUP_TOKEN to choose it\n",
 			programName, acc.token)
 	}
-	if err := serve(ctx, &c.in, &c.rf, &sf, acc, tlsConfig, stdout, stderr); err != nil {
+	if err := serve(ctx, &c.in, &c.rf, &sf, state, acc, tlsConfig, stdout, stderr); err != nil {
 		return report(stderr, "serve", err)
 	}
 	return exitOK
@@ -1041,12 +1046,7 @@ func newHTTPServer(h http.Handler, log *slog.Logger, tlsConfig *tls.Config) *htt
 // serve runs the server until ctx is done, then shuts it down: runs in
 // progress are cancelled, and the HTTP server waits for its requests.
 // With tlsConfig, it serves HTTPS.
-func serve(ctx context.Context, in *inputFlags, rf *runFlags, sf *serveFlags, acc access, tlsConfig *tls.Config, stdout, stderr io.Writer) error {
-	state, err := openStateDir(sf.stateDir)
-	if err != nil {
-		return inputErr(err)
-	}
-	defer state.Close()
+func serve(ctx context.Context, in *inputFlags, rf *runFlags, sf *serveFlags, state *stateStore, acc access, tlsConfig *tls.Config, stdout, stderr io.Writer) error {
 	runCtx := ctx
 	ctx, cancel := afterStop(ctx, 0) // loading and listening end at the first interrupt
 	defer cancel()
@@ -1070,6 +1070,9 @@ func serve(ctx context.Context, in *inputFlags, rf *runFlags, sf *serveFlags, ac
 	if tlsConfig != nil {
 		scheme = "https"
 	}
+	if sf.resume { // before clients can call, who then find the runs going
+		srv.resumeInterrupted()
+	}
 	fmt.Fprintf(stdout, "listening on %s://%s\n", scheme, ln.Addr())
 	errc := make(chan error, 1)
 	go func() {
@@ -1079,9 +1082,6 @@ func serve(ctx context.Context, in *inputFlags, rf *runFlags, sf *serveFlags, ac
 			errc <- hs.Serve(ln)
 		}
 	}()
-	if sf.resume {
-		srv.resumeInterrupted()
-	}
 	select {
 	case err := <-errc:
 		return failedErr(err)
