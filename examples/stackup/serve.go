@@ -54,6 +54,8 @@ type server struct {
 	metrics *metrics
 	// keepAlive is the longest an event stream stays silent.
 	keepAlive time.Duration
+	// keep is how many ended runs the server remembers.
+	keep int
 	// learn, if set, is called after each step that succeeded, before a
 	// step that depends on it starts, so that the inventory learns the
 	// node's new version; an error is logged.
@@ -85,7 +87,7 @@ func newServer(ctx context.Context, e *env, rf *runFlags, acc access, state *sta
 		return nil, err
 	}
 	s := &server{env: e, rf: rf, cmds: cmds, exec: newExecutor(cmds, out), log: log, acc: acc, state: state,
-		metrics: newMetrics(), keepAlive: keepAlive, runs: map[string]*runState{}, busy: map[topology.AppID]string{}}
+		metrics: newMetrics(), keepAlive: keepAlive, keep: maxFinishedRuns, runs: map[string]*runState{}, busy: map[topology.AppID]string{}}
 	if err := s.loadRuns(ctx); err != nil {
 		return nil, err
 	}
@@ -665,15 +667,10 @@ func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, 
 	}
 	s.metrics.runs.WithLabelValues(state).Inc()
 	s.metrics.running.Dec()
-	rec := rs.end(rep, state, err, inDoubt)
-	if serr := s.state.saveRun(&rec); serr != nil {
-		s.log.Error("run record not saved", "run", id, "err", serr)
-	}
-	s.log.Info("run ended", "run", id, "state", state, "err", err)
-
+	// Free the applications, and forget old runs, before the run says it
+	// has ended: a client that sees the end can apply again at once.
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, app := range rec.Applications {
+	for _, app := range rs.status().Applications {
 		if s.busy[app] == id {
 			delete(s.busy, app)
 		}
@@ -681,13 +678,23 @@ func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, 
 	if state != runInterrupted {
 		s.remember(id)
 	}
+	s.mu.Unlock()
+	rec := rs.end(rep, state, err, inDoubt)
+	if serr := s.state.saveRun(&rec); serr != nil {
+		s.log.Error("run record not saved", "run", id, "err", serr)
+	}
+	s.log.Info("run ended", "run", id, "state", state, "err", err)
 }
 
 // stopped reports whether ctx carries an interrupt that has come.
 func stopped(ctx context.Context) bool {
+	stop := stopOf(ctx)
+	if stop == nil {
+		return false
+	}
 	select {
-	case <-stopOf(ctx):
-		return stopOf(ctx) != nil
+	case <-stop:
+		return true
 	default:
 		return false
 	}

@@ -161,3 +161,31 @@ func TestServeAttackCrossOriginApply(t *testing.T) {
 	checkAttacks(t, ts, ran, attacks)
 	assert.Equal(t, before, snapshot(t, ts.stateDir))
 }
+
+// FuzzStateIDs checks that no ID becomes a file name outside its
+// directory: an ID is refused, or its name is the directory, then one
+// plain name.
+func FuzzStateIDs(f *testing.F) {
+	for _, id := range []string{"sha256:" + strings.Repeat("ab", 32), "../x", "sha256:../../x", strings.Repeat("A", 26), "AAAA/../../B", "", "\x00"} {
+		f.Add(id)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		check := func(name, dir string, err error) {
+			if err != nil {
+				assert.True(t, isIDError(err), "%T %v", err, err)
+				assert.Contains(t, err.Error(), fmt.Sprintf("%q", truncate(id)))
+				return
+			}
+			base, ok := strings.CutPrefix(name, dir)
+			assert.True(t, ok, name)
+			assert.True(t, fs.ValidPath(name), name)
+			assert.NotContains(t, base, "/")
+			assert.NotContains(t, base, "..")
+			assert.Equal(t, filepath.Base(name), base)
+		}
+		name, err := planFile(id)
+		check(name, "plans/", err)
+		name, err = runFile(id, ".json")
+		check(name, "runs/", err)
+	})
+}

@@ -296,3 +296,25 @@ func TestServeJSONErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestServeForgets keeps one ended run in memory: the list shows the
+// newest, and the older one is still read from the state directory.
+func TestServeForgets(t *testing.T) {
+	ts := newTestServer(t, "true")
+	ts.srv.keep = 1
+	var runs []string
+	for range 2 {
+		code, answer := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+		require.Equal(t, http.StatusAccepted, code, answer)
+		ts.follow(t, answer["events"].(string), "")
+		runs = append(runs, answer["run"].(string))
+	}
+	_, list := ts.get(t, "/v1/runs")
+	require.Len(t, list["runs"], 1)
+	assert.Equal(t, runs[1], list["runs"].([]any)[0].(map[string]any)["run"])
+	code, status := ts.get(t, "/v1/runs/"+runs[0])
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "succeeded", status["state"])
+	events := ts.follow(t, "/v1/runs/"+runs[0]+"/events", "")
+	assert.Len(t, events, 1, "only the done event: the steps' events are not kept")
+}
