@@ -179,7 +179,10 @@
 // stopped.
 //
 // After each step that succeeded, the server's inventory learns the
-// node's new version, so that the next plan starts from it.
+// node's new version, so that the next plan starts from it. A resumed run
+// first has it learn again the versions of the steps its journal records
+// as done, so that a crash between a step and that learning loses
+// nothing.
 //
 // Serve flags:
 //

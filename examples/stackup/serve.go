@@ -58,7 +58,9 @@ type server struct {
 	keep int
 	// learn, if set, is called after each step that succeeded, before a
 	// step that depends on it starts, so that the inventory learns the
-	// node's new version; an error is logged.
+	// node's new version; an error is logged. A resumed run calls it
+	// first for every step its journal records as succeeded, in the
+	// plan's order, so learning must be idempotent.
 	learn func(context.Context, upgrade.Step) error
 
 	ctx    context.Context
@@ -618,21 +620,43 @@ func (s *server) prepare(plan *upgrade.Plan, apps []topology.AppID, old *runStat
 		s.finished = slices.Delete(s.finished, i, i+1)
 	}
 	s.metrics.running.Inc()
-	go s.execute(ctx, rs, plan, j)
+	go s.execute(ctx, rs, plan, j, old != nil)
 	return rs, nil
 }
 
 // execute runs plan for rs in ctx, journaled in j, which it closes.
-func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, j *upgrade.FileJournal) {
+func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, j *upgrade.FileJournal, resumed bool) {
 	defer s.wg.Done()
 	id := rs.status().Run
+	learn := func(st upgrade.Step) {
+		if s.learn == nil {
+			return
+		}
+		// Not cancelled with the run: the step is done, and the inventory
+		// must know it.
+		if err := s.learn(context.WithoutCancel(ctx), st); err != nil {
+			s.log.Error("the inventory did not learn a step's new version", "run", id, "step", st.ID, "err", err)
+		}
+	}
+	if resumed {
+		// The steps an earlier attempt did, learned again in the plan's
+		// order: a crash may have come between a step and its learning.
+		records, err := j.Begin(ctx, plan.ID)
+		if err != nil {
+			s.log.Error("journal not read", "run", id, "err", err) // Run will say
+		}
+		done := journalSteps(records)
+		for _, st := range plan.Steps {
+			if done[st.ID] == string(upgrade.RecordSucceeded) {
+				learn(st)
+			}
+		}
+	}
 	events := func(ev upgrade.Event) {
 		took, ok := rs.add(ev)
 		s.metrics.step(apiName(ev.Kind), took, ok)
-		if ev.Kind == upgrade.StepSucceeded && s.learn != nil {
-			if err := s.learn(ctx, *ev.Step); err != nil {
-				s.log.Error("the inventory did not learn a step's new version", "run", id, "step", ev.Step.ID, "err", err)
-			}
+		if ev.Kind == upgrade.StepSucceeded {
+			learn(*ev.Step)
 		}
 	}
 	opts := append(s.rf.options(s.ctx, s.env), upgrade.WithJournal(j), upgrade.WithEvents(events))

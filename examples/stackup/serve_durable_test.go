@@ -202,6 +202,11 @@ func TestServeRestart(t *testing.T) {
 	assert.Equal(t, "in_doubt", got["steps"].(map[string]any)[allSteps[3]])
 	assert.Equal(t, "not_started", got["steps"].(map[string]any)[allSteps[4]])
 
+	var learned []string
+	second.srv.learn = func(_ context.Context, st upgrade.Step) error {
+		learned = append(learned, string(st.ID)) // steps run one at a time
+		return nil
+	}
 	code, resumed := second.post(t, "/v1/runs/"+run+"/resume", "")
 	require.Equal(t, http.StatusAccepted, code, resumed)
 	events := second.follow(t, resumed["events"].(string), "")
@@ -210,6 +215,7 @@ func TestServeRestart(t *testing.T) {
 	assert.Equal(t, "succeeded", done["state"], done)
 	assert.Equal(t, ledgerOf(allSteps[:4]...)+allSteps[3]+" true\n"+ledgerOf(allSteps[4:]...), second.readLedger(t),
 		"the steps done ran once; the interrupted one again, in doubt")
+	assert.Equal(t, allSteps, learned, "the inventory learns the steps done before the restart again, then the others")
 }
 
 // TestServeLearns checks the inventory hook: it is called once per step
