@@ -324,3 +324,34 @@ func TestServeForgets(t *testing.T) {
 	events := ts.follow(t, "/v1/runs/"+runs[0]+"/events", "")
 	assert.Len(t, events, 1, "only the done event: the steps' events are not kept")
 }
+
+// TestServeReviewedPlanStale reviews a plan on one server and applies it
+// on a second, on the same state directory, whose topology has since
+// changed, with --stale-check: the run fails naming the node, and runs
+// nothing.
+func TestServeReviewedPlanStale(t *testing.T) {
+	dir := t.TempDir()
+	stateDir := filepath.Join(dir, "state")
+	e := newApplyEnv(t)
+	log := slog.New(slog.DiscardHandler)
+	exec := `sh -c 'echo "$1" >> LEDGER' sh {{.ID}}`
+	first := startTestServer(t, e, stateDir, t.Context(), 0, "testdata/shop.yaml", exec, access{token: testToken}, log)
+	id := first.reviewed(t)
+
+	data, err := os.ReadFile("testdata/shop.yaml")
+	require.NoError(t, err)
+	changed := filepath.Join(dir, "changed.yaml")
+	require.NoError(t, os.WriteFile(changed, []byte(strings.Replace(string(data),
+		"{id: java-1, template: java_runtime,", "{id: java-1, template: java_runtime, version: 11.0.25,", 1)), 0o600))
+	second := startTestServer(t, e, stateDir, t.Context(), 0, changed, exec, access{token: testToken}, log)
+	second.srv.rf.staleCheck = true
+	code, answer := second.post(t, "/v1/plans/"+id+"/apply", "")
+	require.Equal(t, http.StatusAccepted, code, answer)
+	events := second.follow(t, answer["events"].(string), "")
+	require.Len(t, events, 1, "no step started")
+	var done map[string]any
+	require.NoError(t, json.Unmarshal([]byte(events[0].data), &done))
+	assert.Equal(t, "failed", done["state"])
+	assert.Contains(t, done["error"], `stale plan: node "java-1" has 11.0.25, but step platform/java-1@17.0.13 expects 8.0.402`)
+	assert.Empty(t, second.readLedger(t))
+}
