@@ -294,11 +294,11 @@ func (s *server) loadRuns(ctx context.Context) error {
 }
 
 // remember notes that run id has ended, forgetting the oldest ended runs
-// beyond maxFinishedRuns (their records stay in the state directory).
+// beyond s.keep (their records stay in the state directory).
 // Interrupted runs are never forgotten. s.mu is held.
 func (s *server) remember(id string) {
 	s.finished = append(s.finished, id)
-	for len(s.finished) > maxFinishedRuns {
+	for len(s.finished) > s.keep {
 		delete(s.runs, s.finished[0])
 		s.finished = s.finished[1:]
 	}

@@ -54,9 +54,13 @@ type server struct {
 	metrics *metrics
 	// keepAlive is the longest an event stream stays silent.
 	keepAlive time.Duration
+	// keep is how many ended runs the server remembers.
+	keep int
 	// learn, if set, is called after each step that succeeded, before a
 	// step that depends on it starts, so that the inventory learns the
-	// node's new version; an error is logged.
+	// node's new version; an error is logged. A resumed run calls it
+	// first for every step its journal records as succeeded, in the
+	// plan's order, so learning must be idempotent.
 	learn func(context.Context, upgrade.Step) error
 
 	ctx    context.Context
@@ -85,7 +89,7 @@ func newServer(ctx context.Context, e *env, rf *runFlags, acc access, state *sta
 		return nil, err
 	}
 	s := &server{env: e, rf: rf, cmds: cmds, exec: newExecutor(cmds, out), log: log, acc: acc, state: state,
-		metrics: newMetrics(), keepAlive: keepAlive, runs: map[string]*runState{}, busy: map[topology.AppID]string{}}
+		metrics: newMetrics(), keepAlive: keepAlive, keep: maxFinishedRuns, runs: map[string]*runState{}, busy: map[topology.AppID]string{}}
 	if err := s.loadRuns(ctx); err != nil {
 		return nil, err
 	}
@@ -617,21 +621,43 @@ func (s *server) prepare(plan *upgrade.Plan, apps []topology.AppID, old *runStat
 		s.finished = slices.Delete(s.finished, i, i+1)
 	}
 	s.metrics.running.Inc()
-	go s.execute(ctx, rs, plan, j)
+	go s.execute(ctx, rs, plan, j, old != nil)
 	return rs, nil
 }
 
 // execute runs plan for rs in ctx, journaled in j, which it closes.
-func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, j *upgrade.FileJournal) {
+func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, j *upgrade.FileJournal, resumed bool) {
 	defer s.wg.Done()
 	id := rs.status().Run
+	learn := func(st upgrade.Step) {
+		if s.learn == nil {
+			return
+		}
+		// Not cancelled with the run: the step is done, and the inventory
+		// must know it.
+		if err := s.learn(context.WithoutCancel(ctx), st); err != nil {
+			s.log.Error("the inventory did not learn a step's new version", "run", id, "step", st.ID, "err", err)
+		}
+	}
+	if resumed {
+		// The steps an earlier attempt did, learned again in the plan's
+		// order: a crash may have come between a step and its learning.
+		records, err := j.Begin(ctx, plan.ID)
+		if err != nil {
+			s.log.Error("journal not read", "run", id, "err", err) // Run will say
+		}
+		done := journalSteps(records)
+		for _, st := range plan.Steps {
+			if done[st.ID] == string(upgrade.RecordSucceeded) {
+				learn(st)
+			}
+		}
+	}
 	events := func(ev upgrade.Event) {
 		took, ok := rs.add(ev)
 		s.metrics.step(apiName(ev.Kind), took, ok)
-		if ev.Kind == upgrade.StepSucceeded && s.learn != nil {
-			if err := s.learn(ctx, *ev.Step); err != nil {
-				s.log.Error("the inventory did not learn a step's new version", "run", id, "step", ev.Step.ID, "err", err)
-			}
+		if ev.Kind == upgrade.StepSucceeded {
+			learn(*ev.Step)
 		}
 	}
 	opts := append(s.rf.options(s.ctx, s.env), upgrade.WithJournal(j), upgrade.WithEvents(events))
@@ -666,15 +692,10 @@ func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, 
 	}
 	s.metrics.runs.WithLabelValues(state).Inc()
 	s.metrics.running.Dec()
-	rec := rs.end(rep, state, err, inDoubt)
-	if serr := s.state.saveRun(&rec); serr != nil {
-		s.log.Error("run record not saved", "run", id, "err", serr)
-	}
-	s.log.Info("run ended", "run", id, "state", state, "err", err)
-
+	// Free the applications, and forget old runs, before the run says it
+	// has ended: a client that sees the end can apply again at once.
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, app := range rec.Applications {
+	for _, app := range rs.status().Applications {
 		if s.busy[app] == id {
 			delete(s.busy, app)
 		}
@@ -682,13 +703,23 @@ func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, 
 	if state != runInterrupted {
 		s.remember(id)
 	}
+	s.mu.Unlock()
+	rec := rs.end(rep, state, err, inDoubt)
+	if serr := s.state.saveRun(&rec); serr != nil {
+		s.log.Error("run record not saved", "run", id, "err", serr)
+	}
+	s.log.Info("run ended", "run", id, "state", state, "err", err)
 }
 
 // stopped reports whether ctx carries an interrupt that has come.
 func stopped(ctx context.Context) bool {
+	stop := stopOf(ctx)
+	if stop == nil {
+		return false
+	}
 	select {
-	case <-stopOf(ctx):
-		return stopOf(ctx) != nil
+	case <-stop:
+		return true
 	default:
 		return false
 	}
@@ -905,12 +936,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	state, err := openStateDir(sf.stateDir)
+	if err != nil {
+		return report(stderr, "serve", inputErr(err))
+	}
+	defer state.Close()
 	if generated {
 		fmt.Fprintf(stderr, "%s serve: token: %s\n", programName, acc.token)
 		fmt.Fprintf(stderr, "%s serve: send it with every call as the header \"Authorization: Bearer %s\"; give --token-file FILE or STACKUP_TOKEN to choose it\n",
 			programName, acc.token)
 	}
-	if err := serve(ctx, &c.in, &c.rf, &sf, acc, tlsConfig, stdout, stderr); err != nil {
+	if err := serve(ctx, &c.in, &c.rf, &sf, state, acc, tlsConfig, stdout, stderr); err != nil {
 		return report(stderr, "serve", err)
 	}
 	return exitOK
@@ -1042,12 +1078,7 @@ func newHTTPServer(h http.Handler, log *slog.Logger, tlsConfig *tls.Config) *htt
 // serve runs the server until ctx is done, then shuts it down: runs in
 // progress are cancelled, and the HTTP server waits for its requests.
 // With tlsConfig, it serves HTTPS.
-func serve(ctx context.Context, in *inputFlags, rf *runFlags, sf *serveFlags, acc access, tlsConfig *tls.Config, stdout, stderr io.Writer) error {
-	state, err := openStateDir(sf.stateDir)
-	if err != nil {
-		return inputErr(err)
-	}
-	defer state.Close()
+func serve(ctx context.Context, in *inputFlags, rf *runFlags, sf *serveFlags, state *stateStore, acc access, tlsConfig *tls.Config, stdout, stderr io.Writer) error {
 	runCtx := ctx
 	ctx, cancel := afterStop(ctx, 0) // loading and listening end at the first interrupt
 	defer cancel()
@@ -1071,6 +1102,9 @@ func serve(ctx context.Context, in *inputFlags, rf *runFlags, sf *serveFlags, ac
 	if tlsConfig != nil {
 		scheme = "https"
 	}
+	if sf.resume { // before clients can call, who then find the runs going
+		srv.resumeInterrupted()
+	}
 	fmt.Fprintf(stdout, "listening on %s://%s\n", scheme, ln.Addr())
 	errc := make(chan error, 1)
 	go func() {
@@ -1080,9 +1114,6 @@ func serve(ctx context.Context, in *inputFlags, rf *runFlags, sf *serveFlags, ac
 			errc <- hs.Serve(ln)
 		}
 	}()
-	if sf.resume {
-		srv.resumeInterrupted()
-	}
 	select {
 	case err := <-errc:
 		return failedErr(err)

@@ -333,6 +333,9 @@ func TestServeRefusesToStart(t *testing.T) {
 	spaced := file("spaced", "a token with spaces in it\n")
 	zeroLink := filepath.Join(dir, "zero-link")
 	require.NoError(t, os.Symlink("/dev/zero", zeroLink))
+	stateLink := filepath.Join(dir, "state-link")
+	require.NoError(t, os.Symlink(t.TempDir(), stateLink))
+	stateFile := file("state-file", "")
 	tests := []struct {
 		name  string
 		flags []string
@@ -363,6 +366,10 @@ func TestServeRefusesToStart(t *testing.T) {
 		{"allow-host-bracketed-port", []string{"--allow-host", "[2001:db8::1]:80"}, "", `--allow-host "[2001:db8::1]:80" is not a host name or IP address`},
 		{"allow-host-url", []string{"--allow-host", "http://deploy.example"}, "", `--allow-host "http://deploy.example" is not a host name or IP address`},
 		{"tls-half", []string{"--tls-cert", empty}, "", "give --tls-cert and --tls-key together"},
+		{"no-state-dir", []string{"--state-dir", ""}, "", "give --state-dir DIR, the directory that keeps plans and runs"},
+		{"state-dir-link", []string{"--state-dir", stateLink}, "", "--state-dir " + stateLink + " is a symbolic link: give the directory it points to"},
+		{"state-dir-file", []string{"--state-dir", stateFile}, "", "--state-dir " + stateFile + " is not a directory"},
+		{"state-dir-no-parent", []string{"--state-dir", filepath.Join(dir, "nope", "state")}, "", "--state-dir: mkdir " + filepath.Join(dir, "nope", "state") + ": no such file"},
 		{"tls-bad", []string{"--tls-cert", empty, "--tls-key", empty}, "", "--tls-cert, --tls-key: tls: failed to find any PEM data"},
 	}
 	for _, tt := range tests {

@@ -202,6 +202,11 @@ func TestServeRestart(t *testing.T) {
 	assert.Equal(t, "in_doubt", got["steps"].(map[string]any)[allSteps[3]])
 	assert.Equal(t, "not_started", got["steps"].(map[string]any)[allSteps[4]])
 
+	var learned []string
+	second.srv.learn = func(_ context.Context, st upgrade.Step) error {
+		learned = append(learned, string(st.ID)) // steps run one at a time
+		return nil
+	}
 	code, resumed := second.post(t, "/v1/runs/"+run+"/resume", "")
 	require.Equal(t, http.StatusAccepted, code, resumed)
 	events := second.follow(t, resumed["events"].(string), "")
@@ -210,6 +215,7 @@ func TestServeRestart(t *testing.T) {
 	assert.Equal(t, "succeeded", done["state"], done)
 	assert.Equal(t, ledgerOf(allSteps[:4]...)+allSteps[3]+" true\n"+ledgerOf(allSteps[4:]...), second.readLedger(t),
 		"the steps done ran once; the interrupted one again, in doubt")
+	assert.Equal(t, allSteps, learned, "the inventory learns the steps done before the restart again, then the others")
 }
 
 // TestServeLearns checks the inventory hook: it is called once per step
@@ -295,4 +301,57 @@ func TestServeJSONErrors(t *testing.T) {
 			assert.Equal(t, tt.allow, resp.Header.Get("Allow"))
 		})
 	}
+}
+
+// TestServeForgets keeps one ended run in memory: the list shows the
+// newest, and the older one is still read from the state directory.
+func TestServeForgets(t *testing.T) {
+	ts := newTestServer(t, "true")
+	ts.srv.keep = 1
+	var runs []string
+	for range 2 {
+		code, answer := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+		require.Equal(t, http.StatusAccepted, code, answer)
+		ts.follow(t, answer["events"].(string), "")
+		runs = append(runs, answer["run"].(string))
+	}
+	_, list := ts.get(t, "/v1/runs")
+	require.Len(t, list["runs"], 1)
+	assert.Equal(t, runs[1], list["runs"].([]any)[0].(map[string]any)["run"])
+	code, status := ts.get(t, "/v1/runs/"+runs[0])
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "succeeded", status["state"])
+	events := ts.follow(t, "/v1/runs/"+runs[0]+"/events", "")
+	assert.Len(t, events, 1, "only the done event: the steps' events are not kept")
+}
+
+// TestServeReviewedPlanStale reviews a plan on one server and applies it
+// on a second, on the same state directory, whose topology has since
+// changed, with --stale-check: the run fails naming the node, and runs
+// nothing.
+func TestServeReviewedPlanStale(t *testing.T) {
+	dir := t.TempDir()
+	stateDir := filepath.Join(dir, "state")
+	e := newApplyEnv(t)
+	log := slog.New(slog.DiscardHandler)
+	exec := `sh -c 'echo "$1" >> LEDGER' sh {{.ID}}`
+	first := startTestServer(t, e, stateDir, t.Context(), 0, "testdata/shop.yaml", exec, access{token: testToken}, log)
+	id := first.reviewed(t)
+
+	data, err := os.ReadFile("testdata/shop.yaml")
+	require.NoError(t, err)
+	changed := filepath.Join(dir, "changed.yaml")
+	require.NoError(t, os.WriteFile(changed, []byte(strings.Replace(string(data),
+		"{id: java-1, template: java_runtime,", "{id: java-1, template: java_runtime, version: 11.0.25,", 1)), 0o600))
+	second := startTestServer(t, e, stateDir, t.Context(), 0, changed, exec, access{token: testToken}, log)
+	second.srv.rf.staleCheck = true
+	code, answer := second.post(t, "/v1/plans/"+id+"/apply", "")
+	require.Equal(t, http.StatusAccepted, code, answer)
+	events := second.follow(t, answer["events"].(string), "")
+	require.Len(t, events, 1, "no step started")
+	var done map[string]any
+	require.NoError(t, json.Unmarshal([]byte(events[0].data), &done))
+	assert.Equal(t, "failed", done["state"])
+	assert.Contains(t, done["error"], `stale plan: node "java-1" has 11.0.25, but step platform/java-1@17.0.13 expects 8.0.402`)
+	assert.Empty(t, second.readLedger(t))
 }
