@@ -229,4 +229,13 @@ func TestDashboardBrowserHostile(t *testing.T) {
 	class, err := chromedp.Run(ctx, chromedp.AttributeValue(runButton+" .badge", "class"))
 	require.NoError(t, err)
 	assert.Equal(t, "badge state-unknown", class.Value, "a state that is not a word is no class")
+
+	// A run that is not one, named in the page's address.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`location.hash = "#run=" + encodeURIComponent("../<b>x</b>")`)))
+	notice, err := chromedp.Run(ctx, poll[string](`document.getElementById("notice").textContent`))
+	require.NoError(t, err)
+	assert.Equal(t, `A call to the server failed: no run "../<b>x</b>"`, notice)
+	made, err = chromedp.Run(ctx, chromedp.Evaluate[string](`String(document.querySelectorAll("main b").length)`))
+	require.NoError(t, err)
+	assert.Equal(t, "0", made)
 }

@@ -50,7 +50,7 @@
       return;
     }
     if (err && err.name === "AbortError") return;
-    $("run-error").textContent = String(err && err.message ? err.message : err);
+    $("notice").textContent = "A call to the server failed: " + String(err && err.message ? err.message : err);
   }
 
   // --- sign in and out ---
@@ -65,6 +65,7 @@
     $("live").hidden = true;
     $("login").hidden = false;
     $("login-error").textContent = message || "";
+    $("notice").textContent = "";
     $("token").value = "";
     $("token").focus();
   }
@@ -132,6 +133,7 @@
 
   async function loadRuns() {
     const data = await apiJSON("/v1/runs");
+    $("notice").textContent = "";
     const list = $("runs");
     const runs = Array.isArray(data.runs) ? data.runs : [];
     $("runs-empty").hidden = runs.length > 0;
