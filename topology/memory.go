@@ -19,9 +19,22 @@ type Memory struct {
 	templates  map[TemplateID]*Template
 	nodes      map[NodeID]*Node
 	dependents map[NodeID][]Dependent
+	// needed holds, for each node with any, the templates that nodes
+	// above it require of the nodes beneath them and that a walk down
+	// from those may reach through it (see Above): those of its
+	// dependents' requirements, and those needed above its dependents
+	// other than each dependent's own template. Nodes share equal lists.
+	needed map[NodeID][]TemplateID
+	// farNeeded holds, for each node with any, the templates needed above
+	// its dependents other than each dependent's own: what a node two or
+	// more relationships above it may require of it.
+	farNeeded map[NodeID][]TemplateID
 }
 
-var _ Topology = (*Memory)(nil)
+var (
+	_ Topology    = (*Memory)(nil)
+	_ AboveLister = (*Memory)(nil)
+)
 
 // New validates apps and returns a Memory holding a copy of them. When the
 // applications break any rule, New returns every problem at once (see
@@ -87,7 +100,135 @@ func New(apps ...Application) (*Memory, error) {
 				cmp.Compare(a.Relation, b.Relation), cmp.Compare(a.Constraint.String(), b.Constraint.String()))
 		})
 	}
+	m.indexNeeds()
 	return m, nil
+}
+
+// indexNeeds fills in needed and farNeeded, from the top of the stacks
+// down: a node's lists follow from its dependents'. Validate has refused
+// cycles.
+func (m *Memory) indexNeeds() {
+	m.needed = map[NodeID][]TemplateID{}
+	m.farNeeded = map[NodeID][]TemplateID{}
+	interned := map[string][]TemplateID{}
+	intern := func(ts []TemplateID) []TemplateID {
+		if len(ts) == 0 {
+			return nil
+		}
+		slices.Sort(ts)
+		ts = slices.Compact(ts)
+		key := fmt.Sprint(ts)
+		if have, ok := interned[key]; ok {
+			return have
+		}
+		ts = slices.Clip(ts)
+		interned[key] = ts
+		return ts
+	}
+	done := make(map[NodeID]bool, len(m.nodes))
+	// A node is done once its dependents are: a walk in post-order up
+	// the dependents, kept on a stack of its own rather than the
+	// goroutine's, as a chain of relationships can be long.
+	type frame struct {
+		id   NodeID
+		next int // the next dependent to see to
+	}
+	var stack []frame
+	for start := range m.nodes {
+		if done[start] {
+			continue
+		}
+		stack = append(stack[:0], frame{id: start})
+		for len(stack) > 0 {
+			f := &stack[len(stack)-1]
+			deps := m.dependents[f.id]
+			if f.next < len(deps) {
+				d := deps[f.next].Node
+				f.next++
+				if !done[d] {
+					stack = append(stack, frame{id: d})
+				}
+				continue
+			}
+			var near, far []TemplateID
+			for i, d := range deps {
+				if i == 0 || deps[i-1].Node != d.Node {
+					for _, r := range m.templates[d.Template].Requirements {
+						near = append(near, r.Template)
+					}
+					for _, t := range m.needed[d.Node] {
+						if t != d.Template {
+							far = append(far, t)
+						}
+					}
+				}
+			}
+			if far = intern(far); far != nil {
+				m.farNeeded[f.id] = far
+			}
+			if near = intern(append(near, far...)); near != nil {
+				m.needed[f.id] = near
+			}
+			done[f.id] = true
+			stack = stack[:len(stack)-1]
+		}
+	}
+}
+
+// Above implements [AboveLister]. It walks up from node id only through
+// the nodes above which some node requires id's template, so that a node
+// with thousands of nodes above it, none of which does, costs one lookup.
+// The result is sorted by application, node and constraint, and is the
+// caller's.
+func (m *Memory) Above(ctx context.Context, id NodeID) ([]Dependent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	n, ok := m.nodes[id]
+	if !ok {
+		return nil, &NotFoundError{Kind: "node", ID: string(id)}
+	}
+	t := n.Template
+	if !slices.Contains(m.farNeeded[id], t) {
+		return nil, nil
+	}
+	seen := map[NodeID]bool{id: true}
+	direct := map[NodeID]bool{}
+	var queue []NodeID
+	for _, d := range m.dependents[id] {
+		direct[d.Node] = true
+	}
+	for _, d := range m.dependents[id] {
+		if d.Template != t && !seen[d.Node] && slices.Contains(m.needed[d.Node], t) {
+			seen[d.Node] = true
+			queue = append(queue, d.Node)
+		}
+	}
+	var out []Dependent
+	for len(queue) > 0 {
+		x := queue[0]
+		queue = queue[1:]
+		for _, d := range m.dependents[x] {
+			if seen[d.Node] {
+				continue
+			}
+			seen[d.Node] = true
+			if !direct[d.Node] {
+				for _, r := range m.templates[d.Template].Requirements {
+					if r.Template == t {
+						out = append(out, Dependent{App: d.App, Node: d.Node, Template: d.Template, Relation: r.Relation, Constraint: r.Constraint})
+					}
+				}
+			}
+			if d.Template != t && slices.Contains(m.needed[d.Node], t) { // not past a node of t
+				queue = append(queue, d.Node)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Dependent) int {
+		return cmp.Or(cmp.Compare(a.App, b.App), cmp.Compare(a.Node, b.Node), cmp.Compare(a.Constraint.String(), b.Constraint.String()))
+	})
+	return out, nil
 }
 
 // Application implements [Topology]. The result is m's own: read it, but

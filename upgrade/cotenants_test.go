@@ -35,6 +35,17 @@ func billingAbove(b *topology.Builder, hops int, constraint string) *topology.Bu
 
 var billingDemand = upgrade.Demand{App: "billing", Node: "billing-1", Template: "billing_app", Constraint: c("<17")}
 
+// walkOnly hides a Memory's Above: the planner walks its Dependents up,
+// as it does over a host's topology.
+type walkOnly struct{ topology.Topology }
+
+// bothWays runs f with a Memory as it is (the planner asks it for the
+// nodes above: topology.AboveLister) and behind walkOnly.
+func bothWays(t *testing.T, f func(t *testing.T, topo func(*topology.Memory) topology.Topology)) {
+	t.Run("above", func(t *testing.T) { f(t, func(m *topology.Memory) topology.Topology { return m }) })
+	t.Run("walk", func(t *testing.T) { f(t, func(m *topology.Memory) topology.Topology { return walkOnly{m} }) })
+}
+
 // TestPlanRefusesBreakingCotenantAbove is issue 14's example: billing-1
 // runs on tomcat-1, which runs on java-1, and requires the JDK below 17;
 // upgrading java-1 to 21 for the shop would break it, however many nodes
@@ -42,60 +53,66 @@ var billingDemand = upgrade.Demand{App: "billing", Node: "billing-1", Template: 
 // naming billing-1, its application and its constraint, as it does when
 // billing-1 is hosted on java-1 itself.
 func TestPlanRefusesBreakingCotenantAbove(t *testing.T) {
-	for hops := 0; hops <= 3; hops++ {
-		t.Run(fmt.Sprintf("hops=%d", hops), func(t *testing.T) {
-			b := shopBuilder(2)
-			if hops == 0 { // direct: hosted on java-1
-				b.Template("billing", topology.Template{ID: "billing_app", Type: "webapp", Version: v("3.1.0"),
-					Requirements: []topology.Requirement{{Template: "java_runtime", Constraint: c("<17")}}}).
-					Node("billing", topology.Node{ID: "billing-1", Template: "billing_app", Relationships: on("java-1")})
-			} else {
-				billingAbove(b, hops, "<17")
-			}
-			plan, err := upgrade.NewPlanner(build(t, b), catalogue(t)).Plan(t.Context(), shop2("java_runtime", ">=21"))
-			require.Error(t, err)
-			assert.Nil(t, plan)
-			var ce *upgrade.ConflictError
-			require.ErrorAs(t, err, &ce)
-			assert.Equal(t, topology.NodeID("java-1"), ce.Node)
-			assert.Equal(t, []upgrade.Demand{billingDemand}, ce.Blocking)
-			assert.Contains(t, err.Error(), "billing-1 (billing) requires <17")
-		})
-	}
+	bothWays(t, func(t *testing.T, topo func(*topology.Memory) topology.Topology) {
+		for hops := 0; hops <= 3; hops++ {
+			t.Run(fmt.Sprintf("hops=%d", hops), func(t *testing.T) {
+				b := shopBuilder(2)
+				if hops == 0 { // direct: hosted on java-1
+					b.Template("billing", topology.Template{ID: "billing_app", Type: "webapp", Version: v("3.1.0"),
+						Requirements: []topology.Requirement{{Template: "java_runtime", Constraint: c("<17")}}}).
+						Node("billing", topology.Node{ID: "billing-1", Template: "billing_app", Relationships: on("java-1")})
+				} else {
+					billingAbove(b, hops, "<17")
+				}
+				plan, err := upgrade.NewPlanner(topo(build(t, b)), catalogue(t)).Plan(t.Context(), shop2("java_runtime", ">=21"))
+				require.Error(t, err)
+				assert.Nil(t, plan)
+				var ce *upgrade.ConflictError
+				require.ErrorAs(t, err, &ce)
+				assert.Equal(t, topology.NodeID("java-1"), ce.Node)
+				assert.Equal(t, []upgrade.Demand{billingDemand}, ce.Blocking)
+				assert.Contains(t, err.Error(), "billing-1 (billing) requires <17")
+			})
+		}
+	})
 }
 
 // TestPlanKeepsCotenantAboveSatisfied checks that a co-tenant two or three
 // relationships up rules out the versions it does not allow, as a direct
 // one does: java-1, under billing, stops below 17, java-2 takes the newest.
 func TestPlanKeepsCotenantAboveSatisfied(t *testing.T) {
-	for _, hops := range []int{1, 2} {
-		t.Run(fmt.Sprintf("hops=%d", hops), func(t *testing.T) {
-			topo := build(t, billingAbove(shopBuilder(2), hops, "<17"))
-			plan, err := upgrade.NewPlanner(topo, catalogue(t)).Plan(t.Context(), shop2("java_runtime", ">=11"))
-			require.NoError(t, err)
-			s1, ok := plan.Step("platform/java-1@11.0.22")
-			require.True(t, ok, "java-1 stays below 17 for billing: %v", ids(plan))
-			_, ok = plan.Step("platform/java-2@21.0.2")
-			assert.True(t, ok, "java-2 has no co-tenant and takes the newest: %v", ids(plan))
-			assert.Contains(t, s1.Candidates, upgrade.Candidate{Version: v("21.0.2"),
-				Rejected: "not allowed by co-tenant node billing-1 (billing) requires <17"})
-			requireTopological(t, plan)
-		})
-	}
+	bothWays(t, func(t *testing.T, topo func(*topology.Memory) topology.Topology) {
+		for _, hops := range []int{1, 2} {
+			t.Run(fmt.Sprintf("hops=%d", hops), func(t *testing.T) {
+				mem := build(t, billingAbove(shopBuilder(2), hops, "<17"))
+				plan, err := upgrade.NewPlanner(topo(mem), catalogue(t)).Plan(t.Context(), shop2("java_runtime", ">=11"))
+				require.NoError(t, err)
+				s1, ok := plan.Step("platform/java-1@11.0.22")
+				require.True(t, ok, "java-1 stays below 17 for billing: %v", ids(plan))
+				_, ok = plan.Step("platform/java-2@21.0.2")
+				assert.True(t, ok, "java-2 has no co-tenant and takes the newest: %v", ids(plan))
+				assert.Contains(t, s1.Candidates, upgrade.Candidate{Version: v("21.0.2"),
+					Rejected: "not allowed by co-tenant node billing-1 (billing) requires <17"})
+				requireTopological(t, plan)
+			})
+		}
+	})
 }
 
 // TestPlanCotenantAboveInSameApplication checks the rule within one
 // application too: the shop's own tomcat template requires the JDK below
 // 17, and a second shop template, above the Tomcat, asks for 21.
 func TestPlanCotenantAboveInSameApplication(t *testing.T) {
-	b := shopBuilder(1).
-		Template("shop", topology.Template{ID: "admin_app", Type: "webapp", Version: v("1.0.0"),
-			Requirements: []topology.Requirement{{Template: "java_runtime", Constraint: c("<17")}}}).
-		Node("shop", topology.Node{ID: "admin-1", Template: "admin_app", Relationships: on("tomcat-1")})
-	_, err := upgrade.NewPlanner(build(t, b), catalogue(t)).Plan(t.Context(), shop2("java_runtime", ">=21"))
-	var ce *upgrade.ConflictError
-	require.ErrorAs(t, err, &ce)
-	assert.Equal(t, []upgrade.Demand{{App: "shop", Node: "admin-1", Template: "admin_app", Constraint: c("<17")}}, ce.Blocking)
+	bothWays(t, func(t *testing.T, topo func(*topology.Memory) topology.Topology) {
+		b := shopBuilder(1).
+			Template("shop", topology.Template{ID: "admin_app", Type: "webapp", Version: v("1.0.0"),
+				Requirements: []topology.Requirement{{Template: "java_runtime", Constraint: c("<17")}}}).
+			Node("shop", topology.Node{ID: "admin-1", Template: "admin_app", Relationships: on("tomcat-1")})
+		_, err := upgrade.NewPlanner(topo(build(t, b)), catalogue(t)).Plan(t.Context(), shop2("java_runtime", ">=21"))
+		var ce *upgrade.ConflictError
+		require.ErrorAs(t, err, &ce)
+		assert.Equal(t, []upgrade.Demand{{App: "shop", Node: "admin-1", Template: "admin_app", Constraint: c("<17")}}, ce.Blocking)
+	})
 }
 
 // TestPlanExemptsReplacedNodeAbove checks that a node being replaced is no
@@ -103,41 +120,45 @@ func TestPlanCotenantAboveInSameApplication(t *testing.T) {
 // that needs the JDK at 21, and the plan warns that billing-1 runs on a
 // JDK its old template rules out until its own step.
 func TestPlanExemptsReplacedNodeAbove(t *testing.T) {
-	topo := build(t, billingAbove(shopBuilder(1), 2, "<17"))
-	req := upgrade.Request{Application: "billing", Replaces: "billing_app",
-		Template: topology.Template{ID: "billing_app", Type: "webapp", Version: v("4.0.0"),
-			Requirements: []topology.Requirement{{Template: "java_runtime", Constraint: c(">=21")}}}}
-	plan, err := upgrade.NewPlanner(topo, catalogue(t)).Plan(t.Context(), req)
-	require.NoError(t, err)
-	_, ok := plan.Step("platform/java-1@21.0.2")
-	require.True(t, ok, "%v", ids(plan))
-	require.Len(t, plan.Warnings, 1)
-	assert.Contains(t, plan.Warnings[0], "node billing-1 (billing_app 3.1.0) requires java_runtime <17")
-	assert.Contains(t, plan.Warnings[0], "java-1 21.0.2")
+	bothWays(t, func(t *testing.T, topo func(*topology.Memory) topology.Topology) {
+		mem := build(t, billingAbove(shopBuilder(1), 2, "<17"))
+		req := upgrade.Request{Application: "billing", Replaces: "billing_app",
+			Template: topology.Template{ID: "billing_app", Type: "webapp", Version: v("4.0.0"),
+				Requirements: []topology.Requirement{{Template: "java_runtime", Constraint: c(">=21")}}}}
+		plan, err := upgrade.NewPlanner(topo(mem), catalogue(t)).Plan(t.Context(), req)
+		require.NoError(t, err)
+		_, ok := plan.Step("platform/java-1@21.0.2")
+		require.True(t, ok, "%v", ids(plan))
+		require.Len(t, plan.Warnings, 1)
+		assert.Contains(t, plan.Warnings[0], "node billing-1 (billing_app 3.1.0) requires java_runtime <17")
+		assert.Contains(t, plan.Warnings[0], "java-1 21.0.2")
+	})
 }
 
 // TestPlanCountsDiamondCotenantOnce checks that a node reaching the
 // platform node by two ways (hosted on one Tomcat, depending on another,
 // both on java-1; and directly too) places one demand, named once.
 func TestPlanCountsDiamondCotenantOnce(t *testing.T) {
-	for name, rels := range map[string][]topology.Relationship{
-		"two tomcats": {{Relation: topology.HostedOn, Target: "tomcat-1"}, {Relation: topology.DependsOn, Target: "tomcat-x"}},
-		"and direct": {{Relation: topology.HostedOn, Target: "tomcat-1"}, {Relation: topology.DependsOn, Target: "tomcat-x"},
-			{Relation: topology.DependsOn, Target: "java-1"}},
-	} {
-		t.Run(name, func(t *testing.T) {
-			b := shopBuilder(1).
-				Node("shop", topology.Node{ID: "tomcat-x", Template: "tomcat_server", Relationships: on("java-1")}).
-				Template("billing", topology.Template{ID: "billing_app", Type: "webapp", Version: v("3.1.0"),
-					Requirements: []topology.Requirement{{Template: "java_runtime", Constraint: c("<17")}}}).
-				Node("billing", topology.Node{ID: "billing-1", Template: "billing_app", Relationships: rels})
-			_, err := upgrade.NewPlanner(build(t, b), catalogue(t)).Plan(t.Context(), shop2("java_runtime", ">=21"))
-			var ce *upgrade.ConflictError
-			require.ErrorAs(t, err, &ce)
-			assert.Equal(t, []upgrade.Demand{billingDemand}, ce.Blocking)
-			assert.Equal(t, 1, strings.Count(err.Error(), "billing-1"), err.Error())
-		})
-	}
+	bothWays(t, func(t *testing.T, topo func(*topology.Memory) topology.Topology) {
+		for name, rels := range map[string][]topology.Relationship{
+			"two tomcats": {{Relation: topology.HostedOn, Target: "tomcat-1"}, {Relation: topology.DependsOn, Target: "tomcat-x"}},
+			"and direct": {{Relation: topology.HostedOn, Target: "tomcat-1"}, {Relation: topology.DependsOn, Target: "tomcat-x"},
+				{Relation: topology.DependsOn, Target: "java-1"}},
+		} {
+			t.Run(name, func(t *testing.T) {
+				b := shopBuilder(1).
+					Node("shop", topology.Node{ID: "tomcat-x", Template: "tomcat_server", Relationships: on("java-1")}).
+					Template("billing", topology.Template{ID: "billing_app", Type: "webapp", Version: v("3.1.0"),
+						Requirements: []topology.Requirement{{Template: "java_runtime", Constraint: c("<17")}}}).
+					Node("billing", topology.Node{ID: "billing-1", Template: "billing_app", Relationships: rels})
+				_, err := upgrade.NewPlanner(topo(build(t, b)), catalogue(t)).Plan(t.Context(), shop2("java_runtime", ">=21"))
+				var ce *upgrade.ConflictError
+				require.ErrorAs(t, err, &ce)
+				assert.Equal(t, []upgrade.Demand{billingDemand}, ce.Blocking)
+				assert.Equal(t, 1, strings.Count(err.Error(), "billing-1"), err.Error())
+			})
+		}
+	})
 }
 
 // TestPlanStopsAtNodeOfSameTemplate checks that a node's requirement binds
@@ -145,15 +166,17 @@ func TestPlanCountsDiamondCotenantOnce(t *testing.T) {
 // that one: billing-1 runs on a JDK (java-top, allowed <17) that runs on
 // java-1, and java-1 is free to go to 21.
 func TestPlanStopsAtNodeOfSameTemplate(t *testing.T) {
-	b := shopBuilder(1).
-		Node("shop", topology.Node{ID: "java-top", Template: "java_runtime", Relationships: on("tomcat-1")}).
-		Template("billing", topology.Template{ID: "billing_app", Type: "webapp", Version: v("3.1.0"),
-			Requirements: []topology.Requirement{{Template: "java_runtime", Constraint: c("<17")}}}).
-		Node("billing", topology.Node{ID: "billing-1", Template: "billing_app", Relationships: on("java-top")})
-	plan, err := upgrade.NewPlanner(build(t, b), catalogue(t)).Plan(t.Context(), shop2("java_runtime", ">=21"))
-	require.NoError(t, err)
-	_, ok := plan.Step("platform/java-1@21.0.2")
-	assert.True(t, ok, "%v", ids(plan))
+	bothWays(t, func(t *testing.T, topo func(*topology.Memory) topology.Topology) {
+		b := shopBuilder(1).
+			Node("shop", topology.Node{ID: "java-top", Template: "java_runtime", Relationships: on("tomcat-1")}).
+			Template("billing", topology.Template{ID: "billing_app", Type: "webapp", Version: v("3.1.0"),
+				Requirements: []topology.Requirement{{Template: "java_runtime", Constraint: c("<17")}}}).
+			Node("billing", topology.Node{ID: "billing-1", Template: "billing_app", Relationships: on("java-top")})
+		plan, err := upgrade.NewPlanner(topo(build(t, b)), catalogue(t)).Plan(t.Context(), shop2("java_runtime", ">=21"))
+		require.NoError(t, err)
+		_, ok := plan.Step("platform/java-1@21.0.2")
+		assert.True(t, ok, "%v", ids(plan))
+	})
 }
 
 // inventingTopology answers Dependents as its Topology does, then adds to

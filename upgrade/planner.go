@@ -116,8 +116,15 @@ func (p *Planner) Plan(ctx context.Context, r Request) (*Plan, error) {
 // required template). A platform node whose installed version meets every
 // demand on it is recorded as a satisfied Check. Any other gets one
 // Platform step per package on the shortest way to a version chosen by the
-// Policy, one that every request, every co-tenant (the other nodes that run
-// on or need it) and every package above it allows. A platform node that
+// Policy, one that every request, every co-tenant and every package above
+// it allows. A co-tenant is a node, in any application, that runs on or
+// needs it, directly or through any number of nodes between, and whose
+// template requires its template (not through another node of that
+// template); its constraint is that requirement's, and it must allow
+// every version the node passes through. Nodes being replaced are no
+// co-tenants (a warning says when their old template's requirement breaks
+// until their own step). The topology's Dependents are walked up once per
+// plan, or a topology.AboveLister is asked. A platform node that
 // several requests need gets one set of steps that satisfies them all. The
 // Requires of the chosen packages are planned in turn on the nodes beneath,
 // to any depth. Each node of a replaced template gets an Application step
@@ -339,6 +346,8 @@ type platform struct {
 	// cotenantsNamed whether nameCotenants has run, and badDependent the
 	// first error it met in a dependent that would have named a demand.
 	dependents     []topology.Dependent
+	above          []topology.Dependent // from a topology.AboveLister, if aboveListed
+	aboveListed    bool
 	cotenantsNamed bool
 	badDependent   error
 	binding        []*Demand // the co-tenant demands that ruled out a version
@@ -810,9 +819,22 @@ func onWay(via []*pkgsource.Package, typ string) int {
 // to pf (the topology's Dependents, with the constraint each states), and
 // every node above those whose template has a requirement naming pf's
 // template and whose walk down its relationships reaches pf without
-// passing another node of that template (see above).
+// passing another node of that template: those a topology.AboveLister
+// lists, or else those the planner finds walking Dependents up (see
+// above). The walk is the planner's so that a host's Dependents stay
+// direct, answered from one index; a topology that can answer faster,
+// as Memory does from what it indexed when built, says so by being an
+// AboveLister: walking up a 100,000-node fleet's Dependents from every
+// platform node to be changed costs a call per node above each.
 func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
-	deps, err := pl.dependents(pf.node.ID)
+	al, listing := pl.topo.(topology.AboveLister)
+	var deps []topology.Dependent
+	var err error
+	if listing { // no walk up will ask again
+		deps, err = pl.topo.Dependents(pl.ctx, pf.node.ID)
+	} else {
+		deps, err = pl.dependents(pf.node.ID)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -834,9 +856,35 @@ func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 			out = append(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
 		}
 	}
-	// Those above the dependents: one demand per constraint each, the one
-	// that names the least co-tenant, so that naming them needs no walk.
+	// Those further up: one demand per constraint, the one that names
+	// the least co-tenant, so that naming them needs no walk.
+	add := func(a Demand) {
+		if g := cotenantGroup(out, a.Constraint); g < 0 {
+			out = append(out, a)
+		} else if compareDemands(a, out[g]) < 0 {
+			out[g] = a
+		}
+	}
 	t := pf.node.Template
+	if listing {
+		if pf.above, err = al.Above(pl.ctx, pf.node.ID); err != nil {
+			return nil, err
+		}
+		pf.aboveListed = true
+		for i := range pf.above {
+			d := &pf.above[i]
+			if d.Constraint.IsZero() || pl.replaces(d.App, d.Template) {
+				continue
+			}
+			if err := cmp.Or(topology.CheckID("application", string(d.App)), topology.CheckID("node", string(d.Node)),
+				topology.CheckID("template", string(d.Template))); err != nil {
+				return nil, topologyIDError(fmt.Sprintf("node #%d above node %q", i+1, pf.node.ID), err)
+			}
+			add(Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
+		}
+		sortDemands(out)
+		return out, nil
+	}
 	for i := range deps {
 		d := &deps[i]
 		if d.Template == t || i > 0 && deps[i-1].Node == d.Node { // not past a node of t; once per node
@@ -850,11 +898,7 @@ func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 			return nil, err
 		}
 		for _, a := range above {
-			if g := cotenantGroup(out, a.Constraint); g < 0 {
-				out = append(out, a)
-			} else if compareDemands(a, out[g]) < 0 {
-				out[g] = a
-			}
+			add(a)
 		}
 	}
 	sortDemands(out)
@@ -956,7 +1000,7 @@ func (pl *planning) above(id topology.NodeID, t topology.TemplateID) ([]Demand, 
 	}
 	for i := range deps {
 		d := &deps[i]
-		if d.Template == t || i > 0 && deps[i-1].Node == d.Node && deps[i-1].Template == d.Template {
+		if i > 0 && deps[i-1].Node == d.Node && deps[i-1].Template == d.Template {
 			continue
 		}
 		if err := checkWalked(d, i, id); err != nil {
@@ -981,6 +1025,9 @@ func (pl *planning) above(id topology.NodeID, t topology.TemplateID) ([]Demand, 
 				}
 				add(Demand{Constraint: r.Constraint, App: d.App, Template: d.Template, Node: d.Node})
 			}
+		}
+		if d.Template == t {
+			continue // not past a node of t
 		}
 		up, err := pl.above(d.Node, t)
 		if err != nil {
@@ -1073,6 +1120,15 @@ func (pl *planning) allCotenants(pf *platform) ([]Demand, error) {
 			out = append(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
 		}
 	}
+	if pf.aboveListed {
+		for _, d := range pf.above {
+			if !d.Constraint.IsZero() && !pl.replaces(d.App, d.Template) {
+				out = append(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
+			}
+		}
+		sortDemands(out)
+		return slices.CompactFunc(out, func(a, b Demand) bool { return sameDemand(&a, &b) }), nil
+	}
 	// Up from the dependents, through what cotenants asked already.
 	t := pf.node.Template
 	seen := map[topology.NodeID]bool{pf.node.ID: true}
@@ -1087,11 +1143,13 @@ func (pl *planning) allCotenants(pf *platform) ([]Demand, error) {
 		id := queue[0]
 		queue = queue[1:]
 		for _, d := range pl.dependentsOf[id] {
-			if d.Template == t || seen[d.Node] {
+			if seen[d.Node] {
 				continue
 			}
 			seen[d.Node] = true
-			queue = append(queue, d.Node)
+			if d.Template != t { // not past a node of t
+				queue = append(queue, d.Node)
+			}
 			if pl.replaces(d.App, d.Template) {
 				continue
 			}
