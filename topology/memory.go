@@ -106,26 +106,38 @@ func New(apps ...Application) (*Memory, error) {
 
 // indexNeeds fills in needed and farNeeded, from the top of the stacks
 // down: a node's lists follow from its dependents'. Validate has refused
-// cycles.
+// cycles. A list longer than maxNeeded becomes one of anyTemplate, which stands
+// for every template: a hint that only costs Above a longer walk, so that
+// a file cannot make the lists, copied down every chain, grow with the
+// square of its size.
 func (m *Memory) indexNeeds() {
 	m.needed = map[NodeID][]TemplateID{}
 	m.farNeeded = map[NodeID][]TemplateID{}
+	anyNeeded := []TemplateID{anyTemplate}
 	interned := map[string][]TemplateID{}
+	var key strings.Builder
 	intern := func(ts []TemplateID) []TemplateID {
 		if len(ts) == 0 {
 			return nil
 		}
 		slices.Sort(ts)
 		ts = slices.Compact(ts)
-		key := fmt.Sprint(ts)
-		if have, ok := interned[key]; ok {
+		if ts[0] == anyTemplate || len(ts) > maxNeeded {
+			return anyNeeded
+		}
+		key.Reset()
+		for _, t := range ts {
+			key.WriteString(string(t))
+			key.WriteByte(0) // outside every identifier
+		}
+		if have, ok := interned[key.String()]; ok {
 			return have
 		}
-		ts = slices.Clip(ts)
-		interned[key] = ts
+		ts = slices.Clone(ts)
+		interned[key.String()] = ts
 		return ts
 	}
-	done := make(map[NodeID]bool, len(m.nodes))
+	done := make(map[NodeID]bool, len(m.dependents)) // of nodes with dependents: the others need nothing
 	// A node is done once its dependents are: a walk in post-order up
 	// the dependents, kept on a stack of its own rather than the
 	// goroutine's, as a chain of relationships can be long.
@@ -134,7 +146,8 @@ func (m *Memory) indexNeeds() {
 		next int // the next dependent to see to
 	}
 	var stack []frame
-	for start := range m.nodes {
+	var near, far []TemplateID
+	for start := range m.dependents {
 		if done[start] {
 			continue
 		}
@@ -145,34 +158,64 @@ func (m *Memory) indexNeeds() {
 			if f.next < len(deps) {
 				d := deps[f.next].Node
 				f.next++
-				if !done[d] {
+				if !done[d] && len(m.dependents[d]) > 0 {
 					stack = append(stack, frame{id: d})
 				}
 				continue
 			}
-			var near, far []TemplateID
+			near, far = near[:0], far[:0]
 			for i, d := range deps {
-				if i == 0 || deps[i-1].Node != d.Node {
-					for _, r := range m.templates[d.Template].Requirements {
-						near = append(near, r.Template)
-					}
-					for _, t := range m.needed[d.Node] {
-						if t != d.Template {
-							far = append(far, t)
-						}
+				if i > 0 && deps[i-1].Node == d.Node {
+					continue
+				}
+				for _, r := range m.templates[d.Template].Requirements {
+					near = append(near, r.Template)
+				}
+				for _, t := range m.needed[d.Node] {
+					if t != d.Template {
+						far = append(far, t)
 					}
 				}
+				// Kept short as they grow, so that a node with many
+				// dependents costs no more than their number.
+				near, far = shorten(near), shorten(far)
 			}
-			if far = intern(far); far != nil {
-				m.farNeeded[f.id] = far
+			farList := intern(far)
+			if farList != nil {
+				m.farNeeded[f.id] = farList
 			}
-			if near = intern(append(near, far...)); near != nil {
-				m.needed[f.id] = near
+			if nearList := intern(append(near, farList...)); nearList != nil {
+				m.needed[f.id] = nearList
 			}
 			done[f.id] = true
 			stack = stack[:len(stack)-1]
 		}
 	}
+}
+
+// maxNeeded is the longest list of templates needed above a node that
+// Memory keeps; a list of anyTemplate alone stands for a longer one.
+const maxNeeded = 64
+
+// anyTemplate, outside every identifier, sorts first.
+const anyTemplate TemplateID = "\x00any"
+
+// shorten returns ts without repeats once it grows past twice maxNeeded,
+// or anyTemplate alone if it still holds more than maxNeeded templates.
+func shorten(ts []TemplateID) []TemplateID {
+	if len(ts) <= 2*maxNeeded {
+		return ts
+	}
+	slices.Sort(ts)
+	if ts = slices.Compact(ts); len(ts) > maxNeeded || ts[0] == anyTemplate {
+		return append(ts[:0], anyTemplate)
+	}
+	return ts
+}
+
+// needs reports whether list, a node's needed or farNeeded, holds t.
+func needs(list []TemplateID, t TemplateID) bool {
+	return len(list) > 0 && (list[0] == anyTemplate || slices.Contains(list, t))
 }
 
 // Above implements [AboveLister]. It walks up from node id only through
@@ -189,7 +232,7 @@ func (m *Memory) Above(ctx context.Context, id NodeID) ([]Dependent, error) {
 		return nil, &NotFoundError{Kind: "node", ID: string(id)}
 	}
 	t := n.Template
-	if !slices.Contains(m.farNeeded[id], t) {
+	if !needs(m.farNeeded[id], t) {
 		return nil, nil
 	}
 	seen := map[NodeID]bool{id: true}
@@ -199,7 +242,7 @@ func (m *Memory) Above(ctx context.Context, id NodeID) ([]Dependent, error) {
 		direct[d.Node] = true
 	}
 	for _, d := range m.dependents[id] {
-		if d.Template != t && !seen[d.Node] && slices.Contains(m.needed[d.Node], t) {
+		if d.Template != t && !seen[d.Node] && needs(m.needed[d.Node], t) {
 			seen[d.Node] = true
 			queue = append(queue, d.Node)
 		}
@@ -220,7 +263,7 @@ func (m *Memory) Above(ctx context.Context, id NodeID) ([]Dependent, error) {
 					}
 				}
 			}
-			if d.Template != t && slices.Contains(m.needed[d.Node], t) { // not past a node of t
+			if d.Template != t && needs(m.needed[d.Node], t) { // not past a node of t
 				queue = append(queue, d.Node)
 			}
 		}
