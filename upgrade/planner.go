@@ -283,7 +283,7 @@ type planning struct {
 	// each node per template, once worked out.
 	dependentsOf   map[topology.NodeID][]topology.Dependent
 	aboveTemplates map[topology.TemplateID]*topology.Template
-	aboveMemo      map[aboveKey]*aboveEntry
+	aboveMemo      map[aboveKey]aboveEntry
 	abovePath      []topology.NodeID // the nodes being worked out, bottom first
 	aboveCount     int               // entries of aboveMemo
 
@@ -890,7 +890,7 @@ func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 		if d.Template == t || i > 0 && deps[i-1].Node == d.Node { // not past a node of t; once per node
 			continue
 		}
-		if err := checkWalked(d, i, pf.node.ID); err != nil {
+		if err := pl.checkWalked(d, i, pf.node.ID); err != nil {
 			return nil, err
 		}
 		above, err := pl.above(d.Node, t)
@@ -940,7 +940,7 @@ type aboveEntry struct {
 // many nodes and templates one plan may meet on the way up.
 const (
 	maxAboveDepth = 1 << 12
-	maxAbove      = 1 << 23
+	maxAbove      = 1 << 21
 )
 
 // above returns, for template t, one demand per constraint that the nodes
@@ -975,15 +975,17 @@ func (pl *planning) above(id topology.NodeID, t topology.TemplateID) ([]Demand, 
 		}
 		return e.demands, nil
 	}
+	if deps, ok := pl.dependentsOf[id]; ok && len(deps) == 0 {
+		return nil, nil // nothing above, whatever the template: no need to remember it
+	}
 	if len(pl.abovePath) >= maxAboveDepth || pl.aboveCount >= maxAbove {
 		return nil, fmt.Errorf("upgrade: the topology returned %w", &topology.Error{Item: fmt.Sprintf("node %q", id),
 			Err: fmt.Errorf("%w: more than %d nodes above it, or more than %d in all, by its Dependents", topology.ErrInvalid, maxAboveDepth, maxAbove)})
 	}
 	if pl.aboveMemo == nil {
-		pl.aboveMemo = map[aboveKey]*aboveEntry{}
+		pl.aboveMemo = map[aboveKey]aboveEntry{}
 	}
-	e := &aboveEntry{working: true}
-	pl.aboveMemo[key] = e
+	pl.aboveMemo[key] = aboveEntry{working: true}
 	pl.aboveCount++
 	pl.abovePath = append(pl.abovePath, id)
 	deps, err := pl.dependents(id)
@@ -1003,7 +1005,7 @@ func (pl *planning) above(id topology.NodeID, t topology.TemplateID) ([]Demand, 
 		if i > 0 && deps[i-1].Node == d.Node && deps[i-1].Template == d.Template {
 			continue
 		}
-		if err := checkWalked(d, i, id); err != nil {
+		if err := pl.checkWalked(d, i, id); err != nil {
 			return nil, err
 		}
 		if !pl.replaces(d.App, d.Template) {
@@ -1038,7 +1040,7 @@ func (pl *planning) above(id topology.NodeID, t topology.TemplateID) ([]Demand, 
 		}
 	}
 	pl.abovePath = pl.abovePath[:len(pl.abovePath)-1]
-	e.demands, e.working = out, false
+	pl.aboveMemo[key] = aboveEntry{demands: out}
 	return out, nil
 }
 
@@ -1046,9 +1048,27 @@ func (pl *planning) above(id topology.NodeID, t topology.TemplateID) ([]Demand, 
 // up passes back to the topology, its node's and its template's, lie
 // outside the safe set: a host may look them up in a store of its own. A
 // node the walk cannot pass could hide co-tenants above it, so the plan
-// fails rather than skip it.
-func checkWalked(d *topology.Dependent, i int, id topology.NodeID) error {
-	if err := cmp.Or(topology.CheckID("node", string(d.Node)), topology.CheckID("template", string(d.Template))); err != nil {
+// fails rather than skip it. A node whose Dependents were asked for, and
+// a template looked up, were checked before.
+func (pl *planning) checkWalked(d *topology.Dependent, i int, id topology.NodeID) error {
+	if _, ok := pl.dependentsOf[d.Node]; !ok {
+		if err := topology.CheckID("node", string(d.Node)); err != nil {
+			return topologyIDError(fmt.Sprintf("dependent #%d of node %q", i+1, id), err)
+		}
+	}
+	return pl.checkTemplate(d, i, id)
+}
+
+// checkTemplate refuses the template of dependent i of node id when it lies
+// outside the safe set, unless it was looked up before.
+func (pl *planning) checkTemplate(d *topology.Dependent, i int, id topology.NodeID) error {
+	if _, ok := pl.aboveTemplates[d.Template]; ok {
+		return nil
+	}
+	if _, ok := pl.templates[d.Template]; ok {
+		return nil
+	}
+	if err := topology.CheckID("template", string(d.Template)); err != nil {
 		return topologyIDError(fmt.Sprintf("dependent #%d of node %q", i+1, id), err)
 	}
 	return nil
