@@ -240,3 +240,105 @@ func TestPlanBoundsEndlessDependents(t *testing.T) {
 	require.ErrorAs(t, err, &te)
 	assert.True(t, strings.HasPrefix(te.Item, `node "n`), te.Item)
 }
+
+// aboveListing is a host topology that answers Above itself.
+type aboveListing struct {
+	topology.Topology
+	above func(id topology.NodeID) ([]topology.Dependent, error)
+}
+
+func (a aboveListing) Above(_ context.Context, id topology.NodeID) ([]topology.Dependent, error) {
+	return a.above(id)
+}
+
+// TestPlanRefusesHostileAboveLister checks what a host's Above returns:
+// an unsafe identifier in a co-tenant fails the plan, naming it, and an
+// error is passed on.
+func TestPlanRefusesHostileAboveLister(t *testing.T) {
+	const hostile = "b$(touch pwned)"
+	mem := build(t, shopBuilder(1))
+	topo := aboveListing{Topology: mem, above: func(id topology.NodeID) ([]topology.Dependent, error) {
+		return []topology.Dependent{{App: "billing", Node: hostile, Template: "billing_app", Constraint: c("<17")}}, nil
+	}}
+	plan, err := upgrade.NewPlanner(topo, catalogue(t)).Plan(t.Context(), shop2("java_runtime", ">=21"))
+	require.Error(t, err)
+	assert.Nil(t, plan)
+	var idErr *topology.IDError
+	require.ErrorAs(t, err, &idErr)
+	assert.Equal(t, hostile, idErr.ID)
+	assert.Contains(t, err.Error(), `node #1 above node "java-1"`)
+
+	failing := aboveListing{Topology: mem, above: func(id topology.NodeID) ([]topology.Dependent, error) {
+		return nil, fmt.Errorf("cmdb down while listing above %s", id)
+	}}
+	_, err = upgrade.NewPlanner(failing, catalogue(t)).Plan(t.Context(), shop2("java_runtime", ">=21"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "cmdb down while listing above java-1")
+}
+
+// templateAsking records the templates a topology was asked for.
+type templateAsking struct {
+	topology.Topology
+	asked *[]topology.TemplateID
+}
+
+func (a templateAsking) Template(ctx context.Context, id topology.TemplateID) (*topology.Template, error) {
+	*a.asked = append(*a.asked, id)
+	return a.Topology.Template(ctx, id)
+}
+
+// TestPlanWalkRefusesHostileDependents checks what a host's Dependents
+// return to the walk up: an unsafe template, or an unsafe application in a
+// co-tenant above, fails the plan naming the dependent, and the unsafe
+// template is never asked for; a template or node the topology does not
+// know, or a failing Dependents further up, fails it with their error.
+func TestPlanWalkRefusesHostileDependents(t *testing.T) {
+	mem := build(t, billingAbove(shopBuilder(1), 1, "<17"))
+	cases := map[string]struct {
+		change func([]topology.Dependent)
+		want   string
+	}{
+		"template": {func(ds []topology.Dependent) {
+			for i := range ds {
+				if ds[i].Node == "billing-1" {
+					ds[i].Template = "billing_app$(touch pwned)"
+				}
+			}
+		}, `dependent #1 of node "tomcat-1"`},
+		"application": {func(ds []topology.Dependent) {
+			for i := range ds {
+				if ds[i].Node == "billing-1" {
+					ds[i].App = "billing;rm"
+				}
+			}
+		}, `dependent #1 of node "tomcat-1"`},
+		"unknown template": {func(ds []topology.Dependent) {
+			for i := range ds {
+				if ds[i].Node == "billing-1" {
+					ds[i].Template = "nowhere"
+				}
+			}
+		}, `template "nowhere" not found`},
+		"unknown node": {func(ds []topology.Dependent) {
+			for i := range ds {
+				if ds[i].Node == "tomcat-1" {
+					ds[i].Node = "ghost-1"
+				}
+			}
+		}, `node "ghost-1" not found`},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			var asked []topology.TemplateID
+			topo := templateAsking{Topology: &hostileTopology{Topology: mem, dependents: tc.change}, asked: &asked}
+			plan, err := upgrade.NewPlanner(topo, catalogue(t)).Plan(t.Context(), shop2("java_runtime", ">=21"))
+			require.Error(t, err)
+			assert.Nil(t, plan)
+			assert.Contains(t, err.Error(), tc.want)
+			for _, id := range asked {
+				assert.NotContains(t, string(id), "pwned")
+			}
+			checkOneLine(t, err.Error())
+		})
+	}
+}
