@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -176,4 +177,26 @@ func TestMemoryAboveMatchesDefinition(t *testing.T) {
 			require.Equal(t, fmt.Sprint(w), fmt.Sprint(got), "seed %d, node %s, topology %+v", seed, n.ID, app)
 		}
 	}
+}
+
+// TestMemoryAboveConcurrent checks that Above is safe for concurrent use
+// and that its result is the caller's to change.
+func TestMemoryAboveConcurrent(t *testing.T) {
+	m := aboveStack(t)
+	ctx := context.Background()
+	want, err := m.Above(ctx, "j1")
+	require.NoError(t, err)
+	want = slices.Clone(want)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for range 50 {
+				got, err := m.Above(ctx, "j1")
+				if assert.NoError(t, err) && assert.Equal(t, want, got) {
+					got[0].Node = "scribbled"
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
