@@ -134,8 +134,8 @@
 //	                         (and the same inputs) resumes: steps done are not run again
 //	--prefetch               fetch and verify every package before the first step
 //	--stale-check            refuse to run when a node's version in the topology is not
-//	                         the one the plan expects (after a partial run, update the
-//	                         topology file first)
+//	                         the one the plan expects; with --journal, a node whose steps
+//	                         the journal records as done may be at either end of them
 //	--quiet                  do not print the plan
 //
 // The first SIGINT or SIGTERM stops apply gently: no new step starts,
