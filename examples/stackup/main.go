@@ -265,7 +265,7 @@ func runMain(args []string, stdout, stderr io.Writer, exit func(int)) int {
 	done := make(chan struct{})
 	defer close(done)
 	stop := interrupts(sigs, done, stderr, exit)
-	return run(withStop(context.Background(), stop), args, stdout, stderr)
+	return run(withStdin(withStop(context.Background(), stop), os.Stdin), args, stdout, stderr)
 }
 
 // command is one subcommand.
@@ -287,8 +287,8 @@ func commands() []command {
 // exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		usage(stdout)
-		return exitOK
+		usage(stderr)
+		return exitUsage
 	}
 	name, rest := args[0], args[1:]
 	switch name {
