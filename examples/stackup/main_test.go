@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"flag"
 	"fmt"
+	"github.com/stackup/stackup/topology"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -29,6 +30,18 @@ func TestMain(m *testing.M) {
 		os.Exit(dumpArgv(file))
 	}
 	if os.Getenv("STACKUP_TEST_MAIN") == "1" {
+		if node := os.Getenv("STACKUP_TEST_CRASH_LEARN"); node != "" {
+			// Die by SIGKILL after the step named has run and the journal
+			// has recorded it, before the inventory records it.
+			learnHook = func(n topology.NodeID) {
+				if string(n) == node {
+					if p, err := os.FindProcess(os.Getpid()); err == nil {
+						_ = p.Kill() // SIGKILL on Unix
+					}
+					select {}
+				}
+			}
+		}
 		os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr, os.Exit))
 	}
 	goleak.VerifyTestMain(m)
