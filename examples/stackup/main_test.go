@@ -148,7 +148,7 @@ func TestPlan(t *testing.T) {
 		{name: "plan-bad-request", args: []string{"--requests", "testdata/requests-bad.yaml"}, code: exitUsage,
 			stderr: "requests[1] (billing): template.requirements[0].constraint"},
 		{name: "plan-unknown-field", args: []string{"--requests", "testdata/requests-unknown-field.yaml"}, code: exitUsage,
-			stderr: "field replace not found"},
+			stderr: `requests[0]: unknown field "replace"; known fields: application, replaces, template`},
 		{name: "plan-unknown-app", args: []string{"--requests", "testdata/requests-unknown-app.yaml"}, code: exitNoPlan,
 			stderr: `"warehouse"`},
 		{name: "plan-explain-unknown-node", args: []string{"--requests", "testdata/requests.yaml", "--explain", "tomcat-9"}, code: exitUsage,
