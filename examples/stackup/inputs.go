@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"strings"
 	"time"
 
@@ -377,10 +376,19 @@ func nodeKind(n *yaml.Node) string {
 // from data, the bytes read), a value of the wrong kind with its place.
 func jsonMessage(err error, data []byte) error {
 	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
+	isType := errors.As(err, &te)
+	if (isType && te.Field != "") || strings.HasPrefix(err.Error(), "json: unknown field ") {
+		var doc yaml.Node
+		if yaml.Unmarshal(data, &doc) == nil && len(doc.Content) == 1 {
+			if ferr := checkFields(doc.Content[0], reflect.TypeFor[requestFile](), ""); ferr != nil {
+				return ferr
+			}
+		}
+	}
+	if isType {
 		place := "the top level"
 		if te.Field != "" {
-			place = regexp.MustCompile(`\.([0-9]+)`).ReplaceAllString(te.Field, "[$1]")
+			place = te.Field
 		}
 		want := map[reflect.Kind]string{reflect.Struct: "an object", reflect.Slice: "a list", reflect.String: "a string"}[te.Type.Kind()]
 		if want == "" {
@@ -389,15 +397,9 @@ func jsonMessage(err error, data []byte) error {
 		return fmt.Errorf("%s: cannot unmarshal %s here: want %s", place, te.Value, want)
 	}
 	if strings.HasPrefix(err.Error(), "json: unknown field ") {
-		var doc yaml.Node
-		if yaml.Unmarshal(data, &doc) == nil && len(doc.Content) == 1 {
-			if ferr := checkFields(doc.Content[0], reflect.TypeFor[requestFile](), ""); ferr != nil {
-				return ferr
-			}
-		}
 		return errors.New(strings.TrimPrefix(err.Error(), "json: "))
 	}
-	return err
+	return err // such as a syntax error, or *http.MaxBytesError, which the server tells apart
 }
 
 // yamlMessage flattens a yaml error into one line.
