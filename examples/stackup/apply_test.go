@@ -121,6 +121,8 @@ func TestApply(t *testing.T) {
 	assert.Regexp(t, `\n\[4/8\] done   platform/tomcat-1@10\.1\.34  \((\d+ms|\d+(\.\d)?s)\)\n`, r.stdout)
 	assert.Regexp(t, `\n8 succeeded, 0 failed, 0 skipped, 0 rolled back; (\d+ms|\d+(\.\d)?s|\d+m\d+s) in all\n$`, r.stdout)
 	assert.Equal(t, ledgerOf(allSteps...), e.readLedger(t), "every step once, in the plan's order")
+	assert.Equal(t, "10.1.34", e.nodeVersion(t, "tomcat-2"), "the topology learnt the steps")
+	assert.Equal(t, "2.0.0", e.nodeVersion(t, "shop-1"))
 	e.golden(t, "apply", r)
 }
 
@@ -205,6 +207,7 @@ func TestApplyResume(t *testing.T) {
 	// Fail fast: shop-1, which does not depend on tomcat-2, is not started.
 	assert.Contains(t, first.stdout, "4 succeeded, 1 failed, 2 skipped, 0 rolled back, 1 not started")
 	assert.Equal(t, ledgerOf(allSteps[:4]...), e.readLedger(t))
+	assert.Equal(t, "8.0.402", e.nodeVersion(t, "java-1"), "with --requests and --journal, the topology is left alone")
 
 	// A journal is tied to its plan.
 	other := stackup(t, e.args("--quiet", "--journal", journal, "--policy", "nearest", "--exec", e.record())...)
