@@ -311,6 +311,13 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, af *applyFlags, st
 	if err := cmds.check(plan); err != nil {
 		return err
 	}
+	var inv *inventory
+	if af.learn {
+		inv = newInventory(in)
+		if err := inv.Ready(); err != nil {
+			return inputErr(err)
+		}
+	}
 	ask := !af.yes && len(plan.Steps) > 0 && stdinOf(ctx) != nil && isTerminal(stdinOf(ctx))
 	if !af.quiet || ask {
 		if err := plan.WriteText(stdout); err != nil {
@@ -335,10 +342,6 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, af *applyFlags, st
 		}
 		defer j.Close()
 		opts = append(opts, upgrade.WithJournal(j))
-	}
-	var inv *inventory
-	if af.learn {
-		inv = newInventory(in)
 	}
 	learnCtx := context.WithoutCancel(ctx) // record what was done, even when interrupted
 	var learnErr error

@@ -77,6 +77,24 @@ func (inv *inventory) Unlearn(ctx context.Context, s upgrade.Step) error {
 	return inv.Set(ctx, s.Node, s.From)
 }
 
+// Ready checks, before anything runs, that the file can be rewritten as
+// Set does: a regular file, not a symbolic link, in a directory that can
+// be opened. Its error names the file and says what to do.
+func (inv *inventory) Ready() error {
+	root, err := os.OpenRoot(filepath.Dir(inv.path))
+	if err == nil {
+		defer root.Close()
+		var info os.FileInfo
+		if info, err = root.Lstat(filepath.Base(inv.path)); err == nil && !info.Mode().IsRegular() {
+			err = fmt.Errorf("not a regular file (%s)", fileKind(info.Mode()))
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s: stackup records each node's new version in it, and cannot: %w; give the file's own path, or --learn=false", inv.path, err)
+	}
+	return nil
+}
+
 // learnHook, when set (by tests only), is called before each write.
 var learnHook func(node topology.NodeID)
 

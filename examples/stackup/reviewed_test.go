@@ -332,3 +332,29 @@ func TestInventoryConcurrentWriters(t *testing.T) {
 		assert.Equal(t, want, n.Version.String(), "node %s", node)
 	}
 }
+
+// TestApplyRefusesLinkedTopology: apply, which would record versions in
+// the topology file, refuses one that is a symbolic link before anything
+// runs, naming it; --learn=false runs and leaves it alone.
+func TestApplyRefusesLinkedTopology(t *testing.T) {
+	e := newApplyEnv(t)
+	actual := filepath.Join(e.dir, "actual.yaml")
+	require.NoError(t, os.Rename(e.topo, actual))
+	require.NoError(t, os.Symlink(actual, e.topo))
+	before, err := os.ReadFile(actual)
+	require.NoError(t, err)
+	r := stackup(t, e.args("--quiet", "--exec", e.record())...)
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.stderr, e.topo+": stackup records each node's new version in it, and cannot: not a regular file (a symbolic link)")
+	assert.Empty(t, e.readLedger(t), "nothing ran")
+	after, err := os.ReadFile(actual)
+	require.NoError(t, err)
+	assert.Equal(t, before, after)
+
+	r = stackup(t, e.args("--quiet", "--learn=false", "--exec", e.record())...)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, ledgerOf(allSteps...), e.readLedger(t))
+	after, err = os.ReadFile(actual)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "--learn=false leaves the file alone")
+}
