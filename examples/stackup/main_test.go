@@ -6,8 +6,10 @@ import (
 	"encoding/base64"
 	"flag"
 	"fmt"
+	"github.com/stackup/stackup/topology"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +30,18 @@ func TestMain(m *testing.M) {
 		os.Exit(dumpArgv(file))
 	}
 	if os.Getenv("STACKUP_TEST_MAIN") == "1" {
+		if node := os.Getenv("STACKUP_TEST_CRASH_LEARN"); node != "" {
+			// Die by SIGKILL after the step named has run and the journal
+			// has recorded it, before the inventory records it.
+			learnHook = func(n topology.NodeID) {
+				if string(n) == node {
+					if p, err := os.FindProcess(os.Getpid()); err == nil {
+						_ = p.Kill() // SIGKILL on Unix
+					}
+					select {}
+				}
+			}
+		}
 		os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr, os.Exit))
 	}
 	goleak.VerifyTestMain(m)
@@ -76,11 +90,20 @@ func section(b *strings.Builder, name, content string) {
 
 // checkGolden compares got, with the paths in replace (path → name)
 // replaced, to testdata/golden/name.txt; -update rewrites the file.
+// stepDuration and runDuration match the durations of progress lines and
+// summaries, which golden files do not hold.
+var (
+	stepDuration = regexp.MustCompile(`  \((?:[0-9]+m)?[0-9.]+(?:ns|µs|ms|s)\)`)
+	runDuration  = regexp.MustCompile(`; (?:[0-9]+m)?[0-9.]+(?:ns|µs|ms|s) in all\n`)
+)
+
 func checkGolden(t *testing.T, name, got string, replace map[string]string) {
 	t.Helper()
 	for path, placeholder := range replace {
 		got = strings.ReplaceAll(got, path, placeholder)
 	}
+	got = stepDuration.ReplaceAllString(got, "  (D)")
+	got = runDuration.ReplaceAllString(got, "; D in all\n")
 	file := filepath.Join("testdata", "golden", name+".txt")
 	if *update {
 		require.NoError(t, os.WriteFile(file, []byte(got), 0o644))
@@ -125,7 +148,7 @@ func TestPlan(t *testing.T) {
 		{name: "plan-bad-request", args: []string{"--requests", "testdata/requests-bad.yaml"}, code: exitUsage,
 			stderr: "requests[1] (billing): template.requirements[0].constraint"},
 		{name: "plan-unknown-field", args: []string{"--requests", "testdata/requests-unknown-field.yaml"}, code: exitUsage,
-			stderr: "field replace not found"},
+			stderr: `requests[0]: unknown field "replace"; known fields: application, replaces, template`},
 		{name: "plan-unknown-app", args: []string{"--requests", "testdata/requests-unknown-app.yaml"}, code: exitNoPlan,
 			stderr: `"warehouse"`},
 		{name: "plan-explain-unknown-node", args: []string{"--requests", "testdata/requests.yaml", "--explain", "tomcat-9"}, code: exitUsage,
@@ -233,7 +256,7 @@ func TestUsage(t *testing.T) {
 		stdout string
 		stderr string
 	}{
-		{"usage-none", nil, exitOK, "Commands:", ""},
+		{"usage-none", nil, exitUsage, "", "Commands:"},
 		{"usage-help", []string{"help"}, exitOK, "Exit codes:", ""},
 		{"usage-help-apply", []string{"help", "apply"}, exitOK, "-journal FILE", ""},
 		{"usage-plan-help", []string{"plan", "--help"}, exitOK, "-format FORMAT", ""},
