@@ -20,6 +20,10 @@ import (
 // databaseURL is the test server's, or "" with skipReason set.
 var databaseURL, skipReason string
 
+// restartServer stops the test server and starts it again; nil when the
+// tests use a server of STACKUP_TEST_DATABASE_URL.
+var restartServer func() error
+
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(childMain())
@@ -86,6 +90,12 @@ func startServer() (url string, stop func(), err error) {
 	if out, err := as("pg_ctl", "start", "-w", "-D", data, "-l", filepath.Join(dir, "log"), "-o", opts).CombinedOutput(); err != nil {
 		cleanup()
 		return "", nil, fmt.Errorf("pg_ctl start: %v: %s", err, out)
+	}
+	restartServer = func() error {
+		if out, err := as("pg_ctl", "restart", "-m", "fast", "-w", "-D", data, "-l", filepath.Join(dir, "log"), "-o", opts).CombinedOutput(); err != nil {
+			return fmt.Errorf("pg_ctl restart: %v: %s", err, out)
+		}
+		return nil
 	}
 	stop = func() {
 		as("pg_ctl", "stop", "-m", "immediate", "-w", "-D", data).Run()

@@ -1,15 +1,18 @@
 package pgrun
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -540,4 +543,106 @@ func TestWorkerProcesses(t *testing.T) {
 	}
 	st := checkRun(t, s, plan, limit)
 	assert.NotEmpty(t, st.InDoubt, "the victim's step was taken over in doubt")
+}
+
+// memExec records calls in memory, in the order they start and end.
+type memExec struct {
+	mu      sync.Mutex
+	seq     int
+	calls   map[upgrade.StepID][][2]int // start and end sequence numbers
+	inDoubt map[upgrade.StepID]bool
+	started chan upgrade.StepID
+}
+
+func (e *memExec) Execute(ctx context.Context, st upgrade.Step) error {
+	e.mu.Lock()
+	e.seq++
+	if e.calls == nil {
+		e.calls, e.inDoubt = map[upgrade.StepID][][2]int{}, map[upgrade.StepID]bool{}
+	}
+	e.calls[st.ID] = append(e.calls[st.ID], [2]int{e.seq, 0})
+	k := len(e.calls[st.ID]) - 1
+	e.inDoubt[st.ID] = e.inDoubt[st.ID] || upgrade.InDoubt(ctx)
+	e.mu.Unlock()
+	if e.started != nil {
+		select {
+		case e.started <- st.ID:
+		default:
+		}
+	}
+	time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
+	e.mu.Lock()
+	e.seq++
+	e.calls[st.ID][k][1] = e.seq
+	e.mu.Unlock()
+	return nil
+}
+
+// TestDatabaseRestart restarts the server while workers run a plan: they
+// reconnect and the run completes, each step's effect once but for steps
+// in doubt, and no step before its prerequisites.
+func TestDatabaseRestart(t *testing.T) {
+	s, _ := testStore(t)
+	if restartServer == nil {
+		t.Skip("the server is STACKUP_TEST_DATABASE_URL's: not restarting it")
+	}
+	plan := dagPlan("restart", 150, 5)
+	require.NoError(t, s.Submit(context.Background(), plan, Options{Concurrency: 3}))
+	exec := &memExec{started: make(chan upgrade.StepID, 1)}
+	var logs lockedBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a failure bound
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for k := range errs {
+		wg.Go(func() {
+			o := fastWorker
+			o.Name, o.Slots, o.Logger = fmt.Sprintf("w%d", k), 2, slog.New(slog.NewTextHandler(&logs, nil))
+			errs[k] = s.Work(ctx, plan.ID, exec, o)
+		})
+	}
+	for range 20 { // some steps in, restart
+		<-exec.started
+	}
+	require.NoError(t, restartServer())
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
+	st, err := s.Status(context.Background(), plan.ID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	require.NoError(t, st.Err)
+	assert.Equal(t, len(plan.Steps), st.Report.Count(upgrade.Succeeded))
+	exec.mu.Lock()
+	defer exec.mu.Unlock()
+	for _, step := range plan.Steps {
+		calls := exec.calls[step.ID]
+		require.NotEmpty(t, calls, step.ID)
+		if len(calls) > 1 {
+			assert.Contains(t, st.InDoubt, step.ID)
+			assert.LessOrEqual(t, len(calls), 2)
+		}
+		for _, pre := range plan.Prerequisites(step.ID) {
+			pc := exec.calls[pre]
+			assert.Greater(t, calls[len(calls)-1][0], pc[len(pc)-1][1], "step %s started before %s ended", step.ID, pre)
+		}
+	}
+	assert.Contains(t, logs.String(), "trying again", "the workers saw the restart")
+	t.Logf("in doubt after the restart: %v; %d log lines", st.InDoubt, strings.Count(logs.String(), "\n"))
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
