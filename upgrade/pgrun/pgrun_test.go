@@ -25,6 +25,7 @@ import (
 
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/upgradetest"
 )
 
 // dagPlan returns a plan of n steps, each after up to three of the
@@ -347,6 +348,9 @@ func TestFailurePolicies(t *testing.T) {
 			assert.Equal(t, tc.want, got)
 			assert.ErrorIs(t, st.Err, upgrade.ErrStepFailed)
 			assert.ErrorContains(t, st.Err, "boom")
+			var se *upgrade.StepError
+			require.ErrorAs(t, st.Err, &se)
+			assert.Equal(t, topology.NodeID("n-a"), se.Node)
 			for _, e := range readEffects(t, s) {
 				assert.NotContains(t, []string{"b", "c"}, e.step, "a step after a failed one ran")
 			}
@@ -645,4 +649,60 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestWorkerStopHandsStepsBack stops a worker in the middle of a step: the
+// step goes back to the queue at once, in doubt, and another worker
+// finishes the run.
+func TestWorkerStopHandsStepsBack(t *testing.T) {
+	s, _ := testStore(t)
+	plan := chain3("p")
+	require.NoError(t, s.Submit(context.Background(), plan, Options{}))
+	started := make(chan struct{})
+	blocking := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
+		close(started)
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	o := fastWorker
+	o.Lease = time.Hour // so that only the hand-back can free the step
+	go func() { done <- s.Work(ctx, plan.ID, blocking, o) }()
+	<-started
+	cancel()
+	assert.ErrorIs(t, <-done, context.Canceled)
+	exec := &memExec{}
+	work(t, s, plan.ID, 1, exec, o)
+	st, err := s.Status(context.Background(), plan.ID)
+	require.NoError(t, err)
+	require.NoError(t, st.Err)
+	assert.Equal(t, []upgrade.StepID{"a"}, st.InDoubt)
+	assert.True(t, exec.inDoubt["a"], "the next worker is told step a is in doubt")
+	assert.False(t, exec.inDoubt["b"])
+}
+
+// TestTimeoutAndVerify: a step's attempts are bounded by the run's step
+// timeout, and an executor's Verify runs after each Execute and fails the
+// step as upgrade.Run's does.
+func TestTimeoutAndVerify(t *testing.T) {
+	s, _ := testStore(t)
+	plan := chain3("p")
+	require.NoError(t, s.Submit(context.Background(), plan, Options{Policy: upgrade.ContinueIndependent, StepTimeout: 100 * time.Millisecond}))
+	exec := &upgradetest.Executor{}
+	exec.Hang("b")
+	exec.FailVerify("d", errors.New("unhealthy"))
+	work(t, s, plan.ID, 2, exec, fastWorker)
+	st, err := s.Status(context.Background(), plan.ID)
+	require.NoError(t, err)
+	want := map[upgrade.StepID]upgrade.State{"a": upgrade.Succeeded, "b": upgrade.Failed, "c": upgrade.Skipped, "d": upgrade.Failed}
+	for id, state := range want {
+		o, _ := st.Report.Outcome(id)
+		assert.Equal(t, state, o.State, id)
+	}
+	b, _ := st.Report.Outcome("b")
+	assert.ErrorContains(t, b.Err, context.DeadlineExceeded.Error())
+	d, _ := st.Report.Outcome("d")
+	assert.ErrorContains(t, d.Err, "verify: unhealthy")
+	assert.ElementsMatch(t, []upgrade.StepID{"a", "d"}, exec.Verified())
 }

@@ -50,6 +50,7 @@ var migrations = []string{
 		plan_id     text NOT NULL REFERENCES {s}.runs ON DELETE CASCADE,
 		idx         int NOT NULL,
 		step_id     text NOT NULL,
+		node        text NOT NULL,
 		prio        int NOT NULL,       -- the longest chain of steps after it
 		waiting     int NOT NULL,       -- prerequisites not yet succeeded
 		state       text NOT NULL,      -- waiting | ready | running | succeeded | failed | skipped

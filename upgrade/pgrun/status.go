@@ -45,6 +45,7 @@ type Status struct {
 func (s *Store) Status(ctx context.Context, planID string) (*Status, error) {
 	var st Status
 	var state string
+	var nodes []topology.NodeID // of each step
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, s.q(`SELECT state, finished_at IS NOT NULL FROM {s}.runs WHERE plan_id = $1`), planID).Scan(&state, &st.Finished); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
@@ -52,15 +53,16 @@ func (s *Store) Status(ctx context.Context, planID string) (*Status, error) {
 			}
 			return err
 		}
-		rows, err := tx.Query(ctx, s.q(`SELECT step_id, state, attempts, in_doubt, coalesce(err, '') FROM {s}.steps WHERE plan_id = $1 ORDER BY idx`), planID)
+		rows, err := tx.Query(ctx, s.q(`SELECT step_id, node, state, attempts, in_doubt, coalesce(err, '') FROM {s}.steps WHERE plan_id = $1 ORDER BY idx`), planID)
 		if err != nil {
 			return err
 		}
 		st.Report = &upgrade.Report{}
-		var id, stepState, errText string
+		nodes = nil
+		var id, node, stepState, errText string
 		var attempts int
 		var inDoubt bool
-		_, err = pgx.ForEachRow(rows, []any{&id, &stepState, &attempts, &inDoubt, &errText}, func() error {
+		_, err = pgx.ForEachRow(rows, []any{&id, &node, &stepState, &attempts, &inDoubt, &errText}, func() error {
 			o := upgrade.Outcome{Step: upgrade.StepID(id), Attempts: attempts}
 			switch stepState {
 			case "succeeded":
@@ -75,6 +77,7 @@ func (s *Store) Status(ctx context.Context, planID string) (*Status, error) {
 				st.InDoubt = append(st.InDoubt, o.Step)
 			}
 			st.Report.Outcomes = append(st.Report.Outcomes, o)
+			nodes = append(nodes, topology.NodeID(node))
 			return nil
 		})
 		return err
@@ -88,9 +91,9 @@ func (s *Store) Status(ctx context.Context, planID string) (*Status, error) {
 	st.Cancelled = state == "cancelled"
 	if st.Finished {
 		errs := &multierror.Error{ErrorFormat: topology.JoinErrors}
-		for _, o := range st.Report.Outcomes {
+		for i, o := range st.Report.Outcomes {
 			if o.State == upgrade.Failed {
-				errs = multierror.Append(errs, &upgrade.StepError{Step: o.Step, Err: o.Err})
+				errs = multierror.Append(errs, &upgrade.StepError{Step: o.Step, Node: nodes[i], Err: o.Err})
 			}
 		}
 		if st.Cancelled {

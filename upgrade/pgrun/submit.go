@@ -102,10 +102,10 @@ func (s *Store) Submit(ctx context.Context, plan *upgrade.Plan, opts Options) er
 			if len(g.deps[i]) == 0 {
 				state = "ready"
 			}
-			rows[i] = []any{plan.ID, i, string(st.ID), g.prio[i], len(g.deps[i]), state}
+			rows[i] = []any{plan.ID, i, string(st.ID), string(st.Node), g.prio[i], len(g.deps[i]), state}
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{s.name, "steps"},
-			[]string{"plan_id", "idx", "step_id", "prio", "waiting", "state"}, pgx.CopyFromRows(rows)); err != nil {
+			[]string{"plan_id", "idx", "step_id", "node", "prio", "waiting", "state"}, pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("pgrun: submitting plan %s: %w", plan.ID, err)
 		}
 		var edges [][]any
