@@ -107,7 +107,9 @@ func startServer() (url string, stop func(), err error) {
 var schemaSeq atomic.Int64
 
 // testStore opens a store in a schema of the test's own, and the pool.
-func testStore(t *testing.T) (*Store, *pgxpool.Pool) {
+func testStore(t *testing.T) (*Store, *pgxpool.Pool) { return testStoreB(t) }
+
+func testStoreB(t testing.TB) (*Store, *pgxpool.Pool) {
 	t.Helper()
 	if skipReason != "" {
 		t.Skip(skipReason)

@@ -290,7 +290,7 @@ func TestSubmitRefusesBadPlans(t *testing.T) {
 func TestWorkersRunADAG(t *testing.T) {
 	s, _ := testStore(t)
 	createEffects(t, s)
-	plan := dagPlan("dag", 120, 3)
+	plan := dagPlan("sha256:"+strings.Repeat("0123456789abcdef", 4), 120, 3)
 	plan.Barriers = []upgrade.Barrier{{ID: "b", After: []upgrade.StepID{"s0000", "s0001"}}}
 	plan.Steps[110].After = append(plan.Steps[110].After, "b")
 	require.NoError(t, s.Submit(context.Background(), plan, Options{Concurrency: 3}))
@@ -705,4 +705,24 @@ func TestTimeoutAndVerify(t *testing.T) {
 	d, _ := st.Report.Outcome("d")
 	assert.ErrorContains(t, d.Err, "verify: unhealthy")
 	assert.ElementsMatch(t, []upgrade.StepID{"a", "d"}, exec.Verified())
+}
+
+// TestHostileRunIDs: plan IDs from a request are values, never SQL, and
+// an unknown one changes nothing.
+func TestHostileRunIDs(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	plan := chain3("p")
+	require.NoError(t, s.Submit(ctx, plan, Options{}))
+	for _, id := range []string{"nope", `p' OR '1'='1`, "p; DROP TABLE steps; --", "\x00"} {
+		_, err := s.Status(ctx, id)
+		assert.ErrorIs(t, err, ErrUnknownRun, "%q", id)
+		assert.ErrorIs(t, s.Cancel(ctx, id), ErrUnknownRun, "%q", id)
+		_, err = s.Events(ctx, id, 0, 10)
+		assert.ErrorIs(t, err, ErrUnknownRun, "%q", id)
+	}
+	st, err := s.Status(ctx, "p")
+	require.NoError(t, err)
+	assert.False(t, st.Cancelled)
+	assert.Equal(t, 4, st.Report.Count(upgrade.NotStarted), "nothing changed")
 }

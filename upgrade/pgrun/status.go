@@ -43,6 +43,9 @@ type Status struct {
 // Status returns the state of the run of plan planID, or an error
 // matching ErrUnknownRun.
 func (s *Store) Status(ctx context.Context, planID string) (*Status, error) {
+	if err := checkRunID(planID); err != nil {
+		return nil, err
+	}
 	var st Status
 	var state string
 	var nodes []topology.NodeID // of each step
@@ -126,6 +129,9 @@ func (s *Store) Wait(ctx context.Context, planID string, interval time.Duration)
 // steps running get their context cancelled at their worker's next lease
 // renewal and end Failed. Cancelling a finished run does nothing.
 func (s *Store) Cancel(ctx context.Context, planID string) error {
+	if err := checkRunID(planID); err != nil {
+		return err
+	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var over bool
 		err := tx.QueryRow(ctx, s.q(`SELECT finished_at IS NOT NULL FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), planID).Scan(&over)
@@ -137,7 +143,10 @@ func (s *Store) Cancel(ctx context.Context, planID string) error {
 		}
 		_, err = tx.Exec(ctx, s.q(`UPDATE {s}.runs SET state = 'cancelled',
 			finished_at = CASE WHEN running = 0 THEN clock_timestamp() END WHERE plan_id = $1`), planID)
-		return err
+		if err != nil {
+			return fmt.Errorf("pgrun: cancelling run %s: %w", planID, err)
+		}
+		return nil
 	})
 }
 

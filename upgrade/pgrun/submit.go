@@ -260,3 +260,12 @@ func buildGraph(plan *upgrade.Plan) (*graph, error) {
 	}
 	return g, nil
 }
+
+// checkRunID refuses an ID that Submit would refuse as a plan ID: no run
+// has it.
+func checkRunID(id string) error {
+	if err := topology.CheckIDLength("plan", id, maxStepIDLength); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnknownRun, err)
+	}
+	return nil
+}

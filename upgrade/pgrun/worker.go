@@ -60,6 +60,9 @@ type runInfo struct {
 
 // loadRun reads the plan and options of run planID.
 func (s *Store) loadRun(ctx context.Context, planID string) (*runInfo, error) {
+	if err := checkRunID(planID); err != nil {
+		return nil, err
+	}
 	var data []byte
 	var r runInfo
 	var policy int
@@ -400,7 +403,7 @@ func (w *worker) execute(ctx context.Context, c *claim) {
 // it cancels the step with ErrLeaseLost when the lease was taken over,
 // and with errRunCancelled when the run was cancelled.
 func (w *worker) renew(ctx context.Context, c *claim, stop <-chan struct{}, cancel context.CancelCauseFunc) {
-	t := time.NewTicker(w.o.Lease / 3)
+	t := time.NewTicker(max(w.o.Lease/3, time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
