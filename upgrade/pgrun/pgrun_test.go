@@ -220,9 +220,14 @@ func TestOpenIsIdempotentAndRefusesBadSchemas(t *testing.T) {
 	var v int
 	require.NoError(t, pool.QueryRow(context.Background(), again.q(`SELECT version FROM {s}.schema_version`)).Scan(&v))
 	assert.Equal(t, SchemaVersion, v)
-	for _, bad := range []string{"", "a\x00b", string(make([]byte, 64))} {
+	for _, bad := range []string{"", "a\x00b", string(make([]byte, 64)), "x$pgrun$; DROP SCHEMA public; --"} {
 		_, err := Open(context.Background(), pool, bad)
 		assert.ErrorIs(t, err, ErrInvalidSchema, "%q", bad)
+		if !strings.ContainsRune(bad, 0) { // PostgreSQL text cannot hold NUL
+			var n int
+			require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_namespace WHERE nspname = $1`, bad).Scan(&n))
+			assert.Zero(t, n, "schema %q created", bad)
+		}
 	}
 	// A hostile name is a name, not SQL.
 	hostile := `x"; DROP SCHEMA public; --`

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/stackup/stackup/upgrade"
 )
 
 // Store keeps runs in one schema of a PostgreSQL database. It is safe for
@@ -83,8 +86,133 @@ var migrations = []string{
 		worker   text,
 		at       timestamptz NOT NULL DEFAULT clock_timestamp()
 	);
-	CREATE INDEX events_run ON {s}.events (plan_id, seq);`,
+	CREATE INDEX events_run ON {s}.events (plan_id, seq);` + functions,
 }
+
+// functions claim and finish steps, each in one statement (one round trip,
+// one transaction). {started} and the like stand for upgrade's EventKinds.
+const functions = `
+	-- check_finished marks run p_plan finished when no step runs and none
+	-- can start, and reports whether it did.
+	CREATE FUNCTION {s}.check_finished(p_plan text) RETURNS boolean LANGUAGE plpgsql AS $pgrun$
+	BEGIN
+		UPDATE {s}.runs SET finished_at = clock_timestamp(),
+				state = CASE WHEN state = 'running' THEN 'finished' ELSE state END
+			WHERE plan_id = p_plan AND finished_at IS NULL AND running = 0
+				AND (stopping OR state = 'cancelled'
+					OR NOT EXISTS (SELECT 1 FROM {s}.steps WHERE plan_id = p_plan AND state = 'ready'));
+		RETURN FOUND;
+	END $pgrun$;
+
+	-- claim takes, for worker p_worker, the step of run p_plan with the
+	-- oldest expired lease, in doubt, or else the first ready step if the
+	-- run's concurrency limit allows. r_status is 'claimed', 'none',
+	-- 'finished' or 'unknown'.
+	CREATE FUNCTION {s}.claim(p_plan text, p_worker text, p_lease_us bigint)
+	RETURNS TABLE (r_status text, r_idx int, r_token bigint, r_attempts int, r_in_doubt boolean)
+	LANGUAGE plpgsql AS $pgrun$
+	DECLARE
+		run record;
+		got record;
+		n int;
+	BEGIN
+		SELECT state, stopping, running, concurrency, done, total, finished_at IS NOT NULL AS over INTO run
+			FROM {s}.runs WHERE plan_id = p_plan FOR UPDATE;
+		IF NOT FOUND THEN
+			r_status := 'unknown'; RETURN NEXT; RETURN;
+		END IF;
+		IF run.over THEN
+			r_status := 'finished'; RETURN NEXT; RETURN;
+		END IF;
+		IF run.state = 'cancelled' THEN
+			-- Nobody will finish the steps of lost workers: fail them.
+			WITH lost AS (
+				UPDATE {s}.steps SET state = 'failed', in_doubt = true, worker = NULL, lease_until = NULL,
+					err = 'run cancelled; its worker was lost, so the step is in doubt'
+				WHERE plan_id = p_plan AND state = 'running' AND lease_until < clock_timestamp()
+				RETURNING idx, attempts)
+			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
+				SELECT p_plan, {failed}, idx, attempts, 'run cancelled; its worker was lost', true,
+					run.done + row_number() OVER (ORDER BY idx), run.total, p_worker FROM lost;
+			GET DIAGNOSTICS n = ROW_COUNT;
+			UPDATE {s}.runs SET running = running - n, done = done + n WHERE plan_id = p_plan;
+			r_status := CASE WHEN {s}.check_finished(p_plan) THEN 'finished' ELSE 'none' END;
+			RETURN NEXT; RETURN;
+		END IF;
+		UPDATE {s}.steps SET token = token + 1, worker = p_worker, in_doubt = true, attempts = attempts + 1,
+				lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond'
+			WHERE plan_id = p_plan AND idx = (SELECT idx FROM {s}.steps WHERE plan_id = p_plan AND state = 'running'
+				AND lease_until < clock_timestamp() ORDER BY lease_until LIMIT 1 FOR UPDATE SKIP LOCKED)
+			RETURNING idx, token, attempts, in_doubt INTO got;
+		IF NOT FOUND THEN
+			IF run.state <> 'running' OR run.stopping OR run.running >= run.concurrency THEN
+				r_status := 'none'; RETURN NEXT; RETURN;
+			END IF;
+			UPDATE {s}.steps SET state = 'running', token = token + 1, worker = p_worker, attempts = attempts + 1,
+					lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond'
+				WHERE plan_id = p_plan AND idx = (SELECT idx FROM {s}.steps WHERE plan_id = p_plan AND state = 'ready'
+					ORDER BY prio DESC, idx LIMIT 1 FOR UPDATE SKIP LOCKED)
+				RETURNING idx, token, attempts, in_doubt INTO got;
+			IF NOT FOUND THEN
+				r_status := 'none'; RETURN NEXT; RETURN;
+			END IF;
+			UPDATE {s}.runs SET running = running + 1 WHERE plan_id = p_plan;
+		END IF;
+		INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
+			VALUES (p_plan, {started}, got.idx, got.attempts, NULL, got.in_doubt, run.done, run.total, p_worker);
+		r_status := 'claimed'; r_idx := got.idx; r_token := got.token; r_attempts := got.attempts; r_in_doubt := got.in_doubt;
+		RETURN NEXT;
+	END $pgrun$;
+
+	-- finish records the outcome of step p_idx of run p_plan, held with
+	-- token p_token, succeeded when p_err is NULL, with its consequences:
+	-- the steps after it made ready, or skipped; the run stopping
+	-- (FailFast) or finished. It returns 'lost', changing nothing, when
+	-- the lease was taken over, and 'ok' otherwise.
+	CREATE FUNCTION {s}.finish(p_plan text, p_idx int, p_token bigint, p_attempts int, p_err text, p_worker text)
+	RETURNS text LANGUAGE plpgsql AS $pgrun$
+	DECLARE
+		run record;
+		doubt boolean;
+		d int;
+		n int;
+	BEGIN
+		SELECT done, total INTO run FROM {s}.runs WHERE plan_id = p_plan FOR UPDATE;
+		UPDATE {s}.steps SET state = CASE WHEN p_err IS NULL THEN 'succeeded' ELSE 'failed' END,
+				attempts = p_attempts, err = p_err, worker = NULL, lease_until = NULL
+			WHERE plan_id = p_plan AND idx = p_idx AND token = p_token AND state = 'running'
+			RETURNING in_doubt INTO doubt;
+		IF NOT FOUND THEN
+			RETURN 'lost';
+		END IF;
+		d := run.done + 1;
+		IF p_err IS NULL THEN
+			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
+				VALUES (p_plan, {succeeded}, p_idx, p_attempts, NULL, doubt, d, run.total, p_worker);
+			UPDATE {s}.steps s SET waiting = s.waiting - 1,
+					state = CASE WHEN s.waiting = 1 AND s.state = 'waiting' THEN 'ready' ELSE s.state END
+				FROM {s}.edges e WHERE e.plan_id = p_plan AND e.before = p_idx AND s.plan_id = p_plan AND s.idx = e.after;
+		ELSE
+			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
+				VALUES (p_plan, {failed}, p_idx, p_attempts, p_err, doubt, d, run.total, p_worker);
+			WITH RECURSIVE later(idx) AS (
+					SELECT e.after FROM {s}.edges e WHERE e.plan_id = p_plan AND e.before = p_idx
+					UNION SELECT e.after FROM {s}.edges e JOIN later l ON e.before = l.idx WHERE e.plan_id = p_plan),
+				skipped AS (
+					UPDATE {s}.steps SET state = 'skipped' WHERE plan_id = p_plan AND state IN ('waiting', 'ready')
+						AND idx IN (SELECT idx FROM later) RETURNING idx)
+			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
+				SELECT p_plan, {skipped}, idx, 0, NULL, false, d + row_number() OVER (ORDER BY idx), run.total, p_worker
+				FROM skipped;
+			GET DIAGNOSTICS n = ROW_COUNT;
+			d := d + n;
+		END IF;
+		UPDATE {s}.runs SET running = running - 1, done = d,
+				stopping = stopping OR (p_err IS NOT NULL AND policy = {failfast})
+			WHERE plan_id = p_plan;
+		PERFORM {s}.check_finished(p_plan);
+		RETURN 'ok';
+	END $pgrun$;`
 
 // Open returns a Store keeping its tables in schema, creating the schema
 // and its tables, or migrating them to SchemaVersion, as needed. It is
@@ -97,6 +225,9 @@ func Open(ctx context.Context, pool *pgxpool.Pool, schema string) (*Store, error
 		return nil, fmt.Errorf("%w %q: give 1 to 63 bytes with no NUL", ErrInvalidSchema, schema)
 	}
 	s := &Store{pool: pool, name: schema, schema: pgx.Identifier{schema}.Sanitize()}
+	if strings.Contains(schema, "$pgrun$") { // it quotes the functions' bodies
+		return nil, fmt.Errorf("%w %q: it holds $pgrun$", ErrInvalidSchema, schema)
+	}
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('stackup/pgrun:' || $1))`, schema); err != nil {
 			return err
@@ -130,5 +261,11 @@ func Open(ctx context.Context, pool *pgxpool.Pool, schema string) (*Store, error
 	return s, nil
 }
 
-// q puts the quoted schema name in place of {s} in a statement.
-func (s *Store) q(sql string) string { return strings.ReplaceAll(sql, "{s}", s.schema) }
+// q puts the quoted schema name in place of {s} in a statement, and
+// upgrade's event kinds and failure policy in place of their names.
+func (s *Store) q(sql string) string {
+	return strings.NewReplacer("{s}", s.schema,
+		"{started}", strconv.Itoa(int(upgrade.StepStarted)), "{succeeded}", strconv.Itoa(int(upgrade.StepSucceeded)),
+		"{failed}", strconv.Itoa(int(upgrade.StepFailed)), "{skipped}", strconv.Itoa(int(upgrade.StepSkipped)),
+		"{failfast}", strconv.Itoa(int(upgrade.FailFast))).Replace(sql)
+}

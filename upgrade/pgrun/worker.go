@@ -183,6 +183,8 @@ func (w *worker) loop(ctx context.Context) error {
 			return ctx.Err()
 		case finished:
 			return nil
+		case errors.Is(err, ErrUnknownRun):
+			return err
 		case err != nil || c == nil:
 			if err := w.s.wait(ctx, w.o, err); err != nil {
 				return err
@@ -197,84 +199,31 @@ func (w *worker) planID() string { return w.run.plan.ID }
 
 // claim takes the step that has waited longest with an expired lease, in
 // doubt, or else the first ready step, if the run's concurrency limit
-// allows. It returns nil when there is nothing to claim, and finished when
-// the run is over.
+// allows (the schema's claim function). It returns nil when there is
+// nothing to claim, and finished when the run is over.
 func (w *worker) claim(ctx context.Context) (c *claim, finished bool, err error) {
-	s, id := w.s, w.planID()
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		c, finished = nil, false
-		var state string
-		var stopping bool
-		var running, concurrency, done int
-		var over bool
-		if err := tx.QueryRow(ctx, s.q(`SELECT state, stopping, running, concurrency, done, finished_at IS NOT NULL
-			FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), id).Scan(&state, &stopping, &running, &concurrency, &done, &over); err != nil {
-			return err
-		}
-		if over {
-			finished = true
-			return nil
-		}
-		lease := w.o.Lease.Microseconds()
-		if state == "cancelled" {
-			// Nobody will finish the steps of lost workers: fail them.
-			rows, err := tx.Query(ctx, s.q(`UPDATE {s}.steps SET state = 'failed', in_doubt = true, worker = NULL, lease_until = NULL,
-				err = 'run cancelled; its worker was lost, so the step is in doubt'
-				WHERE plan_id = $1 AND state = 'running' AND lease_until < clock_timestamp() RETURNING idx, attempts`), id)
-			if err != nil {
-				return err
-			}
-			type lost struct{ idx, attempts int }
-			list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[lost])
-			if err != nil {
-				return err
-			}
-			for _, l := range list {
-				done++
-				if err := w.event(ctx, tx, upgrade.StepFailed, l.idx, l.attempts, "run cancelled; its worker was lost", true, done); err != nil {
-					return err
-				}
-			}
-			if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.runs SET running = running - $2, done = $3 WHERE plan_id = $1`), id, len(list), done); err != nil {
-				return err
-			}
-			finished, err = w.checkFinished(ctx, tx)
-			return err
-		}
-		var got claim
-		err := tx.QueryRow(ctx, s.q(`UPDATE {s}.steps SET token = token + 1, worker = $2, in_doubt = true, attempts = attempts + 1,
-			lease_until = clock_timestamp() + $3 * interval '1 microsecond'
-			WHERE plan_id = $1 AND idx = (SELECT idx FROM {s}.steps WHERE plan_id = $1 AND state = 'running'
-				AND lease_until < clock_timestamp() ORDER BY lease_until LIMIT 1 FOR UPDATE SKIP LOCKED)
-			RETURNING idx, token, attempts, in_doubt`), id, w.o.Name, lease).Scan(&got.idx, &got.token, &got.attempts, &got.inDoubt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			if state != "running" || stopping || running >= concurrency {
-				return nil
-			}
-			err = tx.QueryRow(ctx, s.q(`UPDATE {s}.steps SET state = 'running', token = token + 1, worker = $2, attempts = attempts + 1,
-				lease_until = clock_timestamp() + $3 * interval '1 microsecond'
-				WHERE plan_id = $1 AND idx = (SELECT idx FROM {s}.steps WHERE plan_id = $1 AND state = 'ready'
-					ORDER BY prio DESC, idx LIMIT 1 FOR UPDATE SKIP LOCKED)
-				RETURNING idx, token, attempts, in_doubt`), id, w.o.Name, lease).Scan(&got.idx, &got.token, &got.attempts, &got.inDoubt)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.runs SET running = running + 1 WHERE plan_id = $1`), id); err != nil {
-				return err
-			}
-		} else if err != nil {
-			return err
-		}
-		c = &got
-		return w.event(ctx, tx, upgrade.StepStarted, got.idx, got.attempts, "", got.inDoubt, done)
-	})
+	var status string
+	var idx *int32
+	var token *int64
+	var attempts *int32
+	var inDoubt *bool
+	err = w.s.pool.QueryRow(ctx, w.s.q(`SELECT r_status, r_idx, r_token, r_attempts, r_in_doubt FROM {s}.claim($1, $2, $3)`),
+		w.planID(), w.o.Name, w.o.Lease.Microseconds()).Scan(&status, &idx, &token, &attempts, &inDoubt)
 	if err != nil {
-		return nil, false, fmt.Errorf("pgrun: claiming a step of run %s: %w", id, err)
+		return nil, false, fmt.Errorf("pgrun: claiming a step of run %s: %w", w.planID(), err)
 	}
-	return c, finished, nil
+	switch status {
+	case "claimed":
+		if int(*idx) < 0 || int(*idx) >= len(w.run.plan.Steps) {
+			return nil, false, fmt.Errorf("pgrun: claimed step #%d of run %s, which has %d", *idx, w.planID(), len(w.run.plan.Steps))
+		}
+		return &claim{idx: int(*idx), token: *token, attempts: int(*attempts), inDoubt: *inDoubt}, false, nil
+	case "finished":
+		return nil, true, nil
+	case "unknown":
+		return nil, false, fmt.Errorf("%w: run %s is gone", ErrUnknownRun, w.planID())
+	}
+	return nil, false, nil
 }
 
 // event records an event of the run.
@@ -286,20 +235,6 @@ func (w *worker) event(ctx context.Context, tx pgx.Tx, kind upgrade.EventKind, i
 	_, err := tx.Exec(ctx, w.s.q(`INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`), w.planID(), int(kind), idx, attempt, e, inDoubt, done, w.run.total, w.o.Name)
 	return err
-}
-
-// checkFinished marks the run finished, in tx, when no step runs and none
-// can start, and reports whether it is.
-func (w *worker) checkFinished(ctx context.Context, tx pgx.Tx) (bool, error) {
-	tag, err := tx.Exec(ctx, w.s.q(`UPDATE {s}.runs SET finished_at = clock_timestamp(),
-			state = CASE WHEN state = 'running' THEN 'finished' ELSE state END
-		WHERE plan_id = $1 AND finished_at IS NULL AND running = 0
-			AND (stopping OR state = 'cancelled'
-				OR NOT EXISTS (SELECT 1 FROM {s}.steps WHERE plan_id = $1 AND state = 'ready'))`), w.planID())
-	if err != nil {
-		return false, err
-	}
-	return tag.RowsAffected() > 0, nil
 }
 
 // inDoubtJournal is the journal of the one-step run through which a
@@ -460,75 +395,28 @@ func (w *worker) release(ctx context.Context, c *claim) {
 		if _, err := tx.Exec(ctx, w.s.q(`UPDATE {s}.runs SET running = running - 1 WHERE plan_id = $1`), w.planID()); err != nil {
 			return err
 		}
-		_, err = w.checkFinished(ctx, tx)
+		_, err = tx.Exec(ctx, w.s.q(`SELECT {s}.check_finished($1)`), w.planID())
 		return err
 	})
 }
 
 // finish records c's outcome, succeeded when errText is empty, in one
-// transaction with its consequences: the steps after it made ready, or
-// skipped, the run stopping (FailFast) or finished. It returns
-// ErrLeaseLost, recording nothing, when c's lease was taken over.
+// transaction with its consequences (the schema's finish function): the
+// steps after it made ready, or skipped; the run stopping (FailFast) or
+// finished. It returns ErrLeaseLost, recording nothing, when c's lease was
+// taken over.
 func (w *worker) finish(ctx context.Context, c *claim, attempts int, errText string) error {
-	s, id := w.s, w.planID()
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var done int
-		if err := tx.QueryRow(ctx, s.q(`SELECT done FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), id).Scan(&done); err != nil {
-			return err
-		}
-		state := "succeeded"
-		var e *string
-		if errText != "" {
-			state, e = "failed", &errText
-		}
-		tag, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps SET state = $4, attempts = $5, err = $6, worker = NULL, lease_until = NULL
-			WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state = 'running'`), id, c.idx, c.token, state, attempts, e)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return ErrLeaseLost
-		}
-		done++
-		if errText == "" {
-			if err := w.event(ctx, tx, upgrade.StepSucceeded, c.idx, attempts, "", c.inDoubt, done); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps s SET waiting = s.waiting - 1,
-					state = CASE WHEN s.waiting = 1 AND s.state = 'waiting' THEN 'ready' ELSE s.state END
-				FROM {s}.edges e WHERE e.plan_id = $1 AND e.before = $2 AND s.plan_id = $1 AND s.idx = e.after`), id, c.idx); err != nil {
-				return err
-			}
-		} else {
-			if err := w.event(ctx, tx, upgrade.StepFailed, c.idx, attempts, errText, c.inDoubt, done); err != nil {
-				return err
-			}
-			rows, err := tx.Query(ctx, s.q(`WITH RECURSIVE after(idx) AS (
-					SELECT e.after FROM {s}.edges e WHERE e.plan_id = $1 AND e.before = $2
-					UNION SELECT e.after FROM {s}.edges e JOIN after a ON e.before = a.idx WHERE e.plan_id = $1)
-				UPDATE {s}.steps SET state = 'skipped' WHERE plan_id = $1 AND state IN ('waiting', 'ready')
-					AND idx IN (SELECT idx FROM after)
-				RETURNING idx`), id, c.idx)
-			if err != nil {
-				return err
-			}
-			skipped, err := pgx.CollectRows(rows, pgx.RowTo[int])
-			if err != nil {
-				return err
-			}
-			for _, k := range skipped {
-				done++
-				if err := w.event(ctx, tx, upgrade.StepSkipped, k, 0, "", false, done); err != nil {
-					return err
-				}
-			}
-		}
-		if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.runs SET running = running - 1, done = $2,
-				stopping = stopping OR ($3 AND policy = $4) WHERE plan_id = $1`),
-			id, done, errText != "", int(upgrade.FailFast)); err != nil {
-			return err
-		}
-		_, err = w.checkFinished(ctx, tx)
-		return err
-	})
+	var e *string
+	if errText != "" {
+		e = &errText
+	}
+	var status string
+	if err := w.s.pool.QueryRow(ctx, w.s.q(`SELECT {s}.finish($1, $2, $3, $4, $5, $6)`),
+		w.planID(), c.idx, c.token, attempts, e, w.o.Name).Scan(&status); err != nil {
+		return fmt.Errorf("pgrun: recording step %s of run %s: %w", w.run.plan.Steps[c.idx].ID, w.planID(), err)
+	}
+	if status == "lost" {
+		return ErrLeaseLost
+	}
+	return nil
 }
