@@ -21,6 +21,13 @@
 // on the attempt that claimed it, so a worker whose job was rescued and
 // claimed again could still complete it.
 //
-// Not yet: rollback (Submit refuses Options.Rollback), per-node locks
-// across runs, LISTEN/NOTIFY (workers poll).
+// A step holds a lock on its node while it runs, across all the runs of
+// the schema: two runs whose steps touch one node never run those steps
+// at once; the second takes other ready steps meanwhile, and the one
+// waiting starts once the lock is free. (Two steps of one run on one node
+// wait for each other too, which upgrade.Run does not make them do; the
+// planner orders such steps anyway.)
+//
+// Not yet: rollback (Submit refuses Options.Rollback), events saying what
+// a step waits for, LISTEN/NOTIFY (workers poll).
 package pgrun

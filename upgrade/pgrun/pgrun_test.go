@@ -731,3 +731,67 @@ func TestHostileRunIDs(t *testing.T) {
 	assert.False(t, st.Cancelled)
 	assert.Equal(t, 4, st.Report.Count(upgrade.NotStarted), "nothing changed")
 }
+
+// TestSharedNodeAcrossRuns: two runs with a step on the same node never
+// run those steps at the same time; the second waits for the first.
+func TestSharedNodeAcrossRuns(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	one := &upgrade.Plan{ID: "one", Steps: []upgrade.Step{{ID: "x1", Kind: upgrade.Platform, Node: "shared"}}}
+	two := &upgrade.Plan{ID: "two", Steps: []upgrade.Step{{ID: "x2", Kind: upgrade.Platform, Node: "shared"},
+		{ID: "y2", Kind: upgrade.Platform, Node: "own"}}}
+	require.NoError(t, s.Submit(ctx, one, Options{}))
+	require.NoError(t, s.Submit(ctx, two, Options{Concurrency: 2}))
+	var mu sync.Mutex
+	var log []string
+	holding, release := make(chan struct{}), make(chan struct{})
+	y2done := make(chan struct{})
+	exec := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
+		mu.Lock()
+		log = append(log, "start "+string(st.ID))
+		mu.Unlock()
+		switch st.ID {
+		case "x1":
+			close(holding)
+			<-release
+		case "y2":
+			close(y2done)
+		}
+		mu.Lock()
+		log = append(log, "end "+string(st.ID))
+		mu.Unlock()
+		return nil
+	})
+	errs := make(chan error, 2)
+	go func() { errs <- s.Work(ctx, "one", exec, fastWorker) }()
+	<-holding
+	go func() {
+		errs <- s.Work(ctx, "two", exec, WorkerOptions{Slots: 2, Lease: fastWorker.Lease, Poll: fastWorker.Poll})
+	}()
+	<-y2done // run two went on with what it could
+	// Run two's worker has polled at least once more for x2 by the time
+	// its events show y2 finished and x2 not started.
+	deadline := time.Now().Add(time.Minute) // a failure bound
+	for {
+		ev, err := s.Events(ctx, "two", 0, 100)
+		require.NoError(t, err)
+		if len(ev) >= 2 && ev[len(ev)-1].Kind == upgrade.StepSucceeded {
+			break
+		}
+		require.True(t, time.Now().Before(deadline))
+		time.Sleep(10 * time.Millisecond)
+	}
+	st, err := s.Status(ctx, "two")
+	require.NoError(t, err)
+	x2, _ := st.Report.Outcome("x2")
+	assert.Equal(t, upgrade.NotStarted, x2.State, "x2 waits for x1's node")
+	close(release)
+	require.NoError(t, <-errs)
+	require.NoError(t, <-errs)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Less(t, slices.Index(log, "end x1"), slices.Index(log, "start x2"), "%v", log)
+	var locks int
+	require.NoError(t, s.pool.QueryRow(ctx, s.q(`SELECT count(*) FROM {s}.node_locks`)).Scan(&locks))
+	assert.Zero(t, locks, "every lock released")
+}

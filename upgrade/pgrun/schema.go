@@ -86,7 +86,15 @@ var migrations = []string{
 		worker   text,
 		at       timestamptz NOT NULL DEFAULT clock_timestamp()
 	);
-	CREATE INDEX events_run ON {s}.events (plan_id, seq);` + functions,
+	CREATE INDEX events_run ON {s}.events (plan_id, seq);
+	-- A node's lock, held by the step of any run that is running on it.
+	CREATE TABLE {s}.node_locks (
+		node    text PRIMARY KEY,
+		plan_id text NOT NULL,
+		idx     int NOT NULL,
+		FOREIGN KEY (plan_id, idx) REFERENCES {s}.steps ON DELETE CASCADE
+	);
+	CREATE INDEX node_locks_step ON {s}.node_locks (plan_id, idx);` + functions,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
@@ -114,6 +122,8 @@ const functions = `
 	DECLARE
 		run record;
 		got record;
+		cand record;
+		claimed boolean;
 		n int;
 	BEGIN
 		SELECT state, stopping, running, concurrency, done, total, finished_at IS NOT NULL AS over INTO run
@@ -135,6 +145,8 @@ const functions = `
 				SELECT p_plan, {failed}, idx, attempts, 'run cancelled; its worker was lost', true,
 					run.done + row_number() OVER (ORDER BY idx), run.total, p_worker FROM lost;
 			GET DIAGNOSTICS n = ROW_COUNT;
+			DELETE FROM {s}.node_locks l USING {s}.steps st
+				WHERE l.plan_id = p_plan AND st.plan_id = p_plan AND st.idx = l.idx AND st.state <> 'running';
 			UPDATE {s}.runs SET running = running - n, done = done + n WHERE plan_id = p_plan;
 			r_status := CASE WHEN {s}.check_finished(p_plan) THEN 'finished' ELSE 'none' END;
 			RETURN NEXT; RETURN;
@@ -148,12 +160,24 @@ const functions = `
 			IF run.state <> 'running' OR run.stopping OR run.running >= run.concurrency THEN
 				r_status := 'none'; RETURN NEXT; RETURN;
 			END IF;
-			UPDATE {s}.steps SET state = 'running', token = token + 1, worker = p_worker, attempts = attempts + 1,
-					lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond'
-				WHERE plan_id = p_plan AND idx = (SELECT idx FROM {s}.steps WHERE plan_id = p_plan AND state = 'ready'
-					ORDER BY prio DESC, idx LIMIT 1 FOR UPDATE SKIP LOCKED)
-				RETURNING idx, token, attempts, in_doubt INTO got;
-			IF NOT FOUND THEN
+			-- The first ready step whose node no step of any run holds.
+			claimed := false;
+			FOR cand IN SELECT st.idx, st.node FROM {s}.steps st WHERE st.plan_id = p_plan AND st.state = 'ready'
+					AND NOT EXISTS (SELECT 1 FROM {s}.node_locks l WHERE l.node = st.node)
+					ORDER BY st.prio DESC, st.idx LIMIT 16 FOR UPDATE SKIP LOCKED LOOP
+				-- Another run's claim may have taken the node since: then
+				-- this inserts nothing, having waited for it to commit.
+				INSERT INTO {s}.node_locks (node, plan_id, idx) VALUES (cand.node, p_plan, cand.idx) ON CONFLICT DO NOTHING;
+				IF FOUND THEN
+					UPDATE {s}.steps SET state = 'running', token = token + 1, worker = p_worker, attempts = attempts + 1,
+							lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond'
+						WHERE plan_id = p_plan AND idx = cand.idx
+						RETURNING idx, token, attempts, in_doubt INTO got;
+					claimed := true;
+					EXIT;
+				END IF;
+			END LOOP;
+			IF NOT claimed THEN
 				r_status := 'none'; RETURN NEXT; RETURN;
 			END IF;
 			UPDATE {s}.runs SET running = running + 1 WHERE plan_id = p_plan;
@@ -185,6 +209,7 @@ const functions = `
 		IF NOT FOUND THEN
 			RETURN 'lost';
 		END IF;
+		DELETE FROM {s}.node_locks WHERE plan_id = p_plan AND idx = p_idx;
 		d := run.done + 1;
 		IF p_err IS NULL THEN
 			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)

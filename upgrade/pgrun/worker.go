@@ -392,6 +392,9 @@ func (w *worker) release(ctx context.Context, c *claim) {
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}
+		if _, err := tx.Exec(ctx, w.s.q(`DELETE FROM {s}.node_locks WHERE plan_id = $1 AND idx = $2`), w.planID(), c.idx); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, w.s.q(`UPDATE {s}.runs SET running = running - 1 WHERE plan_id = $1`), w.planID()); err != nil {
 			return err
 		}
