@@ -164,7 +164,7 @@ const functions = `
 			claimed := false;
 			FOR cand IN SELECT st.idx, st.node FROM {s}.steps st WHERE st.plan_id = p_plan AND st.state = 'ready'
 					AND NOT EXISTS (SELECT 1 FROM {s}.node_locks l WHERE l.node = st.node)
-					ORDER BY st.prio DESC, st.idx LIMIT 16 FOR UPDATE SKIP LOCKED LOOP
+					ORDER BY st.prio DESC, st.idx LIMIT 16 LOOP -- the run's row lock keeps other claims out
 				-- Another run's claim may have taken the node since: then
 				-- this inserts nothing, having waited for it to commit.
 				INSERT INTO {s}.node_locks (node, plan_id, idx) VALUES (cand.node, p_plan, cand.idx) ON CONFLICT DO NOTHING;
