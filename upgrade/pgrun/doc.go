@@ -13,12 +13,15 @@
 // token, can record nothing. [Store.Status], [Store.Events] and
 // [Store.Cancel] serve any process.
 //
-// Ready steps are claimed with SELECT … FOR UPDATE SKIP LOCKED on pgx
-// rather than as River jobs: open-source River limits concurrency only
-// per client (QueueConfig.MaxWorkers), not across clients; it rescues a
-// stuck job after a fixed time from its start (Config.RescueStuckJobsAfter),
-// with no lease to renew; and it completes a job on its state alone, not
-// on the attempt that claimed it, so a worker whose job was rescued and
+// Steps are claimed by PL/pgSQL functions in the schema, one round trip
+// each: claims of one run take turns on the run's row (SELECT … FOR
+// UPDATE), which is what keeps the run's concurrency limit, and a step
+// whose lease expired is taken over with FOR UPDATE SKIP LOCKED. River's
+// jobs are not used: open-source River limits concurrency only per client
+// (QueueConfig.MaxWorkers), not across clients; it rescues a stuck job
+// after a fixed time from its start (Config.RescueStuckJobsAfter), with
+// no lease to renew; and it completes a job on its state alone, not on
+// the attempt that claimed it, so a worker whose job was rescued and
 // claimed again could still complete it.
 //
 // A step holds a lock on its node while it runs, across all the runs of

@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -545,7 +544,7 @@ func TestWorkerProcesses(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "the victim never reached its fifth step")
 		time.Sleep(10 * time.Millisecond)
 	}
-	require.NoError(t, cmds[0].Process.Signal(syscall.SIGKILL))
+	require.NoError(t, cmds[0].Process.Kill())
 	assert.Error(t, cmds[0].Wait())
 	for _, cmd := range cmds[1:] {
 		require.NoError(t, cmd.Wait())
