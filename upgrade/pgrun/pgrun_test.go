@@ -535,6 +535,7 @@ func TestWorkerProcesses(t *testing.T) {
 		cmd.Stderr = os.Stderr
 		require.NoError(t, cmd.Start())
 		cmds = append(cmds, cmd)
+		t.Cleanup(func() { cmd.Process.Kill() }) // none outlives a failed test
 	}
 	deadline := time.Now().Add(2 * time.Minute) // a failure bound
 	for {
