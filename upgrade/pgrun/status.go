@@ -161,9 +161,9 @@ type Event struct {
 }
 
 // Events returns up to limit events of the run of plan planID after
-// sequence number after (0 for the first), oldest first. Events of one
-// step are in the order they happened; events of different steps are in
-// the order their transactions got their sequence numbers.
+// sequence number after (0 for the first), oldest first. A run's events
+// are written under its row lock, so they commit in the order of their
+// sequence numbers: reading on from the last one seen misses none.
 func (s *Store) Events(ctx context.Context, planID string, after int64, limit int) ([]Event, error) {
 	run, err := s.loadRun(ctx, planID)
 	if err != nil {

@@ -371,6 +371,12 @@ func (w *worker) renew(ctx context.Context, c *claim, stop <-chan struct{}, canc
 // held.
 func (w *worker) retrying(ctx context.Context, c *claim, attempt int, err error) {
 	_ = pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
+		// Under the run's row lock, as every event of the run, so that
+		// the run's events commit in the order of their sequence numbers
+		// and a reader polling after the last it saw misses none.
+		if _, err := tx.Exec(ctx, w.s.q(`SELECT 1 FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), w.planID()); err != nil {
+			return err
+		}
 		var done int
 		if err := tx.QueryRow(ctx, w.s.q(`UPDATE {s}.steps SET attempts = $4
 			WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state = 'running'
