@@ -129,7 +129,8 @@ func (rf *runFlags) options(ctx context.Context, e *env) []upgrade.RunOption {
 		opts = append(opts, upgrade.WithPrefetch(e.repo))
 	}
 	if rf.staleCheck {
-		opts = append(opts, upgrade.WithStaleCheck(e.topo))
+		topo, _ := e.current()
+		opts = append(opts, upgrade.WithStaleCheck(topo))
 	}
 	return opts
 }
@@ -333,7 +334,8 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, af *applyFlags, st
 
 	opts := rf.options(ctx, e)
 	if af.planFile != "" && !rf.staleCheck {
-		opts = append(opts, upgrade.WithStaleCheck(e.topo)) // a saved plan is always checked
+		topo, _ := e.current()
+		opts = append(opts, upgrade.WithStaleCheck(topo)) // a saved plan is always checked
 	}
 	if journalPath != "" {
 		j, err := upgrade.OpenFileJournal(journalPath)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -27,8 +28,8 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	return writeAtomicIn(root, filepath.Base(path), path, data, perm)
 }
 
-// writeAtomicIn is writeFileAtomic for the file name in root; path names
-// it in errors.
+// writeAtomicIn is writeFileAtomic for the file name in root, which may be
+// in a directory of root ("runs/x.json"); path names it in errors.
 func writeAtomicIn(root *os.Root, name, path string, data []byte, perm os.FileMode) error {
 	switch info, err := root.Lstat(name); {
 	case errors.Is(err, fs.ErrNotExist):
@@ -39,7 +40,8 @@ func writeAtomicIn(root *os.Root, name, path string, data []byte, perm os.FileMo
 	default:
 		perm = info.Mode().Perm()
 	}
-	tmp := "." + name + ".tmp-" + rand.Text()[:16]
+	dir, base := filepath.Split(name)
+	tmp := dir + "." + base + ".tmp-" + rand.Text()[:16]
 	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return err
@@ -67,7 +69,7 @@ func writeAtomicIn(root *os.Root, name, path string, data []byte, perm os.FileMo
 		return err
 	}
 	ok = true
-	if d, err := root.Open("."); err == nil {
+	if d, err := root.Open(cmp.Or(dir, ".")); err == nil {
 		err = d.Sync()
 		d.Close()
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -114,9 +115,34 @@ func (in *inputFlags) plannerOptions() ([]upgrade.Option, error) {
 // env is what the inputs load to: the deployment, the repository and a
 // planner over them.
 type env struct {
+	repo repository
+	in   *inputFlags
+	opts []upgrade.Option // the planner's
+
+	mu      sync.RWMutex // guards topo and planner, which refresh replaces
 	topo    *topology.Memory
-	repo    repository
 	planner *upgrade.Planner
+}
+
+// current returns the topology and a planner on it, as last read.
+func (e *env) current() (*topology.Memory, *upgrade.Planner) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.topo, e.planner
+}
+
+// refresh reads the topology again, as the inventory changed it, for the
+// plans and stale checks to come.
+func (e *env) refresh() error {
+	topo, err := e.in.loadTopology()
+	if err != nil {
+		return err
+	}
+	planner := upgrade.NewPlanner(topo, e.repo, e.opts...)
+	e.mu.Lock()
+	e.topo, e.planner = topo, planner
+	e.mu.Unlock()
+	return nil
 }
 
 // repository is what Dir and HTTP have in common.
@@ -137,21 +163,15 @@ func (e *env) Close() error {
 // so that a missing, malformed or untrusted repository is reported before
 // planning. Errors are marked for exit code 2.
 func (in *inputFlags) load(ctx context.Context) (*env, error) {
-	var topo *topology.Memory
-	var err error
-	if in.topology != "" {
-		topo, err = topology.Load(in.topology)
-	} else {
-		topo, err = topology.LoadTOSCA(in.tosca, in.instances)
-	}
+	topo, err := in.loadTopology()
 	if err != nil {
-		return nil, inputErr(err)
+		return nil, err
 	}
 	repo, err := in.openRepo()
 	if err != nil {
 		return nil, inputErr(err)
 	}
-	e := &env{topo: topo, repo: repo}
+	e := &env{topo: topo, repo: repo, in: in}
 	if _, err := repo.Index(ctx); err != nil {
 		e.Close()
 		if errors.Is(err, pkgsource.ErrNoTrustStore) {
@@ -164,8 +184,24 @@ func (in *inputFlags) load(ctx context.Context) (*env, error) {
 		e.Close()
 		return nil, err
 	}
+	e.opts = opts
 	e.planner = upgrade.NewPlanner(topo, repo, opts...)
 	return e, nil
+}
+
+// loadTopology reads the deployment the flags name.
+func (in *inputFlags) loadTopology() (*topology.Memory, error) {
+	var topo *topology.Memory
+	var err error
+	if in.topology != "" {
+		topo, err = topology.Load(in.topology)
+	} else {
+		topo, err = topology.LoadTOSCA(in.tosca, in.instances)
+	}
+	if err != nil {
+		return nil, inputErr(err)
+	}
+	return topo, nil
 }
 
 func (in *inputFlags) openRepo() (repository, error) {

@@ -189,10 +189,39 @@
 //
 // serve runs a deployment server on --listen (default 127.0.0.1:8080) with
 // the inputs and run flags above, except --requests, --journal and --quiet.
-// On the first SIGINT or SIGTERM it stops listening, and runs in
-// progress start no new step; their running steps have --grace to finish
-// before they are cancelled, and their event streams end with the run. A
-// second signal exits at once.
+// Clients post requests to get a plan to review, then apply that plan by
+// its ID, and follow the run. On the first SIGINT or SIGTERM it stops
+// listening, and runs in progress start no new step; their running steps
+// have --grace to finish before they are cancelled, and the runs end
+// "interrupted", to resume later. A second signal exits at once.
+//
+// The state directory, --state-dir DIR (required), keeps the plans
+// posted for review, and each run's record and journal
+// (upgrade.FileJournal), so that a restarted server lists past runs with
+// their outcome. serve creates DIR (mode 0700) if it does not exist, and
+// refuses a DIR that is a symbolic link or not a directory. It reaches
+// its files through os.Root, by names made only from IDs it has checked:
+//
+//	DIR/plans/sha256-HEX.json   a reviewed plan (schema stackup.plan/v2)
+//	DIR/runs/RUN.json           a run's record: its status, as GET /v1/runs/RUN
+//	DIR/runs/RUN.journal        its journal
+//
+// A run that was running when the server stopped or died is
+// "interrupted" when the server starts again; its steps that its journal
+// shows started but not finished are "in_doubt". POST
+// /v1/runs/RUN/resume resumes it: steps done are not run again, and a
+// step in doubt runs again with .InDoubt true (STACKUP_IN_DOUBT=true), so
+// the command can check what the interrupted attempt did. With --resume,
+// serve resumes every interrupted run at start, before it listens;
+// without, it only offers to (the run's "error" says how). Nothing in the
+// state directory is removed: prune old runs by hand while serve is
+// stopped.
+//
+// After each step that succeeded, the server's inventory learns the
+// node's new version, so that the next plan starts from it. A resumed run
+// first has it learn again the versions of the steps its journal records
+// as done, so that a crash between a step and that learning loses
+// nothing.
 //
 // Serve flags:
 //
@@ -204,8 +233,10 @@
 //	--allow-host NAME      answer requests for host NAME too (repeatable)
 //	--tls-cert FILE        serve HTTPS with this certificate chain (PEM) ...
 //	--tls-key FILE         ... and its private key (PEM)
+//	--state-dir DIR        keep plans, runs and journals in DIR (required)
+//	--resume               at start, resume the runs that a stop or crash interrupted
 //
-// Every call but GET /healthz must carry the header
+// Every call but GET /healthz, GET /metrics included, must carry the header
 // "Authorization: Bearer TOKEN"; a call without it, or with another token,
 // gets 401 {"error": "...", "kind": "unauthorized"} and a WWW-Authenticate
 // header, and a token in the URL is ignored. On a loopback address with
@@ -217,9 +248,9 @@
 // To keep it out of logs, or to listen on another address, give one:
 //
 //	head -c 32 /dev/urandom | base64 > token && chmod 600 token
-//	stackup serve … --token-file token
+//	stackup serve … --token-file token --state-dir /var/lib/stackup
 //	curl -H "Authorization: Bearer $(cat token)" -H 'Content-Type: application/json' \
-//	     -d @requests.json http://127.0.0.1:8080/v1/plan
+//	     -d @requests.json http://127.0.0.1:8080/v1/plans
 //
 // The server answers only requests whose Host is localhost, a loopback
 // address, the --listen host or an --allow-host name; others, such as
@@ -233,30 +264,74 @@
 // --tls-cert the token crosses the network in the clear: on an address
 // other than loopback, use TLS, or a network you trust.
 //
-// The API speaks JSON:
+// The API speaks JSON. Every error answer, unknown routes (404
+// {"kind": "not_found"}) and wrong methods (405 {"kind":
+// "method_not_allowed"}, with an Allow header) included, is
+// {"error": "...", "kind": K}. IDs in paths are checked before use: a plan
+// ID is "sha256:" and 64 lower-case hex digits, a run ID 26 characters
+// A-Z and 2-7; anything else is 404 {"kind": "not_found"}.
 //
-//	POST /v1/plan    body {"requests": [...]} (the request file's shape, at most 1 MiB)
-//	                 200: the plan (schema stackup.plan/v2)
-//	                 400: {"error": "...", "kind": "invalid_request"}: malformed JSON,
-//	                      unknown fields, bad versions or constraints, incomplete requests
-//	                 413: {"error": "...", "kind": "too_large"}
-//	                 422: {"error": "...", "kind": K}: no plan is possible, K one of
-//	                      conflict, no_package, no_upgrade_path, downgrade, cycle, not_found
-//	                 502: {"error": "...", "kind": "repository"}: the repository failed
-//	POST /v1/apply   the same body; plans as above, then starts the run in the background
-//	                 202: {"run": ID, "plan": PLAN_ID, "events": "/v1/runs/ID/events"}
-//	                 409: {"error": "...", "kind": "busy", "run": OTHER_ID}: a run for one of
-//	                      the applications the plan changes is still going; one apply per
+//	POST /v1/plans   body {"requests": [...]} (the request file's shape, at most 1 MiB)
+//	                 plans the requests as the run flags will run them (--canaries and
+//	                 --max-in-flight applied) and keeps the plan in the state directory
+//	                 201: {"id": PLAN_ID, "text": the plan as text, "plan": the plan
+//	                      (schema stackup.plan/v2)}, Location /v1/plans/PLAN_ID
+//	                 400: {"kind": "invalid_request"}: malformed JSON, unknown fields,
+//	                      bad versions or constraints, incomplete requests
+//	                 413: {"kind": "too_large"}
+//	                 415: {"kind": "unsupported_media_type"}
+//	                 422: {"kind": K}: no plan is possible, K one of conflict,
+//	                      no_package, no_upgrade_path, downgrade, cycle, not_found
+//	                 502: {"kind": "repository"}: the repository failed
+//	GET /v1/plans/PLAN_ID
+//	                 200: the same as POST /v1/plans; 404: no such plan
+//	POST /v1/plans/PLAN_ID/apply
+//	                 runs exactly that plan in the background (with --stale-check,
+//	                 only if the topology still has the versions it starts from)
+//	                 202: {"run": RUN, "plan": PLAN_ID, "events": "/v1/runs/RUN/events"},
+//	                      Location /v1/runs/RUN
+//	                 404: no such plan
+//	                 409: {"kind": "busy", "run": OTHER}: a run for one of the
+//	                      applications the plan changes is still going; one run per
 //	                      application at a time
-//	GET /v1/runs/ID  200: {"run", "plan", "applications", "state": running|succeeded|failed,
-//	                      "total", "succeeded", "failed", "skipped", "rolled_back", "error"}
+//	POST /v1/plan    one-call shortcut: the body of POST /v1/plans; 200: the plan
+//	                 (schema stackup.plan/v2), without rolling it out or keeping it
+//	POST /v1/apply   one-call shortcut: POST /v1/plans, then apply; answers as apply
+//	GET /v1/runs     200: {"runs": [status, ...]}, newest first: the runs in
+//	                 progress, the interrupted ones and the last 100 ended
+//	GET /v1/runs/RUN 200: the run's status:
+//	                 {"run", "plan", "applications", "state", "total", "succeeded",
+//	                  "failed", "skipped", "rolled_back", "error", "started",
+//	                  "finished", "steps": {STEP_ID: step state}}
+//	                 state: running, succeeded, failed, cancelled or interrupted;
+//	                 started and finished: RFC 3339 times (finished absent while it
+//	                 runs); a step state: pending, running, succeeded, failed,
+//	                 skipped, rolled_back, not_started (the run ended first) or
+//	                 in_doubt (started, and the run stopped before it finished)
 //	                 404: unknown run
-//	GET /v1/runs/ID/events
-//	                 text/event-stream: every event so far, then live ones, each
-//	                 "event: step" with data {"kind", "step", "node", "done", "total",
-//	                 "error"}, kind one of started, retrying, succeeded, failed, skipped,
-//	                 rolled_back; and last "event: done" with the status above.
+//	POST /v1/runs/RUN/cancel
+//	                 stops a run in progress: its running steps are cancelled (their
+//	                 commands get SIGTERM) and it ends "cancelled"
+//	                 202: {"run", "plan", "events"}; 409 {"kind": "not_running"}
+//	POST /v1/runs/RUN/resume
+//	                 resumes a run interrupted, failed or cancelled, under the same
+//	                 ID, from its journal (see the state directory above)
+//	                 202: as apply; 409 {"kind": "not_resumable"}: running or
+//	                 succeeded; 409 {"kind": "busy"}
+//	GET /v1/runs/RUN/events
+//	                 text/event-stream: every event of the run this server has seen
+//	                 (a restarted one saw none before), then live ones, each "event: step" with data {"kind",
+//	                 "step", "node", "done", "total", "time", "in_doubt", "error"},
+//	                 kind one of started, retrying, succeeded, failed, skipped,
+//	                 rolled_back, time RFC 3339 with milliseconds, in_doubt true on
+//	                 the start of a step offered again after an interruption; and
+//	                 last "event: done" with the status above. A comment line
+//	                 ": keep-alive" comes after 15 s without an event.
 //	                 Last-Event-ID resumes after that event.
+//	GET /metrics     Prometheus text format, with the token like every call:
+//	                 stackup_runs_total{outcome}, stackup_runs_in_progress,
+//	                 stackup_steps_total{state}, stackup_step_duration_seconds
+//	                 (histogram), and the Go and process collectors
 //	GET /healthz     200: {"status": "ok"}, without a token
 //
 // # Exit codes

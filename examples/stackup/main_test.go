@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"flag"
 	"fmt"
-	"github.com/stackup/stackup/topology"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,6 +19,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/stackup/stackup/topology"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -44,7 +48,32 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr, os.Exit))
 	}
-	goleak.VerifyTestMain(m)
+	// The tests work on copies of the topology, which apply and serve
+	// rewrite as steps are done: testdata itself must come out unchanged.
+	before := testdataSum()
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		if after := testdataSum(); after != before {
+			fmt.Fprintln(os.Stderr, "FAIL: a test changed testdata/shop.yaml or testdata/tosca: work on a copy")
+			code = max(code, 1)
+		}
+		os.Exit(code)
+	}))
+}
+
+// testdataSum returns a digest of the deployment files under testdata.
+func testdataSum() string {
+	h := sha256.New()
+	for _, name := range []string{"testdata/shop.yaml", "testdata/tosca"} {
+		_ = filepath.WalkDir(name, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				data, _ := os.ReadFile(path)
+				fmt.Fprintf(h, "%s %d\n", path, len(data))
+				h.Write(data)
+			}
+			return nil
+		})
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // result is what one invocation of stackup did.

@@ -140,7 +140,8 @@ func makePlan(ctx context.Context, in *inputFlags) (*env, *upgrade.Plan, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	plan, err := e.planner.PlanAll(ctx, reqs...)
+	_, planner := e.current()
+	plan, err := planner.PlanAll(ctx, reqs...)
 	if err != nil {
 		e.Close()
 		return nil, nil, &exitError{planExit(err), err}

@@ -30,19 +30,38 @@ import (
 // maxBody is the largest request body the server reads.
 const maxBody = 1 << 20
 
-// maxFinishedRuns is how many ended runs the server remembers.
+// maxFinishedRuns is how many ended runs the server remembers; the state
+// directory keeps them all.
 const maxFinishedRuns = 100
 
-// server is the deployment server: it plans requests posted to it and
-// runs plans in the background, one run per application at a time. Its
-// runs live in a context of its own, which Close cancels.
+// keepAlive is how often an event stream without events sends a comment,
+// so that proxies and clients do not take it for dead.
+const keepAlive = 15 * time.Second
+
+// server is the deployment server: it plans requests posted to it, keeps
+// plans for review, and runs plans in the background, one run per
+// application at a time, each journaled in the state directory. Its runs
+// live in a context of its own, which Close cancels.
 type server struct {
-	env  *env
-	rf   *runFlags
-	cmds scripts
-	exec upgrade.Executor
-	log  *slog.Logger
-	acc  access
+	// Set by newServer.
+	env     *env
+	rf      *runFlags
+	cmds    scripts
+	exec    upgrade.Executor
+	log     *slog.Logger
+	acc     access
+	state   *stateStore
+	metrics *metrics
+	// keepAlive is the longest an event stream stays silent.
+	keepAlive time.Duration
+	// keep is how many ended runs the server remembers.
+	keep int
+	// learn, if set, is called after each step that succeeded, before a
+	// step that depends on it starts, so that the inventory learns the
+	// node's new version; an error is logged. A resumed run calls it
+	// first for every step its journal records as succeeded, in the
+	// plan's order, so learning must be idempotent.
+	learn func(context.Context, upgrade.Step) error
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -51,16 +70,17 @@ type server struct {
 	mu       sync.Mutex
 	closed   bool
 	runs     map[string]*runState
-	finished []string                  // IDs of ended runs, oldest first
+	finished []string                  // IDs of ended runs in runs, oldest first
 	busy     map[topology.AppID]string // application → the run that changes it
 }
 
 // newServer returns a server planning with e and running plans as rf
-// says, answering the calls acc lets in; the commands' standard output
-// goes to out.
+// says, answering the calls acc lets in, keeping plans and runs in
+// state; the commands' standard output goes to out. It reads the runs
+// state holds: those that were running become interrupted.
 // Its runs end when ctx is done; after the first interrupt that ctx
 // carries, they start no new step and are cancelled rf.grace later.
-func newServer(ctx context.Context, e *env, rf *runFlags, acc access, out io.Writer, log *slog.Logger) (*server, error) {
+func newServer(ctx context.Context, e *env, rf *runFlags, acc access, state *stateStore, out io.Writer, log *slog.Logger) (*server, error) {
 	if acc.token == "" {
 		return nil, errors.New("serve: no token") // a caller's mistake: serve always has one
 	}
@@ -68,14 +88,18 @@ func newServer(ctx context.Context, e *env, rf *runFlags, acc access, out io.Wri
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := afterStop(ctx, rf.grace)
-	return &server{env: e, rf: rf, cmds: cmds, exec: newExecutor(cmds, out), log: log, acc: acc,
-		ctx: ctx, cancel: cancel, runs: map[string]*runState{}, busy: map[topology.AppID]string{}}, nil
+	s := &server{env: e, rf: rf, cmds: cmds, exec: newExecutor(cmds, out), log: log, acc: acc, state: state,
+		metrics: newMetrics(), keepAlive: keepAlive, keep: maxFinishedRuns, runs: map[string]*runState{}, busy: map[topology.AppID]string{}}
+	if err := s.loadRuns(ctx); err != nil {
+		return nil, err
+	}
+	s.ctx, s.cancel = afterStop(ctx, rf.grace)
+	return s, nil
 }
 
 // Close refuses applies posted afterwards and waits for the runs in
 // progress to end: at once, cancelled, or after an interrupt, as they
-// stop gently within the grace period.
+// stop gently within the grace period. They end interrupted.
 func (s *server) Close() {
 	s.mu.Lock()
 	s.closed = true
@@ -91,19 +115,68 @@ func (s *server) Close() {
 
 // Handler returns the HTTP API. It answers only requests for the hosts
 // s.acc allows; every call but GET /healthz must carry the bearer token,
-// and cross-origin browser writes are refused.
+// and cross-origin browser writes are refused. Every error is JSON,
+// unknown routes and wrong methods included.
 func (s *server) Handler() http.Handler {
 	api := http.NewServeMux()
 	api.HandleFunc("POST /v1/plan", s.handlePlan)
 	api.HandleFunc("POST /v1/apply", s.handleApply)
+	api.HandleFunc("POST /v1/plans", s.handlePlans)
+	api.HandleFunc("GET /v1/plans/{id}", s.handleGetPlan)
+	api.HandleFunc("POST /v1/plans/{id}/apply", s.handleApplyPlan)
+	api.HandleFunc("GET /v1/runs", s.handleRuns)
 	api.HandleFunc("GET /v1/runs/{id}", s.handleStatus)
 	api.HandleFunc("GET /v1/runs/{id}/events", s.handleEvents)
+	api.HandleFunc("POST /v1/runs/{id}/cancel", s.handleCancel)
+	api.HandleFunc("POST /v1/runs/{id}/resume", s.handleResume)
+	api.Handle("GET /metrics", s.metrics.handler())
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.Handle("/", s.guard(api))
-	return s.checkHost(mux)
+	mux.Handle("/", s.guard(jsonErrors(api)))
+	return s.checkHost(jsonErrors(mux))
+}
+
+// jsonErrors answers in JSON the requests mux has no route for: 404
+// {"kind": "not_found"}, or 405 {"kind": "method_not_allowed"} with the
+// Allow header, where mux would answer in plain text.
+func jsonErrors(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r) // which sets the path's values, as h would not
+			return
+		}
+		probe := &headerProbe{header: http.Header{}}
+		h.ServeHTTP(probe, r) // the mux's own answer, to learn 404 or 405
+		if probe.status == http.StatusMethodNotAllowed {
+			allow := probe.header.Get("Allow")
+			w.Header().Set("Allow", allow)
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Errorf(
+				"method %s is not allowed on %s: use %s", truncate(r.Method), truncate(r.URL.Path), allow))
+			return
+		}
+		writeError(w, http.StatusNotFound, "not_found", fmt.Errorf("no route %s %s: see the API in stackup's documentation", truncate(r.Method), truncate(r.URL.Path)))
+	})
+}
+
+// headerProbe is a ResponseWriter that keeps the status and headers and
+// drops the body.
+type headerProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *headerProbe) Header() http.Header { return p.header }
+func (p *headerProbe) WriteHeader(status int) {
+	if p.status == 0 {
+		p.status = status
+	}
+}
+func (p *headerProbe) Write(b []byte) (int, error) {
+	p.WriteHeader(http.StatusOK)
+	return len(b), nil
 }
 
 // access says who may call the server.
@@ -243,6 +316,27 @@ func writeError(w http.ResponseWriter, status int, kind string, err error) {
 	writeJSON(w, status, apiError{Error: err.Error(), Kind: kind})
 }
 
+// failure is an error with the answer it calls for.
+type failure struct {
+	status int
+	body   apiError
+}
+
+func fail(status int, kind string, err error) *failure {
+	return &failure{status, apiError{Error: err.Error(), Kind: kind}}
+}
+
+func (f *failure) Error() string { return f.body.Error }
+
+// writeFailure answers with err: its own answer if a *failure, else 500.
+func writeFailure(w http.ResponseWriter, err error) {
+	if f, ok := errors.AsType[*failure](err); ok {
+		writeJSON(w, f.status, f.body)
+		return
+	}
+	writeError(w, http.StatusInternalServerError, "internal", err)
+}
+
 // plan reads the requests in r's body and plans them. On failure it
 // answers the client and returns nil.
 func (s *server) plan(w http.ResponseWriter, r *http.Request) *upgrade.Plan {
@@ -260,7 +354,8 @@ func (s *server) plan(w http.ResponseWriter, r *http.Request) *upgrade.Plan {
 		writeError(w, http.StatusBadRequest, "invalid_request", err)
 		return nil
 	}
-	plan, err := s.env.planner.PlanAll(r.Context(), reqs...)
+	_, planner := s.env.current()
+	plan, err := planner.PlanAll(r.Context(), reqs...)
 	if err != nil {
 		kind := planKind(err)
 		status := map[string]int{"invalid_request": http.StatusBadRequest, "repository": http.StatusBadGateway,
@@ -294,28 +389,132 @@ func (s *server) handlePlan(w http.ResponseWriter, r *http.Request) {
 	w.Write(b.Bytes())
 }
 
-// applyAnswer is the body of a 202 answer to an apply.
-type applyAnswer struct {
-	Run    string `json:"run"`
-	Plan   string `json:"plan"`
-	Events string `json:"events"`
+// planAnswer is the body of an answer about a reviewed plan.
+type planAnswer struct {
+	ID   string          `json:"id"`
+	Text string          `json:"text"`
+	Plan json.RawMessage `json:"plan"`
 }
 
-func (s *server) handleApply(w http.ResponseWriter, r *http.Request) {
-	plan := s.plan(w, r)
-	if plan == nil {
+// answerPlan answers with plan, in status.
+func answerPlan(w http.ResponseWriter, status int, plan *upgrade.Plan) {
+	var text, data bytes.Buffer
+	err := plan.WriteText(&text)
+	if err == nil {
+		err = plan.WriteJSON(&data)
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", err)
 		return
 	}
+	w.Header().Set("Location", "/v1/plans/"+plan.ID)
+	writeJSON(w, status, planAnswer{ID: plan.ID, Text: text.String(), Plan: data.Bytes()})
+}
+
+// runnable returns plan as it runs, rolled out as the run flags say, with
+// every command rendered for every step. On failure it answers the
+// client and returns nil.
+func (s *server) runnable(w http.ResponseWriter, plan *upgrade.Plan) *upgrade.Plan {
 	plan, err := s.rf.roll(plan)
 	if err == nil {
 		err = s.cmds.check(plan)
 	}
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "internal", err)
+		return nil
+	}
+	return plan
+}
+
+// handlePlans plans the requests posted and keeps the plan, as it would
+// run, for review: POST /v1/plans/ID/apply runs it.
+func (s *server) handlePlans(w http.ResponseWriter, r *http.Request) {
+	plan := s.plan(w, r)
+	if plan == nil {
 		return
 	}
-	// The applications the plan changes: those requested, and those whose
-	// platform nodes it upgrades.
+	if plan = s.runnable(w, plan); plan == nil {
+		return
+	}
+	if err := s.state.savePlan(plan); err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", err)
+		return
+	}
+	s.log.Info("plan stored", "plan", plan.ID, "steps", len(plan.Steps))
+	answerPlan(w, http.StatusCreated, plan)
+}
+
+// storedPlan returns the plan stored under the ID in r's path. On
+// failure it answers the client and returns nil.
+func (s *server) storedPlan(w http.ResponseWriter, r *http.Request) *upgrade.Plan {
+	id := r.PathValue("id")
+	plan, err := s.state.loadPlan(id)
+	switch {
+	case err == nil:
+		return plan
+	case errors.Is(err, errNoEntry):
+		writeError(w, http.StatusNotFound, "not_found", fmt.Errorf("no plan %q: post the requests to /v1/plans to make one", truncate(id)))
+	case isIDError(err):
+		writeError(w, http.StatusNotFound, "not_found", err)
+	default:
+		writeError(w, http.StatusInternalServerError, "internal", err)
+	}
+	return nil
+}
+
+func isIDError(err error) bool {
+	_, plan := errors.AsType[*planIDError](err)
+	_, run := errors.AsType[*runIDError](err)
+	return plan || run
+}
+
+func (s *server) handleGetPlan(w http.ResponseWriter, r *http.Request) {
+	if plan := s.storedPlan(w, r); plan != nil {
+		answerPlan(w, http.StatusOK, plan)
+	}
+}
+
+// handleApplyPlan runs the stored plan named in the path, exactly.
+func (s *server) handleApplyPlan(w http.ResponseWriter, r *http.Request) {
+	plan := s.storedPlan(w, r)
+	if plan == nil {
+		return
+	}
+	if err := s.cmds.check(plan); err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", err)
+		return
+	}
+	a, err := s.start(plan, nil)
+	answerStarted(w, a, err)
+}
+
+// applyAnswer is the body of a 202 answer to an apply or a resume.
+type applyAnswer struct {
+	Run    string `json:"run"`
+	Plan   string `json:"plan"`
+	Events string `json:"events"`
+}
+
+// handleApply plans and runs in one call.
+func (s *server) handleApply(w http.ResponseWriter, r *http.Request) {
+	plan := s.plan(w, r)
+	if plan == nil {
+		return
+	}
+	if plan = s.runnable(w, plan); plan == nil {
+		return
+	}
+	if err := s.state.savePlan(plan); err != nil { // for a resume
+		writeError(w, http.StatusInternalServerError, "internal", err)
+		return
+	}
+	a, err := s.start(plan, nil)
+	answerStarted(w, a, err)
+}
+
+// planApps returns the applications plan changes: those requested, and
+// those whose platform nodes it upgrades.
+func planApps(plan *upgrade.Plan) []topology.AppID {
 	var apps []topology.AppID
 	for _, req := range plan.Requests {
 		apps = append(apps, req.Application)
@@ -324,68 +523,228 @@ func (s *server) handleApply(w http.ResponseWriter, r *http.Request) {
 		apps = append(apps, st.App)
 	}
 	slices.Sort(apps)
-	apps = slices.Compact(apps)
+	return slices.Compact(apps)
+}
 
+// answerStarted answers 202 for a run started, or the error.
+func answerStarted(w http.ResponseWriter, a applyAnswer, err error) {
+	if err != nil {
+		writeFailure(w, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/runs/"+a.Run)
+	writeJSON(w, http.StatusAccepted, a)
+}
+
+// start starts running plan in the background: a new run, or, with old,
+// the resumption of run old from its journal. Its errors are
+// *failure values.
+func (s *server) start(plan *upgrade.Plan, old *runState) (applyAnswer, error) {
+	apps := planApps(plan)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		writeError(w, http.StatusServiceUnavailable, "shutting_down", errors.New("the server is shutting down"))
-		return
+		return applyAnswer{}, fail(http.StatusServiceUnavailable, "shutting_down", errors.New("the server is shutting down"))
 	}
 	for _, app := range apps {
 		if other, ok := s.busy[app]; ok {
 			s.mu.Unlock()
-			writeJSON(w, http.StatusConflict, apiError{Kind: "busy", Run: other,
-				Error: fmt.Sprintf("application %q is being upgraded by run %s; one apply per application at a time", app, other)})
-			return
+			f := fail(http.StatusConflict, "busy", fmt.Errorf("application %q is being upgraded by run %s; one apply per application at a time", app, other))
+			f.body.Run = other
+			return applyAnswer{}, f
 		}
 	}
-	rs := &runState{id: rand.Text(), plan: plan.ID, apps: apps, total: len(plan.Steps),
-		steps: map[upgrade.StepID]string{}, state: "running", changed: make(chan struct{})}
-	s.runs[rs.id] = rs
-	for _, app := range apps {
-		s.busy[app] = rs.id
+	s.wg.Add(1) // before the run's goroutine starts; undone if it does not
+	rs, err := s.prepare(plan, apps, old)
+	if err != nil {
+		s.wg.Done()
+		s.mu.Unlock()
+		if _, ok := errors.AsType[*upgrade.LockError](err); ok {
+			return applyAnswer{}, fail(http.StatusConflict, "busy", err)
+		}
+		return applyAnswer{}, fail(http.StatusInternalServerError, "internal", err)
 	}
-	s.wg.Add(1)
+	for _, app := range apps {
+		s.busy[app] = rs.rec.Run
+	}
 	s.mu.Unlock()
 
-	s.log.Info("run started", "run", rs.id, "plan", plan.ID, "applications", apps, "steps", len(plan.Steps))
-	go s.execute(rs, plan)
-	events := "/v1/runs/" + rs.id + "/events"
-	w.Header().Set("Location", "/v1/runs/"+rs.id)
-	writeJSON(w, http.StatusAccepted, applyAnswer{Run: rs.id, Plan: plan.ID, Events: events})
+	id := rs.status().Run
+	s.log.Info("run started", "run", id, "plan", plan.ID, "applications", apps, "steps", len(plan.Steps), "resumed", old != nil)
+	return applyAnswer{Run: id, Plan: plan.ID, Events: "/v1/runs/" + id + "/events"}, nil
 }
 
-// execute runs plan for rs in the server's context.
-func (s *server) execute(rs *runState, plan *upgrade.Plan) {
-	defer s.wg.Done()
-	opts := append(s.rf.options(s.ctx, s.env), upgrade.WithEvents(rs.add))
-	rep, err := upgrade.Run(s.ctx, plan, s.exec, opts...)
-	rs.end(rep, err)
-	s.log.Info("run ended", "run", rs.id, "state", rs.status().State, "err", err)
+// prepare opens the journal of a new run, or of old, marks the run
+// running, and starts it. s.mu is held.
+func (s *server) prepare(plan *upgrade.Plan, apps []topology.AppID, old *runState) (*runState, error) {
+	id := rand.Text()
+	if old != nil {
+		id = old.status().Run
+	}
+	path, err := s.state.journalPath(id)
+	if err != nil {
+		return nil, err
+	}
+	j, err := upgrade.OpenFileJournal(path)
+	if err != nil {
+		return nil, err
+	}
+	rs := old
+	if rs == nil {
+		rec := runRecord{Run: id, Plan: plan.ID, Applications: apps, Total: len(plan.Steps),
+			Started: time.Now().UTC(), Steps: map[upgrade.StepID]string{}}
+		for _, st := range plan.Steps {
+			rec.Steps[st.ID] = stepPending
+		}
+		rs = newRunState(rec)
+	}
+	ctx, cancel := context.WithCancelCause(s.ctx)
+	rs.mu.Lock()
+	rs.rec.State, rs.rec.Error, rs.rec.Finished = runRunning, "", nil
+	for id, state := range rs.rec.Steps {
+		if state != "succeeded" && state != stepInDoubt {
+			rs.rec.Steps[id] = stepPending
+		}
+	}
+	rs.rec.count()
+	rs.cancel = cancel
+	rs.notify()
+	rs.mu.Unlock()
+	if err := rs.save(s.state); err != nil {
+		cancel(nil)
+		j.Close()
+		return nil, err
+	}
+	s.runs[id] = rs
+	if i := slices.Index(s.finished, id); i >= 0 {
+		s.finished = slices.Delete(s.finished, i, i+1)
+	}
+	s.metrics.running.Inc()
+	go s.execute(ctx, rs, plan, j, old != nil)
+	return rs, nil
+}
 
+// execute runs plan for rs in ctx, journaled in j, which it closes.
+func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, j *upgrade.FileJournal, resumed bool) {
+	defer s.wg.Done()
+	id := rs.status().Run
+	learn := func(st upgrade.Step) {
+		if s.learn == nil {
+			return
+		}
+		// Not cancelled with the run: the step is done, and the inventory
+		// must know it.
+		if err := s.learn(context.WithoutCancel(ctx), st); err != nil {
+			s.log.Error("the inventory did not learn a step's new version", "run", id, "step", st.ID, "err", err)
+		}
+	}
+	if resumed {
+		// The steps an earlier attempt did, learned again in the plan's
+		// order: a crash may have come between a step and its learning.
+		records, err := j.Begin(ctx, plan.ID)
+		if err != nil {
+			s.log.Error("journal not read", "run", id, "err", err) // Run will say
+		}
+		done := journalSteps(records)
+		for _, st := range plan.Steps {
+			if done[st.ID] == string(upgrade.RecordSucceeded) {
+				learn(st)
+			}
+		}
+	}
+	events := func(ev upgrade.Event) {
+		took, ok := rs.add(ev)
+		s.metrics.step(apiName(ev.Kind), took, ok)
+		if ev.Kind == upgrade.StepSucceeded {
+			learn(*ev.Step)
+		}
+	}
+	opts := append(s.rf.options(s.ctx, s.env), upgrade.WithJournal(j), upgrade.WithEvents(events))
+	rep, err := upgrade.Run(ctx, plan, s.exec, opts...)
+	state := runSucceeded
+	switch {
+	case err == nil:
+	case errors.Is(context.Cause(ctx), errCancelled):
+		state = runCancelled
+	case s.ctx.Err() != nil || stopped(s.ctx):
+		state = runInterrupted
+		err = fmt.Errorf("%w; resume it with POST /v1/runs/%s/resume", err, id)
+	default:
+		state = runFailed
+	}
+	var inDoubt []upgrade.StepID
+	if err != nil {
+		// A step stopped while it ran stays started in the journal: a
+		// resumed run offers it again, in doubt.
+		records, jerr := j.Begin(context.WithoutCancel(ctx), plan.ID)
+		if jerr != nil {
+			s.log.Error("journal not read back", "run", id, "err", jerr)
+		}
+		for step, st := range journalSteps(records) {
+			if st == stepInDoubt {
+				inDoubt = append(inDoubt, step)
+			}
+		}
+	}
+	if cerr := j.Close(); cerr != nil {
+		s.log.Error("journal not closed", "run", id, "err", cerr)
+	}
+	s.metrics.runs.WithLabelValues(state).Inc()
+	s.metrics.running.Dec()
+	// Free the applications, and forget old runs, before the run says it
+	// has ended: a client that sees the end can apply again at once.
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, app := range rs.apps {
-		if s.busy[app] == rs.id {
+	for _, app := range rs.status().Applications {
+		if s.busy[app] == id {
 			delete(s.busy, app)
 		}
 	}
-	s.finished = append(s.finished, rs.id)
-	for len(s.finished) > maxFinishedRuns {
-		delete(s.runs, s.finished[0])
-		s.finished = s.finished[1:]
+	if state != runInterrupted {
+		s.remember(id)
+	}
+	s.mu.Unlock()
+	rs.end(rep, state, err, inDoubt)
+	if serr := rs.save(s.state); serr != nil {
+		s.log.Error("run record not saved", "run", id, "err", serr)
+	}
+	s.log.Info("run ended", "run", id, "state", state, "err", err)
+}
+
+// stopped reports whether ctx carries an interrupt that has come.
+func stopped(ctx context.Context) bool {
+	stop := stopOf(ctx)
+	if stop == nil {
+		return false
+	}
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
 	}
 }
 
+// lookup returns the run named in r's path: one the server remembers, or
+// else one the state directory holds. On failure it answers the client
+// and returns nil.
 func (s *server) lookup(w http.ResponseWriter, r *http.Request) *runState {
+	id := r.PathValue("id")
 	s.mu.Lock()
-	rs := s.runs[r.PathValue("id")]
+	rs := s.runs[id]
 	s.mu.Unlock()
-	if rs == nil {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Errorf("no run %q", r.PathValue("id")))
+	if rs != nil {
+		return rs
 	}
-	return rs
+	rec, err := s.state.loadRun(id)
+	switch {
+	case err == nil:
+		return newRunState(*rec)
+	case errors.Is(err, errNoEntry), isIDError(err):
+		writeError(w, http.StatusNotFound, "not_found", fmt.Errorf("no run %q", truncate(id)))
+	default:
+		writeError(w, http.StatusInternalServerError, "internal", err)
+	}
+	return nil
 }
 
 func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
@@ -394,8 +753,78 @@ func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+func (s *server) handleRuns(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string][]runRecord{"runs": s.listRuns()})
+}
+
+// handleCancel cancels a run in progress: its running steps are stopped
+// (their commands get SIGTERM) and it ends "cancelled".
+func (s *server) handleCancel(w http.ResponseWriter, r *http.Request) {
+	rs := s.lookup(w, r)
+	if rs == nil {
+		return
+	}
+	rs.mu.Lock()
+	cancel, id, state := rs.cancel, rs.rec.Run, rs.rec.State
+	rs.mu.Unlock()
+	if cancel == nil {
+		writeError(w, http.StatusConflict, "not_running", fmt.Errorf("run %s is not running: it is %s", id, state))
+		return
+	}
+	cancel(errCancelled)
+	s.log.Info("run cancelled", "run", id, "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusAccepted, applyAnswer{Run: id, Plan: rs.status().Plan, Events: "/v1/runs/" + id + "/events"})
+}
+
+// handleResume resumes a run that did not succeed, from its journal:
+// steps done are not run again, and a step in doubt is offered again.
+func (s *server) handleResume(w http.ResponseWriter, r *http.Request) {
+	if rs := s.lookup(w, r); rs != nil {
+		a, err := s.resume(rs)
+		answerStarted(w, a, err)
+	}
+}
+
+// resume resumes run rs. Its errors are *failure values.
+func (s *server) resume(rs *runState) (applyAnswer, error) {
+	st := rs.status()
+	switch st.State {
+	case runInterrupted, runFailed, runCancelled:
+	case runRunning:
+		return applyAnswer{}, fail(http.StatusConflict, "not_resumable", fmt.Errorf("run %s is running: follow it at /v1/runs/%s/events", st.Run, st.Run))
+	default:
+		return applyAnswer{}, fail(http.StatusConflict, "not_resumable", fmt.Errorf("run %s has %s: nothing to resume", st.Run, st.State))
+	}
+	plan, err := s.state.loadPlan(st.Plan)
+	if err == nil {
+		err = s.cmds.check(plan)
+	}
+	if err != nil {
+		return applyAnswer{}, fail(http.StatusInternalServerError, "internal", fmt.Errorf("run %s: %w", st.Run, err))
+	}
+	return s.start(plan, rs)
+}
+
+// resumeInterrupted resumes every interrupted run (serve --resume).
+func (s *server) resumeInterrupted() {
+	s.mu.Lock()
+	var runs []*runState
+	for _, rs := range s.runs {
+		if rs.status().State == runInterrupted {
+			runs = append(runs, rs)
+		}
+	}
+	s.mu.Unlock()
+	for _, rs := range runs {
+		if _, err := s.resume(rs); err != nil {
+			s.log.Error("interrupted run not resumed", "run", rs.status().Run, "err", err)
+		}
+	}
+}
+
 // handleEvents streams the run's events as server-sent events: those so
-// far (after Last-Event-ID, if given), then live ones, then "done".
+// far (after Last-Event-ID, if given), then live ones, then "done", with
+// a keep-alive comment after every s.keepAlive without an event.
 func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	rs := s.lookup(w, r)
 	if rs == nil {
@@ -405,7 +834,7 @@ func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if last := r.Header.Get("Last-Event-ID"); last != "" {
 		n, err := strconv.Atoi(last)
 		if err != nil || n < 0 {
-			writeError(w, http.StatusBadRequest, "invalid_request", fmt.Errorf("Last-Event-ID %q is not an event ID", last))
+			writeError(w, http.StatusBadRequest, "invalid_request", fmt.Errorf("Last-Event-ID %q is not an event ID", truncate(last)))
 			return
 		}
 		next = n
@@ -415,6 +844,8 @@ func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
+	keepAlive := time.NewTicker(s.keepAlive)
+	defer keepAlive.Stop()
 	for {
 		events, status, changed := rs.since(next)
 		for _, ev := range events {
@@ -431,140 +862,36 @@ func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		if err := rc.Flush(); err != nil {
 			return
 		}
-		select {
-		case <-changed:
-		case <-r.Context().Done():
-			return
+		keepAlive.Reset(s.keepAlive)
+		for waiting := true; waiting; {
+			select {
+			case <-changed:
+				waiting = false
+			case <-keepAlive.C:
+				fmt.Fprint(w, ": keep-alive\n\n")
+				if err := rc.Flush(); err != nil {
+					return
+				}
+			case <-r.Context().Done():
+				return
+			}
 		}
 	}
 }
 
-// runState is what the server knows of one run. Its methods are safe for
-// concurrent use.
-type runState struct {
-	id, plan string
-	apps     []topology.AppID
-	total    int
+const serveSynopsis = `stackup serve (--topology FILE | --tosca FILE --instances FILE) --repo DIR|URL --exec COMMAND --state-dir DIR [flags]
 
-	mu      sync.Mutex
-	events  []stepEvent
-	steps   map[upgrade.StepID]string // the last event kind of each step
-	state   string
-	err     string
-	changed chan struct{} // closed and replaced at every change
-}
-
-// stepEvent is the data of an "event: step".
-type stepEvent struct {
-	Kind  string          `json:"kind"`
-	Step  upgrade.StepID  `json:"step"`
-	Node  topology.NodeID `json:"node"`
-	Done  int             `json:"done"`
-	Total int             `json:"total"`
-	Error string          `json:"error,omitempty"`
-}
-
-// runStatus is the status of a run, and the data of the "event: done".
-type runStatus struct {
-	Run          string           `json:"run"`
-	Plan         string           `json:"plan"`
-	Applications []topology.AppID `json:"applications"`
-	State        string           `json:"state"` // running, succeeded or failed
-	Total        int              `json:"total"`
-	Succeeded    int              `json:"succeeded"`
-	Failed       int              `json:"failed"`
-	Skipped      int              `json:"skipped"`
-	RolledBack   int              `json:"rolled_back"`
-	Error        string           `json:"error,omitempty"`
-}
-
-// apiName is a name of the upgrade package as the API spells it:
-// "rolled back" is "rolled_back".
-func apiName(s fmt.Stringer) string { return strings.ReplaceAll(s.String(), " ", "_") }
-
-// add records an event; it is the run's WithEvents hook.
-func (rs *runState) add(ev upgrade.Event) {
-	se := stepEvent{Kind: apiName(ev.Kind), Step: ev.Step.ID, Node: ev.Step.Node, Done: ev.Done, Total: ev.Total}
-	if ev.Err != nil {
-		se.Error = ev.Err.Error()
-	}
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	rs.events = append(rs.events, se)
-	rs.steps[ev.Step.ID] = se.Kind
-	rs.notify()
-}
-
-// end records the end of the run.
-func (rs *runState) end(rep *upgrade.Report, err error) {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if rep != nil {
-		for _, o := range rep.Outcomes {
-			rs.steps[o.Step] = apiName(o.State)
-		}
-	}
-	rs.state = "succeeded"
-	if err != nil {
-		rs.state, rs.err = "failed", err.Error()
-	}
-	rs.notify()
-}
-
-func (rs *runState) notify() {
-	close(rs.changed)
-	rs.changed = make(chan struct{})
-}
-
-// since returns the events from index next on, the status if the run has
-// ended, and a channel closed at the next change.
-func (rs *runState) since(next int) ([]stepEvent, *runStatus, <-chan struct{}) {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	var events []stepEvent
-	if next < len(rs.events) {
-		events = slices.Clone(rs.events[next:])
-	}
-	var status *runStatus
-	if rs.state != "running" {
-		st := rs.statusLocked()
-		status = &st
-	}
-	return events, status, rs.changed
-}
-
-func (rs *runState) status() runStatus {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	return rs.statusLocked()
-}
-
-func (rs *runState) statusLocked() runStatus {
-	st := runStatus{Run: rs.id, Plan: rs.plan, Applications: rs.apps, State: rs.state, Total: rs.total, Error: rs.err}
-	for _, kind := range rs.steps {
-		switch kind {
-		case "succeeded":
-			st.Succeeded++
-		case "failed":
-			st.Failed++
-		case "skipped":
-			st.Skipped++
-		case "rolled_back":
-			st.RolledBack++
-		}
-	}
-	return st
-}
-
-const serveSynopsis = `stackup serve (--topology FILE | --tosca FILE --instances FILE) --repo DIR|URL --exec COMMAND [flags]
-
-Runs a deployment server. Clients post upgrade requests to /v1/plan to get
-the plan, or to /v1/apply to have it run with the --exec command per step,
-and follow the run at /v1/runs/ID and /v1/runs/ID/events (server-sent
-events). Every call carries the header "Authorization: Bearer TOKEN", the
-token read from --token-file or STACKUP_TOKEN; on a loopback --listen
-address without either, serve makes one up and prints it on standard
-error. See the package documentation for the API.`
+Runs a deployment server. Clients post upgrade requests to /v1/plans to get
+a plan to review, then POST /v1/plans/ID/apply to have exactly that plan
+run with the --exec command per step, and follow the run at /v1/runs/ID
+and /v1/runs/ID/events (server-sent events). Plans, runs and their
+journals live in --state-dir: a restarted server lists past runs, and
+those it was running are interrupted, to resume with
+POST /v1/runs/ID/resume (or at start with --resume). Every call carries
+the header "Authorization: Bearer TOKEN", the token read from --token-file
+or STACKUP_TOKEN; on a loopback --listen address without either, serve
+makes one up and prints it on standard error. See the package
+documentation for the API.`
 
 // serveFlags are serve's own flags.
 type serveFlags struct {
@@ -572,6 +899,8 @@ type serveFlags struct {
 	tokenFile       string
 	allowHosts      stringList
 	tlsCert, tlsKey string
+	stateDir        string
+	resume          bool
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -582,8 +911,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	c.fs.Var(&sf.allowHosts, "allow-host", "answer requests for host `NAME` too, besides localhost and loopback addresses (repeatable)")
 	c.fs.StringVar(&sf.tlsCert, "tls-cert", "", "serve HTTPS with the certificate chain in `FILE` (PEM, with --tls-key)")
 	c.fs.StringVar(&sf.tlsKey, "tls-key", "", "the private key of --tls-cert in `FILE` (PEM)")
+	c.fs.StringVar(&sf.stateDir, "state-dir", "", "keep plans, runs and their journals in `DIR`, created 0700 if missing (required)")
+	c.fs.BoolVar(&sf.resume, "resume", false, "at start, resume the runs that a stop or crash interrupted")
 	if code, ok := c.parse(args, stdout, stderr); !ok {
 		return code
+	}
+	if sf.stateDir == "" {
+		return checkFlags(c.fs, c.synopsis, errors.New("give --state-dir DIR, the directory that keeps plans and runs"), stderr)
 	}
 	envToken, envSet := os.LookupEnv("STACKUP_TOKEN")
 	acc, generated, err := sf.access(envToken, envSet)
@@ -601,12 +935,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	state, err := openStateDir(sf.stateDir)
+	if err != nil {
+		return report(stderr, "serve", inputErr(err))
+	}
+	defer state.Close()
 	if generated {
 		fmt.Fprintf(stderr, "%s serve: token: %s\n", programName, acc.token)
 		fmt.Fprintf(stderr, "%s serve: send it with every call as the header \"Authorization: Bearer %s\"; give --token-file FILE or STACKUP_TOKEN to choose it\n",
 			programName, acc.token)
 	}
-	if err := serve(ctx, &c.in, &c.rf, sf.listen, acc, tlsConfig, stdout, stderr); err != nil {
+	if err := serve(ctx, &c.in, &c.rf, &sf, state, acc, tlsConfig, stdout, stderr); err != nil {
 		return report(stderr, "serve", err)
 	}
 	return exitOK
@@ -738,7 +1077,7 @@ func newHTTPServer(h http.Handler, log *slog.Logger, tlsConfig *tls.Config) *htt
 // serve runs the server until ctx is done, then shuts it down: runs in
 // progress are cancelled, and the HTTP server waits for its requests.
 // With tlsConfig, it serves HTTPS.
-func serve(ctx context.Context, in *inputFlags, rf *runFlags, addr string, acc access, tlsConfig *tls.Config, stdout, stderr io.Writer) error {
+func serve(ctx context.Context, in *inputFlags, rf *runFlags, sf *serveFlags, state *stateStore, acc access, tlsConfig *tls.Config, stdout, stderr io.Writer) error {
 	runCtx := ctx
 	ctx, cancel := afterStop(ctx, 0) // loading and listening end at the first interrupt
 	defer cancel()
@@ -747,13 +1086,25 @@ func serve(ctx context.Context, in *inputFlags, rf *runFlags, addr string, acc a
 		return err
 	}
 	defer e.Close()
+	inv := newInventory(in)
+	if err := inv.Ready(); err != nil {
+		return inputErr(err)
+	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	srv, err := newServer(runCtx, e, rf, acc, stderr, log)
+	srv, err := newServer(runCtx, e, rf, acc, state, stderr, log)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	ln, err := net.Listen("tcp", addr)
+	// The inventory learns each step's version, and the plans and stale
+	// checks to come read the topology it wrote.
+	srv.learn = func(ctx context.Context, s upgrade.Step) error {
+		if err := inv.Learn(ctx, s); err != nil {
+			return err
+		}
+		return e.refresh()
+	}
+	ln, err := net.Listen("tcp", sf.listen)
 	if err != nil {
 		return usageErr("--listen: %w", err)
 	}
@@ -761,6 +1112,9 @@ func serve(ctx context.Context, in *inputFlags, rf *runFlags, addr string, acc a
 	scheme := "http"
 	if tlsConfig != nil {
 		scheme = "https"
+	}
+	if sf.resume { // before clients can call, who then find the runs going
+		srv.resumeInterrupted()
 	}
 	fmt.Fprintf(stdout, "listening on %s://%s\n", scheme, ln.Addr())
 	errc := make(chan error, 1)

@@ -312,7 +312,8 @@ func unsetToken(t *testing.T) {
 func serveArgs(t *testing.T, more ...string) (args []string, ran string) {
 	e := newApplyEnv(t)
 	exec, ran := marker(t)
-	return append([]string{"serve", "--topology", "testdata/shop.yaml", "--repo", e.repo, "--key", e.key, "--exec", exec}, more...), ran
+	return append([]string{"serve", "--topology", e.topo, "--repo", e.repo, "--key", e.key, "--exec", exec,
+		"--state-dir", filepath.Join(t.TempDir(), "state")}, more...), ran
 }
 
 // TestServeRefusesToStart starts serve with what must not serve: it
@@ -332,6 +333,9 @@ func TestServeRefusesToStart(t *testing.T) {
 	spaced := file("spaced", "a token with spaces in it\n")
 	zeroLink := filepath.Join(dir, "zero-link")
 	require.NoError(t, os.Symlink("/dev/zero", zeroLink))
+	stateLink := filepath.Join(dir, "state-link")
+	require.NoError(t, os.Symlink(t.TempDir(), stateLink))
+	stateFile := file("state-file", "")
 	tests := []struct {
 		name  string
 		flags []string
@@ -362,6 +366,10 @@ func TestServeRefusesToStart(t *testing.T) {
 		{"allow-host-bracketed-port", []string{"--allow-host", "[2001:db8::1]:80"}, "", `--allow-host "[2001:db8::1]:80" is not a host name or IP address`},
 		{"allow-host-url", []string{"--allow-host", "http://deploy.example"}, "", `--allow-host "http://deploy.example" is not a host name or IP address`},
 		{"tls-half", []string{"--tls-cert", empty}, "", "give --tls-cert and --tls-key together"},
+		{"no-state-dir", []string{"--state-dir", ""}, "", "give --state-dir DIR, the directory that keeps plans and runs"},
+		{"state-dir-link", []string{"--state-dir", stateLink}, "", "--state-dir " + stateLink + " is a symbolic link: give the directory it points to"},
+		{"state-dir-file", []string{"--state-dir", stateFile}, "", "--state-dir " + stateFile + " is not a directory"},
+		{"state-dir-no-parent", []string{"--state-dir", filepath.Join(dir, "nope", "state")}, "", "--state-dir: mkdir " + filepath.Join(dir, "nope", "state") + ": no such file"},
 		{"tls-bad", []string{"--tls-cert", empty, "--tls-key", empty}, "", "--tls-cert, --tls-key: tls: failed to find any PEM data"},
 	}
 	for _, tt := range tests {
@@ -548,7 +556,7 @@ func bubbleServer(t *testing.T, gate <-chan struct{}, ran *atomic.Int32) (*http.
 	require.NoError(t, err)
 	rf := runFlags{exec: "true", concurrency: 1}
 	require.NoError(t, rf.check())
-	srv, err := newServer(t.Context(), env, &rf, access{token: testToken}, io.Discard, slog.New(slog.DiscardHandler))
+	srv, err := newServer(t.Context(), env, &rf, access{token: testToken}, newTestState(t), io.Discard, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	srv.exec = upgrade.ExecutorFunc(func(ctx context.Context, s upgrade.Step) error {
 		ran.Add(1)
@@ -718,7 +726,7 @@ func FuzzServeGuard(f *testing.F) {
 	defer env.Close()
 	rf := runFlags{exec: "true", concurrency: 1}
 	require.NoError(f, rf.check())
-	srv, err := newServer(f.Context(), env, &rf, access{token: testToken, hosts: []string{"deploy.example"}}, io.Discard, slog.New(slog.DiscardHandler))
+	srv, err := newServer(f.Context(), env, &rf, access{token: testToken, hosts: []string{"deploy.example"}}, newTestState(f), io.Discard, slog.New(slog.DiscardHandler))
 	require.NoError(f, err)
 	defer srv.Close()
 	h := srv.Handler()

@@ -24,9 +24,11 @@ import (
 // client.
 type testServer struct {
 	*applyEnv
-	srv    *server
-	url    string
-	client *http.Client
+	srv      *server
+	hs       *httptest.Server
+	stateDir string
+	url      string
+	client   *http.Client
 }
 
 // newTestServer starts a server whose steps run exec (a template, in which
@@ -60,21 +62,30 @@ func newTestServerLog(t *testing.T, topology, exec string, acc access, log *slog
 // grace period.
 func newTestServerCtx(t *testing.T, ctx context.Context, grace time.Duration, topology, exec string, acc access, log *slog.Logger) *testServer {
 	t.Helper()
-	e := newApplyEnv(t)
+	return startTestServer(t, newApplyEnv(t), filepath.Join(t.TempDir(), "state"), ctx, grace, topology, exec, acc, log)
+}
+
+// startTestServer is newTestServerCtx with the repository and ledger of e
+// and the state directory stateDir.
+func startTestServer(t *testing.T, e *applyEnv, stateDir string, ctx context.Context, grace time.Duration, topology, exec string, acc access, log *slog.Logger) *testServer {
+	t.Helper()
 	in := inputFlags{topology: topology, repo: e.repo, keys: stringList{e.key}, policy: "newest"}
 	env, err := in.load(t.Context())
 	require.NoError(t, err)
 	t.Cleanup(func() { env.Close() })
 	rf := runFlags{exec: strings.ReplaceAll(exec, "LEDGER", e.ledger), concurrency: 1, grace: grace}
 	require.NoError(t, rf.check())
-	srv, err := newServer(ctx, env, &rf, acc, io.Discard, log)
+	state, err := openStateDir(stateDir)
+	require.NoError(t, err)
+	t.Cleanup(func() { state.Close() })
+	srv, err := newServer(ctx, env, &rf, acc, state, io.Discard, log)
 	require.NoError(t, err)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	t.Cleanup(srv.Close) // before hs.Close, which waits for the event streams
 	client := &http.Client{Timeout: 20 * time.Second, Transport: bearer{acc.token, http.DefaultTransport}}
 	t.Cleanup(client.CloseIdleConnections)
-	return &testServer{applyEnv: e, srv: srv, url: hs.URL, client: client}
+	return &testServer{applyEnv: e, srv: srv, hs: hs, stateDir: stateDir, url: hs.URL, client: client}
 }
 
 // testToken is the test servers' token.
@@ -446,8 +457,8 @@ func TestServeClose(t *testing.T) {
 		require.NotEmpty(t, events)
 		var done map[string]any
 		require.NoError(t, json.Unmarshal([]byte(events[len(events)-1].data), &done))
-		assert.Equal(t, "failed", done["state"])
-		assert.Equal(t, "context canceled", done["error"])
+		assert.Equal(t, "interrupted", done["state"], "a run the server's stop ends can be resumed")
+		assert.Equal(t, "context canceled; resume it with POST /v1/runs/"+answer["run"].(string)+"/resume", done["error"])
 	case <-time.After(20 * time.Second): // a failure bound only
 		t.Fatal("the event stream did not end")
 	}
@@ -468,8 +479,8 @@ func TestServeCommand(t *testing.T) {
 	var stderr bytes.Buffer
 	exit := make(chan int, 1)
 	go func() {
-		exit <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--topology", "testdata/shop.yaml", "--repo", e.repo,
-			"--key", e.key, "--exec", e.record(), "--token-file", tokenFile}, pw, &stderr)
+		exit <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--topology", e.topo, "--repo", e.repo,
+			"--key", e.key, "--exec", e.record(), "--token-file", tokenFile, "--state-dir", filepath.Join(e.dir, "state")}, pw, &stderr)
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
@@ -487,6 +498,32 @@ func TestServeCommand(t *testing.T) {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
+
+	// Plan, apply, and plan again: the inventory learnt every step's
+	// version, in the topology file, and the server plans from it.
+	post := func(path, body string) map[string]any {
+		t.Helper()
+		resp, err := client.Post(url+path, "application/json", strings.NewReader(body))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var out map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+		require.Less(t, resp.StatusCode, 300, "%s: %v", path, out)
+		return out
+	}
+	planned := post("/v1/plans", requestBody(t, "testdata/requests.json"))
+	started := post("/v1/plans/"+planned["id"].(string)+"/apply", "{}")
+	events, err := client.Get(url + started["events"].(string))
+	require.NoError(t, err)
+	stream, err := io.ReadAll(events.Body) // ends with the run
+	events.Body.Close()
+	require.NoError(t, err)
+	require.Contains(t, string(stream), `"state":"succeeded"`)
+	assert.Equal(t, "17.0.13", e.nodeVersion(t, "java-1"))
+	assert.Equal(t, "10.1.34", e.nodeVersion(t, "tomcat-2"))
+	assert.Equal(t, "2.0.0", e.nodeVersion(t, "shop-1"))
+	again := post("/v1/plans", requestBody(t, "testdata/requests.json"))
+	assert.Contains(t, again["text"], "No changes.", "the next plan reads what the run did")
 
 	cancel()
 	select {
@@ -537,7 +574,16 @@ func TestServeInterruptStopsGently(t *testing.T) {
 	require.NoError(t, os.WriteFile(release, nil, 0o600))
 	<-closed
 	_, status := ts.get(t, "/v1/runs/"+answer["run"].(string))
-	assert.Equal(t, "failed", status["state"], status)
+	assert.Equal(t, "interrupted", status["state"], status)
 	assert.Contains(t, status["error"], "stopped")
 	assert.Equal(t, allSteps[0]+"\n", ts.readLedger(t), "the running step finished, no other started")
+}
+
+// newTestState opens a new state directory that cleanup closes.
+func newTestState(t testing.TB) *stateStore {
+	t.Helper()
+	st, err := openStateDir(filepath.Join(t.TempDir(), "state"))
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	return st
 }

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/stackup/stackup/upgrade"
+)
+
+// stateStore is serve's state directory: the plans posted for review
+// and the runs, each a record and a journal. Every file is reached
+// through an os.Root, and a name comes from an ID only once the ID is
+// checked (planFile, runFile), so that no ID a client sends can name a
+// file elsewhere.
+//
+// Layout:
+//
+//	plans/sha256-HEX.json   a reviewed plan (schema stackup.plan/v2)
+//	runs/ID.json            a run's record (runRecord)
+//	runs/ID.journal         its journal (upgrade.FileJournal)
+type stateStore struct {
+	dir  string // the directory, as given
+	root *os.Root
+}
+
+// errNoEntry reports a plan or run the state directory does not hold.
+var errNoEntry = errors.New("not in the state directory")
+
+// openStateDir opens the state directory dir, creating it (0700) if it
+// does not exist. It refuses a symbolic link or anything but a directory.
+func openStateDir(dir string) (*stateStore, error) {
+	if dir == "" {
+		return nil, errors.New("--state-dir: give the directory that keeps plans and runs, such as --state-dir /var/lib/stackup")
+	}
+	fi, err := os.Lstat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.Mkdir(dir, 0o700); err == nil {
+			fi, err = os.Lstat(dir)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--state-dir: %w", err)
+	}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return nil, fmt.Errorf("--state-dir %s is a symbolic link: give the directory it points to", dir)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("--state-dir %s is not a directory", dir)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("--state-dir: %w", err)
+	}
+	for _, sub := range []string{"plans", "runs"} {
+		if err := root.Mkdir(sub, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			root.Close()
+			return nil, fmt.Errorf("--state-dir: %w", err)
+		}
+		if fi, err := root.Lstat(sub); err != nil || !fi.IsDir() {
+			root.Close()
+			return nil, fmt.Errorf("--state-dir: %s is not a directory", filepath.Join(dir, sub))
+		}
+	}
+	return &stateStore{dir: dir, root: root}, nil
+}
+
+// Close closes the directory.
+func (st *stateStore) Close() error { return st.root.Close() }
+
+var (
+	planIDPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+	runIDPattern  = regexp.MustCompile(`^[A-Z2-7]{26}$`) // rand.Text
+)
+
+// planIDError reports a plan ID that is not one.
+type planIDError struct{ ID string }
+
+func (e *planIDError) Error() string {
+	return fmt.Sprintf("plan ID %q is not a plan ID: one is \"sha256:\" and 64 lower-case hex digits, as POST /v1/plans answers", truncate(e.ID))
+}
+
+// runIDError reports a run ID that is not one.
+type runIDError struct{ ID string }
+
+func (e *runIDError) Error() string {
+	return fmt.Sprintf("run ID %q is not a run ID: one is 26 characters A-Z and 2-7, as an apply answers", truncate(e.ID))
+}
+
+// planFile returns the name of the file of plan id, or a *planIDError.
+func planFile(id string) (string, error) {
+	if !planIDPattern.MatchString(id) {
+		return "", &planIDError{id}
+	}
+	return "plans/sha256-" + strings.TrimPrefix(id, "sha256:") + ".json", nil
+}
+
+// runFile returns the name of run id's file with extension ext, or a
+// *runIDError.
+func runFile(id, ext string) (string, error) {
+	if !runIDPattern.MatchString(id) {
+		return "", &runIDError{id}
+	}
+	return "runs/" + id + ext, nil
+}
+
+// writeFile writes data to name atomically (see writeAtomicIn: a
+// temporary file of a random name, synced, renamed over name), readable by
+// the owner only.
+func (st *stateStore) writeFile(name string, data []byte) error {
+	if err := writeAtomicIn(st.root, name, name, data, 0o600); err != nil {
+		return fmt.Errorf("state directory %s: %w", st.dir, err)
+	}
+	return nil
+}
+
+// maxRecord is the size of the largest run record read.
+const maxRecord = 16 << 20
+
+// readFile reads name, a regular file of at most limit bytes.
+func (st *stateStore) readFile(name string, limit int64) ([]byte, error) {
+	f, err := st.root.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errNoEntry
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s in the state directory is not a regular file", name)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err == nil && int64(len(data)) > limit {
+		err = fmt.Errorf("%s in the state directory is larger than %d bytes", name, limit)
+	}
+	return data, err
+}
+
+// savePlan stores plan under its ID, unless already there.
+func (st *stateStore) savePlan(plan *upgrade.Plan) error {
+	name, err := planFile(plan.ID)
+	if err != nil {
+		return err
+	}
+	if _, err := st.root.Lstat(name); err == nil {
+		return nil // plans with one ID are the same
+	}
+	var b bytes.Buffer
+	if err := plan.WriteJSON(&b); err != nil {
+		return err
+	}
+	return st.writeFile(name, b.Bytes())
+}
+
+// loadPlan reads the plan stored under id. It returns errNoEntry for a
+// plan not stored, and a *planIDError for an id that is not a plan ID.
+func (st *stateStore) loadPlan(id string) (*upgrade.Plan, error) {
+	name, err := planFile(id)
+	if err != nil {
+		return nil, err
+	}
+	data, err := st.readFile(name, upgrade.MaxPlanSize)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := upgrade.ReadJSON(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("stored plan %s: %w", id, err)
+	}
+	if plan.ID != id {
+		return nil, fmt.Errorf("stored plan %s holds plan %s: the state directory was changed by hand", id, plan.ID)
+	}
+	return plan, nil
+}
+
+// journalPath returns the path of run id's journal, for
+// upgrade.OpenFileJournal, which takes a path: id is checked, and the
+// runs directory was made by openStateDir.
+func (st *stateStore) journalPath(id string) (string, error) {
+	name, err := runFile(id, ".journal")
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(st.dir, filepath.FromSlash(name)), nil
+}
+
+// saveRun writes rec.
+func (st *stateStore) saveRun(rec *runRecord) error {
+	name, err := runFile(rec.Run, ".json")
+	if err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	return st.writeFile(name, append(data, '\n'))
+}
+
+// loadRun reads the record of run id.
+func (st *stateStore) loadRun(id string) (*runRecord, error) {
+	name, err := runFile(id, ".json")
+	if err != nil {
+		return nil, err
+	}
+	data, err := st.readFile(name, maxRecord)
+	if err != nil {
+		return nil, err
+	}
+	var rec runRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("run record %s: %w", name, err)
+	}
+	if rec.Run != id {
+		return nil, fmt.Errorf("run record %s names run %q", name, truncate(rec.Run))
+	}
+	return &rec, nil
+}
+
+// runIDs lists the runs the directory holds records of.
+func (st *stateStore) runIDs() ([]string, error) {
+	f, err := st.root.Open("runs")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, n := range names {
+		if id, ok := strings.CutSuffix(n, ".json"); ok && runIDPattern.MatchString(id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
