@@ -19,9 +19,22 @@ type Memory struct {
 	templates  map[TemplateID]*Template
 	nodes      map[NodeID]*Node
 	dependents map[NodeID][]Dependent
+	// needed holds, for each node with any, the templates that nodes
+	// above it require of the nodes beneath them and that a walk down
+	// from those may reach through it (see Above): those of its
+	// dependents' requirements, and those needed above its dependents
+	// other than each dependent's own template. Nodes share equal lists.
+	needed map[NodeID][]TemplateID
+	// farNeeded holds, for each node with any, the templates needed above
+	// its dependents other than each dependent's own: what a node two or
+	// more relationships above it may require of it.
+	farNeeded map[NodeID][]TemplateID
 }
 
-var _ Topology = (*Memory)(nil)
+var (
+	_ Topology    = (*Memory)(nil)
+	_ AboveLister = (*Memory)(nil)
+)
 
 // New validates apps and returns a Memory holding a copy of them. When the
 // applications break any rule, New returns every problem at once (see
@@ -87,7 +100,178 @@ func New(apps ...Application) (*Memory, error) {
 				cmp.Compare(a.Relation, b.Relation), cmp.Compare(a.Constraint.String(), b.Constraint.String()))
 		})
 	}
+	m.indexNeeds()
 	return m, nil
+}
+
+// indexNeeds fills in needed and farNeeded, from the top of the stacks
+// down: a node's lists follow from its dependents'. Validate has refused
+// cycles. A list longer than maxNeeded becomes one of anyTemplate, which stands
+// for every template: a hint that only costs Above a longer walk, so that
+// a file cannot make the lists, copied down every chain, grow with the
+// square of its size.
+func (m *Memory) indexNeeds() {
+	m.needed = map[NodeID][]TemplateID{}
+	m.farNeeded = map[NodeID][]TemplateID{}
+	anyNeeded := []TemplateID{anyTemplate}
+	interned := map[string][]TemplateID{}
+	var key strings.Builder
+	intern := func(ts []TemplateID) []TemplateID {
+		if len(ts) == 0 {
+			return nil
+		}
+		slices.Sort(ts)
+		ts = slices.Compact(ts)
+		if ts[0] == anyTemplate || len(ts) > maxNeeded {
+			return anyNeeded
+		}
+		key.Reset()
+		for _, t := range ts {
+			key.WriteString(string(t))
+			key.WriteByte(0) // outside every identifier
+		}
+		if have, ok := interned[key.String()]; ok {
+			return have
+		}
+		ts = slices.Clone(ts)
+		interned[key.String()] = ts
+		return ts
+	}
+	done := make(map[NodeID]bool, len(m.dependents)) // of nodes with dependents: the others need nothing
+	// A node is done once its dependents are: a walk in post-order up
+	// the dependents, kept on a stack of its own rather than the
+	// goroutine's, as a chain of relationships can be long.
+	type frame struct {
+		id   NodeID
+		next int // the next dependent to see to
+	}
+	var stack []frame
+	var near, far []TemplateID
+	for start := range m.dependents {
+		if done[start] {
+			continue
+		}
+		stack = append(stack[:0], frame{id: start})
+		for len(stack) > 0 {
+			f := &stack[len(stack)-1]
+			deps := m.dependents[f.id]
+			if f.next < len(deps) {
+				d := deps[f.next].Node
+				f.next++
+				if !done[d] && len(m.dependents[d]) > 0 {
+					stack = append(stack, frame{id: d})
+				}
+				continue
+			}
+			near, far = near[:0], far[:0]
+			for i, d := range deps {
+				if i > 0 && deps[i-1].Node == d.Node {
+					continue
+				}
+				for _, r := range m.templates[d.Template].Requirements {
+					near = append(near, r.Template)
+				}
+				for _, t := range m.needed[d.Node] {
+					if t != d.Template {
+						far = append(far, t)
+					}
+				}
+				// Kept short as they grow, so that a node with many
+				// dependents costs no more than their number.
+				near, far = shorten(near), shorten(far)
+			}
+			farList := intern(far)
+			if farList != nil {
+				m.farNeeded[f.id] = farList
+			}
+			if nearList := intern(append(near, farList...)); nearList != nil {
+				m.needed[f.id] = nearList
+			}
+			done[f.id] = true
+			stack = stack[:len(stack)-1]
+		}
+	}
+}
+
+// maxNeeded is the longest list of templates needed above a node that
+// Memory keeps; a list of anyTemplate alone stands for a longer one.
+const maxNeeded = 64
+
+// anyTemplate, outside every identifier, sorts first.
+const anyTemplate TemplateID = "\x00any"
+
+// shorten returns ts without repeats once it grows past twice maxNeeded,
+// or anyTemplate alone if it still holds more than maxNeeded templates.
+func shorten(ts []TemplateID) []TemplateID {
+	if len(ts) <= 2*maxNeeded {
+		return ts
+	}
+	slices.Sort(ts)
+	if ts = slices.Compact(ts); len(ts) > maxNeeded || ts[0] == anyTemplate {
+		return append(ts[:0], anyTemplate)
+	}
+	return ts
+}
+
+// needs reports whether list, a node's needed or farNeeded, holds t.
+func needs(list []TemplateID, t TemplateID) bool {
+	return len(list) > 0 && (list[0] == anyTemplate || slices.Contains(list, t))
+}
+
+// Above implements [AboveLister]. It walks up from node id only through
+// the nodes above which some node requires id's template, so that a node
+// with thousands of nodes above it, none of which does, costs one lookup.
+// The result is sorted by application, node and constraint, and is the
+// caller's.
+func (m *Memory) Above(ctx context.Context, id NodeID) ([]Dependent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	n, ok := m.nodes[id]
+	if !ok {
+		return nil, &NotFoundError{Kind: "node", ID: string(id)}
+	}
+	t := n.Template
+	if !needs(m.farNeeded[id], t) {
+		return nil, nil
+	}
+	seen := map[NodeID]bool{id: true}
+	direct := map[NodeID]bool{}
+	var queue []NodeID
+	for _, d := range m.dependents[id] {
+		direct[d.Node] = true
+	}
+	for _, d := range m.dependents[id] {
+		if d.Template != t && !seen[d.Node] && needs(m.needed[d.Node], t) {
+			seen[d.Node] = true
+			queue = append(queue, d.Node)
+		}
+	}
+	var out []Dependent
+	for len(queue) > 0 {
+		x := queue[0]
+		queue = queue[1:]
+		for _, d := range m.dependents[x] {
+			if seen[d.Node] {
+				continue
+			}
+			seen[d.Node] = true
+			if !direct[d.Node] {
+				for _, r := range m.templates[d.Template].Requirements {
+					if r.Template == t {
+						out = append(out, Dependent{App: d.App, Node: d.Node, Template: d.Template, Relation: r.Relation, Constraint: r.Constraint})
+					}
+				}
+			}
+			if d.Template != t && needs(m.needed[d.Node], t) { // not past a node of t
+				queue = append(queue, d.Node)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Dependent) int {
+		return cmp.Or(cmp.Compare(a.App, b.App), cmp.Compare(a.Node, b.Node), cmp.Compare(a.Constraint.String(), b.Constraint.String()))
+	})
+	return out, nil
 }
 
 // Application implements [Topology]. The result is m's own: read it, but

@@ -135,6 +135,29 @@ type Topology interface {
 	// Template returns one template, from any application.
 	Template(ctx context.Context, id TemplateID) (*Template, error)
 	// Dependents returns the nodes, in any application, that have a
-	// relationship to node id, with the constraint each places on it.
+	// relationship to node id (direct dependents only, not the nodes above
+	// those), with the constraint each places on it: that of a
+	// requirement of the dependent's template naming id's template, once
+	// per such requirement, or the zero Constraint when there is none.
+	// Every node with a relationship to id must be listed, with or without
+	// a constraint: stackup walks up from each (asking for its own
+	// Dependents) to find the nodes further up whose templates require
+	// id's template, and checks their constraints too (see [AboveLister]).
+	// The order is the implementation's.
 	Dependents(ctx context.Context, id NodeID) ([]Dependent, error)
+}
+
+// AboveLister is an optional interface of a [Topology] that can answer
+// what stackup would otherwise find by walking [Topology.Dependents] up
+// from a node, which costs a call per node above it. [Memory] has it.
+type AboveLister interface {
+	// Above returns the nodes, in any application, that have no
+	// relationship to node id but whose template has a requirement naming
+	// id's template T and whose walk down their relationships reaches id
+	// without passing another node of T (a requirement binds the first
+	// node of its template down each way); once per such requirement, with
+	// its constraint and relation. The constraint is the requirement's,
+	// not that of the relationship through which the node reaches id.
+	// The order is the implementation's.
+	Above(ctx context.Context, id NodeID) ([]Dependent, error)
 }

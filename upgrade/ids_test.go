@@ -334,11 +334,15 @@ func TestPlanRefusesHostilePackageRequires(t *testing.T) {
 	}
 }
 
-// TestPlanIgnoresDependentsOutsideThePlan checks that a hostile identifier
-// in a dependent that never becomes a co-tenant demand (the node being
-// replaced) neither fails the plan nor reaches it.
-func TestPlanIgnoresDependentsOutsideThePlan(t *testing.T) {
+// TestPlanRefusesHostileDependentOnTheWayUp checks that a hostile
+// identifier in a dependent that is no co-tenant itself (the node being
+// replaced) fails the plan, naming it, and is never passed back to the
+// topology: the planner walks up past every dependent to find the
+// co-tenants above it (nodes whose templates require the platform node's,
+// at any height), and a node it cannot walk past could hide one.
+func TestPlanRefusesHostileDependentOnTheWayUp(t *testing.T) {
 	const hostile = "shop-1$(touch pwned)"
+	var asked []topology.NodeID
 	topo := &hostileTopology{Topology: build(t, shopBuilder(1)), dependents: func(ds []topology.Dependent) {
 		for i := range ds {
 			if ds[i].Node == "shop-1" {
@@ -346,12 +350,27 @@ func TestPlanIgnoresDependentsOutsideThePlan(t *testing.T) {
 			}
 		}
 	}}
-	plan, err := upgrade.NewPlanner(topo, catalogue(t)).Plan(t.Context(), shop2("tomcat_server", ">=9"))
-	require.NoError(t, err)
-	var js strings.Builder
-	require.NoError(t, plan.WriteJSON(&js))
-	assert.NotContains(t, js.String(), "pwned")
-	assert.NotContains(t, plan.String(), "pwned")
+	plan, err := upgrade.NewPlanner(&recordingTopology{Topology: topo, asked: &asked}, catalogue(t)).Plan(t.Context(), shop2("tomcat_server", ">=9"))
+	require.Error(t, err)
+	assert.Nil(t, plan)
+	assert.ErrorIs(t, err, topology.ErrInvalidID)
+	var idErr *topology.IDError
+	require.ErrorAs(t, err, &idErr)
+	assert.Equal(t, hostile, idErr.ID)
+	assert.Contains(t, err.Error(), `dependent #1 of node "tomcat-1"`)
+	assert.NotContains(t, asked, topology.NodeID(hostile), "the hostile ID never went back to the topology")
+	checkOneLine(t, err.Error())
+}
+
+// recordingTopology records the nodes whose Dependents were asked for.
+type recordingTopology struct {
+	topology.Topology
+	asked *[]topology.NodeID
+}
+
+func (r *recordingTopology) Dependents(ctx context.Context, id topology.NodeID) ([]topology.Dependent, error) {
+	*r.asked = append(*r.asked, id)
+	return r.Topology.Dependents(ctx, id)
 }
 
 // TestPlanRefusesHostileCotenantNames checks the two other ways a

@@ -116,8 +116,15 @@ func (p *Planner) Plan(ctx context.Context, r Request) (*Plan, error) {
 // required template). A platform node whose installed version meets every
 // demand on it is recorded as a satisfied Check. Any other gets one
 // Platform step per package on the shortest way to a version chosen by the
-// Policy, one that every request, every co-tenant (the other nodes that run
-// on or need it) and every package above it allows. A platform node that
+// Policy, one that every request, every co-tenant and every package above
+// it allows. A co-tenant is a node, in any application, that runs on or
+// needs it, directly or through any number of nodes between, and whose
+// template requires its template (not through another node of that
+// template); its constraint is that requirement's, and it must allow
+// every version the node passes through. Nodes being replaced are no
+// co-tenants (a warning says when their old template's requirement breaks
+// until their own step). The topology's Dependents are walked up once per
+// plan, or a topology.AboveLister is asked. A platform node that
 // several requests need gets one set of steps that satisfies them all. The
 // Requires of the chosen packages are planned in turn on the nodes beneath,
 // to any depth. Each node of a replaced template gets an Application step
@@ -271,6 +278,14 @@ type planning struct {
 	candidateLists    map[candidatesKey][]candidateList // see verdicts
 	breaks            map[breakKey]bool                 // see mayBreak
 	walks             uint64                            // walks made by beneath
+	// The upward walk for co-tenants (see above): each node's dependents
+	// asked for once, the templates of the nodes met, and what lies above
+	// each node per template, once worked out.
+	dependentsOf   map[topology.NodeID][]topology.Dependent
+	aboveTemplates map[topology.TemplateID]*topology.Template
+	aboveMemo      map[aboveKey]aboveEntry
+	abovePath      []topology.NodeID // the nodes being worked out, bottom first
+	aboveCount     int               // entries of aboveMemo
 
 	// Where the plan's small strings and slices come from; see arena.
 	text         arena
@@ -331,6 +346,8 @@ type platform struct {
 	// cotenantsNamed whether nameCotenants has run, and badDependent the
 	// first error it met in a dependent that would have named a demand.
 	dependents     []topology.Dependent
+	above          []topology.Dependent // from a topology.AboveLister, if aboveListed
+	aboveListed    bool
 	cotenantsNamed bool
 	badDependent   error
 	binding        []*Demand // the co-tenant demands that ruled out a version
@@ -797,8 +814,27 @@ func onWay(via []*pkgsource.Package, typ string) int {
 // co-tenant if it is allowed by these: a node can have thousands of
 // co-tenants and only a few distinct constraints. Which co-tenant each
 // demand names is settled by nameCotenants, when it is to be shown.
+//
+// Co-tenants are found at any height: the nodes that have a relationship
+// to pf (the topology's Dependents, with the constraint each states), and
+// every node above those whose template has a requirement naming pf's
+// template and whose walk down its relationships reaches pf without
+// passing another node of that template: those a topology.AboveLister
+// lists, or else those the planner finds walking Dependents up (see
+// above). The walk is the planner's so that a host's Dependents stay
+// direct, answered from one index; a topology that can answer faster,
+// as Memory does from what it indexed when built, says so by being an
+// AboveLister: walking up a 100,000-node fleet's Dependents from every
+// platform node to be changed costs a call per node above each.
 func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
-	deps, err := pl.topo.Dependents(pl.ctx, pf.node.ID)
+	al, listing := pl.topo.(topology.AboveLister)
+	var deps []topology.Dependent
+	var err error
+	if listing { // no walk up will ask again
+		deps, err = pl.topo.Dependents(pl.ctx, pf.node.ID)
+	} else {
+		deps, err = pl.dependents(pf.node.ID)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -810,7 +846,7 @@ func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 		if d.Constraint.IsZero() || last < len(out) && out[last].Constraint.String() == d.Constraint.String() {
 			continue
 		}
-		if g := cotenantGroup(out, d); g >= 0 {
+		if g := cotenantGroup(out, d.Constraint); g >= 0 {
 			last = g
 		} else if !pl.replaces(d.App, d.Template) { // a constraint met before needs no such check
 			if err := checkDependent(pf, i); err != nil {
@@ -820,13 +856,251 @@ func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 			out = append(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
 		}
 	}
+	// Those further up: one demand per constraint, the one that names
+	// the least co-tenant, so that naming them needs no walk.
+	add := func(a Demand) {
+		if g := cotenantGroup(out, a.Constraint); g < 0 {
+			out = append(out, a)
+		} else if compareDemands(a, out[g]) < 0 {
+			out[g] = a
+		}
+	}
+	t := pf.node.Template
+	if listing {
+		if pf.above, err = al.Above(pl.ctx, pf.node.ID); err != nil {
+			return nil, err
+		}
+		pf.aboveListed = true
+		for i := range pf.above {
+			d := &pf.above[i]
+			if d.Constraint.IsZero() || pl.replaces(d.App, d.Template) {
+				continue
+			}
+			if err := cmp.Or(topology.CheckID("application", string(d.App)), topology.CheckID("node", string(d.Node)),
+				topology.CheckID("template", string(d.Template))); err != nil {
+				return nil, topologyIDError(fmt.Sprintf("node #%d above node %q", i+1, pf.node.ID), err)
+			}
+			add(Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
+		}
+		sortDemands(out)
+		return out, nil
+	}
+	for i := range deps {
+		d := &deps[i]
+		if d.Template == t || i > 0 && deps[i-1].Node == d.Node { // not past a node of t; once per node
+			continue
+		}
+		if err := pl.checkWalked(d, i, pf.node.ID); err != nil {
+			return nil, err
+		}
+		above, err := pl.above(d.Node, t)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range above {
+			add(a)
+		}
+	}
 	sortDemands(out)
 	return out, nil
 }
 
+// dependents returns the topology's Dependents of node id, asking once per
+// plan.
+func (pl *planning) dependents(id topology.NodeID) ([]topology.Dependent, error) {
+	if deps, ok := pl.dependentsOf[id]; ok {
+		return deps, nil
+	}
+	deps, err := pl.topo.Dependents(pl.ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if pl.dependentsOf == nil {
+		pl.dependentsOf = map[topology.NodeID][]topology.Dependent{}
+	}
+	pl.dependentsOf[id] = deps
+	return deps, nil
+}
+
+// aboveKey names what lies above a node for one template.
+type aboveKey struct {
+	node     topology.NodeID
+	template topology.TemplateID
+}
+
+// aboveEntry is what lies above a node for a template: one co-tenant
+// demand per constraint (see above).
+type aboveEntry struct {
+	demands []Demand
+	working bool // being worked out: met again, the dependents form a cycle
+}
+
+// Bounds on the upward walk, against a topology whose Dependents never
+// end: how many nodes one chain may have above a platform node, and how
+// many nodes and templates one plan may meet on the way up.
+const (
+	maxAboveDepth = 1 << 12
+	maxAbove      = 1 << 21
+)
+
+// above returns, for template t, one demand per constraint that the nodes
+// strictly above node id place on the nodes of t beneath them, each naming
+// the least such node (by application, node and template): the nodes that
+// the topology's Dependents reach going up from id, not past a node of t
+// (whose own requirements bind the nodes of t it runs on, not those
+// beneath it), whose template has a requirement naming t, other than the
+// nodes being replaced. A node's constraint on t is its template's, not
+// that of its relationship to the node it reached id through, which names
+// another template.
+//
+// The answer is worked out once per node and template in a plan, and a
+// node's dependents are asked for once: a platform node with thousands of
+// nodes above it, and the nodes of other templates beneath it, do not pay
+// for them again. Dependents are direct ones only (see
+// topology.Topology); a node reached by two ways up counts once, being
+// grouped by constraint. A topology whose Dependents form a cycle gets a
+// *CycleError; one whose chains or whose nodes above never end, an error
+// once past maxAboveDepth or maxAbove.
+func (pl *planning) above(id topology.NodeID, t topology.TemplateID) ([]Demand, error) {
+	key := aboveKey{id, t}
+	if e, ok := pl.aboveMemo[key]; ok {
+		if e.working {
+			i := slices.Index(pl.abovePath, id)
+			cycle := make([]string, 0, len(pl.abovePath)-i+1)
+			for _, n := range pl.abovePath[i:] {
+				cycle = append(cycle, string(n))
+			}
+			slices.Reverse(cycle) // the way relationships point: down
+			return nil, &CycleError{Path: append([]string{string(id)}, cycle...)}
+		}
+		return e.demands, nil
+	}
+	if deps, ok := pl.dependentsOf[id]; ok && len(deps) == 0 {
+		return nil, nil // nothing above, whatever the template: no need to remember it
+	}
+	if len(pl.abovePath) >= maxAboveDepth || pl.aboveCount >= maxAbove {
+		return nil, fmt.Errorf("upgrade: the topology returned %w", &topology.Error{Item: fmt.Sprintf("node %q", id),
+			Err: fmt.Errorf("%w: more than %d nodes above it, or more than %d in all, by its Dependents", topology.ErrInvalid, maxAboveDepth, maxAbove)})
+	}
+	if pl.aboveMemo == nil {
+		pl.aboveMemo = map[aboveKey]aboveEntry{}
+	}
+	pl.aboveMemo[key] = aboveEntry{working: true}
+	pl.aboveCount++
+	pl.abovePath = append(pl.abovePath, id)
+	deps, err := pl.dependents(id)
+	if err != nil {
+		return nil, err
+	}
+	var out []Demand
+	add := func(a Demand) {
+		if g := cotenantGroup(out, a.Constraint); g < 0 {
+			out = append(out, a)
+		} else if compareDemands(a, out[g]) < 0 {
+			out[g] = a
+		}
+	}
+	for i := range deps {
+		d := &deps[i]
+		if i > 0 && deps[i-1].Node == d.Node && deps[i-1].Template == d.Template {
+			continue
+		}
+		if err := pl.checkWalked(d, i, id); err != nil {
+			return nil, err
+		}
+		if !pl.replaces(d.App, d.Template) {
+			tmpl, err := pl.aboveTemplate(d.Template)
+			if err != nil {
+				return nil, err
+			}
+			checked := false
+			for _, r := range tmpl.Requirements {
+				if r.Template != t || r.Constraint.IsZero() {
+					continue
+				}
+				if !checked {
+					if err := cmp.Or(topology.CheckID("application", string(d.App)), topology.CheckID("node", string(d.Node)),
+						topology.CheckID("template", string(d.Template))); err != nil {
+						return nil, topologyIDError(fmt.Sprintf("dependent #%d of node %q", i+1, id), err)
+					}
+					checked = true
+				}
+				add(Demand{Constraint: r.Constraint, App: d.App, Template: d.Template, Node: d.Node})
+			}
+		}
+		if d.Template == t {
+			continue // not past a node of t
+		}
+		up, err := pl.above(d.Node, t)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range up {
+			add(a)
+		}
+	}
+	pl.abovePath = pl.abovePath[:len(pl.abovePath)-1]
+	pl.aboveMemo[key] = aboveEntry{demands: out}
+	return out, nil
+}
+
+// checkWalked refuses dependent i of node id when the identifiers the walk
+// up passes back to the topology, its node's and its template's, lie
+// outside the safe set: a host may look them up in a store of its own. A
+// node the walk cannot pass could hide co-tenants above it, so the plan
+// fails rather than skip it. A node whose Dependents were asked for, and
+// a template looked up, were checked before.
+func (pl *planning) checkWalked(d *topology.Dependent, i int, id topology.NodeID) error {
+	if _, ok := pl.dependentsOf[d.Node]; !ok {
+		if err := topology.CheckID("node", string(d.Node)); err != nil {
+			return topologyIDError(fmt.Sprintf("dependent #%d of node %q", i+1, id), err)
+		}
+	}
+	return pl.checkTemplate(d, i, id)
+}
+
+// checkTemplate refuses the template of dependent i of node id when it lies
+// outside the safe set, unless it was looked up before.
+func (pl *planning) checkTemplate(d *topology.Dependent, i int, id topology.NodeID) error {
+	if _, ok := pl.aboveTemplates[d.Template]; ok {
+		return nil
+	}
+	if _, ok := pl.templates[d.Template]; ok {
+		return nil
+	}
+	if err := topology.CheckID("template", string(d.Template)); err != nil {
+		return topologyIDError(fmt.Sprintf("dependent #%d of node %q", i+1, id), err)
+	}
+	return nil
+}
+
+// aboveTemplate returns a template met on the way up, looking it up once.
+func (pl *planning) aboveTemplate(id topology.TemplateID) (*topology.Template, error) {
+	if t, ok := pl.templates[id]; ok {
+		return t, nil
+	}
+	if t, ok := pl.aboveTemplates[id]; ok {
+		return t, nil
+	}
+	if pl.aboveCount >= maxAbove {
+		return nil, fmt.Errorf("upgrade: the topology returned %w", &topology.Error{Item: fmt.Sprintf("template %q", id),
+			Err: fmt.Errorf("%w: more than %d nodes and templates above the platform nodes, by its Dependents", topology.ErrInvalid, maxAbove)})
+	}
+	t, err := pl.topo.Template(pl.ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if pl.aboveTemplates == nil {
+		pl.aboveTemplates = map[topology.TemplateID]*topology.Template{}
+	}
+	pl.aboveTemplates[id] = t
+	pl.aboveCount++
+	return t, nil
+}
+
 // cotenantGroup returns the index of the demand with d's constraint, or -1.
-func cotenantGroup(cotenants []Demand, d *topology.Dependent) int {
-	return slices.IndexFunc(cotenants, func(o Demand) bool { return o.Constraint.String() == d.Constraint.String() })
+func cotenantGroup(cotenants []Demand, c version.Constraint) int {
+	return slices.IndexFunc(cotenants, func(o Demand) bool { return o.Constraint.String() == c.String() })
 }
 
 // nameCotenants makes each of pf's co-tenant demands name the first
@@ -843,7 +1117,7 @@ func (pl *planning) nameCotenants(pf *platform) {
 			continue
 		}
 		c := Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node}
-		if o := &pf.cotenants[cotenantGroup(pf.cotenants, d)]; compareDemands(c, *o) < 0 {
+		if o := &pf.cotenants[cotenantGroup(pf.cotenants, d.Constraint)]; compareDemands(c, *o) < 0 {
 			if err := checkDependent(pf, i); err != nil {
 				pf.badDependent = cmp.Or(pf.badDependent, err)
 				continue
@@ -854,7 +1128,8 @@ func (pl *planning) nameCotenants(pf *platform) {
 }
 
 // allCotenants returns the demands of every co-tenant of pf, sorted, for
-// an error that names them all.
+// an error that names them all: the dependents, and the nodes above them
+// that cotenants found (see above), each once per constraint.
 func (pl *planning) allCotenants(pf *platform) ([]Demand, error) {
 	var out []Demand
 	for i, d := range pf.dependents {
@@ -863,6 +1138,50 @@ func (pl *planning) allCotenants(pf *platform) ([]Demand, error) {
 				return nil, err
 			}
 			out = append(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
+		}
+	}
+	if pf.aboveListed {
+		for _, d := range pf.above {
+			if !d.Constraint.IsZero() && !pl.replaces(d.App, d.Template) {
+				out = append(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
+			}
+		}
+		sortDemands(out)
+		return slices.CompactFunc(out, func(a, b Demand) bool { return sameDemand(&a, &b) }), nil
+	}
+	// Up from the dependents, through what cotenants asked already.
+	t := pf.node.Template
+	seen := map[topology.NodeID]bool{pf.node.ID: true}
+	var queue []topology.NodeID
+	for _, d := range pf.dependents {
+		if d.Template != t && !seen[d.Node] {
+			seen[d.Node] = true
+			queue = append(queue, d.Node)
+		}
+	}
+	for len(queue) > 0 {
+		id := queue[0]
+		queue = queue[1:]
+		for _, d := range pl.dependentsOf[id] {
+			if seen[d.Node] {
+				continue
+			}
+			seen[d.Node] = true
+			if d.Template != t { // not past a node of t
+				queue = append(queue, d.Node)
+			}
+			if pl.replaces(d.App, d.Template) {
+				continue
+			}
+			tmpl, err := pl.aboveTemplate(d.Template)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range tmpl.Requirements {
+				if r.Template == t && !r.Constraint.IsZero() {
+					out = append(out, Demand{Constraint: r.Constraint, App: d.App, Template: d.Template, Node: d.Node})
+				}
+			}
 		}
 	}
 	sortDemands(out)

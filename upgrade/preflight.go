@@ -7,14 +7,22 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/version"
 )
 
-// checkStale compares every node the plan changes with the version the
-// plan expects it to have now: the From of its first step not yet done, or
-// either end of a step in doubt.
+// checkStale compares every node the plan changes with the versions the
+// plan allows it to have now. Without a journal, or before any of the
+// node's steps is done, that is the From of its first step. Once the
+// journal records steps of the node as succeeded, the node may be at the
+// From of its first step still (the step ran, but whoever keeps the
+// topology had not recorded it yet: a crash between the two) or at the To
+// of any step done (the topology learnt some or all of them); a step in
+// doubt adds its To. Any other version, such as the To of a step not yet
+// run, is stale.
 func (r *run) checkStale(ctx context.Context) error {
 	byNode := map[topology.NodeID][]int{}
 	for i, s := range r.plan.Steps {
@@ -23,31 +31,45 @@ func (r *run) checkStale(ctx context.Context) error {
 	for _, node := range slices.Sorted(maps.Keys(byNode)) {
 		steps := byNode[node]
 		slices.SortFunc(steps, func(a, b int) int { return cmp.Compare(r.pos[a], r.pos[b]) })
-		k := slices.IndexFunc(steps, func(i int) bool { return r.report.Outcomes[i].State != Succeeded })
-		var expected []Step
-		switch {
-		case k < 0:
-			last := r.plan.Steps[steps[len(steps)-1]]
-			expected = []Step{{From: last.To, ID: last.ID}}
-		case r.inDoubt[steps[k]]:
-			s := r.plan.Steps[steps[k]]
-			expected = []Step{s, {From: s.To, ID: s.ID}}
-		default:
-			expected = []Step{r.plan.Steps[steps[k]]}
+		first := r.plan.Steps[steps[0]]
+		expected := []version.Version{first.From}
+		blame := first.ID // the step named when the node is stale
+		for _, i := range steps {
+			s := r.plan.Steps[i]
+			done := r.report.Outcomes[i].State == Succeeded
+			if !done && !r.inDoubt[i] {
+				blame = s.ID
+				break
+			}
+			if !slices.ContainsFunc(expected, func(v version.Version) bool { return v.Compare(s.To) == 0 }) {
+				expected = append(expected, s.To)
+			}
+			blame = s.ID
+			if !done {
+				break
+			}
 		}
 		n, err := r.cfg.stale.Node(ctx, node)
 		if err != nil {
 			return fmt.Errorf("upgrade: checking for a stale plan: %w", err)
 		}
-		if !slices.ContainsFunc(expected, func(s Step) bool { return s.From.Compare(n.Version) == 0 }) {
-			want := expected[0].From.String()
-			if len(expected) > 1 {
-				want += " or " + expected[1].From.String()
+		if !slices.ContainsFunc(expected, func(v version.Version) bool { return v.Compare(n.Version) == 0 }) {
+			want := make([]string, len(expected))
+			for k, v := range expected {
+				want[k] = v.String()
 			}
-			return &StaleError{Node: node, Step: expected[0].ID, Expected: want, Actual: n.Version.String()}
+			return &StaleError{Node: node, Step: blame, Expected: joinOr(want), Actual: n.Version.String()}
 		}
 	}
 	return nil
+}
+
+// joinOr joins words as "a", "a or b", "a, b or c".
+func joinOr(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }
 
 // fetchAll opens and reads every package the plan's remaining platform

@@ -121,13 +121,16 @@ func TestRunStaleCheckAfterPartialRun(t *testing.T) {
 		stale    *upgrade.StaleError // nil: passes
 	}{
 		{name: "completed nodes at their new version", journal: done, versions: upgraded, ran: s[3:]},
-		{name: "topology the plan was made from", journal: done, versions: nil,
-			stale: &upgrade.StaleError{Node: "java-1", Step: s[0], Expected: "21.0.2", Actual: "8.0.402"}},
-		{name: "one completed node still old", journal: done, versions: with(map[topology.NodeID]string{"tomcat-1": "8.5.100"}),
-			stale: &upgrade.StaleError{Node: "tomcat-1", Step: s[2], Expected: "10.1.34", Actual: "8.5.100"}},
+		// The topology did not learn the steps done (a crash between a
+		// step and that write, or nothing that records them).
+		{name: "topology the plan was made from", journal: done, versions: nil, ran: s[3:]},
+		{name: "one completed node still old", journal: done, versions: with(map[topology.NodeID]string{"tomcat-1": "8.5.100"}), ran: s[3:]},
+		{name: "completed node at neither end", journal: done, versions: with(map[topology.NodeID]string{"tomcat-1": "9.0.85"}),
+			stale: &upgrade.StaleError{Node: "tomcat-1", Step: s[2], Expected: "8.5.100 or 10.1.34", Actual: "9.0.85"}},
 		{name: "unfinished node already new", journal: done, versions: with(map[topology.NodeID]string{"tomcat-2": "10.1.34"}),
 			stale: &upgrade.StaleError{Node: "tomcat-2", Step: s[3], Expected: "8.5.100", Actual: "10.1.34"}},
 		{name: "in doubt, not carried out", journal: inDoubt, versions: upgraded, ran: s[3:]},
+		{name: "in doubt, nothing learnt", journal: inDoubt, versions: nil, ran: s[3:]},
 		{name: "in doubt, carried out", journal: inDoubt, versions: with(map[topology.NodeID]string{"shop-1": "2.0.0"}), ran: s[3:]},
 		{name: "in doubt, neither end", journal: inDoubt, versions: with(map[topology.NodeID]string{"shop-1": "1.9.0"}),
 			stale: &upgrade.StaleError{Node: "shop-1", Step: s[4], Expected: "1.4.0 or 2.0.0", Actual: "1.9.0"}},
@@ -356,4 +359,70 @@ func TestRunPrefetchSkipsDoneSteps(t *testing.T) {
 	assert.Equal(t, s[2:], ex.ran)
 	assert.Zero(t, o.opened[jdk], "the package of steps already done is not fetched")
 	assert.Equal(t, 1, o.opened[pkgsource.Key{Type: "tomcat", Version: v("10.1.34")}])
+}
+
+// TestRunStaleCheckResumesHops resumes, with a FileJournal, a node upgraded
+// in hops (1.2.0 → 1.3.4 → 1.4.2 → 1.5.1) whose first two hops are done:
+// the topology may say any version from the first From to the last hop
+// done, and nothing else.
+func TestRunStaleCheckResumesHops(t *testing.T) {
+	plan, err := upgrade.NewPlanner(build(t, chainShop()), source(t,
+		pkg("tomcat", "1.3.4"), pkg("tomcat", "1.4.2"), pkg("tomcat", "1.5.1")), upgrade.WithMaxMinorStep(1)).
+		Plan(context.Background(), shop2("tomcat_server", ">=1.5"))
+	require.NoError(t, err)
+	s := ids(plan)
+	require.Len(t, s, 4, "three hops and the application step")
+	done := []upgrade.Record{
+		jrRec(upgrade.RecordStarted, s[0]), jrRec(upgrade.RecordSucceeded, s[0]),
+		jrRec(upgrade.RecordStarted, s[1]), jrRec(upgrade.RecordSucceeded, s[1]),
+	}
+	inDoubt := append(done[:len(done):len(done)], jrRec(upgrade.RecordStarted, s[2]))
+	node := plan.Steps[0].Node
+	tests := []struct {
+		name     string
+		journal  []upgrade.Record
+		at       string
+		expected string // "": passes
+	}{
+		{"nothing learnt", done, "1.2.0", ""},
+		{"first hop learnt", done, "1.3.4", ""},
+		{"both hops learnt", done, "1.4.2", ""},
+		{"a hop not done", done, "1.5.1", "1.2.0, 1.3.4 or 1.4.2"},
+		{"another version", done, "1.3.0", "1.2.0, 1.3.4 or 1.4.2"},
+		{"in doubt, carried out", inDoubt, "1.5.1", ""},
+		{"in doubt, not carried out", inDoubt, "1.4.2", ""},
+		{"no journal records", nil, "1.3.4", "1.2.0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := jrPath(t)
+			jrSeed(t, path, plan.ID, tt.journal...)
+			j := jrOpen(t, path)
+			apps := build(t, chainShop()).Applications()
+			for a := range apps {
+				for n := range apps[a].Nodes {
+					if apps[a].Nodes[n].ID == node {
+						apps[a].Nodes[n].Version = v(tt.at)
+					}
+				}
+			}
+			topo, err := topology.New(apps...)
+			require.NoError(t, err)
+			ex := &jrRecorder{}
+			report, err := upgrade.Run(context.Background(), plan, ex, upgrade.WithJournal(j), upgrade.WithStaleCheck(topo))
+			if tt.expected == "" {
+				require.NoError(t, err)
+				assert.Equal(t, len(plan.Steps), report.Count(upgrade.Succeeded))
+				return
+			}
+			var se *upgrade.StaleError
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, node, se.Node)
+			assert.Equal(t, tt.expected, se.Expected)
+			assert.Equal(t, tt.at, se.Actual)
+			assert.Contains(t, err.Error(), string(node))
+			assert.Nil(t, report)
+			assert.Empty(t, ex.ran, "a stale plan runs nothing")
+		})
+	}
 }

@@ -392,6 +392,40 @@ func genCase(rng *rand.Rand) propCase {
 			}
 		}
 	}
+	// Now and then a template also requires a template further down, two
+	// or more relationships beneath one of its nodes: co-tenants above a
+	// platform node, not on it.
+	byID := map[topology.NodeID]topology.Node{}
+	for _, a := range pc.apps {
+		for _, n := range a.Nodes {
+			byID[n.ID] = n
+		}
+	}
+	for i := range pc.apps {
+		for _, n := range pc.apps[i].Nodes {
+			if rng.IntN(3) > 0 {
+				continue
+			}
+			var far []topology.NodeID
+			for _, m := range propReachable(byID, n.ID) {
+				if !slices.ContainsFunc(n.Relationships, func(r topology.Relationship) bool { return r.Target == m }) {
+					far = append(far, m)
+				}
+			}
+			if len(far) == 0 {
+				continue
+			}
+			pair := [2]topology.TemplateID{n.Template, templateOf[propPick(rng, far)]}
+			if seenPair[pair] {
+				continue
+			}
+			seenPair[pair] = true
+			t, _ := pc.apps[appOfTemplate[pair[0]]].Template(pair[0])
+			if cons := propConstraint(rng, propCotenantCons); !cons.IsZero() {
+				t.Requirements = append(t.Requirements, topology.Requirement{Template: pair[1], Constraint: cons})
+			}
+		}
+	}
 	// Packages: 0–8 per platform type, distinct versions, sometimes a From
 	// constraint, sometimes requirements on a lower type.
 	versionsOf := map[string][]version.Version{} // by type
@@ -837,7 +871,10 @@ func propCheck(ctx context.Context, t *propT, pc *propCase) propResult {
 	shuffle := rand.New(rand.NewPCG(pc.seed, 0x5eed))
 	topo2, err := pc.topology(shuffle)
 	require.NoError(t, err)
-	plan2, planErr2 := upgrade.NewPlanner(topo2, pc.shuffledSource(shuffle), pc.options()...).PlanAll(ctx, pc.reqs...)
+	// The second plan walks the topology's Dependents up for co-tenants
+	// rather than ask Memory for those above (topology.AboveLister): the
+	// two ways must agree.
+	plan2, planErr2 := upgrade.NewPlanner(walkOnly{topo2}, pc.shuffledSource(shuffle), pc.options()...).PlanAll(ctx, pc.reqs...)
 
 	// Property 8: versions written otherwise ("v1.2", "1.2.0") give the
 	// same decisions: the same steps and step IDs (canonical), each
@@ -1077,6 +1114,30 @@ func propCheckPlan(ctx context.Context, t *propT, pc *propCase, topo *topology.M
 		if len(idx) > 1 {
 			feature("multi-hop")
 		}
+		// And so does every node further up whose template requires m's
+		// and whose walk down reaches m, not past another node of m's
+		// template: a co-tenant at any height.
+		direct := map[topology.NodeID]bool{}
+		for _, d := range deps {
+			direct[d.Node] = true
+		}
+		for id, n := range nodes {
+			if replaced[id] != nil {
+				continue
+			}
+			for _, q := range tmpls[n.Template].Requirements {
+				if q.Template != nodes[m].Template || q.Constraint.IsZero() || !slices.Contains(propBeneath(nodes, id, ofTemplate(q.Template)), m) {
+					continue
+				}
+				if !direct[id] {
+					feature("co-tenant above")
+				}
+				for _, j := range idx {
+					require.True(t, q.Constraint.Allows(plan.Steps[j].To), "co-tenant %s (%s), above, requires %s %s, but step %s moves %s to %s",
+						id, n.Template, q.Template, q.Constraint, plan.Steps[j].ID, m, plan.Steps[j].To)
+				}
+			}
+		}
 		// The last hop carries the demands it meets and the candidates.
 		for k, j := range idx {
 			s := plan.Steps[j]
@@ -1305,7 +1366,7 @@ func TestPropertyPlanner(t *testing.T) {
 	require.GreaterOrEqual(t, counts["ok"]*100/seeds, 25, "share of cases that plan")
 	require.GreaterOrEqual(t, len(counts)-1, 3, "failure kinds seen")
 	if seeds >= 1000 {
-		for _, f := range []string{"co-tenant constraint", "downgrade", "multi-hop", "package demand", "several requests", "warnings"} {
+		for _, f := range []string{"co-tenant constraint", "co-tenant above", "downgrade", "multi-hop", "package demand", "several requests", "warnings"} {
 			require.Positive(t, features[f], "plans with %s", f)
 		}
 	}

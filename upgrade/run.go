@@ -274,7 +274,13 @@ func WithJournal(j Journal) RunOption { return func(c *runConfig) { c.journal = 
 // WithStaleCheck makes Run, before the first step, read from t the version
 // of every node the plan changes and refuse to run, with a *StaleError,
 // when one is not what the plan expects (Terraform refuses a saved plan
-// whose state has changed).
+// whose state has changed). With a journal (WithJournal), a node whose
+// steps the journal records as succeeded, or started and in doubt, may be
+// at the From of its first step or at the To of any of those steps: the
+// topology may not have recorded them yet, as when the process that keeps
+// it crashed between a step and that write, so that a resumed run can
+// check against the topology as it is. A version any other step would
+// give, or none, is stale.
 func WithStaleCheck(t topology.Topology) RunOption { return func(c *runConfig) { c.stale = t } }
 
 // WithPrefetch makes Run, before the first step, open and read in full the

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
 )
 
@@ -126,32 +129,55 @@ func (rf *runFlags) options(ctx context.Context, e *env) []upgrade.RunOption {
 		opts = append(opts, upgrade.WithPrefetch(e.repo))
 	}
 	if rf.staleCheck {
-		opts = append(opts, upgrade.WithStaleCheck(e.topo))
+		topo, _ := e.current()
+		opts = append(opts, upgrade.WithStaleCheck(topo))
 	}
 	return opts
 }
 
-const applySynopsis = `stackup apply (--topology FILE | --tosca FILE --instances FILE) --repo DIR|URL --requests FILE --exec COMMAND [flags]
+const applySynopsis = `stackup apply [PLANFILE] (--topology FILE | --tosca FILE --instances FILE) --repo DIR|URL [--requests FILE] --exec COMMAND [flags]
 
-Plans the requests, prints the plan, and runs it: for each step, the
---exec command, such as 'deploy --node {{.Node}} --to {{.To}}', runs
-without a shell. Its words are split once, at startup, with quotes but no
-expansion; each word after the program is a template rendered with the
-step (fields .ID .Kind .App .Node .Template .Type .From .To .Package
-.NewTemplate .Reason .InDoubt .PackageFile) into exactly one argument.
-For a shell, run one: sh -c 'deploy "$STACKUP_NODE"'. A non-zero exit
-fails the step; .PackageFile is a checked private copy of the package.
-With --journal, running the same apply again resumes where the last run
-stopped.`
+Plans the requests, prints the plan, and runs it; or, given PLANFILE (a
+plan saved by 'stackup plan --out'), runs exactly that plan, after checking
+it against the topology, with its journal in PLANFILE.journal. On a
+terminal, apply asks before running anything (--yes does not ask). For
+each step, the --exec command, such as 'deploy --node {{.Node}} --to
+{{.To}}', runs without a shell. Its words are split once, at startup, with
+quotes but no expansion; each word after the program is a template
+rendered with the step (fields .ID .Kind .App .Node .Template .Type .From
+.To .Package .NewTemplate .Reason .InDoubt .PackageFile) into exactly one
+argument. For a shell, run one: sh -c 'deploy "$STACKUP_NODE"'. A non-zero
+exit fails the step; .PackageFile is a checked private copy of the
+package. After each step, the topology file (or the TOSCA instance file)
+records the node's new version (--learn=false: not). With --journal,
+running the same apply again resumes where the last run stopped.`
+
+// applyFlags are apply's own flags.
+type applyFlags struct {
+	planFile string // the positional PLANFILE, or ""
+	journal  string
+	quiet    bool
+	yes      bool
+	learn    bool
+}
 
 func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newRunCommand("apply", applySynopsis, true)
-	journal := c.fs.String("journal", "", "record progress in `FILE`; apply again with it to resume")
-	quiet := c.fs.Bool("quiet", false, "do not print the plan")
+	var af applyFlags
+	c.fs.StringVar(&af.journal, "journal", "", "record progress in `FILE`; apply again with it to resume (default with PLANFILE: PLANFILE.journal)")
+	c.fs.BoolVar(&af.quiet, "quiet", false, "do not print the plan (but when asking for confirmation)")
+	c.fs.BoolVar(&af.yes, "yes", false, "run without asking for confirmation on a terminal")
+	c.fs.BoolVar(&af.learn, "learn", true, "after each step, record the node's new version in the topology (or instance) file\n(default false with --requests and --journal, whose resume replans from the same topology)")
+	c.planFile = &af.planFile
 	if code, ok := c.parse(args, stdout, stderr); !ok {
 		return code
 	}
-	if err := apply(ctx, &c.in, &c.rf, *journal, *quiet, stdout, stderr); err != nil {
+	learnSet := false
+	c.fs.Visit(func(f *flag.Flag) { learnSet = learnSet || f.Name == "learn" })
+	if !learnSet && af.planFile == "" && af.journal != "" {
+		af.learn = false
+	}
+	if err := apply(ctx, &c.in, &c.rf, &af, stdout, stderr); err != nil {
 		return report(stderr, "apply", err)
 	}
 	return exitOK
@@ -166,6 +192,9 @@ type runCommand struct {
 	requests bool
 	in       inputFlags
 	rf       runFlags
+	// planFile, when set, receives the one positional argument allowed,
+	// anywhere among the flags; with it, --requests is refused.
+	planFile *string
 }
 
 func newRunCommand(name, synopsis string, requests bool) *runCommand {
@@ -178,10 +207,30 @@ func newRunCommand(name, synopsis string, requests bool) *runCommand {
 // parse parses and checks args; ok is false when the command should
 // return code.
 func (c *runCommand) parse(args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	if c.planFile != nil {
+		var positional []string
+		args, positional = splitArgs(c.fs, args)
+		if len(positional) > 1 {
+			return checkFlags(c.fs, c.synopsis, fmt.Errorf("unexpected argument %q: give one plan file", positional[1]), stderr), false
+		}
+		if len(positional) == 1 {
+			*c.planFile = positional[0]
+		}
+	}
 	if code, ok := parseFlags(c.fs, c.synopsis, args, stdout, stderr); !ok {
 		return code, false
 	}
-	err := c.in.check(c.requests)
+	requests := c.requests
+	var err error
+	if c.planFile != nil && *c.planFile != "" {
+		requests = false
+		if c.in.requests != "" {
+			err = usageErr("a plan file and --requests exclude each other: the plan file is what runs")
+		}
+	}
+	if err == nil {
+		err = c.in.check(requests)
+	}
 	if err == nil {
 		err = c.rf.check()
 	}
@@ -191,13 +240,69 @@ func (c *runCommand) parse(args []string, stdout, stderr io.Writer) (code int, o
 	return 0, true
 }
 
-func apply(ctx context.Context, in *inputFlags, rf *runFlags, journalPath string, quiet bool, stdout, stderr io.Writer) error {
+// splitArgs separates the flags of fs in args from the positional
+// arguments, which may come anywhere among them (or after "--"). Values
+// are parsed into stand-ins: parse parses the flags for real.
+func splitArgs(fs *flag.FlagSet, args []string) (flags, positional []string) {
+	probe := newFlagSet(fs.Name())
+	fs.VisitAll(func(f *flag.Flag) {
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			probe.Bool(f.Name, false, "")
+		} else {
+			probe.String(f.Name, "", "")
+		}
+	})
+	rest := args
+	for {
+		if err := probe.Parse(rest); err != nil {
+			return args, nil // parse reports it
+		}
+		n := len(rest) - probe.NArg()
+		flags = append(flags, rest[:n]...)
+		switch {
+		case probe.NArg() == 0:
+			return flags, positional
+		case n > 0 && rest[n-1] == "--":
+			return flags[:len(flags)-1], append(positional, probe.Args()...)
+		}
+		positional = append(positional, probe.Arg(0))
+		rest = probe.Args()[1:]
+	}
+}
+
+// readPlanFile reads a plan saved by plan --out.
+func readPlanFile(path string) (*upgrade.Plan, error) {
+	f, err := topology.OpenRegular(path)
+	if err != nil {
+		return nil, inputErr(fmt.Errorf("plan file: %w", err))
+	}
+	defer f.Close()
+	plan, err := upgrade.ReadJSON(f)
+	if err != nil {
+		return nil, inputErr(fmt.Errorf("plan file %s: %w; make a new one with stackup plan --out", path, err))
+	}
+	return plan, nil
+}
+
+func apply(ctx context.Context, in *inputFlags, rf *runFlags, af *applyFlags, stdout, stderr io.Writer) error {
 	cmds, err := rf.scripts()
 	if err != nil {
 		return err
 	}
-	e, plan, err := makePlan(ctx, in)
-	if err != nil {
+	var e *env
+	var plan *upgrade.Plan
+	journalPath := af.journal
+	if af.planFile != "" {
+		if plan, err = readPlanFile(af.planFile); err != nil {
+			return err
+		}
+		if e, err = loadEnv(ctx, in); err != nil {
+			return err
+		}
+		if journalPath == "" {
+			journalPath = af.planFile + ".journal"
+		}
+	} else if e, plan, err = makePlan(ctx, in); err != nil {
 		return err
 	}
 	defer e.Close()
@@ -207,14 +312,31 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, journalPath string
 	if err := cmds.check(plan); err != nil {
 		return err
 	}
-	if !quiet {
+	var inv *inventory
+	if af.learn {
+		inv = newInventory(in)
+		if err := inv.Ready(); err != nil {
+			return inputErr(err)
+		}
+	}
+	ask := !af.yes && len(plan.Steps) > 0 && stdinOf(ctx) != nil && isTerminal(stdinOf(ctx))
+	if !af.quiet || ask {
 		if err := plan.WriteText(stdout); err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout)
 	}
+	if ask {
+		if err := confirm(ctx, stdinOf(ctx), stdout, len(plan.Steps)); err != nil {
+			return err
+		}
+	}
 
 	opts := rf.options(ctx, e)
+	if af.planFile != "" && !rf.staleCheck {
+		topo, _ := e.current()
+		opts = append(opts, upgrade.WithStaleCheck(topo)) // a saved plan is always checked
+	}
 	if journalPath != "" {
 		j, err := upgrade.OpenFileJournal(journalPath)
 		if err != nil {
@@ -223,21 +345,50 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, journalPath string
 		defer j.Close()
 		opts = append(opts, upgrade.WithJournal(j))
 	}
-	opts = append(opts, upgrade.WithEvents(func(ev upgrade.Event) { fmt.Fprintln(stdout, progressLine(ev)) }))
+	learnCtx := context.WithoutCancel(ctx) // record what was done, even when interrupted
+	var learnErr error
+	learn := func(err error) {
+		if err != nil {
+			fmt.Fprintf(stderr, "%s apply: %v\n", programName, err)
+			learnErr = cmp.Or(learnErr, err)
+		}
+	}
+	clock := newStepClock(time.Now)
+	opts = append(opts, upgrade.WithEvents(func(ev upgrade.Event) {
+		fmt.Fprintln(stdout, clock.line(ev))
+		if inv == nil {
+			return
+		}
+		switch ev.Kind {
+		case upgrade.StepSucceeded:
+			learn(inv.Learn(learnCtx, *ev.Step))
+		case upgrade.StepRolledBack:
+			learn(inv.Unlearn(learnCtx, *ev.Step))
+		}
+	}))
 	runCtx, cancel := afterStop(ctx, rf.grace)
 	defer cancel()
-	rep, err := upgrade.Run(runCtx, plan, newExecutor(cmds, stderr), opts...)
+	rep, err := upgrade.Run(runCtx, plan, newExecutorWith(cmds, stderr, rf.concurrency > 1, rf.stepTimeout), opts...)
 	if rep != nil {
-		fmt.Fprintln(stdout, summary(rep))
+		if inv != nil {
+			learnResumed(learnCtx, inv, plan, rep, learn)
+		}
+		fmt.Fprintln(stdout, summary(rep)+clock.total())
 	}
 	switch {
 	case err == nil:
+		if learnErr != nil {
+			return failedErr(fmt.Errorf("every step succeeded, but the inventory does not say so: %w", learnErr))
+		}
 		return nil
 	case errors.Is(err, upgrade.ErrStopped) || errors.Is(context.Cause(runCtx), errInterrupted):
 		if errors.Is(context.Cause(runCtx), errInterrupted) {
 			err = fmt.Errorf("%w: running steps stopped after --grace %v: %w", errInterrupted, rf.grace, err)
 		}
-		if journalPath != "" {
+		switch {
+		case af.planFile != "":
+			return failedErr(fmt.Errorf("%w; to resume, run the same command again (journal %s)", err, journalPath))
+		case journalPath != "":
 			return failedErr(fmt.Errorf("%w; to resume, run the same command again with --journal %s", err, journalPath))
 		}
 		return failedErr(fmt.Errorf("%w; without --journal, a new apply starts over from the first step", err))
@@ -245,6 +396,58 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, journalPath string
 		return inputErr(err)
 	}
 	return failedErr(err)
+}
+
+// learnResumed records the version of every node whose last step done was
+// done by an earlier run, whose write a crash may have lost.
+func learnResumed(ctx context.Context, inv *inventory, plan *upgrade.Plan, rep *upgrade.Report, learn func(error)) {
+	last := map[topology.NodeID]int{}
+	var order []topology.NodeID
+	for i, o := range rep.Outcomes {
+		if o.State != upgrade.Succeeded {
+			continue
+		}
+		n := plan.Steps[i].Node
+		if _, ok := last[n]; !ok {
+			order = append(order, n)
+		}
+		last[n] = i
+	}
+	for _, n := range order {
+		if i := last[n]; rep.Outcomes[i].Resumed {
+			learn(inv.Learn(ctx, plan.Steps[i]))
+		}
+	}
+}
+
+// confirm shows the question and reads one line from in: anything but y
+// or yes, or an interrupt, is a no.
+func confirm(ctx context.Context, in io.Reader, out io.Writer, n int) error {
+	steps := "these " + strconv.Itoa(n) + " steps"
+	if n == 1 {
+		steps = "this step"
+	}
+	fmt.Fprintf(out, "Apply %s? [y/N] ", steps)
+	answer := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(in).ReadString('\n')
+		answer <- line
+	}()
+	var a string
+	select {
+	case a = <-answer:
+	case <-stopOf(ctx):
+		fmt.Fprintln(out)
+		return failedErr(errors.New("not applied: interrupted; nothing ran"))
+	}
+	switch strings.ToLower(strings.TrimSpace(a)) {
+	case "y", "yes":
+		return nil
+	}
+	if !strings.HasSuffix(a, "\n") {
+		fmt.Fprintln(out)
+	}
+	return failedErr(fmt.Errorf("not applied: the answer was %q, not yes; nothing ran", strings.TrimSpace(a)))
 }
 
 // eventVerbs are the words of the progress lines, of one width.
@@ -258,10 +461,14 @@ var eventVerbs = map[upgrade.EventKind]string{
 }
 
 // progressLine describes an event in one line, such as
-// "[3/8] done   platform/tomcat-1@10.1.34".
-func progressLine(ev upgrade.Event) string {
+// "[3/8] done   platform/tomcat-1@10.1.34"; took, when not negative, is
+// how long the step took, added as "  (2.1s)".
+func progressLine(ev upgrade.Event, took time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[%d/%d] %s %s", ev.Done, ev.Total, eventVerbs[ev.Kind], ev.Step.ID)
+	if took >= 0 {
+		fmt.Fprintf(&b, "  (%s)", formatDuration(took))
+	}
 	switch {
 	case ev.Kind == upgrade.StepStarted && ev.InDoubt:
 		b.WriteString(" (in doubt: an earlier run was interrupted during this step)")
@@ -271,6 +478,49 @@ func progressLine(ev upgrade.Event) string {
 		fmt.Fprintf(&b, ": %v", ev.Err)
 	}
 	return b.String()
+}
+
+// formatDuration rounds d for people: 850ms, 2.1s, 1m5s.
+func formatDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+// stepClock times the steps of a run from its events, with now as the
+// clock (time.Now; tests may give another).
+type stepClock struct {
+	now     func() time.Time
+	start   time.Time
+	started map[upgrade.StepID]time.Time
+}
+
+func newStepClock(now func() time.Time) *stepClock {
+	return &stepClock{now: now, start: now(), started: map[upgrade.StepID]time.Time{}}
+}
+
+// line is the progress line of ev, with how long the step took when it
+// ends.
+func (c *stepClock) line(ev upgrade.Event) string {
+	took := time.Duration(-1)
+	switch ev.Kind {
+	case upgrade.StepStarted:
+		c.started[ev.Step.ID] = c.now()
+	case upgrade.StepSucceeded, upgrade.StepFailed:
+		if t, ok := c.started[ev.Step.ID]; ok {
+			took = c.now().Sub(t)
+		}
+	}
+	return progressLine(ev, took)
+}
+
+// total is "; D in all", how long the run has taken.
+func (c *stepClock) total() string {
+	return "; " + formatDuration(c.now().Sub(c.start)) + " in all"
 }
 
 // summary counts the outcomes of a run, such as

@@ -333,6 +333,11 @@ type runner struct {
 	// grace is how long a cancelled command has between SIGTERM and
 	// SIGKILL.
 	grace time.Duration
+	// prefix makes each line of a command's output start with its step's
+	// ID, for steps running side by side.
+	prefix bool
+	// timeout is the step timeout (--step-timeout), named in errors.
+	timeout time.Duration
 }
 
 // maxStderr is how much of a failed command's standard error its error
@@ -360,12 +365,20 @@ func (r *runner) run(ctx context.Context, action string, c *stepCommand, s upgra
 	)
 	var stderr tailBuffer
 	cmd.Stdout, cmd.Stderr = r.out, &stderr
+	if r.prefix {
+		lw := &lineWriter{prefix: "[" + string(s.ID) + "] ", w: r.out}
+		defer lw.Flush()
+		cmd.Stdout = lw
+	}
 	cmd.WaitDelay = r.grace
 	g := processGroup(cmd)
 	err = runPinned(cmd)
 	// When the command was cancelled, what is left of its group has had
 	// SIGTERM, and now has the rest of its grace before SIGKILL.
 	if g.stop(r.grace) || (cmd.Process == nil && ctx.Err() != nil) {
+		if cause := context.Cause(ctx); errors.Is(cause, context.DeadlineExceeded) && r.timeout > 0 {
+			return &timeoutError{action: action, after: r.timeout}
+		}
 		return fmt.Errorf("%s command stopped: %w", action, context.Cause(ctx))
 	}
 	if err == nil {
@@ -428,8 +441,32 @@ func newExecutor(cmds scripts, out io.Writer) upgrade.Executor {
 	return newRunner(cmds, out, defaultGrace)
 }
 
+// newExecutorWith is newExecutor whose commands' output lines start with
+// their step's ID when prefix is set, and whose errors for a step cut
+// short by timeout (the step timeout, 0 if none) say so.
+func newExecutorWith(cmds scripts, out io.Writer, prefix bool, timeout time.Duration) upgrade.Executor {
+	return newRunnerWith(&runner{cmds: cmds, out: &lockedWriter{w: out}, grace: defaultGrace, prefix: prefix, timeout: timeout})
+}
+
+// timeoutError is a command stopped by the step timeout.
+type timeoutError struct {
+	action string
+	after  time.Duration
+}
+
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("%s command timed out after %v (--step-timeout)", e.action, e.after)
+}
+
+// Unwrap lets the error match context.DeadlineExceeded.
+func (e *timeoutError) Unwrap() error { return context.DeadlineExceeded }
+
 func newRunner(cmds scripts, out io.Writer, grace time.Duration) upgrade.Executor {
-	r := &runner{cmds: cmds, out: &lockedWriter{w: out}, grace: grace}
+	return newRunnerWith(&runner{cmds: cmds, out: &lockedWriter{w: out}, grace: grace})
+}
+
+func newRunnerWith(r *runner) upgrade.Executor {
+	cmds := r.cmds
 	switch {
 	case cmds.verify != nil && cmds.rollback != nil:
 		return withBoth{r}
@@ -451,6 +488,54 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// lineWriter writes what it is given to w line by line, each line
+// starting with prefix, in one Write: lines of commands running at once
+// do not mix, and a line split across writes is not cut. Flush writes
+// what is left of a last line without a newline. Not safe for concurrent
+// use: each command has its own.
+type lineWriter struct {
+	prefix string
+	w      io.Writer
+	buf    []byte
+}
+
+// maxLine is the longest line a lineWriter holds back: a longer one is
+// written in pieces, each with the prefix.
+const maxLine = 64 << 10
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 && len(l.buf) < maxLine {
+			return len(p), nil
+		}
+		if i < 0 {
+			i = len(l.buf) - 1
+		}
+		line := make([]byte, 0, len(l.prefix)+i+2)
+		line = append(append(line, l.prefix...), l.buf[:i+1]...)
+		if line[len(line)-1] != '\n' {
+			line = append(line, '\n')
+		}
+		l.buf = l.buf[i+1:]
+		if _, err := l.w.Write(line); err != nil {
+			return len(p), err
+		}
+	}
+}
+
+// Flush writes the last line if it has no newline.
+func (l *lineWriter) Flush() error {
+	if len(l.buf) == 0 {
+		return nil
+	}
+	line := append(append([]byte(l.prefix), l.buf...), '\n')
+	l.buf = nil
+	_, err := l.w.Write(line)
+	return err
 }
 
 // tailBuffer keeps the last maxStderr bytes written to it.

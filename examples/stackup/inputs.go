@@ -11,7 +11,9 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -113,9 +115,34 @@ func (in *inputFlags) plannerOptions() ([]upgrade.Option, error) {
 // env is what the inputs load to: the deployment, the repository and a
 // planner over them.
 type env struct {
+	repo repository
+	in   *inputFlags
+	opts []upgrade.Option // the planner's
+
+	mu      sync.RWMutex // guards topo and planner, which refresh replaces
 	topo    *topology.Memory
-	repo    repository
 	planner *upgrade.Planner
+}
+
+// current returns the topology and a planner on it, as last read.
+func (e *env) current() (*topology.Memory, *upgrade.Planner) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.topo, e.planner
+}
+
+// refresh reads the topology again, as the inventory changed it, for the
+// plans and stale checks to come.
+func (e *env) refresh() error {
+	topo, err := e.in.loadTopology()
+	if err != nil {
+		return err
+	}
+	planner := upgrade.NewPlanner(topo, e.repo, e.opts...)
+	e.mu.Lock()
+	e.topo, e.planner = topo, planner
+	e.mu.Unlock()
+	return nil
 }
 
 // repository is what Dir and HTTP have in common.
@@ -136,21 +163,15 @@ func (e *env) Close() error {
 // so that a missing, malformed or untrusted repository is reported before
 // planning. Errors are marked for exit code 2.
 func (in *inputFlags) load(ctx context.Context) (*env, error) {
-	var topo *topology.Memory
-	var err error
-	if in.topology != "" {
-		topo, err = topology.Load(in.topology)
-	} else {
-		topo, err = topology.LoadTOSCA(in.tosca, in.instances)
-	}
+	topo, err := in.loadTopology()
 	if err != nil {
-		return nil, inputErr(err)
+		return nil, err
 	}
 	repo, err := in.openRepo()
 	if err != nil {
 		return nil, inputErr(err)
 	}
-	e := &env{topo: topo, repo: repo}
+	e := &env{topo: topo, repo: repo, in: in}
 	if _, err := repo.Index(ctx); err != nil {
 		e.Close()
 		if errors.Is(err, pkgsource.ErrNoTrustStore) {
@@ -163,8 +184,24 @@ func (in *inputFlags) load(ctx context.Context) (*env, error) {
 		e.Close()
 		return nil, err
 	}
+	e.opts = opts
 	e.planner = upgrade.NewPlanner(topo, repo, opts...)
 	return e, nil
+}
+
+// loadTopology reads the deployment the flags name.
+func (in *inputFlags) loadTopology() (*topology.Memory, error) {
+	var topo *topology.Memory
+	var err error
+	if in.topology != "" {
+		topo, err = topology.Load(in.topology)
+	} else {
+		topo, err = topology.LoadTOSCA(in.tosca, in.instances)
+	}
+	if err != nil {
+		return nil, inputErr(err)
+	}
+	return topo, nil
 }
 
 func (in *inputFlags) openRepo() (repository, error) {
@@ -244,9 +281,9 @@ func loadRequests(path string) ([]upgrade.Request, error) {
 // parseRequestsYAML parses a request file in YAML (or JSON).
 func parseRequestsYAML(data []byte) ([]upgrade.Request, error) {
 	var rf requestFile
+	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&rf); err != nil {
+	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("empty request file")
 		}
@@ -256,6 +293,14 @@ func parseRequestsYAML(data []byte) ([]upgrade.Request, error) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, errors.New("more than one YAML document")
 	}
+	if len(doc.Content) == 1 {
+		if err := checkFields(doc.Content[0], reflect.TypeFor[requestFile](), ""); err != nil {
+			return nil, err
+		}
+	}
+	if err := doc.Decode(&rf); err != nil {
+		return nil, errors.New(yamlMessage(err))
+	}
 	return rf.convert()
 }
 
@@ -263,13 +308,14 @@ func parseRequestsYAML(data []byte) ([]upgrade.Request, error) {
 // and nothing after the object.
 func parseRequestsJSON(r io.Reader) ([]upgrade.Request, error) {
 	var rf requestFile
-	dec := json.NewDecoder(r)
+	var seen bytes.Buffer // what the decoder read, to name an unknown field's place
+	dec := json.NewDecoder(io.TeeReader(r, &seen))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&rf); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("empty body")
 		}
-		return nil, err
+		return nil, jsonMessage(err, seen.Bytes())
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		if err != nil {
@@ -278,6 +324,118 @@ func parseRequestsJSON(r io.Reader) ([]upgrade.Request, error) {
 		return nil, errors.New("data after the JSON object")
 	}
 	return rf.convert()
+}
+
+// checkFields checks that every mapping in n has only the fields of t
+// (by their yaml names), and that objects and lists are where t has them,
+// naming the place (such as requests[0].template) and the known fields:
+// the messages speak of the file, not of Go types.
+func checkFields(n *yaml.Node, t reflect.Type, path string) error {
+	at := func() string {
+		if path == "" {
+			return "the top level"
+		}
+		return path
+	}
+	if n.Kind == yaml.AliasNode {
+		return nil // the decoder follows it, within its limits
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return fmt.Errorf("line %d: %s: want fields (%s), got %s", n.Line, at(), strings.Join(fieldNames(t), ", "), nodeKind(n))
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			f, ok := fieldByName(t, key)
+			if !ok {
+				return fmt.Errorf("line %d: %s: unknown field %q; known fields: %s", n.Content[i].Line, at(), key, strings.Join(fieldNames(t), ", "))
+			}
+			p := key
+			if path != "" {
+				p = path + "." + key
+			}
+			if err := checkFields(n.Content[i+1], f.Type, p); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+			return nil
+		}
+		if n.Kind != yaml.SequenceNode {
+			return fmt.Errorf("line %d: %s: want a list, got %s", n.Line, at(), nodeKind(n))
+		}
+		for i, c := range n.Content {
+			if err := checkFields(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			return fmt.Errorf("line %d: %s: want a value, got %s", n.Line, at(), nodeKind(n))
+		}
+	}
+	return nil
+}
+
+// fieldNames are the yaml names of t's fields, in order.
+func fieldNames(t reflect.Type) []string {
+	var names []string
+	for f := range t.Fields() {
+		names = append(names, strings.Split(f.Tag.Get("yaml"), ",")[0])
+	}
+	return names
+}
+
+func fieldByName(t reflect.Type, name string) (reflect.StructField, bool) {
+	for f := range t.Fields() {
+		if strings.Split(f.Tag.Get("yaml"), ",")[0] == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+func nodeKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "fields"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return fmt.Sprintf("the value %q", n.Value)
+}
+
+// jsonMessage rewrites a JSON decoding error in the words of the request
+// file: an unknown field with its place and the known fields (read again
+// from data, the bytes read), a value of the wrong kind with its place.
+func jsonMessage(err error, data []byte) error {
+	var te *json.UnmarshalTypeError
+	isType := errors.As(err, &te)
+	if (isType && te.Field != "") || strings.HasPrefix(err.Error(), "json: unknown field ") {
+		var doc yaml.Node
+		if yaml.Unmarshal(data, &doc) == nil && len(doc.Content) == 1 {
+			if ferr := checkFields(doc.Content[0], reflect.TypeFor[requestFile](), ""); ferr != nil {
+				return ferr
+			}
+		}
+	}
+	if isType {
+		place := "the top level"
+		if te.Field != "" {
+			place = te.Field
+		}
+		want := map[reflect.Kind]string{reflect.Struct: "an object", reflect.Slice: "a list", reflect.String: "a string"}[te.Type.Kind()]
+		if want == "" {
+			want = "another value"
+		}
+		return fmt.Errorf("%s: cannot unmarshal %s here: want %s", place, te.Value, want)
+	}
+	if strings.HasPrefix(err.Error(), "json: unknown field ") {
+		return errors.New(strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return err // such as a syntax error, or *http.MaxBytesError, which the server tells apart
 }
 
 // yamlMessage flattens a yaml error into one line.

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"golang.org/x/term"
 )
 
 // exitInterrupted is the exit code after a second interrupt, as a shell
@@ -83,3 +85,22 @@ func afterStop(ctx context.Context, grace time.Duration) (context.Context, conte
 	}()
 	return ctx, func() { cancel(context.Canceled) }
 }
+
+// stdinKey is the context key of the standard input that apply may ask
+// for confirmation on.
+type stdinKey struct{}
+
+// withStdin returns ctx carrying f, the standard input. Without it (as in
+// tests run in-process), apply never asks.
+func withStdin(ctx context.Context, f *os.File) context.Context {
+	return context.WithValue(ctx, stdinKey{}, f)
+}
+
+// stdinOf returns the standard input ctx carries, or nil.
+func stdinOf(ctx context.Context) *os.File {
+	f, _ := ctx.Value(stdinKey{}).(*os.File)
+	return f
+}
+
+// isTerminal reports whether f is a terminal.
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }

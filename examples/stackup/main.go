@@ -3,13 +3,14 @@
 //
 // Usage:
 //
-//	stackup plan  [inputs] [--format text|json|mermaid|dot] [--explain NODE]...
+//	stackup plan  [inputs] [--format text|json|mermaid|dot] [--explain NODE]... [--out PLANFILE]
 //	stackup apply [inputs] --exec COMMAND [run flags]
+//	stackup apply PLANFILE [inputs but --requests] --exec COMMAND [run flags]
 //	stackup serve [inputs] --exec COMMAND [run flags] [serve flags]
 //	stackup help [COMMAND]
 //
 // Every command takes --help. Run without arguments, stackup prints its
-// usage and exits 0.
+// usage on standard error and exits 2.
 //
 // # Inputs
 //
@@ -59,16 +60,48 @@
 // plan prints the plan: --format text (default), json (schema
 // stackup.plan/v2), mermaid or dot. --explain NODE, repeatable and only with
 // text, also prints why the plan gives that platform node its version.
+// --out PLANFILE also saves the plan as JSON, for review and for apply
+// PLANFILE; the file is written atomically (a temporary file in the same
+// directory, synced, then renamed), mode 0644, and an existing PLANFILE
+// that is not a regular file (a symbolic link, a directory) is refused.
 //
 // # apply
 //
 // apply plans, prints the plan (not with --quiet), and runs it, printing a
-// line per step event and a summary:
+// line per step event, with how long each step took, and a summary:
 //
 //	[0/8] start  platform/java-1@17.0.13
-//	[1/8] done   platform/java-1@17.0.13
+//	[1/8] done   platform/java-1@17.0.13  (2.1s)
 //	…
-//	8 succeeded, 0 failed, 0 skipped, 0 rolled back
+//	8 succeeded, 0 failed, 0 skipped, 0 rolled back; 14.2s in all
+//
+// Given a PLANFILE (written by plan --out) instead of --requests, apply
+// runs exactly that plan: a plan file that was edited is refused (exit 2),
+// and the stale check (--stale-check) is always on, against the topology
+// as it is now. Its journal is PLANFILE.journal unless --journal says
+// otherwise: running the same command again resumes it.
+//
+// When standard input is a terminal and --yes is not given, apply shows
+// the plan (even with --quiet) and asks "Apply these N steps? [y/N]"; any
+// answer but y or yes exits 1 and runs nothing. When standard input is not
+// a terminal (CI, /dev/null), apply does not ask.
+//
+// After each step succeeds (and after a step is rolled back), apply
+// records the node's new version in the deployment's file, so that the
+// next plan starts from it: the --topology file, or the --instances file
+// of a TOSCA deployment. It edits the node's version field in place (YAML
+// keeps its comments, key order and styles; a JSON topology is written
+// again, indented), checks that the result reads back, and replaces the
+// file atomically through its directory, refusing a file that is a
+// symbolic link; two stackup processes take turns (a lock on the
+// directory). --learn=false leaves the file alone; with --requests and
+// --journal, learning is off unless --learn is given, since resuming
+// that journal needs the same plan, planned from the same topology.
+// A crash between a step and that write leaves the journal saying the step
+// succeeded and the file saying its From: the resumed apply (the same
+// journal) accepts that in its stale check, does not run the step again,
+// and records its version when it ends; but a new plan made from the file
+// without the journal plans the step again.
 //
 // Each step runs a command, without a shell:
 //
@@ -109,7 +142,9 @@
 //
 // A non-zero exit fails the step, and the error quotes the end of the
 // command's standard error; its standard output goes to stackup's
-// standard error. Each command runs in a process group of its own.
+// standard error, each line starting with "[STEP-ID] " when steps run
+// side by side (--concurrency above 1). A step cut short by --step-timeout
+// fails with "execute command timed out after D (--step-timeout)". Each command runs in a process group of its own.
 // Cancelling (SIGINT, SIGTERM, a step timeout) sends SIGTERM to the
 // group, and SIGKILL 5 seconds later to what is left of it; a command
 // that ends by itself may leave processes behind (a daemon it started).
@@ -132,10 +167,14 @@
 //	--rollback-exec COMMAND  ... with this command, like --exec (required with --rollback)
 //	--journal FILE           record progress; running apply again with the same journal
 //	                         (and the same inputs) resumes: steps done are not run again
+//	                         (default with PLANFILE: PLANFILE.journal)
+//	--yes                    do not ask for confirmation on a terminal
+//	--learn                  record each node's new version in the topology file (default
+//	                         true; false with --requests and --journal)
 //	--prefetch               fetch and verify every package before the first step
 //	--stale-check            refuse to run when a node's version in the topology is not
-//	                         the one the plan expects (after a partial run, update the
-//	                         topology file first)
+//	                         the one the plan expects; with --journal, a node whose steps
+//	                         the journal records as done may be at either end of them
 //	--quiet                  do not print the plan
 //
 // The first SIGINT or SIGTERM stops apply gently: no new step starts,
@@ -311,9 +350,10 @@
 //
 //	0  success (and help)
 //	1  the run failed: a step failed or was rolled back, the prefetch or the stale
-//	   check refused to start, the journal is locked, the run was interrupted; or
-//	   the server failed
-//	2  usage, or an input that cannot be read or is invalid: a topology, request,
+//	   check refused to start, the journal is locked, the run was interrupted, the
+//	   confirmation was not given, a version could not be recorded in the topology
+//	   file; or the server failed
+//	2  usage (stackup without arguments too), or an input that cannot be read or is invalid: a topology, request,
 //	   key, repository (unreadable, malformed, unsigned or badly signed with
 //	   --key), command (--exec and the like), or a journal written for another plan
 //	3  no plan is possible: a conflict, no package, no upgrade path, a downgrade
@@ -352,7 +392,7 @@ func runMain(args []string, stdout, stderr io.Writer, exit func(int)) int {
 	done := make(chan struct{})
 	defer close(done)
 	stop := interrupts(sigs, done, stderr, exit)
-	return run(withStop(context.Background(), stop), args, stdout, stderr)
+	return run(withStdin(withStop(context.Background(), stop), os.Stdin), args, stdout, stderr)
 }
 
 // command is one subcommand.
@@ -374,8 +414,8 @@ func commands() []command {
 // exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		usage(stdout)
-		return exitOK
+		usage(stderr)
+		return exitUsage
 	}
 	name, rest := args[0], args[1:]
 	switch name {

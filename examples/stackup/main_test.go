@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +19,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/stackup/stackup/topology"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -28,9 +34,46 @@ func TestMain(m *testing.M) {
 		os.Exit(dumpArgv(file))
 	}
 	if os.Getenv("STACKUP_TEST_MAIN") == "1" {
+		if node := os.Getenv("STACKUP_TEST_CRASH_LEARN"); node != "" {
+			// Die by SIGKILL after the step named has run and the journal
+			// has recorded it, before the inventory records it.
+			learnHook = func(n topology.NodeID) {
+				if string(n) == node {
+					if p, err := os.FindProcess(os.Getpid()); err == nil {
+						_ = p.Kill() // SIGKILL on Unix
+					}
+					select {}
+				}
+			}
+		}
 		os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr, os.Exit))
 	}
-	goleak.VerifyTestMain(m)
+	// The tests work on copies of the topology, which apply and serve
+	// rewrite as steps are done: testdata itself must come out unchanged.
+	before := testdataSum()
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		if after := testdataSum(); after != before {
+			fmt.Fprintln(os.Stderr, "FAIL: a test changed testdata/shop.yaml or testdata/tosca: work on a copy")
+			code = max(code, 1)
+		}
+		os.Exit(code)
+	}))
+}
+
+// testdataSum returns a digest of the deployment files under testdata.
+func testdataSum() string {
+	h := sha256.New()
+	for _, name := range []string{"testdata/shop.yaml", "testdata/tosca"} {
+		_ = filepath.WalkDir(name, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				data, _ := os.ReadFile(path)
+				fmt.Fprintf(h, "%s %d\n", path, len(data))
+				h.Write(data)
+			}
+			return nil
+		})
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // result is what one invocation of stackup did.
@@ -76,11 +119,20 @@ func section(b *strings.Builder, name, content string) {
 
 // checkGolden compares got, with the paths in replace (path → name)
 // replaced, to testdata/golden/name.txt; -update rewrites the file.
+// stepDuration and runDuration match the durations of progress lines and
+// summaries, which golden files do not hold.
+var (
+	stepDuration = regexp.MustCompile(`  \((?:[0-9]+m)?[0-9.]+(?:ns|µs|ms|s)\)`)
+	runDuration  = regexp.MustCompile(`; (?:[0-9]+m)?[0-9.]+(?:ns|µs|ms|s) in all\n`)
+)
+
 func checkGolden(t *testing.T, name, got string, replace map[string]string) {
 	t.Helper()
 	for path, placeholder := range replace {
 		got = strings.ReplaceAll(got, path, placeholder)
 	}
+	got = stepDuration.ReplaceAllString(got, "  (D)")
+	got = runDuration.ReplaceAllString(got, "; D in all\n")
 	file := filepath.Join("testdata", "golden", name+".txt")
 	if *update {
 		require.NoError(t, os.WriteFile(file, []byte(got), 0o644))
@@ -125,7 +177,7 @@ func TestPlan(t *testing.T) {
 		{name: "plan-bad-request", args: []string{"--requests", "testdata/requests-bad.yaml"}, code: exitUsage,
 			stderr: "requests[1] (billing): template.requirements[0].constraint"},
 		{name: "plan-unknown-field", args: []string{"--requests", "testdata/requests-unknown-field.yaml"}, code: exitUsage,
-			stderr: "field replace not found"},
+			stderr: `requests[0]: unknown field "replace"; known fields: application, replaces, template`},
 		{name: "plan-unknown-app", args: []string{"--requests", "testdata/requests-unknown-app.yaml"}, code: exitNoPlan,
 			stderr: `"warehouse"`},
 		{name: "plan-explain-unknown-node", args: []string{"--requests", "testdata/requests.yaml", "--explain", "tomcat-9"}, code: exitUsage,
@@ -233,7 +285,7 @@ func TestUsage(t *testing.T) {
 		stdout string
 		stderr string
 	}{
-		{"usage-none", nil, exitOK, "Commands:", ""},
+		{"usage-none", nil, exitUsage, "", "Commands:"},
 		{"usage-help", []string{"help"}, exitOK, "Exit codes:", ""},
 		{"usage-help-apply", []string{"help", "apply"}, exitOK, "-journal FILE", ""},
 		{"usage-plan-help", []string{"plan", "--help"}, exitOK, "-format FORMAT", ""},

@@ -212,7 +212,7 @@ func TestApplyHTTPRepository(t *testing.T) {
 		files.ServeHTTP(w, r)
 	}))
 	defer hs.Close()
-	r := stackup(t, "apply", "--topology", "testdata/shop.yaml", "--repo", hs.URL+"/", "--key", e.key, "--requests", "testdata/requests.yaml",
+	r := stackup(t, "apply", "--topology", e.topo, "--repo", hs.URL+"/", "--key", e.key, "--requests", "testdata/requests.yaml",
 		"--quiet", "--prefetch", "--exec", e.record(),
 		"--verify-exec", e.script(`echo "verify $1" >> "$4"`), "--rollback", "--rollback-exec", e.script(`echo "undo $1" >> "$4"`))
 	require.Equal(t, exitOK, r.code, r.stderr)

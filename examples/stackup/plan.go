@@ -54,10 +54,11 @@ func checkFlags(fs *flag.FlagSet, synopsis string, err error, stderr io.Writer) 
 	return exitUsage
 }
 
-const planSynopsis = `stackup plan (--topology FILE | --tosca FILE --instances FILE) --repo DIR|URL --requests FILE [flags]
+const planSynopsis = `stackup plan (--topology FILE | --tosca FILE --instances FILE) --repo DIR|URL --requests FILE [--out PLANFILE] [flags]
 
 Prints the plan for the requests: the steps, platform first, that upgrade
-the deployment to the requested templates.`
+the deployment to the requested templates. With --out, also saves it for
+review; 'stackup apply PLANFILE' then runs exactly that plan.`
 
 func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("plan")
@@ -66,6 +67,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", "text", "output `FORMAT`: text, json, mermaid or dot")
 	var explain stringList
 	fs.Var(&explain, "explain", "also explain the version chosen for platform `NODE` (repeatable; text only)")
+	out := fs.String("out", "", "also save the plan, as JSON, in `FILE`, for 'stackup apply FILE'")
 	if code, ok := parseFlags(fs, planSynopsis, args, stdout, stderr); !ok {
 		return code
 	}
@@ -91,6 +93,15 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(&why, "\nWhy %s:\n", node)
 		if err := plan.Explain(&why, topology.NodeID(node)); err != nil {
 			return report(stderr, "plan", usageErr("--explain %s: %w", node, err))
+		}
+	}
+	if *out != "" {
+		var b bytes.Buffer
+		if err := plan.WriteJSON(&b); err != nil {
+			return report(stderr, "plan", err)
+		}
+		if err := writeFileAtomic(*out, b.Bytes(), 0o644); err != nil {
+			return report(stderr, "plan", failedErr(fmt.Errorf("--out: %w", err)))
 		}
 	}
 	if err := write(plan, stdout); err != nil {
@@ -129,10 +140,18 @@ func makePlan(ctx context.Context, in *inputFlags) (*env, *upgrade.Plan, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	plan, err := e.planner.PlanAll(ctx, reqs...)
+	_, planner := e.current()
+	plan, err := planner.PlanAll(ctx, reqs...)
 	if err != nil {
 		e.Close()
 		return nil, nil, &exitError{planExit(err), err}
 	}
 	return e, plan, nil
+}
+
+// loadEnv loads the inputs, for a plan read from a file.
+func loadEnv(ctx context.Context, in *inputFlags) (*env, error) {
+	ctx, cancel := afterStop(ctx, 0)
+	defer cancel()
+	return in.load(ctx)
 }

@@ -101,6 +101,7 @@ type stepEvent struct {
 // runState is what the server knows of one run. Its methods are safe for
 // concurrent use.
 type runState struct {
+	saveMu  sync.Mutex // held while the record is written: see save
 	mu      sync.Mutex
 	rec     runRecord
 	events  []stepEvent
@@ -150,8 +151,8 @@ func (rs *runState) add(ev upgrade.Event) (took time.Duration, ok bool) {
 }
 
 // end records the end of the run, in state with error err and the steps
-// inDoubt that its journal leaves started, and returns the record.
-func (rs *runState) end(rep *upgrade.Report, state string, err error, inDoubt []upgrade.StepID) runRecord {
+// inDoubt that its journal leaves started.
+func (rs *runState) end(rep *upgrade.Report, state string, err error, inDoubt []upgrade.StepID) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if rep != nil {
@@ -176,7 +177,18 @@ func (rs *runState) end(rep *upgrade.Report, state string, err error, inDoubt []
 	rs.cancel = nil
 	rs.rec.count()
 	rs.notify()
-	return rs.rec.clone()
+}
+
+// save writes the run's record as it is now to st. Saves are serialised
+// and each writes the latest record, so that a save begun earlier (the end
+// of a run) never replaces a newer record (its resume) on disk.
+func (rs *runState) save(st *stateStore) error {
+	rs.saveMu.Lock()
+	defer rs.saveMu.Unlock()
+	rs.mu.Lock()
+	rec := rs.rec.clone()
+	rs.mu.Unlock()
+	return st.saveRun(&rec)
 }
 
 func (rs *runState) notify() {

@@ -355,7 +355,8 @@ func (s *server) plan(w http.ResponseWriter, r *http.Request) *upgrade.Plan {
 		writeError(w, http.StatusBadRequest, "invalid_request", err)
 		return nil
 	}
-	plan, err := s.env.planner.PlanAll(r.Context(), reqs...)
+	_, planner := s.env.current()
+	plan, err := planner.PlanAll(r.Context(), reqs...)
 	if err != nil {
 		kind := planKind(err)
 		status := map[string]int{"invalid_request": http.StatusBadRequest, "repository": http.StatusBadGateway,
@@ -608,10 +609,9 @@ func (s *server) prepare(plan *upgrade.Plan, apps []topology.AppID, old *runStat
 	}
 	rs.rec.count()
 	rs.cancel = cancel
-	rec := rs.rec.clone()
 	rs.notify()
 	rs.mu.Unlock()
-	if err := s.state.saveRun(&rec); err != nil {
+	if err := rs.save(s.state); err != nil {
 		cancel(nil)
 		j.Close()
 		return nil, err
@@ -704,8 +704,8 @@ func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, 
 		s.remember(id)
 	}
 	s.mu.Unlock()
-	rec := rs.end(rep, state, err, inDoubt)
-	if serr := s.state.saveRun(&rec); serr != nil {
+	rs.end(rep, state, err, inDoubt)
+	if serr := rs.save(s.state); serr != nil {
 		s.log.Error("run record not saved", "run", id, "err", serr)
 	}
 	s.log.Info("run ended", "run", id, "state", state, "err", err)
@@ -1087,12 +1087,24 @@ func serve(ctx context.Context, in *inputFlags, rf *runFlags, sf *serveFlags, st
 		return err
 	}
 	defer e.Close()
+	inv := newInventory(in)
+	if err := inv.Ready(); err != nil {
+		return inputErr(err)
+	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	srv, err := newServer(runCtx, e, rf, acc, state, stderr, log)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	// The inventory learns each step's version, and the plans and stale
+	// checks to come read the topology it wrote.
+	srv.learn = func(ctx context.Context, s upgrade.Step) error {
+		if err := inv.Learn(ctx, s); err != nil {
+			return err
+		}
+		return e.refresh()
+	}
 	ln, err := net.Listen("tcp", sf.listen)
 	if err != nil {
 		return usageErr("--listen: %w", err)

@@ -312,7 +312,7 @@ func unsetToken(t *testing.T) {
 func serveArgs(t *testing.T, more ...string) (args []string, ran string) {
 	e := newApplyEnv(t)
 	exec, ran := marker(t)
-	return append([]string{"serve", "--topology", "testdata/shop.yaml", "--repo", e.repo, "--key", e.key, "--exec", exec,
+	return append([]string{"serve", "--topology", e.topo, "--repo", e.repo, "--key", e.key, "--exec", exec,
 		"--state-dir", filepath.Join(t.TempDir(), "state")}, more...), ran
 }
 

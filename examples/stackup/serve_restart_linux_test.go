@@ -27,7 +27,7 @@ func TestServeKilledResumes(t *testing.T) {
 	e := newApplyEnv(t)
 	tokenFile := filepath.Join(dir, "token")
 	require.NoError(t, os.WriteFile(tokenFile, []byte(testToken), 0o600))
-	args := []string{"serve", "--listen", "127.0.0.1:0", "--topology", "testdata/shop.yaml", "--repo", e.repo, "--key", e.key,
+	args := []string{"serve", "--listen", "127.0.0.1:0", "--topology", e.topo, "--repo", e.repo, "--key", e.key,
 		"--token-file", tokenFile, "--state-dir", filepath.Join(dir, "state"),
 		"--exec", strings.ReplaceAll(gatedExec(allSteps[3], started, gate), "LEDGER", e.ledger)}
 

@@ -479,7 +479,7 @@ func TestServeCommand(t *testing.T) {
 	var stderr bytes.Buffer
 	exit := make(chan int, 1)
 	go func() {
-		exit <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--topology", "testdata/shop.yaml", "--repo", e.repo,
+		exit <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--topology", e.topo, "--repo", e.repo,
 			"--key", e.key, "--exec", e.record(), "--token-file", tokenFile, "--state-dir", filepath.Join(e.dir, "state")}, pw, &stderr)
 		pw.Close()
 	}()
@@ -498,6 +498,32 @@ func TestServeCommand(t *testing.T) {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
+
+	// Plan, apply, and plan again: the inventory learnt every step's
+	// version, in the topology file, and the server plans from it.
+	post := func(path, body string) map[string]any {
+		t.Helper()
+		resp, err := client.Post(url+path, "application/json", strings.NewReader(body))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var out map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+		require.Less(t, resp.StatusCode, 300, "%s: %v", path, out)
+		return out
+	}
+	planned := post("/v1/plans", requestBody(t, "testdata/requests.json"))
+	started := post("/v1/plans/"+planned["id"].(string)+"/apply", "{}")
+	events, err := client.Get(url + started["events"].(string))
+	require.NoError(t, err)
+	stream, err := io.ReadAll(events.Body) // ends with the run
+	events.Body.Close()
+	require.NoError(t, err)
+	require.Contains(t, string(stream), `"state":"succeeded"`)
+	assert.Equal(t, "17.0.13", e.nodeVersion(t, "java-1"))
+	assert.Equal(t, "10.1.34", e.nodeVersion(t, "tomcat-2"))
+	assert.Equal(t, "2.0.0", e.nodeVersion(t, "shop-1"))
+	again := post("/v1/plans", requestBody(t, "testdata/requests.json"))
+	assert.Contains(t, again["text"], "No changes.", "the next plan reads what the run did")
 
 	cancel()
 	select {

@@ -111,26 +111,11 @@ func runFile(id, ext string) (string, error) {
 	return "runs/" + id + ext, nil
 }
 
-// writeFile writes data to name atomically: to a temporary file, synced,
-// then renamed over name.
+// writeFile writes data to name atomically (see writeAtomicIn: a
+// temporary file of a random name, synced, renamed over name), readable by
+// the owner only.
 func (st *stateStore) writeFile(name string, data []byte) error {
-	tmp := name + ".tmp"
-	f, err := st.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = st.root.Rename(tmp, name)
-	}
-	if err != nil {
-		st.root.Remove(tmp)
+	if err := writeAtomicIn(st.root, name, name, data, 0o600); err != nil {
 		return fmt.Errorf("state directory %s: %w", st.dir, err)
 	}
 	return nil

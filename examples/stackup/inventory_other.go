@@ -1,0 +1,11 @@
+//go:build !unix
+
+package main
+
+import "os"
+
+const openNonBlock = 0
+
+// lockDir does nothing here: only the writes of one process are
+// serialised.
+func lockDir(*os.Root) (unlock func(), err error) { return func() {}, nil }

@@ -1,0 +1,36 @@
+// Package pgrun runs upgrade plans with many workers over PostgreSQL.
+//
+// A [Store] keeps runs in a schema the caller names, created and migrated
+// by [Open]. [Store.Submit] stores a plan and the settings upgrade.Run
+// takes ([Options]); any number of workers, in any number of processes
+// and hosts, call [Store.Work] with their own upgrade.Executor and run its
+// steps: each claims a ready step under a lease it renews, executes it
+// through upgrade.Run (so retries, timeouts, Verify and upgrade.InDoubt
+// mean what they mean there), and records the outcome and its
+// consequences in one transaction. The run's concurrency limit holds
+// across all workers. A step whose worker is lost goes back to the others
+// once its lease expires, in doubt; the lost worker, fenced by the lease's
+// token, can record nothing. [Store.Status], [Store.Events] and
+// [Store.Cancel] serve any process.
+//
+// Steps are claimed by PL/pgSQL functions in the schema, one round trip
+// each: claims of one run take turns on the run's row (SELECT … FOR
+// UPDATE), which is what keeps the run's concurrency limit, and a step
+// whose lease expired is taken over with FOR UPDATE SKIP LOCKED. River's
+// jobs are not used: open-source River limits concurrency only per client
+// (QueueConfig.MaxWorkers), not across clients; it rescues a stuck job
+// after a fixed time from its start (Config.RescueStuckJobsAfter), with
+// no lease to renew; and it completes a job on its state alone, not on
+// the attempt that claimed it, so a worker whose job was rescued and
+// claimed again could still complete it.
+//
+// A step holds a lock on its node while it runs, across all the runs of
+// the schema: two runs whose steps touch one node never run those steps
+// at once; the second takes other ready steps meanwhile, and the one
+// waiting starts once the lock is free. (Two steps of one run on one node
+// wait for each other too, which upgrade.Run does not make them do; the
+// planner orders such steps anyway.)
+//
+// Not yet: rollback (Submit refuses Options.Rollback), events saying what
+// a step waits for, LISTEN/NOTIFY (workers poll).
+package pgrun

@@ -1,0 +1,197 @@
+package pgrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/upgrade"
+)
+
+// ErrCancelled reports a run that was cancelled (Store.Cancel).
+var ErrCancelled = errors.New("pgrun: run cancelled")
+
+// RemoteError is a step's error as a worker recorded it: its text.
+type RemoteError struct{ Message string }
+
+func (e *RemoteError) Error() string { return e.Message }
+
+// Status is what the database holds of a run.
+type Status struct {
+	// Report has the outcome of every step, as upgrade.Run's. A step
+	// waiting or ready is NotStarted; a step running is NotStarted too,
+	// with its Attempts so far. Errors are *RemoteError.
+	Report *upgrade.Report
+	// Finished says that no step runs and none will start.
+	Finished  bool
+	Cancelled bool
+	// InDoubt lists, in the plan's order, the steps that were offered
+	// again after their worker was lost, or cut short: they may have been
+	// carried out more than once.
+	InDoubt []upgrade.StepID
+	// Err is what upgrade.Run would return once the run is finished: nil
+	// when every step succeeded; otherwise every step failure, as a
+	// *upgrade.StepError, and ErrCancelled for a cancelled run.
+	Err error
+}
+
+// Status returns the state of the run of plan planID, or an error
+// matching ErrUnknownRun.
+func (s *Store) Status(ctx context.Context, planID string) (*Status, error) {
+	if err := checkRunID(planID); err != nil {
+		return nil, err
+	}
+	var st Status
+	var state string
+	var nodes []topology.NodeID // of each step
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, s.q(`SELECT state, finished_at IS NOT NULL FROM {s}.runs WHERE plan_id = $1`), planID).Scan(&state, &st.Finished); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("%w: plan %s was not submitted to schema %s", ErrUnknownRun, planID, s.schema)
+			}
+			return err
+		}
+		rows, err := tx.Query(ctx, s.q(`SELECT step_id, node, state, attempts, in_doubt, coalesce(err, '') FROM {s}.steps WHERE plan_id = $1 ORDER BY idx`), planID)
+		if err != nil {
+			return err
+		}
+		st.Report = &upgrade.Report{}
+		nodes = nil
+		var id, node, stepState, errText string
+		var attempts int
+		var inDoubt bool
+		_, err = pgx.ForEachRow(rows, []any{&id, &node, &stepState, &attempts, &inDoubt, &errText}, func() error {
+			o := upgrade.Outcome{Step: upgrade.StepID(id), Attempts: attempts}
+			switch stepState {
+			case "succeeded":
+				o.State = upgrade.Succeeded
+			case "failed":
+				o.State = upgrade.Failed
+				o.Err = &RemoteError{errText}
+			case "skipped":
+				o.State = upgrade.Skipped
+			}
+			if inDoubt {
+				st.InDoubt = append(st.InDoubt, o.Step)
+			}
+			st.Report.Outcomes = append(st.Report.Outcomes, o)
+			nodes = append(nodes, topology.NodeID(node))
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ErrUnknownRun) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("pgrun: reading run %s: %w", planID, err)
+	}
+	st.Cancelled = state == "cancelled"
+	if st.Finished {
+		errs := &multierror.Error{ErrorFormat: topology.JoinErrors}
+		for i, o := range st.Report.Outcomes {
+			if o.State == upgrade.Failed {
+				errs = multierror.Append(errs, &upgrade.StepError{Step: o.Step, Node: nodes[i], Err: o.Err})
+			}
+		}
+		if st.Cancelled {
+			errs = multierror.Append(errs, ErrCancelled)
+		}
+		st.Err = errs.ErrorOrNil()
+	}
+	return &st, nil
+}
+
+// Wait polls the run of plan planID every interval until it has finished
+// or ctx is done, and returns its last Status.
+func (s *Store) Wait(ctx context.Context, planID string, interval time.Duration) (*Status, error) {
+	for {
+		st, err := s.Status(ctx, planID)
+		if err != nil || st.Finished {
+			return st, err
+		}
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return st, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Cancel cancels the run of plan planID: no step starts any more, and the
+// steps running get their context cancelled at their worker's next lease
+// renewal and end Failed. Cancelling a finished run does nothing.
+func (s *Store) Cancel(ctx context.Context, planID string) error {
+	if err := checkRunID(planID); err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var over bool
+		err := tx.QueryRow(ctx, s.q(`SELECT finished_at IS NOT NULL FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), planID).Scan(&over)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("%w: plan %s was not submitted to schema %s", ErrUnknownRun, planID, s.schema)
+		}
+		if err != nil || over {
+			return err
+		}
+		_, err = tx.Exec(ctx, s.q(`UPDATE {s}.runs SET state = 'cancelled',
+			finished_at = CASE WHEN running = 0 THEN clock_timestamp() END WHERE plan_id = $1`), planID)
+		if err != nil {
+			return fmt.Errorf("pgrun: cancelling run %s: %w", planID, err)
+		}
+		return nil
+	})
+}
+
+// Event is an upgrade.Event as the database holds it.
+type Event struct {
+	upgrade.Event
+	// Seq orders the events of a store; pass the last one seen to Events
+	// to read those after it.
+	Seq    int64
+	Worker string
+	Time   time.Time
+}
+
+// Events returns up to limit events of the run of plan planID after
+// sequence number after (0 for the first), oldest first. A run's events
+// are written under its row lock, so they commit in the order of their
+// sequence numbers: reading on from the last one seen misses none.
+func (s *Store) Events(ctx context.Context, planID string, after int64, limit int) ([]Event, error) {
+	run, err := s.loadRun(ctx, planID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, s.q(`SELECT seq, kind, idx, attempt, coalesce(err, ''), in_doubt, done, total, coalesce(worker, ''), at
+		FROM {s}.events WHERE plan_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`), planID, after, max(limit, 0))
+	if err != nil {
+		return nil, fmt.Errorf("pgrun: reading events of run %s: %w", planID, err)
+	}
+	var out []Event
+	var e Event
+	var kind, idx int
+	var errText string
+	_, err = pgx.ForEachRow(rows, []any{&e.Seq, &kind, &idx, &e.Attempt, &errText, &e.InDoubt, &e.Done, &e.Total, &e.Worker, &e.Time}, func() error {
+		if idx < 0 || idx >= len(run.plan.Steps) {
+			return fmt.Errorf("event %d names step #%d of %d", e.Seq, idx, len(run.plan.Steps))
+		}
+		ev := e
+		ev.Kind, ev.Step, ev.Err = upgrade.EventKind(kind), &run.plan.Steps[idx], nil
+		if errText != "" {
+			ev.Err = &RemoteError{errText}
+		}
+		out = append(out, ev)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pgrun: reading events of run %s: %w", planID, err)
+	}
+	return out, nil
+}

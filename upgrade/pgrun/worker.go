@@ -1,0 +1,431 @@
+package pgrun
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stackup/stackup/upgrade"
+)
+
+// WorkerOptions configure Store.Work. The zero WorkerOptions are valid.
+type WorkerOptions struct {
+	// Name names the worker in events and in the steps it holds; the
+	// default is the host name and process ID.
+	Name string
+	// Slots is how many steps this worker runs at once, within the run's
+	// concurrency limit, which holds across all workers; below 1 means 1.
+	Slots int
+	// Lease is how long a step stays the worker's without renewal: the
+	// worker renews it every third of that while the step runs, and
+	// another worker takes the step over, in doubt, once it has expired.
+	// The default is DefaultLease.
+	Lease time.Duration
+	// Poll is how long the worker waits before looking again when no step
+	// is ready; the default is DefaultPoll.
+	Poll time.Duration
+	// GracePeriod is upgrade.WithGracePeriod's; 0 keeps Run's default.
+	GracePeriod time.Duration
+	// Logger, if not nil, is told of database errors the worker rides out.
+	Logger *slog.Logger
+}
+
+// Defaults of WorkerOptions.
+const (
+	DefaultLease = 30 * time.Second
+	DefaultPoll  = time.Second
+)
+
+// ErrLeaseLost reports a step whose lease another worker took over: the
+// worker that lost it cannot record an outcome.
+var ErrLeaseLost = errors.New("pgrun: lease lost")
+
+// errRunCancelled is the cause given to a step's context when its run is
+// cancelled.
+var errRunCancelled = errors.New("pgrun: run cancelled")
+
+// A runInfo is what a worker reads of a run once.
+type runInfo struct {
+	plan  *upgrade.Plan
+	opts  Options
+	total int
+}
+
+// loadRun reads the plan and options of run planID.
+func (s *Store) loadRun(ctx context.Context, planID string) (*runInfo, error) {
+	if err := checkRunID(planID); err != nil {
+		return nil, err
+	}
+	var data []byte
+	var r runInfo
+	var policy int
+	var backoff, maxBackoff, timeout int64
+	err := s.pool.QueryRow(ctx, s.q(`SELECT plan, concurrency, policy, attempts, backoff_us, max_backoff_us, timeout_us, total
+		FROM {s}.runs WHERE plan_id = $1`), planID).Scan(&data, &r.opts.Concurrency, &policy, &r.opts.Attempts,
+		&backoff, &maxBackoff, &timeout, &r.total)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("%w: plan %s was not submitted to schema %s", ErrUnknownRun, planID, s.schema)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pgrun: reading run %s: %w", planID, err)
+	}
+	r.opts.Policy = upgrade.FailurePolicy(policy)
+	r.opts.Backoff, r.opts.MaxBackoff, r.opts.StepTimeout = time.Duration(backoff)*time.Microsecond,
+		time.Duration(maxBackoff)*time.Microsecond, time.Duration(timeout)*time.Microsecond
+	r.plan = &upgrade.Plan{}
+	// The plan's JSON is upgrade.Plan.WriteJSON's; ReadJSON would check the
+	// ID against the content, which Submit does not require.
+	if err := json.Unmarshal(data, r.plan); err != nil {
+		return nil, fmt.Errorf("pgrun: reading run %s: %w", planID, err)
+	}
+	for i := range r.plan.Steps {
+		st := &r.plan.Steps[i]
+		if st.Kind == upgrade.Application && st.Request >= 0 && st.Request < len(r.plan.Requests) {
+			st.NewTemplate = &r.plan.Requests[st.Request].Template
+		}
+	}
+	return &r, nil
+}
+
+// Work runs steps of the run of plan planID with exec until the run has
+// finished, and then returns nil; or until ctx is done, and then returns
+// ctx's error, handing the steps it was running back, in doubt. Any number
+// of workers, in any number of processes, may work on one run. exec may
+// implement upgrade.Verifier; it must be safe for concurrent use when
+// Slots is above 1.
+//
+// Work rides out database errors (a restart, a lost connection): it logs
+// them and tries again. It returns an error matching ErrUnknownRun for a
+// plan that was never submitted.
+func (s *Store) Work(ctx context.Context, planID string, exec upgrade.Executor, o WorkerOptions) error {
+	if exec == nil {
+		panic("pgrun: Work needs an Executor")
+	}
+	if o.Name == "" {
+		host, _ := os.Hostname()
+		o.Name = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	o.Slots = max(o.Slots, 1)
+	if o.Lease <= 0 {
+		o.Lease = DefaultLease
+	}
+	if o.Poll <= 0 {
+		o.Poll = DefaultPoll
+	}
+	var run *runInfo
+	for {
+		var err error
+		if run, err = s.loadRun(ctx, planID); err == nil {
+			break
+		}
+		if errors.Is(err, ErrUnknownRun) {
+			return err
+		}
+		if werr := s.wait(ctx, &o, err); werr != nil {
+			return werr
+		}
+	}
+	w := &worker{s: s, run: run, exec: exec, o: &o}
+	var g errgroup.Group
+	for range o.Slots {
+		g.Go(func() error { return w.loop(ctx) })
+	}
+	return g.Wait()
+}
+
+// wait logs err, if not nil, and waits the poll interval or until ctx is
+// done.
+func (s *Store) wait(ctx context.Context, o *WorkerOptions, err error) error {
+	if err != nil && o.Logger != nil && ctx.Err() == nil {
+		o.Logger.Warn("pgrun: database error; trying again", "err", err)
+	}
+	t := time.NewTimer(o.Poll)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// A worker is one Work call.
+type worker struct {
+	s    *Store
+	run  *runInfo
+	exec upgrade.Executor
+	o    *WorkerOptions
+}
+
+// A claim is a step a worker holds: its index, the lease's fencing token,
+// the attempts made so far counting the one starting, and whether it is
+// in doubt.
+type claim struct {
+	idx      int
+	token    int64
+	attempts int
+	inDoubt  bool
+}
+
+// loop claims and runs steps until the run has finished or ctx is done.
+func (w *worker) loop(ctx context.Context) error {
+	for {
+		c, finished, err := w.claim(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case finished:
+			return nil
+		case errors.Is(err, ErrUnknownRun):
+			return err
+		case err != nil || c == nil:
+			if err := w.s.wait(ctx, w.o, err); err != nil {
+				return err
+			}
+		default:
+			w.execute(ctx, c)
+		}
+	}
+}
+
+func (w *worker) planID() string { return w.run.plan.ID }
+
+// claim takes the step that has waited longest with an expired lease, in
+// doubt, or else the first ready step, if the run's concurrency limit
+// allows (the schema's claim function). It returns nil when there is
+// nothing to claim, and finished when the run is over.
+func (w *worker) claim(ctx context.Context) (c *claim, finished bool, err error) {
+	var status string
+	var idx *int32
+	var token *int64
+	var attempts *int32
+	var inDoubt *bool
+	err = w.s.pool.QueryRow(ctx, w.s.q(`SELECT r_status, r_idx, r_token, r_attempts, r_in_doubt FROM {s}.claim($1, $2, $3)`),
+		w.planID(), w.o.Name, w.o.Lease.Microseconds()).Scan(&status, &idx, &token, &attempts, &inDoubt)
+	if err != nil {
+		return nil, false, fmt.Errorf("pgrun: claiming a step of run %s: %w", w.planID(), err)
+	}
+	switch status {
+	case "claimed":
+		if int(*idx) < 0 || int(*idx) >= len(w.run.plan.Steps) {
+			return nil, false, fmt.Errorf("pgrun: claimed step #%d of run %s, which has %d", *idx, w.planID(), len(w.run.plan.Steps))
+		}
+		return &claim{idx: int(*idx), token: *token, attempts: int(*attempts), inDoubt: *inDoubt}, false, nil
+	case "finished":
+		return nil, true, nil
+	case "unknown":
+		return nil, false, fmt.Errorf("%w: run %s is gone", ErrUnknownRun, w.planID())
+	}
+	return nil, false, nil
+}
+
+// event records an event of the run.
+func (w *worker) event(ctx context.Context, tx pgx.Tx, kind upgrade.EventKind, idx, attempt int, errText string, inDoubt bool, done int) error {
+	var e *string
+	if errText != "" {
+		e = &errText
+	}
+	_, err := tx.Exec(ctx, w.s.q(`INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`), w.planID(), int(kind), idx, attempt, e, inDoubt, done, w.run.total, w.o.Name)
+	return err
+}
+
+// inDoubtJournal is the journal of the one-step run through which a
+// worker executes a step: the step's prerequisites succeeded, and the step
+// itself, when in doubt, was started. See execute.
+type inDoubtJournal struct{ records []upgrade.Record }
+
+func (j *inDoubtJournal) Begin(context.Context, string) ([]upgrade.Record, error) {
+	return j.records, nil
+}
+func (j *inDoubtJournal) Append(context.Context, upgrade.Record) error { return nil }
+
+// execute runs claimed step c, renewing its lease, and records the
+// outcome.
+//
+// The step goes through upgrade.Run, so that retries, timeouts, Verify,
+// panics, grace periods and upgrade.InDoubt mean exactly what they mean
+// there: Run gets a plan of the step and, as placeholders, the steps and
+// barriers in its After list, which a journal says succeeded; when the
+// step is in doubt, the journal says it started, so Run offers it in
+// doubt. (With an exported upgrade.WithInDoubt, the journal would not be
+// needed for that.)
+func (w *worker) execute(ctx context.Context, c *claim) {
+	st := w.run.plan.Steps[c.idx]
+	mini := &upgrade.Plan{ID: w.planID()}
+	j := &inDoubtJournal{}
+	for _, a := range st.After {
+		mini.Steps = append(mini.Steps, upgrade.Step{ID: a, Node: st.Node})
+		j.records = append(j.records, upgrade.Record{Kind: upgrade.RecordSucceeded, Step: a})
+	}
+	mini.Steps = append(mini.Steps, st)
+	if c.inDoubt {
+		j.records = append(j.records, upgrade.Record{Kind: upgrade.RecordStarted, Step: st.ID})
+	}
+	base := c.attempts - 1 // attempts made before this claim
+	opts := []upgrade.RunOption{
+		upgrade.WithJournal(j),
+		upgrade.WithRetry(max(w.run.opts.Attempts-base, 1), w.run.opts.Backoff, w.run.opts.MaxBackoff),
+		upgrade.WithEvents(func(e upgrade.Event) {
+			if e.Kind == upgrade.StepRetrying {
+				w.retrying(ctx, c, base+e.Attempt, e.Err)
+			}
+		}),
+	}
+	if w.run.opts.StepTimeout > 0 {
+		opts = append(opts, upgrade.WithStepTimeout(w.run.opts.StepTimeout))
+	}
+	if w.o.GracePeriod > 0 {
+		opts = append(opts, upgrade.WithGracePeriod(w.o.GracePeriod))
+	}
+
+	stepCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop, renewed := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(renewed)
+		w.renew(stepCtx, c, stop, cancel)
+	}()
+	report, err := upgrade.Run(stepCtx, mini, w.exec, opts...)
+	close(stop)
+	<-renewed
+
+	bg, done := context.WithTimeout(context.WithoutCancel(ctx), w.o.Lease)
+	defer done()
+	cause := context.Cause(stepCtx)
+	switch {
+	case errors.Is(cause, ErrLeaseLost):
+		return // another worker has the step: nothing to record
+	case ctx.Err() != nil && (report == nil || report.Outcomes[len(report.Outcomes)-1].State != upgrade.Succeeded):
+		w.release(bg, c) // cut short as the worker stops
+		return
+	}
+	attempts, errText := c.attempts, ""
+	if report != nil {
+		o := report.Outcomes[len(report.Outcomes)-1]
+		attempts = base + max(o.Attempts, 1)
+		if o.State != upgrade.Succeeded {
+			errText = "step did not succeed"
+			if o.Err != nil {
+				errText = o.Err.Error()
+			}
+		}
+	} else if err != nil {
+		errText = err.Error()
+	}
+	if errors.Is(cause, errRunCancelled) {
+		errText = errRunCancelled.Error()
+	}
+	for {
+		err := w.finish(bg, c, attempts, errText)
+		if err == nil || errors.Is(err, ErrLeaseLost) || bg.Err() != nil {
+			return
+		}
+		if w.s.wait(bg, w.o, err) != nil {
+			return
+		}
+	}
+}
+
+// renew extends c's lease every third of the lease until stop is closed;
+// it cancels the step with ErrLeaseLost when the lease was taken over,
+// and with errRunCancelled when the run was cancelled.
+func (w *worker) renew(ctx context.Context, c *claim, stop <-chan struct{}, cancel context.CancelCauseFunc) {
+	t := time.NewTicker(max(w.o.Lease/3, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var state string
+		err := w.s.pool.QueryRow(ctx, w.s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() + $4 * interval '1 microsecond'
+			WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state = 'running'
+			RETURNING (SELECT state FROM {s}.runs WHERE plan_id = $1)`), w.planID(), c.idx, c.token, w.o.Lease.Microseconds()).Scan(&state)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			cancel(ErrLeaseLost)
+			return
+		case err != nil:
+			if w.o.Logger != nil && ctx.Err() == nil {
+				w.o.Logger.Warn("pgrun: renewing a lease failed; trying again", "step", w.run.plan.Steps[c.idx].ID, "err", err)
+			}
+		case state == "cancelled":
+			cancel(errRunCancelled)
+			return
+		}
+	}
+}
+
+// retrying records that attempt of c starts after err, if c is still
+// held.
+func (w *worker) retrying(ctx context.Context, c *claim, attempt int, err error) {
+	_ = pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
+		// Under the run's row lock, as every event of the run, so that
+		// the run's events commit in the order of their sequence numbers
+		// and a reader polling after the last it saw misses none.
+		if _, err := tx.Exec(ctx, w.s.q(`SELECT 1 FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), w.planID()); err != nil {
+			return err
+		}
+		var done int
+		if err := tx.QueryRow(ctx, w.s.q(`UPDATE {s}.steps SET attempts = $4
+			WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state = 'running'
+			RETURNING (SELECT done FROM {s}.runs WHERE plan_id = $1)`), w.planID(), c.idx, c.token, attempt).Scan(&done); err != nil {
+			return err
+		}
+		return w.event(ctx, tx, upgrade.StepRetrying, c.idx, attempt, err.Error(), c.inDoubt, done)
+	})
+}
+
+// release hands c back, in doubt, as the worker stops.
+func (w *worker) release(ctx context.Context, c *claim) {
+	_ = pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, w.s.q(`SELECT 1 FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), w.planID()); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, w.s.q(`UPDATE {s}.steps SET state = 'ready', in_doubt = true, worker = NULL, lease_until = NULL, token = token + 1
+			WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state = 'running'`), w.planID(), c.idx, c.token)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		if _, err := tx.Exec(ctx, w.s.q(`DELETE FROM {s}.node_locks WHERE plan_id = $1 AND idx = $2`), w.planID(), c.idx); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, w.s.q(`UPDATE {s}.runs SET running = running - 1 WHERE plan_id = $1`), w.planID()); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, w.s.q(`SELECT {s}.check_finished($1)`), w.planID())
+		return err
+	})
+}
+
+// finish records c's outcome, succeeded when errText is empty, in one
+// transaction with its consequences (the schema's finish function): the
+// steps after it made ready, or skipped; the run stopping (FailFast) or
+// finished. It returns ErrLeaseLost, recording nothing, when c's lease was
+// taken over.
+func (w *worker) finish(ctx context.Context, c *claim, attempts int, errText string) error {
+	var e *string
+	if errText != "" {
+		e = &errText
+	}
+	var status string
+	if err := w.s.pool.QueryRow(ctx, w.s.q(`SELECT {s}.finish($1, $2, $3, $4, $5, $6)`),
+		w.planID(), c.idx, c.token, attempts, e, w.o.Name).Scan(&status); err != nil {
+		return fmt.Errorf("pgrun: recording step %s of run %s: %w", w.run.plan.Steps[c.idx].ID, w.planID(), err)
+	}
+	if status == "lost" {
+		return ErrLeaseLost
+	}
+	return nil
+}
