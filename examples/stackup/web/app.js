@@ -81,7 +81,9 @@
       return;
     }
     if (runsTimer) clearInterval(runsTimer);
-    runsTimer = setInterval(() => loadRuns().catch(failed), 5000);
+    runsTimer = setInterval(() => {
+      if (!document.hidden) loadRuns().catch(failed);
+    }, 5000);
     const id = runFromHash();
     if (id) openRun(id);
   }
