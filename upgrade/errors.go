@@ -233,7 +233,8 @@ type DowngradeError struct {
 
 func (e *DowngradeError) Error() string {
 	return fmt.Sprintf("upgrade: node %q (%s %s) is above the requirement: %s; meeting it needs a downgrade to one of %s, and downgrades are not allowed",
-		e.Node, e.Type, e.Installed, joinDemands(e.Demands), joinVersions(e.Candidates))
+		e.Node, e.Type, e.Installed, joinDemands(e.Demands), joinVersions(e.Candidates)) +
+		demandsPrereleaseHint(e.Demands, []version.Version{e.Installed})
 }
 
 // Is reports whether target is ErrDowngrade.
@@ -281,7 +282,8 @@ type ConflictError struct {
 
 func (e *ConflictError) Error() string {
 	return fmt.Sprintf("upgrade: node %q (%s %s): %s, but %s; versions tried: %s",
-		e.Node, e.Type, e.Installed, joinDemands(e.Wanted), joinDemands(e.Blocking), joinVersions(e.Tried))
+		e.Node, e.Type, e.Installed, joinDemands(e.Wanted), joinDemands(e.Blocking), joinVersions(e.Tried)) +
+		demandsPrereleaseHint(e.Blocking, e.Tried)
 }
 
 // Is reports whether target is ErrConflict.

@@ -232,3 +232,35 @@ func TestPlanPartialVersionIsExact(t *testing.T) {
 		assert.NotEqual(t, topology.NodeID("shop-9"), c.Node, "shop-9 is not on 2.1: %v", c)
 	}
 }
+
+// TestPrereleaseHintDowngrade: an installed pre-release above the bound
+// looks "above the requirement" only through semver's rule; the error
+// says so and how to write the constraint.
+func TestPrereleaseHintDowngrade(t *testing.T) {
+	src := source(t, pkg("kubernetes", "1.30.4"))
+	_, err := upgrade.NewPlanner(build(t, eksBuilder("1.31.0-eks-a1")), src).Plan(context.Background(), webRequest(">=1.30"))
+	var de *upgrade.DowngradeError
+	require.ErrorAs(t, err, &de)
+	assert.True(t, strings.HasSuffix(err.Error(),
+		"; 1.31.0-eks-a1 is a pre-release, which >=1.30 excludes: write >=1.30.0-0 to allow pre-releases"), err.Error())
+
+	// The fix works: the installed version meets the demand.
+	plan, err := upgrade.NewPlanner(build(t, eksBuilder("1.31.0-eks-a1")), src).Plan(context.Background(), webRequest(">=1.30.0-0"))
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{"app/web-1@2.0.0"}, ids(plan))
+}
+
+// TestPrereleaseHintConflict: a co-tenant's >=1.30 blocks 1.30.4-eks-a1
+// only through semver's rule; the conflict says so.
+func TestPrereleaseHintConflict(t *testing.T) {
+	b := eksBuilder("1.29.3").
+		Template("api", topology.Template{ID: "api_app", Type: "webapp", Version: v("1.0.0"),
+			Requirements: []topology.Requirement{{Template: "k8s", Constraint: c(">=1.29")}}}).
+		Node("api", topology.Node{ID: "api-1", Template: "api_app", Relationships: on("cluster-1")})
+	src := source(t, pkg("kubernetes", "1.30.4-eks-a1"))
+	_, err := upgrade.NewPlanner(build(t, b), src).Plan(context.Background(), webRequest(">=1.30.0-0"))
+	var ce *upgrade.ConflictError
+	require.ErrorAs(t, err, &ce)
+	assert.True(t, strings.HasSuffix(err.Error(),
+		"; 1.30.4-eks-a1 is a pre-release, which >=1.29 excludes: write >=1.29.0-0 to allow pre-releases"), err.Error())
+}
