@@ -275,3 +275,13 @@ func TestPrerequisites(t *testing.T) {
 	assert.Nil(t, rolled.Prerequisites("no/such@1"))
 	assert.Nil(t, rolled.Prerequisites(rolled.Barriers[0].ID), "a barrier is not a step")
 }
+
+// TestRollTwiceRefused rolls a rolled plan: refused, naming the batches,
+// rather than a plan with two sets of batches.
+func TestRollTwiceRefused(t *testing.T) {
+	rolled, _ := brRolled(t)
+	again, err := rolled.Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "5"})
+	require.ErrorIs(t, err, upgrade.ErrInvalidRolling)
+	assert.Nil(t, again)
+	assert.ErrorContains(t, err, "the instances of shop_app in shop are rolled already (barrier batch/shop/shop_app/2)")
+}

@@ -64,6 +64,10 @@ func (p *Plan) Roll(r Rolling) (*Plan, error) {
 		out.Steps[i].After = slices.Clone(out.Steps[i].After)
 	}
 	out.Barriers = slices.Clone(p.Barriers)
+	existing := make(map[StepID]bool, len(p.Barriers))
+	for _, b := range p.Barriers {
+		existing[b.ID] = true
+	}
 	for _, key := range slices.Sorted(maps.Keys(groups)) {
 		g := groups[key]
 		steps := g.steps
@@ -89,6 +93,10 @@ func (p *Plan) Roll(r Rolling) (*Plan, error) {
 			}
 			if len(before) > 1 && len(waves[w]) > 1 {
 				id := StepID(fmt.Sprintf("batch/%s/%s/%d", g.app, g.template, w))
+				if existing[id] {
+					return nil, fmt.Errorf("upgrade: %w: the instances of %s in %s are rolled already (barrier %s): roll the plan the planner made",
+						ErrInvalidRolling, g.template, g.app, id)
+				}
 				out.Barriers = append(out.Barriers, Barrier{ID: id, After: before,
 					Reason: fmt.Sprintf("waits for batch %d of %d of %s in %s", w, len(waves), g.template, g.app)})
 				before = []StepID{id}
