@@ -24,6 +24,11 @@
 // the attempt that claimed it, so a worker whose job was rescued and
 // claimed again could still complete it.
 //
+// A plan's barriers are vertices of their own, rows beside its steps: a
+// barrier passes in the transaction in which the last step it waits for
+// succeeds, and is skipped when one fails, so that a rolled plan costs
+// rows in proportion to its steps, not to the product of its batches.
+//
 // A step holds a lock on its node while it runs, across all the runs of
 // the schema: two runs whose steps touch one node never run those steps
 // at once; the second takes other ready steps meanwhile, and the one

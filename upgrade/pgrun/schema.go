@@ -26,7 +26,7 @@ type Store struct {
 var ErrInvalidSchema = errors.New("pgrun: invalid schema name")
 
 // SchemaVersion is the version of the tables Open creates or migrates to.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // migrations[k] takes the schema from version k to k+1. {s} stands for
 // the quoted schema name.
@@ -95,6 +95,11 @@ var migrations = []string{
 		FOREIGN KEY (plan_id, idx) REFERENCES {s}.steps ON DELETE CASCADE
 	);
 	CREATE INDEX node_locks_step ON {s}.node_locks (plan_id, idx);` + functions,
+	// Version 2: barriers are rows of steps, with idx at or past the run's
+	// total, whose edges join them to the vertices before and after them
+	// (version 1 expanded them into step-to-step edges, which these
+	// functions still run).
+	functions,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
@@ -102,7 +107,7 @@ var migrations = []string{
 const functions = `
 	-- check_finished marks run p_plan finished when no step runs and none
 	-- can start, and reports whether it did.
-	CREATE FUNCTION {s}.check_finished(p_plan text) RETURNS boolean LANGUAGE plpgsql AS $pgrun$
+	CREATE OR REPLACE FUNCTION {s}.check_finished(p_plan text) RETURNS boolean LANGUAGE plpgsql AS $pgrun$
 	BEGIN
 		UPDATE {s}.runs SET finished_at = clock_timestamp(),
 				state = CASE WHEN state = 'running' THEN 'finished' ELSE state END
@@ -116,7 +121,7 @@ const functions = `
 	-- oldest expired lease, in doubt, or else the first ready step if the
 	-- run's concurrency limit allows. r_status is 'claimed', 'none',
 	-- 'finished' or 'unknown'.
-	CREATE FUNCTION {s}.claim(p_plan text, p_worker text, p_lease_us bigint)
+	CREATE OR REPLACE FUNCTION {s}.claim(p_plan text, p_worker text, p_lease_us bigint)
 	RETURNS TABLE (r_status text, r_idx int, r_token bigint, r_attempts int, r_in_doubt boolean)
 	LANGUAGE plpgsql AS $pgrun$
 	DECLARE
@@ -193,13 +198,14 @@ const functions = `
 	-- the steps after it made ready, or skipped; the run stopping
 	-- (FailFast) or finished. It returns 'lost', changing nothing, when
 	-- the lease was taken over, and 'ok' otherwise.
-	CREATE FUNCTION {s}.finish(p_plan text, p_idx int, p_token bigint, p_attempts int, p_err text, p_worker text)
+	CREATE OR REPLACE FUNCTION {s}.finish(p_plan text, p_idx int, p_token bigint, p_attempts int, p_err text, p_worker text)
 	RETURNS text LANGUAGE plpgsql AS $pgrun$
 	DECLARE
 		run record;
 		doubt boolean;
 		d int;
 		n int;
+		released int[];
 	BEGIN
 		SELECT done, total INTO run FROM {s}.runs WHERE plan_id = p_plan FOR UPDATE;
 		UPDATE {s}.steps SET state = CASE WHEN p_err IS NULL THEN 'succeeded' ELSE 'failed' END,
@@ -214,9 +220,22 @@ const functions = `
 		IF p_err IS NULL THEN
 			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
 				VALUES (p_plan, {succeeded}, p_idx, p_attempts, NULL, doubt, d, run.total, p_worker);
-			UPDATE {s}.steps s SET waiting = s.waiting - 1,
-					state = CASE WHEN s.waiting = 1 AND s.state = 'waiting' THEN 'ready' ELSE s.state END
-				FROM {s}.edges e WHERE e.plan_id = p_plan AND e.before = p_idx AND s.plan_id = p_plan AND s.idx = e.after;
+			-- The vertices after it: a step left with nothing to wait
+			-- for is ready; a barrier (idx >= total) passes, and in turn
+			-- releases the vertices after it.
+			released := ARRAY[p_idx];
+			WHILE cardinality(released) > 0 LOOP
+				WITH dec AS (
+					UPDATE {s}.steps s SET waiting = s.waiting - c.n,
+							state = CASE WHEN s.waiting = c.n AND s.state = 'waiting'
+								THEN CASE WHEN s.idx >= run.total THEN 'succeeded' ELSE 'ready' END ELSE s.state END
+						FROM (SELECT e.after, count(*)::int AS n FROM {s}.edges e
+							WHERE e.plan_id = p_plan AND e.before = ANY (released) GROUP BY e.after) c
+						WHERE s.plan_id = p_plan AND s.idx = c.after
+						RETURNING s.idx, s.waiting, s.state)
+				SELECT coalesce(array_agg(idx), '{}') INTO released FROM dec
+					WHERE idx >= run.total AND waiting = 0 AND state = 'succeeded';
+			END LOOP;
 		ELSE
 			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
 				VALUES (p_plan, {failed}, p_idx, p_attempts, p_err, doubt, d, run.total, p_worker);
@@ -228,7 +247,7 @@ const functions = `
 						AND idx IN (SELECT idx FROM later) RETURNING idx)
 			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
 				SELECT p_plan, {skipped}, idx, 0, NULL, false, d + row_number() OVER (ORDER BY idx), run.total, p_worker
-				FROM skipped;
+				FROM skipped WHERE idx < run.total; -- barriers are skipped silently
 			GET DIAGNOSTICS n = ROW_COUNT;
 			d := d + n;
 		END IF;

@@ -56,7 +56,8 @@ func (s *Store) Status(ctx context.Context, planID string) (*Status, error) {
 			}
 			return err
 		}
-		rows, err := tx.Query(ctx, s.q(`SELECT step_id, node, state, attempts, in_doubt, coalesce(err, '') FROM {s}.steps WHERE plan_id = $1 ORDER BY idx`), planID)
+		rows, err := tx.Query(ctx, s.q(`SELECT step_id, node, state, attempts, in_doubt, coalesce(err, '') FROM {s}.steps
+			WHERE plan_id = $1 AND idx < (SELECT total FROM {s}.runs WHERE plan_id = $1) ORDER BY idx`), planID)
 		if err != nil {
 			return err
 		}

@@ -96,13 +96,34 @@ func (s *Store) Submit(ctx context.Context, plan *upgrade.Plan, opts Options) er
 			}
 			return nil
 		}
-		rows := make([][]any, len(plan.Steps))
-		for i, st := range plan.Steps {
-			state := "waiting"
-			if len(g.deps[i]) == 0 {
-				state = "ready"
+		// Steps, then barriers, each a row: a barrier passes (succeeded)
+		// when its prerequisites succeeded, at once if it has none.
+		v := len(g.deps)
+		vstate, waiting := make([]string, v), make([]int, v)
+		for _, i := range g.order { // prerequisites first
+			for _, d := range g.deps[i] {
+				if vstate[d] != "succeeded" {
+					waiting[i]++
+				}
 			}
-			rows[i] = []any{plan.ID, i, string(st.ID), string(st.Node), g.prio[i], len(g.deps[i]), state}
+			switch {
+			case waiting[i] > 0:
+				vstate[i] = "waiting"
+			case i >= g.n:
+				vstate[i] = "succeeded"
+			default:
+				vstate[i] = "ready"
+			}
+		}
+		rows := make([][]any, v)
+		for i := range v {
+			id, node := "", ""
+			if i < g.n {
+				id, node = string(plan.Steps[i].ID), string(plan.Steps[i].Node)
+			} else {
+				id = string(plan.Barriers[i-g.n].ID)
+			}
+			rows[i] = []any{plan.ID, i, id, node, g.prio[i], waiting[i], vstate[i]}
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{s.name, "steps"},
 			[]string{"plan_id", "idx", "step_id", "node", "prio", "waiting", "state"}, pgx.CopyFromRows(rows)); err != nil {
@@ -129,15 +150,18 @@ func (o Options) normal() Options {
 	return o
 }
 
-// graph is a plan's steps with barriers expanded: deps[i] are the indexes
-// of the steps that must succeed before step i, prio[i] the longest chain
-// of steps after it (Run's order among ready steps).
+// graph is a plan's vertices: its n steps, then its barriers. deps[i] are
+// the vertices that must succeed (a barrier: pass) before vertex i,
+// prio[i] the longest chain of steps after it (Run's order among ready
+// steps), order a topological order of the vertices.
 type graph struct {
-	deps [][]int32
-	prio []int32
+	n     int
+	deps  [][]int32
+	prio  []int32
+	order []int
 }
 
-// buildGraph checks plan's IDs and order, and expands its barriers.
+// buildGraph checks plan's IDs and order.
 func buildGraph(plan *upgrade.Plan) (*graph, error) {
 	if plan == nil {
 		return nil, fmt.Errorf("pgrun: %w: no plan", upgrade.ErrInvalidPlan)
@@ -217,47 +241,38 @@ func buildGraph(plan *upgrade.Plan) (*graph, error) {
 			}
 		}
 	}
-	// Each vertex's step prerequisites, barriers expanded, in topological
-	// order, without repeats.
-	g := &graph{deps: make([][]int32, n), prio: make([]int32, n)}
-	pre := make([][]int32, v)
-	for _, i := range order {
+	// Each vertex's direct prerequisites, without repeats: a barrier is a
+	// vertex of its own, so a batch of n steps after one of m costs n+m
+	// edges, not n×m.
+	g := &graph{n: n, deps: make([][]int32, v), prio: make([]int32, v)}
+	for i := range v {
 		var list []upgrade.StepID
 		if i < n {
 			list = plan.Steps[i].After
 		} else {
 			list = plan.Barriers[i-n].After
 		}
-		seen := map[int32]bool{}
-		var mine []int32
+		seen := make(map[int32]bool, len(list))
 		for _, a := range list {
-			j := index[a]
-			if j < n {
-				if !seen[int32(j)] {
-					seen[int32(j)] = true
-					mine = append(mine, int32(j))
-				}
-				continue
+			if j := int32(index[a]); !seen[j] {
+				seen[j] = true
+				g.deps[i] = append(g.deps[i], j)
 			}
-			for _, d := range pre[j] {
-				if !seen[d] {
-					seen[d] = true
-					mine = append(mine, d)
-				}
-			}
-		}
-		pre[i] = mine
-		if i < n {
-			g.deps[i] = mine
 		}
 	}
+	// prio: the longest chain of steps after each vertex; a barrier takes
+	// no time.
 	for k := len(order) - 1; k >= 0; k-- {
-		if i := order[k]; i < n {
-			for _, d := range g.deps[i] {
-				g.prio[d] = max(g.prio[d], g.prio[i]+1)
-			}
+		i := order[k]
+		w := int32(1)
+		if i >= n {
+			w = 0
+		}
+		for _, d := range g.deps[i] {
+			g.prio[d] = max(g.prio[d], g.prio[i]+w)
 		}
 	}
+	g.order = order
 	return g, nil
 }
 
