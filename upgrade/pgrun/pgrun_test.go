@@ -424,7 +424,7 @@ func TestLeaseFencing(t *testing.T) {
 	require.NotEmpty(t, effects)
 	assert.True(t, effects[0].inDoubt, "the takeover is told it is in doubt")
 	// The dead worker comes back: fenced.
-	assert.ErrorIs(t, dead.finish(ctx, c, 1, "late failure"), ErrLeaseLost)
+	assert.ErrorIs(t, dead.finish(ctx, c, 1, "late failure", 0), ErrLeaseLost)
 	after, err := s.Status(ctx, plan.ID)
 	require.NoError(t, err)
 	assert.Equal(t, st.Report, after.Report, "a fenced worker changed nothing")

@@ -98,8 +98,12 @@ var migrations = []string{
 	// Version 2: barriers are rows of steps, with idx at or past the run's
 	// total, whose edges join them to the vertices before and after them
 	// (version 1 expanded them into step-to-step edges, which these
-	// functions still run).
-	functions,
+	// functions still run); pos, upgrade.Run's order among ready steps;
+	// err_kinds, the sentinels a step's error matched (see errKinds).
+	`ALTER TABLE {s}.steps ADD COLUMN pos int NOT NULL DEFAULT 0, ADD COLUMN err_kinds int NOT NULL DEFAULT 0;
+	DROP INDEX {s}.steps_ready;
+	CREATE INDEX steps_ready ON {s}.steps (plan_id, prio DESC, pos, idx) WHERE state = 'ready';
+	DROP FUNCTION IF EXISTS {s}.finish(text, int, bigint, int, text, text);` + functions,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
@@ -169,7 +173,7 @@ const functions = `
 			claimed := false;
 			FOR cand IN SELECT st.idx, st.node FROM {s}.steps st WHERE st.plan_id = p_plan AND st.state = 'ready'
 					AND NOT EXISTS (SELECT 1 FROM {s}.node_locks l WHERE l.node = st.node)
-					ORDER BY st.prio DESC, st.idx LIMIT 16 LOOP -- the run's row lock keeps other claims out
+					ORDER BY st.prio DESC, st.pos, st.idx LIMIT 16 LOOP -- the run's row lock keeps other claims out
 				-- Another run's claim may have taken the node since: then
 				-- this inserts nothing, having waited for it to commit.
 				INSERT INTO {s}.node_locks (node, plan_id, idx) VALUES (cand.node, p_plan, cand.idx) ON CONFLICT DO NOTHING;
@@ -198,7 +202,7 @@ const functions = `
 	-- the steps after it made ready, or skipped; the run stopping
 	-- (FailFast) or finished. It returns 'lost', changing nothing, when
 	-- the lease was taken over, and 'ok' otherwise.
-	CREATE OR REPLACE FUNCTION {s}.finish(p_plan text, p_idx int, p_token bigint, p_attempts int, p_err text, p_worker text)
+	CREATE OR REPLACE FUNCTION {s}.finish(p_plan text, p_idx int, p_token bigint, p_attempts int, p_err text, p_kinds int, p_worker text)
 	RETURNS text LANGUAGE plpgsql AS $pgrun$
 	DECLARE
 		run record;
@@ -209,7 +213,7 @@ const functions = `
 	BEGIN
 		SELECT done, total INTO run FROM {s}.runs WHERE plan_id = p_plan FOR UPDATE;
 		UPDATE {s}.steps SET state = CASE WHEN p_err IS NULL THEN 'succeeded' ELSE 'failed' END,
-				attempts = p_attempts, err = p_err, worker = NULL, lease_until = NULL
+				attempts = p_attempts, err = p_err, err_kinds = p_kinds, worker = NULL, lease_until = NULL
 			WHERE plan_id = p_plan AND idx = p_idx AND token = p_token AND state = 'running'
 			RETURNING in_doubt INTO doubt;
 		IF NOT FOUND THEN

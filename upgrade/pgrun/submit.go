@@ -2,6 +2,7 @@ package pgrun
 
 import (
 	"bytes"
+	"container/heap"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -115,18 +116,26 @@ func (s *Store) Submit(ctx context.Context, plan *upgrade.Plan, opts Options) er
 				vstate[i] = "ready"
 			}
 		}
+		pos := make([]int, v)
+		for p, i := range g.order {
+			pos[i] = p
+		}
 		rows := make([][]any, v)
 		for i := range v {
+			prio := g.prio[i]
+			if opts.Concurrency == 1 { // upgrade.Run goes in order then
+				prio = 0
+			}
 			id, node := "", ""
 			if i < g.n {
 				id, node = string(plan.Steps[i].ID), string(plan.Steps[i].Node)
 			} else {
 				id = string(plan.Barriers[i-g.n].ID)
 			}
-			rows[i] = []any{plan.ID, i, id, node, g.prio[i], waiting[i], vstate[i]}
+			rows[i] = []any{plan.ID, i, id, node, prio, waiting[i], vstate[i], pos[i]}
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{s.name, "steps"},
-			[]string{"plan_id", "idx", "step_id", "node", "prio", "waiting", "state"}, pgx.CopyFromRows(rows)); err != nil {
+			[]string{"plan_id", "idx", "step_id", "node", "prio", "waiting", "state", "pos"}, pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("pgrun: submitting plan %s: %w", plan.ID, err)
 		}
 		var edges [][]any
@@ -215,16 +224,22 @@ func buildGraph(plan *upgrade.Plan) (*graph, error) {
 			return nil, err
 		}
 	}
+	// Among the vertices ready, the lowest first, as upgrade.Run orders
+	// them (its steps, then its barriers): one step at a time, steps are
+	// claimed in this order.
 	order := make([]int, 0, v)
+	ready := &minHeap{}
 	for i := range v {
 		if indeg[i] == 0 {
-			order = append(order, i)
+			heap.Push(ready, i)
 		}
 	}
-	for k := 0; k < len(order); k++ {
-		for _, j := range after[order[k]] {
+	for ready.Len() > 0 {
+		i := heap.Pop(ready).(int)
+		order = append(order, i)
+		for _, j := range after[i] {
 			if indeg[j]--; indeg[j] == 0 {
-				order = append(order, int(j))
+				heap.Push(ready, int(j))
 			}
 		}
 	}
@@ -274,6 +289,20 @@ func buildGraph(plan *upgrade.Plan) (*graph, error) {
 	}
 	g.order = order
 	return g, nil
+}
+
+// minHeap is a heap of vertices, the lowest on top.
+type minHeap []int
+
+func (h minHeap) Len() int           { return len(h) }
+func (h minHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h minHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *minHeap) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *minHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // checkRunID refuses an ID that Submit would refuse as a plan ID: no run

@@ -49,7 +49,7 @@ var ErrLeaseLost = errors.New("pgrun: lease lost")
 
 // errRunCancelled is the cause given to a step's context when its run is
 // cancelled.
-var errRunCancelled = errors.New("pgrun: run cancelled")
+var errRunCancelled = ErrCancelled
 
 // A runInfo is what a worker reads of a run once.
 type runInfo struct {
@@ -307,24 +307,24 @@ func (w *worker) execute(ctx context.Context, c *claim) {
 		w.release(bg, c) // cut short as the worker stops
 		return
 	}
-	attempts, errText := c.attempts, ""
+	attempts, errText, kinds := c.attempts, "", 0
 	if report != nil {
 		o := report.Outcomes[len(report.Outcomes)-1]
 		attempts = base + max(o.Attempts, 1)
 		if o.State != upgrade.Succeeded {
 			errText = "step did not succeed"
 			if o.Err != nil {
-				errText = o.Err.Error()
+				errText, kinds = o.Err.Error(), errKinds(o.Err)
 			}
 		}
 	} else if err != nil {
-		errText = err.Error()
+		errText, kinds = err.Error(), errKinds(err)
 	}
 	if errors.Is(cause, errRunCancelled) {
-		errText = errRunCancelled.Error()
+		errText, kinds = errRunCancelled.Error(), errKinds(errRunCancelled)
 	}
 	for {
-		err := w.finish(bg, c, attempts, errText)
+		err := w.finish(bg, c, attempts, errText, kinds)
 		if err == nil || errors.Is(err, ErrLeaseLost) || bg.Err() != nil {
 			return
 		}
@@ -414,14 +414,14 @@ func (w *worker) release(ctx context.Context, c *claim) {
 // steps after it made ready, or skipped; the run stopping (FailFast) or
 // finished. It returns ErrLeaseLost, recording nothing, when c's lease was
 // taken over.
-func (w *worker) finish(ctx context.Context, c *claim, attempts int, errText string) error {
+func (w *worker) finish(ctx context.Context, c *claim, attempts int, errText string, kinds int) error {
 	var e *string
 	if errText != "" {
 		e = &errText
 	}
 	var status string
-	if err := w.s.pool.QueryRow(ctx, w.s.q(`SELECT {s}.finish($1, $2, $3, $4, $5, $6)`),
-		w.planID(), c.idx, c.token, attempts, e, w.o.Name).Scan(&status); err != nil {
+	if err := w.s.pool.QueryRow(ctx, w.s.q(`SELECT {s}.finish($1, $2, $3, $4, $5, $6, $7)`),
+		w.planID(), c.idx, c.token, attempts, e, kinds, w.o.Name).Scan(&status); err != nil {
 		return fmt.Errorf("pgrun: recording step %s of run %s: %w", w.run.plan.Steps[c.idx].ID, w.planID(), err)
 	}
 	if status == "lost" {
