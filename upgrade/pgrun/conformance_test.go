@@ -71,6 +71,20 @@ var confFaults = []confFault{
 		Options{Attempts: 3, Backoff: time.Millisecond, MaxBackoff: time.Millisecond}},
 	{"verify", func(e *upgradetest.Executor, id upgrade.StepID) { e.FailVerify(id, errBoom) }, Options{}},
 	{"timeout", func(e *upgradetest.Executor, id upgrade.StepID) { e.Hang(id) }, Options{StepTimeout: 50 * time.Millisecond}},
+	// Rollback: last completed first; a step whose rollback fails keeps
+	// the steps before it in place.
+	{"rollback-none", func(*upgradetest.Executor, upgrade.StepID) {}, Options{Rollback: true}},
+	{"rollback", func(e *upgradetest.Executor, id upgrade.StepID) { e.FailAt(id, errBoom) }, Options{Rollback: true}},
+	{"rollback-verify", func(e *upgradetest.Executor, id upgrade.StepID) { e.FailVerify(id, errBoom) }, Options{Rollback: true}},
+	{"rollback-fails", func(e *upgradetest.Executor, id upgrade.StepID) {
+		e.FailAt(id, errBoom)
+		e.FailRollback(id, errors.New("cannot undo"))
+	}, Options{Rollback: true}},
+	{"rollback-first-fails", func(e *upgradetest.Executor, id upgrade.StepID) {
+		e.FailAt(id, errBoom)
+		e.FailRollback("a", errors.New("cannot undo"))
+		e.FailRollback("base", errors.New("cannot undo"))
+	}, Options{Rollback: true}},
 }
 
 // confSentinels are the errors whose matching the suite compares.
@@ -127,7 +141,11 @@ func conform(t *testing.T, s *Store, id string, plan *upgrade.Plan, opts Options
 	}
 	assert.Equal(t, wantErr != nil, got.Err != nil, "run error: %v, %v", wantErr, got.Err)
 	assert.Equal(t, sentinels(wantErr), sentinels(got.Err), "run error kinds: %v, %v", wantErr, got.Err)
-	assert.ElementsMatch(t, inProc.RolledBack(), remote.RolledBack(), "steps rolled back")
+	if opts.Concurrency == 1 {
+		assert.Equal(t, inProc.RolledBack(), remote.RolledBack(), "steps rolled back, in order")
+	} else {
+		assert.ElementsMatch(t, inProc.RolledBack(), remote.RolledBack(), "steps rolled back")
+	}
 	assert.Empty(t, got.InDoubt)
 }
 

@@ -280,7 +280,6 @@ func TestSubmitRefusesBadPlans(t *testing.T) {
 		{unknown, "nope", Options{}, upgrade.ErrInvalidPlan},
 		{dup, "s0000", Options{}, upgrade.ErrInvalidPlan},
 		{badID, "plan", Options{}, upgrade.ErrInvalidPlan},
-		{dagPlan("rb", 3, 1), "rollback", Options{Rollback: true}, ErrUnsupported},
 	} {
 		err := s.Submit(ctx, tc.plan, tc.opts)
 		assert.ErrorIs(t, err, tc.want, tc.plan.ID)

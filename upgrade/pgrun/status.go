@@ -83,6 +83,7 @@ func (s *Store) Status(ctx context.Context, planID string) (*Status, error) {
 	var st Status
 	var state string
 	var nodes []topology.NodeID // of each step
+	var rbErrs []error          // of the steps not undone
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, s.q(`SELECT state, finished_at IS NOT NULL FROM {s}.runs WHERE plan_id = $1`), planID).Scan(&state, &st.Finished); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
@@ -90,26 +91,44 @@ func (s *Store) Status(ctx context.Context, planID string) (*Status, error) {
 			}
 			return err
 		}
-		rows, err := tx.Query(ctx, s.q(`SELECT step_id, node, state, attempts, in_doubt, coalesce(err, ''), err_kinds FROM {s}.steps
+		rows, err := tx.Query(ctx, s.q(`SELECT step_id, node, state, attempts, in_doubt, coalesce(err, ''), err_kinds,
+			coalesce(rb_err, ''), rb_kinds FROM {s}.steps
 			WHERE plan_id = $1 AND idx < (SELECT total FROM {s}.runs WHERE plan_id = $1) ORDER BY idx`), planID)
 		if err != nil {
 			return err
 		}
 		st.Report = &upgrade.Report{}
-		nodes = nil
+		nodes, rbErrs = nil, nil
 		var id, node, stepState, errText string
-		var attempts, kinds int
+		var attempts, kinds, rbKinds int
 		var inDoubt bool
-		_, err = pgx.ForEachRow(rows, []any{&id, &node, &stepState, &attempts, &inDoubt, &errText, &kinds}, func() error {
+		var rbText string
+		_, err = pgx.ForEachRow(rows, []any{&id, &node, &stepState, &attempts, &inDoubt, &errText, &kinds, &rbText, &rbKinds}, func() error {
 			o := upgrade.Outcome{Step: upgrade.StepID(id), Attempts: attempts}
 			switch stepState {
 			case "succeeded":
 				o.State = upgrade.Succeeded
 			case "failed":
 				o.State = upgrade.Failed
-				o.Err = &RemoteError{Message: errText, kinds: kinds}
+			case "rolling_back": // in place until undone
+				o.State = upgrade.Succeeded
+				if errText != "" {
+					o.State = upgrade.Failed
+				}
+			case "rolled_back":
+				o.State = upgrade.RolledBack
 			case "skipped":
 				o.State = upgrade.Skipped
+			}
+			if errText != "" && (o.State == upgrade.Failed || o.State == upgrade.RolledBack) {
+				o.Err = &RemoteError{Message: errText, kinds: kinds}
+			}
+			if rbText != "" {
+				rbErrs = append(rbErrs, fmt.Errorf("upgrade: %w: step %s on node %q: %w", upgrade.ErrRollback, o.Step, node,
+					&RemoteError{Message: rbText, kinds: rbKinds}))
+				if o.State == upgrade.Succeeded {
+					o.Err = &RemoteError{Message: rbText, kinds: rbKinds}
+				}
 			}
 			if inDoubt {
 				st.InDoubt = append(st.InDoubt, o.Step)
@@ -130,10 +149,11 @@ func (s *Store) Status(ctx context.Context, planID string) (*Status, error) {
 	if st.Finished {
 		errs := &multierror.Error{ErrorFormat: topology.JoinErrors}
 		for i, o := range st.Report.Outcomes {
-			if o.State == upgrade.Failed {
+			if o.State == upgrade.Failed || o.State == upgrade.RolledBack && o.Err != nil { // failed, maybe undone
 				errs = multierror.Append(errs, &upgrade.StepError{Step: o.Step, Node: nodes[i], Err: o.Err})
 			}
 		}
+		errs = multierror.Append(errs, rbErrs...)
 		if st.Cancelled {
 			errs = multierror.Append(errs, ErrCancelled)
 		}

@@ -31,8 +31,12 @@ type Options struct {
 	// StepTimeout bounds each attempt (Execute and Verify together); 0
 	// is no bound.
 	StepTimeout time.Duration
-	// Rollback is not supported yet: Submit refuses it with
-	// ErrUnsupported.
+	// Rollback makes the run, once over with a failed step, undo the
+	// steps that succeeded or failed, last completed first, keeping a
+	// step while a step after it could not be undone, as
+	// upgrade.WithRollback: workers whose Executor is an
+	// upgrade.Rollbacker do it, one step at a time. A cancelled run is not
+	// rolled back.
 	Rollback bool
 }
 
@@ -58,9 +62,6 @@ const maxStepIDLength = 3 * topology.MaxIDLength
 // steps cannot be ordered, or whose IDs are unsafe, with one matching
 // upgrade.ErrInvalidPlan. Nothing is stored then.
 func (s *Store) Submit(ctx context.Context, plan *upgrade.Plan, opts Options) error {
-	if opts.Rollback {
-		return fmt.Errorf("%w: rollback of runs in a database (Options.Rollback); run without it, or with upgrade.Run", ErrUnsupported)
-	}
 	opts = opts.normal()
 	g, err := buildGraph(plan)
 	if err != nil {
@@ -78,12 +79,12 @@ func (s *Store) Submit(ctx context.Context, plan *upgrade.Plan, opts Options) er
 		}
 		tag, err := tx.Exec(ctx, s.q(`INSERT INTO {s}.runs
 			(plan_id, digest, plan, concurrency, policy, attempts, backoff_us, max_backoff_us, timeout_us, total, state,
-			 finished_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $11 = 'finished' THEN clock_timestamp() END)
+			 finished_at, rollback)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $11 = 'finished' THEN clock_timestamp() END, $12)
 			ON CONFLICT (plan_id) DO NOTHING`),
 			plan.ID, digest[:], buf.Bytes(), opts.Concurrency, int(opts.Policy), opts.Attempts,
 			opts.Backoff.Microseconds(), opts.MaxBackoff.Microseconds(), opts.StepTimeout.Microseconds(),
-			len(plan.Steps), state)
+			len(plan.Steps), state, opts.Rollback)
 		if err != nil {
 			return fmt.Errorf("pgrun: submitting plan %s: %w", plan.ID, err)
 		}
