@@ -24,6 +24,11 @@
 // the attempt that claimed it, so a worker whose job was rescued and
 // claimed again could still complete it.
 //
+// A plan's barriers are vertices of their own, rows beside its steps: a
+// barrier passes in the transaction in which the last step it waits for
+// succeeds, and is skipped when one fails, so that a rolled plan costs
+// rows in proportion to its steps, not to the product of its batches.
+//
 // A step holds a lock on its node while it runs, across all the runs of
 // the schema: two runs whose steps touch one node never run those steps
 // at once; the second takes other ready steps meanwhile, and the one
@@ -31,6 +36,17 @@
 // wait for each other too, which upgrade.Run does not make them do; the
 // planner orders such steps anyway.)
 //
-// Not yet: rollback (Submit refuses Options.Rollback), events saying what
-// a step waits for, LISTEN/NOTIFY (workers poll).
+// With Options.Rollback, a run over with a failed step is rolled back by
+// its workers whose Executor is an upgrade.Rollbacker: one step at a
+// time, last completed first, a step kept while a step after it could not
+// be undone, as upgrade.Run does. A rollback whose worker is lost is
+// offered again once the lease expires (but not told it is in doubt:
+// upgrade.InDoubt cannot be set outside package upgrade); Rollback has no
+// grace period here.
+//
+// A conformance suite (conformance_test.go) runs small plans through both
+// upgrade.Run and this package and requires the same outcomes.
+//
+// Not yet: events saying what a step waits for, LISTEN/NOTIFY (workers
+// poll).
 package pgrun

@@ -280,7 +280,6 @@ func TestSubmitRefusesBadPlans(t *testing.T) {
 		{unknown, "nope", Options{}, upgrade.ErrInvalidPlan},
 		{dup, "s0000", Options{}, upgrade.ErrInvalidPlan},
 		{badID, "plan", Options{}, upgrade.ErrInvalidPlan},
-		{dagPlan("rb", 3, 1), "rollback", Options{Rollback: true}, ErrUnsupported},
 	} {
 		err := s.Submit(ctx, tc.plan, tc.opts)
 		assert.ErrorIs(t, err, tc.want, tc.plan.ID)
@@ -424,7 +423,7 @@ func TestLeaseFencing(t *testing.T) {
 	require.NotEmpty(t, effects)
 	assert.True(t, effects[0].inDoubt, "the takeover is told it is in doubt")
 	// The dead worker comes back: fenced.
-	assert.ErrorIs(t, dead.finish(ctx, c, 1, "late failure"), ErrLeaseLost)
+	assert.ErrorIs(t, dead.finish(ctx, c, 1, "late failure", 0), ErrLeaseLost)
 	after, err := s.Status(ctx, plan.ID)
 	require.NoError(t, err)
 	assert.Equal(t, st.Report, after.Report, "a fenced worker changed nothing")

@@ -26,7 +26,7 @@ type Store struct {
 var ErrInvalidSchema = errors.New("pgrun: invalid schema name")
 
 // SchemaVersion is the version of the tables Open creates or migrates to.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // migrations[k] takes the schema from version k to k+1. {s} stands for
 // the quoted schema name.
@@ -41,7 +41,7 @@ var migrations = []string{
 		backoff_us   bigint NOT NULL,
 		max_backoff_us bigint NOT NULL,
 		timeout_us   bigint NOT NULL,
-		state        text NOT NULL DEFAULT 'running', -- running | finished | cancelled
+		state        text NOT NULL DEFAULT 'running', -- running | rolling_back | finished | cancelled
 		stopping     boolean NOT NULL DEFAULT false,  -- FailFast after a failure: start nothing new
 		running      int NOT NULL DEFAULT 0,          -- steps claimed and not finished
 		done         int NOT NULL DEFAULT 0,          -- steps succeeded, failed or skipped
@@ -95,6 +95,23 @@ var migrations = []string{
 		FOREIGN KEY (plan_id, idx) REFERENCES {s}.steps ON DELETE CASCADE
 	);
 	CREATE INDEX node_locks_step ON {s}.node_locks (plan_id, idx);` + functions,
+	// Version 2: barriers are rows of steps, with idx at or past the run's
+	// total, whose edges join them to the vertices before and after them
+	// (version 1 expanded them into step-to-step edges, which these
+	// functions still run); pos, upgrade.Run's order among ready steps;
+	// err_kinds, the sentinels a step's error matched (see errKinds).
+	// The rollback: runs.rollback; steps.completed, the step's place in
+	// the order of completion; rb_done, its rollback tried, and rb_err,
+	// rb_kinds, the rollback's error. A step being rolled back is in state
+	// rolling_back, then rolled_back or, not undone, as it was.
+	`ALTER TABLE {s}.steps ADD COLUMN pos int NOT NULL DEFAULT 0, ADD COLUMN err_kinds int NOT NULL DEFAULT 0,
+		ADD COLUMN completed int, ADD COLUMN rb_done boolean NOT NULL DEFAULT false, ADD COLUMN rb_err text,
+		ADD COLUMN rb_kinds int NOT NULL DEFAULT 0;
+	ALTER TABLE {s}.runs ADD COLUMN rollback boolean NOT NULL DEFAULT false;
+	DROP FUNCTION IF EXISTS {s}.claim(text, text, bigint);
+	DROP INDEX {s}.steps_ready;
+	CREATE INDEX steps_ready ON {s}.steps (plan_id, prio DESC, pos, idx) WHERE state = 'ready';
+	DROP FUNCTION IF EXISTS {s}.finish(text, int, bigint, int, text, text);` + functions,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
@@ -102,11 +119,20 @@ var migrations = []string{
 const functions = `
 	-- check_finished marks run p_plan finished when no step runs and none
 	-- can start, and reports whether it did.
-	CREATE FUNCTION {s}.check_finished(p_plan text) RETURNS boolean LANGUAGE plpgsql AS $pgrun$
+	CREATE OR REPLACE FUNCTION {s}.check_finished(p_plan text) RETURNS boolean LANGUAGE plpgsql AS $pgrun$
+	-- With rollback, a run over with a failed step goes on rolling back
+	-- (see claim), and is finished once that is done.
 	BEGIN
+		UPDATE {s}.runs r SET state = 'rolling_back'
+			WHERE plan_id = p_plan AND finished_at IS NULL AND running = 0 AND state = 'running' AND rollback
+				AND (stopping OR NOT EXISTS (SELECT 1 FROM {s}.steps WHERE plan_id = p_plan AND state = 'ready'))
+				AND EXISTS (SELECT 1 FROM {s}.steps WHERE plan_id = p_plan AND state = 'failed' AND idx < r.total);
+		IF FOUND THEN
+			RETURN false;
+		END IF;
 		UPDATE {s}.runs SET finished_at = clock_timestamp(),
 				state = CASE WHEN state = 'running' THEN 'finished' ELSE state END
-			WHERE plan_id = p_plan AND finished_at IS NULL AND running = 0
+			WHERE plan_id = p_plan AND finished_at IS NULL AND running = 0 AND state <> 'rolling_back'
 				AND (stopping OR state = 'cancelled'
 					OR NOT EXISTS (SELECT 1 FROM {s}.steps WHERE plan_id = p_plan AND state = 'ready'));
 		RETURN FOUND;
@@ -116,7 +142,7 @@ const functions = `
 	-- oldest expired lease, in doubt, or else the first ready step if the
 	-- run's concurrency limit allows. r_status is 'claimed', 'none',
 	-- 'finished' or 'unknown'.
-	CREATE FUNCTION {s}.claim(p_plan text, p_worker text, p_lease_us bigint)
+	CREATE OR REPLACE FUNCTION {s}.claim(p_plan text, p_worker text, p_lease_us bigint, p_rollbacker boolean)
 	RETURNS TABLE (r_status text, r_idx int, r_token bigint, r_attempts int, r_in_doubt boolean)
 	LANGUAGE plpgsql AS $pgrun$
 	DECLARE
@@ -125,6 +151,8 @@ const functions = `
 		cand record;
 		claimed boolean;
 		n int;
+		m int;
+		blocker text;
 	BEGIN
 		SELECT state, stopping, running, concurrency, done, total, finished_at IS NOT NULL AS over INTO run
 			FROM {s}.runs WHERE plan_id = p_plan FOR UPDATE;
@@ -145,11 +173,59 @@ const functions = `
 				SELECT p_plan, {failed}, idx, attempts, 'run cancelled; its worker was lost', true,
 					run.done + row_number() OVER (ORDER BY idx), run.total, p_worker FROM lost;
 			GET DIAGNOSTICS n = ROW_COUNT;
+			WITH lost AS (
+				UPDATE {s}.steps SET state = CASE WHEN err IS NULL THEN 'succeeded' ELSE 'failed' END, rb_done = true,
+					rb_err = 'run cancelled; its worker was lost during the rollback', worker = NULL, lease_until = NULL
+				WHERE plan_id = p_plan AND state = 'rolling_back' AND lease_until < clock_timestamp() RETURNING idx)
+			SELECT count(*) INTO m FROM lost;
 			DELETE FROM {s}.node_locks l USING {s}.steps st
 				WHERE l.plan_id = p_plan AND st.plan_id = p_plan AND st.idx = l.idx AND st.state <> 'running';
-			UPDATE {s}.runs SET running = running - n, done = done + n WHERE plan_id = p_plan;
+			UPDATE {s}.runs SET running = running - n - m, done = done + n WHERE plan_id = p_plan;
 			r_status := CASE WHEN {s}.check_finished(p_plan) THEN 'finished' ELSE 'none' END;
 			RETURN NEXT; RETURN;
+		END IF;
+		IF run.state = 'rolling_back' THEN
+			IF NOT p_rollbacker THEN
+				r_status := 'none'; RETURN NEXT; RETURN;
+			END IF;
+			-- A rollback whose worker was lost: offered again.
+			UPDATE {s}.steps SET token = token + 1, worker = p_worker,
+					lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond'
+				WHERE plan_id = p_plan AND idx = (SELECT idx FROM {s}.steps WHERE plan_id = p_plan AND state = 'rolling_back'
+					AND lease_until < clock_timestamp() LIMIT 1 FOR UPDATE SKIP LOCKED)
+				RETURNING idx, token, attempts INTO got;
+			IF FOUND THEN
+				r_status := 'rollback'; r_idx := got.idx; r_token := got.token; r_attempts := got.attempts; r_in_doubt := true;
+				RETURN NEXT; RETURN;
+			END IF;
+			IF run.running > 0 THEN -- one at a time, last completed first
+				r_status := 'none'; RETURN NEXT; RETURN;
+			END IF;
+			LOOP
+				SELECT idx INTO cand FROM {s}.steps WHERE plan_id = p_plan AND idx < run.total
+					AND state IN ('succeeded', 'failed') AND NOT rb_done ORDER BY completed DESC LIMIT 1;
+				IF NOT FOUND THEN
+					UPDATE {s}.runs SET state = 'finished', finished_at = clock_timestamp() WHERE plan_id = p_plan;
+					r_status := 'finished'; RETURN NEXT; RETURN;
+				END IF;
+				-- A step after it, through barriers, still in place keeps it.
+				WITH RECURSIVE later(idx) AS (
+						SELECT e.after FROM {s}.edges e WHERE e.plan_id = p_plan AND e.before = cand.idx
+						UNION SELECT e.after FROM {s}.edges e JOIN later l ON e.before = l.idx
+							WHERE e.plan_id = p_plan AND l.idx >= run.total)
+					SELECT st.step_id INTO blocker FROM later l JOIN {s}.steps st ON st.plan_id = p_plan AND st.idx = l.idx
+					WHERE l.idx < run.total AND st.state IN ('succeeded', 'failed', 'rolling_back') ORDER BY l.idx LIMIT 1;
+				IF NOT FOUND THEN
+					UPDATE {s}.steps SET state = 'rolling_back', token = token + 1, worker = p_worker,
+							lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond'
+						WHERE plan_id = p_plan AND idx = cand.idx RETURNING idx, token, attempts INTO got;
+					UPDATE {s}.runs SET running = running + 1 WHERE plan_id = p_plan;
+					r_status := 'rollback'; r_idx := got.idx; r_token := got.token; r_attempts := got.attempts; r_in_doubt := false;
+					RETURN NEXT; RETURN;
+				END IF;
+				UPDATE {s}.steps SET rb_done = true, rb_err = 'step ' || blocker || ' after it is still in place', rb_kinds = 0
+					WHERE plan_id = p_plan AND idx = cand.idx;
+			END LOOP;
 		END IF;
 		UPDATE {s}.steps SET token = token + 1, worker = p_worker, in_doubt = true, attempts = attempts + 1,
 				lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond'
@@ -164,7 +240,7 @@ const functions = `
 			claimed := false;
 			FOR cand IN SELECT st.idx, st.node FROM {s}.steps st WHERE st.plan_id = p_plan AND st.state = 'ready'
 					AND NOT EXISTS (SELECT 1 FROM {s}.node_locks l WHERE l.node = st.node)
-					ORDER BY st.prio DESC, st.idx LIMIT 16 LOOP -- the run's row lock keeps other claims out
+					ORDER BY st.prio DESC, st.pos, st.idx LIMIT 16 LOOP -- the run's row lock keeps other claims out
 				-- Another run's claim may have taken the node since: then
 				-- this inserts nothing, having waited for it to commit.
 				INSERT INTO {s}.node_locks (node, plan_id, idx) VALUES (cand.node, p_plan, cand.idx) ON CONFLICT DO NOTHING;
@@ -193,17 +269,19 @@ const functions = `
 	-- the steps after it made ready, or skipped; the run stopping
 	-- (FailFast) or finished. It returns 'lost', changing nothing, when
 	-- the lease was taken over, and 'ok' otherwise.
-	CREATE FUNCTION {s}.finish(p_plan text, p_idx int, p_token bigint, p_attempts int, p_err text, p_worker text)
+	CREATE OR REPLACE FUNCTION {s}.finish(p_plan text, p_idx int, p_token bigint, p_attempts int, p_err text, p_kinds int, p_worker text)
 	RETURNS text LANGUAGE plpgsql AS $pgrun$
 	DECLARE
 		run record;
 		doubt boolean;
 		d int;
 		n int;
+		released int[];
 	BEGIN
 		SELECT done, total INTO run FROM {s}.runs WHERE plan_id = p_plan FOR UPDATE;
 		UPDATE {s}.steps SET state = CASE WHEN p_err IS NULL THEN 'succeeded' ELSE 'failed' END,
-				attempts = p_attempts, err = p_err, worker = NULL, lease_until = NULL
+				attempts = p_attempts, err = p_err, err_kinds = p_kinds, worker = NULL, lease_until = NULL,
+				completed = run.done + 1
 			WHERE plan_id = p_plan AND idx = p_idx AND token = p_token AND state = 'running'
 			RETURNING in_doubt INTO doubt;
 		IF NOT FOUND THEN
@@ -214,9 +292,22 @@ const functions = `
 		IF p_err IS NULL THEN
 			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
 				VALUES (p_plan, {succeeded}, p_idx, p_attempts, NULL, doubt, d, run.total, p_worker);
-			UPDATE {s}.steps s SET waiting = s.waiting - 1,
-					state = CASE WHEN s.waiting = 1 AND s.state = 'waiting' THEN 'ready' ELSE s.state END
-				FROM {s}.edges e WHERE e.plan_id = p_plan AND e.before = p_idx AND s.plan_id = p_plan AND s.idx = e.after;
+			-- The vertices after it: a step left with nothing to wait
+			-- for is ready; a barrier (idx >= total) passes, and in turn
+			-- releases the vertices after it.
+			released := ARRAY[p_idx];
+			WHILE cardinality(released) > 0 LOOP
+				WITH dec AS (
+					UPDATE {s}.steps s SET waiting = s.waiting - c.n,
+							state = CASE WHEN s.waiting = c.n AND s.state = 'waiting'
+								THEN CASE WHEN s.idx >= run.total THEN 'succeeded' ELSE 'ready' END ELSE s.state END
+						FROM (SELECT e.after, count(*)::int AS n FROM {s}.edges e
+							WHERE e.plan_id = p_plan AND e.before = ANY (released) GROUP BY e.after) c
+						WHERE s.plan_id = p_plan AND s.idx = c.after
+						RETURNING s.idx, s.waiting, s.state)
+				SELECT coalesce(array_agg(idx), '{}') INTO released FROM dec
+					WHERE idx >= run.total AND waiting = 0 AND state = 'succeeded';
+			END LOOP;
 		ELSE
 			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
 				VALUES (p_plan, {failed}, p_idx, p_attempts, p_err, doubt, d, run.total, p_worker);
@@ -228,13 +319,39 @@ const functions = `
 						AND idx IN (SELECT idx FROM later) RETURNING idx)
 			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
 				SELECT p_plan, {skipped}, idx, 0, NULL, false, d + row_number() OVER (ORDER BY idx), run.total, p_worker
-				FROM skipped;
+				FROM skipped WHERE idx < run.total; -- barriers are skipped silently
 			GET DIAGNOSTICS n = ROW_COUNT;
 			d := d + n;
 		END IF;
 		UPDATE {s}.runs SET running = running - 1, done = d,
 				stopping = stopping OR (p_err IS NOT NULL AND policy = {failfast})
 			WHERE plan_id = p_plan;
+		PERFORM {s}.check_finished(p_plan);
+		RETURN 'ok';
+	END $pgrun$;
+
+	-- finish_rollback records the rollback of step p_idx of run p_plan,
+	-- held with token p_token: undone when p_err is NULL, else still in
+	-- place with the rollback's error. It returns 'lost', changing
+	-- nothing, when the lease was taken over, and 'ok' otherwise.
+	CREATE OR REPLACE FUNCTION {s}.finish_rollback(p_plan text, p_idx int, p_token bigint, p_err text, p_kinds int, p_worker text)
+	RETURNS text LANGUAGE plpgsql AS $pgrun$
+	DECLARE
+		run record;
+	BEGIN
+		SELECT done, total INTO run FROM {s}.runs WHERE plan_id = p_plan FOR UPDATE;
+		UPDATE {s}.steps SET state = CASE WHEN p_err IS NOT NULL THEN CASE WHEN err IS NULL THEN 'succeeded' ELSE 'failed' END
+					ELSE 'rolled_back' END,
+				rb_done = true, rb_err = p_err, rb_kinds = p_kinds, worker = NULL, lease_until = NULL
+			WHERE plan_id = p_plan AND idx = p_idx AND token = p_token AND state = 'rolling_back';
+		IF NOT FOUND THEN
+			RETURN 'lost';
+		END IF;
+		IF p_err IS NULL THEN
+			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
+				VALUES (p_plan, {rolledback}, p_idx, 0, NULL, false, run.done, run.total, p_worker);
+		END IF;
+		UPDATE {s}.runs SET running = running - 1 WHERE plan_id = p_plan;
 		PERFORM {s}.check_finished(p_plan);
 		RETURN 'ok';
 	END $pgrun$;`
@@ -292,5 +409,6 @@ func (s *Store) q(sql string) string {
 	return strings.NewReplacer("{s}", s.schema,
 		"{started}", strconv.Itoa(int(upgrade.StepStarted)), "{succeeded}", strconv.Itoa(int(upgrade.StepSucceeded)),
 		"{failed}", strconv.Itoa(int(upgrade.StepFailed)), "{skipped}", strconv.Itoa(int(upgrade.StepSkipped)),
+		"{rolledback}", strconv.Itoa(int(upgrade.StepRolledBack)),
 		"{failfast}", strconv.Itoa(int(upgrade.FailFast))).Replace(sql)
 }

@@ -16,10 +16,44 @@ import (
 // ErrCancelled reports a run that was cancelled (Store.Cancel).
 var ErrCancelled = errors.New("pgrun: run cancelled")
 
-// RemoteError is a step's error as a worker recorded it: its text.
-type RemoteError struct{ Message string }
+// RemoteError is a step's error as a worker recorded it: its text, and
+// which of the sentinels in remoteSentinels it matched, which errors.Is
+// still sees: context.DeadlineExceeded (a step timeout),
+// context.Canceled, upgrade.ErrAbandoned, upgrade.ErrRollback and
+// ErrCancelled.
+type RemoteError struct {
+	Message string
+	kinds   int
+}
 
 func (e *RemoteError) Error() string { return e.Message }
+
+// Is reports whether the worker's error matched target, one of the
+// sentinels RemoteError keeps.
+func (e *RemoteError) Is(target error) bool {
+	for k, s := range remoteSentinels {
+		if e.kinds&(1<<k) != 0 && target == s {
+			return true
+		}
+	}
+	return false
+}
+
+// remoteSentinels are the errors a RemoteError remembers matching, by
+// their place in the list: append only, the database keeps the bits.
+var remoteSentinels = [...]error{context.DeadlineExceeded, context.Canceled, upgrade.ErrAbandoned, upgrade.ErrRollback, ErrCancelled}
+
+// errKinds returns the bits of the sentinels in remoteSentinels that err
+// matches.
+func errKinds(err error) int {
+	k := 0
+	for i, s := range remoteSentinels {
+		if errors.Is(err, s) {
+			k |= 1 << i
+		}
+	}
+	return k
+}
 
 // Status is what the database holds of a run.
 type Status struct {
@@ -49,6 +83,7 @@ func (s *Store) Status(ctx context.Context, planID string) (*Status, error) {
 	var st Status
 	var state string
 	var nodes []topology.NodeID // of each step
+	var rbErrs []error          // of the steps not undone
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, s.q(`SELECT state, finished_at IS NOT NULL FROM {s}.runs WHERE plan_id = $1`), planID).Scan(&state, &st.Finished); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
@@ -56,25 +91,44 @@ func (s *Store) Status(ctx context.Context, planID string) (*Status, error) {
 			}
 			return err
 		}
-		rows, err := tx.Query(ctx, s.q(`SELECT step_id, node, state, attempts, in_doubt, coalesce(err, '') FROM {s}.steps WHERE plan_id = $1 ORDER BY idx`), planID)
+		rows, err := tx.Query(ctx, s.q(`SELECT step_id, node, state, attempts, in_doubt, coalesce(err, ''), err_kinds,
+			coalesce(rb_err, ''), rb_kinds FROM {s}.steps
+			WHERE plan_id = $1 AND idx < (SELECT total FROM {s}.runs WHERE plan_id = $1) ORDER BY idx`), planID)
 		if err != nil {
 			return err
 		}
 		st.Report = &upgrade.Report{}
-		nodes = nil
+		nodes, rbErrs = nil, nil
 		var id, node, stepState, errText string
-		var attempts int
+		var attempts, kinds, rbKinds int
 		var inDoubt bool
-		_, err = pgx.ForEachRow(rows, []any{&id, &node, &stepState, &attempts, &inDoubt, &errText}, func() error {
+		var rbText string
+		_, err = pgx.ForEachRow(rows, []any{&id, &node, &stepState, &attempts, &inDoubt, &errText, &kinds, &rbText, &rbKinds}, func() error {
 			o := upgrade.Outcome{Step: upgrade.StepID(id), Attempts: attempts}
 			switch stepState {
 			case "succeeded":
 				o.State = upgrade.Succeeded
 			case "failed":
 				o.State = upgrade.Failed
-				o.Err = &RemoteError{errText}
+			case "rolling_back": // in place until undone
+				o.State = upgrade.Succeeded
+				if errText != "" {
+					o.State = upgrade.Failed
+				}
+			case "rolled_back":
+				o.State = upgrade.RolledBack
 			case "skipped":
 				o.State = upgrade.Skipped
+			}
+			if errText != "" && (o.State == upgrade.Failed || o.State == upgrade.RolledBack) {
+				o.Err = &RemoteError{Message: errText, kinds: kinds}
+			}
+			if rbText != "" {
+				rbErrs = append(rbErrs, fmt.Errorf("upgrade: %w: step %s on node %q: %w", upgrade.ErrRollback, o.Step, node,
+					&RemoteError{Message: rbText, kinds: rbKinds}))
+				if o.State == upgrade.Succeeded {
+					o.Err = &RemoteError{Message: rbText, kinds: rbKinds}
+				}
 			}
 			if inDoubt {
 				st.InDoubt = append(st.InDoubt, o.Step)
@@ -95,10 +149,11 @@ func (s *Store) Status(ctx context.Context, planID string) (*Status, error) {
 	if st.Finished {
 		errs := &multierror.Error{ErrorFormat: topology.JoinErrors}
 		for i, o := range st.Report.Outcomes {
-			if o.State == upgrade.Failed {
+			if o.State == upgrade.Failed || o.State == upgrade.RolledBack && o.Err != nil { // failed, maybe undone
 				errs = multierror.Append(errs, &upgrade.StepError{Step: o.Step, Node: nodes[i], Err: o.Err})
 			}
 		}
+		errs = multierror.Append(errs, rbErrs...)
 		if st.Cancelled {
 			errs = multierror.Append(errs, ErrCancelled)
 		}
@@ -185,7 +240,7 @@ func (s *Store) Events(ctx context.Context, planID string, after int64, limit in
 		ev := e
 		ev.Kind, ev.Step, ev.Err = upgrade.EventKind(kind), &run.plan.Steps[idx], nil
 		if errText != "" {
-			ev.Err = &RemoteError{errText}
+			ev.Err = &RemoteError{Message: errText}
 		}
 		out = append(out, ev)
 		return nil

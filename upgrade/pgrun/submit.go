@@ -2,6 +2,7 @@ package pgrun
 
 import (
 	"bytes"
+	"container/heap"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -30,8 +31,12 @@ type Options struct {
 	// StepTimeout bounds each attempt (Execute and Verify together); 0
 	// is no bound.
 	StepTimeout time.Duration
-	// Rollback is not supported yet: Submit refuses it with
-	// ErrUnsupported.
+	// Rollback makes the run, once over with a failed step, undo the
+	// steps that succeeded or failed, last completed first, keeping a
+	// step while a step after it could not be undone, as
+	// upgrade.WithRollback: workers whose Executor is an
+	// upgrade.Rollbacker do it, one step at a time. A cancelled run is not
+	// rolled back.
 	Rollback bool
 }
 
@@ -57,9 +62,6 @@ const maxStepIDLength = 3 * topology.MaxIDLength
 // steps cannot be ordered, or whose IDs are unsafe, with one matching
 // upgrade.ErrInvalidPlan. Nothing is stored then.
 func (s *Store) Submit(ctx context.Context, plan *upgrade.Plan, opts Options) error {
-	if opts.Rollback {
-		return fmt.Errorf("%w: rollback of runs in a database (Options.Rollback); run without it, or with upgrade.Run", ErrUnsupported)
-	}
 	opts = opts.normal()
 	g, err := buildGraph(plan)
 	if err != nil {
@@ -77,12 +79,12 @@ func (s *Store) Submit(ctx context.Context, plan *upgrade.Plan, opts Options) er
 		}
 		tag, err := tx.Exec(ctx, s.q(`INSERT INTO {s}.runs
 			(plan_id, digest, plan, concurrency, policy, attempts, backoff_us, max_backoff_us, timeout_us, total, state,
-			 finished_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $11 = 'finished' THEN clock_timestamp() END)
+			 finished_at, rollback)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $11 = 'finished' THEN clock_timestamp() END, $12)
 			ON CONFLICT (plan_id) DO NOTHING`),
 			plan.ID, digest[:], buf.Bytes(), opts.Concurrency, int(opts.Policy), opts.Attempts,
 			opts.Backoff.Microseconds(), opts.MaxBackoff.Microseconds(), opts.StepTimeout.Microseconds(),
-			len(plan.Steps), state)
+			len(plan.Steps), state, opts.Rollback)
 		if err != nil {
 			return fmt.Errorf("pgrun: submitting plan %s: %w", plan.ID, err)
 		}
@@ -96,16 +98,45 @@ func (s *Store) Submit(ctx context.Context, plan *upgrade.Plan, opts Options) er
 			}
 			return nil
 		}
-		rows := make([][]any, len(plan.Steps))
-		for i, st := range plan.Steps {
-			state := "waiting"
-			if len(g.deps[i]) == 0 {
-				state = "ready"
+		// Steps, then barriers, each a row: a barrier passes (succeeded)
+		// when its prerequisites succeeded, at once if it has none.
+		v := len(g.deps)
+		vstate, waiting := make([]string, v), make([]int, v)
+		for _, i := range g.order { // prerequisites first
+			for _, d := range g.deps[i] {
+				if vstate[d] != "succeeded" {
+					waiting[i]++
+				}
 			}
-			rows[i] = []any{plan.ID, i, string(st.ID), string(st.Node), g.prio[i], len(g.deps[i]), state}
+			switch {
+			case waiting[i] > 0:
+				vstate[i] = "waiting"
+			case i >= g.n:
+				vstate[i] = "succeeded"
+			default:
+				vstate[i] = "ready"
+			}
+		}
+		pos := make([]int, v)
+		for p, i := range g.order {
+			pos[i] = p
+		}
+		rows := make([][]any, v)
+		for i := range v {
+			prio := g.prio[i]
+			if opts.Concurrency == 1 { // upgrade.Run goes in order then
+				prio = 0
+			}
+			id, node := "", ""
+			if i < g.n {
+				id, node = string(plan.Steps[i].ID), string(plan.Steps[i].Node)
+			} else {
+				id = string(plan.Barriers[i-g.n].ID)
+			}
+			rows[i] = []any{plan.ID, i, id, node, prio, waiting[i], vstate[i], pos[i]}
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{s.name, "steps"},
-			[]string{"plan_id", "idx", "step_id", "node", "prio", "waiting", "state"}, pgx.CopyFromRows(rows)); err != nil {
+			[]string{"plan_id", "idx", "step_id", "node", "prio", "waiting", "state", "pos"}, pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("pgrun: submitting plan %s: %w", plan.ID, err)
 		}
 		var edges [][]any
@@ -129,15 +160,18 @@ func (o Options) normal() Options {
 	return o
 }
 
-// graph is a plan's steps with barriers expanded: deps[i] are the indexes
-// of the steps that must succeed before step i, prio[i] the longest chain
-// of steps after it (Run's order among ready steps).
+// graph is a plan's vertices: its n steps, then its barriers. deps[i] are
+// the vertices that must succeed (a barrier: pass) before vertex i,
+// prio[i] the longest chain of steps after it (Run's order among ready
+// steps), order a topological order of the vertices.
 type graph struct {
-	deps [][]int32
-	prio []int32
+	n     int
+	deps  [][]int32
+	prio  []int32
+	order []int
 }
 
-// buildGraph checks plan's IDs and order, and expands its barriers.
+// buildGraph checks plan's IDs and order.
 func buildGraph(plan *upgrade.Plan) (*graph, error) {
 	if plan == nil {
 		return nil, fmt.Errorf("pgrun: %w: no plan", upgrade.ErrInvalidPlan)
@@ -191,16 +225,22 @@ func buildGraph(plan *upgrade.Plan) (*graph, error) {
 			return nil, err
 		}
 	}
+	// Among the vertices ready, the lowest first, as upgrade.Run orders
+	// them (its steps, then its barriers): one step at a time, steps are
+	// claimed in this order.
 	order := make([]int, 0, v)
+	ready := &minHeap{}
 	for i := range v {
 		if indeg[i] == 0 {
-			order = append(order, i)
+			heap.Push(ready, i)
 		}
 	}
-	for k := 0; k < len(order); k++ {
-		for _, j := range after[order[k]] {
+	for ready.Len() > 0 {
+		i := heap.Pop(ready).(int)
+		order = append(order, i)
+		for _, j := range after[i] {
 			if indeg[j]--; indeg[j] == 0 {
-				order = append(order, int(j))
+				heap.Push(ready, int(j))
 			}
 		}
 	}
@@ -217,48 +257,53 @@ func buildGraph(plan *upgrade.Plan) (*graph, error) {
 			}
 		}
 	}
-	// Each vertex's step prerequisites, barriers expanded, in topological
-	// order, without repeats.
-	g := &graph{deps: make([][]int32, n), prio: make([]int32, n)}
-	pre := make([][]int32, v)
-	for _, i := range order {
+	// Each vertex's direct prerequisites, without repeats: a barrier is a
+	// vertex of its own, so a batch of n steps after one of m costs n+m
+	// edges, not n×m.
+	g := &graph{n: n, deps: make([][]int32, v), prio: make([]int32, v)}
+	for i := range v {
 		var list []upgrade.StepID
 		if i < n {
 			list = plan.Steps[i].After
 		} else {
 			list = plan.Barriers[i-n].After
 		}
-		seen := map[int32]bool{}
-		var mine []int32
+		seen := make(map[int32]bool, len(list))
 		for _, a := range list {
-			j := index[a]
-			if j < n {
-				if !seen[int32(j)] {
-					seen[int32(j)] = true
-					mine = append(mine, int32(j))
-				}
-				continue
+			if j := int32(index[a]); !seen[j] {
+				seen[j] = true
+				g.deps[i] = append(g.deps[i], j)
 			}
-			for _, d := range pre[j] {
-				if !seen[d] {
-					seen[d] = true
-					mine = append(mine, d)
-				}
-			}
-		}
-		pre[i] = mine
-		if i < n {
-			g.deps[i] = mine
 		}
 	}
+	// prio: the longest chain of steps after each vertex; a barrier takes
+	// no time.
 	for k := len(order) - 1; k >= 0; k-- {
-		if i := order[k]; i < n {
-			for _, d := range g.deps[i] {
-				g.prio[d] = max(g.prio[d], g.prio[i]+1)
-			}
+		i := order[k]
+		w := int32(1)
+		if i >= n {
+			w = 0
+		}
+		for _, d := range g.deps[i] {
+			g.prio[d] = max(g.prio[d], g.prio[i]+w)
 		}
 	}
+	g.order = order
 	return g, nil
+}
+
+// minHeap is a heap of vertices, the lowest on top.
+type minHeap []int
+
+func (h minHeap) Len() int           { return len(h) }
+func (h minHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h minHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *minHeap) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *minHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // checkRunID refuses an ID that Submit would refuse as a plan ID: no run

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,7 +50,7 @@ var ErrLeaseLost = errors.New("pgrun: lease lost")
 
 // errRunCancelled is the cause given to a step's context when its run is
 // cancelled.
-var errRunCancelled = errors.New("pgrun: run cancelled")
+var errRunCancelled = ErrCancelled
 
 // A runInfo is what a worker reads of a run once.
 type runInfo struct {
@@ -172,6 +173,7 @@ type claim struct {
 	token    int64
 	attempts int
 	inDoubt  bool
+	rollback bool // the step is to be rolled back
 }
 
 // loop claims and runs steps until the run has finished or ctx is done.
@@ -189,6 +191,8 @@ func (w *worker) loop(ctx context.Context) error {
 			if err := w.s.wait(ctx, w.o, err); err != nil {
 				return err
 			}
+		case c.rollback:
+			w.undo(ctx, c)
 		default:
 			w.execute(ctx, c)
 		}
@@ -207,17 +211,18 @@ func (w *worker) claim(ctx context.Context) (c *claim, finished bool, err error)
 	var token *int64
 	var attempts *int32
 	var inDoubt *bool
-	err = w.s.pool.QueryRow(ctx, w.s.q(`SELECT r_status, r_idx, r_token, r_attempts, r_in_doubt FROM {s}.claim($1, $2, $3)`),
-		w.planID(), w.o.Name, w.o.Lease.Microseconds()).Scan(&status, &idx, &token, &attempts, &inDoubt)
+	_, rollbacker := w.exec.(upgrade.Rollbacker)
+	err = w.s.pool.QueryRow(ctx, w.s.q(`SELECT r_status, r_idx, r_token, r_attempts, r_in_doubt FROM {s}.claim($1, $2, $3, $4)`),
+		w.planID(), w.o.Name, w.o.Lease.Microseconds(), rollbacker).Scan(&status, &idx, &token, &attempts, &inDoubt)
 	if err != nil {
 		return nil, false, fmt.Errorf("pgrun: claiming a step of run %s: %w", w.planID(), err)
 	}
 	switch status {
-	case "claimed":
+	case "claimed", "rollback":
 		if int(*idx) < 0 || int(*idx) >= len(w.run.plan.Steps) {
 			return nil, false, fmt.Errorf("pgrun: claimed step #%d of run %s, which has %d", *idx, w.planID(), len(w.run.plan.Steps))
 		}
-		return &claim{idx: int(*idx), token: *token, attempts: int(*attempts), inDoubt: *inDoubt}, false, nil
+		return &claim{idx: int(*idx), token: *token, attempts: int(*attempts), inDoubt: *inDoubt, rollback: status == "rollback"}, false, nil
 	case "finished":
 		return nil, true, nil
 	case "unknown":
@@ -307,24 +312,24 @@ func (w *worker) execute(ctx context.Context, c *claim) {
 		w.release(bg, c) // cut short as the worker stops
 		return
 	}
-	attempts, errText := c.attempts, ""
+	attempts, errText, kinds := c.attempts, "", 0
 	if report != nil {
 		o := report.Outcomes[len(report.Outcomes)-1]
 		attempts = base + max(o.Attempts, 1)
 		if o.State != upgrade.Succeeded {
 			errText = "step did not succeed"
 			if o.Err != nil {
-				errText = o.Err.Error()
+				errText, kinds = o.Err.Error(), errKinds(o.Err)
 			}
 		}
 	} else if err != nil {
-		errText = err.Error()
+		errText, kinds = err.Error(), errKinds(err)
 	}
 	if errors.Is(cause, errRunCancelled) {
-		errText = errRunCancelled.Error()
+		errText, kinds = errRunCancelled.Error(), errKinds(errRunCancelled)
 	}
 	for {
-		err := w.finish(bg, c, attempts, errText)
+		err := w.finish(bg, c, attempts, errText, kinds)
 		if err == nil || errors.Is(err, ErrLeaseLost) || bg.Err() != nil {
 			return
 		}
@@ -350,7 +355,7 @@ func (w *worker) renew(ctx context.Context, c *claim, stop <-chan struct{}, canc
 		}
 		var state string
 		err := w.s.pool.QueryRow(ctx, w.s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() + $4 * interval '1 microsecond'
-			WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state = 'running'
+			WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state IN ('running', 'rolling_back')
 			RETURNING (SELECT state FROM {s}.runs WHERE plan_id = $1)`), w.planID(), c.idx, c.token, w.o.Lease.Microseconds()).Scan(&state)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
@@ -414,18 +419,77 @@ func (w *worker) release(ctx context.Context, c *claim) {
 // steps after it made ready, or skipped; the run stopping (FailFast) or
 // finished. It returns ErrLeaseLost, recording nothing, when c's lease was
 // taken over.
-func (w *worker) finish(ctx context.Context, c *claim, attempts int, errText string) error {
+func (w *worker) finish(ctx context.Context, c *claim, attempts int, errText string, kinds int) error {
 	var e *string
 	if errText != "" {
 		e = &errText
 	}
 	var status string
-	if err := w.s.pool.QueryRow(ctx, w.s.q(`SELECT {s}.finish($1, $2, $3, $4, $5, $6)`),
-		w.planID(), c.idx, c.token, attempts, e, w.o.Name).Scan(&status); err != nil {
+	if err := w.s.pool.QueryRow(ctx, w.s.q(`SELECT {s}.finish($1, $2, $3, $4, $5, $6, $7)`),
+		w.planID(), c.idx, c.token, attempts, e, kinds, w.o.Name).Scan(&status); err != nil {
 		return fmt.Errorf("pgrun: recording step %s of run %s: %w", w.run.plan.Steps[c.idx].ID, w.planID(), err)
 	}
 	if status == "lost" {
 		return ErrLeaseLost
 	}
 	return nil
+}
+
+// undo rolls claimed step c back, renewing its lease, and records the
+// outcome (the schema's finish_rollback function). A panic in Rollback
+// fails the rollback with an *upgrade.PanicError. A worker stopping hands
+// the step over to another at once; a worker lost, once its lease expired.
+func (w *worker) undo(ctx context.Context, c *claim) {
+	st := w.run.plan.Steps[c.idx]
+	stepCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop, renewed := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(renewed)
+		w.renew(stepCtx, c, stop, cancel)
+	}()
+	err := callRollback(stepCtx, w.exec.(upgrade.Rollbacker), st)
+	close(stop)
+	<-renewed
+
+	bg, done := context.WithTimeout(context.WithoutCancel(ctx), w.o.Lease)
+	defer done()
+	cause := context.Cause(stepCtx)
+	switch {
+	case errors.Is(cause, ErrLeaseLost):
+		return
+	case ctx.Err() != nil:
+		// Let another worker take the step over now.
+		_, _ = w.s.pool.Exec(bg, w.s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() - interval '1 second'
+			WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state = 'rolling_back'`), w.planID(), c.idx, c.token)
+		return
+	}
+	var e *string
+	kinds := 0
+	if err != nil {
+		text := err.Error()
+		e, kinds = &text, errKinds(err)
+	}
+	for {
+		var status string
+		err := w.s.pool.QueryRow(bg, w.s.q(`SELECT {s}.finish_rollback($1, $2, $3, $4, $5, $6)`),
+			w.planID(), c.idx, c.token, e, kinds, w.o.Name).Scan(&status)
+		if err == nil || bg.Err() != nil {
+			return
+		}
+		if w.s.wait(bg, w.o, fmt.Errorf("pgrun: recording the rollback of step %s of run %s: %w", st.ID, w.planID(), err)) != nil {
+			return
+		}
+	}
+}
+
+// callRollback calls rb.Rollback for st, turning a panic into a permanent
+// *upgrade.PanicError, as upgrade.Run does.
+func callRollback(ctx context.Context, rb upgrade.Rollbacker, st upgrade.Step) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = upgrade.Permanent(&upgrade.PanicError{Method: "Rollback", Step: st.ID, Value: v, Stack: debug.Stack()})
+		}
+	}()
+	return rb.Rollback(ctx, st)
 }

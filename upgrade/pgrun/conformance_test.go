@@ -1,0 +1,177 @@
+package pgrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/upgradetest"
+)
+
+// The conformance suite runs small plans, with failures, retries, verify
+// failures, timeouts and rollback, both through upgrade.Run and through
+// workers over PostgreSQL, each with an upgradetest.Executor configured
+// alike, and requires the same outcome of every step: state, attempts,
+// calls of the executor, the sentinels its error matches; and the same
+// sentinels of the run's error. It is what keeps the two runners from
+// drifting apart.
+
+// confPlan is a plan of the suite and the step its faults hit.
+type confPlan struct {
+	name   string
+	plan   func(t *testing.T) *upgrade.Plan
+	target upgrade.StepID
+}
+
+func diamond() *upgrade.Plan {
+	return &upgrade.Plan{Steps: []upgrade.Step{
+		{ID: "a", Kind: upgrade.Platform, Node: "n-a"},
+		{ID: "b", Kind: upgrade.Platform, Node: "n-b", After: []upgrade.StepID{"a"}},
+		{ID: "c", Kind: upgrade.Platform, Node: "n-c", After: []upgrade.StepID{"a"}},
+		{ID: "d", Kind: upgrade.Platform, Node: "n-d", After: []upgrade.StepID{"b", "c"}},
+		{ID: "e", Kind: upgrade.Platform, Node: "n-e"},
+	}}
+}
+
+var confPlans = []confPlan{
+	{"chain", func(*testing.T) *upgrade.Plan { return chain3("") }, "b"},
+	{"diamond", func(*testing.T) *upgrade.Plan { return diamond() }, "b"},
+	{"diamond-first", func(*testing.T) *upgrade.Plan { return diamond() }, "a"},
+	{"rolled", func(t *testing.T) *upgrade.Plan {
+		p := fleetPlan(t, 7, upgrade.Rolling{Canaries: 1, MaxInFlight: "2"})
+		p.Steps = append(p.Steps, upgrade.Step{ID: "alone", Kind: upgrade.Platform, Node: "other-1"})
+		return p
+	}, "app/shop-0002"},
+}
+
+// confFault configures an executor for a plan's target step, and the
+// options of the run.
+type confFault struct {
+	name string
+	set  func(e *upgradetest.Executor, target upgrade.StepID)
+	opts Options
+}
+
+var errBoom = errors.New("boom")
+
+var confFaults = []confFault{
+	{"none", func(*upgradetest.Executor, upgrade.StepID) {}, Options{}},
+	{"fail", func(e *upgradetest.Executor, id upgrade.StepID) { e.FailAt(id, errBoom) }, Options{}},
+	{"fail-retried", func(e *upgradetest.Executor, id upgrade.StepID) { e.FailAt(id, errBoom) },
+		Options{Attempts: 3, Backoff: time.Millisecond, MaxBackoff: time.Millisecond}},
+	{"fail-once-retried", func(e *upgradetest.Executor, id upgrade.StepID) { e.FailTimes(id, 1, errBoom) },
+		Options{Attempts: 2, Backoff: time.Millisecond, MaxBackoff: time.Millisecond}},
+	{"permanent", func(e *upgradetest.Executor, id upgrade.StepID) { e.FailAt(id, upgrade.Permanent(errBoom)) },
+		Options{Attempts: 3, Backoff: time.Millisecond, MaxBackoff: time.Millisecond}},
+	{"verify", func(e *upgradetest.Executor, id upgrade.StepID) { e.FailVerify(id, errBoom) }, Options{}},
+	{"timeout", func(e *upgradetest.Executor, id upgrade.StepID) { e.Hang(id) }, Options{StepTimeout: 50 * time.Millisecond}},
+	// Rollback: last completed first; a step whose rollback fails keeps
+	// the steps before it in place.
+	{"rollback-none", func(*upgradetest.Executor, upgrade.StepID) {}, Options{Rollback: true}},
+	{"rollback", func(e *upgradetest.Executor, id upgrade.StepID) { e.FailAt(id, errBoom) }, Options{Rollback: true}},
+	{"rollback-verify", func(e *upgradetest.Executor, id upgrade.StepID) { e.FailVerify(id, errBoom) }, Options{Rollback: true}},
+	{"rollback-fails", func(e *upgradetest.Executor, id upgrade.StepID) {
+		e.FailAt(id, errBoom)
+		e.FailRollback(id, errors.New("cannot undo"))
+	}, Options{Rollback: true}},
+	{"rollback-first-fails", func(e *upgradetest.Executor, id upgrade.StepID) {
+		e.FailAt(id, errBoom)
+		e.FailRollback("a", errors.New("cannot undo"))
+		e.FailRollback("base", errors.New("cannot undo"))
+	}, Options{Rollback: true}},
+}
+
+// confSentinels are the errors whose matching the suite compares.
+var confSentinels = []error{upgrade.ErrStepFailed, upgrade.ErrRollback, upgrade.ErrAbandoned, context.DeadlineExceeded, context.Canceled}
+
+func sentinels(err error) []bool {
+	out := make([]bool, len(confSentinels))
+	for i, s := range confSentinels {
+		out[i] = errors.Is(err, s)
+	}
+	return out
+}
+
+// runOptions are upgrade.Run's options for o.
+func runOptions(o Options) []upgrade.RunOption {
+	opts := []upgrade.RunOption{upgrade.WithConcurrency(o.Concurrency), upgrade.WithFailurePolicy(o.Policy),
+		upgrade.WithRetry(o.Attempts, o.Backoff, o.MaxBackoff)}
+	if o.StepTimeout > 0 {
+		opts = append(opts, upgrade.WithStepTimeout(o.StepTimeout))
+	}
+	if o.Rollback {
+		opts = append(opts, upgrade.WithRollback())
+	}
+	return opts
+}
+
+// conform runs plan with opts through upgrade.Run and through two workers
+// of s, each runner with its own executor configured by set, and requires
+// the same outcomes.
+func conform(t *testing.T, s *Store, id string, plan *upgrade.Plan, opts Options, set func(*upgradetest.Executor)) {
+	t.Helper()
+	ctx := context.Background()
+	inProc, remote := &upgradetest.Executor{}, &upgradetest.Executor{}
+	set(inProc)
+	set(remote)
+	want, wantErr := upgrade.Run(ctx, plan, inProc, runOptions(opts)...)
+	require.NotNil(t, want)
+
+	plan.ID = id
+	require.NoError(t, s.Submit(ctx, plan, opts))
+	work(t, s, plan.ID, 2, remote, fastWorker)
+	got, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, got.Finished)
+	require.Len(t, got.Report.Outcomes, len(want.Outcomes))
+	for i, w := range want.Outcomes {
+		g := got.Report.Outcomes[i]
+		assert.Equal(t, w.Step, g.Step)
+		assert.Equal(t, w.State.String(), g.State.String(), "state of %s", w.Step)
+		assert.Equal(t, w.Attempts, g.Attempts, "attempts of %s", w.Step)
+		assert.Equal(t, inProc.Calls(w.Step), remote.Calls(w.Step), "Execute calls of %s", w.Step)
+		assert.Equal(t, w.Err != nil, g.Err != nil, "error of %s: %v, %v", w.Step, w.Err, g.Err)
+		assert.Equal(t, sentinels(w.Err), sentinels(g.Err), "error kinds of %s: %v, %v", w.Step, w.Err, g.Err)
+	}
+	assert.Equal(t, wantErr != nil, got.Err != nil, "run error: %v, %v", wantErr, got.Err)
+	assert.Equal(t, sentinels(wantErr), sentinels(got.Err), "run error kinds: %v, %v", wantErr, got.Err)
+	if opts.Concurrency == 1 {
+		assert.Equal(t, inProc.RolledBack(), remote.RolledBack(), "steps rolled back, in order")
+	} else {
+		assert.ElementsMatch(t, inProc.RolledBack(), remote.RolledBack(), "steps rolled back")
+	}
+	assert.Empty(t, got.InDoubt)
+}
+
+func TestConformance(t *testing.T) {
+	s, _ := testStore(t)
+	k := 0
+	for _, p := range confPlans {
+		for _, f := range confFaults {
+			for _, pol := range []struct {
+				name        string
+				policy      upgrade.FailurePolicy
+				concurrency int
+			}{
+				// One at a time, FailFast leaves the same steps not
+				// started; with more, which ones depends on timing.
+				{"failfast", upgrade.FailFast, 1},
+				{"continue", upgrade.ContinueIndependent, 2},
+			} {
+				t.Run(fmt.Sprintf("%s/%s/%s", p.name, f.name, pol.name), func(t *testing.T) {
+					k++
+					opts := f.opts
+					opts.Policy, opts.Concurrency = pol.policy, pol.concurrency
+					conform(t, s, fmt.Sprintf("conformance-%d", k), p.plan(t), opts,
+						func(e *upgradetest.Executor) { f.set(e, p.target) })
+				})
+			}
+		}
+	}
+}
