@@ -407,6 +407,7 @@ func commands() []command {
 		{"plan", "print the plan for upgrade requests", runPlan},
 		{"apply", "plan and run an upgrade, a command per step", runApply},
 		{"serve", "run a deployment server with an HTTP API", runServe},
+		{"worker", "run the steps of runs kept in a PostgreSQL database", runWorker},
 	}
 }
 
