@@ -12,11 +12,15 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/pgrun"
 )
 
 // The PostgreSQL server of the tests: STACKUP_TEST_DATABASE_URL, or a
@@ -264,4 +268,56 @@ func planOf(t *testing.T, e *applyEnv) *upgrade.Plan {
 	plan, err := readPlanFile(out)
 	require.NoError(t, err)
 	return plan
+}
+
+// TestWorkerUnknownPlan: a worker given a plan ID that was never
+// submitted, or a hostile one, exits 2 naming --plan; nothing runs.
+func TestWorkerUnknownPlan(t *testing.T) {
+	db := testDatabase(t)
+	e := newApplyEnv(t)
+	for _, id := range []string{"sha256:" + strings.Repeat("0", 64), "../../etc/passwd", "x'; DROP SCHEMA public; --", strings.Repeat("a", 5000)} {
+		r := stackup(t, "worker", "--database", db, "--database-schema", testSchema(), "--exec", e.record(), "--plan", id)
+		assert.NotEqual(t, exitOK, r.code, "%q", id)
+		assert.Contains(t, r.stderr, "plan", "%q", id)
+	}
+	assert.Empty(t, e.readLedger(t), "nothing ran")
+}
+
+// TestApplyDatabaseFailure: a step that fails fails apply (exit 1) with
+// the step's error; with --continue, the steps that do not depend on it
+// still run, through a worker working on that plan only, which exits 0
+// once the run has finished.
+func TestApplyDatabaseFailure(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	plan := planOf(t, e)
+	failing := allSteps[2] // platform/tomcat-1@9.0.98
+	done := make(chan result, 1)
+	go func() {
+		done <- stackup(t, e.args("--database", db, "--database-schema", schema, "--quiet", "--continue")...)
+	}()
+	// A worker with --plan needs the run submitted: wait for it (the
+	// deadline is only a failure bound).
+	pool, err := pgxpool.New(t.Context(), db)
+	require.NoError(t, err)
+	defer pool.Close()
+	store, err := pgrun.Open(t.Context(), pool, schema)
+	require.NoError(t, err)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := store.Status(t.Context(), plan.ID); err == nil {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the run was never submitted")
+	}
+	w := startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.failOn(failing),
+		"--plan", plan.ID, "--poll", "50ms")
+	r := <-done
+	assert.Equal(t, exitFailed, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "FAILED "+failing)
+	assert.Contains(t, r.stdout, "disk full on tomcat-1")
+	assert.Contains(t, r.stderr, "disk full on tomcat-1")
+	assert.Contains(t, r.stdout, "5 succeeded, 1 failed, 2 skipped")
+	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
+	assert.NotContains(t, e.readLedger(t), failing)
 }
