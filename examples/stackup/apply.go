@@ -31,6 +31,9 @@ type runFlags struct {
 	rollback                   bool
 	prefetch                   bool
 	staleCheck                 bool
+	// db, when not nil, are the --database flags: with a database, the
+	// workers run the commands, which are not given here.
+	db *dbFlags
 }
 
 func (rf *runFlags) register(fs *flag.FlagSet) {
@@ -52,8 +55,19 @@ func (rf *runFlags) register(fs *flag.FlagSet) {
 
 // check reports a missing or contradictory flag.
 func (rf *runFlags) check() error {
+	if rf.db != nil {
+		if err := rf.db.resolve(); err != nil {
+			return err
+		}
+		if rf.db.on() {
+			if err := rf.checkDatabase(); err != nil {
+				return err
+			}
+		}
+	}
+	database := rf.db != nil && rf.db.on()
 	switch {
-	case rf.exec == "":
+	case rf.exec == "" && !database:
 		return usageErr("give --exec COMMAND")
 	case rf.rollback && rf.rollbackExec == "":
 		return usageErr("--rollback needs --rollback-exec COMMAND")
@@ -73,6 +87,9 @@ func (rf *runFlags) check() error {
 		if err != nil || n < 1 || (strings.HasSuffix(rf.maxInFlight, "%") && n > 100) {
 			return usageErr("--max-in-flight %q: want a count or a percentage, such as 2 or 25%%", rf.maxInFlight)
 		}
+	}
+	if database {
+		return nil
 	}
 	cmds, err := parseCommands(rf.exec, rf.verify, rf.rollbackExec)
 	if err != nil {
@@ -169,6 +186,8 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	c.fs.BoolVar(&af.yes, "yes", false, "run without asking for confirmation on a terminal")
 	c.fs.BoolVar(&af.learn, "learn", true, "after each step, record the node's new version in the topology (or instance) file\n(default false with --requests and --journal, whose resume replans from the same topology)")
 	c.planFile = &af.planFile
+	c.rf.db = &dbFlags{}
+	c.rf.db.register(c.fs)
 	if code, ok := c.parse(args, stdout, stderr); !ok {
 		return code
 	}
@@ -285,9 +304,16 @@ func readPlanFile(path string) (*upgrade.Plan, error) {
 }
 
 func apply(ctx context.Context, in *inputFlags, rf *runFlags, af *applyFlags, stdout, stderr io.Writer) error {
-	cmds, err := rf.scripts()
-	if err != nil {
-		return err
+	database := rf.db != nil && rf.db.on()
+	if database && af.journal != "" {
+		return usageErr("--journal and --database exclude each other: the database keeps the run, and applying the same plan again follows it")
+	}
+	var cmds scripts
+	var err error
+	if !database {
+		if cmds, err = rf.scripts(); err != nil {
+			return err
+		}
 	}
 	var e *env
 	var plan *upgrade.Plan
@@ -309,8 +335,10 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, af *applyFlags, st
 	if plan, err = rf.roll(plan); err != nil {
 		return err
 	}
-	if err := cmds.check(plan); err != nil {
-		return err
+	if !database {
+		if err := cmds.check(plan); err != nil {
+			return err
+		}
 	}
 	var inv *inventory
 	if af.learn {
@@ -332,6 +360,9 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, af *applyFlags, st
 		}
 	}
 
+	if database {
+		return applyThroughDatabase(ctx, e, rf, af, plan, inv, stdout, stderr)
+	}
 	opts := rf.options(ctx, e)
 	if af.planFile != "" && !rf.staleCheck {
 		topo, _ := e.current()

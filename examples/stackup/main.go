@@ -7,6 +7,8 @@
 //	stackup apply [inputs] --exec COMMAND [run flags]
 //	stackup apply PLANFILE [inputs but --requests] --exec COMMAND [run flags]
 //	stackup serve [inputs] --exec COMMAND [run flags] [serve flags]
+//	stackup apply [PLANFILE] [inputs] --database URL [run flags but --exec ...]
+//	stackup worker --database URL --exec COMMAND [--verify-exec COMMAND] [--plan ID] [worker flags]
 //	stackup help [COMMAND]
 //
 // Every command takes --help. Run without arguments, stackup prints its
@@ -184,6 +186,47 @@
 // running is offered again, in doubt, by the resumed run. Input files
 // must be regular files: a named pipe or a device is refused rather than
 // waited on.
+//
+// # Runs in a database: apply --database and worker
+//
+// With --database URL (a postgres:// or postgresql:// URL; else the
+// environment variable STACKUP_DATABASE_URL) and --database-schema NAME
+// (default stackup), apply plans, checks (a PLANFILE, or --stale-check,
+// against the topology) and prints as without, but then submits the plan
+// to the database (upgrade/pgrun) with the run flags (--concurrency,
+// --continue, --retries, --retry-backoff, --step-timeout, and the
+// rolling flags, which shape the plan), and follows the run, printing the
+// same progress lines from the run's events and the same summary, plus
+// the steps in doubt. It runs no command: the workers do, so --exec,
+// --verify-exec and --rollback-exec are given to them and refused here,
+// and so are --journal (the database keeps the run: applying the same
+// plan again follows the same run), --rollback and --prefetch (not
+// supported with a database yet). It exits 0 when every step succeeded, 1
+// when one failed or on the first SIGINT or SIGTERM, which stops only the
+// following: the run goes on with its workers. The topology file learns
+// each step's version as the events come, as without --database.
+//
+// stackup worker --database URL --exec COMMAND runs the steps of the runs
+// in the database's schema, with the commands as apply runs them
+// (--verify-exec too; standard output to standard error, each line
+// starting with "[STEP-ID] "). Any number of workers, on any hosts, may
+// run one plan's steps; the run's --concurrency holds across all of them,
+// and a step never starts before the steps it needs succeeded. With
+// --plan ID the worker works on that run only and exits 0 once it has
+// finished (2 when there is no such run); without, it works on every run
+// not finished, new ones included, until stopped. The first SIGINT or
+// SIGTERM cancels its running commands (SIGTERM, and --grace later
+// SIGKILL), hands their steps back to the other workers, in doubt, and
+// exits 1; a second exits at once (130). A worker that dies, even by
+// SIGKILL, holds its steps until their lease (--lease, default 30s)
+// expires; another worker then runs them again with .InDoubt true
+// (STACKUP_IN_DOUBT=true). Worker flags: --slots N (steps at once, per
+// run), --lease D, --poll D (default 1s), --grace D (default 5s),
+// --name NAME (in events; default host:pid).
+//
+// The URL is a secret: stackup never prints it, shows a refused value
+// only by its scheme, and removes its password from database errors.
+// serve does not take --database yet.
 //
 // # serve
 //
@@ -407,6 +450,7 @@ func commands() []command {
 		{"plan", "print the plan for upgrade requests", runPlan},
 		{"apply", "plan and run an upgrade, a command per step", runApply},
 		{"serve", "run a deployment server with an HTTP API", runServe},
+		{"worker", "run the steps of runs kept in a PostgreSQL database", runWorker},
 	}
 }
 

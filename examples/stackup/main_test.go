@@ -48,10 +48,13 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr, os.Exit))
 	}
+	// A database URL in the environment would send every apply to it.
+	os.Unsetenv(databaseEnv)
 	// The tests work on copies of the topology, which apply and serve
 	// rewrite as steps are done: testdata itself must come out unchanged.
 	before := testdataSum()
 	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		stopPostgres()
 		if after := testdataSum(); after != before {
 			fmt.Fprintln(os.Stderr, "FAIL: a test changed testdata/shop.yaml or testdata/tosca: work on a copy")
 			code = max(code, 1)

@@ -1,0 +1,261 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/pgrun"
+)
+
+// databaseEnv names the environment variable that gives the database URL
+// when --database is not given.
+const databaseEnv = "STACKUP_DATABASE_URL"
+
+// databasePoll is how often apply --database looks for new events.
+const databasePoll = 200 * time.Millisecond
+
+// dbFlags are --database and --database-schema.
+type dbFlags struct {
+	url    string
+	schema string
+}
+
+func (d *dbFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&d.url, "database", "", "run through the PostgreSQL database at `URL` (postgres://...; else "+databaseEnv+"): workers run the steps")
+	fs.StringVar(&d.schema, "database-schema", "stackup", "keep runs in the database schema `NAME`")
+}
+
+// resolve takes the URL from the environment when --database was not
+// given, and checks it; the URL is a secret, so errors show it redacted.
+func (d *dbFlags) resolve() error {
+	name := "--database"
+	if d.url == "" {
+		if v, ok := os.LookupEnv(databaseEnv); ok {
+			if v == "" {
+				return usageErr("%s is set and empty: unset it, or give a postgres:// URL", databaseEnv)
+			}
+			d.url, name = v, databaseEnv
+		}
+	}
+	if d.url == "" {
+		return nil
+	}
+	u, err := url.Parse(d.url)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		// The value is not shown: it may be a password given by mistake.
+		what := "cannot be parsed as a URL"
+		if err == nil {
+			what = fmt.Sprintf("has scheme %q", u.Scheme)
+		}
+		return usageErr("%s: the value given %s: give a postgres:// or postgresql:// URL", name, what)
+	}
+	if d.schema == "" {
+		return usageErr("--database-schema: give a schema name")
+	}
+	return nil
+}
+
+// on reports whether runs go through the database.
+func (d *dbFlags) on() bool { return d.url != "" }
+
+// redact removes the URL's password from err's text.
+func (d *dbFlags) redact(err error) error {
+	if err == nil {
+		return nil
+	}
+	u, perr := url.Parse(d.url)
+	if perr != nil {
+		return errors.New(strings.ReplaceAll(err.Error(), d.url, "(the database URL)"))
+	}
+	text := strings.ReplaceAll(err.Error(), d.url, u.Redacted())
+	if p, ok := u.User.Password(); ok && p != "" {
+		text = strings.ReplaceAll(text, p, "xxxxx")
+	}
+	return errors.New(text)
+}
+
+// open connects to the database and opens the store in its schema.
+func (d *dbFlags) open(ctx context.Context) (*pgrun.Store, *pgxpool.Pool, error) {
+	pool, err := pgxpool.New(ctx, d.url)
+	if err != nil {
+		return nil, nil, failedErr(fmt.Errorf("database: %w", d.redact(err)))
+	}
+	store, err := pgrun.Open(ctx, pool, d.schema)
+	if err != nil {
+		pool.Close()
+		if errors.Is(err, pgrun.ErrInvalidSchema) {
+			return nil, nil, usageErr("--database-schema: %w", err)
+		}
+		return nil, nil, failedErr(fmt.Errorf("database: %w", d.redact(err)))
+	}
+	return store, pool, nil
+}
+
+// pgOptions maps the run flags to a database run's options.
+func (rf *runFlags) pgOptions() pgrun.Options {
+	o := pgrun.Options{Concurrency: rf.concurrency, StepTimeout: rf.stepTimeout, Rollback: rf.rollback}
+	if rf.continueOn {
+		o.Policy = upgrade.ContinueIndependent
+	}
+	if rf.retries > 0 {
+		o.Attempts, o.Backoff = rf.retries+1, rf.retryBackoff
+	}
+	return o
+}
+
+// checkDatabase refuses the run flags that a run through the database
+// cannot honour yet.
+func (rf *runFlags) checkDatabase() error {
+	switch {
+	case rf.exec != "" || rf.verify != "" || rf.rollbackExec != "":
+		return usageErr("with --database the workers run the steps: give --exec, --verify-exec and --rollback-exec to 'stackup worker'")
+	case rf.rollback:
+		return usageErr("--rollback is not supported with --database yet: run without it, or without --database")
+	case rf.prefetch:
+		return usageErr("--prefetch is not supported with --database: the workers fetch nothing yet")
+	}
+	return nil
+}
+
+// refuseExecutor is the executor of the preflight run: it runs nothing.
+type refuseExecutor struct{}
+
+func (refuseExecutor) Execute(context.Context, upgrade.Step) error {
+	return upgrade.Permanent(errors.New("stackup: the preflight ran a step; please report this"))
+}
+
+// preflight runs plan's stale check against topo, without running a step:
+// upgrade.Run checks before it starts steps, and a closed stop starts none.
+func preflight(ctx context.Context, plan *upgrade.Plan, opts ...upgrade.RunOption) error {
+	stop := make(chan struct{})
+	close(stop)
+	_, err := upgrade.Run(ctx, plan, refuseExecutor{}, append(opts, upgrade.WithStop(stop))...)
+	if err == nil || errors.Is(err, upgrade.ErrStopped) {
+		return nil
+	}
+	return err
+}
+
+// applyDatabase submits plan to the database and follows its run,
+// printing its events as apply prints a run's, until it has finished.
+func applyDatabase(ctx context.Context, db *dbFlags, rf *runFlags, plan *upgrade.Plan, onEvent func(upgrade.Event), stdout io.Writer) error {
+	store, pool, err := db.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := store.Submit(ctx, plan, rf.pgOptions()); err != nil {
+		switch {
+		case errors.Is(err, pgrun.ErrPlanConflict), errors.Is(err, pgrun.ErrUnsupported), errors.Is(err, upgrade.ErrInvalidPlan):
+			return inputErr(db.redact(err))
+		}
+		return failedErr(fmt.Errorf("database: %w", db.redact(err)))
+	}
+	fmt.Fprintf(stdout, "submitted run %s to schema %s; waiting for workers (stackup worker --plan %s)\n", plan.ID, db.schema, plan.ID)
+	start := time.Now()
+	var at time.Time // the time of the event being printed
+	clock := newStepClock(func() time.Time { return at })
+	clock.start = start
+	var seq int64
+	for {
+		st, err := store.Status(ctx, plan.ID)
+		if err != nil {
+			return failedErr(fmt.Errorf("database: %w", db.redact(err)))
+		}
+		for {
+			evs, err := store.Events(ctx, plan.ID, seq, 1000)
+			if err != nil {
+				return failedErr(fmt.Errorf("database: %w", db.redact(err)))
+			}
+			for _, ev := range evs {
+				seq, at = ev.Seq, ev.Time
+				fmt.Fprintln(stdout, clock.line(ev.Event))
+				onEvent(ev.Event)
+			}
+			if len(evs) < 1000 {
+				break
+			}
+		}
+		if st.Finished {
+			at = time.Now()
+			fmt.Fprintln(stdout, summary(st.Report)+clock.total())
+			if len(st.InDoubt) > 0 {
+				fmt.Fprintf(stdout, "in doubt (offered again after a worker was lost): %s\n", joinIDs(st.InDoubt))
+			}
+			if st.Err != nil {
+				return failedErr(st.Err)
+			}
+			return nil
+		}
+		t := time.NewTimer(databasePoll)
+		select {
+		case <-t.C:
+		case <-stopOf(ctx):
+			t.Stop()
+			return failedErr(fmt.Errorf("%w: stopped following run %s, which goes on with its workers; run the same apply again to follow it", errInterrupted, plan.ID))
+		case <-ctx.Done():
+			t.Stop()
+			return failedErr(context.Cause(ctx))
+		}
+	}
+}
+
+func joinIDs(ids []upgrade.StepID) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = string(id)
+	}
+	return strings.Join(s, ", ")
+}
+
+// unfinishedRuns lists the runs of the store's schema that have not
+// finished. pgrun has no call for this yet: it reads its runs table.
+func unfinishedRuns(ctx context.Context, pool *pgxpool.Pool, schema string) ([]string, error) {
+	rows, err := pool.Query(ctx, `SELECT plan_id FROM `+pgx.Identifier{schema, "runs"}.Sanitize()+` WHERE finished_at IS NULL ORDER BY created_at`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// applyThroughDatabase is apply's run with --database: the stale check
+// here (always for a PLANFILE), then the run submitted and followed, the
+// inventory learning each step's version as apply's own run does.
+func applyThroughDatabase(ctx context.Context, e *env, rf *runFlags, af *applyFlags, plan *upgrade.Plan, inv *inventory, stdout, stderr io.Writer) error {
+	if af.planFile != "" || rf.staleCheck {
+		topo, _ := e.current()
+		if err := preflight(ctx, plan, upgrade.WithStaleCheck(topo)); err != nil {
+			return failedErr(err)
+		}
+	}
+	learnCtx := context.WithoutCancel(ctx)
+	var learnErr error
+	onEvent := func(ev upgrade.Event) {
+		if inv == nil || ev.Kind != upgrade.StepSucceeded {
+			return
+		}
+		if err := inv.Learn(learnCtx, *ev.Step); err != nil {
+			fmt.Fprintf(stderr, "%s apply: %v\n", programName, err)
+			learnErr = cmp.Or(learnErr, err)
+		}
+	}
+	if err := applyDatabase(ctx, rf.db, rf, plan, onEvent, stdout); err != nil {
+		return err
+	}
+	if learnErr != nil {
+		return failedErr(fmt.Errorf("every step succeeded, but the inventory does not say so: %w", learnErr))
+	}
+	return nil
+}

@@ -1,0 +1,323 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/pgrun"
+)
+
+// The PostgreSQL server of the tests: STACKUP_TEST_DATABASE_URL, or a
+// throwaway one started on first use (as upgrade/pgrun's tests do) and
+// stopped by TestMain through stopPostgres.
+var (
+	pgOnce       sync.Once
+	pgURL, pgWhy string
+	stopPostgres = func() {}
+)
+
+// testDatabase returns the URL of the test server, skipping the test when
+// there is none, or failing it with STACKUP_REQUIRE_POSTGRES=1.
+func testDatabase(t *testing.T) string {
+	t.Helper()
+	pgOnce.Do(func() {
+		if pgURL = os.Getenv("STACKUP_TEST_DATABASE_URL"); pgURL != "" {
+			return
+		}
+		var err error
+		if pgURL, stopPostgres, err = startPostgres(); err != nil {
+			pgWhy = "no PostgreSQL server: " + err.Error() + " (set STACKUP_TEST_DATABASE_URL, or put initdb and pg_ctl on the PATH)"
+			stopPostgres = func() {}
+		}
+	})
+	if pgWhy != "" {
+		if os.Getenv("STACKUP_REQUIRE_POSTGRES") == "1" {
+			t.Fatal("STACKUP_REQUIRE_POSTGRES=1 but " + pgWhy)
+		}
+		t.Skip(pgWhy)
+	}
+	return pgURL
+}
+
+// startPostgres starts a throwaway PostgreSQL in a temporary directory,
+// on a Unix socket there only, as the postgres user when run as root
+// (initdb refuses root). It is upgrade/pgrun's harness, but for the URL.
+func startPostgres() (dbURL string, stop func(), err error) {
+	if _, err := exec.LookPath("initdb"); err != nil {
+		return "", nil, err
+	}
+	dir, err := os.MkdirTemp("", "stackup-pg-")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	as := func(name string, args ...string) *exec.Cmd { return exec.Command(name, args...) }
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			cleanup()
+			return "", nil, fmt.Errorf("running as root and no postgres user: %w", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			cleanup()
+			return "", nil, err
+		}
+		as = func(name string, args ...string) *exec.Cmd {
+			return exec.Command("runuser", append([]string{"-u", "postgres", "--", name}, args...)...)
+		}
+	}
+	data := filepath.Join(dir, "data")
+	if out, err := as("initdb", "-D", data, "-A", "trust", "-U", "postgres", "-N").CombinedOutput(); err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("initdb: %v: %s", err, out)
+	}
+	opts := fmt.Sprintf("-k %s -c listen_addresses='' -F -c max_connections=200", dir)
+	if out, err := as("pg_ctl", "start", "-w", "-D", data, "-l", filepath.Join(dir, "log"), "-o", opts).CombinedOutput(); err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("pg_ctl start: %v: %s", err, out)
+	}
+	stop = func() {
+		as("pg_ctl", "stop", "-m", "immediate", "-w", "-D", data).Run()
+		cleanup()
+	}
+	q := url.Values{"host": {dir}, "sslmode": {"disable"}}
+	return "postgres://postgres@/postgres?" + q.Encode(), stop, nil
+}
+
+var schemaCount int
+
+// schema returns a schema name of the test's own.
+func testSchema() string {
+	schemaCount++
+	return fmt.Sprintf("stackup_test_%d_%d", os.Getpid(), schemaCount)
+}
+
+// TestDatabaseURLRefused: a URL that is not postgres:// is refused, naming
+// the flag, before anything is read or run; its password is never shown.
+func TestDatabaseURLRefused(t *testing.T) {
+	e := newApplyEnv(t)
+	for _, bad := range []string{"mysql://admin:hunter2secret@db/x", "hunter2secret", "http://u:hunter2secret@h/", "://hunter2secret"} {
+		for _, args := range [][]string{
+			e.args("--database", bad),
+			{"worker", "--database", bad, "--exec", e.record()},
+		} {
+			r := stackup(t, args...)
+			assert.Equal(t, exitUsage, r.code, "%v", args)
+			assert.Contains(t, r.stderr, "--database", "%v", args)
+			assert.NotContains(t, r.stderr+r.stdout, "hunter2secret", "%v", args)
+		}
+		t.Setenv(databaseEnv, bad)
+		r := stackup(t, "worker", "--exec", e.record())
+		assert.Equal(t, exitUsage, r.code)
+		assert.Contains(t, r.stderr, databaseEnv)
+		assert.NotContains(t, r.stderr, "hunter2secret")
+	}
+	assert.Empty(t, e.readLedger(t), "nothing ran")
+	data, err := os.ReadFile("testdata/shop.yaml")
+	require.NoError(t, err)
+	now, err := os.ReadFile(e.topo)
+	require.NoError(t, err)
+	assert.Equal(t, string(data), string(now), "nothing changed")
+}
+
+// TestDatabaseRefusals: apply --database refuses what the workers do, or
+// what a database run cannot do yet, naming the flag; nothing runs.
+func TestDatabaseRefusals(t *testing.T) {
+	e := newApplyEnv(t)
+	db := "postgres://u:hunter2secret@127.0.0.1:1/db"
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{e.args("--database", db, "--exec", e.record()), "--exec"},
+		{e.args("--database", db, "--rollback"), "--rollback"},
+		{e.args("--database", db, "--prefetch"), "--prefetch"},
+		{e.args("--database", db, "--journal", filepath.Join(e.dir, "j")), "--journal"},
+		{e.args("--database", db, "--database-schema", ""), "--database-schema"},
+		{[]string{"worker", "--database", db}, "--exec"},
+		{[]string{"worker", "--exec", e.record()}, "--database"},
+	} {
+		r := stackup(t, tt.args...)
+		assert.Equal(t, exitUsage, r.code, "%v", tt.args)
+		assert.Contains(t, r.stderr, tt.want, "%v", tt.args)
+		assert.NotContains(t, r.stderr, "hunter2secret", "%v", tt.args)
+	}
+	// A server that cannot be reached: the error, exit 1, hides the password.
+	r := stackup(t, e.args("--database", db, "--quiet")...)
+	assert.Equal(t, exitFailed, r.code)
+	assert.Contains(t, r.stderr, "database")
+	assert.NotContains(t, r.stderr, "hunter2secret")
+	assert.Empty(t, e.readLedger(t), "nothing ran")
+}
+
+// TestApplyDatabaseWorkers: apply --database submits the plan and prints
+// its progress while two worker processes run it; one worker is killed
+// with SIGKILL during a step, which the other takes over, in doubt, once
+// its lease expires. Every step ran once (the killed one twice, the second
+// time in doubt), each after the steps it needs.
+func TestApplyDatabaseWorkers(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	blocked := allSteps[2] // platform/tomcat-1@9.0.98: after java-1, before others
+	started, pidFile := filepath.Join(e.dir, "started"), filepath.Join(e.dir, "pid")
+	// Each step appends "ID IN_DOUBT" to the ledger; the blocked step, not
+	// in doubt, writes its worker's PID and then waits for ever.
+	script := `echo "$1 $2" >> "$4"; if [ "$1" = ` + sq(blocked) + ` ] && [ "$2" = false ]; then echo $PPID > ` + sq(pidFile) + `.tmp; mv ` + sq(pidFile) + `.tmp ` + sq(pidFile) + `; touch ` + sq(started) + `; while :; do sleep 1; done; fi`
+	worker := func(name string) *child {
+		return startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.script(script),
+			"--name", name, "--lease", "2s", "--poll", "50ms")
+	}
+	w1, w2 := worker("w1"), worker("w2")
+	args := e.args("--database", db, "--database-schema", schema, "--quiet")
+	for i, a := range args {
+		if a == "--concurrency" {
+			args[i+1] = "2"
+		}
+	}
+	ap := startChild(t, args...)
+	waitFile(t, pidFile)
+	data, err := os.ReadFile(pidFile)
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	require.NoError(t, err)
+	killed, other := w1, w2
+	if pid == w2.cmd.Process.Pid {
+		killed, other = w2, w1
+	}
+	require.Equal(t, pid, killed.cmd.Process.Pid, "the step's parent is a worker")
+	require.NoError(t, killed.cmd.Process.Signal(syscall.SIGKILL))
+	assert.Equal(t, -1, killed.wait(t), "killed by SIGKILL")
+
+	require.Equal(t, exitOK, ap.wait(t), "apply: stdout:\n%s\nstderr:\n%s", ap.stdout.String(), ap.stderr.String())
+	out := ap.stdout.String()
+	assert.Contains(t, out, "submitted run sha256:")
+	assert.Contains(t, out, "start  "+blocked+"\n")
+	assert.Contains(t, out, "start  "+blocked+" (in doubt: an earlier run was interrupted during this step)")
+	assert.Contains(t, out, "[8/8] done   ")
+	assert.Contains(t, out, "8 succeeded, 0 failed, 0 skipped, 0 rolled back")
+	assert.Contains(t, out, "in doubt (offered again after a worker was lost): "+blocked)
+
+	// The other worker stops on SIGTERM: exit 1, saying so.
+	require.NoError(t, other.cmd.Process.Signal(syscall.SIGTERM))
+	assert.Equal(t, exitFailed, other.wait(t))
+	assert.Contains(t, other.stderr.String(), "interrupted")
+
+	// The ledger: each step once, the blocked one twice, and each step
+	// after the last run of every step it needs.
+	lines := strings.Split(strings.TrimSpace(e.readLedger(t)), "\n")
+	count := map[string]int{}
+	last := map[string]int{}
+	first := map[string]int{}
+	for i, l := range lines {
+		id, doubt, _ := strings.Cut(l, " ")
+		count[id]++
+		if _, ok := first[id]; !ok {
+			first[id] = i
+		}
+		last[id] = i
+		if id == blocked && count[id] == 2 {
+			assert.Equal(t, "true", doubt, "the blocked step offered again in doubt")
+		} else {
+			assert.Equal(t, "false", doubt, l)
+		}
+	}
+	for _, s := range allSteps {
+		want := 1
+		if s == blocked {
+			want = 2
+		}
+		assert.Equal(t, want, count[s], "runs of %s; ledger:\n%s", s, strings.Join(lines, "\n"))
+	}
+	plan := planOf(t, e)
+	for _, s := range plan.Steps {
+		for _, d := range plan.Prerequisites(s.ID) {
+			assert.Less(t, last[string(d)], first[string(s.ID)], "%s ran before %s, which it needs", s.ID, d)
+		}
+	}
+}
+
+// planOf returns the plan of e's requests, as apply makes it.
+func planOf(t *testing.T, e *applyEnv) *upgrade.Plan {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "plan.json")
+	fresh := filepath.Join(t.TempDir(), "shop.yaml")
+	data, err := os.ReadFile("testdata/shop.yaml")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(fresh, data, 0o644))
+	r := stackup(t, "plan", "--topology", fresh, "--repo", e.repo, "--key", e.key, "--requests", "testdata/requests.yaml", "--out", out)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	plan, err := readPlanFile(out)
+	require.NoError(t, err)
+	return plan
+}
+
+// TestWorkerUnknownPlan: a worker given a plan ID that was never
+// submitted, or a hostile one, exits 2 naming --plan; nothing runs.
+func TestWorkerUnknownPlan(t *testing.T) {
+	db := testDatabase(t)
+	e := newApplyEnv(t)
+	for _, id := range []string{"sha256:" + strings.Repeat("0", 64), "../../etc/passwd", "x'; DROP SCHEMA public; --", strings.Repeat("a", 5000)} {
+		r := stackup(t, "worker", "--database", db, "--database-schema", testSchema(), "--exec", e.record(), "--plan", id)
+		assert.NotEqual(t, exitOK, r.code, "%q", id)
+		assert.Contains(t, r.stderr, "plan", "%q", id)
+	}
+	assert.Empty(t, e.readLedger(t), "nothing ran")
+}
+
+// TestApplyDatabaseFailure: a step that fails fails apply (exit 1) with
+// the step's error; with --continue, the steps that do not depend on it
+// still run, through a worker working on that plan only, which exits 0
+// once the run has finished.
+func TestApplyDatabaseFailure(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	plan := planOf(t, e)
+	failing := allSteps[2] // platform/tomcat-1@9.0.98
+	done := make(chan result, 1)
+	go func() {
+		done <- stackup(t, e.args("--database", db, "--database-schema", schema, "--quiet", "--continue")...)
+	}()
+	// A worker with --plan needs the run submitted: wait for it (the
+	// deadline is only a failure bound).
+	pool, err := pgxpool.New(t.Context(), db)
+	require.NoError(t, err)
+	defer pool.Close()
+	store, err := pgrun.Open(t.Context(), pool, schema)
+	require.NoError(t, err)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := store.Status(t.Context(), plan.ID); err == nil {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the run was never submitted")
+	}
+	w := startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.failOn(failing),
+		"--plan", plan.ID, "--poll", "50ms")
+	r := <-done
+	assert.Equal(t, exitFailed, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "FAILED "+failing)
+	assert.Contains(t, r.stdout, "disk full on tomcat-1")
+	assert.Contains(t, r.stderr, "disk full on tomcat-1")
+	assert.Contains(t, r.stdout, "5 succeeded, 1 failed, 2 skipped")
+	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
+	assert.NotContains(t, e.readLedger(t), failing)
+}
