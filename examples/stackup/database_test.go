@@ -2,10 +2,7 @@ package main
 
 import (
 	"fmt"
-	"net/url"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,12 +12,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/stackup/stackup/upgrade"
 	"github.com/stackup/stackup/upgrade/pgrun"
+	"github.com/stackup/stackup/upgrade/pgrun/pgtest"
 )
 
 // The PostgreSQL server of the tests: STACKUP_TEST_DATABASE_URL, or a
@@ -37,69 +34,23 @@ var (
 func testDatabase(t *testing.T) string {
 	t.Helper()
 	pgOnce.Do(func() {
-		if pgURL = os.Getenv("STACKUP_TEST_DATABASE_URL"); pgURL != "" {
+		if pgURL = os.Getenv(pgtest.EnvURL); pgURL != "" {
 			return
 		}
-		var err error
-		if pgURL, stopPostgres, err = startPostgres(); err != nil {
-			pgWhy = "no PostgreSQL server: " + err.Error() + " (set STACKUP_TEST_DATABASE_URL, or put initdb and pg_ctl on the PATH)"
-			stopPostgres = func() {}
+		srv, err := pgtest.Start()
+		if err != nil {
+			pgWhy = "no PostgreSQL server: " + err.Error() + " (set " + pgtest.EnvURL + ", or put initdb and pg_ctl on the PATH)"
+			return
 		}
+		pgURL, stopPostgres = srv.URL, srv.Stop
 	})
 	if pgWhy != "" {
-		if os.Getenv("STACKUP_REQUIRE_POSTGRES") == "1" {
-			t.Fatal("STACKUP_REQUIRE_POSTGRES=1 but " + pgWhy)
+		if pgtest.Required() {
+			t.Fatal(pgtest.EnvRequire + "=1 but " + pgWhy)
 		}
 		t.Skip(pgWhy)
 	}
 	return pgURL
-}
-
-// startPostgres starts a throwaway PostgreSQL in a temporary directory,
-// on a Unix socket there only, as the postgres user when run as root
-// (initdb refuses root). It is upgrade/pgrun's harness, but for the URL.
-func startPostgres() (dbURL string, stop func(), err error) {
-	if _, err := exec.LookPath("initdb"); err != nil {
-		return "", nil, err
-	}
-	dir, err := os.MkdirTemp("", "stackup-pg-")
-	if err != nil {
-		return "", nil, err
-	}
-	cleanup := func() { os.RemoveAll(dir) }
-	as := func(name string, args ...string) *exec.Cmd { return exec.Command(name, args...) }
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			cleanup()
-			return "", nil, fmt.Errorf("running as root and no postgres user: %w", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			cleanup()
-			return "", nil, err
-		}
-		as = func(name string, args ...string) *exec.Cmd {
-			return exec.Command("runuser", append([]string{"-u", "postgres", "--", name}, args...)...)
-		}
-	}
-	data := filepath.Join(dir, "data")
-	if out, err := as("initdb", "-D", data, "-A", "trust", "-U", "postgres", "-N").CombinedOutput(); err != nil {
-		cleanup()
-		return "", nil, fmt.Errorf("initdb: %v: %s", err, out)
-	}
-	opts := fmt.Sprintf("-k %s -c listen_addresses='' -F -c max_connections=200", dir)
-	if out, err := as("pg_ctl", "start", "-w", "-D", data, "-l", filepath.Join(dir, "log"), "-o", opts).CombinedOutput(); err != nil {
-		cleanup()
-		return "", nil, fmt.Errorf("pg_ctl start: %v: %s", err, out)
-	}
-	stop = func() {
-		as("pg_ctl", "stop", "-m", "immediate", "-w", "-D", data).Run()
-		cleanup()
-	}
-	q := url.Values{"host": {dir}, "sslmode": {"disable"}}
-	return "postgres://postgres@/postgres?" + q.Encode(), stop, nil
 }
 
 var schemaCount int
