@@ -1,0 +1,143 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/upgrade/pgrun"
+)
+
+// TestApplyDatabaseWorkers: apply --database submits the plan and prints
+// its progress while two worker processes run it; one worker is killed
+// with SIGKILL during a step, which the other takes over, in doubt, once
+// its lease expires. Every step ran once (the killed one twice, the second
+// time in doubt), each after the steps it needs.
+func TestApplyDatabaseWorkers(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	blocked := allSteps[2] // platform/tomcat-1@9.0.98: after java-1, before others
+	started, pidFile := filepath.Join(e.dir, "started"), filepath.Join(e.dir, "pid")
+	// Each step appends "ID IN_DOUBT" to the ledger; the blocked step, not
+	// in doubt, writes its worker's PID and then waits for ever.
+	script := `echo "$1 $2" >> "$4"; if [ "$1" = ` + sq(blocked) + ` ] && [ "$2" = false ]; then echo $PPID > ` + sq(pidFile) + `.tmp; mv ` + sq(pidFile) + `.tmp ` + sq(pidFile) + `; touch ` + sq(started) + `; while :; do sleep 1; done; fi`
+	worker := func(name string) *child {
+		return startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.script(script),
+			"--name", name, "--lease", "2s", "--poll", "50ms")
+	}
+	w1, w2 := worker("w1"), worker("w2")
+	args := e.args("--database", db, "--database-schema", schema, "--quiet")
+	for i, a := range args {
+		if a == "--concurrency" {
+			args[i+1] = "2"
+		}
+	}
+	ap := startChild(t, args...)
+	waitFile(t, pidFile)
+	data, err := os.ReadFile(pidFile)
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	require.NoError(t, err)
+	killed, other := w1, w2
+	if pid == w2.cmd.Process.Pid {
+		killed, other = w2, w1
+	}
+	require.Equal(t, pid, killed.cmd.Process.Pid, "the step's parent is a worker")
+	require.NoError(t, killed.cmd.Process.Signal(syscall.SIGKILL))
+	assert.Equal(t, -1, killed.wait(t), "killed by SIGKILL")
+
+	require.Equal(t, exitOK, ap.wait(t), "apply: stdout:\n%s\nstderr:\n%s", ap.stdout.String(), ap.stderr.String())
+	out := ap.stdout.String()
+	assert.Contains(t, out, "submitted run sha256:")
+	assert.Contains(t, out, "start  "+blocked+"\n")
+	assert.Contains(t, out, "start  "+blocked+" (in doubt: an earlier run was interrupted during this step)")
+	assert.Contains(t, out, "[8/8] done   ")
+	assert.Contains(t, out, "8 succeeded, 0 failed, 0 skipped, 0 rolled back")
+	assert.Contains(t, out, "in doubt (offered again after a worker was lost): "+blocked)
+
+	// The other worker stops on SIGTERM: exit 1, saying so.
+	require.NoError(t, other.cmd.Process.Signal(syscall.SIGTERM))
+	assert.Equal(t, exitFailed, other.wait(t))
+	assert.Contains(t, other.stderr.String(), "interrupted")
+
+	// The ledger: each step once, the blocked one twice, and each step
+	// after the last run of every step it needs.
+	lines := strings.Split(strings.TrimSpace(e.readLedger(t)), "\n")
+	count := map[string]int{}
+	last := map[string]int{}
+	first := map[string]int{}
+	for i, l := range lines {
+		id, doubt, _ := strings.Cut(l, " ")
+		count[id]++
+		if _, ok := first[id]; !ok {
+			first[id] = i
+		}
+		last[id] = i
+		if id == blocked && count[id] == 2 {
+			assert.Equal(t, "true", doubt, "the blocked step offered again in doubt")
+		} else {
+			assert.Equal(t, "false", doubt, l)
+		}
+	}
+	for _, s := range allSteps {
+		want := 1
+		if s == blocked {
+			want = 2
+		}
+		assert.Equal(t, want, count[s], "runs of %s; ledger:\n%s", s, strings.Join(lines, "\n"))
+	}
+	plan := planOf(t, e)
+	for _, s := range plan.Steps {
+		for _, d := range plan.Prerequisites(s.ID) {
+			assert.Less(t, last[string(d)], first[string(s.ID)], "%s ran before %s, which it needs", s.ID, d)
+		}
+	}
+}
+
+// TestApplyDatabaseFailure: a step that fails fails apply (exit 1) with
+// the step's error; with --continue, the steps that do not depend on it
+// still run, through a worker working on that plan only, which exits 0
+// once the run has finished.
+func TestApplyDatabaseFailure(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	plan := planOf(t, e)
+	failing := allSteps[2] // platform/tomcat-1@9.0.98
+	done := make(chan result, 1)
+	go func() {
+		done <- stackup(t, e.args("--database", db, "--database-schema", schema, "--quiet", "--continue")...)
+	}()
+	// A worker with --plan needs the run submitted: wait for it (the
+	// deadline is only a failure bound).
+	pool, err := pgxpool.New(t.Context(), db)
+	require.NoError(t, err)
+	defer pool.Close()
+	store, err := pgrun.Open(t.Context(), pool, schema)
+	require.NoError(t, err)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := store.Status(t.Context(), plan.ID); err == nil {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the run was never submitted")
+	}
+	w := startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.failOn(failing),
+		"--plan", plan.ID, "--poll", "50ms")
+	r := <-done
+	assert.Equal(t, exitFailed, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "FAILED "+failing)
+	assert.Contains(t, r.stdout, "disk full on tomcat-1")
+	assert.Contains(t, r.stderr, "disk full on tomcat-1")
+	assert.Contains(t, r.stdout, "5 succeeded, 1 failed, 2 skipped")
+	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
+	assert.NotContains(t, e.readLedger(t), failing)
+}
