@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stackup/stackup/upgrade"
@@ -218,16 +217,6 @@ func joinIDs(ids []upgrade.StepID) string {
 		s[i] = string(id)
 	}
 	return strings.Join(s, ", ")
-}
-
-// unfinishedRuns lists the runs of the store's schema that have not
-// finished. pgrun has no call for this yet: it reads its runs table.
-func unfinishedRuns(ctx context.Context, pool *pgxpool.Pool, schema string) ([]string, error) {
-	rows, err := pool.Query(ctx, `SELECT plan_id FROM `+pgx.Identifier{schema, "runs"}.Sanitize()+` WHERE finished_at IS NULL ORDER BY created_at`)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
 // applyThroughDatabase is apply's run with --database: the stale check

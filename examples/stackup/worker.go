@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/stackup/stackup/upgrade"
 	"github.com/stackup/stackup/upgrade/pgrun"
 )
@@ -109,7 +107,7 @@ func work(ctx context.Context, wf *workerFlags, stderr io.Writer) error {
 	if wf.plan != "" {
 		err = store.Work(workCtx, wf.plan, exec, opts)
 	} else {
-		err = workAll(workCtx, store, pool, wf, exec, opts, log)
+		err = workAll(workCtx, store, wf, exec, opts, log)
 	}
 	switch {
 	case errors.Is(context.Cause(workCtx), errInterrupted):
@@ -124,13 +122,13 @@ func work(ctx context.Context, wf *workerFlags, stderr io.Writer) error {
 
 // workAll works on every run not finished, starting on new ones as they
 // are submitted, until ctx is done.
-func workAll(ctx context.Context, store *pgrun.Store, pool *pgxpool.Pool, wf *workerFlags, exec upgrade.Executor, opts pgrun.WorkerOptions, log *slog.Logger) error {
+func workAll(ctx context.Context, store *pgrun.Store, wf *workerFlags, exec upgrade.Executor, opts pgrun.WorkerOptions, log *slog.Logger) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	working := map[string]bool{}
 	var mu sync.Mutex
 	for {
-		ids, err := unfinishedRuns(ctx, pool, wf.db.schema)
+		ids, err := store.Unfinished(ctx)
 		if err != nil && ctx.Err() == nil {
 			log.Warn("listing runs failed; trying again", "err", wf.db.redact(err))
 		}

@@ -794,3 +794,24 @@ func TestSharedNodeAcrossRuns(t *testing.T) {
 	require.NoError(t, s.pool.QueryRow(ctx, s.q(`SELECT count(*) FROM {s}.node_locks`)).Scan(&locks))
 	assert.Zero(t, locks, "every lock released")
 }
+
+// TestUnfinished lists the runs not finished, oldest first: a run that
+// ends leaves the list.
+func TestUnfinished(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	ids, err := s.Unfinished(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, ids)
+	a, b := dagPlan("plan-a", 3, 1), dagPlan("plan-b", 3, 1)
+	require.NoError(t, s.Submit(ctx, a, Options{Concurrency: 1}))
+	require.NoError(t, s.Submit(ctx, b, Options{Concurrency: 1}))
+	ids, err = s.Unfinished(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{a.ID, b.ID}, ids)
+
+	require.NoError(t, s.Work(ctx, a.ID, upgrade.ExecutorFunc(func(context.Context, upgrade.Step) error { return nil }), fastWorker))
+	ids, err = s.Unfinished(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{b.ID}, ids)
+}

@@ -180,6 +180,16 @@ func (s *Store) Wait(ctx context.Context, planID string, interval time.Duration)
 	}
 }
 
+// Unfinished returns the plan IDs of the runs not finished yet, oldest
+// first: what a worker that serves every run works on.
+func (s *Store) Unfinished(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, s.q(`SELECT plan_id FROM {s}.runs WHERE finished_at IS NULL ORDER BY created_at, plan_id`))
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
 // Cancel cancels the run of plan planID: no step starts any more, and the
 // steps running get their context cancelled at their worker's next lease
 // renewal and end Failed. Cancelling a finished run does nothing.
