@@ -291,20 +291,12 @@ func (w *worker) execute(ctx context.Context, c *claim) {
 		opts = append(opts, upgrade.WithGracePeriod(w.o.GracePeriod))
 	}
 
-	stepCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	stop, renewed := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(renewed)
-		w.renew(stepCtx, c, stop, cancel)
-	}()
-	report, err := upgrade.Run(stepCtx, mini, w.exec, opts...)
-	close(stop)
-	<-renewed
+	var report *upgrade.Report
+	var err error
+	cause := w.leased(ctx, c, func(stepCtx context.Context) { report, err = upgrade.Run(stepCtx, mini, w.exec, opts...) })
 
 	bg, done := context.WithTimeout(context.WithoutCancel(ctx), w.o.Lease)
 	defer done()
-	cause := context.Cause(stepCtx)
 	switch {
 	case errors.Is(cause, ErrLeaseLost):
 		return // another worker has the step: nothing to record
@@ -337,6 +329,24 @@ func (w *worker) execute(ctx context.Context, c *claim) {
 			return
 		}
 	}
+}
+
+// leased calls do with a context that is cancelled when c's lease is
+// taken over (cause ErrLeaseLost) or the run is cancelled (cause
+// errRunCancelled), renewing the lease meanwhile, and returns that cause,
+// or nil.
+func (w *worker) leased(ctx context.Context, c *claim, do func(context.Context)) error {
+	stepCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop, renewed := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(renewed)
+		w.renew(stepCtx, c, stop, cancel)
+	}()
+	do(stepCtx)
+	close(stop)
+	<-renewed
+	return context.Cause(stepCtx)
 }
 
 // renew extends c's lease every third of the lease until stop is closed;
@@ -441,20 +451,11 @@ func (w *worker) finish(ctx context.Context, c *claim, attempts int, errText str
 // the step over to another at once; a worker lost, once its lease expired.
 func (w *worker) undo(ctx context.Context, c *claim) {
 	st := w.run.plan.Steps[c.idx]
-	stepCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	stop, renewed := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(renewed)
-		w.renew(stepCtx, c, stop, cancel)
-	}()
-	err := callRollback(stepCtx, w.exec.(upgrade.Rollbacker), st)
-	close(stop)
-	<-renewed
+	var err error
+	cause := w.leased(ctx, c, func(stepCtx context.Context) { err = callRollback(stepCtx, w.exec.(upgrade.Rollbacker), st) })
 
 	bg, done := context.WithTimeout(context.WithoutCancel(ctx), w.o.Lease)
 	defer done()
-	cause := context.Cause(stepCtx)
 	switch {
 	case errors.Is(cause, ErrLeaseLost):
 		return
