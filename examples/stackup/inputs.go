@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -119,6 +120,7 @@ type env struct {
 	in   *inputFlags
 	opts []upgrade.Option // the planner's
 
+	dirty   atomic.Bool  // the topology file changed since it was read
 	mu      sync.RWMutex // guards topo and planner, which refresh replaces
 	topo    *topology.Memory
 	planner *upgrade.Planner
@@ -131,17 +133,24 @@ func (e *env) current() (*topology.Memory, *upgrade.Planner) {
 	return e.topo, e.planner
 }
 
-// refresh reads the topology again, as the inventory changed it, for the
-// plans and stale checks to come.
+// changed records that the inventory wrote the topology file: refresh
+// reads it again, once, however many steps it learnt meanwhile.
+func (e *env) changed() { e.dirty.Store(true) }
+
+// refresh reads the topology again if the inventory changed it since it
+// was last read, for the plan or run about to start.
 func (e *env) refresh() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.dirty.Swap(false) {
+		return nil
+	}
 	topo, err := e.in.loadTopology()
 	if err != nil {
+		e.dirty.Store(true)
 		return err
 	}
-	planner := upgrade.NewPlanner(topo, e.repo, e.opts...)
-	e.mu.Lock()
-	e.topo, e.planner = topo, planner
-	e.mu.Unlock()
+	e.topo, e.planner = topo, upgrade.NewPlanner(topo, e.repo, e.opts...)
 	return nil
 }
 

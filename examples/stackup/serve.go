@@ -355,6 +355,10 @@ func (s *server) plan(w http.ResponseWriter, r *http.Request) *upgrade.Plan {
 		writeError(w, http.StatusBadRequest, "invalid_request", err)
 		return nil
 	}
+	if err := s.env.refresh(); err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", err)
+		return nil
+	}
 	_, planner := s.env.current()
 	plan, err := planner.PlanAll(r.Context(), reqs...)
 	if err != nil {
@@ -578,6 +582,9 @@ func (s *server) start(plan *upgrade.Plan, old *runState) (applyAnswer, error) {
 // prepare opens the journal of a new run, or of old, marks the run
 // running, and starts it. s.mu is held.
 func (s *server) prepare(plan *upgrade.Plan, apps []topology.AppID, old *runState) (*runState, error) {
+	if err := s.env.refresh(); err != nil { // for the stale check
+		return nil, err
+	}
 	id := rand.Text()
 	if old != nil {
 		id = old.status().Run
@@ -1097,13 +1104,14 @@ func serve(ctx context.Context, in *inputFlags, rf *runFlags, sf *serveFlags, st
 		return err
 	}
 	defer srv.Close()
-	// The inventory learns each step's version, and the plans and stale
-	// checks to come read the topology it wrote.
+	// The inventory learns each step's version, and the plans and runs to
+	// come read the topology it wrote (see env.refresh).
 	srv.learn = func(ctx context.Context, s upgrade.Step) error {
 		if err := inv.Learn(ctx, s); err != nil {
 			return err
 		}
-		return e.refresh()
+		e.changed()
+		return nil
 	}
 	ln, err := net.Listen("tcp", sf.listen)
 	if err != nil {
