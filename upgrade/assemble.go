@@ -52,6 +52,7 @@ func (pl *planning) assemble(plan *Plan) error {
 		texts []string
 	}
 	var warned []warnings
+	breaks := map[breakKey]bool{}
 	for _, rep := range pl.replaced {
 		id := rep.node.ID
 		r := &plan.Requests[rep.request]
@@ -63,16 +64,16 @@ func (pl *planning) assemble(plan *Plan) error {
 		canon := r.Template.Version.Canonical().String() // step IDs are canonical: see StepID
 		// The steps of one request share its template: treat it as
 		// read-only.
-		s := Step{ID: StepID(pl.text.join("app/", string(id), "@", canon)), Kind: Application,
+		s := Step{ID: StepID("app/" + string(id) + "@" + canon), Kind: Application,
 			App: r.Application, Node: id, Template: rep.node.Template, Type: rep.template.Type,
 			From: rep.node.Version, To: r.Template.Version, NewTemplate: &r.Template, Request: rep.request,
-			Reason: pl.text.join(string(r.Template.ID), "@", to, " replaces ", string(rep.template.ID), " ", rep.node.Version.String())}
+			Reason: string(r.Template.ID) + "@" + to + " replaces " + string(rep.template.ID) + " " + rep.node.Version.String()}
 		var err error
 		if s.After, err = pl.lastStepsBeneath(&g, rep.nodeInfo); err != nil {
 			return err
 		}
 		plan.Steps = append(plan.Steps, s)
-		texts, err := pl.oldRequirementWarnings(rep)
+		texts, err := pl.oldRequirementWarnings(rep, breaks)
 		if err != nil {
 			return err
 		}
@@ -98,10 +99,11 @@ func (n *nodeInfo) stepped() bool { return n.platform != nil && len(n.platform.p
 func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform, after []StepID) []Step {
 	// The reason names the unmet demands, the first few of them.
 	const named = 3
-	why, unmet := pl.text.scratch(), 0
+	var why []byte
+	unmet := 0
 	for i := range pf.demands {
 		d := &pf.demands[i]
-		if pl.installedAllows(pf, i) {
+		if d.Constraint.Allows(pf.node.Version) {
 			continue
 		}
 		if unmet++; unmet > named {
@@ -116,27 +118,22 @@ func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform
 		why = append(strconv.AppendInt(append(why, " and "...), int64(unmet-named), 10), " more"...)
 	}
 	why = append(append(append(append(why, "; node "...), pf.node.ID...), " has "...), pf.node.Version.String()...)
-	reason := pl.text.string(why)
+	reason := string(why)
 
-	ids := pl.stepIDs.take(len(pf.path))
-	previous := pl.stepIDs.take(len(pf.path) - 1)
+	ids := make([]StepID, len(pf.path))
 	from := pf.node.Version
 	for i := range pf.path {
 		p := pf.path[i]
-		ids[i] = StepID(pl.text.join("platform/", string(pf.node.ID), "@", p.Version.Canonical().String())) // see StepID
+		ids[i] = StepID("platform/" + string(pf.node.ID) + "@" + p.Version.Canonical().String()) // see StepID
 		s := Step{ID: ids[i], Kind: Platform, App: pf.node.App, Node: pf.node.ID, Template: pf.node.Template,
 			Type: pf.template.Type, From: from, To: p.Version, Package: p, Reason: reason}
 		if len(pf.path) > 1 {
-			hop := strconv.AppendInt(append(pl.text.scratch(), "hop "...), int64(i+1), 10)
-			hop = strconv.AppendInt(append(hop, " of "...), int64(len(pf.path)), 10)
-			hop = append(append(append(append(hop, " to "...), pf.path[len(pf.path)-1].Version.String()...), ": "...), reason...)
-			s.Reason = pl.text.string(hop)
+			s.Reason = fmt.Sprintf("hop %d of %d to %s: %s", i+1, len(pf.path), pf.path[len(pf.path)-1].Version, reason)
 		}
 		if i == 0 {
 			s.After = after
 		} else {
-			s.After = previous[i-1 : i : i]
-			s.After[0] = ids[i-1]
+			s.After = ids[i-1 : i : i]
 			g.add(len(steps) - 1)
 			g.end()
 		}
@@ -153,15 +150,6 @@ func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform
 	return steps
 }
 
-// installedAllows reports whether pf's k-th demand allows its installed
-// version.
-func (pl *planning) installedAllows(pf *platform, k int) bool {
-	if pf.installedAt >= 0 {
-		return pl.allowsAt(pf.demandSets[k], pf.installedAt)
-	}
-	return pl.allows(pf.demands[k].Constraint, pf.node.Version)
-}
-
 // lastStepsBeneath returns the last step of each platform node with steps
 // that is reachable from id without passing another such node, sorted: the
 // steps beneath those come before them already. It adds their indices in
@@ -172,7 +160,10 @@ func (pl *planning) lastStepsBeneath(g *stepEdges, n *nodeInfo) ([]StepID, error
 		return nil, err
 	}
 	slices.SortFunc(found, func(a, b *nodeInfo) int { return cmp.Compare(a.platform.lastStep(), b.platform.lastStep()) })
-	after := pl.stepIDs.take(len(found))
+	var after []StepID
+	if len(found) > 0 {
+		after = make([]StepID, len(found))
+	}
 	for i, n := range found {
 		after[i] = n.platform.lastStep()
 		g.add(n.platform.lastIndex)
@@ -187,10 +178,10 @@ func (pl *planning) lastStepsBeneath(g *stepEdges, n *nodeInfo) ([]StepID, error
 // template does not allow. The platform nodes are found as for a request's
 // requirement: the first of the required template down each chain of
 // relationships.
-func (pl *planning) oldRequirementWarnings(rep *replacement) ([]string, error) {
+func (pl *planning) oldRequirementWarnings(rep *replacement, breaks map[breakKey]bool) ([]string, error) {
 	var warnings []string
 	for _, req := range rep.template.Requirements {
-		if !pl.mayBreak(req) {
+		if !pl.mayBreak(req, breaks) {
 			continue // no node of its template passes through a version it rules out
 		}
 		found, err := pl.beneath(rep.nodeInfo, func(n *nodeInfo) bool { return n.node.Template == req.Template })
@@ -202,7 +193,7 @@ func (pl *planning) oldRequirementWarnings(rep *replacement) ([]string, error) {
 				continue
 			}
 			for k, p := range n.platform.path {
-				if !pl.allows(req.Constraint, p.Version) {
+				if !req.Constraint.Allows(p.Version) {
 					warnings = append(warnings, fmt.Sprintf(
 						"node %s (%s %s) requires %s %s; it runs on %s %s from step %s until its own step",
 						rep.node.ID, rep.template.ID, rep.node.Version, req.Template, req.Constraint,
@@ -217,10 +208,10 @@ func (pl *planning) oldRequirementWarnings(rep *replacement) ([]string, error) {
 
 // mayBreak reports whether some platform node of req's template passes
 // through a version that req's constraint rules out. Requirements that
-// many replaced nodes share are looked into once.
-func (pl *planning) mayBreak(req topology.Requirement) bool {
+// many replaced nodes share are looked into once: breaks holds the answers.
+func (pl *planning) mayBreak(req topology.Requirement, known map[breakKey]bool) bool {
 	key := breakKey{req.Template, req.Constraint.String()}
-	breaks, ok := pl.breaks[key]
+	breaks, ok := known[key]
 	if !ok {
 		for _, level := range pl.byHeight {
 			for _, pf := range level {
@@ -228,11 +219,11 @@ func (pl *planning) mayBreak(req topology.Requirement) bool {
 					continue
 				}
 				for _, p := range pf.path {
-					breaks = breaks || !pl.allows(req.Constraint, p.Version)
+					breaks = breaks || !req.Constraint.Allows(p.Version)
 				}
 			}
 		}
-		pl.breaks[key] = breaks
+		known[key] = breaks
 	}
 	return breaks
 }
