@@ -149,18 +149,18 @@ func (c *comparison) allows(v *Version) bool {
 		if c.wild {
 			return c.tilde(v)
 		}
-		return v.Compare(*b) == 0
+		return compare(v, b) == 0
 	case opNot:
 		return c.notEqual(v)
 	case opGreater:
 		return c.greater(v)
 	case opLess:
-		return v.Compare(*b) < 0
+		return compare(v, b) < 0
 	case opAtLeast:
-		return v.Compare(*b) >= 0
+		return compare(v, b) >= 0
 	case opAtMost:
 		if !c.wild {
-			return v.Compare(*b) <= 0
+			return compare(v, b) <= 0
 		}
 		return v.Major() < b.Major() ||
 			v.Major() == b.Major() && (v.Minor() <= b.Minor() || c.minorWild)
@@ -192,7 +192,7 @@ func (c *comparison) notEqual(v *Version) bool {
 			return true
 		}
 	}
-	return v.Compare(*b) != 0
+	return compare(v, b) != 0
 }
 
 // greater is constraintGreaterThan.
@@ -208,13 +208,13 @@ func (c *comparison) greater(v *Version) bool {
 			return v.Minor() > b.Minor()
 		}
 	}
-	return v.Compare(*b) > 0
+	return compare(v, b) > 0
 }
 
 // tilde is constraintTilde.
 func (c *comparison) tilde(v *Version) bool {
 	b := &c.bound
-	if v.Compare(*b) < 0 {
+	if compare(v, b) < 0 {
 		return false
 	}
 	if b.Major() == 0 && b.Minor() == 0 && b.Patch() == 0 && !c.minorWild && !c.patchWild {
@@ -226,7 +226,7 @@ func (c *comparison) tilde(v *Version) bool {
 // caret is constraintCaret.
 func (c *comparison) caret(v *Version) bool {
 	b := &c.bound
-	if v.Compare(*b) < 0 {
+	if compare(v, b) < 0 {
 		return false
 	}
 	if b.Major() > 0 || c.minorWild {

@@ -232,7 +232,10 @@ func (v Version) Metadata() string { return v.v.Metadata() }
 // Compare returns -1, 0 or +1 as v sorts before, equal to or after o in
 // semantic-version order. Build metadata does not take part. It orders
 // as Masterminds' Version.Compare does, without allocating.
-func (v Version) Compare(o Version) int {
+func (v Version) Compare(o Version) int { return compare(&v, &o) }
+
+// compare is Compare without copying the versions.
+func compare(v, o *Version) int {
 	if c := cmp.Or(cmp.Compare(v.v.Major(), o.v.Major()), cmp.Compare(v.v.Minor(), o.v.Minor()),
 		cmp.Compare(v.v.Patch(), o.v.Patch())); c != 0 {
 		return c
