@@ -7,6 +7,7 @@ package version
 import (
 	"testing"
 
+	"github.com/Masterminds/semver/v3"
 	"github.com/stretchr/testify/require"
 )
 
@@ -54,7 +55,30 @@ func FuzzConstraintAgreesWithMasterminds(f *testing.F) {
 			return
 		}
 		requireAgrees(t, c, v)
+		// And on the edges of each bound, where the operators differ.
+		if !c.IsZero() {
+			for _, cl := range c.p.cc {
+				for _, cmp := range cl.cmps {
+					for _, p := range edges(cmp.bound) {
+						requireAgrees(t, c, p)
+					}
+				}
+			}
+		}
 	})
+}
+
+// edges returns versions at and next to b: b itself, without and with a
+// pre-release, and one below and above it in each component.
+func edges(b Version) []Version {
+	m, n, p, pre := b.Major(), b.Minor(), b.Patch(), b.Prerelease()
+	vs := []Version{b}
+	for _, e := range [][3]uint64{{m, n, p}, {m, n, p + 1}, {m, n, p - 1}, {m, n + 1, 0}, {m, n - 1, p}, {m + 1, 0, 0}, {m - 1, n, p}} {
+		for _, q := range []string{"", "0", pre} {
+			vs = append(vs, Version{v: *semver.New(e[0], e[1], e[2], q, "")})
+		}
+	}
+	return vs
 }
 
 // requireAgrees checks c's compiled form against Masterminds' Check on v,
