@@ -20,8 +20,15 @@ import (
 // prereleases included, and prints as "*"; parsing "", blank or "*" gives
 // it. A Constraint is immutable and safe for concurrent use.
 type Constraint struct {
-	c   *semver.Constraints // nil for the zero Constraint
-	src string              // the input, trimmed, its white space made spaces
+	p   *parsed // nil for the zero Constraint
+	src string  // the input, trimmed, its white space made spaces
+}
+
+// parsed is a constraint as Masterminds parsed it, which gives the
+// reasons a version fails it, and compiled, which Allows evaluates.
+type parsed struct {
+	sem *semver.Constraints
+	cc  compiled
 }
 
 // ParseConstraint parses a constraint. An empty or blank string, or "*",
@@ -40,11 +47,15 @@ func ParseConstraint(s string) (Constraint, error) {
 	if src == "" || src == "*" {
 		return Constraint{}, nil
 	}
-	c, err := semver.NewConstraint(src)
+	sc, err := semver.NewConstraint(src)
 	if err != nil {
 		return Constraint{}, parseError(ErrInvalidConstraint, s, err)
 	}
-	return Constraint{c: c, src: src}, nil
+	cc, err := compile(sc)
+	if err != nil {
+		return Constraint{}, parseError(ErrInvalidConstraint, s, err)
+	}
+	return Constraint{p: &parsed{sem: sc, cc: cc}, src: src}, nil
 }
 
 // MustParseConstraint is like ParseConstraint but panics on error. Use it
@@ -58,32 +69,35 @@ func MustParseConstraint(s string) Constraint {
 }
 
 // IsZero reports whether c is the zero Constraint, which allows everything.
-func (c Constraint) IsZero() bool { return c.c == nil }
+func (c Constraint) IsZero() bool { return c.p == nil }
 
 // String returns the constraint as written (trimmed, its white space
 // made spaces), or "*" for the zero Constraint.
 func (c Constraint) String() string {
-	if c.c == nil {
+	if c.p == nil {
 		return "*"
 	}
 	return c.src
 }
 
-// Allows reports whether v satisfies c.
+// Allows reports whether v satisfies c. It does not allocate.
 func (c Constraint) Allows(v Version) bool {
-	return c.c == nil || c.c.Check(&v.v)
+	return c.p == nil || c.p.cc.allows(&v, false)
 }
 
 // Check returns nil when v satisfies c, and otherwise an
-// *UnsatisfiedError that says why.
+// *UnsatisfiedError that says why. It allocates only when v fails c.
 func (c Constraint) Check(v Version) error {
-	if c.c == nil {
+	if c.Allows(v) {
 		return nil
 	}
-	ok, reasons := c.c.Validate(&v.v)
-	if ok {
-		return nil
-	}
+	return c.unsatisfied(v)
+}
+
+// unsatisfied builds Check's error. It is a function of its own so that
+// v escapes to the heap only when v fails c.
+func (c Constraint) unsatisfied(v Version) error {
+	_, reasons := c.p.sem.Validate(&v.v)
 	// The checker quotes the version in canonical form: quote it as
 	// written, as everything else does.
 	if s := v.String(); s != v.v.String() {
@@ -102,12 +116,7 @@ func (c Constraint) Check(v Version) error {
 // itself, so ">=1.30" refuses "1.30.4-eks-a1" though 1.30.4-eks-a1 is
 // above 1.30.0, and ">=1.30.0-0" allows it.
 func (c Constraint) ExcludesPrerelease(v Version) bool {
-	if c.c == nil || v.v.Prerelease() == "" || c.c.Check(&v.v) {
-		return false
-	}
-	with := *c.c // a copy: c is immutable
-	with.IncludePrerelease = true
-	return with.Check(&v.v)
+	return c.p != nil && v.v.Prerelease() != "" && !c.p.cc.allows(&v, false) && c.p.cc.allows(&v, true)
 }
 
 // PrereleaseHint returns, when c refuses v only because v is a

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/Masterminds/semver/v3"
 	"github.com/stretchr/testify/require"
 
 	"github.com/stackup/stackup/version"
@@ -119,6 +120,18 @@ func FuzzCompare(f *testing.F) {
 			return
 		}
 		vs := []version.Version{va, vb, vc}
+		// Compare orders as Masterminds does, from which it was rewritten
+		// not to allocate.
+		ss := []string{a, b, c}
+		for i, x := range vs {
+			sx, err := semver.NewVersion(ss[i])
+			require.NoError(t, err)
+			for j, y := range vs {
+				sy, err := semver.NewVersion(ss[j])
+				require.NoError(t, err)
+				require.Equal(t, sx.Compare(sy), x.Compare(y), "%s.Compare(%s)", x, y)
+			}
+		}
 		for _, x := range vs {
 			require.Equal(t, 0, x.Compare(x), "%s.Compare(itself)", x)
 			require.False(t, x.Less(x), "%s.Less(itself)", x)

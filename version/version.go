@@ -21,7 +21,9 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/Masterminds/semver/v3"
@@ -228,8 +230,94 @@ func (v Version) Prerelease() string { return v.v.Prerelease() }
 func (v Version) Metadata() string { return v.v.Metadata() }
 
 // Compare returns -1, 0 or +1 as v sorts before, equal to or after o in
-// semantic-version order. Build metadata does not take part.
-func (v Version) Compare(o Version) int { return v.v.Compare(&o.v) }
+// semantic-version order. Build metadata does not take part. It orders
+// as Masterminds' Version.Compare does, without allocating.
+func (v Version) Compare(o Version) int { return compare(&v, &o) }
+
+// compare is Compare without copying the versions.
+func compare(v, o *Version) int {
+	if c := cmp.Or(cmp.Compare(v.v.Major(), o.v.Major()), cmp.Compare(v.v.Minor(), o.v.Minor()),
+		cmp.Compare(v.v.Patch(), o.v.Patch())); c != 0 {
+		return c
+	}
+	vp, op := v.v.Prerelease(), o.v.Prerelease()
+	switch {
+	case vp == op:
+		return 0
+	case vp == "":
+		return 1
+	case op == "":
+		return -1
+	}
+	return comparePrerelease(vp, op)
+}
+
+// comparePrerelease orders two pre-releases as Masterminds' function of
+// the same name does, identifier by identifier, without splitting them
+// into a slice.
+func comparePrerelease(v, o string) int {
+	vMore, oMore := true, true
+	for vMore || oMore {
+		var vi, oi string
+		if vMore {
+			vi, v, vMore = strings.Cut(v, ".")
+		}
+		if oMore {
+			oi, o, oMore = strings.Cut(o, ".")
+		}
+		if c := comparePrePart(vi, oi); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+// comparePrePart is Masterminds' function of the same name: an absent
+// identifier sorts first, numbers (those that fit in a uint64) before
+// words, words by their bytes.
+func comparePrePart(s, o string) int {
+	switch {
+	case s == o:
+		return 0
+	case s == "":
+		return -1
+	case o == "":
+		return 1
+	}
+	sn, sNum := parseUint(s)
+	on, oNum := parseUint(o)
+	switch {
+	case !sNum && !oNum:
+		if s > o {
+			return 1
+		}
+		return -1
+	case !oNum:
+		return -1
+	case !sNum:
+		return 1
+	case sn > on:
+		return 1
+	}
+	return -1
+}
+
+// parseUint is strconv.ParseUint(s, 10, 64) without the error value,
+// which allocates.
+func parseUint(s string) (uint64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		d := s[i] - '0'
+		if d > 9 || n > (math.MaxUint64-uint64(d))/10 {
+			return 0, false
+		}
+		n = n*10 + uint64(d)
+	}
+	return n, true
+}
 
 // Less reports whether v sorts before o.
 func (v Version) Less(o Version) bool { return v.Compare(o) < 0 }
