@@ -128,7 +128,7 @@ func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform
 		s := Step{ID: ids[i], Kind: Platform, App: pf.node.App, Node: pf.node.ID, Template: pf.node.Template,
 			Type: pf.template.Type, From: from, To: p.Version, Package: p, Reason: reason}
 		if len(pf.path) > 1 {
-			s.Reason = fmt.Sprintf("hop %d of %d to %s: %s", i+1, len(pf.path), pf.path[len(pf.path)-1].Version, reason)
+			s.Reason = "hop " + strconv.Itoa(i+1) + " of " + strconv.Itoa(len(pf.path)) + " to " + pf.path[len(pf.path)-1].Version.String() + ": " + reason
 		}
 		if i == 0 {
 			s.After = after

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"iter"
 	"slices"
 
 	"github.com/stackup/stackup/pkgsource"
@@ -39,6 +38,9 @@ func (pl *planning) decide(pf *platform) error {
 			"from", pf.node.Version, "to", pf.path[len(pf.path)-1].Version, "hops", len(pf.path))
 	}
 	for _, p := range pf.path {
+		if len(p.Requires) == 0 {
+			continue
+		}
 		via := append(slices.Clip(pf.via), p)
 		for _, r := range p.Requires {
 			if err := checkCycle(via, r.Type); err != nil {
@@ -84,13 +86,11 @@ func allowAll(ds []Demand, v version.Version) bool {
 // upgrade fits, it walks the downgrades, if allowed. When nothing fits, or
 // no path reaches what does, it sorts every version to say why.
 func (pl *planning) choose(pf *platform) ([]*pkgsource.Package, []Candidate, error) {
-	cat := pf.cat
-	fits := func(i int) bool { return cat.allowAll(pf.demands, i) && cat.allowAll(pf.cotenants, i) }
 	up := true
-	path, t, err := pl.first(pf, up, fits)
+	path, t, err := pl.first(pf, up)
 	if err == errNothingFits && pl.cfg.allowDowngrade {
 		up = false
-		path, t, err = pl.first(pf, up, fits)
+		path, t, err = pl.first(pf, up)
 	}
 	switch {
 	case err == errNothingFits:
@@ -98,7 +98,7 @@ func (pl *planning) choose(pf *platform) ([]*pkgsource.Package, []Candidate, err
 	case err != nil:
 		return nil, nil, err
 	case path == nil:
-		return nil, nil, pl.noPath(pf, up, fits)
+		return nil, nil, pl.noPath(pf, up)
 	}
 	verdicts := pl.verdicts(pf, t)
 	if pf.badDependent != nil {
@@ -113,10 +113,11 @@ func (pl *planning) choose(pf *platform) ([]*pkgsource.Package, []Candidate, err
 // met, the first that a path reaches, so that planning the node beneath
 // reports precisely why; if none is reached, nil. It returns
 // errNothingFits when no version fits.
-func (pl *planning) first(pf *platform, up bool, fits func(int) bool) ([]*pkgsource.Package, int, error) {
+func (pl *planning) first(pf *platform, up bool) ([]*pkgsource.Package, int, error) {
 	fallback, f, found := []*pkgsource.Package(nil), -1, false
-	for i := range pl.order(pf, up) {
-		if !fits(i) {
+	o := order{pf.cat.pkgs, pf.firstAbove, up, pl.cfg.policy}
+	for i := o.start(); i >= 0; i = o.next(i) {
+		if !fits(pf, i) {
 			continue
 		}
 		found = true
@@ -141,48 +142,85 @@ func (pl *planning) first(pf *platform, up bool, fits func(int) bool) ([]*pkgsou
 	return fallback, f, nil
 }
 
+// fits reports whether every demand and co-tenant of pf allows its i-th
+// version.
+func fits(pf *platform, i int) bool {
+	return pf.cat.allowAll(pf.demands, i) && pf.cat.allowAll(pf.cotenants, i)
+}
+
 // errNothingFits says that no version fits a node; see first.
 var errNothingFits = errors.New("nothing fits")
 
-// order yields the indices of pf's upgrades (or downgrades) in the
+// order walks the indices of pf's upgrades (or downgrades) in the
 // policy's order: Newest the highest first, Nearest the lowest first, and
 // LatestPatch the lowest minor version first and the highest patch within
 // it. Downgrades go the highest first, whatever the policy. Versions that
 // compare equal go in reverse order of the catalog, which sorts them by
 // text.
-func (pl *planning) order(pf *platform, up bool) iter.Seq[int] {
-	pkgs, first := pf.cat.pkgs, pf.firstAbove
-	descending := func(lo, hi int) iter.Seq[int] {
-		return func(yield func(int) bool) {
-			for i := hi - 1; i >= lo && yield(i); i-- {
-			}
-		}
-	}
+type order struct {
+	pkgs   []pkgsource.Package
+	first  int // the lowest upgrade
+	up     bool
+	policy Policy
+}
+
+// start returns the first index, or -1 when there is none.
+func (o order) start() int {
 	switch {
-	case !up:
-		return descending(0, first)
-	case pl.cfg.policy == Nearest:
-		return func(yield func(int) bool) {
-			for i := first; i < len(pkgs) && yield(i); i++ {
-			}
-		}
-	case pl.cfg.policy == LatestPatch:
-		return func(yield func(int) bool) {
-			for lo := first; lo < len(pkgs); {
-				hi := lo + 1
-				for hi < len(pkgs) && pkgs[hi].Version.Major() == pkgs[lo].Version.Major() && pkgs[hi].Version.Minor() == pkgs[lo].Version.Minor() {
-					hi++
-				}
-				for i := range descending(lo, hi) {
-					if !yield(i) {
-						return
-					}
-				}
-				lo = hi
-			}
-		}
+	case !o.up:
+		return o.first - 1
+	case o.first == len(o.pkgs):
+		return -1
+	case o.policy == Nearest:
+		return o.first
+	case o.policy == LatestPatch:
+		return o.minorEnd(o.first) - 1
 	}
-	return descending(first, len(pkgs))
+	return len(o.pkgs) - 1
+}
+
+// next returns the index after i, or -1 when there is none.
+func (o order) next(i int) int {
+	switch {
+	case !o.up || o.policy == Newest:
+		lowest := 0
+		if o.up {
+			lowest = o.first
+		}
+		if i == lowest {
+			return -1
+		}
+		return i - 1
+	case o.policy == Nearest:
+		if i++; i == len(o.pkgs) {
+			return -1
+		}
+		return i
+	}
+	// LatestPatch: down to the lowest of i's minor version, then on to
+	// the highest of the next.
+	if i > o.first && o.sameMinor(i-1, i) {
+		return i - 1
+	}
+	end := o.minorEnd(i)
+	if end == len(o.pkgs) {
+		return -1
+	}
+	return o.minorEnd(end) - 1
+}
+
+// minorEnd returns the index after the last version of i's minor version.
+func (o order) minorEnd(i int) int {
+	j := i + 1
+	for j < len(o.pkgs) && o.sameMinor(i, j) {
+		j++
+	}
+	return j
+}
+
+func (o order) sameMinor(i, j int) bool {
+	a, b := o.pkgs[i].Version, o.pkgs[j].Version
+	return a.Major() == b.Major() && a.Minor() == b.Minor()
 }
 
 // nothingFits explains why no version fits pf: no package meets every
@@ -232,7 +270,7 @@ func (pl *planning) conflict(pf *platform, wanted []int) error {
 
 // noPath explains why no path takes pf to any version that fits among its
 // upgrades (or downgrades).
-func (pl *planning) noPath(pf *platform, up bool, fits func(int) bool) error {
+func (pl *planning) noPath(pf *platform, up bool) error {
 	installed, pkgs := pf.node.Version, pf.cat.pkgs
 	furthest, reason := installed, fmt.Sprintf("no package that downgrades allows %s in its From constraint", installed)
 	if up {
@@ -243,7 +281,7 @@ func (pl *planning) noPath(pf *platform, up bool, fits func(int) bool) error {
 	}
 	var targets []int
 	for i := range pkgs {
-		if (i >= pf.firstAbove) == up && fits(i) {
+		if (i >= pf.firstAbove) == up && fits(pf, i) {
 			targets = append(targets, i)
 		}
 	}
@@ -286,13 +324,19 @@ func (pl *planning) verdicts(pf *platform, t int) []Candidate {
 			}
 			c.Rejected = name("not allowed by co-tenant ", &pf.cotenants[co])
 		case up && i < first:
-			lowerText = cmp.Or(lowerText, "lower than the installed "+installed.String())
+			if lowerText == "" {
+				lowerText = "lower than the installed " + installed.String()
+			}
 			c.Rejected = lowerText
 		case prefer(t, i) < 0:
-			prefersText = cmp.Or(prefersText, "policy "+pl.cfg.policy.String()+" prefers "+pkgs[t].Version.String())
+			if prefersText == "" {
+				prefersText = "policy " + pl.cfg.policy.String() + " prefers " + pkgs[t].Version.String()
+			}
 			c.Rejected = prefersText
 		case !pl.reachable(pf, i):
-			noPathText = cmp.Or(noPathText, "no upgrade path from "+installed.String())
+			if noPathText == "" {
+				noPathText = "no upgrade path from " + installed.String()
+			}
 			c.Rejected = noPathText
 		default:
 			c.Rejected, _ = pl.unmetRequirement(pf, pkgs[i])
@@ -411,6 +455,9 @@ func (pl *planning) reachable(pf *platform, t int) bool {
 // order, so one pass in order settles every distance.
 func (pl *planning) distances(pf *platform, t int) []int32 {
 	cat := pf.cat
+	if pf.dist == nil {
+		pf.dist = make([]int32, 0, len(cat.pkgs))
+	}
 	for i := len(pf.dist); i <= t; i++ {
 		var d int32
 		switch {

@@ -44,19 +44,12 @@ func TestOrderIsPreferSorted(t *testing.T) {
 					}
 				}
 				slices.SortStableFunc(want, pl.prefer(pkgs, up))
-				got := slices.Collect(pl.order(pf, up))
-				if len(want) == 0 {
-					want = nil
+				var got []int
+				o := order{pkgs, pf.firstAbove, up, policy}
+				for i := o.start(); i >= 0; i = o.next(i) {
+					got = append(got, i)
 				}
 				require.Equal(t, want, got, "round %d, policy %s, up %v, installed %s, versions %v", round, policy, up, installed, versionsOf(pkgs))
-				for k := range got[:min(len(got), 2)] { // stopping early stops
-					n := 0
-					for range pl.order(pf, up) {
-						if n++; n > k {
-							break
-						}
-					}
-				}
 			}
 		}
 	}
