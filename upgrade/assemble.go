@@ -53,6 +53,7 @@ func (pl *planning) assemble(plan *Plan) error {
 	}
 	var warned []warnings
 	breaks := map[breakKey]bool{}
+	replaces := map[reasonKey]string{} // the reasons of application steps, which many share
 	for _, rep := range pl.replaced {
 		id := rep.node.ID
 		r := &plan.Requests[rep.request]
@@ -64,10 +65,16 @@ func (pl *planning) assemble(plan *Plan) error {
 		canon := r.Template.Version.Canonical().String() // step IDs are canonical: see StepID
 		// The steps of one request share its template: treat it as
 		// read-only.
+		k := reasonKey{rep.request, rep.template.ID, rep.node.Version.String()}
+		reason, ok := replaces[k]
+		if !ok {
+			reason = string(r.Template.ID) + "@" + to + " replaces " + string(rep.template.ID) + " " + k.from
+			replaces[k] = reason
+		}
 		s := Step{ID: StepID("app/" + string(id) + "@" + canon), Kind: Application,
 			App: r.Application, Node: id, Template: rep.node.Template, Type: rep.template.Type,
 			From: rep.node.Version, To: r.Template.Version, NewTemplate: &r.Template, Request: rep.request,
-			Reason: string(r.Template.ID) + "@" + to + " replaces " + string(rep.template.ID) + " " + rep.node.Version.String()}
+			Reason: reason}
 		var err error
 		if s.After, err = pl.lastStepsBeneath(&g, rep.nodeInfo); err != nil {
 			return err
@@ -90,6 +97,13 @@ func (pl *planning) assemble(plan *Plan) error {
 	return orderSteps(plan.Steps, nil, g)
 }
 
+// reasonKey says what an application step's reason depends on.
+type reasonKey struct {
+	request  int
+	template topology.TemplateID
+	from     string
+}
+
 // stepped reports whether the plan has steps for n.
 func (n *nodeInfo) stepped() bool { return n.platform != nil && len(n.platform.path) > 0 }
 
@@ -99,7 +113,7 @@ func (n *nodeInfo) stepped() bool { return n.platform != nil && len(n.platform.p
 func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform, after []StepID) []Step {
 	// The reason names the unmet demands, the first few of them.
 	const named = 3
-	var why []byte
+	why := make([]byte, 0, 256)
 	unmet := 0
 	for i := range pf.demands {
 		d := &pf.demands[i]

@@ -37,11 +37,15 @@ func (pl *planning) decide(pf *platform) error {
 		pl.cfg.logger.Debug("upgrade: platform node planned", "node", pf.node.ID,
 			"from", pf.node.Version, "to", pf.path[len(pf.path)-1].Version, "hops", len(pf.path))
 	}
-	for _, p := range pf.path {
+	// What led to the nodes beneath: pf.via and each package in turn, in
+	// one list.
+	vias := make([]*pkgsource.Package, len(pf.path)*(len(pf.via)+1))
+	for k, p := range pf.path {
 		if len(p.Requires) == 0 {
 			continue
 		}
-		via := append(slices.Clip(pf.via), p)
+		via := vias[k*(len(pf.via)+1) : (k+1)*(len(pf.via)+1) : (k+1)*(len(pf.via)+1)]
+		via[copy(via, pf.via)] = p
 		for _, r := range p.Requires {
 			if err := checkCycle(via, r.Type); err != nil {
 				return err

@@ -38,6 +38,7 @@ type nodeInfo struct {
 	seen     uint64      // the last walk that reached it (see beneath)
 	platform *platform   // when something is demanded of it
 	below    []*nodeInfo // the nodes of its relationships, once looked up
+	one      [1]*nodeInfo
 	// height and its state; see planning.height
 	height      int
 	heightState uint8
@@ -221,7 +222,10 @@ type walk struct {
 // first time.
 func (pl *planning) below(n *nodeInfo) ([]*nodeInfo, error) {
 	if n.below == nil && len(n.node.Relationships) > 0 {
-		below := make([]*nodeInfo, len(n.node.Relationships))
+		below := n.one[:] // most nodes have one relationship: no list to allocate
+		if len(n.node.Relationships) > 1 {
+			below = make([]*nodeInfo, len(n.node.Relationships))
+		}
 		for i, r := range n.node.Relationships {
 			t, err := pl.node(r.Target)
 			if err != nil {
