@@ -113,7 +113,13 @@ func (n *nodeInfo) stepped() bool { return n.platform != nil && len(n.platform.p
 func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform, after []StepID) []Step {
 	// The reason names the unmet demands, the first few of them.
 	const named = 3
-	why := make([]byte, 0, 256)
+	// The node's texts, the reason and its steps' IDs and reasons, are
+	// made in one string: a plan of thousands of steps would otherwise make
+	// thousands of small ones. ends holds where each ends, in that order.
+	var buf [256]byte
+	text := buf[:0]
+	var endsBuf [16]int
+	ends := endsBuf[:0]
 	unmet := 0
 	for i := range pf.demands {
 		d := &pf.demands[i]
@@ -124,25 +130,39 @@ func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform
 			continue
 		}
 		if unmet > 1 {
-			why = append(why, " and "...)
+			text = append(text, " and "...)
 		}
-		why = append(append(append(append(d.appendSource(why), " requires "...), pf.node.Template...), ' '), d.Constraint.String()...)
+		text = append(append(append(append(d.appendSource(text), " requires "...), pf.node.Template...), ' '), d.Constraint.String()...)
 	}
 	if unmet > named {
-		why = append(strconv.AppendInt(append(why, " and "...), int64(unmet-named), 10), " more"...)
+		text = append(strconv.AppendInt(append(text, " and "...), int64(unmet-named), 10), " more"...)
 	}
-	why = append(append(append(append(why, "; node "...), pf.node.ID...), " has "...), pf.node.Version.String()...)
-	reason := string(why)
+	text = append(append(append(append(text, "; node "...), pf.node.ID...), " has "...), pf.node.Version.String()...)
+	reasonEnd := len(text)
+	text = append(make([]byte, 0, reasonEnd+len(pf.path)*(reasonEnd+len(pf.node.ID)+64)), text...)
+	target := pf.path[len(pf.path)-1].Version.String()
+	for i, p := range pf.path {
+		text = append(append(append(append(text, "platform/"...), pf.node.ID...), '@'), p.Version.Canonical().String()...) // see StepID
+		ends = append(ends, len(text))
+		if len(pf.path) > 1 {
+			text = strconv.AppendInt(append(text, "hop "...), int64(i+1), 10)
+			text = strconv.AppendInt(append(text, " of "...), int64(len(pf.path)), 10)
+			text = append(append(append(append(text, " to "...), target...), ": "...), text[:reasonEnd]...)
+			ends = append(ends, len(text))
+		}
+	}
+	all := string(text)
+	reason := all[:reasonEnd]
 
 	ids := make([]StepID, len(pf.path))
 	from := pf.node.Version
-	for i := range pf.path {
-		p := pf.path[i]
-		ids[i] = StepID("platform/" + string(pf.node.ID) + "@" + p.Version.Canonical().String()) // see StepID
+	start := reasonEnd
+	for i, p := range pf.path {
+		ids[i], start, ends = StepID(all[start:ends[0]]), ends[0], ends[1:]
 		s := Step{ID: ids[i], Kind: Platform, App: pf.node.App, Node: pf.node.ID, Template: pf.node.Template,
 			Type: pf.template.Type, From: from, To: p.Version, Package: p, Reason: reason}
 		if len(pf.path) > 1 {
-			s.Reason = "hop " + strconv.Itoa(i+1) + " of " + strconv.Itoa(len(pf.path)) + " to " + pf.path[len(pf.path)-1].Version.String() + ": " + reason
+			s.Reason, start, ends = all[start:ends[0]], ends[0], ends[1:]
 		}
 		if i == 0 {
 			s.After = after
@@ -175,11 +195,16 @@ func (pl *planning) lastStepsBeneath(g *stepEdges, n *nodeInfo) ([]StepID, error
 	}
 	slices.SortFunc(found, func(a, b *nodeInfo) int { return cmp.Compare(a.platform.lastStep(), b.platform.lastStep()) })
 	var after []StepID
-	if len(found) > 0 {
+	switch len(found) {
+	case 0:
+	case 1: // as most nodes have: the node's own list of IDs holds it
+		ids := found[0].platform.steps
+		after = ids[len(ids)-1:]
+	default:
 		after = make([]StepID, len(found))
 	}
 	for i, n := range found {
-		after[i] = n.platform.lastStep()
+		after[i] = n.platform.lastStep() // the same in the node's list
 		g.add(n.platform.lastIndex)
 	}
 	g.end()

@@ -19,6 +19,7 @@ type catalog struct {
 	allowed   map[string][]bool // by constraint text: the versions it allows
 	cached    int               // entries in allowed, bounded by maxCached
 	preds     [][]int           // by package, once worked out: see installsOver
+	edges     []int             // where preds are kept
 }
 
 // maxCached bounds how many answers a catalog keeps in allowed; past it,
@@ -96,11 +97,15 @@ func (cat *catalog) less(j, i int) bool {
 // installed over (see hop), ascending.
 func (cat *catalog) installsOver(i int, maxMinorStep int) []int {
 	if cat.preds[i] == nil {
-		preds := []int{}
+		start := len(cat.edges)
 		for j := range i {
 			if cat.less(j, i) && hop(cat.pkgs[j].Version, &cat.pkgs[i], maxMinorStep) {
-				preds = append(preds, j)
+				cat.edges = append(cat.edges, j)
 			}
+		}
+		preds := cat.edges[start:len(cat.edges):len(cat.edges)]
+		if preds == nil {
+			preds = []int{} // worked out: none
 		}
 		cat.preds[i] = preds
 	}

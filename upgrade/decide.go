@@ -91,59 +91,58 @@ func allowAll(ds []Demand, v version.Version) bool {
 // no path reaches what does, it sorts every version to say why.
 func (pl *planning) choose(pf *platform) ([]*pkgsource.Package, []Candidate, error) {
 	up := true
-	path, t, err := pl.first(pf, up)
+	t, err := pl.first(pf, up)
 	if err == errNothingFits && pl.cfg.allowDowngrade {
 		up = false
-		path, t, err = pl.first(pf, up)
+		t, err = pl.first(pf, up)
 	}
 	switch {
 	case err == errNothingFits:
 		return nil, nil, pl.nothingFits(pf)
 	case err != nil:
 		return nil, nil, err
-	case path == nil:
+	case t < 0:
 		return nil, nil, pl.noPath(pf, up)
 	}
 	verdicts := pl.verdicts(pf, t)
 	if pf.badDependent != nil {
 		return nil, nil, pf.badDependent
 	}
-	return path, verdicts, nil
+	return pl.path(pf, t), verdicts, nil
 }
 
-// first returns the path to the first version that fits, in the policy's
+// first returns the index of the first version that fits, in the policy's
 // order among the upgrades (or the downgrades), that a path reaches and
-// whose requirements can be met beneath pf, and its index; if none can be
-// met, the first that a path reaches, so that planning the node beneath
-// reports precisely why; if none is reached, nil. It returns
-// errNothingFits when no version fits.
-func (pl *planning) first(pf *platform, up bool) ([]*pkgsource.Package, int, error) {
-	fallback, f, found := []*pkgsource.Package(nil), -1, false
+// whose requirements can be met beneath pf; if none can be met, the first
+// that a path reaches, so that planning the node beneath reports precisely
+// why; if none is reached, -1. It returns errNothingFits when no version
+// fits.
+func (pl *planning) first(pf *platform, up bool) (int, error) {
+	fallback, found := -1, false
 	o := order{pf.cat.pkgs, pf.firstAbove, up, pl.cfg.policy}
 	for i := o.start(); i >= 0; i = o.next(i) {
 		if !fits(pf, i) {
 			continue
 		}
 		found = true
-		path := pl.path(pf, i)
-		if path == nil {
+		if !pl.reachable(pf, i) {
 			continue
 		}
 		why, err := pl.unmetRequirement(pf, pf.cat.pkgs[i])
 		if err != nil {
-			return nil, -1, err
+			return -1, err
 		}
 		if why == "" {
-			return path, i, nil
+			return i, nil
 		}
-		if fallback == nil {
-			fallback, f = path, i
+		if fallback < 0 {
+			fallback = i
 		}
 	}
 	if !found {
-		return nil, -1, errNothingFits
+		return -1, errNothingFits
 	}
-	return fallback, f, nil
+	return fallback, nil
 }
 
 // fits reports whether every demand and co-tenant of pf allows its i-th
@@ -308,7 +307,8 @@ func (pl *planning) verdicts(pf *platform, t int) []Candidate {
 	name := func(prefix string, d *Demand) string {
 		s, ok := named[d]
 		if !ok {
-			s = prefix + d.String()
+			var buf [256]byte
+			s = string(d.appendString(append(buf[:0], prefix...)))
 			named[d] = s
 		}
 		return s
@@ -414,14 +414,16 @@ func (pl *planning) prefer(pkgs []pkgsource.Package, up bool) func(a, b int) int
 }
 
 // path returns the shortest chain of packages that takes pf from its
-// installed version to its t-th package, or nil. Upgrades go up one
+// installed version to its t-th package, or nil. A path of one package is
+// kept in pf: call it once, for the chosen package. Upgrades go up one
 // package at a time, each installable over the version before it (see
 // hop), each version on the way allowed by the co-tenants; a downgrade is
 // one package.
 func (pl *planning) path(pf *platform, t int) []*pkgsource.Package {
 	pkgs := pf.cat.pkgs
 	if hop(pf.node.Version, &pkgs[t], pl.cfg.maxMinorStep) {
-		return []*pkgsource.Package{&pkgs[t]}
+		pf.one[0] = &pkgs[t]
+		return pf.one[:]
 	}
 	if t < pf.firstAbove {
 		return nil
@@ -528,8 +530,8 @@ func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package) (string,
 			return fmt.Sprintf("requires %s %s, but no %s node is beneath %s", r.Type, r.Constraint, r.Type, pf.node.ID), nil
 		}
 		for _, f := range found {
-			ds := append(pl.demandedOf(f), Demand{Constraint: r.Constraint})
-			if allowAll(ds, f.node.Version) {
+			installed := f.node.Version
+			if r.Constraint.Allows(installed) && pl.everyDemand(f, func(c version.Constraint) bool { return c.Allows(installed) }) {
 				continue
 			}
 			cat, err := pl.catalog(r.Type)
@@ -538,7 +540,7 @@ func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package) (string,
 			}
 			met := false
 			for i := range cat.pkgs {
-				if met = cat.allowAll(ds, i); met {
+				if met = cat.allows(r.Constraint, i) && pl.everyDemand(f, func(c version.Constraint) bool { return cat.allows(c, i) }); met {
 					break
 				}
 			}
@@ -550,16 +552,22 @@ func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package) (string,
 	return "", nil
 }
 
-// demandedOf returns the demands placed on n so far, decided or not.
-func (pl *planning) demandedOf(n *nodeInfo) []Demand {
-	switch pf := n.platform; {
+// everyDemand reports whether allowed holds for the constraint of every
+// demand placed on n so far, decided or not.
+func (pl *planning) everyDemand(n *nodeInfo, allowed func(version.Constraint) bool) bool {
+	pf := n.platform
+	switch {
 	case pf == nil:
-		return nil
+		return true
 	case pf.decided:
-		return slices.Clip(pf.demands)
-	default:
-		return pl.demands(pf)
+		return !slices.ContainsFunc(pf.demands, func(d Demand) bool { return !allowed(d.Constraint) })
 	}
+	for _, o := range pf.origins {
+		if !allowed(pl.requests[o.request].Template.Requirements[o.requirement].Constraint) {
+			return false
+		}
+	}
+	return !slices.ContainsFunc(pf.packageDemands, func(d Demand) bool { return !allowed(d.Constraint) })
 }
 
 func pick(pkgs []pkgsource.Package, idx []int) []version.Version {

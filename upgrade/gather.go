@@ -75,6 +75,7 @@ type platform struct {
 	installedAt int // the index of the installed version in cat, or -1
 	firstAbove  int // the index of the lowest version above it in cat
 	dist        []int32
+	one         [1]*pkgsource.Package // the path of one package, as most are
 	candidates  []Candidate
 	steps       []StepID // the IDs of its steps, once there are some,
 	lastIndex   int      // and the index of the last in the plan's steps
