@@ -116,7 +116,7 @@ func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform
 	// The node's texts, the reason and its steps' IDs and reasons, are
 	// made in one string: a plan of thousands of steps would otherwise make
 	// thousands of small ones. ends holds where each ends, in that order.
-	var buf [256]byte
+	var buf [1024]byte
 	text := buf[:0]
 	var endsBuf [16]int
 	ends := endsBuf[:0]
@@ -139,7 +139,6 @@ func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform
 	}
 	text = append(append(append(append(text, "; node "...), pf.node.ID...), " has "...), pf.node.Version.String()...)
 	reasonEnd := len(text)
-	text = append(make([]byte, 0, reasonEnd+len(pf.path)*(reasonEnd+len(pf.node.ID)+64)), text...)
 	target := pf.path[len(pf.path)-1].Version.String()
 	for i, p := range pf.path {
 		text = append(append(append(append(text, "platform/"...), pf.node.ID...), '@'), p.Version.Canonical().String()...) // see StepID

@@ -1,6 +1,7 @@
 package upgrade
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/stackup/stackup/pkgsource"
@@ -20,6 +21,15 @@ type catalog struct {
 	cached    int               // entries in allowed, bounded by maxCached
 	preds     [][]int           // by package, once worked out: see installsOver
 	edges     []int             // where preds are kept
+	preferred map[int]string    // see prefers
+	lists     map[listKey][][]Candidate
+}
+
+// listKey says what a list of candidates depends on besides the demands:
+// the chosen version and the installed one.
+type listKey struct {
+	chosen    int
+	installed string
 }
 
 // maxCached bounds how many answers a catalog keeps in allowed; past it,
@@ -123,4 +133,42 @@ func hop(from version.Version, p *pkgsource.Package, maxMinorStep int) bool {
 		return p.Version.Minor()-from.Minor() <= uint64(n)
 	}
 	return true
+}
+
+// prefers returns why the policy prefers the i-th version to the others
+// considered, a text that the nodes choosing it share.
+func (cat *catalog) prefers(i int, policy Policy) string {
+	s, ok := cat.preferred[i]
+	if !ok {
+		s = "policy " + policy.String() + " prefers " + cat.pkgs[i].Version.String()
+		if cat.preferred == nil {
+			cat.preferred = map[int]string{}
+		}
+		cat.preferred[i] = s
+	}
+	return s
+}
+
+// share returns a list of candidates equal to cs that nodes which chose the
+// i-th version over installed share, if there is one, or else a copy of cs,
+// kept to share: nodes on the same versions often have the same candidates
+// for the same reasons, and each list takes a few kilobytes. Only the
+// latest lists are tried, so that nodes with reasons of their own do not
+// cost time quadratic in their number.
+func (cat *catalog) share(i int, installed version.Version, cs []Candidate) []Candidate {
+	k := listKey{i, installed.String()}
+	lists := cat.lists[k]
+	for _, l := range lists[max(len(lists)-4, 0):] {
+		if slices.EqualFunc(l, cs, func(a, b Candidate) bool {
+			return a.Chosen == b.Chosen && a.Rejected == b.Rejected && a.Version.String() == b.Version.String()
+		}) {
+			return l
+		}
+	}
+	l := slices.Clone(cs)
+	if cat.lists == nil {
+		cat.lists = map[listKey][][]Candidate{}
+	}
+	cat.lists[k] = append(lists, l)
+	return l
 }

@@ -38,14 +38,21 @@ func (pl *planning) decide(pf *platform) error {
 			"from", pf.node.Version, "to", pf.path[len(pf.path)-1].Version, "hops", len(pf.path))
 	}
 	// What led to the nodes beneath: pf.via and each package in turn, in
-	// one list.
-	vias := make([]*pkgsource.Package, len(pf.path)*(len(pf.via)+1))
+	// one list (the path itself, when nothing led to pf).
+	var vias []*pkgsource.Package
+	if len(pf.via) > 0 {
+		vias = make([]*pkgsource.Package, len(pf.path)*(len(pf.via)+1))
+	}
 	for k, p := range pf.path {
 		if len(p.Requires) == 0 {
 			continue
 		}
-		via := vias[k*(len(pf.via)+1) : (k+1)*(len(pf.via)+1) : (k+1)*(len(pf.via)+1)]
-		via[copy(via, pf.via)] = p
+		via := pf.path[k : k+1 : k+1]
+		if len(pf.via) > 0 {
+			n := len(pf.via) + 1
+			via = vias[k*n : (k+1)*n : (k+1)*n]
+			via[copy(via, pf.via)] = p
+		}
 		for _, r := range p.Requires {
 			if err := checkCycle(via, r.Type); err != nil {
 				return err
@@ -302,7 +309,7 @@ func (pl *planning) verdicts(pf *platform, t int) []Candidate {
 	prefer := pl.prefer(pkgs, up)
 	lo, hi := max(t-maxCandidates/2, 0), min(t+maxCandidates/2, len(pkgs))
 	// Each reason's text is made once: many versions share one.
-	var lowerText, prefersText, noPathText string
+	var lowerText, noPathText string
 	named := map[*Demand]string{}
 	name := func(prefix string, d *Demand) string {
 		s, ok := named[d]
@@ -313,7 +320,8 @@ func (pl *planning) verdicts(pf *platform, t int) []Candidate {
 		}
 		return s
 	}
-	out := make([]Candidate, 0, hi-lo)
+	var buf [maxCandidates]Candidate
+	out := buf[:0]
 	for i := hi - 1; i >= lo; i-- {
 		c := Candidate{Version: pkgs[i].Version}
 		switch d, co := cat.rejecting(pf.demands, i), cat.rejecting(pf.cotenants, i); {
@@ -333,10 +341,7 @@ func (pl *planning) verdicts(pf *platform, t int) []Candidate {
 			}
 			c.Rejected = lowerText
 		case prefer(t, i) < 0:
-			if prefersText == "" {
-				prefersText = "policy " + pl.cfg.policy.String() + " prefers " + pkgs[t].Version.String()
-			}
-			c.Rejected = prefersText
+			c.Rejected = cat.prefers(t, pl.cfg.policy)
 		case !pl.reachable(pf, i):
 			if noPathText == "" {
 				noPathText = "no upgrade path from " + installed.String()
@@ -347,7 +352,7 @@ func (pl *planning) verdicts(pf *platform, t int) []Candidate {
 		}
 		out = append(out, c)
 	}
-	return out
+	return cat.share(t, installed, out)
 }
 
 // unsatisfiable explains why no package meets every demand on pf: a

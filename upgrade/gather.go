@@ -336,6 +336,9 @@ func (pl *planning) demandPackage(n *nodeInfo, d Demand, via []*pkgsource.Packag
 			return nil
 		}
 	}
+	if pf.packageDemands == nil {
+		pf.packageDemands = make([]Demand, 0, 4) // a few packages above: fewer copies as they come
+	}
 	pf.packageDemands = append(pf.packageDemands, d)
 	return nil
 }
@@ -345,6 +348,9 @@ func (pl *planning) demandPackage(n *nodeInfo, d Demand, via []*pkgsource.Packag
 // demands are kept as their origins until then: a platform node that a
 // whole fleet runs on has one from every request.
 func (pl *planning) demands(pf *platform) []Demand {
+	if len(pf.origins) == 0 {
+		return slices.Clip(pf.packageDemands)
+	}
 	ds := make([]Demand, len(pf.origins), len(pf.origins)+len(pf.packageDemands))
 	for i, o := range pf.origins {
 		r := &pl.requests[o.request]
