@@ -51,20 +51,83 @@ func (cat *catalog) allows(c version.Constraint, i int) bool {
 	if c.IsZero() {
 		return true
 	}
+	return cat.allowedBy(c)[i]
+}
+
+// allowedBy returns which versions c allows, index for index.
+func (cat *catalog) allowedBy(c version.Constraint) []bool {
 	if a, ok := cat.allowed[c.String()]; ok {
-		return a[i]
-	}
-	if cat.cached+len(cat.pkgs) > maxCached {
-		return c.Allows(cat.pkgs[i].Version)
+		return a
 	}
 	a := make([]bool, len(cat.pkgs))
 	for k := range cat.pkgs {
 		a[k] = c.Allows(cat.pkgs[k].Version)
 	}
-	cat.allowed[c.String()] = a
-	cat.cached += len(a)
-	return a[i]
+	if cat.cached+len(a) <= maxCached {
+		cat.allowed[c.String()] = a
+		cat.cached += len(a)
+	}
+	return a
 }
+
+// sieve says which versions of a catalog fit a platform node: which its
+// demands and its co-tenants allow. It holds a rule per distinct
+// constraint, in order of first appearance, the demands' then the
+// co-tenants'.
+type sieve struct {
+	rules     []rule
+	cotenants int // the index in rules of the co-tenants' first
+}
+
+// rule is the versions a constraint allows, and the index of the first
+// demand (or co-tenant) with that constraint.
+type rule struct {
+	constraint string
+	allowed    []bool
+	index      int
+}
+
+// sieve appends to rules those of the demands and co-tenants, and returns
+// their sieve.
+func (cat *catalog) sieve(rules []rule, demands, cotenants []Demand) sieve {
+	add := func(ds []Demand) {
+		start := len(rules)
+		for k := range ds {
+			if ds[k].Constraint.IsZero() || k > 0 && ds[k].Constraint.String() == ds[k-1].Constraint.String() {
+				continue
+			}
+			c := ds[k].Constraint.String()
+			if !slices.ContainsFunc(rules[start:min(len(rules), start+64)], func(r rule) bool { return r.constraint == c }) { // past 64, a repeat costs a little time
+				rules = append(rules, rule{c, cat.allowedBy(ds[k].Constraint), k})
+			}
+		}
+	}
+	add(demands)
+	n := len(rules)
+	add(cotenants)
+	return sieve{rules, n}
+}
+
+// rejecting returns the index of the first demand, and of the first
+// co-tenant, that does not allow the i-th version, each -1 if none.
+func (s sieve) rejecting(i int) (demand, cotenant int) {
+	return firstRejecting(s.rules[:s.cotenants], i), firstRejecting(s.rules[s.cotenants:], i)
+}
+
+func firstRejecting(rules []rule, i int) int {
+	for _, r := range rules {
+		if !r.allowed[i] {
+			return r.index
+		}
+	}
+	return -1
+}
+
+// fits reports whether every demand and co-tenant allows the i-th version.
+func (s sieve) fits(i int) bool { return firstRejecting(s.rules, i) < 0 }
+
+// cotenantsAllow reports whether every co-tenant allows the i-th version.
+func (s sieve) cotenantsAllow(i int) bool { return firstRejecting(s.rules[s.cotenants:], i) < 0 }
 
 // rejecting returns the index of the first demand that does not allow the
 // i-th version, or -1.

@@ -97,11 +97,13 @@ func allowAll(ds []Demand, v version.Version) bool {
 // upgrade fits, it walks the downgrades, if allowed. When nothing fits, or
 // no path reaches what does, it sorts every version to say why.
 func (pl *planning) choose(pf *platform) ([]*pkgsource.Package, []Candidate, error) {
+	var buf [16]rule
+	fit := pf.cat.sieve(buf[:0], pf.demands, pf.cotenants)
 	up := true
-	t, err := pl.first(pf, up)
+	t, err := pl.first(pf, fit, up)
 	if err == errNothingFits && pl.cfg.allowDowngrade {
 		up = false
-		t, err = pl.first(pf, up)
+		t, err = pl.first(pf, fit, up)
 	}
 	switch {
 	case err == errNothingFits:
@@ -109,13 +111,13 @@ func (pl *planning) choose(pf *platform) ([]*pkgsource.Package, []Candidate, err
 	case err != nil:
 		return nil, nil, err
 	case t < 0:
-		return nil, nil, pl.noPath(pf, up)
+		return nil, nil, pl.noPath(pf, fit, up)
 	}
-	verdicts := pl.verdicts(pf, t)
+	verdicts := pl.verdicts(pf, fit, t)
 	if pf.badDependent != nil {
 		return nil, nil, pf.badDependent
 	}
-	return pl.path(pf, t), verdicts, nil
+	return pl.path(pf, fit, t), verdicts, nil
 }
 
 // first returns the index of the first version that fits, in the policy's
@@ -124,15 +126,15 @@ func (pl *planning) choose(pf *platform) ([]*pkgsource.Package, []Candidate, err
 // that a path reaches, so that planning the node beneath reports precisely
 // why; if none is reached, -1. It returns errNothingFits when no version
 // fits.
-func (pl *planning) first(pf *platform, up bool) (int, error) {
+func (pl *planning) first(pf *platform, fit sieve, up bool) (int, error) {
 	fallback, found := -1, false
 	o := order{pf.cat.pkgs, pf.firstAbove, up, pl.cfg.policy}
 	for i := o.start(); i >= 0; i = o.next(i) {
-		if !fits(pf, i) {
+		if !fit.fits(i) {
 			continue
 		}
 		found = true
-		if !pl.reachable(pf, i) {
+		if !pl.reachable(pf, fit, i) {
 			continue
 		}
 		why, err := pl.unmetRequirement(pf, pf.cat.pkgs[i])
@@ -150,12 +152,6 @@ func (pl *planning) first(pf *platform, up bool) (int, error) {
 		return -1, errNothingFits
 	}
 	return fallback, nil
-}
-
-// fits reports whether every demand and co-tenant of pf allows its i-th
-// version.
-func fits(pf *platform, i int) bool {
-	return pf.cat.allowAll(pf.demands, i) && pf.cat.allowAll(pf.cotenants, i)
 }
 
 // errNothingFits says that no version fits a node; see first.
@@ -280,7 +276,7 @@ func (pl *planning) conflict(pf *platform, wanted []int) error {
 
 // noPath explains why no path takes pf to any version that fits among its
 // upgrades (or downgrades).
-func (pl *planning) noPath(pf *platform, up bool) error {
+func (pl *planning) noPath(pf *platform, fit sieve, up bool) error {
 	installed, pkgs := pf.node.Version, pf.cat.pkgs
 	furthest, reason := installed, fmt.Sprintf("no package that downgrades allows %s in its From constraint", installed)
 	if up {
@@ -291,7 +287,7 @@ func (pl *planning) noPath(pf *platform, up bool) error {
 	}
 	var targets []int
 	for i := range pkgs {
-		if (i >= pf.firstAbove) == up && fits(pf, i) {
+		if (i >= pf.firstAbove) == up && fit.fits(i) {
 			targets = append(targets, i)
 		}
 	}
@@ -302,7 +298,7 @@ func (pl *planning) noPath(pf *platform, up bool) error {
 // verdicts records the versions nearest pf's t-th package, the chosen one,
 // newest first, each with why it was not chosen. The choice is an upgrade
 // when the chosen version is above the installed one.
-func (pl *planning) verdicts(pf *platform, t int) []Candidate {
+func (pl *planning) verdicts(pf *platform, fit sieve, t int) []Candidate {
 	cat, installed := pf.cat, pf.node.Version
 	pkgs, first := cat.pkgs, pf.firstAbove
 	up := t >= first
@@ -324,7 +320,7 @@ func (pl *planning) verdicts(pf *platform, t int) []Candidate {
 	out := buf[:0]
 	for i := hi - 1; i >= lo; i-- {
 		c := Candidate{Version: pkgs[i].Version}
-		switch d, co := cat.rejecting(pf.demands, i), cat.rejecting(pf.cotenants, i); {
+		switch d, co := fit.rejecting(i); {
 		case i == t:
 			c.Chosen = true
 		case d >= 0:
@@ -342,7 +338,7 @@ func (pl *planning) verdicts(pf *platform, t int) []Candidate {
 			c.Rejected = lowerText
 		case prefer(t, i) < 0:
 			c.Rejected = cat.prefers(t, pl.cfg.policy)
-		case !pl.reachable(pf, i):
+		case !pl.reachable(pf, fit, i):
 			if noPathText == "" {
 				noPathText = "no upgrade path from " + installed.String()
 			}
@@ -424,7 +420,7 @@ func (pl *planning) prefer(pkgs []pkgsource.Package, up bool) func(a, b int) int
 // package at a time, each installable over the version before it (see
 // hop), each version on the way allowed by the co-tenants; a downgrade is
 // one package.
-func (pl *planning) path(pf *platform, t int) []*pkgsource.Package {
+func (pl *planning) path(pf *platform, fit sieve, t int) []*pkgsource.Package {
 	pkgs := pf.cat.pkgs
 	if hop(pf.node.Version, &pkgs[t], pl.cfg.maxMinorStep) {
 		pf.one[0] = &pkgs[t]
@@ -433,7 +429,7 @@ func (pl *planning) path(pf *platform, t int) []*pkgsource.Package {
 	if t < pf.firstAbove {
 		return nil
 	}
-	if !pl.reachable(pf, t) {
+	if !pl.reachable(pf, fit, t) {
 		return nil
 	}
 	dist := pf.dist
@@ -456,15 +452,15 @@ func (pl *planning) path(pf *platform, t int) []*pkgsource.Package {
 }
 
 // reachable reports whether a path takes pf to its t-th package.
-func (pl *planning) reachable(pf *platform, t int) bool {
-	return hop(pf.node.Version, &pf.cat.pkgs[t], pl.cfg.maxMinorStep) || t >= pf.firstAbove && pl.distances(pf, t)[t] > 0
+func (pl *planning) reachable(pf *platform, fit sieve, t int) bool {
+	return hop(pf.node.Version, &pf.cat.pkgs[t], pl.cfg.maxMinorStep) || t >= pf.firstAbove && pl.distances(pf, fit, t)[t] > 0
 }
 
 // distances extends pf.dist to its t-th package and returns it: the number
 // of hops from the installed version to each package (0: not reachable).
 // Versions only rise along a chain and the packages are in ascending
 // order, so one pass in order settles every distance.
-func (pl *planning) distances(pf *platform, t int) []int32 {
+func (pl *planning) distances(pf *platform, fit sieve, t int) []int32 {
 	cat := pf.cat
 	if pf.dist == nil {
 		pf.dist = make([]int32, 0, len(cat.pkgs))
@@ -472,7 +468,7 @@ func (pl *planning) distances(pf *platform, t int) []int32 {
 	for i := len(pf.dist); i <= t; i++ {
 		var d int32
 		switch {
-		case i < pf.firstAbove || !cat.allowAll(pf.cotenants, i): // not above the installed version
+		case i < pf.firstAbove || !fit.cotenantsAllow(i): // not above the installed version, or not allowed
 		case hop(pf.node.Version, &cat.pkgs[i], pl.cfg.maxMinorStep):
 			d = 1
 		default:
