@@ -54,24 +54,24 @@ func (pl *planning) assemble(plan *Plan) error {
 	var warned []warnings
 	breaks := map[breakKey]bool{}
 	replaces := map[reasonKey]string{} // the reasons of application steps, which many share
-	for _, rep := range pl.replaced {
+	appIDs := applicationStepIDs(pl.replaced, plan.Requests)
+	for i := range pl.replaced {
+		rep := &pl.replaced[i]
 		id := rep.node.ID
 		r := &plan.Requests[rep.request]
 		if rep.current {
 			plan.Satisfied = append(plan.Satisfied, Check{Node: id, Template: rep.node.Template, Version: rep.node.Version, Demand: requestDemand(r)})
 			continue
 		}
-		to := r.Template.Version.String()
-		canon := r.Template.Version.Canonical().String() // step IDs are canonical: see StepID
 		// The steps of one request share its template: treat it as
 		// read-only.
 		k := reasonKey{rep.request, rep.template.ID, rep.node.Version.String()}
 		reason, ok := replaces[k]
 		if !ok {
-			reason = string(r.Template.ID) + "@" + to + " replaces " + string(rep.template.ID) + " " + k.from
+			reason = string(r.Template.ID) + "@" + r.Template.Version.String() + " replaces " + string(rep.template.ID) + " " + k.from
 			replaces[k] = reason
 		}
-		s := Step{ID: StepID("app/" + string(id) + "@" + canon), Kind: Application,
+		s := Step{ID: appIDs[0], Kind: Application,
 			App: r.Application, Node: id, Template: rep.node.Template, Type: rep.template.Type,
 			From: rep.node.Version, To: r.Template.Version, NewTemplate: &r.Template, Request: rep.request,
 			Reason: reason}
@@ -80,6 +80,7 @@ func (pl *planning) assemble(plan *Plan) error {
 			return err
 		}
 		plan.Steps = append(plan.Steps, s)
+		appIDs = appIDs[1:]
 		texts, err := pl.oldRequirementWarnings(rep, breaks)
 		if err != nil {
 			return err
@@ -95,6 +96,29 @@ func (pl *planning) assemble(plan *Plan) error {
 		plan.Warnings = append(plan.Warnings, w.texts...)
 	}
 	return orderSteps(plan.Steps, nil, g)
+}
+
+// applicationStepIDs returns the IDs of the steps of the replaced nodes
+// not current already, in order, made in one string: a fleet has a step
+// per node.
+func applicationStepIDs(replaced []replacement, reqs []Request) []StepID {
+	canon := make([]string, len(reqs)) // step IDs are canonical: see StepID
+	for i := range reqs {
+		canon[i] = reqs[i].Template.Version.Canonical().String()
+	}
+	var text []byte
+	var ends []int
+	for i := range replaced {
+		if rep := &replaced[i]; !rep.current {
+			text = append(append(append(append(text, "app/"...), rep.node.ID...), '@'), canon[rep.request]...)
+			ends = append(ends, len(text))
+		}
+	}
+	all, ids, start := string(text), make([]StepID, len(ends)), 0
+	for i, end := range ends {
+		ids[i], start = StepID(all[start:end]), end
+	}
+	return ids
 }
 
 // reasonKey says what an application step's reason depends on.
@@ -123,7 +147,7 @@ func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform
 	unmet := 0
 	for i := range pf.demands {
 		d := &pf.demands[i]
-		if d.Constraint.Allows(pf.node.Version) {
+		if pf.installedAt >= 0 && pf.cat.allows(d.Constraint, pf.installedAt) || pf.installedAt < 0 && d.Constraint.Allows(pf.node.Version) {
 			continue
 		}
 		if unmet++; unmet > named {

@@ -75,11 +75,25 @@ func (pl *planning) decide(pf *platform) error {
 	return nil
 }
 
-// allowAll reports whether every demand allows v.
+// allowAll reports whether every demand allows v. A constraint found to
+// allow v is not checked again: a platform node that many requests need
+// has as many demands, and few constraints.
 func allowAll(ds []Demand, v version.Version) bool {
+	var allowing [8]string
+	n := 0
+next:
 	for i := range ds {
-		if (i == 0 || ds[i].Constraint.String() != ds[i-1].Constraint.String()) && !ds[i].Constraint.Allows(v) {
+		c := ds[i].Constraint.String()
+		for _, a := range allowing[:n] {
+			if a == c {
+				continue next
+			}
+		}
+		if !ds[i].Constraint.Allows(v) {
 			return false
+		}
+		if n < len(allowing) {
+			allowing[n], n = c, n+1
 		}
 	}
 	return true

@@ -25,7 +25,7 @@ type planning struct {
 	templates    map[topology.TemplateID]*topology.Template
 	catalogs     map[string]*catalog // by type
 
-	replaced   []*replacement    // the application nodes replaced, in the order met
+	replaced   []replacement     // the application nodes replaced, in the order met
 	byHeight   [][]*platform     // the platform nodes by height
 	heightPath []topology.NodeID // the nodes whose height is being worked out
 	walk       walk              // see beneath
@@ -432,7 +432,7 @@ func (pl *planning) gather(r *Request, index int) error {
 				pl.replacedByID[n.ID] = info
 			}
 		}
-		rep := &replacement{nodeInfo: info, request: index}
+		rep := replacement{nodeInfo: info, request: index}
 		switch c := n.Version.Compare(r.Template.Version); {
 		case c == 0:
 			rep.current = true
