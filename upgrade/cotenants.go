@@ -41,10 +41,30 @@ func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 		return nil, err
 	}
 	pf.dependents = deps
+	out, err := pl.direct(pf)
+	if err != nil {
+		return nil, err
+	}
+	// Those further up: one demand per constraint, the one that names
+	// the least co-tenant, so that naming them needs no walk.
+	if listing {
+		out, err = pl.listedAbove(pf, al, out)
+	} else {
+		out, err = pl.walkedAbove(pf, out)
+	}
+	if err != nil {
+		return nil, err
+	}
+	sortDemands(out)
+	return out, nil
+}
+
+// direct returns one demand per constraint that pf's dependents state.
+func (pl *planning) direct(pf *platform) ([]Demand, error) {
 	var out []Demand
 	last := 0 // the group of the previous dependent: runs are common
-	for i := range deps {
-		d := &deps[i]
+	for i := range pf.dependents {
+		d := &pf.dependents[i]
 		if d.Constraint.IsZero() || last < len(out) && out[last].Constraint.String() == d.Constraint.String() {
 			continue
 		}
@@ -58,35 +78,33 @@ func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 			out = append(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
 		}
 	}
-	// Those further up: one demand per constraint, the one that names
-	// the least co-tenant, so that naming them needs no walk.
-	add := func(a Demand) {
-		if g := cotenantGroup(out, a.Constraint); g < 0 {
-			out = append(out, a)
-		} else if compareDemands(a, out[g]) < 0 {
-			out[g] = a
-		}
+	return out, nil
+}
+
+// listedAbove adds to out the demands of the nodes that al lists above pf.
+func (pl *planning) listedAbove(pf *platform, al topology.AboveLister, out []Demand) ([]Demand, error) {
+	var err error
+	if pf.above, err = al.Above(pl.ctx, pf.node.ID); err != nil {
+		return nil, err
 	}
-	t := pf.node.Template
-	if listing {
-		if pf.above, err = al.Above(pl.ctx, pf.node.ID); err != nil {
+	pf.aboveListed = true
+	for i := range pf.above {
+		d := &pf.above[i]
+		if d.Constraint.IsZero() || pl.replaces(d.App, d.Template) {
+			continue
+		}
+		if err := checkIDs(d, fmt.Sprintf("node #%d above node %q", i+1, pf.node.ID)); err != nil {
 			return nil, err
 		}
-		pf.aboveListed = true
-		for i := range pf.above {
-			d := &pf.above[i]
-			if d.Constraint.IsZero() || pl.replaces(d.App, d.Template) {
-				continue
-			}
-			if err := cmp.Or(topology.CheckID("application", string(d.App)), topology.CheckID("node", string(d.Node)),
-				topology.CheckID("template", string(d.Template))); err != nil {
-				return nil, topologyIDError(fmt.Sprintf("node #%d above node %q", i+1, pf.node.ID), err)
-			}
-			add(Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
-		}
-		sortDemands(out)
-		return out, nil
+		out = addCotenant(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
 	}
+	return out, nil
+}
+
+// walkedAbove adds to out the demands of the nodes above pf's dependents,
+// walking their Dependents up.
+func (pl *planning) walkedAbove(pf *platform, out []Demand) ([]Demand, error) {
+	deps, t := pf.dependents, pf.node.Template
 	for i := range deps {
 		d := &deps[i]
 		if d.Template == t || i > 0 && deps[i-1].Node == d.Node { // not past a node of t; once per node
@@ -100,11 +118,31 @@ func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 			return nil, err
 		}
 		for _, a := range above {
-			add(a)
+			out = addCotenant(out, a)
 		}
 	}
-	sortDemands(out)
 	return out, nil
+}
+
+// addCotenant adds a to out, one demand per constraint: the one that names
+// the least co-tenant.
+func addCotenant(out []Demand, a Demand) []Demand {
+	if g := cotenantGroup(out, a.Constraint); g < 0 {
+		out = append(out, a)
+	} else if compareDemands(a, out[g]) < 0 {
+		out[g] = a
+	}
+	return out
+}
+
+// checkIDs refuses a co-tenant, named by item, whose identifiers lie
+// outside the safe set.
+func checkIDs(d *topology.Dependent, item string) error {
+	if err := cmp.Or(topology.CheckID("application", string(d.App)), topology.CheckID("node", string(d.Node)),
+		topology.CheckID("template", string(d.Template))); err != nil {
+		return topologyIDError(item, err)
+	}
+	return nil
 }
 
 // dependents returns the topology's Dependents of node id, asking once per
@@ -178,41 +216,21 @@ func (pl *planning) above(id topology.NodeID, t topology.TemplateID) ([]Demand, 
 	key := aboveKey{id, t}
 	if e, ok := pl.up.memo[key]; ok {
 		if e.working {
-			i := slices.Index(pl.up.path, id)
-			cycle := make([]string, 0, len(pl.up.path)-i+1)
-			for _, n := range pl.up.path[i:] {
-				cycle = append(cycle, string(n))
-			}
-			slices.Reverse(cycle) // the way relationships point: down
-			return nil, &CycleError{Path: append([]string{string(id)}, cycle...)}
+			return nil, pl.up.cycle(id)
 		}
 		return e.demands, nil
 	}
 	if deps, ok := pl.up.dependents[id]; ok && len(deps) == 0 {
 		return nil, nil // nothing above, whatever the template: no need to remember it
 	}
-	if len(pl.up.path) >= maxAboveDepth || pl.up.count >= maxAbove {
-		return nil, fmt.Errorf("upgrade: the topology returned %w", &topology.Error{Item: fmt.Sprintf("node %q", id),
-			Err: fmt.Errorf("%w: more than %d nodes above it, or more than %d in all, by its Dependents", topology.ErrInvalid, maxAboveDepth, maxAbove)})
+	if err := pl.up.enter(key); err != nil {
+		return nil, err
 	}
-	if pl.up.memo == nil {
-		pl.up.memo = map[aboveKey]aboveEntry{}
-	}
-	pl.up.memo[key] = aboveEntry{working: true}
-	pl.up.count++
-	pl.up.path = append(pl.up.path, id)
 	deps, err := pl.dependents(id)
 	if err != nil {
 		return nil, err
 	}
 	var out []Demand
-	add := func(a Demand) {
-		if g := cotenantGroup(out, a.Constraint); g < 0 {
-			out = append(out, a)
-		} else if compareDemands(a, out[g]) < 0 {
-			out[g] = a
-		}
-	}
 	for i := range deps {
 		d := &deps[i]
 		if i > 0 && deps[i-1].Node == d.Node && deps[i-1].Template == d.Template {
@@ -221,25 +239,8 @@ func (pl *planning) above(id topology.NodeID, t topology.TemplateID) ([]Demand, 
 		if err := pl.checkWalked(d, i, id); err != nil {
 			return nil, err
 		}
-		if !pl.replaces(d.App, d.Template) {
-			tmpl, err := pl.aboveTemplate(d.Template)
-			if err != nil {
-				return nil, err
-			}
-			checked := false
-			for _, r := range tmpl.Requirements {
-				if r.Template != t || r.Constraint.IsZero() {
-					continue
-				}
-				if !checked {
-					if err := cmp.Or(topology.CheckID("application", string(d.App)), topology.CheckID("node", string(d.Node)),
-						topology.CheckID("template", string(d.Template))); err != nil {
-						return nil, topologyIDError(fmt.Sprintf("dependent #%d of node %q", i+1, id), err)
-					}
-					checked = true
-				}
-				add(Demand{Constraint: r.Constraint, App: d.App, Template: d.Template, Node: d.Node})
-			}
+		if out, err = pl.requirementsOn(out, d, t, fmt.Sprintf("dependent #%d of node %q", i+1, id)); err != nil {
+			return nil, err
 		}
 		if d.Template == t {
 			continue // not past a node of t
@@ -249,12 +250,67 @@ func (pl *planning) above(id topology.NodeID, t topology.TemplateID) ([]Demand, 
 			return nil, err
 		}
 		for _, a := range up {
-			add(a)
+			out = addCotenant(out, a)
 		}
 	}
 	pl.up.path = pl.up.path[:len(pl.up.path)-1]
 	pl.up.memo[key] = aboveEntry{demands: out}
 	return out, nil
+}
+
+// requirementsOn adds to out the demands that the requirements of d's
+// template place on the nodes of template t, unless a request replaces d;
+// item names d in an error.
+func (pl *planning) requirementsOn(out []Demand, d *topology.Dependent, t topology.TemplateID, item string) ([]Demand, error) {
+	if pl.replaces(d.App, d.Template) {
+		return out, nil
+	}
+	tmpl, err := pl.aboveTemplate(d.Template)
+	if err != nil {
+		return nil, err
+	}
+	checked := false
+	for _, r := range tmpl.Requirements {
+		if r.Template != t || r.Constraint.IsZero() {
+			continue
+		}
+		if !checked {
+			if err := checkIDs(d, item); err != nil {
+				return nil, err
+			}
+			checked = true
+		}
+		out = addCotenant(out, Demand{Constraint: r.Constraint, App: d.App, Template: d.Template, Node: d.Node})
+	}
+	return out, nil
+}
+
+// enter starts working out what lies above a node for a template, or
+// returns an error when the walk has gone too far up or met too much.
+func (u *upward) enter(key aboveKey) error {
+	if len(u.path) >= maxAboveDepth || u.count >= maxAbove {
+		return fmt.Errorf("upgrade: the topology returned %w", &topology.Error{Item: fmt.Sprintf("node %q", key.node),
+			Err: fmt.Errorf("%w: more than %d nodes above it, or more than %d in all, by its Dependents", topology.ErrInvalid, maxAboveDepth, maxAbove)})
+	}
+	if u.memo == nil {
+		u.memo = map[aboveKey]aboveEntry{}
+	}
+	u.memo[key] = aboveEntry{working: true}
+	u.count++
+	u.path = append(u.path, key.node)
+	return nil
+}
+
+// cycle reports the cycle that the Dependents of the nodes being worked
+// out form, met again at node id.
+func (u *upward) cycle(id topology.NodeID) error {
+	i := slices.Index(u.path, id)
+	cycle := make([]string, 0, len(u.path)-i+1)
+	for _, n := range u.path[i:] {
+		cycle = append(cycle, string(n))
+	}
+	slices.Reverse(cycle) // the way relationships point: down
+	return &CycleError{Path: append([]string{string(id)}, cycle...)}
 }
 
 // checkWalked refuses dependent i of node id when the identifiers the walk
@@ -359,10 +415,19 @@ func (pl *planning) allCotenants(pf *platform) ([]Demand, error) {
 				out = append(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
 			}
 		}
-		sortDemands(out)
-		return slices.CompactFunc(out, func(a, b Demand) bool { return sameDemand(&a, &b) }), nil
+	} else {
+		var err error
+		if out, err = pl.everyAbove(pf, out); err != nil {
+			return nil, err
+		}
 	}
-	// Up from the dependents, through what cotenants asked already.
+	sortDemands(out)
+	return slices.CompactFunc(out, func(a, b Demand) bool { return sameDemand(&a, &b) }), nil
+}
+
+// everyAbove adds to out the demand of every node above pf's dependents,
+// walking up through the Dependents that cotenants asked for already.
+func (pl *planning) everyAbove(pf *platform, out []Demand) ([]Demand, error) {
 	t := pf.node.Template
 	seen := map[topology.NodeID]bool{pf.node.ID: true}
 	var queue []topology.NodeID
@@ -397,8 +462,7 @@ func (pl *planning) allCotenants(pf *platform) ([]Demand, error) {
 			}
 		}
 	}
-	sortDemands(out)
-	return slices.CompactFunc(out, func(a, b Demand) bool { return sameDemand(&a, &b) }), nil
+	return out, nil
 }
 
 // checkDependent refuses the identifiers of pf's dependent i, from the

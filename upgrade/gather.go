@@ -389,58 +389,15 @@ func requestDemand(r *Request) Demand {
 // gather records the application nodes r replaces and the demands r places
 // on the platform nodes beneath them.
 func (pl *planning) gather(r *Request, index int) error {
-	app, err := pl.application(r.Application)
+	replaced, targets, err := pl.targets(r)
 	if err != nil {
 		return err
 	}
-	replaced, ok := app.Template(r.Replaces)
-	if !ok {
-		return &topology.NotFoundError{Kind: "template", ID: string(r.Replaces), App: r.Application}
-	}
-	var targets []*topology.Node
-	if err := topology.CheckID("type", replaced.Type); err != nil {
-		return topologyIDError(fmt.Sprintf("template %q", replaced.ID), err)
-	}
-	for i := range app.Nodes {
-		if app.Nodes[i].Template == r.Replaces {
-			if err := checkNode(&app.Nodes[i]); err != nil {
-				return err
-			}
-			targets = append(targets, &app.Nodes[i])
-		}
-	}
-	slices.SortFunc(targets, func(a, b *topology.Node) int { return cmp.Compare(a.ID, b.ID) })
-	if len(targets) == 0 {
-		return &MissingNodeError{App: r.Application, Template: r.Replaces}
-	}
 	for _, n := range targets {
-		// The application came with its nodes: no need to ask for each.
-		info := pl.replacedByID[n.ID] // nil until a relationship leads to a replaced node
-		if info == nil {
-			// The topology's own: a node without its App or Version is
-			// copied to be completed.
-			if n.App != r.Application || n.Version.IsZero() {
-				c := *n
-				c.App = r.Application
-				if c.Version.IsZero() {
-					c.Version = replaced.Version
-				}
-				n = &c
-			}
-			info = &nodeInfo{node: n, template: replaced}
-			if pl.replacedByID != nil {
-				pl.replacedByID[n.ID] = info
-			}
+		info, err := pl.replace(r, index, n, replaced)
+		if err != nil {
+			return err
 		}
-		rep := replacement{nodeInfo: info, request: index}
-		switch c := n.Version.Compare(r.Template.Version); {
-		case c == 0:
-			rep.current = true
-		case c > 0 && !pl.cfg.allowDowngrade:
-			return &DowngradeError{Node: n.ID, Type: replaced.Type, Installed: n.Version,
-				Demands: []Demand{requestDemand(r)}, Candidates: []version.Version{r.Template.Version}}
-		}
-		pl.replaced = append(pl.replaced, rep)
 		for k, req := range r.Template.Requirements {
 			found, err := pl.beneath(info, func(c *nodeInfo) bool { return c.node.Template == req.Template })
 			if err != nil {
@@ -457,6 +414,68 @@ func (pl *planning) gather(r *Request, index int) error {
 		}
 	}
 	return nil
+}
+
+// targets returns the template r replaces and its nodes, sorted by ID.
+func (pl *planning) targets(r *Request) (*topology.Template, []*topology.Node, error) {
+	app, err := pl.application(r.Application)
+	if err != nil {
+		return nil, nil, err
+	}
+	replaced, ok := app.Template(r.Replaces)
+	if !ok {
+		return nil, nil, &topology.NotFoundError{Kind: "template", ID: string(r.Replaces), App: r.Application}
+	}
+	if err := topology.CheckID("type", replaced.Type); err != nil {
+		return nil, nil, topologyIDError(fmt.Sprintf("template %q", replaced.ID), err)
+	}
+	var targets []*topology.Node
+	for i := range app.Nodes {
+		if app.Nodes[i].Template == r.Replaces {
+			if err := checkNode(&app.Nodes[i]); err != nil {
+				return nil, nil, err
+			}
+			targets = append(targets, &app.Nodes[i])
+		}
+	}
+	slices.SortFunc(targets, func(a, b *topology.Node) int { return cmp.Compare(a.ID, b.ID) })
+	if len(targets) == 0 {
+		return nil, nil, &MissingNodeError{App: r.Application, Template: r.Replaces}
+	}
+	return replaced, targets, nil
+}
+
+// replace records that request r (the index-th) replaces node n of
+// template replaced, and returns the node.
+func (pl *planning) replace(r *Request, index int, n *topology.Node, replaced *topology.Template) (*nodeInfo, error) {
+	// The application came with its nodes: no need to ask for each.
+	info := pl.replacedByID[n.ID] // nil until a relationship leads to a replaced node
+	if info == nil {
+		// The topology's own: a node without its App or Version is
+		// copied to be completed.
+		if n.App != r.Application || n.Version.IsZero() {
+			c := *n
+			c.App = r.Application
+			if c.Version.IsZero() {
+				c.Version = replaced.Version
+			}
+			n = &c
+		}
+		info = &nodeInfo{node: n, template: replaced}
+		if pl.replacedByID != nil {
+			pl.replacedByID[n.ID] = info
+		}
+	}
+	rep := replacement{nodeInfo: info, request: index}
+	switch c := n.Version.Compare(r.Template.Version); {
+	case c == 0:
+		rep.current = true
+	case c > 0 && !pl.cfg.allowDowngrade:
+		return nil, &DowngradeError{Node: n.ID, Type: replaced.Type, Installed: n.Version,
+			Demands: []Demand{requestDemand(r)}, Candidates: []version.Version{r.Template.Version}}
+	}
+	pl.replaced = append(pl.replaced, rep)
+	return info, nil
 }
 
 // catalog returns the catalog of a type, listing its packages the first
