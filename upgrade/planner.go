@@ -176,59 +176,74 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 // each application template they replace.
 func validateRequests(reqs []Request) (map[appTemplate]int, error) {
 	seen := make(map[appTemplate]int, len(reqs))
-	for i, r := range reqs {
-		bad := func(field, reason string) error { return &RequestError{Request: i, Field: field, Reason: reason} }
-		switch {
-		case r.Application == "":
-			return nil, bad("Application", "empty")
-		case r.Replaces == "":
-			return nil, bad("Replaces", "empty")
-		case r.Template.ID == "":
-			return nil, bad("Template.ID", "empty")
-		case r.Template.Version.IsZero():
-			return nil, bad("Template.Version", fmt.Sprintf("template %q has no version", r.Template.ID))
-		}
-		badID := func(field, kind, id string) error {
-			if err := topology.CheckID(kind, id); err != nil {
-				return &RequestError{Request: i, Field: field, Err: err}
-			}
-			return nil
-		}
-		if err := cmp.Or(
-			badID("Application", "application", string(r.Application)),
-			badID("Replaces", "template", string(r.Replaces)),
-			badID("Template.ID", "template", string(r.Template.ID)),
-		); err != nil {
+	for i := range reqs {
+		r := &reqs[i]
+		if err := validateRequest(i, r); err != nil {
 			return nil, err
-		}
-		if r.Template.Type != "" {
-			if err := badID("Template.Type", "type", r.Template.Type); err != nil {
-				return nil, err
-			}
-		}
-		for k, req := range r.Template.Requirements {
-			if req.Name == "" {
-				continue
-			}
-			if err := topology.CheckID("requirement name", req.Name); err != nil {
-				return nil, &RequestError{Request: i, Field: fmt.Sprintf("Template.Requirements[%d].Name", k), Err: err}
-			}
 		}
 		key := appTemplate{r.Application, r.Replaces}
 		if j, dup := seen[key]; dup {
-			return nil, bad("Replaces", fmt.Sprintf("template %q of application %q is already replaced by request #%d", r.Replaces, r.Application, j+1))
+			return nil, &RequestError{Request: i, Field: "Replaces",
+				Reason: fmt.Sprintf("template %q of application %q is already replaced by request #%d", r.Replaces, r.Application, j+1)}
 		}
 		seen[key] = i
-		for k, req := range r.Template.Requirements {
-			if req.Template == "" {
-				return nil, bad(fmt.Sprintf("Template.Requirements[%d].Template", k), "empty")
-			}
-			if err := topology.CheckID("template", string(req.Template)); err != nil {
-				return nil, &RequestError{Request: i, Field: fmt.Sprintf("Template.Requirements[%d].Template", k), Err: err}
-			}
+		if err := validateRequirements(i, r.Template.Requirements, func(req topology.Requirement) string { return string(req.Template) }, "Template"); err != nil {
+			return nil, err
 		}
 	}
 	return seen, nil
+}
+
+// validateRequest checks the fields of request i but for the templates
+// its requirements name.
+func validateRequest(i int, r *Request) error {
+	bad := func(field, reason string) error { return &RequestError{Request: i, Field: field, Reason: reason} }
+	switch {
+	case r.Application == "":
+		return bad("Application", "empty")
+	case r.Replaces == "":
+		return bad("Replaces", "empty")
+	case r.Template.ID == "":
+		return bad("Template.ID", "empty")
+	case r.Template.Version.IsZero():
+		return bad("Template.Version", fmt.Sprintf("template %q has no version", r.Template.ID))
+	}
+	badID := func(field, kind, id string) error {
+		if id == "" && field == "Template.Type" {
+			return nil // a type is optional
+		}
+		if err := topology.CheckID(kind, id); err != nil {
+			return &RequestError{Request: i, Field: field, Err: err}
+		}
+		return nil
+	}
+	return cmp.Or(
+		badID("Application", "application", string(r.Application)),
+		badID("Replaces", "template", string(r.Replaces)),
+		badID("Template.ID", "template", string(r.Template.ID)),
+		badID("Template.Type", "type", r.Template.Type),
+		validateRequirements(i, r.Template.Requirements, func(req topology.Requirement) string { return req.Name }, "Name"),
+	)
+}
+
+// validateRequirements checks one field of request i's requirements: the
+// optional names, or the templates, which must be there.
+func validateRequirements(i int, reqs []topology.Requirement, field func(topology.Requirement) string, name string) error {
+	kind := map[string]string{"Name": "requirement name", "Template": "template"}[name]
+	for k, req := range reqs {
+		id := field(req)
+		if id == "" && name == "Name" {
+			continue
+		}
+		where := fmt.Sprintf("Template.Requirements[%d].%s", k, name)
+		if id == "" {
+			return &RequestError{Request: i, Field: where, Reason: "empty"}
+		}
+		if err := topology.CheckID(kind, id); err != nil {
+			return &RequestError{Request: i, Field: where, Err: err}
+		}
+	}
+	return nil
 }
 
 // appTemplate names a template of an application.
