@@ -213,8 +213,10 @@
 // run one plan's steps; the run's --concurrency holds across all of them,
 // and a step never starts before the steps it needs succeeded. With
 // --plan ID the worker works on that run only and exits 0 once it has
-// finished (2 when there is no such run); without, it works on every run
-// not finished, new ones included, until stopped. The first SIGINT or
+// finished; started before the plan is submitted, it waits for it (an ID
+// that is not "sha256:" and 64 lower-case hex digits is refused, exit 2).
+// Without --plan, it works on every run not finished, new ones included,
+// until stopped. The first SIGINT or
 // SIGTERM cancels its running commands (SIGTERM, and --grace later
 // SIGKILL), hands their steps back to the other workers, in doubt, and
 // exits 1; a second exits at once (130). A worker that dies, even by

@@ -19,8 +19,8 @@ Runs the steps of the runs that 'stackup apply --database' (or serve with
 --database) submitted to the database, with --exec as apply runs them:
 the same templates, environment and process groups. Any number of workers,
 on any hosts, may work on one run; the run's --concurrency holds across
-all of them. With --plan, the worker works on that run and exits 0 once
-it has finished; without, on every run not finished, until interrupted.
+all of them. With --plan, the worker works on that run, waiting for it to
+be submitted if it has not been yet, and exits 0 once it has finished; without, on every run not finished, until interrupted.
 A step whose worker dies is offered again, in doubt (.InDoubt,
 STACKUP_IN_DOUBT=true), once its lease expires. The first SIGINT or
 SIGTERM stops the worker: its running commands get SIGTERM, and --grace
@@ -72,6 +72,8 @@ func (wf *workerFlags) check() error {
 		return usageErr("give --database URL (or set %s)", databaseEnv)
 	case wf.exec == "":
 		return usageErr("give --exec COMMAND")
+	case wf.plan != "" && !planIDPattern.MatchString(wf.plan):
+		return usageErr("--plan %q is not a plan ID: give the ID stackup plan or apply printed, \"sha256:\" and 64 lower-case hex digits", truncate(wf.plan))
 	case wf.slots < 1:
 		return usageErr("--slots must be at least 1")
 	case wf.lease <= 0 || wf.poll <= 0 || wf.grace < 0:
@@ -105,7 +107,9 @@ func work(ctx context.Context, wf *workerFlags, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	opts := pgrun.WorkerOptions{Name: wf.name, Slots: wf.slots, Lease: wf.lease, Poll: wf.poll, Logger: log}
 	if wf.plan != "" {
-		err = store.Work(workCtx, wf.plan, exec, opts)
+		if err = awaitRun(workCtx, store, wf.plan, wf.poll, log); err == nil {
+			err = store.Work(workCtx, wf.plan, exec, opts)
+		}
 	} else {
 		err = workAll(workCtx, store, wf, exec, opts, log)
 	}
@@ -118,6 +122,36 @@ func work(ctx context.Context, wf *workerFlags, stderr io.Writer) error {
 		return failedErr(wf.db.redact(err))
 	}
 	return nil
+}
+
+// awaitRun waits until the run of plan planID has been submitted, looking
+// every poll, or until ctx is done: a worker started before the plan was
+// submitted (a deployment's workers start with it) waits for it. A plan ID
+// that no run can have is refused at once.
+func awaitRun(ctx context.Context, store *pgrun.Store, planID string, poll time.Duration, log *slog.Logger) error {
+	logged := false
+	for {
+		_, err := store.Status(ctx, planID)
+		switch {
+		case err == nil:
+			return nil
+		case !errors.Is(err, pgrun.ErrUnknownRun):
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			log.Warn("reading the run failed; trying again", "plan", planID, "err", err)
+		case !logged:
+			log.Info("waiting for the plan to be submitted", "plan", planID)
+			logged = true
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // workAll works on every run not finished, starting on new ones as they
