@@ -7,6 +7,7 @@
 //	stackup apply [inputs] --exec COMMAND [run flags]
 //	stackup apply PLANFILE [inputs but --requests] --exec COMMAND [run flags]
 //	stackup serve [inputs] --exec COMMAND [run flags] [serve flags]
+//	stackup serve [inputs] --database URL [run flags but --exec ...] [serve flags]
 //	stackup apply [PLANFILE] [inputs] --database URL [run flags but --exec ...]
 //	stackup worker --database URL --exec COMMAND [--verify-exec COMMAND] [--plan ID] [worker flags]
 //	stackup help [COMMAND]
@@ -226,9 +227,11 @@
 // run), --lease D, --poll D (default 1s), --grace D (default 5s),
 // --name NAME (in events; default host:pid).
 //
+// serve --database URL (and --database-schema) does the same for the plans
+// its clients apply; see "Runs in the database" under serve.
+//
 // The URL is a secret: stackup never prints it, shows a refused value
 // only by its scheme, and removes its password from database errors.
-// serve does not take --database yet.
 //
 // # serve
 //
@@ -267,6 +270,37 @@
 // first has it learn again the versions of the steps its journal records
 // as done, so that a crash between a step and that learning loses
 // nothing.
+//
+// # Runs in the database: serve --database
+//
+// With --database URL (or STACKUP_DATABASE_URL; --database-schema as
+// apply's), serve runs no command: POST /v1/plans/PLAN_ID/apply (and
+// POST /v1/apply) checks the plan as without (the stale check with
+// --stale-check, answered 409 {"kind": "stale"} with nothing submitted)
+// and submits it to the database with the run flags, as apply --database
+// does; the workers (stackup worker --database URL --exec COMMAND, on
+// any hosts) run it. --exec, --verify-exec, --rollback-exec, --rollback
+// and --prefetch are refused, as with apply --database. The run's ID is
+// made from the plan's: applying one plan again answers with the same
+// run, not a second one. The server follows the run in the database:
+// GET /v1/runs/RUN, its event stream, the dashboard and the metrics show
+// it as they show a run of the server's own, with "database": true in
+// its status, and POST /v1/runs/RUN/cancel cancels it there (the workers
+// stop its running steps at their next lease renewal). A restarted
+// server follows again the runs it had not seen end; the runs go on with
+// their workers meanwhile, so there is nothing to resume: POST
+// /v1/runs/RUN/resume answers 409 {"kind": "not_resumable"}. Errors of
+// the database answer 502 {"kind": "database"}, without its password; a
+// plan the database holds with other settings, 409 {"kind": "conflict"}.
+// The state directory keeps the plans and the runs' records as without.
+//
+// A deployment with a server and two workers, each on its host (the
+// token file and URL as above):
+//
+//	stackup serve --topology topo.yaml --repo /srv/repo --state-dir /var/lib/stackup \
+//	    --listen 0.0.0.0:8443 --token-file token --tls-cert cert.pem --tls-key key.pem \
+//	    --database postgres://stackup@db.example/stackup --concurrency 4
+//	stackup worker --database postgres://stackup@db.example/stackup --exec 'deploy {{.Node}} {{.To}}'
 //
 // Serve flags:
 //

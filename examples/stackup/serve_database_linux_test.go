@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/pgrun"
+)
+
+// openStore opens the test database's schema, as a worker or serve does.
+func openStore(t *testing.T, db, schema string) *pgrun.Store {
+	t.Helper()
+	pool, err := pgxpool.New(t.Context(), db)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	store, err := pgrun.Open(t.Context(), pool, schema)
+	require.NoError(t, err)
+	return store
+}
+
+// startServeChild starts "stackup serve" as a child process and returns it
+// with the URL it listens on, read from the line it prints once listening.
+func startServeChild(t *testing.T, args ...string) (*exec.Cmd, string, *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"serve"}, args...)...)
+	cmd.Env = append(os.Environ(), "STACKUP_TEST_MAIN=1")
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err, "serve did not start; stderr:\n%s", stderr.String())
+	go io.Copy(io.Discard, out)
+	url, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
+	require.True(t, ok, line)
+	return cmd, url, stderr
+}
+
+// call sends a request to the server with token (none if empty) and
+// returns the status and decoded answer.
+func call(t *testing.T, method, url, token, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	defer client.CloseIdleConnections()
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	return resp.StatusCode, decodeJSON(t, resp)
+}
+
+// TestServeDatabaseDeployment runs the server-backed deployment of the
+// README: "stackup serve --database" and two "stackup worker --database"
+// processes. Calls without the token are refused (401) and submit
+// nothing; the plan posted and applied (twice: one run) is run by the
+// workers, each step once; the run's status and its event stream, read
+// from the database, say so; resuming it is refused.
+func TestServeDatabaseDeployment(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	store := openStore(t, db, schema)
+	token := testToken
+	tokenFile := filepath.Join(e.dir, "token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte(token+"\n"), 0o600))
+
+	// On the deployer hosts (README): the workers, then the server.
+	worker := func(name string) *child {
+		return startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.record(), "--name", name, "--poll", "50ms")
+	}
+	w1, w2 := worker("w1"), worker("w2")
+	srv, url, srvErr := startServeChild(t, "--database", db, "--database-schema", schema,
+		"--topology", e.topo, "--repo", e.repo, "--key", e.key,
+		"--listen", "127.0.0.1:0", "--token-file", tokenFile, "--state-dir", filepath.Join(e.dir, "state"), "--concurrency", "2")
+
+	body := requestBody(t, "testdata/requests.json")
+	plan := planOf(t, e)
+	// Without the token, or with another: 401, and nothing submitted.
+	for _, bad := range []string{"", "wrong-token-0123456789abcdef"} {
+		code, ans := call(t, "POST", url+"/v1/apply", bad, body)
+		assert.Equal(t, http.StatusUnauthorized, code)
+		assert.Equal(t, "unauthorized", ans["kind"])
+		code, _ = call(t, "POST", url+"/v1/plans/"+plan.ID+"/apply", bad, `{}`)
+		assert.Equal(t, http.StatusUnauthorized, code)
+		code, _ = call(t, "GET", url+"/v1/runs", bad, "")
+		assert.Equal(t, http.StatusUnauthorized, code)
+	}
+	unfinished, err := store.Unfinished(t.Context())
+	require.NoError(t, err)
+	assert.Empty(t, unfinished, "nothing submitted")
+	_, err = store.Status(t.Context(), plan.ID)
+	assert.ErrorIs(t, err, pgrun.ErrUnknownRun)
+
+	code, ans := call(t, "POST", url+"/v1/plans", token, body)
+	require.Equal(t, http.StatusCreated, code, ans)
+	require.Equal(t, plan.ID, ans["id"])
+	code, ans = call(t, "POST", url+"/v1/plans/"+plan.ID+"/apply", token, `{}`)
+	require.Equal(t, http.StatusAccepted, code, ans)
+	run := ans["run"].(string)
+	code, again := call(t, "POST", url+"/v1/plans/"+plan.ID+"/apply", token, `{}`)
+	require.Equal(t, http.StatusAccepted, code, again)
+	assert.Equal(t, run, again["run"], "the same plan applied twice is one run")
+
+	ts := &testServer{url: url, client: &http.Client{Timeout: time.Minute, Transport: bearer{token, http.DefaultTransport}}}
+	defer ts.client.CloseIdleConnections()
+	events := ts.follow(t, "/v1/runs/"+run+"/events", "")
+	started, succeeded := map[string]int{}, map[string]int{}
+	for _, ev := range events[:len(events)-1] {
+		var se stepEvent
+		require.NoError(t, json.Unmarshal([]byte(ev.data), &se))
+		switch se.Kind {
+		case "started":
+			started[string(se.Step)]++
+		case "succeeded":
+			succeeded[string(se.Step)]++
+		}
+	}
+	for _, s := range allSteps {
+		assert.Equal(t, 1, started[s], s)
+		assert.Equal(t, 1, succeeded[s], s)
+	}
+	done := events[len(events)-1]
+	require.Equal(t, "done", done.event)
+	assert.Contains(t, done.data, `"state":"succeeded"`)
+
+	code, st := call(t, "GET", url+"/v1/runs/"+run, token, "")
+	require.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "succeeded", st["state"])
+	assert.Equal(t, plan.ID, st["plan"])
+	assert.Equal(t, true, st["database"])
+	assert.EqualValues(t, 8, st["succeeded"])
+	code, list := call(t, "GET", url+"/v1/runs", token, "")
+	require.Equal(t, http.StatusOK, code)
+	assert.Contains(t, list["runs"].([]any)[0], "run")
+	dbst, err := store.Status(t.Context(), plan.ID)
+	require.NoError(t, err)
+	assert.True(t, dbst.Finished)
+	assert.NoError(t, dbst.Err)
+
+	code, ans = call(t, "POST", url+"/v1/runs/"+run+"/resume", token, `{}`)
+	assert.Equal(t, http.StatusConflict, code)
+	assert.Equal(t, "not_resumable", ans["kind"])
+	assert.Contains(t, ans["error"], "kept in the database")
+	code, ans = call(t, "POST", url+"/v1/runs/"+run+"/cancel", token, `{}`)
+	assert.Equal(t, http.StatusConflict, code)
+	assert.Equal(t, "not_running", ans["kind"])
+
+	assert.Equal(t, ledgerOf(allSteps...), sortedLedger(t, e, plan), "each step once, in an order the plan allows")
+	// The topology learned the new versions, as apply's does.
+	assert.Equal(t, "10.1.34", e.nodeVersion(t, "tomcat-1"))
+
+	for _, w := range []*child{w1, w2} {
+		require.NoError(t, w.cmd.Process.Signal(syscall.SIGTERM))
+		assert.Equal(t, exitFailed, w.wait(t))
+	}
+	require.NoError(t, srv.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, srv.Wait(), srvErr.String())
+	assert.NotContains(t, srvErr.String(), db, "the database URL is not printed")
+}
+
+// sortedLedger checks that each step in e's ledger ran after the steps it
+// needs, and returns the ledger in the plan's order.
+func sortedLedger(t *testing.T, e *applyEnv, plan *upgrade.Plan) string {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(e.readLedger(t)), "\n")
+	at := map[string]int{}
+	for i, l := range lines {
+		id, _, _ := strings.Cut(l, " ")
+		at[id] = i
+	}
+	for _, s := range plan.Steps {
+		for _, d := range plan.Prerequisites(s.ID) {
+			assert.Less(t, at[string(d)], at[string(s.ID)], "%s ran before %s, which it needs", s.ID, d)
+		}
+	}
+	var b strings.Builder
+	for _, s := range allSteps {
+		for _, l := range lines {
+			if id, _, _ := strings.Cut(l, " "); id == s {
+				b.WriteString(l + "\n")
+			}
+		}
+	}
+	return b.String()
+}
+
+// newDatabaseServer is a server of e's inputs that keeps its runs in the
+// database schema.
+func newDatabaseServer(t *testing.T, e *applyEnv, db, schema string) *testServer {
+	t.Helper()
+	in := inputFlags{topology: e.topo, repo: e.repo, keys: stringList{e.key}, policy: "newest"}
+	env, err := in.load(t.Context())
+	require.NoError(t, err)
+	t.Cleanup(func() { env.Close() })
+	rf := runFlags{concurrency: 1, db: &dbFlags{url: db, schema: schema}}
+	require.NoError(t, rf.check())
+	stateDir := filepath.Join(t.TempDir(), "state")
+	state, err := openStateDir(stateDir)
+	require.NoError(t, err)
+	t.Cleanup(func() { state.Close() })
+	acc := access{token: testToken}
+	srv, err := newServer(t.Context(), env, &rf, acc, state, io.Discard, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	srv.db = openStore(t, db, schema)
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	t.Cleanup(srv.Close)
+	client := &http.Client{Timeout: 20 * time.Second, Transport: bearer{acc.token, http.DefaultTransport}}
+	t.Cleanup(client.CloseIdleConnections)
+	return &testServer{applyEnv: e, srv: srv, hs: hs, stateDir: stateDir, url: hs.URL, client: client}
+}
+
+// TestServeDatabaseCancel: POST /v1/runs/RUN/cancel cancels a database
+// run while a worker runs its first step: the step's command is stopped,
+// no other step starts, and the run ends cancelled, in the server and in
+// the database.
+func TestServeDatabaseCancel(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	ts := newDatabaseServer(t, e, db, schema)
+	started, release := filepath.Join(e.dir, "started"), filepath.Join(e.dir, "release")
+	w := startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.blockingStep(started, release),
+		"--poll", "50ms", "--lease", "1s", "--grace", "1s")
+	code, ans := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+	require.Equal(t, http.StatusAccepted, code, ans)
+	run, planID := ans["run"].(string), ans["plan"].(string)
+	waitFile(t, started)
+	code, ans = ts.post(t, "/v1/runs/"+run+"/cancel", `{}`)
+	require.Equal(t, http.StatusAccepted, code, ans)
+	events := ts.follow(t, "/v1/runs/"+run+"/events", "")
+	done := events[len(events)-1]
+	assert.Contains(t, done.data, `"state":"cancelled"`)
+	code, st := ts.get(t, "/v1/runs/"+run)
+	require.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "cancelled", st["state"])
+	dbst, err := ts.srv.db.Status(t.Context(), planID)
+	require.NoError(t, err)
+	assert.True(t, dbst.Cancelled)
+	assert.ErrorIs(t, dbst.Err, pgrun.ErrCancelled)
+	assert.Equal(t, allSteps[0]+" false\n", e.readLedger(t), "no step after the cancelled one")
+	require.NoError(t, w.cmd.Process.Signal(syscall.SIGTERM))
+	w.wait(t)
+}
