@@ -9,7 +9,7 @@
 //	stackup serve [inputs] --exec COMMAND [run flags] [serve flags]
 //	stackup serve [inputs] --database URL [run flags but --exec ...] [serve flags]
 //	stackup apply [PLANFILE] [inputs] --database URL [run flags but --exec ...]
-//	stackup worker --database URL --exec COMMAND [--verify-exec COMMAND] [--plan ID] [worker flags]
+//	stackup worker --database URL --exec COMMAND [--verify-exec COMMAND] [--repo DIR|URL] [--plan ID] [worker flags]
 //	stackup help [COMMAND]
 //
 // Every command takes --help. Run without arguments, stackup prints its
@@ -223,9 +223,17 @@
 // exits 1; a second exits at once (130). A worker that dies, even by
 // SIGKILL, holds its steps until their lease (--lease, default 30s)
 // expires; another worker then runs them again with .InDoubt true
-// (STACKUP_IN_DOUBT=true). Worker flags: --slots N (steps at once, per
-// run), --lease D, --poll D (default 1s), --grace D (default 5s),
-// --name NAME (in events; default host:pid).
+// (STACKUP_IN_DOUBT=true). With --repo DIR|URL (the repository serve or
+// apply plans from, or a copy of it on the worker's host), a platform
+// step's command gets its package as apply's does (.PackageFile,
+// STACKUP_PACKAGE_FILE): a private read-only copy, read through the
+// repository (a directory through os.Root: no package name or link leads
+// outside it) and checked against the digest and size in the plan, which
+// the repository's index cannot change afterwards; a copy that does not
+// match, or a name the repository refuses, fails the step without running
+// its command. Without --repo, .PackageFile is "". Worker flags: --slots N
+// (steps at once, per run), --lease D, --poll D (default 1s), --grace D
+// (default 5s), --name NAME (in events; default host:pid).
 //
 // serve --database URL (and --database-schema) does the same for the plans
 // its clients apply; see "Runs in the database" under serve.
@@ -300,7 +308,8 @@
 //	stackup serve --topology topo.yaml --repo /srv/repo --state-dir /var/lib/stackup \
 //	    --listen 0.0.0.0:8443 --token-file token --tls-cert cert.pem --tls-key key.pem \
 //	    --database postgres://stackup@db.example/stackup --concurrency 4
-//	stackup worker --database postgres://stackup@db.example/stackup --exec 'deploy {{.Node}} {{.To}}'
+//	stackup worker --database postgres://stackup@db.example/stackup --repo /srv/repo \
+//	    --exec 'deploy {{.Node}} {{.To}} {{.PackageFile}}'
 //
 // Serve flags:
 //

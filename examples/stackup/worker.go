@@ -13,7 +13,7 @@ import (
 	"github.com/stackup/stackup/upgrade/pgrun"
 )
 
-const workerSynopsis = `stackup worker --database URL --exec COMMAND [--verify-exec COMMAND] [--plan ID] [flags]
+const workerSynopsis = `stackup worker --database URL --exec COMMAND [--verify-exec COMMAND] [--repo DIR|URL] [--plan ID] [flags]
 
 Runs the steps of the runs that 'stackup apply --database' (or serve with
 --database) submitted to the database, with --exec as apply runs them:
@@ -21,6 +21,9 @@ the same templates, environment and process groups. Any number of workers,
 on any hosts, may work on one run; the run's --concurrency holds across
 all of them. With --plan, the worker works on that run, waiting for it to
 be submitted if it has not been yet, and exits 0 once it has finished; without, on every run not finished, until interrupted.
+With --repo, a platform step's command gets its package (.PackageFile,
+STACKUP_PACKAGE_FILE) as apply's does: a private copy read from the
+repository and checked against the plan's digest; without, "".
 A step whose worker dies is offered again, in doubt (.InDoubt,
 STACKUP_IN_DOUBT=true), once its lease expires. The first SIGINT or
 SIGTERM stops the worker: its running commands get SIGTERM, and --grace
@@ -31,6 +34,7 @@ second signal exits at once (code 130).`
 type workerFlags struct {
 	db                         dbFlags
 	exec, verify, rollbackExec string
+	repo                       string
 	plan                       string
 	name                       string
 	slots                      int
@@ -44,6 +48,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.StringVar(&wf.exec, "exec", "", "`COMMAND` run for each step, as apply's --exec (required)")
 	fs.StringVar(&wf.verify, "verify-exec", "", "health check `COMMAND` run after each step, like --exec")
 	fs.StringVar(&wf.rollbackExec, "rollback-exec", "", "`COMMAND` that undoes a step, like --exec")
+	fs.StringVar(&wf.repo, "repo", "", "give platform steps' commands their package (.PackageFile, STACKUP_PACKAGE_FILE) from the repository `DIR|URL`, checked against the plan's digest")
 	fs.StringVar(&wf.plan, "plan", "", "work on the run of plan `ID` only, and exit once it has finished")
 	fs.StringVar(&wf.name, "name", "", "the worker's `NAME` in events (default host:pid)")
 	fs.IntVar(&wf.slots, "slots", 1, "run up to `N` steps at once (per run)")
@@ -103,7 +108,19 @@ func work(ctx context.Context, wf *workerFlags, stderr io.Writer) error {
 		case <-workCtx.Done():
 		}
 	}()
-	exec := newRunnerWith(&runner{cmds: cmds, out: &lockedWriter{w: stderr}, grace: wf.grace, prefix: true})
+	r := &runner{cmds: cmds, out: &lockedWriter{w: stderr}, grace: wf.grace, prefix: true}
+	if wf.repo != "" {
+		repo, err := (&inputFlags{repo: wf.repo}).openRepo()
+		if err != nil {
+			return inputErr(fmt.Errorf("--repo: %w", err))
+		}
+		if c, ok := repo.(io.Closer); ok {
+			defer c.Close()
+		}
+		r.packages = newPackageCopies(repo)
+		defer r.packages.Close() // once the steps are over: Work has returned
+	}
+	exec := newRunnerWith(r)
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	opts := pgrun.WorkerOptions{Name: wf.name, Slots: wf.slots, Lease: wf.lease, Poll: wf.poll, Logger: log}
 	if wf.plan != "" {
