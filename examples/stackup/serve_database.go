@@ -125,6 +125,11 @@ func (s *server) followRun(rs *runState) {
 			}
 		}
 		switch {
+		case errors.Is(err, pgrun.ErrUnknownRun):
+			// Not in this schema (another --database-schema, or dropped):
+			// nothing to follow.
+			s.databaseRunLost(rs, fmt.Errorf("%w; serve with the --database and --database-schema the run was submitted to", err))
+			return
 		case err != nil && s.ctx.Err() == nil:
 			s.log.Warn("reading the run from the database failed; trying again", "run", id, "err", s.rf.db.redact(err))
 		case err == nil && st.Finished:
@@ -171,6 +176,25 @@ func (s *server) databaseRunEnded(rs *runState, st *pgrun.Status) {
 		s.log.Error("run record not saved", "run", id, "err", serr)
 	}
 	s.log.Info("run ended", "run", id, "state", state, "err", st.Err, "in_doubt", st.InDoubt)
+}
+
+// databaseRunLost records that database run rs is not in the database:
+// interrupted, so that a server given the right database follows it again.
+func (s *server) databaseRunLost(rs *runState, err error) {
+	id := rs.status().Run
+	s.metrics.running.Dec()
+	s.mu.Lock()
+	for _, app := range rs.status().Applications {
+		if s.busy[app] == id {
+			delete(s.busy, app)
+		}
+	}
+	s.mu.Unlock()
+	rs.end(nil, runInterrupted, err, nil)
+	if serr := rs.save(s.state); serr != nil {
+		s.log.Error("run record not saved", "run", id, "err", serr)
+	}
+	s.log.Error("run not found in the database", "run", id, "err", err)
 }
 
 // cancelDatabase cancels database run rs: no step starts any more, and

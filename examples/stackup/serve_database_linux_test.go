@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -256,13 +258,19 @@ func TestServeDatabaseDeployment(t *testing.T) {
 // database schema.
 func newDatabaseServer(t *testing.T, e *applyEnv, db, schema string) *testServer {
 	t.Helper()
+	return newDatabaseServerIn(t, e, db, schema, filepath.Join(t.TempDir(), "state"))
+}
+
+// newDatabaseServerIn is newDatabaseServer with state directory stateDir,
+// whose database runs not seen ending it follows again.
+func newDatabaseServerIn(t *testing.T, e *applyEnv, db, schema, stateDir string) *testServer {
+	t.Helper()
 	in := inputFlags{topology: e.topo, repo: e.repo, keys: stringList{e.key}, policy: "newest"}
 	env, err := in.load(t.Context())
 	require.NoError(t, err)
 	t.Cleanup(func() { env.Close() })
 	rf := runFlags{concurrency: 1, db: &dbFlags{url: db, schema: schema}}
 	require.NoError(t, rf.check())
-	stateDir := filepath.Join(t.TempDir(), "state")
 	state, err := openStateDir(stateDir)
 	require.NoError(t, err)
 	t.Cleanup(func() { state.Close() })
@@ -270,6 +278,7 @@ func newDatabaseServer(t *testing.T, e *applyEnv, db, schema string) *testServer
 	srv, err := newServer(t.Context(), env, &rf, acc, state, io.Discard, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	srv.db = openStore(t, db, schema)
+	srv.followDatabaseRuns()
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	t.Cleanup(srv.Close)
@@ -309,4 +318,94 @@ func TestServeDatabaseCancel(t *testing.T) {
 	assert.Equal(t, allSteps[0]+" false\n", e.readLedger(t), "no step after the cancelled one")
 	require.NoError(t, w.cmd.Process.Signal(syscall.SIGTERM))
 	w.wait(t)
+}
+
+// TestServeDatabaseRestart: a server stops while a database run goes on
+// (a worker holds its first step); the run finishes meanwhile; a new
+// server on the same state directory follows it again: its status and
+// its event stream, every event from the first, say it succeeded, and
+// applying the plan again answers with the same run.
+func TestServeDatabaseRestart(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	stateDir := filepath.Join(t.TempDir(), "state")
+	started, release := filepath.Join(e.dir, "started"), filepath.Join(e.dir, "release")
+	w := startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.blockingStep(started, release), "--poll", "50ms")
+	ts1 := newDatabaseServerIn(t, e, db, schema, stateDir)
+	body := requestBody(t, "testdata/requests.json")
+	code, ans := ts1.post(t, "/v1/apply", body)
+	require.Equal(t, http.StatusAccepted, code, ans)
+	run, planID := ans["run"].(string), ans["plan"].(string)
+	waitFile(t, started)
+	ts1.srv.Close()
+	ts1.hs.Close()
+	require.NoError(t, os.WriteFile(release, nil, 0o644))
+	// The run finishes without a server.
+	store := openStore(t, db, schema)
+	st, err := store.Wait(t.Context(), planID, 20*time.Millisecond)
+	require.NoError(t, err)
+	require.NoError(t, st.Err)
+
+	ts2 := newDatabaseServerIn(t, e, db, schema, stateDir)
+	events := ts2.follow(t, "/v1/runs/"+run+"/events", "")
+	kinds := map[string]int{}
+	for _, ev := range events[:len(events)-1] {
+		var se stepEvent
+		require.NoError(t, json.Unmarshal([]byte(ev.data), &se))
+		kinds[se.Kind]++
+	}
+	assert.Equal(t, map[string]int{"started": 8, "succeeded": 8}, kinds)
+	assert.Contains(t, events[len(events)-1].data, `"state":"succeeded"`)
+	code, status := ts2.get(t, "/v1/runs/"+run)
+	require.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "succeeded", status["state"])
+	code, ans = ts2.post(t, "/v1/plans/"+planID+"/apply", `{}`)
+	require.Equal(t, http.StatusAccepted, code, ans)
+	assert.Equal(t, run, ans["run"])
+	assert.Equal(t, ledgerOf(allSteps...), e.readLedger(t), "each step once")
+	require.NoError(t, w.cmd.Process.Signal(syscall.SIGTERM))
+	w.wait(t)
+}
+
+// TestServeDatabaseFlags: serve --database (or STACKUP_DATABASE_URL)
+// refuses the flags of commands it does not run, and a URL that is not
+// postgres://, without showing it; it stops before listening, and nothing
+// runs.
+func TestServeDatabaseFlags(t *testing.T) {
+	unsetToken(t)
+	e := newApplyEnv(t)
+	exec, ran := marker(t)
+	base := []string{"serve", "--topology", e.topo, "--repo", e.repo, "--key", e.key, "--state-dir", filepath.Join(t.TempDir(), "state")}
+	url := "postgres://stackup:hunter2secret@127.0.0.1:1/none"
+	tests := []struct {
+		name  string
+		args  []string
+		env   string
+		error string
+	}{
+		{"exec", []string{"--database", url, "--exec", exec}, "", "with --database the workers run the steps"},
+		{"exec-env", []string{"--exec", exec}, url, "with --database the workers run the steps"},
+		{"rollback", []string{"--database", url, "--rollback", "--rollback-exec", exec}, "", "with --database the workers run the steps"},
+		{"prefetch", []string{"--database", url, "--prefetch"}, "", "--prefetch is not supported with --database"},
+		{"scheme", []string{"--database", "mysql://root:hunter2secret@db/x"}, "", `--database: the value given has scheme "mysql"`},
+		{"scheme-env", nil, "hunter2secret", databaseEnv + `: the value given has scheme ""`},
+		{"schema", []string{"--database", url, "--database-schema", ""}, "", "--database-schema: give a schema name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.env != "" {
+				t.Setenv(databaseEnv, tt.env)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			var stdout, stderr strings.Builder
+			code := run(ctx, append(slices.Clone(base), tt.args...), &stdout, &stderr)
+			assert.Equal(t, exitUsage, code, stderr.String())
+			assert.Contains(t, stderr.String(), tt.error)
+			assert.NotContains(t, stderr.String()+stdout.String(), "hunter2secret")
+			assert.NotContains(t, stdout.String(), "listening on")
+			assert.NoFileExists(t, ran)
+		})
+	}
 }
