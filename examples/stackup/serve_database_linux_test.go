@@ -409,3 +409,29 @@ func TestServeDatabaseFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestServeDatabaseStale: with --stale-check, a reviewed plan whose
+// topology changed since is refused (409 "stale", naming the node) and
+// not submitted.
+func TestServeDatabaseStale(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	ts := newDatabaseServer(t, e, db, schema)
+	ts.srv.rf.staleCheck = true
+	id := ts.reviewed(t)
+	data, err := os.ReadFile(e.topo)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(e.topo, []byte(strings.Replace(string(data),
+		"{id: java-1, template: java_runtime,", "{id: java-1, template: java_runtime, version: 11.0.25,", 1)), 0o600))
+	ts.srv.env.changed()
+	code, ans := ts.post(t, "/v1/plans/"+id+"/apply", `{}`)
+	assert.Equal(t, http.StatusConflict, code, ans)
+	assert.Equal(t, "stale", ans["kind"])
+	assert.Contains(t, ans["error"], `node "java-1" has 11.0.25`)
+	_, err = ts.srv.db.Status(t.Context(), id)
+	assert.ErrorIs(t, err, pgrun.ErrUnknownRun, "not submitted")
+	code, list := ts.get(t, "/v1/runs")
+	require.Equal(t, http.StatusOK, code)
+	assert.Empty(t, list["runs"])
+}
