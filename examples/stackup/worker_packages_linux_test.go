@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -25,19 +27,30 @@ func (e *applyEnv) packageExec() string {
 	return "sh -c " + sq(packageScript) + " sh {{.ID}} {{.InDoubt}} {{.Node}} " + sq(e.ledger) + " {{.PackageFile}}"
 }
 
-// TestWorkerPackageFile: a worker with --repo gives each platform step's
-// command a read-only private copy of its package, outside the
-// repository, with the content the plan's digest names; an application
-// step gets none.
+// TestWorkerPackageFile: a worker with --repo, a directory or an http
+// URL, gives each platform step's command a read-only private copy of its
+// package, with the content the plan's digest names; an application step
+// gets none.
 func TestWorkerPackageFile(t *testing.T) {
 	db := testDatabase(t)
-	schema := testSchema()
 	e := newApplyEnv(t)
 	plan := planOf(t, e)
+	hs := httptest.NewServer(http.FileServer(http.Dir(e.repo)))
+	defer hs.Close()
+	for name, repo := range map[string]string{"dir": e.repo, "http": hs.URL + "/"} {
+		t.Run(name, func(t *testing.T) {
+			e.fresh(t)
+			workerPackageFile(t, db, e, plan, repo)
+		})
+	}
+}
+
+func workerPackageFile(t *testing.T, db string, e *applyEnv, plan *upgrade.Plan, repo string) {
+	schema := testSchema()
 	store := openStore(t, db, schema)
 	require.NoError(t, store.Submit(t.Context(), plan, pgrun.Options{}))
 	w := startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.packageExec(),
-		"--repo", e.repo, "--plan", plan.ID, "--poll", "50ms")
+		"--repo", repo, "--plan", plan.ID, "--poll", "50ms")
 	require.Equal(t, exitOK, w.wait(t), w.stderr.String())
 	st, err := store.Status(t.Context(), plan.ID)
 	require.NoError(t, err)
