@@ -366,6 +366,20 @@ func TestServeDatabaseRestart(t *testing.T) {
 	assert.Equal(t, ledgerOf(allSteps...), e.readLedger(t), "each step once")
 	require.NoError(t, w.cmd.Process.Signal(syscall.SIGTERM))
 	w.wait(t)
+
+	// A server given another schema, which does not hold the run, says so
+	// (interrupted, to follow again with the right one) rather than wait.
+	ts2.srv.Close()
+	rec, err := ts2.srv.state.loadRun(run)
+	require.NoError(t, err)
+	rec.State = runRunning // as if the server had stopped during the run
+	require.NoError(t, ts2.srv.state.saveRun(rec))
+	ts3 := newDatabaseServerIn(t, e, db, testSchema(), stateDir)
+	events = ts3.follow(t, "/v1/runs/"+run+"/events", "")
+	done := events[len(events)-1]
+	assert.Contains(t, done.data, `"state":"interrupted"`)
+	assert.Contains(t, done.data, "no such run")
+	assert.Contains(t, done.data, "--database-schema")
 }
 
 // TestServeDatabaseFlags: serve --database (or STACKUP_DATABASE_URL)
