@@ -287,8 +287,9 @@ func newDatabaseServerIn(t *testing.T, e *applyEnv, db, schema, stateDir string)
 	return &testServer{applyEnv: e, srv: srv, hs: hs, stateDir: stateDir, url: hs.URL, client: client}
 }
 
-// TestServeDatabaseCancel: POST /v1/runs/RUN/cancel cancels a database
-// run while a worker runs its first step: the step's command is stopped,
+// TestServeDatabaseCancel: POST /v1/runs/RUN/cancel without the token is
+// refused (401) and cancels nothing; with it, it cancels a database run
+// while a worker runs its first step: the step's command is stopped,
 // no other step starts, and the run ends cancelled, in the server and in
 // the database.
 func TestServeDatabaseCancel(t *testing.T) {
@@ -303,6 +304,12 @@ func TestServeDatabaseCancel(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, code, ans)
 	run, planID := ans["run"].(string), ans["plan"].(string)
 	waitFile(t, started)
+	// Without the token: 401, and the run goes on.
+	code, ans = call(t, "POST", ts.url+"/v1/runs/"+run+"/cancel", "", `{}`)
+	assert.Equal(t, http.StatusUnauthorized, code, ans)
+	dbst, err := ts.srv.db.Status(t.Context(), planID)
+	require.NoError(t, err)
+	assert.False(t, dbst.Cancelled || dbst.Finished, "not cancelled")
 	code, ans = ts.post(t, "/v1/runs/"+run+"/cancel", `{}`)
 	require.Equal(t, http.StatusAccepted, code, ans)
 	events := ts.follow(t, "/v1/runs/"+run+"/events", "")
@@ -311,7 +318,7 @@ func TestServeDatabaseCancel(t *testing.T) {
 	code, st := ts.get(t, "/v1/runs/"+run)
 	require.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "cancelled", st["state"])
-	dbst, err := ts.srv.db.Status(t.Context(), planID)
+	dbst, err = ts.srv.db.Status(t.Context(), planID)
 	require.NoError(t, err)
 	assert.True(t, dbst.Cancelled)
 	assert.ErrorIs(t, dbst.Err, pgrun.ErrCancelled)
