@@ -430,6 +430,8 @@ type run struct {
 	halted   bool // stop kept an attempt from starting
 	workers  sync.WaitGroup
 	watch    *watch // nil when no host call needs watching (see run_watch.go)
+	panicked any    // what the caller's code called by a worker panicked with, first
+	broken   bool   // a worker panicked: the others leave
 }
 
 type result struct {
@@ -545,6 +547,9 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	}
 	r.workers.Wait()
 	r.watch.close()
+	if r.broken {
+		panic(r.panicked) // in the caller's goroutine, as if it had called the code that panicked
+	}
 	if err := ctx.Err(); err != nil {
 		return r.report, err
 	}
@@ -569,12 +574,27 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 // run in it, watched through s (nil: unwatched). If the watch gives up on
 // a call, the worker leaves at once, touching nothing: the watch has
 // finished the step and the worker for it.
+//
+// A panic of the caller's code the worker calls outside the host calls
+// (events, journal, logger) ends the run: the workers leave once their
+// steps end, and Run panics with it (see fault).
 func (r *run) work(ctx, runCtx context.Context, s *slot) {
+	held := true // whether the worker holds mu
 	r.mu.Lock()
+	defer func() {
+		if v := recover(); v != nil {
+			if !held {
+				r.mu.Lock()
+			}
+			r.fault(v)
+			r.mu.Unlock()
+			r.workers.Done()
+		}
+	}()
 	for {
 		i, ok := r.next(ctx)
 		if !ok {
-			if r.running == 0 {
+			if r.running == 0 || r.broken {
 				r.wake.Broadcast() // the run is over: the others leave too
 				break
 			}
@@ -584,16 +604,28 @@ func (r *run) work(ctx, runCtx context.Context, s *slot) {
 			continue
 		}
 		r.running++
+		held = false
 		r.mu.Unlock()
 		res, abandoned := r.attempt(runCtx, i, s)
 		if abandoned {
 			return
 		}
 		r.mu.Lock()
+		held = true
 		r.done(ctx, res)
 	}
 	r.mu.Unlock()
 	r.workers.Done()
+}
+
+// fault records the panic v of the caller's code and ends the run: no
+// step starts, and the workers leave. Called with mu held.
+func (r *run) fault(v any) {
+	if !r.broken {
+		r.broken, r.panicked = true, v
+	}
+	r.stopping = true
+	r.wake.Broadcast()
 }
 
 // next takes the next ready step, records and reports its start, if a
@@ -662,12 +694,7 @@ func (r *run) attempt(ctx context.Context, i int, s *slot) (res result, abandone
 		if r.stopped() {
 			return result{i: i, err: err, attempts: n, stopped: true}, false
 		}
-		r.mu.Lock()
-		r.emit(Event{Kind: StepRetrying, Step: &r.plan.Steps[i], Attempt: n + 1, Err: err})
-		if r.cfg.logger != nil {
-			r.cfg.logger.Debug("upgrade: retrying step", "step", r.plan.Steps[i].ID, "attempt", n+1, "err", err)
-		}
-		r.mu.Unlock()
+		r.retrying(i, n+1, err)
 		if wait == nil {
 			wait = newBackoff(r.cfg.backoff, r.cfg.maxBackoff)
 		}
@@ -681,6 +708,16 @@ func (r *run) attempt(ctx context.Context, i int, s *slot) (res result, abandone
 			t.Stop()
 			return result{i: i, err: err, attempts: n, stopped: true}, false
 		}
+	}
+}
+
+// retrying reports that attempt n of step i comes after one failed with err.
+func (r *run) retrying(i, n int, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.emit(Event{Kind: StepRetrying, Step: &r.plan.Steps[i], Attempt: n, Err: err})
+	if r.cfg.logger != nil {
+		r.cfg.logger.Debug("upgrade: retrying step", "step", r.plan.Steps[i].ID, "attempt", n, "err", err)
 	}
 }
 

@@ -120,8 +120,13 @@ func (s *slot) abandon(c uint64, cause error) {
 		err = fmt.Errorf("verify: %w", err)
 	}
 	r.mu.Lock()
+	defer func() {
+		if v := recover(); v != nil {
+			r.fault(v) // see work
+		}
+		r.mu.Unlock()
+		r.workers.Done()
+	}()
 	r.done(s.w.ctx, result{i: s.step, err: err, attempts: s.attempt})
 	r.wake.Broadcast() // with the context done, no step starts: the workers may be leaving
-	r.mu.Unlock()
-	r.workers.Done()
 }
