@@ -52,6 +52,21 @@ func (e *rwStubborn) Verify(ctx context.Context, s upgrade.Step) error {
 	return nil
 }
 
+// cancelOnceEntered returns a context that is cancelled once n calls have
+// begun to wait, and the time it was.
+func (e *rwStubborn) cancelOnceEntered(t *testing.T, n int) (context.Context, *time.Time) {
+	e.entered.Add(n)
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	var cancelled time.Time
+	go func() {
+		e.entered.Wait()
+		cancelled = time.Now()
+		cancel()
+	}()
+	return ctx, &cancelled
+}
+
 // Host code that ignores the run's cancellation is abandoned after the
 // grace period, in Execute or in Verify, while other workers' calls that
 // honour the cancellation end at once; the abandoned steps stay started
@@ -67,21 +82,13 @@ func TestRunAbandonsStubbornWorkersAfterCancel(t *testing.T) {
 			{ID: "n1"}, {ID: "n2"},
 		}}
 		exec := &rwStubborn{release: make(chan struct{})}
-		exec.entered.Add(3)
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		var cancelled time.Time
-		go func() {
-			exec.entered.Wait()
-			cancelled = time.Now()
-			cancel()
-		}()
+		ctx, cancelled := exec.cancelOnceEntered(t, 3)
 		j, err := upgrade.OpenFileJournal(path)
 		require.NoError(t, err)
 		report, err := upgrade.Run(ctx, plan, exec, upgrade.WithConcurrency(3), upgrade.WithJournal(j),
 			upgrade.WithGracePeriod(5*time.Second))
 		require.NoError(t, j.Close())
-		assert.Equal(t, 5*time.Second, time.Since(cancelled), "Run returns after the grace period, not before")
+		assert.Equal(t, 5*time.Second, time.Since(*cancelled), "Run returns after the grace period, not before")
 		require.ErrorIs(t, err, context.Canceled)
 
 		want := map[upgrade.StepID]struct {
@@ -127,17 +134,9 @@ func TestRunGraceForCallAfterCancel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		plan := &upgrade.Plan{Steps: []upgrade.Step{{ID: "late"}}}
 		exec := &rwStubborn{release: make(chan struct{}), lateBy: 2 * time.Second}
-		exec.entered.Add(1)
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		var cancelled time.Time
-		go func() {
-			exec.entered.Wait()
-			cancelled = time.Now()
-			cancel()
-		}()
+		ctx, cancelled := exec.cancelOnceEntered(t, 1)
 		report, err := upgrade.Run(ctx, plan, exec, upgrade.WithGracePeriod(5*time.Second))
-		assert.Equal(t, 7*time.Second, time.Since(cancelled), "Execute's 2s late, then Verify's own grace period")
+		assert.Equal(t, 7*time.Second, time.Since(*cancelled), "Execute's 2s late, then Verify's own grace period")
 		require.ErrorIs(t, err, context.Canceled)
 		o, _ := report.Outcome("late")
 		assert.True(t, o.Abandoned)
