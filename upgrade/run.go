@@ -460,11 +460,7 @@ func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig, stor
 	}
 	r.rankSteps()
 	if cfg.journal != nil {
-		index := make(map[StepID]int, n)
-		for i, s := range plan.Steps {
-			index[s.ID] = i
-		}
-		if err := r.resume(ctx, index); err != nil {
+		if err := r.resume(ctx); err != nil {
 			return nil, err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -27,9 +28,10 @@ type watch struct {
 	r      *run
 	ctx    context.Context // Run's, for the journal
 	slots  []slot
-	quit   chan struct{} // closed once the workers are done
-	done   chan struct{} // closed once the watch's goroutine is done
-	timers []*time.Timer // the grace periods, set by the watch's goroutine
+	quit   chan struct{}  // closed once the workers are done
+	done   chan struct{}  // closed once the watch's goroutine is done
+	timers []*time.Timer  // the grace periods, set by the watch's goroutine
+	fired  sync.WaitGroup // the grace periods not stopped before their end
 }
 
 // A slot is a worker's, for the watch to see its host call.
@@ -73,12 +75,17 @@ func (w *watch) run(ctx context.Context) {
 	for k := range w.slots {
 		s := &w.slots[k]
 		if c := s.calls.Load(); c%2 == 1 {
-			w.timers = append(w.timers, time.AfterFunc(w.r.cfg.grace, func() { s.abandon(c, context.Cause(ctx)) }))
+			w.fired.Add(1)
+			w.timers = append(w.timers, time.AfterFunc(w.r.cfg.grace, func() {
+				defer w.fired.Done()
+				s.abandon(c, context.Cause(ctx))
+			}))
 		}
 	}
 }
 
-// close ends the watch, once the workers are done, and its grace periods.
+// close ends the watch, once the workers are done, and its grace
+// periods, waiting for those whose end has come.
 func (w *watch) close() {
 	if w == nil {
 		return
@@ -86,8 +93,11 @@ func (w *watch) close() {
 	close(w.quit)
 	<-w.done
 	for _, t := range w.timers {
-		t.Stop()
+		if t.Stop() {
+			w.fired.Done()
+		}
 	}
+	w.fired.Wait()
 }
 
 // call calls the host's method m for attempt n of step i, in the slot's
