@@ -66,10 +66,14 @@ var (
 
 // resume reads the journal and marks the steps that succeeded and the one
 // in doubt.
-func (r *run) resume(ctx context.Context, index map[StepID]int) error {
+func (r *run) resume(ctx context.Context) error {
 	records, err := r.cfg.journal.Begin(ctx, r.plan.ID)
-	if err != nil {
+	if err != nil || len(records) == 0 {
 		return err
+	}
+	index := make(map[StepID]int, len(r.plan.Steps))
+	for i, s := range r.plan.Steps {
+		index[s.ID] = i
 	}
 	state := map[StepID]RecordKind{}
 	for _, rec := range records {

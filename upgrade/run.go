@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/hashicorp/go-multierror"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
@@ -401,8 +401,8 @@ func Run(ctx context.Context, plan *Plan, exec Executor, opts ...RunOption) (*Re
 	return r.run(ctx)
 }
 
-// A run is the state of one Run call. Only the goroutine running r.run
-// touches it; workers report through r.results.
+// A run is the state of one Run call. Its workers (see work) share it:
+// what they change while steps run is guarded by mu.
 type run struct {
 	plan     *Plan
 	exec     Executor
@@ -410,7 +410,7 @@ type run struct {
 	graph    *dag.Graph // the steps, then the barriers (see edgesOf)
 	topo     []int      // the vertices in a topological order
 	pos      []int      // pos[i]: i's place in topo
-	chain    []int32    // chain[i]: the longest chain of steps after i; nil one at a time
+	rank     []uint64   // rank[i]: step i's place among ready steps (see newRun)
 	report   *Report
 	barriers []State // of each barrier: NotStarted, Succeeded (passed) or Skipped
 	held     []int32 // during rollback, per barrier, the vertices after it still in place
@@ -419,16 +419,25 @@ type run struct {
 	finished int
 	order    []int // completion order of the steps that succeeded or failed
 	errs     *multierror.Error
-	results  chan result
-	halted   bool          // stop kept an attempt from starting
 	store    *packageStore // nil without WithPackages
+
+	mu       sync.Mutex
+	wake     sync.Cond // a step is ready, or the run is over
+	ready    readyQueue
+	running  int  // steps being attempted
+	idle     int  // workers waiting on wake
+	stopping bool // a failure (FailFast) or the journal keeps steps from starting
+	halted   bool // stop kept an attempt from starting
+	workers  sync.WaitGroup
+	watch    *watch // nil when no host call needs watching (see run_watch.go)
+	panicked any    // what the caller's code called by a worker panicked with, first
+	broken   bool   // a worker panicked: the others leave
 }
 
 type result struct {
 	i        int
 	err      error
-	attempts int  // Execute calls made; for a retry, the number of the next
-	retry    bool // an attempt failed and will be retried; not final
+	attempts int  // Execute calls made
 	stopped  bool // an attempt failed and stop kept the next from starting
 }
 
@@ -441,28 +450,17 @@ func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig, stor
 	r := &run{plan: plan, exec: exec, cfg: cfg, graph: graph, topo: order, pos: make([]int, graph.Len()),
 		report: &Report{Outcomes: make([]Outcome, n)}, barriers: make([]State, len(plan.Barriers)),
 		waiting: make([]int32, graph.Len()), inDoubt: make([]bool, n),
-		errs: &multierror.Error{ErrorFormat: topology.JoinErrors}, results: make(chan result), store: store}
+		errs: &multierror.Error{ErrorFormat: topology.JoinErrors}, store: store}
+	r.wake.L = &r.mu
 	for i, s := range plan.Steps {
 		r.report.Outcomes[i].Step = s.ID
 	}
 	for p, i := range order {
 		r.pos[i] = p
 	}
-	if cfg.concurrency > 1 { // see run
-		r.chain = make([]int32, graph.Len())
-		for k := len(order) - 1; k >= 0; k-- {
-			i := order[k]
-			for _, j := range graph.Next(i) {
-				r.chain[i] = max(r.chain[i], r.chain[j]+r.weight(int(j)))
-			}
-		}
-	}
+	r.rankSteps()
 	if cfg.journal != nil {
-		index := make(map[StepID]int, n)
-		for i, s := range plan.Steps {
-			index[s.ID] = i
-		}
-		if err := r.resume(ctx, index); err != nil {
+		if err := r.resume(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -479,20 +477,39 @@ func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig, stor
 	return r, nil
 }
 
-func (r *run) run(ctx context.Context) (*Report, error) {
-	// Of the steps ready, those with the longest chain of steps after them
-	// go first (the critical path is what bounds the run), then in the
-	// plan's order. One at a time, the plan's order is as good and what
-	// people read.
-	ready := &dag.Heap{Less: func(a, b int) bool { return r.pos[a] < r.pos[b] }}
-	if r.chain != nil {
-		ready.Less = func(a, b int) bool {
-			if r.chain[a] != r.chain[b] {
-				return r.chain[a] > r.chain[b]
+// rankSteps sets the rank of each step among ready steps: its place in
+// topo in the low 32 bits, so that topo[rank&rankPos] is the step. One at
+// a time, that is all: the plan's order is as good as any and what people
+// read. With more, the steps with the longest chain of steps after them go
+// first, since the critical path is what bounds the run: the high bits
+// hold how much shorter a step's chain is than the longest.
+func (r *run) rankSteps() {
+	n := len(r.plan.Steps)
+	r.rank = make([]uint64, n)
+	var chain []int32
+	var longest int32
+	if r.cfg.concurrency > 1 {
+		chain = make([]int32, r.graph.Len())
+		for k := len(r.topo) - 1; k >= 0; k-- {
+			i := r.topo[k]
+			for _, j := range r.graph.Next(i) {
+				chain[i] = max(chain[i], chain[j]+r.weight(int(j)))
 			}
-			return r.pos[a] < r.pos[b]
+			longest = max(longest, chain[i])
 		}
 	}
+	for i := range n {
+		r.rank[i] = uint64(r.pos[i])
+		if chain != nil {
+			r.rank[i] |= uint64(longest-chain[i]) << 32
+		}
+	}
+}
+
+// rankPos masks a rank's place in topo.
+const rankPos = 1<<32 - 1
+
+func (r *run) run(ctx context.Context) (*Report, error) {
 	for _, i := range r.topo { // a barrier's dependencies before it
 		if r.state(i) == Succeeded {
 			continue
@@ -507,60 +524,28 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 		case i >= len(r.plan.Steps):
 			r.barriers[i-len(r.plan.Steps)] = Succeeded
 		default:
-			ready.Push(i)
+			r.ready.push(r.rank[i])
 		}
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// A pool of workers, one per step that may run at once, takes steps
-	// from jobs; the loop below is the only one to touch the run's state.
-	jobs := make(chan int)
-	var g errgroup.Group
-	for range min(r.cfg.concurrency, len(r.plan.Steps)) {
-		g.Go(func() error {
-			for i := range jobs {
-				r.attempt(runCtx, i)
-			}
-			return nil
-		})
+	// A pool of workers, one per step that may run at once: each takes the
+	// next ready step itself, attempts it, records its end and releases the
+	// steps after it.
+	n := min(r.cfg.concurrency, len(r.plan.Steps))
+	if r.cfg.grace > 0 && r.cfg.timeout == 0 {
+		r.watch = newWatch(ctx, r, n)
+		go r.watch.run(runCtx)
 	}
-	running, stopping := 0, false
-	for {
-		for !stopping && running < r.cfg.concurrency && ready.Len() > 0 && ctx.Err() == nil {
-			if r.stopped() {
-				break
-			}
-			i := ready.Pop()
-			if err := r.record(ctx, i, RecordStarted); err != nil {
-				r.errs = multierror.Append(r.errs, err)
-				stopping = true
-				break
-			}
-			r.emit(Event{Kind: StepStarted, Step: &r.plan.Steps[i], Attempt: 1, InDoubt: r.inDoubt[i]})
-			running++
-			jobs <- i // a worker is free: running < concurrency
-		}
-		if running == 0 {
-			break
-		}
-		res := <-r.results
-		if res.retry {
-			r.emit(Event{Kind: StepRetrying, Step: &r.plan.Steps[res.i], Attempt: res.attempts, Err: res.err})
-			if r.cfg.logger != nil {
-				r.cfg.logger.Debug("upgrade: retrying step", "step", r.plan.Steps[res.i].ID, "attempt", res.attempts, "err", res.err)
-			}
-			continue
-		}
-		running--
-		if res.stopped {
-			r.halted = true
-		}
-		if r.finish(ctx, res, ready) && r.cfg.policy == FailFast {
-			stopping = true
-		}
+	r.workers.Add(n)
+	for k := range n {
+		go r.work(ctx, runCtx, r.watch.slot(k))
 	}
-	close(jobs)
-	_ = g.Wait()
+	r.workers.Wait()
+	r.watch.close()
+	if r.broken {
+		panic(r.panicked) // in the caller's goroutine, as if it had called the code that panicked
+	}
 	if err := ctx.Err(); err != nil {
 		return r.report, err
 	}
@@ -580,6 +565,103 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	return r.report, r.errs.ErrorOrNil()
 }
 
+// work is a worker: it takes ready steps and attempts them until none is
+// left to start and none running, or none may start any more. Host calls
+// run in it, watched through s (nil: unwatched). If the watch gives up on
+// a call, the worker leaves at once, touching nothing: the watch has
+// finished the step and the worker for it.
+//
+// A panic of the caller's code the worker calls outside the host calls
+// (events, journal, logger) ends the run: the workers leave once their
+// steps end, and Run panics with it (see fault).
+func (r *run) work(ctx, runCtx context.Context, s *slot) {
+	held := true // whether the worker holds mu
+	r.mu.Lock()
+	defer func() {
+		if v := recover(); v != nil {
+			if !held {
+				r.mu.Lock()
+			}
+			r.fault(v)
+			r.mu.Unlock()
+			r.workers.Done()
+		}
+	}()
+	for {
+		i, ok := r.next(ctx)
+		if !ok {
+			if r.running == 0 || r.broken {
+				r.wake.Broadcast() // the run is over: the others leave too
+				break
+			}
+			r.idle++
+			r.wake.Wait()
+			r.idle--
+			continue
+		}
+		r.running++
+		held = false
+		r.mu.Unlock()
+		res, abandoned := r.attempt(runCtx, i, s)
+		if abandoned {
+			return
+		}
+		r.mu.Lock()
+		held = true
+		r.done(ctx, res)
+	}
+	r.mu.Unlock()
+	r.workers.Done()
+}
+
+// fault records the panic v of the caller's code and ends the run: no
+// step starts, and the workers leave. Called with mu held.
+func (r *run) fault(v any) {
+	if !r.broken {
+		r.broken, r.panicked = true, v
+	}
+	r.stopping = true
+	r.wake.Broadcast()
+}
+
+// next takes the next ready step, records and reports its start, if a
+// step may start. Called with mu held.
+func (r *run) next(ctx context.Context) (int, bool) {
+	if r.stopping || r.ready.len() == 0 || ctx.Err() != nil || r.stopped() {
+		return 0, false
+	}
+	i := r.topo[r.ready.pop()&rankPos]
+	if err := r.record(ctx, i, RecordStarted); err != nil {
+		r.errs = multierror.Append(r.errs, err)
+		r.stopping = true
+		return 0, false
+	}
+	r.emit(Event{Kind: StepStarted, Step: &r.plan.Steps[i], Attempt: 1, InDoubt: r.inDoubt[i]})
+	return i, true
+}
+
+// done records the end of an attempted step, and wakes as many idle
+// workers as there are steps it made ready beyond the one the calling
+// worker takes next. Called with mu held.
+func (r *run) done(ctx context.Context, res result) {
+	r.running--
+	if res.stopped {
+		r.halted = true
+	}
+	if r.finish(ctx, res) && r.cfg.policy == FailFast {
+		r.stopping = true
+	}
+	switch extra := min(r.ready.len()-1, r.idle); {
+	case extra <= 0:
+	case extra == r.idle:
+		r.wake.Broadcast()
+	default:
+		for range extra {
+			r.wake.Signal()
+		}
+	}
+}
+
 // stopped reports whether the caller's stop channel is closed.
 func (r *run) stopped() bool {
 	select {
@@ -590,23 +672,25 @@ func (r *run) stopped() bool {
 	}
 }
 
-// attempt runs step i, with retries, and reports the result.
-func (r *run) attempt(ctx context.Context, i int) {
+// attempt runs step i, with retries, and returns the result; or abandoned,
+// when the watch gave up on a host call of the step (see work).
+func (r *run) attempt(ctx context.Context, i int, s *slot) (res result, abandoned bool) {
 	if r.inDoubt[i] {
 		ctx = context.WithValue(ctx, inDoubtKey{}, true)
 	}
 	var wait *backoff.ExponentialBackOff
 	for n := 1; ; n++ {
-		err := r.once(ctx, i)
+		err := r.once(ctx, i, n, s)
+		if err == errGone {
+			return result{}, true
+		}
 		if err == nil || n >= r.cfg.attempts || IsPermanent(err) || ctx.Err() != nil {
-			r.results <- result{i: i, err: err, attempts: n}
-			return
+			return result{i: i, err: err, attempts: n}, false
 		}
 		if r.stopped() {
-			r.results <- result{i: i, err: err, attempts: n, stopped: true}
-			return
+			return result{i: i, err: err, attempts: n, stopped: true}, false
 		}
-		r.results <- result{i: i, err: err, attempts: n + 1, retry: true}
+		r.retrying(i, n+1, err)
 		if wait == nil {
 			wait = newBackoff(r.cfg.backoff, r.cfg.maxBackoff)
 		}
@@ -615,13 +699,21 @@ func (r *run) attempt(ctx context.Context, i int) {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			r.results <- result{i: i, err: err, attempts: n} // the last attempt's error
-			return
+			return result{i: i, err: err, attempts: n}, false // the last attempt's error
 		case <-r.cfg.stop:
 			t.Stop()
-			r.results <- result{i: i, err: err, attempts: n, stopped: true}
-			return
+			return result{i: i, err: err, attempts: n, stopped: true}, false
 		}
+	}
+}
+
+// retrying reports that attempt n of step i comes after one failed with err.
+func (r *run) retrying(i, n int, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.emit(Event{Kind: StepRetrying, Step: &r.plan.Steps[i], Attempt: n, Err: err})
+	if r.cfg.logger != nil {
+		r.cfg.logger.Debug("upgrade: retrying step", "step", r.plan.Steps[i].ID, "attempt", n, "err", err)
 	}
 }
 
@@ -635,8 +727,10 @@ func newBackoff(initial, max time.Duration) *backoff.ExponentialBackOff {
 	return &backoff.ExponentialBackOff{InitialInterval: min(initial, max), RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: max}
 }
 
-// once executes and verifies step i, within the step timeout.
-func (r *run) once(ctx context.Context, i int) error {
+// once executes and verifies step i, within the step timeout: attempt n
+// of it. It returns errGone when the watch gave up on a host call (see
+// work).
+func (r *run) once(ctx context.Context, i, n int, s *slot) error {
 	if r.cfg.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, r.cfg.timeout)
@@ -649,15 +743,31 @@ func (r *run) once(ctx context.Context, i int) error {
 		}
 		ctx = context.WithValue(ctx, packageFileKey{}, path)
 	}
-	if err := r.call(ctx, callExecute, i); err != nil {
+	if err := r.host(ctx, callExecute, i, n, s); err != nil {
 		return err
 	}
 	if _, ok := r.exec.(Verifier); ok {
-		if err := r.call(ctx, callVerify, i); err != nil {
+		if err := r.host(ctx, callVerify, i, n, s); err != nil && err != errGone {
 			return fmt.Errorf("verify: %w", err)
+		} else if err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// host calls the host's method m for attempt n of step i: in the worker,
+// watched through s, when that is enough to abandon it (see run_watch.go);
+// otherwise in a goroutine of its own (see call). It returns errGone when
+// the watch gave up on the call.
+func (r *run) host(ctx context.Context, m hostMethod, i, n int, s *slot) error {
+	switch {
+	case r.cfg.grace == 0:
+		return r.invokeHere(ctx, m, i) // waited for, however long
+	case s == nil:
+		return r.call(ctx, m, i)
+	}
+	return s.call(ctx, m, i, n)
 }
 
 // hostMethod names a method of the host's code.
@@ -696,25 +806,32 @@ func (r *run) call(ctx context.Context, m hostMethod, i int) error {
 
 // invoke calls the host's method m for step i and sends its error to done.
 func (r *run) invoke(ctx context.Context, m hostMethod, i int, done chan<- error) {
+	done <- r.invokeHere(ctx, m, i)
+}
+
+// invokeHere calls the host's method m for step i and returns its error;
+// a panic, recovered, as a permanent *PanicError.
+func (r *run) invokeHere(ctx context.Context, m hostMethod, i int) (err error) {
 	s := &r.plan.Steps[i]
 	defer func() {
 		if v := recover(); v != nil {
-			done <- Permanent(&PanicError{Method: string(m), Step: s.ID, Value: v, Stack: debug.Stack()})
+			err = Permanent(&PanicError{Method: string(m), Step: s.ID, Value: v, Stack: debug.Stack()})
 		}
 	}()
 	switch m {
 	case callExecute:
-		done <- r.exec.Execute(ctx, *s)
+		return r.exec.Execute(ctx, *s)
 	case callVerify:
-		done <- r.exec.(Verifier).Verify(ctx, *s)
+		return r.exec.(Verifier).Verify(ctx, *s)
 	case callRollback:
-		done <- r.exec.(Rollbacker).Rollback(ctx, *s)
+		return r.exec.(Rollbacker).Rollback(ctx, *s)
 	}
+	return nil
 }
 
 // finish records the end of a step and releases or skips the steps after
 // it. It reports whether the step failed.
-func (r *run) finish(ctx context.Context, res result, ready *dag.Heap) (failed bool) {
+func (r *run) finish(ctx context.Context, res result) (failed bool) {
 	o := &r.report.Outcomes[res.i]
 	s := &r.plan.Steps[res.i]
 	o.Attempts = res.attempts
@@ -751,22 +868,22 @@ func (r *run) finish(ctx context.Context, res result, ready *dag.Heap) (failed b
 		r.cfg.logger.Info("upgrade: step succeeded", "step", s.ID, "node", s.Node, "to", s.To)
 	}
 	r.emit(Event{Kind: StepSucceeded, Step: s, Attempt: res.attempts})
-	r.release(res.i, ready)
+	r.release(res.i)
 	return false
 }
 
 // release counts vertex i as succeeded for the vertices after it: a step
 // left with nothing to wait for is ready, a barrier passed.
-func (r *run) release(i int, ready *dag.Heap) {
+func (r *run) release(i int) {
 	for _, j := range r.graph.Next(i) {
 		if r.waiting[j]--; r.waiting[j] > 0 || r.state(int(j)) != NotStarted {
 			continue
 		}
 		if b := int(j) - len(r.plan.Steps); b >= 0 {
 			r.barriers[b] = Succeeded
-			r.release(int(j), ready)
+			r.release(int(j))
 		} else {
-			ready.Push(int(j))
+			r.ready.push(r.rank[j])
 		}
 	}
 }

@@ -141,3 +141,22 @@ func TestApplyDatabaseFailure(t *testing.T) {
 	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
 	assert.NotContains(t, e.readLedger(t), failing)
 }
+
+// TestWorkerWaitsForPlan: a worker started with --plan before the plan is
+// submitted waits for it (it says so), then runs its steps once apply
+// --database submits it, and exits 0 when the run has finished.
+func TestWorkerWaitsForPlan(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	plan := planOf(t, e)
+	w := startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.record(),
+		"--plan", plan.ID, "--poll", "50ms")
+	w.waitLine(t, "waiting for the plan to be submitted")
+	assert.Empty(t, e.readLedger(t), "nothing ran before the plan was submitted")
+	r := stackup(t, e.args("--database", db, "--database-schema", schema, "--quiet")...)
+	require.Equal(t, exitOK, r.code, r.String())
+	assert.Contains(t, r.stdout, "8 succeeded, 0 failed")
+	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
+	assert.Equal(t, ledgerOf(allSteps...), e.readLedger(t))
+}

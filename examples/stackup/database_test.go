@@ -114,15 +114,17 @@ func TestDatabaseRefusals(t *testing.T) {
 	assert.Empty(t, e.readLedger(t), "nothing ran")
 }
 
-// TestWorkerUnknownPlan: a worker given a plan ID that was never
-// submitted, or a hostile one, exits 2 naming --plan; nothing runs.
-func TestWorkerUnknownPlan(t *testing.T) {
-	db := testDatabase(t)
+// TestWorkerHostilePlan: a worker given a hostile plan ID exits 2
+// naming --plan, before it connects (the URL names no server); nothing
+// runs. (A plan ID not submitted yet is waited for: see
+// TestWorkerWaitsForPlan.)
+func TestWorkerHostilePlan(t *testing.T) {
 	e := newApplyEnv(t)
-	for _, id := range []string{"sha256:" + strings.Repeat("0", 64), "../../etc/passwd", "x'; DROP SCHEMA public; --", strings.Repeat("a", 5000)} {
-		r := stackup(t, "worker", "--database", db, "--database-schema", testSchema(), "--exec", e.record(), "--plan", id)
-		assert.NotEqual(t, exitOK, r.code, "%q", id)
-		assert.Contains(t, r.stderr, "plan", "%q", id)
+	for _, id := range []string{"sha256:" + strings.Repeat("0", 63), "../../etc/passwd", "x'; DROP SCHEMA public; --", strings.Repeat("a", 5000), "SHA256:" + strings.Repeat("A", 64)} {
+		r := stackup(t, "worker", "--database", "postgres://nobody@127.0.0.1:1/none", "--exec", e.record(), "--plan", id)
+		assert.Equal(t, exitUsage, r.code, "%q", id)
+		assert.Contains(t, r.stderr, "--plan", "%q", id)
+		assert.NotContains(t, r.stderr, "database:", "%q: refused before connecting", id)
 	}
 	assert.Empty(t, e.readLedger(t), "nothing ran")
 }

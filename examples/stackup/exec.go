@@ -338,6 +338,10 @@ type runner struct {
 	prefix bool
 	// timeout is the step timeout (--step-timeout), named in errors.
 	timeout time.Duration
+	// packages, if set, gives a platform step's command its package
+	// (.PackageFile) when the run does not (upgrade.PackageFile): a
+	// worker's runs, whose upgrade.Run pgrun calls.
+	packages *packageCopies
 }
 
 // maxStderr is how much of a failed command's standard error its error
@@ -347,6 +351,12 @@ const maxStderr = 2 << 10
 // run renders c for s and runs it.
 func (r *runner) run(ctx context.Context, action string, c *stepCommand, s upgrade.Step) error {
 	inDoubt, pkg := upgrade.InDoubt(ctx), upgrade.PackageFile(ctx)
+	if pkg == "" && r.packages != nil && s.Package != nil {
+		var err error
+		if pkg, err = r.packages.file(ctx, *s.Package); err != nil {
+			return fmt.Errorf("%s command of step %s not run: %w", action, s.ID, err)
+		}
+	}
 	argv, err := c.argv(stepData{Step: s, InDoubt: inDoubt, PackageFile: pkg}, "step "+string(s.ID))
 	if err != nil {
 		return upgrade.Permanent(err)

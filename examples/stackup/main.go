@@ -7,8 +7,9 @@
 //	stackup apply [inputs] --exec COMMAND [run flags]
 //	stackup apply PLANFILE [inputs but --requests] --exec COMMAND [run flags]
 //	stackup serve [inputs] --exec COMMAND [run flags] [serve flags]
+//	stackup serve [inputs] --database URL [run flags but --exec ...] [serve flags]
 //	stackup apply [PLANFILE] [inputs] --database URL [run flags but --exec ...]
-//	stackup worker --database URL --exec COMMAND [--verify-exec COMMAND] [--plan ID] [worker flags]
+//	stackup worker --database URL --exec COMMAND [--verify-exec COMMAND] [--repo DIR|URL] [--plan ID] [worker flags]
 //	stackup help [COMMAND]
 //
 // Every command takes --help. Run without arguments, stackup prints its
@@ -213,20 +214,32 @@
 // run one plan's steps; the run's --concurrency holds across all of them,
 // and a step never starts before the steps it needs succeeded. With
 // --plan ID the worker works on that run only and exits 0 once it has
-// finished (2 when there is no such run); without, it works on every run
-// not finished, new ones included, until stopped. The first SIGINT or
+// finished; started before the plan is submitted, it waits for it (an ID
+// that is not "sha256:" and 64 lower-case hex digits is refused, exit 2).
+// Without --plan, it works on every run not finished, new ones included,
+// until stopped. The first SIGINT or
 // SIGTERM cancels its running commands (SIGTERM, and --grace later
 // SIGKILL), hands their steps back to the other workers, in doubt, and
 // exits 1; a second exits at once (130). A worker that dies, even by
 // SIGKILL, holds its steps until their lease (--lease, default 30s)
 // expires; another worker then runs them again with .InDoubt true
-// (STACKUP_IN_DOUBT=true). Worker flags: --slots N (steps at once, per
-// run), --lease D, --poll D (default 1s), --grace D (default 5s),
-// --name NAME (in events; default host:pid).
+// (STACKUP_IN_DOUBT=true). With --repo DIR|URL (the repository serve or
+// apply plans from, or a copy of it on the worker's host), a platform
+// step's command gets its package as apply's does (.PackageFile,
+// STACKUP_PACKAGE_FILE): a private read-only copy, read through the
+// repository (a directory through os.Root: no package name or link leads
+// outside it) and checked against the digest and size in the plan, which
+// the repository's index cannot change afterwards; a copy that does not
+// match, or a name the repository refuses, fails the step without running
+// its command. Without --repo, .PackageFile is "". Worker flags: --slots N
+// (steps at once, per run), --lease D, --poll D (default 1s), --grace D
+// (default 5s), --name NAME (in events; default host:pid).
+//
+// serve --database URL (and --database-schema) does the same for the plans
+// its clients apply; see "Runs in the database" under serve.
 //
 // The URL is a secret: stackup never prints it, shows a refused value
 // only by its scheme, and removes its password from database errors.
-// serve does not take --database yet.
 //
 // # serve
 //
@@ -265,6 +278,38 @@
 // first has it learn again the versions of the steps its journal records
 // as done, so that a crash between a step and that learning loses
 // nothing.
+//
+// # Runs in the database: serve --database
+//
+// With --database URL (or STACKUP_DATABASE_URL; --database-schema as
+// apply's), serve runs no command: POST /v1/plans/PLAN_ID/apply (and
+// POST /v1/apply) checks the plan as without (the stale check with
+// --stale-check, answered 409 {"kind": "stale"} with nothing submitted)
+// and submits it to the database with the run flags, as apply --database
+// does; the workers (stackup worker --database URL --exec COMMAND, on
+// any hosts) run it. --exec, --verify-exec, --rollback-exec, --rollback
+// and --prefetch are refused, as with apply --database. The run's ID is
+// made from the plan's: applying one plan again answers with the same
+// run, not a second one. The server follows the run in the database:
+// GET /v1/runs/RUN, its event stream, the dashboard and the metrics show
+// it as they show a run of the server's own, with "database": true in
+// its status, and POST /v1/runs/RUN/cancel cancels it there (the workers
+// stop its running steps at their next lease renewal). A restarted
+// server follows again the runs it had not seen end; the runs go on with
+// their workers meanwhile, so there is nothing to resume: POST
+// /v1/runs/RUN/resume answers 409 {"kind": "not_resumable"}. Errors of
+// the database answer 502 {"kind": "database"}, without its password; a
+// plan the database holds with other settings, 409 {"kind": "conflict"}.
+// The state directory keeps the plans and the runs' records as without.
+//
+// A deployment with a server and two workers, each on its host (the
+// token file and URL as above):
+//
+//	stackup serve --topology topo.yaml --repo /srv/repo --state-dir /var/lib/stackup \
+//	    --listen 0.0.0.0:8443 --token-file token --tls-cert cert.pem --tls-key key.pem \
+//	    --database postgres://stackup@db.example/stackup --concurrency 4
+//	stackup worker --database postgres://stackup@db.example/stackup --repo /srv/repo \
+//	    --exec 'deploy {{.Node}} {{.To}} {{.PackageFile}}'
 //
 // Serve flags:
 //

@@ -55,6 +55,9 @@ type runRecord struct {
 	Started      time.Time                 `json:"started"`
 	Finished     *time.Time                `json:"finished,omitempty"`
 	Steps        map[upgrade.StepID]string `json:"steps"`
+	// Database says that the run is kept in the database (serve
+	// --database), where workers run it.
+	Database bool `json:"database,omitempty"`
 }
 
 // count sets the counts from the steps.
@@ -121,7 +124,11 @@ func apiName(s fmt.Stringer) string { return strings.ReplaceAll(s.String(), " ",
 // add records an event and returns how long the step took, when ev ends
 // one that started in this run.
 func (rs *runState) add(ev upgrade.Event) (took time.Duration, ok bool) {
-	now := time.Now()
+	return rs.addAt(ev, time.Now())
+}
+
+// addAt is add for an event that happened at now.
+func (rs *runState) addAt(ev upgrade.Event, now time.Time) (took time.Duration, ok bool) {
 	se := stepEvent{Kind: apiName(ev.Kind), Step: ev.Step.ID, Node: ev.Step.Node, Done: ev.Done, Total: ev.Total,
 		Time: now.UTC().Format(timeFormat), InDoubt: ev.InDoubt}
 	if ev.Err != nil {
@@ -284,7 +291,11 @@ func (s *server) loadRuns(ctx context.Context) error {
 		if rec.Steps == nil {
 			rec.Steps = map[upgrade.StepID]string{}
 		}
-		if rec.State == runRunning {
+		if rec.State == runRunning && rec.Database {
+			// Its workers go on with it: serve --database follows it again.
+			rec.State = runInterrupted
+			rec.Error = "the server stopped while following this run, which its workers go on with: serve with --database follows it again"
+		} else if rec.State == runRunning {
 			s.interrupted(ctx, rec)
 			if err := s.state.saveRun(rec); err != nil {
 				return err

@@ -25,6 +25,7 @@ import (
 
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/pgrun"
 )
 
 // maxBody is the largest request body the server reads.
@@ -62,10 +63,17 @@ type server struct {
 	// first for every step its journal records as succeeded, in the
 	// plan's order, so learning must be idempotent.
 	learn func(context.Context, upgrade.Step) error
+	// db, if set (serve --database), keeps the runs: applying a plan
+	// submits it there, for workers to run, and the server follows it.
+	db *pgrun.Store
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// ended is closed once Close has ended the runs and their followers:
+	// an event stream of a database run then ends too.
+	ended     chan struct{}
+	endedOnce sync.Once
 
 	mu       sync.Mutex
 	closed   bool
@@ -89,7 +97,7 @@ func newServer(ctx context.Context, e *env, rf *runFlags, acc access, state *sta
 		return nil, err
 	}
 	s := &server{env: e, rf: rf, cmds: cmds, exec: newExecutor(cmds, out), log: log, acc: acc, state: state,
-		metrics: newMetrics(), keepAlive: keepAlive, keep: maxFinishedRuns, runs: map[string]*runState{}, busy: map[topology.AppID]string{}}
+		metrics: newMetrics(), keepAlive: keepAlive, ended: make(chan struct{}), keep: maxFinishedRuns, runs: map[string]*runState{}, busy: map[topology.AppID]string{}}
 	if err := s.loadRuns(ctx); err != nil {
 		return nil, err
 	}
@@ -111,6 +119,7 @@ func (s *server) Close() {
 	}
 	s.wg.Wait()
 	s.cancel()
+	s.endedOnce.Do(func() { close(s.ended) })
 }
 
 // Handler returns the HTTP API. It answers only requests for the hosts
@@ -489,7 +498,7 @@ func (s *server) handleApplyPlan(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "internal", err)
 		return
 	}
-	a, err := s.start(plan, nil)
+	a, err := s.start(r.Context(), plan, nil)
 	answerStarted(w, a, err)
 }
 
@@ -513,7 +522,7 @@ func (s *server) handleApply(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "internal", err)
 		return
 	}
-	a, err := s.start(plan, nil)
+	a, err := s.start(r.Context(), plan, nil)
 	answerStarted(w, a, err)
 }
 
@@ -544,7 +553,7 @@ func answerStarted(w http.ResponseWriter, a applyAnswer, err error) {
 // start starts running plan in the background: a new run, or, with old,
 // the resumption of run old from its journal. Its errors are
 // *failure values.
-func (s *server) start(plan *upgrade.Plan, old *runState) (applyAnswer, error) {
+func (s *server) start(ctx context.Context, plan *upgrade.Plan, old *runState) (applyAnswer, error) {
 	apps := planApps(plan)
 	s.mu.Lock()
 	if s.closed {
@@ -552,12 +561,22 @@ func (s *server) start(plan *upgrade.Plan, old *runState) (applyAnswer, error) {
 		return applyAnswer{}, fail(http.StatusServiceUnavailable, "shutting_down", errors.New("the server is shutting down"))
 	}
 	for _, app := range apps {
-		if other, ok := s.busy[app]; ok {
+		if other, ok := s.busy[app]; ok && (s.db == nil || other != databaseRunID(plan.ID)) {
 			s.mu.Unlock()
 			f := fail(http.StatusConflict, "busy", fmt.Errorf("application %q is being upgraded by run %s; one apply per application at a time", app, other))
 			f.body.Run = other
 			return applyAnswer{}, f
 		}
+	}
+	if s.db != nil {
+		if old != nil {
+			s.mu.Unlock()
+			return applyAnswer{}, fail(http.StatusConflict, "not_resumable", fmt.Errorf(
+				"run %s ran in a server without --database: resume it with such a server (its journal is in the state directory)", old.status().Run))
+		}
+		a, err := s.startDatabase(ctx, plan, apps)
+		s.mu.Unlock()
+		return a, err
 	}
 	s.wg.Add(1) // before the run's goroutine starts; undone if it does not
 	rs, err := s.prepare(plan, apps, old)
@@ -773,13 +792,24 @@ func (s *server) handleCancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rs.mu.Lock()
-	cancel, id, state := rs.cancel, rs.rec.Run, rs.rec.State
+	cancel, id, state, database := rs.cancel, rs.rec.Run, rs.rec.State, rs.rec.Database
 	rs.mu.Unlock()
 	if cancel == nil {
 		writeError(w, http.StatusConflict, "not_running", fmt.Errorf("run %s is not running: it is %s", id, state))
 		return
 	}
-	cancel(errCancelled)
+	if database {
+		if s.db == nil {
+			writeError(w, http.StatusConflict, "not_running", fmt.Errorf("run %s is kept in a database, which this server was not given: serve with --database", id))
+			return
+		}
+		if err := s.cancelDatabase(r.Context(), rs); err != nil {
+			writeFailure(w, err)
+			return
+		}
+	} else {
+		cancel(errCancelled)
+	}
 	s.log.Info("run cancelled", "run", id, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusAccepted, applyAnswer{Run: id, Plan: rs.status().Plan, Events: "/v1/runs/" + id + "/events"})
 }
@@ -788,14 +818,18 @@ func (s *server) handleCancel(w http.ResponseWriter, r *http.Request) {
 // steps done are not run again, and a step in doubt is offered again.
 func (s *server) handleResume(w http.ResponseWriter, r *http.Request) {
 	if rs := s.lookup(w, r); rs != nil {
-		a, err := s.resume(rs)
+		a, err := s.resume(r.Context(), rs)
 		answerStarted(w, a, err)
 	}
 }
 
 // resume resumes run rs. Its errors are *failure values.
-func (s *server) resume(rs *runState) (applyAnswer, error) {
+func (s *server) resume(ctx context.Context, rs *runState) (applyAnswer, error) {
 	st := rs.status()
+	if st.Database {
+		return applyAnswer{}, fail(http.StatusConflict, "not_resumable", fmt.Errorf(
+			"run %s is kept in the database, where its workers go on with it whatever happens to this server: nothing to resume (serve with --database follows it)", st.Run))
+	}
 	switch st.State {
 	case runInterrupted, runFailed, runCancelled:
 	case runRunning:
@@ -810,7 +844,7 @@ func (s *server) resume(rs *runState) (applyAnswer, error) {
 	if err != nil {
 		return applyAnswer{}, fail(http.StatusInternalServerError, "internal", fmt.Errorf("run %s: %w", st.Run, err))
 	}
-	return s.start(plan, rs)
+	return s.start(ctx, plan, rs)
 }
 
 // resumeInterrupted resumes every interrupted run (serve --resume).
@@ -824,7 +858,10 @@ func (s *server) resumeInterrupted() {
 	}
 	s.mu.Unlock()
 	for _, rs := range runs {
-		if _, err := s.resume(rs); err != nil {
+		if st := rs.status(); st.Database {
+			continue // its workers go on with it
+		}
+		if _, err := s.resume(s.ctx, rs); err != nil {
 			s.log.Error("interrupted run not resumed", "run", rs.status().Run, "err", err)
 		}
 	}
@@ -882,12 +919,14 @@ func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 				}
 			case <-r.Context().Done():
 				return
+			case <-s.ended: // the server has stopped, and so has its follower
+				return
 			}
 		}
 	}
 }
 
-const serveSynopsis = `stackup serve (--topology FILE | --tosca FILE --instances FILE) --repo DIR|URL --exec COMMAND --state-dir DIR [flags]
+const serveSynopsis = `stackup serve (--topology FILE | --tosca FILE --instances FILE) --repo DIR|URL (--exec COMMAND | --database URL) --state-dir DIR [flags]
 
 Runs a deployment server. Clients post upgrade requests to /v1/plans to get
 a plan to review, then POST /v1/plans/ID/apply to have exactly that plan
@@ -898,8 +937,11 @@ those it was running are interrupted, to resume with
 POST /v1/runs/ID/resume (or at start with --resume). Every call carries
 the header "Authorization: Bearer TOKEN", the token read from --token-file
 or STACKUP_TOKEN; on a loopback --listen address without either, serve
-makes one up and prints it on standard error. See the package
-documentation for the API.`
+makes one up and prints it on standard error. With --database URL (or
+STACKUP_DATABASE_URL), applying a plan submits it to that PostgreSQL
+database instead, where 'stackup worker' processes on any hosts run it
+(give them --exec; serve takes none), and the server follows the run
+there. See the package documentation for the API.`
 
 // serveFlags are serve's own flags.
 type serveFlags struct {
@@ -913,6 +955,8 @@ type serveFlags struct {
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newRunCommand("serve", serveSynopsis, false)
+	c.rf.db = &dbFlags{}
+	c.rf.db.register(c.fs)
 	var sf serveFlags
 	c.fs.StringVar(&sf.listen, "listen", "127.0.0.1:8080", "listen on `ADDR`; other than a loopback address, only with a token given")
 	c.fs.StringVar(&sf.tokenFile, "token-file", "", "the bearer token clients send is in `FILE` (else STACKUP_TOKEN)")
@@ -1099,6 +1143,14 @@ func serve(ctx context.Context, in *inputFlags, rf *runFlags, sf *serveFlags, st
 		return inputErr(err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	var store *pgrun.Store
+	if rf.db != nil && rf.db.on() {
+		var pool interface{ Close() }
+		if store, pool, err = rf.db.open(ctx); err != nil {
+			return err
+		}
+		defer pool.Close() // after srv.Close, which ends the followers
+	}
 	srv, err := newServer(runCtx, e, rf, acc, state, stderr, log)
 	if err != nil {
 		return err
@@ -1121,6 +1173,10 @@ func serve(ctx context.Context, in *inputFlags, rf *runFlags, sf *serveFlags, st
 	scheme := "http"
 	if tlsConfig != nil {
 		scheme = "https"
+	}
+	if store != nil {
+		srv.db = store
+		srv.followDatabaseRuns()
 	}
 	if sf.resume { // before clients can call, who then find the runs going
 		srv.resumeInterrupted()

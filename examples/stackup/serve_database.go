@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/pgrun"
+)
+
+// A server with --database submits the plans it applies to the database
+// (upgrade/pgrun), where workers run them, and follows each run there:
+// a follower reads the run's events and status from the database into
+// the run's runState, which the API, the event streams, the dashboard and
+// the metrics read as they read an in-process run's.
+
+// databaseRunID returns the run ID of the database run of plan planID: a
+// run ID as rand.Text makes them (26 characters A-Z and 2-7), made from
+// the plan ID, so that applying one plan twice names one run, as the
+// database keeps one run per plan.
+func databaseRunID(planID string) string {
+	sum := sha256.Sum256([]byte("stackup database run\x00" + planID))
+	return base32.StdEncoding.EncodeToString(sum[:])[:26]
+}
+
+// startDatabase submits plan to the database, unless a run of it is
+// known already, and follows its run. Its errors are *failure values.
+// s.mu is held.
+func (s *server) startDatabase(ctx context.Context, plan *upgrade.Plan, apps []topology.AppID) (applyAnswer, error) {
+	id := databaseRunID(plan.ID)
+	answer := applyAnswer{Run: id, Plan: plan.ID, Events: "/v1/runs/" + id + "/events"}
+	if rs := s.runs[id]; rs != nil && rs.status().State != runInterrupted {
+		return answer, nil // the same plan again: the same run
+	}
+	if rec, err := s.state.loadRun(id); err == nil && rec.Database { // a run forgotten since
+		s.follow(newRunState(*rec))
+		return answer, nil
+	}
+	if err := s.env.refresh(); err != nil { // for the stale check
+		return applyAnswer{}, fail(http.StatusInternalServerError, "internal", err)
+	}
+	if s.rf.staleCheck {
+		topo, _ := s.env.current()
+		if err := preflight(ctx, plan, upgrade.WithStaleCheck(topo)); err != nil {
+			return applyAnswer{}, fail(http.StatusConflict, "stale", fmt.Errorf("%w: nothing was submitted; post the requests again for a new plan", err))
+		}
+	}
+	if err := s.db.Submit(ctx, plan, s.rf.pgOptions()); err != nil {
+		switch {
+		case errors.Is(err, pgrun.ErrPlanConflict):
+			return applyAnswer{}, fail(http.StatusConflict, "conflict", s.rf.db.redact(err))
+		case errors.Is(err, pgrun.ErrUnsupported), errors.Is(err, upgrade.ErrInvalidPlan):
+			return applyAnswer{}, fail(http.StatusUnprocessableEntity, "invalid_plan", s.rf.db.redact(err))
+		}
+		return applyAnswer{}, fail(http.StatusBadGateway, "database", fmt.Errorf("database: %w", s.rf.db.redact(err)))
+	}
+	rec := runRecord{Run: id, Plan: plan.ID, Applications: apps, Total: len(plan.Steps), Database: true,
+		Started: time.Now().UTC(), Steps: map[upgrade.StepID]string{}}
+	for _, st := range plan.Steps {
+		rec.Steps[st.ID] = stepPending
+	}
+	s.follow(newRunState(rec))
+	s.log.Info("run submitted to the database", "run", id, "plan", plan.ID, "applications", apps, "steps", len(plan.Steps))
+	return answer, nil
+}
+
+// follow marks rs running, remembers it, and starts its follower. s.mu is
+// held.
+func (s *server) follow(rs *runState) {
+	rs.mu.Lock()
+	rs.rec.State, rs.rec.Error, rs.rec.Finished = runRunning, "", nil
+	rs.events, rs.begun = nil, map[upgrade.StepID]time.Time{} // read again from the database
+	rs.cancel = func(error) {}                                // running: see handleCancel
+	rs.notify()
+	rs.mu.Unlock()
+	id := rs.status().Run
+	if err := rs.save(s.state); err != nil {
+		s.log.Error("run record not saved", "run", id, "err", err)
+	}
+	s.runs[id] = rs
+	for _, app := range rs.status().Applications {
+		s.busy[app] = id
+	}
+	s.metrics.running.Inc()
+	s.wg.Add(1)
+	go s.followRun(rs)
+}
+
+// followRun reads run rs's events and status from the database until it
+// has finished, or the server stops (the run goes on with its workers;
+// the server follows it again when it starts).
+func (s *server) followRun(rs *runState) {
+	defer s.wg.Done()
+	st0 := rs.status()
+	id, planID := st0.Run, st0.Plan
+	var seq int64
+	for {
+		st, err := s.db.Status(s.ctx, planID)
+		if err == nil {
+			var evs []pgrun.Event
+			for {
+				evs, err = s.db.Events(s.ctx, planID, seq, 1000)
+				if err != nil {
+					break
+				}
+				for _, ev := range evs {
+					seq = ev.Seq
+					took, ok := rs.addAt(ev.Event, ev.Time)
+					s.metrics.step(apiName(ev.Kind), took, ok)
+					if ev.Kind == upgrade.StepSucceeded && s.learn != nil {
+						if lerr := s.learn(context.WithoutCancel(s.ctx), *ev.Step); lerr != nil {
+							s.log.Error("the inventory did not learn a step's new version", "run", id, "step", ev.Step.ID, "err", lerr)
+						}
+					}
+				}
+				if len(evs) < 1000 {
+					break
+				}
+			}
+		}
+		switch {
+		case errors.Is(err, pgrun.ErrUnknownRun):
+			// Not in this schema (another --database-schema, or dropped):
+			// nothing to follow.
+			s.databaseRunLost(rs, fmt.Errorf("%w; serve with the --database and --database-schema the run was submitted to", err))
+			return
+		case err != nil && s.ctx.Err() == nil:
+			s.log.Warn("reading the run from the database failed; trying again", "run", id, "err", s.rf.db.redact(err))
+		case err == nil && st.Finished:
+			s.databaseRunEnded(rs, st)
+			return
+		}
+		t := time.NewTimer(databasePoll)
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			t.Stop()
+			s.metrics.running.Dec()
+			return
+		case <-stopOf(s.ctx):
+			t.Stop()
+			s.metrics.running.Dec()
+			return
+		}
+	}
+}
+
+// databaseRunEnded records the end of database run rs, with status st.
+func (s *server) databaseRunEnded(rs *runState, st *pgrun.Status) {
+	state := runSucceeded
+	switch {
+	case st.Cancelled:
+		state = runCancelled
+	case st.Err != nil:
+		state = runFailed
+	}
+	id := rs.status().Run
+	s.metrics.runs.WithLabelValues(state).Inc()
+	s.metrics.running.Dec()
+	s.mu.Lock()
+	for _, app := range rs.status().Applications {
+		if s.busy[app] == id {
+			delete(s.busy, app)
+		}
+	}
+	s.remember(id)
+	s.mu.Unlock()
+	rs.end(st.Report, state, st.Err, nil)
+	if serr := rs.save(s.state); serr != nil {
+		s.log.Error("run record not saved", "run", id, "err", serr)
+	}
+	s.log.Info("run ended", "run", id, "state", state, "err", st.Err, "in_doubt", st.InDoubt)
+}
+
+// databaseRunLost records that database run rs is not in the database:
+// interrupted, so that a server given the right database follows it again.
+func (s *server) databaseRunLost(rs *runState, err error) {
+	id := rs.status().Run
+	s.metrics.running.Dec()
+	s.mu.Lock()
+	for _, app := range rs.status().Applications {
+		if s.busy[app] == id {
+			delete(s.busy, app)
+		}
+	}
+	s.mu.Unlock()
+	rs.end(nil, runInterrupted, err, nil)
+	if serr := rs.save(s.state); serr != nil {
+		s.log.Error("run record not saved", "run", id, "err", serr)
+	}
+	s.log.Error("run not found in the database", "run", id, "err", err)
+}
+
+// cancelDatabase cancels database run rs: no step starts any more, and
+// the workers stop the running ones at their next lease renewal.
+func (s *server) cancelDatabase(ctx context.Context, rs *runState) error {
+	if err := s.db.Cancel(ctx, rs.status().Plan); err != nil {
+		return fail(http.StatusBadGateway, "database", fmt.Errorf("database: %w", s.rf.db.redact(err)))
+	}
+	return nil
+}
+
+// followDatabaseRuns follows the database runs of the state directory
+// that had not finished when the server last stopped. s.db is set.
+func (s *server) followDatabaseRuns() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, rs := range s.runs {
+		if st := rs.status(); st.Database && (st.State == runRunning || st.State == runInterrupted) {
+			s.follow(rs)
+		}
+	}
+}
