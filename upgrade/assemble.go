@@ -29,6 +29,19 @@ func (pl *planning) assemble(plan *Plan) error {
 	}
 	// What each step comes after, by index, as the rows of a dag.Graph.
 	g := stepEdges{start: make([]int32, 1, n+1)}
+	if err := pl.platformSteps(plan, &g); err != nil {
+		return err
+	}
+	if err := pl.applicationSteps(plan, &g); err != nil {
+		return err
+	}
+	slices.SortStableFunc(plan.Satisfied, func(a, b Check) int { return cmp.Compare(a.Node, b.Node) })
+	return orderSteps(plan.Steps, nil, g)
+}
+
+// platformSteps adds to the plan the steps, or the satisfied checks, of
+// every platform node, and their rows to g.
+func (pl *planning) platformSteps(plan *Plan, g *stepEdges) error {
 	// Bottom up, so that the steps beneath a node are there before it.
 	for _, level := range pl.byHeight {
 		for _, pf := range level {
@@ -40,13 +53,19 @@ func (pl *planning) assemble(plan *Plan) error {
 			}
 			// The node's first step comes after the last steps of the
 			// platform nodes beneath it.
-			after, err := pl.lastStepsBeneath(&g, pf.nodeInfo)
+			after, err := pl.lastStepsBeneath(g, pf.nodeInfo)
 			if err != nil {
 				return err
 			}
-			plan.Steps = pl.appendPlatformSteps(plan.Steps, &g, pf, after)
+			plan.Steps = pl.appendPlatformSteps(plan.Steps, g, pf, after)
 		}
 	}
+	return nil
+}
+
+// applicationSteps adds to the plan a step, or a satisfied check, for
+// every replaced node, their rows to g, and the warnings.
+func (pl *planning) applicationSteps(plan *Plan, g *stepEdges) error {
 	type warnings struct {
 		node  topology.NodeID
 		texts []string
@@ -76,7 +95,7 @@ func (pl *planning) assemble(plan *Plan) error {
 			From: rep.node.Version, To: r.Template.Version, NewTemplate: &r.Template, Request: rep.request,
 			Reason: reason}
 		var err error
-		if s.After, err = pl.lastStepsBeneath(&g, rep.nodeInfo); err != nil {
+		if s.After, err = pl.lastStepsBeneath(g, rep.nodeInfo); err != nil {
 			return err
 		}
 		plan.Steps = append(plan.Steps, s)
@@ -90,12 +109,11 @@ func (pl *planning) assemble(plan *Plan) error {
 			warned = append(warned, warnings{id, texts})
 		}
 	}
-	slices.SortStableFunc(plan.Satisfied, func(a, b Check) int { return cmp.Compare(a.Node, b.Node) })
 	slices.SortFunc(warned, func(a, b warnings) int { return cmp.Compare(a.node, b.node) })
 	for _, w := range warned {
 		plan.Warnings = append(plan.Warnings, w.texts...)
 	}
-	return orderSteps(plan.Steps, nil, g)
+	return nil
 }
 
 // applicationStepIDs returns the IDs of the steps of the replaced nodes
