@@ -36,7 +36,28 @@ func (pl *planning) assemble(plan *Plan) error {
 		return err
 	}
 	slices.SortStableFunc(plan.Satisfied, func(a, b Check) int { return cmp.Compare(a.Node, b.Node) })
+	plan.Decisions = pl.decisions()
 	return orderSteps(plan.Steps, nil, g)
+}
+
+// decisions returns the decision of every platform node with steps, sorted
+// by node.
+func (pl *planning) decisions() []Decision {
+	var out []Decision
+	for _, level := range pl.byHeight {
+		for _, pf := range level {
+			if len(pf.path) == 0 {
+				continue
+			}
+			d := Decision{Node: pf.node.ID, Demands: slices.Clip(pf.demands), Candidates: pf.candidates} // the node's list is done with
+			for _, c := range pf.binding { // co-tenants', each once (see verdicts)
+				d.Demands = append(d.Demands, *c)
+			}
+			out = append(out, d)
+		}
+	}
+	slices.SortFunc(out, func(a, b Decision) int { return cmp.Compare(a.Node, b.Node) })
+	return out
 }
 
 // platformSteps adds to the plan the steps, or the satisfied checks, of
@@ -216,12 +237,6 @@ func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform
 		from = p.Version
 	}
 	pf.steps, pf.lastIndex = ids, len(steps)-1
-	final := &steps[len(steps)-1]
-	final.Demands = slices.Clip(pf.demands) // the node's list is done with
-	for _, d := range pf.binding {          // co-tenants', each once (see verdicts)
-		final.Demands = append(final.Demands, *d)
-	}
-	final.Candidates = pf.candidates
 	return steps
 }
 
