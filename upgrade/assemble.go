@@ -50,7 +50,7 @@ func (pl *planning) decisions() []Decision {
 				continue
 			}
 			d := Decision{Node: pf.node.ID, Demands: slices.Clip(pf.demands), Candidates: pf.candidates} // the node's list is done with
-			for _, c := range pf.binding { // co-tenants', each once (see verdicts)
+			for _, c := range pf.binding {                                                               // co-tenants', each once (see verdicts)
 				d.Demands = append(d.Demands, *c)
 			}
 			out = append(out, d)

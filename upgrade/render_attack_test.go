@@ -41,7 +41,7 @@ func hostilePlan(id, tmpl, text, dem string) *upgrade.Plan {
 		Decisions: []upgrade.Decision{{Node: topology.NodeID(id),
 			Demands:    []upgrade.Demand{demand, {Constraint: c("<11"), App: "shop", Template: "shop_app", Version: v("2.0.0")}},
 			Candidates: []upgrade.Candidate{{Version: v("11.0.2"), Rejected: text}, {Version: v("10.1.34"), Chosen: true}}}},
-		Warnings:  []string{text, text + " again"},
+		Warnings: []string{text, text + " again"},
 	}
 }
 
