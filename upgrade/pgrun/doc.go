@@ -40,9 +40,9 @@
 // its workers whose Executor is an upgrade.Rollbacker: one step at a
 // time, last completed first, a step kept while a step after it could not
 // be undone, as upgrade.Run does. A rollback whose worker is lost is
-// offered again once the lease expires (but not told it is in doubt:
-// upgrade.InDoubt cannot be set outside package upgrade); Rollback has no
-// grace period here.
+// offered again once the lease expires, in doubt (upgrade.WithInDoubt), as
+// a step is; WorkerOptions.GracePeriod bounds a Rollback that ignores its
+// context as it bounds Execute.
 //
 // A conformance suite (conformance_test.go) runs small plans through both
 // upgrade.Run and this package and requires the same outcomes.

@@ -32,7 +32,10 @@ type WorkerOptions struct {
 	// Poll is how long the worker waits before looking again when no step
 	// is ready; the default is DefaultPoll.
 	Poll time.Duration
-	// GracePeriod is upgrade.WithGracePeriod's; 0 keeps Run's default.
+	// GracePeriod is upgrade.WithGracePeriod's, for Execute and Verify
+	// and for Rollback alike: how long the worker waits for host code
+	// that ignores its context once that is done (the run cancelled, the
+	// lease lost, the step's timeout); 0 keeps Run's default.
 	GracePeriod time.Duration
 	// Logger, if not nil, is told of database errors the worker rides out.
 	Logger *slog.Logger
@@ -141,6 +144,15 @@ func (s *Store) Work(ctx context.Context, planID string, exec upgrade.Executor, 
 	return g.Wait()
 }
 
+// grace is the grace period for host code, upgrade.Run's default unless
+// set.
+func (w *worker) grace() time.Duration {
+	if w.o.GracePeriod > 0 {
+		return w.o.GracePeriod
+	}
+	return upgrade.DefaultGracePeriod
+}
+
 // wait logs err, if not nil, and waits the poll interval or until ctx is
 // done.
 func (s *Store) wait(ctx context.Context, o *WorkerOptions, err error) error {
@@ -242,41 +254,19 @@ func (w *worker) event(ctx context.Context, tx pgx.Tx, kind upgrade.EventKind, i
 	return err
 }
 
-// inDoubtJournal is the journal of the one-step run through which a
-// worker executes a step: the step's prerequisites succeeded, and the step
-// itself, when in doubt, was started. See execute.
-type inDoubtJournal struct{ records []upgrade.Record }
-
-func (j *inDoubtJournal) Begin(context.Context, string) ([]upgrade.Record, error) {
-	return j.records, nil
-}
-func (j *inDoubtJournal) Append(context.Context, upgrade.Record) error { return nil }
-
 // execute runs claimed step c, renewing its lease, and records the
 // outcome.
 //
-// The step goes through upgrade.Run, so that retries, timeouts, Verify,
-// panics, grace periods and upgrade.InDoubt mean exactly what they mean
-// there: Run gets a plan of the step and, as placeholders, the steps and
-// barriers in its After list, which a journal says succeeded; when the
-// step is in doubt, the journal says it started, so Run offers it in
-// doubt. (With an exported upgrade.WithInDoubt, the journal would not be
-// needed for that.)
+// The step goes through upgrade.Run, alone in a plan of its own (its After
+// list succeeded: it was claimed ready), so that retries, timeouts,
+// Verify, panics and grace periods mean exactly what they mean there; a
+// step taken over is executed with upgrade.WithInDoubt.
 func (w *worker) execute(ctx context.Context, c *claim) {
 	st := w.run.plan.Steps[c.idx]
-	mini := &upgrade.Plan{ID: w.planID()}
-	j := &inDoubtJournal{}
-	for _, a := range st.After {
-		mini.Steps = append(mini.Steps, upgrade.Step{ID: a, Node: st.Node})
-		j.records = append(j.records, upgrade.Record{Kind: upgrade.RecordSucceeded, Step: a})
-	}
-	mini.Steps = append(mini.Steps, st)
-	if c.inDoubt {
-		j.records = append(j.records, upgrade.Record{Kind: upgrade.RecordStarted, Step: st.ID})
-	}
+	st.After = nil
+	mini := &upgrade.Plan{ID: w.planID(), Steps: []upgrade.Step{st}}
 	base := c.attempts - 1 // attempts made before this claim
 	opts := []upgrade.RunOption{
-		upgrade.WithJournal(j),
 		upgrade.WithRetry(max(w.run.opts.Attempts-base, 1), w.run.opts.Backoff, w.run.opts.MaxBackoff),
 		upgrade.WithEvents(func(e upgrade.Event) {
 			if e.Kind == upgrade.StepRetrying {
@@ -334,7 +324,8 @@ func (w *worker) execute(ctx context.Context, c *claim) {
 // leased calls do with a context that is cancelled when c's lease is
 // taken over (cause ErrLeaseLost) or the run is cancelled (cause
 // errRunCancelled), renewing the lease meanwhile, and returns that cause,
-// or nil.
+// or nil. A step, or rollback, taken over from a lost worker gets a
+// context marked with upgrade.WithInDoubt.
 func (w *worker) leased(ctx context.Context, c *claim, do func(context.Context)) error {
 	stepCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -343,7 +334,11 @@ func (w *worker) leased(ctx context.Context, c *claim, do func(context.Context))
 		defer close(renewed)
 		w.renew(stepCtx, c, stop, cancel)
 	}()
-	do(stepCtx)
+	if c.inDoubt {
+		do(upgrade.WithInDoubt(stepCtx))
+	} else {
+		do(stepCtx)
+	}
 	close(stop)
 	<-renewed
 	return context.Cause(stepCtx)
@@ -452,7 +447,7 @@ func (w *worker) finish(ctx context.Context, c *claim, attempts int, errText str
 func (w *worker) undo(ctx context.Context, c *claim) {
 	st := w.run.plan.Steps[c.idx]
 	var err error
-	cause := w.leased(ctx, c, func(stepCtx context.Context) { err = callRollback(stepCtx, w.exec.(upgrade.Rollbacker), st) })
+	cause := w.leased(ctx, c, func(stepCtx context.Context) { err = callRollback(stepCtx, w.exec.(upgrade.Rollbacker), st, w.grace()) })
 
 	bg, done := context.WithTimeout(context.WithoutCancel(ctx), w.o.Lease)
 	defer done()
@@ -485,12 +480,31 @@ func (w *worker) undo(ctx context.Context, c *claim) {
 }
 
 // callRollback calls rb.Rollback for st, turning a panic into a permanent
-// *upgrade.PanicError, as upgrade.Run does.
-func callRollback(ctx context.Context, rb upgrade.Rollbacker, st upgrade.Step) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = upgrade.Permanent(&upgrade.PanicError{Method: "Rollback", Step: st.ID, Value: v, Stack: debug.Stack()})
-		}
+// *upgrade.PanicError, as upgrade.Run does; and, as Run does with its grace
+// period (WorkerOptions.GracePeriod), waits at most that long for a
+// Rollback that ignores its context once it is done, then fails it with a
+// permanent *upgrade.AbandonedError, leaving its goroutine behind.
+func callRollback(ctx context.Context, rb upgrade.Rollbacker, st upgrade.Step, grace time.Duration) error {
+	done := make(chan error, 1) // the goroutine never blocks, even abandoned
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				done <- upgrade.Permanent(&upgrade.PanicError{Method: "Rollback", Step: st.ID, Value: v, Stack: debug.Stack()})
+			}
+		}()
+		done <- rb.Rollback(ctx, st)
 	}()
-	return rb.Rollback(ctx, st)
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return upgrade.Permanent(&upgrade.AbandonedError{Method: "Rollback", Step: st.ID, Grace: grace, Cause: context.Cause(ctx)})
+	}
 }
