@@ -25,3 +25,7 @@ func TestWithInDoubt(t *testing.T) {
 	assert.NoError(t, err)
 	assert.True(t, seen)
 }
+
+func TestStepWaitingString(t *testing.T) {
+	assert.Equal(t, "waiting", upgrade.StepWaiting.String())
+}

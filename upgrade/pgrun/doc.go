@@ -32,7 +32,9 @@
 // A step holds a lock on its node while it runs, across all the runs of
 // the schema: two runs whose steps touch one node never run those steps
 // at once; the second takes other ready steps meanwhile, and the one
-// waiting starts once the lock is free. (Two steps of one run on one node
+// waiting starts once the lock is free, having had one event of kind
+// upgrade.StepWaiting naming the node and the step holding it (again for
+// each new holder, not each time its workers look). (Two steps of one run on one node
 // wait for each other too, which upgrade.Run does not make them do; the
 // planner orders such steps anyway.)
 //
@@ -47,6 +49,5 @@
 // A conformance suite (conformance_test.go) runs small plans through both
 // upgrade.Run and this package and requires the same outcomes.
 //
-// Not yet: events saying what a step waits for, LISTEN/NOTIFY (workers
-// poll).
+// Not yet: LISTEN/NOTIFY (workers poll).
 package pgrun

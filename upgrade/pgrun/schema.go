@@ -26,7 +26,7 @@ type Store struct {
 var ErrInvalidSchema = errors.New("pgrun: invalid schema name")
 
 // SchemaVersion is the version of the tables Open creates or migrates to.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migrations[k] takes the schema from version k to k+1. {s} stands for
 // the quoted schema name.
@@ -112,6 +112,15 @@ var migrations = []string{
 	DROP INDEX {s}.steps_ready;
 	CREATE INDEX steps_ready ON {s}.steps (plan_id, prio DESC, pos, idx) WHERE state = 'ready';
 	DROP FUNCTION IF EXISTS {s}.finish(text, int, bigint, int, text, text);` + functions,
+	// Version 3: waiting events. steps.wait_plan and wait_idx name the
+	// step of another run whose lock on the node the step last waited for
+	// (one event per wait); events.wait_plan and wait_step, in an event of
+	// kind StepWaiting, that step. claim returns r_wake_us, the time until
+	// the run's next lease expires. steps_lease finds that.
+	`ALTER TABLE {s}.steps ADD COLUMN wait_plan text, ADD COLUMN wait_idx int;
+	ALTER TABLE {s}.events ADD COLUMN wait_plan text, ADD COLUMN wait_step text;
+	CREATE INDEX steps_lease ON {s}.steps (plan_id, lease_until) WHERE lease_until IS NOT NULL;
+	DROP FUNCTION IF EXISTS {s}.claim(text, text, bigint, boolean);` + functions,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
@@ -138,17 +147,27 @@ const functions = `
 		RETURN FOUND;
 	END $pgrun$;
 
+	-- next_expiry returns the microseconds until the first lease of run
+	-- p_plan expires, or NULL when no step is leased.
+	CREATE OR REPLACE FUNCTION {s}.next_expiry(p_plan text) RETURNS bigint LANGUAGE sql STABLE AS $pgrun$
+		SELECT (extract(epoch FROM min(lease_until) - clock_timestamp()) * 1000000)::bigint
+			FROM {s}.steps WHERE plan_id = p_plan AND lease_until IS NOT NULL
+	$pgrun$;
+
 	-- claim takes, for worker p_worker, the step of run p_plan with the
 	-- oldest expired lease, in doubt, or else the first ready step if the
 	-- run's concurrency limit allows. r_status is 'claimed', 'none',
-	-- 'finished' or 'unknown'.
+	-- 'finished' or 'unknown'; with 'none', r_wake_us is the time until
+	-- the run's first lease expires. A ready step whose node a step of
+	-- another run holds gets a waiting event, once for each holder.
 	CREATE OR REPLACE FUNCTION {s}.claim(p_plan text, p_worker text, p_lease_us bigint, p_rollbacker boolean)
-	RETURNS TABLE (r_status text, r_idx int, r_token bigint, r_attempts int, r_in_doubt boolean)
+	RETURNS TABLE (r_status text, r_idx int, r_token bigint, r_attempts int, r_in_doubt boolean, r_wake_us bigint)
 	LANGUAGE plpgsql AS $pgrun$
 	DECLARE
 		run record;
 		got record;
 		cand record;
+		holder record;
 		claimed boolean;
 		n int;
 		m int;
@@ -186,7 +205,7 @@ const functions = `
 		END IF;
 		IF run.state = 'rolling_back' THEN
 			IF NOT p_rollbacker THEN
-				r_status := 'none'; RETURN NEXT; RETURN;
+				r_status := 'none'; r_wake_us := {s}.next_expiry(p_plan); RETURN NEXT; RETURN;
 			END IF;
 			-- A rollback whose worker was lost: offered again.
 			UPDATE {s}.steps SET token = token + 1, worker = p_worker,
@@ -199,7 +218,7 @@ const functions = `
 				RETURN NEXT; RETURN;
 			END IF;
 			IF run.running > 0 THEN -- one at a time, last completed first
-				r_status := 'none'; RETURN NEXT; RETURN;
+				r_status := 'none'; r_wake_us := {s}.next_expiry(p_plan); RETURN NEXT; RETURN;
 			END IF;
 			LOOP
 				SELECT idx INTO cand FROM {s}.steps WHERE plan_id = p_plan AND idx < run.total
@@ -234,27 +253,40 @@ const functions = `
 			RETURNING idx, token, attempts, in_doubt INTO got;
 		IF NOT FOUND THEN
 			IF run.state <> 'running' OR run.stopping OR run.running >= run.concurrency THEN
-				r_status := 'none'; RETURN NEXT; RETURN;
+				r_status := 'none'; r_wake_us := {s}.next_expiry(p_plan); RETURN NEXT; RETURN;
 			END IF;
-			-- The first ready step whose node no step of any run holds.
+			-- The first ready step whose node no step of any run holds. The
+			-- run's row lock keeps other claims of the run out.
 			claimed := false;
-			FOR cand IN SELECT st.idx, st.node FROM {s}.steps st WHERE st.plan_id = p_plan AND st.state = 'ready'
-					AND NOT EXISTS (SELECT 1 FROM {s}.node_locks l WHERE l.node = st.node)
-					ORDER BY st.prio DESC, st.pos, st.idx LIMIT 16 LOOP -- the run's row lock keeps other claims out
-				-- Another run's claim may have taken the node since: then
-				-- this inserts nothing, having waited for it to commit.
-				INSERT INTO {s}.node_locks (node, plan_id, idx) VALUES (cand.node, p_plan, cand.idx) ON CONFLICT DO NOTHING;
-				IF FOUND THEN
-					UPDATE {s}.steps SET state = 'running', token = token + 1, worker = p_worker, attempts = attempts + 1,
-							lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond'
-						WHERE plan_id = p_plan AND idx = cand.idx
-						RETURNING idx, token, attempts, in_doubt INTO got;
-					claimed := true;
-					EXIT;
+			FOR cand IN SELECT st.idx, st.node, st.attempts, st.in_doubt, st.wait_plan, st.wait_idx
+					FROM {s}.steps st WHERE st.plan_id = p_plan AND st.state = 'ready'
+					ORDER BY st.prio DESC, st.pos, st.idx LOOP
+				SELECT l.plan_id, l.idx, h.step_id INTO holder FROM {s}.node_locks l
+					JOIN {s}.steps h ON h.plan_id = l.plan_id AND h.idx = l.idx WHERE l.node = cand.node;
+				IF NOT FOUND THEN
+					-- Another run's claim may have taken the node since: then
+					-- this inserts nothing, having waited for it to commit.
+					INSERT INTO {s}.node_locks (node, plan_id, idx) VALUES (cand.node, p_plan, cand.idx) ON CONFLICT DO NOTHING;
+					IF FOUND THEN
+						UPDATE {s}.steps SET state = 'running', token = token + 1, worker = p_worker, attempts = attempts + 1,
+								lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond',
+								wait_plan = NULL, wait_idx = NULL
+							WHERE plan_id = p_plan AND idx = cand.idx
+							RETURNING idx, token, attempts, in_doubt INTO got;
+						claimed := true;
+						EXIT;
+					END IF;
+				ELSIF holder.plan_id <> p_plan
+						AND (cand.wait_plan IS DISTINCT FROM holder.plan_id OR cand.wait_idx IS DISTINCT FROM holder.idx) THEN
+					UPDATE {s}.steps SET wait_plan = holder.plan_id, wait_idx = holder.idx
+						WHERE plan_id = p_plan AND idx = cand.idx;
+					INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker, wait_plan, wait_step)
+						VALUES (p_plan, {waiting}, cand.idx, cand.attempts + 1, NULL, cand.in_doubt, run.done, run.total, p_worker,
+							holder.plan_id, holder.step_id);
 				END IF;
 			END LOOP;
 			IF NOT claimed THEN
-				r_status := 'none'; RETURN NEXT; RETURN;
+				r_status := 'none'; r_wake_us := {s}.next_expiry(p_plan); RETURN NEXT; RETURN;
 			END IF;
 			UPDATE {s}.runs SET running = running + 1 WHERE plan_id = p_plan;
 		END IF;
@@ -409,6 +441,6 @@ func (s *Store) q(sql string) string {
 	return strings.NewReplacer("{s}", s.schema,
 		"{started}", strconv.Itoa(int(upgrade.StepStarted)), "{succeeded}", strconv.Itoa(int(upgrade.StepSucceeded)),
 		"{failed}", strconv.Itoa(int(upgrade.StepFailed)), "{skipped}", strconv.Itoa(int(upgrade.StepSkipped)),
-		"{rolledback}", strconv.Itoa(int(upgrade.StepRolledBack)),
+		"{rolledback}", strconv.Itoa(int(upgrade.StepRolledBack)), "{waiting}", strconv.Itoa(int(upgrade.StepWaiting)),
 		"{failfast}", strconv.Itoa(int(upgrade.FailFast))).Replace(sql)
 }

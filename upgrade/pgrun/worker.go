@@ -223,9 +223,10 @@ func (w *worker) claim(ctx context.Context) (c *claim, finished bool, err error)
 	var token *int64
 	var attempts *int32
 	var inDoubt *bool
+	var wakeUS *int64
 	_, rollbacker := w.exec.(upgrade.Rollbacker)
-	err = w.s.pool.QueryRow(ctx, w.s.q(`SELECT r_status, r_idx, r_token, r_attempts, r_in_doubt FROM {s}.claim($1, $2, $3, $4)`),
-		w.planID(), w.o.Name, w.o.Lease.Microseconds(), rollbacker).Scan(&status, &idx, &token, &attempts, &inDoubt)
+	err = w.s.pool.QueryRow(ctx, w.s.q(`SELECT r_status, r_idx, r_token, r_attempts, r_in_doubt, r_wake_us FROM {s}.claim($1, $2, $3, $4)`),
+		w.planID(), w.o.Name, w.o.Lease.Microseconds(), rollbacker).Scan(&status, &idx, &token, &attempts, &inDoubt, &wakeUS)
 	if err != nil {
 		return nil, false, fmt.Errorf("pgrun: claiming a step of run %s: %w", w.planID(), err)
 	}
