@@ -49,5 +49,13 @@
 // A conformance suite (conformance_test.go) runs small plans through both
 // upgrade.Run and this package and requires the same outcomes.
 //
-// Not yet: LISTEN/NOTIFY (workers poll).
+// Workers wait for work on PostgreSQL's LISTEN/NOTIFY: the transaction
+// that submits a run, finishes a step (freeing its node and its slot, and
+// making the steps after it ready), or cancels, stops or ends a run
+// notifies the schema's channel, whose name is a hash of the schema's;
+// each Work call listens on a connection of its own, and falls back to
+// polling (WorkerOptions.Poll) while that connection is lost. A worker
+// also looks again when a lease of its run expires, to take the step
+// over. WorkerOptions.Drain stops a worker claiming steps, letting those
+// it runs finish.
 package pgrun

@@ -409,7 +409,7 @@ func TestLeaseFencing(t *testing.T) {
 	require.NoError(t, err)
 	o := WorkerOptions{Name: "dead", Lease: 200 * time.Millisecond, Poll: 10 * time.Millisecond}
 	dead := &worker{s: s, run: run, exec: &effectExec{s: s}, o: &o}
-	c, _, err := dead.claim(ctx)
+	c, _, _, err := dead.claim(ctx)
 	require.NoError(t, err)
 	require.NotNil(t, c)
 	require.Equal(t, 0, c.idx)

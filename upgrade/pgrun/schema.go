@@ -2,6 +2,8 @@ package pgrun
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -17,9 +19,19 @@ import (
 // concurrent use; any number of Stores, in any number of processes, may
 // share a schema.
 type Store struct {
-	pool   *pgxpool.Pool
-	name   string // the schema's name
-	schema string // the schema's name, quoted with pgx.Identifier
+	pool    *pgxpool.Pool
+	name    string // the schema's name
+	schema  string // the schema's name, quoted with pgx.Identifier
+	channel string // the schema's LISTEN/NOTIFY channel; see channelName
+}
+
+// channelName returns the name of the channel on which the workers of
+// schema are woken: pgrun_ and a hash of the schema's name, so that it
+// holds nothing the schema's name holds (quotes, say) and stays within
+// PostgreSQL's 63 bytes whatever the schema's length.
+func channelName(schema string) string {
+	sum := sha256.Sum256([]byte("stackup/pgrun:" + schema))
+	return "pgrun_" + hex.EncodeToString(sum[:16])
 }
 
 // ErrInvalidSchema reports a schema name that PostgreSQL cannot hold.
@@ -116,16 +128,33 @@ var migrations = []string{
 	// step of another run whose lock on the node the step last waited for
 	// (one event per wait); events.wait_plan and wait_step, in an event of
 	// kind StepWaiting, that step. claim returns r_wake_us, the time until
-	// the run's next lease expires. steps_lease finds that.
+	// the run's next lease expires. steps_lease finds that. runs_notify
+	// wakes workers (see notify_run).
 	`ALTER TABLE {s}.steps ADD COLUMN wait_plan text, ADD COLUMN wait_idx int;
 	ALTER TABLE {s}.events ADD COLUMN wait_plan text, ADD COLUMN wait_step text;
 	CREATE INDEX steps_lease ON {s}.steps (plan_id, lease_until) WHERE lease_until IS NOT NULL;
-	DROP FUNCTION IF EXISTS {s}.claim(text, text, bigint, boolean);` + functions,
+	DROP FUNCTION IF EXISTS {s}.claim(text, text, bigint, boolean);` + functions + `
+	CREATE TRIGGER runs_notify AFTER INSERT OR UPDATE ON {s}.runs FOR EACH ROW EXECUTE FUNCTION {s}.notify_run();`,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
 // one transaction). {started} and the like stand for upgrade's EventKinds.
 const functions = `
+	-- notify_run tells the workers listening on the schema's channel
+	-- ({chan}), in the transaction that changes run NEW, that a step may
+	-- be ready: a run submitted, a step finished (its node and its slot
+	-- in the run's concurrency freed, the steps after it ready), the run
+	-- cancelled, stopping, rolling back or finished. Not for a claim,
+	-- which only takes a slot.
+	CREATE OR REPLACE FUNCTION {s}.notify_run() RETURNS trigger LANGUAGE plpgsql AS $pgrun$
+	BEGIN
+		IF TG_OP = 'INSERT' OR NEW.running < OLD.running OR NEW.state IS DISTINCT FROM OLD.state
+				OR NEW.stopping IS DISTINCT FROM OLD.stopping OR NEW.finished_at IS DISTINCT FROM OLD.finished_at THEN
+			PERFORM pg_notify({chan}, NEW.plan_id);
+		END IF;
+		RETURN NULL;
+	END $pgrun$;
+
 	-- check_finished marks run p_plan finished when no step runs and none
 	-- can start, and reports whether it did.
 	CREATE OR REPLACE FUNCTION {s}.check_finished(p_plan text) RETURNS boolean LANGUAGE plpgsql AS $pgrun$
@@ -398,7 +427,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool, schema string) (*Store, error
 	if schema == "" || len(schema) > 63 || strings.ContainsRune(schema, 0) {
 		return nil, fmt.Errorf("%w %q: give 1 to 63 bytes with no NUL", ErrInvalidSchema, schema)
 	}
-	s := &Store{pool: pool, name: schema, schema: pgx.Identifier{schema}.Sanitize()}
+	s := &Store{pool: pool, name: schema, schema: pgx.Identifier{schema}.Sanitize(), channel: channelName(schema)}
 	if strings.Contains(schema, "$pgrun$") { // it quotes the functions' bodies
 		return nil, fmt.Errorf("%w %q: it holds $pgrun$", ErrInvalidSchema, schema)
 	}
@@ -435,10 +464,14 @@ func Open(ctx context.Context, pool *pgxpool.Pool, schema string) (*Store, error
 	return s, nil
 }
 
+// quoteLiteral quotes v as an SQL string literal (standard_conforming_strings
+// on, as since PostgreSQL 9.1).
+func quoteLiteral(v string) string { return "'" + strings.ReplaceAll(v, "'", "''") + "'" }
+
 // q puts the quoted schema name in place of {s} in a statement, and
 // upgrade's event kinds and failure policy in place of their names.
 func (s *Store) q(sql string) string {
-	return strings.NewReplacer("{s}", s.schema,
+	return strings.NewReplacer("{s}", s.schema, "{chan}", quoteLiteral(s.channel),
 		"{started}", strconv.Itoa(int(upgrade.StepStarted)), "{succeeded}", strconv.Itoa(int(upgrade.StepSucceeded)),
 		"{failed}", strconv.Itoa(int(upgrade.StepFailed)), "{skipped}", strconv.Itoa(int(upgrade.StepSkipped)),
 		"{rolledback}", strconv.Itoa(int(upgrade.StepRolledBack)), "{waiting}", strconv.Itoa(int(upgrade.StepWaiting)),

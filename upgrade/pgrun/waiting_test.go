@@ -39,7 +39,7 @@ func TestWaitingEvent(t *testing.T) {
 	o.Name = "looker"
 	looker := &worker{s: s, run: run, exec: exec, o: &o}
 	for range 3 {
-		c, finished, err := looker.claim(ctx)
+		c, finished, _, err := looker.claim(ctx)
 		require.NoError(t, err)
 		require.Nil(t, c, "x2 cannot start while x1 holds its node")
 		require.False(t, finished)

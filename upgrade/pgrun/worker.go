@@ -29,9 +29,18 @@ type WorkerOptions struct {
 	// another worker takes the step over, in doubt, once it has expired.
 	// The default is DefaultLease.
 	Lease time.Duration
-	// Poll is how long the worker waits before looking again when no step
-	// is ready; the default is DefaultPoll.
+	// Poll is how long the worker waits at most before looking again when
+	// no step is ready; the default is DefaultPoll. The worker LISTENs for
+	// what makes a step ready (a step finished, a run submitted or
+	// cancelled: see notify_run in the schema), and looks again at once;
+	// it also looks again when a lease expires. It relies on Poll alone
+	// while its listening connection is lost, and listens again.
 	Poll time.Duration
+	// Drain, once closed, makes the worker claim no more steps: those it
+	// runs, or rolls back, go on to their end (retries included) and are
+	// recorded, and Work returns ErrDrained.
+	// Cancel Work's context to cut them short instead. Nil never drains.
+	Drain <-chan struct{}
 	// GracePeriod is upgrade.WithGracePeriod's, for Execute and Verify
 	// and for Rollback alike: how long the worker waits for host code
 	// that ignores its context once that is done (the run cancelled, the
@@ -50,6 +59,9 @@ const (
 // ErrLeaseLost reports a step whose lease another worker took over: the
 // worker that lost it cannot record an outcome.
 var ErrLeaseLost = errors.New("pgrun: lease lost")
+
+// ErrDrained is Work's error once WorkerOptions.Drain closed.
+var ErrDrained = errors.New("pgrun: worker drained")
 
 // errRunCancelled is the cause given to a step's context when its run is
 // cancelled.
@@ -136,12 +148,21 @@ func (s *Store) Work(ctx context.Context, planID string, exec upgrade.Executor, 
 			return werr
 		}
 	}
-	w := &worker{s: s, run: run, exec: exec, o: &o}
+	w := &worker{s: s, run: run, exec: exec, o: &o, waker: newWaker()}
+	lctx, stopListening := context.WithCancel(ctx)
+	listening := make(chan struct{})
+	go func() {
+		defer close(listening)
+		s.listen(lctx, w.waker, &o)
+	}()
 	var g errgroup.Group
 	for range o.Slots {
 		g.Go(func() error { return w.loop(ctx) })
 	}
-	return g.Wait()
+	err := g.Wait()
+	stopListening()
+	<-listening
+	return err
 }
 
 // grace is the grace period for host code, upgrade.Run's default unless
@@ -153,13 +174,13 @@ func (w *worker) grace() time.Duration {
 	return upgrade.DefaultGracePeriod
 }
 
-// wait logs err, if not nil, and waits the poll interval or until ctx is
-// done.
+// wait logs err, if not nil, and waits the poll interval or listenRetry,
+// whichever is shorter, or until ctx is done.
 func (s *Store) wait(ctx context.Context, o *WorkerOptions, err error) error {
 	if err != nil && o.Logger != nil && ctx.Err() == nil {
 		o.Logger.Warn("pgrun: database error; trying again", "err", err)
 	}
-	t := time.NewTimer(o.Poll)
+	t := time.NewTimer(min(o.Poll, listenRetry))
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
@@ -171,10 +192,11 @@ func (s *Store) wait(ctx context.Context, o *WorkerOptions, err error) error {
 
 // A worker is one Work call.
 type worker struct {
-	s    *Store
-	run  *runInfo
-	exec upgrade.Executor
-	o    *WorkerOptions
+	s     *Store
+	run   *runInfo
+	exec  upgrade.Executor
+	o     *WorkerOptions
+	waker *waker // see listen
 }
 
 // A claim is a step a worker holds: its index, the lease's fencing token,
@@ -188,10 +210,17 @@ type claim struct {
 	rollback bool // the step is to be rolled back
 }
 
-// loop claims and runs steps until the run has finished or ctx is done.
+// loop claims and runs steps until the run has finished, ctx is done or
+// the worker is drained.
 func (w *worker) loop(ctx context.Context) error {
 	for {
-		c, finished, err := w.claim(ctx)
+		select {
+		case <-w.o.Drain:
+			return ErrDrained
+		default:
+		}
+		woken := w.waker.wait() // before claim: a wake after it is not missed
+		c, finished, wake, err := w.claim(ctx)
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
@@ -200,9 +229,25 @@ func (w *worker) loop(ctx context.Context) error {
 		case errors.Is(err, ErrUnknownRun):
 			return err
 		case err != nil || c == nil:
-			if err := w.s.wait(ctx, w.o, err); err != nil {
-				return err
+			if err != nil && w.o.Logger != nil {
+				w.o.Logger.Warn("pgrun: database error; trying again", "err", err)
 			}
+			d := w.o.Poll
+			if err == nil && wake > 0 {
+				d = min(d, wake+time.Millisecond) // a lease expires: take the step over
+			}
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-w.o.Drain:
+				t.Stop()
+				return ErrDrained
+			case <-woken:
+			case <-t.C:
+			}
+			t.Stop()
 		case c.rollback:
 			w.undo(ctx, c)
 		default:
@@ -217,7 +262,11 @@ func (w *worker) planID() string { return w.run.plan.ID }
 // doubt, or else the first ready step, if the run's concurrency limit
 // allows (the schema's claim function). It returns nil when there is
 // nothing to claim, and finished when the run is over.
-func (w *worker) claim(ctx context.Context) (c *claim, finished bool, err error) {
+//
+// With nothing to claim, wake is the time until the run's first lease
+// expires (0 or less when one has, which another worker is taking over or
+// which is a rollback this worker cannot do), or -1 when none is leased.
+func (w *worker) claim(ctx context.Context) (c *claim, finished bool, wake time.Duration, err error) {
 	var status string
 	var idx *int32
 	var token *int64
@@ -228,20 +277,23 @@ func (w *worker) claim(ctx context.Context) (c *claim, finished bool, err error)
 	err = w.s.pool.QueryRow(ctx, w.s.q(`SELECT r_status, r_idx, r_token, r_attempts, r_in_doubt, r_wake_us FROM {s}.claim($1, $2, $3, $4)`),
 		w.planID(), w.o.Name, w.o.Lease.Microseconds(), rollbacker).Scan(&status, &idx, &token, &attempts, &inDoubt, &wakeUS)
 	if err != nil {
-		return nil, false, fmt.Errorf("pgrun: claiming a step of run %s: %w", w.planID(), err)
+		return nil, false, -1, fmt.Errorf("pgrun: claiming a step of run %s: %w", w.planID(), err)
 	}
 	switch status {
 	case "claimed", "rollback":
 		if int(*idx) < 0 || int(*idx) >= len(w.run.plan.Steps) {
-			return nil, false, fmt.Errorf("pgrun: claimed step #%d of run %s, which has %d", *idx, w.planID(), len(w.run.plan.Steps))
+			return nil, false, -1, fmt.Errorf("pgrun: claimed step #%d of run %s, which has %d", *idx, w.planID(), len(w.run.plan.Steps))
 		}
-		return &claim{idx: int(*idx), token: *token, attempts: int(*attempts), inDoubt: *inDoubt, rollback: status == "rollback"}, false, nil
+		return &claim{idx: int(*idx), token: *token, attempts: int(*attempts), inDoubt: *inDoubt, rollback: status == "rollback"}, false, -1, nil
 	case "finished":
-		return nil, true, nil
+		return nil, true, -1, nil
 	case "unknown":
-		return nil, false, fmt.Errorf("%w: run %s is gone", ErrUnknownRun, w.planID())
+		return nil, false, -1, fmt.Errorf("%w: run %s is gone", ErrUnknownRun, w.planID())
 	}
-	return nil, false, nil
+	if wakeUS == nil {
+		return nil, false, -1, nil
+	}
+	return nil, false, time.Duration(*wakeUS) * time.Microsecond, nil
 }
 
 // event records an event of the run.
