@@ -236,8 +236,8 @@ const functions = `
 			IF NOT p_rollbacker THEN
 				r_status := 'none'; r_wake_us := {s}.next_expiry(p_plan); RETURN NEXT; RETURN;
 			END IF;
-			-- A rollback whose worker was lost: offered again.
-			UPDATE {s}.steps SET token = token + 1, worker = p_worker,
+			-- A rollback whose worker was lost: offered again, in doubt.
+			UPDATE {s}.steps SET token = token + 1, worker = p_worker, in_doubt = true,
 					lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond'
 				WHERE plan_id = p_plan AND idx = (SELECT idx FROM {s}.steps WHERE plan_id = p_plan AND state = 'rolling_back'
 					AND lease_until < clock_timestamp() LIMIT 1 FOR UPDATE SKIP LOCKED)

@@ -66,7 +66,7 @@ type Status struct {
 	Cancelled bool
 	// InDoubt lists, in the plan's order, the steps that were offered
 	// again after their worker was lost, or cut short: they may have been
-	// carried out more than once.
+	// carried out, or rolled back, more than once.
 	InDoubt []upgrade.StepID
 	// Err is what upgrade.Run would return once the run is finished: nil
 	// when every step succeeded; otherwise every step failure, as a
@@ -190,21 +190,40 @@ func (s *Store) Unfinished(ctx context.Context) ([]string, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
+// errRollbackCancelled is the rollback error of the steps a cancel leaves
+// in place.
+var errRollbackCancelled = fmt.Errorf("%w before the step was rolled back: %w", ErrCancelled, context.Canceled)
+
 // Cancel cancels the run of plan planID: no step starts any more, and the
 // steps running get their context cancelled at their worker's next lease
-// renewal and end Failed. Cancelling a finished run does nothing.
+// renewal and end Failed. A run rolling back stops: the rollback under way
+// gets its context cancelled likewise, and the steps not undone yet stay
+// in place with an error matching ErrCancelled and context.Canceled, as
+// upgrade.Run leaves them when its context is cancelled during the
+// rollback. Cancelling a finished run does nothing.
 func (s *Store) Cancel(ctx context.Context, planID string) error {
 	if err := checkRunID(planID); err != nil {
 		return err
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var over bool
-		err := tx.QueryRow(ctx, s.q(`SELECT finished_at IS NOT NULL FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), planID).Scan(&over)
+		var state string
+		err := tx.QueryRow(ctx, s.q(`SELECT finished_at IS NOT NULL, state FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), planID).Scan(&over, &state)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("%w: plan %s was not submitted to schema %s", ErrUnknownRun, planID, s.schema)
 		}
 		if err != nil || over {
 			return err
+		}
+		if state == "rolling_back" {
+			// The steps not undone yet stay in place, as upgrade.Run leaves
+			// them when it calls their Rollback with a done context.
+			if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps SET rb_done = true, rb_err = $2, rb_kinds = $3
+				WHERE plan_id = $1 AND idx < (SELECT total FROM {s}.runs WHERE plan_id = $1)
+					AND state IN ('succeeded', 'failed') AND NOT rb_done`),
+				planID, errRollbackCancelled.Error(), errKinds(errRollbackCancelled)); err != nil {
+				return fmt.Errorf("pgrun: cancelling run %s: %w", planID, err)
+			}
 		}
 		_, err = tx.Exec(ctx, s.q(`UPDATE {s}.runs SET state = 'cancelled',
 			finished_at = CASE WHEN running = 0 THEN clock_timestamp() END WHERE plan_id = $1`), planID)
