@@ -41,8 +41,10 @@ func TestDrain(t *testing.T) {
 		return nil
 	})
 	drain := make(chan struct{})
-	o := sleepy // woken by notifications, or by the drain
-	o.Slots, o.Drain = 2, drain
+	// Woken by notifications, or by the drain; one slot, since a second
+	// one's claim may be under way when the drain comes.
+	o := sleepy
+	o.Drain = drain
 	done := make(chan error, 1)
 	go func() { done <- s.Work(ctx, plan.ID, exec, o) }()
 	<-entered
@@ -67,6 +69,31 @@ func TestDrain(t *testing.T) {
 	assert.True(t, st.Finished)
 	assert.NoError(t, st.Err)
 	assert.Empty(t, st.InDoubt)
+
+	// An idle worker, waiting for a step to become ready, returns once
+	// drained.
+	plan3 := chain3("drain-3")
+	require.NoError(t, s.Submit(ctx, plan3, Options{Concurrency: 1}))
+	entered3, release3 := make(chan struct{}), make(chan struct{})
+	hold := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
+		if st.ID == "a" {
+			close(entered3)
+			<-release3
+		}
+		return nil
+	})
+	holderDone := make(chan error, 1)
+	go func() { holderDone <- s.Work(ctx, plan3.ID, hold, fastWorker) }()
+	<-entered3
+	idle := make(chan struct{})
+	o.Drain = idle
+	idleDone := make(chan error, 1)
+	go func() { idleDone <- s.Work(ctx, plan3.ID, exec, o) }() // nothing to claim: the limit is 1
+	close(idle)
+	assert.ErrorIs(t, <-idleDone, ErrDrained)
+	require.NoError(t, s.Cancel(ctx, plan3.ID))
+	close(release3)
+	require.NoError(t, <-holderDone)
 
 	// Drained before it starts: it claims nothing.
 	closed := make(chan struct{})

@@ -56,7 +56,8 @@ func TestRollbackWorkerKilled(t *testing.T) {
 	cmd.Stderr = os.Stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { cmd.Process.Kill() }) // it outlives no failed test
-	require.Eventually(t, func() bool { // a failure bound
+	// A failure bound:
+	require.Eventually(t, func() bool {
 		_, err := os.Stat(marker)
 		return err == nil
 	}, 2*time.Minute, pollEvery, "the victim never reached b's rollback")

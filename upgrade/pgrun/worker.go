@@ -38,7 +38,8 @@ type WorkerOptions struct {
 	Poll time.Duration
 	// Drain, once closed, makes the worker claim no more steps: those it
 	// runs, or rolls back, go on to their end (retries included) and are
-	// recorded, and Work returns ErrDrained.
+	// recorded, and Work returns ErrDrained. (A claim under way when Drain
+	// closes may still start its step.)
 	// Cancel Work's context to cut them short instead. Nil never drains.
 	Drain <-chan struct{}
 	// GracePeriod is upgrade.WithGracePeriod's, for Execute and Verify
