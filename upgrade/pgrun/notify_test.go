@@ -171,3 +171,27 @@ func TestNotifyHostileSchema(t *testing.T) {
 	_, err = pool.Exec(ctx, `DROP TABLE notify_victim`)
 	require.NoError(t, err)
 }
+
+// TestWaitWokenByNotify: Store.Wait, looking only hourly, returns when the
+// run finishes, woken by its notification.
+func TestWaitWokenByNotify(t *testing.T) {
+	s, pool := testStore(t)
+	ctx := context.Background()
+	plan := chainPlan("waited", 3)
+	require.NoError(t, s.Submit(ctx, plan, Options{}))
+	type result struct {
+		st  *Status
+		err error
+	}
+	waited := make(chan result, 1)
+	go func() {
+		st, err := s.Wait(ctx, plan.ID, time.Hour)
+		waited <- result{st, err}
+	}()
+	require.Eventually(t, func() bool { return len(listeners(t, pool, s)) == 1 }, defaultBound, pollEvery) // a failure bound
+	work(t, s, plan.ID, 1, &memExec{}, fastWorker)
+	r := <-waited
+	require.NoError(t, r.err)
+	assert.True(t, r.st.Finished)
+	assert.Equal(t, 3, r.st.Report.Count(upgrade.Succeeded))
+}

@@ -162,10 +162,23 @@ func (s *Store) Status(ctx context.Context, planID string) (*Status, error) {
 	return &st, nil
 }
 
-// Wait polls the run of plan planID every interval until it has finished
-// or ctx is done, and returns its last Status.
+// Wait waits until the run of plan planID has finished or ctx is done,
+// and returns its last Status. It looks at the run each time the run's
+// workers notify a change (see WorkerOptions.Poll), and at least every
+// interval.
 func (s *Store) Wait(ctx context.Context, planID string, interval time.Duration) (*Status, error) {
+	lctx, stopListening := context.WithCancel(ctx)
+	k, listening := newWaker(), make(chan struct{})
+	go func() {
+		defer close(listening)
+		s.listen(lctx, k, &WorkerOptions{Poll: interval})
+	}()
+	defer func() {
+		stopListening()
+		<-listening
+	}()
 	for {
+		woken := k.wait()
 		st, err := s.Status(ctx, planID)
 		if err != nil || st.Finished {
 			return st, err
@@ -175,8 +188,10 @@ func (s *Store) Wait(ctx context.Context, planID string, interval time.Duration)
 		case <-ctx.Done():
 			t.Stop()
 			return st, ctx.Err()
+		case <-woken:
 		case <-t.C:
 		}
+		t.Stop()
 	}
 }
 
