@@ -52,9 +52,12 @@
 // Workers wait for work on PostgreSQL's LISTEN/NOTIFY: the transaction
 // that submits a run, finishes a step (freeing its node and its slot, and
 // making the steps after it ready), or cancels, stops or ends a run
-// notifies the schema's channel, whose name is a hash of the schema's;
-// each Work call listens on a connection of its own, and falls back to
-// polling (WorkerOptions.Poll) while that connection is lost. A worker
+// notifies the schema's channel, whose name is a hash of the schema's; a
+// Store listens on one connection of its own while Work or Wait calls are
+// under way, and they fall back to polling (WorkerOptions.Poll) while
+// that connection is lost. A notification wakes one waiting slot, which
+// wakes the next once it has claimed a step, so that a step finished
+// does not send every idle slot of the process to the database at once. A worker
 // also looks again when a lease of its run expires, to take the step
 // over. WorkerOptions.Drain stops a worker claiming steps, letting those
 // it runs finish.

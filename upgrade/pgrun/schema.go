@@ -19,10 +19,11 @@ import (
 // concurrent use; any number of Stores, in any number of processes, may
 // share a schema.
 type Store struct {
-	pool    *pgxpool.Pool
-	name    string // the schema's name
-	schema  string // the schema's name, quoted with pgx.Identifier
-	channel string // the schema's LISTEN/NOTIFY channel; see channelName
+	pool     *pgxpool.Pool
+	name     string // the schema's name
+	schema   string // the schema's name, quoted with pgx.Identifier
+	channel  string // the schema's LISTEN/NOTIFY channel; see channelName
+	listener *listener
 }
 
 // channelName returns the name of the channel on which the workers of
@@ -427,7 +428,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool, schema string) (*Store, error
 	if schema == "" || len(schema) > 63 || strings.ContainsRune(schema, 0) {
 		return nil, fmt.Errorf("%w %q: give 1 to 63 bytes with no NUL", ErrInvalidSchema, schema)
 	}
-	s := &Store{pool: pool, name: schema, schema: pgx.Identifier{schema}.Sanitize(), channel: channelName(schema)}
+	s := &Store{pool: pool, name: schema, schema: pgx.Identifier{schema}.Sanitize(), channel: channelName(schema), listener: &listener{}}
 	if strings.Contains(schema, "$pgrun$") { // it quotes the functions' bodies
 		return nil, fmt.Errorf("%w %q: it holds $pgrun$", ErrInvalidSchema, schema)
 	}

@@ -167,31 +167,31 @@ func (s *Store) Status(ctx context.Context, planID string) (*Status, error) {
 // workers notify a change (see WorkerOptions.Poll), and at least every
 // interval.
 func (s *Store) Wait(ctx context.Context, planID string, interval time.Duration) (*Status, error) {
-	lctx, stopListening := context.WithCancel(ctx)
-	k, listening := newWaker(), make(chan struct{})
-	go func() {
-		defer close(listening)
-		s.listen(lctx, k, &WorkerOptions{Poll: interval})
-	}()
-	defer func() {
-		stopListening()
-		<-listening
-	}()
+	k, unsubscribe := s.subscribe(&WorkerOptions{Poll: interval})
+	defer unsubscribe()
 	for {
-		woken := k.wait()
+		woken := k.add()
 		st, err := s.Status(ctx, planID)
 		if err != nil || st.Finished {
+			if k.leave(woken) {
+				k.wakeOne() // not ours: pass it on
+			}
 			return st, err
 		}
 		t := time.NewTimer(interval)
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return st, ctx.Err()
 		case <-woken:
+			k.wakeOne() // a Wait claims nothing: the workers may
 		case <-t.C:
 		}
 		t.Stop()
+		if k.leave(woken) && ctx.Err() != nil {
+			k.wakeOne()
+		}
+		if ctx.Err() != nil {
+			return st, ctx.Err()
+		}
 	}
 }
 

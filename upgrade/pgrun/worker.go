@@ -149,21 +149,14 @@ func (s *Store) Work(ctx context.Context, planID string, exec upgrade.Executor, 
 			return werr
 		}
 	}
-	w := &worker{s: s, run: run, exec: exec, o: &o, waker: newWaker()}
-	lctx, stopListening := context.WithCancel(ctx)
-	listening := make(chan struct{})
-	go func() {
-		defer close(listening)
-		s.listen(lctx, w.waker, &o)
-	}()
+	k, unsubscribe := s.subscribe(&o)
+	defer unsubscribe()
+	w := &worker{s: s, run: run, exec: exec, o: &o, waker: k}
 	var g errgroup.Group
 	for range o.Slots {
 		g.Go(func() error { return w.loop(ctx) })
 	}
-	err := g.Wait()
-	stopListening()
-	<-listening
-	return err
+	return g.Wait()
 }
 
 // grace is the grace period for host code, upgrade.Run's default unless
@@ -220,14 +213,22 @@ func (w *worker) loop(ctx context.Context) error {
 			return ErrDrained
 		default:
 		}
-		woken := w.waker.wait() // before claim: a wake after it is not missed
+		woken := w.waker.add() // before claim: a wake after it is not missed
 		c, finished, wake, err := w.claim(ctx)
+		if err == nil && (c != nil || finished) {
+			w.waker.leave(woken)
+			w.waker.wakeOne() // a notification may have readied more: pass it on
+		}
 		switch {
 		case ctx.Err() != nil:
+			if w.waker.leave(woken) {
+				w.waker.wakeOne()
+			}
 			return ctx.Err()
 		case finished:
 			return nil
 		case errors.Is(err, ErrUnknownRun):
+			w.waker.leave(woken)
 			return err
 		case err != nil || c == nil:
 			if err != nil && w.o.Logger != nil {
@@ -240,20 +241,35 @@ func (w *worker) loop(ctx context.Context) error {
 			t := time.NewTimer(d)
 			select {
 			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
 			case <-w.o.Drain:
-				t.Stop()
-				return ErrDrained
 			case <-woken:
 			case <-t.C:
 			}
 			t.Stop()
+			if w.waker.leave(woken) && (ctx.Err() != nil || isClosed(w.o.Drain)) {
+				w.waker.wakeOne() // woken, but leaving: pass it on
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if isClosed(w.o.Drain) {
+				return ErrDrained
+			}
 		case c.rollback:
 			w.undo(ctx, c)
 		default:
 			w.execute(ctx, c)
 		}
+	}
+}
+
+// isClosed reports whether ch is closed (never, for nil).
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 
