@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"sync"
 	"testing"
 	"time"
 
@@ -195,4 +196,43 @@ func TestWaitWokenByNotify(t *testing.T) {
 	require.NoError(t, r.err)
 	assert.True(t, r.st.Finished)
 	assert.Equal(t, 3, r.st.Report.Count(upgrade.Succeeded))
+}
+
+// TestNotifyWakesEnoughSlots: a step whose end readies four steps gets
+// four sleepy slots running them at once, each woken by the one before
+// it: the four wait for each other, so the run ends only if all four run
+// together.
+func TestNotifyWakesEnoughSlots(t *testing.T) {
+	s, _ := testStore(t)
+	plan := &upgrade.Plan{ID: "fan", Steps: []upgrade.Step{{ID: "root", Kind: upgrade.Platform, Node: "n-root"}}}
+	for i := range 4 {
+		plan.Steps = append(plan.Steps, upgrade.Step{ID: upgrade.StepID(fmt.Sprintf("c%d", i)), Kind: upgrade.Platform,
+			Node: topology.NodeID(fmt.Sprintf("n%d", i)), After: []upgrade.StepID{"root"}})
+	}
+	require.NoError(t, s.Submit(context.Background(), plan, Options{Concurrency: 4}))
+	var started sync.WaitGroup
+	started.Add(4)
+	all := make(chan struct{})
+	go func() {
+		started.Wait()
+		close(all)
+	}()
+	exec := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
+		if st.ID == "root" {
+			return nil
+		}
+		started.Done()
+		select {
+		case <-all:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	o := sleepy
+	o.Slots = 2
+	work(t, s, plan.ID, 2, exec, o)
+	st, err := s.Status(context.Background(), plan.ID)
+	require.NoError(t, err)
+	assert.NoError(t, st.Err)
 }

@@ -235,6 +235,9 @@ func (w *worker) loop(ctx context.Context) error {
 				w.o.Logger.Warn("pgrun: database error; trying again", "err", err)
 			}
 			d := w.o.Poll
+			if err != nil {
+				d = min(d, listenRetry)
+			}
 			if err == nil && wake > 0 {
 				d = min(d, wake+time.Millisecond) // a lease expires: take the step over
 			}
