@@ -236,3 +236,27 @@ func TestNotifyWakesEnoughSlots(t *testing.T) {
 	require.NoError(t, err)
 	assert.NoError(t, st.Err)
 }
+
+// TestCancelledRunLostWorker: a run cancelled while a lost worker held a
+// step is finished by a sleepy worker once that lease expires: it looks
+// again then, without a notification.
+func TestCancelledRunLostWorker(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	plan := chainPlan("cancel-lost", 2)
+	require.NoError(t, s.Submit(ctx, plan, Options{}))
+	run, err := s.loadRun(ctx, plan.ID)
+	require.NoError(t, err)
+	o := WorkerOptions{Name: "dead", Lease: 300 * time.Millisecond, Poll: time.Hour}
+	dead := &worker{s: s, run: run, exec: &memExec{}, o: &o}
+	c, _, _, err := dead.claim(ctx)
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	require.NoError(t, s.Cancel(ctx, plan.ID))
+	work(t, s, plan.ID, 1, &memExec{}, sleepy)
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	assert.True(t, st.Finished)
+	assert.Equal(t, []upgrade.StepID{"s00"}, st.InDoubt)
+	assert.ErrorIs(t, st.Err, ErrCancelled)
+}

@@ -231,6 +231,7 @@ const functions = `
 				WHERE l.plan_id = p_plan AND st.plan_id = p_plan AND st.idx = l.idx AND st.state <> 'running';
 			UPDATE {s}.runs SET running = running - n - m, done = done + n WHERE plan_id = p_plan;
 			r_status := CASE WHEN {s}.check_finished(p_plan) THEN 'finished' ELSE 'none' END;
+			r_wake_us := {s}.next_expiry(p_plan); -- a lost worker's step to fail
 			RETURN NEXT; RETURN;
 		END IF;
 		IF run.state = 'rolling_back' THEN
