@@ -94,6 +94,8 @@ func (pl *planning) applicationSteps(plan *Plan, g *stepEdges) error {
 	var warned []warnings
 	breaks := map[breakKey]bool{}
 	replaces := map[reasonKey]string{} // the reasons of application steps, which many share
+	var lastKey reasonKey
+	var reason string
 	appIDs := applicationStepIDs(pl.replaced, plan.Requests)
 	for i := range pl.replaced {
 		rep := &pl.replaced[i]
@@ -105,11 +107,13 @@ func (pl *planning) applicationSteps(plan *Plan, g *stepEdges) error {
 		}
 		// The steps of one request share its template: treat it as
 		// read-only.
-		k := reasonKey{rep.request, rep.template.ID, rep.node.Version.String()}
-		reason, ok := replaces[k]
-		if !ok {
-			reason = string(r.Template.ID) + "@" + r.Template.Version.String() + " replaces " + string(rep.template.ID) + " " + k.from
-			replaces[k] = reason
+		if k := (reasonKey{rep.request, rep.template.ID, rep.node.Version.String()}); k != lastKey { // runs are common
+			var ok bool
+			if reason, ok = replaces[k]; !ok {
+				reason = string(r.Template.ID) + "@" + r.Template.Version.String() + " replaces " + string(rep.template.ID) + " " + k.from
+				replaces[k] = reason
+			}
+			lastKey = k
 		}
 		s := Step{ID: appIDs[0], Kind: Application,
 			App: r.Application, Node: id, Template: rep.node.Template, Type: rep.template.Type,
@@ -145,8 +149,13 @@ func applicationStepIDs(replaced []replacement, reqs []Request) []StepID {
 	for i := range reqs {
 		canon[i] = reqs[i].Template.Version.Canonical().String()
 	}
-	var text []byte
-	var ends []int
+	n, size := 0, 0
+	for i := range replaced {
+		if rep := &replaced[i]; !rep.current {
+			n, size = n+1, size+len("app/@")+len(rep.node.ID)+len(canon[rep.request])
+		}
+	}
+	text, ends := make([]byte, 0, size), make([]int, 0, n)
 	for i := range replaced {
 		if rep := &replaced[i]; !rep.current {
 			text = append(append(append(append(text, "app/"...), rep.node.ID...), '@'), canon[rep.request]...)

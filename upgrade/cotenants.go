@@ -63,14 +63,18 @@ func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 func (pl *planning) direct(pf *platform) ([]Demand, error) {
 	var out []Demand
 	last := 0 // the group of the previous dependent: runs are common
+	var replaced *topology.Dependent // the last replaced: runs are common too
 	for i := range pf.dependents {
 		d := &pf.dependents[i]
-		if d.Constraint.IsZero() || last < len(out) && out[last].Constraint.String() == d.Constraint.String() {
+		if d.Constraint.IsZero() || last < len(out) && out[last].Constraint.String() == d.Constraint.String() ||
+			replaced != nil && d.App == replaced.App && d.Template == replaced.Template {
 			continue
 		}
 		if g := cotenantGroup(out, d.Constraint); g >= 0 {
 			last = g
-		} else if !pl.replaces(d.App, d.Template) { // a constraint met before needs no such check
+		} else if pl.replaces(d.App, d.Template) { // a constraint met before needs no such check
+			replaced = d
+		} else {
 			if err := checkDependent(pf, i); err != nil {
 				return nil, err
 			}
