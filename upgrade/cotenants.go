@@ -62,7 +62,7 @@ func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 // direct returns one demand per constraint that pf's dependents state.
 func (pl *planning) direct(pf *platform) ([]Demand, error) {
 	var out []Demand
-	last := 0 // the group of the previous dependent: runs are common
+	last := 0                        // the group of the previous dependent: runs are common
 	var replaced *topology.Dependent // the last replaced: runs are common too
 	for i := range pf.dependents {
 		d := &pf.dependents[i]
