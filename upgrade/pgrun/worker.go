@@ -231,32 +231,8 @@ func (w *worker) loop(ctx context.Context) error {
 			w.waker.leave(woken)
 			return err
 		case err != nil || c == nil:
-			if err != nil && w.o.Logger != nil {
-				w.o.Logger.Warn("pgrun: database error; trying again", "err", err)
-			}
-			d := w.o.Poll
-			if err != nil {
-				d = min(d, listenRetry)
-			}
-			if err == nil && wake > 0 {
-				d = min(d, wake+time.Millisecond) // a lease expires: take the step over
-			}
-			t := time.NewTimer(d)
-			select {
-			case <-ctx.Done():
-			case <-w.o.Drain:
-			case <-woken:
-			case <-t.C:
-			}
-			t.Stop()
-			if w.waker.leave(woken) && (ctx.Err() != nil || isClosed(w.o.Drain)) {
-				w.waker.wakeOne() // woken, but leaving: pass it on
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if isClosed(w.o.Drain) {
-				return ErrDrained
+			if err := w.idle(ctx, woken, wake, err); err != nil {
+				return err
 			}
 		case c.rollback:
 			w.undo(ctx, c)
@@ -264,6 +240,48 @@ func (w *worker) loop(ctx context.Context) error {
 			w.execute(ctx, c)
 		}
 	}
+}
+
+// idle waits, with nothing claimed after err (nil: nothing to claim) and
+// wake (see claim), for a notification on woken, a lease to expire, the
+// poll interval or, after err, listenRetry; it returns ctx's error or
+// ErrDrained if the worker is to leave.
+func (w *worker) idle(ctx context.Context, woken chan struct{}, wake time.Duration, err error) error {
+	if err != nil && w.o.Logger != nil {
+		w.o.Logger.Warn("pgrun: database error; trying again", "err", err)
+	}
+	t := time.NewTimer(w.idleFor(wake, err))
+	select {
+	case <-ctx.Done():
+	case <-w.o.Drain:
+	case <-woken:
+	case <-t.C:
+	}
+	t.Stop()
+	if w.waker.leave(woken) && (ctx.Err() != nil || isClosed(w.o.Drain)) {
+		w.waker.wakeOne() // woken, but leaving: pass it on
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if isClosed(w.o.Drain) {
+		return ErrDrained
+	}
+	return nil
+}
+
+// idleFor returns how long idle waits at most: the poll interval, after a
+// database error no longer than listenRetry, and otherwise no longer than
+// until just after the first lease expires, to take its step over.
+func (w *worker) idleFor(wake time.Duration, err error) time.Duration {
+	d := w.o.Poll
+	if err != nil {
+		d = min(d, listenRetry)
+	}
+	if err == nil && wake > 0 {
+		d = min(d, wake+time.Millisecond)
+	}
+	return d
 }
 
 // isClosed reports whether ch is closed (never, for nil).
