@@ -29,6 +29,40 @@ func (pl *planning) assemble(plan *Plan) error {
 	}
 	// What each step comes after, by index, as the rows of a dag.Graph.
 	g := stepEdges{start: make([]int32, 1, n+1)}
+	if err := pl.platformSteps(plan, &g); err != nil {
+		return err
+	}
+	if err := pl.applicationSteps(plan, &g); err != nil {
+		return err
+	}
+	slices.SortStableFunc(plan.Satisfied, func(a, b Check) int { return cmp.Compare(a.Node, b.Node) })
+	plan.Decisions = pl.decisions()
+	return orderSteps(plan.Steps, nil, g)
+}
+
+// decisions returns the decision of every platform node with steps, sorted
+// by node.
+func (pl *planning) decisions() []Decision {
+	var out []Decision
+	for _, level := range pl.byHeight {
+		for _, pf := range level {
+			if len(pf.path) == 0 {
+				continue
+			}
+			d := Decision{Node: pf.node.ID, Demands: slices.Clip(pf.demands), Candidates: pf.candidates} // the node's list is done with
+			for _, c := range pf.binding {                                                               // co-tenants', each once (see verdicts)
+				d.Demands = append(d.Demands, *c)
+			}
+			out = append(out, d)
+		}
+	}
+	slices.SortFunc(out, func(a, b Decision) int { return cmp.Compare(a.Node, b.Node) })
+	return out
+}
+
+// platformSteps adds to the plan the steps, or the satisfied checks, of
+// every platform node, and their rows to g.
+func (pl *planning) platformSteps(plan *Plan, g *stepEdges) error {
 	// Bottom up, so that the steps beneath a node are there before it.
 	for _, level := range pl.byHeight {
 		for _, pf := range level {
@@ -40,39 +74,58 @@ func (pl *planning) assemble(plan *Plan) error {
 			}
 			// The node's first step comes after the last steps of the
 			// platform nodes beneath it.
-			after, err := pl.lastStepsBeneath(&g, pf.nodeInfo)
+			after, err := pl.lastStepsBeneath(g, pf.nodeInfo)
 			if err != nil {
 				return err
 			}
-			plan.Steps = pl.appendPlatformSteps(plan.Steps, &g, pf, after)
+			plan.Steps = pl.appendPlatformSteps(plan.Steps, g, pf, after)
 		}
 	}
+	return nil
+}
+
+// applicationSteps adds to the plan a step, or a satisfied check, for
+// every replaced node, their rows to g, and the warnings.
+func (pl *planning) applicationSteps(plan *Plan, g *stepEdges) error {
 	type warnings struct {
 		node  topology.NodeID
 		texts []string
 	}
 	var warned []warnings
-	for _, rep := range pl.replaced {
+	breaks := map[breakKey]bool{}
+	replaces := map[reasonKey]string{} // the reasons of application steps, which many share
+	var lastKey reasonKey
+	var reason string
+	appIDs := applicationStepIDs(pl.replaced, plan.Requests)
+	for i := range pl.replaced {
+		rep := &pl.replaced[i]
 		id := rep.node.ID
 		r := &plan.Requests[rep.request]
 		if rep.current {
 			plan.Satisfied = append(plan.Satisfied, Check{Node: id, Template: rep.node.Template, Version: rep.node.Version, Demand: requestDemand(r)})
 			continue
 		}
-		to := r.Template.Version.String()
-		canon := r.Template.Version.Canonical().String() // step IDs are canonical: see StepID
 		// The steps of one request share its template: treat it as
 		// read-only.
-		s := Step{ID: StepID(pl.text.join("app/", string(id), "@", canon)), Kind: Application,
+		if k := (reasonKey{rep.request, rep.template.ID, rep.node.Version.String()}); k != lastKey { // runs are common
+			var ok bool
+			if reason, ok = replaces[k]; !ok {
+				reason = string(r.Template.ID) + "@" + r.Template.Version.String() + " replaces " + string(rep.template.ID) + " " + k.from
+				replaces[k] = reason
+			}
+			lastKey = k
+		}
+		s := Step{ID: appIDs[0], Kind: Application,
 			App: r.Application, Node: id, Template: rep.node.Template, Type: rep.template.Type,
 			From: rep.node.Version, To: r.Template.Version, NewTemplate: &r.Template, Request: rep.request,
-			Reason: pl.text.join(string(r.Template.ID), "@", to, " replaces ", string(rep.template.ID), " ", rep.node.Version.String())}
+			Reason: reason}
 		var err error
-		if s.After, err = pl.lastStepsBeneath(&g, rep.nodeInfo); err != nil {
+		if s.After, err = pl.lastStepsBeneath(g, rep.nodeInfo); err != nil {
 			return err
 		}
 		plan.Steps = append(plan.Steps, s)
-		texts, err := pl.oldRequirementWarnings(rep)
+		appIDs = appIDs[1:]
+		texts, err := pl.oldRequirementWarnings(rep, breaks)
 		if err != nil {
 			return err
 		}
@@ -81,12 +134,46 @@ func (pl *planning) assemble(plan *Plan) error {
 			warned = append(warned, warnings{id, texts})
 		}
 	}
-	slices.SortStableFunc(plan.Satisfied, func(a, b Check) int { return cmp.Compare(a.Node, b.Node) })
 	slices.SortFunc(warned, func(a, b warnings) int { return cmp.Compare(a.node, b.node) })
 	for _, w := range warned {
 		plan.Warnings = append(plan.Warnings, w.texts...)
 	}
-	return orderSteps(plan.Steps, nil, g)
+	return nil
+}
+
+// applicationStepIDs returns the IDs of the steps of the replaced nodes
+// not current already, in order, made in one string: a fleet has a step
+// per node.
+func applicationStepIDs(replaced []replacement, reqs []Request) []StepID {
+	canon := make([]string, len(reqs)) // step IDs are canonical: see StepID
+	for i := range reqs {
+		canon[i] = reqs[i].Template.Version.Canonical().String()
+	}
+	n, size := 0, 0
+	for i := range replaced {
+		if rep := &replaced[i]; !rep.current {
+			n, size = n+1, size+len("app/@")+len(rep.node.ID)+len(canon[rep.request])
+		}
+	}
+	text, ends := make([]byte, 0, size), make([]int, 0, n)
+	for i := range replaced {
+		if rep := &replaced[i]; !rep.current {
+			text = append(append(append(append(text, "app/"...), rep.node.ID...), '@'), canon[rep.request]...)
+			ends = append(ends, len(text))
+		}
+	}
+	all, ids, start := string(text), make([]StepID, len(ends)), 0
+	for i, end := range ends {
+		ids[i], start = StepID(all[start:end]), end
+	}
+	return ids
+}
+
+// reasonKey says what an application step's reason depends on.
+type reasonKey struct {
+	request  int
+	template topology.TemplateID
+	from     string
 }
 
 // stepped reports whether the plan has steps for n.
@@ -98,45 +185,60 @@ func (n *nodeInfo) stepped() bool { return n.platform != nil && len(n.platform.p
 func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform, after []StepID) []Step {
 	// The reason names the unmet demands, the first few of them.
 	const named = 3
-	why, unmet := pl.text.scratch(), 0
+	// The node's texts, the reason and its steps' IDs and reasons, are
+	// made in one string: a plan of thousands of steps would otherwise make
+	// thousands of small ones. ends holds where each ends, in that order.
+	var buf [1024]byte
+	text := buf[:0]
+	var endsBuf [16]int
+	ends := endsBuf[:0]
+	unmet := 0
 	for i := range pf.demands {
 		d := &pf.demands[i]
-		if pl.installedAllows(pf, i) {
+		if pf.installedAt >= 0 && pf.cat.allows(d.Constraint, pf.installedAt) || pf.installedAt < 0 && d.Constraint.Allows(pf.node.Version) {
 			continue
 		}
 		if unmet++; unmet > named {
 			continue
 		}
 		if unmet > 1 {
-			why = append(why, " and "...)
+			text = append(text, " and "...)
 		}
-		why = append(append(append(append(d.appendSource(why), " requires "...), pf.node.Template...), ' '), d.Constraint.String()...)
+		text = append(append(append(append(d.appendSource(text), " requires "...), pf.node.Template...), ' '), d.Constraint.String()...)
 	}
 	if unmet > named {
-		why = append(strconv.AppendInt(append(why, " and "...), int64(unmet-named), 10), " more"...)
+		text = append(strconv.AppendInt(append(text, " and "...), int64(unmet-named), 10), " more"...)
 	}
-	why = append(append(append(append(why, "; node "...), pf.node.ID...), " has "...), pf.node.Version.String()...)
-	reason := pl.text.string(why)
+	text = append(append(append(append(text, "; node "...), pf.node.ID...), " has "...), pf.node.Version.String()...)
+	reasonEnd := len(text)
+	target := pf.path[len(pf.path)-1].Version.String()
+	for i, p := range pf.path {
+		text = append(append(append(append(text, "platform/"...), pf.node.ID...), '@'), p.Version.Canonical().String()...) // see StepID
+		ends = append(ends, len(text))
+		if len(pf.path) > 1 {
+			text = strconv.AppendInt(append(text, "hop "...), int64(i+1), 10)
+			text = strconv.AppendInt(append(text, " of "...), int64(len(pf.path)), 10)
+			text = append(append(append(append(text, " to "...), target...), ": "...), text[:reasonEnd]...)
+			ends = append(ends, len(text))
+		}
+	}
+	all := string(text)
+	reason := all[:reasonEnd]
 
-	ids := pl.stepIDs.take(len(pf.path))
-	previous := pl.stepIDs.take(len(pf.path) - 1)
+	ids := make([]StepID, len(pf.path))
 	from := pf.node.Version
-	for i := range pf.path {
-		p := pf.path[i]
-		ids[i] = StepID(pl.text.join("platform/", string(pf.node.ID), "@", p.Version.Canonical().String())) // see StepID
+	start := reasonEnd
+	for i, p := range pf.path {
+		ids[i], start, ends = StepID(all[start:ends[0]]), ends[0], ends[1:]
 		s := Step{ID: ids[i], Kind: Platform, App: pf.node.App, Node: pf.node.ID, Template: pf.node.Template,
 			Type: pf.template.Type, From: from, To: p.Version, Package: p, Reason: reason}
 		if len(pf.path) > 1 {
-			hop := strconv.AppendInt(append(pl.text.scratch(), "hop "...), int64(i+1), 10)
-			hop = strconv.AppendInt(append(hop, " of "...), int64(len(pf.path)), 10)
-			hop = append(append(append(append(hop, " to "...), pf.path[len(pf.path)-1].Version.String()...), ": "...), reason...)
-			s.Reason = pl.text.string(hop)
+			s.Reason, start, ends = all[start:ends[0]], ends[0], ends[1:]
 		}
 		if i == 0 {
 			s.After = after
 		} else {
-			s.After = previous[i-1 : i : i]
-			s.After[0] = ids[i-1]
+			s.After = ids[i-1 : i : i]
 			g.add(len(steps) - 1)
 			g.end()
 		}
@@ -144,22 +246,7 @@ func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform
 		from = p.Version
 	}
 	pf.steps, pf.lastIndex = ids, len(steps)-1
-	final := &steps[len(steps)-1]
-	final.Demands = slices.Clip(pf.demands) // the node's list is done with
-	for _, d := range pf.binding {          // co-tenants', each once (see verdicts)
-		final.Demands = append(final.Demands, *d)
-	}
-	final.Candidates = pf.candidates
 	return steps
-}
-
-// installedAllows reports whether pf's k-th demand allows its installed
-// version.
-func (pl *planning) installedAllows(pf *platform, k int) bool {
-	if pf.installedAt >= 0 {
-		return pl.allowsAt(pf.demandSets[k], pf.installedAt)
-	}
-	return pl.allows(pf.demands[k].Constraint, pf.node.Version)
 }
 
 // lastStepsBeneath returns the last step of each platform node with steps
@@ -172,9 +259,17 @@ func (pl *planning) lastStepsBeneath(g *stepEdges, n *nodeInfo) ([]StepID, error
 		return nil, err
 	}
 	slices.SortFunc(found, func(a, b *nodeInfo) int { return cmp.Compare(a.platform.lastStep(), b.platform.lastStep()) })
-	after := pl.stepIDs.take(len(found))
+	var after []StepID
+	switch len(found) {
+	case 0:
+	case 1: // as most nodes have: the node's own list of IDs holds it
+		ids := found[0].platform.steps
+		after = ids[len(ids)-1:]
+	default:
+		after = make([]StepID, len(found))
+	}
 	for i, n := range found {
-		after[i] = n.platform.lastStep()
+		after[i] = n.platform.lastStep() // the same in the node's list
 		g.add(n.platform.lastIndex)
 	}
 	g.end()
@@ -187,10 +282,10 @@ func (pl *planning) lastStepsBeneath(g *stepEdges, n *nodeInfo) ([]StepID, error
 // template does not allow. The platform nodes are found as for a request's
 // requirement: the first of the required template down each chain of
 // relationships.
-func (pl *planning) oldRequirementWarnings(rep *replacement) ([]string, error) {
+func (pl *planning) oldRequirementWarnings(rep *replacement, breaks map[breakKey]bool) ([]string, error) {
 	var warnings []string
 	for _, req := range rep.template.Requirements {
-		if !pl.mayBreak(req) {
+		if !pl.mayBreak(req, breaks) {
 			continue // no node of its template passes through a version it rules out
 		}
 		found, err := pl.beneath(rep.nodeInfo, func(n *nodeInfo) bool { return n.node.Template == req.Template })
@@ -202,7 +297,7 @@ func (pl *planning) oldRequirementWarnings(rep *replacement) ([]string, error) {
 				continue
 			}
 			for k, p := range n.platform.path {
-				if !pl.allows(req.Constraint, p.Version) {
+				if !req.Constraint.Allows(p.Version) {
 					warnings = append(warnings, fmt.Sprintf(
 						"node %s (%s %s) requires %s %s; it runs on %s %s from step %s until its own step",
 						rep.node.ID, rep.template.ID, rep.node.Version, req.Template, req.Constraint,
@@ -217,10 +312,10 @@ func (pl *planning) oldRequirementWarnings(rep *replacement) ([]string, error) {
 
 // mayBreak reports whether some platform node of req's template passes
 // through a version that req's constraint rules out. Requirements that
-// many replaced nodes share are looked into once.
-func (pl *planning) mayBreak(req topology.Requirement) bool {
+// many replaced nodes share are looked into once: breaks holds the answers.
+func (pl *planning) mayBreak(req topology.Requirement, known map[breakKey]bool) bool {
 	key := breakKey{req.Template, req.Constraint.String()}
-	breaks, ok := pl.breaks[key]
+	breaks, ok := known[key]
 	if !ok {
 		for _, level := range pl.byHeight {
 			for _, pf := range level {
@@ -228,11 +323,11 @@ func (pl *planning) mayBreak(req topology.Requirement) bool {
 					continue
 				}
 				for _, p := range pf.path {
-					breaks = breaks || !pl.allows(req.Constraint, p.Version)
+					breaks = breaks || !req.Constraint.Allows(p.Version)
 				}
 			}
 		}
-		pl.breaks[key] = breaks
+		known[key] = breaks
 	}
 	return breaks
 }

@@ -1,44 +1,155 @@
 package upgrade
 
 import (
-	"math/bits"
+	"slices"
+	"sort"
 
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/version"
 )
 
-// catalog is the packages of one type, in ascending order of version, with
-// what a plan learns about which of them constraints allow.
+// catalog is the packages of one type, in ascending order of version, and
+// what one plan has worked out about them: which versions each constraint
+// met allows, and which packages install over which. Many platform nodes
+// of a type ask the same of it.
 type catalog struct {
 	pkgs []pkgsource.Package
-	sets map[string]*allowSet // by constraint text; see set
-	from []*allowSet          // by package: the versions its From allows
 	// ascending says that each version is above the one before: none
 	// differ only in build metadata, which does not order versions.
 	ascending bool
-	// prior is what earlier plans learned about these versions, if they
-	// planned with the same ones; see catalogMemo.
-	prior   *catalogKnowledge
-	setSlab slab[allowSet]
-	bits    slab[uint64]
+	allowed   map[string][]bool // by constraint text: the versions it allows
+	cached    int               // entries in allowed, bounded by maxCached
+	preds     [][]int           // by package, once worked out: see installsOver
+	edges     []int             // where preds are kept
+	preferred map[int]string    // see prefers
+	lists     map[listKey][][]Candidate
 }
 
-func newCatalog(typ string, pkgs []pkgsource.Package, memo *catalogMemo) *catalog {
-	cat := &catalog{pkgs: pkgs, sets: make(map[string]*allowSet, len(pkgs)/4), from: make([]*allowSet, len(pkgs)),
-		ascending: true, prior: memo.lookup(typ, pkgs)}
-	for i := range pkgs {
-		cat.from[i] = cat.set(pkgs[i].From)
-		if i > 0 && !pkgs[i-1].Version.Less(pkgs[i].Version) {
+// listKey says what a list of candidates depends on besides the demands:
+// the chosen version and the installed one.
+type listKey struct {
+	chosen    int
+	installed string
+}
+
+// maxCached bounds how many answers a catalog keeps in allowed; past it,
+// constraints are checked each time.
+const maxCached = 1 << 24
+
+func newCatalog(pkgs []pkgsource.Package) *catalog {
+	cat := &catalog{pkgs: pkgs, ascending: true, allowed: map[string][]bool{}, preds: make([][]int, len(pkgs))}
+	for i := 1; i < len(pkgs); i++ {
+		if !pkgs[i-1].Version.Less(pkgs[i].Version) {
 			cat.ascending = false
 		}
 	}
 	return cat
 }
 
+// allows reports whether c allows the i-th version.
+func (cat *catalog) allows(c version.Constraint, i int) bool {
+	if c.IsZero() {
+		return true
+	}
+	return cat.allowedBy(c)[i]
+}
+
+// allowedBy returns which versions c allows, index for index.
+func (cat *catalog) allowedBy(c version.Constraint) []bool {
+	if a, ok := cat.allowed[c.String()]; ok {
+		return a
+	}
+	a := make([]bool, len(cat.pkgs))
+	for k := range cat.pkgs {
+		a[k] = c.Allows(cat.pkgs[k].Version)
+	}
+	if cat.cached+len(a) <= maxCached {
+		cat.allowed[c.String()] = a
+		cat.cached += len(a)
+	}
+	return a
+}
+
+// sieve says which versions of a catalog fit a platform node: which its
+// demands and its co-tenants allow. It holds a rule per distinct
+// constraint, in order of first appearance, the demands' then the
+// co-tenants'.
+type sieve struct {
+	rules     []rule
+	cotenants int // the index in rules of the co-tenants' first
+}
+
+// rule is the versions a constraint allows, and the index of the first
+// demand (or co-tenant) with that constraint.
+type rule struct {
+	constraint string
+	allowed    []bool
+	index      int
+}
+
+// sieve appends to rules those of the demands and co-tenants, and returns
+// their sieve.
+func (cat *catalog) sieve(rules []rule, demands, cotenants []Demand) sieve {
+	add := func(ds []Demand) {
+		start := len(rules)
+		for k := range ds {
+			if ds[k].Constraint.IsZero() || k > 0 && ds[k].Constraint.String() == ds[k-1].Constraint.String() {
+				continue
+			}
+			c := ds[k].Constraint.String()
+			if !slices.ContainsFunc(rules[start:min(len(rules), start+64)], func(r rule) bool { return r.constraint == c }) { // past 64, a repeat costs a little time
+				rules = append(rules, rule{c, cat.allowedBy(ds[k].Constraint), k})
+			}
+		}
+	}
+	add(demands)
+	n := len(rules)
+	add(cotenants)
+	return sieve{rules, n}
+}
+
+// rejecting returns the index of the first demand, and of the first
+// co-tenant, that does not allow the i-th version, each -1 if none.
+func (s sieve) rejecting(i int) (demand, cotenant int) {
+	return firstRejecting(s.rules[:s.cotenants], i), firstRejecting(s.rules[s.cotenants:], i)
+}
+
+func firstRejecting(rules []rule, i int) int {
+	for _, r := range rules {
+		if !r.allowed[i] {
+			return r.index
+		}
+	}
+	return -1
+}
+
+// fits reports whether every demand and co-tenant allows the i-th version.
+func (s sieve) fits(i int) bool { return firstRejecting(s.rules, i) < 0 }
+
+// cotenantsAllow reports whether every co-tenant allows the i-th version.
+func (s sieve) cotenantsAllow(i int) bool { return firstRejecting(s.rules[s.cotenants:], i) < 0 }
+
+// rejecting returns the index of the first demand that does not allow the
+// i-th version, or -1.
+func (cat *catalog) rejecting(ds []Demand, i int) int {
+	for k := range ds {
+		if k > 0 && ds[k].Constraint.String() == ds[k-1].Constraint.String() {
+			continue // a run of one constraint
+		}
+		if !cat.allows(ds[k].Constraint, i) {
+			return k
+		}
+	}
+	return -1
+}
+
+// allowAll reports whether every demand allows the i-th version.
+func (cat *catalog) allowAll(ds []Demand, i int) bool { return cat.rejecting(ds, i) < 0 }
+
 // locate returns the index of version v in the catalog, or -1, and the
 // index of the lowest version above v, or len(cat.pkgs).
 func (cat *catalog) locate(v version.Version) (at, above int) {
-	above = firstAbove(cat.pkgs, v)
+	above = sort.Search(len(cat.pkgs), func(i int) bool { return v.Less(cat.pkgs[i].Version) })
 	for i := above - 1; i >= 0 && !cat.pkgs[i].Version.Less(v); i-- {
 		if cat.pkgs[i].Version.Same(v) { // an installed 18.04 is the package 18.4.0
 			return i, above
@@ -47,114 +158,80 @@ func (cat *catalog) locate(v version.Version) (at, above int) {
 	return -1, above
 }
 
-// below reports whether the j-th version is below the i-th.
-func (cat *catalog) below(j, i int) bool {
+// less reports whether the j-th version is lower than the i-th.
+func (cat *catalog) less(j, i int) bool {
 	if cat.ascending {
 		return j < i
 	}
 	return cat.pkgs[j].Version.Less(cat.pkgs[i].Version)
 }
 
-// allowSet holds which versions of a catalog one constraint allows, learned
-// as they are asked about: bit i of known says whether pkgs[i] was asked
-// about, bit i of allowed the answer. The nil *allowSet stands for the zero
-// constraint, which allows every version.
-type allowSet struct {
-	id             int // from 1, in the order of the catalog's sets
-	constraint     version.Constraint
-	pkgs           []pkgsource.Package
-	known, allowed []uint64
-	learned        bool // whether this plan learned something; see catalogMemo
+// installsOver returns the packages below the i-th that it can be
+// installed over (see hop), ascending.
+func (cat *catalog) installsOver(i int, maxMinorStep int) []int {
+	if cat.preds[i] == nil {
+		start := len(cat.edges)
+		for j := range i {
+			if cat.less(j, i) && hop(cat.pkgs[j].Version, &cat.pkgs[i], maxMinorStep) {
+				cat.edges = append(cat.edges, j)
+			}
+		}
+		preds := cat.edges[start:len(cat.edges):len(cat.edges)]
+		if preds == nil {
+			preds = []int{} // worked out: none
+		}
+		cat.preds[i] = preds
+	}
+	return cat.preds[i]
 }
 
-// set returns the allowSet of c over the catalog's versions.
-func (cat *catalog) set(c version.Constraint) *allowSet {
-	if c.IsZero() {
-		return nil
+// hop reports whether package p can be installed over version from: its
+// From allows from, and it advances no more minor versions than
+// maxMinorStep (see WithMaxMinorStep) within a major version.
+func hop(from version.Version, p *pkgsource.Package, maxMinorStep int) bool {
+	if !p.From.Allows(from) {
+		return false
 	}
-	s := cat.sets[c.String()]
-	if s == nil {
-		words := (len(cat.pkgs) + 63) / 64
-		bits := cat.bits.take(2 * words)
-		if cat.prior != nil {
-			copy(bits, cat.prior.sets[c.String()])
+	if n := maxMinorStep; n > 0 && p.Version.Major() == from.Major() && from.Less(p.Version) {
+		return p.Version.Minor()-from.Minor() <= uint64(n)
+	}
+	return true
+}
+
+// prefers returns why the policy prefers the i-th version to the others
+// considered, a text that the nodes choosing it share.
+func (cat *catalog) prefers(i int, policy Policy) string {
+	s, ok := cat.preferred[i]
+	if !ok {
+		s = "policy " + policy.String() + " prefers " + cat.pkgs[i].Version.String()
+		if cat.preferred == nil {
+			cat.preferred = map[int]string{}
 		}
-		s = cat.setSlab.one()
-		*s = allowSet{id: len(cat.sets) + 1, constraint: c, pkgs: cat.pkgs, known: bits[:words:words], allowed: bits[words:]}
-		cat.sets[c.String()] = s
+		cat.preferred[i] = s
 	}
 	return s
 }
 
-// setsOf returns the allowSets of the demands' constraints over cat.
-func (pl *planning) setsOf(cat *catalog, ds []Demand) []*allowSet {
-	sets := pl.setLists.take(len(ds))
-	for i := range ds {
-		sets[i] = cat.set(ds[i].Constraint)
-	}
-	return sets
-}
-
-// allowsAt reports whether s allows the i-th version of its catalog.
-func (pl *planning) allowsAt(s *allowSet, i int) bool {
-	if s == nil {
-		return true
-	}
-	w, bit := i/64, uint64(1)<<(i%64)
-	if s.known[w]&bit == 0 {
-		s.known[w] |= bit
-		s.learned = true
-		if pl.allows(s.constraint, s.pkgs[i].Version) {
-			s.allowed[w] |= bit
+// share returns a list of candidates equal to cs that nodes which chose the
+// i-th version over installed share, if there is one, or else a copy of cs,
+// kept to share: nodes on the same versions often have the same candidates
+// for the same reasons, and each list takes a few kilobytes. Only the
+// latest lists are tried, so that nodes with reasons of their own do not
+// cost time quadratic in their number.
+func (cat *catalog) share(i int, installed version.Version, cs []Candidate) []Candidate {
+	k := listKey{i, installed.String()}
+	lists := cat.lists[k]
+	for _, l := range lists[max(len(lists)-4, 0):] {
+		if slices.EqualFunc(l, cs, func(a, b Candidate) bool {
+			return a.Chosen == b.Chosen && a.Rejected == b.Rejected && a.Version.String() == b.Version.String()
+		}) {
+			return l
 		}
 	}
-	return s.allowed[w]&bit != 0
-}
-
-// rejectingAt returns the index of the first set that does not allow the
-// i-th version of their catalog, or -1.
-func (pl *planning) rejectingAt(sets []*allowSet, i int) int {
-	for k, s := range sets {
-		if k > 0 && s == sets[k-1] {
-			continue // a run of one constraint
-		}
-		if !pl.allowsAt(s, i) {
-			return k
-		}
+	l := slices.Clone(cs)
+	if cat.lists == nil {
+		cat.lists = map[listKey][][]Candidate{}
 	}
-	return -1
-}
-
-// allowAt reports whether every set allows the i-th version.
-func (pl *planning) allowAt(sets []*allowSet, i int) bool { return pl.rejectingAt(sets, i) < 0 }
-
-// learn makes s know about the first n versions of its catalog.
-func (pl *planning) learn(s *allowSet, n int) {
-	if s == nil {
-		return
-	}
-	for w := 0; w*64 < n; w++ {
-		for m := ^s.known[w] & lowBits(n-w*64); m != 0; m &= m - 1 {
-			pl.allowsAt(s, w*64+bits.TrailingZeros64(m))
-		}
-	}
-}
-
-// allowedBy returns, as bits, which of the first n versions of a catalog
-// every set allows.
-func (pl *planning) allowedBy(sets []*allowSet, n int) []uint64 {
-	out := pl.bitLists.take((n + 63) / 64)
-	for w := range out {
-		out[w] = lowBits(n - w*64)
-	}
-	for _, s := range sets {
-		if s == nil {
-			continue
-		}
-		pl.learn(s, n)
-		for w := range out {
-			out[w] &= s.allowed[w]
-		}
-	}
-	return out
+	cat.lists[k] = append(lists, l)
+	return l
 }

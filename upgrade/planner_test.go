@@ -339,15 +339,22 @@ func TestPlanLeavesTopologyAlone(t *testing.T) {
 	assert.Equal(t, pristine.nodes, topo.nodes, "the topology's nodes are not changed")
 }
 
-// A request's requirements are numbered in the planner with 20 bits: a
-// template with more is refused, not planned wrong.
-func TestPlanRefusesTooManyRequirements(t *testing.T) {
+// A request's template may have any number of requirements (the planner
+// once packed a request's and a requirement's index into one int, and
+// refused templates with 2^20 or more): the last of many still binds.
+func TestPlanTakesManyRequirements(t *testing.T) {
+	const n = 5000
 	req := shop2()
-	req.Template.Requirements = make([]topology.Requirement, 1<<20)
-	_, err := upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t)).Plan(context.Background(), req)
-	require.ErrorIs(t, err, upgrade.ErrInvalidRequest)
-	assert.ErrorContains(t, err, "1048576 requirements, more than 1048575")
-	var re *upgrade.RequestError
-	require.ErrorAs(t, err, &re)
-	assert.Equal(t, "Template.Requirements", re.Field)
+	req.Template.Requirements = make([]topology.Requirement, n)
+	for i := range req.Template.Requirements {
+		req.Template.Requirements[i] = topology.Requirement{Template: "tomcat_server", Constraint: c(">=9")}
+	}
+	req.Template.Requirements[n-1].Constraint = c(">=10, <11")
+	plan, err := upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t)).Plan(context.Background(), req)
+	require.NoError(t, err)
+	s, ok := plan.Step("platform/tomcat-1@10.1.34")
+	require.True(t, ok, "the last requirement, >=10, <11, rules out 11.0.2: %v", ids(plan))
+	demands := decided(t, plan, s.Node).Demands
+	require.Len(t, demands, n)
+	assert.Equal(t, ">=10, <11", demands[n-1].Constraint.String())
 }

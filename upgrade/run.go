@@ -395,7 +395,7 @@ func Run(ctx context.Context, plan *Plan, exec Executor, opts ...RunOption) (*Re
 	var store *packageStore
 	if cfg.packages != nil {
 		store = newPackageStore(cfg.packages, cfg.packageDir)
-		defer store.close()
+		defer store.Close()
 	}
 	r, err := newRun(ctx, plan, exec, &cfg, store)
 	if err != nil {
@@ -1024,7 +1024,7 @@ func (r *run) rollback(ctx context.Context) {
 		if err == nil {
 			ctx := ctx
 			if r.store != nil && s.Package != nil {
-				ctx = context.WithValue(ctx, packageFileKey{}, r.store.made(*s.Package))
+				ctx = context.WithValue(ctx, packageFileKey{}, r.store.Made(*s.Package))
 			}
 			err = r.call(ctx, callRollback, i)
 			o.Abandoned = o.Abandoned || errors.Is(err, ErrAbandoned)

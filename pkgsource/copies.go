@@ -1,0 +1,153 @@
+package pkgsource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+)
+
+// Copies makes private copies of packages for the programs that install
+// them: each read through an Opener and a Verifier (so that its digest and
+// size are checked, whatever the source says), written to a read-only file
+// in a directory of its own, readable by this user only. A package is
+// copied once however many ask; a copy that failed is tried again by the
+// next ask. Copies is safe for concurrent use.
+type Copies struct {
+	o      Opener
+	parent string
+
+	mu    sync.Mutex
+	dir   string // created at the first copy
+	files map[string]*packageCopy
+}
+
+// packageCopy is one package's copy, made once.
+type packageCopy struct {
+	ready chan struct{} // closed once path or err is set
+	path  string
+	err   error
+}
+
+// NewCopies returns Copies that read packages through o into a directory
+// it creates under parent (the default directory for temporary files when
+// parent is "") at the first copy.
+func NewCopies(o Opener, parent string) *Copies {
+	return &Copies{o: o, parent: parent, files: map[string]*packageCopy{}}
+}
+
+// copyKey names a package as a plan holds it, all that its copy depends
+// on: the same type and version written otherwise, or at another location
+// or with another digest, is copied on its own and checked against its
+// own digest.
+func copyKey(p Package) string {
+	return p.Type + "\x00" + p.Version.String() + "\x00" + p.Location + "\x00" + p.Digest + "\x00" + strconv.FormatInt(p.Size, 10)
+}
+
+// File returns the path of the checked copy of p, making it if needed.
+// Its errors are the Opener's and the Verifier's, which name the package.
+func (c *Copies) File(ctx context.Context, p Package) (string, error) {
+	key := copyKey(p)
+	c.mu.Lock()
+	pc, ok := c.files[key]
+	if !ok {
+		pc = &packageCopy{ready: make(chan struct{})}
+		c.files[key] = pc
+	}
+	c.mu.Unlock()
+	if !ok {
+		pc.path, pc.err = c.copy(ctx, p)
+		if pc.err != nil {
+			c.mu.Lock()
+			delete(c.files, key)
+			c.mu.Unlock()
+		}
+		close(pc.ready)
+	}
+	select {
+	case <-pc.ready:
+	case <-ctx.Done():
+		return "", context.Cause(ctx)
+	}
+	return pc.path, pc.err
+}
+
+// Made returns the path of the copy of p if it is made, or "".
+func (c *Copies) Made(p Package) string {
+	c.mu.Lock()
+	pc := c.files[copyKey(p)]
+	c.mu.Unlock()
+	if pc == nil {
+		return ""
+	}
+	select {
+	case <-pc.ready:
+		return pc.path
+	default:
+		return ""
+	}
+}
+
+// Close removes the copies.
+func (c *Copies) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dir == "" {
+		return nil
+	}
+	return os.RemoveAll(c.dir)
+}
+
+// Permanent reports whether err, from File, says that copying the package
+// again cannot succeed: its content is not what the plan says, or its name
+// or its file is not one a source may read.
+func Permanent(err error) bool {
+	return errors.Is(err, ErrDigestMismatch) || errors.Is(err, ErrUnsafePath) || errors.Is(err, ErrNotRegular)
+}
+
+// copy reads p through the Opener and a Verifier into a new private file,
+// read-only.
+func (c *Copies) copy(ctx context.Context, p Package) (path string, err error) {
+	dir, err := c.directory()
+	if err != nil {
+		return "", err
+	}
+	rc, err := c.o.Open(ctx, p)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	f, err := os.CreateTemp(dir, "package-*")
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err := io.Copy(f, NewVerifier(rc, p)); err != nil {
+		return "", err
+	}
+	return f.Name(), f.Chmod(0o400)
+}
+
+// directory returns the copies' directory, creating it.
+func (c *Copies) directory() (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dir == "" {
+		dir, err := os.MkdirTemp(c.parent, "stackup-packages-")
+		if err != nil {
+			return "", fmt.Errorf("package copies: %w", err)
+		}
+		c.dir = dir
+	}
+	return c.dir, nil
+}

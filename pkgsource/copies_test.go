@@ -1,0 +1,104 @@
+package pkgsource_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/version"
+)
+
+// countingOpener opens packages from a directory and counts the opens.
+type countingOpener struct {
+	pkgsource.Opener
+	opens atomic.Int32
+}
+
+func (o *countingOpener) Open(ctx context.Context, p pkgsource.Package) (io.ReadCloser, error) {
+	o.opens.Add(1)
+	return o.Opener.Open(ctx, p)
+}
+
+func digestOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// Copies copies a package once however many ask at once, into a private
+// read-only file whose content was checked; a package whose content is not
+// what the plan says fails for good (Permanent), leaves no file behind,
+// and is tried again by the next ask; Close removes the copies.
+func TestCopies(t *testing.T) {
+	repo := t.TempDir()
+	content := []byte("tomcat 10.1.34\n")
+	require.NoError(t, os.WriteFile(filepath.Join(repo, "tomcat.pkg"), content, 0o644))
+	dir, err := pkgsource.NewDir(repo)
+	require.NoError(t, err)
+	o := &countingOpener{Opener: dir}
+	parent := t.TempDir()
+	c := pkgsource.NewCopies(o, parent)
+	p := pkgsource.Package{Type: "tomcat", Version: version.MustParse("10.1.34"), Location: "tomcat.pkg",
+		Digest: digestOf(content), Size: int64(len(content))}
+
+	assert.Empty(t, c.Made(p), "nothing made yet")
+	var wg sync.WaitGroup
+	paths := make([]string, 8)
+	for i := range paths {
+		wg.Go(func() {
+			path, err := c.File(t.Context(), p)
+			assert.NoError(t, err)
+			paths[i] = path
+		})
+	}
+	wg.Wait()
+	assert.EqualValues(t, 1, o.opens.Load(), "one copy for all")
+	for _, path := range paths {
+		assert.Equal(t, paths[0], path)
+	}
+	assert.Equal(t, paths[0], c.Made(p))
+	got, err := os.ReadFile(paths[0])
+	require.NoError(t, err)
+	assert.Equal(t, content, got)
+	fi, err := os.Stat(paths[0])
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o400), fi.Mode().Perm(), "read-only")
+	di, err := os.Stat(filepath.Dir(paths[0]))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), di.Mode().Perm(), "a directory of its own, this user's only")
+
+	// The same package under another digest: its own copy, which fails.
+	forged := p
+	forged.Digest = digestOf([]byte("something else"))
+	_, err = c.File(t.Context(), forged)
+	require.ErrorIs(t, err, pkgsource.ErrDigestMismatch)
+	assert.True(t, pkgsource.Permanent(err))
+	assert.Empty(t, c.Made(forged))
+	entries, err := os.ReadDir(filepath.Dir(paths[0]))
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "the failed copy leaves no file")
+	_, err = c.File(t.Context(), forged)
+	require.ErrorIs(t, err, pkgsource.ErrDigestMismatch)
+	assert.EqualValues(t, 3, o.opens.Load(), "a failed copy is tried again")
+
+	// A name that leads outside the repository is refused, for good.
+	escape := p
+	escape.Location = "../outside.pkg"
+	_, err = c.File(t.Context(), escape)
+	require.ErrorIs(t, err, pkgsource.ErrUnsafePath)
+	assert.True(t, pkgsource.Permanent(err))
+
+	require.NoError(t, c.Close())
+	_, err = os.Stat(paths[0])
+	assert.ErrorIs(t, err, os.ErrNotExist)
+	assert.False(t, pkgsource.Permanent(context.Canceled))
+}

@@ -1,0 +1,608 @@
+package upgrade
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/version"
+)
+
+// maxCandidates bounds how many considered versions a step records.
+const maxCandidates = 32
+
+// decide leaves pf as it is when it meets every demand, or chooses the
+// packages that bring it to a version every demand and co-tenant allows,
+// and passes their requirements on to the nodes beneath.
+func (pl *planning) decide(pf *platform) error {
+	pf.decided = true
+	pf.demands = pl.demands(pf)
+	if allowAll(pf.demands, pf.node.Version) {
+		return nil
+	}
+	var err error
+	if pf.cotenants, err = pl.cotenants(pf); err != nil {
+		return err
+	}
+	if pf.cat, err = pl.catalog(pf.template.Type); err != nil {
+		return err
+	}
+	pf.installedAt, pf.firstAbove = pf.cat.locate(pf.node.Version)
+	if pf.path, pf.candidates, err = pl.choose(pf); err != nil {
+		return err
+	}
+	if pl.cfg.logger != nil {
+		pl.cfg.logger.Debug("upgrade: platform node planned", "node", pf.node.ID,
+			"from", pf.node.Version, "to", pf.path[len(pf.path)-1].Version, "hops", len(pf.path))
+	}
+	return pl.passDown(pf)
+}
+
+// passDown places the requirements of the packages on pf's path on the
+// nodes beneath it.
+func (pl *planning) passDown(pf *platform) error {
+	// What led to the nodes beneath: pf.via and each package in turn, in
+	// one list (the path itself, when nothing led to pf).
+	var vias []*pkgsource.Package
+	if len(pf.via) > 0 {
+		vias = make([]*pkgsource.Package, len(pf.path)*(len(pf.via)+1))
+	}
+	for k, p := range pf.path {
+		if len(p.Requires) == 0 {
+			continue
+		}
+		via := pf.path[k : k+1 : k+1]
+		if len(pf.via) > 0 {
+			n := len(pf.via) + 1
+			via = vias[k*n : (k+1)*n : (k+1)*n]
+			via[copy(via, pf.via)] = p
+		}
+		for _, r := range p.Requires {
+			if err := checkCycle(via, r.Type); err != nil {
+				return err
+			}
+			found, err := pl.beneath(pf.nodeInfo, func(n *nodeInfo) bool { return n.template.Type == r.Type })
+			if err != nil {
+				return err
+			}
+			if len(found) == 0 {
+				return &MissingNodeError{App: pf.node.App, Type: r.Type, Beneath: pf.node.ID, Package: p.String()}
+			}
+			d := Demand{Constraint: r.Constraint, App: pf.node.App, Node: pf.node.ID, Package: p.String()}
+			for _, f := range found {
+				if err := pl.demandPackage(f, d, via); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// allowAll reports whether every demand allows v. A constraint found to
+// allow v is not checked again: a platform node that many requests need
+// has as many demands, and few constraints.
+func allowAll(ds []Demand, v version.Version) bool {
+	var allowing [8]string
+	n := 0
+next:
+	for i := range ds {
+		c := ds[i].Constraint.String()
+		for _, a := range allowing[:n] {
+			if a == c {
+				continue next
+			}
+		}
+		if !ds[i].Constraint.Allows(v) {
+			return false
+		}
+		if n < len(allowing) {
+			allowing[n], n = c, n+1
+		}
+	}
+	return true
+}
+
+// choose picks the packages that take pf from its installed version to one
+// that every demand and co-tenant allows: one package, or the shortest
+// chain when no single package upgrades from the installed version. It
+// also returns the versions considered, newest first, with their verdicts:
+// all of them, or the maxCandidates nearest the chosen one.
+//
+// It walks the versions in the policy's order (see order) and takes the
+// first that fits (every demand and co-tenant allows it), that a path
+// reaches and whose requirements can be met beneath the node. When no
+// upgrade fits, it walks the downgrades, if allowed. When nothing fits, or
+// no path reaches what does, it sorts every version to say why.
+func (pl *planning) choose(pf *platform) ([]*pkgsource.Package, []Candidate, error) {
+	var buf [16]rule
+	fit := pf.cat.sieve(buf[:0], pf.demands, pf.cotenants)
+	up := true
+	t, err := pl.first(pf, fit, up)
+	if err == errNothingFits && pl.cfg.allowDowngrade {
+		up = false
+		t, err = pl.first(pf, fit, up)
+	}
+	switch {
+	case err == errNothingFits:
+		return nil, nil, pl.nothingFits(pf)
+	case err != nil:
+		return nil, nil, err
+	case t < 0:
+		return nil, nil, pl.noPath(pf, fit, up)
+	}
+	verdicts := pl.verdicts(pf, fit, t)
+	if pf.badDependent != nil {
+		return nil, nil, pf.badDependent
+	}
+	return pl.path(pf, fit, t), verdicts, nil
+}
+
+// first returns the index of the first version that fits, in the policy's
+// order among the upgrades (or the downgrades), that a path reaches and
+// whose requirements can be met beneath pf; if none can be met, the first
+// that a path reaches, so that planning the node beneath reports precisely
+// why; if none is reached, -1. It returns errNothingFits when no version
+// fits.
+func (pl *planning) first(pf *platform, fit sieve, up bool) (int, error) {
+	fallback, found := -1, false
+	o := order{pf.cat.pkgs, pf.firstAbove, up, pl.cfg.policy}
+	for i := o.start(); i >= 0; i = o.next(i) {
+		if !fit.fits(i) {
+			continue
+		}
+		found = true
+		if !pl.reachable(pf, fit, i) {
+			continue
+		}
+		why, err := pl.unmetRequirement(pf, pf.cat.pkgs[i])
+		if err != nil {
+			return -1, err
+		}
+		if why == "" {
+			return i, nil
+		}
+		if fallback < 0 {
+			fallback = i
+		}
+	}
+	if !found {
+		return -1, errNothingFits
+	}
+	return fallback, nil
+}
+
+// errNothingFits says that no version fits a node; see first.
+var errNothingFits = errors.New("nothing fits")
+
+// order walks the indices of pf's upgrades (or downgrades) in the
+// policy's order: Newest the highest first, Nearest the lowest first, and
+// LatestPatch the lowest minor version first and the highest patch within
+// it. Downgrades go the highest first, whatever the policy. Versions that
+// compare equal go in reverse order of the catalog, which sorts them by
+// text.
+type order struct {
+	pkgs   []pkgsource.Package
+	first  int // the lowest upgrade
+	up     bool
+	policy Policy
+}
+
+// start returns the first index, or -1 when there is none.
+func (o order) start() int {
+	switch {
+	case !o.up:
+		return o.first - 1
+	case o.first == len(o.pkgs):
+		return -1
+	case o.policy == Nearest:
+		return o.first
+	case o.policy == LatestPatch:
+		return o.minorEnd(o.first) - 1
+	}
+	return len(o.pkgs) - 1
+}
+
+// next returns the index after i, or -1 when there is none.
+func (o order) next(i int) int {
+	switch {
+	case !o.up || o.policy == Newest:
+		lowest := 0
+		if o.up {
+			lowest = o.first
+		}
+		if i == lowest {
+			return -1
+		}
+		return i - 1
+	case o.policy == Nearest:
+		if i++; i == len(o.pkgs) {
+			return -1
+		}
+		return i
+	}
+	// LatestPatch: down to the lowest of i's minor version, then on to
+	// the highest of the next.
+	if i > o.first && o.sameMinor(i-1, i) {
+		return i - 1
+	}
+	end := o.minorEnd(i)
+	if end == len(o.pkgs) {
+		return -1
+	}
+	return o.minorEnd(end) - 1
+}
+
+// minorEnd returns the index after the last version of i's minor version.
+func (o order) minorEnd(i int) int {
+	j := i + 1
+	for j < len(o.pkgs) && o.sameMinor(i, j) {
+		j++
+	}
+	return j
+}
+
+func (o order) sameMinor(i, j int) bool {
+	a, b := o.pkgs[i].Version, o.pkgs[j].Version
+	return a.Major() == b.Major() && a.Minor() == b.Minor()
+}
+
+// nothingFits explains why no version fits pf: no package meets every
+// demand, the co-tenants allow none that does, or only downgrades fit and
+// they are not allowed.
+func (pl *planning) nothingFits(pf *platform) error {
+	cat := pf.cat
+	var wanted, down []int
+	fits := false
+	for i := range cat.pkgs {
+		if !cat.allowAll(pf.demands, i) {
+			continue
+		}
+		wanted = append(wanted, i)
+		if cat.allowAll(pf.cotenants, i) {
+			fits = true
+			down = append(down, i) // all below: no upgrade fits
+		}
+	}
+	switch {
+	case len(wanted) == 0:
+		return unsatisfiable(pf, cat.pkgs)
+	case !fits:
+		return pl.conflict(pf, wanted)
+	}
+	return &DowngradeError{Node: pf.node.ID, Type: pf.template.Type, Installed: pf.node.Version,
+		Demands: slices.Clone(pf.demands), Candidates: pick(cat.pkgs, down)}
+}
+
+// conflict explains why no version that every demand on pf wants is
+// allowed by its co-tenants: wanted are the versions the demands want.
+func (pl *planning) conflict(pf *platform, wanted []int) error {
+	pkgs := pf.cat.pkgs
+	var blocking []Demand
+	all, err := pl.allCotenants(pf)
+	if err != nil {
+		return err
+	}
+	for _, c := range all {
+		if slices.ContainsFunc(wanted, func(i int) bool { return !c.Constraint.Allows(pkgs[i].Version) }) {
+			blocking = append(blocking, c)
+		}
+	}
+	return &ConflictError{Node: pf.node.ID, Type: pf.template.Type, Installed: pf.node.Version,
+		Wanted: slices.Clone(pf.demands), Blocking: blocking, Tried: pick(pkgs, wanted)}
+}
+
+// noPath explains why no path takes pf to any version that fits among its
+// upgrades (or downgrades).
+func (pl *planning) noPath(pf *platform, fit sieve, up bool) error {
+	installed, pkgs := pf.node.Version, pf.cat.pkgs
+	furthest, reason := installed, fmt.Sprintf("no package that downgrades allows %s in its From constraint", installed)
+	if up {
+		furthest, reason = pl.furthestReachable(installed, pkgs, pf.cotenants)
+	}
+	if pl.cfg.maxMinorStep > 0 {
+		reason += fmt.Sprintf(" (a hop may advance at most %d minor versions)", pl.cfg.maxMinorStep)
+	}
+	var targets []int
+	for i := range pkgs {
+		if (i >= pf.firstAbove) == up && fit.fits(i) {
+			targets = append(targets, i)
+		}
+	}
+	return &NoPathError{Node: pf.node.ID, Type: pf.template.Type, Installed: installed,
+		Targets: pick(pkgs, targets), Furthest: furthest, Reason: reason}
+}
+
+// verdicts records the versions nearest pf's t-th package, the chosen one,
+// newest first, each with why it was not chosen. The choice is an upgrade
+// when the chosen version is above the installed one.
+func (pl *planning) verdicts(pf *platform, fit sieve, t int) []Candidate {
+	cat, installed := pf.cat, pf.node.Version
+	pkgs, first := cat.pkgs, pf.firstAbove
+	up := t >= first
+	prefer := pl.prefer(pkgs, up)
+	lo, hi := max(t-maxCandidates/2, 0), min(t+maxCandidates/2, len(pkgs))
+	// Each reason's text is made once: many versions share one.
+	var lowerText, noPathText string
+	named := map[*Demand]string{}
+	name := func(prefix string, d *Demand) string {
+		s, ok := named[d]
+		if !ok {
+			var buf [256]byte
+			s = string(d.appendString(append(buf[:0], prefix...)))
+			named[d] = s
+		}
+		return s
+	}
+	var buf [maxCandidates]Candidate
+	out := buf[:0]
+	for i := hi - 1; i >= lo; i-- {
+		c := Candidate{Version: pkgs[i].Version}
+		switch d, co := fit.rejecting(i); {
+		case i == t:
+			c.Chosen = true
+		case d >= 0:
+			c.Rejected = name("does not satisfy ", &pf.demands[d]) + rejectedPrereleaseHint(&pf.demands[d], c.Version)
+		case co >= 0:
+			pl.nameCotenants(pf)
+			if !slices.Contains(pf.binding, &pf.cotenants[co]) {
+				pf.binding = append(pf.binding, &pf.cotenants[co])
+			}
+			c.Rejected = name("not allowed by co-tenant ", &pf.cotenants[co])
+		case up && i < first:
+			if lowerText == "" {
+				lowerText = "lower than the installed " + installed.String()
+			}
+			c.Rejected = lowerText
+		case prefer(t, i) < 0:
+			c.Rejected = cat.prefers(t, pl.cfg.policy)
+		case !pl.reachable(pf, fit, i):
+			if noPathText == "" {
+				noPathText = "no upgrade path from " + installed.String()
+			}
+			c.Rejected = noPathText
+		default:
+			c.Rejected, _ = pl.unmetRequirement(pf, pkgs[i])
+		}
+		out = append(out, c)
+	}
+	return cat.share(t, installed, out)
+}
+
+// unsatisfiable explains why no package meets every demand on pf: a
+// *NoPackageError when some source of demands cannot be met alone, or a
+// *ConflictError when each could be but not all together.
+func unsatisfiable(pf *platform, pkgs []pkgsource.Package) error {
+	var groups [][]Demand // demands by source, in order of first appearance
+	for _, d := range pf.demands {
+		i := slices.IndexFunc(groups, func(g []Demand) bool { return g[0].Source() == d.Source() })
+		if i < 0 {
+			groups = append(groups, nil)
+			i = len(groups) - 1
+		}
+		groups[i] = append(groups[i], d)
+	}
+	noPackage := &NoPackageError{Node: pf.node.ID, Type: pf.template.Type, Installed: pf.node.Version,
+		Demands: slices.Clone(pf.demands), Considered: versionsOf(pkgs)}
+	if len(groups) < 2 {
+		return noPackage
+	}
+	var tried []version.Version
+	for _, p := range pkgs {
+		if allowAll(groups[0], p.Version) {
+			tried = append(tried, p.Version)
+		}
+	}
+	for _, g := range groups {
+		if !slices.ContainsFunc(pkgs, func(p pkgsource.Package) bool { return allowAll(g, p.Version) }) {
+			noPackage.Demands = g
+			return noPackage
+		}
+	}
+	var blocking []Demand
+	for _, g := range groups[1:] {
+		for _, d := range g {
+			if slices.ContainsFunc(tried, func(v version.Version) bool { return !d.Constraint.Allows(v) }) {
+				blocking = append(blocking, d)
+			}
+		}
+	}
+	return &ConflictError{Node: pf.node.ID, Type: pf.template.Type, Installed: pf.node.Version,
+		Wanted: groups[0], Blocking: blocking, Tried: tried}
+}
+
+// prefer compares indices into pkgs by the policy: negative when a comes
+// first. up says whether they are upgrades (else downgrades).
+func (pl *planning) prefer(pkgs []pkgsource.Package, up bool) func(a, b int) int {
+	switch {
+	case pl.cfg.policy == Nearest && up:
+		return func(a, b int) int { return cmp.Compare(a, b) } // lowest first
+	case pl.cfg.policy == LatestPatch:
+		// Nearest minor first (lowest above, or highest below), and the
+		// highest patch within it.
+		return func(a, b int) int {
+			va, vb := pkgs[a].Version, pkgs[b].Version
+			byMinor := cmp.Or(cmp.Compare(va.Major(), vb.Major()), cmp.Compare(va.Minor(), vb.Minor()))
+			if !up {
+				byMinor = -byMinor
+			}
+			return cmp.Or(byMinor, vb.Compare(va), cmp.Compare(b, a))
+		}
+	}
+	return func(a, b int) int { return cmp.Compare(b, a) } // highest first
+}
+
+// path returns the shortest chain of packages that takes pf from its
+// installed version to its t-th package, or nil. A path of one package is
+// kept in pf: call it once, for the chosen package. Upgrades go up one
+// package at a time, each installable over the version before it (see
+// hop), each version on the way allowed by the co-tenants; a downgrade is
+// one package.
+func (pl *planning) path(pf *platform, fit sieve, t int) []*pkgsource.Package {
+	pkgs := pf.cat.pkgs
+	if hop(pf.node.Version, &pkgs[t], pl.cfg.maxMinorStep) {
+		pf.one[0] = &pkgs[t]
+		return pf.one[:]
+	}
+	if t < pf.firstAbove {
+		return nil
+	}
+	if !pl.reachable(pf, fit, t) {
+		return nil
+	}
+	dist := pf.dist
+	path := make([]*pkgsource.Package, dist[t])
+	for cur := t; ; {
+		path[dist[cur]-1] = &pkgs[cur]
+		if dist[cur] == 1 {
+			break
+		}
+		// The highest predecessor one hop closer to installed.
+		preds := pf.cat.installsOver(cur, pl.cfg.maxMinorStep)
+		for k := len(preds) - 1; k >= 0; k-- {
+			if j := preds[k]; dist[j] == dist[cur]-1 {
+				cur = j
+				break
+			}
+		}
+	}
+	return path
+}
+
+// reachable reports whether a path takes pf to its t-th package.
+func (pl *planning) reachable(pf *platform, fit sieve, t int) bool {
+	return hop(pf.node.Version, &pf.cat.pkgs[t], pl.cfg.maxMinorStep) || t >= pf.firstAbove && pl.distances(pf, fit, t)[t] > 0
+}
+
+// distances extends pf.dist to its t-th package and returns it: the number
+// of hops from the installed version to each package (0: not reachable).
+// Versions only rise along a chain and the packages are in ascending
+// order, so one pass in order settles every distance.
+func (pl *planning) distances(pf *platform, fit sieve, t int) []int32 {
+	cat := pf.cat
+	if pf.dist == nil {
+		pf.dist = make([]int32, 0, len(cat.pkgs))
+	}
+	for i := len(pf.dist); i <= t; i++ {
+		var d int32
+		switch {
+		case i < pf.firstAbove || !fit.cotenantsAllow(i): // not above the installed version, or not allowed
+		case hop(pf.node.Version, &cat.pkgs[i], pl.cfg.maxMinorStep):
+			d = 1
+		default:
+			for _, j := range cat.installsOver(i, pl.cfg.maxMinorStep) {
+				if dj := pf.dist[j]; dj > 0 && (d == 0 || dj+1 < d) {
+					d = dj + 1
+				}
+			}
+		}
+		pf.dist = append(pf.dist, d)
+	}
+	return pf.dist
+}
+
+// furthestReachable returns the highest version reachable from installed by
+// upgrades through versions the co-tenants allow, and why it goes no
+// further.
+func (pl *planning) furthestReachable(installed version.Version, pkgs []pkgsource.Package, cotenants []Demand) (version.Version, string) {
+	reached := []version.Version{installed}
+	upgradesFrom := func(p *pkgsource.Package) bool {
+		return slices.ContainsFunc(reached, func(r version.Version) bool {
+			return r.Less(p.Version) && hop(r, p, pl.cfg.maxMinorStep)
+		})
+	}
+	// pkgs is ascending, so one pass in order reaches every version that
+	// a chain of upgrades through allowed versions can reach.
+	var blocked []version.Version
+	for i := range pkgs {
+		p := &pkgs[i]
+		if !upgradesFrom(p) {
+			continue
+		}
+		if allowAll(cotenants, p.Version) {
+			reached = append(reached, p.Version)
+		} else {
+			blocked = append(blocked, p.Version)
+		}
+	}
+	furthest := slices.MaxFunc(reached, version.Version.Compare)
+	if len(blocked) > 0 {
+		return furthest, fmt.Sprintf("the co-tenants do not allow %s", joinVersions(blocked))
+	}
+	return furthest, "no package upgrades from there to a higher version" + fromPrereleaseHint(furthest, pkgs)
+}
+
+// unmetRequirement returns why a requirement of p cannot be met beneath
+// pf, looking one level down: no node of the required type, or no version
+// of it (installed or packaged) that meets the requirement and the demands
+// already on that node. It returns "" when all can be met.
+func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package) (string, error) {
+	for _, r := range p.Requires {
+		if r.Type == pf.template.Type || onWay(pf.via, r.Type) >= 0 {
+			continue // a cycle: reported when the package is chosen (see checkCycle)
+		}
+		found, err := pl.beneath(pf.nodeInfo, func(n *nodeInfo) bool { return n.template.Type == r.Type })
+		if err != nil {
+			return "", err
+		}
+		if len(found) == 0 {
+			return fmt.Sprintf("requires %s %s, but no %s node is beneath %s", r.Type, r.Constraint, r.Type, pf.node.ID), nil
+		}
+		for _, f := range found {
+			installed := f.node.Version
+			if r.Constraint.Allows(installed) && pl.everyDemand(f, func(c version.Constraint) bool { return c.Allows(installed) }) {
+				continue
+			}
+			cat, err := pl.catalog(r.Type)
+			if err != nil {
+				return "", err
+			}
+			met := false
+			for i := range cat.pkgs {
+				if met = cat.allows(r.Constraint, i) && pl.everyDemand(f, func(c version.Constraint) bool { return cat.allows(c, i) }); met {
+					break
+				}
+			}
+			if !met {
+				return fmt.Sprintf("requires %s %s, which no %s package meets for node %s", r.Type, r.Constraint, r.Type, f.node.ID), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// everyDemand reports whether allowed holds for the constraint of every
+// demand placed on n so far, decided or not.
+func (pl *planning) everyDemand(n *nodeInfo, allowed func(version.Constraint) bool) bool {
+	pf := n.platform
+	switch {
+	case pf == nil:
+		return true
+	case pf.decided:
+		return !slices.ContainsFunc(pf.demands, func(d Demand) bool { return !allowed(d.Constraint) })
+	}
+	for _, o := range pf.origins {
+		if !allowed(pl.requests[o.request].Template.Requirements[o.requirement].Constraint) {
+			return false
+		}
+	}
+	return !slices.ContainsFunc(pf.packageDemands, func(d Demand) bool { return !allowed(d.Constraint) })
+}
+
+func pick(pkgs []pkgsource.Package, idx []int) []version.Version {
+	vs := make([]version.Version, len(idx))
+	for i, j := range idx {
+		vs[i] = pkgs[j].Version
+	}
+	return vs
+}
+
+func versionsOf(pkgs []pkgsource.Package) []version.Version {
+	vs := make([]version.Version, len(pkgs))
+	for i, p := range pkgs {
+		vs[i] = p.Version
+	}
+	return vs
+}

@@ -1,0 +1,545 @@
+package upgrade
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/version"
+)
+
+// planning is the state of one PlanAll call: what it has looked up, the
+// nodes it replaces, and the platform nodes it decides.
+type planning struct {
+	*Planner
+	ctx       context.Context
+	requests  []Request           // the plan's
+	replacing map[appTemplate]int // the templates the requests replace, by request
+
+	nodes        map[topology.NodeID]*nodeInfo // looked up by ID; not the replaced nodes gather makes (see replacedNode)
+	replacedByID map[topology.NodeID]*nodeInfo // made once a relationship leads to a replaced node
+	apps         map[topology.AppID]*topology.Application
+	templates    map[topology.TemplateID]*topology.Template
+	catalogs     map[string]*catalog // by type
+
+	replaced   []replacement     // the application nodes replaced, in the order met
+	byHeight   [][]*platform     // the platform nodes by height
+	heightPath []topology.NodeID // the nodes whose height is being worked out
+	walk       walk              // see beneath
+	up         upward            // see above
+}
+
+type nodeInfo struct {
+	node     *topology.Node // read-only: it may be the topology's own
+	template *topology.Template
+	seen     uint64      // the last walk that reached it (see beneath)
+	platform *platform   // when something is demanded of it
+	below    []*nodeInfo // the nodes of its relationships, once looked up
+	one      [1]*nodeInfo
+	// height and its state; see planning.height
+	height      int
+	heightState uint8
+}
+
+// platform is a platform node that something needs something of.
+type platform struct {
+	*nodeInfo
+	// The demands on it, once it is being decided; till then, the origins
+	// of the requests' and the packages' demands (see demandOrigin and
+	// demandPackage).
+	demands        []Demand
+	origins        []origin
+	packageDemands []Demand
+	// via lists the packages whose requirements led here, outermost first.
+	via []*pkgsource.Package
+
+	// The decision.
+	decided   bool
+	path      []*pkgsource.Package
+	cotenants []Demand // one per constraint; see cotenants
+	// dependents is what the topology said runs on or needs the node;
+	// cotenantsNamed whether nameCotenants has run, and badDependent the
+	// first error it met in a dependent that would have named a demand.
+	dependents     []topology.Dependent
+	above          []topology.Dependent // from a topology.AboveLister, if aboveListed
+	aboveListed    bool
+	cotenantsNamed bool
+	badDependent   error
+	binding        []*Demand // the co-tenant demands that ruled out a version
+	// The catalog of the node's type, where the installed version is in
+	// it, and the number of hops to each package (see distances).
+	cat         *catalog
+	installedAt int // the index of the installed version in cat, or -1
+	firstAbove  int // the index of the lowest version above it in cat
+	dist        []int32
+	one         [1]*pkgsource.Package // the path of one package, as most are
+	candidates  []Candidate
+	steps       []StepID // the IDs of its steps, once there are some,
+	lastIndex   int      // and the index of the last in the plan's steps
+}
+
+// lastStep returns the ID of pf's last step.
+func (pf *platform) lastStep() StepID { return pf.steps[len(pf.steps)-1] }
+
+// replacement is an application node that a request replaces.
+type replacement struct {
+	*nodeInfo
+	request int // its index in the requests
+	// current says that the node is on the new template's version
+	// already: a satisfied check, not a step.
+	current bool
+}
+
+func (pl *planning) application(id topology.AppID) (*topology.Application, error) {
+	if a, ok := pl.apps[id]; ok {
+		return a, nil
+	}
+	a, err := pl.topo.Application(pl.ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	pl.apps[id] = a
+	return a, nil
+}
+
+func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
+	if n, ok := pl.nodes[id]; ok {
+		return n, nil
+	}
+	n, err := pl.topo.Node(pl.ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkNode(n); err != nil {
+		return nil, err
+	}
+	t, ok := pl.templates[n.Template]
+	if !ok {
+		if t, err = pl.topo.Template(pl.ctx, n.Template); err != nil {
+			return nil, err
+		}
+		if err := topology.CheckID("type", t.Type); err != nil {
+			return nil, topologyIDError(fmt.Sprintf("template %q", n.Template), err)
+		}
+		pl.templates[n.Template] = t
+	}
+	var info *nodeInfo
+	replaced := pl.replaces(n.App, n.Template)
+	if replaced {
+		info = pl.replacedNode(id)
+	}
+	if info == nil {
+		if n.Version.IsZero() { // the topology's own: complete a copy
+			c := *n
+			c.Version = t.Version
+			n = &c
+		}
+		info = &nodeInfo{node: n, template: t}
+		if pl.replacedByID != nil && replaced {
+			pl.replacedByID[id] = info // for gather, which comes to it later
+		}
+	}
+	pl.nodes[id] = info
+	return info, nil
+}
+
+// checkNode refuses a node, from the caller's topology, whose identifiers
+// are outside the safe set: they would reach steps, plans and executors.
+func checkNode(n *topology.Node) error {
+	err := cmp.Or(topology.CheckID("node", string(n.ID)), topology.CheckID("template", string(n.Template)))
+	if err == nil && n.App != "" {
+		err = topology.CheckID("application", string(n.App))
+	}
+	if err != nil {
+		return topologyIDError(fmt.Sprintf("node %q", n.ID), err)
+	}
+	for i, r := range n.Relationships {
+		if err := topology.CheckID("node", string(r.Target)); err != nil {
+			return topologyIDError(fmt.Sprintf("node %q relationship #%d", n.ID, i+1), err)
+		}
+	}
+	return nil
+}
+
+// replacedNode returns the node of that ID that gather has met among those
+// the requests replace, or nil. Nodes being replaced are kept out of
+// pl.nodes, a fleet's worth of them: they are found by ID only when a
+// relationship leads to one, which few topologies have, and are indexed
+// then.
+func (pl *planning) replacedNode(id topology.NodeID) *nodeInfo {
+	if pl.replacedByID == nil {
+		pl.replacedByID = make(map[topology.NodeID]*nodeInfo, len(pl.replaced))
+		for _, r := range pl.replaced {
+			pl.replacedByID[r.node.ID] = r.nodeInfo
+		}
+	}
+	return pl.replacedByID[id]
+}
+
+// beneath returns the nodes reachable from start through relationships, in
+// breadth-first order, that match: the walk does not go past a matching
+// node.
+//
+// The result is valid until the next walk: walks reuse their lists.
+func (pl *planning) beneath(start *nodeInfo, match func(*nodeInfo) bool) ([]*nodeInfo, error) {
+	w := &pl.walk
+	found := w.found[:0]
+	// A walk marks the nodes it has seen with its own number, so that no
+	// walk needs a fresh set.
+	w.number++
+	start.seen = w.number
+	queue := append(w.queue[:0], start)
+	for head := 0; head < len(queue); head++ {
+		below, err := pl.below(queue[head])
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range below {
+			if t.seen == w.number {
+				continue
+			}
+			t.seen = w.number
+			if match(t) {
+				found = append(found, t)
+				continue
+			}
+			queue = append(queue, t)
+		}
+	}
+	w.queue, w.found = queue, found
+	return found, nil
+}
+
+// walk is the state of beneath's walks, reused from one to the next.
+type walk struct {
+	number       uint64 // of the current walk; see nodeInfo.seen
+	queue, found []*nodeInfo
+}
+
+// below returns the nodes n has relationships to, looking them up the
+// first time.
+func (pl *planning) below(n *nodeInfo) ([]*nodeInfo, error) {
+	if n.below == nil && len(n.node.Relationships) > 0 {
+		below := n.one[:] // most nodes have one relationship: no list to allocate
+		if len(n.node.Relationships) > 1 {
+			below = make([]*nodeInfo, len(n.node.Relationships))
+		}
+		for i, r := range n.node.Relationships {
+			t, err := pl.node(r.Target)
+			if err != nil {
+				return nil, err
+			}
+			below[i] = t
+		}
+		n.below = below
+	}
+	return n.below, nil
+}
+
+// height returns the length of the longest chain of relationships down from
+// n. A node is always higher than every node beneath it.
+func (pl *planning) height(n *nodeInfo) (int, error) {
+	switch n.heightState {
+	case heightKnown:
+		return n.height, nil
+	case heightWorking:
+		i := slices.Index(pl.heightPath, n.node.ID)
+		cycle := make([]string, 0, len(pl.heightPath)-i+1)
+		for _, id := range pl.heightPath[i:] {
+			cycle = append(cycle, string(id))
+		}
+		return 0, &CycleError{Path: append(cycle, string(n.node.ID))}
+	}
+	n.heightState = heightWorking
+	pl.heightPath = append(pl.heightPath, n.node.ID)
+	h := 0
+	below, err := pl.below(n)
+	if err != nil {
+		return 0, err
+	}
+	for _, t := range below {
+		hb, err := pl.height(t)
+		if err != nil {
+			return 0, err
+		}
+		h = max(h, hb+1)
+	}
+	pl.heightPath = pl.heightPath[:len(pl.heightPath)-1]
+	n.height, n.heightState = h, heightKnown
+	return h, nil
+}
+
+// The states of a node's height.
+const (
+	heightUnknown = iota
+	heightWorking // being worked out: met again, it is on a cycle
+	heightKnown
+)
+
+// platformOf returns the platform of node n, making it the first time
+// something is demanded of n and filing it by height to be decided. via is
+// what led there (see platform.via).
+func (pl *planning) platformOf(n *nodeInfo, via []*pkgsource.Package) (*platform, error) {
+	pf := n.platform
+	if pf == nil {
+		if _, err := pl.height(n); err != nil {
+			return nil, err
+		}
+		pf = &platform{nodeInfo: n, via: via}
+		n.platform = pf
+		for len(pl.byHeight) <= n.height {
+			pl.byHeight = append(pl.byHeight, nil)
+		}
+		pl.byHeight[n.height] = append(pl.byHeight[n.height], pf)
+	}
+	if pf.decided {
+		// Unreachable: demands flow down only, and nodes are decided
+		// from the top down.
+		return nil, fmt.Errorf("upgrade: internal error: new demand on node %s after it was decided", n.node.ID)
+	}
+	return pf, nil
+}
+
+// demandOrigin records on n the demand of a request's requirement, by its
+// origin: the same for all the nodes a request replaces, so that it is
+// recorded once per platform node cheaply. The demand itself is made when
+// n is decided (see demands).
+func (pl *planning) demandOrigin(n *nodeInfo, o origin) error {
+	pf, err := pl.platformOf(n, nil)
+	if err != nil {
+		return err
+	}
+	// Requests come in order: only the latest request's origins can be
+	// there already.
+	for i := len(pf.origins) - 1; i >= 0 && pf.origins[i].request == o.request; i-- {
+		if pf.origins[i] == o {
+			return nil
+		}
+	}
+	pf.origins = append(pf.origins, o)
+	return nil
+}
+
+// demandPackage records on n a package's demand d, once.
+func (pl *planning) demandPackage(n *nodeInfo, d Demand, via []*pkgsource.Package) error {
+	pf, err := pl.platformOf(n, via)
+	if err != nil {
+		return err
+	}
+	// Only the node being decided, whose ID d names, places demands now:
+	// only its demands, the last ones, can be d already.
+	for i := len(pf.packageDemands) - 1; i >= 0 && pf.packageDemands[i].Node == d.Node; i-- {
+		if sameDemand(&pf.packageDemands[i], &d) {
+			return nil
+		}
+	}
+	if pf.packageDemands == nil {
+		pf.packageDemands = make([]Demand, 0, 4) // a few packages above: fewer copies as they come
+	}
+	pf.packageDemands = append(pf.packageDemands, d)
+	return nil
+}
+
+// demands returns the demands on pf in the order they came: the requests',
+// all placed before any node is decided, then the packages'. Requests'
+// demands are kept as their origins until then: a platform node that a
+// whole fleet runs on has one from every request.
+func (pl *planning) demands(pf *platform) []Demand {
+	if len(pf.origins) == 0 {
+		return slices.Clip(pf.packageDemands)
+	}
+	ds := make([]Demand, len(pf.origins), len(pf.origins)+len(pf.packageDemands))
+	for i, o := range pf.origins {
+		r := &pl.requests[o.request]
+		ds[i] = Demand{Constraint: r.Template.Requirements[o.requirement].Constraint, App: r.Application,
+			Template: r.Template.ID, Version: r.Template.Version}
+	}
+	return append(ds, pf.packageDemands...)
+}
+
+// origin names a requirement of a request's template by their indices.
+type origin struct{ request, requirement int }
+
+// missing reports that no node of template beneath info, of app, and
+// which templates beneath have template as their type, if any.
+func (pl *planning) missing(app topology.AppID, template topology.TemplateID, info *nodeInfo) error {
+	e := &MissingNodeError{App: app, Template: template, Beneath: info.node.ID}
+	typed, err := pl.beneath(info, func(c *nodeInfo) bool { return c.template != nil && c.template.Type == string(template) })
+	if err != nil {
+		return err
+	}
+	for _, c := range typed {
+		e.TypeOf = append(e.TypeOf, c.node.Template)
+	}
+	slices.Sort(e.TypeOf)
+	e.TypeOf = slices.Compact(e.TypeOf)
+	return e
+}
+
+// requestDemand is what r asks of the nodes it replaces: its new
+// template's version, exactly.
+func requestDemand(r *Request) Demand {
+	c, _ := version.ParseConstraint("=" + r.Template.Version.Canonical().String()) // canonical: "=2.1" would mean 2.1.x
+	return Demand{Constraint: c, App: r.Application, Template: r.Template.ID, Version: r.Template.Version}
+}
+
+// gather records the application nodes r replaces and the demands r places
+// on the platform nodes beneath them.
+func (pl *planning) gather(r *Request, index int) error {
+	replaced, targets, err := pl.targets(r)
+	if err != nil {
+		return err
+	}
+	for _, n := range targets {
+		info, err := pl.replace(r, index, n, replaced)
+		if err != nil {
+			return err
+		}
+		for k, req := range r.Template.Requirements {
+			found, err := pl.beneath(info, func(c *nodeInfo) bool { return c.node.Template == req.Template })
+			if err != nil {
+				return err
+			}
+			if len(found) == 0 {
+				return pl.missing(r.Application, req.Template, info)
+			}
+			for _, f := range found {
+				if err := pl.demandOrigin(f, origin{index, k}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// targets returns the template r replaces and its nodes, sorted by ID.
+func (pl *planning) targets(r *Request) (*topology.Template, []*topology.Node, error) {
+	app, err := pl.application(r.Application)
+	if err != nil {
+		return nil, nil, err
+	}
+	replaced, ok := app.Template(r.Replaces)
+	if !ok {
+		return nil, nil, &topology.NotFoundError{Kind: "template", ID: string(r.Replaces), App: r.Application}
+	}
+	if err := topology.CheckID("type", replaced.Type); err != nil {
+		return nil, nil, topologyIDError(fmt.Sprintf("template %q", replaced.ID), err)
+	}
+	var targets []*topology.Node
+	for i := range app.Nodes {
+		if app.Nodes[i].Template == r.Replaces {
+			if err := checkNode(&app.Nodes[i]); err != nil {
+				return nil, nil, err
+			}
+			targets = append(targets, &app.Nodes[i])
+		}
+	}
+	slices.SortFunc(targets, func(a, b *topology.Node) int { return cmp.Compare(a.ID, b.ID) })
+	if len(targets) == 0 {
+		return nil, nil, &MissingNodeError{App: r.Application, Template: r.Replaces}
+	}
+	return replaced, targets, nil
+}
+
+// replace records that request r (the index-th) replaces node n of
+// template replaced, and returns the node.
+func (pl *planning) replace(r *Request, index int, n *topology.Node, replaced *topology.Template) (*nodeInfo, error) {
+	// The application came with its nodes: no need to ask for each.
+	info := pl.replacedByID[n.ID] // nil until a relationship leads to a replaced node
+	if info == nil {
+		// The topology's own: a node without its App or Version is
+		// copied to be completed.
+		if n.App != r.Application || n.Version.IsZero() {
+			c := *n
+			c.App = r.Application
+			if c.Version.IsZero() {
+				c.Version = replaced.Version
+			}
+			n = &c
+		}
+		info = &nodeInfo{node: n, template: replaced}
+		if pl.replacedByID != nil {
+			pl.replacedByID[n.ID] = info
+		}
+	}
+	rep := replacement{nodeInfo: info, request: index}
+	switch c := n.Version.Compare(r.Template.Version); {
+	case c == 0:
+		rep.current = true
+	case c > 0 && !pl.cfg.allowDowngrade:
+		return nil, &DowngradeError{Node: n.ID, Type: replaced.Type, Installed: n.Version,
+			Demands: []Demand{requestDemand(r)}, Candidates: []version.Version{r.Template.Version}}
+	}
+	pl.replaced = append(pl.replaced, rep)
+	return info, nil
+}
+
+// catalog returns the catalog of a type, listing its packages the first
+// time.
+func (pl *planning) catalog(typ string) (*catalog, error) {
+	if cat, ok := pl.catalogs[typ]; ok {
+		return cat, nil
+	}
+	ps, err := pl.src.Packages(pl.ctx, typ)
+	if err != nil {
+		return nil, fmt.Errorf("upgrade: listing %s packages: %w", typ, err)
+	}
+	// The list is ours to sort and keep (see pkgsource.Source).
+	for _, p := range ps {
+		if p.Type != typ {
+			return nil, fmt.Errorf("upgrade: listing %s packages: source returned %w", typ, &pkgsource.PackageError{ // named by the type asked for: the one returned may be hostile
+				Package: pkgsource.Key{Type: typ, Version: p.Version}, Err: fmt.Errorf("%w: type %q, want %q", pkgsource.ErrInvalid, p.Type, typ)})
+		}
+		if err := p.Validate(); err != nil {
+			return nil, fmt.Errorf("upgrade: listing %s packages: %w", typ, err)
+		}
+		for _, r := range p.Requires {
+			if err := topology.CheckID("package type", r.Type); err != nil {
+				return nil, fmt.Errorf("upgrade: listing %s packages: source returned %w", typ, &pkgsource.PackageError{
+					Package: p.Key(), Err: fmt.Errorf("%w: %w", pkgsource.ErrInvalid, err)})
+			}
+		}
+	}
+	// Requirements in one order, whatever the source's, so that the plan
+	// (its ID, its errors) does not change when an index is republished
+	// with them reordered. They may be the source's own: sort a copy.
+	for i := range ps {
+		if !slices.IsSortedFunc(ps[i].Requires, compareRequirements) {
+			ps[i].Requires = slices.Clone(ps[i].Requires)
+			slices.SortFunc(ps[i].Requires, compareRequirements)
+		}
+	}
+	slices.SortFunc(ps, pkgsource.Compare)
+	for i := 1; i < len(ps); i++ {
+		if ps[i].Version.Same(ps[i-1].Version) { // "18.04" and "18.4.0" are one version, sorted together
+			return nil, fmt.Errorf("upgrade: listing %s packages: %w", typ, &pkgsource.PackageError{
+				Package: ps[i].Key(), Err: fmt.Errorf("%w: listed twice", pkgsource.ErrInvalid)})
+		}
+	}
+	cat := newCatalog(ps)
+	pl.catalogs[typ] = cat
+	return cat, nil
+}
+
+// checkCycle reports a cycle when the last package of via requires a type
+// already on the way: its own type or that of a package above.
+func checkCycle(via []*pkgsource.Package, typ string) error {
+	i := onWay(via, typ)
+	if i < 0 {
+		return nil
+	}
+	path := make([]string, 0, len(via)-i+1)
+	for _, v := range via[i:] {
+		path = append(path, v.String())
+	}
+	return &CycleError{Requirements: true, Path: append(path, typ)}
+}
+
+// onWay returns the index in via of the first package of type typ, or -1.
+func onWay(via []*pkgsource.Package, typ string) int {
+	return slices.IndexFunc(via, func(p *pkgsource.Package) bool { return p.Type == typ })
+}
