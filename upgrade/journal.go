@@ -308,34 +308,55 @@ func (j *FileJournal) Begin(_ context.Context, planID string) ([]Record, error) 
 		return nil, j.start(planID)
 	}
 	lines := bytes.SplitAfter(data, []byte("\n"))
+	if err := j.checkHeader(lines[0], planID); err != nil {
+		return nil, err
+	}
+	records, size, err := j.readRecords(lines[1:])
+	if err != nil {
+		return nil, err
+	}
+	if err := j.cut(int64(len(lines[0]) + size)); err != nil {
+		return nil, &journalError{j.path, err}
+	}
+	return records, nil
+}
+
+// checkHeader refuses a header line that is not a journal header or that
+// names another plan than planID.
+func (j *FileJournal) checkHeader(line []byte, planID string) error {
 	var header journalHeader
-	if err := json.Unmarshal(lines[0], &header); err != nil || header.Plan == "" {
-		return nil, fmt.Errorf("upgrade: %w: %s: bad header line", ErrCorruptJournal, j.path)
+	if err := json.Unmarshal(line, &header); err != nil || header.Plan == "" {
+		return fmt.Errorf("upgrade: %w: %s: bad header line", ErrCorruptJournal, j.path)
 	}
 	if header.Plan != planID {
-		return nil, fmt.Errorf("upgrade: %w: %s was written for plan %s, not %s", ErrPlanMismatch, j.path, header.Plan, planID)
+		return fmt.Errorf("upgrade: %w: %s was written for plan %s, not %s", ErrPlanMismatch, j.path, header.Plan, planID)
 	}
+	return nil
+}
+
+// readRecords decodes the lines after the header up to the first one not
+// known to be durable (a torn or unterminated last line) and returns the
+// records with the number of bytes they take; a bad line before the last
+// is refused.
+func (j *FileJournal) readRecords(lines [][]byte) ([]Record, int, error) {
 	var records []Record
-	good := len(lines[0])
-	for n, line := range lines[1:] {
+	size := 0
+	for n, line := range lines {
 		var rec Record
 		complete := bytes.HasSuffix(line, []byte("\n"))
 		if err := json.Unmarshal(line, &rec); err != nil || rec.Step == "" || rec.Kind == "" {
-			if !complete && n == len(lines)-2 {
+			if !complete && n == len(lines)-1 {
 				break // a torn last line
 			}
-			return nil, fmt.Errorf("upgrade: %w: %s line %d", ErrCorruptJournal, j.path, n+2)
+			return nil, 0, fmt.Errorf("upgrade: %w: %s line %d", ErrCorruptJournal, j.path, n+2)
 		}
 		if !complete {
 			break // whole JSON but no newline: not known to be durable
 		}
 		records = append(records, rec)
-		good += len(line)
+		size += len(line)
 	}
-	if err := j.cut(int64(good)); err != nil {
-		return nil, &journalError{j.path, err}
-	}
-	return records, nil
+	return records, size, nil
 }
 
 // cut truncates the journal to its first n bytes and sets the offset

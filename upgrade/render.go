@@ -25,61 +25,20 @@ import (
 // (see WriteMermaid and WriteDOT).
 func (p *Plan) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
-	platform := 0
-	for _, s := range p.Steps {
-		if s.Kind == Platform {
-			platform++
-		}
-	}
-	fmt.Fprintf(bw, "Upgrade plan: %s (%d platform, %d application), %s already met\n",
-		count(len(p.Steps), "step"), platform, len(p.Steps)-platform, count(len(p.Satisfied), "requirement"))
-	fmt.Fprintln(bw, "\nRequests:")
-	for _, r := range p.Requests {
-		fmt.Fprintf(bw, "  %s\n", r)
-	}
+	p.writeTextSummary(bw)
 	if len(p.Steps) == 0 {
 		fmt.Fprintln(bw, "\nNo changes. Every node already meets the requests.")
 	} else {
 		fmt.Fprintln(bw, "\nSteps:")
 	}
 	for i, s := range p.Steps {
-		fmt.Fprintf(bw, "  %d. %s\n", i+1, textID(s.ID))
-		switch s.Kind {
-		case Platform:
-			verb := "upgrade"
-			if s.To.Less(s.From) {
-				verb = "downgrade"
-			}
-			fmt.Fprintf(bw, "       %s %s (%s, %s) %s → %s", verb, textID(s.Node), textID(s.Template), textID(s.Type), s.From, s.To)
-			if s.Package != nil {
-				fmt.Fprintf(bw, " with package %s %s", textID(s.Package.Type), s.Package.Version)
-			}
-			fmt.Fprintln(bw)
-		default:
-			to := ""
-			if s.NewTemplate != nil {
-				to = textID(s.NewTemplate.ID) + " "
-			}
-			fmt.Fprintf(bw, "       replace %s (%s %s) with %s%s\n", textID(s.Node), textID(s.Template), s.From, to, s.To)
-		}
-		if len(s.After) > 0 {
-			after := make([]string, len(s.After))
-			for i, a := range s.After {
-				after[i] = textID(a)
-			}
-			fmt.Fprintf(bw, "       after %s\n", strings.Join(after, ", "))
-		}
-		fmt.Fprintf(bw, "       why: %s\n", topology.Printable(s.Reason))
+		writeTextStep(bw, i, s)
 	}
 	if len(p.Barriers) > 0 {
 		fmt.Fprintln(bw, "\nBarriers:")
 	}
 	for _, b := range p.Barriers {
-		after := make([]string, len(b.After))
-		for i, a := range b.After {
-			after[i] = textID(a)
-		}
-		fmt.Fprintf(bw, "  %s\n       after %s\n", textID(b.ID), strings.Join(after, ", "))
+		fmt.Fprintf(bw, "  %s\n       after %s\n", textID(b.ID), textIDs(b.After))
 		if b.Reason != "" {
 			fmt.Fprintf(bw, "       why: %s\n", topology.Printable(b.Reason))
 		}
@@ -98,6 +57,60 @@ func (p *Plan) WriteText(w io.Writer) error {
 		fmt.Fprintf(bw, "  ! %s\n", topology.Printable(warning))
 	}
 	return bw.Flush()
+}
+
+// writeTextSummary writes WriteText's first line, counting the steps of
+// each kind and the requirements already met, and the requests.
+func (p *Plan) writeTextSummary(bw *bufio.Writer) {
+	platform := 0
+	for _, s := range p.Steps {
+		if s.Kind == Platform {
+			platform++
+		}
+	}
+	fmt.Fprintf(bw, "Upgrade plan: %s (%d platform, %d application), %s already met\n",
+		count(len(p.Steps), "step"), platform, len(p.Steps)-platform, count(len(p.Satisfied), "requirement"))
+	fmt.Fprintln(bw, "\nRequests:")
+	for _, r := range p.Requests {
+		fmt.Fprintf(bw, "  %s\n", r)
+	}
+}
+
+// writeTextStep writes step s, the i-th of the plan counting from 0, as
+// WriteText shows it: its number and ID, what it changes, after what and why.
+func writeTextStep(bw *bufio.Writer, i int, s Step) {
+	fmt.Fprintf(bw, "  %d. %s\n", i+1, textID(s.ID))
+	switch s.Kind {
+	case Platform:
+		verb := "upgrade"
+		if s.To.Less(s.From) {
+			verb = "downgrade"
+		}
+		fmt.Fprintf(bw, "       %s %s (%s, %s) %s → %s", verb, textID(s.Node), textID(s.Template), textID(s.Type), s.From, s.To)
+		if s.Package != nil {
+			fmt.Fprintf(bw, " with package %s %s", textID(s.Package.Type), s.Package.Version)
+		}
+		fmt.Fprintln(bw)
+	default:
+		to := ""
+		if s.NewTemplate != nil {
+			to = textID(s.NewTemplate.ID) + " "
+		}
+		fmt.Fprintf(bw, "       replace %s (%s %s) with %s%s\n", textID(s.Node), textID(s.Template), s.From, to, s.To)
+	}
+	if len(s.After) > 0 {
+		fmt.Fprintf(bw, "       after %s\n", textIDs(s.After))
+	}
+	fmt.Fprintf(bw, "       why: %s\n", topology.Printable(s.Reason))
+}
+
+// textIDs returns the identifiers as textID writes each, joined by ", ".
+func textIDs(ids []StepID) string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = textID(id)
+	}
+	return strings.Join(out, ", ")
 }
 
 // String returns the text WriteText writes.

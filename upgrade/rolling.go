@@ -43,21 +43,7 @@ func (p *Plan) Roll(r Rolling) (*Plan, error) {
 	if r.Canaries < 0 {
 		return nil, fmt.Errorf("upgrade: %w: %d canaries", ErrInvalidRolling, r.Canaries)
 	}
-	type group struct {
-		app      topology.AppID
-		template topology.TemplateID
-		steps    []int
-	}
-	groups := map[string]*group{} // by application and template
-	for i, s := range p.Steps {
-		if s.Kind == Application {
-			key := string(s.App) + "\x00" + string(s.Template)
-			if groups[key] == nil {
-				groups[key] = &group{app: s.App, template: s.Template}
-			}
-			groups[key].steps = append(groups[key].steps, i)
-		}
-	}
+	groups := rollGroups(p.Steps)
 	out := *p
 	out.Steps = slices.Clone(p.Steps)
 	for i := range out.Steps {
@@ -76,34 +62,8 @@ func (p *Plan) Roll(r Rolling) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		var waves [][]int
-		canaries := min(r.Canaries, len(steps))
-		if canaries > 0 {
-			waves = append(waves, steps[:canaries])
-		}
-		for rest := steps[canaries:]; len(rest) > 0; {
-			n := min(batch, len(rest))
-			waves = append(waves, rest[:n])
-			rest = rest[n:]
-		}
-		for w := 1; w < len(waves); w++ {
-			before := make([]StepID, len(waves[w-1]))
-			for k, j := range waves[w-1] {
-				before[k] = out.Steps[j].ID
-			}
-			if len(before) > 1 && len(waves[w]) > 1 {
-				id := StepID(fmt.Sprintf("batch/%s/%s/%d", g.app, g.template, w))
-				if existing[id] {
-					return nil, fmt.Errorf("upgrade: %w: the instances of %s in %s are rolled already (barrier %s): roll the plan the planner made",
-						ErrInvalidRolling, g.template, g.app, id)
-				}
-				out.Barriers = append(out.Barriers, Barrier{ID: id, After: before,
-					Reason: fmt.Sprintf("waits for batch %d of %d of %s in %s", w, len(waves), g.template, g.app)})
-				before = []StepID{id}
-			}
-			for _, i := range waves[w] {
-				out.Steps[i].After = append(out.Steps[i].After, before...)
-			}
+		if err := out.chainWaves(g, rollWaves(steps, r.Canaries, batch), existing); err != nil {
+			return nil, err
 		}
 	}
 	if err := sortSteps(&out); err != nil {
@@ -111,6 +71,71 @@ func (p *Plan) Roll(r Rolling) (*Plan, error) {
 	}
 	out.ID = planID(&out)
 	return &out, nil
+}
+
+// rollGroup is the application steps of one (application, template) pair,
+// by index in the plan's steps.
+type rollGroup struct {
+	app      topology.AppID
+	template topology.TemplateID
+	steps    []int
+}
+
+// rollGroups returns the application steps grouped by application and
+// template, keyed by both.
+func rollGroups(steps []Step) map[string]*rollGroup {
+	groups := map[string]*rollGroup{}
+	for i, s := range steps {
+		if s.Kind == Application {
+			key := string(s.App) + "\x00" + string(s.Template)
+			if groups[key] == nil {
+				groups[key] = &rollGroup{app: s.App, template: s.Template}
+			}
+			groups[key].steps = append(groups[key].steps, i)
+		}
+	}
+	return groups
+}
+
+// rollWaves cuts steps into the canaries, alone, then batches of batch.
+func rollWaves(steps []int, canaries, batch int) [][]int {
+	var waves [][]int
+	canaries = min(canaries, len(steps))
+	if canaries > 0 {
+		waves = append(waves, steps[:canaries])
+	}
+	for rest := steps[canaries:]; len(rest) > 0; {
+		n := min(batch, len(rest))
+		waves = append(waves, rest[:n])
+		rest = rest[n:]
+	}
+	return waves
+}
+
+// chainWaves puts each of g's waves after the wave before it, through a
+// barrier between waves of more than one step; it refuses a barrier ID
+// already in existing, which means the plan is rolled already.
+func (p *Plan) chainWaves(g *rollGroup, waves [][]int, existing map[StepID]bool) error {
+	for w := 1; w < len(waves); w++ {
+		before := make([]StepID, len(waves[w-1]))
+		for k, j := range waves[w-1] {
+			before[k] = p.Steps[j].ID
+		}
+		if len(before) > 1 && len(waves[w]) > 1 {
+			id := StepID(fmt.Sprintf("batch/%s/%s/%d", g.app, g.template, w))
+			if existing[id] {
+				return fmt.Errorf("upgrade: %w: the instances of %s in %s are rolled already (barrier %s): roll the plan the planner made",
+					ErrInvalidRolling, g.template, g.app, id)
+			}
+			p.Barriers = append(p.Barriers, Barrier{ID: id, After: before,
+				Reason: fmt.Sprintf("waits for batch %d of %d of %s in %s", w, len(waves), g.template, g.app)})
+			before = []StepID{id}
+		}
+		for _, i := range waves[w] {
+			p.Steps[i].After = append(p.Steps[i].After, before...)
+		}
+	}
+	return nil
 }
 
 // batchSize parses MaxInFlight for a group of n steps.

@@ -512,8 +512,34 @@ func (r *run) rankSteps() {
 // rankPos masks a rank's place in topo.
 const rankPos = 1<<32 - 1
 
+// run attempts the steps not yet succeeded with a pool of workers and
+// returns the report, stopping or rolling back as the configuration says.
 func (r *run) run(ctx context.Context) (*Report, error) {
-	for _, i := range r.topo { // a barrier's dependencies before it
+	r.seedReady()
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.runWorkers(ctx, runCtx)
+	if r.broken {
+		panic(r.panicked) // in the caller's goroutine, as if it had called the code that panicked
+	}
+	if err := ctx.Err(); err != nil {
+		return r.report, err
+	}
+	if r.stopped() {
+		r.noteStopped()
+		return r.report, r.errs.ErrorOrNil() // no rollback: the caller asked to stop
+	}
+	if r.errs.Len() > 0 && r.cfg.rollback {
+		r.rollback(ctx)
+	}
+	return r.report, r.errs.ErrorOrNil()
+}
+
+// seedReady counts each step's and barrier's dependencies not yet
+// succeeded, in topo order so that a barrier's dependencies come before
+// it, and readies the steps and passes the barriers that wait for none.
+func (r *run) seedReady() {
+	for _, i := range r.topo {
 		if r.state(i) == Succeeded {
 			continue
 		}
@@ -530,11 +556,13 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 			r.ready.push(r.rank[i])
 		}
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// A pool of workers, one per step that may run at once: each takes the
-	// next ready step itself, attempts it, records its end and releases the
-	// steps after it.
+}
+
+// runWorkers starts a pool of workers, one per step that may run at once,
+// and the watch if host calls are watched, and waits for the workers to
+// leave: each takes the next ready step itself, attempts it, records its
+// end and releases the steps after it.
+func (r *run) runWorkers(ctx, runCtx context.Context) {
 	n := min(r.cfg.concurrency, len(r.plan.Steps))
 	if r.cfg.grace > 0 && r.cfg.timeout == 0 {
 		r.watch = newWatch(ctx, r, n)
@@ -546,26 +574,19 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	}
 	r.workers.Wait()
 	r.watch.close()
-	if r.broken {
-		panic(r.panicked) // in the caller's goroutine, as if it had called the code that panicked
+}
+
+// noteStopped adds ErrStopped to the run's errors, and logs it, if the
+// stop halted the run or left steps not started.
+func (r *run) noteStopped() {
+	if !r.halted && r.report.Count(NotStarted) == 0 {
+		return
 	}
-	if err := ctx.Err(); err != nil {
-		return r.report, err
+	r.errs = multierror.Append(r.errs, fmt.Errorf("upgrade: %w: %d of %s not started", ErrStopped,
+		r.report.Count(NotStarted), count(len(r.plan.Steps), "step")))
+	if r.cfg.logger != nil {
+		r.cfg.logger.Info("upgrade: run stopped", "not_started", r.report.Count(NotStarted))
 	}
-	if r.stopped() {
-		if r.halted || r.report.Count(NotStarted) > 0 {
-			r.errs = multierror.Append(r.errs, fmt.Errorf("upgrade: %w: %d of %s not started", ErrStopped,
-				r.report.Count(NotStarted), count(len(r.plan.Steps), "step")))
-			if r.cfg.logger != nil {
-				r.cfg.logger.Info("upgrade: run stopped", "not_started", r.report.Count(NotStarted))
-			}
-		}
-		return r.report, r.errs.ErrorOrNil() // no rollback: the caller asked to stop
-	}
-	if r.errs.Len() > 0 && r.cfg.rollback {
-		r.rollback(ctx)
-	}
-	return r.report, r.errs.ErrorOrNil()
 }
 
 // work is a worker: it takes ready steps and attempts them until none is

@@ -91,52 +91,8 @@ func (s *Store) Status(ctx context.Context, planID string) (*Status, error) {
 			}
 			return err
 		}
-		rows, err := tx.Query(ctx, s.q(`SELECT step_id, node, state, attempts, in_doubt, coalesce(err, ''), err_kinds,
-			coalesce(rb_err, ''), rb_kinds FROM {s}.steps
-			WHERE plan_id = $1 AND idx < (SELECT total FROM {s}.runs WHERE plan_id = $1) ORDER BY idx`), planID)
-		if err != nil {
-			return err
-		}
-		st.Report = &upgrade.Report{}
-		nodes, rbErrs = nil, nil
-		var id, node, stepState, errText string
-		var attempts, kinds, rbKinds int
-		var inDoubt bool
-		var rbText string
-		_, err = pgx.ForEachRow(rows, []any{&id, &node, &stepState, &attempts, &inDoubt, &errText, &kinds, &rbText, &rbKinds}, func() error {
-			o := upgrade.Outcome{Step: upgrade.StepID(id), Attempts: attempts}
-			switch stepState {
-			case "succeeded":
-				o.State = upgrade.Succeeded
-			case "failed":
-				o.State = upgrade.Failed
-			case "rolling_back": // in place until undone
-				o.State = upgrade.Succeeded
-				if errText != "" {
-					o.State = upgrade.Failed
-				}
-			case "rolled_back":
-				o.State = upgrade.RolledBack
-			case "skipped":
-				o.State = upgrade.Skipped
-			}
-			if errText != "" && (o.State == upgrade.Failed || o.State == upgrade.RolledBack) {
-				o.Err = &RemoteError{Message: errText, kinds: kinds}
-			}
-			if rbText != "" {
-				rbErrs = append(rbErrs, fmt.Errorf("upgrade: %w: step %s on node %q: %w", upgrade.ErrRollback, o.Step, node,
-					&RemoteError{Message: rbText, kinds: rbKinds}))
-				if o.State == upgrade.Succeeded {
-					o.Err = &RemoteError{Message: rbText, kinds: rbKinds}
-				}
-			}
-			if inDoubt {
-				st.InDoubt = append(st.InDoubt, o.Step)
-			}
-			st.Report.Outcomes = append(st.Report.Outcomes, o)
-			nodes = append(nodes, topology.NodeID(node))
-			return nil
-		})
+		var err error
+		nodes, rbErrs, err = s.readOutcomes(ctx, tx, planID, &st)
 		return err
 	})
 	if err != nil {
@@ -147,19 +103,103 @@ func (s *Store) Status(ctx context.Context, planID string) (*Status, error) {
 	}
 	st.Cancelled = state == "cancelled"
 	if st.Finished {
-		errs := &multierror.Error{ErrorFormat: topology.JoinErrors}
-		for i, o := range st.Report.Outcomes {
-			if o.State == upgrade.Failed || o.State == upgrade.RolledBack && o.Err != nil { // failed, maybe undone
-				errs = multierror.Append(errs, &upgrade.StepError{Step: o.Step, Node: nodes[i], Err: o.Err})
-			}
-		}
-		errs = multierror.Append(errs, rbErrs...)
-		if st.Cancelled {
-			errs = multierror.Append(errs, ErrCancelled)
-		}
-		st.Err = errs.ErrorOrNil()
+		st.Err = runError(&st, nodes, rbErrs)
 	}
 	return &st, nil
+}
+
+// readOutcomes reads in tx the outcome of each step of the run of planID
+// into st's Report, and the steps in doubt into its InDoubt, and returns
+// each step's node and the errors of the rollbacks that failed.
+func (s *Store) readOutcomes(ctx context.Context, tx pgx.Tx, planID string, st *Status) ([]topology.NodeID, []error, error) {
+	rows, err := tx.Query(ctx, s.q(`SELECT step_id, node, state, attempts, in_doubt, coalesce(err, ''), err_kinds,
+		coalesce(rb_err, ''), rb_kinds FROM {s}.steps
+		WHERE plan_id = $1 AND idx < (SELECT total FROM {s}.runs WHERE plan_id = $1) ORDER BY idx`), planID)
+	if err != nil {
+		return nil, nil, err
+	}
+	st.Report = &upgrade.Report{}
+	var nodes []topology.NodeID
+	var rbErrs []error
+	var row stepRow
+	_, err = pgx.ForEachRow(rows, []any{&row.id, &row.node, &row.state, &row.attempts, &row.inDoubt, &row.errText, &row.kinds,
+		&row.rbText, &row.rbKinds}, func() error {
+		o, rbErr := row.outcome()
+		if rbErr != nil {
+			rbErrs = append(rbErrs, rbErr)
+		}
+		if row.inDoubt {
+			st.InDoubt = append(st.InDoubt, o.Step)
+		}
+		st.Report.Outcomes = append(st.Report.Outcomes, o)
+		nodes = append(nodes, topology.NodeID(row.node))
+		return nil
+	})
+	return nodes, rbErrs, err
+}
+
+// stepRow is a step's row of the steps table, as Status reads it.
+type stepRow struct {
+	id, node, state, errText, rbText string
+	attempts, kinds, rbKinds         int
+	inDoubt                          bool
+}
+
+// outcome returns the step's outcome as upgrade.Run reports it, and the
+// error of its rollback if that failed.
+func (r *stepRow) outcome() (upgrade.Outcome, error) {
+	o := upgrade.Outcome{Step: upgrade.StepID(r.id), Attempts: r.attempts, State: outcomeState(r.state, r.errText)}
+	if r.errText != "" && (o.State == upgrade.Failed || o.State == upgrade.RolledBack) {
+		o.Err = &RemoteError{Message: r.errText, kinds: r.kinds}
+	}
+	if r.rbText == "" {
+		return o, nil
+	}
+	rbErr := fmt.Errorf("upgrade: %w: step %s on node %q: %w", upgrade.ErrRollback, o.Step, r.node,
+		&RemoteError{Message: r.rbText, kinds: r.rbKinds})
+	if o.State == upgrade.Succeeded {
+		o.Err = &RemoteError{Message: r.rbText, kinds: r.rbKinds}
+	}
+	return o, rbErr
+}
+
+// outcomeState returns the state upgrade.Run reports for a step in the
+// given state of the steps table, with the given error: a step rolling
+// back is in place until undone, and so succeeded unless it failed.
+func outcomeState(state, errText string) upgrade.State {
+	switch state {
+	case "succeeded":
+		return upgrade.Succeeded
+	case "failed":
+		return upgrade.Failed
+	case "rolling_back":
+		if errText != "" {
+			return upgrade.Failed
+		}
+		return upgrade.Succeeded
+	case "rolled_back":
+		return upgrade.RolledBack
+	case "skipped":
+		return upgrade.Skipped
+	}
+	return upgrade.NotStarted
+}
+
+// runError returns what upgrade.Run would return for the finished run st,
+// given each step's node and the errors of the rollbacks that failed: every
+// step failure, maybe undone, then those errors and ErrCancelled.
+func runError(st *Status, nodes []topology.NodeID, rbErrs []error) error {
+	errs := &multierror.Error{ErrorFormat: topology.JoinErrors}
+	for i, o := range st.Report.Outcomes {
+		if o.State == upgrade.Failed || o.State == upgrade.RolledBack && o.Err != nil { // failed, maybe undone
+			errs = multierror.Append(errs, &upgrade.StepError{Step: o.Step, Node: nodes[i], Err: o.Err})
+		}
+	}
+	errs = multierror.Append(errs, rbErrs...)
+	if st.Cancelled {
+		errs = multierror.Append(errs, ErrCancelled)
+	}
+	return errs.ErrorOrNil()
 }
 
 // Wait waits until the run of plan planID has finished or ctx is done,

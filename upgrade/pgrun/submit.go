@@ -73,84 +73,107 @@ func (s *Store) Submit(ctx context.Context, plan *upgrade.Plan, opts Options) er
 	}
 	digest := sha256.Sum256(append(buf.Bytes(), fmt.Sprintf("%+v", opts)...))
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		state := "running"
-		if len(plan.Steps) == 0 {
-			state = "finished"
+		fresh, err := s.insertRun(ctx, tx, plan, opts, buf.Bytes(), digest[:])
+		if err != nil || !fresh {
+			return err
 		}
-		tag, err := tx.Exec(ctx, s.q(`INSERT INTO {s}.runs
-			(plan_id, digest, plan, concurrency, policy, attempts, backoff_us, max_backoff_us, timeout_us, total, state,
-			 finished_at, rollback)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $11 = 'finished' THEN clock_timestamp() END, $12)
-			ON CONFLICT (plan_id) DO NOTHING`),
-			plan.ID, digest[:], buf.Bytes(), opts.Concurrency, int(opts.Policy), opts.Attempts,
-			opts.Backoff.Microseconds(), opts.MaxBackoff.Microseconds(), opts.StepTimeout.Microseconds(),
-			len(plan.Steps), state, opts.Rollback)
-		if err != nil {
-			return fmt.Errorf("pgrun: submitting plan %s: %w", plan.ID, err)
-		}
-		if tag.RowsAffected() == 0 {
-			var had []byte
-			if err := tx.QueryRow(ctx, s.q(`SELECT digest FROM {s}.runs WHERE plan_id = $1`), plan.ID).Scan(&had); err != nil {
-				return fmt.Errorf("pgrun: submitting plan %s: %w", plan.ID, err)
-			}
-			if !bytes.Equal(had, digest[:]) {
-				return fmt.Errorf("%w: plan %s was submitted before with other steps or options; give the plan its own ID (plan IDs hash their content), or submit it as it was", ErrPlanConflict, plan.ID)
-			}
-			return nil
-		}
-		// Steps, then barriers, each a row: a barrier passes (succeeded)
-		// when its prerequisites succeeded, at once if it has none.
-		v := len(g.deps)
-		vstate, waiting := make([]string, v), make([]int, v)
-		for _, i := range g.order { // prerequisites first
-			for _, d := range g.deps[i] {
-				if vstate[d] != "succeeded" {
-					waiting[i]++
-				}
-			}
-			switch {
-			case waiting[i] > 0:
-				vstate[i] = "waiting"
-			case i >= g.n:
-				vstate[i] = "succeeded"
-			default:
-				vstate[i] = "ready"
-			}
-		}
-		pos := make([]int, v)
-		for p, i := range g.order {
-			pos[i] = p
-		}
-		rows := make([][]any, v)
-		for i := range v {
-			prio := g.prio[i]
-			if opts.Concurrency == 1 { // upgrade.Run goes in order then
-				prio = 0
-			}
-			id, node := "", ""
-			if i < g.n {
-				id, node = string(plan.Steps[i].ID), string(plan.Steps[i].Node)
-			} else {
-				id = string(plan.Barriers[i-g.n].ID)
-			}
-			rows[i] = []any{plan.ID, i, id, node, prio, waiting[i], vstate[i], pos[i]}
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{s.name, "steps"},
-			[]string{"plan_id", "idx", "step_id", "node", "prio", "waiting", "state", "pos"}, pgx.CopyFromRows(rows)); err != nil {
-			return fmt.Errorf("pgrun: submitting plan %s: %w", plan.ID, err)
-		}
-		var edges [][]any
-		for i, deps := range g.deps {
-			for _, d := range deps {
-				edges = append(edges, []any{plan.ID, d, i})
-			}
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{s.name, "edges"},
-			[]string{"plan_id", "before", "after"}, pgx.CopyFromRows(edges)); err != nil {
-			return fmt.Errorf("pgrun: submitting plan %s: %w", plan.ID, err)
-		}
-		return nil
+		return s.copyGraph(ctx, tx, plan, g, opts)
 	})
+}
+
+// insertRun inserts the run of plan in tx and reports whether it is new;
+// a run of the plan submitted before is the same run if its digest is
+// this one, and refused with ErrPlanConflict otherwise.
+func (s *Store) insertRun(ctx context.Context, tx pgx.Tx, plan *upgrade.Plan, opts Options, planJSON, digest []byte) (bool, error) {
+	state := "running"
+	if len(plan.Steps) == 0 {
+		state = "finished"
+	}
+	tag, err := tx.Exec(ctx, s.q(`INSERT INTO {s}.runs
+		(plan_id, digest, plan, concurrency, policy, attempts, backoff_us, max_backoff_us, timeout_us, total, state,
+		 finished_at, rollback)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $11 = 'finished' THEN clock_timestamp() END, $12)
+		ON CONFLICT (plan_id) DO NOTHING`),
+		plan.ID, digest, planJSON, opts.Concurrency, int(opts.Policy), opts.Attempts,
+		opts.Backoff.Microseconds(), opts.MaxBackoff.Microseconds(), opts.StepTimeout.Microseconds(),
+		len(plan.Steps), state, opts.Rollback)
+	if err != nil {
+		return false, fmt.Errorf("pgrun: submitting plan %s: %w", plan.ID, err)
+	}
+	if tag.RowsAffected() > 0 {
+		return true, nil
+	}
+	var had []byte
+	if err := tx.QueryRow(ctx, s.q(`SELECT digest FROM {s}.runs WHERE plan_id = $1`), plan.ID).Scan(&had); err != nil {
+		return false, fmt.Errorf("pgrun: submitting plan %s: %w", plan.ID, err)
+	}
+	if !bytes.Equal(had, digest) {
+		return false, fmt.Errorf("%w: plan %s was submitted before with other steps or options; give the plan its own ID (plan IDs hash their content), or submit it as it was", ErrPlanConflict, plan.ID)
+	}
+	return false, nil
+}
+
+// copyGraph stores the vertices of a new run of plan in tx, a row each,
+// and the edges between them.
+func (s *Store) copyGraph(ctx context.Context, tx pgx.Tx, plan *upgrade.Plan, g *graph, opts Options) error {
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{s.name, "steps"},
+		[]string{"plan_id", "idx", "step_id", "node", "prio", "waiting", "state", "pos"},
+		pgx.CopyFromRows(vertexRows(plan, g, opts))); err != nil {
+		return fmt.Errorf("pgrun: submitting plan %s: %w", plan.ID, err)
+	}
+	var edges [][]any
+	for i, deps := range g.deps {
+		for _, d := range deps {
+			edges = append(edges, []any{plan.ID, d, i})
+		}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{s.name, "edges"},
+		[]string{"plan_id", "before", "after"}, pgx.CopyFromRows(edges)); err != nil {
+		return fmt.Errorf("pgrun: submitting plan %s: %w", plan.ID, err)
+	}
+	return nil
+}
+
+// vertexRows returns the rows of the steps table for plan's steps, then
+// its barriers, each waiting for its prerequisites not yet succeeded: a
+// barrier passes (succeeded) when its prerequisites succeeded, at once if
+// it has none.
+func vertexRows(plan *upgrade.Plan, g *graph, opts Options) [][]any {
+	v := len(g.deps)
+	vstate, waiting := make([]string, v), make([]int, v)
+	for _, i := range g.order { // prerequisites first
+		for _, d := range g.deps[i] {
+			if vstate[d] != "succeeded" {
+				waiting[i]++
+			}
+		}
+		switch {
+		case waiting[i] > 0:
+			vstate[i] = "waiting"
+		case i >= g.n:
+			vstate[i] = "succeeded"
+		default:
+			vstate[i] = "ready"
+		}
+	}
+	pos := make([]int, v)
+	for p, i := range g.order {
+		pos[i] = p
+	}
+	rows := make([][]any, v)
+	for i := range v {
+		prio := g.prio[i]
+		if opts.Concurrency == 1 { // upgrade.Run goes in order then
+			prio = 0
+		}
+		id, _ := vertex(plan, i)
+		node := ""
+		if i < g.n {
+			node = string(plan.Steps[i].Node)
+		}
+		rows[i] = []any{plan.ID, i, string(id), node, prio, waiting[i], vstate[i], pos[i]}
+	}
+	return rows
 }
 
 func (o Options) normal() Options {
@@ -179,6 +202,32 @@ func buildGraph(plan *upgrade.Plan) (*graph, error) {
 	if err := topology.CheckIDLength("plan", plan.ID, maxStepIDLength); err != nil {
 		return nil, fmt.Errorf("pgrun: %w: plan id: %w", upgrade.ErrInvalidPlan, err)
 	}
+	index, err := indexVertices(plan)
+	if err != nil {
+		return nil, err
+	}
+	order, err := orderVertices(plan, index)
+	if err != nil {
+		return nil, err
+	}
+	g := &graph{n: len(plan.Steps), deps: directDeps(plan, index)}
+	g.prio = chainLengths(g.n, g.deps, order)
+	g.order = order
+	return g, nil
+}
+
+// vertex returns the ID and the After list of plan's vertex i: its step i,
+// or past the steps a barrier.
+func vertex(plan *upgrade.Plan, i int) (upgrade.StepID, []upgrade.StepID) {
+	if n := len(plan.Steps); i >= n {
+		return plan.Barriers[i-n].ID, plan.Barriers[i-n].After
+	}
+	return plan.Steps[i].ID, plan.Steps[i].After
+}
+
+// indexVertices checks the IDs of plan's steps and barriers and returns
+// each one's vertex, refusing an unsafe ID or one listed twice.
+func indexVertices(plan *upgrade.Plan) (map[upgrade.StepID]int, error) {
 	n := len(plan.Steps)
 	index := make(map[upgrade.StepID]int, n+len(plan.Barriers))
 	for i, st := range plan.Steps {
@@ -199,38 +248,49 @@ func buildGraph(plan *upgrade.Plan) (*graph, error) {
 		}
 		index[b.ID] = n + k
 	}
-	// Vertices: steps, then barriers. Kahn's algorithm orders them and
-	// finds cycles.
-	v := n + len(plan.Barriers)
+	return index, nil
+}
+
+// orderVertices returns a topological order of plan's vertices (steps,
+// then barriers) by Kahn's algorithm, refusing an After that names no
+// vertex or a cycle.
+func orderVertices(plan *upgrade.Plan, index map[upgrade.StepID]int) ([]int, error) {
+	v := len(plan.Steps) + len(plan.Barriers)
 	after := make([][]int32, v)
 	indeg := make([]int, v)
-	link := func(from upgrade.StepID, list []upgrade.StepID, to int) error {
+	for i := range v {
+		from, list := vertex(plan, i)
 		for _, a := range list {
 			j, ok := index[a]
 			if !ok {
-				return fmt.Errorf("pgrun: %w: %s comes after %s, which is not in the plan", upgrade.ErrInvalidPlan, from, a)
+				return nil, fmt.Errorf("pgrun: %w: %s comes after %s, which is not in the plan", upgrade.ErrInvalidPlan, from, a)
 			}
-			after[j] = append(after[j], int32(to))
-			indeg[to]++
-		}
-		return nil
-	}
-	for i, st := range plan.Steps {
-		if err := link(st.ID, st.After, i); err != nil {
-			return nil, err
+			after[j] = append(after[j], int32(i))
+			indeg[i]++
 		}
 	}
-	for k, b := range plan.Barriers {
-		if err := link(b.ID, b.After, n+k); err != nil {
-			return nil, err
+	order := kahnOrder(after, indeg)
+	if len(order) < v {
+		for i := range v {
+			if indeg[i] > 0 {
+				id, _ := vertex(plan, i)
+				return nil, fmt.Errorf("pgrun: %w: steps form a cycle through %s", upgrade.ErrInvalidPlan, id)
+			}
 		}
 	}
-	// Among the vertices ready, the lowest first, as upgrade.Run orders
-	// them (its steps, then its barriers): one step at a time, steps are
-	// claimed in this order.
-	order := make([]int, 0, v)
+	return order, nil
+}
+
+// kahnOrder returns the vertices whose prerequisites all come before them,
+// given each vertex's successors and count of prerequisites (which it
+// counts down): among the vertices ready, the lowest first, as upgrade.Run
+// orders them (its steps, then its barriers), so that one step at a time,
+// steps are claimed in this order. The vertices left out are on or after
+// a cycle.
+func kahnOrder(after [][]int32, indeg []int) []int {
+	order := make([]int, 0, len(indeg))
 	ready := &minHeap{}
-	for i := range v {
+	for i := range indeg {
 		if indeg[i] == 0 {
 			heap.Push(ready, i)
 		}
@@ -244,52 +304,42 @@ func buildGraph(plan *upgrade.Plan) (*graph, error) {
 			}
 		}
 	}
-	if len(order) < v {
-		for i := range v {
-			if indeg[i] > 0 {
-				id := func(i int) upgrade.StepID {
-					if i < n {
-						return plan.Steps[i].ID
-					}
-					return plan.Barriers[i-n].ID
-				}
-				return nil, fmt.Errorf("pgrun: %w: steps form a cycle through %s", upgrade.ErrInvalidPlan, id(i))
-			}
-		}
-	}
-	// Each vertex's direct prerequisites, without repeats: a barrier is a
-	// vertex of its own, so a batch of n steps after one of m costs n+m
-	// edges, not n×m.
-	g := &graph{n: n, deps: make([][]int32, v), prio: make([]int32, v)}
-	for i := range v {
-		var list []upgrade.StepID
-		if i < n {
-			list = plan.Steps[i].After
-		} else {
-			list = plan.Barriers[i-n].After
-		}
+	return order
+}
+
+// directDeps returns each vertex's direct prerequisites, without repeats:
+// a barrier is a vertex of its own, so a batch of n steps after one of m
+// costs n+m edges, not n×m.
+func directDeps(plan *upgrade.Plan, index map[upgrade.StepID]int) [][]int32 {
+	deps := make([][]int32, len(plan.Steps)+len(plan.Barriers))
+	for i := range deps {
+		_, list := vertex(plan, i)
 		seen := make(map[int32]bool, len(list))
 		for _, a := range list {
 			if j := int32(index[a]); !seen[j] {
 				seen[j] = true
-				g.deps[i] = append(g.deps[i], j)
+				deps[i] = append(deps[i], j)
 			}
 		}
 	}
-	// prio: the longest chain of steps after each vertex; a barrier takes
-	// no time.
+	return deps
+}
+
+// chainLengths returns the longest chain of steps after each vertex, given
+// the first n vertices are steps and the rest barriers, which take no time.
+func chainLengths(n int, deps [][]int32, order []int) []int32 {
+	prio := make([]int32, len(deps))
 	for k := len(order) - 1; k >= 0; k-- {
 		i := order[k]
 		w := int32(1)
 		if i >= n {
 			w = 0
 		}
-		for _, d := range g.deps[i] {
-			g.prio[d] = max(g.prio[d], g.prio[i]+w)
+		for _, d := range deps[i] {
+			prio[d] = max(prio[d], prio[i]+w)
 		}
 	}
-	g.order = order
-	return g, nil
+	return prio
 }
 
 // minHeap is a heap of vertices, the lowest on top.

@@ -231,32 +231,8 @@ func (w *worker) loop(ctx context.Context) error {
 			w.waker.leave(woken)
 			return err
 		case err != nil || c == nil:
-			if err != nil && w.o.Logger != nil {
-				w.o.Logger.Warn("pgrun: database error; trying again", "err", err)
-			}
-			d := w.o.Poll
-			if err != nil {
-				d = min(d, listenRetry)
-			}
-			if err == nil && wake > 0 {
-				d = min(d, wake+time.Millisecond) // a lease expires: take the step over
-			}
-			t := time.NewTimer(d)
-			select {
-			case <-ctx.Done():
-			case <-w.o.Drain:
-			case <-woken:
-			case <-t.C:
-			}
-			t.Stop()
-			if w.waker.leave(woken) && (ctx.Err() != nil || isClosed(w.o.Drain)) {
-				w.waker.wakeOne() // woken, but leaving: pass it on
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if isClosed(w.o.Drain) {
-				return ErrDrained
+			if err := w.idle(ctx, woken, wake, err); err != nil {
+				return err
 			}
 		case c.rollback:
 			w.undo(ctx, c)
@@ -264,6 +240,48 @@ func (w *worker) loop(ctx context.Context) error {
 			w.execute(ctx, c)
 		}
 	}
+}
+
+// idle waits, with nothing claimed after err (nil: nothing to claim) and
+// wake (see claim), for a notification on woken, a lease to expire, the
+// poll interval or, after err, listenRetry; it returns ctx's error or
+// ErrDrained if the worker is to leave.
+func (w *worker) idle(ctx context.Context, woken chan struct{}, wake time.Duration, err error) error {
+	if err != nil && w.o.Logger != nil {
+		w.o.Logger.Warn("pgrun: database error; trying again", "err", err)
+	}
+	t := time.NewTimer(w.idleFor(wake, err))
+	select {
+	case <-ctx.Done():
+	case <-w.o.Drain:
+	case <-woken:
+	case <-t.C:
+	}
+	t.Stop()
+	if w.waker.leave(woken) && (ctx.Err() != nil || isClosed(w.o.Drain)) {
+		w.waker.wakeOne() // woken, but leaving: pass it on
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if isClosed(w.o.Drain) {
+		return ErrDrained
+	}
+	return nil
+}
+
+// idleFor returns how long idle waits at most: the poll interval, after a
+// database error no longer than listenRetry, and otherwise no longer than
+// until just after the first lease expires, to take its step over.
+func (w *worker) idleFor(wake time.Duration, err error) time.Duration {
+	d := w.o.Poll
+	if err != nil {
+		d = min(d, listenRetry)
+	}
+	if err == nil && wake > 0 {
+		d = min(d, wake+time.Millisecond)
+	}
+	return d
 }
 
 // isClosed reports whether ch is closed (never, for nil).
@@ -339,20 +357,7 @@ func (w *worker) execute(ctx context.Context, c *claim) {
 	st.After = nil
 	mini := &upgrade.Plan{ID: w.planID(), Steps: []upgrade.Step{st}}
 	base := c.attempts - 1 // attempts made before this claim
-	opts := []upgrade.RunOption{
-		upgrade.WithRetry(max(w.run.opts.Attempts-base, 1), w.run.opts.Backoff, w.run.opts.MaxBackoff),
-		upgrade.WithEvents(func(e upgrade.Event) {
-			if e.Kind == upgrade.StepRetrying {
-				w.retrying(ctx, c, base+e.Attempt, e.Err)
-			}
-		}),
-	}
-	if w.run.opts.StepTimeout > 0 {
-		opts = append(opts, upgrade.WithStepTimeout(w.run.opts.StepTimeout))
-	}
-	if w.o.GracePeriod > 0 {
-		opts = append(opts, upgrade.WithGracePeriod(w.o.GracePeriod))
-	}
+	opts := w.stepOptions(ctx, c, base)
 
 	var report *upgrade.Report
 	var err error
@@ -367,7 +372,37 @@ func (w *worker) execute(ctx context.Context, c *claim) {
 		w.release(bg, c) // cut short as the worker stops
 		return
 	}
-	attempts, errText, kinds := c.attempts, "", 0
+	attempts, errText, kinds := stepResult(c, base, report, err, cause)
+	w.persist(bg, func() error { return w.finish(bg, c, attempts, errText, kinds) })
+}
+
+// stepOptions returns the options of upgrade.Run for claimed step c, base
+// attempts of which were made before this claim: the run's retries left,
+// its step timeout and the worker's grace period, with each retry recorded.
+func (w *worker) stepOptions(ctx context.Context, c *claim, base int) []upgrade.RunOption {
+	opts := []upgrade.RunOption{
+		upgrade.WithRetry(max(w.run.opts.Attempts-base, 1), w.run.opts.Backoff, w.run.opts.MaxBackoff),
+		upgrade.WithEvents(func(e upgrade.Event) {
+			if e.Kind == upgrade.StepRetrying {
+				w.retrying(ctx, c, base+e.Attempt, e.Err)
+			}
+		}),
+	}
+	if w.run.opts.StepTimeout > 0 {
+		opts = append(opts, upgrade.WithStepTimeout(w.run.opts.StepTimeout))
+	}
+	if w.o.GracePeriod > 0 {
+		opts = append(opts, upgrade.WithGracePeriod(w.o.GracePeriod))
+	}
+	return opts
+}
+
+// stepResult returns what finish records for claimed step c, base attempts
+// of which were made before this claim, from upgrade.Run's report and
+// error and the cause that cut it short: the attempts, and the error's
+// text and kinds (none when it succeeded).
+func stepResult(c *claim, base int, report *upgrade.Report, err, cause error) (attempts int, errText string, kinds int) {
+	attempts = c.attempts
 	if report != nil {
 		o := report.Outcomes[len(report.Outcomes)-1]
 		attempts = base + max(o.Attempts, 1)
@@ -383,12 +418,18 @@ func (w *worker) execute(ctx context.Context, c *claim) {
 	if errors.Is(cause, errRunCancelled) {
 		errText, kinds = errRunCancelled.Error(), errKinds(errRunCancelled)
 	}
+	return attempts, errText, kinds
+}
+
+// persist calls record until it succeeds, returns ErrLeaseLost or ctx is
+// done, waiting between tries as Store.wait does after a database error.
+func (w *worker) persist(ctx context.Context, record func() error) {
 	for {
-		err := w.finish(bg, c, attempts, errText, kinds)
-		if err == nil || errors.Is(err, ErrLeaseLost) || bg.Err() != nil {
+		err := record()
+		if err == nil || errors.Is(err, ErrLeaseLost) || ctx.Err() != nil {
 			return
 		}
-		if w.s.wait(bg, w.o, err) != nil {
+		if w.s.wait(ctx, w.o, err) != nil {
 			return
 		}
 	}
@@ -539,17 +580,14 @@ func (w *worker) undo(ctx context.Context, c *claim) {
 		text := err.Error()
 		e, kinds = &text, errKinds(err)
 	}
-	for {
+	w.persist(bg, func() error {
 		var status string
-		err := w.s.pool.QueryRow(bg, w.s.q(`SELECT {s}.finish_rollback($1, $2, $3, $4, $5, $6)`),
-			w.planID(), c.idx, c.token, e, kinds, w.o.Name).Scan(&status)
-		if err == nil || bg.Err() != nil {
-			return
+		if err := w.s.pool.QueryRow(bg, w.s.q(`SELECT {s}.finish_rollback($1, $2, $3, $4, $5, $6)`),
+			w.planID(), c.idx, c.token, e, kinds, w.o.Name).Scan(&status); err != nil {
+			return fmt.Errorf("pgrun: recording the rollback of step %s of run %s: %w", st.ID, w.planID(), err)
 		}
-		if w.s.wait(bg, w.o, fmt.Errorf("pgrun: recording the rollback of step %s of run %s: %w", st.ID, w.planID(), err)) != nil {
-			return
-		}
-	}
+		return nil
+	})
 }
 
 // callRollback calls rb.Rollback for st, turning a panic into a permanent
