@@ -412,17 +412,7 @@ func (p *Plan) Explain(w io.Writer, node topology.NodeID) error {
 		}
 	}
 	if len(hops) == 0 {
-		met := false
-		for _, c := range p.Satisfied {
-			if c.Node == node {
-				if !met {
-					fmt.Fprintf(bw, "%s (%s) has %s and needs no change:\n", textID(node), textID(c.Template), c.Version)
-					met = true
-				}
-				fmt.Fprintf(bw, "  %s\n", topology.Printable(c.Demand.String()))
-			}
-		}
-		if !met {
+		if !p.explainSatisfied(bw, node) {
 			return &topology.NotFoundError{Kind: "platform node in the plan", ID: string(node)}
 		}
 		return bw.Flush()
@@ -455,6 +445,22 @@ func (p *Plan) Explain(w io.Writer, node topology.NodeID) error {
 		fmt.Fprintf(bw, "  %-12s %s\n", c.Version, verdict)
 	}
 	return bw.Flush()
+}
+
+// explainSatisfied writes the satisfied checks of a node with no steps,
+// and reports whether it has any.
+func (p *Plan) explainSatisfied(bw *bufio.Writer, node topology.NodeID) bool {
+	met := false
+	for _, c := range p.Satisfied {
+		if c.Node == node {
+			if !met {
+				fmt.Fprintf(bw, "%s (%s) has %s and needs no change:\n", textID(node), textID(c.Template), c.Version)
+				met = true
+			}
+			fmt.Fprintf(bw, "  %s\n", topology.Printable(c.Demand.String()))
+		}
+	}
+	return met
 }
 
 // mermaidEscapes replaces the characters Mermaid's labels cannot hold.
