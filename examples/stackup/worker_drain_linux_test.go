@@ -171,3 +171,28 @@ func TestWorkerSecondSignal(t *testing.T) {
 		assert.Equal(t, want, count[s], "runs of %s; ledger:\n%s", s, strings.Join(lines, "\n"))
 	}
 }
+
+// TestWorkerDrainWaiting: a worker waiting for its plan to be submitted
+// drains at once on the first SIGTERM: exit 0, nothing ran, and the plan
+// submitted afterwards has no step started. (An idle worker without
+// --plan draining: TestApplyDatabaseWorkers, TestServeDatabaseDeployment.)
+func TestWorkerDrainWaiting(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	plan := planOf(t, e)
+	waiting := startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.record(),
+		"--plan", plan.ID, "--poll", "50ms")
+	waiting.waitLine(t, "waiting for the plan to be submitted")
+	require.NoError(t, waiting.cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, exitOK, waiting.wait(t), waiting.stderr.String())
+	assert.Contains(t, waiting.stderr.String(), "drained: 0 steps finished, nothing new claimed")
+	store := openStore(t, db, schema)
+	require.NoError(t, store.Submit(t.Context(), plan, pgrun.Options{}))
+	st, err := store.Status(t.Context(), plan.ID)
+	require.NoError(t, err)
+	for _, o := range st.Report.Outcomes {
+		assert.Equal(t, upgrade.NotStarted, o.State)
+	}
+	assert.Empty(t, e.readLedger(t), "nothing ran")
+}
