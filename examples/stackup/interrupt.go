@@ -28,8 +28,8 @@ func interrupts(sigs <-chan os.Signal, done <-chan struct{}, stderr io.Writer, e
 	go func() {
 		select {
 		case sig := <-sigs:
+			close(stop) // before saying so: once said, no new step starts
 			fmt.Fprintf(stderr, "%s: %v: stopping: no new step starts, running steps may finish; %v again stops at once\n", programName, sig, sig)
-			close(stop)
 		case <-done:
 			return
 		}

@@ -217,12 +217,14 @@
 // finished; started before the plan is submitted, it waits for it (an ID
 // that is not "sha256:" and 64 lower-case hex digits is refused, exit 2).
 // Without --plan, it works on every run not finished, new ones included,
-// until stopped. The first SIGINT or
-// SIGTERM cancels its running commands (SIGTERM, and --grace later
-// SIGKILL), hands their steps back to the other workers, in doubt, and
-// exits 1; a second exits at once (130). A worker that dies, even by
-// SIGKILL, holds its steps until their lease (--lease, default 30s)
-// expires; another worker then runs them again with .InDoubt true
+// until stopped. The first SIGINT or SIGTERM drains the worker, as it
+// stops apply: it claims no more steps, its running commands finish and
+// their outcomes are recorded, and it exits 0, saying "drained: N steps
+// finished, nothing new claimed", or 1 naming the steps that failed. A
+// second signal exits at once (130), leaving the steps still running to
+// the other workers, in doubt, once their lease expires. A worker that
+// dies, even by SIGKILL, holds its steps until their lease (--lease,
+// default 30s) expires; another worker then runs them again with .InDoubt true
 // (STACKUP_IN_DOUBT=true). With --repo DIR|URL (the repository serve or
 // apply plans from, or a copy of it on the worker's host), a platform
 // step's command gets its package as apply's does (.PackageFile,
@@ -233,7 +235,9 @@
 // match, or a name the repository refuses, fails the step without running
 // its command. Without --repo, .PackageFile is "". Worker flags: --slots N
 // (steps at once, per run), --lease D, --poll D (default 1s), --grace D
-// (default 5s), --name NAME (in events; default host:pid).
+// (default 5s: between SIGTERM and SIGKILL for a command cut short, its
+// run cancelled or its lease lost), --name NAME (in events; default
+// host:pid).
 //
 // serve --database URL (and --database-schema) does the same for the plans
 // its clients apply; see "Runs in the database" under serve.

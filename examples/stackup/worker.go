@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,9 +29,11 @@ STACKUP_PACKAGE_FILE) as apply's does: a private copy read from the
 repository and checked against the plan's digest; without, "".
 A step whose worker dies is offered again, in doubt (.InDoubt,
 STACKUP_IN_DOUBT=true), once its lease expires. The first SIGINT or
-SIGTERM stops the worker: its running commands get SIGTERM, and --grace
-later SIGKILL, and their steps go back to the other workers, in doubt; a
-second signal exits at once (code 130).`
+SIGTERM drains the worker: it claims no more steps, its running commands
+finish and their outcomes are recorded, and it exits 0 ("drained: N steps
+finished, nothing new claimed"), or 1 if one of them failed. A second
+signal exits at once (code 130); the steps still running go back to the
+other workers, in doubt, once their lease expires.`
 
 // workerFlags are worker's flags.
 type workerFlags struct {
@@ -54,7 +59,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.IntVar(&wf.slots, "slots", 1, "run up to `N` steps at once (per run)")
 	fs.DurationVar(&wf.lease, "lease", pgrun.DefaultLease, "a step's lease: another worker takes it over `D` after this one is lost")
 	fs.DurationVar(&wf.poll, "poll", pgrun.DefaultPoll, "look for ready steps and new runs every `D`")
-	fs.DurationVar(&wf.grace, "grace", defaultGrace, "after SIGINT or SIGTERM, give running commands `D` between SIGTERM and SIGKILL")
+	fs.DurationVar(&wf.grace, "grace", defaultGrace, "give a command cut short (its run cancelled, its lease lost, its step timed out) `D` between SIGTERM and SIGKILL")
 	if code, ok := parseFlags(fs, workerSynopsis, args, stdout, stderr); !ok {
 		return code
 	}
@@ -97,15 +102,28 @@ func work(ctx context.Context, wf *workerFlags, stderr io.Writer) error {
 		return err
 	}
 	defer pool.Close()
-	// The first interrupt cancels the work: the commands get SIGTERM, and
-	// their steps go back to the queue.
-	workCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	// The first interrupt drains the worker: it claims no more steps, and
+	// those it runs go on to their end and are recorded. Waiting (for a
+	// plan, for new runs) stops at once.
+	drain := stopOf(ctx)
+	waitCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// since is when the drain began, by the database's clock, which
+	// stamps the events the drain is told from.
+	var since time.Time
+	sinceSet := make(chan struct{})
 	go func() {
+		defer close(sinceSet)
 		select {
-		case <-stopOf(ctx):
-			cancel(errInterrupted)
-		case <-workCtx.Done():
+		case <-drain:
+		case <-waitCtx.Done():
+			if !isClosed(drain) {
+				return
+			}
+		}
+		cancel()
+		if err := pool.QueryRow(context.WithoutCancel(ctx), "SELECT clock_timestamp()").Scan(&since); err != nil {
+			since = time.Now() // this host's clock: the database's is out of reach
 		}
 	}()
 	r := &runner{cmds: cmds, out: &lockedWriter{w: stderr}, grace: wf.grace, prefix: true}
@@ -122,23 +140,159 @@ func work(ctx context.Context, wf *workerFlags, stderr io.Writer) error {
 	}
 	exec := newRunnerWith(r)
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	opts := pgrun.WorkerOptions{Name: wf.name, Slots: wf.slots, Lease: wf.lease, Poll: wf.poll, Logger: log}
+	opts := pgrun.WorkerOptions{Name: wf.name, Slots: wf.slots, Lease: wf.lease, Poll: wf.poll, Logger: log, Drain: drain}
+	if opts.Name == "" {
+		host, _ := os.Hostname()
+		opts.Name = fmt.Sprintf("%s:%d", host, os.Getpid()) // pgrun's default, which the drain's tally needs
+	}
+	var drained []string // the runs worked on when the drain began
 	if wf.plan != "" {
-		if err = awaitRun(workCtx, store, wf.plan, wf.poll, log); err == nil {
-			err = store.Work(workCtx, wf.plan, exec, opts)
+		if err = awaitRun(waitCtx, store, wf.plan, wf.poll, log); err == nil {
+			err = store.Work(ctx, wf.plan, exec, opts)
+			drained = []string{wf.plan}
 		}
 	} else {
-		err = workAll(workCtx, store, wf, exec, opts, log)
+		drained, err = workAll(ctx, waitCtx, store, wf, exec, opts, log)
 	}
 	switch {
-	case errors.Is(context.Cause(workCtx), errInterrupted):
-		return failedErr(fmt.Errorf("%w: the steps this worker was running go back to the other workers, in doubt", errInterrupted))
+	case isClosed(drain) && ctx.Err() == nil:
+		cancel()
+		<-sinceSet
+		return wf.drained(context.WithoutCancel(ctx), store, drained, opts.Name, since, stderr)
 	case errors.Is(err, pgrun.ErrUnknownRun):
 		return inputErr(fmt.Errorf("--plan: %w", wf.db.redact(err)))
 	case err != nil:
 		return failedErr(wf.db.redact(err))
 	}
 	return nil
+}
+
+// isClosed reports whether ch is closed (never, for nil).
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// drained tells how the drain that began at since went, from the events
+// of runs: it prints how many steps this worker (named name) finished,
+// and returns nil when they all succeeded; an error naming the steps that
+// failed, and those whose outcome it could not record, otherwise.
+func (wf *workerFlags) drained(ctx context.Context, store *pgrun.Store, runs []string, name string, since time.Time, stderr io.Writer) error {
+	var t drainTally
+	for _, id := range runs {
+		var events []pgrun.Event
+		for after := int64(0); ; {
+			page, err := store.Events(ctx, id, after, 1000)
+			if err != nil {
+				return failedErr(fmt.Errorf("drained, but reading the outcomes of run %s failed: %w", id, wf.db.redact(err)))
+			}
+			events = append(events, page...)
+			if len(page) < 1000 {
+				break
+			}
+			after = page[len(page)-1].Seq
+		}
+		label := ""
+		if len(runs) > 1 {
+			label = "run " + id + " step "
+		}
+		t.add(events, name, since, label)
+	}
+	msg := fmt.Sprintf("drained: %d %s finished, nothing new claimed", t.finished, plural(t.finished, "step", "steps"))
+	if len(t.failed) == 0 && len(t.lost) == 0 {
+		fmt.Fprintf(stderr, "%s worker: %s\n", programName, msg)
+		return nil
+	}
+	if len(t.failed) > 0 {
+		msg += fmt.Sprintf("; failed: %s", strings.Join(t.failed, ", "))
+	}
+	if len(t.lost) > 0 {
+		msg += fmt.Sprintf("; not recorded, going back to the other workers, in doubt, once their lease expires: %s", strings.Join(t.lost, ", "))
+	}
+	return failedErr(errors.New(msg))
+}
+
+// plural returns one when n is 1, else many.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// A drainTally counts the steps a worker finished while draining: those
+// it held when the drain began, or claimed as it began.
+type drainTally struct {
+	finished     int
+	failed, lost []string // step IDs, each after its label
+}
+
+// add tallies the events of one run (in their order) for worker me,
+// whose drain began at since, naming its steps after label.
+func (t *drainTally) add(events []pgrun.Event, me string, since time.Time, label string) {
+	holder := map[upgrade.StepID]string{} // who holds each step before since
+	pending := map[upgrade.StepID]bool{}  // steps me held at since, not yet finished
+	var order []upgrade.StepID
+	began := false
+	begin := func() {
+		began = true
+		for id, w := range holder {
+			if w == me {
+				pending[id] = true
+				order = append(order, id)
+			}
+		}
+		slices.Sort(order)
+	}
+	for _, e := range events {
+		if e.Step == nil {
+			continue
+		}
+		id := e.Step.ID
+		if !began && e.Time.Before(since) {
+			switch e.Kind {
+			case upgrade.StepStarted, upgrade.StepRetrying:
+				holder[id] = e.Worker
+			case upgrade.StepSucceeded, upgrade.StepFailed, upgrade.StepSkipped:
+				delete(holder, id)
+			}
+			continue
+		}
+		if !began {
+			begin()
+		}
+		switch {
+		case e.Kind == upgrade.StepStarted && e.Worker == me:
+			// A claim under way as the drain began.
+			if !pending[id] {
+				pending[id] = true
+				order = append(order, id)
+			}
+		case !pending[id]:
+		case e.Worker == me && (e.Kind == upgrade.StepSucceeded || e.Kind == upgrade.StepFailed):
+			delete(pending, id)
+			t.finished++
+			if e.Kind == upgrade.StepFailed {
+				t.failed = append(t.failed, label+string(id))
+			}
+		case e.Worker != me && (e.Kind == upgrade.StepStarted || e.Kind == upgrade.StepSucceeded || e.Kind == upgrade.StepFailed):
+			// Another worker took the step over: this one lost its lease.
+			delete(pending, id)
+			t.lost = append(t.lost, label+string(id))
+		}
+	}
+	if !began {
+		begin()
+	}
+	for _, id := range order {
+		if pending[id] {
+			t.lost = append(t.lost, label+string(id))
+		}
+	}
 }
 
 // awaitRun waits until the run of plan planID has been submitted, looking
@@ -172,15 +326,17 @@ func awaitRun(ctx context.Context, store *pgrun.Store, planID string, poll time.
 }
 
 // workAll works on every run not finished, starting on new ones as they
-// are submitted, until ctx is done.
-func workAll(ctx context.Context, store *pgrun.Store, wf *workerFlags, exec upgrade.Executor, opts pgrun.WorkerOptions, log *slog.Logger) error {
+// are submitted, until waitCtx is done; ctx bounds the Work calls, which a
+// drain (opts.Drain) ends once their steps are. It returns the runs it was
+// working on when the drain began.
+func workAll(ctx, waitCtx context.Context, store *pgrun.Store, wf *workerFlags, exec upgrade.Executor, opts pgrun.WorkerOptions, log *slog.Logger) ([]string, error) {
 	var wg sync.WaitGroup
-	defer wg.Wait()
 	working := map[string]bool{}
+	var drained []string
 	var mu sync.Mutex
 	for {
-		ids, err := store.Unfinished(ctx)
-		if err != nil && ctx.Err() == nil {
+		ids, err := store.Unfinished(waitCtx)
+		if err != nil && waitCtx.Err() == nil {
 			log.Warn("listing runs failed; trying again", "err", wf.db.redact(err))
 		}
 		for _, id := range ids {
@@ -188,24 +344,28 @@ func workAll(ctx context.Context, store *pgrun.Store, wf *workerFlags, exec upgr
 			busy := working[id]
 			working[id] = true
 			mu.Unlock()
-			if busy {
+			if busy || waitCtx.Err() != nil {
 				continue
 			}
 			wg.Go(func() {
 				err := store.Work(ctx, id, exec, opts)
-				if err != nil && ctx.Err() == nil {
+				if err != nil && ctx.Err() == nil && !errors.Is(err, pgrun.ErrDrained) {
 					log.Warn("working on a run failed", "run", id, "err", wf.db.redact(err))
 				}
 				mu.Lock()
 				delete(working, id)
+				if isClosed(opts.Drain) {
+					drained = append(drained, id)
+				}
 				mu.Unlock()
 			})
 		}
 		t := time.NewTimer(wf.poll)
 		select {
-		case <-ctx.Done():
+		case <-waitCtx.Done():
 			t.Stop()
-			return ctx.Err()
+			wg.Wait()
+			return drained, waitCtx.Err()
 		case <-t.C:
 		}
 	}
