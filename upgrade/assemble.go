@@ -29,6 +29,40 @@ func (pl *planning) assemble(plan *Plan) error {
 	}
 	// What each step comes after, by index, as the rows of a dag.Graph.
 	g := stepEdges{start: make([]int32, 1, n+1)}
+	if err := pl.platformSteps(plan, &g); err != nil {
+		return err
+	}
+	if err := pl.applicationSteps(plan, &g); err != nil {
+		return err
+	}
+	slices.SortStableFunc(plan.Satisfied, func(a, b Check) int { return cmp.Compare(a.Node, b.Node) })
+	plan.Decisions = pl.decisions()
+	return orderSteps(plan.Steps, nil, g)
+}
+
+// decisions returns the decision of every platform node with steps, sorted
+// by node.
+func (pl *planning) decisions() []Decision {
+	var out []Decision
+	for _, level := range pl.byHeight {
+		for _, pf := range level {
+			if len(pf.path) == 0 {
+				continue
+			}
+			d := Decision{Node: pf.node.ID, Demands: slices.Clip(pf.demands), Candidates: pf.candidates} // the node's list is done with
+			for _, c := range pf.binding {                                                               // co-tenants', each once (see verdicts)
+				d.Demands = append(d.Demands, *c)
+			}
+			out = append(out, d)
+		}
+	}
+	slices.SortFunc(out, func(a, b Decision) int { return cmp.Compare(a.Node, b.Node) })
+	return out
+}
+
+// platformSteps adds to the plan the steps, or the satisfied checks, of
+// every platform node, and their rows to g.
+func (pl *planning) platformSteps(plan *Plan, g *stepEdges) error {
 	// Bottom up, so that the steps beneath a node are there before it.
 	for _, level := range pl.byHeight {
 		for _, pf := range level {
@@ -40,13 +74,19 @@ func (pl *planning) assemble(plan *Plan) error {
 			}
 			// The node's first step comes after the last steps of the
 			// platform nodes beneath it.
-			after, err := pl.lastStepsBeneath(&g, pf.nodeInfo)
+			after, err := pl.lastStepsBeneath(g, pf.nodeInfo)
 			if err != nil {
 				return err
 			}
-			plan.Steps = pl.appendPlatformSteps(plan.Steps, &g, pf, after)
+			plan.Steps = pl.appendPlatformSteps(plan.Steps, g, pf, after)
 		}
 	}
+	return nil
+}
+
+// applicationSteps adds to the plan a step, or a satisfied check, for
+// every replaced node, their rows to g, and the warnings.
+func (pl *planning) applicationSteps(plan *Plan, g *stepEdges) error {
 	type warnings struct {
 		node  topology.NodeID
 		texts []string
@@ -54,6 +94,8 @@ func (pl *planning) assemble(plan *Plan) error {
 	var warned []warnings
 	breaks := map[breakKey]bool{}
 	replaces := map[reasonKey]string{} // the reasons of application steps, which many share
+	var lastKey reasonKey
+	var reason string
 	appIDs := applicationStepIDs(pl.replaced, plan.Requests)
 	for i := range pl.replaced {
 		rep := &pl.replaced[i]
@@ -65,18 +107,20 @@ func (pl *planning) assemble(plan *Plan) error {
 		}
 		// The steps of one request share its template: treat it as
 		// read-only.
-		k := reasonKey{rep.request, rep.template.ID, rep.node.Version.String()}
-		reason, ok := replaces[k]
-		if !ok {
-			reason = string(r.Template.ID) + "@" + r.Template.Version.String() + " replaces " + string(rep.template.ID) + " " + k.from
-			replaces[k] = reason
+		if k := (reasonKey{rep.request, rep.template.ID, rep.node.Version.String()}); k != lastKey { // runs are common
+			var ok bool
+			if reason, ok = replaces[k]; !ok {
+				reason = string(r.Template.ID) + "@" + r.Template.Version.String() + " replaces " + string(rep.template.ID) + " " + k.from
+				replaces[k] = reason
+			}
+			lastKey = k
 		}
 		s := Step{ID: appIDs[0], Kind: Application,
 			App: r.Application, Node: id, Template: rep.node.Template, Type: rep.template.Type,
 			From: rep.node.Version, To: r.Template.Version, NewTemplate: &r.Template, Request: rep.request,
 			Reason: reason}
 		var err error
-		if s.After, err = pl.lastStepsBeneath(&g, rep.nodeInfo); err != nil {
+		if s.After, err = pl.lastStepsBeneath(g, rep.nodeInfo); err != nil {
 			return err
 		}
 		plan.Steps = append(plan.Steps, s)
@@ -90,12 +134,11 @@ func (pl *planning) assemble(plan *Plan) error {
 			warned = append(warned, warnings{id, texts})
 		}
 	}
-	slices.SortStableFunc(plan.Satisfied, func(a, b Check) int { return cmp.Compare(a.Node, b.Node) })
 	slices.SortFunc(warned, func(a, b warnings) int { return cmp.Compare(a.node, b.node) })
 	for _, w := range warned {
 		plan.Warnings = append(plan.Warnings, w.texts...)
 	}
-	return orderSteps(plan.Steps, nil, g)
+	return nil
 }
 
 // applicationStepIDs returns the IDs of the steps of the replaced nodes
@@ -106,8 +149,13 @@ func applicationStepIDs(replaced []replacement, reqs []Request) []StepID {
 	for i := range reqs {
 		canon[i] = reqs[i].Template.Version.Canonical().String()
 	}
-	var text []byte
-	var ends []int
+	n, size := 0, 0
+	for i := range replaced {
+		if rep := &replaced[i]; !rep.current {
+			n, size = n+1, size+len("app/@")+len(rep.node.ID)+len(canon[rep.request])
+		}
+	}
+	text, ends := make([]byte, 0, size), make([]int, 0, n)
 	for i := range replaced {
 		if rep := &replaced[i]; !rep.current {
 			text = append(append(append(append(text, "app/"...), rep.node.ID...), '@'), canon[rep.request]...)
@@ -198,12 +246,6 @@ func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform
 		from = p.Version
 	}
 	pf.steps, pf.lastIndex = ids, len(steps)-1
-	final := &steps[len(steps)-1]
-	final.Demands = slices.Clip(pf.demands) // the node's list is done with
-	for _, d := range pf.binding {          // co-tenants', each once (see verdicts)
-		final.Demands = append(final.Demands, *d)
-	}
-	final.Candidates = pf.candidates
 	return steps
 }
 

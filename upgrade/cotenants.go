@@ -63,14 +63,18 @@ func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 func (pl *planning) direct(pf *platform) ([]Demand, error) {
 	var out []Demand
 	last := 0 // the group of the previous dependent: runs are common
+	var replaced *topology.Dependent // the last replaced: runs are common too
 	for i := range pf.dependents {
 		d := &pf.dependents[i]
-		if d.Constraint.IsZero() || last < len(out) && out[last].Constraint.String() == d.Constraint.String() {
+		if d.Constraint.IsZero() || last < len(out) && out[last].Constraint.String() == d.Constraint.String() ||
+			replaced != nil && d.App == replaced.App && d.Template == replaced.Template {
 			continue
 		}
 		if g := cotenantGroup(out, d.Constraint); g >= 0 {
 			last = g
-		} else if !pl.replaces(d.App, d.Template) { // a constraint met before needs no such check
+		} else if pl.replaces(d.App, d.Template) { // a constraint met before needs no such check
+			replaced = d
+		} else {
 			if err := checkDependent(pf, i); err != nil {
 				return nil, err
 			}
@@ -236,25 +240,32 @@ func (pl *planning) above(id topology.NodeID, t topology.TemplateID) ([]Demand, 
 		if i > 0 && deps[i-1].Node == d.Node && deps[i-1].Template == d.Template {
 			continue
 		}
-		if err := pl.checkWalked(d, i, id); err != nil {
+		if out, err = pl.aboveDependent(out, d, i, id, t); err != nil {
 			return nil, err
-		}
-		if out, err = pl.requirementsOn(out, d, t, fmt.Sprintf("dependent #%d of node %q", i+1, id)); err != nil {
-			return nil, err
-		}
-		if d.Template == t {
-			continue // not past a node of t
-		}
-		up, err := pl.above(d.Node, t)
-		if err != nil {
-			return nil, err
-		}
-		for _, a := range up {
-			out = addCotenant(out, a)
 		}
 	}
 	pl.up.path = pl.up.path[:len(pl.up.path)-1]
 	pl.up.memo[key] = aboveEntry{demands: out}
+	return out, nil
+}
+
+// aboveDependent adds to out, for template t, the demands of the i-th
+// dependent d of node id and of the nodes above it.
+func (pl *planning) aboveDependent(out []Demand, d *topology.Dependent, i int, id topology.NodeID, t topology.TemplateID) ([]Demand, error) {
+	if err := pl.checkWalked(d, i, id); err != nil {
+		return nil, err
+	}
+	out, err := pl.requirementsOn(out, d, t, fmt.Sprintf("dependent #%d of node %q", i+1, id))
+	if err != nil || d.Template == t { // not past a node of t
+		return out, err
+	}
+	up, err := pl.above(d.Node, t)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range up {
+		out = addCotenant(out, a)
+	}
 	return out, nil
 }
 

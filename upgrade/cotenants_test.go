@@ -91,7 +91,7 @@ func TestPlanKeepsCotenantAboveSatisfied(t *testing.T) {
 				require.True(t, ok, "java-1 stays below 17 for billing: %v", ids(plan))
 				_, ok = plan.Step("platform/java-2@21.0.2")
 				assert.True(t, ok, "java-2 has no co-tenant and takes the newest: %v", ids(plan))
-				assert.Contains(t, s1.Candidates, upgrade.Candidate{Version: v("21.0.2"),
+				assert.Contains(t, decided(t, plan, s1.Node).Candidates, upgrade.Candidate{Version: v("21.0.2"),
 					Rejected: "not allowed by co-tenant node billing-1 (billing) requires <17"})
 				requireTopological(t, plan)
 			})

@@ -37,6 +37,12 @@ func (pl *planning) decide(pf *platform) error {
 		pl.cfg.logger.Debug("upgrade: platform node planned", "node", pf.node.ID,
 			"from", pf.node.Version, "to", pf.path[len(pf.path)-1].Version, "hops", len(pf.path))
 	}
+	return pl.passDown(pf)
+}
+
+// passDown places the requirements of the packages on pf's path on the
+// nodes beneath it.
+func (pl *planning) passDown(pf *platform) error {
 	// What led to the nodes beneath: pf.via and each package in turn, in
 	// one list (the path itself, when nothing led to pf).
 	var vias []*pkgsource.Package

@@ -3,9 +3,11 @@ package upgrade
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/stackup/stackup/topology"
@@ -13,21 +15,23 @@ import (
 
 // Schema is the value of the "schema" field of a plan in JSON. It changes
 // only when the JSON changes incompatibly.
-const Schema = "stackup.plan/v2"
+const Schema = "stackup.plan/v3"
 
 // MaxPlanSize is the largest plan ReadJSON accepts, in bytes.
 const MaxPlanSize = 256 << 20
 
-// The JSON form of a plan (schema "stackup.plan/v2") is an object with
+// The JSON form of a plan (schema "stackup.plan/v3") is an object with
 // these fields, each as the Go field of the same name documents:
 //
-//	schema     "stackup.plan/v2"
+//	schema     "stackup.plan/v3"
 //	id         Plan.ID
 //	requests   [{application, replaces, template}]
 //	steps      [{id, kind ("platform" | "application"), app, node, template, type,
-//	            from, to, package?, request?, after?, reason, demands?, candidates?}]
+//	            from, to, package?, request?, after?, reason}]
+//	barriers   [{id, after, reason?}]
 //	satisfied  [{node, template, version, demand}]
 //	warnings   [string]
+//	decisions  [{node, demands, candidates | candidates_of}]
 //
 // Versions and constraints are strings; optional fields are left out when
 // empty. An application step's "request" is the index of its request in
@@ -35,11 +39,72 @@ const MaxPlanSize = 256 << 20
 // {id, type, version, requirements: [{name, template, constraint,
 // relation}]}; packages are {type, version, from, requires: [{type,
 // constraint}], location, digest, size}; demands are {constraint, app,
-// template, version, node, package}. Schema v1 copied each application
-// step's template into it as "new_template"; ReadJSON refuses v1 plans.
+// template, version, node, package}. A decision whose candidates are
+// those of an earlier decision names its node in "candidates_of" instead:
+// nodes decided alike are many. Schema v1 copied each application step's
+// template into it as "new_template"; v2 held each node's demands and
+// candidates on its last step; ReadJSON refuses both: plan again.
 type planJSON struct {
 	Schema string `json:"schema"`
 	*Plan
+	Decisions []decisionJSON `json:"decisions,omitempty"` // in place of Plan's
+}
+
+// decisionJSON is a Decision in JSON.
+type decisionJSON struct {
+	Node         topology.NodeID `json:"node"`
+	Demands      []Demand        `json:"demands"`
+	Candidates   []Candidate     `json:"candidates,omitempty"`
+	CandidatesOf topology.NodeID `json:"candidates_of,omitempty"`
+}
+
+// decisionsJSON returns the decisions in JSON, each list of candidates
+// written once.
+func decisionsJSON(ds []Decision) []decisionJSON {
+	out := make([]decisionJSON, len(ds))
+	written := map[*Candidate]topology.NodeID{} // the first of each list written, and where
+	for i, d := range ds {
+		out[i] = decisionJSON{Node: d.Node, Demands: d.Demands, Candidates: d.Candidates}
+		if len(d.Candidates) == 0 {
+			continue
+		}
+		if at, ok := written[&d.Candidates[0]]; ok {
+			out[i].Candidates, out[i].CandidatesOf = nil, at
+			continue
+		}
+		for j := i - 1; j >= max(i-recentSize, 0); j-- { // lists equal, not shared
+			if out[j].CandidatesOf == "" && sameCandidates(out[j].Candidates, d.Candidates) {
+				out[i].Candidates, out[i].CandidatesOf = nil, out[j].Node
+				break
+			}
+		}
+		if out[i].CandidatesOf == "" {
+			written[&d.Candidates[0]] = d.Node
+		}
+	}
+	return out
+}
+
+// decisionsOf returns the decisions that ds holds in JSON, or an error
+// for a "candidates_of" that names no earlier decision with candidates.
+func decisionsOf(ds []decisionJSON) ([]Decision, error) {
+	out := make([]Decision, len(ds))
+	index := make(map[topology.NodeID]int, len(ds))
+	for i, d := range ds {
+		out[i] = Decision{Node: d.Node, Demands: d.Demands, Candidates: d.Candidates}
+		if d.CandidatesOf != "" {
+			j, ok := index[d.CandidatesOf]
+			if !ok || len(d.Candidates) > 0 {
+				return nil, fmt.Errorf("upgrade: %w: decisions[%d]: candidates_of %s names no earlier decision with candidates, or candidates are there too",
+					ErrInvalidPlan, i, textID(d.CandidatesOf))
+			}
+			out[i].Candidates = out[j].Candidates
+		}
+		if len(out[i].Candidates) > 0 {
+			index[d.Node] = i
+		}
+	}
+	return out, nil
 }
 
 // WriteJSON writes the plan as indented JSON in the documented schema
@@ -48,7 +113,7 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(planJSON{Schema: Schema, Plan: p})
+	return enc.Encode(planJSON{Schema: Schema, Plan: p, Decisions: decisionsJSON(p.Decisions)})
 }
 
 // ReadJSON reads a plan written by WriteJSON, of at most MaxPlanSize
@@ -72,14 +137,17 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 		// A plan of another schema fails on its fields: name the schema.
 		var other struct{ Schema string }
 		if json.Unmarshal(data, &other) == nil && other.Schema != Schema {
-			return nil, fmt.Errorf("upgrade: %w: schema %q, want %q", ErrInvalidPlan, other.Schema, Schema)
+			return nil, schemaError(other.Schema)
 		}
 		return nil, fmt.Errorf("upgrade: %w: %w", ErrInvalidPlan, err)
 	}
 	if in.Schema != Schema {
-		return nil, fmt.Errorf("upgrade: %w: schema %q, want %q", ErrInvalidPlan, in.Schema, Schema)
+		return nil, schemaError(in.Schema)
 	}
-	if err := checkPlanIDs(in.Plan); err != nil {
+	if in.Plan.Decisions, err = decisionsOf(in.Decisions); err != nil {
+		return nil, err
+	}
+	if err := cmp.Or(checkPlanIDs(in.Plan), checkDecisions(in.Plan)); err != nil {
 		return nil, err
 	}
 	if id := planID(in.Plan); id != in.ID {
@@ -101,6 +169,11 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 	return in.Plan, nil
 }
 
+// schemaError refuses a plan of another schema.
+func schemaError(schema string) error {
+	return fmt.Errorf("upgrade: %w: schema %s, want %q: plan again with this release", ErrInvalidPlan, strconv.Quote(topology.Printable(schema)), Schema)
+}
+
 // maxStepIDLength is the longest step or barrier ID ReadJSON accepts: the
 // planner's are made of a node ID and a version, Roll's of an application
 // and a template ID, each of at most topology.MaxIDLength bytes.
@@ -112,72 +185,113 @@ const maxStepIDLength = 3 * topology.MaxIDLength
 // error matches ErrInvalidPlan and topology.ErrInvalidID and names the
 // field, such as steps[2].node.
 func checkPlanIDs(p *Plan) error {
-	var err error
-	check := func(field, kind, id string, optional bool) {
-		if err != nil || optional && id == "" {
-			return
-		}
-		max := topology.MaxIDLength
-		if kind == "step" || kind == "barrier" {
-			max = maxStepIDLength
-		}
-		if e := topology.CheckIDLength(kind, id, max); e != nil {
-			err = fmt.Errorf("upgrade: %w: %s: %w", ErrInvalidPlan, field, e)
-		}
-	}
-	for i, r := range p.Requests {
-		at := fmt.Sprintf("requests[%d]", i)
-		check(at+".application", "application", string(r.Application), false)
-		check(at+".replaces", "template", string(r.Replaces), false)
-		check(at+".template.id", "template", string(r.Template.ID), false)
-		check(at+".template.type", "type", r.Template.Type, true)
-		for k, q := range r.Template.Requirements {
-			check(fmt.Sprintf("%s.template.requirements[%d].name", at, k), "requirement name", q.Name, true)
-			check(fmt.Sprintf("%s.template.requirements[%d].template", at, k), "template", string(q.Template), false)
-		}
-	}
-	demand := func(at string, d *Demand) {
-		check(at+".app", "application", string(d.App), true)
-		check(at+".template", "template", string(d.Template), true)
-		check(at+".node", "node", string(d.Node), true)
+	var c idChecker
+	for i := range p.Requests {
+		c.request(fmt.Sprintf("requests[%d]", i), &p.Requests[i])
 	}
 	for i := range p.Steps {
-		s := &p.Steps[i]
-		at := fmt.Sprintf("steps[%d]", i)
-		check(at+".id", "step", string(s.ID), false)
-		check(at+".app", "application", string(s.App), false)
-		check(at+".node", "node", string(s.Node), false)
-		check(at+".template", "template", string(s.Template), false)
-		check(at+".type", "type", s.Type, true)
-		if s.Package != nil {
-			check(at+".package.type", "package type", s.Package.Type, false)
-			for k, r := range s.Package.Requires {
-				check(fmt.Sprintf("%s.package.requires[%d].type", at, k), "package type", r.Type, false)
-			}
-		}
-		for k, a := range s.After {
-			check(fmt.Sprintf("%s.after[%d]", at, k), "step", string(a), false)
-		}
-		for k := range s.Demands {
-			demand(fmt.Sprintf("%s.demands[%d]", at, k), &s.Demands[k])
-		}
+		c.step(fmt.Sprintf("steps[%d]", i), &p.Steps[i])
 	}
 	for i := range p.Barriers {
 		b := &p.Barriers[i]
 		at := fmt.Sprintf("barriers[%d]", i)
-		check(at+".id", "barrier", string(b.ID), false)
-		for k, a := range b.After {
-			check(fmt.Sprintf("%s.after[%d]", at, k), "step", string(a), false)
-		}
+		c.check(at+".id", "barrier", string(b.ID), false)
+		c.after(at, b.After)
 	}
 	for i := range p.Satisfied {
-		c := &p.Satisfied[i]
+		s := &p.Satisfied[i]
 		at := fmt.Sprintf("satisfied[%d]", i)
-		check(at+".node", "node", string(c.Node), false)
-		check(at+".template", "template", string(c.Template), false)
-		demand(at+".demand", &c.Demand)
+		c.check(at+".node", "node", string(s.Node), false)
+		c.check(at+".template", "template", string(s.Template), false)
+		c.demand(at+".demand", &s.Demand)
 	}
-	return err
+	for i := range p.Decisions {
+		d := &p.Decisions[i]
+		at := fmt.Sprintf("decisions[%d]", i)
+		c.check(at+".node", "node", string(d.Node), false)
+		for k := range d.Demands {
+			c.demand(fmt.Sprintf("%s.demands[%d]", at, k), &d.Demands[k])
+		}
+	}
+	return c.err
+}
+
+// idChecker checks the identifiers of a plan read from a file, and keeps
+// the first error.
+type idChecker struct{ err error }
+
+// check checks the identifier of a field, of a kind; an optional one may
+// be empty.
+func (c *idChecker) check(field, kind, id string, optional bool) {
+	if c.err != nil || optional && id == "" {
+		return
+	}
+	max := topology.MaxIDLength
+	if kind == "step" || kind == "barrier" {
+		max = maxStepIDLength
+	}
+	if e := topology.CheckIDLength(kind, id, max); e != nil {
+		c.err = fmt.Errorf("upgrade: %w: %s: %w", ErrInvalidPlan, field, e)
+	}
+}
+
+func (c *idChecker) request(at string, r *Request) {
+	c.check(at+".application", "application", string(r.Application), false)
+	c.check(at+".replaces", "template", string(r.Replaces), false)
+	c.check(at+".template.id", "template", string(r.Template.ID), false)
+	c.check(at+".template.type", "type", r.Template.Type, true)
+	for k, q := range r.Template.Requirements {
+		c.check(fmt.Sprintf("%s.template.requirements[%d].name", at, k), "requirement name", q.Name, true)
+		c.check(fmt.Sprintf("%s.template.requirements[%d].template", at, k), "template", string(q.Template), false)
+	}
+}
+
+func (c *idChecker) step(at string, s *Step) {
+	c.check(at+".id", "step", string(s.ID), false)
+	c.check(at+".app", "application", string(s.App), false)
+	c.check(at+".node", "node", string(s.Node), false)
+	c.check(at+".template", "template", string(s.Template), false)
+	c.check(at+".type", "type", s.Type, true)
+	if s.Package != nil {
+		c.check(at+".package.type", "package type", s.Package.Type, false)
+		for k, r := range s.Package.Requires {
+			c.check(fmt.Sprintf("%s.package.requires[%d].type", at, k), "package type", r.Type, false)
+		}
+	}
+	c.after(at, s.After)
+}
+
+func (c *idChecker) after(at string, after []StepID) {
+	for k, a := range after {
+		c.check(fmt.Sprintf("%s.after[%d]", at, k), "step", string(a), false)
+	}
+}
+
+func (c *idChecker) demand(at string, d *Demand) {
+	c.check(at+".app", "application", string(d.App), true)
+	c.check(at+".template", "template", string(d.Template), true)
+	c.check(at+".node", "node", string(d.Node), true)
+}
+
+// checkDecisions refuses a plan whose decisions are not sorted by node,
+// one per node, each of a node with platform steps.
+func checkDecisions(p *Plan) error {
+	stepped := map[topology.NodeID]bool{}
+	for i := range p.Steps {
+		if p.Steps[i].Kind == Platform {
+			stepped[p.Steps[i].Node] = true
+		}
+	}
+	for i := range p.Decisions {
+		d := &p.Decisions[i]
+		switch {
+		case i > 0 && d.Node <= p.Decisions[i-1].Node:
+			return fmt.Errorf("upgrade: %w: decisions[%d]: node %s is not after %s: one decision per node, sorted by node", ErrInvalidPlan, i, textID(d.Node), textID(p.Decisions[i-1].Node))
+		case !stepped[d.Node]:
+			return fmt.Errorf("upgrade: %w: decisions[%d]: node %s has no platform step", ErrInvalidPlan, i, textID(d.Node))
+		}
+	}
+	return nil
 }
 
 // WriteMermaid writes the plan's DAG as a Mermaid flowchart: a box per step,
@@ -324,12 +438,16 @@ func (p *Plan) Explain(w io.Writer, node topology.NodeID) error {
 			fmt.Fprintf(bw, "%s%s", sep, h.To)
 		}
 	}
+	var decision Decision
+	if d, ok := p.Decision(node); ok {
+		decision = *d
+	}
 	fmt.Fprintln(bw, "\nDemands:")
-	for _, d := range last.Demands {
+	for _, d := range decision.Demands {
 		fmt.Fprintf(bw, "  %s\n", topology.Printable(d.String()))
 	}
 	fmt.Fprintln(bw, "Candidates, newest first:")
-	for _, c := range last.Candidates {
+	for _, c := range decision.Candidates {
 		verdict := "chosen"
 		if !c.Chosen {
 			verdict = "rejected: " + topology.Printable(c.Rejected)

@@ -78,6 +78,14 @@ func shop2(pairs ...string) upgrade.Request {
 	return r
 }
 
+// decided returns the plan's decision for node n.
+func decided(t testing.TB, p *upgrade.Plan, n topology.NodeID) *upgrade.Decision {
+	t.Helper()
+	d, ok := p.Decision(n)
+	require.True(t, ok, "no decision for %s", n)
+	return d
+}
+
 // ids returns the plan's step IDs in order.
 func ids(p *upgrade.Plan) []upgrade.StepID {
 	out := make([]upgrade.StepID, len(p.Steps))

@@ -23,7 +23,7 @@ func FuzzReadJSON(f *testing.F) {
 	f.Add(golden)
 	f.Add(bytes.Replace(golden, []byte(`"hop 1 of 2`), []byte(`"hop 1 of 3`), 1))
 	f.Add(bytes.Replace(golden, []byte(`"after": [`), []byte(`"after": ["x",`), 1))
-	f.Add([]byte(`{"schema":"stackup.plan/v2","id":"","requests":[],"steps":[]}`))
+	f.Add([]byte(`{"schema":"stackup.plan/v3","id":"","requests":[],"steps":[]}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		plan, err := upgrade.ReadJSON(bytes.NewReader(data))

@@ -72,7 +72,7 @@ func TestPlanReplacedNodeBeneathAnotherReplacedNode(t *testing.T) {
 		got = append(got, ids(plan))
 		vm, ok := plan.Step("platform/vm-1@24.4.0")
 		require.True(t, ok)
-		require.Len(t, vm.Demands, 2, "both requests' demands meet on the VM")
+		require.Len(t, decided(t, plan, vm.Node).Demands, 2, "both requests' demands meet on the VM")
 	}
 	require.Equal(t, []upgrade.StepID{"platform/vm-1@24.4.0", "app/cache-1@2.0.0", "app/shop-1@2.0.0"}, got[0])
 	require.Equal(t, got[0], got[1])

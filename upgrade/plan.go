@@ -1,6 +1,7 @@
 package upgrade
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -106,18 +107,23 @@ type Step struct {
 	// sorted. An entry may name a Barrier of the plan, which stands for
 	// the steps it waits for: see [Plan.Prerequisites].
 	After []StepID `json:"after,omitempty"`
-	// Reason says why the step is needed, for people.
+	// Reason says why the step is needed, for people; the node's
+	// Decision says why it goes to the version it does.
 	Reason string `json:"reason"`
-	// Demands are the constraints on a Platform step's node that its
-	// final version meets: the requests', those of packages above, and
-	// the co-tenants' that ruled out a version. Set on the last step of
-	// the node.
-	Demands []Demand `json:"demands,omitempty"`
-	// Candidates are the package versions considered for a Platform
-	// step's node, newest first, with why each was or was not chosen: all
-	// of them, or the 32 nearest the chosen one. Set on the last step of
-	// the node.
-	Candidates []Candidate `json:"candidates,omitempty"`
+}
+
+// Decision says why the planner takes a platform node to the version it
+// chose: what is demanded of the node and which versions it considered.
+type Decision struct {
+	Node topology.NodeID `json:"node"`
+	// Demands are the constraints on the node that its final version
+	// meets: the requests', those of packages above, and the co-tenants'
+	// that ruled out a version.
+	Demands []Demand `json:"demands"`
+	// Candidates are the package versions considered, newest first, with
+	// why each was or was not chosen: all of them, or the 32 nearest the
+	// chosen one. Nodes decided for the same reasons share one list.
+	Candidates []Candidate `json:"candidates"`
 }
 
 // Check records a requirement that already holds: no step is needed for it.
@@ -157,9 +163,10 @@ type Barrier struct {
 // its After list. The order, the IDs and every list in a Plan are
 // deterministic: planning the same inputs again gives an identical plan.
 //
-// Steps may share what they point to: the Package of steps that install
-// the same one, equal lists of Candidates, the NewTemplate of a request's
-// steps. Treat them as read-only, and copy what you would change.
+// Steps and decisions may share what they point to: the Package of steps
+// that install the same one, equal lists of Candidates, the NewTemplate of
+// a request's steps. Treat them as read-only, and copy what you would
+// change.
 type Plan struct {
 	// ID is "sha256:" and the hex SHA-256 of a canonical encoding of all
 	// the plan's other fields. Two plans with the same ID are the same.
@@ -169,6 +176,9 @@ type Plan struct {
 	// Barriers join steps: see [Barrier]. They are sorted by ID.
 	Barriers  []Barrier `json:"barriers,omitempty"`
 	Satisfied []Check   `json:"satisfied,omitempty"`
+	// Decisions say why each platform node with steps goes to the version
+	// it does, one per node, sorted by node.
+	Decisions []Decision `json:"decisions,omitempty"`
 	// Warnings are things a person should know that do not stop the plan,
 	// such as a replaced node's old requirement being broken between the
 	// platform step and its own step.
@@ -207,6 +217,16 @@ func (p *Plan) Prerequisites(id StepID) []StepID {
 	add(s.After)
 	slices.Sort(out)
 	return out
+}
+
+// Decision returns the decision for platform node n, if the plan has steps
+// for it.
+func (p *Plan) Decision(n topology.NodeID) (*Decision, bool) {
+	i, ok := slices.BinarySearchFunc(p.Decisions, n, func(d Decision, n topology.NodeID) int { return cmp.Compare(d.Node, n) })
+	if !ok {
+		return nil, false
+	}
+	return &p.Decisions[i], true
 }
 
 // Step returns the step with the given ID.

@@ -27,8 +27,8 @@ import (
 // cheaper to make than JSON, which matters as every plan is hashed.
 //
 // Repeats are short, as many steps install the same package and many
-// nodes have the same candidates: a step's package, or its non-empty list
-// of candidates, equal to one of the last recentSize distinct ones written
+// nodes have the same candidates: a step's package, or a decision's
+// non-empty list of candidates, equal to one of the last recentSize distinct ones written
 // is written as its place among them (1 for the latest); another is a 0 and
 // itself. A candidate's reason equal to the one before it is a 1, another
 // a 0 and the reason.
@@ -54,6 +54,10 @@ func planID(p *Plan) string {
 		e.str(string(c.Template))
 		e.version(c.Version)
 		e.demand(&c.Demand)
+	}
+	e.num(len(p.Decisions))
+	for i := range p.Decisions {
+		e.decision(&p.Decisions[i])
 	}
 	e.num(len(p.Warnings))
 	for _, w := range p.Warnings {
@@ -219,24 +223,28 @@ func (e *idEncoder) step(s *Step) {
 		e.str(string(a))
 	}
 	e.str(s.Reason)
-	e.num(len(s.Demands))
-	for i := range s.Demands {
-		e.demand(&s.Demands[i])
+}
+
+func (e *idEncoder) decision(d *Decision) {
+	e.str(string(d.Node))
+	e.num(len(d.Demands))
+	for i := range d.Demands {
+		e.demand(&d.Demands[i])
 	}
-	e.num(len(s.Candidates))
-	if len(s.Candidates) == 0 {
+	e.num(len(d.Candidates))
+	if len(d.Candidates) == 0 {
 		return
 	}
-	ref := e.lists.find(func(l []Candidate) bool { return sameCandidates(l, s.Candidates) })
+	ref := e.lists.find(func(l []Candidate) bool { return sameCandidates(l, d.Candidates) })
 	if e.num(ref); ref > 0 {
 		return
 	}
-	e.lists.add(s.Candidates)
-	for i, c := range s.Candidates {
+	e.lists.add(d.Candidates)
+	for i, c := range d.Candidates {
 		e.version(c.Version)
 		e.flag(c.Chosen)
 		// Runs of candidates share a reason: a repeat is one byte.
-		repeat := i > 0 && c.Rejected == s.Candidates[i-1].Rejected
+		repeat := i > 0 && c.Rejected == d.Candidates[i-1].Rejected
 		e.flag(repeat)
 		if !repeat {
 			e.str(c.Rejected)
@@ -266,3 +274,8 @@ func (e *idEncoder) demand(d *Demand) {
 	e.str(string(d.Node))
 	e.str(d.Package)
 }
+
+// ComputeID returns the ID that the plan's content hashes to (see
+// [Plan.ID]): a program that changes a plan sets its ID to it, as
+// ReadJSON refuses a plan whose ID is not.
+func (p *Plan) ComputeID() string { return planID(p) }

@@ -52,12 +52,6 @@ func idFixture() *Plan {
 				Request:     1,
 				After:       []StepID{"platform/java-1@17.0.10", "platform/vm-1@22.4.0"},
 				Reason:      "shop_app@2.0.0 (shop) requires tomcat_server >=9",
-				Demands:     []Demand{demand(0), demand(1)},
-				Candidates: []Candidate{
-					{Version: mv("11.0.2"), Chosen: true, Rejected: rejected},
-					{Version: mv("10.1.34"), Chosen: true, Rejected: rejected},
-					{Version: mv("9.0.98"), Chosen: true, Rejected: "policy newest prefers 10.1.34"},
-				},
 			},
 			{
 				ID: "app/shop-1@2.0.0", Kind: Application, App: "shop", Node: "shop-1", Template: "shop_app",
@@ -67,8 +61,6 @@ func idFixture() *Plan {
 				Request:     2,
 				After:       []StepID{"platform/tomcat-1@10.1.34"},
 				Reason:      "request #1",
-				Demands:     []Demand{demand(2)},
-				Candidates:  []Candidate{{Version: mv("2.0.0"), Chosen: true, Rejected: "none"}},
 			},
 		},
 		Barriers: []Barrier{
@@ -79,22 +71,33 @@ func idFixture() *Plan {
 			{Node: "vm-1", Template: "ubuntu_os", Version: mv("22.4.0"), Demand: demand(3)},
 			{Node: "vm-2", Template: "ubuntu_os", Version: mv("22.4.1"), Demand: demand(4)},
 		},
+		Decisions: []Decision{
+			{Node: "tomcat-1", Demands: []Demand{demand(0), demand(1)}, Candidates: []Candidate{
+				{Version: mv("11.0.2"), Chosen: true, Rejected: rejected},
+				{Version: mv("10.1.34"), Chosen: true, Rejected: rejected},
+				{Version: mv("9.0.98"), Chosen: true, Rejected: "policy newest prefers 10.1.34"},
+			}},
+		},
 		// A warning longer than the encoder's buffer, so that the buffer
 		// is flushed within a string.
 		Warnings: []string{"node shop-1 requires tomcat_server <9", strings.Repeat("long warning ", 700)},
 	}
-	// A third step installs the first one's package and has its candidates,
-	// each an equal copy at another address: the encoding refers back to
-	// them, and must not when a field of the copy differs.
+	// A third step installs the first one's package, and a second decision
+	// has the first's candidates, each an equal copy at another address:
+	// the encoding refers back to them, and must not when a field of the
+	// copy differs.
 	again := plan.Steps[0]
 	again.ID, again.Node = "platform/tomcat-2@10.1.34", "tomcat-2"
 	pkg := *again.Package
 	pkg.Requires = slices.Clone(pkg.Requires)
 	again.Package = &pkg
-	again.Candidates = slices.Clone(again.Candidates)
 	again.After = slices.Clone(again.After)
-	again.Demands = slices.Clone(again.Demands)
 	plan.Steps = append(plan.Steps, again)
+	decided := plan.Decisions[0]
+	decided.Node = "tomcat-2"
+	decided.Candidates = slices.Clone(decided.Candidates)
+	decided.Demands = slices.Clone(decided.Demands)
+	plan.Decisions = append(plan.Decisions, decided)
 	return plan
 }
 
@@ -342,7 +345,7 @@ func TestPlanIDRepeatedCandidateReasons(t *testing.T) {
 	reason := "not allowed by co-tenant node billing-1 (billing) requires <10"
 	with := func(first, second string) *Plan {
 		p := idFixture()
-		p.Steps[0].Candidates = []Candidate{
+		p.Decisions[0].Candidates = []Candidate{
 			{Version: version.MustParse("11.0.2"), Rejected: first},
 			{Version: version.MustParse("10.1.34"), Rejected: second},
 			{Version: version.MustParse("9.0.98"), Chosen: true},
@@ -353,8 +356,8 @@ func TestPlanIDRepeatedCandidateReasons(t *testing.T) {
 	cloned := with(reason, strings.Clone(reason))        // equal content, other memory
 	rebuilt := with(reason, "not allowed by co-tenant "+ // built at run time
 		strings.TrimPrefix(reason, "not allowed by co-tenant "))
-	require.Same(t, unsafe.StringData(shared.Steps[0].Candidates[0].Rejected), unsafe.StringData(shared.Steps[0].Candidates[1].Rejected))
-	require.NotSame(t, unsafe.StringData(cloned.Steps[0].Candidates[0].Rejected), unsafe.StringData(cloned.Steps[0].Candidates[1].Rejected))
+	require.Same(t, unsafe.StringData(shared.Decisions[0].Candidates[0].Rejected), unsafe.StringData(shared.Decisions[0].Candidates[1].Rejected))
+	require.NotSame(t, unsafe.StringData(cloned.Decisions[0].Candidates[0].Rejected), unsafe.StringData(cloned.Decisions[0].Candidates[1].Rejected))
 	assert.Equal(t, planID(shared), planID(cloned), "a repeated reason does not depend on the strings' memory")
 	assert.Equal(t, planID(shared), planID(rebuilt))
 
@@ -369,9 +372,9 @@ func TestPlanIDRepeatedCandidateReasons(t *testing.T) {
 	assert.NotEqual(t, planID(with(reason, reason)), planID(with(reason, "x")))
 	// Three in a row, the last repeating, against the last differing.
 	p, q := with(reason, reason), with(reason, reason)
-	p.Steps[0].Candidates[2].Rejected = reason
-	q.Steps[0].Candidates[2].Rejected = strings.Clone(reason)
+	p.Decisions[0].Candidates[2].Rejected = reason
+	q.Decisions[0].Candidates[2].Rejected = strings.Clone(reason)
 	assert.Equal(t, planID(p), planID(q))
-	q.Steps[0].Candidates[2].Rejected = reason[1:]
+	q.Decisions[0].Candidates[2].Rejected = reason[1:]
 	assert.NotEqual(t, planID(p), planID(q))
 }

@@ -74,7 +74,7 @@ func TestPlanPrefersCandidateWhoseRequirementsCanBeMet(t *testing.T) {
 	assert.Equal(t, []upgrade.Candidate{
 		{Version: v("10.1.34"), Rejected: "requires jdk >=17, which no jdk package meets for node java-1"},
 		{Version: v("10.1.18"), Chosen: true},
-	}, tomcat.Candidates)
+	}, decided(t, plan, tomcat.Node).Candidates)
 }
 
 func TestPlanTransitiveErrors(t *testing.T) {
@@ -126,11 +126,12 @@ func TestPlanCotenants(t *testing.T) {
 	require.True(t, ok, "the shared Tomcat stays below 10 for billing: %v", ids(plan))
 	_, ok = plan.Step("platform/tomcat-2@11.0.2")
 	assert.True(t, ok, "tomcat-2 has no co-tenant and takes the newest: %v", ids(plan))
-	assert.Contains(t, s1.Candidates, upgrade.Candidate{Version: v("10.1.34"),
+	d1 := decided(t, plan, s1.Node)
+	assert.Contains(t, d1.Candidates, upgrade.Candidate{Version: v("10.1.34"),
 		Rejected: "not allowed by co-tenant node billing-1 (billing) requires <10"})
-	assert.Contains(t, s1.Candidates, upgrade.Candidate{Version: v("9.0.85"), Rejected: "policy newest prefers 9.0.98"})
-	require.Len(t, s1.Demands, 2)
-	assert.Equal(t, topology.NodeID("billing-1"), s1.Demands[1].Node)
+	assert.Contains(t, d1.Candidates, upgrade.Candidate{Version: v("9.0.85"), Rejected: "policy newest prefers 9.0.98"})
+	require.Len(t, d1.Demands, 2)
+	assert.Equal(t, topology.NodeID("billing-1"), d1.Demands[1].Node)
 
 	var explain strings.Builder
 	require.NoError(t, plan.Explain(&explain, "tomcat-1"))

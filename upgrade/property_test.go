@@ -897,7 +897,11 @@ func propCheck(ctx context.Context, t *propT, pc *propCase) propResult {
 			require.Equal(t, s.Node, s3.Node)
 			require.True(t, s.From.Same(s3.From) && s.To.Same(s3.To), "step %s: %s → %s, respelled %s → %s", s.ID, s.From, s.To, s3.From, s3.To)
 			require.Equal(t, s.After, s3.After, "step %s", s.ID)
-			require.Len(t, s3.Candidates, len(s.Candidates), "step %s", s.ID)
+		}
+		require.Len(t, plan3.Decisions, len(plan.Decisions))
+		for i, d := range plan.Decisions {
+			require.Equal(t, d.Node, plan3.Decisions[i].Node)
+			require.Len(t, plan3.Decisions[i].Candidates, len(d.Candidates), "node %s", d.Node)
 		}
 		require.Len(t, plan3.Satisfied, len(plan.Satisfied))
 		for _, s3 := range plan3.Steps { // as written: the respelled text, where it differs
@@ -1138,16 +1142,17 @@ func propCheckPlan(ctx context.Context, t *propT, pc *propCase, topo *topology.M
 				}
 			}
 		}
-		// The last hop carries the demands it meets and the candidates.
+		// The node's decision holds the demands its last hop meets and the
+		// candidates.
 		for k, j := range idx {
 			s := plan.Steps[j]
 			if k < len(idx)-1 {
-				require.Empty(t, s.Demands, "step %s is not the node's last but has demands", s.ID)
-				require.Empty(t, s.Candidates, "step %s is not the node's last but has candidates", s.ID)
 				continue
 			}
-			require.NotEmpty(t, s.Demands, "step %s: demands", s.ID)
-			for _, d := range s.Demands {
+			dec, ok := plan.Decision(s.Node)
+			require.True(t, ok, "step %s: no decision for its node", s.ID)
+			require.NotEmpty(t, dec.Demands, "step %s: demands", s.ID)
+			for _, d := range dec.Demands {
 				require.True(t, d.Constraint.Allows(s.To), "step %s: to %s does not meet its demand %s", s.ID, s.To, d)
 				if d.Package != "" {
 					feature("package demand")
@@ -1156,14 +1161,14 @@ func propCheckPlan(ctx context.Context, t *propT, pc *propCase, topo *topology.M
 			// Property 6: the candidates passed over for the policy are
 			// those it prefers less than the chosen one.
 			installed := plan.Steps[idx[0]].From
-			for _, c := range s.Candidates {
+			for _, c := range dec.Candidates {
 				if strings.HasPrefix(c.Rejected, "policy ") {
 					require.True(t, propLessPreferred(pc.policy, installed.Less(s.To), c.Version, s.To),
 						"step %s: %s chose %s over %s (%s)", s.ID, pc.policy, s.To, c.Version, c.Rejected)
 				}
 			}
 			chosen := 0
-			for _, c := range s.Candidates {
+			for _, c := range dec.Candidates {
 				if c.Chosen {
 					chosen++
 					require.Equal(t, s.To, c.Version, "step %s: chosen candidate", s.ID)

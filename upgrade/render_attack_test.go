@@ -32,14 +32,16 @@ func hostilePlan(id, tmpl, text, dem string) *upgrade.Plan {
 			{ID: platform, Kind: upgrade.Platform, App: topology.AppID(id), Node: topology.NodeID(id),
 				Template: topology.TemplateID(tmpl), Type: tmpl, From: v("8.5.100"), To: v("10.1.34"),
 				Package: &pkgsource.Package{Type: tmpl, Version: v("10.1.34")},
-				Reason:  text, Demands: []upgrade.Demand{demand, {Constraint: c("<11"), App: "shop", Template: "shop_app", Version: v("2.0.0")}},
-				Candidates: []upgrade.Candidate{{Version: v("11.0.2"), Rejected: text}, {Version: v("10.1.34"), Chosen: true}}},
+				Reason:  text},
 			{ID: upgrade.StepID("app/" + id), Kind: upgrade.Application, App: topology.AppID(id), Node: topology.NodeID(id + "-app"),
 				Template: topology.TemplateID(tmpl), From: v("1.0.0"), To: v("2.0.0"), NewTemplate: newTemplate,
 				After: []upgrade.StepID{platform}, Reason: text},
 		},
 		Satisfied: []upgrade.Check{{Node: topology.NodeID(dem + "-os"), Template: topology.TemplateID(tmpl), Version: v("18.4.0"), Demand: demand}},
-		Warnings:  []string{text, text + " again"},
+		Decisions: []upgrade.Decision{{Node: topology.NodeID(id),
+			Demands:    []upgrade.Demand{demand, {Constraint: c("<11"), App: "shop", Template: "shop_app", Version: v("2.0.0")}},
+			Candidates: []upgrade.Candidate{{Version: v("11.0.2"), Rejected: text}, {Version: v("10.1.34"), Chosen: true}}}},
+		Warnings: []string{text, text + " again"},
 	}
 }
 

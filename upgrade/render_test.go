@@ -3,10 +3,13 @@ package upgrade_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -87,7 +90,7 @@ func TestJSONRoundTrip(t *testing.T) {
 	require.True(t, strings.HasPrefix(plan.ID, "sha256:"))
 	var buf bytes.Buffer
 	require.NoError(t, plan.WriteJSON(&buf))
-	assert.Contains(t, buf.String(), `"schema": "stackup.plan/v2"`)
+	assert.Contains(t, buf.String(), `"schema": "stackup.plan/v3"`)
 	back, err := upgrade.ReadJSON(bytes.NewReader(buf.Bytes()))
 	require.NoError(t, err)
 	assert.Equal(t, plan.ID, back.ID)
@@ -103,7 +106,7 @@ func TestReadJSONRefuses(t *testing.T) {
 	good := buf.String()
 	tests := map[string]string{
 		"edited step":    strings.Replace(good, `"to": "10.1.34"`, `"to": "10.1.35"`, 1),
-		"other schema":   strings.Replace(good, "stackup.plan/v2", "stackup.plan/v9", 1),
+		"other schema":   strings.Replace(good, "stackup.plan/v3", "stackup.plan/v9", 1),
 		"unknown field":  strings.Replace(good, `"schema"`, `"extra": 1, "schema"`, 1),
 		"syntax":         good[:len(good)/2],
 		"not an object":  `[]`,
@@ -120,13 +123,88 @@ func TestReadJSONRefuses(t *testing.T) {
 	}
 	t.Run("schema v1", func(t *testing.T) {
 		// v1 copied each application step's template into it.
-		v1 := strings.Replace(good, "stackup.plan/v2", "stackup.plan/v1", 1)
+		v1 := strings.Replace(good, "stackup.plan/v3", "stackup.plan/v1", 1)
 		v1 = strings.Replace(v1, `"kind": "application",`, `"kind": "application", "new_template": {},`, 1)
 		require.NotEqual(t, good, v1)
 		_, err := upgrade.ReadJSON(strings.NewReader(v1))
 		assert.ErrorIs(t, err, upgrade.ErrInvalidPlan)
-		assert.ErrorContains(t, err, `schema "stackup.plan/v1", want "stackup.plan/v2"`)
+		assert.ErrorContains(t, err, `schema "stackup.plan/v1", want "stackup.plan/v3": plan again`)
 	})
+	t.Run("schema v2", func(t *testing.T) {
+		// v2 held a node's demands and candidates on its last step.
+		v2 := strings.Replace(good, "stackup.plan/v3", "stackup.plan/v2", 1)
+		v2 = strings.Replace(v2, `"kind": "platform",`, `"kind": "platform", "demands": [], "candidates": [],`, 1)
+		_, err := upgrade.ReadJSON(strings.NewReader(v2))
+		assert.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+		assert.ErrorContains(t, err, `schema "stackup.plan/v2", want "stackup.plan/v3": plan again`)
+	})
+}
+
+// A plan's decisions hold each list of candidates once in JSON: a node
+// decided as an earlier one names it in candidates_of, and reading it
+// back shares the list. A candidates_of that names nothing before, a
+// decision of a node without platform steps, or decisions out of order,
+// are refused, naming the decision, after the ID is made to match.
+func TestJSONDecisions(t *testing.T) {
+	plan := goldenPlan(t)
+	var buf bytes.Buffer
+	require.NoError(t, plan.WriteJSON(&buf))
+	good := buf.String()
+	require.Equal(t, 1, strings.Count(good, `"candidates_of": "java-1"`), "java-2 decided as java-1")
+	back, err := upgrade.ReadJSON(strings.NewReader(good))
+	require.NoError(t, err)
+	assert.Equal(t, plan.Decisions, back.Decisions)
+	j1, ok := back.Decision("java-1")
+	require.True(t, ok)
+	j2, ok := back.Decision("java-2")
+	require.True(t, ok)
+	assert.Same(t, &j1.Candidates[0], &j2.Candidates[0], "read back, the list is shared")
+	_, ok = back.Decision("shop-1")
+	assert.False(t, ok, "an application node has no decision")
+
+	rehash := func(t *testing.T, data string) string {
+		var p struct{ ID string }
+		require.NoError(t, json.Unmarshal([]byte(data), &p))
+		_, err := upgrade.ReadJSON(strings.NewReader(data))
+		m := regexp.MustCompile(`does not match its content \((sha256:[0-9a-f]{64})\)`).FindStringSubmatch(fmt.Sprint(err))
+		if m == nil {
+			return data // refused before the ID is checked
+		}
+		return strings.Replace(data, p.ID, m[1], 1)
+	}
+	for name, tc := range map[string]struct{ from, to, want string }{
+		"unknown candidates_of": {`"candidates_of": "java-1"`, `"candidates_of": "java-9"`, `decisions[1]: candidates_of java-9 names no earlier decision`},
+		"later candidates_of":   {`"candidates_of": "java-1"`, `"candidates_of": "tomcat-1"`, `decisions[1]: candidates_of tomcat-1 names no earlier decision`},
+		"not a platform node":   {`"node": "tomcat-2",` + "\n      \"demands\"", `"node": "zzz-1",` + "\n      \"demands\"", `decisions[3]: node zzz-1 has no platform step`},
+		"out of order":          {`"node": "tomcat-2",` + "\n      \"demands\"", `"node": "java-3",` + "\n      \"demands\"", `decisions[3]: node java-3 is not after tomcat-1`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			bad := strings.Replace(good, tc.from, tc.to, 1)
+			require.NotEqual(t, good, bad)
+			_, err := upgrade.ReadJSON(strings.NewReader(rehash(t, bad)))
+			require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+			assert.ErrorContains(t, err, tc.want)
+		})
+	}
+}
+
+// ComputeID is the ID a plan's content hashes to: the planner's, and, for
+// a plan changed after, the one ReadJSON then accepts.
+func TestPlanComputeID(t *testing.T) {
+	plan := goldenPlan(t)
+	assert.Equal(t, plan.ID, plan.ComputeID())
+	plan.Warnings = append(plan.Warnings, "changed")
+	assert.NotEqual(t, plan.ID, plan.ComputeID())
+	var buf bytes.Buffer
+	require.NoError(t, plan.WriteJSON(&buf))
+	_, err := upgrade.ReadJSON(bytes.NewReader(buf.Bytes()))
+	require.ErrorIs(t, err, upgrade.ErrInvalidPlan, "the old ID no longer matches")
+	plan.ID = plan.ComputeID()
+	buf.Reset()
+	require.NoError(t, plan.WriteJSON(&buf))
+	back, err := upgrade.ReadJSON(&buf)
+	require.NoError(t, err)
+	assert.Equal(t, plan.Warnings, back.Warnings)
 }
 
 // spaces is an endless reader of blanks.

@@ -179,10 +179,11 @@ const (
 	StepFailed
 	StepSkipped
 	StepRolledBack
+	StepWaiting // see Holder; Run never emits it
 )
 
 var eventNames = map[EventKind]string{StepStarted: "started", StepRetrying: "retrying", StepSucceeded: "succeeded",
-	StepFailed: "failed", StepSkipped: "skipped", StepRolledBack: "rolled back"}
+	StepFailed: "failed", StepSkipped: "skipped", StepRolledBack: "rolled back", StepWaiting: "waiting"}
 
 func (k EventKind) String() string {
 	if s, ok := eventNames[k]; ok {
@@ -198,6 +199,8 @@ type Event struct {
 	Attempt int   // the attempt that started, failed or is retried, from 1
 	Err     error // for StepRetrying and StepFailed
 	InDoubt bool  // for StepStarted: the step is offered again after a crash
+	// WaitingFor, for StepWaiting, is what keeps the step from starting.
+	WaitingFor *Holder
 	// Done counts the steps finished (succeeded, failed or skipped) so far,
 	// of Total.
 	Done, Total int

@@ -205,10 +205,11 @@ func TestPrereleaseHintRejectedCandidate(t *testing.T) {
 	require.NoError(t, err)
 	s, ok := plan.Step("platform/cluster-1@1.30.2")
 	require.True(t, ok)
-	require.NotEmpty(t, s.Candidates)
-	assert.Equal(t, "1.30.4-eks-a1", s.Candidates[0].Version.String())
+	cs := decided(t, plan, s.Node).Candidates
+	require.NotEmpty(t, cs)
+	assert.Equal(t, "1.30.4-eks-a1", cs[0].Version.String())
 	assert.Equal(t, "does not satisfy web_app@2.0.0 (web) requires >=1.30; 1.30.4-eks-a1 is a pre-release, which >=1.30 excludes: write >=1.30.0-0 to allow pre-releases",
-		s.Candidates[0].Rejected)
+		cs[0].Rejected)
 }
 
 // TestPlanPartialVersionIsExact attacks the places that make a constraint

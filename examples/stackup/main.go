@@ -61,7 +61,7 @@
 // # plan
 //
 // plan prints the plan: --format text (default), json (schema
-// stackup.plan/v2), mermaid or dot. --explain NODE, repeatable and only with
+// stackup.plan/v3), mermaid or dot. --explain NODE, repeatable and only with
 // text, also prints why the plan gives that platform node its version.
 // --out PLANFILE also saves the plan as JSON, for review and for apply
 // PLANFILE; the file is written atomically (a temporary file in the same
@@ -258,7 +258,7 @@
 // refuses a DIR that is a symbolic link or not a directory. It reaches
 // its files through os.Root, by names made only from IDs it has checked:
 //
-//	DIR/plans/sha256-HEX.json   a reviewed plan (schema stackup.plan/v2)
+//	DIR/plans/sha256-HEX.json   a reviewed plan (schema stackup.plan/v3)
 //	DIR/runs/RUN.json           a run's record: its status, as GET /v1/runs/RUN
 //	DIR/runs/RUN.journal        its journal
 //
@@ -375,7 +375,7 @@
 //	                 plans the requests as the run flags will run them (--canaries and
 //	                 --max-in-flight applied) and keeps the plan in the state directory
 //	                 201: {"id": PLAN_ID, "text": the plan as text, "plan": the plan
-//	                      (schema stackup.plan/v2)}, Location /v1/plans/PLAN_ID
+//	                      (schema stackup.plan/v3)}, Location /v1/plans/PLAN_ID
 //	                 400: {"kind": "invalid_request"}: malformed JSON, unknown fields,
 //	                      bad versions or constraints, incomplete requests
 //	                 413: {"kind": "too_large"}
@@ -395,7 +395,7 @@
 //	                      applications the plan changes is still going; one run per
 //	                      application at a time
 //	POST /v1/plan    one-call shortcut: the body of POST /v1/plans; 200: the plan
-//	                 (schema stackup.plan/v2), without rolling it out or keeping it
+//	                 (schema stackup.plan/v3), without rolling it out or keeping it
 //	POST /v1/apply   one-call shortcut: POST /v1/plans, then apply; answers as apply
 //	GET /v1/runs     200: {"runs": [status, ...]}, newest first: the runs in
 //	                 progress, the interrupted ones and the last 100 ended

@@ -164,7 +164,7 @@ func TestPlan(t *testing.T) {
 		{name: "plan-text", args: []string{"--requests", "testdata/requests.yaml"},
 			stdout: "platform/tomcat-1@10.1.34"},
 		{name: "plan-json", args: []string{"--requests", "testdata/requests.json", "--format", "json"},
-			stdout: `"schema": "stackup.plan/v2"`},
+			stdout: `"schema": "stackup.plan/v3"`},
 		{name: "plan-mermaid", args: []string{"--requests", "testdata/requests.yaml", "--format", "mermaid"},
 			stdout: "flowchart"},
 		{name: "plan-dot", args: []string{"--requests", "testdata/requests.yaml", "--format", "dot"},

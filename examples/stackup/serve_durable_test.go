@@ -39,7 +39,7 @@ func TestServeReviewedPlan(t *testing.T) {
 	plan, _ := created["plan"].(map[string]any)
 	require.NotNil(t, plan, created)
 	assert.Equal(t, id, plan["id"])
-	assert.Equal(t, "stackup.plan/v2", plan["schema"])
+	assert.Equal(t, "stackup.plan/v3", plan["schema"])
 	assert.Empty(t, ts.readLedger(t), "planning runs nothing")
 
 	// Kept in the state directory, readable only by the server's user.

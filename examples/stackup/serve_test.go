@@ -212,7 +212,7 @@ func TestServePlan(t *testing.T) {
 		} `json:"steps"`
 	}
 	require.NoError(t, json.Unmarshal(body, &plan))
-	assert.Equal(t, "stackup.plan/v2", plan.Schema)
+	assert.Equal(t, "stackup.plan/v3", plan.Schema)
 	require.Len(t, plan.Steps, len(allSteps))
 	for i, s := range plan.Steps {
 		assert.Equal(t, allSteps[i], s.ID)

@@ -23,7 +23,7 @@ import (
 //
 // Layout:
 //
-//	plans/sha256-HEX.json   a reviewed plan (schema stackup.plan/v2)
+//	plans/sha256-HEX.json   a reviewed plan (schema stackup.plan/v3)
 //	runs/ID.json            a run's record (runRecord)
 //	runs/ID.journal         its journal (upgrade.FileJournal)
 type stateStore struct {

@@ -30,7 +30,7 @@ func BenchmarkWorkers(b *testing.B) {
 				var wg sync.WaitGroup
 				for k := range workers {
 					wg.Go(func() {
-						o := WorkerOptions{Name: fmt.Sprintf("w%d", k), Poll: time.Millisecond, Lease: 30 * time.Second}
+						o := WorkerOptions{Name: fmt.Sprintf("w%d", k), Lease: 30 * time.Second} // woken by notifications
 						if err := s.Work(context.Background(), plan.ID, noop, o); err != nil {
 							b.Error(err)
 						}

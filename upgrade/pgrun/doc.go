@@ -32,7 +32,9 @@
 // A step holds a lock on its node while it runs, across all the runs of
 // the schema: two runs whose steps touch one node never run those steps
 // at once; the second takes other ready steps meanwhile, and the one
-// waiting starts once the lock is free. (Two steps of one run on one node
+// waiting starts once the lock is free, having had one event of kind
+// upgrade.StepWaiting naming the node and the step holding it (again for
+// each new holder, not each time its workers look). (Two steps of one run on one node
 // wait for each other too, which upgrade.Run does not make them do; the
 // planner orders such steps anyway.)
 //
@@ -40,13 +42,23 @@
 // its workers whose Executor is an upgrade.Rollbacker: one step at a
 // time, last completed first, a step kept while a step after it could not
 // be undone, as upgrade.Run does. A rollback whose worker is lost is
-// offered again once the lease expires (but not told it is in doubt:
-// upgrade.InDoubt cannot be set outside package upgrade); Rollback has no
-// grace period here.
+// offered again once the lease expires, in doubt (upgrade.WithInDoubt), as
+// a step is; WorkerOptions.GracePeriod bounds a Rollback that ignores its
+// context as it bounds Execute.
 //
 // A conformance suite (conformance_test.go) runs small plans through both
 // upgrade.Run and this package and requires the same outcomes.
 //
-// Not yet: events saying what a step waits for, LISTEN/NOTIFY (workers
-// poll).
+// Workers wait for work on PostgreSQL's LISTEN/NOTIFY: the transaction
+// that submits a run, finishes a step (freeing its node and its slot, and
+// making the steps after it ready), or cancels, stops or ends a run
+// notifies the schema's channel, whose name is a hash of the schema's; a
+// Store listens on one connection of its own while Work or Wait calls are
+// under way, and they fall back to polling (WorkerOptions.Poll) while
+// that connection is lost. A notification wakes one waiting slot, which
+// wakes the next once it has claimed a step, so that a step finished
+// does not send every idle slot of the process to the database at once. A worker
+// also looks again when a lease of its run expires, to take the step
+// over. WorkerOptions.Drain stops a worker claiming steps, letting those
+// it runs finish.
 package pgrun

@@ -409,7 +409,7 @@ func TestLeaseFencing(t *testing.T) {
 	require.NoError(t, err)
 	o := WorkerOptions{Name: "dead", Lease: 200 * time.Millisecond, Poll: 10 * time.Millisecond}
 	dead := &worker{s: s, run: run, exec: &effectExec{s: s}, o: &o}
-	c, _, err := dead.claim(ctx)
+	c, _, _, err := dead.claim(ctx)
 	require.NoError(t, err)
 	require.NotNil(t, c)
 	require.Equal(t, 0, c.idx)
@@ -490,6 +490,15 @@ func childMain() int {
 		return 2
 	}
 	name := os.Getenv(childEnv)
+	o := fastWorker
+	o.Name, o.Slots = name, 2
+	if marker := os.Getenv("PGRUN_TEST_ROLLBACK_HANG"); marker != "" {
+		if err := s.Work(ctx, os.Getenv("PGRUN_TEST_PLAN"), &hangingRollback{marker: marker}, o); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return 0
+	}
 	exec := &effectExec{s: s, worker: name}
 	if marker := os.Getenv("PGRUN_TEST_HANG"); marker != "" {
 		n := 0
@@ -505,13 +514,30 @@ func childMain() int {
 			}
 		}
 	}
-	o := fastWorker
-	o.Name, o.Slots = name, 2
 	if err := s.Work(ctx, os.Getenv("PGRUN_TEST_PLAN"), exec, o); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// hangingRollback, in a child process, fails step c, and hangs in the
+// rollback of step b, having written marker, until killed.
+type hangingRollback struct{ marker string }
+
+func (e *hangingRollback) Execute(_ context.Context, st upgrade.Step) error {
+	if st.ID == "c" {
+		return errBoom
+	}
+	return nil
+}
+
+func (e *hangingRollback) Rollback(_ context.Context, st upgrade.Step) error {
+	if st.ID == "b" {
+		os.WriteFile(e.marker, []byte("mid-rollback"), 0o644)
+		time.Sleep(5 * time.Minute) // until killed
+	}
+	return nil
 }
 
 // TestWorkerProcesses runs a 200-step plan with three worker processes,

@@ -109,3 +109,71 @@ func TestRollbackHandedOver(t *testing.T) {
 	}
 	assert.Equal(t, []upgrade.StepID{"b", "a"}, rolled)
 }
+
+// cancelledRollback is a blockingRollback whose Rollbacks fail at once
+// when their context is done, as host code honouring its context does.
+type cancelledRollback struct{ *blockingRollback }
+
+func (e cancelledRollback) Rollback(ctx context.Context, s upgrade.Step) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return e.blockingRollback.Rollback(ctx, s)
+}
+
+// TestConformanceCancelDuringRollback cancels a run while it rolls back,
+// in upgrade.Run (its context) and here (Store.Cancel), and requires the
+// same outcomes: the rollback under way fails with context.Canceled and
+// the steps not yet undone stay in place, each with an error matching
+// context.Canceled, as Run leaves them when it calls their Rollback with
+// a done context.
+func TestConformanceCancelDuringRollback(t *testing.T) {
+	s, _ := testStore(t)
+	newExec := func() cancelledRollback {
+		e := &blockingRollback{Executor: &upgradetest.Executor{}, hold: "b", entered: make(chan struct{})}
+		e.FailAt("c", errBoom)
+		return cancelledRollback{e}
+	}
+	// a; b; c after b, which fails: c, then b, then a are undone, a
+	// after b's rollback was cut short, since b is not after a.
+	plan := &upgrade.Plan{Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n-a"},
+		{ID: "b", Kind: upgrade.Platform, Node: "n-b"}, {ID: "c", Kind: upgrade.Platform, Node: "n-c", After: []upgrade.StepID{"b"}}}}
+
+	inProc := newExec()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-inProc.entered
+		cancel()
+	}()
+	want, wantErr := upgrade.Run(ctx, plan, inProc, upgrade.WithRollback())
+	require.NotNil(t, want)
+
+	remote := newExec()
+	plan.ID = "cancel-rollback"
+	bg := context.Background()
+	require.NoError(t, s.Submit(bg, plan, Options{Rollback: true}))
+	o := fastWorker
+	o.Lease = 300 * time.Millisecond
+	done := make(chan error, 1)
+	go func() { done <- s.Work(bg, plan.ID, remote, o) }()
+	<-remote.entered
+	require.NoError(t, s.Cancel(bg, plan.ID))
+	require.NoError(t, <-done)
+	got, err := s.Status(bg, plan.ID)
+	require.NoError(t, err)
+	require.True(t, got.Finished)
+	for i, w := range want.Outcomes {
+		g := got.Report.Outcomes[i]
+		assert.Equal(t, w.State.String(), g.State.String(), "state of %s", w.Step)
+		assert.Equal(t, w.Err != nil, g.Err != nil, "error of %s: %v, %v", w.Step, w.Err, g.Err)
+		assert.Equal(t, sentinels(w.Err), sentinels(g.Err), "error kinds of %s: %v, %v", w.Step, w.Err, g.Err)
+	}
+	assert.Equal(t, inProc.RolledBack(), remote.RolledBack())
+	assert.Equal(t, sentinels(wantErr), sentinels(got.Err), "run error kinds: %v, %v", wantErr, got.Err)
+	assert.ErrorIs(t, got.Err, ErrCancelled)
+	a, _ := got.Report.Outcome("a")
+	assert.Equal(t, upgrade.Succeeded, a.State)
+	assert.ErrorIs(t, a.Err, context.Canceled)
+	t.Logf("Run: %v\npgrun: %v", wantErr, got.Err)
+}

@@ -2,6 +2,8 @@ package pgrun
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -17,16 +19,27 @@ import (
 // concurrent use; any number of Stores, in any number of processes, may
 // share a schema.
 type Store struct {
-	pool   *pgxpool.Pool
-	name   string // the schema's name
-	schema string // the schema's name, quoted with pgx.Identifier
+	pool     *pgxpool.Pool
+	name     string // the schema's name
+	schema   string // the schema's name, quoted with pgx.Identifier
+	channel  string // the schema's LISTEN/NOTIFY channel; see channelName
+	listener *listener
+}
+
+// channelName returns the name of the channel on which the workers of
+// schema are woken: pgrun_ and a hash of the schema's name, so that it
+// holds nothing the schema's name holds (quotes, say) and stays within
+// PostgreSQL's 63 bytes whatever the schema's length.
+func channelName(schema string) string {
+	sum := sha256.Sum256([]byte("stackup/pgrun:" + schema))
+	return "pgrun_" + hex.EncodeToString(sum[:16])
 }
 
 // ErrInvalidSchema reports a schema name that PostgreSQL cannot hold.
 var ErrInvalidSchema = errors.New("pgrun: invalid schema name")
 
 // SchemaVersion is the version of the tables Open creates or migrates to.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migrations[k] takes the schema from version k to k+1. {s} stands for
 // the quoted schema name.
@@ -112,11 +125,37 @@ var migrations = []string{
 	DROP INDEX {s}.steps_ready;
 	CREATE INDEX steps_ready ON {s}.steps (plan_id, prio DESC, pos, idx) WHERE state = 'ready';
 	DROP FUNCTION IF EXISTS {s}.finish(text, int, bigint, int, text, text);` + functions,
+	// Version 3: waiting events. steps.wait_plan and wait_idx name the
+	// step of another run whose lock on the node the step last waited for
+	// (one event per wait); events.wait_plan and wait_step, in an event of
+	// kind StepWaiting, that step. claim returns r_wake_us, the time until
+	// the run's next lease expires. steps_lease finds that. runs_notify
+	// wakes workers (see notify_run).
+	`ALTER TABLE {s}.steps ADD COLUMN wait_plan text, ADD COLUMN wait_idx int;
+	ALTER TABLE {s}.events ADD COLUMN wait_plan text, ADD COLUMN wait_step text;
+	CREATE INDEX steps_lease ON {s}.steps (plan_id, lease_until) WHERE lease_until IS NOT NULL;
+	DROP FUNCTION IF EXISTS {s}.claim(text, text, bigint, boolean);` + functions + `
+	CREATE TRIGGER runs_notify AFTER INSERT OR UPDATE ON {s}.runs FOR EACH ROW EXECUTE FUNCTION {s}.notify_run();`,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
 // one transaction). {started} and the like stand for upgrade's EventKinds.
 const functions = `
+	-- notify_run tells the workers listening on the schema's channel
+	-- ({chan}), in the transaction that changes run NEW, that a step may
+	-- be ready: a run submitted, a step finished (its node and its slot
+	-- in the run's concurrency freed, the steps after it ready), the run
+	-- cancelled, stopping, rolling back or finished. Not for a claim,
+	-- which only takes a slot.
+	CREATE OR REPLACE FUNCTION {s}.notify_run() RETURNS trigger LANGUAGE plpgsql AS $pgrun$
+	BEGIN
+		IF TG_OP = 'INSERT' OR NEW.running < OLD.running OR NEW.state IS DISTINCT FROM OLD.state
+				OR NEW.stopping IS DISTINCT FROM OLD.stopping OR NEW.finished_at IS DISTINCT FROM OLD.finished_at THEN
+			PERFORM pg_notify({chan}, NEW.plan_id);
+		END IF;
+		RETURN NULL;
+	END $pgrun$;
+
 	-- check_finished marks run p_plan finished when no step runs and none
 	-- can start, and reports whether it did.
 	CREATE OR REPLACE FUNCTION {s}.check_finished(p_plan text) RETURNS boolean LANGUAGE plpgsql AS $pgrun$
@@ -138,17 +177,27 @@ const functions = `
 		RETURN FOUND;
 	END $pgrun$;
 
+	-- next_expiry returns the microseconds until the first lease of run
+	-- p_plan expires, or NULL when no step is leased.
+	CREATE OR REPLACE FUNCTION {s}.next_expiry(p_plan text) RETURNS bigint LANGUAGE sql STABLE AS $pgrun$
+		SELECT (extract(epoch FROM min(lease_until) - clock_timestamp()) * 1000000)::bigint
+			FROM {s}.steps WHERE plan_id = p_plan AND lease_until IS NOT NULL
+	$pgrun$;
+
 	-- claim takes, for worker p_worker, the step of run p_plan with the
 	-- oldest expired lease, in doubt, or else the first ready step if the
 	-- run's concurrency limit allows. r_status is 'claimed', 'none',
-	-- 'finished' or 'unknown'.
+	-- 'finished' or 'unknown'; with 'none', r_wake_us is the time until
+	-- the run's first lease expires. A ready step whose node a step of
+	-- another run holds gets a waiting event, once for each holder.
 	CREATE OR REPLACE FUNCTION {s}.claim(p_plan text, p_worker text, p_lease_us bigint, p_rollbacker boolean)
-	RETURNS TABLE (r_status text, r_idx int, r_token bigint, r_attempts int, r_in_doubt boolean)
+	RETURNS TABLE (r_status text, r_idx int, r_token bigint, r_attempts int, r_in_doubt boolean, r_wake_us bigint)
 	LANGUAGE plpgsql AS $pgrun$
 	DECLARE
 		run record;
 		got record;
 		cand record;
+		holder record;
 		claimed boolean;
 		n int;
 		m int;
@@ -182,14 +231,15 @@ const functions = `
 				WHERE l.plan_id = p_plan AND st.plan_id = p_plan AND st.idx = l.idx AND st.state <> 'running';
 			UPDATE {s}.runs SET running = running - n - m, done = done + n WHERE plan_id = p_plan;
 			r_status := CASE WHEN {s}.check_finished(p_plan) THEN 'finished' ELSE 'none' END;
+			r_wake_us := {s}.next_expiry(p_plan); -- a lost worker's step to fail
 			RETURN NEXT; RETURN;
 		END IF;
 		IF run.state = 'rolling_back' THEN
 			IF NOT p_rollbacker THEN
-				r_status := 'none'; RETURN NEXT; RETURN;
+				r_status := 'none'; r_wake_us := {s}.next_expiry(p_plan); RETURN NEXT; RETURN;
 			END IF;
-			-- A rollback whose worker was lost: offered again.
-			UPDATE {s}.steps SET token = token + 1, worker = p_worker,
+			-- A rollback whose worker was lost: offered again, in doubt.
+			UPDATE {s}.steps SET token = token + 1, worker = p_worker, in_doubt = true,
 					lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond'
 				WHERE plan_id = p_plan AND idx = (SELECT idx FROM {s}.steps WHERE plan_id = p_plan AND state = 'rolling_back'
 					AND lease_until < clock_timestamp() LIMIT 1 FOR UPDATE SKIP LOCKED)
@@ -199,7 +249,7 @@ const functions = `
 				RETURN NEXT; RETURN;
 			END IF;
 			IF run.running > 0 THEN -- one at a time, last completed first
-				r_status := 'none'; RETURN NEXT; RETURN;
+				r_status := 'none'; r_wake_us := {s}.next_expiry(p_plan); RETURN NEXT; RETURN;
 			END IF;
 			LOOP
 				SELECT idx INTO cand FROM {s}.steps WHERE plan_id = p_plan AND idx < run.total
@@ -234,27 +284,40 @@ const functions = `
 			RETURNING idx, token, attempts, in_doubt INTO got;
 		IF NOT FOUND THEN
 			IF run.state <> 'running' OR run.stopping OR run.running >= run.concurrency THEN
-				r_status := 'none'; RETURN NEXT; RETURN;
+				r_status := 'none'; r_wake_us := {s}.next_expiry(p_plan); RETURN NEXT; RETURN;
 			END IF;
-			-- The first ready step whose node no step of any run holds.
+			-- The first ready step whose node no step of any run holds. The
+			-- run's row lock keeps other claims of the run out.
 			claimed := false;
-			FOR cand IN SELECT st.idx, st.node FROM {s}.steps st WHERE st.plan_id = p_plan AND st.state = 'ready'
-					AND NOT EXISTS (SELECT 1 FROM {s}.node_locks l WHERE l.node = st.node)
-					ORDER BY st.prio DESC, st.pos, st.idx LIMIT 16 LOOP -- the run's row lock keeps other claims out
-				-- Another run's claim may have taken the node since: then
-				-- this inserts nothing, having waited for it to commit.
-				INSERT INTO {s}.node_locks (node, plan_id, idx) VALUES (cand.node, p_plan, cand.idx) ON CONFLICT DO NOTHING;
-				IF FOUND THEN
-					UPDATE {s}.steps SET state = 'running', token = token + 1, worker = p_worker, attempts = attempts + 1,
-							lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond'
-						WHERE plan_id = p_plan AND idx = cand.idx
-						RETURNING idx, token, attempts, in_doubt INTO got;
-					claimed := true;
-					EXIT;
+			FOR cand IN SELECT st.idx, st.node, st.attempts, st.in_doubt, st.wait_plan, st.wait_idx
+					FROM {s}.steps st WHERE st.plan_id = p_plan AND st.state = 'ready'
+					ORDER BY st.prio DESC, st.pos, st.idx LOOP
+				SELECT l.plan_id, l.idx, h.step_id INTO holder FROM {s}.node_locks l
+					JOIN {s}.steps h ON h.plan_id = l.plan_id AND h.idx = l.idx WHERE l.node = cand.node;
+				IF NOT FOUND THEN
+					-- Another run's claim may have taken the node since: then
+					-- this inserts nothing, having waited for it to commit.
+					INSERT INTO {s}.node_locks (node, plan_id, idx) VALUES (cand.node, p_plan, cand.idx) ON CONFLICT DO NOTHING;
+					IF FOUND THEN
+						UPDATE {s}.steps SET state = 'running', token = token + 1, worker = p_worker, attempts = attempts + 1,
+								lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond',
+								wait_plan = NULL, wait_idx = NULL
+							WHERE plan_id = p_plan AND idx = cand.idx
+							RETURNING idx, token, attempts, in_doubt INTO got;
+						claimed := true;
+						EXIT;
+					END IF;
+				ELSIF holder.plan_id <> p_plan
+						AND (cand.wait_plan IS DISTINCT FROM holder.plan_id OR cand.wait_idx IS DISTINCT FROM holder.idx) THEN
+					UPDATE {s}.steps SET wait_plan = holder.plan_id, wait_idx = holder.idx
+						WHERE plan_id = p_plan AND idx = cand.idx;
+					INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker, wait_plan, wait_step)
+						VALUES (p_plan, {waiting}, cand.idx, cand.attempts + 1, NULL, cand.in_doubt, run.done, run.total, p_worker,
+							holder.plan_id, holder.step_id);
 				END IF;
 			END LOOP;
 			IF NOT claimed THEN
-				r_status := 'none'; RETURN NEXT; RETURN;
+				r_status := 'none'; r_wake_us := {s}.next_expiry(p_plan); RETURN NEXT; RETURN;
 			END IF;
 			UPDATE {s}.runs SET running = running + 1 WHERE plan_id = p_plan;
 		END IF;
@@ -366,7 +429,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool, schema string) (*Store, error
 	if schema == "" || len(schema) > 63 || strings.ContainsRune(schema, 0) {
 		return nil, fmt.Errorf("%w %q: give 1 to 63 bytes with no NUL", ErrInvalidSchema, schema)
 	}
-	s := &Store{pool: pool, name: schema, schema: pgx.Identifier{schema}.Sanitize()}
+	s := &Store{pool: pool, name: schema, schema: pgx.Identifier{schema}.Sanitize(), channel: channelName(schema), listener: &listener{}}
 	if strings.Contains(schema, "$pgrun$") { // it quotes the functions' bodies
 		return nil, fmt.Errorf("%w %q: it holds $pgrun$", ErrInvalidSchema, schema)
 	}
@@ -403,12 +466,16 @@ func Open(ctx context.Context, pool *pgxpool.Pool, schema string) (*Store, error
 	return s, nil
 }
 
+// quoteLiteral quotes v as an SQL string literal (standard_conforming_strings
+// on, as since PostgreSQL 9.1).
+func quoteLiteral(v string) string { return "'" + strings.ReplaceAll(v, "'", "''") + "'" }
+
 // q puts the quoted schema name in place of {s} in a statement, and
 // upgrade's event kinds and failure policy in place of their names.
 func (s *Store) q(sql string) string {
-	return strings.NewReplacer("{s}", s.schema,
+	return strings.NewReplacer("{s}", s.schema, "{chan}", quoteLiteral(s.channel),
 		"{started}", strconv.Itoa(int(upgrade.StepStarted)), "{succeeded}", strconv.Itoa(int(upgrade.StepSucceeded)),
 		"{failed}", strconv.Itoa(int(upgrade.StepFailed)), "{skipped}", strconv.Itoa(int(upgrade.StepSkipped)),
-		"{rolledback}", strconv.Itoa(int(upgrade.StepRolledBack)),
+		"{rolledback}", strconv.Itoa(int(upgrade.StepRolledBack)), "{waiting}", strconv.Itoa(int(upgrade.StepWaiting)),
 		"{failfast}", strconv.Itoa(int(upgrade.FailFast))).Replace(sql)
 }

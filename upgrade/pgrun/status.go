@@ -66,7 +66,7 @@ type Status struct {
 	Cancelled bool
 	// InDoubt lists, in the plan's order, the steps that were offered
 	// again after their worker was lost, or cut short: they may have been
-	// carried out more than once.
+	// carried out, or rolled back, more than once.
 	InDoubt []upgrade.StepID
 	// Err is what upgrade.Run would return once the run is finished: nil
 	// when every step succeeded; otherwise every step failure, as a
@@ -162,20 +162,35 @@ func (s *Store) Status(ctx context.Context, planID string) (*Status, error) {
 	return &st, nil
 }
 
-// Wait polls the run of plan planID every interval until it has finished
-// or ctx is done, and returns its last Status.
+// Wait waits until the run of plan planID has finished or ctx is done,
+// and returns its last Status. It looks at the run each time the run's
+// workers notify a change (see WorkerOptions.Poll), and at least every
+// interval.
 func (s *Store) Wait(ctx context.Context, planID string, interval time.Duration) (*Status, error) {
+	k, unsubscribe := s.subscribe(&WorkerOptions{Poll: interval})
+	defer unsubscribe()
 	for {
+		woken := k.add()
 		st, err := s.Status(ctx, planID)
 		if err != nil || st.Finished {
+			if k.leave(woken) {
+				k.wakeOne() // not ours: pass it on
+			}
 			return st, err
 		}
 		t := time.NewTimer(interval)
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return st, ctx.Err()
+		case <-woken:
+			k.wakeOne() // a Wait claims nothing: the workers may
 		case <-t.C:
+		}
+		t.Stop()
+		if k.leave(woken) && ctx.Err() != nil {
+			k.wakeOne()
+		}
+		if ctx.Err() != nil {
+			return st, ctx.Err()
 		}
 	}
 }
@@ -190,21 +205,40 @@ func (s *Store) Unfinished(ctx context.Context) ([]string, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
+// errRollbackCancelled is the rollback error of the steps a cancel leaves
+// in place.
+var errRollbackCancelled = fmt.Errorf("%w before the step was rolled back: %w", ErrCancelled, context.Canceled)
+
 // Cancel cancels the run of plan planID: no step starts any more, and the
 // steps running get their context cancelled at their worker's next lease
-// renewal and end Failed. Cancelling a finished run does nothing.
+// renewal and end Failed. A run rolling back stops: the rollback under way
+// gets its context cancelled likewise, and the steps not undone yet stay
+// in place with an error matching ErrCancelled and context.Canceled, as
+// upgrade.Run leaves them when its context is cancelled during the
+// rollback. Cancelling a finished run does nothing.
 func (s *Store) Cancel(ctx context.Context, planID string) error {
 	if err := checkRunID(planID); err != nil {
 		return err
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var over bool
-		err := tx.QueryRow(ctx, s.q(`SELECT finished_at IS NOT NULL FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), planID).Scan(&over)
+		var state string
+		err := tx.QueryRow(ctx, s.q(`SELECT finished_at IS NOT NULL, state FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), planID).Scan(&over, &state)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("%w: plan %s was not submitted to schema %s", ErrUnknownRun, planID, s.schema)
 		}
 		if err != nil || over {
 			return err
+		}
+		if state == "rolling_back" {
+			// The steps not undone yet stay in place, as upgrade.Run leaves
+			// them when it calls their Rollback with a done context.
+			if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps SET rb_done = true, rb_err = $2, rb_kinds = $3
+				WHERE plan_id = $1 AND idx < (SELECT total FROM {s}.runs WHERE plan_id = $1)
+					AND state IN ('succeeded', 'failed') AND NOT rb_done`),
+				planID, errRollbackCancelled.Error(), errKinds(errRollbackCancelled)); err != nil {
+				return fmt.Errorf("pgrun: cancelling run %s: %w", planID, err)
+			}
 		}
 		_, err = tx.Exec(ctx, s.q(`UPDATE {s}.runs SET state = 'cancelled',
 			finished_at = CASE WHEN running = 0 THEN clock_timestamp() END WHERE plan_id = $1`), planID)
@@ -234,8 +268,8 @@ func (s *Store) Events(ctx context.Context, planID string, after int64, limit in
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, s.q(`SELECT seq, kind, idx, attempt, coalesce(err, ''), in_doubt, done, total, coalesce(worker, ''), at
-		FROM {s}.events WHERE plan_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`), planID, after, max(limit, 0))
+	rows, err := s.pool.Query(ctx, s.q(`SELECT seq, kind, idx, attempt, coalesce(err, ''), in_doubt, done, total, coalesce(worker, ''), at,
+		wait_plan, wait_step FROM {s}.events WHERE plan_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`), planID, after, max(limit, 0))
 	if err != nil {
 		return nil, fmt.Errorf("pgrun: reading events of run %s: %w", planID, err)
 	}
@@ -243,7 +277,9 @@ func (s *Store) Events(ctx context.Context, planID string, after int64, limit in
 	var e Event
 	var kind, idx int
 	var errText string
-	_, err = pgx.ForEachRow(rows, []any{&e.Seq, &kind, &idx, &e.Attempt, &errText, &e.InDoubt, &e.Done, &e.Total, &e.Worker, &e.Time}, func() error {
+	var waitPlan, waitStep *string
+	_, err = pgx.ForEachRow(rows, []any{&e.Seq, &kind, &idx, &e.Attempt, &errText, &e.InDoubt, &e.Done, &e.Total, &e.Worker, &e.Time,
+		&waitPlan, &waitStep}, func() error {
 		if idx < 0 || idx >= len(run.plan.Steps) {
 			return fmt.Errorf("event %d names step #%d of %d", e.Seq, idx, len(run.plan.Steps))
 		}
@@ -251,6 +287,9 @@ func (s *Store) Events(ctx context.Context, planID string, after int64, limit in
 		ev.Kind, ev.Step, ev.Err = upgrade.EventKind(kind), &run.plan.Steps[idx], nil
 		if errText != "" {
 			ev.Err = &RemoteError{Message: errText}
+		}
+		if waitPlan != nil && waitStep != nil {
+			ev.WaitingFor = &upgrade.Holder{Node: ev.Step.Node, Plan: *waitPlan, Step: upgrade.StepID(*waitStep)}
 		}
 		out = append(out, ev)
 		return nil

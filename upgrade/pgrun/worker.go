@@ -29,10 +29,23 @@ type WorkerOptions struct {
 	// another worker takes the step over, in doubt, once it has expired.
 	// The default is DefaultLease.
 	Lease time.Duration
-	// Poll is how long the worker waits before looking again when no step
-	// is ready; the default is DefaultPoll.
+	// Poll is how long the worker waits at most before looking again when
+	// no step is ready; the default is DefaultPoll. The worker LISTENs for
+	// what makes a step ready (a step finished, a run submitted or
+	// cancelled: see notify_run in the schema), and looks again at once;
+	// it also looks again when a lease expires. It relies on Poll alone
+	// while its listening connection is lost, and listens again.
 	Poll time.Duration
-	// GracePeriod is upgrade.WithGracePeriod's; 0 keeps Run's default.
+	// Drain, once closed, makes the worker claim no more steps: those it
+	// runs, or rolls back, go on to their end (retries included) and are
+	// recorded, and Work returns ErrDrained. (A claim under way when Drain
+	// closes may still start its step.)
+	// Cancel Work's context to cut them short instead. Nil never drains.
+	Drain <-chan struct{}
+	// GracePeriod is upgrade.WithGracePeriod's, for Execute and Verify
+	// and for Rollback alike: how long the worker waits for host code
+	// that ignores its context once that is done (the run cancelled, the
+	// lease lost, the step's timeout); 0 keeps Run's default.
 	GracePeriod time.Duration
 	// Logger, if not nil, is told of database errors the worker rides out.
 	Logger *slog.Logger
@@ -47,6 +60,9 @@ const (
 // ErrLeaseLost reports a step whose lease another worker took over: the
 // worker that lost it cannot record an outcome.
 var ErrLeaseLost = errors.New("pgrun: lease lost")
+
+// ErrDrained is Work's error once WorkerOptions.Drain closed.
+var ErrDrained = errors.New("pgrun: worker drained")
 
 // errRunCancelled is the cause given to a step's context when its run is
 // cancelled.
@@ -133,7 +149,9 @@ func (s *Store) Work(ctx context.Context, planID string, exec upgrade.Executor, 
 			return werr
 		}
 	}
-	w := &worker{s: s, run: run, exec: exec, o: &o}
+	k, unsubscribe := s.subscribe(&o)
+	defer unsubscribe()
+	w := &worker{s: s, run: run, exec: exec, o: &o, waker: k}
 	var g errgroup.Group
 	for range o.Slots {
 		g.Go(func() error { return w.loop(ctx) })
@@ -141,13 +159,22 @@ func (s *Store) Work(ctx context.Context, planID string, exec upgrade.Executor, 
 	return g.Wait()
 }
 
-// wait logs err, if not nil, and waits the poll interval or until ctx is
-// done.
+// grace is the grace period for host code, upgrade.Run's default unless
+// set.
+func (w *worker) grace() time.Duration {
+	if w.o.GracePeriod > 0 {
+		return w.o.GracePeriod
+	}
+	return upgrade.DefaultGracePeriod
+}
+
+// wait logs err, if not nil, and waits the poll interval or listenRetry,
+// whichever is shorter, or until ctx is done.
 func (s *Store) wait(ctx context.Context, o *WorkerOptions, err error) error {
 	if err != nil && o.Logger != nil && ctx.Err() == nil {
 		o.Logger.Warn("pgrun: database error; trying again", "err", err)
 	}
-	t := time.NewTimer(o.Poll)
+	t := time.NewTimer(min(o.Poll, listenRetry))
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
@@ -159,10 +186,11 @@ func (s *Store) wait(ctx context.Context, o *WorkerOptions, err error) error {
 
 // A worker is one Work call.
 type worker struct {
-	s    *Store
-	run  *runInfo
-	exec upgrade.Executor
-	o    *WorkerOptions
+	s     *Store
+	run   *runInfo
+	exec  upgrade.Executor
+	o     *WorkerOptions
+	waker *waker // see listen
 }
 
 // A claim is a step a worker holds: its index, the lease's fencing token,
@@ -176,20 +204,59 @@ type claim struct {
 	rollback bool // the step is to be rolled back
 }
 
-// loop claims and runs steps until the run has finished or ctx is done.
+// loop claims and runs steps until the run has finished, ctx is done or
+// the worker is drained.
 func (w *worker) loop(ctx context.Context) error {
 	for {
-		c, finished, err := w.claim(ctx)
+		select {
+		case <-w.o.Drain:
+			return ErrDrained
+		default:
+		}
+		woken := w.waker.add() // before claim: a wake after it is not missed
+		c, finished, wake, err := w.claim(ctx)
+		if err == nil && (c != nil || finished) {
+			w.waker.leave(woken)
+			w.waker.wakeOne() // a notification may have readied more: pass it on
+		}
 		switch {
 		case ctx.Err() != nil:
+			if w.waker.leave(woken) {
+				w.waker.wakeOne()
+			}
 			return ctx.Err()
 		case finished:
 			return nil
 		case errors.Is(err, ErrUnknownRun):
+			w.waker.leave(woken)
 			return err
 		case err != nil || c == nil:
-			if err := w.s.wait(ctx, w.o, err); err != nil {
-				return err
+			if err != nil && w.o.Logger != nil {
+				w.o.Logger.Warn("pgrun: database error; trying again", "err", err)
+			}
+			d := w.o.Poll
+			if err != nil {
+				d = min(d, listenRetry)
+			}
+			if err == nil && wake > 0 {
+				d = min(d, wake+time.Millisecond) // a lease expires: take the step over
+			}
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+			case <-w.o.Drain:
+			case <-woken:
+			case <-t.C:
+			}
+			t.Stop()
+			if w.waker.leave(woken) && (ctx.Err() != nil || isClosed(w.o.Drain)) {
+				w.waker.wakeOne() // woken, but leaving: pass it on
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if isClosed(w.o.Drain) {
+				return ErrDrained
 			}
 		case c.rollback:
 			w.undo(ctx, c)
@@ -199,36 +266,54 @@ func (w *worker) loop(ctx context.Context) error {
 	}
 }
 
+// isClosed reports whether ch is closed (never, for nil).
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
 func (w *worker) planID() string { return w.run.plan.ID }
 
 // claim takes the step that has waited longest with an expired lease, in
 // doubt, or else the first ready step, if the run's concurrency limit
 // allows (the schema's claim function). It returns nil when there is
 // nothing to claim, and finished when the run is over.
-func (w *worker) claim(ctx context.Context) (c *claim, finished bool, err error) {
+//
+// With nothing to claim, wake is the time until the run's first lease
+// expires (0 or less when one has, which another worker is taking over or
+// which is a rollback this worker cannot do), or -1 when none is leased.
+func (w *worker) claim(ctx context.Context) (c *claim, finished bool, wake time.Duration, err error) {
 	var status string
 	var idx *int32
 	var token *int64
 	var attempts *int32
 	var inDoubt *bool
+	var wakeUS *int64
 	_, rollbacker := w.exec.(upgrade.Rollbacker)
-	err = w.s.pool.QueryRow(ctx, w.s.q(`SELECT r_status, r_idx, r_token, r_attempts, r_in_doubt FROM {s}.claim($1, $2, $3, $4)`),
-		w.planID(), w.o.Name, w.o.Lease.Microseconds(), rollbacker).Scan(&status, &idx, &token, &attempts, &inDoubt)
+	err = w.s.pool.QueryRow(ctx, w.s.q(`SELECT r_status, r_idx, r_token, r_attempts, r_in_doubt, r_wake_us FROM {s}.claim($1, $2, $3, $4)`),
+		w.planID(), w.o.Name, w.o.Lease.Microseconds(), rollbacker).Scan(&status, &idx, &token, &attempts, &inDoubt, &wakeUS)
 	if err != nil {
-		return nil, false, fmt.Errorf("pgrun: claiming a step of run %s: %w", w.planID(), err)
+		return nil, false, -1, fmt.Errorf("pgrun: claiming a step of run %s: %w", w.planID(), err)
 	}
 	switch status {
 	case "claimed", "rollback":
 		if int(*idx) < 0 || int(*idx) >= len(w.run.plan.Steps) {
-			return nil, false, fmt.Errorf("pgrun: claimed step #%d of run %s, which has %d", *idx, w.planID(), len(w.run.plan.Steps))
+			return nil, false, -1, fmt.Errorf("pgrun: claimed step #%d of run %s, which has %d", *idx, w.planID(), len(w.run.plan.Steps))
 		}
-		return &claim{idx: int(*idx), token: *token, attempts: int(*attempts), inDoubt: *inDoubt, rollback: status == "rollback"}, false, nil
+		return &claim{idx: int(*idx), token: *token, attempts: int(*attempts), inDoubt: *inDoubt, rollback: status == "rollback"}, false, -1, nil
 	case "finished":
-		return nil, true, nil
+		return nil, true, -1, nil
 	case "unknown":
-		return nil, false, fmt.Errorf("%w: run %s is gone", ErrUnknownRun, w.planID())
+		return nil, false, -1, fmt.Errorf("%w: run %s is gone", ErrUnknownRun, w.planID())
 	}
-	return nil, false, nil
+	if wakeUS == nil {
+		return nil, false, -1, nil
+	}
+	return nil, false, time.Duration(*wakeUS) * time.Microsecond, nil
 }
 
 // event records an event of the run.
@@ -242,41 +327,19 @@ func (w *worker) event(ctx context.Context, tx pgx.Tx, kind upgrade.EventKind, i
 	return err
 }
 
-// inDoubtJournal is the journal of the one-step run through which a
-// worker executes a step: the step's prerequisites succeeded, and the step
-// itself, when in doubt, was started. See execute.
-type inDoubtJournal struct{ records []upgrade.Record }
-
-func (j *inDoubtJournal) Begin(context.Context, string) ([]upgrade.Record, error) {
-	return j.records, nil
-}
-func (j *inDoubtJournal) Append(context.Context, upgrade.Record) error { return nil }
-
 // execute runs claimed step c, renewing its lease, and records the
 // outcome.
 //
-// The step goes through upgrade.Run, so that retries, timeouts, Verify,
-// panics, grace periods and upgrade.InDoubt mean exactly what they mean
-// there: Run gets a plan of the step and, as placeholders, the steps and
-// barriers in its After list, which a journal says succeeded; when the
-// step is in doubt, the journal says it started, so Run offers it in
-// doubt. (With an exported upgrade.WithInDoubt, the journal would not be
-// needed for that.)
+// The step goes through upgrade.Run, alone in a plan of its own (its After
+// list succeeded: it was claimed ready), so that retries, timeouts,
+// Verify, panics and grace periods mean exactly what they mean there; a
+// step taken over is executed with upgrade.WithInDoubt.
 func (w *worker) execute(ctx context.Context, c *claim) {
 	st := w.run.plan.Steps[c.idx]
-	mini := &upgrade.Plan{ID: w.planID()}
-	j := &inDoubtJournal{}
-	for _, a := range st.After {
-		mini.Steps = append(mini.Steps, upgrade.Step{ID: a, Node: st.Node})
-		j.records = append(j.records, upgrade.Record{Kind: upgrade.RecordSucceeded, Step: a})
-	}
-	mini.Steps = append(mini.Steps, st)
-	if c.inDoubt {
-		j.records = append(j.records, upgrade.Record{Kind: upgrade.RecordStarted, Step: st.ID})
-	}
+	st.After = nil
+	mini := &upgrade.Plan{ID: w.planID(), Steps: []upgrade.Step{st}}
 	base := c.attempts - 1 // attempts made before this claim
 	opts := []upgrade.RunOption{
-		upgrade.WithJournal(j),
 		upgrade.WithRetry(max(w.run.opts.Attempts-base, 1), w.run.opts.Backoff, w.run.opts.MaxBackoff),
 		upgrade.WithEvents(func(e upgrade.Event) {
 			if e.Kind == upgrade.StepRetrying {
@@ -334,7 +397,8 @@ func (w *worker) execute(ctx context.Context, c *claim) {
 // leased calls do with a context that is cancelled when c's lease is
 // taken over (cause ErrLeaseLost) or the run is cancelled (cause
 // errRunCancelled), renewing the lease meanwhile, and returns that cause,
-// or nil.
+// or nil. A step, or rollback, taken over from a lost worker gets a
+// context marked with upgrade.WithInDoubt.
 func (w *worker) leased(ctx context.Context, c *claim, do func(context.Context)) error {
 	stepCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -343,7 +407,11 @@ func (w *worker) leased(ctx context.Context, c *claim, do func(context.Context))
 		defer close(renewed)
 		w.renew(stepCtx, c, stop, cancel)
 	}()
-	do(stepCtx)
+	if c.inDoubt {
+		do(upgrade.WithInDoubt(stepCtx))
+	} else {
+		do(stepCtx)
+	}
 	close(stop)
 	<-renewed
 	return context.Cause(stepCtx)
@@ -452,7 +520,7 @@ func (w *worker) finish(ctx context.Context, c *claim, attempts int, errText str
 func (w *worker) undo(ctx context.Context, c *claim) {
 	st := w.run.plan.Steps[c.idx]
 	var err error
-	cause := w.leased(ctx, c, func(stepCtx context.Context) { err = callRollback(stepCtx, w.exec.(upgrade.Rollbacker), st) })
+	cause := w.leased(ctx, c, func(stepCtx context.Context) { err = callRollback(stepCtx, w.exec.(upgrade.Rollbacker), st, w.grace()) })
 
 	bg, done := context.WithTimeout(context.WithoutCancel(ctx), w.o.Lease)
 	defer done()
@@ -485,12 +553,31 @@ func (w *worker) undo(ctx context.Context, c *claim) {
 }
 
 // callRollback calls rb.Rollback for st, turning a panic into a permanent
-// *upgrade.PanicError, as upgrade.Run does.
-func callRollback(ctx context.Context, rb upgrade.Rollbacker, st upgrade.Step) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = upgrade.Permanent(&upgrade.PanicError{Method: "Rollback", Step: st.ID, Value: v, Stack: debug.Stack()})
-		}
+// *upgrade.PanicError, as upgrade.Run does; and, as Run does with its grace
+// period (WorkerOptions.GracePeriod), waits at most that long for a
+// Rollback that ignores its context once it is done, then fails it with a
+// permanent *upgrade.AbandonedError, leaving its goroutine behind.
+func callRollback(ctx context.Context, rb upgrade.Rollbacker, st upgrade.Step, grace time.Duration) error {
+	done := make(chan error, 1) // the goroutine never blocks, even abandoned
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				done <- upgrade.Permanent(&upgrade.PanicError{Method: "Rollback", Step: st.ID, Value: v, Stack: debug.Stack()})
+			}
+		}()
+		done <- rb.Rollback(ctx, st)
 	}()
-	return rb.Rollback(ctx, st)
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return upgrade.Permanent(&upgrade.AbandonedError{Method: "Rollback", Step: st.ID, Grace: grace, Cause: context.Cause(ctx)})
+	}
 }

@@ -1,0 +1,160 @@
+package pgrun
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// A waker wakes the goroutines of a Store that wait for a step to become
+// ready (worker slots, Wait calls): each joins before it looks (add), so
+// that a wake between its look and its wait is not missed, and leaves
+// after. A notification wakes one of them (wakeOne), which passes the
+// wake on to the next once it has claimed a step or found the run over,
+// so that a step finished wakes as many slots as there are steps to
+// claim, not every slot of the process at once.
+type waker struct {
+	mu      sync.Mutex
+	waiters []chan struct{} // the oldest first
+}
+
+// add joins a waiter and returns the channel closed when it is woken.
+func (k *waker) add() chan struct{} {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	ch := make(chan struct{})
+	k.waiters = append(k.waiters, ch)
+	return ch
+}
+
+// leave removes the waiter of ch, and reports whether it had been woken,
+// which the caller passes on (wakeOne) if it does not act on it.
+func (k *waker) leave(ch chan struct{}) (woken bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for i, w := range k.waiters {
+		if w == ch {
+			k.waiters = append(k.waiters[:i], k.waiters[i+1:]...)
+			return false
+		}
+	}
+	return true
+}
+
+// wakeOne wakes the oldest waiter, if any.
+func (k *waker) wakeOne() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.waiters) > 0 {
+		close(k.waiters[0])
+		k.waiters = k.waiters[1:]
+	}
+}
+
+// wakeAll wakes every waiter.
+func (k *waker) wakeAll() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, w := range k.waiters {
+		close(w)
+	}
+	k.waiters = nil
+}
+
+// A listener is a Store's one LISTEN connection and its waker, shared by
+// the Work and Wait calls under way, started by the first and stopped by
+// the last.
+type listener struct {
+	mu    sync.Mutex
+	users int
+	k     *waker
+	stop  context.CancelFunc
+	done  chan struct{}
+}
+
+// subscribe returns the store's waker, starting its listener if need be
+// (o's Logger and Poll serve it); call the returned function when done.
+func (s *Store) subscribe(o *WorkerOptions) (*waker, func()) {
+	l := s.listener
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.users == 0 {
+		ctx, stop := context.WithCancel(context.Background())
+		k, done := &waker{}, make(chan struct{})
+		lo := *o
+		go func() {
+			defer close(done)
+			s.listen(ctx, k, &lo)
+		}()
+		l.k, l.stop, l.done = k, stop, done
+	}
+	l.users++
+	k := l.k
+	return k, func() {
+		l.mu.Lock()
+		l.users--
+		last := l.users == 0
+		stop, done := l.stop, l.done
+		l.mu.Unlock()
+		if last {
+			stop()
+			<-done
+		}
+	}
+}
+
+// listenRetry bounds how long a worker waits before listening again
+// after its connection was lost.
+const listenRetry = time.Second
+
+// listen LISTENs on the store's channel, on a connection of its own taken
+// out of the pool, and wakes a waiter of k at each notification, until ctx
+// is done.
+// When the connection is lost it connects again, after listenRetry or the
+// poll interval, whichever is shorter; the workers poll meanwhile. It
+// wakes every waiter of k each time it starts listening, for the
+// notifications it may have missed.
+func (s *Store) listen(ctx context.Context, k *waker, o *WorkerOptions) {
+	for {
+		err := s.listenOnce(ctx, k)
+		if ctx.Err() != nil {
+			return
+		}
+		if o.Logger != nil {
+			o.Logger.Warn("pgrun: listening for notifications failed; polling meanwhile", "err", err)
+		}
+		t := time.NewTimer(min(listenRetry, o.Poll))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// listenOnce listens on one connection until it fails or ctx is done.
+func (s *Store) listenOnce(ctx context.Context, k *waker) error {
+	pc, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	conn := pc.Hijack() // LISTEN stays with the connection: keep it out of the pool
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = conn.Close(cctx)
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{s.channel}.Sanitize()); err != nil {
+		return err
+	}
+	k.wakeAll()
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return err
+		}
+		k.wakeOne()
+	}
+}

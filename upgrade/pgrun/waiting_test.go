@@ -1,0 +1,81 @@
+package pgrun
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/upgrade"
+)
+
+// TestWaitingEvent: a step of a run whose node a step of another run holds
+// gets one waiting event naming the node, the other run and its step,
+// however often its workers look again; it runs once the node is free.
+func TestWaitingEvent(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	one := &upgrade.Plan{ID: "one", Steps: []upgrade.Step{{ID: "x1", Kind: upgrade.Platform, Node: "shared"}}}
+	two := &upgrade.Plan{ID: "two", Steps: []upgrade.Step{{ID: "x2", Kind: upgrade.Platform, Node: "shared"}}}
+	require.NoError(t, s.Submit(ctx, one, Options{}))
+	require.NoError(t, s.Submit(ctx, two, Options{}))
+	holding, release := make(chan struct{}), make(chan struct{})
+	exec := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
+		if st.ID == "x1" {
+			close(holding)
+			<-release
+		}
+		return nil
+	})
+	oneDone := make(chan error, 1)
+	go func() { oneDone <- s.Work(ctx, "one", exec, fastWorker) }()
+	<-holding
+
+	// Run two's worker looks three times: one event.
+	run, err := s.loadRun(ctx, "two")
+	require.NoError(t, err)
+	o := fastWorker
+	o.Name = "looker"
+	looker := &worker{s: s, run: run, exec: exec, o: &o}
+	for range 3 {
+		c, finished, _, err := looker.claim(ctx)
+		require.NoError(t, err)
+		require.Nil(t, c, "x2 cannot start while x1 holds its node")
+		require.False(t, finished)
+	}
+	events, err := s.Events(ctx, "two", 0, 100)
+	require.NoError(t, err)
+	require.Len(t, events, 1, "%+v", events)
+	e := events[0]
+	assert.Equal(t, upgrade.StepWaiting, e.Kind)
+	assert.Equal(t, "waiting", e.Kind.String())
+	assert.Equal(t, upgrade.StepID("x2"), e.Step.ID)
+	assert.Equal(t, 1, e.Attempt)
+	require.NotNil(t, e.WaitingFor)
+	assert.Equal(t, upgrade.Holder{Node: "shared", Plan: "one", Step: "x1"}, *e.WaitingFor)
+	assert.Equal(t, "looker", e.Worker)
+
+	close(release)
+	require.NoError(t, <-oneDone)
+	work(t, s, "two", 1, exec, fastWorker)
+	events, err = s.Events(ctx, "two", 0, 100)
+	require.NoError(t, err)
+	var kinds []upgrade.EventKind
+	for _, e := range events {
+		kinds = append(kinds, e.Kind)
+		if e.Kind != upgrade.StepWaiting {
+			assert.Nil(t, e.WaitingFor)
+		}
+	}
+	assert.Equal(t, []upgrade.EventKind{upgrade.StepWaiting, upgrade.StepStarted, upgrade.StepSucceeded}, kinds)
+	st, err := s.Status(ctx, "two")
+	require.NoError(t, err)
+	assert.NoError(t, st.Err)
+	// Run one never waited.
+	events, err = s.Events(ctx, "one", 0, 100)
+	require.NoError(t, err)
+	for _, e := range events {
+		assert.NotEqual(t, upgrade.StepWaiting, e.Kind)
+	}
+}
