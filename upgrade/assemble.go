@@ -155,14 +155,19 @@ func applicationStepIDs(replaced []replacement, reqs []Request) []StepID {
 			n, size = n+1, size+len("app/@")+len(rep.node.ID)+len(canon[rep.request])
 		}
 	}
-	text, ends := make([]byte, 0, size), make([]int, 0, n)
+	var text strings.Builder
+	text.Grow(size)
+	ends := make([]int, 0, n)
 	for i := range replaced {
 		if rep := &replaced[i]; !rep.current {
-			text = append(append(append(append(text, "app/"...), rep.node.ID...), '@'), canon[rep.request]...)
-			ends = append(ends, len(text))
+			text.WriteString("app/")
+			text.WriteString(string(rep.node.ID))
+			text.WriteByte('@')
+			text.WriteString(canon[rep.request])
+			ends = append(ends, text.Len())
 		}
 	}
-	all, ids, start := string(text), make([]StepID, len(ends)), 0
+	all, ids, start := text.String(), make([]StepID, len(ends)), 0
 	for i, end := range ends {
 		ids[i], start = StepID(all[start:end]), end
 	}

@@ -393,8 +393,9 @@ func (pl *planning) gather(r *Request, index int) error {
 	if err != nil {
 		return err
 	}
-	for _, n := range targets {
-		info, err := pl.replace(r, index, n, replaced)
+	infos := make([]nodeInfo, len(targets)) // a fleet's worth: one allocation per request
+	for i, n := range targets {
+		info, err := pl.replace(r, index, n, replaced, &infos[i])
 		if err != nil {
 			return err
 		}
@@ -446,8 +447,9 @@ func (pl *planning) targets(r *Request) (*topology.Template, []*topology.Node, e
 }
 
 // replace records that request r (the index-th) replaces node n of
-// template replaced, and returns the node.
-func (pl *planning) replace(r *Request, index int, n *topology.Node, replaced *topology.Template) (*nodeInfo, error) {
+// template replaced, and returns the node: in slot, unless a relationship
+// led to it before.
+func (pl *planning) replace(r *Request, index int, n *topology.Node, replaced *topology.Template, slot *nodeInfo) (*nodeInfo, error) {
 	// The application came with its nodes: no need to ask for each.
 	info := pl.replacedByID[n.ID] // nil until a relationship leads to a replaced node
 	if info == nil {
@@ -461,7 +463,8 @@ func (pl *planning) replace(r *Request, index int, n *topology.Node, replaced *t
 			}
 			n = &c
 		}
-		info = &nodeInfo{node: n, template: replaced}
+		*slot = nodeInfo{node: n, template: replaced}
+		info = slot
 		if pl.replacedByID != nil {
 			pl.replacedByID[n.ID] = info
 		}
