@@ -17,7 +17,7 @@ type catalog struct {
 	// ascending says that each version is above the one before: none
 	// differ only in build metadata, which does not order versions.
 	ascending bool
-	allowed   map[string][]bool // by constraint text: the versions it allows
+	allowed   map[string]allowance // by constraint text
 	cached    int               // entries in allowed, bounded by maxCached
 	preds     [][]int           // by package, once worked out: see installsOver
 	edges     []int             // where preds are kept
@@ -37,7 +37,7 @@ type listKey struct {
 const maxCached = 1 << 24
 
 func newCatalog(pkgs []pkgsource.Package) *catalog {
-	cat := &catalog{pkgs: pkgs, ascending: true, allowed: map[string][]bool{}, preds: make([][]int, len(pkgs))}
+	cat := &catalog{pkgs: pkgs, ascending: true, allowed: map[string]allowance{}, preds: make([][]int, len(pkgs))}
 	for i := 1; i < len(pkgs); i++ {
 		if !pkgs[i-1].Version.Less(pkgs[i].Version) {
 			cat.ascending = false
@@ -51,21 +51,33 @@ func (cat *catalog) allows(c version.Constraint, i int) bool {
 	if c.IsZero() {
 		return true
 	}
-	return cat.allowedBy(c)[i]
+	return cat.allowedBy(c).versions[i]
 }
 
-// allowedBy returns which versions c allows, index for index.
-func (cat *catalog) allowedBy(c version.Constraint) []bool {
+// allowance is which versions of a catalog a constraint allows, index for
+// index, and the lowest and the highest of them (-1 when none).
+type allowance struct {
+	versions []bool
+	lo, hi   int
+}
+
+// allowedBy returns which versions c allows.
+func (cat *catalog) allowedBy(c version.Constraint) allowance {
 	if a, ok := cat.allowed[c.String()]; ok {
 		return a
 	}
-	a := make([]bool, len(cat.pkgs))
+	a := allowance{versions: make([]bool, len(cat.pkgs)), lo: -1, hi: -1}
 	for k := range cat.pkgs {
-		a[k] = c.Allows(cat.pkgs[k].Version)
+		if a.versions[k] = c.Allows(cat.pkgs[k].Version); a.versions[k] {
+			if a.lo < 0 {
+				a.lo = k
+			}
+			a.hi = k
+		}
 	}
-	if cat.cached+len(a) <= maxCached {
+	if cat.cached+len(cat.pkgs) <= maxCached {
 		cat.allowed[c.String()] = a
-		cat.cached += len(a)
+		cat.cached += len(cat.pkgs)
 	}
 	return a
 }
@@ -77,14 +89,17 @@ func (cat *catalog) allowedBy(c version.Constraint) []bool {
 type sieve struct {
 	rules     []rule
 	cotenants int // the index in rules of the co-tenants' first
+	// lo and hi bound the versions that fit: every rule allows none
+	// below lo or above hi, so that a walk need not look there.
+	lo, hi int
 }
 
 // rule is the versions a constraint allows, and the index of the first
 // demand (or co-tenant) with that constraint.
 type rule struct {
 	constraint string
-	allowed    []bool
-	index      int
+	allowance
+	index int
 }
 
 // sieve appends to rules those of the demands and co-tenants, and returns
@@ -105,7 +120,14 @@ func (cat *catalog) sieve(rules []rule, demands, cotenants []Demand) sieve {
 	add(demands)
 	n := len(rules)
 	add(cotenants)
-	return sieve{rules, n}
+	lo, hi := 0, len(cat.pkgs)-1
+	for _, r := range rules {
+		if r.lo < 0 { // it allows none
+			return sieve{rules, n, 0, -1}
+		}
+		lo, hi = max(lo, r.lo), min(hi, r.hi)
+	}
+	return sieve{rules, n, lo, hi}
 }
 
 // rejecting returns the index of the first demand, and of the first
@@ -116,7 +138,7 @@ func (s sieve) rejecting(i int) (demand, cotenant int) {
 
 func firstRejecting(rules []rule, i int) int {
 	for _, r := range rules {
-		if !r.allowed[i] {
+		if !r.versions[i] {
 			return r.index
 		}
 	}

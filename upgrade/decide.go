@@ -148,7 +148,7 @@ func (pl *planning) choose(pf *platform) ([]*pkgsource.Package, []Candidate, err
 // fits.
 func (pl *planning) first(pf *platform, fit sieve, up bool) (int, error) {
 	fallback, found := -1, false
-	o := order{pf.cat.pkgs, pf.firstAbove, up, pl.cfg.policy}
+	o := order{pf.cat.pkgs, pf.firstAbove, up, pl.cfg.policy, fit.lo, fit.hi}
 	for i := o.start(); i >= 0; i = o.next(i) {
 		if !fit.fits(i) {
 			continue
@@ -182,54 +182,65 @@ var errNothingFits = errors.New("nothing fits")
 // LatestPatch the lowest minor version first and the highest patch within
 // it. Downgrades go the highest first, whatever the policy. Versions that
 // compare equal go in reverse order of the catalog, which sorts them by
-// text.
+// text. It leaves out versions below lo and, but for LatestPatch, above
+// hi: none there fits (see sieve).
 type order struct {
 	pkgs   []pkgsource.Package
 	first  int // the lowest upgrade
 	up     bool
 	policy Policy
+	lo, hi int
+}
+
+// bottom returns the lowest index the walk yields.
+func (o order) bottom() int {
+	if o.up {
+		return max(o.first, o.lo)
+	}
+	return max(0, o.lo)
 }
 
 // start returns the first index, or -1 when there is none.
 func (o order) start() int {
 	switch {
-	case !o.up:
-		return o.first - 1
-	case o.first == len(o.pkgs):
+	case !o.up || o.policy == Newest:
+		top := len(o.pkgs) - 1
+		if !o.up {
+			top = o.first - 1
+		}
+		if i := min(top, o.hi); i >= o.bottom() {
+			return i
+		}
+		return -1
+	case o.bottom() >= len(o.pkgs) || o.bottom() > o.hi:
 		return -1
 	case o.policy == Nearest:
-		return o.first
-	case o.policy == LatestPatch:
-		return o.minorEnd(o.first) - 1
+		return o.bottom()
 	}
-	return len(o.pkgs) - 1
+	return o.minorEnd(o.bottom()) - 1 // LatestPatch
 }
 
 // next returns the index after i, or -1 when there is none.
 func (o order) next(i int) int {
 	switch {
 	case !o.up || o.policy == Newest:
-		lowest := 0
-		if o.up {
-			lowest = o.first
-		}
-		if i == lowest {
+		if i <= o.bottom() {
 			return -1
 		}
 		return i - 1
 	case o.policy == Nearest:
-		if i++; i == len(o.pkgs) {
+		if i >= min(o.hi, len(o.pkgs)-1) {
 			return -1
 		}
-		return i
+		return i + 1
 	}
 	// LatestPatch: down to the lowest of i's minor version, then on to
 	// the highest of the next.
-	if i > o.first && o.sameMinor(i-1, i) {
+	if i > o.bottom() && o.sameMinor(i-1, i) {
 		return i - 1
 	}
 	end := o.minorEnd(i)
-	if end == len(o.pkgs) {
+	if end >= len(o.pkgs) || end > o.hi {
 		return -1
 	}
 	return o.minorEnd(end) - 1

@@ -16,7 +16,8 @@ import (
 // candidates by the policy's comparison (prefer), which explains the
 // choice in the candidates: on generated catalogs, with versions equal
 // but for their build metadata, for every policy and installed version,
-// upgrades and downgrades.
+// upgrades and downgrades; and within a window of versions, the same
+// walk but for the versions outside it.
 func TestOrderIsPreferSorted(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := range 300 {
@@ -44,12 +45,27 @@ func TestOrderIsPreferSorted(t *testing.T) {
 					}
 				}
 				slices.SortStableFunc(want, pl.prefer(pkgs, up))
-				var got []int
-				o := order{pkgs, pf.firstAbove, up, policy}
-				for i := o.start(); i >= 0; i = o.next(i) {
-					got = append(got, i)
+				walk := func(lo, hi int) []int {
+					var got []int
+					o := order{pkgs, pf.firstAbove, up, policy, lo, hi}
+					for i := o.start(); i >= 0; i = o.next(i) {
+						got = append(got, i)
+					}
+					return got
 				}
-				require.Equal(t, want, got, "round %d, policy %s, up %v, installed %s, versions %v", round, policy, up, installed, versionsOf(pkgs))
+				require.Equal(t, want, walk(0, len(pkgs)-1), "round %d, policy %s, up %v, installed %s, versions %v", round, policy, up, installed, versionsOf(pkgs))
+				// Within a window, the same walk, but for what lies outside.
+				lo, hi := rng.IntN(len(pkgs)+1), rng.IntN(len(pkgs)+1)-1
+				inside := func(is []int) []int {
+					var out []int
+					for _, i := range is {
+						if i >= lo && i <= hi {
+							out = append(out, i)
+						}
+					}
+					return out
+				}
+				require.Equal(t, inside(want), inside(walk(lo, hi)), "window [%d, %d], round %d, policy %s, up %v", lo, hi, round, policy, up)
 			}
 		}
 	}
