@@ -18,10 +18,10 @@ type catalog struct {
 	// differ only in build metadata, which does not order versions.
 	ascending bool
 	allowed   map[string]allowance // by constraint text
-	cached    int               // entries in allowed, bounded by maxCached
-	preds     [][]int           // by package, once worked out: see installsOver
-	edges     []int             // where preds are kept
-	preferred map[int]string    // see prefers
+	cached    int                  // entries in allowed, bounded by maxCached
+	preds     [][]int              // by package, once worked out: see installsOver
+	edges     []int                // where preds are kept
+	preferred map[int]string       // see prefers
 	lists     map[listKey][][]Candidate
 }
 
