@@ -95,6 +95,7 @@ func (pl *planning) applicationSteps(plan *Plan, g *stepEdges) error {
 	breaks := map[breakKey]bool{}
 	replaces := map[reasonKey]string{} // the reasons of application steps, which many share
 	var lastKey reasonKey
+	shared := map[*nodeInfo]after{} // see afterOf
 	var reason string
 	appIDs := applicationStepIDs(pl.replaced, plan.Requests)
 	for i := range pl.replaced {
@@ -120,7 +121,7 @@ func (pl *planning) applicationSteps(plan *Plan, g *stepEdges) error {
 			From: rep.node.Version, To: r.Template.Version, NewTemplate: &r.Template, Request: rep.request,
 			Reason: reason}
 		var err error
-		if s.After, err = pl.lastStepsBeneath(g, rep.nodeInfo); err != nil {
+		if s.After, err = pl.afterOf(g, rep.nodeInfo, shared); err != nil {
 			return err
 		}
 		plan.Steps = append(plan.Steps, s)
@@ -254,6 +255,41 @@ func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform
 	return steps
 }
 
+// after is what a step comes after: the IDs, and their indices in the
+// plan's steps.
+type after struct {
+	ids  []StepID
+	rows []int32
+}
+
+// afterOf returns, as lastStepsBeneath does, the last steps beneath n, an
+// application node. Most have one relationship, to a node that many share
+// (a fleet's instances run on a few servers): their answer is worked out
+// once per node beneath and kept in shared.
+func (pl *planning) afterOf(g *stepEdges, n *nodeInfo, shared map[*nodeInfo]after) ([]StepID, error) {
+	below, err := pl.below(n)
+	if err != nil || len(below) != 1 {
+		if err != nil {
+			return nil, err
+		}
+		return pl.lastStepsBeneath(g, n)
+	}
+	a, ok := shared[below[0]]
+	if !ok {
+		start := len(g.deps)
+		ids, err := pl.lastStepsBeneath(g, n)
+		if err != nil {
+			return nil, err
+		}
+		a = after{ids, slices.Clone(g.deps[start:])}
+		shared[below[0]] = a
+		return ids, nil
+	}
+	g.deps = append(g.deps, a.rows...)
+	g.end()
+	return a.ids, nil
+}
+
 // lastStepsBeneath returns the last step of each platform node with steps
 // that is reachable from id without passing another such node, sorted: the
 // steps beneath those come before them already. It adds their indices in
@@ -347,9 +383,10 @@ type breakKey struct {
 // platform before application, then by ID.
 func sortSteps(plan *Plan) error {
 	sortAfter := func(after []StepID) []StepID {
-		if len(after) < 2 {
-			return after
+		if increasing(after) {
+			return after // sorted, without repeats: steps may share it
 		}
+		after = slices.Clone(after)
 		slices.Sort(after)
 		return slices.Clip(slices.Compact(after))
 	}
@@ -365,6 +402,16 @@ func sortSteps(plan *Plan) error {
 		return err
 	}
 	return orderSteps(plan.Steps, plan.Barriers, g)
+}
+
+// increasing reports whether each ID is above the one before.
+func increasing(ids []StepID) bool {
+	for i := 1; i < len(ids); i++ {
+		if ids[i] <= ids[i-1] {
+			return false
+		}
+	}
+	return true
 }
 
 // stepEdges lists, for each step, the indices of the steps it comes after,
