@@ -39,7 +39,7 @@ func channelName(schema string) string {
 var ErrInvalidSchema = errors.New("pgrun: invalid schema name")
 
 // SchemaVersion is the version of the tables Open creates or migrates to.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // migrations[k] takes the schema from version k to k+1. {s} stands for
 // the quoted schema name.
@@ -136,6 +136,9 @@ var migrations = []string{
 	CREATE INDEX steps_lease ON {s}.steps (plan_id, lease_until) WHERE lease_until IS NOT NULL;
 	DROP FUNCTION IF EXISTS {s}.claim(text, text, bigint, boolean);` + functions + `
 	CREATE TRIGGER runs_notify AFTER INSERT OR UPDATE ON {s}.runs FOR EACH ROW EXECUTE FUNCTION {s}.notify_run();`,
+	// Version 4: the functions faster (finish makes the steps after a
+	// step ready by their keys).
+	functions,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
@@ -339,6 +342,7 @@ const functions = `
 		doubt boolean;
 		d int;
 		n int;
+		v int;
 		released int[];
 	BEGIN
 		SELECT done, total INTO run FROM {s}.runs WHERE plan_id = p_plan FOR UPDATE;
@@ -358,17 +362,23 @@ const functions = `
 			-- The vertices after it: a step left with nothing to wait
 			-- for is ready; a barrier (idx >= total) passes, and in turn
 			-- releases the vertices after it.
+			-- One vertex at a time, each statement looking rows up by
+			-- their keys (an edge's before; the steps after it, by idx),
+			-- so that the plan does not depend on the tables' statistics,
+			-- which a new schema lacks: a join planned on them went
+			-- through all the run's steps and edges at each finish.
 			released := ARRAY[p_idx];
 			WHILE cardinality(released) > 0 LOOP
+				v := released[1];
+				released := released[2:];
 				WITH dec AS (
-					UPDATE {s}.steps s SET waiting = s.waiting - c.n,
-							state = CASE WHEN s.waiting = c.n AND s.state = 'waiting'
+					UPDATE {s}.steps s SET waiting = s.waiting - 1,
+							state = CASE WHEN s.waiting = 1 AND s.state = 'waiting'
 								THEN CASE WHEN s.idx >= run.total THEN 'succeeded' ELSE 'ready' END ELSE s.state END
-						FROM (SELECT e.after, count(*)::int AS n FROM {s}.edges e
-							WHERE e.plan_id = p_plan AND e.before = ANY (released) GROUP BY e.after) c
-						WHERE s.plan_id = p_plan AND s.idx = c.after
+						WHERE s.plan_id = p_plan
+							AND s.idx = ANY (ARRAY(SELECT e.after FROM {s}.edges e WHERE e.plan_id = p_plan AND e.before = v))
 						RETURNING s.idx, s.waiting, s.state)
-				SELECT coalesce(array_agg(idx), '{}') INTO released FROM dec
+				SELECT released || coalesce(array_agg(idx), '{}') INTO released FROM dec
 					WHERE idx >= run.total AND waiting = 0 AND state = 'succeeded';
 			END LOOP;
 		ELSE
