@@ -136,8 +136,8 @@ var migrations = []string{
 	CREATE INDEX steps_lease ON {s}.steps (plan_id, lease_until) WHERE lease_until IS NOT NULL;
 	DROP FUNCTION IF EXISTS {s}.claim(text, text, bigint, boolean);` + functions + `
 	CREATE TRIGGER runs_notify AFTER INSERT OR UPDATE ON {s}.runs FOR EACH ROW EXECUTE FUNCTION {s}.notify_run();`,
-	// Version 4: the functions faster (finish makes the steps after a
-	// step ready by their keys).
+	// Version 4: finish_and_claim; finish makes the steps after a step
+	// ready by their keys.
 	functions,
 }
 
@@ -401,6 +401,21 @@ const functions = `
 			WHERE plan_id = p_plan;
 		PERFORM {s}.check_finished(p_plan);
 		RETURN 'ok';
+	END $pgrun$;
+
+	-- finish_and_claim is finish, then claim, in one transaction (one
+	-- round trip): a worker records the end of a step and takes the
+	-- next for the same slot. r_finish is finish's result.
+	CREATE OR REPLACE FUNCTION {s}.finish_and_claim(p_plan text, p_idx int, p_token bigint, p_attempts int, p_err text,
+		p_kinds int, p_worker text, p_lease_us bigint, p_rollbacker boolean)
+	RETURNS TABLE (r_finish text, r_status text, r_idx int, r_token bigint, r_attempts int, r_in_doubt boolean, r_wake_us bigint)
+	LANGUAGE plpgsql AS $pgrun$
+	BEGIN
+		r_finish := {s}.finish(p_plan, p_idx, p_token, p_attempts, p_err, p_kinds, p_worker);
+		SELECT c.r_status, c.r_idx, c.r_token, c.r_attempts, c.r_in_doubt, c.r_wake_us
+			INTO r_status, r_idx, r_token, r_attempts, r_in_doubt, r_wake_us
+			FROM {s}.claim(p_plan, p_worker, p_lease_us, p_rollbacker) c;
+		RETURN NEXT;
 	END $pgrun$;
 
 	-- finish_rollback records the rollback of step p_idx of run p_plan,
