@@ -137,7 +137,8 @@ var migrations = []string{
 	DROP FUNCTION IF EXISTS {s}.claim(text, text, bigint, boolean);` + functions + `
 	CREATE TRIGGER runs_notify AFTER INSERT OR UPDATE ON {s}.runs FOR EACH ROW EXECUTE FUNCTION {s}.notify_run();`,
 	// Version 4: finish_and_claim; finish makes the steps after a step
-	// ready by their keys.
+	// ready by their keys, and calls check_finished only when no step
+	// runs.
 	functions,
 }
 
@@ -398,8 +399,10 @@ const functions = `
 		END IF;
 		UPDATE {s}.runs SET running = running - 1, done = d,
 				stopping = stopping OR (p_err IS NOT NULL AND policy = {failfast})
-			WHERE plan_id = p_plan;
-		PERFORM {s}.check_finished(p_plan);
+			WHERE plan_id = p_plan RETURNING running INTO n;
+		IF n = 0 THEN -- else check_finished changes nothing
+			PERFORM {s}.check_finished(p_plan);
+		END IF;
 		RETURN 'ok';
 	END $pgrun$;
 
