@@ -137,7 +137,7 @@ var migrations = []string{
 	DROP FUNCTION IF EXISTS {s}.claim(text, text, bigint, boolean);` + functions + `
 	CREATE TRIGGER runs_notify AFTER INSERT OR UPDATE ON {s}.runs FOR EACH ROW EXECUTE FUNCTION {s}.notify_run();`,
 	// Version 4: finish_and_claim; finish makes the steps after a step
-	// ready by their keys, and calls check_finished only when no step
+	// ready one edge at a time, by their keys, and calls check_finished only when no step
 	// runs.
 	functions,
 }
@@ -344,6 +344,8 @@ const functions = `
 		d int;
 		n int;
 		v int;
+		a int;
+		dst record;
 		released int[];
 	BEGIN
 		SELECT done, total INTO run FROM {s}.runs WHERE plan_id = p_plan FOR UPDATE;
@@ -363,24 +365,25 @@ const functions = `
 			-- The vertices after it: a step left with nothing to wait
 			-- for is ready; a barrier (idx >= total) passes, and in turn
 			-- releases the vertices after it.
-			-- One vertex at a time, each statement looking rows up by
-			-- their keys (an edge's before; the steps after it, by idx),
-			-- so that the plan does not depend on the tables' statistics,
-			-- which a new schema lacks: a join planned on them went
-			-- through all the run's steps and edges at each finish.
+			-- One edge at a time, each statement looking rows up by
+			-- their keys, so that the plans do not depend on the tables'
+			-- statistics, which a new schema lacks: planned on them, a
+			-- join, or even idx = ANY (...), read all the run's steps at
+			-- each finish.
 			released := ARRAY[p_idx];
 			WHILE cardinality(released) > 0 LOOP
 				v := released[1];
 				released := released[2:];
-				WITH dec AS (
+				FOR a IN SELECT e.after FROM {s}.edges e WHERE e.plan_id = p_plan AND e.before = v LOOP
 					UPDATE {s}.steps s SET waiting = s.waiting - 1,
 							state = CASE WHEN s.waiting = 1 AND s.state = 'waiting'
 								THEN CASE WHEN s.idx >= run.total THEN 'succeeded' ELSE 'ready' END ELSE s.state END
-						WHERE s.plan_id = p_plan
-							AND s.idx = ANY (ARRAY(SELECT e.after FROM {s}.edges e WHERE e.plan_id = p_plan AND e.before = v))
-						RETURNING s.idx, s.waiting, s.state)
-				SELECT released || coalesce(array_agg(idx), '{}') INTO released FROM dec
-					WHERE idx >= run.total AND waiting = 0 AND state = 'succeeded';
+						WHERE s.plan_id = p_plan AND s.idx = a
+						RETURNING s.idx, s.waiting, s.state INTO dst;
+					IF dst.idx >= run.total AND dst.waiting = 0 AND dst.state = 'succeeded' THEN
+						released := released || dst.idx; -- a barrier passed
+					END IF;
+				END LOOP;
 			END LOOP;
 		ELSE
 			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
