@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -24,6 +25,7 @@ type Store struct {
 	schema   string // the schema's name, quoted with pgx.Identifier
 	channel  string // the schema's LISTEN/NOTIFY channel; see channelName
 	listener *listener
+	queries  sync.Map // q's results, by statement
 }
 
 // channelName returns the name of the channel on which the workers of
@@ -484,7 +486,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool, schema string) (*Store, error
 			return fmt.Errorf("pgrun: schema %s is at version %d, newer than this program's %d: upgrade the program", schema, version, SchemaVersion)
 		}
 		for v := version; v < SchemaVersion; v++ {
-			if _, err := tx.Exec(ctx, s.q(migrations[v])); err != nil {
+			if _, err := tx.Exec(ctx, s.replace(migrations[v])); err != nil {
 				return fmt.Errorf("migrating to version %d: %w", v+1, err)
 			}
 		}
@@ -502,8 +504,19 @@ func Open(ctx context.Context, pool *pgxpool.Pool, schema string) (*Store, error
 func quoteLiteral(v string) string { return "'" + strings.ReplaceAll(v, "'", "''") + "'" }
 
 // q puts the quoted schema name in place of {s} in a statement, and
-// upgrade's event kinds and failure policy in place of their names.
+// upgrade's event kinds and failure policy in place of their names. It
+// keeps the result, for the next call: give it only the package's own
+// statements, never text that holds a caller's input.
 func (s *Store) q(sql string) string {
+	if v, ok := s.queries.Load(sql); ok {
+		return v.(string)
+	}
+	v, _ := s.queries.LoadOrStore(sql, s.replace(sql))
+	return v.(string)
+}
+
+// replace is q, uncached. (The statements are the package's: a few dozen.)
+func (s *Store) replace(sql string) string {
 	return strings.NewReplacer("{s}", s.schema, "{chan}", quoteLiteral(s.channel),
 		"{started}", strconv.Itoa(int(upgrade.StepStarted)), "{succeeded}", strconv.Itoa(int(upgrade.StepSucceeded)),
 		"{failed}", strconv.Itoa(int(upgrade.StepFailed)), "{skipped}", strconv.Itoa(int(upgrade.StepSkipped)),
