@@ -139,9 +139,10 @@ var migrations = []string{
 	DROP FUNCTION IF EXISTS {s}.claim(text, text, bigint, boolean);` + functions + `
 	CREATE TRIGGER runs_notify AFTER INSERT OR UPDATE ON {s}.runs FOR EACH ROW EXECUTE FUNCTION {s}.notify_run();`,
 	// Version 4: finish_and_claim; finish makes the steps after a step
-	// ready one edge at a time, by their keys, and calls check_finished only when no step
-	// runs.
-	functions,
+	// ready one edge at a time, by their keys, and calls check_finished
+	// only when no step runs. runs.starved: a claim found the run's limit
+	// reached with a step ready (see finish_and_claim).
+	`ALTER TABLE {s}.runs ADD COLUMN starved boolean NOT NULL DEFAULT false;` + functions,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
@@ -290,6 +291,12 @@ const functions = `
 			RETURNING idx, token, attempts, in_doubt INTO got;
 		IF NOT FOUND THEN
 			IF run.state <> 'running' OR run.stopping OR run.running >= run.concurrency THEN
+				IF run.state = 'running' AND NOT run.stopping
+						AND EXISTS (SELECT 1 FROM {s}.steps WHERE plan_id = p_plan AND state = 'ready') THEN
+					-- Kept out by the limit: the next finish_and_claim
+					-- leaves its slot to the workers waiting (see there).
+					UPDATE {s}.runs SET starved = true WHERE plan_id = p_plan AND NOT starved;
+				END IF;
 				r_status := 'none'; r_wake_us := {s}.next_expiry(p_plan); RETURN NEXT; RETURN;
 			END IF;
 			-- The first ready step whose node no step of any run holds. The
@@ -420,6 +427,13 @@ const functions = `
 	LANGUAGE plpgsql AS $pgrun$
 	BEGIN
 		r_finish := {s}.finish(p_plan, p_idx, p_token, p_attempts, p_err, p_kinds, p_worker);
+		-- A worker kept out by the run's limit while this one ran its
+		-- step gets the slot freed: this one claims nothing now, so that
+		-- workers chaining steps cannot starve the others.
+		UPDATE {s}.runs SET starved = false WHERE plan_id = p_plan AND starved;
+		IF FOUND THEN
+			r_status := 'none'; RETURN NEXT; RETURN;
+		END IF;
 		SELECT c.r_status, c.r_idx, c.r_token, c.r_attempts, c.r_in_doubt, c.r_wake_us
 			INTO r_status, r_idx, r_token, r_attempts, r_in_doubt, r_wake_us
 			FROM {s}.claim(p_plan, p_worker, p_lease_us, p_rollbacker) c;
