@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -489,55 +490,95 @@ func (w *worker) persist(ctx context.Context, record func() error) {
 // errRunCancelled), renewing the lease meanwhile, and returns that cause,
 // or nil. A step, or rollback, taken over from a lost worker gets a
 // context marked with upgrade.WithInDoubt.
+//
+// The lease is renewed every third of the lease, by a timer's function:
+// a step that ends sooner (most) costs no goroutine.
 func (w *worker) leased(ctx context.Context, c *claim, do func(context.Context)) error {
 	stepCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	stop, renewed := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(renewed)
-		w.renew(stepCtx, c, stop, cancel)
-	}()
+	period := max(w.o.Lease/3, time.Millisecond)
+	r := &renewal{}
+	r.mu.Lock() // r.t is set before the function runs
+	r.t = time.AfterFunc(period, func() {
+		if !r.begin() {
+			return
+		}
+		defer r.wg.Done()
+		if w.renew(stepCtx, c, cancel) {
+			r.again(period)
+		}
+	})
+	r.mu.Unlock()
 	if c.inDoubt {
 		do(upgrade.WithInDoubt(stepCtx))
 	} else {
 		do(stepCtx)
 	}
-	close(stop)
-	<-renewed
+	r.stop()
 	return context.Cause(stepCtx)
 }
 
-// renew extends c's lease every third of the lease until stop is closed;
+// A renewal is the timer that renews a lease, and the renewal under way.
+type renewal struct {
+	mu      sync.Mutex
+	stopped bool
+	t       *time.Timer
+	wg      sync.WaitGroup // the renewal under way
+}
+
+// begin reports whether a renewal may start, and counts it as under way.
+func (r *renewal) begin() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return false
+	}
+	r.wg.Add(1)
+	return true
+}
+
+// again sets the timer for the next renewal, unless stopped.
+func (r *renewal) again(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.stopped {
+		r.t.Reset(d)
+	}
+}
+
+// stop stops the renewals and waits for the one under way, if any.
+func (r *renewal) stop() {
+	r.mu.Lock()
+	r.stopped = true
+	r.t.Stop()
+	r.mu.Unlock()
+	r.wg.Wait()
+}
+
+// renew extends c's lease once, and reports whether to go on renewing;
 // it cancels the step with ErrLeaseLost when the lease was taken over,
 // and with errRunCancelled when the run was cancelled.
-func (w *worker) renew(ctx context.Context, c *claim, stop <-chan struct{}, cancel context.CancelCauseFunc) {
-	t := time.NewTicker(max(w.o.Lease/3, time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		var state string
-		err := w.s.pool.QueryRow(ctx, w.s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() + $4 * interval '1 microsecond'
-			WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state IN ('running', 'rolling_back')
-			RETURNING (SELECT state FROM {s}.runs WHERE plan_id = $1)`), w.planID(), c.idx, c.token, w.o.Lease.Microseconds()).Scan(&state)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			cancel(ErrLeaseLost)
-			return
-		case err != nil:
-			if w.o.Logger != nil && ctx.Err() == nil {
-				w.o.Logger.Warn("pgrun: renewing a lease failed; trying again", "step", w.run.plan.Steps[c.idx].ID, "err", err)
-			}
-		case state == "cancelled":
-			cancel(errRunCancelled)
-			return
-		}
+func (w *worker) renew(ctx context.Context, c *claim, cancel context.CancelCauseFunc) bool {
+	if ctx.Err() != nil {
+		return false
 	}
+	var state string
+	err := w.s.pool.QueryRow(ctx, w.s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() + $4 * interval '1 microsecond'
+		WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state IN ('running', 'rolling_back')
+		RETURNING (SELECT state FROM {s}.runs WHERE plan_id = $1)`), w.planID(), c.idx, c.token, w.o.Lease.Microseconds()).Scan(&state)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		cancel(ErrLeaseLost)
+		return false
+	case err != nil:
+		if w.o.Logger != nil && ctx.Err() == nil {
+			w.o.Logger.Warn("pgrun: renewing a lease failed; trying again", "step", w.run.plan.Steps[c.idx].ID, "err", err)
+		}
+	case state == "cancelled":
+		cancel(errRunCancelled)
+		return false
+	}
+	return ctx.Err() == nil
 }
 
 // retrying records that attempt of c starts after err, if c is still
