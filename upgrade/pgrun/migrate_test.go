@@ -65,3 +65,86 @@ func TestOpenMigratesVersion1(t *testing.T) {
 	_, err = pool.Exec(ctx, `DROP SCHEMA `+v1.schema+` CASCADE`)
 	require.NoError(t, err)
 }
+
+// A schema at version 3, as released, holding a run under way (a step
+// finished, one claimed, by version 3's functions), is migrated by Open:
+// the claimed step's worker records it with version 4's finish_and_claim,
+// and the run completes, each step started once and after its
+// prerequisites.
+func TestOpenMigratesVersion3(t *testing.T) {
+	s, pool := testStore(t)
+	ctx := context.Background()
+	name := s.name + "_v3"
+	v3 := &Store{pool: pool, name: name, schema: pgx.Identifier{name}.Sanitize(), channel: channelName(name), listener: &listener{}}
+	ddl, err := os.ReadFile("testdata/schema_v3.sql")
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, v3.q(`CREATE SCHEMA {s}; CREATE TABLE {s}.schema_version (version int NOT NULL);
+		INSERT INTO {s}.schema_version VALUES (3);`)+v3.q(string(ddl)))
+	require.NoError(t, err)
+	var fac bool
+	require.NoError(t, pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'finish_and_claim' AND pronamespace = $1::regnamespace)`,
+		v3.schema).Scan(&fac))
+	require.False(t, fac, "version 3 has no finish_and_claim")
+	plan := dagPlan("old", 30, 3)
+	require.NoError(t, v3.Submit(ctx, plan, Options{Concurrency: 2}))
+	claimV3 := func() (idx int32, token int64) {
+		var status string
+		require.NoError(t, pool.QueryRow(ctx, v3.q(`SELECT r_status, r_idx, r_token FROM {s}.claim('old', 'v3', 60000000, false)`)).
+			Scan(&status, &idx, &token))
+		require.Equal(t, "claimed", status)
+		return idx, token
+	}
+	exec := &upgradetest.Executor{}
+	idx, token := claimV3()
+	require.NoError(t, exec.Execute(ctx, plan.Steps[idx]))
+	var status string
+	require.NoError(t, pool.QueryRow(ctx, v3.q(`SELECT {s}.finish('old', $1, $2, 1, NULL, 0, 'v3')`), idx, token).Scan(&status))
+	require.Equal(t, "ok", status)
+	idx, token = claimV3()
+
+	migrated, err := Open(ctx, pool, name)
+	require.NoError(t, err)
+	var version int
+	require.NoError(t, pool.QueryRow(ctx, migrated.q(`SELECT version FROM {s}.schema_version`)).Scan(&version))
+	assert.Equal(t, SchemaVersion, version)
+	require.NoError(t, pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'finish_and_claim' AND pronamespace = $1::regnamespace)`,
+		migrated.schema).Scan(&fac))
+	require.True(t, fac, "Open created finish_and_claim")
+
+	// The step claimed under version 3, run by a worker of version 4.
+	run, err := migrated.loadRun(ctx, "old")
+	require.NoError(t, err)
+	o := fastWorker
+	o.Name = "v3"
+	w := &worker{s: migrated, run: run, exec: exec, o: &o, waker: &waker{}}
+	require.NoError(t, exec.Execute(ctx, plan.Steps[idx]))
+	nc, finished, _, claimErr, err := w.finishAndClaim(ctx, &claim{idx: int(idx), token: token, attempts: 1}, 1, "", 0)
+	require.NoError(t, err)
+	require.NoError(t, claimErr)
+	require.False(t, finished)
+	require.NotNil(t, nc, "the next step claimed with the end of the last")
+	_, err = pool.Exec(ctx, migrated.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() - interval '1 second' WHERE plan_id = 'old' AND idx = $1`), nc.idx)
+	require.NoError(t, err) // its worker lost before it started it: taken over, in doubt, below
+
+	work(t, migrated, "old", 2, exec, fastWorker)
+	st, err := migrated.Status(ctx, "old")
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	require.NoError(t, st.Err)
+	started := exec.Started()
+	assert.Len(t, started, len(plan.Steps), "each step once")
+	assert.Equal(t, []upgrade.StepID{plan.Steps[nc.idx].ID}, exec.InDoubt(), "the step whose worker was lost")
+	pos := map[upgrade.StepID]int{}
+	for i, id := range started {
+		if _, ok := pos[id]; !ok {
+			pos[id] = i
+		}
+	}
+	for _, step := range plan.Steps {
+		for _, a := range step.After {
+			assert.Less(t, pos[a], pos[step.ID], "%s started before %s, which it is after", step.ID, a)
+		}
+	}
+	_, err = pool.Exec(ctx, `DROP SCHEMA `+migrated.schema+` CASCADE`)
+	require.NoError(t, err)
+}

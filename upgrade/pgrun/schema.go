@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -24,6 +25,7 @@ type Store struct {
 	schema   string // the schema's name, quoted with pgx.Identifier
 	channel  string // the schema's LISTEN/NOTIFY channel; see channelName
 	listener *listener
+	queries  sync.Map // q's results, by statement
 }
 
 // channelName returns the name of the channel on which the workers of
@@ -39,7 +41,7 @@ func channelName(schema string) string {
 var ErrInvalidSchema = errors.New("pgrun: invalid schema name")
 
 // SchemaVersion is the version of the tables Open creates or migrates to.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // migrations[k] takes the schema from version k to k+1. {s} stands for
 // the quoted schema name.
@@ -136,6 +138,11 @@ var migrations = []string{
 	CREATE INDEX steps_lease ON {s}.steps (plan_id, lease_until) WHERE lease_until IS NOT NULL;
 	DROP FUNCTION IF EXISTS {s}.claim(text, text, bigint, boolean);` + functions + `
 	CREATE TRIGGER runs_notify AFTER INSERT OR UPDATE ON {s}.runs FOR EACH ROW EXECUTE FUNCTION {s}.notify_run();`,
+	// Version 4: finish_and_claim; finish makes the steps after a step
+	// ready one edge at a time, by their keys, and calls check_finished
+	// only when no step runs. runs.starved: a claim found the run's limit
+	// reached with a step ready (see finish_and_claim).
+	`ALTER TABLE {s}.runs ADD COLUMN starved boolean NOT NULL DEFAULT false;` + functions,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
@@ -284,6 +291,12 @@ const functions = `
 			RETURNING idx, token, attempts, in_doubt INTO got;
 		IF NOT FOUND THEN
 			IF run.state <> 'running' OR run.stopping OR run.running >= run.concurrency THEN
+				IF run.state = 'running' AND NOT run.stopping
+						AND EXISTS (SELECT 1 FROM {s}.steps WHERE plan_id = p_plan AND state = 'ready') THEN
+					-- Kept out by the limit: the next finish_and_claim
+					-- leaves its slot to the workers waiting (see there).
+					UPDATE {s}.runs SET starved = true WHERE plan_id = p_plan AND NOT starved;
+				END IF;
 				r_status := 'none'; r_wake_us := {s}.next_expiry(p_plan); RETURN NEXT; RETURN;
 			END IF;
 			-- The first ready step whose node no step of any run holds. The
@@ -339,6 +352,9 @@ const functions = `
 		doubt boolean;
 		d int;
 		n int;
+		v int;
+		a int;
+		dst record;
 		released int[];
 	BEGIN
 		SELECT done, total INTO run FROM {s}.runs WHERE plan_id = p_plan FOR UPDATE;
@@ -358,18 +374,25 @@ const functions = `
 			-- The vertices after it: a step left with nothing to wait
 			-- for is ready; a barrier (idx >= total) passes, and in turn
 			-- releases the vertices after it.
+			-- One edge at a time, each statement looking rows up by
+			-- their keys, so that the plans do not depend on the tables'
+			-- statistics, which a new schema lacks: planned on them, a
+			-- join, or even idx = ANY (...), read all the run's steps at
+			-- each finish.
 			released := ARRAY[p_idx];
 			WHILE cardinality(released) > 0 LOOP
-				WITH dec AS (
-					UPDATE {s}.steps s SET waiting = s.waiting - c.n,
-							state = CASE WHEN s.waiting = c.n AND s.state = 'waiting'
+				v := released[1];
+				released := released[2:];
+				FOR a IN SELECT e.after FROM {s}.edges e WHERE e.plan_id = p_plan AND e.before = v LOOP
+					UPDATE {s}.steps s SET waiting = s.waiting - 1,
+							state = CASE WHEN s.waiting = 1 AND s.state = 'waiting'
 								THEN CASE WHEN s.idx >= run.total THEN 'succeeded' ELSE 'ready' END ELSE s.state END
-						FROM (SELECT e.after, count(*)::int AS n FROM {s}.edges e
-							WHERE e.plan_id = p_plan AND e.before = ANY (released) GROUP BY e.after) c
-						WHERE s.plan_id = p_plan AND s.idx = c.after
-						RETURNING s.idx, s.waiting, s.state)
-				SELECT coalesce(array_agg(idx), '{}') INTO released FROM dec
-					WHERE idx >= run.total AND waiting = 0 AND state = 'succeeded';
+						WHERE s.plan_id = p_plan AND s.idx = a
+						RETURNING s.idx, s.waiting, s.state INTO dst;
+					IF dst.idx >= run.total AND dst.waiting = 0 AND dst.state = 'succeeded' THEN
+						released := released || dst.idx; -- a barrier passed
+					END IF;
+				END LOOP;
 			END LOOP;
 		ELSE
 			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
@@ -388,9 +411,33 @@ const functions = `
 		END IF;
 		UPDATE {s}.runs SET running = running - 1, done = d,
 				stopping = stopping OR (p_err IS NOT NULL AND policy = {failfast})
-			WHERE plan_id = p_plan;
-		PERFORM {s}.check_finished(p_plan);
+			WHERE plan_id = p_plan RETURNING running INTO n;
+		IF n = 0 THEN -- else check_finished changes nothing
+			PERFORM {s}.check_finished(p_plan);
+		END IF;
 		RETURN 'ok';
+	END $pgrun$;
+
+	-- finish_and_claim is finish, then claim, in one transaction (one
+	-- round trip): a worker records the end of a step and takes the
+	-- next for the same slot. r_finish is finish's result.
+	CREATE OR REPLACE FUNCTION {s}.finish_and_claim(p_plan text, p_idx int, p_token bigint, p_attempts int, p_err text,
+		p_kinds int, p_worker text, p_lease_us bigint, p_rollbacker boolean)
+	RETURNS TABLE (r_finish text, r_status text, r_idx int, r_token bigint, r_attempts int, r_in_doubt boolean, r_wake_us bigint)
+	LANGUAGE plpgsql AS $pgrun$
+	BEGIN
+		r_finish := {s}.finish(p_plan, p_idx, p_token, p_attempts, p_err, p_kinds, p_worker);
+		-- A worker kept out by the run's limit while this one ran its
+		-- step gets the slot freed: this one claims nothing now, so that
+		-- workers chaining steps cannot starve the others.
+		UPDATE {s}.runs SET starved = false WHERE plan_id = p_plan AND starved;
+		IF FOUND THEN
+			r_status := 'none'; RETURN NEXT; RETURN;
+		END IF;
+		SELECT c.r_status, c.r_idx, c.r_token, c.r_attempts, c.r_in_doubt, c.r_wake_us
+			INTO r_status, r_idx, r_token, r_attempts, r_in_doubt, r_wake_us
+			FROM {s}.claim(p_plan, p_worker, p_lease_us, p_rollbacker) c;
+		RETURN NEXT;
 	END $pgrun$;
 
 	-- finish_rollback records the rollback of step p_idx of run p_plan,
@@ -453,7 +500,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool, schema string) (*Store, error
 			return fmt.Errorf("pgrun: schema %s is at version %d, newer than this program's %d: upgrade the program", schema, version, SchemaVersion)
 		}
 		for v := version; v < SchemaVersion; v++ {
-			if _, err := tx.Exec(ctx, s.q(migrations[v])); err != nil {
+			if _, err := tx.Exec(ctx, s.replace(migrations[v])); err != nil {
 				return fmt.Errorf("migrating to version %d: %w", v+1, err)
 			}
 		}
@@ -471,8 +518,19 @@ func Open(ctx context.Context, pool *pgxpool.Pool, schema string) (*Store, error
 func quoteLiteral(v string) string { return "'" + strings.ReplaceAll(v, "'", "''") + "'" }
 
 // q puts the quoted schema name in place of {s} in a statement, and
-// upgrade's event kinds and failure policy in place of their names.
+// upgrade's event kinds and failure policy in place of their names. It
+// keeps the result, for the next call: give it only the package's own
+// statements, never text that holds a caller's input.
 func (s *Store) q(sql string) string {
+	if v, ok := s.queries.Load(sql); ok {
+		return v.(string)
+	}
+	v, _ := s.queries.LoadOrStore(sql, s.replace(sql))
+	return v.(string)
+}
+
+// replace is q, uncached. (The statements are the package's: a few dozen.)
+func (s *Store) replace(sql string) string {
 	return strings.NewReplacer("{s}", s.schema, "{chan}", quoteLiteral(s.channel),
 		"{started}", strconv.Itoa(int(upgrade.StepStarted)), "{succeeded}", strconv.Itoa(int(upgrade.StepSucceeded)),
 		"{failed}", strconv.Itoa(int(upgrade.StepFailed)), "{skipped}", strconv.Itoa(int(upgrade.StepSkipped)),

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -204,17 +205,34 @@ type claim struct {
 	rollback bool // the step is to be rolled back
 }
 
+// A next is the outcome of a claim (see claim), made after woken joined
+// the waker.
+type next struct {
+	woken    chan struct{}
+	c        *claim
+	finished bool
+	wake     time.Duration
+	err      error
+}
+
 // loop claims and runs steps until the run has finished, ctx is done or
 // the worker is drained.
 func (w *worker) loop(ctx context.Context) error {
+	var carried *next // the claim made as the slot's last step was recorded
 	for {
-		select {
-		case <-w.o.Drain:
-			return ErrDrained
-		default:
+		var n next
+		if carried != nil {
+			n, carried = *carried, nil
+		} else {
+			select {
+			case <-w.o.Drain:
+				return ErrDrained
+			default:
+			}
+			n.woken = w.waker.add() // before claim: a wake after it is not missed
+			n.c, n.finished, n.wake, n.err = w.claim(ctx)
 		}
-		woken := w.waker.add() // before claim: a wake after it is not missed
-		c, finished, wake, err := w.claim(ctx)
+		woken, c, finished, err := n.woken, n.c, n.finished, n.err
 		if err == nil && (c != nil || finished) {
 			w.waker.leave(woken)
 			w.waker.wakeOne() // a notification may have readied more: pass it on
@@ -231,13 +249,13 @@ func (w *worker) loop(ctx context.Context) error {
 			w.waker.leave(woken)
 			return err
 		case err != nil || c == nil:
-			if err := w.idle(ctx, woken, wake, err); err != nil {
+			if err := w.idle(ctx, woken, n.wake, err); err != nil {
 				return err
 			}
 		case c.rollback:
 			w.undo(ctx, c)
 		default:
-			w.execute(ctx, c)
+			carried = w.execute(ctx, c)
 		}
 	}
 }
@@ -305,33 +323,46 @@ func (w *worker) planID() string { return w.run.plan.ID }
 // expires (0 or less when one has, which another worker is taking over or
 // which is a rollback this worker cannot do), or -1 when none is leased.
 func (w *worker) claim(ctx context.Context) (c *claim, finished bool, wake time.Duration, err error) {
-	var status string
-	var idx *int32
-	var token *int64
-	var attempts *int32
-	var inDoubt *bool
-	var wakeUS *int64
+	var r claimRow
 	_, rollbacker := w.exec.(upgrade.Rollbacker)
 	err = w.s.pool.QueryRow(ctx, w.s.q(`SELECT r_status, r_idx, r_token, r_attempts, r_in_doubt, r_wake_us FROM {s}.claim($1, $2, $3, $4)`),
-		w.planID(), w.o.Name, w.o.Lease.Microseconds(), rollbacker).Scan(&status, &idx, &token, &attempts, &inDoubt, &wakeUS)
+		w.planID(), w.o.Name, w.o.Lease.Microseconds(), rollbacker).Scan(&r.status, &r.idx, &r.token, &r.attempts, &r.inDoubt, &r.wakeUS)
 	if err != nil {
 		return nil, false, -1, fmt.Errorf("pgrun: claiming a step of run %s: %w", w.planID(), err)
 	}
-	switch status {
+	return w.claimed(&r)
+}
+
+// A claimRow is what the schema's claim function returns.
+type claimRow struct {
+	status   string
+	idx      *int32
+	token    *int64
+	attempts *int32
+	inDoubt  *bool
+	wakeUS   *int64
+}
+
+// claimed returns what claim returns for r.
+func (w *worker) claimed(r *claimRow) (c *claim, finished bool, wake time.Duration, err error) {
+	switch r.status {
 	case "claimed", "rollback":
-		if int(*idx) < 0 || int(*idx) >= len(w.run.plan.Steps) {
-			return nil, false, -1, fmt.Errorf("pgrun: claimed step #%d of run %s, which has %d", *idx, w.planID(), len(w.run.plan.Steps))
+		if r.idx == nil || r.token == nil || r.attempts == nil || r.inDoubt == nil {
+			return nil, false, -1, fmt.Errorf("pgrun: claimed a step of run %s without its lease", w.planID())
 		}
-		return &claim{idx: int(*idx), token: *token, attempts: int(*attempts), inDoubt: *inDoubt, rollback: status == "rollback"}, false, -1, nil
+		if int(*r.idx) < 0 || int(*r.idx) >= len(w.run.plan.Steps) {
+			return nil, false, -1, fmt.Errorf("pgrun: claimed step #%d of run %s, which has %d", *r.idx, w.planID(), len(w.run.plan.Steps))
+		}
+		return &claim{idx: int(*r.idx), token: *r.token, attempts: int(*r.attempts), inDoubt: *r.inDoubt, rollback: r.status == "rollback"}, false, -1, nil
 	case "finished":
 		return nil, true, -1, nil
 	case "unknown":
 		return nil, false, -1, fmt.Errorf("%w: run %s is gone", ErrUnknownRun, w.planID())
 	}
-	if wakeUS == nil {
+	if r.wakeUS == nil {
 		return nil, false, -1, nil
 	}
-	return nil, false, time.Duration(*wakeUS) * time.Microsecond, nil
+	return nil, false, time.Duration(*r.wakeUS) * time.Microsecond, nil
 }
 
 // event records an event of the run.
@@ -346,13 +377,15 @@ func (w *worker) event(ctx context.Context, tx pgx.Tx, kind upgrade.EventKind, i
 }
 
 // execute runs claimed step c, renewing its lease, and records the
-// outcome.
+// outcome; unless the worker is stopping or drained, it claims the slot's
+// next step in the same transaction, and returns that claim (nil if it
+// made none).
 //
 // The step goes through upgrade.Run, alone in a plan of its own (its After
 // list succeeded: it was claimed ready), so that retries, timeouts,
 // Verify, panics and grace periods mean exactly what they mean there; a
 // step taken over is executed with upgrade.WithInDoubt.
-func (w *worker) execute(ctx context.Context, c *claim) {
+func (w *worker) execute(ctx context.Context, c *claim) *next {
 	st := w.run.plan.Steps[c.idx]
 	st.After = nil
 	mini := &upgrade.Plan{ID: w.planID(), Steps: []upgrade.Step{st}}
@@ -367,13 +400,30 @@ func (w *worker) execute(ctx context.Context, c *claim) {
 	defer done()
 	switch {
 	case errors.Is(cause, ErrLeaseLost):
-		return // another worker has the step: nothing to record
+		return nil // another worker has the step: nothing to record
 	case ctx.Err() != nil && (report == nil || report.Outcomes[len(report.Outcomes)-1].State != upgrade.Succeeded):
 		w.release(bg, c) // cut short as the worker stops
-		return
+		return nil
 	}
 	attempts, errText, kinds := stepResult(c, base, report, err, cause)
-	w.persist(bg, func() error { return w.finish(bg, c, attempts, errText, kinds) })
+	if ctx.Err() != nil || isClosed(w.o.Drain) {
+		w.persist(bg, func() error { return w.finish(bg, c, attempts, errText, kinds) })
+		return nil
+	}
+	n := &next{woken: w.waker.add()} // before the claim, as in loop
+	w.persist(bg, func() error {
+		var err error
+		n.c, n.finished, n.wake, n.err, err = w.finishAndClaim(bg, c, attempts, errText, kinds)
+		return err
+	})
+	if bg.Err() != nil && n.c == nil && !n.finished && n.err == nil {
+		// Not recorded: let loop look again, or stop.
+		if w.waker.leave(n.woken) {
+			w.waker.wakeOne()
+		}
+		return nil
+	}
+	return n
 }
 
 // stepOptions returns the options of upgrade.Run for claimed step c, base
@@ -440,55 +490,95 @@ func (w *worker) persist(ctx context.Context, record func() error) {
 // errRunCancelled), renewing the lease meanwhile, and returns that cause,
 // or nil. A step, or rollback, taken over from a lost worker gets a
 // context marked with upgrade.WithInDoubt.
+//
+// The lease is renewed every third of the lease, by a timer's function:
+// a step that ends sooner (most) costs no goroutine.
 func (w *worker) leased(ctx context.Context, c *claim, do func(context.Context)) error {
 	stepCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	stop, renewed := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(renewed)
-		w.renew(stepCtx, c, stop, cancel)
-	}()
+	period := max(w.o.Lease/3, time.Millisecond)
+	r := &renewal{}
+	r.mu.Lock() // r.t is set before the function runs
+	r.t = time.AfterFunc(period, func() {
+		if !r.begin() {
+			return
+		}
+		defer r.wg.Done()
+		if w.renew(stepCtx, c, cancel) {
+			r.again(period)
+		}
+	})
+	r.mu.Unlock()
 	if c.inDoubt {
 		do(upgrade.WithInDoubt(stepCtx))
 	} else {
 		do(stepCtx)
 	}
-	close(stop)
-	<-renewed
+	r.stop()
 	return context.Cause(stepCtx)
 }
 
-// renew extends c's lease every third of the lease until stop is closed;
+// A renewal is the timer that renews a lease, and the renewal under way.
+type renewal struct {
+	mu      sync.Mutex
+	stopped bool
+	t       *time.Timer
+	wg      sync.WaitGroup // the renewal under way
+}
+
+// begin reports whether a renewal may start, and counts it as under way.
+func (r *renewal) begin() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return false
+	}
+	r.wg.Add(1)
+	return true
+}
+
+// again sets the timer for the next renewal, unless stopped.
+func (r *renewal) again(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.stopped {
+		r.t.Reset(d)
+	}
+}
+
+// stop stops the renewals and waits for the one under way, if any.
+func (r *renewal) stop() {
+	r.mu.Lock()
+	r.stopped = true
+	r.t.Stop()
+	r.mu.Unlock()
+	r.wg.Wait()
+}
+
+// renew extends c's lease once, and reports whether to go on renewing;
 // it cancels the step with ErrLeaseLost when the lease was taken over,
 // and with errRunCancelled when the run was cancelled.
-func (w *worker) renew(ctx context.Context, c *claim, stop <-chan struct{}, cancel context.CancelCauseFunc) {
-	t := time.NewTicker(max(w.o.Lease/3, time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		var state string
-		err := w.s.pool.QueryRow(ctx, w.s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() + $4 * interval '1 microsecond'
-			WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state IN ('running', 'rolling_back')
-			RETURNING (SELECT state FROM {s}.runs WHERE plan_id = $1)`), w.planID(), c.idx, c.token, w.o.Lease.Microseconds()).Scan(&state)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			cancel(ErrLeaseLost)
-			return
-		case err != nil:
-			if w.o.Logger != nil && ctx.Err() == nil {
-				w.o.Logger.Warn("pgrun: renewing a lease failed; trying again", "step", w.run.plan.Steps[c.idx].ID, "err", err)
-			}
-		case state == "cancelled":
-			cancel(errRunCancelled)
-			return
-		}
+func (w *worker) renew(ctx context.Context, c *claim, cancel context.CancelCauseFunc) bool {
+	if ctx.Err() != nil {
+		return false
 	}
+	var state string
+	err := w.s.pool.QueryRow(ctx, w.s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() + $4 * interval '1 microsecond'
+		WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state IN ('running', 'rolling_back')
+		RETURNING (SELECT state FROM {s}.runs WHERE plan_id = $1)`), w.planID(), c.idx, c.token, w.o.Lease.Microseconds()).Scan(&state)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		cancel(ErrLeaseLost)
+		return false
+	case err != nil:
+		if w.o.Logger != nil && ctx.Err() == nil {
+			w.o.Logger.Warn("pgrun: renewing a lease failed; trying again", "step", w.run.plan.Steps[c.idx].ID, "err", err)
+		}
+	case state == "cancelled":
+		cancel(errRunCancelled)
+		return false
+	}
+	return ctx.Err() == nil
 }
 
 // retrying records that attempt of c starts after err, if c is still
@@ -552,6 +642,32 @@ func (w *worker) finish(ctx context.Context, c *claim, attempts int, errText str
 		return ErrLeaseLost
 	}
 	return nil
+}
+
+// finishAndClaim is finish, and then claim, in one transaction (the
+// schema's finish_and_claim function). It returns the claim's results, and
+// as its own error that of the database, or ErrLeaseLost when c's lease
+// was taken over (the claim made all the same).
+func (w *worker) finishAndClaim(ctx context.Context, c *claim, attempts int, errText string, kinds int) (
+	nc *claim, finished bool, wake time.Duration, claimErr, err error) {
+	var e *string
+	if errText != "" {
+		e = &errText
+	}
+	var status string
+	var r claimRow
+	_, rollbacker := w.exec.(upgrade.Rollbacker)
+	if err := w.s.pool.QueryRow(ctx, w.s.q(`SELECT r_finish, r_status, r_idx, r_token, r_attempts, r_in_doubt, r_wake_us
+		FROM {s}.finish_and_claim($1, $2, $3, $4, $5, $6, $7, $8, $9)`),
+		w.planID(), c.idx, c.token, attempts, e, kinds, w.o.Name, w.o.Lease.Microseconds(), rollbacker).Scan(
+		&status, &r.status, &r.idx, &r.token, &r.attempts, &r.inDoubt, &r.wakeUS); err != nil {
+		return nil, false, -1, nil, fmt.Errorf("pgrun: recording step %s of run %s: %w", w.run.plan.Steps[c.idx].ID, w.planID(), err)
+	}
+	nc, finished, wake, claimErr = w.claimed(&r)
+	if status == "lost" {
+		err = ErrLeaseLost
+	}
+	return nc, finished, wake, claimErr, err
 }
 
 // undo rolls claimed step c back, renewing its lease, and records the
