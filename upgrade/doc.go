@@ -37,8 +37,12 @@
 // order the Topology and the Source list things in, and so the same
 // [Plan.ID]. A plan renders as text for people ([Plan.WriteText]), as JSON
 // in a versioned schema ([Plan.WriteJSON], [ReadJSON]), and as a picture of
-// its DAG ([Plan.WriteMermaid], [Plan.WriteDOT]). [Plan.Explain] says why a
-// platform node gets the version it gets, and why not the others.
+// its DAG ([Plan.WriteMermaid], [Plan.WriteDOT]). Its [Decision] for each
+// platform node with steps holds the demands on the node and the versions
+// considered; [Plan.Explain] says from it why the node gets the version it
+// gets, and why not the others. A program that changes a plan sets its ID
+// to [Plan.ComputeID], as [ReadJSON] refuses a plan whose ID does not match
+// its content.
 //
 // # Running
 //

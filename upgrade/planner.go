@@ -142,6 +142,11 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 		return nil, err
 	}
 	reqs = cloneRequests(reqs)
+	// Three stages: gather (gather.go, cotenants.go) finds the nodes the
+	// requests replace and the platform nodes beneath them, with the
+	// demands on each; decide (decide.go, catalog.go) chooses each
+	// platform node's path and passes its packages' requirements down;
+	// assemble (assemble.go) makes the steps, their edges and their order.
 	pl := &planning{Planner: p, ctx: ctx, requests: reqs, replacing: replacing,
 		nodes: map[topology.NodeID]*nodeInfo{}, apps: make(map[topology.AppID]*topology.Application, len(reqs)),
 		templates: map[topology.TemplateID]*topology.Template{}, catalogs: map[string]*catalog{}}
