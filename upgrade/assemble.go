@@ -98,12 +98,17 @@ func (pl *planning) applicationSteps(plan *Plan, g *stepEdges) error {
 	shared := map[*nodeInfo]after{} // see afterOf
 	var reason string
 	appIDs := applicationStepIDs(pl.replaced, plan.Requests)
+	current := make([]*Demand, len(plan.Requests)) // what a request asks of its nodes on its version already, made once
 	for i := range pl.replaced {
 		rep := &pl.replaced[i]
 		id := rep.node.ID
 		r := &plan.Requests[rep.request]
 		if rep.current {
-			plan.Satisfied = append(plan.Satisfied, Check{Node: id, Template: rep.node.Template, Version: rep.node.Version, Demand: requestDemand(r)})
+			if current[rep.request] == nil {
+				d := requestDemand(r) // parses a constraint
+				current[rep.request] = &d
+			}
+			plan.Satisfied = append(plan.Satisfied, Check{Node: id, Template: rep.node.Template, Version: rep.node.Version, Demand: *current[rep.request]})
 			continue
 		}
 		// The steps of one request share its template: treat it as

@@ -151,22 +151,18 @@ func (s sieve) fits(i int) bool { return firstRejecting(s.rules, i) < 0 }
 // cotenantsAllow reports whether every co-tenant allows the i-th version.
 func (s sieve) cotenantsAllow(i int) bool { return firstRejecting(s.rules[s.cotenants:], i) < 0 }
 
-// rejecting returns the index of the first demand that does not allow the
-// i-th version, or -1.
-func (cat *catalog) rejecting(ds []Demand, i int) int {
-	for k := range ds {
-		if k > 0 && ds[k].Constraint.String() == ds[k-1].Constraint.String() {
-			continue // a run of one constraint
-		}
-		if !cat.allows(ds[k].Constraint, i) {
-			return k
+// any reports whether some version fits.
+func (s sieve) any() bool {
+	for i := s.lo; i <= s.hi; i++ {
+		if s.fits(i) {
+			return true
 		}
 	}
-	return -1
+	return false
 }
 
-// allowAll reports whether every demand allows the i-th version.
-func (cat *catalog) allowAll(ds []Demand, i int) bool { return cat.rejecting(ds, i) < 0 }
+// wanted reports whether every demand allows the i-th version.
+func (s sieve) wanted(i int) bool { return firstRejecting(s.rules[:s.cotenants], i) < 0 }
 
 // locate returns the index of version v in the catalog, or -1, and the
 // index of the lowest version above v, or len(cat.pkgs).

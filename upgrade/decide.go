@@ -127,7 +127,7 @@ func (pl *planning) choose(pf *platform) ([]*pkgsource.Package, []Candidate, err
 	}
 	switch {
 	case err == errNothingFits:
-		return nil, nil, pl.nothingFits(pf)
+		return nil, nil, pl.nothingFits(pf, fit)
 	case err != nil:
 		return nil, nil, err
 	case t < 0:
@@ -263,16 +263,16 @@ func (o order) sameMinor(i, j int) bool {
 // nothingFits explains why no version fits pf: no package meets every
 // demand, the co-tenants allow none that does, or only downgrades fit and
 // they are not allowed.
-func (pl *planning) nothingFits(pf *platform) error {
+func (pl *planning) nothingFits(pf *platform, fit sieve) error {
 	cat := pf.cat
 	var wanted, down []int
 	fits := false
 	for i := range cat.pkgs {
-		if !cat.allowAll(pf.demands, i) {
+		if !fit.wanted(i) {
 			continue
 		}
 		wanted = append(wanted, i)
-		if cat.allowAll(pf.cotenants, i) {
+		if fit.cotenantsAllow(i) {
 			fits = true
 			down = append(down, i) // all below: no upgrade fits
 		}
@@ -562,21 +562,17 @@ func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package) (string,
 			return fmt.Sprintf("requires %s %s, but no %s node is beneath %s", r.Type, r.Constraint, r.Type, pf.node.ID), nil
 		}
 		for _, f := range found {
-			installed := f.node.Version
-			if r.Constraint.Allows(installed) && pl.everyDemand(f, func(c version.Constraint) bool { return c.Allows(installed) }) {
+			var dbuf [8]Demand
+			ds := pl.demandedOf(f, append(dbuf[:0], Demand{Constraint: r.Constraint}))
+			if allowAll(ds, f.node.Version) {
 				continue
 			}
 			cat, err := pl.catalog(r.Type)
 			if err != nil {
 				return "", err
 			}
-			met := false
-			for i := range cat.pkgs {
-				if met = cat.allows(r.Constraint, i) && pl.everyDemand(f, func(c version.Constraint) bool { return cat.allows(c, i) }); met {
-					break
-				}
-			}
-			if !met {
+			var rbuf [8]rule
+			if !cat.sieve(rbuf[:0], ds, nil).any() {
 				return fmt.Sprintf("requires %s %s, which no %s package meets for node %s", r.Type, r.Constraint, r.Type, f.node.ID), nil
 			}
 		}
@@ -584,22 +580,26 @@ func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package) (string,
 	return "", nil
 }
 
-// everyDemand reports whether allowed holds for the constraint of every
-// demand placed on n so far, decided or not.
-func (pl *planning) everyDemand(n *nodeInfo, allowed func(version.Constraint) bool) bool {
-	pf := n.platform
-	switch {
+// demandedOf appends to ds the constraints of the demands placed on n so
+// far, decided or not.
+func (pl *planning) demandedOf(n *nodeInfo, ds []Demand) []Demand {
+	switch pf := n.platform; {
 	case pf == nil:
-		return true
+		return ds
 	case pf.decided:
-		return !slices.ContainsFunc(pf.demands, func(d Demand) bool { return !allowed(d.Constraint) })
-	}
-	for _, o := range pf.origins {
-		if !allowed(pl.requests[o.request].Template.Requirements[o.requirement].Constraint) {
-			return false
+		for _, d := range pf.demands {
+			ds = append(ds, Demand{Constraint: d.Constraint})
 		}
+		return ds
+	default:
+		for _, o := range pf.origins {
+			ds = append(ds, Demand{Constraint: pl.requests[o.request].Template.Requirements[o.requirement].Constraint})
+		}
+		for _, d := range pf.packageDemands {
+			ds = append(ds, Demand{Constraint: d.Constraint})
+		}
+		return ds
 	}
-	return !slices.ContainsFunc(pf.packageDemands, func(d Demand) bool { return !allowed(d.Constraint) })
 }
 
 func pick(pkgs []pkgsource.Package, idx []int) []version.Version {

@@ -192,7 +192,7 @@ func validateRequests(reqs []Request) (map[appTemplate]int, error) {
 				Reason: fmt.Sprintf("template %q of application %q is already replaced by request #%d", r.Replaces, r.Application, j+1)}
 		}
 		seen[key] = i
-		if err := validateRequirements(i, r.Template.Requirements, func(req topology.Requirement) string { return string(req.Template) }, "Template"); err != nil {
+		if err := validateRequirements(i, r.Template.Requirements, false); err != nil {
 			return nil, err
 		}
 	}
@@ -227,20 +227,26 @@ func validateRequest(i int, r *Request) error {
 		badID("Replaces", "template", string(r.Replaces)),
 		badID("Template.ID", "template", string(r.Template.ID)),
 		badID("Template.Type", "type", r.Template.Type),
-		validateRequirements(i, r.Template.Requirements, func(req topology.Requirement) string { return req.Name }, "Name"),
+		validateRequirements(i, r.Template.Requirements, true),
 	)
 }
 
-// validateRequirements checks one field of request i's requirements: the
-// optional names, or the templates, which must be there.
-func validateRequirements(i int, reqs []topology.Requirement, field func(topology.Requirement) string, name string) error {
-	kind := map[string]string{"Name": "requirement name", "Template": "template"}[name]
+// validateRequirements checks the names of request i's requirements,
+// which may be empty, or their templates, which may not.
+func validateRequirements(i int, reqs []topology.Requirement, names bool) error {
+	field, kind := "Template", "template"
+	if names {
+		field, kind = "Name", "requirement name"
+	}
 	for k, req := range reqs {
-		id := field(req)
-		if id == "" && name == "Name" {
+		id := string(req.Template)
+		if names {
+			id = req.Name
+		}
+		if id == "" && names {
 			continue
 		}
-		where := fmt.Sprintf("Template.Requirements[%d].%s", k, name)
+		where := fmt.Sprintf("Template.Requirements[%d].%s", k, field)
 		if id == "" {
 			return &RequestError{Request: i, Field: where, Reason: "empty"}
 		}
