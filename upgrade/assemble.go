@@ -95,7 +95,6 @@ func (pl *planning) applicationSteps(plan *Plan, g *stepEdges) error {
 	breaks := map[breakKey]bool{}
 	replaces := map[reasonKey]string{} // the reasons of application steps, which many share
 	var lastKey reasonKey
-	shared := map[*nodeInfo]after{} // see afterOf
 	var reason string
 	appIDs := applicationStepIDs(pl.replaced, plan.Requests)
 	current := make([]*Demand, len(plan.Requests)) // what a request asks of its nodes on its version already, made once
@@ -126,7 +125,7 @@ func (pl *planning) applicationSteps(plan *Plan, g *stepEdges) error {
 			From: rep.node.Version, To: r.Template.Version, NewTemplate: &r.Template, Request: rep.request,
 			Reason: reason}
 		var err error
-		if s.After, err = pl.afterOf(g, rep.nodeInfo, shared); err != nil {
+		if s.After, err = pl.lastStepsBeneath(g, rep.nodeInfo); err != nil {
 			return err
 		}
 		plan.Steps = append(plan.Steps, s)
@@ -258,41 +257,6 @@ func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform
 	}
 	pf.steps, pf.lastIndex = ids, len(steps)-1
 	return steps
-}
-
-// after is what a step comes after: the IDs, and their indices in the
-// plan's steps.
-type after struct {
-	ids  []StepID
-	rows []int32
-}
-
-// afterOf returns, as lastStepsBeneath does, the last steps beneath n, an
-// application node. Most have one relationship, to a node that many share
-// (a fleet's instances run on a few servers): their answer is worked out
-// once per node beneath and kept in shared.
-func (pl *planning) afterOf(g *stepEdges, n *nodeInfo, shared map[*nodeInfo]after) ([]StepID, error) {
-	below, err := pl.below(n)
-	if err != nil || len(below) != 1 {
-		if err != nil {
-			return nil, err
-		}
-		return pl.lastStepsBeneath(g, n)
-	}
-	a, ok := shared[below[0]]
-	if !ok {
-		start := len(g.deps)
-		ids, err := pl.lastStepsBeneath(g, n)
-		if err != nil {
-			return nil, err
-		}
-		a = after{ids, slices.Clone(g.deps[start:])}
-		shared[below[0]] = a
-		return ids, nil
-	}
-	g.deps = append(g.deps, a.rows...)
-	g.end()
-	return a.ids, nil
 }
 
 // lastStepsBeneath returns the last step of each platform node with steps
