@@ -173,6 +173,25 @@ func TestWaitWokenByNotify(t *testing.T) {
 	assert.Equal(t, 3, r.st.Report.Count(upgrade.Succeeded))
 }
 
+// TestWaitCancelled: Store.Wait, looking only hourly at a run no worker
+// runs, returns its context's error once that is cancelled.
+func TestWaitCancelled(t *testing.T) {
+	s, pool := testStore(t)
+	plan := chainPlan("waited-cancelled", 2)
+	require.NoError(t, s.Submit(context.Background(), plan, Options{}))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	waited := make(chan error, 1)
+	go func() {
+		_, err := s.Wait(ctx, plan.ID, time.Hour)
+		waited <- err
+	}()
+	require.Eventually(t, func() bool { return len(listeners(t, pool, s)) == 1 }, defaultBound, pollEvery) // a failure bound
+	cancel()
+	assert.ErrorIs(t, <-waited, context.Canceled)
+	require.Eventually(t, func() bool { return len(listeners(t, pool, s)) == 0 }, defaultBound, pollEvery, "Wait's listener stopped")
+}
+
 // TestNotifyWakesEnoughSlots: a step whose end readies four steps gets
 // four sleepy slots running them at once, each woken by the one before
 // it: the four wait for each other, so the run ends only if all four run
