@@ -239,10 +239,7 @@ func TestCancelledRunLostWorker(t *testing.T) {
 	ctx := context.Background()
 	plan := chainPlan("cancel-lost", 2)
 	require.NoError(t, s.Submit(ctx, plan, Options{}))
-	run, err := s.loadRun(ctx, plan.ID)
-	require.NoError(t, err)
-	o := WorkerOptions{Name: "dead", Lease: 300 * time.Millisecond, Poll: time.Hour}
-	dead := &worker{s: s, run: run, exec: &memExec{}, o: &o}
+	dead := testWorker(t, s, plan.ID, &memExec{}, WorkerOptions{Name: "dead", Lease: 300 * time.Millisecond, Poll: time.Hour})
 	c, _, _, err := dead.claim(ctx)
 	require.NoError(t, err)
 	require.NotNil(t, c)

@@ -47,11 +47,9 @@ func TestWaitingEvent(t *testing.T) {
 	exec, release := holdSharedNode(t, s, fastWorker)
 
 	// Run two's worker looks three times: one event.
-	run, err := s.loadRun(ctx, "two")
-	require.NoError(t, err)
 	o := fastWorker
 	o.Name = "looker"
-	looker := &worker{s: s, run: run, exec: exec, o: &o}
+	looker := testWorker(t, s, "two", exec, o)
 	for range 3 {
 		c, finished, _, err := looker.claim(ctx)
 		require.NoError(t, err)
