@@ -70,8 +70,10 @@ func TestDrain(t *testing.T) {
 	assert.NoError(t, st.Err)
 	assert.Empty(t, st.InDoubt)
 
-	// An idle worker, waiting for a step to become ready, returns once
-	// drained.
+	// An idle worker, kept out by the run's limit, returns once drained:
+	// the drain comes only after its claim found nothing (runs.starved,
+	// d ready while a holds the one slot), so that Work leaves from its
+	// wait, not from the check before it claims.
 	plan3 := chain3("drain-3")
 	require.NoError(t, s.Submit(ctx, plan3, Options{Concurrency: 1}))
 	entered3, release3 := make(chan struct{}), make(chan struct{})
@@ -83,12 +85,18 @@ func TestDrain(t *testing.T) {
 		return nil
 	})
 	holderDone := make(chan error, 1)
-	go func() { holderDone <- s.Work(ctx, plan3.ID, hold, fastWorker) }()
+	go func() { holderDone <- s.Work(ctx, plan3.ID, hold, sleepy) }() // its lease wakes no one within the test
 	<-entered3
 	idle := make(chan struct{})
 	o.Drain = idle
 	idleDone := make(chan error, 1)
 	go func() { idleDone <- s.Work(ctx, plan3.ID, exec, o) }() // nothing to claim: the limit is 1
+	// A failure bound:
+	require.Eventually(t, func() bool {
+		var starved bool
+		require.NoError(t, s.pool.QueryRow(ctx, s.q(`SELECT starved FROM {s}.runs WHERE plan_id = $1`), plan3.ID).Scan(&starved))
+		return starved
+	}, defaultBound, pollEvery, "the idle worker never looked")
 	close(idle)
 	assert.ErrorIs(t, <-idleDone, ErrDrained)
 	require.NoError(t, s.Cancel(ctx, plan3.ID))

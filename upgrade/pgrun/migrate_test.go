@@ -112,11 +112,9 @@ func TestOpenMigratesVersion3(t *testing.T) {
 	require.True(t, fac, "Open created finish_and_claim")
 
 	// The step claimed under version 3, run by a worker of version 4.
-	run, err := migrated.loadRun(ctx, "old")
-	require.NoError(t, err)
 	o := fastWorker
 	o.Name = "v3"
-	w := &worker{s: migrated, run: run, exec: exec, o: &o, waker: &waker{}}
+	w := testWorker(t, migrated, "old", exec, o)
 	require.NoError(t, exec.Execute(ctx, plan.Steps[idx]))
 	nc, finished, _, claimErr, err := w.finishAndClaim(ctx, &claim{idx: int(idx), token: token, attempts: 1}, 1, "", 0)
 	require.NoError(t, err)

@@ -43,6 +43,14 @@ func (k *waker) leave(ch chan struct{}) (woken bool) {
 	return true
 }
 
+// pass removes the waiter of ch and, if it had been woken, passes the
+// wake on: for a waiter that leaves without acting on it.
+func (k *waker) pass(ch chan struct{}) {
+	if k.leave(ch) {
+		k.wakeOne()
+	}
+}
+
 // wakeOne wakes the oldest waiter, if any.
 func (k *waker) wakeOne() {
 	k.mu.Lock()

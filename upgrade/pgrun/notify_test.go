@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -64,21 +65,7 @@ func TestNotifyWakesWorkers(t *testing.T) {
 func TestNotifyAcrossRuns(t *testing.T) {
 	s, pool := testStore(t)
 	ctx := context.Background()
-	one := &upgrade.Plan{ID: "one", Steps: []upgrade.Step{{ID: "x1", Kind: upgrade.Platform, Node: "shared"}}}
-	two := &upgrade.Plan{ID: "two", Steps: []upgrade.Step{{ID: "x2", Kind: upgrade.Platform, Node: "shared"}}}
-	require.NoError(t, s.Submit(ctx, one, Options{}))
-	require.NoError(t, s.Submit(ctx, two, Options{}))
-	holding, release := make(chan struct{}), make(chan struct{})
-	exec := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
-		if st.ID == "x1" {
-			close(holding)
-			<-release
-		}
-		return nil
-	})
-	oneDone := make(chan error, 1)
-	go func() { oneDone <- s.Work(ctx, "one", exec, sleepy) }()
-	<-holding
+	exec, release := holdSharedNode(t, s, sleepy)
 	twoDone := make(chan error, 1)
 	go func() { twoDone <- s.Work(ctx, "two", exec, sleepy) }()
 	waitForEvent(t, s, "two", upgrade.StepWaiting)
@@ -91,11 +78,10 @@ func TestNotifyAcrossRuns(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { // a failure bound
 		now := listeners(t, pool, s)
-		return len(now) == 1 && !containsAny(now, old)
+		return len(now) == 1 && !slices.Contains(old, now[0])
 	}, defaultBound, pollEvery)
 
-	close(release)
-	require.NoError(t, <-oneDone)
+	require.NoError(t, release())
 	require.NoError(t, <-twoDone)
 	st, err := s.Status(ctx, "two")
 	require.NoError(t, err)
@@ -111,17 +97,6 @@ func listeners(t *testing.T, pool *pgxpool.Pool, s *Store) []int32 {
 	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
 	require.NoError(t, err)
 	return pids
-}
-
-func containsAny(list, of []int32) bool {
-	for _, x := range of {
-		for _, y := range list {
-			if x == y {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // waitForEvent waits, as a failure bound, for an event of kind in run id.
@@ -198,6 +173,25 @@ func TestWaitWokenByNotify(t *testing.T) {
 	assert.Equal(t, 3, r.st.Report.Count(upgrade.Succeeded))
 }
 
+// TestWaitCancelled: Store.Wait, looking only hourly at a run no worker
+// runs, returns its context's error once that is cancelled.
+func TestWaitCancelled(t *testing.T) {
+	s, pool := testStore(t)
+	plan := chainPlan("waited-cancelled", 2)
+	require.NoError(t, s.Submit(context.Background(), plan, Options{}))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	waited := make(chan error, 1)
+	go func() {
+		_, err := s.Wait(ctx, plan.ID, time.Hour)
+		waited <- err
+	}()
+	require.Eventually(t, func() bool { return len(listeners(t, pool, s)) == 1 }, defaultBound, pollEvery) // a failure bound
+	cancel()
+	assert.ErrorIs(t, <-waited, context.Canceled)
+	require.Eventually(t, func() bool { return len(listeners(t, pool, s)) == 0 }, defaultBound, pollEvery, "Wait's listener stopped")
+}
+
 // TestNotifyWakesEnoughSlots: a step whose end readies four steps gets
 // four sleepy slots running them at once, each woken by the one before
 // it: the four wait for each other, so the run ends only if all four run
@@ -245,10 +239,7 @@ func TestCancelledRunLostWorker(t *testing.T) {
 	ctx := context.Background()
 	plan := chainPlan("cancel-lost", 2)
 	require.NoError(t, s.Submit(ctx, plan, Options{}))
-	run, err := s.loadRun(ctx, plan.ID)
-	require.NoError(t, err)
-	o := WorkerOptions{Name: "dead", Lease: 300 * time.Millisecond, Poll: time.Hour}
-	dead := &worker{s: s, run: run, exec: &memExec{}, o: &o}
+	dead := testWorker(t, s, plan.ID, &memExec{}, WorkerOptions{Name: "dead", Lease: 300 * time.Millisecond, Poll: time.Hour})
 	c, _, _, err := dead.claim(ctx)
 	require.NoError(t, err)
 	require.NotNil(t, c)

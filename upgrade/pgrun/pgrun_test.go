@@ -399,21 +399,34 @@ func TestRetries(t *testing.T) {
 // TestLeaseFencing claims a step and lets its lease expire without
 // renewal, as a dead worker would: another worker takes it over, in
 // doubt, and the first can no longer record an outcome.
+// testWorker returns a worker of the run of planID with exec and options
+// o, outside Work: for tests that claim and finish steps by hand.
+func testWorker(t *testing.T, s *Store, planID string, exec upgrade.Executor, o WorkerOptions) *worker {
+	t.Helper()
+	run, err := s.loadRun(context.Background(), planID)
+	require.NoError(t, err)
+	return &worker{s: s, run: run, exec: exec, o: &o, waker: &waker{}}
+}
+
 func TestLeaseFencing(t *testing.T) {
 	s, _ := testStore(t)
 	createEffects(t, s)
 	plan := &upgrade.Plan{ID: "p", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n"}, {ID: "b", Kind: upgrade.Platform, Node: "n2", After: []upgrade.StepID{"a"}}}}
 	require.NoError(t, s.Submit(context.Background(), plan, Options{}))
 	ctx := context.Background()
-	run, err := s.loadRun(ctx, plan.ID)
-	require.NoError(t, err)
-	o := WorkerOptions{Name: "dead", Lease: 200 * time.Millisecond, Poll: 10 * time.Millisecond}
-	dead := &worker{s: s, run: run, exec: &effectExec{s: s}, o: &o}
+	lease := time.Second // long enough for the second claim below, on a loaded machine
+	dead := testWorker(t, s, plan.ID, &effectExec{s: s}, WorkerOptions{Name: "dead", Lease: lease, Poll: 10 * time.Millisecond})
 	c, _, _, err := dead.claim(ctx)
 	require.NoError(t, err)
 	require.NotNil(t, c)
 	require.Equal(t, 0, c.idx)
-	// A second claimer finds nothing while the lease holds (concurrency 1).
+	// A second claimer finds nothing while the lease holds (concurrency 1),
+	// and is told when it expires.
+	c2, finished, wake, err := testWorker(t, s, plan.ID, &effectExec{s: s}, fastWorker).claim(ctx)
+	require.NoError(t, err)
+	assert.Nil(t, c2)
+	assert.False(t, finished)
+	assert.True(t, wake > 0 && wake <= lease, "wake %v, lease %v", wake, lease)
 	// After it expires, a live worker takes step a over and runs the plan.
 	exec := &effectExec{s: s, worker: "live"}
 	work(t, s, plan.ID, 1, exec, fastWorker)

@@ -83,13 +83,21 @@ func TestRollbackHandedOver(t *testing.T) {
 	firstDone := make(chan error, 1)
 	go func() { firstDone <- s.Work(fctx, plan.ID, first, fastWorker) }()
 	<-first.entered
+	// The Report while b is undone: b in place, failed; a in place.
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	assert.False(t, st.Finished)
+	for id, want := range map[upgrade.StepID]upgrade.State{"a": upgrade.Succeeded, "b": upgrade.Failed} {
+		o, _ := st.Report.Outcome(id)
+		assert.Equal(t, want, o.State, "%s while b is rolled back", id)
+	}
 	stopFirst()
 	assert.ErrorIs(t, <-firstDone, context.Canceled)
 
 	second := &upgradetest.Executor{}
 	work(t, s, plan.ID, 1, second, fastWorker)
 	require.NoError(t, <-plainDone) // it sees the run finished
-	st, err := s.Status(ctx, plan.ID)
+	st, err = s.Status(ctx, plan.ID)
 	require.NoError(t, err)
 	require.True(t, st.Finished)
 	assert.Equal(t, []upgrade.StepID{"b", "a"}, second.RolledBack(), "last completed first")

@@ -213,9 +213,7 @@ func (s *Store) Wait(ctx context.Context, planID string, interval time.Duration)
 		woken := k.add()
 		st, err := s.Status(ctx, planID)
 		if err != nil || st.Finished {
-			if k.leave(woken) {
-				k.wakeOne() // not ours: pass it on
-			}
+			k.pass(woken) // a wake is not ours: the workers may claim
 			return st, err
 		}
 		t := time.NewTimer(interval)

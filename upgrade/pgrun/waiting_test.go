@@ -10,34 +10,46 @@ import (
 	"github.com/stackup/stackup/upgrade"
 )
 
+// holdSharedNode submits runs one and two, a step each (x1, x2) on node
+// "shared", and starts a worker with options o on run one, whose step x1
+// holds the node until release is called; release returns that worker's
+// error. exec runs the steps of both runs.
+func holdSharedNode(t *testing.T, s *Store, o WorkerOptions) (exec upgrade.Executor, release func() error) {
+	t.Helper()
+	ctx := context.Background()
+	one := &upgrade.Plan{ID: "one", Steps: []upgrade.Step{{ID: "x1", Kind: upgrade.Platform, Node: "shared"}}}
+	two := &upgrade.Plan{ID: "two", Steps: []upgrade.Step{{ID: "x2", Kind: upgrade.Platform, Node: "shared"}}}
+	require.NoError(t, s.Submit(ctx, one, Options{}))
+	require.NoError(t, s.Submit(ctx, two, Options{}))
+	holding, free := make(chan struct{}), make(chan struct{})
+	exec = upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
+		if st.ID == "x1" {
+			close(holding)
+			<-free
+		}
+		return nil
+	})
+	oneDone := make(chan error, 1)
+	go func() { oneDone <- s.Work(ctx, "one", exec, o) }()
+	<-holding
+	return exec, func() error {
+		close(free)
+		return <-oneDone
+	}
+}
+
 // TestWaitingEvent: a step of a run whose node a step of another run holds
 // gets one waiting event naming the node, the other run and its step,
 // however often its workers look again; it runs once the node is free.
 func TestWaitingEvent(t *testing.T) {
 	s, _ := testStore(t)
 	ctx := context.Background()
-	one := &upgrade.Plan{ID: "one", Steps: []upgrade.Step{{ID: "x1", Kind: upgrade.Platform, Node: "shared"}}}
-	two := &upgrade.Plan{ID: "two", Steps: []upgrade.Step{{ID: "x2", Kind: upgrade.Platform, Node: "shared"}}}
-	require.NoError(t, s.Submit(ctx, one, Options{}))
-	require.NoError(t, s.Submit(ctx, two, Options{}))
-	holding, release := make(chan struct{}), make(chan struct{})
-	exec := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
-		if st.ID == "x1" {
-			close(holding)
-			<-release
-		}
-		return nil
-	})
-	oneDone := make(chan error, 1)
-	go func() { oneDone <- s.Work(ctx, "one", exec, fastWorker) }()
-	<-holding
+	exec, release := holdSharedNode(t, s, fastWorker)
 
 	// Run two's worker looks three times: one event.
-	run, err := s.loadRun(ctx, "two")
-	require.NoError(t, err)
 	o := fastWorker
 	o.Name = "looker"
-	looker := &worker{s: s, run: run, exec: exec, o: &o}
+	looker := testWorker(t, s, "two", exec, o)
 	for range 3 {
 		c, finished, _, err := looker.claim(ctx)
 		require.NoError(t, err)
@@ -56,8 +68,7 @@ func TestWaitingEvent(t *testing.T) {
 	assert.Equal(t, upgrade.Holder{Node: "shared", Plan: "one", Step: "x1"}, *e.WaitingFor)
 	assert.Equal(t, "looker", e.Worker)
 
-	close(release)
-	require.NoError(t, <-oneDone)
+	require.NoError(t, release())
 	work(t, s, "two", 1, exec, fastWorker)
 	events, err = s.Events(ctx, "two", 0, 100)
 	require.NoError(t, err)

@@ -239,9 +239,7 @@ func (w *worker) loop(ctx context.Context) error {
 		}
 		switch {
 		case ctx.Err() != nil:
-			if w.waker.leave(woken) {
-				w.waker.wakeOne()
-			}
+			w.waker.pass(woken)
 			return ctx.Err()
 		case finished:
 			return nil
@@ -417,10 +415,7 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 		return err
 	})
 	if bg.Err() != nil && n.c == nil && !n.finished && n.err == nil {
-		// Not recorded: let loop look again, or stop.
-		if w.waker.leave(n.woken) {
-			w.waker.wakeOne()
-		}
+		w.waker.pass(n.woken) // not recorded: let loop look again, or stop
 		return nil
 	}
 	return n
