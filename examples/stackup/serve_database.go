@@ -103,26 +103,7 @@ func (s *server) followRun(rs *runState) {
 	for {
 		st, err := s.db.Status(s.ctx, planID)
 		if err == nil {
-			var evs []pgrun.Event
-			for {
-				evs, err = s.db.Events(s.ctx, planID, seq, 1000)
-				if err != nil {
-					break
-				}
-				for _, ev := range evs {
-					seq = ev.Seq
-					took, ok := rs.addAt(ev.Event, ev.Time)
-					s.metrics.step(apiName(ev.Kind), took, ok)
-					if ev.Kind == upgrade.StepSucceeded && s.learn != nil {
-						if lerr := s.learn(context.WithoutCancel(s.ctx), *ev.Step); lerr != nil {
-							s.log.Error("the inventory did not learn a step's new version", "run", id, "step", ev.Step.ID, "err", lerr)
-						}
-					}
-				}
-				if len(evs) < 1000 {
-					break
-				}
-			}
+			seq, err = eachEvent(s.ctx, s.db, planID, seq, func(ev pgrun.Event) { s.followed(rs, ev) })
 		}
 		switch {
 		case errors.Is(err, pgrun.ErrUnknownRun):
@@ -147,6 +128,17 @@ func (s *server) followRun(rs *runState) {
 			t.Stop()
 			s.metrics.running.Dec()
 			return
+		}
+	}
+}
+
+// followed records event ev of database run rs, read from the database.
+func (s *server) followed(rs *runState, ev pgrun.Event) {
+	took, ok := rs.addAt(ev.Event, ev.Time)
+	s.metrics.step(apiName(ev.Kind), took, ok)
+	if ev.Kind == upgrade.StepSucceeded && s.learn != nil {
+		if err := s.learn(context.WithoutCancel(s.ctx), *ev.Step); err != nil {
+			s.log.Error("the inventory did not learn a step's new version", "run", rs.status().Run, "step", ev.Step.ID, "err", err)
 		}
 	}
 }

@@ -185,16 +185,8 @@ func (wf *workerFlags) drained(ctx context.Context, store *pgrun.Store, runs []s
 	var t drainTally
 	for _, id := range runs {
 		var events []pgrun.Event
-		for after := int64(0); ; {
-			page, err := store.Events(ctx, id, after, 1000)
-			if err != nil {
-				return failedErr(fmt.Errorf("drained, but reading the outcomes of run %s failed: %w", id, wf.db.redact(err)))
-			}
-			events = append(events, page...)
-			if len(page) < 1000 {
-				break
-			}
-			after = page[len(page)-1].Seq
+		if _, err := eachEvent(ctx, store, id, 0, func(ev pgrun.Event) { events = append(events, ev) }); err != nil {
+			return failedErr(fmt.Errorf("drained, but reading the outcomes of run %s failed: %w", id, wf.db.redact(err)))
 		}
 		label := ""
 		if len(runs) > 1 {
