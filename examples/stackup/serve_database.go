@@ -152,41 +152,16 @@ func (s *server) databaseRunEnded(rs *runState, st *pgrun.Status) {
 	case st.Err != nil:
 		state = runFailed
 	}
-	id := rs.status().Run
 	s.metrics.runs.WithLabelValues(state).Inc()
-	s.metrics.running.Dec()
-	s.mu.Lock()
-	for _, app := range rs.status().Applications {
-		if s.busy[app] == id {
-			delete(s.busy, app)
-		}
-	}
-	s.remember(id)
-	s.mu.Unlock()
-	rs.end(st.Report, state, st.Err, nil)
-	if serr := rs.save(s.state); serr != nil {
-		s.log.Error("run record not saved", "run", id, "err", serr)
-	}
-	s.log.Info("run ended", "run", id, "state", state, "err", st.Err, "in_doubt", st.InDoubt)
+	s.end(rs, st.Report, state, st.Err, nil)
+	s.log.Info("run ended", "run", rs.status().Run, "state", state, "err", st.Err, "in_doubt", st.InDoubt)
 }
 
 // databaseRunLost records that database run rs is not in the database:
 // interrupted, so that a server given the right database follows it again.
 func (s *server) databaseRunLost(rs *runState, err error) {
-	id := rs.status().Run
-	s.metrics.running.Dec()
-	s.mu.Lock()
-	for _, app := range rs.status().Applications {
-		if s.busy[app] == id {
-			delete(s.busy, app)
-		}
-	}
-	s.mu.Unlock()
-	rs.end(nil, runInterrupted, err, nil)
-	if serr := rs.save(s.state); serr != nil {
-		s.log.Error("run record not saved", "run", id, "err", serr)
-	}
-	s.log.Error("run not found in the database", "run", id, "err", err)
+	s.end(rs, nil, runInterrupted, err, nil)
+	s.log.Error("run not found in the database", "run", rs.status().Run, "err", err)
 }
 
 // cancelDatabase cancels database run rs: no step starts any more, and
