@@ -7,13 +7,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/stackup/stackup/upgrade/pgrun"
 )
 
 // TestApplyDatabaseWorkers: apply --database submits the plan and prints
@@ -71,17 +67,33 @@ func TestApplyDatabaseWorkers(t *testing.T) {
 
 	// The ledger: each step once, the blocked one twice, and each step
 	// after the last run of every step it needs.
-	lines := strings.Split(strings.TrimSpace(e.readLedger(t)), "\n")
-	count := map[string]int{}
 	last := map[string]int{}
 	first := map[string]int{}
-	for i, l := range lines {
-		id, doubt, _ := strings.Cut(l, " ")
-		count[id]++
+	for i, l := range e.checkTakenOver(t, blocked) {
+		id, _, _ := strings.Cut(l, " ")
 		if _, ok := first[id]; !ok {
 			first[id] = i
 		}
 		last[id] = i
+	}
+	plan := planOf(t, e)
+	for _, s := range plan.Steps {
+		for _, d := range plan.Prerequisites(s.ID) {
+			assert.Less(t, last[string(d)], first[string(s.ID)], "%s ran before %s, which it needs", s.ID, d)
+		}
+	}
+}
+
+// checkTakenOver checks the ledger of a run whose step blocked was taken
+// over after its worker was lost: each step ran once, and blocked twice,
+// the second time in doubt. It returns the ledger's lines.
+func (e *applyEnv) checkTakenOver(t *testing.T, blocked string) []string {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(e.readLedger(t)), "\n")
+	count := map[string]int{}
+	for _, l := range lines {
+		id, doubt, _ := strings.Cut(l, " ")
+		count[id]++
 		if id == blocked && count[id] == 2 {
 			assert.Equal(t, "true", doubt, "the blocked step offered again in doubt")
 		} else {
@@ -95,12 +107,7 @@ func TestApplyDatabaseWorkers(t *testing.T) {
 		}
 		assert.Equal(t, want, count[s], "runs of %s; ledger:\n%s", s, strings.Join(lines, "\n"))
 	}
-	plan := planOf(t, e)
-	for _, s := range plan.Steps {
-		for _, d := range plan.Prerequisites(s.ID) {
-			assert.Less(t, last[string(d)], first[string(s.ID)], "%s ran before %s, which it needs", s.ID, d)
-		}
-	}
+	return lines
 }
 
 // TestApplyDatabaseFailure: a step that fails fails apply (exit 1) with
@@ -113,26 +120,10 @@ func TestApplyDatabaseFailure(t *testing.T) {
 	e := newApplyEnv(t)
 	plan := planOf(t, e)
 	failing := allSteps[2] // platform/tomcat-1@9.0.98
-	done := make(chan result, 1)
-	go func() {
-		done <- stackup(t, e.args("--database", db, "--database-schema", schema, "--quiet", "--continue")...)
-	}()
-	// A worker with --plan needs the run submitted: wait for it (the
-	// deadline is only a failure bound).
-	pool, err := pgxpool.New(t.Context(), db)
-	require.NoError(t, err)
-	defer pool.Close()
-	store, err := pgrun.Open(t.Context(), pool, schema)
-	require.NoError(t, err)
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := store.Status(t.Context(), plan.ID); err == nil {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "the run was never submitted")
-	}
+	// Started first, the worker waits for the plan to be submitted.
 	w := startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.failOn(failing),
 		"--plan", plan.ID, "--poll", "50ms")
-	r := <-done
+	r := stackup(t, e.args("--database", db, "--database-schema", schema, "--quiet", "--continue")...)
 	assert.Equal(t, exitFailed, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "FAILED "+failing)
 	assert.Contains(t, r.stdout, "disk full on tomcat-1")

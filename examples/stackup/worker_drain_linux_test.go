@@ -165,24 +165,7 @@ func TestWorkerSecondSignal(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, st.Err)
 	assert.Equal(t, []upgrade.StepID{upgrade.StepID(blocked)}, st.InDoubt)
-	lines := strings.Split(strings.TrimSpace(e.readLedger(t)), "\n")
-	count := map[string]int{}
-	for _, l := range lines {
-		id, doubt, _ := strings.Cut(l, " ")
-		count[id]++
-		if id == blocked && count[id] == 2 {
-			assert.Equal(t, "true", doubt, "taken over in doubt")
-		} else {
-			assert.Equal(t, "false", doubt, l)
-		}
-	}
-	for _, s := range allSteps {
-		want := 1
-		if s == blocked {
-			want = 2
-		}
-		assert.Equal(t, want, count[s], "runs of %s; ledger:\n%s", s, strings.Join(lines, "\n"))
-	}
+	e.checkTakenOver(t, blocked)
 }
 
 // TestWorkerDrainWaiting: a worker waiting for its plan to be submitted
