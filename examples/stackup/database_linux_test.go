@@ -151,3 +151,31 @@ func TestWorkerWaitsForPlan(t *testing.T) {
 	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
 	assert.Equal(t, ledgerOf(allSteps...), e.readLedger(t))
 }
+
+// TestApplyDatabaseRetryVerify: through the database, apply's --retries
+// reach the workers (a step whose first attempt fails is retried and
+// succeeds), and a worker's --verify-exec fails a step whose health check
+// fails, as in a run in one process.
+func TestApplyDatabaseRetryVerify(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	plan := planOf(t, e)
+	marker := filepath.Join(e.dir, "tried")
+	flaky := e.script(`if [ "$3" = java-2 ] && [ ! -e ` + sq(marker) + ` ]; then touch ` + sq(marker) + `; echo "mirror timed out" >&2; exit 1; fi; ` + recordBody)
+	verify := e.script(`if [ "$3" = tomcat-1 ]; then echo "HTTP 503 from :8080" >&2; exit 1; fi`)
+	w := startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", flaky, "--verify-exec", verify,
+		"--plan", plan.ID, "--poll", "50ms")
+	r := stackup(t, e.args("--database", db, "--database-schema", schema, "--quiet", "--continue",
+		"--retries", "2", "--retry-backoff", "1ms")...)
+	assert.Equal(t, exitFailed, r.code, r.String())
+	assert.Contains(t, r.stdout, "retry  platform/java-2@17.0.13 (attempt 2)")
+	assert.Contains(t, r.stdout, "mirror timed out")
+	assert.Contains(t, r.stdout, "FAILED platform/tomcat-1@9.0.98")
+	assert.Contains(t, r.stdout, "HTTP 503 from :8080")
+	assert.Contains(t, r.stdout, "5 succeeded, 1 failed, 2 skipped")
+	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
+	ledger := e.readLedger(t)
+	assert.Equal(t, 1, strings.Count(ledger, "platform/java-2@17.0.13 "), "java-2's failed attempt recorded nothing; its retry once:\n%s", ledger)
+	assert.Contains(t, ledger, "platform/tomcat-1@9.0.98 ", "tomcat-1's command ran; its health check failed it")
+}
