@@ -173,19 +173,13 @@ func applyDatabase(ctx context.Context, db *dbFlags, rf *runFlags, plan *upgrade
 		if err != nil {
 			return failedErr(fmt.Errorf("database: %w", db.redact(err)))
 		}
-		for {
-			evs, err := store.Events(ctx, plan.ID, seq, 1000)
-			if err != nil {
-				return failedErr(fmt.Errorf("database: %w", db.redact(err)))
-			}
-			for _, ev := range evs {
-				seq, at = ev.Seq, ev.Time
-				fmt.Fprintln(stdout, clock.line(ev.Event))
-				onEvent(ev.Event)
-			}
-			if len(evs) < 1000 {
-				break
-			}
+		seq, err = eachEvent(ctx, store, plan.ID, seq, func(ev pgrun.Event) {
+			at = ev.Time
+			fmt.Fprintln(stdout, clock.line(ev.Event))
+			onEvent(ev.Event)
+		})
+		if err != nil {
+			return failedErr(fmt.Errorf("database: %w", db.redact(err)))
 		}
 		if st.Finished {
 			at = time.Now()
@@ -207,6 +201,28 @@ func applyDatabase(ctx context.Context, db *dbFlags, rf *runFlags, plan *upgrade
 		case <-ctx.Done():
 			t.Stop()
 			return failedErr(context.Cause(ctx))
+		}
+	}
+}
+
+// eventPage is how many events one read of a run's events asks for.
+const eventPage = 1000
+
+// eachEvent calls f with each event of the run of plan planID after
+// sequence number seq, oldest first, reading them a page at a time, and
+// returns the sequence number of the last one it read (seq if none).
+func eachEvent(ctx context.Context, store *pgrun.Store, planID string, seq int64, f func(pgrun.Event)) (int64, error) {
+	for {
+		evs, err := store.Events(ctx, planID, seq, eventPage)
+		if err != nil {
+			return seq, err
+		}
+		for _, ev := range evs {
+			seq = ev.Seq
+			f(ev)
+		}
+		if len(evs) < eventPage {
+			return seq, nil
 		}
 	}
 }

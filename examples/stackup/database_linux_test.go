@@ -7,13 +7,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/stackup/stackup/upgrade/pgrun"
 )
 
 // TestApplyDatabaseWorkers: apply --database submits the plan and prints
@@ -71,17 +67,33 @@ func TestApplyDatabaseWorkers(t *testing.T) {
 
 	// The ledger: each step once, the blocked one twice, and each step
 	// after the last run of every step it needs.
-	lines := strings.Split(strings.TrimSpace(e.readLedger(t)), "\n")
-	count := map[string]int{}
 	last := map[string]int{}
 	first := map[string]int{}
-	for i, l := range lines {
-		id, doubt, _ := strings.Cut(l, " ")
-		count[id]++
+	for i, l := range e.checkTakenOver(t, blocked) {
+		id, _, _ := strings.Cut(l, " ")
 		if _, ok := first[id]; !ok {
 			first[id] = i
 		}
 		last[id] = i
+	}
+	plan := planOf(t, e)
+	for _, s := range plan.Steps {
+		for _, d := range plan.Prerequisites(s.ID) {
+			assert.Less(t, last[string(d)], first[string(s.ID)], "%s ran before %s, which it needs", s.ID, d)
+		}
+	}
+}
+
+// checkTakenOver checks the ledger of a run whose step blocked was taken
+// over after its worker was lost: each step ran once, and blocked twice,
+// the second time in doubt. It returns the ledger's lines.
+func (e *applyEnv) checkTakenOver(t *testing.T, blocked string) []string {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(e.readLedger(t)), "\n")
+	count := map[string]int{}
+	for _, l := range lines {
+		id, doubt, _ := strings.Cut(l, " ")
+		count[id]++
 		if id == blocked && count[id] == 2 {
 			assert.Equal(t, "true", doubt, "the blocked step offered again in doubt")
 		} else {
@@ -95,12 +107,7 @@ func TestApplyDatabaseWorkers(t *testing.T) {
 		}
 		assert.Equal(t, want, count[s], "runs of %s; ledger:\n%s", s, strings.Join(lines, "\n"))
 	}
-	plan := planOf(t, e)
-	for _, s := range plan.Steps {
-		for _, d := range plan.Prerequisites(s.ID) {
-			assert.Less(t, last[string(d)], first[string(s.ID)], "%s ran before %s, which it needs", s.ID, d)
-		}
-	}
+	return lines
 }
 
 // TestApplyDatabaseFailure: a step that fails fails apply (exit 1) with
@@ -113,26 +120,10 @@ func TestApplyDatabaseFailure(t *testing.T) {
 	e := newApplyEnv(t)
 	plan := planOf(t, e)
 	failing := allSteps[2] // platform/tomcat-1@9.0.98
-	done := make(chan result, 1)
-	go func() {
-		done <- stackup(t, e.args("--database", db, "--database-schema", schema, "--quiet", "--continue")...)
-	}()
-	// A worker with --plan needs the run submitted: wait for it (the
-	// deadline is only a failure bound).
-	pool, err := pgxpool.New(t.Context(), db)
-	require.NoError(t, err)
-	defer pool.Close()
-	store, err := pgrun.Open(t.Context(), pool, schema)
-	require.NoError(t, err)
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := store.Status(t.Context(), plan.ID); err == nil {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "the run was never submitted")
-	}
+	// Started first, the worker waits for the plan to be submitted.
 	w := startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.failOn(failing),
 		"--plan", plan.ID, "--poll", "50ms")
-	r := <-done
+	r := stackup(t, e.args("--database", db, "--database-schema", schema, "--quiet", "--continue")...)
 	assert.Equal(t, exitFailed, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "FAILED "+failing)
 	assert.Contains(t, r.stdout, "disk full on tomcat-1")
@@ -159,4 +150,32 @@ func TestWorkerWaitsForPlan(t *testing.T) {
 	assert.Contains(t, r.stdout, "8 succeeded, 0 failed")
 	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
 	assert.Equal(t, ledgerOf(allSteps...), e.readLedger(t))
+}
+
+// TestApplyDatabaseRetryVerify: through the database, apply's --retries
+// reach the workers (a step whose first attempt fails is retried and
+// succeeds), and a worker's --verify-exec fails a step whose health check
+// fails, as in a run in one process.
+func TestApplyDatabaseRetryVerify(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	plan := planOf(t, e)
+	marker := filepath.Join(e.dir, "tried")
+	flaky := e.script(`if [ "$3" = java-2 ] && [ ! -e ` + sq(marker) + ` ]; then touch ` + sq(marker) + `; echo "mirror timed out" >&2; exit 1; fi; ` + recordBody)
+	verify := e.script(`if [ "$3" = tomcat-1 ]; then echo "HTTP 503 from :8080" >&2; exit 1; fi`)
+	w := startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", flaky, "--verify-exec", verify,
+		"--plan", plan.ID, "--poll", "50ms")
+	r := stackup(t, e.args("--database", db, "--database-schema", schema, "--quiet", "--continue",
+		"--retries", "2", "--retry-backoff", "1ms")...)
+	assert.Equal(t, exitFailed, r.code, r.String())
+	assert.Contains(t, r.stdout, "retry  platform/java-2@17.0.13 (attempt 2)")
+	assert.Contains(t, r.stdout, "mirror timed out")
+	assert.Contains(t, r.stdout, "FAILED platform/tomcat-1@9.0.98")
+	assert.Contains(t, r.stdout, "HTTP 503 from :8080")
+	assert.Contains(t, r.stdout, "5 succeeded, 1 failed, 2 skipped")
+	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
+	ledger := e.readLedger(t)
+	assert.Equal(t, 1, strings.Count(ledger, "platform/java-2@17.0.13 "), "java-2's failed attempt recorded nothing; its retry once:\n%s", ledger)
+	assert.Contains(t, ledger, "platform/tomcat-1@9.0.98 ", "tomcat-1's command ran; its health check failed it")
 }

@@ -717,24 +717,30 @@ func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, 
 		s.log.Error("journal not closed", "run", id, "err", cerr)
 	}
 	s.metrics.runs.WithLabelValues(state).Inc()
+	s.end(rs, rep, state, err, inDoubt)
+	s.log.Info("run ended", "run", id, "state", state, "err", err)
+}
+
+// end ends run rs and saves its record. It frees the run's applications,
+// and forgets old runs (unless rs was interrupted), before the run says it
+// has ended: a client that sees the end can apply again at once.
+func (s *server) end(rs *runState, rep *upgrade.Report, state string, err error, inDoubt []upgrade.StepID) {
+	st := rs.status()
 	s.metrics.running.Dec()
-	// Free the applications, and forget old runs, before the run says it
-	// has ended: a client that sees the end can apply again at once.
 	s.mu.Lock()
-	for _, app := range rs.status().Applications {
-		if s.busy[app] == id {
+	for _, app := range st.Applications {
+		if s.busy[app] == st.Run {
 			delete(s.busy, app)
 		}
 	}
 	if state != runInterrupted {
-		s.remember(id)
+		s.remember(st.Run)
 	}
 	s.mu.Unlock()
 	rs.end(rep, state, err, inDoubt)
 	if serr := rs.save(s.state); serr != nil {
-		s.log.Error("run record not saved", "run", id, "err", serr)
+		s.log.Error("run record not saved", "run", st.Run, "err", serr)
 	}
-	s.log.Info("run ended", "run", id, "state", state, "err", err)
 }
 
 // stopped reports whether ctx carries an interrupt that has come.

@@ -103,26 +103,7 @@ func (s *server) followRun(rs *runState) {
 	for {
 		st, err := s.db.Status(s.ctx, planID)
 		if err == nil {
-			var evs []pgrun.Event
-			for {
-				evs, err = s.db.Events(s.ctx, planID, seq, 1000)
-				if err != nil {
-					break
-				}
-				for _, ev := range evs {
-					seq = ev.Seq
-					took, ok := rs.addAt(ev.Event, ev.Time)
-					s.metrics.step(apiName(ev.Kind), took, ok)
-					if ev.Kind == upgrade.StepSucceeded && s.learn != nil {
-						if lerr := s.learn(context.WithoutCancel(s.ctx), *ev.Step); lerr != nil {
-							s.log.Error("the inventory did not learn a step's new version", "run", id, "step", ev.Step.ID, "err", lerr)
-						}
-					}
-				}
-				if len(evs) < 1000 {
-					break
-				}
-			}
+			seq, err = eachEvent(s.ctx, s.db, planID, seq, func(ev pgrun.Event) { s.followed(rs, ev) })
 		}
 		switch {
 		case errors.Is(err, pgrun.ErrUnknownRun):
@@ -151,6 +132,17 @@ func (s *server) followRun(rs *runState) {
 	}
 }
 
+// followed records event ev of database run rs, read from the database.
+func (s *server) followed(rs *runState, ev pgrun.Event) {
+	took, ok := rs.addAt(ev.Event, ev.Time)
+	s.metrics.step(apiName(ev.Kind), took, ok)
+	if ev.Kind == upgrade.StepSucceeded && s.learn != nil {
+		if err := s.learn(context.WithoutCancel(s.ctx), *ev.Step); err != nil {
+			s.log.Error("the inventory did not learn a step's new version", "run", rs.status().Run, "step", ev.Step.ID, "err", err)
+		}
+	}
+}
+
 // databaseRunEnded records the end of database run rs, with status st.
 func (s *server) databaseRunEnded(rs *runState, st *pgrun.Status) {
 	state := runSucceeded
@@ -160,41 +152,16 @@ func (s *server) databaseRunEnded(rs *runState, st *pgrun.Status) {
 	case st.Err != nil:
 		state = runFailed
 	}
-	id := rs.status().Run
 	s.metrics.runs.WithLabelValues(state).Inc()
-	s.metrics.running.Dec()
-	s.mu.Lock()
-	for _, app := range rs.status().Applications {
-		if s.busy[app] == id {
-			delete(s.busy, app)
-		}
-	}
-	s.remember(id)
-	s.mu.Unlock()
-	rs.end(st.Report, state, st.Err, nil)
-	if serr := rs.save(s.state); serr != nil {
-		s.log.Error("run record not saved", "run", id, "err", serr)
-	}
-	s.log.Info("run ended", "run", id, "state", state, "err", st.Err, "in_doubt", st.InDoubt)
+	s.end(rs, st.Report, state, st.Err, nil)
+	s.log.Info("run ended", "run", rs.status().Run, "state", state, "err", st.Err, "in_doubt", st.InDoubt)
 }
 
 // databaseRunLost records that database run rs is not in the database:
 // interrupted, so that a server given the right database follows it again.
 func (s *server) databaseRunLost(rs *runState, err error) {
-	id := rs.status().Run
-	s.metrics.running.Dec()
-	s.mu.Lock()
-	for _, app := range rs.status().Applications {
-		if s.busy[app] == id {
-			delete(s.busy, app)
-		}
-	}
-	s.mu.Unlock()
-	rs.end(nil, runInterrupted, err, nil)
-	if serr := rs.save(s.state); serr != nil {
-		s.log.Error("run record not saved", "run", id, "err", serr)
-	}
-	s.log.Error("run not found in the database", "run", id, "err", err)
+	s.end(rs, nil, runInterrupted, err, nil)
+	s.log.Error("run not found in the database", "run", rs.status().Run, "err", err)
 }
 
 // cancelDatabase cancels database run rs: no step starts any more, and

@@ -185,16 +185,8 @@ func (wf *workerFlags) drained(ctx context.Context, store *pgrun.Store, runs []s
 	var t drainTally
 	for _, id := range runs {
 		var events []pgrun.Event
-		for after := int64(0); ; {
-			page, err := store.Events(ctx, id, after, 1000)
-			if err != nil {
-				return failedErr(fmt.Errorf("drained, but reading the outcomes of run %s failed: %w", id, wf.db.redact(err)))
-			}
-			events = append(events, page...)
-			if len(page) < 1000 {
-				break
-			}
-			after = page[len(page)-1].Seq
+		if _, err := eachEvent(ctx, store, id, 0, func(ev pgrun.Event) { events = append(events, ev) }); err != nil {
+			return failedErr(fmt.Errorf("drained, but reading the outcomes of run %s failed: %w", id, wf.db.redact(err)))
 		}
 		label := ""
 		if len(runs) > 1 {
@@ -234,37 +226,34 @@ type drainTally struct {
 // add tallies the events of one run (in their order) for worker me,
 // whose drain began at since, naming its steps after label.
 func (t *drainTally) add(events []pgrun.Event, me string, since time.Time, label string) {
-	holder := map[upgrade.StepID]string{} // who holds each step before since
-	pending := map[upgrade.StepID]bool{}  // steps me held at since, not yet finished
-	var order []upgrade.StepID
-	began := false
-	begin := func() {
-		began = true
-		for id, w := range holder {
-			if w == me {
-				pending[id] = true
-				order = append(order, id)
-			}
-		}
-		slices.Sort(order)
+	began := slices.IndexFunc(events, func(e pgrun.Event) bool { return e.Step != nil && !e.Time.Before(since) })
+	if began < 0 {
+		began = len(events)
 	}
-	for _, e := range events {
+	mine := map[upgrade.StepID]bool{} // whether me held each step held as the drain began
+	for _, e := range events[:began] {
+		switch {
+		case e.Step == nil:
+		case e.Kind == upgrade.StepStarted || e.Kind == upgrade.StepRetrying:
+			mine[e.Step.ID] = e.Worker == me
+		case e.Kind == upgrade.StepSucceeded || e.Kind == upgrade.StepFailed || e.Kind == upgrade.StepSkipped:
+			delete(mine, e.Step.ID)
+		}
+	}
+	pending := map[upgrade.StepID]bool{} // steps me held since the drain began, not yet finished
+	var order []upgrade.StepID
+	for id, ok := range mine {
+		if ok {
+			pending[id] = true
+			order = append(order, id)
+		}
+	}
+	slices.Sort(order)
+	for _, e := range events[began:] {
 		if e.Step == nil {
 			continue
 		}
 		id := e.Step.ID
-		if !began && e.Time.Before(since) {
-			switch e.Kind {
-			case upgrade.StepStarted, upgrade.StepRetrying:
-				holder[id] = e.Worker
-			case upgrade.StepSucceeded, upgrade.StepFailed, upgrade.StepSkipped:
-				delete(holder, id)
-			}
-			continue
-		}
-		if !began {
-			begin()
-		}
 		switch {
 		case e.Kind == upgrade.StepStarted && e.Worker == me:
 			// A claim under way as the drain began.
@@ -284,9 +273,6 @@ func (t *drainTally) add(events []pgrun.Event, me string, since time.Time, label
 			delete(pending, id)
 			t.lost = append(t.lost, label+string(id))
 		}
-	}
-	if !began {
-		begin()
 	}
 	for _, id := range order {
 		if pending[id] {

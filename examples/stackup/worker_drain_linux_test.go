@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -61,14 +62,24 @@ func TestWorkerDrains(t *testing.T) {
 	w1.waitLine(t, "stopping: no new step starts")
 	require.NoError(t, os.WriteFile(release, nil, 0o600))
 	require.Equal(t, exitOK, w1.wait(t), w1.stderr.String())
-	assert.Contains(t, w1.stderr.String(), "drained: 1 step finished, nothing new claimed")
-	assert.Equal(t, ledgerOf(blocked), e.readLedger(t), "the worker claimed nothing more")
+	// The second slot polls every 50ms: a claim of its under way as the
+	// drain began may still start a step (pgrun.WorkerOptions.Drain), once
+	// the first frees the run's slot (seen 1 run in 4 under -race).
+	// Nothing after it, and the tally counts it.
+	ran := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(e.readLedger(t)), "\n") {
+		id, _, _ := strings.Cut(l, " ")
+		ran[id] = true
+	}
+	require.True(t, ran[blocked])
+	require.LessOrEqual(t, len(ran), 2, "the worker claimed nothing more than a claim under way:\n%s", e.readLedger(t))
+	assert.Contains(t, w1.stderr.String(), fmt.Sprintf("drained: %d %s finished, nothing new claimed", len(ran), plural(len(ran), "step", "steps")))
 
 	st, err := store.Status(t.Context(), plan.ID)
 	require.NoError(t, err)
 	assert.False(t, st.Finished)
 	for i, o := range st.Report.Outcomes {
-		if string(plan.Steps[i].ID) == blocked {
+		if ran[string(plan.Steps[i].ID)] {
 			assert.Equal(t, upgrade.Succeeded, o.State, "the drained step was recorded")
 		} else {
 			assert.Equal(t, upgrade.NotStarted, o.State, "%s stays unstarted", plan.Steps[i].ID)
@@ -106,8 +117,10 @@ func TestWorkerDrainFailed(t *testing.T) {
 	lock := filepath.Join(e.dir, "first")
 	failing := e.script(recordBody + `; if mkdir ` + sq(lock) + ` 2>/dev/null; then while [ ! -e ` + sq(release) +
 		` ]; do sleep 0.01; done; echo "disk full on $3" >&2; exit 1; fi`)
+	// One slot: no claim of another can be under way as the drain begins
+	// (see TestWorkerDrains).
 	w := startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", failing,
-		"--plan", plan.ID, "--slots", "2", "--poll", "50ms")
+		"--plan", plan.ID, "--poll", "50ms")
 	blocked, _, _ := strings.Cut(e.waitLedger(t, 1)[0], " ")
 	require.NoError(t, w.cmd.Process.Signal(syscall.SIGTERM))
 	w.waitLine(t, "stopping: no new step starts")
@@ -152,24 +165,7 @@ func TestWorkerSecondSignal(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, st.Err)
 	assert.Equal(t, []upgrade.StepID{upgrade.StepID(blocked)}, st.InDoubt)
-	lines := strings.Split(strings.TrimSpace(e.readLedger(t)), "\n")
-	count := map[string]int{}
-	for _, l := range lines {
-		id, doubt, _ := strings.Cut(l, " ")
-		count[id]++
-		if id == blocked && count[id] == 2 {
-			assert.Equal(t, "true", doubt, "taken over in doubt")
-		} else {
-			assert.Equal(t, "false", doubt, l)
-		}
-	}
-	for _, s := range allSteps {
-		want := 1
-		if s == blocked {
-			want = 2
-		}
-		assert.Equal(t, want, count[s], "runs of %s; ledger:\n%s", s, strings.Join(lines, "\n"))
-	}
+	e.checkTakenOver(t, blocked)
 }
 
 // TestWorkerDrainWaiting: a worker waiting for its plan to be submitted
