@@ -23,6 +23,9 @@ type catalog struct {
 	edges     []int                // where preds are kept
 	preferred map[int]string       // see prefers
 	lists     map[listKey][][]Candidate
+	// dists holds the distances of nodes by installed version and co-tenant
+	// constraints: see distancesFrom.
+	dists map[string]*[]int32
 }
 
 // listKey says what a list of candidates depends on besides the demands:
@@ -67,7 +70,8 @@ func (cat *catalog) allowedBy(c version.Constraint) allowance {
 		return a
 	}
 	a := allowance{versions: make([]bool, len(cat.pkgs)), lo: -1, hi: -1}
-	for k := range cat.pkgs {
+	lo, hi := c.Span(len(cat.pkgs), cat.version)
+	for k := lo; k < hi; k++ {
 		if a.versions[k] = c.Allows(cat.pkgs[k].Version); a.versions[k] {
 			if a.lo < 0 {
 				a.lo = k
@@ -184,12 +188,16 @@ func (cat *catalog) less(j, i int) bool {
 	return cat.pkgs[j].Version.Less(cat.pkgs[i].Version)
 }
 
+// version returns the i-th version.
+func (cat *catalog) version(i int) version.Version { return cat.pkgs[i].Version }
+
 // installsOver returns the packages below the i-th that it can be
 // installed over (see hop), ascending.
 func (cat *catalog) installsOver(i int, maxMinorStep int) []int {
 	if cat.preds[i] == nil {
 		start := len(cat.edges)
-		for j := range i {
+		lo, hi := cat.pkgs[i].From.Span(i, cat.version)
+		for j := lo; j < hi; j++ {
 			if cat.less(j, i) && hop(cat.pkgs[j].Version, &cat.pkgs[i], maxMinorStep) {
 				cat.edges = append(cat.edges, j)
 			}
@@ -201,6 +209,28 @@ func (cat *catalog) installsOver(i int, maxMinorStep int) []int {
 		cat.preds[i] = preds
 	}
 	return cat.preds[i]
+}
+
+// distancesFrom returns the distances, as far as worked out, from the
+// installed version through versions the co-tenants of fit allow (see
+// planning.distances), shared by the nodes with the same installed version
+// and co-tenant constraints.
+func (cat *catalog) distancesFrom(installed version.Version, fit sieve) *[]int32 {
+	var buf [256]byte
+	key := append(buf[:0], installed.String()...)
+	for _, r := range fit.rules[fit.cotenants:] {
+		key = append(append(key, 0), r.constraint...)
+	}
+	if d, ok := cat.dists[string(key)]; ok {
+		return d
+	}
+	d := new([]int32)
+	*d = make([]int32, 0, len(cat.pkgs))
+	if cat.dists == nil {
+		cat.dists = map[string]*[]int32{}
+	}
+	cat.dists[string(key)] = d
+	return d
 }
 
 // hop reports whether package p can be installed over version from: its

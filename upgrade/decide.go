@@ -463,7 +463,7 @@ func (pl *planning) path(pf *platform, fit sieve, t int) []*pkgsource.Package {
 	if !pl.reachable(pf, fit, t) {
 		return nil
 	}
-	dist := pf.dist
+	dist := *pf.dist
 	path := make([]*pkgsource.Package, dist[t])
 	for cur := t; ; {
 		path[dist[cur]-1] = &pkgs[cur]
@@ -487,16 +487,18 @@ func (pl *planning) reachable(pf *platform, fit sieve, t int) bool {
 	return hop(pf.node.Version, &pf.cat.pkgs[t], pl.cfg.maxMinorStep) || t >= pf.firstAbove && pl.distances(pf, fit, t)[t] > 0
 }
 
-// distances extends pf.dist to its t-th package and returns it: the number
-// of hops from the installed version to each package (0: not reachable).
-// Versions only rise along a chain and the packages are in ascending
-// order, so one pass in order settles every distance.
+// distances extends pf's distances to its t-th package and returns them:
+// the number of hops from the installed version to each package (0: not
+// reachable). Versions only rise along a chain and the packages are in
+// ascending order, so one pass in order settles every distance. Nodes with
+// the same installed version and co-tenant constraints share them.
 func (pl *planning) distances(pf *platform, fit sieve, t int) []int32 {
 	cat := pf.cat
 	if pf.dist == nil {
-		pf.dist = make([]int32, 0, len(cat.pkgs))
+		pf.dist = cat.distancesFrom(pf.node.Version, fit)
 	}
-	for i := len(pf.dist); i <= t; i++ {
+	dist := *pf.dist
+	for i := len(dist); i <= t; i++ {
 		var d int32
 		switch {
 		case i < pf.firstAbove || !fit.cotenantsAllow(i): // not above the installed version, or not allowed
@@ -504,14 +506,15 @@ func (pl *planning) distances(pf *platform, fit sieve, t int) []int32 {
 			d = 1
 		default:
 			for _, j := range cat.installsOver(i, pl.cfg.maxMinorStep) {
-				if dj := pf.dist[j]; dj > 0 && (d == 0 || dj+1 < d) {
+				if dj := dist[j]; dj > 0 && (d == 0 || dj+1 < d) {
 					d = dj + 1
 				}
 			}
 		}
-		pf.dist = append(pf.dist, d)
+		dist = append(dist, d)
 	}
-	return pf.dist
+	*pf.dist = dist
+	return dist
 }
 
 // furthestReachable returns the highest version reachable from installed by

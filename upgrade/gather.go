@@ -72,9 +72,9 @@ type platform struct {
 	// The catalog of the node's type, where the installed version is in
 	// it, and the number of hops to each package (see distances).
 	cat         *catalog
-	installedAt int // the index of the installed version in cat, or -1
-	firstAbove  int // the index of the lowest version above it in cat
-	dist        []int32
+	installedAt int                   // the index of the installed version in cat, or -1
+	firstAbove  int                   // the index of the lowest version above it in cat
+	dist        *[]int32              // shared: see distances
 	one         [1]*pkgsource.Package // the path of one package, as most are
 	candidates  []Candidate
 	steps       []StepID // the IDs of its steps, once there are some,

@@ -3,6 +3,8 @@ package version
 import (
 	"errors"
 	"regexp"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
@@ -239,4 +241,95 @@ func (c *comparison) caret(v *Version) bool {
 		return v.Minor() == b.Minor()
 	}
 	return v.Minor() == 0 && v.Patch() == b.Patch()
+}
+
+// span returns the part [lo, hi) of n versions in ascending order, at(i)
+// the i-th, outside of which no clause allows any. Each clause is searched
+// for the versions none of its comparisons puts below or above what it
+// allows; the pre-release gate only narrows that.
+func (cc compiled) span(n int, at func(int) Version) (lo, hi int) {
+	lo, hi = n, 0
+	for i := range cc {
+		cmps := cc[i].cmps
+		l := sort.Search(n, func(k int) bool {
+			v := at(k)
+			return !slices.ContainsFunc(cmps, func(c comparison) bool { return c.below(&v) })
+		})
+		h := sort.Search(n, func(k int) bool {
+			v := at(k)
+			return slices.ContainsFunc(cmps, func(c comparison) bool { return c.above(&v) })
+		})
+		if l < h {
+			lo, hi = min(lo, l), max(hi, h)
+		}
+	}
+	if lo >= hi {
+		return 0, 0
+	}
+	return lo, hi
+}
+
+// below reports whether v is too low for c to allow, and so is every
+// version lower than v: what allows calls lower than the bound, or a
+// lower major or minor version where that is what allows compares.
+func (c *comparison) below(v *Version) bool {
+	b := &c.bound
+	switch c.op {
+	case opGreater:
+		switch {
+		case c.wild && c.minorWild:
+			return v.Major() <= b.Major()
+		case c.wild && c.patchWild:
+			return v.Major() < b.Major() || v.Major() == b.Major() && v.Minor() <= b.Minor()
+		}
+		return compare(v, b) <= 0
+	case opEqual, opAtLeast, opTilde, opCaret:
+		return compare(v, b) < 0
+	}
+	return false // opNot, opLess, opAtMost: no lower bound
+}
+
+// above reports whether v is too high for c to allow, and so is every
+// version higher than v.
+func (c *comparison) above(v *Version) bool {
+	b := &c.bound
+	majorAbove := v.Major() > b.Major()
+	minorAbove := majorAbove || v.Major() == b.Major() && v.Minor() > b.Minor()
+	switch c.op {
+	case opEqual:
+		if !c.wild {
+			return compare(v, b) > 0
+		}
+		return c.tildeAbove(majorAbove, minorAbove)
+	case opTilde:
+		return c.tildeAbove(majorAbove, minorAbove)
+	case opLess:
+		return compare(v, b) >= 0
+	case opAtMost:
+		if !c.wild {
+			return compare(v, b) > 0
+		}
+		return majorAbove || minorAbove && !c.minorWild
+	case opCaret:
+		switch {
+		case b.Major() > 0 || c.minorWild:
+			return majorAbove
+		case v.Major() > 0:
+			return true
+		case b.Minor() > 0 || c.patchWild:
+			return minorAbove
+		}
+		return minorAbove || v.Minor() == 0 && v.Patch() > b.Patch()
+	}
+	return false // opNot, opGreater, opAtLeast: no upper bound
+}
+
+// tildeAbove is above for tilde: given whether v's major, and its major
+// and minor, are above the bound's.
+func (c *comparison) tildeAbove(majorAbove, minorAbove bool) bool {
+	b := &c.bound
+	if b.Major() == 0 && b.Minor() == 0 && b.Patch() == 0 && !c.minorWild && !c.patchWild {
+		return false
+	}
+	return majorAbove || minorAbove && !c.minorWild
 }

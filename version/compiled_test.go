@@ -5,6 +5,7 @@ package version
 // grid, under the fuzzer, and in allocations.
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/Masterminds/semver/v3"
@@ -56,15 +57,18 @@ func FuzzConstraintAgreesWithMasterminds(f *testing.F) {
 		}
 		requireAgrees(t, c, v)
 		// And on the edges of each bound, where the operators differ.
+		around := []Version{v}
 		if !c.IsZero() {
 			for _, cl := range c.p.cc {
 				for _, cmp := range cl.cmps {
 					for _, p := range edges(cmp.bound) {
 						requireAgrees(t, c, p)
+						around = append(around, p)
 					}
 				}
 			}
 		}
+		requireSpan(t, c, around)
 	})
 }
 
@@ -161,6 +165,59 @@ func TestConstraintGridAgreesWithMasterminds(t *testing.T) {
 		}
 	}
 	t.Logf("%d constraints × %d versions: %d checks", len(cases), len(gridVersions), checked)
+	for _, s := range cases {
+		requireSpan(t, MustParseConstraint(s), gridVersions)
+	}
+}
+
+// requireSpan checks that c allows none of vs, sorted, outside its Span,
+// with pre-releases included or not.
+func requireSpan(t *testing.T, c Constraint, vs []Version) {
+	t.Helper()
+	vs = slices.Clone(vs)
+	slices.SortStableFunc(vs, Version.Compare)
+	lo, hi := c.Span(len(vs), func(i int) Version { return vs[i] })
+	require.True(t, 0 <= lo && lo <= hi && hi <= len(vs), "%q: span [%d, %d) of %d", c, lo, hi, len(vs))
+	for i, v := range vs {
+		if lo <= i && i < hi {
+			continue
+		}
+		require.False(t, c.Allows(v), "%q allows %q, outside its span [%d, %d) of %v", c, v, lo, hi, vs)
+		if !c.IsZero() {
+			require.False(t, c.p.cc.allows(&v, true), "%q with pre-releases allows %q, outside its span [%d, %d) of %v", c, v, lo, hi, vs)
+		}
+	}
+}
+
+// TestSpan checks that Span is as narrow as the bounds say on catalogs
+// of plain versions, and empty when nothing can be allowed.
+func TestSpan(t *testing.T) {
+	var vs []Version
+	for _, s := range []string{"0.9.0", "1.0.0", "1.1.0", "1.2.0", "1.2.5", "1.3.0", "2.0.0", "2.1.0", "3.0.0"} {
+		vs = append(vs, MustParse(s))
+	}
+	at := func(i int) Version { return vs[i] }
+	for _, tc := range []struct {
+		constraint string
+		lo, hi     int
+	}{
+		{"*", 0, 9},
+		{">=1.1, <2", 2, 6},
+		{"~1.2", 3, 5},
+		{"^1.1", 2, 6},
+		{"1.x", 1, 6},
+		{">1.x", 6, 9},
+		{"<=1.2.x", 0, 5},
+		{"!=1.2.0", 0, 9},
+		{"<1.0 || >=3", 0, 9},
+		{"=2.0.0", 6, 7},
+		{">=4", 0, 0},
+		{"<0.1", 0, 0},
+		{">=1.0.0-0 <1.0.0", 0, 0},
+	} {
+		lo, hi := MustParseConstraint(tc.constraint).Span(len(vs), at)
+		require.Equal(t, [2]int{tc.lo, tc.hi}, [2]int{lo, hi}, "span of %q", tc.constraint)
+	}
 }
 
 // allowsCases are a constraint and the versions it allows and refuses,

@@ -85,6 +85,20 @@ func (c Constraint) Allows(v Version) bool {
 	return c.p == nil || c.p.cc.allows(&v, false)
 }
 
+// Span returns the part [lo, hi) of a list of n versions in ascending
+// order (as Compare orders them; at returns the i-th) outside of which c
+// allows none, or [0, 0) when c can allow none of them. It looks at
+// O(log n) of them, as sort.Search does, so that a caller that wants the
+// versions c allows need check only those within. Within the span, c may
+// still refuse some: a pre-release, a version "!=" excludes, one between
+// the ranges of "<1 || >2".
+func (c Constraint) Span(n int, at func(i int) Version) (lo, hi int) {
+	if c.p == nil {
+		return 0, n
+	}
+	return c.p.cc.span(n, at)
+}
+
 // Check returns nil when v satisfies c, and otherwise an
 // *UnsatisfiedError that says why. It allocates only when v fails c.
 func (c Constraint) Check(v Version) error {
