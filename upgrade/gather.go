@@ -430,7 +430,7 @@ func (pl *planning) targets(r *Request) (*topology.Template, []*topology.Node, e
 	if err := topology.CheckID("type", replaced.Type); err != nil {
 		return nil, nil, topologyIDError(fmt.Sprintf("template %q", replaced.ID), err)
 	}
-	var targets []*topology.Node
+	targets := make([]*topology.Node, 0, len(app.Nodes)) // at most: one allocation
 	for i := range app.Nodes {
 		if app.Nodes[i].Template == r.Replaces {
 			if err := checkNode(&app.Nodes[i]); err != nil {

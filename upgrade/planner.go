@@ -246,12 +246,12 @@ func validateRequirements(i int, reqs []topology.Requirement, names bool) error 
 		if id == "" && names {
 			continue
 		}
-		where := fmt.Sprintf("Template.Requirements[%d].%s", k, field)
+		where := func() string { return fmt.Sprintf("Template.Requirements[%d].%s", k, field) }
 		if id == "" {
-			return &RequestError{Request: i, Field: where, Reason: "empty"}
+			return &RequestError{Request: i, Field: where(), Reason: "empty"}
 		}
 		if err := topology.CheckID(kind, id); err != nil {
-			return &RequestError{Request: i, Field: where, Err: err}
+			return &RequestError{Request: i, Field: where(), Err: err}
 		}
 	}
 	return nil
@@ -263,16 +263,23 @@ type appTemplate struct {
 	template topology.TemplateID
 }
 
+// cloneRequests copies the requests and their templates' requirements,
+// these in one list: a fleet's plan has a request per application.
 func cloneRequests(reqs []Request) []Request {
 	out := slices.Clone(reqs)
+	n := 0
+	for i := range reqs {
+		n += len(reqs[i].Template.Requirements)
+	}
+	all := make([]topology.Requirement, 0, n)
 	for i := range out {
-		out[i].Template = *cloneTemplate(&out[i].Template)
+		rs := out[i].Template.Requirements
+		if rs == nil {
+			continue // nil stays nil
+		}
+		start := len(all)
+		all = append(all, rs...)
+		out[i].Template.Requirements = all[start:len(all):len(all)]
 	}
 	return out
-}
-
-func cloneTemplate(t *topology.Template) *topology.Template {
-	c := *t
-	c.Requirements = slices.Clone(t.Requirements)
-	return &c
 }
