@@ -244,21 +244,23 @@ func (c *comparison) caret(v *Version) bool {
 }
 
 // span returns the part [lo, hi) of n versions in ascending order, at(i)
-// the i-th, outside of which no clause allows any. Each clause is searched
-// for the versions none of its comparisons puts below or above what it
-// allows; the pre-release gate only narrows that.
+// the i-th, outside of which no clause allows any. Each comparison of a
+// clause narrows the clause's part by the versions it puts below or above
+// what it allows (see below and above); the pre-release gate only narrows
+// it further.
 func (cc compiled) span(n int, at func(int) Version) (lo, hi int) {
 	lo, hi = n, 0
 	for i := range cc {
-		cmps := cc[i].cmps
-		l := sort.Search(n, func(k int) bool {
-			v := at(k)
-			return !slices.ContainsFunc(cmps, func(c comparison) bool { return c.below(&v) })
-		})
-		h := sort.Search(n, func(k int) bool {
-			v := at(k)
-			return slices.ContainsFunc(cmps, func(c comparison) bool { return c.above(&v) })
-		})
+		l, h := 0, n
+		for j := range cc[i].cmps {
+			c := &cc[i].cmps[j]
+			if c.bounded(opGreater, opEqual, opAtLeast, opTilde, opCaret) {
+				l += sort.Search(h-l, func(k int) bool { v := at(l + k); return !c.below(&v) })
+			}
+			if c.bounded(opEqual, opTilde, opLess, opAtMost, opCaret) {
+				h = l + sort.Search(h-l, func(k int) bool { v := at(l + k); return c.above(&v) })
+			}
+		}
 		if l < h {
 			lo, hi = min(lo, l), max(hi, h)
 		}
@@ -268,6 +270,9 @@ func (cc compiled) span(n int, at func(int) Version) (lo, hi int) {
 	}
 	return lo, hi
 }
+
+// bounded reports whether c's operator is one of ops.
+func (c *comparison) bounded(ops ...op) bool { return slices.Contains(ops, c.op) }
 
 // below reports whether v is too low for c to allow, and so is every
 // version lower than v: what allows calls lower than the bound, or a
