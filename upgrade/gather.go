@@ -417,6 +417,27 @@ func (pl *planning) gather(r *Request, index int) error {
 	return nil
 }
 
+// countTargets returns how many nodes the requests replace, as far as the
+// applications it can look up tell: the size of pl.replaced, which would
+// otherwise grow a fleet's worth many times. Gather reports what it
+// cannot look up, in the order of the requests.
+func (pl *planning) countTargets() int {
+	n := 0
+	for i := range pl.requests {
+		r := &pl.requests[i]
+		app, err := pl.application(r.Application)
+		if err != nil {
+			break
+		}
+		for k := range app.Nodes {
+			if app.Nodes[k].Template == r.Replaces {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // targets returns the template r replaces and its nodes, sorted by ID.
 func (pl *planning) targets(r *Request) (*topology.Template, []*topology.Node, error) {
 	app, err := pl.application(r.Application)
