@@ -9,6 +9,7 @@ import (
 
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/version"
 )
 
 // Policy says which satisfying version the planner picks for a platform
@@ -265,7 +266,9 @@ type appTemplate struct {
 }
 
 // cloneRequests copies the requests and their templates' requirements,
-// these in one list: a fleet's plan has a request per application.
+// these in one list: a fleet's plan has a request per application. Equal
+// constraints become one: a platform node's demands are compared by their
+// constraints' text, which then compares at once.
 func cloneRequests(reqs []Request) []Request {
 	out := slices.Clone(reqs)
 	n := 0
@@ -273,13 +276,21 @@ func cloneRequests(reqs []Request) []Request {
 		n += len(reqs[i].Template.Requirements)
 	}
 	all := make([]topology.Requirement, 0, n)
+	constraints := map[string]version.Constraint{}
 	for i := range out {
 		rs := out[i].Template.Requirements
 		if rs == nil {
 			continue // nil stays nil
 		}
 		start := len(all)
-		all = append(all, rs...)
+		for _, r := range rs {
+			if c, ok := constraints[r.Constraint.String()]; ok {
+				r.Constraint = c
+			} else {
+				constraints[r.Constraint.String()] = r.Constraint
+			}
+			all = append(all, r)
+		}
 		out[i].Template.Requirements = all[start:len(all):len(all)]
 	}
 	return out
