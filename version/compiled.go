@@ -316,17 +316,23 @@ func (c *comparison) above(v *Version) bool {
 		}
 		return majorAbove || minorAbove && !c.minorWild
 	case opCaret:
-		switch {
-		case b.Major() > 0 || c.minorWild:
-			return majorAbove
-		case v.Major() > 0:
-			return true
-		case b.Minor() > 0 || c.patchWild:
-			return minorAbove
-		}
-		return minorAbove || v.Minor() == 0 && v.Patch() > b.Patch()
+		return c.caretAbove(v, majorAbove, minorAbove)
 	}
 	return false // opNot, opGreater, opAtLeast: no upper bound
+}
+
+// caretAbove is above for the caret, as tildeAbove for the tilde.
+func (c *comparison) caretAbove(v *Version, majorAbove, minorAbove bool) bool {
+	b := &c.bound
+	switch {
+	case b.Major() > 0 || c.minorWild:
+		return majorAbove
+	case v.Major() > 0:
+		return true
+	case b.Minor() > 0 || c.patchWild:
+		return minorAbove
+	}
+	return minorAbove || v.Minor() == 0 && v.Patch() > b.Patch()
 }
 
 // tildeAbove is above for tilde: given whether v's major, and its major
