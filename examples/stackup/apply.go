@@ -48,7 +48,7 @@ func (rf *runFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&rf.retryBackoff, "retry-backoff", time.Second, "wait `D` before the first retry, twice as long before each next")
 	fs.DurationVar(&rf.stepTimeout, "step-timeout", 0, "bound each attempt of a step to `D` (0: no bound)")
 	fs.DurationVar(&rf.grace, "grace", time.Minute, "after SIGINT or SIGTERM, give running steps `D` to finish, then stop them (0: at once)")
-	fs.BoolVar(&rf.rollback, "rollback", false, "when the run fails, undo the steps done with --rollback-exec, last first")
+	fs.BoolVar(&rf.rollback, "rollback", false, "when the run fails, undo the steps done with --rollback-exec (with --database, the workers'), last first")
 	fs.BoolVar(&rf.prefetch, "prefetch", false, "fetch and verify every package before the first step")
 	fs.BoolVar(&rf.staleCheck, "stale-check", false, "refuse to run when a node's version is not the one the plan expects")
 }
@@ -69,7 +69,7 @@ func (rf *runFlags) check() error {
 	switch {
 	case rf.exec == "" && !database:
 		return usageErr("give --exec COMMAND")
-	case rf.rollback && rf.rollbackExec == "":
+	case rf.rollback && rf.rollbackExec == "" && !database: // with --database, the workers' --rollback-exec
 		return usageErr("--rollback needs --rollback-exec COMMAND")
 	case rf.rollbackExec != "" && !rf.rollback:
 		return usageErr("--rollback-exec needs --rollback")

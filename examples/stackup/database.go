@@ -120,8 +120,6 @@ func (rf *runFlags) checkDatabase() error {
 	switch {
 	case rf.exec != "" || rf.verify != "" || rf.rollbackExec != "":
 		return usageErr("with --database the workers run the steps: give --exec, --verify-exec and --rollback-exec to 'stackup worker'")
-	case rf.rollback:
-		return usageErr("--rollback is not supported with --database yet: run without it, or without --database")
 	case rf.prefetch:
 		return usageErr("--prefetch is not supported with --database: the workers fetch nothing yet")
 	}

@@ -133,6 +133,31 @@ func TestApplyDatabaseFailure(t *testing.T) {
 	assert.NotContains(t, e.readLedger(t), failing)
 }
 
+// TestApplyDatabaseRollback: apply --database --rollback submits a run
+// that, when a step fails, is rolled back by the workers given
+// --rollback-exec, the failed step first, then the others, last done
+// first, as a run in one process is (TestApplyRollback).
+func TestApplyDatabaseRollback(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	plan := planOf(t, e)
+	w := startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.failOn("app/shop-2@2.0.0"),
+		"--rollback-exec", e.script(`echo "undo $1" >> "$4"`), "--plan", plan.ID, "--poll", "50ms")
+	r := stackup(t, e.args("--database", db, "--database-schema", schema, "--quiet", "--rollback")...)
+	assert.Equal(t, exitFailed, r.code, r.String())
+	assert.Contains(t, r.stdout, "0 succeeded, 0 failed, 0 skipped, 8 rolled back (1 of them after failing)")
+	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
+	var undo []string
+	for _, line := range strings.Split(strings.TrimSpace(e.readLedger(t)), "\n") {
+		if s, ok := strings.CutPrefix(line, "undo "); ok {
+			undo = append(undo, s)
+		}
+	}
+	assert.Equal(t, []string{"app/shop-2@2.0.0", "app/shop-1@2.0.0", "platform/tomcat-2@10.1.34", "platform/tomcat-2@9.0.98",
+		"platform/tomcat-1@10.1.34", "platform/tomcat-1@9.0.98", "platform/java-2@17.0.13", "platform/java-1@17.0.13"}, undo)
+}
+
 // TestWorkerWaitsForPlan: a worker started with --plan before the plan is
 // submitted waits for it (it says so), then runs its steps once apply
 // --database submits it, and exits 0 when the run has finished.

@@ -94,7 +94,7 @@ func TestDatabaseRefusals(t *testing.T) {
 		want string
 	}{
 		{e.args("--database", db, "--exec", e.record()), "--exec"},
-		{e.args("--database", db, "--rollback"), "--rollback"},
+		{e.args("--database", db, "--rollback", "--rollback-exec", e.record()), "--rollback-exec"},
 		{e.args("--database", db, "--prefetch"), "--prefetch"},
 		{e.args("--database", db, "--journal", filepath.Join(e.dir, "j")), "--journal"},
 		{e.args("--database", db, "--database-schema", ""), "--database-schema"},
