@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/hashicorp/go-multierror"
+
+	"github.com/stackup/stackup/version"
 )
 
 // Memory is an in-memory [Topology]. It is immutable once built, so it is
@@ -50,11 +52,22 @@ func New(apps ...Application) (*Memory, error) {
 		dependents: make(map[NodeID][]Dependent),
 	}
 	templates := m.templates
+	// Equal constraints become one: planners compare the constraints of a
+	// node's dependents by their text, which then compares at once.
+	constraints := map[string]version.Constraint{}
 	for i := range apps {
 		a := cloneApplication(&apps[i])
 		m.apps[a.ID] = a
 		for j := range a.Templates {
 			templates[a.Templates[j].ID] = &a.Templates[j]
+			for k := range a.Templates[j].Requirements {
+				c := &a.Templates[j].Requirements[k].Constraint
+				if seen, ok := constraints[c.String()]; ok {
+					*c = seen
+				} else {
+					constraints[c.String()] = *c
+				}
+			}
 		}
 	}
 	for _, a := range m.apps {
