@@ -256,8 +256,18 @@ func WithRetry(attempts int, backoff, max time.Duration) RunOption {
 const DefaultMaxBackoff = 5 * time.Minute
 
 // WithStepTimeout bounds each attempt of a step (Execute and Verify
-// together). The default is no bound.
+// together). The default is no bound. An attempt that outlasts it has its
+// context cancelled with a cause (see context.Cause) that says so, such
+// as "step timed out after 30s", and matches context.DeadlineExceeded.
 func WithStepTimeout(d time.Duration) RunOption { return func(c *runConfig) { c.timeout = d } }
+
+// stepTimedOut is the cause of the context of an attempt that outlasted
+// the step timeout.
+type stepTimedOut struct{ after time.Duration }
+
+func (e *stepTimedOut) Error() string { return fmt.Sprintf("step timed out after %v", e.after) }
+
+func (e *stepTimedOut) Unwrap() error { return context.DeadlineExceeded }
 
 // WithEvents makes Run report progress to fn. Run calls fn from one
 // goroutine at a time, in the order things happen; fn should return
@@ -757,7 +767,7 @@ func newBackoff(initial, max time.Duration) *backoff.ExponentialBackOff {
 func (r *run) once(ctx context.Context, i, n int, s *slot) error {
 	if r.cfg.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, r.cfg.timeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, r.cfg.timeout, &stepTimedOut{r.cfg.timeout})
 		defer cancel()
 	}
 	if p := r.plan.Steps[i].Package; r.store != nil && p != nil {

@@ -656,6 +656,16 @@ func TestRunStepTimeout(t *testing.T) {
 			"a": upgrade.Succeeded, "b": upgrade.Failed, "c": upgrade.Skipped,
 		}, states(report))
 	})
+	// The step's context says why it ended, for an executor to report.
+	synctest.Test(t, func(t *testing.T) {
+		exec := upgrade.ExecutorFunc(func(ctx context.Context, s upgrade.Step) error {
+			<-ctx.Done()
+			return fmt.Errorf("command stopped: %w", context.Cause(ctx))
+		})
+		_, err := upgrade.Run(t.Context(), &upgrade.Plan{Steps: []upgrade.Step{{ID: "a"}}}, exec, upgrade.WithStepTimeout(20*time.Millisecond))
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.ErrorContains(t, err, "command stopped: step timed out after 20ms")
+	})
 }
 
 func TestRunCancellation(t *testing.T) {

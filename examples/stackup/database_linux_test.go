@@ -204,3 +204,46 @@ func TestApplyDatabaseRetryVerify(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(ledger, "platform/java-2@17.0.13 "), "java-2's failed attempt recorded nothing; its retry once:\n%s", ledger)
 	assert.Contains(t, ledger, "platform/tomcat-1@9.0.98 ", "tomcat-1's command ran; its health check failed it")
 }
+
+// TestApplyDatabaseInterrupted: an interrupted apply --database stops
+// following its run, which goes on with its workers, and says so; the
+// same apply run again follows the run to its end.
+func TestApplyDatabaseInterrupted(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	plan := planOf(t, e)
+	started, release := filepath.Join(e.dir, "started"), filepath.Join(e.dir, "release")
+	t.Cleanup(func() { os.WriteFile(release, nil, 0o600) })
+	w := startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.blockingStep(started, release),
+		"--plan", plan.ID, "--poll", "50ms")
+	a := startChild(t, e.args("--database", db, "--database-schema", schema, "--quiet")...)
+	waitFile(t, started) // the run was submitted, and its first step is running
+	require.NoError(t, a.cmd.Process.Signal(syscall.SIGINT))
+	assert.Equal(t, exitFailed, a.wait(t), a.stderr.String())
+	assert.Contains(t, a.stderr.String(), "stopped following run "+plan.ID+", which goes on with its workers; run the same apply again to follow it")
+
+	require.NoError(t, os.WriteFile(release, nil, 0o600))
+	r := stackup(t, e.args("--database", db, "--database-schema", schema, "--quiet")...)
+	require.Equal(t, exitOK, r.code, r.String())
+	assert.Contains(t, r.stdout, "8 succeeded, 0 failed")
+	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
+	assert.Equal(t, ledgerOf(allSteps...), e.readLedger(t), "every step ran once, the interrupted apply's too")
+}
+
+// TestApplyDatabaseStepTimeout: apply's --step-timeout reaches the
+// workers: a step that overruns it is stopped and fails, saying so, as in
+// a run in one process.
+func TestApplyDatabaseStepTimeout(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	plan := planOf(t, e)
+	w := startChild(t, "worker", "--database", db, "--database-schema", schema,
+		"--exec", e.script(`if [ "$3" = java-1 ]; then sleep 30; fi; `+recordBody), "--plan", plan.ID, "--poll", "50ms")
+	r := stackup(t, e.args("--database", db, "--database-schema", schema, "--quiet", "--step-timeout", "200ms")...)
+	assert.Equal(t, exitFailed, r.code, r.String())
+	assert.Contains(t, r.stderr, `step platform/java-1@17.0.13 on node "java-1": execute command stopped: step timed out after 200ms`)
+	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
+	assert.NotContains(t, e.readLedger(t), allSteps[0])
+}
