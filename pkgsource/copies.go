@@ -109,11 +109,13 @@ func Permanent(err error) bool {
 }
 
 // copy reads p through the Opener and a Verifier into a new private file,
-// read-only.
+// read-only. The Opener's and the Verifier's errors name the package;
+// those of making the file are made to.
 func (c *Copies) copy(ctx context.Context, p Package) (path string, err error) {
+	named := func(err error) error { return fmt.Errorf("copying package %s: %w", p, err) }
 	dir, err := c.directory()
 	if err != nil {
-		return "", err
+		return "", named(err)
 	}
 	rc, err := c.o.Open(ctx, p)
 	if err != nil {
@@ -122,11 +124,11 @@ func (c *Copies) copy(ctx context.Context, p Package) (path string, err error) {
 	defer rc.Close()
 	f, err := os.CreateTemp(dir, "package-*")
 	if err != nil {
-		return "", err
+		return "", named(err)
 	}
 	defer func() {
-		if cerr := f.Close(); err == nil {
-			err = cerr
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = named(cerr)
 		}
 		if err != nil {
 			os.Remove(f.Name())
@@ -135,7 +137,10 @@ func (c *Copies) copy(ctx context.Context, p Package) (path string, err error) {
 	if _, err := io.Copy(f, NewVerifier(rc, p)); err != nil {
 		return "", err
 	}
-	return f.Name(), f.Chmod(0o400)
+	if err := f.Chmod(0o400); err != nil {
+		return "", named(err)
+	}
+	return f.Name(), nil
 }
 
 // directory returns the copies' directory, creating it.

@@ -102,3 +102,15 @@ func TestCopies(t *testing.T) {
 	assert.ErrorIs(t, err, os.ErrNotExist)
 	assert.False(t, pkgsource.Permanent(context.Canceled))
 }
+
+// A copy that cannot be made, its directory being a file, fails naming
+// the package.
+func TestCopiesErrorNamesPackage(t *testing.T) {
+	parent := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(parent, nil, 0o600))
+	dir, err := pkgsource.NewDir(t.TempDir())
+	require.NoError(t, err)
+	c := pkgsource.NewCopies(dir, parent)
+	_, err = c.File(t.Context(), pkgsource.Package{Type: "tomcat", Version: version.MustParse("10.1.34"), Location: "tomcat.pkg"})
+	assert.ErrorContains(t, err, "copying package tomcat 10.1.34: ")
+}
