@@ -442,6 +442,49 @@ func TestLeaseFencing(t *testing.T) {
 	assert.Equal(t, st.Report, after.Report, "a fenced worker changed nothing")
 }
 
+// A worker stopped between its claim and the step's start gives the step
+// back: ready at once for another worker, not in doubt, the attempt not
+// counted; its lease is fenced. A step taken over, and given back, keeps
+// its doubt.
+func TestReleaseUnstarted(t *testing.T) {
+	s, _ := testStore(t)
+	plan := &upgrade.Plan{ID: "p", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n"}}}
+	require.NoError(t, s.Submit(context.Background(), plan, Options{}))
+	ctx := context.Background()
+	o := WorkerOptions{Name: "stopped", Lease: time.Hour, Poll: time.Hour}
+	stopped := testWorker(t, s, plan.ID, &memExec{}, o)
+	c, _, _, err := stopped.claim(ctx)
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel() // released with a context already ended, as the worker's is
+	stopped.handBack(cancelled, c, false)
+
+	next := testWorker(t, s, plan.ID, &memExec{}, o)
+	c2, _, _, err := next.claim(ctx)
+	require.NoError(t, err)
+	require.NotNil(t, c2, "ready again at once, though the first lease had an hour to go")
+	assert.Equal(t, c.idx, c2.idx)
+	assert.False(t, c2.inDoubt, "it never started")
+	assert.Equal(t, 1, c2.attempts, "the given-back claim is not an attempt")
+	assert.ErrorIs(t, stopped.finish(ctx, c, 1, "", 0), ErrLeaseLost, "the first claim is fenced")
+
+	// Taken over from a lost worker, then given back: still in doubt.
+	_, err = s.pool.Exec(ctx, s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() WHERE plan_id = $1`), plan.ID)
+	require.NoError(t, err)
+	taker := testWorker(t, s, plan.ID, &memExec{}, o)
+	c3, _, _, err := taker.claim(ctx)
+	require.NoError(t, err)
+	require.NotNil(t, c3)
+	require.True(t, c3.inDoubt)
+	taker.handBack(ctx, c3, false)
+	c4, _, _, err := next.claim(ctx)
+	require.NoError(t, err)
+	require.NotNil(t, c4)
+	assert.True(t, c4.inDoubt, "a step taken over keeps its doubt")
+	assert.Equal(t, 2, c4.attempts)
+}
+
 func TestCancel(t *testing.T) {
 	s, _ := testStore(t)
 	createEffects(t, s)

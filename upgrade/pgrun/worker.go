@@ -240,6 +240,9 @@ func (w *worker) loop(ctx context.Context) error {
 		switch {
 		case ctx.Err() != nil:
 			w.waker.pass(woken)
+			if c != nil && !c.rollback { // claimed as ctx ended: ready again at once, rather than in doubt once the lease expires
+				w.handBack(ctx, c, false)
+			}
 			return ctx.Err()
 		case finished:
 			return nil
@@ -400,7 +403,7 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 	case errors.Is(cause, ErrLeaseLost):
 		return nil // another worker has the step: nothing to record
 	case ctx.Err() != nil && (report == nil || report.Outcomes[len(report.Outcomes)-1].State != upgrade.Succeeded):
-		w.release(bg, c) // cut short as the worker stops
+		w.handBack(bg, c, true) // cut short as the worker stops
 		return nil
 	}
 	attempts, errText, kinds := stepResult(c, base, report, err, cause)
@@ -596,14 +599,20 @@ func (w *worker) retrying(ctx context.Context, c *claim, attempt int, err error)
 	})
 }
 
-// release hands c back, in doubt, as the worker stops.
-func (w *worker) release(ctx context.Context, c *claim) {
+// handBack makes c's step ready again as the worker stops, its node and
+// slot freed, even once ctx has ended: in doubt if its step started, and
+// otherwise as it was before the claim, the attempt not counted. If that
+// fails, the lease expires all the same.
+func (w *worker) handBack(ctx context.Context, c *claim, started bool) {
+	ctx, done := context.WithTimeout(context.WithoutCancel(ctx), w.o.Lease)
+	defer done()
 	_ = pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, w.s.q(`SELECT 1 FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), w.planID()); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, w.s.q(`UPDATE {s}.steps SET state = 'ready', in_doubt = true, worker = NULL, lease_until = NULL, token = token + 1
-			WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state = 'running'`), w.planID(), c.idx, c.token)
+		tag, err := tx.Exec(ctx, w.s.q(`UPDATE {s}.steps SET state = 'ready', worker = NULL, lease_until = NULL, token = token + 1,
+				in_doubt = in_doubt OR $4, attempts = attempts - CASE WHEN $4 THEN 0 ELSE 1 END
+			WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state = 'running'`), w.planID(), c.idx, c.token, started)
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}
