@@ -166,6 +166,7 @@ func applyDatabase(ctx context.Context, db *dbFlags, rf *runFlags, plan *upgrade
 	clock := newStepClock(func() time.Time { return at })
 	clock.start = start
 	var seq int64
+	told := false // that the workers with --rollback-exec roll the run back
 	for {
 		st, err := store.Status(ctx, plan.ID)
 		if err != nil {
@@ -175,6 +176,10 @@ func applyDatabase(ctx context.Context, db *dbFlags, rf *runFlags, plan *upgrade
 			at = ev.Time
 			fmt.Fprintln(stdout, clock.line(ev.Event))
 			onEvent(ev.Event)
+			if rf.rollback && ev.Kind == upgrade.StepFailed && !told {
+				fmt.Fprintln(stdout, "the run is to be rolled back: the workers given --rollback-exec undo its steps")
+				told = true
+			}
 		})
 		if err != nil {
 			return failedErr(fmt.Errorf("database: %w", db.redact(err)))

@@ -147,6 +147,7 @@ func TestApplyDatabaseRollback(t *testing.T) {
 	r := stackup(t, e.args("--database", db, "--database-schema", schema, "--quiet", "--rollback")...)
 	assert.Equal(t, exitFailed, r.code, r.String())
 	assert.Contains(t, r.stdout, "0 succeeded, 0 failed, 0 skipped, 8 rolled back (1 of them after failing)")
+	assert.Contains(t, r.stdout, "the run is to be rolled back: the workers given --rollback-exec undo its steps")
 	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
 	var undo []string
 	for _, line := range strings.Split(strings.TrimSpace(e.readLedger(t)), "\n") {
