@@ -91,3 +91,20 @@ func ExampleConstraint_PrereleaseHint() {
 	// 1.30.4-eks-a1 is a pre-release, which >=1.30 excludes: write >=1.30.0-0 to allow pre-releases
 	// true
 }
+
+func ExampleConstraint_Span() {
+	var versions []version.Version // ascending, as a package index lists them
+	for _, s := range []string{"1.0.0", "1.1.0", "1.2.0", "1.2.1", "2.0.0-rc.1", "2.0.0", "3.0.0"} {
+		versions = append(versions, version.MustParse(s))
+	}
+	c := version.MustParseConstraint("~1.2 || ^2")
+	lo, hi := c.Span(len(versions), func(i int) version.Version { return versions[i] })
+	for _, v := range versions[lo:hi] { // only these can be allowed
+		fmt.Println(v, c.Allows(v))
+	}
+	// Output:
+	// 1.2.0 true
+	// 1.2.1 true
+	// 2.0.0-rc.1 false
+	// 2.0.0 true
+}
