@@ -94,8 +94,10 @@ func New(apps ...Application) (*Memory, error) {
 			}
 			reqsOn[t] = byTarget
 		}
-		for _, r := range n.Relationships {
+		for k := range n.Relationships {
+			r := &n.Relationships[k]
 			target := m.nodes[r.Target]
+			r.Target = target.ID // one string for one ID: comparisons and map lookups by it compare at once
 			d := Dependent{App: n.App, Node: n.ID, Template: n.Template, Relation: r.Relation}
 			reqs := byTarget[target.Template]
 			for _, req := range reqs {
