@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -483,6 +484,54 @@ func TestReleaseUnstarted(t *testing.T) {
 	require.NotNil(t, c4)
 	assert.True(t, c4.inDoubt, "a step taken over keeps its doubt")
 	assert.Equal(t, 2, c4.attempts)
+}
+
+// A worker whose context ends while its claim waits in the database (for
+// the run's row, here) lets the claim finish and hands the step back: once
+// Work has returned, the step is ready, not leased, not in doubt, and no
+// attempt is counted. The executor is never called.
+func TestCancelDuringClaim(t *testing.T) {
+	s, pool := testStore(t)
+	plan := &upgrade.Plan{ID: "p", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n"}}}
+	require.NoError(t, s.Submit(context.Background(), plan, Options{}))
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx)
+	_, err = tx.Exec(ctx, s.q(`SELECT 1 FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), plan.ID)
+	require.NoError(t, err)
+
+	workCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	never := upgrade.ExecutorFunc(func(context.Context, upgrade.Step) error {
+		panic("the step was run though the worker had stopped")
+	})
+	go func() {
+		done <- s.Work(workCtx, plan.ID, never, WorkerOptions{Name: "w", Lease: time.Hour, Poll: time.Hour})
+	}()
+	// Wait until the claim waits for the row lock this test holds.
+	for {
+		var waiting bool
+		require.NoError(t, pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+			WHERE NOT l.granted AND position($1 in a.query) > 0)`, s.schema+".claim(").Scan(&waiting))
+		if waiting {
+			break
+		}
+		runtime.Gosched()
+	}
+	cancel()
+	require.NoError(t, tx.Rollback(ctx)) // the claim goes on, and claims step a
+	require.ErrorIs(t, <-done, context.Canceled)
+
+	var state string
+	var leased, inDoubt bool
+	var attempts int
+	require.NoError(t, pool.QueryRow(ctx, s.q(`SELECT state, lease_until IS NOT NULL, in_doubt, attempts FROM {s}.steps WHERE plan_id = $1 AND idx = 0`),
+		plan.ID).Scan(&state, &leased, &inDoubt, &attempts))
+	assert.Equal(t, "ready", state)
+	assert.False(t, leased)
+	assert.False(t, inDoubt)
+	assert.Zero(t, attempts)
 }
 
 func TestCancel(t *testing.T) {

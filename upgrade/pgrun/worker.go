@@ -229,6 +229,9 @@ func (w *worker) loop(ctx context.Context) error {
 				return ErrDrained
 			default:
 			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			n.woken = w.waker.add() // before claim: a wake after it is not missed
 			n.c, n.finished, n.wake, n.err = w.claim(ctx)
 		}
@@ -324,6 +327,10 @@ func (w *worker) planID() string { return w.run.plan.ID }
 // expires (0 or less when one has, which another worker is taking over or
 // which is a rollback this worker cannot do), or -1 when none is leased.
 func (w *worker) claim(ctx context.Context) (c *claim, finished bool, wake time.Duration, err error) {
+	// The claim goes on to its end as ctx ends, so that a step claimed is
+	// known, and handed back (see loop), rather than left leased.
+	ctx, done := context.WithTimeout(context.WithoutCancel(ctx), w.o.Lease)
+	defer done()
 	var r claimRow
 	_, rollbacker := w.exec.(upgrade.Rollbacker)
 	err = w.s.pool.QueryRow(ctx, w.s.q(`SELECT r_status, r_idx, r_token, r_attempts, r_in_doubt, r_wake_us FROM {s}.claim($1, $2, $3, $4)`),
