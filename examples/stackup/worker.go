@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -108,22 +107,11 @@ func work(ctx context.Context, wf *workerFlags, stderr io.Writer) error {
 	drain := stopOf(ctx)
 	waitCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// since is when the drain began, by the database's clock, which
-	// stamps the events the drain is told from.
-	var since time.Time
-	sinceSet := make(chan struct{})
 	go func() {
-		defer close(sinceSet)
 		select {
 		case <-drain:
+			cancel()
 		case <-waitCtx.Done():
-			if !isClosed(drain) {
-				return
-			}
-		}
-		cancel()
-		if err := pool.QueryRow(context.WithoutCancel(ctx), "SELECT clock_timestamp()").Scan(&since); err != nil {
-			since = time.Now() // this host's clock: the database's is out of reach
 		}
 	}()
 	r := &runner{cmds: cmds, out: &lockedWriter{w: stderr}, grace: wf.grace, prefix: true}
@@ -140,11 +128,13 @@ func work(ctx context.Context, wf *workerFlags, stderr io.Writer) error {
 	}
 	exec := newRunnerWith(r)
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	opts := pgrun.WorkerOptions{Name: wf.name, Slots: wf.slots, Lease: wf.lease, Poll: wf.poll, Logger: log, Drain: drain}
-	if opts.Name == "" {
-		host, _ := os.Hostname()
-		opts.Name = fmt.Sprintf("%s:%d", host, os.Getpid()) // pgrun's default, which the drain's tally needs
-	}
+	var tally drainTally
+	opts := pgrun.WorkerOptions{Name: wf.name, Slots: wf.slots, Lease: wf.lease, Poll: wf.poll, Logger: log, Drain: drain,
+		Recorded: func(planID string, step upgrade.StepID, err error) {
+			if isClosed(drain) {
+				tally.add(planID, step, err)
+			}
+		}}
 	var drained []string // the runs worked on when the drain began
 	if wf.plan != "" {
 		if err = awaitRun(waitCtx, store, wf.plan, wf.poll, log); err == nil {
@@ -156,9 +146,7 @@ func work(ctx context.Context, wf *workerFlags, stderr io.Writer) error {
 	}
 	switch {
 	case isClosed(drain) && ctx.Err() == nil:
-		cancel()
-		<-sinceSet
-		return wf.drained(context.WithoutCancel(ctx), store, drained, opts.Name, since, stderr)
+		return tally.report(len(drained) > 1, stderr)
 	case errors.Is(err, pgrun.ErrUnknownRun):
 		return inputErr(fmt.Errorf("--plan: %w", wf.db.redact(err)))
 	case err != nil:
@@ -177,22 +165,56 @@ func isClosed(ch <-chan struct{}) bool {
 	}
 }
 
-// drained tells how the drain that began at since went, from the events
-// of runs: it prints how many steps this worker (named name) finished,
-// and returns nil when they all succeeded; an error naming the steps that
-// failed, and those whose outcome it could not record, otherwise.
-func (wf *workerFlags) drained(ctx context.Context, store *pgrun.Store, runs []string, name string, since time.Time, stderr io.Writer) error {
-	var t drainTally
-	for _, id := range runs {
-		var events []pgrun.Event
-		if _, err := eachEvent(ctx, store, id, 0, func(ev pgrun.Event) { events = append(events, ev) }); err != nil {
-			return failedErr(fmt.Errorf("drained, but reading the outcomes of run %s failed: %w", id, wf.db.redact(err)))
+// A drainTally counts the steps a worker finished after its drain began
+// (those it held then, or claimed as it began), and those it could not
+// record. It is safe for concurrent use.
+type drainTally struct {
+	mu       sync.Mutex
+	finished int
+	failed   []drainedStep
+	lost     []drainedStep
+}
+
+// drainedStep names a step of a run.
+type drainedStep struct {
+	planID string
+	step   upgrade.StepID
+}
+
+// add counts what pgrun told of step: recorded (err nil, or the step's
+// failure) or not (pgrun.ErrNotRecorded).
+func (t *drainTally) add(planID string, step upgrade.StepID, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := drainedStep{planID, step}
+	switch {
+	case errors.Is(err, pgrun.ErrNotRecorded):
+		t.lost = append(t.lost, s)
+	case err != nil:
+		t.finished++
+		t.failed = append(t.failed, s)
+	default:
+		t.finished++
+	}
+}
+
+// report prints how the drain went, and returns nil when every step it
+// finished succeeded; an error naming the steps that failed, and those
+// whose outcome it could not record, otherwise. byRun names each step
+// after its run.
+func (t *drainTally) report(byRun bool, stderr io.Writer) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	names := func(steps []drainedStep) string {
+		out := make([]string, len(steps))
+		for i, s := range steps {
+			out[i] = string(s.step)
+			if byRun {
+				out[i] = "run " + s.planID + " step " + out[i]
+			}
 		}
-		label := ""
-		if len(runs) > 1 {
-			label = "run " + id + " step "
-		}
-		t.add(events, name, since, label)
+		slices.Sort(out)
+		return strings.Join(out, ", ")
 	}
 	msg := fmt.Sprintf("drained: %d %s finished, nothing new claimed", t.finished, plural(t.finished, "step", "steps"))
 	if len(t.failed) == 0 && len(t.lost) == 0 {
@@ -200,10 +222,10 @@ func (wf *workerFlags) drained(ctx context.Context, store *pgrun.Store, runs []s
 		return nil
 	}
 	if len(t.failed) > 0 {
-		msg += fmt.Sprintf("; failed: %s", strings.Join(t.failed, ", "))
+		msg += "; failed: " + names(t.failed)
 	}
 	if len(t.lost) > 0 {
-		msg += fmt.Sprintf("; not recorded, going back to the other workers, in doubt, once their lease expires: %s", strings.Join(t.lost, ", "))
+		msg += "; not recorded, going back to the other workers, in doubt, once their lease expires: " + names(t.lost)
 	}
 	return failedErr(errors.New(msg))
 }
@@ -214,71 +236,6 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-// A drainTally counts the steps a worker finished while draining: those
-// it held when the drain began, or claimed as it began.
-type drainTally struct {
-	finished     int
-	failed, lost []string // step IDs, each after its label
-}
-
-// add tallies the events of one run (in their order) for worker me,
-// whose drain began at since, naming its steps after label.
-func (t *drainTally) add(events []pgrun.Event, me string, since time.Time, label string) {
-	began := slices.IndexFunc(events, func(e pgrun.Event) bool { return e.Step != nil && !e.Time.Before(since) })
-	if began < 0 {
-		began = len(events)
-	}
-	mine := map[upgrade.StepID]bool{} // whether me held each step held as the drain began
-	for _, e := range events[:began] {
-		switch {
-		case e.Step == nil:
-		case e.Kind == upgrade.StepStarted || e.Kind == upgrade.StepRetrying:
-			mine[e.Step.ID] = e.Worker == me
-		case e.Kind == upgrade.StepSucceeded || e.Kind == upgrade.StepFailed || e.Kind == upgrade.StepSkipped:
-			delete(mine, e.Step.ID)
-		}
-	}
-	pending := map[upgrade.StepID]bool{} // steps me held since the drain began, not yet finished
-	var order []upgrade.StepID
-	for id, ok := range mine {
-		if ok {
-			pending[id] = true
-			order = append(order, id)
-		}
-	}
-	slices.Sort(order)
-	for _, e := range events[began:] {
-		if e.Step == nil {
-			continue
-		}
-		id := e.Step.ID
-		switch {
-		case e.Kind == upgrade.StepStarted && e.Worker == me:
-			// A claim under way as the drain began.
-			if !pending[id] {
-				pending[id] = true
-				order = append(order, id)
-			}
-		case !pending[id]:
-		case e.Worker == me && (e.Kind == upgrade.StepSucceeded || e.Kind == upgrade.StepFailed):
-			delete(pending, id)
-			t.finished++
-			if e.Kind == upgrade.StepFailed {
-				t.failed = append(t.failed, label+string(id))
-			}
-		case e.Worker != me && (e.Kind == upgrade.StepStarted || e.Kind == upgrade.StepSucceeded || e.Kind == upgrade.StepFailed):
-			// Another worker took the step over: this one lost its lease.
-			delete(pending, id)
-			t.lost = append(t.lost, label+string(id))
-		}
-	}
-	for _, id := range order {
-		if pending[id] {
-			t.lost = append(t.lost, label+string(id))
-		}
-	}
 }
 
 // awaitRun waits until the run of plan planID has been submitted, looking

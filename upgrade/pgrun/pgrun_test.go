@@ -534,6 +534,47 @@ func TestCancelDuringClaim(t *testing.T) {
 	assert.Zero(t, attempts)
 }
 
+// WorkerOptions.Recorded hears of each step the worker ran: its recorded
+// success or failure, or that it could not record it, its lease taken
+// over (here by the test, as another worker would), then the success of
+// the same step taken over again.
+func TestRecorded(t *testing.T) {
+	s, pool := testStore(t)
+	plan := &upgrade.Plan{ID: "p", Steps: []upgrade.Step{
+		{ID: "a", Kind: upgrade.Platform, Node: "n1"}, {ID: "b", Kind: upgrade.Platform, Node: "n2"}}}
+	require.NoError(t, s.Submit(context.Background(), plan, Options{Policy: upgrade.ContinueIndependent}))
+	stolen := false
+	exec := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
+		switch {
+		case st.ID == "b":
+			return upgrade.Permanent(errors.New("disk full"))
+		case !stolen:
+			stolen = true
+			_, err := pool.Exec(context.Background(), s.q(`UPDATE {s}.steps SET token = token + 1 WHERE plan_id = $1 AND idx = 0`), plan.ID)
+			require.NoError(t, err)
+			<-ctx.Done() // the lease's renewal finds it lost
+			return ctx.Err()
+		}
+		return nil
+	})
+	var mu sync.Mutex
+	got := map[upgrade.StepID][]error{}
+	o := WorkerOptions{Lease: 300 * time.Millisecond, Poll: 10 * time.Millisecond, Recorded: func(planID string, id upgrade.StepID, err error) {
+		assert.Equal(t, plan.ID, planID)
+		mu.Lock()
+		defer mu.Unlock()
+		got[id] = append(got[id], err)
+	}}
+	require.NoError(t, s.Work(context.Background(), plan.ID, exec, o))
+	require.Len(t, got["a"], 2)
+	assert.ErrorIs(t, got["a"][0], ErrNotRecorded)
+	assert.ErrorIs(t, got["a"][0], ErrLeaseLost)
+	assert.NoError(t, got["a"][1], "taken over again, and recorded")
+	require.Len(t, got["b"], 1)
+	assert.ErrorContains(t, got["b"][0], "disk full")
+	assert.NotErrorIs(t, got["b"][0], ErrNotRecorded)
+}
+
 func TestCancel(t *testing.T) {
 	s, _ := testStore(t)
 	createEffects(t, s)

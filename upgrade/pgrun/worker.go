@@ -50,6 +50,15 @@ type WorkerOptions struct {
 	GracePeriod time.Duration
 	// Logger, if not nil, is told of database errors the worker rides out.
 	Logger *slog.Logger
+	// Recorded, if not nil, is called once for each step the worker ran
+	// (a rollback is not a step): with nil when it recorded the step's
+	// success, the step's error when it recorded its failure, and an error
+	// matching ErrNotRecorded when it could not record the outcome
+	// (another worker took the step over, the worker stopped, or the
+	// database stayed out of reach for the lease), the step then going to
+	// another worker, in doubt. It is called from the worker's slots: it
+	// must be safe for concurrent use when Slots is above 1.
+	Recorded func(planID string, step upgrade.StepID, err error)
 }
 
 // Defaults of WorkerOptions.
@@ -61,6 +70,10 @@ const (
 // ErrLeaseLost reports a step whose lease another worker took over: the
 // worker that lost it cannot record an outcome.
 var ErrLeaseLost = errors.New("pgrun: lease lost")
+
+// ErrNotRecorded is what WorkerOptions.Recorded is told of a step whose
+// outcome the worker could not record.
+var ErrNotRecorded = errors.New("pgrun: outcome not recorded")
 
 // ErrDrained is Work's error once WorkerOptions.Drain closed.
 var ErrDrained = errors.New("pgrun: worker drained")
@@ -408,22 +421,25 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 	defer done()
 	switch {
 	case errors.Is(cause, ErrLeaseLost):
-		return nil // another worker has the step: nothing to record
+		w.recorded(c, cause, "", 0) // another worker has the step: nothing to record
+		return nil
 	case ctx.Err() != nil && (report == nil || report.Outcomes[len(report.Outcomes)-1].State != upgrade.Succeeded):
 		w.handBack(bg, c, true) // cut short as the worker stops
+		w.recorded(c, context.Cause(ctx), "", 0)
 		return nil
 	}
 	attempts, errText, kinds := stepResult(c, base, report, err, cause)
 	if ctx.Err() != nil || isClosed(w.o.Drain) {
-		w.persist(bg, func() error { return w.finish(bg, c, attempts, errText, kinds) })
+		w.recorded(c, w.persist(bg, func() error { return w.finish(bg, c, attempts, errText, kinds) }), errText, kinds)
 		return nil
 	}
 	n := &next{woken: w.waker.add()} // before the claim, as in loop
-	w.persist(bg, func() error {
+	perr := w.persist(bg, func() error {
 		var err error
 		n.c, n.finished, n.wake, n.err, err = w.finishAndClaim(bg, c, attempts, errText, kinds)
 		return err
 	})
+	w.recorded(c, perr, errText, kinds)
 	if bg.Err() != nil && n.c == nil && !n.finished && n.err == nil {
 		w.waker.pass(n.woken) // not recorded: let loop look again, or stop
 		return nil
@@ -476,16 +492,34 @@ func stepResult(c *claim, base int, report *upgrade.Report, err, cause error) (a
 	return attempts, errText, kinds
 }
 
+// recorded tells WorkerOptions.Recorded of c's step: not recorded for
+// notRecorded (nil when it was), or else failed with errText (and its
+// kinds), or succeeded.
+func (w *worker) recorded(c *claim, notRecorded error, errText string, kinds int) {
+	if w.o.Recorded == nil {
+		return
+	}
+	var err error
+	switch {
+	case notRecorded != nil:
+		err = fmt.Errorf("%w: %w", ErrNotRecorded, notRecorded)
+	case errText != "":
+		err = &RemoteError{Message: errText, kinds: kinds}
+	}
+	w.o.Recorded(w.planID(), w.run.plan.Steps[c.idx].ID, err)
+}
+
 // persist calls record until it succeeds, returns ErrLeaseLost or ctx is
-// done, waiting between tries as Store.wait does after a database error.
-func (w *worker) persist(ctx context.Context, record func() error) {
+// done, waiting between tries as Store.wait does after a database error;
+// it returns record's last error.
+func (w *worker) persist(ctx context.Context, record func() error) error {
 	for {
 		err := record()
 		if err == nil || errors.Is(err, ErrLeaseLost) || ctx.Err() != nil {
-			return
+			return err
 		}
 		if w.s.wait(ctx, w.o, err) != nil {
-			return
+			return err
 		}
 	}
 }
