@@ -35,6 +35,10 @@ const maxBody = 1 << 20
 // directory keeps them all.
 const maxFinishedRuns = 100
 
+// defaultKeepPlans is how many plans that no run names serve keeps by
+// default (--keep-plans).
+const defaultKeepPlans = 1000
+
 // keepAlive is how often an event stream without events sends a comment,
 // so that proxies and clients do not take it for dead.
 const keepAlive = 15 * time.Second
@@ -55,8 +59,9 @@ type server struct {
 	metrics *metrics
 	// keepAlive is the longest an event stream stays silent.
 	keepAlive time.Duration
-	// keep is how many ended runs the server remembers.
-	keep int
+	// keep is how many ended runs the server remembers, keepPlans how many
+	// plans that no run names the state directory keeps.
+	keep, keepPlans int
 	// learn, if set, is called after each step that succeeded, before a
 	// step that depends on it starts, so that the inventory learns the
 	// node's new version; an error is logged. A resumed run calls it
@@ -97,7 +102,7 @@ func newServer(ctx context.Context, e *env, rf *runFlags, acc access, state *sta
 		return nil, err
 	}
 	s := &server{env: e, rf: rf, cmds: cmds, exec: newExecutor(cmds, out), log: log, acc: acc, state: state,
-		metrics: newMetrics(), keepAlive: keepAlive, ended: make(chan struct{}), keep: maxFinishedRuns, runs: map[string]*runState{}, busy: map[topology.AppID]string{}}
+		metrics: newMetrics(), keepAlive: keepAlive, ended: make(chan struct{}), keep: maxFinishedRuns, keepPlans: defaultKeepPlans, runs: map[string]*runState{}, busy: map[topology.AppID]string{}}
 	if err := s.loadRuns(ctx); err != nil {
 		return nil, err
 	}
@@ -455,6 +460,9 @@ func (s *server) handlePlans(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("plan stored", "plan", plan.ID, "steps", len(plan.Steps))
+	if err := s.state.prunePlans(s.keepPlans); err != nil {
+		s.log.Warn("removing the oldest plans that no run names failed", "err", err)
+	}
 	answerPlan(w, http.StatusCreated, plan)
 }
 
@@ -499,6 +507,11 @@ func (s *server) handleApplyPlan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, err := s.start(r.Context(), plan, nil)
+	if err == nil { // stored again, if removed (see prunePlans) before the run's record named it
+		if err := s.state.savePlan(plan); err != nil {
+			s.log.Warn("storing the plan of a run failed: the run cannot be resumed", "run", a.Run, "err", err)
+		}
+	}
 	answerStarted(w, a, err)
 }
 
@@ -957,6 +970,7 @@ type serveFlags struct {
 	tlsCert, tlsKey string
 	stateDir        string
 	resume          bool
+	keepPlans       int
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -971,11 +985,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	c.fs.StringVar(&sf.tlsKey, "tls-key", "", "the private key of --tls-cert in `FILE` (PEM)")
 	c.fs.StringVar(&sf.stateDir, "state-dir", "", "keep plans, runs and their journals in `DIR`, created 0700 if missing (required)")
 	c.fs.BoolVar(&sf.resume, "resume", false, "at start, resume the runs that a stop or crash interrupted")
+	c.fs.IntVar(&sf.keepPlans, "keep-plans", defaultKeepPlans, "keep at most `N` plans that no run names in --state-dir, removing the oldest")
 	if code, ok := c.parse(args, stdout, stderr); !ok {
 		return code
 	}
 	if sf.stateDir == "" {
 		return checkFlags(c.fs, c.synopsis, errors.New("give --state-dir DIR, the directory that keeps plans and runs"), stderr)
+	}
+	if sf.keepPlans < 1 {
+		return checkFlags(c.fs, c.synopsis, errors.New("--keep-plans must be at least 1"), stderr)
 	}
 	envToken, envSet := os.LookupEnv("STACKUP_TOKEN")
 	acc, generated, err := sf.access(envToken, envSet)
@@ -1162,6 +1180,7 @@ func serve(ctx context.Context, in *inputFlags, rf *runFlags, sf *serveFlags, st
 		return err
 	}
 	defer srv.Close()
+	srv.keepPlans = sf.keepPlans
 	// The inventory learns each step's version, and the plans and runs to
 	// come read the topology it wrote (see env.refresh).
 	srv.learn = func(ctx context.Context, s upgrade.Step) error {

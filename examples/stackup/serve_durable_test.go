@@ -355,3 +355,38 @@ func TestServeReviewedPlanStale(t *testing.T) {
 	assert.Contains(t, done["error"], `stale plan: node "java-1" has 11.0.25, but step platform/java-1@17.0.13 expects 8.0.402`)
 	assert.Empty(t, second.readLedger(t))
 }
+
+// TestServePrunesPlans: past --keep-plans plans that no run names, the
+// oldest of them are removed from the state directory (and are no longer
+// found); a plan a run names is kept, however old.
+func TestServePrunesPlans(t *testing.T) {
+	ts := newTestServer(t, "true")
+	ts.srv.keepPlans = 2
+	// Each plan stored an hour ago and a second after the one before, so
+	// that the order does not rest on the file system's clock.
+	stored := time.Now().Add(-time.Hour)
+	post := func(version string) string {
+		body := strings.Replace(requestBody(t, "testdata/requests.json"), `"version": "2.0.0"`, `"version": "`+version+`"`, 1)
+		code, answer := ts.post(t, "/v1/plans", body)
+		require.Equal(t, http.StatusCreated, code, answer)
+		id := answer["id"].(string)
+		stored = stored.Add(time.Second)
+		path := filepath.Join(ts.stateDir, "plans", "sha256-"+strings.TrimPrefix(id, "sha256:")+".json")
+		if _, err := os.Stat(path); err == nil {
+			require.NoError(t, os.Chtimes(path, stored, stored))
+		}
+		return id
+	}
+	applied := post("2.0.1")
+	code, answer := ts.post(t, "/v1/plans/"+applied+"/apply", "{}")
+	require.Equal(t, http.StatusAccepted, code, answer)
+	ts.follow(t, answer["events"].(string), "")
+	first, second, third := post("2.0.2"), post("2.0.3"), post("2.0.4")
+	for id, kept := range map[string]bool{applied: true, first: false, second: true, third: true} {
+		code, _ := ts.get(t, "/v1/plans/"+id)
+		assert.Equal(t, kept, code == http.StatusOK, "plan %s kept: %d", id, code)
+	}
+	entries, err := os.ReadDir(filepath.Join(ts.stateDir, "plans"))
+	require.NoError(t, err)
+	assert.Len(t, entries, 3, "two plans no run names, and the one a run names")
+}

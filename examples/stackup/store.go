@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/stackup/stackup/upgrade"
 )
@@ -158,6 +161,60 @@ func (st *stateStore) savePlan(plan *upgrade.Plan) error {
 		return err
 	}
 	return st.writeFile(name, b.Bytes())
+}
+
+// prunePlans removes the oldest plans, by the time they were stored, of
+// those that no run's record names, until at most keep of them are left:
+// plans posted for review and never applied would otherwise pile up for
+// ever. The plans runs name are kept, for their resumes.
+func (st *stateStore) prunePlans(keep int) error {
+	d, err := st.root.Open("plans")
+	if err != nil {
+		return err
+	}
+	entries, err := d.ReadDir(-1)
+	d.Close()
+	if err != nil || len(entries) <= keep {
+		return err
+	}
+	named := map[string]bool{} // file names of the plans runs name
+	runs, err := st.runIDs()
+	if err != nil {
+		return err
+	}
+	for _, id := range runs {
+		rec, err := st.loadRun(id)
+		if err != nil {
+			return err // kept: a record that cannot be read may name any
+		}
+		if name, err := planFile(rec.Plan); err == nil {
+			named[name] = true
+		}
+	}
+	type stored struct {
+		name string
+		at   time.Time
+	}
+	var plans []stored
+	for _, e := range entries {
+		name := "plans/" + e.Name()
+		id := "sha256:" + strings.TrimSuffix(strings.TrimPrefix(e.Name(), "sha256-"), ".json")
+		if f, err := planFile(id); err != nil || f != name || named[name] || !e.Type().IsRegular() {
+			continue // not a plan's file, or one a run names
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		plans = append(plans, stored{name, info.ModTime()})
+	}
+	slices.SortFunc(plans, func(a, b stored) int { return cmp.Or(a.at.Compare(b.at), cmp.Compare(a.name, b.name)) })
+	for _, p := range plans[:max(len(plans)-keep, 0)] {
+		if err := st.root.Remove(p.name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // loadPlan reads the plan stored under id. It returns errNoEntry for a
