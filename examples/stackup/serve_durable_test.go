@@ -390,3 +390,31 @@ func TestServePrunesPlans(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, entries, 3, "two plans no run names, and the one a run names")
 }
+
+// planOfRun reads the plan a run's record names, wherever the field is,
+// and fails on a record that names none or is not one.
+func TestPlanOfRun(t *testing.T) {
+	st, err := openStateDir(filepath.Join(t.TempDir(), "state"))
+	require.NoError(t, err)
+	defer st.Close()
+	plan := "sha256:" + strings.Repeat("ab", 32)
+	r1, r2, r3, r4 := strings.Repeat("A", 25)+"2", strings.Repeat("A", 25)+"3", strings.Repeat("A", 25)+"4", strings.Repeat("A", 25)+"5" // run IDs
+	require.NoError(t, st.saveRun(&runRecord{Run: r1, Plan: plan, Steps: map[upgrade.StepID]string{"a": "succeeded"}}))
+	got, err := st.planOfRun(r1)
+	require.NoError(t, err)
+	assert.Equal(t, plan, got)
+	for name, body := range map[string]string{
+		r2: `{"steps": {"a": "succeeded"}, "run": "` + r2 + `", "plan": "` + plan + `"}`,
+		r3: `{"run": "` + r3 + `"}`,
+		r4: `["plan"]`,
+	} {
+		require.NoError(t, st.writeFile("runs/"+name+".json", []byte(body)))
+	}
+	got, err = st.planOfRun(r2)
+	require.NoError(t, err)
+	assert.Equal(t, plan, got, "the plan field after the steps")
+	_, err = st.planOfRun(r3)
+	assert.ErrorContains(t, err, "names no plan")
+	_, err = st.planOfRun(r4)
+	assert.ErrorContains(t, err, "not a JSON object")
+}

@@ -183,11 +183,11 @@ func (st *stateStore) prunePlans(keep int) error {
 		return err
 	}
 	for _, id := range runs {
-		rec, err := st.loadRun(id)
+		plan, err := st.planOfRun(id)
 		if err != nil {
-			return err // kept: a record that cannot be read may name any
+			return err // nothing removed: a record that cannot be read may name any plan
 		}
-		if name, err := planFile(rec.Plan); err == nil {
+		if name, err := planFile(plan); err == nil {
 			named[name] = true
 		}
 	}
@@ -260,6 +260,46 @@ func (st *stateStore) saveRun(rec *runRecord) error {
 		return err
 	}
 	return st.writeFile(name, append(data, '\n'))
+}
+
+// planOfRun returns the plan that run id's record names, reading the
+// record only as far as that: a run's record holds its steps, and a
+// prune reads every record.
+func (st *stateStore) planOfRun(id string) (string, error) {
+	name, err := runFile(id, ".json")
+	if err != nil {
+		return "", err
+	}
+	f, err := st.root.OpenFile(name, os.O_RDONLY|openNonBlock, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s in the state directory is not a regular file", name)
+	}
+	dec := json.NewDecoder(io.LimitReader(f, maxRecord))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", fmt.Errorf("run record %s: not a JSON object", name)
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return "", fmt.Errorf("run record %s: %w", name, err)
+		}
+		if key == "plan" {
+			var plan string
+			if err := dec.Decode(&plan); err != nil {
+				return "", fmt.Errorf("run record %s: %w", name, err)
+			}
+			return plan, nil
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return "", fmt.Errorf("run record %s: %w", name, err)
+		}
+	}
+	return "", fmt.Errorf("run record %s names no plan", name)
 }
 
 // loadRun reads the record of run id.
