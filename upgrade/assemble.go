@@ -205,7 +205,7 @@ func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform
 	unmet := 0
 	for i := range pf.demands {
 		d := &pf.demands[i]
-		if pf.installedAt >= 0 && pf.cat.allows(d.Constraint, pf.installedAt) || pf.installedAt < 0 && d.Constraint.Allows(pf.node.Version) {
+		if d.Constraint.Allows(pf.node.Version) {
 			continue
 		}
 		if unmet++; unmet > named {

@@ -49,14 +49,6 @@ func newCatalog(pkgs []pkgsource.Package) *catalog {
 	return cat
 }
 
-// allows reports whether c allows the i-th version.
-func (cat *catalog) allows(c version.Constraint, i int) bool {
-	if c.IsZero() {
-		return true
-	}
-	return cat.allowedBy(c).versions[i]
-}
-
 // allowance is which versions of a catalog a constraint allows, index for
 // index, and the lowest and the highest of them (-1 when none).
 type allowance struct {
@@ -168,16 +160,10 @@ func (s sieve) any() bool {
 // wanted reports whether every demand allows the i-th version.
 func (s sieve) wanted(i int) bool { return firstRejecting(s.rules[:s.cotenants], i) < 0 }
 
-// locate returns the index of version v in the catalog, or -1, and the
-// index of the lowest version above v, or len(cat.pkgs).
-func (cat *catalog) locate(v version.Version) (at, above int) {
-	above = sort.Search(len(cat.pkgs), func(i int) bool { return v.Less(cat.pkgs[i].Version) })
-	for i := above - 1; i >= 0 && !cat.pkgs[i].Version.Less(v); i-- {
-		if cat.pkgs[i].Version.Same(v) { // an installed 18.04 is the package 18.4.0
-			return i, above
-		}
-	}
-	return -1, above
+// above returns the index of the lowest version above v, or
+// len(cat.pkgs).
+func (cat *catalog) above(v version.Version) int {
+	return sort.Search(len(cat.pkgs), func(i int) bool { return v.Less(cat.pkgs[i].Version) })
 }
 
 // less reports whether the j-th version is lower than the i-th.

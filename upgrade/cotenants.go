@@ -315,13 +315,9 @@ func (u *upward) enter(key aboveKey) error {
 // cycle reports the cycle that the Dependents of the nodes being worked
 // out form, met again at node id.
 func (u *upward) cycle(id topology.NodeID) error {
-	i := slices.Index(u.path, id)
-	cycle := make([]string, 0, len(u.path)-i+1)
-	for _, n := range u.path[i:] {
-		cycle = append(cycle, string(n))
-	}
+	cycle := cyclePath(u.path, slices.Index(u.path, id), nodeName, string(id))
 	slices.Reverse(cycle) // the way relationships point: down
-	return &CycleError{Path: append([]string{string(id)}, cycle...)}
+	return &CycleError{Path: cycle}
 }
 
 // checkWalked refuses dependent i of node id when the identifiers the walk

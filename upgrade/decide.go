@@ -29,7 +29,7 @@ func (pl *planning) decide(pf *platform) error {
 	if pf.cat, err = pl.catalog(pf.template.Type); err != nil {
 		return err
 	}
-	pf.installedAt, pf.firstAbove = pf.cat.locate(pf.node.Version)
+	pf.firstAbove = pf.cat.above(pf.node.Version)
 	if pf.path, pf.candidates, err = pl.choose(pf); err != nil {
 		return err
 	}

@@ -71,14 +71,13 @@ type platform struct {
 	binding        []*Demand // the co-tenant demands that ruled out a version
 	// The catalog of the node's type, where the installed version is in
 	// it, and the number of hops to each package (see distances).
-	cat         *catalog
-	installedAt int                   // the index of the installed version in cat, or -1
-	firstAbove  int                   // the index of the lowest version above it in cat
-	dist        *[]int32              // shared: see distances
-	one         [1]*pkgsource.Package // the path of one package, as most are
-	candidates  []Candidate
-	steps       []StepID // the IDs of its steps, once there are some,
-	lastIndex   int      // and the index of the last in the plan's steps
+	cat        *catalog
+	firstAbove int                   // the index of the lowest version above the installed one in cat
+	dist       *[]int32              // shared: see distances
+	one        [1]*pkgsource.Package // the path of one package, as most are
+	candidates []Candidate
+	steps      []StepID // the IDs of its steps, once there are some,
+	lastIndex  int      // and the index of the last in the plan's steps
 }
 
 // lastStep returns the ID of pf's last step.
@@ -246,12 +245,7 @@ func (pl *planning) height(n *nodeInfo) (int, error) {
 	case heightKnown:
 		return n.height, nil
 	case heightWorking:
-		i := slices.Index(pl.heightPath, n.node.ID)
-		cycle := make([]string, 0, len(pl.heightPath)-i+1)
-		for _, id := range pl.heightPath[i:] {
-			cycle = append(cycle, string(id))
-		}
-		return 0, &CycleError{Path: append(cycle, string(n.node.ID))}
+		return 0, &CycleError{Path: cyclePath(pl.heightPath, slices.Index(pl.heightPath, n.node.ID), nodeName, string(n.node.ID))}
 	}
 	n.heightState = heightWorking
 	pl.heightPath = append(pl.heightPath, n.node.ID)
@@ -556,12 +550,20 @@ func checkCycle(via []*pkgsource.Package, typ string) error {
 	if i < 0 {
 		return nil
 	}
-	path := make([]string, 0, len(via)-i+1)
-	for _, v := range via[i:] {
-		path = append(path, v.String())
-	}
-	return &CycleError{Requirements: true, Path: append(path, typ)}
+	return &CycleError{Requirements: true, Path: cyclePath(via, i, (*pkgsource.Package).String, typ)}
 }
+
+// cyclePath returns the names of the steps of a walk's path from the i-th
+// on, and last, which leads back to the i-th: the cycle the walk met.
+func cyclePath[T any](path []T, i int, name func(T) string, last string) []string {
+	out := make([]string, 0, len(path)-i+1)
+	for _, p := range path[i:] {
+		out = append(out, name(p))
+	}
+	return append(out, last)
+}
+
+func nodeName(id topology.NodeID) string { return string(id) }
 
 // onWay returns the index in via of the first package of type typ, or -1.
 func onWay(via []*pkgsource.Package, typ string) int {

@@ -33,7 +33,7 @@ func TestOrderIsPreferSorted(t *testing.T) {
 		pkgs = slices.CompactFunc(pkgs, func(a, b pkgsource.Package) bool { return a.Version.Same(b.Version) })
 		cat := newCatalog(pkgs)
 		installed := version.MustParse(fmt.Sprintf("%d.%d.%d", rng.IntN(3), rng.IntN(4), rng.IntN(4)))
-		_, above := cat.locate(installed)
+		above := cat.above(installed)
 		pf := &platform{cat: cat, firstAbove: above}
 		for _, policy := range []Policy{Newest, Nearest, LatestPatch} {
 			pl := &planning{Planner: &Planner{cfg: config{policy: policy}}}
