@@ -187,42 +187,61 @@ const maxStepIDLength = 3 * topology.MaxIDLength
 func checkPlanIDs(p *Plan) error {
 	var c idChecker
 	for i := range p.Requests {
-		c.request(fmt.Sprintf("requests[%d]", i), &p.Requests[i])
+		c.request(field{list: "requests", i: i, k: -1}, &p.Requests[i])
 	}
 	for i := range p.Steps {
-		c.step(fmt.Sprintf("steps[%d]", i), &p.Steps[i])
+		c.step(field{list: "steps", i: i, k: -1}, &p.Steps[i])
 	}
 	for i := range p.Barriers {
-		b := &p.Barriers[i]
-		at := fmt.Sprintf("barriers[%d]", i)
-		c.check(at+".id", "barrier", string(b.ID), false)
+		b, at := &p.Barriers[i], field{list: "barriers", i: i, k: -1}
+		c.check(at, ".id", "barrier", string(b.ID), false)
 		c.after(at, b.After)
 	}
 	for i := range p.Satisfied {
-		s := &p.Satisfied[i]
-		at := fmt.Sprintf("satisfied[%d]", i)
-		c.check(at+".node", "node", string(s.Node), false)
-		c.check(at+".template", "template", string(s.Template), false)
-		c.demand(at+".demand", &s.Demand)
+		s, at := &p.Satisfied[i], field{list: "satisfied", i: i, k: -1}
+		c.check(at, ".node", "node", string(s.Node), false)
+		c.check(at, ".template", "template", string(s.Template), false)
+		at.sub = ".demand"
+		c.demand(at, &s.Demand)
 	}
 	for i := range p.Decisions {
-		d := &p.Decisions[i]
-		at := fmt.Sprintf("decisions[%d]", i)
-		c.check(at+".node", "node", string(d.Node), false)
-		for k := range d.Demands {
-			c.demand(fmt.Sprintf("%s.demands[%d]", at, k), &d.Demands[k])
+		d, at := &p.Decisions[i], field{list: "decisions", i: i, k: -1}
+		c.check(at, ".node", "node", string(d.Node), false)
+		at.sub = ".demands"
+		for at.k = range d.Demands {
+			c.demand(at, &d.Demands[at.k])
 		}
 	}
 	return c.err
+}
+
+// field names a field of a plan in an error, such as steps[2].after[0]:
+// its list, the index in it, maybe a list within (sub, index k, -1 for
+// none) and the field's name. Its text is made only for an error: a plan
+// has a step per node.
+type field struct {
+	list string
+	i    int
+	sub  string
+	k    int
+	name string
+}
+
+func (f field) String() string {
+	s := fmt.Sprintf("%s[%d]%s", f.list, f.i, f.sub)
+	if f.k >= 0 {
+		s += fmt.Sprintf("[%d]", f.k)
+	}
+	return s + f.name
 }
 
 // idChecker checks the identifiers of a plan read from a file, and keeps
 // the first error.
 type idChecker struct{ err error }
 
-// check checks the identifier of a field, of a kind; an optional one may
-// be empty.
-func (c *idChecker) check(field, kind, id string, optional bool) {
+// check checks the identifier of field at's name, of a kind; an optional
+// one may be empty.
+func (c *idChecker) check(at field, name, kind, id string, optional bool) {
 	if c.err != nil || optional && id == "" {
 		return
 	}
@@ -231,46 +250,54 @@ func (c *idChecker) check(field, kind, id string, optional bool) {
 		max = maxStepIDLength
 	}
 	if e := topology.CheckIDLength(kind, id, max); e != nil {
-		c.err = fmt.Errorf("upgrade: %w: %s: %w", ErrInvalidPlan, field, e)
+		at.name = name
+		c.err = fmt.Errorf("upgrade: %w: %s: %w", ErrInvalidPlan, at, e)
 	}
 }
 
-func (c *idChecker) request(at string, r *Request) {
-	c.check(at+".application", "application", string(r.Application), false)
-	c.check(at+".replaces", "template", string(r.Replaces), false)
-	c.check(at+".template.id", "template", string(r.Template.ID), false)
-	c.check(at+".template.type", "type", r.Template.Type, true)
+func (c *idChecker) request(at field, r *Request) {
+	c.check(at, ".application", "application", string(r.Application), false)
+	c.check(at, ".replaces", "template", string(r.Replaces), false)
+	c.check(at, ".template.id", "template", string(r.Template.ID), false)
+	c.check(at, ".template.type", "type", r.Template.Type, true)
+	at.sub = ".template.requirements"
 	for k, q := range r.Template.Requirements {
-		c.check(fmt.Sprintf("%s.template.requirements[%d].name", at, k), "requirement name", q.Name, true)
-		c.check(fmt.Sprintf("%s.template.requirements[%d].template", at, k), "template", string(q.Template), false)
+		at.k = k
+		c.check(at, ".name", "requirement name", q.Name, true)
+		c.check(at, ".template", "template", string(q.Template), false)
 	}
 }
 
-func (c *idChecker) step(at string, s *Step) {
-	c.check(at+".id", "step", string(s.ID), false)
-	c.check(at+".app", "application", string(s.App), false)
-	c.check(at+".node", "node", string(s.Node), false)
-	c.check(at+".template", "template", string(s.Template), false)
-	c.check(at+".type", "type", s.Type, true)
+func (c *idChecker) step(at field, s *Step) {
+	c.check(at, ".id", "step", string(s.ID), false)
+	c.check(at, ".app", "application", string(s.App), false)
+	c.check(at, ".node", "node", string(s.Node), false)
+	c.check(at, ".template", "template", string(s.Template), false)
+	c.check(at, ".type", "type", s.Type, true)
 	if s.Package != nil {
-		c.check(at+".package.type", "package type", s.Package.Type, false)
+		c.check(at, ".package.type", "package type", s.Package.Type, false)
+		pkg := at
+		pkg.sub = ".package.requires"
 		for k, r := range s.Package.Requires {
-			c.check(fmt.Sprintf("%s.package.requires[%d].type", at, k), "package type", r.Type, false)
+			pkg.k = k
+			c.check(pkg, ".type", "package type", r.Type, false)
 		}
 	}
 	c.after(at, s.After)
 }
 
-func (c *idChecker) after(at string, after []StepID) {
+func (c *idChecker) after(at field, after []StepID) {
+	at.sub = ".after"
 	for k, a := range after {
-		c.check(fmt.Sprintf("%s.after[%d]", at, k), "step", string(a), false)
+		at.k = k
+		c.check(at, "", "step", string(a), false)
 	}
 }
 
-func (c *idChecker) demand(at string, d *Demand) {
-	c.check(at+".app", "application", string(d.App), true)
-	c.check(at+".template", "template", string(d.Template), true)
-	c.check(at+".node", "node", string(d.Node), true)
+func (c *idChecker) demand(at field, d *Demand) {
+	c.check(at, ".app", "application", string(d.App), true)
+	c.check(at, ".template", "template", string(d.Template), true)
+	c.check(at, ".node", "node", string(d.Node), true)
 }
 
 // checkDecisions refuses a plan whose decisions are not sorted by node,

@@ -2,6 +2,7 @@ package upgrade
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -37,11 +38,17 @@ func TestReadJSONRefusesHostileIDs(t *testing.T) {
 		"requests[0].template.requirements[0].template": func(p *Plan, id string) {
 			p.Requests[0].Template.Requirements[0].Template = topology.TemplateID(id)
 		},
-		"steps[0].app":                 func(p *Plan, id string) { p.Steps[0].App = topology.AppID(id) },
-		"steps[0].node":                func(p *Plan, id string) { p.Steps[0].Node = topology.NodeID(id) },
-		"steps[1].template":            func(p *Plan, id string) { p.Steps[1].Template = topology.TemplateID(id) },
-		"steps[0].type":                func(p *Plan, id string) { p.Steps[0].Type = id },
-		"steps[0].package.type":        func(p *Plan, id string) { p.Steps[0].Package.Type = id },
+		"steps[0].app":          func(p *Plan, id string) { p.Steps[0].App = topology.AppID(id) },
+		"steps[0].node":         func(p *Plan, id string) { p.Steps[0].Node = topology.NodeID(id) },
+		"steps[1].template":     func(p *Plan, id string) { p.Steps[1].Template = topology.TemplateID(id) },
+		"steps[0].type":         func(p *Plan, id string) { p.Steps[0].Type = id },
+		"steps[0].package.type": func(p *Plan, id string) { p.Steps[0].Package.Type = id },
+		"steps[0].package.requires[1].type": func(p *Plan, id string) {
+			p.Steps[0].Package.Requires = slices.Clone(p.Steps[0].Package.Requires)
+			p.Steps[0].Package.Requires[1].Type = id
+		},
+		"steps[1].id":                  func(p *Plan, id string) { p.Steps[1].ID = StepID(id) },
+		"steps[0].after[1]":            func(p *Plan, id string) { p.Steps[0].After[1] = StepID(id) },
 		"decisions[0].demands[0].node": func(p *Plan, id string) { p.Decisions[0].Demands[0].Node = topology.NodeID(id) },
 		"decisions[0].demands[0].app":  func(p *Plan, id string) { p.Decisions[0].Demands[0].App = topology.AppID(id) },
 		"decisions[1].node":            func(p *Plan, id string) { p.Decisions[1].Node = topology.NodeID(id) },
