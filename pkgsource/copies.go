@@ -48,7 +48,7 @@ func copyKey(p Package) string {
 }
 
 // File returns the path of the checked copy of p, making it if needed.
-// Its errors are the Opener's and the Verifier's, which name the package.
+// Its errors name the package.
 func (c *Copies) File(ctx context.Context, p Package) (string, error) {
 	key := copyKey(p)
 	c.mu.Lock()
@@ -61,6 +61,7 @@ func (c *Copies) File(ctx context.Context, p Package) (string, error) {
 	if !ok {
 		pc.path, pc.err = c.copy(ctx, p)
 		if pc.err != nil {
+			pc.err = namePackage(p, pc.err)
 			c.mu.Lock()
 			delete(c.files, key)
 			c.mu.Unlock()
@@ -70,9 +71,22 @@ func (c *Copies) File(ctx context.Context, p Package) (string, error) {
 	select {
 	case <-pc.ready:
 	case <-ctx.Done():
-		return "", context.Cause(ctx)
+		return "", namePackage(p, context.Cause(ctx))
 	}
 	return pc.path, pc.err
+}
+
+// namePackage returns err naming p: as it is when a *PackageError or a
+// *DigestError names a package already (the built-in Openers' and the
+// Verifier's), or else wrapped.
+func namePackage(p Package, err error) error {
+	if _, ok := errors.AsType[*PackageError](err); ok {
+		return err
+	}
+	if _, ok := errors.AsType[*DigestError](err); ok {
+		return err
+	}
+	return fmt.Errorf("copying package %s: %w", p, err)
 }
 
 // Made returns the path of the copy of p if it is made, or "".
@@ -109,13 +123,11 @@ func Permanent(err error) bool {
 }
 
 // copy reads p through the Opener and a Verifier into a new private file,
-// read-only. The Opener's and the Verifier's errors name the package;
-// those of making the file are made to.
+// read-only.
 func (c *Copies) copy(ctx context.Context, p Package) (path string, err error) {
-	named := func(err error) error { return fmt.Errorf("copying package %s: %w", p, err) }
 	dir, err := c.directory()
 	if err != nil {
-		return "", named(err)
+		return "", err
 	}
 	rc, err := c.o.Open(ctx, p)
 	if err != nil {
@@ -124,11 +136,11 @@ func (c *Copies) copy(ctx context.Context, p Package) (path string, err error) {
 	defer rc.Close()
 	f, err := os.CreateTemp(dir, "package-*")
 	if err != nil {
-		return "", named(err)
+		return "", err
 	}
 	defer func() {
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = named(cerr)
+		if cerr := f.Close(); err == nil {
+			err = cerr
 		}
 		if err != nil {
 			os.Remove(f.Name())
@@ -138,7 +150,7 @@ func (c *Copies) copy(ctx context.Context, p Package) (path string, err error) {
 		return "", err
 	}
 	if err := f.Chmod(0o400); err != nil {
-		return "", named(err)
+		return "", err
 	}
 	return f.Name(), nil
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -111,6 +113,22 @@ func TestCopiesErrorNamesPackage(t *testing.T) {
 	dir, err := pkgsource.NewDir(t.TempDir())
 	require.NoError(t, err)
 	c := pkgsource.NewCopies(dir, parent)
-	_, err = c.File(t.Context(), pkgsource.Package{Type: "tomcat", Version: version.MustParse("10.1.34"), Location: "tomcat.pkg"})
+	p := pkgsource.Package{Type: "tomcat", Version: version.MustParse("10.1.34"), Location: "tomcat.pkg"}
+	_, err = c.File(t.Context(), p)
 	assert.ErrorContains(t, err, "copying package tomcat 10.1.34: ")
+
+	// An Opener's error that names no package is made to, once; one that
+	// does is left as it is.
+	_, err = pkgsource.NewCopies(plainOpener{}, t.TempDir()).File(t.Context(), p)
+	assert.EqualError(t, err, "copying package tomcat 10.1.34: no route to host")
+	_, err = pkgsource.NewCopies(dir, t.TempDir()).File(t.Context(), p) // no such file
+	require.Error(t, err)
+	assert.Equal(t, 1, strings.Count(err.Error(), "tomcat 10.1.34"), err.Error())
+}
+
+// plainOpener fails, naming nothing.
+type plainOpener struct{}
+
+func (plainOpener) Open(context.Context, pkgsource.Package) (io.ReadCloser, error) {
+	return nil, errors.New("no route to host")
 }

@@ -49,7 +49,7 @@ func newPackageStore(o pkgsource.Opener, parent string) *packageStore {
 // succeed (see pkgsource.Permanent), which fails the step for good.
 func (s *packageStore) file(ctx context.Context, p pkgsource.Package) (string, error) {
 	path, err := s.File(ctx, p)
-	if err != nil && pkgsource.Permanent(err) { // pkgsource's errors name the package
+	if pkgsource.Permanent(err) { // pkgsource's errors name the package
 		return "", Permanent(err)
 	}
 	return path, err

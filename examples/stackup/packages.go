@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"strings"
 
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/upgrade"
@@ -26,15 +24,9 @@ func newPackageCopies(o pkgsource.Opener) *packageCopies {
 // not what the plan says, or whose name the repository refuses, fails
 // permanently.
 func (c *packageCopies) file(ctx context.Context, p pkgsource.Package) (string, error) {
-	path, err := c.File(ctx, p)
-	if err == nil {
-		return path, nil
-	}
-	if !strings.Contains(err.Error(), p.String()) { // pkgsource's errors name it
-		err = fmt.Errorf("package %s (%q): %w", p, p.Location, err)
-	}
+	path, err := c.File(ctx, p) // its errors name the package
 	if pkgsource.Permanent(err) {
 		return "", upgrade.Permanent(err)
 	}
-	return "", err
+	return path, err
 }

@@ -288,6 +288,7 @@ func (s *server) loadRuns(ctx context.Context) error {
 			s.log.Warn("run record skipped", "run", id, "err", err)
 			continue
 		}
+		s.named[rec.Plan] = true
 		if rec.Steps == nil {
 			rec.Steps = map[upgrade.StepID]string{}
 		}

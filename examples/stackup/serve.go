@@ -60,8 +60,10 @@ type server struct {
 	// keepAlive is the longest an event stream stays silent.
 	keepAlive time.Duration
 	// keep is how many ended runs the server remembers, keepPlans how many
-	// plans that no run names the state directory keeps.
+	// plans that no run names the state directory keeps; named holds the
+	// plans that runs name, kept for their resumes (s.mu guards it).
 	keep, keepPlans int
+	named           map[string]bool
 	// learn, if set, is called after each step that succeeded, before a
 	// step that depends on it starts, so that the inventory learns the
 	// node's new version; an error is logged. A resumed run calls it
@@ -102,7 +104,7 @@ func newServer(ctx context.Context, e *env, rf *runFlags, acc access, state *sta
 		return nil, err
 	}
 	s := &server{env: e, rf: rf, cmds: cmds, exec: newExecutor(cmds, out), log: log, acc: acc, state: state,
-		metrics: newMetrics(), keepAlive: keepAlive, ended: make(chan struct{}), keep: maxFinishedRuns, keepPlans: defaultKeepPlans, runs: map[string]*runState{}, busy: map[topology.AppID]string{}}
+		metrics: newMetrics(), keepAlive: keepAlive, ended: make(chan struct{}), keep: maxFinishedRuns, keepPlans: defaultKeepPlans, named: map[string]bool{}, runs: map[string]*runState{}, busy: map[topology.AppID]string{}}
 	if err := s.loadRuns(ctx); err != nil {
 		return nil, err
 	}
@@ -455,14 +457,19 @@ func (s *server) handlePlans(w http.ResponseWriter, r *http.Request) {
 	if plan = s.runnable(w, plan); plan == nil {
 		return
 	}
-	if err := s.state.savePlan(plan); err != nil {
+	s.mu.Lock() // no run starts, naming a plan, while the oldest are removed
+	err := s.state.savePlan(plan)
+	if err == nil {
+		if err := s.state.prunePlans(s.keepPlans, s.named); err != nil {
+			s.log.Warn("removing the oldest plans that no run names failed", "err", err)
+		}
+	}
+	s.mu.Unlock()
+	if err != nil {
 		writeError(w, http.StatusInternalServerError, "internal", err)
 		return
 	}
 	s.log.Info("plan stored", "plan", plan.ID, "steps", len(plan.Steps))
-	if err := s.state.prunePlans(s.keepPlans); err != nil {
-		s.log.Warn("removing the oldest plans that no run names failed", "err", err)
-	}
 	answerPlan(w, http.StatusCreated, plan)
 }
 
@@ -507,11 +514,6 @@ func (s *server) handleApplyPlan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, err := s.start(r.Context(), plan, nil)
-	if err == nil { // stored again, if removed (see prunePlans) before the run's record named it
-		if err := s.state.savePlan(plan); err != nil {
-			s.log.Warn("storing the plan of a run failed: the run cannot be resumed", "run", a.Run, "err", err)
-		}
-	}
 	answerStarted(w, a, err)
 }
 
@@ -529,10 +531,6 @@ func (s *server) handleApply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if plan = s.runnable(w, plan); plan == nil {
-		return
-	}
-	if err := s.state.savePlan(plan); err != nil { // for a resume
-		writeError(w, http.StatusInternalServerError, "internal", err)
 		return
 	}
 	a, err := s.start(r.Context(), plan, nil)
@@ -572,6 +570,13 @@ func (s *server) start(ctx context.Context, plan *upgrade.Plan, old *runState) (
 	if s.closed {
 		s.mu.Unlock()
 		return applyAnswer{}, fail(http.StatusServiceUnavailable, "shutting_down", errors.New("the server is shutting down"))
+	}
+	// The plan is stored for a resume (again, if a prune removed it since
+	// it was read), and kept from now on.
+	s.named[plan.ID] = true
+	if err := s.state.savePlan(plan); err != nil {
+		s.mu.Unlock()
+		return applyAnswer{}, fail(http.StatusInternalServerError, "internal", err)
 	}
 	for _, app := range apps {
 		if other, ok := s.busy[app]; ok && (s.db == nil || other != databaseRunID(plan.ID)) {
@@ -757,18 +762,7 @@ func (s *server) end(rs *runState, rep *upgrade.Report, state string, err error,
 }
 
 // stopped reports whether ctx carries an interrupt that has come.
-func stopped(ctx context.Context) bool {
-	stop := stopOf(ctx)
-	if stop == nil {
-		return false
-	}
-	select {
-	case <-stop:
-		return true
-	default:
-		return false
-	}
-}
+func stopped(ctx context.Context) bool { return isClosed(stopOf(ctx)) }
 
 // lookup returns the run named in r's path: one the server remembers, or
 // else one the state directory holds. On failure it answers the client

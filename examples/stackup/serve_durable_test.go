@@ -358,63 +358,62 @@ func TestServeReviewedPlanStale(t *testing.T) {
 
 // TestServePrunesPlans: past --keep-plans plans that no run names, the
 // oldest of them are removed from the state directory (and are no longer
-// found); a plan a run names is kept, however old.
+// found); a plan a run names is kept, however old, whether the run came
+// from a reviewed plan or from /v1/apply, and by a server restarted on
+// the state directory, which reads the runs' records.
 func TestServePrunesPlans(t *testing.T) {
-	ts := newTestServer(t, "true")
+	dir := t.TempDir()
+	stateDir := filepath.Join(dir, "state")
+	e := newApplyEnv(t)
+	log := slog.New(slog.DiscardHandler)
+	ts := startTestServer(t, e, stateDir, t.Context(), 0, "testdata/shop.yaml", "true", access{token: testToken}, log)
 	ts.srv.keepPlans = 2
 	// Each plan stored an hour ago and a second after the one before, so
 	// that the order does not rest on the file system's clock.
 	stored := time.Now().Add(-time.Hour)
-	post := func(version string) string {
-		body := strings.Replace(requestBody(t, "testdata/requests.json"), `"version": "2.0.0"`, `"version": "`+version+`"`, 1)
-		code, answer := ts.post(t, "/v1/plans", body)
-		require.Equal(t, http.StatusCreated, code, answer)
-		id := answer["id"].(string)
+	age := func(id string) {
 		stored = stored.Add(time.Second)
-		path := filepath.Join(ts.stateDir, "plans", "sha256-"+strings.TrimPrefix(id, "sha256:")+".json")
+		path := filepath.Join(stateDir, "plans", "sha256-"+strings.TrimPrefix(id, "sha256:")+".json")
 		if _, err := os.Stat(path); err == nil {
 			require.NoError(t, os.Chtimes(path, stored, stored))
 		}
+	}
+	body := func(version string) string {
+		return strings.Replace(requestBody(t, "testdata/requests.json"), `"version": "2.0.0"`, `"version": "`+version+`"`, 1)
+	}
+	post := func(ts *testServer, version string) string {
+		code, answer := ts.post(t, "/v1/plans", body(version))
+		require.Equal(t, http.StatusCreated, code, answer)
+		id := answer["id"].(string)
+		age(id)
 		return id
 	}
-	applied := post("2.0.1")
-	code, answer := ts.post(t, "/v1/plans/"+applied+"/apply", "{}")
+	reviewed := post(ts, "2.0.1")
+	code, answer := ts.post(t, "/v1/plans/"+reviewed+"/apply", "{}")
 	require.Equal(t, http.StatusAccepted, code, answer)
 	ts.follow(t, answer["events"].(string), "")
-	first, second, third := post("2.0.2"), post("2.0.3"), post("2.0.4")
-	for id, kept := range map[string]bool{applied: true, first: false, second: true, third: true} {
-		code, _ := ts.get(t, "/v1/plans/"+id)
-		assert.Equal(t, kept, code == http.StatusOK, "plan %s kept: %d", id, code)
+	code, answer = ts.post(t, "/v1/apply", body("2.0.2"))
+	require.Equal(t, http.StatusAccepted, code, answer)
+	ts.follow(t, answer["events"].(string), "")
+	applied := answer["plan"].(string)
+	age(applied)
+	first, second, third := post(ts, "2.0.3"), post(ts, "2.0.4"), post(ts, "2.0.5")
+	kept := func(ts *testServer, want map[string]bool) {
+		t.Helper()
+		for id, kept := range want {
+			code, _ := ts.get(t, "/v1/plans/"+id)
+			assert.Equal(t, kept, code == http.StatusOK, "plan %s kept: %d", id, code)
+		}
 	}
-	entries, err := os.ReadDir(filepath.Join(ts.stateDir, "plans"))
+	kept(ts, map[string]bool{reviewed: true, applied: true, first: false, second: true, third: true})
+	entries, err := os.ReadDir(filepath.Join(stateDir, "plans"))
 	require.NoError(t, err)
-	assert.Len(t, entries, 3, "two plans no run names, and the one a run names")
-}
+	assert.Len(t, entries, 4, "two plans no run names, and the two runs name")
+	ts.srv.Close()
+	ts.hs.Close()
 
-// planOfRun reads the plan a run's record names, wherever the field is,
-// and fails on a record that names none or is not one.
-func TestPlanOfRun(t *testing.T) {
-	st, err := openStateDir(filepath.Join(t.TempDir(), "state"))
-	require.NoError(t, err)
-	defer st.Close()
-	plan := "sha256:" + strings.Repeat("ab", 32)
-	r1, r2, r3, r4 := strings.Repeat("A", 25)+"2", strings.Repeat("A", 25)+"3", strings.Repeat("A", 25)+"4", strings.Repeat("A", 25)+"5" // run IDs
-	require.NoError(t, st.saveRun(&runRecord{Run: r1, Plan: plan, Steps: map[upgrade.StepID]string{"a": "succeeded"}}))
-	got, err := st.planOfRun(r1)
-	require.NoError(t, err)
-	assert.Equal(t, plan, got)
-	for name, body := range map[string]string{
-		r2: `{"steps": {"a": "succeeded"}, "run": "` + r2 + `", "plan": "` + plan + `"}`,
-		r3: `{"run": "` + r3 + `"}`,
-		r4: `["plan"]`,
-	} {
-		require.NoError(t, st.writeFile("runs/"+name+".json", []byte(body)))
-	}
-	got, err = st.planOfRun(r2)
-	require.NoError(t, err)
-	assert.Equal(t, plan, got, "the plan field after the steps")
-	_, err = st.planOfRun(r3)
-	assert.ErrorContains(t, err, "names no plan")
-	_, err = st.planOfRun(r4)
-	assert.ErrorContains(t, err, "not a JSON object")
+	again := startTestServer(t, e, stateDir, t.Context(), 0, "testdata/shop.yaml", "true", access{token: testToken}, log)
+	again.srv.keepPlans = 1
+	fourth := post(again, "2.0.6")
+	kept(again, map[string]bool{reviewed: true, applied: true, second: false, third: false, fourth: true})
 }

@@ -164,32 +164,18 @@ func (st *stateStore) savePlan(plan *upgrade.Plan) error {
 }
 
 // prunePlans removes the oldest plans, by the time they were stored, of
-// those that no run's record names, until at most keep of them are left:
-// plans posted for review and never applied would otherwise pile up for
-// ever. The plans runs name are kept, for their resumes.
-func (st *stateStore) prunePlans(keep int) error {
+// those that runs do not name (named, by plan ID), until at most keep of
+// them are left: plans posted for review and never applied would
+// otherwise pile up for ever. Only files named as plans are touched.
+func (st *stateStore) prunePlans(keep int, named map[string]bool) error {
 	d, err := st.root.Open("plans")
 	if err != nil {
 		return err
 	}
 	entries, err := d.ReadDir(-1)
 	d.Close()
-	if err != nil || len(entries) <= keep {
-		return err
-	}
-	named := map[string]bool{} // file names of the plans runs name
-	runs, err := st.runIDs()
 	if err != nil {
 		return err
-	}
-	for _, id := range runs {
-		plan, err := st.planOfRun(id)
-		if err != nil {
-			return err // nothing removed: a record that cannot be read may name any plan
-		}
-		if name, err := planFile(plan); err == nil {
-			named[name] = true
-		}
 	}
 	type stored struct {
 		name string
@@ -197,19 +183,20 @@ func (st *stateStore) prunePlans(keep int) error {
 	}
 	var plans []stored
 	for _, e := range entries {
-		name := "plans/" + e.Name()
 		id := "sha256:" + strings.TrimSuffix(strings.TrimPrefix(e.Name(), "sha256-"), ".json")
-		if f, err := planFile(id); err != nil || f != name || named[name] || !e.Type().IsRegular() {
+		name, err := planFile(id)
+		if err != nil || name != "plans/"+e.Name() || named[id] || !e.Type().IsRegular() {
 			continue // not a plan's file, or one a run names
 		}
-		info, err := e.Info()
-		if err != nil {
-			continue
+		if info, err := e.Info(); err == nil {
+			plans = append(plans, stored{name, info.ModTime()})
 		}
-		plans = append(plans, stored{name, info.ModTime()})
+	}
+	if len(plans) <= keep {
+		return nil
 	}
 	slices.SortFunc(plans, func(a, b stored) int { return cmp.Or(a.at.Compare(b.at), cmp.Compare(a.name, b.name)) })
-	for _, p := range plans[:max(len(plans)-keep, 0)] {
+	for _, p := range plans[:len(plans)-keep] {
 		if err := st.root.Remove(p.name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
@@ -260,46 +247,6 @@ func (st *stateStore) saveRun(rec *runRecord) error {
 		return err
 	}
 	return st.writeFile(name, append(data, '\n'))
-}
-
-// planOfRun returns the plan that run id's record names, reading the
-// record only as far as that: a run's record holds its steps, and a
-// prune reads every record.
-func (st *stateStore) planOfRun(id string) (string, error) {
-	name, err := runFile(id, ".json")
-	if err != nil {
-		return "", err
-	}
-	f, err := st.root.OpenFile(name, os.O_RDONLY|openNonBlock, 0)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("%s in the state directory is not a regular file", name)
-	}
-	dec := json.NewDecoder(io.LimitReader(f, maxRecord))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return "", fmt.Errorf("run record %s: not a JSON object", name)
-	}
-	for dec.More() {
-		key, err := dec.Token()
-		if err != nil {
-			return "", fmt.Errorf("run record %s: %w", name, err)
-		}
-		if key == "plan" {
-			var plan string
-			if err := dec.Decode(&plan); err != nil {
-				return "", fmt.Errorf("run record %s: %w", name, err)
-			}
-			return plan, nil
-		}
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return "", fmt.Errorf("run record %s: %w", name, err)
-		}
-	}
-	return "", fmt.Errorf("run record %s names no plan", name)
 }
 
 // loadRun reads the record of run id.

@@ -135,18 +135,16 @@ func work(ctx context.Context, wf *workerFlags, stderr io.Writer) error {
 				tally.add(planID, step, err)
 			}
 		}}
-	var drained []string // the runs worked on when the drain began
 	if wf.plan != "" {
 		if err = awaitRun(waitCtx, store, wf.plan, wf.poll, log); err == nil {
 			err = store.Work(ctx, wf.plan, exec, opts)
-			drained = []string{wf.plan}
 		}
 	} else {
-		drained, err = workAll(ctx, waitCtx, store, wf, exec, opts, log)
+		err = workAll(ctx, waitCtx, store, wf, exec, opts, log)
 	}
 	switch {
 	case isClosed(drain) && ctx.Err() == nil:
-		return tally.report(len(drained) > 1, stderr)
+		return tally.report(stderr)
 	case errors.Is(err, pgrun.ErrUnknownRun):
 		return inputErr(fmt.Errorf("--plan: %w", wf.db.redact(err)))
 	case err != nil:
@@ -173,6 +171,7 @@ type drainTally struct {
 	finished int
 	failed   []drainedStep
 	lost     []drainedStep
+	runs     map[string]bool // of the steps tallied
 }
 
 // drainedStep names a step of a run.
@@ -187,6 +186,10 @@ func (t *drainTally) add(planID string, step upgrade.StepID, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := drainedStep{planID, step}
+	if t.runs == nil {
+		t.runs = map[string]bool{}
+	}
+	t.runs[planID] = true
 	switch {
 	case errors.Is(err, pgrun.ErrNotRecorded):
 		t.lost = append(t.lost, s)
@@ -200,11 +203,12 @@ func (t *drainTally) add(planID string, step upgrade.StepID, err error) {
 
 // report prints how the drain went, and returns nil when every step it
 // finished succeeded; an error naming the steps that failed, and those
-// whose outcome it could not record, otherwise. byRun names each step
-// after its run.
-func (t *drainTally) report(byRun bool, stderr io.Writer) error {
+// whose outcome it could not record, otherwise: after their runs when
+// they come from several.
+func (t *drainTally) report(stderr io.Writer) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	byRun := len(t.runs) > 1
 	names := func(steps []drainedStep) string {
 		out := make([]string, len(steps))
 		for i, s := range steps {
@@ -216,7 +220,7 @@ func (t *drainTally) report(byRun bool, stderr io.Writer) error {
 		slices.Sort(out)
 		return strings.Join(out, ", ")
 	}
-	msg := fmt.Sprintf("drained: %d %s finished, nothing new claimed", t.finished, plural(t.finished, "step", "steps"))
+	msg := "drained: " + count(t.finished, "step") + " finished, nothing new claimed"
 	if len(t.failed) == 0 && len(t.lost) == 0 {
 		fmt.Fprintf(stderr, "%s worker: %s\n", programName, msg)
 		return nil
@@ -228,14 +232,6 @@ func (t *drainTally) report(byRun bool, stderr io.Writer) error {
 		msg += "; not recorded, going back to the other workers, in doubt, once their lease expires: " + names(t.lost)
 	}
 	return failedErr(errors.New(msg))
-}
-
-// plural returns one when n is 1, else many.
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 // awaitRun waits until the run of plan planID has been submitted, looking
@@ -270,12 +266,10 @@ func awaitRun(ctx context.Context, store *pgrun.Store, planID string, poll time.
 
 // workAll works on every run not finished, starting on new ones as they
 // are submitted, until waitCtx is done; ctx bounds the Work calls, which a
-// drain (opts.Drain) ends once their steps are. It returns the runs it was
-// working on when the drain began.
-func workAll(ctx, waitCtx context.Context, store *pgrun.Store, wf *workerFlags, exec upgrade.Executor, opts pgrun.WorkerOptions, log *slog.Logger) ([]string, error) {
+// drain (opts.Drain) ends once their steps are.
+func workAll(ctx, waitCtx context.Context, store *pgrun.Store, wf *workerFlags, exec upgrade.Executor, opts pgrun.WorkerOptions, log *slog.Logger) error {
 	var wg sync.WaitGroup
 	working := map[string]bool{}
-	var drained []string
 	var mu sync.Mutex
 	for {
 		ids, err := store.Unfinished(waitCtx)
@@ -297,9 +291,6 @@ func workAll(ctx, waitCtx context.Context, store *pgrun.Store, wf *workerFlags, 
 				}
 				mu.Lock()
 				delete(working, id)
-				if isClosed(opts.Drain) {
-					drained = append(drained, id)
-				}
 				mu.Unlock()
 			})
 		}
@@ -308,7 +299,7 @@ func workAll(ctx, waitCtx context.Context, store *pgrun.Store, wf *workerFlags, 
 		case <-waitCtx.Done():
 			t.Stop()
 			wg.Wait()
-			return drained, waitCtx.Err()
+			return waitCtx.Err()
 		case <-t.C:
 		}
 	}

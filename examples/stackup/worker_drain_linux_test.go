@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -73,7 +72,7 @@ func TestWorkerDrains(t *testing.T) {
 	}
 	require.True(t, ran[blocked])
 	require.LessOrEqual(t, len(ran), 2, "the worker claimed nothing more than a claim under way:\n%s", e.readLedger(t))
-	assert.Contains(t, w1.stderr.String(), fmt.Sprintf("drained: %d %s finished, nothing new claimed", len(ran), plural(len(ran), "step", "steps")))
+	assert.Contains(t, w1.stderr.String(), "drained: "+count(len(ran), "step")+" finished, nothing new claimed")
 
 	st, err := store.Status(t.Context(), plan.ID)
 	require.NoError(t, err)
