@@ -442,9 +442,8 @@ type run struct {
 	stopping bool // a failure (FailFast) or the journal keeps steps from starting
 	halted   bool // stop kept an attempt from starting
 	workers  sync.WaitGroup
-	watch    *watch // nil when no host call needs watching (see run_watch.go)
-	panicked any    // what the caller's code called by a worker panicked with, first
-	broken   bool   // a worker panicked: the others leave
+	panicked any  // what the caller's code called by a worker panicked with, first
+	broken   bool // a worker panicked: the others leave
 }
 
 type result struct {
@@ -574,16 +573,17 @@ func (r *run) seedReady() {
 // end and releases the steps after it.
 func (r *run) runWorkers(ctx, runCtx context.Context) {
 	n := min(r.cfg.concurrency, len(r.plan.Steps))
+	var w *watch // nil when no host call needs watching (see run_watch.go)
 	if r.cfg.grace > 0 && r.cfg.timeout == 0 {
-		r.watch = newWatch(ctx, r, n)
-		go r.watch.run(runCtx)
+		w = newWatch(ctx, r, n)
+		go w.run(runCtx)
 	}
 	r.workers.Add(n)
 	for k := range n {
-		go r.work(ctx, runCtx, r.watch.slot(k))
+		go r.work(ctx, runCtx, w.slot(k))
 	}
 	r.workers.Wait()
-	r.watch.close()
+	w.close()
 }
 
 // noteStopped adds ErrStopped to the run's errors, and logs it, if the
@@ -781,10 +781,8 @@ func (r *run) once(ctx context.Context, i, n int, s *slot) error {
 		return err
 	}
 	if _, ok := r.exec.(Verifier); ok {
-		if err := r.host(ctx, callVerify, i, n, s); err != nil && err != errGone {
-			return fmt.Errorf("verify: %w", err)
-		} else if err != nil {
-			return err
+		if err := r.host(ctx, callVerify, i, n, s); err != nil {
+			return verifyError(callVerify, err)
 		}
 	}
 	return nil

@@ -13,6 +13,15 @@ import (
 // it: the worker must leave at once (see work).
 var errGone = errors.New("upgrade: host call abandoned by the watch")
 
+// verifyError says that err is Verify's when m is, but for errGone, which
+// the worker acts on as it is.
+func verifyError(m hostMethod, err error) error {
+	if m != callVerify || err == errGone {
+		return err
+	}
+	return fmt.Errorf("verify: %w", err)
+}
+
 // A watch abandons host code that ignores the run's cancellation for
 // longer than the grace period, as call does, but without a goroutine per
 // call: the workers call the host's code themselves, each marking its slot
@@ -125,10 +134,7 @@ func (s *slot) abandon(c uint64, cause error) {
 		return
 	}
 	r := s.w.r
-	err := Permanent(&AbandonedError{Method: string(s.method), Step: r.plan.Steps[s.step].ID, Grace: r.cfg.grace, Cause: cause})
-	if s.method == callVerify {
-		err = fmt.Errorf("verify: %w", err)
-	}
+	err := verifyError(s.method, Permanent(&AbandonedError{Method: string(s.method), Step: r.plan.Steps[s.step].ID, Grace: r.cfg.grace, Cause: cause}))
 	r.mu.Lock()
 	defer func() {
 		if v := recover(); v != nil {
