@@ -35,9 +35,11 @@ func chainPlan(id string, n int) *upgrade.Plan {
 	return p
 }
 
-// runChainAsleep runs a 10-step chain with three sleepy workers, two of
-// them slots of one: those not running the step wait, and must be woken
-// for the run to end (a worker returns once the run finished).
+// runChainAsleep runs a 10-step chain with two sleepy workers of two
+// slots each, on two Stores of the schema: those not running the step
+// wait, and must be woken for the run to end (a worker returns once the
+// run finished). A wake from one Store to the other goes through
+// PostgreSQL: no in-process wake can stand for it.
 func runChainAsleep(t *testing.T, s *Store, id string) {
 	t.Helper()
 	plan := chainPlan(id, 10)
@@ -45,12 +47,32 @@ func runChainAsleep(t *testing.T, s *Store, id string) {
 	o := sleepy
 	o.Slots = 2
 	exec := &memExec{}
-	work(t, s, plan.ID, 2, exec, o)
+	other := secondStore(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a failure bound
+	defer cancel()
+	var wg sync.WaitGroup
+	for k, store := range []*Store{s, other} {
+		wg.Go(func() {
+			o := o
+			o.Name = fmt.Sprintf("w%d", k)
+			assert.NoError(t, store.Work(ctx, plan.ID, exec, o))
+		})
+	}
+	wg.Wait()
 	st, err := s.Status(context.Background(), plan.ID)
 	require.NoError(t, err)
 	require.True(t, st.Finished)
 	assert.NoError(t, st.Err)
 	assert.Equal(t, 10, st.Report.Count(upgrade.Succeeded))
+}
+
+// secondStore opens another Store on s's schema, as another process
+// would: it shares no waker with s.
+func secondStore(t *testing.T, s *Store) *Store {
+	t.Helper()
+	other, err := Open(context.Background(), s.pool, s.name)
+	require.NoError(t, err)
+	return other
 }
 
 // TestNotifyWakesWorkers: workers that would poll only hourly run a chain
@@ -66,19 +88,20 @@ func TestNotifyAcrossRuns(t *testing.T) {
 	s, pool := testStore(t)
 	ctx := context.Background()
 	exec, release := holdSharedNode(t, s, sleepy)
+	other := secondStore(t, s) // run two's worker is another process's
 	twoDone := make(chan error, 1)
-	go func() { twoDone <- s.Work(ctx, "two", exec, sleepy) }()
+	go func() { twoDone <- other.Work(ctx, "two", exec, sleepy) }()
 	waitForEvent(t, s, "two", upgrade.StepWaiting)
 
-	// The store's listening connection, one for both workers, is cut: it
-	// listens again.
+	// The listening connections, one per Store, are cut: they listen
+	// again.
 	old := listeners(t, pool, s)
-	require.Len(t, old, 1)
+	require.Len(t, old, 2)
 	_, err := pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = ANY($1)`, old)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { // a failure bound
 		now := listeners(t, pool, s)
-		return len(now) == 1 && !slices.Contains(old, now[0])
+		return len(now) == 2 && !slices.Contains(old, now[0]) && !slices.Contains(old, now[1])
 	}, defaultBound, pollEvery)
 
 	require.NoError(t, release())
@@ -166,7 +189,7 @@ func TestWaitWokenByNotify(t *testing.T) {
 		waited <- result{st, err}
 	}()
 	require.Eventually(t, func() bool { return len(listeners(t, pool, s)) == 1 }, defaultBound, pollEvery) // a failure bound
-	work(t, s, plan.ID, 1, &memExec{}, fastWorker)
+	work(t, secondStore(t, s), plan.ID, 1, &memExec{}, fastWorker)                                         // its notifications reach Wait through PostgreSQL
 	r := <-waited
 	require.NoError(t, r.err)
 	assert.True(t, r.st.Finished)
