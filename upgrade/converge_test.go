@@ -21,7 +21,8 @@ import (
 
 // cvApply returns the topology as it is once the given steps of the plan
 // have succeeded: each node at its step's target version and, for an
-// application step, its application's template replaced by the request's.
+// application step, its application's template replaced by the request's,
+// which the node is then of.
 func cvApply(t *testing.T, topo *topology.Memory, plan *upgrade.Plan, done []upgrade.StepID) *topology.Memory {
 	t.Helper()
 	apps := topo.Applications()
@@ -32,6 +33,9 @@ func cvApply(t *testing.T, topo *topology.Memory, plan *upgrade.Plan, done []upg
 			for k := range apps[a].Nodes {
 				if n := &apps[a].Nodes[k]; n.ID == s.Node {
 					n.Version = s.To
+					if s.Kind == upgrade.Application {
+						n.Template = s.NewTemplate.ID
+					}
 				}
 			}
 			if s.Kind == upgrade.Application && apps[a].ID == s.App {
@@ -202,4 +206,56 @@ func TestRunErrorsOnOneLine(t *testing.T) {
 	_, err := upgrade.Run(context.Background(), plan, exec, upgrade.WithFailurePolicy(upgrade.ContinueIndependent))
 	require.ErrorIs(t, err, upgrade.ErrStepFailed)
 	assert.Regexp(t, `^2 problems: upgrade: step app/shop-1@2\.0\.0 on node "shop-1": one; upgrade: step app/shop-2@2\.0\.0 on node "shop-2": two$`, err.Error())
+}
+
+// TestCurrentIsTheSameVersion checks that an application node counts as
+// on the new template already only when it has the new template's version,
+// build metadata included: a new build of a version is a step to deploy,
+// and planning again once it has run has none. A node is current by its
+// version only, as the topology records: a template renamed at the same
+// version is a satisfied check, as it would be after the step ran in a
+// topology that records versions only.
+func TestCurrentIsTheSameVersion(t *testing.T) {
+	tpl := func(id, typ, ver string) topology.Template {
+		return topology.Template{ID: topology.TemplateID(id), Type: typ, Version: v(ver)}
+	}
+	for _, tc := range []struct {
+		name      string
+		installed topology.Template
+		next      topology.Template
+		steps     int
+	}{
+		{"same", tpl("svc_app", "webapp", "1.2.3+build.7"), tpl("svc_app", "webapp", "1.2.3+build.7"), 0},
+		{"same version spelled otherwise", tpl("svc_app", "webapp", "18.04"), tpl("svc_app", "webapp", "18.4.0"), 0},
+		{"new build", tpl("svc_app", "webapp", "1.2.3+build.7"), tpl("svc_app", "webapp", "1.2.3+build.8"), 1},
+		{"build added", tpl("svc_app", "webapp", "1.2.3"), tpl("svc_app", "webapp", "1.2.3+build.8"), 1},
+		{"metadata dropped", tpl("svc_app", "webapp", "1.2.3+build.8"), tpl("svc_app", "webapp", "1.2.3"), 1},
+		{"template renamed", tpl("svc_app", "webapp", "1.2.3"), tpl("svc_app_ng", "webapp", "1.2.3"), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			topo := build(t, new(topology.Builder).Template("svc", tc.installed).
+				Node("svc", topology.Node{ID: "svc-1", Template: tc.installed.ID}))
+			req := upgrade.Request{Application: "svc", Replaces: tc.installed.ID, Template: tc.next}
+			plan, err := upgrade.NewPlanner(topo, catalogue(t)).Plan(context.Background(), req)
+			require.NoError(t, err)
+			require.Len(t, plan.Steps, tc.steps)
+			if tc.steps == 0 {
+				require.Len(t, plan.Satisfied, 1)
+				return
+			}
+			s := plan.Steps[0]
+			assert.Equal(t, upgrade.StepID("app/svc-1@"+tc.next.Version.Canonical().String()), s.ID)
+			assert.Equal(t, tc.installed.Version.String(), s.From.String())
+			assert.Equal(t, tc.next.Version.String(), s.To.String())
+			assert.Empty(t, plan.Satisfied)
+
+			// Once it has run, the node runs the new template: planning
+			// again for it has nothing to do.
+			after := cvApply(t, topo, plan, []upgrade.StepID{s.ID})
+			again, err := upgrade.NewPlanner(after, catalogue(t)).Plan(context.Background(),
+				upgrade.Request{Application: "svc", Replaces: tc.next.ID, Template: tc.next})
+			require.NoError(t, err)
+			assert.Empty(t, again.Steps)
+		})
+	}
 }

@@ -314,7 +314,11 @@ func (pl *planning) noPath(pf *platform, fit sieve, up bool) error {
 		furthest, reason = pl.furthestReachable(installed, pkgs, pf.cotenants)
 	}
 	if pl.cfg.maxMinorStep > 0 {
-		reason += fmt.Sprintf(" (a hop may advance at most %d minor versions)", pl.cfg.maxMinorStep)
+		unit := "minor versions"
+		if pl.cfg.maxMinorStep == 1 {
+			unit = "minor version"
+		}
+		reason += fmt.Sprintf(" (a hop may advance at most %d %s)", pl.cfg.maxMinorStep, unit)
 	}
 	var targets []int
 	for i := range pkgs {

@@ -87,8 +87,8 @@ func (pf *platform) lastStep() StepID { return pf.steps[len(pf.steps)-1] }
 type replacement struct {
 	*nodeInfo
 	request int // its index in the requests
-	// current says that the node is on the new template's version
-	// already: a satisfied check, not a step.
+	// current says that the node has the new template's version already:
+	// a satisfied check, not a step.
 	current bool
 }
 
@@ -484,11 +484,11 @@ func (pl *planning) replace(r *Request, index int, n *topology.Node, replaced *t
 			pl.replacedByID[n.ID] = info
 		}
 	}
-	rep := replacement{nodeInfo: info, request: index}
-	switch c := n.Version.Compare(r.Template.Version); {
-	case c == 0:
-		rep.current = true
-	case c > 0 && !pl.cfg.allowDowngrade:
+	// A node is current when it has the new template's version already,
+	// build metadata included: "1.2.3+b7" to "1.2.3+b8" is a new build to
+	// deploy (see Version.Same).
+	rep := replacement{nodeInfo: info, request: index, current: n.Version.Same(r.Template.Version)}
+	if n.Version.Compare(r.Template.Version) > 0 && !pl.cfg.allowDowngrade {
 		return nil, &DowngradeError{Node: n.ID, Type: replaced.Type, Installed: n.Version,
 			Demands: []Demand{requestDemand(r)}, Candidates: []version.Version{r.Template.Version}}
 	}

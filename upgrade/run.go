@@ -383,9 +383,10 @@ func (e *StaleError) Is(target error) bool { return target == ErrStalePlan }
 // every rollback failure (matching ErrRollback); or it is ctx's error when
 // ctx was cancelled: running steps get the cancellation, nothing new
 // starts, and Run returns once they have. Before any step runs, Run
-// returns an error matching ErrInvalidPlan for a plan whose steps cannot be
-// ordered, and the errors of the journal, the stale-plan check and the
-// prefetch; the report is nil then.
+// returns an error matching ErrInvalidPlan for a nil plan or one whose
+// steps cannot be ordered, and the errors of the journal, the stale-plan
+// check and the prefetch; the report is nil then. A nil exec is a
+// programming error: Run panics, as NewPlanner does on nil arguments.
 //
 // Run calls the host's code (Execute, Verify, Rollback) in goroutines of
 // its own. A panic there fails the call with a *PanicError, which is not
@@ -396,6 +397,9 @@ func (e *StaleError) Is(target error) bool { return target == ErrStalePlan }
 func Run(ctx context.Context, plan *Plan, exec Executor, opts ...RunOption) (*Report, error) {
 	if exec == nil {
 		panic("upgrade: Run needs an Executor")
+	}
+	if plan == nil {
+		return nil, fmt.Errorf("upgrade: %w: the plan is nil: pass the *Plan that Plan, PlanAll or ReadJSON returned", ErrInvalidPlan)
 	}
 	cfg := runConfig{concurrency: 1, attempts: 1, grace: DefaultGracePeriod}
 	for _, o := range opts {

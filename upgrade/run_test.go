@@ -123,6 +123,12 @@ func TestRunInvalidPlan(t *testing.T) {
 		{"duplicate", []upgrade.Step{{ID: "a"}, {ID: "a"}}, "duplicate step ID a"},
 		{"cycle", []upgrade.Step{{ID: "a", After: []upgrade.StepID{"b"}}, {ID: "b", After: []upgrade.StepID{"a"}}}, "a → b → a"},
 	}
+	t.Run("nil", func(t *testing.T) {
+		report, err := upgrade.Run(context.Background(), nil, &recorder{})
+		require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+		assert.Contains(t, err.Error(), "plan is nil")
+		assert.Nil(t, report)
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := &recorder{}

@@ -182,7 +182,7 @@ func (inv *inventory) check(data []byte, node topology.NodeID, v version.Version
 	if err != nil {
 		return err
 	}
-	if n.Version.Compare(v) != 0 {
+	if !n.Version.Same(v) {
 		return fmt.Errorf("node %s reads back at %s", node, n.Version)
 	}
 	return nil
