@@ -288,6 +288,13 @@ func (s *server) guard(h http.Handler) http.Handler {
 				"%s: send the header \"Authorization: Bearer TOKEN\" with the token serve was given (--token-file or STACKUP_TOKEN) or printed", problem))
 			return
 		}
+		// Every POST carries JSON, or nothing: not the text/plain and form
+		// bodies that web pages can post.
+		if ct, has := r.Header["Content-Type"]; r.Method == http.MethodPost && (has || r.ContentLength != 0) && !isJSON(strings.Join(ct, ", ")) {
+			writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", fmt.Errorf(
+				"Content-Type %q is not application/json: post JSON with \"Content-Type: application/json\"", truncate(strings.Join(ct, ", "))))
+			return
+		}
 		h.ServeHTTP(w, r)
 	})
 }
@@ -357,11 +364,6 @@ func writeFailure(w http.ResponseWriter, err error) {
 // plan reads the requests in r's body and plans them. On failure it
 // answers the client and returns nil.
 func (s *server) plan(w http.ResponseWriter, r *http.Request) *upgrade.Plan {
-	if ct := r.Header.Get("Content-Type"); !isJSON(ct) {
-		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", fmt.Errorf(
-			"Content-Type %q is not application/json: post the requests as JSON with \"Content-Type: application/json\"", truncate(ct)))
-		return nil
-	}
 	reqs, err := parseRequestsJSON(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {

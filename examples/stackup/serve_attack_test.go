@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -244,6 +245,43 @@ func TestServeAttackCrossSite(t *testing.T) {
 	code, _, answer := ts.send(t, attack{method: "POST", path: "/v1/plan", body: body,
 		header: map[string]string{"Content-Type": "application/json; charset=utf-8", "Origin": ts.url, "Sec-Fetch-Site": "same-origin", "Authorization": auth}})
 	assert.Equal(t, http.StatusOK, code, answer)
+}
+
+// TestServeAttackContentTypeEveryPost posts the bodies a web page can post
+// without asking (text/plain, forms) to every POST route, the token sent
+// along: each is refused before it plans, runs, cancels or resumes
+// anything. A POST without a body needs no Content-Type.
+func TestServeAttackContentTypeEveryPost(t *testing.T) {
+	exec, ran := marker(t)
+	ts := newTestServer(t, exec)
+	code, created := ts.post(t, "/v1/plans", requestBody(t, "testdata/requests.json"))
+	require.Equal(t, http.StatusCreated, code, created)
+	planID := created["id"].(string)
+	const runID = "AAAAAAAAAAAAAAAAAAAAAAAAAA"
+	auth := "Bearer " + testToken
+	var attacks []attack
+	for _, path := range []string{"/v1/plan", "/v1/apply", "/v1/plans", "/v1/plans/" + planID + "/apply",
+		"/v1/runs/" + runID + "/cancel", "/v1/runs/" + runID + "/resume"} {
+		for _, bad := range []struct{ contentType, body string }{
+			{"text/plain", "{}"}, {"application/x-www-form-urlencoded", "a=1"}, {"multipart/form-data; boundary=x", "--x--\r\n"},
+			{"text/plain", ""}, {"", "{}"}, // a type without a body, a body without a type
+		} {
+			h := map[string]string{"Authorization": auth}
+			if bad.contentType != "" {
+				h["Content-Type"] = bad.contentType
+			}
+			attacks = append(attacks, attack{name: path + " " + bad.contentType + " " + bad.body, method: "POST", path: path,
+				body: bad.body, header: h, status: http.StatusUnsupportedMediaType, kind: "unsupported_media_type",
+				error: fmt.Sprintf("Content-Type %q is not application/json", bad.contentType)})
+		}
+	}
+	checkAttacks(t, ts, ran, attacks)
+
+	// The control: applying the reviewed plan with a bare POST runs it.
+	code, _, answer := ts.send(t, attack{method: "POST", path: "/v1/plans/" + planID + "/apply", header: map[string]string{"Authorization": auth}})
+	require.Equal(t, http.StatusAccepted, code, answer)
+	ts.follow(t, answer["events"].(string), "")
+	assert.FileExists(t, ran)
 }
 
 // TestServeAttackHost sends requests for other hosts, as a page of a site
