@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -186,7 +187,7 @@ func (in *inputFlags) load(ctx context.Context) (*env, error) {
 		if errors.Is(err, pkgsource.ErrNoTrustStore) {
 			err = fmt.Errorf("%w; to create it, run once with --trust-first-use", err)
 		}
-		return nil, inputErr(fmt.Errorf("repository %s: %w", in.repo, err))
+		return nil, inputErr(fmt.Errorf("repository %s: %w", redactedRepo(in.repo), err))
 	}
 	opts, err := in.plannerOptions()
 	if err != nil {
@@ -548,4 +549,13 @@ func planKind(err error) string {
 		return "repository"
 	}
 	return "internal"
+}
+
+// redactedRepo returns repo with the password of a URL's user information
+// hidden, as errors show it.
+func redactedRepo(repo string) string {
+	if u, err := url.Parse(repo); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return repo
 }

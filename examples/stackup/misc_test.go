@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -234,4 +235,19 @@ func TestTailBuffer(t *testing.T) {
 	assert.True(t, strings.HasPrefix(got, "…x"), got[:10])
 	assert.True(t, strings.HasSuffix(got, "\nthe end"))
 	assert.Len(t, got, len("…")+maxStderr)
+}
+
+// TestRepositoryPasswordNotShown gives --repo a URL with a password that
+// the server refuses: the error names the repository, password hidden.
+func TestRepositoryPasswordNotShown(t *testing.T) {
+	hs := httptest.NewServer(http.NotFoundHandler())
+	defer hs.Close()
+	const secret = "s3cretpw"
+	u, err := url.Parse(hs.URL + "/repo/")
+	require.NoError(t, err)
+	u.User = url.UserPassword("deploy", secret)
+	r := stackup(t, "plan", "--topology", "testdata/shop.yaml", "--repo", u.String(), "--requests", "testdata/requests.yaml")
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "repository "+strings.Replace(u.String(), secret, "xxxxx", 1)+": ")
+	assert.NotContains(t, r.stdout+r.stderr, secret)
 }
