@@ -15,24 +15,38 @@ import (
 // node, the satisfied checks, an application step per replaced node, the
 // edges between them and the warnings, in a deterministic order.
 func (pl *planning) assemble(plan *Plan) error {
-	n, checks := len(pl.replaced), 0
+	platformSteps, checks := 0, 0
 	for _, level := range pl.byHeight {
 		for _, pf := range level {
-			if n += len(pf.path); len(pf.path) == 0 {
+			if platformSteps += len(pf.path); len(pf.path) == 0 {
 				checks += len(pf.demands)
 			}
 		}
 	}
+	n := platformSteps + len(pl.replaced)
 	plan.Steps = make([]Step, 0, n)
 	if checks > 0 {
 		plan.Satisfied = make([]Check, 0, checks)
+	}
+	// The application steps come after the platform steps, in the order
+	// of the replaced nodes. A replaced node that something is demanded of
+	// has its application step as its steps: what runs on it waits for it.
+	appIDs := applicationStepIDs(pl.replaced, plan.Requests)
+	k := 0
+	for i := range pl.replaced {
+		if rep := &pl.replaced[i]; !rep.current {
+			if pf := rep.platform; pf != nil {
+				pf.steps, pf.lastIndex = appIDs[k:k+1:k+1], platformSteps+k
+			}
+			k++
+		}
 	}
 	// What each step comes after, by index, as the rows of a dag.Graph.
 	g := stepEdges{start: make([]int32, 1, n+1)}
 	if err := pl.platformSteps(plan, &g); err != nil {
 		return err
 	}
-	if err := pl.applicationSteps(plan, &g); err != nil {
+	if err := pl.applicationSteps(plan, &g, appIDs); err != nil {
 		return err
 	}
 	slices.SortStableFunc(plan.Satisfied, func(a, b Check) int { return cmp.Compare(a.Node, b.Node) })
@@ -67,6 +81,9 @@ func (pl *planning) platformSteps(plan *Plan, g *stepEdges) error {
 	for _, level := range pl.byHeight {
 		for _, pf := range level {
 			if len(pf.path) == 0 {
+				if len(pf.steps) > 0 {
+					continue // a replaced node: its demands hold once its application step has run
+				}
 				for _, d := range pf.demands {
 					plan.Satisfied = append(plan.Satisfied, Check{Node: pf.node.ID, Template: pf.node.Template, Version: pf.node.Version, Demand: d})
 				}
@@ -86,7 +103,7 @@ func (pl *planning) platformSteps(plan *Plan, g *stepEdges) error {
 
 // applicationSteps adds to the plan a step, or a satisfied check, for
 // every replaced node, their rows to g, and the warnings.
-func (pl *planning) applicationSteps(plan *Plan, g *stepEdges) error {
+func (pl *planning) applicationSteps(plan *Plan, g *stepEdges, appIDs []StepID) error {
 	type warnings struct {
 		node  topology.NodeID
 		texts []string
@@ -96,7 +113,6 @@ func (pl *planning) applicationSteps(plan *Plan, g *stepEdges) error {
 	replaces := map[reasonKey]string{} // the reasons of application steps, which many share
 	var lastKey reasonKey
 	var reason string
-	appIDs := applicationStepIDs(pl.replaced, plan.Requests)
 	current := make([]*Demand, len(plan.Requests)) // what a request asks of its nodes on its version already, made once
 	for i := range pl.replaced {
 		rep := &pl.replaced[i]
@@ -186,8 +202,10 @@ type reasonKey struct {
 	from     string
 }
 
-// stepped reports whether the plan has steps for n.
-func (n *nodeInfo) stepped() bool { return n.platform != nil && len(n.platform.path) > 0 }
+// stepped reports whether the plan has steps for n, of which the platform
+// nodes beneath it are assembled already: platform steps, or the
+// application step of a replaced node that something is demanded of.
+func (n *nodeInfo) stepped() bool { return n.platform != nil && len(n.platform.steps) > 0 }
 
 // appendPlatformSteps appends one step per package on pf's path, the first
 // after the steps listed in after, each other after the one before, and

@@ -19,6 +19,9 @@ const maxCandidates = 32
 func (pl *planning) decide(pf *platform) error {
 	pf.decided = true
 	pf.demands = pl.demands(pf)
+	if r, ok := pl.replacing[appTemplate{pf.node.App, pf.node.Template}]; ok {
+		return replacedAllows(pf, &pl.requests[r])
+	}
 	if allowAll(pf.demands, pf.node.Version) {
 		return nil
 	}
@@ -38,6 +41,25 @@ func (pl *planning) decide(pf *platform) error {
 			"from", pf.node.Version, "to", pf.path[len(pf.path)-1].Version, "hops", len(pf.path))
 	}
 	return pl.passDown(pf)
+}
+
+// replacedAllows checks the demands on a node that request r replaces as
+// well: its application step takes it to r's version, and no platform step
+// may take it elsewhere. Every demand must allow that version; the steps
+// of what runs on the node come after its application step (see
+// assemble).
+func replacedAllows(pf *platform, r *Request) error {
+	var blocking []Demand
+	for _, d := range pf.demands {
+		if !d.Constraint.Allows(r.Template.Version) {
+			blocking = append(blocking, d)
+		}
+	}
+	if blocking == nil {
+		return nil
+	}
+	return &ConflictError{Node: pf.node.ID, Type: pf.template.Type, Installed: pf.node.Version,
+		Wanted: []Demand{requestDemand(r)}, Blocking: blocking, Tried: []version.Version{r.Template.Version}}
 }
 
 // passDown places the requirements of the packages on pf's path on the

@@ -22,7 +22,11 @@
 //     platform steps beneath it, and nothing else.
 //
 // [Planner.PlanAll] plans several requests into one plan, with one set of
-// steps for a platform node that several of them need.
+// steps for a platform node that several of them need. A node that one
+// request replaces and that another request, or a package, requires a
+// version of gets its application step only: what is required of it must
+// allow its request's version (or the plan fails with a [*ConflictError]),
+// and the steps of what runs on it come after its step.
 //
 // Planning changes nothing. Its failures are typed errors that name the
 // node, template or package at fault: [*NoPackageError],

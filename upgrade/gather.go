@@ -76,8 +76,10 @@ type platform struct {
 	dist       *[]int32              // shared: see distances
 	one        [1]*pkgsource.Package // the path of one package, as most are
 	candidates []Candidate
-	steps      []StepID // the IDs of its steps, once there are some,
-	lastIndex  int      // and the index of the last in the plan's steps
+	// The IDs of its steps, once assembled, and the index of the last in
+	// the plan's steps: a replaced node's are its application step's.
+	steps     []StepID
+	lastIndex int
 }
 
 // lastStep returns the ID of pf's last step.
