@@ -11,8 +11,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -122,9 +124,10 @@ type env struct {
 	opts []upgrade.Option // the planner's
 
 	dirty   atomic.Bool  // the topology file changed since it was read
-	mu      sync.RWMutex // guards topo and planner, which refresh replaces
+	mu      sync.RWMutex // guards topo, planner and stamp, which refresh replaces
 	topo    *topology.Memory
 	planner *upgrade.Planner
+	stamp   []os.FileInfo // the topology files as they were when last read
 }
 
 // current returns the topology and a planner on it, as last read.
@@ -138,12 +141,15 @@ func (e *env) current() (*topology.Memory, *upgrade.Planner) {
 // reads it again, once, however many steps it learnt meanwhile.
 func (e *env) changed() { e.dirty.Store(true) }
 
-// refresh reads the topology again if the inventory changed it since it
-// was last read, for the plan or run about to start.
+// refresh reads the topology again if the inventory, or anything else,
+// changed its files since they were last read, for the plan or run about
+// to start: a file replaced, or written with a new size or modification
+// time.
 func (e *env) refresh() error {
+	stamp := e.in.topologyStamp() // before reading: a change while it reads is seen next time
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !e.dirty.Swap(false) {
+	if !e.dirty.Swap(false) && sameFiles(stamp, e.stamp) {
 		return nil
 	}
 	topo, err := e.in.loadTopology()
@@ -151,8 +157,30 @@ func (e *env) refresh() error {
 		e.dirty.Store(true)
 		return err
 	}
-	e.topo, e.planner = topo, upgrade.NewPlanner(topo, e.repo, e.opts...)
+	e.topo, e.planner, e.stamp = topo, upgrade.NewPlanner(topo, e.repo, e.opts...), stamp
 	return nil
+}
+
+// topologyStamp returns what the topology files are now, nil for a file
+// that cannot be read.
+func (in *inputFlags) topologyStamp() []os.FileInfo {
+	paths := []string{in.topology}
+	if in.topology == "" {
+		paths = []string{in.tosca, in.instances}
+	}
+	stamp := make([]os.FileInfo, len(paths))
+	for i, p := range paths {
+		stamp[i], _ = os.Stat(p)
+	}
+	return stamp
+}
+
+// sameFiles reports whether two stamps of the topology files tell the
+// same contents: the same files, sizes and modification times.
+func sameFiles(a, b []os.FileInfo) bool {
+	return slices.EqualFunc(a, b, func(x, y os.FileInfo) bool {
+		return x != nil && y != nil && os.SameFile(x, y) && x.Size() == y.Size() && x.ModTime().Equal(y.ModTime())
+	})
 }
 
 // repository is what Dir and HTTP have in common.
@@ -173,6 +201,7 @@ func (e *env) Close() error {
 // so that a missing, malformed or untrusted repository is reported before
 // planning. Errors are marked for exit code 2.
 func (in *inputFlags) load(ctx context.Context) (*env, error) {
+	stamp := in.topologyStamp()
 	topo, err := in.loadTopology()
 	if err != nil {
 		return nil, err
@@ -181,7 +210,7 @@ func (in *inputFlags) load(ctx context.Context) (*env, error) {
 	if err != nil {
 		return nil, inputErr(err)
 	}
-	e := &env{topo: topo, repo: repo, in: in}
+	e := &env{topo: topo, repo: repo, in: in, stamp: stamp}
 	if _, err := repo.Index(ctx); err != nil {
 		e.Close()
 		if errors.Is(err, pkgsource.ErrNoTrustStore) {

@@ -278,7 +278,10 @@
 // stopped.
 //
 // After each step that succeeded, the server's inventory learns the
-// node's new version, so that the next plan starts from it. A resumed run
+// node's new version, so that the next plan starts from it. Each plan and
+// run reads the topology file again when it changed since it was read, by
+// the server or by anything else (a changed size or modification time, or
+// another file put in its place). A resumed run
 // first has it learn again the versions of the steps its journal records
 // as done, so that a crash between a step and that learning loses
 // nothing.
@@ -287,9 +290,8 @@
 //
 // With --database URL (or STACKUP_DATABASE_URL; --database-schema as
 // apply's), serve runs no command: POST /v1/plans/PLAN_ID/apply (and
-// POST /v1/apply) checks the plan as without (the stale check with
-// --stale-check, answered 409 {"kind": "stale"} with nothing submitted)
-// and submits it to the database with the run flags, as apply --database
+// POST /v1/apply) checks the plan as without (the stale check, answered
+// 409 {"kind": "stale"} with nothing submitted) and submits it to the database with the run flags, as apply --database
 // does; the workers (stackup worker --database URL --exec COMMAND, on
 // any hosts) run it. --exec, --verify-exec, --rollback-exec, --rollback
 // and --prefetch are refused, as with apply --database. The run's ID is
@@ -391,11 +393,15 @@
 //	GET /v1/plans/PLAN_ID
 //	                 200: the same as POST /v1/plans; 404: no such plan
 //	POST /v1/plans/PLAN_ID/apply
-//	                 runs exactly that plan in the background (with --stale-check,
-//	                 only if the topology still has the versions it starts from)
+//	                 runs exactly that plan in the background, only if the topology
+//	                 still has the versions it starts from (the stale check is
+//	                 always on in serve, as for apply PLANFILE: a plan applied
+//	                 again is refused, not run again)
 //	                 202: {"run": RUN, "plan": PLAN_ID, "events": "/v1/runs/RUN/events"},
 //	                      Location /v1/runs/RUN
 //	                 404: no such plan
+//	                 409: {"kind": "stale"}: a node's version is not the one the plan
+//	                      starts from; nothing ran: post the requests again
 //	                 409: {"kind": "busy", "run": OTHER}: a run for one of the
 //	                      applications the plan changes is still going; one run per
 //	                      application at a time

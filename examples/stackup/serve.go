@@ -96,6 +96,10 @@ type server struct {
 // Its runs end when ctx is done; after the first interrupt that ctx
 // carries, they start no new step and are cancelled rf.grace later.
 func newServer(ctx context.Context, e *env, rf *runFlags, acc access, state *stateStore, out io.Writer, log *slog.Logger) (*server, error) {
+	// Every run checks its plan against the topology as it is, as apply
+	// does a PLANFILE: a plan applied again, or one the deployment moved
+	// away from since, is refused, not run again from where it began.
+	rf.staleCheck = true
 	if acc.token == "" {
 		return nil, errors.New("serve: no token") // a caller's mistake: serve always has one
 	}
@@ -606,6 +610,9 @@ func (s *server) start(ctx context.Context, plan *upgrade.Plan, old *runState) (
 		if _, ok := errors.AsType[*upgrade.LockError](err); ok {
 			return applyAnswer{}, fail(http.StatusConflict, "busy", err)
 		}
+		if f, ok := errors.AsType[*failure](err); ok {
+			return applyAnswer{}, f
+		}
 		return applyAnswer{}, fail(http.StatusInternalServerError, "internal", err)
 	}
 	for _, app := range apps {
@@ -627,6 +634,8 @@ func (s *server) prepare(plan *upgrade.Plan, apps []topology.AppID, old *runStat
 	id := rand.Text()
 	if old != nil {
 		id = old.status().Run
+	} else if err := s.checkStale(plan); err != nil { // a resumed run's is its journal's (see upgrade.WithStaleCheck)
+		return nil, err
 	}
 	path, err := s.state.journalPath(id)
 	if err != nil {
@@ -669,6 +678,17 @@ func (s *server) prepare(plan *upgrade.Plan, apps []topology.AppID, old *runStat
 	s.metrics.running.Inc()
 	go s.execute(ctx, rs, plan, j, old != nil)
 	return rs, nil
+}
+
+// checkStale refuses with 409 {"kind": "stale"} a plan that the topology,
+// as last refreshed, has moved away from, before anything is submitted or
+// run.
+func (s *server) checkStale(plan *upgrade.Plan) error {
+	topo, _ := s.env.current()
+	if err := preflight(s.ctx, plan, upgrade.WithStaleCheck(topo)); err != nil {
+		return fail(http.StatusConflict, "stale", fmt.Errorf("%w: nothing was run; post the requests again for a new plan", err))
+	}
+	return nil
 }
 
 // execute runs plan for rs in ctx, journaled in j, which it closes.

@@ -45,11 +45,8 @@ func (s *server) startDatabase(ctx context.Context, plan *upgrade.Plan, apps []t
 	if err := s.env.refresh(); err != nil { // for the stale check
 		return applyAnswer{}, fail(http.StatusInternalServerError, "internal", err)
 	}
-	if s.rf.staleCheck {
-		topo, _ := s.env.current()
-		if err := preflight(ctx, plan, upgrade.WithStaleCheck(topo)); err != nil {
-			return applyAnswer{}, fail(http.StatusConflict, "stale", fmt.Errorf("%w: nothing was submitted; post the requests again for a new plan", err))
-		}
+	if err := s.checkStale(plan); err != nil {
+		return applyAnswer{}, err
 	}
 	if err := s.db.Submit(ctx, plan, s.rf.pgOptions()); err != nil {
 		switch {

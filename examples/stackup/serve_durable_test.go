@@ -327,8 +327,7 @@ func TestServeForgets(t *testing.T) {
 
 // TestServeReviewedPlanStale reviews a plan on one server and applies it
 // on a second, on the same state directory, whose topology has since
-// changed, with --stale-check: the run fails naming the node, and runs
-// nothing.
+// changed: refused with 409, naming the node, and nothing runs.
 func TestServeReviewedPlanStale(t *testing.T) {
 	dir := t.TempDir()
 	stateDir := filepath.Join(dir, "state")
@@ -344,15 +343,11 @@ func TestServeReviewedPlanStale(t *testing.T) {
 	require.NoError(t, os.WriteFile(changed, []byte(strings.Replace(string(data),
 		"{id: java-1, template: java_runtime,", "{id: java-1, template: java_runtime, version: 11.0.25,", 1)), 0o600))
 	second := startTestServer(t, e, stateDir, t.Context(), 0, changed, exec, access{token: testToken}, log)
-	second.srv.rf.staleCheck = true
 	code, answer := second.post(t, "/v1/plans/"+id+"/apply", "")
-	require.Equal(t, http.StatusAccepted, code, answer)
-	events := second.follow(t, answer["events"].(string), "")
-	require.Len(t, events, 1, "no step started")
-	var done map[string]any
-	require.NoError(t, json.Unmarshal([]byte(events[0].data), &done))
-	assert.Equal(t, "failed", done["state"])
-	assert.Contains(t, done["error"], `stale plan: node "java-1" has 11.0.25, but step platform/java-1@17.0.13 expects 8.0.402`)
+	require.Equal(t, http.StatusConflict, code, answer)
+	assert.Equal(t, "stale", answer["kind"])
+	assert.Contains(t, answer["error"], `stale plan: node "java-1" has 11.0.25, but step platform/java-1@17.0.13 expects 8.0.402: nothing was run`)
+	assert.Zero(t, second.runCount(), "no run was made")
 	assert.Empty(t, second.readLedger(t))
 }
 

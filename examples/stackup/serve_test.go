@@ -525,6 +525,26 @@ func TestServeCommand(t *testing.T) {
 	again := post("/v1/plans", requestBody(t, "testdata/requests.json"))
 	assert.Contains(t, again["text"], "No changes.", "the next plan reads what the run did")
 
+	// Applying the plan again, as a client retrying a POST would, is
+	// refused: the topology has moved past where it starts, and nothing
+	// runs again.
+	ledger := e.readLedger(t)
+	resp, err = client.Post(url+"/v1/plans/"+planned["id"].(string)+"/apply", "application/json", nil)
+	require.NoError(t, err)
+	var refused map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&refused))
+	resp.Body.Close()
+	assert.Equal(t, http.StatusConflict, resp.StatusCode, refused)
+	assert.Equal(t, "stale", refused["kind"])
+	assert.Contains(t, refused["error"], "stale plan: node ")
+	assert.Equal(t, ledger, e.readLedger(t), "nothing ran again")
+
+	// The topology file changed by something else (here, put back as it
+	// was): the next plan reads it.
+	e.fresh(t)
+	reverted := post("/v1/plans", requestBody(t, "testdata/requests.json"))
+	assert.Contains(t, reverted["text"], "8 steps", "the plan reads the file as it is now")
+
 	cancel()
 	select {
 	case code := <-exit:
