@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -356,5 +357,30 @@ func TestApplyRefusals(t *testing.T) {
 			assert.Contains(t, r.stderr, tt.stderr)
 			assert.Empty(t, e.readLedger(t), "nothing ran")
 		})
+	}
+}
+
+// TestApplyCommandOutputOneLine: what a failing command writes on stderr,
+// line breaks, carriage returns, terminal escapes and a bidirectional
+// override included, reaches the progress line escaped, on one line, and
+// the error at the end escaped but for its line breaks.
+func TestApplyCommandOutputOneLine(t *testing.T) {
+	e := newApplyEnv(t)
+	r := stackup(t, e.args("--quiet", "--exec", e.script(`printf 'line1\nbad \033[31mRED\033[0m\rthing \342\200\256txt\n' >&2; exit 7`))...)
+	require.Equal(t, exitFailed, r.code, r.stderr)
+	var failed string
+	for line := range strings.Lines(r.stdout) {
+		if strings.Contains(line, "FAILED") {
+			failed = line
+		}
+	}
+	assert.Equal(t, `[1/8] FAILED platform/java-1@17.0.13: execute command: exit status 7: line1\nbad \x1b[31mRED\x1b[0m\rthing \u202etxt`+"\n",
+		regexp.MustCompile(`  \([^)]*\)`).ReplaceAllString(failed, ""), "the time taken left out")
+	// The error at the end keeps its lines, its escapes made harmless.
+	assert.Contains(t, r.stderr, `exit status 7: line1`+"\n"+`bad \x1b[31mRED\x1b[0m\rthing \u202etxt`)
+	for _, out := range []string{r.stdout, r.stderr} {
+		assert.NotContains(t, out, "\x1b")
+		assert.NotContains(t, out, "\r")
+		assert.NotContains(t, out, "\u202e")
 	}
 }

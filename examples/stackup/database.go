@@ -121,7 +121,7 @@ func (rf *runFlags) checkDatabase() error {
 	case rf.exec != "" || rf.verify != "" || rf.rollbackExec != "":
 		return usageErr("with --database the workers run the steps: give --exec, --verify-exec and --rollback-exec to 'stackup worker'")
 	case rf.prefetch:
-		return usageErr("--prefetch is not supported with --database: the workers fetch nothing yet")
+		return usageErr("--prefetch is not supported with --database: give the workers --repo, and each fetches and checks a step's package before it runs the step")
 	}
 	return nil
 }

@@ -195,14 +195,15 @@
 // (default stackup), apply plans, checks (a PLANFILE, or --stale-check,
 // against the topology) and prints as without, but then submits the plan
 // to the database (upgrade/pgrun) with the run flags (--concurrency,
-// --continue, --retries, --retry-backoff, --step-timeout, and the
-// rolling flags, which shape the plan), and follows the run, printing the
-// same progress lines from the run's events and the same summary, plus
-// the steps in doubt. It runs no command: the workers do, so --exec,
-// --verify-exec and --rollback-exec are given to them and refused here,
-// and so are --journal (the database keeps the run: applying the same
-// plan again follows the same run), --rollback and --prefetch (not
-// supported with a database yet). It exits 0 when every step succeeded, 1
+// --continue, --retries, --retry-backoff, --step-timeout, --rollback, and
+// the rolling flags, which shape the plan), and follows the run, printing
+// the same progress lines from the run's events and the same summary,
+// plus the steps in doubt. It runs no command: the workers do, so --exec,
+// --verify-exec and --rollback-exec are given to them (with --rollback,
+// the run is undone by the workers given --rollback-exec) and refused
+// here, and so are --journal (the database keeps the run: applying the
+// same plan again follows the same run) and --prefetch (each worker given
+// --repo fetches and checks a step's package itself). It exits 0 when every step succeeded, 1
 // when one failed or on the first SIGINT or SIGTERM, which stops only the
 // following: the run goes on with its workers. The topology file learns
 // each step's version as the events come, as without --database.
@@ -572,9 +573,11 @@ func inputErr(err error) error  { return &exitError{exitUsage, err} }
 func failedErr(err error) error { return &exitError{exitFailed, err} }
 
 // report prints err for command cmd and returns its exit code: the one
-// it is marked with, or 1.
+// it is marked with, or 1. What a command wrote may be in err: its
+// terminal escapes and other control characters are printed escaped, its
+// line breaks kept (see escapeControls).
 func report(stderr io.Writer, cmd string, err error) int {
-	fmt.Fprintf(stderr, "%s %s: %v\n", programName, cmd, err)
+	fmt.Fprintf(stderr, "%s %s: %s\n", programName, cmd, escapeControls(err.Error(), "\n\t"))
 	if e, ok := errors.AsType[*exitError](err); ok {
 		return e.code
 	}
