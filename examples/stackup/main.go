@@ -336,7 +336,9 @@
 // gets 401 {"error": "...", "kind": "unauthorized"} and a WWW-Authenticate
 // header, and a token in the URL is ignored. On a loopback address with
 // neither --token-file nor STACKUP_TOKEN, serve makes up a token (32 random
-// bytes, base64url) and prints it once on standard error:
+// bytes, base64url) and, once it listens (on an address that is loopback
+// as bound: a name such as localhost that resolves elsewhere is refused),
+// prints it once on standard error:
 //
 //	stackup serve: token: 3q2-7w…
 //

@@ -987,6 +987,7 @@ type serveFlags struct {
 	stateDir        string
 	resume          bool
 	keepPlans       int
+	madeUpToken     bool // no token was given: serve made one up, to print once listening
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -1032,11 +1033,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return report(stderr, "serve", inputErr(err))
 	}
 	defer state.Close()
-	if generated {
-		fmt.Fprintf(stderr, "%s serve: token: %s\n", programName, acc.token)
-		fmt.Fprintf(stderr, "%s serve: send it with every call as the header \"Authorization: Bearer %s\"; give --token-file FILE or STACKUP_TOKEN to choose it\n",
-			programName, acc.token)
-	}
+	sf.madeUpToken = generated
 	if err := serve(ctx, &c.in, &c.rf, &sf, state, acc, tlsConfig, stdout, stderr); err != nil {
 		return report(stderr, "serve", err)
 	}
@@ -1209,6 +1206,18 @@ func serve(ctx context.Context, in *inputFlags, rf *runFlags, sf *serveFlags, st
 	ln, err := net.Listen("tcp", sf.listen)
 	if err != nil {
 		return usageErr("--listen: %w", err)
+	}
+	if sf.madeUpToken {
+		// A name such as "localhost." is resolved by the system: what
+		// counts is the address bound, and the token is shown only for a
+		// loopback one.
+		if addr, ok := ln.Addr().(*net.TCPAddr); !ok || !addr.IP.IsLoopback() {
+			ln.Close()
+			return usageErr("--listen %q bound %s, not a loopback address: give the token clients must send with --token-file FILE or STACKUP_TOKEN, or listen on 127.0.0.1", sf.listen, ln.Addr())
+		}
+		fmt.Fprintf(stderr, "%s serve: token: %s\n", programName, acc.token)
+		fmt.Fprintf(stderr, "%s serve: send it with every call as the header \"Authorization: Bearer %s\"; give --token-file FILE or STACKUP_TOKEN to choose it\n",
+			programName, acc.token)
 	}
 	hs := newHTTPServer(srv.Handler(), log, tlsConfig)
 	scheme := "http"

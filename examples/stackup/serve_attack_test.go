@@ -483,6 +483,22 @@ func startServe(t *testing.T, args []string) (url string, tokenLines <-chan []st
 	return url, lines, stop
 }
 
+// TestServeMadeUpTokenOnlyWhenListening: a token serve makes up is
+// printed once it listens, not when it cannot (here the port is taken).
+func TestServeMadeUpTokenOnlyWhenListening(t *testing.T) {
+	unsetToken(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	args, ran := serveArgs(t, "--listen", taken.Addr().String())
+	r := stackup(t, args...)
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.stderr, "--listen: ")
+	assert.NotContains(t, r.stderr, "token")
+	assert.Empty(t, r.stdout)
+	assert.NoFileExists(t, ran)
+}
+
 // TestServeGeneratedToken starts serve on loopback without a token: it
 // makes one up, prints it once on stderr, and asks for it.
 func TestServeGeneratedToken(t *testing.T) {
