@@ -207,7 +207,7 @@ func openJournalFile(path string) (*os.File, error) {
 		f, err := os.OpenFile(path, os.O_RDWR, 0)
 		if errors.Is(err, os.ErrNotExist) {
 			// O_EXCL fails on any existing name, a dangling link among them.
-			f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+			f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600) // errors in it may hold what commands printed
 			if errors.Is(err, os.ErrExist) {
 				continue // created since, or a dangling link: look again
 			}

@@ -32,7 +32,7 @@ func openNote(path string, write bool) (*os.File, error) {
 	if write {
 		flag = os.O_RDWR | os.O_CREATE
 	}
-	return os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
+	return os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
 }
 
 // linkCount returns the number of hard links to the file info describes.
