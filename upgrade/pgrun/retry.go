@@ -1,0 +1,114 @@
+package pgrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ErrNotFinished reports a run that Retry cannot take up: it has not
+// finished.
+var ErrNotFinished = errors.New("pgrun: run not finished")
+
+// Retry takes up again the finished run of plan planID that did not
+// succeed, as upgrade.Run resumed from its journal would: its steps that
+// succeeded (and were not rolled back) are not run again; those that
+// failed, were skipped, were rolled back or never started run again,
+// each after the steps it needs, with its retries counted afresh. A step
+// that failed in doubt (its worker lost) stays in doubt. The run's
+// Options are kept, its events too: read on from the last one seen. The
+// run's workers (Store.Work) come back for it, as for a run just
+// submitted.
+//
+// Retry reports whether the run was taken up: false, changing nothing,
+// when every step had succeeded. A run not finished yet gives an error
+// matching ErrNotFinished (cancel it and wait for it to finish, or let
+// it finish), an unknown one ErrUnknownRun.
+func (s *Store) Retry(ctx context.Context, planID string) (bool, error) {
+	if err := checkRunID(planID); err != nil {
+		return false, err
+	}
+	retried := false
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var over bool
+		var total int
+		err := tx.QueryRow(ctx, s.q(`SELECT finished_at IS NOT NULL, total FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), planID).Scan(&over, &total)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("%w: plan %s was not submitted to schema %s", ErrUnknownRun, planID, s.schema)
+		}
+		if err != nil {
+			return err
+		}
+		if !over {
+			return fmt.Errorf("%w: run %s is still going: follow it, or cancel it and retry once it has finished", ErrNotFinished, planID)
+		}
+		var undone int
+		if err := tx.QueryRow(ctx, s.q(`SELECT count(*) FROM {s}.steps WHERE plan_id = $1 AND idx < $2 AND state <> 'succeeded'`),
+			planID, total).Scan(&undone); err != nil {
+			return err
+		}
+		if undone == 0 {
+			return nil
+		}
+		// Every vertex not succeeded waits again, and every barrier: one
+		// passed may have had a step before it rolled back since.
+		if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps SET state = 'waiting', waiting = 0, attempts = 0, err = NULL, err_kinds = 0,
+				worker = NULL, lease_until = NULL, completed = NULL, wait_plan = NULL, wait_idx = NULL,
+				in_doubt = in_doubt AND state = 'failed'
+			WHERE plan_id = $1 AND (state <> 'succeeded' OR idx >= $2)`), planID, total); err != nil {
+			return err
+		}
+		// A rollback's outcome belongs to the run that ended. The steps
+		// kept are numbered 1, 2, … in the order they completed, so that
+		// those completing from now on (numbered from the run's done + 1)
+		// come after them for a rollback.
+		if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps st SET rb_done = false, rb_err = NULL, rb_kinds = 0, completed = k.n
+			FROM (SELECT idx, row_number() OVER (ORDER BY completed, idx) AS n FROM {s}.steps
+				WHERE plan_id = $1 AND idx < $2 AND state = 'succeeded') k
+			WHERE st.plan_id = $1 AND st.idx = k.idx`), planID, total); err != nil {
+			return err
+		}
+		// Each vertex waits for its prerequisites not succeeded; a
+		// barrier with none passes, which may let the next ones pass.
+		for {
+			if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps st SET waiting = (SELECT count(*) FROM {s}.edges e
+					JOIN {s}.steps b ON b.plan_id = e.plan_id AND b.idx = e.before
+					WHERE e.plan_id = $1 AND e.after = st.idx AND b.state <> 'succeeded')
+				WHERE st.plan_id = $1 AND st.state = 'waiting'`), planID); err != nil {
+				return err
+			}
+			tag, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps SET state = 'succeeded'
+				WHERE plan_id = $1 AND idx >= $2 AND state = 'waiting' AND waiting = 0`), planID, total)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				break
+			}
+		}
+		if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps SET state = 'ready' WHERE plan_id = $1 AND idx < $2 AND state = 'waiting' AND waiting = 0`),
+			planID, total); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, s.q(`DELETE FROM {s}.node_locks WHERE plan_id = $1`), planID); err != nil {
+			return err
+		}
+		// Back to running, which wakes the workers (see notify_run).
+		if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.runs SET state = 'running', stopping = false, running = 0, starved = false,
+				finished_at = NULL, done = (SELECT count(*) FROM {s}.steps WHERE plan_id = $1 AND idx < $2 AND state = 'succeeded')
+			WHERE plan_id = $1`), planID, total); err != nil {
+			return err
+		}
+		retried = true
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrUnknownRun) || errors.Is(err, ErrNotFinished) {
+			return false, err
+		}
+		return false, fmt.Errorf("pgrun: retrying run %s: %w", planID, err)
+	}
+	return retried, nil
+}

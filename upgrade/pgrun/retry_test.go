@@ -1,0 +1,187 @@
+package pgrun
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/upgradetest"
+)
+
+// outcomes returns the state of each step of the run of plan planID.
+func outcomes(t *testing.T, s *Store, planID string) map[upgrade.StepID]upgrade.State {
+	t.Helper()
+	st, err := s.Status(context.Background(), planID)
+	require.NoError(t, err)
+	got := map[upgrade.StepID]upgrade.State{}
+	for _, o := range st.Report.Outcomes {
+		got[o.Step] = o.State
+	}
+	return got
+}
+
+// finished returns the status of the run of plan planID, which must have
+// finished with every step succeeded.
+func finished(t *testing.T, s *Store, planID string) *Status {
+	t.Helper()
+	st, err := s.Status(context.Background(), planID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	require.NoError(t, st.Err)
+	for _, o := range st.Report.Outcomes {
+		assert.Equal(t, upgrade.Succeeded, o.State, o.Step)
+	}
+	return st
+}
+
+// effectSteps returns the steps of the effects recorded, in order.
+func effectSteps(t *testing.T, s *Store) []string {
+	var out []string
+	for _, e := range readEffects(t, s) {
+		out = append(out, e.step)
+	}
+	return out
+}
+
+// TestRetryFailedRun: a run that failed is taken up again; the steps done
+// are not run again, the failed one and those it held back run, each with
+// its retries afresh, and the run ends succeeded.
+func TestRetryFailedRun(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testStore(t)
+	createEffects(t, s)
+	plan := chain3("p")
+	require.NoError(t, s.Submit(ctx, plan, Options{Policy: upgrade.ContinueIndependent, Attempts: 2}))
+	broken := true
+	exec := &effectExec{s: s, worker: "w", fail: func(id upgrade.StepID, _ int) error {
+		if id == "b" && broken {
+			return errors.New("disk full")
+		}
+		return nil
+	}}
+	work(t, s, plan.ID, 1, exec, fastWorker)
+	assert.Equal(t, map[upgrade.StepID]upgrade.State{"a": upgrade.Succeeded, "b": upgrade.Failed, "c": upgrade.Skipped, "d": upgrade.Succeeded},
+		outcomes(t, s, plan.ID))
+	before, err := s.Events(ctx, plan.ID, 0, 1000)
+	require.NoError(t, err)
+
+	broken = false
+	retried, err := s.Retry(ctx, plan.ID)
+	require.NoError(t, err)
+	assert.True(t, retried)
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	assert.False(t, st.Finished, "going again")
+	work(t, s, plan.ID, 2, exec, fastWorker)
+	st = finished(t, s, plan.ID)
+	b, _ := st.Report.Outcome("b")
+	assert.Equal(t, 1, b.Attempts, "its retries counted afresh")
+	ran := effectSteps(t, s)
+	assert.ElementsMatch(t, []string{"a", "b", "b", "d", "b", "c"}, ran, "b twice (Attempts 2), then once more; nothing done before ran again")
+
+	// The events go on from the ended run's: those after the last one
+	// seen are the retry's.
+	after, err := s.Events(ctx, plan.ID, before[len(before)-1].Seq, 1000)
+	require.NoError(t, err)
+	var kinds []string
+	for _, ev := range after {
+		kinds = append(kinds, ev.Kind.String()+" "+string(ev.Step.ID))
+	}
+	assert.Equal(t, []string{"started b", "succeeded b", "started c", "succeeded c"}, kinds)
+
+	// A run that succeeded has nothing to retry.
+	retried, err = s.Retry(ctx, plan.ID)
+	require.NoError(t, err)
+	assert.False(t, retried)
+}
+
+func TestRetryCancelledRun(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testStore(t)
+	plan := chain3("p")
+	require.NoError(t, s.Submit(ctx, plan, Options{}))
+	require.NoError(t, s.Cancel(ctx, plan.ID))
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	require.True(t, st.Cancelled)
+
+	retried, err := s.Retry(ctx, plan.ID)
+	require.NoError(t, err)
+	assert.True(t, retried)
+	exec := &upgradetest.Executor{}
+	work(t, s, plan.ID, 1, exec, fastWorker)
+	st, err = s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	assert.True(t, st.Finished)
+	assert.False(t, st.Cancelled)
+	assert.NoError(t, st.Err)
+	assert.Len(t, exec.Finished(), 4)
+}
+
+func TestRetryRefuses(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testStore(t)
+	plan := chain3("p")
+	require.NoError(t, s.Submit(ctx, plan, Options{}))
+	_, err := s.Retry(ctx, plan.ID)
+	require.ErrorIs(t, err, ErrNotFinished)
+	assert.ErrorContains(t, err, "run p is still going")
+	_, err = s.Retry(ctx, "other")
+	require.ErrorIs(t, err, ErrUnknownRun)
+	_, err = s.Retry(ctx, "bad id\n")
+	require.Error(t, err)
+}
+
+// TestRetryRolledBackRun: a run rolled back past a barrier is taken up
+// again: the steps undone run again before the barrier lets the steps
+// after it start, as they did the first time.
+func TestRetryRolledBackRun(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testStore(t)
+	createEffects(t, s)
+	plan := &upgrade.Plan{ID: "p", Steps: []upgrade.Step{
+		{ID: "a", Kind: upgrade.Platform, Node: "n-a"}, {ID: "b", Kind: upgrade.Platform, Node: "n-b"},
+		{ID: "c", Kind: upgrade.Application, Node: "n-c", After: []upgrade.StepID{"gate"}}},
+		Barriers: []upgrade.Barrier{{ID: "gate", After: []upgrade.StepID{"a", "b"}}}}
+	require.NoError(t, s.Submit(ctx, plan, Options{Rollback: true, Concurrency: 3}))
+	broken := true
+	exec := &rollbackEffects{effectExec: &effectExec{s: s, worker: "w", fail: func(id upgrade.StepID, _ int) error {
+		if id == "c" && broken {
+			return errors.New("health check failed")
+		}
+		return nil
+	}}}
+	work(t, s, plan.ID, 1, exec, fastWorker)
+	assert.Equal(t, map[upgrade.StepID]upgrade.State{"a": upgrade.RolledBack, "b": upgrade.RolledBack, "c": upgrade.RolledBack},
+		outcomes(t, s, plan.ID))
+
+	broken = false
+	retried, err := s.Retry(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, retried)
+	// The barrier had passed: it waits again for a and b, and c for it.
+	vertices := map[string]string{}
+	rows, err := s.pool.Query(ctx, s.q(`SELECT step_id, state || ' ' || waiting FROM {s}.steps WHERE plan_id = $1`), plan.ID)
+	require.NoError(t, err)
+	var id, state string
+	_, err = pgx.ForEachRow(rows, []any{&id, &state}, func() error { vertices[id] = state; return nil })
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"a": "ready 0", "b": "ready 0", "gate": "waiting 2", "c": "waiting 1"}, vertices)
+
+	work(t, s, plan.ID, 3, exec, fastWorker)
+	finished(t, s, plan.ID)
+	ran := effectSteps(t, s)
+	require.Len(t, ran, 6)
+	assert.Equal(t, "c", ran[5], "the step behind the barrier runs last again")
+}
+
+// rollbackEffects is an effectExec whose Rollback succeeds.
+type rollbackEffects struct{ *effectExec }
+
+func (e *rollbackEffects) Rollback(context.Context, upgrade.Step) error { return nil }
