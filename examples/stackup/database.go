@@ -147,25 +147,35 @@ func preflight(ctx context.Context, plan *upgrade.Plan, opts ...upgrade.RunOptio
 
 // applyDatabase submits plan to the database and follows its run,
 // printing its events as apply prints a run's, until it has finished.
-func applyDatabase(ctx context.Context, db *dbFlags, rf *runFlags, plan *upgrade.Plan, onEvent func(upgrade.Event), stdout io.Writer) error {
-	store, pool, err := db.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if err := store.Submit(ctx, plan, rf.pgOptions()); err != nil {
-		switch {
-		case errors.Is(err, pgrun.ErrPlanConflict), errors.Is(err, pgrun.ErrUnsupported), errors.Is(err, upgrade.ErrInvalidPlan):
-			return inputErr(db.redact(err))
+func applyDatabase(ctx context.Context, store *pgrun.Store, db *dbFlags, rf *runFlags, plan *upgrade.Plan, ended bool, onEvent func(upgrade.Event), stdout io.Writer) error {
+	var seq int64 // the last event printed
+	if ended {
+		// The run of this plan ended without succeeding: it is taken up
+		// again, as a journal resumes a run, and its old events are not
+		// printed again.
+		var err error
+		if seq, err = eachEvent(ctx, store, plan.ID, 0, func(pgrun.Event) {}); err != nil {
+			return failedErr(fmt.Errorf("database: %w", db.redact(err)))
 		}
-		return failedErr(fmt.Errorf("database: %w", db.redact(err)))
+		if _, err := store.Retry(ctx, plan.ID); err != nil && !errors.Is(err, pgrun.ErrNotFinished) { // not finished: taken up since
+			return failedErr(fmt.Errorf("database: %w", db.redact(err)))
+		}
+		fmt.Fprintf(stdout, "run %s had ended without succeeding: taken up again, its steps not done run again; waiting for workers (stackup worker --plan %s)\n",
+			plan.ID, plan.ID)
+	} else {
+		if err := store.Submit(ctx, plan, rf.pgOptions()); err != nil {
+			switch {
+			case errors.Is(err, pgrun.ErrPlanConflict), errors.Is(err, pgrun.ErrUnsupported), errors.Is(err, upgrade.ErrInvalidPlan):
+				return inputErr(db.redact(err))
+			}
+			return failedErr(fmt.Errorf("database: %w", db.redact(err)))
+		}
+		fmt.Fprintf(stdout, "submitted run %s to schema %s; waiting for workers (stackup worker --plan %s)\n", plan.ID, db.schema, plan.ID)
 	}
-	fmt.Fprintf(stdout, "submitted run %s to schema %s; waiting for workers (stackup worker --plan %s)\n", plan.ID, db.schema, plan.ID)
 	start := time.Now()
 	var at time.Time // the time of the event being printed
 	clock := newStepClock(func() time.Time { return at })
 	clock.start = start
-	var seq int64
 	told := false // that the workers with --rollback-exec roll the run back
 	for {
 		st, err := store.Status(ctx, plan.ID)
@@ -242,9 +252,21 @@ func joinIDs(ids []upgrade.StepID) string {
 // here (always for a PLANFILE), then the run submitted and followed, the
 // inventory learning each step's version as apply's own run does.
 func applyThroughDatabase(ctx context.Context, e *env, rf *runFlags, af *applyFlags, plan *upgrade.Plan, inv *inventory, stdout, stderr io.Writer) error {
+	store, pool, err := rf.db.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	done, ended, err := databaseRun(ctx, store, plan.ID)
+	if err != nil {
+		return failedErr(fmt.Errorf("database: %w", rf.db.redact(err)))
+	}
 	if af.planFile != "" || rf.staleCheck {
 		topo, _ := e.current()
-		if err := preflight(ctx, plan, upgrade.WithStaleCheck(topo)); err != nil {
+		// The steps a run of the plan did may be at either end, as with
+		// a journal (see upgrade.WithStaleCheck).
+		opts := []upgrade.RunOption{upgrade.WithStaleCheck(topo), upgrade.WithJournal(done)}
+		if err := preflight(ctx, plan, opts...); err != nil {
 			return failedErr(err)
 		}
 	}
@@ -259,7 +281,7 @@ func applyThroughDatabase(ctx context.Context, e *env, rf *runFlags, af *applyFl
 			learnErr = cmp.Or(learnErr, err)
 		}
 	}
-	if err := applyDatabase(ctx, rf.db, rf, plan, onEvent, stdout); err != nil {
+	if err := applyDatabase(ctx, store, rf.db, rf, plan, ended, onEvent, stdout); err != nil {
 		return err
 	}
 	if learnErr != nil {
@@ -267,3 +289,30 @@ func applyThroughDatabase(ctx context.Context, e *env, rf *runFlags, af *applyFl
 	}
 	return nil
 }
+
+// databaseRun returns what the run of plan planID in the database did,
+// as a journal of its steps that succeeded, and whether it ended without
+// succeeding; an empty journal and false when there is no such run.
+func databaseRun(ctx context.Context, store *pgrun.Store, planID string) (doneJournal, bool, error) {
+	st, err := store.Status(ctx, planID)
+	if errors.Is(err, pgrun.ErrUnknownRun) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	var done doneJournal
+	for _, o := range st.Report.Outcomes {
+		if o.State == upgrade.Succeeded {
+			done = append(done, upgrade.Record{Kind: upgrade.RecordSucceeded, Step: o.Step})
+		}
+	}
+	return done, st.Finished && st.Err != nil, nil
+}
+
+// doneJournal is an upgrade.Journal that holds the steps a database run
+// did, for the stale check, and keeps nothing.
+type doneJournal []upgrade.Record
+
+func (j doneJournal) Begin(context.Context, string) ([]upgrade.Record, error) { return j, nil }
+func (doneJournal) Append(context.Context, upgrade.Record) error              { return nil }

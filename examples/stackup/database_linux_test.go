@@ -133,6 +133,42 @@ func TestApplyDatabaseFailure(t *testing.T) {
 	assert.NotContains(t, e.readLedger(t), failing)
 }
 
+// TestApplyDatabaseTakenUpAgain: applying again a plan whose run in the
+// database failed takes the run up again, as a journal resumes one: the
+// steps done do not run again (and pass the stale check though the
+// topology has moved past them), the failed step and those it held back
+// run, and the old run's events are not printed again.
+func TestApplyDatabaseTakenUpAgain(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	planFile := filepath.Join(e.dir, "plan.json")
+	require.Equal(t, exitOK, stackup(t, e.planArgs("--out", planFile)...).code)
+	plan, err := readPlanFile(planFile)
+	require.NoError(t, err)
+	failing := allSteps[2] // platform/tomcat-1@9.0.98
+	w := startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.failOn(failing),
+		"--plan", plan.ID, "--poll", "50ms")
+	r := stackup(t, e.planFileArgs(planFile, "--database", db, "--database-schema", schema, "--quiet", "--continue")...)
+	require.Equal(t, exitFailed, r.code, r.String())
+	assert.Contains(t, r.stdout, "5 succeeded, 1 failed, 2 skipped")
+	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
+	first := e.readLedger(t)
+
+	w = startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.record(),
+		"--plan", plan.ID, "--poll", "50ms")
+	r = stackup(t, e.planFileArgs(planFile, "--database", db, "--database-schema", schema, "--quiet", "--continue")...)
+	require.Equal(t, exitOK, r.code, r.String())
+	assert.Contains(t, r.stdout, "run "+plan.ID+" had ended without succeeding: taken up again")
+	assert.NotContains(t, r.stdout, "FAILED", "the old run's events are not printed again")
+	assert.Contains(t, r.stdout, "8 succeeded, 0 failed, 0 skipped")
+	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
+	again := strings.TrimPrefix(e.readLedger(t), first)
+	assert.ElementsMatch(t, []string{failing + " false", "platform/tomcat-1@10.1.34 false", "app/shop-1@2.0.0 false"},
+		strings.Split(strings.TrimSpace(again), "\n"), "only the failed step and those it held back ran")
+	assert.Equal(t, "10.1.34", e.nodeVersion(t, "tomcat-1"), "the topology learned the steps of the run taken up")
+}
+
 // TestApplyDatabaseRollback: apply --database --rollback submits a run
 // that, when a step fails, is rolled back by the workers given
 // --rollback-exec, the failed step first, then the others, last done

@@ -202,7 +202,9 @@
 // --verify-exec and --rollback-exec are given to them (with --rollback,
 // the run is undone by the workers given --rollback-exec) and refused
 // here, and so are --journal (the database keeps the run: applying the
-// same plan again follows the same run) and --prefetch (each worker given
+// same plan again follows the same run, or, once it has ended without
+// succeeding, takes it up again, as a journal resumes a run: the steps
+// not done run again) and --prefetch (each worker given
 // --repo fetches and checks a step's package itself). It exits 0 when every step succeeded, 1
 // when one failed or on the first SIGINT or SIGTERM, which stops only the
 // following: the run goes on with its workers. The topology file learns
@@ -297,7 +299,9 @@
 // any hosts) run it. --exec, --verify-exec, --rollback-exec, --rollback
 // and --prefetch are refused, as with apply --database. The run's ID is
 // made from the plan's: applying one plan again answers with the same
-// run, not a second one. The server follows the run in the database:
+// run, not a second one; applying it again, or POST /v1/runs/RUN/resume,
+// once the run has failed or was cancelled takes it up again in the
+// database (its steps done are not run again). The server follows the run in the database:
 // GET /v1/runs/RUN, its event stream, the dashboard and the metrics show
 // it as they show a run of the server's own, with "database": true in
 // its status, and POST /v1/runs/RUN/cancel cancels it there (the workers

@@ -683,9 +683,9 @@ func (s *server) prepare(plan *upgrade.Plan, apps []topology.AppID, old *runStat
 // checkStale refuses with 409 {"kind": "stale"} a plan that the topology,
 // as last refreshed, has moved away from, before anything is submitted or
 // run.
-func (s *server) checkStale(plan *upgrade.Plan) error {
+func (s *server) checkStale(plan *upgrade.Plan, opts ...upgrade.RunOption) error {
 	topo, _ := s.env.current()
-	if err := preflight(s.ctx, plan, upgrade.WithStaleCheck(topo)); err != nil {
+	if err := preflight(s.ctx, plan, append(opts, upgrade.WithStaleCheck(topo))...); err != nil {
 		return fail(http.StatusConflict, "stale", fmt.Errorf("%w: nothing was run; post the requests again for a new plan", err))
 	}
 	return nil
@@ -861,7 +861,7 @@ func (s *server) handleResume(w http.ResponseWriter, r *http.Request) {
 // resume resumes run rs. Its errors are *failure values.
 func (s *server) resume(ctx context.Context, rs *runState) (applyAnswer, error) {
 	st := rs.status()
-	if st.Database {
+	if st.Database && st.State != runFailed && st.State != runCancelled {
 		return applyAnswer{}, fail(http.StatusConflict, "not_resumable", fmt.Errorf(
 			"run %s is kept in the database, where its workers go on with it whatever happens to this server: nothing to resume (serve with --database follows it)", st.Run))
 	}
@@ -878,6 +878,9 @@ func (s *server) resume(ctx context.Context, rs *runState) (applyAnswer, error) 
 	}
 	if err != nil {
 		return applyAnswer{}, fail(http.StatusInternalServerError, "internal", fmt.Errorf("run %s: %w", st.Run, err))
+	}
+	if st.Database {
+		return s.start(ctx, plan, nil) // taken up again in the database (see retryDatabase)
 	}
 	return s.start(ctx, plan, rs)
 }

@@ -35,8 +35,14 @@ func databaseRunID(planID string) string {
 func (s *server) startDatabase(ctx context.Context, plan *upgrade.Plan, apps []topology.AppID) (applyAnswer, error) {
 	id := databaseRunID(plan.ID)
 	answer := applyAnswer{Run: id, Plan: plan.ID, Events: "/v1/runs/" + id + "/events"}
-	if rs := s.runs[id]; rs != nil && rs.status().State != runInterrupted {
-		return answer, nil // the same plan again: the same run
+	if rs := s.runs[id]; rs != nil {
+		switch rs.status().State {
+		case runFailed, runCancelled:
+			return s.retryDatabase(ctx, plan, rs, answer)
+		case runInterrupted:
+		default:
+			return answer, nil // the same plan again: the same run
+		}
 	}
 	if rec, err := s.state.loadRun(id); err == nil && rec.Database { // a run forgotten since
 		s.follow(newRunState(*rec))
@@ -64,6 +70,30 @@ func (s *server) startDatabase(ctx context.Context, plan *upgrade.Plan, apps []t
 	}
 	s.follow(newRunState(rec))
 	s.log.Info("run submitted to the database", "run", id, "plan", plan.ID, "applications", apps, "steps", len(plan.Steps))
+	return answer, nil
+}
+
+// retryDatabase takes up again database run rs of plan, which ended
+// without succeeding, as a journal resumes a run (see pgrun.Store.Retry),
+// and follows it: the plan is stale-checked as a resumed run is, the
+// steps the run did at either end. Its errors are *failure values. s.mu
+// is held.
+func (s *server) retryDatabase(ctx context.Context, plan *upgrade.Plan, rs *runState, answer applyAnswer) (applyAnswer, error) {
+	if err := s.env.refresh(); err != nil { // for the stale check
+		return applyAnswer{}, fail(http.StatusInternalServerError, "internal", err)
+	}
+	done, _, err := databaseRun(ctx, s.db, plan.ID)
+	if err != nil {
+		return applyAnswer{}, fail(http.StatusBadGateway, "database", fmt.Errorf("database: %w", s.rf.db.redact(err)))
+	}
+	if err := s.checkStale(plan, upgrade.WithJournal(done)); err != nil {
+		return applyAnswer{}, err
+	}
+	if _, err := s.db.Retry(ctx, plan.ID); err != nil && !errors.Is(err, pgrun.ErrNotFinished) { // not finished: taken up since
+		return applyAnswer{}, fail(http.StatusBadGateway, "database", fmt.Errorf("database: %w", s.rf.db.redact(err)))
+	}
+	s.follow(rs)
+	s.log.Info("database run taken up again", "run", answer.Run, "plan", plan.ID)
 	return answer, nil
 }
 

@@ -291,7 +291,7 @@ func newDatabaseServerIn(t *testing.T, e *applyEnv, db, schema, stateDir string)
 // refused (401) and cancels nothing; with it, it cancels a database run
 // while a worker runs its first step: the step's command is stopped,
 // no other step starts, and the run ends cancelled, in the server and in
-// the database.
+// the database. Resumed, it is taken up again there and succeeds.
 func TestServeDatabaseCancel(t *testing.T) {
 	db := testDatabase(t)
 	schema := testSchema()
@@ -325,6 +325,20 @@ func TestServeDatabaseCancel(t *testing.T) {
 	assert.Equal(t, allSteps[0]+" false\n", e.readLedger(t), "no step after the cancelled one")
 	require.NoError(t, w.cmd.Process.Signal(syscall.SIGTERM))
 	w.wait(t)
+
+	// Resumed, the cancelled run is taken up again in the database: the
+	// cancelled step runs again, then the others, and the run succeeds.
+	code, ans = ts.post(t, "/v1/runs/"+run+"/resume", "")
+	require.Equal(t, http.StatusAccepted, code, ans)
+	assert.Equal(t, run, ans["run"])
+	w = startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.record(), "--plan", planID, "--poll", "50ms")
+	events = ts.follow(t, "/v1/runs/"+run+"/events", "")
+	assert.Contains(t, events[len(events)-1].data, `"state":"succeeded"`)
+	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
+	assert.Equal(t, allSteps[0]+" false\n"+ledgerOf(allSteps...), e.readLedger(t))
+	dbst, err = ts.srv.db.Status(t.Context(), planID)
+	require.NoError(t, err)
+	assert.NoError(t, dbst.Err)
 }
 
 // TestServeDatabaseRestart: a server stops while a database run goes on
