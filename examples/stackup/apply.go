@@ -315,6 +315,13 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, af *applyFlags, st
 		if cmds, err = rf.scripts(); err != nil {
 			return err
 		}
+		// The database keeps runs of one node apart; here, one apply at
+		// a time runs on a deployment.
+		unlock, err := lockRuns(in)
+		if err != nil {
+			return failedErr(err)
+		}
+		defer unlock()
 	}
 	var e *env
 	var plan *upgrade.Plan

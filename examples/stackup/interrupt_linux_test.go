@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -149,4 +150,28 @@ func TestInputFIFO(t *testing.T) {
 		assert.Equal(t, exitUsage, r.code, r.stderr)
 		assert.Contains(t, r.stderr, fifo+": not a regular file: a named pipe")
 	}
+}
+
+// TestApplyOneAtATime: while an apply runs on a deployment, a second one
+// on the same topology file is refused (exit 1), naming the first, and
+// runs nothing; once the first has ended, the next apply runs.
+func TestApplyOneAtATime(t *testing.T) {
+	e := newApplyEnv(t)
+	started, release := filepath.Join(e.dir, "started"), filepath.Join(e.dir, "release")
+	first := make(chan result, 1)
+	go func() { first <- stackup(t, e.args("--quiet", "--exec", e.blockingStep(started, release))...) }()
+	waitFile(t, started)
+
+	r := stackup(t, e.args("--quiet", "--exec", e.record())...)
+	assert.Equal(t, exitFailed, r.code, r.String())
+	assert.Contains(t, r.stderr, fmt.Sprintf("another stackup apply is running on this deployment (pid %d on ", os.Getpid()))
+	assert.Contains(t, r.stderr, "wait for it to finish")
+	assert.Equal(t, allSteps[0]+" false\n", e.readLedger(t), "the second apply ran nothing")
+
+	require.NoError(t, os.WriteFile(release, nil, 0o600))
+	r = <-first
+	require.Equal(t, exitOK, r.code, r.String())
+	r = stackup(t, e.args("--quiet", "--exec", e.record())...)
+	assert.Equal(t, exitOK, r.code, r.String())
+	assert.Contains(t, r.stdout, "0 succeeded, 0 failed", "the next apply runs, on what the first did: nothing left")
 }

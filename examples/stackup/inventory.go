@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -317,4 +319,45 @@ func versionScalar(v version.Version) *yaml.Node {
 		n.Style = yaml.DoubleQuotedStyle
 	}
 	return n
+}
+
+// errApplying reports a deployment that another stackup apply is
+// running on.
+var errApplying = errors.New("another stackup apply is running on this deployment")
+
+// lockRuns keeps two applies from running on one deployment at once,
+// which would run every step twice: it takes, without waiting, a lock on
+// the file .NAME.stackup-lock beside the topology (or TOSCA instance) file
+// NAME, which names its holder, and returns its release. Another apply
+// holding it gives an error matching errApplying that names the holder.
+func lockRuns(in *inputFlags) (unlock func(), err error) {
+	path := in.topology
+	if path == "" {
+		path = in.instances
+	}
+	root, err := os.OpenRoot(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	name := "." + filepath.Base(path) + ".stackup-lock"
+	f, err := root.OpenFile(name, os.O_RDWR|os.O_CREATE|openNonBlock, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", filepath.Join(filepath.Dir(path), name), err)
+	}
+	held, err := tryLockFile(f)
+	if err != nil || held {
+		holder, _ := io.ReadAll(io.LimitReader(f, 200))
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("lock %s: %w", filepath.Join(filepath.Dir(path), name), err)
+		}
+		return nil, fmt.Errorf("%w (%s): wait for it to finish; two at once would run the same steps twice", errApplying,
+			cmp.Or(escapeControls(strings.TrimSpace(string(holder)), ""), "holder unknown"))
+	}
+	host, _ := os.Hostname()
+	if f.Truncate(0) == nil {
+		fmt.Fprintf(f, "pid %d on %s since %s\n", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339))
+	}
+	return func() { f.Close() }, nil // closing releases the lock
 }

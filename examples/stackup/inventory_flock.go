@@ -30,3 +30,18 @@ func lockDir(root *os.Root) (unlock func(), err error) {
 	}
 	return func() { d.Close() }, nil // closing releases the lock
 }
+
+// tryLockFile takes an exclusive flock on f without waiting, and reports
+// whether another holds it.
+func tryLockFile(f *os.File) (held bool, err error) {
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return true, nil
+	}
+	return false, err
+}

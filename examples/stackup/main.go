@@ -106,6 +106,11 @@
 // and records its version when it ends; but a new plan made from the file
 // without the journal plans the step again.
 //
+// One apply at a time runs on a deployment: apply (without --database)
+// holds a lock on .NAME.stackup-lock beside the topology or instance file
+// NAME while it runs, and a second apply on the same file exits 1 at
+// once, naming the first ("pid N on HOST since TIME"), and runs nothing.
+//
 // Each step runs a command, without a shell:
 //
 //	--exec 'deploy --node {{.Node}} --to {{.To}} {{with .Package}}{{.Location}}{{end}}'
