@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,17 @@ import (
 // of two stackup processes are serialised by a lock on the file's
 // directory (flock, on Unix), and those of one process by a mutex.
 //
+// An application step also changes the node's application: the node
+// takes the new template's ID when it changed, and, once every node of
+// that template in the application has the new template's version, the
+// template's definition (version and requirements) becomes the new
+// template's, so that later plans read what the nodes now require of
+// the platform (and a rollback puts back the definition it replaced, as
+// this process remembers it). The definition is written as a block of
+// its own: a replaced one loses its comments. A TOSCA deployment's
+// templates are in its service template, which is never written: there,
+// a step records the node's version only.
+//
 // A crash between a step and its write leaves the file at the step's From
 // while the journal records the step as succeeded. A resumed apply (the
 // same journal) accepts that with --stale-check (see
@@ -47,7 +59,27 @@ type inventory struct {
 	service string // the TOSCA service template, when path is an instance file
 	format  inventoryFormat
 
-	mu sync.Mutex
+	mu       sync.Mutex
+	replaced map[appTemplate]topology.Template // the definitions that learning replaced, for Unlearn
+}
+
+// appTemplate names a template of an application.
+type appTemplate struct {
+	app topology.AppID
+	id  topology.TemplateID
+}
+
+// edit is what a step changes in the deployment's file.
+type edit struct {
+	app     topology.AppID // the node's, for template changes
+	node    topology.NodeID
+	version version.Version
+	// template is the node's template after the edit; "" leaves it.
+	template topology.TemplateID
+	// define, when set, is the definition of a template of app, written
+	// (in place of one of its ID, or added) once every node of it has
+	// define.Version.
+	define *topology.Template
 }
 
 type inventoryFormat int
@@ -69,14 +101,33 @@ func newInventory(in *inputFlags) *inventory {
 	return &inventory{path: in.topology, format: topologyYAML}
 }
 
-// Learn records that step s is done: its node is at s.To.
+// Learn records that step s is done: its node is at s.To, and, for an
+// application step, runs s.NewTemplate.
 func (inv *inventory) Learn(ctx context.Context, s upgrade.Step) error {
-	return inv.Set(ctx, s.Node, s.To)
+	e := edit{app: s.App, node: s.Node, version: s.To}
+	if s.Kind == upgrade.Application && s.NewTemplate != nil && inv.format != toscaInstances {
+		e.define = s.NewTemplate
+		if s.NewTemplate.ID != s.Template {
+			e.template = s.NewTemplate.ID
+		}
+	}
+	return inv.apply(ctx, e)
 }
 
-// Unlearn records that step s was rolled back: its node is at s.From.
+// Unlearn records that step s was rolled back: its node is at s.From,
+// and, for an application step, runs its template of before (whose
+// definition this process remembers if Learn replaced it).
 func (inv *inventory) Unlearn(ctx context.Context, s upgrade.Step) error {
-	return inv.Set(ctx, s.Node, s.From)
+	e := edit{app: s.App, node: s.Node, version: s.From}
+	if s.Kind == upgrade.Application && s.NewTemplate != nil && inv.format != toscaInstances {
+		e.template = s.Template
+		inv.mu.Lock()
+		if old, ok := inv.replaced[appTemplate{s.App, s.Template}]; ok {
+			e.define = &old
+		}
+		inv.mu.Unlock()
+	}
+	return inv.apply(ctx, e)
 }
 
 // Ready checks, before anything runs, that the file can be rewritten as
@@ -103,13 +154,19 @@ var learnHook func(node topology.NodeID)
 // Set records that node is at v. Its errors name the file and the node;
 // on error the file is unchanged.
 func (inv *inventory) Set(ctx context.Context, node topology.NodeID, v version.Version) error {
-	if err := inv.set(ctx, node, v); err != nil {
-		return fmt.Errorf("recording %s at %s in %s: %w", node, v, inv.path, err)
+	return inv.apply(ctx, edit{node: node, version: v})
+}
+
+// apply makes edit e in the file. Its errors name the file and the node;
+// on error the file is unchanged.
+func (inv *inventory) apply(ctx context.Context, e edit) error {
+	if err := inv.set(ctx, e); err != nil {
+		return fmt.Errorf("recording %s at %s in %s: %w", e.node, e.version, inv.path, err)
 	}
 	return nil
 }
 
-func (inv *inventory) set(ctx context.Context, node topology.NodeID, v version.Version) error {
+func (inv *inventory) set(ctx context.Context, e edit) error {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -144,26 +201,40 @@ func (inv *inventory) set(ctx context.Context, node topology.NodeID, v version.V
 		return err
 	}
 	var out []byte
+	var replaced *topology.Template
 	switch inv.format {
 	case topologyJSON:
-		out, err = setJSON(data, node, v)
+		out, replaced, err = setJSON(data, e)
 	default:
-		out, err = setYAML(data, node, v, inv.format == toscaInstances)
+		out, replaced, err = setYAML(data, e, inv.format == toscaInstances)
 	}
 	if err != nil {
 		return err
 	}
-	if err := inv.check(out, node, v); err != nil {
+	if err := inv.check(out, e); err != nil {
 		return fmt.Errorf("the file would not read back right (%w); edit it by hand", err)
 	}
 	if learnHook != nil {
-		learnHook(node)
+		learnHook(e.node)
 	}
-	return writeAtomicIn(root, name, inv.path, out, 0o644)
+	if err := writeAtomicIn(root, name, inv.path, out, 0o644); err != nil {
+		return err
+	}
+	if replaced != nil {
+		if inv.replaced == nil {
+			inv.replaced = map[appTemplate]topology.Template{}
+		}
+		key := appTemplate{e.app, replaced.ID}
+		if _, ok := inv.replaced[key]; !ok { // the first: the definition before the run
+			inv.replaced[key] = *replaced
+		}
+	}
+	return nil
 }
 
-// check reads data back as the deployment and checks node's version.
-func (inv *inventory) check(data []byte, node topology.NodeID, v version.Version) error {
+// check reads data back as the deployment and checks the node's version
+// and template.
+func (inv *inventory) check(data []byte, e edit) error {
 	var m *topology.Memory
 	var err error
 	switch inv.format {
@@ -180,12 +251,15 @@ func (inv *inventory) check(data []byte, node topology.NodeID, v version.Version
 	if err != nil {
 		return err
 	}
-	n, err := m.Node(context.Background(), node)
+	n, err := m.Node(context.Background(), e.node)
 	if err != nil {
 		return err
 	}
-	if !n.Version.Same(v) {
-		return fmt.Errorf("node %s reads back at %s", node, n.Version)
+	if !n.Version.Same(e.version) {
+		return fmt.Errorf("node %s reads back at %s", e.node, n.Version)
+	}
+	if e.template != "" && n.Template != e.template {
+		return fmt.Errorf("node %s reads back of template %s", e.node, n.Template)
 	}
 	return nil
 }
@@ -199,100 +273,281 @@ func readRegular(path string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, topology.MaxFileSize))
 }
 
-// setJSON sets node's version in a JSON topology file.
-func setJSON(data []byte, node topology.NodeID, v version.Version) ([]byte, error) {
+// setJSON makes edit e in a JSON topology file, and returns the
+// definition e.define replaced, if any.
+func setJSON(data []byte, e edit) ([]byte, *topology.Template, error) {
 	m, err := topology.ReadJSON(bytes.NewReader(data))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	apps := m.Applications()
-	found := false
+	app := -1
 	for a := range apps {
 		for n := range apps[a].Nodes {
-			if apps[a].Nodes[n].ID == node {
-				apps[a].Nodes[n].Version = v
-				found = true
+			if node := &apps[a].Nodes[n]; node.ID == e.node {
+				node.Version = e.version
+				if e.template != "" {
+					node.Template = e.template
+				}
+				app = a
 			}
 		}
 	}
-	if !found {
-		return nil, &topology.NotFoundError{Kind: "node", ID: string(node)}
+	if app < 0 {
+		return nil, nil, &topology.NotFoundError{Kind: "node", ID: string(e.node)}
+	}
+	var replaced *topology.Template
+	if d := e.define; d != nil && allAt(apps[app], d.ID, d.Version) {
+		k := slices.IndexFunc(apps[app].Templates, func(t topology.Template) bool { return t.ID == d.ID })
+		if k < 0 {
+			apps[app].Templates = append(apps[app].Templates, *d)
+		} else if !sameTemplate(&apps[app].Templates[k], d) {
+			old := apps[app].Templates[k]
+			replaced = &old
+			apps[app].Templates[k] = *d
+		}
 	}
 	if m, err = topology.New(apps...); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var b bytes.Buffer
 	if err := m.WriteJSON(&b); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return b.Bytes(), nil
+	return b.Bytes(), replaced, nil
 }
 
-// setYAML sets node's version in a YAML topology file, or in an instance
-// file (instances), editing the document's nodes so that comments, key
-// order and styles stay.
-func setYAML(data []byte, node topology.NodeID, v version.Version, instances bool) ([]byte, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, err
-	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
-		return nil, errors.New("not one YAML document")
-	}
-	var lists []*yaml.Node // the sequences of nodes
-	if instances {
-		lists = append(lists, mapValue(doc.Content[0], "nodes"))
-	} else if apps := mapValue(doc.Content[0], "applications"); apps != nil && apps.Kind == yaml.SequenceNode {
-		for _, a := range apps.Content {
-			lists = append(lists, mapValue(a, "nodes"))
+// allAt reports whether every node of template id in app has version v,
+// its own or, without one, the template's.
+func allAt(app topology.Application, id topology.TemplateID, v version.Version) bool {
+	t, _ := app.Template(id)
+	for _, n := range app.Nodes {
+		if n.Template != id {
+			continue
+		}
+		nv := n.Version
+		if nv.IsZero() && t != nil {
+			nv = t.Version
+		}
+		if !nv.Same(v) {
+			return false
 		}
 	}
-	var target *yaml.Node
-	for _, l := range lists {
+	return true
+}
+
+// sameTemplate reports whether two definitions are equal.
+func sameTemplate(a, b *topology.Template) bool {
+	return a.ID == b.ID && a.Type == b.Type && a.Version.Same(b.Version) &&
+		slices.EqualFunc(a.Requirements, b.Requirements, func(x, y topology.Requirement) bool {
+			return x.Name == y.Name && x.Template == y.Template && x.Relation == y.Relation && x.Constraint.String() == y.Constraint.String()
+		})
+}
+
+// setYAML makes edit e in a YAML topology file, or in an instance file
+// (instances: the node's version only), editing the document's nodes so
+// that comments, key order and styles stay, and returns the definition
+// e.define replaced, if any.
+func setYAML(data []byte, e edit, instances bool) ([]byte, *topology.Template, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, nil, err
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
+		return nil, nil, errors.New("not one YAML document")
+	}
+	var apps []*yaml.Node // the mappings holding the sequences of nodes
+	if instances {
+		apps = append(apps, doc.Content[0])
+	} else if list := mapValue(doc.Content[0], "applications"); list != nil && list.Kind == yaml.SequenceNode {
+		apps = list.Content
+	}
+	var target, app *yaml.Node
+	for _, a := range apps {
+		l := mapValue(a, "nodes")
 		if l == nil || l.Kind != yaml.SequenceNode {
 			continue
 		}
 		for _, n := range l.Content {
-			if id := mapValue(n, "id"); id != nil && id.Kind == yaml.ScalarNode && id.Value == string(node) {
-				target = n
+			if id := mapValue(n, "id"); id != nil && id.Kind == yaml.ScalarNode && id.Value == string(e.node) {
+				target, app = n, a
 			}
 		}
 	}
 	if target == nil {
-		return nil, fmt.Errorf("node %q not found in the file as written (an alias or merge key?); edit it by hand", node)
+		return nil, nil, fmt.Errorf("node %q not found in the file as written (an alias or merge key?); edit it by hand", e.node)
 	}
 	if target.Anchor != "" {
-		return nil, fmt.Errorf("node %q is an anchor that other nodes may share; edit it by hand", node)
+		return nil, nil, fmt.Errorf("node %q is an anchor that other nodes may share; edit it by hand", e.node)
 	}
-	value := versionScalar(v)
-	if old := mapValue(target, "version"); old != nil {
-		if old.Kind != yaml.ScalarNode || old.Anchor != "" {
-			return nil, fmt.Errorf("node %q: its version is not a plain value; edit it by hand", node)
-		}
-		if old.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
-			value.Style = old.Style
-		}
-		old.Value, old.Tag, old.Style = value.Value, value.Tag, value.Style
-	} else {
-		key := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "version"}
-		at := len(target.Content)
-		for i := 0; i+1 < len(target.Content); i += 2 {
-			if target.Content[i].Value == "template" {
-				at = i + 2
+	if err := setScalar(target, "version", versionScalar(e.version), "template", e.node); err != nil {
+		return nil, nil, err
+	}
+	var replaced *topology.Template
+	if !instances {
+		if e.template != "" {
+			id := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: string(e.template)}
+			if err := setScalar(target, "template", id, "id", e.node); err != nil {
+				return nil, nil, err
 			}
 		}
-		target.Content = append(target.Content[:at], append([]*yaml.Node{key, value}, target.Content[at:]...)...)
+		if e.define != nil {
+			var err error
+			if replaced, err = defineYAML(app, e.define); err != nil {
+				return nil, nil, err
+			}
+		}
 	}
 	var b bytes.Buffer
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
 	if err := enc.Encode(&doc); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := enc.Close(); err != nil {
+		return nil, nil, err
+	}
+	return b.Bytes(), replaced, nil
+}
+
+// setScalar sets key of the node mapping target to value, keeping a
+// quoted value quoted; a missing key is added after the key after.
+func setScalar(target *yaml.Node, key string, value *yaml.Node, after string, node topology.NodeID) error {
+	if old := mapValue(target, key); old != nil {
+		if old.Kind != yaml.ScalarNode || old.Anchor != "" || old.Alias != nil {
+			return fmt.Errorf("node %q: its %s is not a plain value; edit it by hand", node, key)
+		}
+		if old.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+			value.Style = old.Style
+		}
+		old.Value, old.Tag, old.Style = value.Value, value.Tag, value.Style
+		return nil
+	}
+	k := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}
+	at := len(target.Content)
+	for i := 0; i+1 < len(target.Content); i += 2 {
+		if target.Content[i].Value == after {
+			at = i + 2
+		}
+	}
+	target.Content = append(target.Content[:at], append([]*yaml.Node{k, value}, target.Content[at:]...)...)
+	return nil
+}
+
+// defineYAML writes definition d among the templates of the application
+// mapping app, in place of the one of its ID or after the others, once
+// every node of d.ID in app has d.Version, and returns the definition it
+// replaced, if any.
+func defineYAML(app *yaml.Node, d *topology.Template) (*topology.Template, error) {
+	templates := mapValue(app, "templates")
+	if templates == nil || templates.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("application %q: its templates are not a plain list; edit it by hand", scalarOf(mapValue(app, "id")))
+	}
+	at := -1
+	var current *topology.Template
+	for i, t := range templates.Content {
+		if scalarOf(mapValue(t, "id")) == string(d.ID) {
+			at = i
+			var err error
+			if current, err = templateOf(t); err != nil {
+				return nil, fmt.Errorf("template %q: %w; edit it by hand", d.ID, err)
+			}
+		}
+	}
+	nodes := mapValue(app, "nodes")
+	for _, n := range nodes.Content {
+		if scalarOf(mapValue(n, "template")) != string(d.ID) {
+			continue
+		}
+		text := scalarOf(mapValue(n, "version"))
+		v, err := version.Parse(text)
+		if text == "" && current != nil {
+			v, err = current.Version, nil
+		}
+		if err != nil || !v.Same(d.Version) {
+			return nil, nil // not every node runs it yet
+		}
+	}
+	if current != nil && sameTemplate(current, d) {
+		return nil, nil
+	}
+	def := templateYAML(d)
+	if at < 0 {
+		templates.Content = append(templates.Content, def)
+		return nil, nil
+	}
+	def.HeadComment = templates.Content[at].HeadComment
+	templates.Content[at] = def
+	return current, nil
+}
+
+// scalarOf returns the value of a scalar node, or "".
+func scalarOf(n *yaml.Node) string {
+	if n == nil || n.Kind != yaml.ScalarNode {
+		return ""
+	}
+	return n.Value
+}
+
+// templateOf reads a template's definition from its YAML mapping.
+func templateOf(n *yaml.Node) (*topology.Template, error) {
+	var f struct {
+		ID           topology.TemplateID `yaml:"id"`
+		Type         string              `yaml:"type"`
+		Version      string              `yaml:"version"`
+		Requirements []struct {
+			Name       string              `yaml:"name"`
+			Template   topology.TemplateID `yaml:"template"`
+			Constraint string              `yaml:"constraint"`
+			Relation   topology.Relation   `yaml:"relation"`
+		} `yaml:"requirements"`
+	}
+	if err := n.Decode(&f); err != nil {
 		return nil, err
 	}
-	return b.Bytes(), nil
+	t := &topology.Template{ID: f.ID, Type: f.Type}
+	var err error
+	if t.Version, err = version.Parse(f.Version); err != nil {
+		return nil, err
+	}
+	for _, r := range f.Requirements {
+		c, err := version.ParseConstraint(r.Constraint)
+		if err != nil {
+			return nil, err
+		}
+		t.Requirements = append(t.Requirements, topology.Requirement{Name: r.Name, Template: r.Template, Constraint: c, Relation: r.Relation})
+	}
+	return t, nil
+}
+
+// templateYAML is the YAML mapping of a template's definition, its
+// requirements one flow mapping a line, as the shipped files write them.
+func templateYAML(d *topology.Template) *yaml.Node {
+	str := func(v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v} }
+	m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{
+		str("id"), str(string(d.ID)), str("type"), str(d.Type), str("version"), versionScalar(d.Version)}}
+	if len(d.Requirements) == 0 {
+		return m
+	}
+	reqs := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	for _, r := range d.Requirements {
+		rm := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Style: yaml.FlowStyle}
+		if r.Name != "" {
+			rm.Content = append(rm.Content, str("name"), str(r.Name))
+		}
+		rm.Content = append(rm.Content, str("template"), str(string(r.Template)))
+		if !r.Constraint.IsZero() {
+			c := str(r.Constraint.String())
+			c.Style = yaml.DoubleQuotedStyle
+			rm.Content = append(rm.Content, str("constraint"), c)
+		}
+		if r.Relation != "" {
+			rm.Content = append(rm.Content, str("relation"), str(string(r.Relation)))
+		}
+		reqs.Content = append(reqs.Content, rm)
+	}
+	m.Content = append(m.Content, str("requirements"), reqs)
+	return m
 }
 
 // mapValue returns the value of key in the mapping m, or nil.

@@ -92,7 +92,11 @@
 // After each step succeeds (and after a step is rolled back), apply
 // records the node's new version in the deployment's file, so that the
 // next plan starts from it: the --topology file, or the --instances file
-// of a TOSCA deployment. It edits the node's version field in place (YAML
+// of a TOSCA deployment. After an application step, the node's template
+// too (its new ID, if it changed) and, once every node of the template
+// runs the new one, the template's definition (version and requirements):
+// later plans then read what the nodes require now (not in a TOSCA
+// deployment, whose service template is never written). It edits the node's version field in place (YAML
 // keeps its comments, key order and styles; a JSON topology is written
 // again, indented), checks that the result reads back, and replaces the
 // file atomically through its directory, refusing a file that is a

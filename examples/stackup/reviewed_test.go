@@ -358,3 +358,96 @@ func TestApplyRefusesLinkedTopology(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, before, after, "--learn=false leaves the file alone")
 }
+
+// TestInventoryLearnsTemplates: an application step's new template is
+// learned once every node of it runs it, in YAML (comments elsewhere
+// kept) and JSON, so that later plans read what the nodes now require;
+// rolled back, the definition of before comes back once no node runs the
+// new one; a renamed template moves the node to it.
+func TestInventoryLearnsTemplates(t *testing.T) {
+	ctx := context.Background()
+	v := version.MustParse
+	c := version.MustParseConstraint
+	shop2 := topology.Template{ID: "shop_app", Type: "webapp", Version: v("2.0.0"), Requirements: []topology.Requirement{
+		{Name: "host", Template: "tomcat_server", Constraint: c(">=10.1, <11"), Relation: topology.HostedOn},
+		{Template: "ubuntu_os", Constraint: c(">=18.04")}}}
+	step := func(node string, tmpl *topology.Template) upgrade.Step {
+		return upgrade.Step{ID: upgrade.StepID("app/" + node), Kind: upgrade.Application, App: "shop", Node: topology.NodeID(node),
+			Template: "shop_app", Type: "webapp", From: v("1.4.0"), To: tmpl.Version, NewTemplate: tmpl}
+	}
+	definition := func(t *testing.T, path string, id topology.TemplateID) *topology.Template {
+		t.Helper()
+		m, err := topology.Load(path)
+		require.NoError(t, err)
+		app, err := m.Application(ctx, "shop")
+		require.NoError(t, err)
+		tmpl, ok := app.Template(id)
+		require.True(t, ok, id)
+		return tmpl
+	}
+	yml := filepath.Join(t.TempDir(), "shop.yaml")
+	data, err := os.ReadFile("testdata/shop.yaml")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(yml, data, 0o600))
+	m, err := topology.Load(yml)
+	require.NoError(t, err)
+	var js bytes.Buffer
+	require.NoError(t, m.WriteJSON(&js))
+	jsn := filepath.Join(t.TempDir(), "shop.json")
+	require.NoError(t, os.WriteFile(jsn, js.Bytes(), 0o600))
+
+	for _, path := range []string{yml, jsn} {
+		t.Run(filepath.Ext(path), func(t *testing.T) {
+			inv := newInventory(&inputFlags{topology: path})
+			old := definition(t, path, "shop_app")
+			require.NoError(t, inv.Learn(ctx, step("shop-1", &shop2)))
+			assert.Equal(t, old, definition(t, path, "shop_app"), "shop-2 runs the old one still")
+			require.NoError(t, inv.Learn(ctx, step("shop-2", &shop2)))
+			assert.Equal(t, &shop2, definition(t, path, "shop_app"), "every node runs the new one")
+			if path == yml {
+				data, err := os.ReadFile(path)
+				require.NoError(t, err)
+				assert.Contains(t, string(data), "The billing service\n# runs on the first Tomcat", "comments stay")
+				assert.Contains(t, string(data), `- {name: host, template: tomcat_server, constraint: ">=10.1, <11", relation: hosted_on}`)
+			}
+
+			// A later plan reads the new requirement: a Tomcat 11 for
+			// billing is blocked by shop-1 as it now is.
+			topo, err := topology.Load(path)
+			require.NoError(t, err)
+			deps, err := topo.Dependents(ctx, "tomcat-1")
+			require.NoError(t, err)
+			var shop1 []string
+			for _, d := range deps {
+				if d.Node == "shop-1" {
+					shop1 = append(shop1, d.Constraint.String())
+				}
+			}
+			assert.Equal(t, []string{">=10.1, <11"}, shop1)
+
+			require.NoError(t, inv.Unlearn(ctx, step("shop-2", &shop2)))
+			assert.Equal(t, &shop2, definition(t, path, "shop_app"), "shop-1 runs the new one still")
+			require.NoError(t, inv.Unlearn(ctx, step("shop-1", &shop2)))
+			assert.Equal(t, old, definition(t, path, "shop_app"), "no node runs the new one: the old one is back")
+
+			// A template of another ID: the node moves to it, defined.
+			ng := shop2
+			ng.ID = "shop_ng"
+			require.NoError(t, inv.Learn(ctx, step("shop-1", &ng)))
+			topo, err = topology.Load(path)
+			require.NoError(t, err)
+			n, err := topo.Node(ctx, "shop-1")
+			require.NoError(t, err)
+			assert.Equal(t, topology.TemplateID("shop_ng"), n.Template)
+			assert.Equal(t, &ng, definition(t, path, "shop_ng"))
+			assert.Equal(t, old, definition(t, path, "shop_app"), "shop-2 runs it still")
+			require.NoError(t, inv.Unlearn(ctx, step("shop-1", &ng)))
+			topo, err = topology.Load(path)
+			require.NoError(t, err)
+			n, err = topo.Node(ctx, "shop-1")
+			require.NoError(t, err)
+			assert.Equal(t, topology.TemplateID("shop_app"), n.Template)
+			assert.Equal(t, "1.4.0", n.Version.String())
+		})
+	}
+}
