@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -428,8 +429,10 @@ var dotEscapes = strings.NewReplacer(`"`, `\"`, `\`, `\\`)
 // Explain writes why the plan does what it does to a platform node: the
 // demands on it and every package version considered, with why each was or
 // was not chosen. It answers "why 10.1.18 and not 11.0.1?". For a node with
-// a satisfied check it says which demands already hold. It returns an error
-// matching topology.ErrNotFound for a node the plan has nothing about.
+// a satisfied check it says which demands already hold, and for an
+// application node with a step which request replaces it and what the
+// step waits for. It returns an error matching topology.ErrNotFound for a
+// node the plan has nothing about.
 func (p *Plan) Explain(w io.Writer, node topology.NodeID) error {
 	bw := bufio.NewWriter(w)
 	var hops []Step
@@ -439,8 +442,8 @@ func (p *Plan) Explain(w io.Writer, node topology.NodeID) error {
 		}
 	}
 	if len(hops) == 0 {
-		if !p.explainSatisfied(bw, node) {
-			return &topology.NotFoundError{Kind: "platform node in the plan", ID: string(node)}
+		if !p.explainApplication(bw, node) && !p.explainSatisfied(bw, node) {
+			return &topology.NotFoundError{Kind: "node in the plan", ID: string(node)}
 		}
 		return bw.Flush()
 	}
@@ -476,6 +479,25 @@ func (p *Plan) Explain(w io.Writer, node topology.NodeID) error {
 
 // explainSatisfied writes the satisfied checks of a node with no steps,
 // and reports whether it has any.
+// explainApplication writes what the plan does to application node node,
+// and reports whether it has a step for it.
+func (p *Plan) explainApplication(bw *bufio.Writer, node topology.NodeID) bool {
+	i := slices.IndexFunc(p.Steps, func(s Step) bool { return s.Kind == Application && s.Node == node })
+	if i < 0 {
+		return false
+	}
+	s := &p.Steps[i]
+	fmt.Fprintf(bw, "%s (%s, %s): %s → %s in application step %s\n", textID(node), textID(s.Template), textID(s.Type), s.From, s.To, textID(s.ID))
+	fmt.Fprintf(bw, "Why: %s\n", topology.Printable(s.Reason))
+	if after := p.Prerequisites(s.ID); len(after) > 0 {
+		fmt.Fprintln(bw, "After:")
+		for _, a := range after {
+			fmt.Fprintf(bw, "  %s\n", textID(a))
+		}
+	}
+	return true
+}
+
 func (p *Plan) explainSatisfied(bw *bufio.Writer, node topology.NodeID) bool {
 	met := false
 	for _, c := range p.Satisfied {

@@ -72,6 +72,7 @@ func TestRenderingsGolden(t *testing.T) {
 	require.NoError(t, plan.Explain(&explain, "tomcat-1"))
 	require.NoError(t, plan.Explain(&explain, "java-1"))
 	require.NoError(t, plan.Explain(&explain, "vm-1"))
+	require.NoError(t, plan.Explain(&explain, "shop-1"))
 	golden(t, "golden.txt", []byte(text.String()))
 	golden(t, "golden.json", []byte(js.String()))
 	golden(t, "golden.mmd", []byte(mermaid.String()))
