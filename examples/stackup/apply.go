@@ -433,6 +433,8 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, af *applyFlags, st
 		return failedErr(fmt.Errorf("%w; without --journal, a new apply starts over from the first step", err))
 	case errors.Is(err, upgrade.ErrPlanMismatch), errors.Is(err, upgrade.ErrCorruptJournal), errors.Is(err, upgrade.ErrInvalidPlan):
 		return inputErr(err)
+	case errors.Is(err, upgrade.ErrStalePlan):
+		return failedErr(fmt.Errorf("%w; nothing ran: plan again from the topology as it is (stackup plan --out FILE) and apply that", err))
 	}
 	return failedErr(err)
 }

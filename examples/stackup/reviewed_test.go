@@ -129,6 +129,7 @@ func TestReviewedPlanRefused(t *testing.T) {
 	r = stackup(t, e.planFileArgs(planFile, "--exec", e.record())...)
 	assert.Equal(t, exitFailed, r.code)
 	assert.Contains(t, r.stderr, `stale plan: node "java-1" has 11.0.25`)
+	assert.Contains(t, r.stderr, "nothing ran: plan again from the topology as it is (stackup plan --out FILE) and apply that")
 	assert.Empty(t, e.readLedger(t), "nothing ran")
 	after, err := os.ReadFile(e.topo)
 	require.NoError(t, err)
