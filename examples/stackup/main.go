@@ -51,6 +51,7 @@
 //	        - {name: host, template: tomcat_server, constraint: ">=10.1, <11", relation: hosted_on}
 //
 // Unknown fields are errors; relation is hosted_on, depends_on or empty.
+// A file (or a body posted to serve) holds at most 100 requests.
 //
 // Planner settings:
 //
