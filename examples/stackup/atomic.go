@@ -44,7 +44,11 @@ func writeAtomicIn(root *os.Root, name, path string, data []byte, perm os.FileMo
 	tmp := dir + "." + base + ".tmp-" + rand.Text()[:16]
 	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
-		return err
+		// Named by the file asked for: the temporary one is ours.
+		if pe, ok := errors.AsType[*fs.PathError](err); ok {
+			err = pe.Err
+		}
+		return fmt.Errorf("%s: cannot create a file beside it to put in its place: %w", path, err)
 	}
 	ok := false
 	defer func() {

@@ -174,6 +174,20 @@ func TestPlanOutRefusesNonRegular(t *testing.T) {
 	for _, en := range entries {
 		assert.NotContains(t, en.Name(), ".tmp-", "no temporary file left")
 	}
+
+	// A directory where nothing can be created: the error names --out's
+	// file, not the temporary one.
+	ro := filepath.Join(e.dir, "ro")
+	require.NoError(t, os.Mkdir(ro, 0o500))
+	out := filepath.Join(ro, "plan.json")
+	if f, err := os.Create(filepath.Join(ro, "probe")); err == nil { // root writes anyway
+		f.Close()
+		out = "/proc/self/plan.json"
+	}
+	r = stackup(t, e.planArgs("--out", out)...)
+	assert.Equal(t, exitFailed, r.code)
+	assert.Contains(t, r.stderr, "--out: "+out+": cannot create a file beside it to put in its place: ")
+	assert.NotContains(t, r.stderr, ".tmp-")
 }
 
 // TestCrashBeforeLearn kills stackup (SIGKILL) after a step ran and the
