@@ -49,13 +49,32 @@ func ParseConstraint(s string) (Constraint, error) {
 	}
 	sc, err := semver.NewConstraint(src)
 	if err != nil {
-		return Constraint{}, parseError(ErrInvalidConstraint, s, err)
+		return Constraint{}, parseError(ErrInvalidConstraint, s, badVersionIn(src, err))
 	}
 	cc, err := compile(sc)
 	if err != nil {
 		return Constraint{}, parseError(ErrInvalidConstraint, s, err)
 	}
 	return Constraint{p: &parsed{sem: sc, cc: cc}, src: src}, nil
+}
+
+// versionLike matches what a constraint's comparisons compare with.
+var versionLike = regexp.MustCompile(`v?[0-9][0-9A-Za-z.+-]*`)
+
+// badVersionIn returns, for Masterminds' error err on constraint src, the
+// error of the first version in src that does not parse, which says what
+// is wrong with it ("value out of range") where Masterminds' own says
+// "constraint parser error"; or err.
+func badVersionIn(src string, err error) error {
+	for _, v := range versionLike.FindAllString(src, -1) {
+		if strings.ContainsAny(v, "xX*") {
+			continue // a wildcard, which Parse refuses
+		}
+		if _, perr := semver.NewVersion(v); perr != nil {
+			return fmt.Errorf("%w: version %q: %w", err, v, perr)
+		}
+	}
+	return err
 }
 
 // MustParseConstraint is like ParseConstraint but panics on error. Use it

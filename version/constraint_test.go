@@ -79,6 +79,23 @@ func TestParseConstraintInvalid(t *testing.T) {
 	}
 }
 
+// TestParseConstraintNamesBadVersion: where Masterminds says only
+// "constraint parser error", the error names the version at fault and why.
+func TestParseConstraintNamesBadVersion(t *testing.T) {
+	for in, want := range map[string]string{
+		">=99999999999999999999":  `version "99999999999999999999": error parsing version segment: strconv.ParseUint: parsing "99999999999999999999": value out of range`,
+		">=1.0, <1.2.3.4":         `version "1.2.3.4": invalid semantic version`,
+		"^1.x || >=2.0.0.0":       `version "2.0.0.0": invalid semantic version`,
+		">=1.0.0-01, <2.0.0-beta": `version "1.0.0-01": `,
+	} {
+		_, err := version.ParseConstraint(in)
+		require.ErrorIs(t, err, version.ErrInvalidConstraint, in)
+		assert.Contains(t, err.Error(), want, in)
+	}
+	_, err := version.ParseConstraint(">>1.0")
+	assert.NotContains(t, err.Error(), `: version "`, "no version at fault: Masterminds' error alone")
+}
+
 func TestParseConstraintLength(t *testing.T) {
 	atLimit := ">=1.0.0" + strings.Repeat(" ", version.MaxLength-len(">=1.0.0"))
 	require.Len(t, atLimit, version.MaxLength)
