@@ -251,3 +251,12 @@ func TestRepositoryPasswordNotShown(t *testing.T) {
 	assert.Contains(t, r.stderr, "repository "+strings.Replace(u.String(), secret, "xxxxx", 1)+": ")
 	assert.NotContains(t, r.stdout+r.stderr, secret)
 }
+
+// TestRepositoryScheme: a --repo URL of another scheme is refused as such
+// (exit 2), not looked for as a directory.
+func TestRepositoryScheme(t *testing.T) {
+	r := stackup(t, "plan", "--topology", "testdata/shop.yaml", "--repo", "ftp://deploy:s3cret@example.com/repo/", "--requests", "testdata/requests.yaml")
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.stderr, "--repo ftp://deploy:xxxxx@example.com/repo/: a repository is a directory or an http(s) URL, not ftp")
+	assert.NotContains(t, r.stderr, "s3cret")
+}
