@@ -390,7 +390,7 @@ func (o *options) trustedIndex(ctx context.Context, repo, key string, data, sig 
 
 func (o *options) checkSignature(data, sig []byte) error {
 	if sig == nil {
-		return fmt.Errorf("%w: no signature", ErrUntrusted)
+		return fmt.Errorf("%w: no signature (%s beside %s): publish the index signed with a key given to this source", ErrUntrusted, SignatureFile, IndexFile)
 	}
 	raw, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(sig)))
 	if err != nil || len(raw) != ed25519.SignatureSize {
