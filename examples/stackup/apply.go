@@ -8,6 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -376,12 +378,17 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, af *applyFlags, st
 		topo, _ := e.current()
 		opts = append(opts, upgrade.WithStaleCheck(topo)) // a saved plan is always checked
 	}
+	var newJournal *upgrade.FileJournal // made by this apply, and removed if the plan is refused before it runs
 	if journalPath != "" {
+		_, statErr := os.Lstat(journalPath)
 		j, err := upgrade.OpenFileJournal(journalPath)
 		if err != nil {
 			return failedErr(err)
 		}
 		defer j.Close()
+		if errors.Is(statErr, fs.ErrNotExist) {
+			newJournal = j
+		}
 		opts = append(opts, upgrade.WithJournal(j))
 	}
 	learnCtx := context.WithoutCancel(ctx) // record what was done, even when interrupted
@@ -434,6 +441,11 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, af *applyFlags, st
 	case errors.Is(err, upgrade.ErrPlanMismatch), errors.Is(err, upgrade.ErrCorruptJournal), errors.Is(err, upgrade.ErrInvalidPlan):
 		return inputErr(err)
 	case errors.Is(err, upgrade.ErrStalePlan):
+		if newJournal != nil { // it holds only its header: leave nothing behind
+			newJournal.Close()
+			os.Remove(journalPath)
+			os.Remove(journalPath + ".lock")
+		}
 		return failedErr(fmt.Errorf("%w; nothing ran: plan again from the topology as it is (stackup plan --out FILE) and apply that", err))
 	}
 	return failedErr(err)

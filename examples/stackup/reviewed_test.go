@@ -131,6 +131,8 @@ func TestReviewedPlanRefused(t *testing.T) {
 	assert.Contains(t, r.stderr, `stale plan: node "java-1" has 11.0.25`)
 	assert.Contains(t, r.stderr, "nothing ran: plan again from the topology as it is (stackup plan --out FILE) and apply that")
 	assert.Empty(t, e.readLedger(t), "nothing ran")
+	assert.NoFileExists(t, planFile+".journal", "the journal this apply made is removed")
+	assert.NoFileExists(t, planFile+".journal.lock")
 	after, err := os.ReadFile(e.topo)
 	require.NoError(t, err)
 	assert.Equal(t, changed, string(after), "the topology is unchanged")
