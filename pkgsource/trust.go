@@ -121,9 +121,13 @@ func (s *FileTrustStore) load() (map[string]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	versions := map[string]int64{}
-	if err := json.Unmarshal(data, &versions); err != nil {
-		return nil, fmt.Errorf("pkgsource: trust store %s: %w", s.path, err)
+	var versions map[string]int64
+	if err := json.Unmarshal(data, &versions); err != nil || versions == nil { // null too
+		if err == nil {
+			err = errors.New("it holds null, not an object of versions")
+		}
+		return nil, &FileError{What: trustStoreWhat, Path: s.path, Err: fmt.Errorf(
+			"malformed (%w): restore it from a backup; recreating it would trust whatever index versions repositories serve now", err)}
 	}
 	return versions, nil
 }

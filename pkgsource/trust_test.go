@@ -386,6 +386,11 @@ func TestFileTrustStoreErrors(t *testing.T) {
 			require.NoError(t, os.Mkdir(path, 0o755))
 			return path
 		}, "trust store"},
+		{"null", func(t *testing.T) string { // json.Unmarshal leaves a nil map: SetVersion panicked
+			path := filepath.Join(t.TempDir(), "trust.json")
+			require.NoError(t, os.WriteFile(path, []byte("null"), 0o600))
+			return path
+		}, "malformed (it holds null, not an object of versions): restore it from a backup"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -393,7 +398,9 @@ func TestFileTrustStoreErrors(t *testing.T) {
 			_, err := s.Version(ctx, "repo")
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.wantMsg)
-			err = s.SetVersion(ctx, "repo", 1)
+			var fe *pkgsource.FileError
+			assert.ErrorAs(t, err, &fe)
+			require.NotPanics(t, func() { err = s.SetVersion(ctx, "repo", 1) })
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.wantMsg)
 		})
