@@ -47,7 +47,7 @@ var (
 // StatusError reports an HTTP answer other than the one expected. A 404
 // matches ErrNotFound.
 type StatusError struct {
-	URL    string
+	URL    string // its password, if any, replaced by "xxxxx" (url.URL.Redacted)
 	Status int
 }
 
@@ -93,7 +93,7 @@ func NewHTTP(base string, client *http.Client, opts ...Option) (*HTTP, error) {
 	}
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("pkgsource: base URL %q is not an absolute http(s) URL", base)
+		return nil, fmt.Errorf("pkgsource: base URL %q is not an absolute http(s) URL", redacted(base))
 	}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
@@ -161,11 +161,11 @@ func (h *HTTP) Index(ctx context.Context) (*Index, error) {
 		body = cached
 	} else if len(h.opts.keys) > 0 {
 		sig, _, _, err = h.fetchSmall(ctx, h.base.JoinPath(SignatureFile).String(), "", maxSignature)
-		if sig, err = readSignature(h.base.String(), sig, err); err != nil {
+		if sig, err = readSignature(h.base.Redacted(), sig, err); err != nil {
 			return nil, err
 		}
 	}
-	idx, err := h.opts.trustedIndex(ctx, h.base.String(), h.trustKey, body, sig)
+	idx, err := h.opts.trustedIndex(ctx, h.base.Redacted(), h.trustKey, body, sig)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +200,7 @@ func (h *HTTP) Open(ctx context.Context, p Package) (io.ReadCloser, error) {
 	if resp.StatusCode != http.StatusOK {
 		resp.Body.Close()
 		cancel()
-		return nil, &PackageError{Package: p.Key(), Err: &StatusError{URL: target, Status: resp.StatusCode}}
+		return nil, &PackageError{Package: p.Key(), Err: &StatusError{URL: redacted(target), Status: resp.StatusCode}}
 	}
 	body := &namedBody{ReadCloser: resp.Body, url: redacted(target), length: resp.ContentLength}
 	return NewVerifier(&cancelOnClose{ReadCloser: body, cancel: cancel}, p), nil
@@ -208,7 +208,7 @@ func (h *HTTP) Open(ctx context.Context, p Package) (io.ReadCloser, error) {
 
 // redacted returns raw with any password replaced by "xxxxx".
 func redacted(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
 		return u.Redacted()
 	}
 	return raw
@@ -266,14 +266,14 @@ func (h *HTTP) fetchSmall(ctx context.Context, u, etag string, limit int64) (bod
 	case resp.StatusCode == http.StatusNotModified && etag != "":
 		return nil, etag, true, nil
 	case resp.StatusCode != http.StatusOK:
-		return nil, "", false, &StatusError{URL: u, Status: resp.StatusCode}
+		return nil, "", false, &StatusError{URL: redacted(u), Status: resp.StatusCode}
 	}
 	body, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return nil, "", false, fmt.Errorf("pkgsource: GET %s: %w", u, err)
+		return nil, "", false, fmt.Errorf("pkgsource: GET %s: %w", redacted(u), err)
 	}
 	if int64(len(body)) > limit {
-		return nil, "", false, &IndexError{Err: fmt.Errorf("%s is larger than %d bytes", u, limit)}
+		return nil, "", false, &IndexError{Err: fmt.Errorf("%s is larger than %d bytes", redacted(u), limit)}
 	}
 	return body, resp.Header.Get("ETag"), false, nil
 }
@@ -317,7 +317,7 @@ func (h *HTTP) get(ctx context.Context, u, etag string) (*http.Response, context
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 			resp.Body.Close()
 			cancel()
-			return answer{}, &StatusError{URL: u, Status: resp.StatusCode}
+			return answer{}, &StatusError{URL: redacted(u), Status: resp.StatusCode}
 		}
 		return answer{resp, cancel}, nil
 	}
@@ -330,7 +330,7 @@ func (h *HTTP) get(ctx context.Context, u, etag string) (*http.Response, context
 	case errors.As(err, &redirect):
 		return nil, nil, redirect
 	case err != nil:
-		return nil, nil, fmt.Errorf("pkgsource: GET %s: %w", u, err)
+		return nil, nil, fmt.Errorf("pkgsource: GET %s: %w", redacted(u), err)
 	}
 	return a.resp, a.cancel, nil
 }

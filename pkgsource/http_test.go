@@ -3,6 +3,7 @@ package pkgsource_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -645,4 +646,66 @@ func TestHTTPContext(t *testing.T) {
 	assert.Nil(t, rc)
 	assert.Zero(t, totalRequests(srv), "nothing is sent on a cancelled context")
 	// A cancel during the wait before a retry: TestHTTPRetryWaitEndsOnCancel.
+}
+
+// TestHTTPErrorsHidePassword: a password in the base URL is never in an
+// error, whatever the failure: a status, a package's status, a refused
+// connection, an unsigned index, a bad base URL.
+func TestHTTPErrorsHidePassword(t *testing.T) {
+	ctx := context.Background()
+	const secret = "s3cret"
+	withUser := func(raw string) string { return strings.Replace(raw, "http://", "http://deploy:"+secret+"@", 1) }
+	status := http.StatusForbidden
+	var gone string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/index.json") && status == http.StatusOK:
+			_, _ = io.WriteString(w, `{"schema": "stackup.index/v1", "version": 1, "packages": [{"type": "jdk", "version": "17", "file": "jdk.tgz", "size": 1, "sha256": "`+strings.Repeat("a", 64)+`"}]}`)
+		case r.URL.Path == gone:
+			w.WriteHeader(http.StatusInternalServerError)
+		default:
+			w.WriteHeader(status)
+		}
+	}))
+	defer srv.Close()
+	base := withUser(srv.URL) + "/repo/"
+	var errs []error
+	h, err := pkgsource.NewHTTP(base, nil, pkgsource.WithRetries(0, 0))
+	require.NoError(t, err)
+	_, err = h.Packages(ctx, "jdk") // 403
+	errs = append(errs, err)
+
+	status, gone = http.StatusOK, "/repo/jdk.tgz"
+	h, err = pkgsource.NewHTTP(base, nil, pkgsource.WithRetries(0, 0))
+	require.NoError(t, err)
+	ps, err := h.Packages(ctx, "jdk")
+	require.NoError(t, err)
+	require.Len(t, ps, 1)
+	_, err = h.Open(ctx, ps[0]) // 500
+	errs = append(errs, err)
+
+	pub, _, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	h, err = pkgsource.NewHTTP(base, nil, pkgsource.WithRetries(0, 0), pkgsource.WithKeys(pub))
+	require.NoError(t, err)
+	_, err = h.Packages(ctx, "jdk") // no signature
+	errs = append(errs, err)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := withUser("http://" + ln.Addr().String() + "/")
+	ln.Close()
+	h, err = pkgsource.NewHTTP(closed, nil, pkgsource.WithRetries(0, 0))
+	require.NoError(t, err)
+	_, err = h.Packages(ctx, "jdk") // connection refused
+	errs = append(errs, err)
+
+	_, err = pkgsource.NewHTTP("http://deploy:"+secret+"@/no-host", nil)
+	errs = append(errs, err)
+
+	for i, err := range errs {
+		require.Error(t, err, i)
+		assert.NotContains(t, err.Error(), secret, i)
+		assert.Contains(t, err.Error(), "deploy", "%d: the URL is still named: %v", i, err)
+	}
 }
