@@ -3,6 +3,7 @@ package pgrun
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -185,3 +186,122 @@ func TestRetryRolledBackRun(t *testing.T) {
 type rollbackEffects struct{ *effectExec }
 
 func (e *rollbackEffects) Rollback(context.Context, upgrade.Step) error { return nil }
+
+// twoChain is a → b.
+func twoChain(id string) *upgrade.Plan {
+	return &upgrade.Plan{ID: id, Steps: []upgrade.Step{
+		{ID: "a", Kind: upgrade.Platform, Node: "n-a"},
+		{ID: "b", Kind: upgrade.Platform, Node: "n-b", After: []upgrade.StepID{"a"}}}}
+}
+
+// TestRetryRolledBackRunRollsBackAgain: a run rolled back, retried and
+// failing again, is rolled back again.
+func TestRetryRolledBackRunRollsBackAgain(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testStore(t)
+	plan := twoChain("p")
+	require.NoError(t, s.Submit(ctx, plan, Options{Rollback: true}))
+	exec := &upgradetest.Executor{Func: func(_ context.Context, st upgrade.Step) error {
+		if st.ID == "b" {
+			return errors.New("boom")
+		}
+		return nil
+	}}
+	work(t, s, plan.ID, 1, exec, fastWorker)
+	assert.Equal(t, map[upgrade.StepID]upgrade.State{"a": upgrade.RolledBack, "b": upgrade.RolledBack}, outcomes(t, s, plan.ID))
+	assert.Equal(t, []upgrade.StepID{"b", "a"}, exec.RolledBack())
+
+	retried, err := s.Retry(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, retried)
+	work(t, s, plan.ID, 1, exec, fastWorker)
+	// b fails again: the run, with Rollback, must undo a and b again.
+	got := map[upgrade.StepID]string{}
+	for id, st := range outcomes(t, s, plan.ID) {
+		got[id] = st.String()
+	}
+	assert.Equal(t, map[upgrade.StepID]string{"a": "rolled back", "b": "rolled back"}, got)
+	assert.Equal(t, []upgrade.StepID{"b", "a", "b", "a"}, exec.RolledBack())
+}
+
+// TestRetryForgetsOldRollbackError: a step whose rollback failed, retried
+// and now succeeding, does not keep the old rollback error in Status.
+func TestRetryForgetsOldRollbackError(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testStore(t)
+	plan := twoChain("p")
+	require.NoError(t, s.Submit(ctx, plan, Options{Rollback: true}))
+	var broken atomic.Bool
+	broken.Store(true)
+	exec := &upgradetest.Executor{Func: func(_ context.Context, st upgrade.Step) error {
+		if st.ID == "b" && broken.Load() {
+			return errors.New("boom")
+		}
+		return nil
+	}}
+	exec.FailRollback("b", errors.New("cannot undo b"))
+	work(t, s, plan.ID, 1, exec, fastWorker)
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	t.Logf("first run: %v", st.Err)
+
+	broken.Store(false)
+	retried, err := s.Retry(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, retried)
+	work(t, s, plan.ID, 1, exec, fastWorker)
+	st, err = s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	for _, o := range st.Report.Outcomes {
+		assert.Equal(t, upgrade.Succeeded, o.State, o.Step)
+		assert.NoError(t, o.Err, o.Step)
+	}
+	assert.NoError(t, st.Err, "every step succeeded in the retry")
+}
+
+// TestRetryKeepsDoubtOfStepCutShort: a step cut short (its worker stopped
+// during it: handed back in doubt), then the run cancelled and retried:
+// the step runs again told it is in doubt, and Status lists it so.
+func TestRetryKeepsDoubtOfStepCutShort(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testStore(t)
+	plan := &upgrade.Plan{ID: "p", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n-a"}}}
+	require.NoError(t, s.Submit(ctx, plan, Options{}))
+	started := make(chan struct{})
+	var calls atomic.Int32
+	var doubt []bool
+	exec := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
+		doubt = append(doubt, upgrade.InDoubt(ctx))
+		if calls.Add(1) == 1 {
+			close(started)
+			<-ctx.Done() // the worker stops mid-step
+			return ctx.Err()
+		}
+		return nil
+	})
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Work(wctx, plan.ID, exec, fastWorker) }()
+	<-started
+	stop()
+	require.ErrorIs(t, <-done, context.Canceled)
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{"a"}, st.InDoubt, "cut short: in doubt")
+
+	require.NoError(t, s.Cancel(ctx, plan.ID))
+	retried, err := s.Retry(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, retried)
+	st, err = s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{"a"}, st.InDoubt, "after Retry, still in doubt")
+	work(t, s, plan.ID, 1, exec, fastWorker)
+	require.Len(t, doubt, 2)
+	assert.True(t, doubt[1], "the second Execute of a, after one cut short, is told it is in doubt")
+	st, err = s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{"a"}, st.InDoubt)
+}
