@@ -271,6 +271,12 @@ func TestSubmitRefusesBadPlans(t *testing.T) {
 	dup := dagPlan("dup", 3, 1)
 	dup.Steps[2].ID = dup.Steps[0].ID
 	badID := dagPlan("bad\nid", 3, 1)
+	// Node IDs outside the safe set: too long for the node locks' index
+	// (a claim failed forever), NUL and bad UTF-8 (PostgreSQL refused).
+	longNode, nulNode, badUTF8 := dagPlan("long-node", 3, 1), dagPlan("nul-node", 3, 1), dagPlan("utf8-node", 3, 1)
+	longNode.Steps[1].Node = topology.NodeID(strings.Repeat("n", 6000))
+	nulNode.Steps[1].Node = "n\x00"
+	badUTF8.Steps[1].Node = "n\xff"
 	for _, tc := range []struct {
 		plan *upgrade.Plan
 		name string
@@ -281,6 +287,9 @@ func TestSubmitRefusesBadPlans(t *testing.T) {
 		{unknown, "nope", Options{}, upgrade.ErrInvalidPlan},
 		{dup, "s0000", Options{}, upgrade.ErrInvalidPlan},
 		{badID, "plan", Options{}, upgrade.ErrInvalidPlan},
+		{longNode, "steps[1].node", Options{}, upgrade.ErrInvalidPlan},
+		{nulNode, "steps[1].node", Options{}, upgrade.ErrInvalidPlan},
+		{badUTF8, "steps[1].node", Options{}, upgrade.ErrInvalidPlan},
 	} {
 		err := s.Submit(ctx, tc.plan, tc.opts)
 		assert.ErrorIs(t, err, tc.want, tc.plan.ID)

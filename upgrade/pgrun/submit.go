@@ -234,6 +234,12 @@ func indexVertices(plan *upgrade.Plan) (map[upgrade.StepID]int, error) {
 		if err := topology.CheckIDLength("step", string(st.ID), maxStepIDLength); err != nil {
 			return nil, fmt.Errorf("pgrun: %w: steps[%d].id: %w", upgrade.ErrInvalidPlan, i, err)
 		}
+		// The node's lock is a row keyed by it: an ID outside the safe
+		// set (too long for the index, NUL, bad UTF-8) would fail every
+		// claim of the run, as upgrade.ReadJSON refuses it.
+		if err := topology.CheckID("node", string(st.Node)); err != nil {
+			return nil, fmt.Errorf("pgrun: %w: steps[%d].node: %w", upgrade.ErrInvalidPlan, i, err)
+		}
 		if _, dup := index[st.ID]; dup {
 			return nil, fmt.Errorf("pgrun: %w: step %s is listed twice", upgrade.ErrInvalidPlan, st.ID)
 		}
