@@ -31,8 +31,8 @@
 // succeeds, and is skipped when one fails, so that a rolled plan costs
 // rows in proportion to its steps, not to the product of its batches.
 //
-// A step holds a lock on its node while it runs, across all the runs of
-// the schema: two runs whose steps touch one node never run those steps
+// A step holds a lock on its node while it runs, and so does a step's
+// rollback while it is undone, across all the runs of the schema: two runs whose steps touch one node never run those steps
 // at once; the second takes other ready steps meanwhile, and the one
 // waiting starts once the lock is free, having had one event of kind
 // upgrade.StepWaiting naming the node and the step holding it (again for

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -184,4 +185,76 @@ func TestConformanceCancelDuringRollback(t *testing.T) {
 	assert.Equal(t, upgrade.Succeeded, a.State)
 	assert.ErrorIs(t, a.Err, context.Canceled)
 	t.Logf("Run: %v\npgrun: %v", wantErr, got.Err)
+}
+
+// rbFunc is an executor and rollbacker of functions.
+type rbFunc struct {
+	exec, rollback func(context.Context, upgrade.Step) error
+}
+
+func (e *rbFunc) Execute(ctx context.Context, st upgrade.Step) error  { return e.exec(ctx, st) }
+func (e *rbFunc) Rollback(ctx context.Context, st upgrade.Step) error { return e.rollback(ctx, st) }
+
+// TestRollbackTakesNodeLock: undoing a step changes its node, so a run's
+// rollback waits while a step of another run holds the node, as a step
+// does, and goes on once it is free.
+func TestRollbackTakesNodeLock(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testStore(t)
+	one := &upgrade.Plan{ID: "one", Steps: []upgrade.Step{
+		{ID: "a1", Kind: upgrade.Platform, Node: "shared"},
+		{ID: "a2", Kind: upgrade.Platform, Node: "own", After: []upgrade.StepID{"a1"}}}}
+	two := &upgrade.Plan{ID: "two", Steps: []upgrade.Step{{ID: "b1", Kind: upgrade.Platform, Node: "shared"}}}
+	require.NoError(t, s.Submit(ctx, one, Options{Rollback: true}))
+	require.NoError(t, s.Submit(ctx, two, Options{}))
+	a2Started, b1Holding, releaseB1 := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var b1Running, overlap atomic.Bool
+	exec := &rbFunc{exec: func(ctx context.Context, st upgrade.Step) error {
+		switch st.ID {
+		case "a2":
+			close(a2Started)
+			<-b1Holding
+			return errors.New("a2 broke")
+		case "b1":
+			b1Running.Store(true)
+			close(b1Holding)
+			<-releaseB1
+			b1Running.Store(false)
+		}
+		return nil
+	}, rollback: func(_ context.Context, st upgrade.Step) error {
+		if st.Node == "shared" && b1Running.Load() {
+			overlap.Store(true)
+		}
+		return nil
+	}}
+	oneDone, twoDone := make(chan error, 1), make(chan error, 1)
+	go func() { oneDone <- s.Work(ctx, "one", exec, fastWorker) }()
+	<-a2Started // a1 done: its lock on "shared" is free
+	go func() { twoDone <- s.Work(ctx, "two", exec, fastWorker) }()
+	<-b1Holding
+	// a2 fails and is undone (its node is free); a1's rollback must wait.
+	require.Eventually(t, func() bool { // a failure bound, not an ordering device
+		st, err := s.Status(ctx, "one")
+		require.NoError(t, err)
+		o, _ := st.Report.Outcome("a2")
+		return o.State == upgrade.RolledBack
+	}, defaultBound, pollEvery)
+	var status string
+	require.NoError(t, s.pool.QueryRow(ctx, s.q(`SELECT r_status FROM {s}.claim('one', 'probe', 1000000, true)`)).Scan(&status))
+	assert.Equal(t, "none", status, "a1's rollback waits for b1's lock on the node")
+	assert.False(t, overlap.Load(), "a1 was rolled back on node shared while b1 ran on it")
+
+	close(releaseB1)
+	require.NoError(t, <-twoDone)
+	require.NoError(t, <-oneDone)
+	assert.False(t, overlap.Load())
+	st, err := s.Status(ctx, "one")
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	a1, _ := st.Report.Outcome("a1")
+	assert.Equal(t, upgrade.RolledBack, a1.State, "undone once the node was free")
+	var locks int
+	require.NoError(t, s.pool.QueryRow(ctx, s.q(`SELECT count(*) FROM {s}.node_locks`)).Scan(&locks))
+	assert.Zero(t, locks, "every lock released")
 }

@@ -41,7 +41,7 @@ func channelName(schema string) string {
 var ErrInvalidSchema = errors.New("pgrun: invalid schema name")
 
 // SchemaVersion is the version of the tables Open creates or migrates to.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // migrations[k] takes the schema from version k to k+1. {s} stands for
 // the quoted schema name.
@@ -143,6 +143,9 @@ var migrations = []string{
 	// only when no step runs. runs.starved: a claim found the run's limit
 	// reached with a step ready (see finish_and_claim).
 	`ALTER TABLE {s}.runs ADD COLUMN starved boolean NOT NULL DEFAULT false;` + functions,
+	// Version 5: a rollback takes its node's lock, as a step does (see
+	// claim and finish_rollback).
+	functions,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
@@ -235,7 +238,7 @@ const functions = `
 				WHERE plan_id = p_plan AND state = 'rolling_back' AND lease_until < clock_timestamp() RETURNING idx)
 			SELECT count(*) INTO m FROM lost;
 			DELETE FROM {s}.node_locks l USING {s}.steps st
-				WHERE l.plan_id = p_plan AND st.plan_id = p_plan AND st.idx = l.idx AND st.state <> 'running';
+				WHERE l.plan_id = p_plan AND st.plan_id = p_plan AND st.idx = l.idx AND st.state NOT IN ('running', 'rolling_back');
 			UPDATE {s}.runs SET running = running - n - m, done = done + n WHERE plan_id = p_plan;
 			r_status := CASE WHEN {s}.check_finished(p_plan) THEN 'finished' ELSE 'none' END;
 			r_wake_us := {s}.next_expiry(p_plan); -- a lost worker's step to fail
@@ -259,7 +262,7 @@ const functions = `
 				r_status := 'none'; r_wake_us := {s}.next_expiry(p_plan); RETURN NEXT; RETURN;
 			END IF;
 			LOOP
-				SELECT idx INTO cand FROM {s}.steps WHERE plan_id = p_plan AND idx < run.total
+				SELECT idx, node INTO cand FROM {s}.steps WHERE plan_id = p_plan AND idx < run.total
 					AND state IN ('succeeded', 'failed') AND NOT rb_done ORDER BY completed DESC LIMIT 1;
 				IF NOT FOUND THEN
 					UPDATE {s}.runs SET state = 'finished', finished_at = clock_timestamp() WHERE plan_id = p_plan;
@@ -273,6 +276,13 @@ const functions = `
 					SELECT st.step_id INTO blocker FROM later l JOIN {s}.steps st ON st.plan_id = p_plan AND st.idx = l.idx
 					WHERE l.idx < run.total AND st.state IN ('succeeded', 'failed', 'rolling_back') ORDER BY l.idx LIMIT 1;
 				IF NOT FOUND THEN
+					-- Undoing a step changes its node: the rollback takes
+					-- the node's lock as a step does, and waits while a
+					-- step of another run holds it.
+					INSERT INTO {s}.node_locks (node, plan_id, idx) VALUES (cand.node, p_plan, cand.idx) ON CONFLICT DO NOTHING;
+					IF NOT FOUND THEN
+						r_status := 'none'; r_wake_us := {s}.next_expiry(p_plan); RETURN NEXT; RETURN;
+					END IF;
 					UPDATE {s}.steps SET state = 'rolling_back', token = token + 1, worker = p_worker,
 							lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond'
 						WHERE plan_id = p_plan AND idx = cand.idx RETURNING idx, token, attempts INTO got;
@@ -457,6 +467,7 @@ const functions = `
 		IF NOT FOUND THEN
 			RETURN 'lost';
 		END IF;
+		DELETE FROM {s}.node_locks WHERE plan_id = p_plan AND idx = p_idx;
 		IF p_err IS NULL THEN
 			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
 				VALUES (p_plan, {rolledback}, p_idx, 0, NULL, false, run.done, run.total, p_worker);
