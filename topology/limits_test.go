@@ -303,3 +303,47 @@ func TestReadRequirementsOnOneTemplate(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, ds, 64)
 }
+
+// TestCycleReportBounded: a file of n nodes can hold n cycles of n nodes
+// each (a chain whose every node also depends on the first). The error
+// reports the first ten, each cut after 32 nodes, and counts the rest: in
+// proportion to the file, not to its square (it was 104 MB for 4,000
+// nodes).
+func TestCycleReportBounded(t *testing.T) {
+	const n = 4000
+	var b strings.Builder
+	b.WriteString(`{"schema":"stackup.topology/v1","applications":[{"id":"a","templates":[{"id":"t","type":"x","version":"1"}],"nodes":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"id":"n%07d","template":"t","relationships":[`, i)
+		sep := ""
+		if i+1 < n {
+			fmt.Fprintf(&b, `{"relation":"hosted_on","target":"n%07d"}`, i+1)
+			sep = ","
+		}
+		if i > 0 {
+			b.WriteString(sep + `{"relation":"depends_on","target":"n0000000"}`)
+		}
+		b.WriteString("]}")
+	}
+	b.WriteString("]}]}")
+	_, err := topology.ReadJSON(strings.NewReader(b.String()))
+	require.ErrorIs(t, err, topology.ErrCycle)
+	msg := err.Error()
+	assert.Less(t, len(msg), 16<<10, "the error is bounded")
+	assert.Equal(t, 10, strings.Count(msg, "→ n0000000"), "ten cycles shown")
+	assert.Contains(t, msg, fmt.Sprintf("%d more cycles; break the ones above first", n-1-10))
+
+	// One ring of 40 nodes: shown up to its 32nd node.
+	ring := new(topology.Builder).Template("a", topology.Template{ID: "t", Type: "x", Version: version.MustParse("1")})
+	for i := range 40 {
+		ring.Node("a", topology.Node{ID: topology.NodeID(fmt.Sprintf("r%02d", i)), Template: "t",
+			Relationships: []topology.Relationship{{Relation: topology.DependsOn, Target: topology.NodeID(fmt.Sprintf("r%02d", (i+1)%40))}}})
+	}
+	_, err = ring.Build()
+	require.ErrorIs(t, err, topology.ErrCycle)
+	assert.Contains(t, err.Error(), "relationship cycle: r00 → r01 → ")
+	assert.Contains(t, err.Error(), " → r31 → … 8 more → r00")
+}

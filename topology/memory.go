@@ -584,15 +584,28 @@ func Validate(apps ...Application) error {
 			}
 		}
 	}
-	for _, cycle := range findCycles(nodes) {
+	cycles, more := findCycles(nodes)
+	for _, cycle := range cycles {
 		errs = multierror.Append(errs, &Error{Item: fmt.Sprintf("node %q", cycle[0]), Err: fmt.Errorf("%w: %w: %s", ErrInvalid, ErrCycle, strings.Join(cycle, " → "))})
+	}
+	if more > 0 {
+		errs = multierror.Append(errs, &Error{Item: "relationships", Err: fmt.Errorf("%w: %w: %d more cycles; break the ones above first", ErrInvalid, ErrCycle, more)})
 	}
 	return joined(errs)
 }
 
-// findCycles returns each relationship cycle found by a depth-first walk in
-// ID order, as the node IDs along it with the first repeated at the end.
-func findCycles(nodes map[NodeID]*Node) [][]string {
+// Bounds of the cycles reported, so that the error stays in proportion to
+// the input: a file of n nodes can hold n cycles of n nodes.
+const (
+	maxCycles     = 10 // cycles reported; the others are counted
+	maxCycleShown = 32 // nodes shown of a cycle, the rest counted
+)
+
+// findCycles returns the first maxCycles relationship cycles found by a
+// depth-first walk in ID order, each as the node IDs along it (at most
+// maxCycleShown, then how many more) with the first repeated at the end,
+// and how many more it found.
+func findCycles(nodes map[NodeID]*Node) (cycles [][]string, more int) {
 	const (
 		unvisited = iota
 		onStack
@@ -600,7 +613,6 @@ func findCycles(nodes map[NodeID]*Node) [][]string {
 	)
 	state := make(map[NodeID]int, len(nodes))
 	var stack []NodeID
-	var cycles [][]string
 	var visit func(id NodeID)
 	visit = func(id NodeID) {
 		state[id] = onStack
@@ -618,10 +630,17 @@ func findCycles(nodes map[NodeID]*Node) [][]string {
 			case unvisited:
 				visit(t)
 			case onStack:
-				start := slices.Index(stack, t)
-				cycle := make([]string, 0, len(stack)-start+1)
-				for _, s := range stack[start:] {
+				if len(cycles) == maxCycles {
+					more++
+					continue
+				}
+				on := stack[slices.Index(stack, t):]
+				cycle := make([]string, 0, min(len(on), maxCycleShown)+2)
+				for _, s := range on[:min(len(on), maxCycleShown)] {
 					cycle = append(cycle, string(s))
+				}
+				if len(on) > maxCycleShown {
+					cycle = append(cycle, fmt.Sprintf("… %d more", len(on)-maxCycleShown))
 				}
 				cycles = append(cycles, append(cycle, string(t)))
 			}
@@ -634,5 +653,5 @@ func findCycles(nodes map[NodeID]*Node) [][]string {
 			visit(id)
 		}
 	}
-	return cycles
+	return cycles, more
 }
