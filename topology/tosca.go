@@ -725,6 +725,7 @@ func readInstances(data []byte, templates []Template) (*Application, error) {
 	if err := badID(string(f.Application), "application", []any{"application"}, "application"); err != nil {
 		return nil, err
 	}
+	var fulfils []fulfil
 	for i, in := range f.Nodes {
 		item := fmt.Sprintf("node #%d", i+1)
 		if err := cmp.Or(
@@ -770,10 +771,36 @@ func readInstances(data []byte, templates []Template) (*Application, error) {
 						"template %q has no requirement %q", in.Template, r.Requirement)
 				}
 				rel = t.Requirements[k].Relation
+				fulfils = append(fulfils, fulfil{i, j, r.Requirement, t.Requirements[k].Template})
 			}
 			n.Relationships = append(n.Relationships, Relationship{Relation: rel, Target: r.Target})
 		}
 		app.Nodes = append(app.Nodes, n)
 	}
+	// A requirement is fulfilled by a node of the template it names: one
+	// of another would take the requirement's constraint off both.
+	templateOf := make(map[NodeID]TemplateID, len(f.Nodes))
+	for _, in := range f.Nodes {
+		templateOf[in.ID] = in.Template
+	}
+	for _, fl := range fulfils {
+		in := f.Nodes[fl.node]
+		target := in.Relationships[fl.rel].Target
+		// A node of another file is not known here, nor is one of an
+		// unknown template (Validate says so).
+		if got, ok := templateOf[target]; ok && got != fl.template && byID[got] != nil {
+			return nil, bad([]any{"nodes", fl.node, "relationships", fl.rel, "target"}, fmt.Sprintf("node %q", in.ID),
+				"requirement %q names template %q, but node %q is a %q: give a node of %q, or the requirement its template fulfils",
+				fl.requirement, fl.template, target, got, fl.template)
+		}
+	}
 	return app, nil
+}
+
+// fulfil is a relationship of the instances (the rel-th of the node-th
+// node) that fulfils a requirement, which names a template.
+type fulfil struct {
+	node, rel   int
+	requirement string
+	template    TemplateID
 }

@@ -843,6 +843,7 @@ func TestReadTOSCAInstanceErrors(t *testing.T) {
 	seqVersion := ed(edit{"version: 8.0.392", "version: [8, 0, 392]"})
 	unknownField := ed(edit{"{id: vm-1, template: web_server_os}", "{id: vm-1, template: web_server_os, colour: blue}"})
 	noTemplateReq := ed(edit{"{id: tomcat-1, template: tomcat_server,", "{id: tomcat-1, template: tomcat,"})
+	wrongTarget := ed(edit{"{requirement: host, target: tomcat-1}", "{requirement: host, target: java-1}"})
 
 	tests := []struct {
 		name, instances string
@@ -859,6 +860,10 @@ func TestReadTOSCAInstanceErrors(t *testing.T) {
 		{"a sequence for a version", seqVersion, nil, "instance file", []string{fmt.Sprintf("line %d: cannot unmarshal !!seq into string", lineOf(t, seqVersion, "[8, 0, 392]"))}},
 		{"unknown field", unknownField, nil, "instance file", []string{fmt.Sprintf("line %d: field colour not found", lineOf(t, unknownField, "colour"))}},
 		{"unknown template", ed(edit{"{id: vm-db, template: db_os}", "{id: vm-db, template: db_vm}"}), nil, `node "vm-db"`, []string{`unknown template "db_vm"`}},
+		// A requirement fulfilled by a node of another template would lose
+		// its constraint on both nodes.
+		{"requirement fulfilled by a node of another template", wrongTarget, nil, at(wrongTarget, "target: java-1}\n      - {requirement: database") + `: node "shop-1"`,
+			[]string{`requirement "host" names template "tomcat_server", but node "java-1" is a "java_runtime": give a node of "tomcat_server"`}},
 		{"unknown target", ed(edit{"{requirement: host, target: pg-1}", "{requirement: host, target: pg-9}"}), nil, `node "shopdb-1"`, []string{`hosted_on unknown node "pg-9"`}},
 		{"neither requirement nor relation", ed(edit{"{requirement: host, target: pg-1}", "{target: pg-1}"}), nil, `node "shopdb-1"`, []string{`unknown relation ""`}},
 		{"cycle", ed(edit{"{id: vm-db, template: db_os}", "{id: vm-db, template: db_os, relationships: [{relation: depends_on, target: shopdb-1}]}"}), topology.ErrCycle, `node "pg-1"`, []string{"pg-1 → vm-db → shopdb-1 → pg-1"}},
