@@ -48,17 +48,30 @@ func copyKey(p Package) string {
 }
 
 // File returns the path of the checked copy of p, making it if needed.
-// Its errors name the package.
+// Its errors name the package. A caller that waited for another's copy,
+// cut short by that caller's context, makes the copy itself.
 func (c *Copies) File(ctx context.Context, p Package) (string, error) {
+	for {
+		path, joined, err := c.file(ctx, p)
+		if joined && err != nil && ctx.Err() == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			continue // the failed copy is forgotten: this caller makes it
+		}
+		return path, err
+	}
+}
+
+// file is File, once; joined says that another caller made (or failed
+// to make) the copy.
+func (c *Copies) file(ctx context.Context, p Package) (path string, joined bool, err error) {
 	key := copyKey(p)
 	c.mu.Lock()
-	pc, ok := c.files[key]
-	if !ok {
+	pc, joined := c.files[key]
+	if !joined {
 		pc = &packageCopy{ready: make(chan struct{})}
 		c.files[key] = pc
 	}
 	c.mu.Unlock()
-	if !ok {
+	if !joined {
 		pc.path, pc.err = c.copy(ctx, p)
 		if pc.err != nil {
 			pc.err = namePackage(p, pc.err)
@@ -71,9 +84,9 @@ func (c *Copies) File(ctx context.Context, p Package) (string, error) {
 	select {
 	case <-pc.ready:
 	case <-ctx.Done():
-		return "", namePackage(p, context.Cause(ctx))
+		return "", false, namePackage(p, context.Cause(ctx))
 	}
-	return pc.path, pc.err
+	return pc.path, joined, pc.err
 }
 
 // namePackage returns err naming p: as it is when a *PackageError or a

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -131,4 +132,53 @@ type plainOpener struct{}
 
 func (plainOpener) Open(context.Context, pkgsource.Package) (io.ReadCloser, error) {
 	return nil, errors.New("no route to host")
+}
+
+// firstBlocksOpener's first Open waits for its context to end; the others
+// serve content.
+type firstBlocksOpener struct {
+	content []byte
+	opens   atomic.Int32
+}
+
+func (o *firstBlocksOpener) Open(ctx context.Context, p pkgsource.Package) (io.ReadCloser, error) {
+	if o.opens.Add(1) == 1 {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return io.NopCloser(strings.NewReader(string(o.content))), nil
+}
+
+// TestCopiesOneCallerCancelled: a caller waiting for another's copy is
+// not failed by that caller's cancellation: it makes the copy itself.
+func TestCopiesOneCallerCancelled(t *testing.T) {
+	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) {
+		content := []byte("package content")
+		sum := sha256.Sum256(content)
+		p := pkgsource.Package{Type: "jdk", Version: version.MustParse("17"), Location: "jdk.pkg",
+			Digest: "sha256:" + hex.EncodeToString(sum[:]), Size: int64(len(content))}
+		o := &firstBlocksOpener{content: content}
+		c := pkgsource.NewCopies(o, dir)
+		defer c.Close()
+		ctxA, cancelA := context.WithCancel(t.Context())
+		errA := make(chan error, 1)
+		go func() { _, err := c.File(ctxA, p); errA <- err }()
+		synctest.Wait() // A copies, held in Open
+		type result struct {
+			path string
+			err  error
+		}
+		b := make(chan result, 1)
+		go func() { path, err := c.File(t.Context(), p); b <- result{path, err} }()
+		synctest.Wait() // B waits for A's copy
+		cancelA()
+		require.ErrorIs(t, <-errA, context.Canceled, "A's own copy is cut short")
+		got := <-b
+		require.NoError(t, got.err, "B's context is live: it makes the copy")
+		data, err := os.ReadFile(got.path)
+		require.NoError(t, err)
+		assert.Equal(t, content, data)
+		assert.Equal(t, int32(2), o.opens.Load())
+	})
 }
