@@ -3,6 +3,8 @@ package pgrun
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -257,4 +259,36 @@ func TestRollbackTakesNodeLock(t *testing.T) {
 	var locks int
 	require.NoError(t, s.pool.QueryRow(ctx, s.q(`SELECT count(*) FROM {s}.node_locks`)).Scan(&locks))
 	assert.Zero(t, locks, "every lock released")
+}
+
+// TestRollbackWaitsForRollbacker: a worker whose Executor cannot roll back
+// leaves a run's rollback to others, and says so in its log, once; a
+// worker that can then rolls the run back.
+func TestRollbackWaitsForRollbacker(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testStore(t)
+	plan := chain3("rb-wanted")
+	require.NoError(t, s.Submit(ctx, plan, Options{Rollback: true}))
+	plain := upgrade.ExecutorFunc(func(_ context.Context, st upgrade.Step) error {
+		if st.ID == "b" {
+			return errors.New("boom")
+		}
+		return nil
+	})
+	var logs lockedBuffer
+	o := fastWorker
+	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Work(wctx, plan.ID, plain, o) }()
+	const said = "the run is rolling back and waits for a worker whose Executor can undo steps (an upgrade.Rollbacker); this worker's cannot"
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), said) }, defaultBound, pollEvery)
+	stop()
+	require.ErrorIs(t, <-done, context.Canceled)
+	assert.Equal(t, 1, strings.Count(logs.String(), said), "said once")
+	assert.Contains(t, logs.String(), "run=rb-wanted")
+
+	rb := &upgradetest.Executor{}
+	work(t, s, plan.ID, 1, rb, fastWorker)
+	assert.Equal(t, []upgrade.StepID{"b", "a"}, rb.RolledBack())
 }

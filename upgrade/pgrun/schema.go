@@ -144,7 +144,9 @@ var migrations = []string{
 	// reached with a step ready (see finish_and_claim).
 	`ALTER TABLE {s}.runs ADD COLUMN starved boolean NOT NULL DEFAULT false;` + functions,
 	// Version 5: a rollback takes its node's lock, as a step does (see
-	// claim and finish_rollback).
+	// claim and finish_rollback); claim says 'rollbacker_wanted' to a
+	// worker that cannot roll back when the run is rolling back (a worker
+	// of version 4 takes it as 'none').
 	functions,
 }
 
@@ -196,8 +198,9 @@ const functions = `
 
 	-- claim takes, for worker p_worker, the step of run p_plan with the
 	-- oldest expired lease, in doubt, or else the first ready step if the
-	-- run's concurrency limit allows. r_status is 'claimed', 'none',
-	-- 'finished' or 'unknown'; with 'none', r_wake_us is the time until
+	-- run's concurrency limit allows. r_status is 'claimed', 'rollback',
+	-- 'none', 'rollbacker_wanted' (none: the run is rolling back, and
+	-- p_rollbacker is false), 'finished' or 'unknown'; with 'none', r_wake_us is the time until
 	-- the run's first lease expires. A ready step whose node a step of
 	-- another run holds gets a waiting event, once for each holder.
 	CREATE OR REPLACE FUNCTION {s}.claim(p_plan text, p_worker text, p_lease_us bigint, p_rollbacker boolean)
@@ -245,8 +248,8 @@ const functions = `
 			RETURN NEXT; RETURN;
 		END IF;
 		IF run.state = 'rolling_back' THEN
-			IF NOT p_rollbacker THEN
-				r_status := 'none'; r_wake_us := {s}.next_expiry(p_plan); RETURN NEXT; RETURN;
+			IF NOT p_rollbacker THEN -- 'none' for this worker, which may say so (see worker.claimed)
+				r_status := 'rollbacker_wanted'; r_wake_us := {s}.next_expiry(p_plan); RETURN NEXT; RETURN;
 			END IF;
 			-- A rollback whose worker was lost: offered again, in doubt.
 			UPDATE {s}.steps SET token = token + 1, worker = p_worker, in_doubt = true,

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -204,7 +205,8 @@ type worker struct {
 	run   *runInfo
 	exec  upgrade.Executor
 	o     *WorkerOptions
-	waker *waker // see listen
+	waker *waker      // see listen
+	told  atomic.Bool // that the run waits for a worker that can roll back
 }
 
 // A claim is a step a worker holds: its index, the lease's fencing token,
@@ -379,6 +381,11 @@ func (w *worker) claimed(r *claimRow) (c *claim, finished bool, wake time.Durati
 		return nil, true, -1, nil
 	case "unknown":
 		return nil, false, -1, fmt.Errorf("%w: run %s is gone", ErrUnknownRun, w.planID())
+	case "rollbacker_wanted":
+		if w.o.Logger != nil && !w.told.Swap(true) {
+			w.o.Logger.Warn("pgrun: the run is rolling back and waits for a worker whose Executor can undo steps (an upgrade.Rollbacker); this worker's cannot",
+				"run", w.planID())
+		}
 	}
 	if r.wakeUS == nil {
 		return nil, false, -1, nil
