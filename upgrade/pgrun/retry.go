@@ -34,12 +34,22 @@ func (s *Store) Retry(ctx context.Context, planID string) (bool, error) {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var over bool
 		var total int
-		err := tx.QueryRow(ctx, s.q(`SELECT finished_at IS NOT NULL, total FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), planID).Scan(&over, &total)
+		var state string
+		err := tx.QueryRow(ctx, s.q(`SELECT finished_at IS NOT NULL, total, state FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), planID).Scan(&over, &total, &state)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("%w: plan %s was not submitted to schema %s", ErrUnknownRun, planID, s.schema)
 		}
 		if err != nil {
 			return err
+		}
+		if !over && state == "cancelled" {
+			// Its lost workers' steps, failed now, may be all that is left.
+			if err := tx.QueryRow(ctx, s.q(`SELECT r_status = 'finished' FROM {s}.claim($1, 'pgrun:sweep', 0, false)`), planID).Scan(&over); err != nil {
+				return err
+			}
+			if !over {
+				return fmt.Errorf("%w: run %s is cancelled, and steps of it still run: retry once they have ended (a step whose worker was lost fails once its lease expires)", ErrNotFinished, planID)
+			}
 		}
 		if !over {
 			return fmt.Errorf("%w: run %s is still going: follow it, or cancel it and retry once it has finished", ErrNotFinished, planID)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
@@ -304,4 +305,37 @@ func TestRetryKeepsDoubtOfStepCutShort(t *testing.T) {
 	st, err = s.Status(ctx, plan.ID)
 	require.NoError(t, err)
 	assert.Equal(t, []upgrade.StepID{"a"}, st.InDoubt)
+}
+
+// TestWaitCancelledRunLostWorker: a run cancelled while a lost worker held
+// a step, with no worker of the run left: Wait sees it finish once the
+// lease has expired (it fails the step in doubt, as a worker's claim
+// would), and Retry can take it up.
+func TestWaitCancelledRunLostWorker(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testStore(t)
+	plan := chainPlan("cancel-lost", 2)
+	require.NoError(t, s.Submit(ctx, plan, Options{}))
+	dead := testWorker(t, s, plan.ID, &memExec{}, WorkerOptions{Name: "dead", Lease: 300 * time.Millisecond, Poll: time.Hour})
+	c, _, _, err := dead.claim(ctx)
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	require.NoError(t, s.Cancel(ctx, plan.ID))
+	_, err = s.Retry(ctx, plan.ID)
+	require.ErrorIs(t, err, ErrNotFinished, "the lease has not expired: the step may still run")
+	assert.ErrorContains(t, err, "is cancelled, and steps of it still run")
+
+	wctx, cancel := context.WithTimeout(ctx, defaultBound) // a failure bound
+	defer cancel()
+	st, err := s.Wait(wctx, plan.ID, 50*time.Millisecond)
+	require.NoError(t, err)
+	assert.True(t, st.Finished)
+	assert.True(t, st.Cancelled)
+	assert.Equal(t, []upgrade.StepID{plan.Steps[0].ID}, st.InDoubt, "the lost worker's step failed in doubt")
+
+	retried, err := s.Retry(ctx, plan.ID)
+	require.NoError(t, err)
+	assert.True(t, retried)
+	work(t, s, plan.ID, 1, &upgradetest.Executor{}, fastWorker)
+	finished(t, s, plan.ID)
 }

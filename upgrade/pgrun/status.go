@@ -205,13 +205,21 @@ func runError(st *Status, nodes []topology.NodeID, rbErrs []error) error {
 // Wait waits until the run of plan planID has finished or ctx is done,
 // and returns its last Status. It looks at the run each time the run's
 // workers notify a change (see WorkerOptions.Poll), and at least every
-// interval.
+// interval. A cancelled run whose steps' workers were lost finishes under
+// Wait too, no worker of it left: Wait fails those steps, in doubt, once
+// their leases expire, as a worker's claim would.
 func (s *Store) Wait(ctx context.Context, planID string, interval time.Duration) (*Status, error) {
 	k, unsubscribe := s.subscribe(&WorkerOptions{Poll: interval})
 	defer unsubscribe()
 	for {
 		woken := k.add()
 		st, err := s.Status(ctx, planID)
+		if err == nil && st.Cancelled && !st.Finished {
+			// Nobody may be left to fail the steps of its lost workers.
+			if st, err = s.sweepCancelled(ctx, planID); err != nil {
+				err = fmt.Errorf("pgrun: reading run %s: %w", planID, err)
+			}
+		}
 		if err != nil || st.Finished {
 			k.pass(woken) // a wake is not ours: the workers may claim
 			return st, err
@@ -231,6 +239,17 @@ func (s *Store) Wait(ctx context.Context, planID string, interval time.Duration)
 			return st, ctx.Err()
 		}
 	}
+}
+
+// sweepCancelled fails the steps of cancelled run planID whose leases
+// have expired, their workers lost, as a claim by a worker of the run does
+// (and claims nothing: the run is cancelled), and returns its Status.
+func (s *Store) sweepCancelled(ctx context.Context, planID string) (*Status, error) {
+	var status string
+	if err := s.pool.QueryRow(ctx, s.q(`SELECT r_status FROM {s}.claim($1, 'pgrun:sweep', 0, false)`), planID).Scan(&status); err != nil {
+		return nil, err
+	}
+	return s.Status(ctx, planID)
 }
 
 // Unfinished returns the plan IDs of the runs not finished yet, oldest
