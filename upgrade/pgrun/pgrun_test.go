@@ -887,9 +887,25 @@ func TestTimeoutAndVerify(t *testing.T) {
 	}
 	b, _ := st.Report.Outcome("b")
 	assert.ErrorContains(t, b.Err, context.DeadlineExceeded.Error())
+	assert.ErrorIs(t, b.Err, context.DeadlineExceeded)
 	d, _ := st.Report.Outcome("d")
 	assert.ErrorContains(t, d.Err, "verify: unhealthy")
 	assert.ElementsMatch(t, []upgrade.StepID{"a", "d"}, exec.Verified())
+
+	// The events' errors match the sentinels the Status's do.
+	events, err := s.Events(context.Background(), plan.ID, 0, 100)
+	require.NoError(t, err)
+	failed := 0
+	for _, ev := range events {
+		if ev.Kind == upgrade.StepFailed && ev.Step.ID == "b" {
+			failed++
+			assert.ErrorIs(t, ev.Err, context.DeadlineExceeded, "b's failed event: %v", ev.Err)
+		}
+		if ev.Kind == upgrade.StepFailed && ev.Step.ID == "d" {
+			assert.NotErrorIs(t, ev.Err, context.DeadlineExceeded)
+		}
+	}
+	assert.Equal(t, 1, failed)
 }
 
 // TestHostileRunIDs: plan IDs from a request are values, never SQL, and

@@ -146,8 +146,9 @@ var migrations = []string{
 	// Version 5: a rollback takes its node's lock, as a step does (see
 	// claim and finish_rollback); claim says 'rollbacker_wanted' to a
 	// worker that cannot roll back when the run is rolling back (a worker
-	// of version 4 takes it as 'none').
-	functions,
+	// of version 4 takes it as 'none'); events.err_kinds, the sentinels an
+	// event's error matched, as steps.err_kinds.
+	`ALTER TABLE {s}.events ADD COLUMN err_kinds int NOT NULL DEFAULT 0;` + functions,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
@@ -408,8 +409,8 @@ const functions = `
 				END LOOP;
 			END LOOP;
 		ELSE
-			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
-				VALUES (p_plan, {failed}, p_idx, p_attempts, p_err, doubt, d, run.total, p_worker);
+			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, err_kinds, in_doubt, done, total, worker)
+				VALUES (p_plan, {failed}, p_idx, p_attempts, p_err, p_kinds, doubt, d, run.total, p_worker);
 			WITH RECURSIVE later(idx) AS (
 					SELECT e.after FROM {s}.edges e WHERE e.plan_id = p_plan AND e.before = p_idx
 					UNION SELECT e.after FROM {s}.edges e JOIN later l ON e.before = l.idx WHERE e.plan_id = p_plan),

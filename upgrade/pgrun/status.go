@@ -325,17 +325,17 @@ func (s *Store) Events(ctx context.Context, planID string, after int64, limit in
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, s.q(`SELECT seq, kind, idx, attempt, coalesce(err, ''), in_doubt, done, total, coalesce(worker, ''), at,
+	rows, err := s.pool.Query(ctx, s.q(`SELECT seq, kind, idx, attempt, coalesce(err, ''), err_kinds, in_doubt, done, total, coalesce(worker, ''), at,
 		wait_plan, wait_step FROM {s}.events WHERE plan_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`), planID, after, max(limit, 0))
 	if err != nil {
 		return nil, fmt.Errorf("pgrun: reading events of run %s: %w", planID, err)
 	}
 	var out []Event
 	var e Event
-	var kind, idx int
+	var kind, idx, kinds int
 	var errText string
 	var waitPlan, waitStep *string
-	_, err = pgx.ForEachRow(rows, []any{&e.Seq, &kind, &idx, &e.Attempt, &errText, &e.InDoubt, &e.Done, &e.Total, &e.Worker, &e.Time,
+	_, err = pgx.ForEachRow(rows, []any{&e.Seq, &kind, &idx, &e.Attempt, &errText, &kinds, &e.InDoubt, &e.Done, &e.Total, &e.Worker, &e.Time,
 		&waitPlan, &waitStep}, func() error {
 		if idx < 0 || idx >= len(run.plan.Steps) {
 			return fmt.Errorf("event %d names step #%d of %d", e.Seq, idx, len(run.plan.Steps))
@@ -343,7 +343,7 @@ func (s *Store) Events(ctx context.Context, planID string, after int64, limit in
 		ev := e
 		ev.Kind, ev.Step, ev.Err = upgrade.EventKind(kind), &run.plan.Steps[idx], nil
 		if errText != "" {
-			ev.Err = &RemoteError{Message: errText}
+			ev.Err = &RemoteError{Message: errText, kinds: kinds}
 		}
 		if waitPlan != nil && waitStep != nil {
 			ev.WaitingFor = &upgrade.Holder{Node: ev.Step.Node, Plan: *waitPlan, Step: upgrade.StepID(*waitStep)}

@@ -394,13 +394,14 @@ func (w *worker) claimed(r *claimRow) (c *claim, finished bool, wake time.Durati
 }
 
 // event records an event of the run.
-func (w *worker) event(ctx context.Context, tx pgx.Tx, kind upgrade.EventKind, idx, attempt int, errText string, inDoubt bool, done int) error {
+func (w *worker) event(ctx context.Context, tx pgx.Tx, kind upgrade.EventKind, idx, attempt int, stepErr error, inDoubt bool, done int) error {
 	var e *string
-	if errText != "" {
-		e = &errText
+	if stepErr != nil {
+		text := stepErr.Error()
+		e = &text
 	}
-	_, err := tx.Exec(ctx, w.s.q(`INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`), w.planID(), int(kind), idx, attempt, e, inDoubt, done, w.run.total, w.o.Name)
+	_, err := tx.Exec(ctx, w.s.q(`INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, err_kinds, in_doubt, done, total, worker)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`), w.planID(), int(kind), idx, attempt, e, errKinds(stepErr), inDoubt, done, w.run.total, w.o.Name)
 	return err
 }
 
@@ -643,7 +644,7 @@ func (w *worker) retrying(ctx context.Context, c *claim, attempt int, err error)
 			RETURNING (SELECT done FROM {s}.runs WHERE plan_id = $1)`), w.planID(), c.idx, c.token, attempt).Scan(&done); err != nil {
 			return err
 		}
-		return w.event(ctx, tx, upgrade.StepRetrying, c.idx, attempt, err.Error(), c.inDoubt, done)
+		return w.event(ctx, tx, upgrade.StepRetrying, c.idx, attempt, err, c.inDoubt, done)
 	})
 }
 
