@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -707,5 +708,16 @@ func TestHTTPErrorsHidePassword(t *testing.T) {
 		require.Error(t, err, i)
 		assert.NotContains(t, err.Error(), secret, i)
 		assert.Contains(t, err.Error(), "deploy", "%d: the URL is still named: %v", i, err)
+	}
+}
+
+// TestMaxIndexSizeMustBePositive: a cap of 0 or less would refuse every
+// index; the sources refuse it at once instead.
+func TestMaxIndexSizeMustBePositive(t *testing.T) {
+	for _, n := range []int64{0, -1} {
+		_, err := pkgsource.NewHTTP("https://example.com/repo/", nil, pkgsource.WithMaxIndexSize(n))
+		assert.ErrorContains(t, err, fmt.Sprintf("WithMaxIndexSize(%d): give the most bytes an index may have, 1 or more", n))
+		_, err = pkgsource.NewDir(t.TempDir(), pkgsource.WithMaxIndexSize(n))
+		assert.ErrorContains(t, err, "WithMaxIndexSize")
 	}
 }

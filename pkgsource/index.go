@@ -184,6 +184,8 @@ func (e indexEntry) decode() (Package, error) {
 		return p, errors.New("names both a file and a url")
 	case e.SHA256 == "":
 		return p, errors.New("no sha256")
+	case !digestPattern.MatchString("sha256:" + e.SHA256):
+		return p, fmt.Errorf("%w: sha256 %q is not 64 lowercase hex digits (the index gives the hex alone, without \"sha256:\")", ErrInvalid, e.SHA256)
 	case e.Size <= 0:
 		return p, fmt.Errorf("size %d, want 1 or more", e.Size)
 	case e.File != "":

@@ -247,6 +247,9 @@ func newOptions(opts []Option) (options, error) {
 			return o, fmt.Errorf("pkgsource: key #%d is %d bytes, want an ed25519 public key of %d", i+1, len(k), ed25519.PublicKeySize)
 		}
 	}
+	if o.maxIndex <= 0 {
+		return o, fmt.Errorf("pkgsource: WithMaxIndexSize(%d): give the most bytes an index may have, 1 or more", o.maxIndex)
+	}
 	if len(o.keys) > 0 && o.store == nil {
 		o.store = &memoryTrust{}
 	}
