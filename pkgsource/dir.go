@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 )
@@ -140,6 +141,10 @@ func (d *Dir) Packages(ctx context.Context, typ string) ([]Package, error) {
 func (d *Dir) Open(ctx context.Context, p Package) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if u, err := url.Parse(p.Location); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		return nil, &PackageError{Package: p.Key(), Err: fmt.Errorf("%w: its location is a URL (%s), and a directory repository opens only its own files: "+
+			"put the file in the directory and name it in the index, or read the repository over HTTP", ErrNotFound, u.Redacted())}
 	}
 	f, err := d.open("package", p.Location)
 	if err != nil {

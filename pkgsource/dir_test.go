@@ -211,6 +211,23 @@ func TestDirUnsafePaths(t *testing.T) {
 	}
 }
 
+// TestDirURLPackage: an index may list a package by URL, which a
+// directory repository cannot open: the error says so, and is not a
+// refusal of an unsafe path.
+func TestDirURLPackage(t *testing.T) {
+	r := newRepo(t, false)
+	d := r.openDir(t)
+	p := pkgsource.Package{Type: "tomcat", Version: version.MustParse("10.1.99"),
+		Location: "https://mirror:s3cret@example.com/tomcat.tgz", Digest: pkgsource.Digest([]byte("x")), Size: 1}
+	rc, err := d.Open(context.Background(), p)
+	assert.Nil(t, rc)
+	require.ErrorIs(t, err, pkgsource.ErrNotFound)
+	assert.NotErrorIs(t, err, pkgsource.ErrUnsafePath)
+	assert.ErrorContains(t, err, "tomcat 10.1.99")
+	assert.ErrorContains(t, err, "its location is a URL (https://mirror:xxxxx@example.com/tomcat.tgz), and a directory repository opens only its own files")
+	assert.NotContains(t, err.Error(), "s3cret")
+}
+
 func TestDirSymlinkInsideIsAllowed(t *testing.T) {
 	r := newRepo(t, false)
 	p := r.find(t, "jdk", "21.0.2")
