@@ -92,6 +92,11 @@ func (r *run) resume(ctx context.Context) error {
 			r.finished++
 		case RecordStarted, RecordRollingBack:
 			r.inDoubt[i] = true
+		case RecordFailed:
+			if r.failed == nil {
+				r.failed = map[int]bool{}
+			}
+			r.failed[i] = true
 		}
 	}
 	// Keep the completion order of earlier runs for a rollback.

@@ -21,8 +21,11 @@ import (
 // From of its first step still (the step ran, but whoever keeps the
 // topology had not recorded it yet: a crash between the two) or at the To
 // of any step done (the topology learnt some or all of them); a step in
-// doubt adds its To. Any other version, such as the To of a step not yet
-// run, is stale.
+// doubt adds its To, and so does a step the journal records as failed,
+// whose Execute may have changed the node before its Verify failed. Any
+// other version, such as the To of a step not yet run, is stale. Versions
+// are compared as Version.Same does, build metadata included; a node
+// without a version has its template's, as for the planner.
 func (r *run) checkStale(ctx context.Context) error {
 	byNode := map[topology.NodeID][]int{}
 	for i, s := range r.plan.Steps {
@@ -37,11 +40,11 @@ func (r *run) checkStale(ctx context.Context) error {
 		for _, i := range steps {
 			s := r.plan.Steps[i]
 			done := r.report.Outcomes[i].State == Succeeded
-			if !done && !r.inDoubt[i] {
+			if !done && !r.inDoubt[i] && !r.failed[i] {
 				blame = s.ID
 				break
 			}
-			if !slices.ContainsFunc(expected, func(v version.Version) bool { return v.Compare(s.To) == 0 }) {
+			if !slices.ContainsFunc(expected, s.To.Same) {
 				expected = append(expected, s.To)
 			}
 			blame = s.ID
@@ -49,19 +52,36 @@ func (r *run) checkStale(ctx context.Context) error {
 				break
 			}
 		}
-		n, err := r.cfg.stale.Node(ctx, node)
+		want := make([]string, len(expected))
+		for k, v := range expected {
+			want[k] = v.String()
+		}
+		actual, err := r.installed(ctx, node)
 		if err != nil {
 			return fmt.Errorf("upgrade: checking for a stale plan: %w", err)
 		}
-		if !slices.ContainsFunc(expected, func(v version.Version) bool { return v.Compare(n.Version) == 0 }) {
-			want := make([]string, len(expected))
-			for k, v := range expected {
-				want[k] = v.String()
-			}
-			return &StaleError{Node: node, Step: blame, Expected: joinOr(want), Actual: n.Version.String()}
+		if !slices.ContainsFunc(expected, actual.Same) {
+			return &StaleError{Node: node, Step: blame, Expected: joinOr(want), Actual: actual.String()}
 		}
 	}
 	return nil
+}
+
+// installed returns the version of node that the stale check's topology
+// gives: its own, or its template's when it has none.
+func (r *run) installed(ctx context.Context, node topology.NodeID) (version.Version, error) {
+	n, err := r.cfg.stale.Node(ctx, node)
+	if err != nil || !n.Version.IsZero() {
+		if err != nil {
+			return version.Version{}, err
+		}
+		return n.Version, nil
+	}
+	t, err := r.cfg.stale.Template(ctx, n.Template)
+	if err != nil {
+		return version.Version{}, err
+	}
+	return t.Version, nil
 }
 
 // joinOr joins words as "a", "a or b", "a, b or c".

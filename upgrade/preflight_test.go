@@ -14,6 +14,7 @@ import (
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/version"
 )
 
 // pfTopo returns the shop of shopBuilder(instances) with the nodes named in
@@ -34,6 +35,48 @@ func pfTopo(t *testing.T, instances int, versions map[topology.NodeID]string) *t
 	topo, err := topology.New(apps...)
 	require.NoError(t, err)
 	return topo
+}
+
+// zeroVersions is a topology whose nodes carry no version of their own:
+// each has its template's, as Node.Version's doc says.
+type zeroVersions struct{ *topology.Memory }
+
+func (z zeroVersions) Node(ctx context.Context, id topology.NodeID) (*topology.Node, error) {
+	n, err := z.Memory.Node(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	c := *n
+	c.Version = version.Version{}
+	return &c, nil
+}
+
+// TestRunStaleCheckZeroVersion: a node without a version of its own has
+// its template's for the stale check, as for the planner: a plan made
+// from such a topology a moment ago is not stale.
+func TestRunStaleCheckZeroVersion(t *testing.T) {
+	topo := zeroVersions{build(t, shopBuilder(1))}
+	plan, err := upgrade.NewPlanner(topo, catalogue(t)).Plan(context.Background(), shop2("tomcat_server", ">=9.0, <10"))
+	require.NoError(t, err)
+	require.NotEmpty(t, plan.Steps)
+	_, err = upgrade.Run(context.Background(), plan, &jrRecorder{}, upgrade.WithStaleCheck(topo))
+	require.NoError(t, err)
+}
+
+// TestRunStaleCheckBuildMetadata: a node redeployed with another build of
+// the same version since planning is stale, as the planner tells builds
+// apart.
+func TestRunStaleCheckBuildMetadata(t *testing.T) {
+	topo := build(t, new(topology.Builder).
+		Template("svc", topology.Template{ID: "svc_app", Type: "webapp", Version: v("1.0.0+b7")}).
+		Node("svc", topology.Node{ID: "svc-1", Template: "svc_app", Version: v("1.0.0+b8")}))
+	plan := &upgrade.Plan{Steps: []upgrade.Step{{ID: "app/svc-1@1.0.0+b9", Kind: upgrade.Application, App: "svc", Node: "svc-1",
+		Template: "svc_app", From: v("1.0.0+b7"), To: v("1.0.0+b9")}}}
+	_, err := upgrade.Run(context.Background(), plan, &jrRecorder{}, upgrade.WithStaleCheck(topo))
+	var se *upgrade.StaleError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, "1.0.0+b8", se.Actual)
+	assert.Equal(t, "1.0.0+b7", se.Expected)
 }
 
 func TestRunStaleCheckPasses(t *testing.T) {
@@ -99,7 +142,8 @@ func TestRunStaleCheckAfterPartialRun(t *testing.T) {
 		jrRec(upgrade.RecordStarted, s[1]), jrRec(upgrade.RecordSucceeded, s[1]),
 		jrRec(upgrade.RecordStarted, s[2]), jrRec(upgrade.RecordSucceeded, s[2]),
 	}
-	inDoubt := append(done[:len(done):len(done)], jrRec(upgrade.RecordStarted, s[4])) // shop-1 cut short
+	inDoubt := append(done[:len(done):len(done)], jrRec(upgrade.RecordStarted, s[4]))                                   // shop-1 cut short
+	failed := append(done[:len(done):len(done)], jrRec(upgrade.RecordStarted, s[4]), jrRec(upgrade.RecordFailed, s[4])) // shop-1's Verify failed, say
 
 	upgraded := map[topology.NodeID]string{"java-1": "21.0.2", "java-2": "21.0.2", "tomcat-1": "10.1.34"}
 	with := func(extra map[topology.NodeID]string) map[topology.NodeID]string {
@@ -133,6 +177,11 @@ func TestRunStaleCheckAfterPartialRun(t *testing.T) {
 		{name: "in doubt, nothing learnt", journal: inDoubt, versions: nil, ran: s[3:]},
 		{name: "in doubt, carried out", journal: inDoubt, versions: with(map[topology.NodeID]string{"shop-1": "2.0.0"}), ran: s[3:]},
 		{name: "in doubt, neither end", journal: inDoubt, versions: with(map[topology.NodeID]string{"shop-1": "1.9.0"}),
+			stale: &upgrade.StaleError{Node: "shop-1", Step: s[4], Expected: "1.4.0 or 2.0.0", Actual: "1.9.0"}},
+		// A failed step's Execute may have changed its node.
+		{name: "failed, carried out", journal: failed, versions: with(map[topology.NodeID]string{"shop-1": "2.0.0"}), ran: s[3:]},
+		{name: "failed, not carried out", journal: failed, versions: upgraded, ran: s[3:]},
+		{name: "failed, neither end", journal: failed, versions: with(map[topology.NodeID]string{"shop-1": "1.9.0"}),
 			stale: &upgrade.StaleError{Node: "shop-1", Step: s[4], Expected: "1.4.0 or 2.0.0", Actual: "1.9.0"}},
 	}
 	for _, tt := range tests {

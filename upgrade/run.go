@@ -433,6 +433,7 @@ type run struct {
 	held     []int32 // during rollback, per barrier, the vertices after it still in place
 	waiting  []int32 // unfinished dependencies per vertex
 	inDoubt  []bool
+	failed   map[int]bool // the steps an earlier run failed (see resume), which may have changed their nodes
 	finished int
 	order    []int // completion order of the steps that succeeded or failed
 	errs     *multierror.Error
