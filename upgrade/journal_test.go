@@ -108,6 +108,25 @@ func (r *jrRecorder) Execute(ctx context.Context, s upgrade.Step) error {
 	return r.fail[s.ID]
 }
 
+// TestFileJournalRefusesPlanWithoutID: a plan without an ID is refused
+// before its first step, its journal left empty; its header could not
+// name it, and a resume would find the journal corrupt.
+func TestFileJournalRefusesPlanWithoutID(t *testing.T) {
+	path := jrPath(t)
+	j := jrOpen(t, path)
+	plan := shopPlan(t, 1)
+	plan.ID = ""
+	ex := &jrRecorder{}
+	report, err := upgrade.Run(context.Background(), plan, ex, upgrade.WithJournal(j))
+	require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+	assert.ErrorContains(t, err, "the plan has no ID, which a file journal is kept by: set Plan.ID to Plan.ComputeID()")
+	assert.Nil(t, report)
+	assert.Empty(t, ex.ran)
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Empty(t, data)
+}
+
 func TestFileJournalNewWritesHeader(t *testing.T) {
 	path := jrPath(t)
 	j := jrOpen(t, path)
