@@ -238,7 +238,10 @@ func WithFailurePolicy(p FailurePolicy) RunOption { return func(c *runConfig) { 
 // WithRollback makes Run undo, when a step fails, every step that
 // succeeded or failed, in the reverse order of completion, if the executor
 // is a Rollbacker. A step is not undone while a step after it could not
-// be. A cancelled run is not rolled back.
+// be, nor while its own Execute may still run (Outcome.Abandoned). A
+// cancelled run is not rolled back; cancelled during the rollback, it
+// undoes nothing more: the steps not undone yet stay as they were, with
+// the context's error.
 func WithRollback() RunOption { return func(c *runConfig) { c.rollback = true } }
 
 // WithRetry makes Run try a failing step up to attempts times in all,
@@ -1029,7 +1032,17 @@ func (r *run) rollback(ctx context.Context) {
 				break
 			}
 		}
-		if err == nil {
+		switch {
+		case err != nil:
+		case o.Abandoned:
+			// Its Execute may still be changing the node: undoing it now
+			// would race it, and the steps before it stay for it.
+			err = fmt.Errorf("%w: its Execute may still be running, so it is not undone", ErrAbandoned)
+		case ctx.Err() != nil:
+			// Cancelled during the rollback: what is not undone yet stays,
+			// unrecorded, as it was.
+			err = fmt.Errorf("not undone, the run being cancelled: %w", context.Cause(ctx))
+		default:
 			// Recorded first, so that a crash during the rollback leaves
 			// the step in doubt, neither done nor undone.
 			err = r.record(ctx, i, RecordRollingBack)
@@ -1040,7 +1053,7 @@ func (r *run) rollback(ctx context.Context) {
 				ctx = context.WithValue(ctx, packageFileKey{}, r.store.Made(*s.Package))
 			}
 			err = r.call(ctx, callRollback, i)
-			o.Abandoned = o.Abandoned || errors.Is(err, ErrAbandoned)
+			o.Abandoned = errors.Is(err, ErrAbandoned)
 		}
 		if err == nil {
 			err = r.record(ctx, i, RecordRolledBack)
