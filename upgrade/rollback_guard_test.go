@@ -112,3 +112,38 @@ func TestRollbackStopsWhenCancelled(t *testing.T) {
 		assert.Equal(t, upgrade.RecordSucceeded, last[id], "%s: not in doubt for a resume", id)
 	}
 }
+
+// TestFailFastEndsRetries: under FailFast, once a step has failed, a step
+// waiting to try again does not: it ends Failed with its last attempt's
+// error (the wait for its backoff ends with the failure).
+func TestFailFastEndsRetries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &upgrade.Plan{ID: "sha256:rg3", Steps: []upgrade.Step{{ID: "x", Node: "n-x"}, {ID: "y", Node: "n-y"}}}
+		yRetrying := make(chan struct{})
+		var yCalls atomic.Int32
+		exec := &upgradetest.Executor{}
+		exec.Func = func(_ context.Context, s upgrade.Step) error {
+			switch s.ID {
+			case "y":
+				if yCalls.Add(1) == 1 {
+					return errors.New("y: flaky")
+				}
+			case "x":
+				<-yRetrying
+				return upgrade.Permanent(errors.New("x: broken"))
+			}
+			return nil
+		}
+		report, err := upgrade.Run(t.Context(), p, exec, upgrade.WithConcurrency(2), upgrade.WithRetry(3, time.Minute, 0),
+			upgrade.WithEvents(func(e upgrade.Event) {
+				if e.Kind == upgrade.StepRetrying && e.Step.ID == "y" {
+					close(yRetrying)
+				}
+			}))
+		require.ErrorIs(t, err, upgrade.ErrStepFailed)
+		assert.Equal(t, 1, exec.Calls("y"), "no second attempt of y once x failed")
+		y, _ := report.Outcome("y")
+		assert.Equal(t, upgrade.Failed, y.State)
+		assert.ErrorContains(t, y.Err, "y: flaky")
+	})
+}

@@ -249,7 +249,8 @@ func WithRollback() RunOption { return func(c *runConfig) { c.rollback = true } 
 // before each next one, at most about max (DefaultMaxBackoff if max is
 // 0). Each wait is drawn at random within 50% of its nominal length, so
 // that runners retrying at once spread out. Errors marked Permanent are
-// not retried. The default is one attempt.
+// not retried, and under FailFast no step tries again once another has
+// failed. The default is one attempt.
 func WithRetry(attempts int, backoff, max time.Duration) RunOption {
 	return func(c *runConfig) { c.attempts, c.backoff, c.maxBackoff = attempts, backoff, max }
 }
@@ -445,10 +446,11 @@ type run struct {
 	mu       sync.Mutex
 	wake     sync.Cond // a step is ready, or the run is over
 	ready    readyQueue
-	running  int  // steps being attempted
-	idle     int  // workers waiting on wake
-	stopping bool // a failure (FailFast) or the journal keeps steps from starting
-	halted   bool // stop kept an attempt from starting
+	running  int           // steps being attempted
+	idle     int           // workers waiting on wake
+	stopping bool          // a failure (FailFast) or the journal keeps steps from starting
+	halting  chan struct{} // closed once stopping is set: no retry starts either (see halt)
+	halted   bool          // stop kept an attempt from starting
 	workers  sync.WaitGroup
 	panicked any  // what the caller's code called by a worker panicked with, first
 	broken   bool // a worker panicked: the others leave
@@ -469,7 +471,7 @@ func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig, stor
 	n := len(plan.Steps)
 	r := &run{plan: plan, exec: exec, cfg: cfg, graph: graph, topo: order, pos: make([]int, graph.Len()),
 		report: &Report{Outcomes: make([]Outcome, n)}, barriers: make([]State, len(plan.Barriers)),
-		waiting: make([]int32, graph.Len()), inDoubt: make([]bool, n),
+		waiting: make([]int32, graph.Len()), inDoubt: make([]bool, n), halting: make(chan struct{}),
 		errs: &multierror.Error{ErrorFormat: topology.JoinErrors}, store: store}
 	r.wake.L = &r.mu
 	for i, s := range plan.Steps {
@@ -662,8 +664,17 @@ func (r *run) fault(v any) {
 	if !r.broken {
 		r.broken, r.panicked = true, v
 	}
-	r.stopping = true
+	r.halt()
 	r.wake.Broadcast()
+}
+
+// halt keeps steps from starting, and retries too: a step waiting to
+// try again ends with its last attempt's error. Called with mu held.
+func (r *run) halt() {
+	if !r.stopping {
+		r.stopping = true
+		close(r.halting)
+	}
 }
 
 // next takes the next ready step, records and reports its start, if a
@@ -675,7 +686,7 @@ func (r *run) next(ctx context.Context) (int, bool) {
 	i := r.topo[r.ready.pop()&rankPos]
 	if err := r.record(ctx, i, RecordStarted); err != nil {
 		r.errs = multierror.Append(r.errs, err)
-		r.stopping = true
+		r.halt()
 		return 0, false
 	}
 	r.emit(Event{Kind: StepStarted, Step: &r.plan.Steps[i], Attempt: 1, InDoubt: r.inDoubt[i]})
@@ -691,7 +702,7 @@ func (r *run) done(ctx context.Context, res result) {
 		r.halted = true
 	}
 	if r.finish(ctx, res) && r.cfg.policy == FailFast {
-		r.stopping = true
+		r.halt()
 	}
 	switch extra := min(r.ready.len()-1, r.idle); {
 	case extra <= 0:
@@ -732,6 +743,11 @@ func (r *run) attempt(ctx context.Context, i int, s *slot) (res result, abandone
 		if r.stopped() {
 			return result{i: i, err: err, attempts: n, stopped: true}, false
 		}
+		select {
+		case <-r.halting: // FailFast after another step's failure: no new attempt
+			return result{i: i, err: err, attempts: n}, false
+		default:
+		}
 		r.retrying(i, n+1, err)
 		if wait == nil {
 			wait = newBackoff(r.cfg.backoff, r.cfg.maxBackoff)
@@ -742,6 +758,9 @@ func (r *run) attempt(ctx context.Context, i int, s *slot) (res result, abandone
 		case <-ctx.Done():
 			t.Stop()
 			return result{i: i, err: err, attempts: n}, false // the last attempt's error
+		case <-r.halting:
+			t.Stop()
+			return result{i: i, err: err, attempts: n}, false
 		case <-r.cfg.stop:
 			t.Stop()
 			return result{i: i, err: err, attempts: n, stopped: true}, false
