@@ -350,14 +350,22 @@ func (j *FileJournal) checkHeader(line []byte, planID string) error {
 func (j *FileJournal) readRecords(lines [][]byte) ([]Record, int, error) {
 	var records []Record
 	size := 0
+	last := len(lines) - 1
+	if last > 0 && len(lines[last]) == 0 {
+		last-- // the file ends with a line break
+	}
 	for n, line := range lines {
 		var rec Record
 		complete := bytes.HasSuffix(line, []byte("\n"))
 		if err := json.Unmarshal(line, &rec); err != nil || rec.Step == "" || rec.Kind == "" {
-			if !complete && n == len(lines)-1 {
-				break // a torn last line
+			if n >= last {
+				// A torn last line: cut short, or, its line break written
+				// and synced before the page holding its start (zeros
+				// then a line break), not a record. It was never acted on.
+				break
 			}
-			return nil, 0, fmt.Errorf("upgrade: %w: %s line %d", ErrCorruptJournal, j.path, n+2)
+			return nil, 0, fmt.Errorf("upgrade: %w: %s line %d is not a record, and records follow it: "+
+				"move the journal aside to start over (the steps it records as done would then run again)", ErrCorruptJournal, j.path, n+2)
 		}
 		if !complete {
 			break // whole JSON but no newline: not known to be durable

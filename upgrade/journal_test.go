@@ -240,6 +240,10 @@ func TestFileJournalTornLastLine(t *testing.T) {
 		{"whole JSON without newline", string(whole)},
 		{"one byte", "{"},
 		{"zeros", "\x00\x00\x00\x00"},
+		// The line break and the page before it synced, the start of the
+		// record not: zeros, or the record's end, then a line break.
+		{"zeros and a line break", "\x00\x00\x00\x00\x00\x00\n"},
+		{"an end and a line break", string(whole[len(whole)/2:]) + "\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -313,6 +317,9 @@ func TestFileJournalCorrupt(t *testing.T) {
 			require.ErrorIs(t, err, upgrade.ErrCorruptJournal)
 			assert.Nil(t, got)
 			assert.Contains(t, err.Error(), path)
+			if strings.Contains(tt.name, "middle") || strings.HasPrefix(tt.name, "record") {
+				assert.Contains(t, err.Error(), "is not a record, and records follow it: move the journal aside to start over")
+			}
 			after, rerr := os.ReadFile(path)
 			require.NoError(t, rerr)
 			assert.Equal(t, tt.content, string(after), "a corrupt journal is not changed")
