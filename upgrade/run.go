@@ -118,7 +118,7 @@ func (s State) String() string {
 type Outcome struct {
 	Step     StepID
 	State    State
-	Attempts int   // how many times Execute was called in this run
+	Attempts int   // how many attempts this run made: calls of Execute, and attempts that failed before it (fetching the package, say)
 	Err      error // the last attempt's error, for a Failed step; the rollback's, if it failed
 	// Resumed says that a journal recorded the step as succeeded in an
 	// earlier run, so this run did not execute it.
@@ -229,6 +229,8 @@ type runConfig struct {
 }
 
 // WithConcurrency lets Run execute up to n steps at once. The default is 1.
+// A host call abandoned past its grace period (see WithGracePeriod) no
+// longer counts: it may still run while n others do.
 func WithConcurrency(n int) RunOption { return func(c *runConfig) { c.concurrency = max(n, 1) } }
 
 // WithFailurePolicy sets what Run does when a step fails. The default is
