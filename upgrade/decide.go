@@ -143,9 +143,17 @@ func (pl *planning) choose(pf *platform) ([]*pkgsource.Package, []Candidate, err
 	fit := pf.cat.sieve(buf[:0], pf.demands, pf.cotenants)
 	up := true
 	t, err := pl.first(pf, fit, up)
-	if err == errNothingFits && pl.cfg.allowDowngrade {
-		up = false
-		t, err = pl.first(pf, fit, up)
+	if pl.cfg.allowDowngrade && (err == errNothingFits || err == nil && t < 0) {
+		// A downgrade, when no upgrade fits, or none that fits is reached.
+		td, errd := pl.first(pf, fit, false)
+		switch {
+		case err == errNothingFits:
+			up, t, err = false, td, errd
+		case errd == nil && td >= 0:
+			up, t = false, td
+		case errd != nil && errd != errNothingFits:
+			return nil, nil, errd
+		}
 	}
 	switch {
 	case err == errNothingFits:

@@ -326,3 +326,30 @@ func TestNoPathReasons(t *testing.T) {
 	require.ErrorAs(t, err, &np)
 	assert.Contains(t, np.Reason, "(a hop may advance at most 1 minor version)")
 }
+
+// TestDowngradeWhenNoUpgradeIsReached: with AllowDowngrades, a node whose
+// fitting upgrades no path reaches is downgraded when a downgrade fits,
+// as the only way to meet the requirement; without, it is a NoPathError.
+func TestDowngradeWhenNoUpgradeIsReached(t *testing.T) {
+	topo := build(t, new(topology.Builder).
+		Template("infra", topology.Template{ID: "jdk_t", Type: "jdk", Version: v("1.0.0")}).
+		Template("shop", topology.Template{ID: "web", Type: "web", Version: v("1.0.0")}).
+		Node("infra", topology.Node{ID: "jdk-1", Template: "jdk_t", Version: v("2.5.0")}).
+		Node("shop", topology.Node{ID: "web-1", Template: "web", Relationships: on("jdk-1")}))
+	jdk3 := pkg("jdk", "3.0.0")
+	jdk3.From = c("=2.1.0") // from 2.1.0 only: 2.5.0 cannot reach it
+	src := source(t, pkg("jdk", "1.3.0"), jdk3)
+	req := upgrade.Request{Application: "shop", Replaces: "web", Template: topology.Template{ID: "web", Type: "web", Version: v("2.0.0"),
+		Requirements: []topology.Requirement{{Template: "jdk_t", Constraint: c("<2.0.0 || >=3.0.0")}}}}
+
+	_, err := upgrade.NewPlanner(topo, src).Plan(context.Background(), req)
+	require.ErrorIs(t, err, upgrade.ErrNoUpgradePath)
+
+	plan, err := upgrade.NewPlanner(topo, src, upgrade.AllowDowngrades()).Plan(context.Background(), req)
+	require.NoError(t, err)
+	require.Len(t, plan.Steps, 2)
+	s := plan.Steps[0]
+	assert.Equal(t, upgrade.StepID("platform/jdk-1@1.3.0"), s.ID)
+	assert.Equal(t, "2.5.0", s.From.String())
+	assert.Equal(t, "1.3.0", s.To.String())
+}
