@@ -153,10 +153,10 @@ func (c *stepCommand) argv(data stepData, what string) ([]string, error) {
 //   - outside quotes, a backslash keeps the next character as it is;
 //   - a template action, {{ to }}, is part of the word it is in, blanks
 //     and quotes included, so `{{if eq .Node "a b"}}` needs no quoting;
-//   - outside quotes and actions, the shell operators | & ; < > ( ) and
-//     the expansions $ and ` are refused, and so are $ and ` inside
-//     double quotes: they would not do what they seem to, as no shell
-//     runs the command.
+//   - outside quotes and actions, the shell operators | & ; < > ( ), the
+//     expansions $ and `, and # starting a word (a comment) are refused,
+//     and so are $ and ` inside double quotes: they would not do what
+//     they seem to, as no shell runs the command.
 //
 // An unclosed quote or action is an error.
 func splitWords(s string) ([]string, error) {
@@ -200,6 +200,12 @@ func splitWords(s string) ([]string, error) {
 			i = end
 		case '|', '&', ';', '<', '>', '(', ')', '$', '`':
 			return nil, fmt.Errorf("%w: %q at offset %d would be passed as it is; quote it to mean that, or run a shell yourself: sh -c 'deploy \"$STACKUP_NODE\"'", errShellSyntax, string(c), i)
+		case '#':
+			if !in { // a comment in a shell: what follows would run as arguments here
+				return nil, fmt.Errorf("%w: %q at offset %d would start a comment in a shell, but here it and the words after it would be passed as arguments; remove them, or quote it to mean that", errShellSyntax, string(c), i)
+			}
+			word.WriteByte(c)
+			i++
 		default:
 			word.WriteByte(c)
 			in = true

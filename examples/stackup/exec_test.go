@@ -75,6 +75,7 @@ func TestSplitWords(t *testing.T) {
 		{"deploy 'it''s' \"say \\\"hi\\\" \\\\ \\$ \\` \\n\"", []string{"deploy", "its", "say \"hi\" \\ $ ` \\n"}},
 		{`deploy 'a "b" \n'`, []string{"deploy", `a "b" \n`}},
 		{`deploy x'y'"z"`, []string{"deploy", "xyz"}},
+		{`deploy a#b '#c' \#d`, []string{"deploy", "a#b", "#c", "#d"}}, // # inside a word, or quoted: as it is
 		{`deploy {{if eq .Node "a b"}}--x{{end}}`, []string{"deploy", `{{if eq .Node "a b"}}--x{{end}}`}},
 		{`deploy '{{.Node}} {{printf "%s}}'" .ID}}'`, []string{"deploy", `{{.Node}} {{printf "%s}}'" .ID}}`}},
 		{"deploy {{/* a }} comment */}}x", []string{"deploy", "{{/* a }} comment */}}x"}},
@@ -109,6 +110,8 @@ func TestSplitWordsRefuses(t *testing.T) {
 		{"deploy `id`", "\"`\" at offset 7"},
 		{`deploy "$(id)"`, `"$" at offset 8 inside double quotes`},
 		{"deploy \"`id`\"", "\"`\" at offset 8 inside double quotes"},
+		{`deploy {{.Node}} # --force`, `"#" at offset 17 would start a comment in a shell, but here it and the words after it would be passed as arguments`},
+		{"deploy\n#--force", `"#" at offset 7 would start a comment`},
 	}
 	for _, tt := range tests {
 		_, err := splitWords(tt.in)

@@ -124,8 +124,9 @@
 // ('...' keeps everything, "..." all but \" \\ \$ \`, a backslash outside
 // quotes keeps the next character) but without expanding anything: no
 // variables, globs or command substitution. Unquoted shell operators
-// (| & ; < > ( )) and $ or ` outside single quotes are refused, since they
-// would not do what they seem to. The first word is the program, plain
+// (| & ; < > ( )), a # starting a word (a shell's comment, whose words
+// would be passed here) and $ or ` outside single quotes are refused,
+// since they would not do what they seem to. The first word is the program, plain
 // text; each other word is a text/template, rendered with the step into
 // exactly one argument whatever the step holds (a word that renders empty
 // is an empty argument). A template action is part of its word, blanks
