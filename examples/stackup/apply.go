@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
@@ -526,35 +525,9 @@ func progressLine(ev upgrade.Event, took time.Duration) string {
 	case ev.Kind == upgrade.StepStarted && ev.InDoubt:
 		b.WriteString(" (in doubt: an earlier run was interrupted during this step)")
 	case ev.Kind == upgrade.StepRetrying:
-		fmt.Fprintf(&b, " (attempt %d): %s", ev.Attempt, oneLine(ev.Err.Error()))
+		fmt.Fprintf(&b, " (attempt %d): %s", ev.Attempt, topology.Printable(ev.Err.Error()))
 	case ev.Err != nil:
-		fmt.Fprintf(&b, ": %s", oneLine(ev.Err.Error()))
-	}
-	return b.String()
-}
-
-// oneLine returns s, which may hold what a command wrote, on one line and
-// harmless to a terminal (see escapeControls).
-func oneLine(s string) string { return escapeControls(s, "") }
-
-// escapeControls returns s with its control and format characters but
-// those in keep (escape sequences, carriage returns, bidirectional
-// overrides and the like) written as Go escapes: "\x1b", "\r", "\u202e".
-func escapeControls(s, keep string) string {
-	escaped := func(r rune) bool {
-		return (unicode.IsControl(r) || unicode.Is(unicode.Cf, r)) && !strings.ContainsRune(keep, r)
-	}
-	if !strings.ContainsFunc(s, escaped) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if escaped(r) {
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-			continue
-		}
-		b.WriteRune(r)
+		fmt.Fprintf(&b, ": %s", topology.Printable(ev.Err.Error()))
 	}
 	return b.String()
 }
@@ -635,4 +608,18 @@ func failedThenRolledBack(rep *upgrade.Report) int {
 		}
 	}
 	return n
+}
+
+// printableLines is topology.Printable, keeping line breaks and tabs: the
+// layout of an error that joins several.
+func printableLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, line := range lines {
+		parts := strings.Split(line, "\t")
+		for k, p := range parts {
+			parts[k] = topology.Printable(p)
+		}
+		lines[i] = strings.Join(parts, "\t")
+	}
+	return strings.Join(lines, "\n")
 }

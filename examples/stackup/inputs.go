@@ -267,7 +267,7 @@ func (in *inputFlags) openRepo() (repository, error) {
 		return pkgsource.NewHTTP(in.repo, &http.Client{Timeout: 60 * time.Second}, opts...)
 	}
 	if scheme, _, ok := strings.Cut(in.repo, "://"); ok && !strings.ContainsAny(scheme, `/\`) {
-		return nil, fmt.Errorf("--repo %s: a repository is a directory or an http(s) URL, not %s", redactedRepo(in.repo), escapeControls(scheme, ""))
+		return nil, fmt.Errorf("--repo %s: a repository is a directory or an http(s) URL, not %s", redactedRepo(in.repo), topology.Printable(scheme))
 	}
 	return pkgsource.NewDir(in.repo, opts...)
 }

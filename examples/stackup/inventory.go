@@ -608,7 +608,7 @@ func lockRuns(in *inputFlags) (unlock func(), err error) {
 			return nil, fmt.Errorf("lock %s: %w", filepath.Join(filepath.Dir(path), name), err)
 		}
 		return nil, fmt.Errorf("%w (%s): wait for it to finish; two at once would run the same steps twice", errApplying,
-			cmp.Or(escapeControls(strings.TrimSpace(string(holder)), ""), "holder unknown"))
+			cmp.Or(topology.Printable(strings.TrimSpace(string(holder))), "holder unknown"))
 	}
 	host, _ := os.Hostname()
 	if f.Truncate(0) == nil {

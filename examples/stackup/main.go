@@ -591,10 +591,10 @@ func failedErr(err error) error { return &exitError{exitFailed, err} }
 
 // report prints err for command cmd and returns its exit code: the one
 // it is marked with, or 1. What a command wrote may be in err: its
-// terminal escapes and other control characters are printed escaped, its
-// line breaks kept (see escapeControls).
+// terminal escapes and other control characters are printed escaped
+// (topology.Printable), its line breaks and tabs kept.
 func report(stderr io.Writer, cmd string, err error) int {
-	fmt.Fprintf(stderr, "%s %s: %s\n", programName, cmd, escapeControls(err.Error(), "\n\t"))
+	fmt.Fprintf(stderr, "%s %s: %s\n", programName, cmd, printableLines(err.Error()))
 	if e, ok := errors.AsType[*exitError](err); ok {
 		return e.code
 	}

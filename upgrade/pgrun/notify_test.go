@@ -254,11 +254,10 @@ func TestNotifyWakesEnoughSlots(t *testing.T) {
 	assert.NoError(t, st.Err)
 }
 
-// TestCancelledRunLostWorker: a run cancelled while a lost worker held a
-// step is finished by a sleepy worker once that lease expires: it looks
-// again then, without a notification.
-func TestCancelledRunLostWorker(t *testing.T) {
-	s, _ := testStore(t)
+// cancelledLostWorker submits a run of two steps, has a worker that is
+// then lost claim the first (a lease of 300ms), and cancels the run.
+func cancelledLostWorker(t *testing.T, s *Store) *upgrade.Plan {
+	t.Helper()
 	ctx := context.Background()
 	plan := chainPlan("cancel-lost", 2)
 	require.NoError(t, s.Submit(ctx, plan, Options{}))
@@ -267,6 +266,16 @@ func TestCancelledRunLostWorker(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, c)
 	require.NoError(t, s.Cancel(ctx, plan.ID))
+	return plan
+}
+
+// TestCancelledRunLostWorker: a run cancelled while a lost worker held a
+// step is finished by a sleepy worker once that lease expires: it looks
+// again then, without a notification.
+func TestCancelledRunLostWorker(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	plan := cancelledLostWorker(t, s)
 	work(t, s, plan.ID, 1, &memExec{}, sleepy)
 	st, err := s.Status(ctx, plan.ID)
 	require.NoError(t, err)

@@ -44,7 +44,7 @@ func (s *Store) Retry(ctx context.Context, planID string) (bool, error) {
 		}
 		if !over && state == "cancelled" {
 			// Its lost workers' steps, failed now, may be all that is left.
-			if err := tx.QueryRow(ctx, s.q(`SELECT r_status = 'finished' FROM {s}.claim($1, 'pgrun:sweep', 0, false)`), planID).Scan(&over); err != nil {
+			if over, err = s.sweep(ctx, tx, planID); err != nil {
 				return err
 			}
 			if !over {

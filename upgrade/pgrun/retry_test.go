@@ -314,14 +314,8 @@ func TestRetryKeepsDoubtOfStepCutShort(t *testing.T) {
 func TestWaitCancelledRunLostWorker(t *testing.T) {
 	ctx := context.Background()
 	s, _ := testStore(t)
-	plan := chainPlan("cancel-lost", 2)
-	require.NoError(t, s.Submit(ctx, plan, Options{}))
-	dead := testWorker(t, s, plan.ID, &memExec{}, WorkerOptions{Name: "dead", Lease: 300 * time.Millisecond, Poll: time.Hour})
-	c, _, _, err := dead.claim(ctx)
-	require.NoError(t, err)
-	require.NotNil(t, c)
-	require.NoError(t, s.Cancel(ctx, plan.ID))
-	_, err = s.Retry(ctx, plan.ID)
+	plan := cancelledLostWorker(t, s)
+	_, err := s.Retry(ctx, plan.ID)
 	require.ErrorIs(t, err, ErrNotFinished, "the lease has not expired: the step may still run")
 	assert.ErrorContains(t, err, "is cancelled, and steps of it still run")
 

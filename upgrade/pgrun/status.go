@@ -245,11 +245,20 @@ func (s *Store) Wait(ctx context.Context, planID string, interval time.Duration)
 // have expired, their workers lost, as a claim by a worker of the run does
 // (and claims nothing: the run is cancelled), and returns its Status.
 func (s *Store) sweepCancelled(ctx context.Context, planID string) (*Status, error) {
-	var status string
-	if err := s.pool.QueryRow(ctx, s.q(`SELECT r_status FROM {s}.claim($1, 'pgrun:sweep', 0, false)`), planID).Scan(&status); err != nil {
+	if _, err := s.sweep(ctx, s.pool, planID); err != nil {
 		return nil, err
 	}
 	return s.Status(ctx, planID)
+}
+
+// sweep runs, through q (the pool or a transaction), the claim of
+// cancelled run planID that fails its lost workers' steps, and reports
+// whether the run is finished.
+func (s *Store) sweep(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, planID string) (finished bool, err error) {
+	err = q.QueryRow(ctx, s.q(`SELECT r_status = 'finished' FROM {s}.claim($1, 'pgrun:sweep', 0, false)`), planID).Scan(&finished)
+	return finished, err
 }
 
 // Unfinished returns the plan IDs of the runs not finished yet, oldest
