@@ -137,7 +137,8 @@ func TestApplyDatabaseFailure(t *testing.T) {
 // database failed takes the run up again, as a journal resumes one: the
 // steps done do not run again (and pass the stale check though the
 // topology has moved past them), the failed step and those it held back
-// run, and the old run's events are not printed again.
+// run, and the old run's events are not printed again. A worker started
+// with --plan on the failed run waits for it to be taken up.
 func TestApplyDatabaseTakenUpAgain(t *testing.T) {
 	db := testDatabase(t)
 	schema := testSchema()
@@ -155,8 +156,11 @@ func TestApplyDatabaseTakenUpAgain(t *testing.T) {
 	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
 	first := e.readLedger(t)
 
+	// Started on the failed run, the worker waits for it to be taken up
+	// again rather than exiting at once, before the apply does.
 	w = startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.record(),
 		"--plan", plan.ID, "--poll", "50ms")
+	w.waitLine(t, "waiting for it to be taken up again")
 	r = stackup(t, e.planFileArgs(planFile, "--database", db, "--database-schema", schema, "--quiet", "--continue")...)
 	require.Equal(t, exitOK, r.code, r.String())
 	assert.Contains(t, r.stdout, "run "+plan.ID+" had ended without succeeding: taken up again")

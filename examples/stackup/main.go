@@ -228,8 +228,10 @@
 // run one plan's steps; the run's --concurrency holds across all of them,
 // and a step never starts before the steps it needs succeeded. With
 // --plan ID the worker works on that run only and exits 0 once it has
-// finished; started before the plan is submitted, it waits for it (an ID
-// that is not "sha256:" and 64 lower-case hex digits is refused, exit 2).
+// finished; started before the plan is submitted, it waits for it, and
+// started on a run that failed or was cancelled, it waits for the plan to
+// be applied again (an ID that is not "sha256:" and 64 lower-case hex
+// digits is refused, exit 2).
 // Without --plan, it works on every run not finished, new ones included,
 // until stopped. The first SIGINT or SIGTERM drains the worker, as it
 // stops apply: it claims no more steps, its running commands finish and

@@ -22,7 +22,9 @@ Runs the steps of the runs that 'stackup apply --database' (or serve with
 the same templates, environment and process groups. Any number of workers,
 on any hosts, may work on one run; the run's --concurrency holds across
 all of them. With --plan, the worker works on that run, waiting for it to
-be submitted if it has not been yet, and exits 0 once it has finished; without, on every run not finished, until interrupted.
+be submitted if it has not been yet (or, if it ended without succeeding,
+to be taken up again by applying the plan again), and exits 0 once it
+has finished; without, on every run not finished, until interrupted.
 With --repo, a platform step's command gets its package (.PackageFile,
 STACKUP_PACKAGE_FILE) as apply's does: a private copy read from the
 repository and checked against the plan's digest; without, "".
@@ -234,17 +236,25 @@ func (t *drainTally) report(stderr io.Writer) error {
 	return failedErr(errors.New(msg))
 }
 
-// awaitRun waits until the run of plan planID has been submitted, looking
-// every poll, or until ctx is done: a worker started before the plan was
-// submitted (a deployment's workers start with it) waits for it. A plan ID
-// that no run can have is refused at once.
+// awaitRun waits until the run of plan planID has been submitted and has
+// not ended without succeeding, looking every poll, or until ctx is done:
+// a worker started before the plan was submitted (a deployment's workers
+// start with it) waits for it, and one started on a run that failed or
+// was cancelled waits for apply to take it up again, as it would race
+// that apply otherwise. A plan ID that no run can have is refused at
+// once.
 func awaitRun(ctx context.Context, store *pgrun.Store, planID string, poll time.Duration, log *slog.Logger) error {
-	logged := false
+	logged, ended := false, false
 	for {
-		_, err := store.Status(ctx, planID)
+		st, err := store.Status(ctx, planID)
 		switch {
-		case err == nil:
+		case err == nil && !(st.Finished && st.Err != nil):
 			return nil
+		case err == nil:
+			if !ended {
+				log.Info("the run has ended without succeeding; waiting for it to be taken up again (apply the plan again)", "plan", planID)
+				ended = true
+			}
 		case !errors.Is(err, pgrun.ErrUnknownRun):
 			if ctx.Err() != nil {
 				return ctx.Err()
