@@ -82,7 +82,7 @@ func compile(sc *semver.Constraints) (compiled, error) {
 				return nil, err
 			}
 			cl.cmps[j] = cmp
-			cl.pre = cl.pre || cmp.bound.v.Prerelease() != ""
+			cl.pre = cl.pre || cmp.bound.Prerelease() != ""
 		}
 		out[i] = cl
 	}
@@ -113,7 +113,7 @@ func compileComparison(s string) (comparison, error) {
 	if err != nil {
 		return comparison{}, errCompile
 	}
-	c.bound = Version{v: *b}
+	c.bound = fromSemver(b)
 	return c, nil
 }
 
@@ -122,7 +122,7 @@ func isX(s string) bool { return s == "x" || s == "X" || s == "*" }
 // allows reports whether v satisfies some clause. includePre lets
 // pre-releases satisfy every clause, as Masterminds' IncludePrerelease.
 func (cc compiled) allows(v *Version, includePre bool) bool {
-	isPre := v.v.Prerelease() != ""
+	isPre := v.Prerelease() != ""
 	for i := range cc {
 		cl := &cc[i]
 		if isPre && !includePre && !cl.pre {

@@ -79,7 +79,7 @@ func edges(b Version) []Version {
 	vs := []Version{b}
 	for _, e := range [][3]uint64{{m, n, p}, {m, n, p + 1}, {m, n, p - 1}, {m, n + 1, 0}, {m, n - 1, p}, {m + 1, 0, 0}, {m - 1, n, p}} {
 		for _, q := range []string{"", "0", pre} {
-			vs = append(vs, Version{v: *semver.New(e[0], e[1], e[2], q, "")})
+			vs = append(vs, fromSemver(semver.New(e[0], e[1], e[2], q, "")))
 		}
 	}
 	return vs
@@ -95,19 +95,19 @@ func requireAgrees(t *testing.T, c Constraint, v Version) {
 		require.NoError(t, c.Check(v))
 		return
 	}
-	want := c.p.sem.Check(&v.v)
+	want := c.p.sem.Check(v.semver())
 	require.Equal(t, want, c.Allows(v), "%q allows %q: Masterminds says %v", c, v, want)
 	require.Equal(t, want, c.Check(v) == nil, "%q checks %q: Masterminds says %v", c, v, want)
 	with := *c.p.sem
 	with.IncludePrerelease = true
-	wantPre := with.Check(&v.v)
+	wantPre := with.Check(v.semver())
 	require.Equal(t, wantPre, c.p.cc.allows(&v, true), "%q with pre-releases allows %q: Masterminds says %v", c, v, wantPre)
 	require.Equal(t, !want && wantPre && v.Prerelease() != "", c.ExcludesPrerelease(v))
 	for _, cl := range c.p.cc {
 		for _, cmp := range cl.cmps {
 			b := cmp.bound
-			require.Equal(t, v.v.Compare(&b.v), v.Compare(b), "%q.Compare(%q)", v, b.v.String())
-			require.Equal(t, b.v.Compare(&v.v), b.Compare(v), "%q.Compare(%q)", b.v.String(), v)
+			require.Equal(t, v.semver().Compare(b.semver()), v.Compare(b), "%q.Compare(%q)", v, b.semver().String())
+			require.Equal(t, b.semver().Compare(v.semver()), b.Compare(v), "%q.Compare(%q)", b.semver().String(), v)
 		}
 	}
 }
@@ -238,7 +238,7 @@ func TestAllowsDoesNotAllocate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c, v := MustParseConstraint(tc.constraint), MustParse(tc.version)
 			require.Equal(t, tc.want, c.Allows(v))
-			require.Equal(t, tc.want, c.p.sem.Check(&v.v))
+			require.Equal(t, tc.want, c.p.sem.Check(v.semver()))
 			allocs := testing.AllocsPerRun(100, func() {
 				if c.Allows(v) != tc.want {
 					panic("Allows changed its answer")
@@ -269,7 +269,7 @@ func BenchmarkAllows(b *testing.B) {
 			b.ReportAllocs()
 			sem := c.p.sem
 			for b.Loop() {
-				if sem.Check(&v.v) != tc.want {
+				if sem.Check(v.semver()) != tc.want {
 					b.Fatal("wrong answer")
 				}
 			}

@@ -130,11 +130,12 @@ func (c Constraint) Check(v Version) error {
 // unsatisfied builds Check's error. It is a function of its own so that
 // v escapes to the heap only when v fails c.
 func (c Constraint) unsatisfied(v Version) error {
-	_, reasons := c.p.sem.Validate(&v.v)
+	sv := v.semver()
+	_, reasons := c.p.sem.Validate(sv)
 	// The checker quotes the version in canonical form: quote it as
 	// written, as everything else does.
-	if s := v.String(); s != v.v.String() {
-		canon, written := strconv.Quote(v.v.String()), strconv.Quote(s)
+	if s := v.String(); s != sv.String() {
+		canon, written := strconv.Quote(sv.String()), strconv.Quote(s)
 		for i, r := range reasons {
 			if msg, ok := strings.CutPrefix(r.Error(), canon); ok {
 				reasons[i] = errors.New(written + msg)
@@ -149,7 +150,7 @@ func (c Constraint) unsatisfied(v Version) error {
 // itself, so ">=1.30" refuses "1.30.4-eks-a1" though 1.30.4-eks-a1 is
 // above 1.30.0, and ">=1.30.0-0" allows it.
 func (c Constraint) ExcludesPrerelease(v Version) bool {
-	return c.p != nil && v.v.Prerelease() != "" && !c.p.cc.allows(&v, false) && c.p.cc.allows(&v, true)
+	return c.p != nil && v.Prerelease() != "" && !c.p.cc.allows(&v, false) && c.p.cc.allows(&v, true)
 }
 
 // PrereleaseHint returns, when c refuses v only because v is a

@@ -60,6 +60,12 @@ func FuzzParse(f *testing.F) {
 		}
 		require.LessOrEqual(t, len(s), version.MaxLength)
 
+		// The parts, read from the text as written, are Masterminds'.
+		sv, err := semver.NewVersion(s)
+		require.NoError(t, err)
+		require.Equal(t, []any{sv.Major(), sv.Minor(), sv.Patch(), sv.Prerelease(), sv.Metadata()},
+			[]any{v.Major(), v.Minor(), v.Patch(), v.Prerelease(), v.Metadata()}, "the parts of %q", s)
+
 		str := v.String()
 		require.Equal(t, str, v.String(), "String is not stable")
 		require.Equal(t, v.IsZero(), str == "0.0.0", "IsZero disagrees with %q", str)

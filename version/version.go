@@ -83,7 +83,44 @@ func parseError(kind error, input string, err error) *ParseError {
 // field holds. Zero written any way ("0", "0.0", "v0.0.0") parses to it and
 // prints "0.0.0": there is one unset version.
 type Version struct {
-	v semver.Version // Original() is the text as written; "" for the zero Version
+	// text is the version as written, "" for the zero Version; the
+	// pre-release and build metadata are read from it (see split). With
+	// the numbers, it is 40 bytes, not a semver.Version's 72: a plan of
+	// a million steps holds two million versions.
+	text                string
+	major, minor, patch uint64
+}
+
+// fromSemver is the Version Masterminds parsed sv as.
+func fromSemver(sv *semver.Version) Version {
+	return Version{text: sv.Original(), major: sv.Major(), minor: sv.Minor(), patch: sv.Patch()}
+}
+
+// semver returns v as Masterminds' Version, for its messages.
+func (v Version) semver() *semver.Version {
+	if v.IsZero() {
+		return &semver.Version{}
+	}
+	sv, err := semver.NewVersion(v.text)
+	if err != nil { // unreachable: v.text was parsed so
+		return semver.New(v.major, v.minor, v.patch, v.Prerelease(), v.Metadata())
+	}
+	return sv
+}
+
+// split returns the pre-release and build metadata of v's text, without
+// their "-" and "+": as Masterminds' grammar reads them, the metadata
+// follows the first "+" and the pre-release the first "-" before it, as
+// the numbers hold neither.
+func (v Version) split() (pre, meta string) {
+	s := v.text
+	if i := strings.IndexByte(s, '+'); i >= 0 {
+		s, meta = s[:i], s[i+1:]
+	}
+	if i := strings.IndexByte(s, '-'); i >= 0 {
+		pre = s[i+1:]
+	}
+	return pre, meta
 }
 
 // Parse parses a version such as "1.2.3", "v2.0.0-rc.1", "8.5" or "18.04".
@@ -98,7 +135,7 @@ func Parse(s string) (Version, error) {
 	if isZero(sv) {
 		return Version{}, nil // one representation of 0.0.0, so == holds
 	}
-	v := Version{v: *sv}
+	v := fromSemver(sv)
 	if canonicalLen(sv) > MaxLength {
 		// "1-…" is "1.0.0-…" in canonical form: refuse what could not be
 		// parsed back from it.
@@ -148,8 +185,8 @@ func (v Version) IsZero() bool { return v == Version{} }
 // "2.0.0-rc.1+build.5"; "0.0.0" for the zero Version. It does not
 // allocate: the text is kept from parsing.
 func (v Version) String() string {
-	if s := v.v.Original(); s != "" {
-		return s
+	if v.text != "" {
+		return v.text
 	}
 	return "0.0.0"
 }
@@ -164,28 +201,40 @@ func (v Version) Canonical() Version {
 	if v.IsZero() || v.isCanonical() {
 		return v
 	}
-	return Version{v: *semver.New(v.v.Major(), v.v.Minor(), v.v.Patch(), v.v.Prerelease(), v.v.Metadata())}
+	pre, meta := v.split()
+	var buf [MaxLength + 64]byte
+	b := strconv.AppendUint(buf[:0], v.major, 10)
+	b = strconv.AppendUint(append(b, '.'), v.minor, 10)
+	b = strconv.AppendUint(append(b, '.'), v.patch, 10)
+	if pre != "" {
+		b = append(append(b, '-'), pre...)
+	}
+	if meta != "" {
+		b = append(append(b, '+'), meta...)
+	}
+	return Version{text: string(b), major: v.major, minor: v.minor, patch: v.patch}
 }
 
 // isCanonical reports, without allocating, whether v is written in
 // canonical form.
 func (v Version) isCanonical() bool {
 	var buf [64]byte
-	b := strconv.AppendUint(buf[:0], v.v.Major(), 10)
-	b = strconv.AppendUint(append(b, '.'), v.v.Minor(), 10)
-	b = strconv.AppendUint(append(b, '.'), v.v.Patch(), 10)
-	s := v.v.Original()
+	b := strconv.AppendUint(buf[:0], v.major, 10)
+	b = strconv.AppendUint(append(b, '.'), v.minor, 10)
+	b = strconv.AppendUint(append(b, '.'), v.patch, 10)
+	s := v.text
 	if len(s) < len(b) || s[:len(b)] != string(b) {
 		return false
 	}
 	s = s[len(b):]
-	if p := v.v.Prerelease(); p != "" {
+	p, m := v.split()
+	if p != "" {
 		if len(s) < 1+len(p) || s[0] != '-' || s[1:1+len(p)] != p {
 			return false
 		}
 		s = s[1+len(p):]
 	}
-	if m := v.v.Metadata(); m != "" {
+	if m != "" {
 		return len(s) == 1+len(m) && s[0] == '+' && s[1:] == m
 	}
 	return s == ""
@@ -198,8 +247,12 @@ func (v Version) isCanonical() bool {
 func (v Version) Same(o Version) bool {
 	// Parse refuses the pre-release identifiers that order equal and read
 	// differently ("01"), so equal text is equal order.
-	return v.v.Major() == o.v.Major() && v.v.Minor() == o.v.Minor() && v.v.Patch() == o.v.Patch() &&
-		v.v.Prerelease() == o.v.Prerelease() && v.v.Metadata() == o.v.Metadata()
+	if v.major != o.major || v.minor != o.minor || v.patch != o.patch {
+		return false
+	}
+	vp, vm := v.split()
+	op, om := o.split()
+	return vp == op && vm == om
 }
 
 // CompareStrict orders as Compare, then versions that Compare equal by
@@ -210,24 +263,25 @@ func (v Version) CompareStrict(o Version) int {
 	if c := v.Compare(o); c != 0 {
 		return c
 	}
-	return cmp.Or(cmp.Compare(v.v.Prerelease(), o.v.Prerelease()), cmp.Compare(v.v.Metadata(), o.v.Metadata()),
-		cmp.Compare(v.v.Original(), o.v.Original()))
+	vp, vm := v.split()
+	op, om := o.split()
+	return cmp.Or(cmp.Compare(vp, op), cmp.Compare(vm, om), cmp.Compare(v.text, o.text))
 }
 
 // Major returns the major component.
-func (v Version) Major() uint64 { return v.v.Major() }
+func (v Version) Major() uint64 { return v.major }
 
 // Minor returns the minor component.
-func (v Version) Minor() uint64 { return v.v.Minor() }
+func (v Version) Minor() uint64 { return v.minor }
 
 // Patch returns the patch component.
-func (v Version) Patch() uint64 { return v.v.Patch() }
+func (v Version) Patch() uint64 { return v.patch }
 
 // Prerelease returns the prerelease part without its "-", or "".
-func (v Version) Prerelease() string { return v.v.Prerelease() }
+func (v Version) Prerelease() string { pre, _ := v.split(); return pre }
 
 // Metadata returns the build metadata without its "+", or "".
-func (v Version) Metadata() string { return v.v.Metadata() }
+func (v Version) Metadata() string { _, meta := v.split(); return meta }
 
 // Compare returns -1, 0 or +1 as v sorts before, equal to or after o in
 // semantic-version order. Build metadata does not take part. It orders
@@ -236,11 +290,11 @@ func (v Version) Compare(o Version) int { return compare(&v, &o) }
 
 // compare is Compare without copying the versions.
 func compare(v, o *Version) int {
-	if c := cmp.Or(cmp.Compare(v.v.Major(), o.v.Major()), cmp.Compare(v.v.Minor(), o.v.Minor()),
-		cmp.Compare(v.v.Patch(), o.v.Patch())); c != 0 {
+	if c := cmp.Or(cmp.Compare(v.major, o.major), cmp.Compare(v.minor, o.minor),
+		cmp.Compare(v.patch, o.patch)); c != 0 {
 		return c
 	}
-	vp, op := v.v.Prerelease(), o.v.Prerelease()
+	vp, op := v.Prerelease(), o.Prerelease()
 	switch {
 	case vp == op:
 		return 0
