@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -644,6 +645,50 @@ func TestRunJournalAppendFails(t *testing.T) {
 		o, _ := report.Outcome(plan.Steps[0].ID)
 		assert.Equal(t, upgrade.Failed, o.State)
 	})
+}
+
+// jrFlakyJournal is an in-memory journal whose Append of the first record
+// that failOn picks fails, once: a network journal briefly unreachable.
+type jrFlakyJournal struct {
+	recs   []upgrade.Record
+	failOn func(upgrade.Record) bool
+	failed bool
+}
+
+func (j *jrFlakyJournal) Begin(context.Context, string) ([]upgrade.Record, error) {
+	return slices.Clone(j.recs), nil
+}
+
+func (j *jrFlakyJournal) Append(_ context.Context, r upgrade.Record) error {
+	if !j.failed && j.failOn(r) {
+		j.failed = true
+		return errors.New("journal briefly unreachable")
+	}
+	j.recs = append(j.recs, r)
+	return nil
+}
+
+// TestRunSuccessNotRecordedIsInDoubt: a step carried out whose success
+// could not be recorded is not recorded failed either: a resumed run
+// offers it again in doubt, not as new.
+func TestRunSuccessNotRecordedIsInDoubt(t *testing.T) {
+	plan := shopPlan(t, 1)
+	first := plan.Steps[0].ID
+	j := &jrFlakyJournal{failOn: func(r upgrade.Record) bool { return r.Kind == upgrade.RecordSucceeded && r.Step == first }}
+	ex := &jrRecorder{}
+	_, err := upgrade.Run(context.Background(), plan, ex, upgrade.WithJournal(j))
+	require.ErrorContains(t, err, "journal briefly unreachable")
+	require.Equal(t, []upgrade.StepID{first}, ex.ran)
+	assert.Equal(t, []string{"started " + string(first)}, jrSteps(j.recs), "the step is left started")
+
+	inDoubt := map[upgrade.StepID]bool{}
+	_, err = upgrade.Run(context.Background(), plan, upgrade.ExecutorFunc(func(ctx context.Context, s upgrade.Step) error {
+		inDoubt[s.ID] = upgrade.InDoubt(ctx)
+		return nil
+	}), upgrade.WithJournal(j))
+	require.NoError(t, err)
+	assert.True(t, inDoubt[first], "offered again in doubt")
+	assert.Len(t, inDoubt, len(plan.Steps))
 }
 
 func jrMust[T any](v T, err error) T {

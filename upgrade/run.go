@@ -897,20 +897,22 @@ func (r *run) finish(ctx context.Context, res result) (failed bool) {
 	s := &r.plan.Steps[res.i]
 	o.Attempts = res.attempts
 	r.finished++
+	unrecorded := false
 	if res.err == nil {
 		if err := r.record(ctx, res.i, RecordSucceeded); err != nil {
 			// Not durable: treat as a failure, so nothing after it runs.
-			res.err = err
+			res.err, unrecorded = err, true
 		}
 	}
 	if res.err != nil {
 		o.State, o.Err = Failed, res.err
 		r.order = append(r.order, res.i)
 		// A step cut short by cancellation, or abandoned, may be done in
-		// part: leave it started in the journal, so that a resumed run
-		// offers it in doubt.
+		// part, and one whose success could not be recorded is done: leave
+		// it started in the journal, so that a resumed run offers it in
+		// doubt.
 		o.Abandoned = errors.Is(res.err, ErrAbandoned)
-		if ctx.Err() == nil && !o.Abandoned {
+		if ctx.Err() == nil && !o.Abandoned && !unrecorded {
 			if err := r.record(ctx, res.i, RecordFailed); err != nil {
 				r.errs = multierror.Append(r.errs, err)
 			}
