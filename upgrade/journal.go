@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -216,6 +218,15 @@ func openJournalFile(path string) (*os.File, error) {
 			if errors.Is(err, os.ErrExist) {
 				continue // created since, or a dangling link: look again
 			}
+			if err == nil {
+				// The new name must outlive a power loss as the records
+				// do, or a resumed run would find no journal at all.
+				if err = syncDir(filepath.Dir(path)); err != nil {
+					f.Close()
+					os.Remove(path)
+					return nil, fmt.Errorf("making the new journal durable: %w", err)
+				}
+			}
 		}
 		if err != nil {
 			return nil, err
@@ -387,6 +398,20 @@ func (j *FileJournal) cut(n int64) error {
 	}
 	j.good = n
 	return nil
+}
+
+// syncDir makes the entries of directory dir durable, where the system
+// can: Windows cannot open a directory to sync it.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // start empties the file and writes the header.
