@@ -422,7 +422,10 @@ func edgesOf(steps []Step, barriers []Barrier) (stepEdges, error) {
 	n := len(steps) + len(barriers)
 	index := make(map[StepID]int32, n)
 	edges := 0
-	add := func(id StepID, after []StepID) error {
+	add := func(what string, i int, id StepID, after []StepID) error {
+		if id == "" {
+			return fmt.Errorf("upgrade: %w: %s #%d has no ID: give every step and barrier one", ErrInvalidPlan, what, i+1)
+		}
 		if _, dup := index[id]; dup {
 			return fmt.Errorf("upgrade: %w: duplicate step ID %s", ErrInvalidPlan, id)
 		}
@@ -431,7 +434,7 @@ func edgesOf(steps []Step, barriers []Barrier) (stepEdges, error) {
 		return nil
 	}
 	for i := range steps {
-		if err := add(steps[i].ID, steps[i].After); err != nil {
+		if err := add("step", i, steps[i].ID, steps[i].After); err != nil {
 			return stepEdges{}, err
 		}
 	}
@@ -439,7 +442,7 @@ func edgesOf(steps []Step, barriers []Barrier) (stepEdges, error) {
 		if len(barriers[i].After) == 0 {
 			return stepEdges{}, fmt.Errorf("upgrade: %w: barrier %s waits for no step", ErrInvalidPlan, barriers[i].ID)
 		}
-		if err := add(barriers[i].ID, barriers[i].After); err != nil {
+		if err := add("barrier", i, barriers[i].ID, barriers[i].After); err != nil {
 			return stepEdges{}, err
 		}
 	}

@@ -3,6 +3,7 @@ package upgrade
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -40,6 +41,9 @@ func TestReadJSONRefusesBadBarriers(t *testing.T) {
 		"same ID as a step": {func(p *Plan) { p.Barriers[0].ID = "app/a-3@2.0.0"; p.Steps[2].After = nil },
 			"duplicate step ID app/a-3@2.0.0"},
 		"two of one ID": {func(p *Plan) { p.Barriers = append(p.Barriers, p.Barriers[0]) }, "duplicate step ID batch/a/t/1"},
+		// An empty ID is no ID: a journal could not name the step.
+		"step without ID":    {func(p *Plan) { p.Steps[1].ID = ""; p.Steps[2].After = nil }, `step ""`},
+		"barrier without ID": {func(p *Plan) { p.Barriers[0].ID = "" }, `barrier ""`},
 		"cycle through a barrier": {func(p *Plan) { p.Steps[0].After = []StepID{"app/a-3@2.0.0"} },
 			"steps form a cycle"},
 		"cycle of barriers": {func(p *Plan) {
@@ -56,6 +60,9 @@ func TestReadJSONRefusesBadBarriers(t *testing.T) {
 			assert.ErrorContains(t, err, tt.want)
 			_, err = Run(t.Context(), p, ExecutorFunc(func(context.Context, Step) error { return nil }))
 			require.ErrorIs(t, err, ErrInvalidPlan, "Run refuses it too")
+			if strings.HasSuffix(name, "without ID") {
+				assert.ErrorContains(t, err, "has no ID")
+			}
 		})
 	}
 }
