@@ -147,3 +147,30 @@ func TestFailFastEndsRetries(t *testing.T) {
 		assert.ErrorContains(t, y.Err, "y: flaky")
 	})
 }
+
+// TestRollbackKeepsStepsBeneathEarlierRuns: a resumed run rolled back
+// keeps a step whose step after it failed, or was cut short, in an
+// earlier run and has not run again: that step may have changed its node
+// in part or in full, so the one beneath it is not undone under it.
+func TestRollbackKeepsStepsBeneathEarlierRuns(t *testing.T) {
+	for name, b := range map[string]upgrade.RecordKind{"failed": upgrade.RecordFailed, "in doubt": upgrade.RecordStarted} {
+		t.Run(name, func(t *testing.T) {
+			// z first: it fails, and FailFast starts nothing after it.
+			plan := &upgrade.Plan{ID: "sha256:rg-earlier", Steps: []upgrade.Step{
+				{ID: "z", Node: "n-z"}, {ID: "a", Node: "n-a"}, {ID: "b", Node: "n-b", After: []upgrade.StepID{"a"}},
+			}}
+			path := jrPath(t)
+			jrSeed(t, path, plan.ID, jrRec(upgrade.RecordStarted, "a"), jrRec(upgrade.RecordSucceeded, "a"),
+				jrRec(upgrade.RecordStarted, "b"), jrRec(b, "b"))
+			exec := &upgradetest.Executor{}
+			exec.FailAt("z", upgrade.Permanent(errors.New("z broke")))
+			report, err := upgrade.Run(t.Context(), plan, exec, upgrade.WithJournal(jrOpen(t, path)), upgrade.WithRollback())
+			require.Error(t, err)
+			assert.Equal(t, []upgrade.StepID{"z"}, exec.Started(), "b is not tried again")
+			assert.Equal(t, []upgrade.StepID{"z"}, exec.RolledBack(), "a stays beneath b")
+			o, _ := report.Outcome("a")
+			assert.Equal(t, upgrade.Succeeded, o.State)
+			assert.ErrorContains(t, o.Err, "step b after it failed, or was cut short, in an earlier run")
+		})
+	}
+}

@@ -240,7 +240,9 @@ func WithFailurePolicy(p FailurePolicy) RunOption { return func(c *runConfig) { 
 // WithRollback makes Run undo, when a step fails, every step that
 // succeeded or failed, in the reverse order of completion, if the executor
 // is a Rollbacker. A step is not undone while a step after it could not
-// be, nor while its own Execute may still run (Outcome.Abandoned). A
+// be, nor under a step that failed or was cut short in an earlier run of
+// the journal and did not run again (it is not undone either), nor while
+// its own Execute may still run (Outcome.Abandoned). A
 // cancelled run is not rolled back; cancelled during the rollback, it
 // undoes nothing more: the steps not undone yet stay as they were, with
 // the context's error.
@@ -986,13 +988,19 @@ func (r *run) weight(i int) int32 {
 
 // inPlace reports whether vertex i keeps the vertices before it from being
 // rolled back: a step that succeeded or failed (it may have changed its
-// node), or a barrier with such a step after it.
+// node), one that failed or was cut short in an earlier run and has not
+// run again, or a barrier with such a step after it.
 func (r *run) inPlace(i int) bool {
 	if b := i - len(r.plan.Steps); b >= 0 {
 		return r.held[b] > 0
 	}
-	st := r.report.Outcomes[i].State
-	return st == Succeeded || st == Failed
+	switch r.report.Outcomes[i].State {
+	case Succeeded, Failed:
+		return true
+	case NotStarted:
+		return r.failed[i] || r.inDoubt[i]
+	}
+	return false
 }
 
 // countHeld sets, for each barrier, how many vertices after it are in
@@ -1011,9 +1019,17 @@ func (r *run) countHeld() {
 	}
 }
 
-// stillInPlace returns the ID of a step in place at or after vertex i,
+// heldBy says why a step is not undone: step i, after it, is in place.
+func (r *run) heldBy(i int) error {
+	if r.report.Outcomes[i].State == NotStarted {
+		return fmt.Errorf("step %s after it failed, or was cut short, in an earlier run, and may have changed its node", r.plan.Steps[i].ID)
+	}
+	return fmt.Errorf("step %s after it is still in place", r.plan.Steps[i].ID)
+}
+
+// stillInPlace returns the index of a step in place at or after vertex i,
 // which is in place.
-func (r *run) stillInPlace(i int) StepID {
+func (r *run) stillInPlace(i int) int {
 	for i >= len(r.plan.Steps) {
 		for _, j := range r.graph.Next(i) {
 			if r.inPlace(int(j)) {
@@ -1022,7 +1038,7 @@ func (r *run) stillInPlace(i int) StepID {
 			}
 		}
 	}
-	return r.plan.Steps[i].ID
+	return i
 }
 
 // unhold tells the barriers before vertex i, which is no longer in place,
@@ -1051,7 +1067,7 @@ func (r *run) rollback(ctx context.Context) {
 		var err error
 		for _, j := range r.graph.Next(i) {
 			if r.inPlace(int(j)) {
-				err = fmt.Errorf("step %s after it is still in place", r.stillInPlace(int(j)))
+				err = r.heldBy(r.stillInPlace(int(j)))
 				break
 			}
 		}
