@@ -2,11 +2,14 @@ package pgrun
 
 import (
 	"context"
+	"errors"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -70,4 +73,85 @@ func TestLeaseRenewedWhileStepRuns(t *testing.T) {
 	assert.Equal(t, []upgrade.StepID{"a"}, rec.Started(), "once, never taken over")
 	assert.Empty(t, rec.InDoubt())
 	assert.Equal(t, int32(4), renewals.Load())
+}
+
+// cuttable returns a pool whose connections can all be cut at once, and
+// new ones refused, as when a worker's host loses the database.
+func cuttable(t *testing.T) (*pgxpool.Pool, func()) {
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var conns []net.Conn
+	cut := false
+	var d net.Dialer
+	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if cut {
+			return nil, errors.New("network unreachable (test)")
+		}
+		c, err := d.DialContext(ctx, network, addr)
+		if err == nil {
+			conns = append(conns, c)
+		}
+		return c, err
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		cut = true
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+}
+
+// TestLeaseRunningOutCutsStepShort: a worker that can no longer reach the
+// database cannot renew its lease: it cuts its step short, with
+// ErrLeaseLost, before the lease runs out, so that the worker that takes
+// the step over, in doubt, once it has, never runs it at the same time.
+// (The lease is long enough that the last renewal's third of it is a wide
+// margin on a loaded machine.)
+func TestLeaseRunningOutCutsStepShort(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testStore(t)
+	pool1, cut := cuttable(t)
+	s1, err := Open(ctx, pool1, s.name)
+	require.NoError(t, err)
+	plan := &upgrade.Plan{ID: "partitioned", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n-a"}}}
+	require.NoError(t, s.Submit(ctx, plan, Options{}))
+
+	started1 := make(chan context.Context, 1)
+	exec1 := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
+		started1 <- ctx
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	o := WorkerOptions{Lease: 3 * time.Second, Poll: 20 * time.Millisecond}
+	o1, o2 := o, o
+	o1.Name, o2.Name = "w1", "w2"
+	w1ctx, stop1 := context.WithCancel(ctx)
+	defer stop1()
+	w1done := make(chan error, 1)
+	go func() { w1done <- s1.Work(w1ctx, plan.ID, exec1, o1) }()
+	ctx1 := <-started1
+	cut() // w1's host loses the database
+
+	var overlapping, inDoubt atomic.Bool
+	exec2 := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
+		inDoubt.Store(upgrade.InDoubt(ctx))
+		overlapping.Store(ctx1.Err() == nil)
+		return nil
+	})
+	wctx, cancel := context.WithTimeout(ctx, time.Minute) // a failure bound
+	defer cancel()
+	require.NoError(t, s.Work(wctx, plan.ID, exec2, o2))
+	assert.True(t, inDoubt.Load(), "taken over in doubt")
+	assert.False(t, overlapping.Load(), "w2 ran the step while w1, its lease run out, still did")
+	assert.ErrorIs(t, context.Cause(ctx1), ErrLeaseLost)
+	stop1()
+	<-w1done
 }

@@ -29,7 +29,9 @@ type WorkerOptions struct {
 	// Lease is how long a step stays the worker's without renewal: the
 	// worker renews it every third of that while the step runs, and
 	// another worker takes the step over, in doubt, once it has expired.
-	// The default is DefaultLease.
+	// A worker that cannot renew it (the database out of reach) cuts the
+	// step short, with ErrLeaseLost, a third of a lease before it would
+	// run out by the worker's clock. The default is DefaultLease.
 	Lease time.Duration
 	// Poll is how long the worker waits at most before looking again when
 	// no step is ready; the default is DefaultPoll. The worker LISTENs for
@@ -218,6 +220,10 @@ type claim struct {
 	attempts int
 	inDoubt  bool
 	rollback bool // the step is to be rolled back
+	// leaseEnd is when the lease runs out at the earliest, by this
+	// worker's clock: a lease's length after the claim, or its last
+	// renewal, was asked for. Only renew changes it.
+	leaseEnd time.Time
 }
 
 // A next is the outcome of a claim (see claim), made after woken joined
@@ -346,7 +352,7 @@ func (w *worker) claim(ctx context.Context) (c *claim, finished bool, wake time.
 	// known, and handed back (see loop), rather than left leased.
 	ctx, done := context.WithTimeout(context.WithoutCancel(ctx), w.o.Lease)
 	defer done()
-	var r claimRow
+	r := claimRow{asked: time.Now()}
 	_, rollbacker := w.exec.(upgrade.Rollbacker)
 	err = w.s.pool.QueryRow(ctx, w.s.q(`SELECT r_status, r_idx, r_token, r_attempts, r_in_doubt, r_wake_us FROM {s}.claim($1, $2, $3, $4)`),
 		w.planID(), w.o.Name, w.o.Lease.Microseconds(), rollbacker).Scan(&r.status, &r.idx, &r.token, &r.attempts, &r.inDoubt, &r.wakeUS)
@@ -358,6 +364,7 @@ func (w *worker) claim(ctx context.Context) (c *claim, finished bool, wake time.
 
 // A claimRow is what the schema's claim function returns.
 type claimRow struct {
+	asked    time.Time // when the claim was asked for
 	status   string
 	idx      *int32
 	token    *int64
@@ -376,7 +383,8 @@ func (w *worker) claimed(r *claimRow) (c *claim, finished bool, wake time.Durati
 		if int(*r.idx) < 0 || int(*r.idx) >= len(w.run.plan.Steps) {
 			return nil, false, -1, fmt.Errorf("pgrun: claimed step #%d of run %s, which has %d", *r.idx, w.planID(), len(w.run.plan.Steps))
 		}
-		return &claim{idx: int(*r.idx), token: *r.token, attempts: int(*r.attempts), inDoubt: *r.inDoubt, rollback: r.status == "rollback"}, false, -1, nil
+		return &claim{idx: int(*r.idx), token: *r.token, attempts: int(*r.attempts), inDoubt: *r.inDoubt, rollback: r.status == "rollback",
+			leaseEnd: r.asked.Add(w.o.Lease)}, false, -1, nil
 	case "finished":
 		return nil, true, -1, nil
 	case "unknown":
@@ -551,7 +559,7 @@ func (w *worker) leased(ctx context.Context, c *claim, do func(context.Context))
 			return
 		}
 		defer r.wg.Done()
-		if w.renew(stepCtx, c, cancel) {
+		if w.renew(stepCtx, c, cancel, period) {
 			r.again(period)
 		}
 	})
@@ -603,12 +611,15 @@ func (r *renewal) stop() {
 }
 
 // renew extends c's lease once, and reports whether to go on renewing;
-// it cancels the step with ErrLeaseLost when the lease was taken over,
-// and with errRunCancelled when the run was cancelled.
-func (w *worker) renew(ctx context.Context, c *claim, cancel context.CancelCauseFunc) bool {
+// it cancels the step with ErrLeaseLost when the lease was taken over, or
+// may run out before the next renewal (the database out of reach: another
+// worker may take the step over then), and with errRunCancelled when the
+// run was cancelled.
+func (w *worker) renew(ctx context.Context, c *claim, cancel context.CancelCauseFunc, period time.Duration) bool {
 	if ctx.Err() != nil {
 		return false
 	}
+	asked := time.Now()
 	var state string
 	err := w.s.pool.QueryRow(ctx, w.s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() + $4 * interval '1 microsecond'
 		WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state IN ('running', 'rolling_back')
@@ -617,6 +628,13 @@ func (w *worker) renew(ctx context.Context, c *claim, cancel context.CancelCause
 	case errors.Is(err, pgx.ErrNoRows):
 		cancel(ErrLeaseLost)
 		return false
+	case err != nil && !time.Now().Add(period).Before(c.leaseEnd):
+		if w.o.Logger != nil && ctx.Err() == nil {
+			w.o.Logger.Warn("pgrun: renewing a lease failed, and it runs out before the next try: the step is cut short, for another worker to take over",
+				"step", w.run.plan.Steps[c.idx].ID, "err", err)
+		}
+		cancel(fmt.Errorf("%w: renewing it failed until it ran out: %w", ErrLeaseLost, err))
+		return false
 	case err != nil:
 		if w.o.Logger != nil && ctx.Err() == nil {
 			w.o.Logger.Warn("pgrun: renewing a lease failed; trying again", "step", w.run.plan.Steps[c.idx].ID, "err", err)
@@ -624,6 +642,8 @@ func (w *worker) renew(ctx context.Context, c *claim, cancel context.CancelCause
 	case state == "cancelled":
 		cancel(errRunCancelled)
 		return false
+	default:
+		c.leaseEnd = asked.Add(w.o.Lease)
 	}
 	return ctx.Err() == nil
 }
@@ -708,7 +728,7 @@ func (w *worker) finishAndClaim(ctx context.Context, c *claim, attempts int, err
 		e = &errText
 	}
 	var status string
-	var r claimRow
+	r := claimRow{asked: time.Now()}
 	_, rollbacker := w.exec.(upgrade.Rollbacker)
 	if err := w.s.pool.QueryRow(ctx, w.s.q(`SELECT r_finish, r_status, r_idx, r_token, r_attempts, r_in_doubt, r_wake_us
 		FROM {s}.finish_and_claim($1, $2, $3, $4, $5, $6, $7, $8, $9)`),
