@@ -3,6 +3,7 @@ package pgrun
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -332,4 +333,83 @@ func TestWaitCancelledRunLostWorker(t *testing.T) {
 	assert.True(t, retried)
 	work(t, s, plan.ID, 1, &upgradetest.Executor{}, fastWorker)
 	finished(t, s, plan.ID)
+}
+
+// TestCancelledStepInDoubtOnRetry: a step cut short by Cancel may be done
+// in part: it is in doubt in Status, as upgrade.Run leaves such a step
+// for a resumed run, and Retry offers it again in doubt.
+func TestCancelledStepInDoubtOnRetry(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testStore(t)
+	plan := &upgrade.Plan{ID: "cut", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n-a"}}}
+	require.NoError(t, s.Submit(ctx, plan, Options{}))
+	started := make(chan struct{})
+	var calls atomic.Int32
+	var mu sync.Mutex
+	var doubt []bool
+	exec := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
+		mu.Lock()
+		doubt = append(doubt, upgrade.InDoubt(ctx))
+		mu.Unlock()
+		if calls.Add(1) == 1 {
+			close(started)
+			<-ctx.Done() // half-way through when the run is cancelled
+			return ctx.Err()
+		}
+		return nil
+	})
+	o := fastWorker
+	o.Lease = time.Second // the worker learns of the cancel as it renews
+	done := make(chan error, 1)
+	go func() { done <- s.Work(ctx, plan.ID, exec, o) }()
+	<-started
+	require.NoError(t, s.Cancel(ctx, plan.ID))
+	require.NoError(t, <-done)
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	assert.Equal(t, []upgrade.StepID{"a"}, st.InDoubt, "a step cut short by Cancel is in doubt")
+
+	retried, err := s.Retry(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, retried)
+	work(t, s, plan.ID, 1, exec, fastWorker)
+	require.Len(t, doubt, 2)
+	assert.Equal(t, []bool{false, true}, doubt, "offered again in doubt")
+}
+
+// TestCancelKeepsSuccess: a step whose Execute succeeds as the run is
+// cancelled succeeded, as upgrade.Run reports it, and Retry does not
+// carry it out again.
+func TestCancelKeepsSuccess(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testStore(t)
+	plan := &upgrade.Plan{ID: "done-anyway", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n-a"},
+		{ID: "b", Kind: upgrade.Platform, Node: "n-b", After: []upgrade.StepID{"a"}}}}
+	require.NoError(t, s.Submit(ctx, plan, Options{}))
+	var ran []upgrade.StepID
+	exec := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
+		ran = append(ran, st.ID)
+		if len(ran) == 1 {
+			if err := s.Cancel(context.Background(), plan.ID); err != nil {
+				return err
+			}
+			<-ctx.Done() // the worker learns of the cancel as it renews
+		}
+		return nil // done all the same
+	})
+	o := fastWorker
+	o.Lease = time.Second
+	require.NoError(t, s.Work(ctx, plan.ID, exec, o))
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	a, _ := st.Report.Outcome("a")
+	assert.Equal(t, upgrade.Succeeded, a.State, "Execute returned nil: the step succeeded")
+	assert.Empty(t, st.InDoubt)
+
+	retried, err := s.Retry(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, retried)
+	work(t, s, plan.ID, 1, exec, fastWorker)
+	assert.Equal(t, []upgrade.StepID{"a", "b"}, ran, "a is not carried out again")
 }

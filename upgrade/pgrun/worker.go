@@ -445,6 +445,16 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 		return nil
 	}
 	attempts, errText, kinds := stepResult(c, base, report, err, cause)
+	if errors.Is(cause, errRunCancelled) && errText != "" {
+		// Cut short by the cancel, the step may be done in part: in doubt,
+		// as upgrade.Run leaves such a step for a resumed run. If this is
+		// not recorded, the lease expires and the step is in doubt all
+		// the same.
+		if err := w.persist(bg, func() error { return w.markInDoubt(bg, c) }); err != nil {
+			w.recorded(c, err, "", 0)
+			return nil
+		}
+	}
 	if ctx.Err() != nil || isClosed(w.o.Drain) {
 		w.recorded(c, w.persist(bg, func() error { return w.finish(bg, c, attempts, errText, kinds) }), errText, kinds)
 		return nil
@@ -502,10 +512,20 @@ func stepResult(c *claim, base int, report *upgrade.Report, err, cause error) (a
 	} else if err != nil {
 		errText, kinds = err.Error(), errKinds(err)
 	}
-	if errors.Is(cause, errRunCancelled) {
+	if errors.Is(cause, errRunCancelled) && errText != "" { // a step that succeeded all the same did
 		errText, kinds = errRunCancelled.Error(), errKinds(errRunCancelled)
 	}
 	return attempts, errText, kinds
+}
+
+// markInDoubt marks claimed step c in doubt.
+func (w *worker) markInDoubt(ctx context.Context, c *claim) error {
+	tag, err := w.s.pool.Exec(ctx, w.s.q(`UPDATE {s}.steps SET in_doubt = true
+		WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state = 'running'`), w.planID(), c.idx, c.token)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = ErrLeaseLost
+	}
+	return err
 }
 
 // recorded tells WorkerOptions.Recorded of c's step: not recorded for
