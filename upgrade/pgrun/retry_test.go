@@ -413,3 +413,46 @@ func TestCancelKeepsSuccess(t *testing.T) {
 	work(t, s, plan.ID, 1, exec, fastWorker)
 	assert.Equal(t, []upgrade.StepID{"a", "b"}, ran, "a is not carried out again")
 }
+
+// TestFailFastEndsOtherRetries: under FailFast no step tries again once
+// another has failed, as in upgrade.Run: b, failing as a's failure is
+// recorded, is not tried a second time.
+func TestFailFastEndsOtherRetries(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testStore(t)
+	plan := &upgrade.Plan{ID: "ff-retries", Steps: []upgrade.Step{
+		{ID: "a", Kind: upgrade.Platform, Node: "n-a"},
+		{ID: "b", Kind: upgrade.Platform, Node: "n-b"},
+	}}
+	require.NoError(t, s.Submit(ctx, plan, Options{Concurrency: 2, Policy: upgrade.FailFast, Attempts: 5,
+		Backoff: time.Millisecond, MaxBackoff: time.Millisecond}))
+	aRecorded, bStarted := make(chan struct{}), make(chan struct{})
+	var bCalls atomic.Int32
+	exec := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
+		if st.ID == "a" {
+			<-bStarted
+			return upgrade.Permanent(errors.New("a broke"))
+		}
+		if bCalls.Add(1) == 1 {
+			close(bStarted)
+			<-aRecorded
+		}
+		return errors.New("b flaky")
+	})
+	o := fastWorker
+	o.Slots = 2
+	var once sync.Once
+	o.Recorded = func(_ string, step upgrade.StepID, err error) {
+		if step == "a" {
+			once.Do(func() { close(aRecorded) })
+		}
+	}
+	work(t, s, plan.ID, 1, exec, o)
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	b, _ := st.Report.Outcome("b")
+	assert.Equal(t, int32(1), bCalls.Load(), "no new attempt of b once a failed")
+	assert.Equal(t, upgrade.Failed, b.State)
+	assert.Equal(t, 1, b.Attempts)
+	assert.ErrorContains(t, b.Err, "b flaky")
+}

@@ -224,6 +224,17 @@ type claim struct {
 	// worker's clock: a lease's length after the claim, or its last
 	// renewal, was asked for. Only renew changes it.
 	leaseEnd time.Time
+	// stop, when not nil, is closed (by halt) once the run is stopping
+	// (FailFast after another step's failure): no new attempt starts.
+	stop     chan struct{}
+	stopOnce sync.Once
+}
+
+// halt closes c.stop, if c has one.
+func (c *claim) halt() {
+	if c.stop != nil {
+		c.stopOnce.Do(func() { close(c.stop) })
+	}
 }
 
 // A next is the outcome of a claim (see claim), made after woken joined
@@ -427,6 +438,7 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 	st.After = nil
 	mini := &upgrade.Plan{ID: w.planID(), Steps: []upgrade.Step{st}}
 	base := c.attempts - 1 // attempts made before this claim
+	c.stop = make(chan struct{})
 	opts := w.stepOptions(ctx, c, base)
 
 	var report *upgrade.Report
@@ -479,6 +491,7 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 func (w *worker) stepOptions(ctx context.Context, c *claim, base int) []upgrade.RunOption {
 	opts := []upgrade.RunOption{
 		upgrade.WithRetry(max(w.run.opts.Attempts-base, 1), w.run.opts.Backoff, w.run.opts.MaxBackoff),
+		upgrade.WithStop(c.stop),
 		upgrade.WithEvents(func(e upgrade.Event) {
 			if e.Kind == upgrade.StepRetrying {
 				w.retrying(ctx, c, base+e.Attempt, e.Err)
@@ -641,9 +654,11 @@ func (w *worker) renew(ctx context.Context, c *claim, cancel context.CancelCause
 	}
 	asked := time.Now()
 	var state string
+	var stopping bool
 	err := w.s.pool.QueryRow(ctx, w.s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() + $4 * interval '1 microsecond'
 		WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state IN ('running', 'rolling_back')
-		RETURNING (SELECT state FROM {s}.runs WHERE plan_id = $1)`), w.planID(), c.idx, c.token, w.o.Lease.Microseconds()).Scan(&state)
+		RETURNING (SELECT state FROM {s}.runs WHERE plan_id = $1), (SELECT stopping FROM {s}.runs WHERE plan_id = $1)`),
+		w.planID(), c.idx, c.token, w.o.Lease.Microseconds()).Scan(&state, &stopping)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		cancel(ErrLeaseLost)
@@ -664,19 +679,28 @@ func (w *worker) renew(ctx context.Context, c *claim, cancel context.CancelCause
 		return false
 	default:
 		c.leaseEnd = asked.Add(w.o.Lease)
+		if stopping {
+			c.halt()
+		}
 	}
 	return ctx.Err() == nil
 }
 
 // retrying records that attempt of c starts after err, if c is still
-// held.
+// held, or halts c if the run is stopping: under FailFast no step tries
+// again once another has failed, as in upgrade.Run.
 func (w *worker) retrying(ctx context.Context, c *claim, attempt int, err error) {
 	_ = pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
 		// Under the run's row lock, as every event of the run, so that
 		// the run's events commit in the order of their sequence numbers
 		// and a reader polling after the last it saw misses none.
-		if _, err := tx.Exec(ctx, w.s.q(`SELECT 1 FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), w.planID()); err != nil {
+		var stopping bool
+		if err := tx.QueryRow(ctx, w.s.q(`SELECT stopping FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), w.planID()).Scan(&stopping); err != nil {
 			return err
+		}
+		if stopping {
+			c.halt() // the attempt does not start: nothing to record
+			return nil
 		}
 		var done int
 		if err := tx.QueryRow(ctx, w.s.q(`UPDATE {s}.steps SET attempts = $4
