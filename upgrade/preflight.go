@@ -63,6 +63,43 @@ func (r *run) checkStale(ctx context.Context) error {
 		if !slices.ContainsFunc(expected, actual.Same) {
 			return &StaleError{Node: node, Step: blame, Expected: joinOr(want), Actual: actual.String()}
 		}
+		if err := r.checkDependents(ctx, node, actual, steps, byNode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkDependents refuses the plan when a node that runs on or needs
+// node, and that the plan does not change, now requires of it what a
+// platform step of node not done yet would leave: the planner held the
+// plan's versions to what each such dependent required then, and a
+// dependent deployed or changed since may require less. The dependents
+// the plan changes are left out, as the planner left them out: their new
+// templates' requirements made the plan.
+func (r *run) checkDependents(ctx context.Context, node topology.NodeID, actual version.Version, steps []int, byNode map[topology.NodeID][]int) error {
+	var pending []int
+	for _, i := range steps {
+		if r.plan.Steps[i].Kind == Platform && r.report.Outcomes[i].State != Succeeded {
+			pending = append(pending, i)
+		}
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	deps, err := r.cfg.stale.Dependents(ctx, node)
+	if err != nil {
+		return fmt.Errorf("upgrade: checking for a stale plan: %w", err)
+	}
+	for _, d := range deps {
+		if _, changed := byNode[d.Node]; changed || d.Constraint.IsZero() {
+			continue
+		}
+		for _, i := range pending {
+			if s := &r.plan.Steps[i]; !d.Constraint.Allows(s.To) {
+				return &StaleError{Node: node, Step: s.ID, Expected: s.To.String(), Actual: actual.String(), Dependent: &d}
+			}
+		}
 	}
 	return nil
 }

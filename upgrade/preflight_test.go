@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -474,4 +475,35 @@ func TestRunStaleCheckResumesHops(t *testing.T) {
 			assert.Empty(t, ex.ran, "a stale plan runs nothing")
 		})
 	}
+}
+
+// TestRunStaleCheckDependentSince: a node deployed since the plan was made
+// on a node the plan upgrades, requiring less than the plan's version of
+// it, makes the plan stale: planned now, the plan would be refused. One
+// that allows the plan's version does not.
+func TestRunStaleCheckDependentSince(t *testing.T) {
+	plan, err := upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t)).Plan(context.Background(), shop2("tomcat_server", ">=9.0, <10"))
+	require.NoError(t, err)
+	tomcat := plan.Steps[slices.IndexFunc(plan.Steps, func(s upgrade.Step) bool { return s.Node == "tomcat-1" })]
+	withBilling := func(constraint string) *topology.Memory {
+		return build(t, shopBuilder(1).
+			Template("billing", topology.Template{ID: "billing_app", Type: "webapp", Version: v("3.3.0"),
+				Requirements: []topology.Requirement{{Template: "tomcat_server", Constraint: c(constraint)}}}).
+			Node("billing", topology.Node{ID: "billing-1", Template: "billing_app", Relationships: on("tomcat-1")}))
+	}
+	ex := &jrRecorder{}
+	_, err = upgrade.Run(context.Background(), plan, ex, upgrade.WithStaleCheck(withBilling(">=8.5, <9")))
+	var se *upgrade.StaleError
+	require.ErrorAs(t, err, &se)
+	require.ErrorIs(t, err, upgrade.ErrStalePlan)
+	assert.Equal(t, topology.NodeID("tomcat-1"), se.Node)
+	assert.Equal(t, tomcat.ID, se.Step)
+	require.NotNil(t, se.Dependent)
+	assert.Equal(t, topology.NodeID("billing-1"), se.Dependent.Node)
+	assert.ErrorContains(t, err, `node "billing-1" (billing) now requires >=8.5, <9 of node "tomcat-1", which step `+string(tomcat.ID)+" takes to "+tomcat.To.String()+": plan again")
+	assert.Empty(t, ex.ran, "nothing runs")
+
+	_, err = upgrade.Run(context.Background(), plan, ex, upgrade.WithStaleCheck(withBilling(">=8.5, <10")))
+	require.NoError(t, err)
+	assert.Equal(t, ids(plan), ex.ran)
 }

@@ -301,7 +301,10 @@ func WithJournal(j Journal) RunOption { return func(c *runConfig) { c.journal = 
 // topology may not have recorded them yet, as when the process that keeps
 // it crashed between a step and that write, so that a resumed run can
 // check against the topology as it is. A version any other step would
-// give, or none, is stale.
+// give, or none, is stale. So is a plan that would take a node to a
+// version that a node running on it or needing it, which the plan does
+// not change, does not allow now (a dependent deployed or changed since
+// the plan was made; see topology.Topology's Dependents).
 func WithStaleCheck(t topology.Topology) RunOption { return func(c *runConfig) { c.stale = t } }
 
 // WithPrefetch makes Run, before the first step, open and read in full the
@@ -361,15 +364,24 @@ var (
 )
 
 // StaleError reports a node whose current version differs from what the
-// plan expects. It matches ErrStalePlan.
+// plan expects, or, with Dependent set, a node that runs on or needs it
+// and now requires of it what step Step would not leave. It matches
+// ErrStalePlan.
 type StaleError struct {
 	Node     topology.NodeID
 	Step     StepID
-	Expected string // the version or versions the plan allows
-	Actual   string
+	Expected string // the version or versions the plan allows; with Dependent, the version Step takes Node to
+	Actual   string // Node's version
+	// Dependent, when not nil, is the node, not changed by the plan,
+	// whose constraint Step's version breaks.
+	Dependent *topology.Dependent
 }
 
 func (e *StaleError) Error() string {
+	if d := e.Dependent; d != nil {
+		return fmt.Sprintf("upgrade: %v: node %q (%s) now requires %s of node %q, which step %s takes to %s: plan again",
+			ErrStalePlan, d.Node, d.App, d.Constraint, e.Node, e.Step, e.Expected)
+	}
 	return fmt.Sprintf("upgrade: %v: node %q has %s, but step %s expects %s", ErrStalePlan, e.Node, e.Actual, e.Step, e.Expected)
 }
 
