@@ -46,6 +46,9 @@ func (pl *planning) assemble(plan *Plan) error {
 	if err := pl.platformSteps(plan, &g); err != nil {
 		return err
 	}
+	if err := pl.upgradedWarnings(plan); err != nil {
+		return err
+	}
 	if err := pl.applicationSteps(plan, &g, appIDs); err != nil {
 		return err
 	}
@@ -304,6 +307,33 @@ func (pl *planning) lastStepsBeneath(g *stepEdges, n *nodeInfo) ([]StepID, error
 	return after, nil
 }
 
+// upgradedWarnings adds to the plan's warnings those of the platform nodes
+// it upgrades, sorted by node: like a replaced node, such a node is no
+// co-tenant of the nodes beneath it (see exempt), and until its own steps
+// run it may run on a platform its old template does not allow (see
+// oldRequirementWarnings).
+func (pl *planning) upgradedWarnings(plan *Plan) error {
+	var upgraded []*platform
+	for _, level := range pl.byHeight {
+		for _, pf := range level {
+			if len(pf.path) > 0 && len(pf.template.Requirements) > 0 {
+				upgraded = append(upgraded, pf)
+			}
+		}
+	}
+	slices.SortFunc(upgraded, func(a, b *platform) int { return cmp.Compare(a.node.ID, b.node.ID) })
+	breaks := map[breakKey]bool{}
+	for _, pf := range upgraded {
+		texts, err := pl.requirementWarnings(pf.nodeInfo, breaks)
+		if err != nil {
+			return err
+		}
+		slices.Sort(texts)
+		plan.Warnings = append(plan.Warnings, texts...)
+	}
+	return nil
+}
+
 // oldRequirementWarnings warns when a version that a platform node beneath
 // the replaced node passes through breaks what the node's old template asks
 // of it: until the replaced node's own step runs, it runs on a platform its
@@ -311,12 +341,19 @@ func (pl *planning) lastStepsBeneath(g *stepEdges, n *nodeInfo) ([]StepID, error
 // requirement: the first of the required template down each chain of
 // relationships.
 func (pl *planning) oldRequirementWarnings(rep *replacement, breaks map[breakKey]bool) ([]string, error) {
+	return pl.requirementWarnings(rep.nodeInfo, breaks)
+}
+
+// requirementWarnings warns when a version that a platform node beneath
+// node m passes through breaks what m's template asks of it, until m's own
+// step: see oldRequirementWarnings.
+func (pl *planning) requirementWarnings(m *nodeInfo, breaks map[breakKey]bool) ([]string, error) {
 	var warnings []string
-	for _, req := range rep.template.Requirements {
+	for _, req := range m.template.Requirements {
 		if !pl.mayBreak(req, breaks) {
 			continue // no node of its template passes through a version it rules out
 		}
-		found, err := pl.beneath(rep.nodeInfo, func(n *nodeInfo) bool { return n.node.Template == req.Template })
+		found, err := pl.beneath(m, func(n *nodeInfo) bool { return n.node.Template == req.Template })
 		if err != nil {
 			return nil, err
 		}
@@ -328,7 +365,7 @@ func (pl *planning) oldRequirementWarnings(rep *replacement, breaks map[breakKey
 				if !req.Constraint.Allows(p.Version) {
 					warnings = append(warnings, fmt.Sprintf(
 						"node %s (%s %s) requires %s %s; it runs on %s %s from step %s until its own step",
-						rep.node.ID, rep.template.ID, rep.node.Version, req.Template, req.Constraint,
+						m.node.ID, m.template.ID, m.node.Version, req.Template, req.Constraint,
 						n.node.ID, p.Version, n.platform.steps[k]))
 					break
 				}

@@ -11,7 +11,8 @@ import (
 )
 
 // cotenants returns, for each constraint that the nodes running on or
-// needing pf place on it (other than the nodes being replaced), one demand
+// needing pf place on it (other than the nodes being replaced or upgraded:
+// see exempt), one demand
 // with that constraint, sorted by constraint. A version is allowed by every
 // co-tenant if it is allowed by these: a node can have thousands of
 // co-tenants and only a few distinct constraints. Which co-tenant each
@@ -74,7 +75,7 @@ func (pl *planning) direct(pf *platform) ([]Demand, error) {
 			last = g
 		} else if pl.replaces(d.App, d.Template) { // a constraint met before needs no such check
 			replaced = d
-		} else {
+		} else if !pl.upgraded(d.Node) {
 			if err := checkDependent(pf, i); err != nil {
 				return nil, err
 			}
@@ -94,7 +95,7 @@ func (pl *planning) listedAbove(pf *platform, al topology.AboveLister, out []Dem
 	pf.aboveListed = true
 	for i := range pf.above {
 		d := &pf.above[i]
-		if d.Constraint.IsZero() || pl.replaces(d.App, d.Template) {
+		if d.Constraint.IsZero() || pl.exempt(d) {
 			continue
 		}
 		if err := checkIDs(d, fmt.Sprintf("node #%d above node %q", i+1, pf.node.ID)); err != nil {
@@ -270,10 +271,10 @@ func (pl *planning) aboveDependent(out []Demand, d *topology.Dependent, i int, i
 }
 
 // requirementsOn adds to out the demands that the requirements of d's
-// template place on the nodes of template t, unless a request replaces d;
-// item names d in an error.
+// template place on the nodes of template t, unless d is exempt (see
+// exempt); item names d in an error.
 func (pl *planning) requirementsOn(out []Demand, d *topology.Dependent, t topology.TemplateID, item string) ([]Demand, error) {
-	if pl.replaces(d.App, d.Template) {
+	if pl.exempt(d) {
 		return out, nil
 	}
 	tmpl, err := pl.aboveTemplate(d.Template)
@@ -389,7 +390,7 @@ func (pl *planning) nameCotenants(pf *platform) {
 	pf.cotenantsNamed = true
 	for i := range pf.dependents {
 		d := &pf.dependents[i]
-		if d.Constraint.IsZero() || pl.replaces(d.App, d.Template) {
+		if d.Constraint.IsZero() || pl.exempt(d) {
 			continue
 		}
 		c := Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node}
@@ -409,7 +410,7 @@ func (pl *planning) nameCotenants(pf *platform) {
 func (pl *planning) allCotenants(pf *platform) ([]Demand, error) {
 	var out []Demand
 	for i, d := range pf.dependents {
-		if !d.Constraint.IsZero() && !pl.replaces(d.App, d.Template) {
+		if !d.Constraint.IsZero() && !pl.exempt(&d) {
 			if err := checkDependent(pf, i); err != nil {
 				return nil, err
 			}
@@ -418,7 +419,7 @@ func (pl *planning) allCotenants(pf *platform) ([]Demand, error) {
 	}
 	if pf.aboveListed {
 		for _, d := range pf.above {
-			if !d.Constraint.IsZero() && !pl.replaces(d.App, d.Template) {
+			if !d.Constraint.IsZero() && !pl.exempt(&d) {
 				out = append(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
 			}
 		}
@@ -455,7 +456,7 @@ func (pl *planning) everyAbove(pf *platform, out []Demand) ([]Demand, error) {
 			if d.Template != t { // not past a node of t
 				queue = append(queue, d.Node)
 			}
-			if pl.replaces(d.App, d.Template) {
+			if pl.exempt(&d) {
 				continue
 			}
 			tmpl, err := pl.aboveTemplate(d.Template)
@@ -484,6 +485,26 @@ func checkDependent(pf *platform, i int) error {
 		return topologyIDError(fmt.Sprintf("dependent #%d of node %q", i+1, pf.node.ID), err)
 	}
 	return nil
+}
+
+// exempt reports whether co-tenant d is held to its template's
+// requirements on the platform beneath it: not when a request replaces it,
+// nor when the plan upgrades it (see upgraded). The plan warns when such a
+// node's old requirement is broken until its own step (see
+// oldRequirementWarnings).
+func (pl *planning) exempt(d *topology.Dependent) bool {
+	return pl.replaces(d.App, d.Template) || pl.upgraded(d.Node)
+}
+
+// upgraded reports whether node id is a platform node that the plan
+// upgrades: it has been decided, being above the node being decided
+// (nodes are decided from the top down), and its path has steps. Its old
+// template's requirements do not bind the nodes beneath it once it is
+// upgraded; the requirements of its new packages are demands on them
+// already (see passDown).
+func (pl *planning) upgraded(id topology.NodeID) bool {
+	n, ok := pl.nodes[id]
+	return ok && n.platform != nil && n.platform.decided && len(n.platform.path) > 0
 }
 
 // replaces reports whether a request replaces the nodes of template t in

@@ -135,6 +135,78 @@ func TestPlanExemptsReplacedNodeAbove(t *testing.T) {
 	})
 }
 
+// TestPlanExemptsUpgradedPlatformNode checks that a platform node the plan
+// upgrades is no co-tenant of the nodes beneath it, as a replaced node is
+// not: PostGIS 3.1's template needs PostgreSQL 11 to 14, and the map app
+// 2.0 needs PostGIS 3.4, whose package needs PostgreSQL 15. postgis-1 is
+// upgraded by the plan, so its old "<15" does not bind what pg-1 becomes;
+// the plan warns that postgis-1 runs on a PostgreSQL its old template
+// rules out until its own step. A PostGIS node the plan leaves alone is a
+// co-tenant still.
+func TestPlanExemptsUpgradedPlatformNode(t *testing.T) {
+	gis := func() *topology.Builder {
+		return new(topology.Builder).
+			Template("gis", topology.Template{ID: "pg", Type: "postgres", Version: v("13.4")}).
+			Template("gis", topology.Template{ID: "postgis", Type: "postgis", Version: v("3.1.4"),
+				Requirements: []topology.Requirement{{Template: "pg", Constraint: c(">=11, <15")}}}).
+			Template("gis", topology.Template{ID: "map_app", Type: "webapp", Version: v("1.0.0")}).
+			Node("gis", topology.Node{ID: "pg-1", Template: "pg"}).
+			Node("gis", topology.Node{ID: "postgis-1", Template: "postgis", Relationships: on("pg-1")}).
+			Node("gis", topology.Node{ID: "map-1", Template: "map_app", Relationships: []topology.Relationship{{Relation: topology.DependsOn, Target: "postgis-1"}}})
+	}
+	src := source(t, requires(pkg("postgis", "3.4.2"), "postgres", ">=15"), pkg("postgres", "15.5"), pkg("postgres", "16.1"))
+	req := upgrade.Request{Application: "gis", Replaces: "map_app", Template: topology.Template{ID: "map_app", Type: "webapp", Version: v("2.0.0"),
+		Requirements: []topology.Requirement{{Template: "postgis", Constraint: c(">=3.4")}}}}
+	bothWays(t, func(t *testing.T, topo func(*topology.Memory) topology.Topology) {
+		plan, err := upgrade.NewPlanner(topo(build(t, gis())), src).Plan(t.Context(), req)
+		require.NoError(t, err, "postgis-1 does not block the upgrade its own new package needs")
+		assert.Equal(t, []upgrade.StepID{"platform/pg-1@16.1.0", "platform/postgis-1@3.4.2", "app/map-1@2.0.0"}, ids(plan))
+		assert.Equal(t, []string{"node postgis-1 (postgis 3.1.4) requires pg >=11, <15; it runs on pg-1 16.1 from step platform/pg-1@16.1.0 until its own step"}, plan.Warnings)
+		requireTopological(t, plan)
+
+		b := gis().Node("gis", topology.Node{ID: "postgis-2", Template: "postgis", Relationships: on("pg-1")})
+		_, err = upgrade.NewPlanner(topo(build(t, b)), src).Plan(t.Context(), req)
+		var ce *upgrade.ConflictError
+		require.ErrorAs(t, err, &ce, "postgis-2, left as it is, is a co-tenant of pg-1")
+		assert.Equal(t, []upgrade.Demand{{App: "gis", Node: "postgis-2", Template: "postgis", Constraint: c(">=11, <15")}}, ce.Blocking)
+	})
+}
+
+// TestPlanExemptsUpgradedPlatformNodeAbove checks the same of a node above
+// the platform node, directly on it or with a node between: the shop 2.0
+// needs Tomcat >=10 and Java >=17, and Tomcat 8.5's template says Java
+// <17, but tomcat-1 is upgraded by the plan itself.
+func TestPlanExemptsUpgradedPlatformNodeAbove(t *testing.T) {
+	bothWays(t, func(t *testing.T, topo func(*topology.Memory) topology.Topology) {
+		for _, between := range []bool{false, true} {
+			t.Run(fmt.Sprintf("between=%t", between), func(t *testing.T) {
+				b := new(topology.Builder).
+					Template("shop", topology.Template{ID: "shop_app", Type: "webapp", Version: v("1.4.0"),
+						Requirements: []topology.Requirement{{Template: "tomcat_server", Constraint: c(">=8.5, <9")}}}).
+					Template("shop", topology.Template{ID: "tomcat_server", Type: "tomcat", Version: v("8.5.100"),
+						Requirements: []topology.Requirement{{Template: "java_runtime", Constraint: c(">=8, <17")}}}).
+					Template("shop", topology.Template{ID: "java_runtime", Type: "jdk", Version: v("8.0.402")}).
+					Node("shop", topology.Node{ID: "java-1", Template: "java_runtime"})
+				host := topology.NodeID("java-1")
+				if between {
+					b.Template("shop", topology.Template{ID: "jvm_host", Type: "container", Version: v("1.0.0")}).
+						Node("shop", topology.Node{ID: "host-1", Template: "jvm_host", Relationships: on("java-1")})
+					host = "host-1"
+				}
+				b.Node("shop", topology.Node{ID: "tomcat-1", Template: "tomcat_server", Relationships: on(host)}).
+					Node("shop", topology.Node{ID: "shop-1", Template: "shop_app", Relationships: on("tomcat-1")})
+				plan, err := upgrade.NewPlanner(topo(build(t, b)), catalogue(t)).Plan(t.Context(), shop2("tomcat_server", ">=10", "java_runtime", ">=17"))
+				require.NoError(t, err, "tomcat-1 is upgraded by this very plan")
+				assert.Equal(t, []upgrade.StepID{"platform/java-1@21.0.2", "platform/tomcat-1@11.0.2", "app/shop-1@2.0.0"}, ids(plan))
+				assert.Equal(t, []string{
+					"node tomcat-1 (tomcat_server 8.5.100) requires java_runtime >=8, <17; it runs on java-1 21.0.2 from step platform/java-1@21.0.2 until its own step",
+					"node shop-1 (shop_app 1.4.0) requires tomcat_server >=8.5, <9; it runs on tomcat-1 11.0.2 from step platform/tomcat-1@11.0.2 until its own step",
+				}, plan.Warnings)
+			})
+		}
+	})
+}
+
 // TestPlanCountsDiamondCotenantOnce checks that a node reaching the
 // platform node by two ways (hosted on one Tomcat, depending on another,
 // both on java-1; and directly too) places one demand, named once.

@@ -1101,12 +1101,14 @@ func propCheckPlan(ctx context.Context, t *propT, pc *propCase, topo *topology.M
 		}
 	}
 	// Every co-tenant allows the final version of a changed node, and
-	// every hop on the way (property 4).
+	// every hop on the way (property 4). A node the plan replaces or
+	// upgrades is no co-tenant: its new template or package states what
+	// it needs.
 	for m, idx := range stepsOn {
 		deps, err := topo.Dependents(ctx, m)
 		require.NoError(t, err)
 		for _, d := range deps {
-			if replaced[d.Node] != nil || d.Constraint.IsZero() {
+			if replaced[d.Node] != nil || len(stepsOn[d.Node]) > 0 || d.Constraint.IsZero() {
 				continue
 			}
 			feature("co-tenant constraint")
@@ -1126,7 +1128,7 @@ func propCheckPlan(ctx context.Context, t *propT, pc *propCase, topo *topology.M
 			direct[d.Node] = true
 		}
 		for id, n := range nodes {
-			if replaced[id] != nil {
+			if replaced[id] != nil || len(stepsOn[id]) > 0 {
 				continue
 			}
 			for _, q := range tmpls[n.Template].Requirements {
