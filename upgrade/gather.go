@@ -457,10 +457,22 @@ func (pl *planning) targets(r *Request) (*topology.Template, []*topology.Node, e
 		}
 	}
 	slices.SortFunc(targets, func(a, b *topology.Node) int { return cmp.Compare(a.ID, b.ID) })
+	for i := 1; i < len(targets); i++ {
+		if targets[i].ID == targets[i-1].ID { // the plan would have two steps of one ID
+			return nil, nil, duplicateNodeError(r.Application, targets[i].ID)
+		}
+	}
 	if len(targets) == 0 {
 		return nil, nil, &MissingNodeError{App: r.Application, Template: r.Replaces}
 	}
 	return replaced, targets, nil
+}
+
+// duplicateNodeError reports an application that lists node id more than
+// once.
+func duplicateNodeError(app topology.AppID, id topology.NodeID) error {
+	return fmt.Errorf("upgrade: the topology returned %w", &topology.Error{Item: fmt.Sprintf("application %q", app),
+		Err: fmt.Errorf("%w: node %q is listed more than once: list each node of an application once", topology.ErrInvalid, id)})
 }
 
 // replace records that request r (the index-th) replaces node n of

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -38,6 +39,38 @@ func TestPlanRelationshipCycleInHostTopology(t *testing.T) {
 	assert.Equal(t, []string{"tomcat-1", "java-1", "tomcat-1"}, cycle.Path)
 	assert.False(t, cycle.Requirements)
 	assert.ErrorContains(t, err, "relationship cycle: tomcat-1 → java-1 → tomcat-1")
+}
+
+// duplicatingTopology is a host's Topology whose application "shop" lists
+// node shop-1 twice, as a CMDB joining two tables might.
+type duplicatingTopology struct{ *topology.Memory }
+
+func (d duplicatingTopology) Application(ctx context.Context, id topology.AppID) (*topology.Application, error) {
+	a, err := d.Memory.Application(ctx, id)
+	if err != nil || id != "shop" {
+		return a, err
+	}
+	dup := *a // the Memory's own: change a copy
+	dup.Nodes = slices.Clone(a.Nodes)
+	for _, n := range a.Nodes {
+		if n.ID == "shop-1" {
+			dup.Nodes = append(dup.Nodes, n)
+		}
+	}
+	return &dup, nil
+}
+
+// TestPlanRefusesNodeListedTwiceInApplication checks that an application
+// listing a node twice is refused while planning, naming the application
+// and the node, rather than giving a plan with two steps of one ID, which
+// Run refuses.
+func TestPlanRefusesNodeListedTwiceInApplication(t *testing.T) {
+	plan, err := upgrade.NewPlanner(duplicatingTopology{build(t, shopBuilder(1))}, catalogue(t)).
+		Plan(context.Background(), shop2("tomcat_server", ">=10"))
+	assert.Nil(t, plan)
+	require.ErrorIs(t, err, topology.ErrInvalid)
+	assert.ErrorContains(t, err, `application "shop"`)
+	assert.ErrorContains(t, err, `node "shop-1" is listed more than once: list each node of an application once`)
 }
 
 // brokenTopology fails every Dependents call.
