@@ -504,16 +504,28 @@ func (pl *planning) path(pf *platform, fit sieve, t int) []*pkgsource.Package {
 		if dist[cur] == 1 {
 			break
 		}
-		// The highest predecessor one hop closer to installed.
-		preds := pf.cat.installsOver(cur, pl.cfg.maxMinorStep)
-		for k := len(preds) - 1; k >= 0; k-- {
-			if j := preds[k]; dist[j] == dist[cur]-1 {
-				cur = j
-				break
-			}
-		}
+		cur = closer(pkgs, dist, pf.cat.installsOver(cur, pl.cfg.maxMinorStep), dist[cur]-1)
 	}
 	return path
+}
+
+// closer returns the predecessor in preds (ascending indices into pkgs)
+// at distance d: the highest stable version, or the highest pre-release
+// when no stable version is, so that a path takes no pre-release on the
+// way when an equally short one without does.
+func closer(pkgs []pkgsource.Package, dist []int32, preds []int, d int32) int {
+	pre := -1
+	for k := len(preds) - 1; k >= 0; k-- {
+		j := preds[k]
+		switch {
+		case dist[j] != d:
+		case pkgs[j].Version.Prerelease() == "":
+			return j
+		case pre < 0:
+			pre = j
+		}
+	}
+	return pre
 }
 
 // reachable reports whether a path takes pf to its t-th package.

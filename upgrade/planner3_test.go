@@ -217,6 +217,31 @@ func TestPlanUpgradePaths(t *testing.T) {
 	}
 }
 
+// TestPlanUpgradePathAvoidsPrereleaseHop checks that a path takes no
+// pre-release on the way when an equally short one without does:
+// Elasticsearch 7.10 goes to 8.12 by 7.17 (8.12's From, ">=7.17.0-0, <9",
+// also admits the 8.0.0 release candidate, installable over 7.10), under
+// either policy.
+func TestPlanUpgradePathAvoidsPrereleaseHop(t *testing.T) {
+	b := new(topology.Builder).
+		Template("search", topology.Template{ID: "es", Type: "elasticsearch", Version: v("7.10.2")}).
+		Template("search", topology.Template{ID: "kibana", Type: "kibana", Version: v("7.10.2")}).
+		Node("search", topology.Node{ID: "es-1", Template: "es"}).
+		Node("search", topology.Node{ID: "kibana-1", Template: "kibana", Relationships: []topology.Relationship{{Relation: topology.DependsOn, Target: "es-1"}}})
+	src := source(t,
+		from(pkg("elasticsearch", "7.17.18"), ">=7.0, <7.17"),
+		from(pkg("elasticsearch", "8.0.0-rc.2"), ">=7.10, <8.0.0-0"),
+		from(pkg("elasticsearch", "8.12.0"), ">=7.17.0-0, <9"),
+	)
+	req := upgrade.Request{Application: "search", Replaces: "kibana", Template: topology.Template{ID: "kibana", Type: "kibana", Version: v("8.12.0"),
+		Requirements: []topology.Requirement{{Template: "es", Constraint: c(">=8.12")}}}}
+	for _, pol := range []upgrade.Policy{upgrade.Newest, upgrade.Nearest} {
+		plan, err := upgrade.NewPlanner(build(t, b), src, upgrade.WithPolicy(pol)).Plan(context.Background(), req)
+		require.NoError(t, err)
+		assert.Equal(t, []upgrade.StepID{"platform/es-1@7.17.18", "platform/es-1@8.12.0", "app/kibana-1@8.12.0"}, ids(plan), pol.String())
+	}
+}
+
 func TestPlanNoUpgradePath(t *testing.T) {
 	src := source(t, from(pkg("tomcat", "1.5.0"), ">=1.2, <1.5"), from(pkg("tomcat", "2.0.0"), ">=1.8"))
 	_, err := upgrade.NewPlanner(build(t, chainShop()), src).Plan(context.Background(), shop2("tomcat_server", ">=2"))
