@@ -136,24 +136,16 @@ next:
 // It walks the versions in the policy's order (see order) and takes the
 // first that fits (every demand and co-tenant allows it), that a path
 // reaches and whose requirements can be met beneath the node. When no
-// upgrade fits, it walks the downgrades, if allowed. When nothing fits, or
+// upgrade fits, or none that fits is reached with its requirements met, it
+// walks the downgrades, if allowed. When nothing fits, or
 // no path reaches what does, it sorts every version to say why.
 func (pl *planning) choose(pf *platform) ([]*pkgsource.Package, []Candidate, error) {
 	var buf [16]rule
 	fit := pf.cat.sieve(buf[:0], pf.demands, pf.cotenants)
 	up := true
-	t, err := pl.first(pf, fit, up)
-	if pl.cfg.allowDowngrade && (err == errNothingFits || err == nil && t < 0) {
-		// A downgrade, when no upgrade fits, or none that fits is reached.
-		td, errd := pl.first(pf, fit, false)
-		switch {
-		case err == errNothingFits:
-			up, t, err = false, td, errd
-		case errd == nil && td >= 0:
-			up, t = false, td
-		case errd != nil && errd != errNothingFits:
-			return nil, nil, errd
-		}
+	t, met, err := pl.first(pf, fit, up)
+	if pl.cfg.allowDowngrade && (err == errNothingFits || err == nil && !met) {
+		up, t, err = pl.downgrade(pf, fit, t, err)
 	}
 	switch {
 	case err == errNothingFits:
@@ -170,13 +162,31 @@ func (pl *planning) choose(pf *platform) ([]*pkgsource.Package, []Candidate, err
 	return pl.path(pf, fit, t), verdicts, nil
 }
 
+// downgrade returns whether to upgrade, the index of the version to go to
+// and the error, given those of the upgrades (see first): when no upgrade
+// fits, the downgrades' own; else a downgrade when one fits, is reached and
+// has its requirements met, or when no upgrade that fits is reached and a
+// downgrade is; else the upgrades'.
+func (pl *planning) downgrade(pf *platform, fit sieve, t int, err error) (bool, int, error) {
+	td, met, errd := pl.first(pf, fit, false)
+	switch {
+	case err == errNothingFits:
+		return false, td, errd
+	case errd != nil && errd != errNothingFits:
+		return true, -1, errd
+	case errd == nil && td >= 0 && (met || t < 0):
+		return false, td, nil
+	}
+	return true, t, err
+}
+
 // first returns the index of the first version that fits, in the policy's
 // order among the upgrades (or the downgrades), that a path reaches and
-// whose requirements can be met beneath pf; if none can be met, the first
-// that a path reaches, so that planning the node beneath reports precisely
-// why; if none is reached, -1. It returns errNothingFits when no version
-// fits.
-func (pl *planning) first(pf *platform, fit sieve, up bool) (int, error) {
+// whose requirements can be met beneath pf, and true; if none can be met,
+// the first that a path reaches, so that planning the node beneath reports
+// precisely why, and false; if none is reached, -1 and false. It returns
+// errNothingFits when no version fits.
+func (pl *planning) first(pf *platform, fit sieve, up bool) (int, bool, error) {
 	fallback, found := -1, false
 	o := order{pf.cat.pkgs, pf.firstAbove, up, pl.cfg.policy, fit.lo, fit.hi}
 	for i := o.start(); i >= 0; i = o.next(i) {
@@ -189,19 +199,19 @@ func (pl *planning) first(pf *platform, fit sieve, up bool) (int, error) {
 		}
 		why, err := pl.unmetRequirement(pf, pf.cat.pkgs[i])
 		if err != nil {
-			return -1, err
+			return -1, false, err
 		}
 		if why == "" {
-			return i, nil
+			return i, true, nil
 		}
 		if fallback < 0 {
 			fallback = i
 		}
 	}
 	if !found {
-		return -1, errNothingFits
+		return -1, false, errNothingFits
 	}
-	return fallback, nil
+	return fallback, false, nil
 }
 
 // errNothingFits says that no version fits a node; see first.

@@ -378,3 +378,28 @@ func TestDowngradeWhenNoUpgradeIsReached(t *testing.T) {
 	assert.Equal(t, "2.5.0", s.From.String())
 	assert.Equal(t, "1.3.0", s.To.String())
 }
+
+// TestDowngradeWhenUpgradeRequirementsUnmet checks that, with
+// AllowDowngrades, a downgrade is tried when the only upgrade that fits
+// has requirements that cannot be met: Tomcat 10.1.20 (excluded by the
+// request) can go up to 11.0.2, which needs a JDK 21 no package provides,
+// or down to 10.1.18, which needs JDK 11, available.
+func TestDowngradeWhenUpgradeRequirementsUnmet(t *testing.T) {
+	b := shopBuilder(0).
+		Node("shop", topology.Node{ID: "vm-1", Template: "ubuntu_os"}).
+		Node("shop", topology.Node{ID: "java-1", Template: "java_runtime", Relationships: on("vm-1")}).
+		Node("shop", topology.Node{ID: "tomcat-1", Template: "tomcat_server", Version: v("10.1.20"), Relationships: on("java-1")}).
+		Node("shop", topology.Node{ID: "shop-1", Template: "shop_app", Relationships: on("tomcat-1")})
+	src := source(t,
+		requires(pkg("tomcat", "10.1.18"), "jdk", ">=11"),
+		requires(pkg("tomcat", "11.0.2"), "jdk", ">=21"),
+		pkg("jdk", "11.0.22"))
+	plan, err := upgrade.NewPlanner(build(t, b), src, upgrade.AllowDowngrades()).Plan(context.Background(), shop2("tomcat_server", ">=10, !=10.1.20"))
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{"platform/java-1@11.0.22", "platform/tomcat-1@10.1.18", "app/shop-1@2.0.0"}, ids(plan))
+
+	// Without AllowDowngrades, the error says why the upgrade cannot be had.
+	_, err = upgrade.NewPlanner(build(t, b), src).Plan(context.Background(), shop2("tomcat_server", ">=10, !=10.1.20"))
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "jdk")
+}
