@@ -277,7 +277,10 @@ const (
 
 // platformOf returns the platform of node n, making it the first time
 // something is demanded of n and filing it by height to be decided. via is
-// what led there (see platform.via).
+// what led there (see platform.via): it is recorded when no package led
+// there before, as when a request's demand made the platform, so that a
+// cycle of package requirements through n is found whatever demanded n
+// first.
 func (pl *planning) platformOf(n *nodeInfo, via []*pkgsource.Package) (*platform, error) {
 	pf := n.platform
 	if pf == nil {
@@ -295,6 +298,9 @@ func (pl *planning) platformOf(n *nodeInfo, via []*pkgsource.Package) (*platform
 		// Unreachable: demands flow down only, and nodes are decided
 		// from the top down.
 		return nil, fmt.Errorf("upgrade: internal error: new demand on node %s after it was decided", n.node.ID)
+	}
+	if len(pf.via) == 0 {
+		pf.via = via
 	}
 	return pf, nil
 }

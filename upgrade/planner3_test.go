@@ -108,6 +108,13 @@ func TestPlanTransitiveErrors(t *testing.T) {
 	assert.True(t, cycle.Requirements)
 	assert.Contains(t, err.Error(), "package requirement cycle: tomcat 10.1.34 → jdk 21.0.2 → tomcat")
 	assert.NotContains(t, err.Error(), "relationship", "packages have requirements, not relationships")
+
+	// The same cycle when the request names the JDK too, whose demand
+	// reaches java-1 before the Tomcat package's.
+	_, err = upgrade.NewPlanner(build(t, shopBuilder(1)), src).Plan(ctx, shop2("tomcat_server", ">=10", "java_runtime", ">=11"))
+	require.ErrorIs(t, err, upgrade.ErrCycle, "the same cycle, when the request also names java_runtime")
+	require.ErrorAs(t, err, &cycle)
+	assert.Equal(t, []string{"tomcat 10.1.34", "jdk 21.0.2", "tomcat"}, cycle.Path)
 }
 
 // withBilling adds application billing, whose node billing-1 runs on
