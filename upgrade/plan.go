@@ -180,8 +180,9 @@ type Plan struct {
 	// it does, one per node, sorted by node.
 	Decisions []Decision `json:"decisions,omitempty"`
 	// Warnings are things a person should know that do not stop the plan,
-	// such as a replaced node's old requirement being broken between the
-	// platform step and its own step.
+	// such as the old requirement of a replaced node, or of a platform
+	// node the plan upgrades, being broken between the step beneath it
+	// and its own step.
 	Warnings []string `json:"warnings,omitempty"`
 }
 
