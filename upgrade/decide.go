@@ -85,7 +85,7 @@ func (pl *planning) passDown(pf *platform) error {
 			if err := checkCycle(via, r.Type); err != nil {
 				return err
 			}
-			found, err := pl.beneath(pf.nodeInfo, func(n *nodeInfo) bool { return n.template.Type == r.Type })
+			found, err := pl.requiredBeneath(pf.nodeInfo, r.Type)
 			if err != nil {
 				return err
 			}
@@ -613,7 +613,7 @@ func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package) (string,
 		if r.Type == pf.template.Type || onWay(pf.via, r.Type) >= 0 {
 			continue // a cycle: reported when the package is chosen (see checkCycle)
 		}
-		found, err := pl.beneath(pf.nodeInfo, func(n *nodeInfo) bool { return n.template.Type == r.Type })
+		found, err := pl.requiredBeneath(pf.nodeInfo, r.Type)
 		if err != nil {
 			return "", err
 		}

@@ -16,7 +16,8 @@
 //   - the chosen version must also suit every co-tenant, the other nodes
 //     that run on the platform node, and a package's own requirements
 //     ([pkgsource.Package.Requires]) are planned on the nodes beneath it,
-//     lowest layer first;
+//     lowest layer first: on the nodes of its hosting chain (hosted_on),
+//     or where none is of the required type, on those it depends on;
 //   - requirements already met are recorded as [Check] values;
 //   - every replaced node gets an [Application] step that comes after the
 //     platform steps beneath it, and nothing else.

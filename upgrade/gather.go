@@ -186,6 +186,25 @@ func (pl *planning) replacedNode(id topology.NodeID) *nodeInfo {
 //
 // The result is valid until the next walk: walks reuse their lists.
 func (pl *planning) beneath(start *nodeInfo, match func(*nodeInfo) bool) ([]*nodeInfo, error) {
+	return pl.walkDown(start, false, match)
+}
+
+// requiredBeneath returns the nodes of type typ that a package installed
+// on start requires something of: those start runs on, down its hosting
+// chain, or if there are none, those beneath it through any relationship
+// (a database it depends on, say). A node it merely depends on does not
+// answer for what its package needs of its own runtime.
+func (pl *planning) requiredBeneath(start *nodeInfo, typ string) ([]*nodeInfo, error) {
+	match := func(n *nodeInfo) bool { return n.template.Type == typ }
+	found, err := pl.walkDown(start, true, match)
+	if err != nil || len(found) > 0 {
+		return found, err
+	}
+	return pl.walkDown(start, false, match)
+}
+
+// walkDown is beneath, through hosted_on relationships only if hosting.
+func (pl *planning) walkDown(start *nodeInfo, hosting bool, match func(*nodeInfo) bool) ([]*nodeInfo, error) {
 	w := &pl.walk
 	found := w.found[:0]
 	// A walk marks the nodes it has seen with its own number, so that no
@@ -198,8 +217,8 @@ func (pl *planning) beneath(start *nodeInfo, match func(*nodeInfo) bool) ([]*nod
 		if err != nil {
 			return nil, err
 		}
-		for _, t := range below {
-			if t.seen == w.number {
+		for i, t := range below {
+			if t.seen == w.number || hosting && queue[head].node.Relationships[i].Relation != topology.HostedOn {
 				continue
 			}
 			t.seen = w.number

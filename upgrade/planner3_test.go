@@ -410,3 +410,36 @@ func TestDowngradeWhenUpgradeRequirementsUnmet(t *testing.T) {
 	require.Error(t, err)
 	assert.ErrorContains(t, err, "jdk")
 }
+
+func TestPlanPackageRequirementFollowsHostingChain(t *testing.T) {
+	// Tomcat 10 needs Java 11 of the JDK it runs on. tomcat-1 also depends
+	// on a database of another application, which runs on a JDK of its
+	// own: that JDK is not the one Tomcat's package asks about, and is left
+	// alone.
+	tomcat1 := topology.Node{ID: "tomcat-1", Template: "tomcat_server", Relationships: []topology.Relationship{
+		{Relation: topology.DependsOn, Target: "db-1"}, {Relation: topology.HostedOn, Target: "java-1"}}}
+	b := new(topology.Builder).
+		Template("shop", topology.Template{ID: "shop_app", Type: "webapp", Version: v("1.4.0"),
+			Requirements: []topology.Requirement{{Template: "tomcat_server", Constraint: c(">=8.5, <9")}}}).
+		Template("shop", topology.Template{ID: "tomcat_server", Type: "tomcat", Version: v("8.5.100")}).
+		Template("shop", topology.Template{ID: "java_runtime", Type: "jdk", Version: v("8.0.402")}).
+		Template("billing", topology.Template{ID: "db_jdk", Type: "jdk", Version: v("8.0.402")}).
+		Template("billing", topology.Template{ID: "db", Type: "derby", Version: v("10.14.2")}).
+		Node("shop", topology.Node{ID: "java-1", Template: "java_runtime"}).
+		Node("shop", tomcat1).
+		Node("shop", topology.Node{ID: "shop-1", Template: "shop_app", Relationships: on("tomcat-1")}).
+		Node("billing", topology.Node{ID: "db-jdk", Template: "db_jdk"}).
+		Node("billing", topology.Node{ID: "db-1", Template: "db", Relationships: on("db-jdk")})
+	src := source(t, requires(pkg("tomcat", "10.1.34"), "jdk", ">=11"), pkg("jdk", "11.0.22"))
+	plan, err := upgrade.NewPlanner(build(t, b), src).Plan(context.Background(), shop2("tomcat_server", ">=10"))
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{"platform/java-1@11.0.22", "platform/tomcat-1@10.1.34", "app/shop-1@2.0.0"}, ids(plan))
+
+	// A package may ask for a node it does not run on, such as a database
+	// it needs: when nothing of the type is in its hosting chain, the
+	// nodes it depends on are searched.
+	src = source(t, requires(pkg("tomcat", "10.1.34"), "derby", ">=10.15"), pkg("derby", "10.15.2"))
+	plan, err = upgrade.NewPlanner(build(t, b), src).Plan(context.Background(), shop2("tomcat_server", ">=10"))
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{"platform/db-1@10.15.2", "platform/tomcat-1@10.1.34", "app/shop-1@2.0.0"}, ids(plan))
+}
