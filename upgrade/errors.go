@@ -17,6 +17,9 @@ import (
 var (
 	// ErrInvalidRequest reports a request that is incomplete or malformed.
 	ErrInvalidRequest = errors.New("invalid request")
+	// ErrInvalidOption reports a Planner option value it does not know,
+	// such as an undefined Policy.
+	ErrInvalidOption = errors.New("invalid planner option")
 	// ErrNoPackage reports that no package satisfies a requirement.
 	ErrNoPackage = errors.New("no package satisfies the requirement")
 	// ErrDowngrade reports that meeting a requirement needs a lower version

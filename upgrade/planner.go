@@ -138,6 +138,9 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 	if len(reqs) == 0 {
 		return nil, &RequestError{Field: "requests", Reason: "no request"}
 	}
+	if p.cfg.policy > LatestPatch {
+		return nil, fmt.Errorf("upgrade: WithPolicy(%v): %w: use Newest, Nearest or LatestPatch", p.cfg.policy, ErrInvalidOption)
+	}
 	replacing, err := validateRequests(reqs)
 	if err != nil {
 		return nil, err

@@ -443,3 +443,12 @@ func TestPlanPackageRequirementFollowsHostingChain(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []upgrade.StepID{"platform/db-1@10.15.2", "platform/tomcat-1@10.1.34", "app/shop-1@2.0.0"}, ids(plan))
 }
+
+func TestPlanRefusesUnknownPolicy(t *testing.T) {
+	p := upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t), upgrade.WithPolicy(upgrade.LatestPatch+1))
+	plan, err := p.Plan(context.Background(), shop2("tomcat_server", ">=10"))
+	require.ErrorIs(t, err, upgrade.ErrInvalidOption)
+	assert.Nil(t, plan)
+	assert.Contains(t, err.Error(), "Policy(3)")
+	assert.Contains(t, err.Error(), "use Newest, Nearest or LatestPatch")
+}
