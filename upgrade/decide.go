@@ -350,8 +350,23 @@ func (pl *planning) conflict(pf *platform, wanted []int) error {
 func (pl *planning) noPath(pf *platform, fit sieve, up bool) error {
 	installed, pkgs := pf.node.Version, pf.cat.pkgs
 	furthest, reason := installed, fmt.Sprintf("no package that downgrades allows %s in its From constraint", installed)
+	var blocking []Demand
 	if up {
-		furthest, reason = pl.furthestReachable(installed, pkgs, pf.cotenants)
+		var blocked []version.Version
+		furthest, blocked = pl.furthestReachable(installed, pkgs, pf.cotenants)
+		reason = "no package upgrades from there to a higher version" + fromPrereleaseHint(furthest, pkgs)
+		if len(blocked) > 0 {
+			all, err := pl.allCotenants(pf)
+			if err != nil {
+				return err
+			}
+			for _, c := range all {
+				if slices.ContainsFunc(blocked, func(v version.Version) bool { return !c.Constraint.Allows(v) }) {
+					blocking = append(blocking, c)
+				}
+			}
+			reason = fmt.Sprintf("the co-tenants do not allow %s: %s", joinVersions(blocked), joinDemands(blocking))
+		}
 	}
 	if pl.cfg.maxMinorStep > 0 {
 		unit := "minor versions"
@@ -367,7 +382,7 @@ func (pl *planning) noPath(pf *platform, fit sieve, up bool) error {
 		}
 	}
 	return &NoPathError{Node: pf.node.ID, Type: pf.template.Type, Installed: installed,
-		Targets: pick(pkgs, targets), Furthest: furthest, Reason: reason}
+		Targets: pick(pkgs, targets), Furthest: furthest, Reason: reason, Blocking: blocking}
 }
 
 // verdicts records the versions nearest pf's t-th package, the chosen one,
@@ -574,9 +589,9 @@ func (pl *planning) distances(pf *platform, fit sieve, t int) []int32 {
 }
 
 // furthestReachable returns the highest version reachable from installed by
-// upgrades through versions the co-tenants allow, and why it goes no
-// further.
-func (pl *planning) furthestReachable(installed version.Version, pkgs []pkgsource.Package, cotenants []Demand) (version.Version, string) {
+// upgrades through versions the co-tenants allow, and the versions an
+// upgrade from there reaches that the co-tenants do not allow.
+func (pl *planning) furthestReachable(installed version.Version, pkgs []pkgsource.Package, cotenants []Demand) (furthest version.Version, blocked []version.Version) {
 	reached := []version.Version{installed}
 	upgradesFrom := func(p *pkgsource.Package) bool {
 		return slices.ContainsFunc(reached, func(r version.Version) bool {
@@ -585,7 +600,6 @@ func (pl *planning) furthestReachable(installed version.Version, pkgs []pkgsourc
 	}
 	// pkgs is ascending, so one pass in order reaches every version that
 	// a chain of upgrades through allowed versions can reach.
-	var blocked []version.Version
 	for i := range pkgs {
 		p := &pkgs[i]
 		if !upgradesFrom(p) {
@@ -597,11 +611,7 @@ func (pl *planning) furthestReachable(installed version.Version, pkgs []pkgsourc
 			blocked = append(blocked, p.Version)
 		}
 	}
-	furthest := slices.MaxFunc(reached, version.Version.Compare)
-	if len(blocked) > 0 {
-		return furthest, fmt.Sprintf("the co-tenants do not allow %s", joinVersions(blocked))
-	}
-	return furthest, "no package upgrades from there to a higher version" + fromPrereleaseHint(furthest, pkgs)
+	return slices.MaxFunc(reached, version.Version.Compare), blocked
 }
 
 // unmetRequirement returns why a requirement of p cannot be met beneath

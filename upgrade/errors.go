@@ -256,6 +256,11 @@ type NoPathError struct {
 	// further.
 	Furthest version.Version
 	Reason   string
+	// Blocking are the co-tenants' demands that rule out a version an
+	// upgrade from Furthest would reach, each naming its node, its
+	// application and its constraint; empty when no package upgrades
+	// from Furthest at all.
+	Blocking []Demand
 }
 
 func (e *NoPathError) Error() string {

@@ -266,7 +266,9 @@ func TestPlanNoUpgradePath(t *testing.T) {
 	_, err = upgrade.NewPlanner(build(t, b), src).Plan(context.Background(), shop2("tomcat_server", ">=2"))
 	require.ErrorAs(t, err, &np)
 	assert.Equal(t, v("1.2.0"), np.Furthest)
-	assert.Equal(t, "the co-tenants do not allow 1.5.0", np.Reason)
+	assert.Equal(t, "the co-tenants do not allow 1.5.0: node billing-1 (billing) requires !=1.5.0", np.Reason)
+	require.Len(t, np.Blocking, 1)
+	assert.Equal(t, upgrade.Demand{Constraint: c("!=1.5.0"), App: "billing", Template: "billing_app", Node: "billing-1"}, np.Blocking[0])
 }
 
 func TestPlanLatestPatchPolicy(t *testing.T) {
