@@ -143,11 +143,17 @@ func addCotenant(out []Demand, a Demand) []Demand {
 // checkIDs refuses a co-tenant, named by item, whose identifiers lie
 // outside the safe set.
 func checkIDs(d *topology.Dependent, item string) error {
-	if err := cmp.Or(topology.CheckID("application", string(d.App)), topology.CheckID("node", string(d.Node)),
-		topology.CheckID("template", string(d.Template))); err != nil {
+	if err := badID(d); err != nil {
 		return topologyIDError(item, err)
 	}
 	return nil
+}
+
+// badID returns the error of d's first identifier outside the safe set, or
+// nil.
+func badID(d *topology.Dependent) error {
+	return cmp.Or(topology.CheckID("application", string(d.App)), topology.CheckID("node", string(d.Node)),
+		topology.CheckID("template", string(d.Template)))
 }
 
 // dependents returns the topology's Dependents of node id, asking once per
@@ -479,10 +485,14 @@ func (pl *planning) everyAbove(pf *platform, out []Demand) ([]Demand, error) {
 // only those that become one are checked: a shared platform node can
 // have thousands of dependents.
 func checkDependent(pf *platform, i int) error {
-	d := &pf.dependents[i]
-	if err := cmp.Or(topology.CheckID("application", string(d.App)), topology.CheckID("node", string(d.Node)),
-		topology.CheckID("template", string(d.Template))); err != nil {
-		return topologyIDError(fmt.Sprintf("dependent #%d of node %q", i+1, pf.node.ID), err)
+	return checkDependentOf(pf.node.ID, pf.dependents, i)
+}
+
+// checkDependentOf checks the identifiers of the i-th of deps, node id's
+// dependents.
+func checkDependentOf(id topology.NodeID, deps []topology.Dependent, i int) error {
+	if err := badID(&deps[i]); err != nil {
+		return topologyIDError(fmt.Sprintf("dependent #%d of node %q", i+1, id), err)
 	}
 	return nil
 }

@@ -644,9 +644,45 @@ func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package) (string,
 			if !cat.sieve(rbuf[:0], ds, nil).any() {
 				return fmt.Sprintf("requires %s %s, which no %s package meets for node %s", r.Type, r.Constraint, r.Type, f.node.ID), nil
 			}
+			cotenants, err := pl.settledCotenants(f, pf)
+			if err != nil {
+				return "", err
+			}
+			if len(cotenants) > 0 && !cat.sieve(rbuf[:0], ds, cotenants).any() {
+				return fmt.Sprintf("requires %s %s, which the co-tenants of node %s do not allow: %s",
+					r.Type, r.Constraint, f.node.ID, joinDemands(cotenants)), nil
+			}
 		}
 	}
 	return "", nil
+}
+
+// settledCotenants returns, for looking ahead from pf to node n beneath
+// it, the demands of n's direct co-tenants whose versions the plan will
+// not change: not pf, which a package with requirements upgrades, nor a
+// node being replaced or upgraded, nor one with demands still to be
+// decided, which may be upgraded too. What they ask of n will still be
+// asked when n is decided.
+func (pl *planning) settledCotenants(n *nodeInfo, pf *platform) ([]Demand, error) {
+	deps, err := pl.dependents(n.node.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []Demand
+	for i := range deps {
+		d := &deps[i]
+		if d.Constraint.IsZero() || d.Node == pf.node.ID || pl.exempt(d) {
+			continue
+		}
+		if m, ok := pl.nodes[d.Node]; ok && m.platform != nil && !m.platform.decided {
+			continue
+		}
+		if err := checkDependentOf(n.node.ID, deps, i); err != nil {
+			return nil, err
+		}
+		out = addCotenant(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
+	}
+	return out, nil
 }
 
 // demandedOf appends to ds the constraints of the demands placed on n so

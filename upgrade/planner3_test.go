@@ -454,3 +454,49 @@ func TestPlanRefusesUnknownPolicy(t *testing.T) {
 	assert.Contains(t, err.Error(), "Policy(3)")
 	assert.Contains(t, err.Error(), "use Newest, Nearest or LatestPatch")
 }
+
+// sharedJava is one Java under two Tomcats: the shop's tomcat-1 and
+// billing's tomcat-b, whose template wants a Java below 17.
+func sharedJava() *topology.Builder {
+	return new(topology.Builder).
+		Template("shop", topology.Template{ID: "shop_app", Type: "webapp", Version: v("1.4.0"),
+			Requirements: []topology.Requirement{{Template: "tomcat_server", Constraint: c(">=8.5, <9")}}}).
+		Template("shop", topology.Template{ID: "tomcat_server", Type: "tomcat", Version: v("8.5.100"),
+			Requirements: []topology.Requirement{{Template: "java_runtime", Constraint: c(">=8")}}}).
+		Template("shop", topology.Template{ID: "java_runtime", Type: "jdk", Version: v("8.0.402")}).
+		Template("billing", topology.Template{ID: "billing_app", Type: "webapp", Version: v("3.1.0"),
+			Requirements: []topology.Requirement{{Template: "billing_tomcat", Constraint: c(">=8.5")}}}).
+		Template("billing", topology.Template{ID: "billing_tomcat", Type: "tomcat", Version: v("8.5.100"),
+			Requirements: []topology.Requirement{{Template: "java_runtime", Constraint: c(">=8, <17")}}}).
+		Node("shop", topology.Node{ID: "java-1", Template: "java_runtime"}).
+		Node("shop", topology.Node{ID: "tomcat-1", Template: "tomcat_server", Relationships: on("java-1")}).
+		Node("shop", topology.Node{ID: "shop-1", Template: "shop_app", Relationships: on("tomcat-1")}).
+		Node("billing", topology.Node{ID: "tomcat-b", Template: "billing_tomcat", Relationships: on("java-1")}).
+		Node("billing", topology.Node{ID: "billing-1", Template: "billing_app", Relationships: on("tomcat-b")})
+}
+
+func TestPlanPrefersCandidateWhoseRequirementTheCotenantsBeneathAllow(t *testing.T) {
+	// Tomcat 10.1.34 needs Java 17, which billing's Tomcat on the same
+	// Java does not allow; 10.1.18 needs Java 11, which it does.
+	src := source(t,
+		requires(pkg("tomcat", "10.1.34"), "jdk", ">=17"),
+		requires(pkg("tomcat", "10.1.18"), "jdk", ">=11"),
+		pkg("jdk", "11.0.22"), pkg("jdk", "17.0.10"))
+	plan, err := upgrade.NewPlanner(build(t, sharedJava()), src).Plan(context.Background(), shop2("tomcat_server", ">=10"))
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{"platform/java-1@11.0.22", "platform/tomcat-1@10.1.18", "app/shop-1@2.0.0"}, ids(plan))
+	assert.Equal(t, []upgrade.Candidate{
+		{Version: v("10.1.34"), Rejected: "requires jdk >=17, which the co-tenants of node java-1 do not allow: node tomcat-b (billing) requires >=8, <17"},
+		{Version: v("10.1.18"), Chosen: true},
+	}, decided(t, plan, "tomcat-1").Candidates)
+
+	// When billing's Tomcat is upgraded in the same plan, its old
+	// constraint on Java binds nothing: both go to 10.1.34 on Java 17.
+	billing := upgrade.Request{Application: "billing", Replaces: "billing_app",
+		Template: topology.Template{ID: "billing_app", Type: "webapp", Version: v("4.0.0"),
+			Requirements: []topology.Requirement{{Template: "billing_tomcat", Constraint: c(">=10")}}}}
+	plan, err = upgrade.NewPlanner(build(t, sharedJava()), src).PlanAll(context.Background(), shop2("tomcat_server", ">=10"), billing)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []upgrade.StepID{"platform/java-1@17.0.10", "platform/tomcat-1@10.1.34", "platform/tomcat-b@10.1.34",
+		"app/shop-1@2.0.0", "app/billing-1@4.0.0"}, ids(plan))
+}
