@@ -275,7 +275,8 @@
 // posted for review, and each run's record and journal
 // (upgrade.FileJournal), so that a restarted server lists past runs with
 // their outcome. serve creates DIR (mode 0700) if it does not exist, and
-// refuses a DIR that is a symbolic link or not a directory. It reaches
+// refuses a DIR that is a symbolic link or not a directory, or that
+// another serve holds (it keeps DIR/lock flocked while it runs). It reaches
 // its files through os.Root, by names made only from IDs it has checked:
 //
 //	DIR/plans/sha256-HEX.json   a reviewed plan (schema stackup.plan/v3)

@@ -284,7 +284,7 @@ func newDatabaseServerIn(t *testing.T, e *applyEnv, db, schema, stateDir string)
 	t.Cleanup(srv.Close)
 	client := &http.Client{Timeout: 20 * time.Second, Transport: bearer{acc.token, http.DefaultTransport}}
 	t.Cleanup(client.CloseIdleConnections)
-	return &testServer{applyEnv: e, srv: srv, hs: hs, stateDir: stateDir, url: hs.URL, client: client}
+	return &testServer{applyEnv: e, srv: srv, hs: hs, stateDir: stateDir, state: state, url: hs.URL, client: client}
 }
 
 // TestServeDatabaseCancel: POST /v1/runs/RUN/cancel without the token is
@@ -360,8 +360,7 @@ func TestServeDatabaseRestart(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, code, ans)
 	run, planID := ans["run"].(string), ans["plan"].(string)
 	waitFile(t, started)
-	ts1.srv.Close()
-	ts1.hs.Close()
+	ts1.stop()
 	require.NoError(t, os.WriteFile(release, nil, 0o644))
 	// The run finishes without a server.
 	store := openStore(t, db, schema)
@@ -396,6 +395,7 @@ func TestServeDatabaseRestart(t *testing.T) {
 	require.NoError(t, err)
 	rec.State = runRunning // as if the server had stopped during the run
 	require.NoError(t, ts2.srv.state.saveRun(rec))
+	ts2.stop()
 	ts3 := newDatabaseServerIn(t, e, db, testSchema(), stateDir)
 	events = ts3.follow(t, "/v1/runs/"+run+"/events", "")
 	done := events[len(events)-1]

@@ -186,8 +186,7 @@ func TestServeRestart(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, code, answer)
 	run := answer["run"].(string)
 	waitFile(t, started)
-	first.srv.Close() // cancels the blocked step
-	first.hs.Close()
+	first.stop() // cancels the blocked step
 	require.NoError(t, os.WriteFile(gate, nil, 0o600))
 
 	second := startTestServer(t, e, stateDir, t.Context(), 0, "testdata/shop.yaml", exec, access{token: testToken}, log)
@@ -342,6 +341,7 @@ func TestServeReviewedPlanStale(t *testing.T) {
 	changed := filepath.Join(dir, "changed.yaml")
 	require.NoError(t, os.WriteFile(changed, []byte(strings.Replace(string(data),
 		"{id: java-1, template: java_runtime,", "{id: java-1, template: java_runtime, version: 11.0.25,", 1)), 0o600))
+	first.stop()
 	second := startTestServer(t, e, stateDir, t.Context(), 0, changed, exec, access{token: testToken}, log)
 	code, answer := second.post(t, "/v1/plans/"+id+"/apply", "")
 	require.Equal(t, http.StatusConflict, code, answer)
@@ -404,8 +404,7 @@ func TestServePrunesPlans(t *testing.T) {
 	entries, err := os.ReadDir(filepath.Join(stateDir, "plans"))
 	require.NoError(t, err)
 	assert.Len(t, entries, 4, "two plans no run names, and the two runs name")
-	ts.srv.Close()
-	ts.hs.Close()
+	ts.stop()
 
 	again := startTestServer(t, e, stateDir, t.Context(), 0, "testdata/shop.yaml", "true", access{token: testToken}, log)
 	again.srv.keepPlans = 1

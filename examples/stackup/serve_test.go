@@ -27,8 +27,17 @@ type testServer struct {
 	srv      *server
 	hs       *httptest.Server
 	stateDir string
+	state    *stateStore
 	url      string
 	client   *http.Client
+}
+
+// stop shuts the server down as its process would end: its runs, its HTTP
+// server, and its hold on the state directory.
+func (ts *testServer) stop() {
+	ts.srv.Close()
+	ts.hs.Close()
+	ts.state.Close()
 }
 
 // newTestServer starts a server whose steps run exec (a template, in which
@@ -85,7 +94,7 @@ func startTestServer(t *testing.T, e *applyEnv, stateDir string, ctx context.Con
 	t.Cleanup(srv.Close) // before hs.Close, which waits for the event streams
 	client := &http.Client{Timeout: 20 * time.Second, Transport: bearer{acc.token, http.DefaultTransport}}
 	t.Cleanup(client.CloseIdleConnections)
-	return &testServer{applyEnv: e, srv: srv, hs: hs, stateDir: stateDir, url: hs.URL, client: client}
+	return &testServer{applyEnv: e, srv: srv, hs: hs, stateDir: stateDir, state: state, url: hs.URL, client: client}
 }
 
 // testToken is the test servers' token.
@@ -606,4 +615,17 @@ func newTestState(t testing.TB) *stateStore {
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
 	return st
+}
+
+func TestStateDirOneServerAtATime(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	first, err := openStateDir(dir)
+	require.NoError(t, err)
+	_, err = openStateDir(dir)
+	require.Error(t, err, "a second server on the same state directory")
+	assert.Equal(t, "--state-dir "+dir+" is in use by another stackup serve: give each server its own state directory", err.Error())
+	require.NoError(t, first.Close())
+	again, err := openStateDir(dir)
+	require.NoError(t, err, "the directory is free once the first server closes it")
+	require.NoError(t, again.Close())
 }

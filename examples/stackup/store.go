@@ -29,9 +29,11 @@ import (
 //	plans/sha256-HEX.json   a reviewed plan (schema stackup.plan/v3)
 //	runs/ID.json            a run's record (runRecord)
 //	runs/ID.journal         its journal (upgrade.FileJournal)
+//	lock                    flocked by the server that has the directory open
 type stateStore struct {
 	dir  string // the directory, as given
 	root *os.Root
+	lock *os.File // flocked while the store is open: one server per directory
 }
 
 // errNoEntry reports a plan or run the state directory does not hold.
@@ -72,11 +74,27 @@ func openStateDir(dir string) (*stateStore, error) {
 			return nil, fmt.Errorf("--state-dir: %s is not a directory", filepath.Join(dir, sub))
 		}
 	}
-	return &stateStore{dir: dir, root: root}, nil
+	// Two servers on one directory would each prune the other's plans and
+	// take up each other's runs: the second is refused.
+	lock, err := root.OpenFile("lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		root.Close()
+		return nil, fmt.Errorf("--state-dir: %w", err)
+	}
+	held, err := tryLockFile(lock)
+	if err == nil && held {
+		err = fmt.Errorf("--state-dir %s is in use by another stackup serve: give each server its own state directory", dir)
+	}
+	if err != nil {
+		lock.Close()
+		root.Close()
+		return nil, err
+	}
+	return &stateStore{dir: dir, root: root, lock: lock}, nil
 }
 
-// Close closes the directory.
-func (st *stateStore) Close() error { return st.root.Close() }
+// Close releases and closes the directory.
+func (st *stateStore) Close() error { return errors.Join(st.lock.Close(), st.root.Close()) }
 
 var (
 	planIDPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
