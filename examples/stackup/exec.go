@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -368,7 +369,7 @@ func (r *runner) run(ctx context.Context, action string, c *stepCommand, s upgra
 		return upgrade.Permanent(err)
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(commandEnv(),
 		"STACKUP_ACTION="+action,
 		"STACKUP_STEP="+string(s.ID),
 		"STACKUP_KIND="+s.Kind.String(),
@@ -405,6 +406,31 @@ func (r *runner) run(ctx context.Context, action string, c *stepCommand, s upgra
 		return fmt.Errorf("%s command: %v: %s", action, exit, msg)
 	}
 	return fmt.Errorf("%s command: %w", action, err)
+}
+
+// secretEnv are the environment variables that hold stackup's own
+// secrets: the bearer token serve checks and the database URL, with its
+// password. A step command has no use for them, and could leak them
+// (into its logs, say), so it does not get them.
+var secretEnv = []string{"STACKUP_TOKEN", databaseEnv}
+
+// commandEnv returns stackup's environment without secretEnv: the
+// environment a step command starts from.
+func commandEnv() []string {
+	env := os.Environ()
+	return slices.DeleteFunc(env, func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return slices.ContainsFunc(secretEnv, func(secret string) bool { return sameEnvName(name, secret) })
+	})
+}
+
+// sameEnvName reports whether a and b name the same environment
+// variable: on Windows, names differ in case only.
+func sameEnvName(a, b string) bool {
+	if runtime.GOOS == "windows" {
+		return strings.EqualFold(a, b)
+	}
+	return a == b
 }
 
 // runPinned runs cmd on an OS thread of its own: on Linux the command's

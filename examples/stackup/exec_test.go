@@ -272,3 +272,26 @@ func TestCommandOutput(t *testing.T) {
 	assert.NoFileExists(t, marker)
 	assert.EqualError(t, err, "execute command stopped: context canceled", "a cancelled step starts nothing")
 }
+
+// TestCommandEnvironmentHasNoSecrets runs a command that prints its
+// environment: serve's token and the database URL, which a step command
+// has no business with, are not in it; the rest of stackup's environment
+// and the step's variables are.
+func TestCommandEnvironmentHasNoSecrets(t *testing.T) {
+	t.Setenv("STACKUP_TOKEN", "token-that-must-not-leak-0123456789")
+	t.Setenv(databaseEnv, "postgres://stackup:password-that-must-not-leak@db.example/stackup")
+	t.Setenv("STACKUP_TEST_ORDINARY", "kept")
+	var out bytes.Buffer
+	cmds, err := parseCommands("env", "", "")
+	require.NoError(t, err)
+	require.NoError(t, newRunner(cmds, &out, defaultGrace).Execute(t.Context(), withNode(hostileStep("x"), "-1")))
+	env := strings.Split(out.String(), "\n")
+	assert.Contains(t, env, "STACKUP_TEST_ORDINARY=kept")
+	assert.Contains(t, env, "STACKUP_NODE=node-1")
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		assert.NotEqual(t, "STACKUP_TOKEN", name, "the server's token reaches the command")
+		assert.NotEqual(t, databaseEnv, name, "the database URL reaches the command")
+	}
+	assert.False(t, strings.Contains(out.String(), "must-not-leak"), "a secret's value reaches the command")
+}

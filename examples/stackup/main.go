@@ -147,7 +147,9 @@
 // The command also gets the environment variables STACKUP_STEP,
 // STACKUP_KIND, STACKUP_APP, STACKUP_NODE, STACKUP_FROM, STACKUP_TO,
 // STACKUP_IN_DOUBT (true or false), STACKUP_PACKAGE_FILE (as
-// .PackageFile) and STACKUP_ACTION (execute, verify or rollback). To use a shell, run one, and hand it the step's data as
+// .PackageFile) and STACKUP_ACTION (execute, verify or rollback), on top
+// of stackup's own environment less its secrets: a command gets neither
+// STACKUP_TOKEN nor STACKUP_DATABASE_URL. To use a shell, run one, and hand it the step's data as
 // environment or arguments, never inside its script (as typed in a
 // POSIX shell):
 //
