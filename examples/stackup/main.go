@@ -347,7 +347,7 @@
 //	                       the same, if set (set and empty is an error)
 //	--allow-host NAME      answer requests for host NAME too (repeatable)
 //	--tls-cert FILE        serve HTTPS with this certificate chain (PEM) ...
-//	--tls-key FILE         ... and its private key (PEM)
+//	--tls-key FILE         ... and its private key (PEM); each a regular file of at most 1 MiB
 //	--state-dir DIR        keep plans, runs and journals in DIR (required)
 //	--resume               at start, resume the runs that a stop or crash interrupted
 //

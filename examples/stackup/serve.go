@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"mime"
 	"net"
@@ -1025,9 +1026,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if sf.tlsCert == "" || sf.tlsKey == "" {
 			return checkFlags(c.fs, c.synopsis, errors.New("give --tls-cert and --tls-key together"), stderr)
 		}
-		cert, err := tls.LoadX509KeyPair(sf.tlsCert, sf.tlsKey)
+		cert, err := loadKeyPair(sf.tlsCert, sf.tlsKey)
 		if err != nil {
-			return report(stderr, "serve", inputErr(fmt.Errorf("--tls-cert, --tls-key: %w", err)))
+			return report(stderr, "serve", inputErr(err))
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
@@ -1045,6 +1046,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 // maxTokenFile is the size of the largest token file read.
 const maxTokenFile = 4 << 10
+
+// maxTLSFile is the size of the largest --tls-cert or --tls-key file read.
+const maxTLSFile = 1 << 20
 
 // minToken is the length of the shortest token accepted.
 const minToken = 16
@@ -1130,6 +1134,44 @@ func readToken(file string) (string, error) {
 		return "", fmt.Errorf("%s: %w", file, err)
 	}
 	return token, nil
+}
+
+// loadKeyPair reads the --tls-cert and --tls-key files, each a regular
+// file of at most maxTLSFile bytes, and parses them. Its errors name the
+// flag and the file.
+func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+	certPEM, err := readTLSFile("--tls-cert", certFile)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	keyPEM, err := readTLSFile("--tls-key", keyFile)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("--tls-cert %s, --tls-key %s: %w", certFile, keyFile, err)
+	}
+	return cert, nil
+}
+
+// readTLSFile reads file, given as flag: a regular file of at most
+// maxTLSFile bytes.
+func readTLSFile(flag, file string) ([]byte, error) {
+	f, err := topology.OpenRegular(file) // a FIFO would block, /dev/zero never end
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxTLSFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	if len(data) > maxTLSFile {
+		return nil, fmt.Errorf("%s: %w", flag, &fs.PathError{Op: "read", Path: file,
+			Err: fmt.Errorf("larger than %d bytes: give a PEM file of the certificate chain or of its private key", maxTLSFile)})
+	}
+	return data, nil
 }
 
 // checkToken trims a token and checks that clients can send it.

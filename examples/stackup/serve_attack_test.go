@@ -374,6 +374,8 @@ func TestServeRefusesToStart(t *testing.T) {
 	stateLink := filepath.Join(dir, "state-link")
 	require.NoError(t, os.Symlink(t.TempDir(), stateLink))
 	stateFile := file("state-file", "")
+	certFile, keyFile, _ := selfSigned(t, dir)
+	bigPEM := file("big.pem", strings.Repeat("x", maxTLSFile+1))
 	tests := []struct {
 		name  string
 		flags []string
@@ -409,7 +411,12 @@ func TestServeRefusesToStart(t *testing.T) {
 		{"state-dir-link", []string{"--state-dir", stateLink}, "", "--state-dir " + stateLink + " is a symbolic link: give the directory it points to"},
 		{"state-dir-file", []string{"--state-dir", stateFile}, "", "--state-dir " + stateFile + " is not a directory"},
 		{"state-dir-no-parent", []string{"--state-dir", filepath.Join(dir, "nope", "state")}, "", "--state-dir: mkdir " + filepath.Join(dir, "nope", "state") + ": no such file"},
-		{"tls-bad", []string{"--tls-cert", empty, "--tls-key", empty}, "", "--tls-cert, --tls-key: tls: failed to find any PEM data"},
+		{"tls-bad", []string{"--tls-cert", empty, "--tls-key", empty}, "", "--tls-cert " + empty + ", --tls-key " + empty + ": tls: failed to find any PEM data"},
+		{"tls-cert-directory", []string{"--tls-cert", dir, "--tls-key", keyFile}, "", "--tls-cert: open " + dir + ": not a regular file: a directory"},
+		{"tls-key-directory", []string{"--tls-cert", certFile, "--tls-key", dir}, "", "--tls-key: open " + dir + ": not a regular file: a directory"},
+		{"tls-key-dev-zero", []string{"--tls-cert", certFile, "--tls-key", zeroLink}, "", "--tls-key: open " + zeroLink + ": not a regular file: a character device"},
+		{"tls-cert-big", []string{"--tls-cert", bigPEM, "--tls-key", keyFile}, "", "--tls-cert: read " + bigPEM + ": larger than 1048576 bytes"},
+		{"tls-key-big", []string{"--tls-cert", certFile, "--tls-key", bigPEM}, "", "--tls-key: read " + bigPEM + ": larger than 1048576 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
