@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -577,10 +578,29 @@ func planKind(err error) string {
 	case errors.Is(err, pkgsource.ErrUntrusted), errors.Is(err, pkgsource.ErrRollback),
 		errors.Is(err, pkgsource.ErrExpired), errors.Is(err, pkgsource.ErrInvalidIndex),
 		errors.Is(err, pkgsource.ErrInvalid), errors.Is(err, pkgsource.ErrNotFound),
-		errors.Is(err, pkgsource.ErrNoTrustStore):
+		errors.Is(err, pkgsource.ErrNoTrustStore), errors.Is(err, pkgsource.ErrNoIndex),
+		repositoryUnreachable(err):
 		return "repository"
 	}
 	return "internal"
+}
+
+// repositoryUnreachable reports whether err says that the repository did
+// not answer as it should: an HTTP status other than the one expected, a
+// redirect refused, or a transport error such as a connection refused or
+// a timeout.
+func repositoryUnreachable(err error) bool {
+	if _, ok := errors.AsType[*pkgsource.StatusError](err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[*pkgsource.RedirectError](err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[*url.Error](err); ok {
+		return true
+	}
+	_, ok := errors.AsType[net.Error](err)
+	return ok
 }
 
 // redactedRepo returns repo with the password of a URL's user information

@@ -412,7 +412,8 @@
 //	                 415: {"kind": "unsupported_media_type"}
 //	                 422: {"kind": K}: no plan is possible, K one of conflict,
 //	                      no_package, no_upgrade_path, downgrade, cycle, not_found
-//	                 502: {"kind": "repository"}: the repository failed
+//	                 502: {"kind": "repository"}: the repository failed: down, unreachable,
+//	                      an answer other than its files, no index, an untrusted index
 //	GET /v1/plans/PLAN_ID
 //	                 200: the same as POST /v1/plans; 404: no such plan
 //	POST /v1/plans/PLAN_ID/apply

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -343,6 +344,47 @@ func TestServeRefusals(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	assert.Empty(t, ts.readLedger(t), "nothing ran")
+}
+
+// TestServeRepositoryDown plans while the package repository, read over
+// HTTP, answers 503, then has no index, then is gone: each time 502
+// {"kind": "repository"}, naming the repository's answer, and nothing runs.
+func TestServeRepositoryDown(t *testing.T) {
+	e := newApplyEnv(t)
+	var status atomic.Int32 // the repository's answer; 0: its files
+	files := http.FileServer(http.Dir(e.repo))
+	repo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if code := int(status.Load()); code != 0 {
+			http.Error(w, http.StatusText(code), code)
+			return
+		}
+		files.ServeHTTP(w, r)
+	}))
+	defer repo.Close()
+	local := *e
+	local.repo = repo.URL + "/"
+	ts := startTestServer(t, &local, filepath.Join(t.TempDir(), "state"), t.Context(), 0, "testdata/shop.yaml", `sh -c 'echo "$1" >> "$2"' sh {{.ID}} LEDGER`, access{token: testToken}, slog.New(slog.DiscardHandler))
+	body := requestBody(t, "testdata/requests.json")
+	code, answer := ts.post(t, "/v1/plan", body)
+	require.Equal(t, http.StatusOK, code, "the repository is up: %v", answer)
+
+	check := func(t *testing.T, error string) {
+		t.Helper()
+		for _, path := range []string{"/v1/plan", "/v1/plans", "/v1/apply"} {
+			code, answer := ts.post(t, path, body)
+			assert.Equal(t, http.StatusBadGateway, code, "%s: %v", path, answer)
+			assert.Equal(t, "repository", answer["kind"], path)
+			assert.Contains(t, answer["error"], error, path)
+		}
+	}
+	status.Store(http.StatusServiceUnavailable)
+	t.Run("503", func(t *testing.T) { check(t, "503 Service Unavailable") })
+	status.Store(http.StatusNotFound)
+	t.Run("no-index", func(t *testing.T) { check(t, "no index") })
+	repo.Close()
+	t.Run("closed", func(t *testing.T) { check(t, "connection refused") })
+	assert.Zero(t, ts.runCount())
 	assert.Empty(t, ts.readLedger(t), "nothing ran")
 }
 
