@@ -47,9 +47,12 @@ func printUsage(w io.Writer, fs *flag.FlagSet, synopsis string) {
 }
 
 // checkFlags reports err, a flag combination refused after parsing, as a
-// usage error with the usage.
+// usage error with the usage. The error is one line, with what the
+// command line gave (a flag's name, a file's path) in it: its control
+// characters, line breaks included, are printed escaped
+// (topology.Printable), not to the terminal as they are.
 func checkFlags(fs *flag.FlagSet, synopsis string, err error, stderr io.Writer) int {
-	fmt.Fprintf(stderr, "%s: %v\n\n", fs.Name(), err)
+	fmt.Fprintf(stderr, "%s: %s\n\n", fs.Name(), topology.Printable(err.Error()))
 	printUsage(stderr, fs, synopsis)
 	return exitUsage
 }

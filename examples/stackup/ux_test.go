@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -117,4 +119,36 @@ func TestRequestParseErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFlagErrorsPrintable gives flags and a --token-file path holding a
+// terminal escape and a line break: the usage error prints them escaped,
+// so that they neither drive the terminal nor forge a line.
+func TestFlagErrorsPrintable(t *testing.T) {
+	const hostile = "\x1b[31mred\nstackup: all is well"
+	const escaped = `\x1b[31mred\nstackup: all is well`
+	tokenFile := filepath.Join(t.TempDir(), "token"+hostile)
+	serve, ran := serveArgs(t, "--token-file", tokenFile)
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown-flag", []string{"plan", "--" + hostile}, "flag provided but not defined: -" + escaped},
+		{"worker-unknown-flag", []string{"worker", "--" + hostile}, "flag provided but not defined: -" + escaped},
+		{"token-file", serve, "--token-file: open " + filepath.Dir(tokenFile) + "/token" + escaped + ": no such file"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel() // a serve that does start stops at once
+			var stdout, stderr strings.Builder
+			code := run(ctx, tt.args, &stdout, &stderr)
+			msg, _, _ := strings.Cut(stderr.String(), "\n\nUsage: ") // the usage that follows is stackup's own
+			assert.Equal(t, exitUsage, code, msg)
+			assert.Contains(t, msg, tt.want)
+			assert.NotContains(t, stderr.String(), "\x1b", "a terminal escape printed raw")
+			assert.NotContains(t, msg, "\n", "a line forged")
+		})
+	}
+	assert.NoFileExists(t, ran)
 }
