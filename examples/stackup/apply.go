@@ -310,10 +310,17 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, af *applyFlags, st
 	if database && af.journal != "" {
 		return usageErr("--journal and --database exclude each other: the database keeps the run, and applying the same plan again follows it")
 	}
+	journalPath := af.journal
+	if journalPath == "" && af.planFile != "" {
+		journalPath = af.planFile + ".journal"
+	}
 	var cmds scripts
 	var err error
 	if !database {
 		if cmds, err = rf.scripts(); err != nil {
+			return err
+		}
+		if err := checkJournal(journalPath, af.journal != ""); err != nil {
 			return err
 		}
 		// The database keeps runs of one node apart; here, one apply at
@@ -326,16 +333,12 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, af *applyFlags, st
 	}
 	var e *env
 	var plan *upgrade.Plan
-	journalPath := af.journal
 	if af.planFile != "" {
 		if plan, err = readPlanFile(af.planFile); err != nil {
 			return err
 		}
 		if e, err = loadEnv(ctx, in); err != nil {
 			return err
-		}
-		if journalPath == "" {
-			journalPath = af.planFile + ".journal"
 		}
 	} else if e, plan, err = makePlan(ctx, in); err != nil {
 		return err
@@ -382,6 +385,9 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, af *applyFlags, st
 		_, statErr := os.Lstat(journalPath)
 		j, err := upgrade.OpenFileJournal(journalPath)
 		if err != nil {
+			if cerr := checkJournal(journalPath, af.journal != ""); cerr != nil { // replaced since it was checked
+				return cerr
+			}
 			return failedErr(err)
 		}
 		defer j.Close()
@@ -448,6 +454,26 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, af *applyFlags, st
 		return failedErr(fmt.Errorf("%w; nothing ran: plan again from the topology as it is (stackup plan --out FILE) and apply that", err))
 	}
 	return failedErr(err)
+}
+
+// checkJournal refuses, as invalid input, a journal path that names
+// something other than a regular file, such as a directory or a device
+// (following a symbolic link, as opening the journal does); given says
+// whether --journal named it, or else PLANFILE.journal. A path that names
+// nothing yet is a new journal; an error reading it is left to opening
+// the journal to report.
+func checkJournal(path string, given bool) error {
+	if path == "" {
+		return nil
+	}
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().IsRegular() {
+		return nil
+	}
+	if given {
+		return inputErr(fmt.Errorf("--journal %s: not a regular file (%s): give the path of a journal, or of a new file", path, fileKind(info.Mode())))
+	}
+	return inputErr(fmt.Errorf("journal %s: not a regular file (%s): move it away, or give --journal FILE", path, fileKind(info.Mode())))
 }
 
 // learnResumed records the version of every node whose last step done was

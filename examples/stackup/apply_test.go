@@ -384,3 +384,27 @@ func TestApplyCommandOutputOneLine(t *testing.T) {
 		assert.NotContains(t, out, "\u202e")
 	}
 }
+
+// TestApplyJournalNotAFile gives --journal a directory and a device, and
+// applies a plan file whose journal (PLANFILE.journal) is a directory:
+// refused as invalid input (exit 2), naming the journal, before anything
+// runs.
+func TestApplyJournalNotAFile(t *testing.T) {
+	e := newApplyEnv(t)
+	dir := t.TempDir()
+	for _, journal := range []string{dir, os.DevNull} {
+		r := stackup(t, e.args("--quiet", "--exec", e.record(), "--journal", journal)...)
+		assert.Equal(t, exitUsage, r.code, r.stderr)
+		assert.Contains(t, r.stderr, "--journal "+journal+": not a regular file (")
+		assert.Empty(t, e.readLedger(t), "nothing ran")
+	}
+
+	planFile := filepath.Join(dir, "plan.json")
+	r := stackup(t, e.planArgs("--out", planFile)...)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.NoError(t, os.Mkdir(planFile+".journal", 0o700))
+	r = stackup(t, e.planFileArgs(planFile, "--exec", e.record())...)
+	assert.Equal(t, exitUsage, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "journal "+planFile+".journal: not a regular file (a directory)")
+	assert.Empty(t, e.readLedger(t), "nothing ran")
+}
