@@ -465,7 +465,7 @@ func (s *server) handlePlans(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock() // no run starts, naming a plan, while the oldest are removed
-	err := s.state.savePlan(plan)
+	_, err := s.state.savePlan(plan)
 	if err == nil {
 		if err := s.state.prunePlans(s.keepPlans, s.named); err != nil {
 			s.log.Warn("removing the oldest plans that no run names failed", "err", err)
@@ -578,13 +578,6 @@ func (s *server) start(ctx context.Context, plan *upgrade.Plan, old *runState) (
 		s.mu.Unlock()
 		return applyAnswer{}, fail(http.StatusServiceUnavailable, "shutting_down", errors.New("the server is shutting down"))
 	}
-	// The plan is stored for a resume (again, if a prune removed it since
-	// it was read), and kept from now on.
-	s.named[plan.ID] = true
-	if err := s.state.savePlan(plan); err != nil {
-		s.mu.Unlock()
-		return applyAnswer{}, fail(http.StatusInternalServerError, "internal", err)
-	}
 	for _, app := range apps {
 		if other, ok := s.busy[app]; ok && (s.db == nil || other != databaseRunID(plan.ID)) {
 			s.mu.Unlock()
@@ -593,19 +586,32 @@ func (s *server) start(ctx context.Context, plan *upgrade.Plan, old *runState) (
 			return applyAnswer{}, f
 		}
 	}
+	if s.db != nil && old != nil {
+		s.mu.Unlock()
+		return applyAnswer{}, fail(http.StatusConflict, "not_resumable", fmt.Errorf(
+			"run %s ran in a server without --database: resume it with such a server (its journal is in the state directory)", old.status().Run))
+	}
+	// The plan is stored for a resume (again, if a prune removed it since
+	// it was read), and kept from now on; a start refused from here on
+	// leaves no trace of it (forget), or refused applies would keep plans
+	// past --keep-plans.
+	forget, err := s.keepPlan(plan)
+	if err != nil {
+		s.mu.Unlock()
+		return applyAnswer{}, fail(http.StatusInternalServerError, "internal", err)
+	}
 	if s.db != nil {
-		if old != nil {
-			s.mu.Unlock()
-			return applyAnswer{}, fail(http.StatusConflict, "not_resumable", fmt.Errorf(
-				"run %s ran in a server without --database: resume it with such a server (its journal is in the state directory)", old.status().Run))
-		}
 		a, err := s.startDatabase(ctx, plan, apps)
+		if err != nil {
+			forget()
+		}
 		s.mu.Unlock()
 		return a, err
 	}
 	s.wg.Add(1) // before the run's goroutine starts; undone if it does not
 	rs, err := s.prepare(plan, apps, old)
 	if err != nil {
+		forget()
 		s.wg.Done()
 		s.mu.Unlock()
 		if _, ok := errors.AsType[*upgrade.LockError](err); ok {
@@ -624,6 +630,30 @@ func (s *server) start(ctx context.Context, plan *upgrade.Plan, old *runState) (
 	id := rs.status().Run
 	s.log.Info("run started", "run", id, "plan", plan.ID, "applications", apps, "steps", len(plan.Steps), "resumed", old != nil)
 	return applyAnswer{Run: id, Plan: plan.ID, Events: "/v1/runs/" + id + "/events"}, nil
+}
+
+// keepPlan stores plan, unless it is stored already, and keeps it from
+// pruning: a run is to name it. It returns forget, which undoes just
+// what it did: it removes the plan's file if keepPlan wrote it, and keeps
+// the plan from pruning no longer if it did not already. s.mu is held,
+// by forget's caller too.
+func (s *server) keepPlan(plan *upgrade.Plan) (forget func(), err error) {
+	wasNamed := s.named[plan.ID]
+	created, err := s.state.savePlan(plan)
+	if err != nil {
+		return nil, err
+	}
+	s.named[plan.ID] = true
+	return func() {
+		if !wasNamed {
+			delete(s.named, plan.ID)
+		}
+		if created {
+			if err := s.state.removePlan(plan.ID); err != nil {
+				s.log.Warn("the plan of a start refused was not removed", "plan", plan.ID, "err", err)
+			}
+		}
+	}, nil
 }
 
 // prepare opens the journal of a new run, or of old, marks the run

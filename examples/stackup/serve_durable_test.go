@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -410,4 +411,63 @@ func TestServePrunesPlans(t *testing.T) {
 	again.srv.keepPlans = 1
 	fourth := post(again, "2.0.6")
 	kept(again, map[string]bool{reviewed: true, applied: true, second: false, third: false, fourth: true})
+}
+
+// TestServeRefusedAppliesKeepNoPlans applies plan after plan while a run
+// holds the application: each is refused as busy and leaves no plan in
+// the state directory, neither stored nor kept from pruning, so that
+// refused applies cannot grow it past --keep-plans. A reviewed plan whose
+// apply is refused stays stored, and is pruned as any other.
+func TestServeRefusedAppliesKeepNoPlans(t *testing.T) {
+	gate := filepath.Join(t.TempDir(), "gate")
+	ts := newTestServer(t, `sh -c 'while [ ! -e "$1" ]; do sleep 0.02; done' sh `+gate)
+	ts.srv.keepPlans = 2
+	body := func(version string) string {
+		return strings.Replace(requestBody(t, "testdata/requests.json"), `"version": "2.0.0"`, `"version": "`+version+`"`, 1)
+	}
+	stored := func() []string {
+		t.Helper()
+		entries, err := os.ReadDir(filepath.Join(ts.stateDir, "plans"))
+		require.NoError(t, err)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	named := func() int {
+		ts.srv.mu.Lock()
+		defer ts.srv.mu.Unlock()
+		return len(ts.srv.named)
+	}
+	code, running := ts.post(t, "/v1/apply", body("2.0.0"))
+	require.Equal(t, http.StatusAccepted, code, running)
+	code, reviewed := ts.post(t, "/v1/plans", body("2.0.1"))
+	require.Equal(t, http.StatusCreated, code, reviewed)
+	before := stored()
+	require.Len(t, before, 2, "the running plan and the reviewed one")
+
+	for i := range 5 {
+		code, answer := ts.post(t, "/v1/apply", body(fmt.Sprintf("2.1.%d", i)))
+		require.Equal(t, http.StatusConflict, code, answer)
+		assert.Equal(t, "busy", answer["kind"])
+	}
+	code, answer := ts.post(t, "/v1/plans/"+reviewed["id"].(string)+"/apply", "")
+	require.Equal(t, http.StatusConflict, code, answer)
+	assert.Equal(t, "busy", answer["kind"])
+	assert.Equal(t, before, stored(), "refused applies store no plan")
+	assert.Equal(t, 1, named(), "only the running plan is kept from pruning")
+
+	// Past --keep-plans, the plans no run names are pruned, the reviewed
+	// plan whose apply was refused among them.
+	for i := range 3 {
+		code, answer := ts.post(t, "/v1/plans", body(fmt.Sprintf("2.2.%d", i)))
+		require.Equal(t, http.StatusCreated, code, answer)
+	}
+	assert.Len(t, stored(), 1+2, "the running plan and --keep-plans others")
+
+	require.NoError(t, os.WriteFile(gate, nil, 0o644))
+	events := ts.follow(t, running["events"].(string), "")
+	assert.Contains(t, events[len(events)-1].data, `"state":"succeeded"`)
+	assert.Equal(t, 1, ts.runCount(), "the refused applies made no run")
 }

@@ -165,20 +165,36 @@ func (st *stateStore) readFile(name string, limit int64) ([]byte, error) {
 	return data, err
 }
 
-// savePlan stores plan under its ID, unless already there.
-func (st *stateStore) savePlan(plan *upgrade.Plan) error {
+// savePlan stores plan under its ID, unless already there; created says
+// whether it wrote the plan's file.
+func (st *stateStore) savePlan(plan *upgrade.Plan) (created bool, err error) {
 	name, err := planFile(plan.ID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if _, err := st.root.Lstat(name); err == nil {
-		return nil // plans with one ID are the same
+		return false, nil // plans with one ID are the same
 	}
 	var b bytes.Buffer
 	if err := plan.WriteJSON(&b); err != nil {
+		return false, err
+	}
+	if err := st.writeFile(name, b.Bytes()); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// removePlan removes the plan stored under id, if there is one.
+func (st *stateStore) removePlan(id string) error {
+	name, err := planFile(id)
+	if err != nil {
 		return err
 	}
-	return st.writeFile(name, b.Bytes())
+	if err := st.root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("state directory %s: %w", st.dir, err)
+	}
+	return nil
 }
 
 // prunePlans removes the oldest plans, by the time they were stored, of
