@@ -337,7 +337,7 @@ func parseRequestsYAML(data []byte) ([]upgrade.Request, error) {
 		return nil, errors.New("more than one YAML document")
 	}
 	if len(doc.Content) == 1 {
-		if err := checkFields(doc.Content[0], reflect.TypeFor[requestFile](), ""); err != nil {
+		if err := checkFields(doc.Content[0], reflect.TypeFor[requestFile](), "", false); err != nil {
 			return nil, err
 		}
 	}
@@ -369,16 +369,32 @@ func parseRequestsJSON(r io.Reader) ([]upgrade.Request, error) {
 	return rf.convert()
 }
 
+// placeError is what is wrong at one place of a request file or body:
+// an unknown field, or a value of the wrong kind.
+type placeError struct {
+	Line    int    // the line of the file or body
+	Place   string // such as requests[3].template.version, or "the top level"
+	Problem string // such as `want a string, got the number 5`
+}
+
+func (e *placeError) Error() string {
+	return fmt.Sprintf("line %d: %s: %s", e.Line, e.Place, e.Problem)
+}
+
 // checkFields checks that every mapping in n has only the fields of t
 // (by their yaml names), and that objects and lists are where t has them,
 // naming the place (such as requests[0].template) and the known fields:
-// the messages speak of the file, not of Go types.
-func checkFields(n *yaml.Node, t reflect.Type, path string) error {
-	at := func() string {
-		if path == "" {
-			return "the top level"
+// the messages speak of the file, not of Go types. Its errors are
+// *placeError values. With strict, for JSON, a value where t has a string
+// must be a string (or null): a number or a boolean is refused, as
+// encoding/json does, where YAML reads 5 or true as a string.
+func checkFields(n *yaml.Node, t reflect.Type, path string, strict bool) error {
+	at := func(n *yaml.Node, format string, a ...any) error {
+		place := path
+		if place == "" {
+			place = "the top level"
 		}
-		return path
+		return &placeError{Line: n.Line, Place: place, Problem: fmt.Sprintf(format, a...)}
 	}
 	if n.Kind == yaml.AliasNode {
 		return nil // the decoder follows it, within its limits
@@ -386,19 +402,19 @@ func checkFields(n *yaml.Node, t reflect.Type, path string) error {
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			return fmt.Errorf("line %d: %s: want fields (%s), got %s", n.Line, at(), strings.Join(fieldNames(t), ", "), nodeKind(n))
+			return at(n, "want fields (%s), got %s", strings.Join(fieldNames(t), ", "), nodeKind(n))
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			key := n.Content[i].Value
 			f, ok := fieldByName(t, key)
 			if !ok {
-				return fmt.Errorf("line %d: %s: unknown field %q; known fields: %s", n.Content[i].Line, at(), key, strings.Join(fieldNames(t), ", "))
+				return at(n.Content[i], "unknown field %q; known fields: %s", key, strings.Join(fieldNames(t), ", "))
 			}
 			p := key
 			if path != "" {
 				p = path + "." + key
 			}
-			if err := checkFields(n.Content[i+1], f.Type, p); err != nil {
+			if err := checkFields(n.Content[i+1], f.Type, p, strict); err != nil {
 				return err
 			}
 		}
@@ -407,16 +423,19 @@ func checkFields(n *yaml.Node, t reflect.Type, path string) error {
 			return nil
 		}
 		if n.Kind != yaml.SequenceNode {
-			return fmt.Errorf("line %d: %s: want a list, got %s", n.Line, at(), nodeKind(n))
+			return at(n, "want a list, got %s", nodeKind(n))
 		}
 		for i, c := range n.Content {
-			if err := checkFields(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+			if err := checkFields(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), strict); err != nil {
 				return err
 			}
 		}
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
-			return fmt.Errorf("line %d: %s: want a value, got %s", n.Line, at(), nodeKind(n))
+			return at(n, "want a value, got %s", nodeKind(n))
+		}
+		if strict && n.Tag != "!!str" && n.Tag != "!!null" {
+			return at(n, "want a string, got %s", nodeKind(n))
 		}
 	}
 	return nil
@@ -447,6 +466,12 @@ func nodeKind(n *yaml.Node) string {
 	case yaml.SequenceNode:
 		return "a list"
 	}
+	switch n.Tag {
+	case "!!int", "!!float":
+		return "the number " + topology.Printable(truncate(n.Value))
+	case "!!bool":
+		return "the boolean " + topology.Printable(truncate(n.Value))
+	}
 	return fmt.Sprintf("the value %q", n.Value)
 }
 
@@ -459,7 +484,7 @@ func jsonMessage(err error, data []byte) error {
 	if (isType && te.Field != "") || strings.HasPrefix(err.Error(), "json: unknown field ") {
 		var doc yaml.Node
 		if yaml.Unmarshal(data, &doc) == nil && len(doc.Content) == 1 {
-			if ferr := checkFields(doc.Content[0], reflect.TypeFor[requestFile](), ""); ferr != nil {
+			if ferr := checkFields(doc.Content[0], reflect.TypeFor[requestFile](), "", true); ferr != nil {
 				return ferr
 			}
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -151,4 +152,36 @@ func TestFlagErrorsPrintable(t *testing.T) {
 		})
 	}
 	assert.NoFileExists(t, ran)
+}
+
+// TestRequestBodyWrongTypeNamesRequest: a value of the wrong type in a
+// batch of requests is refused naming the request, by its index, and the
+// field, in a body as in a request file.
+func TestRequestBodyWrongTypeNamesRequest(t *testing.T) {
+	const good = `{"application": "shop", "replaces": "shop_app", "template": {"id": "shop_app", "type": "webapp", "version": "2.0.0"}}`
+	tests := []struct {
+		name, bad, want string
+	}{
+		{"number-for-application", `{"application": 5, "replaces": "shop_app", "template": {"id": "shop_app", "type": "webapp", "version": "2.0.0"}}`,
+			"requests[3].application: want a string, got the number 5"},
+		{"bool-for-version", `{"application": "shop", "replaces": "shop_app", "template": {"id": "shop_app", "type": "webapp", "version": true}}`,
+			"requests[3].template.version: want a string, got the boolean true"},
+		{"number-for-constraint", `{"application": "shop", "replaces": "shop_app", "template": {"id": "shop_app", "type": "webapp", "version": "2.0.0",
+			"requirements": [{"template": "tomcat_server", "constraint": ">=10"}, {"template": "ubuntu_os", "constraint": 18}]}}`,
+			"requests[3].template.requirements[1].constraint: want a string, got the number 18"},
+		{"unknown-field", `{"app": 5, "replaces": "shop_app", "template": {"id": "shop_app", "type": "webapp", "version": "2.0.0"}}`,
+			`requests[3]: unknown field "app"; known fields: application, replaces, template`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := `{"requests": [` + strings.Repeat(good+", ", 3) + tt.bad + `, ` + good + `]}`
+			_, err := parseRequestsJSON(strings.NewReader(body))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+			pe, ok := errors.AsType[*placeError](err)
+			if assert.True(t, ok, "%T", err) {
+				assert.True(t, strings.HasPrefix(pe.Place, "requests[3]"), pe.Place)
+			}
+		})
+	}
 }
