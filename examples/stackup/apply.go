@@ -400,7 +400,7 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, af *applyFlags, st
 	var learnErr error
 	learn := func(err error) {
 		if err != nil {
-			fmt.Fprintf(stderr, "%s apply: %v\n", programName, err)
+			warn(stderr, "apply", err)
 			learnErr = cmp.Or(learnErr, err)
 		}
 	}

@@ -277,7 +277,7 @@ func applyThroughDatabase(ctx context.Context, e *env, rf *runFlags, af *applyFl
 			return
 		}
 		if err := inv.Learn(learnCtx, *ev.Step); err != nil {
-			fmt.Fprintf(stderr, "%s apply: %v\n", programName, err)
+			warn(stderr, "apply", err)
 			learnErr = cmp.Or(learnErr, err)
 		}
 	}

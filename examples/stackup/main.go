@@ -600,9 +600,16 @@ func failedErr(err error) error { return &exitError{exitFailed, err} }
 // terminal escapes and other control characters are printed escaped
 // (topology.Printable), its line breaks and tabs kept.
 func report(stderr io.Writer, cmd string, err error) int {
-	fmt.Fprintf(stderr, "%s %s: %s\n", programName, cmd, printableLines(err.Error()))
+	warn(stderr, cmd, err)
 	if e, ok := errors.AsType[*exitError](err); ok {
 		return e.code
 	}
 	return exitFailed
+}
+
+// warn prints err on stderr, as report does, without ending anything:
+// its text may hold a path or an ID, printed with control characters
+// escaped.
+func warn(stderr io.Writer, cmd string, err error) {
+	fmt.Fprintf(stderr, "%s %s: %s\n", programName, cmd, printableLines(err.Error()))
 }
