@@ -81,6 +81,8 @@ func (rf *runFlags) check() error {
 		return usageErr("--canaries must not be negative")
 	case rf.retries < 0:
 		return usageErr("--retries must not be negative")
+	case rf.retries > maxRetries:
+		return usageErr("--retries %d: at most %d", rf.retries, maxRetries)
 	case rf.retryBackoff < 0 || rf.stepTimeout < 0 || rf.grace < 0:
 		return usageErr("durations must not be negative")
 	}
@@ -153,6 +155,10 @@ func (rf *runFlags) options(ctx context.Context, e *env) []upgrade.RunOption {
 	}
 	return opts
 }
+
+// maxRetries is the most --retries allows: a step tried a thousand times
+// is not going to succeed, and a larger count would overflow.
+const maxRetries = 1000
 
 const applySynopsis = `stackup apply [PLANFILE] (--topology FILE | --tosca FILE --instances FILE) --repo DIR|URL [--requests FILE] --exec COMMAND [flags]
 

@@ -173,7 +173,7 @@
 //	--canaries N             roll out N instances of each application template first
 //	--max-in-flight N|P%     then the other instances in batches of this size
 //	--continue               after a failure, go on with the steps that do not depend on it
-//	--retries N              retry a failed step N times (backoff --retry-backoff, doubling)
+//	--retries N              retry a failed step N times, at most 1000 (backoff --retry-backoff, doubling)
 //	--step-timeout D         bound each attempt of a step, such as 5m
 //	--grace D                after SIGINT or SIGTERM, give running steps D to finish
 //	                         (default 1m; 0: stop them at once)
