@@ -764,6 +764,9 @@ func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, 
 	case err == nil:
 	case errors.Is(context.Cause(ctx), errCancelled):
 		state = runCancelled
+		if errors.Is(err, context.Canceled) { // Run says only that its context ended
+			err = fmt.Errorf("run %s %w; resume it with POST /v1/runs/%s/resume", id, errCancelled, id)
+		}
 	case s.ctx.Err() != nil || stopped(s.ctx):
 		state = runInterrupted
 		err = fmt.Errorf("%w; resume it with POST /v1/runs/%s/resume", err, id)

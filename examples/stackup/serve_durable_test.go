@@ -137,6 +137,8 @@ func TestServeCancelResume(t *testing.T) {
 	var done map[string]any
 	require.NoError(t, json.Unmarshal([]byte(events[len(events)-1].data), &done))
 	assert.Equal(t, "cancelled", done["state"])
+	assert.Equal(t, "run "+run+" cancelled by POST /v1/runs/ID/cancel; resume it with POST /v1/runs/"+run+"/resume", done["error"],
+		"says who stopped it and what to do, not just \"context canceled\"")
 	steps := done["steps"].(map[string]any)
 	assert.Equal(t, "succeeded", steps[allSteps[0]])
 	assert.Equal(t, "in_doubt", steps[allSteps[2]], "stopped while it ran")
