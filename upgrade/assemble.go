@@ -556,7 +556,9 @@ func orderSteps(steps []Step, barriers []Barrier, g stepEdges) error {
 	if cycle != nil {
 		return cycleError(cycle, func(c int) StepID { return keys[c].id })
 	}
-	order = slices.DeleteFunc(order, func(r int) bool { return keys[r].kind == 0 })
+	// Barriers are the vertices after the steps: a step may be of kind 0
+	// too, in a plan made by hand.
+	order = slices.DeleteFunc(order, func(r int) bool { return int(keys[r].index) >= len(steps) })
 	for i, r := range order {
 		order[i] = int(keys[r].index)
 	}

@@ -285,3 +285,20 @@ func TestRollTwiceRefused(t *testing.T) {
 	assert.Nil(t, again)
 	assert.ErrorContains(t, err, "the instances of shop_app in shop are rolled already (barrier batch/shop/shop_app/2)")
 }
+
+// TestRollPlanWithStepsOfNoKind rolls a plan made by hand whose steps
+// leave Kind unset, as the runner's own benchmarks do: Roll keeps every
+// step, in order, rather than take them for barriers and panic.
+func TestRollPlanWithStepsOfNoKind(t *testing.T) {
+	p := &upgrade.Plan{Steps: []upgrade.Step{
+		{ID: "a", Node: "n-1"},
+		{ID: "b", Node: "n-2", After: []upgrade.StepID{"a"}},
+		{ID: "c", Kind: upgrade.Application, App: "shop", Node: "shop-1", Template: "shop_app"},
+		{ID: "d", Kind: upgrade.Application, App: "shop", Node: "shop-2", Template: "shop_app"},
+	}}
+	out, err := p.Roll(upgrade.Rolling{Canaries: 1})
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{"a", "b", "c", "d"}, ids(out))
+	requireTopological(t, out)
+	assert.Equal(t, []upgrade.StepID{"c"}, out.Prerequisites("d"))
+}
