@@ -523,6 +523,9 @@ func (pl *planning) replace(r *Request, index int, n *topology.Node, replaced *t
 			pl.replacedByID[n.ID] = info
 		}
 	}
+	// A relationship may have led to the node first (see planning.node),
+	// which completed a copy of it: compare that one's version.
+	n = info.node
 	// A node is current when it has the new template's version already,
 	// build metadata included: "1.2.3+b7" to "1.2.3+b8" is a new build to
 	// deploy (see Version.Same).

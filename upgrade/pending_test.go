@@ -99,3 +99,33 @@ func TestPlanBreaksTiesOfEqualPrecedenceByText(t *testing.T) {
 	require.Equal(t, ids[0], ids[1])
 	require.Equal(t, to[0], to[1])
 }
+
+// A node that one request replaces, met first beneath a node that another
+// request replaces, in a topology whose nodes leave Version unset (their
+// template's): whichever request comes first, a node on the new version
+// already is a satisfied check, and one above it a refused downgrade.
+func TestPlanReplacedNodeBeneathAnotherWithVersionUnset(t *testing.T) {
+	topo := func(cache string) topology.Topology {
+		return newSharedTopology(build(t, new(topology.Builder).
+			Template("shop", topology.Template{ID: "shop_app", Type: "webapp", Version: v("1.4.0")}).
+			Node("shop", topology.Node{ID: "shop-1", Template: "shop_app", Relationships: []topology.Relationship{
+				{Relation: topology.DependsOn, Target: "cache-1"}}}).
+			Template("cache", topology.Template{ID: "cache_app", Type: "cache", Version: v(cache)}).
+			Template("cache", topology.Template{ID: "cache_os", Type: "ubuntu", Version: v("24.04")}).
+			Node("cache", topology.Node{ID: "vm-1", Template: "cache_os"}).
+			Node("cache", topology.Node{ID: "cache-1", Template: "cache_app", Relationships: on("vm-1")})))
+	}
+	src := source(t, pkg("ubuntu", "24.04"))
+	shop := shop2("cache_os", ">=22.04")
+	cache := upgrade.Request{Application: "cache", Replaces: "cache_app",
+		Template: topology.Template{ID: "cache_app", Type: "cache", Version: v("2.0.0")}}
+	for _, reqs := range [][]upgrade.Request{{cache, shop}, {shop, cache}} {
+		plan, err := upgrade.NewPlanner(topo("2.0.0"), src).PlanAll(context.Background(), reqs...)
+		require.NoError(t, err)
+		require.Equal(t, []upgrade.StepID{"app/shop-1@2.0.0"}, ids(plan), "cache-1 has 2.0.0")
+		require.True(t, slices.ContainsFunc(plan.Satisfied, func(c upgrade.Check) bool { return c.Node == "cache-1" }))
+
+		_, err = upgrade.NewPlanner(topo("3.0.0"), src).PlanAll(context.Background(), reqs...)
+		require.ErrorIs(t, err, upgrade.ErrDowngrade, "cache-1 has 3.0.0")
+	}
+}
