@@ -66,3 +66,31 @@ func TestReadJSONRefusesBadBarriers(t *testing.T) {
 		})
 	}
 }
+
+// TestReadJSONRefusesStepWithoutKind checks that a plan file with a step
+// that leaves out "kind" is refused, naming the step, even when its ID is
+// the hash of its content: neither a platform nor an application step,
+// it would reach the executor as neither.
+func TestReadJSONRefusesStepWithoutKind(t *testing.T) {
+	p := &Plan{Steps: []Step{
+		{ID: "platform/a-1@2.0.0", Kind: Platform, App: "a", Node: "a-1", Template: "t"},
+		{ID: "platform/a-2@2.0.0", Kind: Platform, App: "a", Node: "a-2", Template: "t", After: []StepID{"platform/a-1@2.0.0"}},
+	}}
+	var buf bytes.Buffer
+	p.ID = planID(p)
+	require.NoError(t, p.WriteJSON(&buf))
+	_, err := ReadJSON(bytes.NewReader(buf.Bytes()))
+	require.NoError(t, err)
+
+	p.Steps[1].Kind = 0
+	p.ID = planID(p)
+	p.Steps[1].Kind = Platform // for WriteJSON, which refuses kind 0
+	buf.Reset()
+	require.NoError(t, p.WriteJSON(&buf))
+	data := bytes.Replace(buf.Bytes(), []byte(`"kind": "platform",`), nil, 2)
+	data = bytes.Replace(data, []byte(`"id": "platform/a-1@2.0.0",`), []byte(`"id": "platform/a-1@2.0.0", "kind": "platform",`), 1)
+	plan, err := ReadJSON(bytes.NewReader(data))
+	assert.Nil(t, plan)
+	require.ErrorIs(t, err, ErrInvalidPlan)
+	assert.ErrorContains(t, err, "step platform/a-2@2.0.0 has no kind")
+}

@@ -159,6 +159,9 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 	}
 	for i := range in.Steps {
 		s := &in.Steps[i]
+		if s.Kind != Platform && s.Kind != Application {
+			return nil, fmt.Errorf("upgrade: %w: step %s has no kind: want %q or %q", ErrInvalidPlan, textID(s.ID), Platform, Application)
+		}
 		if s.Kind != Application {
 			continue
 		}
