@@ -20,7 +20,7 @@ func (pl *planning) decide(pf *platform) error {
 	pf.decided = true
 	pf.demands = pl.demands(pf)
 	if r, ok := pl.replacing[appTemplate{pf.node.App, pf.node.Template}]; ok {
-		return replacedAllows(pf, &pl.requests[r])
+		return pl.replacedAllows(pf, &pl.requests[r])
 	}
 	if allowAll(pf.demands, pf.node.Version) {
 		return nil
@@ -45,21 +45,40 @@ func (pl *planning) decide(pf *platform) error {
 
 // replacedAllows checks the demands on a node that request r replaces as
 // well: its application step takes it to r's version, and no platform step
-// may take it elsewhere. Every demand must allow that version; the steps
-// of what runs on the node come after its application step (see
-// assemble).
-func replacedAllows(pf *platform, r *Request) error {
+// may take it elsewhere. Every demand must allow that version, and so must
+// every co-tenant unless the node has it already, as for a platform node
+// that a package upgrades; the steps of what runs on the node come after
+// its application step (see assemble).
+func (pl *planning) replacedAllows(pf *platform, r *Request) error {
+	v := r.Template.Version
 	var blocking []Demand
 	for _, d := range pf.demands {
-		if !d.Constraint.Allows(r.Template.Version) {
+		if !d.Constraint.Allows(v) {
 			blocking = append(blocking, d)
+		}
+	}
+	if blocking == nil && !pf.node.Version.Same(v) {
+		var err error
+		if pf.cotenants, err = pl.cotenants(pf); err != nil {
+			return err
+		}
+		if !allowAll(pf.cotenants, v) {
+			all, err := pl.allCotenants(pf)
+			if err != nil {
+				return err
+			}
+			for _, c := range all {
+				if !c.Constraint.Allows(v) {
+					blocking = append(blocking, c)
+				}
+			}
 		}
 	}
 	if blocking == nil {
 		return nil
 	}
 	return &ConflictError{Node: pf.node.ID, Type: pf.template.Type, Installed: pf.node.Version,
-		Wanted: []Demand{requestDemand(r)}, Blocking: blocking, Tried: []version.Version{r.Template.Version}}
+		Wanted: []Demand{requestDemand(r)}, Blocking: blocking, Tried: []version.Version{v}}
 }
 
 // passDown places the requirements of the packages on pf's path on the

@@ -148,3 +148,32 @@ func TestReplacedNodeDemandedByPackage(t *testing.T) {
 	assert.Equal(t, "tomcat 10.1.34", ce.Blocking[0].Package)
 	assert.Contains(t, err.Error(), "package tomcat 10.1.34 for node tomcat-1 requires >=11")
 }
+
+// TestReplacedNodeCotenantBlocks replaces the Tomcats that the shop's new
+// version requires, while billing-1, which no request replaces, runs on
+// tomcat-1 and requires it below 10: the application step would break it,
+// as a platform step would, so the plan fails naming billing-1. A billing
+// that allows the new version lets the plan be.
+func TestReplacedNodeCotenantBlocks(t *testing.T) {
+	billing := func(constraint string) *topology.Memory {
+		return build(t, shopBuilder(2).
+			Template("billing", topology.Template{ID: "billing_app", Type: "webapp", Version: v("3.1.0"),
+				Requirements: []topology.Requirement{{Template: "tomcat_server", Constraint: c(constraint)}}}).
+			Node("billing", topology.Node{ID: "billing-1", Template: "billing_app", Relationships: on("tomcat-1")}))
+	}
+	tomcat := replaceTemplate("tomcat_server", "tomcat", "10.1.34", "java_runtime", ">=11")
+	bothWays(t, func(t *testing.T, topo func(*topology.Memory) topology.Topology) {
+		_, err := planBothWays(t, topo(billing("<10")), catalogue(t), tomcat, shop2("tomcat_server", ">=10"))
+		require.ErrorIs(t, err, upgrade.ErrConflict)
+		ce, ok := errors.AsType[*upgrade.ConflictError](err)
+		require.True(t, ok, err)
+		assert.Equal(t, topology.NodeID("tomcat-1"), ce.Node)
+		assert.Equal(t, []upgrade.Demand{{App: "billing", Node: "billing-1", Template: "billing_app", Constraint: c("<10")}}, ce.Blocking)
+		assert.Equal(t, versions("10.1.34"), ce.Tried)
+		assert.ErrorContains(t, err, "node billing-1 (billing) requires <10")
+
+		p, err := planBothWays(t, topo(billing("<11")), catalogue(t), tomcat, shop2("tomcat_server", ">=10"))
+		require.NoError(t, err)
+		assert.Len(t, stepsOn(p, "tomcat-1"), 1)
+	})
+}
