@@ -39,10 +39,19 @@ func cvApply(t *testing.T, topo *topology.Memory, plan *upgrade.Plan, done []upg
 				}
 			}
 			if s.Kind == upgrade.Application && apps[a].ID == s.App {
+				// The new template takes the old one's place, or, under a
+				// new ID, joins it: nodes not done still name the old.
+				renamed := s.NewTemplate.ID != s.Template
+				if renamed && slices.ContainsFunc(apps[a].Templates, func(t topology.Template) bool { return t.ID == s.NewTemplate.ID }) {
+					continue
+				}
 				for k := range apps[a].Templates {
-					if apps[a].Templates[k].ID == s.Template {
+					if apps[a].Templates[k].ID == s.Template && !renamed {
 						apps[a].Templates[k] = *s.NewTemplate
 					}
+				}
+				if renamed {
+					apps[a].Templates = append(apps[a].Templates, *s.NewTemplate)
 				}
 			}
 		}
@@ -258,4 +267,58 @@ func TestCurrentIsTheSameVersion(t *testing.T) {
 			assert.Empty(t, again.Steps)
 		})
 	}
+}
+
+// TestReplanRenamedTemplate plans a new version whose template has a new
+// ID: after a run, or part of one, the nodes of the new ID are the
+// request's too, and planning again gives what is left: nothing after the
+// whole run, whether the old template is still defined or not.
+func TestReplanRenamedTemplate(t *testing.T) {
+	req := cvRequest()
+	req.Template.ID = "shop_ng"
+	topo := build(t, shopBuilder(3))
+	plan, err := upgrade.NewPlanner(topo, catalogue(t)).Plan(context.Background(), req)
+	require.NoError(t, err)
+
+	after := cvApply(t, topo, plan, ids(plan))
+	again, err := upgrade.NewPlanner(after, catalogue(t)).Plan(context.Background(), req)
+	require.NoError(t, err)
+	assert.Empty(t, again.Steps, "the run did it all")
+	var current []topology.NodeID
+	for _, c := range again.Satisfied {
+		if c.Template == "shop_ng" {
+			current = append(current, c.Node)
+		}
+	}
+	assert.Equal(t, []topology.NodeID{"shop-1", "shop-2", "shop-3"}, current)
+
+	// The old template gone from the application: the same.
+	apps := after.Applications()
+	for a := range apps {
+		apps[a].Templates = slices.DeleteFunc(apps[a].Templates, func(t topology.Template) bool { return t.ID == "shop_app" })
+	}
+	gone, err := topology.New(apps...)
+	require.NoError(t, err)
+	again, err = upgrade.NewPlanner(gone, catalogue(t)).Plan(context.Background(), req)
+	require.NoError(t, err)
+	assert.Empty(t, again.Steps)
+
+	// Part of the run: the steps not done, under the same IDs.
+	var done, left []upgrade.StepID
+	for _, id := range ids(plan) {
+		if id == "app/shop-2@2.0.0" {
+			left = append(left, id)
+		} else {
+			done = append(done, id)
+		}
+	}
+	again, err = upgrade.NewPlanner(cvApply(t, topo, plan, done), catalogue(t)).Plan(context.Background(), req)
+	require.NoError(t, err)
+	assert.Equal(t, left, ids(again))
+
+	// Neither template defined: the one replaced is named.
+	_, err = upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t)).Plan(context.Background(), upgrade.Request{
+		Application: "shop", Replaces: "shop_old", Template: req.Template})
+	require.ErrorIs(t, err, topology.ErrNotFound)
+	assert.Contains(t, err.Error(), "shop_old")
 }

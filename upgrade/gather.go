@@ -410,13 +410,17 @@ func requestDemand(r *Request) Demand {
 // gather records the application nodes r replaces and the demands r places
 // on the platform nodes beneath them.
 func (pl *planning) gather(r *Request, index int) error {
-	replaced, targets, err := pl.targets(r)
+	replaced, renamed, targets, err := pl.targets(r)
 	if err != nil {
 		return err
 	}
 	infos := make([]nodeInfo, len(targets)) // a fleet's worth: one allocation per request
 	for i, n := range targets {
-		info, err := pl.replace(r, index, n, replaced, &infos[i])
+		t := replaced
+		if n.Template != r.Replaces {
+			t = renamed
+		}
+		info, err := pl.replace(r, index, n, t, &infos[i])
 		if err != nil {
 			return err
 		}
@@ -451,7 +455,7 @@ func (pl *planning) countTargets() int {
 			break
 		}
 		for k := range app.Nodes {
-			if app.Nodes[k].Template == r.Replaces {
+			if t := app.Nodes[k].Template; t == r.Replaces || t == r.Template.ID {
 				n++
 			}
 		}
@@ -459,38 +463,51 @@ func (pl *planning) countTargets() int {
 	return n
 }
 
-// targets returns the template r replaces and its nodes, sorted by ID.
-func (pl *planning) targets(r *Request) (*topology.Template, []*topology.Node, error) {
+// targets returns the templates r replaces in its application, and
+// their nodes, sorted by ID: those of r.Replaces, and when the new
+// template has an ID of its own, those of that ID with its version, which
+// a run, or part of one, has moved to it (and which are current). When
+// r.Replaces is not defined, there must be such nodes.
+func (pl *planning) targets(r *Request) (replaced, renamed *topology.Template, targets []*topology.Node, err error) {
 	app, err := pl.application(r.Application)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	replaced, ok := app.Template(r.Replaces)
-	if !ok {
-		return nil, nil, &topology.NotFoundError{Kind: "template", ID: string(r.Replaces), App: r.Application}
+	replaced, _ = app.Template(r.Replaces)
+	if r.Template.ID != r.Replaces {
+		renamed, _ = app.Template(r.Template.ID)
 	}
-	if err := topology.CheckID("type", replaced.Type); err != nil {
-		return nil, nil, topologyIDError(fmt.Sprintf("template %q", replaced.ID), err)
-	}
-	targets := make([]*topology.Node, 0, len(app.Nodes)) // at most: one allocation
-	for i := range app.Nodes {
-		if app.Nodes[i].Template == r.Replaces {
-			if err := checkNode(&app.Nodes[i]); err != nil {
-				return nil, nil, err
-			}
-			targets = append(targets, &app.Nodes[i])
+	for _, t := range [...]*topology.Template{replaced, renamed} {
+		if t == nil {
+			continue
 		}
+		if err := topology.CheckID("type", t.Type); err != nil {
+			return nil, nil, nil, topologyIDError(fmt.Sprintf("template %q", t.ID), err)
+		}
+	}
+	targets = make([]*topology.Node, 0, len(app.Nodes)) // at most: one allocation
+	for i := range app.Nodes {
+		n := &app.Nodes[i]
+		if n.Template == r.Replaces || renamed != nil && n.Template == renamed.ID && cmp.Or(n.Version, renamed.Version).Same(r.Template.Version) {
+			if err := checkNode(n); err != nil {
+				return nil, nil, nil, err
+			}
+			targets = append(targets, n)
+		}
+	}
+	if replaced == nil && len(targets) == 0 {
+		return nil, nil, nil, &topology.NotFoundError{Kind: "template", ID: string(r.Replaces), App: r.Application}
 	}
 	slices.SortFunc(targets, func(a, b *topology.Node) int { return cmp.Compare(a.ID, b.ID) })
 	for i := 1; i < len(targets); i++ {
 		if targets[i].ID == targets[i-1].ID { // the plan would have two steps of one ID
-			return nil, nil, duplicateNodeError(r.Application, targets[i].ID)
+			return nil, nil, nil, duplicateNodeError(r.Application, targets[i].ID)
 		}
 	}
 	if len(targets) == 0 {
-		return nil, nil, &MissingNodeError{App: r.Application, Template: r.Replaces}
+		return nil, nil, nil, &MissingNodeError{App: r.Application, Template: r.Replaces}
 	}
-	return replaced, targets, nil
+	return replaced, renamed, targets, nil
 }
 
 // duplicateNodeError reports an application that lists node id more than

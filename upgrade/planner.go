@@ -197,6 +197,15 @@ func validateRequests(reqs []Request) (map[appTemplate]int, error) {
 				Reason: fmt.Sprintf("template %q of application %q is already replaced by request #%d", r.Replaces, r.Application, j+1)}
 		}
 		seen[key] = i
+		if renamed := (appTemplate{r.Application, r.Template.ID}); r.Template.ID != r.Replaces {
+			// Nodes a run has moved to the new template are the
+			// request's too (see targets).
+			if j, dup := seen[renamed]; dup {
+				return nil, &RequestError{Request: i, Field: "Template.ID",
+					Reason: fmt.Sprintf("template %q of application %q is already replaced by request #%d", r.Template.ID, r.Application, j+1)}
+			}
+			seen[renamed] = i
+		}
 		if err := validateRequirements(i, r.Template.Requirements, false); err != nil {
 			return nil, err
 		}
