@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -301,4 +302,48 @@ func TestRollPlanWithStepsOfNoKind(t *testing.T) {
 	assert.Equal(t, []upgrade.StepID{"a", "b", "c", "d"}, ids(out))
 	requireTopological(t, out)
 	assert.Equal(t, []upgrade.StepID{"c"}, out.Prerequisites("d"))
+}
+
+// TestRunDeepBarrierChain runs a plan whose steps are joined by a long
+// chain of barriers, each after the one before, as a hand-made plan or a
+// plan file can hold (ReadJSON takes millions of them): passing the
+// chain, skipping through it and undoing through it take no stack in
+// proportion to its length, where a process's stack is bounded (1 GB by
+// default; less here, so that the test stays small) and overflowing it
+// is fatal.
+func TestRunDeepBarrierChain(t *testing.T) {
+	const n = 200_000
+	plan := &upgrade.Plan{ID: "deep", Steps: []upgrade.Step{
+		{ID: "first", Node: "n1"},
+		{ID: "last", Node: "n2", After: []upgrade.StepID{upgrade.StepID(fmt.Sprintf("b%06d", n-1))}},
+		{ID: "after", Node: "n3", After: []upgrade.StepID{"last"}},
+	}}
+	for i := range n {
+		prev := upgrade.StepID("first")
+		if i > 0 {
+			prev = upgrade.StepID(fmt.Sprintf("b%06d", i-1))
+		}
+		plan.Barriers = append(plan.Barriers, upgrade.Barrier{ID: upgrade.StepID(fmt.Sprintf("b%06d", i)), After: []upgrade.StepID{prev}})
+	}
+	defer debug.SetMaxStack(debug.SetMaxStack(8 << 20))
+
+	// Passed, then undone through the chain once "after" fails.
+	exec := new(upgradetest.Executor)
+	exec.FailAt("after", errors.New("unhealthy"))
+	report, err := upgrade.Run(context.Background(), plan, exec, upgrade.WithRollback())
+	require.ErrorIs(t, err, upgrade.ErrStepFailed)
+	require.NotErrorIs(t, err, upgrade.ErrRollback)
+	assert.Equal(t, []upgrade.StepID{"first", "last", "after"}, exec.Started())
+	assert.Equal(t, []upgrade.StepID{"after", "last", "first"}, exec.RolledBack())
+	assert.Equal(t, 3, report.Count(upgrade.RolledBack))
+
+	// Skipped through the chain once "first" fails.
+	exec = new(upgradetest.Executor)
+	exec.FailAt("first", errors.New("disk full"))
+	report, err = upgrade.Run(context.Background(), plan, exec)
+	require.ErrorIs(t, err, upgrade.ErrStepFailed)
+	assert.Equal(t, []upgrade.StepID{"first"}, exec.Started())
+	assert.Equal(t, 2, report.Count(upgrade.Skipped))
+
+	assert.Equal(t, []upgrade.StepID{"first"}, plan.Prerequisites("last"))
 }

@@ -201,21 +201,23 @@ func (p *Plan) Prerequisites(id StepID) []StepID {
 	}
 	var out []StepID
 	seen := map[StepID]bool{}
-	var add func(after []StepID)
-	add = func(after []StepID) {
+	// A stack of its own rather than recursion: barriers may be chained
+	// by the million, more than a goroutine's stack holds.
+	for todo := [][]StepID{s.After}; len(todo) > 0; {
+		after := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
 		for _, a := range after {
 			if seen[a] {
 				continue
 			}
 			seen[a] = true
 			if b, ok := barriers[a]; ok {
-				add(b.After)
+				todo = append(todo, b.After)
 			} else {
 				out = append(out, a)
 			}
 		}
 	}
-	add(s.After)
 	slices.Sort(out)
 	return out
 }

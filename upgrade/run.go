@@ -950,35 +950,57 @@ func (r *run) finish(ctx context.Context, res result) (failed bool) {
 }
 
 // release counts vertex i as succeeded for the vertices after it: a step
-// left with nothing to wait for is ready, a barrier passed.
+// left with nothing to wait for is ready, a barrier passed, and so on
+// past it. It walks with a stack of its own rather than by recursion: a
+// plan may chain barriers by the million, more than a goroutine's stack
+// holds.
 func (r *run) release(i int) {
-	for _, j := range r.graph.Next(i) {
-		if r.waiting[j]--; r.waiting[j] > 0 || r.state(int(j)) != NotStarted {
-			continue
-		}
-		if b := int(j) - len(r.plan.Steps); b >= 0 {
-			r.barriers[b] = Succeeded
-			r.release(int(j))
-		} else {
-			r.ready.push(r.rank[j])
+	for passed := []int{i}; len(passed) > 0; {
+		v := passed[len(passed)-1]
+		passed = passed[:len(passed)-1]
+		for _, j := range r.graph.Next(v) {
+			if r.waiting[j]--; r.waiting[j] > 0 || r.state(int(j)) != NotStarted {
+				continue
+			}
+			if b := int(j) - len(r.plan.Steps); b >= 0 {
+				r.barriers[b] = Succeeded
+				passed = append(passed, int(j))
+			} else {
+				r.ready.push(r.rank[j])
+			}
 		}
 	}
 }
 
-// skipAfter marks every step after vertex i, directly or not, Skipped.
+// skipAfter marks every step after vertex i, directly or not, Skipped,
+// depth first and each vertex's next ones in order, as a recursive walk
+// would, but with a stack of its own (see release).
 func (r *run) skipAfter(i int) {
-	for _, j := range r.graph.Next(i) {
-		if r.state(int(j)) != NotStarted {
+	next := r.graph.Next(i)
+	var stack [][]int32 // the vertices still to look at after each vertex on the way
+	for {
+		for len(next) == 0 {
+			if len(stack) == 0 {
+				return
+			}
+			next, stack = stack[len(stack)-1], stack[:len(stack)-1]
+		}
+		j := int(next[0])
+		next = next[1:]
+		if r.state(j) != NotStarted {
 			continue
 		}
-		if b := int(j) - len(r.plan.Steps); b >= 0 {
+		if b := j - len(r.plan.Steps); b >= 0 {
 			r.barriers[b] = Skipped
 		} else {
 			r.report.Outcomes[j].State = Skipped
 			r.finished++
 			r.emit(Event{Kind: StepSkipped, Step: &r.plan.Steps[j]})
 		}
-		r.skipAfter(int(j))
+		if len(next) > 0 {
+			stack = append(stack, next)
+		}
+		next = r.graph.Next(j)
 	}
 }
 
@@ -1054,12 +1076,17 @@ func (r *run) stillInPlace(i int) int {
 }
 
 // unhold tells the barriers before vertex i, which is no longer in place,
-// and those before them in turn when they are no longer held.
+// and those before them in turn when they are no longer held, with a
+// stack of its own (see release).
 func (r *run) unhold(i int) {
-	for _, d := range r.graph.Deps(i) {
-		if b := int(d) - len(r.plan.Steps); b >= 0 {
-			if r.held[b]--; r.held[b] == 0 {
-				r.unhold(int(d))
+	for freed := []int{i}; len(freed) > 0; {
+		v := freed[len(freed)-1]
+		freed = freed[:len(freed)-1]
+		for _, d := range r.graph.Deps(v) {
+			if b := int(d) - len(r.plan.Steps); b >= 0 {
+				if r.held[b]--; r.held[b] == 0 {
+					freed = append(freed, int(d))
+				}
 			}
 		}
 	}
