@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -412,8 +413,13 @@ func (e *StaleError) Is(target error) bool { return target == ErrStalePlan }
 // its own. A panic there fails the call with a *PanicError, which is not
 // retried; the process lives on. A call that ignores its context is
 // waited for a grace period (WithGracePeriod) after the context is done,
-// then abandoned. Run does not return before every goroutine it started
-// has ended, but for abandoned calls.
+// then abandoned. A panic in the caller's other code that Run calls
+// (events, journal, logger) reaches the caller: no step starts after it,
+// the running ones finish, and Run panics with it. So does a call of
+// runtime.Goexit in any of the caller's code, as t.FailNow makes in a
+// test's executor: Run then calls runtime.Goexit itself, ending the
+// caller's goroutine as if it had called that code. Run does not return
+// before every goroutine it started has ended, but for abandoned calls.
 func Run(ctx context.Context, plan *Plan, exec Executor, opts ...RunOption) (*Report, error) {
 	if exec == nil {
 		panic("upgrade: Run needs an Executor")
@@ -468,8 +474,8 @@ type run struct {
 	halting  chan struct{} // closed once stopping is set: no retry starts either (see halt)
 	halted   bool          // stop kept an attempt from starting
 	workers  sync.WaitGroup
-	panicked any  // what the caller's code called by a worker panicked with, first
-	broken   bool // a worker panicked: the others leave
+	panicked any  // what the caller's code called by a worker panicked with, first; goexited{} for runtime.Goexit
+	broken   bool // a worker panicked, or called runtime.Goexit: the others leave
 }
 
 type result struct {
@@ -555,6 +561,9 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	defer cancel()
 	r.runWorkers(ctx, runCtx)
 	if r.broken {
+		if _, ok := r.panicked.(goexited); ok {
+			runtime.Goexit() // likewise
+		}
 		panic(r.panicked) // in the caller's goroutine, as if it had called the code that panicked
 	}
 	if err := ctx.Err(); err != nil {
@@ -633,19 +642,27 @@ func (r *run) noteStopped() {
 //
 // A panic of the caller's code the worker calls outside the host calls
 // (events, journal, logger) ends the run: the workers leave once their
-// steps end, and Run panics with it (see fault).
+// steps end, and Run panics with it (see fault). So does a call of
+// runtime.Goexit in any of the caller's code, host calls included (as
+// t.FailNow makes in a test): Run then calls runtime.Goexit.
 func (r *run) work(ctx, runCtx context.Context, s *slot) {
-	held := true // whether the worker holds mu
+	held := true  // whether the worker holds mu
+	left := false // whether the worker left by returning, not by runtime.Goexit
 	r.mu.Lock()
 	defer func() {
-		if v := recover(); v != nil {
-			if !held {
-				r.mu.Lock()
+		v := recover()
+		if v == nil {
+			if left || !s.end() {
+				return // or the watch gave up on the host call that called runtime.Goexit, and ended the worker
 			}
-			r.fault(v)
-			r.mu.Unlock()
-			r.workers.Done()
+			v = goexited{}
 		}
+		if !held {
+			r.mu.Lock()
+		}
+		r.fault(v)
+		r.mu.Unlock()
+		r.workers.Done()
 	}()
 	for {
 		i, ok := r.next(ctx)
@@ -664,18 +681,29 @@ func (r *run) work(ctx, runCtx context.Context, s *slot) {
 		r.mu.Unlock()
 		res, abandoned := r.attempt(runCtx, i, s)
 		if abandoned {
+			left = true
 			return
 		}
 		r.mu.Lock()
 		held = true
 		r.done(ctx, res)
 	}
+	left = true
 	r.mu.Unlock()
 	r.workers.Done()
 }
 
-// fault records the panic v of the caller's code and ends the run: no
-// step starts, and the workers leave. Called with mu held.
+// goexited is what a run's panicked holds when the caller's code called
+// runtime.Goexit in a worker.
+type goexited struct{}
+
+// errGoexit is what a host call in a goroutine of its own returns when
+// the host's code called runtime.Goexit (see call).
+var errGoexit = errors.New("upgrade: the host's code called runtime.Goexit")
+
+// fault records the panic v of the caller's code (goexited{} for
+// runtime.Goexit) and ends the run: no step starts, and the workers
+// leave. Called with mu held.
 func (r *run) fault(v any) {
 	if !r.broken {
 		r.broken, r.panicked = true, v
@@ -857,31 +885,44 @@ const (
 // call calls the host's method m for step i in a goroutine of its own, and
 // returns its error; a panic, recovered, as a permanent *PanicError. Once
 // ctx is done, it waits for m at most the grace period, then returns an
-// *AbandonedError and leaves the goroutine behind.
+// *AbandonedError and leaves the goroutine behind. If m calls
+// runtime.Goexit, so does call, as if it had called m itself.
 func (r *run) call(ctx context.Context, m hostMethod, i int) error {
 	done := make(chan error, 1) // the goroutine never blocks, even abandoned
 	go r.invoke(ctx, m, i, done)
 	select {
 	case err := <-done:
-		return err
+		return exitIf(err)
 	case <-ctx.Done():
 	}
 	if r.cfg.grace == 0 {
-		return <-done
+		return exitIf(<-done)
 	}
 	t := time.NewTimer(r.cfg.grace)
 	defer t.Stop()
 	select {
 	case err := <-done:
-		return err
+		return exitIf(err)
 	case <-t.C:
 		return Permanent(&AbandonedError{Method: string(m), Step: r.plan.Steps[i].ID, Grace: r.cfg.grace, Cause: context.Cause(ctx)})
 	}
 }
 
-// invoke calls the host's method m for step i and sends its error to done.
+// exitIf calls runtime.Goexit if err is errGoexit, and returns err
+// otherwise.
+func exitIf(err error) error {
+	if err == errGoexit {
+		runtime.Goexit()
+	}
+	return err
+}
+
+// invoke calls the host's method m for step i and sends its error to done,
+// errGoexit if m calls runtime.Goexit.
 func (r *run) invoke(ctx context.Context, m hostMethod, i int, done chan<- error) {
-	done <- r.invokeHere(ctx, m, i)
+	err := errGoexit // unless invokeHere returns
+	defer func() { done <- err }()
+	err = r.invokeHere(ctx, m, i)
 }
 
 // invokeHere calls the host's method m for step i and returns its error;

@@ -2,9 +2,14 @@ package upgrade_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -83,4 +88,125 @@ func TestRunPassesJournalPanicsToCaller(t *testing.T) {
 	v := rpRun(rpPlan(), exec, upgrade.WithConcurrency(4), upgrade.WithJournal(&rpPanickingJournal{at: "c05"}))
 	require.Equal(t, "journal bug at c05", v)
 	assert.Less(t, int(ran.Load()), 60, "the run ended early")
+}
+
+// rpGoexitRun runs plan in a goroutine of its own and reports whether Run
+// returned (true) or ended that goroutine (false), once nothing in the
+// bubble can move; it fails the test if Run is still under way then.
+func rpGoexitRun(t *testing.T, plan *upgrade.Plan, exec upgrade.Executor, opts ...upgrade.RunOption) (returned bool) {
+	t.Helper()
+	ended := make(chan bool, 1)
+	go func() {
+		returned := false
+		defer func() { ended <- returned }()
+		_, _ = upgrade.Run(t.Context(), plan, exec, opts...)
+		returned = true
+	}()
+	synctest.Wait()
+	select {
+	case returned = <-ended:
+		return returned
+	default:
+		t.Fatal("Run hangs")
+		return false
+	}
+}
+
+// rpGoexitRollbacker is an executor whose Rollback calls runtime.Goexit.
+type rpGoexitRollbacker struct{ upgrade.ExecutorFunc }
+
+func (rpGoexitRollbacker) Rollback(context.Context, upgrade.Step) error {
+	runtime.Goexit()
+	return nil
+}
+
+// The caller's code may call runtime.Goexit, as t.FailNow does in a
+// test's executor or event function (a require assertion that fails):
+// Run then ends the run, as for a panic of the caller's code it calls
+// outside Execute, and ends its caller's goroutine in turn, rather than
+// wait for ever for the goroutine that ended. The steps running are let
+// finish and no step starts after it.
+func TestRunPassesGoexitToCaller(t *testing.T) {
+	plan := &upgrade.Plan{Steps: []upgrade.Step{
+		{ID: "a"}, {ID: "b"}, {ID: "after-a", After: []upgrade.StepID{"a"}}, {ID: "after-b", After: []upgrade.StepID{"b"}},
+	}}
+	for _, tt := range []struct {
+		name string
+		opts []upgrade.RunOption
+	}{
+		{"watched", nil},
+		{"step timeout", []upgrade.RunOption{upgrade.WithStepTimeout(time.Hour)}},
+		{"no grace period", []upgrade.RunOption{upgrade.WithGracePeriod(0)}},
+	} {
+		t.Run("Execute "+tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				bRunning, bEnd := make(chan struct{}), make(chan struct{})
+				var ran []upgrade.StepID
+				var mu sync.Mutex
+				exec := upgrade.ExecutorFunc(func(_ context.Context, s upgrade.Step) error {
+					mu.Lock()
+					ran = append(ran, s.ID)
+					mu.Unlock()
+					switch s.ID {
+					case "a":
+						<-bRunning
+						runtime.Goexit()
+					case "b":
+						close(bRunning)
+						<-bEnd
+					}
+					return nil
+				})
+				ended := make(chan bool, 1)
+				go func() {
+					returned := false
+					defer func() { ended <- returned }()
+					_, _ = upgrade.Run(t.Context(), plan, exec, append(tt.opts, upgrade.WithConcurrency(2))...)
+					returned = true
+				}()
+				synctest.Wait()
+				select {
+				case <-ended:
+					t.Fatal("Run ended while b was running")
+				default:
+				}
+				close(bEnd)
+				synctest.Wait()
+				select {
+				case returned := <-ended:
+					assert.False(t, returned, "Run ends its caller's goroutine")
+				default:
+					t.Fatal("Run hangs")
+				}
+				assert.ElementsMatch(t, []upgrade.StepID{"a", "b"}, ran, "b finishes, and nothing starts after a")
+			})
+		})
+	}
+	t.Run("events", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var started []upgrade.StepID
+			events := func(e upgrade.Event) {
+				if e.Kind == upgrade.StepStarted {
+					started = append(started, e.Step.ID)
+				}
+				if e.Kind == upgrade.StepSucceeded && e.Step.ID == "a" {
+					runtime.Goexit()
+				}
+			}
+			exec := upgrade.ExecutorFunc(func(context.Context, upgrade.Step) error { return nil })
+			assert.False(t, rpGoexitRun(t, plan, exec, upgrade.WithEvents(events)))
+			assert.Equal(t, []upgrade.StepID{"a"}, started)
+		})
+	})
+	t.Run("Rollback", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			exec := rpGoexitRollbacker{func(_ context.Context, s upgrade.Step) error {
+				if s.ID == "b" {
+					return errors.New("boom")
+				}
+				return nil
+			}}
+			assert.False(t, rpGoexitRun(t, plan, exec, upgrade.WithRollback()))
+		})
+	})
 }

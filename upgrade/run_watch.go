@@ -136,13 +136,29 @@ func (s *slot) abandon(c uint64, cause error) {
 	r := s.w.r
 	err := verifyError(s.method, Permanent(&AbandonedError{Method: string(s.method), Step: r.plan.Steps[s.step].ID, Grace: r.cfg.grace, Cause: cause}))
 	r.mu.Lock()
+	ended := false // not by runtime.Goexit
 	defer func() {
 		if v := recover(); v != nil {
 			r.fault(v) // see work
+		} else if !ended {
+			r.fault(goexited{})
 		}
 		r.mu.Unlock()
 		r.workers.Done()
 	}()
 	r.done(s.w.ctx, result{i: s.step, err: err, attempts: s.attempt})
 	r.wake.Broadcast() // with the context done, no step starts: the workers may be leaving
+	ended = true
+}
+
+// end ends the slot's call under way, if any, for a worker that leaves in
+// the middle of it (the host's code called runtime.Goexit), and reports
+// whether the worker may still finish its step: not when the watch gave
+// up on the call, as it then ended the worker. A nil slot may.
+func (s *slot) end() bool {
+	if s == nil {
+		return true
+	}
+	c := s.calls.Load()
+	return c%2 == 0 || s.calls.CompareAndSwap(c, c+1)
 }
