@@ -153,6 +153,25 @@ type FileJournal struct {
 	// note is the holder note written at open, nil when none could be.
 	note   os.FileInfo
 	closed bool
+	// running says that a Run has the journal (see claim).
+	running bool
+}
+
+// claim takes j for one Run, refusing a second Run at once: the flock
+// keeps other FileJournals off the file, and this keeps two Runs off one
+// FileJournal, which would each run every step. release gives it back.
+func (j *FileJournal) claim() (release func(), err error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.running {
+		return nil, &LockError{Path: j.path, Holder: "another Run of this process"}
+	}
+	j.running = true
+	return func() {
+		j.mu.Lock()
+		j.running = false
+		j.mu.Unlock()
+	}, nil
 }
 
 var _ Journal = (*FileJournal)(nil)

@@ -726,3 +726,46 @@ func TestCancelledStepIsInDoubtOnResume(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []upgrade.StepID{plan.Steps[0].ID}, inDoubt, "the cancelled step is offered again, in doubt")
 }
+
+// TestFileJournalOneRunAtATime starts a second Run with a FileJournal a
+// first Run has: refused with ErrLocked, nothing executed twice; once the
+// first has ended, the journal serves another Run.
+func TestFileJournalOneRunAtATime(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j")
+	j, err := upgrade.OpenFileJournal(path)
+	require.NoError(t, err)
+	defer j.Close()
+	plan := &upgrade.Plan{ID: "p", Steps: []upgrade.Step{{ID: "a", Node: "n"}}}
+	inA, release := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	calls := 0
+	exec := upgrade.ExecutorFunc(func(context.Context, upgrade.Step) error {
+		mu.Lock()
+		calls++
+		first := calls == 1
+		mu.Unlock()
+		if first {
+			close(inA)
+			<-release
+		}
+		return nil
+	})
+	done := make(chan error)
+	go func() {
+		_, err := upgrade.Run(context.Background(), plan, exec, upgrade.WithJournal(j))
+		done <- err
+	}()
+	<-inA
+	report, err := upgrade.Run(context.Background(), plan, exec, upgrade.WithJournal(j))
+	close(release)
+	require.NoError(t, <-done)
+	require.ErrorIs(t, err, upgrade.ErrLocked)
+	assert.Nil(t, report)
+	assert.Equal(t, "upgrade: journal locked: "+path+" is held by another Run of this process", err.Error())
+	assert.Equal(t, 1, calls, "step a executed once")
+
+	report, err = upgrade.Run(context.Background(), plan, exec, upgrade.WithJournal(j))
+	require.NoError(t, err, "the first Run has ended")
+	assert.Equal(t, upgrade.Succeeded, report.Outcomes[0].State)
+	assert.True(t, report.Outcomes[0].Resumed, "done by the first Run")
+}

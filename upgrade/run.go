@@ -290,7 +290,9 @@ func WithRunLogger(l *slog.Logger) RunOption { return func(c *runConfig) { c.log
 // WithJournal makes Run record every step's start and end in j before it
 // goes on, and resume from what j holds: steps recorded as succeeded are
 // not run again, and a step recorded as started but not finished is
-// offered to the executor again, in doubt (see InDoubt).
+// offered to the executor again, in doubt (see InDoubt). A *FileJournal
+// serves one Run at a time: another Run with it meanwhile gets a
+// *LockError (ErrLocked) and runs nothing.
 func WithJournal(j Journal) RunOption { return func(c *runConfig) { c.journal = j } }
 
 // WithStaleCheck makes Run, before the first step, read from t the version
@@ -432,6 +434,13 @@ func Run(ctx context.Context, plan *Plan, exec Executor, opts ...RunOption) (*Re
 		o(&cfg)
 	}
 	cfg.attempts = max(cfg.attempts, 1)
+	if j, ok := cfg.journal.(*FileJournal); ok && j != nil {
+		release, err := j.claim()
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
 	var store *packageStore
 	if cfg.packages != nil {
 		store = newPackageStore(cfg.packages, cfg.packageDir)
