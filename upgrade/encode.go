@@ -157,20 +157,30 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 	if _, _, err := stepGraph(in.Plan); err != nil {
 		return nil, err
 	}
-	for i := range in.Steps {
-		s := &in.Steps[i]
+	if err := linkRequests(in.Plan); err != nil {
+		return nil, err
+	}
+	return in.Plan, nil
+}
+
+// linkRequests points each Application step of p read from JSON at its
+// request's template, refusing a step of no kind or of a request p does
+// not have.
+func linkRequests(p *Plan) error {
+	for i := range p.Steps {
+		s := &p.Steps[i]
 		if s.Kind != Platform && s.Kind != Application {
-			return nil, fmt.Errorf("upgrade: %w: step %s has no kind: want %q or %q", ErrInvalidPlan, textID(s.ID), Platform, Application)
+			return fmt.Errorf("upgrade: %w: step %s has no kind: want %q or %q", ErrInvalidPlan, textID(s.ID), Platform, Application)
 		}
 		if s.Kind != Application {
 			continue
 		}
-		if s.Request < 0 || s.Request >= len(in.Requests) {
-			return nil, fmt.Errorf("upgrade: %w: step %s names request #%d of %d", ErrInvalidPlan, s.ID, s.Request+1, len(in.Requests))
+		if s.Request < 0 || s.Request >= len(p.Requests) {
+			return fmt.Errorf("upgrade: %w: step %s names request #%d of %d", ErrInvalidPlan, s.ID, s.Request+1, len(p.Requests))
 		}
-		s.NewTemplate = &in.Requests[s.Request].Template
+		s.NewTemplate = &p.Requests[s.Request].Template
 	}
-	return in.Plan, nil
+	return nil
 }
 
 // schemaError refuses a plan of another schema.

@@ -485,29 +485,39 @@ func (pl *planning) targets(r *Request) (replaced, renamed *topology.Template, t
 			return nil, nil, nil, topologyIDError(fmt.Sprintf("template %q", t.ID), err)
 		}
 	}
-	targets = make([]*topology.Node, 0, len(app.Nodes)) // at most: one allocation
+	if targets, err = nodesOf(app, r, renamed); err != nil {
+		return nil, nil, nil, err
+	}
+	switch {
+	case replaced == nil && len(targets) == 0:
+		return nil, nil, nil, &topology.NotFoundError{Kind: "template", ID: string(r.Replaces), App: r.Application}
+	case len(targets) == 0:
+		return nil, nil, nil, &MissingNodeError{App: r.Application, Template: r.Replaces}
+	}
+	return replaced, renamed, targets, nil
+}
+
+// nodesOf returns the nodes of app that r replaces, sorted by ID: those of
+// r.Replaces, and those of template renamed (if not nil) that have r's
+// version (see targets).
+func nodesOf(app *topology.Application, r *Request, renamed *topology.Template) ([]*topology.Node, error) {
+	targets := make([]*topology.Node, 0, len(app.Nodes)) // at most: one allocation
 	for i := range app.Nodes {
 		n := &app.Nodes[i]
 		if n.Template == r.Replaces || renamed != nil && n.Template == renamed.ID && cmp.Or(n.Version, renamed.Version).Same(r.Template.Version) {
 			if err := checkNode(n); err != nil {
-				return nil, nil, nil, err
+				return nil, err
 			}
 			targets = append(targets, n)
 		}
 	}
-	if replaced == nil && len(targets) == 0 {
-		return nil, nil, nil, &topology.NotFoundError{Kind: "template", ID: string(r.Replaces), App: r.Application}
-	}
 	slices.SortFunc(targets, func(a, b *topology.Node) int { return cmp.Compare(a.ID, b.ID) })
 	for i := 1; i < len(targets); i++ {
 		if targets[i].ID == targets[i-1].ID { // the plan would have two steps of one ID
-			return nil, nil, nil, duplicateNodeError(r.Application, targets[i].ID)
+			return nil, duplicateNodeError(r.Application, targets[i].ID)
 		}
 	}
-	if len(targets) == 0 {
-		return nil, nil, nil, &MissingNodeError{App: r.Application, Template: r.Replaces}
-	}
-	return replaced, renamed, targets, nil
+	return targets, nil
 }
 
 // duplicateNodeError reports an application that lists node id more than
