@@ -20,10 +20,15 @@ type Copies struct {
 	o      Opener
 	parent string
 
-	mu    sync.Mutex
-	dir   string // created at the first copy
-	files map[string]*packageCopy
+	mu     sync.Mutex
+	dir    string // created at the first copy
+	files  map[string]*packageCopy
+	closed bool // by Close: no copy is given or made any more
 }
+
+// errCopiesClosed reports a File after Close: the copies' directory is
+// gone, and another user may have made one of its name meanwhile.
+var errCopiesClosed = fmt.Errorf("%w: the package copies were removed (Close)", os.ErrClosed)
 
 // packageCopy is one package's copy, made once.
 type packageCopy struct {
@@ -65,6 +70,10 @@ func (c *Copies) File(ctx context.Context, p Package) (string, error) {
 func (c *Copies) file(ctx context.Context, p Package) (path string, joined bool, err error) {
 	key := copyKey(p)
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return "", false, namePackage(p, errCopiesClosed)
+	}
 	pc, joined := c.files[key]
 	if !joined {
 		pc = &packageCopy{ready: make(chan struct{})}
@@ -72,13 +81,18 @@ func (c *Copies) file(ctx context.Context, p Package) (path string, joined bool,
 	}
 	c.mu.Unlock()
 	if !joined {
-		pc.path, pc.err = c.copy(ctx, p)
-		if pc.err != nil {
-			pc.err = namePackage(p, pc.err)
-			c.mu.Lock()
-			delete(c.files, key)
-			c.mu.Unlock()
+		path, err := c.copy(ctx, p)
+		c.mu.Lock()
+		if err == nil && c.closed { // made while Close removed its directory
+			_ = os.Remove(path)
+			err = errCopiesClosed
 		}
+		if err != nil {
+			path, err = "", namePackage(p, err)
+			delete(c.files, key)
+		}
+		pc.path, pc.err = path, err
+		c.mu.Unlock()
 		close(pc.ready)
 	}
 	select {
@@ -102,12 +116,14 @@ func namePackage(p Package, err error) error {
 	return fmt.Errorf("copying package %s: %w", p, err)
 }
 
-// Made returns the path of the copy of p if it is made, or "".
+// Made returns the path of the copy of p if it is made, or "" (after
+// Close too).
 func (c *Copies) Made(p Package) string {
 	c.mu.Lock()
 	pc := c.files[copyKey(p)]
+	closed := c.closed
 	c.mu.Unlock()
-	if pc == nil {
+	if pc == nil || closed {
 		return ""
 	}
 	select {
@@ -118,10 +134,13 @@ func (c *Copies) Made(p Package) string {
 	}
 }
 
-// Close removes the copies.
+// Close removes the copies. File then fails with an error matching
+// os.ErrClosed: it gives no path of a removed copy, and makes no copy in
+// a directory of the removed one's name, which another user may have made.
 func (c *Copies) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.closed = true
 	if c.dir == "" {
 		return nil
 	}
@@ -172,6 +191,9 @@ func (c *Copies) copy(ctx context.Context, p Package) (path string, err error) {
 func (c *Copies) directory() (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed {
+		return "", errCopiesClosed
+	}
 	if c.dir == "" {
 		dir, err := os.MkdirTemp(c.parent, "stackup-packages-")
 		if err != nil {

@@ -182,3 +182,47 @@ func TestCopiesOneCallerCancelled(t *testing.T) {
 		assert.Equal(t, int32(2), o.opens.Load())
 	})
 }
+
+// After Close, File gives neither the path of a removed copy nor a copy
+// made in a directory of the removed one's name, which another user may
+// have made in a shared parent such as /tmp: it fails, matching
+// os.ErrClosed, and Made says nothing is made.
+func TestCopiesAfterClose(t *testing.T) {
+	content := []byte("tomcat 10.1.34\n")
+	o := openerFunc(func(context.Context, pkgsource.Package) (io.ReadCloser, error) {
+		return io.NopCloser(strings.NewReader(string(content))), nil
+	})
+	c := pkgsource.NewCopies(o, t.TempDir())
+	p := pkgsource.Package{Type: "tomcat", Version: version.MustParse("10.1.34"), Location: "tomcat.pkg",
+		Digest: digestOf(content), Size: int64(len(content))}
+	path, err := c.File(t.Context(), p)
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+
+	// Someone makes a directory of the removed one's name.
+	planted := filepath.Dir(path)
+	require.NoError(t, os.Mkdir(planted, 0o777))
+
+	assert.Empty(t, c.Made(p))
+	got, err := c.File(t.Context(), p)
+	require.ErrorIs(t, err, os.ErrClosed)
+	assert.Empty(t, got)
+	assert.ErrorContains(t, err, "tomcat 10.1.34")
+
+	other := p
+	other.Location = "other.pkg"
+	got, err = c.File(t.Context(), other)
+	require.ErrorIs(t, err, os.ErrClosed)
+	assert.Empty(t, got)
+	entries, err := os.ReadDir(planted)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "nothing written in the planted directory")
+	assert.NoError(t, c.Close(), "a second Close")
+}
+
+// openerFunc adapts a function to a pkgsource.Opener.
+type openerFunc func(ctx context.Context, p pkgsource.Package) (io.ReadCloser, error)
+
+func (f openerFunc) Open(ctx context.Context, p pkgsource.Package) (io.ReadCloser, error) {
+	return f(ctx, p)
+}
