@@ -49,8 +49,8 @@ const InstancesSchema = "stackup.instances/v1"
 //
 // Anchors and aliases, in the service template (typically defined under
 // dsl_definitions) and in the instance file, are followed within the
-// budget of [ReadYAML]; merge keys (<<) are refused in the service
-// template. A node_filter whose constraint would be longer than
+// budget of [ReadYAML]; merge keys (<<), aliases used as keys and keys
+// that are not single values are refused in the service template. A node_filter whose constraint would be longer than
 // [version.MaxLength] is refused before it is built: each valid_values
 // entry makes one alternative repeating every other clause.
 //
@@ -100,8 +100,9 @@ func toscaError(n *yaml.Node, construct string, format string, args ...any) erro
 }
 
 // mapping returns the key and value nodes of mapping n, or an error. It
-// follows aliases, and refuses merge keys and duplicate keys, which YAML
-// would otherwise resolve in silence.
+// follows aliases of values, and refuses merge keys and duplicate keys,
+// which YAML would otherwise resolve in silence, and keys that are aliases
+// or not scalars, which it would read otherwise than their text.
 func mapping(n *yaml.Node, construct string) ([][2]*yaml.Node, error) {
 	n = resolve(n)
 	if n.Kind != yaml.MappingNode {
@@ -111,6 +112,13 @@ func mapping(n *yaml.Node, construct string) ([][2]*yaml.Node, error) {
 	lines := make(map[string]int, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], resolve(n.Content[i+1])
+		switch {
+		case k.Kind == yaml.AliasNode:
+			// Its Value is the anchor's name, not the key YAML reads.
+			return nil, toscaError(k, cmp.Or(construct, "service template"), "an alias (*%s) as a key is not supported; write the key out", k.Value)
+		case k.Kind != yaml.ScalarNode:
+			return nil, toscaError(k, cmp.Or(construct, "service template"), "a key that is not a single value is not supported")
+		}
 		if k.Value == "<<" {
 			return nil, toscaError(k, cmp.Or(construct, "service template"), "merge keys (<<) are not supported")
 		}

@@ -1228,6 +1228,28 @@ func TestReadTOSCAMergeKeys(t *testing.T) {
 	})
 }
 
+// A key that is an alias is read by YAML as the value it names, where
+// its node holds the anchor's name: taken as text, "*imports : [x]" after
+// "&imports policies" would be an imports key, and "*n" a template named
+// n. Such keys, and keys that are not single values, are refused.
+func TestReadTOSCAAliasKeys(t *testing.T) {
+	ed := func(edits ...edit) string { return editFile(t, toscaShop, edits...) }
+	const msg = "as a key is not supported; write the key out"
+	template := ed(edit{"  template_name: shop\n", "  template_name: &tomcat_server shop_server\n"},
+		edit{"    tomcat_server:\n", "    *tomcat_server :\n"})
+	hidden := ed(edit{"  template_name: shop\n", "  template_name: &description imports\n"},
+		edit{"topology_template:\n", "*description : [ evil.yaml ]\ntopology_template:\n"})
+	property := ed(edit{"  template_name: shop\n", "  template_name: &component_version port\n"},
+		edit{"        context_root: /shop\n", "        context_root: /shop\n        *component_version : 80\n"})
+	notScalar := ed(edit{"        context_root: /shop\n", "        context_root: /shop\n        ? [ component_version ]\n        : 1.4.0\n"})
+	checkServiceErrors(t, []serviceError{
+		{"a node template", template, "*tomcat_server :", "node_templates", []string{"an alias (*tomcat_server) " + msg}},
+		{"a top-level key", hidden, "*description :", "service template", []string{"an alias (*description) " + msg}},
+		{"a property", property, "*component_version :", "node_templates.shop_app.properties", []string{"an alias (*component_version) " + msg}},
+		{"a sequence", notScalar, "? [ component_version ]", "node_templates.shop_app.properties", []string{"a key that is not a single value is not supported"}},
+	})
+}
+
 func TestReadTOSCAAliases(t *testing.T) {
 	const service = `tosca_definitions_version: tosca_simple_yaml_1_3
 metadata:
