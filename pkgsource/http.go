@@ -103,7 +103,7 @@ func NewHTTP(base string, client *http.Client, opts ...Option) (*HTTP, error) {
 	}
 	own := *client // the caller's client stays as it was
 	own.CheckRedirect = sameOrigin(client.CheckRedirect)
-	if o.reqTimeout == 0 && own.Timeout == 0 {
+	if o.reqTimeout == 0 && own.Timeout <= 0 { // http.Client bounds nothing then
 		o.reqTimeout = DefaultRequestTimeout
 	}
 	return &HTTP{base: u, trustKey: httpTrustKey(u), client: &own, opts: o}, nil

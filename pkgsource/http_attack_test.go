@@ -257,6 +257,7 @@ func TestHTTPDefaultRequestTimeout(t *testing.T) {
 		{"default", 0, nil, pkgsource.DefaultRequestTimeout},
 		{"option", 0, []pkgsource.Option{pkgsource.WithRequestTimeout(2 * time.Second)}, 2 * time.Second},
 		{"client timeout", 5 * time.Second, nil, 5 * time.Second},
+		{"negative client timeout", -time.Second, nil, pkgsource.DefaultRequestTimeout},
 		{"option over client timeout", 5 * time.Minute, []pkgsource.Option{pkgsource.WithRequestTimeout(3 * time.Second)}, 3 * time.Second},
 	}
 	for _, tt := range tests {

@@ -721,3 +721,13 @@ func TestMaxIndexSizeMustBePositive(t *testing.T) {
 		assert.ErrorContains(t, err, "WithMaxIndexSize")
 	}
 }
+
+// TestRequestTimeoutMustNotBeNegative: a negative timeout would bound no
+// request at all, leaving a server that never answers to hang the
+// source; the sources refuse it at once instead.
+func TestRequestTimeoutMustNotBeNegative(t *testing.T) {
+	_, err := pkgsource.NewHTTP("https://example.com/repo/", nil, pkgsource.WithRequestTimeout(-time.Second))
+	assert.ErrorContains(t, err, "WithRequestTimeout(-1s): give how long a request may take, more than 0")
+	_, err = pkgsource.NewDir(t.TempDir(), pkgsource.WithRequestTimeout(-time.Second))
+	assert.ErrorContains(t, err, "WithRequestTimeout")
+}

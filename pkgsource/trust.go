@@ -250,6 +250,9 @@ func newOptions(opts []Option) (options, error) {
 	if o.maxIndex <= 0 {
 		return o, fmt.Errorf("pkgsource: WithMaxIndexSize(%d): give the most bytes an index may have, 1 or more", o.maxIndex)
 	}
+	if o.reqTimeout < 0 {
+		return o, fmt.Errorf("pkgsource: WithRequestTimeout(%v): give how long a request may take, more than 0, or leave the option out for the default", o.reqTimeout)
+	}
 	if len(o.keys) > 0 && o.store == nil {
 		o.store = &memoryTrust{}
 	}
@@ -295,8 +298,8 @@ func WithRetries(n int, backoff time.Duration) Option {
 }
 
 // WithRequestTimeout bounds each HTTP request, headers and body. The
-// default is the client's own Timeout or, when it has none,
-// DefaultRequestTimeout.
+// default is the client's own Timeout or, when it has none (0 or less),
+// DefaultRequestTimeout. A negative d is refused: it would bound nothing.
 func WithRequestTimeout(d time.Duration) Option { return func(o *options) { o.reqTimeout = d } }
 
 // newBackoff returns the waits between the attempts of one request.
