@@ -26,8 +26,25 @@ type IDError struct {
 }
 
 func (e *IDError) Error() string {
+	max := cmp.Or(e.Max, MaxIDLength)
 	return fmt.Sprintf("topology: %s %q: %s; an identifier holds only ASCII letters, digits and . _ - : / @ +, does not start with -, and has at most %d bytes",
-		e.Kind, e.ID, e.Reason, cmp.Or(e.Max, MaxIDLength))
+		e.Kind, shownID(e.ID, max), e.Reason, max)
+}
+
+// shownID returns id as a message shows it: whole when it is at most max
+// bytes long, and otherwise its first bytes and "…", so that a file
+// holding an identifier of megabytes does not make a message of
+// megabytes (the reason gives its length).
+func shownID(id string, max int) string {
+	const show = 64
+	if len(id) <= max || len(id) <= show {
+		return id
+	}
+	n := show
+	for n > 0 && !utf8.RuneStart(id[n]) {
+		n--
+	}
+	return id[:n] + "…"
 }
 
 // Is reports whether target is ErrInvalidID.

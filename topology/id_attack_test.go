@@ -1,11 +1,13 @@
 package topology_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"
@@ -381,4 +383,31 @@ func TestErrorMessageOneLine(t *testing.T) {
 			assert.NotContains(t, err.Error(), "\nFAKE LINE")
 		})
 	}
+}
+
+// TestLongIDMessageBounded: an identifier of a megabyte is refused with a
+// message that shows its first bytes and its length, not the megabyte,
+// however it is read.
+func TestLongIDMessageBounded(t *testing.T) {
+	long := "x" + strings.Repeat("\xff", 1<<20)
+	err := topology.CheckID("node", long)
+	var ie *topology.IDError
+	require.ErrorAs(t, err, &ie)
+	assert.Equal(t, long, ie.ID, "the error keeps the identifier as given")
+	assert.Less(t, len(err.Error()), 1<<10, "the message is short")
+	assert.Contains(t, err.Error(), `node "x\xff\xff`)
+	assert.Contains(t, err.Error(), `…": 1048577 bytes long`)
+
+	// One of the longest length with a bad character is shown whole.
+	bad := strings.Repeat("a", topology.MaxIDLength-1) + "$"
+	assert.Contains(t, topology.CheckID("node", bad).Error(), strconv.Quote(bad))
+	over := strings.Repeat("a", topology.MaxIDLength+1)
+	assert.Contains(t, topology.CheckID("node", over).Error(), strconv.Quote(over[:64]+"…")+": 254 bytes long")
+
+	apps := idBase()
+	apps[0].Nodes[1].ID = topology.NodeID(strings.Repeat("n", 1<<20))
+	_, err = topology.ReadJSON(bytes.NewReader(fileOf(t, apps)))
+	require.ErrorIs(t, err, topology.ErrInvalidID)
+	assert.Less(t, len(err.Error()), 1<<10, "the message is short: %.300s", err)
+	assert.Contains(t, err.Error(), "1048576 bytes long")
 }
