@@ -27,9 +27,9 @@ func (c Chain) Packages(ctx context.Context, typ string) ([]Package, error) {
 	var out []Package
 	seen := map[Key]bool{}
 	for i, src := range c {
-		ps, err := src.Packages(ctx, typ)
+		ps, err := listed(ctx, i, src, typ)
 		if err != nil {
-			return nil, fmt.Errorf("pkgsource: chain source #%d: %w", i+1, err)
+			return nil, err
 		}
 		for _, p := range ps {
 			if k := p.Key().canonical(); !seen[k] {
@@ -47,9 +47,9 @@ func (c Chain) Packages(ctx context.Context, typ string) ([]Package, error) {
 // content against p as every Opener does.
 func (c Chain) Open(ctx context.Context, p Package) (io.ReadCloser, error) {
 	for i, src := range c {
-		ps, err := src.Packages(ctx, p.Type)
+		ps, err := listed(ctx, i, src, p.Type)
 		if err != nil {
-			return nil, fmt.Errorf("pkgsource: chain source #%d: %w", i+1, err)
+			return nil, err
 		}
 		if !slices.ContainsFunc(ps, func(q Package) bool { return q.Key().Same(p.Key()) }) {
 			continue
@@ -61,6 +61,19 @@ func (c Chain) Open(ctx context.Context, p Package) (io.ReadCloser, error) {
 		return o.Open(ctx, p)
 	}
 	return nil, &PackageError{Package: p.Key(), Err: ErrNotFound}
+}
+
+// listed returns what src, the i-th source of a chain, lists of type typ,
+// refusing a nil source rather than panic.
+func listed(ctx context.Context, i int, src Source, typ string) ([]Package, error) {
+	if src == nil {
+		return nil, fmt.Errorf("pkgsource: chain source #%d is nil: give a Source there or leave it out", i+1)
+	}
+	ps, err := src.Packages(ctx, typ)
+	if err != nil {
+		return nil, fmt.Errorf("pkgsource: chain source #%d: %w", i+1, err)
+	}
+	return ps, nil
 }
 
 // Cache remembers what a source lists, per type, for a time to live, so

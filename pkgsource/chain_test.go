@@ -305,3 +305,13 @@ func TestCacheConcurrent(t *testing.T) {
 	}
 	assert.LessOrEqual(t, calls.Load(), int32(16))
 }
+
+func TestChainNilSource(t *testing.T) {
+	mem, err := pkgsource.NewMemory(pkgsource.Package{Type: "tomcat", Version: version.MustParse("1.0.0")})
+	require.NoError(t, err)
+	c := pkgsource.Chain{mem, nil}
+	_, err = c.Packages(t.Context(), "tomcat")
+	require.EqualError(t, err, "pkgsource: chain source #2 is nil: give a Source there or leave it out")
+	_, err = c.Open(t.Context(), pkgsource.Package{Type: "tomcat", Version: version.MustParse("2.0.0")})
+	require.EqualError(t, err, "pkgsource: chain source #2 is nil: give a Source there or leave it out")
+}
