@@ -25,8 +25,9 @@ import (
 // the URL it asked for, so a compromised or misconfigured server cannot
 // send it to another host, or from https to http; it refuses others with a
 // *RedirectError. A file name in the index reaches the server only as a
-// path below the base URL (see ParseIndex). An HTTP is safe for concurrent
-// use.
+// path below the base URL (see ParseIndex); a package URL in the index of
+// an https repository must be https too (ErrUnsafePath). An HTTP is safe
+// for concurrent use.
 type HTTP struct {
 	base     *url.URL
 	trustKey string // see httpTrustKey
@@ -239,8 +240,15 @@ func (b *namedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// resolve returns the URL of a package's location: its own URL, or its file
+// name under the base URL. An https repository's packages come over
+// https, as its redirects must: an index cannot send a request in the
+// clear.
 func (h *HTTP) resolve(location string) (string, error) {
 	if isURL(location) {
+		if h.base.Scheme == "https" && !strings.HasPrefix(location, "https://") {
+			return "", fmt.Errorf("%w: %s is not https, as the repository %s is: serve the package over https", ErrUnsafePath, redacted(location), h.base.Redacted())
+		}
 		return location, nil
 	}
 	if err := checkFileName(location); err != nil {

@@ -3,6 +3,7 @@ package pkgsource_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -376,4 +378,30 @@ func TestHTTPRefusesHostileIndex(t *testing.T) {
 	require.Len(t, srv.ifNoneMatch, 3)
 	assert.NotEmpty(t, srv.ifNoneMatch[1])
 	assert.Equal(t, srv.ifNoneMatch[1], srv.ifNoneMatch[2], "the refused index did not replace the remembered one")
+}
+
+// TestHTTPSIndexURLInTheClear serves an https repository whose index
+// gives a package's URL over plain http: Open refuses it without a
+// request, as a redirect there would be refused.
+func TestHTTPSIndexURLInTheClear(t *testing.T) {
+	content := []byte("tomcat")
+	var hits atomic.Int32
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Write(content)
+	}))
+	defer plain.Close()
+	idx := `{"schema":"stackup.index/v1","version":1,"generated":"2026-01-02T03:04:05Z","packages":[{"type":"tomcat","version":"1.0.0","url":"` +
+		plain.URL + `/t.tgz","sha256":"` + strings.TrimPrefix(pkgsource.Digest(content), "sha256:") + `","size":6}]}`
+	repo := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, idx) }))
+	defer repo.Close()
+	h, err := pkgsource.NewHTTP(repo.URL+"/", repo.Client())
+	require.NoError(t, err)
+	ps, err := h.Packages(t.Context(), "tomcat")
+	require.NoError(t, err)
+	require.Len(t, ps, 1)
+	_, err = h.Open(t.Context(), ps[0])
+	require.ErrorIs(t, err, pkgsource.ErrUnsafePath)
+	assert.ErrorContains(t, err, plain.URL+"/t.tgz is not https")
+	assert.Zero(t, hits.Load(), "no request in the clear")
 }
