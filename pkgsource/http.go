@@ -283,8 +283,16 @@ func (h *HTTP) fetchSmall(ctx context.Context, u, etag string, limit int64) (bod
 	if int64(len(body)) > limit {
 		return nil, "", false, &IndexError{Err: fmt.Errorf("%s is larger than %d bytes", redacted(u), limit)}
 	}
-	return body, resp.Header.Get("ETag"), false, nil
+	tag = resp.Header.Get("ETag")
+	if len(tag) > maxETag {
+		tag = "" // sent back, it could make every later request too large to be served
+	}
+	return body, tag, false, nil
 }
+
+// maxETag is the longest ETag kept for a conditional request; a longer
+// one is not sent back, and the next request asks for the whole index.
+const maxETag = 1 << 10
 
 // get sends a GET, retrying on connection errors and 5xx answers (the
 // last 5xx answer is returned as it is) after waits drawn by

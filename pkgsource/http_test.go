@@ -731,3 +731,28 @@ func TestRequestTimeoutMustNotBeNegative(t *testing.T) {
 	_, err = pkgsource.NewDir(t.TempDir(), pkgsource.WithRequestTimeout(-time.Second))
 	assert.ErrorContains(t, err, "WithRequestTimeout")
 }
+
+// TestHTTPLongETagNotSentBack serves the index with an ETag of 8 KiB: it
+// is not sent back in If-None-Match, where a server with a header limit
+// would refuse every later request for it.
+func TestHTTPLongETagNotSentBack(t *testing.T) {
+	r := newRepo(t, false)
+	srv := newRepoServer(t, r.files)
+	long := `"` + strings.Repeat("e", 8<<10) + `"`
+	srv.setHook(func(w http.ResponseWriter, _ *http.Request, name string, _ int) bool {
+		if name != pkgsource.IndexFile {
+			return false
+		}
+		w.Header().Set("ETag", long)
+		_, _ = w.Write(r.files[name])
+		return true
+	})
+	h := newTestHTTP(t, srv.base(), srv.Client())
+	for range 2 {
+		_, err := h.Packages(t.Context(), "tomcat")
+		require.NoError(t, err)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	assert.Equal(t, []string{"", ""}, srv.ifNoneMatch)
+}
