@@ -95,8 +95,13 @@ func TestNotifyAcrossRuns(t *testing.T) {
 
 	// The listening connections, one per Store, are cut: they listen
 	// again.
-	old := listeners(t, pool, s)
-	require.Len(t, old, 2)
+	// Each Store's listener LISTENs once its Work has begun, which the
+	// event does not wait for.
+	var old []int32
+	require.Eventually(t, func() bool { // a failure bound
+		old = listeners(t, pool, s)
+		return len(old) == 2
+	}, defaultBound, pollEvery, "one listener per Store")
 	_, err := pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = ANY($1)`, old)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { // a failure bound
