@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/version"
@@ -121,8 +119,11 @@ func parseIndex(data []byte, limit int64) (*Index, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, &IndexError{Err: errors.New("data after the index object")}
 	}
-	if err := checkDuplicateKeys(data); err != nil {
-		return nil, err
+	// encoding/json keeps the last of two keys in silence: two readers of
+	// one signed index, such as a publisher's audit and this package,
+	// could otherwise see different files or digests.
+	if err := topology.CheckJSONKeys(data); err != nil {
+		return nil, &IndexError{Err: err}
 	}
 	if in.Schema != IndexSchema {
 		return nil, &IndexError{Err: fmt.Errorf("schema %q, want %q", in.Schema, IndexSchema)}
@@ -154,76 +155,6 @@ func parseIndex(data []byte, limit int64) (*Index, error) {
 		idx.Packages = append(idx.Packages, p)
 	}
 	return idx, nil
-}
-
-// checkDuplicateKeys refuses, as an *IndexError naming the key and its
-// line, an index in which an object gives a key twice, in any letter case
-// (encoding/json matches keys to fields whatever their case, and keeps
-// the last of two in silence): two readers of one signed index, such as
-// a publisher's audit and this package, could otherwise see different
-// files or digests.
-func checkDuplicateKeys(data []byte) error {
-	type level struct {
-		keys      map[string]string // folded name → as written; nil in an array
-		valueNext bool              // a key was read: its value comes next
-	}
-	var open []level
-	dec := json.NewDecoder(bytes.NewReader(data))
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return &IndexError{Err: err}
-		}
-		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
-			open = open[:len(open)-1]
-			continue
-		}
-		if name, ok := tok.(string); ok && len(open) > 0 && open[len(open)-1].keys != nil && !open[len(open)-1].valueNext {
-			top := &open[len(open)-1]
-			top.valueNext = true
-			folded := foldKey(name)
-			first, dup := top.keys[folded]
-			if !dup {
-				top.keys[folded] = name
-				continue
-			}
-			line := bytes.Count(data[:dec.InputOffset()], []byte("\n")) + 1
-			also := ""
-			if first != name {
-				also = fmt.Sprintf(", also as %s (keys match fields whatever their case)", strconv.Quote(first))
-			}
-			return &IndexError{Err: fmt.Errorf("line %d: key %s given twice%s, of which only the last would count; give each key once", line, strconv.Quote(name), also)}
-		}
-		if len(open) > 0 {
-			open[len(open)-1].valueNext = false
-		}
-		switch tok {
-		case json.Delim('{'):
-			open = append(open, level{keys: map[string]string{}})
-		case json.Delim('['):
-			open = append(open, level{})
-		}
-	}
-}
-
-// foldKey folds a key as encoding/json does to match it to a field: two
-// keys that fold alike set the same field.
-func foldKey(name string) string {
-	return strings.Map(func(r rune) rune {
-		if r < utf8.RuneSelf {
-			return unicode.ToUpper(r)
-		}
-		for { // the smallest rune of its fold set, as encoding/json's foldRune
-			next := unicode.SimpleFold(r)
-			if next <= r {
-				return next
-			}
-			r = next
-		}
-	}, name)
 }
 
 func (e indexEntry) decode() (Package, error) {

@@ -198,10 +198,10 @@ func TestParseIndexDocumentErrors(t *testing.T) {
 		// encoding/json keeps the last of two keys, matched whatever their
 		// case: a reader that keeps the first, or matches case, would see
 		// another digest, file or version in the same signed bytes.
-		{"version twice", strings.Replace(valid, `"version":7`, `"version":9,"version":7`, 1), `line 1: key "version" given twice, of which only the last would count`},
-		{"sha256 twice in other cases", strings.Replace(valid, `"sha256":`, `"SHA256":"`+strings.Repeat("c", 64)+`","sha256":`, 1), `key "sha256" given twice, also as "SHA256"`},
-		{"sha256 twice, one with a long s", strings.Replace(valid, `"sha256":`, `"ſha256":"`+strings.Repeat("c", 64)+`","sha256":`, 1), `key "sha256" given twice, also as "ſha256"`},
-		{"file twice on another line", strings.Replace(valid, `"file":`, `"file":"evil.tgz",`+"\n"+`"file":`, 1), `line 2: key "file" given twice`},
+		{"version twice", strings.Replace(valid, `"version":7`, `"version":9,"version":7`, 1), `key "version": duplicate key (also at line 1, column`},
+		{"sha256 twice in other cases", strings.Replace(valid, `"sha256":`, `"SHA256":"`+strings.Repeat("c", 64)+`","sha256":`, 1), `key "sha256": duplicate key (also as "SHA256" at line 1`},
+		{"sha256 twice, one with a long s", strings.Replace(valid, `"sha256":`, `"ſha256":"`+strings.Repeat("c", 64)+`","sha256":`, 1), `key "sha256": duplicate key (also as "ſha256" at line 1`},
+		{"file twice on another line", strings.Replace(valid, `"file":`, `"file":"evil.tgz",`+"\n"+`"file":`, 1), `line 2, column 1: key "file": duplicate key (also at line 1`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

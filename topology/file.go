@@ -211,11 +211,44 @@ func checkZeroVersion(text string, v, template version.Version) error {
 		"leave the version out for that, or give the version installed", text, template)
 }
 
-// checkJSONKeys refuses an object, at any depth, that holds a key twice,
-// which encoding/json would read with the last value winning. Keys are
-// compared as encoding/json matches them to fields, without regard to
-// case. It names the second key and where both are.
+// checkJSONKeys refuses, as an *Error matching ErrInvalid, a document
+// that CheckJSONKeys refuses.
 func checkJSONKeys(data []byte) error {
+	err := CheckJSONKeys(data)
+	if dup, ok := err.(*DuplicateKeyError); ok {
+		return &Error{Item: fmt.Sprintf("%s: key %q", dup.At, dup.Key), Err: fmt.Errorf("%w: %s", ErrInvalid, dup.problem())}
+	}
+	if err != nil {
+		return &Error{Item: jsonErrorPlace(data, err), Err: fmt.Errorf("%w: %v", ErrInvalid, err)}
+	}
+	return nil
+}
+
+// DuplicateKeyError reports a JSON object that gives a key twice, which
+// encoding/json reads with the last value winning, where another reader
+// of the same bytes may take the first.
+type DuplicateKeyError struct {
+	Key, At        string // the second key as written, and where: "line L, column C"
+	First, FirstAt string // the first, which differs from Key in case when they fold alike
+}
+
+func (e *DuplicateKeyError) Error() string {
+	return fmt.Sprintf("%s: key %q: %s", e.At, e.Key, e.problem())
+}
+
+func (e *DuplicateKeyError) problem() string {
+	also := "also at " + e.FirstAt
+	if e.First != e.Key {
+		also = fmt.Sprintf("also as %q at %s: keys match fields whatever their case", e.First, e.FirstAt)
+	}
+	return "duplicate key (" + also + "), of which only the last would count; give each key once"
+}
+
+// CheckJSONKeys returns a *DuplicateKeyError for the first key that an
+// object of the JSON document data, at any depth, gives twice, comparing
+// keys as encoding/json matches them to fields (without regard to case);
+// the decoder's error for data that is not JSON; or nil.
+func CheckJSONKeys(data []byte) error {
 	type key struct {
 		name   string
 		offset int64 // of its opening quote
@@ -234,7 +267,7 @@ func checkJSONKeys(data []byte) error {
 			return nil
 		}
 		if err != nil {
-			return &Error{Item: jsonErrorPlace(data, err), Err: fmt.Errorf("%w: %v", ErrInvalid, err)}
+			return err
 		}
 		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
 			open = open[:len(open)-1]
@@ -253,12 +286,7 @@ func checkJSONKeys(data []byte) error {
 				top.keys[folded] = key{name: name, offset: start}
 				continue
 			}
-			also := "also at " + bytePlace(data, first.offset)
-			if first.name != name {
-				also = fmt.Sprintf("also as %q at %s: keys match fields whatever their case", first.name, bytePlace(data, first.offset))
-			}
-			return &Error{Item: fmt.Sprintf("%s: key %q", bytePlace(data, start), name),
-				Err: fmt.Errorf("%w: duplicate key (%s), of which only the last would count; give each key once", ErrInvalid, also)}
+			return &DuplicateKeyError{Key: name, At: bytePlace(data, start), First: first.name, FirstAt: bytePlace(data, first.offset)}
 		}
 		// A value.
 		if len(open) > 0 {
