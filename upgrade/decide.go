@@ -63,14 +63,8 @@ func (pl *planning) replacedAllows(pf *platform, r *Request) error {
 			return err
 		}
 		if !allowAll(pf.cotenants, v) {
-			all, err := pl.allCotenants(pf)
-			if err != nil {
+			if blocking, err = pl.ruledOutBy(pf, []version.Version{v}); err != nil {
 				return err
-			}
-			for _, c := range all {
-				if !c.Constraint.Allows(v) {
-					blocking = append(blocking, c)
-				}
 			}
 		}
 	}
@@ -349,19 +343,29 @@ func (pl *planning) nothingFits(pf *platform, fit sieve) error {
 // conflict explains why no version that every demand on pf wants is
 // allowed by its co-tenants: wanted are the versions the demands want.
 func (pl *planning) conflict(pf *platform, wanted []int) error {
-	pkgs := pf.cat.pkgs
-	var blocking []Demand
-	all, err := pl.allCotenants(pf)
+	tried := pick(pf.cat.pkgs, wanted)
+	blocking, err := pl.ruledOutBy(pf, tried)
 	if err != nil {
 		return err
 	}
+	return &ConflictError{Node: pf.node.ID, Type: pf.template.Type, Installed: pf.node.Version,
+		Wanted: slices.Clone(pf.demands), Blocking: blocking, Tried: tried}
+}
+
+// ruledOutBy returns the demands of pf's co-tenants, all of them (see
+// allCotenants), that rule out one of vs, for an error that names them.
+func (pl *planning) ruledOutBy(pf *platform, vs []version.Version) ([]Demand, error) {
+	all, err := pl.allCotenants(pf)
+	if err != nil {
+		return nil, err
+	}
+	var out []Demand
 	for _, c := range all {
-		if slices.ContainsFunc(wanted, func(i int) bool { return !c.Constraint.Allows(pkgs[i].Version) }) {
-			blocking = append(blocking, c)
+		if slices.ContainsFunc(vs, func(v version.Version) bool { return !c.Constraint.Allows(v) }) {
+			out = append(out, c)
 		}
 	}
-	return &ConflictError{Node: pf.node.ID, Type: pf.template.Type, Installed: pf.node.Version,
-		Wanted: slices.Clone(pf.demands), Blocking: blocking, Tried: pick(pkgs, wanted)}
+	return out, nil
 }
 
 // noPath explains why no path takes pf to any version that fits among its
@@ -375,14 +379,9 @@ func (pl *planning) noPath(pf *platform, fit sieve, up bool) error {
 		furthest, blocked = pl.furthestReachable(installed, pkgs, pf.cotenants)
 		reason = "no package upgrades from there to a higher version" + fromPrereleaseHint(furthest, pkgs)
 		if len(blocked) > 0 {
-			all, err := pl.allCotenants(pf)
-			if err != nil {
+			var err error
+			if blocking, err = pl.ruledOutBy(pf, blocked); err != nil {
 				return err
-			}
-			for _, c := range all {
-				if slices.ContainsFunc(blocked, func(v version.Version) bool { return !c.Constraint.Allows(v) }) {
-					blocking = append(blocking, c)
-				}
 			}
 			reason = fmt.Sprintf("the co-tenants do not allow %s: %s", joinVersions(blocked), joinDemands(blocking))
 		}
