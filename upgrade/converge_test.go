@@ -322,3 +322,27 @@ func TestReplanRenamedTemplate(t *testing.T) {
 	require.ErrorIs(t, err, topology.ErrNotFound)
 	assert.Contains(t, err.Error(), "shop_old")
 }
+
+// TestRenamedTemplateReplacedTwice: the nodes of a new template's ID are
+// its request's (see TestReplanRenamedTemplate), so another request that
+// replaces that template, or moves to it too, is refused.
+func TestRenamedTemplateReplacedTwice(t *testing.T) {
+	ng := cvRequest()
+	ng.Template.ID = "shop_ng"
+	other := ng
+	other.Replaces = "shop_ng"
+	for _, tt := range []struct {
+		reqs  []upgrade.Request
+		field string
+	}{
+		{[]upgrade.Request{ng, other}, "Replaces"},
+		{[]upgrade.Request{other, ng}, "Template.ID"},
+	} {
+		_, err := upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t)).PlanAll(context.Background(), tt.reqs...)
+		var re *upgrade.RequestError
+		require.ErrorAs(t, err, &re)
+		assert.Equal(t, 1, re.Request)
+		assert.Equal(t, tt.field, re.Field)
+		assert.ErrorContains(t, err, `template "shop_ng" of application "shop" is already replaced by request #1`)
+	}
+}
