@@ -302,17 +302,9 @@ type requirementSpec struct {
 
 // loadRequests reads a request file, YAML or JSON (which YAML reads too).
 func loadRequests(path string) ([]upgrade.Request, error) {
-	f, err := topology.OpenRegular(path)
+	data, err := readSmallFile(path, maxRequestFile)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxRequestFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxRequestFile {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxRequestFile)
 	}
 	reqs, err := parseRequestsYAML(data)
 	if err != nil {

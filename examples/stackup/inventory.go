@@ -264,13 +264,24 @@ func (inv *inventory) check(data []byte, e edit) error {
 	return nil
 }
 
-func readRegular(path string) ([]byte, error) {
+func readRegular(path string) ([]byte, error) { return readSmallFile(path, topology.MaxFileSize) }
+
+// readSmallFile reads path, a regular file (a FIFO would block, /dev/zero
+// never end) of at most limit bytes, and refuses a larger one, naming it.
+func readSmallFile(path string, limit int64) ([]byte, error) {
 	f, err := topology.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, topology.MaxFileSize))
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return data, nil
 }
 
 // setJSON makes edit e in a JSON topology file, and returns the

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"mime"
 	"net"
@@ -1150,17 +1149,9 @@ func allowedHost(name string) (string, error) {
 // readToken reads a token file: a regular file of at most maxTokenFile
 // bytes, whose content, trimmed, is the token.
 func readToken(file string) (string, error) {
-	f, err := topology.OpenRegular(file) // a FIFO would block, /dev/zero never end
+	data, err := readSmallFile(file, maxTokenFile) // a token file holds only the token
 	if err != nil {
 		return "", err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
-	if err != nil {
-		return "", err
-	}
-	if len(data) > maxTokenFile {
-		return "", fmt.Errorf("%s is larger than %d bytes: a token file holds only the token", file, maxTokenFile)
 	}
 	token, err := checkToken(string(data))
 	if err != nil {
@@ -1191,18 +1182,9 @@ func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 // readTLSFile reads file, given as flag: a regular file of at most
 // maxTLSFile bytes.
 func readTLSFile(flag, file string) ([]byte, error) {
-	f, err := topology.OpenRegular(file) // a FIFO would block, /dev/zero never end
+	data, err := readSmallFile(file, maxTLSFile)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", flag, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxTLSFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", flag, err)
-	}
-	if len(data) > maxTLSFile {
-		return nil, fmt.Errorf("%s: %w", flag, &fs.PathError{Op: "read", Path: file,
-			Err: fmt.Errorf("larger than %d bytes: give a PEM file of the certificate chain or of its private key", maxTLSFile)})
 	}
 	return data, nil
 }

@@ -415,8 +415,8 @@ func TestServeRefusesToStart(t *testing.T) {
 		{"tls-cert-directory", []string{"--tls-cert", dir, "--tls-key", keyFile}, "", "--tls-cert: open " + dir + ": not a regular file: a directory"},
 		{"tls-key-directory", []string{"--tls-cert", certFile, "--tls-key", dir}, "", "--tls-key: open " + dir + ": not a regular file: a directory"},
 		{"tls-key-dev-zero", []string{"--tls-cert", certFile, "--tls-key", zeroLink}, "", "--tls-key: open " + zeroLink + ": not a regular file: a character device"},
-		{"tls-cert-big", []string{"--tls-cert", bigPEM, "--tls-key", keyFile}, "", "--tls-cert: read " + bigPEM + ": larger than 1048576 bytes"},
-		{"tls-key-big", []string{"--tls-cert", certFile, "--tls-key", bigPEM}, "", "--tls-key: read " + bigPEM + ": larger than 1048576 bytes"},
+		{"tls-cert-big", []string{"--tls-cert", bigPEM, "--tls-key", keyFile}, "", "--tls-cert: " + bigPEM + " is larger than 1048576 bytes"},
+		{"tls-key-big", []string{"--tls-cert", certFile, "--tls-key", bigPEM}, "", "--tls-key: " + bigPEM + " is larger than 1048576 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
