@@ -50,9 +50,10 @@ const InstancesSchema = "stackup.instances/v1"
 // Anchors and aliases, in the service template (typically defined under
 // dsl_definitions) and in the instance file, are followed within the
 // budget of [ReadYAML]; merge keys (<<), aliases used as keys and keys
-// that are not single values are refused in the service template. A node_filter whose constraint would be longer than
-// [version.MaxLength] is refused before it is built: each valid_values
-// entry makes one alternative repeating every other clause.
+// that are not single values are refused in the service template. A
+// node_filter whose constraint would be longer than [version.MaxLength]
+// is refused before it is built: each valid_values entry makes one
+// alternative repeating every other clause.
 //
 // The instance file is YAML:
 //
@@ -112,15 +113,14 @@ func mapping(n *yaml.Node, construct string) ([][2]*yaml.Node, error) {
 	lines := make(map[string]int, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], resolve(n.Content[i+1])
-		switch {
+		switch where := cmp.Or(construct, "service template"); {
 		case k.Kind == yaml.AliasNode:
 			// Its Value is the anchor's name, not the key YAML reads.
-			return nil, toscaError(k, cmp.Or(construct, "service template"), "an alias (*%s) as a key is not supported; write the key out", k.Value)
+			return nil, toscaError(k, where, "an alias (*%s) as a key is not supported; write the key out", k.Value)
 		case k.Kind != yaml.ScalarNode:
-			return nil, toscaError(k, cmp.Or(construct, "service template"), "a key that is not a single value is not supported")
-		}
-		if k.Value == "<<" {
-			return nil, toscaError(k, cmp.Or(construct, "service template"), "merge keys (<<) are not supported")
+			return nil, toscaError(k, where, "a key that is not a single value is not supported")
+		case k.Value == "<<":
+			return nil, toscaError(k, where, "merge keys (<<) are not supported")
 		}
 		if line, dup := lines[k.Value]; dup {
 			return nil, toscaError(k, join(construct, k.Value), "duplicate key (also on line %d)", line)
