@@ -391,9 +391,6 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, af *applyFlags, st
 		_, statErr := os.Lstat(journalPath)
 		j, err := upgrade.OpenFileJournal(journalPath)
 		if err != nil {
-			if cerr := checkJournal(journalPath, af.journal != ""); cerr != nil { // replaced since it was checked
-				return cerr
-			}
 			return failedErr(err)
 		}
 		defer j.Close()
