@@ -20,13 +20,13 @@ import (
 // prereleases included, and prints as "*"; parsing "", blank or "*" gives
 // it. A Constraint is immutable and safe for concurrent use.
 type Constraint struct {
-	p   *parsed // nil for the zero Constraint
-	src string  // the input, trimmed, its white space made spaces
+	p *parsed // nil for the zero Constraint; one word: requirements, dependents and demands hold a fleet's worth
 }
 
-// parsed is a constraint as Masterminds parsed it, which gives the
-// reasons a version fails it, and compiled, which Allows evaluates.
+// parsed is a constraint as written, as Masterminds parsed it, which gives
+// the reasons a version fails it, and compiled, which Allows evaluates.
 type parsed struct {
+	src string // the input, trimmed, its white space made spaces
 	sem *semver.Constraints
 	cc  compiled
 }
@@ -55,7 +55,7 @@ func ParseConstraint(s string) (Constraint, error) {
 	if err != nil {
 		return Constraint{}, parseError(ErrInvalidConstraint, s, err)
 	}
-	return Constraint{p: &parsed{sem: sc, cc: cc}, src: src}, nil
+	return Constraint{p: &parsed{src: src, sem: sc, cc: cc}}, nil
 }
 
 // versionLike matches what a constraint's comparisons compare with.
@@ -96,7 +96,7 @@ func (c Constraint) String() string {
 	if c.p == nil {
 		return "*"
 	}
-	return c.src
+	return c.p.src
 }
 
 // Allows reports whether v satisfies c. It does not allocate.
@@ -162,7 +162,7 @@ func (c Constraint) PrereleaseHint(v Version) string {
 	if !c.ExcludesPrerelease(v) {
 		return ""
 	}
-	msg := v.String() + " is a pre-release, which " + c.src + " excludes: "
+	msg := v.String() + " is a pre-release, which " + c.p.src + " excludes: "
 	if fix, ok := c.withPrereleases(v); ok {
 		return msg + "write " + fix + " to allow pre-releases"
 	}
@@ -177,7 +177,8 @@ var lowerBound = regexp.MustCompile(`(>=|~>|~|\^|=)\s*v?(\d+)(?:\.(\d+))?(?:\.(\
 // withPrereleases returns c with the "-0" pre-release added to the lower
 // bound of its first clause that has one, when the result allows v.
 func (c Constraint) withPrereleases(v Version) (string, bool) {
-	loc := lowerBound.FindStringSubmatchIndex(c.src)
+	src := c.p.src
+	loc := lowerBound.FindStringSubmatchIndex(src)
 	if loc == nil {
 		return "", false
 	}
@@ -185,9 +186,9 @@ func (c Constraint) withPrereleases(v Version) (string, bool) {
 		if loc[2*i] < 0 {
 			return "0"
 		}
-		return c.src[loc[2*i]:loc[2*i+1]]
+		return src[loc[2*i]:loc[2*i+1]]
 	}
-	op := c.src[loc[2]:loc[3]]
+	op := src[loc[2]:loc[3]]
 	if op == "=" {
 		op = ">="
 	}
@@ -195,7 +196,7 @@ func (c Constraint) withPrereleases(v Version) (string, bool) {
 	if loc[2*4] < 0 {
 		end = max(loc[2*3+1], loc[2*2+1])
 	}
-	fix := c.src[:loc[0]] + op + part(2) + "." + part(3) + "." + part(4) + "-0" + c.src[end:]
+	fix := src[:loc[0]] + op + part(2) + "." + part(3) + "." + part(4) + "-0" + src[end:]
 	f, err := ParseConstraint(fix)
 	if err != nil || !f.Allows(v) {
 		return "", false
@@ -205,7 +206,12 @@ func (c Constraint) withPrereleases(v Version) (string, bool) {
 
 // MarshalText implements encoding.TextMarshaler. The zero Constraint
 // marshals as "" so that it round-trips as "no constraint".
-func (c Constraint) MarshalText() ([]byte, error) { return []byte(c.src), nil }
+func (c Constraint) MarshalText() ([]byte, error) {
+	if c.p == nil {
+		return []byte{}, nil
+	}
+	return []byte(c.p.src), nil
+}
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (c *Constraint) UnmarshalText(text []byte) error {
