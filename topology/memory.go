@@ -80,11 +80,39 @@ func New(apps ...Application) (*Memory, error) {
 			m.nodes[n.ID] = n
 		}
 	}
+	// Each node's dependents in a list of its own, the lists cut from one:
+	// counted first, as a platform node a fleet runs on has a fleet's worth,
+	// and lists grown one by one would hold a third more than they need.
+	counts := make(map[NodeID]int)
+	m.eachDependent(func(target NodeID, _ Dependent) { counts[target]++ })
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	all := make([]Dependent, total)
+	for target, n := range counts {
+		m.dependents[target], all = all[:0:n], all[n:]
+	}
+	m.eachDependent(func(target NodeID, d Dependent) { m.dependents[target] = append(m.dependents[target], d) })
+	for _, ds := range m.dependents {
+		slices.SortFunc(ds, func(a, b Dependent) int {
+			return cmp.Or(cmp.Compare(a.App, b.App), cmp.Compare(a.Node, b.Node),
+				cmp.Compare(a.Relation, b.Relation), cmp.Compare(a.Constraint.String(), b.Constraint.String()))
+		})
+	}
+	m.indexNeeds()
+	return m, nil
+}
+
+// eachDependent calls f with each dependent of each node, and the node:
+// one per requirement of the dependent's template on the node's, or one
+// without a constraint when there is none.
+func (m *Memory) eachDependent(f func(NodeID, Dependent)) {
 	// The requirements of each template by the template they name, found
 	// once per template rather than searched for each relationship.
 	reqsOn := make(map[*Template]map[TemplateID][]*Requirement)
 	for _, n := range m.nodes {
-		t := templates[n.Template]
+		t := m.templates[n.Template]
 		byTarget, ok := reqsOn[t]
 		if !ok && len(n.Relationships) > 0 {
 			byTarget = make(map[TemplateID][]*Requirement)
@@ -102,21 +130,13 @@ func New(apps ...Application) (*Memory, error) {
 			reqs := byTarget[target.Template]
 			for _, req := range reqs {
 				d.Constraint = req.Constraint
-				m.dependents[r.Target] = append(m.dependents[r.Target], d)
+				f(r.Target, d)
 			}
 			if len(reqs) == 0 {
-				m.dependents[r.Target] = append(m.dependents[r.Target], d)
+				f(r.Target, d)
 			}
 		}
 	}
-	for _, ds := range m.dependents {
-		slices.SortFunc(ds, func(a, b Dependent) int {
-			return cmp.Or(cmp.Compare(a.App, b.App), cmp.Compare(a.Node, b.Node),
-				cmp.Compare(a.Relation, b.Relation), cmp.Compare(a.Constraint.String(), b.Constraint.String()))
-		})
-	}
-	m.indexNeeds()
-	return m, nil
 }
 
 // indexNeeds fills in needed and farNeeded, from the top of the stacks
