@@ -12,9 +12,10 @@ import (
 )
 
 // assemble turns the decisions into the plan: the steps of every platform
-// node, the satisfied checks, an application step per replaced node, the
-// edges between them and the warnings, in a deterministic order.
-func (pl *planning) assemble(plan *Plan) error {
+// node, the satisfied checks, an application step per replaced node and the
+// warnings, and returns the edges between the steps, for orderSteps to put
+// them in a deterministic order.
+func (pl *planning) assemble(plan *Plan) (stepEdges, error) {
 	platformSteps, checks := 0, 0
 	for _, level := range pl.byHeight {
 		for _, pf := range level {
@@ -31,12 +32,13 @@ func (pl *planning) assemble(plan *Plan) error {
 	// The application steps come after the platform steps, in the order
 	// of the replaced nodes. A replaced node that something is demanded of
 	// has its application step as its steps: what runs on it waits for it.
-	appIDs := applicationStepIDs(pl.replaced, plan.Requests)
-	k := 0
+	appIDs := newAppStepIDs(pl.replaced, plan.Requests)
+	ahead, k := appIDs, 0
 	for i := range pl.replaced {
 		if rep := &pl.replaced[i]; !rep.current {
+			id := ahead.next(rep)
 			if pf := rep.platform; pf != nil {
-				pf.steps, pf.lastIndex = appIDs[k:k+1:k+1], platformSteps+k
+				pf.steps, pf.lastIndex = []StepID{id}, platformSteps+k
 			}
 			k++
 		}
@@ -44,17 +46,17 @@ func (pl *planning) assemble(plan *Plan) error {
 	// What each step comes after, by index, as the rows of a dag.Graph.
 	g := stepEdges{start: make([]int32, 1, n+1)}
 	if err := pl.platformSteps(plan, &g); err != nil {
-		return err
+		return g, err
 	}
 	if err := pl.upgradedWarnings(plan); err != nil {
-		return err
+		return g, err
 	}
-	if err := pl.applicationSteps(plan, &g, appIDs); err != nil {
-		return err
+	if err := pl.applicationSteps(plan, &g, &appIDs); err != nil {
+		return g, err
 	}
 	slices.SortStableFunc(plan.Satisfied, func(a, b Check) int { return cmp.Compare(a.Node, b.Node) })
 	plan.Decisions = pl.decisions()
-	return orderSteps(plan.Steps, nil, g)
+	return g, nil
 }
 
 // decisions returns the decision of every platform node with steps, sorted
@@ -106,7 +108,7 @@ func (pl *planning) platformSteps(plan *Plan, g *stepEdges) error {
 
 // applicationSteps adds to the plan a step, or a satisfied check, for
 // every replaced node, their rows to g, and the warnings.
-func (pl *planning) applicationSteps(plan *Plan, g *stepEdges, appIDs []StepID) error {
+func (pl *planning) applicationSteps(plan *Plan, g *stepEdges, appIDs *appStepIDs) error {
 	type warnings struct {
 		node  topology.NodeID
 		texts []string
@@ -116,6 +118,7 @@ func (pl *planning) applicationSteps(plan *Plan, g *stepEdges, appIDs []StepID) 
 	replaces := map[reasonKey]string{} // the reasons of application steps, which many share
 	var lastKey reasonKey
 	var reason string
+	lastRequest := -1
 	current := make([]*Demand, len(plan.Requests)) // what a request asks of its nodes on its version already, made once
 	for i := range pl.replaced {
 		rep := &pl.replaced[i]
@@ -129,6 +132,12 @@ func (pl *planning) applicationSteps(plan *Plan, g *stepEdges, appIDs []StepID) 
 			plan.Satisfied = append(plan.Satisfied, Check{Node: id, Template: rep.node.Template, Version: rep.node.Version, Demand: *current[rep.request]})
 			continue
 		}
+		if rep.request != lastRequest {
+			// The replaced nodes come request by request: a request's
+			// keys do not come back once the next one's come.
+			clear(replaces)
+			lastRequest = rep.request
+		}
 		// The steps of one request share its template: treat it as
 		// read-only.
 		if k := (reasonKey{rep.request, rep.template.ID, rep.node.Version.String()}); k != lastKey { // runs are common
@@ -139,7 +148,7 @@ func (pl *planning) applicationSteps(plan *Plan, g *stepEdges, appIDs []StepID) 
 			}
 			lastKey = k
 		}
-		s := Step{ID: appIDs[0], Kind: Application,
+		s := Step{ID: appIDs.next(rep), Kind: Application,
 			App: r.Application, Node: id, Template: rep.node.Template, Type: rep.template.Type,
 			From: rep.node.Version, To: r.Template.Version, NewTemplate: &r.Template, Request: rep.request,
 			Reason: reason}
@@ -148,7 +157,6 @@ func (pl *planning) applicationSteps(plan *Plan, g *stepEdges, appIDs []StepID) 
 			return err
 		}
 		plan.Steps = append(plan.Steps, s)
-		appIDs = appIDs[1:]
 		texts, err := pl.oldRequirementWarnings(rep, breaks)
 		if err != nil {
 			return err
@@ -165,37 +173,45 @@ func (pl *planning) applicationSteps(plan *Plan, g *stepEdges, appIDs []StepID) 
 	return nil
 }
 
-// applicationStepIDs returns the IDs of the steps of the replaced nodes
-// not current already, in order, made in one string: a fleet has a step
-// per node.
-func applicationStepIDs(replaced []replacement, reqs []Request) []StepID {
-	canon := make([]string, len(reqs)) // step IDs are canonical: see StepID
+// appStepIDs hands out the IDs of the application steps of the replaced
+// nodes not current already, in order, cut from one string: a fleet has a
+// step per node.
+type appStepIDs struct {
+	text  string
+	canon []string // the version of each request, canonical: step IDs are (see StepID)
+	end   int      // of the last ID handed out
+}
+
+func newAppStepIDs(replaced []replacement, reqs []Request) appStepIDs {
+	ids := appStepIDs{canon: make([]string, len(reqs))}
 	for i := range reqs {
-		canon[i] = reqs[i].Template.Version.Canonical().String()
+		ids.canon[i] = reqs[i].Template.Version.Canonical().String()
 	}
-	n, size := 0, 0
+	size := 0
 	for i := range replaced {
 		if rep := &replaced[i]; !rep.current {
-			n, size = n+1, size+len("app/@")+len(rep.node.ID)+len(canon[rep.request])
+			size += len("app/@") + len(rep.node.ID) + len(ids.canon[rep.request])
 		}
 	}
 	var text strings.Builder
 	text.Grow(size)
-	ends := make([]int, 0, n)
 	for i := range replaced {
 		if rep := &replaced[i]; !rep.current {
 			text.WriteString("app/")
 			text.WriteString(string(rep.node.ID))
 			text.WriteByte('@')
-			text.WriteString(canon[rep.request])
-			ends = append(ends, text.Len())
+			text.WriteString(ids.canon[rep.request])
 		}
 	}
-	all, ids, start := text.String(), make([]StepID, len(ends)), 0
-	for i, end := range ends {
-		ids[i], start = StepID(all[start:end]), end
-	}
+	ids.text = text.String()
 	return ids
+}
+
+// next returns the ID of rep's step, the next replaced node not current.
+func (ids *appStepIDs) next(rep *replacement) StepID {
+	start := ids.end
+	ids.end += len("app/@") + len(rep.node.ID) + len(ids.canon[rep.request])
+	return StepID(ids.text[start:ids.end])
 }
 
 // reasonKey says what an application step's reason depends on.

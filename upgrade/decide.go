@@ -19,6 +19,7 @@ const maxCandidates = 32
 func (pl *planning) decide(pf *platform) error {
 	pf.decided = true
 	pf.demands = pl.demands(pf)
+	pf.origins, pf.packageDemands = nil, nil // in pf.demands now
 	if r, ok := pl.replacing[appTemplate{pf.node.App, pf.node.Template}]; ok {
 		return pl.replacedAllows(pf, &pl.requests[r])
 	}

@@ -150,7 +150,8 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 	// requests replace and the platform nodes beneath them, with the
 	// demands on each; decide (decide.go, catalog.go) chooses each
 	// platform node's path and passes its packages' requirements down;
-	// assemble (assemble.go) makes the steps, their edges and their order.
+	// assemble (assemble.go) makes the steps and their edges, and
+	// orderSteps their order.
 	pl := &planning{Planner: p, ctx: ctx, requests: reqs, replacing: replacing,
 		nodes: map[topology.NodeID]*nodeInfo{}, apps: make(map[topology.AppID]*topology.Application, len(reqs)),
 		templates: map[topology.TemplateID]*topology.Template{}, catalogs: map[string]*catalog{}}
@@ -175,7 +176,13 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 		}
 	}
 	plan := &Plan{Requests: reqs}
-	if err := pl.assemble(plan); err != nil {
+	g, err := pl.assemble(plan)
+	if err != nil {
+		return nil, err
+	}
+	// The plan holds nothing of pl: its state, a fleet's worth, can be
+	// collected while the steps are ordered.
+	if err := orderSteps(plan.Steps, nil, g); err != nil {
 		return nil, err
 	}
 	plan.ID = planID(plan)
