@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/version"
 )
 
@@ -74,6 +75,33 @@ func (pl *planning) replacedAllows(pf *platform, r *Request) error {
 	}
 	return &ConflictError{Node: pf.node.ID, Type: pf.template.Type, Installed: pf.node.Version,
 		Wanted: []Demand{requestDemand(r)}, Blocking: blocking, Tried: []version.Version{v}}
+}
+
+// replacedCotenants checks that the co-tenants of every node the requests
+// replace, and that nothing demands a version of, allow the version its
+// application step takes it to, as they must allow a platform step's: an
+// operator replacing a Tomcat template would otherwise break, without a
+// word, the applications of others that run on it. It runs once every
+// platform node is decided, so that those the plan upgrades above the
+// node are no co-tenants (see exempt). Nodes that something demands a
+// version of were checked when decided (see replacedAllows). Of several
+// nodes in conflict, the error names the least by ID, as platform nodes
+// are decided in the order of their IDs, whatever the order of the
+// requests.
+func (pl *planning) replacedCotenants() error {
+	var first error
+	var at topology.NodeID
+	for i := range pl.replaced {
+		rep := &pl.replaced[i]
+		if rep.current || rep.platform != nil || first != nil && rep.node.ID >= at {
+			continue
+		}
+		pf := &platform{nodeInfo: rep.nodeInfo, decided: true} // not the node's: nothing is demanded of it
+		if err := pl.replacedAllows(pf, &pl.requests[rep.request]); err != nil {
+			first, at = err, rep.node.ID
+		}
+	}
+	return first
 }
 
 // passDown places the requirements of the packages on pf's path on the

@@ -27,7 +27,9 @@
 // request replaces and that another request, or a package, requires a
 // version of gets its application step only: what is required of it must
 // allow its request's version (or the plan fails with a [*ConflictError]),
-// and the steps of what runs on it come after its step.
+// and the steps of what runs on it come after its step. Whatever demands
+// it, the co-tenants of a node that a request replaces must allow the new
+// template's version, as they must a platform step's.
 //
 // Planning changes nothing. Its failures are typed errors that name the
 // node, template or package at fault: [*NoPackageError],

@@ -116,8 +116,10 @@ func (p *Planner) Plan(ctx context.Context, r Request) (*Plan, error) {
 // template); its constraint is that requirement's, and it must allow
 // every version the node passes through. Nodes being replaced are no
 // co-tenants (a warning says when their old template's requirement breaks
-// until their own step). The topology's Dependents are walked up once per
-// plan, or a topology.AboveLister is asked. A platform node that
+// until their own step), but they have co-tenants of their own: those of
+// a node a request replaces must allow the new template's version, as
+// they must a platform step's. The topology's Dependents are walked up
+// once per plan, or a topology.AboveLister is asked. A platform node that
 // several requests need gets one set of steps that satisfies them all. The
 // Requires of the chosen packages are planned in turn on the nodes beneath,
 // to any depth. Each node of a replaced template gets an Application step
@@ -174,6 +176,9 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 				return nil, err
 			}
 		}
+	}
+	if err := pl.replacedCotenants(); err != nil {
+		return nil, err
 	}
 	plan := &Plan{Requests: reqs}
 	g, err := pl.assemble(plan)
