@@ -373,6 +373,9 @@ func (pl *planning) aboveTemplate(id topology.TemplateID) (*topology.Template, e
 	if err != nil {
 		return nil, err
 	}
+	if t == nil {
+		return nil, nilAnswer("template", string(id))
+	}
 	if pl.up.templates == nil {
 		pl.up.templates = map[topology.TemplateID]*topology.Template{}
 	}

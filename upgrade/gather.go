@@ -102,6 +102,9 @@ func (pl *planning) application(id topology.AppID) (*topology.Application, error
 	if err != nil {
 		return nil, err
 	}
+	if a == nil {
+		return nil, nilAnswer("application", string(id))
+	}
 	pl.apps[id] = a
 	return a, nil
 }
@@ -114,6 +117,9 @@ func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n == nil {
+		return nil, nilAnswer("node", string(id))
+	}
 	if err := checkNode(n); err != nil {
 		return nil, err
 	}
@@ -121,6 +127,9 @@ func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
 	if !ok {
 		if t, err = pl.topo.Template(pl.ctx, n.Template); err != nil {
 			return nil, err
+		}
+		if t == nil {
+			return nil, nilAnswer("template", string(n.Template))
 		}
 		if err := topology.CheckID("type", t.Type); err != nil {
 			return nil, topologyIDError(fmt.Sprintf("template %q", n.Template), err)
@@ -145,6 +154,14 @@ func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
 	}
 	pl.nodes[id] = info
 	return info, nil
+}
+
+// nilAnswer reports a lookup of the topology that returned neither what
+// was asked for nor an error, as a map-backed inventory may for an ID it
+// does not hold: the planner would otherwise dereference nil.
+func nilAnswer(kind, id string) error {
+	return fmt.Errorf("upgrade: the topology returned %w", &topology.Error{Item: fmt.Sprintf("%s %q", kind, id),
+		Err: fmt.Errorf("%w: no %s and no error: return an error matching topology.ErrNotFound for an unknown ID", topology.ErrInvalid, kind)})
 }
 
 // checkNode refuses a node, from the caller's topology, whose identifiers

@@ -108,15 +108,20 @@ func (r *run) checkDependents(ctx context.Context, node topology.NodeID, actual 
 // gives: its own, or its template's when it has none.
 func (r *run) installed(ctx context.Context, node topology.NodeID) (version.Version, error) {
 	n, err := r.cfg.stale.Node(ctx, node)
-	if err != nil || !n.Version.IsZero() {
-		if err != nil {
-			return version.Version{}, err
-		}
+	switch {
+	case err != nil:
+		return version.Version{}, err
+	case n == nil:
+		return version.Version{}, nilAnswer("node", string(node))
+	case !n.Version.IsZero():
 		return n.Version, nil
 	}
 	t, err := r.cfg.stale.Template(ctx, n.Template)
-	if err != nil {
+	switch {
+	case err != nil:
 		return version.Version{}, err
+	case t == nil:
+		return version.Version{}, nilAnswer("template", string(n.Template))
 	}
 	return t.Version, nil
 }

@@ -1,6 +1,7 @@
 package upgrade_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -64,4 +65,75 @@ func TestScenarioReplacedCotenantConflictWhateverTheRequestOrder(t *testing.T) {
 	require.True(t, ok, err)
 	assert.Equal(t, topology.NodeID("a-tomcat"), ce.Node)
 	assert.Equal(t, []upgrade.Demand{{App: "billing", Node: "web-1", Template: "billing_web", Constraint: c("<10")}}, ce.Blocking)
+}
+
+// nilTopology answers some lookups with nil and no error, as a host's
+// map-backed inventory may for an ID it does not hold.
+type nilTopology struct {
+	*topology.Memory
+	app, node bool
+	template  topology.TemplateID // "*": all
+}
+
+func (n nilTopology) Application(ctx context.Context, id topology.AppID) (*topology.Application, error) {
+	if n.app {
+		return nil, nil
+	}
+	return n.Memory.Application(ctx, id)
+}
+
+func (n nilTopology) Node(ctx context.Context, id topology.NodeID) (*topology.Node, error) {
+	if n.node {
+		return nil, nil
+	}
+	return n.Memory.Node(ctx, id)
+}
+
+func (n nilTopology) Template(ctx context.Context, id topology.TemplateID) (*topology.Template, error) {
+	if n.template == "*" || n.template == id {
+		return nil, nil
+	}
+	return n.Memory.Template(ctx, id)
+}
+
+func TestScenarioTopologyAnswersNil(t *testing.T) {
+	mem := build(t, withBilling(shopBuilder(1), "<11"))
+	for _, tt := range []struct {
+		name, kind string
+		topo       topology.Topology
+	}{
+		{"application", "application", nilTopology{Memory: mem, app: true}},
+		{"node", "node", nilTopology{Memory: mem, node: true}},
+		{"template", "template", nilTopology{Memory: mem, template: "*"}},
+		{"template above", "template", walkOnly{nilTopology{Memory: mem, template: "billing_app"}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			plan, err := upgrade.NewPlanner(tt.topo, catalogue(t)).Plan(t.Context(), shop2("java_runtime", ">=17"))
+			require.ErrorIs(t, err, topology.ErrInvalid)
+			assert.ErrorContains(t, err, "the topology returned topology: "+tt.kind+" ")
+			assert.Nil(t, plan)
+		})
+	}
+}
+
+// nilTemplates is a sharedTopology, whose nodes have no version, that
+// answers every template lookup with nil and no error.
+type nilTemplates struct{ sharedTopology }
+
+func (nilTemplates) Template(context.Context, topology.TemplateID) (*topology.Template, error) {
+	return nil, nil
+}
+
+// TestScenarioStaleCheckTopologyAnswersNil: the stale check before a run
+// refuses a topology that answers nil, and nothing runs.
+func TestScenarioStaleCheckTopologyAnswersNil(t *testing.T) {
+	mem := build(t, shopBuilder(1))
+	plan, err := upgrade.NewPlanner(mem, catalogue(t)).Plan(t.Context(), shop2("java_runtime", ">=17"))
+	require.NoError(t, err)
+	for _, topo := range []topology.Topology{nilTopology{Memory: mem, node: true}, nilTemplates{newSharedTopology(mem)}} {
+		ran := 0
+		_, err := upgrade.Run(t.Context(), plan, upgrade.ExecutorFunc(func(context.Context, upgrade.Step) error { ran++; return nil }), upgrade.WithStaleCheck(topo))
+		require.ErrorIs(t, err, topology.ErrInvalid)
+		assert.Zero(t, ran)
+	}
 }
