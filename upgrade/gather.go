@@ -505,6 +505,16 @@ func (pl *planning) targets(r *Request) (replaced, renamed *topology.Template, t
 	if targets, err = nodesOf(app, r, renamed); err != nil {
 		return nil, nil, nil, err
 	}
+	if replaced == nil {
+		// The template is gone, but for nodes of the new one: nodes that
+		// still name it lack what they were deployed from.
+		for _, n := range targets {
+			if n.Template == r.Replaces {
+				return nil, nil, nil, fmt.Errorf("upgrade: the topology returned %w", &topology.Error{Item: fmt.Sprintf("node %q", n.ID),
+					Err: fmt.Errorf("%w: unknown template %q: application %q does not define it", topology.ErrInvalid, n.Template, r.Application)})
+			}
+		}
+	}
 	switch {
 	case replaced == nil && len(targets) == 0:
 		return nil, nil, nil, &topology.NotFoundError{Kind: "template", ID: string(r.Replaces), App: r.Application}

@@ -3,6 +3,7 @@ package upgrade_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -136,4 +137,32 @@ func TestScenarioStaleCheckTopologyAnswersNil(t *testing.T) {
 		require.ErrorIs(t, err, topology.ErrInvalid)
 		assert.Zero(t, ran)
 	}
+}
+
+// appWithout is a topology whose applications lack one template, though
+// nodes of it are listed.
+type appWithout struct {
+	*topology.Memory
+	template topology.TemplateID
+}
+
+func (a appWithout) Application(ctx context.Context, id topology.AppID) (*topology.Application, error) {
+	app, err := a.Memory.Application(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	c := *app
+	c.Templates = slices.DeleteFunc(slices.Clone(app.Templates), func(t topology.Template) bool { return t.ID == a.template })
+	return &c, nil
+}
+
+// TestScenarioApplicationLacksReplacedTemplate: an application that lists
+// nodes of the replaced template without the template is refused, not
+// planned with a nil template.
+func TestScenarioApplicationLacksReplacedTemplate(t *testing.T) {
+	topo := appWithout{build(t, shopBuilder(1)), "shop_app"}
+	plan, err := upgrade.NewPlanner(topo, catalogue(t)).Plan(t.Context(), shop2("tomcat_server", ">=10"))
+	require.ErrorIs(t, err, topology.ErrInvalid)
+	assert.ErrorContains(t, err, `node "shop-1": invalid topology: unknown template "shop_app"`)
+	assert.Nil(t, plan)
 }
