@@ -89,7 +89,7 @@ func (pl *planning) direct(pf *platform) ([]Demand, error) {
 // listedAbove adds to out the demands of the nodes that al lists above pf.
 func (pl *planning) listedAbove(pf *platform, al topology.AboveLister, out []Demand) ([]Demand, error) {
 	var err error
-	if pf.above, err = al.Above(pl.ctx, pf.node.ID); err != nil {
+	if pf.above, err = pl.listAbove(al, pf.node.ID); err != nil {
 		return nil, err
 	}
 	pf.aboveListed = true
@@ -103,6 +103,104 @@ func (pl *planning) listedAbove(pf *platform, al topology.AboveLister, out []Dem
 		}
 		out = addCotenant(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
 	}
+	return out, nil
+}
+
+// listAbove returns what al lists above node id, asking once per plan.
+func (pl *planning) listAbove(al topology.AboveLister, id topology.NodeID) ([]topology.Dependent, error) {
+	if deps, ok := pl.up.listed[id]; ok {
+		return deps, nil
+	}
+	deps, err := al.Above(pl.ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if pl.up.listed == nil {
+		pl.up.listed = map[topology.NodeID][]topology.Dependent{}
+	}
+	pl.up.listed[id] = deps
+	return deps, nil
+}
+
+// aboveOf returns the nodes above node n, not among its dependents, whose
+// template has a requirement naming n's template and whose walk down
+// reaches n without passing another node of that template, once per such
+// requirement with its constraint: what a topology.AboveLister lists, or
+// else the same found walking the topology's Dependents up, once per plan.
+// Exempt nodes are in it (see exempt): which are may change as the plan is
+// decided, while the list does not. A look ahead at a node beneath the one
+// being decided uses it (see settledCotenants), where the memo of above,
+// which leaves out the nodes exempt when it was made, might hold nodes not
+// decided yet.
+func (pl *planning) aboveOf(n *nodeInfo) ([]topology.Dependent, error) {
+	id := n.node.ID
+	if al, ok := pl.topo.(topology.AboveLister); ok {
+		return pl.listAbove(al, id)
+	}
+	if deps, ok := pl.up.listed[id]; ok {
+		return deps, nil
+	}
+	t := n.node.Template
+	deps, err := pl.dependents(id)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[topology.NodeID]bool{id: true}
+	direct := make(map[topology.NodeID]bool, len(deps))
+	var queue []topology.NodeID
+	for i := range deps {
+		d := &deps[i]
+		direct[d.Node] = true
+		if d.Template == t || seen[d.Node] { // not past a node of t
+			continue
+		}
+		if err := pl.checkWalked(d, i, id); err != nil {
+			return nil, err
+		}
+		seen[d.Node] = true
+		queue = append(queue, d.Node)
+	}
+	var out []topology.Dependent
+	for len(queue) > 0 {
+		x := queue[0]
+		queue = queue[1:]
+		if deps, err = pl.dependents(x); err != nil {
+			return nil, err
+		}
+		for i := range deps {
+			d := &deps[i]
+			if seen[d.Node] {
+				continue
+			}
+			if len(seen) >= maxAbove {
+				return nil, fmt.Errorf("upgrade: the topology returned %w", &topology.Error{Item: fmt.Sprintf("node %q", id),
+					Err: fmt.Errorf("%w: more than %d nodes above it, by its Dependents", topology.ErrInvalid, maxAbove)})
+			}
+			if err := pl.checkWalked(d, i, x); err != nil {
+				return nil, err
+			}
+			seen[d.Node] = true
+			if d.Template != t { // not past a node of t
+				queue = append(queue, d.Node)
+			}
+			if direct[d.Node] {
+				continue
+			}
+			tmpl, err := pl.aboveTemplate(d.Template)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range tmpl.Requirements {
+				if r.Template == t && !r.Constraint.IsZero() {
+					out = append(out, topology.Dependent{App: d.App, Node: d.Node, Template: d.Template, Relation: r.Relation, Constraint: r.Constraint})
+				}
+			}
+		}
+	}
+	if pl.up.listed == nil {
+		pl.up.listed = map[topology.NodeID][]topology.Dependent{}
+	}
+	pl.up.listed[id] = out
 	return out, nil
 }
 
@@ -182,6 +280,8 @@ type upward struct {
 	memo       map[aboveKey]aboveEntry
 	path       []topology.NodeID // the nodes being worked out, bottom first
 	count      int               // nodes and templates met
+	// listed holds, by node, the nodes above it that aboveOf found.
+	listed map[topology.NodeID][]topology.Dependent
 }
 
 // aboveKey names what lies above a node for one template.

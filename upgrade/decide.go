@@ -705,26 +705,45 @@ func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package) (string,
 }
 
 // settledCotenants returns, for looking ahead from pf to node n beneath
-// it, the demands of n's direct co-tenants whose versions the plan will
-// not change: not pf, which a package with requirements upgrades, nor a
-// node being replaced or upgraded, nor one with demands still to be
-// decided, which may be upgraded too. What they ask of n will still be
-// asked when n is decided.
+// it, the demands of n's co-tenants whose versions the plan will not
+// change: not pf, which a package with requirements upgrades, nor a node
+// being replaced or upgraded, nor one with demands still to be decided,
+// which may be upgraded too. They are its direct co-tenants and those
+// further up, as for cotenants: an application on pf, say, that requires
+// n's template. What they ask of n will still be asked when n is decided.
 func (pl *planning) settledCotenants(n *nodeInfo, pf *platform) ([]Demand, error) {
 	deps, err := pl.dependents(n.node.ID)
 	if err != nil {
 		return nil, err
 	}
+	settled := func(d *topology.Dependent) bool {
+		if d.Constraint.IsZero() || d.Node == pf.node.ID || pl.exempt(d) {
+			return false
+		}
+		m, ok := pl.nodes[d.Node]
+		return !ok || m.platform == nil || m.platform.decided
+	}
 	var out []Demand
 	for i := range deps {
 		d := &deps[i]
-		if d.Constraint.IsZero() || d.Node == pf.node.ID || pl.exempt(d) {
-			continue
-		}
-		if m, ok := pl.nodes[d.Node]; ok && m.platform != nil && !m.platform.decided {
+		if !settled(d) {
 			continue
 		}
 		if err := checkDependentOf(n.node.ID, deps, i); err != nil {
+			return nil, err
+		}
+		out = addCotenant(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
+	}
+	above, err := pl.aboveOf(n)
+	if err != nil {
+		return nil, err
+	}
+	for i := range above {
+		d := &above[i]
+		if !settled(d) {
+			continue
+		}
+		if err := checkIDs(d, fmt.Sprintf("node #%d above node %q", i+1, n.node.ID)); err != nil {
 			return nil, err
 		}
 		out = addCotenant(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})

@@ -166,3 +166,5 @@ func TestScenarioApplicationLacksReplacedTemplate(t *testing.T) {
 	assert.ErrorContains(t, err, `node "shop-1": invalid topology: unknown template "shop_app"`)
 	assert.Nil(t, plan)
 }
+
+// TestScenarioLookAheadSeesCotenantsAbove: Tomcat 10.1.34 needs Java 17,
