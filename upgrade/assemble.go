@@ -9,6 +9,7 @@ import (
 
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade/internal/dag"
+	"github.com/stackup/stackup/version"
 )
 
 // assemble turns the decisions into the plan: the steps of every platform
@@ -351,9 +352,10 @@ func (pl *planning) upgradedWarnings(plan *Plan) error {
 }
 
 // oldRequirementWarnings warns when a version that a platform node beneath
-// the replaced node passes through breaks what the node's old template asks
-// of it: until the replaced node's own step runs, it runs on a platform its
-// template does not allow. The platform nodes are found as for a request's
+// the replaced node passes through, or that a node beneath it which a
+// request replaces is replaced with, breaks what the node's old template
+// asks of it: until the replaced node's own step runs, it runs on a
+// platform its template does not allow. The platform nodes are found as for a request's
 // requirement: the first of the required template down each chain of
 // relationships.
 func (pl *planning) oldRequirementWarnings(rep *replacement, breaks map[breakKey]bool) ([]string, error) {
@@ -374,6 +376,15 @@ func (pl *planning) requirementWarnings(m *nodeInfo, breaks map[breakKey]bool) (
 			return nil, err
 		}
 		for _, n := range found {
+			if v, ok := pl.replacedTo(n); ok {
+				if !req.Constraint.Allows(v) {
+					warnings = append(warnings, fmt.Sprintf(
+						"node %s (%s %s) requires %s %s; it runs on %s %s from step app/%s@%s until its own step",
+						m.node.ID, m.template.ID, m.node.Version, req.Template, req.Constraint,
+						n.node.ID, v, n.node.ID, v.Canonical()))
+				}
+				continue
+			}
 			if !n.stepped() {
 				continue
 			}
@@ -391,13 +402,33 @@ func (pl *planning) requirementWarnings(m *nodeInfo, breaks map[breakKey]bool) (
 	return warnings, nil
 }
 
+// replacedTo returns the version that the application step of node n
+// takes it to, when a request replaces n and n does not have that version
+// already.
+func (pl *planning) replacedTo(n *nodeInfo) (version.Version, bool) {
+	i, ok := pl.replacing[appTemplate{n.node.App, n.node.Template}]
+	if !ok {
+		return version.Version{}, false
+	}
+	r := &pl.requests[i]
+	if r.Replaces != n.node.Template || n.node.Version.Same(r.Template.Version) {
+		return version.Version{}, false // nodes of a new template's ID are replaced only when current
+	}
+	return r.Template.Version, true
+}
+
 // mayBreak reports whether some platform node of req's template passes
-// through a version that req's constraint rules out. Requirements that
-// many replaced nodes share are looked into once: breaks holds the answers.
+// through a version that req's constraint rules out, or a request replaces
+// req's template with such a version. Requirements that many replaced
+// nodes share are looked into once: breaks holds the answers.
 func (pl *planning) mayBreak(req topology.Requirement, known map[breakKey]bool) bool {
 	key := breakKey{req.Template, req.Constraint.String()}
 	breaks, ok := known[key]
 	if !ok {
+		for i := range pl.requests {
+			r := &pl.requests[i]
+			breaks = breaks || r.Replaces == req.Template && !req.Constraint.Allows(r.Template.Version)
+		}
 		for _, level := range pl.byHeight {
 			for _, pf := range level {
 				if pf.node.Template != req.Template {

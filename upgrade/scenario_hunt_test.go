@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -168,3 +169,33 @@ func TestScenarioApplicationLacksReplacedTemplate(t *testing.T) {
 }
 
 // TestScenarioLookAheadSeesCotenantsAbove: Tomcat 10.1.34 needs Java 17,
+
+// TestScenarioWarnsOfReplacedNodeBeneath replaces the shop's Tomcats and
+// its web application in one plan: the shop's old template requires the
+// Tomcat below 9, which the Tomcat's own step breaks until the shop's step.
+func TestScenarioWarnsOfReplacedNodeBeneath(t *testing.T) {
+	tomcat := replaceTemplate("tomcat_server", "tomcat", "10.1.34")
+	plan, err := upgrade.NewPlanner(build(t, shopBuilder(2)), catalogue(t)).PlanAll(t.Context(), tomcat, shop2())
+	require.NoError(t, err)
+	assert.Equal(t, []string{
+		"node shop-1 (shop_app 1.4.0) requires tomcat_server >=8.5, <9; it runs on tomcat-1 10.1.34 from step app/tomcat-1@10.1.34 until its own step",
+		"node shop-2 (shop_app 1.4.0) requires tomcat_server >=8.5, <9; it runs on tomcat-2 10.1.34 from step app/tomcat-2@10.1.34 until its own step",
+	}, plan.Warnings)
+	for _, w := range plan.Warnings {
+		_, ok := plan.Step(upgrade.StepID(w[strings.Index(w, "step ")+5 : strings.Index(w, " until")]))
+		assert.True(t, ok, "the warning names a step of the plan: %s", w)
+	}
+
+	// The Tomcat a second time, with the shop asking for it: the shop's
+	// step comes after the Tomcat's, and the warning is the same.
+	plan, err = upgrade.NewPlanner(build(t, shopBuilder(2)), catalogue(t)).PlanAll(t.Context(), tomcat, shop2("tomcat_server", ">=10"))
+	require.NoError(t, err)
+	assert.Len(t, plan.Warnings, 2)
+	s, _ := plan.Step("app/shop-1@2.0.0")
+	assert.Equal(t, []upgrade.StepID{"app/tomcat-1@10.1.34"}, s.After)
+
+	// None when the shop's old template allows the new version.
+	plan, err = upgrade.NewPlanner(build(t, shopBuilder(2)), catalogue(t)).PlanAll(t.Context(), replaceTemplate("tomcat_server", "tomcat", "8.5.101"), shop2())
+	require.NoError(t, err)
+	assert.Empty(t, plan.Warnings)
+}
