@@ -91,12 +91,13 @@ func (pl *planning) replacedAllows(pf *platform, r *Request) error {
 func (pl *planning) replacedCotenants() error {
 	var first error
 	var at topology.NodeID
+	pf := new(platform) // not the node's, as nothing is demanded of it: one for all, as a fleet has many
 	for i := range pl.replaced {
 		rep := &pl.replaced[i]
 		if rep.current || rep.platform != nil || first != nil && rep.node.ID >= at {
 			continue
 		}
-		pf := &platform{nodeInfo: rep.nodeInfo, decided: true} // not the node's: nothing is demanded of it
+		*pf = platform{nodeInfo: rep.nodeInfo, decided: true}
 		if err := pl.replacedAllows(pf, &pl.requests[rep.request]); err != nil {
 			first, at = err, rep.node.ID
 		}
