@@ -406,15 +406,8 @@ func (pl *planning) requirementWarnings(m *nodeInfo, breaks map[breakKey]bool) (
 // takes it to, when a request replaces n and n does not have that version
 // already.
 func (pl *planning) replacedTo(n *nodeInfo) (version.Version, bool) {
-	i, ok := pl.replacing[appTemplate{n.node.App, n.node.Template}]
-	if !ok {
-		return version.Version{}, false
-	}
-	r := &pl.requests[i]
-	if r.Replaces != n.node.Template || n.node.Version.Same(r.Template.Version) {
-		return version.Version{}, false // nodes of a new template's ID are replaced only when current
-	}
-	return r.Template.Version, true
+	v, ok := pl.replacedWith(n)
+	return v, ok && !n.node.Version.Same(v)
 }
 
 // mayBreak reports whether some platform node of req's template passes

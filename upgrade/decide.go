@@ -681,6 +681,14 @@ func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package) (string,
 		for _, f := range found {
 			var dbuf [8]Demand
 			ds := pl.demandedOf(f, append(dbuf[:0], Demand{Constraint: r.Constraint}))
+			if v, ok := pl.replacedWith(f); ok {
+				// No package moves it: a request's application step does
+				// (see replacedAllows).
+				if !allowAll(ds, v) {
+					return fmt.Sprintf("requires %s %s, which node %s will not meet: a request replaces it with %s", r.Type, r.Constraint, f.node.ID, v), nil
+				}
+				continue
+			}
 			if allowAll(ds, f.node.Version) {
 				continue
 			}
@@ -703,6 +711,20 @@ func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package) (string,
 		}
 	}
 	return "", nil
+}
+
+// replacedWith returns the version a request gives node n, when one
+// replaces it: that of its application step, or the one it has already.
+func (pl *planning) replacedWith(n *nodeInfo) (version.Version, bool) {
+	i, ok := pl.replacing[appTemplate{n.node.App, n.node.Template}]
+	if !ok {
+		return version.Version{}, false
+	}
+	r := &pl.requests[i]
+	if r.Replaces != n.node.Template && !n.node.Version.Same(r.Template.Version) {
+		return version.Version{}, false // of a new template's ID, but not at its version: not replaced (see targets)
+	}
+	return r.Template.Version, true
 }
 
 // settledCotenants returns, for looking ahead from pf to node n beneath

@@ -199,3 +199,16 @@ func TestScenarioWarnsOfReplacedNodeBeneath(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, plan.Warnings)
 }
+
+// TestScenarioLookAheadAtReplacedNodeBeneath: one request replaces the shop's JDK
+// template by 21 (an application step), another needs Tomcat 10: 10.1.34
+// needs a JDK below 17, which the JDK will not have; 10.1.18 needs 11 or
+// later, which it will.
+func TestScenarioLookAheadAtReplacedNodeBeneath(t *testing.T) {
+	src := source(t, requires(pkg("tomcat", "10.1.34"), "jdk", "<17"), requires(pkg("tomcat", "10.1.18"), "jdk", ">=11"))
+	jdk := replaceTemplate("java_runtime", "jdk", "21.0.2")
+	plan, err := planBothWays(t, build(t, shopBuilder(1)), src, jdk, shop2("tomcat_server", ">=10"))
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{"app/java-1@21.0.2", "platform/tomcat-1@10.1.18", "app/shop-1@2.0.0"}, ids(plan))
+	assert.Equal(t, "requires jdk <17, which node java-1 will not meet: a request replaces it with 21.0.2", decided(t, plan, "tomcat-1").Candidates[0].Rejected)
+}
