@@ -355,9 +355,9 @@ func (pl *planning) upgradedWarnings(plan *Plan) error {
 // the replaced node passes through, or that a node beneath it which a
 // request replaces is replaced with, breaks what the node's old template
 // asks of it: until the replaced node's own step runs, it runs on a
-// platform its template does not allow. The platform nodes are found as for a request's
-// requirement: the first of the required template down each chain of
-// relationships.
+// platform its template does not allow. The platform nodes are found as
+// for a request's requirement: the first of the required template down
+// each chain of relationships.
 func (pl *planning) oldRequirementWarnings(rep *replacement, breaks map[breakKey]bool) ([]string, error) {
 	return pl.requirementWarnings(rep.nodeInfo, breaks)
 }
