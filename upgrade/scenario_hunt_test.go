@@ -712,3 +712,31 @@ func TestScenarioReplanConvergesAfterEveryPrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestScenarioLookAheadRefusesHostileDependent: looking ahead from the
+// Tomcat at the Java beneath walks up the Java's other server, whose
+// dependent has a hostile ID: the plan fails, and the ID never goes back
+// to the topology.
+func TestScenarioLookAheadRefusesHostileDependent(t *testing.T) {
+	const hostile = "web-1;reboot"
+	b := shopBuilder(1).
+		Template("billing", topology.Template{ID: "billing_tomcat", Type: "tomcat", Version: v("9.0.85")}).
+		Template("billing", topology.Template{ID: "billing_web", Type: "webapp", Version: v("1.0.0"),
+			Requirements: []topology.Requirement{{Template: "java_runtime", Constraint: c("<17")}}}).
+		Node("billing", topology.Node{ID: "tomcat-b", Template: "billing_tomcat", Relationships: on("java-1")}).
+		Node("billing", topology.Node{ID: "web-1", Template: "billing_web", Relationships: on("tomcat-b")})
+	var asked []topology.NodeID
+	topo := &hostileTopology{Topology: build(t, b), dependents: func(ds []topology.Dependent) {
+		for i := range ds {
+			if ds[i].Node == "web-1" {
+				ds[i].Node = hostile
+			}
+		}
+	}}
+	src := source(t, pkg("tomcat", "9.0.98"), requires(pkg("tomcat", "10.1.34"), "jdk", ">=17"), pkg("jdk", "17.0.10"))
+	plan, err := upgrade.NewPlanner(&recordingTopology{Topology: topo, asked: &asked}, src).Plan(t.Context(), shop2("tomcat_server", ">=9"))
+	assert.Nil(t, plan)
+	require.ErrorIs(t, err, topology.ErrInvalidID)
+	assert.ErrorContains(t, err, `dependent #1 of node "tomcat-b"`)
+	assert.NotContains(t, asked, topology.NodeID(hostile))
+}
