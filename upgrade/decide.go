@@ -491,7 +491,9 @@ func (pl *planning) verdicts(pf *platform, fit sieve, t int) []Candidate {
 
 // unsatisfiable explains why no package meets every demand on pf: a
 // *NoPackageError when some source of demands cannot be met alone, or a
-// *ConflictError when each could be but not all together.
+// *ConflictError when each could be but not all together. A source may be
+// met by the installed version, with no package: two requests on one JDK,
+// one that needs 21 and one that needs it below 17, which it is, conflict.
 func unsatisfiable(pf *platform, pkgs []pkgsource.Package) error {
 	var groups [][]Demand // demands by source, in order of first appearance
 	for _, d := range pf.demands {
@@ -507,14 +509,19 @@ func unsatisfiable(pf *platform, pkgs []pkgsource.Package) error {
 	if len(groups) < 2 {
 		return noPackage
 	}
+	vs := noPackage.Considered // ascending
+	if installed := pf.node.Version; !slices.ContainsFunc(vs, installed.Same) {
+		i, _ := slices.BinarySearchFunc(vs, installed, version.Version.Compare)
+		vs = slices.Insert(slices.Clone(vs), i, installed)
+	}
 	var tried []version.Version
-	for _, p := range pkgs {
-		if allowAll(groups[0], p.Version) {
-			tried = append(tried, p.Version)
+	for _, v := range vs {
+		if allowAll(groups[0], v) {
+			tried = append(tried, v)
 		}
 	}
 	for _, g := range groups {
-		if !slices.ContainsFunc(pkgs, func(p pkgsource.Package) bool { return allowAll(g, p.Version) }) {
+		if !slices.ContainsFunc(vs, func(v version.Version) bool { return allowAll(g, v) }) {
 			noPackage.Demands = g
 			return noPackage
 		}

@@ -284,7 +284,8 @@ type ConflictError struct {
 	// co-tenant nodes, other requests, or packages above. Each names its
 	// node or template, its application and its constraint.
 	Blocking []Demand
-	// Tried are the versions that satisfy Wanted, ascending.
+	// Tried are the versions that satisfy Wanted, ascending: those of the
+	// packages, and the installed one when it does.
 	Tried []version.Version
 }
 

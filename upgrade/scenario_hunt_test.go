@@ -740,3 +740,35 @@ func TestScenarioLookAheadRefusesHostileDependent(t *testing.T) {
 	assert.ErrorContains(t, err, `dependent #1 of node "tomcat-b"`)
 	assert.NotContains(t, asked, topology.NodeID(hostile))
 }
+
+// TestScenarioBatchConflictMetByInstalled: two requests share java-1, one
+// needing 21 and the other below 17, which the installed 8 is: no version
+// does both, and the error says so, naming both requests, whatever their
+// order, though no package is below 17.
+func TestScenarioBatchConflictMetByInstalled(t *testing.T) {
+	b := shopBuilder(1).
+		Template("billing", topology.Template{ID: "billing_app", Type: "webapp", Version: v("3.1.0")}).
+		Template("billing", topology.Template{ID: "billing_tomcat", Type: "tomcat", Version: v("9.0.85")}).
+		Node("billing", topology.Node{ID: "tomcat-b", Template: "billing_tomcat", Relationships: on("java-1")}).
+		Node("billing", topology.Node{ID: "billing-1", Template: "billing_app", Relationships: on("tomcat-b")})
+	billing := upgrade.Request{Application: "billing", Replaces: "billing_app", Template: topology.Template{ID: "billing_app", Type: "webapp", Version: v("4.0.0"),
+		Requirements: []topology.Requirement{{Template: "java_runtime", Constraint: c("<17")}}}}
+	src := source(t, pkg("jdk", "17.0.10"), pkg("jdk", "21.0.2"))
+	for _, tt := range []struct {
+		reqs  []upgrade.Request
+		tried string
+	}{
+		{[]upgrade.Request{shop2("java_runtime", ">=21"), billing}, "21.0.2"},
+		{[]upgrade.Request{billing, shop2("java_runtime", ">=21")}, "8.0.402"},
+	} {
+		_, err := upgrade.NewPlanner(build(t, b), src).PlanAll(t.Context(), tt.reqs...)
+		require.ErrorIs(t, err, upgrade.ErrConflict)
+		ce, ok := errors.AsType[*upgrade.ConflictError](err)
+		require.True(t, ok, err)
+		assert.Equal(t, topology.NodeID("java-1"), ce.Node)
+		assert.ErrorContains(t, err, "shop_app@2.0.0 (shop) requires >=21")
+		assert.ErrorContains(t, err, "billing_app@4.0.0 (billing) requires <17")
+		assert.Equal(t, versions(tt.tried), ce.Tried)
+		require.Len(t, ce.Blocking, 1)
+	}
+}
