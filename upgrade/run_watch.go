@@ -54,6 +54,9 @@ type slot struct {
 	step    int // of the call under way, and which attempt
 	attempt int
 	method  hostMethod
+	// current is the count of calls at the start of the call in the
+	// worker under way, 0 when none: the worker's alone, for end.
+	current uint64
 }
 
 func newWatch(ctx context.Context, r *run, workers int) *watch {
@@ -120,7 +123,9 @@ func (s *slot) call(ctx context.Context, m hostMethod, i, n int) error {
 		}
 		return s.w.r.call(ctx, m, i)
 	}
+	s.current = c
 	err := s.w.r.invokeHere(ctx, m, i)
+	s.current = 0
 	if !s.calls.CompareAndSwap(c, c+1) {
 		return errGone
 	}
@@ -154,11 +159,11 @@ func (s *slot) abandon(c uint64, cause error) {
 // end ends the slot's call under way, if any, for a worker that leaves in
 // the middle of it (the host's code called runtime.Goexit), and reports
 // whether the worker may still finish its step: not when the watch gave
-// up on the call, as it then ended the worker. A nil slot may.
+// up on the call, as it then ended the worker, even if the host's code
+// called runtime.Goexit long after. A nil slot may.
 func (s *slot) end() bool {
-	if s == nil {
+	if s == nil || s.current == 0 {
 		return true
 	}
-	c := s.calls.Load()
-	return c%2 == 0 || s.calls.CompareAndSwap(c, c+1)
+	return s.calls.CompareAndSwap(s.current, s.current+1)
 }
