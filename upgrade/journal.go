@@ -62,7 +62,7 @@ var (
 	// ErrLocked reports a journal that another live runner holds.
 	ErrLocked = errors.New("journal locked")
 	// ErrCorruptJournal reports a journal with a malformed record before
-	// its last line.
+	// its last line, or a record of a kind Run does not know.
 	ErrCorruptJournal = errors.New("corrupt journal")
 )
 
@@ -81,6 +81,13 @@ func (r *run) resume(ctx context.Context) error {
 	for _, rec := range records {
 		if _, ok := index[rec.Step]; !ok {
 			return fmt.Errorf("upgrade: %w: record for unknown step %s", ErrPlanMismatch, rec.Step)
+		}
+		switch rec.Kind {
+		case RecordStarted, RecordSucceeded, RecordFailed, RecordRollingBack, RecordRolledBack:
+		default:
+			// Taken for nothing, it would hide what came before it: a
+			// step started would no longer be in doubt.
+			return fmt.Errorf("upgrade: %w: record of unknown kind %q for step %s", ErrCorruptJournal, rec.Kind, rec.Step)
 		}
 		state[rec.Step] = rec.Kind
 	}

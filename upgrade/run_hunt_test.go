@@ -37,3 +37,21 @@ func TestHuntAbandonedCallLaterGoexits(t *testing.T) {
 		synctest.Wait()
 	})
 }
+
+// A journal record of a kind Run does not know is not a record it can
+// resume from: refused, nothing run, rather than taken for "never ran".
+func TestHuntJournalUnknownKind(t *testing.T) {
+	plan := &upgrade.Plan{ID: "sha256:hunt", Steps: []upgrade.Step{{ID: "a"}, {ID: "b", After: []upgrade.StepID{"a"}}}}
+	path := jrPath(t)
+	jrSeed(t, path, plan.ID,
+		jrRec(upgrade.RecordStarted, "a"),
+		jrRec("verifying", "a"), // written by some other version
+		jrRec(upgrade.RecordStarted, "b"),
+	)
+	j := jrOpen(t, path)
+	ex := &jrRecorder{}
+	report, err := upgrade.Run(context.Background(), plan, ex, upgrade.WithJournal(j))
+	require.ErrorIs(t, err, upgrade.ErrCorruptJournal)
+	assert.Nil(t, report)
+	assert.Empty(t, ex.ran)
+}
