@@ -434,7 +434,10 @@ func Run(ctx context.Context, plan *Plan, exec Executor, opts ...RunOption) (*Re
 		o(&cfg)
 	}
 	cfg.attempts = max(cfg.attempts, 1)
-	if j, ok := cfg.journal.(*FileJournal); ok && j != nil {
+	if j, ok := cfg.journal.(*FileJournal); ok {
+		if j == nil { // OpenFileJournal failed: running without the journal asked for would lose what it is for
+			return nil, errors.New("upgrade: WithJournal was given a nil *FileJournal: pass the journal OpenFileJournal returned, or no journal")
+		}
 		release, err := j.claim()
 		if err != nil {
 			return nil, err

@@ -55,3 +55,15 @@ func TestHuntJournalUnknownKind(t *testing.T) {
 	assert.Nil(t, report)
 	assert.Empty(t, ex.ran)
 }
+
+// A nil *FileJournal, left by an OpenFileJournal that failed, is refused
+// with an error before anything runs, rather than crashing the caller.
+func TestHuntNilFileJournal(t *testing.T) {
+	var j *upgrade.FileJournal
+	plan := &upgrade.Plan{ID: "sha256:hunt", Steps: []upgrade.Step{{ID: "a"}}}
+	ex := &jrRecorder{}
+	report, err := upgrade.Run(context.Background(), plan, ex, upgrade.WithJournal(j))
+	require.ErrorContains(t, err, "nil *FileJournal")
+	assert.Nil(t, report)
+	assert.Empty(t, ex.ran)
+}
