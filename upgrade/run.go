@@ -338,9 +338,10 @@ func WithGracePeriod(d time.Duration) RunOption { return func(c *runConfig) { c.
 // The steps it did not start stay NotStarted, and so do the steps after
 // them; a step whose retry it did not start is Failed with its last
 // attempt's error, and the steps after it Skipped, as for any failure.
-// When stop closed before every step had run, the error matches
-// ErrStopped (and holds any step failures), and the report says what ran.
-// A stopped run is not rolled back.
+// When stop closed before every step had run, or before the rollback a
+// failed run was due (WithRollback), the error matches ErrStopped (and
+// holds any step failures), and the report says what ran. A stopped run
+// is not rolled back.
 //
 // With a journal (WithJournal), a stopped run is resumable: a later Run of
 // the same plan with the same journal runs exactly the steps this one did
@@ -634,13 +635,20 @@ func (r *run) runWorkers(ctx, runCtx context.Context) {
 }
 
 // noteStopped adds ErrStopped to the run's errors, and logs it, if the
-// stop halted the run or left steps not started.
+// stop halted the run, left steps not started or kept a rollback from
+// starting.
 func (r *run) noteStopped() {
-	if !r.halted && r.report.Count(NotStarted) == 0 {
+	_, undoable := r.exec.(Rollbacker)
+	unrolled := r.cfg.rollback && undoable && r.errs.Len() > 0
+	if !r.halted && r.report.Count(NotStarted) == 0 && !unrolled {
 		return
 	}
-	r.errs = multierror.Append(r.errs, fmt.Errorf("upgrade: %w: %d of %s not started", ErrStopped,
-		r.report.Count(NotStarted), count(len(r.plan.Steps), "step")))
+	what := ""
+	if unrolled {
+		what = ", and nothing rolled back"
+	}
+	r.errs = multierror.Append(r.errs, fmt.Errorf("upgrade: %w: %d of %s not started%s", ErrStopped,
+		r.report.Count(NotStarted), count(len(r.plan.Steps), "step"), what))
 	if r.cfg.logger != nil {
 		r.cfg.logger.Info("upgrade: run stopped", "not_started", r.report.Count(NotStarted))
 	}

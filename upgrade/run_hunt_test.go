@@ -2,6 +2,7 @@ package upgrade_test
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"testing"
 	"testing/synctest"
@@ -66,4 +67,42 @@ func TestHuntNilFileJournal(t *testing.T) {
 	require.ErrorContains(t, err, "nil *FileJournal")
 	assert.Nil(t, report)
 	assert.Empty(t, ex.ran)
+}
+
+// Stop closed while the last steps run, one of which fails, with rollback
+// asked for: the rollback does not happen (a stopped run is not rolled
+// back), and the error says the run was stopped, so that the caller knows
+// why, and that it may resume.
+func TestHuntStopKeepsRollbackAndSaysSo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		plan := &upgrade.Plan{Steps: []upgrade.Step{{ID: "ok", Node: "n1"}, {ID: "bad", Node: "n2"}}}
+		gated := newGated(plan)
+		gated.fail["bad"] = errors.New("boom")
+		var undone []upgrade.StepID
+		exec := stRollbacker{stGated: gated, undo: func(id upgrade.StepID) { undone = append(undone, id) }}
+		stop := make(chan struct{})
+		done := stRun(t.Context(), plan, exec, upgrade.WithStop(stop), upgrade.WithConcurrency(2), upgrade.WithRollback())
+		synctest.Wait()
+		require.ElementsMatch(t, []upgrade.StepID{"ok", "bad"}, gated.Started())
+		close(stop)
+		gated.release("ok")
+		gated.release("bad")
+		res := <-done
+		require.ErrorIs(t, res.err, upgrade.ErrStepFailed)
+		assert.Empty(t, undone, "a stopped run is not rolled back")
+		require.ErrorIs(t, res.err, upgrade.ErrStopped, "the stop kept the rollback asked for from happening")
+		assert.ErrorContains(t, res.err, "0 of 2 steps not started, and nothing rolled back")
+		assert.Equal(t, map[upgrade.StepID]upgrade.State{"ok": upgrade.Succeeded, "bad": upgrade.Failed}, states(res.report))
+
+		// Without a failure there is nothing to roll back: the stop left
+		// nothing out.
+		plan = &upgrade.Plan{Steps: []upgrade.Step{{ID: "ok", Node: "n1"}}}
+		gated = newGated(plan)
+		stop = make(chan struct{})
+		done = stRun(t.Context(), plan, stRollbacker{stGated: gated, undo: func(upgrade.StepID) {}}, upgrade.WithStop(stop), upgrade.WithRollback())
+		synctest.Wait()
+		close(stop)
+		gated.release("ok")
+		require.NoError(t, (<-done).err)
+	})
 }
