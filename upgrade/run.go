@@ -804,21 +804,23 @@ func (r *run) attempt(ctx context.Context, i int, s *slot) (res result, abandone
 		if err == nil || n >= r.cfg.attempts || IsPermanent(err) || ctx.Err() != nil {
 			return result{i: i, err: err, attempts: n}, false
 		}
-		if r.stopped() {
-			return result{i: i, err: err, attempts: n, stopped: true}, false
+		if no, stopped := r.retrying(ctx, i, n+1, err); no {
+			return result{i: i, err: err, attempts: n, stopped: stopped}, false
 		}
-		select {
-		case <-r.halting: // FailFast after another step's failure: no new attempt
-			return result{i: i, err: err, attempts: n}, false
-		default:
-		}
-		r.retrying(i, n+1, err)
 		if wait == nil {
 			wait = newBackoff(r.cfg.backoff, r.cfg.maxBackoff)
 		}
 		t := time.NewTimer(wait.NextBackOff())
 		select {
 		case <-t.C:
+			// The run may have halted or stopped as the wait ended, and
+			// select picks at random among what is ready.
+			r.mu.Lock()
+			no, stopped := r.noRetry(ctx)
+			r.mu.Unlock()
+			if no {
+				return result{i: i, err: err, attempts: n, stopped: stopped}, false
+			}
 		case <-ctx.Done():
 			t.Stop()
 			return result{i: i, err: err, attempts: n}, false // the last attempt's error
@@ -832,14 +834,32 @@ func (r *run) attempt(ctx context.Context, i int, s *slot) (res result, abandone
 	}
 }
 
-// retrying reports that attempt n of step i comes after one failed with err.
-func (r *run) retrying(i, n int, err error) {
+// retrying reports that attempt n of step i comes after one failed with
+// err, unless no attempt may start (see noRetry): it then reports that,
+// and whether the stop is why.
+func (r *run) retrying(ctx context.Context, i, n int, err error) (no, stopped bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if no, stopped := r.noRetry(ctx); no {
+		return true, stopped
+	}
 	r.emit(Event{Kind: StepRetrying, Step: &r.plan.Steps[i], Attempt: n, Err: err})
 	if r.cfg.logger != nil {
 		r.cfg.logger.Debug("upgrade: retrying step", "step", r.plan.Steps[i].ID, "attempt", n, "err", err)
 	}
+	return false, false
+}
+
+// noRetry reports whether no new attempt of a step may start: not once
+// stop is closed (stopped), nor once the run halted, as FailFast does
+// after another step's failure, nor once ctx is done. Called with mu
+// held, so that a failure is either recorded before, and halts the
+// retry, or after the attempt started.
+func (r *run) noRetry(ctx context.Context) (no, stopped bool) {
+	if r.stopped() {
+		return true, true
+	}
+	return r.stopping || ctx.Err() != nil, false
 }
 
 // newBackoff returns the waits between attempts: first about initial,

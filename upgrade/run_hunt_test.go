@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -105,4 +106,44 @@ func TestHuntStopKeepsRollbackAndSaysSo(t *testing.T) {
 		gated.release("ok")
 		require.NoError(t, (<-done).err)
 	})
+}
+
+// Under FailFast no retry is announced, let alone made, once another
+// step's failure is: a step retrying at once (no backoff) while another
+// failed used to announce, and at times make, attempts after that
+// failure (in about one run in a hundred).
+func TestHuntFailFastRetryAfterFailure(t *testing.T) {
+	plan := &upgrade.Plan{Steps: []upgrade.Step{{ID: "a"}, {ID: "b"}}}
+	bad := 0
+	for range 2000 {
+		var mu sync.Mutex
+		failed, late := false, 0
+		bGo := make(chan struct{})
+		var once sync.Once
+		exec := upgrade.ExecutorFunc(func(ctx context.Context, s upgrade.Step) error {
+			if s.ID == "b" {
+				<-bGo
+				return upgrade.Permanent(errors.New("b broke"))
+			}
+			once.Do(func() { close(bGo) })
+			return errors.New("flaky")
+		})
+		events := func(e upgrade.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case e.Kind == upgrade.StepFailed && e.Step.ID == "b":
+				failed = true
+			case e.Kind == upgrade.StepRetrying && failed:
+				late++
+			}
+		}
+		_, err := upgrade.Run(context.Background(), plan, exec, upgrade.WithConcurrency(len(plan.Steps)),
+			upgrade.WithRetry(50, 0, 0), upgrade.WithEvents(events))
+		require.ErrorIs(t, err, upgrade.ErrStepFailed)
+		if late > 0 {
+			bad++
+		}
+	}
+	assert.Zero(t, bad, "runs announcing retries of a after b failed")
 }
