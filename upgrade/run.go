@@ -1222,10 +1222,16 @@ func (r *run) rollback(ctx context.Context) {
 				o.Err = err
 			}
 			r.errs = multierror.Append(r.errs, fmt.Errorf("upgrade: %w: step %s on node %q: %w", ErrRollback, s.ID, s.Node, err))
+			if r.cfg.logger != nil {
+				r.cfg.logger.Info("upgrade: step not rolled back", "step", s.ID, "node", s.Node, "err", err)
+			}
 			continue
 		}
 		o.State = RolledBack
 		r.unhold(i)
+		if r.cfg.logger != nil {
+			r.cfg.logger.Info("upgrade: step rolled back", "step", s.ID, "node", s.Node)
+		}
 		r.emit(Event{Kind: StepRolledBack, Step: s})
 	}
 }

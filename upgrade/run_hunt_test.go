@@ -1,9 +1,12 @@
 package upgrade_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -13,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/upgradetest"
 )
 
 // An Execute that ignores the run's cancellation past the grace period is
@@ -146,4 +150,32 @@ func TestHuntFailFastRetryAfterFailure(t *testing.T) {
 		}
 	}
 	assert.Zero(t, bad, "runs announcing retries of a after b failed")
+}
+
+// The run's logger says what the rollback did, as it says what the steps
+// did: each step undone, and each not, with why.
+func TestHuntLoggerRollback(t *testing.T) {
+	plan := &upgrade.Plan{Steps: []upgrade.Step{
+		{ID: "a", Node: "node-a"}, {ID: "b", Node: "node-b", After: []upgrade.StepID{"a"}},
+		{ID: "c", Node: "node-c", After: []upgrade.StepID{"b"}},
+	}}
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+	exec := new(upgradetest.Executor)
+	exec.FailAt("c", errors.New("disk full"))
+	exec.FailRollback("b", errors.New("snapshot gone"))
+	_, err := upgrade.Run(context.Background(), plan, exec, upgrade.WithRunLogger(logger), upgrade.WithRollback())
+	require.ErrorIs(t, err, upgrade.ErrRollback)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	require.Len(t, lines, 6, buf.String())
+	assert.Contains(t, lines[3], `level=INFO msg="upgrade: step rolled back" step=c node=node-c`)
+	assert.Contains(t, lines[4], `level=INFO msg="upgrade: step not rolled back" step=b node=node-b err="snapshot gone"`)
+	assert.Contains(t, lines[5], `level=INFO msg="upgrade: step not rolled back" step=a node=node-a err="step b after it is still in place"`)
 }
