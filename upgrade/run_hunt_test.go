@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -15,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
 	"github.com/stackup/stackup/upgrade/upgradetest"
 )
@@ -150,6 +155,242 @@ func TestHuntFailFastRetryAfterFailure(t *testing.T) {
 		}
 	}
 	assert.Zero(t, bad, "runs announcing retries of a after b failed")
+}
+
+// huntPlan returns a random plan of steps and barriers, each after up to
+// three earlier ones, steps listed in a shuffled order.
+func huntPlan(seed uint64) *upgrade.Plan {
+	rng := rand.New(rand.NewPCG(seed, 0xb4))
+	n := 1 + rng.IntN(40)
+	m := rng.IntN(8)
+	p := &upgrade.Plan{ID: fmt.Sprintf("sha256:hunt-%d", seed)}
+	var made []upgrade.StepID
+	for len(p.Steps) < n || len(p.Barriers) < m {
+		barrier := len(made) > 0 && len(p.Barriers) < m && (len(p.Steps) == n || rng.IntN(4) == 0)
+		var after []upgrade.StepID
+		k := rng.IntN(min(len(made), 3) + 1)
+		if barrier {
+			k = max(k, 1)
+		}
+		for range k {
+			a := made[rng.IntN(len(made))]
+			if !slices.Contains(after, a) {
+				after = append(after, a)
+			}
+		}
+		slices.Sort(after)
+		if barrier {
+			id := upgrade.StepID(fmt.Sprintf("b%02d", len(p.Barriers)))
+			p.Barriers = append(p.Barriers, upgrade.Barrier{ID: id, After: after})
+			made = append(made, id)
+		} else {
+			id := upgrade.StepID(fmt.Sprintf("s%02d", len(p.Steps)))
+			p.Steps = append(p.Steps, upgrade.Step{ID: id, Node: topology.NodeID("node-" + id), After: after})
+			made = append(made, id)
+		}
+	}
+	rng.Shuffle(n, func(i, j int) { p.Steps[i], p.Steps[j] = p.Steps[j], p.Steps[i] })
+	slices.SortFunc(p.Barriers, func(a, b upgrade.Barrier) int { return strings.Compare(string(a.ID), string(b.ID)) })
+	return p
+}
+
+// huntAfter returns, for every step, the steps it comes after, directly
+// or not, through barriers.
+func huntAfter(p *upgrade.Plan) map[upgrade.StepID]map[upgrade.StepID]bool {
+	out := map[upgrade.StepID]map[upgrade.StepID]bool{}
+	var walk func(id upgrade.StepID) map[upgrade.StepID]bool
+	walk = func(id upgrade.StepID) map[upgrade.StepID]bool {
+		if got, ok := out[id]; ok {
+			return got
+		}
+		set := map[upgrade.StepID]bool{}
+		for _, a := range p.Prerequisites(id) {
+			set[a] = true
+			for b := range walk(a) {
+				set[b] = true
+			}
+		}
+		out[id] = set
+		return set
+	}
+	for _, s := range p.Steps {
+		walk(s.ID)
+	}
+	return out
+}
+
+// huntExec checks, as each call begins, that the step's prerequisites
+// have all succeeded (by the run's own events) and counts the host calls
+// under way; it fails steps as told.
+type huntExec struct {
+	t         *testing.T
+	plan      *upgrade.Plan
+	mu        sync.Mutex
+	succeeded map[upgrade.StepID]bool // by StepSucceeded events
+	executed  map[upgrade.StepID]int
+	rolled    []upgrade.StepID
+	in, peak  atomic.Int32
+	fail      map[upgrade.StepID]int // attempts that fail; -1: all
+	verify    map[upgrade.StepID]bool
+}
+
+func (e *huntExec) enter() {
+	n := e.in.Add(1)
+	for {
+		p := e.peak.Load()
+		if n <= p || e.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	runtime.Gosched()
+}
+
+func (e *huntExec) Execute(ctx context.Context, s upgrade.Step) error {
+	e.enter()
+	defer e.in.Add(-1)
+	e.mu.Lock()
+	for _, a := range e.plan.Prerequisites(s.ID) {
+		assert.True(e.t, e.succeeded[a], "%s started before %s succeeded", s.ID, a)
+	}
+	e.executed[s.ID]++
+	n := e.executed[s.ID]
+	f := e.fail[s.ID]
+	e.mu.Unlock()
+	runtime.Gosched()
+	if f < 0 {
+		return upgrade.Permanent(fmt.Errorf("boom at %s", s.ID))
+	}
+	if n <= f {
+		return fmt.Errorf("flaky %s, attempt %d", s.ID, n)
+	}
+	return nil
+}
+
+func (e *huntExec) Verify(ctx context.Context, s upgrade.Step) error {
+	e.enter()
+	defer e.in.Add(-1)
+	if e.verify[s.ID] {
+		return errors.New("unhealthy")
+	}
+	return nil
+}
+
+func (e *huntExec) Rollback(ctx context.Context, s upgrade.Step) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.rolled = append(e.rolled, s.ID)
+	return nil
+}
+
+func (e *huntExec) event(ev upgrade.Event) {
+	if ev.Kind == upgrade.StepSucceeded {
+		e.mu.Lock()
+		e.succeeded[ev.Step.ID] = true
+		e.mu.Unlock()
+	}
+}
+
+// TestHuntRandomPlansWithBarriers runs random plans with barriers, at
+// random concurrency and policy, with permanent, transient and verify
+// failures and sometimes rollback, and checks that no step starts before
+// its prerequisites (through barriers) succeeded by the run's own events,
+// that no more host calls (Execute and Verify) run at once than the
+// limit, that exactly the steps after a failure are skipped and never
+// run, that independent steps go on under ContinueIndependent, that Done
+// never decreases and ends at the steps finished, and that the rollback
+// undoes the steps carried out, last completed first.
+func TestHuntRandomPlansWithBarriers(t *testing.T) {
+	for seed := uint64(1); seed <= 150; seed++ {
+		plan := huntPlan(seed)
+		rng := rand.New(rand.NewPCG(seed, 7))
+		conc := 1 + rng.IntN(5)
+		policy := upgrade.FailurePolicy(rng.IntN(2))
+		rollback := rng.IntN(3) == 0
+		exec := &huntExec{t: t, plan: plan, succeeded: map[upgrade.StepID]bool{}, executed: map[upgrade.StepID]int{},
+			fail: map[upgrade.StepID]int{}, verify: map[upgrade.StepID]bool{}}
+		for _, s := range plan.Steps {
+			switch rng.IntN(12) {
+			case 0:
+				exec.fail[s.ID] = -1
+			case 1:
+				exec.fail[s.ID] = 1 + rng.IntN(3) // 3 fails all attempts
+			case 2:
+				exec.verify[s.ID] = true
+			}
+		}
+		msg := fmt.Sprintf("seed %d: %d steps, %d barriers, concurrency %d, policy %d, rollback %t",
+			seed, len(plan.Steps), len(plan.Barriers), conc, policy, rollback)
+		var events []upgrade.Event
+		opts := []upgrade.RunOption{upgrade.WithConcurrency(conc), upgrade.WithFailurePolicy(policy),
+			upgrade.WithRetry(3, 0, 0), upgrade.WithEvents(func(e upgrade.Event) {
+				events = append(events, e)
+				exec.event(e)
+			})}
+		if rollback {
+			opts = append(opts, upgrade.WithRollback())
+		}
+		report, err := upgrade.Run(context.Background(), plan, exec, opts...)
+		rnCheckReport(t, plan, report, msg)
+		assert.LessOrEqual(t, int(exec.peak.Load()), conc, msg)
+
+		after := huntAfter(plan)
+		st := states(report)
+		failed := map[upgrade.StepID]bool{}
+		var completed []upgrade.StepID
+		for _, e := range events {
+			switch e.Kind {
+			case upgrade.StepFailed:
+				failed[e.Step.ID] = true
+				completed = append(completed, e.Step.ID)
+			case upgrade.StepSucceeded:
+				completed = append(completed, e.Step.ID)
+			}
+		}
+		if len(failed) == 0 {
+			assert.NoError(t, err, msg)
+			assert.Equal(t, len(plan.Steps), report.Count(upgrade.Succeeded), msg)
+		} else {
+			assert.ErrorIs(t, err, upgrade.ErrStepFailed, msg)
+		}
+		for _, s := range plan.Steps {
+			behindFailure := false
+			for a := range after[s.ID] {
+				if failed[a] {
+					behindFailure = true
+				}
+			}
+			switch {
+			case behindFailure:
+				assert.Equal(t, upgrade.Skipped, st[s.ID], "%s: %s comes after a failed step", msg, s.ID)
+				assert.Zero(t, exec.executed[s.ID], "%s: %s ran after a failed step", msg, s.ID)
+			case policy == upgrade.ContinueIndependent && !failed[s.ID]:
+				want := upgrade.Succeeded
+				if rollback && len(failed) > 0 {
+					want = upgrade.RolledBack
+				}
+				assert.Equal(t, want, st[s.ID], "%s: %s is independent of every failure", msg, s.ID)
+			}
+			if st[s.ID] == upgrade.NotStarted {
+				assert.Zero(t, exec.executed[s.ID], msg)
+			}
+		}
+		// Events: Done never decreases, Total is the number of steps.
+		done := 0
+		for _, e := range events {
+			assert.GreaterOrEqual(t, e.Done, done, msg)
+			done = e.Done
+			assert.Equal(t, len(plan.Steps), e.Total, msg)
+		}
+		assert.Equal(t, len(plan.Steps)-report.Count(upgrade.NotStarted), done, msg)
+		if rollback && len(failed) > 0 {
+			assert.Equal(t, rnReversed(completed), exec.rolled, msg)
+		} else {
+			assert.Empty(t, exec.rolled, msg)
+		}
+		if t.Failed() {
+			return
+		}
+	}
 }
 
 // The run's logger says what the rollback did, as it says what the steps
