@@ -162,6 +162,9 @@ type FileJournal struct {
 	closed bool
 	// running says that a Run has the journal (see claim).
 	running bool
+	// begun says that the last Begin succeeded: Append writes only then,
+	// after the journal's records, never over its header.
+	begun bool
 }
 
 // claim takes j for one Run, refusing a second Run at once: the flock
@@ -339,6 +342,7 @@ func (j *FileJournal) Begin(_ context.Context, planID string) ([]Record, error) 
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	j.begun = false
 	if _, err := j.f.Seek(0, io.SeekStart); err != nil {
 		return nil, &journalError{j.path, err}
 	}
@@ -351,7 +355,11 @@ func (j *FileJournal) Begin(_ context.Context, planID string) ([]Record, error) 
 	}
 	if len(data) == 0 || bytes.IndexByte(data, '\n') < 0 {
 		// New, or only a torn header: start afresh.
-		return nil, j.start(planID)
+		if err := j.start(planID); err != nil {
+			return nil, err
+		}
+		j.begun = true
+		return nil, nil
 	}
 	lines := bytes.SplitAfter(data, []byte("\n"))
 	if err := j.checkHeader(lines[0], planID); err != nil {
@@ -364,6 +372,7 @@ func (j *FileJournal) Begin(_ context.Context, planID string) ([]Record, error) 
 	if err := j.cut(int64(len(lines[0]) + size)); err != nil {
 		return nil, &journalError{j.path, err}
 	}
+	j.begun = true
 	return records, nil
 }
 
@@ -450,6 +459,8 @@ func (j *FileJournal) start(planID string) error {
 }
 
 // Append implements Journal: it writes r as one line and syncs the file.
+// It refuses to write before a Begin that succeeded, which would write
+// over the journal's header and records, or into a journal Begin refused.
 func (j *FileJournal) Append(_ context.Context, r Record) error {
 	line, err := json.Marshal(r)
 	if err != nil {
@@ -457,6 +468,9 @@ func (j *FileJournal) Append(_ context.Context, r Record) error {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if !j.begun {
+		return &journalError{j.path, errors.New("Append before a Begin that succeeded: the journal is tied to no plan, and the record would go over what it holds")}
+	}
 	return j.write(append(line, '\n'))
 }
 

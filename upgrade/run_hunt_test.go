@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -419,4 +420,39 @@ func TestHuntLoggerRollback(t *testing.T) {
 	assert.Contains(t, lines[3], `level=INFO msg="upgrade: step rolled back" step=c node=node-c`)
 	assert.Contains(t, lines[4], `level=INFO msg="upgrade: step not rolled back" step=b node=node-b err="snapshot gone"`)
 	assert.Contains(t, lines[5], `level=INFO msg="upgrade: step not rolled back" step=a node=node-a err="step b after it is still in place"`)
+}
+
+// A FileJournal takes records only once Begin has tied it to a plan:
+// before, an Append wrote over the header and the first records; after a
+// refused Begin, into another plan's journal.
+func TestHuntFileJournalAppendBeforeBegin(t *testing.T) {
+	path := jrPath(t)
+	jrSeed(t, path, "sha256:p", jrRec(upgrade.RecordSucceeded, "a"))
+	before, err := os.ReadFile(path)
+	require.NoError(t, err)
+
+	j := jrOpen(t, path)
+	require.ErrorContains(t, j.Append(context.Background(), jrRec(upgrade.RecordStarted, "b")), "Append before a Begin")
+	_, err = j.Begin(context.Background(), "sha256:other")
+	require.ErrorIs(t, err, upgrade.ErrPlanMismatch)
+	require.Error(t, j.Append(context.Background(), jrRec(upgrade.RecordStarted, "b")), "refused after a refused Begin")
+	after, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, string(before), string(after), "the journal is unchanged")
+
+	got, err := j.Begin(context.Background(), "sha256:p")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"succeeded a"}, jrSteps(got))
+	require.NoError(t, j.Append(context.Background(), jrRec(upgrade.RecordStarted, "b")))
+	require.NoError(t, j.Close())
+	assert.Equal(t, []string{"succeeded a", "started b"}, jrSteps(huntRecords(t, path, "sha256:p")))
+}
+
+func huntRecords(t *testing.T, path, plan string) []upgrade.Record {
+	t.Helper()
+	j := jrOpen(t, path)
+	defer j.Close()
+	recs, err := j.Begin(context.Background(), plan)
+	require.NoError(t, err)
+	return recs
 }
