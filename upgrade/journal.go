@@ -106,6 +106,11 @@ func (r *run) resume(ctx context.Context) error {
 				r.failed = map[int]bool{}
 			}
 			r.failed[i] = true
+		case RecordRolledBack:
+			if r.undone == nil {
+				r.undone = map[int]bool{}
+			}
+			r.undone[i] = true
 		}
 	}
 	// Keep the completion order of earlier runs for a rollback.

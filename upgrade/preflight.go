@@ -22,8 +22,10 @@ import (
 // topology had not recorded it yet: a crash between the two) or at the To
 // of any step done (the topology learnt some or all of them); a step in
 // doubt adds its To, and so does a step the journal records as failed,
-// whose Execute may have changed the node before its Verify failed. Any
-// other version, such as the To of a step not yet run, is stale. Versions
+// whose Execute may have changed the node before its Verify failed. A
+// step the journal records as rolled back counts as done: the topology
+// may have learnt it and not yet its undoing. Any other version, such as
+// the To of a step not yet run, is stale. Versions
 // are compared as Version.Same does, build metadata included; a node
 // without a version has its template's, as for the planner.
 func (r *run) checkStale(ctx context.Context) error {
@@ -39,7 +41,7 @@ func (r *run) checkStale(ctx context.Context) error {
 		blame := first.ID // the step named when the node is stale
 		for _, i := range steps {
 			s := r.plan.Steps[i]
-			done := r.report.Outcomes[i].State == Succeeded
+			done := r.report.Outcomes[i].State == Succeeded || r.undone[i]
 			if !done && !r.inDoubt[i] && !r.failed[i] {
 				blame = s.ID
 				break

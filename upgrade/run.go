@@ -303,11 +303,13 @@ func WithJournal(j Journal) RunOption { return func(c *runConfig) { c.journal = 
 // at the From of its first step or at the To of any of those steps: the
 // topology may not have recorded them yet, as when the process that keeps
 // it crashed between a step and that write, so that a resumed run can
-// check against the topology as it is. A version any other step would
-// give, or none, is stale. So is a plan that would take a node to a
-// version that a node running on it or needing it, which the plan does
-// not change, does not allow now (a dependent deployed or changed since
-// the plan was made; see topology.Topology's Dependents).
+// check against the topology as it is. So may a node whose steps the
+// journal records as rolled back, at the To of any of those steps: the
+// topology may not have learnt of the rollback yet. A version any other
+// step would give, or none, is stale. So is a plan that would take a node
+// to a version that a node running on it or needing it, which the plan
+// does not change, does not allow now (a dependent deployed or changed
+// since the plan was made; see topology.Topology's Dependents).
 func WithStaleCheck(t topology.Topology) RunOption { return func(c *runConfig) { c.stale = t } }
 
 // WithPrefetch makes Run, before the first step, open and read in full the
@@ -473,6 +475,7 @@ type run struct {
 	waiting  []int32 // unfinished dependencies per vertex
 	inDoubt  []bool
 	failed   map[int]bool // the steps an earlier run failed (see resume), which may have changed their nodes
+	undone   map[int]bool // the steps an earlier run rolled back, which the topology may not know of yet (see checkStale)
 	finished int
 	order    []int // completion order of the steps that succeeded or failed
 	errs     *multierror.Error

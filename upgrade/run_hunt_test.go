@@ -456,3 +456,51 @@ func huntRecords(t *testing.T, path, plan string) []upgrade.Record {
 	require.NoError(t, err)
 	return recs
 }
+
+// A node whose steps an earlier run rolled back may still be at their To
+// in the topology, which may not have learnt of the rollback yet (a
+// crash between the journal's record and that write), as it may not have
+// learnt of a step done: a resumed run checks against the topology as it
+// is, rather than refusing and sending the operator to plan again from a
+// topology that says the node is where it is not.
+func TestHuntStaleCheckAfterRollback(t *testing.T) {
+	plan := shopPlan(t, 2)
+	s := ids(plan) // java-1, java-2, tomcat-1, tomcat-2, shop-1, shop-2
+	journal := []upgrade.Record{
+		jrRec(upgrade.RecordStarted, s[0]), jrRec(upgrade.RecordSucceeded, s[0]),
+		jrRec(upgrade.RecordStarted, s[2]), jrRec(upgrade.RecordFailed, s[2]),
+		jrRec(upgrade.RecordRollingBack, s[2]), jrRec(upgrade.RecordRolledBack, s[2]),
+		jrRec(upgrade.RecordRollingBack, s[0]), jrRec(upgrade.RecordRolledBack, s[0]),
+	}
+	for _, tt := range []struct {
+		name     string
+		versions map[topology.NodeID]string
+		stale    *upgrade.StaleError // nil: passes
+	}{
+		{name: "rollback learnt", versions: nil},
+		{name: "rollback not learnt yet", versions: map[topology.NodeID]string{"java-1": "21.0.2"}},
+		{name: "rollbacks of two nodes not learnt yet", versions: map[topology.NodeID]string{"java-1": "21.0.2", "tomcat-1": "10.1.34"}},
+		{name: "at neither end", versions: map[topology.NodeID]string{"java-1": "17.0.10"},
+			stale: &upgrade.StaleError{Node: "java-1", Step: s[0], Expected: "8.0.402 or 21.0.2", Actual: "17.0.10"}},
+		{name: "a node never touched, new", versions: map[topology.NodeID]string{"java-2": "21.0.2"},
+			stale: &upgrade.StaleError{Node: "java-2", Step: s[1], Expected: "8.0.402", Actual: "21.0.2"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := jrPath(t)
+			jrSeed(t, path, plan.ID, journal...)
+			ex := &jrRecorder{}
+			report, err := upgrade.Run(context.Background(), plan, ex, upgrade.WithJournal(jrOpen(t, path)),
+				upgrade.WithStaleCheck(pfTopo(t, 2, tt.versions)))
+			if tt.stale == nil {
+				require.NoError(t, err)
+				assert.Equal(t, s, ex.ran, "every step runs again, the rolled back ones too")
+				assert.Equal(t, len(plan.Steps), report.Count(upgrade.Succeeded))
+				return
+			}
+			var se *upgrade.StaleError
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, tt.stale, se)
+			assert.Empty(t, ex.ran)
+		})
+	}
+}
