@@ -293,7 +293,8 @@ func (e *huntExec) event(ev upgrade.Event) {
 
 // TestHuntRandomPlansWithBarriers runs random plans with barriers, at
 // random concurrency and policy, with permanent, transient and verify
-// failures and sometimes rollback, and checks that no step starts before
+// failures and sometimes rollback, the host's code called in each of the
+// ways Run has (watched, with a step timeout, waited for), and checks that no step starts before
 // its prerequisites (through barriers) succeeded by the run's own events,
 // that no more host calls (Execute and Verify) run at once than the
 // limit, that exactly the steps after a failure are skipped and never
@@ -329,6 +330,12 @@ func TestHuntRandomPlansWithBarriers(t *testing.T) {
 			})}
 		if rollback {
 			opts = append(opts, upgrade.WithRollback())
+		}
+		switch rng.IntN(3) { // each way Run calls the host's code
+		case 1:
+			opts = append(opts, upgrade.WithStepTimeout(time.Hour))
+		case 2:
+			opts = append(opts, upgrade.WithGracePeriod(0))
 		}
 		report, err := upgrade.Run(context.Background(), plan, exec, opts...)
 		rnCheckReport(t, plan, report, msg)
