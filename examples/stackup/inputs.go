@@ -358,7 +358,71 @@ func parseRequestsJSON(r io.Reader) ([]upgrade.Request, error) {
 		}
 		return nil, errors.New("data after the JSON object")
 	}
+	if err := checkJSONKeys(seen.Bytes()); err != nil {
+		return nil, err
+	}
 	return rf.convert()
+}
+
+// checkJSONKeys refuses, in a request body that decoded, what
+// encoding/json lets through and a request file does not: a key given
+// twice in one object (the decoder keeps the last) and a key spelled in
+// another case than the field's (the decoder matches keys without regard
+// to case). Its errors are *placeError values.
+func checkJSONKeys(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	line := func() int { return 1 + bytes.Count(data[:dec.InputOffset()], []byte("\n")) }
+	var walk func(t reflect.Type, path string) error
+	walk = func(t reflect.Type, path string) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch {
+		case tok == json.Delim('{') && t.Kind() == reflect.Struct:
+			place := path
+			if place == "" {
+				place = "the top level"
+			}
+			seen := map[string]int{}
+			for dec.More() {
+				tok, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				key, _ := tok.(string)
+				f, ok := fieldByName(t, key)
+				if !ok {
+					return &placeError{Line: line(), Place: place, Problem: fmt.Sprintf("unknown field %q; known fields: %s", key, strings.Join(fieldNames(t), ", "))}
+				}
+				if first, twice := seen[key]; twice {
+					return &placeError{Line: line(), Place: place, Problem: fmt.Sprintf("field %q given twice (first on line %d)", key, first)}
+				}
+				seen[key] = line()
+				p := key
+				if path != "" {
+					p = path + "." + key
+				}
+				if err := walk(f.Type, p); err != nil {
+					return err
+				}
+			}
+			_, err = dec.Token() // '}'
+			return err
+		case tok == json.Delim('[') && t.Kind() == reflect.Slice:
+			for i := 0; dec.More(); i++ {
+				if err := walk(t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+					return err
+				}
+			}
+			_, err = dec.Token() // ']'
+			return err
+		case tok == json.Delim('{') || tok == json.Delim('['): // not where the decoder would have taken it
+			return errors.New("internal error: the request body changed shape")
+		}
+		return nil // a string, or null
+	}
+	return walk(reflect.TypeFor[requestFile](), "")
 }
 
 // placeError is what is wrong at one place of a request file or body:

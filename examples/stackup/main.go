@@ -406,8 +406,9 @@
 //	                 --max-in-flight applied) and keeps the plan in the state directory
 //	                 201: {"id": PLAN_ID, "text": the plan as text, "plan": the plan
 //	                      (schema stackup.plan/v3)}, Location /v1/plans/PLAN_ID
-//	                 400: {"kind": "invalid_request"}: malformed JSON, unknown fields,
-//	                      bad versions or constraints, incomplete requests
+//	                 400: {"kind": "invalid_request"}: malformed JSON, unknown fields
+//	                      (keys match fields exactly, case included), a field given
+//	                      twice, bad versions or constraints, incomplete requests
 //	                 413: {"kind": "too_large"}
 //	                 415: {"kind": "unsupported_media_type"}
 //	                 422: {"kind": K}: no plan is possible, K one of conflict,
