@@ -45,3 +45,25 @@ func TestServeRequestBodyKeys(t *testing.T) {
 	assert.Empty(t, ts.readLedger(t), "nothing ran")
 	assert.Equal(t, before, snapshot(t, ts.stateDir), "no plan was kept")
 }
+
+// TestServeTrailingGarbage posts a valid body followed by what is not
+// JSON: the error says that something follows the object, as it does for
+// a second object, rather than only quoting the JSON decoder.
+func TestServeTrailingGarbage(t *testing.T) {
+	ts := newTestServer(t, `sh -c 'echo "$1" >> "$2"' sh {{.ID}} LEDGER`)
+	valid := requestBody(t, "testdata/requests.json")
+	for _, trailer := range []string{"x", "]", "}", `"more"`, "\x00", "{}"} {
+		t.Run(trailer, func(t *testing.T) {
+			code, answer := ts.post(t, "/v1/plans", valid+trailer)
+			assert.Equal(t, http.StatusBadRequest, code, answer)
+			assert.Equal(t, "invalid_request", answer["kind"])
+			assert.Contains(t, answer["error"], "data after the JSON object")
+		})
+	}
+	// Past the size limit, what follows is too much, not garbage.
+	code, answer := ts.post(t, "/v1/plans", valid+strings.Repeat(" ", maxBody)+"x")
+	assert.Equal(t, http.StatusRequestEntityTooLarge, code, answer)
+	assert.Equal(t, "too_large", answer["kind"])
+	assert.Zero(t, ts.runCount(), "no run was created")
+	assert.Empty(t, ts.readLedger(t), "nothing ran")
+}

@@ -353,8 +353,8 @@ func parseRequestsJSON(r io.Reader) ([]upgrade.Request, error) {
 		return nil, jsonMessage(err, seen.Bytes())
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		if err != nil {
-			return nil, err
+		if err != nil { // not JSON, or a body too large (*http.MaxBytesError), which the server tells apart
+			return nil, fmt.Errorf("data after the JSON object: %w", err)
 		}
 		return nil, errors.New("data after the JSON object")
 	}
