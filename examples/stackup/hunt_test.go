@@ -1,11 +1,16 @@
 package main
 
 import (
+	"encoding/json"
+	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestServeRequestBodyKeys posts bodies whose keys encoding/json would
@@ -66,4 +71,49 @@ func TestServeTrailingGarbage(t *testing.T) {
 	assert.Equal(t, "too_large", answer["kind"])
 	assert.Zero(t, ts.runCount(), "no run was created")
 	assert.Empty(t, ts.readLedger(t), "nothing ran")
+}
+
+// TestServeEventIDsAcrossRestart follows a run, then the server restarts
+// and resumes it. A client that reconnects with the Last-Event-ID the
+// first server gave (as the dashboard does after a broken stream) must
+// not miss the resumed run's events: the second server must not take
+// that ID for one of its own.
+func TestServeEventIDsAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	started, gate := filepath.Join(dir, "started"), filepath.Join(dir, "gate")
+	stateDir := filepath.Join(dir, "state")
+	e := newApplyEnv(t)
+	log := slog.New(slog.DiscardHandler)
+	exec := gatedExec(allSteps[3], started, gate)
+	first := startTestServer(t, e, stateDir, t.Context(), 0, "testdata/shop.yaml", exec, access{token: testToken}, log)
+	code, answer := first.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+	require.Equal(t, http.StatusAccepted, code, answer)
+	run, path := answer["run"].(string), answer["events"].(string)
+	waitFile(t, started)
+	first.srv.Close() // the run ends interrupted; the HTTP server still answers
+	seen := first.follow(t, path, "")
+	require.Greater(t, len(seen), 2)
+	last := seen[len(seen)-2].id // the last step event's; "done" has none
+	require.NotEmpty(t, last)
+	first.stop()
+	require.NoError(t, os.WriteFile(gate, nil, 0o600))
+
+	second := startTestServer(t, e, stateDir, t.Context(), 0, "testdata/shop.yaml", exec, access{token: testToken}, log)
+	code, resumed := second.post(t, "/v1/runs/"+run+"/resume", "")
+	require.Equal(t, http.StatusAccepted, code, resumed)
+	all := second.follow(t, path, "")
+	again := second.follow(t, path, last)
+	assert.Equal(t, all, again, "an ID from the first server skips none of the second's events")
+	var succeeded []string
+	for _, ev := range again {
+		var data map[string]any
+		require.NoError(t, json.Unmarshal([]byte(ev.data), &data))
+		if ev.event == "step" && data["kind"] == "succeeded" {
+			succeeded = append(succeeded, data["step"].(string))
+		}
+	}
+	assert.Equal(t, allSteps[3:], succeeded)
+	// Within one server, Last-Event-ID still skips what was seen.
+	require.Greater(t, len(all), 3)
+	assert.Equal(t, all[3:], second.follow(t, path, all[2].id))
 }

@@ -463,7 +463,9 @@
 //	                 the start of a step offered again after an interruption; and
 //	                 last "event: done" with the status above. A comment line
 //	                 ": keep-alive" comes after 15 s without an event.
-//	                 Last-Event-ID resumes after that event.
+//	                 Each step event has an ID; Last-Event-ID resumes after that
+//	                 event, and an ID this server did not give (one from before
+//	                 a restart) replays every event it has seen of the run.
 //	GET /metrics     Prometheus text format, with the token like every call:
 //	                 stackup_runs_total{outcome}, stackup_runs_in_progress,
 //	                 stackup_steps_total{state}, stackup_step_duration_seconds

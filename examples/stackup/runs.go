@@ -3,10 +3,12 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -104,7 +106,10 @@ type stepEvent struct {
 // runState is what the server knows of one run. Its methods are safe for
 // concurrent use.
 type runState struct {
-	saveMu  sync.Mutex // held while the record is written: see save
+	saveMu sync.Mutex // held while the record is written: see save
+	// epoch tells this server's events of the run from another's (see
+	// eventID): a restarted server numbers them from 1 again.
+	epoch   string
 	mu      sync.Mutex
 	rec     runRecord
 	events  []stepEvent
@@ -114,7 +119,24 @@ type runState struct {
 }
 
 func newRunState(rec runRecord) *runState {
-	return &runState{rec: rec, begun: map[upgrade.StepID]time.Time{}, changed: make(chan struct{})}
+	return &runState{epoch: rand.Text()[:8], rec: rec, begun: map[upgrade.StepID]time.Time{}, changed: make(chan struct{})}
+}
+
+// eventID returns the ID of the event at index i (from 0), as the
+// event stream sends it: the run state's epoch and the event's number.
+func (rs *runState) eventID(i int) string { return fmt.Sprintf("%s-%d", rs.epoch, i+1) }
+
+// eventsAfter returns the index of the event that follows the one whose
+// ID is last: 0, every event this server has of the run, for an ID it did
+// not give (another server's, one from before a restart), so that a
+// client sees an event twice rather than misses one.
+func (rs *runState) eventsAfter(last string) int {
+	epoch, num, ok := strings.Cut(last, "-")
+	n, err := strconv.Atoi(num)
+	if !ok || epoch != rs.epoch || err != nil || n < 0 {
+		return 0
+	}
+	return n
 }
 
 // apiName is a name of the upgrade package as the API spells it:

@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -946,15 +945,7 @@ func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if rs == nil {
 		return
 	}
-	next := 0
-	if last := r.Header.Get("Last-Event-ID"); last != "" {
-		n, err := strconv.Atoi(last)
-		if err != nil || n < 0 {
-			writeError(w, http.StatusBadRequest, "invalid_request", fmt.Errorf("Last-Event-ID %q is not an event ID", truncate(last)))
-			return
-		}
-		next = n
-	}
+	next := rs.eventsAfter(r.Header.Get("Last-Event-ID"))
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -965,9 +956,9 @@ func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	for {
 		events, status, changed := rs.since(next)
 		for _, ev := range events {
-			next++
 			data, _ := json.Marshal(ev)
-			fmt.Fprintf(w, "id: %d\nevent: step\ndata: %s\n\n", next, data)
+			fmt.Fprintf(w, "id: %s\nevent: step\ndata: %s\n\n", rs.eventID(next), data)
+			next++
 		}
 		if status != nil {
 			data, _ := json.Marshal(status)

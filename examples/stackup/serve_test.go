@@ -249,7 +249,7 @@ func TestServeApply(t *testing.T) {
 		var data map[string]any
 		require.NoError(t, json.Unmarshal([]byte(ev.data), &data))
 		assert.Equal(t, "step", ev.event)
-		assert.Equal(t, fmt.Sprint(i+1), ev.id)
+		assert.Regexp(t, fmt.Sprintf("^[A-Z2-7]{8}-%d$", i+1), ev.id)
 		assert.Equal(t, allSteps[i/2], data["step"])
 		assert.Equal(t, []string{"started", "succeeded"}[i%2], data["kind"])
 		assert.Equal(t, float64((i+1)/2), data["done"])
@@ -269,7 +269,7 @@ func TestServeApply(t *testing.T) {
 
 	// Following an ended run replays it; Last-Event-ID skips what was seen.
 	assert.Equal(t, events, ts.follow(t, answer["events"].(string), ""))
-	assert.Equal(t, events[10:], ts.follow(t, answer["events"].(string), "10"))
+	assert.Equal(t, events[10:], ts.follow(t, answer["events"].(string), events[9].id))
 }
 
 func TestServeFailedRun(t *testing.T) {
