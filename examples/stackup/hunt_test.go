@@ -117,3 +117,41 @@ func TestServeEventIDsAcrossRestart(t *testing.T) {
 	require.Greater(t, len(all), 3)
 	assert.Equal(t, all[3:], second.follow(t, path, all[2].id))
 }
+
+// TestServeApplyBodyFields posts fields to the calls that take none
+// (apply of a reviewed plan, cancel, resume): they were ignored, so that a
+// client asking for {"concurrency": 4} or {"dry_run": true} got a run as
+// the server's flags say, without a word. Each is now 400 naming the
+// field, and nothing runs; an empty body or {} is still fine.
+func TestServeApplyBodyFields(t *testing.T) {
+	ts := newTestServer(t, `sh -c 'echo "$1 $2" >> "$3"' sh {{.ID}} {{.InDoubt}} LEDGER`)
+	id := ts.reviewed(t)
+	bodies := []struct{ name, body, error string }{
+		{"field", `{"dry_run": true}`, `unknown field "dry_run"`},
+		{"fields", `{"concurrency": 4, "continue": true}`, `unknown field "concurrency"`},
+		{"not-an-object", `[]`, "want an empty object"},
+		{"trailing", `{} x`, "data after the JSON object"},
+		{"malformed", `{`, "unexpected EOF"},
+	}
+	for _, b := range bodies {
+		t.Run(b.name, func(t *testing.T) {
+			for _, path := range []string{"/v1/plans/" + id + "/apply", "/v1/runs/AAAAAAAAAAAAAAAAAAAAAAAAAA/cancel", "/v1/runs/AAAAAAAAAAAAAAAAAAAAAAAAAA/resume"} {
+				code, answer := ts.post(t, path, b.body)
+				assert.Equal(t, http.StatusBadRequest, code, "%s: %v", path, answer)
+				assert.Equal(t, "invalid_request", answer["kind"], path)
+				assert.Contains(t, answer["error"], b.error, path)
+				assert.Contains(t, answer["error"], "takes no fields", path)
+			}
+		})
+	}
+	assert.Zero(t, ts.runCount(), "no run was created")
+	assert.Empty(t, ts.readLedger(t), "nothing ran")
+	for _, body := range []string{"", "{}", " { } \n"} {
+		code, answer := ts.post(t, "/v1/runs/AAAAAAAAAAAAAAAAAAAAAAAAAA/cancel", body)
+		assert.Equal(t, http.StatusNotFound, code, "%q: %v", body, answer)
+	}
+	code, answer := ts.post(t, "/v1/plans/"+id+"/apply", "{}")
+	require.Equal(t, http.StatusAccepted, code, answer)
+	ts.follow(t, answer["events"].(string), "")
+	assert.Equal(t, ledgerOf(allSteps...), ts.readLedger(t))
+}

@@ -399,7 +399,10 @@
 // "method_not_allowed"}, with an Allow header) included, is
 // {"error": "...", "kind": K}. IDs in paths are checked before use: a plan
 // ID is "sha256:" and 64 lower-case hex digits, a run ID 26 characters
-// A-Z and 2-7; anything else is 404 {"kind": "not_found"}.
+// A-Z and 2-7; anything else is 404 {"kind": "not_found"}. The calls on
+// a plan or run ID (apply, cancel, resume) take no fields: their body is
+// empty or {}, and any other is 400 {"kind": "invalid_request"}, naming
+// the field, rather than ignored.
 //
 //	POST /v1/plans   body {"requests": [...]} (the request file's shape, at most 1 MiB)
 //	                 plans the requests as the run flags will run them (--canaries and

@@ -508,8 +508,42 @@ func (s *server) handleGetPlan(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// noFields reads the body of a call that takes no fields: none, or an
+// empty JSON object. Anything else, which the call would ignore, is
+// answered 400 (413 when too large), and noFields returns false.
+func noFields(w http.ResponseWriter, r *http.Request) bool {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Errorf("request body larger than %d bytes", maxBody))
+		return false
+	}
+	if err == nil && len(bytes.TrimSpace(data)) == 0 {
+		return true
+	}
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		var empty struct{}
+		if err = dec.Decode(&empty); err == nil {
+			if _, err = dec.Token(); errors.Is(err, io.EOF) {
+				return true
+			}
+			err = errors.New("data after the JSON object")
+		}
+		if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+			err = fmt.Errorf("want an empty object, got %s", te.Value)
+		}
+	}
+	writeError(w, http.StatusBadRequest, "invalid_request", fmt.Errorf("%s %s takes no fields: send no body, or {} (%s)",
+		r.Method, truncate(r.URL.Path), strings.TrimPrefix(err.Error(), "json: ")))
+	return false
+}
+
 // handleApplyPlan runs the stored plan named in the path, exactly.
 func (s *server) handleApplyPlan(w http.ResponseWriter, r *http.Request) {
+	if !noFields(w, r) {
+		return
+	}
 	plan := s.storedPlan(w, r)
 	if plan == nil {
 		return
@@ -854,6 +888,9 @@ func (s *server) handleRuns(w http.ResponseWriter, r *http.Request) {
 // handleCancel cancels a run in progress: its running steps are stopped
 // (their commands get SIGTERM) and it ends "cancelled".
 func (s *server) handleCancel(w http.ResponseWriter, r *http.Request) {
+	if !noFields(w, r) {
+		return
+	}
 	rs := s.lookup(w, r)
 	if rs == nil {
 		return
@@ -884,6 +921,9 @@ func (s *server) handleCancel(w http.ResponseWriter, r *http.Request) {
 // handleResume resumes a run that did not succeed, from its journal:
 // steps done are not run again, and a step in doubt is offered again.
 func (s *server) handleResume(w http.ResponseWriter, r *http.Request) {
+	if !noFields(w, r) {
+		return
+	}
 	if rs := s.lookup(w, r); rs != nil {
 		a, err := s.resume(r.Context(), rs)
 		answerStarted(w, a, err)
