@@ -155,3 +155,42 @@ func TestServeApplyBodyFields(t *testing.T) {
 	ts.follow(t, answer["events"].(string), "")
 	assert.Equal(t, ledgerOf(allSteps...), ts.readLedger(t))
 }
+
+// TestServeLearnFailureReported breaks the topology file while a run's
+// first step runs, so that the inventory cannot record any step: the run
+// must not end "succeeded" as if the next plan would converge (it would
+// plan the same steps again, and the stale check would let them run
+// twice), but say so, as apply does (exit 1). Once the file is mended,
+// resuming the run records the steps, and planning again gives none.
+func TestServeLearnFailureReported(t *testing.T) {
+	dir := t.TempDir()
+	started, gate := filepath.Join(dir, "started"), filepath.Join(dir, "gate")
+	ts := newLearningServer(t, gatedExec(allSteps[0], started, gate))
+	good, err := os.ReadFile(ts.topo)
+	require.NoError(t, err)
+	code, answer := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+	require.Equal(t, http.StatusAccepted, code, answer)
+	run := answer["run"].(string)
+	waitFile(t, started)
+	require.NoError(t, os.WriteFile(ts.topo, []byte("schema: [broken by hand\n"), 0o644))
+	require.NoError(t, os.WriteFile(gate, nil, 0o600))
+	events := ts.follow(t, answer["events"].(string), "")
+	var done map[string]any
+	require.NoError(t, json.Unmarshal([]byte(events[len(events)-1].data), &done))
+	assert.Equal(t, "failed", done["state"], "every command succeeded, but nothing was recorded")
+	assert.Equal(t, float64(len(allSteps)), done["succeeded"])
+	assert.Contains(t, done["error"], "the inventory does not say so")
+	assert.Contains(t, done["error"], "recording java-1 at 17.0.13 in "+ts.topo)
+	assert.Contains(t, done["error"], "/v1/runs/"+run+"/resume")
+
+	require.NoError(t, os.WriteFile(ts.topo, good, 0o644))
+	code, resumed := ts.post(t, "/v1/runs/"+run+"/resume", "")
+	require.Equal(t, http.StatusAccepted, code, resumed)
+	events = ts.follow(t, resumed["events"].(string), "")
+	require.NoError(t, json.Unmarshal([]byte(events[len(events)-1].data), &done))
+	assert.Equal(t, "succeeded", done["state"], done)
+	assert.Equal(t, ledgerOf(allSteps...), ts.readLedger(t), "no step ran twice")
+	code, plan := ts.post(t, "/v1/plan", requestBody(t, "testdata/requests.json"))
+	require.Equal(t, http.StatusOK, code, plan)
+	assert.Empty(t, plan["steps"], "the topology file knows every step: nothing left to plan")
+}

@@ -303,7 +303,10 @@
 // another file put in its place). A resumed run
 // first has it learn again the versions of the steps its journal records
 // as done, so that a crash between a step and that learning loses
-// nothing.
+// nothing. A run whose steps all succeeded but whose versions could not
+// all be recorded (a topology file broken meanwhile) ends "failed", its
+// error saying so, as apply exits 1: the next plan would plan those steps
+// again. Resuming it, once the file is mended, records them.
 //
 // # Runs in the database: serve --database
 //

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -758,6 +759,8 @@ func (s *server) checkStale(plan *upgrade.Plan, opts ...upgrade.RunOption) error
 func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, j *upgrade.FileJournal, resumed bool) {
 	defer s.wg.Done()
 	id := rs.status().Run
+	var learnMu sync.Mutex
+	var learnErr error // the first step the inventory did not learn
 	learn := func(st upgrade.Step) {
 		if s.learn == nil {
 			return
@@ -766,6 +769,9 @@ func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, 
 		// must know it.
 		if err := s.learn(context.WithoutCancel(ctx), st); err != nil {
 			s.log.Error("the inventory did not learn a step's new version", "run", id, "step", st.ID, "err", err)
+			learnMu.Lock()
+			learnErr = cmp.Or(learnErr, err)
+			learnMu.Unlock()
 		}
 	}
 	if resumed {
@@ -791,6 +797,11 @@ func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, 
 	}
 	opts := append(s.rf.options(s.ctx, s.env), upgrade.WithJournal(j), upgrade.WithEvents(events))
 	rep, err := upgrade.Run(ctx, plan, s.exec, opts...)
+	if err == nil && learnErr != nil {
+		// As apply fails: the next plan would not converge, but plan the
+		// steps done again. A resume learns them again.
+		err = fmt.Errorf("every step succeeded, but the inventory does not say so: %w; once the topology file can be written, resume the run with POST /v1/runs/%s/resume, which records them", learnErr, id)
+	}
 	state := runSucceeded
 	switch {
 	case err == nil:
