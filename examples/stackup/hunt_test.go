@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -193,4 +194,34 @@ func TestServeLearnFailureReported(t *testing.T) {
 	code, plan := ts.post(t, "/v1/plan", requestBody(t, "testdata/requests.json"))
 	require.Equal(t, http.StatusOK, code, plan)
 	assert.Empty(t, plan["steps"], "the topology file knows every step: nothing left to plan")
+}
+
+// TestServeRepostedPlanKept posts plan A, then B, then A again (the same
+// requests, reviewed again), then C, with --keep-plans 2: the plan
+// reviewed last but one is A, so B is the oldest and goes. A plan is
+// stored once, by ID; posting it again must count as storing it anew,
+// or the client that just reviewed it gets 404 when approving it.
+func TestServeRepostedPlanKept(t *testing.T) {
+	stateDir := filepath.Join(t.TempDir(), "state")
+	ts := startTestServer(t, newApplyEnv(t), stateDir, t.Context(), 0, "testdata/shop.yaml", "true", access{token: testToken}, slog.New(slog.DiscardHandler))
+	ts.srv.keepPlans = 2
+	stored := time.Now().Add(-time.Hour) // long ago, a second apart: not resting on the file system's clock
+	post := func(version string, age bool) string {
+		code, answer := ts.post(t, "/v1/plans", strings.Replace(requestBody(t, "testdata/requests.json"), `"version": "2.0.0"`, `"version": "`+version+`"`, 1))
+		require.Equal(t, http.StatusCreated, code, answer)
+		id := answer["id"].(string)
+		if age {
+			stored = stored.Add(time.Second)
+			path := filepath.Join(stateDir, "plans", "sha256-"+strings.TrimPrefix(id, "sha256:")+".json")
+			require.NoError(t, os.Chtimes(path, stored, stored))
+		}
+		return id
+	}
+	a, b := post("2.0.1", true), post("2.0.2", true)
+	require.Equal(t, a, post("2.0.1", false), "the same requests, the same plan")
+	post("2.0.3", false)
+	code, answer := ts.post(t, "/v1/plans/"+a+"/apply", "")
+	assert.Equal(t, http.StatusAccepted, code, "the plan reviewed again is kept: %v", answer)
+	code, _ = ts.get(t, "/v1/plans/"+b)
+	assert.Equal(t, http.StatusNotFound, code, "the plan reviewed longest ago goes")
 }

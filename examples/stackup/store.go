@@ -165,15 +165,21 @@ func (st *stateStore) readFile(name string, limit int64) ([]byte, error) {
 	return data, err
 }
 
-// savePlan stores plan under its ID, unless already there; created says
-// whether it wrote the plan's file.
+// savePlan stores plan under its ID, unless already there, when it
+// only makes the file's time now: prunePlans removes the plans stored
+// longest ago, and one posted again is as new as its last post. created
+// says whether it wrote the plan's file.
 func (st *stateStore) savePlan(plan *upgrade.Plan) (created bool, err error) {
 	name, err := planFile(plan.ID)
 	if err != nil {
 		return false, err
 	}
-	if _, err := st.root.Lstat(name); err == nil {
-		return false, nil // plans with one ID are the same
+	if _, err := st.root.Lstat(name); err == nil { // plans with one ID are the same
+		now := time.Now()
+		if err := st.root.Chtimes(name, now, now); err != nil {
+			return false, fmt.Errorf("state directory %s: %w", st.dir, err)
+		}
+		return false, nil
 	}
 	var b bytes.Buffer
 	if err := plan.WriteJSON(&b); err != nil {
