@@ -225,3 +225,38 @@ func TestServeRepostedPlanKept(t *testing.T) {
 	code, _ = ts.get(t, "/v1/plans/"+b)
 	assert.Equal(t, http.StatusNotFound, code, "the plan reviewed longest ago goes")
 }
+
+// TestServeResumeStale cancels a run, then changes by hand the version
+// of a node that a step not yet done upgrades: resuming it must be
+// refused as a stale apply is, 409 {"kind": "stale"} with nothing run
+// and the run left as it was, not accepted (202) to end failed at once.
+func TestServeResumeStale(t *testing.T) {
+	dir := t.TempDir()
+	started, gate := filepath.Join(dir, "started"), filepath.Join(dir, "gate")
+	ts := newLearningServer(t, gatedExec(allSteps[2], started, gate))
+	code, answer := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+	require.Equal(t, http.StatusAccepted, code, answer)
+	run := answer["run"].(string)
+	waitFile(t, started)
+	code, answer = ts.post(t, "/v1/runs/"+run+"/cancel", "")
+	require.Equal(t, http.StatusAccepted, code, answer)
+	ts.follow(t, answer["events"].(string), "")
+	_, before := ts.get(t, "/v1/runs/"+run)
+	require.Equal(t, "cancelled", before["state"])
+	ledger := ts.readLedger(t)
+
+	data, err := os.ReadFile(ts.topo)
+	require.NoError(t, err)
+	edited := strings.Replace(string(data), "version: 8.5.96", "version: 9.0.98", 1) // tomcat-2, upgraded by hand
+	require.NotEqual(t, string(data), edited)
+	require.NoError(t, os.WriteFile(ts.topo, []byte(edited), 0o644))
+	require.NoError(t, os.WriteFile(gate, nil, 0o600))
+
+	code, answer = ts.post(t, "/v1/runs/"+run+"/resume", "")
+	assert.Equal(t, http.StatusConflict, code, answer)
+	assert.Equal(t, "stale", answer["kind"])
+	assert.Contains(t, answer["error"], `node "tomcat-2" has 9.0.98`)
+	_, after := ts.get(t, "/v1/runs/"+run)
+	assert.Equal(t, before, after, "the run is left as it was")
+	assert.Equal(t, ledger, ts.readLedger(t), "nothing ran")
+}

@@ -459,7 +459,9 @@
 //	                 resumes a run interrupted, failed or cancelled, under the same
 //	                 ID, from its journal (see the state directory above)
 //	                 202: as apply; 409 {"kind": "not_resumable"}: running or
-//	                 succeeded; 409 {"kind": "busy"}
+//	                 succeeded; 409 {"kind": "busy"}; 409 {"kind": "stale"}: a node
+//	                 of a step not done has moved from the version the plan starts
+//	                 from (the steps done may be at either end); nothing ran
 //	GET /v1/runs/RUN/events
 //	                 text/event-stream: every event of the run this server has seen
 //	                 (a restarted one saw none before), then live ones, each "event: step" with data {"kind",

@@ -709,6 +709,17 @@ func (s *server) prepare(plan *upgrade.Plan, apps []topology.AppID, old *runStat
 	if err != nil {
 		return nil, err
 	}
+	if old != nil {
+		// A resumed run is checked against what its journal says is done,
+		// as its run will be: refused now, it is left as it was. A journal
+		// that cannot be read is the run's to report.
+		if records, err := j.Begin(s.ctx, plan.ID); err == nil {
+			if err := s.checkStale(plan, upgrade.WithJournal(doneJournal(records))); err != nil {
+				j.Close()
+				return nil, err
+			}
+		}
+	}
 	rs := old
 	if rs == nil {
 		rec := runRecord{Run: id, Plan: plan.ID, Applications: apps, Total: len(plan.Steps),
