@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -259,4 +260,52 @@ func TestServeResumeStale(t *testing.T) {
 	_, after := ts.get(t, "/v1/runs/"+run)
 	assert.Equal(t, before, after, "the run is left as it was")
 	assert.Equal(t, ledger, ts.readLedger(t), "nothing ran")
+}
+
+// TestServeAndApplyTakeTurns: one deployment, a server and the command
+// line. While a run of the server is going, an apply on the same
+// topology file is refused, naming the server, and runs nothing (it would
+// run the server's steps a second time, at the same time); while an apply
+// is going, the server refuses to start a run, 409 {"kind": "busy"}. Once
+// each has ended, the other runs.
+func TestServeAndApplyTakeTurns(t *testing.T) {
+	dir := t.TempDir()
+	started, gate := filepath.Join(dir, "started"), filepath.Join(dir, "gate")
+	ts := newLearningServer(t, gatedExec(allSteps[0], started, gate))
+	ts.srv.lockDeployment = func() (func(), error) { return lockRuns(&inputFlags{topology: ts.topo}) }
+	code, answer := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+	require.Equal(t, http.StatusAccepted, code, answer)
+	waitFile(t, started)
+
+	r := stackup(t, ts.args("--quiet", "--exec", ts.record())...)
+	assert.Equal(t, exitFailed, r.code, r.String())
+	assert.Contains(t, r.stderr, fmt.Sprintf("is running steps on this deployment (pid %d on ", os.Getpid()))
+	assert.Equal(t, allSteps[0]+" false\n", ts.readLedger(t), "the apply ran nothing")
+	require.NoError(t, os.WriteFile(gate, nil, 0o600))
+	ts.follow(t, answer["events"].(string), "")
+	r = stackup(t, ts.args("--quiet", "--exec", ts.record())...)
+	assert.Equal(t, exitOK, r.code, r.String())
+	assert.Contains(t, r.stdout, "0 succeeded, 0 failed", "the server's run has ended: the apply runs, and finds nothing left")
+
+	// The other way round: an apply holds the deployment.
+	ts.fresh(t)
+	started2, gate2 := filepath.Join(dir, "started2"), filepath.Join(dir, "gate2")
+	applied := make(chan result, 1)
+	go func() {
+		applied <- stackup(t, ts.args("--quiet", "--exec", strings.ReplaceAll(gatedExec(allSteps[0], started2, gate2), "LEDGER", ts.ledger))...)
+	}()
+	waitFile(t, started2)
+	runs := ts.runCount()
+	code, answer = ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+	assert.Equal(t, http.StatusConflict, code, answer)
+	assert.Equal(t, "busy", answer["kind"])
+	assert.Contains(t, answer["error"], fmt.Sprintf("is running steps on this deployment (pid %d on ", os.Getpid()))
+	assert.Equal(t, runs, ts.runCount(), "no run was created")
+	require.NoError(t, os.WriteFile(gate2, nil, 0o600))
+	r = <-applied
+	assert.Equal(t, exitOK, r.code, r.String())
+	assert.Equal(t, ledgerOf(allSteps...), ts.readLedger(t), "only the apply ran")
+	code, answer = ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+	assert.Equal(t, http.StatusAccepted, code, "the apply has ended: the server runs: %v", answer)
+	ts.follow(t, answer["events"].(string), "")
 }

@@ -164,7 +164,7 @@ func TestApplyOneAtATime(t *testing.T) {
 
 	r := stackup(t, e.args("--quiet", "--exec", e.record())...)
 	assert.Equal(t, exitFailed, r.code, r.String())
-	assert.Contains(t, r.stderr, fmt.Sprintf("another stackup apply is running on this deployment (pid %d on ", os.Getpid()))
+	assert.Contains(t, r.stderr, fmt.Sprintf("another stackup apply or serve is running steps on this deployment (pid %d on ", os.Getpid()))
 	assert.Contains(t, r.stderr, "wait for it to finish")
 	assert.Equal(t, allSteps[0]+" false\n", e.readLedger(t), "the second apply ran nothing")
 

@@ -587,15 +587,16 @@ func versionScalar(v version.Version) *yaml.Node {
 	return n
 }
 
-// errApplying reports a deployment that another stackup apply is
-// running on.
-var errApplying = errors.New("another stackup apply is running on this deployment")
+// errApplying reports a deployment that another stackup apply, or a run
+// of stackup serve, is running steps on.
+var errApplying = errors.New("another stackup apply or serve is running steps on this deployment")
 
-// lockRuns keeps two applies from running on one deployment at once,
-// which would run every step twice: it takes, without waiting, a lock on
-// the file .NAME.stackup-lock beside the topology (or TOSCA instance) file
-// NAME, which names its holder, and returns its release. Another apply
-// holding it gives an error matching errApplying that names the holder.
+// lockRuns keeps two applies (or an apply and the runs of a serve) from
+// running on one deployment at once, which would run every step twice:
+// it takes, without waiting, a lock on the file .NAME.stackup-lock beside
+// the topology (or TOSCA instance) file NAME, which names its holder, and
+// returns its release. Another holder gives an error matching errApplying
+// that names it.
 func lockRuns(in *inputFlags) (unlock func(), err error) {
 	path := in.topology
 	if path == "" {

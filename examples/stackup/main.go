@@ -115,6 +115,9 @@
 // holds a lock on .NAME.stackup-lock beside the topology or instance file
 // NAME while it runs, and a second apply on the same file exits 1 at
 // once, naming the first ("pid N on HOST since TIME"), and runs nothing.
+// serve (without --database) holds the same lock while it has runs going:
+// an apply meanwhile exits 1 so, and a run applied on the server during
+// an apply is refused, 409 {"kind": "busy"}.
 //
 // Each step runs a command, without a shell:
 //

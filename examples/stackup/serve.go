@@ -73,6 +73,14 @@ type server struct {
 	// db, if set (serve --database), keeps the runs: applying a plan
 	// submits it there, for workers to run, and the server follows it.
 	db *pgrun.Store
+	// lockDeployment, if set, takes the deployment's lock (lockRuns),
+	// which the server holds while it runs steps, so that no apply runs
+	// on the deployment meanwhile, nor a run starts during an apply.
+	// lockedRuns counts the runs that hold it, unlockDeployment releases
+	// it (s.mu guards both).
+	lockDeployment   func() (unlock func(), err error)
+	lockedRuns       int
+	unlockDeployment func()
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -641,9 +649,18 @@ func (s *server) start(ctx context.Context, plan *upgrade.Plan, old *runState) (
 		s.mu.Unlock()
 		return a, err
 	}
+	if err := s.holdDeployment(); err != nil {
+		forget()
+		s.mu.Unlock()
+		if errors.Is(err, errApplying) {
+			return applyAnswer{}, fail(http.StatusConflict, "busy", fmt.Errorf("the deployment is locked: %w", err))
+		}
+		return applyAnswer{}, fail(http.StatusInternalServerError, "internal", err)
+	}
 	s.wg.Add(1) // before the run's goroutine starts; undone if it does not
 	rs, err := s.prepare(plan, apps, old)
 	if err != nil {
+		s.releaseDeployment()
 		forget()
 		s.wg.Done()
 		s.mu.Unlock()
@@ -663,6 +680,35 @@ func (s *server) start(ctx context.Context, plan *upgrade.Plan, old *runState) (
 	id := rs.status().Run
 	s.log.Info("run started", "run", id, "plan", plan.ID, "applications", apps, "steps", len(plan.Steps), "resumed", old != nil)
 	return applyAnswer{Run: id, Plan: plan.ID, Events: "/v1/runs/" + id + "/events"}, nil
+}
+
+// holdDeployment takes the deployment's lock for a run about to start,
+// unless a run of this server holds it already. s.mu is held.
+func (s *server) holdDeployment() error {
+	if s.lockDeployment == nil {
+		return nil
+	}
+	if s.lockedRuns == 0 {
+		unlock, err := s.lockDeployment()
+		if err != nil {
+			return err
+		}
+		s.unlockDeployment = unlock
+	}
+	s.lockedRuns++
+	return nil
+}
+
+// releaseDeployment undoes a holdDeployment: the last run to end
+// releases the lock. s.mu is held.
+func (s *server) releaseDeployment() {
+	if s.lockDeployment == nil {
+		return
+	}
+	if s.lockedRuns--; s.lockedRuns == 0 {
+		s.unlockDeployment()
+		s.unlockDeployment = nil
+	}
 }
 
 // keepPlan stores plan, unless it is stored already, and keeps it from
@@ -860,6 +906,9 @@ func (s *server) end(rs *runState, rep *upgrade.Report, state string, err error,
 		if s.busy[app] == st.Run {
 			delete(s.busy, app)
 		}
+	}
+	if !st.Database { // its steps ran here: see start
+		s.releaseDeployment()
 	}
 	if state != runInterrupted {
 		s.remember(st.Run)
@@ -1315,6 +1364,9 @@ func serve(ctx context.Context, in *inputFlags, rf *runFlags, sf *serveFlags, st
 		}
 		e.changed()
 		return nil
+	}
+	if store == nil { // the steps run here: one at a time with apply's
+		srv.lockDeployment = func() (func(), error) { return lockRuns(in) }
 	}
 	ln, err := net.Listen("tcp", sf.listen)
 	if err != nil {
