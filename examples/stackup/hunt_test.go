@@ -309,3 +309,35 @@ func TestServeAndApplyTakeTurns(t *testing.T) {
 	assert.Equal(t, http.StatusAccepted, code, "the apply has ended: the server runs: %v", answer)
 	ts.follow(t, answer["events"].(string), "")
 }
+
+// TestPlanOutIsAnInput gives plan --out the path of one of its own input
+// files (a slip of the keyboard: --out shop.yaml): the plan's JSON
+// replaced the topology file, the deployment's record, comments and all.
+// It is refused before anything is read, exit 2, naming the flag, and
+// the file is left as it was.
+func TestPlanOutIsAnInput(t *testing.T) {
+	e := newApplyEnv(t)
+	requests := filepath.Join(e.dir, "requests.yaml")
+	require.NoError(t, os.WriteFile(requests, []byte(requestBody(t, "testdata/requests.yaml")), 0o644))
+	link := filepath.Join(e.dir, "link.yaml")
+	require.NoError(t, os.Symlink(e.topo, link))
+	for _, tt := range []struct{ out, flag string }{
+		{e.topo, "--topology"},
+		{filepath.Join(e.dir, ".", "shop.yaml"), "--topology"},
+		{requests, "--requests"},
+		{e.key, "--key"},
+		{link, "--topology"}, // a link to an input
+	} {
+		t.Run(tt.flag, func(t *testing.T) {
+			before := snapshot(t, e.dir)
+			r := stackup(t, "plan", "--topology", e.topo, "--repo", e.repo, "--key", e.key, "--requests", requests, "--out", tt.out)
+			assert.Equal(t, exitUsage, r.code, r.String())
+			assert.Contains(t, r.stderr, "--out "+tt.out+" is the "+tt.flag+" file")
+			assert.Empty(t, r.stdout)
+			assert.Equal(t, before, snapshot(t, e.dir), "nothing was written")
+		})
+	}
+	// A file of its own is fine.
+	r := stackup(t, "plan", "--topology", e.topo, "--repo", e.repo, "--key", e.key, "--requests", requests, "--out", filepath.Join(e.dir, "plan.json"))
+	assert.Equal(t, exitOK, r.code, r.String())
+}

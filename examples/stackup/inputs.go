@@ -97,6 +97,31 @@ func (in *inputFlags) check(withRequests bool) error {
 	return err
 }
 
+// notAnInput refuses, as a usage error, an output file (flag) that is
+// one of the input files, which writing it would replace: plan --out
+// shop.yaml, a slip for plan.json, would put the plan in place of the
+// topology. A file that does not exist yet is no input.
+func (in *inputFlags) notAnInput(flag, path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil // a new file, or one whose writing will say what is wrong
+	}
+	inputs := []struct{ flag, path string }{{"--topology", in.topology}, {"--tosca", in.tosca}, {"--instances", in.instances},
+		{"--requests", in.requests}, {"--trust-store", in.trustStore}}
+	for _, key := range in.keys {
+		inputs = append(inputs, struct{ flag, path string }{"--key", key})
+	}
+	for _, input := range inputs {
+		if input.path == "" {
+			continue
+		}
+		if other, err := os.Stat(input.path); err == nil && os.SameFile(fi, other) {
+			return usageErr("%s %s is the %s file: give %s a file of its own, such as plan.json", flag, path, input.flag, flag)
+		}
+	}
+	return nil
+}
+
 func (in *inputFlags) plannerOptions() ([]upgrade.Option, error) {
 	var opts []upgrade.Option
 	switch in.policy {

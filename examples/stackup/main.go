@@ -67,7 +67,8 @@
 // --out PLANFILE also saves the plan as JSON, for review and for apply
 // PLANFILE; the file is written atomically (a temporary file in the same
 // directory, synced, then renamed), mode 0644, and an existing PLANFILE
-// that is not a regular file (a symbolic link, a directory) is refused.
+// that is not a regular file (a symbolic link, a directory) is refused,
+// and so is one of the input files (exit 2, before anything is read).
 //
 // # apply
 //

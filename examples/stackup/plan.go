@@ -81,6 +81,9 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil && len(explain) > 0 && *format != "text" {
 		err = errors.New("--explain needs --format text")
 	}
+	if err == nil && *out != "" {
+		err = in.notAnInput("--out", *out)
+	}
 	if err != nil {
 		return checkFlags(fs, planSynopsis, err, stderr)
 	}
