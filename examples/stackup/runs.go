@@ -116,6 +116,9 @@ type runState struct {
 	begun   map[upgrade.StepID]time.Time // when each running step started
 	cancel  context.CancelCauseFunc      // while the run goes on
 	changed chan struct{}                // closed and replaced at every change
+	// learnErr is the first error of the inventory learning a step of a
+	// database run this server follows (see server.followed).
+	learnErr error
 }
 
 func newRunState(rec runRecord) *runState {

@@ -855,9 +855,7 @@ func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, 
 	opts := append(s.rf.options(s.ctx, s.env), upgrade.WithJournal(j), upgrade.WithEvents(events))
 	rep, err := upgrade.Run(ctx, plan, s.exec, opts...)
 	if err == nil && learnErr != nil {
-		// As apply fails: the next plan would not converge, but plan the
-		// steps done again. A resume learns them again.
-		err = fmt.Errorf("every step succeeded, but the inventory does not say so: %w; once the topology file can be written, resume the run with POST /v1/runs/%s/resume, which records them", learnErr, id)
+		err = unlearnedError(learnErr, id)
 	}
 	state := runSucceeded
 	switch {
@@ -893,6 +891,14 @@ func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, 
 	s.metrics.runs.WithLabelValues(state).Inc()
 	s.end(rs, rep, state, err, inDoubt)
 	s.log.Info("run ended", "run", id, "state", state, "err", err)
+}
+
+// unlearnedError is the error of run id whose steps all succeeded but
+// whose inventory did not learn them all, learnErr the first failure: as
+// apply fails then, since the next plan would not converge but plan the
+// steps done again. A resume learns them again.
+func unlearnedError(learnErr error, id string) error {
+	return fmt.Errorf("every step succeeded, but the inventory does not say so: %w; once the topology file can be written, resume the run with POST /v1/runs/%s/resume, which records them", learnErr, id)
 }
 
 // end ends run rs and saves its record. It frees the run's applications,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base32"
@@ -103,6 +104,7 @@ func (s *server) follow(rs *runState) {
 	rs.mu.Lock()
 	rs.rec.State, rs.rec.Error, rs.rec.Finished = runRunning, "", nil
 	rs.events, rs.begun = nil, map[upgrade.StepID]time.Time{} // read again from the database
+	rs.learnErr = nil                                         // and learned again
 	rs.cancel = func(error) {}                                // running: see handleCancel
 	rs.notify()
 	rs.mu.Unlock()
@@ -166,21 +168,30 @@ func (s *server) followed(rs *runState, ev pgrun.Event) {
 	if ev.Kind == upgrade.StepSucceeded && s.learn != nil {
 		if err := s.learn(context.WithoutCancel(s.ctx), *ev.Step); err != nil {
 			s.log.Error("the inventory did not learn a step's new version", "run", rs.status().Run, "step", ev.Step.ID, "err", err)
+			rs.mu.Lock()
+			rs.learnErr = cmp.Or(rs.learnErr, err)
+			rs.mu.Unlock()
 		}
 	}
 }
 
 // databaseRunEnded records the end of database run rs, with status st.
 func (s *server) databaseRunEnded(rs *runState, st *pgrun.Status) {
-	state := runSucceeded
+	state, err := runSucceeded, st.Err
+	rs.mu.Lock()
+	learnErr := rs.learnErr
+	rs.mu.Unlock()
 	switch {
 	case st.Cancelled:
 		state = runCancelled
 	case st.Err != nil:
 		state = runFailed
+	case learnErr != nil:
+		// As a run of the server's own: see execute.
+		state, err = runFailed, unlearnedError(learnErr, rs.status().Run)
 	}
 	s.metrics.runs.WithLabelValues(state).Inc()
-	s.end(rs, st.Report, state, st.Err, nil)
+	s.end(rs, st.Report, state, err, nil)
 	s.log.Info("run ended", "run", rs.status().Run, "state", state, "err", st.Err, "in_doubt", st.InDoubt)
 }
 

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/upgrade"
+)
+
+// TestServeDatabaseLearnFailureReported is TestServeLearnFailureReported
+// for serve --database: the topology file broken while a worker runs the
+// first step, the run must not end "succeeded" with nothing recorded;
+// resumed once the file is mended, it records the steps (read again from
+// the database) and succeeds, and planning again gives no step.
+func TestServeDatabaseLearnFailureReported(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	ts := newDatabaseServer(t, e, db, schema)
+	inv := newInventory(&inputFlags{topology: e.topo})
+	ts.srv.learn = func(ctx context.Context, s upgrade.Step) error {
+		if err := inv.Learn(ctx, s); err != nil {
+			return err
+		}
+		ts.srv.env.changed()
+		return nil
+	}
+	good, err := os.ReadFile(e.topo)
+	require.NoError(t, err)
+	started, release := filepath.Join(e.dir, "started"), filepath.Join(e.dir, "release")
+	w := startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.blockingStep(started, release), "--poll", "50ms")
+	code, ans := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+	require.Equal(t, http.StatusAccepted, code, ans)
+	run := ans["run"].(string)
+	waitFile(t, started)
+	require.NoError(t, os.WriteFile(e.topo, []byte("schema: [broken by hand\n"), 0o644))
+	require.NoError(t, os.WriteFile(release, nil, 0o600))
+	events := ts.follow(t, "/v1/runs/"+run+"/events", "")
+	var done map[string]any
+	require.NoError(t, json.Unmarshal([]byte(events[len(events)-1].data), &done))
+	assert.Equal(t, "failed", done["state"], "every command succeeded, but nothing was recorded")
+	assert.Contains(t, done["error"], "the inventory does not say so")
+	assert.Contains(t, done["error"], "/v1/runs/"+run+"/resume")
+
+	require.NoError(t, os.WriteFile(e.topo, good, 0o644))
+	code, ans = ts.post(t, "/v1/runs/"+run+"/resume", "")
+	require.Equal(t, http.StatusAccepted, code, ans)
+	events = ts.follow(t, "/v1/runs/"+run+"/events", "")
+	require.NoError(t, json.Unmarshal([]byte(events[len(events)-1].data), &done))
+	assert.Equal(t, "succeeded", done["state"], done)
+	assert.Equal(t, ledgerOf(allSteps...), e.readLedger(t), "no step ran twice")
+	code, plan := ts.post(t, "/v1/plan", requestBody(t, "testdata/requests.json"))
+	require.Equal(t, http.StatusOK, code, plan)
+	assert.Empty(t, plan["steps"], "the topology file knows every step")
+	require.NoError(t, w.cmd.Process.Signal(syscall.SIGTERM))
+	w.wait(t)
+}
