@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/topology"
 )
 
 // TestServeRequestBodyKeys posts bodies whose keys encoding/json would
@@ -340,4 +344,43 @@ func TestPlanOutIsAnInput(t *testing.T) {
 	// A file of its own is fine.
 	r := stackup(t, "plan", "--topology", e.topo, "--repo", e.repo, "--key", e.key, "--requests", requests, "--out", filepath.Join(e.dir, "plan.json"))
 	assert.Equal(t, exitOK, r.code, r.String())
+}
+
+// TestServeRollbackUnlearns runs, on a server with --rollback, a plan
+// whose last step fails: every step is undone, and the topology file must
+// say so, as apply's does (inventory.Unlearn), not keep the versions the
+// steps had recorded: else the next plan would take the nodes for
+// upgraded and plan nothing for them, and the stale check would refuse
+// the only plan that fits them.
+func TestServeRollbackUnlearns(t *testing.T) {
+	ts := newLearningServer(t, "true")
+	ts.srv.learnInto(newInventory(&inputFlags{topology: ts.topo})) // as serve has it
+	cmds, err := parseCommands(ts.failOn("app/shop-2@2.0.0"), "", ts.script(`echo "undo $1" >> "$4"`))
+	require.NoError(t, err)
+	ts.srv.rf.rollback, ts.srv.cmds, ts.srv.exec = true, cmds, newExecutor(cmds, io.Discard)
+	before, err := os.ReadFile(ts.topo)
+	require.NoError(t, err)
+	code, answer := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+	require.Equal(t, http.StatusAccepted, code, answer)
+	events := ts.follow(t, answer["events"].(string), "")
+	var done map[string]any
+	require.NoError(t, json.Unmarshal([]byte(events[len(events)-1].data), &done))
+	require.Equal(t, "failed", done["state"])
+	require.Equal(t, float64(len(allSteps)), done["rolled_back"], done)
+	for _, node := range []string{"java-1", "java-2", "tomcat-1", "tomcat-2", "shop-1", "shop-2"} {
+		assert.Equal(t, versionIn(t, before, node), ts.nodeVersion(t, node), "node %s is back where it was", node)
+	}
+	code, plan := ts.post(t, "/v1/plan", requestBody(t, "testdata/requests.json"))
+	require.Equal(t, http.StatusOK, code, plan)
+	assert.Len(t, plan["steps"], len(allSteps), "planning again plans every step again")
+}
+
+// versionIn returns the version that topology file data gives node.
+func versionIn(t *testing.T, data []byte, node string) string {
+	t.Helper()
+	topo, err := topology.ReadYAML(bytes.NewReader(data))
+	require.NoError(t, err)
+	n, err := topo.Node(t.Context(), topology.NodeID(node))
+	require.NoError(t, err)
+	return n.Version.String()
 }

@@ -301,7 +301,8 @@
 // stopped.
 //
 // After each step that succeeded, the server's inventory learns the
-// node's new version, so that the next plan starts from it. Each plan and
+// node's new version, and after a step rolled back (--rollback) its old
+// one, as apply's does, so that the next plan starts from it. Each plan and
 // run reads the topology file again when it changed since it was read, by
 // the server or by anything else (a changed size or modification time, or
 // another file put in its place). A resumed run

@@ -70,6 +70,10 @@ type server struct {
 	// first for every step its journal records as succeeded, in the
 	// plan's order, so learning must be idempotent.
 	learn func(context.Context, upgrade.Step) error
+	// unlearn, if set, is called after each step rolled back, so that the
+	// inventory learns that its node is back at the step's From; an error
+	// counts as learn's does. See learnInto.
+	unlearn func(context.Context, upgrade.Step) error
 	// db, if set (serve --database), keeps the runs: applying a plan
 	// submits it there, for workers to run, and the server follows it.
 	db *pgrun.Store
@@ -818,19 +822,20 @@ func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, 
 	id := rs.status().Run
 	var learnMu sync.Mutex
 	var learnErr error // the first step the inventory did not learn
-	learn := func(st upgrade.Step) {
-		if s.learn == nil {
+	record := func(f func(context.Context, upgrade.Step) error, st upgrade.Step) {
+		if f == nil {
 			return
 		}
-		// Not cancelled with the run: the step is done, and the inventory
-		// must know it.
-		if err := s.learn(context.WithoutCancel(ctx), st); err != nil {
-			s.log.Error("the inventory did not learn a step's new version", "run", id, "step", st.ID, "err", err)
+		// Not cancelled with the run: the step is done (or undone), and
+		// the inventory must know it.
+		if err := f(context.WithoutCancel(ctx), st); err != nil {
+			s.log.Error("the inventory did not learn a step's result", "run", id, "step", st.ID, "err", err)
 			learnMu.Lock()
 			learnErr = cmp.Or(learnErr, err)
 			learnMu.Unlock()
 		}
 	}
+	learn := func(st upgrade.Step) { record(s.learn, st) }
 	if resumed {
 		// The steps an earlier attempt did, learned again in the plan's
 		// order: a crash may have come between a step and its learning.
@@ -848,8 +853,11 @@ func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, 
 	events := func(ev upgrade.Event) {
 		took, ok := rs.add(ev)
 		s.metrics.step(apiName(ev.Kind), took, ok)
-		if ev.Kind == upgrade.StepSucceeded {
+		switch ev.Kind {
+		case upgrade.StepSucceeded:
 			learn(*ev.Step)
+		case upgrade.StepRolledBack:
+			record(s.unlearn, *ev.Step)
 		}
 	}
 	opts := append(s.rf.options(s.ctx, s.env), upgrade.WithJournal(j), upgrade.WithEvents(events))
@@ -891,6 +899,23 @@ func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, 
 	s.metrics.runs.WithLabelValues(state).Inc()
 	s.end(rs, rep, state, err, inDoubt)
 	s.log.Info("run ended", "run", id, "state", state, "err", err)
+}
+
+// learnInto has inv learn each step's result, as apply's does: the new
+// version of a step that succeeded, the old one of a step rolled back;
+// the plans and runs to come read the topology it wrote (see
+// env.refresh).
+func (s *server) learnInto(inv *inventory) {
+	record := func(f func(*inventory, context.Context, upgrade.Step) error) func(context.Context, upgrade.Step) error {
+		return func(ctx context.Context, st upgrade.Step) error {
+			if err := f(inv, ctx, st); err != nil {
+				return err
+			}
+			s.env.changed()
+			return nil
+		}
+	}
+	s.learn, s.unlearn = record((*inventory).Learn), record((*inventory).Unlearn)
 }
 
 // unlearnedError is the error of run id whose steps all succeeded but
@@ -1364,13 +1389,7 @@ func serve(ctx context.Context, in *inputFlags, rf *runFlags, sf *serveFlags, st
 	srv.keepPlans = sf.keepPlans
 	// The inventory learns each step's version, and the plans and runs to
 	// come read the topology it wrote (see env.refresh).
-	srv.learn = func(ctx context.Context, s upgrade.Step) error {
-		if err := inv.Learn(ctx, s); err != nil {
-			return err
-		}
-		e.changed()
-		return nil
-	}
+	srv.learnInto(inv)
 	if store == nil { // the steps run here: one at a time with apply's
 		srv.lockDeployment = func() (func(), error) { return lockRuns(in) }
 	}

@@ -165,9 +165,10 @@ func (s *server) followRun(rs *runState) {
 func (s *server) followed(rs *runState, ev pgrun.Event) {
 	took, ok := rs.addAt(ev.Event, ev.Time)
 	s.metrics.step(apiName(ev.Kind), took, ok)
-	if ev.Kind == upgrade.StepSucceeded && s.learn != nil {
-		if err := s.learn(context.WithoutCancel(s.ctx), *ev.Step); err != nil {
-			s.log.Error("the inventory did not learn a step's new version", "run", rs.status().Run, "step", ev.Step.ID, "err", err)
+	f := map[upgrade.EventKind]func(context.Context, upgrade.Step) error{upgrade.StepSucceeded: s.learn, upgrade.StepRolledBack: s.unlearn}[ev.Kind]
+	if f != nil {
+		if err := f(context.WithoutCancel(s.ctx), *ev.Step); err != nil {
+			s.log.Error("the inventory did not learn a step's result", "run", rs.status().Run, "step", ev.Step.ID, "err", err)
 			rs.mu.Lock()
 			rs.learnErr = cmp.Or(rs.learnErr, err)
 			rs.mu.Unlock()
