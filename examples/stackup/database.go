@@ -273,10 +273,17 @@ func applyThroughDatabase(ctx context.Context, e *env, rf *runFlags, af *applyFl
 	learnCtx := context.WithoutCancel(ctx)
 	var learnErr error
 	onEvent := func(ev upgrade.Event) {
-		if inv == nil || ev.Kind != upgrade.StepSucceeded {
+		if inv == nil {
 			return
 		}
-		if err := inv.Learn(learnCtx, *ev.Step); err != nil {
+		var err error
+		switch ev.Kind {
+		case upgrade.StepSucceeded:
+			err = inv.Learn(learnCtx, *ev.Step)
+		case upgrade.StepRolledBack: // as apply's own run: its node is back at From
+			err = inv.Unlearn(learnCtx, *ev.Step)
+		}
+		if err != nil {
 			warn(stderr, "apply", err)
 			learnErr = cmp.Or(learnErr, err)
 		}

@@ -63,3 +63,25 @@ func TestServeDatabaseLearnFailureReported(t *testing.T) {
 	require.NoError(t, w.cmd.Process.Signal(syscall.SIGTERM))
 	w.wait(t)
 }
+
+// TestApplyDatabaseRollbackUnlearns: apply --database --rollback, whose
+// workers roll every step back after the last fails, must leave the
+// topology file with the versions of before, as apply without a database
+// does (inventory.Unlearn), not those of the steps undone.
+func TestApplyDatabaseRollbackUnlearns(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	before, err := os.ReadFile(e.topo)
+	require.NoError(t, err)
+	plan := planOf(t, e)
+	w := startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.failOn("app/shop-2@2.0.0"),
+		"--rollback-exec", e.script(`echo "undo $1" >> "$4"`), "--plan", plan.ID, "--poll", "50ms")
+	r := stackup(t, e.args("--database", db, "--database-schema", schema, "--quiet", "--rollback")...)
+	assert.Equal(t, exitFailed, r.code, r.String())
+	assert.Contains(t, r.stdout, "8 rolled back")
+	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
+	for _, node := range []string{"java-1", "java-2", "tomcat-1", "tomcat-2", "shop-1", "shop-2"} {
+		assert.Equal(t, versionIn(t, before, node), e.nodeVersion(t, node), "node %s is back where it was", node)
+	}
+}
