@@ -85,3 +85,31 @@ func TestApplyDatabaseRollbackUnlearns(t *testing.T) {
 		assert.Equal(t, versionIn(t, before, node), e.nodeVersion(t, node), "node %s is back where it was", node)
 	}
 }
+
+// TestServeDatabaseRollbackUnlearns is TestServeRollbackUnlearns for
+// serve --database --rollback: the workers roll every step back, and the
+// server, following the run, puts each node back in the topology file.
+func TestServeDatabaseRollbackUnlearns(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	ts := newDatabaseServer(t, e, db, schema)
+	ts.srv.rf.rollback = true
+	ts.srv.learnInto(newInventory(&inputFlags{topology: e.topo}))
+	before, err := os.ReadFile(e.topo)
+	require.NoError(t, err)
+	w := startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.failOn("app/shop-2@2.0.0"),
+		"--rollback-exec", e.script(`echo "undo $1" >> "$4"`), "--poll", "50ms")
+	code, ans := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+	require.Equal(t, http.StatusAccepted, code, ans)
+	events := ts.follow(t, ans["events"].(string), "")
+	var done map[string]any
+	require.NoError(t, json.Unmarshal([]byte(events[len(events)-1].data), &done))
+	require.Equal(t, "failed", done["state"])
+	require.Equal(t, float64(len(allSteps)), done["rolled_back"], done)
+	for _, node := range []string{"java-1", "java-2", "tomcat-1", "tomcat-2", "shop-1", "shop-2"} {
+		assert.Equal(t, versionIn(t, before, node), e.nodeVersion(t, node), "node %s is back where it was", node)
+	}
+	require.NoError(t, w.cmd.Process.Signal(syscall.SIGTERM))
+	w.wait(t)
+}
