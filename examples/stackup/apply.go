@@ -366,14 +366,24 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, af *applyFlags, st
 		}
 	}
 	ask := !af.yes && len(plan.Steps) > 0 && stdinOf(ctx) != nil && isTerminal(stdinOf(ctx))
-	if !af.quiet || ask {
-		if err := plan.WriteText(stdout); err != nil {
+	// The plan is the output, unless --quiet; the question, and with
+	// --quiet the plan it asks about, are for the person at the terminal,
+	// on standard error: standard output may be going to a file.
+	var show io.Writer
+	switch {
+	case !af.quiet:
+		show = stdout
+	case ask:
+		show = stderr
+	}
+	if show != nil {
+		if err := plan.WriteText(show); err != nil {
 			return err
 		}
-		fmt.Fprintln(stdout)
+		fmt.Fprintln(show)
 	}
 	if ask {
-		if err := confirm(ctx, stdinOf(ctx), stdout, len(plan.Steps)); err != nil {
+		if err := confirm(ctx, stdinOf(ctx), stderr, len(plan.Steps)); err != nil {
 			return err
 		}
 	}

@@ -87,9 +87,11 @@
 // otherwise: running the same command again resumes it.
 //
 // When standard input is a terminal and --yes is not given, apply shows
-// the plan (even with --quiet) and asks "Apply these N steps? [y/N]"; any
-// answer but y or yes exits 1 and runs nothing. When standard input is not
-// a terminal (CI, /dev/null), apply does not ask.
+// the plan (even with --quiet, then on standard error) and asks "Apply
+// these N steps? [y/N]" on standard error, which reaches the terminal when
+// standard output goes to a file; any answer but y or yes exits 1 and
+// runs nothing. When standard input is not a terminal (CI, /dev/null),
+// apply does not ask.
 //
 // After each step succeeds (and after a step is rolled back), apply
 // records the node's new version in the deployment's file, so that the
