@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -112,4 +114,57 @@ func TestServeDatabaseRollbackUnlearns(t *testing.T) {
 	}
 	require.NoError(t, w.cmd.Process.Signal(syscall.SIGTERM))
 	w.wait(t)
+}
+
+// TestServeDatabaseMetricsOnResume cancels a database run during its
+// first step and resumes it: the server follows it again, reading its
+// events from the first, and must not count again in its metrics the
+// step events it had counted before: 9 starts (the first step twice), 8
+// successes, 1 failure.
+func TestServeDatabaseMetricsOnResume(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	ts := newDatabaseServer(t, e, db, schema)
+	started, release := filepath.Join(e.dir, "started"), filepath.Join(e.dir, "release")
+	w := startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.blockingStep(started, release),
+		"--poll", "50ms", "--lease", "1s", "--grace", "1s")
+	code, ans := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+	require.Equal(t, http.StatusAccepted, code, ans)
+	run := ans["run"].(string)
+	waitFile(t, started)
+	code, ans = ts.post(t, "/v1/runs/"+run+"/cancel", "")
+	require.Equal(t, http.StatusAccepted, code, ans)
+	events := ts.follow(t, "/v1/runs/"+run+"/events", "")
+	require.Contains(t, events[len(events)-1].data, `"state":"cancelled"`)
+	require.NoError(t, w.cmd.Process.Signal(syscall.SIGTERM))
+	w.wait(t)
+
+	code, ans = ts.post(t, "/v1/runs/"+run+"/resume", "")
+	require.Equal(t, http.StatusAccepted, code, ans)
+	w = startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.record(), "--plan", ans["plan"].(string), "--poll", "50ms")
+	events = ts.follow(t, "/v1/runs/"+run+"/events", "")
+	require.Contains(t, events[len(events)-1].data, `"state":"succeeded"`)
+	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
+
+	resp, err := ts.client.Get(ts.url + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	var ours strings.Builder // the server's own metrics, for a short message
+	for _, line := range strings.SplitAfter(string(body), "\n") {
+		if strings.HasPrefix(line, "stackup_") {
+			ours.WriteString(line)
+		}
+	}
+	for _, line := range []string{
+		`stackup_steps_total{state="started"} 9`,
+		`stackup_steps_total{state="succeeded"} 8`,
+		`stackup_steps_total{state="failed"} 1`,
+		`stackup_runs_total{outcome="cancelled"} 1`,
+		`stackup_runs_total{outcome="succeeded"} 1`,
+	} {
+		assert.Contains(t, ours.String(), line+"\n")
+	}
 }

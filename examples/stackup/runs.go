@@ -117,8 +117,11 @@ type runState struct {
 	cancel  context.CancelCauseFunc      // while the run goes on
 	changed chan struct{}                // closed and replaced at every change
 	// learnErr is the first error of the inventory learning a step of a
-	// database run this server follows (see server.followed).
+	// database run this server follows (see server.followed), and counted
+	// how many of its events the metrics have counted: a run followed
+	// again is read again from its first event.
 	learnErr error
+	counted  int
 }
 
 func newRunState(rec runRecord) *runState {

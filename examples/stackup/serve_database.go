@@ -103,6 +103,7 @@ func (s *server) retryDatabase(ctx context.Context, plan *upgrade.Plan, rs *runS
 func (s *server) follow(rs *runState) {
 	rs.mu.Lock()
 	rs.rec.State, rs.rec.Error, rs.rec.Finished = runRunning, "", nil
+	rs.counted = max(rs.counted, len(rs.events))
 	rs.events, rs.begun = nil, map[upgrade.StepID]time.Time{} // read again from the database
 	rs.learnErr = nil                                         // and learned again
 	rs.cancel = func(error) {}                                // running: see handleCancel
@@ -163,8 +164,13 @@ func (s *server) followRun(rs *runState) {
 
 // followed records event ev of database run rs, read from the database.
 func (s *server) followed(rs *runState, ev pgrun.Event) {
+	rs.mu.Lock()
+	counted := len(rs.events) < rs.counted // read again: counted when first read
+	rs.mu.Unlock()
 	took, ok := rs.addAt(ev.Event, ev.Time)
-	s.metrics.step(apiName(ev.Kind), took, ok)
+	if !counted {
+		s.metrics.step(apiName(ev.Kind), took, ok)
+	}
 	f := map[upgrade.EventKind]func(context.Context, upgrade.Step) error{upgrade.StepSucceeded: s.learn, upgrade.StepRolledBack: s.unlearn}[ev.Kind]
 	if f != nil {
 		if err := f(context.WithoutCancel(s.ctx), *ev.Step); err != nil {
