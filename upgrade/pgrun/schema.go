@@ -41,7 +41,7 @@ func channelName(schema string) string {
 var ErrInvalidSchema = errors.New("pgrun: invalid schema name")
 
 // SchemaVersion is the version of the tables Open creates or migrates to.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // migrations[k] takes the schema from version k to k+1. {s} stands for
 // the quoted schema name.
@@ -149,6 +149,10 @@ var migrations = []string{
 	// of version 4 takes it as 'none'); events.err_kinds, the sentinels an
 	// event's error matched, as steps.err_kinds.
 	`ALTER TABLE {s}.events ADD COLUMN err_kinds int NOT NULL DEFAULT 0;` + functions,
+	// Version 6: claim does not roll back a step whose Execute was
+	// abandoned (err_kinds matching upgrade.ErrAbandoned): it may still
+	// be changing the node.
+	functions,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
@@ -266,7 +270,7 @@ const functions = `
 				r_status := 'none'; r_wake_us := {s}.next_expiry(p_plan); RETURN NEXT; RETURN;
 			END IF;
 			LOOP
-				SELECT idx, node INTO cand FROM {s}.steps WHERE plan_id = p_plan AND idx < run.total
+				SELECT idx, node, state, err_kinds INTO cand FROM {s}.steps WHERE plan_id = p_plan AND idx < run.total
 					AND state IN ('succeeded', 'failed') AND NOT rb_done ORDER BY completed DESC LIMIT 1;
 				IF NOT FOUND THEN
 					UPDATE {s}.runs SET state = 'finished', finished_at = clock_timestamp() WHERE plan_id = p_plan;
@@ -279,7 +283,14 @@ const functions = `
 							WHERE e.plan_id = p_plan AND l.idx >= run.total)
 					SELECT st.step_id INTO blocker FROM later l JOIN {s}.steps st ON st.plan_id = p_plan AND st.idx = l.idx
 					WHERE l.idx < run.total AND st.state IN ('succeeded', 'failed', 'rolling_back') ORDER BY l.idx LIMIT 1;
-				IF NOT FOUND THEN
+				IF NOT FOUND AND cand.state = 'failed' AND cand.err_kinds & {abandoned} <> 0 THEN
+					-- Its Execute may still be changing the node: undoing it
+					-- now would race it, and the steps before it stay for
+					-- it, as upgrade.Run leaves them.
+					UPDATE {s}.steps SET rb_done = true, rb_kinds = {abandoned},
+							rb_err = {abandonedErr} || ': its Execute may still be running, so it is not undone'
+						WHERE plan_id = p_plan AND idx = cand.idx;
+				ELSIF NOT FOUND THEN
 					-- Undoing a step changes its node: the rollback takes
 					-- the node's lock as a step does, and waits while a
 					-- step of another run holds it.
@@ -293,9 +304,10 @@ const functions = `
 					UPDATE {s}.runs SET running = running + 1 WHERE plan_id = p_plan;
 					r_status := 'rollback'; r_idx := got.idx; r_token := got.token; r_attempts := got.attempts; r_in_doubt := false;
 					RETURN NEXT; RETURN;
+				ELSE
+					UPDATE {s}.steps SET rb_done = true, rb_err = 'step ' || blocker || ' after it is still in place', rb_kinds = 0
+						WHERE plan_id = p_plan AND idx = cand.idx;
 				END IF;
-				UPDATE {s}.steps SET rb_done = true, rb_err = 'step ' || blocker || ' after it is still in place', rb_kinds = 0
-					WHERE plan_id = p_plan AND idx = cand.idx;
 			END LOOP;
 		END IF;
 		UPDATE {s}.steps SET token = token + 1, worker = p_worker, in_doubt = true, attempts = attempts + 1,
@@ -550,5 +562,6 @@ func (s *Store) replace(sql string) string {
 		"{started}", strconv.Itoa(int(upgrade.StepStarted)), "{succeeded}", strconv.Itoa(int(upgrade.StepSucceeded)),
 		"{failed}", strconv.Itoa(int(upgrade.StepFailed)), "{skipped}", strconv.Itoa(int(upgrade.StepSkipped)),
 		"{rolledback}", strconv.Itoa(int(upgrade.StepRolledBack)), "{waiting}", strconv.Itoa(int(upgrade.StepWaiting)),
-		"{failfast}", strconv.Itoa(int(upgrade.FailFast))).Replace(sql)
+		"{failfast}", strconv.Itoa(int(upgrade.FailFast)),
+		"{abandoned}", strconv.Itoa(errKinds(upgrade.ErrAbandoned)), "{abandonedErr}", quoteLiteral(upgrade.ErrAbandoned.Error())).Replace(sql)
 }

@@ -33,7 +33,8 @@ type Options struct {
 	StepTimeout time.Duration
 	// Rollback makes the run, once over with a failed step, undo the
 	// steps that succeeded or failed, last completed first, keeping a
-	// step while a step after it could not be undone, as
+	// step while a step after it could not be undone, and a step whose
+	// Execute was abandoned (it may still be running), as
 	// upgrade.WithRollback: workers whose Executor is an
 	// upgrade.Rollbacker do it, one step at a time. A cancelled run is not
 	// rolled back.
