@@ -63,3 +63,60 @@ func TestConformanceAbandonedNotRolledBack(t *testing.T) {
 	assert.Equal(t, inProc.RolledBack(), remote.RolledBack(), "steps rolled back")
 	_ = fmt.Sprint
 }
+
+// TestRetryAbandonedStepInDoubt: a step whose Execute was abandoned may
+// have been carried out, in full or in part, and may still be running.
+// upgrade.Run leaves it started in its journal, so that the run resumed
+// offers it in doubt; Retry must offer it in doubt too.
+func TestRetryAbandonedStepInDoubt(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	release := make(chan struct{})
+	var hung sync.WaitGroup
+	t.Cleanup(func() { close(release); hung.Wait() })
+	const grace = 20 * time.Millisecond
+	newExec := func() *upgradetest.Executor {
+		e := &upgradetest.Executor{}
+		e.Func = func(ctx context.Context, st upgrade.Step) error {
+			if e.Calls(st.ID) == 1 {
+				hung.Add(1)
+				defer hung.Done()
+				<-release // ignores ctx
+			}
+			return nil
+		}
+		return e
+	}
+	plan := &upgrade.Plan{ID: "abandoned-retry", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n-a"}}}
+	opts := Options{StepTimeout: 20 * time.Millisecond}
+
+	// upgrade.Run with a journal, run twice.
+	j, err := upgrade.OpenFileJournal(t.TempDir() + "/journal")
+	require.NoError(t, err)
+	defer j.Close()
+	inProc := newExec()
+	runOpts := append(runOptions(opts), upgrade.WithGracePeriod(grace), upgrade.WithJournal(j))
+	first, err := upgrade.Run(ctx, plan, inProc, runOpts...)
+	require.Error(t, err)
+	a, _ := first.Outcome("a")
+	require.True(t, a.Abandoned, "the test's premise: Run abandons a")
+	_, err = upgrade.Run(ctx, plan, inProc, runOpts...)
+	require.NoError(t, err)
+	require.Equal(t, []upgrade.StepID{"a"}, inProc.InDoubt(), "the test's premise: Run resumed offers a in doubt")
+
+	// The workers, and Retry.
+	remote := newExec()
+	require.NoError(t, s.Submit(ctx, plan, opts))
+	o := fastWorker
+	o.GracePeriod = grace
+	work(t, s, plan.ID, 1, remote, o)
+	retried, err := s.Retry(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, retried)
+	work(t, s, plan.ID, 1, remote, o)
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.NoError(t, st.Err)
+	assert.Equal(t, inProc.InDoubt(), remote.InDoubt(), "offered again in doubt")
+	assert.Equal(t, []upgrade.StepID{"a"}, st.InDoubt)
+}

@@ -457,9 +457,11 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 		return nil
 	}
 	attempts, errText, kinds := stepResult(c, base, report, err, cause)
-	if errors.Is(cause, errRunCancelled) && errText != "" {
-		// Cut short by the cancel, the step may be done in part: in doubt,
-		// as upgrade.Run leaves such a step for a resumed run. If this is
+	abandoned := kinds&errKinds(upgrade.ErrAbandoned) != 0 // its Execute or Verify may still run
+	if (errors.Is(cause, errRunCancelled) || abandoned) && errText != "" {
+		// Cut short by the cancel, or abandoned, the step may be done in
+		// part: in doubt, as upgrade.Run leaves such a step for a resumed
+		// run (Store.Retry offers it so). If this is
 		// not recorded, the lease expires and the step is in doubt all
 		// the same.
 		if err := w.persist(bg, func() error { return w.markInDoubt(bg, c) }); err != nil {
