@@ -120,3 +120,21 @@ func TestRetryAbandonedStepInDoubt(t *testing.T) {
 	assert.Equal(t, inProc.InDoubt(), remote.InDoubt(), "offered again in doubt")
 	assert.Equal(t, []upgrade.StepID{"a"}, st.InDoubt)
 }
+
+// TestOpenNewerSchema: a program opening a schema that a newer program
+// has migrated past its SchemaVersion gets an error it can tell apart
+// (ErrSchemaVersion), naming both versions, and changes nothing.
+func TestOpenNewerSchema(t *testing.T) {
+	s, pool := testStore(t)
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, s.q(`UPDATE {s}.schema_version SET version = $1`), SchemaVersion+1)
+	require.NoError(t, err)
+	_, err = Open(ctx, pool, s.name)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrSchemaVersion)
+	assert.ErrorContains(t, err, fmt.Sprintf("version %d", SchemaVersion+1))
+	assert.ErrorContains(t, err, fmt.Sprint(SchemaVersion))
+	var version int
+	require.NoError(t, pool.QueryRow(ctx, s.q(`SELECT version FROM {s}.schema_version`)).Scan(&version))
+	assert.Equal(t, SchemaVersion+1, version, "unchanged")
+}

@@ -43,6 +43,10 @@ var ErrInvalidSchema = errors.New("pgrun: invalid schema name")
 // SchemaVersion is the version of the tables Open creates or migrates to.
 const SchemaVersion = 6
 
+// ErrSchemaVersion reports a schema that a newer program has migrated past
+// SchemaVersion: this program cannot use it.
+var ErrSchemaVersion = errors.New("pgrun: schema newer than this program")
+
 // migrations[k] takes the schema from version k to k+1. {s} stands for
 // the quoted schema name.
 var migrations = []string{
@@ -497,8 +501,10 @@ const functions = `
 // and its tables, or migrating them to SchemaVersion, as needed. It is
 // idempotent and safe to call from several processes at once: the
 // migration runs under a transaction-scoped advisory lock. Open touches
-// nothing outside schema (but for the advisory lock). The pool stays the
-// caller's: close it after the last use of the Store.
+// nothing outside schema (but for the advisory lock). A schema that a
+// newer program has migrated past SchemaVersion is refused, unchanged,
+// with an error matching ErrSchemaVersion. The pool stays the caller's:
+// close it after the last use of the Store.
 func Open(ctx context.Context, pool *pgxpool.Pool, schema string) (*Store, error) {
 	if schema == "" || len(schema) > 63 || strings.ContainsRune(schema, 0) {
 		return nil, fmt.Errorf("%w %q: give 1 to 63 bytes with no NUL", ErrInvalidSchema, schema)
@@ -524,7 +530,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool, schema string) (*Store, error
 			return err
 		}
 		if version > SchemaVersion {
-			return fmt.Errorf("pgrun: schema %s is at version %d, newer than this program's %d: upgrade the program", schema, version, SchemaVersion)
+			return fmt.Errorf("%w: it is at version %d, this program's is %d: upgrade the program", ErrSchemaVersion, version, SchemaVersion)
 		}
 		for v := version; v < SchemaVersion; v++ {
 			if _, err := tx.Exec(ctx, s.replace(migrations[v])); err != nil {
