@@ -57,9 +57,10 @@
 // notifies the schema's channel, whose name is a hash of the schema's; a
 // Store listens on one connection of its own while Work or Wait calls are
 // under way, and they fall back to polling (WorkerOptions.Poll) while
-// that connection is lost. A notification wakes one waiting slot, which
-// wakes the next once it has claimed a step, so that a step finished
-// does not send every idle slot of the process to the database at once. A worker
+// that connection is lost. A notification wakes one waiting slot of each
+// run the process works on, which wakes the next of its run once it has
+// claimed a step, so that a step finished does not send every idle slot
+// of the process to the database at once. A worker
 // also looks again when a lease of its run expires, to take the step
 // over. WorkerOptions.Drain stops a worker claiming steps, letting those
 // it runs finish.

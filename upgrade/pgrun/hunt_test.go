@@ -138,3 +138,82 @@ func TestOpenNewerSchema(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, s.q(`SELECT version FROM {s}.schema_version`)).Scan(&version))
 	assert.Equal(t, SchemaVersion+1, version, "unchanged")
 }
+
+// waiters returns how many slots of s wait to be woken.
+func waiters(s *Store) int {
+	s.listener.mu.Lock()
+	k := s.listener.k
+	s.listener.mu.Unlock()
+	if k == nil {
+		return 0
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.waiters)
+}
+
+// TestNotifyWakesTheRunsSlot: one process works on two runs, as the
+// stackup worker does on every run not finished, through one Store, its
+// slots asleep (an hour's poll). A step of run A that another process
+// finishes, claiming nothing after it (drained), makes the next step of
+// A ready: the notification must reach A's slot, though a slot of run B,
+// which has nothing to claim, has waited longer.
+func TestNotifyWakesTheRunsSlot(t *testing.T) {
+	s, pool := testStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a failure bound
+	defer cancel()
+	a, b := chainPlan("run-a", 2), chainPlan("run-b", 2)
+	for k := range b.Steps {
+		b.Steps[k].Node += "-b"
+	}
+	require.NoError(t, s.Submit(ctx, a, Options{}))
+	require.NoError(t, s.Submit(ctx, b, Options{}))
+	other := secondStore(t, s) // another process
+
+	// The other process holds B's first step, and runs A's first, drained.
+	holdB, releaseB := make(chan struct{}), make(chan struct{})
+	execB := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
+		if st.ID == "s00" {
+			close(holdB)
+			<-releaseB
+		}
+		return nil
+	})
+	holdA, releaseA := make(chan struct{}), make(chan struct{})
+	execA := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
+		if st.ID == "s00" {
+			close(holdA)
+			<-releaseA
+		}
+		return nil
+	})
+	otherB, otherA := make(chan error, 1), make(chan error, 1)
+	go func() { otherB <- other.Work(ctx, b.ID, execB, sleepy) }()
+	<-holdB
+	drain := make(chan struct{})
+	oa := sleepy
+	oa.Drain = drain
+	go func() { otherA <- other.Work(ctx, a.ID, execA, oa) }()
+	<-holdA
+
+	// This process: B's slot waits first, then A's.
+	mine := upgrade.ExecutorFunc(func(context.Context, upgrade.Step) error { return nil })
+	doneB, doneA := make(chan error, 1), make(chan error, 1)
+	go func() { doneB <- s.Work(ctx, b.ID, mine, sleepy) }()
+	require.Eventually(t, func() bool { return waiters(s) == 1 && len(listeners(t, pool, s)) == 2 }, defaultBound, pollEvery)
+	go func() { doneA <- s.Work(ctx, a.ID, mine, sleepy) }()
+	require.Eventually(t, func() bool { return waiters(s) == 2 }, defaultBound, pollEvery)
+
+	close(drain)
+	close(releaseA)
+	require.ErrorIs(t, <-otherA, ErrDrained)
+	select {
+	case err := <-doneA:
+		require.NoError(t, err, "A's second step ran here")
+	case <-ctx.Done():
+		t.Fatal("A's slot was never woken for its second step")
+	}
+	close(releaseB)
+	require.NoError(t, <-otherB)
+	require.NoError(t, <-doneB)
+}

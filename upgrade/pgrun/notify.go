@@ -9,23 +9,35 @@ import (
 )
 
 // A waker wakes the goroutines of a Store that wait for a step to become
-// ready (worker slots, Wait calls): each joins before it looks (add), so
-// that a wake between its look and its wait is not missed, and leaves
-// after. A notification wakes one of them (wakeOne), which passes the
-// wake on to the next once it has claimed a step or found the run over,
-// so that a step finished wakes as many slots as there are steps to
-// claim, not every slot of the process at once.
+// ready (worker slots, Wait calls), each for a run: each joins before it
+// looks (add), so that a wake between its look and its wait is not
+// missed, and leaves after. A notification wakes the oldest of each run
+// (wakeEach): the run notified may have a step ready, and any other a
+// step whose node the notified run's step freed. The waiter woken passes
+// the wake on to the next of its run (wakeOne) once it has claimed a step
+// or found the run over, so that a step finished wakes as many slots of
+// its run as there are steps to claim, not every slot of the process at
+// once, and a slot of another run with nothing to claim does not take the
+// wake from the slots of the run notified.
 type waker struct {
 	mu      sync.Mutex
-	waiters []chan struct{} // the oldest first
+	waiters []waiter // the oldest first
 }
 
-// add joins a waiter and returns the channel closed when it is woken.
-func (k *waker) add() chan struct{} {
+// A waiter is a goroutine waiting for a step of run plan, woken when ch
+// is closed.
+type waiter struct {
+	plan string
+	ch   chan struct{}
+}
+
+// add joins a waiter for run plan and returns the channel closed when it
+// is woken.
+func (k *waker) add(plan string) chan struct{} {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	ch := make(chan struct{})
-	k.waiters = append(k.waiters, ch)
+	k.waiters = append(k.waiters, waiter{plan, ch})
 	return ch
 }
 
@@ -35,7 +47,7 @@ func (k *waker) leave(ch chan struct{}) (woken bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for i, w := range k.waiters {
-		if w == ch {
+		if w.ch == ch {
 			k.waiters = append(k.waiters[:i], k.waiters[i+1:]...)
 			return false
 		}
@@ -43,22 +55,43 @@ func (k *waker) leave(ch chan struct{}) (woken bool) {
 	return true
 }
 
-// pass removes the waiter of ch and, if it had been woken, passes the
-// wake on: for a waiter that leaves without acting on it.
-func (k *waker) pass(ch chan struct{}) {
+// pass removes the waiter of ch, for run plan, and, if it had been woken,
+// passes the wake on: for a waiter that leaves without acting on it.
+func (k *waker) pass(plan string, ch chan struct{}) {
 	if k.leave(ch) {
-		k.wakeOne()
+		k.wakeOne(plan)
 	}
 }
 
-// wakeOne wakes the oldest waiter, if any.
-func (k *waker) wakeOne() {
+// wakeOne wakes the oldest waiter of run plan, if any.
+func (k *waker) wakeOne(plan string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if len(k.waiters) > 0 {
-		close(k.waiters[0])
-		k.waiters = k.waiters[1:]
+	for i, w := range k.waiters {
+		if w.plan == plan {
+			close(w.ch)
+			k.waiters = append(k.waiters[:i], k.waiters[i+1:]...)
+			return
+		}
 	}
+}
+
+// wakeEach wakes the oldest waiter of each run.
+func (k *waker) wakeEach() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	seen := map[string]bool{}
+	kept := k.waiters[:0]
+	for _, w := range k.waiters {
+		if seen[w.plan] {
+			kept = append(kept, w)
+			continue
+		}
+		seen[w.plan] = true
+		close(w.ch)
+	}
+	clear(k.waiters[len(kept):])
+	k.waiters = kept
 }
 
 // wakeAll wakes every waiter.
@@ -66,7 +99,7 @@ func (k *waker) wakeAll() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for _, w := range k.waiters {
-		close(w)
+		close(w.ch)
 	}
 	k.waiters = nil
 }
@@ -118,8 +151,8 @@ func (s *Store) subscribe(o *WorkerOptions) (*waker, func()) {
 const listenRetry = time.Second
 
 // listen LISTENs on the store's channel, on a connection of its own taken
-// out of the pool, and wakes a waiter of k at each notification, until ctx
-// is done.
+// out of the pool, and wakes the oldest waiter of each run at each
+// notification (wakeEach), until ctx is done.
 // When the connection is lost it connects again, after listenRetry or the
 // poll interval, whichever is shorter; the workers poll meanwhile. It
 // wakes every waiter of k each time it starts listening, for the
@@ -163,6 +196,6 @@ func (s *Store) listenOnce(ctx context.Context, k *waker) error {
 		if _, err := conn.WaitForNotification(ctx); err != nil {
 			return err
 		}
-		k.wakeOne()
+		k.wakeEach()
 	}
 }

@@ -213,7 +213,7 @@ func (s *Store) Wait(ctx context.Context, planID string, interval time.Duration)
 	k, unsubscribe := s.subscribe(&WorkerOptions{Poll: interval})
 	defer unsubscribe()
 	for {
-		woken := k.add()
+		woken := k.add(planID)
 		st, err := s.Status(ctx, planID)
 		if err == nil && st.Cancelled && !st.Finished {
 			// Nobody may be left to fail the steps of its lost workers.
@@ -222,19 +222,19 @@ func (s *Store) Wait(ctx context.Context, planID string, interval time.Duration)
 			}
 		}
 		if err != nil || st.Finished {
-			k.pass(woken) // a wake is not ours: the workers may claim
+			k.pass(planID, woken) // a wake is not ours: the workers may claim
 			return st, err
 		}
 		t := time.NewTimer(interval)
 		select {
 		case <-ctx.Done():
 		case <-woken:
-			k.wakeOne() // a Wait claims nothing: the workers may
+			k.wakeOne(planID) // a Wait claims nothing: the workers may
 		case <-t.C:
 		}
 		t.Stop()
 		if k.leave(woken) && ctx.Err() != nil {
-			k.wakeOne()
+			k.wakeOne(planID)
 		}
 		if ctx.Err() != nil {
 			return st, ctx.Err()

@@ -264,17 +264,17 @@ func (w *worker) loop(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			n.woken = w.waker.add() // before claim: a wake after it is not missed
+			n.woken = w.waker.add(w.planID()) // before claim: a wake after it is not missed
 			n.c, n.finished, n.wake, n.err = w.claim(ctx)
 		}
 		woken, c, finished, err := n.woken, n.c, n.finished, n.err
 		if err == nil && (c != nil || finished) {
 			w.waker.leave(woken)
-			w.waker.wakeOne() // a notification may have readied more: pass it on
+			w.waker.wakeOne(w.planID()) // a notification may have readied more: pass it on
 		}
 		switch {
 		case ctx.Err() != nil:
-			w.waker.pass(woken)
+			w.waker.pass(w.planID(), woken)
 			if c != nil && !c.rollback { // claimed as ctx ended: ready again at once, rather than in doubt once the lease expires
 				w.handBack(ctx, c, false)
 			}
@@ -313,7 +313,7 @@ func (w *worker) idle(ctx context.Context, woken chan struct{}, wake time.Durati
 	}
 	t.Stop()
 	if w.waker.leave(woken) && (ctx.Err() != nil || isClosed(w.o.Drain)) {
-		w.waker.wakeOne() // woken, but leaving: pass it on
+		w.waker.wakeOne(w.planID()) // woken, but leaving: pass it on
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -473,7 +473,7 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 		w.recorded(c, w.persist(bg, func() error { return w.finish(bg, c, attempts, errText, kinds) }), errText, kinds)
 		return nil
 	}
-	n := &next{woken: w.waker.add()} // before the claim, as in loop
+	n := &next{woken: w.waker.add(w.planID())} // before the claim, as in loop
 	perr := w.persist(bg, func() error {
 		var err error
 		n.c, n.finished, n.wake, n.err, err = w.finishAndClaim(bg, c, attempts, errText, kinds)
@@ -481,7 +481,7 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 	})
 	w.recorded(c, perr, errText, kinds)
 	if bg.Err() != nil && n.c == nil && !n.finished && n.err == nil {
-		w.waker.pass(n.woken) // not recorded: let loop look again, or stop
+		w.waker.pass(w.planID(), n.woken) // not recorded: let loop look again, or stop
 		return nil
 	}
 	return n
