@@ -217,3 +217,64 @@ func TestNotifyWakesTheRunsSlot(t *testing.T) {
 	require.NoError(t, <-otherB)
 	require.NoError(t, <-doneB)
 }
+
+// TestCancelDuringRollbackClaim: a worker whose context ends while its
+// claim waits in the database, the claim then taking a rollback, hands
+// the rollback back at once, as it hands back a step: another worker
+// takes it up without waiting for the lease, and not in doubt, since it
+// never started.
+func TestCancelDuringRollbackClaim(t *testing.T) {
+	s, pool := testStore(t)
+	ctx := context.Background()
+	plan := chain3("rb-claim")
+	require.NoError(t, s.Submit(ctx, plan, Options{Rollback: true}))
+	// By hand: a succeeds, b fails; the run is rolling back.
+	hand := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "hand", Lease: time.Hour})
+	for _, failed := range []string{"", "boom"} {
+		c, _, _, err := hand.claim(ctx)
+		require.NoError(t, err)
+		require.NotNil(t, c)
+		require.NoError(t, hand.finish(ctx, c, 1, failed, 0))
+	}
+	var state string
+	require.NoError(t, pool.QueryRow(ctx, s.q(`SELECT state FROM {s}.runs WHERE plan_id = $1`), plan.ID).Scan(&state))
+	require.Equal(t, "rolling_back", state)
+
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx)
+	_, err = tx.Exec(ctx, s.q(`SELECT 1 FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), plan.ID)
+	require.NoError(t, err)
+	workCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	never := &rbFunc{exec: func(context.Context, upgrade.Step) error { return nil },
+		rollback: func(context.Context, upgrade.Step) error { panic("the rollback ran though the worker had stopped") }}
+	go func() {
+		done <- s.Work(workCtx, plan.ID, never, WorkerOptions{Name: "stopped", Lease: time.Hour, Poll: time.Hour})
+	}()
+	require.Eventually(t, func() bool { // a failure bound
+		var waiting bool
+		require.NoError(t, pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+			WHERE NOT l.granted AND position($1 in a.query) > 0)`, s.schema+".claim(").Scan(&waiting))
+		return waiting
+	}, defaultBound, pollEvery)
+	cancel()
+	require.NoError(t, tx.Rollback(ctx)) // the claim goes on, and takes b's rollback
+	require.ErrorIs(t, <-done, context.Canceled)
+
+	var leased bool
+	var running int
+	require.NoError(t, pool.QueryRow(ctx, s.q(`SELECT coalesce(lease_until > clock_timestamp(), false), (SELECT running FROM {s}.runs WHERE plan_id = $1)
+		FROM {s}.steps WHERE plan_id = $1 AND idx = 1`), plan.ID).Scan(&leased, &running))
+	assert.False(t, leased, "b's rollback is not left leased for an hour")
+	assert.Zero(t, running, "its slot freed")
+	rb := &upgradetest.Executor{}
+	o := fastWorker
+	o.Lease = time.Hour
+	work(t, s, plan.ID, 1, rb, o)
+	assert.Equal(t, []upgrade.StepID{"b", "a"}, rb.RolledBack())
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	assert.Empty(t, st.InDoubt, "the rollback handed back never started")
+}

@@ -275,7 +275,10 @@ func (w *worker) loop(ctx context.Context) error {
 		switch {
 		case ctx.Err() != nil:
 			w.waker.pass(w.planID(), woken)
-			if c != nil && !c.rollback { // claimed as ctx ended: ready again at once, rather than in doubt once the lease expires
+			switch { // claimed as ctx ended: ready again at once, rather than in doubt once the lease expires
+			case c != nil && c.rollback:
+				w.handOver(ctx, c, false)
+			case c != nil:
 				w.handBack(ctx, c, false)
 			}
 			return ctx.Err()
@@ -742,6 +745,37 @@ func (w *worker) handBack(ctx context.Context, c *claim, started bool) {
 	})
 }
 
+// handOver lets another worker take claimed rollback c up now, as the
+// worker stops, even once ctx has ended: in doubt if it started, or was
+// taken over (its lease expired at once), and otherwise as it was before
+// the claim, its node and slot freed. If that fails, the lease expires
+// all the same.
+func (w *worker) handOver(ctx context.Context, c *claim, started bool) {
+	ctx, done := context.WithTimeout(context.WithoutCancel(ctx), w.o.Lease)
+	defer done()
+	if started || c.inDoubt {
+		_, _ = w.s.pool.Exec(ctx, w.s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() - interval '1 second'
+			WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state = 'rolling_back'`), w.planID(), c.idx, c.token)
+		return
+	}
+	_ = pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, w.s.q(`SELECT 1 FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), w.planID()); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, w.s.q(`UPDATE {s}.steps SET state = CASE WHEN err IS NULL THEN 'succeeded' ELSE 'failed' END,
+				worker = NULL, lease_until = NULL, token = token + 1
+			WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state = 'rolling_back'`), w.planID(), c.idx, c.token)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		if _, err := tx.Exec(ctx, w.s.q(`DELETE FROM {s}.node_locks WHERE plan_id = $1 AND idx = $2`), w.planID(), c.idx); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, w.s.q(`UPDATE {s}.runs SET running = running - 1 WHERE plan_id = $1`), w.planID())
+		return err
+	})
+}
+
 // finish records c's outcome, succeeded when errText is empty, in one
 // transaction with its consequences (the schema's finish function): the
 // steps after it made ready, or skipped; the run stopping (FailFast) or
@@ -804,9 +838,7 @@ func (w *worker) undo(ctx context.Context, c *claim) {
 	case errors.Is(cause, ErrLeaseLost):
 		return
 	case ctx.Err() != nil:
-		// Let another worker take the step over now.
-		_, _ = w.s.pool.Exec(bg, w.s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() - interval '1 second'
-			WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state = 'rolling_back'`), w.planID(), c.idx, c.token)
+		w.handOver(bg, c, true)
 		return
 	}
 	var e *string
