@@ -278,3 +278,26 @@ func TestCancelDuringRollbackClaim(t *testing.T) {
 	require.True(t, st.Finished)
 	assert.Empty(t, st.InDoubt, "the rollback handed back never started")
 }
+
+// TestSweepClaimsNothing: Wait sweeps a run it read as cancelled and not
+// finished; by the time it does, the run may have finished and been taken
+// up again (Retry). The sweep must then claim nothing: a step claimed by
+// it would wait for its lease, run by no one, then be taken over in doubt
+// though it never ran.
+func TestSweepClaimsNothing(t *testing.T) {
+	s, pool := testStore(t)
+	ctx := context.Background()
+	plan := chain3("swept")
+	require.NoError(t, s.Submit(ctx, plan, Options{}))
+	st, err := s.sweepCancelled(ctx, plan.ID) // as Wait does, late
+	require.NoError(t, err)
+	assert.False(t, st.Finished)
+	var running, claimed int
+	require.NoError(t, pool.QueryRow(ctx, s.q(`SELECT (SELECT running FROM {s}.runs WHERE plan_id = $1),
+		(SELECT count(*) FROM {s}.steps WHERE plan_id = $1 AND (state = 'running' OR attempts > 0))`), plan.ID).Scan(&running, &claimed))
+	assert.Zero(t, running)
+	assert.Zero(t, claimed)
+	events, err := s.Events(ctx, plan.ID, 0, 10)
+	require.NoError(t, err)
+	assert.Empty(t, events)
+}

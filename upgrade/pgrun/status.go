@@ -244,9 +244,22 @@ func (s *Store) Wait(ctx context.Context, planID string, interval time.Duration)
 
 // sweepCancelled fails the steps of cancelled run planID whose leases
 // have expired, their workers lost, as a claim by a worker of the run does
-// (and claims nothing: the run is cancelled), and returns its Status.
+// (and claims nothing: the run is cancelled), and returns its Status. A
+// run no longer cancelled (finished and taken up again since it was read)
+// is left alone: a claim would take a step of it.
 func (s *Store) sweepCancelled(ctx context.Context, planID string) (*Status, error) {
-	if _, err := s.sweep(ctx, s.pool, planID); err != nil {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var state string
+		if err := tx.QueryRow(ctx, s.q(`SELECT state FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), planID).Scan(&state); err != nil {
+			return err
+		}
+		if state != "cancelled" {
+			return nil
+		}
+		_, err := s.sweep(ctx, tx, planID)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	return s.Status(ctx, planID)
