@@ -58,6 +58,7 @@ func TestConformanceAbandonedNotRolledBack(t *testing.T) {
 		g := got.Report.Outcomes[i]
 		assert.Equal(t, w.State.String(), g.State.String(), "state of %s", w.Step)
 		assert.Equal(t, sentinels(w.Err), sentinels(g.Err), "error kinds of %s: %v, %v", w.Step, w.Err, g.Err)
+		assert.Equal(t, w.Abandoned, g.Abandoned, "%s abandoned", w.Step)
 	}
 	assert.Equal(t, sentinels(wantErr), sentinels(got.Err), "run error kinds: %v, %v", wantErr, got.Err)
 	assert.Equal(t, inProc.RolledBack(), remote.RolledBack(), "steps rolled back")

@@ -153,6 +153,10 @@ func (r *stepRow) outcome() (upgrade.Outcome, error) {
 	if r.errText != "" && (o.State == upgrade.Failed || o.State == upgrade.RolledBack) {
 		o.Err = &RemoteError{Message: r.errText, kinds: r.kinds}
 	}
+	// Abandoned: its Execute (Verify), if it failed and was not undone, or
+	// its Rollback, was given up on past the grace period, as Run says.
+	abandoned := errKinds(upgrade.ErrAbandoned)
+	o.Abandoned = (o.State == upgrade.Failed && r.kinds&abandoned != 0) || r.rbKinds&abandoned != 0
 	if r.rbText == "" {
 		return o, nil
 	}
