@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -301,4 +303,42 @@ func TestSweepClaimsNothing(t *testing.T) {
 	events, err := s.Events(ctx, plan.ID, 0, 10)
 	require.NoError(t, err)
 	assert.Empty(t, events)
+}
+
+// TestOpenCurrentSchemaNeedsNoDDL: a worker whose role may only use the
+// schema's tables and functions (no CREATE on the database or the
+// schema) opens a schema that is current, as Open creates or migrates
+// only "as needed", and runs a step.
+func TestOpenCurrentSchemaNeedsNoDDL(t *testing.T) {
+	s, pool := testStore(t)
+	ctx := context.Background()
+	role := s.name + "_worker"
+	_, err := pool.Exec(ctx, s.q(`CREATE ROLE `+pgx.Identifier{role}.Sanitize()+` LOGIN;
+		GRANT USAGE ON SCHEMA {s} TO `+pgx.Identifier{role}.Sanitize()+`;
+		GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO `+pgx.Identifier{role}.Sanitize()+`;
+		GRANT USAGE ON ALL SEQUENCES IN SCHEMA {s} TO `+pgx.Identifier{role}.Sanitize()+`;`))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, _ = pool.Exec(context.Background(), `DROP OWNED BY `+pgx.Identifier{role}.Sanitize()+`; DROP ROLE `+pgx.Identifier{role}.Sanitize())
+	})
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	require.NoError(t, err)
+	cfg.ConnConfig.User = role
+	limited, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	defer limited.Close()
+	ws, err := Open(ctx, limited, s.name)
+	require.NoError(t, err)
+	// A schema newer than the program is refused as such, not for the
+	// role's rights.
+	_, err = pool.Exec(ctx, s.q(`UPDATE {s}.schema_version SET version = $1`), SchemaVersion+1)
+	require.NoError(t, err)
+	_, err = Open(ctx, limited, s.name)
+	assert.ErrorIs(t, err, ErrSchemaVersion)
+	_, err = pool.Exec(ctx, s.q(`UPDATE {s}.schema_version SET version = $1`), SchemaVersion)
+	require.NoError(t, err)
+	require.NoError(t, s.Submit(ctx, chain3("p"), Options{}))
+	exec := &upgradetest.Executor{}
+	require.NoError(t, ws.Work(ctx, "p", exec, fastWorker))
+	assert.Len(t, exec.Started(), 4)
 }

@@ -500,11 +500,13 @@ const functions = `
 // Open returns a Store keeping its tables in schema, creating the schema
 // and its tables, or migrating them to SchemaVersion, as needed. It is
 // idempotent and safe to call from several processes at once: the
-// migration runs under a transaction-scoped advisory lock. Open touches
-// nothing outside schema (but for the advisory lock). A schema that a
-// newer program has migrated past SchemaVersion is refused, unchanged,
-// with an error matching ErrSchemaVersion. The pool stays the caller's:
-// close it after the last use of the Store.
+// migration runs under a transaction-scoped advisory lock. A schema
+// already at SchemaVersion is opened with a read alone: a worker's role
+// needs only to use the schema's tables, not to create anything. Open
+// touches nothing outside schema (but for the advisory lock). A schema
+// that a newer program has migrated past SchemaVersion is refused,
+// unchanged, with an error matching ErrSchemaVersion. The pool stays the
+// caller's: close it after the last use of the Store.
 func Open(ctx context.Context, pool *pgxpool.Pool, schema string) (*Store, error) {
 	if schema == "" || len(schema) > 63 || strings.ContainsRune(schema, 0) {
 		return nil, fmt.Errorf("%w %q: give 1 to 63 bytes with no NUL", ErrInvalidSchema, schema)
@@ -512,6 +514,15 @@ func Open(ctx context.Context, pool *pgxpool.Pool, schema string) (*Store, error
 	s := &Store{pool: pool, name: schema, schema: pgx.Identifier{schema}.Sanitize(), channel: channelName(schema), listener: &listener{}}
 	if strings.Contains(schema, "$pgrun$") { // it quotes the functions' bodies
 		return nil, fmt.Errorf("%w %q: it holds $pgrun$", ErrInvalidSchema, schema)
+	}
+	// A schema at this version, or a newer one, needs no lock and no DDL,
+	// which a worker's role may have no right to.
+	var current int
+	switch err := pool.QueryRow(ctx, s.q(`SELECT version FROM {s}.schema_version`)).Scan(&current); {
+	case err == nil && current == SchemaVersion:
+		return s, nil
+	case err == nil && current > SchemaVersion:
+		return nil, fmt.Errorf("pgrun: opening schema %s: %w", s.schema, newerSchema(current))
 	}
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('stackup/pgrun:' || $1))`, schema); err != nil {
@@ -530,7 +541,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool, schema string) (*Store, error
 			return err
 		}
 		if version > SchemaVersion {
-			return fmt.Errorf("%w: it is at version %d, this program's is %d: upgrade the program", ErrSchemaVersion, version, SchemaVersion)
+			return newerSchema(version)
 		}
 		for v := version; v < SchemaVersion; v++ {
 			if _, err := tx.Exec(ctx, s.replace(migrations[v])); err != nil {
@@ -544,6 +555,12 @@ func Open(ctx context.Context, pool *pgxpool.Pool, schema string) (*Store, error
 		return nil, fmt.Errorf("pgrun: opening schema %s: %w", s.schema, err)
 	}
 	return s, nil
+}
+
+// newerSchema is the error of a schema at version, newer than this
+// program's.
+func newerSchema(version int) error {
+	return fmt.Errorf("%w: it is at version %d, this program's is %d: upgrade the program", ErrSchemaVersion, version, SchemaVersion)
 }
 
 // quoteLiteral quotes v as an SQL string literal (standard_conforming_strings
