@@ -342,3 +342,41 @@ func TestOpenCurrentSchemaNeedsNoDDL(t *testing.T) {
 	require.NoError(t, ws.Work(ctx, "p", exec, fastWorker))
 	assert.Len(t, exec.Started(), 4)
 }
+
+// TestRollbackHandOverWakesWorkers: a worker stopped in the middle of a
+// rollback hands it over at once (its lease expired); a worker of another
+// process waiting for work (an hour's poll, its wake set by the hour's
+// lease it saw) is told, and takes it over, in doubt.
+func TestRollbackHandOverWakesWorkers(t *testing.T) {
+	s, _ := testStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a failure bound
+	defer cancel()
+	plan := chain3("rb-wake")
+	require.NoError(t, s.Submit(ctx, plan, Options{Rollback: true}))
+	hand := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "hand", Lease: time.Hour})
+	for _, failed := range []string{"", "boom"} {
+		c, _, _, err := hand.claim(ctx)
+		require.NoError(t, err)
+		require.NotNil(t, c)
+		require.NoError(t, hand.finish(ctx, c, 1, failed, 0))
+	}
+	first := &blockingRollback{Executor: &upgradetest.Executor{}, hold: "b", entered: make(chan struct{})}
+	fctx, stopFirst := context.WithCancel(ctx)
+	firstDone := make(chan error, 1)
+	go func() { firstDone <- s.Work(fctx, plan.ID, first, sleepy) }()
+	<-first.entered
+
+	other := secondStore(t, s)
+	second := &upgradetest.Executor{}
+	secondDone := make(chan error, 1)
+	go func() { secondDone <- other.Work(ctx, plan.ID, second, sleepy) }()
+	require.Eventually(t, func() bool { return waiters(other) == 1 }, defaultBound, pollEvery, "the second worker waits")
+	stopFirst()
+	assert.ErrorIs(t, <-firstDone, context.Canceled)
+	require.NoError(t, <-secondDone, "the second worker was told of the rollback handed over")
+	assert.Equal(t, []upgrade.StepID{"b", "a"}, second.RolledBack())
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	assert.True(t, st.Finished)
+	assert.Equal(t, []upgrade.StepID{"b"}, st.InDoubt, "b's rollback was cut short")
+}

@@ -754,8 +754,11 @@ func (w *worker) handOver(ctx context.Context, c *claim, started bool) {
 	ctx, done := context.WithTimeout(context.WithoutCancel(ctx), w.o.Lease)
 	defer done()
 	if started || c.inDoubt {
-		_, _ = w.s.pool.Exec(ctx, w.s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() - interval '1 second'
-			WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state = 'rolling_back'`), w.planID(), c.idx, c.token)
+		// The workers waiting look again when told (see notify_run): no
+		// change to the run's row tells them of this one.
+		_, _ = w.s.pool.Exec(ctx, w.s.q(`WITH expired AS (UPDATE {s}.steps SET lease_until = clock_timestamp() - interval '1 second'
+				WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state = 'rolling_back' RETURNING plan_id)
+			SELECT pg_notify($4, plan_id) FROM expired`), w.planID(), c.idx, c.token, w.s.channel)
 		return
 	}
 	_ = pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
