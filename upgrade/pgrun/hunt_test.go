@@ -3,6 +3,8 @@ package pgrun
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,7 +13,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
+	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
 	"github.com/stackup/stackup/upgrade/upgradetest"
 )
@@ -64,7 +68,6 @@ func TestConformanceAbandonedNotRolledBack(t *testing.T) {
 	}
 	assert.Equal(t, sentinels(wantErr), sentinels(got.Err), "run error kinds: %v, %v", wantErr, got.Err)
 	assert.Equal(t, inProc.RolledBack(), remote.RolledBack(), "steps rolled back")
-	_ = fmt.Sprint
 }
 
 // TestRetryAbandonedStepInDoubt: a step whose Execute was abandoned may
@@ -122,6 +125,355 @@ func TestRetryAbandonedStepInDoubt(t *testing.T) {
 	require.NoError(t, st.Err)
 	assert.Equal(t, inProc.InDoubt(), remote.InDoubt(), "offered again in doubt")
 	assert.Equal(t, []upgrade.StepID{"a"}, st.InDoubt)
+}
+
+// confEvent is what the conformance suite compares of an event.
+type confEvent struct {
+	Kind    upgrade.EventKind
+	Step    upgrade.StepID
+	Attempt int
+	InDoubt bool
+	Err     string // the sentinels it matches
+	Done    int    // compared one step at a time only
+}
+
+func toConfEvent(e upgrade.Event, withDone bool) confEvent {
+	c := confEvent{Kind: e.Kind, Step: e.Step.ID, Attempt: e.Attempt, InDoubt: e.InDoubt && e.Kind == upgrade.StepStarted,
+		Err: fmt.Sprint(sentinels(e.Err))}
+	if withDone {
+		c.Done = e.Done
+	}
+	return c
+}
+
+// TestConformanceEvents runs the conformance suite's plans and faults and
+// requires the same events of both runners: one at a time, in the same
+// order, with the same Done counts; with more, the same events.
+func TestConformanceEvents(t *testing.T) {
+	s, _ := testStore(t)
+	k := 0
+	for _, p := range confPlans {
+		for _, f := range confFaults {
+			for _, pol := range []struct {
+				name        string
+				policy      upgrade.FailurePolicy
+				concurrency int
+			}{{"failfast", upgrade.FailFast, 1}, {"continue", upgrade.ContinueIndependent, 2}} {
+				t.Run(fmt.Sprintf("%s/%s/%s", p.name, f.name, pol.name), func(t *testing.T) {
+					k++
+					ctx := context.Background()
+					opts := f.opts
+					opts.Policy, opts.Concurrency = pol.policy, pol.concurrency
+					one := opts.Concurrency == 1
+					plan := p.plan(t)
+					inProc, remote := &upgradetest.Executor{}, &upgradetest.Executor{}
+					f.set(inProc, p.target)
+					f.set(remote, p.target)
+					var want []confEvent
+					_, _ = upgrade.Run(ctx, plan, inProc, append(runOptions(opts), upgrade.WithEvents(func(e upgrade.Event) {
+						want = append(want, toConfEvent(e, one))
+					}))...)
+					plan.ID = fmt.Sprintf("events-%d", k)
+					require.NoError(t, s.Submit(ctx, plan, opts))
+					work(t, s, plan.ID, 2, remote, fastWorker)
+					events, err := s.Events(ctx, plan.ID, 0, 100000)
+					require.NoError(t, err)
+					var got []confEvent
+					for _, e := range events {
+						got = append(got, toConfEvent(e.Event, one))
+						assert.Equal(t, len(plan.Steps), e.Total)
+					}
+					if one {
+						assert.Equal(t, sortSkips(want), sortSkips(got))
+					} else {
+						assert.ElementsMatch(t, want, got)
+					}
+				})
+			}
+		}
+	}
+}
+
+// sortSkips sorts the steps of each run of skipped events, which the
+// runners emit in different orders, Done counting up all the same.
+func sortSkips(es []confEvent) []confEvent {
+	for i := 0; i < len(es); {
+		j := i
+		for j < len(es) && es[j].Kind == upgrade.StepSkipped {
+			j++
+		}
+		if j == i {
+			i++
+			continue
+		}
+		var ids []upgrade.StepID
+		for _, e := range es[i:j] {
+			ids = append(ids, e.Step)
+		}
+		slices.Sort(ids)
+		for k := range ids {
+			es[i+k].Step = ids[k]
+		}
+		i = j
+	}
+	return es
+}
+
+// TestLeaseTakenWhileExecuteBlocks: a worker's Execute blocks while its
+// lease runs out (set in the past here, as a long pause of the worker's
+// host would) and another worker takes the step over, in doubt, and runs
+// the plan to its end; then the first Execute returns success. The first
+// worker's outcome is refused: the step's success is the second's, once.
+func TestLeaseTakenWhileExecuteBlocks(t *testing.T) {
+	s, pool := testStore(t)
+	ctx := context.Background()
+	plan := &upgrade.Plan{ID: "taken", Steps: []upgrade.Step{
+		{ID: "a", Kind: upgrade.Platform, Node: "n-a"}, {ID: "b", Kind: upgrade.Platform, Node: "n-b", After: []upgrade.StepID{"a"}}}}
+	require.NoError(t, s.Submit(ctx, plan, Options{}))
+
+	started, release := make(chan struct{}), make(chan struct{})
+	first := &upgradetest.Executor{Func: func(ctx context.Context, st upgrade.Step) error {
+		close(started)
+		<-release // the lease is taken meanwhile; no renewal comes (an hour's lease)
+		return nil
+	}}
+	var mu sync.Mutex
+	recorded := map[string][]error{}
+	record := func(name string) func(string, upgrade.StepID, error) {
+		return func(_ string, id upgrade.StepID, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			recorded[name+"/"+string(id)] = append(recorded[name+"/"+string(id)], err)
+		}
+	}
+	firstDone := make(chan error, 1)
+	go func() {
+		firstDone <- s.Work(ctx, plan.ID, first, WorkerOptions{Name: "first", Lease: time.Hour, Poll: time.Hour, Recorded: record("first")})
+	}()
+	<-started
+	_, err := pool.Exec(ctx, s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() - interval '1 second' WHERE plan_id = $1 AND idx = 0`), plan.ID)
+	require.NoError(t, err)
+	second := &upgradetest.Executor{}
+	o := fastWorker
+	o.Name, o.Recorded = "second", record("second")
+	work(t, s, plan.ID, 1, second, o)
+	assert.Equal(t, []upgrade.StepID{"a", "b"}, second.Started())
+	assert.Equal(t, []upgrade.StepID{"a"}, second.InDoubt(), "taken over in doubt")
+
+	before, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, before.Finished)
+	close(release)
+	require.NoError(t, <-firstDone)
+	mu.Lock()
+	require.Len(t, recorded["first/a"], 1)
+	assert.ErrorIs(t, recorded["first/a"][0], ErrNotRecorded)
+	assert.ErrorIs(t, recorded["first/a"][0], ErrLeaseLost)
+	assert.Equal(t, []error{nil}, recorded["second/a"])
+	mu.Unlock()
+	after, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "the first worker changed nothing")
+	assert.Equal(t, []upgrade.StepID{"a"}, after.InDoubt)
+	a, _ := after.Report.Outcome("a")
+	assert.Equal(t, 2, a.Attempts, "the lost attempt and the second's")
+	events, err := s.Events(ctx, plan.ID, 0, 100)
+	require.NoError(t, err)
+	succeeded := 0
+	for _, e := range events {
+		if e.Kind == upgrade.StepSucceeded && e.Step.ID == "a" {
+			succeeded++
+			assert.NotEqual(t, "first", e.Worker)
+		}
+	}
+	assert.Equal(t, 1, succeeded)
+}
+
+// TestSharedNodeManyRuns: several runs, submitted at once, each with a
+// step on node X among steps of its own, run by workers of their own:
+// never two steps on X at once. A step on X holds it until a step of
+// another run has been seen waiting for it, or no step on X is left to
+// run, so that every run's step on X meets the lock.
+func TestSharedNodeManyRuns(t *testing.T) {
+	s, pool := testStore(t)
+	ctx := context.Background()
+	const runs = 5
+	var plans []*upgrade.Plan
+	for k := range runs {
+		plans = append(plans, &upgrade.Plan{ID: fmt.Sprintf("run-%d", k), Steps: []upgrade.Step{
+			{ID: "y", Kind: upgrade.Platform, Node: topologyNode("own-%d", k)},
+			{ID: "x", Kind: upgrade.Platform, Node: "X", After: []upgrade.StepID{"y"}},
+			{ID: "w", Kind: upgrade.Platform, Node: topologyNode("wide-%d", k)},
+			{ID: "z", Kind: upgrade.Platform, Node: topologyNode("own-%d", k), After: []upgrade.StepID{"x"}},
+		}})
+	}
+	var wg sync.WaitGroup
+	for _, p := range plans {
+		wg.Go(func() { assert.NoError(t, s.Submit(ctx, p, Options{Concurrency: 2})) })
+	}
+	wg.Wait()
+
+	var mu sync.Mutex
+	onX, peak := 0, 0
+	exec := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
+		if st.Node != "X" {
+			return nil
+		}
+		mu.Lock()
+		onX++
+		peak = max(peak, onX)
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			onX--
+			mu.Unlock()
+		}()
+		deadline := time.Now().Add(time.Minute) // a failure bound
+		for {
+			var seen bool
+			if err := pool.QueryRow(ctx, s.q(`SELECT EXISTS (SELECT 1 FROM {s}.events WHERE kind = $1 AND wait_step = 'x'
+					AND wait_plan = (SELECT plan_id FROM {s}.node_locks WHERE node = 'X'))
+				OR NOT EXISTS (SELECT 1 FROM {s}.steps WHERE node = 'X' AND state IN ('waiting', 'ready'))`),
+				int(upgrade.StepWaiting)).Scan(&seen); err != nil {
+				return err
+			}
+			if seen {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("no step waited for X")
+			}
+			time.Sleep(5 * time.Millisecond) // polling interval, not an ordering device
+		}
+	})
+	for _, p := range plans {
+		wg.Go(func() {
+			o := fastWorker
+			o.Slots = 2
+			work(t, s, p.ID, 2, exec, o)
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, 1, peak, "steps on X at once")
+	for _, p := range plans {
+		st, err := s.Status(ctx, p.ID)
+		require.NoError(t, err)
+		assert.NoError(t, st.Err)
+		assert.Equal(t, 4, st.Report.Count(upgrade.Succeeded))
+	}
+	var waits int
+	require.NoError(t, pool.QueryRow(ctx, s.q(`SELECT count(*) FROM {s}.events WHERE kind = $1`), int(upgrade.StepWaiting)).Scan(&waits))
+	assert.GreaterOrEqual(t, waits, runs-1, "every run but the last met the lock")
+	var locks int
+	require.NoError(t, pool.QueryRow(ctx, s.q(`SELECT count(*) FROM {s}.node_locks`)).Scan(&locks))
+	assert.Zero(t, locks)
+}
+
+func topologyNode(format string, k int) topology.NodeID {
+	return topology.NodeID(fmt.Sprintf(format, k))
+}
+
+// TestHostileAndLongestIDs: IDs with SQL metacharacters, quotes, NUL or
+// too many bytes are refused by Submit and unknown to every call that
+// takes a run's ID, nothing stored; IDs as long as allowed, made of every
+// character allowed, run through as values.
+func TestHostileAndLongestIDs(t *testing.T) {
+	s, pool := testStore(t)
+	ctx := context.Background()
+	hostile := []string{`a'; DROP TABLE steps; --`, `a"b`, "a\x00b", "a\\b", "$pgrun$", strings.Repeat("a", maxStepIDLength+1), "ä", "a b", "a\nb"}
+	none := upgrade.ExecutorFunc(func(context.Context, upgrade.Step) error { panic("nothing may run") })
+	for _, id := range hostile {
+		for _, plan := range []*upgrade.Plan{
+			{ID: id, Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n"}}},
+			{ID: "p", Steps: []upgrade.Step{{ID: upgrade.StepID(id), Kind: upgrade.Platform, Node: "n"}}},
+			{ID: "p", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: topology.NodeID(id)}}},
+			{ID: "p", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n"}}, Barriers: []upgrade.Barrier{{ID: upgrade.StepID(id)}}},
+		} {
+			assert.ErrorIs(t, s.Submit(ctx, plan, Options{}), upgrade.ErrInvalidPlan, "%q", id)
+		}
+		_, err := s.Status(ctx, id)
+		assert.ErrorIs(t, err, ErrUnknownRun, "%q", id)
+		_, err = s.Events(ctx, id, 0, 10)
+		assert.ErrorIs(t, err, ErrUnknownRun, "%q", id)
+		assert.ErrorIs(t, s.Cancel(ctx, id), ErrUnknownRun, "%q", id)
+		_, err = s.Retry(ctx, id)
+		assert.ErrorIs(t, err, ErrUnknownRun, "%q", id)
+		assert.ErrorIs(t, s.Work(ctx, id, none, fastWorker), ErrUnknownRun, "%q", id)
+	}
+	var n int
+	require.NoError(t, pool.QueryRow(ctx, s.q(`SELECT (SELECT count(*) FROM {s}.runs) + (SELECT count(*) FROM {s}.steps)`)).Scan(&n))
+	assert.Zero(t, n, "nothing stored")
+
+	// The longest IDs, of every character allowed.
+	long := func(prefix string, max int) string {
+		id := prefix
+		for len(id) < max {
+			id += "azAZ09._-:/@+"
+		}
+		return id[:max]
+	}
+	planID := long("p", maxStepIDLength)
+	ids := []upgrade.StepID{upgrade.StepID(long("s1", maxStepIDLength)), upgrade.StepID(long("s2", maxStepIDLength))}
+	nodes := []topology.NodeID{topology.NodeID(long("n1", topology.MaxIDLength)), topology.NodeID(long("n2", topology.MaxIDLength))}
+	plan := &upgrade.Plan{ID: planID, Steps: []upgrade.Step{
+		{ID: ids[0], Kind: upgrade.Platform, Node: nodes[0]},
+		{ID: ids[1], Kind: upgrade.Platform, Node: nodes[1], After: []upgrade.StepID{"b:" + ids[0][2:]}}},
+		Barriers: []upgrade.Barrier{{ID: "b:" + ids[0][2:], After: []upgrade.StepID{ids[0]}}}}
+	require.NoError(t, s.Submit(ctx, plan, Options{}))
+	exec := &upgradetest.Executor{}
+	exec.FailAt(ids[1], errBoom)
+	work(t, s, planID, 1, exec, fastWorker)
+	assert.Equal(t, ids, exec.Started())
+	st, err := s.Status(ctx, planID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	var se *upgrade.StepError
+	require.ErrorAs(t, st.Err, &se)
+	assert.Equal(t, ids[1], se.Step)
+	assert.Equal(t, nodes[1], se.Node)
+	events, err := s.Events(ctx, planID, 0, 100)
+	require.NoError(t, err)
+	assert.Len(t, events, 4)
+	retried, err := s.Retry(ctx, planID)
+	require.NoError(t, err)
+	assert.True(t, retried)
+	require.NoError(t, s.Cancel(ctx, planID))
+}
+
+// TestOpenConcurrently: hosts opening one new schema at once all succeed,
+// the schema migrated once, and a run goes through it.
+func TestOpenConcurrently(t *testing.T) {
+	s, pool := testStore(t)
+	ctx := context.Background()
+	name := s.name + "_c"
+	const hosts = 6
+	stores := make([]*Store, hosts)
+	errs := make([]error, hosts)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for k := range hosts {
+		wg.Go(func() {
+			<-start
+			stores[k], errs[k] = Open(ctx, pool, name)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	var version, rows int
+	require.NoError(t, pool.QueryRow(ctx, stores[0].q(`SELECT max(version), count(*) FROM {s}.schema_version`)).Scan(&version, &rows))
+	assert.Equal(t, SchemaVersion, version)
+	assert.Equal(t, 1, rows)
+	plan := chain3("p")
+	require.NoError(t, stores[1].Submit(ctx, plan, Options{}))
+	work(t, stores[2], plan.ID, 2, &upgradetest.Executor{}, fastWorker)
+	st, err := stores[3].Status(ctx, plan.ID)
+	require.NoError(t, err)
+	assert.NoError(t, st.Err)
+	_, err = pool.Exec(ctx, `DROP SCHEMA `+stores[0].schema+` CASCADE`)
+	require.NoError(t, err)
 }
 
 // TestOpenNewerSchema: a program opening a schema that a newer program
@@ -219,6 +571,268 @@ func TestNotifyWakesTheRunsSlot(t *testing.T) {
 	close(releaseB)
 	require.NoError(t, <-otherB)
 	require.NoError(t, <-doneB)
+}
+
+// TestFinishIsOneTransaction: the transaction that records a step's
+// success fails at its last statement (a trigger, while the test says
+// so): nothing of it stays, neither the step's success nor the steps
+// after it made ready, nor its node freed or its slot; the worker tries
+// again, and the step's dependents run once each.
+func TestFinishIsOneTransaction(t *testing.T) {
+	s, pool := testStore(t)
+	ctx := context.Background()
+	plan := &upgrade.Plan{ID: "atomic", Steps: []upgrade.Step{
+		{ID: "a", Kind: upgrade.Platform, Node: "n-a"},
+		{ID: "b", Kind: upgrade.Platform, Node: "n-b", After: []upgrade.StepID{"a"}},
+		{ID: "c", Kind: upgrade.Platform, Node: "n-c", After: []upgrade.StepID{"a"}}}}
+	require.NoError(t, s.Submit(ctx, plan, Options{Concurrency: 2}))
+	// runs is updated last in finish: fail that update while the table
+	// fail holds a row, counting the tries in a sequence (which a
+	// rollback does not undo).
+	_, err := pool.Exec(ctx, s.q(`CREATE TABLE {s}.fail (x int); INSERT INTO {s}.fail VALUES (1);
+		CREATE SEQUENCE {s}.tries;
+		CREATE FUNCTION {s}.fail_finish() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF NEW.running < OLD.running AND EXISTS (SELECT 1 FROM {s}.fail) THEN
+				PERFORM nextval('{s}.tries');
+				RAISE EXCEPTION 'injected failure';
+			END IF;
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER fail_finish BEFORE UPDATE ON {s}.runs FOR EACH ROW EXECUTE FUNCTION {s}.fail_finish();`))
+	require.NoError(t, err)
+	exec := &upgradetest.Executor{}
+	done := make(chan error, 1)
+	o := fastWorker
+	o.Slots = 2
+	go func() { done <- s.Work(ctx, plan.ID, exec, o) }()
+	require.Eventually(t, func() bool { // a failure bound
+		var tries int64
+		var called bool
+		require.NoError(t, pool.QueryRow(ctx, s.q(`SELECT last_value, is_called FROM {s}.tries`)).Scan(&tries, &called))
+		return called && tries >= 2
+	}, defaultBound, pollEvery, "the worker tried to record a's end twice")
+	var states []string
+	var running, doneN, locks int
+	require.NoError(t, pool.QueryRow(ctx, s.q(`SELECT array_agg(state ORDER BY idx), (SELECT running FROM {s}.runs),
+		(SELECT done FROM {s}.runs), (SELECT count(*) FROM {s}.node_locks) FROM {s}.steps WHERE plan_id = 'atomic'`)).
+		Scan(&states, &running, &doneN, &locks))
+	assert.Equal(t, []string{"running", "waiting", "waiting"}, states)
+	assert.Equal(t, 1, running)
+	assert.Equal(t, 0, doneN)
+	assert.Equal(t, 1, locks, "a's node still held")
+	events, err := s.Events(ctx, plan.ID, 0, 100)
+	require.NoError(t, err)
+	assert.Len(t, events, 1, "a's start only")
+
+	_, err = pool.Exec(ctx, s.q(`DELETE FROM {s}.fail`))
+	require.NoError(t, err)
+	require.NoError(t, <-done)
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.NoError(t, st.Err)
+	assert.Equal(t, 3, st.Report.Count(upgrade.Succeeded))
+	assert.ElementsMatch(t, []upgrade.StepID{"a", "b", "c"}, exec.Started(), "each once")
+	assert.Empty(t, st.InDoubt)
+}
+
+// TestCancelFromAnotherHost: another process follows a run in flight
+// (Status, Wait) and cancels it: the steps running are cut short, in
+// doubt, nothing starts after, and both processes see the same end.
+func TestCancelFromAnotherHost(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	plan := &upgrade.Plan{ID: "cancelled", Steps: []upgrade.Step{
+		{ID: "a", Kind: upgrade.Platform, Node: "n-a"},
+		{ID: "b", Kind: upgrade.Platform, Node: "n-b", After: []upgrade.StepID{"a"}},
+		{ID: "c", Kind: upgrade.Platform, Node: "n-c"}}}
+	require.NoError(t, s.Submit(ctx, plan, Options{Concurrency: 2, Policy: upgrade.ContinueIndependent}))
+	var running sync.WaitGroup
+	running.Add(2)
+	exec := &upgradetest.Executor{Func: func(ctx context.Context, st upgrade.Step) error {
+		running.Done()
+		<-ctx.Done()
+		return ctx.Err()
+	}}
+	done := make(chan error, 1)
+	o := fastWorker
+	o.Slots = 2
+	o.Lease = 300 * time.Millisecond // the cancel reaches the steps at a renewal
+	go func() { done <- s.Work(ctx, plan.ID, exec, o) }()
+	running.Wait()
+
+	other := secondStore(t, s)
+	st, err := other.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	assert.False(t, st.Finished)
+	assert.False(t, st.Cancelled)
+	assert.NoError(t, st.Err)
+	for _, id := range []upgrade.StepID{"a", "c"} {
+		o, _ := st.Report.Outcome(id)
+		assert.Equal(t, upgrade.NotStarted, o.State, id)
+		assert.Equal(t, 1, o.Attempts, "running: its attempts so far")
+	}
+	waited := make(chan *Status, 1)
+	go func() {
+		st, err := other.Wait(ctx, plan.ID, time.Hour) // woken by notifications only
+		assert.NoError(t, err)
+		waited <- st
+	}()
+	require.NoError(t, other.Cancel(ctx, plan.ID))
+	require.NoError(t, <-done)
+	final := <-waited
+	require.True(t, final.Finished)
+	assert.True(t, final.Cancelled)
+	assert.ErrorIs(t, final.Err, ErrCancelled)
+	mine, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	assert.Equal(t, mine.Report, final.Report)
+	assert.Equal(t, mine.Err.Error(), final.Err.Error())
+	// As upgrade.Run cancelled: a step cut short fails, the steps after
+	// it are skipped.
+	for id, want := range map[upgrade.StepID]upgrade.State{"a": upgrade.Failed, "b": upgrade.Skipped, "c": upgrade.Failed} {
+		o, _ := final.Report.Outcome(id)
+		assert.Equal(t, want, o.State, id)
+	}
+	assert.ElementsMatch(t, []upgrade.StepID{"a", "c"}, final.InDoubt, "cut short")
+	assert.ElementsMatch(t, []upgrade.StepID{"a", "c"}, exec.Started(), "nothing started after the cancel")
+	require.NoError(t, other.Cancel(ctx, plan.ID), "cancelling a finished run does nothing")
+}
+
+// TestConformanceMore runs cases the conformance suite lacks through both
+// runners: a panicking Execute, a Verify failing under retries, a
+// timeout retried, a transient failure under rollback, and a panicking
+// Rollback.
+func TestConformanceMore(t *testing.T) {
+	s, _ := testStore(t)
+	retry := Options{Attempts: 3, Backoff: time.Millisecond, MaxBackoff: time.Millisecond}
+	faults := []confFault{
+		{"panic", func(e *upgradetest.Executor, id upgrade.StepID) {
+			e.Func = func(_ context.Context, st upgrade.Step) error {
+				if st.ID == id {
+					panic("executor bug")
+				}
+				return nil
+			}
+		}, retry},
+		{"verify-retried", func(e *upgradetest.Executor, id upgrade.StepID) { e.FailVerify(id, errBoom) }, retry},
+		{"timeout-retried", func(e *upgradetest.Executor, id upgrade.StepID) { e.Hang(id) },
+			Options{Attempts: 2, Backoff: time.Millisecond, MaxBackoff: time.Millisecond, StepTimeout: 20 * time.Millisecond}},
+		{"flaky-rollback", func(e *upgradetest.Executor, id upgrade.StepID) { e.FailTimes(id, 1, errBoom) },
+			Options{Attempts: 2, Backoff: time.Millisecond, MaxBackoff: time.Millisecond, Rollback: true}},
+		{"permanent-rollback", func(e *upgradetest.Executor, id upgrade.StepID) { e.FailAt(id, upgrade.Permanent(errBoom)) },
+			Options{Attempts: 3, Backoff: time.Millisecond, MaxBackoff: time.Millisecond, Rollback: true}},
+	}
+	k := 0
+	for _, p := range confPlans {
+		for _, f := range faults {
+			for _, pol := range []struct {
+				name        string
+				policy      upgrade.FailurePolicy
+				concurrency int
+			}{{"failfast", upgrade.FailFast, 1}, {"continue", upgrade.ContinueIndependent, 2}} {
+				t.Run(fmt.Sprintf("%s/%s/%s", p.name, f.name, pol.name), func(t *testing.T) {
+					k++
+					opts := f.opts
+					opts.Policy, opts.Concurrency = pol.policy, pol.concurrency
+					conform(t, s, fmt.Sprintf("more-%d", k), p.plan(t), opts, func(e *upgradetest.Executor) { f.set(e, p.target) })
+				})
+			}
+		}
+	}
+}
+
+// TestSubmitConcurrently: hosts submitting one plan at once make one run;
+// hosts submitting different plans under one ID make one run, of one of
+// them, and the others are refused with ErrPlanConflict.
+func TestSubmitConcurrently(t *testing.T) {
+	s, pool := testStore(t)
+	ctx := context.Background()
+	const hosts = 6
+	submit := func(plan func(k int) *upgrade.Plan) []error {
+		errs := make([]error, hosts)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for k := range hosts {
+			p, host := plan(k), secondStore(t, s)
+			wg.Go(func() {
+				<-start
+				errs[k] = host.Submit(ctx, p, Options{Concurrency: 2})
+			})
+		}
+		close(start)
+		wg.Wait()
+		return errs
+	}
+	for _, err := range submit(func(int) *upgrade.Plan { return dagPlan("same", 30, 1) }) {
+		assert.NoError(t, err)
+	}
+	errs := submit(func(k int) *upgrade.Plan { return dagPlan("clash", 10+k, 1) })
+	won := -1
+	for k, err := range errs {
+		if err == nil {
+			assert.Equal(t, -1, won, "two plans won")
+			won = k
+		} else {
+			assert.ErrorIs(t, err, ErrPlanConflict)
+		}
+	}
+	require.NotEqual(t, -1, won)
+	var runs, same, clash int
+	require.NoError(t, pool.QueryRow(ctx, s.q(`SELECT (SELECT count(*) FROM {s}.runs),
+		(SELECT count(*) FROM {s}.steps WHERE plan_id = 'same'), (SELECT count(*) FROM {s}.steps WHERE plan_id = 'clash')`)).
+		Scan(&runs, &same, &clash))
+	assert.Equal(t, 2, runs)
+	assert.Equal(t, 30, same)
+	assert.Equal(t, 10+won, clash, "the steps of the plan that won")
+	exec := &upgradetest.Executor{}
+	work(t, s, "clash", 2, exec, fastWorker)
+	assert.Len(t, exec.Started(), 10+won)
+}
+
+// TestNoGoroutineLeftAfterWork: once Work and Wait have returned, however
+// they ended (the run finished, the context cancelled while idle or while
+// a step ran), no goroutine of theirs is left: not the listener, not a
+// lease's renewal.
+func TestNoGoroutineLeftAfterWork(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	require.NoError(t, s.Submit(ctx, chain3("p"), Options{}))
+	baseline := goleak.IgnoreCurrent()
+
+	// Cancelled while idle: nothing to claim (the limit is 1, a runs).
+	holding, release := make(chan struct{}), make(chan struct{})
+	hold := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
+		if st.ID == "a" {
+			close(holding)
+			<-release
+		}
+		return nil
+	})
+	holderDone := make(chan error, 1)
+	go func() { holderDone <- s.Work(ctx, "p", hold, sleepy) }()
+	<-holding
+	idleCtx, cancelIdle := context.WithCancel(ctx)
+	idleDone := make(chan error, 1)
+	go func() { idleDone <- secondStore(t, s).Work(idleCtx, "p", hold, sleepy) }()
+	waitCtx, cancelWait := context.WithCancel(ctx)
+	waitDone := make(chan error, 1)
+	go func() {
+		_, err := s.Wait(waitCtx, "p", time.Hour)
+		waitDone <- err
+	}()
+	require.Eventually(t, func() bool { // a failure bound
+		var starved bool
+		require.NoError(t, s.pool.QueryRow(ctx, s.q(`SELECT starved FROM {s}.runs WHERE plan_id = 'p'`)).Scan(&starved))
+		return starved
+	}, defaultBound, pollEvery, "the idle worker never looked")
+	cancelIdle()
+	assert.ErrorIs(t, <-idleDone, context.Canceled)
+	cancelWait()
+	assert.ErrorIs(t, <-waitDone, context.Canceled)
+	close(release)
+	require.NoError(t, <-holderDone)
+	goleak.VerifyNone(t, baseline)
 }
 
 // TestCancelDuringRollbackClaim: a worker whose context ends while its
