@@ -28,24 +28,27 @@ import (
 func TestConformanceAbandonedNotRolledBack(t *testing.T) {
 	s, _ := testStore(t)
 	ctx := context.Background()
-	release := make(chan struct{})
-	var hung sync.WaitGroup
+	release, returned := make(chan struct{}), make(chan struct{}, 10)
 	set := func(e *upgradetest.Executor) {
 		e.Func = func(ctx context.Context, st upgrade.Step) error {
 			if st.ID == "b" {
-				hung.Add(1)
-				defer hung.Done()
 				<-release // ignores ctx
+				returned <- struct{}{}
 			}
 			return nil
 		}
 	}
-	t.Cleanup(func() { close(release); hung.Wait() })
 	opts := Options{Rollback: true, StepTimeout: 20 * time.Millisecond}
 	const grace = 20 * time.Millisecond
 	inProc, remote := &upgradetest.Executor{}, &upgradetest.Executor{}
 	set(inProc)
 	set(remote)
+	t.Cleanup(func() { // the calls abandoned end before the test
+		close(release)
+		for range inProc.Calls("b") + remote.Calls("b") {
+			<-returned
+		}
+	})
 	plan := chain3("")
 	want, wantErr := upgrade.Run(ctx, plan, inProc, append(runOptions(opts), upgrade.WithGracePeriod(grace))...)
 	require.NotNil(t, want)
@@ -77,17 +80,24 @@ func TestConformanceAbandonedNotRolledBack(t *testing.T) {
 func TestRetryAbandonedStepInDoubt(t *testing.T) {
 	s, _ := testStore(t)
 	ctx := context.Background()
-	release := make(chan struct{})
-	var hung sync.WaitGroup
-	t.Cleanup(func() { close(release); hung.Wait() })
+	release, returned := make(chan struct{}), make(chan struct{}, 10)
+	var execs []*upgradetest.Executor // each one's first call ignores its context
+	t.Cleanup(func() {                // the calls abandoned end before the test
+		close(release)
+		for _, e := range execs {
+			for range min(e.Calls("a"), 1) {
+				<-returned
+			}
+		}
+	})
 	const grace = 20 * time.Millisecond
 	newExec := func() *upgradetest.Executor {
 		e := &upgradetest.Executor{}
+		execs = append(execs, e)
 		e.Func = func(ctx context.Context, st upgrade.Step) error {
 			if e.Calls(st.ID) == 1 {
-				hung.Add(1)
-				defer hung.Done()
 				<-release // ignores ctx
+				returned <- struct{}{}
 			}
 			return nil
 		}
