@@ -1004,3 +1004,74 @@ func TestRollbackHandOverWakesWorkers(t *testing.T) {
 	assert.True(t, st.Finished)
 	assert.Equal(t, []upgrade.StepID{"b"}, st.InDoubt, "b's rollback was cut short")
 }
+
+// TestEventsReadInFlight: a reader following a run's events, from the
+// last one it saw, while workers of several processes run it, misses none
+// and sees them in order.
+func TestEventsReadInFlight(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	plan := dagPlan("followed", 60, 11)
+	require.NoError(t, s.Submit(ctx, plan, Options{Concurrency: 4, Attempts: 2, Backoff: time.Millisecond}))
+	exec := &upgradetest.Executor{}
+	for _, st := range plan.Steps[:10] {
+		exec.FailTimes(st.ID, 1, errBoom) // retried: retry events too
+	}
+	reader := secondStore(t, s)
+	bound, cancel := context.WithTimeout(ctx, 2*time.Minute) // a failure bound
+	defer cancel()
+	var seen []Event
+	readDone := make(chan error, 1)
+	go func() {
+		k, unsubscribe := reader.subscribe(&WorkerOptions{Poll: time.Hour})
+		defer unsubscribe()
+		var last int64
+		for {
+			woken := k.add(plan.ID)
+			st, err := reader.Status(ctx, plan.ID)
+			if err != nil {
+				readDone <- err
+				return
+			}
+			events, err := reader.Events(ctx, plan.ID, last, 7) // a few at a time
+			if err != nil {
+				readDone <- err
+				return
+			}
+			seen = append(seen, events...)
+			if len(events) > 0 {
+				last = events[len(events)-1].Seq
+				k.pass(plan.ID, woken)
+				continue
+			}
+			if st.Finished {
+				k.pass(plan.ID, woken)
+				readDone <- nil
+				return
+			}
+			select {
+			case <-woken: // a notification: something changed
+			case <-bound.Done():
+				k.pass(plan.ID, woken)
+				readDone <- bound.Err()
+				return
+			}
+		}
+	}()
+	o := fastWorker
+	o.Slots = 2
+	var wg sync.WaitGroup
+	for range 2 {
+		store := secondStore(t, s)
+		wg.Go(func() { assert.NoError(t, store.Work(ctx, plan.ID, exec, o)) })
+	}
+	wg.Wait()
+	require.NoError(t, <-readDone)
+	all, err := s.Events(ctx, plan.ID, 0, 100000)
+	require.NoError(t, err)
+	require.Equal(t, len(all), len(seen))
+	for i := range all {
+		assert.Equal(t, all[i].Seq, seen[i].Seq)
+	}
+	assert.Greater(t, len(all), 2*len(plan.Steps), "starts, ends and retries")
+}
