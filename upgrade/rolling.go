@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/upgrade/internal/dag"
 )
 
 // Rolling is a rolling strategy for the application steps of a template
@@ -43,6 +44,10 @@ func (p *Plan) Roll(r Rolling) (*Plan, error) {
 	if r.Canaries < 0 {
 		return nil, fmt.Errorf("upgrade: %w: %d canaries", ErrInvalidRolling, r.Canaries)
 	}
+	graph, order, err := stepGraph(p)
+	if err != nil {
+		return nil, err
+	}
 	groups := rollGroups(p.Steps)
 	out := *p
 	out.Steps = slices.Clone(p.Steps)
@@ -54,7 +59,9 @@ func (p *Plan) Roll(r Rolling) (*Plan, error) {
 	for _, b := range p.Barriers {
 		existing[b.ID] = true
 	}
-	for _, key := range slices.Sorted(maps.Keys(groups)) {
+	need := make([]rollNeed, graph.Len()) // the application steps that need each step, by index (barriers after the steps)
+	var befores [][][]StepID              // by group and wave, what the wave comes after
+	for k, key := range slices.Sorted(maps.Keys(groups)) {
 		g := groups[key]
 		steps := g.steps
 		slices.SortFunc(steps, func(a, b int) int { return cmp.Compare(out.Steps[a].Node, out.Steps[b].Node) })
@@ -62,8 +69,29 @@ func (p *Plan) Roll(r Rolling) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := out.chainWaves(g, rollWaves(steps, r.Canaries, batch), existing); err != nil {
+		waves := rollWaves(steps, r.Canaries, batch)
+		for w, wave := range waves {
+			for _, i := range wave {
+				need[i] = rollNeed{group: int32(k + 1), wave: int32(w)}
+			}
+		}
+		before, err := out.chainWaves(g, waves, existing)
+		if err != nil {
 			return nil, err
+		}
+		befores = append(befores, before)
+	}
+	// What needs a step: the steps after it, met first walking the
+	// order backwards.
+	for k := len(order) - 1; k >= 0; k-- {
+		for _, d := range graph.Deps(order[k]) {
+			need[d] = need[d].with(need[order[k]])
+		}
+	}
+	for i := range out.Steps {
+		if out.Steps[i].Kind == Platform && out.held(graph, need, i) {
+			n := need[i]
+			out.Steps[i].After = append(out.Steps[i].After, befores[n.group-1][n.wave]...)
 		}
 	}
 	if err := sortSteps(&out); err != nil {
@@ -97,6 +125,40 @@ func rollGroups(steps []Step) map[string]*rollGroup {
 	return groups
 }
 
+// held reports whether platform step i waits for the wave before the first
+// that needs it: when only one group's waves after the first need it, and
+// no platform step it comes after waits for that wave already.
+func (p *Plan) held(graph *dag.Graph, need []rollNeed, i int) bool {
+	n := need[i]
+	if n.group <= 0 || n.wave == 0 {
+		return false
+	}
+	for _, d := range graph.Deps(i) {
+		if int(d) < len(p.Steps) && p.Steps[d].Kind == Platform && need[d] == n {
+			return false
+		}
+	}
+	return true
+}
+
+// rollNeed says which application steps need a step, themselves or
+// through steps after them: none (group 0), those of the group-th (from 1)
+// group, of wave wave and later, or those of several groups (group -1).
+type rollNeed struct{ group, wave int32 }
+
+// with returns what needs a step that n and m need.
+func (n rollNeed) with(m rollNeed) rollNeed {
+	switch {
+	case m.group == 0:
+		return n
+	case n.group == 0:
+		return m
+	case n.group != m.group || n.group < 0:
+		return rollNeed{group: -1}
+	}
+	return rollNeed{group: n.group, wave: min(n.wave, m.wave)}
+}
+
 // rollWaves cuts steps into the canaries, alone, then batches of batch.
 func rollWaves(steps []int, canaries, batch int) [][]int {
 	var waves [][]int
@@ -113,9 +175,11 @@ func rollWaves(steps []int, canaries, batch int) [][]int {
 }
 
 // chainWaves puts each of g's waves after the wave before it, through a
-// barrier between waves of more than one step; it refuses a barrier ID
-// already in existing, which means the plan is rolled already.
-func (p *Plan) chainWaves(g *rollGroup, waves [][]int, existing map[StepID]bool) error {
+// barrier between waves of more than one step, and returns what each wave
+// comes after (nothing for the first); it refuses a barrier ID already in
+// existing, which means the plan is rolled already.
+func (p *Plan) chainWaves(g *rollGroup, waves [][]int, existing map[StepID]bool) ([][]StepID, error) {
+	befores := make([][]StepID, len(waves))
 	for w := 1; w < len(waves); w++ {
 		before := make([]StepID, len(waves[w-1]))
 		for k, j := range waves[w-1] {
@@ -124,7 +188,7 @@ func (p *Plan) chainWaves(g *rollGroup, waves [][]int, existing map[StepID]bool)
 		if len(before) > 1 && len(waves[w]) > 1 {
 			id := StepID(fmt.Sprintf("batch/%s/%s/%d", g.app, g.template, w))
 			if existing[id] {
-				return fmt.Errorf("upgrade: %w: the instances of %s in %s are rolled already (barrier %s): roll the plan the planner made",
+				return nil, fmt.Errorf("upgrade: %w: the instances of %s in %s are rolled already (barrier %s): roll the plan the planner made",
 					ErrInvalidRolling, g.template, g.app, id)
 			}
 			p.Barriers = append(p.Barriers, Barrier{ID: id, After: before,
@@ -134,8 +198,9 @@ func (p *Plan) chainWaves(g *rollGroup, waves [][]int, existing map[StepID]bool)
 		for _, i := range waves[w] {
 			p.Steps[i].After = append(p.Steps[i].After, before...)
 		}
+		befores[w] = before
 	}
-	return nil
+	return befores, nil
 }
 
 // batchSize parses MaxInFlight for a group of n steps.

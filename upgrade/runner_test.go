@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -875,6 +876,64 @@ func rnAppAfter(p *upgrade.Plan) map[upgrade.StepID][]upgrade.StepID {
 
 func rnShopStep(n int) upgrade.StepID { return upgrade.StepID(fmt.Sprintf("app/shop-%d@2.0.0", n)) }
 
+// TestRollCanaryFailureLeavesOtherPlatform fails the canary: no step
+// beneath the other instances has run, however many may run at once, as
+// their platform waits for the canary.
+func TestRollCanaryFailureLeavesOtherPlatform(t *testing.T) {
+	rolled, err := shopPlan(t, 4).Roll(upgrade.Rolling{Canaries: 1})
+	require.NoError(t, err)
+	exec := new(upgradetest.Executor)
+	exec.FailAt(rnShopStep(1), errors.New("unhealthy"))
+	report, err := upgrade.Run(context.Background(), rolled, exec, upgrade.WithConcurrency(16))
+	require.ErrorIs(t, err, upgrade.ErrStepFailed)
+	assert.ElementsMatch(t, []upgrade.StepID{"platform/java-1@21.0.2", "platform/tomcat-1@10.1.34", rnShopStep(1)}, exec.Started())
+	assert.Equal(t, len(rolled.Steps)-3, report.Count(upgrade.Skipped))
+}
+
+// TestRollHoldsOnlyPlatformOfLaterWaves: a platform node that a canary
+// runs on too, or an instance of another application, is not held back
+// for the canary; one only later instances of one template run on is.
+func TestRollHoldsOnlyPlatformOfLaterWaves(t *testing.T) {
+	b := new(topology.Builder)
+	for _, app := range []topology.AppID{"shop", "billing"} {
+		b.Template(app, topology.Template{ID: topology.TemplateID(app + "_app"), Type: "webapp", Version: v("1.0.0"),
+			Requirements: []topology.Requirement{{Template: "tomcat_server", Constraint: c(">=8.5")}}})
+	}
+	b.Template("platform", topology.Template{ID: "tomcat_server", Type: "tomcat", Version: v("8.5.100"),
+		Requirements: []topology.Requirement{{Template: "java_runtime", Constraint: c(">=8")}}}).
+		Template("platform", topology.Template{ID: "java_runtime", Type: "jdk", Version: v("8.0.402")})
+	for _, s := range []string{"a", "b", "c"} { // a: shop-1 (the canary) and shop-2; b: shop-3; c: shop-4 and billing-1
+		b.Node("platform", topology.Node{ID: topology.NodeID("java-" + s), Template: "java_runtime"}).
+			Node("platform", topology.Node{ID: topology.NodeID("tomcat-" + s), Template: "tomcat_server", Relationships: on(topology.NodeID("java-" + s))})
+	}
+	for n, host := range map[string]string{"shop-1": "a", "shop-2": "a", "shop-3": "b", "shop-4": "c", "billing-1": "c"} {
+		app, _, _ := strings.Cut(n, "-")
+		b.Node(topology.AppID(app), topology.Node{ID: topology.NodeID(n), Template: topology.TemplateID(app + "_app"),
+			Relationships: on(topology.NodeID("tomcat-" + host))})
+	}
+	request := func(app string) upgrade.Request {
+		return upgrade.Request{Application: topology.AppID(app), Replaces: topology.TemplateID(app + "_app"),
+			Template: topology.Template{ID: topology.TemplateID(app + "_app"), Type: "webapp", Version: v("2.0.0"),
+				Requirements: []topology.Requirement{{Template: "tomcat_server", Constraint: c(">=10")}, {Template: "java_runtime", Constraint: c(">=17")}}}}
+	}
+	plan, err := upgrade.NewPlanner(build(t, b), catalogue(t)).PlanAll(context.Background(), request("shop"), request("billing"))
+	require.NoError(t, err)
+	rolled, err := plan.Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "1"})
+	require.NoError(t, err)
+	requireTopological(t, rolled)
+	for _, s := range rolled.Steps {
+		if s.Kind != upgrade.Platform {
+			continue
+		}
+		orig, _ := plan.Step(s.ID)
+		want := orig.After
+		if s.Node == "java-b" { // shop-3 is in the third wave: after shop-2, the second
+			want = []upgrade.StepID{"app/shop-2@2.0.0"}
+		}
+		assert.Equal(t, want, s.After, s.ID)
+	}
+}
+
 func TestPlanRollWaves(t *testing.T) {
 	original := shopPlan(t, 10)
 	plan := shopPlan(t, 10)
@@ -919,11 +978,22 @@ func TestPlanRollWaves(t *testing.T) {
 		s, _ := rolled.Step(id)
 		assert.Subset(t, s.After, orig.After, "%s keeps its own After steps", id)
 	}
+	// The platform beneath an instance waits for the wave before the
+	// instance's: the JDK, which the Tomcat comes after.
 	for _, s := range rolled.Steps {
-		if s.Kind == upgrade.Platform {
-			orig, _ := plan.Step(s.ID)
-			assert.Equal(t, orig.After, s.After, "platform step %s is unchanged", s.ID)
+		if s.Kind != upgrade.Platform {
+			continue
 		}
+		orig, _ := plan.Step(s.ID)
+		layer, num, _ := strings.Cut(string(s.Node), "-")
+		n, err := strconv.Atoi(num)
+		require.NoError(t, err, s.Node)
+		want := orig.After
+		if w := wave[rnShopStep(n)]; w > 0 && layer == "java" {
+			want = waves[w-1]
+		}
+		assert.ElementsMatch(t, want, rolled.Prerequisites(s.ID), "platform step %s", s.ID)
+		assert.Subset(t, s.After, orig.After, "%s keeps its own After steps", s.ID)
 	}
 
 	t.Run("waves never overlap", func(t *testing.T) {

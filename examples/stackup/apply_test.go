@@ -285,14 +285,15 @@ func TestApplyContinueAndCanaries(t *testing.T) {
 	assert.Contains(t, r.stdout, "5 succeeded, 1 failed, 2 skipped, 0 rolled back")
 	assert.Contains(t, e.readLedger(t), "app/shop-2@2.0.0 false")
 
-	// ... unless the instances roll out with a canary: shop-2 waits for
-	// shop-1, which cannot start.
+	// ... unless the instances roll out with a canary: shop-2, and the
+	// platform beneath it, wait for shop-1, which cannot start.
 	e.fresh(t)
 	canary := stackup(t, e.args("--quiet", "--continue", "--canaries", "1", "--max-in-flight", "50%", "--exec", e.failOn("platform/tomcat-1@9.0.98"))...)
 	assert.Equal(t, exitFailed, canary.code)
-	assert.Contains(t, canary.stdout, "4 succeeded, 1 failed, 3 skipped, 0 rolled back")
+	assert.Contains(t, canary.stdout, "1 succeeded, 1 failed, 6 skipped, 0 rolled back")
 	assert.Contains(t, canary.stdout, "skip   app/shop-2@2.0.0")
-	assert.NotContains(t, e.readLedger(t), "app/shop-2")
+	assert.Contains(t, canary.stdout, "skip   platform/java-2@17.0.13")
+	assert.NotContains(t, e.readLedger(t), "-2@")
 	e.golden(t, "apply-continue-canaries", r, canary)
 }
 
