@@ -88,11 +88,16 @@ func (pl *planning) direct(pf *platform) ([]Demand, error) {
 
 // listedAbove adds to out the demands of the nodes that al lists above pf.
 func (pl *planning) listedAbove(pf *platform, al topology.AboveLister, out []Demand) ([]Demand, error) {
+	pf.aboveListed = true
+	if len(pf.dependents) == 0 {
+		// Nothing above reaches it: no need to ask, as for each of a
+		// fleet's application nodes a request replaces.
+		return out, nil
+	}
 	var err error
 	if pf.above, err = pl.listAbove(al, pf.node.ID); err != nil {
 		return nil, err
 	}
-	pf.aboveListed = true
 	for i := range pf.above {
 		d := &pf.above[i]
 		if d.Constraint.IsZero() || pl.exempt(d) {
