@@ -2,10 +2,12 @@ package topology
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -100,7 +102,7 @@ func ReadJSON(r io.Reader) (*Memory, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return nil, &Error{Item: jsonErrorPlace(data, err), Err: fmt.Errorf("%w: %v", ErrInvalid, err)}
+		return nil, &Error{Item: jsonErrorPlace(data, err), Err: fmt.Errorf("%w: %s", ErrInvalid, jsonMessage(err))}
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: data after the topology object", ErrInvalid)}
@@ -363,6 +365,48 @@ func (m *Memory) WriteJSON(w io.Writer) error {
 }
 
 // jsonErrorPlace turns the offset of a decoding error into "line L, column C".
+// jsonMessage says what is wrong with a topology file's JSON in the
+// file's terms: a value of the wrong kind names its field and what
+// belongs there, not the Go types it was read into.
+func jsonMessage(err error) string {
+	var typ *json.UnmarshalTypeError
+	if !errors.As(err, &typ) || typ.Type == nil {
+		return strings.TrimPrefix(err.Error(), "json: ")
+	}
+	value := typ.Value
+	if value == "array" || value == "object" {
+		value = map[string]string{"array": "list", "object": "object"}[value]
+	}
+	article := "a "
+	if strings.HasPrefix(value, "o") {
+		article = "an "
+	}
+	msg := fmt.Sprintf("%s%s where %s belongs", article, value, kindOf(typ.Type))
+	if typ.Field == "" {
+		return msg
+	}
+	return fmt.Sprintf("field %q: %s", typ.Field, msg)
+}
+
+// kindOf names what a file holds for a value of type t.
+func kindOf(t reflect.Type) string {
+	if reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()) {
+		return "a string" // versions and constraints
+	}
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	default:
+		return "a number"
+	}
+}
+
 func jsonErrorPlace(data []byte, err error) string {
 	var offset int64 = -1
 	var syn *json.SyntaxError

@@ -232,12 +232,12 @@ func TestReadJSONErrors(t *testing.T) {
 			name:   "wrong type",
 			input:  numberVersion,
 			itemRe: fmt.Sprintf(`^line %d, column \d+$`, lineOf(t, numberVersion, `"version": 8.5`)),
-			msgs:   []string{fmt.Sprintf("line %d, column ", lineOf(t, numberVersion, `"version": 8.5`)), "cannot unmarshal number"},
+			msgs:   []string{fmt.Sprintf("line %d, column ", lineOf(t, numberVersion, `"version": 8.5`)), "a number where a string belongs"},
 		},
 		{
 			name:  "not an object",
 			input: `["stackup.topology/v1"]`,
-			msgs:  []string{"line 1, column ", "cannot unmarshal array"},
+			msgs:  []string{"line 1, column ", "a list where an object belongs"},
 		},
 		{
 			name:  "truncated",

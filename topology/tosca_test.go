@@ -857,8 +857,8 @@ func TestReadTOSCAInstanceErrors(t *testing.T) {
 		{"requirement of an unknown template", noTemplateReq, nil, at(noTemplateReq, "template: tomcat,") + `: node "tomcat-1"`, []string{`template "tomcat" has no requirement "host"`}},
 		{"both requirement and relation", both, nil, at(both, "requirement: database, relation") + `: node "shop-2"`, []string{"give a requirement or a relation, not both"}},
 		{"bad version", badVersion, nil, at(badVersion, "8.0.x") + `: node "java-2"`, []string{"invalid version", "8.0.x"}},
-		{"a sequence for a version", seqVersion, nil, "instance file", []string{fmt.Sprintf("line %d: cannot unmarshal !!seq into string", lineOf(t, seqVersion, "[8, 0, 392]"))}},
-		{"unknown field", unknownField, nil, "instance file", []string{fmt.Sprintf("line %d: field colour not found", lineOf(t, unknownField, "colour"))}},
+		{"a sequence for a version", seqVersion, nil, "instance file", []string{fmt.Sprintf("line %d: a list where a string belongs", lineOf(t, seqVersion, "[8, 0, 392]"))}},
+		{"unknown field", unknownField, nil, "instance file", []string{fmt.Sprintf("line %d: unknown field \"colour\"", lineOf(t, unknownField, "colour"))}},
 		{"unknown template", ed(edit{"{id: vm-db, template: db_os}", "{id: vm-db, template: db_vm}"}), nil, `node "vm-db"`, []string{`unknown template "db_vm"`}},
 		// A requirement fulfilled by a node of another template would lose
 		// its constraint on both nodes.

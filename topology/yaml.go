@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -196,9 +197,54 @@ func yamlChild(n *yaml.Node, step any) *yaml.Node {
 func yamlMessage(err error) string {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
-		return strings.Join(te.Errors, "; ")
+		msgs := make([]string, len(te.Errors))
+		for i, m := range te.Errors {
+			msgs[i] = yamlTypeMessage(m)
+		}
+		return strings.Join(msgs, "; ")
 	}
 	return strings.TrimPrefix(err.Error(), "yaml: ")
+}
+
+// The messages of a yaml.TypeError that name Go types.
+var (
+	yamlUnknownField = regexp.MustCompile(`^(line \d+: )field (.*) not found in type \S+$`)
+	yamlWrongKind    = regexp.MustCompile("^(line \\d+: )cannot unmarshal !!(\\w+) (?:`(.*)` )?into (\\S+)$")
+)
+
+// yamlTypeMessage says what one message of a yaml.TypeError says in the
+// file's terms: an unknown field, or a value of the wrong kind and what
+// belongs there, not the Go types it was read into.
+func yamlTypeMessage(m string) string {
+	if g := yamlUnknownField.FindStringSubmatch(m); g != nil {
+		return fmt.Sprintf("%sunknown field %q", g[1], g[2])
+	}
+	g := yamlWrongKind.FindStringSubmatch(m)
+	if g == nil {
+		return m
+	}
+	kinds := map[string]string{"str": "a string", "seq": "a list", "map": "a mapping", "int": "a number", "float": "a number",
+		"bool": "true or false", "null": "null"}
+	got, ok := kinds[g[2]]
+	if !ok {
+		got = "a value tagged !!" + g[2]
+	}
+	if g[3] != "" {
+		got += fmt.Sprintf(" (%q)", g[3])
+	}
+	want := "a mapping" // the file's structures
+	switch typ := g[4]; {
+	case strings.HasPrefix(typ, "[]"):
+		want = "a list"
+	case typ == "string", strings.HasPrefix(typ, "topology.") && strings.HasSuffix(typ, "ID"),
+		typ == "topology.Relation", strings.HasPrefix(typ, "version."):
+		want = "a string"
+	case typ == "bool":
+		want = "true or false"
+	case strings.HasPrefix(typ, "int"), strings.HasPrefix(typ, "uint"), strings.HasPrefix(typ, "float"):
+		want = "a number"
+	}
+	return fmt.Sprintf("%s%s where %s belongs", g[1], got, want)
 }
 
 // readCapped reads at most MaxFileSize bytes of a topology file.

@@ -222,13 +222,13 @@ func TestReadYAMLErrors(t *testing.T) {
 			name:  "unknown field",
 			input: unknownField,
 			item:  "file",
-			msgs:  []string{at(unknownField, "colour") + ": field colour not found"},
+			msgs:  []string{at(unknownField, "colour") + ": unknown field \"colour\""},
 		},
 		{
 			name:  "unknown top-level field",
 			input: unknownTop,
 			item:  "file",
-			msgs:  []string{at(unknownTop, "generated") + ": field generated not found"},
+			msgs:  []string{at(unknownTop, "generated") + ": unknown field \"generated\""},
 		},
 		{
 			name:  "wrong schema",
@@ -288,13 +288,13 @@ func TestReadYAMLErrors(t *testing.T) {
 			name:  "a sequence for a version",
 			input: seqVersion,
 			item:  "file",
-			msgs:  []string{at(seqVersion, "[8, 5, 100]") + ": cannot unmarshal !!seq into string"},
+			msgs:  []string{at(seqVersion, "[8, 5, 100]") + ": a list where a string belongs"},
 		},
 		{
 			name:  "a mapping for a node version",
 			input: mapVersion,
 			item:  "file",
-			msgs:  []string{at(mapVersion, "{major: 8}") + ": cannot unmarshal !!map into string"},
+			msgs:  []string{at(mapVersion, "{major: 8}") + ": a mapping where a string belongs"},
 		},
 		{
 			name:  "a tab for indentation",
