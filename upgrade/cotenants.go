@@ -2,6 +2,7 @@ package upgrade
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 
@@ -113,17 +114,24 @@ func (pl *planning) listedAbove(pf *platform, al topology.AboveLister, out []Dem
 
 // listAbove returns what al lists above node id, asking once per plan.
 func (pl *planning) listAbove(al topology.AboveLister, id topology.NodeID) ([]topology.Dependent, error) {
-	if deps, ok := pl.up.listed[id]; ok {
+	return pl.askOnce(&pl.up.listed, id, al.Above)
+}
+
+// askOnce returns what ask answers for node id, asking once per plan: memo
+// keeps the answers.
+func (pl *planning) askOnce(memo *map[topology.NodeID][]topology.Dependent, id topology.NodeID,
+	ask func(context.Context, topology.NodeID) ([]topology.Dependent, error)) ([]topology.Dependent, error) {
+	if deps, ok := (*memo)[id]; ok {
 		return deps, nil
 	}
-	deps, err := al.Above(pl.ctx, id)
+	deps, err := ask(pl.ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if pl.up.listed == nil {
-		pl.up.listed = map[topology.NodeID][]topology.Dependent{}
+	if *memo == nil {
+		*memo = map[topology.NodeID][]topology.Dependent{}
 	}
-	pl.up.listed[id] = deps
+	(*memo)[id] = deps
 	return deps, nil
 }
 
@@ -262,18 +270,7 @@ func badID(d *topology.Dependent) error {
 // dependents returns the topology's Dependents of node id, asking once per
 // plan.
 func (pl *planning) dependents(id topology.NodeID) ([]topology.Dependent, error) {
-	if deps, ok := pl.up.dependents[id]; ok {
-		return deps, nil
-	}
-	deps, err := pl.topo.Dependents(pl.ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if pl.up.dependents == nil {
-		pl.up.dependents = map[topology.NodeID][]topology.Dependent{}
-	}
-	pl.up.dependents[id] = deps
-	return deps, nil
+	return pl.askOnce(&pl.up.dependents, id, pl.topo.Dependents)
 }
 
 // upward is the state of the walk up a plan's Dependents for co-tenants
@@ -520,7 +517,7 @@ func (pl *planning) nameCotenants(pf *platform) {
 
 // allCotenants returns the demands of every co-tenant of pf, sorted, for
 // an error that names them all: the dependents, and the nodes above them
-// that cotenants found (see above), each once per constraint.
+// that cotenants found (see aboveOf), each once per constraint.
 func (pl *planning) allCotenants(pf *platform) ([]Demand, error) {
 	var out []Demand
 	for i, d := range pf.dependents {
@@ -531,60 +528,20 @@ func (pl *planning) allCotenants(pf *platform) ([]Demand, error) {
 			out = append(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
 		}
 	}
-	if pf.aboveListed {
-		for _, d := range pf.above {
-			if !d.Constraint.IsZero() && !pl.exempt(&d) {
-				out = append(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
-			}
-		}
-	} else {
+	above := pf.above
+	if !pf.aboveListed {
 		var err error
-		if out, err = pl.everyAbove(pf, out); err != nil {
+		if above, err = pl.aboveOf(pf.nodeInfo); err != nil {
 			return nil, err
+		}
+	}
+	for _, d := range above {
+		if !d.Constraint.IsZero() && !pl.exempt(&d) {
+			out = append(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
 		}
 	}
 	sortDemands(out)
 	return slices.CompactFunc(out, func(a, b Demand) bool { return sameDemand(&a, &b) }), nil
-}
-
-// everyAbove adds to out the demand of every node above pf's dependents,
-// walking up through the Dependents that cotenants asked for already.
-func (pl *planning) everyAbove(pf *platform, out []Demand) ([]Demand, error) {
-	t := pf.node.Template
-	seen := map[topology.NodeID]bool{pf.node.ID: true}
-	var queue []topology.NodeID
-	for _, d := range pf.dependents {
-		if d.Template != t && !seen[d.Node] {
-			seen[d.Node] = true
-			queue = append(queue, d.Node)
-		}
-	}
-	for len(queue) > 0 {
-		id := queue[0]
-		queue = queue[1:]
-		for _, d := range pl.up.dependents[id] {
-			if seen[d.Node] {
-				continue
-			}
-			seen[d.Node] = true
-			if d.Template != t { // not past a node of t
-				queue = append(queue, d.Node)
-			}
-			if pl.exempt(&d) {
-				continue
-			}
-			tmpl, err := pl.aboveTemplate(d.Template)
-			if err != nil {
-				return nil, err
-			}
-			for _, r := range tmpl.Requirements {
-				if r.Template == t && !r.Constraint.IsZero() {
-					out = append(out, Demand{Constraint: r.Constraint, App: d.App, Template: d.Template, Node: d.Node})
-				}
-			}
-		}
-	}
-	return out, nil
 }
 
 // checkDependent refuses the identifiers of pf's dependent i, from the
