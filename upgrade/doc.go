@@ -66,8 +66,9 @@
 // ([WithJournal], [InDoubt]). [WithStaleCheck] refuses a plan whose
 // topology has changed and [WithPrefetch] fetches and verifies every
 // package before anything changes. [Plan.Roll] turns a rolling strategy
-// (canaries, then batches) into After edges, with a [Barrier] between
-// batches. The report gives every step exactly one [State].
+// (canaries, then batches, each with the platform only its instances need)
+// into After edges, with a [Barrier] between batches. The report gives
+// every step exactly one [State].
 //
 // The package upgradetest holds test doubles for the tests of host
 // programs.
