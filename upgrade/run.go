@@ -265,9 +265,11 @@ func WithRetry(attempts int, backoff, max time.Duration) RunOption {
 const DefaultMaxBackoff = 5 * time.Minute
 
 // WithStepTimeout bounds each attempt of a step (Execute and Verify
-// together). The default is no bound. An attempt that outlasts it has its
-// context cancelled with a cause (see context.Cause) that says so, such
-// as "step timed out after 30s", and matches context.DeadlineExceeded.
+// together), and each Rollback. The default is no bound. A call that
+// outlasts it has its context cancelled with a cause (see context.Cause)
+// that says so, such as "step timed out after 30s", and matches
+// context.DeadlineExceeded; a Rollback that returns then leaves its step,
+// and the steps before it, in place.
 func WithStepTimeout(d time.Duration) RunOption { return func(c *runConfig) { c.timeout = d } }
 
 // stepTimedOut is the cause of the context of an attempt that outlasted
@@ -1210,11 +1212,7 @@ func (r *run) rollback(ctx context.Context) {
 			err = r.record(ctx, i, RecordRollingBack)
 		}
 		if err == nil {
-			ctx := ctx
-			if r.store != nil && s.Package != nil {
-				ctx = context.WithValue(ctx, packageFileKey{}, r.store.Made(*s.Package))
-			}
-			err = r.call(ctx, callRollback, i)
+			err = r.undo(ctx, i)
 			o.Abandoned = errors.Is(err, ErrAbandoned)
 		}
 		if err == nil {
@@ -1237,6 +1235,19 @@ func (r *run) rollback(ctx context.Context) {
 		}
 		r.emit(Event{Kind: StepRolledBack, Step: s})
 	}
+}
+
+// undo calls the host's Rollback for step i, within the step timeout.
+func (r *run) undo(ctx context.Context, i int) error {
+	if r.cfg.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, r.cfg.timeout, &stepTimedOut{r.cfg.timeout})
+		defer cancel()
+	}
+	if p := r.plan.Steps[i].Package; r.store != nil && p != nil {
+		ctx = context.WithValue(ctx, packageFileKey{}, r.store.Made(*p))
+	}
+	return r.call(ctx, callRollback, i)
 }
 
 func (r *run) emit(e Event) {

@@ -1167,3 +1167,32 @@ func TestRunCancelDuringBackoffKeepsLastError(t *testing.T) {
 	assert.Equal(t, 1, o.Attempts, "Attempts counts Execute calls")
 	assert.ErrorIs(t, o.Err, flaky, "the step keeps its last attempt's error")
 }
+
+// hangingRollback is an executor whose Rollback returns only when its
+// context is done.
+type hangingRollback struct{ upgradetest.Executor }
+
+func (e *hangingRollback) Rollback(ctx context.Context, _ upgrade.Step) error {
+	<-ctx.Done()
+	return context.Cause(ctx)
+}
+
+// TestStepTimeoutBoundsRollback: a Rollback that hangs is cut off by the
+// step timeout as Execute would be; its step, and those beneath it, stay
+// in place, and Run returns.
+func TestStepTimeoutBoundsRollback(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		plan := shopPlan(t, 1)
+		exec := new(hangingRollback)
+		exec.FailAt(rnShopStep(1), errors.New("unhealthy"))
+		report, err := upgrade.Run(t.Context(), plan, exec, upgrade.WithRollback(), upgrade.WithStepTimeout(time.Minute))
+		require.ErrorIs(t, err, upgrade.ErrRollback)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		// The failed step is undone first, in case it changed something.
+		assert.ErrorContains(t, err, `rollback failed: step app/shop-1@2.0.0 on node "shop-1": step timed out after 1m0s`)
+		got := states(report)
+		assert.Equal(t, upgrade.Failed, got[rnShopStep(1)])
+		assert.Equal(t, upgrade.Succeeded, got["platform/tomcat-1@10.1.34"], "the step after it is in place")
+		assert.Equal(t, upgrade.Succeeded, got["platform/java-1@21.0.2"], "the step after it is in place")
+	})
+}

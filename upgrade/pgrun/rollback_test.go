@@ -292,3 +292,23 @@ func TestRollbackWaitsForRollbacker(t *testing.T) {
 	work(t, s, plan.ID, 1, rb, fastWorker)
 	assert.Equal(t, []upgrade.StepID{"b", "a"}, rb.RolledBack())
 }
+
+// The step timeout bounds a Rollback as upgrade.Run's does: one that waits
+// for its context is cut off, its step stays in place, and the run ends.
+func TestRollbackStepTimeout(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	plan := chain3("rb-timeout")
+	require.NoError(t, s.Submit(ctx, plan, Options{Rollback: true, StepTimeout: 50 * time.Millisecond}))
+	exec := &blockingRollback{Executor: new(upgradetest.Executor), hold: "a", entered: make(chan struct{})}
+	exec.FailAt("b", errors.New("boom"))
+	require.NoError(t, s.Work(ctx, plan.ID, exec, fastWorker)) // returns once the run is over
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	a, _ := st.Report.Outcome("a")
+	assert.Equal(t, upgrade.Succeeded, a.State, "its Rollback timed out")
+	require.Error(t, a.Err)
+	assert.Contains(t, a.Err.Error(), "deadline exceeded")
+	b, _ := st.Report.Outcome("b")
+	assert.Equal(t, upgrade.RolledBack, b.State, "the failed step is undone first")
+}

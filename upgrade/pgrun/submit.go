@@ -28,8 +28,8 @@ type Options struct {
 	// Attempts, Backoff and MaxBackoff are upgrade.WithRetry's.
 	Attempts            int
 	Backoff, MaxBackoff time.Duration
-	// StepTimeout bounds each attempt (Execute and Verify together); 0
-	// is no bound.
+	// StepTimeout bounds each attempt (Execute and Verify together), and
+	// each Rollback; 0 is no bound.
 	StepTimeout time.Duration
 	// Rollback makes the run, once over with a failed step, undo the
 	// steps that succeeded or failed, last completed first, keeping a

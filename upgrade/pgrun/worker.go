@@ -833,7 +833,14 @@ func (w *worker) finishAndClaim(ctx context.Context, c *claim, attempts int, err
 func (w *worker) undo(ctx context.Context, c *claim) {
 	st := w.run.plan.Steps[c.idx]
 	var err error
-	cause := w.leased(ctx, c, func(stepCtx context.Context) { err = callRollback(stepCtx, w.exec.(upgrade.Rollbacker), st, w.grace()) })
+	cause := w.leased(ctx, c, func(stepCtx context.Context) {
+		if d := w.run.opts.StepTimeout; d > 0 { // as upgrade.Run bounds a Rollback
+			var cancel context.CancelFunc
+			stepCtx, cancel = context.WithTimeoutCause(stepCtx, d, fmt.Errorf("step timed out after %v: %w", d, context.DeadlineExceeded))
+			defer cancel()
+		}
+		err = callRollback(stepCtx, w.exec.(upgrade.Rollbacker), st, w.grace())
+	})
 
 	bg, done := context.WithTimeout(context.WithoutCancel(ctx), w.o.Lease)
 	defer done()
