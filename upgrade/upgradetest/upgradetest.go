@@ -85,9 +85,11 @@ func (e *Executor) FailAt(id upgrade.StepID, err error) {
 }
 
 // FailTimes makes the first n attempts to execute step id fail with err;
-// the later ones succeed.
+// the later ones succeed. With n of 0 or less, every attempt succeeds,
+// whatever FailAt or FailTimes said before.
 func (e *Executor) FailTimes(id upgrade.StepID, n int, err error) {
 	if n <= 0 {
+		e.setFault(id, func(f *fault) { f.err, f.times = nil, 0 })
 		return
 	}
 	e.setFault(id, func(f *fault) { f.err, f.times = err, n })

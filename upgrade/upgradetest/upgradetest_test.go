@@ -75,6 +75,13 @@ func TestFailTimesThenSucceeds(t *testing.T) {
 	assert.Equal(t, 2, o.Attempts)
 }
 
+func TestFailTimesZeroClearsFailures(t *testing.T) {
+	var exec upgradetest.Executor
+	exec.FailAt("a", errors.New("boom"))
+	exec.FailTimes("a", 0, errors.New("ignored"))
+	assert.NoError(t, exec.Execute(context.Background(), upgrade.Step{ID: "a"}), "no attempt fails")
+}
+
 func TestHangBlocksUntilDone(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var exec upgradetest.Executor
