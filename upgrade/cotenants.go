@@ -146,14 +146,17 @@ func (pl *planning) askOnce(memo *map[topology.NodeID][]topology.Dependent, id t
 // which leaves out the nodes exempt when it was made, might hold nodes not
 // decided yet.
 func (pl *planning) aboveOf(n *nodeInfo) ([]topology.Dependent, error) {
-	id := n.node.ID
 	if al, ok := pl.topo.(topology.AboveLister); ok {
-		return pl.listAbove(al, id)
+		return pl.listAbove(al, n.node.ID)
 	}
-	if deps, ok := pl.up.listed[id]; ok {
-		return deps, nil
-	}
-	t := n.node.Template
+	return pl.askOnce(&pl.up.listed, n.node.ID, func(context.Context, topology.NodeID) ([]topology.Dependent, error) {
+		return pl.walkAbove(n.node.ID, n.node.Template)
+	})
+}
+
+// walkAbove returns, for aboveOf, the nodes above node id, of template t,
+// found walking the topology's Dependents up, not past a node of t.
+func (pl *planning) walkAbove(id topology.NodeID, t topology.TemplateID) ([]topology.Dependent, error) {
 	deps, err := pl.dependents(id)
 	if err != nil {
 		return nil, err
@@ -196,24 +199,28 @@ func (pl *planning) aboveOf(n *nodeInfo) ([]topology.Dependent, error) {
 			if d.Template != t { // not past a node of t
 				queue = append(queue, d.Node)
 			}
-			if direct[d.Node] {
-				continue
-			}
-			tmpl, err := pl.aboveTemplate(d.Template)
-			if err != nil {
-				return nil, err
-			}
-			for _, r := range tmpl.Requirements {
-				if r.Template == t && !r.Constraint.IsZero() {
-					out = append(out, topology.Dependent{App: d.App, Node: d.Node, Template: d.Template, Relation: r.Relation, Constraint: r.Constraint})
+			if !direct[d.Node] {
+				if out, err = pl.requiring(out, d, t); err != nil {
+					return nil, err
 				}
 			}
 		}
 	}
-	if pl.up.listed == nil {
-		pl.up.listed = map[topology.NodeID][]topology.Dependent{}
+	return out, nil
+}
+
+// requiring appends to out, for each requirement of d's template on
+// template t that has a constraint, d with that constraint.
+func (pl *planning) requiring(out []topology.Dependent, d *topology.Dependent, t topology.TemplateID) ([]topology.Dependent, error) {
+	tmpl, err := pl.aboveTemplate(d.Template)
+	if err != nil {
+		return nil, err
 	}
-	pl.up.listed[id] = out
+	for _, r := range tmpl.Requirements {
+		if r.Template == t && !r.Constraint.IsZero() {
+			out = append(out, topology.Dependent{App: d.App, Node: d.Node, Template: d.Template, Relation: r.Relation, Constraint: r.Constraint})
+		}
+	}
 	return out, nil
 }
 

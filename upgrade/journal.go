@@ -77,19 +77,9 @@ func (r *run) resume(ctx context.Context) error {
 	for i, s := range r.plan.Steps {
 		index[s.ID] = i
 	}
-	state := map[StepID]RecordKind{}
-	for _, rec := range records {
-		if _, ok := index[rec.Step]; !ok {
-			return fmt.Errorf("upgrade: %w: record for unknown step %s", ErrPlanMismatch, rec.Step)
-		}
-		switch rec.Kind {
-		case RecordStarted, RecordSucceeded, RecordFailed, RecordRollingBack, RecordRolledBack:
-		default:
-			// Taken for nothing, it would hide what came before it: a
-			// step started would no longer be in doubt.
-			return fmt.Errorf("upgrade: %w: record of unknown kind %q for step %s", ErrCorruptJournal, rec.Kind, rec.Step)
-		}
-		state[rec.Step] = rec.Kind
+	state, err := lastRecords(records, index)
+	if err != nil {
+		return err
 	}
 	for id, kind := range state {
 		i := index[id]
@@ -122,6 +112,27 @@ func (r *run) resume(ctx context.Context) error {
 	}
 	slices.SortFunc(r.order, func(a, b int) int { return cmp.Compare(pos[a], pos[b]) })
 	return nil
+}
+
+// lastRecords returns the kind of each step's last record, refusing a
+// record of a step that index, the plan's steps by ID, does not hold, or
+// of a kind Run does not know.
+func lastRecords(records []Record, index map[StepID]int) (map[StepID]RecordKind, error) {
+	state := map[StepID]RecordKind{}
+	for _, rec := range records {
+		if _, ok := index[rec.Step]; !ok {
+			return nil, fmt.Errorf("upgrade: %w: record for unknown step %s", ErrPlanMismatch, rec.Step)
+		}
+		switch rec.Kind {
+		case RecordStarted, RecordSucceeded, RecordFailed, RecordRollingBack, RecordRolledBack:
+		default:
+			// Taken for nothing, it would hide what came before it: a
+			// step started would no longer be in doubt.
+			return nil, fmt.Errorf("upgrade: %w: record of unknown kind %q for step %s", ErrCorruptJournal, rec.Kind, rec.Step)
+		}
+		state[rec.Step] = rec.Kind
+	}
+	return state, nil
 }
 
 func (r *run) record(ctx context.Context, i int, kind RecordKind) error {

@@ -81,19 +81,7 @@ func (p *Plan) Roll(r Rolling) (*Plan, error) {
 		}
 		befores = append(befores, before)
 	}
-	// What needs a step: the steps after it, met first walking the
-	// order backwards.
-	for k := len(order) - 1; k >= 0; k-- {
-		for _, d := range graph.Deps(order[k]) {
-			need[d] = need[d].with(need[order[k]])
-		}
-	}
-	for i := range out.Steps {
-		if out.Steps[i].Kind == Platform && out.held(graph, need, i) {
-			n := need[i]
-			out.Steps[i].After = append(out.Steps[i].After, befores[n.group-1][n.wave]...)
-		}
-	}
+	out.holdPlatform(graph, order, need, befores)
 	if err := sortSteps(&out); err != nil {
 		return nil, err
 	}
@@ -123,6 +111,26 @@ func rollGroups(steps []Step) map[string]*rollGroup {
 		}
 	}
 	return groups
+}
+
+// holdPlatform puts each platform step that only later waves of one
+// group need after the wave before the first of them (see held). need
+// holds, on entry, the group and wave of each application step, by index
+// in graph, whose order is order; befores what each wave comes after.
+func (p *Plan) holdPlatform(graph *dag.Graph, order []int, need []rollNeed, befores [][][]StepID) {
+	// What needs a step: the steps after it, met first walking the
+	// order backwards.
+	for k := len(order) - 1; k >= 0; k-- {
+		for _, d := range graph.Deps(order[k]) {
+			need[d] = need[d].with(need[order[k]])
+		}
+	}
+	for i := range p.Steps {
+		if p.Steps[i].Kind == Platform && p.held(graph, need, i) {
+			n := need[i]
+			p.Steps[i].After = append(p.Steps[i].After, befores[n.group-1][n.wave]...)
+		}
+	}
 }
 
 // held reports whether platform step i waits for the wave before the first
