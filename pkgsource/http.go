@@ -188,13 +188,18 @@ func (h *HTTP) Packages(ctx context.Context, typ string) ([]Package, error) {
 // Open implements Opener: it fetches p's content, from its URL or from its
 // file name under the base URL, and returns a reader that verifies p's
 // digest and size (see NewVerifier). A file name must be local: no
-// absolute path and no "..".
+// absolute path and no "..". It asks for the content as stored
+// (Accept-Encoding: identity) and does not decode it, whatever
+// Content-Encoding the server gives: the digest is of the stored file.
 func (h *HTTP) Open(ctx context.Context, p Package) (io.ReadCloser, error) {
 	target, err := h.resolve(p.Location)
 	if err != nil {
 		return nil, &PackageError{Package: p.Key(), Err: err}
 	}
-	resp, cancel, err := h.get(ctx, target, "")
+	// The content as stored, which the digest is of: a .tar.gz served
+	// with "Content-Encoding: gzip" (as "AddEncoding gzip .gz" does) is
+	// not unpacked on the way.
+	resp, cancel, err := h.get(ctx, target, "", true)
 	if err != nil {
 		return nil, &PackageError{Package: p.Key(), Err: err}
 	}
@@ -264,7 +269,7 @@ func (h *HTTP) resolve(location string) (string, error) {
 // fetchSmall GETs a document of at most limit bytes. With etag set, a 304
 // answer gives notModified.
 func (h *HTTP) fetchSmall(ctx context.Context, u, etag string, limit int64) (body []byte, tag string, notModified bool, err error) {
-	resp, cancel, err := h.get(ctx, u, etag)
+	resp, cancel, err := h.get(ctx, u, etag, false)
 	if err != nil {
 		return nil, "", false, err
 	}
@@ -296,8 +301,11 @@ const maxETag = 1 << 10
 
 // get sends a GET, retrying on connection errors and 5xx answers (the
 // last 5xx answer is returned as it is) after waits drawn by
-// h.opts.newBackoff. The caller must close the body and then call cancel.
-func (h *HTTP) get(ctx context.Context, u, etag string) (*http.Response, context.CancelFunc, error) {
+// h.opts.newBackoff. With identity, it asks for the content as stored
+// ("Accept-Encoding: identity"), which the client then does not decode
+// whatever its Content-Encoding. The caller must close the body and then
+// call cancel.
+func (h *HTTP) get(ctx context.Context, u, etag string, identity bool) (*http.Response, context.CancelFunc, error) {
 	type answer struct {
 		resp   *http.Response
 		cancel context.CancelFunc
@@ -316,6 +324,9 @@ func (h *HTTP) get(ctx context.Context, u, etag string) (*http.Response, context
 		}
 		if etag != "" {
 			req.Header.Set("If-None-Match", etag)
+		}
+		if identity {
+			req.Header.Set("Accept-Encoding", "identity")
 		}
 		resp, err := h.client.Do(req)
 		var redirect *RedirectError

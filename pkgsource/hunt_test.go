@@ -1,0 +1,64 @@
+package pkgsource_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/version"
+)
+
+// huntIndex returns an index listing one package, tomcat 10.1.34, whose
+// content is content in file name.
+func huntIndex(t *testing.T, name string, content []byte) ([]byte, pkgsource.Package) {
+	t.Helper()
+	p := pkgsource.Package{Type: "tomcat", Version: version.MustParse("10.1.34"), Location: name, Digest: pkgsource.Digest(content), Size: int64(len(content))}
+	data, err := (&pkgsource.Index{Version: 1, Generated: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Packages: []pkgsource.Package{p}}).Marshal()
+	require.NoError(t, err)
+	return data, p
+}
+
+// A .tar.gz served by a web server configured with "AddEncoding gzip .gz"
+// (Apache's default on many distributions) comes with "Content-Encoding:
+// gzip". The index's digest is that of the file as stored; the source must
+// not take the header as a cue to unpack it.
+func TestHuntHTTPOpenGzipEncodedTarball(t *testing.T) {
+	var tarball bytes.Buffer
+	zw := gzip.NewWriter(&tarball)
+	_, _ = zw.Write(bytes.Repeat([]byte("tomcat tar content "), 100))
+	require.NoError(t, zw.Close())
+	index, _ := huntIndex(t, "tomcat-10.1.34.tar.gz", tarball.Bytes())
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/index.json":
+			_, _ = w.Write(index)
+		case "/tomcat-10.1.34.tar.gz":
+			w.Header().Set("Content-Type", "application/x-tar")
+			w.Header().Set("Content-Encoding", "gzip")
+			_, _ = w.Write(tarball.Bytes())
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	src, err := pkgsource.NewHTTP(srv.URL, nil)
+	require.NoError(t, err)
+	ps, err := src.Packages(context.Background(), "tomcat")
+	require.NoError(t, err)
+	require.Len(t, ps, 1)
+	rc, err := src.Open(context.Background(), ps[0])
+	require.NoError(t, err)
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	require.NoError(t, err, "the file as stored is what the index describes")
+	assert.Equal(t, tarball.Bytes(), got)
+}
