@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -61,4 +64,32 @@ func TestHuntHTTPOpenGzipEncodedTarball(t *testing.T) {
 	got, err := io.ReadAll(rc)
 	require.NoError(t, err, "the file as stored is what the index describes")
 	assert.Equal(t, tarball.Bytes(), got)
+}
+
+// A CDN or captive portal that answers index.json with an HTML page and
+// 200 gives an error that names the URL it read.
+func TestHuntHTTPIndexNotJSONNamesURL(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte("<html><body>Please log in</body></html>"))
+	}))
+	defer srv.Close()
+	src, err := pkgsource.NewHTTP(srv.URL+"/stable/", nil)
+	require.NoError(t, err)
+	_, err = src.Packages(context.Background(), "tomcat")
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, pkgsource.ErrInvalidIndex), "%v", err)
+	assert.Contains(t, err.Error(), srv.URL+"/stable/", "the error names the repository")
+}
+
+// So does a directory repository whose index is not JSON.
+func TestHuntDirIndexNotJSONNamesDir(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, pkgsource.IndexFile), []byte("<html/>"), 0o644))
+	src, err := pkgsource.NewDir(dir)
+	require.NoError(t, err)
+	defer src.Close()
+	_, err = src.Packages(context.Background(), "tomcat")
+	require.ErrorIs(t, err, pkgsource.ErrInvalidIndex)
+	assert.Contains(t, err.Error(), dir)
 }

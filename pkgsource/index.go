@@ -81,19 +81,24 @@ type indexRequirement struct {
 // malformed, of another schema, or with a bad entry.
 var ErrInvalidIndex = errors.New("invalid index")
 
-// IndexError reports a problem with an index, naming the entry at fault
-// when there is one (such as `package #3 (tomcat 10.1.34)`). It matches
-// ErrInvalidIndex.
+// IndexError reports a problem with an index, naming the repository it
+// was read from, when it was, and the entry at fault when there is one
+// (such as `package #3 (tomcat 10.1.34)`). It matches ErrInvalidIndex.
 type IndexError struct {
+	Repo  string // the repository, as a Dir or HTTP source names it; empty for ParseIndex
 	Entry string // empty for the index as a whole
 	Err   error
 }
 
 func (e *IndexError) Error() string {
-	if e.Entry == "" {
-		return fmt.Sprintf("pkgsource: %v: %v", ErrInvalidIndex, e.Err)
+	prefix := "pkgsource: "
+	if e.Repo != "" {
+		prefix += e.Repo + ": "
 	}
-	return fmt.Sprintf("pkgsource: %v: %s: %v", ErrInvalidIndex, e.Entry, e.Err)
+	if e.Entry == "" {
+		return fmt.Sprintf("%s%v: %v", prefix, ErrInvalidIndex, e.Err)
+	}
+	return fmt.Sprintf("%s%v: %s: %v", prefix, ErrInvalidIndex, e.Entry, e.Err)
 }
 
 // Unwrap returns ErrInvalidIndex and the cause.

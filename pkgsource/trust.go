@@ -368,6 +368,9 @@ func (o *options) trustedIndex(ctx context.Context, repo, key string, data, sig 
 	}
 	idx, err := parseIndex(data, o.maxIndex)
 	if err != nil {
+		if ie, ok := errors.AsType[*IndexError](err); ok && ie.Repo == "" {
+			ie.Repo = repo // an HTML page in place of the index says where it came from
+		}
 		return nil, err
 	}
 	if !idx.Expires.IsZero() && o.now().After(idx.Expires) {
