@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,7 +19,8 @@ import (
 // HTTP is a package repository served over HTTP(S): the layout of Dir at a
 // base URL. It fetches the index with conditional requests (ETag), so an
 // unchanged index costs one small round trip; retries requests that fail
-// with a 5xx status or a connection error; bounds what it reads and how
+// with a 5xx status or a connection error, and a 429 that says when to
+// retry (see WithRetries); bounds what it reads and how
 // long each request may take; and verifies package content as Dir does.
 //
 // It follows a redirect only within the origin (scheme, host and port) of
@@ -50,10 +52,48 @@ var (
 type StatusError struct {
 	URL    string // its password, if any, replaced by "xxxxx" (url.URL.Redacted)
 	Status int
+	// RetryAfter is the wait the server asked for (Retry-After) with a
+	// 429 or 5xx answer, or 0.
+	RetryAfter time.Duration
 }
 
 func (e *StatusError) Error() string {
-	return fmt.Sprintf("pkgsource: GET %s: %d %s", e.URL, e.Status, http.StatusText(e.Status))
+	msg := fmt.Sprintf("pkgsource: GET %s: %d %s", e.URL, e.Status, http.StatusText(e.Status))
+	if e.RetryAfter > 0 {
+		msg += fmt.Sprintf("; the server asks to retry after %s", e.RetryAfter)
+	}
+	return msg
+}
+
+// statusError returns the StatusError of resp, an answer from u.
+func statusError(u string, resp *http.Response) *StatusError {
+	e := &StatusError{URL: redacted(u), Status: resp.StatusCode}
+	if d, ok := retryAfter(resp); ok {
+		e.RetryAfter = d
+	}
+	return e
+}
+
+// retryAfter returns the wait that a 429 or 5xx answer asks for in its
+// Retry-After header: seconds, or an HTTP date.
+func retryAfter(resp *http.Response) (time.Duration, bool) {
+	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode < 500 {
+		return 0, false
+	}
+	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		return time.Duration(min(secs, int64(24*time.Hour/time.Second))) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0).Round(time.Second), true
+	}
+	return 0, false
 }
 
 // Is reports whether target is ErrNotFound for a 404.
@@ -206,7 +246,7 @@ func (h *HTTP) Open(ctx context.Context, p Package) (io.ReadCloser, error) {
 	if resp.StatusCode != http.StatusOK {
 		resp.Body.Close()
 		cancel()
-		return nil, &PackageError{Package: p.Key(), Err: &StatusError{URL: redacted(target), Status: resp.StatusCode}}
+		return nil, &PackageError{Package: p.Key(), Err: statusError(target, resp)}
 	}
 	body := &namedBody{ReadCloser: resp.Body, url: redacted(target), length: resp.ContentLength}
 	return NewVerifier(&cancelOnClose{ReadCloser: body, cancel: cancel}, p), nil
@@ -279,7 +319,7 @@ func (h *HTTP) fetchSmall(ctx context.Context, u, etag string, limit int64) (bod
 	case resp.StatusCode == http.StatusNotModified && etag != "":
 		return nil, etag, true, nil
 	case resp.StatusCode != http.StatusOK:
-		return nil, "", false, &StatusError{URL: redacted(u), Status: resp.StatusCode}
+		return nil, "", false, statusError(u, resp)
 	}
 	body, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
@@ -340,11 +380,21 @@ func (h *HTTP) get(ctx context.Context, u, etag string, identity bool) (*http.Re
 				return answer{}, backoff.Permanent(err)
 			}
 			return answer{}, err
-		case resp.StatusCode >= 500 && tries <= h.opts.retries && ctx.Err() == nil:
+		}
+		wait, asked := retryAfter(resp)
+		switch {
+		case asked && wait > DefaultMaxRetryWait:
+			// Asked not to come back before long: not at once either.
+			return answer{resp, cancel}, backoff.Permanent(errAnswered)
+		case (resp.StatusCode >= 500 || asked) && tries <= h.opts.retries && ctx.Err() == nil:
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 			resp.Body.Close()
 			cancel()
-			return answer{}, &StatusError{URL: redacted(u), Status: resp.StatusCode}
+			err := error(statusError(u, resp))
+			if asked {
+				err = errors.Join(err, &backoff.RetryAfterError{Duration: wait})
+			}
+			return answer{}, err
 		}
 		return answer{resp, cancel}, nil
 	}
@@ -354,6 +404,8 @@ func (h *HTTP) get(ctx context.Context, u, etag string, identity bool) (*http.Re
 		backoff.WithMaxElapsedTime(0)) // the tries and the request timeout bound it
 	var redirect *RedirectError
 	switch {
+	case errors.Is(err, errAnswered):
+		return a.resp, a.cancel, nil
 	case errors.As(err, &redirect):
 		return nil, nil, redirect
 	case err != nil:
@@ -361,6 +413,9 @@ func (h *HTTP) get(ctx context.Context, u, etag string, identity bool) (*http.Re
 	}
 	return a.resp, a.cancel, nil
 }
+
+// errAnswered ends the retries of a request with the answer it got.
+var errAnswered = errors.New("answered")
 
 // cancelOnClose releases a request's context when its body is closed.
 type cancelOnClose struct {

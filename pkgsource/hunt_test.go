@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -92,4 +93,58 @@ func TestHuntDirIndexNotJSONNamesDir(t *testing.T) {
 	_, err = src.Packages(context.Background(), "tomcat")
 	require.ErrorIs(t, err, pkgsource.ErrInvalidIndex)
 	assert.Contains(t, err.Error(), dir)
+}
+
+// A CDN that limits its rate answers 429 or 503 with Retry-After. A wait
+// the source can afford ("0" here) is waited and the request tried again;
+// a 429 is then not a failure.
+func TestHuntHTTPRetryAfterWithinReach(t *testing.T) {
+	index, _ := huntIndex(t, "tomcat-10.1.34.tar.gz", []byte("content"))
+	var mu sync.Mutex
+	asked := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked++
+		n := asked
+		mu.Unlock()
+		if n == 1 {
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		_, _ = w.Write(index)
+	}))
+	defer srv.Close()
+	src, err := pkgsource.NewHTTP(srv.URL, nil, pkgsource.WithRetries(3, 0))
+	require.NoError(t, err)
+	ps, err := src.Packages(context.Background(), "tomcat")
+	require.NoError(t, err)
+	assert.Len(t, ps, 1)
+	assert.Equal(t, 2, asked)
+}
+
+// A server that asks to be left alone for an hour is not asked again at
+// once: the error says when to come back.
+func TestHuntHTTPRetryAfterBeyondReach(t *testing.T) {
+	for _, status := range []int{http.StatusServiceUnavailable, http.StatusTooManyRequests} {
+		var mu sync.Mutex
+		asked := 0
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			asked++
+			mu.Unlock()
+			w.Header().Set("Retry-After", "3600")
+			w.WriteHeader(status)
+		}))
+		src, err := pkgsource.NewHTTP(srv.URL, nil, pkgsource.WithRetries(3, 0))
+		require.NoError(t, err)
+		_, err = src.Packages(context.Background(), "tomcat")
+		srv.Close()
+		se, ok := errors.AsType[*pkgsource.StatusError](err)
+		require.True(t, ok, "%v", err)
+		assert.Equal(t, status, se.Status)
+		assert.Equal(t, time.Hour, se.RetryAfter)
+		assert.Contains(t, err.Error(), "retry after 1h0m0s")
+		assert.Equal(t, 1, asked, "status %d: asked once, not again at once", status)
+	}
 }

@@ -291,8 +291,11 @@ func WithMaxIndexSize(n int64) Option { return func(o *options) { o.maxIndex = n
 // redirect), waiting about backoff before the first retry and about twice
 // as long before each next one, at most about DefaultMaxRetryWait. Each
 // wait is drawn at random within 50% of its nominal length, so that
-// clients retrying at once spread out. The default is 3 retries from
-// 100ms.
+// clients retrying at once spread out. A 429 or 5xx answer with a
+// Retry-After header is retried after the wait it asks for instead (a 429
+// without one is not retried); one that asks for more than
+// DefaultMaxRetryWait is not retried, and its *StatusError says when to
+// come back (RetryAfter). The default is 3 retries from 100ms.
 func WithRetries(n int, backoff time.Duration) Option {
 	return func(o *options) { o.retries, o.backoff = max(n, 0), max(backoff, 0) }
 }
