@@ -239,7 +239,7 @@ func (h *HTTP) Open(ctx context.Context, p Package) (io.ReadCloser, error) {
 	// The content as stored, which the digest is of: a .tar.gz served
 	// with "Content-Encoding: gzip" (as "AddEncoding gzip .gz" does) is
 	// not unpacked on the way.
-	resp, cancel, err := h.get(ctx, target, "", true)
+	resp, cancel, err := h.get(ctx, target, "", true, nil)
 	if err != nil {
 		return nil, &PackageError{Package: p.Key(), Err: err}
 	}
@@ -309,7 +309,16 @@ func (h *HTTP) resolve(location string) (string, error) {
 // fetchSmall GETs a document of at most limit bytes. With etag set, a 304
 // answer gives notModified.
 func (h *HTTP) fetchSmall(ctx context.Context, u, etag string, limit int64) (body []byte, tag string, notModified bool, err error) {
-	resp, cancel, err := h.get(ctx, u, etag, false)
+	// The body is read within the attempt, so that a connection cut
+	// while it is read is retried as one cut before the answer is.
+	readOK := func(resp *http.Response) error {
+		if resp.StatusCode != http.StatusOK {
+			return nil
+		}
+		body, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
+		return err
+	}
+	resp, cancel, err := h.get(ctx, u, etag, false, readOK)
 	if err != nil {
 		return nil, "", false, err
 	}
@@ -320,10 +329,6 @@ func (h *HTTP) fetchSmall(ctx context.Context, u, etag string, limit int64) (bod
 		return nil, etag, true, nil
 	case resp.StatusCode != http.StatusOK:
 		return nil, "", false, statusError(u, resp)
-	}
-	body, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, "", false, fmt.Errorf("pkgsource: GET %s: %w", redacted(u), err)
 	}
 	if int64(len(body)) > limit {
 		return nil, "", false, &IndexError{Err: fmt.Errorf("%s is larger than %d bytes", redacted(u), limit)}
@@ -343,9 +348,10 @@ const maxETag = 1 << 10
 // last 5xx answer is returned as it is) after waits drawn by
 // h.opts.newBackoff. With identity, it asks for the content as stored
 // ("Accept-Encoding: identity"), which the client then does not decode
-// whatever its Content-Encoding. The caller must close the body and then
-// call cancel.
-func (h *HTTP) get(ctx context.Context, u, etag string, identity bool) (*http.Response, context.CancelFunc, error) {
+// whatever its Content-Encoding. With read, it reads the body of each
+// answer within its attempt, and retries when read fails as it retries a
+// connection error. The caller must close the body and then call cancel.
+func (h *HTTP) get(ctx context.Context, u, etag string, identity bool, read func(*http.Response) error) (*http.Response, context.CancelFunc, error) {
 	type answer struct {
 		resp   *http.Response
 		cancel context.CancelFunc
@@ -395,6 +401,16 @@ func (h *HTTP) get(ctx context.Context, u, etag string, identity bool) (*http.Re
 				err = errors.Join(err, &backoff.RetryAfterError{Duration: wait})
 			}
 			return answer{}, err
+		}
+		if read != nil {
+			if err := read(resp); err != nil {
+				resp.Body.Close()
+				cancel()
+				if ctx.Err() != nil {
+					return answer{}, backoff.Permanent(err)
+				}
+				return answer{}, err
+			}
 		}
 		return answer{resp, cancel}, nil
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -147,4 +148,38 @@ func TestHuntHTTPRetryAfterBeyondReach(t *testing.T) {
 		assert.Contains(t, err.Error(), "retry after 1h0m0s")
 		assert.Equal(t, 1, asked, "status %d: asked once, not again at once", status)
 	}
+}
+
+// A connection cut in the middle of the index, as a CDN edge restarting
+// does, is a connection error like one cut before the answer: the
+// request is tried again.
+func TestHuntHTTPIndexCutMidBodyRetried(t *testing.T) {
+	index, _ := huntIndex(t, "tomcat-10.1.34.tar.gz", []byte("content"))
+	var mu sync.Mutex
+	asked := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked++
+		n := asked
+		mu.Unlock()
+		if n == 1 {
+			w.Header().Set("Content-Length", strconv.Itoa(len(index)))
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(index[:len(index)/2])
+			w.(http.Flusher).Flush()
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		_, _ = w.Write(index)
+	}))
+	defer srv.Close()
+	src, err := pkgsource.NewHTTP(srv.URL, nil, pkgsource.WithRetries(3, 0))
+	require.NoError(t, err)
+	ps, err := src.Packages(context.Background(), "tomcat")
+	require.NoError(t, err)
+	assert.Len(t, ps, 1)
+	assert.Equal(t, 2, asked)
 }
