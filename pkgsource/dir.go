@@ -144,7 +144,7 @@ func (d *Dir) Open(ctx context.Context, p Package) (io.ReadCloser, error) {
 	}
 	if u, err := url.Parse(p.Location); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
 		return nil, &PackageError{Package: p.Key(), Err: fmt.Errorf("%w: its location is a URL (%s), and a directory repository opens only its own files: "+
-			"put the file in the directory and name it in the index, or read the repository over HTTP", ErrNotFound, u.Redacted())}
+			"put the file in the directory and name it in the index, or read the repository over HTTP", ErrNotFound, redactedURL(u))}
 	}
 	f, err := d.open("package", p.Location)
 	if err != nil {

@@ -50,7 +50,7 @@ var (
 // StatusError reports an HTTP answer other than the one expected. A 404
 // matches ErrNotFound.
 type StatusError struct {
-	URL    string // its password, if any, replaced by "xxxxx" (url.URL.Redacted)
+	URL    string // its password and query values, if any, each replaced by "xxxxx"
 	Status int
 	// RetryAfter is the wait the server asked for (Retry-After) with a
 	// 429 or 5xx answer, or 0.
@@ -157,7 +157,7 @@ func sameOrigin(next func(*http.Request, []*http.Request) error) func(*http.Requ
 	return func(req *http.Request, via []*http.Request) error {
 		from := via[0].URL
 		refuse := func(reason string) error {
-			return &RedirectError{From: from.Redacted(), To: req.URL.Redacted(), Reason: reason}
+			return &RedirectError{From: redactedURL(from), To: redactedURL(req.URL), Reason: reason}
 		}
 		switch {
 		case from.Scheme == "https" && req.URL.Scheme != "https":
@@ -192,7 +192,7 @@ func (h *HTTP) Index(ctx context.Context) (*Index, error) {
 	indexURL := h.base.JoinPath(IndexFile).String()
 	body, tag, notModified, err := h.fetchSmall(ctx, indexURL, etag, h.opts.maxIndex)
 	if errors.Is(err, ErrNotFound) {
-		return nil, &noIndexError{repo: h.base.Redacted(), reason: "GET " + IndexFile + ": 404 Not Found", err: err}
+		return nil, &noIndexError{repo: redactedURL(h.base), reason: "GET " + IndexFile + ": 404 Not Found", err: err}
 	}
 	if err != nil {
 		return nil, err
@@ -202,11 +202,11 @@ func (h *HTTP) Index(ctx context.Context) (*Index, error) {
 		body = cached
 	} else if len(h.opts.keys) > 0 {
 		sig, _, _, err = h.fetchSmall(ctx, h.base.JoinPath(SignatureFile).String(), "", maxSignature)
-		if sig, err = readSignature(h.base.Redacted(), sig, err); err != nil {
+		if sig, err = readSignature(redactedURL(h.base), sig, err); err != nil {
 			return nil, err
 		}
 	}
-	idx, err := h.opts.trustedIndex(ctx, h.base.Redacted(), h.trustKey, body, sig)
+	idx, err := h.opts.trustedIndex(ctx, redactedURL(h.base), h.trustKey, body, sig)
 	if err != nil {
 		return nil, err
 	}
@@ -252,12 +252,28 @@ func (h *HTTP) Open(ctx context.Context, p Package) (io.ReadCloser, error) {
 	return NewVerifier(&cancelOnClose{ReadCloser: body, cancel: cancel}, p), nil
 }
 
-// redacted returns raw with any password replaced by "xxxxx".
+// redacted returns raw with any password, and the value of every query
+// parameter (which may be a token, such as "?token=…"), replaced by
+// "xxxxx".
 func redacted(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.User != nil {
-		return u.Redacted()
+	if u, err := url.Parse(raw); err == nil && (u.User != nil || u.RawQuery != "") {
+		return redactedURL(u)
 	}
 	return raw
+}
+
+// redactedURL is u as redacted shows it.
+func redactedURL(u *url.URL) string {
+	if u.RawQuery != "" {
+		c := *u
+		q := c.Query()
+		for k := range q {
+			q[k] = []string{"xxxxx"}
+		}
+		c.RawQuery = q.Encode()
+		u = &c
+	}
+	return u.Redacted()
 }
 
 // namedBody is a response body whose read errors name its URL and say
@@ -292,7 +308,7 @@ func (b *namedBody) Read(p []byte) (int, error) {
 func (h *HTTP) resolve(location string) (string, error) {
 	if isURL(location) {
 		if h.base.Scheme == "https" && !strings.HasPrefix(location, "https://") {
-			return "", fmt.Errorf("%w: %s is not https, as the repository %s is: serve the package over https", ErrUnsafePath, redacted(location), h.base.Redacted())
+			return "", fmt.Errorf("%w: %s is not https, as the repository %s is: serve the package over https", ErrUnsafePath, redacted(location), redactedURL(h.base))
 		}
 		return location, nil
 	}
@@ -301,7 +317,7 @@ func (h *HTTP) resolve(location string) (string, error) {
 	}
 	u := h.base.JoinPath(location)
 	if u.Host != h.base.Host || !strings.HasPrefix(u.EscapedPath(), h.base.EscapedPath()) || u.EscapedPath() == h.base.EscapedPath() {
-		return "", fmt.Errorf("%w: %q leads outside the repository to %s", ErrUnsafePath, location, u.Redacted())
+		return "", fmt.Errorf("%w: %q leads outside the repository to %s", ErrUnsafePath, location, redactedURL(u))
 	}
 	return u.String(), nil
 }
@@ -375,6 +391,9 @@ func (h *HTTP) get(ctx context.Context, u, etag string, identity bool, read func
 			req.Header.Set("Accept-Encoding", "identity")
 		}
 		resp, err := h.client.Do(req)
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			ue.URL = redacted(ue.URL) // the client hides a password, not a token
+		}
 		var redirect *RedirectError
 		switch {
 		case errors.As(err, &redirect):

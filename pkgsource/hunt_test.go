@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/version"
@@ -182,4 +183,70 @@ func TestHuntHTTPIndexCutMidBodyRetried(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, ps, 1)
 	assert.Equal(t, 2, asked)
+}
+
+// A download cancelled midway returns the context's error at the next
+// Read, and leaves no goroutine behind once the body is closed.
+func TestHuntHTTPOpenCancelMidDownload(t *testing.T) {
+	content := bytes.Repeat([]byte("x"), 1<<20)
+	index, _ := huntIndex(t, "big.bin", content)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/index.json" {
+			_, _ = w.Write(index)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(content)))
+		_, _ = w.Write(content[:1000])
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	ignore := goleak.IgnoreCurrent()
+	client := &http.Client{Transport: &http.Transport{}}
+	src, err := pkgsource.NewHTTP(srv.URL, client)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	ps, err := src.Packages(ctx, "tomcat")
+	require.NoError(t, err)
+	rc, err := src.Open(ctx, ps[0])
+	require.NoError(t, err)
+	buf := make([]byte, 1000)
+	_, err = io.ReadFull(rc, buf)
+	require.NoError(t, err)
+	cancel()
+	_, err = io.ReadAll(rc)
+	require.ErrorIs(t, err, context.Canceled)
+	require.NoError(t, rc.Close())
+	client.CloseIdleConnections()
+	goleak.VerifyNone(t, ignore)
+}
+
+// A repository read with a token in its query keeps the token to itself:
+// errors do not show it.
+func TestHuntHTTPQueryTokenNotInErrors(t *testing.T) {
+	const secret = "s3cret-token"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no", http.StatusForbidden)
+	}))
+	defer srv.Close()
+	src, err := pkgsource.NewHTTP(srv.URL+"/repo/?token="+secret, nil)
+	require.NoError(t, err)
+	_, err = src.Packages(context.Background(), "tomcat")
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), secret)
+	assert.Contains(t, err.Error(), "token=xxxxx")
+	_, err = src.Open(context.Background(), pkgsource.Package{Type: "tomcat", Version: version.MustParse("1.0"), Location: "t.tar.gz", Digest: pkgsource.Digest(nil), Size: 1})
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), secret)
+	srv.Close() // a connection error, which net/http reports with the URL
+	quick, err := pkgsource.NewHTTP(srv.URL+"/repo/?token="+secret, nil, pkgsource.WithRetries(0, 0))
+	require.NoError(t, err)
+	_, err = quick.Packages(context.Background(), "tomcat")
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), secret)
 }
