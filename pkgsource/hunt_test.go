@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"io"
 	"net/http"
@@ -249,4 +250,27 @@ func TestHuntHTTPQueryTokenNotInErrors(t *testing.T) {
 	_, err = quick.Packages(context.Background(), "tomcat")
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), secret)
+}
+
+// After the publisher rotates its key, a source that trusts only the old
+// one refuses the index, and the error says what to do.
+func TestHuntRotatedKeySaysWhatToDo(t *testing.T) {
+	oldPub, _, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	_, newPriv, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	_, p := huntIndex(t, "t.tar.gz", []byte("x"))
+	require.NoError(t, pkgsource.WriteIndex(dir, &pkgsource.Index{Version: 2, Generated: time.Now().UTC(), Packages: []pkgsource.Package{p}}, newPriv))
+	src, err := pkgsource.NewDir(dir, pkgsource.WithKeys(oldPub))
+	require.NoError(t, err)
+	defer src.Close()
+	_, err = src.Packages(context.Background(), "tomcat")
+	require.ErrorIs(t, err, pkgsource.ErrUntrusted)
+	assert.Contains(t, err.Error(), dir)
+	assert.Contains(t, err.Error(), "public key", "says which key to give")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, pkgsource.SignatureFile), []byte("not base64!"), 0o644))
+	_, err = src.Packages(context.Background(), "tomcat")
+	require.ErrorIs(t, err, pkgsource.ErrUntrusted)
+	assert.Contains(t, err.Error(), "SignIndex", "says how to make one")
 }

@@ -410,12 +410,14 @@ func (o *options) checkSignature(data, sig []byte) error {
 	}
 	raw, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(sig)))
 	if err != nil || len(raw) != ed25519.SignatureSize {
-		return fmt.Errorf("%w: malformed signature", ErrUntrusted)
+		return fmt.Errorf("%w: malformed signature: %s must hold the base64 of an ed25519 signature of %s (see SignIndex)", ErrUntrusted, SignatureFile, IndexFile)
 	}
 	for _, k := range o.keys {
 		if ed25519.Verify(k, data, raw) {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: signature matches no trusted key", ErrUntrusted)
+	return fmt.Errorf("%w: signature matches no trusted key: the index is signed with another key, "+
+		"such as the publisher's new one after a key rotation (give the source that public key with WithKeys), "+
+		"or it changed after it was signed or while it was read (read it again)", ErrUntrusted)
 }
