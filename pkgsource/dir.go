@@ -69,8 +69,19 @@ func NewDir(path string, opts ...Option) (*Dir, error) {
 // Close releases the directory.
 func (d *Dir) Close() error { return d.root.Close() }
 
-// Index reads, checks and returns the repository's index.
+// Index reads, checks and returns the repository's index. An index
+// older than one trusted is read once more before it is refused (see
+// WithKeys).
 func (d *Dir) Index(ctx context.Context) (*Index, error) {
+	idx, err := d.index(ctx)
+	if errors.Is(err, ErrRollback) {
+		idx, err = d.index(ctx)
+	}
+	return idx, err
+}
+
+// index is Index, once.
+func (d *Dir) index(ctx context.Context) (*Index, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -183,8 +183,19 @@ func origin(u *url.URL) string {
 	return strings.ToLower(u.Scheme) + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
-// Index fetches, checks and returns the repository's index.
+// Index fetches, checks and returns the repository's index. An index
+// older than one trusted is fetched once more before it is refused (see
+// WithKeys).
 func (h *HTTP) Index(ctx context.Context) (*Index, error) {
+	idx, err := h.indexOnce(ctx)
+	if errors.Is(err, ErrRollback) {
+		idx, err = h.indexOnce(ctx)
+	}
+	return idx, err
+}
+
+// indexOnce is Index, once.
+func (h *HTTP) indexOnce(ctx context.Context) (*Index, error) {
 	h.mu.Lock()
 	etag, cached, cachedSig := h.etag, h.index, h.sig
 	h.mu.Unlock()

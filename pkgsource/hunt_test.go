@@ -274,3 +274,55 @@ func TestHuntRotatedKeySaysWhatToDo(t *testing.T) {
 	require.ErrorIs(t, err, pkgsource.ErrUntrusted)
 	assert.Contains(t, err.Error(), "SignIndex", "says how to make one")
 }
+
+// racingStore is a trust store in which, at the first question, another
+// reader of the repository trusts a newer index that its publisher has
+// just written (publish).
+type racingStore struct {
+	mu       sync.Mutex
+	versions map[string]int64
+	publish  func() int64
+}
+
+func (s *racingStore) Version(_ context.Context, repo string) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.publish != nil {
+		v := s.publish()
+		s.publish = nil
+		s.versions[repo] = v
+	}
+	return s.versions[repo], nil
+}
+
+func (s *racingStore) SetVersion(_ context.Context, repo string, v int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.versions[repo] = max(s.versions[repo], v)
+	return nil
+}
+
+// An index published while a reader read the one before, and trusted by
+// another reader meanwhile (a worker of the same host, sharing a
+// FileTrustStore), is no rollback: the reader reads the index again and
+// gets the new one.
+func TestHuntIndexPublishedWhileReadIsNoRollback(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	_, p1 := huntIndex(t, "t1.tar.gz", []byte("x"))
+	p2 := p1
+	p2.Version, p2.Location = version.MustParse("10.1.35"), "t2.tar.gz"
+	gen := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	require.NoError(t, pkgsource.WriteIndex(dir, &pkgsource.Index{Version: 5, Generated: gen, Packages: []pkgsource.Package{p1}}, priv))
+	store := &racingStore{versions: map[string]int64{}, publish: func() int64 {
+		require.NoError(t, pkgsource.WriteIndex(dir, &pkgsource.Index{Version: 6, Generated: gen, Packages: []pkgsource.Package{p1, p2}}, priv))
+		return 6
+	}}
+	src, err := pkgsource.NewDir(dir, pkgsource.WithKeys(pub), pkgsource.WithTrustStore(store))
+	require.NoError(t, err)
+	defer src.Close()
+	ps, err := src.Packages(context.Background(), "tomcat")
+	require.NoError(t, err)
+	assert.Len(t, ps, 2, "the new index")
+}

@@ -261,7 +261,10 @@ func newOptions(opts []Option) (options, error) {
 
 // WithKeys makes the source trust only indexes signed by one of keys: an
 // index without a valid signature (index.json.sig) is refused with
-// ErrUntrusted, one older than the newest trusted with ErrRollback.
+// ErrUntrusted, one older than the newest trusted with ErrRollback. An
+// older index is read once more before it is refused: a newer one may
+// have been published while it was read, and trusted meanwhile by another
+// reader sharing the trust store.
 func WithKeys(keys ...ed25519.PublicKey) Option {
 	return func(o *options) { o.keys = append(o.keys, keys...) }
 }
