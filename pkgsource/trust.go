@@ -420,7 +420,7 @@ func (o *options) checkSignature(data, sig []byte) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: signature matches no trusted key: the index is signed with another key, "+
-		"such as the publisher's new one after a key rotation (give the source that public key with WithKeys), "+
-		"or it changed after it was signed or while it was read (read it again)", ErrUntrusted)
+	return fmt.Errorf("%w: signature matches no trusted key: the index is signed with another key "+
+		"(after a key rotation, trust the publisher's new public key) or changed after it was signed "+
+		"or while it was read (read it again)", ErrUntrusted)
 }
