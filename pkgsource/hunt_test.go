@@ -326,3 +326,13 @@ func TestHuntIndexPublishedWhileReadIsNoRollback(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, ps, 2, "the new index")
 }
+
+// An index saved by an editor or shell that writes a UTF-8 byte order
+// mark (PowerShell 5's Set-Content -Encoding UTF8) is refused with an
+// error that says so, not "invalid character 'ï'".
+func TestHuntIndexWithBOMSaysSo(t *testing.T) {
+	index, _ := huntIndex(t, "t.tar.gz", []byte("x"))
+	_, err := pkgsource.ParseIndex(append([]byte("\xEF\xBB\xBF"), index...))
+	require.ErrorIs(t, err, pkgsource.ErrInvalidIndex)
+	assert.Contains(t, err.Error(), "byte order mark")
+}

@@ -115,6 +115,9 @@ func parseIndex(data []byte, limit int64) (*Index, error) {
 	if int64(len(data)) > limit {
 		return nil, &IndexError{Err: fmt.Errorf("larger than %d bytes", limit)}
 	}
+	if bytes.HasPrefix(data, []byte("\xEF\xBB\xBF")) {
+		return nil, &IndexError{Err: errors.New("starts with a UTF-8 byte order mark, which JSON does not allow: write the index as UTF-8 without one, as WriteIndex does")}
+	}
 	var in indexJSON
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
