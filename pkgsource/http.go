@@ -101,8 +101,10 @@ func (e *StatusError) Is(target error) bool {
 	return target == ErrNotFound && e.Status == http.StatusNotFound
 }
 
-// DefaultRequestTimeout bounds each HTTP request, headers and body, when
-// neither WithRequestTimeout nor the client's Timeout does.
+// DefaultRequestTimeout bounds each HTTP request when neither
+// WithRequestTimeout nor the client's Timeout does: an index's request,
+// headers and body, and each wait for a package's content (see
+// WithRequestTimeout).
 const DefaultRequestTimeout = 30 * time.Second
 
 // DefaultMaxRetryWait is about the longest wait between two attempts of an
@@ -124,9 +126,8 @@ func (e *RedirectError) Error() string {
 // "https://packages.example.com/stable/", read with client (nil means
 // http.DefaultClient). NewHTTP does not change client: it reads through a
 // copy that refuses redirects to other origins before asking the client's
-// own CheckRedirect. Each request, headers and body, is bounded by
-// WithRequestTimeout or else by the client's Timeout or else by
-// DefaultRequestTimeout.
+// own CheckRedirect. Each request is bounded by WithRequestTimeout or else
+// by the client's Timeout or else by DefaultRequestTimeout.
 func NewHTTP(base string, client *http.Client, opts ...Option) (*HTTP, error) {
 	o, err := newOptions(opts)
 	if err != nil {
@@ -251,6 +252,8 @@ func (h *HTTP) Open(ctx context.Context, p Package) (io.ReadCloser, error) {
 	// with "Content-Encoding: gzip" (as "AddEncoding gzip .gz" does) is
 	// not unpacked on the way.
 	resp, cancel, err := h.get(ctx, target, "", true, nil)
+	// get has bounded the body by the time between reads: a JDK of 200 MB
+	// may take minutes to come.
 	if err != nil {
 		return nil, &PackageError{Package: p.Key(), Err: err}
 	}
@@ -373,12 +376,14 @@ const maxETag = 1 << 10
 
 // get sends a GET, retrying on connection errors and 5xx answers (the
 // last 5xx answer is returned as it is) after waits drawn by
-// h.opts.newBackoff. With identity, it asks for the content as stored
-// ("Accept-Encoding: identity"), which the client then does not decode
-// whatever its Content-Encoding. With read, it reads the body of each
+// h.opts.newBackoff. With content, it asks for a package's content: as
+// stored ("Accept-Encoding: identity"), which the client then does not
+// decode whatever its Content-Encoding, and with the request timeout
+// bounding each wait for data (the headers, then each read of the body)
+// rather than the whole transfer. With read, it reads the body of each
 // answer within its attempt, and retries when read fails as it retries a
 // connection error. The caller must close the body and then call cancel.
-func (h *HTTP) get(ctx context.Context, u, etag string, identity bool, read func(*http.Response) error) (*http.Response, context.CancelFunc, error) {
+func (h *HTTP) get(ctx context.Context, u, etag string, content bool, read func(*http.Response) error) (*http.Response, context.CancelFunc, error) {
 	type answer struct {
 		resp   *http.Response
 		cancel context.CancelFunc
@@ -387,7 +392,12 @@ func (h *HTTP) get(ctx context.Context, u, etag string, identity bool, read func
 	attempt := func() (answer, error) {
 		tries++
 		rctx, cancel := context.WithCancel(ctx) // the client's Timeout bounds it
-		if h.opts.reqTimeout > 0 {
+		var idle *idleTimer
+		switch {
+		case h.opts.reqTimeout > 0 && content:
+			rctx, idle = newIdleTimer(ctx, h.opts.reqTimeout)
+			cancel = idle.stop
+		case h.opts.reqTimeout > 0:
 			rctx, cancel = context.WithTimeout(ctx, h.opts.reqTimeout)
 		}
 		req, err := http.NewRequestWithContext(rctx, http.MethodGet, u, nil)
@@ -398,7 +408,7 @@ func (h *HTTP) get(ctx context.Context, u, etag string, identity bool, read func
 		if etag != "" {
 			req.Header.Set("If-None-Match", etag)
 		}
-		if identity {
+		if content {
 			req.Header.Set("Accept-Encoding", "identity")
 		}
 		resp, err := h.client.Do(req)
@@ -442,6 +452,10 @@ func (h *HTTP) get(ctx context.Context, u, etag string, identity bool, read func
 				return answer{}, err
 			}
 		}
+		if idle != nil {
+			idle.touch()
+			resp.Body = &idleBody{ReadCloser: resp.Body, idle: idle}
+		}
 		return answer{resp, cancel}, nil
 	}
 	a, err := backoff.Retry(ctx, attempt,
@@ -458,6 +472,52 @@ func (h *HTTP) get(ctx context.Context, u, etag string, identity bool, read func
 		return nil, nil, fmt.Errorf("pkgsource: GET %s: %w", redacted(u), err)
 	}
 	return a.resp, a.cancel, nil
+}
+
+// idleTimer cancels a request's context once no data has come for d.
+type idleTimer struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	t      *time.Timer
+	d      time.Duration
+}
+
+func newIdleTimer(parent context.Context, d time.Duration) (context.Context, *idleTimer) {
+	ctx, cancel := context.WithCancelCause(parent)
+	it := &idleTimer{ctx: ctx, cancel: cancel, d: d}
+	it.t = time.AfterFunc(d, func() {
+		cancel(fmt.Errorf("no data for %v (the request timeout): %w", d, context.DeadlineExceeded))
+	})
+	return ctx, it
+}
+
+// touch starts the wait for the next data afresh.
+func (it *idleTimer) touch() { it.t.Reset(it.d) }
+
+// stop ends the timer and the request.
+func (it *idleTimer) stop() {
+	it.t.Stop()
+	it.cancel(context.Canceled)
+}
+
+// idleBody is a response body whose every read that brings data restarts
+// its request's idle timer, and whose errors say when that timer ended it.
+type idleBody struct {
+	io.ReadCloser
+	idle *idleTimer
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.idle.touch()
+	}
+	if err != nil && err != io.EOF {
+		if cause := context.Cause(b.idle.ctx); cause != nil && !errors.Is(err, cause) && errors.Is(cause, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w: %w", cause, err)
+		}
+	}
+	return n, err
 }
 
 // errAnswered ends the retries of a request with the answer it got.

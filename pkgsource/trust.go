@@ -303,9 +303,13 @@ func WithRetries(n int, backoff time.Duration) Option {
 	return func(o *options) { o.retries, o.backoff = max(n, 0), max(backoff, 0) }
 }
 
-// WithRequestTimeout bounds each HTTP request, headers and body. The
-// default is the client's own Timeout or, when it has none (0 or less),
-// DefaultRequestTimeout. A negative d is refused: it would bound nothing.
+// WithRequestTimeout bounds each HTTP request of an index, headers and
+// body, and each wait for a package's content: for the answer's headers,
+// then for each read of its body, so that a large package that keeps
+// coming is not cut off, and one that stalls is. The default is the
+// client's own Timeout (which, in net/http, bounds a whole request, body
+// included) or, when it has none (0 or less), DefaultRequestTimeout. A
+// negative d is refused: it would bound nothing.
 func WithRequestTimeout(d time.Duration) Option { return func(o *options) { o.reqTimeout = d } }
 
 // newBackoff returns the waits between the attempts of one request.
