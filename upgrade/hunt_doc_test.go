@@ -1,0 +1,331 @@
+package upgrade_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/upgrade"
+)
+
+func docPlan(t *testing.T, instances int) *upgrade.Plan {
+	t.Helper()
+	p, err := upgrade.NewPlanner(build(t, shopBuilder(instances)), catalogue(t)).
+		Plan(context.Background(), shop2("tomcat_server", ">=10.1, <11", "java_runtime", ">=17"))
+	require.NoError(t, err)
+	return p
+}
+
+// Report: "in the order of the plan's steps", whatever order they ran in.
+func TestHuntDocReportOrder(t *testing.T) {
+	p := docPlan(t, 4)
+	var mu sync.Mutex
+	rep, err := upgrade.Run(context.Background(), p, upgrade.ExecutorFunc(func(ctx context.Context, s upgrade.Step) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return nil
+	}), upgrade.WithConcurrency(4))
+	require.NoError(t, err)
+	require.Len(t, rep.Outcomes, len(p.Steps))
+	for i, o := range rep.Outcomes {
+		assert.Equal(t, p.Steps[i].ID, o.Step)
+	}
+}
+
+// Roll: "Roll does not change p."
+func TestHuntDocRollDoesNotChangePlan(t *testing.T) {
+	p := docPlan(t, 5)
+	var before bytes.Buffer
+	require.NoError(t, p.WriteJSON(&before))
+	id := p.ID
+	r, err := p.Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "2"})
+	require.NoError(t, err)
+	var after bytes.Buffer
+	require.NoError(t, p.WriteJSON(&after))
+	assert.Equal(t, before.String(), after.String())
+	assert.Equal(t, id, p.ID)
+	assert.NotEqual(t, id, r.ID)
+	assert.Equal(t, r.ID, r.ComputeID())
+	// Changing the copy's After lists must not reach p.
+	for i := range r.Steps {
+		if len(r.Steps[i].After) > 0 {
+			r.Steps[i].After[0] = "x"
+		}
+	}
+	var after2 bytes.Buffer
+	require.NoError(t, p.WriteJSON(&after2))
+	assert.Equal(t, before.String(), after2.String())
+}
+
+// Prerequisites: "returns nil for an ID that is not a step of the plan".
+func TestHuntDocPrerequisitesNotAStep(t *testing.T) {
+	p := docPlan(t, 5)
+	r, err := p.Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "2"})
+	require.NoError(t, err)
+	require.NotEmpty(t, r.Barriers)
+	assert.Nil(t, r.Prerequisites("nope"))
+	assert.Nil(t, r.Prerequisites(r.Barriers[0].ID))
+	_, ok := r.Step(r.Barriers[0].ID)
+	assert.False(t, ok)
+}
+
+// Barriers "are sorted by ID"; Decisions "sorted by node"; After "sorted".
+func TestHuntDocSorted(t *testing.T) {
+	p := docPlan(t, 12)
+	r, err := p.Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "3"})
+	require.NoError(t, err)
+	for i := 1; i < len(r.Barriers); i++ {
+		assert.Less(t, r.Barriers[i-1].ID, r.Barriers[i].ID)
+	}
+	for i := 1; i < len(r.Decisions); i++ {
+		assert.Less(t, r.Decisions[i-1].Node, r.Decisions[i].Node)
+	}
+	for _, s := range r.Steps {
+		for i := 1; i < len(s.After); i++ {
+			assert.Less(t, s.After[i-1], s.After[i], "step %s", s.ID)
+		}
+	}
+	for _, b := range r.Barriers {
+		for i := 1; i < len(b.After); i++ {
+			assert.Less(t, b.After[i-1], b.After[i], "barrier %s", b.ID)
+		}
+	}
+}
+
+// Explain: "an error matching topology.ErrNotFound for a node the plan has nothing about".
+func TestHuntDocExplainUnknown(t *testing.T) {
+	p, err := upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t)).
+		Plan(context.Background(), shop2("tomcat_server", ">=10.1, <11", "ubuntu_os", ">=18.04"))
+	require.NoError(t, err)
+	var b bytes.Buffer
+	err = p.Explain(&b, "nope-1")
+	assert.ErrorIs(t, err, topology.ErrNotFound)
+	assert.NoError(t, p.Explain(&b, "tomcat-1"))
+	assert.NoError(t, p.Explain(&b, "shop-1"))
+	assert.NoError(t, p.Explain(&b, "vm-1"))
+}
+
+// Run: "ErrInvalidPlan for a nil plan ...; the report is nil then".
+func TestHuntDocRunNilPlan(t *testing.T) {
+	rep, err := upgrade.Run(context.Background(), nil, upgrade.ExecutorFunc(func(context.Context, upgrade.Step) error { return nil }))
+	assert.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+	assert.Nil(t, rep)
+}
+
+// WithStop: "Closing stop before Run is called runs no step at all."
+func TestHuntDocStopBefore(t *testing.T) {
+	p := docPlan(t, 2)
+	stop := make(chan struct{})
+	close(stop)
+	ran := 0
+	rep, err := upgrade.Run(context.Background(), p, upgrade.ExecutorFunc(func(context.Context, upgrade.Step) error { ran++; return nil }), upgrade.WithStop(stop))
+	assert.ErrorIs(t, err, upgrade.ErrStopped)
+	assert.Zero(t, ran)
+	require.NotNil(t, rep)
+	assert.Equal(t, len(p.Steps), rep.Count(upgrade.NotStarted))
+}
+
+// FileJournal: Close again does nothing; Append before Begin is refused;
+// Begin with an empty plan ID matches ErrInvalidPlan; another plan's journal
+// matches ErrPlanMismatch.
+func TestHuntDocFileJournal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j")
+	j, err := upgrade.OpenFileJournal(path)
+	require.NoError(t, err)
+	assert.Error(t, j.Append(context.Background(), upgrade.Record{Kind: upgrade.RecordStarted, Step: "a"}))
+	_, err = j.Begin(context.Background(), "")
+	assert.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+	_, err = j.Begin(context.Background(), "sha256:aa")
+	require.NoError(t, err)
+	require.NoError(t, j.Append(context.Background(), upgrade.Record{Kind: upgrade.RecordStarted, Step: "a"}))
+	require.NoError(t, j.Close())
+	assert.NoError(t, j.Close())
+
+	j2, err := upgrade.OpenFileJournal(path)
+	require.NoError(t, err)
+	defer j2.Close()
+	_, err = j2.Begin(context.Background(), "sha256:bb")
+	assert.ErrorIs(t, err, upgrade.ErrPlanMismatch)
+	_, err = upgrade.OpenFileJournal(path)
+	assert.ErrorIs(t, err, upgrade.ErrLocked)
+	var le *upgrade.LockError
+	assert.True(t, errors.As(err, &le))
+}
+
+// ReadJSON(WriteJSON(p)) gives p back, and the same bytes.
+func TestHuntDocJSONRoundTrip(t *testing.T) {
+	p := docPlan(t, 3)
+	r, err := p.Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "50%"})
+	require.NoError(t, err)
+	for _, pl := range []*upgrade.Plan{p, r} {
+		var b bytes.Buffer
+		require.NoError(t, pl.WriteJSON(&b))
+		q, err := upgrade.ReadJSON(bytes.NewReader(b.Bytes()))
+		require.NoError(t, err)
+		assert.Equal(t, pl.ID, q.ID)
+		var b2 bytes.Buffer
+		require.NoError(t, q.WriteJSON(&b2))
+		assert.Equal(t, b.String(), b2.String())
+		assert.True(t, reflect.DeepEqual(pl.Steps[len(pl.Steps)-1].NewTemplate, q.Steps[len(q.Steps)-1].NewTemplate))
+	}
+}
+
+// An undefined Policy: ErrInvalidOption.
+func TestHuntDocInvalidPolicy(t *testing.T) {
+	_, err := upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t), upgrade.WithPolicy(upgrade.Policy(9))).
+		Plan(context.Background(), shop2("tomcat_server", ">=10.1"))
+	assert.ErrorIs(t, err, upgrade.ErrInvalidOption)
+}
+
+// Roll with a bad MaxInFlight: ErrInvalidRolling.
+func TestHuntDocInvalidRolling(t *testing.T) {
+	p := docPlan(t, 3)
+	for _, m := range []string{"0", "-1", "abc", "0%", "150%", "%"} {
+		_, err := p.Roll(upgrade.Rolling{MaxInFlight: m})
+		assert.ErrorIs(t, err, upgrade.ErrInvalidRolling, "MaxInFlight %q", m)
+	}
+	_, err := p.Roll(upgrade.Rolling{Canaries: -1})
+	assert.ErrorIs(t, err, upgrade.ErrInvalidRolling)
+}
+
+// Decision.Candidates: "newest first ... all of them, or the 32 nearest the
+// chosen one"; NoPackageError.Considered: "every package version of Type,
+// ascending".
+func TestHuntDocCandidatesAndConsidered(t *testing.T) {
+	var pkgs []pkgsource.Package
+	for i := 0; i < 100; i++ {
+		pkgs = append(pkgs, pkg("tomcat", fmt.Sprintf("9.0.%d", 200-i)))
+	}
+	pkgs = append(pkgs, pkg("jdk", "21.0.2"))
+	topo := build(t, shopBuilder(1))
+	for _, policy := range []upgrade.Policy{upgrade.Newest, upgrade.Nearest, upgrade.LatestPatch} {
+		p, err := upgrade.NewPlanner(topo, source(t, pkgs...), upgrade.WithPolicy(policy)).
+			Plan(context.Background(), shop2("tomcat_server", ">=9.0.150"))
+		require.NoError(t, err)
+		d := decided(t, p, "tomcat-1")
+		assert.LessOrEqual(t, len(d.Candidates), 32, "policy %v", policy)
+		chosen := 0
+		for i, cand := range d.Candidates {
+			if cand.Chosen {
+				chosen++
+				assert.Empty(t, cand.Rejected)
+			} else {
+				assert.NotEmpty(t, cand.Rejected)
+			}
+			if i > 0 {
+				assert.True(t, cand.Version.Less(d.Candidates[i-1].Version), "policy %v: newest first", policy)
+			}
+		}
+		assert.Equal(t, 1, chosen, "policy %v", policy)
+	}
+
+	_, err := upgrade.NewPlanner(topo, source(t, pkgs...)).
+		Plan(context.Background(), shop2("tomcat_server", ">=9.0.500"))
+	var np *upgrade.NoPackageError
+	require.ErrorAs(t, err, &np)
+	assert.Len(t, np.Considered, 100)
+	for i := 1; i < len(np.Considered); i++ {
+		assert.True(t, np.Considered[i-1].Less(np.Considered[i]), "ascending")
+	}
+}
+
+// Policy: "ties between versions that compare equal are broken by their
+// text, so the choice is deterministic" — whatever order the source gives.
+func TestHuntDocPolicyTies(t *testing.T) {
+	topo := build(t, shopBuilder(1))
+	a := pkgsource.Package{Type: "tomcat", Version: v("10.1.34+b"), Location: "a.tar.gz"}
+	b := pkgsource.Package{Type: "tomcat", Version: v("10.1.34+a"), Location: "b.tar.gz"}
+	var ids []string
+	for _, order := range [][]pkgsource.Package{{a, b}, {b, a}} {
+		src := docSource(append(order, pkg("jdk", "21.0.2")))
+		p, err := upgrade.NewPlanner(topo, src).Plan(context.Background(), shop2("tomcat_server", ">=10"))
+		require.NoError(t, err)
+		ids = append(ids, p.ID)
+	}
+	assert.Equal(t, ids[0], ids[1])
+}
+
+// Nearest: "for a downgrade, the highest below it".
+func TestHuntDocNearestDowngrade(t *testing.T) {
+	topo := build(t, shopBuilder(1))
+	src := source(t, pkg("tomcat", "7.0.1"), pkg("tomcat", "7.0.9"), pkg("tomcat", "8.0.5"), pkg("tomcat", "8.5.200"))
+	p, err := upgrade.NewPlanner(topo, src, upgrade.WithPolicy(upgrade.Nearest), upgrade.AllowDowngrades()).
+		Plan(context.Background(), shop2("tomcat_server", "<8.1"))
+	require.NoError(t, err)
+	s, ok := p.Step("platform/tomcat-1@8.0.5")
+	require.True(t, ok, "steps: %v", ids(p))
+	assert.Equal(t, "8.0.5", s.To.String())
+	_, err = upgrade.NewPlanner(topo, src, upgrade.WithPolicy(upgrade.Nearest)).
+		Plan(context.Background(), shop2("tomcat_server", "<8.1"))
+	var de *upgrade.DowngradeError
+	require.ErrorAs(t, err, &de)
+	for _, cv := range de.Candidates {
+		assert.True(t, cv.Less(v("8.5.100")))
+	}
+}
+
+// docSource is a Source that lists packages as given, in the given order.
+type docSource []pkgsource.Package
+
+func (s docSource) Packages(_ context.Context, typ string) ([]pkgsource.Package, error) {
+	var out []pkgsource.Package
+	for _, p := range s {
+		if p.Type == typ {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// Run: "One at a time, steps run in the plan's order", barriers included.
+func TestHuntDocRunOneAtATimeInPlanOrder(t *testing.T) {
+	p, err := docPlan(t, 6).Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "2"})
+	require.NoError(t, err)
+	var got []upgrade.StepID
+	_, err = upgrade.Run(context.Background(), p, upgrade.ExecutorFunc(func(_ context.Context, s upgrade.Step) error {
+		got = append(got, s.ID)
+		return nil
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, ids(p), got)
+}
+
+// Run: "When a step fails, the steps after it, directly or not, are
+// Skipped"; events count Done of Total; Run never emits StepWaiting.
+func TestHuntDocFailureSkipsDescendants(t *testing.T) {
+	p := docPlan(t, 2)
+	var events []upgrade.Event
+	rep, err := upgrade.Run(context.Background(), p, upgrade.ExecutorFunc(func(_ context.Context, s upgrade.Step) error {
+		if s.ID == "platform/java-1@21.0.2" {
+			return errors.New("boom")
+		}
+		return nil
+	}), upgrade.WithFailurePolicy(upgrade.ContinueIndependent), upgrade.WithEvents(func(e upgrade.Event) { events = append(events, e) }))
+	require.ErrorIs(t, err, upgrade.ErrStepFailed)
+	for _, id := range []upgrade.StepID{"platform/tomcat-1@10.1.34", "app/shop-1@2.0.0"} {
+		o, ok := rep.Outcome(id)
+		require.True(t, ok, "%s in %v", id, ids(p))
+		assert.Equal(t, upgrade.Skipped, o.State, "%s", id)
+	}
+	for _, id := range []upgrade.StepID{"platform/java-2@21.0.2", "platform/tomcat-2@10.1.34", "app/shop-2@2.0.0"} {
+		o, _ := rep.Outcome(id)
+		assert.Equal(t, upgrade.Succeeded, o.State, "%s", id)
+	}
+	require.NotEmpty(t, events)
+	last := events[len(events)-1]
+	assert.Equal(t, len(p.Steps), last.Total)
+	assert.Equal(t, len(p.Steps), last.Done)
+	for _, e := range events {
+		assert.NotEqual(t, upgrade.StepWaiting, e.Kind)
+	}
+}
