@@ -631,7 +631,8 @@ func (pl *planning) catalog(typ string) (*catalog, error) {
 	for i := 1; i < len(ps); i++ {
 		if ps[i].Version.Same(ps[i-1].Version) { // "18.04" and "18.4.0" are one version, sorted together
 			return nil, fmt.Errorf("upgrade: listing %s packages: %w", typ, &pkgsource.PackageError{
-				Package: ps[i].Key(), Err: fmt.Errorf("%w: listed twice", pkgsource.ErrInvalid)})
+				Package: ps[i].Key(), Err: fmt.Errorf("%w: version %q listed twice, also as %q: a source lists each version once",
+					pkgsource.ErrInvalid, ps[i].Version.String(), ps[i-1].Version.String())})
 		}
 	}
 	cat := newCatalog(ps)

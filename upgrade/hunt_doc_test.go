@@ -329,3 +329,13 @@ func TestHuntDocFailureSkipsDescendants(t *testing.T) {
 		assert.NotEqual(t, upgrade.StepWaiting, e.Kind)
 	}
 }
+
+// A source that lists one version twice, in two spellings, is refused with
+// an error that names both spellings, so that the index can be mended.
+func TestHuntDocListedTwiceNamesBothSpellings(t *testing.T) {
+	src := docSource{pkg("tomcat", "10.1.34"), pkg("tomcat", "v10.1.34"), pkg("jdk", "21.0.2")}
+	_, err := upgrade.NewPlanner(build(t, shopBuilder(1)), src).Plan(context.Background(), shop2("tomcat_server", ">=10"))
+	require.ErrorIs(t, err, pkgsource.ErrInvalid)
+	assert.Contains(t, err.Error(), `"10.1.34"`)
+	assert.Contains(t, err.Error(), `"v10.1.34"`)
+}
