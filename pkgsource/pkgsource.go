@@ -165,8 +165,10 @@ func (e *PackageError) Unwrap() error { return e.Err }
 // Source lists upgrade packages.
 //
 // Implementations must be safe for concurrent use. Packages returns the
-// packages of one type in any order; an unknown type gives an empty list and
-// a nil error. The caller may keep and change the returned slice.
+// packages of one type in any order, each version once ("18.04" and
+// "18.4.0" are one version: the planner refuses a list that holds both); an
+// unknown type gives an empty list and a nil error. The caller may keep and
+// change the returned slice.
 type Source interface {
 	Packages(ctx context.Context, typ string) ([]Package, error)
 }
