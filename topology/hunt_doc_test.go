@@ -1,0 +1,31 @@
+package topology_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/version"
+)
+
+// The package doc: "Node and template identifiers are unique across a whole
+// topology, not only within their application".
+func TestHuntDocIDsUniqueAcrossApplications(t *testing.T) {
+	tpl := func(id topology.TemplateID) topology.Template {
+		return topology.Template{ID: id, Type: "x", Version: version.MustParse("1.0.0")}
+	}
+	_, err := new(topology.Builder).
+		Template("a", tpl("t1")).Template("b", tpl("t2")).
+		Node("a", topology.Node{ID: "n", Template: "t1"}).
+		Node("b", topology.Node{ID: "n", Template: "t2"}).
+		Build()
+	assert.Error(t, err, "one node ID in two applications")
+
+	_, err = new(topology.Builder).
+		Template("a", tpl("t")).Template("b", tpl("t")).
+		Node("a", topology.Node{ID: "n1", Template: "t"}).
+		Node("b", topology.Node{ID: "n2", Template: "t"}).
+		Build()
+	assert.Error(t, err, "one template ID in two applications")
+}
