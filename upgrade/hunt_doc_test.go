@@ -339,3 +339,28 @@ func TestHuntDocListedTwiceNamesBothSpellings(t *testing.T) {
 	assert.Contains(t, err.Error(), `"10.1.34"`)
 	assert.Contains(t, err.Error(), `"v10.1.34"`)
 }
+
+// "Unknown applications, templates and nodes match topology.ErrNotFound",
+// and errors name the item at fault.
+func TestHuntDocUnknownsNotFound(t *testing.T) {
+	topo := build(t, shopBuilder(1))
+	pl := upgrade.NewPlanner(topo, catalogue(t))
+	r := shop2("tomcat_server", ">=10")
+	r.Application = "nosuchapp"
+	_, err := pl.Plan(context.Background(), r)
+	assert.ErrorIs(t, err, topology.ErrNotFound)
+	assert.ErrorContains(t, err, "nosuchapp")
+
+	r = shop2("tomcat_server", ">=10")
+	r.Replaces = "nosuchtemplate"
+	r.Template.ID = "nosuchtemplate"
+	_, err = pl.Plan(context.Background(), r)
+	assert.ErrorIs(t, err, topology.ErrNotFound)
+	assert.ErrorContains(t, err, "nosuchtemplate")
+
+	r = shop2("nosuchplatform", ">=10")
+	_, err = pl.Plan(context.Background(), r)
+	assert.ErrorIs(t, err, topology.ErrNotFound)
+	assert.ErrorContains(t, err, "nosuchplatform")
+	t.Log(err)
+}
