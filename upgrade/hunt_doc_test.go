@@ -364,3 +364,21 @@ func TestHuntDocUnknownsNotFound(t *testing.T) {
 	assert.ErrorContains(t, err, "nosuchplatform")
 	t.Log(err)
 }
+
+// A journal of another plan (as when a plan file is made again after a
+// partial run) is refused with an error that says what to do.
+func TestHuntDocJournalMismatchSaysWhatToDo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plan.json.journal")
+	j, err := upgrade.OpenFileJournal(path)
+	require.NoError(t, err)
+	_, err = j.Begin(context.Background(), "sha256:aa")
+	require.NoError(t, err)
+	require.NoError(t, j.Close())
+	j, err = upgrade.OpenFileJournal(path)
+	require.NoError(t, err)
+	defer j.Close()
+	_, err = j.Begin(context.Background(), "sha256:bb")
+	require.ErrorIs(t, err, upgrade.ErrPlanMismatch)
+	assert.ErrorContains(t, err, "sha256:aa")
+	assert.ErrorContains(t, err, "a journal of its own")
+}

@@ -400,7 +400,8 @@ func (j *FileJournal) checkHeader(line []byte, planID string) error {
 		return fmt.Errorf("upgrade: %w: %s: bad header line", ErrCorruptJournal, j.path)
 	}
 	if header.Plan != planID {
-		return fmt.Errorf("upgrade: %w: %s was written for plan %s, not %s", ErrPlanMismatch, j.path, header.Plan, planID)
+		return fmt.Errorf("upgrade: %w: %s was written for plan %s, not %s: resume that plan with it, or give this plan a journal of its own (a new file)",
+			ErrPlanMismatch, j.path, header.Plan, planID)
 	}
 	return nil
 }
