@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"sync"
@@ -381,4 +382,21 @@ func TestHuntDocJournalMismatchSaysWhatToDo(t *testing.T) {
 	require.ErrorIs(t, err, upgrade.ErrPlanMismatch)
 	assert.ErrorContains(t, err, "sha256:aa")
 	assert.ErrorContains(t, err, "a journal of its own")
+}
+
+// FileJournal.Begin: a file that does not start as a journal does is
+// refused, unchanged, with an error matching ErrCorruptJournal (not
+// ErrInvalidPlan, which is for a plan without an ID).
+func TestHuntDocBeginNotAJournal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notes.txt")
+	require.NoError(t, os.WriteFile(path, []byte("my notes\n"), 0o600))
+	j, err := upgrade.OpenFileJournal(path)
+	require.NoError(t, err)
+	defer j.Close()
+	_, err = j.Begin(context.Background(), "sha256:aa")
+	assert.ErrorIs(t, err, upgrade.ErrCorruptJournal)
+	assert.NotErrorIs(t, err, upgrade.ErrInvalidPlan)
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, "my notes\n", string(data))
 }

@@ -350,8 +350,9 @@ func describeHolder(data []byte) string {
 // Begin implements Journal. On a new journal it writes the header; on an
 // existing one it checks the header's plan ID, reads the records and cuts
 // off a torn last line. A file that is not empty and does not start as a
-// journal does is refused, unchanged, and so is a plan without an ID,
-// with an error matching ErrInvalidPlan: its journal could not be resumed.
+// journal does is refused, unchanged, with an error matching
+// ErrCorruptJournal; a plan without an ID is refused with one matching
+// ErrInvalidPlan, as its journal could not be resumed.
 func (j *FileJournal) Begin(_ context.Context, planID string) ([]Record, error) {
 	if planID == "" { // the header names the plan: one without an ID could never be resumed
 		return nil, fmt.Errorf("upgrade: %w: the plan has no ID, which a file journal is kept by: set Plan.ID to Plan.ComputeID()", ErrInvalidPlan)
