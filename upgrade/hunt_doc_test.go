@@ -400,3 +400,25 @@ func TestHuntDocBeginNotAJournal(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "my notes\n", string(data))
 }
+
+// A journal whose header line is damaged is refused with an error matching
+// ErrCorruptJournal that says what to do.
+func TestHuntDocBadHeaderSaysWhatToDo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j")
+	j, err := upgrade.OpenFileJournal(path)
+	require.NoError(t, err)
+	_, err = j.Begin(context.Background(), "sha256:aa")
+	require.NoError(t, err)
+	require.NoError(t, j.Close())
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	nl := bytes.IndexByte(data, '\n')
+	require.Positive(t, nl)
+	require.NoError(t, os.WriteFile(path, append(append([]byte{}, data[:nl-1]...), data[nl:]...), 0o600)) // drop the header's last byte
+	j, err = upgrade.OpenFileJournal(path)
+	require.NoError(t, err)
+	defer j.Close()
+	_, err = j.Begin(context.Background(), "sha256:aa")
+	require.ErrorIs(t, err, upgrade.ErrCorruptJournal)
+	assert.ErrorContains(t, err, "give the path of a journal or of a new file")
+}

@@ -398,7 +398,7 @@ func (j *FileJournal) Begin(_ context.Context, planID string) ([]Record, error) 
 func (j *FileJournal) checkHeader(line []byte, planID string) error {
 	var header journalHeader
 	if err := json.Unmarshal(line, &header); err != nil || header.Plan == "" {
-		return fmt.Errorf("upgrade: %w: %s: bad header line", ErrCorruptJournal, j.path)
+		return fmt.Errorf("upgrade: %w: %s: bad header line, so the plan it was written for is unknown; give the path of a journal or of a new file", ErrCorruptJournal, j.path)
 	}
 	if header.Plan != planID {
 		return fmt.Errorf("upgrade: %w: %s was written for plan %s, not %s: resume that plan with it, or give this plan a journal of its own (a new file)",
