@@ -61,8 +61,9 @@ var (
 	ErrPlanMismatch = errors.New("journal belongs to another plan")
 	// ErrLocked reports a journal that another live runner holds.
 	ErrLocked = errors.New("journal locked")
-	// ErrCorruptJournal reports a journal with a malformed record before
-	// its last line, or a record of a kind Run does not know.
+	// ErrCorruptJournal reports a file that does not start as a journal
+	// does, a journal whose header line is damaged or that has a malformed
+	// record before its last line, or a record of a kind Run does not know.
 	ErrCorruptJournal = errors.New("corrupt journal")
 )
 
