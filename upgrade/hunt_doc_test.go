@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"sync"
 	"testing"
 
@@ -421,4 +422,65 @@ func TestHuntDocBadHeaderSaysWhatToDo(t *testing.T) {
 	_, err = j.Begin(context.Background(), "sha256:aa")
 	require.ErrorIs(t, err, upgrade.ErrCorruptJournal)
 	assert.ErrorContains(t, err, "give the path of a journal or of a new file")
+}
+
+// Roll: "the first r.Canaries steps, by node ID, come before all the
+// others, which go in batches of at most r.MaxInFlight, each batch after
+// the whole batch before it".
+func TestHuntDocRollCanariesByNodeID(t *testing.T) {
+	p := docPlan(t, 12)
+	r, err := p.Roll(upgrade.Rolling{Canaries: 2, MaxInFlight: "3"})
+	require.NoError(t, err)
+	apps := map[upgrade.StepID]topology.NodeID{}
+	var nodes []string
+	for _, s := range r.Steps {
+		if s.Kind == upgrade.Application {
+			apps[s.ID] = s.Node
+			nodes = append(nodes, string(s.Node))
+		}
+	}
+	require.Len(t, nodes, 12)
+	sort.Strings(nodes)
+	canaries := map[topology.NodeID]bool{topology.NodeID(nodes[0]): true, topology.NodeID(nodes[1]): true}
+	// Group the rest by the instances they wait for: each batch waits for
+	// the whole batch before it, the first for the canaries.
+	groups := map[string][]topology.NodeID{}
+	for id, n := range apps {
+		var appPre []string
+		for _, q := range r.Prerequisites(id) {
+			if m, ok := apps[q]; ok {
+				appPre = append(appPre, string(m))
+			}
+		}
+		if canaries[n] {
+			assert.Empty(t, appPre, "canary %s waits for no instance", n)
+			continue
+		}
+		sort.Strings(appPre)
+		key := fmt.Sprint(appPre)
+		groups[key] = append(groups[key], n)
+	}
+	sizes := 0
+	for _, g := range groups {
+		assert.LessOrEqual(t, len(g), 3)
+		sizes += len(g)
+	}
+	assert.Equal(t, 10, sizes)
+	assert.Len(t, groups, 4) // 10 = 3+3+3+1
+	assert.Contains(t, groups, fmt.Sprint(nodes[:2]), "the first batch waits for the canaries")
+	for key := range groups {
+		if key == fmt.Sprint(nodes[:2]) {
+			continue
+		}
+		found := false
+		for _, g := range groups {
+			prev := make([]string, len(g))
+			for i, n := range g {
+				prev[i] = string(n)
+			}
+			sort.Strings(prev)
+			found = found || fmt.Sprint(prev) == key
+		}
+		assert.True(t, found, "batch after %s: a whole batch", key)
+	}
 }
