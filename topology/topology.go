@@ -6,7 +6,9 @@
 // stackup reads a deployment through the small [Topology] interface, which a
 // host program implements over its own inventory (a CMDB, a cloud API, a
 // TOSCA orchestrator's database). [Memory] is an in-memory implementation,
-// built with a [Builder] or read from a JSON file with [ReadJSON].
+// built with a [Builder] or [New], read from a JSON or YAML file ([ReadJSON],
+// [ReadYAML], [Load]), or from a TOSCA service template and its instances
+// ([ReadTOSCA], [LoadTOSCA]).
 //
 // Identifiers are distinct string types ([AppID], [NodeID], [TemplateID]) so
 // that one cannot be passed where another is meant. Node and template
