@@ -484,3 +484,47 @@ func TestHuntDocRollCanariesByNodeID(t *testing.T) {
 		assert.True(t, found, "batch after %s: a whole batch", key)
 	}
 }
+
+// docCountingTopology counts the calls a Planner makes.
+type docCountingTopology struct {
+	topology.Topology
+	calls int
+}
+
+func (c *docCountingTopology) Application(ctx context.Context, id topology.AppID) (*topology.Application, error) {
+	c.calls++
+	return c.Topology.Application(ctx, id)
+}
+
+func (c *docCountingTopology) Dependents(ctx context.Context, id topology.NodeID) ([]topology.Dependent, error) {
+	c.calls++
+	return c.Topology.Dependents(ctx, id)
+}
+
+// RequestError: Request is the index in the call, Field names the field;
+// identifiers outside the safe set also match topology.ErrInvalidID, and
+// are refused before the topology is asked anything.
+func TestHuntDocRequestError(t *testing.T) {
+	topo := &docCountingTopology{Topology: build(t, shopBuilder(1))}
+	pl := upgrade.NewPlanner(topo, catalogue(t))
+	bad := shop2("tomcat_server", ">=10", "bad id!", ">=1")
+	other := shop2("tomcat_server", ">=10")
+	other.Application, other.Replaces, other.Template.ID = "other", "other_app", "other_app"
+	_, err := pl.PlanAll(context.Background(), other, bad)
+	var re *upgrade.RequestError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, 1, re.Request)
+	assert.Equal(t, "Template.Requirements[1].Template", re.Field)
+	assert.ErrorIs(t, err, upgrade.ErrInvalidRequest)
+	assert.ErrorIs(t, err, topology.ErrInvalidID)
+	assert.Zero(t, topo.calls)
+
+	empty := shop2("tomcat_server", ">=10")
+	empty.Application = ""
+	_, err = pl.Plan(context.Background(), empty)
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, 0, re.Request)
+	assert.Equal(t, "Application", re.Field)
+	assert.Zero(t, topo.calls)
+	t.Log(err)
+}
