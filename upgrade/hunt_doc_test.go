@@ -528,3 +528,11 @@ func TestHuntDocRequestError(t *testing.T) {
 	assert.Zero(t, topo.calls)
 	t.Log(err)
 }
+
+// A negative canary count is refused with an error that says what is
+// allowed.
+func TestHuntDocNegativeCanariesSaysWhatToDo(t *testing.T) {
+	_, err := docPlan(t, 2).Roll(upgrade.Rolling{Canaries: -1})
+	require.ErrorIs(t, err, upgrade.ErrInvalidRolling)
+	assert.ErrorContains(t, err, "0 or more")
+}

@@ -42,7 +42,7 @@ var ErrInvalidRolling = fmt.Errorf("invalid rolling strategy")
 // however the batches are cut.
 func (p *Plan) Roll(r Rolling) (*Plan, error) {
 	if r.Canaries < 0 {
-		return nil, fmt.Errorf("upgrade: %w: %d canaries", ErrInvalidRolling, r.Canaries)
+		return nil, fmt.Errorf("upgrade: %w: %d canaries: give 0 or more (0: no canaries)", ErrInvalidRolling, r.Canaries)
 	}
 	graph, order, err := stepGraph(p)
 	if err != nil {
