@@ -18,6 +18,7 @@ import (
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/upgradetest"
 )
 
 func docPlan(t *testing.T, instances int) *upgrade.Plan {
@@ -535,4 +536,17 @@ func TestHuntDocNegativeCanariesSaysWhatToDo(t *testing.T) {
 	_, err := docPlan(t, 2).Roll(upgrade.Rolling{Canaries: -1})
 	require.ErrorIs(t, err, upgrade.ErrInvalidRolling)
 	assert.ErrorContains(t, err, "0 or more")
+}
+
+// WithConcurrency: n < 1 runs one step at a time, as the default does (it
+// does not mean "no limit").
+func TestHuntDocConcurrencyBelowOne(t *testing.T) {
+	p := docPlan(t, 4)
+	for _, n := range []int{0, -3} {
+		exec := new(upgradetest.Executor)
+		_, err := upgrade.Run(context.Background(), p, exec, upgrade.WithConcurrency(n))
+		require.NoError(t, err)
+		assert.Equal(t, 1, exec.Peak(), "WithConcurrency(%d)", n)
+		assert.Equal(t, ids(p), exec.Started())
+	}
 }

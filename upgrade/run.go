@@ -229,7 +229,8 @@ type runConfig struct {
 	grace       time.Duration
 }
 
-// WithConcurrency lets Run execute up to n steps at once. The default is 1.
+// WithConcurrency lets Run execute up to n steps at once. The default is 1,
+// and n < 1 means 1, not "no limit" (as it does for [WithMaxMinorStep]).
 // A host call abandoned past its grace period (see WithGracePeriod) no
 // longer counts: it may still run while n others do.
 func WithConcurrency(n int) RunOption { return func(c *runConfig) { c.concurrency = max(n, 1) } }
