@@ -11,6 +11,7 @@ import (
 	"sort"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -548,5 +549,29 @@ func TestHuntDocConcurrencyBelowOne(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, 1, exec.Peak(), "WithConcurrency(%d)", n)
 		assert.Equal(t, ids(p), exec.Started())
+	}
+}
+
+// WithRetry: "try a failing step up to attempts times in all"; fewer than
+// one attempt still tries each step once.
+func TestHuntDocRetryBelowOne(t *testing.T) {
+	p := docPlan(t, 1)
+	for _, n := range []int{0, -1} {
+		exec := new(upgradetest.Executor)
+		rep, err := upgrade.Run(context.Background(), p, exec, upgrade.WithRetry(n, 0, 0))
+		require.NoError(t, err, "WithRetry(%d)", n)
+		assert.Equal(t, len(p.Steps), rep.Count(upgrade.Succeeded))
+		assert.Equal(t, ids(p), exec.Started())
+	}
+}
+
+// WithStepTimeout: a zero or negative duration is no bound.
+func TestHuntDocStepTimeoutNotPositive(t *testing.T) {
+	p := docPlan(t, 1)
+	for _, d := range []time.Duration{0, -time.Second} {
+		exec := new(upgradetest.Executor)
+		rep, err := upgrade.Run(context.Background(), p, exec, upgrade.WithStepTimeout(d))
+		require.NoError(t, err, "WithStepTimeout(%v)", d)
+		assert.Equal(t, len(p.Steps), rep.Count(upgrade.Succeeded))
 	}
 }

@@ -256,7 +256,7 @@ func WithRollback() RunOption { return func(c *runConfig) { c.rollback = true } 
 // 0). Each wait is drawn at random within 50% of its nominal length, so
 // that runners retrying at once spread out. Errors marked Permanent are
 // not retried, and under FailFast no step tries again once another has
-// failed. The default is one attempt.
+// failed. The default is one attempt, as is any attempts < 1.
 func WithRetry(attempts int, backoff, max time.Duration) RunOption {
 	return func(c *runConfig) { c.attempts, c.backoff, c.maxBackoff = attempts, backoff, max }
 }
@@ -266,11 +266,11 @@ func WithRetry(attempts int, backoff, max time.Duration) RunOption {
 const DefaultMaxBackoff = 5 * time.Minute
 
 // WithStepTimeout bounds each attempt of a step (Execute and Verify
-// together), and each Rollback. The default is no bound. A call that
-// outlasts it has its context cancelled with a cause (see context.Cause)
-// that says so, such as "step timed out after 30s", and matches
-// context.DeadlineExceeded; a Rollback that returns then leaves its step,
-// and the steps before it, in place.
+// together), and each Rollback. The default, like any d <= 0, is no
+// bound. A call that outlasts it has its context cancelled with a cause
+// (see context.Cause) that says so, such as "step timed out after 30s",
+// and matches context.DeadlineExceeded; a Rollback that returns then
+// leaves its step, and the steps before it, in place.
 func WithStepTimeout(d time.Duration) RunOption { return func(c *runConfig) { c.timeout = d } }
 
 // stepTimedOut is the cause of the context of an attempt that outlasted
