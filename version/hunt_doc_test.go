@@ -29,3 +29,34 @@ func TestHuntDocSpellings(t *testing.T) {
 	_, err = version.ParseConstraint(">=1." + strings.Repeat("1", version.MaxLength))
 	assert.Error(t, err)
 }
+
+// Constraint: the zero Constraint allows every version, prereleases
+// included, prints as "*" and marshals as ""; "", blank and "*" parse to
+// it; white space within is kept as spaces; PrereleaseHint says how to
+// allow a pre-release.
+func TestHuntDocConstraint(t *testing.T) {
+	for _, s := range []string{"", "  \t", "*"} {
+		c, err := version.ParseConstraint(s)
+		require.NoError(t, err, "%q", s)
+		assert.True(t, c.IsZero(), "%q", s)
+		assert.Equal(t, "*", c.String())
+		assert.True(t, c.Allows(version.MustParse("1.2.3-rc.1")))
+		b, err := c.MarshalText()
+		require.NoError(t, err)
+		assert.Equal(t, "", string(b))
+		var back version.Constraint
+		require.NoError(t, back.UnmarshalText(b))
+		assert.True(t, back.IsZero())
+	}
+	c, err := version.ParseConstraint(" >=1.0\t<2\n")
+	require.NoError(t, err)
+	assert.Equal(t, ">=1.0 <2", c.String())
+
+	gt := version.MustParseConstraint(">=1.30")
+	pre := version.MustParse("1.30.4-eks-a1")
+	assert.False(t, gt.Allows(pre))
+	assert.True(t, gt.ExcludesPrerelease(pre))
+	assert.Equal(t, "1.30.4-eks-a1 is a pre-release, which >=1.30 excludes: write >=1.30.0-0 to allow pre-releases", gt.PrereleaseHint(pre))
+	assert.True(t, version.MustParseConstraint(">=1.30.0-0").Allows(pre))
+	assert.Equal(t, "", gt.PrereleaseHint(version.MustParse("1.29.0")))
+}
