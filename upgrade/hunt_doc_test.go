@@ -575,3 +575,17 @@ func TestHuntDocStepTimeoutNotPositive(t *testing.T) {
 		assert.Equal(t, len(p.Steps), rep.Count(upgrade.Succeeded))
 	}
 }
+
+// Roll's doc: platform steps that only a later wave's instances need wait
+// for the wave before; those the first wave needs do not wait.
+func TestHuntDocRollHoldsPlatformOfLaterWaves(t *testing.T) {
+	r, err := docPlan(t, 5).Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "2"})
+	require.NoError(t, err)
+	assert.Empty(t, r.Prerequisites("platform/java-1@21.0.2"))
+	for _, id := range []upgrade.StepID{"platform/java-2@21.0.2", "platform/java-3@21.0.2"} {
+		assert.Equal(t, []upgrade.StepID{"app/shop-1@2.0.0"}, r.Prerequisites(id), "%s", id)
+	}
+	for _, id := range []upgrade.StepID{"platform/java-4@21.0.2", "platform/java-5@21.0.2"} {
+		assert.Equal(t, []upgrade.StepID{"app/shop-2@2.0.0", "app/shop-3@2.0.0"}, r.Prerequisites(id), "%s", id)
+	}
+}

@@ -32,8 +32,13 @@ var ErrInvalidRolling = fmt.Errorf("invalid rolling strategy")
 // Roll returns a copy of p in which the application steps of each
 // (application, template) pair are ordered by r: the first r.Canaries
 // steps, by node ID, come before all the others, which go in batches of at
-// most r.MaxInFlight, each batch after the whole batch before it. Platform
-// steps are unchanged. The copy has its own ID. Roll does not change p.
+// most r.MaxInFlight, each batch after the whole batch before it. A
+// platform step that only later instances of one pair need (none of the
+// first wave: the canaries, or the first batch when there are none) comes
+// after the wave before the first instance that needs it, so that a failed
+// canary leaves the others' platform as it was; one that the first wave or
+// another pair needs keeps its place. The copy has its own ID. Roll does
+// not change p.
 //
 // A batch of one step comes directly after the batch before it, or has
 // the batch after it directly after it; between larger batches, Roll puts
