@@ -167,8 +167,9 @@ func (e *PackageError) Unwrap() error { return e.Err }
 // Implementations must be safe for concurrent use. Packages returns the
 // packages of one type in any order, each version once ("18.04" and
 // "18.4.0" are one version: the planner refuses a list that holds both); an
-// unknown type gives an empty list and a nil error. The caller may keep and
-// change the returned slice.
+// unknown type gives an empty list and a nil error, and a context already
+// cancelled an error matching ctx.Err(). The caller may keep and change the
+// returned slice. Package sourcetest checks an implementation against this.
 type Source interface {
 	Packages(ctx context.Context, typ string) ([]Package, error)
 }
