@@ -589,3 +589,32 @@ func TestHuntDocRollHoldsPlatformOfLaterWaves(t *testing.T) {
 		assert.Equal(t, []upgrade.StepID{"app/shop-2@2.0.0", "app/shop-3@2.0.0"}, r.Prerequisites(id), "%s", id)
 	}
 }
+
+// WithPackages: the copy is in a directory Run creates under dir, "readable
+// by this user only".
+func TestHuntDocPackageCopyPrivate(t *testing.T) {
+	plan, src := signedPlan(t)
+	dir := t.TempDir()
+	checked := 0
+	_, err := upgrade.Run(context.Background(), plan, upgrade.ExecutorFunc(func(ctx context.Context, s upgrade.Step) error {
+		path := upgrade.PackageFile(ctx)
+		if s.Package == nil {
+			assert.Empty(t, path)
+			return nil
+		}
+		fi, err := os.Stat(path)
+		if !assert.NoError(t, err) {
+			return err
+		}
+		assert.Zero(t, fi.Mode().Perm()&0o077, "file %s mode %v", path, fi.Mode())
+		di, err := os.Stat(filepath.Dir(path))
+		if !assert.NoError(t, err) {
+			return err
+		}
+		assert.Zero(t, di.Mode().Perm()&0o077, "dir mode %v", di.Mode())
+		checked++
+		return nil
+	}), upgrade.WithPackages(src, dir))
+	require.NoError(t, err)
+	assert.Positive(t, checked)
+}
