@@ -618,3 +618,27 @@ func TestHuntDocPackageCopyPrivate(t *testing.T) {
 	require.NoError(t, err)
 	assert.Positive(t, checked)
 }
+
+// Events of a rolled plan: barriers are not steps; every event names a
+// step of the plan and Total is the number of steps.
+func TestHuntDocEventsOfRolledPlan(t *testing.T) {
+	p, err := docPlan(t, 6).Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "2"})
+	require.NoError(t, err)
+	require.NotEmpty(t, p.Barriers)
+	var events []upgrade.Event
+	rep, err := upgrade.Run(context.Background(), p, new(upgradetest.Executor), upgrade.WithEvents(func(e upgrade.Event) { events = append(events, e) }))
+	require.NoError(t, err)
+	assert.Len(t, rep.Outcomes, len(p.Steps))
+	succeeded := 0
+	for _, e := range events {
+		require.NotNil(t, e.Step)
+		_, ok := p.Step(e.Step.ID)
+		assert.True(t, ok, "event for %s, not a step", e.Step.ID)
+		assert.Equal(t, len(p.Steps), e.Total)
+		if e.Kind == upgrade.StepSucceeded {
+			succeeded++
+		}
+	}
+	assert.Equal(t, len(p.Steps), succeeded)
+	assert.Equal(t, len(p.Steps), events[len(events)-1].Done)
+}
