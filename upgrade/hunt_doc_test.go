@@ -642,3 +642,13 @@ func TestHuntDocEventsOfRolledPlan(t *testing.T) {
 	assert.Equal(t, len(p.Steps), succeeded)
 	assert.Equal(t, len(p.Steps), events[len(events)-1].Done)
 }
+
+// An unknown step kind in a plan's JSON is refused with an error that
+// names the kinds there are.
+func TestHuntDocUnknownStepKindSaysWhatToDo(t *testing.T) {
+	var k upgrade.StepKind
+	err := k.UnmarshalText([]byte("plaform"))
+	require.Error(t, err)
+	assert.ErrorContains(t, err, `"plaform"`)
+	assert.ErrorContains(t, err, `want "platform" or "application"`)
+}

@@ -79,7 +79,7 @@ func (k *StepKind) UnmarshalText(text []byte) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("upgrade: unknown step kind %q", text)
+	return fmt.Errorf("upgrade: unknown step kind %q: want %q or %q", text, Platform, Application)
 }
 
 // Step is one change to one node.
