@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -651,4 +652,9 @@ func TestHuntDocUnknownStepKindSaysWhatToDo(t *testing.T) {
 	require.Error(t, err)
 	assert.ErrorContains(t, err, `"plaform"`)
 	assert.ErrorContains(t, err, `want "platform" or "application"`)
+
+	// Through ReadJSON, the package is named once.
+	_, err = upgrade.ReadJSON(strings.NewReader(`{"schema":"` + upgrade.Schema + `","steps":[{"id":"a","kind":"plaform"}]}`))
+	require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+	assert.ErrorContains(t, err, `upgrade: invalid plan: unknown step kind "plaform"`)
 }

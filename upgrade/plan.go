@@ -79,7 +79,9 @@ func (k *StepKind) UnmarshalText(text []byte) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("upgrade: unknown step kind %q: want %q or %q", text, Platform, Application)
+	// No "upgrade:" prefix: ReadJSON, and json.Unmarshal's callers, say
+	// what was being read.
+	return fmt.Errorf("unknown step kind %q: want %q or %q", text, Platform, Application)
 }
 
 // Step is one change to one node.
