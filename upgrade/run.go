@@ -882,11 +882,8 @@ func newBackoff(initial, max time.Duration) *backoff.ExponentialBackOff {
 // of it. It returns errGone when the watch gave up on a host call (see
 // work).
 func (r *run) once(ctx context.Context, i, n int, s *slot) error {
-	if r.cfg.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, r.cfg.timeout, &stepTimedOut{r.cfg.timeout})
-		defer cancel()
-	}
+	ctx, cancel := r.bounded(ctx)
+	defer cancel()
 	if p := r.plan.Steps[i].Package; r.store != nil && p != nil {
 		path, err := r.store.file(ctx, *p)
 		if err != nil {
@@ -1238,13 +1235,19 @@ func (r *run) rollback(ctx context.Context) {
 	}
 }
 
+// bounded returns ctx bounded by the step timeout, if there is one, and
+// the function that releases it.
+func (r *run) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if r.cfg.timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeoutCause(ctx, r.cfg.timeout, &stepTimedOut{r.cfg.timeout})
+}
+
 // undo calls the host's Rollback for step i, within the step timeout.
 func (r *run) undo(ctx context.Context, i int) error {
-	if r.cfg.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, r.cfg.timeout, &stepTimedOut{r.cfg.timeout})
-		defer cancel()
-	}
+	ctx, cancel := r.bounded(ctx)
+	defer cancel()
 	if p := r.plan.Steps[i].Package; r.store != nil && p != nil {
 		ctx = context.WithValue(ctx, packageFileKey{}, r.store.Made(*p))
 	}
