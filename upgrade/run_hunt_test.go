@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -409,14 +408,7 @@ func TestHuntLoggerRollback(t *testing.T) {
 		{ID: "c", Node: "node-c", After: []upgrade.StepID{"b"}},
 	}}
 	var buf bytes.Buffer
-	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
-		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
-			if a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}))
+	logger := timelessLogger(&buf)
 	exec := new(upgradetest.Executor)
 	exec.FailAt("c", errors.New("disk full"))
 	exec.FailRollback("b", errors.New("snapshot gone"))

@@ -1124,12 +1124,10 @@ func TestPlanRollInvalid(t *testing.T) {
 	}
 }
 
-func TestRunLogger(t *testing.T) {
-	plan := &upgrade.Plan{Steps: []upgrade.Step{
-		{ID: "a", Node: "node-a"}, {ID: "b", Node: "node-b", After: []upgrade.StepID{"a"}}, {ID: "c", Node: "node-c"},
-	}}
-	var buf bytes.Buffer
-	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
+// timelessLogger logs text lines to buf without their times, for tests
+// to compare.
+func timelessLogger(buf *bytes.Buffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey {
 				return slog.Attr{}
@@ -1137,6 +1135,14 @@ func TestRunLogger(t *testing.T) {
 			return a
 		},
 	}))
+}
+
+func TestRunLogger(t *testing.T) {
+	plan := &upgrade.Plan{Steps: []upgrade.Step{
+		{ID: "a", Node: "node-a"}, {ID: "b", Node: "node-b", After: []upgrade.StepID{"a"}}, {ID: "c", Node: "node-c"},
+	}}
+	var buf bytes.Buffer
+	logger := timelessLogger(&buf)
 	exec := new(upgradetest.Executor)
 	exec.FailAt("b", errors.New("disk full"))
 	_, err := upgrade.Run(context.Background(), plan, exec, upgrade.WithRunLogger(logger),
