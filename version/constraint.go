@@ -171,8 +171,9 @@ func (c Constraint) PrereleaseHint(v Version) string {
 }
 
 // lowerBound finds the operator and version of a clause that sets a lower
-// bound: ">=1.30", "~1.2", "^2", "~>3.1" or "=1.29".
-var lowerBound = regexp.MustCompile(`(>=|~>|~|\^|=)\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:[^-+.0-9A-Za-z]|$)`)
+// bound: ">=1.30", "~1.2", "^2", "~>3.1" or "=1.29"; not the "=" of "<="
+// or "!=", which set none.
+var lowerBound = regexp.MustCompile(`(?:^|[^<>!=~^])(>=|~>|~|\^|=)\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:[^-+.0-9A-Za-z]|$)`)
 
 // withPrereleases returns c with the "-0" pre-release added to the lower
 // bound of its first clause that has one, when the result allows v.
@@ -182,21 +183,37 @@ func (c Constraint) withPrereleases(v Version) (string, bool) {
 	if loc == nil {
 		return "", false
 	}
+	written := func(i int) bool { return loc[2*i] >= 0 }
 	part := func(i int) string {
-		if loc[2*i] < 0 {
+		if !written(i) {
 			return "0"
 		}
 		return src[loc[2*i]:loc[2*i+1]]
 	}
 	op := src[loc[2]:loc[3]]
-	if op == "=" {
-		op = ">="
-	}
 	end := loc[2*4+1]
-	if loc[2*4] < 0 {
+	if !written(4) {
 		end = max(loc[2*3+1], loc[2*2+1])
 	}
-	fix := src[:loc[0]] + op + part(2) + "." + part(3) + "." + part(4) + "-0" + src[end:]
+	// A version without its patch is a range ("=1.2" is 1.2.x, "~1" 1.x,
+	// "^0" 0.x), which the same version written in full is not, except
+	// after ">=", after "~" with two parts other than 0.0, and after "^"
+	// with a major or a minor above 0 ("~1.29" is ~1.29.0, "^1" ^1.0.0).
+	// Elsewhere "-0" follows the version as written: "=1.2-0", "~1-0".
+	bound := part(2) + "." + part(3) + "." + part(4) + "-0"
+	if !written(4) {
+		zero := func(i int) bool { return strings.Trim(part(i), "0") == "" }
+		full := op == ">=" ||
+			(op == "~" || op == "~>") && written(3) && !(zero(2) && zero(3)) ||
+			op == "^" && (!zero(2) || written(3) && !zero(3))
+		if !full {
+			bound = part(2) + "-0"
+			if written(3) {
+				bound = part(2) + "." + part(3) + "-0"
+			}
+		}
+	}
+	fix := src[:loc[2]] + op + bound + src[end:]
 	f, err := ParseConstraint(fix)
 	if err != nil || !f.Allows(v) {
 		return "", false
