@@ -67,7 +67,30 @@ func parseYAML(data []byte) (*yaml.Node, error) {
 	if err := checkAliases(doc.Content[0]); err != nil {
 		return nil, err
 	}
+	if err := checkTags(doc.Content[0]); err != nil {
+		return nil, err
+	}
 	return doc.Content[0], nil
+}
+
+// checkTags refuses a node tagged with a tag that YAML does not define
+// (one not written "!!str", "!!float" and so on), naming its line. YAML
+// reads a plain value that begins with "!" as a tag and what follows, and
+// decoding drops the tag: the constraint !=1.5 <2, unquoted, would be
+// read as <2, and !=1.5 alone as no constraint. It does not follow
+// aliases: the nodes they name are walked where they are written.
+func checkTags(n *yaml.Node) error {
+	if n.Style&yaml.TaggedStyle != 0 && !strings.HasPrefix(n.Tag, "!!") {
+		return &Error{Item: fmt.Sprintf("line %d", n.Line),
+			Err: fmt.Errorf("%w: YAML reads %q as a tag, not as text, and would drop it: quote a value that begins with \"!\", "+
+				"such as the constraint \"!=1.5 <2\"", ErrInvalid, shownID(n.Tag, 64))}
+	}
+	for _, c := range n.Content {
+		if err := checkTags(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // A YAML document may grow, through its aliases, to at most aliasGrowth
