@@ -92,12 +92,14 @@ type fileRelationship struct {
 // and constraint, and every identifier outside the safe set of [CheckID]
 // (an [*IDError], matching ErrInvalidID too), is reported at once, as a
 // *multierror.Error of [*Error] values, like the problems [Validate]
-// finds. An error means nothing was read.
+// finds. An error means nothing was read. A UTF-8 byte-order mark at the
+// start, which some editors write, is skipped, as ReadYAML skips it.
 func ReadJSON(r io.Reader) (*Memory, error) {
 	data, err := readCapped(r)
 	if err != nil {
 		return nil, err
 	}
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	var f fileTopology
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
