@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/stackup/stackup/topology"
@@ -114,6 +115,9 @@ func (s *server) follow(rs *runState) {
 		s.log.Error("run record not saved", "run", id, "err", err)
 	}
 	s.runs[id] = rs
+	if i := slices.Index(s.finished, id); i >= 0 { // ended before: running now, not to forget
+		s.finished = slices.Delete(s.finished, i, i+1)
+	}
 	for _, app := range rs.status().Applications {
 		s.busy[app] = id
 	}
