@@ -47,7 +47,11 @@ func (s *server) startDatabase(ctx context.Context, plan *upgrade.Plan, apps []t
 		}
 	}
 	if rec, err := s.state.loadRun(id); err == nil && rec.Database { // a run forgotten since
-		s.follow(newRunState(*rec))
+		rs := newRunState(*rec)
+		if rec.State == runFailed || rec.State == runCancelled { // as one remembered
+			return s.retryDatabase(ctx, plan, rs, answer)
+		}
+		s.follow(rs)
 		return answer, nil
 	}
 	if err := s.env.refresh(); err != nil { // for the stale check
