@@ -549,6 +549,7 @@ var eventVerbs = map[upgrade.EventKind]string{
 	upgrade.StepFailed:     "FAILED",
 	upgrade.StepSkipped:    "skip  ",
 	upgrade.StepRolledBack: "undone",
+	upgrade.StepWaiting:    "wait  ",
 }
 
 // progressLine describes an event in one line, such as
@@ -565,6 +566,9 @@ func progressLine(ev upgrade.Event, took time.Duration) string {
 		b.WriteString(" (in doubt: an earlier run was interrupted during this step)")
 	case ev.Kind == upgrade.StepRetrying:
 		fmt.Fprintf(&b, " (attempt %d): %s", ev.Attempt, topology.Printable(ev.Err.Error()))
+	case ev.Kind == upgrade.StepWaiting && ev.WaitingFor != nil: // a database run's step, whose node another run holds
+		fmt.Fprintf(&b, ": node %s is held by step %s of plan %s", topology.Printable(string(ev.WaitingFor.Node)),
+			topology.Printable(string(ev.WaitingFor.Step)), topology.Printable(ev.WaitingFor.Plan))
 	case ev.Err != nil:
 		fmt.Fprintf(&b, ": %s", topology.Printable(ev.Err.Error()))
 	}

@@ -171,6 +171,7 @@ func (rs *runState) addAt(ev upgrade.Event, now time.Time) (took time.Duration, 
 		rs.begun[ev.Step.ID] = now
 	case upgrade.StepRetrying:
 		rs.rec.Steps[ev.Step.ID] = stepRunning
+	case upgrade.StepWaiting: // for another run's step on its node: still pending
 	case upgrade.StepSucceeded, upgrade.StepFailed:
 		rs.rec.Steps[ev.Step.ID] = se.Kind
 		if start, found := rs.begun[ev.Step.ID]; found {
