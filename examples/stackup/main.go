@@ -479,7 +479,8 @@
 //	                 RFC 3339 with milliseconds, in_doubt true on
 //	                 the start of a step offered again after an interruption; and
 //	                 last "event: done" with the status above. A comment line
-//	                 ": keep-alive" comes after 15 s without an event.
+//	                 ": keep-alive" comes after 15 s without an event; a client
+//	                 that reads nothing for a minute is let go.
 //	                 Each step event has an ID; Last-Event-ID resumes after that
 //	                 event, and an ID this server did not give (one from before
 //	                 a restart) replays every event it has seen of the run.

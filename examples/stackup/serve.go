@@ -43,6 +43,10 @@ const defaultKeepPlans = 1000
 // so that proxies and clients do not take it for dead.
 const keepAlive = 15 * time.Second
 
+// streamWriteTimeout is the longest a write of an event stream may take:
+// a client that reads nothing for so long is let go.
+const streamWriteTimeout = time.Minute
+
 // server is the deployment server: it plans requests posted to it, keeps
 // plans for review, and runs plans in the background, one run per
 // application at a time, each journaled in the state directory. Its runs
@@ -1089,7 +1093,10 @@ func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	next := rs.eventsAfter(r.Header.Get("Last-Event-ID"))
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
+	// A stream outlives the server's write timeout, but each write has
+	// streamWriteTimeout: a client that stops reading is let go.
+	writing := func() { _ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)) }
+	writing()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
@@ -1097,6 +1104,7 @@ func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	defer keepAlive.Stop()
 	for {
 		events, status, changed := rs.since(next)
+		writing()
 		for _, ev := range events {
 			data, _ := json.Marshal(ev)
 			fmt.Fprintf(w, "id: %s\nevent: step\ndata: %s\n\n", rs.eventID(next), data)
@@ -1117,6 +1125,7 @@ func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			case <-changed:
 				waiting = false
 			case <-keepAlive.C:
+				writing()
 				fmt.Fprint(w, ": keep-alive\n\n")
 				if err := rc.Flush(); err != nil {
 					return
@@ -1341,8 +1350,9 @@ func checkToken(token string) (string, error) {
 
 // newHTTPServer returns the HTTP server serving h: it bounds the time a
 // client takes to send a request and the time an answer takes, but not
-// an event stream, which lifts the write timeout (and which the read
-// timeout, over once the request is read, does not cut).
+// an event stream, which bounds each of its writes instead
+// (streamWriteTimeout), and which the read timeout, over once the request
+// is read, does not cut.
 func newHTTPServer(h http.Handler, log *slog.Logger, tlsConfig *tls.Config) *http.Server {
 	return &http.Server{
 		Handler:           h,
