@@ -565,7 +565,10 @@ func progressLine(ev upgrade.Event, took time.Duration) string {
 	case ev.Kind == upgrade.StepStarted && ev.InDoubt:
 		b.WriteString(" (in doubt: an earlier run was interrupted during this step)")
 	case ev.Kind == upgrade.StepRetrying:
-		fmt.Fprintf(&b, " (attempt %d): %s", ev.Attempt, topology.Printable(ev.Err.Error()))
+		fmt.Fprintf(&b, " (attempt %d)", ev.Attempt)
+		if ev.Err != nil { // a database run's event has none for an error without text
+			fmt.Fprintf(&b, ": %s", topology.Printable(ev.Err.Error()))
+		}
 	case ev.Kind == upgrade.StepWaiting && ev.WaitingFor != nil: // a database run's step, whose node another run holds
 		fmt.Fprintf(&b, ": node %s is held by step %s of plan %s", topology.Printable(string(ev.WaitingFor.Node)),
 			topology.Printable(string(ev.WaitingFor.Step)), topology.Printable(ev.WaitingFor.Plan))
