@@ -480,7 +480,9 @@
 //	                 the start of a step offered again after an interruption; and
 //	                 last "event: done" with the status above. A comment line
 //	                 ": keep-alive" comes after 15 s without an event; a client
-//	                 that reads nothing for a minute is let go.
+//	                 that reads nothing for a minute is let go. The server keeps
+//	                 at most 100 streams open: one more is 503
+//	                 {"kind": "too_many_streams"}, with Retry-After.
 //	                 Each step event has an ID; Last-Event-ID resumes after that
 //	                 event, and an ID this server did not give (one from before
 //	                 a restart) replays every event it has seen of the run.

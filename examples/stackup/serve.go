@@ -43,6 +43,9 @@ const defaultKeepPlans = 1000
 // so that proxies and clients do not take it for dead.
 const keepAlive = 15 * time.Second
 
+// defaultMaxStreams is how many event streams serve keeps open at once.
+const defaultMaxStreams = 100
+
 // streamWriteTimeout is the longest a write of an event stream may take:
 // a client that reads nothing for so long is let go.
 const streamWriteTimeout = time.Minute
@@ -63,6 +66,9 @@ type server struct {
 	metrics *metrics
 	// keepAlive is the longest an event stream stays silent.
 	keepAlive time.Duration
+	// maxStreams is how many event streams may be open at once, streams
+	// how many are (s.mu guards both).
+	maxStreams, streams int
 	// keep is how many ended runs the server remembers, keepPlans how many
 	// plans that no run names the state directory keeps; named holds the
 	// plans that runs name, kept for their resumes (s.mu guards it).
@@ -124,7 +130,7 @@ func newServer(ctx context.Context, e *env, rf *runFlags, acc access, state *sta
 		return nil, err
 	}
 	s := &server{env: e, rf: rf, cmds: cmds, exec: newExecutor(cmds, out), log: log, acc: acc, state: state,
-		metrics: newMetrics(), keepAlive: keepAlive, ended: make(chan struct{}), keep: maxFinishedRuns, keepPlans: defaultKeepPlans, named: map[string]bool{}, runs: map[string]*runState{}, busy: map[topology.AppID]string{}}
+		metrics: newMetrics(), keepAlive: keepAlive, maxStreams: defaultMaxStreams, ended: make(chan struct{}), keep: maxFinishedRuns, keepPlans: defaultKeepPlans, named: map[string]bool{}, runs: map[string]*runState{}, busy: map[topology.AppID]string{}}
 	if err := s.loadRuns(ctx); err != nil {
 		return nil, err
 	}
@@ -1091,6 +1097,23 @@ func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if rs == nil {
 		return
 	}
+	s.mu.Lock()
+	full := s.streams >= s.maxStreams
+	if !full {
+		s.streams++
+	}
+	s.mu.Unlock()
+	if full {
+		w.Header().Set("Retry-After", "10")
+		writeError(w, http.StatusServiceUnavailable, "too_many_streams", fmt.Errorf(
+			"%d event streams are open already, as many as this server keeps: follow the run at /v1/runs/%s meanwhile, or try again later", s.maxStreams, rs.status().Run))
+		return
+	}
+	defer func() {
+		s.mu.Lock()
+		s.streams--
+		s.mu.Unlock()
+	}()
 	next := rs.eventsAfter(r.Header.Get("Last-Event-ID"))
 	rc := http.NewResponseController(w)
 	// A stream outlives the server's write timeout, but each write has
