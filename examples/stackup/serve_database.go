@@ -48,8 +48,11 @@ func (s *server) startDatabase(ctx context.Context, plan *upgrade.Plan, apps []t
 	}
 	if rec, err := s.state.loadRun(id); err == nil && rec.Database { // a run forgotten since
 		rs := newRunState(*rec)
-		if rec.State == runFailed || rec.State == runCancelled { // as one remembered
+		switch rec.State { // as one remembered
+		case runFailed, runCancelled:
 			return s.retryDatabase(ctx, plan, rs, answer)
+		case runSucceeded:
+			return answer, nil // over: following it again would count it again
 		}
 		s.follow(rs)
 		return answer, nil
