@@ -98,6 +98,16 @@ func (s *server) retryDatabase(ctx context.Context, plan *upgrade.Plan, rs *runS
 	if err := s.checkStale(plan, upgrade.WithJournal(done)); err != nil {
 		return applyAnswer{}, err
 	}
+	// Its follower reads the run again from its first event: those it has
+	// had so far, counted when this server first read them or before it
+	// started (a run it had forgotten, or read ended), are not counted again.
+	had := 0
+	if _, err := eachEvent(ctx, s.db, plan.ID, 0, func(pgrun.Event) { had++ }); err != nil {
+		return applyAnswer{}, fail(http.StatusBadGateway, "database", fmt.Errorf("database: %w", s.rf.db.redact(err)))
+	}
+	rs.mu.Lock()
+	rs.counted = max(rs.counted, had)
+	rs.mu.Unlock()
 	if _, err := s.db.Retry(ctx, plan.ID); err != nil && !errors.Is(err, pgrun.ErrNotFinished) { // not finished: taken up since
 		return applyAnswer{}, fail(http.StatusBadGateway, "database", fmt.Errorf("database: %w", s.rf.db.redact(err)))
 	}
