@@ -246,6 +246,15 @@ func (s *server) followDatabaseRuns() {
 	defer s.mu.Unlock()
 	for _, rs := range s.runs {
 		if st := rs.status(); st.Database && (st.State == runRunning || st.State == runInterrupted) {
+			// Its follower reads it from its first event; those it has had
+			// so far came before this server started, and are not counted.
+			had := 0
+			if _, err := eachEvent(s.ctx, s.db, st.Plan, 0, func(pgrun.Event) { had++ }); err != nil && !errors.Is(err, pgrun.ErrUnknownRun) {
+				s.log.Warn("reading the run's events from the database failed: the metrics may count them", "run", st.Run, "err", s.rf.db.redact(err))
+			}
+			rs.mu.Lock()
+			rs.counted = max(rs.counted, had)
+			rs.mu.Unlock()
 			s.follow(rs)
 		}
 	}
