@@ -396,7 +396,10 @@ func parseRequestsJSON(r io.Reader) ([]upgrade.Request, error) {
 // to case). Its errors are *placeError values.
 func checkJSONKeys(data []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
-	line := func() int { return 1 + bytes.Count(data[:dec.InputOffset()], []byte("\n")) }
+	// Lines are counted only for an error: counting each key's would take
+	// time growing with the square of the body's size.
+	lineAt := func(offset int64) int { return 1 + bytes.Count(data[:offset], []byte("\n")) }
+	line := func() int { return lineAt(dec.InputOffset()) }
 	var walk func(t reflect.Type, path string) error
 	walk = func(t reflect.Type, path string) error {
 		tok, err := dec.Token()
@@ -409,7 +412,7 @@ func checkJSONKeys(data []byte) error {
 			if place == "" {
 				place = "the top level"
 			}
-			seen := map[string]int{}
+			seen := map[string]int64{} // the offset of each key
 			for dec.More() {
 				tok, err := dec.Token()
 				if err != nil {
@@ -421,9 +424,9 @@ func checkJSONKeys(data []byte) error {
 					return &placeError{Line: line(), Place: place, Problem: fmt.Sprintf("unknown field %q; known fields: %s", key, strings.Join(fieldNames(t), ", "))}
 				}
 				if first, twice := seen[key]; twice {
-					return &placeError{Line: line(), Place: place, Problem: fmt.Sprintf("field %q given twice (first on line %d)", key, first)}
+					return &placeError{Line: line(), Place: place, Problem: fmt.Sprintf("field %q given twice (first on line %d)", key, lineAt(first))}
 				}
-				seen[key] = line()
+				seen[key] = dec.InputOffset()
 				p := key
 				if path != "" {
 					p = path + "." + key
