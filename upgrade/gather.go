@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
@@ -610,6 +611,10 @@ func (pl *planning) catalog(typ string) (*catalog, error) {
 		}
 		if err := p.Validate(); err != nil {
 			return nil, fmt.Errorf("upgrade: listing %s packages: %w", typ, err)
+		}
+		if !utf8.ValidString(p.Location) { // JSON cannot hold it: the plan would not read back
+			return nil, fmt.Errorf("upgrade: listing %s packages: source returned %w", typ, &pkgsource.PackageError{
+				Package: p.Key(), Err: fmt.Errorf("%w: location %q is not UTF-8", pkgsource.ErrInvalid, p.Location)})
 		}
 		for _, r := range p.Requires {
 			if err := topology.CheckID("package type", r.Type); err != nil {
