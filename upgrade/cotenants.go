@@ -74,9 +74,9 @@ func (pl *planning) direct(pf *platform) ([]Demand, error) {
 		}
 		if g := cotenantGroup(out, d.Constraint); g >= 0 {
 			last = g
-		} else if pl.replaces(d.App, d.Template) { // a constraint met before needs no such check
+		} else if pl.replacesAll(d.App, d.Template) { // a constraint met before needs no such check
 			replaced = d
-		} else if !pl.upgraded(d.Node) {
+		} else if !pl.exempt(d) {
 			if err := checkDependent(pf, i); err != nil {
 				return nil, err
 			}
@@ -575,7 +575,16 @@ func checkDependentOf(id topology.NodeID, deps []topology.Dependent, i int) erro
 // node's old requirement is broken until its own step (see
 // oldRequirementWarnings).
 func (pl *planning) exempt(d *topology.Dependent) bool {
-	return pl.replaces(d.App, d.Template) || pl.upgraded(d.Node)
+	return pl.replacesAll(d.App, d.Template) || pl.renamed[d.Node] || pl.upgraded(d.Node)
+}
+
+// replacesAll reports whether a request replaces every node of template t
+// in application app: t is the template it replaces. Of its new
+// template's ID, it replaces only the nodes with its version (see
+// targets), which gather lists in pl.renamed.
+func (pl *planning) replacesAll(app topology.AppID, t topology.TemplateID) bool {
+	r, ok := pl.replacing[appTemplate{app, t}]
+	return ok && pl.requests[r].Replaces == t
 }
 
 // upgraded reports whether node id is a platform node that the plan

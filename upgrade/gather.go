@@ -26,11 +26,12 @@ type planning struct {
 	templates    map[topology.TemplateID]*topology.Template
 	catalogs     map[string]*catalog // by type
 
-	replaced   []replacement     // the application nodes replaced, in the order met
-	byHeight   [][]*platform     // the platform nodes by height
-	heightPath []topology.NodeID // the nodes whose height is being worked out
-	walk       walk              // see beneath
-	up         upward            // see above
+	replaced   []replacement            // the application nodes replaced, in the order met
+	renamed    map[topology.NodeID]bool // those of a new template's ID (see targets)
+	byHeight   [][]*platform            // the platform nodes by height
+	heightPath []topology.NodeID        // the nodes whose height is being worked out
+	walk       walk                     // see beneath
+	up         upward                   // see above
 }
 
 type nodeInfo struct {
@@ -590,6 +591,12 @@ func (pl *planning) replace(r *Request, index int, n *topology.Node, replaced *t
 			Demands: []Demand{requestDemand(r)}, Candidates: []version.Version{r.Template.Version}}
 	}
 	pl.replaced = append(pl.replaced, rep)
+	if n.Template != r.Replaces {
+		if pl.renamed == nil {
+			pl.renamed = map[topology.NodeID]bool{}
+		}
+		pl.renamed[n.ID] = true
+	}
 	return info, nil
 }
 

@@ -1,0 +1,45 @@
+package upgrade_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/upgrade"
+)
+
+// TestHunt2RenamedTemplateOtherVersionIsCotenant: a run of an earlier plan
+// moved shop-ng-1 to template shop_ng at 2.0.0, which needs Tomcat below
+// 10, and the shop now asks for shop_ng at 2.1.0, which needs 10. The
+// request replaces the nodes of shop_app and those of shop_ng at 2.1.0
+// (see TestReplanRenamedTemplate), not shop-ng-1: it stays on shop_ng
+// 2.0.0, on tomcat-1, and upgrading tomcat-1 to 10 would break it. The
+// plan fails naming it, as for any co-tenant, rather than leave it out.
+func TestHunt2RenamedTemplateOtherVersionIsCotenant(t *testing.T) {
+	bothWays(t, func(t *testing.T, topo func(*topology.Memory) topology.Topology) {
+		b := shopBuilder(1).
+			Template("shop", topology.Template{ID: "shop_ng", Type: "webapp", Version: v("2.0.0"),
+				Requirements: []topology.Requirement{{Template: "tomcat_server", Constraint: c("<10")}}}).
+			Node("shop", topology.Node{ID: "shop-ng-1", Template: "shop_ng", Relationships: on("tomcat-1")})
+		req := shop2("tomcat_server", ">=10")
+		req.Template.ID, req.Template.Version = "shop_ng", v("2.1.0")
+		plan, err := upgrade.NewPlanner(topo(build(t, b)), catalogue(t)).Plan(t.Context(), req)
+		require.ErrorIs(t, err, upgrade.ErrConflict, "plan: %v", plan)
+		ce, ok := errors.AsType[*upgrade.ConflictError](err)
+		require.True(t, ok, err)
+		assert.Equal(t, topology.NodeID("tomcat-1"), ce.Node)
+		assert.Equal(t, []upgrade.Demand{{App: "shop", Node: "shop-ng-1", Template: "shop_ng", Constraint: c("<10")}}, ce.Blocking)
+
+		// At 2.1.0, shop-ng-1 is the request's (current): no co-tenant.
+		b = shopBuilder(1).
+			Template("shop", topology.Template{ID: "shop_ng", Type: "webapp", Version: v("2.1.0"),
+				Requirements: []topology.Requirement{{Template: "tomcat_server", Constraint: c("<10")}}}).
+			Node("shop", topology.Node{ID: "shop-ng-1", Template: "shop_ng", Relationships: on("tomcat-1")})
+		plan, err = upgrade.NewPlanner(topo(build(t, b)), catalogue(t)).Plan(t.Context(), req)
+		require.NoError(t, err)
+		assert.Equal(t, []upgrade.StepID{"platform/tomcat-1@11.0.2", "app/shop-1@2.1.0"}, ids(plan))
+	})
+}
