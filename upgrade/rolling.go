@@ -36,9 +36,11 @@ var ErrInvalidRolling = fmt.Errorf("invalid rolling strategy")
 // platform step that only later instances of one pair need (none of the
 // first wave: the canaries, or the first batch when there are none) comes
 // after the wave before the first instance that needs it, so that a failed
-// canary leaves the others' platform as it was; one that the first wave or
-// another pair needs keeps its place. The copy has its own ID. Roll does
-// not change p.
+// canary leaves the others' platform as it was; one that later instances
+// of several pairs need, and no first wave, comes after the first wave of
+// each of those pairs (two applications on one VM each have their canary
+// before the other VMs change); one that a first wave needs keeps its
+// place. The copy has its own ID. Roll does not change p.
 //
 // A batch of one step comes directly after the batch before it, or has
 // the batch after it directly after it; between larger batches, Roll puts
@@ -131,23 +133,30 @@ func (p *Plan) holdPlatform(graph *dag.Graph, order []int, need []rollNeed, befo
 		}
 	}
 	for i := range p.Steps {
-		if p.Steps[i].Kind == Platform && p.held(graph, need, i) {
-			n := need[i]
+		if p.Steps[i].Kind != Platform || !p.held(graph, need, i) {
+			continue
+		}
+		switch n := need[i]; {
+		case n.group > 0:
 			p.Steps[i].After = append(p.Steps[i].After, befores[n.group-1][n.wave]...)
+		default: // several groups: after the first wave of each
+			for _, g := range n.groups {
+				p.Steps[i].After = append(p.Steps[i].After, befores[g-1][1]...)
+			}
 		}
 	}
 }
 
-// held reports whether platform step i waits for the wave before the first
-// that needs it: when only one group's waves after the first need it, and
-// no platform step it comes after waits for that wave already.
+// held reports whether platform step i waits for waves of the groups that
+// need it (see holdPlatform): when no first wave needs it, and no
+// platform step it comes after, needed alike, waits for them already.
 func (p *Plan) held(graph *dag.Graph, need []rollNeed, i int) bool {
 	n := need[i]
-	if n.group <= 0 || n.wave == 0 {
+	if n.group == 0 || n.wave == 0 {
 		return false
 	}
 	for _, d := range graph.Deps(i) {
-		if int(d) < len(p.Steps) && p.Steps[d].Kind == Platform && need[d] == n {
+		if int(d) < len(p.Steps) && p.Steps[d].Kind == Platform && need[d].same(n) {
 			return false
 		}
 	}
@@ -155,9 +164,14 @@ func (p *Plan) held(graph *dag.Graph, need []rollNeed, i int) bool {
 }
 
 // rollNeed says which application steps need a step, themselves or
-// through steps after them: none (group 0), those of the group-th (from 1)
-// group, of wave wave and later, or those of several groups (group -1).
-type rollNeed struct{ group, wave int32 }
+// through steps after them: none (group 0); those of the group-th (from 1)
+// group, of wave wave and later; or those of several groups (group -1),
+// of wave wave and later, which when wave is not 0 (no first wave needs
+// it) are those of groups, sorted.
+type rollNeed struct {
+	group, wave int32
+	groups      []int32
+}
 
 // with returns what needs a step that n and m need.
 func (n rollNeed) with(m rollNeed) rollNeed {
@@ -166,10 +180,32 @@ func (n rollNeed) with(m rollNeed) rollNeed {
 		return n
 	case n.group == 0:
 		return m
-	case n.group != m.group || n.group < 0:
-		return rollNeed{group: -1}
+	case n.group == m.group && n.group > 0:
+		return rollNeed{group: n.group, wave: min(n.wave, m.wave)}
 	}
-	return rollNeed{group: n.group, wave: min(n.wave, m.wave)}
+	out := rollNeed{group: -1, wave: min(n.wave, m.wave)}
+	if out.wave > 0 { // a first wave needing it, it is not held: no need to know the groups
+		out.groups = n.groupList()
+		for _, g := range m.groupList() {
+			if i, found := slices.BinarySearch(out.groups, g); !found {
+				out.groups = slices.Insert(slices.Clip(out.groups), i, g)
+			}
+		}
+	}
+	return out
+}
+
+// groupList returns the groups that need a step, sorted.
+func (n rollNeed) groupList() []int32 {
+	if n.group > 0 {
+		return []int32{n.group}
+	}
+	return n.groups
+}
+
+// same reports whether n and m are the same need.
+func (n rollNeed) same(m rollNeed) bool {
+	return n.group == m.group && n.wave == m.wave && slices.Equal(n.groups, m.groups)
 }
 
 // rollWaves cuts steps into the canaries, alone, then batches of batch.
