@@ -371,7 +371,7 @@ func (pl *planning) requirementWarnings(m *nodeInfo, breaks map[breakKey]bool) (
 		if !pl.mayBreak(req, breaks) {
 			continue // no node of its template passes through a version it rules out
 		}
-		found, err := pl.beneath(m, func(n *nodeInfo) bool { return n.node.Template == req.Template })
+		found, err := pl.runsOn(m, func(n *nodeInfo) bool { return n.node.Template == req.Template })
 		if err != nil {
 			return nil, err
 		}

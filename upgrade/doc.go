@@ -8,11 +8,12 @@
 // from a [topology.Topology] and packages from a [pkgsource.Source] and
 // produces a [Plan]:
 //
-//   - every platform node beneath a replaced node that falls short of a
-//     requirement gets [Platform] steps that install packages up to a
-//     version chosen by the [Policy]: one step, or one per hop of the
-//     shortest chain when packages only upgrade from some versions
-//     ([pkgsource.Package.From]);
+//   - every platform node that a replaced node runs on (down its hosting
+//     chain, or where none there is of the required template, through
+//     any relationship) that falls short of a requirement gets [Platform]
+//     steps that install packages up to a version chosen by the
+//     [Policy]: one step, or one per hop of the shortest chain when
+//     packages only upgrade from some versions ([pkgsource.Package.From]);
 //   - the chosen version must also suit every co-tenant, the other nodes
 //     that run on the platform node, and a package's own requirements
 //     ([pkgsource.Package.Requires]) are planned on the nodes beneath it,

@@ -214,7 +214,13 @@ func (pl *planning) beneath(start *nodeInfo, match func(*nodeInfo) bool) ([]*nod
 // (a database it depends on, say). A node it merely depends on does not
 // answer for what its package needs of its own runtime.
 func (pl *planning) requiredBeneath(start *nodeInfo, typ string) ([]*nodeInfo, error) {
-	match := func(n *nodeInfo) bool { return n.template.Type == typ }
+	return pl.runsOn(start, func(n *nodeInfo) bool { return n.template.Type == typ })
+}
+
+// runsOn returns the nodes beneath start that match and that start runs
+// on, down its hosting chain, or if there are none, those beneath it
+// through any relationship, as beneath.
+func (pl *planning) runsOn(start *nodeInfo, match func(*nodeInfo) bool) ([]*nodeInfo, error) {
 	found, err := pl.walkDown(start, true, match)
 	if err != nil || len(found) > 0 {
 		return found, err
@@ -427,7 +433,7 @@ func requestDemand(r *Request) Demand {
 }
 
 // gather records the application nodes r replaces and the demands r places
-// on the platform nodes beneath them.
+// on the platform nodes beneath them: those they run on (see runsOn).
 func (pl *planning) gather(r *Request, index int) error {
 	replaced, renamed, targets, err := pl.targets(r)
 	if err != nil {
@@ -444,7 +450,7 @@ func (pl *planning) gather(r *Request, index int) error {
 			return err
 		}
 		for k, req := range r.Template.Requirements {
-			found, err := pl.beneath(info, func(c *nodeInfo) bool { return c.node.Template == req.Template })
+			found, err := pl.runsOn(info, func(c *nodeInfo) bool { return c.node.Template == req.Template })
 			if err != nil {
 				return err
 			}

@@ -105,8 +105,10 @@ func (p *Planner) Plan(ctx context.Context, r Request) (*Plan, error) {
 //
 // For every requirement of every request's new template, it finds beneath
 // each node of the replaced template the platform nodes of the required
-// template, following relationships down the stack (not past a node of the
-// required template). A platform node whose installed version meets every
+// template that the node runs on, following its hosted_on relationships
+// down the stack, or when no node there is of the required template, every
+// relationship (a database it depends on); not past a node of the required
+// template. A platform node whose installed version meets every
 // demand on it is recorded as a satisfied Check. Any other gets one
 // Platform step per package on the shortest way to a version chosen by the
 // Policy, one that every request, every co-tenant and every package above
