@@ -21,8 +21,8 @@ func (pl *planning) decide(pf *platform) error {
 	pf.decided = true
 	pf.demands = pl.demands(pf)
 	pf.origins, pf.packageDemands = nil, nil // in pf.demands now
-	if r, ok := pl.replacing[appTemplate{pf.node.App, pf.node.Template}]; ok {
-		return pl.replacedAllows(pf, &pl.requests[r])
+	if r := pl.replacedBy(pf.nodeInfo); r != nil {
+		return pl.replacedAllows(pf, r)
 	}
 	if allowAll(pf.demands, pf.node.Version) {
 		return nil
@@ -723,15 +723,24 @@ func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package) (string,
 // replacedWith returns the version a request gives node n, when one
 // replaces it: that of its application step, or the one it has already.
 func (pl *planning) replacedWith(n *nodeInfo) (version.Version, bool) {
+	r := pl.replacedBy(n)
+	if r == nil {
+		return version.Version{}, false
+	}
+	return r.Template.Version, true
+}
+
+// replacedBy returns the request that replaces node n, or nil.
+func (pl *planning) replacedBy(n *nodeInfo) *Request {
 	i, ok := pl.replacing[appTemplate{n.node.App, n.node.Template}]
 	if !ok {
-		return version.Version{}, false
+		return nil
 	}
 	r := &pl.requests[i]
 	if r.Replaces != n.node.Template && !n.node.Version.Same(r.Template.Version) {
-		return version.Version{}, false // of a new template's ID, but not at its version: not replaced (see targets)
+		return nil // of a new template's ID, but not at its version: not replaced (see targets)
 	}
-	return r.Template.Version, true
+	return r
 }
 
 // settledCotenants returns, for looking ahead from pf to node n beneath

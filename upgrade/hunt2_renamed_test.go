@@ -43,3 +43,27 @@ func TestHunt2RenamedTemplateOtherVersionIsCotenant(t *testing.T) {
 		assert.Equal(t, []upgrade.StepID{"platform/tomcat-1@11.0.2", "app/shop-1@2.1.0"}, ids(plan))
 	})
 }
+
+// TestHunt2RenamedTemplateOtherVersionKeepsItsVersion: shop-ng-1 is on
+// shop_ng 2.0.0, which the shop's request to shop_ng 2.1.0 leaves as it is
+// (see above), and plugin-1 runs on it; the plugins' request needs shop_ng
+// below 2.1 of it. shop-ng-1 was held to 2.1.0 as if the shop's request
+// replaced it, and the plan failed with a conflict; it meets the demand as
+// it is.
+func TestHunt2RenamedTemplateOtherVersionKeepsItsVersion(t *testing.T) {
+	b := shopBuilder(1).
+		Template("shop", topology.Template{ID: "shop_ng", Type: "webapp", Version: v("2.0.0")}).
+		Node("shop", topology.Node{ID: "shop-ng-1", Template: "shop_ng", Relationships: on("tomcat-1")}).
+		Template("plugins", topology.Template{ID: "plugin", Type: "plugin", Version: v("1.0.0")}).
+		Node("plugins", topology.Node{ID: "plugin-1", Template: "plugin", Relationships: on("shop-ng-1")})
+	shop := shop2()
+	shop.Template.ID, shop.Template.Version = "shop_ng", v("2.1.0")
+	plugins := upgrade.Request{Application: "plugins", Replaces: "plugin", Template: topology.Template{ID: "plugin", Type: "plugin", Version: v("1.1.0"),
+		Requirements: []topology.Requirement{{Template: "shop_ng", Constraint: c(">=2.0, <2.1")}}}}
+	plan, err := upgrade.NewPlanner(build(t, b), catalogue(t)).PlanAll(t.Context(), shop, plugins)
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{"app/plugin-1@1.1.0", "app/shop-1@2.1.0"}, ids(plan))
+	require.Len(t, plan.Satisfied, 1)
+	assert.Equal(t, topology.NodeID("shop-ng-1"), plan.Satisfied[0].Node)
+	assert.Equal(t, "2.0.0", plan.Satisfied[0].Version.String())
+}
