@@ -35,3 +35,28 @@ func TestHunt2LocationNotUTF8(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, plan.ID, back.ID)
 }
+
+// TestHunt2RequestRelationNotUTF8: a requirement's relation is free text,
+// kept in the plan's requests; one that is not UTF-8 made a plan that
+// could not be read back (JSON wrote U+FFFD, and ReadJSON found the ID
+// did not match). The request is refused, naming the field; any other
+// relation, in any script, round-trips.
+func TestHunt2RequestRelationNotUTF8(t *testing.T) {
+	req := shop2("tomcat_server", ">=10")
+	req.Template.Requirements[0].Relation = "hosted_on\xff"
+	plan, err := upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t)).Plan(t.Context(), req)
+	require.ErrorIs(t, err, upgrade.ErrInvalidRequest)
+	var re *upgrade.RequestError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, "Template.Requirements[0].Relation", re.Field)
+	assert.Nil(t, plan)
+
+	req.Template.Requirements[0].Relation = "läuft auf"
+	plan, err = upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t)).Plan(t.Context(), req)
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	require.NoError(t, plan.WriteJSON(&buf))
+	back, err := upgrade.ReadJSON(&buf)
+	require.NoError(t, err)
+	assert.Equal(t, plan.ID, back.ID)
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
@@ -260,7 +261,8 @@ func validateRequest(i int, r *Request) error {
 }
 
 // validateRequirements checks the names of request i's requirements,
-// which may be empty, or their templates, which may not.
+// which may be empty, and their relations, free text in UTF-8; or their
+// templates, which may not be empty.
 func validateRequirements(i int, reqs []topology.Requirement, names bool) error {
 	field, kind := "Template", "template"
 	if names {
@@ -270,6 +272,9 @@ func validateRequirements(i int, reqs []topology.Requirement, names bool) error 
 		id := string(req.Template)
 		if names {
 			id = req.Name
+			if !utf8.ValidString(string(req.Relation)) { // free text, but JSON cannot hold it: the plan would not read back
+				return &RequestError{Request: i, Field: fmt.Sprintf("Template.Requirements[%d].Relation", k), Reason: "not UTF-8"}
+			}
 		}
 		if id == "" && names {
 			continue
