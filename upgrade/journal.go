@@ -29,7 +29,9 @@ type Journal interface {
 	// ErrPlanMismatch when the journal was written for another plan.
 	Begin(ctx context.Context, planID string) ([]Record, error)
 	// Append adds r to the journal. It returns only once r is durable:
-	// Run starts nothing that depends on r before.
+	// Run starts nothing that depends on r before. Run's cancellation does
+	// not cancel ctx: a record says what has happened (a step carried out
+	// or undone as the run was cancelled), which a resumed run must know.
 	Append(ctx context.Context, r Record) error
 }
 
@@ -136,11 +138,13 @@ func lastRecords(records []Record, index map[StepID]int) (map[StepID]RecordKind,
 	return state, nil
 }
 
+// record appends a record of kind for step i to the journal, if any, with
+// ctx's values but not its cancellation (see Journal's Append).
 func (r *run) record(ctx context.Context, i int, kind RecordKind) error {
 	if r.cfg.journal == nil {
 		return nil
 	}
-	err := r.cfg.journal.Append(ctx, Record{Kind: kind, Step: r.plan.Steps[i].ID, Time: time.Now().UTC()})
+	err := r.cfg.journal.Append(context.WithoutCancel(ctx), Record{Kind: kind, Step: r.plan.Steps[i].ID, Time: time.Now().UTC()})
 	if _, ours := errors.AsType[*journalError](err); err != nil && !ours {
 		return fmt.Errorf("upgrade: journal: %w", err)
 	}
