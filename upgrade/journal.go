@@ -354,8 +354,9 @@ func describeHolder(data []byte) string {
 
 // Begin implements Journal. On a new journal it writes the header; on an
 // existing one it checks the header's plan ID, reads the records and cuts
-// off a torn last line. A file that is not empty and does not start as a
-// journal does is refused, unchanged, with an error matching
+// off a torn last line; it starts afresh on a torn header, NULs alone
+// among them. Any other file that does not start as a journal does is
+// refused, unchanged, with an error matching
 // ErrCorruptJournal; a plan without an ID is refused with one matching
 // ErrInvalidPlan, as its journal could not be resumed.
 func (j *FileJournal) Begin(_ context.Context, planID string) ([]Record, error) {
@@ -372,7 +373,11 @@ func (j *FileJournal) Begin(_ context.Context, planID string) ([]Record, error) 
 	if err != nil {
 		return nil, &journalError{j.path, err}
 	}
-	if len(data) > 0 && !bytes.HasPrefix(data, []byte(headerStart)) && !bytes.HasPrefix([]byte(headerStart), data) {
+	// NULs alone are what some file systems (XFS, ext4 with
+	// data=writeback) leave of a new journal's header after a power loss:
+	// torn, as a header cut short is.
+	zeroed := len(bytes.Trim(data, "\x00")) == 0
+	if !zeroed && !bytes.HasPrefix(data, []byte(headerStart)) && !bytes.HasPrefix([]byte(headerStart), data) {
 		return nil, fmt.Errorf("upgrade: %w: %s is not a journal (it does not start with a journal header); give the path of a journal or of a new file", ErrCorruptJournal, j.path)
 	}
 	if len(data) == 0 || bytes.IndexByte(data, '\n') < 0 {
