@@ -181,10 +181,15 @@ const (
 	StepSkipped
 	StepRolledBack
 	StepWaiting // see Holder; Run never emits it
+	// StepRollbackFailed: with WithRollback, a step that the rollback
+	// leaves in place, its Rollback having failed or a step after it
+	// being still in place; Err says why.
+	StepRollbackFailed
 )
 
 var eventNames = map[EventKind]string{StepStarted: "started", StepRetrying: "retrying", StepSucceeded: "succeeded",
-	StepFailed: "failed", StepSkipped: "skipped", StepRolledBack: "rolled back", StepWaiting: "waiting"}
+	StepFailed: "failed", StepSkipped: "skipped", StepRolledBack: "rolled back", StepWaiting: "waiting",
+	StepRollbackFailed: "rollback failed"}
 
 func (k EventKind) String() string {
 	if s, ok := eventNames[k]; ok {
@@ -198,7 +203,7 @@ type Event struct {
 	Kind    EventKind
 	Step    *Step
 	Attempt int   // the attempt that started, failed or is retried, from 1
-	Err     error // for StepRetrying and StepFailed
+	Err     error // for StepRetrying, StepFailed and StepRollbackFailed
 	InDoubt bool  // for StepStarted: the step is offered again after a crash
 	// WaitingFor, for StepWaiting, is what keeps the step from starting.
 	WaitingFor *Holder
@@ -1224,6 +1229,7 @@ func (r *run) rollback(ctx context.Context) {
 			if r.cfg.logger != nil {
 				r.cfg.logger.Info("upgrade: step not rolled back", "step", s.ID, "node", s.Node, "err", err)
 			}
+			r.emit(Event{Kind: StepRollbackFailed, Step: s, Err: err})
 			continue
 		}
 		o.State = RolledBack

@@ -543,13 +543,14 @@ func confirm(ctx context.Context, in io.Reader, out io.Writer, n int) error {
 
 // eventVerbs are the words of the progress lines, of one width.
 var eventVerbs = map[upgrade.EventKind]string{
-	upgrade.StepStarted:    "start ",
-	upgrade.StepRetrying:   "retry ",
-	upgrade.StepSucceeded:  "done  ",
-	upgrade.StepFailed:     "FAILED",
-	upgrade.StepSkipped:    "skip  ",
-	upgrade.StepRolledBack: "undone",
-	upgrade.StepWaiting:    "wait  ",
+	upgrade.StepStarted:        "start ",
+	upgrade.StepRetrying:       "retry ",
+	upgrade.StepSucceeded:      "done  ",
+	upgrade.StepFailed:         "FAILED",
+	upgrade.StepSkipped:        "skip  ",
+	upgrade.StepRolledBack:     "undone",
+	upgrade.StepRollbackFailed: "KEPT  ",
+	upgrade.StepWaiting:        "wait  ",
 }
 
 // progressLine describes an event in one line, such as

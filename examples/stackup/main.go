@@ -474,7 +474,8 @@
 //	                 (a restarted one saw none before), then live ones, each "event: step" with data {"kind",
 //	                 "step", "node", "done", "total", "time", "in_doubt", "error"},
 //	                 kind one of started, retrying, succeeded, failed, skipped,
-//	                 rolled_back, or (with --database) waiting: the step, still
+//	                 rolled_back, rollback_failed (a step left in place, error
+//	                 saying why), or (with --database) waiting: the step, still
 //	                 pending, waits for another run's step on its node; time
 //	                 RFC 3339 with milliseconds, in_doubt true on
 //	                 the start of a step offered again after an interruption; and

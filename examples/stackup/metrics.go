@@ -32,7 +32,7 @@ func newMetrics() *metrics {
 		}),
 		steps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stackup_steps_total",
-			Help: "Step events since the server started, by state (started, retrying, succeeded, failed, skipped, rolled_back, waiting).",
+			Help: "Step events since the server started, by state (started, retrying, succeeded, failed, skipped, rolled_back, rollback_failed, waiting).",
 		}, []string{"state"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "stackup_step_duration_seconds",

@@ -172,6 +172,7 @@ func (rs *runState) addAt(ev upgrade.Event, now time.Time) (took time.Duration, 
 	case upgrade.StepRetrying:
 		rs.rec.Steps[ev.Step.ID] = stepRunning
 	case upgrade.StepWaiting: // for another run's step on its node: still pending
+	case upgrade.StepRollbackFailed: // left in place: as it was
 	case upgrade.StepSucceeded, upgrade.StepFailed:
 		rs.rec.Steps[ev.Step.ID] = se.Kind
 		if start, found := rs.begun[ev.Step.ID]; found {

@@ -46,7 +46,9 @@
 // be undone, as upgrade.Run does. A rollback whose worker is lost is
 // offered again once the lease expires, in doubt (upgrade.WithInDoubt), as
 // a step is; WorkerOptions.GracePeriod bounds a Rollback that ignores its
-// context as it bounds Execute.
+// context as it bounds Execute. A step undone gets an event of kind
+// upgrade.StepRolledBack, and one left in place an event of kind
+// upgrade.StepRollbackFailed with the reason, as with upgrade.Run.
 //
 // A conformance suite (conformance_test.go) runs small plans through both
 // upgrade.Run and this package and requires the same outcomes.

@@ -41,7 +41,7 @@ func channelName(schema string) string {
 var ErrInvalidSchema = errors.New("pgrun: invalid schema name")
 
 // SchemaVersion is the version of the tables Open creates or migrates to.
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 // ErrSchemaVersion reports a schema that a newer program has migrated past
 // SchemaVersion: this program cannot use it.
@@ -157,6 +157,11 @@ var migrations = []string{
 	// abandoned (err_kinds matching upgrade.ErrAbandoned): it may still
 	// be changing the node.
 	functions,
+	// Version 7: a step that a rollback leaves in place gets an event of
+	// kind upgrade.StepRollbackFailed with the rollback's error, as a step
+	// undone gets one of kind upgrade.StepRolledBack (see claim,
+	// finish_rollback and Store.Cancel).
+	functions,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
@@ -247,7 +252,11 @@ const functions = `
 			WITH lost AS (
 				UPDATE {s}.steps SET state = CASE WHEN err IS NULL THEN 'succeeded' ELSE 'failed' END, rb_done = true,
 					rb_err = 'run cancelled; its worker was lost during the rollback', worker = NULL, lease_until = NULL
-				WHERE plan_id = p_plan AND state = 'rolling_back' AND lease_until < clock_timestamp() RETURNING idx)
+				WHERE plan_id = p_plan AND state = 'rolling_back' AND lease_until < clock_timestamp() RETURNING idx),
+			kept AS (
+				INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
+				SELECT p_plan, {rollbackfailed}, idx, 0, 'run cancelled; its worker was lost during the rollback', false,
+					run.done + n, run.total, p_worker FROM lost)
 			SELECT count(*) INTO m FROM lost;
 			DELETE FROM {s}.node_locks l USING {s}.steps st
 				WHERE l.plan_id = p_plan AND st.plan_id = p_plan AND st.idx = l.idx AND st.state NOT IN ('running', 'rolling_back');
@@ -294,6 +303,9 @@ const functions = `
 					UPDATE {s}.steps SET rb_done = true, rb_kinds = {abandoned},
 							rb_err = {abandonedErr} || ': its Execute may still be running, so it is not undone'
 						WHERE plan_id = p_plan AND idx = cand.idx;
+					INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, err_kinds, in_doubt, done, total, worker)
+						VALUES (p_plan, {rollbackfailed}, cand.idx, 0, {abandonedErr} || ': its Execute may still be running, so it is not undone',
+							{abandoned}, false, run.done, run.total, p_worker);
 				ELSIF NOT FOUND THEN
 					-- Undoing a step changes its node: the rollback takes
 					-- the node's lock as a step does, and waits while a
@@ -311,6 +323,9 @@ const functions = `
 				ELSE
 					UPDATE {s}.steps SET rb_done = true, rb_err = 'step ' || blocker || ' after it is still in place', rb_kinds = 0
 						WHERE plan_id = p_plan AND idx = cand.idx;
+					INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
+						VALUES (p_plan, {rollbackfailed}, cand.idx, 0, 'step ' || blocker || ' after it is still in place',
+							false, run.done, run.total, p_worker);
 				END IF;
 			END LOOP;
 		END IF;
@@ -491,6 +506,9 @@ const functions = `
 		IF p_err IS NULL THEN
 			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
 				VALUES (p_plan, {rolledback}, p_idx, 0, NULL, false, run.done, run.total, p_worker);
+		ELSE
+			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, err_kinds, in_doubt, done, total, worker)
+				VALUES (p_plan, {rollbackfailed}, p_idx, 0, p_err, p_kinds, false, run.done, run.total, p_worker);
 		END IF;
 		UPDATE {s}.runs SET running = running - 1 WHERE plan_id = p_plan;
 		PERFORM {s}.check_finished(p_plan);
@@ -585,6 +603,7 @@ func (s *Store) replace(sql string) string {
 		"{started}", strconv.Itoa(int(upgrade.StepStarted)), "{succeeded}", strconv.Itoa(int(upgrade.StepSucceeded)),
 		"{failed}", strconv.Itoa(int(upgrade.StepFailed)), "{skipped}", strconv.Itoa(int(upgrade.StepSkipped)),
 		"{rolledback}", strconv.Itoa(int(upgrade.StepRolledBack)), "{waiting}", strconv.Itoa(int(upgrade.StepWaiting)),
+		"{rollbackfailed}", strconv.Itoa(int(upgrade.StepRollbackFailed)),
 		"{failfast}", strconv.Itoa(int(upgrade.FailFast)),
 		"{abandoned}", strconv.Itoa(errKinds(upgrade.ErrAbandoned)), "{abandonedErr}", quoteLiteral(upgrade.ErrAbandoned.Error())).Replace(sql)
 }

@@ -317,9 +317,12 @@ func (s *Store) Cancel(ctx context.Context, planID string) error {
 		if state == "rolling_back" {
 			// The steps not undone yet stay in place, as upgrade.Run leaves
 			// them when it calls their Rollback with a done context.
-			if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps SET rb_done = true, rb_err = $2, rb_kinds = $3
+			if _, err := tx.Exec(ctx, s.q(`WITH kept AS (UPDATE {s}.steps SET rb_done = true, rb_err = $2, rb_kinds = $3
 				WHERE plan_id = $1 AND idx < (SELECT total FROM {s}.runs WHERE plan_id = $1)
-					AND state IN ('succeeded', 'failed') AND NOT rb_done`),
+					AND state IN ('succeeded', 'failed') AND NOT rb_done RETURNING idx, completed)
+				INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, err_kinds, in_doubt, done, total)
+				SELECT $1, {rollbackfailed}, k.idx, 0, $2, $3, false, r.done, r.total
+					FROM kept k JOIN {s}.runs r ON r.plan_id = $1 ORDER BY k.completed DESC`),
 				planID, errRollbackCancelled.Error(), errKinds(errRollbackCancelled)); err != nil {
 				return fmt.Errorf("pgrun: cancelling run %s: %w", planID, err)
 			}
