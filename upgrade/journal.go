@@ -241,20 +241,40 @@ func (e *journalError) Unwrap() error { return e.err }
 // OpenFileJournal opens the journal at path, creating it if need be, and
 // takes its lock; a live holder gives a *LockError naming it. A new
 // journal is created without following a symbolic link; an existing one
-// must be a regular file. Close releases the lock.
+// must be a regular file. Close releases the lock. A program that removes
+// a journal does so before Close, while it holds the lock: a journal
+// removed then is never the one another runner holds.
 func OpenFileJournal(path string) (*FileJournal, error) {
-	f, err := openJournalFile(path)
-	if err != nil {
-		return nil, &journalError{path, err}
-	}
-	if err := tryLock(f); err != nil {
-		f.Close()
-		if errors.Is(err, errLockHeld) {
-			return nil, &LockError{Path: path, Holder: describeHolder(readNote(path + ".lock"))}
+	for range 10 {
+		f, err := openJournalFile(path)
+		if err != nil {
+			return nil, &journalError{path, err}
 		}
-		return nil, &journalError{path, fmt.Errorf("lock: %w", err)}
+		if err := tryLock(f); err != nil {
+			f.Close()
+			if errors.Is(err, errLockHeld) {
+				return nil, &LockError{Path: path, Holder: describeHolder(readNote(path + ".lock"))}
+			}
+			return nil, &journalError{path, fmt.Errorf("lock: %w", err)}
+		}
+		// A runner that held the file may have removed it between the
+		// open and the lock: a lock on it would keep no one off the path.
+		if atPath(f, path) {
+			return &FileJournal{path: path, f: f, note: writeNote(path + ".lock")}, nil
+		}
+		f.Close()
 	}
-	return &FileJournal{path: path, f: f, note: writeNote(path + ".lock")}, nil
+	return nil, &LockError{Path: path, Holder: "another runner, which removed or replaced the journal each time it was locked"}
+}
+
+// atPath reports whether f is the file at path.
+func atPath(f *os.File, path string) bool {
+	held, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	now, err := os.Stat(path)
+	return err == nil && os.SameFile(held, now)
 }
 
 // openJournalFile opens the regular file at path for reading and writing,

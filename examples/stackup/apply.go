@@ -460,9 +460,9 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, af *applyFlags, st
 		return inputErr(err)
 	case errors.Is(err, upgrade.ErrStalePlan):
 		if newJournal != nil { // it holds only its header: leave nothing behind
-			newJournal.Close()
-			os.Remove(journalPath)
+			os.Remove(journalPath) // while holding it, so that no other apply has it locked
 			os.Remove(journalPath + ".lock")
+			newJournal.Close()
 		}
 		return failedErr(fmt.Errorf("%w; nothing ran: plan again from the topology as it is (stackup plan --out FILE) and apply that", err))
 	}
