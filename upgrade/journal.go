@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Journal records the progress of a run so that a run interrupted by a
@@ -377,11 +378,15 @@ func describeHolder(data []byte) string {
 // off a torn last line; it starts afresh on a torn header, NULs alone
 // among them. Any other file that does not start as a journal does is
 // refused, unchanged, with an error matching
-// ErrCorruptJournal; a plan without an ID is refused with one matching
-// ErrInvalidPlan, as its journal could not be resumed.
+// ErrCorruptJournal; a plan without an ID, or with one that is not UTF-8,
+// is refused with one matching ErrInvalidPlan, as its journal could not
+// be resumed.
 func (j *FileJournal) Begin(_ context.Context, planID string) ([]Record, error) {
 	if planID == "" { // the header names the plan: one without an ID could never be resumed
 		return nil, fmt.Errorf("upgrade: %w: the plan has no ID, which a file journal is kept by: set Plan.ID to Plan.ComputeID()", ErrInvalidPlan)
+	}
+	if !utf8.ValidString(planID) { // JSON would keep another ID, and the journal would never be resumed
+		return nil, fmt.Errorf("upgrade: %w: the plan ID %q is not UTF-8, which a file journal cannot keep: set Plan.ID to Plan.ComputeID()", ErrInvalidPlan, planID)
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -507,9 +512,15 @@ func (j *FileJournal) start(planID string) error {
 }
 
 // Append implements Journal: it writes r as one line and syncs the file.
-// It refuses to write before a Begin that succeeded, which would write
+// It refuses a record whose step ID is not UTF-8, which JSON cannot
+// keep, and to write before a Begin that succeeded, which would write
 // over the journal's header and records, or into a journal Begin refused.
 func (j *FileJournal) Append(_ context.Context, r Record) error {
+	if !utf8.ValidString(string(r.Step)) || !utf8.ValidString(string(r.Kind)) {
+		// JSON would keep another ID, or kind: the record would not be
+		// read back as written.
+		return &journalError{j.path, fmt.Errorf("the record of step %q is not UTF-8, which the journal cannot keep", r.Step)}
+	}
 	line, err := json.Marshal(r)
 	if err != nil {
 		return &journalError{j.path, err}
