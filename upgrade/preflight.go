@@ -3,6 +3,7 @@ package upgrade
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -25,8 +26,8 @@ import (
 // whose Execute may have changed the node before its Verify failed. A
 // step the journal records as rolled back counts as done: the topology
 // may have learnt it and not yet its undoing. Any other version, such as
-// the To of a step not yet run, is stale. Versions
-// are compared as Version.Same does, build metadata included; a node
+// the To of a step not yet run, is stale, and so is a node the topology
+// no longer has (ErrNotFound). Versions are compared as Version.Same does, build metadata included; a node
 // without a version has its template's, as for the planner.
 func (r *run) checkStale(ctx context.Context) error {
 	byNode := map[topology.NodeID][]int{}
@@ -59,6 +60,9 @@ func (r *run) checkStale(ctx context.Context) error {
 			want[k] = v.String()
 		}
 		actual, err := r.installed(ctx, node)
+		if errors.Is(err, topology.ErrNotFound) { // gone since the plan was made, as an application scaled in
+			return &StaleError{Node: node, Step: blame, Expected: joinOr(want), Err: err}
+		}
 		if err != nil {
 			return fmt.Errorf("upgrade: checking for a stale plan: %w", err)
 		}

@@ -129,10 +129,39 @@ func TestRunStaleCheckTopologyError(t *testing.T) {
 	topo := build(t, shopBuilder(1)) // no tomcat-2, java-2 or shop-2
 	ex := &jrRecorder{}
 	report, err := upgrade.Run(context.Background(), plan, ex, upgrade.WithStaleCheck(topo))
+	// Nodes gone since the plan was made (an application scaled in): the
+	// plan is stale, and a host that plans again on ErrStalePlan does.
 	require.ErrorIs(t, err, topology.ErrNotFound)
-	assert.NotErrorIs(t, err, upgrade.ErrStalePlan)
+	require.ErrorIs(t, err, upgrade.ErrStalePlan)
+	var stale *upgrade.StaleError
+	require.ErrorAs(t, err, &stale)
+	assert.Equal(t, topology.NodeID("java-2"), stale.Node)
+	assert.Contains(t, err.Error(), `step platform/java-2@21.0.2 expects node "java-2" at 8.0.402, but the topology no longer has it (topology: node "java-2" not found)`)
+	assert.Contains(t, err.Error(), "plan again")
 	assert.Nil(t, report)
 	assert.Empty(t, ex.ran)
+}
+
+// TestRunStaleCheckTopologyDown pins that a topology that cannot answer
+// is not taken for a stale plan: nothing is known to have changed.
+func TestRunStaleCheckTopologyDown(t *testing.T) {
+	plan := shopPlan(t, 1)
+	down := errors.New("inventory unreachable")
+	ex := &jrRecorder{}
+	_, err := upgrade.Run(context.Background(), plan, ex, upgrade.WithStaleCheck(failingTopology{build(t, shopBuilder(1)), down}))
+	require.ErrorIs(t, err, down)
+	assert.NotErrorIs(t, err, upgrade.ErrStalePlan)
+	assert.Empty(t, ex.ran)
+}
+
+// failingTopology answers every Node with err.
+type failingTopology struct {
+	topology.Topology
+	err error
+}
+
+func (f failingTopology) Node(context.Context, topology.NodeID) (*topology.Node, error) {
+	return nil, f.err
 }
 
 func TestRunStaleCheckAfterPartialRun(t *testing.T) {

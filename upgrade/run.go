@@ -314,7 +314,8 @@ func WithJournal(j Journal) RunOption { return func(c *runConfig) { c.journal = 
 // check against the topology as it is. So may a node whose steps the
 // journal records as rolled back, at the To of any of those steps: the
 // topology may not have learnt of the rollback yet. A version any other
-// step would give, or none, is stale. So is a plan that would take a node
+// step would give, or none, is stale, and so is a node the topology no
+// longer has (its *StaleError matches topology.ErrNotFound too). So is a plan that would take a node
 // to a version that a node running on it or needing it, which the plan
 // does not change, does not allow now (a dependent deployed or changed
 // since the plan was made; see topology.Topology's Dependents).
@@ -389,6 +390,10 @@ type StaleError struct {
 	// Dependent, when not nil, is the node, not changed by the plan,
 	// whose constraint Step's version breaks.
 	Dependent *topology.Dependent
+	// Err, when not nil, is the topology's error for Node, or for its
+	// template, matching topology.ErrNotFound: it is gone since the plan
+	// was made, as when an application was scaled in.
+	Err error
 }
 
 func (e *StaleError) Error() string {
@@ -396,11 +401,18 @@ func (e *StaleError) Error() string {
 		return fmt.Sprintf("upgrade: %v: node %q (%s) now requires %s of node %q, which step %s takes to %s: plan again",
 			ErrStalePlan, d.Node, d.App, d.Constraint, e.Node, e.Step, e.Expected)
 	}
+	if e.Err != nil {
+		return fmt.Sprintf("upgrade: %v: step %s expects node %q at %s, but the topology no longer has it (%v): plan again",
+			ErrStalePlan, e.Step, e.Node, e.Expected, e.Err)
+	}
 	return fmt.Sprintf("upgrade: %v: node %q has %s, but step %s expects %s", ErrStalePlan, e.Node, e.Actual, e.Step, e.Expected)
 }
 
 // Is reports whether target is ErrStalePlan.
 func (e *StaleError) Is(target error) bool { return target == ErrStalePlan }
+
+// Unwrap returns Err: a node gone matches topology.ErrNotFound too.
+func (e *StaleError) Unwrap() error { return e.Err }
 
 // Run executes plan with exec: every step only after all the steps in its
 // After list succeeded, up to the concurrency limit at once. One at a time,
