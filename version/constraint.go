@@ -14,7 +14,10 @@ import (
 // "~2.3 || >=3.1". The syntax is that of github.com/Masterminds/semver/v3:
 // comma or space means "and", "||" means "or". A constraint matches
 // prerelease versions only when it names a prerelease itself
-// (">=2.0.0-0"), the way npm and Helm behave.
+// (">=2.0.0-0"), the way npm and Helm behave. "~>" is Masterminds' other
+// spelling of "~", not the pessimistic operator of Terraform and RubyGems:
+// "~>1.2" allows 1.2.x only (>=1.2.0, <1.3.0), where Terraform's would
+// allow every 1.x from 1.2; write ">=1.2, <2" or "^1.2" for that.
 //
 // The zero Constraint has no conditions: it allows every version,
 // prereleases included, and prints as "*"; parsing "", blank or "*" gives

@@ -483,3 +483,27 @@ func TestCheckQuotesVersionAsWritten(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, `version: v18.4 does not satisfy "!=18.4.0": "v18.4" is equal to "18.4.0"`, err.Error())
 }
+
+// TestTildeArrowIsMasterminds pins the meaning the Constraint doc gives
+// "~>": Masterminds' "~", not Terraform's pessimistic operator, for which
+// "~>1.2" would allow 1.9.
+func TestTildeArrowIsMasterminds(t *testing.T) {
+	for _, tc := range []struct {
+		constraint, v string
+		want          bool
+	}{
+		{"~>1.2", "1.2.0", true},
+		{"~>1.2", "1.2.9", true},
+		{"~>1.2", "1.3.0", false},
+		{"~>1.2", "1.9.0", false},
+		{"~>1.2.3", "1.2.2", false},
+		{"~>1.2.3", "1.2.7", true},
+		{"~>1.2.3", "1.3.0", false},
+		{"^1.2", "1.9.0", true},
+		{">=1.2, <2", "1.9.0", true},
+	} {
+		c, err := version.ParseConstraint(tc.constraint)
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, c.Allows(version.MustParse(tc.v)), "%s allows %s", tc.constraint, tc.v)
+	}
+}
