@@ -16,8 +16,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
 	"github.com/stackup/stackup/upgrade/upgradetest"
+	"github.com/stackup/stackup/version"
 )
 
 // Tests of barriers, which Plan.Roll puts between batches. Helpers are
@@ -348,4 +350,44 @@ func TestRunDeepBarrierChain(t *testing.T) {
 	assert.Equal(t, 2, report.Count(upgrade.Skipped))
 
 	assert.Equal(t, []upgrade.StepID{"first"}, plan.Prerequisites("last"))
+}
+
+// TestRollBarrierIDsOfLookAlikeGroups: IDs may hold "/", so application
+// "a/b" with template "c" and application "a" with template "b/c" would
+// name their barriers alike; Roll refused such a plan as having a
+// duplicate step ID. The later group's barriers now get a suffix, and
+// each group waits for its own batches only.
+func TestRollBarrierIDsOfLookAlikeGroups(t *testing.T) {
+	p := &upgrade.Plan{}
+	groups := []struct{ app, template string }{{"a", "b/c"}, {"a/b", "c"}}
+	for _, g := range groups {
+		for i := range 4 {
+			node := fmt.Sprintf("%s-%s-%d", g.app, g.template, i)
+			p.Steps = append(p.Steps, upgrade.Step{ID: upgrade.StepID("app/" + node + "@2.0.0"), Kind: upgrade.Application,
+				App: topology.AppID(g.app), Template: topology.TemplateID(g.template), Node: topology.NodeID(node),
+				From: version.MustParse("1.0.0"), To: version.MustParse("2.0.0")})
+		}
+	}
+	rolled, err := p.Roll(upgrade.Rolling{MaxInFlight: "2"})
+	require.NoError(t, err)
+	var barriers []upgrade.StepID
+	for _, b := range rolled.Barriers {
+		barriers = append(barriers, b.ID)
+	}
+	assert.ElementsMatch(t, []upgrade.StepID{"batch/a/b/c/1", "batch/a/b/c/1+2"}, barriers)
+	requireTopological(t, rolled)
+	for _, g := range groups {
+		var ids []upgrade.StepID
+		for i := range 4 {
+			ids = append(ids, upgrade.StepID(fmt.Sprintf("app/%s-%s-%d@2.0.0", g.app, g.template, i)))
+		}
+		for _, id := range ids[2:] {
+			assert.Equal(t, ids[:2], rolled.Prerequisites(id), "the second batch of %s waits for the first only", id)
+		}
+	}
+	_, err = rolled.Roll(upgrade.Rolling{MaxInFlight: "2"})
+	assert.ErrorIs(t, err, upgrade.ErrInvalidRolling, "rolled already")
+	report, err := upgrade.Run(t.Context(), rolled, &upgradetest.Executor{})
+	require.NoError(t, err)
+	assert.Len(t, report.Outcomes, 8)
 }

@@ -46,7 +46,9 @@ var ErrInvalidRolling = fmt.Errorf("invalid rolling strategy")
 // the batch after it directly after it; between larger batches, Roll puts
 // a [Barrier], with an ID such as "batch/shop/shop_app/2" (after the second
 // batch), so that the plan grows in proportion to the number of steps
-// however the batches are cut.
+// however the batches are cut. Two pairs whose IDs joined with "/" read
+// alike (application "a/b" with template "c", "a" with "b/c") have
+// distinct barriers: the later pair's end in "+2", "+3", and so on.
 func (p *Plan) Roll(r Rolling) (*Plan, error) {
 	if r.Canaries < 0 {
 		return nil, fmt.Errorf("upgrade: %w: %d canaries: give 0 or more (0: no canaries)", ErrInvalidRolling, r.Canaries)
@@ -68,6 +70,7 @@ func (p *Plan) Roll(r Rolling) (*Plan, error) {
 	}
 	need := make([]rollNeed, graph.Len()) // the application steps that need each step, by index (barriers after the steps)
 	var befores [][][]StepID              // by group and wave, what the wave comes after
+	made := map[StepID]bool{}             // the IDs of the barriers Roll puts
 	for k, key := range slices.Sorted(maps.Keys(groups)) {
 		g := groups[key]
 		steps := g.steps
@@ -82,7 +85,7 @@ func (p *Plan) Roll(r Rolling) (*Plan, error) {
 				need[i] = rollNeed{group: int32(k + 1), wave: int32(w)}
 			}
 		}
-		before, err := out.chainWaves(g, waves, existing)
+		before, err := out.chainWaves(g, waves, existing, made)
 		if err != nil {
 			return nil, err
 		}
@@ -226,8 +229,9 @@ func rollWaves(steps []int, canaries, batch int) [][]int {
 // chainWaves puts each of g's waves after the wave before it, through a
 // barrier between waves of more than one step, and returns what each wave
 // comes after (nothing for the first); it refuses a barrier ID already in
-// existing, which means the plan is rolled already.
-func (p *Plan) chainWaves(g *rollGroup, waves [][]int, existing map[StepID]bool) ([][]StepID, error) {
+// existing, which means the plan is rolled already, and adds those it
+// makes to made.
+func (p *Plan) chainWaves(g *rollGroup, waves [][]int, existing, made map[StepID]bool) ([][]StepID, error) {
 	befores := make([][]StepID, len(waves))
 	for w := 1; w < len(waves); w++ {
 		before := make([]StepID, len(waves[w-1]))
@@ -240,6 +244,15 @@ func (p *Plan) chainWaves(g *rollGroup, waves [][]int, existing map[StepID]bool)
 				return nil, fmt.Errorf("upgrade: %w: the instances of %s in %s are rolled already (barrier %s): roll the plan the planner made",
 					ErrInvalidRolling, g.template, g.app, id)
 			}
+			// IDs may hold "/": application "a/b" with template "c" and
+			// application "a" with template "b/c" would share barriers.
+			// The later group's get "+2", "+3", …: an ID made the plain
+			// way ends in digits after its last "/", so it is never one
+			// of these.
+			for n := 2; made[id] || existing[id]; n++ {
+				id = StepID(fmt.Sprintf("batch/%s/%s/%d+%d", g.app, g.template, w, n))
+			}
+			made[id] = true
 			p.Barriers = append(p.Barriers, Barrier{ID: id, After: before,
 				Reason: fmt.Sprintf("waits for batch %d of %d of %s in %s", w, len(waves), g.template, g.app)})
 			before = []StepID{id}
