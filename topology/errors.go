@@ -102,7 +102,10 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // JoinErrors formats the problems a *multierror.Error holds as every
 // stackup package does: on one line, a single problem as it is, and
-// several as "3 problems: first; second; third". It is a
+// several as "3 problems: first; second; third". Of more than 50, it
+// shows the first 50 and counts the others ("; and 950 more"), so that a
+// file with a problem on every line does not make a message larger than
+// itself; the *multierror.Error still holds every one. It is a
 // multierror.ErrorFormatFunc.
 func JoinErrors(errs []error) string {
 	if len(errs) == 1 {
@@ -110,14 +113,20 @@ func JoinErrors(errs []error) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d problems: ", len(errs))
-	for i, e := range errs {
+	for i, e := range errs[:min(len(errs), maxJoined)] {
 		if i > 0 {
 			b.WriteString("; ")
 		}
 		b.WriteString(e.Error())
 	}
+	if more := len(errs) - maxJoined; more > 0 {
+		fmt.Fprintf(&b, "; and %d more", more)
+	}
 	return b.String()
 }
+
+// maxJoined is the most problems the message of JoinErrors shows.
+const maxJoined = 50
 
 // joined returns errs, formatted with JoinErrors, or nil when it holds no
 // error.

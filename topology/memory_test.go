@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-multierror"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -544,4 +546,26 @@ func TestValidateErrorsOnOneLine(t *testing.T) {
 
 	assert.Equal(t, "x", topology.JoinErrors([]error{errors.New("x")}))
 	assert.Equal(t, "3 problems: x; y; z", topology.JoinErrors([]error{errors.New("x"), errors.New("y"), errors.New("z")}))
+}
+
+// TestValidateManyProblems: a file with a problem on each of its
+// thousands of nodes gets a message of the first 50 and a count, not one
+// as large as the file; the error still holds every problem.
+func TestValidateManyProblems(t *testing.T) {
+	app := topology.Application{ID: "shop"}
+	for i := range 1000 {
+		app.Nodes = append(app.Nodes, topology.Node{ID: topology.NodeID(fmt.Sprintf("n%04d", i)), Template: "nope"})
+	}
+	_, err := topology.New(app)
+	require.Error(t, err)
+	msg := err.Error()
+	assert.True(t, strings.HasPrefix(msg, "1000 problems: "), msg[:min(len(msg), 80)])
+	assert.Contains(t, msg, `node "n0049"`)
+	assert.NotContains(t, msg, `node "n0050"`)
+	assert.True(t, strings.HasSuffix(msg, "; and 950 more"), msg[max(0, len(msg)-80):])
+	assert.Less(t, len(msg), 10000)
+	var all *multierror.Error
+	require.ErrorAs(t, err, &all)
+	assert.Len(t, all.Errors, 1000)
+	assert.ErrorIs(t, err, topology.ErrInvalid)
 }
