@@ -116,11 +116,30 @@ func cuttable(t *testing.T) (*pgxpool.Pool, func()) {
 // (The lease is long enough that the last renewal's third of it is a wide
 // margin on a loaded machine.)
 func TestLeaseRunningOutCutsStepShort(t *testing.T) {
-	ctx := context.Background()
 	s, _ := testStore(t)
 	pool1, cut := cuttable(t)
-	s1, err := Open(ctx, pool1, s.name)
+	s1, err := Open(context.Background(), pool1, s.name)
 	require.NoError(t, err)
+	checkCutShort(t, s, s1, cut) // w1's host loses the database
+}
+
+// TestLeaseRenewalUnansweredCutsStepShort: a worker whose database stops
+// answering (the connection open, nothing coming back: a network that
+// drops packets) cannot renew its lease either; its renewal must not wait
+// for an answer past the time it cuts the step short, or the step would
+// still run when another worker takes it over once the lease has expired.
+func TestLeaseRenewalUnansweredCutsStepShort(t *testing.T) {
+	s, _ := testStore(t)
+	s1, proxy := proxiedStore(t, s)
+	checkCutShort(t, s, s1, proxy.silence)
+}
+
+// checkCutShort has a worker of s1 run a step, calls fault once it has
+// started, which keeps s1 from renewing the lease, and has a worker of s
+// take the step over: in doubt, once the first one's step was cut short
+// with ErrLeaseLost, never while it still ran.
+func checkCutShort(t *testing.T, s, s1 *Store, fault func()) {
+	ctx := context.Background()
 	plan := &upgrade.Plan{ID: "partitioned", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n-a"}}}
 	require.NoError(t, s.Submit(ctx, plan, Options{}))
 
@@ -138,7 +157,7 @@ func TestLeaseRunningOutCutsStepShort(t *testing.T) {
 	w1done := make(chan error, 1)
 	go func() { w1done <- s1.Work(w1ctx, plan.ID, exec1, o1) }()
 	ctx1 := <-started1
-	cut() // w1's host loses the database
+	fault()
 
 	var overlapping, inDoubt atomic.Bool
 	exec2 := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {

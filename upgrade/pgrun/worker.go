@@ -29,9 +29,9 @@ type WorkerOptions struct {
 	// Lease is how long a step stays the worker's without renewal: the
 	// worker renews it every third of that while the step runs, and
 	// another worker takes the step over, in doubt, once it has expired.
-	// A worker that cannot renew it (the database out of reach) cuts the
-	// step short, with ErrLeaseLost, a third of a lease before it would
-	// run out by the worker's clock. The default is DefaultLease.
+	// A worker that cannot renew it (the database out of reach, or not
+	// answering) cuts the step short, with ErrLeaseLost, a third of a
+	// lease before it would run out by the worker's clock. The default is DefaultLease.
 	Lease time.Duration
 	// Poll is how long the worker waits at most before looking again when
 	// no step is ready; the default is DefaultPoll. The worker LISTENs for
@@ -652,7 +652,10 @@ func (r *renewal) stop() {
 // it cancels the step with ErrLeaseLost when the lease was taken over, or
 // may run out before the next renewal (the database out of reach: another
 // worker may take the step over then), and with errRunCancelled when the
-// run was cancelled.
+// run was cancelled. It waits for the database no later than the step is
+// to be cut short, a renewal's period before the lease runs out: a
+// database that does not answer (a connection whose packets are dropped)
+// fails the renewal then, rather than let the step run on past the lease.
 func (w *worker) renew(ctx context.Context, c *claim, cancel context.CancelCauseFunc, period time.Duration) bool {
 	if ctx.Err() != nil {
 		return false
@@ -660,7 +663,9 @@ func (w *worker) renew(ctx context.Context, c *claim, cancel context.CancelCause
 	asked := time.Now()
 	var state string
 	var stopping bool
-	err := w.s.pool.QueryRow(ctx, w.s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() + $4 * interval '1 microsecond'
+	qctx, done := context.WithDeadline(ctx, c.leaseEnd.Add(-period))
+	defer done()
+	err := w.s.pool.QueryRow(qctx, w.s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() + $4 * interval '1 microsecond'
 		WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state IN ('running', 'rolling_back')
 		RETURNING (SELECT state FROM {s}.runs WHERE plan_id = $1), (SELECT stopping FROM {s}.runs WHERE plan_id = $1)`),
 		w.planID(), c.idx, c.token, w.o.Lease.Microseconds()).Scan(&state, &stopping)
