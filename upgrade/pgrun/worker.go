@@ -442,11 +442,12 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 	mini := &upgrade.Plan{ID: w.planID(), Steps: []upgrade.Step{st}}
 	base := c.attempts - 1 // attempts made before this claim
 	c.stop = make(chan struct{})
-	opts := w.stepOptions(ctx, c, base)
 
 	var report *upgrade.Report
 	var err error
-	cause := w.leased(ctx, c, func(stepCtx context.Context) { report, err = upgrade.Run(stepCtx, mini, w.exec, opts...) })
+	cause := w.leased(ctx, c, func(stepCtx context.Context) {
+		report, err = upgrade.Run(stepCtx, mini, w.exec, w.stepOptions(stepCtx, c, base)...)
+	})
 
 	bg, done := context.WithTimeout(context.WithoutCancel(ctx), w.o.Lease)
 	defer done()
@@ -492,7 +493,8 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 
 // stepOptions returns the options of upgrade.Run for claimed step c, base
 // attempts of which were made before this claim: the run's retries left,
-// its step timeout and the worker's grace period, with each retry recorded.
+// its step timeout and the worker's grace period, with each retry recorded
+// under ctx, the step's (see leased).
 func (w *worker) stepOptions(ctx context.Context, c *claim, base int) []upgrade.RunOption {
 	opts := []upgrade.RunOption{
 		upgrade.WithRetry(max(w.run.opts.Attempts-base, 1), w.run.opts.Backoff, w.run.opts.MaxBackoff),
@@ -698,8 +700,13 @@ func (w *worker) renew(ctx context.Context, c *claim, cancel context.CancelCause
 
 // retrying records that attempt of c starts after err, if c is still
 // held, or halts c if the run is stopping: under FailFast no step tries
-// again once another has failed, as in upgrade.Run.
+// again once another has failed, as in upgrade.Run. ctx is the step's:
+// upgrade.Run waits for this before the attempt, so a database that does
+// not answer holds the step up no longer than its lease holds (the lease
+// cut short ends ctx), nor than a lease in all.
 func (w *worker) retrying(ctx context.Context, c *claim, attempt int, err error) {
+	ctx, done := context.WithTimeout(ctx, w.o.Lease)
+	defer done()
 	_ = pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
 		// Under the run's row lock, as every event of the run, so that
 		// the run's events commit in the order of their sequence numbers
