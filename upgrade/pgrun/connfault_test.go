@@ -66,3 +66,72 @@ func TestRetryRecordUnansweredEndsStep(t *testing.T) {
 	stop()
 	<-done
 }
+
+// eventKinds returns the kinds of the events of run planID, oldest first.
+func eventKinds(t *testing.T, s *Store, planID string) []upgrade.EventKind {
+	t.Helper()
+	events, err := s.Events(context.Background(), planID, 0, 1000)
+	require.NoError(t, err)
+	var kinds []upgrade.EventKind
+	for _, e := range events {
+		kinds = append(kinds, e.Kind)
+	}
+	return kinds
+}
+
+// TestFinishReplyLost: a worker whose record of a step's outcome
+// committed, the reply lost with the connection, sends it again: it must
+// learn that the outcome was recorded, and tell WorkerOptions.Recorded so,
+// not that it could not record it (which says the step goes to another
+// worker, in doubt). Both ways of recording: finish_and_claim, and finish
+// alone, as the worker drains.
+func TestFinishReplyLost(t *testing.T) {
+	for _, tc := range []struct {
+		name, statement string
+		drain           bool
+	}{
+		{"finish_and_claim", ".finish_and_claim(", false},
+		{"finish", ".finish(", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, _ := testStore(t)
+			s1, proxy := proxiedStore(t, s)
+			plan := &upgrade.Plan{ID: "lost-" + tc.name, Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n-a"}}}
+			require.NoError(t, s.Submit(ctx, plan, Options{}))
+			cut := proxy.loseReplyTo(tc.statement)
+			drain := make(chan struct{})
+			exec := upgrade.ExecutorFunc(func(context.Context, upgrade.Step) error {
+				if tc.drain {
+					close(drain)
+				}
+				return nil
+			})
+			recorded, got := recordedInto(2)
+			wctx, cancel := context.WithTimeout(ctx, time.Minute) // a failure bound
+			defer cancel()
+			o := WorkerOptions{Name: "w", Lease: 3 * time.Second, Poll: 20 * time.Millisecond, Drain: drain, Recorded: recorded}
+			err := s1.Work(wctx, plan.ID, exec, o)
+			if tc.drain {
+				require.ErrorIs(t, err, ErrDrained)
+			} else {
+				require.NoError(t, err)
+			}
+			select {
+			case <-cut:
+			default:
+				t.Fatal("no reply was lost")
+			}
+			require.Len(t, got, 1)
+			r := <-got
+			assert.Equal(t, upgrade.StepID("a"), r.step)
+			assert.NoError(t, r.err, "recorded, its reply lost")
+			st, err := s.Status(ctx, plan.ID)
+			require.NoError(t, err)
+			assert.True(t, st.Finished)
+			assert.NoError(t, st.Err)
+			assert.Empty(t, st.InDoubt)
+			assert.Equal(t, []upgrade.EventKind{upgrade.StepStarted, upgrade.StepSucceeded}, eventKinds(t, s, plan.ID))
+		})
+	}
+}

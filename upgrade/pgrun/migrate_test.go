@@ -3,10 +3,12 @@ package pgrun
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -40,11 +42,7 @@ func TestOpenMigratesVersion1(t *testing.T) {
 		INSERT INTO {s}.edges VALUES ('old', 0, 1);`))
 	require.NoError(t, err)
 
-	migrated, err := Open(ctx, pool, v1.name)
-	require.NoError(t, err)
-	var version int
-	require.NoError(t, pool.QueryRow(ctx, migrated.q(`SELECT version FROM {s}.schema_version`)).Scan(&version))
-	assert.Equal(t, SchemaVersion, version)
+	migrated := migrate(t, pool, v1.name)
 	exec := &upgradetest.Executor{}
 	work(t, migrated, "old", 2, exec, fastWorker)
 	st, err := migrated.Status(ctx, "old")
@@ -74,13 +72,8 @@ func TestOpenMigratesVersion1(t *testing.T) {
 func TestOpenMigratesVersion3(t *testing.T) {
 	s, pool := testStore(t)
 	ctx := context.Background()
-	name := s.name + "_v3"
-	v3 := &Store{pool: pool, name: name, schema: pgx.Identifier{name}.Sanitize(), channel: channelName(name), listener: &listener{}}
-	ddl, err := os.ReadFile("testdata/schema_v3.sql")
-	require.NoError(t, err)
-	_, err = pool.Exec(ctx, v3.q(`CREATE SCHEMA {s}; CREATE TABLE {s}.schema_version (version int NOT NULL);
-		INSERT INTO {s}.schema_version VALUES (3);`)+v3.q(string(ddl)))
-	require.NoError(t, err)
+	v3 := oldSchema(t, s, 3)
+	name := v3.name
 	var fac bool
 	require.NoError(t, pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'finish_and_claim' AND pronamespace = $1::regnamespace)`,
 		v3.schema).Scan(&fac))
@@ -102,11 +95,7 @@ func TestOpenMigratesVersion3(t *testing.T) {
 	require.Equal(t, "ok", status)
 	idx, token = claimV3()
 
-	migrated, err := Open(ctx, pool, name)
-	require.NoError(t, err)
-	var version int
-	require.NoError(t, pool.QueryRow(ctx, migrated.q(`SELECT version FROM {s}.schema_version`)).Scan(&version))
-	assert.Equal(t, SchemaVersion, version)
+	migrated := migrate(t, pool, name)
 	require.NoError(t, pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'finish_and_claim' AND pronamespace = $1::regnamespace)`,
 		migrated.schema).Scan(&fac))
 	require.True(t, fac, "Open created finish_and_claim")
@@ -145,4 +134,78 @@ func TestOpenMigratesVersion3(t *testing.T) {
 	}
 	_, err = pool.Exec(ctx, `DROP SCHEMA `+migrated.schema+` CASCADE`)
 	require.NoError(t, err)
+}
+
+// oldSchema creates, beside s's schema, a schema at version v from
+// testdata/schema_v<v>.sql, as a program of that version left it, and
+// returns a Store on it (which Open has not seen).
+func oldSchema(t *testing.T, s *Store, v int) *Store {
+	t.Helper()
+	name := fmt.Sprintf("%s_v%d", s.name, v)
+	old := &Store{pool: s.pool, name: name, schema: pgx.Identifier{name}.Sanitize(), channel: channelName(name), listener: &listener{}}
+	ddl, err := os.ReadFile(fmt.Sprintf("testdata/schema_v%d.sql", v))
+	require.NoError(t, err)
+	_, err = s.pool.Exec(context.Background(), old.q(fmt.Sprintf(`CREATE SCHEMA {s}; CREATE TABLE {s}.schema_version (version int NOT NULL);
+		INSERT INTO {s}.schema_version VALUES (%d);`, v))+old.q(string(ddl)))
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = s.pool.Exec(context.Background(), `DROP SCHEMA IF EXISTS `+old.schema+` CASCADE`) })
+	return old
+}
+
+// A schema at version 7, as released, holding a run under way (a step
+// claimed by version 7's claim, as a worker of version 7 does), is
+// migrated by Open: the worker records the step with version 8's
+// finish_and_claim, and a finish sent again under the same lease, its
+// reply lost, is told the outcome was recorded; the run completes, each
+// step run once.
+func TestOpenMigratesVersion7(t *testing.T) {
+	s, pool := testStore(t)
+	ctx := context.Background()
+	v7 := oldSchema(t, s, 7)
+	plan := chain3("old")
+	require.NoError(t, v7.Submit(ctx, plan, Options{}))
+	var status string
+	var idx int32
+	var token int64
+	require.NoError(t, pool.QueryRow(ctx, v7.q(`SELECT r_status, r_idx, r_token FROM {s}.claim('old', 'v7', 60000000, false)`)).
+		Scan(&status, &idx, &token))
+	require.Equal(t, "claimed", status)
+
+	migrated := migrate(t, pool, v7.name)
+
+	exec := &upgradetest.Executor{}
+	o := fastWorker
+	o.Name = "v7"
+	w := testWorker(t, migrated, "old", exec, o)
+	require.NoError(t, exec.Execute(ctx, plan.Steps[idx]))
+	c := &claim{idx: int(idx), token: token, attempts: 1}
+	nc, _, _, claimErr, err := w.finishAndClaim(ctx, c, 1, "", 0)
+	require.NoError(t, err)
+	require.NoError(t, claimErr)
+	require.NotNil(t, nc)
+	assert.NoError(t, w.finish(ctx, c, 1, "", 0), "sent again, its first reply lost: recorded")
+	assert.ErrorIs(t, w.finish(ctx, &claim{idx: c.idx, token: token + 1}, 1, "", 0), ErrLeaseLost)
+	require.NoError(t, exec.Execute(ctx, plan.Steps[nc.idx]))
+	require.NoError(t, w.finish(ctx, nc, 1, "", 0))
+
+	work(t, migrated, "old", 1, exec, fastWorker)
+	st, err := migrated.Status(ctx, "old")
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	require.NoError(t, st.Err)
+	assert.Empty(t, st.InDoubt)
+	assert.Equal(t, []upgrade.StepID{"a", "b", "c", "d"}, exec.Started(), "each step once, in order")
+}
+
+// migrate opens schema, which Open migrates, and checks that it is at
+// SchemaVersion.
+func migrate(t *testing.T, pool *pgxpool.Pool, schema string) *Store {
+	t.Helper()
+	ctx := context.Background()
+	migrated, err := Open(ctx, pool, schema)
+	require.NoError(t, err)
+	var version int
+	require.NoError(t, pool.QueryRow(ctx, migrated.q(`SELECT version FROM {s}.schema_version`)).Scan(&version))
+	assert.Equal(t, SchemaVersion, version)
+	return migrated
 }

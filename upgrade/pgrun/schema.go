@@ -41,7 +41,7 @@ func channelName(schema string) string {
 var ErrInvalidSchema = errors.New("pgrun: invalid schema name")
 
 // SchemaVersion is the version of the tables Open creates or migrates to.
-const SchemaVersion = 7
+const SchemaVersion = 8
 
 // ErrSchemaVersion reports a schema that a newer program has migrated past
 // SchemaVersion: this program cannot use it.
@@ -162,6 +162,11 @@ var migrations = []string{
 	// undone gets one of kind upgrade.StepRolledBack (see claim,
 	// finish_rollback and Store.Cancel).
 	functions,
+	// Version 8: steps.finish_token, the lease's token under which finish
+	// recorded the step's outcome: a finish sent again under it, the
+	// reply to the first lost with its connection, is told 'ok' (see
+	// finish).
+	`ALTER TABLE {s}.steps ADD COLUMN finish_token bigint;` + functions,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
@@ -389,7 +394,9 @@ const functions = `
 	-- token p_token, succeeded when p_err is NULL, with its consequences:
 	-- the steps after it made ready, or skipped; the run stopping
 	-- (FailFast) or finished. It returns 'lost', changing nothing, when
-	-- the lease was taken over, and 'ok' otherwise.
+	-- the lease was taken over, and 'ok' otherwise; 'ok' too, changing
+	-- nothing, when it recorded the outcome under p_token before: sent
+	-- again, its reply lost, it finds its own record.
 	CREATE OR REPLACE FUNCTION {s}.finish(p_plan text, p_idx int, p_token bigint, p_attempts int, p_err text, p_kinds int, p_worker text)
 	RETURNS text LANGUAGE plpgsql AS $pgrun$
 	DECLARE
@@ -405,11 +412,12 @@ const functions = `
 		SELECT done, total INTO run FROM {s}.runs WHERE plan_id = p_plan FOR UPDATE;
 		UPDATE {s}.steps SET state = CASE WHEN p_err IS NULL THEN 'succeeded' ELSE 'failed' END,
 				attempts = p_attempts, err = p_err, err_kinds = p_kinds, worker = NULL, lease_until = NULL,
-				completed = run.done + 1
+				completed = run.done + 1, finish_token = p_token
 			WHERE plan_id = p_plan AND idx = p_idx AND token = p_token AND state = 'running'
 			RETURNING in_doubt INTO doubt;
 		IF NOT FOUND THEN
-			RETURN 'lost';
+			PERFORM FROM {s}.steps WHERE plan_id = p_plan AND idx = p_idx AND finish_token = p_token;
+			RETURN CASE WHEN FOUND THEN 'ok' ELSE 'lost' END;
 		END IF;
 		DELETE FROM {s}.node_locks WHERE plan_id = p_plan AND idx = p_idx;
 		d := run.done + 1;
