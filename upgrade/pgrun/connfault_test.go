@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/upgradetest"
 )
 
 // recordedCall is one call of WorkerOptions.Recorded.
@@ -132,6 +133,52 @@ func TestFinishReplyLost(t *testing.T) {
 			assert.NoError(t, st.Err)
 			assert.Empty(t, st.InDoubt)
 			assert.Equal(t, []upgrade.EventKind{upgrade.StepStarted, upgrade.StepSucceeded}, eventKinds(t, s, plan.ID))
+		})
+	}
+}
+
+// TestClaimReplyLost: a worker whose claim committed, the reply lost with
+// the connection, claims again: it must get the step its first claim
+// took, not leave that step leased to nobody until the lease expires, to
+// be taken over in doubt though it never ran (and started twice in the
+// run's events). Both ways of claiming: claim, and finish_and_claim as
+// the step before it is recorded.
+func TestClaimReplyLost(t *testing.T) {
+	for _, tc := range []struct{ name, statement string }{
+		{"claim", ".claim("},
+		{"finish_and_claim", ".finish_and_claim("},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, _ := testStore(t)
+			s1, proxy := proxiedStore(t, s)
+			plan := &upgrade.Plan{ID: "lost-" + tc.name, Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n-a"},
+				{ID: "b", Kind: upgrade.Platform, Node: "n-b", After: []upgrade.StepID{"a"}}}}
+			require.NoError(t, s.Submit(ctx, plan, Options{}))
+			cut := proxy.loseReplyTo(tc.statement)
+			exec := &upgradetest.Executor{}
+			recorded, got := recordedInto(3)
+			wctx, cancel := context.WithTimeout(ctx, time.Minute) // a failure bound
+			defer cancel()
+			o := WorkerOptions{Name: "w", Lease: 3 * time.Second, Poll: 20 * time.Millisecond, Recorded: recorded}
+			require.NoError(t, s1.Work(wctx, plan.ID, exec, o))
+			select {
+			case <-cut:
+			default:
+				t.Fatal("no reply was lost")
+			}
+			assert.Equal(t, []upgrade.StepID{"a", "b"}, exec.Started(), "each step once")
+			assert.Empty(t, exec.InDoubt())
+			require.Len(t, got, 2)
+			for range 2 {
+				assert.NoError(t, (<-got).err)
+			}
+			st, err := s.Status(ctx, plan.ID)
+			require.NoError(t, err)
+			assert.NoError(t, st.Err)
+			assert.Empty(t, st.InDoubt)
+			assert.Equal(t, []upgrade.EventKind{upgrade.StepStarted, upgrade.StepSucceeded, upgrade.StepStarted, upgrade.StepSucceeded},
+				eventKinds(t, s, plan.ID))
 		})
 	}
 }

@@ -10,10 +10,12 @@
 // consequences in one transaction. The run's concurrency limit holds
 // across all workers. A step whose worker is lost goes back to the others
 // once its lease expires, in doubt; the lost worker, fenced by the lease's
-// token, can record nothing. [Store.Status], [Store.Events] and
-// [Store.Cancel] serve any process. [Store.Retry] takes up a finished run
-// that did not succeed, as a journal resumes upgrade.Run: the steps done
-// are not run again.
+// token, can record nothing. A claim or a record of an outcome whose
+// reply is lost with its connection, though it committed, is sent again
+// and finds what it did: the step it took, the outcome it recorded.
+// [Store.Status], [Store.Events] and [Store.Cancel] serve any process.
+// [Store.Retry] takes up a finished run that did not succeed, as a
+// journal resumes upgrade.Run: the steps done are not run again.
 //
 // Steps are claimed by PL/pgSQL functions in the schema, one round trip
 // each: claims of one run take turns on the run's row (SELECT … FOR

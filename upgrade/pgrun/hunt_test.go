@@ -858,7 +858,7 @@ func TestCancelDuringRollbackClaim(t *testing.T) {
 	// By hand: a succeeds, b fails; the run is rolling back.
 	hand := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "hand", Lease: time.Hour})
 	for _, failed := range []string{"", "boom"} {
-		c, _, _, err := hand.claim(ctx)
+		c, _, _, err := hand.claim(ctx, nil)
 		require.NoError(t, err)
 		require.NotNil(t, c)
 		require.NoError(t, hand.finish(ctx, c, 1, failed, 0))
@@ -979,7 +979,7 @@ func TestRollbackHandOverWakesWorkers(t *testing.T) {
 	require.NoError(t, s.Submit(ctx, plan, Options{Rollback: true}))
 	hand := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "hand", Lease: time.Hour})
 	for _, failed := range []string{"", "boom"} {
-		c, _, _, err := hand.claim(ctx)
+		c, _, _, err := hand.claim(ctx, nil)
 		require.NoError(t, err)
 		require.NotNil(t, c)
 		require.NoError(t, hand.finish(ctx, c, 1, failed, 0))

@@ -105,7 +105,7 @@ func TestOpenMigratesVersion3(t *testing.T) {
 	o.Name = "v3"
 	w := testWorker(t, migrated, "old", exec, o)
 	require.NoError(t, exec.Execute(ctx, plan.Steps[idx]))
-	nc, finished, _, claimErr, err := w.finishAndClaim(ctx, &claim{idx: int(idx), token: token, attempts: 1}, 1, "", 0)
+	nc, finished, _, claimErr, err := w.finishAndClaim(ctx, &claim{idx: int(idx), token: token, attempts: 1}, 1, "", 0, nil)
 	require.NoError(t, err)
 	require.NoError(t, claimErr)
 	require.False(t, finished)
@@ -156,8 +156,9 @@ func oldSchema(t *testing.T, s *Store, v int) *Store {
 // claimed by version 7's claim, as a worker of version 7 does), is
 // migrated by Open: the worker records the step with version 8's
 // finish_and_claim, and a finish sent again under the same lease, its
-// reply lost, is told the outcome was recorded; the run completes, each
-// step run once.
+// reply lost, is told the outcome was recorded; a worker of version 7
+// still running goes on with the functions it knows; the run completes,
+// each step run once.
 func TestOpenMigratesVersion7(t *testing.T) {
 	s, pool := testStore(t)
 	ctx := context.Background()
@@ -179,14 +180,23 @@ func TestOpenMigratesVersion7(t *testing.T) {
 	w := testWorker(t, migrated, "old", exec, o)
 	require.NoError(t, exec.Execute(ctx, plan.Steps[idx]))
 	c := &claim{idx: int(idx), token: token, attempts: 1}
-	nc, _, _, claimErr, err := w.finishAndClaim(ctx, c, 1, "", 0)
+	nc, _, _, claimErr, err := w.finishAndClaim(ctx, c, 1, "", 0, nil)
 	require.NoError(t, err)
 	require.NoError(t, claimErr)
 	require.NotNil(t, nc)
 	assert.NoError(t, w.finish(ctx, c, 1, "", 0), "sent again, its first reply lost: recorded")
 	assert.ErrorIs(t, w.finish(ctx, &claim{idx: c.idx, token: token + 1}, 1, "", 0), ErrLeaseLost)
+	// A worker of version 7, still running, records that step and claims
+	// the next with version 7's functions, which take no claim key.
 	require.NoError(t, exec.Execute(ctx, plan.Steps[nc.idx]))
-	require.NoError(t, w.finish(ctx, nc, 1, "", 0))
+	var finish string
+	require.NoError(t, pool.QueryRow(ctx, migrated.q(`SELECT r_finish, r_status, r_idx, r_token
+		FROM {s}.finish_and_claim('old', $1, $2, 1, NULL, 0, 'v7', 60000000, false)`), nc.idx, nc.token).Scan(&finish, &status, &idx, &token))
+	require.Equal(t, "ok", finish)
+	require.Equal(t, "claimed", status)
+	require.NoError(t, exec.Execute(ctx, plan.Steps[idx]))
+	require.NoError(t, pool.QueryRow(ctx, migrated.q(`SELECT {s}.finish('old', $1, $2, 1, NULL, 0, 'v7')`), idx, token).Scan(&finish))
+	require.Equal(t, "ok", finish)
 
 	work(t, migrated, "old", 1, exec, fastWorker)
 	st, err := migrated.Status(ctx, "old")

@@ -267,7 +267,7 @@ func cancelledLostWorker(t *testing.T, s *Store) *upgrade.Plan {
 	plan := chainPlan("cancel-lost", 2)
 	require.NoError(t, s.Submit(ctx, plan, Options{}))
 	dead := testWorker(t, s, plan.ID, &memExec{}, WorkerOptions{Name: "dead", Lease: 300 * time.Millisecond, Poll: time.Hour})
-	c, _, _, err := dead.claim(ctx)
+	c, _, _, err := dead.claim(ctx, nil)
 	require.NoError(t, err)
 	require.NotNil(t, c)
 	require.NoError(t, s.Cancel(ctx, plan.ID))

@@ -426,13 +426,13 @@ func TestLeaseFencing(t *testing.T) {
 	ctx := context.Background()
 	lease := time.Second // long enough for the second claim below, on a loaded machine
 	dead := testWorker(t, s, plan.ID, &effectExec{s: s}, WorkerOptions{Name: "dead", Lease: lease, Poll: 10 * time.Millisecond})
-	c, _, _, err := dead.claim(ctx)
+	c, _, _, err := dead.claim(ctx, nil)
 	require.NoError(t, err)
 	require.NotNil(t, c)
 	require.Equal(t, 0, c.idx)
 	// A second claimer finds nothing while the lease holds (concurrency 1),
 	// and is told when it expires.
-	c2, finished, wake, err := testWorker(t, s, plan.ID, &effectExec{s: s}, fastWorker).claim(ctx)
+	c2, finished, wake, err := testWorker(t, s, plan.ID, &effectExec{s: s}, fastWorker).claim(ctx, nil)
 	require.NoError(t, err)
 	assert.Nil(t, c2)
 	assert.False(t, finished)
@@ -463,7 +463,7 @@ func TestReleaseUnstarted(t *testing.T) {
 	ctx := context.Background()
 	o := WorkerOptions{Name: "stopped", Lease: time.Hour, Poll: time.Hour}
 	stopped := testWorker(t, s, plan.ID, &memExec{}, o)
-	c, _, _, err := stopped.claim(ctx)
+	c, _, _, err := stopped.claim(ctx, nil)
 	require.NoError(t, err)
 	require.NotNil(t, c)
 	cancelled, cancel := context.WithCancel(ctx)
@@ -471,7 +471,7 @@ func TestReleaseUnstarted(t *testing.T) {
 	stopped.handBack(cancelled, c, false)
 
 	next := testWorker(t, s, plan.ID, &memExec{}, o)
-	c2, _, _, err := next.claim(ctx)
+	c2, _, _, err := next.claim(ctx, nil)
 	require.NoError(t, err)
 	require.NotNil(t, c2, "ready again at once, though the first lease had an hour to go")
 	assert.Equal(t, c.idx, c2.idx)
@@ -483,12 +483,12 @@ func TestReleaseUnstarted(t *testing.T) {
 	_, err = s.pool.Exec(ctx, s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() WHERE plan_id = $1`), plan.ID)
 	require.NoError(t, err)
 	taker := testWorker(t, s, plan.ID, &memExec{}, o)
-	c3, _, _, err := taker.claim(ctx)
+	c3, _, _, err := taker.claim(ctx, nil)
 	require.NoError(t, err)
 	require.NotNil(t, c3)
 	require.True(t, c3.inDoubt)
 	taker.handBack(ctx, c3, false)
-	c4, _, _, err := next.claim(ctx)
+	c4, _, _, err := next.claim(ctx, nil)
 	require.NoError(t, err)
 	require.NotNil(t, c4)
 	assert.True(t, c4.inDoubt, "a step taken over keeps its doubt")

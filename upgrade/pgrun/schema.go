@@ -165,8 +165,12 @@ var migrations = []string{
 	// Version 8: steps.finish_token, the lease's token under which finish
 	// recorded the step's outcome: a finish sent again under it, the
 	// reply to the first lost with its connection, is told 'ok' (see
-	// finish).
-	`ALTER TABLE {s}.steps ADD COLUMN finish_token bigint;` + functions,
+	// finish). steps.claim_key, the key of the claim that took the step
+	// (claim's and finish_and_claim's p_key), and claim_doubt, the
+	// r_in_doubt it returned: a claim sent again with its key gets what
+	// the first took (see reclaim). claim and finish_and_claim of version
+	// 7, without a key, stay for the workers of version 7.
+	`ALTER TABLE {s}.steps ADD COLUMN finish_token bigint, ADD COLUMN claim_key bigint, ADD COLUMN claim_doubt boolean;` + functions,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
@@ -222,7 +226,11 @@ const functions = `
 	-- p_rollbacker is false), 'finished' or 'unknown'; with 'none', r_wake_us is the time until
 	-- the run's first lease expires. A ready step whose node a step of
 	-- another run holds gets a waiting event, once for each holder.
-	CREATE OR REPLACE FUNCTION {s}.claim(p_plan text, p_worker text, p_lease_us bigint, p_rollbacker boolean)
+	-- p_key tags the step claimed; with p_resent, the claim was sent with
+	-- it before, its reply lost, and takes what that one took, if the
+	-- worker still holds it (see reclaim).
+	CREATE OR REPLACE FUNCTION {s}.claim(p_plan text, p_worker text, p_lease_us bigint, p_rollbacker boolean,
+		p_key bigint, p_resent boolean)
 	RETURNS TABLE (r_status text, r_idx int, r_token bigint, r_attempts int, r_in_doubt boolean, r_wake_us bigint)
 	LANGUAGE plpgsql AS $pgrun$
 	DECLARE
@@ -270,13 +278,19 @@ const functions = `
 			r_wake_us := {s}.next_expiry(p_plan); -- a lost worker's step to fail
 			RETURN NEXT; RETURN;
 		END IF;
+		IF p_resent THEN
+			RETURN QUERY SELECT * FROM {s}.reclaim(p_plan, p_worker, p_lease_us, p_key);
+			IF FOUND THEN
+				RETURN;
+			END IF;
+		END IF;
 		IF run.state = 'rolling_back' THEN
 			IF NOT p_rollbacker THEN -- 'none' for this worker, which may say so (see worker.claimed)
 				r_status := 'rollbacker_wanted'; r_wake_us := {s}.next_expiry(p_plan); RETURN NEXT; RETURN;
 			END IF;
 			-- A rollback whose worker was lost: offered again, in doubt.
 			UPDATE {s}.steps SET token = token + 1, worker = p_worker, in_doubt = true,
-					lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond'
+					lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond', claim_key = p_key, claim_doubt = true
 				WHERE plan_id = p_plan AND idx = (SELECT idx FROM {s}.steps WHERE plan_id = p_plan AND state = 'rolling_back'
 					AND lease_until < clock_timestamp() LIMIT 1 FOR UPDATE SKIP LOCKED)
 				RETURNING idx, token, attempts INTO got;
@@ -320,7 +334,7 @@ const functions = `
 						r_status := 'none'; r_wake_us := {s}.next_expiry(p_plan); RETURN NEXT; RETURN;
 					END IF;
 					UPDATE {s}.steps SET state = 'rolling_back', token = token + 1, worker = p_worker,
-							lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond'
+							lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond', claim_key = p_key, claim_doubt = false
 						WHERE plan_id = p_plan AND idx = cand.idx RETURNING idx, token, attempts INTO got;
 					UPDATE {s}.runs SET running = running + 1 WHERE plan_id = p_plan;
 					r_status := 'rollback'; r_idx := got.idx; r_token := got.token; r_attempts := got.attempts; r_in_doubt := false;
@@ -335,7 +349,7 @@ const functions = `
 			END LOOP;
 		END IF;
 		UPDATE {s}.steps SET token = token + 1, worker = p_worker, in_doubt = true, attempts = attempts + 1,
-				lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond'
+				lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond', claim_key = p_key, claim_doubt = true
 			WHERE plan_id = p_plan AND idx = (SELECT idx FROM {s}.steps WHERE plan_id = p_plan AND state = 'running'
 				AND lease_until < clock_timestamp() ORDER BY lease_until LIMIT 1 FOR UPDATE SKIP LOCKED)
 			RETURNING idx, token, attempts, in_doubt INTO got;
@@ -364,7 +378,7 @@ const functions = `
 					IF FOUND THEN
 						UPDATE {s}.steps SET state = 'running', token = token + 1, worker = p_worker, attempts = attempts + 1,
 								lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond',
-								wait_plan = NULL, wait_idx = NULL
+								wait_plan = NULL, wait_idx = NULL, claim_key = p_key, claim_doubt = in_doubt
 							WHERE plan_id = p_plan AND idx = cand.idx
 							RETURNING idx, token, attempts, in_doubt INTO got;
 						claimed := true;
@@ -473,13 +487,23 @@ const functions = `
 
 	-- finish_and_claim is finish, then claim, in one transaction (one
 	-- round trip): a worker records the end of a step and takes the
-	-- next for the same slot. r_finish is finish's result.
+	-- next for the same slot. r_finish is finish's result. p_key and
+	-- p_resent are claim's: sent again, its reply lost, it takes the step
+	-- the first took (finish answering 'ok' again).
 	CREATE OR REPLACE FUNCTION {s}.finish_and_claim(p_plan text, p_idx int, p_token bigint, p_attempts int, p_err text,
-		p_kinds int, p_worker text, p_lease_us bigint, p_rollbacker boolean)
+		p_kinds int, p_worker text, p_lease_us bigint, p_rollbacker boolean, p_key bigint, p_resent boolean)
 	RETURNS TABLE (r_finish text, r_status text, r_idx int, r_token bigint, r_attempts int, r_in_doubt boolean, r_wake_us bigint)
 	LANGUAGE plpgsql AS $pgrun$
 	BEGIN
 		r_finish := {s}.finish(p_plan, p_idx, p_token, p_attempts, p_err, p_kinds, p_worker);
+		IF p_resent THEN -- before the slot goes to a starved worker: the first may have taken a step
+			SELECT c.r_status, c.r_idx, c.r_token, c.r_attempts, c.r_in_doubt, c.r_wake_us
+				INTO r_status, r_idx, r_token, r_attempts, r_in_doubt, r_wake_us
+				FROM {s}.reclaim(p_plan, p_worker, p_lease_us, p_key) c;
+			IF FOUND THEN
+				RETURN NEXT; RETURN;
+			END IF;
+		END IF;
 		-- A worker kept out by the run's limit while this one ran its
 		-- step gets the slot freed: this one claims nothing now, so that
 		-- workers chaining steps cannot starve the others.
@@ -489,8 +513,45 @@ const functions = `
 		END IF;
 		SELECT c.r_status, c.r_idx, c.r_token, c.r_attempts, c.r_in_doubt, c.r_wake_us
 			INTO r_status, r_idx, r_token, r_attempts, r_in_doubt, r_wake_us
-			FROM {s}.claim(p_plan, p_worker, p_lease_us, p_rollbacker) c;
+			FROM {s}.claim(p_plan, p_worker, p_lease_us, p_rollbacker, p_key, false) c;
 		RETURN NEXT;
+	END $pgrun$;
+
+	-- reclaim returns, its lease renewed, the step that a claim of run
+	-- p_plan by worker p_worker, tagged p_key, took, if the worker still
+	-- holds it, as that claim returned it: a claim sent again, the reply
+	-- to the first lost with its connection, gets that step rather than
+	-- another, which would leave the first leased to nobody, to be taken
+	-- over in doubt once the lease expires though it never started. It
+	-- returns no row when the first took nothing (or never committed), its
+	-- lease was taken over since, or the run is cancelled or over.
+	CREATE OR REPLACE FUNCTION {s}.reclaim(p_plan text, p_worker text, p_lease_us bigint, p_key bigint)
+	RETURNS TABLE (r_status text, r_idx int, r_token bigint, r_attempts int, r_in_doubt boolean, r_wake_us bigint)
+	LANGUAGE plpgsql AS $pgrun$
+	BEGIN
+		RETURN QUERY UPDATE {s}.steps st SET lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond'
+			FROM {s}.runs r
+			WHERE st.plan_id = p_plan AND st.claim_key = p_key AND st.worker = p_worker AND st.state IN ('running', 'rolling_back')
+				AND r.plan_id = p_plan AND r.state <> 'cancelled' AND r.finished_at IS NULL
+			RETURNING CASE WHEN st.state = 'running' THEN 'claimed' ELSE 'rollback' END, st.idx, st.token, st.attempts,
+				st.claim_doubt, NULL::bigint;
+	END $pgrun$;
+
+	-- claim and finish_and_claim of version 7, for its workers: with no
+	-- key, a claim sent again takes another step.
+	CREATE OR REPLACE FUNCTION {s}.claim(p_plan text, p_worker text, p_lease_us bigint, p_rollbacker boolean)
+	RETURNS TABLE (r_status text, r_idx int, r_token bigint, r_attempts int, r_in_doubt boolean, r_wake_us bigint)
+	LANGUAGE plpgsql AS $pgrun$
+	BEGIN
+		RETURN QUERY SELECT * FROM {s}.claim(p_plan, p_worker, p_lease_us, p_rollbacker, NULL, false);
+	END $pgrun$;
+	CREATE OR REPLACE FUNCTION {s}.finish_and_claim(p_plan text, p_idx int, p_token bigint, p_attempts int, p_err text,
+		p_kinds int, p_worker text, p_lease_us bigint, p_rollbacker boolean)
+	RETURNS TABLE (r_finish text, r_status text, r_idx int, r_token bigint, r_attempts int, r_in_doubt boolean, r_wake_us bigint)
+	LANGUAGE plpgsql AS $pgrun$
+	BEGIN
+		RETURN QUERY SELECT * FROM {s}.finish_and_claim(p_plan, p_idx, p_token, p_attempts, p_err, p_kinds, p_worker, p_lease_us,
+			p_rollbacker, NULL, false);
 	END $pgrun$;
 
 	-- finish_rollback records the rollback of step p_idx of run p_plan,

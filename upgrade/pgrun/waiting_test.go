@@ -51,7 +51,7 @@ func TestWaitingEvent(t *testing.T) {
 	o.Name = "looker"
 	looker := testWorker(t, s, "two", exec, o)
 	for range 3 {
-		c, finished, _, err := looker.claim(ctx)
+		c, finished, _, err := looker.claim(ctx, nil)
 		require.NoError(t, err)
 		require.Nil(t, c, "x2 cannot start while x1 holds its node")
 		require.False(t, finished)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"runtime/debug"
 	"sync"
@@ -251,6 +252,7 @@ type next struct {
 // the worker is drained.
 func (w *worker) loop(ctx context.Context) error {
 	var carried *next // the claim made as the slot's last step was recorded
+	var key *claimKey // the last claim's, while its outcome is unknown
 	for {
 		var n next
 		if carried != nil {
@@ -265,7 +267,13 @@ func (w *worker) loop(ctx context.Context) error {
 				return ctx.Err()
 			}
 			n.woken = w.waker.add(w.planID()) // before claim: a wake after it is not missed
-			n.c, n.finished, n.wake, n.err = w.claim(ctx)
+			if key == nil {
+				key = newClaimKey()
+			}
+			n.c, n.finished, n.wake, n.err = w.claim(ctx, key)
+			if n.err == nil {
+				key = nil
+			}
 		}
 		woken, c, finished, err := n.woken, n.c, n.finished, n.err
 		if err == nil && (c != nil || finished) {
@@ -361,19 +369,47 @@ func (w *worker) planID() string { return w.run.plan.ID }
 // With nothing to claim, wake is the time until the run's first lease
 // expires (0 or less when one has, which another worker is taking over or
 // which is a rollback this worker cannot do), or -1 when none is leased.
-func (w *worker) claim(ctx context.Context) (c *claim, finished bool, wake time.Duration, err error) {
+//
+// The claim is tagged with key (nil: a key of its own): sent again with
+// it after an error (the reply may have been lost after the claim
+// committed), it returns the step the claim took, if any and still held.
+func (w *worker) claim(ctx context.Context, key *claimKey) (c *claim, finished bool, wake time.Duration, err error) {
 	// The claim goes on to its end as ctx ends, so that a step claimed is
 	// known, and handed back (see loop), rather than left leased.
 	ctx, done := context.WithTimeout(context.WithoutCancel(ctx), w.o.Lease)
 	defer done()
 	r := claimRow{asked: time.Now()}
 	_, rollbacker := w.exec.(upgrade.Rollbacker)
-	err = w.s.pool.QueryRow(ctx, w.s.q(`SELECT r_status, r_idx, r_token, r_attempts, r_in_doubt, r_wake_us FROM {s}.claim($1, $2, $3, $4)`),
-		w.planID(), w.o.Name, w.o.Lease.Microseconds(), rollbacker).Scan(&r.status, &r.idx, &r.token, &r.attempts, &r.inDoubt, &r.wakeUS)
+	id, resent := key.send()
+	err = w.s.pool.QueryRow(ctx, w.s.q(`SELECT r_status, r_idx, r_token, r_attempts, r_in_doubt, r_wake_us FROM {s}.claim($1, $2, $3, $4, $5, $6)`),
+		w.planID(), w.o.Name, w.o.Lease.Microseconds(), rollbacker, id, resent).Scan(&r.status, &r.idx, &r.token, &r.attempts, &r.inDoubt, &r.wakeUS)
 	if err != nil {
 		return nil, false, -1, fmt.Errorf("pgrun: claiming a step of run %s: %w", w.planID(), err)
 	}
 	return w.claimed(&r)
+}
+
+// A claimKey tags the claims of a slot that are sent again while their
+// outcome is unknown: an error may come after the claim committed, its
+// reply lost with the connection. Claims with the key, sent again, get
+// the step the first took, rather than leave it leased to nobody until
+// its lease expires and it is taken over, in doubt, though it never ran
+// (see the schema's reclaim).
+type claimKey struct {
+	id   int64 // random: keys are told apart within a run and worker name
+	sent bool
+}
+
+func newClaimKey() *claimKey { return &claimKey{id: rand.Int64()} }
+
+// send returns the key's ID, and whether a claim was sent with it before;
+// a nil key is a new one, never sent again.
+func (k *claimKey) send() (id int64, resent bool) {
+	if k == nil {
+		return rand.Int64(), false
+	}
+	resent, k.sent = k.sent, true
+	return k.id, resent
 }
 
 // A claimRow is what the schema's claim function returns.
@@ -478,9 +514,10 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 		return nil
 	}
 	n := &next{woken: w.waker.add(w.planID())} // before the claim, as in loop
+	key := newClaimKey()
 	perr := w.persist(bg, func() error {
 		var err error
-		n.c, n.finished, n.wake, n.err, err = w.finishAndClaim(bg, c, attempts, errText, kinds)
+		n.c, n.finished, n.wake, n.err, err = w.finishAndClaim(bg, c, attempts, errText, kinds, key)
 		return err
 	})
 	w.recorded(c, perr, errText, kinds)
@@ -815,8 +852,10 @@ func (w *worker) finish(ctx context.Context, c *claim, attempts int, errText str
 // finishAndClaim is finish, and then claim, in one transaction (the
 // schema's finish_and_claim function). It returns the claim's results, and
 // as its own error that of the database, or ErrLeaseLost when c's lease
-// was taken over (the claim made all the same).
-func (w *worker) finishAndClaim(ctx context.Context, c *claim, attempts int, errText string, kinds int) (
+// was taken over (the claim made all the same). The claim is tagged with
+// key, as claim's: sent again with it, finish finds its own record, and
+// the claim the step it took.
+func (w *worker) finishAndClaim(ctx context.Context, c *claim, attempts int, errText string, kinds int, key *claimKey) (
 	nc *claim, finished bool, wake time.Duration, claimErr, err error) {
 	var e *string
 	if errText != "" {
@@ -825,9 +864,10 @@ func (w *worker) finishAndClaim(ctx context.Context, c *claim, attempts int, err
 	var status string
 	r := claimRow{asked: time.Now()}
 	_, rollbacker := w.exec.(upgrade.Rollbacker)
+	id, resent := key.send()
 	if err := w.s.pool.QueryRow(ctx, w.s.q(`SELECT r_finish, r_status, r_idx, r_token, r_attempts, r_in_doubt, r_wake_us
-		FROM {s}.finish_and_claim($1, $2, $3, $4, $5, $6, $7, $8, $9)`),
-		w.planID(), c.idx, c.token, attempts, e, kinds, w.o.Name, w.o.Lease.Microseconds(), rollbacker).Scan(
+		FROM {s}.finish_and_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`),
+		w.planID(), c.idx, c.token, attempts, e, kinds, w.o.Name, w.o.Lease.Microseconds(), rollbacker, id, resent).Scan(
 		&status, &r.status, &r.idx, &r.token, &r.attempts, &r.inDoubt, &r.wakeUS); err != nil {
 		return nil, false, -1, nil, fmt.Errorf("pgrun: recording step %s of run %s: %w", w.run.plan.Steps[c.idx].ID, w.planID(), err)
 	}
