@@ -3,6 +3,7 @@ package pgrun
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -181,4 +182,39 @@ func TestClaimReplyLost(t *testing.T) {
 				eventKinds(t, s, plan.ID))
 		})
 	}
+}
+
+// TestRetryCommitReplyLost: Store.Retry whose COMMIT reached the server,
+// the reply lost with the connection, took the run up: it must say so,
+// not return an error after which the caller, trying again, is told the
+// run is still going (ErrNotFinished) and cannot tell that its own Retry
+// did it.
+func TestRetryCommitReplyLost(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testStore(t)
+	s1, proxy := proxiedStore(t, s)
+	plan := &upgrade.Plan{ID: "retry-lost", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n-a"}}}
+	require.NoError(t, s.Submit(ctx, plan, Options{}))
+	broken := upgrade.ExecutorFunc(func(context.Context, upgrade.Step) error { return errors.New("disk full") })
+	work(t, s, plan.ID, 1, broken, fastWorker)
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	require.Error(t, st.Err)
+
+	cut := proxy.loseReply(func(sql string) bool { return strings.EqualFold(sql, "commit") })
+	retried, err := s1.Retry(ctx, plan.ID)
+	select {
+	case <-cut:
+	default:
+		t.Fatal("no reply was lost")
+	}
+	require.NoError(t, err, "the Retry committed")
+	assert.True(t, retried)
+	st, err = s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	assert.False(t, st.Finished, "taken up")
+	retried, err = s1.Retry(ctx, plan.ID)
+	assert.ErrorIs(t, err, ErrNotFinished, "a second Retry finds the run going")
+	assert.False(t, retried)
 }

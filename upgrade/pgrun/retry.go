@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -25,12 +26,15 @@ var ErrNotFinished = errors.New("pgrun: run not finished")
 // Retry reports whether the run was taken up: false, changing nothing,
 // when every step had succeeded. A run not finished yet gives an error
 // matching ErrNotFinished (cancel it and wait for it to finish, or let
-// it finish), an unknown one ErrUnknownRun.
+// it finish), an unknown one ErrUnknownRun. A Retry whose COMMIT reached
+// the database, the reply lost with the connection, learns from the run
+// that it took it up, and reports that.
 func (s *Store) Retry(ctx context.Context, planID string) (bool, error) {
 	if err := checkRunID(planID); err != nil {
 		return false, err
 	}
 	retried := false
+	key := rand.Int64() // tags the run taken up by this Retry
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var over bool
 		var total int
@@ -109,8 +113,9 @@ func (s *Store) Retry(ctx context.Context, planID string) (bool, error) {
 		}
 		// Back to running, which wakes the workers (see notify_run).
 		if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.runs SET state = 'running', stopping = false, running = 0, starved = false,
-				finished_at = NULL, done = (SELECT count(*) FROM {s}.steps WHERE plan_id = $1 AND idx < $2 AND state = 'succeeded')
-			WHERE plan_id = $1`), planID, total); err != nil {
+				finished_at = NULL, done = (SELECT count(*) FROM {s}.steps WHERE plan_id = $1 AND idx < $2 AND state = 'succeeded'),
+				retry_key = $3
+			WHERE plan_id = $1`), planID, total, key); err != nil {
 			return err
 		}
 		retried = true
@@ -119,6 +124,15 @@ func (s *Store) Retry(ctx context.Context, planID string) (bool, error) {
 	if err != nil {
 		if errors.Is(err, ErrUnknownRun) || errors.Is(err, ErrNotFinished) {
 			return false, err
+		}
+		// The error may have come after the COMMIT was carried out.
+		var took bool
+		switch rerr := s.pool.QueryRow(ctx, s.q(`SELECT retry_key IS NOT DISTINCT FROM $2 FROM {s}.runs WHERE plan_id = $1`),
+			planID, key).Scan(&took); {
+		case rerr == nil && took:
+			return true, nil
+		case rerr != nil:
+			return false, fmt.Errorf("pgrun: retrying run %s, which may have been taken up all the same (read its Status): %w", planID, err)
 		}
 		return false, fmt.Errorf("pgrun: retrying run %s: %w", planID, err)
 	}

@@ -170,7 +170,10 @@ var migrations = []string{
 	// r_in_doubt it returned: a claim sent again with its key gets what
 	// the first took (see reclaim). claim and finish_and_claim of version
 	// 7, without a key, stay for the workers of version 7.
-	`ALTER TABLE {s}.steps ADD COLUMN finish_token bigint, ADD COLUMN claim_key bigint, ADD COLUMN claim_doubt boolean;` + functions,
+	// runs.retry_key, the key of the last Store.Retry that took the run
+	// up, by which a Retry whose COMMIT's reply was lost learns that it did.
+	`ALTER TABLE {s}.steps ADD COLUMN finish_token bigint, ADD COLUMN claim_key bigint, ADD COLUMN claim_doubt boolean;
+	ALTER TABLE {s}.runs ADD COLUMN retry_key bigint;` + functions,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
