@@ -52,13 +52,63 @@ func ParseConstraint(s string) (Constraint, error) {
 	}
 	sc, err := semver.NewConstraint(src)
 	if err != nil {
-		return Constraint{}, parseError(ErrInvalidConstraint, s, badVersionIn(src, err))
+		return Constraint{}, parseError(ErrInvalidConstraint, s, explainConstraint(src, err))
 	}
 	cc, err := compile(sc)
 	if err != nil {
 		return Constraint{}, parseError(ErrInvalidConstraint, s, err)
 	}
 	return Constraint{p: &parsed{src: src, sem: sc, cc: cc}}, nil
+}
+
+// explainConstraint returns, for Masterminds' error err on constraint
+// src, an error that says what to change where Masterminds says only
+// "improper constraint" or "constraint parser error": an empty
+// alternative of "||", a single "|", an empty clause between commas, "=="
+// or a version that does not parse (see badVersionIn); or err.
+func explainConstraint(src string, err error) error {
+	alts := strings.Split(src, "||")
+	if i, where := emptyPart(alts, "||"); where != "" {
+		return fmt.Errorf(`alternative %d of %d is empty (%s): write a version range on each side of every "||", or remove the extra "||"`,
+			i+1, len(alts), where)
+	}
+	for i, alt := range alts {
+		in := ""
+		if len(alts) > 1 {
+			in = fmt.Sprintf(" in alternative %d, %q", i+1, strings.TrimSpace(alt))
+		}
+		if strings.Contains(alt, "|") {
+			return fmt.Errorf(`a single "|"%s: write "||" for "or"`, in)
+		}
+		if strings.Contains(alt, "==") {
+			return fmt.Errorf(`"=="%s is not an operator: write "=1.2" or "1.2" for exactly 1.2`, in)
+		}
+		if _, where := emptyPart(strings.Split(alt, ","), ","); where != "" {
+			return fmt.Errorf(`an empty comparison%s (%s): separate comparisons with one ",", such as ">=1.0, <2"`, in, where)
+		}
+	}
+	return badVersionIn(src, err)
+}
+
+// emptyPart finds the first blank one of parts, split at sep, and says
+// where it is, such as `nothing after the last "||"`; or returns "" when
+// none is blank, or there is only one part.
+func emptyPart(parts []string, sep string) (int, string) {
+	if len(parts) < 2 {
+		return 0, ""
+	}
+	for i, part := range parts {
+		switch {
+		case strings.TrimSpace(part) != "":
+		case i == 0:
+			return i, fmt.Sprintf("nothing before the first %q", sep)
+		case i == len(parts)-1:
+			return i, fmt.Sprintf("nothing after the last %q", sep)
+		default:
+			return i, fmt.Sprintf("nothing between the %q after %q and the next %q", sep, strings.TrimSpace(strings.Join(parts[:i], sep)), sep)
+		}
+	}
+	return 0, ""
 }
 
 // versionLike matches what a constraint's comparisons compare with.

@@ -507,3 +507,44 @@ func TestTildeArrowIsMasterminds(t *testing.T) {
 		assert.Equal(t, tc.want, c.Allows(version.MustParse(tc.v)), "%s allows %s", tc.constraint, tc.v)
 	}
 }
+
+// TestParseConstraintSaysWhatIsEmpty: where Masterminds says only
+// `improper constraint: ""` or "constraint parser error", the error says
+// which alternative or comparison is empty, or what a stray "|" or "=="
+// should be, and what to write.
+func TestParseConstraintSaysWhatIsEmpty(t *testing.T) {
+	for in, want := range map[string][]string{
+		">=1.0 ||":       {`alternative 2 of 2 is empty`, `nothing after the last "||"`, `write a version range on each side of every "||"`},
+		">=1.0 || ":      {`alternative 2 of 2 is empty`, `nothing after the last "||"`},
+		"|| <2":          {`alternative 1 of 2 is empty`, `nothing before the first "||"`},
+		"||":             {`alternative 1 of 2 is empty`},
+		">=1 |||| <3":    {`alternative 2 of 3 is empty`, `nothing between the "||" after ">=1" and the next "||"`},
+		">=1 || || <3":   {`alternative 2 of 3 is empty`},
+		">=1 | <2":       {`a single "|"`, `write "||" for "or"`},
+		">=1 ||| <3":     {`a single "|" in alternative 2, "| <3"`},
+		",":              {`an empty comparison (nothing before the first ",")`, `separate comparisons with one ","`},
+		">=1,":           {`an empty comparison (nothing after the last ",")`},
+		",>=1":           {`nothing before the first ","`},
+		">=1,,<2":        {`nothing between the "," after ">=1" and the next ","`},
+		">= 1.0, , <2":   {`nothing between the "," after ">= 1.0" and the next ","`},
+		">=1, <2 || ,3":  {`an empty comparison in alternative 2, ",3" (nothing before the first ",")`},
+		"==1.2":          {`"==" is not an operator`, `write "=1.2" or "1.2"`},
+		"\t>=1\x00 ||\n": {`alternative 2 of 2 is empty`},
+	} {
+		c, err := version.ParseConstraint(in)
+		require.Error(t, err, in)
+		assert.True(t, c.IsZero(), in)
+		assert.ErrorIs(t, err, version.ErrInvalidConstraint, in)
+		var pe *version.ParseError
+		require.ErrorAs(t, err, &pe, in)
+		assert.Equal(t, in, pe.Input)
+		msg := err.Error()
+		assert.Contains(t, msg, strconv.Quote(in), "names the constraint")
+		for _, w := range want {
+			assert.Contains(t, msg, w, in)
+		}
+		assert.NotContains(t, msg, "improper constraint", in)
+		assert.NotContains(t, msg, "constraint parser error", in)
+		assert.NotContains(t, msg, "\x00", "quoted safely")
+	}
+}
