@@ -38,7 +38,7 @@ func FuzzParseIndex(f *testing.F) {
 		// Regression: accepted, but its UTC year (-1) cannot be marshalled.
 		strings.Replace(valid, `"2026-01-02T03:04:05Z"`, `"0000-01-01T00:00:00+01:00"`, 1),
 		// Broken ones.
-		"",
+		"", " \n\t",
 		"{}",
 		"null",
 		valid[:len(valid)-7],

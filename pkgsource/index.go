@@ -118,6 +118,9 @@ func parseIndex(data []byte, limit int64) (*Index, error) {
 	if bytes.HasPrefix(data, []byte("\xEF\xBB\xBF")) {
 		return nil, &IndexError{Err: errors.New("starts with a UTF-8 byte order mark, which JSON does not allow: write the index as UTF-8 without one, as WriteIndex does")}
 	}
+	if err := topology.CheckNotEmpty(data, `a JSON object with "schema": "`+IndexSchema+`", "version", "generated" and "packages"`); err != nil {
+		return nil, &IndexError{Err: err}
+	}
 	var in indexJSON
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

@@ -180,7 +180,7 @@ func TestParseIndexDocumentErrors(t *testing.T) {
 		data    string
 		wantMsg string
 	}{
-		{"empty", "", "EOF"},
+		{"empty", "", `empty file: it holds nothing but white space; it must hold a JSON object with "schema": "stackup.index/v1"`},
 		{"malformed JSON", valid[:len(valid)/2], "unexpected EOF"},
 		{"not an object", `[1, 2]`, "cannot unmarshal array"},
 		{"packages not a list", strings.Replace(valid, `"packages":[`, `"packages":{"x":[`, 1) + "}", "cannot unmarshal object"},

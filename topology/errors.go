@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"bytes"
 	"errors"
 
 	"fmt"
@@ -22,7 +23,30 @@ var (
 	// ErrNotRegular reports an input path that names a named pipe, a
 	// device, a directory or another file that is not a regular file.
 	ErrNotRegular = errors.New("not a regular file")
+	// ErrEmpty reports an input file that holds nothing but white space
+	// (in YAML, comments too); see [CheckNotEmpty].
+	ErrEmpty = errors.New("empty file")
 )
+
+// CheckNotEmpty returns nil when data, the whole of an input file,
+// holds more than JSON's white space (space, tab, line feed, carriage
+// return) after a UTF-8 byte-order mark, and otherwise an error matching
+// [ErrEmpty] that says so and what the file must hold, such as `a JSON
+// object {"schema": "stackup.topology/v1", …}`. Each reader of a file
+// wraps it in its own error, which names the file. A decoder would say
+// only "EOF" or "unexpected end of JSON input".
+func CheckNotEmpty(data []byte, holds string) error {
+	if len(bytes.Trim(bytes.TrimPrefix(data, []byte("\ufeff")), " \t\r\n")) > 0 {
+		return nil
+	}
+	return emptyError("white space", holds)
+}
+
+// emptyError says that a file holds nothing but what (white space) and
+// what it must hold.
+func emptyError(what, holds string) error {
+	return fmt.Errorf("%w: it holds nothing but %s; it must hold %s", ErrEmpty, what, holds)
+}
 
 // NotFoundError reports an unknown item. It matches ErrNotFound.
 type NotFoundError struct {

@@ -20,6 +20,10 @@ import (
 // Schema is the value of the "schema" field of a topology file.
 const Schema = "stackup.topology/v1"
 
+// fileHolds says what a topology file holds, for the error on an empty
+// one.
+const fileHolds = `a topology: "schema": "` + Schema + `" and its "applications"`
+
 // MaxFileSize is the largest topology file ReadJSON accepts, in bytes.
 const MaxFileSize = 64 << 20
 
@@ -98,6 +102,9 @@ func ReadJSON(r io.Reader) (*Memory, error) {
 	data, err := readCapped(r)
 	if err != nil {
 		return nil, err
+	}
+	if err := CheckNotEmpty(data, fileHolds); err != nil {
+		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: %w", ErrInvalid, err)}
 	}
 	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	var f fileTopology

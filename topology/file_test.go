@@ -249,7 +249,7 @@ func TestReadJSONErrors(t *testing.T) {
 			name:  "empty",
 			input: "",
 			item:  "file",
-			msgs:  []string{"EOF"},
+			msgs:  []string{"empty file", `"schema": "stackup.topology/v1"`},
 		},
 		{
 			name:  "unknown field in a node",

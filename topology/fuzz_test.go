@@ -50,6 +50,7 @@ func FuzzReadJSON(f *testing.F) {
 		`{"schema": "stackup.topology/v1", "applications": [null, {}]}`,
 		`[]`,
 		`"`,
+		"", " \r\n\t", "\ufeff\n", // empty
 		// Duplicate keys, in any case; a node at 0.0.0 under a template at 1.
 		strings.Replace(shop, `"schema": "stackup.topology/v1",`, `"schema": "stackup.topology/v1", "Schema": "stackup.topology/v1",`, 1),
 		strings.Replace(shop, `"target": "java-1"}`, `"target": "java-1", "target": "vm-1"}`, 1),

@@ -169,7 +169,7 @@ type target struct {
 }
 
 func readServiceTemplate(data []byte) ([]Template, error) {
-	root, err := parseYAML(data)
+	root, err := parseYAML(data, `a TOSCA service template: "tosca_definitions_version" and "topology_template" with its "node_templates"`)
 	if err != nil {
 		return nil, err
 	}
@@ -678,7 +678,7 @@ type instanceRelationship struct {
 }
 
 func readInstances(data []byte, templates []Template) (*Application, error) {
-	root, err := parseYAML(data)
+	root, err := parseYAML(data, `the deployed nodes: "schema": "`+InstancesSchema+`", "application" and "nodes"`)
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,7 @@ func ReadYAML(r io.Reader) (*Memory, error) {
 	if err != nil {
 		return nil, err
 	}
-	root, err := parseYAML(data)
+	root, err := parseYAML(data, fileHolds)
 	if err != nil {
 		return nil, err
 	}
@@ -47,13 +47,14 @@ func ReadYAML(r io.Reader) (*Memory, error) {
 	return New(apps...)
 }
 
-// parseYAML parses one YAML document into its node tree.
-func parseYAML(data []byte) (*yaml.Node, error) {
+// parseYAML parses one YAML document into its node tree. holds says what
+// the document must hold, for the error on an empty one.
+func parseYAML(data []byte, holds string) (*yaml.Node, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, &Error{Item: "file", Err: fmt.Errorf("%w: empty", ErrInvalid)}
+			return nil, &Error{Item: "file", Err: fmt.Errorf("%w: %w", ErrInvalid, emptyError("white space and comments", holds))}
 		}
 		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: %s", ErrInvalid, yamlMessage(err))}
 	}

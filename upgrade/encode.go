@@ -131,6 +131,9 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 	if len(data) > MaxPlanSize {
 		return nil, fmt.Errorf("upgrade: %w: larger than %d bytes", ErrInvalidPlan, MaxPlanSize)
 	}
+	if err := topology.CheckNotEmpty(data, `a plan as Plan.WriteJSON writes it, a JSON object with "schema": "`+Schema+`"; plan again to make one`); err != nil {
+		return nil, fmt.Errorf("upgrade: %w: %w", ErrInvalidPlan, err)
+	}
 	in := planJSON{Plan: &Plan{}}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

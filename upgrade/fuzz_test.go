@@ -25,6 +25,7 @@ func FuzzReadJSON(f *testing.F) {
 	f.Add(bytes.Replace(golden, []byte(`"after": [`), []byte(`"after": ["x",`), 1))
 	f.Add([]byte(`{"schema":"stackup.plan/v3","id":"","requests":[],"steps":[]}`))
 	f.Add([]byte(`{}`))
+	f.Add([]byte(" \n")) // empty
 	f.Fuzz(func(t *testing.T, data []byte) {
 		plan, err := upgrade.ReadJSON(bytes.NewReader(data))
 		if err != nil {

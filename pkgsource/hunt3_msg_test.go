@@ -1,0 +1,43 @@
+package pkgsource_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/topology"
+)
+
+// TestHunt3EmptyIndex: an empty index.json, or one of white space only,
+// was refused as "invalid index: EOF". It now says the index is empty and
+// what it must hold, and a Dir names its repository.
+func TestHunt3EmptyIndex(t *testing.T) {
+	for _, in := range []string{"", " ", "\n\t\r\n"} {
+		idx, err := pkgsource.ParseIndex([]byte(in))
+		assert.Nil(t, idx)
+		require.ErrorIs(t, err, pkgsource.ErrInvalidIndex)
+		require.ErrorIs(t, err, topology.ErrEmpty)
+		var ie *pkgsource.IndexError
+		require.ErrorAs(t, err, &ie)
+		assert.Contains(t, err.Error(), `empty file: it holds nothing but white space; it must hold a JSON object with "schema": "stackup.index/v1"`)
+		assert.NotContains(t, err.Error(), "EOF")
+	}
+
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, pkgsource.IndexFile), []byte("\n"), 0o600))
+	d, err := pkgsource.NewDir(dir)
+	require.NoError(t, err)
+	defer d.Close()
+	pkgs, err := d.Packages(context.Background(), "jdk")
+	assert.Empty(t, pkgs)
+	require.ErrorIs(t, err, topology.ErrEmpty)
+	require.ErrorIs(t, err, pkgsource.ErrInvalidIndex)
+	abs, err2 := filepath.Abs(dir)
+	require.NoError(t, err2)
+	assert.Contains(t, err.Error(), abs)
+}

@@ -1,0 +1,74 @@
+package topology_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/topology"
+)
+
+// TestHunt3EmptyFile: an empty topology file, or one of white space only,
+// was refused as "EOF" (JSON) or "empty" (YAML), which says neither that
+// the file is at fault nor what it must hold. Every reader says the file
+// is empty and what belongs in it, names the file, and loads nothing.
+func TestHunt3EmptyFile(t *testing.T) {
+	check := func(t *testing.T, m *topology.Memory, err error, want ...string) {
+		t.Helper()
+		assert.Nil(t, m, "nothing is loaded")
+		require.ErrorIs(t, err, topology.ErrEmpty)
+		assert.ErrorIs(t, err, topology.ErrInvalid)
+		var te *topology.Error
+		require.ErrorAs(t, err, &te)
+		msg := err.Error()
+		assert.Contains(t, msg, "empty file: it holds nothing but ")
+		for _, w := range want {
+			assert.Contains(t, msg, w)
+		}
+		assert.NotContains(t, msg, "EOF")
+	}
+	for _, in := range []string{"", " ", "\n\n", " \t\r\n", "\ufeff", "\ufeff \n"} {
+		m, err := topology.ReadJSON(strings.NewReader(in))
+		check(t, m, err, `it must hold a topology: "schema": "stackup.topology/v1" and its "applications"`)
+	}
+	for _, in := range []string{"", "\n", "# nothing yet\n"} {
+		m, err := topology.ReadYAML(strings.NewReader(in))
+		check(t, m, err, "white space and comments", `"schema": "stackup.topology/v1"`)
+	}
+
+	dir := t.TempDir()
+	for _, name := range []string{"shop.json", "shop.yaml"} {
+		path := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(path, []byte("\n"), 0o600))
+		m, err := topology.Load(path)
+		check(t, m, err, path)
+	}
+	service := filepath.Join(dir, "service.yaml")
+	instances := filepath.Join(dir, "instances.yaml")
+	require.NoError(t, os.WriteFile(service, nil, 0o600))
+	require.NoError(t, os.WriteFile(instances, nil, 0o600))
+	m, err := topology.LoadTOSCA(service, instances)
+	check(t, m, err, service, `"tosca_definitions_version"`, `"node_templates"`)
+
+	// The instance file, once the service template is read.
+	tosca, err := os.ReadFile(filepath.Join("testdata", "tosca", "shop.yaml"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(service, tosca, 0o600))
+	m, err = topology.LoadTOSCA(service, instances)
+	check(t, m, err, instances, `"schema": "stackup.instances/v1", "application" and "nodes"`)
+}
+
+// TestHunt3CheckNotEmpty: what is more than white space is not empty.
+func TestHunt3CheckNotEmpty(t *testing.T) {
+	for _, in := range []string{"{}", " x", "\ufeffnull", "\f"} {
+		assert.NoError(t, topology.CheckNotEmpty([]byte(in), "anything"), "%q", in)
+	}
+	err := topology.CheckNotEmpty([]byte(" \n"), "a list of things")
+	assert.True(t, errors.Is(err, topology.ErrEmpty))
+	assert.EqualError(t, err, "empty file: it holds nothing but white space; it must hold a list of things")
+}
