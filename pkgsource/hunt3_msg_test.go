@@ -41,3 +41,17 @@ func TestHunt3EmptyIndex(t *testing.T) {
 	require.NoError(t, err2)
 	assert.Contains(t, err.Error(), abs)
 }
+
+// TestHunt3RequirementWithoutType: a package's requirement with no type
+// was refused as "requirement #1 names no type", which did not say what to
+// give; it now does, naming the entry.
+func TestHunt3RequirementWithoutType(t *testing.T) {
+	idx, err := pkgsource.ParseIndex([]byte(indexDoc(with(tomcatEntry(), "requires", []any{map[string]any{"constraint": ">=11"}}))))
+	assert.Nil(t, idx)
+	require.ErrorIs(t, err, pkgsource.ErrInvalidIndex)
+	require.ErrorIs(t, err, pkgsource.ErrInvalid)
+	var ie *pkgsource.IndexError
+	require.ErrorAs(t, err, &ie)
+	assert.Equal(t, "package #1 (tomcat 10.1.34)", ie.Entry)
+	assert.Contains(t, err.Error(), "invalid package: requirement #1 names no type: give the type of the platform package it requires, such as jdk")
+}

@@ -140,7 +140,7 @@ func (p Package) Validate() error {
 	}
 	for i, r := range p.Requires {
 		if reason == "" && r.Type == "" {
-			reason = fmt.Sprintf("requirement #%d names no type", i+1)
+			reason = fmt.Sprintf("requirement #%d names no type: give the type of the platform package it requires, such as jdk", i+1)
 		}
 	}
 	if reason == "" {

@@ -72,3 +72,53 @@ func TestHunt3CheckNotEmpty(t *testing.T) {
 	assert.True(t, errors.Is(err, topology.ErrEmpty))
 	assert.EqualError(t, err, "empty file: it holds nothing but white space; it must hold a list of things")
 }
+
+// oneApp is a topology file of one application whose templates are
+// given, in JSON.
+func oneApp(templates string) string {
+	return `{"schema": "stackup.topology/v1", "applications": [{"id": "shop", "templates": [` + templates + `], "nodes": []}]}`
+}
+
+// TestHunt3RequirementWithoutTemplate: a requirement that named no
+// template was refused as `requirement "" names unknown template ""`,
+// which names neither the requirement nor what to write. It now names the
+// template and the requirement, by number and name, and says to give the
+// template it requires, in a file or in New.
+func TestHunt3RequirementWithoutTemplate(t *testing.T) {
+	check := func(t *testing.T, m *topology.Memory, err error, item string) {
+		t.Helper()
+		assert.Nil(t, m, "nothing is loaded")
+		require.ErrorIs(t, err, topology.ErrInvalid)
+		var te *topology.Error
+		require.ErrorAs(t, err, &te)
+		assert.Equal(t, item, te.Item)
+		assert.Contains(t, err.Error(), item+": invalid topology: names no template: give the template of the platform it requires")
+		assert.NotContains(t, err.Error(), `unknown template ""`)
+	}
+	tomcat := `{"id": "tomcat_server", "type": "tomcat", "version": "9.0"}`
+	m, err := topology.ReadJSON(strings.NewReader(oneApp(tomcat + `, {"id": "shop_app", "type": "webapp", "version": "1.0",
+		"requirements": [{"template": "tomcat_server"}, {"constraint": ">=9"}]}`)))
+	check(t, m, err, `template "shop_app" requirement #2`)
+
+	m, err = topology.ReadJSON(strings.NewReader(oneApp(`{"id": "shop_app", "type": "webapp", "version": "1.0",
+		"requirements": [{"name": "host", "template": null, "constraint": ">=9"}]}`)))
+	check(t, m, err, `template "shop_app" requirement #1 ("host")`)
+
+	m, err = topology.ReadYAML(strings.NewReader(`schema: stackup.topology/v1
+applications:
+- id: shop
+  templates:
+  - id: shop_app
+    type: webapp
+    version: "1.0"
+    requirements:
+    - name: host
+      constraint: ">=9"
+  nodes: []
+`))
+	check(t, m, err, `template "shop_app" requirement #1 ("host")`)
+
+	m, err = topology.New(topology.Application{ID: "shop", Templates: []topology.Template{{
+		ID: "shop_app", Type: "webapp", Requirements: []topology.Requirement{{Name: "bad\x1b[2J"}}}}})
+	check(t, m, err, `template "shop_app" requirement #1`) // a hostile name is not shown
+}

@@ -445,6 +445,17 @@ func (b *Builder) Build() (*Memory, error) { return New(b.apps...) }
 // times as many dependencies.
 const maxRequirementsOn = 64
 
+// requirementItem names the k-th requirement of template t, and its name
+// when it has a safe one, such as `template "shop_app" requirement #1
+// ("host")`.
+func requirementItem(t TemplateID, k int, name string) string {
+	item := fmt.Sprintf("template %q requirement #%d", t, k+1)
+	if name != "" && CheckID("requirement name", name) == nil {
+		item += fmt.Sprintf(" (%q)", name)
+	}
+	return item
+}
+
 // Validate checks applications against the rules a topology must keep and
 // reports every problem at once, as a *multierror.Error of [*Error] values,
 // or nil. The rules: every application, template and node has an ID, unique
@@ -547,8 +558,12 @@ func Validate(apps ...Application) error {
 	}
 	for _, a := range apps {
 		for _, t := range a.Templates {
-			for _, r := range t.Requirements {
-				if r.Template != "" && CheckID("template", string(r.Template)) != nil {
+			for k, r := range t.Requirements {
+				if r.Template == "" {
+					problem(requirementItem(t.ID, k, r.Name), "names no template: give the template of the platform it requires, such as tomcat_server")
+					continue
+				}
+				if CheckID("template", string(r.Template)) != nil {
 					continue // reported above
 				}
 				if _, ok := templates[r.Template]; !ok {

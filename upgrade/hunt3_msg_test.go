@@ -1,6 +1,7 @@
 package upgrade_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/version"
 )
 
 // TestHunt3EmptyPlanFile: an empty plan file, or one of white space only,
@@ -22,4 +24,21 @@ func TestHunt3EmptyPlanFile(t *testing.T) {
 		require.ErrorIs(t, err, topology.ErrEmpty)
 		assert.EqualError(t, err, `upgrade: invalid plan: empty file: it holds nothing but white space; it must hold a plan as Plan.WriteJSON writes it, a JSON object with "schema": "`+upgrade.Schema+`"; plan again to make one`)
 	}
+}
+
+// TestHunt3RequirementWithoutTemplate: a request's requirement that named
+// no template was refused as "Template.Requirements[1].Template: empty",
+// which did not say what belongs there. It now says what to give.
+func TestHunt3RequirementWithoutTemplate(t *testing.T) {
+	ctx := context.Background()
+	req := shop2("tomcat_server", ">=9")
+	req.Template.Requirements = append(req.Template.Requirements, topology.Requirement{Name: "db", Constraint: version.MustParseConstraint(">=15")})
+	p, err := upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t)).Plan(ctx, req)
+	assert.Nil(t, p)
+	require.ErrorIs(t, err, upgrade.ErrInvalidRequest)
+	var re *upgrade.RequestError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, "Template.Requirements[1].Template", re.Field)
+	assert.EqualError(t, err, "upgrade: request #1: Template.Requirements[1].Template: empty: give the template of the platform the requirement is on, such as tomcat_server")
+
 }

@@ -281,7 +281,7 @@ func validateRequirements(i int, reqs []topology.Requirement, names bool) error 
 		}
 		where := func() string { return fmt.Sprintf("Template.Requirements[%d].%s", k, field) }
 		if id == "" {
-			return &RequestError{Request: i, Field: where(), Reason: "empty"}
+			return &RequestError{Request: i, Field: where(), Reason: "empty: give the template of the platform the requirement is on, such as tomcat_server"}
 		}
 		if err := topology.CheckID(kind, id); err != nil {
 			return &RequestError{Request: i, Field: where(), Err: err}
