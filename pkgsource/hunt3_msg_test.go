@@ -55,3 +55,30 @@ func TestHunt3RequirementWithoutType(t *testing.T) {
 	assert.Equal(t, "package #1 (tomcat 10.1.34)", ie.Entry)
 	assert.Contains(t, err.Error(), "invalid package: requirement #1 names no type: give the type of the platform package it requires, such as jdk")
 }
+
+// TestHunt3EntryWithoutTypeOrVersion: an index entry with no version was
+// refused as `version: invalid version "": invalid semantic version`, one
+// with no type as "package #1 ( 21.0.2): no type"; each now names the
+// entry without a stray space and says what to give, as Package.Validate
+// does for a Go caller.
+func TestHunt3EntryWithoutTypeOrVersion(t *testing.T) {
+	for _, tc := range []struct {
+		entry map[string]any
+		want  string
+	}{
+		{with(jdkEntry(), "version", nil), `package #1 (jdk): invalid package: no version: give the version it installs`},
+		{with(jdkEntry(), "version", ""), `package #1 (jdk): invalid package: no version: give the version it installs`},
+		{with(jdkEntry(), "version", "0.0.0"), `package #1 (jdk 0.0.0): invalid package: no version: give the version it installs (0.0.0 counts as none)`},
+		{with(jdkEntry(), "type", nil), `package #1 (21.0.2): invalid package: no type: give the platform type it upgrades, such as tomcat`},
+		{with(jdkEntry(), "type", nil, "version", nil), `package #1: invalid package: no type`},
+	} {
+		idx, err := pkgsource.ParseIndex([]byte(indexDoc(tc.entry)))
+		assert.Nil(t, idx)
+		require.ErrorIs(t, err, pkgsource.ErrInvalidIndex)
+		require.ErrorIs(t, err, pkgsource.ErrInvalid)
+		var ie *pkgsource.IndexError
+		require.ErrorAs(t, err, &ie)
+		assert.Contains(t, err.Error(), tc.want)
+		assert.NotContains(t, err.Error(), "invalid semantic version")
+	}
+}

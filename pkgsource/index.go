@@ -154,7 +154,10 @@ func parseIndex(data []byte, limit int64) (*Index, error) {
 	seen := make(map[Key]int, len(in.Packages))
 	for i, e := range in.Packages {
 		p, err := e.decode()
-		entry := fmt.Sprintf("package #%d (%s %s)", i+1, shown(e.Type), shown(e.Version))
+		entry := fmt.Sprintf("package #%d", i+1)
+		if name := strings.TrimSpace(shown(e.Type) + " " + shown(e.Version)); name != "" {
+			entry += " (" + name + ")"
+		}
 		if err != nil {
 			return nil, &IndexError{Entry: entry, Err: err}
 		}
@@ -176,8 +179,10 @@ func (e indexEntry) decode() (Package, error) {
 		}
 	}
 	var err error
-	if p.Version, err = version.Parse(e.Version); err != nil {
-		return p, err
+	if e.Version != "" { // an empty version is Validate's to report
+		if p.Version, err = version.Parse(e.Version); err != nil {
+			return p, err
+		}
 	}
 	if p.From, err = version.ParseConstraint(e.From); err != nil {
 		return p, fmt.Errorf("from: %w", err)

@@ -133,7 +133,7 @@ func TestParseIndexEntryErrors(t *testing.T) {
 	}{
 		{"bad version", with(tomcatEntry(), "version", "ten"), nil, "package #2 (tomcat ten)", `"ten"`, version.ErrInvalidVersion},
 		{"zero version", with(tomcatEntry(), "version", "0.0.0"), nil, "package #2 (tomcat 0.0.0)", "no version", pkgsource.ErrInvalid},
-		{"no type", with(tomcatEntry(), "type", nil), nil, "package #2 ( 10.1.34)", "no type", pkgsource.ErrInvalid},
+		{"no type", with(tomcatEntry(), "type", nil), nil, "package #2 (10.1.34)", "no type", pkgsource.ErrInvalid},
 		{"bad from", with(tomcatEntry(), "from", ">>=9"), nil, second, "from:", version.ErrInvalidConstraint},
 		{"bad requires constraint", with(tomcatEntry(), "requires", []any{map[string]any{"type": "jdk", "constraint": "eleven"}}), nil, second, "requires jdk:", version.ErrInvalidConstraint},
 		{"requirement without type", with(tomcatEntry(), "requires", []any{map[string]any{"constraint": ">=11"}}), nil, second, "requirement #1 names no type", pkgsource.ErrInvalid},

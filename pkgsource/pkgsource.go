@@ -130,9 +130,9 @@ func (p Package) Validate() error {
 	var reason string
 	switch {
 	case p.Type == "":
-		reason = "no type"
+		reason = "no type: give the platform type it upgrades, such as tomcat"
 	case p.Version.IsZero():
-		reason = "no version"
+		reason = "no version: give the version it installs (0.0.0 counts as none)"
 	case p.Digest != "" && !digestPattern.MatchString(p.Digest):
 		reason = fmt.Sprintf("digest %q is not sha256:<64 lowercase hex digits>", p.Digest)
 	case p.Size < 0:

@@ -168,7 +168,9 @@ func (f *fileTopology) decode(line func(path ...any) int) ([]Application, error)
 			checkID(ft.Type, "type", item, "applications", i, "templates", j, "type")
 			t := Template{ID: ft.ID, Type: ft.Type}
 			var err error
-			if t.Version, err = version.Parse(ft.Version); err != nil {
+			if ft.Version == "" {
+				bad(item, errNoVersion, "applications", i, "templates", j, "version")
+			} else if t.Version, err = version.Parse(ft.Version); err != nil {
 				bad(item, err, "applications", i, "templates", j, "version")
 			}
 			for k, fr := range ft.Requirements {
@@ -209,6 +211,10 @@ func (f *fileTopology) decode(line func(path ...any) int) ([]Application, error)
 	}
 	return apps, joined(errs)
 }
+
+// errNoVersion reports a template of a file with no version, which
+// version.Parse would call an `invalid version ""`.
+var errNoVersion = errors.New(`no version: give the version the template deploys, such as "1.4.0"`)
 
 // checkZeroVersion refuses a node version written as 0.0.0 (text) when the
 // node's template has another version: a Node's zero Version means

@@ -289,7 +289,7 @@ func TestReadJSONErrors(t *testing.T) {
 			name:  "template without version",
 			input: editShop(t, edit{tomcat, `"id": "tomcat_server", "type": "tomcat"`}),
 			item:  `template "tomcat_server"`,
-			msgs:  []string{`template "tomcat_server"`, "invalid version"},
+			msgs:  []string{`template "tomcat_server"`, "no version: give the version the template deploys"},
 		},
 		{
 			name:  "bad node version",

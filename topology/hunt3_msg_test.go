@@ -79,6 +79,20 @@ func oneApp(templates string) string {
 	return `{"schema": "stackup.topology/v1", "applications": [{"id": "shop", "templates": [` + templates + `], "nodes": []}]}`
 }
 
+// requireItemError checks that a reader loaded nothing and refused its
+// input with an *Error for item (ErrInvalid) that says want, and not
+// unwanted, the message of old.
+func requireItemError(t *testing.T, m *topology.Memory, err error, item, want, unwanted string) {
+	t.Helper()
+	assert.Nil(t, m, "nothing is loaded")
+	require.ErrorIs(t, err, topology.ErrInvalid)
+	var te *topology.Error
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, item, te.Item)
+	assert.Contains(t, err.Error(), item+": invalid topology: "+want)
+	assert.NotContains(t, err.Error(), unwanted)
+}
+
 // TestHunt3RequirementWithoutTemplate: a requirement that named no
 // template was refused as `requirement "" names unknown template ""`,
 // which names neither the requirement nor what to write. It now names the
@@ -87,13 +101,7 @@ func oneApp(templates string) string {
 func TestHunt3RequirementWithoutTemplate(t *testing.T) {
 	check := func(t *testing.T, m *topology.Memory, err error, item string) {
 		t.Helper()
-		assert.Nil(t, m, "nothing is loaded")
-		require.ErrorIs(t, err, topology.ErrInvalid)
-		var te *topology.Error
-		require.ErrorAs(t, err, &te)
-		assert.Equal(t, item, te.Item)
-		assert.Contains(t, err.Error(), item+": invalid topology: names no template: give the template of the platform it requires")
-		assert.NotContains(t, err.Error(), `unknown template ""`)
+		requireItemError(t, m, err, item, "names no template: give the template of the platform it requires", `unknown template ""`)
 	}
 	tomcat := `{"id": "tomcat_server", "type": "tomcat", "version": "9.0"}`
 	m, err := topology.ReadJSON(strings.NewReader(oneApp(tomcat + `, {"id": "shop_app", "type": "webapp", "version": "1.0",
@@ -121,4 +129,28 @@ applications:
 	m, err = topology.New(topology.Application{ID: "shop", Templates: []topology.Template{{
 		ID: "shop_app", Type: "webapp", Requirements: []topology.Requirement{{Name: "bad\x1b[2J"}}}}})
 	check(t, m, err, `template "shop_app" requirement #1`) // a hostile name is not shown
+}
+
+// TestHunt3TemplateWithoutVersion: a template of a file with no version
+// (left out, null, or "") was refused as `version: invalid version "":
+// invalid semantic version`. It now names the template, and the line in
+// YAML, and says to give its version.
+func TestHunt3TemplateWithoutVersion(t *testing.T) {
+	check := func(t *testing.T, m *topology.Memory, err error, item string) {
+		t.Helper()
+		requireItemError(t, m, err, item, `no version: give the version the template deploys, such as "1.4.0"`, "invalid semantic version")
+	}
+	for _, version := range []string{``, `, "version": null`, `, "version": ""`} {
+		m, err := topology.ReadJSON(strings.NewReader(oneApp(`{"id": "shop_app", "type": "webapp"` + version + `}`)))
+		check(t, m, err, `template "shop_app"`)
+	}
+	for _, version := range []string{"", "    version: ~\n", "    version:\n", "    version: \"\"\n"} {
+		m, err := topology.ReadYAML(strings.NewReader("schema: stackup.topology/v1\napplications:\n- id: shop\n  templates:\n" +
+			"  - id: shop_app\n    type: webapp\n" + version + "  nodes: []\n"))
+		line := "line 7" // the version's
+		if version == "" {
+			line = "line 5" // the template's
+		}
+		check(t, m, err, line+`: template "shop_app"`)
+	}
 }

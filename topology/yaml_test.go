@@ -194,7 +194,7 @@ func TestReadYAMLErrors(t *testing.T) {
 			name:  "template without version",
 			input: noVersion,
 			item:  at(noVersion, "- id: tomcat_server") + `: template "tomcat_server"`, // the template's own line
-			msgs:  []string{"invalid version"},
+			msgs:  []string{"no version: give the version the template deploys"},
 		},
 		{
 			name:  "bad node version",

@@ -28,7 +28,8 @@ func TestHunt3EmptyPlanFile(t *testing.T) {
 
 // TestHunt3RequirementWithoutTemplate: a request's requirement that named
 // no template was refused as "Template.Requirements[1].Template: empty",
-// which did not say what belongs there. It now says what to give.
+// which did not say what belongs there; and a template with no version
+// did not say to give one. Both now say what to give.
 func TestHunt3RequirementWithoutTemplate(t *testing.T) {
 	ctx := context.Background()
 	req := shop2("tomcat_server", ">=9")
@@ -41,4 +42,11 @@ func TestHunt3RequirementWithoutTemplate(t *testing.T) {
 	assert.Equal(t, "Template.Requirements[1].Template", re.Field)
 	assert.EqualError(t, err, "upgrade: request #1: Template.Requirements[1].Template: empty: give the template of the platform the requirement is on, such as tomcat_server")
 
+	req = shop2("tomcat_server", ">=9")
+	req.Template.Version = version.Version{}
+	p, err = upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t)).Plan(ctx, req)
+	assert.Nil(t, p)
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, "Template.Version", re.Field)
+	assert.Contains(t, err.Error(), `template "shop_app" has no version: give the version the new template deploys`)
 }

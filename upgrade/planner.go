@@ -240,7 +240,7 @@ func validateRequest(i int, r *Request) error {
 	case r.Template.ID == "":
 		return bad("Template.ID", "empty")
 	case r.Template.Version.IsZero():
-		return bad("Template.Version", fmt.Sprintf("template %q has no version", r.Template.ID))
+		return bad("Template.Version", fmt.Sprintf("template %q has no version: give the version the new template deploys", r.Template.ID))
 	}
 	badID := func(field, kind, id string) error {
 		if id == "" && field == "Template.Type" {
