@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -80,5 +81,28 @@ func TestHunt3EntryWithoutTypeOrVersion(t *testing.T) {
 		require.ErrorAs(t, err, &ie)
 		assert.Contains(t, err.Error(), tc.want)
 		assert.NotContains(t, err.Error(), "invalid semantic version")
+	}
+}
+
+// TestHunt3LongValuesAreCutShort: an index that held a value of
+// megabytes (schema, sha256, file name, URL, type, version, unknown field,
+// number) made a message of megabytes; each is now quoted cut short, with
+// its length.
+func TestHunt3LongValuesAreCutShort(t *testing.T) {
+	big := strings.Repeat("j", 1<<20)
+	for name, doc := range map[string]string{
+		"schema":        `{"schema": "` + big + `"}`,
+		"unknown field": `{"schema": "stackup.index/v1", "` + big + `": 1}`,
+		"number":        `{"schema": "stackup.index/v1", "version": ` + strings.Repeat("9", 1<<20) + `}`,
+		"sha256":        indexDoc(with(jdkEntry(), "sha256", big)),
+		"file":          indexDoc(with(jdkEntry(), "file", strings.Repeat("j/", 1<<19))),
+		"url":           indexDoc(with(jdkEntry(), "file", nil, "url", "ftp://"+big)),
+		"type":          indexDoc(with(jdkEntry(), "type", big+"!")),
+	} {
+		idx, err := pkgsource.ParseIndex([]byte(doc))
+		assert.Nil(t, idx, name)
+		require.ErrorIs(t, err, pkgsource.ErrInvalidIndex, name)
+		assert.Less(t, len(err.Error()), 1000, name)
+		assert.Contains(t, err.Error(), `…`, name)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -125,7 +124,7 @@ func parseIndex(data []byte, limit int64) (*Index, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
-		return nil, &IndexError{Err: err}
+		return nil, &IndexError{Err: topology.JSONError(err)}
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, &IndexError{Err: errors.New("data after the index object")}
@@ -137,7 +136,7 @@ func parseIndex(data []byte, limit int64) (*Index, error) {
 		return nil, &IndexError{Err: err}
 	}
 	if in.Schema != IndexSchema {
-		return nil, &IndexError{Err: fmt.Errorf("schema %q, want %q", in.Schema, IndexSchema)}
+		return nil, &IndexError{Err: fmt.Errorf("schema %s, want %q", topology.Quote(in.Schema), IndexSchema)}
 	}
 	if in.Version < 1 {
 		return nil, &IndexError{Err: fmt.Errorf("version %d, want 1 or more", in.Version)}
@@ -207,7 +206,7 @@ func (e indexEntry) decode() (Package, error) {
 	case e.SHA256 == "":
 		return p, errors.New("no sha256")
 	case !digestPattern.MatchString("sha256:" + e.SHA256):
-		return p, fmt.Errorf("%w: sha256 %q is not 64 lowercase hex digits (the index gives the hex alone, without \"sha256:\")", ErrInvalid, e.SHA256)
+		return p, fmt.Errorf("%w: sha256 %s is not 64 lowercase hex digits (the index gives the hex alone, without \"sha256:\")", ErrInvalid, topology.Quote(e.SHA256))
 	case e.Size <= 0:
 		return p, fmt.Errorf("size %d, want 1 or more", e.Size)
 	case e.File != "":
@@ -293,11 +292,11 @@ func (idx *Index) byType(typ string) []Package {
 // names it is given with it.
 func checkFileName(name string) error {
 	if !fs.ValidPath(name) || name == "." || !filepath.IsLocal(name) {
-		return fmt.Errorf("%w: %q is not a local file name; name a file below the repository, such as \"pool/tomcat-10.1.34.tar.gz\"", ErrUnsafePath, name)
+		return fmt.Errorf("%w: %s is not a local file name; name a file below the repository, such as \"pool/tomcat-10.1.34.tar.gz\"", ErrUnsafePath, topology.Quote(name))
 	}
 	for elem := range strings.SplitSeq(name, "/") {
 		if err := topology.CheckID("file name element", elem); err != nil {
-			return fmt.Errorf("%w: %q is not a local file name: %w", ErrUnsafePath, name, err)
+			return fmt.Errorf("%w: %s is not a local file name: %w", ErrUnsafePath, topology.Quote(name), err)
 		}
 	}
 	return nil
@@ -314,13 +313,14 @@ func checkURL(u string) error {
 }
 
 // shown returns s as it can be printed in a message: as it is when it is in
-// the safe set of identifiers (or empty), quoted otherwise, so that no
-// control character or escape sequence reaches a terminal or a log.
+// the safe set of identifiers (or empty), quoted and cut short otherwise
+// (see topology.Quote), so that no control character or escape sequence
+// reaches a terminal or a log, nor megabytes a message.
 func shown(s string) string {
 	if s == "" || topology.CheckID("", s) == nil {
 		return s
 	}
-	return strconv.Quote(s)
+	return topology.Quote(s)
 }
 
 func isURL(s string) bool {

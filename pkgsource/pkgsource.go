@@ -54,6 +54,7 @@ import (
 	"io"
 	"regexp"
 
+	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/version"
 )
 
@@ -134,7 +135,7 @@ func (p Package) Validate() error {
 	case p.Version.IsZero():
 		reason = "no version: give the version it installs (0.0.0 counts as none)"
 	case p.Digest != "" && !digestPattern.MatchString(p.Digest):
-		reason = fmt.Sprintf("digest %q is not sha256:<64 lowercase hex digits>", p.Digest)
+		reason = fmt.Sprintf("digest %s is not sha256:<64 lowercase hex digits>", topology.Quote(p.Digest))
 	case p.Size < 0:
 		reason = fmt.Sprintf("negative size %d", p.Size)
 	}

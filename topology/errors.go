@@ -124,6 +124,19 @@ func Printable(s string) string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
+// Quote returns s as a message quotes a value read from a file: quoted
+// and escaped as strconv.Quote does, so that no control character,
+// escape sequence or invalid UTF-8 reaches a terminal or a log, and, when
+// s is longer than 64 bytes, only its start, "…" and its length, such as
+// "xxxx…" (1048576 bytes): a file that holds a value of megabytes does
+// not make a message of megabytes.
+func Quote(s string) string {
+	if short := shownID(s, 0); short != s {
+		return fmt.Sprintf("%s (%d bytes)", strconv.Quote(short), len(s))
+	}
+	return strconv.Quote(s)
+}
+
 // JoinErrors formats the problems a *multierror.Error holds as every
 // stackup package does: on one line, a single problem as it is, and
 // several as "3 problems: first; second; third". Of more than 50, it

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -120,7 +121,7 @@ func ReadJSON(r io.Reader) (*Memory, error) {
 		return nil, err
 	}
 	if f.Schema != Schema {
-		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: schema %q, want %q", ErrInvalid, f.Schema, Schema)}
+		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: schema %s, want %q", ErrInvalid, Quote(f.Schema), Schema)}
 	}
 	apps, err := f.decode(nil)
 	if err != nil {
@@ -163,7 +164,7 @@ func (f *fileTopology) decode(line func(path ...any) int) ([]Application, error)
 		checkID(string(fa.ID), "application", fmt.Sprintf("application #%d", i+1), "applications", i, "id")
 		a := Application{ID: fa.ID, Templates: make([]Template, len(fa.Templates)), Nodes: make([]Node, len(fa.Nodes))}
 		for j, ft := range fa.Templates {
-			item := fmt.Sprintf("template %q", ft.ID)
+			item := "template " + Quote(string(ft.ID))
 			checkID(string(ft.ID), "template", fmt.Sprintf("application #%d template #%d", i+1, j+1), "applications", i, "templates", j, "id")
 			checkID(ft.Type, "type", item, "applications", i, "templates", j, "type")
 			t := Template{ID: ft.ID, Type: ft.Type}
@@ -179,7 +180,7 @@ func (f *fileTopology) decode(line func(path ...any) int) ([]Application, error)
 				checkID(string(fr.Template), "template", ritem, "applications", i, "templates", j, "requirements", k, "template")
 				req := Requirement{Name: fr.Name, Template: fr.Template, Relation: fr.Relation}
 				if req.Constraint, err = version.ParseConstraint(fr.Constraint); err != nil {
-					bad(fmt.Sprintf("%s requirement on %q", item, fr.Template), err,
+					bad(fmt.Sprintf("%s requirement on %s", item, Quote(string(fr.Template))), err,
 						"applications", i, "templates", j, "requirements", k, "constraint")
 				}
 				t.Requirements = append(t.Requirements, req)
@@ -198,10 +199,10 @@ func (f *fileTopology) decode(line func(path ...any) int) ([]Application, error)
 			if fn.Version != "" {
 				var err error
 				if n.Version, err = version.Parse(fn.Version); err != nil {
-					bad(fmt.Sprintf("node %q", fn.ID), err, "applications", i, "nodes", j, "version")
+					bad("node "+Quote(string(fn.ID)), err, "applications", i, "nodes", j, "version")
 				} else if tv, ok := templates[fn.Template]; ok {
 					if err := checkZeroVersion(fn.Version, n.Version, tv); err != nil {
-						bad(fmt.Sprintf("node %q", fn.ID), err, "applications", i, "nodes", j, "version")
+						bad("node "+Quote(string(fn.ID)), err, "applications", i, "nodes", j, "version")
 					}
 				}
 			}
@@ -379,16 +380,35 @@ func (m *Memory) WriteJSON(w io.Writer) error {
 	return enc.Encode(f)
 }
 
-// jsonErrorPlace turns the offset of a decoding error into "line L, column C".
-// jsonMessage says what is wrong with a topology file's JSON in the
-// file's terms: a value of the wrong kind names its field and what
-// belongs there, not the Go types it was read into.
+// JSONError returns err, an error of encoding/json decoding a file, with
+// the message of jsonMessage: in the file's terms, and with what it
+// quotes of the file cut short (see [Quote]). It unwraps to err.
+func JSONError(err error) error { return &jsonError{err} }
+
+type jsonError struct{ err error }
+
+func (e *jsonError) Error() string { return jsonMessage(e.err) }
+func (e *jsonError) Unwrap() error { return e.err }
+
+// jsonMessage says what is wrong with a file's JSON in the file's terms:
+// a value of the wrong kind names its field and what belongs there, not
+// the Go types it was read into, and an unknown field or a number is
+// quoted cut short, as a file may make them of megabytes.
 func jsonMessage(err error) string {
 	var typ *json.UnmarshalTypeError
 	if !errors.As(err, &typ) || typ.Type == nil {
-		return strings.TrimPrefix(err.Error(), "json: ")
+		msg := strings.TrimPrefix(err.Error(), "json: ")
+		if field, ok := strings.CutPrefix(msg, "unknown field "); ok {
+			if name, uerr := strconv.Unquote(field); uerr == nil {
+				return "unknown field " + Quote(name)
+			}
+		}
+		return msg
 	}
 	value := typ.Value
+	if number, ok := strings.CutPrefix(value, "number "); ok && len(number) > 64 {
+		value = "number " + shownID(number, 0)
+	}
 	if value == "array" || value == "object" {
 		value = map[string]string{"array": "list", "object": "object"}[value]
 	}
@@ -417,11 +437,14 @@ func kindOf(t reflect.Type) string {
 		return "true or false"
 	case reflect.String:
 		return "a string"
-	default:
+	case reflect.Float32, reflect.Float64:
 		return "a number"
+	default:
+		return "a whole number"
 	}
 }
 
+// jsonErrorPlace turns the offset of a decoding error into "line L, column C".
 func jsonErrorPlace(data []byte, err error) string {
 	var offset int64 = -1
 	var syn *json.SyntaxError

@@ -154,3 +154,52 @@ func TestHunt3TemplateWithoutVersion(t *testing.T) {
 		check(t, m, err, line+`: template "shop_app"`)
 	}
 }
+
+// TestHunt3LongValuesAreCutShort: a file that held a value of megabytes
+// where a short one belongs (the schema, an unknown field, a number, a
+// TOSCA version, a template ID beside a bad version) made a message of
+// megabytes. Each is now quoted cut short, with its length, and escaped.
+func TestHunt3LongValuesAreCutShort(t *testing.T) {
+	big := strings.Repeat("x", 1<<20)
+	inst := strings.NewReader("schema: stackup.instances/v1\napplication: a\nnodes: []\n")
+	for name, read := range map[string]func() (*topology.Memory, error){
+		"schema": func() (*topology.Memory, error) {
+			return topology.ReadJSON(strings.NewReader(`{"schema": "` + big + `"}`))
+		},
+		"unknown field": func() (*topology.Memory, error) {
+			return topology.ReadJSON(strings.NewReader(`{"schema": "stackup.topology/v1", "` + big + `": 1}`))
+		},
+		"number": func() (*topology.Memory, error) {
+			return topology.ReadJSON(strings.NewReader(oneApp(`{"id": "t", "type": "x", "version": ` + strings.Repeat("1", 1<<20) + `}`)))
+		},
+		"template ID": func() (*topology.Memory, error) {
+			return topology.ReadJSON(strings.NewReader(oneApp(`{"id": "` + big + `", "type": "x", "version": "latest"}`)))
+		},
+		"YAML schema": func() (*topology.Memory, error) { return topology.ReadYAML(strings.NewReader("schema: " + big + "\n")) },
+		"TOSCA version": func() (*topology.Memory, error) {
+			return topology.ReadTOSCA(strings.NewReader("tosca_definitions_version: "+big+"\n"), inst)
+		},
+	} {
+		m, err := read()
+		assert.Nil(t, m, name)
+		require.ErrorIs(t, err, topology.ErrInvalid, name)
+		assert.Less(t, len(err.Error()), 1000, name)
+		if name != "number" { // encoding/json does not quote it
+			assert.Contains(t, err.Error(), `…" (1048576 bytes)`, name)
+		}
+	}
+
+	m, err := topology.ReadJSON(strings.NewReader(`{"schema": "\u001b[2J\u202e` + big + `"}`))
+	assert.Nil(t, m)
+	require.ErrorIs(t, err, topology.ErrInvalid)
+	assert.Contains(t, err.Error(), `schema "\x1b[2J\u202exxx`)
+	assert.NotContains(t, err.Error(), "\x1b")
+}
+
+// TestHunt3Quote: short values whole, long ones cut at a rune boundary.
+func TestHunt3Quote(t *testing.T) {
+	assert.Equal(t, `"a\x00b"`, topology.Quote("a\x00b"))
+	assert.Equal(t, `"\xff"`, topology.Quote("\xff"))
+	long := strings.Repeat("é", 40) // 80 bytes
+	assert.Equal(t, `"`+strings.Repeat("é", 32)+`…" (80 bytes)`, topology.Quote(long))
+}

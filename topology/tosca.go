@@ -97,7 +97,8 @@ func readTOSCA(service, instances []byte, servicePath, instancesPath string) (*M
 
 // toscaError names the line and construct at fault.
 func toscaError(n *yaml.Node, construct string, format string, args ...any) error {
-	return &Error{Item: fmt.Sprintf("line %d: %s", n.Line, construct), Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)}
+	// A construct is made of keys, which a file may make of any length.
+	return &Error{Item: fmt.Sprintf("line %d: %s", n.Line, shownID(construct, 512)), Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)}
 }
 
 // mapping returns the key and value nodes of mapping n, or an error. It
@@ -184,7 +185,7 @@ func readServiceTemplate(data []byte) ([]Template, error) {
 		case "tosca_definitions_version":
 			v := kv[1].Value
 			if !slices.Contains([]string{"tosca_simple_yaml_1_0", "tosca_simple_yaml_1_1", "tosca_simple_yaml_1_2", "tosca_simple_yaml_1_3"}, v) {
-				return nil, toscaError(kv[1], key, "%q is not a TOSCA Simple Profile version from 1.0 to 1.3", v)
+				return nil, toscaError(kv[1], key, "%s is not a TOSCA Simple Profile version from 1.0 to 1.3", Quote(v))
 			}
 			versionSeen = true
 		case "topology_template":
@@ -339,12 +340,12 @@ func (doc *toscaDoc) value(n *yaml.Node, where string) (string, error) {
 	case len(pairs) != 1:
 		return "", toscaError(n, where, "want one value or one function, got %d keys", len(pairs))
 	case pairs[0][0].Value != "get_input":
-		return "", toscaError(n, where, "function %q not supported (only get_input)", pairs[0][0].Value)
+		return "", toscaError(n, where, "function %s not supported (only get_input)", Quote(pairs[0][0].Value))
 	}
 	input := pairs[0][1].Value
 	def, ok := doc.inputs[input]
 	if !ok {
-		return "", toscaError(pairs[0][1], where, "get_input of %q, an input with no default", input)
+		return "", toscaError(pairs[0][1], where, "get_input of %s, an input with no default", Quote(input))
 	}
 	return scalarValue(def, "inputs."+input+".default")
 }
@@ -444,7 +445,7 @@ func relationOf(n *yaml.Node, where string) (Relation, error) {
 	case "DependsOn", "ConnectsTo":
 		return DependsOn, nil
 	}
-	return "", toscaError(n, where, "relationship %q not supported (HostedOn, DependsOn or ConnectsTo)", typ)
+	return "", toscaError(n, where, "relationship %s not supported (HostedOn, DependsOn or ConnectsTo)", Quote(typ))
 }
 
 // readNodeFilter turns property constraints on the version into a
@@ -495,7 +496,7 @@ func (doc *toscaDoc) readNodeFilter(n *yaml.Node, where string) (version.Constra
 				prop := p[0].Value
 				at := where + ".properties." + prop
 				if prop != "version" && prop != "component_version" {
-					return version.Constraint{}, toscaError(p[0], at, "a filter on property %q is not supported (only version or component_version)", prop)
+					return version.Constraint{}, toscaError(p[0], at, "a filter on property %s is not supported (only version or component_version)", Quote(prop))
 				}
 				clauses := []*yaml.Node{p[1]}
 				if p[1].Kind == yaml.SequenceNode {
@@ -655,7 +656,7 @@ func constraintClause(op, arg *yaml.Node, where string) (and []string, or [][]st
 		}
 		return nil, or, nil
 	}
-	return nil, nil, toscaError(op, at, "constraint operator %q not supported", op.Value)
+	return nil, nil, toscaError(op, at, "constraint operator %s not supported", Quote(op.Value))
 }
 
 type instanceFile struct {
@@ -690,7 +691,7 @@ func readInstances(data []byte, templates []Template) (*Application, error) {
 	}
 	if f.Schema != InstancesSchema {
 		return nil, &Error{Item: fmt.Sprintf("instance file line %d", yamlLine(root, "schema")),
-			Err: fmt.Errorf("%w: schema %q, want %q", ErrInvalid, f.Schema, InstancesSchema)}
+			Err: fmt.Errorf("%w: schema %s, want %q", ErrInvalid, Quote(f.Schema), InstancesSchema)}
 	}
 	app := &Application{ID: f.Application, Templates: templates}
 	// Templates by ID, and the first requirement of each name of each

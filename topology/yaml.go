@@ -38,7 +38,7 @@ func ReadYAML(r io.Reader) (*Memory, error) {
 	}
 	if f.Schema != Schema {
 		return nil, &Error{Item: fmt.Sprintf("line %d", yamlLine(root, "schema")),
-			Err: fmt.Errorf("%w: schema %q, want %q", ErrInvalid, f.Schema, Schema)}
+			Err: fmt.Errorf("%w: schema %s, want %q", ErrInvalid, Quote(f.Schema), Schema)}
 	}
 	apps, err := f.decode(func(path ...any) int { return yamlLine(root, path...) })
 	if err != nil {

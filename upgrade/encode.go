@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/stackup/stackup/topology"
@@ -143,7 +142,7 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 		if json.Unmarshal(data, &other) == nil && other.Schema != Schema {
 			return nil, schemaError(other.Schema)
 		}
-		return nil, fmt.Errorf("upgrade: %w: %w", ErrInvalidPlan, err)
+		return nil, fmt.Errorf("upgrade: %w: %w", ErrInvalidPlan, topology.JSONError(err))
 	}
 	if in.Schema != Schema {
 		return nil, schemaError(in.Schema)
@@ -155,7 +154,7 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 		return nil, err
 	}
 	if id := planID(in.Plan); id != in.ID {
-		return nil, fmt.Errorf("upgrade: %w: id %q does not match its content (%s)", ErrInvalidPlan, in.ID, id)
+		return nil, fmt.Errorf("upgrade: %w: id %s does not match its content (%s)", ErrInvalidPlan, topology.Quote(string(in.ID)), id)
 	}
 	if _, _, err := stepGraph(in.Plan); err != nil {
 		return nil, err
@@ -188,7 +187,7 @@ func linkRequests(p *Plan) error {
 
 // schemaError refuses a plan of another schema.
 func schemaError(schema string) error {
-	return fmt.Errorf("upgrade: %w: schema %s, want %q: plan again with this release", ErrInvalidPlan, strconv.Quote(topology.Printable(schema)), Schema)
+	return fmt.Errorf("upgrade: %w: schema %s, want %q: plan again with this release", ErrInvalidPlan, topology.Quote(schema), Schema)
 }
 
 // maxStepIDLength is the longest step or barrier ID ReadJSON accepts: the

@@ -50,3 +50,21 @@ func TestHunt3RequirementWithoutTemplate(t *testing.T) {
 	assert.Equal(t, "Template.Version", re.Field)
 	assert.Contains(t, err.Error(), `template "shop_app" has no version: give the version the new template deploys`)
 }
+
+// TestHunt3LongValuesAreCutShort: a plan file that held a schema, an ID
+// or an unknown field of megabytes made a message of megabytes; each is
+// now quoted cut short, with its length.
+func TestHunt3LongValuesAreCutShort(t *testing.T) {
+	big := strings.Repeat("x", 1<<20)
+	for _, doc := range []string{
+		`{"schema": "` + big + `"}`,
+		`{"schema": "` + upgrade.Schema + `", "id": "` + big + `", "requests": [], "steps": []}`,
+		`{"schema": "` + upgrade.Schema + `", "` + big + `": 1}`,
+	} {
+		p, err := upgrade.ReadJSON(strings.NewReader(doc))
+		assert.Nil(t, p)
+		require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+		assert.Less(t, len(err.Error()), 1000)
+		assert.Contains(t, err.Error(), `…" (1048576 bytes)`)
+	}
+}
