@@ -203,3 +203,40 @@ func TestHunt3Quote(t *testing.T) {
 	long := strings.Repeat("é", 40) // 80 bytes
 	assert.Equal(t, `"`+strings.Repeat("é", 32)+`…" (80 bytes)`, topology.Quote(long))
 }
+
+// TestHunt3YAMLUnquotedConstraint: an unquoted constraint that YAML reads
+// as syntax (>=1.0 starts a folded block, * an alias) was refused as
+// "did not find expected comment or line break", which does not say that
+// quoting is the fix. It now says so, naming the line and the value. And
+// a version or constraint that YAML would read as a number keeps its
+// text: 1.10 stays 1.10, never 1.1.
+func TestHunt3YAMLUnquotedConstraint(t *testing.T) {
+	file := func(constraint, version string) string {
+		return "schema: stackup.topology/v1\napplications:\n- id: shop\n  templates:\n  - id: shop_app\n    type: webapp\n    version: \"2.0\"\n" +
+			"    requirements:\n    - template: tomcat_server\n      constraint: " + constraint + "\n" +
+			"  - id: tomcat_server\n    type: tomcat\n    version: " + version + "\n  nodes: []\n"
+	}
+	for constraint, want := range map[string]string{
+		">=1.0":      `begins with ">" as syntax, not text: quote it, as ">=1.0"`,
+		">=9.0, <11": `quote it, as ">=9.0, <11"`,
+		"*":          `begins with "*" as syntax, not text: quote it, as "*"`,
+		"@latest":    `quote it, as "@latest"`,
+	} {
+		m, err := topology.ReadYAML(strings.NewReader(file(constraint, "9.0")))
+		assert.Nil(t, m, constraint)
+		require.ErrorIs(t, err, topology.ErrInvalid, constraint)
+		var te *topology.Error
+		require.ErrorAs(t, err, &te, constraint)
+		assert.Contains(t, err.Error(), "line 10: ", constraint)
+		assert.Contains(t, err.Error(), want, constraint)
+	}
+
+	m, err := topology.ReadYAML(strings.NewReader(file("1.10", "1.10")))
+	require.NoError(t, err)
+	app, err := m.Application(t.Context(), "shop")
+	require.NoError(t, err)
+	require.Len(t, app.Templates, 2)
+	assert.Equal(t, "1.10", app.Templates[0].Requirements[0].Constraint.String())
+	assert.Equal(t, "1.10", app.Templates[1].Version.String())
+	assert.Equal(t, uint64(10), app.Templates[1].Version.Minor())
+}

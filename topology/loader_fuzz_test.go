@@ -72,6 +72,10 @@ func FuzzReadYAML(f *testing.F) {
 		strings.Replace(shop, "version: 8.5.100", "version: [8, 5, 100]", 1),
 		strings.Replace(shop, "version: 8.5.100", "version: !!binary OC41LjEwMA==", 1),
 		strings.Replace(shop, `">=8.5, <9"`, `"~8.5 || ^9.0.0-0"`, 1),
+		strings.Replace(shop, `">=8.5, <9"`, `>=8.5, <9`, 1), // unquoted: YAML syntax
+		strings.Replace(shop, `">=8.5, <9"`, `*`, 1),
+		strings.Replace(shop, `">=8.5, <9"`, `">=8.5 ||"`, 1),
+		"", "# nothing\n",
 		strings.Replace(shop, "relation: hosted_on, target: vm-2", "relation: runs_on, target: vm-2", 1),
 		shop + "colour: blue\n", // an unknown field
 		strings.Replace(shop, "{id: tomcat-1,", "{id: \"tomcat-1$(touch pwned)\",", 1), // hostile identifiers

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -56,7 +57,7 @@ func parseYAML(data []byte, holds string) (*yaml.Node, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, &Error{Item: "file", Err: fmt.Errorf("%w: %w", ErrInvalid, emptyError("white space and comments", holds))}
 		}
-		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: %s", ErrInvalid, yamlMessage(err))}
+		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: %s%s", ErrInvalid, yamlMessage(err), quoteHint(data, err))}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -214,6 +215,38 @@ func yamlChild(n *yaml.Node, step any) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// yamlErrorLine finds the line of a YAML syntax error, and
+// yamlIndicator a value, after a key or a list's "-", that begins with a
+// character YAML reads as syntax: ">" and "|" start a block, "*" an
+// alias, "&" an anchor, "!" a tag, and "%", "@" and "`" are reserved.
+var (
+	yamlErrorLine = regexp.MustCompile(`^yaml: line (\d+):`)
+	yamlIndicator = regexp.MustCompile("^\\s*(?:-\\s+)?(?:[^\\s:#]+:\\s+|-\\s+)([>|*&!%@`][^#]*?)\\s*$")
+)
+
+// quoteHint returns, for err, a YAML syntax error in data, advice to
+// quote the value on its line when that value begins with a character
+// YAML reads as syntax, as an unquoted constraint such as >=1.0 or * does;
+// or "". Without it, YAML says only "did not find expected comment or
+// line break".
+func quoteHint(data []byte, err error) string {
+	g := yamlErrorLine.FindStringSubmatch(err.Error())
+	if g == nil {
+		return ""
+	}
+	n, _ := strconv.Atoi(g[1])
+	lines := bytes.Split(data, []byte("\n"))
+	if n < 1 || n > len(lines) {
+		return ""
+	}
+	v := yamlIndicator.FindSubmatch(lines[n-1])
+	if v == nil {
+		return ""
+	}
+	value := Quote(string(v[1]))
+	return fmt.Sprintf(": YAML reads a value that begins with %q as syntax, not text: quote it, as %s", v[1][:1], value)
 }
 
 // yamlMessage flattens a yaml.v3 error ("yaml: line 3: …", or a
