@@ -178,10 +178,11 @@ next:
 //
 // It walks the versions in the policy's order (see order) and takes the
 // first that fits (every demand and co-tenant allows it), that a path
-// reaches and whose requirements can be met beneath the node. When no
-// upgrade fits, or none that fits is reached with its requirements met, it
-// walks the downgrades, if allowed. When nothing fits, or
-// no path reaches what does, it sorts every version to say why.
+// reaches and whose requirements, and those of the packages on the way,
+// can be met beneath the node. When no upgrade fits, or none that fits is
+// reached with its requirements met, it walks the downgrades, if allowed.
+// When nothing fits, or no path reaches what does, it sorts every version
+// to say why.
 func (pl *planning) choose(pf *platform) ([]*pkgsource.Package, []Candidate, error) {
 	var buf [16]rule
 	fit := pf.cat.sieve(buf[:0], pf.demands, pf.cotenants)
@@ -202,7 +203,8 @@ func (pl *planning) choose(pf *platform) ([]*pkgsource.Package, []Candidate, err
 	if pf.badDependent != nil {
 		return nil, nil, pf.badDependent
 	}
-	return pl.path(pf, fit, t), verdicts, nil
+	path, err := pl.path(pf, fit, t)
+	return path, verdicts, err
 }
 
 // downgrade returns whether to upgrade, the index of the version to go to
@@ -225,9 +227,10 @@ func (pl *planning) downgrade(pf *platform, fit sieve, t int, err error) (bool, 
 
 // first returns the index of the first version that fits, in the policy's
 // order among the upgrades (or the downgrades), that a path reaches and
-// whose requirements can be met beneath pf, and true; if none can be met,
-// the first that a path reaches, so that planning the node beneath reports
-// precisely why, and false; if none is reached, -1 and false. It returns
+// whose requirements, and those of the packages on the way, can be met
+// beneath pf (see unmetOnWay), and true; if none can be met, the first
+// that a path reaches, so that planning the node beneath reports precisely
+// why, and false; if none is reached, -1 and false. It returns
 // errNothingFits when no version fits.
 func (pl *planning) first(pf *platform, fit sieve, up bool) (int, bool, error) {
 	fallback, found := -1, false
@@ -240,7 +243,7 @@ func (pl *planning) first(pf *platform, fit sieve, up bool) (int, bool, error) {
 		if !pl.reachable(pf, fit, i) {
 			continue
 		}
-		why, err := pl.unmetRequirement(pf, pf.cat.pkgs[i])
+		why, err := pl.unmetOnWay(pf, i)
 		if err != nil {
 			return -1, false, err
 		}
@@ -482,7 +485,7 @@ func (pl *planning) verdicts(pf *platform, fit sieve, t int) []Candidate {
 			}
 			c.Rejected = noPathText
 		default:
-			c.Rejected, _ = pl.unmetRequirement(pf, pkgs[i])
+			c.Rejected, _ = pl.unmetOnWay(pf, i)
 		}
 		out = append(out, c)
 	}
@@ -564,21 +567,85 @@ func (pl *planning) prefer(pkgs []pkgsource.Package, up bool) func(a, b int) int
 // kept in pf: call it once, for the chosen package. Upgrades go up one
 // package at a time, each installable over the version before it (see
 // hop), each version on the way allowed by the co-tenants; a downgrade is
-// one package.
-func (pl *planning) path(pf *platform, fit sieve, t int) []*pkgsource.Package {
+// one package. Of several shortest chains, it takes one whose packages'
+// requirements can all be met beneath pf, if any (see chain).
+func (pl *planning) path(pf *platform, fit sieve, t int) ([]*pkgsource.Package, error) {
 	pkgs := pf.cat.pkgs
 	if hop(pf.node.Version, &pkgs[t], pl.cfg.maxMinorStep) {
 		pf.one[0] = &pkgs[t]
-		return pf.one[:]
+		return pf.one[:], nil
 	}
-	if t < pf.firstAbove {
-		return nil
+	if t < pf.firstAbove || !pl.reachable(pf, fit, t) {
+		return nil, nil
 	}
-	if !pl.reachable(pf, fit, t) {
-		return nil
+	path, _, err := pl.chain(pf, t)
+	return path, err
+}
+
+// unmetOnWay returns why a requirement of pf's t-th package, which a path
+// reaches, or of a package on the way to it, cannot be met beneath pf, or
+// "" when all can (see unmetRequirement and chain).
+func (pl *planning) unmetOnWay(pf *platform, t int) (string, error) {
+	if t < pf.firstAbove || hop(pf.node.Version, &pf.cat.pkgs[t], pl.cfg.maxMinorStep) {
+		return pl.unmetRequirement(pf, pf.cat.pkgs[t])
 	}
-	dist := *pf.dist
+	_, why, err := pl.chain(pf, t)
+	return why, err
+}
+
+// chain returns the shortest chain of upgrades that takes pf to its t-th
+// package, which more than one hop reaches (see distances), and why a
+// requirement of a package on it cannot be met beneath pf, or "" when
+// every one can. Each package on the way is the highest stable version at
+// its distance that the next installs over, or the highest pre-release
+// when no stable version is, so that a chain takes no pre-release on the
+// way when an equally short one without does; but one whose requirements,
+// or those of every chain down from it, cannot be met is passed over for
+// another that can: Python 3.12 goes over 3.11.2 rather than 3.11.9 when
+// the mirror has the Debian that 3.11.2 needs and not 3.11.9's.
+func (pl *planning) chain(pf *platform, t int) ([]*pkgsource.Package, string, error) {
+	pkgs, dist := pf.cat.pkgs, *pf.dist
 	path := make([]*pkgsource.Package, dist[t])
+	why, err := pl.unmetRequirement(pf, pkgs[t])
+	if err != nil {
+		return nil, "", err
+	}
+	if why == "" {
+		dead := map[int]bool{} // no chain down from it has its requirements met
+		var down func(cur int) (bool, error)
+		down = func(cur int) (bool, error) {
+			path[dist[cur]-1] = &pkgs[cur]
+			if dist[cur] == 1 {
+				return true, nil
+			}
+			preds := pf.cat.installsOver(cur, pl.cfg.maxMinorStep)
+			for _, stable := range [...]bool{true, false} {
+				for k := len(preds) - 1; k >= 0; k-- {
+					j := preds[k]
+					if dist[j] != dist[cur]-1 || (pkgs[j].Version.Prerelease() == "") != stable || dead[j] {
+						continue
+					}
+					w, err := pl.unmetRequirement(pf, pkgs[j])
+					if err != nil {
+						return false, err
+					}
+					if w == "" {
+						if ok, err := down(j); ok || err != nil {
+							return ok, err
+						}
+					} else if why == "" { // the first met is on the chain closer takes
+						why = pkgs[j].Version.String() + " on the way " + w
+					}
+					dead[j] = true
+				}
+			}
+			return false, nil
+		}
+		ok, err := down(t)
+		if ok || err != nil {
+			return path, "", err
+		}
+	}
 	for cur := t; ; {
 		path[dist[cur]-1] = &pkgs[cur]
 		if dist[cur] == 1 {
@@ -586,7 +653,7 @@ func (pl *planning) path(pf *platform, fit sieve, t int) []*pkgsource.Package {
 		}
 		cur = closer(pkgs, dist, pf.cat.installsOver(cur, pl.cfg.maxMinorStep), dist[cur]-1)
 	}
-	return path
+	return path, why, nil
 }
 
 // closer returns the predecessor in preds (ascending indices into pkgs)
