@@ -237,11 +237,13 @@ func quoteHint(data []byte, err error) string {
 		return ""
 	}
 	n, _ := strconv.Atoi(g[1])
-	lines := bytes.Split(data, []byte("\n"))
-	if n < 1 || n > len(lines) {
-		return ""
+	var v [][]byte
+	for line := range bytes.Lines(data) { // not a list of every line of a file of megabytes
+		if n--; n == 0 {
+			v = yamlIndicator.FindSubmatch(bytes.TrimSuffix(line, []byte("\n")))
+			break
+		}
 	}
-	v := yamlIndicator.FindSubmatch(lines[n-1])
 	if v == nil {
 		return ""
 	}

@@ -610,69 +610,54 @@ func (pl *planning) chain(pf *platform, t int) ([]*pkgsource.Package, string, er
 	if err != nil {
 		return nil, "", err
 	}
-	if why == "" {
-		dead := map[int]bool{} // no chain down from it has its requirements met
-		var down func(cur int) (bool, error)
-		down = func(cur int) (bool, error) {
-			path[dist[cur]-1] = &pkgs[cur]
-			if dist[cur] == 1 {
-				return true, nil
-			}
-			preds := pf.cat.installsOver(cur, pl.cfg.maxMinorStep)
-			for _, stable := range [...]bool{true, false} {
-				for k := len(preds) - 1; k >= 0; k-- {
-					j := preds[k]
-					if dist[j] != dist[cur]-1 || (pkgs[j].Version.Prerelease() == "") != stable || dead[j] {
-						continue
-					}
+	dead := map[int]bool{} // no chain down from it has its requirements met
+	// down fills path from cur down to a package one hop above the
+	// installed version, trying the packages a hop below in order
+	// (stable first, highest first); with met, only through those whose
+	// requirements, and those of a chain down from them, can be met.
+	var down func(cur int, met bool) (bool, error)
+	down = func(cur int, met bool) (bool, error) {
+		path[dist[cur]-1] = &pkgs[cur]
+		if dist[cur] == 1 {
+			return true, nil
+		}
+		preds := pf.cat.installsOver(cur, pl.cfg.maxMinorStep)
+		for _, stable := range [...]bool{true, false} {
+			for k := len(preds) - 1; k >= 0; k-- {
+				j := preds[k]
+				if dist[j] != dist[cur]-1 || (pkgs[j].Version.Prerelease() == "") != stable || met && dead[j] {
+					continue
+				}
+				if met {
 					w, err := pl.unmetRequirement(pf, pkgs[j])
 					if err != nil {
 						return false, err
 					}
-					if w == "" {
-						if ok, err := down(j); ok || err != nil {
-							return ok, err
+					if w != "" {
+						if why == "" { // the first unmet is on the chain taken without them
+							why = pkgs[j].Version.String() + " on the way " + w
 						}
-					} else if why == "" { // the first met is on the chain closer takes
-						why = pkgs[j].Version.String() + " on the way " + w
+						dead[j] = true
+						continue
 					}
-					dead[j] = true
 				}
+				if ok, err := down(j, met); ok || err != nil {
+					return ok, err
+				}
+				dead[j] = true
 			}
-			return false, nil
 		}
-		ok, err := down(t)
-		if ok || err != nil {
+		return false, nil
+	}
+	if why == "" {
+		if ok, err := down(t, true); ok || err != nil {
 			return path, "", err
 		}
 	}
-	for cur := t; ; {
-		path[dist[cur]-1] = &pkgs[cur]
-		if dist[cur] == 1 {
-			break
-		}
-		cur = closer(pkgs, dist, pf.cat.installsOver(cur, pl.cfg.maxMinorStep), dist[cur]-1)
-	}
-	return path, why, nil
-}
-
-// closer returns the predecessor in preds (ascending indices into pkgs)
-// at distance d: the highest stable version, or the highest pre-release
-// when no stable version is, so that a path takes no pre-release on the
-// way when an equally short one without does.
-func closer(pkgs []pkgsource.Package, dist []int32, preds []int, d int32) int {
-	pre := -1
-	for k := len(preds) - 1; k >= 0; k-- {
-		j := preds[k]
-		switch {
-		case dist[j] != d:
-		case pkgs[j].Version.Prerelease() == "":
-			return j
-		case pre < 0:
-			pre = j
-		}
-	}
-	return pre
+	// None has its requirements met: the chain of the highest stable
+	// versions, which every package a path reaches has one hop below it.
+	_, err = down(t, false)
+	return path, why, err
 }
 
 // reachable reports whether a path takes pf to its t-th package.
