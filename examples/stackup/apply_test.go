@@ -238,7 +238,7 @@ func TestApplyCrash(t *testing.T) {
 	args := e.args("--quiet", "--journal", journal, "--exec", crash)
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "STACKUP_TEST_MAIN=1")
+	cmd.Env = childEnv(t)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	require.Error(t, err, "stackup should have been killed; stderr: %s", stderr.String())

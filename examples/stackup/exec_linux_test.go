@@ -18,7 +18,7 @@ func TestKilledStackupKillsCommand(t *testing.T) {
 	pidfile := filepath.Join(e.dir, "pid")
 	step := `sh -c 'echo "$$" > "$1.tmp"; mv "$1.tmp" "$1"; exec sleep 1000' sh ` + sq(pidfile)
 	cmd := exec.Command(os.Args[0], e.args("--quiet", "--exec", step)...)
-	cmd.Env = append(os.Environ(), "STACKUP_TEST_MAIN=1")
+	cmd.Env = childEnv(t)
 	require.NoError(t, cmd.Start())
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()

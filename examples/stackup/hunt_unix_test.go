@@ -30,7 +30,7 @@ func TestApplyAsksOnStderr(t *testing.T) {
 		ptmx, tty, err := pty.Open()
 		require.NoError(t, err)
 		cmd := exec.Command(os.Args[0], args...)
-		cmd.Env = append(os.Environ(), "STACKUP_TEST_MAIN=1")
+		cmd.Env = childEnv(t)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, &stdout, &stderr
 		require.NoError(t, cmd.Start())

@@ -28,7 +28,7 @@ type child struct {
 func startChild(t *testing.T, args ...string) *child {
 	t.Helper()
 	c := &child{cmd: exec.Command(os.Args[0], args...), lines: make(chan string, 100)}
-	c.cmd.Env = append(os.Environ(), "STACKUP_TEST_MAIN=1")
+	c.cmd.Env = childEnv(t)
 	c.cmd.Stdout = &c.stdout
 	pipe, err := c.cmd.StderrPipe()
 	require.NoError(t, err)

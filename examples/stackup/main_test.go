@@ -25,6 +25,14 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
+// childEnv returns the environment of a test's child process that runs
+// stackup itself (see TestMain), with extra added. Its temporary files go
+// to a directory of the test's: a child the test kills, or that exits at
+// a second signal, leaves its package copies there, not in the machine's.
+func childEnv(t *testing.T, extra ...string) []string {
+	return append(os.Environ(), append([]string{"STACKUP_TEST_MAIN=1", "TMPDIR=" + t.TempDir()}, extra...)...)
+}
+
 // TestMain checks for leaked goroutines. With STACKUP_TEST_MAIN=1 in the
 // environment, the test binary is stackup itself: the crash test runs it
 // as a child process it can kill. With STACKUP_TEST_ARGV=FILE, it is a

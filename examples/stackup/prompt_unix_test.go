@@ -24,7 +24,7 @@ func applyOnTerminal(t *testing.T, args []string, answer string) (int, string) {
 	require.NoError(t, err)
 	defer ptmx.Close()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "STACKUP_TEST_MAIN=1")
+	cmd.Env = childEnv(t)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, &stdout, &stderr
 	require.NoError(t, cmd.Start())
@@ -76,7 +76,7 @@ func TestApplyAsksOnTerminal(t *testing.T) {
 	e.fresh(t)
 	require.NoError(t, os.Remove(planFile+".journal"))
 	cmd := exec.Command(os.Args[0], e.planFileArgs(planFile, "--exec", e.record())...)
-	cmd.Env = append(os.Environ(), "STACKUP_TEST_MAIN=1")
+	cmd.Env = childEnv(t)
 	outb, err := cmd.CombinedOutput()
 	require.NoError(t, err, string(outb))
 	assert.NotContains(t, string(outb), "[y/N]")

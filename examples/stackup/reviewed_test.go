@@ -202,7 +202,7 @@ func TestCrashBeforeLearn(t *testing.T) {
 	require.Equal(t, exitOK, stackup(t, e.planArgs("--out", planFile)...).code)
 	args := e.planFileArgs(planFile, "--exec", e.record())
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "STACKUP_TEST_MAIN=1", "STACKUP_TEST_CRASH_LEARN=tomcat-1")
+	cmd.Env = childEnv(t, "STACKUP_TEST_CRASH_LEARN=tomcat-1")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

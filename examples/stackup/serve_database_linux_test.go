@@ -42,7 +42,7 @@ func openStore(t *testing.T, db, schema string) *pgrun.Store {
 func startServeChild(t *testing.T, args ...string) (*exec.Cmd, string, *syncBuffer) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"serve"}, args...)...)
-	cmd.Env = append(os.Environ(), "STACKUP_TEST_MAIN=1")
+	cmd.Env = childEnv(t)
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()

@@ -32,7 +32,7 @@ func TestServeKilledResumes(t *testing.T) {
 		"--exec", strings.ReplaceAll(gatedExec(allSteps[3], started, gate), "LEDGER", e.ledger)}
 
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "STACKUP_TEST_MAIN=1")
+	cmd.Env = childEnv(t)
 	cmd.Stderr = io.Discard
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
