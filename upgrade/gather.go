@@ -588,6 +588,13 @@ func (pl *planning) replace(r *Request, index int, n *topology.Node, replaced *t
 	// A relationship may have led to the node first (see planning.node),
 	// which completed a copy of it: compare that one's version.
 	n = info.node
+	// The walks down from it would not come back to it; a platform node's
+	// height would have been a cycle.
+	for _, rel := range n.Relationships {
+		if rel.Target == n.ID {
+			return nil, &CycleError{Path: []string{string(n.ID), string(n.ID)}}
+		}
+	}
 	// A node is current when it has the new template's version already,
 	// build metadata included: "1.2.3+b7" to "1.2.3+b8" is a new build to
 	// deploy (see Version.Same).

@@ -41,6 +41,38 @@ func TestPlanRelationshipCycleInHostTopology(t *testing.T) {
 	assert.ErrorContains(t, err, "relationship cycle: tomcat-1 → java-1 → tomcat-1")
 }
 
+// selfHostedTopology is a host's Topology that does not validate: the
+// application node shop-1 is hosted on itself as well as on tomcat-1.
+type selfHostedTopology struct{ *topology.Memory }
+
+func (s selfHostedTopology) Application(ctx context.Context, id topology.AppID) (*topology.Application, error) {
+	a, err := s.Memory.Application(ctx, id)
+	if err != nil {
+		return a, err
+	}
+	self := *a // the Memory's own: change a copy
+	self.Nodes = slices.Clone(a.Nodes)
+	for i, n := range self.Nodes {
+		if n.ID == "shop-1" {
+			self.Nodes[i].Relationships = append(on("shop-1"), n.Relationships...)
+		}
+	}
+	return &self, nil
+}
+
+// TestPlanReplacedNodeHostedOnItself checks that an application node
+// related to itself is a relationship cycle, as a platform node's is,
+// rather than a relationship the plan overlooks.
+func TestPlanReplacedNodeHostedOnItself(t *testing.T) {
+	plan, err := upgrade.NewPlanner(selfHostedTopology{build(t, shopBuilder(1))}, catalogue(t)).
+		Plan(context.Background(), shop2("tomcat_server", ">=10"))
+	assert.Nil(t, plan)
+	var cycle *upgrade.CycleError
+	require.ErrorAs(t, err, &cycle)
+	assert.Equal(t, []string{"shop-1", "shop-1"}, cycle.Path)
+	assert.ErrorIs(t, err, upgrade.ErrCycle)
+}
+
 // duplicatingTopology is a host's Topology whose application "shop" lists
 // node shop-1 twice, as a CMDB joining two tables might.
 type duplicatingTopology struct{ *topology.Memory }
