@@ -267,8 +267,10 @@ var errNothingFits = errors.New("nothing fits")
 // policy's order: Newest the highest first, Nearest the lowest first, and
 // LatestPatch the lowest minor version first and the highest patch within
 // it. Downgrades go the highest first, whatever the policy. Versions that
-// compare equal go in reverse order of the catalog, which sorts them by
-// text. It leaves out versions below lo and, but for LatestPatch, above
+// compare equal (builds of one release) go in the walk's direction through
+// the catalog, which sorts them by text: the last first where the walk goes
+// down (Newest, LatestPatch, downgrades), the first first where it goes up
+// (Nearest). It leaves out versions below lo and, but for LatestPatch, above
 // hi: none there fits (see sieve).
 type order struct {
 	pkgs   []pkgsource.Package
