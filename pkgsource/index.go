@@ -124,7 +124,7 @@ func parseIndex(data []byte, limit int64) (*Index, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
-		return nil, &IndexError{Err: topology.JSONError(err)}
+		return nil, &IndexError{Err: topology.JSONError(data, err)}
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, &IndexError{Err: errors.New("data after the index object")}

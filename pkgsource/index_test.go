@@ -192,6 +192,8 @@ func TestParseIndexDocumentErrors(t *testing.T) {
 		{"negative version", strings.Replace(valid, `"version":7`, `"version":-3`, 1), "version -3, want 1 or more"},
 		{"no version", strings.Replace(valid, `,"version":7`, "", 1), "version 0, want 1 or more"},
 		{"fractional version", strings.Replace(valid, `"version":7`, `"version":7.5`, 1), `field "version": a number 7.5 where a whole number belongs`},
+		{"fractional version on line 2", strings.Replace(valid, `"version":7`, "\n"+`"version":7.5`, 1), `line 2, column 13: field "version": a number 7.5 where a whole number belongs`},
+		{"syntax error on line 3", strings.Replace(valid, `"version":7`, "\n\n"+`"version":7,,`, 1), `line 3, column 13: invalid character ',' looking for beginning of object key string`},
 		{"second object after", valid + "\n" + valid, "data after the index object"},
 		{"garbage after", valid + " trailing", "data after the index object"},
 		{"bad generated time", strings.Replace(valid, `"2026-01-02T03:04:05Z"`, `"yesterday"`, 1), "yesterday"},

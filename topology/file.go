@@ -380,14 +380,29 @@ func (m *Memory) WriteJSON(w io.Writer) error {
 	return enc.Encode(f)
 }
 
-// JSONError returns err, an error of encoding/json decoding a file, with
-// the message of jsonMessage: in the file's terms, and with what it
-// quotes of the file cut short (see [Quote]). It unwraps to err.
-func JSONError(err error) error { return &jsonError{err} }
+// JSONError returns err, an error of encoding/json decoding data, with
+// the message of jsonMessage: in the file's terms, with what it quotes of
+// the file cut short (see [Quote]), and after the line and column of the
+// error, where encoding/json tells. It unwraps to err.
+func JSONError(data []byte, err error) error {
+	place := jsonErrorPlace(data, err)
+	if place == "file" {
+		place = ""
+	}
+	return &jsonError{place, err}
+}
 
-type jsonError struct{ err error }
+type jsonError struct {
+	place string // "line L, column C", or ""
+	err   error
+}
 
-func (e *jsonError) Error() string { return jsonMessage(e.err) }
+func (e *jsonError) Error() string {
+	if e.place == "" {
+		return jsonMessage(e.err)
+	}
+	return e.place + ": " + jsonMessage(e.err)
+}
 func (e *jsonError) Unwrap() error { return e.err }
 
 // jsonMessage says what is wrong with a file's JSON in the file's terms:
@@ -420,7 +435,22 @@ func jsonMessage(err error) string {
 	if typ.Field == "" {
 		return msg
 	}
-	return fmt.Sprintf("field %q: %s", typ.Field, msg)
+	return fmt.Sprintf("field %q: %s", fieldPath(typ.Field), msg)
+}
+
+// fieldPath returns encoding/json's path to a field as the file spells
+// it: without the Go names (capitalised, where every key of the files
+// read here is in lower case) of the embedded structs along it, which the
+// file does not spell.
+func fieldPath(path string) string {
+	parts := strings.Split(path, ".")
+	kept := parts[:0]
+	for i, p := range parts {
+		if i == len(parts)-1 || p == "" || !unicode.IsUpper(rune(p[0])) {
+			kept = append(kept, p)
+		}
+	}
+	return strings.Join(kept, ".")
 }
 
 // kindOf names what a file holds for a value of type t.

@@ -142,7 +142,7 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 		if json.Unmarshal(data, &other) == nil && other.Schema != Schema {
 			return nil, schemaError(other.Schema)
 		}
-		return nil, fmt.Errorf("upgrade: %w: %w", ErrInvalidPlan, topology.JSONError(err))
+		return nil, fmt.Errorf("upgrade: %w: %w", ErrInvalidPlan, topology.JSONError(data, err))
 	}
 	if in.Schema != Schema {
 		return nil, schemaError(in.Schema)

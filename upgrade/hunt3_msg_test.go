@@ -68,3 +68,20 @@ func TestHunt3LongValuesAreCutShort(t *testing.T) {
 		assert.Contains(t, err.Error(), `…" (1048576 bytes)`)
 	}
 }
+
+// TestReadJSONErrorPlace: a plan file that is not JSON, or holds a value
+// of the wrong kind, is refused with the line and column of the fault, as
+// topology files are, so that a plan edited by hand can be mended.
+func TestReadJSONErrorPlace(t *testing.T) {
+	for _, tt := range []struct{ doc, want string }{
+		{"{\"schema\": \"" + upgrade.Schema + "\",\n  \"requests\": [],\n  \"steps\": [,]}",
+			`upgrade: invalid plan: line 3, column 13: invalid character ',' looking for beginning of value`},
+		{"{\"schema\": \"" + upgrade.Schema + "\",\n  \"steps\": {}}",
+			`upgrade: invalid plan: line 2, column 12: field "steps": an object where a list belongs`},
+	} {
+		p, err := upgrade.ReadJSON(strings.NewReader(tt.doc))
+		assert.Nil(t, p)
+		require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+		assert.EqualError(t, err, tt.want)
+	}
+}
