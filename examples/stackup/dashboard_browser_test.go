@@ -55,7 +55,7 @@ func browser(t *testing.T) (context.Context, func() []string) {
 		chromedp.DisableGPU,
 		chromedp.WindowSize(1360, 900),
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Env("TMPDIR=" + t.TempDir()), // its org.chromium.Chromium.* files
+		chromedp.Env("TMPDIR="+t.TempDir()), // its org.chromium.Chromium.* files
 	)
 	actx, cancel := chromedp.NewExecAllocator(t.Context(), opts...)
 	t.Cleanup(cancel)
