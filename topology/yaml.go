@@ -273,8 +273,13 @@ var (
 
 // yamlTypeMessage says what one message of a yaml.TypeError says in the
 // file's terms: an unknown field, or a value of the wrong kind and what
-// belongs there, not the Go types it was read into.
+// belongs there, not the Go types it was read into; and what to do about
+// a key given twice.
 func yamlTypeMessage(m string) string {
+	if strings.Contains(m, "already defined at line") {
+		// Which of the two another reader would keep is not said: this one keeps neither.
+		return m + ": a mapping gives each key once: remove one of the two, or, if both are wanted, put them in separate entries"
+	}
 	if g := yamlUnknownField.FindStringSubmatch(m); g != nil {
 		return fmt.Sprintf("%sunknown field %q", g[1], g[2])
 	}

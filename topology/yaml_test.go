@@ -319,7 +319,8 @@ func TestReadYAMLErrors(t *testing.T) {
 			name:  "duplicate key",
 			input: duplicateKey,
 			item:  "file",
-			msgs:  []string{at(duplicateKey, "type: debian") + `: mapping key "type" already defined at ` + at(duplicateKey, "type: ubuntu")},
+			msgs: []string{at(duplicateKey, "type: debian") + `: mapping key "type" already defined at ` + at(duplicateKey, "type: ubuntu") +
+				": a mapping gives each key once: remove one of the two, or, if both are wanted, put them in separate entries"},
 		},
 		{
 			name:  "fails Validate: unknown target",
