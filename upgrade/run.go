@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -261,7 +262,8 @@ func WithRollback() RunOption { return func(c *runConfig) { c.rollback = true } 
 // 0). Each wait is drawn at random within 50% of its nominal length, so
 // that runners retrying at once spread out. Errors marked Permanent are
 // not retried, and under FailFast no step tries again once another has
-// failed. The default is one attempt, as is any attempts < 1.
+// failed. The default is one attempt, as is any attempts < 1; a backoff
+// < 0 is 0, and a max beyond about 97 years is that.
 func WithRetry(attempts int, backoff, max time.Duration) RunOption {
 	return func(c *runConfig) { c.attempts, c.backoff, c.maxBackoff = attempts, backoff, max }
 }
@@ -886,13 +888,19 @@ func (r *run) noRetry(ctx context.Context) (no, stopped bool) {
 }
 
 // newBackoff returns the waits between attempts: first about initial,
-// then twice as long each time, at most about max (DefaultMaxBackoff if
-// max is 0), each drawn within 50% of its nominal length.
-func newBackoff(initial, max time.Duration) *backoff.ExponentialBackOff {
-	if max <= 0 {
-		max = DefaultMaxBackoff
+// then twice as long each time, at most about longest (DefaultMaxBackoff
+// if longest is 0), each drawn within 50% of its nominal length.
+func newBackoff(initial, longest time.Duration) *backoff.ExponentialBackOff {
+	if longest <= 0 {
+		longest = DefaultMaxBackoff
 	}
-	return &backoff.ExponentialBackOff{InitialInterval: min(initial, max), RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: max}
+	// A wait drawn at random goes up to half as long again as its nominal
+	// length: at most a third of the longest Duration, so that no wait
+	// overflows into a negative one (an attempt at once) however long the
+	// caller's longest is. A negative backoff is none.
+	longest = min(longest, math.MaxInt64/3)
+	initial = max(initial, 0)
+	return &backoff.ExponentialBackOff{InitialInterval: min(initial, longest), RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: longest}
 }
 
 // once executes and verifies step i, within the step timeout: attempt n
