@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -217,4 +218,65 @@ func TestRetryCommitReplyLost(t *testing.T) {
 	retried, err = s1.Retry(ctx, plan.ID)
 	assert.ErrorIs(t, err, ErrNotFinished, "a second Retry finds the run going")
 	assert.False(t, retried)
+}
+
+// TestRetryRecordReplyLost: the record of a step's retry that meets a
+// database error (its connection cut before the transaction committed,
+// or after, its reply lost) is sent again, as a finish is: the run's
+// events hold the retry once, not never nor twice.
+func TestRetryRecordReplyLost(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		match func(sql string) bool
+	}{
+		{"before commit", func(sql string) bool { return strings.Contains(sql, "SET attempts = $4") }},
+		{"after commit", func(sql string) bool { return strings.EqualFold(sql, "commit") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, _ := testStore(t)
+			s1, proxy := proxiedStore(t, s)
+			plan := &upgrade.Plan{ID: "retry-record-lost", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n-a"}}}
+			require.NoError(t, s.Submit(ctx, plan, Options{Attempts: 2}))
+			// The rule is the first statement tc matches once the retry's
+			// UPDATE has been sent.
+			var mu sync.Mutex
+			updated := false
+			cut := proxy.loseReply(func(sql string) bool {
+				mu.Lock()
+				defer mu.Unlock()
+				if strings.Contains(sql, "SET attempts = $4") {
+					updated = true
+				}
+				return updated && tc.match(sql)
+			})
+			var calls atomic.Int32
+			exec := upgrade.ExecutorFunc(func(context.Context, upgrade.Step) error {
+				if calls.Add(1) == 1 {
+					return errors.New("flaky")
+				}
+				return nil
+			})
+			wctx, cancel := context.WithTimeout(ctx, time.Minute) // a failure bound
+			defer cancel()
+			require.NoError(t, s1.Work(wctx, plan.ID, exec, WorkerOptions{Name: "w", Lease: 3 * time.Second, Poll: 20 * time.Millisecond}))
+			select {
+			case <-cut:
+			default:
+				t.Fatal("no reply was lost")
+			}
+			assert.Equal(t, int32(2), calls.Load())
+			st, err := s.Status(ctx, plan.ID)
+			require.NoError(t, err)
+			assert.True(t, st.Finished)
+			assert.NoError(t, st.Err)
+			assert.Empty(t, st.InDoubt)
+			assert.Equal(t, []upgrade.EventKind{upgrade.StepStarted, upgrade.StepRetrying, upgrade.StepSucceeded}, eventKinds(t, s, plan.ID))
+			events, err := s.Events(ctx, plan.ID, 0, 10)
+			require.NoError(t, err)
+			require.Len(t, events, 3)
+			assert.Equal(t, 2, events[1].Attempt)
+			assert.ErrorContains(t, events[1].Err, "flaky", "the retry says what failed")
+		})
+	}
 }

@@ -740,11 +740,19 @@ func (w *worker) renew(ctx context.Context, c *claim, cancel context.CancelCause
 // again once another has failed, as in upgrade.Run. ctx is the step's:
 // upgrade.Run waits for this before the attempt, so a database that does
 // not answer holds the step up no longer than its lease holds (the lease
-// cut short ends ctx), nor than a lease in all.
+// cut short ends ctx), nor than a lease in all. A database error does
+// not lose the record: it is sent again till then (see persist).
 func (w *worker) retrying(ctx context.Context, c *claim, attempt int, err error) {
 	ctx, done := context.WithTimeout(ctx, w.o.Lease)
 	defer done()
-	_ = pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
+	_ = w.persist(ctx, func() error { return w.recordRetry(ctx, c, attempt, err) })
+}
+
+// recordRetry is retrying's transaction. Sent again after a lost reply
+// whose transaction committed, it finds the attempts counted and records
+// nothing more.
+func (w *worker) recordRetry(ctx context.Context, c *claim, attempt int, stepErr error) error {
+	return pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
 		// Under the run's row lock, as every event of the run, so that
 		// the run's events commit in the order of their sequence numbers
 		// and a reader polling after the last it saw misses none.
@@ -757,12 +765,16 @@ func (w *worker) retrying(ctx context.Context, c *claim, attempt int, err error)
 			return nil
 		}
 		var done int
-		if err := tx.QueryRow(ctx, w.s.q(`UPDATE {s}.steps SET attempts = $4
-			WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state = 'running'
-			RETURNING (SELECT done FROM {s}.runs WHERE plan_id = $1)`), w.planID(), c.idx, c.token, attempt).Scan(&done); err != nil {
+		err := tx.QueryRow(ctx, w.s.q(`UPDATE {s}.steps SET attempts = $4
+			WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state = 'running' AND attempts < $4
+			RETURNING (SELECT done FROM {s}.runs WHERE plan_id = $1)`), w.planID(), c.idx, c.token, attempt).Scan(&done)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // recorded already, or the step is no longer c's
+		}
+		if err != nil {
 			return err
 		}
-		return w.event(ctx, tx, upgrade.StepRetrying, c.idx, attempt, err, c.inDoubt, done)
+		return w.event(ctx, tx, upgrade.StepRetrying, c.idx, attempt, stepErr, c.inDoubt, done)
 	})
 }
 
