@@ -280,3 +280,89 @@ func TestRetryRecordReplyLost(t *testing.T) {
 		})
 	}
 }
+
+// TestHandBackReplyLost: a worker that stops between its claim and the
+// step's start gives the step back; a give-back whose connection is cut
+// before it commits is sent again, so that the step is ready at once for
+// another worker, not leased to nobody until the lease expires and then
+// in doubt though it never started.
+func TestHandBackReplyLost(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testStore(t)
+	s1, proxy := proxiedStore(t, s)
+	plan := &upgrade.Plan{ID: "handback-lost", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n"}}}
+	require.NoError(t, s.Submit(ctx, plan, Options{}))
+	o := WorkerOptions{Name: "stopped", Lease: time.Hour, Poll: 20 * time.Millisecond}
+	stopped := testWorker(t, s1, plan.ID, &memExec{}, o)
+	c, _, _, err := stopped.claim(ctx, nil)
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	cut := proxy.loseReplyTo("SET state = 'ready', worker = NULL")
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel() // as the worker's is
+	stopped.handBack(cancelled, c, false)
+	select {
+	case <-cut:
+	default:
+		t.Fatal("no reply was lost")
+	}
+	next := testWorker(t, s, plan.ID, &memExec{}, o)
+	c2, _, _, err := next.claim(ctx, nil)
+	require.NoError(t, err)
+	require.NotNil(t, c2, "ready again at once, though the lease had an hour to go")
+	assert.False(t, c2.inDoubt, "it never started")
+	assert.Equal(t, 1, c2.attempts, "the given-back claim is not an attempt")
+}
+
+// TestHandOverReplyLost: a worker stopped while it undoes a step hands the
+// rollback over, its lease ended at once; a hand-over whose connection
+// breaks before the server has it is sent again, so that another worker takes the
+// rollback up at once, not once the stopped worker's lease (an hour here)
+// expires.
+func TestHandOverReplyLost(t *testing.T) {
+	s, _ := testStore(t)
+	s1, proxy := proxiedStore(t, s)
+	ctx := context.Background()
+	plan := chain3("handover-lost")
+	require.NoError(t, s.Submit(ctx, plan, Options{Rollback: true}))
+	plain := upgrade.ExecutorFunc(func(_ context.Context, st upgrade.Step) error {
+		if st.ID == "b" {
+			return errors.New("boom")
+		}
+		return nil
+	})
+	pctx, stopPlain := context.WithCancel(ctx)
+	defer stopPlain()
+	plainDone := make(chan error, 1)
+	go func() { plainDone <- s.Work(pctx, plan.ID, plain, fastWorker) }() // runs a, fails b, leaves the rollback
+	require.Eventually(t, func() bool {                                   // a failure bound, not an ordering device
+		st, err := s.Status(ctx, plan.ID)
+		require.NoError(t, err)
+		o, _ := st.Report.Outcome("b")
+		return o.State == upgrade.Failed
+	}, defaultBound, pollEvery)
+
+	first := &blockingRollback{Executor: &upgradetest.Executor{}, hold: "b", entered: make(chan struct{})}
+	fctx, stopFirst := context.WithCancel(ctx)
+	firstDone := make(chan error, 1)
+	o := fastWorker
+	o.Lease = time.Hour
+	go func() { firstDone <- s1.Work(fctx, plan.ID, first, o) }()
+	<-first.entered
+	cut := proxy.loseStatement("SET lease_until = clock_timestamp() - interval '1 second'")
+	stopFirst()
+	assert.ErrorIs(t, <-firstDone, context.Canceled)
+	select {
+	case <-cut:
+	default:
+		t.Fatal("no reply was lost")
+	}
+
+	second := &upgradetest.Executor{}
+	work(t, s, plan.ID, 1, second, fastWorker)
+	require.NoError(t, <-plainDone)
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	assert.Equal(t, []upgrade.StepID{"b", "a"}, second.RolledBack())
+}

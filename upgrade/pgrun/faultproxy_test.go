@@ -29,10 +29,12 @@ type faultProxy struct {
 	closed bool
 }
 
-// A loseRule drops the reply to the first statement match accepts.
+// A loseRule drops the reply to the first statement match accepts, or if
+// unsent the statement itself.
 type loseRule struct {
-	match func(sql string) bool
-	cut   chan struct{} // closed once the reply was dropped and the connection cut
+	match  func(sql string) bool
+	unsent bool
+	cut    chan struct{} // closed once the reply (or statement) was dropped and the connection cut
 }
 
 // proxiedStore returns a Store on schema s.name whose pool goes through a
@@ -93,6 +95,18 @@ func (p *faultProxy) loseReply(match func(sql string) bool) <-chan struct{} {
 // loseReplyTo is loseReply for the first statement holding text.
 func (p *faultProxy) loseReplyTo(text string) <-chan struct{} {
 	return p.loseReply(func(sql string) bool { return strings.Contains(sql, text) })
+}
+
+// loseStatement cuts the connection as the client executes the first
+// statement holding text, before the server has it: as a connection
+// broken on the way there. The channel returned is closed once that
+// happened.
+func (p *faultProxy) loseStatement(text string) <-chan struct{} {
+	r := &loseRule{match: func(sql string) bool { return strings.Contains(sql, text) }, unsent: true, cut: make(chan struct{})}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rules = append(p.rules, r)
+	return r.cut
 }
 
 // silence makes the server answer nothing from now on, on the
@@ -193,7 +207,11 @@ func (c *proxyConn) fromClient() {
 			sql, _ = cString(m[5:])
 		}
 		if sql != "" {
-			if rule := c.p.take(sql); rule != nil {
+			if rule := c.p.take(sql); rule != nil && rule.unsent {
+				c.cut()
+				close(rule.cut)
+				return
+			} else if rule != nil {
 				c.mu.Lock()
 				c.dropping = rule
 				c.mu.Unlock()

@@ -781,11 +781,17 @@ func (w *worker) recordRetry(ctx context.Context, c *claim, attempt int, stepErr
 // handBack makes c's step ready again as the worker stops, its node and
 // slot freed, even once ctx has ended: in doubt if its step started, and
 // otherwise as it was before the claim, the attempt not counted. If that
-// fails, the lease expires all the same.
+// fails, sent again within a lease, the lease expires all the same.
 func (w *worker) handBack(ctx context.Context, c *claim, started bool) {
 	ctx, done := context.WithTimeout(context.WithoutCancel(ctx), w.o.Lease)
 	defer done()
-	_ = pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
+	_ = w.persist(ctx, func() error { return w.giveBack(ctx, c, started) })
+}
+
+// giveBack is handBack's transaction. Sent again after a lost reply whose
+// transaction committed, it finds the token moved on and changes nothing.
+func (w *worker) giveBack(ctx context.Context, c *claim, started bool) error {
+	return pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, w.s.q(`SELECT 1 FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), w.planID()); err != nil {
 			return err
 		}
@@ -809,20 +815,26 @@ func (w *worker) handBack(ctx context.Context, c *claim, started bool) {
 // handOver lets another worker take claimed rollback c up now, as the
 // worker stops, even once ctx has ended: in doubt if it started, or was
 // taken over (its lease expired at once), and otherwise as it was before
-// the claim, its node and slot freed. If that fails, the lease expires
-// all the same.
+// the claim, its node and slot freed. If that fails, sent again within a
+// lease, the lease expires all the same.
 func (w *worker) handOver(ctx context.Context, c *claim, started bool) {
 	ctx, done := context.WithTimeout(context.WithoutCancel(ctx), w.o.Lease)
 	defer done()
+	_ = w.persist(ctx, func() error { return w.giveOver(ctx, c, started) })
+}
+
+// giveOver is handOver's statement or transaction; as giveBack, it
+// changes nothing once the token has moved on.
+func (w *worker) giveOver(ctx context.Context, c *claim, started bool) error {
 	if started || c.inDoubt {
 		// The workers waiting look again when told (see notify_run): no
 		// change to the run's row tells them of this one.
-		_, _ = w.s.pool.Exec(ctx, w.s.q(`WITH expired AS (UPDATE {s}.steps SET lease_until = clock_timestamp() - interval '1 second'
+		_, err := w.s.pool.Exec(ctx, w.s.q(`WITH expired AS (UPDATE {s}.steps SET lease_until = clock_timestamp() - interval '1 second'
 				WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state = 'rolling_back' RETURNING plan_id)
 			SELECT pg_notify($4, plan_id) FROM expired`), w.planID(), c.idx, c.token, w.s.channel)
-		return
+		return err
 	}
-	_ = pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, w.s.q(`SELECT 1 FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), w.planID()); err != nil {
 			return err
 		}
