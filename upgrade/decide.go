@@ -739,6 +739,10 @@ func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package) (string,
 		if len(found) == 0 {
 			return fmt.Sprintf("requires %s %s, but no %s node is beneath %s", r.Type, r.Constraint, r.Type, pf.node.ID), nil
 		}
+		// In the order of their IDs, not of the relationships: the reason
+		// names the first that fails, and a plan does not depend on the
+		// order the topology lists a node's relationships in.
+		slices.SortFunc(found, func(a, b *nodeInfo) int { return cmp.Compare(a.node.ID, b.node.ID) })
 		for _, f := range found {
 			var dbuf [8]Demand
 			ds := pl.demandedOf(f, append(dbuf[:0], Demand{Constraint: r.Constraint}))

@@ -1,0 +1,59 @@
+package upgrade_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/upgrade"
+)
+
+// h4Keycloak is an identity service: realm-1 of application "sso" runs on
+// keycloak-1, which depends on two PostgreSQL nodes, listed in the given
+// order, both at 12.
+func h4Keycloak(dbs ...topology.NodeID) *topology.Builder {
+	b := new(topology.Builder).
+		Template("sso", topology.Template{ID: "realm", Type: "realm", Version: v("1.0.0"),
+			Requirements: []topology.Requirement{{Template: "keycloak_server", Constraint: c(">=22")}}}).
+		Template("sso", topology.Template{ID: "keycloak_server", Type: "keycloak", Version: v("22.0.5")}).
+		Template("sso", topology.Template{ID: "postgres_db", Type: "postgres", Version: v("12.18")})
+	var rels []topology.Relationship
+	for _, db := range dbs {
+		b.Node("sso", topology.Node{ID: db, Template: "postgres_db"})
+		rels = append(rels, topology.Relationship{Relation: topology.DependsOn, Target: db})
+	}
+	return b.Node("sso", topology.Node{ID: "keycloak-1", Template: "keycloak_server", Relationships: rels}).
+		Node("sso", topology.Node{ID: "realm-1", Template: "realm", Relationships: on("keycloak-1")})
+}
+
+func h4Realm2(constraint string) upgrade.Request {
+	return upgrade.Request{Application: "sso", Replaces: "realm",
+		Template: topology.Template{ID: "realm", Type: "realm", Version: v("2.0.0"),
+			Requirements: []topology.Requirement{{Template: "keycloak_server", Constraint: c(constraint)}}}}
+}
+
+// TestHunt4RelationshipOrderDoesNotChangePlan: Keycloak 25 needs PostgreSQL
+// 16, which the mirror lacks, for both databases; the plan takes 24 and says
+// why not 25 the same way whatever order keycloak-1 lists its databases in.
+func TestHunt4RelationshipOrderDoesNotChangePlan(t *testing.T) {
+	src := source(t,
+		requires(pkg("keycloak", "24.0.5"), "postgres", ">=13"),
+		requires(pkg("keycloak", "25.0.1"), "postgres", ">=16"),
+		pkg("postgres", "13.14"), pkg("postgres", "14.11"))
+	var first *upgrade.Plan
+	for _, order := range [][]topology.NodeID{{"pg-a", "pg-b"}, {"pg-b", "pg-a"}} {
+		plan, err := upgrade.NewPlanner(build(t, h4Keycloak(order...)), src).Plan(t.Context(), h4Realm2(">=24"))
+		require.NoError(t, err, order)
+		assert.Equal(t, []upgrade.StepID{"platform/pg-a@14.11.0", "platform/pg-b@14.11.0", "platform/keycloak-1@24.0.5", "app/realm-1@2.0.0"}, ids(plan))
+		assert.Equal(t, "requires postgres >=16, which no postgres package meets for node pg-a",
+			decided(t, plan, "keycloak-1").Candidates[0].Rejected, "the least node by ID, whatever the order %v", order)
+		if first == nil {
+			first = plan
+			continue
+		}
+		assert.Equal(t, first.Decisions, plan.Decisions)
+		assert.Equal(t, first.ID, plan.ID)
+	}
+}
