@@ -771,11 +771,30 @@ func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package) (string,
 			}
 			if len(cotenants) > 0 && !cat.sieve(rbuf[:0], ds, cotenants).any() {
 				return fmt.Sprintf("requires %s %s, which the co-tenants of node %s do not allow: %s",
-					r.Type, r.Constraint, f.node.ID, joinDemands(cotenants)), nil
+					r.Type, r.Constraint, f.node.ID, joinDemands(ruling(cat, ds, cotenants))), nil
 			}
 		}
 	}
 	return "", nil
+}
+
+// ruling returns those of cotenants that rule out a version of cat that
+// every demand of ds allows, sorted (see sortDemands): the co-tenants that
+// a reason names, whatever order the topology listed them in.
+func ruling(cat *catalog, ds, cotenants []Demand) []Demand {
+	var buf [8]rule
+	wanted := cat.sieve(buf[:0], ds, nil)
+	var out []Demand
+	for _, c := range cotenants {
+		for i := wanted.lo; i <= wanted.hi; i++ {
+			if wanted.fits(i) && !c.Constraint.Allows(cat.pkgs[i].Version) {
+				out = append(out, c)
+				break
+			}
+		}
+	}
+	sortDemands(out)
+	return out
 }
 
 // replacedWith returns the version a request gives node n, when one

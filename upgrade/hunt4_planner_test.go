@@ -1,6 +1,8 @@
 package upgrade_test
 
 import (
+	"context"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -55,5 +57,56 @@ func TestHunt4RelationshipOrderDoesNotChangePlan(t *testing.T) {
 		}
 		assert.Equal(t, first.Decisions, plan.Decisions)
 		assert.Equal(t, first.ID, plan.ID)
+	}
+}
+
+// h4Reversed lists every node's dependents, and the nodes above it, in the
+// reverse of Memory's order.
+type h4Reversed struct{ *topology.Memory }
+
+func (r h4Reversed) Dependents(ctx context.Context, id topology.NodeID) ([]topology.Dependent, error) {
+	d, err := r.Memory.Dependents(ctx, id)
+	return h4Reverse(d), err
+}
+
+func (r h4Reversed) Above(ctx context.Context, id topology.NodeID) ([]topology.Dependent, error) {
+	d, err := r.Memory.Above(ctx, id)
+	return h4Reverse(d), err
+}
+
+func h4Reverse[T any](s []T) []T {
+	out := slices.Clone(s)
+	slices.Reverse(out)
+	return out
+}
+
+// TestHunt4SettledCotenantsInOneOrder: Keycloak 25 needs PostgreSQL 16,
+// which reporting-1 (bi) and crm-1 (crm), on pg-a, forbid; audit-1 (audit)
+// also runs there. Why 25 is passed over names those that rule it out, and
+// not audit-1, in one order whatever order the topology lists them in.
+func TestHunt4SettledCotenantsInOneOrder(t *testing.T) {
+	b := h4Keycloak("pg-a").
+		Template("bi", topology.Template{ID: "reporting", Type: "etl", Version: v("1.0.0"),
+			Requirements: []topology.Requirement{{Template: "postgres_db", Constraint: c("<16")}}}).
+		Node("bi", topology.Node{ID: "reporting-1", Template: "reporting", Relationships: []topology.Relationship{{Relation: topology.DependsOn, Target: "pg-a"}}}).
+		Template("audit", topology.Template{ID: "auditor", Type: "etl", Version: v("1.0.0"),
+			Requirements: []topology.Requirement{{Template: "postgres_db", Constraint: c(">=12")}}}).
+		Node("audit", topology.Node{ID: "audit-1", Template: "auditor", Relationships: []topology.Relationship{{Relation: topology.DependsOn, Target: "pg-a"}}}).
+		Template("crm", topology.Template{ID: "crm_app", Type: "webapp", Version: v("1.0.0"),
+			Requirements: []topology.Requirement{{Template: "postgres_db", Constraint: c("~14")}}}).
+		Node("crm", topology.Node{ID: "crm-1", Template: "crm_app", Relationships: []topology.Relationship{{Relation: topology.DependsOn, Target: "pg-a"}}})
+	mem := build(t, b)
+	src := source(t,
+		requires(pkg("keycloak", "24.0.5"), "postgres", ">=13"),
+		requires(pkg("keycloak", "25.0.1"), "postgres", ">=16"),
+		pkg("postgres", "14.11"), pkg("postgres", "16.2"))
+	for name, topo := range map[string]topology.Topology{
+		"memory": mem, "reversed": h4Reversed{mem}, "walk": walkOnly{mem}, "reversed walk": walkOnly{h4Reversed{mem}},
+	} {
+		plan, err := upgrade.NewPlanner(topo, src).Plan(t.Context(), h4Realm2(">=24"))
+		require.NoError(t, err, name)
+		assert.Equal(t, []upgrade.StepID{"platform/pg-a@14.11.0", "platform/keycloak-1@24.0.5", "app/realm-1@2.0.0"}, ids(plan), name)
+		assert.Equal(t, "requires postgres >=16, which the co-tenants of node pg-a do not allow: node reporting-1 (bi) requires <16 and node crm-1 (crm) requires ~14",
+			decided(t, plan, "keycloak-1").Candidates[0].Rejected, name)
 	}
 }
