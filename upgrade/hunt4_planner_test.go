@@ -110,3 +110,26 @@ func TestHunt4SettledCotenantsInOneOrder(t *testing.T) {
 			decided(t, plan, "keycloak-1").Candidates[0].Rejected, name)
 	}
 }
+
+// TestHunt4PlatformNodeWithoutVersion: a CMDB knows db-1 runs PostgreSQL
+// but not which version, on the node or its template. The planner cannot
+// tell whether the shop's requirement is met: it refuses, naming the node,
+// rather than read the version as 0.0.0, which would meet "<16" and take
+// any package.
+func TestHunt4PlatformNodeWithoutVersion(t *testing.T) {
+	b := new(topology.Builder).
+		Template("shop", topology.Template{ID: "shop_app", Type: "webapp", Version: v("1.4.0")}).
+		Template("shop", topology.Template{ID: "postgres_db", Type: "postgres"}).
+		Node("shop", topology.Node{ID: "db-1", Template: "postgres_db"}).
+		Node("shop", topology.Node{ID: "shop-1", Template: "shop_app", Relationships: []topology.Relationship{{Relation: topology.DependsOn, Target: "db-1"}}})
+	for _, constraint := range []string{">=15", "<16"} {
+		plan, err := upgrade.NewPlanner(build(t, b), source(t, pkg("postgres", "15.6"))).Plan(t.Context(), shop2("postgres_db", constraint))
+		require.ErrorIs(t, err, topology.ErrInvalid, constraint)
+		assert.ErrorContains(t, err, `node "db-1": invalid topology: no version, nor has its template "postgres_db": give the version installed`)
+		assert.Nil(t, plan)
+	}
+	b.Node("shop", topology.Node{ID: "db-2", Template: "postgres_db", Version: v("14.11")}).
+		Node("shop", topology.Node{ID: "shop-2", Template: "shop_app", Relationships: []topology.Relationship{{Relation: topology.DependsOn, Target: "db-2"}}})
+	_, err := upgrade.NewPlanner(build(t, b), source(t, pkg("postgres", "15.6"))).Plan(t.Context(), shop2("postgres_db", ">=15"))
+	assert.ErrorContains(t, err, `node "db-1"`, "db-2 has its version")
+}
