@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
@@ -595,7 +596,7 @@ func (pl *planning) path(pf *platform, fit sieve, t int) ([]*pkgsource.Package, 
 // "" when all can (see unmetRequirement and chain).
 func (pl *planning) unmetOnWay(pf *platform, t int) (string, error) {
 	if t < pf.firstAbove || hop(pf.node.Version, &pf.cat.pkgs[t], pl.cfg.maxMinorStep) {
-		return pl.unmetRequirement(pf, pf.cat.pkgs[t])
+		return pl.unmetRequirement(pf, pf.cat.pkgs[t], nil)
 	}
 	_, why, err := pl.chain(pf, t)
 	return why, err
@@ -608,17 +609,33 @@ func (pl *planning) unmetOnWay(pf *platform, t int) (string, error) {
 // its distance that the next installs over, or the highest pre-release
 // when no stable version is, so that a chain takes no pre-release on the
 // way when an equally short one without does; but one whose requirements,
-// or those of every chain down from it, cannot be met is passed over for
-// another that can: Python 3.12 goes over 3.11.2 rather than 3.11.9 when
-// the mirror has the Debian that 3.11.2 needs and not 3.11.9's.
+// with those of the packages after it on the chain, or those of every
+// chain down from it, cannot be met is passed over for another that can:
+// Python 3.12 goes over 3.11.2 rather than 3.11.9 when the mirror has the
+// Debian that 3.11.2 needs and not 3.11.9's, or when 3.11.9 needs a Debian
+// below the one 3.12 needs, as the nodes beneath are upgraded before the
+// first hop.
 func (pl *planning) chain(pf *platform, t int) ([]*pkgsource.Package, string, error) {
 	pkgs, dist := pf.cat.pkgs, *pf.dist
 	path := make([]*pkgsource.Package, dist[t])
-	why, err := pl.unmetRequirement(pf, pkgs[t])
+	why, err := pl.unmetRequirement(pf, pkgs[t], nil)
 	if err != nil {
 		return nil, "", err
 	}
-	dead := map[int]bool{} // no chain down from it has its requirements met
+	// The packages no chain down from which has its requirements met,
+	// with those of the packages after them, by what those require.
+	var dead map[string]map[int]bool
+	key := make([]byte, 0, 128) // what the packages after one require: a few
+	mark := func(deadHere *map[int]bool, after []*pkgsource.Package, j int) {
+		if *deadHere == nil {
+			*deadHere = map[int]bool{}
+			if dead == nil {
+				dead = map[string]map[int]bool{}
+			}
+			dead[string(appendRequires(nil, after))] = *deadHere
+		}
+		(*deadHere)[j] = true
+	}
 	// down fills path from cur down to a package one hop above the
 	// installed version, trying the packages a hop below in order
 	// (stable first, highest first); with met, only through those whose
@@ -630,14 +647,17 @@ func (pl *planning) chain(pf *platform, t int) ([]*pkgsource.Package, string, er
 			return true, nil
 		}
 		preds := pf.cat.installsOver(cur, pl.cfg.maxMinorStep)
+		after := path[dist[cur]-1:]
+		key = appendRequires(key[:0], after)
+		deadHere := dead[string(key)]
 		for _, stable := range [...]bool{true, false} {
 			for k := len(preds) - 1; k >= 0; k-- {
 				j := preds[k]
-				if dist[j] != dist[cur]-1 || (pkgs[j].Version.Prerelease() == "") != stable || met && dead[j] {
+				if dist[j] != dist[cur]-1 || (pkgs[j].Version.Prerelease() == "") != stable || met && deadHere[j] {
 					continue
 				}
 				if met {
-					w, err := pl.unmetRequirement(pf, pkgs[j])
+					w, err := pl.unmetRequirement(pf, pkgs[j], after)
 					if err != nil {
 						return false, err
 					}
@@ -645,14 +665,14 @@ func (pl *planning) chain(pf *platform, t int) ([]*pkgsource.Package, string, er
 						if why == "" { // the first unmet is on the chain taken without them
 							why = pkgs[j].Version.String() + " on the way " + w
 						}
-						dead[j] = true
+						mark(&deadHere, after, j)
 						continue
 					}
 				}
 				if ok, err := down(j, met); ok || err != nil {
 					return ok, err
 				}
-				dead[j] = true
+				mark(&deadHere, after, j)
 			}
 		}
 		return false, nil
@@ -729,11 +749,23 @@ func (pl *planning) furthestReachable(installed version.Version, pkgs []pkgsourc
 	return slices.MaxFunc(reached, version.Version.Compare), blocked
 }
 
+// appendRequires appends to b the requirements of pkgs, as a key.
+func appendRequires(b []byte, pkgs []*pkgsource.Package) []byte {
+	for _, p := range pkgs {
+		for _, r := range p.Requires {
+			b = append(append(append(append(b, r.Type...), 0), r.Constraint.String()...), 0)
+		}
+	}
+	return b
+}
+
 // unmetRequirement returns why a requirement of p cannot be met beneath
 // pf, looking one level down: no node of the required type, or no version
-// of it (installed or packaged) that meets the requirement and the demands
-// already on that node. It returns "" when all can be met.
-func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package) (string, error) {
+// of it (installed or packaged) that meets the requirement, the demands
+// already on that node and the requirements on its type of the packages
+// after p on pf's chain, which the nodes beneath must meet too, as they
+// are upgraded before its first hop. It returns "" when all can be met.
+func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package, after []*pkgsource.Package) (string, error) {
 	for _, r := range p.Requires {
 		if r.Type == pf.template.Type || onWay(pf.via, r.Type) >= 0 {
 			continue // a cycle: reported when the package is chosen (see checkCycle)
@@ -752,6 +784,7 @@ func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package) (string,
 		for _, f := range found {
 			var dbuf [8]Demand
 			ds := pl.demandedOf(f, append(dbuf[:0], Demand{Constraint: r.Constraint}))
+			ds = requiredAfter(ds, after, r.Type)
 			if v, ok := pl.replacedWith(f); ok {
 				// No package moves it: a request's application step does
 				// (see replacedAllows).
@@ -769,19 +802,49 @@ func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package) (string,
 			}
 			var rbuf [8]rule
 			if !cat.sieve(rbuf[:0], ds, nil).any() {
-				return fmt.Sprintf("requires %s %s, which no %s package meets for node %s", r.Type, r.Constraint, r.Type, f.node.ID), nil
+				return fmt.Sprintf("requires %s %s, which no %s package meets for node %s%s", r.Type, r.Constraint, r.Type, f.node.ID, alongWith(after, r.Type)), nil
 			}
 			cotenants, err := pl.settledCotenants(f, pf)
 			if err != nil {
 				return "", err
 			}
 			if len(cotenants) > 0 && !cat.sieve(rbuf[:0], ds, cotenants).any() {
-				return fmt.Sprintf("requires %s %s, which the co-tenants of node %s do not allow: %s",
-					r.Type, r.Constraint, f.node.ID, joinDemands(ruling(cat, ds, cotenants))), nil
+				return fmt.Sprintf("requires %s %s, which the co-tenants of node %s do not allow%s: %s",
+					r.Type, r.Constraint, f.node.ID, alongWith(after, r.Type), joinDemands(ruling(cat, ds, cotenants))), nil
 			}
 		}
 	}
 	return "", nil
+}
+
+// requiredAfter appends to ds the requirements on type typ of the
+// packages after.
+func requiredAfter(ds []Demand, after []*pkgsource.Package, typ string) []Demand {
+	for _, p := range after {
+		for _, r := range p.Requires {
+			if r.Type == typ {
+				ds = append(ds, Demand{Constraint: r.Constraint})
+			}
+		}
+	}
+	return ds
+}
+
+// alongWith returns the words that name, in a reason, the requirements on
+// type typ of the packages after, or "" when there are none.
+func alongWith(after []*pkgsource.Package, typ string) string {
+	var with []string
+	for _, p := range after {
+		for _, r := range p.Requires {
+			if r.Type == typ {
+				with = append(with, p.String()+"'s "+typ+" "+r.Constraint.String())
+			}
+		}
+	}
+	if with == nil {
+		return ""
+	}
+	return " along with " + strings.Join(with, " and ")
 }
 
 // ruling returns those of cotenants that rule out a version of cat that

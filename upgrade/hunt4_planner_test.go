@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
 )
@@ -132,4 +133,29 @@ func TestHunt4PlatformNodeWithoutVersion(t *testing.T) {
 		Node("shop", topology.Node{ID: "shop-2", Template: "shop_app", Relationships: []topology.Relationship{{Relation: topology.DependsOn, Target: "db-2"}}})
 	_, err := upgrade.NewPlanner(build(t, b), source(t, pkg("postgres", "15.6"))).Plan(t.Context(), shop2("postgres_db", ">=15"))
 	assert.ErrorContains(t, err, `node "db-1"`, "db-2 has its version")
+}
+
+// TestHunt4ChainHopsRequireTogether: Python 3.12.4 installs over 3.11 and
+// needs Debian 12; of the two 3.11 builds, 3.11.9 is bullseye's and needs
+// Debian below 12, 3.11.2 runs on 11 or later. Debian is upgraded before
+// Python's first hop, so only the way through 3.11.2 works: the plan takes
+// it rather than fail on deb-1 with 3.11.9's "<12" against 3.12.4's
+// ">=12". Without 3.11.2, and with 3.12.1 installing over 3.9 directly,
+// the plan takes 3.12.1 and says why not 3.12.4.
+func TestHunt4ChainHopsRequireTogether(t *testing.T) {
+	pkgs := []pkgsource.Package{pkg("debian", "12.5"),
+		from(requires(pkg("python", "3.11.9"), "debian", "<12"), "3.9.x"),
+		from(requires(pkg("python", "3.12.4"), "debian", ">=12"), "~3.11")}
+	src := source(t, append(pkgs, from(requires(pkg("python", "3.11.2"), "debian", ">=11"), "3.9.x"))...)
+	plan, err := upgrade.NewPlanner(build(t, sc3Debian()), src).Plan(t.Context(), sc3Django("python_rt", ">=3.12"))
+	require.NoError(t, err)
+	requireTopological(t, plan)
+	assert.Equal(t, []upgrade.StepID{"platform/deb-1@12.5.0", "platform/python-1@3.11.2", "platform/python-1@3.12.4", "app/app-1@5.1.0"}, ids(plan))
+
+	src = source(t, append(pkgs, from(pkg("python", "3.12.1"), "3.9.x"))...)
+	plan, err = upgrade.NewPlanner(build(t, sc3Debian()), src).Plan(t.Context(), sc3Django("python_rt", ">=3.12"))
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{"platform/python-1@3.12.1", "app/app-1@5.1.0"}, ids(plan))
+	assert.Equal(t, "3.11.9 on the way requires debian <12, which no debian package meets for node deb-1 along with python 3.12.4's debian >=12",
+		decided(t, plan, "python-1").Candidates[0].Rejected)
 }
