@@ -31,20 +31,28 @@ func h4Keycloak(dbs ...topology.NodeID) *topology.Builder {
 		Node("sso", topology.Node{ID: "realm-1", Template: "realm", Relationships: on("keycloak-1")})
 }
 
+// h4Realm2 asks for realm 2.0.0, which needs the given Keycloak versions.
 func h4Realm2(constraint string) upgrade.Request {
-	return upgrade.Request{Application: "sso", Replaces: "realm",
-		Template: topology.Template{ID: "realm", Type: "realm", Version: v("2.0.0"),
-			Requirements: []topology.Requirement{{Template: "keycloak_server", Constraint: c(constraint)}}}}
+	r := shop2("keycloak_server", constraint)
+	r.Application, r.Replaces, r.Template.ID, r.Template.Type = "sso", "realm", "realm", "realm"
+	return r
+}
+
+// h4Keycloaks offers Keycloak 24, which needs PostgreSQL 13, Keycloak 25,
+// which needs PostgreSQL 16, and the given PostgreSQL versions.
+func h4Keycloaks(t *testing.T, postgres ...string) *pkgsource.Memory {
+	pkgs := []pkgsource.Package{requires(pkg("keycloak", "24.0.5"), "postgres", ">=13"), requires(pkg("keycloak", "25.0.1"), "postgres", ">=16")}
+	for _, p := range postgres {
+		pkgs = append(pkgs, pkg("postgres", p))
+	}
+	return source(t, pkgs...)
 }
 
 // TestHunt4RelationshipOrderDoesNotChangePlan: Keycloak 25 needs PostgreSQL
 // 16, which the mirror lacks, for both databases; the plan takes 24 and says
 // why not 25 the same way whatever order keycloak-1 lists its databases in.
 func TestHunt4RelationshipOrderDoesNotChangePlan(t *testing.T) {
-	src := source(t,
-		requires(pkg("keycloak", "24.0.5"), "postgres", ">=13"),
-		requires(pkg("keycloak", "25.0.1"), "postgres", ">=16"),
-		pkg("postgres", "13.14"), pkg("postgres", "14.11"))
+	src := h4Keycloaks(t, "13.14", "14.11")
 	var first *upgrade.Plan
 	for _, order := range [][]topology.NodeID{{"pg-a", "pg-b"}, {"pg-b", "pg-a"}} {
 		plan, err := upgrade.NewPlanner(build(t, h4Keycloak(order...)), src).Plan(t.Context(), h4Realm2(">=24"))
@@ -97,10 +105,7 @@ func TestHunt4SettledCotenantsInOneOrder(t *testing.T) {
 			Requirements: []topology.Requirement{{Template: "postgres_db", Constraint: c("~14")}}}).
 		Node("crm", topology.Node{ID: "crm-1", Template: "crm_app", Relationships: []topology.Relationship{{Relation: topology.DependsOn, Target: "pg-a"}}})
 	mem := build(t, b)
-	src := source(t,
-		requires(pkg("keycloak", "24.0.5"), "postgres", ">=13"),
-		requires(pkg("keycloak", "25.0.1"), "postgres", ">=16"),
-		pkg("postgres", "14.11"), pkg("postgres", "16.2"))
+	src := h4Keycloaks(t, "14.11", "16.2")
 	for name, topo := range map[string]topology.Topology{
 		"memory": mem, "reversed": h4Reversed{mem}, "walk": walkOnly{mem}, "reversed walk": walkOnly{h4Reversed{mem}},
 	} {
