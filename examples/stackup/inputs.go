@@ -712,11 +712,25 @@ func repositoryUnreachable(err error) bool {
 	return ok
 }
 
-// redactedRepo returns repo with the password of a URL's user information
-// hidden, as errors show it.
+// redactedRepo returns repo as errors show it: a URL with the password of
+// its user information and the value of every query parameter (which may
+// be a token, such as "?token=…") replaced by "xxxxx", as the repository's
+// own errors show its URLs. A URL that cannot be parsed shows its scheme
+// only.
 func redactedRepo(repo string) string {
-	if u, err := url.Parse(repo); err == nil && u.User != nil {
-		return u.Redacted()
+	u, err := url.Parse(repo)
+	if scheme, _, isURL := strings.Cut(repo, "://"); err != nil && isURL {
+		return topology.Printable(scheme) + "://… (not shown: not a valid URL)"
 	}
-	return repo
+	if err != nil || (u.User == nil && u.RawQuery == "") {
+		return repo
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q[k] = []string{"xxxxx"}
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
 }

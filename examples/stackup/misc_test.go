@@ -253,6 +253,27 @@ func TestRepositoryPasswordNotShown(t *testing.T) {
 	assert.NotContains(t, r.stdout+r.stderr, secret)
 }
 
+// TestRepositoryQueryTokenNotShown: a --repo URL may carry a token as a
+// query value (?token=...), which the repository sends along with every
+// request; stackup's errors show it as the repository's do, "xxxxx", for
+// a repository that is down, and for a URL of another scheme.
+func TestRepositoryQueryTokenNotShown(t *testing.T) {
+	hs := httptest.NewServer(http.NotFoundHandler())
+	defer hs.Close()
+	const secret = "s3cretpw"
+	for _, repo := range []string{hs.URL + "/repo/?token=" + secret, "ftp://example.com/repo/?token=" + secret} {
+		r := stackup(t, "plan", "--topology", "testdata/shop.yaml", "--repo", repo, "--requests", "testdata/requests.yaml")
+		require.Equal(t, exitUsage, r.code, r.stderr)
+		assert.Contains(t, r.stderr, strings.Replace(repo, secret, "xxxxx", 1), "the repository named, its token hidden")
+		assert.NotContains(t, r.stdout+r.stderr, secret)
+	}
+	// A URL that cannot be parsed shows its scheme only.
+	r := stackup(t, "plan", "--topology", "testdata/shop.yaml", "--repo", "ftp://deploy:"+secret+"@example.com/%zz/", "--requests", "testdata/requests.yaml")
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "--repo ftp://… (not shown: not a valid URL): a repository is a directory or an http(s) URL, not ftp")
+	assert.NotContains(t, r.stdout+r.stderr, secret)
+}
+
 // TestRepositoryScheme: a --repo URL of another scheme is refused as such
 // (exit 2), not looked for as a directory.
 func TestRepositoryScheme(t *testing.T) {
