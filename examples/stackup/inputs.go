@@ -100,7 +100,9 @@ func (in *inputFlags) check(withRequests bool) error {
 // notAnInput refuses, as a usage error, an output file (flag) that is
 // one of the input files, which writing it would replace: plan --out
 // shop.yaml, a slip for plan.json, would put the plan in place of the
-// topology. A file that does not exist yet is no input.
+// topology. A file in the --repo directory, or below it, is the
+// repository's (its index, the index's signature, a package). A file
+// that does not exist yet is no input.
 func (in *inputFlags) notAnInput(flag, path string) error {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -119,7 +121,26 @@ func (in *inputFlags) notAnInput(flag, path string) error {
 			return usageErr("%s %s is the %s file: give %s a file of its own, such as plan.json", flag, path, input.flag, flag)
 		}
 	}
-	return nil
+	// The files of a repository directory (its index, the index's
+	// signature, its packages) are inputs too.
+	repo, err := os.Stat(in.repo)
+	if err != nil || !repo.IsDir() {
+		return nil // a URL, or a repository that loading will report
+	}
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil
+	}
+	for {
+		if d, err := os.Stat(dir); err == nil && os.SameFile(d, repo) {
+			return usageErr("%s %s is a file of the --repo directory %s: give %s a file of its own, such as plan.json", flag, path, in.repo, flag)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return nil
+		}
+		dir = parent
+	}
 }
 
 func (in *inputFlags) plannerOptions() ([]upgrade.Option, error) {

@@ -68,7 +68,8 @@
 // PLANFILE; the file is written atomically (a temporary file in the same
 // directory, synced, then renamed), mode 0644, and an existing PLANFILE
 // that is not a regular file (a symbolic link, a directory) is refused,
-// and so is one of the input files (exit 2, before anything is read).
+// and so is one of the input files, or an existing file in the --repo
+// directory (exit 2, before anything is read).
 //
 // # apply
 //
