@@ -1468,6 +1468,10 @@ func serve(ctx context.Context, in *inputFlags, rf *runFlags, sf *serveFlags, st
 		return failedErr(err)
 	case <-ctx.Done():
 	}
+	// No new connection from now on, while the runs have their grace:
+	// those open (an event stream) are served until Shutdown.
+	ln.Close()
+	<-errc // Serve's error: the listener is closed
 	log.Info("shutting down")
 	srv.Close() // ends the runs, and so their event streams
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -1476,6 +1480,5 @@ func serve(ctx context.Context, in *inputFlags, rf *runFlags, sf *serveFlags, st
 		hs.Close()
 		return failedErr(fmt.Errorf("shutdown: %w", err))
 	}
-	<-errc
 	return nil
 }
