@@ -667,7 +667,7 @@ func TestCancelFromAnotherHost(t *testing.T) {
 	done := make(chan error, 1)
 	o := fastWorker
 	o.Slots = 2
-	o.Lease = 300 * time.Millisecond // the cancel reaches the steps at a renewal
+	o.Lease = 1500 * time.Millisecond // the cancel reaches the steps at a renewal; long enough that one is not missed under load
 	go func() { done <- s.Work(ctx, plan.ID, exec, o) }()
 	running.Wait()
 
