@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+
+	"github.com/stackup/stackup/topology"
 )
 
 // HTTP is a package repository served over HTTP(S): the layout of Dir at a
@@ -67,7 +69,7 @@ func (e *StatusError) Error() string {
 
 // statusError returns the StatusError of resp, an answer from u.
 func statusError(u string, resp *http.Response) *StatusError {
-	e := &StatusError{URL: redacted(u), Status: resp.StatusCode}
+	e := &StatusError{URL: RedactURL(u), Status: resp.StatusCode}
 	if d, ok := retryAfter(resp); ok {
 		e.RetryAfter = d
 	}
@@ -135,7 +137,7 @@ func NewHTTP(base string, client *http.Client, opts ...Option) (*HTTP, error) {
 	}
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("pkgsource: base URL %q is not an absolute http(s) URL", redacted(base))
+		return nil, fmt.Errorf("pkgsource: base URL %q is not an absolute http(s) URL", RedactURL(base))
 	}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
@@ -262,21 +264,29 @@ func (h *HTTP) Open(ctx context.Context, p Package) (io.ReadCloser, error) {
 		cancel()
 		return nil, &PackageError{Package: p.Key(), Err: statusError(target, resp)}
 	}
-	body := &namedBody{ReadCloser: resp.Body, url: redacted(target), length: resp.ContentLength}
+	body := &namedBody{ReadCloser: resp.Body, url: RedactURL(target), length: resp.ContentLength}
 	return NewVerifier(&cancelOnClose{ReadCloser: body, cancel: cancel}, p), nil
 }
 
-// redacted returns raw with any password, and the value of every query
-// parameter (which may be a token, such as "?token=…"), replaced by
-// "xxxxx".
-func redacted(raw string) string {
-	if u, err := url.Parse(raw); err == nil && (u.User != nil || u.RawQuery != "") {
-		return redactedURL(u)
+// RedactURL returns raw as errors show it: a URL with its password, and
+// the value of every query parameter (which may be a token, such as
+// "?token=…"), replaced by "xxxxx". A URL that cannot be parsed shows its
+// scheme only if it may hold either all the same (an "@" or a "?").
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if scheme, rest, isURL := strings.Cut(raw, "://"); isURL && strings.ContainsAny(rest, "@?") {
+			return topology.Printable(scheme) + "://… (not shown: not a valid URL)"
+		}
+		return raw
 	}
-	return raw
+	if u.User == nil && u.RawQuery == "" {
+		return raw
+	}
+	return redactedURL(u)
 }
 
-// redactedURL is u as redacted shows it.
+// redactedURL is u as RedactURL shows it.
 func redactedURL(u *url.URL) string {
 	if u.RawQuery != "" {
 		c := *u
@@ -322,7 +332,7 @@ func (b *namedBody) Read(p []byte) (int, error) {
 func (h *HTTP) resolve(location string) (string, error) {
 	if isURL(location) {
 		if h.base.Scheme == "https" && !strings.HasPrefix(location, "https://") {
-			return "", fmt.Errorf("%w: %s is not https, as the repository %s is: serve the package over https", ErrUnsafePath, redacted(location), redactedURL(h.base))
+			return "", fmt.Errorf("%w: %s is not https, as the repository %s is: serve the package over https", ErrUnsafePath, RedactURL(location), redactedURL(h.base))
 		}
 		return location, nil
 	}
@@ -361,7 +371,7 @@ func (h *HTTP) fetchSmall(ctx context.Context, u, etag string, limit int64) (bod
 		return nil, "", false, statusError(u, resp)
 	}
 	if int64(len(body)) > limit {
-		return nil, "", false, &IndexError{Err: fmt.Errorf("%s is larger than %d bytes", redacted(u), limit)}
+		return nil, "", false, &IndexError{Err: fmt.Errorf("%s is larger than %d bytes", RedactURL(u), limit)}
 	}
 	tag = resp.Header.Get("ETag")
 	if len(tag) > maxETag {
@@ -413,7 +423,7 @@ func (h *HTTP) get(ctx context.Context, u, etag string, content bool, read func(
 		}
 		resp, err := h.client.Do(req)
 		if ue, ok := errors.AsType[*url.Error](err); ok {
-			ue.URL = redacted(ue.URL) // the client hides a password, not a token
+			ue.URL = RedactURL(ue.URL) // the client hides a password, not a token
 		}
 		var redirect *RedirectError
 		switch {
@@ -469,7 +479,7 @@ func (h *HTTP) get(ctx context.Context, u, etag string, content bool, read func(
 	case errors.As(err, &redirect):
 		return nil, nil, redirect
 	case err != nil:
-		return nil, nil, fmt.Errorf("pkgsource: GET %s: %w", redacted(u), err)
+		return nil, nil, fmt.Errorf("pkgsource: GET %s: %w", RedactURL(u), err)
 	}
 	return a.resp, a.cancel, nil
 }

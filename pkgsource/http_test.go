@@ -625,6 +625,16 @@ func TestNewHTTPBadBase(t *testing.T) {
 			assert.Contains(t, err.Error(), base)
 		})
 	}
+	// A base URL that does not parse may still hold a password or a
+	// token: the error does not show it.
+	for _, base := range []string{"http://mirror:s3cretpw@example.com/%zz/", "http://example.com/%zz/?token=s3cretpw"} {
+		t.Run("secret "+base, func(t *testing.T) {
+			_, err := pkgsource.NewHTTP(base, nil)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "http://… (not shown: not a valid URL)")
+			assert.NotContains(t, err.Error(), "s3cretpw")
+		})
+	}
 	for _, base := range []string{"http://example.com", "https://example.com/stable/", "HTTPS://example.com/x"} {
 		t.Run("good "+base, func(t *testing.T) {
 			_, err := pkgsource.NewHTTP(base, nil)

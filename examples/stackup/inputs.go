@@ -263,7 +263,7 @@ func (in *inputFlags) load(ctx context.Context) (*env, error) {
 		if errors.Is(err, pkgsource.ErrNoTrustStore) {
 			err = fmt.Errorf("%w; to create it, run once with --trust-first-use", err)
 		}
-		return nil, inputErr(fmt.Errorf("repository %s: %w", redactedRepo(in.repo), err))
+		return nil, inputErr(fmt.Errorf("repository %s: %w", pkgsource.RedactURL(in.repo), err))
 	}
 	opts, err := in.plannerOptions()
 	if err != nil {
@@ -314,7 +314,7 @@ func (in *inputFlags) openRepo() (repository, error) {
 		return pkgsource.NewHTTP(in.repo, &http.Client{Timeout: 60 * time.Second}, opts...)
 	}
 	if scheme, _, ok := strings.Cut(in.repo, "://"); ok && !strings.ContainsAny(scheme, `/\`) {
-		return nil, fmt.Errorf("--repo %s: a repository is a directory or an http(s) URL, not %s", redactedRepo(in.repo), topology.Printable(scheme))
+		return nil, fmt.Errorf("--repo %s: a repository is a directory or an http(s) URL, not %s", pkgsource.RedactURL(in.repo), topology.Printable(scheme))
 	}
 	return pkgsource.NewDir(in.repo, opts...)
 }
@@ -731,27 +731,4 @@ func repositoryUnreachable(err error) bool {
 	}
 	_, ok := errors.AsType[net.Error](err)
 	return ok
-}
-
-// redactedRepo returns repo as errors show it: a URL with the password of
-// its user information and the value of every query parameter (which may
-// be a token, such as "?token=…") replaced by "xxxxx", as the repository's
-// own errors show its URLs. A URL that cannot be parsed shows its scheme
-// only.
-func redactedRepo(repo string) string {
-	u, err := url.Parse(repo)
-	if scheme, _, isURL := strings.Cut(repo, "://"); err != nil && isURL {
-		return topology.Printable(scheme) + "://… (not shown: not a valid URL)"
-	}
-	if err != nil || (u.User == nil && u.RawQuery == "") {
-		return repo
-	}
-	if u.RawQuery != "" {
-		q := u.Query()
-		for k := range q {
-			q[k] = []string{"xxxxx"}
-		}
-		u.RawQuery = q.Encode()
-	}
-	return u.Redacted()
 }
