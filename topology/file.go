@@ -2,6 +2,7 @@ package topology
 
 import (
 	"bytes"
+	"cmp"
 	"encoding"
 	"encoding/json"
 	"errors"
@@ -112,7 +113,7 @@ func ReadJSON(r io.Reader) (*Memory, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return nil, &Error{Item: jsonErrorPlace(data, err), Err: fmt.Errorf("%w: %s", ErrInvalid, jsonMessage(err))}
+		return nil, &Error{Item: cmp.Or(jsonErrorPlace(data, err), "file"), Err: fmt.Errorf("%w: %s", ErrInvalid, jsonMessage(err))}
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: data after the topology object", ErrInvalid)}
@@ -237,7 +238,7 @@ func checkJSONKeys(data []byte) error {
 		return &Error{Item: fmt.Sprintf("%s: key %q", dup.At, dup.Key), Err: fmt.Errorf("%w: %s", ErrInvalid, dup.problem())}
 	}
 	if err != nil {
-		return &Error{Item: jsonErrorPlace(data, err), Err: fmt.Errorf("%w: %v", ErrInvalid, err)}
+		return &Error{Item: cmp.Or(jsonErrorPlace(data, err), "file"), Err: fmt.Errorf("%w: %v", ErrInvalid, err)}
 	}
 	return nil
 }
@@ -384,13 +385,7 @@ func (m *Memory) WriteJSON(w io.Writer) error {
 // the message of jsonMessage: in the file's terms, with what it quotes of
 // the file cut short (see [Quote]), and after the line and column of the
 // error, where encoding/json tells. It unwraps to err.
-func JSONError(data []byte, err error) error {
-	place := jsonErrorPlace(data, err)
-	if place == "file" {
-		place = ""
-	}
-	return &jsonError{place, err}
-}
+func JSONError(data []byte, err error) error { return &jsonError{jsonErrorPlace(data, err), err} }
 
 type jsonError struct {
 	place string // "line L, column C", or ""
@@ -474,7 +469,8 @@ func kindOf(t reflect.Type) string {
 	}
 }
 
-// jsonErrorPlace turns the offset of a decoding error into "line L, column C".
+// jsonErrorPlace turns the offset of a decoding error into "line L, column
+// C", or "" when the error has none.
 func jsonErrorPlace(data []byte, err error) string {
 	var offset int64 = -1
 	var syn *json.SyntaxError
@@ -486,7 +482,7 @@ func jsonErrorPlace(data []byte, err error) string {
 		offset = typ.Offset
 	}
 	if offset < 1 || offset > int64(len(data)) {
-		return "file"
+		return ""
 	}
 	return bytePlace(data, offset-1) // the offset counts the byte at fault
 }
