@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 
@@ -622,19 +623,20 @@ func (pl *planning) chain(pf *platform, t int) ([]*pkgsource.Package, string, er
 	if err != nil {
 		return nil, "", err
 	}
-	// The packages no chain down from which has its requirements met,
-	// with those of the packages after them, by what those require.
+	// dead[requires][j]: no chain down from package j has its
+	// requirements met along with requires, those of the packages after
+	// j on the chain (see appendRequires).
 	var dead map[string]map[int]bool
-	key := make([]byte, 0, 128) // what the packages after one require: a few
-	mark := func(deadHere *map[int]bool, after []*pkgsource.Package, j int) {
-		if *deadHere == nil {
-			*deadHere = map[int]bool{}
+	key := make([]byte, 0, 128) // a few requirements
+	markDead := func(j int, after []*pkgsource.Package) {
+		key = appendRequires(key[:0], after)
+		if dead[string(key)] == nil {
 			if dead == nil {
 				dead = map[string]map[int]bool{}
 			}
-			dead[string(appendRequires(nil, after))] = *deadHere
+			dead[string(key)] = map[int]bool{}
 		}
-		(*deadHere)[j] = true
+		dead[string(key)][j] = true
 	}
 	// down fills path from cur down to a package one hop above the
 	// installed version, trying the packages a hop below in order
@@ -649,7 +651,7 @@ func (pl *planning) chain(pf *platform, t int) ([]*pkgsource.Package, string, er
 		preds := pf.cat.installsOver(cur, pl.cfg.maxMinorStep)
 		after := path[dist[cur]-1:]
 		key = appendRequires(key[:0], after)
-		deadHere := dead[string(key)]
+		deadHere := dead[string(key)] // each j below comes once: none is marked before it is looked at
 		for _, stable := range [...]bool{true, false} {
 			for k := len(preds) - 1; k >= 0; k-- {
 				j := preds[k]
@@ -665,14 +667,14 @@ func (pl *planning) chain(pf *platform, t int) ([]*pkgsource.Package, string, er
 						if why == "" { // the first unmet is on the chain taken without them
 							why = pkgs[j].Version.String() + " on the way " + w
 						}
-						mark(&deadHere, after, j)
+						markDead(j, after)
 						continue
 					}
 				}
 				if ok, err := down(j, met); ok || err != nil {
 					return ok, err
 				}
-				mark(&deadHere, after, j)
+				markDead(j, after)
 			}
 		}
 		return false, nil
@@ -820,12 +822,8 @@ func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package, after []
 // requiredAfter appends to ds the requirements on type typ of the
 // packages after.
 func requiredAfter(ds []Demand, after []*pkgsource.Package, typ string) []Demand {
-	for _, p := range after {
-		for _, r := range p.Requires {
-			if r.Type == typ {
-				ds = append(ds, Demand{Constraint: r.Constraint})
-			}
-		}
+	for _, c := range requirementsOn(after, typ) {
+		ds = append(ds, Demand{Constraint: c})
 	}
 	return ds
 }
@@ -834,17 +832,27 @@ func requiredAfter(ds []Demand, after []*pkgsource.Package, typ string) []Demand
 // type typ of the packages after, or "" when there are none.
 func alongWith(after []*pkgsource.Package, typ string) string {
 	var with []string
-	for _, p := range after {
-		for _, r := range p.Requires {
-			if r.Type == typ {
-				with = append(with, p.String()+"'s "+typ+" "+r.Constraint.String())
-			}
-		}
+	for p, c := range requirementsOn(after, typ) {
+		with = append(with, p.String()+"'s "+typ+" "+c.String())
 	}
 	if with == nil {
 		return ""
 	}
 	return " along with " + strings.Join(with, " and ")
+}
+
+// requirementsOn yields each package of pkgs with a constraint it
+// requires of type typ.
+func requirementsOn(pkgs []*pkgsource.Package, typ string) iter.Seq2[*pkgsource.Package, version.Constraint] {
+	return func(yield func(*pkgsource.Package, version.Constraint) bool) {
+		for _, p := range pkgs {
+			for _, r := range p.Requires {
+				if r.Type == typ && !yield(p, r.Constraint) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // ruling returns those of cotenants that rule out a version of cat that
