@@ -41,7 +41,7 @@ func channelName(schema string) string {
 var ErrInvalidSchema = errors.New("pgrun: invalid schema name")
 
 // SchemaVersion is the version of the tables Open creates or migrates to.
-const SchemaVersion = 8
+const SchemaVersion = 9
 
 // ErrSchemaVersion reports a schema that a newer program has migrated past
 // SchemaVersion: this program cannot use it.
@@ -174,6 +174,9 @@ var migrations = []string{
 	// up, by which a Retry whose COMMIT's reply was lost learns that it did.
 	`ALTER TABLE {s}.steps ADD COLUMN finish_token bigint, ADD COLUMN claim_key bigint, ADD COLUMN claim_doubt boolean;
 	ALTER TABLE {s}.runs ADD COLUMN retry_key bigint;` + functions,
+	// Version 9: claim, failing the steps of a cancelled run's lost
+	// workers, skips the steps after them, as finish does.
+	functions,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
@@ -244,6 +247,8 @@ const functions = `
 		claimed boolean;
 		n int;
 		m int;
+		k int;
+		lost_idx int[];
 		blocker text;
 	BEGIN
 		SELECT state, stopping, running, concurrency, done, total, finished_at IS NOT NULL AS over INTO run
@@ -260,11 +265,14 @@ const functions = `
 				UPDATE {s}.steps SET state = 'failed', in_doubt = true, worker = NULL, lease_until = NULL,
 					err = 'run cancelled; its worker was lost, so the step is in doubt'
 				WHERE plan_id = p_plan AND state = 'running' AND lease_until < clock_timestamp()
-				RETURNING idx, attempts)
-			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
+				RETURNING idx, attempts),
+			failed AS (
+				INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
 				SELECT p_plan, {failed}, idx, attempts, 'run cancelled; its worker was lost', true,
-					run.done + row_number() OVER (ORDER BY idx), run.total, p_worker FROM lost;
-			GET DIAGNOSTICS n = ROW_COUNT;
+					run.done + row_number() OVER (ORDER BY idx), run.total, p_worker FROM lost)
+			SELECT coalesce(array_agg(idx), '{}') INTO lost_idx FROM lost;
+			n := cardinality(lost_idx);
+			k := {s}.skip_after(p_plan, lost_idx, run.done + n, run.total, p_worker);
 			WITH lost AS (
 				UPDATE {s}.steps SET state = CASE WHEN err IS NULL THEN 'succeeded' ELSE 'failed' END, rb_done = true,
 					rb_err = 'run cancelled; its worker was lost during the rollback', worker = NULL, lease_until = NULL
@@ -272,11 +280,11 @@ const functions = `
 			kept AS (
 				INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
 				SELECT p_plan, {rollbackfailed}, idx, 0, 'run cancelled; its worker was lost during the rollback', false,
-					run.done + n, run.total, p_worker FROM lost)
+					run.done + n + k, run.total, p_worker FROM lost)
 			SELECT count(*) INTO m FROM lost;
 			DELETE FROM {s}.node_locks l USING {s}.steps st
 				WHERE l.plan_id = p_plan AND st.plan_id = p_plan AND st.idx = l.idx AND st.state NOT IN ('running', 'rolling_back');
-			UPDATE {s}.runs SET running = running - n - m, done = done + n WHERE plan_id = p_plan;
+			UPDATE {s}.runs SET running = running - n - m, done = done + n + k WHERE plan_id = p_plan;
 			r_status := CASE WHEN {s}.check_finished(p_plan) THEN 'finished' ELSE 'none' END;
 			r_wake_us := {s}.next_expiry(p_plan); -- a lost worker's step to fail
 			RETURN NEXT; RETURN;
@@ -407,6 +415,28 @@ const functions = `
 		RETURN NEXT;
 	END $pgrun$;
 
+	-- skip_after skips the steps of run p_plan waiting or ready after
+	-- the vertices p_from, which failed, with an event each numbered on
+	-- from p_done steps done, and returns their number. Barriers are
+	-- skipped silently: they are not steps.
+	CREATE OR REPLACE FUNCTION {s}.skip_after(p_plan text, p_from int[], p_done int, p_total int, p_worker text)
+	RETURNS int LANGUAGE plpgsql AS $pgrun$
+	DECLARE
+		n int;
+	BEGIN
+		WITH RECURSIVE later(idx) AS (
+				SELECT e.after FROM {s}.edges e WHERE e.plan_id = p_plan AND e.before = ANY (p_from)
+				UNION SELECT e.after FROM {s}.edges e JOIN later l ON e.before = l.idx WHERE e.plan_id = p_plan),
+			skipped AS (
+				UPDATE {s}.steps SET state = 'skipped' WHERE plan_id = p_plan AND state IN ('waiting', 'ready')
+					AND idx IN (SELECT idx FROM later) RETURNING idx)
+		INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
+			SELECT p_plan, {skipped}, idx, 0, NULL, false, p_done + row_number() OVER (ORDER BY idx), p_total, p_worker
+			FROM skipped WHERE idx < p_total;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		RETURN n;
+	END $pgrun$;
+
 	-- finish records the outcome of step p_idx of run p_plan, held with
 	-- token p_token, succeeded when p_err is NULL, with its consequences:
 	-- the steps after it made ready, or skipped; the run stopping
@@ -467,17 +497,7 @@ const functions = `
 		ELSE
 			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, err_kinds, in_doubt, done, total, worker)
 				VALUES (p_plan, {failed}, p_idx, p_attempts, p_err, p_kinds, doubt, d, run.total, p_worker);
-			WITH RECURSIVE later(idx) AS (
-					SELECT e.after FROM {s}.edges e WHERE e.plan_id = p_plan AND e.before = p_idx
-					UNION SELECT e.after FROM {s}.edges e JOIN later l ON e.before = l.idx WHERE e.plan_id = p_plan),
-				skipped AS (
-					UPDATE {s}.steps SET state = 'skipped' WHERE plan_id = p_plan AND state IN ('waiting', 'ready')
-						AND idx IN (SELECT idx FROM later) RETURNING idx)
-			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
-				SELECT p_plan, {skipped}, idx, 0, NULL, false, d + row_number() OVER (ORDER BY idx), run.total, p_worker
-				FROM skipped WHERE idx < run.total; -- barriers are skipped silently
-			GET DIAGNOSTICS n = ROW_COUNT;
-			d := d + n;
+			d := d + {s}.skip_after(p_plan, ARRAY[p_idx], d, run.total, p_worker);
 		END IF;
 		UPDATE {s}.runs SET running = running - 1, done = d,
 				stopping = stopping OR (p_err IS NOT NULL AND policy = {failfast})

@@ -1,0 +1,62 @@
+package pgrun
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/upgradetest"
+)
+
+// TestCancelLostWorkerSkipsAfter: a cancelled run whose worker was lost
+// mid-step fails that step, in doubt, once its lease expires; the steps
+// after it are skipped, as when a worker records a step cut short by the
+// cancel, and as upgrade.Run reports a cancelled run. Before, they stayed
+// not started, though the run was reported finished.
+func TestCancelLostWorkerSkipsAfter(t *testing.T) {
+	s, pool := testStore(t)
+	ctx := context.Background()
+	plan := chain3("lost-cancelled") // a → b → c, and d
+	require.NoError(t, s.Submit(ctx, plan, Options{Concurrency: 2}))
+	lost := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "lost", Lease: time.Hour})
+	for range 2 { // a and d, by a worker that is then lost
+		c, _, _, err := lost.claim(ctx, nil)
+		require.NoError(t, err)
+		require.NotNil(t, c)
+	}
+	require.NoError(t, s.Cancel(ctx, plan.ID))
+	// Their leases run out: no sleep, the database's clock is not waited on.
+	_, err := pool.Exec(ctx, s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() - interval '1 second'
+		WHERE plan_id = $1 AND state = 'running'`), plan.ID)
+	require.NoError(t, err)
+
+	st, err := s.Wait(ctx, plan.ID, time.Hour)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	assert.True(t, st.Cancelled)
+	for id, want := range map[upgrade.StepID]upgrade.State{"a": upgrade.Failed, "b": upgrade.Skipped, "c": upgrade.Skipped, "d": upgrade.Failed} {
+		o, _ := st.Report.Outcome(id)
+		assert.Equal(t, want, o.State, id)
+	}
+	assert.ElementsMatch(t, []upgrade.StepID{"a", "d"}, st.InDoubt)
+
+	events, err := s.Events(ctx, plan.ID, 0, 100)
+	require.NoError(t, err)
+	var kinds []upgrade.EventKind
+	var done []int
+	for _, e := range events {
+		if e.Kind != upgrade.StepStarted {
+			kinds = append(kinds, e.Kind)
+			done = append(done, e.Done)
+		}
+	}
+	assert.Equal(t, []upgrade.EventKind{upgrade.StepFailed, upgrade.StepFailed, upgrade.StepSkipped, upgrade.StepSkipped}, kinds)
+	assert.Equal(t, []int{1, 2, 3, 4}, done, "each step counted once, in the order of the events")
+	var runDone int
+	require.NoError(t, pool.QueryRow(ctx, s.q(`SELECT done FROM {s}.runs WHERE plan_id = $1`), plan.ID).Scan(&runDone))
+	assert.Equal(t, 4, runDone)
+}
