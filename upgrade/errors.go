@@ -91,9 +91,10 @@ type MissingNodeError struct {
 func (e *MissingNodeError) Error() string {
 	switch {
 	case e.Beneath == "":
-		return fmt.Sprintf("upgrade: application %q has no node of template %q", e.App, e.Template)
+		return fmt.Sprintf("upgrade: application %q has no node of template %q; replace a template it has nodes of, or deploy one first",
+			e.App, e.Template)
 	case e.Type != "":
-		return fmt.Sprintf("upgrade: package %s requires %s, but no %s node is beneath node %q of application %q",
+		return fmt.Sprintf("upgrade: package %s requires %s, but no %s node is beneath node %q of application %q; relate the node to one, or publish a package that does not require it",
 			e.Package, e.Type, e.Type, e.Beneath, e.App)
 	case len(e.TypeOf) > 0:
 		names := make([]string, len(e.TypeOf))
@@ -168,7 +169,7 @@ type NoPackageError struct {
 }
 
 func (e *NoPackageError) Error() string {
-	return fmt.Sprintf("upgrade: node %q (%s %s): no %s package satisfies %s; %s packages available: %s",
+	return fmt.Sprintf("upgrade: node %q (%s %s): no %s package satisfies %s; %s packages available: %s; add one that does to the package source, or relax the demands",
 		e.Node, e.Type, e.Installed, e.Type, joinDemands(e.Demands), e.Type, joinVersions(e.Considered)) +
 		demandsPrereleaseHint(e.Demands, e.Considered)
 }
@@ -235,7 +236,7 @@ type DowngradeError struct {
 }
 
 func (e *DowngradeError) Error() string {
-	return fmt.Sprintf("upgrade: node %q (%s %s) is above the requirement: %s; meeting it needs a downgrade to one of %s, and downgrades are not allowed",
+	return fmt.Sprintf("upgrade: node %q (%s %s) is above the requirement: %s; meeting it needs a downgrade to one of %s, and downgrades are not allowed: allow them (upgrade.AllowDowngrades), or relax the demands",
 		e.Node, e.Type, e.Installed, joinDemands(e.Demands), joinVersions(e.Candidates)) +
 		demandsPrereleaseHint(e.Demands, []version.Version{e.Installed})
 }
@@ -264,7 +265,7 @@ type NoPathError struct {
 }
 
 func (e *NoPathError) Error() string {
-	return fmt.Sprintf("upgrade: node %q (%s %s): no upgrade path to any of %s; furthest reachable is %s: %s",
+	return fmt.Sprintf("upgrade: node %q (%s %s): no upgrade path to any of %s; furthest reachable is %s: %s; add packages that lead on to the package source, or relax the demands",
 		e.Node, e.Type, e.Installed, joinVersions(e.Targets), e.Furthest, e.Reason)
 }
 
@@ -290,7 +291,7 @@ type ConflictError struct {
 }
 
 func (e *ConflictError) Error() string {
-	return fmt.Sprintf("upgrade: node %q (%s %s): %s, but %s; versions tried: %s",
+	return fmt.Sprintf("upgrade: node %q (%s %s): %s, but %s; versions tried: %s; change the demands so that one version meets them all, or add such a version to the package source",
 		e.Node, e.Type, e.Installed, joinDemands(e.Wanted), joinDemands(e.Blocking), joinVersions(e.Tried)) +
 		demandsPrereleaseHint(e.Blocking, e.Tried)
 }
@@ -315,7 +316,7 @@ func (e *CycleError) Error() string {
 		return fmt.Sprintf("upgrade: package requirement cycle: %s; a package cannot require its own type, directly or through others: fix the index",
 			strings.Join(e.Path, " → "))
 	}
-	return fmt.Sprintf("upgrade: %v: %s", ErrCycle, strings.Join(e.Path, " → "))
+	return fmt.Sprintf("upgrade: %v: %s; a node cannot be beneath itself: fix the topology's relationships", ErrCycle, strings.Join(e.Path, " → "))
 }
 
 // Is reports whether target is ErrCycle.

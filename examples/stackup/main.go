@@ -299,9 +299,10 @@
 // step in doubt runs again with .InDoubt true (STACKUP_IN_DOUBT=true), so
 // the command can check what the interrupted attempt did. With --resume,
 // serve resumes every interrupted run at start, before it listens;
-// without, it only offers to (the run's "error" says how). Nothing in the
-// state directory is removed: prune old runs by hand while serve is
-// stopped.
+// without, it only offers to (the run's "error" says how). Of the plans
+// posted for review that no run names, serve keeps the newest 1,000
+// (--keep-plans) and removes the older ones; runs and their journals are
+// never removed: prune old runs by hand while serve is stopped.
 //
 // After each step that succeeded, the server's inventory learns the
 // node's new version, and after a step rolled back (--rollback) its old
