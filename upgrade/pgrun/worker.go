@@ -780,8 +780,11 @@ func (w *worker) recordRetry(ctx context.Context, c *claim, attempt int, stepErr
 
 // handBack makes c's step ready again as the worker stops, its node and
 // slot freed, even once ctx has ended: in doubt if its step started, and
-// otherwise as it was before the claim, the attempt not counted. If that
-// fails, sent again within a lease, the lease expires all the same.
+// otherwise as it was before the claim, the attempt not counted. A step
+// started in a run cancelled or stopping (FailFast), which starts no step
+// ready, ends as a lost worker's does, its lease expired at once: failed
+// in doubt, or taken over by another worker. If that fails, sent again
+// within a lease, the lease expires all the same.
 func (w *worker) handBack(ctx context.Context, c *claim, started bool) {
 	ctx, done := context.WithTimeout(context.WithoutCancel(ctx), w.o.Lease)
 	defer done()
@@ -792,7 +795,27 @@ func (w *worker) handBack(ctx context.Context, c *claim, started bool) {
 // transaction committed, it finds the token moved on and changes nothing.
 func (w *worker) giveBack(ctx context.Context, c *claim, started bool) error {
 	return pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, w.s.q(`SELECT 1 FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), w.planID()); err != nil {
+		var state string
+		var stopping bool
+		if err := tx.QueryRow(ctx, w.s.q(`SELECT state, stopping FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), w.planID()).Scan(
+			&state, &stopping); err != nil {
+			return err
+		}
+		if started && (state == "cancelled" || stopping) {
+			// Made ready, it would never run again, and be reported not
+			// started: its lease expires now instead, for a claim to fail
+			// it (the run cancelled, at once: see Store.sweep) or take it
+			// over, as a lost worker's step.
+			tag, err := tx.Exec(ctx, w.s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() - interval '1 second'
+				WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state = 'running'`), w.planID(), c.idx, c.token)
+			if err != nil || tag.RowsAffected() == 0 {
+				return err
+			}
+			if state == "cancelled" {
+				_, err = w.s.sweep(ctx, tx, w.planID())
+			} else { // no change to the run's row tells the workers waiting (see notify_run)
+				_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, w.s.channel, w.planID())
+			}
 			return err
 		}
 		tag, err := tx.Exec(ctx, w.s.q(`UPDATE {s}.steps SET state = 'ready', worker = NULL, lease_until = NULL, token = token + 1,

@@ -1,0 +1,98 @@
+package pgrun
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/upgradetest"
+)
+
+// states returns the state of each step of st's report.
+func states(st *Status) map[upgrade.StepID]upgrade.State {
+	got := map[upgrade.StepID]upgrade.State{}
+	for _, o := range st.Report.Outcomes {
+		got[o.Step] = o.State
+	}
+	return got
+}
+
+// TestHunt5HandBackInCancelledRun: a worker stopped in the middle of a
+// step of a run cancelled meanwhile hands the step back; nobody will run
+// it again, so it ends as a lost worker's does in a cancelled run
+// (TestCancelLostWorkerSkipsAfter): failed, in doubt, the steps after it
+// skipped, as upgrade.Run reports a step cut short by a cancel. Before,
+// it was made ready and the run finished with it, and the steps after
+// it, not started.
+func TestHunt5HandBackInCancelledRun(t *testing.T) {
+	s, pool := testStore(t)
+	ctx := context.Background()
+	plan := chain3("handback-cancelled") // a → b → c, and d
+	require.NoError(t, s.Submit(ctx, plan, Options{Concurrency: 2}))
+	w := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "stopping", Lease: time.Hour})
+	var claims []*claim
+	for range 2 { // a and d
+		c, _, _, err := w.claim(ctx, nil)
+		require.NoError(t, err)
+		require.NotNil(t, c)
+		claims = append(claims, c)
+	}
+	require.NoError(t, s.Cancel(ctx, plan.ID))
+	for _, c := range claims { // the worker stops, cut short in the middle of both
+		w.handBack(ctx, c, true)
+	}
+
+	st, err := s.Wait(ctx, plan.ID, time.Hour)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	assert.True(t, st.Cancelled)
+	assert.Equal(t, map[upgrade.StepID]upgrade.State{"a": upgrade.Failed, "b": upgrade.Skipped, "c": upgrade.Skipped, "d": upgrade.Failed},
+		states(st))
+	assert.ElementsMatch(t, []upgrade.StepID{"a", "d"}, st.InDoubt)
+	var running, done, locks int
+	require.NoError(t, pool.QueryRow(ctx, s.q(`SELECT running, done, (SELECT count(*) FROM {s}.node_locks WHERE plan_id = $1)
+		FROM {s}.runs WHERE plan_id = $1`), plan.ID).Scan(&running, &done, &locks))
+	assert.Zero(t, running)
+	assert.Equal(t, 4, done)
+	assert.Zero(t, locks, "no node lock left")
+}
+
+// TestHunt5HandBackInStoppingRun: under FailFast, a step running when
+// another fails goes on to its end, as in upgrade.Run; a worker stopped
+// in the middle of it hands it back, and another worker takes it over, in
+// doubt, as it takes over a lost worker's. Before, it was made ready, and
+// the run, stopping, finished at once with it not started.
+func TestHunt5HandBackInStoppingRun(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	plan := chain3("handback-stopping") // a → b → c, and d
+	require.NoError(t, s.Submit(ctx, plan, Options{Concurrency: 2}))
+	w := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "stopping", Lease: time.Hour})
+	byStep := map[upgrade.StepID]*claim{}
+	for range 2 {
+		c, _, _, err := w.claim(ctx, nil)
+		require.NoError(t, err)
+		require.NotNil(t, c)
+		byStep[plan.Steps[c.idx].ID] = c
+	}
+	require.Len(t, byStep, 2)
+	require.NoError(t, w.finish(ctx, byStep["d"], 1, "boom", 0)) // the run stops
+	w.handBack(ctx, byStep["a"], true)                           // a's worker stops, cut short
+
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.False(t, st.Finished, "a, started, has not ended")
+	exec := &upgradetest.Executor{}
+	work(t, s, plan.ID, 1, exec, fastWorker)
+	st, err = s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	assert.Equal(t, map[upgrade.StepID]upgrade.State{"a": upgrade.Succeeded, "b": upgrade.NotStarted, "c": upgrade.NotStarted, "d": upgrade.Failed},
+		states(st))
+	assert.Equal(t, []upgrade.StepID{"a"}, exec.InDoubt(), "a taken over, in doubt")
+	assert.Equal(t, []upgrade.StepID{"a"}, st.InDoubt)
+}
