@@ -96,3 +96,47 @@ func TestHunt5HandBackInStoppingRun(t *testing.T) {
 	assert.Equal(t, []upgrade.StepID{"a"}, exec.InDoubt(), "a taken over, in doubt")
 	assert.Equal(t, []upgrade.StepID{"a"}, st.InDoubt)
 }
+
+// TestHunt5HandOverUnstartedRollbackInCancelledRun: a worker stopped as
+// it claims a rollback hands it back unstarted; if the run was cancelled
+// meanwhile, the step stays in place as every step not undone does (an
+// event of kind upgrade.StepRollbackFailed, and the cancel as its
+// rollback's error), and the run finishes. Before, the step had no event
+// nor error, and the run stayed unfinished until a claim.
+func TestHunt5HandOverUnstartedRollbackInCancelledRun(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	plan := chain3("handover-cancelled")
+	require.NoError(t, s.Submit(ctx, plan, Options{Rollback: true}))
+	hand := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "hand", Lease: time.Hour})
+	for _, failed := range []string{"", "boom"} { // a succeeds, b fails
+		c, _, _, err := hand.claim(ctx, nil)
+		require.NoError(t, err)
+		require.NotNil(t, c)
+		require.NoError(t, hand.finish(ctx, c, 1, failed, 0))
+	}
+	rb := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "rb", Lease: time.Hour})
+	c, _, _, err := rb.claim(ctx, nil)
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	require.True(t, c.rollback)
+	require.NoError(t, s.Cancel(ctx, plan.ID))
+	rb.handOver(ctx, c, false) // the worker stops before it starts
+
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	assert.True(t, st.Finished, "nothing runs, and nothing will")
+	b, _ := st.Report.Outcome("b")
+	assert.Equal(t, upgrade.Failed, b.State)
+	assert.ErrorIs(t, st.Err, upgrade.ErrRollback)
+	events, err := s.Events(ctx, plan.ID, 0, 100)
+	require.NoError(t, err)
+	kept := map[upgrade.StepID]bool{}
+	for _, e := range events {
+		if e.Kind == upgrade.StepRollbackFailed {
+			kept[e.Step.ID] = true
+			assert.ErrorIs(t, e.Err, ErrCancelled, e.Step.ID)
+		}
+	}
+	assert.Equal(t, map[upgrade.StepID]bool{"a": true, "b": true}, kept, "every step left in place has its event")
+}

@@ -315,15 +315,7 @@ func (s *Store) Cancel(ctx context.Context, planID string) error {
 			return err
 		}
 		if state == "rolling_back" {
-			// The steps not undone yet stay in place, as upgrade.Run leaves
-			// them when it calls their Rollback with a done context.
-			if _, err := tx.Exec(ctx, s.q(`WITH kept AS (UPDATE {s}.steps SET rb_done = true, rb_err = $2, rb_kinds = $3
-				WHERE plan_id = $1 AND idx < (SELECT total FROM {s}.runs WHERE plan_id = $1)
-					AND state IN ('succeeded', 'failed') AND NOT rb_done RETURNING idx, completed)
-				INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, err_kinds, in_doubt, done, total)
-				SELECT $1, {rollbackfailed}, k.idx, 0, $2, $3, false, r.done, r.total
-					FROM kept k JOIN {s}.runs r ON r.plan_id = $1 ORDER BY k.completed DESC`),
-				planID, errRollbackCancelled.Error(), errKinds(errRollbackCancelled)); err != nil {
+			if err := s.keepInPlace(ctx, tx, planID); err != nil {
 				return fmt.Errorf("pgrun: cancelling run %s: %w", planID, err)
 			}
 		}
@@ -334,6 +326,22 @@ func (s *Store) Cancel(ctx context.Context, planID string) error {
 		}
 		return nil
 	})
+}
+
+// keepInPlace leaves in place, in tx, the steps of the run of planID, a
+// rollback of which is cancelled, that are not undone yet and whose
+// rollback is not under way, as upgrade.Run leaves them when it calls
+// their Rollback with a done context: each with errRollbackCancelled and
+// an event.
+func (s *Store) keepInPlace(ctx context.Context, tx pgx.Tx, planID string) error {
+	_, err := tx.Exec(ctx, s.q(`WITH kept AS (UPDATE {s}.steps SET rb_done = true, rb_err = $2, rb_kinds = $3
+			WHERE plan_id = $1 AND idx < (SELECT total FROM {s}.runs WHERE plan_id = $1)
+				AND state IN ('succeeded', 'failed') AND NOT rb_done RETURNING idx, completed)
+		INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, err_kinds, in_doubt, done, total)
+		SELECT $1, {rollbackfailed}, k.idx, 0, $2, $3, false, r.done, r.total
+			FROM kept k JOIN {s}.runs r ON r.plan_id = $1 ORDER BY k.completed DESC`),
+		planID, errRollbackCancelled.Error(), errKinds(errRollbackCancelled))
+	return err
 }
 
 // Event is an upgrade.Event as the database holds it.

@@ -847,7 +847,9 @@ func (w *worker) handOver(ctx context.Context, c *claim, started bool) {
 }
 
 // giveOver is handOver's statement or transaction; as giveBack, it
-// changes nothing once the token has moved on.
+// changes nothing once the token has moved on. A rollback not started in
+// a run cancelled since it was claimed stays undone no more than those
+// the cancel left in place (see Store.Cancel), and the run finishes.
 func (w *worker) giveOver(ctx context.Context, c *claim, started bool) error {
 	if started || c.inDoubt {
 		// The workers waiting look again when told (see notify_run): no
@@ -858,7 +860,8 @@ func (w *worker) giveOver(ctx context.Context, c *claim, started bool) error {
 		return err
 	}
 	return pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, w.s.q(`SELECT 1 FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), w.planID()); err != nil {
+		var state string
+		if err := tx.QueryRow(ctx, w.s.q(`SELECT state FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), w.planID()).Scan(&state); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, w.s.q(`UPDATE {s}.steps SET state = CASE WHEN err IS NULL THEN 'succeeded' ELSE 'failed' END,
@@ -870,7 +873,16 @@ func (w *worker) giveOver(ctx context.Context, c *claim, started bool) error {
 		if _, err := tx.Exec(ctx, w.s.q(`DELETE FROM {s}.node_locks WHERE plan_id = $1 AND idx = $2`), w.planID(), c.idx); err != nil {
 			return err
 		}
+		if state == "cancelled" {
+			if err := w.s.keepInPlace(ctx, tx, w.planID()); err != nil {
+				return err
+			}
+		}
 		_, err = tx.Exec(ctx, w.s.q(`UPDATE {s}.runs SET running = running - 1 WHERE plan_id = $1`), w.planID())
+		if err != nil || state != "cancelled" {
+			return err
+		}
+		_, err = tx.Exec(ctx, w.s.q(`SELECT {s}.check_finished($1)`), w.planID())
 		return err
 	})
 }
