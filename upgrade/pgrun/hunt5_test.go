@@ -140,3 +140,56 @@ func TestHunt5HandOverUnstartedRollbackInCancelledRun(t *testing.T) {
 	}
 	assert.Equal(t, map[upgrade.StepID]bool{"a": true, "b": true}, kept, "every step left in place has its event")
 }
+
+// TestHunt5RetryAfterRollbackFailed: Retry takes a run up as upgrade.Run
+// resumed from its journal does. Run 1 fails b, cannot undo it, and so
+// keeps a; taken up again, e fails first (FailFast, one at a time) and b
+// is not run again: its failed rollback may have changed its node, and
+// it keeps a in place again. Before, the retried run's rollback undid a
+// under b.
+func TestHunt5RetryAfterRollbackFailed(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	plan := &upgrade.Plan{ID: "retry-rollback-failed", Steps: []upgrade.Step{{ID: "e", Kind: upgrade.Platform, Node: "n-e"},
+		{ID: "a", Kind: upgrade.Platform, Node: "n-a"}, {ID: "b", Kind: upgrade.Platform, Node: "n-b", After: []upgrade.StepID{"a"}}}}
+	opts := Options{Rollback: true}
+	newExec := func() *upgradetest.Executor {
+		e := &upgradetest.Executor{}
+		e.FailAt("b", errBoom)
+		e.FailRollback("b", errBoom)
+		return e
+	}
+
+	j, err := upgrade.OpenFileJournal(t.TempDir() + "/journal")
+	require.NoError(t, err)
+	defer j.Close()
+	inProc := newExec()
+	runOpts := append(runOptions(opts.normal()), upgrade.WithJournal(j))
+	_, err = upgrade.Run(ctx, plan, inProc, runOpts...)
+	require.Error(t, err)
+	inProc.FailAt("e", errBoom)
+	want, wantErr := upgrade.Run(ctx, plan, inProc, runOpts...)
+	require.Error(t, wantErr)
+	require.NotNil(t, want, "%v", wantErr)
+
+	remote := newExec()
+	require.NoError(t, s.Submit(ctx, plan, opts))
+	work(t, s, plan.ID, 1, remote, fastWorker)
+	retried, err := s.Retry(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, retried)
+	remote.FailAt("e", errBoom)
+	work(t, s, plan.ID, 1, remote, fastWorker)
+	got, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, got.Finished)
+	for i, w := range want.Outcomes {
+		g := got.Report.Outcomes[i]
+		assert.Equal(t, w.State.String(), g.State.String(), "state of %s", w.Step)
+		assert.Equal(t, w.Err != nil, g.Err != nil, "error of %s: %v, %v", w.Step, w.Err, g.Err)
+	}
+	assert.Equal(t, inProc.RolledBack(), remote.RolledBack(), "steps rolled back, in order")
+	a, _ := got.Report.Outcome("a")
+	assert.ErrorContains(t, a.Err, "step b after it failed, or was cut short, in an earlier run")
+	t.Logf("in process: %v; remote: %v", want.Outcomes, got.Report.Outcomes)
+}

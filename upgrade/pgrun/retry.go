@@ -69,10 +69,13 @@ func (s *Store) Retry(ctx context.Context, planID string) (bool, error) {
 		// Every vertex not succeeded waits again, and every barrier: one
 		// passed may have had a step before it rolled back since. A step
 		// in doubt (its worker lost, or stopped during it) stays so,
-		// unless a rollback has undone it since.
+		// unless a rollback has undone it since; a step that failed, and
+		// was not undone, is failed_before until it runs again (see the
+		// schema's claim).
 		if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps SET state = 'waiting', waiting = 0, attempts = 0, err = NULL, err_kinds = 0,
 				worker = NULL, lease_until = NULL, completed = NULL, wait_plan = NULL, wait_idx = NULL,
-				rb_done = false, rb_err = NULL, rb_kinds = 0, in_doubt = in_doubt AND state <> 'rolled_back'
+				rb_done = false, rb_err = NULL, rb_kinds = 0, in_doubt = in_doubt AND state <> 'rolled_back',
+				failed_before = state = 'failed' OR failed_before AND state IN ('waiting', 'ready', 'skipped')
 			WHERE plan_id = $1 AND (state <> 'succeeded' OR idx >= $2)`), planID, total); err != nil {
 			return err
 		}

@@ -41,7 +41,7 @@ func channelName(schema string) string {
 var ErrInvalidSchema = errors.New("pgrun: invalid schema name")
 
 // SchemaVersion is the version of the tables Open creates or migrates to.
-const SchemaVersion = 9
+const SchemaVersion = 10
 
 // ErrSchemaVersion reports a schema that a newer program has migrated past
 // SchemaVersion: this program cannot use it.
@@ -177,6 +177,12 @@ var migrations = []string{
 	// Version 9: claim, failing the steps of a cancelled run's lost
 	// workers, skips the steps after them, as finish does.
 	functions,
+	// Version 10: steps.failed_before, that the step failed in a run
+	// that Store.Retry took up, and has not run since. claim's rollback
+	// keeps the steps before a step not run since it failed, or since it
+	// was cut short (in doubt), as upgrade.Run keeps them for such a step
+	// of its journal: it may have changed its node.
+	`ALTER TABLE {s}.steps ADD COLUMN failed_before boolean NOT NULL DEFAULT false;` + functions,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
@@ -319,13 +325,18 @@ const functions = `
 					UPDATE {s}.runs SET state = 'finished', finished_at = clock_timestamp() WHERE plan_id = p_plan;
 					r_status := 'finished'; RETURN NEXT; RETURN;
 				END IF;
-				-- A step after it, through barriers, still in place keeps it.
+				-- A step after it, through barriers, still in place keeps it;
+				-- so does one not run since it failed, or was cut short.
 				WITH RECURSIVE later(idx) AS (
 						SELECT e.after FROM {s}.edges e WHERE e.plan_id = p_plan AND e.before = cand.idx
 						UNION SELECT e.after FROM {s}.edges e JOIN later l ON e.before = l.idx
 							WHERE e.plan_id = p_plan AND l.idx >= run.total)
-					SELECT st.step_id INTO blocker FROM later l JOIN {s}.steps st ON st.plan_id = p_plan AND st.idx = l.idx
-					WHERE l.idx < run.total AND st.state IN ('succeeded', 'failed', 'rolling_back') ORDER BY l.idx LIMIT 1;
+					SELECT 'step ' || st.step_id || CASE WHEN st.state IN ('waiting', 'ready')
+							THEN ' after it failed, or was cut short, in an earlier run, and may have changed its node'
+							ELSE ' after it is still in place' END
+						INTO blocker FROM later l JOIN {s}.steps st ON st.plan_id = p_plan AND st.idx = l.idx
+					WHERE l.idx < run.total AND (st.state IN ('succeeded', 'failed', 'rolling_back')
+						OR st.state IN ('waiting', 'ready') AND (st.failed_before OR st.in_doubt)) ORDER BY l.idx LIMIT 1;
 				IF NOT FOUND AND cand.state = 'failed' AND cand.err_kinds & {abandoned} <> 0 THEN
 					-- Its Execute may still be changing the node: undoing it
 					-- now would race it, and the steps before it stay for
@@ -351,11 +362,10 @@ const functions = `
 					r_status := 'rollback'; r_idx := got.idx; r_token := got.token; r_attempts := got.attempts; r_in_doubt := false;
 					RETURN NEXT; RETURN;
 				ELSE
-					UPDATE {s}.steps SET rb_done = true, rb_err = 'step ' || blocker || ' after it is still in place', rb_kinds = 0
+					UPDATE {s}.steps SET rb_done = true, rb_err = blocker, rb_kinds = 0
 						WHERE plan_id = p_plan AND idx = cand.idx;
 					INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
-						VALUES (p_plan, {rollbackfailed}, cand.idx, 0, 'step ' || blocker || ' after it is still in place',
-							false, run.done, run.total, p_worker);
+						VALUES (p_plan, {rollbackfailed}, cand.idx, 0, blocker, false, run.done, run.total, p_worker);
 				END IF;
 			END LOOP;
 		END IF;
