@@ -193,3 +193,85 @@ func TestHunt5RetryAfterRollbackFailed(t *testing.T) {
 	assert.ErrorContains(t, a.Err, "step b after it failed, or was cut short, in an earlier run")
 	t.Logf("in process: %v; remote: %v", want.Outcomes, got.Report.Outcomes)
 }
+
+// TestHunt5ResentClaimAfterCancel: a claim whose reply was lost with its
+// connection, though it committed, is sent again; if the run was
+// cancelled in between, the step the first took never started. It is
+// not left leased to nobody, to be failed in doubt once the lease
+// expires (the steps after it skipped, the run unfinished till then):
+// it is handed back, not started, and the run finishes, as upgrade.Run
+// reports a step a cancel kept from starting.
+func TestHunt5ResentClaimAfterCancel(t *testing.T) {
+	s, pool := testStore(t)
+	ctx := context.Background()
+	plan := chain3("resent-cancelled")
+	require.NoError(t, s.Submit(ctx, plan, Options{}))
+	w := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "w", Lease: time.Hour})
+	key := newClaimKey()
+	c, _, _, err := w.claim(ctx, key) // its reply lost, as far as the worker knows
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	require.NoError(t, s.Cancel(ctx, plan.ID))
+	c, finished, _, err := w.claim(ctx, key) // sent again
+	require.NoError(t, err)
+	assert.Nil(t, c, "the run is cancelled: no step starts")
+	assert.True(t, finished, "nothing runs, and nothing will")
+
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	assert.True(t, st.Finished)
+	assert.Empty(t, st.InDoubt, "the step taken never started")
+	for _, o := range st.Report.Outcomes {
+		assert.Equal(t, upgrade.NotStarted, o.State, o.Step)
+		assert.Zero(t, o.Attempts, o.Step)
+	}
+	var running, locks int
+	require.NoError(t, pool.QueryRow(ctx, s.q(`SELECT running, (SELECT count(*) FROM {s}.node_locks WHERE plan_id = $1)
+		FROM {s}.runs WHERE plan_id = $1`), plan.ID).Scan(&running, &locks))
+	assert.Zero(t, running)
+	assert.Zero(t, locks)
+}
+
+// TestHunt5ResentRollbackClaimAfterCancel: as TestHunt5ResentClaimAfterCancel,
+// for a rollback: the step the first claim took stays in place, with an
+// event saying so, and the run finishes at once.
+func TestHunt5ResentRollbackClaimAfterCancel(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	plan := chain3("resent-rb-cancelled")
+	require.NoError(t, s.Submit(ctx, plan, Options{Rollback: true}))
+	hand := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "hand", Lease: time.Hour})
+	for _, failed := range []string{"", "boom"} { // a succeeds, b fails
+		c, _, _, err := hand.claim(ctx, nil)
+		require.NoError(t, err)
+		require.NotNil(t, c)
+		require.NoError(t, hand.finish(ctx, c, 1, failed, 0))
+	}
+	w := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "w", Lease: time.Hour})
+	key := newClaimKey()
+	c, _, _, err := w.claim(ctx, key)
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	require.True(t, c.rollback)
+	require.NoError(t, s.Cancel(ctx, plan.ID))
+	c, finished, _, err := w.claim(ctx, key) // sent again
+	require.NoError(t, err)
+	assert.Nil(t, c)
+	assert.True(t, finished)
+
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	assert.True(t, st.Finished)
+	assert.Empty(t, st.InDoubt)
+	assert.Equal(t, map[upgrade.StepID]upgrade.State{"a": upgrade.Succeeded, "b": upgrade.Failed, "c": upgrade.Skipped, "d": upgrade.NotStarted},
+		states(st))
+	events, err := s.Events(ctx, plan.ID, 0, 100)
+	require.NoError(t, err)
+	kept := map[upgrade.StepID]bool{}
+	for _, e := range events {
+		if e.Kind == upgrade.StepRollbackFailed {
+			kept[e.Step.ID] = true
+		}
+	}
+	assert.Equal(t, map[upgrade.StepID]bool{"a": true, "b": true}, kept)
+}

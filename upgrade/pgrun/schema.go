@@ -181,7 +181,10 @@ var migrations = []string{
 	// that Store.Retry took up, and has not run since. claim's rollback
 	// keeps the steps before a step not run since it failed, or since it
 	// was cut short (in doubt), as upgrade.Run keeps them for such a step
-	// of its journal: it may have changed its node.
+	// of its journal: it may have changed its node. reclaim, in a run
+	// cancelled since the claim it repeats, hands the step that took back
+	// (a rollback: its lease expires), and claim calls it before failing
+	// the cancelled run's lost steps.
 	`ALTER TABLE {s}.steps ADD COLUMN failed_before boolean NOT NULL DEFAULT false;` + functions,
 }
 
@@ -265,6 +268,12 @@ const functions = `
 		IF run.over THEN
 			r_status := 'finished'; RETURN NEXT; RETURN;
 		END IF;
+		IF p_resent THEN
+			RETURN QUERY SELECT * FROM {s}.reclaim(p_plan, p_worker, p_lease_us, p_key);
+			IF FOUND THEN
+				RETURN;
+			END IF;
+		END IF;
 		IF run.state = 'cancelled' THEN
 			-- Nobody will finish the steps of lost workers: fail them.
 			WITH lost AS (
@@ -294,12 +303,6 @@ const functions = `
 			r_status := CASE WHEN {s}.check_finished(p_plan) THEN 'finished' ELSE 'none' END;
 			r_wake_us := {s}.next_expiry(p_plan); -- a lost worker's step to fail
 			RETURN NEXT; RETURN;
-		END IF;
-		IF p_resent THEN
-			RETURN QUERY SELECT * FROM {s}.reclaim(p_plan, p_worker, p_lease_us, p_key);
-			IF FOUND THEN
-				RETURN;
-			END IF;
 		END IF;
 		IF run.state = 'rolling_back' THEN
 			IF NOT p_rollbacker THEN -- 'none' for this worker, which may say so (see worker.claimed)
@@ -557,11 +560,30 @@ const functions = `
 	-- another, which would leave the first leased to nobody, to be taken
 	-- over in doubt once the lease expires though it never started. It
 	-- returns no row when the first took nothing (or never committed), its
-	-- lease was taken over since, or the run is cancelled or over.
+	-- lease was taken over since, or the run is cancelled or over. In a
+	-- run cancelled since, the step taken, which the worker will not
+	-- start, is handed back as the worker hands back a step it claimed as
+	-- it stops, and a rollback's lease expires, for the claim of the
+	-- cancelled run to leave its step in place: neither is left leased to
+	-- nobody, to be failed in doubt once the lease expires.
 	CREATE OR REPLACE FUNCTION {s}.reclaim(p_plan text, p_worker text, p_lease_us bigint, p_key bigint)
 	RETURNS TABLE (r_status text, r_idx int, r_token bigint, r_attempts int, r_in_doubt boolean, r_wake_us bigint)
 	LANGUAGE plpgsql AS $pgrun$
+	DECLARE
+		i int;
 	BEGIN
+		PERFORM FROM {s}.runs WHERE plan_id = p_plan AND state = 'cancelled' AND finished_at IS NULL;
+		IF FOUND THEN
+			UPDATE {s}.steps SET state = 'ready', worker = NULL, lease_until = NULL, token = token + 1, attempts = attempts - 1
+				WHERE plan_id = p_plan AND claim_key = p_key AND worker = p_worker AND state = 'running' RETURNING idx INTO i;
+			IF FOUND THEN
+				DELETE FROM {s}.node_locks WHERE plan_id = p_plan AND idx = i;
+				UPDATE {s}.runs SET running = running - 1 WHERE plan_id = p_plan; -- a claim of the cancelled run finishes it
+			END IF;
+			UPDATE {s}.steps SET lease_until = clock_timestamp() - interval '1 second'
+				WHERE plan_id = p_plan AND claim_key = p_key AND worker = p_worker AND state = 'rolling_back';
+			RETURN;
+		END IF;
 		RETURN QUERY UPDATE {s}.steps st SET lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond'
 			FROM {s}.runs r
 			WHERE st.plan_id = p_plan AND st.claim_key = p_key AND st.worker = p_worker AND st.state IN ('running', 'rolling_back')
