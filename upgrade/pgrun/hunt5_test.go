@@ -2,6 +2,7 @@ package pgrun
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -274,4 +275,64 @@ func TestHunt5ResentRollbackClaimAfterCancel(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[upgrade.StepID]bool{"a": true, "b": true}, kept)
+}
+
+// TestHunt5RetryConformance: the conformance suite's plans, failing at
+// their target step (its rollback failing too, or not), run with a
+// journal through upgrade.Run and then once more with the fault gone,
+// and through workers and Store.Retry: the same outcomes, Execute calls,
+// rollbacks, and steps offered in doubt. A step whose rollback failed may
+// be undone in part: upgrade.Run resumed offers it in doubt, as Retry
+// now does; before, Retry offered it as if it had never run.
+func TestHunt5RetryConformance(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	k := 0
+	for _, p := range confPlans {
+		for _, o := range []Options{{}, {Rollback: true}, {Policy: upgrade.ContinueIndependent}, {Policy: upgrade.ContinueIndependent, Rollback: true}} {
+			for _, rbFail := range []bool{false, true} {
+				k++
+				t.Run(fmt.Sprintf("%s/%v/%v", p.name, o, rbFail), func(t *testing.T) {
+					plan := p.plan(t)
+					plan.ID = fmt.Sprintf("retry-conf-%d", k)
+					newExec := func() *upgradetest.Executor {
+						e := &upgradetest.Executor{}
+						e.FailAt(p.target, errBoom)
+						if rbFail {
+							e.FailRollback(p.target, errBoom)
+						}
+						return e
+					}
+					j, err := upgrade.OpenFileJournal(t.TempDir() + "/journal")
+					require.NoError(t, err)
+					defer j.Close()
+					inProc := newExec()
+					runOpts := append(runOptions(o.normal()), upgrade.WithJournal(j))
+					_, _ = upgrade.Run(ctx, plan, inProc, runOpts...)
+					inProc.FailTimes(p.target, 0, nil)
+					want, wantErr := upgrade.Run(ctx, plan, inProc, runOpts...)
+					require.NotNil(t, want)
+
+					remote := newExec()
+					require.NoError(t, s.Submit(ctx, plan, o))
+					work(t, s, plan.ID, 1, remote, fastWorker)
+					_, err = s.Retry(ctx, plan.ID)
+					require.NoError(t, err)
+					remote.FailTimes(p.target, 0, nil)
+					work(t, s, plan.ID, 1, remote, fastWorker)
+					got, err := s.Status(ctx, plan.ID)
+					require.NoError(t, err)
+					for i, w := range want.Outcomes {
+						g := got.Report.Outcomes[i]
+						assert.Equal(t, w.State.String(), g.State.String(), "state of %s", w.Step)
+						assert.Equal(t, w.Err != nil, g.Err != nil, "error of %s: %v, %v", w.Step, w.Err, g.Err)
+					}
+					assert.Equal(t, wantErr != nil, got.Err != nil, "%v / %v", wantErr, got.Err)
+					assert.Equal(t, inProc.Started(), remote.Started())
+					assert.Equal(t, inProc.RolledBack(), remote.RolledBack())
+					assert.Equal(t, inProc.InDoubt(), remote.InDoubt(), "in doubt")
+				})
+			}
+		}
+	}
 }

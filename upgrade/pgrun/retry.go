@@ -18,7 +18,9 @@ var ErrNotFinished = errors.New("pgrun: run not finished")
 // succeeded (and were not rolled back) are not run again; those that
 // failed, were skipped, were rolled back or never started run again,
 // each after the steps it needs, with its retries counted afresh. A step
-// that failed in doubt (its worker lost) stays in doubt. The run's
+// that failed in doubt (its worker lost) stays in doubt, and a step that
+// failed and whose rollback failed, or was cut short, is in doubt (it
+// may be undone in part), as upgrade.Run resumed offers them. The run's
 // Options are kept, its events too: read on from the last one seen. The
 // run's workers (Store.Work) come back for it, as for a run just
 // submitted.
@@ -69,12 +71,13 @@ func (s *Store) Retry(ctx context.Context, planID string) (bool, error) {
 		// Every vertex not succeeded waits again, and every barrier: one
 		// passed may have had a step before it rolled back since. A step
 		// in doubt (its worker lost, or stopped during it) stays so,
-		// unless a rollback has undone it since; a step that failed, and
+		// unless a rollback has undone it since, and a step whose Rollback
+		// was called and did not undo it is; a step that failed, and
 		// was not undone, is failed_before until it runs again (see the
 		// schema's claim).
 		if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps SET state = 'waiting', waiting = 0, attempts = 0, err = NULL, err_kinds = 0,
 				worker = NULL, lease_until = NULL, completed = NULL, wait_plan = NULL, wait_idx = NULL,
-				rb_done = false, rb_err = NULL, rb_kinds = 0, in_doubt = in_doubt AND state <> 'rolled_back',
+				rb_done = false, rb_err = NULL, rb_kinds = 0, in_doubt = (in_doubt OR rb_tried) AND state <> 'rolled_back', rb_tried = false,
 				failed_before = state = 'failed' OR failed_before AND state IN ('waiting', 'ready', 'skipped')
 			WHERE plan_id = $1 AND (state <> 'succeeded' OR idx >= $2)`), planID, total); err != nil {
 			return err
@@ -83,7 +86,7 @@ func (s *Store) Retry(ctx context.Context, planID string) (bool, error) {
 		// kept are numbered 1, 2, … in the order they completed, so that
 		// those completing from now on (numbered from the run's done + 1)
 		// come after them for a rollback.
-		if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps st SET rb_done = false, rb_err = NULL, rb_kinds = 0, completed = k.n
+		if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps st SET rb_done = false, rb_err = NULL, rb_kinds = 0, rb_tried = false, completed = k.n
 			FROM (SELECT idx, row_number() OVER (ORDER BY completed, idx) AS n FROM {s}.steps
 				WHERE plan_id = $1 AND idx < $2 AND state = 'succeeded') k
 			WHERE st.plan_id = $1 AND st.idx = k.idx`), planID, total); err != nil {

@@ -181,11 +181,16 @@ var migrations = []string{
 	// that Store.Retry took up, and has not run since. claim's rollback
 	// keeps the steps before a step not run since it failed, or since it
 	// was cut short (in doubt), as upgrade.Run keeps them for such a step
-	// of its journal: it may have changed its node. reclaim, in a run
+	// of its journal: it may have changed its node. steps.rb_tried, that
+	// the step's Rollback was called (the rollback claimed) and did not
+	// undo it: Store.Retry offers such a step in doubt, as upgrade.Run
+	// resumed offers a step whose rollback it recorded begun and not
+	// ended. reclaim, in a run
 	// cancelled since the claim it repeats, hands the step that took back
 	// (a rollback: its lease expires), and claim calls it before failing
 	// the cancelled run's lost steps.
-	`ALTER TABLE {s}.steps ADD COLUMN failed_before boolean NOT NULL DEFAULT false;` + functions,
+	`ALTER TABLE {s}.steps ADD COLUMN failed_before boolean NOT NULL DEFAULT false,
+		ADD COLUMN rb_tried boolean NOT NULL DEFAULT false;` + functions,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
@@ -358,7 +363,7 @@ const functions = `
 					IF NOT FOUND THEN
 						r_status := 'none'; r_wake_us := {s}.next_expiry(p_plan); RETURN NEXT; RETURN;
 					END IF;
-					UPDATE {s}.steps SET state = 'rolling_back', token = token + 1, worker = p_worker,
+					UPDATE {s}.steps SET state = 'rolling_back', token = token + 1, worker = p_worker, rb_tried = true,
 							lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond', claim_key = p_key, claim_doubt = false
 						WHERE plan_id = p_plan AND idx = cand.idx RETURNING idx, token, attempts INTO got;
 					UPDATE {s}.runs SET running = running + 1 WHERE plan_id = p_plan;
@@ -580,7 +585,7 @@ const functions = `
 				DELETE FROM {s}.node_locks WHERE plan_id = p_plan AND idx = i;
 				UPDATE {s}.runs SET running = running - 1 WHERE plan_id = p_plan; -- a claim of the cancelled run finishes it
 			END IF;
-			UPDATE {s}.steps SET lease_until = clock_timestamp() - interval '1 second'
+			UPDATE {s}.steps SET lease_until = clock_timestamp() - interval '1 second', rb_tried = claim_doubt -- taken over, tried before
 				WHERE plan_id = p_plan AND claim_key = p_key AND worker = p_worker AND state = 'rolling_back';
 			RETURN;
 		END IF;

@@ -865,7 +865,7 @@ func (w *worker) giveOver(ctx context.Context, c *claim, started bool) error {
 			return err
 		}
 		tag, err := tx.Exec(ctx, w.s.q(`UPDATE {s}.steps SET state = CASE WHEN err IS NULL THEN 'succeeded' ELSE 'failed' END,
-				worker = NULL, lease_until = NULL, token = token + 1
+				worker = NULL, lease_until = NULL, token = token + 1, rb_tried = false
 			WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state = 'rolling_back'`), w.planID(), c.idx, c.token)
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
