@@ -40,19 +40,25 @@ func (r *run) checkStale(ctx context.Context) error {
 		first := r.plan.Steps[steps[0]]
 		expected := []version.Version{first.From}
 		blame := first.ID // the step named when the node is stale
+		// Past the node's first step not done (in doubt or failed, say,
+		// its undoing having failed), a step rolled back still counts:
+		// the topology may not have learnt of its undoing yet.
+		past := false
 		for _, i := range steps {
 			s := r.plan.Steps[i]
 			done := r.report.Outcomes[i].State == Succeeded || r.undone[i]
-			if !done && !r.inDoubt[i] && !r.failed[i] {
-				blame = s.ID
-				break
+			if past && !r.undone[i] {
+				continue
+			}
+			if !past && !done && !r.inDoubt[i] && !r.failed[i] {
+				blame, past = s.ID, true
+				continue
 			}
 			if !slices.ContainsFunc(expected, s.To.Same) {
 				expected = append(expected, s.To)
 			}
-			blame = s.ID
-			if !done {
-				break
+			if !past {
+				blame, past = s.ID, !done
 			}
 		}
 		want := make([]string, len(expected))
