@@ -172,27 +172,35 @@ func TestHunt5OddPlans(t *testing.T) {
 	}
 }
 
-// TestHunt5ResumeAfterStop: a stopped run resumed with its journal runs
-// exactly the steps it did not finish.
-func TestHunt5ResumeAfterStop(t *testing.T) {
-	plan := h5Plan("a", "b:a", "|w:a,b", "c:w", "d:w", "e:c,d")
-	j := &h5Journal{}
+// h5StopAt runs plan with journal j, stopping it (WithStop) as step id
+// runs, and returns its executor and report.
+func h5StopAt(t *testing.T, plan *upgrade.Plan, j upgrade.Journal, id upgrade.StepID) (*upgradetest.Executor, *upgrade.Report) {
+	t.Helper()
 	stop := make(chan struct{})
 	exec := new(upgradetest.Executor)
 	exec.Func = func(_ context.Context, s upgrade.Step) error {
-		if s.ID == "c" {
+		if s.ID == id {
 			close(stop)
 		}
 		return nil
 	}
 	rep, err := upgrade.Run(t.Context(), plan, exec, upgrade.WithJournal(j), upgrade.WithStop(stop))
 	require.ErrorIs(t, err, upgrade.ErrStopped)
+	return exec, rep
+}
+
+// TestHunt5ResumeAfterStop: a stopped run resumed with its journal runs
+// exactly the steps it did not finish.
+func TestHunt5ResumeAfterStop(t *testing.T) {
+	plan := h5Plan("a", "b:a", "|w:a,b", "c:w", "d:w", "e:c,d")
+	j := &h5Journal{}
+	exec, rep := h5StopAt(t, plan, j, "c")
 	assert.Equal(t, []upgrade.StepID{"a", "b", "c"}, exec.Started())
 	assert.Equal(t, 3, rep.Count(upgrade.Succeeded))
 
 	var ev h5Events
 	exec2 := new(upgradetest.Executor)
-	rep, err = upgrade.Run(t.Context(), plan, exec2, upgrade.WithJournal(j), upgrade.WithEvents(ev.add), upgrade.WithConcurrency(4))
+	rep, err := upgrade.Run(t.Context(), plan, exec2, upgrade.WithJournal(j), upgrade.WithEvents(ev.add), upgrade.WithConcurrency(4))
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []upgrade.StepID{"d", "e"}, exec2.Started())
 	assert.Equal(t, 5, rep.Count(upgrade.Succeeded))
@@ -207,16 +215,7 @@ func TestHunt5ResumeAfterStop(t *testing.T) {
 func TestHunt5ResumeRollbackOrder(t *testing.T) {
 	plan := h5Plan("a", "b:a", "c:b", "d:c")
 	j := &h5Journal{}
-	stop := make(chan struct{})
-	exec := new(upgradetest.Executor)
-	exec.Func = func(_ context.Context, s upgrade.Step) error {
-		if s.ID == "b" {
-			close(stop)
-		}
-		return nil
-	}
-	_, err := upgrade.Run(t.Context(), plan, exec, upgrade.WithJournal(j), upgrade.WithStop(stop))
-	require.ErrorIs(t, err, upgrade.ErrStopped)
+	h5StopAt(t, plan, j, "b")
 
 	exec2 := new(upgradetest.Executor)
 	exec2.FailAt("d", errors.New("boom"))

@@ -107,15 +107,7 @@ func TestHunt5HandBackInStoppingRun(t *testing.T) {
 func TestHunt5HandOverUnstartedRollbackInCancelledRun(t *testing.T) {
 	s, _ := testStore(t)
 	ctx := context.Background()
-	plan := chain3("handover-cancelled")
-	require.NoError(t, s.Submit(ctx, plan, Options{Rollback: true}))
-	hand := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "hand", Lease: time.Hour})
-	for _, failed := range []string{"", "boom"} { // a succeeds, b fails
-		c, _, _, err := hand.claim(ctx, nil)
-		require.NoError(t, err)
-		require.NotNil(t, c)
-		require.NoError(t, hand.finish(ctx, c, 1, failed, 0))
-	}
+	plan := rollingBack(t, s, "handover-cancelled")
 	rb := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "rb", Lease: time.Hour})
 	c, _, _, err := rb.claim(ctx, nil)
 	require.NoError(t, err)
@@ -150,7 +142,6 @@ func TestHunt5HandOverUnstartedRollbackInCancelledRun(t *testing.T) {
 // under b.
 func TestHunt5RetryAfterRollbackFailed(t *testing.T) {
 	s, _ := testStore(t)
-	ctx := context.Background()
 	plan := &upgrade.Plan{ID: "retry-rollback-failed", Steps: []upgrade.Step{{ID: "e", Kind: upgrade.Platform, Node: "n-e"},
 		{ID: "a", Kind: upgrade.Platform, Node: "n-a"}, {ID: "b", Kind: upgrade.Platform, Node: "n-b", After: []upgrade.StepID{"a"}}}}
 	opts := Options{Rollback: true}
@@ -161,34 +152,10 @@ func TestHunt5RetryAfterRollbackFailed(t *testing.T) {
 		return e
 	}
 
-	j, err := upgrade.OpenFileJournal(t.TempDir() + "/journal")
-	require.NoError(t, err)
-	defer j.Close()
-	inProc := newExec()
-	runOpts := append(runOptions(opts.normal()), upgrade.WithJournal(j))
-	_, err = upgrade.Run(ctx, plan, inProc, runOpts...)
-	require.Error(t, err)
-	inProc.FailAt("e", errBoom)
-	want, wantErr := upgrade.Run(ctx, plan, inProc, runOpts...)
-	require.Error(t, wantErr)
-	require.NotNil(t, want, "%v", wantErr)
-
-	remote := newExec()
-	require.NoError(t, s.Submit(ctx, plan, opts))
-	work(t, s, plan.ID, 1, remote, fastWorker)
-	retried, err := s.Retry(ctx, plan.ID)
-	require.NoError(t, err)
-	require.True(t, retried)
-	remote.FailAt("e", errBoom)
-	work(t, s, plan.ID, 1, remote, fastWorker)
-	got, err := s.Status(ctx, plan.ID)
-	require.NoError(t, err)
-	require.True(t, got.Finished)
-	for i, w := range want.Outcomes {
-		g := got.Report.Outcomes[i]
-		assert.Equal(t, w.State.String(), g.State.String(), "state of %s", w.Step)
-		assert.Equal(t, w.Err != nil, g.Err != nil, "error of %s: %v, %v", w.Step, w.Err, g.Err)
-	}
+	r := retryBoth(t, s, plan, opts, newExec, func(e *upgradetest.Executor) { e.FailAt("e", errBoom) })
+	require.Error(t, r.wantErr)
+	require.True(t, r.got.Finished)
+	inProc, remote, got, want := r.inProc, r.remote, r.got, r.want
 	assert.Equal(t, inProc.RolledBack(), remote.RolledBack(), "steps rolled back, in order")
 	a, _ := got.Report.Outcome("a")
 	assert.ErrorContains(t, a.Err, "step b after it failed, or was cut short, in an earlier run")
@@ -239,15 +206,7 @@ func TestHunt5ResentClaimAfterCancel(t *testing.T) {
 func TestHunt5ResentRollbackClaimAfterCancel(t *testing.T) {
 	s, _ := testStore(t)
 	ctx := context.Background()
-	plan := chain3("resent-rb-cancelled")
-	require.NoError(t, s.Submit(ctx, plan, Options{Rollback: true}))
-	hand := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "hand", Lease: time.Hour})
-	for _, failed := range []string{"", "boom"} { // a succeeds, b fails
-		c, _, _, err := hand.claim(ctx, nil)
-		require.NoError(t, err)
-		require.NotNil(t, c)
-		require.NoError(t, hand.finish(ctx, c, 1, failed, 0))
-	}
+	plan := rollingBack(t, s, "resent-rb-cancelled")
 	w := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "w", Lease: time.Hour})
 	key := newClaimKey()
 	c, _, _, err := w.claim(ctx, key)
@@ -286,7 +245,6 @@ func TestHunt5ResentRollbackClaimAfterCancel(t *testing.T) {
 // now does; before, Retry offered it as if it had never run.
 func TestHunt5RetryConformance(t *testing.T) {
 	s, _ := testStore(t)
-	ctx := context.Background()
 	k := 0
 	for _, p := range confPlans {
 		for _, o := range []Options{{}, {Rollback: true}, {Policy: upgrade.ContinueIndependent}, {Policy: upgrade.ContinueIndependent, Rollback: true}} {
@@ -303,30 +261,8 @@ func TestHunt5RetryConformance(t *testing.T) {
 						}
 						return e
 					}
-					j, err := upgrade.OpenFileJournal(t.TempDir() + "/journal")
-					require.NoError(t, err)
-					defer j.Close()
-					inProc := newExec()
-					runOpts := append(runOptions(o.normal()), upgrade.WithJournal(j))
-					_, _ = upgrade.Run(ctx, plan, inProc, runOpts...)
-					inProc.FailTimes(p.target, 0, nil)
-					want, wantErr := upgrade.Run(ctx, plan, inProc, runOpts...)
-					require.NotNil(t, want)
-
-					remote := newExec()
-					require.NoError(t, s.Submit(ctx, plan, o))
-					work(t, s, plan.ID, 1, remote, fastWorker)
-					_, err = s.Retry(ctx, plan.ID)
-					require.NoError(t, err)
-					remote.FailTimes(p.target, 0, nil)
-					work(t, s, plan.ID, 1, remote, fastWorker)
-					got, err := s.Status(ctx, plan.ID)
-					require.NoError(t, err)
-					for i, w := range want.Outcomes {
-						g := got.Report.Outcomes[i]
-						assert.Equal(t, w.State.String(), g.State.String(), "state of %s", w.Step)
-						assert.Equal(t, w.Err != nil, g.Err != nil, "error of %s: %v, %v", w.Step, w.Err, g.Err)
-					}
+					r := retryBoth(t, s, plan, o, newExec, func(e *upgradetest.Executor) { e.FailTimes(p.target, 0, nil) })
+					inProc, remote, got, wantErr := r.inProc, r.remote, r.got, r.wantErr
 					assert.Equal(t, wantErr != nil, got.Err != nil, "%v / %v", wantErr, got.Err)
 					assert.Equal(t, inProc.Started(), remote.Started())
 					assert.Equal(t, inProc.RolledBack(), remote.RolledBack())
@@ -335,4 +271,50 @@ func TestHunt5RetryConformance(t *testing.T) {
 			}
 		}
 	}
+}
+
+// retried is what retryBoth ran: the executors of upgrade.Run and of the
+// store's workers, upgrade.Run's second report and error, and the
+// store's Status after its Retry.
+type retried struct {
+	inProc, remote *upgradetest.Executor
+	want           *upgrade.Report
+	wantErr        error
+	got            *Status
+}
+
+// retryBoth runs plan twice through upgrade.Run with one journal, and
+// through s's workers, then again after Store.Retry, each with an
+// executor from newExec that between changes before the second run. It
+// checks that both runs give each step the same state, with an error or
+// without.
+func retryBoth(t *testing.T, s *Store, plan *upgrade.Plan, o Options, newExec func() *upgradetest.Executor,
+	between func(*upgradetest.Executor)) retried {
+	t.Helper()
+	ctx := context.Background()
+	j, err := upgrade.OpenFileJournal(t.TempDir() + "/journal")
+	require.NoError(t, err)
+	defer j.Close()
+	r := retried{inProc: newExec(), remote: newExec()}
+	runOpts := append(runOptions(o.normal()), upgrade.WithJournal(j))
+	_, _ = upgrade.Run(ctx, plan, r.inProc, runOpts...)
+	between(r.inProc)
+	r.want, r.wantErr = upgrade.Run(ctx, plan, r.inProc, runOpts...)
+	require.NotNil(t, r.want, "%v", r.wantErr)
+
+	require.NoError(t, s.Submit(ctx, plan, o))
+	work(t, s, plan.ID, 1, r.remote, fastWorker)
+	again, err := s.Retry(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, again)
+	between(r.remote)
+	work(t, s, plan.ID, 1, r.remote, fastWorker)
+	r.got, err = s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	for i, w := range r.want.Outcomes {
+		g := r.got.Report.Outcomes[i]
+		assert.Equal(t, w.State.String(), g.State.String(), "state of %s", w.Step)
+		assert.Equal(t, w.Err != nil, g.Err != nil, "error of %s: %v, %v", w.Step, w.Err, g.Err)
+	}
+	return r
 }

@@ -853,16 +853,7 @@ func TestNoGoroutineLeftAfterWork(t *testing.T) {
 func TestCancelDuringRollbackClaim(t *testing.T) {
 	s, pool := testStore(t)
 	ctx := context.Background()
-	plan := chain3("rb-claim")
-	require.NoError(t, s.Submit(ctx, plan, Options{Rollback: true}))
-	// By hand: a succeeds, b fails; the run is rolling back.
-	hand := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "hand", Lease: time.Hour})
-	for _, failed := range []string{"", "boom"} {
-		c, _, _, err := hand.claim(ctx, nil)
-		require.NoError(t, err)
-		require.NotNil(t, c)
-		require.NoError(t, hand.finish(ctx, c, 1, failed, 0))
-	}
+	plan := rollingBack(t, s, "rb-claim")
 	var state string
 	require.NoError(t, pool.QueryRow(ctx, s.q(`SELECT state FROM {s}.runs WHERE plan_id = $1`), plan.ID).Scan(&state))
 	require.Equal(t, "rolling_back", state)
@@ -975,15 +966,7 @@ func TestRollbackHandOverWakesWorkers(t *testing.T) {
 	s, _ := testStore(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a failure bound
 	defer cancel()
-	plan := chain3("rb-wake")
-	require.NoError(t, s.Submit(ctx, plan, Options{Rollback: true}))
-	hand := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "hand", Lease: time.Hour})
-	for _, failed := range []string{"", "boom"} {
-		c, _, _, err := hand.claim(ctx, nil)
-		require.NoError(t, err)
-		require.NotNil(t, c)
-		require.NoError(t, hand.finish(ctx, c, 1, failed, 0))
-	}
+	plan := rollingBack(t, s, "rb-wake")
 	first := &blockingRollback{Executor: &upgradetest.Executor{}, hold: "b", entered: make(chan struct{})}
 	fctx, stopFirst := context.WithCancel(ctx)
 	firstDone := make(chan error, 1)

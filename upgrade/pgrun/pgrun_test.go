@@ -329,6 +329,23 @@ func chain3(id string) *upgrade.Plan {
 		{ID: "c", Kind: upgrade.Platform, Node: "n-c", After: []upgrade.StepID{"b"}}, {ID: "d", Kind: upgrade.Platform, Node: "n-d"}}}
 }
 
+// rollingBack submits chain3(id) with rollback, and has a worker by hand
+// succeed a and fail b: the run is rolling back, a's rollback to claim.
+func rollingBack(t *testing.T, s *Store, id string) *upgrade.Plan {
+	t.Helper()
+	ctx := context.Background()
+	plan := chain3(id)
+	require.NoError(t, s.Submit(ctx, plan, Options{Rollback: true}))
+	hand := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "hand", Lease: time.Hour})
+	for _, failed := range []string{"", "boom"} {
+		c, _, _, err := hand.claim(ctx, nil)
+		require.NoError(t, err)
+		require.NotNil(t, c)
+		require.NoError(t, hand.finish(ctx, c, 1, failed, 0))
+	}
+	return plan
+}
+
 func TestFailurePolicies(t *testing.T) {
 	boom := errors.New("boom")
 	for _, tc := range []struct {
