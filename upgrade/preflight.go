@@ -40,25 +40,33 @@ func (r *run) checkStale(ctx context.Context) error {
 		first := r.plan.Steps[steps[0]]
 		expected := []version.Version{first.From}
 		blame := first.ID // the step named when the node is stale
-		// Past the node's first step not done (in doubt or failed, say,
-		// its undoing having failed), a step rolled back still counts:
-		// the topology may not have learnt of its undoing yet.
-		past := false
-		for _, i := range steps {
+		expect := func(v version.Version) {
+			if !slices.ContainsFunc(expected, v.Same) {
+				expected = append(expected, v)
+			}
+		}
+		// The node's steps done, and the first not done if it may have
+		// changed the node (in doubt, or failed), add their To; the
+		// first not done is blamed.
+		var rest []int
+		for k, i := range steps {
 			s := r.plan.Steps[i]
 			done := r.report.Outcomes[i].State == Succeeded || r.undone[i]
-			if past && !r.undone[i] {
-				continue
+			blame = s.ID
+			if done || r.inDoubt[i] || r.failed[i] {
+				expect(s.To)
 			}
-			if !past && !done && !r.inDoubt[i] && !r.failed[i] {
-				blame, past = s.ID, true
-				continue
+			if !done {
+				rest = steps[k+1:]
+				break
 			}
-			if !slices.ContainsFunc(expected, s.To.Same) {
-				expected = append(expected, s.To)
-			}
-			if !past {
-				blame, past = s.ID, !done
+		}
+		// A step after that rolled back still counts (its undoing having
+		// failed for the one before, say): the topology may not have
+		// learnt of its undoing yet.
+		for _, i := range rest {
+			if r.undone[i] {
+				expect(r.plan.Steps[i].To)
 			}
 		}
 		want := make([]string, len(expected))

@@ -297,7 +297,7 @@ func TestHandBackReplyLost(t *testing.T) {
 	c, _, _, err := stopped.claim(ctx, nil)
 	require.NoError(t, err)
 	require.NotNil(t, c)
-	cut := proxy.loseReplyTo("SET state = 'ready', worker = NULL")
+	cut := proxy.loseReplyTo(".hand_back(")
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel() // as the worker's is
 	stopped.handBack(cancelled, c, false)

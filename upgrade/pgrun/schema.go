@@ -185,10 +185,10 @@ var migrations = []string{
 	// the step's Rollback was called (the rollback claimed) and did not
 	// undo it: Store.Retry offers such a step in doubt, as upgrade.Run
 	// resumed offers a step whose rollback it recorded begun and not
-	// ended. reclaim, in a run
-	// cancelled since the claim it repeats, hands the step that took back
-	// (a rollback: its lease expires), and claim calls it before failing
-	// the cancelled run's lost steps.
+	// ended. reclaim, in a run cancelled since the claim it repeats, hands
+	// the step that took back (hand_back, the statements a worker stopping
+	// ran; a rollback: its lease expires), and claim calls it before
+	// failing the cancelled run's lost steps.
 	`ALTER TABLE {s}.steps ADD COLUMN failed_before boolean NOT NULL DEFAULT false,
 		ADD COLUMN rb_tried boolean NOT NULL DEFAULT false;` + functions,
 }
@@ -575,15 +575,14 @@ const functions = `
 	RETURNS TABLE (r_status text, r_idx int, r_token bigint, r_attempts int, r_in_doubt boolean, r_wake_us bigint)
 	LANGUAGE plpgsql AS $pgrun$
 	DECLARE
-		i int;
+		got record;
 	BEGIN
 		PERFORM FROM {s}.runs WHERE plan_id = p_plan AND state = 'cancelled' AND finished_at IS NULL;
 		IF FOUND THEN
-			UPDATE {s}.steps SET state = 'ready', worker = NULL, lease_until = NULL, token = token + 1, attempts = attempts - 1
-				WHERE plan_id = p_plan AND claim_key = p_key AND worker = p_worker AND state = 'running' RETURNING idx INTO i;
-			IF FOUND THEN
-				DELETE FROM {s}.node_locks WHERE plan_id = p_plan AND idx = i;
-				UPDATE {s}.runs SET running = running - 1 WHERE plan_id = p_plan; -- a claim of the cancelled run finishes it
+			SELECT idx, token INTO got FROM {s}.steps
+				WHERE plan_id = p_plan AND claim_key = p_key AND worker = p_worker AND state = 'running';
+			IF FOUND THEN -- a claim of the cancelled run finishes it
+				PERFORM {s}.hand_back(p_plan, got.idx, got.token, false);
 			END IF;
 			UPDATE {s}.steps SET lease_until = clock_timestamp() - interval '1 second', rb_tried = claim_doubt -- taken over, tried before
 				WHERE plan_id = p_plan AND claim_key = p_key AND worker = p_worker AND state = 'rolling_back';
@@ -595,6 +594,25 @@ const functions = `
 				AND r.plan_id = p_plan AND r.state <> 'cancelled' AND r.finished_at IS NULL
 			RETURNING CASE WHEN st.state = 'running' THEN 'claimed' ELSE 'rollback' END, st.idx, st.token, st.attempts,
 				st.claim_doubt, NULL::bigint;
+	END $pgrun$;
+
+	-- hand_back makes step p_idx of run p_plan, held with token p_token,
+	-- ready again as its worker stops, its node and slot freed: in doubt
+	-- if p_started, and otherwise as it was before the claim, the attempt
+	-- not counted. It returns false, changing nothing, once the token has
+	-- moved on.
+	CREATE OR REPLACE FUNCTION {s}.hand_back(p_plan text, p_idx int, p_token bigint, p_started boolean)
+	RETURNS boolean LANGUAGE plpgsql AS $pgrun$
+	BEGIN
+		UPDATE {s}.steps SET state = 'ready', worker = NULL, lease_until = NULL, token = token + 1,
+				in_doubt = in_doubt OR p_started, attempts = attempts - CASE WHEN p_started THEN 0 ELSE 1 END
+			WHERE plan_id = p_plan AND idx = p_idx AND token = p_token AND state = 'running';
+		IF NOT FOUND THEN
+			RETURN false;
+		END IF;
+		DELETE FROM {s}.node_locks WHERE plan_id = p_plan AND idx = p_idx;
+		UPDATE {s}.runs SET running = running - 1 WHERE plan_id = p_plan;
+		RETURN true;
 	END $pgrun$;
 
 	-- claim and finish_and_claim of version 7, for its workers: with no

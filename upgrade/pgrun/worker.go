@@ -818,16 +818,9 @@ func (w *worker) giveBack(ctx context.Context, c *claim, started bool) error {
 			}
 			return err
 		}
-		tag, err := tx.Exec(ctx, w.s.q(`UPDATE {s}.steps SET state = 'ready', worker = NULL, lease_until = NULL, token = token + 1,
-				in_doubt = in_doubt OR $4, attempts = attempts - CASE WHEN $4 THEN 0 ELSE 1 END
-			WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state = 'running'`), w.planID(), c.idx, c.token, started)
-		if err != nil || tag.RowsAffected() == 0 {
-			return err
-		}
-		if _, err := tx.Exec(ctx, w.s.q(`DELETE FROM {s}.node_locks WHERE plan_id = $1 AND idx = $2`), w.planID(), c.idx); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, w.s.q(`UPDATE {s}.runs SET running = running - 1 WHERE plan_id = $1`), w.planID()); err != nil {
+		var handed bool
+		err := tx.QueryRow(ctx, w.s.q(`SELECT {s}.hand_back($1, $2, $3, $4)`), w.planID(), c.idx, c.token, started).Scan(&handed)
+		if err != nil || !handed {
 			return err
 		}
 		_, err = tx.Exec(ctx, w.s.q(`SELECT {s}.check_finished($1)`), w.planID())
