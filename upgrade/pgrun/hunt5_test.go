@@ -318,3 +318,37 @@ func retryBoth(t *testing.T, s *Store, plan *upgrade.Plan, o Options, newExec fu
 	}
 	return r
 }
+
+// TestRetryRerunsStepWhoseRollbackFailed: a step that succeeded and whose
+// rollback then failed may be undone in part. upgrade.Run resumed from
+// its journal runs it again, in doubt; so does a run taken up by Retry,
+// rather than keep it as succeeded and leave its node as the failed
+// rollback left it.
+func TestRetryRerunsStepWhoseRollbackFailed(t *testing.T) {
+	s, _ := testStore(t)
+	plan := &upgrade.Plan{ID: "retry-succeeded-rollback-failed", Steps: []upgrade.Step{
+		{ID: "a", Kind: upgrade.Platform, Node: "n-a"},
+		{ID: "b", Kind: upgrade.Platform, Node: "n-b", After: []upgrade.StepID{"a"}}}}
+	newExec := func() *upgradetest.Executor {
+		e := &upgradetest.Executor{}
+		e.FailAt("b", errBoom)
+		e.FailRollback("a", errBoom)
+		return e
+	}
+	r := retryBoth(t, s, plan, Options{Rollback: true}, newExec, func(e *upgradetest.Executor) {
+		e.FailTimes("b", 0, nil)
+		e.FailRollback("a", nil)
+	})
+	require.NoError(t, r.wantErr)
+	assert.Equal(t, []upgrade.StepID{"a", "b", "a", "b"}, r.inProc.Started(), "upgrade.Run resumed runs a again")
+	assert.Equal(t, r.inProc.Started(), r.remote.Started())
+	assert.Equal(t, []upgrade.StepID{"a"}, r.inProc.InDoubt())
+	assert.Equal(t, r.inProc.InDoubt(), r.remote.InDoubt(), "a is offered in doubt")
+	assert.True(t, r.got.Finished)
+	assert.NoError(t, r.got.Err)
+	assert.Equal(t, []upgrade.StepID{"a"}, r.got.InDoubt)
+	for _, o := range r.got.Report.Outcomes {
+		assert.Equal(t, upgrade.Succeeded, o.State, o.Step)
+		assert.NoError(t, o.Err, o.Step)
+	}
+}

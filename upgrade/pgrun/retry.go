@@ -15,12 +15,13 @@ var ErrNotFinished = errors.New("pgrun: run not finished")
 
 // Retry takes up again the finished run of plan planID that did not
 // succeed, as upgrade.Run resumed from its journal would: its steps that
-// succeeded (and were not rolled back) are not run again; those that
-// failed, were skipped, were rolled back or never started run again,
-// each after the steps it needs, with its retries counted afresh. A step
-// that failed in doubt (its worker lost) stays in doubt, and a step that
-// failed and whose rollback failed, or was cut short, is in doubt (it
-// may be undone in part), as upgrade.Run resumed offers them. The run's
+// succeeded (and whose rollback, if any, was not tried) are not run
+// again; those that failed, were skipped, were rolled back or never
+// started run again, each after the steps it needs, with its retries
+// counted afresh. A step that failed in doubt (its worker lost) stays in
+// doubt, and a step whose rollback failed, or was cut short, whether the
+// step had succeeded or failed, runs again in doubt (it may be undone in
+// part), as upgrade.Run resumed offers them. The run's
 // Options are kept, its events too: read on from the last one seen. The
 // run's workers (Store.Work) come back for it, as for a run just
 // submitted.
@@ -61,7 +62,7 @@ func (s *Store) Retry(ctx context.Context, planID string) (bool, error) {
 			return fmt.Errorf("%w: run %s is still going: follow it, or cancel it and retry once it has finished", ErrNotFinished, planID)
 		}
 		var undone int
-		if err := tx.QueryRow(ctx, s.q(`SELECT count(*) FROM {s}.steps WHERE plan_id = $1 AND idx < $2 AND state <> 'succeeded'`),
+		if err := tx.QueryRow(ctx, s.q(`SELECT count(*) FROM {s}.steps WHERE plan_id = $1 AND idx < $2 AND (state <> 'succeeded' OR rb_tried)`),
 			planID, total).Scan(&undone); err != nil {
 			return err
 		}
@@ -69,17 +70,18 @@ func (s *Store) Retry(ctx context.Context, planID string) (bool, error) {
 			return nil
 		}
 		// Every vertex not succeeded waits again, and every barrier: one
-		// passed may have had a step before it rolled back since. A step
-		// in doubt (its worker lost, or stopped during it) stays so,
-		// unless a rollback has undone it since, and a step whose Rollback
-		// was called and did not undo it is; a step that failed, and
-		// was not undone, is failed_before until it runs again (see the
-		// schema's claim).
+		// passed may have had a step before it rolled back since. So does
+		// a step whose Rollback was called and did not undo it (rb_tried),
+		// even one that had succeeded: its node may be undone in part, and
+		// it is in doubt. A step in doubt (its worker lost, or stopped
+		// during it) stays so, unless a rollback has undone it since; a
+		// step that failed, and was not undone, is failed_before until it
+		// runs again (see the schema's claim).
 		if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps SET state = 'waiting', waiting = 0, attempts = 0, err = NULL, err_kinds = 0,
 				worker = NULL, lease_until = NULL, completed = NULL, wait_plan = NULL, wait_idx = NULL,
 				rb_done = false, rb_err = NULL, rb_kinds = 0, in_doubt = (in_doubt OR rb_tried) AND state <> 'rolled_back', rb_tried = false,
 				failed_before = state = 'failed' OR failed_before AND state IN ('waiting', 'ready', 'skipped')
-			WHERE plan_id = $1 AND (state <> 'succeeded' OR idx >= $2)`), planID, total); err != nil {
+			WHERE plan_id = $1 AND (state <> 'succeeded' OR rb_tried OR idx >= $2)`), planID, total); err != nil {
 			return err
 		}
 		// A rollback's outcome belongs to the run that ended. The steps

@@ -66,8 +66,9 @@ type Status struct {
 	Cancelled bool
 	// InDoubt lists, in the plan's order, the steps that were offered
 	// again after their worker was lost, or cut short (by a cancel, or
-	// abandoned past the grace period): they may have been carried out,
-	// or rolled back, more than once.
+	// abandoned past the grace period), or after a rollback of theirs
+	// failed (see Store.Retry): they may have been carried out, or rolled
+	// back, more than once, or in part.
 	InDoubt []upgrade.StepID
 	// Err is what upgrade.Run would return once the run is finished: nil
 	// when every step succeeded; otherwise every step failure, as a
