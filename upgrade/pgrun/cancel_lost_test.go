@@ -60,3 +60,55 @@ func TestCancelLostWorkerSkipsAfter(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, s.q(`SELECT done FROM {s}.runs WHERE plan_id = $1`), plan.ID).Scan(&runDone))
 	assert.Equal(t, 4, runDone)
 }
+
+// TestCancelledLostWorkerFreesNode: a run cancelled after its worker was
+// lost mid-step holds that step's node until the step is failed, which
+// its own claims and Wait do once the lease expires. Nobody may be left
+// to make them: a claim of another run that wants the node fails the
+// step for it, and takes the node. Before, the other run waited on the
+// node for as long as nobody looked at the cancelled one.
+func TestCancelledLostWorkerFreesNode(t *testing.T) {
+	s, pool := testStore(t)
+	ctx := context.Background()
+	old := chain3("lost-holder") // a on n-a, then b, c; and d
+	require.NoError(t, s.Submit(ctx, old, Options{}))
+	lost := testWorker(t, s, old.ID, &upgradetest.Executor{}, WorkerOptions{Name: "lost", Lease: time.Hour})
+	c, _, _, err := lost.claim(ctx, nil)
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	require.Equal(t, "a", string(old.Steps[c.idx].ID))
+	require.NoError(t, s.Cancel(ctx, old.ID))
+
+	next := &upgrade.Plan{ID: "after-lost-holder", Steps: []upgrade.Step{{ID: "a2", Kind: upgrade.Platform, Node: "n-a"}}}
+	require.NoError(t, s.Submit(ctx, next, Options{}))
+	w := testWorker(t, s, next.ID, &upgradetest.Executor{}, WorkerOptions{Name: "w", Lease: time.Hour})
+	c, _, _, err = w.claim(ctx, nil)
+	require.NoError(t, err)
+	assert.Nil(t, c, "the lost worker's lease has not expired: its step may still run")
+
+	// The lease runs out: no sleep, the database's clock is not waited on.
+	_, err = pool.Exec(ctx, s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() - interval '1 second'
+		WHERE plan_id = $1 AND state = 'running'`), old.ID)
+	require.NoError(t, err)
+	c, _, _, err = w.claim(ctx, nil)
+	require.NoError(t, err)
+	require.NotNil(t, c, "the node is free once the cancelled run's lost step is failed")
+	assert.Equal(t, "a2", string(next.Steps[c.idx].ID))
+
+	st, err := s.Status(ctx, old.ID)
+	require.NoError(t, err)
+	assert.True(t, st.Finished)
+	assert.Equal(t, map[upgrade.StepID]upgrade.State{"a": upgrade.Failed, "b": upgrade.Skipped, "c": upgrade.Skipped, "d": upgrade.NotStarted},
+		states(st))
+	assert.Equal(t, []upgrade.StepID{"a"}, st.InDoubt)
+	events, err := s.Events(ctx, old.ID, 0, 100)
+	require.NoError(t, err)
+	var failed int
+	for _, e := range events {
+		if e.Kind == upgrade.StepFailed {
+			failed++
+			assert.True(t, e.InDoubt)
+		}
+	}
+	assert.Equal(t, 1, failed, "the lost step fails once")
+}

@@ -41,7 +41,7 @@ func channelName(schema string) string {
 var ErrInvalidSchema = errors.New("pgrun: invalid schema name")
 
 // SchemaVersion is the version of the tables Open creates or migrates to.
-const SchemaVersion = 10
+const SchemaVersion = 11
 
 // ErrSchemaVersion reports a schema that a newer program has migrated past
 // SchemaVersion: this program cannot use it.
@@ -191,6 +191,11 @@ var migrations = []string{
 	// failing the cancelled run's lost steps.
 	`ALTER TABLE {s}.steps ADD COLUMN failed_before boolean NOT NULL DEFAULT false,
 		ADD COLUMN rb_tried boolean NOT NULL DEFAULT false;` + functions,
+	// Version 11: a claim whose ready step's node is held by a step of a
+	// cancelled run, its lease expired, fails that step for the cancelled
+	// run (its claim's sweep), which frees the node: nobody may be left
+	// to claim or Wait on the cancelled run.
+	functions,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
@@ -398,8 +403,18 @@ const functions = `
 			FOR cand IN SELECT st.idx, st.node, st.attempts, st.in_doubt, st.wait_plan, st.wait_idx
 					FROM {s}.steps st WHERE st.plan_id = p_plan AND st.state = 'ready'
 					ORDER BY st.prio DESC, st.pos, st.idx LOOP
-				SELECT l.plan_id, l.idx, h.step_id INTO holder FROM {s}.node_locks l
+				SELECT l.plan_id, l.idx, h.step_id, h.lease_until < clock_timestamp() AS expired INTO holder FROM {s}.node_locks l
 					JOIN {s}.steps h ON h.plan_id = l.plan_id AND h.idx = l.idx WHERE l.node = cand.node;
+				IF FOUND AND holder.plan_id <> p_plan AND holder.expired AND EXISTS (SELECT 1 FROM {s}.runs
+						WHERE plan_id = holder.plan_id AND state = 'cancelled' AND finished_at IS NULL) THEN
+					-- A cancelled run's lost worker held it: fail its step
+					-- as that run's claim would, which frees the node. Only
+					-- a cancelled run's row is locked so, and its claim
+					-- locks no other: no two claims wait on each other.
+					PERFORM {s}.claim(holder.plan_id, 'pgrun:sweep', 0, false);
+					SELECT l.plan_id, l.idx, h.step_id, false AS expired INTO holder FROM {s}.node_locks l
+						JOIN {s}.steps h ON h.plan_id = l.plan_id AND h.idx = l.idx WHERE l.node = cand.node;
+				END IF;
 				IF NOT FOUND THEN
 					-- Another run's claim may have taken the node since: then
 					-- this inserts nothing, having waited for it to commit.

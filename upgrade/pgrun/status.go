@@ -300,7 +300,10 @@ var errRollbackCancelled = fmt.Errorf("%w before the step was rolled back: %w", 
 // gets its context cancelled likewise, and the steps not undone yet stay
 // in place with an error matching ErrCancelled and context.Canceled, as
 // upgrade.Run leaves them when its context is cancelled during the
-// rollback. Cancelling a finished run does nothing.
+// rollback. A step whose worker was lost keeps its node from other runs
+// until its lease expires; it then fails, in doubt, at the next claim of
+// the run, Wait on it, or claim of another run that wants the node.
+// Cancelling a finished run does nothing.
 func (s *Store) Cancel(ctx context.Context, planID string) error {
 	if err := checkRunID(planID); err != nil {
 		return err
