@@ -195,9 +195,9 @@ func (pl *planning) choose(pf *platform) ([]*pkgsource.Package, []Candidate, err
 	var buf [16]rule
 	fit := pf.cat.sieve(buf[:0], pf.demands, pf.cotenants)
 	up := true
-	t, met, err := pl.first(pf, fit, up)
+	t, met, path, err := pl.first(pf, fit, up)
 	if pl.cfg.allowDowngrade && (err == errNothingFits || err == nil && !met) {
-		up, t, err = pl.downgrade(pf, fit, t, err)
+		up, t, path, err = pl.downgrade(pf, fit, t, path, err)
 	}
 	switch {
 	case err == errNothingFits:
@@ -211,37 +211,42 @@ func (pl *planning) choose(pf *platform) ([]*pkgsource.Package, []Candidate, err
 	if pf.badDependent != nil {
 		return nil, nil, pf.badDependent
 	}
-	path, err := pl.path(pf, fit, t)
-	return path, verdicts, err
+	if path == nil { // one package: kept in pf, as most paths are
+		pf.one[0] = &pf.cat.pkgs[t]
+		path = pf.one[:]
+	}
+	return path, verdicts, nil
 }
 
-// downgrade returns whether to upgrade, the index of the version to go to
-// and the error, given those of the upgrades (see first): when no upgrade
-// fits, the downgrades' own; else a downgrade when one fits, is reached and
-// has its requirements met, or when no upgrade that fits is reached and a
-// downgrade is; else the upgrades'.
-func (pl *planning) downgrade(pf *platform, fit sieve, t int, err error) (bool, int, error) {
-	td, met, errd := pl.first(pf, fit, false)
+// downgrade returns whether to upgrade, the index of the version to go to,
+// the path there and the error, given those of the upgrades (see first):
+// when no upgrade fits, the downgrades' own; else a downgrade when one
+// fits, is reached and has its requirements met, or when no upgrade that
+// fits is reached and a downgrade is; else the upgrades'.
+func (pl *planning) downgrade(pf *platform, fit sieve, t int, path []*pkgsource.Package, err error) (bool, int, []*pkgsource.Package, error) {
+	td, met, pathd, errd := pl.first(pf, fit, false)
 	switch {
 	case err == errNothingFits:
-		return false, td, errd
+		return false, td, pathd, errd
 	case errd != nil && errd != errNothingFits:
-		return true, -1, errd
+		return true, -1, nil, errd
 	case errd == nil && td >= 0 && (met || t < 0):
-		return false, td, nil
+		return false, td, pathd, nil
 	}
-	return true, t, err
+	return true, t, path, err
 }
 
 // first returns the index of the first version that fits, in the policy's
 // order among the upgrades (or the downgrades), that a path reaches and
 // whose requirements, and those of the packages on the way, can be met
-// beneath pf (see unmetOnWay), and true; if none can be met, the first
-// that a path reaches, so that planning the node beneath reports precisely
-// why, and false; if none is reached, -1 and false. It returns
+// beneath pf (see route), and true; if none can be met, the first that a
+// path reaches, so that planning the node beneath reports precisely why,
+// and false; if none is reached, -1 and false. It also returns the path to
+// that version, nil when one package takes pf there. It returns
 // errNothingFits when no version fits.
-func (pl *planning) first(pf *platform, fit sieve, up bool) (int, bool, error) {
+func (pl *planning) first(pf *platform, fit sieve, up bool) (int, bool, []*pkgsource.Package, error) {
 	fallback, found := -1, false
+	var fallbackPath []*pkgsource.Package
 	o := order{pf.cat.pkgs, pf.firstAbove, up, pl.cfg.policy, fit.lo, fit.hi}
 	for i := o.start(); i >= 0; i = o.next(i) {
 		if !fit.fits(i) {
@@ -251,21 +256,21 @@ func (pl *planning) first(pf *platform, fit sieve, up bool) (int, bool, error) {
 		if !pl.reachable(pf, fit, i) {
 			continue
 		}
-		why, err := pl.unmetOnWay(pf, i)
+		path, why, err := pl.route(pf, i)
 		if err != nil {
-			return -1, false, err
+			return -1, false, nil, err
 		}
 		if why == "" {
-			return i, true, nil
+			return i, true, path, nil
 		}
 		if fallback < 0 {
-			fallback = i
+			fallback, fallbackPath = i, path
 		}
 	}
 	if !found {
-		return -1, false, errNothingFits
+		return -1, false, nil, errNothingFits
 	}
-	return fallback, false, nil
+	return fallback, false, fallbackPath, nil
 }
 
 // errNothingFits says that no version fits a node; see first.
@@ -495,7 +500,7 @@ func (pl *planning) verdicts(pf *platform, fit sieve, t int) []Candidate {
 			}
 			c.Rejected = noPathText
 		default:
-			c.Rejected, _ = pl.unmetOnWay(pf, i)
+			_, c.Rejected, _ = pl.route(pf, i)
 		}
 		out = append(out, c)
 	}
@@ -572,35 +577,21 @@ func (pl *planning) prefer(pkgs []pkgsource.Package, up bool) func(a, b int) int
 	return func(a, b int) int { return cmp.Compare(b, a) } // highest first
 }
 
-// path returns the shortest chain of packages that takes pf from its
-// installed version to its t-th package, or nil. A path of one package is
-// kept in pf: call it once, for the chosen package. Upgrades go up one
-// package at a time, each installable over the version before it (see
-// hop), each version on the way allowed by the co-tenants; a downgrade is
-// one package. Of several shortest chains, it takes one whose packages'
-// requirements can all be met beneath pf, if any (see chain).
-func (pl *planning) path(pf *platform, fit sieve, t int) ([]*pkgsource.Package, error) {
-	pkgs := pf.cat.pkgs
-	if hop(pf.node.Version, &pkgs[t], pl.cfg.maxMinorStep) {
-		pf.one[0] = &pkgs[t]
-		return pf.one[:], nil
-	}
-	if t < pf.firstAbove || !pl.reachable(pf, fit, t) {
-		return nil, nil
-	}
-	path, _, err := pl.chain(pf, t)
-	return path, err
-}
-
-// unmetOnWay returns why a requirement of pf's t-th package, which a path
-// reaches, or of a package on the way to it, cannot be met beneath pf, or
-// "" when all can (see unmetRequirement and chain).
-func (pl *planning) unmetOnWay(pf *platform, t int) (string, error) {
+// route returns the path from pf's installed version to its t-th package,
+// which a path reaches (see reachable), and why a requirement of that
+// package, or of one on the way, cannot be met beneath pf, or "" when all
+// can (see unmetRequirement). The path is nil when one package takes pf
+// there: a downgrade, or an upgrade installable over the installed version
+// (see hop). Otherwise it is the shortest chain of upgrades, each
+// installable over the version before it and allowed by the co-tenants,
+// and of several, one whose packages' requirements can all be met beneath
+// pf, if any (see chain).
+func (pl *planning) route(pf *platform, t int) ([]*pkgsource.Package, string, error) {
 	if t < pf.firstAbove || hop(pf.node.Version, &pf.cat.pkgs[t], pl.cfg.maxMinorStep) {
-		return pl.unmetRequirement(pf, pf.cat.pkgs[t], nil)
+		why, err := pl.unmetRequirement(pf, pf.cat.pkgs[t], nil)
+		return nil, why, err
 	}
-	_, why, err := pl.chain(pf, t)
-	return why, err
+	return pl.chain(pf, t)
 }
 
 // chain returns the shortest chain of upgrades that takes pf to its t-th
