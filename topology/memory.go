@@ -31,11 +31,15 @@ type Memory struct {
 	// its dependents other than each dependent's own: what a node two or
 	// more relationships above it may require of it.
 	farNeeded map[NodeID][]TemplateID
+	// appDependents holds dependents by the application of the node they
+	// depend on, for the applications with such nodes (see AppDependents).
+	appDependents map[AppID]map[NodeID][]Dependent
 }
 
 var (
-	_ Topology    = (*Memory)(nil)
-	_ AboveLister = (*Memory)(nil)
+	_ Topology         = (*Memory)(nil)
+	_ AboveLister      = (*Memory)(nil)
+	_ DependentsLister = (*Memory)(nil)
 )
 
 // New validates apps and returns a Memory holding a copy of them. When the
@@ -101,6 +105,14 @@ func New(apps ...Application) (*Memory, error) {
 		})
 	}
 	m.indexNeeds()
+	m.appDependents = map[AppID]map[NodeID][]Dependent{}
+	for id, ds := range m.dependents {
+		app := m.nodes[id].App
+		if m.appDependents[app] == nil {
+			m.appDependents[app] = map[NodeID][]Dependent{}
+		}
+		m.appDependents[app][id] = slices.Clip(ds)
+	}
 	return m, nil
 }
 
@@ -361,6 +373,19 @@ func (m *Memory) Dependents(ctx context.Context, id NodeID) ([]Dependent, error)
 		return nil, &NotFoundError{Kind: "node", ID: string(id)}
 	}
 	return slices.Clip(m.dependents[id]), nil
+}
+
+// AppDependents implements [DependentsLister]: one lookup, where a call of
+// Dependents per node would make one in an index of every node. The
+// result and its lists are m's own: read them, but do not change them.
+func (m *Memory) AppDependents(ctx context.Context, app AppID) (map[NodeID][]Dependent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if _, ok := m.apps[app]; !ok {
+		return nil, &NotFoundError{Kind: "application", ID: string(app)}
+	}
+	return m.appDependents[app], nil
 }
 
 // Applications returns copies of every application, sorted by ID.

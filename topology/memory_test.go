@@ -227,6 +227,49 @@ func TestMemoryDependents(t *testing.T) {
 	}
 }
 
+// AppDependents lists, for each node of an application that has
+// dependents, exactly what Dependents lists for it, whichever application
+// the dependents are in; an unknown application is not found, and a
+// cancelled context is refused.
+func TestMemoryAppDependents(t *testing.T) {
+	shop := shopApps(3)
+	monitoring := app("monitoring",
+		tmpls(topology.Template{ID: "monitor", Type: "agent", Version: v("3.0.0"), Requirements: []topology.Requirement{
+			{Name: "jmx", Template: "tomcat_server", Constraint: c(">=8.5.90"), Relation: topology.DependsOn},
+		}}),
+		node("agent-1", "monitor", dependsOn("tomcat-1"), dependsOn("java-1")),
+	)
+	m, err := topology.New(append(shop, monitoring)...)
+	require.NoError(t, err)
+	ctx := context.Background()
+	for _, a := range m.Applications() {
+		byNode, err := m.AppDependents(ctx, a.ID)
+		require.NoError(t, err)
+		listed := 0
+		for _, n := range a.Nodes {
+			want, err := m.Dependents(ctx, n.ID)
+			require.NoError(t, err)
+			got, ok := byNode[n.ID]
+			assert.Equal(t, len(want) > 0, ok, "node %s listed only with dependents", n.ID)
+			assert.Equal(t, deps(want), deps(got), "node %s", n.ID)
+			if ok {
+				listed++
+			}
+		}
+		assert.Len(t, byNode, listed, "application %s: only its own nodes", a.ID)
+	}
+	shopDeps, err := m.AppDependents(ctx, "shop")
+	require.NoError(t, err)
+	assert.Contains(t, deps(shopDeps["tomcat-1"]), dep{"monitoring", "agent-1", "monitor", topology.DependsOn, ">=8.5.90"},
+		"a dependent in another application")
+	_, err = m.AppDependents(ctx, "nope")
+	assert.ErrorIs(t, err, topology.ErrNotFound)
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = m.AppDependents(cancelled, "shop")
+	assert.ErrorIs(t, err, context.Canceled)
+}
+
 // The list Dependents returns is the Memory's, but appending to it leaves
 // the Memory, and what other callers were given, as they are.
 func TestMemoryDependentsAppendIsolated(t *testing.T) {

@@ -163,3 +163,16 @@ type AboveLister interface {
 	// The order is the implementation's.
 	Above(ctx context.Context, id NodeID) ([]Dependent, error)
 }
+
+// DependentsLister is an optional interface of a [Topology] that can list
+// the dependents of a whole application's nodes in one call, where
+// stackup would otherwise call [Topology.Dependents] once per node: a
+// request replaces every node of a template, and a fleet's application
+// can have thousands, few of which have dependents. [Memory] has it.
+type DependentsLister interface {
+	// AppDependents returns, for each node of application app that has
+	// dependents, what Dependents returns for it; nodes without any are
+	// left out. An unknown application gives an error matching
+	// [ErrNotFound].
+	AppDependents(ctx context.Context, app AppID) (map[NodeID][]Dependent, error)
+}

@@ -34,9 +34,12 @@ func (pl *planning) cotenants(pf *platform) ([]Demand, error) {
 	al, listing := pl.topo.(topology.AboveLister)
 	var deps []topology.Dependent
 	var err error
-	if listing { // no walk up will ask again
+	switch dl, byApp := pl.topo.(topology.DependentsLister); {
+	case byApp && pf.node.App != "":
+		deps, err = pl.appDependents(dl, pf.node)
+	case listing: // no walk up will ask again
 		deps, err = pl.topo.Dependents(pl.ctx, pf.node.ID)
-	} else {
+	default:
 		deps, err = pl.dependents(pf.node.ID)
 	}
 	if err != nil {
@@ -280,6 +283,25 @@ func (pl *planning) dependents(id topology.NodeID) ([]topology.Dependent, error)
 	return pl.askOnce(&pl.up.dependents, id, pl.topo.Dependents)
 }
 
+// appDependents returns node n's dependents from what dl lists for its
+// whole application, asking once per plan: a request replaces all of an
+// application's nodes of a template, and asking for each would cost a
+// call, or a lookup in an index of every node, per node.
+func (pl *planning) appDependents(dl topology.DependentsLister, n *topology.Node) ([]topology.Dependent, error) {
+	byNode, ok := pl.up.byApp[n.App]
+	if !ok {
+		var err error
+		if byNode, err = dl.AppDependents(pl.ctx, n.App); err != nil {
+			return nil, err
+		}
+		if pl.up.byApp == nil {
+			pl.up.byApp = map[topology.AppID]map[topology.NodeID][]topology.Dependent{}
+		}
+		pl.up.byApp[n.App] = byNode
+	}
+	return byNode[n.ID], nil
+}
+
 // upward is the state of the walk up a plan's Dependents for co-tenants
 // (see above): each node's dependents asked for once, the templates of the
 // nodes met, and what lies above each node per template, once worked out.
@@ -291,6 +313,8 @@ type upward struct {
 	count      int               // nodes and templates met
 	// listed holds, by node, the nodes above it that aboveOf found.
 	listed map[topology.NodeID][]topology.Dependent
+	// byApp holds what a topology.DependentsLister listed, by application.
+	byApp map[topology.AppID]map[topology.NodeID][]topology.Dependent
 }
 
 // aboveKey names what lies above a node for one template.

@@ -39,10 +39,20 @@ var billingDemand = upgrade.Demand{App: "billing", Node: "billing-1", Template: 
 // as it does over a host's topology.
 type walkOnly struct{ topology.Topology }
 
+// perNode hides a Memory's AppDependents but not its Above: the planner
+// asks for each node's Dependents, and for the nodes above it.
+type perNode struct{ walkOnly }
+
+func (p perNode) Above(ctx context.Context, id topology.NodeID) ([]topology.Dependent, error) {
+	return p.Topology.(*topology.Memory).Above(ctx, id)
+}
+
 // bothWays runs f with a Memory as it is (the planner asks it for the
-// nodes above: topology.AboveLister) and behind walkOnly.
+// nodes above, topology.AboveLister, and for an application's dependents,
+// topology.DependentsLister), behind perNode, and behind walkOnly.
 func bothWays(t *testing.T, f func(t *testing.T, topo func(*topology.Memory) topology.Topology)) {
 	t.Run("above", func(t *testing.T) { f(t, func(m *topology.Memory) topology.Topology { return m }) })
+	t.Run("each node", func(t *testing.T) { f(t, func(m *topology.Memory) topology.Topology { return perNode{walkOnly{m}} }) })
 	t.Run("walk", func(t *testing.T) { f(t, func(m *topology.Memory) topology.Topology { return walkOnly{m} }) })
 }
 

@@ -78,6 +78,15 @@ func (r h4Reversed) Dependents(ctx context.Context, id topology.NodeID) ([]topol
 	return h4Reverse(d), err
 }
 
+func (r h4Reversed) AppDependents(ctx context.Context, app topology.AppID) (map[topology.NodeID][]topology.Dependent, error) {
+	byNode, err := r.Memory.AppDependents(ctx, app)
+	out := make(map[topology.NodeID][]topology.Dependent, len(byNode))
+	for id, d := range byNode {
+		out[id] = h4Reverse(d)
+	}
+	return out, err
+}
+
 func (r h4Reversed) Above(ctx context.Context, id topology.NodeID) ([]topology.Dependent, error) {
 	d, err := r.Memory.Above(ctx, id)
 	return h4Reverse(d), err

@@ -105,17 +105,25 @@ func TestPlanRefusesNodeListedTwiceInApplication(t *testing.T) {
 	assert.ErrorContains(t, err, `node "shop-1" is listed more than once: list each node of an application once`)
 }
 
-// brokenTopology fails every Dependents call.
+// brokenTopology fails every Dependents and AppDependents call.
 type brokenTopology struct{ *topology.Memory }
 
 func (brokenTopology) Dependents(context.Context, topology.NodeID) ([]topology.Dependent, error) {
 	return nil, errors.New("inventory offline")
 }
 
+func (brokenTopology) AppDependents(context.Context, topology.AppID) (map[topology.NodeID][]topology.Dependent, error) {
+	return nil, errors.New("inventory offline")
+}
+
 func TestPlanTopologyErrorsPropagate(t *testing.T) {
-	_, err := upgrade.NewPlanner(brokenTopology{build(t, shopBuilder(1))}, catalogue(t)).
-		Plan(context.Background(), shop2("tomcat_server", ">=9"))
-	assert.ErrorContains(t, err, "inventory offline")
+	for name, topo := range map[string]topology.Topology{
+		"Dependents and AppDependents": brokenTopology{build(t, shopBuilder(1))},
+		"Dependents":                   walkOnly{brokenTopology{build(t, shopBuilder(1))}},
+	} {
+		_, err := upgrade.NewPlanner(topo, catalogue(t)).Plan(context.Background(), shop2("tomcat_server", ">=9"))
+		assert.ErrorContains(t, err, "inventory offline", name)
+	}
 }
 
 func TestPlanLogsDecisions(t *testing.T) {

@@ -122,7 +122,9 @@ func (p *Planner) Plan(ctx context.Context, r Request) (*Plan, error) {
 // until their own step), but they have co-tenants of their own: those of
 // a node a request replaces must allow the new template's version, as
 // they must a platform step's. The topology's Dependents are walked up
-// once per plan, or a topology.AboveLister is asked. A platform node that
+// once per plan, or a topology.AboveLister is asked; a
+// topology.DependentsLister is asked once per application rather than
+// once per node. A platform node that
 // several requests need gets one set of steps that satisfies them all. The
 // Requires of the chosen packages are planned in turn on the nodes beneath,
 // to any depth. Each node of a replaced template gets an Application step

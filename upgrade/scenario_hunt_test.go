@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -498,6 +499,15 @@ func (s shuffledTopology) Application(ctx context.Context, id topology.AppID) (*
 func (s shuffledTopology) Dependents(ctx context.Context, id topology.NodeID) ([]topology.Dependent, error) {
 	d, err := s.Memory.Dependents(ctx, id)
 	return shuffled(s.rng, d), err
+}
+
+func (s shuffledTopology) AppDependents(ctx context.Context, app topology.AppID) (map[topology.NodeID][]topology.Dependent, error) {
+	byNode, err := s.Memory.AppDependents(ctx, app)
+	out := make(map[topology.NodeID][]topology.Dependent, len(byNode))
+	for _, id := range slices.Sorted(maps.Keys(byNode)) { // in one order: rng draws in turn
+		out[id] = shuffled(s.rng, byNode[id])
+	}
+	return out, err
 }
 
 type shuffledAbove struct{ shuffledTopology }
