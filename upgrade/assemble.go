@@ -236,7 +236,8 @@ func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform
 	// The node's texts, the reason and its steps' IDs and reasons, are
 	// made in one string: a plan of thousands of steps would otherwise make
 	// thousands of small ones. ends holds where each ends, in that order.
-	var buf [1024]byte
+	// Each hop's reason repeats the node's: a few hops take a kilobyte.
+	var buf [4096]byte
 	text := buf[:0]
 	var endsBuf [16]int
 	ends := endsBuf[:0]
