@@ -112,3 +112,39 @@ func TestCancelledLostWorkerFreesNode(t *testing.T) {
 	}
 	assert.Equal(t, 1, failed, "the lost step fails once")
 }
+
+// TestLostWorkerOfRunningRunKeepsNode: a run not cancelled keeps the node
+// of a step whose worker was lost, for its own workers to take the step
+// over, in doubt: another run's claim waits, and changes nothing of it.
+func TestLostWorkerOfRunningRunKeepsNode(t *testing.T) {
+	s, pool := testStore(t)
+	ctx := context.Background()
+	old := chain3("lost-running-holder")
+	require.NoError(t, s.Submit(ctx, old, Options{}))
+	lost := testWorker(t, s, old.ID, &upgradetest.Executor{}, WorkerOptions{Name: "lost", Lease: time.Hour})
+	c, _, _, err := lost.claim(ctx, nil)
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	_, err = pool.Exec(ctx, s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() - interval '1 second'
+		WHERE plan_id = $1 AND state = 'running'`), old.ID)
+	require.NoError(t, err)
+
+	next := &upgrade.Plan{ID: "after-lost-running-holder", Steps: []upgrade.Step{{ID: "a2", Kind: upgrade.Platform, Node: "n-a"}}}
+	require.NoError(t, s.Submit(ctx, next, Options{}))
+	w := testWorker(t, s, next.ID, &upgradetest.Executor{}, WorkerOptions{Name: "w", Lease: time.Hour})
+	c, _, _, err = w.claim(ctx, nil)
+	require.NoError(t, err)
+	assert.Nil(t, c, "the node is the running run's")
+
+	st, err := s.Status(ctx, old.ID)
+	require.NoError(t, err)
+	assert.False(t, st.Finished)
+	assert.Equal(t, map[upgrade.StepID]upgrade.State{"a": upgrade.NotStarted, "b": upgrade.NotStarted, "c": upgrade.NotStarted, "d": upgrade.NotStarted},
+		states(st))
+	var worker string
+	require.NoError(t, pool.QueryRow(ctx, s.q(`SELECT worker FROM {s}.steps WHERE plan_id = $1 AND state = 'running'`), old.ID).Scan(&worker))
+	assert.Equal(t, "lost", worker, "still the lost worker's, for the run's own workers to take over")
+	events, err := s.Events(ctx, old.ID, 0, 100)
+	require.NoError(t, err)
+	assert.Len(t, events, 1, "one start, nothing else")
+}

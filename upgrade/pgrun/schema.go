@@ -405,15 +405,24 @@ const functions = `
 					ORDER BY st.prio DESC, st.pos, st.idx LOOP
 				SELECT l.plan_id, l.idx, h.step_id, h.lease_until < clock_timestamp() AS expired INTO holder FROM {s}.node_locks l
 					JOIN {s}.steps h ON h.plan_id = l.plan_id AND h.idx = l.idx WHERE l.node = cand.node;
-				IF FOUND AND holder.plan_id <> p_plan AND holder.expired AND EXISTS (SELECT 1 FROM {s}.runs
-						WHERE plan_id = holder.plan_id AND state = 'cancelled' AND finished_at IS NULL) THEN
-					-- A cancelled run's lost worker held it: fail its step
-					-- as that run's claim would, which frees the node. Only
-					-- a cancelled run's row is locked so, and its claim
-					-- locks no other: no two claims wait on each other.
-					PERFORM {s}.claim(holder.plan_id, 'pgrun:sweep', 0, false);
-					SELECT l.plan_id, l.idx, h.step_id, false AS expired INTO holder FROM {s}.node_locks l
-						JOIN {s}.steps h ON h.plan_id = l.plan_id AND h.idx = l.idx WHERE l.node = cand.node;
+				IF FOUND AND holder.plan_id <> p_plan AND holder.expired THEN
+					-- Held by a cancelled run's lost worker, its step is
+					-- failed as that run's claim would, which frees the
+					-- node. The run's row is locked first, so that a Retry
+					-- cannot set it running meanwhile: its claim would then
+					-- take a step. Only a cancelled run's row is locked so,
+					-- and its claim locks no other: no two claims wait on
+					-- each other.
+					PERFORM 1 FROM {s}.runs WHERE plan_id = holder.plan_id AND state = 'cancelled' AND finished_at IS NULL
+						FOR UPDATE;
+					IF FOUND THEN
+						PERFORM {s}.claim(holder.plan_id, 'pgrun:sweep', 0, false);
+						SELECT l.plan_id, l.idx, h.step_id, false AS expired INTO holder FROM {s}.node_locks l
+							JOIN {s}.steps h ON h.plan_id = l.plan_id AND h.idx = l.idx WHERE l.node = cand.node;
+					ELSE
+						SELECT l.plan_id, l.idx, h.step_id, true AS expired INTO holder FROM {s}.node_locks l
+							JOIN {s}.steps h ON h.plan_id = l.plan_id AND h.idx = l.idx WHERE l.node = cand.node;
+					END IF;
 				END IF;
 				IF NOT FOUND THEN
 					-- Another run's claim may have taken the node since: then
