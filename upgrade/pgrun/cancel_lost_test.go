@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -29,10 +30,7 @@ func TestCancelLostWorkerSkipsAfter(t *testing.T) {
 		require.NotNil(t, c)
 	}
 	require.NoError(t, s.Cancel(ctx, plan.ID))
-	// Their leases run out: no sleep, the database's clock is not waited on.
-	_, err := pool.Exec(ctx, s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() - interval '1 second'
-		WHERE plan_id = $1 AND state = 'running'`), plan.ID)
-	require.NoError(t, err)
+	expireLeases(t, s, pool, plan.ID)
 
 	st, err := s.Wait(ctx, plan.ID, time.Hour)
 	require.NoError(t, err)
@@ -70,26 +68,14 @@ func TestCancelLostWorkerSkipsAfter(t *testing.T) {
 func TestCancelledLostWorkerFreesNode(t *testing.T) {
 	s, pool := testStore(t)
 	ctx := context.Background()
-	old := chain3("lost-holder") // a on n-a, then b, c; and d
-	require.NoError(t, s.Submit(ctx, old, Options{}))
-	lost := testWorker(t, s, old.ID, &upgradetest.Executor{}, WorkerOptions{Name: "lost", Lease: time.Hour})
-	c, _, _, err := lost.claim(ctx, nil)
-	require.NoError(t, err)
-	require.NotNil(t, c)
-	require.Equal(t, "a", string(old.Steps[c.idx].ID))
+	old := lostOnNode(t, s, "lost-holder")
 	require.NoError(t, s.Cancel(ctx, old.ID))
-
-	next := &upgrade.Plan{ID: "after-lost-holder", Steps: []upgrade.Step{{ID: "a2", Kind: upgrade.Platform, Node: "n-a"}}}
-	require.NoError(t, s.Submit(ctx, next, Options{}))
-	w := testWorker(t, s, next.ID, &upgradetest.Executor{}, WorkerOptions{Name: "w", Lease: time.Hour})
-	c, _, _, err = w.claim(ctx, nil)
+	next, w := wantNode(t, s, "after-lost-holder")
+	c, _, _, err := w.claim(ctx, nil)
 	require.NoError(t, err)
 	assert.Nil(t, c, "the lost worker's lease has not expired: its step may still run")
 
-	// The lease runs out: no sleep, the database's clock is not waited on.
-	_, err = pool.Exec(ctx, s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() - interval '1 second'
-		WHERE plan_id = $1 AND state = 'running'`), old.ID)
-	require.NoError(t, err)
+	expireLeases(t, s, pool, old.ID)
 	c, _, _, err = w.claim(ctx, nil)
 	require.NoError(t, err)
 	require.NotNil(t, c, "the node is free once the cancelled run's lost step is failed")
@@ -119,20 +105,10 @@ func TestCancelledLostWorkerFreesNode(t *testing.T) {
 func TestLostWorkerOfRunningRunKeepsNode(t *testing.T) {
 	s, pool := testStore(t)
 	ctx := context.Background()
-	old := chain3("lost-running-holder")
-	require.NoError(t, s.Submit(ctx, old, Options{}))
-	lost := testWorker(t, s, old.ID, &upgradetest.Executor{}, WorkerOptions{Name: "lost", Lease: time.Hour})
-	c, _, _, err := lost.claim(ctx, nil)
-	require.NoError(t, err)
-	require.NotNil(t, c)
-	_, err = pool.Exec(ctx, s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() - interval '1 second'
-		WHERE plan_id = $1 AND state = 'running'`), old.ID)
-	require.NoError(t, err)
-
-	next := &upgrade.Plan{ID: "after-lost-running-holder", Steps: []upgrade.Step{{ID: "a2", Kind: upgrade.Platform, Node: "n-a"}}}
-	require.NoError(t, s.Submit(ctx, next, Options{}))
-	w := testWorker(t, s, next.ID, &upgradetest.Executor{}, WorkerOptions{Name: "w", Lease: time.Hour})
-	c, _, _, err = w.claim(ctx, nil)
+	old := lostOnNode(t, s, "lost-running-holder")
+	expireLeases(t, s, pool, old.ID)
+	_, w := wantNode(t, s, "after-lost-running-holder")
+	c, _, _, err := w.claim(ctx, nil)
 	require.NoError(t, err)
 	assert.Nil(t, c, "the node is the running run's")
 
@@ -147,4 +123,37 @@ func TestLostWorkerOfRunningRunKeepsNode(t *testing.T) {
 	events, err := s.Events(ctx, old.ID, 0, 100)
 	require.NoError(t, err)
 	assert.Len(t, events, 1, "one start, nothing else")
+}
+
+// lostOnNode submits chain3(id) and has a worker, then lost, claim its
+// step a, on node n-a.
+func lostOnNode(t *testing.T, s *Store, id string) *upgrade.Plan {
+	t.Helper()
+	ctx := context.Background()
+	plan := chain3(id)
+	require.NoError(t, s.Submit(ctx, plan, Options{}))
+	lost := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "lost", Lease: time.Hour})
+	c, _, _, err := lost.claim(ctx, nil)
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	require.Equal(t, "a", string(plan.Steps[c.idx].ID))
+	return plan
+}
+
+// wantNode submits a plan of one step, a2, on node n-a, and returns it
+// with a worker of it.
+func wantNode(t *testing.T, s *Store, id string) (*upgrade.Plan, *worker) {
+	t.Helper()
+	plan := &upgrade.Plan{ID: id, Steps: []upgrade.Step{{ID: "a2", Kind: upgrade.Platform, Node: "n-a"}}}
+	require.NoError(t, s.Submit(context.Background(), plan, Options{}))
+	return plan, testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "w", Lease: time.Hour})
+}
+
+// expireLeases makes the leases of run planID's running steps run out: no
+// sleep, the database's clock is not waited on.
+func expireLeases(t *testing.T, s *Store, pool *pgxpool.Pool, planID string) {
+	t.Helper()
+	_, err := pool.Exec(context.Background(), s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() - interval '1 second'
+		WHERE plan_id = $1 AND state = 'running'`), planID)
+	require.NoError(t, err)
 }
