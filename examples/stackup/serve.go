@@ -1097,6 +1097,14 @@ func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if rs == nil {
 		return
 	}
+	if r.Method == http.MethodHead {
+		// The headers a stream would have, and no stream: a HEAD would
+		// otherwise hold one of the server's streams, writing to nobody.
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	s.mu.Lock()
 	full := s.streams >= s.maxStreams
 	if !full {
