@@ -111,7 +111,7 @@ func New(apps ...Application) (*Memory, error) {
 		if m.appDependents[app] == nil {
 			m.appDependents[app] = map[NodeID][]Dependent{}
 		}
-		m.appDependents[app][id] = slices.Clip(ds)
+		m.appDependents[app][id] = ds // cut at its length: appending copies
 	}
 	return m, nil
 }

@@ -80,11 +80,7 @@ func (r h4Reversed) Dependents(ctx context.Context, id topology.NodeID) ([]topol
 
 func (r h4Reversed) AppDependents(ctx context.Context, app topology.AppID) (map[topology.NodeID][]topology.Dependent, error) {
 	byNode, err := r.Memory.AppDependents(ctx, app)
-	out := make(map[topology.NodeID][]topology.Dependent, len(byNode))
-	for id, d := range byNode {
-		out[id] = h4Reverse(d)
-	}
-	return out, err
+	return eachList(byNode, h4Reverse), err
 }
 
 func (r h4Reversed) Above(ctx context.Context, id topology.NodeID) ([]topology.Dependent, error) {

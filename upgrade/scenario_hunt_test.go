@@ -503,11 +503,18 @@ func (s shuffledTopology) Dependents(ctx context.Context, id topology.NodeID) ([
 
 func (s shuffledTopology) AppDependents(ctx context.Context, app topology.AppID) (map[topology.NodeID][]topology.Dependent, error) {
 	byNode, err := s.Memory.AppDependents(ctx, app)
+	return eachList(byNode, func(d []topology.Dependent) []topology.Dependent { return shuffled(s.rng, d) }), err
+}
+
+// eachList returns what f makes of each list of byNode, called in the
+// order of the node IDs (f may draw from a random source in turn).
+func eachList(byNode map[topology.NodeID][]topology.Dependent,
+	f func([]topology.Dependent) []topology.Dependent) map[topology.NodeID][]topology.Dependent {
 	out := make(map[topology.NodeID][]topology.Dependent, len(byNode))
-	for _, id := range slices.Sorted(maps.Keys(byNode)) { // in one order: rng draws in turn
-		out[id] = shuffled(s.rng, byNode[id])
+	for _, id := range slices.Sorted(maps.Keys(byNode)) {
+		out[id] = f(byNode[id])
 	}
-	return out, err
+	return out
 }
 
 type shuffledAbove struct{ shuffledTopology }

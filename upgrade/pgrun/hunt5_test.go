@@ -154,12 +154,8 @@ func TestHunt5RetryAfterRollbackFailed(t *testing.T) {
 
 	r := retryBoth(t, s, plan, opts, newExec, func(e *upgradetest.Executor) { e.FailAt("e", errBoom) })
 	require.Error(t, r.wantErr)
-	require.True(t, r.got.Finished)
-	inProc, remote, got, want := r.inProc, r.remote, r.got, r.want
-	assert.Equal(t, inProc.RolledBack(), remote.RolledBack(), "steps rolled back, in order")
-	a, _ := got.Report.Outcome("a")
+	a, _ := r.got.Report.Outcome("a")
 	assert.ErrorContains(t, a.Err, "step b after it failed, or was cut short, in an earlier run")
-	t.Logf("in process: %v; remote: %v", want.Outcomes, got.Report.Outcomes)
 }
 
 // TestHunt5ResentClaimAfterCancel: a claim whose reply was lost with its
@@ -261,12 +257,7 @@ func TestHunt5RetryConformance(t *testing.T) {
 						}
 						return e
 					}
-					r := retryBoth(t, s, plan, o, newExec, func(e *upgradetest.Executor) { e.FailTimes(p.target, 0, nil) })
-					inProc, remote, got, wantErr := r.inProc, r.remote, r.got, r.wantErr
-					assert.Equal(t, wantErr != nil, got.Err != nil, "%v / %v", wantErr, got.Err)
-					assert.Equal(t, inProc.Started(), remote.Started())
-					assert.Equal(t, inProc.RolledBack(), remote.RolledBack())
-					assert.Equal(t, inProc.InDoubt(), remote.InDoubt(), "in doubt")
+					retryBoth(t, s, plan, o, newExec, func(e *upgradetest.Executor) { e.FailTimes(p.target, 0, nil) })
 				})
 			}
 		}
@@ -286,8 +277,7 @@ type retried struct {
 // retryBoth runs plan twice through upgrade.Run with one journal, and
 // through s's workers, then again after Store.Retry, each with an
 // executor from newExec that between changes before the second run. It
-// checks that both runs give each step the same state, with an error or
-// without.
+// checks that the second runs agree (see sameRuns).
 func retryBoth(t *testing.T, s *Store, plan *upgrade.Plan, o Options, newExec func() *upgradetest.Executor,
 	between func(*upgradetest.Executor)) retried {
 	t.Helper()
@@ -311,11 +301,7 @@ func retryBoth(t *testing.T, s *Store, plan *upgrade.Plan, o Options, newExec fu
 	work(t, s, plan.ID, 1, r.remote, fastWorker)
 	r.got, err = s.Status(ctx, plan.ID)
 	require.NoError(t, err)
-	for i, w := range r.want.Outcomes {
-		g := r.got.Report.Outcomes[i]
-		assert.Equal(t, w.State.String(), g.State.String(), "state of %s", w.Step)
-		assert.Equal(t, w.Err != nil, g.Err != nil, "error of %s: %v, %v", w.Step, w.Err, g.Err)
-	}
+	sameRuns(t, "taken up again", o.normal().Concurrency == 1, r.want, r.wantErr, r.got, r.inProc, r.remote)
 	return r
 }
 
@@ -341,11 +327,7 @@ func TestRetryRerunsStepWhoseRollbackFailed(t *testing.T) {
 	})
 	require.NoError(t, r.wantErr)
 	assert.Equal(t, []upgrade.StepID{"a", "b", "a", "b"}, r.inProc.Started(), "upgrade.Run resumed runs a again")
-	assert.Equal(t, r.inProc.Started(), r.remote.Started())
-	assert.Equal(t, []upgrade.StepID{"a"}, r.inProc.InDoubt())
-	assert.Equal(t, r.inProc.InDoubt(), r.remote.InDoubt(), "a is offered in doubt")
-	assert.True(t, r.got.Finished)
-	assert.NoError(t, r.got.Err)
+	assert.Equal(t, []upgrade.StepID{"a"}, r.inProc.InDoubt(), "a is offered in doubt")
 	assert.Equal(t, []upgrade.StepID{"a"}, r.got.InDoubt)
 	for _, o := range r.got.Report.Outcomes {
 		assert.Equal(t, upgrade.Succeeded, o.State, o.Step)

@@ -417,12 +417,9 @@ const functions = `
 						FOR UPDATE;
 					IF FOUND THEN
 						PERFORM {s}.claim(holder.plan_id, 'pgrun:sweep', 0, false);
-						SELECT l.plan_id, l.idx, h.step_id, false AS expired INTO holder FROM {s}.node_locks l
-							JOIN {s}.steps h ON h.plan_id = l.plan_id AND h.idx = l.idx WHERE l.node = cand.node;
-					ELSE
-						SELECT l.plan_id, l.idx, h.step_id, true AS expired INTO holder FROM {s}.node_locks l
-							JOIN {s}.steps h ON h.plan_id = l.plan_id AND h.idx = l.idx WHERE l.node = cand.node;
 					END IF;
+					SELECT l.plan_id, l.idx, h.step_id INTO holder FROM {s}.node_locks l
+						JOIN {s}.steps h ON h.plan_id = l.plan_id AND h.idx = l.idx WHERE l.node = cand.node;
 				END IF;
 				IF NOT FOUND THEN
 					-- Another run's claim may have taken the node since: then
