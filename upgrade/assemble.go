@@ -33,7 +33,8 @@ func (pl *planning) assemble(plan *Plan) (stepEdges, error) {
 	// The application steps come after the platform steps, in the order
 	// of the replaced nodes. A replaced node that something is demanded of
 	// has its application step as its steps: what runs on it waits for it.
-	appIDs := newAppStepIDs(pl.replaced, plan.Requests)
+	appIDs := appStepIDs{text: string(pl.stepIDs)}
+	pl.stepIDs = nil
 	ahead, k := appIDs, 0
 	for i := range pl.replaced {
 		if rep := &pl.replaced[i]; !rep.current {
@@ -175,43 +176,17 @@ func (pl *planning) applicationSteps(plan *Plan, g *stepEdges, appIDs *appStepID
 }
 
 // appStepIDs hands out the IDs of the application steps of the replaced
-// nodes not current already, in order, cut from one string: a fleet has a
-// step per node.
+// nodes not current already, in order, cut from the one string that holds
+// them all (see replacement.idEnd): a fleet has a step per node.
 type appStepIDs struct {
-	text  string
-	canon []string // the version of each request, canonical: step IDs are (see StepID)
-	end   int      // of the last ID handed out
-}
-
-func newAppStepIDs(replaced []replacement, reqs []Request) appStepIDs {
-	ids := appStepIDs{canon: make([]string, len(reqs))}
-	for i := range reqs {
-		ids.canon[i] = reqs[i].Template.Version.Canonical().String()
-	}
-	size := 0
-	for i := range replaced {
-		if rep := &replaced[i]; !rep.current {
-			size += len("app/@") + len(rep.node.ID) + len(ids.canon[rep.request])
-		}
-	}
-	var text strings.Builder
-	text.Grow(size)
-	for i := range replaced {
-		if rep := &replaced[i]; !rep.current {
-			text.WriteString("app/")
-			text.WriteString(string(rep.node.ID))
-			text.WriteByte('@')
-			text.WriteString(ids.canon[rep.request])
-		}
-	}
-	ids.text = text.String()
-	return ids
+	text string
+	end  int // of the last ID handed out
 }
 
 // next returns the ID of rep's step, the next replaced node not current.
 func (ids *appStepIDs) next(rep *replacement) StepID {
 	start := ids.end
-	ids.end += len("app/@") + len(rep.node.ID) + len(ids.canon[rep.request])
+	ids.end = rep.idEnd
 	return StepID(ids.text[start:ids.end])
 }
 

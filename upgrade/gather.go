@@ -27,6 +27,7 @@ type planning struct {
 	catalogs     map[string]*catalog // by type
 
 	replaced   []replacement            // the application nodes replaced, in the order met
+	stepIDs    []byte                   // the IDs of their steps, one after the other (see replacement.idEnd)
 	renamed    map[topology.NodeID]bool // those of a new template's ID (see targets)
 	byHeight   [][]*platform            // the platform nodes by height
 	heightPath []topology.NodeID        // the nodes whose height is being worked out
@@ -94,6 +95,11 @@ type replacement struct {
 	// current says that the node has the new template's version already:
 	// a satisfied check, not a step.
 	current bool
+	// idEnd is where the ID of its step ends in planning.stepIDs, which
+	// holds those of the replaced nodes not current, in order: written as
+	// gather meets each node, rather than looked up again for each of a
+	// fleet's steps (see appStepIDs).
+	idEnd int
 }
 
 func (pl *planning) application(id topology.AppID) (*topology.Application, error) {
@@ -439,13 +445,14 @@ func (pl *planning) gather(r *Request, index int) error {
 	if err != nil {
 		return err
 	}
-	infos := make([]nodeInfo, len(targets)) // a fleet's worth: one allocation per request
+	infos := make([]nodeInfo, len(targets))              // a fleet's worth: one allocation per request
+	canonical := r.Template.Version.Canonical().String() // step IDs have it (see StepID)
 	for i, n := range targets {
 		t := replaced
 		if n.Template != r.Replaces {
 			t = renamed
 		}
-		info, err := pl.replace(r, index, n, t, &infos[i])
+		info, err := pl.replace(r, index, n, t, &infos[i], canonical)
 		if err != nil {
 			return err
 		}
@@ -468,11 +475,11 @@ func (pl *planning) gather(r *Request, index int) error {
 }
 
 // countTargets returns how many nodes the requests replace, as far as the
-// applications it can look up tell: the size of pl.replaced, which would
+// applications it can look up tell, and about how long the IDs of their
+// steps are together: the sizes of pl.replaced and pl.stepIDs, which would
 // otherwise grow a fleet's worth many times. Gather reports what it
 // cannot look up, in the order of the requests.
-func (pl *planning) countTargets() int {
-	n := 0
+func (pl *planning) countTargets() (n, idBytes int) {
 	for i := range pl.requests {
 		r := &pl.requests[i]
 		app, err := pl.application(r.Application)
@@ -482,10 +489,11 @@ func (pl *planning) countTargets() int {
 		for k := range app.Nodes {
 			if t := app.Nodes[k].Template; t == r.Replaces || t == r.Template.ID {
 				n++
+				idBytes += len("app/@") + len(app.Nodes[k].ID) + len(r.Template.Version.String())
 			}
 		}
 	}
-	return n
+	return n, idBytes
 }
 
 // targets returns the templates r replaces in its application, and
@@ -564,8 +572,9 @@ func duplicateNodeError(app topology.AppID, id topology.NodeID) error {
 
 // replace records that request r (the index-th) replaces node n of
 // template replaced, and returns the node: in slot, unless a relationship
-// led to it before.
-func (pl *planning) replace(r *Request, index int, n *topology.Node, replaced *topology.Template, slot *nodeInfo) (*nodeInfo, error) {
+// led to it before. canonical is r's version in canonical form, for the
+// ID of the node's step.
+func (pl *planning) replace(r *Request, index int, n *topology.Node, replaced *topology.Template, slot *nodeInfo, canonical string) (*nodeInfo, error) {
 	// The application came with its nodes: no need to ask for each.
 	info := pl.replacedByID[n.ID] // nil until a relationship leads to a replaced node
 	if info == nil {
@@ -602,6 +611,10 @@ func (pl *planning) replace(r *Request, index int, n *topology.Node, replaced *t
 	if n.Version.Compare(r.Template.Version) > 0 && !pl.cfg.allowDowngrade {
 		return nil, &DowngradeError{Node: n.ID, Type: replaced.Type, Installed: n.Version,
 			Demands: []Demand{requestDemand(r)}, Candidates: []version.Version{r.Template.Version}}
+	}
+	if !rep.current {
+		pl.stepIDs = append(append(append(append(pl.stepIDs, "app/"...), n.ID...), '@'), canonical...)
+		rep.idEnd = len(pl.stepIDs)
 	}
 	pl.replaced = append(pl.replaced, rep)
 	if n.Template != r.Replaces {

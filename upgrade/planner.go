@@ -162,7 +162,8 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 	pl := &planning{Planner: p, ctx: ctx, requests: reqs, replacing: replacing,
 		nodes: map[topology.NodeID]*nodeInfo{}, apps: make(map[topology.AppID]*topology.Application, len(reqs)),
 		templates: map[topology.TemplateID]*topology.Template{}, catalogs: map[string]*catalog{}}
-	pl.replaced = make([]replacement, 0, pl.countTargets())
+	n, idBytes := pl.countTargets()
+	pl.replaced, pl.stepIDs = make([]replacement, 0, n), make([]byte, 0, idBytes)
 	for i := range reqs {
 		if err := pl.gather(&reqs[i], i); err != nil {
 			return nil, err
