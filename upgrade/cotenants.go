@@ -288,18 +288,25 @@ func (pl *planning) dependents(id topology.NodeID) ([]topology.Dependent, error)
 // application's nodes of a template, and asking for each would cost a
 // call, or a lookup in an index of every node, per node.
 func (pl *planning) appDependents(dl topology.DependentsLister, n *topology.Node) ([]topology.Dependent, error) {
-	byNode, ok := pl.up.byApp[n.App]
+	byNode, err := pl.appDependentsByNode(dl, n.App)
+	return byNode[n.ID], err
+}
+
+// appDependentsByNode returns what dl lists depending on the nodes of
+// app, by node, asking once per plan.
+func (pl *planning) appDependentsByNode(dl topology.DependentsLister, app topology.AppID) (map[topology.NodeID][]topology.Dependent, error) {
+	byNode, ok := pl.up.byApp[app]
 	if !ok {
 		var err error
-		if byNode, err = dl.AppDependents(pl.ctx, n.App); err != nil {
+		if byNode, err = dl.AppDependents(pl.ctx, app); err != nil {
 			return nil, err
 		}
 		if pl.up.byApp == nil {
 			pl.up.byApp = map[topology.AppID]map[topology.NodeID][]topology.Dependent{}
 		}
-		pl.up.byApp[n.App] = byNode
+		pl.up.byApp[app] = byNode
 	}
-	return byNode[n.ID], nil
+	return byNode, nil
 }
 
 // upward is the state of the walk up a plan's Dependents for co-tenants

@@ -177,3 +177,33 @@ func TestReplacedNodeCotenantBlocks(t *testing.T) {
 		assert.Len(t, stepsOn(p, "tomcat-1"), 1)
 	})
 }
+
+// TestReplacedNodeCotenantBlocksUndemanded replaces the Tomcats, which
+// nothing in the plan demands a version of, while shop-1 runs on tomcat-1
+// and requires it below 9: the application step would break it, so the
+// plan fails naming shop-1. The billing application, replaced in the same
+// plan, has nothing depending on its nodes, which the planner then need
+// not look at one by one: that must not skip the shop's. With a shop that
+// is replaced too, and allows the new Tomcat, the plan is made.
+func TestReplacedNodeCotenantBlocksUndemanded(t *testing.T) {
+	b := shopBuilder(2).
+		Template("billing", topology.Template{ID: "billing_app", Type: "webapp", Version: v("3.1.0")}).
+		Node("billing", topology.Node{ID: "billing-1", Template: "billing_app", Relationships: on("java-1")}).
+		Node("billing", topology.Node{ID: "billing-2", Template: "billing_app", Relationships: on("java-2")})
+	billing := upgrade.Request{Application: "billing", Replaces: "billing_app",
+		Template: topology.Template{ID: "billing_app", Type: "webapp", Version: v("3.2.0")}}
+	tomcat := replaceTemplate("tomcat_server", "tomcat", "10.1.34")
+	bothWays(t, func(t *testing.T, topo func(*topology.Memory) topology.Topology) {
+		_, err := planBothWays(t, topo(build(t, b)), catalogue(t), billing, tomcat)
+		require.ErrorIs(t, err, upgrade.ErrConflict)
+		ce, ok := errors.AsType[*upgrade.ConflictError](err)
+		require.True(t, ok, err)
+		assert.Equal(t, topology.NodeID("tomcat-1"), ce.Node)
+		assert.Equal(t, []upgrade.Demand{{App: "shop", Node: "shop-1", Template: "shop_app", Constraint: c(">=8.5, <9")}}, ce.Blocking)
+
+		p, err := upgrade.NewPlanner(topo(build(t, b)), catalogue(t)).PlanAll(t.Context(), billing, tomcat, shop2("tomcat_server", ">=10"))
+		require.NoError(t, err)
+		assert.Len(t, stepsOn(p, "billing-2"), 1)
+		assert.Len(t, stepsOn(p, "tomcat-2"), 1)
+	})
+}
