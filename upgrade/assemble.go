@@ -33,8 +33,7 @@ func (pl *planning) assemble(plan *Plan) (stepEdges, error) {
 	// The application steps come after the platform steps, in the order
 	// of the replaced nodes. A replaced node that something is demanded of
 	// has its application step as its steps: what runs on it waits for it.
-	appIDs := appStepIDs{text: string(pl.stepIDs)}
-	pl.stepIDs = nil
+	appIDs := appStepIDs{text: pl.stepIDs.String()}
 	ahead, k := appIDs, 0
 	for i := range pl.replaced {
 		if rep := &pl.replaced[i]; !rep.current {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/stackup/stackup/pkgsource"
@@ -27,7 +28,7 @@ type planning struct {
 	catalogs     map[string]*catalog // by type
 
 	replaced   []replacement            // the application nodes replaced, in the order met
-	stepIDs    []byte                   // the IDs of their steps, one after the other (see replacement.idEnd)
+	stepIDs    strings.Builder          // the IDs of their steps, one after the other (see replacement.idEnd)
 	renamed    map[topology.NodeID]bool // those of a new template's ID (see targets)
 	byHeight   [][]*platform            // the platform nodes by height
 	heightPath []topology.NodeID        // the nodes whose height is being worked out
@@ -613,8 +614,11 @@ func (pl *planning) replace(r *Request, index int, n *topology.Node, replaced *t
 			Demands: []Demand{requestDemand(r)}, Candidates: []version.Version{r.Template.Version}}
 	}
 	if !rep.current {
-		pl.stepIDs = append(append(append(append(pl.stepIDs, "app/"...), n.ID...), '@'), canonical...)
-		rep.idEnd = len(pl.stepIDs)
+		pl.stepIDs.WriteString("app/")
+		pl.stepIDs.WriteString(string(n.ID))
+		pl.stepIDs.WriteByte('@')
+		pl.stepIDs.WriteString(canonical)
+		rep.idEnd = pl.stepIDs.Len()
 	}
 	pl.replaced = append(pl.replaced, rep)
 	if n.Template != r.Replaces {

@@ -163,7 +163,8 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 		nodes: map[topology.NodeID]*nodeInfo{}, apps: make(map[topology.AppID]*topology.Application, len(reqs)),
 		templates: map[topology.TemplateID]*topology.Template{}, catalogs: map[string]*catalog{}}
 	n, idBytes := pl.countTargets()
-	pl.replaced, pl.stepIDs = make([]replacement, 0, n), make([]byte, 0, idBytes)
+	pl.replaced = make([]replacement, 0, n)
+	pl.stepIDs.Grow(idBytes)
 	for i := range reqs {
 		if err := pl.gather(&reqs[i], i); err != nil {
 			return nil, err
