@@ -157,3 +157,65 @@ func expireLeases(t *testing.T, s *Store, pool *pgxpool.Pool, planID string) {
 		WHERE plan_id = $1 AND state = 'running'`), planID)
 	require.NoError(t, err)
 }
+
+// TestRetryRacesSweep: Retry of a cancelled run whose lost worker's lease
+// has expired, and a claim of another run that wants that step's node,
+// one after the other either way, and at once. Each would fail the lost
+// step (Retry sweeps the run before it takes it up); the run's row, which
+// both lock, lets one of them. Whichever goes first, the step fails once,
+// in doubt, the run is taken up again, and the other run gets the node:
+// the retried run's step waits for it.
+func TestRetryRacesSweep(t *testing.T) {
+	ctx := context.Background()
+	for _, order := range []string{"retry first", "claim first", "at once", "at once", "at once", "at once", "at once", "at once"} {
+		s, pool := testStore(t) // a schema each: the plans share node n-a
+		old := lostOnNode(t, s, "race-holder")
+		require.NoError(t, s.Cancel(ctx, old.ID))
+		expireLeases(t, s, pool, old.ID)
+		next, w := wantNode(t, s, "race-taker")
+
+		var retried bool
+		var retryErr error
+		retry := func() { retried, retryErr = s.Retry(ctx, old.ID) }
+		var c *claim
+		var err error
+		switch order {
+		case "retry first":
+			retry()
+			c, _, _, err = w.claim(ctx, nil)
+		case "claim first":
+			c, _, _, err = w.claim(ctx, nil)
+			retry()
+		default:
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				retry()
+			}()
+			c, _, _, err = w.claim(ctx, nil)
+			<-done
+		}
+		require.NoError(t, err, order)
+		require.NoError(t, retryErr, order)
+		assert.True(t, retried, "%s: the run had a failed step to take up", order)
+		require.NotNil(t, c, "%s: the node is free once the lost step is failed, by either", order)
+		assert.Equal(t, "a2", string(next.Steps[c.idx].ID), order)
+
+		st, err := s.Status(ctx, old.ID)
+		require.NoError(t, err)
+		assert.False(t, st.Finished, "%s: taken up again", order)
+		assert.Equal(t, []upgrade.StepID{"a"}, st.InDoubt, "%s: the lost step stays in doubt", order)
+		events, err := s.Events(ctx, old.ID, 0, 100)
+		require.NoError(t, err)
+		failed := 0
+		for _, e := range events {
+			if e.Kind == upgrade.StepFailed {
+				failed++
+			}
+		}
+		assert.Equal(t, 1, failed, "%s: the lost step fails once, whoever fails it", order)
+		var state string
+		require.NoError(t, pool.QueryRow(ctx, s.q(`SELECT state FROM {s}.steps WHERE plan_id = $1 AND idx = 0`), old.ID).Scan(&state))
+		assert.Equal(t, "ready", state, "%s: step a waits for the node the other run holds", order)
+	}
+}
