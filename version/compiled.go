@@ -122,7 +122,7 @@ func isX(s string) bool { return s == "x" || s == "X" || s == "*" }
 // allows reports whether v satisfies some clause. includePre lets
 // pre-releases satisfy every clause, as Masterminds' IncludePrerelease.
 func (cc compiled) allows(v *Version, includePre bool) bool {
-	isPre := v.Prerelease() != ""
+	isPre := v.hasPrerelease()
 	for i := range cc {
 		cl := &cc[i]
 		if isPre && !includePre && !cl.pre {

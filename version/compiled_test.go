@@ -37,6 +37,7 @@ var agreeSeedVersions = []string{
 	"1.2.0-0", "1.2.0", "1.2.3-0", "1.2.3-rc.1", "1.2.3-rc.2", "1.2.3-beta.2", "1.2.3", "1.2.3+build",
 	"v1.2.4", "1.3.0", "1.9.9-rc.1", "2.0.0-0", "2.0.0", "2.3.4", "3.0.0", "3.1.0", "10.0.0-rc.1", "10.5",
 	"1.0.0-99999999999999999999", "1.0.0-18446744073709551615", "1.0.0-1a", "1.0.0-a.1.b.2",
+	"1.2.3+build-5", "1.2.3-rc-1+b-2", "v2-beta",
 	"18446744073709551615.18446744073709551615.18446744073709551615",
 }
 
@@ -52,6 +53,9 @@ func FuzzConstraintAgreesWithMasterminds(f *testing.F) {
 		c, err := ParseConstraint(cs)
 		require.NotErrorIs(t, err, errCompile, "Masterminds parsed %q but it did not compile", cs)
 		v, verr := Parse(vs)
+		if verr == nil {
+			require.Equal(t, v.Prerelease() != "", v.hasPrerelease(), "hasPrerelease(%q)", vs) // Allows' fast path, against the plain one
+		}
 		if err != nil || verr != nil {
 			return
 		}

@@ -108,6 +108,21 @@ func (v Version) semver() *semver.Version {
 	return sv
 }
 
+// hasPrerelease reports whether v has a pre-release: a "-" before any
+// "+" (see split). It is Prerelease() != "" in one pass, for Allows, which
+// asks it of every version it checks.
+func (v *Version) hasPrerelease() bool {
+	for i := 0; i < len(v.text); i++ {
+		switch v.text[i] {
+		case '-':
+			return true
+		case '+':
+			return false
+		}
+	}
+	return false
+}
+
 // split returns the pre-release and build metadata of v's text, without
 // their "-" and "+": as Masterminds' grammar reads them, the metadata
 // follows the first "+" and the pre-release the first "-" before it, as
