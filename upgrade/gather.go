@@ -27,13 +27,12 @@ type planning struct {
 	templates    map[topology.TemplateID]*topology.Template
 	catalogs     map[string]*catalog // by type
 
-	replaced   []replacement            // the application nodes replaced, in the order met
-	stepIDs    strings.Builder          // the IDs of their steps, one after the other (see replacement.idEnd)
-	renamed    map[topology.NodeID]bool // those of a new template's ID (see targets)
-	byHeight   [][]*platform            // the platform nodes by height
-	heightPath []topology.NodeID        // the nodes whose height is being worked out
-	walk       walk                     // see beneath
-	up         upward                   // see above
+	replaced []replacement            // the application nodes replaced, in the order met
+	stepIDs  strings.Builder          // the IDs of their steps, one after the other (see replacement.idEnd)
+	renamed  map[topology.NodeID]bool // those of a new template's ID (see targets)
+	byHeight [][]*platform            // the platform nodes by height
+	walk     walk                     // see beneath and height
+	up       upward                   // see above
 }
 
 type nodeInfo struct {
@@ -265,10 +264,12 @@ func (pl *planning) walkDown(start *nodeInfo, hosting bool, match func(*nodeInfo
 	return found, nil
 }
 
-// walk is the state of beneath's walks, reused from one to the next.
+// walk is the state of the walks down the relationships, reused from one
+// to the next: beneath's, and height's.
 type walk struct {
 	number       uint64 // of the current walk; see nodeInfo.seen
 	queue, found []*nodeInfo
+	heights      []topology.NodeID // the nodes whose height is being worked out
 }
 
 // below returns the nodes n has relationships to, looking them up the
@@ -298,10 +299,11 @@ func (pl *planning) height(n *nodeInfo) (int, error) {
 	case heightKnown:
 		return n.height, nil
 	case heightWorking:
-		return 0, &CycleError{Path: cyclePath(pl.heightPath, slices.Index(pl.heightPath, n.node.ID), nodeName, string(n.node.ID))}
+		path := pl.walk.heights
+		return 0, &CycleError{Path: cyclePath(path, slices.Index(path, n.node.ID), nodeName, string(n.node.ID))}
 	}
 	n.heightState = heightWorking
-	pl.heightPath = append(pl.heightPath, n.node.ID)
+	pl.walk.heights = append(pl.walk.heights, n.node.ID)
 	h := 0
 	below, err := pl.below(n)
 	if err != nil {
@@ -314,7 +316,7 @@ func (pl *planning) height(n *nodeInfo) (int, error) {
 		}
 		h = max(h, hb+1)
 	}
-	pl.heightPath = pl.heightPath[:len(pl.heightPath)-1]
+	pl.walk.heights = pl.walk.heights[:len(pl.walk.heights)-1]
 	n.height, n.heightState = h, heightKnown
 	return h, nil
 }
