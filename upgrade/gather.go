@@ -492,7 +492,9 @@ func (pl *planning) countTargets() (n, idBytes int) {
 		for k := range app.Nodes {
 			if t := app.Nodes[k].Template; t == r.Replaces || t == r.Template.ID {
 				n++
-				idBytes += len("app/@") + len(app.Nodes[k].ID) + len(r.Template.Version.String())
+				// Not yet checked: an ID too long to be one (see checkNode)
+				// reserves no more than the longest.
+				idBytes += len("app/@") + min(len(app.Nodes[k].ID), topology.MaxIDLength) + len(r.Template.Version.String())
 			}
 		}
 	}
