@@ -100,22 +100,20 @@ func (pl *planning) replacedCotenants() error {
 	var first error
 	var at topology.NodeID
 	pf := new(platform) // not the node's, as nothing is demanded of it: one for all, as a fleet has many
+	// Nothing depends on the nodes of most applications: then none has a
+	// co-tenant, and its nodes, a fleet's worth, need not be looked at.
+	// The replaced nodes come request by request, and a request's are of
+	// its application (see replace). A topology that fails to tell fails
+	// below, where it would without this.
 	dl, byApp := pl.topo.(topology.DependentsLister)
-	for i := 0; i < len(pl.replaced); i++ {
+	asked, none := -1, false // the request last asked about, and whether nothing depends on its nodes
+	for i := range pl.replaced {
 		rep := &pl.replaced[i]
-		if byApp && (i == 0 || rep.request != pl.replaced[i-1].request) {
-			// Nothing depends on the nodes of most applications: then
-			// none has a co-tenant, and its nodes, a fleet's worth, need
-			// not be looked at. A topology that fails to tell fails
-			// below, where it would without this.
-			if deps, err := pl.appDependentsByNode(dl, pl.requests[rep.request].Application); err == nil && len(deps) == 0 {
-				for i+1 < len(pl.replaced) && pl.replaced[i+1].request == rep.request {
-					i++
-				}
-				continue
-			}
+		if byApp && rep.request != asked {
+			deps, err := pl.appDependentsByNode(dl, pl.requests[rep.request].Application)
+			asked, none = rep.request, err == nil && len(deps) == 0
 		}
-		if rep.current || rep.platform != nil || first != nil && rep.node.ID >= at {
+		if none || rep.current || rep.platform != nil || first != nil && rep.node.ID >= at {
 			continue
 		}
 		*pf = platform{nodeInfo: rep.nodeInfo, decided: true}
