@@ -179,8 +179,8 @@ func checkNode(n *topology.Node) error {
 	if err == nil && n.App != "" {
 		err = topology.CheckID("application", string(n.App))
 	}
-	if err != nil {
-		return topologyIDError(fmt.Sprintf("node %q", n.ID), err)
+	if err != nil { // the ID may be the one refused, of any length: quoted short
+		return topologyIDError("node "+topology.Quote(string(n.ID)), err)
 	}
 	for i, r := range n.Relationships {
 		if err := topology.CheckID("node", string(r.Target)); err != nil {

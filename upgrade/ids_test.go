@@ -3,6 +3,7 @@ package upgrade_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -409,4 +410,28 @@ func TestPlanRefusesHostileCotenantNames(t *testing.T) {
 	// Unchanged, the topology plans.
 	_, err := upgrade.NewPlanner(build(t, b), catalogue(t)).Plan(t.Context(), shop2("tomcat_server", ">=9"))
 	require.NoError(t, err)
+}
+
+// TestPlanRefusesHugeReplacedNodeID: a topology that lists, among the
+// nodes a request replaces, one whose ID is 64 MiB long is refused, as any
+// ID over topology.MaxIDLength is, without the planner allocating about as
+// much again: it reserves room for the steps' IDs before it checks the
+// nodes, as if none were longer than MaxIDLength.
+func TestPlanRefusesHugeReplacedNodeID(t *testing.T) {
+	const size = 64 << 20
+	id := strings.Repeat("n", size)
+	topo := &hostileTopology{Topology: build(t, shopBuilder(1)), app: func(a *topology.Application) {
+		for i := range a.Nodes {
+			if a.Nodes[i].ID == "shop-1" {
+				a.Nodes[i].ID = topology.NodeID(id)
+			}
+		}
+	}}
+	planner := upgrade.NewPlanner(topo, catalogue(t))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := planner.Plan(t.Context(), shop2("tomcat_server", ">=9"))
+	runtime.ReadMemStats(&after)
+	require.ErrorIs(t, err, topology.ErrInvalidID)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(size/4), "bytes allocated to refuse the node")
 }
