@@ -178,13 +178,14 @@ func (cat *catalog) less(j, i int) bool {
 func (cat *catalog) version(i int) version.Version { return cat.pkgs[i].Version }
 
 // installsOver returns the packages below the i-th that it can be
-// installed over (see hop), ascending.
+// installed over (see hop) on the way to it, ascending: not pre-releases,
+// which a chain does not pass through (see planning.chain).
 func (cat *catalog) installsOver(i int, maxMinorStep int) []int {
 	if cat.preds[i] == nil {
 		start := len(cat.edges)
 		lo, hi := cat.pkgs[i].From.Span(i, cat.version)
 		for j := lo; j < hi; j++ {
-			if cat.less(j, i) && hop(cat.pkgs[j].Version, &cat.pkgs[i], maxMinorStep) {
+			if cat.less(j, i) && cat.pkgs[j].Version.Prerelease() == "" && hop(cat.pkgs[j].Version, &cat.pkgs[i], maxMinorStep) {
 				cat.edges = append(cat.edges, j)
 			}
 		}

@@ -434,9 +434,12 @@ func (pl *planning) noPath(pf *platform, fit sieve, up bool) error {
 	furthest, reason := installed, fmt.Sprintf("no package that downgrades allows %s in its From constraint", installed)
 	var blocking []Demand
 	if up {
-		var blocked []version.Version
-		furthest, blocked = pl.furthestReachable(installed, pkgs, pf.cotenants)
+		var blocked, pre []version.Version
+		furthest, blocked, pre = pl.furthestReachable(installed, pkgs, pf.cotenants)
 		reason = "no package upgrades from there to a higher version" + fromPrereleaseHint(furthest, pkgs)
+		if len(pre) > 0 {
+			reason = fmt.Sprintf("only pre-releases lead on from there (%s), and a chain of upgrades passes through released versions only", joinVersions(pre))
+		}
 		if len(blocked) > 0 {
 			var err error
 			if blocking, err = pl.ruledOutBy(pf, blocked); err != nil {
@@ -608,10 +611,10 @@ func (pl *planning) route(pf *platform, t int) ([]*pkgsource.Package, string, er
 // chain returns the shortest chain of upgrades that takes pf to its t-th
 // package, which more than one hop reaches (see distances), and why a
 // requirement of a package on it cannot be met beneath pf, or "" when
-// every one can. Each package on the way is the highest stable version at
-// its distance that the next installs over, or the highest pre-release
-// when no stable version is, so that a chain takes no pre-release on the
-// way when an equally short one without does; but one whose requirements,
+// every one can. Each package on the way is the highest version at its
+// distance that the next installs over, never a pre-release: a demand that
+// asks for pre-releases asks for one to be installed at the end, not on
+// the way to a release (see installsOver); but one whose requirements,
 // with those of the packages after it on the chain, or those of every
 // chain down from it, cannot be met is passed over for another that can:
 // Python 3.12 goes over 3.11.2 rather than 3.11.9 when the mirror has the
@@ -641,8 +644,8 @@ func (pl *planning) chain(pf *platform, t int) ([]*pkgsource.Package, string, er
 		dead[string(key)][j] = true
 	}
 	// down fills path from cur down to a package one hop above the
-	// installed version, trying the packages a hop below in order
-	// (stable first, highest first); with met, only through those whose
+	// installed version, trying the packages a hop below, the highest
+	// first; with met, only through those whose
 	// requirements, and those of a chain down from them, can be met.
 	var down func(cur int, met bool) (bool, error)
 	down = func(cur int, met bool) (bool, error) {
@@ -654,30 +657,28 @@ func (pl *planning) chain(pf *platform, t int) ([]*pkgsource.Package, string, er
 		after := path[dist[cur]-1:]
 		key = appendRequires(key[:0], after)
 		deadHere := dead[string(key)] // each j below comes once: none is marked before it is looked at
-		for _, stable := range [...]bool{true, false} {
-			for k := len(preds) - 1; k >= 0; k-- {
-				j := preds[k]
-				if dist[j] != dist[cur]-1 || (pkgs[j].Version.Prerelease() == "") != stable || met && deadHere[j] {
+		for k := len(preds) - 1; k >= 0; k-- {
+			j := preds[k]
+			if dist[j] != dist[cur]-1 || met && deadHere[j] {
+				continue
+			}
+			if met {
+				w, err := pl.unmetRequirement(pf, pkgs[j], after)
+				if err != nil {
+					return false, err
+				}
+				if w != "" {
+					if why == "" { // the first unmet is on the chain taken without them
+						why = pkgs[j].Version.String() + " on the way " + w
+					}
+					markDead(j, after)
 					continue
 				}
-				if met {
-					w, err := pl.unmetRequirement(pf, pkgs[j], after)
-					if err != nil {
-						return false, err
-					}
-					if w != "" {
-						if why == "" { // the first unmet is on the chain taken without them
-							why = pkgs[j].Version.String() + " on the way " + w
-						}
-						markDead(j, after)
-						continue
-					}
-				}
-				if ok, err := down(j, met); ok || err != nil {
-					return ok, err
-				}
-				markDead(j, after)
 			}
+			if ok, err := down(j, met); ok || err != nil {
+				return ok, err
+			}
+			markDead(j, after)
 		}
 		return false, nil
 	}
@@ -686,10 +687,34 @@ func (pl *planning) chain(pf *platform, t int) ([]*pkgsource.Package, string, er
 			return path, "", err
 		}
 	}
-	// None has its requirements met: the chain of the highest stable
-	// versions, which every package a path reaches has one hop below it.
+	// None has its requirements met: the chain of the highest versions,
+	// which every package a path reaches has one hop below it.
 	_, err = down(t, false)
 	return path, why, err
+}
+
+// reachesAny reports whether a path takes node n, of catalog cat, to a
+// version that fits, as reachable would once n is decided; and if not,
+// whether one that fits is a downgrade.
+func (pl *planning) reachesAny(n *nodeInfo, cat *catalog, fit sieve) (ok, downgrade bool) {
+	beneath := platform{nodeInfo: n, cat: cat, firstAbove: cat.above(n.node.Version)}
+	if fit.hi >= beneath.firstAbove {
+		dist := pl.distances(&beneath, fit, fit.hi)
+		for i := fit.hi; i >= max(fit.lo, beneath.firstAbove); i-- {
+			if dist[i] > 0 && fit.fits(i) {
+				return true, false
+			}
+		}
+	}
+	for i := min(fit.hi, beneath.firstAbove-1); i >= fit.lo; i-- {
+		if fit.fits(i) {
+			downgrade = true
+			if pl.cfg.allowDowngrade && hop(n.node.Version, &cat.pkgs[i], pl.cfg.maxMinorStep) {
+				return true, false
+			}
+		}
+	}
+	return false, downgrade
 }
 
 // reachable reports whether a path takes pf to its t-th package.
@@ -728,9 +753,11 @@ func (pl *planning) distances(pf *platform, fit sieve, t int) []int32 {
 }
 
 // furthestReachable returns the highest version reachable from installed by
-// upgrades through versions the co-tenants allow, and the versions an
-// upgrade from there reaches that the co-tenants do not allow.
-func (pl *planning) furthestReachable(installed version.Version, pkgs []pkgsource.Package, cotenants []Demand) (furthest version.Version, blocked []version.Version) {
+// upgrades through released versions the co-tenants allow, the versions an
+// upgrade from there reaches that the co-tenants do not allow, and the
+// pre-releases it reaches, which a chain does not pass through (see
+// installsOver).
+func (pl *planning) furthestReachable(installed version.Version, pkgs []pkgsource.Package, cotenants []Demand) (furthest version.Version, blocked, pre []version.Version) {
 	reached := []version.Version{installed}
 	upgradesFrom := func(p *pkgsource.Package) bool {
 		return slices.ContainsFunc(reached, func(r version.Version) bool {
@@ -741,16 +768,19 @@ func (pl *planning) furthestReachable(installed version.Version, pkgs []pkgsourc
 	// a chain of upgrades through allowed versions can reach.
 	for i := range pkgs {
 		p := &pkgs[i]
-		if !upgradesFrom(p) {
-			continue
-		}
-		if allowAll(cotenants, p.Version) {
+		switch {
+		case !upgradesFrom(p):
+		case p.Version.Prerelease() != "":
+			pre = append(pre, p.Version)
+		case allowAll(cotenants, p.Version):
 			reached = append(reached, p.Version)
-		} else {
+		default:
 			blocked = append(blocked, p.Version)
 		}
 	}
-	return slices.MaxFunc(reached, version.Version.Compare), blocked
+	furthest = slices.MaxFunc(reached, version.Version.Compare)
+	pre = slices.DeleteFunc(pre, func(v version.Version) bool { return !furthest.Less(v) })
+	return furthest, blocked, pre
 }
 
 // appendRequires appends to b the requirements of pkgs, as a key.
@@ -812,9 +842,17 @@ func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package, after []
 			if err != nil {
 				return "", err
 			}
-			if len(cotenants) > 0 && !cat.sieve(rbuf[:0], ds, cotenants).any() {
+			fit := cat.sieve(rbuf[:0], ds, cotenants)
+			if len(cotenants) > 0 && !fit.any() {
 				return fmt.Sprintf("requires %s %s, which the co-tenants of node %s do not allow%s: %s",
 					r.Type, r.Constraint, f.node.ID, alongWith(after, r.Type), joinDemands(ruling(cat, ds, cotenants))), nil
+			}
+			if ok, downgrade := pl.reachesAny(f, cat, fit); !ok {
+				why := fmt.Sprintf("requires %s %s, to which no upgrade path takes node %s from %s%s", r.Type, r.Constraint, f.node.ID, f.node.Version, alongWith(after, r.Type))
+				if downgrade && !pl.cfg.allowDowngrade {
+					why += ", and downgrades are not allowed"
+				}
+				return why, nil
 			}
 		}
 	}
@@ -902,10 +940,11 @@ func (pl *planning) replacedBy(n *nodeInfo) *Request {
 // settledCotenants returns, for looking ahead from pf to node n beneath
 // it, the demands of n's co-tenants whose versions the plan will not
 // change: not pf, which a package with requirements upgrades, nor a node
-// being replaced or upgraded, nor one with demands still to be decided,
-// which may be upgraded too. They are its direct co-tenants and those
-// further up, as for cotenants: an application on pf, say, that requires
-// n's template. What they ask of n will still be asked when n is decided.
+// being replaced or upgraded, nor one not yet decided, which may be
+// upgraded too, unless it will keep its version (see staysPut). They are
+// its direct co-tenants and those further up, as for cotenants: an
+// application on pf, say, that requires n's template. What they ask of n
+// will still be asked when n is decided.
 func (pl *planning) settledCotenants(n *nodeInfo, pf *platform) ([]Demand, error) {
 	deps, err := pl.dependents(n.node.ID)
 	if err != nil {
@@ -916,7 +955,7 @@ func (pl *planning) settledCotenants(n *nodeInfo, pf *platform) ([]Demand, error
 			return false
 		}
 		m, ok := pl.nodes[d.Node]
-		return !ok || m.platform == nil || m.platform.decided
+		return !ok || m.platform == nil || m.platform.decided || pl.staysPut(m, pf)
 	}
 	var out []Demand
 	for i := range deps {
@@ -944,6 +983,18 @@ func (pl *planning) settledCotenants(n *nodeInfo, pf *platform) ([]Demand, error
 		out = addCotenant(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
 	}
 	return out, nil
+}
+
+// staysPut reports whether platform node m, not yet decided, will keep
+// its version: no node above it is left to decide, as it is no lower than
+// pf, so every demand on it is known, and its installed version meets
+// them all.
+func (pl *planning) staysPut(m *nodeInfo, pf *platform) bool {
+	if m.height < pf.height {
+		return false
+	}
+	var buf [8]Demand
+	return allowAll(pl.demandedOf(m, buf[:0]), m.node.Version)
 }
 
 // demandedOf appends to ds the constraints of the demands placed on n so
