@@ -3,6 +3,7 @@ package upgrade
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -444,7 +445,7 @@ func requestDemand(r *Request) Demand {
 // gather records the application nodes r replaces and the demands r places
 // on the platform nodes beneath them: those they run on (see runsOn).
 func (pl *planning) gather(r *Request, index int) error {
-	replaced, renamed, targets, err := pl.targets(r)
+	replaced, renamed, targets, err := pl.targets(r, index)
 	if err != nil {
 		return err
 	}
@@ -505,15 +506,20 @@ func (pl *planning) countTargets() (n, idBytes int) {
 // their nodes, sorted by ID: those of r.Replaces, and when the new
 // template has an ID of its own, those of that ID with its version, which
 // a run, or part of one, has moved to it (and which are current). When
-// r.Replaces is not defined, there must be such nodes.
-func (pl *planning) targets(r *Request) (replaced, renamed *topology.Template, targets []*topology.Node, err error) {
+// r.Replaces is not defined, there must be such nodes. A new template's
+// ID of its own must be new, or that of such a template: not of another
+// type, nor of another application's template, which a host recording the
+// run in its topology could not tell from the new one (request index).
+func (pl *planning) targets(r *Request, index int) (replaced, renamed *topology.Template, targets []*topology.Node, err error) {
 	app, err := pl.application(r.Application)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	replaced, _ = app.Template(r.Replaces)
 	if r.Template.ID != r.Replaces {
-		renamed, _ = app.Template(r.Template.ID)
+		if renamed, err = pl.renamedTemplate(app, r, index); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	for _, t := range [...]*topology.Template{replaced, renamed} {
 		if t == nil {
@@ -543,6 +549,30 @@ func (pl *planning) targets(r *Request) (replaced, renamed *topology.Template, t
 		return nil, nil, nil, &MissingNodeError{App: r.Application, Template: r.Replaces}
 	}
 	return replaced, renamed, targets, nil
+}
+
+// renamedTemplate returns the template of app that has the ID of r's new
+// template, which r replaces too (see targets), or nil when the ID is new;
+// and an error when a template of another type, or of another
+// application, has it.
+func (pl *planning) renamedTemplate(app *topology.Application, r *Request, index int) (*topology.Template, error) {
+	bad := func(reason string) error { return &RequestError{Request: index, Field: "Template.ID", Reason: reason} }
+	if t, ok := app.Template(r.Template.ID); ok {
+		if r.Template.Type != "" && t.Type != r.Template.Type {
+			return nil, bad(fmt.Sprintf("application %q has a template %q of type %s, not %q: give the new template an ID of its own",
+				r.Application, r.Template.ID, topology.Quote(t.Type), r.Template.Type))
+		}
+		return t, nil
+	}
+	switch t, err := pl.topo.Template(pl.ctx, r.Template.ID); {
+	case errors.Is(err, topology.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case t != nil:
+		return nil, bad(fmt.Sprintf("template %q is another application's, not %q's: give the new template an ID of its own", r.Template.ID, r.Application))
+	}
+	return nil, nilAnswer("template", string(r.Template.ID))
 }
 
 // nodesOf returns the nodes of app that r replaces, sorted by ID: those of

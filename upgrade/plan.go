@@ -19,6 +19,9 @@ type Request struct {
 	Replaces topology.TemplateID `json:"replaces"`
 	// Template is the new template. Its Requirements name the platform
 	// templates beneath and the versions the new template needs of them.
+	// Its ID is Replaces, a new one, or that of the
+	// application's template of the same type that a run has moved nodes
+	// to; not another application's.
 	Template topology.Template `json:"template"`
 }
 
