@@ -271,6 +271,9 @@ func (pl *planning) first(pf *platform, fit sieve, up bool) (int, bool, []*pkgso
 		if err != nil {
 			return -1, false, nil, err
 		}
+		if pl.passesOver(pf, i, path) != "" {
+			continue
+		}
 		if why == "" {
 			return i, true, path, nil
 		}
@@ -282,6 +285,22 @@ func (pl *planning) first(pf *platform, fit sieve, up bool) (int, bool, []*pkgso
 		return -1, false, nil, errNothingFits
 	}
 	return fallback, false, fallbackPath, nil
+}
+
+// passesOver returns, when a package of the path to pf's i-th package
+// (nil: that package alone) is one that a plan made again passes over on
+// pf (see replan), why; or "".
+func (pl *planning) passesOver(pf *platform, i int, path []*pkgsource.Package) string {
+	for _, p := range pl.cfg.passOver {
+		if p.Node != pf.node.ID {
+			continue
+		}
+		if path == nil && pf.cat.pkgs[i].String() == p.Package ||
+			slices.ContainsFunc(path, func(q *pkgsource.Package) bool { return q.String() == p.Package }) {
+			return fmt.Sprintf("passed over: with package %s, node %s could not be planned", p.Package, p.failed)
+		}
+	}
+	return ""
 }
 
 // errNothingFits says that no version fits a node; see first.
@@ -514,7 +533,8 @@ func (pl *planning) verdicts(pf *platform, fit sieve, t int) []Candidate {
 			}
 			c.Rejected = noPathText
 		default:
-			_, c.Rejected, _ = pl.route(pf, i)
+			path, why, _ := pl.route(pf, i)
+			c.Rejected = cmp.Or(why, pl.passesOver(pf, i, path))
 		}
 		out = append(out, c)
 	}

@@ -3,6 +3,7 @@ package upgrade
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -50,6 +51,7 @@ type config struct {
 	allowDowngrade bool
 	maxMinorStep   int // 0: no limit
 	logger         *slog.Logger
+	passOver       []passedOver // see replan
 }
 
 // WithPolicy sets the version selection policy. The default is Newest.
@@ -111,7 +113,8 @@ func (p *Planner) Plan(ctx context.Context, r Request) (*Plan, error) {
 // relationship (a database it depends on); not past a node of the required
 // template. A platform node whose installed version meets every
 // demand on it is recorded as a satisfied Check. Any other gets one
-// Platform step per package on the shortest way to a version chosen by the
+// Platform step per package on the shortest way, through released
+// versions, to a version chosen by the
 // Policy, one that every request, every co-tenant and every package above
 // it allows. A co-tenant is a node, in any application, that runs on or
 // needs it, directly or through any number of nodes between, and whose
@@ -127,7 +130,12 @@ func (p *Planner) Plan(ctx context.Context, r Request) (*Plan, error) {
 // once per node. A platform node that
 // several requests need gets one set of steps that satisfies them all. The
 // Requires of the chosen packages are planned in turn on the nodes beneath,
-// to any depth. Each node of a replaced template gets an Application step
+// to any depth. Each platform node is decided once, from the top of
+// the stacks down, looking one level down for what its packages require;
+// when the plan then fails on a node beneath because of what the packages
+// chosen above ask of it, it is made again passing over each of those
+// packages in turn (at most 8 plans more), and the error, when none
+// succeeds, is the first plan's. Each node of a replaced template gets an Application step
 // after the platform steps beneath it, and each platform step comes after
 // the steps of the platform nodes beneath its node.
 //
@@ -153,6 +161,15 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 		return nil, err
 	}
 	reqs = cloneRequests(reqs)
+	plan, err := p.plan(ctx, reqs, replacing)
+	if err != nil {
+		return p.replan(ctx, reqs, replacing, err)
+	}
+	return plan, nil
+}
+
+// plan plans the requests, checked and cloned.
+func (p *Planner) plan(ctx context.Context, reqs []Request, replacing map[appTemplate]int) (*Plan, error) {
 	// Three stages: gather (gather.go, cotenants.go) finds the nodes the
 	// requests replace and the platform nodes beneath them, with the
 	// demands on each; decide (decide.go, catalog.go) chooses each
@@ -327,6 +344,86 @@ func cloneRequests(reqs []Request) []Request {
 			all = append(all, r)
 		}
 		out[i].Template.Requirements = all[start:len(all):len(all)]
+	}
+	return out
+}
+
+// maxReplans bounds how many times replan makes a plan again.
+const maxReplans = 8
+
+// passedOver is a package that a plan made again passes over on its node,
+// as a plan with it failed on node failed (see replan).
+type passedOver struct {
+	Demand // of the package: Node is the node, Package the package
+	failed topology.NodeID
+}
+
+// replan makes again a plan that failed, with err, on a platform node that
+// the packages chosen for the nodes above it ask the impossible of. Nodes
+// of one height are decided one after the other, each looking one level
+// down: one may take a package whose requirement on a node beneath rules
+// out what a package of another needs (JDK 21 an Ubuntu that the only
+// Python 3.12 does not run on), where a lower version would have done. So
+// the plan is made again passing over, on its node, each package that
+// the error names in turn; when none makes a plan, the first stays passed
+// over and the packages that the next error names are tried with it; at
+// most maxReplans times in all. Plans that succeed at once are not made
+// again, so they do not change; a plan that fails every time returns the
+// first error, whatever the retries met.
+func (p *Planner) replan(ctx context.Context, reqs []Request, replacing map[appTemplate]int, err error) (*Plan, error) {
+	first := err
+	var passOver []passedOver
+	for tries := 0; tries < maxReplans; {
+		blamed := blamedPackages(err, passOver)
+		if len(blamed) == 0 {
+			break
+		}
+		var next error
+		for i := range blamed {
+			if tries == maxReplans {
+				break
+			}
+			tries++
+			q := *p
+			q.cfg.passOver = append(slices.Clip(passOver), blamed[i])
+			plan, err := q.plan(ctx, reqs, replacing)
+			if err == nil {
+				return plan, nil
+			}
+			if ctx.Err() != nil {
+				return nil, err // cancelled: no more tries
+			}
+			if i == 0 {
+				next = err
+			}
+		}
+		passOver, err = append(passOver, blamed[0]), next
+	}
+	return nil, first
+}
+
+// blamedPackages returns the packages that err, a failure to decide a
+// platform node, names in its demands, but those of passOver.
+func blamedPackages(err error, passOver []passedOver) []passedOver {
+	var failed topology.NodeID
+	var named [][]Demand
+	if e, ok := errors.AsType[*ConflictError](err); ok {
+		failed, named = e.Node, [][]Demand{e.Wanted, e.Blocking}
+	} else if e, ok := errors.AsType[*NoPackageError](err); ok {
+		failed, named = e.Node, [][]Demand{e.Demands}
+	} else if e, ok := errors.AsType[*DowngradeError](err); ok {
+		failed, named = e.Node, [][]Demand{e.Demands}
+	} else if e, ok := errors.AsType[*NoPathError](err); ok {
+		failed, named = e.Node, [][]Demand{e.Blocking}
+	}
+	var out []passedOver
+	for _, ds := range named {
+		for _, d := range ds {
+			same := func(p passedOver) bool { return p.Node == d.Node && p.Package == d.Package }
+			if d.Package != "" && !slices.ContainsFunc(passOver, same) && !slices.ContainsFunc(out, same) {
+				out = append(out, passedOver{d, failed})
+			}
+		}
 	}
 	return out
 }
