@@ -361,7 +361,7 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, af *applyFlags, st
 	var inv *inventory
 	if af.learn {
 		inv = newInventory(in)
-		if err := inv.Ready(); err != nil {
+		if err := cmp.Or(inv.Ready(), inv.Admits(plan)); err != nil {
 			return inputErr(err)
 		}
 	}

@@ -104,6 +104,11 @@ func newInventory(in *inputFlags) *inventory {
 // Learn records that step s is done: its node is at s.To, and, for an
 // application step, runs s.NewTemplate.
 func (inv *inventory) Learn(ctx context.Context, s upgrade.Step) error {
+	return inv.apply(ctx, inv.learnt(s))
+}
+
+// learnt returns the edit that Learn makes for step s.
+func (inv *inventory) learnt(s upgrade.Step) edit {
 	e := edit{app: s.App, node: s.Node, version: s.To}
 	if s.Kind == upgrade.Application && s.NewTemplate != nil && inv.format != toscaInstances {
 		e.define = s.NewTemplate
@@ -111,7 +116,48 @@ func (inv *inventory) Learn(ctx context.Context, s upgrade.Step) error {
 			e.template = s.NewTemplate.ID
 		}
 	}
-	return inv.apply(ctx, e)
+	return e
+}
+
+// Admits checks, before plan runs, that the file can record the end of
+// its application steps: that the deployment they leave, with the new
+// templates defined, is valid. Without it, a new template that a
+// topology refuses (more requirements on one template than it allows,
+// say) would be refused only once every step had run, and the nodes would
+// be planned again. A TOSCA deployment records versions only: there is
+// nothing to check. Its error names the file and says what to do.
+func (inv *inventory) Admits(plan *upgrade.Plan) error {
+	if inv.format == toscaInstances {
+		return nil
+	}
+	err := func() error {
+		data, err := readRegular(inv.path)
+		if err != nil {
+			return err
+		}
+		read := topology.ReadYAML
+		if inv.format == topologyJSON {
+			read = topology.ReadJSON
+		}
+		m, err := read(bytes.NewReader(data))
+		if err != nil {
+			return err
+		}
+		apps := m.Applications()
+		for _, st := range plan.Steps {
+			if st.Kind == upgrade.Application {
+				if _, err := editApps(apps, inv.learnt(st)); err != nil {
+					return err
+				}
+			}
+		}
+		_, err = topology.New(apps...)
+		return err
+	}()
+	if err != nil {
+		return fmt.Errorf("%s could not record the plan's application steps: %w; change the requests' new templates so that the deployment can hold them", inv.path, err)
+	}
+	return nil
 }
 
 // Unlearn records that step s was rolled back: its node is at s.From,
@@ -292,6 +338,23 @@ func setJSON(data []byte, e edit) ([]byte, *topology.Template, error) {
 		return nil, nil, err
 	}
 	apps := m.Applications()
+	replaced, err := editApps(apps, e)
+	if err != nil {
+		return nil, nil, err
+	}
+	if m, err = topology.New(apps...); err != nil {
+		return nil, nil, err
+	}
+	var b bytes.Buffer
+	if err := m.WriteJSON(&b); err != nil {
+		return nil, nil, err
+	}
+	return b.Bytes(), replaced, nil
+}
+
+// editApps makes edit e in apps, and returns the definition e.define
+// replaced, if any.
+func editApps(apps []topology.Application, e edit) (*topology.Template, error) {
 	app := -1
 	for a := range apps {
 		for n := range apps[a].Nodes {
@@ -305,7 +368,7 @@ func setJSON(data []byte, e edit) ([]byte, *topology.Template, error) {
 		}
 	}
 	if app < 0 {
-		return nil, nil, &topology.NotFoundError{Kind: "node", ID: string(e.node)}
+		return nil, &topology.NotFoundError{Kind: "node", ID: string(e.node)}
 	}
 	var replaced *topology.Template
 	if d := e.define; d != nil && allAt(apps[app], d.ID, d.Version) {
@@ -318,14 +381,7 @@ func setJSON(data []byte, e edit) ([]byte, *topology.Template, error) {
 			apps[app].Templates[k] = *d
 		}
 	}
-	if m, err = topology.New(apps...); err != nil {
-		return nil, nil, err
-	}
-	var b bytes.Buffer
-	if err := m.WriteJSON(&b); err != nil {
-		return nil, nil, err
-	}
-	return b.Bytes(), replaced, nil
+	return replaced, nil
 }
 
 // allAt reports whether every node of template id in app has version v,

@@ -84,6 +84,9 @@ type server struct {
 	// inventory learns that its node is back at the step's From; an error
 	// counts as learn's does. See learnInto.
 	unlearn func(context.Context, upgrade.Step) error
+	// admits, if set, checks that the inventory can record a plan, before
+	// it runs (see inventory.Admits).
+	admits func(*upgrade.Plan) error
 	// db, if set (serve --database), keeps the runs: applying a plan
 	// submits it there, for workers to run, and the server follows it.
 	db *pgrun.Store
@@ -575,6 +578,9 @@ func (s *server) handleApplyPlan(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "internal", err)
 		return
 	}
+	if !s.admitted(w, plan) {
+		return
+	}
 	a, err := s.start(r.Context(), plan, nil)
 	answerStarted(w, a, err)
 }
@@ -592,7 +598,7 @@ func (s *server) handleApply(w http.ResponseWriter, r *http.Request) {
 	if plan == nil {
 		return
 	}
-	if plan = s.runnable(w, plan); plan == nil {
+	if plan = s.runnable(w, plan); plan == nil || !s.admitted(w, plan) {
 		return
 	}
 	a, err := s.start(r.Context(), plan, nil)
@@ -926,6 +932,20 @@ func (s *server) learnInto(inv *inventory) {
 		}
 	}
 	s.learn, s.unlearn = record((*inventory).Learn), record((*inventory).Unlearn)
+	s.admits = inv.Admits
+}
+
+// admitted reports whether the inventory can record plan, and answers 400
+// when it cannot.
+func (s *server) admitted(w http.ResponseWriter, plan *upgrade.Plan) bool {
+	if s.admits == nil {
+		return true
+	}
+	if err := s.admits(plan); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", err)
+		return false
+	}
+	return true
 }
 
 // unlearnedError is the error of run id whose steps all succeeded but
