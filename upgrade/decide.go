@@ -718,12 +718,11 @@ func (pl *planning) chain(pf *platform, t int) ([]*pkgsource.Package, string, er
 // whether one that fits is a downgrade.
 func (pl *planning) reachesAny(n *nodeInfo, cat *catalog, fit sieve) (ok, downgrade bool) {
 	beneath := platform{nodeInfo: n, cat: cat, firstAbove: cat.above(n.node.Version)}
-	if fit.hi >= beneath.firstAbove {
-		dist := pl.distances(&beneath, fit, fit.hi)
-		for i := fit.hi; i >= max(fit.lo, beneath.firstAbove); i-- {
-			if dist[i] > 0 && fit.fits(i) {
-				return true, false
-			}
+	// Upwards, so that the distances are worked out only as far as the
+	// lowest version reached that fits.
+	for i := max(fit.lo, beneath.firstAbove); i <= fit.hi; i++ {
+		if fit.fits(i) && pl.distances(&beneath, fit, i)[i] > 0 {
+			return true, false
 		}
 	}
 	for i := min(fit.hi, beneath.firstAbove-1); i >= fit.lo; i-- {
