@@ -37,38 +37,7 @@ func (r *run) checkStale(ctx context.Context) error {
 	for _, node := range slices.Sorted(maps.Keys(byNode)) {
 		steps := byNode[node]
 		slices.SortFunc(steps, func(a, b int) int { return cmp.Compare(r.pos[a], r.pos[b]) })
-		first := r.plan.Steps[steps[0]]
-		expected := []version.Version{first.From}
-		blame := first.ID // the step named when the node is stale
-		expect := func(v version.Version) {
-			if !slices.ContainsFunc(expected, v.Same) {
-				expected = append(expected, v)
-			}
-		}
-		// The node's steps done, and the first not done if it may have
-		// changed the node (in doubt, or failed), add their To; the
-		// first not done is blamed.
-		var rest []int
-		for k, i := range steps {
-			s := r.plan.Steps[i]
-			done := r.report.Outcomes[i].State == Succeeded || r.undone[i]
-			blame = s.ID
-			if done || r.inDoubt[i] || r.failed[i] {
-				expect(s.To)
-			}
-			if !done {
-				rest = steps[k+1:]
-				break
-			}
-		}
-		// A step after that rolled back still counts (its undoing having
-		// failed for the one before, say): the topology may not have
-		// learnt of its undoing yet.
-		for _, i := range rest {
-			if r.undone[i] {
-				expect(r.plan.Steps[i].To)
-			}
-		}
+		expected, blame := r.allowedNow(steps)
 		want := make([]string, len(expected))
 		for k, v := range expected {
 			want[k] = v.String()
@@ -88,6 +57,45 @@ func (r *run) checkStale(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// allowedNow returns the versions the plan allows a node to have now, given
+// its steps in the plan's order (see checkStale), and the step to blame
+// when it has none of them: the first not done, or the last.
+func (r *run) allowedNow(steps []int) (expected []version.Version, blame StepID) {
+	first := r.plan.Steps[steps[0]]
+	expected = []version.Version{first.From}
+	blame = first.ID
+	expect := func(v version.Version) {
+		if !slices.ContainsFunc(expected, v.Same) {
+			expected = append(expected, v)
+		}
+	}
+	// The node's steps done, and the first not done if it may have
+	// changed the node (in doubt, or failed), add their To; the
+	// first not done is blamed.
+	var rest []int
+	for k, i := range steps {
+		s := r.plan.Steps[i]
+		done := r.report.Outcomes[i].State == Succeeded || r.undone[i]
+		blame = s.ID
+		if done || r.inDoubt[i] || r.failed[i] {
+			expect(s.To)
+		}
+		if !done {
+			rest = steps[k+1:]
+			break
+		}
+	}
+	// A step after that rolled back still counts (its undoing having
+	// failed for the one before, say): the topology may not have
+	// learnt of its undoing yet.
+	for _, i := range rest {
+		if r.undone[i] {
+			expect(r.plan.Steps[i].To)
+		}
+	}
+	return expected, blame
 }
 
 // checkDependents refuses the plan when a node that runs on or needs
