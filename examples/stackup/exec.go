@@ -409,10 +409,12 @@ func (r *runner) run(ctx context.Context, action string, c *stepCommand, s upgra
 }
 
 // secretEnv are the environment variables that hold stackup's own
-// secrets: the bearer token serve checks and the database URL, with its
-// password. A step command has no use for them, and could leak them
-// (into its logs, say), so it does not get them.
-var secretEnv = []string{"STACKUP_TOKEN", databaseEnv}
+// secrets: the bearer token serve checks, the database URL, with its
+// password, and the passwords that pgx reads beside the URL, as libpq
+// does (PGPASSWORD, and PGSSLPASSWORD for the client key). A step command
+// has no use for them, and could leak them (into its logs, say), so it
+// does not get them.
+var secretEnv = []string{"STACKUP_TOKEN", databaseEnv, "PGPASSWORD", "PGSSLPASSWORD"}
 
 // commandEnv returns stackup's environment without secretEnv: the
 // environment a step command starts from.

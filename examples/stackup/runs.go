@@ -29,10 +29,28 @@ const (
 // Step states in a run's "steps", besides the outcomes of the upgrade
 // package ("succeeded", "failed", "skipped", "rolled_back", "not_started").
 const (
-	stepPending = "pending"  // not started yet
+	stepPending = "pending"  // not started yet, by a run that goes on
 	stepRunning = "running"  // started, not finished
 	stepInDoubt = "in_doubt" // started by a run that was interrupted before it finished
 )
+
+// stepNotStarted is the state of a step that a run which has ended never
+// started, as the upgrade package's report says it (upgrade.NotStarted).
+var stepNotStarted = apiName(upgrade.NotStarted)
+
+// settle gives the steps of a run that has ended the states they are left
+// in: a step still running was stopped and is in doubt, and one still
+// pending never started.
+func settle(steps map[upgrade.StepID]string) {
+	for id, state := range steps {
+		switch state {
+		case stepRunning:
+			steps[id] = stepInDoubt
+		case stepPending:
+			steps[id] = stepNotStarted
+		}
+	}
+}
 
 // errCancelled is the cause of a run's context when a client cancels it.
 var errCancelled = errors.New("cancelled by POST /v1/runs/ID/cancel")
@@ -200,11 +218,7 @@ func (rs *runState) end(rep *upgrade.Report, state string, err error, inDoubt []
 	for _, id := range inDoubt {
 		rs.rec.Steps[id] = stepInDoubt
 	}
-	for id, s := range rs.rec.Steps {
-		if s == stepRunning {
-			rs.rec.Steps[id] = stepInDoubt
-		}
-	}
+	settle(rs.rec.Steps)
 	rs.rec.State, rs.rec.Error = state, ""
 	if err != nil {
 		rs.rec.Error = err.Error()
@@ -295,11 +309,7 @@ func (s *server) interrupted(ctx context.Context, rec *runRecord) {
 	if err != nil {
 		rec.Error += " (its journal: " + err.Error() + ")"
 	}
-	for id, state := range rec.Steps {
-		if state == stepRunning {
-			rec.Steps[id] = stepInDoubt
-		}
-	}
+	settle(rec.Steps)
 	rec.count()
 }
 

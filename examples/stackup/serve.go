@@ -161,7 +161,8 @@ func (s *server) Close() {
 // Handler returns the HTTP API. It answers only requests for the hosts
 // s.acc allows; every call but GET /healthz must carry the bearer token,
 // and cross-origin browser writes are refused. Every error is JSON,
-// unknown routes and wrong methods included.
+// unknown routes and wrong methods included, and every answer says
+// X-Content-Type-Options: nosniff.
 func (s *server) Handler() http.Handler {
 	api := http.NewServeMux()
 	api.HandleFunc("POST /v1/plan", s.handlePlan)
@@ -181,7 +182,18 @@ func (s *server) Handler() http.Handler {
 	})
 	s.routeDashboard(mux, api)
 	mux.Handle("/", s.guard(jsonErrors(api)))
-	return s.checkHost(jsonErrors(mux))
+	return noSniff(s.checkHost(jsonErrors(mux)))
+}
+
+// noSniff has every answer of h say X-Content-Type-Options: nosniff, so
+// that a browser takes an answer for what its Content-Type says, never
+// for a page or a script: an error that quotes a client's text stays
+// text.
+func noSniff(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
 }
 
 // jsonErrors answers in JSON the requests mux has no route for: 404
