@@ -40,6 +40,48 @@ func TestHunt8CommandEnvironmentHasNoPostgresPasswords(t *testing.T) {
 	assert.Contains(t, secretEnv, "PGSSLPASSWORD")
 }
 
+// TestHunt8NullBody posts the JSON body null to every call that takes a
+// body: each is refused 400 "the body is null", and nothing runs. Before,
+// POST /v1/plans/ID/apply read null as no fields and started a run, and
+// POST /v1/runs/ID/resume resumed one.
+func TestHunt8NullBody(t *testing.T) {
+	exec, ran := marker(t)
+	ts := newTestServer(t, exec)
+	id := ts.reviewed(t)
+	for _, path := range []string{"/v1/plan", "/v1/apply", "/v1/plans", "/v1/plans/" + id + "/apply"} {
+		for _, body := range []string{"null", " null\n", "\tnull "} {
+			t.Run(path+fmt.Sprintf("/%q", body), func(t *testing.T) {
+				code, answer := ts.post(t, path, body)
+				assert.Equal(t, http.StatusBadRequest, code, answer)
+				assert.Equal(t, "invalid_request", answer["kind"])
+				assert.Contains(t, answer["error"], "the body is null")
+				assert.Zero(t, ts.runCount(), "no run was created")
+				assert.NoFileExists(t, ran, "no command ran")
+			})
+		}
+	}
+
+	// A run that failed, which a resume would run again, and a cancel
+	// answer about.
+	failing := newTestServer(t, "false")
+	code, answer := failing.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+	require.Equal(t, http.StatusAccepted, code, answer)
+	run := answer["run"].(string)
+	failing.follow(t, answer["events"].(string), "")
+	before := failing.readLedger(t)
+	for _, path := range []string{"/v1/runs/" + run + "/resume", "/v1/runs/" + run + "/cancel"} {
+		t.Run(path, func(t *testing.T) {
+			code, answer := failing.post(t, path, "null")
+			assert.Equal(t, http.StatusBadRequest, code, answer)
+			assert.Equal(t, "invalid_request", answer["kind"])
+			assert.Contains(t, answer["error"], "the body is null")
+			_, status := failing.get(t, "/v1/runs/"+run)
+			assert.Equal(t, "failed", status["state"], "the run was not resumed")
+			assert.Equal(t, before, failing.readLedger(t), "no command ran")
+		})
+	}
+}
+
 // TestHunt8NoSniff: every answer, of every route, refused or not, says
 // X-Content-Type-Options: nosniff, so that no browser takes a JSON error
 // that echoes a client's text for a page or a script.
@@ -72,6 +114,73 @@ func TestHunt8NoSniff(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		assert.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"), path)
+	}
+}
+
+// TestHunt8LongUnknownField posts bodies whose unknown field has a name of
+// half a megabyte, in every place a field can be, and to the calls that
+// take no fields: each is refused 400 naming the field's start and its
+// length, in a message of a few hundred bytes, not one that echoes the
+// whole name (before: about 524 KB).
+func TestHunt8LongUnknownField(t *testing.T) {
+	exec, ran := marker(t)
+	ts := newTestServer(t, exec)
+	id := ts.reviewed(t)
+	long := strings.Repeat("x", 500_000)
+	good := `"application": "shop", "replaces": "shop_app", "template": {"id": "shop_app_v2", "type": "webapp", "version": "2.0.0"}`
+	for _, tt := range []struct{ name, path, body string }{
+		{"top", "/v1/plan", `{"` + long + `": 1}`},
+		{"request", "/v1/plan", `{"requests": [{` + good + `, "` + long + `": 1}]}`},
+		{"template", "/v1/apply", `{"requests": [{"application": "shop", "template": {"` + long + `": 1}}]}`},
+		{"control", "/v1/plans", `{"\u001b[31m` + long + `": 1}`},
+		{"apply-plan", "/v1/plans/" + id + "/apply", `{"` + long + `": 1}`},
+		{"resume", "/v1/runs/" + strings.Repeat("A", 26) + "/resume", `{"` + long + `": 1}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, answer := ts.post(t, tt.path, tt.body)
+			assert.Equal(t, http.StatusBadRequest, code)
+			msg := fmt.Sprint(answer["error"])
+			assert.Less(t, len(msg), 1000, "the message is bounded: %.300s", msg)
+			assert.Contains(t, msg, "unknown field")
+			assert.Contains(t, msg, "xxxxxxxx", "the message shows the field's start")
+			assert.Contains(t, msg, "bytes)", "and its length")
+			assert.NotContains(t, msg, "\x1b", "no escape sequence reaches a log or a terminal")
+			assert.Zero(t, ts.runCount(), "no run was created")
+			assert.NoFileExists(t, ran, "no command ran")
+		})
+	}
+}
+
+// TestHunt8WrongTypeFullPath: a value of the wrong type is named by its
+// full place, list indexes included, in every body, also one that YAML
+// cannot read (an escaped surrogate pair), which the message was made
+// from: before, such a body gave "requests.template.version".
+func TestHunt8WrongTypeFullPath(t *testing.T) {
+	exec, ran := marker(t)
+	ts := newTestServer(t, exec)
+	good := `{"application": "shop", "replaces": "shop_app", "template": {"id": "x", "type": "webapp", "version": "2.0.0"}}`
+	for _, tt := range []struct{ name, body, want string }{
+		{"number", `{"requests": [` + good + `, ` + good + `, {"application": "shop", "replaces": "shop_app", "template": {"id": "x", "type": "webapp", "version": 5}}]}`,
+			"requests[2].template.version: want a string, got the number 5"},
+		{"surrogate", `{"requests": [` + good + `, ` + good + `, {"application": "shop\ud83d\ude00", "replaces": "shop_app", "template": {"id": "x", "type": "webapp", "version": 5}}]}`,
+			"requests[2].template.version: want a string, got the number 5"},
+		{"surrogate-requirement", `{"requests": [` + good + `, {"application": "\ud83d\ude00", "replaces": "shop_app", "template": {"id": "x", "type": "webapp", "version": "1.0.0", "requirements": [{"template": "a"}, {"template": true}]}}]}`,
+			"requests[1].template.requirements[1].template: want a string, got the boolean true"},
+		{"surrogate-object", `{"requests": [{"application": "\ud83d\ude00", "replaces": "shop_app", "template": {"id": "x", "type": "webapp", "version": {"a": 1}}}]}`,
+			"requests[0].template.version: want a value, got fields"},
+		{"surrogate-list", `{"requests": [` + good + `, "\ud83d\ude00"]}`,
+			`requests[1]: want fields (application, replaces, template), got the value "😀"`},
+		{"long-string", `{"requests": [` + good + `, "` + strings.Repeat("y", 100_000) + `"]}`,
+			`requests[1]: want fields (application, replaces, template), got the value "yyyy`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, answer := ts.post(t, "/v1/apply", tt.body)
+			assert.Equal(t, http.StatusBadRequest, code)
+			assert.Contains(t, answer["error"], tt.want)
+			assert.Less(t, len(fmt.Sprint(answer["error"])), 1000, "the message is bounded")
+			assert.Zero(t, ts.runCount(), "no run was created")
+			assert.NoFileExists(t, ran, "no command ran")
+		})
 	}
 }
 

@@ -375,7 +375,7 @@ func parseRequestsYAML(data []byte) ([]upgrade.Request, error) {
 		return nil, errors.New("more than one YAML document")
 	}
 	if len(doc.Content) == 1 {
-		if err := checkFields(doc.Content[0], reflect.TypeFor[requestFile](), "", false); err != nil {
+		if err := checkFields(doc.Content[0], reflect.TypeFor[requestFile](), ""); err != nil {
 			return nil, err
 		}
 	}
@@ -385,18 +385,21 @@ func parseRequestsYAML(data []byte) ([]upgrade.Request, error) {
 	return rf.convert()
 }
 
+// errNullBody reports a body that is the JSON null, which the decoder
+// would take for an empty object: a call that runs something must not run
+// it on no request at all.
+var errNullBody = errors.New("the body is null: send a JSON object")
+
 // parseRequestsJSON parses a request body: JSON, with no unknown fields
 // and nothing after the object.
 func parseRequestsJSON(r io.Reader) ([]upgrade.Request, error) {
-	var rf requestFile
-	var seen bytes.Buffer // what the decoder read, to name an unknown field's place
-	dec := json.NewDecoder(io.TeeReader(r, &seen))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&rf); err != nil {
+	dec := json.NewDecoder(r)
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("empty body")
 		}
-		return nil, jsonMessage(err, seen.Bytes())
+		return nil, err // not JSON, or a body too large (*http.MaxBytesError), which the server tells apart
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		if err != nil { // not JSON, or a body too large (*http.MaxBytesError), which the server tells apart
@@ -404,34 +407,57 @@ func parseRequestsJSON(r io.Reader) ([]upgrade.Request, error) {
 		}
 		return nil, errors.New("data after the JSON object")
 	}
-	if err := checkJSONKeys(seen.Bytes()); err != nil {
+	if string(raw) == "null" {
+		return nil, errNullBody
+	}
+	// Every key and every value is checked first, so that an error names
+	// its place, list indexes included, and quotes only the start of a
+	// long key or value.
+	if err := checkJSONKeys(raw); err != nil {
 		return nil, err
+	}
+	var rf requestFile
+	if err := json.Unmarshal(raw, &rf); err != nil { // checkJSONKeys let through only what decodes
+		return nil, fmt.Errorf("internal error: %w", err)
 	}
 	return rf.convert()
 }
 
-// checkJSONKeys refuses, in a request body that decoded, what
-// encoding/json lets through and a request file does not: a key given
-// twice in one object (the decoder keeps the last) and a key spelled in
-// another case than the field's (the decoder matches keys without regard
-// to case). Its errors are *placeError values.
+// checkJSONKeys checks a request body against requestFile, naming the
+// place of the first problem, as a request file's are named: a key that
+// is no field's, given twice in one object (the decoder keeps the last)
+// or spelled in another case than the field's (the decoder matches keys
+// without regard to case), and a value of the wrong kind: fields where
+// requestFile has none, or a number or boolean where it has a string.
+// null is taken anywhere, as the decoder takes it. Its errors are
+// *placeError values, or the decoder's own for what is not JSON.
 func checkJSONKeys(data []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
 	// Lines are counted only for an error: counting each key's would take
 	// time growing with the square of the body's size.
 	lineAt := func(offset int64) int { return 1 + bytes.Count(data[:offset], []byte("\n")) }
 	line := func() int { return lineAt(dec.InputOffset()) }
 	var walk func(t reflect.Type, path string) error
 	walk = func(t reflect.Type, path string) error {
+		place := path
+		if place == "" {
+			place = "the top level"
+		}
+		wrong := func(want string, tok json.Token) error {
+			return &placeError{Line: line(), Place: place, Problem: fmt.Sprintf("want %s, got %s", want, tokenKind(tok))}
+		}
 		tok, err := dec.Token()
 		if err != nil {
 			return err
 		}
-		switch {
-		case tok == json.Delim('{') && t.Kind() == reflect.Struct:
-			place := path
-			if place == "" {
-				place = "the top level"
+		if tok == nil {
+			return nil // null, which the decoder takes anywhere
+		}
+		switch t.Kind() {
+		case reflect.Struct:
+			if tok != json.Delim('{') {
+				return wrong(fmt.Sprintf("fields (%s)", strings.Join(fieldNames(t), ", ")), tok)
 			}
 			seen := map[string]int64{} // the offset of each key
 			for dec.More() {
@@ -442,7 +468,7 @@ func checkJSONKeys(data []byte) error {
 				key, _ := tok.(string)
 				f, ok := fieldByName(t, key)
 				if !ok {
-					return &placeError{Line: line(), Place: place, Problem: fmt.Sprintf("unknown field %q; known fields: %s", key, strings.Join(fieldNames(t), ", "))}
+					return &placeError{Line: line(), Place: place, Problem: fmt.Sprintf("unknown field %s; known fields: %s", topology.Quote(key), strings.Join(fieldNames(t), ", "))}
 				}
 				if first, twice := seen[key]; twice {
 					return &placeError{Line: line(), Place: place, Problem: fmt.Sprintf("field %q given twice (first on line %d)", key, lineAt(first))}
@@ -458,7 +484,10 @@ func checkJSONKeys(data []byte) error {
 			}
 			_, err = dec.Token() // '}'
 			return err
-		case tok == json.Delim('[') && t.Kind() == reflect.Slice:
+		case reflect.Slice:
+			if tok != json.Delim('[') {
+				return wrong("a list", tok)
+			}
 			for i := 0; dec.More(); i++ {
 				if err := walk(t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
 					return err
@@ -466,12 +495,37 @@ func checkJSONKeys(data []byte) error {
 			}
 			_, err = dec.Token() // ']'
 			return err
-		case tok == json.Delim('{') || tok == json.Delim('['): // not where the decoder would have taken it
-			return errors.New("internal error: the request body changed shape")
+		case reflect.String:
+			switch tok.(type) {
+			case string:
+				return nil
+			case json.Delim: // '{' or '['
+				return wrong("a value", tok)
+			}
+			return wrong("a string", tok)
 		}
-		return nil // a string, or null
+		return fmt.Errorf("internal error: no JSON for a field of kind %s", t.Kind())
 	}
 	return walk(reflect.TypeFor[requestFile](), "")
+}
+
+// tokenKind names what a JSON token starts, as nodeKind does a YAML
+// node, quoting only the start of a long value.
+func tokenKind(tok json.Token) string {
+	switch v := tok.(type) {
+	case json.Delim:
+		if v == '[' {
+			return "a list"
+		}
+		return "fields"
+	case json.Number:
+		return "the number " + topology.Printable(truncate(string(v)))
+	case bool:
+		return fmt.Sprintf("the boolean %t", v)
+	case string:
+		return "the value " + topology.Quote(v)
+	}
+	return "null"
 }
 
 // placeError is what is wrong at one place of a request file or body:
@@ -490,10 +544,10 @@ func (e *placeError) Error() string {
 // (by their yaml names), and that objects and lists are where t has them,
 // naming the place (such as requests[0].template) and the known fields:
 // the messages speak of the file, not of Go types. Its errors are
-// *placeError values. With strict, for JSON, a value where t has a string
-// must be a string (or null): a number or a boolean is refused, as
-// encoding/json does, where YAML reads 5 or true as a string.
-func checkFields(n *yaml.Node, t reflect.Type, path string, strict bool) error {
+// *placeError values. (A request body, JSON, is checked by
+// checkJSONKeys, which refuses a number or a boolean for a string, as
+// encoding/json does, where YAML reads 5 or true as a string.)
+func checkFields(n *yaml.Node, t reflect.Type, path string) error {
 	at := func(n *yaml.Node, format string, a ...any) error {
 		place := path
 		if place == "" {
@@ -513,13 +567,13 @@ func checkFields(n *yaml.Node, t reflect.Type, path string, strict bool) error {
 			key := n.Content[i].Value
 			f, ok := fieldByName(t, key)
 			if !ok {
-				return at(n.Content[i], "unknown field %q; known fields: %s", key, strings.Join(fieldNames(t), ", "))
+				return at(n.Content[i], "unknown field %s; known fields: %s", topology.Quote(key), strings.Join(fieldNames(t), ", "))
 			}
 			p := key
 			if path != "" {
 				p = path + "." + key
 			}
-			if err := checkFields(n.Content[i+1], f.Type, p, strict); err != nil {
+			if err := checkFields(n.Content[i+1], f.Type, p); err != nil {
 				return err
 			}
 		}
@@ -531,16 +585,13 @@ func checkFields(n *yaml.Node, t reflect.Type, path string, strict bool) error {
 			return at(n, "want a list, got %s", nodeKind(n))
 		}
 		for i, c := range n.Content {
-			if err := checkFields(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), strict); err != nil {
+			if err := checkFields(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
 				return err
 			}
 		}
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			return at(n, "want a value, got %s", nodeKind(n))
-		}
-		if strict && n.Tag != "!!str" && n.Tag != "!!null" {
-			return at(n, "want a string, got %s", nodeKind(n))
 		}
 	}
 	return nil
@@ -577,38 +628,7 @@ func nodeKind(n *yaml.Node) string {
 	case "!!bool":
 		return "the boolean " + topology.Printable(truncate(n.Value))
 	}
-	return fmt.Sprintf("the value %q", n.Value)
-}
-
-// jsonMessage rewrites a JSON decoding error in the words of the request
-// file: an unknown field with its place and the known fields (read again
-// from data, the bytes read), a value of the wrong kind with its place.
-func jsonMessage(err error, data []byte) error {
-	var te *json.UnmarshalTypeError
-	isType := errors.As(err, &te)
-	if (isType && te.Field != "") || strings.HasPrefix(err.Error(), "json: unknown field ") {
-		var doc yaml.Node
-		if yaml.Unmarshal(data, &doc) == nil && len(doc.Content) == 1 {
-			if ferr := checkFields(doc.Content[0], reflect.TypeFor[requestFile](), "", true); ferr != nil {
-				return ferr
-			}
-		}
-	}
-	if isType {
-		place := "the top level"
-		if te.Field != "" {
-			place = te.Field
-		}
-		want := map[reflect.Kind]string{reflect.Struct: "an object", reflect.Slice: "a list", reflect.String: "a string"}[te.Type.Kind()]
-		if want == "" {
-			want = "another value"
-		}
-		return fmt.Errorf("%s: cannot unmarshal %s here: want %s", place, te.Value, want)
-	}
-	if strings.HasPrefix(err.Error(), "json: unknown field ") {
-		return errors.New(strings.TrimPrefix(err.Error(), "json: "))
-	}
-	return err // such as a syntax error, or *http.MaxBytesError, which the server tells apart
+	return "the value " + topology.Quote(n.Value)
 }
 
 // yamlMessage flattens a yaml error into one line.

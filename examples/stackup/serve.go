@@ -559,22 +559,45 @@ func noFields(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	if err == nil {
-		dec := json.NewDecoder(bytes.NewReader(data))
-		dec.DisallowUnknownFields()
-		var empty struct{}
-		if err = dec.Decode(&empty); err == nil {
-			if _, err = dec.Token(); errors.Is(err, io.EOF) {
-				return true
-			}
-			err = errors.New("data after the JSON object")
-		}
-		if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
-			err = fmt.Errorf("want an empty object, got %s", te.Value)
+		if err = emptyObject(data); err == nil {
+			return true
 		}
 	}
 	writeError(w, http.StatusBadRequest, "invalid_request", fmt.Errorf("%s %s takes no fields: send no body, or {} (%s)",
 		r.Method, truncate(r.URL.Path), strings.TrimPrefix(err.Error(), "json: ")))
 	return false
+}
+
+// emptyObject checks that data is one JSON object without fields. It
+// quotes only the start of a long field name.
+func emptyObject(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil { // what is not JSON
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("data after the JSON object")
+	}
+	if string(raw) == "null" {
+		return errNullBody
+	}
+	dec = json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != json.Delim('{') {
+		return fmt.Errorf("want an empty object, got %s", tokenKind(tok))
+	}
+	if tok, err = dec.Token(); err != nil {
+		return err
+	}
+	if key, ok := tok.(string); ok {
+		return fmt.Errorf("unknown field %s", topology.Quote(key))
+	}
+	return nil // '}'
 }
 
 // handleApplyPlan runs the stored plan named in the path, exactly.

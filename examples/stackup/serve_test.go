@@ -303,7 +303,7 @@ func TestServeRefusals(t *testing.T) {
 		error      string
 	}{
 		{"malformed", `{"requests": [`, http.StatusBadRequest, "invalid_request", "unexpected EOF"},
-		{"not-an-object", `[1, 2]`, http.StatusBadRequest, "invalid_request", "cannot unmarshal array"},
+		{"not-an-object", `[1, 2]`, http.StatusBadRequest, "invalid_request", "the top level: want fields (requests), got a list"},
 		{"unknown-field", `{"requests": [{"application": "shop", "replace": "shop_app"}]}`, http.StatusBadRequest, "invalid_request", `unknown field "replace"`},
 		{"bad-version", strings.Replace(valid, `"2.0.0"`, `"two"`, 1), http.StatusBadRequest, "invalid_request", "requests[0] (shop): template.version"},
 		{"bad-constraint", strings.Replace(valid, `">=10.1, <11"`, `">= ten"`, 1), http.StatusBadRequest, "invalid_request", "template.requirements[0].constraint"},
