@@ -83,6 +83,38 @@ func writeAtomicIn(root *os.Root, name, path string, data []byte, perm os.FileMo
 	return nil
 }
 
+// openRegular opens name in root with flag (and perm, to create it), as
+// a regular file only: a symbolic link, a named pipe, a device or a
+// directory planted under name is refused with an error naming what it
+// is, and nothing is created through a link. The open never waits
+// (O_NONBLOCK: a named pipe swapped in at the last moment would wait for
+// a writer) and asks not to follow a link (O_NOFOLLOW); as an os.Root
+// follows a link that stays inside it all the same, the file opened must
+// also be the one that name is, without following links, once open.
+func openRegular(root *os.Root, name string, flag int, perm os.FileMode) (*os.File, error) {
+	if fi, err := root.Lstat(name); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s)", name, fileKind(fi.Mode()))
+	}
+	f, err := root.OpenFile(name, flag|openNonBlock|openNoFollow, perm)
+	if err != nil {
+		return nil, err
+	}
+	held, err := f.Stat()
+	if err == nil && !held.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file (%s)", name, fileKind(held.Mode()))
+	}
+	if err == nil {
+		if now, lerr := root.Lstat(name); lerr != nil || !os.SameFile(held, now) {
+			err = fmt.Errorf("%s is not a regular file (it was replaced while it was opened, by a symbolic link or another file)", name)
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
 // fileKind names what a file that is not regular is.
 func fileKind(m fs.FileMode) string {
 	switch {

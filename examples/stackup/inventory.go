@@ -664,7 +664,10 @@ func lockRuns(in *inputFlags) (unlock func(), err error) {
 	}
 	defer root.Close()
 	name := "." + filepath.Base(path) + ".stackup-lock"
-	f, err := root.OpenFile(name, os.O_RDWR|os.O_CREATE|openNonBlock, 0o600)
+	// Not through a link, nor into a named pipe or a device: the lock's
+	// holder note would be written over what it leads to (the topology
+	// file, say).
+	f, err := openRegular(root, name, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", filepath.Join(filepath.Dir(path), name), err)
 	}

@@ -88,7 +88,7 @@ func TestServeAttackIDs(t *testing.T) {
 		{name: "plan-unknown", method: "POST", path: "/v1/plans/sha256:" + strings.Repeat("0", 64) + "/apply", header: auth,
 			status: 404, kind: "not_found", error: `no plan "sha256:` + strings.Repeat("0", 64) + `": post the requests to /v1/plans`},
 		{name: "plan-planted-link", method: "POST", path: "/v1/plans/sha256:" + planted + "/apply", header: auth,
-			status: 500, kind: "internal", error: "sha256-" + planted + ".json: path escapes from parent"},
+			status: 500, kind: "internal", error: "sha256-" + planted + ".json is not a regular file (a symbolic link)"},
 		{name: "plan-long", method: "GET", path: "/v1/plans/" + long, header: auth,
 			status: 404, kind: "not_found", error: `plan ID "` + long[:100] + `…" ` + notPlanID},
 		{name: "run-traversal", method: "GET", path: "/v1/runs/..%2Fplans%2Fsha256-" + hex, header: auth,

@@ -76,7 +76,7 @@ func openStateDir(dir string) (*stateStore, error) {
 	}
 	// Two servers on one directory would each prune the other's plans and
 	// take up each other's runs: the second is refused.
-	lock, err := root.OpenFile("lock", os.O_RDWR|os.O_CREATE, 0o600)
+	lock, err := openRegular(root, "lock", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		root.Close()
 		return nil, fmt.Errorf("--state-dir: %w", err)
@@ -145,19 +145,18 @@ func (st *stateStore) writeFile(name string, data []byte) error {
 // maxRecord is the size of the largest run record read.
 const maxRecord = 16 << 20
 
-// readFile reads name, a regular file of at most limit bytes.
+// readFile reads name, a regular file of at most limit bytes: a symbolic
+// link or a named pipe planted there is refused (see openRegular), at
+// once.
 func (st *stateStore) readFile(name string, limit int64) ([]byte, error) {
-	f, err := st.root.Open(name)
+	f, err := openRegular(st.root, name, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, errNoEntry
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("state directory %s: %w", st.dir, err)
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s in the state directory is not a regular file", name)
-	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err == nil && int64(len(data)) > limit {
 		err = fmt.Errorf("%s in the state directory is larger than %d bytes", name, limit)
