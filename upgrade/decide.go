@@ -979,13 +979,20 @@ func (pl *planning) settledCotenants(n *nodeInfo, pf *platform) ([]Demand, error
 	var out []Demand
 	for i := range deps {
 		d := &deps[i]
+		demand := Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node}
 		if !settled(d) {
-			continue
+			var sure bool
+			if demand, sure, err = pl.sureDemand(n, d, pf); err != nil {
+				return nil, err
+			}
+			if !sure {
+				continue
+			}
 		}
 		if err := checkDependentOf(n.node.ID, deps, i); err != nil {
 			return nil, err
 		}
-		out = addCotenant(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
+		out = addCotenant(out, demand)
 	}
 	above, err := pl.aboveOf(n)
 	if err != nil {
@@ -1002,6 +1009,79 @@ func (pl *planning) settledCotenants(n *nodeInfo, pf *platform) ([]Demand, error
 		out = addCotenant(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
 	}
 	return out, nil
+}
+
+// maxSure bounds how many constraints a demand of sureDemand joins.
+const maxSure = 8
+
+// sureDemand returns, for looking ahead from pf to node n beneath it, what
+// n's dependent d, a platform node not yet decided that runs on n, will
+// ask of n whatever it is decided to be: its installed version, if the
+// demands on it so far allow it, binds n to its template's constraint,
+// and every package those demands allow requires of n's type one of a
+// few constraints; a version of n that none of them allows is ruled out
+// (a monitoring agent whose every build allowed needs RHEL <9 rules out
+// RHEL 9 for the Redis beside it). Demands on d only grow as the plan is
+// decided, so what it will ask is among these, whether it is decided
+// before pf or after: without it, a node decided first took a package
+// that its sibling, decided after, made impossible, and whether a plan
+// was found depended on their IDs. It reports false when d may ask
+// nothing of n, or too many things to join (see maxSure).
+func (pl *planning) sureDemand(n *nodeInfo, d *topology.Dependent, pf *platform) (Demand, bool, error) {
+	if d.Relation != topology.HostedOn || d.Node == pf.node.ID || pl.exempt(d) {
+		return Demand{}, false, nil
+	}
+	m, ok := pl.nodes[d.Node]
+	if !ok || m.platform == nil || m.platform.decided || m.template == nil || m.template.Type == n.template.Type {
+		return Demand{}, false, nil
+	}
+	var buf [8]Demand
+	ds := pl.demandedOf(m, buf[:0])
+	var texts []string
+	stays := allowAll(ds, m.node.Version)
+	if stays {
+		if d.Constraint.IsZero() {
+			return Demand{}, false, nil
+		}
+		texts = append(texts, d.Constraint.String())
+	}
+	cat, err := pl.catalog(m.template.Type)
+	if err != nil {
+		return Demand{}, false, err
+	}
+	var rbuf [8]rule
+	fit := cat.sieve(rbuf[:0], ds, nil)
+	var last *pkgsource.Package
+	allowed := 0
+	for i := fit.lo; i <= fit.hi; i++ {
+		if !fit.fits(i) {
+			continue
+		}
+		p := &cat.pkgs[i]
+		last, allowed = p, allowed+1
+		k := slices.IndexFunc(p.Requires, func(r pkgsource.Requirement) bool { return r.Type == n.template.Type })
+		if k < 0 {
+			return Demand{}, false, nil // it may ask nothing of n
+		}
+		if c := p.Requires[k].Constraint.String(); !slices.Contains(texts, c) {
+			if len(texts) == maxSure {
+				return Demand{}, false, nil
+			}
+			texts = append(texts, c)
+		}
+	}
+	if len(texts) == 0 {
+		return Demand{}, false, nil // nothing fits d: deciding it will say so
+	}
+	c, err := version.ParseConstraint(strings.Join(texts, " || "))
+	if err != nil {
+		return Demand{}, false, nil
+	}
+	out := Demand{Constraint: c, App: d.App, Template: d.Template, Node: d.Node}
+	if !stays && allowed == 1 { // named as the package it will be
+		out.Package = last.String()
+	}
+	return out, true, nil
 }
 
 // staysPut reports whether platform node m, not yet decided, will keep

@@ -37,10 +37,10 @@ func hunt6SidecarShop(t *testing.T, python topology.NodeID) topology.Topology {
 // Nodes of one height are decided in the order of their IDs: when the
 // Python node is called "interp-1" it is decided first, and JDK 21 is
 // passed over at once for the Ubuntu it needs; when it is called
-// "python-1", JDK 21 is chosen first and vm-1 cannot be planned, so the
-// plan is made again passing over JDK 21 on java-1 (see replan), whose
-// decision says why. Whether a plan exists does not depend on what a node
-// is called.
+// "python-1", java-1 is decided first, and JDK 21 is passed over all the
+// same, as every Python package the request allows needs an Ubuntu below
+// 22.04 (see sureDemand), which java-1's decision says. Whether a plan
+// exists does not depend on what a node is called.
 func TestHunt6SiblingsDoNotDependOnNodeIDs(t *testing.T) {
 	src := source(t,
 		requires(pkg("jdk", "17.0.10"), "ubuntu", ">=20.04"),
@@ -57,7 +57,7 @@ func TestHunt6SiblingsDoNotDependOnNodeIDs(t *testing.T) {
 	require.NoError(t, err, "the same deployment with the Python node renamed")
 	assert.ElementsMatch(t, []upgrade.StepID{"platform/vm-1@20.4.0", "platform/python-1@3.12.3", "platform/java-1@17.0.10", "app/shop-1@2.0.0"}, ids(plan))
 	assert.Equal(t, []upgrade.Candidate{
-		{Version: v("21.0.2"), Rejected: "passed over: with package jdk 21.0.2, node vm-1 could not be planned"},
+		{Version: v("21.0.2"), Rejected: "requires ubuntu >=22.04, which the co-tenants of node vm-1 do not allow: package python 3.12.3 for node python-1 requires >=20.04, <22.04"},
 		{Version: v("17.0.10"), Chosen: true},
 	}, decided(t, plan, "java-1").Candidates)
 }

@@ -1,0 +1,106 @@
+package upgrade_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/upgrade"
+)
+
+// hunt8RHEL is a RHEL 8.6 VM, vm-1, of the platform team, hosting Python
+// 3.9 (python-1), PostgreSQL 13 (postgres-1), Redis 6.2 (redis-1) and a
+// Zabbix agent 6.0 of the monitoring team, node agent, whose template pins
+// the OS below 9. The billing application's billing-1 runs on the Python
+// and uses the rest.
+func hunt8RHEL(t *testing.T, agent topology.NodeID) *topology.Memory {
+	t.Helper()
+	return build(t, new(topology.Builder).
+		Template("platform", topology.Template{ID: "rhel_os", Type: "rhel", Version: v("8.6")}).
+		Template("platform", topology.Template{ID: "python_rt", Type: "python", Version: v("3.9.16")}).
+		Template("platform", topology.Template{ID: "postgres_db", Type: "postgresql", Version: v("13.14")}).
+		Template("platform", topology.Template{ID: "redis_cache", Type: "redis", Version: v("6.2.14")}).
+		Template("monitoring", topology.Template{ID: "zabbix_agent", Type: "zabbix-agent", Version: v("6.0.20"),
+			Requirements: []topology.Requirement{{Template: "rhel_os", Constraint: c("<9")}}}).
+		Template("billing", topology.Template{ID: "billing_app", Type: "webapp", Version: v("1.0.0")}).
+		Node("platform", topology.Node{ID: "vm-1", Template: "rhel_os"}).
+		Node("platform", topology.Node{ID: "python-1", Template: "python_rt", Relationships: on("vm-1")}).
+		Node("platform", topology.Node{ID: "postgres-1", Template: "postgres_db", Relationships: on("vm-1")}).
+		Node("platform", topology.Node{ID: "redis-1", Template: "redis_cache", Relationships: on("vm-1")}).
+		Node("monitoring", topology.Node{ID: agent, Template: "zabbix_agent", Relationships: on("vm-1")}).
+		Node("billing", topology.Node{ID: "billing-1", Template: "billing_app", Relationships: []topology.Relationship{
+			{Relation: topology.HostedOn, Target: "python-1"}, hunt6Dep("postgres-1"), hunt6Dep("redis-1"), hunt6Dep(agent)}}))
+}
+
+// hunt8RHELPackages: the newest Python, PostgreSQL and Redis builds are for
+// RHEL 9 only, the older ones run on 8; every Zabbix agent 6.4 build is
+// for RHEL 8.
+func hunt8RHELPackages(t *testing.T, extra ...pkgsource.Package) *pkgsource.Memory {
+	return source(t, append([]pkgsource.Package{
+		requires(pkg("python", "3.11.9"), "rhel", ">=8.8"),
+		requires(pkg("python", "3.12.3"), "rhel", ">=9"),
+		requires(pkg("python", "3.12.4"), "rhel", ">=9"),
+		requires(pkg("postgresql", "15.7"), "rhel", ">=8.6"),
+		requires(pkg("postgresql", "16.2"), "rhel", ">=9"),
+		requires(pkg("postgresql", "16.3"), "rhel", ">=9"),
+		requires(pkg("redis", "7.2.5"), "rhel", ">=8.6"),
+		requires(pkg("redis", "7.4.0"), "rhel", ">=9"),
+		requires(pkg("redis", "7.4.1"), "rhel", ">=9"),
+		requires(pkg("zabbix-agent", "6.4.14"), "rhel", ">=8, <9"),
+		requires(pkg("zabbix-agent", "6.4.15"), "rhel", ">=8, <9"),
+		pkg("rhel", "8.8"), pkg("rhel", "8.10"), pkg("rhel", "9.4"),
+	}, extra...)...)
+}
+
+// hunt8Billing asks for billing 2.0, which needs the given Redis, newer
+// Python and PostgreSQL, and Zabbix agent 6.4 for its new metrics.
+func hunt8Billing(redis string) upgrade.Request {
+	return upgrade.Request{Application: "billing", Replaces: "billing_app", Template: topology.Template{ID: "billing_app", Type: "webapp", Version: v("2.0.0"),
+		Requirements: []topology.Requirement{
+			{Template: "python_rt", Constraint: c(">=3.11")}, {Template: "postgres_db", Constraint: c(">=15")},
+			{Template: "redis_cache", Constraint: c(redis)}, {Template: "zabbix_agent", Constraint: c(">=6.4")}}}}
+}
+
+// TestHunt8PlanDoesNotDependOnAgentName: the agent's every 6.4 build needs
+// RHEL <9, so none of the RHEL 9 builds of the others will do: RHEL 8.10
+// with Python 3.11.9, PostgreSQL 15.7 and Redis 7.2.5 meets everything.
+// Nodes of one height are decided in the order of their IDs; with the
+// agent called zabbix-agent-1 it came last, each of the others took its
+// RHEL 9 build, and the plans made again passing over them one at a time
+// (see replan) ran out before the last, so the plan failed with a
+// *ConflictError on vm-1 that agent-1 did not meet. And when Redis 7.4 is
+// required, no plan exists whatever the agent is called: the error is the
+// same but for its name.
+func TestHunt8PlanDoesNotDependOnAgentName(t *testing.T) {
+	for _, agent := range []topology.NodeID{"agent-1", "monitor-1", "zabbix-agent-1"} {
+		topo := hunt8RHEL(t, agent)
+		for _, topo := range []*topology.Memory{topo, hunt6ReversedTopology(t, topo)} {
+			plan, err := upgrade.NewPlanner(topo, hunt8RHELPackages(t)).Plan(t.Context(), hunt8Billing(">=7.2"))
+			require.NoError(t, err, agent)
+			requireTopological(t, plan)
+			want := []upgrade.StepID{"platform/postgres-1@15.7.0", "platform/python-1@3.11.9", "platform/redis-1@7.2.5", upgrade.StepID("platform/" + agent + "@6.4.15")}
+			slices.Sort(want) // of one height: in the order of their IDs
+			want = append(append([]upgrade.StepID{"platform/vm-1@8.10.0"}, want...), "app/billing-1@2.0.0")
+			assert.Equal(t, want, ids(plan), agent)
+			for _, s := range plan.Steps[1:5] {
+				assert.Equal(t, []upgrade.StepID{"platform/vm-1@8.10.0"}, s.After, s.ID)
+			}
+			vm := decided(t, plan, "vm-1")
+			assert.Equal(t, "9.4", vm.Candidates[0].Version.String())
+			assert.Contains(t, vm.Candidates[0].Rejected, "package zabbix-agent 6.4.15 for node "+string(agent)+" requires >=8, <9", agent)
+		}
+
+		_, err := upgrade.NewPlanner(topo, hunt8RHELPackages(t)).Plan(t.Context(), hunt8Billing(">=7.4"))
+		require.ErrorIs(t, err, upgrade.ErrConflict, agent)
+		ce, ok := errors.AsType[*upgrade.ConflictError](err)
+		require.True(t, ok, err)
+		assert.Equal(t, topology.NodeID("vm-1"), ce.Node)
+		assert.Contains(t, err.Error(), "package redis 7.4.1 for node redis-1 requires >=9")
+		assert.Contains(t, err.Error(), "package zabbix-agent 6.4.15 for node "+string(agent)+" requires >=8, <9")
+	}
+}
