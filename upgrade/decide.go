@@ -289,15 +289,28 @@ func (pl *planning) first(pf *platform, fit sieve, up bool) (int, bool, []*pkgso
 
 // passesOver returns, when a package of the path to pf's i-th package
 // (nil: that package alone) is one that a plan made again passes over on
-// pf (see replan), why; or "".
+// pf, or requires what it does of the type of the node that failed (see
+// replan), why; or "".
 func (pl *planning) passesOver(pf *platform, i int, path []*pkgsource.Package) string {
+	if len(pl.cfg.passOver) == 0 {
+		return ""
+	}
+	if path == nil {
+		path = []*pkgsource.Package{&pf.cat.pkgs[i]}
+	}
 	for _, p := range pl.cfg.passOver {
 		if p.Node != pf.node.ID {
 			continue
 		}
-		if path == nil && pf.cat.pkgs[i].String() == p.Package ||
-			slices.ContainsFunc(path, func(q *pkgsource.Package) bool { return q.String() == p.Package }) {
-			return fmt.Sprintf("passed over: with package %s, node %s could not be planned", p.Package, p.failed)
+		for _, q := range path {
+			if q.String() == p.Package {
+				return fmt.Sprintf("passed over: with package %s, node %s could not be planned", p.Package, p.failed)
+			}
+			if slices.ContainsFunc(q.Requires, func(r pkgsource.Requirement) bool {
+				return r.Type == p.typ && r.Constraint.String() == p.Constraint.String()
+			}) {
+				return fmt.Sprintf("passed over: it requires %s %s, as package %s does, with which node %s could not be planned", p.typ, p.Constraint, p.Package, p.failed)
+			}
 		}
 	}
 	return ""

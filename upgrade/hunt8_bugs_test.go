@@ -104,3 +104,50 @@ func TestHunt8PlanDoesNotDependOnAgentName(t *testing.T) {
 		assert.Contains(t, err.Error(), "package zabbix-agent 6.4.15 for node "+string(agent)+" requires >=8, <9")
 	}
 }
+
+// hunt8RHELPlugin is hunt8RHEL with a MySQL plugin on the agent, whose
+// template allows only an agent below 7.
+func hunt8RHELPlugin(t *testing.T, agent topology.NodeID) *topology.Memory {
+	apps := hunt8RHEL(t, agent).Applications()
+	for i := range apps {
+		if apps[i].ID == "monitoring" {
+			apps[i].Templates = append(apps[i].Templates, topology.Template{ID: "mysql_plugin", Type: "zabbix-plugin", Version: v("6.0.0"),
+				Requirements: []topology.Requirement{{Template: "zabbix_agent", Constraint: c("<7")}}})
+			apps[i].Nodes = append(apps[i].Nodes, topology.Node{ID: "plugin-1", Template: "mysql_plugin", Relationships: on(agent)})
+		}
+	}
+	topo, err := topology.New(apps...)
+	require.NoError(t, err)
+	return topo
+}
+
+// TestHunt8ReplanPassesOverWhatConflicts: with a Zabbix agent 7.0 for RHEL
+// 9 among the packages, what the agent will need of the VM is not known
+// before it is decided (its plugin, not a demand on it, rules 7.0 out), so
+// when it is decided last each of the others takes its RHEL 9 build and
+// vm-1 fails. The plans made again pass over only the packages that
+// conflict there (not PostgreSQL 15.7's ">=8.6", which the first plan made
+// again leaves on the VM), and with each every build of its node that
+// requires the same of the VM (PostgreSQL 16.2 as 16.3): before, the eight
+// plans made again ran out a build at a time, and the plan failed with a
+// *ConflictError that agent-1 did not meet.
+func TestHunt8ReplanPassesOverWhatConflicts(t *testing.T) {
+	src := hunt8RHELPackages(t, requires(pkg("zabbix-agent", "7.0.0"), "rhel", ">=9"))
+	for _, agent := range []topology.NodeID{"agent-1", "zabbix-agent-1"} {
+		plan, err := upgrade.NewPlanner(hunt8RHELPlugin(t, agent), src).Plan(t.Context(), hunt8Billing(">=7.2"))
+		require.NoError(t, err, agent)
+		requireTopological(t, plan)
+		want := []upgrade.StepID{"platform/postgres-1@15.7.0", "platform/python-1@3.11.9", "platform/redis-1@7.2.5", upgrade.StepID("platform/" + agent + "@6.4.15")}
+		slices.Sort(want)
+		want = append(append([]upgrade.StepID{"platform/vm-1@8.10.0"}, want...), "app/billing-1@2.0.0")
+		assert.Equal(t, want, ids(plan), agent)
+		assert.Equal(t, "not allowed by co-tenant node plugin-1 (monitoring) requires <7", decided(t, plan, agent).Candidates[0].Rejected)
+	}
+	plan, err := upgrade.NewPlanner(hunt8RHELPlugin(t, "zabbix-agent-1"), src).Plan(t.Context(), hunt8Billing(">=7.2"))
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.Candidate{
+		{Version: v("16.3"), Rejected: "passed over: with package postgresql 16.3, node vm-1 could not be planned"},
+		{Version: v("16.2"), Rejected: "passed over: it requires rhel >=9, as package postgresql 16.3 does, with which node vm-1 could not be planned"},
+		{Version: v("15.7"), Chosen: true},
+	}, decided(t, plan, "postgres-1").Candidates)
+}

@@ -352,10 +352,13 @@ func cloneRequests(reqs []Request) []Request {
 const maxReplans = 8
 
 // passedOver is a package that a plan made again passes over on its node,
-// as a plan with it failed on node failed (see replan).
+// as a plan with it failed on node failed, of type typ (see replan); and
+// with it every package that requires of typ what it does: the next build
+// of PostgreSQL 16 that needs RHEL 9 would fail as the first did.
 type passedOver struct {
 	Demand // of the package: Node is the node, Package the package
 	failed topology.NodeID
+	typ    string
 }
 
 // replan makes again a plan that failed, with err, on a platform node that
@@ -365,7 +368,8 @@ type passedOver struct {
 // out what a package of another needs (JDK 21 an Ubuntu that the only
 // Python 3.12 does not run on), where a lower version would have done. So
 // the plan is made again passing over, on its node, each package that
-// the error names in turn; when none makes a plan, the first stays passed
+// the error names in conflict in turn (see blamedPackages), and with it
+// those that require the same of the failed node's type; when none makes a plan, the first stays passed
 // over and the packages that the next error names are tried with it; at
 // most maxReplans times in all. Plans that succeed at once are not made
 // again, so they do not change; a plan that fails every time returns the
@@ -403,26 +407,44 @@ func (p *Planner) replan(ctx context.Context, reqs []Request, replacing map[appT
 }
 
 // blamedPackages returns the packages that err, a failure to decide a
-// platform node, names in its demands, but those of passOver.
+// platform node, names in its demands, but those of passOver: those whose
+// constraint no version the error names (and the installed one) meets
+// along with another demand it names, or its own; or, when none is such,
+// all of them. A package that conflicts with nothing, PostgreSQL 15.7's
+// ">=8.6" among RHEL 9 builds and an agent's "<9", would cost a plan made
+// again that changes nothing, and with it passed over for good, every
+// later one.
 func blamedPackages(err error, passOver []passedOver) []passedOver {
 	var failed topology.NodeID
-	var named [][]Demand
+	var typ string
+	var named []Demand
+	var vs []version.Version
 	if e, ok := errors.AsType[*ConflictError](err); ok {
-		failed, named = e.Node, [][]Demand{e.Wanted, e.Blocking}
+		failed, typ, named, vs = e.Node, e.Type, slices.Concat(e.Wanted, e.Blocking), slices.Concat(e.Tried, []version.Version{e.Installed})
 	} else if e, ok := errors.AsType[*NoPackageError](err); ok {
-		failed, named = e.Node, [][]Demand{e.Demands}
+		failed, typ, named, vs = e.Node, e.Type, e.Demands, slices.Concat(e.Considered, []version.Version{e.Installed})
 	} else if e, ok := errors.AsType[*DowngradeError](err); ok {
-		failed, named = e.Node, [][]Demand{e.Demands}
+		failed, typ, named, vs = e.Node, e.Type, e.Demands, slices.Concat(e.Candidates, []version.Version{e.Installed})
 	} else if e, ok := errors.AsType[*NoPathError](err); ok {
-		failed, named = e.Node, [][]Demand{e.Blocking}
+		failed, typ, named, vs = e.Node, e.Type, e.Blocking, slices.Concat(e.Targets, []version.Version{e.Installed})
+	}
+	conflicts := func(d *Demand) bool {
+		return slices.ContainsFunc(named, func(o Demand) bool {
+			return !slices.ContainsFunc(vs, func(v version.Version) bool { return d.Constraint.Allows(v) && o.Constraint.Allows(v) })
+		})
 	}
 	var out []passedOver
-	for _, ds := range named {
-		for _, d := range ds {
-			same := func(p passedOver) bool { return p.Node == d.Node && p.Package == d.Package }
-			if d.Package != "" && !slices.ContainsFunc(passOver, same) && !slices.ContainsFunc(out, same) {
-				out = append(out, passedOver{d, failed})
+	for _, only := range []bool{true, false} {
+		for _, d := range named {
+			same := func(p passedOver) bool {
+				return p.Node == d.Node && (p.Package == d.Package || p.typ == typ && p.Constraint.String() == d.Constraint.String())
 			}
+			if d.Package != "" && (!only || conflicts(&d)) && !slices.ContainsFunc(passOver, same) && !slices.ContainsFunc(out, same) {
+				out = append(out, passedOver{d, failed, typ})
+			}
+		}
+		if len(out) > 0 {
+			break
 		}
 	}
 	return out
