@@ -3,6 +3,7 @@ package upgrade
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -283,7 +284,9 @@ type ConflictError struct {
 	Wanted []Demand
 	// Blocking are the demands that rule out versions Wanted allows:
 	// co-tenant nodes, other requests, or packages above. Each names its
-	// node or template, its application and its constraint.
+	// node or template, its application and its constraint. All are
+	// here; the message names the first few of each constraint and
+	// counts the rest.
 	Blocking []Demand
 	// Tried are the versions that satisfy Wanted, ascending: those of the
 	// packages, and the installed one when it does.
@@ -337,21 +340,85 @@ func (e *StepError) Error() string {
 // Unwrap returns ErrStepFailed and the executor's error.
 func (e *StepError) Unwrap() []error { return []error{ErrStepFailed, e.Err} }
 
+// An error names at most maxNamedAlike demands of one constraint, of at
+// most maxNamedConstraints constraints, and at most maxNamedVersions
+// versions, and counts the rest: a Tomcat that ten thousand applications
+// run on would otherwise make a message of half a megabyte. The error's
+// fields hold them all.
+const (
+	maxNamedAlike       = 3
+	maxNamedConstraints = 8
+	maxNamedVersions    = 32
+)
+
+// joinDemands names ds, joined with "and": all of them, in order, when
+// there are few; else, constraint by constraint in the order they first
+// come, the first maxNamedAlike of each and how many more have it, and
+// how many more have other constraints.
 func joinDemands(ds []Demand) string {
-	s := make([]string, len(ds))
-	for i, d := range ds {
-		s[i] = d.String()
+	type alike struct {
+		constraint string
+		named      []*Demand
+		more       int
 	}
-	return strings.Join(s, " and ")
+	var groups []alike
+	others, few := 0, true
+	for i := range ds {
+		c := ds[i].Constraint.String()
+		g := slices.IndexFunc(groups, func(a alike) bool { return a.constraint == c })
+		switch {
+		case g < 0 && len(groups) == maxNamedConstraints:
+			others, few = others+1, false
+		case g < 0:
+			groups = append(groups, alike{constraint: c, named: []*Demand{&ds[i]}})
+		case len(groups[g].named) < maxNamedAlike:
+			groups[g].named = append(groups[g].named, &ds[i])
+		default:
+			groups[g].more, few = groups[g].more+1, false
+		}
+	}
+	var b []byte
+	if few {
+		for i := range ds {
+			if i > 0 {
+				b = append(b, " and "...)
+			}
+			b = ds[i].appendString(b)
+		}
+		return string(b)
+	}
+	for k, g := range groups {
+		if k > 0 {
+			b = append(b, " and "...)
+		}
+		for i, d := range g.named {
+			if i > 0 {
+				b = append(b, " and "...)
+			}
+			b = d.appendString(b)
+		}
+		if g.more > 0 {
+			b = fmt.Appendf(b, ", and %d more with the same constraint", g.more)
+		}
+	}
+	if others > 0 {
+		b = fmt.Appendf(b, ", and %d more with other constraints", others)
+	}
+	return string(b)
 }
 
+// joinVersions names vs, joined with commas, or "none": the first
+// maxNamedVersions, and how many more there are.
 func joinVersions(vs []version.Version) string {
 	if len(vs) == 0 {
 		return "none"
 	}
-	s := make([]string, len(vs))
-	for i, v := range vs {
-		s[i] = v.String()
+	s := make([]string, min(len(vs), maxNamedVersions))
+	for i := range s {
+		s[i] = vs[i].String()
+	}
+	if more := len(vs) - len(s); more > 0 {
+		return strings.Join(s, ", ") + fmt.Sprintf(", and %d more", more)
 	}
 	return strings.Join(s, ", ")
 }

@@ -2,6 +2,7 @@ package upgrade_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -150,4 +151,42 @@ func TestHunt8ReplanPassesOverWhatConflicts(t *testing.T) {
 		{Version: v("16.2"), Rejected: "passed over: it requires rhel >=9, as package postgresql 16.3 does, with which node vm-1 could not be planned"},
 		{Version: v("15.7"), Chosen: true},
 	}, decided(t, plan, "postgres-1").Candidates)
+}
+
+// TestHunt8ConflictErrorIsBounded: a Tomcat 9 that ten thousand legacy
+// applications run on, each requiring it below 10 (half of them "<10",
+// half "~9.0" when mixed), and a shop that needs 10. The error names the
+// first three of each constraint and counts the rest; its Blocking field
+// holds them all. Before, its text was 510 kB.
+func TestHunt8ConflictErrorIsBounded(t *testing.T) {
+	const n = 10000
+	for _, mixed := range []bool{false, true} {
+		b := shopBuilder(1).
+			Template("legacy", topology.Template{ID: "legacy_app", Type: "webapp", Version: v("3.2.0"),
+				Requirements: []topology.Requirement{{Template: "tomcat_server", Constraint: c("<10")}}}).
+			Template("legacy", topology.Template{ID: "legacy_api", Type: "webapp", Version: v("1.7.0"),
+				Requirements: []topology.Requirement{{Template: "tomcat_server", Constraint: c("~9.0")}}})
+		for i := range n {
+			tmpl := topology.TemplateID("legacy_app")
+			if mixed && i%2 == 1 {
+				tmpl = "legacy_api"
+			}
+			b.Node("legacy", topology.Node{ID: topology.NodeID(fmt.Sprintf("legacy-%05d", i)), Template: tmpl, Relationships: on("tomcat-1")})
+		}
+		_, err := upgrade.NewPlanner(build(t, b), catalogue(t)).Plan(t.Context(), shop2("tomcat_server", ">=10"))
+		require.ErrorIs(t, err, upgrade.ErrConflict)
+		ce, ok := errors.AsType[*upgrade.ConflictError](err)
+		require.True(t, ok, err)
+		assert.Len(t, ce.Blocking, n, "the field keeps every co-tenant")
+		msg := err.Error()
+		assert.Less(t, len(msg), 2048, "mixed %v", mixed)
+		if !mixed {
+			assert.Equal(t, `upgrade: node "tomcat-1" (tomcat 8.5.100): shop_app@2.0.0 (shop) requires >=10, but `+
+				`node legacy-00000 (legacy) requires <10 and node legacy-00001 (legacy) requires <10 and node legacy-00002 (legacy) requires <10, and 9997 more with the same constraint; `+
+				`versions tried: 10.1.18, 10.1.34, 11.0.2; change the demands so that one version meets them all, or add such a version to the package source`, msg)
+			continue
+		}
+		assert.Contains(t, msg, "node legacy-00000 (legacy) requires <10 and node legacy-00002 (legacy) requires <10 and node legacy-00004 (legacy) requires <10, and 4997 more with the same constraint")
+		assert.Contains(t, msg, "node legacy-00001 (legacy) requires ~9.0 and node legacy-00003 (legacy) requires ~9.0 and node legacy-00005 (legacy) requires ~9.0, and 4997 more with the same constraint")
+	}
 }
