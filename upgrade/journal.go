@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/stackup/stackup/topology"
 )
 
 // Journal records the progress of a run so that a run interrupted by a
@@ -145,11 +147,15 @@ func (r *run) record(ctx context.Context, i int, kind RecordKind) error {
 	if r.cfg.journal == nil {
 		return nil
 	}
-	err := r.cfg.journal.Append(context.WithoutCancel(ctx), Record{Kind: kind, Step: r.plan.Steps[i].ID, Time: time.Now().UTC()})
-	if _, ours := errors.AsType[*journalError](err); err != nil && !ours {
-		return fmt.Errorf("upgrade: journal: %w", err)
+	rec := Record{Kind: kind, Step: r.plan.Steps[i].ID, Time: time.Now().UTC()}
+	err := r.cfg.journal.Append(context.WithoutCancel(ctx), rec)
+	if err == nil {
+		return nil
 	}
-	return err
+	if je, ours := errors.AsType[*journalError](err); ours && je.rec != nil {
+		return err // it names the journal and the step
+	}
+	return fmt.Errorf("upgrade: journal: %s: %w", recording(rec), err)
 }
 
 // FileJournal is a Journal kept in a file: a header line naming the plan,
@@ -229,15 +235,29 @@ func (e *LockError) Error() string {
 // Is reports whether target is ErrLocked.
 func (e *LockError) Is(target error) bool { return target == ErrLocked }
 
-// journalError is an error of a FileJournal: it names the file, and says
-// "upgrade: journal" once, however Run wraps it.
+// journalError is an error of a FileJournal: it names the file, and the
+// step whose record it could not keep, if any, and says "upgrade:
+// journal" once, however Run wraps it.
 type journalError struct {
 	path string
 	err  error
+	rec  *Record // the record Append could not keep, or nil
 }
 
-func (e *journalError) Error() string { return fmt.Sprintf("upgrade: journal %s: %v", e.path, e.err) }
+func (e *journalError) Error() string {
+	if e.rec != nil {
+		return fmt.Sprintf("upgrade: journal %s: %s: %v", e.path, recording(*e.rec), e.err)
+	}
+	return fmt.Sprintf("upgrade: journal %s: %v", e.path, e.err)
+}
+
 func (e *journalError) Unwrap() error { return e.err }
+
+// recording says which record a journal could not keep: "recording step
+// "a" as started", the step's ID quoted and, if long, shortened.
+func recording(r Record) string {
+	return fmt.Sprintf("recording step %s as %s", topology.Quote(string(r.Step)), topology.Quote(string(r.Kind)))
+}
 
 // OpenFileJournal opens the journal at path, creating it if need be, and
 // takes its lock; a live holder gives a *LockError naming it. A new
@@ -249,14 +269,14 @@ func OpenFileJournal(path string) (*FileJournal, error) {
 	for range 10 {
 		f, err := openJournalFile(path)
 		if err != nil {
-			return nil, &journalError{path, err}
+			return nil, &journalError{path: path, err: err}
 		}
 		if err := tryLock(f); err != nil {
 			f.Close()
 			if errors.Is(err, errLockHeld) {
 				return nil, &LockError{Path: path, Holder: describeHolder(readNote(path + ".lock"))}
 			}
-			return nil, &journalError{path, fmt.Errorf("lock: %w", err)}
+			return nil, &journalError{path: path, err: fmt.Errorf("lock: %w", err)}
 		}
 		// A runner that held the file may have removed it between the
 		// open and the lock: a lock on it would keep no one off the path.
@@ -392,11 +412,11 @@ func (j *FileJournal) Begin(_ context.Context, planID string) ([]Record, error) 
 	defer j.mu.Unlock()
 	j.begun = false
 	if _, err := j.f.Seek(0, io.SeekStart); err != nil {
-		return nil, &journalError{j.path, err}
+		return nil, &journalError{path: j.path, err: err}
 	}
 	data, err := io.ReadAll(j.f)
 	if err != nil {
-		return nil, &journalError{j.path, err}
+		return nil, &journalError{path: j.path, err: err}
 	}
 	// NULs alone are what some file systems (XFS, ext4 with
 	// data=writeback) leave of a new journal's header after a power loss:
@@ -422,7 +442,7 @@ func (j *FileJournal) Begin(_ context.Context, planID string) ([]Record, error) 
 		return nil, err
 	}
 	if err := j.cut(int64(len(lines[0]) + size)); err != nil {
-		return nil, &journalError{j.path, err}
+		return nil, &journalError{path: j.path, err: err}
 	}
 	j.begun = true
 	return records, nil
@@ -505,7 +525,7 @@ func syncDir(dir string) error {
 // start empties the file and writes the header.
 func (j *FileJournal) start(planID string) error {
 	if err := j.cut(0); err != nil {
-		return &journalError{j.path, err}
+		return &journalError{path: j.path, err: err}
 	}
 	header, _ := json.Marshal(journalHeader{Plan: planID})
 	return j.write(append(header, '\n'))
@@ -515,20 +535,36 @@ func (j *FileJournal) start(planID string) error {
 // It refuses a record whose step ID is not UTF-8, which JSON cannot
 // keep, and to write before a Begin that succeeded, which would write
 // over the journal's header and records, or into a journal Begin refused.
+//
+// Its errors name the journal and the record's step.
 func (j *FileJournal) Append(_ context.Context, r Record) error {
+	if err := j.append(r); err != nil {
+		var je *journalError
+		if !errors.As(err, &je) {
+			je = &journalError{path: j.path, err: err}
+		}
+		named := *je
+		named.rec = &r
+		return &named
+	}
+	return nil
+}
+
+// append is Append, its errors not naming the record.
+func (j *FileJournal) append(r Record) error {
 	if !utf8.ValidString(string(r.Step)) || !utf8.ValidString(string(r.Kind)) {
 		// JSON would keep another ID, or kind: the record would not be
 		// read back as written.
-		return &journalError{j.path, fmt.Errorf("the record of step %q is not UTF-8, which the journal cannot keep", r.Step)}
+		return errors.New("the record is not UTF-8, which the journal cannot keep")
 	}
 	line, err := json.Marshal(r)
 	if err != nil {
-		return &journalError{j.path, err}
+		return err
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if !j.begun {
-		return &journalError{j.path, errors.New("Append before a Begin that succeeded: the journal is tied to no plan, and the record would go over what it holds")}
+		return errors.New("Append before a Begin that succeeded: the journal is tied to no plan, and the record would go over what it holds")
 	}
 	return j.write(append(line, '\n'))
 }
@@ -542,13 +578,13 @@ func (j *FileJournal) write(line []byte) error {
 	}
 	if _, err := j.f.Write(line); err != nil {
 		if cerr := j.cut(j.good); cerr != nil {
-			j.broken = &journalError{j.path, fmt.Errorf("a write failed (%v) and cutting back to the last whole record failed too (%v): open the journal again to resume", err, cerr)}
+			j.broken = &journalError{path: j.path, err: fmt.Errorf("a write failed (%v) and cutting back to the last whole record failed too (%v): open the journal again to resume", err, cerr)}
 			return j.broken
 		}
-		return &journalError{j.path, fmt.Errorf("the record was not written, and the journal is cut back to its last whole record: %w", err)}
+		return &journalError{path: j.path, err: fmt.Errorf("the record was not written, and the journal is cut back to its last whole record: %w", err)}
 	}
 	if err := j.f.Sync(); err != nil {
-		j.broken = &journalError{j.path, fmt.Errorf("sync failed, so what reached the disk is unknown; it takes no more records until opened again: %w", err)}
+		j.broken = &journalError{path: j.path, err: fmt.Errorf("sync failed, so what reached the disk is unknown; it takes no more records until opened again: %w", err)}
 		return j.broken
 	}
 	j.good += int64(len(line))
@@ -572,7 +608,7 @@ func (j *FileJournal) Close() error {
 		}
 	}
 	if err := j.f.Close(); err != nil {
-		return &journalError{j.path, err}
+		return &journalError{path: j.path, err: err}
 	}
 	return nil
 }
