@@ -145,3 +145,54 @@ func h8JournalError(err error) error {
 	}
 	return nil
 }
+
+// TestHunt7ReportSaysInDoubt: a step that a resumed run offers again in
+// doubt, found started but not finished in the journal, says so in its
+// Outcome, as its StepStarted event does; the others do not.
+func TestHunt7ReportSaysInDoubt(t *testing.T) {
+	plan := h8Plan()
+	path := jrPath(t)
+	jrSeed(t, path, plan.ID, jrRec(upgrade.RecordStarted, "a"), jrRec(upgrade.RecordSucceeded, "a"), jrRec(upgrade.RecordStarted, "b"))
+	j := jrOpen(t, path)
+	var startedInDoubt []upgrade.StepID
+	report, err := upgrade.Run(context.Background(), plan, &jrRecorder{}, upgrade.WithJournal(j), upgrade.WithEvents(func(e upgrade.Event) {
+		if e.Kind == upgrade.StepStarted && e.InDoubt {
+			startedInDoubt = append(startedInDoubt, e.Step.ID)
+		}
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{"b"}, startedInDoubt)
+	for _, o := range report.Outcomes {
+		assert.Equal(t, o.Step == "b", o.InDoubt, "step %s", o.Step)
+		assert.Equal(t, upgrade.Succeeded, o.State)
+	}
+}
+
+// TestHunt7InDoubtStepThatFails: a step offered again in doubt that then
+// fails is Failed, in doubt, with its error, and the steps after it are
+// skipped; its failure is recorded, so that the next run offers it again
+// as a step that failed, not in doubt.
+func TestHunt7InDoubtStepThatFails(t *testing.T) {
+	plan := h8Plan()
+	path := jrPath(t)
+	jrSeed(t, path, plan.ID, jrRec(upgrade.RecordStarted, "a"))
+	j := jrOpen(t, path)
+	boom := errors.New("boom")
+	ex := &jrRecorder{fail: map[upgrade.StepID]error{"a": boom}}
+	report, err := upgrade.Run(context.Background(), plan, ex, upgrade.WithJournal(j))
+	require.ErrorIs(t, err, boom)
+	a, _ := report.Outcome("a")
+	assert.Equal(t, upgrade.Failed, a.State)
+	assert.True(t, a.InDoubt)
+	assert.ErrorIs(t, a.Err, boom)
+	assert.Equal(t, map[upgrade.StepID]upgrade.State{"a": upgrade.Failed, "b": upgrade.Skipped, "c": upgrade.Skipped}, states(report))
+	assert.Equal(t, map[upgrade.StepID]bool{"a": true}, ex.inDoubt)
+
+	ex = &jrRecorder{}
+	report, err = upgrade.Run(context.Background(), plan, ex, upgrade.WithJournal(j))
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{"a", "b", "c"}, ex.ran)
+	assert.Empty(t, ex.inDoubt, "a's failure was recorded: it is no longer in doubt")
+	a, _ = report.Outcome("a")
+	assert.False(t, a.InDoubt)
+}

@@ -129,6 +129,12 @@ type Outcome struct {
 	// or Rollback) ignored its context past the grace period, so Run
 	// stopped waiting for it; see WithGracePeriod.
 	Abandoned bool
+	// InDoubt says that the step was offered to the executor in doubt
+	// (see InDoubt): a journal recorded that an earlier run started it,
+	// or started to roll it back, and never recorded the end, so it may
+	// have been carried out, or undone, in full, in part or not at all
+	// before this run's attempts, whatever State says of them.
+	InDoubt bool
 }
 
 // Report lists the outcome of every step of a plan, in the order of the
@@ -778,6 +784,7 @@ func (r *run) next(ctx context.Context) (int, bool) {
 		r.halt()
 		return 0, false
 	}
+	r.report.Outcomes[i].InDoubt = r.inDoubt[i]
 	r.emit(Event{Kind: StepStarted, Step: &r.plan.Steps[i], Attempt: 1, InDoubt: r.inDoubt[i]})
 	return i, true
 }
