@@ -266,8 +266,88 @@ func recording(r Record) string {
 // a journal does so before Close, while it holds the lock: a journal
 // removed then is never the one another runner holds.
 func OpenFileJournal(path string) (*FileJournal, error) {
+	return openFileJournal(journalPlace{name: path})
+}
+
+// OpenFileJournalIn is OpenFileJournal for the journal name in root,
+// for a program that keeps journals in a directory others may write to
+// (a server's state directory): the journal is opened, or created, inside
+// root only, and never through a symbolic link: a link, a named pipe or
+// anything else but a regular file planted under name is refused, as is a
+// name that leaves root. Its holder note, beside it, is kept as
+// OpenFileJournal keeps it.
+func OpenFileJournalIn(root *os.Root, name string) (*FileJournal, error) {
+	return openFileJournal(journalPlace{root: root, name: name})
+}
+
+// journalPlace is where a journal is: a path (root nil), or a name in
+// root.
+type journalPlace struct {
+	root *os.Root
+	name string
+}
+
+// path is the journal's path, which messages name and its holder note is
+// beside.
+func (p journalPlace) path() string {
+	if p.root == nil {
+		return p.name
+	}
+	return filepath.Join(p.root.Name(), filepath.FromSlash(p.name))
+}
+
+// open opens the journal's file with flag. In a root, which follows a
+// symbolic link that stays inside it, the name must not be one, nor
+// anything else but a regular file: see also stat.
+func (p journalPlace) open(flag int, perm os.FileMode) (*os.File, error) {
+	if p.root == nil {
+		return os.OpenFile(p.name, flag, perm)
+	}
+	if info, err := p.root.Lstat(p.name); err == nil && !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s)", info.Mode().Type())
+	}
+	return p.root.OpenFile(p.name, flag, perm)
+}
+
+// stat describes the file at the journal's place now: the one a path
+// leads to, or, in a root, the name itself, so that a file opened
+// through a link swapped in meanwhile is not the one at the place.
+func (p journalPlace) stat() (os.FileInfo, error) {
+	if p.root == nil {
+		return os.Stat(p.name)
+	}
+	return p.root.Lstat(p.name)
+}
+
+func (p journalPlace) remove() error {
+	if p.root == nil {
+		return os.Remove(p.name)
+	}
+	return p.root.Remove(p.name)
+}
+
+// syncDir syncs the directory that holds the journal, so that a new
+// name in it outlives a power loss.
+func (p journalPlace) syncDir() error {
+	if p.root == nil {
+		return syncDir(filepath.Dir(p.name))
+	}
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := p.root.Open(filepath.Dir(filepath.FromSlash(p.name)))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// openFileJournal is OpenFileJournal for the journal at p.
+func openFileJournal(p journalPlace) (*FileJournal, error) {
+	path := p.path()
 	for range 10 {
-		f, err := openJournalFile(path)
+		f, err := openJournalFile(p)
 		if err != nil {
 			return nil, &journalError{path: path, err: err}
 		}
@@ -280,7 +360,7 @@ func OpenFileJournal(path string) (*FileJournal, error) {
 		}
 		// A runner that held the file may have removed it between the
 		// open and the lock: a lock on it would keep no one off the path.
-		if atPath(f, path) {
+		if atPlace(f, p) {
 			return &FileJournal{path: path, f: f, note: writeNote(path + ".lock")}, nil
 		}
 		f.Close()
@@ -288,33 +368,33 @@ func OpenFileJournal(path string) (*FileJournal, error) {
 	return nil, &LockError{Path: path, Holder: "another runner, which removed or replaced the journal each time it was locked"}
 }
 
-// atPath reports whether f is the file at path.
-func atPath(f *os.File, path string) bool {
+// atPlace reports whether f is the file at p.
+func atPlace(f *os.File, p journalPlace) bool {
 	held, err := f.Stat()
 	if err != nil {
 		return false
 	}
-	now, err := os.Stat(path)
+	now, err := p.stat()
 	return err == nil && os.SameFile(held, now)
 }
 
-// openJournalFile opens the regular file at path for reading and writing,
+// openJournalFile opens the regular file at p for reading and writing,
 // or creates it, refusing to create it through a symbolic link.
-func openJournalFile(path string) (*os.File, error) {
+func openJournalFile(p journalPlace) (*os.File, error) {
 	for range 3 {
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		f, err := p.open(os.O_RDWR, 0)
 		if errors.Is(err, os.ErrNotExist) {
 			// O_EXCL fails on any existing name, a dangling link among them.
-			f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600) // errors in it may hold what commands printed
+			f, err = p.open(os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600) // errors in it may hold what commands printed
 			if errors.Is(err, os.ErrExist) {
 				continue // created since, or a dangling link: look again
 			}
 			if err == nil {
 				// The new name must outlive a power loss as the records
 				// do, or a resumed run would find no journal at all.
-				if err = syncDir(filepath.Dir(path)); err != nil {
+				if err = p.syncDir(); err != nil {
 					f.Close()
-					os.Remove(path)
+					p.remove()
 					return nil, fmt.Errorf("making the new journal durable: %w", err)
 				}
 			}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/upgrade"
 )
 
 // The files that serve and apply open by a name they make, in the state
@@ -95,6 +97,10 @@ func TestHunt8StateFilesNotRegular(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, code, answer)
 	run := answer["run"].(string)
 	ts.follow(t, answer["events"].(string), "")
+	// The run's record is saved after its end is told: a server that has
+	// closed has saved it.
+	ts.stop()
+	ts = startTestServer(t, ts.applyEnv, ts.stateDir, t.Context(), 0, "testdata/shop.yaml", "true", access{token: testToken}, ts8Log())
 	planFile := filepath.Join(ts.stateDir, "plans", "sha256-"+hex+".json")
 	runFile := filepath.Join(ts.stateDir, "runs", run+".json")
 
@@ -190,4 +196,48 @@ func snapshot8(t *testing.T, dir string) map[string]string {
 		return nil
 	}))
 	return files
+}
+
+// TestHunt8JournalNotRegular plants a run's journal (runs/ID.journal) as
+// a named pipe, and as a symbolic link to an empty file outside the
+// state directory, which a journal opened through the link would be
+// written into: a server that starts on the directory, finding the run
+// interrupted, starts, and says what its journal is; a resume is refused
+// the same way, runs nothing, and the file the link leads to is as it was.
+func TestHunt8JournalNotRegular(t *testing.T) {
+	for _, tt := range []struct{ name, want string }{{"fifo", "not a regular file"}, {"symlink", "not a regular file"}} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			stateDir := filepath.Join(dir, "state")
+			e := newApplyEnv(t)
+			ts := startTestServer(t, e, stateDir, t.Context(), 0, "testdata/shop.yaml", `sh -c 'echo "$1" >> LEDGER' sh {{.ID}}`, access{token: testToken}, ts8Log())
+			id := ts.reviewed(t)
+			run := strings.Repeat("C", 26)
+			rec := runRecord{Run: run, Plan: id, State: runRunning, Total: 1,
+				Steps: map[upgrade.StepID]string{upgrade.StepID(allSteps[0]): stepRunning}}
+			require.NoError(t, ts.state.saveRun(&rec))
+			ts.stop()
+			journal := filepath.Join(stateDir, "runs", run+".journal")
+			victim := filepath.Join(dir, "victim")
+			require.NoError(t, os.WriteFile(victim, nil, 0o600))
+			if tt.name == "fifo" {
+				require.NoError(t, syscall.Mkfifo(journal, 0o600))
+			} else {
+				require.NoError(t, os.Symlink(victim, journal))
+			}
+
+			again := startTestServer(t, e, stateDir, t.Context(), 0, "testdata/shop.yaml", `sh -c 'echo "$1" >> LEDGER' sh {{.ID}}`, access{token: testToken}, ts8Log())
+			code, status := again.get(t, "/v1/runs/"+run)
+			require.Equal(t, http.StatusOK, code, status)
+			assert.Equal(t, "interrupted", status["state"])
+			assert.Contains(t, status["error"], tt.want, "the journal's problem is told")
+			code, answer := again.post(t, "/v1/runs/"+run+"/resume", "")
+			assert.Equal(t, http.StatusInternalServerError, code, answer)
+			assert.Contains(t, answer["error"], tt.want)
+			assert.Empty(t, again.readLedger(t), "no step ran")
+			data, err := os.ReadFile(victim)
+			require.NoError(t, err)
+			assert.Empty(t, string(data), "nothing was written through the link")
+		})
+	}
 }

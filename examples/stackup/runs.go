@@ -292,17 +292,14 @@ func journalSteps(records []upgrade.Record) map[upgrade.StepID]string {
 func (s *server) interrupted(ctx context.Context, rec *runRecord) {
 	rec.State = runInterrupted
 	rec.Error = "the server stopped during the run: resume it with POST /v1/runs/" + rec.Run + "/resume"
-	path, err := s.state.journalPath(rec.Run)
+	j, err := s.state.openJournal(rec.Run)
 	if err == nil {
-		var j *upgrade.FileJournal
-		if j, err = upgrade.OpenFileJournal(path); err == nil {
-			var records []upgrade.Record
-			records, err = j.Begin(ctx, rec.Plan)
-			j.Close()
-			for id, state := range journalSteps(records) {
-				if _, ok := rec.Steps[id]; ok {
-					rec.Steps[id] = state
-				}
+		var records []upgrade.Record
+		records, err = j.Begin(ctx, rec.Plan)
+		j.Close()
+		for id, state := range journalSteps(records) {
+			if _, ok := rec.Steps[id]; ok {
+				rec.Steps[id] = state
 			}
 		}
 	}

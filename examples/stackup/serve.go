@@ -802,11 +802,7 @@ func (s *server) prepare(plan *upgrade.Plan, apps []topology.AppID, old *runStat
 	} else if err := s.checkStale(plan); err != nil { // a resumed run's is its journal's (see upgrade.WithStaleCheck)
 		return nil, err
 	}
-	path, err := s.state.journalPath(id)
-	if err != nil {
-		return nil, err
-	}
-	j, err := upgrade.OpenFileJournal(path)
+	j, err := s.state.openJournal(id)
 	if err != nil {
 		return nil, err
 	}

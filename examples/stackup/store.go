@@ -264,15 +264,15 @@ func (st *stateStore) loadPlan(id string) (*upgrade.Plan, error) {
 	return plan, nil
 }
 
-// journalPath returns the path of run id's journal, for
-// upgrade.OpenFileJournal, which takes a path: id is checked, and the
-// runs directory was made by openStateDir.
-func (st *stateStore) journalPath(id string) (string, error) {
+// openJournal opens run id's journal (upgrade.OpenFileJournalIn), in the
+// root: a symbolic link or a named pipe planted under its name is
+// refused.
+func (st *stateStore) openJournal(id string) (*upgrade.FileJournal, error) {
 	name, err := runFile(id, ".journal")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return filepath.Join(st.dir, filepath.FromSlash(name)), nil
+	return upgrade.OpenFileJournalIn(st.root, name)
 }
 
 // saveRun writes rec.
