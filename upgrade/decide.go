@@ -463,22 +463,27 @@ func (pl *planning) ruledOutBy(pf *platform, vs []version.Version) ([]Demand, er
 // upgrades (or downgrades).
 func (pl *planning) noPath(pf *platform, fit sieve, up bool) error {
 	installed, pkgs := pf.node.Version, pf.cat.pkgs
-	furthest, reason := installed, fmt.Sprintf("no package that downgrades allows %s in its From constraint", installed)
 	var blocking []Demand
+	var furthest version.Version
+	var reason string
+	var blocked []version.Version
 	if up {
-		var blocked, pre []version.Version
+		var pre []version.Version
 		furthest, blocked, pre = pl.furthestReachable(installed, pkgs, pf.cotenants)
 		reason = "no package upgrades from there to a higher version" + fromPrereleaseHint(furthest, pkgs)
 		if len(pre) > 0 {
 			reason = fmt.Sprintf("only pre-releases lead on from there (%s), and a chain of upgrades passes through released versions only", joinVersions(pre))
 		}
-		if len(blocked) > 0 {
-			var err error
-			if blocking, err = pl.ruledOutBy(pf, blocked); err != nil {
-				return err
-			}
-			reason = fmt.Sprintf("the co-tenants do not allow %s: %s", joinVersions(blocked), joinDemands(blocking))
+	} else {
+		furthest, blocked = pl.furthestDown(pf, fit)
+		reason = fmt.Sprintf("no package that downgrades allows %s in its From constraint", furthest)
+	}
+	if len(blocked) > 0 {
+		var err error
+		if blocking, err = pl.ruledOutBy(pf, blocked); err != nil {
+			return err
 		}
+		reason = fmt.Sprintf("the co-tenants do not allow %s: %s", joinVersions(blocked), joinDemands(blocking))
 	}
 	if pl.cfg.maxMinorStep > 0 {
 		unit := "minor versions"
@@ -628,17 +633,82 @@ func (pl *planning) prefer(pkgs []pkgsource.Package, up bool) func(a, b int) int
 // which a path reaches (see reachable), and why a requirement of that
 // package, or of one on the way, cannot be met beneath pf, or "" when all
 // can (see unmetRequirement). The path is nil when one package takes pf
-// there: a downgrade, or an upgrade installable over the installed version
-// (see hop). Otherwise it is the shortest chain of upgrades, each
-// installable over the version before it and allowed by the co-tenants,
-// and of several, one whose packages' requirements can all be met beneath
-// pf, if any (see chain).
+// there: a package installable over the installed version (see hop).
+// Otherwise it is the shortest chain of downgrades (see downChain) or of
+// upgrades, each installable over the version before it and allowed by
+// the co-tenants, and of several upgrades, one whose packages'
+// requirements can all be met beneath pf, if any (see chain).
 func (pl *planning) route(pf *platform, t int) ([]*pkgsource.Package, string, error) {
-	if t < pf.firstAbove || hop(pf.node.Version, &pf.cat.pkgs[t], pl.cfg.maxMinorStep) {
+	if hop(pf.node.Version, &pf.cat.pkgs[t], pl.cfg.maxMinorStep) {
 		why, err := pl.unmetRequirement(pf, pf.cat.pkgs[t], nil)
 		return nil, why, err
 	}
+	if t < pf.firstAbove {
+		return pl.downChain(pf, t)
+	}
 	return pl.chain(pf, t)
+}
+
+// downChain returns the shortest chain of downgrades that takes pf to its
+// t-th package, which more than one hop reaches (see downDistances), and
+// why a requirement of a package on it cannot be met beneath pf, or ""
+// when every one can. Each package on the way is the lowest version at
+// its distance that the next installs over: Redis 7.4.1 goes to 7.2.6,
+// which installs over 7.3 only, through 7.3.0.
+func (pl *planning) downChain(pf *platform, t int) ([]*pkgsource.Package, string, error) {
+	pkgs, dist := pf.cat.pkgs, pf.down
+	path := make([]*pkgsource.Package, dist[t])
+	path[len(path)-1] = &pkgs[t]
+	for cur, d := t, dist[t]-1; d > 0; d-- {
+		for k := range dist {
+			if dist[k] == d && pf.cat.less(cur, k) && hop(pkgs[k].Version, &pkgs[cur], pl.cfg.maxMinorStep) {
+				path[d-1], cur = &pkgs[k], k
+				break
+			}
+		}
+	}
+	for k, p := range path {
+		why, err := pl.unmetRequirement(pf, *p, path[k+1:])
+		if why != "" || err != nil {
+			if k < len(path)-1 && why != "" {
+				why = p.Version.String() + " on the way " + why
+			}
+			return path, why, err
+		}
+	}
+	return path, "", nil
+}
+
+// downDistances returns the number of hops down from pf's installed
+// version to each package below it (0: not reached), each installable
+// over the version before it (see hop), through released versions that
+// the co-tenants of fit allow, as distances does up: a downgrade, like an
+// upgrade, may only install over some versions. Versions only fall along
+// a chain, so one pass down the packages settles every distance.
+func (pl *planning) downDistances(pf *platform, fit sieve) []int32 {
+	if pf.down != nil {
+		return pf.down
+	}
+	cat, installed := pf.cat, pf.node.Version
+	dist := make([]int32, pf.firstAbove)
+	for i := len(dist) - 1; i >= 0; i-- {
+		p := &cat.pkgs[i]
+		if !p.Version.Less(installed) || !fit.cotenantsAllow(i) {
+			continue
+		}
+		if hop(installed, p, pl.cfg.maxMinorStep) {
+			dist[i] = 1
+			continue
+		}
+		for k := i + 1; k < len(dist); k++ {
+			if dk := dist[k]; dk > 0 && (dist[i] == 0 || dk+1 < dist[i]) && cat.pkgs[k].Version.Prerelease() == "" &&
+				cat.less(i, k) && hop(cat.pkgs[k].Version, p, pl.cfg.maxMinorStep) {
+				dist[i] = dk + 1
+			}
+		}
+	}
+	pf.down = dist
+	return dist
 }
 
 // chain returns the shortest chain of upgrades that takes pf to its t-th
@@ -741,7 +811,7 @@ func (pl *planning) reachesAny(n *nodeInfo, cat *catalog, fit sieve) (ok, downgr
 	for i := min(fit.hi, beneath.firstAbove-1); i >= fit.lo; i-- {
 		if fit.fits(i) {
 			downgrade = true
-			if pl.cfg.allowDowngrade && hop(n.node.Version, &cat.pkgs[i], pl.cfg.maxMinorStep) {
+			if pl.cfg.allowDowngrade && (hop(n.node.Version, &cat.pkgs[i], pl.cfg.maxMinorStep) || pl.downDistances(&beneath, fit)[i] > 0) {
 				return true, false
 			}
 		}
@@ -751,7 +821,13 @@ func (pl *planning) reachesAny(n *nodeInfo, cat *catalog, fit sieve) (ok, downgr
 
 // reachable reports whether a path takes pf to its t-th package.
 func (pl *planning) reachable(pf *platform, fit sieve, t int) bool {
-	return hop(pf.node.Version, &pf.cat.pkgs[t], pl.cfg.maxMinorStep) || t >= pf.firstAbove && pl.distances(pf, fit, t)[t] > 0
+	if hop(pf.node.Version, &pf.cat.pkgs[t], pl.cfg.maxMinorStep) {
+		return true
+	}
+	if t < pf.firstAbove {
+		return pl.downDistances(pf, fit)[t] > 0
+	}
+	return pl.distances(pf, fit, t)[t] > 0
 }
 
 // distances extends pf's distances to its t-th package and returns them:
@@ -813,6 +889,30 @@ func (pl *planning) furthestReachable(installed version.Version, pkgs []pkgsourc
 	furthest = slices.MaxFunc(reached, version.Version.Compare)
 	pre = slices.DeleteFunc(pre, func(v version.Version) bool { return !furthest.Less(v) })
 	return furthest, blocked, pre
+}
+
+// furthestDown returns the lowest version that downgrades take pf to
+// through released versions its co-tenants allow (see downDistances), or
+// the installed one when none does, and the versions below it that a
+// downgrade from a version reached would install but the co-tenants do
+// not allow.
+func (pl *planning) furthestDown(pf *platform, fit sieve) (furthest version.Version, blocked []version.Version) {
+	dist, pkgs := pl.downDistances(pf, fit), pf.cat.pkgs
+	reached := []version.Version{pf.node.Version}
+	for i := range dist {
+		if dist[i] > 0 && pkgs[i].Version.Prerelease() == "" {
+			reached = append(reached, pkgs[i].Version)
+		}
+	}
+	for i := range dist {
+		p := &pkgs[i]
+		if dist[i] == 0 && !fit.cotenantsAllow(i) && slices.ContainsFunc(reached, func(r version.Version) bool {
+			return p.Version.Less(r) && hop(r, p, pl.cfg.maxMinorStep)
+		}) {
+			blocked = append(blocked, p.Version)
+		}
+	}
+	return slices.MinFunc(reached, version.Version.Compare), blocked
 }
 
 // appendRequires appends to b the requirements of pkgs, as a key.

@@ -78,6 +78,7 @@ type platform struct {
 	cat        *catalog
 	firstAbove int                   // the index of the lowest version above the installed one in cat
 	dist       *[]int32              // shared: see distances
+	down       []int32               // see downDistances
 	one        [1]*pkgsource.Package // the path of one package, as most are
 	candidates []Candidate
 	// The IDs of its steps, once assembled, and the index of the last in

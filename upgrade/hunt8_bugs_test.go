@@ -190,3 +190,75 @@ func TestHunt8ConflictErrorIsBounded(t *testing.T) {
 		assert.Contains(t, msg, "node legacy-00001 (legacy) requires ~9.0 and node legacy-00003 (legacy) requires ~9.0 and node legacy-00005 (legacy) requires ~9.0, and 4997 more with the same constraint")
 	}
 }
+
+// hunt8Redis is a Redis 7.4.1, redis-1, that the sessions application's
+// sessions-1 uses, and, when queue is not empty, the queue application's
+// queue-1 too, requiring that of it.
+func hunt8Redis(t *testing.T, queue string) *topology.Memory {
+	b := new(topology.Builder).
+		Template("sessions", topology.Template{ID: "redis_cache", Type: "redis", Version: v("7.4.1")}).
+		Template("sessions", topology.Template{ID: "session_app", Type: "webapp", Version: v("3.0.0")}).
+		Node("sessions", topology.Node{ID: "redis-1", Template: "redis_cache"}).
+		Node("sessions", topology.Node{ID: "sessions-1", Template: "session_app", Relationships: []topology.Relationship{hunt6Dep("redis-1")}})
+	if queue != "" {
+		b.Template("queue", topology.Template{ID: "queue_worker", Type: "worker", Version: v("1.2.0"),
+			Requirements: []topology.Requirement{{Template: "redis_cache", Constraint: c(queue)}}}).
+			Node("queue", topology.Node{ID: "queue-1", Template: "queue_worker", Relationships: []topology.Relationship{hunt6Dep("redis-1")}})
+	}
+	return build(t, b)
+}
+
+func hunt8Sessions() upgrade.Request {
+	return upgrade.Request{Application: "sessions", Replaces: "session_app", Template: topology.Template{ID: "session_app", Type: "webapp", Version: v("3.1.0"),
+		Requirements: []topology.Requirement{{Template: "redis_cache", Constraint: c("~7.2")}}}}
+}
+
+// TestHunt8DowngradeThroughIntermediate: Redis 7.4.1 installed, the new
+// sessions template needs ~7.2, and downgrades are allowed; 7.3.0
+// installs over 7.4 and later, 7.2.6 over anything below 7.4. As an
+// upgrade goes through intermediate versions, the downgrade does: 7.4.1 →
+// 7.3.0 → 7.2.6, a step per hop. Before, the plan failed with a
+// *NoPathError whose reason, "no package that downgrades allows 7.4.1 in
+// its From constraint", was false: 7.3.0 does. Without 7.3.0 the reason
+// is true; with a co-tenant that rules 7.3 out, the error names it; and
+// without AllowDowngrades it is a *DowngradeError, as before.
+func TestHunt8DowngradeThroughIntermediate(t *testing.T) {
+	src := source(t, from(pkg("redis", "7.3.0"), ">=7.4"), from(pkg("redis", "7.2.6"), "<7.4"), pkg("redis", "7.4.2"))
+	plan, err := upgrade.NewPlanner(hunt8Redis(t, ""), src, upgrade.AllowDowngrades()).Plan(t.Context(), hunt8Sessions())
+	require.NoError(t, err)
+	requireTopological(t, plan)
+	assert.Equal(t, []upgrade.StepID{"platform/redis-1@7.3.0", "platform/redis-1@7.2.6", "app/sessions-1@3.1.0"}, ids(plan))
+	for i, want := range [][2]string{{"7.4.1", "7.3.0"}, {"7.3.0", "7.2.6"}} {
+		s := plan.Steps[i]
+		assert.Equal(t, want, [2]string{s.From.String(), s.To.String()}, s.ID)
+		assert.Equal(t, want[1], s.Package.Version.String())
+		assert.Contains(t, s.Reason, "session_app@3.1.0 (sessions) requires redis_cache ~7.2; node redis-1 has 7.4.1")
+	}
+	assert.Empty(t, plan.Steps[0].After)
+	assert.Equal(t, []upgrade.StepID{"platform/redis-1@7.3.0"}, plan.Steps[1].After)
+	assert.Equal(t, []upgrade.StepID{"platform/redis-1@7.2.6"}, plan.Steps[2].After)
+
+	// Planning again after the first hop gives the second.
+	again, err := upgrade.NewPlanner(cvApply(t, hunt8Redis(t, ""), plan, ids(plan)[:1]), src, upgrade.AllowDowngrades()).Plan(t.Context(), hunt8Sessions())
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{"platform/redis-1@7.2.6", "app/sessions-1@3.1.0"}, ids(again))
+
+	_, err = upgrade.NewPlanner(hunt8Redis(t, ""), source(t, from(pkg("redis", "7.2.6"), "<7.4")), upgrade.AllowDowngrades()).Plan(t.Context(), hunt8Sessions())
+	require.ErrorIs(t, err, upgrade.ErrNoUpgradePath)
+	pe, ok := errors.AsType[*upgrade.NoPathError](err)
+	require.True(t, ok, err)
+	assert.Equal(t, "7.4.1", pe.Furthest.String())
+	assert.Equal(t, "no package that downgrades allows 7.4.1 in its From constraint", pe.Reason)
+
+	_, err = upgrade.NewPlanner(hunt8Redis(t, "<7.3 || >=7.4"), src, upgrade.AllowDowngrades()).Plan(t.Context(), hunt8Sessions())
+	require.ErrorIs(t, err, upgrade.ErrNoUpgradePath)
+	pe, ok = errors.AsType[*upgrade.NoPathError](err)
+	require.True(t, ok, err)
+	assert.Equal(t, "7.4.1", pe.Furthest.String())
+	require.Len(t, pe.Blocking, 1)
+	assert.Equal(t, topology.NodeID("queue-1"), pe.Blocking[0].Node)
+	assert.Equal(t, "the co-tenants do not allow 7.3.0: node queue-1 (queue) requires <7.3 || >=7.4", pe.Reason)
+
+	_, err = upgrade.NewPlanner(hunt8Redis(t, ""), src).Plan(t.Context(), hunt8Sessions())
+	require.ErrorIs(t, err, upgrade.ErrDowngrade)
+}
