@@ -147,7 +147,11 @@ func TestRollbackGracePeriod(t *testing.T) {
 	defer close(exec.free) // the abandoned goroutine ends with the test
 	exec.FailAt("c", errBoom)
 	o := fastWorker
-	o.Lease, o.GracePeriod = 300*time.Millisecond, 50*time.Millisecond
+	// The lease is long enough that, on a loaded machine, it does not
+	// run out between the renewal that finds the run cancelled and the
+	// record of the rollback abandoned, a grace period later: the step
+	// would then be failed as a lost worker's.
+	o.GracePeriod = 50 * time.Millisecond
 	done := make(chan error, 1)
 	go func() { done <- s.Work(ctx, plan.ID, exec, o) }()
 	<-exec.entered
