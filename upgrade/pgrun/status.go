@@ -68,7 +68,8 @@ type Status struct {
 	// again after their worker was lost, or cut short (by a cancel, or
 	// abandoned past the grace period), or after a rollback of theirs
 	// failed (see Store.Retry): they may have been carried out, or rolled
-	// back, more than once, or in part.
+	// back, more than once, or in part. Their Outcomes in Report say
+	// InDoubt too.
 	InDoubt []upgrade.StepID
 	// Err is what upgrade.Run would return once the run is finished: nil
 	// when every step succeeded; otherwise every step failure, as a
@@ -150,7 +151,7 @@ type stepRow struct {
 // outcome returns the step's outcome as upgrade.Run reports it, and the
 // error of its rollback if that failed.
 func (r *stepRow) outcome() (upgrade.Outcome, error) {
-	o := upgrade.Outcome{Step: upgrade.StepID(r.id), Attempts: r.attempts, State: outcomeState(r.state, r.errText)}
+	o := upgrade.Outcome{Step: upgrade.StepID(r.id), Attempts: r.attempts, State: outcomeState(r.state, r.errText), InDoubt: r.inDoubt}
 	if r.errText != "" && (o.State == upgrade.Failed || o.State == upgrade.RolledBack) {
 		o.Err = &RemoteError{Message: r.errText, kinds: r.kinds}
 	}
