@@ -425,9 +425,10 @@ func joinVersions(vs []version.Version) string {
 
 // PanicError is a panic in the host's code (an Executor, Verifier or
 // Rollbacker) that Run recovered: the call failed with it, and is not
-// retried.
+// retried. Other runners report panics of the host's hooks with it too,
+// such as upgrade/pgrun's WorkerOptions.Recorded.
 type PanicError struct {
-	Method string // "Execute", "Verify" or "Rollback"
+	Method string // "Execute", "Verify" or "Rollback"; or the hook's name, such as "Recorded"
 	Step   StepID
 	Value  any    // what was passed to panic
 	Stack  []byte // the stack of the goroutine that panicked

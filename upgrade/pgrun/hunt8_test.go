@@ -2,12 +2,17 @@ package pgrun
 
 import (
 	"context"
+	"errors"
+	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
 	"github.com/stackup/stackup/upgrade/upgradetest"
 )
@@ -34,6 +39,263 @@ func h8Work(t *testing.T, s *Store, planID string, exec upgrade.Executor, o Work
 	e := <-ended
 	require.NoError(t, ctx.Err(), "Work hangs")
 	return e.returned, e.err
+}
+
+// h8Held returns how many steps of run planID are leased, how many the
+// run counts as running, and how many node locks it holds.
+func h8Held(t *testing.T, s *Store, planID string) (leased, running, locks int) {
+	t.Helper()
+	require.NoError(t, s.pool.QueryRow(context.Background(), s.q(`SELECT
+			(SELECT count(*) FROM {s}.steps WHERE plan_id = $1 AND lease_until IS NOT NULL),
+			running, (SELECT count(*) FROM {s}.node_locks WHERE plan_id = $1)
+		FROM {s}.runs WHERE plan_id = $1`), planID).Scan(&leased, &running, &locks))
+	return leased, running, locks
+}
+
+// TestHunt7GoexitInStep: a host's Execute that calls runtime.Goexit, as
+// t.FailNow does in a host's test, ends Work's caller's goroutine, as it
+// would had the caller called Execute itself (upgrade.Run does the
+// same); the step is handed back, in doubt, its lease, slot and node
+// freed at once, rather than held until the lease expires, or the worker
+// left waiting for ever; another worker then takes it up, in doubt.
+// Before, the slot's goroutine ended, Work returned nil with the run
+// unfinished, and the step stayed leased to nobody.
+func TestHunt7GoexitInStep(t *testing.T) {
+	for _, slots := range []int{1, 2} {
+		t.Run(map[int]string{1: "one slot", 2: "two slots"}[slots], func(t *testing.T) {
+			s, _ := testStore(t)
+			plan := chain3("goexit-step") // a → b → c, and d
+			require.NoError(t, s.Submit(context.Background(), plan, Options{Concurrency: 2}))
+			var mu sync.Mutex
+			var ran []upgrade.StepID
+			exiting := upgrade.ExecutorFunc(func(_ context.Context, st upgrade.Step) error {
+				mu.Lock()
+				ran = append(ran, st.ID)
+				mu.Unlock()
+				if st.ID == "a" {
+					runtime.Goexit()
+				}
+				return nil
+			})
+			o := fastWorker
+			o.Slots, o.Lease = slots, time.Hour // a step not handed back would stay leased
+			returned, err := h8Work(t, s, plan.ID, exiting, o)
+			assert.False(t, returned, "Work ends its caller's goroutine (err %v)", err)
+			mu.Lock()
+			assert.Contains(t, ran, upgrade.StepID("a"))
+			assert.NotContains(t, ran, upgrade.StepID("b"), "nothing after a ran")
+			mu.Unlock()
+
+			st, err := s.Status(context.Background(), plan.ID)
+			require.NoError(t, err)
+			assert.False(t, st.Finished)
+			assert.Contains(t, st.InDoubt, upgrade.StepID("a"))
+			leased, running, locks := h8Held(t, s, plan.ID)
+			assert.Zero(t, leased, "no step left leased")
+			assert.Zero(t, running)
+			assert.Zero(t, locks)
+
+			exec := &upgradetest.Executor{}
+			work(t, s, plan.ID, 1, exec, fastWorker)
+			st, err = s.Status(context.Background(), plan.ID)
+			require.NoError(t, err)
+			require.True(t, st.Finished)
+			require.NoError(t, st.Err)
+			assert.Equal(t, []upgrade.StepID{"a"}, exec.InDoubt(), "a is taken up again, in doubt")
+			a, _ := st.Report.Outcome("a")
+			assert.True(t, a.InDoubt)
+		})
+	}
+}
+
+// TestHunt7GoexitInRecorded: a WorkerOptions.Recorded that calls
+// runtime.Goexit ends Work's caller's goroutine; the step it was told of
+// stays recorded, and the step the slot claimed with that record is
+// handed back, not in doubt (it never started), rather than left leased.
+func TestHunt7GoexitInRecorded(t *testing.T) {
+	s, _ := testStore(t)
+	plan := chain3("goexit-recorded")
+	require.NoError(t, s.Submit(context.Background(), plan, Options{}))
+	o := fastWorker
+	o.Lease = time.Hour
+	o.Recorded = func(_ string, id upgrade.StepID, _ error) {
+		if id == "a" {
+			runtime.Goexit()
+		}
+	}
+	exec := &upgradetest.Executor{}
+	returned, err := h8Work(t, s, plan.ID, exec, o)
+	assert.False(t, returned, "Work ends its caller's goroutine (err %v)", err)
+	assert.Equal(t, []upgrade.StepID{"a"}, exec.Started())
+	st, err := s.Status(context.Background(), plan.ID)
+	require.NoError(t, err)
+	a, _ := st.Report.Outcome("a")
+	assert.Equal(t, upgrade.Succeeded, a.State, "a's success was recorded before Recorded was told")
+	assert.Empty(t, st.InDoubt)
+	leased, running, locks := h8Held(t, s, plan.ID)
+	assert.Zero(t, leased, "the step claimed with a's record is handed back")
+	assert.Zero(t, running)
+	assert.Zero(t, locks)
+
+	exec = &upgradetest.Executor{}
+	work(t, s, plan.ID, 1, exec, fastWorker)
+	st, err = s.Status(context.Background(), plan.ID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	require.NoError(t, st.Err)
+	assert.ElementsMatch(t, []upgrade.StepID{"b", "c", "d"}, exec.Started())
+	assert.Empty(t, exec.InDoubt())
+}
+
+// h8Rollbacker runs every step, fails b, and calls runtime.Goexit in
+// Rollback when exit is set; it records the rollbacks in doubt.
+type h8Rollbacker struct {
+	exit    bool
+	mu      sync.Mutex
+	rolled  []upgrade.StepID
+	inDoubt []upgrade.StepID
+}
+
+func (e *h8Rollbacker) Execute(_ context.Context, st upgrade.Step) error {
+	if st.ID == "b" {
+		return errBoom
+	}
+	return nil
+}
+
+func (e *h8Rollbacker) Rollback(ctx context.Context, st upgrade.Step) error {
+	if e.exit {
+		runtime.Goexit()
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.rolled = append(e.rolled, st.ID)
+	if upgrade.InDoubt(ctx) {
+		e.inDoubt = append(e.inDoubt, st.ID)
+	}
+	return nil
+}
+
+// TestHunt7GoexitInRollback: a Rollback that calls runtime.Goexit ends
+// Work's caller's goroutine; the rollback is handed over, in doubt, for
+// another worker to take up at once. Before, the worker waited for ever
+// for the Rollback's goroutine, which had ended.
+func TestHunt7GoexitInRollback(t *testing.T) {
+	s, _ := testStore(t)
+	plan := rollingBack(t, s, "goexit-rollback") // a succeeded, b failed: b's rollback to claim
+	o := fastWorker
+	o.Lease = time.Hour
+	returned, err := h8Work(t, s, plan.ID, &h8Rollbacker{exit: true}, o)
+	assert.False(t, returned, "Work ends its caller's goroutine (err %v)", err)
+	st, err := s.Status(context.Background(), plan.ID)
+	require.NoError(t, err)
+	assert.False(t, st.Finished)
+
+	rb := &h8Rollbacker{}
+	work(t, s, plan.ID, 1, rb, fastWorker)
+	st, err = s.Status(context.Background(), plan.ID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	assert.Equal(t, []upgrade.StepID{"b", "a"}, rb.rolled, "b, which failed last, is undone first")
+	assert.Equal(t, []upgrade.StepID{"b"}, rb.inDoubt, "the rollback cut short is taken up in doubt")
+	assert.Equal(t, map[upgrade.StepID]upgrade.State{"a": upgrade.RolledBack, "b": upgrade.RolledBack, "c": upgrade.Skipped, "d": upgrade.NotStarted},
+		states(st))
+	leased, running, locks := h8Held(t, s, plan.ID)
+	assert.Zero(t, leased)
+	assert.Zero(t, running)
+	assert.Zero(t, locks)
+}
+
+// TestHunt7RecordedPanics: a panic in WorkerOptions.Recorded does not
+// crash the process: Work returns it, as an *upgrade.PanicError naming
+// the step, once its other slots' steps are recorded; the step the slot
+// claimed with the record is handed back, and another Work finishes the
+// run.
+func TestHunt7RecordedPanics(t *testing.T) {
+	s, _ := testStore(t)
+	plan := chain3("recorded-panics")
+	require.NoError(t, s.Submit(context.Background(), plan, Options{Concurrency: 2}))
+	o := fastWorker
+	o.Lease, o.Slots = time.Hour, 2
+	o.Recorded = func(_ string, id upgrade.StepID, _ error) {
+		if id == "a" {
+			panic("recorded: out of cheese")
+		}
+	}
+	exec := &upgradetest.Executor{}
+	returned, err := h8Work(t, s, plan.ID, exec, o)
+	require.True(t, returned, "Work returns")
+	pe, ok := errors.AsType[*upgrade.PanicError](err)
+	require.True(t, ok, "Work returns the panic: %v", err)
+	assert.Equal(t, "Recorded", pe.Method)
+	assert.Equal(t, upgrade.StepID("a"), pe.Step)
+	assert.Equal(t, "recorded: out of cheese", pe.Value)
+	assert.NotEmpty(t, pe.Stack)
+	assert.NotContains(t, exec.Started(), upgrade.StepID("c"), "no step starts after the panic but those claimed")
+	leased, running, locks := h8Held(t, s, plan.ID)
+	assert.Zero(t, leased, "nothing left leased")
+	assert.Zero(t, running)
+	assert.Zero(t, locks)
+
+	exec = &upgradetest.Executor{}
+	work(t, s, plan.ID, 1, exec, fastWorker)
+	st, err := s.Status(context.Background(), plan.ID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	require.NoError(t, st.Err)
+	assert.Empty(t, st.InDoubt)
+}
+
+// TestHunt7RecordErrorsNameStep: the errors of a worker that could not
+// record a step's outcome name the step, quoted as topology.Quote does
+// (the longest IDs shortened): the database's, and the one
+// WorkerOptions.Recorded is told of.
+func TestHunt7RecordErrorsNameStep(t *testing.T) {
+	id := upgrade.StepID(strings.Repeat("s", maxStepIDLength))
+	plan := &upgrade.Plan{ID: "p", Steps: []upgrade.Step{{ID: id, Kind: upgrade.Platform, Node: "n"}}}
+	t.Run("database", func(t *testing.T) {
+		s, _ := testStore(t)
+		require.NoError(t, s.Submit(context.Background(), plan, Options{}))
+		w := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "w", Lease: time.Hour})
+		c, _, _, err := w.claim(context.Background(), nil)
+		require.NoError(t, err)
+		require.NotNil(t, c)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // the database out of reach, as far as the worker can tell
+		err = w.finish(ctx, c, 1, "", 0)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "step "+topology.Quote(string(id)))
+		_, _, _, _, err = w.finishAndClaim(ctx, c, 1, "", 0, nil)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "step "+topology.Quote(string(id)))
+	})
+	t.Run("Recorded", func(t *testing.T) {
+		s, pool := testStore(t)
+		require.NoError(t, s.Submit(context.Background(), plan, Options{}))
+		stolen := false
+		exec := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
+			if !stolen { // another worker takes the step over
+				stolen = true
+				_, err := pool.Exec(context.Background(), s.q(`UPDATE {s}.steps SET token = token + 1 WHERE plan_id = $1`), plan.ID)
+				require.NoError(t, err)
+				<-ctx.Done() // the lease's renewal finds it lost
+				return ctx.Err()
+			}
+			return nil
+		})
+		var mu sync.Mutex
+		var got []error
+		o := WorkerOptions{Lease: 300 * time.Millisecond, Poll: 10 * time.Millisecond, Recorded: func(_ string, _ upgrade.StepID, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, err)
+		}}
+		require.NoError(t, s.Work(context.Background(), plan.ID, exec, o))
+		require.NotEmpty(t, got)
+		require.ErrorIs(t, got[0], ErrNotRecorded)
+		assert.Contains(t, got[0].Error(), "step "+topology.Quote(string(id)))
+		assert.Less(t, len(got[0].Error()), 300, "the ID is shortened: %s", got[0])
+	})
 }
 
 // TestHunt7StatusSaysInDoubt: Status sets Outcome.InDoubt of the steps

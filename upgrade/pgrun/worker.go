@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
 )
 
@@ -61,7 +63,10 @@ type WorkerOptions struct {
 	// (another worker took the step over, the worker stopped, or the
 	// database stayed out of reach for the lease), the step then going to
 	// another worker, in doubt. It is called from the worker's slots: it
-	// must be safe for concurrent use when Slots is above 1.
+	// must be safe for concurrent use when Slots is above 1. A panic in
+	// it ends the worker as a call of runtime.Goexit does (see Work), and
+	// Work then returns it as an *upgrade.PanicError whose Method is
+	// "Recorded".
 	Recorded func(planID string, step upgrade.StepID, err error)
 }
 
@@ -139,6 +144,18 @@ func (s *Store) loadRun(ctx context.Context, planID string) (*runInfo, error) {
 // Work rides out database errors (a restart, a lost connection): it logs
 // them and tries again. It returns an error matching ErrUnknownRun for a
 // plan that was never submitted.
+//
+// A call of runtime.Goexit in the host's code (Execute, Verify, Rollback
+// or WorkerOptions.Recorded), as t.FailNow makes in a test, ends the
+// worker: the step, or rollback, that called it is handed back in doubt,
+// for another worker to take up (or, in a run cancelled or stopping,
+// failed in doubt, as a lost worker's step is), a step claimed and not
+// started is handed back as it was, the worker's other slots claim
+// nothing more and let their steps end, and Work then calls
+// runtime.Goexit, ending its caller's goroutine as if it had called that
+// code itself; WorkerOptions.Recorded is not told of the step that
+// called it. A panic in WorkerOptions.Recorded ends the worker likewise,
+// and Work returns it.
 func (s *Store) Work(ctx context.Context, planID string, exec upgrade.Executor, o WorkerOptions) error {
 	if exec == nil {
 		panic("pgrun: Work needs an Executor")
@@ -169,12 +186,19 @@ func (s *Store) Work(ctx context.Context, planID string, exec upgrade.Executor, 
 	}
 	k, unsubscribe := s.subscribe(&o)
 	defer unsubscribe()
-	w := &worker{s: s, run: run, exec: exec, o: &o, waker: k}
+	w := &worker{s: s, run: run, exec: exec, o: &o, waker: k, quit: make(chan struct{})}
 	var g errgroup.Group
 	for range o.Slots {
 		g.Go(func() error { return w.loop(ctx) })
 	}
-	return g.Wait()
+	err := g.Wait()
+	if w.goexit {
+		runtime.Goexit() // as if the caller had called the host's code that did
+	}
+	if w.fault != nil {
+		return w.fault
+	}
+	return err
 }
 
 // grace is the grace period for host code, upgrade.Run's default unless
@@ -210,6 +234,52 @@ type worker struct {
 	o     *WorkerOptions
 	waker *waker      // see listen
 	told  atomic.Bool // that the run waits for a worker that can roll back
+
+	// quit is closed once the host's code ended a slot (see end): the
+	// other slots claim nothing more. goexit, or else fault, says how it
+	// ended it; both are set before quit is closed, and read once every
+	// slot has returned.
+	quit     chan struct{}
+	quitOnce sync.Once
+	goexit   bool
+	fault    error
+}
+
+// errGoexit is what a host call returns, made in a goroutine of its own,
+// when the host's code called runtime.Goexit.
+var errGoexit = errors.New("pgrun: the host's code called runtime.Goexit")
+
+// errQuit is the error of a slot that leaves because the host's code
+// ended a slot; Work returns the fault, or calls runtime.Goexit, instead.
+var errQuit = errors.New("pgrun: the host's code ended the worker")
+
+// end makes the worker's slots leave, once each has ended its step, for
+// err: errGoexit when the host's code called runtime.Goexit, or the
+// error Work returns (a panic of WorkerOptions.Recorded). The first end
+// is kept.
+func (w *worker) end(err error) {
+	w.quitOnce.Do(func() {
+		if err == errGoexit {
+			w.goexit = true
+		} else {
+			w.fault = err
+		}
+		close(w.quit)
+	})
+}
+
+// completes calls f in a goroutine of its own and reports whether f
+// returned, rather than call runtime.Goexit; a panic in f is not
+// recovered.
+func completes(f func()) bool {
+	done := make(chan bool, 1)
+	go func() {
+		returned := false
+		defer func() { done <- returned }()
+		f()
+		returned = true
+	}()
+	return <-done
 }
 
 // A claim is a step a worker holds: its index, the lease's fencing token,
@@ -257,10 +327,16 @@ func (w *worker) loop(ctx context.Context) error {
 		var n next
 		if carried != nil {
 			n, carried = *carried, nil
+			if isClosed(w.quit) { // another slot's host code ended the worker: start nothing more
+				w.giveUp(ctx, &n)
+				return errQuit
+			}
 		} else {
 			select {
 			case <-w.o.Drain:
 				return ErrDrained
+			case <-w.quit:
+				return errQuit
 			default:
 			}
 			if ctx.Err() != nil {
@@ -319,11 +395,12 @@ func (w *worker) idle(ctx context.Context, woken chan struct{}, wake time.Durati
 	select {
 	case <-ctx.Done():
 	case <-w.o.Drain:
+	case <-w.quit:
 	case <-woken:
 	case <-t.C:
 	}
 	t.Stop()
-	if w.waker.leave(woken) && (ctx.Err() != nil || isClosed(w.o.Drain)) {
+	if w.waker.leave(woken) && (ctx.Err() != nil || isClosed(w.o.Drain) || isClosed(w.quit)) {
 		w.waker.wakeOne(w.planID()) // woken, but leaving: pass it on
 	}
 	if ctx.Err() != nil {
@@ -331,6 +408,9 @@ func (w *worker) idle(ctx context.Context, woken chan struct{}, wake time.Durati
 	}
 	if isClosed(w.o.Drain) {
 		return ErrDrained
+	}
+	if isClosed(w.quit) {
+		return errQuit
 	}
 	return nil
 }
@@ -481,13 +561,20 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 
 	var report *upgrade.Report
 	var err error
+	returned := true
 	cause := w.leased(ctx, c, func(stepCtx context.Context) {
-		report, err = upgrade.Run(stepCtx, mini, w.exec, w.stepOptions(stepCtx, c, base)...)
+		// Run calls runtime.Goexit when the host's code does: in a
+		// goroutine of its own, so that the slot hands the step back.
+		returned = completes(func() { report, err = upgrade.Run(stepCtx, mini, w.exec, w.stepOptions(stepCtx, c, base)...) })
 	})
 
 	bg, done := context.WithTimeout(context.WithoutCancel(ctx), w.o.Lease)
 	defer done()
 	switch {
+	case !returned:
+		w.handBack(bg, c, true) // cut short, in doubt, as if the worker had stopped
+		w.end(errGoexit)
+		return nil
 	case errors.Is(cause, ErrLeaseLost):
 		w.recorded(c, cause, "", 0) // another worker has the step: nothing to record
 		return nil
@@ -509,7 +596,7 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 			return nil
 		}
 	}
-	if ctx.Err() != nil || isClosed(w.o.Drain) {
+	if ctx.Err() != nil || isClosed(w.o.Drain) || isClosed(w.quit) {
 		w.recorded(c, w.persist(bg, func() error { return w.finish(bg, c, attempts, errText, kinds) }), errText, kinds)
 		return nil
 	}
@@ -520,7 +607,10 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 		n.c, n.finished, n.wake, n.err, err = w.finishAndClaim(bg, c, attempts, errText, kinds, key)
 		return err
 	})
-	w.recorded(c, perr, errText, kinds)
+	if !w.recorded(c, perr, errText, kinds) {
+		w.giveUp(bg, n) // the hook ended the worker
+		return nil
+	}
 	if bg.Err() != nil && n.c == nil && !n.finished && n.err == nil {
 		w.waker.pass(w.planID(), n.woken) // not recorded: let loop look again, or stop
 		return nil
@@ -587,20 +677,67 @@ func (w *worker) markInDoubt(ctx context.Context, c *claim) error {
 
 // recorded tells WorkerOptions.Recorded of c's step: not recorded for
 // notRecorded (nil when it was), or else failed with errText (and its
-// kinds), or succeeded.
-func (w *worker) recorded(c *claim, notRecorded error, errText string, kinds int) {
+// kinds), or succeeded. It reports false when Recorded panicked or
+// called runtime.Goexit, which ends the worker (see end).
+func (w *worker) recorded(c *claim, notRecorded error, errText string, kinds int) bool {
 	if w.o.Recorded == nil {
-		return
+		return true
 	}
+	id := w.run.plan.Steps[c.idx].ID
 	var err error
 	switch {
 	case notRecorded != nil:
-		err = fmt.Errorf("%w: %w", ErrNotRecorded, notRecorded)
+		if _, named := errors.AsType[*recordError](notRecorded); named {
+			err = fmt.Errorf("%w: %w", ErrNotRecorded, notRecorded)
+		} else {
+			err = fmt.Errorf("%w: step %s of run %s: %w", ErrNotRecorded, topology.Quote(string(id)), topology.Quote(w.planID()), notRecorded)
+		}
 	case errText != "":
 		err = &RemoteError{Message: errText, kinds: kinds}
 	}
-	w.o.Recorded(w.planID(), w.run.plan.Steps[c.idx].ID, err)
+	var fault error
+	if !completes(func() {
+		defer func() {
+			if v := recover(); v != nil {
+				fault = &upgrade.PanicError{Method: "Recorded", Step: id, Value: v, Stack: debug.Stack()}
+			}
+		}()
+		w.o.Recorded(w.planID(), id, err)
+	}) {
+		fault = errGoexit
+	}
+	if fault != nil {
+		w.end(fault)
+		return false
+	}
+	return true
 }
+
+// giveUp hands back, as it was, the step or rollback n claimed, if any,
+// the worker leaving before it starts, and passes on a wake n's claim
+// may have taken.
+func (w *worker) giveUp(ctx context.Context, n *next) {
+	switch {
+	case n.c != nil && n.c.rollback:
+		w.handOver(ctx, n.c, false)
+	case n.c != nil:
+		w.handBack(ctx, n.c, false)
+	}
+	w.waker.pass(w.planID(), n.woken)
+}
+
+// recordError is a worker's database error as it records a step's
+// outcome: it names the step and the run.
+type recordError struct {
+	what, step, run string // what was recorded: "step" or "the rollback of step"
+	err             error
+}
+
+func (e *recordError) Error() string {
+	return fmt.Sprintf("pgrun: recording %s %s of run %s: %v", e.what, topology.Quote(e.step), topology.Quote(e.run), e.err)
+}
+
+func (e *recordError) Unwrap() error { return e.err }
 
 // persist calls record until it succeeds, returns ErrLeaseLost or ctx is
 // done, waiting between tries as Store.wait does after a database error;
@@ -893,7 +1030,7 @@ func (w *worker) finish(ctx context.Context, c *claim, attempts int, errText str
 	var status string
 	if err := w.s.pool.QueryRow(ctx, w.s.q(`SELECT {s}.finish($1, $2, $3, $4, $5, $6, $7)`),
 		w.planID(), c.idx, c.token, attempts, e, kinds, w.o.Name).Scan(&status); err != nil {
-		return fmt.Errorf("pgrun: recording step %s of run %s: %w", w.run.plan.Steps[c.idx].ID, w.planID(), err)
+		return &recordError{"step", string(w.run.plan.Steps[c.idx].ID), w.planID(), err}
 	}
 	if status == "lost" {
 		return ErrLeaseLost
@@ -921,7 +1058,7 @@ func (w *worker) finishAndClaim(ctx context.Context, c *claim, attempts int, err
 		FROM {s}.finish_and_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`),
 		w.planID(), c.idx, c.token, attempts, e, kinds, w.o.Name, w.o.Lease.Microseconds(), rollbacker, id, resent).Scan(
 		&status, &r.status, &r.idx, &r.token, &r.attempts, &r.inDoubt, &r.wakeUS); err != nil {
-		return nil, false, -1, nil, fmt.Errorf("pgrun: recording step %s of run %s: %w", w.run.plan.Steps[c.idx].ID, w.planID(), err)
+		return nil, false, -1, nil, &recordError{"step", string(w.run.plan.Steps[c.idx].ID), w.planID(), err}
 	}
 	nc, finished, wake, claimErr = w.claimed(&r)
 	if status == "lost" {
@@ -949,6 +1086,10 @@ func (w *worker) undo(ctx context.Context, c *claim) {
 	bg, done := context.WithTimeout(context.WithoutCancel(ctx), w.o.Lease)
 	defer done()
 	switch {
+	case err == errGoexit:
+		w.handOver(bg, c, true) // cut short, in doubt, as if the worker had stopped
+		w.end(errGoexit)
+		return
 	case errors.Is(cause, ErrLeaseLost):
 		return
 	case ctx.Err() != nil:
@@ -965,26 +1106,29 @@ func (w *worker) undo(ctx context.Context, c *claim) {
 		var status string
 		if err := w.s.pool.QueryRow(bg, w.s.q(`SELECT {s}.finish_rollback($1, $2, $3, $4, $5, $6)`),
 			w.planID(), c.idx, c.token, e, kinds, w.o.Name).Scan(&status); err != nil {
-			return fmt.Errorf("pgrun: recording the rollback of step %s of run %s: %w", st.ID, w.planID(), err)
+			return &recordError{"the rollback of step", string(st.ID), w.planID(), err}
 		}
 		return nil
 	})
 }
 
 // callRollback calls rb.Rollback for st, turning a panic into a permanent
-// *upgrade.PanicError, as upgrade.Run does; and, as Run does with its grace
+// *upgrade.PanicError, as upgrade.Run does, and a call of runtime.Goexit
+// into errGoexit; and, as Run does with its grace
 // period (WorkerOptions.GracePeriod), waits at most that long for a
 // Rollback that ignores its context once it is done, then fails it with a
 // permanent *upgrade.AbandonedError, leaving its goroutine behind.
 func callRollback(ctx context.Context, rb upgrade.Rollbacker, st upgrade.Step, grace time.Duration) error {
 	done := make(chan error, 1) // the goroutine never blocks, even abandoned
 	go func() {
+		err := errGoexit // unless Rollback returns or panics
 		defer func() {
 			if v := recover(); v != nil {
-				done <- upgrade.Permanent(&upgrade.PanicError{Method: "Rollback", Step: st.ID, Value: v, Stack: debug.Stack()})
+				err = upgrade.Permanent(&upgrade.PanicError{Method: "Rollback", Step: st.ID, Value: v, Stack: debug.Stack()})
 			}
+			done <- err
 		}()
-		done <- rb.Rollback(ctx, st)
+		err = rb.Rollback(ctx, st)
 	}()
 	select {
 	case err := <-done:
