@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -9,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -240,4 +243,92 @@ func TestHunt8JournalNotRegular(t *testing.T) {
 			assert.Empty(t, string(data), "nothing was written through the link")
 		})
 	}
+}
+
+// post8 is testServer.post for any goroutine: it returns what went wrong
+// rather than failing the test.
+func post8(ts *testServer, path, body string) (int, map[string]any, error) {
+	resp, err := ts.client.Post(ts.url+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var answer map[string]any
+	err = json.NewDecoder(resp.Body).Decode(&answer)
+	return resp.StatusCode, answer, err
+}
+
+// TestHunt8DatabaseSubmitOutsideLock holds the submission of a plan to
+// the database (serve --database) as a slow database would: the server
+// answers other calls meanwhile (before, it held its mutex through the
+// round trip, and every call waited); another plan on the same
+// application is refused busy, naming the run being started; and the same
+// plan applied again waits for the first apply and answers with its run:
+// the plan is submitted once.
+func TestHunt8DatabaseSubmitOutsideLock(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	ts := newDatabaseServer(t, e, db, schema)
+	id := ts.reviewed(t)
+	run := databaseRunID(id)
+	submitting, release, waiting := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var submits atomic.Int32
+	ts.srv.testHook = func(point string) {
+		switch point {
+		case "submit":
+			if submits.Add(1) == 1 {
+				close(submitting)
+				<-release
+			}
+		case "wait":
+			close(waiting)
+		}
+	}
+	type result struct {
+		code   int
+		answer map[string]any
+		err    error
+	}
+	apply := func() <-chan result {
+		c := make(chan result, 1)
+		go func() {
+			code, answer, err := post8(ts, "/v1/plans/"+id+"/apply", "")
+			c <- result{code, answer, err}
+		}()
+		return c
+	}
+	var releaseOnce sync.Once
+	letGo := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(letGo) // before the server closes, which waits for the apply
+	first := apply()
+	<-submitting
+
+	// The first apply is in the database's hands: the server's mutex is
+	// free, and the server answers.
+	if !ts.srv.mu.TryLock() {
+		t.Fatal("the server's mutex is held while the plan is submitted to the database")
+	}
+	ts.srv.mu.Unlock()
+	code, runs := ts.get(t, "/v1/runs")
+	assert.Equal(t, http.StatusOK, code, runs)
+	// Another plan on shop is refused while the run starts.
+	code, answer := ts.post(t, "/v1/apply", hunt6Request("shop_app_v3", hunt6Host))
+	assert.Equal(t, http.StatusConflict, code, answer)
+	assert.Equal(t, "busy", answer["kind"])
+	assert.Equal(t, run, answer["run"])
+	// The same plan again waits for the first apply.
+	second := apply()
+	<-waiting
+	letGo()
+	for _, c := range []<-chan result{first, second} {
+		r := <-c
+		require.NoError(t, r.err)
+		assert.Equal(t, http.StatusAccepted, r.code, r.answer)
+		assert.Equal(t, run, r.answer["run"], "one run")
+	}
+	assert.Equal(t, int32(1), submits.Load(), "the plan was submitted once")
+	st, err := ts.srv.db.Status(t.Context(), id)
+	require.NoError(t, err)
+	assert.False(t, st.Finished, "the run waits for a worker")
 }

@@ -112,6 +112,16 @@ type server struct {
 	runs     map[string]*runState
 	finished []string                  // IDs of ended runs in runs, oldest first
 	busy     map[topology.AppID]string // application → the run that changes it
+	// starting holds the database runs being started (startDatabase),
+	// each with a channel closed once its start is over: another apply
+	// of the plan waits for it, rather than submit the plan again.
+	starting map[string]chan struct{}
+
+	// testHook, if set (by tests), is called where a test synchronises
+	// with the server: "submit" before a plan is submitted to the
+	// database, and "wait" before an apply waits for another apply of the
+	// same plan to start its run; s.mu is not held.
+	testHook func(point string)
 }
 
 // newServer returns a server planning with e and running plans as rf
@@ -133,7 +143,7 @@ func newServer(ctx context.Context, e *env, rf *runFlags, acc access, state *sta
 		return nil, err
 	}
 	s := &server{env: e, rf: rf, cmds: cmds, exec: newExecutor(cmds, out), log: log, acc: acc, state: state,
-		metrics: newMetrics(), keepAlive: keepAlive, maxStreams: defaultMaxStreams, ended: make(chan struct{}), keep: maxFinishedRuns, keepPlans: defaultKeepPlans, named: map[string]bool{}, runs: map[string]*runState{}, busy: map[topology.AppID]string{}}
+		metrics: newMetrics(), keepAlive: keepAlive, maxStreams: defaultMaxStreams, ended: make(chan struct{}), keep: maxFinishedRuns, keepPlans: defaultKeepPlans, named: map[string]bool{}, runs: map[string]*runState{}, busy: map[topology.AppID]string{}, starting: map[string]chan struct{}{}}
 	if err := s.loadRuns(ctx); err != nil {
 		return nil, err
 	}
@@ -687,6 +697,19 @@ func (s *server) start(ctx context.Context, plan *upgrade.Plan, old *runState) (
 		return applyAnswer{}, fail(http.StatusConflict, "not_resumable", fmt.Errorf(
 			"run %s ran in a server without --database: resume it with such a server (its journal is in the state directory)", old.status().Run))
 	}
+	if wait, ok := s.starting[databaseRunID(plan.ID)]; s.db != nil && ok {
+		// Another apply of the plan is starting its run, which is ours
+		// too: once it is over, the run is known (or its start failed,
+		// and this one tries again).
+		s.mu.Unlock()
+		s.hook("wait")
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return applyAnswer{}, fail(http.StatusServiceUnavailable, "cancelled", fmt.Errorf("the call ended while another apply of plan %s was starting its run: %w", plan.ID, ctx.Err()))
+		}
+		return s.start(ctx, plan, old)
+	}
 	// The plan is stored for a resume (again, if a prune removed it since
 	// it was read), and kept from now on; a start refused from here on
 	// leaves no trace of it (forget), or refused applies would keep plans
@@ -697,12 +720,7 @@ func (s *server) start(ctx context.Context, plan *upgrade.Plan, old *runState) (
 		return applyAnswer{}, fail(http.StatusInternalServerError, "internal", err)
 	}
 	if s.db != nil {
-		a, err := s.startDatabase(ctx, plan, apps)
-		if err != nil {
-			forget()
-		}
-		s.mu.Unlock()
-		return a, err
+		return s.startDatabase(ctx, plan, apps, forget) // which unlocks s.mu
 	}
 	if err := s.holdDeployment(); err != nil {
 		forget()
@@ -735,6 +753,13 @@ func (s *server) start(ctx context.Context, plan *upgrade.Plan, old *runState) (
 	id := rs.status().Run
 	s.log.Info("run started", "run", id, "plan", plan.ID, "applications", apps, "steps", len(plan.Steps), "resumed", old != nil)
 	return applyAnswer{Run: id, Plan: plan.ID, Events: "/v1/runs/" + id + "/events"}, nil
+}
+
+// hook calls s.testHook, if set, at point.
+func (s *server) hook(point string) {
+	if s.testHook != nil {
+		s.testHook(point)
+	}
 }
 
 // holdDeployment takes the deployment's lock for a run about to start,

@@ -32,88 +32,141 @@ func databaseRunID(planID string) string {
 }
 
 // startDatabase submits plan to the database, unless a run of it is
-// known already, and follows its run. Its errors are *failure values.
-// s.mu is held.
-func (s *server) startDatabase(ctx context.Context, plan *upgrade.Plan, apps []topology.AppID) (applyAnswer, error) {
+// known already, and follows its run. Its errors are *failure values, on
+// which it calls forget (see keepPlan). s.mu is held, and startDatabase
+// releases it: the state directory and the database are read and
+// written without it, so that a slow database holds up only this call.
+// Meanwhile the run is starting (s.starting): another apply of the plan
+// waits for it (see start), and the plan's applications are busy with it,
+// so that no other plan's run starts on them.
+func (s *server) startDatabase(ctx context.Context, plan *upgrade.Plan, apps []topology.AppID, forget func()) (applyAnswer, error) {
 	id := databaseRunID(plan.ID)
 	answer := applyAnswer{Run: id, Plan: plan.ID, Events: "/v1/runs/" + id + "/events"}
-	if rs := s.runs[id]; rs != nil {
-		switch rs.status().State {
-		case runFailed, runCancelled:
-			return s.retryDatabase(ctx, plan, rs, answer)
+	known := s.runs[id]
+	if known != nil {
+		switch known.status().State {
+		case runFailed, runCancelled: // taken up again
 		case runInterrupted:
+			known = nil // read again from the state directory
 		default:
+			s.mu.Unlock()
 			return answer, nil // the same plan again: the same run
 		}
+	}
+	done := make(chan struct{})
+	s.starting[id] = done
+	var reserved []topology.AppID
+	for _, app := range apps {
+		if _, ok := s.busy[app]; !ok {
+			s.busy[app] = id
+			reserved = append(reserved, app)
+		}
+	}
+	s.wg.Add(1) // Close waits for the start, as for the follower it starts
+	s.mu.Unlock()
+
+	ctx, stop := context.WithCancel(ctx)
+	defer context.AfterFunc(s.ctx, stop)() // the server's end ends the start too
+	rs, err := s.submitDatabase(ctx, plan, apps, known)
+	stop()
+
+	s.mu.Lock()
+	for _, app := range reserved {
+		if s.busy[app] == id {
+			delete(s.busy, app)
+		}
+	}
+	switch {
+	case err != nil:
+		forget()
+	case rs != nil:
+		s.follow(rs)
+	}
+	delete(s.starting, id)
+	close(done)
+	s.mu.Unlock()
+	s.wg.Done()
+	if err != nil {
+		return applyAnswer{}, err
+	}
+	return answer, nil
+}
+
+// submitDatabase is the part of startDatabase without s.mu: it returns
+// the run to follow, known (ended without succeeding) taken up again,
+// one of the state directory, or one just submitted; or none, for a run
+// that succeeded. Its errors are *failure values.
+func (s *server) submitDatabase(ctx context.Context, plan *upgrade.Plan, apps []topology.AppID, known *runState) (*runState, error) {
+	id := databaseRunID(plan.ID)
+	if known != nil {
+		return known, s.retryDatabase(ctx, plan, known)
 	}
 	if rec, err := s.state.loadRun(id); err == nil && rec.Database { // a run forgotten since
 		rs := newRunState(*rec)
 		switch rec.State { // as one remembered
 		case runFailed, runCancelled:
-			return s.retryDatabase(ctx, plan, rs, answer)
+			return rs, s.retryDatabase(ctx, plan, rs)
 		case runSucceeded:
-			return answer, nil // over: following it again would count it again
+			return nil, nil // over: following it again would count it again
 		}
-		s.follow(rs)
-		return answer, nil
+		return rs, nil
 	}
 	if err := s.env.refresh(); err != nil { // for the stale check
-		return applyAnswer{}, fail(http.StatusInternalServerError, "internal", err)
+		return nil, fail(http.StatusInternalServerError, "internal", err)
 	}
 	if err := s.checkStale(plan); err != nil {
-		return applyAnswer{}, err
+		return nil, err
 	}
+	s.hook("submit")
 	if err := s.db.Submit(ctx, plan, s.rf.pgOptions()); err != nil {
 		switch {
 		case errors.Is(err, pgrun.ErrPlanConflict):
-			return applyAnswer{}, fail(http.StatusConflict, "conflict", s.rf.db.redact(err))
+			return nil, fail(http.StatusConflict, "conflict", s.rf.db.redact(err))
 		case errors.Is(err, pgrun.ErrUnsupported), errors.Is(err, upgrade.ErrInvalidPlan):
-			return applyAnswer{}, fail(http.StatusUnprocessableEntity, "invalid_plan", s.rf.db.redact(err))
+			return nil, fail(http.StatusUnprocessableEntity, "invalid_plan", s.rf.db.redact(err))
 		}
-		return applyAnswer{}, fail(http.StatusBadGateway, "database", fmt.Errorf("database: %w", s.rf.db.redact(err)))
+		return nil, fail(http.StatusBadGateway, "database", fmt.Errorf("database: %w", s.rf.db.redact(err)))
 	}
 	rec := runRecord{Run: id, Plan: plan.ID, Applications: apps, Total: len(plan.Steps), Database: true,
 		Started: time.Now().UTC(), Steps: map[upgrade.StepID]string{}}
 	for _, st := range plan.Steps {
 		rec.Steps[st.ID] = stepPending
 	}
-	s.follow(newRunState(rec))
 	s.log.Info("run submitted to the database", "run", id, "plan", plan.ID, "applications", apps, "steps", len(plan.Steps))
-	return answer, nil
+	return newRunState(rec), nil
 }
 
 // retryDatabase takes up again database run rs of plan, which ended
 // without succeeding, as a journal resumes a run (see pgrun.Store.Retry),
-// and follows it: the plan is stale-checked as a resumed run is, the
-// steps the run did at either end. Its errors are *failure values. s.mu
-// is held.
-func (s *server) retryDatabase(ctx context.Context, plan *upgrade.Plan, rs *runState, answer applyAnswer) (applyAnswer, error) {
+// for its caller to follow: the plan is stale-checked as a resumed run
+// is, the steps the run did at either end. Its errors are *failure
+// values. s.mu is not held.
+func (s *server) retryDatabase(ctx context.Context, plan *upgrade.Plan, rs *runState) error {
 	if err := s.env.refresh(); err != nil { // for the stale check
-		return applyAnswer{}, fail(http.StatusInternalServerError, "internal", err)
+		return fail(http.StatusInternalServerError, "internal", err)
 	}
 	done, _, err := databaseRun(ctx, s.db, plan.ID)
 	if err != nil {
-		return applyAnswer{}, fail(http.StatusBadGateway, "database", fmt.Errorf("database: %w", s.rf.db.redact(err)))
+		return fail(http.StatusBadGateway, "database", fmt.Errorf("database: %w", s.rf.db.redact(err)))
 	}
 	if err := s.checkStale(plan, upgrade.WithJournal(done)); err != nil {
-		return applyAnswer{}, err
+		return err
 	}
 	// Its follower reads the run again from its first event: those it has
 	// had so far, counted when this server first read them or before it
 	// started (a run it had forgotten, or read ended), are not counted again.
 	had := 0
 	if _, err := eachEvent(ctx, s.db, plan.ID, 0, func(pgrun.Event) { had++ }); err != nil {
-		return applyAnswer{}, fail(http.StatusBadGateway, "database", fmt.Errorf("database: %w", s.rf.db.redact(err)))
+		return fail(http.StatusBadGateway, "database", fmt.Errorf("database: %w", s.rf.db.redact(err)))
 	}
 	rs.mu.Lock()
 	rs.counted = max(rs.counted, had)
 	rs.mu.Unlock()
 	if _, err := s.db.Retry(ctx, plan.ID); err != nil && !errors.Is(err, pgrun.ErrNotFinished) { // not finished: taken up since
-		return applyAnswer{}, fail(http.StatusBadGateway, "database", fmt.Errorf("database: %w", s.rf.db.redact(err)))
+		return fail(http.StatusBadGateway, "database", fmt.Errorf("database: %w", s.rf.db.redact(err)))
 	}
-	s.follow(rs)
-	s.log.Info("database run taken up again", "run", answer.Run, "plan", plan.ID)
-	return answer, nil
+	s.log.Info("database run taken up again", "run", rs.status().Run, "plan", plan.ID)
+	return nil
 }
 
 // follow marks rs running, remembers it, and starts its follower. s.mu is
