@@ -213,3 +213,68 @@ func TestHunt8EndedRunHasNoPendingSteps(t *testing.T) {
 		assert.NotContains(t, string(data), stepPending, "the record kept says so too")
 	})
 }
+
+// TestHunt8LongValuesBounded posts requests whose values are long or
+// hold a terminal escape, where the error quotes them: a relation that is
+// none, and an application named in the error of another field. Each is
+// refused 400, quoting only the value's start, escaped (before, the
+// relation was echoed whole, and the application's name in every error
+// of its request, raw).
+func TestHunt8LongValuesBounded(t *testing.T) {
+	exec, ran := marker(t)
+	ts := newTestServer(t, exec)
+	long := strings.Repeat("q", 300_000)
+	request := func(app, version, relation string) string {
+		return `{"requests": [{"application": "` + app + `", "replaces": "shop_app", "template": {"id": "x", "type": "webapp", "version": "` + version +
+			`", "requirements": [{"template": "tomcat_server", "constraint": ">=1", "relation": "` + relation + `"}]}}]}`
+	}
+	for _, tt := range []struct{ name, body, want string }{
+		{"relation", request("shop", "2.0.0", long), `template.requirements[0].relation: "qqqq`},
+		{"relation-escape", request("shop", "2.0.0", `\u001b[2J`), `template.requirements[0].relation: "\x1b[2J"`},
+		{"application", request(long, "two", "hosted_on"), `requests[0] ("qqqq`},
+		{"application-escape", request(`\u001b[2Jshop`, "two", "hosted_on"), `requests[0] ("\x1b[2Jshop"): template.version`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, path := range []string{"/v1/plan", "/v1/plans", "/v1/apply"} {
+				code, answer := ts.post(t, path, tt.body)
+				assert.Equal(t, http.StatusBadRequest, code, path)
+				msg := fmt.Sprint(answer["error"])
+				assert.Less(t, len(msg), 1000, "%s: the message is bounded: %.300s", path, msg)
+				assert.Contains(t, msg, tt.want, path)
+				assert.NotContains(t, msg, "\x1b", path)
+			}
+			assert.Zero(t, ts.runCount(), "no run was created")
+			assert.NoFileExists(t, ran, "no command ran")
+		})
+	}
+	// A name as names go is shown as it is.
+	code, answer := ts.post(t, "/v1/plan", request("shop", "two", "hosted_on"))
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Contains(t, answer["error"], "requests[0] (shop): template.version")
+}
+
+// TestHunt8PathEscapedInErrors calls paths whose escapes decode to a
+// line break and a terminal escape: the errors that name the path show
+// them escaped, so that a client printing the error neither forges a
+// line nor drives its terminal.
+func TestHunt8PathEscapedInErrors(t *testing.T) {
+	exec, ran := marker(t)
+	ts := newTestServer(t, exec)
+	auth := map[string]string{"Authorization": "Bearer " + testToken}
+	for _, a := range []attack{
+		{name: "no-route", method: "GET", path: "/v1/%1b[2J%0astackup:%20all%20is%20well", header: auth},
+		{name: "wrong-method", method: "DELETE", path: "/v1/plans/%1b[2J%0aforged", header: auth},
+		{name: "apply-fields", method: "POST", path: "/v1/plans/%1b[2J%0aforged/apply", body: `{"x": 1}`,
+			header: map[string]string{"Authorization": "Bearer " + testToken, "Content-Type": "application/json"}},
+	} {
+		t.Run(a.name, func(t *testing.T) {
+			code, _, answer := ts.send(t, a)
+			assert.GreaterOrEqual(t, code, 400)
+			msg := fmt.Sprint(answer["error"])
+			assert.NotContains(t, msg, "\n", "a line forged: %q", msg)
+			assert.NotContains(t, msg, "\x1b", "a terminal escape: %q", msg)
+			assert.Zero(t, ts.runCount(), "no run was created")
+			assert.NoFileExists(t, ran, "no command ran")
+		})
+	}
+}

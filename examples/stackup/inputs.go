@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -653,7 +654,7 @@ func (rf *requestFile) convert() ([]upgrade.Request, error) {
 		fail := func(field string, err error) error {
 			name := fmt.Sprintf("requests[%d]", i)
 			if rs.Application != "" {
-				name += fmt.Sprintf(" (%s)", rs.Application)
+				name += fmt.Sprintf(" (%s)", shownName(rs.Application))
 			}
 			return fmt.Errorf("%s: %s: %w", name, field, err)
 		}
@@ -686,7 +687,7 @@ func (rf *requestFile) convert() ([]upgrade.Request, error) {
 			switch rel {
 			case "", topology.HostedOn, topology.DependsOn:
 			default:
-				return nil, fail(field+".relation", fmt.Errorf("%q, want %s or %s", q.Relation, topology.HostedOn, topology.DependsOn))
+				return nil, fail(field+".relation", fmt.Errorf("%s, want %s or %s", topology.Quote(q.Relation), topology.HostedOn, topology.DependsOn))
 			}
 			r.Template.Requirements = append(r.Template.Requirements, topology.Requirement{
 				Name: q.Name, Template: topology.TemplateID(q.Template), Constraint: c, Relation: rel})
@@ -694,6 +695,16 @@ func (rf *requestFile) convert() ([]upgrade.Request, error) {
 		reqs[i] = r
 	}
 	return reqs, nil
+}
+
+// shownName returns name, from a client, as a message shows a name: as it
+// is, unless it is long or holds what is not printable, when it is
+// quoted by topology.Quote (its start, escaped, and its length).
+func shownName(name string) string {
+	if q := topology.Quote(name); q != strconv.Quote(name) || topology.Printable(name) != name {
+		return q
+	}
+	return name
 }
 
 // planExit returns the exit code for a planning error: 3 when no plan is

@@ -222,10 +222,10 @@ func jsonErrors(mux *http.ServeMux) http.Handler {
 			allow := probe.header.Get("Allow")
 			w.Header().Set("Allow", allow)
 			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Errorf(
-				"method %s is not allowed on %s: use %s", truncate(r.Method), truncate(r.URL.Path), allow))
+				"method %s is not allowed on %s: use %s", truncate(r.Method), shownPath(r), allow))
 			return
 		}
-		writeError(w, http.StatusNotFound, "not_found", fmt.Errorf("no route %s %s: see the API in stackup's documentation", truncate(r.Method), truncate(r.URL.Path)))
+		writeError(w, http.StatusNotFound, "not_found", fmt.Errorf("no route %s %s: see the API in stackup's documentation", truncate(r.Method), shownPath(r)))
 	})
 }
 
@@ -296,6 +296,12 @@ func (s *server) refused(r *http.Request, kind string) {
 	s.log.Warn("call refused", "kind", kind, "remote", r.RemoteAddr, "method", r.Method, "path", truncate(r.URL.Path),
 		"host", truncate(r.Host), "origin", truncate(r.Header.Get("Origin")))
 }
+
+// shownPath is r's path, decoded, as an error message shows it: its
+// start, with a line break, a terminal escape or what is not UTF-8
+// escaped, so that a client printing the message neither forges a line
+// nor drives its terminal.
+func shownPath(r *http.Request) string { return topology.Printable(truncate(r.URL.Path)) }
 
 // truncate shortens s, from a client, for an error message.
 func truncate(s string) string {
@@ -574,7 +580,7 @@ func noFields(w http.ResponseWriter, r *http.Request) bool {
 		}
 	}
 	writeError(w, http.StatusBadRequest, "invalid_request", fmt.Errorf("%s %s takes no fields: send no body, or {} (%s)",
-		r.Method, truncate(r.URL.Path), strings.TrimPrefix(err.Error(), "json: ")))
+		r.Method, shownPath(r), strings.TrimPrefix(err.Error(), "json: ")))
 	return false
 }
 
