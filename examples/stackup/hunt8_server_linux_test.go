@@ -332,3 +332,33 @@ func TestHunt8DatabaseSubmitOutsideLock(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, st.Finished, "the run waits for a worker")
 }
+
+// TestHunt8PlanNamePlanted plants a named pipe, or a symbolic link to a
+// copy of the plan elsewhere in the state directory, under the name a
+// plan is to be stored by: posting the plan for review, or applying it,
+// was answered as if the plan were stored (201, 202) though it never was
+// (a resume could not read it). Both are now refused, 500 naming what the
+// file is, and nothing runs.
+func TestHunt8PlanNamePlanted(t *testing.T) {
+	for _, tt := range []struct{ name, want string }{{"fifo", "a named pipe"}, {"symlink", "a symbolic link"}} {
+		t.Run(tt.name, func(t *testing.T) {
+			exec, ran := marker(t)
+			ts := newTestServer(t, exec)
+			id := ts.reviewed(t)
+			file := filepath.Join(ts.stateDir, "plans", "sha256-"+strings.TrimPrefix(id, "sha256:")+".json")
+			require.NoError(t, os.Rename(file, filepath.Join(ts.stateDir, "copy.json")))
+			if tt.name == "fifo" {
+				require.NoError(t, syscall.Mkfifo(file, 0o600))
+			} else {
+				require.NoError(t, os.Symlink("../copy.json", file))
+			}
+			for _, path := range []string{"/v1/plans", "/v1/apply"} {
+				code, answer := ts.post(t, path, requestBody(t, "testdata/requests.json"))
+				assert.Equal(t, http.StatusInternalServerError, code, "%s: %v", path, answer)
+				assert.Contains(t, answer["error"], tt.want, path)
+			}
+			assert.Zero(t, ts.runCount(), "no run was created")
+			assert.NoFileExists(t, ran, "no command ran")
+		})
+	}
+}

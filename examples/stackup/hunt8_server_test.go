@@ -278,3 +278,23 @@ func TestHunt8PathEscapedInErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestHunt8OversizedEveryBody posts a body one byte over the limit to
+// every call that takes a body, the calls that take no fields included:
+// each answers 413, and nothing runs.
+func TestHunt8OversizedEveryBody(t *testing.T) {
+	exec, ran := marker(t)
+	ts := newTestServer(t, exec)
+	id := ts.reviewed(t)
+	huge := `{"padding": "` + strings.Repeat("x", maxBody) + `"}`
+	for _, path := range []string{"/v1/plan", "/v1/apply", "/v1/plans", "/v1/plans/" + id + "/apply",
+		"/v1/runs/" + strings.Repeat("A", 26) + "/cancel", "/v1/runs/" + strings.Repeat("A", 26) + "/resume"} {
+		t.Run(path, func(t *testing.T) {
+			code, answer := ts.post(t, path, huge)
+			assert.Equal(t, http.StatusRequestEntityTooLarge, code, answer)
+			assert.Equal(t, "too_large", answer["kind"])
+			assert.Zero(t, ts.runCount(), "no run was created")
+			assert.NoFileExists(t, ran, "no command ran")
+		})
+	}
+}

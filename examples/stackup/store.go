@@ -173,7 +173,10 @@ func (st *stateStore) savePlan(plan *upgrade.Plan) (created bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	if _, err := st.root.Lstat(name); err == nil { // plans with one ID are the same
+	if info, err := st.root.Lstat(name); err == nil { // plans with one ID are the same
+		if !info.Mode().IsRegular() { // which loadPlan would refuse: the plan would be lost
+			return false, fmt.Errorf("state directory %s: %s is not a regular file (%s): remove it", st.dir, name, fileKind(info.Mode()))
+		}
 		now := time.Now()
 		if err := st.root.Chtimes(name, now, now); err != nil {
 			return false, fmt.Errorf("state directory %s: %w", st.dir, err)
