@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
 )
@@ -281,4 +282,56 @@ func TestHunt8AlreadyNewerIsNotDowngraded(t *testing.T) {
 		{"platform/db-1@8.0.39", "8.4.2", "8.0.39", nil},
 		{"app/inventory-1@5.0.0", "4.2.0", "5.0.0", []upgrade.StepID{"platform/db-1@8.0.39"}},
 	}, hunt8Steps(plan))
+}
+
+// TestHunt8ReplanConverges: for each scenario, planning again after the
+// first n steps ran (applied to the topology by hand) gives exactly the
+// rest of the steps, with the same From and To, and after the last, no
+// step and no warning.
+func TestHunt8ReplanConverges(t *testing.T) {
+	ubuntu := source(t,
+		from(pkg("ubuntu", "22.04"), ">=20.04, <22.04"),
+		from(pkg("ubuntu", "24.04"), ">=22.04, <24.04"),
+		requires(from(pkg("mysql", "8.0.39"), ">=5.7, <8.0.39"), "ubuntu", ">=20.04"),
+		requires(from(pkg("mysql", "8.4.2"), ">=8.0, <8.4.2"), "ubuntu", ">=24.04"))
+	kafka := source(t,
+		pkg("zookeeper", "3.8.4"), pkg("zookeeper", "3.9.2"),
+		requires(from(pkg("kafka", "3.9.0"), ">=3.3, <3.9"), "zookeeper", ">=3.8"),
+		from(pkg("kafka", "4.0.0"), ">=3.9, <4"))
+	admin := upgrade.Request{Application: "admin", Replaces: "admin_ui", Template: topology.Template{ID: "admin_ui", Type: "webapp", Version: v("2.0.0"),
+		Requirements: []topology.Requirement{{Template: "node_runtime", Constraint: c(">=20, <24")}}}}
+	orders := upgrade.Request{Application: "orders", Replaces: "orders_app", Template: topology.Template{ID: "orders_app", Type: "webapp", Version: v("2.0.0"),
+		Requirements: []topology.Requirement{{Template: "kafka_broker", Constraint: c(">=4")}}}}
+	for _, tc := range []struct {
+		name  string
+		topo  *topology.Memory
+		src   *pkgsource.Memory
+		opts  []upgrade.Option
+		reqs  []upgrade.Request
+		steps int
+	}{
+		{"ubuntu+mysql", build(t, hunt8Inventory()), ubuntu, nil, []upgrade.Request{hunt8InventoryRequest("mysql_server", "~8.4")}, 5},
+		{"kafka", build(t, hunt8Kafka()), kafka, nil, []upgrade.Request{orders}, 4},
+		{"node", build(t, hunt8NodeRuntime()), source(t, pkg("nodejs", "20.17.0"), pkg("nodejs", "22.9.0")), nil, []upgrade.Request{hunt8Storefront(">=22"), admin}, 3},
+		{"rhel", hunt8RHEL(t, "zabbix-agent-1"), hunt8RHELPackages(t), nil, []upgrade.Request{hunt8Billing(">=7.2")}, 6},
+		{"redis down", hunt8Redis(t, ""), source(t, from(pkg("redis", "7.3.0"), ">=7.4"), from(pkg("redis", "7.2.6"), "<7.4")), []upgrade.Option{upgrade.AllowDowngrades()}, []upgrade.Request{hunt8Sessions()}, 3},
+	} {
+		plan, err := upgrade.NewPlanner(tc.topo, tc.src, tc.opts...).PlanAll(t.Context(), tc.reqs...)
+		require.NoError(t, err, tc.name)
+		all := ids(plan)
+		require.Len(t, all, tc.steps, tc.name)
+		for done := 0; done <= len(all); done++ {
+			again, err := upgrade.NewPlanner(cvApply(t, tc.topo, plan, all[:done]), tc.src, tc.opts...).PlanAll(t.Context(), tc.reqs...)
+			require.NoError(t, err, "%s after %d steps", tc.name, done)
+			requireTopological(t, again)
+			assert.Equal(t, all[done:], ids(again), "%s after %d steps", tc.name, done)
+			for _, s := range again.Steps {
+				orig, _ := plan.Step(s.ID)
+				assert.Equal(t, [2]string{orig.From.String(), orig.To.String()}, [2]string{s.From.String(), s.To.String()}, "%s after %d steps: %s", tc.name, done, s.ID)
+			}
+			if done == len(all) {
+				assert.Empty(t, again.Warnings, tc.name)
+			}
+		}
+	}
 }
