@@ -725,75 +725,85 @@ func (pl *planning) downDistances(pf *platform, fit sieve) []int32 {
 // below the one 3.12 needs, as the nodes beneath are upgraded before the
 // first hop.
 func (pl *planning) chain(pf *platform, t int) ([]*pkgsource.Package, string, error) {
-	pkgs, dist := pf.cat.pkgs, *pf.dist
-	path := make([]*pkgsource.Package, dist[t])
-	why, err := pl.unmetRequirement(pf, pkgs[t], nil)
+	why, err := pl.unmetRequirement(pf, pf.cat.pkgs[t], nil)
 	if err != nil {
 		return nil, "", err
 	}
-	// dead[requires][j]: no chain down from package j has its
-	// requirements met along with requires, those of the packages after
-	// j on the chain (see appendRequires).
-	var dead map[string]map[int]bool
-	key := make([]byte, 0, 128) // a few requirements
-	markDead := func(j int, after []*pkgsource.Package) {
-		key = appendRequires(key[:0], after)
-		if dead[string(key)] == nil {
-			if dead == nil {
-				dead = map[string]map[int]bool{}
-			}
-			dead[string(key)] = map[int]bool{}
-		}
-		dead[string(key)][j] = true
-	}
-	// down fills path from cur down to a package one hop above the
-	// installed version, trying the packages a hop below, the highest
-	// first; with met, only through those whose
-	// requirements, and those of a chain down from them, can be met.
-	var down func(cur int, met bool) (bool, error)
-	down = func(cur int, met bool) (bool, error) {
-		path[dist[cur]-1] = &pkgs[cur]
-		if dist[cur] == 1 {
-			return true, nil
-		}
-		preds := pf.cat.installsOver(cur, pl.cfg.maxMinorStep)
-		after := path[dist[cur]-1:]
-		key = appendRequires(key[:0], after)
-		deadHere := dead[string(key)] // each j below comes once: none is marked before it is looked at
-		for k := len(preds) - 1; k >= 0; k-- {
-			j := preds[k]
-			if dist[j] != dist[cur]-1 || met && deadHere[j] {
-				continue
-			}
-			if met {
-				w, err := pl.unmetRequirement(pf, pkgs[j], after)
-				if err != nil {
-					return false, err
-				}
-				if w != "" {
-					if why == "" { // the first unmet is on the chain taken without them
-						why = pkgs[j].Version.String() + " on the way " + w
-					}
-					markDead(j, after)
-					continue
-				}
-			}
-			if ok, err := down(j, met); ok || err != nil {
-				return ok, err
-			}
-			markDead(j, after)
-		}
-		return false, nil
-	}
+	c := chainSearch{pl: pl, pf: pf, dist: *pf.dist, path: make([]*pkgsource.Package, (*pf.dist)[t]), why: why, key: make([]byte, 0, 128)}
 	if why == "" {
-		if ok, err := down(t, true); ok || err != nil {
-			return path, "", err
+		if ok, err := c.down(t, true); ok || err != nil {
+			return c.path, "", err
 		}
 	}
 	// None has its requirements met: the chain of the highest versions,
 	// which every package a path reaches has one hop below it.
-	_, err = down(t, false)
-	return path, why, err
+	_, err = c.down(t, false)
+	return c.path, c.why, err
+}
+
+// chainSearch is the state of chain's search down from the chosen version.
+type chainSearch struct {
+	pl   *planning
+	pf   *platform
+	dist []int32
+	path []*pkgsource.Package // filled from the top down
+	why  string               // the first unmet requirement met on the way
+	// dead[requires][j]: no chain down from package j has its
+	// requirements met along with requires, those of the packages after
+	// j on the chain (see appendRequires).
+	dead map[string]map[int]bool
+	key  []byte
+}
+
+func (c *chainSearch) markDead(j int, after []*pkgsource.Package) {
+	c.key = appendRequires(c.key[:0], after)
+	if c.dead[string(c.key)] == nil {
+		if c.dead == nil {
+			c.dead = map[string]map[int]bool{}
+		}
+		c.dead[string(c.key)] = map[int]bool{}
+	}
+	c.dead[string(c.key)][j] = true
+}
+
+// down fills path from cur down to a package one hop above the installed
+// version, trying the packages a hop below, the highest first; with met,
+// only through those whose requirements, and those of a chain down from
+// them, can be met.
+func (c *chainSearch) down(cur int, met bool) (bool, error) {
+	pkgs, dist := c.pf.cat.pkgs, c.dist
+	c.path[dist[cur]-1] = &pkgs[cur]
+	if dist[cur] == 1 {
+		return true, nil
+	}
+	preds := c.pf.cat.installsOver(cur, c.pl.cfg.maxMinorStep)
+	after := c.path[dist[cur]-1:]
+	c.key = appendRequires(c.key[:0], after)
+	deadHere := c.dead[string(c.key)] // each j below comes once: none is marked before it is looked at
+	for k := len(preds) - 1; k >= 0; k-- {
+		j := preds[k]
+		if dist[j] != dist[cur]-1 || met && deadHere[j] {
+			continue
+		}
+		if met {
+			w, err := c.pl.unmetRequirement(c.pf, pkgs[j], after)
+			if err != nil {
+				return false, err
+			}
+			if w != "" {
+				if c.why == "" { // the first unmet is on the chain taken without them
+					c.why = pkgs[j].Version.String() + " on the way " + w
+				}
+				c.markDead(j, after)
+				continue
+			}
+		}
+		if ok, err := c.down(j, met); ok || err != nil {
+			return ok, err
+		}
+		c.markDead(j, after)
+	}
+	return false, nil
 }
 
 // reachesAny reports whether a path takes node n, of catalog cat, to a
@@ -948,45 +958,55 @@ func (pl *planning) unmetRequirement(pf *platform, p pkgsource.Package, after []
 		// order the topology lists a node's relationships in.
 		slices.SortFunc(found, func(a, b *nodeInfo) int { return cmp.Compare(a.node.ID, b.node.ID) })
 		for _, f := range found {
-			var dbuf [8]Demand
-			ds := pl.demandedOf(f, append(dbuf[:0], Demand{Constraint: r.Constraint}))
-			ds = requiredAfter(ds, after, r.Type)
-			if v, ok := pl.replacedWith(f); ok {
-				// No package moves it: a request's application step does
-				// (see replacedAllows).
-				if !allowAll(ds, v) {
-					return fmt.Sprintf("requires %s %s, which node %s will not meet: a request replaces it with %s", r.Type, r.Constraint, f.node.ID, v), nil
-				}
-				continue
-			}
-			if allowAll(ds, f.node.Version) {
-				continue
-			}
-			cat, err := pl.catalog(r.Type)
-			if err != nil {
-				return "", err
-			}
-			var rbuf [8]rule
-			if !cat.sieve(rbuf[:0], ds, nil).any() {
-				return fmt.Sprintf("requires %s %s, which no %s package meets for node %s%s", r.Type, r.Constraint, r.Type, f.node.ID, alongWith(after, r.Type)), nil
-			}
-			cotenants, err := pl.settledCotenants(f, pf)
-			if err != nil {
-				return "", err
-			}
-			fit := cat.sieve(rbuf[:0], ds, cotenants)
-			if len(cotenants) > 0 && !fit.any() {
-				return fmt.Sprintf("requires %s %s, which the co-tenants of node %s do not allow%s: %s",
-					r.Type, r.Constraint, f.node.ID, alongWith(after, r.Type), joinDemands(ruling(cat, ds, cotenants))), nil
-			}
-			if ok, downgrade := pl.reachesAny(f, cat, fit); !ok {
-				why := fmt.Sprintf("requires %s %s, to which no upgrade path takes node %s from %s%s", r.Type, r.Constraint, f.node.ID, f.node.Version, alongWith(after, r.Type))
-				if downgrade && !pl.cfg.allowDowngrade {
-					why += ", and downgrades are not allowed"
-				}
-				return why, nil
+			if why, err := pl.unmetOn(pf, r, f, after); why != "" || err != nil {
+				return why, err
 			}
 		}
+	}
+	return "", nil
+}
+
+// unmetOn returns why requirement r of a package for pf cannot be met on
+// node f beneath pf, along with the requirements of the packages after it
+// on the chain, or "" when it can.
+func (pl *planning) unmetOn(pf *platform, r pkgsource.Requirement, f *nodeInfo, after []*pkgsource.Package) (string, error) {
+	var dbuf [8]Demand
+	ds := pl.demandedOf(f, append(dbuf[:0], Demand{Constraint: r.Constraint}))
+	ds = requiredAfter(ds, after, r.Type)
+	if v, ok := pl.replacedWith(f); ok {
+		// No package moves it: a request's application step does
+		// (see replacedAllows).
+		if !allowAll(ds, v) {
+			return fmt.Sprintf("requires %s %s, which node %s will not meet: a request replaces it with %s", r.Type, r.Constraint, f.node.ID, v), nil
+		}
+		return "", nil
+	}
+	if allowAll(ds, f.node.Version) {
+		return "", nil
+	}
+	cat, err := pl.catalog(r.Type)
+	if err != nil {
+		return "", err
+	}
+	var rbuf [8]rule
+	if !cat.sieve(rbuf[:0], ds, nil).any() {
+		return fmt.Sprintf("requires %s %s, which no %s package meets for node %s%s", r.Type, r.Constraint, r.Type, f.node.ID, alongWith(after, r.Type)), nil
+	}
+	cotenants, err := pl.settledCotenants(f, pf)
+	if err != nil {
+		return "", err
+	}
+	fit := cat.sieve(rbuf[:0], ds, cotenants)
+	if len(cotenants) > 0 && !fit.any() {
+		return fmt.Sprintf("requires %s %s, which the co-tenants of node %s do not allow%s: %s",
+			r.Type, r.Constraint, f.node.ID, alongWith(after, r.Type), joinDemands(ruling(cat, ds, cotenants))), nil
+	}
+	if ok, downgrade := pl.reachesAny(f, cat, fit); !ok {
+		why := fmt.Sprintf("requires %s %s, to which no upgrade path takes node %s from %s%s", r.Type, r.Constraint, f.node.ID, f.node.Version, alongWith(after, r.Type))
+		if downgrade && !pl.cfg.allowDowngrade {
+			why += ", and downgrades are not allowed"
+		}
+		return why, nil
 	}
 	return "", nil
 }
@@ -1082,18 +1102,11 @@ func (pl *planning) settledCotenants(n *nodeInfo, pf *platform) ([]Demand, error
 	if err != nil {
 		return nil, err
 	}
-	settled := func(d *topology.Dependent) bool {
-		if d.Constraint.IsZero() || d.Node == pf.node.ID || pl.exempt(d) {
-			return false
-		}
-		m, ok := pl.nodes[d.Node]
-		return !ok || m.platform == nil || m.platform.decided || pl.staysPut(m, pf)
-	}
 	var out []Demand
 	for i := range deps {
 		d := &deps[i]
 		demand := Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node}
-		if !settled(d) {
+		if !pl.settled(d, pf) {
 			var sure bool
 			if demand, sure, err = pl.sureDemand(n, d, pf); err != nil {
 				return nil, err
@@ -1113,7 +1126,7 @@ func (pl *planning) settledCotenants(n *nodeInfo, pf *platform) ([]Demand, error
 	}
 	for i := range above {
 		d := &above[i]
-		if !settled(d) {
+		if !pl.settled(d, pf) {
 			continue
 		}
 		if err := checkIDs(d, fmt.Sprintf("node #%d above node %q", i+1, n.node.ID)); err != nil {
@@ -1122,6 +1135,18 @@ func (pl *planning) settledCotenants(n *nodeInfo, pf *platform) ([]Demand, error
 		out = addCotenant(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
 	}
 	return out, nil
+}
+
+// settled reports whether co-tenant d, of a node beneath pf, asks of it
+// now what it will ask once the plan is decided: it has a requirement, it
+// is not pf nor exempt, and it is no platform node left to decide, or one
+// that keeps its version (see staysPut).
+func (pl *planning) settled(d *topology.Dependent, pf *platform) bool {
+	if d.Constraint.IsZero() || d.Node == pf.node.ID || pl.exempt(d) {
+		return false
+	}
+	m, ok := pl.nodes[d.Node]
+	return !ok || m.platform == nil || m.platform.decided || pl.staysPut(m, pf)
 }
 
 // maxSure bounds how many constraints a demand of sureDemand joins.
@@ -1141,11 +1166,8 @@ const maxSure = 8
 // was found depended on their IDs. It reports false when d may ask
 // nothing of n, or too many things to join (see maxSure).
 func (pl *planning) sureDemand(n *nodeInfo, d *topology.Dependent, pf *platform) (Demand, bool, error) {
-	if d.Relation != topology.HostedOn || d.Node == pf.node.ID || pl.exempt(d) {
-		return Demand{}, false, nil
-	}
-	m, ok := pl.nodes[d.Node]
-	if !ok || m.platform == nil || m.platform.decided || m.template == nil || m.template.Type == n.template.Type {
+	m := pl.undecidedOn(n, d, pf)
+	if m == nil {
 		return Demand{}, false, nil
 	}
 	var buf [8]Demand
@@ -1164,27 +1186,9 @@ func (pl *planning) sureDemand(n *nodeInfo, d *topology.Dependent, pf *platform)
 	}
 	var rbuf [8]rule
 	fit := cat.sieve(rbuf[:0], ds, nil)
-	var last *pkgsource.Package
-	allowed := 0
-	for i := fit.lo; i <= fit.hi; i++ {
-		if !fit.fits(i) {
-			continue
-		}
-		p := &cat.pkgs[i]
-		last, allowed = p, allowed+1
-		k := slices.IndexFunc(p.Requires, func(r pkgsource.Requirement) bool { return r.Type == n.template.Type })
-		if k < 0 {
-			return Demand{}, false, nil // it may ask nothing of n
-		}
-		if c := p.Requires[k].Constraint.String(); !slices.Contains(texts, c) {
-			if len(texts) == maxSure {
-				return Demand{}, false, nil
-			}
-			texts = append(texts, c)
-		}
-	}
+	texts, last, allowed := sureRequirements(cat, fit, n.template.Type, texts)
 	if len(texts) == 0 {
-		return Demand{}, false, nil // nothing fits d: deciding it will say so
+		return Demand{}, false, nil
 	}
 	c, err := version.ParseConstraint(strings.Join(texts, " || "))
 	if err != nil {
@@ -1195,6 +1199,46 @@ func (pl *planning) sureDemand(n *nodeInfo, d *topology.Dependent, pf *platform)
 		out.Package = last.String()
 	}
 	return out, true, nil
+}
+
+// undecidedOn returns the node of dependent d when it is a platform node
+// hosted on n, of another type, other than pf, not exempt and not yet
+// decided: one whose demand on n sureDemand bounds; else nil.
+func (pl *planning) undecidedOn(n *nodeInfo, d *topology.Dependent, pf *platform) *nodeInfo {
+	if d.Relation != topology.HostedOn || d.Node == pf.node.ID || pl.exempt(d) {
+		return nil
+	}
+	m, ok := pl.nodes[d.Node]
+	if !ok || m.platform == nil || m.platform.decided || m.template == nil || m.template.Type == n.template.Type {
+		return nil
+	}
+	return m
+}
+
+// sureRequirements adds to texts the constraint on typ of each package of
+// cat that fit allows, and returns them with the last such package and
+// how many there were. It returns no texts when one of them requires
+// nothing of typ (it may ask nothing) or when the texts would be more
+// than maxSure.
+func sureRequirements(cat *catalog, fit sieve, typ string, texts []string) (_ []string, last *pkgsource.Package, allowed int) {
+	for i := fit.lo; i <= fit.hi; i++ {
+		if !fit.fits(i) {
+			continue
+		}
+		p := &cat.pkgs[i]
+		last, allowed = p, allowed+1
+		k := slices.IndexFunc(p.Requires, func(r pkgsource.Requirement) bool { return r.Type == typ })
+		if k < 0 {
+			return nil, nil, 0
+		}
+		if c := p.Requires[k].Constraint.String(); !slices.Contains(texts, c) {
+			if len(texts) == maxSure {
+				return nil, nil, 0
+			}
+			texts = append(texts, c)
+		}
+	}
+	return texts, last, allowed
 }
 
 // staysPut reports whether platform node m, not yet decided, will keep

@@ -406,6 +406,22 @@ func (p *Planner) replan(ctx context.Context, reqs []Request, replacing map[appT
 	return nil, first
 }
 
+// failure returns what a planning error says of the node it failed on: the
+// node, its type, the demands it names and the versions it names,
+// installed included; nothing for an error of another kind.
+func failure(err error) (node topology.NodeID, typ string, named []Demand, vs []version.Version) {
+	if e, ok := errors.AsType[*ConflictError](err); ok {
+		return e.Node, e.Type, slices.Concat(e.Wanted, e.Blocking), slices.Concat(e.Tried, []version.Version{e.Installed})
+	} else if e, ok := errors.AsType[*NoPackageError](err); ok {
+		return e.Node, e.Type, e.Demands, slices.Concat(e.Considered, []version.Version{e.Installed})
+	} else if e, ok := errors.AsType[*DowngradeError](err); ok {
+		return e.Node, e.Type, e.Demands, slices.Concat(e.Candidates, []version.Version{e.Installed})
+	} else if e, ok := errors.AsType[*NoPathError](err); ok {
+		return e.Node, e.Type, e.Blocking, slices.Concat(e.Targets, []version.Version{e.Installed})
+	}
+	return "", "", nil, nil
+}
+
 // blamedPackages returns the packages that err, a failure to decide a
 // platform node, names in its demands, but those of passOver: those whose
 // constraint no version the error names (and the installed one) meets
@@ -415,19 +431,7 @@ func (p *Planner) replan(ctx context.Context, reqs []Request, replacing map[appT
 // again that changes nothing, and with it passed over for good, every
 // later one.
 func blamedPackages(err error, passOver []passedOver) []passedOver {
-	var failed topology.NodeID
-	var typ string
-	var named []Demand
-	var vs []version.Version
-	if e, ok := errors.AsType[*ConflictError](err); ok {
-		failed, typ, named, vs = e.Node, e.Type, slices.Concat(e.Wanted, e.Blocking), slices.Concat(e.Tried, []version.Version{e.Installed})
-	} else if e, ok := errors.AsType[*NoPackageError](err); ok {
-		failed, typ, named, vs = e.Node, e.Type, e.Demands, slices.Concat(e.Considered, []version.Version{e.Installed})
-	} else if e, ok := errors.AsType[*DowngradeError](err); ok {
-		failed, typ, named, vs = e.Node, e.Type, e.Demands, slices.Concat(e.Candidates, []version.Version{e.Installed})
-	} else if e, ok := errors.AsType[*NoPathError](err); ok {
-		failed, typ, named, vs = e.Node, e.Type, e.Blocking, slices.Concat(e.Targets, []version.Version{e.Installed})
-	}
+	failed, typ, named, vs := failure(err)
 	conflicts := func(d *Demand) bool {
 		return slices.ContainsFunc(named, func(o Demand) bool {
 			return !slices.ContainsFunc(vs, func(v version.Version) bool { return d.Constraint.Allows(v) && o.Constraint.Allows(v) })
