@@ -196,3 +196,50 @@ func TestHunt7InDoubtStepThatFails(t *testing.T) {
 	a, _ = report.Outcome("a")
 	assert.False(t, a.InDoubt)
 }
+
+// TestHunt8JournalValuesQuoted: what a journal file holds may be
+// anything (a file damaged, or written by hand or by an attacker): the
+// errors that name a plan ID, a step or a record kind read from it
+// quote them as topology.Quote does, so that an escape sequence does not
+// reach a terminal, nor an ID of megabytes make an error of megabytes.
+// So are a caller's plan ID that the journal cannot keep. Before, they
+// were written as they were.
+func TestHunt8JournalValuesQuoted(t *testing.T) {
+	hostile := "\x1b[2J" + strings.Repeat("p", 1<<20)
+	plan := h8Plan()
+	check := func(t *testing.T, err error, target error) {
+		t.Helper()
+		require.ErrorIs(t, err, target)
+		assert.Less(t, len(err.Error()), 1000, "the value is shortened")
+		assert.NotContains(t, err.Error(), "\x1b", "no escape sequence reaches a terminal")
+	}
+	t.Run("header", func(t *testing.T) {
+		path := jrPath(t)
+		jrSeed(t, path, hostile)
+		_, err := upgrade.Run(context.Background(), plan, &jrRecorder{}, upgrade.WithJournal(jrOpen(t, path)))
+		check(t, err, upgrade.ErrPlanMismatch)
+		assert.ErrorContains(t, err, topology.Quote(hostile))
+	})
+	t.Run("unknown step", func(t *testing.T) {
+		path := jrPath(t)
+		jrSeed(t, path, plan.ID, jrRec(upgrade.RecordStarted, upgrade.StepID(hostile)))
+		ex := &jrRecorder{}
+		_, err := upgrade.Run(context.Background(), plan, ex, upgrade.WithJournal(jrOpen(t, path)))
+		check(t, err, upgrade.ErrPlanMismatch)
+		assert.ErrorContains(t, err, topology.Quote(hostile))
+		assert.Empty(t, ex.ran)
+	})
+	t.Run("unknown kind", func(t *testing.T) {
+		path := jrPath(t)
+		jrSeed(t, path, plan.ID, jrRec(upgrade.RecordKind(hostile), "a"))
+		ex := &jrRecorder{}
+		_, err := upgrade.Run(context.Background(), plan, ex, upgrade.WithJournal(jrOpen(t, path)))
+		check(t, err, upgrade.ErrCorruptJournal)
+		assert.ErrorContains(t, err, topology.Quote(hostile))
+		assert.Empty(t, ex.ran)
+	})
+	t.Run("plan ID not UTF-8", func(t *testing.T) {
+		_, err := jrOpen(t, jrPath(t)).Begin(context.Background(), "\xff"+hostile)
+		check(t, err, upgrade.ErrInvalidPlan)
+	})
+}

@@ -127,14 +127,15 @@ func lastRecords(records []Record, index map[StepID]int) (map[StepID]RecordKind,
 	state := map[StepID]RecordKind{}
 	for _, rec := range records {
 		if _, ok := index[rec.Step]; !ok {
-			return nil, fmt.Errorf("upgrade: %w: record for unknown step %s", ErrPlanMismatch, rec.Step)
+			return nil, fmt.Errorf("upgrade: %w: record for unknown step %s", ErrPlanMismatch, topology.Quote(string(rec.Step)))
 		}
 		switch rec.Kind {
 		case RecordStarted, RecordSucceeded, RecordFailed, RecordRollingBack, RecordRolledBack:
 		default:
 			// Taken for nothing, it would hide what came before it: a
 			// step started would no longer be in doubt.
-			return nil, fmt.Errorf("upgrade: %w: record of unknown kind %q for step %s", ErrCorruptJournal, rec.Kind, rec.Step)
+			return nil, fmt.Errorf("upgrade: %w: record of unknown kind %s for step %s", ErrCorruptJournal,
+				topology.Quote(string(rec.Kind)), topology.Quote(string(rec.Step)))
 		}
 		state[rec.Step] = rec.Kind
 	}
@@ -486,7 +487,7 @@ func (j *FileJournal) Begin(_ context.Context, planID string) ([]Record, error) 
 		return nil, fmt.Errorf("upgrade: %w: the plan has no ID, which a file journal is kept by: set Plan.ID to Plan.ComputeID()", ErrInvalidPlan)
 	}
 	if !utf8.ValidString(planID) { // JSON would keep another ID, and the journal would never be resumed
-		return nil, fmt.Errorf("upgrade: %w: the plan ID %q is not UTF-8, which a file journal cannot keep: set Plan.ID to Plan.ComputeID()", ErrInvalidPlan, planID)
+		return nil, fmt.Errorf("upgrade: %w: the plan ID %s is not UTF-8, which a file journal cannot keep: set Plan.ID to Plan.ComputeID()", ErrInvalidPlan, topology.Quote(planID))
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -537,7 +538,7 @@ func (j *FileJournal) checkHeader(line []byte, planID string) error {
 	}
 	if header.Plan != planID {
 		return fmt.Errorf("upgrade: %w: %s was written for plan %s, not %s: resume that plan with it, or give this plan a journal of its own (a new file)",
-			ErrPlanMismatch, j.path, header.Plan, planID)
+			ErrPlanMismatch, j.path, topology.Quote(header.Plan), topology.Quote(planID))
 	}
 	return nil
 }
