@@ -327,3 +327,49 @@ func TestHunt7StatusSaysInDoubt(t *testing.T) {
 		assert.Equal(t, o.Step == plan.Steps[c.idx].ID, o.InDoubt, "step %s", o.Step)
 	}
 }
+
+// TestHunt8GoexitStopsRetriesOfOtherSlots: when the host's code ends a
+// slot (runtime.Goexit), a step another slot of the worker waits to try
+// again does not hold Work up for its backoff (an hour here): its retry
+// does not start, as upgrade.Run starts no retry once the caller's code
+// ended it, and the step is handed back, in doubt (an attempt of it
+// ran), for another worker to take up. Before, Work ended only once the
+// backoff had passed and the retry had run.
+func TestHunt8GoexitStopsRetriesOfOtherSlots(t *testing.T) {
+	s, _ := testStore(t)
+	plan := chain3("goexit-retry") // a → b → c, and d
+	require.NoError(t, s.Submit(context.Background(), plan, Options{Concurrency: 2, Attempts: 2, Backoff: time.Hour, MaxBackoff: time.Hour}))
+	dFailed := make(chan struct{})
+	var once sync.Once
+	exec := upgrade.ExecutorFunc(func(_ context.Context, st upgrade.Step) error {
+		switch st.ID {
+		case "a":
+			<-dFailed
+			runtime.Goexit()
+		case "d":
+			once.Do(func() { close(dFailed) })
+			return errors.New("flaky")
+		}
+		return nil
+	})
+	o := fastWorker
+	o.Slots, o.Lease = 2, time.Hour
+	returned, err := h8Work(t, s, plan.ID, exec, o)
+	assert.False(t, returned, "Work ends its caller's goroutine (err %v)", err)
+	st, err := s.Status(context.Background(), plan.ID)
+	require.NoError(t, err)
+	assert.False(t, st.Finished)
+	assert.ElementsMatch(t, []upgrade.StepID{"a", "d"}, st.InDoubt)
+	leased, running, locks := h8Held(t, s, plan.ID)
+	assert.Zero(t, leased, "no step left leased")
+	assert.Zero(t, running)
+	assert.Zero(t, locks)
+
+	good := &upgradetest.Executor{}
+	work(t, s, plan.ID, 1, good, fastWorker)
+	st, err = s.Status(context.Background(), plan.ID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	require.NoError(t, st.Err)
+	assert.ElementsMatch(t, []upgrade.StepID{"a", "d"}, good.InDoubt())
+}

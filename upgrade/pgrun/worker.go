@@ -151,7 +151,9 @@ func (s *Store) loadRun(ctx context.Context, planID string) (*runInfo, error) {
 // for another worker to take up (or, in a run cancelled or stopping,
 // failed in doubt, as a lost worker's step is), a step claimed and not
 // started is handed back as it was, the worker's other slots claim
-// nothing more and let their steps end, and Work then calls
+// nothing more and let the attempts under way end, but start no retry
+// (a step whose retry they do not start is handed back in doubt, as the
+// ErrNotRecorded that Recorded is told of says), and Work then calls
 // runtime.Goexit, ending its caller's goroutine as if it had called that
 // code itself; WorkerOptions.Recorded is not told of the step that
 // called it. A panic in WorkerOptions.Recorded ends the worker likewise,
@@ -243,6 +245,10 @@ type worker struct {
 	quitOnce sync.Once
 	goexit   bool
 	fault    error
+	// steps are the claims whose steps the slots run, under mu: end
+	// halts their retries.
+	mu    sync.Mutex
+	steps map[*claim]bool
 }
 
 // errGoexit is what a host call returns, made in a goroutine of its own,
@@ -257,6 +263,10 @@ var errQuit = errors.New("pgrun: the host's code ended the worker")
 // err: errGoexit when the host's code called runtime.Goexit, or the
 // error Work returns (a panic of WorkerOptions.Recorded). The first end
 // is kept.
+//
+// The steps the other slots run go on to the end of their attempts under
+// way, but no retry of theirs starts, as in upgrade.Run once the caller's
+// code ended it: the worker would otherwise wait out their backoffs.
 func (w *worker) end(err error) {
 	w.quitOnce.Do(func() {
 		if err == errGoexit {
@@ -264,8 +274,39 @@ func (w *worker) end(err error) {
 		} else {
 			w.fault = err
 		}
+		w.mu.Lock()
 		close(w.quit)
+		for c := range w.steps {
+			w.steps[c] = true
+			c.halt()
+		}
+		w.mu.Unlock()
 	})
+}
+
+// track counts claimed step c as run by a slot until untrack, unless the
+// worker is ending; it reports whether it did.
+func (w *worker) track(c *claim) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if isClosed(w.quit) {
+		return false
+	}
+	if w.steps == nil {
+		w.steps = map[*claim]bool{}
+	}
+	w.steps[c] = false
+	return true
+}
+
+// untrack stops counting c as run by a slot, and reports whether end
+// halted it meanwhile.
+func (w *worker) untrack(c *claim) (halted bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	halted = w.steps[c]
+	delete(w.steps, c)
+	return halted
 }
 
 // completes calls f in a goroutine of its own and reports whether f
@@ -558,6 +599,10 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 	mini := &upgrade.Plan{ID: w.planID(), Steps: []upgrade.Step{st}}
 	base := c.attempts - 1 // attempts made before this claim
 	c.stop = make(chan struct{})
+	if !w.track(c) { // the host's code ended another slot as this claimed: not started
+		w.handBack(ctx, c, false)
+		return nil
+	}
 
 	var report *upgrade.Report
 	var err error
@@ -567,6 +612,7 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 		// goroutine of its own, so that the slot hands the step back.
 		returned = completes(func() { report, err = upgrade.Run(stepCtx, mini, w.exec, w.stepOptions(stepCtx, c, base)...) })
 	})
+	halted := w.untrack(c)
 
 	bg, done := context.WithTimeout(context.WithoutCancel(ctx), w.o.Lease)
 	defer done()
@@ -581,6 +627,12 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 	case ctx.Err() != nil && (report == nil || report.Outcomes[len(report.Outcomes)-1].State != upgrade.Succeeded):
 		w.handBack(bg, c, true) // cut short as the worker stops
 		w.recorded(c, context.Cause(ctx), "", 0)
+		return nil
+	case halted && report != nil && errors.Is(err, upgrade.ErrStopped) && report.Outcomes[len(report.Outcomes)-1].State != upgrade.Succeeded:
+		// The host's code ended another slot, and the step's retry did
+		// not start: the worker leaves it, as a worker stopping does.
+		w.handBack(bg, c, true)
+		w.recorded(c, errQuit, "", 0)
 		return nil
 	}
 	attempts, errText, kinds := stepResult(c, base, report, err, cause)
