@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -297,4 +298,39 @@ func TestHunt8OversizedEveryBody(t *testing.T) {
 			assert.NoFileExists(t, ran, "no command ran")
 		})
 	}
+}
+
+// FuzzHunt8RequestBodyWalk: the walk that checks a request body
+// (checkJSONKeys) refuses every body that encoding/json, strict, refuses,
+// so that what it lets through always decodes: parseRequestsJSON never
+// fails with an internal error.
+func FuzzHunt8RequestBodyWalk(f *testing.F) {
+	for _, body := range []string{
+		`{"requests": [{"application": "shop", "replaces": "shop_app", "template": {"id": "x", "type": "webapp", "version": "2.0.0"}}]}`,
+		`{"requests": [{"application": "\ud83d\ude00", "template": {"version": 5}}]}`,
+		`{"requests": null, "Requests": []}`,
+		`{"requests": [null, {"template": null}]}`,
+		`{"requests": [{"template": {"requirements": [{"name": "a", "relation": {}}]}}]}`,
+		`[]`, `null`, `"x"`, `{"requests": "x"}`, `{"requests": [1e999]}`,
+	} {
+		f.Add([]byte(body))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, err := parseRequestsJSON(bytes.NewReader(data))
+		if err != nil && strings.Contains(err.Error(), "internal error") {
+			t.Fatalf("%q: %v", data, err)
+		}
+		var raw json.RawMessage
+		if json.Unmarshal(data, &raw) != nil || string(raw) == "null" {
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		var rf requestFile
+		if derr := dec.Decode(&rf); derr != nil {
+			if werr := checkJSONKeys(raw); werr == nil {
+				t.Fatalf("%q: the decoder refuses it (%v), the walk lets it through", data, derr)
+			}
+		}
+	})
 }
