@@ -1096,8 +1096,15 @@ func (pl *planning) replacedBy(n *nodeInfo) *Request {
 // upgraded too, unless it will keep its version (see staysPut). They are
 // its direct co-tenants and those further up, as for cotenants: an
 // application on pf, say, that requires n's template. What they ask of n
-// will still be asked when n is decided.
+// will still be asked when n is decided. Of the platform nodes not yet
+// decided that run on n, it adds what they will surely ask of it (see
+// sureDemand).
 func (pl *planning) settledCotenants(n *nodeInfo, pf *platform) ([]Demand, error) {
+	return pl.lookAheadCotenants(n, pf, true)
+}
+
+// lookAheadCotenants is settledCotenants, with sure demands or without.
+func (pl *planning) lookAheadCotenants(n *nodeInfo, pf *platform, sure bool) ([]Demand, error) {
 	deps, err := pl.dependents(n.node.ID)
 	if err != nil {
 		return nil, err
@@ -1107,11 +1114,14 @@ func (pl *planning) settledCotenants(n *nodeInfo, pf *platform) ([]Demand, error
 		d := &deps[i]
 		demand := Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node}
 		if !pl.settled(d, pf) {
-			var sure bool
-			if demand, sure, err = pl.sureDemand(n, d, pf); err != nil {
+			if !sure {
+				continue
+			}
+			var ok bool
+			if demand, ok, err = pl.sureDemand(n, d, pf); err != nil {
 				return nil, err
 			}
-			if !sure {
+			if !ok {
 				continue
 			}
 		}
@@ -1156,8 +1166,9 @@ const maxSure = 8
 // n's dependent d, a platform node not yet decided that runs on n, will
 // ask of n whatever it is decided to be: its installed version, if the
 // demands on it so far allow it, binds n to its template's constraint,
-// and every package those demands allow requires of n's type one of a
-// few constraints; a version of n that none of them allows is ruled out
+// and every package those demands and its settled co-tenants allow
+// requires of n's type one of a few constraints; a version of n that none
+// of them allows is ruled out
 // (a monitoring agent whose every build allowed needs RHEL <9 rules out
 // RHEL 9 for the Redis beside it). Demands on d only grow as the plan is
 // decided, so what it will ask is among these, whether it is decided
@@ -1184,8 +1195,14 @@ func (pl *planning) sureDemand(n *nodeInfo, d *topology.Dependent, pf *platform)
 	if err != nil {
 		return Demand{}, false, err
 	}
+	// What d's settled co-tenants ask of it will be asked when it is
+	// decided (a plugin that needs an agent below 7).
+	cotenants, err := pl.lookAheadCotenants(m, pf, false)
+	if err != nil {
+		return Demand{}, false, err
+	}
 	var rbuf [8]rule
-	fit := cat.sieve(rbuf[:0], ds, nil)
+	fit := cat.sieve(rbuf[:0], ds, cotenants)
 	texts, last, allowed := sureRequirements(cat, fit, n.template.Type, texts)
 	if len(texts) == 0 {
 		return Demand{}, false, nil

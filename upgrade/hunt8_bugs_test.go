@@ -42,7 +42,11 @@ func hunt8RHEL(t *testing.T, agent topology.NodeID) *topology.Memory {
 // RHEL 9 only, the older ones run on 8; every Zabbix agent 6.4 build is
 // for RHEL 8.
 func hunt8RHELPackages(t *testing.T, extra ...pkgsource.Package) *pkgsource.Memory {
-	return source(t, append([]pkgsource.Package{
+	return source(t, append(hunt8RHELPackagesList(), extra...)...)
+}
+
+func hunt8RHELPackagesList() []pkgsource.Package {
+	return []pkgsource.Package{
 		requires(pkg("python", "3.11.9"), "rhel", ">=8.8"),
 		requires(pkg("python", "3.12.3"), "rhel", ">=9"),
 		requires(pkg("python", "3.12.4"), "rhel", ">=9"),
@@ -55,7 +59,7 @@ func hunt8RHELPackages(t *testing.T, extra ...pkgsource.Package) *pkgsource.Memo
 		requires(pkg("zabbix-agent", "6.4.14"), "rhel", ">=8, <9"),
 		requires(pkg("zabbix-agent", "6.4.15"), "rhel", ">=8, <9"),
 		pkg("rhel", "8.8"), pkg("rhel", "8.10"), pkg("rhel", "9.4"),
-	}, extra...)...)
+	}
 }
 
 // hunt8Billing asks for billing 2.0, which needs the given Redis, newer
@@ -122,17 +126,11 @@ func hunt8RHELPlugin(t *testing.T, agent topology.NodeID) *topology.Memory {
 	return topo
 }
 
-// TestHunt8ReplanPassesOverWhatConflicts: with a Zabbix agent 7.0 for RHEL
-// 9 among the packages, what the agent will need of the VM is not known
-// before it is decided (its plugin, not a demand on it, rules 7.0 out), so
-// when it is decided last each of the others takes its RHEL 9 build and
-// vm-1 fails. The plans made again pass over only the packages that
-// conflict there (not PostgreSQL 15.7's ">=8.6", which the first plan made
-// again leaves on the VM), and with each every build of its node that
-// requires the same of the VM (PostgreSQL 16.2 as 16.3): before, the eight
-// plans made again ran out a build at a time, and the plan failed with a
-// *ConflictError that agent-1 did not meet.
-func TestHunt8ReplanPassesOverWhatConflicts(t *testing.T) {
+// TestHunt8AgentPluginSeenAhead: a Zabbix agent 7.0 for RHEL 9 is among
+// the packages, but the agent's MySQL plugin allows only an agent below
+// 7: what the agent will need of the VM is RHEL 8 all the same, which the
+// look-ahead of its siblings sees (see sureDemand), whatever its name.
+func TestHunt8AgentPluginSeenAhead(t *testing.T) {
 	src := hunt8RHELPackages(t, requires(pkg("zabbix-agent", "7.0.0"), "rhel", ">=9"))
 	for _, agent := range []topology.NodeID{"agent-1", "zabbix-agent-1"} {
 		plan, err := upgrade.NewPlanner(hunt8RHELPlugin(t, agent), src).Plan(t.Context(), hunt8Billing(">=7.2"))
@@ -143,14 +141,112 @@ func TestHunt8ReplanPassesOverWhatConflicts(t *testing.T) {
 		want = append(append([]upgrade.StepID{"platform/vm-1@8.10.0"}, want...), "app/billing-1@2.0.0")
 		assert.Equal(t, want, ids(plan), agent)
 		assert.Equal(t, "not allowed by co-tenant node plugin-1 (monitoring) requires <7", decided(t, plan, agent).Candidates[0].Rejected)
+		assert.Contains(t, decided(t, plan, "postgres-1").Candidates[0].Rejected, "requires rhel >=9", agent)
+		assert.NotContains(t, decided(t, plan, "postgres-1").Candidates[0].Rejected, "passed over", agent)
 	}
-	plan, err := upgrade.NewPlanner(hunt8RHELPlugin(t, "zabbix-agent-1"), src).Plan(t.Context(), hunt8Billing(">=7.2"))
+}
+
+// TestHunt8ReplanPassesOverWhatConflicts: Zabbix agent 7.0 (for RHEL 9)
+// installs only over 6.4 (for RHEL 8), so no VM can take the agent there
+// and the agent stays on 6.4; but the look-ahead of its siblings cannot
+// know it before the agent is decided. When it is decided last each of
+// the others takes its RHEL 9 build and vm-1 fails. The plans made again
+// pass over only the packages that conflict there (not PostgreSQL 15.7's
+// ">=8.6", which the first plan made again leaves on the VM), and with
+// each every build of its node that requires the same of the VM
+// (PostgreSQL 16.2 as 16.3): before, the eight plans made again ran out a
+// build at a time, and the plan failed with a *ConflictError that agent-1
+// did not meet.
+func TestHunt8ReplanPassesOverWhatConflicts(t *testing.T) {
+	src := hunt8RHELPackages(t, from(requires(pkg("zabbix-agent", "7.0.0"), "rhel", ">=9"), ">=6.4, <7"))
+	for _, agent := range []topology.NodeID{"agent-1", "zabbix-agent-1"} {
+		plan, err := upgrade.NewPlanner(hunt8RHEL(t, agent), src).Plan(t.Context(), hunt8Billing(">=7.2"))
+		require.NoError(t, err, agent)
+		requireTopological(t, plan)
+		want := []upgrade.StepID{"platform/postgres-1@15.7.0", "platform/python-1@3.11.9", "platform/redis-1@7.2.5", upgrade.StepID("platform/" + agent + "@6.4.15")}
+		slices.Sort(want)
+		want = append(append([]upgrade.StepID{"platform/vm-1@8.10.0"}, want...), "app/billing-1@2.0.0")
+		assert.Equal(t, want, ids(plan), agent)
+	}
+	plan, err := upgrade.NewPlanner(hunt8RHEL(t, "zabbix-agent-1"), src).Plan(t.Context(), hunt8Billing(">=7.2"))
 	require.NoError(t, err)
 	assert.Equal(t, []upgrade.Candidate{
 		{Version: v("16.3"), Rejected: "passed over: with package postgresql 16.3, node vm-1 could not be planned"},
 		{Version: v("16.2"), Rejected: "passed over: it requires rhel >=9, as package postgresql 16.3 does, with which node vm-1 could not be planned"},
 		{Version: v("15.7"), Chosen: true},
 	}, decided(t, plan, "postgres-1").Candidates)
+}
+
+// hunt8Permutations returns every order of 0, 1, …, n-1.
+func hunt8Permutations(n int) [][]int {
+	if n == 0 {
+		return [][]int{{}}
+	}
+	var out [][]int
+	for _, p := range hunt8Permutations(n - 1) {
+		for i := 0; i <= len(p); i++ {
+			q := append(append(append([]int{}, p[:i]...), n-1), p[i:]...)
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// TestHunt8SiblingOrderDoesNotMatter: the Python, PostgreSQL, Redis and
+// agent nodes of the RHEL VM, named so as to be decided in each of the 24
+// orders, get the same plan: RHEL 8.10 with Redis 7.2.5 and the others'
+// RHEL 8 builds; with the agent's plugin (seen ahead) and with an agent
+// 7.0 that installs only over 6.4 (which plans made again get round) too.
+func TestHunt8SiblingOrderDoesNotMatter(t *testing.T) {
+	roles := []topology.NodeID{"python-1", "postgres-1", "redis-1", "agent"}
+	for _, variant := range []struct{ plugin, chained bool }{{false, false}, {true, false}, {false, true}} {
+		plugin, chained := variant.plugin, variant.chained
+		for _, perm := range hunt8Permutations(4) {
+			rename := map[topology.NodeID]topology.NodeID{}
+			for i, r := range roles {
+				rename[r] = topology.NodeID(fmt.Sprintf("%c-%s", 'a'+perm[i], r))
+			}
+			topo := hunt8RHEL(t, "agent")
+			if plugin {
+				topo = hunt8RHELPlugin(t, "agent")
+			} else {
+				topo = hunt8RHEL(t, "agent")
+			}
+			apps := topo.Applications()
+			for a := range apps {
+				for k := range apps[a].Nodes {
+					n := &apps[a].Nodes[k]
+					if r, ok := rename[n.ID]; ok {
+						n.ID = r
+					}
+					n.Relationships = append([]topology.Relationship{}, n.Relationships...)
+					for j := range n.Relationships {
+						if r, ok := rename[n.Relationships[j].Target]; ok {
+							n.Relationships[j].Target = r
+						}
+					}
+				}
+			}
+			topo2, err := topology.New(apps...)
+			require.NoError(t, err)
+			src := hunt8RHELPackages(t)
+			if chained {
+				src = hunt8RHELPackages(t, from(requires(pkg("zabbix-agent", "7.0.0"), "rhel", ">=9"), ">=6.4, <7"))
+			}
+			plan, err := upgrade.NewPlanner(topo2, src).Plan(t.Context(), hunt8Billing(">=7.2"))
+			if !assert.NoError(t, err, "%+v: %v", variant, rename) {
+				continue
+			}
+			got := map[topology.NodeID]string{}
+			for _, s := range plan.Steps {
+				if s.Kind == upgrade.Platform {
+					got[s.Node] = s.To.String()
+				}
+			}
+			assert.Equal(t, map[topology.NodeID]string{"vm-1": "8.10", rename["python-1"]: "3.11.9", rename["postgres-1"]: "15.7",
+				rename["redis-1"]: "7.2.5", rename["agent"]: "6.4.15"}, got, "%+v: %v", variant, rename)
+		}
+	}
 }
 
 // TestHunt8ConflictErrorIsBounded: a Tomcat 9 that ten thousand legacy
