@@ -661,7 +661,7 @@ func (pl *planning) downChain(pf *platform, t int) ([]*pkgsource.Package, string
 	path[len(path)-1] = &pkgs[t]
 	for cur, d := t, dist[t]-1; d > 0; d-- {
 		for k := range dist {
-			if dist[k] == d && pf.cat.less(cur, k) && hop(pkgs[k].Version, &pkgs[cur], pl.cfg.maxMinorStep) {
+			if dist[k] == d && pkgs[k].Version.Prerelease() == "" && pf.cat.less(cur, k) && hop(pkgs[k].Version, &pkgs[cur], pl.cfg.maxMinorStep) {
 				path[d-1], cur = &pkgs[k], k
 				break
 			}

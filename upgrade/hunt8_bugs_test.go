@@ -358,3 +358,14 @@ func TestHunt8DowngradeThroughIntermediate(t *testing.T) {
 	_, err = upgrade.NewPlanner(hunt8Redis(t, ""), src).Plan(t.Context(), hunt8Sessions())
 	require.ErrorIs(t, err, upgrade.ErrDowngrade)
 }
+
+// TestHunt8DowngradeNotThroughPrerelease: a downgrade, like an upgrade,
+// passes through released versions only: with 7.3.0-rc.1 beside 7.3.0,
+// both installing over 7.4, the chain goes through 7.3.0 (the lowest at
+// its distance would be the release candidate).
+func TestHunt8DowngradeNotThroughPrerelease(t *testing.T) {
+	src := source(t, from(pkg("redis", "7.3.0-rc.1"), ">=7.4"), from(pkg("redis", "7.3.0"), ">=7.4"), from(pkg("redis", "7.2.6"), "<7.4.0-0"))
+	plan, err := upgrade.NewPlanner(hunt8Redis(t, ""), src, upgrade.AllowDowngrades()).Plan(t.Context(), hunt8Sessions())
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{"platform/redis-1@7.3.0", "platform/redis-1@7.2.6", "app/sessions-1@3.1.0"}, ids(plan))
+}

@@ -131,7 +131,9 @@ func (p *Planner) Plan(ctx context.Context, r Request) (*Plan, error) {
 // several requests need gets one set of steps that satisfies them all. The
 // Requires of the chosen packages are planned in turn on the nodes beneath,
 // to any depth. Each platform node is decided once, from the top of
-// the stacks down, looking one level down for what its packages require;
+// the stacks down, looking one level down for what its packages require,
+// along with what the nodes there are asked already and what the nodes
+// beside it, decided or not, will surely ask of them;
 // when the plan then fails on a node beneath because of what the packages
 // chosen above ask of it, it is made again passing over each of those
 // packages in turn (at most 8 plans more), and the error, when none
