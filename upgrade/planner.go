@@ -59,7 +59,9 @@ func WithPolicy(p Policy) Option { return func(c *config) { c.policy = p } }
 
 // AllowDowngrades lets the planner lower a platform node's version when
 // that is the only way to meet a requirement. Without it such a node fails
-// the plan with a *DowngradeError.
+// the plan with a *DowngradeError. As an upgrade does, a downgrade goes
+// through released intermediate versions when no package installs the
+// target over the installed version: 7.4.1 → 7.3.0 → 7.2.6.
 func AllowDowngrades() Option { return func(c *config) { c.allowDowngrade = true } }
 
 // WithMaxMinorStep limits how many minor versions one upgrade hop may
