@@ -700,7 +700,8 @@ func (pl *planning) downDistances(pf *platform, fit sieve) []int32 {
 			dist[i] = 1
 			continue
 		}
-		for k := i + 1; k < len(dist); k++ {
+		lo, hi := p.From.Span(len(dist), cat.version) // the versions p may install over
+		for k := max(i+1, lo); k < hi; k++ {
 			if dk := dist[k]; dk > 0 && (dist[i] == 0 || dk+1 < dist[i]) && cat.pkgs[k].Version.Prerelease() == "" &&
 				cat.less(i, k) && hop(cat.pkgs[k].Version, p, pl.cfg.maxMinorStep) {
 				dist[i] = dk + 1
