@@ -60,6 +60,16 @@ type Record struct {
 	Time time.Time  `json:"time"`
 }
 
+// quotePlanID returns a plan ID for an error: as it is when it is one that
+// ComputeID makes, for an operator to copy, and otherwise quoted through
+// topology.Quote, as a journal may hold anything.
+func quotePlanID(id string) string {
+	if hexPart, ok := strings.CutPrefix(id, "sha256:"); ok && len(hexPart) == 64 && strings.Trim(hexPart, "0123456789abcdef") == "" {
+		return id
+	}
+	return topology.Quote(id)
+}
+
 // More sentinel errors of journals.
 var (
 	// ErrPlanMismatch reports a journal written for another plan.
@@ -538,7 +548,7 @@ func (j *FileJournal) checkHeader(line []byte, planID string) error {
 	}
 	if header.Plan != planID {
 		return fmt.Errorf("upgrade: %w: %s was written for plan %s, not %s: resume that plan with it, or give this plan a journal of its own (a new file)",
-			ErrPlanMismatch, j.path, topology.Quote(header.Plan), topology.Quote(planID))
+			ErrPlanMismatch, j.path, quotePlanID(header.Plan), quotePlanID(planID))
 	}
 	return nil
 }
