@@ -373,3 +373,39 @@ func TestHunt8GoexitStopsRetriesOfOtherSlots(t *testing.T) {
 	require.NoError(t, st.Err)
 	assert.ElementsMatch(t, []upgrade.StepID{"a", "d"}, good.InDoubt())
 }
+
+// TestHunt7InDoubtStepThatFails: a step taken over in doubt from a lost
+// worker that then fails is reported Failed, in doubt, with its error,
+// and the steps after it skipped, as upgrade.Run reports such a step
+// (the upgrade package's test of the same name).
+func TestHunt7InDoubtStepThatFails(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	plan := chain3("in-doubt-fails")
+	require.NoError(t, s.Submit(ctx, plan, Options{Policy: upgrade.ContinueIndependent}))
+	lost := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "lost", Lease: time.Hour})
+	c, _, _, err := lost.claim(ctx, nil)
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	require.Equal(t, upgrade.StepID("a"), plan.Steps[c.idx].ID)
+	_, err = s.pool.Exec(ctx, s.q(`UPDATE {s}.steps SET lease_until = clock_timestamp() WHERE plan_id = $1`), plan.ID) // the worker is lost
+	require.NoError(t, err)
+	exec := &upgradetest.Executor{}
+	exec.FailAt("a", errBoom)
+	work(t, s, plan.ID, 1, exec, fastWorker)
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	assert.Equal(t, []upgrade.StepID{"a"}, exec.InDoubt())
+	assert.Equal(t, map[upgrade.StepID]upgrade.State{"a": upgrade.Failed, "b": upgrade.Skipped, "c": upgrade.Skipped, "d": upgrade.Succeeded},
+		states(st))
+	a, _ := st.Report.Outcome("a")
+	assert.True(t, a.InDoubt)
+	assert.ErrorContains(t, a.Err, "boom")
+	se, ok := errors.AsType[*upgrade.StepError](st.Err)
+	require.True(t, ok, "%v", st.Err)
+	assert.Equal(t, upgrade.StepID("a"), se.Step)
+	for _, o := range st.Report.Outcomes {
+		assert.Equal(t, o.Step == "a", o.InDoubt, "step %s", o.Step)
+	}
+}
