@@ -409,3 +409,69 @@ func TestHunt7InDoubtStepThatFails(t *testing.T) {
 		assert.Equal(t, o.Step == "a", o.InDoubt, "step %s", o.Step)
 	}
 }
+
+// TestHunt8HugeErrorBounded: a step whose error is megabytes long (a
+// command's whole output in it, say) is recorded with the start of its
+// error, cut and marked as cut, so that Status, Events and the table
+// of events do not carry megabytes per step and per retry; the run goes
+// on as usual. Before, every record of it held the whole error.
+func TestHunt8HugeErrorBounded(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	plan := chain3("huge-error")
+	require.NoError(t, s.Submit(ctx, plan, Options{Attempts: 2, Policy: upgrade.ContinueIndependent}))
+	huge := "disk full: " + strings.Repeat("x", 4<<20)
+	exec := &upgradetest.Executor{}
+	exec.FailAt("a", errors.New(huge))
+	work(t, s, plan.ID, 1, exec, fastWorker)
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	a, _ := st.Report.Outcome("a")
+	require.Equal(t, upgrade.Failed, a.State)
+	assert.Equal(t, 2, a.Attempts)
+	msg := a.Err.Error()
+	assert.Less(t, len(msg), 100<<10, "the error is cut")
+	assert.True(t, strings.HasPrefix(msg, "disk full: xxx"), "its start is kept")
+	assert.Contains(t, msg, "bytes", "it says how long it was")
+	events, err := s.Events(ctx, plan.ID, 0, 100)
+	require.NoError(t, err)
+	var withErr int
+	for _, e := range events {
+		if e.Err != nil {
+			withErr++
+			assert.Less(t, len(e.Err.Error()), 100<<10, "event %s", e.Kind)
+		}
+	}
+	assert.Equal(t, 2, withErr, "the retry and the failure")
+	d, _ := st.Report.Outcome("d")
+	assert.Equal(t, upgrade.Succeeded, d.State)
+}
+
+// TestHunt8ErrorNotText: a step whose error holds bytes that PostgreSQL
+// text cannot (a NUL, invalid UTF-8: a command's binary output in it) is
+// recorded, those bytes replaced, and the run goes on. Before, every
+// record of its failure was refused by the database, sent again until
+// the lease ran out, and the step then taken over, in doubt, to fail the
+// same way, for ever.
+func TestHunt8ErrorNotText(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	plan := chain3("error-not-text")
+	require.NoError(t, s.Submit(ctx, plan, Options{Attempts: 2, Policy: upgrade.ContinueIndependent}))
+	exec := &upgradetest.Executor{}
+	exec.FailAt("a", errors.New("exit 1: \x00\xff\xfe garbage"))
+	o := fastWorker
+	returned, err := h8Work(t, s, plan.ID, exec, o)
+	require.True(t, returned)
+	require.NoError(t, err)
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	a, _ := st.Report.Outcome("a")
+	require.Equal(t, upgrade.Failed, a.State)
+	assert.Contains(t, a.Err.Error(), "exit 1: ")
+	assert.Contains(t, a.Err.Error(), "garbage")
+	assert.Equal(t, 2, exec.Calls("a"), "a is not taken over again")
+	assert.Empty(t, st.InDoubt)
+}

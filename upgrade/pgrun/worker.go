@@ -10,9 +10,11 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
@@ -576,7 +578,7 @@ func (w *worker) claimed(r *claimRow) (c *claim, finished bool, wake time.Durati
 func (w *worker) event(ctx context.Context, tx pgx.Tx, kind upgrade.EventKind, idx, attempt int, stepErr error, inDoubt bool, done int) error {
 	var e *string
 	if stepErr != nil {
-		text := stepErr.Error()
+		text := errorText(stepErr)
 		e = &text
 	}
 	_, err := tx.Exec(ctx, w.s.q(`INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, err_kinds, in_doubt, done, total, worker)
@@ -705,16 +707,36 @@ func stepResult(c *claim, base int, report *upgrade.Report, err, cause error) (a
 		if o.State != upgrade.Succeeded {
 			errText = "step did not succeed"
 			if o.Err != nil {
-				errText, kinds = o.Err.Error(), errKinds(o.Err)
+				errText, kinds = errorText(o.Err), errKinds(o.Err)
 			}
 		}
 	} else if err != nil {
-		errText, kinds = err.Error(), errKinds(err)
+		errText, kinds = errorText(err), errKinds(err)
 	}
 	if errors.Is(cause, errRunCancelled) && errText != "" { // a step that succeeded all the same did
 		errText, kinds = errRunCancelled.Error(), errKinds(errRunCancelled)
 	}
 	return attempts, errText, kinds
+}
+
+// maxErrText bounds the text of an error that a worker records.
+const maxErrText = 16 << 10
+
+// errorText returns err's text as a worker records it: what PostgreSQL
+// text cannot hold (a NUL, invalid UTF-8, as a command's binary output
+// may put in it) replaced with U+FFFD, and past maxErrText bytes cut
+// short, saying how long it was, so that a command's whole output in an
+// error does not weigh on every record and event of the step.
+func errorText(err error) string {
+	text := strings.ToValidUTF8(strings.ReplaceAll(err.Error(), "\x00", "\uFFFD"), "\uFFFD")
+	if len(text) <= maxErrText {
+		return text
+	}
+	cut := maxErrText
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (cut short: %d bytes in all)", text[:cut], len(text))
 }
 
 // markInDoubt marks claimed step c in doubt.
@@ -1151,7 +1173,7 @@ func (w *worker) undo(ctx context.Context, c *claim) {
 	var e *string
 	kinds := 0
 	if err != nil {
-		text := err.Error()
+		text := errorText(err)
 		e, kinds = &text, errKinds(err)
 	}
 	w.persist(bg, func() error {
