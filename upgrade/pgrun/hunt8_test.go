@@ -475,3 +475,27 @@ func TestHunt8ErrorNotText(t *testing.T) {
 	assert.Equal(t, 2, exec.Calls("a"), "a is not taken over again")
 	assert.Empty(t, st.InDoubt)
 }
+
+// TestHunt8WorkerNameNotText: a worker name that PostgreSQL text cannot
+// hold (a NUL, invalid UTF-8) is refused by Work at once, nothing
+// claimed. Before, every claim was refused by the database, and Work
+// logged and tried again until its context ended.
+func TestHunt8WorkerNameNotText(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	plan := chain3("name-not-text")
+	require.NoError(t, s.Submit(ctx, plan, Options{}))
+	for _, name := range []string{"w\x00", "w\xff"} {
+		o := fastWorker
+		o.Name = name
+		exec := &upgradetest.Executor{}
+		returned, err := h8Work(t, s, plan.ID, exec, o)
+		require.True(t, returned)
+		require.Error(t, err, "%q", name)
+		assert.ErrorContains(t, err, "Name")
+		assert.Empty(t, exec.Started())
+	}
+	leased, running, _ := h8Held(t, s, plan.ID)
+	assert.Zero(t, leased)
+	assert.Zero(t, running)
+}

@@ -26,7 +26,8 @@ import (
 // WorkerOptions configure Store.Work. The zero WorkerOptions are valid.
 type WorkerOptions struct {
 	// Name names the worker in events and in the steps it holds; the
-	// default is the host name and process ID.
+	// default is the host name and process ID. It must be UTF-8 without
+	// NUL, as PostgreSQL text is.
 	Name string
 	// Slots is how many steps this worker runs at once, within the run's
 	// concurrency limit, which holds across all workers; below 1 means 1.
@@ -167,6 +168,10 @@ func (s *Store) Work(ctx context.Context, planID string, exec upgrade.Executor, 
 	if o.Name == "" {
 		host, _ := os.Hostname()
 		o.Name = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	if !utf8.ValidString(o.Name) || strings.Contains(o.Name, "\x00") {
+		// The database would refuse every claim.
+		return fmt.Errorf("pgrun: WorkerOptions.Name %s is not text PostgreSQL can hold (UTF-8 without NUL)", topology.Quote(o.Name))
 	}
 	o.Slots = max(o.Slots, 1)
 	if o.Lease <= 0 {
