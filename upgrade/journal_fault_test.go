@@ -194,18 +194,6 @@ func TestFileJournalRefusesWhatIsNotAJournal(t *testing.T) {
 	})
 }
 
-// jrClosingJournal is a FileJournal whose file is closed once the run has
-// begun, so that every Append fails.
-type jrClosingJournal struct{ *upgrade.FileJournal }
-
-func (j jrClosingJournal) Begin(ctx context.Context, plan string) ([]upgrade.Record, error) {
-	recs, err := j.FileJournal.Begin(ctx, plan)
-	if err == nil {
-		err = j.FileJournal.Close()
-	}
-	return recs, err
-}
-
 func TestRunJournalErrorNamesTheJournalOnce(t *testing.T) {
 	plan := shopPlan(t, 1)
 	path := jrPath(t)

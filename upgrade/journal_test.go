@@ -769,3 +769,15 @@ func TestFileJournalOneRunAtATime(t *testing.T) {
 	assert.Equal(t, upgrade.Succeeded, report.Outcomes[0].State)
 	assert.True(t, report.Outcomes[0].Resumed, "done by the first Run")
 }
+
+// jrClosingJournal is a FileJournal whose file is closed once the run has
+// begun, so that every Append fails.
+type jrClosingJournal struct{ *upgrade.FileJournal }
+
+func (j jrClosingJournal) Begin(ctx context.Context, plan string) ([]upgrade.Record, error) {
+	recs, err := j.FileJournal.Begin(ctx, plan)
+	if err == nil {
+		err = j.FileJournal.Close()
+	}
+	return recs, err
+}
