@@ -2,6 +2,7 @@ package pkgsource
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -99,7 +100,12 @@ var (
 	_ Opener = (*Cache)(nil)
 )
 
-// NewCache returns a Cache of src whose entries live for ttl.
+// errNilCacheSource reports a Cache made without a source: NewCache(nil,
+// ttl), or a zero Cache.
+var errNilCacheSource = errors.New("pkgsource: the cache has no source: give NewCache the Source to cache")
+
+// NewCache returns a Cache of src whose entries live for ttl. A Cache of a
+// nil src, or a zero Cache, returns an error from every call.
 func NewCache(src Source, ttl time.Duration) *Cache {
 	return &Cache{src: src, ttl: ttl, now: time.Now, entries: map[string]cacheEntry{}}
 }
@@ -108,6 +114,9 @@ func NewCache(src Source, ttl time.Duration) *Cache {
 func (c *Cache) Packages(ctx context.Context, typ string) ([]Package, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if c.src == nil {
+		return nil, errNilCacheSource
 	}
 	c.mu.Lock()
 	e, ok := c.entries[typ]
@@ -120,6 +129,9 @@ func (c *Cache) Packages(ctx context.Context, typ string) ([]Package, error) {
 		return nil, err
 	}
 	c.mu.Lock()
+	if c.entries == nil {
+		c.entries = map[string]cacheEntry{}
+	}
 	c.entries[typ] = cacheEntry{pkgs: clonePackages(pkgs), fetched: c.now()}
 	c.mu.Unlock()
 	return pkgs, nil
@@ -127,6 +139,9 @@ func (c *Cache) Packages(ctx context.Context, typ string) ([]Package, error) {
 
 // Open implements Opener when the cached source does.
 func (c *Cache) Open(ctx context.Context, p Package) (io.ReadCloser, error) {
+	if c.src == nil {
+		return nil, &PackageError{Package: p.Key(), Err: errNilCacheSource}
+	}
 	o, ok := c.src.(Opener)
 	if !ok {
 		return nil, &PackageError{Package: p.Key(), Err: fmt.Errorf("%w: the source holds no content", ErrNotFound)}
