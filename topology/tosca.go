@@ -39,9 +39,9 @@ const InstancesSchema = "stackup.instances/v1"
 //	        properties:
 //	          - component_version: { in_range: [ 9.0, 10.99 ] }
 //
-// Descriptions, metadata, type definitions, outputs and the attributes,
-// capabilities, interfaces and artifacts of node templates are ignored, as
-// they do not bear on versions. Anything else — imports, substitution
+// Descriptions, metadata, namespaces, type definitions, outputs and the
+// attributes, capabilities, interfaces and artifacts of node templates are
+// ignored, as they do not bear on versions. Anything else — imports, substitution
 // mappings, groups, policies, workflows, relationship templates, directives,
 // node_filter on capabilities, other constraint operators, other functions,
 // occurrences — is refused with an error naming the construct and its line,
@@ -190,7 +190,7 @@ func readServiceTemplate(data []byte) ([]Template, error) {
 			versionSeen = true
 		case "topology_template":
 			topo = kv[1]
-		case "description", "metadata", "dsl_definitions", "node_types", "capability_types", "relationship_types",
+		case "description", "metadata", "namespace", "dsl_definitions", "node_types", "capability_types", "relationship_types",
 			"data_types", "artifact_types", "interface_types", "policy_types", "group_types", "repositories":
 			// Definitions and documentation: nothing that bears on versions.
 		default:
