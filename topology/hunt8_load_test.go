@@ -19,3 +19,12 @@ func TestHunt8TOSCANamespace(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, "8.5.100", tmpl.Version.String())
 }
+
+// get_input names an input by name; the list form, which TOSCA uses to
+// reach into an input's value, is refused saying so, not as an input
+// named "" without a default.
+func TestHunt8TOSCAGetInputList(t *testing.T) {
+	service := editFile(t, toscaShop, edit{toscaShopTomcatVersion, "component_version: { get_input: [ tomcat_version, 0 ] }"})
+	checkServiceErrors(t, []serviceError{{"a list", service, "get_input: [ tomcat_version, 0 ]",
+		"node_templates.tomcat_server.properties.component_version", []string{"get_input", "the name of an input", "such as { get_input: tomcat_version }"}}})
+}

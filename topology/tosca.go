@@ -342,7 +342,12 @@ func (doc *toscaDoc) value(n *yaml.Node, where string) (string, error) {
 	case pairs[0][0].Value != "get_input":
 		return "", toscaError(n, where, "function %s not supported (only get_input)", Quote(pairs[0][0].Value))
 	}
-	input := pairs[0][1].Value
+	arg := pairs[0][1]
+	if arg.Kind != yaml.ScalarNode || arg.Tag == "!!null" || arg.Value == "" {
+		return "", toscaError(arg, where, "get_input takes the name of an input, such as { get_input: tomcat_version }; "+
+			"reaching into an input's value ([ name, index ]) is not supported: give the version an input of its own")
+	}
+	input := arg.Value
 	def, ok := doc.inputs[input]
 	if !ok {
 		return "", toscaError(pairs[0][1], where, "get_input of %s, an input with no default", Quote(input))
