@@ -1,10 +1,14 @@
 package topology_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/topology"
 )
 
 // TOSCA 1.2 and 1.3 service templates may name the namespace of the types
@@ -27,4 +31,35 @@ func TestHunt8TOSCAGetInputList(t *testing.T) {
 	service := editFile(t, toscaShop, edit{toscaShopTomcatVersion, "component_version: { get_input: [ tomcat_version, 0 ] }"})
 	checkServiceErrors(t, []serviceError{{"a list", service, "get_input: [ tomcat_version, 0 ]",
 		"node_templates.tomcat_server.properties.component_version", []string{"get_input", "the name of an input", "such as { get_input: tomcat_version }"}}})
+}
+
+// TOSCA lets a template list several requirements of one name, such as a
+// "dependency" on each of two services. An instance relationship naming
+// it fulfils the one whose template its target is a node of; it was
+// matched to the first alone, and a node of the second refused.
+func TestHunt8TOSCARequirementNameGivenTwice(t *testing.T) {
+	mail := "    mail_relay:\n      type: example.nodes.Postfix\n      properties:\n        version: 3.8.4\n      requirements:\n        - host: app_server\n\n"
+	service := editFile(t, toscaJBoss,
+		edit{"        - dependency:\n            node: ldap_directory\n            capability: tosca.capabilities.Endpoint\n",
+			"        - dependency:\n            node: ldap_directory\n            capability: tosca.capabilities.Endpoint\n" +
+				"        - dependency:\n            node: mail_relay\n            node_filter:\n              properties:\n                - version: { greater_or_equal: 3.5 }\n"},
+		edit{"    ldap_directory:\n", mail + "    ldap_directory:\n"})
+	instances := strings.Replace(readTestdata(t, toscaJBossInstances), "      - {requirement: dependency, target: ldap-1}\n",
+		"      - {requirement: dependency, target: ldap-1}\n      - {requirement: dependency, target: mail-1}\n", 1)
+	instances = strings.Replace(instances, "  - {id: db-vm-1,", "  - {id: mail-1, template: mail_relay, relationships: [{requirement: host, target: app-vm-1}]}\n  - {id: db-vm-1,", 1)
+	require.Equal(t, 2, strings.Count(instances, "mail-1"))
+
+	m, err := readTOSCA(service, instances)
+	require.NoError(t, err)
+	deps, err := m.Dependents(t.Context(), "mail-1")
+	require.NoError(t, err)
+	require.Len(t, deps, 1)
+	assert.Equal(t, topology.NodeID("intranet-1"), deps[0].Node)
+	assert.Equal(t, ">=3.5.0", deps[0].Constraint.String())
+
+	// A node of neither template is refused naming both.
+	wrong := strings.Replace(instances, "{requirement: dependency, target: mail-1}", "{requirement: dependency, target: db-vm-1}", 1)
+	_, err = readTOSCA(service, wrong)
+	checkError(t, err, nil, fmt.Sprintf("instance file line %d: node \"intranet-1\"", lineOf(t, wrong, "dependency, target: db-vm-1}")),
+		`requirement "dependency" names the templates "ldap_directory", "mail_relay", but node "db-vm-1" is a "db_server": give a node of one of them`)
 }

@@ -707,22 +707,26 @@ func readInstances(data []byte, templates []Template) (*Application, error) {
 			byID[templates[i].ID] = &templates[i]
 		}
 	}
-	reqIndex := make(map[*Template]map[string]int)
-	requirement := func(t *Template, name string) int {
+	// A template may give several requirements one name (TOSCA templates
+	// often list a "dependency" on each of several nodes): a relationship
+	// naming it fulfils the one whose template its target is a node of.
+	reqIndex := make(map[*Template]map[string][]int)
+	requirements := func(t *Template, name string) []int {
 		idx, ok := reqIndex[t]
 		if !ok {
-			idx = make(map[string]int, len(t.Requirements))
+			idx = make(map[string][]int, len(t.Requirements))
 			for k, q := range t.Requirements {
-				if _, dup := idx[q.Name]; !dup {
-					idx[q.Name] = k
-				}
+				idx[q.Name] = append(idx[q.Name], k)
 			}
 			reqIndex[t] = idx
 		}
-		if k, ok := idx[name]; ok {
-			return k
+		return idx[name]
+	}
+	templateOf := make(map[NodeID]TemplateID, len(f.Nodes))
+	for _, in := range f.Nodes {
+		if _, dup := templateOf[in.ID]; !dup {
+			templateOf[in.ID] = in.Template
 		}
-		return -1
 	}
 	bad := func(path []any, item string, format string, args ...any) error {
 		return &Error{Item: fmt.Sprintf("instance file line %d: %s", yamlLine(root, path...), item),
@@ -776,16 +780,30 @@ func readInstances(data []byte, templates []Template) (*Application, error) {
 			case r.Requirement != "" && r.Relation != "":
 				return nil, bad([]any{"nodes", i, "relationships", j}, item, "give a requirement or a relation, not both")
 			case r.Requirement != "":
-				k := -1
+				var ks []int
 				if t != nil {
-					k = requirement(t, r.Requirement)
+					ks = requirements(t, r.Requirement)
 				}
-				if k < 0 {
+				if len(ks) == 0 {
 					return nil, bad([]any{"nodes", i, "relationships", j, "requirement"}, item,
 						"template %q has no requirement %q", in.Template, r.Requirement)
 				}
+				k := ks[0]
+				for _, c := range ks {
+					if t.Requirements[c].Template == templateOf[r.Target] {
+						k = c
+						break
+					}
+				}
 				rel = t.Requirements[k].Relation
-				fulfils = append(fulfils, fulfil{i, j, r.Requirement, t.Requirements[k].Template})
+				fl := fulfil{node: i, rel: j, requirement: r.Requirement}
+				for _, c := range ks {
+					fl.templates = append(fl.templates, t.Requirements[c].Template)
+				}
+				if len(ks) > 1 && t.Requirements[k].Template == templateOf[r.Target] {
+					fl.templates = []TemplateID{t.Requirements[k].Template}
+				}
+				fulfils = append(fulfils, fl)
 			}
 			n.Relationships = append(n.Relationships, Relationship{Relation: rel, Target: r.Target})
 		}
@@ -793,19 +811,23 @@ func readInstances(data []byte, templates []Template) (*Application, error) {
 	}
 	// A requirement is fulfilled by a node of the template it names: one
 	// of another would take the requirement's constraint off both.
-	templateOf := make(map[NodeID]TemplateID, len(f.Nodes))
-	for _, in := range f.Nodes {
-		templateOf[in.ID] = in.Template
-	}
 	for _, fl := range fulfils {
 		in := f.Nodes[fl.node]
 		target := in.Relationships[fl.rel].Target
 		// A node of another file is not known here, nor is one of an
 		// unknown template (Validate says so).
-		if got, ok := templateOf[target]; ok && got != fl.template && byID[got] != nil {
+		if got, ok := templateOf[target]; ok && !slices.Contains(fl.templates, got) && byID[got] != nil {
+			names, of := fmt.Sprintf("template %q", fl.templates[0]), fmt.Sprintf("%q", fl.templates[0])
+			if len(fl.templates) > 1 {
+				quoted := make([]string, len(fl.templates))
+				for i, tm := range fl.templates {
+					quoted[i] = fmt.Sprintf("%q", tm)
+				}
+				names, of = "the templates "+strings.Join(quoted, ", "), "one of them"
+			}
 			return nil, bad([]any{"nodes", fl.node, "relationships", fl.rel, "target"}, fmt.Sprintf("node %q", in.ID),
-				"requirement %q names template %q, but node %q is a %q: give a node of %q, or the requirement its template fulfils",
-				fl.requirement, fl.template, target, got, fl.template)
+				"requirement %q names %s, but node %q is a %q: give a node of %s, or the requirement its template fulfils",
+				fl.requirement, names, target, got, of)
 		}
 	}
 	return app, nil
@@ -816,5 +838,5 @@ func readInstances(data []byte, templates []Template) (*Application, error) {
 type fulfil struct {
 	node, rel   int
 	requirement string
-	template    TemplateID
+	templates   []TemplateID // of the requirements of that name, or of the one whose template the target's is
 }
