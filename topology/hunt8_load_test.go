@@ -63,3 +63,30 @@ func TestHunt8TOSCARequirementNameGivenTwice(t *testing.T) {
 	checkError(t, err, nil, fmt.Sprintf("instance file line %d: node \"intranet-1\"", lineOf(t, wrong, "dependency, target: db-vm-1}")),
 		`requirement "dependency" names the templates "ldap_directory", "mail_relay", but node "db-vm-1" is a "db_server": give a node of one of them`)
 }
+
+// A mapping key YAML reads as null (~, null, NULL, an empty "?" key) was
+// dropped with its value in silence: "~:" written for "nodes:" loaded an
+// application without nodes. It is refused, naming its line, in topology
+// and instance files.
+func TestHunt8YAMLNullKeys(t *testing.T) {
+	shop := readTestdata(t, "testdata/shop.yaml")
+	for _, tt := range []struct{ name, key, msg string }{
+		{"tilde", "    ~:\n", `YAML reads the key "~" as null`},
+		{"null", "    null:\n", `YAML reads the key "null" as null`},
+		{"NULL", "    NULL:\n", `YAML reads the key "NULL" as null`},
+		{"empty explicit key", "    ?\n    :\n", "YAML reads an empty key as null"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := strings.Replace(shop, "    nodes:\n", tt.key, 1)
+			m, err := topology.ReadYAML(strings.NewReader(in))
+			assert.Nil(t, m)
+			checkError(t, err, nil, fmt.Sprintf("line %d", lineOf(t, in, tt.key)), tt.msg, "write the field's name there")
+		})
+	}
+	t.Run("instance file", func(t *testing.T) {
+		instances := strings.Replace(readTestdata(t, toscaShopInstances), "nodes:\n", "~:\n", 1)
+		m, err := readTOSCA(readTestdata(t, toscaShop), instances)
+		assert.Nil(t, m)
+		checkError(t, err, nil, fmt.Sprintf("line %d", lineOf(t, instances, "~:")), `YAML reads the key "~" as null`)
+	})
+}

@@ -21,7 +21,9 @@ import (
 // a document whose aliases would expand it to more than ten times the
 // nodes written, plus 10,000, is refused, naming the alias at which it
 // passes the budget, and so is an alias within the node it names. Reading
-// thus takes work and memory in proportion to the file's size.
+// thus takes work and memory in proportion to the file's size. A key that
+// YAML reads as null (~, null) is refused, as decoding would drop it and
+// its value.
 func ReadYAML(r io.Reader) (*Memory, error) {
 	data, err := readCapped(r)
 	if err != nil {
@@ -72,6 +74,9 @@ func parseYAML(data []byte, holds string) (*yaml.Node, error) {
 	if err := checkTags(doc.Content[0]); err != nil {
 		return nil, err
 	}
+	if err := checkNullKeys(doc.Content[0]); err != nil {
+		return nil, err
+	}
 	return doc.Content[0], nil
 }
 
@@ -89,6 +94,32 @@ func checkTags(n *yaml.Node) error {
 	}
 	for _, c := range n.Content {
 		if err := checkTags(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkNullKeys refuses a mapping key that YAML reads as null (~, null,
+// Null, NULL, or an empty "?" key), naming its line. Decoding drops such a
+// key with its value in silence, whatever the value holds: "~:" written
+// for "nodes:" would load an application without nodes. It does not
+// follow aliases: the nodes they name are walked where they are written.
+func checkNullKeys(n *yaml.Node) error {
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.ShortTag() == "!!null" {
+				key := "an empty key"
+				if k.Value != "" {
+					key = "the key " + Quote(k.Value)
+				}
+				return &Error{Item: fmt.Sprintf("line %d", k.Line),
+					Err: fmt.Errorf("%w: YAML reads %s as null, and would drop it and its value: write the field's name there, or quote the key if it is text", ErrInvalid, key)}
+			}
+		}
+	}
+	for _, c := range n.Content {
+		if err := checkNullKeys(c); err != nil {
 			return err
 		}
 	}
