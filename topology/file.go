@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/hashicorp/go-multierror"
@@ -99,11 +101,16 @@ type fileRelationship struct {
 // (an [*IDError], matching ErrInvalidID too), is reported at once, as a
 // *multierror.Error of [*Error] values, like the problems [Validate]
 // finds. An error means nothing was read. A UTF-8 byte-order mark at the
-// start, which some editors write, is skipped, as ReadYAML skips it.
+// start, which some editors write, is skipped, as ReadYAML skips it; a
+// file that begins with a UTF-16 one (as Windows PowerShell writes files)
+// is read as UTF-16, as ReadYAML reads it.
 func ReadJSON(r io.Reader) (*Memory, error) {
 	data, err := readCapped(r)
 	if err != nil {
 		return nil, err
+	}
+	if data, err = fromUTF16(data); err != nil {
+		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: %w", ErrInvalid, err)}
 	}
 	if err := CheckNotEmpty(data, fileHolds); err != nil {
 		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: %w", ErrInvalid, err)}
@@ -129,6 +136,42 @@ func ReadJSON(r io.Reader) (*Memory, error) {
 		return nil, err
 	}
 	return New(apps...)
+}
+
+// fromUTF16 returns data, a file that begins with a UTF-16 byte-order
+// mark (as Windows PowerShell writes files), as UTF-8 without one, as
+// ReadYAML reads it; other data as it is. A UTF-16 file of an odd length
+// or holding an unpaired surrogate is an error.
+func fromUTF16(data []byte) ([]byte, error) {
+	var order binary.ByteOrder
+	switch {
+	case bytes.HasPrefix(data, []byte{0xff, 0xfe}):
+		order = binary.LittleEndian
+	case bytes.HasPrefix(data, []byte{0xfe, 0xff}):
+		order = binary.BigEndian
+	default:
+		return data, nil
+	}
+	data = data[2:]
+	if len(data)%2 != 0 {
+		return nil, fmt.Errorf("the file begins with a UTF-16 byte-order mark but holds an odd number of bytes: save it as UTF-8")
+	}
+	out := make([]byte, 0, len(data))
+	for i := 0; i < len(data); i += 2 {
+		r := rune(order.Uint16(data[i:]))
+		if utf16.IsSurrogate(r) {
+			var r2 rune = -1
+			if i+3 < len(data) {
+				r2 = rune(order.Uint16(data[i+2:]))
+			}
+			if r = utf16.DecodeRune(r, r2); r == utf8.RuneError {
+				return nil, fmt.Errorf("the file is UTF-16 and holds an unpaired surrogate at byte %d: save it as UTF-8", i+2)
+			}
+			i += 2
+		}
+		out = utf8.AppendRune(out, r)
+	}
+	return out, nil
 }
 
 // decode converts the file's applications, reporting every bad version and

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf16"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -89,4 +90,62 @@ func TestHunt8YAMLNullKeys(t *testing.T) {
 		assert.Nil(t, m)
 		checkError(t, err, nil, fmt.Sprintf("line %d", lineOf(t, instances, "~:")), `YAML reads the key "~" as null`)
 	})
+}
+
+func utf16File(s string, bigEndian bool) string {
+	b := []byte{0xff, 0xfe}
+	if bigEndian {
+		b = []byte{0xfe, 0xff}
+	}
+	for _, u := range utf16.Encode([]rune(s)) {
+		if bigEndian {
+			b = append(b, byte(u>>8), byte(u))
+		} else {
+			b = append(b, byte(u), byte(u>>8))
+		}
+	}
+	return string(b)
+}
+
+// Windows PowerShell writes files as UTF-16 with a byte-order mark.
+// ReadYAML read such a file, but ReadJSON said only "invalid character
+// 'ÿ'"; it reads it now, and says what to do with a broken one.
+func TestHunt8ReadJSONUTF16(t *testing.T) {
+	shop := readTestdata(t, shopFile)
+	want, err := topology.ReadJSON(strings.NewReader(shop))
+	require.NoError(t, err)
+	wantApp, err := want.Application(t.Context(), "shop")
+	require.NoError(t, err)
+	// A character outside the BMP, in a place that is not an identifier,
+	// takes a surrogate pair.
+	require.Equal(t, 1, strings.Count(shop, `"schema"`))
+	for _, big := range []bool{false, true} {
+		t.Run(fmt.Sprint("big endian ", big), func(t *testing.T) {
+			for _, in := range []string{shop, strings.Replace(shop, `"schema"`, "\"\U0001F600\": 1, \"schema\"", 1)} {
+				m, err := topology.ReadJSON(strings.NewReader(utf16File(in, big)))
+				if in != shop {
+					checkError(t, err, nil, "file", "\U0001F600")
+					continue
+				}
+				require.NoError(t, err)
+				app, err := m.Application(t.Context(), "shop")
+				require.NoError(t, err)
+				assert.Equal(t, wantApp, app)
+			}
+			y, err := topology.ReadYAML(strings.NewReader(utf16File(readTestdata(t, "testdata/shop.yaml"), big)))
+			require.NoError(t, err, "ReadYAML reads UTF-16 too")
+			_, err = y.Application(t.Context(), "shop")
+			require.NoError(t, err)
+		})
+	}
+	for name, in := range map[string]string{
+		"odd length":         utf16File(shop, false) + "x",
+		"unpaired surrogate": utf16File(shop[:10], false) + "\x00\xd8" + utf16File(shop[10:], false)[2:],
+	} {
+		t.Run(name, func(t *testing.T) {
+			m, err := topology.ReadJSON(strings.NewReader(in))
+			assert.Nil(t, m)
+			checkError(t, err, nil, "file", "UTF-16", "save it as UTF-8")
+		})
+	}
 }
