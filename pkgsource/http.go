@@ -1,6 +1,7 @@
 package pkgsource
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -346,6 +347,29 @@ func (h *HTTP) resolve(location string) (string, error) {
 	return u.String(), nil
 }
 
+// decoded returns the body of resp, a document the source asked for in any
+// encoding: as it is, or unpacked when the server sent it gzip-compressed
+// although the client did not ask for it, as a CDN serving objects stored
+// compressed does, or a client whose transport does not decompress
+// (DisableCompression). The limit of the caller bounds what it unpacks.
+// Another compression, which it cannot unpack, is a permanent error that
+// names it.
+func decoded(resp *http.Response) (io.ReadCloser, error) {
+	enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding")))
+	switch {
+	case resp.Uncompressed, enc == "", enc == "identity":
+		return io.NopCloser(resp.Body), nil
+	case enc == "gzip", enc == "x-gzip":
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			return nil, fmt.Errorf("the body, sent with Content-Encoding %q, is not gzip: %w", enc, err)
+		}
+		return zr, nil
+	}
+	return nil, backoff.Permanent(fmt.Errorf("the server sent the body compressed with Content-Encoding %s, which the source cannot unpack: serve it uncompressed or gzip-compressed",
+		topology.Quote(enc)))
+}
+
 // fetchSmall GETs a document of at most limit bytes. With etag set, a 304
 // answer gives notModified.
 func (h *HTTP) fetchSmall(ctx context.Context, u, etag string, limit int64) (body []byte, tag string, notModified bool, err error) {
@@ -355,7 +379,12 @@ func (h *HTTP) fetchSmall(ctx context.Context, u, etag string, limit int64) (bod
 		if resp.StatusCode != http.StatusOK {
 			return nil
 		}
-		body, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
+		r, err := decoded(resp)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		body, err = io.ReadAll(io.LimitReader(r, limit+1))
 		return err
 	}
 	resp, cancel, err := h.get(ctx, u, etag, false, readOK)

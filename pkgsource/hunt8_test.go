@@ -1,7 +1,13 @@
 package pkgsource_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,4 +37,64 @@ func TestHunt8CacheWithoutSource(t *testing.T) {
 			assert.Contains(t, err.Error(), "no source")
 		})
 	}
+}
+
+// A CDN serving an index stored gzip-compressed sends it with
+// "Content-Encoding: gzip" whether asked or not. A client whose transport
+// does not decompress (DisableCompression) then read gzip bytes as JSON:
+// "invalid character '\x1f'". The source unpacks it, within the size
+// limit, and the answer to a conditional request still serves.
+func TestHunt8HTTPIndexSentGzipUnasked(t *testing.T) {
+	index, _ := huntIndex(t, "tomcat-10.1.34.tar.gz", []byte("content"))
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write(index)
+	require.NoError(t, zw.Close())
+	var encoding atomic.Value
+	encoding.Store("gzip")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Encoding", encoding.Load().(string))
+		w.Header().Set("ETag", `"v1"`)
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		_, _ = w.Write(gz.Bytes())
+	}))
+	defer srv.Close()
+	for _, disable := range []bool{false, true} {
+		t.Run(fmt.Sprint("DisableCompression ", disable), func(t *testing.T) {
+			client := &http.Client{Transport: &http.Transport{DisableCompression: disable}}
+			defer client.CloseIdleConnections()
+			src, err := pkgsource.NewHTTP(srv.URL, client)
+			require.NoError(t, err)
+			for range 2 { // the second answer is a 304
+				ps, err := src.Packages(context.Background(), "tomcat")
+				require.NoError(t, err)
+				require.Len(t, ps, 1)
+				assert.Equal(t, "10.1.34", ps[0].Version.String())
+			}
+		})
+	}
+	t.Run("within the limit", func(t *testing.T) {
+		client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+		defer client.CloseIdleConnections()
+		src, err := pkgsource.NewHTTP(srv.URL, client, pkgsource.WithMaxIndexSize(int64(len(index)-1)))
+		require.NoError(t, err)
+		_, err = src.Packages(context.Background(), "tomcat")
+		require.ErrorIs(t, err, pkgsource.ErrInvalidIndex)
+		assert.Contains(t, err.Error(), "larger than")
+	})
+	t.Run("a compression it cannot unpack", func(t *testing.T) {
+		encoding.Store("br")
+		client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+		defer client.CloseIdleConnections()
+		src, err := pkgsource.NewHTTP(srv.URL, client, pkgsource.WithRetries(0, 0))
+		require.NoError(t, err)
+		_, err = src.Packages(context.Background(), "tomcat")
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), `Content-Encoding "br"`)
+		assert.Contains(t, err.Error(), "serve it uncompressed or gzip-compressed")
+		assert.Contains(t, err.Error(), srv.URL)
+	})
 }
