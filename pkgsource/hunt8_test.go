@@ -98,3 +98,35 @@ func TestHunt8HTTPIndexSentGzipUnasked(t *testing.T) {
 		assert.Contains(t, err.Error(), srv.URL)
 	})
 }
+
+// An expired index said only when it expired, and an index older than
+// the one trusted only its version: neither said what to do, nor, for
+// the first, that this host's clock may be the one that is wrong.
+func TestHunt8IndexErrorsSayWhatToDo(t *testing.T) {
+	ctx := context.Background()
+	t.Run("expired", func(t *testing.T) {
+		expires := fixedGenerated.Add(30 * 24 * time.Hour)
+		r := newRepo(t, false)
+		r.publishIndex(t, &pkgsource.Index{Version: 7, Generated: fixedGenerated, Expires: expires, Packages: r.pkgs}, false)
+		now := expires.Add(time.Hour)
+		_, err := r.openDir(t, pkgsource.WithClock(func() time.Time { return now })).Packages(ctx, "tomcat")
+		require.ErrorIs(t, err, pkgsource.ErrExpired)
+		assert.Contains(t, err.Error(), "expired at 2026-12-24T10:00:00Z, and this host's clock reads 2026-12-24T11:00:00Z")
+		assert.Contains(t, err.Error(), "publish a fresh index (index version 7 was generated at 2026-11-24T10:00:00Z)")
+		assert.Contains(t, err.Error(), "if the clock is wrong, set it right")
+	})
+	t.Run("rollback", func(t *testing.T) {
+		r := newRepo(t, true)
+		v1 := r.files[pkgsource.IndexFile]
+		v1sig := r.files[pkgsource.SignatureFile]
+		r.publish(t, 2, true)
+		d := r.openDir(t, pkgsource.WithKeys(r.pub))
+		_, err := d.Packages(ctx, "tomcat")
+		require.NoError(t, err)
+		r.write(t, pkgsource.IndexFile, v1)
+		r.write(t, pkgsource.SignatureFile, v1sig)
+		_, err = d.Packages(ctx, "tomcat")
+		require.ErrorIs(t, err, pkgsource.ErrRollback)
+		assert.Contains(t, err.Error(), "a mirror or cache in front of it, serves an old index; wait until it serves version 2 or later")
+	})
+}

@@ -383,8 +383,10 @@ func (o *options) trustedIndex(ctx context.Context, repo, key string, data, sig 
 		}
 		return nil, err
 	}
-	if !idx.Expires.IsZero() && o.now().After(idx.Expires) {
-		return nil, fmt.Errorf("pkgsource: %s: %w: expired at %s", repo, ErrExpired, idx.Expires.UTC().Format(time.RFC3339))
+	if now := o.now(); !idx.Expires.IsZero() && now.After(idx.Expires) {
+		return nil, fmt.Errorf("pkgsource: %s: %w: expired at %s, and this host's clock reads %s: "+
+			"the publisher must publish a fresh index (index version %d was generated at %s), or, if the clock is wrong, set it right",
+			repo, ErrExpired, idx.Expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), idx.Version, idx.Generated.Format(time.RFC3339))
 	}
 	if len(o.keys) == 0 {
 		return idx, nil
@@ -403,7 +405,9 @@ func (o *options) trustedIndex(ctx context.Context, repo, key string, data, sig 
 		trusted = max(trusted, legacy)
 	}
 	if idx.Version < trusted {
-		return nil, fmt.Errorf("pkgsource: %s: %w: index version %d is older than version %d, already trusted", repo, ErrRollback, idx.Version, trusted)
+		return nil, fmt.Errorf("pkgsource: %s: %w: index version %d is older than version %d, already trusted: "+
+			"the repository, or a mirror or cache in front of it, serves an old index; wait until it serves version %d or later, or point the source at one that does",
+			repo, ErrRollback, idx.Version, trusted, trusted)
 	}
 	if err := o.store.SetVersion(ctx, key, idx.Version); err != nil {
 		return nil, err
