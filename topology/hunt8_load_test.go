@@ -149,3 +149,40 @@ func TestHunt8ReadJSONUTF16(t *testing.T) {
 		})
 	}
 }
+
+// A tab in a line's indentation, as editors set for Makefiles write it,
+// made YAML say "found character that cannot start any token", or name a
+// tab on the line before the one that holds it. The error names the line
+// indented with a tab and says to use spaces, in topology, service
+// template and instance files.
+func TestHunt8YAMLTabIndent(t *testing.T) {
+	shop := readTestdata(t, "testdata/shop.yaml")
+	const hint = "is indented with a tab, and YAML indents with spaces only: replace the tab with spaces"
+	for _, tt := range []struct{ name, old, new string }{
+		{"a key", "        type: ubuntu\n", "\t\ttype: ubuntu\n"},
+		{"a list item", "      - id: ubuntu_os\n", "\t  - id: ubuntu_os\n"},
+		{"a blank line", "    templates:\n", "    templates:\n  \t\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Contains(t, shop, tt.old)
+			in := strings.Replace(shop, tt.old, tt.new, 1)
+			m, err := topology.ReadYAML(strings.NewReader(in))
+			assert.Nil(t, m)
+			line := lineOf(t, in, tt.new)
+			if strings.HasSuffix(tt.new, "\t\n") {
+				line++ // the blank line after the marker's line
+			}
+			checkError(t, err, nil, "file", fmt.Sprintf("line %d %s", line, hint))
+		})
+	}
+	t.Run("service template", func(t *testing.T) {
+		service := toscaVersionLine + "topology_template:\n\tnode_templates: {}\n"
+		_, err := readTOSCA(service, noInstances)
+		checkError(t, err, nil, "file", "line 3 "+hint)
+	})
+	t.Run("a tab within a line is not at fault", func(t *testing.T) {
+		in := strings.Replace(shop, "        type: ubuntu\n", "        type:\tubuntu\t# tabs\n", 1)
+		_, err := topology.ReadYAML(strings.NewReader(in))
+		require.NoError(t, err)
+	})
+}

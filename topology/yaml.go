@@ -59,7 +59,7 @@ func parseYAML(data []byte, holds string) (*yaml.Node, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, &Error{Item: "file", Err: fmt.Errorf("%w: %w", ErrInvalid, emptyError("white space and comments", holds))}
 		}
-		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: %s%s", ErrInvalid, yamlMessage(err), quoteHint(data, err))}
+		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: %s%s%s", ErrInvalid, yamlMessage(err), quoteHint(data, err), tabHint(data, err))}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -280,6 +280,37 @@ func quoteHint(data []byte, err error) string {
 	}
 	value := Quote(string(v[1]))
 	return fmt.Sprintf(": YAML reads a value that begins with %q as syntax, not text: quote it, as %s", v[1][:1], value)
+}
+
+// tabHint returns, for err, a YAML syntax error in data, advice to
+// indent with spaces when the line it names, or the next (the parser
+// often names the line before the one at fault), is indented with a tab;
+// or "". YAML says only "found character that cannot start any token",
+// or names a tab on the line before.
+func tabHint(data []byte, err error) string {
+	msg := err.Error()
+	if !strings.Contains(msg, "tab character") && !strings.Contains(msg, "cannot start any token") {
+		return ""
+	}
+	g := yamlErrorLine.FindStringSubmatch(msg)
+	if g == nil {
+		return ""
+	}
+	n, _ := strconv.Atoi(g[1])
+	i := 0
+	for line := range bytes.Lines(data) { // not a list of every line of a file of megabytes
+		if i++; i < n {
+			continue
+		}
+		if i > n+1 {
+			break
+		}
+		indent := line[:len(line)-len(bytes.TrimLeft(line, " \t"))]
+		if bytes.IndexByte(indent, '\t') >= 0 {
+			return fmt.Sprintf(": line %d is indented with a tab, and YAML indents with spaces only: replace the tab with spaces", i)
+		}
+	}
+	return ""
 }
 
 // yamlMessage flattens a yaml.v3 error ("yaml: line 3: …", or a
