@@ -186,3 +186,28 @@ func TestHunt8YAMLTabIndent(t *testing.T) {
 		require.NoError(t, err)
 	})
 }
+
+// Files joined with "---", or written by a template engine such as
+// Helm's, which puts a "---" before each document, hold several YAML
+// documents or an empty one after the last. The error said only "more
+// than one YAML document"; it names the line of the "---" and says what
+// to do.
+func TestHunt8YAMLSecondDocument(t *testing.T) {
+	shop := readTestdata(t, "testdata/shop.yaml")
+	lines := strings.Count(shop, "\n")
+	for _, tt := range []struct{ name, in, msg string }{
+		{"a trailing ---", shop + "---\n", fmt.Sprintf(`the "---" on line %d starts an empty one: remove it`, lines+1)},
+		{"--- before and after", "---\n" + shop + "--- # end\n", fmt.Sprintf(`the "---" on line %d starts an empty one: remove it`, lines+2)},
+		{"two topologies", shop + "---\n" + shop, fmt.Sprintf(`the "---" on line %d starts another: a file holds one document; put the other in a file of its own`, lines+1)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := topology.ReadYAML(strings.NewReader(tt.in))
+			assert.Nil(t, m)
+			checkError(t, err, nil, "file", "more than one YAML document: "+tt.msg)
+		})
+	}
+	t.Run("instance file", func(t *testing.T) {
+		_, err := readTOSCA(readTestdata(t, toscaShop), noInstances+"---\n")
+		checkError(t, err, nil, "file", `more than one YAML document: the "---" on line 4 starts an empty one: remove it`)
+	})
+}

@@ -63,7 +63,7 @@ func parseYAML(data []byte, holds string) (*yaml.Node, error) {
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: more than one YAML document", ErrInvalid)}
+		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: more than one YAML document%s", ErrInvalid, secondDocument(data, doc.Content, &extra, err))}
 	}
 	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, &Error{Item: fmt.Sprintf("line %d", doc.Line), Err: fmt.Errorf("%w: the document is not a mapping", ErrInvalid)}
@@ -78,6 +78,32 @@ func parseYAML(data []byte, holds string) (*yaml.Node, error) {
 		return nil, err
 	}
 	return doc.Content[0], nil
+}
+
+// secondDocument says where the document after the first begins, read
+// into extra (with err), and what to do; or "" when it cannot say. A file
+// made by joining files, or by a template engine such as Helm's, often
+// holds a "---" before each document, or after the last.
+func secondDocument(data []byte, first []*yaml.Node, extra *yaml.Node, err error) string {
+	if err != nil || len(first) == 0 {
+		return ""
+	}
+	// The "---" that starts the second document is the first line, after
+	// the first document's first line, that begins with "---".
+	n, start := 0, 0
+	for line := range bytes.Lines(data) {
+		if n++; n > first[0].Line && (bytes.Equal(bytes.TrimRight(line, "\r\n"), []byte("---")) || bytes.HasPrefix(line, []byte("--- ")) || bytes.HasPrefix(line, []byte("---\t"))) {
+			start = n
+			break
+		}
+	}
+	if start == 0 {
+		return ""
+	}
+	if len(extra.Content) == 0 || extra.Content[0].Kind == yaml.ScalarNode && extra.Content[0].ShortTag() == "!!null" {
+		return fmt.Sprintf(`: the "---" on line %d starts an empty one: remove it`, start)
+	}
+	return fmt.Sprintf(`: the "---" on line %d starts another: a file holds one document; put the other in a file of its own`, start)
 }
 
 // checkTags refuses a node tagged with a tag that YAML does not define
