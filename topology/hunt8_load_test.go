@@ -211,3 +211,34 @@ func TestHunt8YAMLSecondDocument(t *testing.T) {
 		checkError(t, err, nil, "file", `more than one YAML document: the "---" on line 4 starts an empty one: remove it`)
 	})
 }
+
+// The YAML decoder compares every key of a mapping with every other and
+// reports every pair that match: a topology or instance file of 10 kB
+// giving one key a thousand times took seconds and made an error of tens
+// of megabytes, and one of 50 kB took minutes and gigabytes. Such a file
+// is refused naming the first key given twice, and a mapping of more keys
+// than any structure of the file has fields is refused as it is.
+func TestHunt8YAMLManyKeys(t *testing.T) {
+	const n = 1000
+	var unique strings.Builder
+	for i := range n {
+		fmt.Fprintf(&unique, "k%d: v\n", i)
+	}
+	for _, tt := range []struct{ name, body, item, instanceItem, msg string }{
+		{"one key many times", strings.Repeat("k: v\n", n), "file", "instance file",
+			`line 3: mapping key "k" already defined at line 2: a mapping gives each key once`},
+		{"many keys", unique.String(), "line 1", "instance file line 1",
+			fmt.Sprintf("a mapping of %d keys, where no mapping of this file has more than a few fields", n+1)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := topology.ReadYAML(strings.NewReader("schema: " + topology.Schema + "\n" + tt.body))
+			assert.Nil(t, m)
+			checkError(t, err, nil, tt.item, tt.msg)
+			assert.Less(t, len(err.Error()), 1000, "one problem, not one per pair of keys")
+
+			_, err = readTOSCA(readTestdata(t, toscaShop), "schema: "+topology.InstancesSchema+"\n"+tt.body)
+			checkError(t, err, nil, tt.instanceItem, tt.msg)
+			assert.Less(t, len(err.Error()), 1000, "one problem, not one per pair of keys")
+		})
+	}
+}

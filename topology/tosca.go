@@ -688,6 +688,9 @@ func readInstances(data []byte, templates []Template) (*Application, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkMappingKeys(root, "instance file"); err != nil {
+		return nil, err
+	}
 	var f instanceFile
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)

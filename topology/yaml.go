@@ -33,6 +33,9 @@ func ReadYAML(r io.Reader) (*Memory, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkMappingKeys(root, "file"); err != nil {
+		return nil, err
+	}
 	var f fileTopology
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -120,6 +123,47 @@ func checkTags(n *yaml.Node) error {
 	}
 	for _, c := range n.Content {
 		if err := checkTags(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxMappingKeys is the most keys a mapping of a topology or instance
+// file may hold: each is read into a structure of a few fields, so more
+// are fields it does not have.
+const maxMappingKeys = 64
+
+// checkMappingKeys refuses, before a document is decoded into structures
+// (file names it in errors: "file" or "instance file"),
+// a mapping that gives a key twice, naming both lines as the decoder
+// would, and a mapping of more than maxMappingKeys keys. The decoder
+// compares every key of a mapping with every other and reports every
+// pair: a file of 50 kB holding one key 10,000 times took minutes and
+// gigabytes. This takes time in proportion to the nodes written; it does
+// not follow aliases, whose nodes it checks where they are written.
+func checkMappingKeys(n *yaml.Node, file string) error {
+	if n.Kind == yaml.MappingNode {
+		type key struct {
+			kind  yaml.Kind
+			value string
+		}
+		lines := make(map[key]int, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if first, dup := lines[key{k.Kind, k.Value}]; dup {
+				return &Error{Item: file, Err: fmt.Errorf("%w: %s", ErrInvalid, yamlTypeMessage(
+					fmt.Sprintf("line %d: mapping key %q already defined at line %d", k.Line, shownID(k.Value, 64), first)))}
+			}
+			lines[key{k.Kind, k.Value}] = k.Line
+		}
+		if keys := len(n.Content) / 2; keys > maxMappingKeys {
+			return &Error{Item: strings.TrimPrefix(fmt.Sprintf("%s line %d", file, n.Line), "file "),
+				Err: fmt.Errorf("%w: a mapping of %d keys, where no mapping of this file has more than a few fields: remove the keys that are not its fields", ErrInvalid, keys)}
+		}
+	}
+	for _, c := range n.Content {
+		if err := checkMappingKeys(c, file); err != nil {
 			return err
 		}
 	}
