@@ -242,3 +242,22 @@ func TestHunt8YAMLManyKeys(t *testing.T) {
 		})
 	}
 }
+
+// An unknown field in each of many entries made one problem each in the
+// error: a file of 1 MB made an error longer than the file. It lists the
+// first ten and says how many more there are.
+func TestHunt8YAMLManyProblemsBounded(t *testing.T) {
+	const n = 5000
+	in := "schema: " + topology.Schema + "\napplications:\n" + strings.Repeat("  - {id: shop, bogus: 1}\n", n)
+	m, err := topology.ReadYAML(strings.NewReader(in))
+	assert.Nil(t, m)
+	checkError(t, err, nil, "file", `line 3: unknown field "bogus"`, `line 12: unknown field "bogus"`,
+		fmt.Sprintf("and %d more problems of which these are the first", n-10))
+	assert.NotContains(t, err.Error(), "line 13:")
+	assert.Less(t, len(err.Error()), 1000)
+
+	instances := "schema: " + topology.InstancesSchema + "\napplication: shop\nnodes:\n" + strings.Repeat("  - {id: n, bogus: 1}\n", n)
+	_, err = readTOSCA(readTestdata(t, toscaShop), instances)
+	checkError(t, err, nil, "instance file", fmt.Sprintf("and %d more problems of which these are the first", n-10))
+	assert.Less(t, len(err.Error()), 1000)
+}

@@ -383,14 +383,23 @@ func tabHint(data []byte, err error) string {
 	return ""
 }
 
+// maxYAMLMessages is the most problems of a yaml.TypeError an error
+// lists: a file of megabytes may hold an unknown field in each of a
+// hundred thousand entries, which would make a message of megabytes.
+const maxYAMLMessages = 10
+
 // yamlMessage flattens a yaml.v3 error ("yaml: line 3: …", or a
 // *yaml.TypeError listing several) into one line.
 func yamlMessage(err error) string {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
-		msgs := make([]string, len(te.Errors))
-		for i, m := range te.Errors {
+		shown := te.Errors[:min(len(te.Errors), maxYAMLMessages)]
+		msgs := make([]string, len(shown))
+		for i, m := range shown {
 			msgs[i] = yamlTypeMessage(m)
+		}
+		if more := len(te.Errors) - len(shown); more > 0 {
+			msgs = append(msgs, fmt.Sprintf("and %d more problems of which these are the first", more))
 		}
 		return strings.Join(msgs, "; ")
 	}
