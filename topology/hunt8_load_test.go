@@ -261,3 +261,32 @@ func TestHunt8YAMLManyProblemsBounded(t *testing.T) {
 	checkError(t, err, nil, "instance file", fmt.Sprintf("and %d more problems of which these are the first", n-10))
 	assert.Less(t, len(err.Error()), 1000)
 }
+
+// Tools that write YAML 1.2 begin a file with "%YAML 1.2". The parser
+// knows the directive of YAML 1.1 alone and refused such a file with
+// "found incompatible YAML document"; it is read, and lines keep their
+// numbers in errors.
+func TestHunt8YAML12Directive(t *testing.T) {
+	shop := readTestdata(t, "testdata/shop.yaml")
+	for _, directive := range []string{"%YAML 1.2\n", "%YAML 1.2 # written by a tool\r\n", "%YAML 1.1\n"} {
+		t.Run(strings.TrimSpace(directive), func(t *testing.T) {
+			m, err := topology.ReadYAML(strings.NewReader(directive + "---\n" + shop))
+			require.NoError(t, err)
+			_, err = m.Application(t.Context(), "shop")
+			require.NoError(t, err)
+
+			bad := directive + "---\n" + strings.Replace(shop, "version: 18.04", "version: 18.04.x", 1)
+			_, err = topology.ReadYAML(strings.NewReader(bad))
+			checkError(t, err, nil, fmt.Sprintf(`line %d: template "ubuntu_os"`, lineOf(t, bad, "version: 18.04.x")))
+
+			service := directive + "---\n" + readTestdata(t, toscaShop)
+			instances := directive + "---\n" + readTestdata(t, toscaShopInstances)
+			_, err = readTOSCA(service, instances)
+			require.NoError(t, err)
+		})
+	}
+	t.Run("a later version is still refused", func(t *testing.T) {
+		_, err := topology.ReadYAML(strings.NewReader("%YAML 1.3\n---\n" + shop))
+		checkError(t, err, nil, "file", "incompatible YAML document")
+	})
+}

@@ -170,6 +170,7 @@ type target struct {
 }
 
 func readServiceTemplate(data []byte) ([]Template, error) {
+	data = yaml12(data)
 	root, err := parseYAML(data, `a TOSCA service template: "tosca_definitions_version" and "topology_template" with its "node_templates"`)
 	if err != nil {
 		return nil, err
@@ -684,6 +685,7 @@ type instanceRelationship struct {
 }
 
 func readInstances(data []byte, templates []Template) (*Application, error) {
+	data = yaml12(data)
 	root, err := parseYAML(data, `the deployed nodes: "schema": "`+InstancesSchema+`", "application" and "nodes"`)
 	if err != nil {
 		return nil, err

@@ -29,6 +29,7 @@ func ReadYAML(r io.Reader) (*Memory, error) {
 	if err != nil {
 		return nil, err
 	}
+	data = yaml12(data)
 	root, err := parseYAML(data, fileHolds)
 	if err != nil {
 		return nil, err
@@ -51,6 +52,27 @@ func ReadYAML(r io.Reader) (*Memory, error) {
 		return nil, err
 	}
 	return New(apps...)
+}
+
+// yaml12Directive is a "%YAML 1.2" directive line, which the parser
+// refuses ("found incompatible YAML document") although it reads YAML 1.2
+// files: it knows the directive of YAML 1.1 alone.
+var yaml12Directive = regexp.MustCompile(`^%YAML[ \t]+1\.2(?:[ \t]+#.*)?[ \t]*\r?$`)
+
+// yaml12 returns data with a "%YAML 1.2" directive, which tools that
+// write YAML 1.2 put before the document, turned into a comment of the
+// same length, so that lines keep their numbers; data otherwise. It
+// changes data in place.
+func yaml12(data []byte) []byte {
+	for line := range bytes.Lines(data) { // directives come before the document's "---"
+		if bytes.HasPrefix(line, []byte("---")) {
+			break
+		}
+		if yaml12Directive.Match(bytes.TrimSuffix(line, []byte("\n"))) {
+			line[0] = '#'
+		}
+	}
+	return data
 }
 
 // parseYAML parses one YAML document into its node tree. holds says what
