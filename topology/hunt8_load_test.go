@@ -268,7 +268,7 @@ func TestHunt8YAMLManyProblemsBounded(t *testing.T) {
 // numbers in errors.
 func TestHunt8YAML12Directive(t *testing.T) {
 	shop := readTestdata(t, "testdata/shop.yaml")
-	for _, directive := range []string{"%YAML 1.2\n", "%YAML 1.2 # written by a tool\r\n", "%YAML 1.1\n"} {
+	for _, directive := range []string{"%YAML 1.2\n", "%YAML 1.2 # written by a tool\r\n", "\ufeff%YAML 1.2\n", "%YAML 1.1\n"} {
 		t.Run(strings.TrimSpace(directive), func(t *testing.T) {
 			m, err := topology.ReadYAML(strings.NewReader(directive + "---\n" + shop))
 			require.NoError(t, err)

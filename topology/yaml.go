@@ -65,6 +65,7 @@ var yaml12Directive = regexp.MustCompile(`^%YAML[ \t]+1\.2(?:[ \t]+#.*)?[ \t]*\r
 // changes data in place.
 func yaml12(data []byte) []byte {
 	for line := range bytes.Lines(data) { // directives come before the document's "---"
+		line = bytes.TrimPrefix(line, []byte("\ufeff")) // a byte-order mark may start the file
 		if bytes.HasPrefix(line, []byte("---")) {
 			break
 		}
