@@ -130,3 +130,26 @@ func TestHunt8IndexErrorsSayWhatToDo(t *testing.T) {
 		assert.Contains(t, err.Error(), "a mirror or cache in front of it, serves an old index; wait until it serves version 2 or later")
 	})
 }
+
+// An index written by Windows PowerShell ("ConvertTo-Json > index.json")
+// is UTF-16. It was refused with "invalid character 'ÿ'"; the error says
+// what the file is and what to do.
+func TestHunt8IndexUTF16SaysSo(t *testing.T) {
+	index, _ := huntIndex(t, "tomcat-10.1.34.tar.gz", []byte("content"))
+	for name, bom := range map[string][]byte{"little endian": {0xff, 0xfe}, "big endian": {0xfe, 0xff}} {
+		t.Run(name, func(t *testing.T) {
+			data := append([]byte(nil), bom...)
+			for _, b := range index {
+				if bom[0] == 0xff {
+					data = append(data, b, 0)
+				} else {
+					data = append(data, 0, b)
+				}
+			}
+			_, err := pkgsource.ParseIndex(data)
+			require.ErrorIs(t, err, pkgsource.ErrInvalidIndex)
+			assert.Contains(t, err.Error(), "is UTF-16")
+			assert.Contains(t, err.Error(), "write it as UTF-8 without a byte order mark")
+		})
+	}
+}

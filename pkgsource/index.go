@@ -117,6 +117,10 @@ func parseIndex(data []byte, limit int64) (*Index, error) {
 	if bytes.HasPrefix(data, []byte("\xEF\xBB\xBF")) {
 		return nil, &IndexError{Err: errors.New("starts with a UTF-8 byte order mark, which JSON does not allow: write the index as UTF-8 without one, as WriteIndex does")}
 	}
+	if bytes.HasPrefix(data, []byte("\xFF\xFE")) || bytes.HasPrefix(data, []byte("\xFE\xFF")) {
+		return nil, &IndexError{Err: errors.New("is UTF-16 (it starts with a UTF-16 byte order mark, as Windows PowerShell writes files), and an index is UTF-8: " +
+			"write it as UTF-8 without a byte order mark, as WriteIndex does")}
+	}
 	if err := topology.CheckNotEmpty(data, `a JSON object with "schema": "`+IndexSchema+`", "version", "generated" and "packages"`); err != nil {
 		return nil, &IndexError{Err: err}
 	}
