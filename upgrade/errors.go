@@ -334,7 +334,7 @@ type StepError struct {
 }
 
 func (e *StepError) Error() string {
-	return fmt.Sprintf("upgrade: step %s on node %q: %v", e.Step, e.Node, e.Err)
+	return fmt.Sprintf("upgrade: step %s on node %s: %v", textID(e.Step), topology.Quote(string(e.Node)), e.Err)
 }
 
 // Unwrap returns ErrStepFailed and the executor's error.
@@ -435,7 +435,7 @@ type PanicError struct {
 }
 
 func (e *PanicError) Error() string {
-	return fmt.Sprintf("upgrade: %s of step %s panicked: %v", e.Method, e.Step, e.Value)
+	return fmt.Sprintf("upgrade: %s of step %s panicked: %v", e.Method, textID(e.Step), e.Value)
 }
 
 // Unwrap returns the panic's value when it is an error.
@@ -455,7 +455,7 @@ type AbandonedError struct {
 
 func (e *AbandonedError) Error() string {
 	return fmt.Sprintf("upgrade: %v: %s of step %s had not returned %v after its context was done (%v); it may still be running",
-		ErrAbandoned, e.Method, e.Step, e.Grace, e.Cause)
+		ErrAbandoned, e.Method, textID(e.Step), e.Grace, e.Cause)
 }
 
 // Unwrap returns ErrAbandoned and the cause.

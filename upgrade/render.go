@@ -136,11 +136,12 @@ func count(n int, noun string) string {
 
 // textID returns an identifier as it is when it lies in the safe set of
 // [topology.CheckID] (as the planner's always do; step IDs may be longer),
-// and quoted, Go-style, otherwise: a quoted identifier in a rendering is one
-// to distrust.
+// and quoted, Go-style, otherwise, shortened when long (see
+// [topology.Quote]): a quoted identifier in a rendering or an error is one
+// to distrust, and a plan built by hand may hold megabytes in one.
 func textID[S ~string](id S) string {
 	if topology.CheckIDLength("", string(id), maxStepIDLength) == nil {
 		return string(id)
 	}
-	return strconv.Quote(string(id))
+	return topology.Quote(string(id))
 }

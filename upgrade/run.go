@@ -407,13 +407,13 @@ type StaleError struct {
 func (e *StaleError) Error() string {
 	if d := e.Dependent; d != nil {
 		return fmt.Sprintf("upgrade: %v: node %q (%s) now requires %s of node %q, which step %s takes to %s: plan again",
-			ErrStalePlan, d.Node, d.App, d.Constraint, e.Node, e.Step, e.Expected)
+			ErrStalePlan, d.Node, d.App, d.Constraint, e.Node, textID(e.Step), e.Expected)
 	}
 	if e.Err != nil {
 		return fmt.Sprintf("upgrade: %v: step %s expects node %q at %s, but the topology no longer has it (%v): plan again",
-			ErrStalePlan, e.Step, e.Node, e.Expected, e.Err)
+			ErrStalePlan, textID(e.Step), e.Node, e.Expected, e.Err)
 	}
-	return fmt.Sprintf("upgrade: %v: node %q has %s, but step %s expects %s", ErrStalePlan, e.Node, e.Actual, e.Step, e.Expected)
+	return fmt.Sprintf("upgrade: %v: node %q has %s, but step %s expects %s", ErrStalePlan, e.Node, e.Actual, textID(e.Step), e.Expected)
 }
 
 // Is reports whether target is ErrStalePlan.
@@ -1172,9 +1172,9 @@ func (r *run) countHeld() {
 // heldBy says why a step is not undone: step i, after it, is in place.
 func (r *run) heldBy(i int) error {
 	if r.report.Outcomes[i].State == NotStarted {
-		return fmt.Errorf("step %s after it failed, or was cut short, in an earlier run, and may have changed its node", r.plan.Steps[i].ID)
+		return fmt.Errorf("step %s after it failed, or was cut short, in an earlier run, and may have changed its node", textID(r.plan.Steps[i].ID))
 	}
-	return fmt.Errorf("step %s after it is still in place", r.plan.Steps[i].ID)
+	return fmt.Errorf("step %s after it is still in place", textID(r.plan.Steps[i].ID))
 }
 
 // stillInPlace returns the index of a step in place at or after vertex i,
@@ -1252,7 +1252,7 @@ func (r *run) rollback(ctx context.Context) {
 			if o.State == Succeeded {
 				o.Err = err
 			}
-			r.errs = multierror.Append(r.errs, fmt.Errorf("upgrade: %w: step %s on node %q: %w", ErrRollback, s.ID, s.Node, err))
+			r.errs = multierror.Append(r.errs, fmt.Errorf("upgrade: %w: step %s on node %s: %w", ErrRollback, textID(s.ID), topology.Quote(string(s.Node)), err))
 			if r.cfg.logger != nil {
 				r.cfg.logger.Info("upgrade: step not rolled back", "step", s.ID, "node", s.Node, "err", err)
 			}
