@@ -26,6 +26,9 @@ type catalog struct {
 	// dists holds the distances of nodes by installed version and co-tenant
 	// constraints: see distancesFrom.
 	dists map[string]*[]int32
+	// sure holds the constraints sureDemand joins of its packages'
+	// requirements, by their text, parsed once.
+	sure map[string]version.Constraint
 }
 
 // listKey says what a list of candidates depends on besides the demands:
@@ -185,7 +188,7 @@ func (cat *catalog) installsOver(i int, maxMinorStep int) []int {
 		start := len(cat.edges)
 		lo, hi := cat.pkgs[i].From.Span(i, cat.version)
 		for j := lo; j < hi; j++ {
-			if cat.less(j, i) && cat.pkgs[j].Version.Prerelease() == "" && hop(cat.pkgs[j].Version, &cat.pkgs[i], maxMinorStep) {
+			if cat.less(j, i) && cat.hopsFrom(j, i, maxMinorStep) {
 				cat.edges = append(cat.edges, j)
 			}
 		}
@@ -196,6 +199,21 @@ func (cat *catalog) installsOver(i int, maxMinorStep int) []int {
 		cat.preds[i] = preds
 	}
 	return cat.preds[i]
+}
+
+// hopsFrom reports whether package i installs over the version of package
+// j, a release: a hop of a chain, up or down, which passes through
+// released versions only.
+func (cat *catalog) hopsFrom(j, i int, maxMinorStep int) bool {
+	return cat.pkgs[j].Version.Prerelease() == "" && hop(cat.pkgs[j].Version, &cat.pkgs[i], maxMinorStep)
+}
+
+// downFrom returns the part [lo, hi) of the packages above package i and
+// below limit that i may install over, as a hop of a chain of downgrades:
+// outside it, its From allows none.
+func (cat *catalog) downFrom(i, limit int) (lo, hi int) {
+	lo, hi = cat.pkgs[i].From.Span(limit, cat.version)
+	return max(lo, i+1), hi
 }
 
 // distancesFrom returns the distances, as far as worked out, from the

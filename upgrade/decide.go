@@ -660,8 +660,9 @@ func (pl *planning) downChain(pf *platform, t int) ([]*pkgsource.Package, string
 	path := make([]*pkgsource.Package, dist[t])
 	path[len(path)-1] = &pkgs[t]
 	for cur, d := t, dist[t]-1; d > 0; d-- {
-		for k := range dist {
-			if dist[k] == d && pkgs[k].Version.Prerelease() == "" && pf.cat.less(cur, k) && hop(pkgs[k].Version, &pkgs[cur], pl.cfg.maxMinorStep) {
+		lo, hi := pf.cat.downFrom(cur, len(dist))
+		for k := lo; k < hi; k++ {
+			if dist[k] == d && pf.cat.less(cur, k) && pf.cat.hopsFrom(k, cur, pl.cfg.maxMinorStep) {
 				path[d-1], cur = &pkgs[k], k
 				break
 			}
@@ -700,10 +701,9 @@ func (pl *planning) downDistances(pf *platform, fit sieve) []int32 {
 			dist[i] = 1
 			continue
 		}
-		lo, hi := p.From.Span(len(dist), cat.version) // the versions p may install over
-		for k := max(i+1, lo); k < hi; k++ {
-			if dk := dist[k]; dk > 0 && (dist[i] == 0 || dk+1 < dist[i]) && cat.pkgs[k].Version.Prerelease() == "" &&
-				cat.less(i, k) && hop(cat.pkgs[k].Version, p, pl.cfg.maxMinorStep) {
+		lo, hi := cat.downFrom(i, len(dist))
+		for k := lo; k < hi; k++ {
+			if dk := dist[k]; dk > 0 && (dist[i] == 0 || dk+1 < dist[i]) && cat.less(i, k) && cat.hopsFrom(k, i, pl.cfg.maxMinorStep) {
 				dist[i] = dk + 1
 			}
 		}
@@ -1208,8 +1208,8 @@ func (pl *planning) sureDemand(n *nodeInfo, d *topology.Dependent, pf *platform)
 	if len(texts) == 0 {
 		return Demand{}, false, nil
 	}
-	c, err := version.ParseConstraint(strings.Join(texts, " || "))
-	if err != nil {
+	c, ok := cat.joined(texts)
+	if !ok {
 		return Demand{}, false, nil
 	}
 	out := Demand{Constraint: c, App: d.App, Template: d.Template, Node: d.Node}
@@ -1217,6 +1217,25 @@ func (pl *planning) sureDemand(n *nodeInfo, d *topology.Dependent, pf *platform)
 		out.Package = last.String()
 	}
 	return out, true, nil
+}
+
+// joined returns the constraint that allows what any of texts allows,
+// parsed once per catalog: sureDemand asks for the same few on every
+// look-ahead through a node.
+func (cat *catalog) joined(texts []string) (version.Constraint, bool) {
+	key := strings.Join(texts, " || ")
+	if c, ok := cat.sure[key]; ok {
+		return c, true
+	}
+	c, err := version.ParseConstraint(key)
+	if err != nil {
+		return version.Constraint{}, false
+	}
+	if cat.sure == nil {
+		cat.sure = map[string]version.Constraint{}
+	}
+	cat.sure[key] = c
+	return c, true
 }
 
 // undecidedOn returns the node of dependent d when it is a platform node
