@@ -45,6 +45,10 @@ func TestServeDatabaseForgottenFailedRunTakenUp(t *testing.T) {
 	code, ans = ts.post(t, "/v1/plans/"+planA+"/apply", "")
 	require.Equal(t, http.StatusAccepted, code, ans)
 	assert.Equal(t, runA, ans["run"])
+	_, status := ts.get(t, "/v1/runs/"+runA)
+	for id, state := range status["steps"].(map[string]any) {
+		assert.NotEqual(t, stepNotStarted, state, "step %s of the run taken up again is still to come", id)
+	}
 	w = startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.record(), "--plan", planA, "--poll", "50ms")
 	events = ts.follow(t, "/v1/runs/"+runA+"/events", "")
 	assert.Contains(t, events[len(events)-1].data, `"state":"succeeded"`)

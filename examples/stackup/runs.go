@@ -52,6 +52,16 @@ func settle(steps map[upgrade.StepID]string) {
 	}
 }
 
+// unsettle gives the steps of a run taken up again the states a run
+// going on reports: one that never started is pending again.
+func unsettle(steps map[upgrade.StepID]string) {
+	for id, state := range steps {
+		if state == stepNotStarted {
+			steps[id] = stepPending
+		}
+	}
+}
+
 // errCancelled is the cause of a run's context when a client cancels it.
 var errCancelled = errors.New("cancelled by POST /v1/runs/ID/cancel")
 

@@ -174,6 +174,8 @@ func (s *server) retryDatabase(ctx context.Context, plan *upgrade.Plan, rs *runS
 func (s *server) follow(rs *runState) {
 	rs.mu.Lock()
 	rs.rec.State, rs.rec.Error, rs.rec.Finished = runRunning, "", nil
+	unsettle(rs.rec.Steps)
+	rs.rec.count()
 	rs.counted = max(rs.counted, len(rs.events))
 	rs.events, rs.begun = nil, map[upgrade.StepID]time.Time{} // read again from the database
 	rs.learnErr = nil                                         // and learned again
