@@ -88,14 +88,21 @@ func writeAtomicIn(root *os.Root, name, path string, data []byte, perm os.FileMo
 // directory planted under name is refused with an error naming what it
 // is, and nothing is created through a link. The open never waits
 // (O_NONBLOCK: a named pipe swapped in at the last moment would wait for
-// a writer) and asks not to follow a link (O_NOFOLLOW); as an os.Root
-// follows a link that stays inside it all the same, the file opened must
-// also be the one that name is, without following links, once open.
+// a writer). An os.Root follows a link that stays inside it, so the file
+// opened must also be the one that name is, without following links, once
+// open; and it creates a file only with O_EXCL, which follows no link: a
+// dangling link planted after the first look is not created through.
 func openRegular(root *os.Root, name string, flag int, perm os.FileMode) (*os.File, error) {
 	if fi, err := root.Lstat(name); err == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file (%s)", name, fileKind(fi.Mode()))
 	}
-	f, err := root.OpenFile(name, flag|openNonBlock|openNoFollow, perm)
+	f, err := root.OpenFile(name, flag&^os.O_CREATE|openNonBlock, perm)
+	if errors.Is(err, fs.ErrNotExist) && flag&os.O_CREATE != 0 {
+		f, err = root.OpenFile(name, flag|os.O_EXCL|openNonBlock, perm)
+		if errors.Is(err, fs.ErrExist) { // made since, by another process or as a link
+			f, err = root.OpenFile(name, flag&^os.O_CREATE|openNonBlock, perm)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -202,9 +202,9 @@ func snapshot8(t *testing.T, dir string) map[string]string {
 }
 
 // TestHunt8JournalNotRegular plants a run's journal (runs/ID.journal) as
-// a named pipe, and as a symbolic link to an empty file outside the
-// state directory, which a journal opened through the link would be
-// written into: a server that starts on the directory, finding the run
+// a named pipe, and as a symbolic link to an empty file inside the
+// state directory (an os.Root refuses one that leads out of it anyway),
+// which a journal opened through the link would be written into: a server that starts on the directory, finding the run
 // interrupted, starts, and says what its journal is; a resume is refused
 // the same way, runs nothing, and the file the link leads to is as it was.
 func TestHunt8JournalNotRegular(t *testing.T) {
@@ -221,7 +221,7 @@ func TestHunt8JournalNotRegular(t *testing.T) {
 			require.NoError(t, ts.state.saveRun(&rec))
 			ts.stop()
 			journal := filepath.Join(stateDir, "runs", run+".journal")
-			victim := filepath.Join(dir, "victim")
+			victim := filepath.Join(stateDir, "runs", "victim") // inside: an os.Root follows a link there
 			require.NoError(t, os.WriteFile(victim, nil, 0o600))
 			if tt.name == "fifo" {
 				require.NoError(t, syscall.Mkfifo(journal, 0o600))

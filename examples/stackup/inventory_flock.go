@@ -11,10 +11,6 @@ import (
 // openNonBlock keeps opening a named pipe from waiting for a writer.
 const openNonBlock = syscall.O_NONBLOCK
 
-// openNoFollow keeps an open from following a symbolic link (but see
-// openRegular: an os.Root follows one that stays inside it regardless).
-const openNoFollow = syscall.O_NOFOLLOW
-
 // lockDir takes an exclusive flock on the directory of root, waiting for
 // another stackup process that holds it, and returns its release.
 func lockDir(root *os.Root) (unlock func(), err error) {

@@ -6,8 +6,6 @@ import "os"
 
 const openNonBlock = 0
 
-const openNoFollow = 0
-
 // lockDir does nothing here: only the writes of one process are
 // serialised.
 func lockDir(*os.Root) (unlock func(), err error) { return func() {}, nil }
