@@ -196,9 +196,11 @@ type FileJournal struct {
 	good int64
 	// broken, once set, is returned by every later Append.
 	broken error
-	// note is the holder note written at open, nil when none could be.
-	note   os.FileInfo
-	closed bool
+	// note is the holder note written at open, nil when none could be, and
+	// notePlace where it is.
+	note      os.FileInfo
+	notePlace journalPlace
+	closed    bool
 	// running says that a Run has the journal (see claim).
 	running bool
 	// begun says that the last Begin succeeded: Append writes only then,
@@ -330,6 +332,20 @@ func (p journalPlace) stat() (os.FileInfo, error) {
 	return p.root.Lstat(p.name)
 }
 
+// lstat describes the file at the place itself, not following a link.
+func (p journalPlace) lstat() (os.FileInfo, error) {
+	if p.root == nil {
+		return os.Lstat(p.name)
+	}
+	return p.root.Lstat(p.name)
+}
+
+// note is the place of the journal's holder note, beside it: in its root,
+// if it has one, which a planted link cannot lead out of.
+func (p journalPlace) note() journalPlace {
+	return journalPlace{root: p.root, name: p.name + ".lock"}
+}
+
 func (p journalPlace) remove() error {
 	if p.root == nil {
 		return os.Remove(p.name)
@@ -338,15 +354,16 @@ func (p journalPlace) remove() error {
 }
 
 // syncDir syncs the directory that holds the journal, so that a new
-// name in it outlives a power loss.
+// name in it outlives a power loss. Windows cannot sync a directory.
 func (p journalPlace) syncDir() error {
-	if p.root == nil {
-		return syncDir(filepath.Dir(p.name))
-	}
 	if runtime.GOOS == "windows" {
 		return nil
 	}
-	d, err := p.root.Open(filepath.Dir(filepath.FromSlash(p.name)))
+	open := os.Open
+	if p.root != nil {
+		open = p.root.Open
+	}
+	d, err := open(filepath.Dir(filepath.FromSlash(p.name)))
 	if err != nil {
 		return err
 	}
@@ -365,14 +382,14 @@ func openFileJournal(p journalPlace) (*FileJournal, error) {
 		if err := tryLock(f); err != nil {
 			f.Close()
 			if errors.Is(err, errLockHeld) {
-				return nil, &LockError{Path: path, Holder: describeHolder(readNote(path + ".lock"))}
+				return nil, &LockError{Path: path, Holder: describeHolder(readNote(p.note()))}
 			}
 			return nil, &journalError{path: path, err: fmt.Errorf("lock: %w", err)}
 		}
 		// A runner that held the file may have removed it between the
 		// open and the lock: a lock on it would keep no one off the path.
 		if atPlace(f, p) {
-			return &FileJournal{path: path, f: f, note: writeNote(path + ".lock")}, nil
+			return &FileJournal{path: path, f: f, notePlace: p.note(), note: writeNote(p.note())}, nil
 		}
 		f.Close()
 	}
@@ -441,8 +458,8 @@ const maxNote = 4 << 10
 // writeNote writes who holds the journal into the note at path, and
 // returns what it wrote to, or nil when it wrote nothing: it does not
 // follow a symbolic link and does not write into a file with other links.
-func writeNote(path string) os.FileInfo {
-	f, err := openNote(path, true)
+func writeNote(p journalPlace) os.FileInfo {
+	f, err := openNote(p, true)
 	if err != nil {
 		return nil
 	}
@@ -463,8 +480,8 @@ func writeNote(path string) os.FileInfo {
 }
 
 // readNote returns the start of the holder note at path, or nothing.
-func readNote(path string) []byte {
-	f, err := openNote(path, false)
+func readNote(p journalPlace) []byte {
+	f, err := openNote(p, false)
 	if err != nil {
 		return nil
 	}
@@ -599,20 +616,6 @@ func (j *FileJournal) cut(n int64) error {
 	return nil
 }
 
-// syncDir makes the entries of directory dir durable, where the system
-// can: Windows cannot open a directory to sync it.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 // start empties the file and writes the header.
 func (j *FileJournal) start(planID string) error {
 	if err := j.cut(0); err != nil {
@@ -693,9 +696,8 @@ func (j *FileJournal) Close() error {
 	j.closed = true
 	if j.note != nil {
 		// Remove the note while holding the lock, and only if it is ours.
-		notePath := j.path + ".lock"
-		if now, err := os.Lstat(notePath); err == nil && os.SameFile(now, j.note) {
-			os.Remove(notePath)
+		if now, err := j.notePlace.lstat(); err == nil && os.SameFile(now, j.note) {
+			j.notePlace.remove()
 		}
 	}
 	if err := j.f.Close(); err != nil {

@@ -50,3 +50,35 @@ func TestJournalDirSyncChild(t *testing.T) {
 	require.NoError(t, j.Append(context.Background(), upgrade.Record{Kind: upgrade.RecordStarted, Step: "a"}))
 	require.NoError(t, j.Close())
 }
+
+// TestOpenFileJournalInNote: a journal opened in a root keeps its holder
+// note beside it in that root, and removes it when closed; a link planted
+// at the note's name, even to a file inside the root (which an os.Root
+// would follow), is not written through.
+func TestOpenFileJournalInNote(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "runs"), 0o700))
+	root, err := os.OpenRoot(dir)
+	require.NoError(t, err)
+	defer root.Close()
+	note := filepath.Join(dir, "runs", "j.journal.lock")
+
+	j, err := upgrade.OpenFileJournalIn(root, "runs/j.journal")
+	require.NoError(t, err)
+	info, err := os.Lstat(note)
+	require.NoError(t, err, "the note is written beside the journal")
+	assert.True(t, info.Mode().IsRegular())
+	require.NoError(t, j.Close())
+	_, err = os.Lstat(note)
+	assert.ErrorIs(t, err, os.ErrNotExist, "the note is removed on close")
+
+	victim := filepath.Join(dir, "runs", "victim")
+	require.NoError(t, os.WriteFile(victim, []byte("keep"), 0o600))
+	require.NoError(t, os.Symlink("victim", note))
+	j, err = upgrade.OpenFileJournalIn(root, "runs/j.journal")
+	require.NoError(t, err, "a note that cannot be written costs only the holder's name")
+	require.NoError(t, j.Close())
+	data, err := os.ReadFile(victim)
+	require.NoError(t, err)
+	assert.Equal(t, "keep", string(data), "nothing is written through the link")
+}

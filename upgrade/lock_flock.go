@@ -24,15 +24,15 @@ func tryLock(f *os.File) error {
 	}
 }
 
-// openNote opens the holder note at path for writing, creating it, or
-// only for reading; it never follows a symbolic link, and never waits on
-// a named pipe.
-func openNote(path string, write bool) (*os.File, error) {
+// openNote opens the holder note at p for writing, creating it, or only
+// for reading; it never follows a symbolic link (see journalPlace.open for
+// one in a root), and never waits on a named pipe.
+func openNote(p journalPlace, write bool) (*os.File, error) {
 	flag := os.O_RDONLY
 	if write {
 		flag = os.O_RDWR | os.O_CREATE
 	}
-	return os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
+	return p.open(flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
 }
 
 // linkCount returns the number of hard links to the file info describes.

@@ -12,7 +12,7 @@ func tryLock(*os.File) error { return nil }
 
 // openNote writes no holder note on this system: with no lock, there is
 // no holder to name.
-func openNote(string, bool) (*os.File, error) {
+func openNote(journalPlace, bool) (*os.File, error) {
 	return nil, errors.ErrUnsupported
 }
 
