@@ -64,12 +64,13 @@ var yaml12Directive = regexp.MustCompile(`^%YAML[ \t]+1\.2(?:[ \t]+#.*)?[ \t]*\r
 // same length, so that lines keep their numbers; data otherwise. It
 // changes data in place.
 func yaml12(data []byte) []byte {
-	for line := range bytes.Lines(data) { // directives come before the document's "---"
+	for line := range bytes.Lines(data) {
 		line = bytes.TrimPrefix(line, []byte("\ufeff")) // a byte-order mark may start the file
-		if bytes.HasPrefix(line, []byte("---")) {
-			break
-		}
-		if yaml12Directive.Match(bytes.TrimSuffix(line, []byte("\n"))) {
+		switch text := bytes.TrimSpace(line); {
+		case len(text) == 0 || text[0] == '#':
+		case text[0] != '%':
+			return data // directives come first: this is the document
+		case yaml12Directive.Match(bytes.TrimSuffix(line, []byte("\n"))):
 			line[0] = '#'
 		}
 	}
