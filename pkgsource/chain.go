@@ -129,9 +129,6 @@ func (c *Cache) Packages(ctx context.Context, typ string) ([]Package, error) {
 		return nil, err
 	}
 	c.mu.Lock()
-	if c.entries == nil {
-		c.entries = map[string]cacheEntry{}
-	}
 	c.entries[typ] = cacheEntry{pkgs: clonePackages(pkgs), fetched: c.now()}
 	c.mu.Unlock()
 	return pkgs, nil

@@ -384,9 +384,13 @@ func (o *options) trustedIndex(ctx context.Context, repo, key string, data, sig 
 		return nil, err
 	}
 	if now := o.now(); !idx.Expires.IsZero() && now.After(idx.Expires) {
+		generated := ""
+		if !idx.Generated.IsZero() {
+			generated = " was generated at " + idx.Generated.UTC().Format(time.RFC3339)
+		}
 		return nil, fmt.Errorf("pkgsource: %s: %w: expired at %s, and this host's clock reads %s: "+
-			"the publisher must publish a fresh index (index version %d was generated at %s), or, if the clock is wrong, set it right",
-			repo, ErrExpired, idx.Expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), idx.Version, idx.Generated.Format(time.RFC3339))
+			"the publisher must publish a fresh index (index version %d%s), or, if the clock is wrong, set it right",
+			repo, ErrExpired, idx.Expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), idx.Version, generated)
 	}
 	if len(o.keys) == 0 {
 		return idx, nil
