@@ -55,12 +55,8 @@ func (s *server) startDatabase(ctx context.Context, plan *upgrade.Plan, apps []t
 	}
 	done := make(chan struct{})
 	s.starting[id] = done
-	var reserved []topology.AppID
-	for _, app := range apps {
-		if _, ok := s.busy[app]; !ok {
-			s.busy[app] = id
-			reserved = append(reserved, app)
-		}
+	for _, app := range apps { // free: start refused a plan whose applications another run has
+		s.busy[app] = id
 	}
 	s.wg.Add(1) // Close waits for the start, as for the follower it starts
 	s.mu.Unlock()
@@ -71,10 +67,8 @@ func (s *server) startDatabase(ctx context.Context, plan *upgrade.Plan, apps []t
 	stop()
 
 	s.mu.Lock()
-	for _, app := range reserved {
-		if s.busy[app] == id {
-			delete(s.busy, app)
-		}
+	for _, app := range apps {
+		delete(s.busy, app) // follow marks them busy again while the run goes on
 	}
 	switch {
 	case err != nil:
