@@ -391,9 +391,8 @@ func parseRequestsYAML(data []byte) ([]upgrade.Request, error) {
 // it on no request at all.
 var errNullBody = errors.New("the body is null: send a JSON object")
 
-// parseRequestsJSON parses a request body: JSON, with no unknown fields
-// and nothing after the object.
-func parseRequestsJSON(r io.Reader) ([]upgrade.Request, error) {
+// decodeOneJSON reads one JSON value, not null, and nothing after it.
+func decodeOneJSON(r io.Reader) (json.RawMessage, error) {
 	dec := json.NewDecoder(r)
 	var raw json.RawMessage
 	if err := dec.Decode(&raw); err != nil {
@@ -410,6 +409,16 @@ func parseRequestsJSON(r io.Reader) ([]upgrade.Request, error) {
 	}
 	if string(raw) == "null" {
 		return nil, errNullBody
+	}
+	return raw, nil
+}
+
+// parseRequestsJSON parses a request body: JSON, with no unknown fields
+// and nothing after the object.
+func parseRequestsJSON(r io.Reader) ([]upgrade.Request, error) {
+	raw, err := decodeOneJSON(r)
+	if err != nil {
+		return nil, err
 	}
 	// Every key and every value is checked first, so that an error names
 	// its place, list indexes included, and quotes only the start of a

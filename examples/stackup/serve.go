@@ -587,18 +587,11 @@ func noFields(w http.ResponseWriter, r *http.Request) bool {
 // emptyObject checks that data is one JSON object without fields. It
 // quotes only the start of a long field name.
 func emptyObject(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil { // what is not JSON
+	raw, err := decodeOneJSON(bytes.NewReader(data))
+	if err != nil {
 		return err
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("data after the JSON object")
-	}
-	if string(raw) == "null" {
-		return errNullBody
-	}
-	dec = json.NewDecoder(bytes.NewReader(raw))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	tok, err := dec.Token()
 	if err != nil {
