@@ -60,16 +60,6 @@ type Record struct {
 	Time time.Time  `json:"time"`
 }
 
-// quotePlanID returns a plan ID for an error: as it is when it is one that
-// ComputeID makes, for an operator to copy, and otherwise quoted through
-// topology.Quote, as a journal may hold anything.
-func quotePlanID(id string) string {
-	if hexPart, ok := strings.CutPrefix(id, "sha256:"); ok && len(hexPart) == 64 && strings.Trim(hexPart, "0123456789abcdef") == "" {
-		return id
-	}
-	return topology.Quote(id)
-}
-
 // More sentinel errors of journals.
 var (
 	// ErrPlanMismatch reports a journal written for another plan.
@@ -137,7 +127,7 @@ func lastRecords(records []Record, index map[StepID]int) (map[StepID]RecordKind,
 	state := map[StepID]RecordKind{}
 	for _, rec := range records {
 		if _, ok := index[rec.Step]; !ok {
-			return nil, fmt.Errorf("upgrade: %w: record for unknown step %s", ErrPlanMismatch, topology.Quote(string(rec.Step)))
+			return nil, fmt.Errorf("upgrade: %w: record for unknown step %s", ErrPlanMismatch, textID(rec.Step))
 		}
 		switch rec.Kind {
 		case RecordStarted, RecordSucceeded, RecordFailed, RecordRollingBack, RecordRolledBack:
@@ -145,7 +135,7 @@ func lastRecords(records []Record, index map[StepID]int) (map[StepID]RecordKind,
 			// Taken for nothing, it would hide what came before it: a
 			// step started would no longer be in doubt.
 			return nil, fmt.Errorf("upgrade: %w: record of unknown kind %s for step %s", ErrCorruptJournal,
-				topology.Quote(string(rec.Kind)), topology.Quote(string(rec.Step)))
+				topology.Quote(string(rec.Kind)), textID(rec.Step))
 		}
 		state[rec.Step] = rec.Kind
 	}
@@ -565,7 +555,7 @@ func (j *FileJournal) checkHeader(line []byte, planID string) error {
 	}
 	if header.Plan != planID {
 		return fmt.Errorf("upgrade: %w: %s was written for plan %s, not %s: resume that plan with it, or give this plan a journal of its own (a new file)",
-			ErrPlanMismatch, j.path, quotePlanID(header.Plan), quotePlanID(planID))
+			ErrPlanMismatch, j.path, textID(header.Plan), textID(planID))
 	}
 	return nil
 }
