@@ -17,12 +17,15 @@ import (
 // warnings, and returns the edges between the steps, for orderSteps to put
 // them in a deterministic order.
 func (pl *planning) assemble(plan *Plan) (stepEdges, error) {
-	platformSteps, checks := 0, 0
+	platformSteps, checks, decided := 0, 0, 0
 	for _, level := range pl.byHeight {
 		for _, pf := range level {
-			if platformSteps += len(pf.path); len(pf.path) == 0 {
+			if len(pf.path) == 0 {
 				checks += len(pf.demands)
+				continue
 			}
+			platformSteps += len(pf.path)
+			decided++
 		}
 	}
 	n := platformSteps + len(pl.replaced)
@@ -46,7 +49,7 @@ func (pl *planning) assemble(plan *Plan) (stepEdges, error) {
 	}
 	// What each step comes after, by index, as the rows of a dag.Graph.
 	g := stepEdges{start: make([]int32, 1, n+1)}
-	if err := pl.platformSteps(plan, &g); err != nil {
+	if err := pl.platformSteps(plan, &g, make([]StepID, platformSteps)); err != nil {
 		return g, err
 	}
 	if err := pl.upgradedWarnings(plan); err != nil {
@@ -56,14 +59,14 @@ func (pl *planning) assemble(plan *Plan) (stepEdges, error) {
 		return g, err
 	}
 	slices.SortStableFunc(plan.Satisfied, func(a, b Check) int { return cmp.Compare(a.Node, b.Node) })
-	plan.Decisions = pl.decisions()
+	plan.Decisions = pl.decisions(decided)
 	return g, nil
 }
 
-// decisions returns the decision of every platform node with steps, sorted
-// by node.
-func (pl *planning) decisions() []Decision {
-	var out []Decision
+// decisions returns the decision of every platform node with steps, of
+// which there are n, sorted by node.
+func (pl *planning) decisions(n int) []Decision {
+	out := make([]Decision, 0, n)
 	for _, level := range pl.byHeight {
 		for _, pf := range level {
 			if len(pf.path) == 0 {
@@ -81,8 +84,9 @@ func (pl *planning) decisions() []Decision {
 }
 
 // platformSteps adds to the plan the steps, or the satisfied checks, of
-// every platform node, and their rows to g.
-func (pl *planning) platformSteps(plan *Plan, g *stepEdges) error {
+// every platform node, and their rows to g. ids has room for the IDs of
+// the steps, one list rather than one per node.
+func (pl *planning) platformSteps(plan *Plan, g *stepEdges, ids []StepID) error {
 	// Bottom up, so that the steps beneath a node are there before it.
 	for _, level := range pl.byHeight {
 		for _, pf := range level {
@@ -101,7 +105,9 @@ func (pl *planning) platformSteps(plan *Plan, g *stepEdges) error {
 			if err != nil {
 				return err
 			}
-			plan.Steps = pl.appendPlatformSteps(plan.Steps, g, pf, after)
+			n := len(pf.path)
+			plan.Steps = pl.appendPlatformSteps(plan.Steps, g, pf, after, ids[:n:n])
+			ids = ids[n:]
 		}
 	}
 	return nil
@@ -203,8 +209,8 @@ func (n *nodeInfo) stepped() bool { return n.platform != nil && len(n.platform.s
 
 // appendPlatformSteps appends one step per package on pf's path, the first
 // after the steps listed in after, each other after the one before, and
-// their rows to g.
-func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform, after []StepID) []Step {
+// their rows to g. Their IDs go in ids, one per package.
+func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform, after, ids []StepID) []Step {
 	// The reason names the unmet demands, the first few of them.
 	const named = 3
 	// The node's texts, the reason and its steps' IDs and reasons, are
@@ -248,7 +254,6 @@ func (pl *planning) appendPlatformSteps(steps []Step, g *stepEdges, pf *platform
 	all := string(text)
 	reason := all[:reasonEnd]
 
-	ids := make([]StepID, len(pf.path))
 	from := pf.node.Version
 	start := reasonEnd
 	for i, p := range pf.path {

@@ -156,7 +156,9 @@ func (pl *planning) passDown(pf *platform) error {
 			}
 			d := Demand{Constraint: r.Constraint, App: pf.node.App, Node: pf.node.ID, Package: p.String()}
 			for _, f := range found {
-				if err := pl.demandPackage(f, d, via); err != nil {
+				// The packages after p on the path are likely to
+				// require the same type: room for theirs too.
+				if err := pl.demandPackage(f, d, via, len(pf.path)-k); err != nil {
 					return err
 				}
 			}

@@ -380,8 +380,10 @@ func (pl *planning) demandOrigin(n *nodeInfo, o origin) error {
 	return nil
 }
 
-// demandPackage records on n a package's demand d, once.
-func (pl *planning) demandPackage(n *nodeInfo, d Demand, via []*pkgsource.Package) error {
+// demandPackage records on n a package's demand d, once. more is about
+// how many demands on n the node being decided places from here on, d
+// included: room is made for them all at once.
+func (pl *planning) demandPackage(n *nodeInfo, d Demand, via []*pkgsource.Package, more int) error {
 	pf, err := pl.platformOf(n, via)
 	if err != nil {
 		return err
@@ -394,7 +396,7 @@ func (pl *planning) demandPackage(n *nodeInfo, d Demand, via []*pkgsource.Packag
 		}
 	}
 	if pf.packageDemands == nil {
-		pf.packageDemands = make([]Demand, 0, 4) // a few packages above: fewer copies as they come
+		pf.packageDemands = make([]Demand, 0, more)
 	}
 	pf.packageDemands = append(pf.packageDemands, d)
 	return nil
