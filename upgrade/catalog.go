@@ -104,29 +104,39 @@ type rule struct {
 // sieve appends to rules those of the demands and co-tenants, and returns
 // their sieve.
 func (cat *catalog) sieve(rules []rule, demands, cotenants []Demand) sieve {
-	add := func(ds []Demand) {
-		start := len(rules)
-		for k := range ds {
-			if ds[k].Constraint.IsZero() || k > 0 && ds[k].Constraint.String() == ds[k-1].Constraint.String() {
-				continue
-			}
-			c := ds[k].Constraint.String()
-			if !slices.ContainsFunc(rules[start:min(len(rules), start+64)], func(r rule) bool { return r.constraint == c }) { // past 64, a repeat costs a little time
-				rules = append(rules, rule{c, cat.allowedBy(ds[k].Constraint), k})
-			}
-		}
-	}
-	add(demands)
-	n := len(rules)
-	add(cotenants)
-	lo, hi := 0, len(cat.pkgs)-1
-	for _, r := range rules {
+	rules = cat.appendRules(rules, demands)
+	return sieve{rules: rules, cotenants: len(rules)}.with(cat, cotenants)
+}
+
+// with returns s with the rules of the co-tenants added, s's own no longer
+// to be used: they share a list.
+func (s sieve) with(cat *catalog, cotenants []Demand) sieve {
+	s.rules = cat.appendRules(s.rules, cotenants)
+	s.lo, s.hi = 0, len(cat.pkgs)-1
+	for _, r := range s.rules {
 		if r.lo < 0 { // it allows none
-			return sieve{rules, n, 0, -1}
+			s.lo, s.hi = 0, -1
+			break
 		}
-		lo, hi = max(lo, r.lo), min(hi, r.hi)
+		s.lo, s.hi = max(s.lo, r.lo), min(s.hi, r.hi)
 	}
-	return sieve{rules, n, lo, hi}
+	return s
+}
+
+// appendRules appends to rules one per distinct constraint of ds, each with
+// the index in ds of its first demand.
+func (cat *catalog) appendRules(rules []rule, ds []Demand) []rule {
+	start := len(rules)
+	for k := range ds {
+		if ds[k].Constraint.IsZero() || k > 0 && ds[k].Constraint.String() == ds[k-1].Constraint.String() {
+			continue
+		}
+		c := ds[k].Constraint.String()
+		if !slices.ContainsFunc(rules[start:min(len(rules), start+64)], func(r rule) bool { return r.constraint == c }) { // past 64, a repeat costs a little time
+			rules = append(rules, rule{c, cat.allowedBy(ds[k].Constraint), k})
+		}
+	}
+	return rules
 }
 
 // rejecting returns the index of the first demand, and of the first

@@ -992,14 +992,15 @@ func (pl *planning) unmetOn(pf *platform, r pkgsource.Requirement, f *nodeInfo, 
 		return "", err
 	}
 	var rbuf [8]rule
-	if !cat.sieve(rbuf[:0], ds, nil).any() {
+	wanted := cat.sieve(rbuf[:0], ds, nil)
+	if !wanted.any() {
 		return fmt.Sprintf("requires %s %s, which no %s package meets for node %s%s", r.Type, r.Constraint, r.Type, f.node.ID, alongWith(after, r.Type)), nil
 	}
 	cotenants, err := pl.settledCotenants(f, pf)
 	if err != nil {
 		return "", err
 	}
-	fit := cat.sieve(rbuf[:0], ds, cotenants)
+	fit := wanted.with(cat, cotenants)
 	if len(cotenants) > 0 && !fit.any() {
 		return fmt.Sprintf("requires %s %s, which the co-tenants of node %s do not allow%s: %s",
 			r.Type, r.Constraint, f.node.ID, alongWith(after, r.Type), joinDemands(ruling(cat, ds, cotenants))), nil
