@@ -1,0 +1,309 @@
+package upgrade_test
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/upgrade"
+)
+
+// hunt9Request asks for the given template of app, replacing the template
+// of the same ID, at version ver, with requirements in pairs: template,
+// constraint, template, constraint…
+func hunt9Request(app topology.AppID, tmpl topology.TemplateID, ver string, pairs ...string) upgrade.Request {
+	r := upgrade.Request{Application: app, Replaces: tmpl, Template: topology.Template{ID: tmpl, Type: "webapp", Version: v(ver)}}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		r.Template.Requirements = append(r.Template.Requirements, topology.Requirement{Template: topology.TemplateID(pairs[i]), Constraint: c(pairs[i+1])})
+	}
+	return r
+}
+
+// hunt9Plan plans reqs on topo with pkgs, and again from topologies and
+// sources that list applications, templates, requirements, nodes,
+// relationships, dependents and packages in other orders, and requires the
+// same plan, byte for byte, or the same error.
+func hunt9Plan(t *testing.T, topo *topology.Memory, pkgs []pkgsource.Package, opts []upgrade.Option, reqs ...upgrade.Request) (*upgrade.Plan, error) {
+	t.Helper()
+	plan, err := upgrade.NewPlanner(topo, source(t, pkgs...), opts...).PlanAll(t.Context(), reqs...)
+	for seed := range uint64(6) {
+		rng := rand.New(rand.NewPCG(seed, 9))
+		apps := shuffled(rng, topo.Applications())
+		for a := range apps {
+			apps[a].Templates = shuffled(rng, apps[a].Templates)
+			for k := range apps[a].Templates {
+				apps[a].Templates[k].Requirements = shuffled(rng, apps[a].Templates[k].Requirements)
+			}
+			apps[a].Nodes = shuffled(rng, apps[a].Nodes)
+			for k := range apps[a].Nodes {
+				apps[a].Nodes[k].Relationships = shuffled(rng, apps[a].Nodes[k].Relationships)
+			}
+		}
+		mem, nerr := topology.New(apps...)
+		require.NoError(t, nerr)
+		src := pkgsource.SourceFunc(func(_ context.Context, typ string) ([]pkgsource.Package, error) {
+			var out []pkgsource.Package
+			for _, p := range pkgs {
+				if p.Type == typ {
+					out = append(out, p)
+				}
+			}
+			return shuffled(rng, out), nil
+		})
+		again, aerr := upgrade.NewPlanner(shuffledTopology{mem, rng}, src, opts...).PlanAll(t.Context(), reqs...)
+		if err != nil {
+			require.Error(t, aerr, "seed %d", seed)
+			require.Equal(t, err.Error(), aerr.Error(), "seed %d", seed)
+			continue
+		}
+		require.NoError(t, aerr, "seed %d", seed)
+		require.Equal(t, plan.String(), again.String(), "seed %d", seed)
+		require.Equal(t, plan.ID, again.ID, "seed %d", seed)
+	}
+	return plan, err
+}
+
+// hunt9Postgres is the maps application's maps-1, which uses a PostgreSQL
+// 12 server, db-1, of application "data", where a PostGIS 3.1 extension
+// of application "gis", postgis-1, is installed: PostGIS builds are made
+// for one PostgreSQL major version, so its template pins the server's.
+func hunt9Postgres() *topology.Builder {
+	return new(topology.Builder).
+		Template("data", topology.Template{ID: "pg_server", Type: "postgresql", Version: v("12.18")}).
+		Template("gis", topology.Template{ID: "postgis_ext", Type: "postgis", Version: v("3.1.4"),
+			Requirements: []topology.Requirement{{Template: "pg_server", Constraint: c("~12")}}}).
+		Template("maps", topology.Template{ID: "maps_app", Type: "webapp", Version: v("1.0.0"),
+			Requirements: []topology.Requirement{{Template: "pg_server", Constraint: c(">=12")}}}).
+		Node("data", topology.Node{ID: "db-1", Template: "pg_server"}).
+		Node("gis", topology.Node{ID: "postgis-1", Template: "postgis_ext", Relationships: on("db-1")}).
+		Node("maps", topology.Node{ID: "maps-1", Template: "maps_app", Relationships: []topology.Relationship{hunt6Dep("db-1")}})
+}
+
+// hunt9PostgresPackages: pg_upgrade goes from any major to any later one.
+func hunt9PostgresPackages() []pkgsource.Package {
+	return []pkgsource.Package{pkg("postgresql", "13.14"), pkg("postgresql", "14.11"), pkg("postgresql", "15.6"), pkg("postgresql", "16.2"), pkg("postgresql", "17.0-rc1")}
+}
+
+// TestHunt9PostGISPinsServerMajor: maps 2.0 needs PostgreSQL 16; the
+// PostGIS extension on the server is built for 12 only, so the plan fails
+// with a *ConflictError naming the extension, its application and its
+// "~12". Upgrading the extension in the same plan lifts the conflict: one
+// server step to 16.2 (not the 17 release candidate), both application
+// steps after it, and a warning that PostGIS 3.1 is broken between the
+// two.
+func TestHunt9PostGISPinsServerMajor(t *testing.T) {
+	topo := build(t, hunt9Postgres())
+	maps := hunt9Request("maps", "maps_app", "2.0.0", "pg_server", ">=16")
+	_, err := hunt9Plan(t, topo, hunt9PostgresPackages(), nil, maps)
+	require.ErrorIs(t, err, upgrade.ErrConflict)
+	ce, ok := errors.AsType[*upgrade.ConflictError](err)
+	require.True(t, ok, err)
+	assert.Equal(t, topology.NodeID("db-1"), ce.Node)
+	require.Len(t, ce.Blocking, 1)
+	assert.Equal(t, "node postgis-1 (gis) requires ~12", ce.Blocking[0].String())
+	assert.Equal(t, versions("16.2"), ce.Tried)
+	assert.Contains(t, err.Error(), `node "db-1" (postgresql 12.18): maps_app@2.0.0 (maps) requires >=16, but node postgis-1 (gis) requires ~12`)
+
+	postgis := upgrade.Request{Application: "gis", Replaces: "postgis_ext", Template: topology.Template{ID: "postgis_ext", Type: "postgis", Version: v("3.4.2"),
+		Requirements: []topology.Requirement{{Template: "pg_server", Constraint: c("~16")}}}}
+	plan, err := hunt9Plan(t, topo, hunt9PostgresPackages(), nil, maps, postgis)
+	require.NoError(t, err)
+	requireTopological(t, plan)
+	assert.Equal(t, []hunt8Step{
+		{"platform/db-1@16.2.0", "12.18", "16.2", nil},
+		{"app/maps-1@2.0.0", "1.0.0", "2.0.0", []upgrade.StepID{"platform/db-1@16.2.0"}},
+		{"app/postgis-1@3.4.2", "3.1.4", "3.4.2", []upgrade.StepID{"platform/db-1@16.2.0"}},
+	}, hunt8Steps(plan))
+	assert.Equal(t, []string{"node postgis-1 (postgis_ext 3.1.4) requires pg_server ~12; it runs on db-1 16.2 from step platform/db-1@16.2.0 until its own step"}, plan.Warnings)
+
+	// Asking for the release candidate gets it.
+	plan, err = hunt9Plan(t, topo, hunt9PostgresPackages(), nil, hunt9Request("maps", "maps_app", "2.0.0", "pg_server", ">=17.0-0"),
+		hunt9Request("gis", "postgis_ext", "3.5.0", "pg_server", ">=17.0-0"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"17.0-rc1"}, hunt6Tos(plan, "db-1"))
+}
+
+// hunt9JVM is a JDK 8 VM, jvm-1, of application "platform" with two
+// Tomcat 9 servers on it, tomcat-a and tomcat-b; the shop's shop-1 runs on
+// tomcat-a and the billing team's billing-1, whose template requires
+// java as given, on tomcat-b.
+func hunt9JVM(java string) *topology.Builder {
+	return new(topology.Builder).
+		Template("platform", topology.Template{ID: "java_runtime", Type: "jdk", Version: v("8.0.402")}).
+		Template("platform", topology.Template{ID: "tomcat_server", Type: "tomcat", Version: v("9.0.85"),
+			Requirements: []topology.Requirement{{Template: "java_runtime", Constraint: c(">=8")}}}).
+		Template("shop", topology.Template{ID: "shop_app", Type: "webapp", Version: v("1.4.0"),
+			Requirements: []topology.Requirement{{Template: "tomcat_server", Constraint: c("~9")}}}).
+		Template("billing", topology.Template{ID: "billing_app", Type: "webapp", Version: v("3.0.0"),
+			Requirements: []topology.Requirement{{Template: "tomcat_server", Constraint: c("~9")}, {Template: "java_runtime", Constraint: c(java)}}}).
+		Node("platform", topology.Node{ID: "jvm-1", Template: "java_runtime"}).
+		Node("platform", topology.Node{ID: "tomcat-a", Template: "tomcat_server", Relationships: on("jvm-1")}).
+		Node("platform", topology.Node{ID: "tomcat-b", Template: "tomcat_server", Relationships: on("jvm-1")}).
+		Node("shop", topology.Node{ID: "shop-1", Template: "shop_app", Relationships: on("tomcat-a")}).
+		Node("billing", topology.Node{ID: "billing-1", Template: "billing_app", Relationships: on("tomcat-b")})
+}
+
+// hunt9JVMPackages: Tomcat 10.1 needs Java 11 or later.
+func hunt9JVMPackages() []pkgsource.Package {
+	return []pkgsource.Package{
+		requires(pkg("tomcat", "9.0.98"), "jdk", ">=8"),
+		requires(pkg("tomcat", "10.1.34"), "jdk", ">=11"),
+		pkg("jdk", "11.0.22"), pkg("jdk", "17.0.10"), pkg("jdk", "21.0.2"), pkg("jdk", "24.0.0-ea+3")}
+}
+
+// TestHunt9JavaUnderTomcatSharedJVM: shop 2.0 needs Tomcat 10.1, which
+// needs Java 11; the JVM is shared with billing, which is not upgraded.
+// When billing allows any Java, the JVM goes to the newest GA release,
+// then tomcat-a, then the shop; tomcat-b is left alone, and a warning
+// says the shop's old "~9" breaks until its own step. When billing
+// allows Java up to 17, the JVM goes to 17, and the decision says why not
+// 21. When billing needs Java 8, the plan fails naming billing-1 and the
+// Tomcat package whose requirement it conflicts with.
+func TestHunt9JavaUnderTomcatSharedJVM(t *testing.T) {
+	shop := hunt9Request("shop", "shop_app", "2.0.0", "tomcat_server", ">=10.1")
+	for java, jdk := range map[string]string{">=8": "21.0.2", ">=8, <21": "17.0.10"} {
+		plan, err := hunt9Plan(t, build(t, hunt9JVM(java)), hunt9JVMPackages(), nil, shop)
+		require.NoError(t, err, java)
+		requireTopological(t, plan)
+		jvm := upgrade.StepID("platform/jvm-1@" + jdk)
+		assert.Equal(t, []hunt8Step{
+			{jvm, "8.0.402", jdk, nil},
+			{"platform/tomcat-a@10.1.34", "9.0.85", "10.1.34", []upgrade.StepID{jvm}},
+			{"app/shop-1@2.0.0", "1.4.0", "2.0.0", []upgrade.StepID{"platform/tomcat-a@10.1.34"}},
+		}, hunt8Steps(plan), java)
+		assert.Equal(t, "package tomcat 10.1.34 for node tomcat-a requires java_runtime >=11; node jvm-1 has 8.0.402", plan.Steps[0].Reason, java)
+		assert.Equal(t, []string{"node shop-1 (shop_app 1.4.0) requires tomcat_server ~9; it runs on tomcat-a 10.1.34 from step platform/tomcat-a@10.1.34 until its own step"}, plan.Warnings, java)
+		if jdk == "17.0.10" {
+			assert.Equal(t, []upgrade.Candidate{
+				{Version: v("24.0.0-ea+3"), Rejected: "does not satisfy package tomcat 10.1.34 for node tomcat-a requires >=11; 24.0.0-ea+3 is a pre-release, which >=11 excludes: write >=11.0.0-0 to allow pre-releases"},
+				{Version: v("21.0.2"), Rejected: "not allowed by co-tenant node billing-1 (billing) requires >=8, <21"},
+				{Version: v("17.0.10"), Chosen: true},
+				{Version: v("11.0.22"), Rejected: "policy newest prefers 17.0.10"},
+			}, decided(t, plan, "jvm-1").Candidates)
+		}
+	}
+
+	_, err := hunt9Plan(t, build(t, hunt9JVM("~8")), hunt9JVMPackages(), nil, shop)
+	require.ErrorIs(t, err, upgrade.ErrConflict)
+	ce, ok := errors.AsType[*upgrade.ConflictError](err)
+	require.True(t, ok, err)
+	assert.Equal(t, topology.NodeID("jvm-1"), ce.Node)
+	require.Len(t, ce.Blocking, 1)
+	assert.Equal(t, topology.NodeID("billing-1"), ce.Blocking[0].Node)
+	for _, s := range []string{`node "jvm-1" (jdk 8.0.402)`, "package tomcat 10.1.34 for node tomcat-a", ">=11", "node billing-1 (billing) requires ~8"} {
+		assert.Contains(t, err.Error(), s)
+	}
+}
+
+// TestHunt9JVMConflictBetweenRequests: planned together, the shop's
+// Tomcat 10.1 needs Java 11 beneath it and billing's new template, on the
+// same JVM, still needs Java 8: a *ConflictError on jvm-1 that names the
+// Tomcat package and billing's request, the same whichever request comes
+// first.
+func TestHunt9JVMConflictBetweenRequests(t *testing.T) {
+	shop := hunt9Request("shop", "shop_app", "2.0.0", "tomcat_server", ">=10.1")
+	billing := hunt9Request("billing", "billing_app", "3.1.0", "tomcat_server", "~9", "java_runtime", "~8")
+	topo := build(t, hunt9JVM(">=8"))
+	var msgs []string
+	for _, reqs := range [][]upgrade.Request{{shop, billing}, {billing, shop}} {
+		_, err := hunt9Plan(t, topo, hunt9JVMPackages(), nil, reqs...)
+		require.ErrorIs(t, err, upgrade.ErrConflict)
+		ce, ok := errors.AsType[*upgrade.ConflictError](err)
+		require.True(t, ok, err)
+		assert.Equal(t, topology.NodeID("jvm-1"), ce.Node)
+		for _, s := range []string{`node "jvm-1" (jdk 8.0.402)`, "package tomcat 10.1.34 for node tomcat-a requires >=11", "billing_app@3.1.0 (billing) requires ~8"} {
+			assert.Contains(t, err.Error(), s)
+		}
+		assert.Equal(t, versions("8.0.402"), ce.Tried, "no JDK 8 package: only the installed version meets billing")
+		msgs = append(msgs, err.Error())
+	}
+	assert.Equal(t, msgs[0], msgs[1])
+}
+
+// hunt9CRM is the CRM application: crm-1 runs on a Tomcat 9 server,
+// srv-1, and uses a PostgreSQL 13 database, db-1, both on one Ubuntu
+// 20.04 VM, vm-1: a diamond.
+func hunt9CRM() *topology.Builder {
+	return new(topology.Builder).
+		Template("crm", topology.Template{ID: "ubuntu_os", Type: "ubuntu", Version: v("20.04")}).
+		Template("crm", topology.Template{ID: "pg_server", Type: "postgresql", Version: v("13.14")}).
+		Template("crm", topology.Template{ID: "tomcat_server", Type: "tomcat", Version: v("9.0.85")}).
+		Template("crm", topology.Template{ID: "crm_app", Type: "webapp", Version: v("1.0.0"),
+			Requirements: []topology.Requirement{{Template: "tomcat_server", Constraint: c("~9")}, {Template: "pg_server", Constraint: c(">=13")}}}).
+		Node("crm", topology.Node{ID: "vm-1", Template: "ubuntu_os"}).
+		Node("crm", topology.Node{ID: "db-1", Template: "pg_server", Relationships: on("vm-1")}).
+		Node("crm", topology.Node{ID: "srv-1", Template: "tomcat_server", Relationships: on("vm-1")}).
+		Node("crm", topology.Node{ID: "crm-1", Template: "crm_app", Relationships: append(on("srv-1"), hunt6Dep("db-1"))})
+}
+
+// hunt9CRMPackages: Ubuntu goes from one LTS to the next only; PostgreSQL
+// 16 is built for 22.04 and later; Tomcat 10.1.33 for any Ubuntu from
+// 20.04, and 10.1.34, given tomcat34, for what it says.
+func hunt9CRMPackages(tomcat34 string) []pkgsource.Package {
+	return []pkgsource.Package{
+		from(pkg("ubuntu", "22.04"), ">=20.04, <22.04"),
+		from(pkg("ubuntu", "24.04"), ">=22.04, <24.04"),
+		requires(pkg("postgresql", "16.2"), "ubuntu", ">=22.04"),
+		requires(pkg("tomcat", "10.1.33"), "ubuntu", ">=20.04"),
+		requires(pkg("tomcat", "10.1.34"), "ubuntu", tomcat34),
+	}
+}
+
+// TestHunt9DiamondOnOneVM: CRM 2.0 needs Tomcat 10.1 and PostgreSQL 16;
+// PostgreSQL 16 needs Ubuntu 22.04. The VM goes through 22.04 to 24.04
+// once, the database and the server each after its last hop, and the
+// application after both. When the newest Tomcat is built for 20.04 only,
+// the server takes 10.1.33, which runs on what the database needs. When
+// every Tomcat 10.1 is built for 20.04 only, the plan fails on the VM
+// naming both packages.
+func TestHunt9DiamondOnOneVM(t *testing.T) {
+	crm := hunt9Request("crm", "crm_app", "2.0.0", "tomcat_server", ">=10.1", "pg_server", ">=16")
+	topo := build(t, hunt9CRM())
+	plan, err := hunt9Plan(t, topo, hunt9CRMPackages(">=20.04"), nil, crm)
+	require.NoError(t, err)
+	requireTopological(t, plan)
+	assert.Equal(t, []hunt8Step{
+		{"platform/vm-1@22.4.0", "20.04", "22.04", nil},
+		{"platform/vm-1@24.4.0", "22.04", "24.04", []upgrade.StepID{"platform/vm-1@22.4.0"}},
+		{"platform/db-1@16.2.0", "13.14", "16.2", []upgrade.StepID{"platform/vm-1@24.4.0"}},
+		{"platform/srv-1@10.1.34", "9.0.85", "10.1.34", []upgrade.StepID{"platform/vm-1@24.4.0"}},
+		{"app/crm-1@2.0.0", "1.0.0", "2.0.0", []upgrade.StepID{"platform/db-1@16.2.0", "platform/srv-1@10.1.34"}},
+	}, hunt8Steps(plan))
+	assert.Equal(t, []string{"node crm-1 (crm_app 1.0.0) requires tomcat_server ~9; it runs on srv-1 10.1.34 from step platform/srv-1@10.1.34 until its own step"}, plan.Warnings)
+
+	plan, err = hunt9Plan(t, topo, hunt9CRMPackages("~20.04"), nil, crm)
+	require.NoError(t, err)
+	requireTopological(t, plan)
+	assert.Equal(t, []string{"10.1.33"}, hunt6Tos(plan, "srv-1"))
+	assert.Equal(t, []string{"22.04", "24.04"}, hunt6Tos(plan, "vm-1"))
+
+	pkgs := hunt9CRMPackages("~20.04")
+	pkgs[3] = requires(pkg("tomcat", "10.1.33"), "ubuntu", "~20.04")
+	_, err = hunt9Plan(t, topo, pkgs, nil, crm)
+	require.Error(t, err)
+	assert.Equal(t, topology.NodeID("vm-1"), hunt9FailedNode(err), err)
+	for _, s := range []string{`node "vm-1" (ubuntu 20.04)`, "package postgresql 16.2 for node db-1 requires >=22.04", "package tomcat 10.1.3", "requires ~20.04"} {
+		assert.Contains(t, err.Error(), s)
+	}
+}
+
+// hunt9FailedNode returns the node a planning error names, of whichever
+// type.
+func hunt9FailedNode(err error) topology.NodeID {
+	if e, ok := errors.AsType[*upgrade.ConflictError](err); ok {
+		return e.Node
+	} else if e, ok := errors.AsType[*upgrade.NoPackageError](err); ok {
+		return e.Node
+	} else if e, ok := errors.AsType[*upgrade.NoPathError](err); ok {
+		return e.Node
+	} else if e, ok := errors.AsType[*upgrade.DowngradeError](err); ok {
+		return e.Node
+	}
+	return ""
+}
