@@ -307,3 +307,167 @@ func hunt9FailedNode(err error) topology.NodeID {
 	}
 	return ""
 }
+
+// hunt9Kubelets is a cluster whose control plane, cp-1, and two kubelets,
+// kubelet-1 and kubelet-2, that depend on it, are at Kubernetes 1.26.9; a
+// 1.26 kubelet allows a control plane up to 1.28 (the version skew
+// policy). The web pod web-1 runs on kubelet-1, the batch pod batch-1 on
+// kubelet-2.
+func hunt9Kubelets() *topology.Builder {
+	return new(topology.Builder).
+		Template("cluster", topology.Template{ID: "control_plane", Type: "kubernetes", Version: v("1.26.9")}).
+		Template("cluster", topology.Template{ID: "kubelet", Type: "kubelet", Version: v("1.26.9"),
+			Requirements: []topology.Requirement{{Template: "control_plane", Constraint: c(">=1.26, <1.29")}}}).
+		Template("web", topology.Template{ID: "web_pod", Type: "pod", Version: v("1.0.0"),
+			Requirements: []topology.Requirement{{Template: "kubelet", Constraint: c(">=1.26")}}}).
+		Template("batch", topology.Template{ID: "batch_pod", Type: "pod", Version: v("1.0.0"),
+			Requirements: []topology.Requirement{{Template: "kubelet", Constraint: c(">=1.26")}}}).
+		Node("cluster", topology.Node{ID: "cp-1", Template: "control_plane"}).
+		Node("cluster", topology.Node{ID: "kubelet-1", Template: "kubelet", Relationships: []topology.Relationship{hunt6Dep("cp-1")}}).
+		Node("cluster", topology.Node{ID: "kubelet-2", Template: "kubelet", Relationships: []topology.Relationship{hunt6Dep("cp-1")}}).
+		Node("web", topology.Node{ID: "web-1", Template: "web_pod", Relationships: on("kubelet-1")}).
+		Node("batch", topology.Node{ID: "batch-1", Template: "batch_pod", Relationships: on("kubelet-2")})
+}
+
+// hunt9KubeletPackages: a kubelet may not be newer than the control plane.
+func hunt9KubeletPackages() []pkgsource.Package {
+	return []pkgsource.Package{
+		pkg("kubernetes", "1.27.13"), pkg("kubernetes", "1.28.9"), pkg("kubernetes", "1.29.4"), pkg("kubernetes", "1.30.0-rc.1"),
+		requires(pkg("kubelet", "1.27.13"), "kubernetes", ">=1.27"),
+		requires(pkg("kubelet", "1.28.9"), "kubernetes", ">=1.28"),
+		requires(pkg("kubelet", "1.29.4"), "kubernetes", ">=1.29"),
+		requires(pkg("kubelet", "1.30.0-rc.1"), "kubernetes", ">=1.30.0-0"),
+	}
+}
+
+// TestHunt9ControlPlaneThenKubelets: the web pod 2.0 needs kubelet 1.28;
+// one minor version a hop, the control plane goes to 1.27 and 1.28 first,
+// then kubelet-1 does, then the pod. Not to 1.29: kubelet-2, which stays,
+// allows a control plane below 1.29 only, so asking for kubelet 1.29 fails
+// naming it. When both pods need 1.29, both kubelets are upgraded, each
+// after the control plane's last hop, each pod after its own kubelet, and
+// warnings say the 1.26 kubelets are past their skew until their steps.
+// The release candidates are never taken.
+func TestHunt9ControlPlaneThenKubelets(t *testing.T) {
+	topo := build(t, hunt9Kubelets())
+	one := []upgrade.Option{upgrade.WithMaxMinorStep(1)}
+	plan, err := hunt9Plan(t, topo, hunt9KubeletPackages(), one, hunt9Request("web", "web_pod", "2.0.0", "kubelet", ">=1.28"))
+	require.NoError(t, err)
+	requireTopological(t, plan)
+	assert.Equal(t, []hunt8Step{
+		{"platform/cp-1@1.27.13", "1.26.9", "1.27.13", nil},
+		{"platform/cp-1@1.28.9", "1.27.13", "1.28.9", []upgrade.StepID{"platform/cp-1@1.27.13"}},
+		{"platform/kubelet-1@1.27.13", "1.26.9", "1.27.13", []upgrade.StepID{"platform/cp-1@1.28.9"}},
+		{"platform/kubelet-1@1.28.9", "1.27.13", "1.28.9", []upgrade.StepID{"platform/kubelet-1@1.27.13"}},
+		{"app/web-1@2.0.0", "1.0.0", "2.0.0", []upgrade.StepID{"platform/kubelet-1@1.28.9"}},
+	}, hunt8Steps(plan))
+	assert.Empty(t, plan.Warnings)
+
+	_, err = hunt9Plan(t, topo, hunt9KubeletPackages(), one, hunt9Request("web", "web_pod", "2.0.0", "kubelet", ">=1.29"))
+	require.ErrorIs(t, err, upgrade.ErrConflict)
+	ce, ok := errors.AsType[*upgrade.ConflictError](err)
+	require.True(t, ok, err)
+	assert.Equal(t, topology.NodeID("cp-1"), ce.Node)
+	require.Len(t, ce.Blocking, 1)
+	assert.Equal(t, "node kubelet-2 (cluster) requires >=1.26, <1.29", ce.Blocking[0].String())
+	assert.Contains(t, err.Error(), "package kubelet 1.29.4 for node kubelet-1 requires >=1.29")
+
+	plan, err = hunt9Plan(t, topo, hunt9KubeletPackages(), one,
+		hunt9Request("web", "web_pod", "2.0.0", "kubelet", ">=1.29"), hunt9Request("batch", "batch_pod", "2.0.0", "kubelet", ">=1.29"))
+	require.NoError(t, err)
+	requireTopological(t, plan)
+	assert.Equal(t, []upgrade.StepID{"platform/cp-1@1.27.13", "platform/cp-1@1.28.9", "platform/cp-1@1.29.4",
+		"platform/kubelet-1@1.27.13", "platform/kubelet-1@1.28.9", "platform/kubelet-1@1.29.4",
+		"platform/kubelet-2@1.27.13", "platform/kubelet-2@1.28.9", "platform/kubelet-2@1.29.4",
+		"app/batch-1@2.0.0", "app/web-1@2.0.0"}, ids(plan))
+	for _, k := range []string{"kubelet-1", "kubelet-2"} {
+		s, _ := plan.Step(upgrade.StepID("platform/" + k + "@1.27.13"))
+		assert.Equal(t, []upgrade.StepID{"platform/cp-1@1.29.4"}, s.After, k)
+	}
+	assert.Equal(t, []string{
+		"node kubelet-1 (kubelet 1.26.9) requires control_plane >=1.26, <1.29; it runs on cp-1 1.29.4 from step platform/cp-1@1.29.4 until its own step",
+		"node kubelet-2 (kubelet 1.26.9) requires control_plane >=1.26, <1.29; it runs on cp-1 1.29.4 from step platform/cp-1@1.29.4 until its own step",
+	}, plan.Warnings)
+}
+
+// TestHunt9KubeadmSkipsNoMinor: one minor version a hop, 1.26 cannot reach
+// 1.28 when the mirror has no 1.27 release, nor through a 1.27 release
+// candidate: a *NoPathError names the control plane, says it is stuck at
+// 1.26.9 and why, and what to do.
+func TestHunt9KubeadmSkipsNoMinor(t *testing.T) {
+	topo := build(t, hunt6Cluster())
+	chart := hunt9Request("web", "web_chart", "2.0.0", "control_plane", ">=1.28")
+	for _, pre := range []bool{false, true} {
+		pkgs := []pkgsource.Package{pkg("kubernetes", "1.28.2"), pkg("kubernetes", "1.29.4"), pkg("etcd", "3.5.13")}
+		if pre {
+			pkgs = append(pkgs, pkg("kubernetes", "1.27.0-rc.1"))
+		}
+		_, err := hunt9Plan(t, topo, pkgs, []upgrade.Option{upgrade.WithMaxMinorStep(1)}, chart)
+		require.ErrorIs(t, err, upgrade.ErrNoUpgradePath, pre)
+		pe, ok := errors.AsType[*upgrade.NoPathError](err)
+		require.True(t, ok, err)
+		assert.Equal(t, topology.NodeID("cp-1"), pe.Node)
+		assert.Equal(t, "1.26.9", pe.Furthest.String())
+		assert.Equal(t, versions("1.28.2"), pe.Targets, "the kubelets allow below 1.29 only")
+		for _, s := range []string{`node "cp-1" (kubernetes 1.26.9)`, "furthest reachable is 1.26.9", "(a hop may advance at most 1 minor version)", "add packages that lead on to the package source"} {
+			assert.Contains(t, err.Error(), s, pre)
+		}
+		if pre {
+			assert.Contains(t, err.Error(), "only pre-releases lead on from there (1.27.0-rc.1), and a chain of upgrades passes through released versions only")
+		}
+	}
+}
+
+// hunt9Runtimes is an Ubuntu 20.04 VM, vm-1, with a Python 3.8 runtime,
+// py-1, that the ETL job etl-1 runs on, and a Node.js 18 runtime, node-1,
+// that the web application web-1 runs on.
+func hunt9Runtimes() *topology.Builder {
+	return new(topology.Builder).
+		Template("base", topology.Template{ID: "ubuntu_os", Type: "ubuntu", Version: v("20.04")}).
+		Template("base", topology.Template{ID: "python_runtime", Type: "python", Version: v("3.8.10")}).
+		Template("base", topology.Template{ID: "node_runtime", Type: "nodejs", Version: v("18.20.4")}).
+		Template("etl", topology.Template{ID: "etl_app", Type: "webapp", Version: v("1.0.0"),
+			Requirements: []topology.Requirement{{Template: "python_runtime", Constraint: c(">=3.8")}}}).
+		Template("web", topology.Template{ID: "web_app", Type: "webapp", Version: v("1.0.0"),
+			Requirements: []topology.Requirement{{Template: "node_runtime", Constraint: c(">=18")}}}).
+		Node("base", topology.Node{ID: "vm-1", Template: "ubuntu_os"}).
+		Node("base", topology.Node{ID: "py-1", Template: "python_runtime", Relationships: on("vm-1")}).
+		Node("base", topology.Node{ID: "node-1", Template: "node_runtime", Relationships: on("vm-1")}).
+		Node("etl", topology.Node{ID: "etl-1", Template: "etl_app", Relationships: on("py-1")}).
+		Node("web", topology.Node{ID: "web-1", Template: "web_app", Relationships: on("node-1")})
+}
+
+// TestHunt9RuntimesNeedDifferentOS: Python 3.12.4 is built for Ubuntu
+// 22.04 only, 3.12.7 for 22.04 and later; Node.js 22 needs 24.04. Alone,
+// the ETL job gets the least change under Nearest: 3.12.4 on 22.04. With
+// the web application needing Node 22 in the same plan, every policy
+// takes the VM through 22.04 to 24.04 once and Python to 3.12.7, which
+// runs there, whichever request comes first.
+func TestHunt9RuntimesNeedDifferentOS(t *testing.T) {
+	pkgs := []pkgsource.Package{
+		from(pkg("ubuntu", "22.04"), ">=20.04, <22.04"), from(pkg("ubuntu", "24.04"), ">=22.04, <24.04"),
+		requires(pkg("python", "3.12.4"), "ubuntu", "~22.04"), requires(pkg("python", "3.12.7"), "ubuntu", ">=22.04"),
+		requires(pkg("nodejs", "20.17.0"), "ubuntu", ">=20.04"), requires(pkg("nodejs", "22.9.0"), "ubuntu", ">=24.04"),
+	}
+	topo := build(t, hunt9Runtimes())
+	etl := hunt9Request("etl", "etl_app", "2.0.0", "python_runtime", ">=3.12")
+	web := hunt9Request("web", "web_app", "2.0.0", "node_runtime", ">=22")
+	plan, err := hunt9Plan(t, topo, pkgs, []upgrade.Option{upgrade.WithPolicy(upgrade.Nearest)}, etl)
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{"platform/vm-1@22.4.0", "platform/py-1@3.12.4", "app/etl-1@2.0.0"}, ids(plan))
+	for _, pol := range []upgrade.Policy{upgrade.Newest, upgrade.Nearest, upgrade.LatestPatch} {
+		for _, reqs := range [][]upgrade.Request{{etl, web}, {web, etl}} {
+			plan, err := hunt9Plan(t, topo, pkgs, []upgrade.Option{upgrade.WithPolicy(pol)}, reqs...)
+			require.NoError(t, err, pol)
+			requireTopological(t, plan)
+			assert.Equal(t, []hunt8Step{
+				{"platform/vm-1@22.4.0", "20.04", "22.04", nil},
+				{"platform/vm-1@24.4.0", "22.04", "24.04", []upgrade.StepID{"platform/vm-1@22.4.0"}},
+				{"platform/node-1@22.9.0", "18.20.4", "22.9.0", []upgrade.StepID{"platform/vm-1@24.4.0"}},
+				{"platform/py-1@3.12.7", "3.8.10", "3.12.7", []upgrade.StepID{"platform/vm-1@24.4.0"}},
+				{"app/etl-1@2.0.0", "1.0.0", "2.0.0", []upgrade.StepID{"platform/py-1@3.12.7"}},
+				{"app/web-1@2.0.0", "1.0.0", "2.0.0", []upgrade.StepID{"platform/node-1@22.9.0"}},
+			}, hunt8Steps(plan), pol)
+		}
+	}
+}
