@@ -471,3 +471,97 @@ func TestHunt9RuntimesNeedDifferentOS(t *testing.T) {
 		}
 	}
 }
+
+// hunt9ESPackages: 7.x upgrades only from 6.8, 8.x only from 7.17, and
+// 8.12 has two patch releases.
+func hunt9ESPackages() []pkgsource.Package {
+	return []pkgsource.Package{
+		from(pkg("elasticsearch", "6.8.23"), ">=6.0, <6.8.23"),
+		from(pkg("elasticsearch", "7.17.18"), ">=6.8, <7.17.18"),
+		from(pkg("elasticsearch", "8.12.1"), ">=7.17, <8.12.1"),
+		from(pkg("elasticsearch", "8.12.2"), ">=7.17, <8.12.2"),
+		from(pkg("elasticsearch", "8.13.4"), ">=7.17, <8.13.4"),
+	}
+}
+
+// TestHunt9PoliciesAroundBlockedReleases: the search application needs
+// Elasticsearch 8, reached through 6.8 and 7.17. Kibana refuses 8.12.2,
+// a release with a known bug: LatestPatch and Nearest take 8.12.1, the
+// highest patch of the nearest minor that Kibana allows; Newest takes
+// 8.13.4. Kibana refusing all of 8.12: every policy takes 8.13.4.
+func TestHunt9PoliciesAroundBlockedReleases(t *testing.T) {
+	for kibana, want := range map[string]map[upgrade.Policy]string{
+		"!=8.12.2":          {upgrade.Newest: "8.13.4", upgrade.Nearest: "8.12.1", upgrade.LatestPatch: "8.12.1"},
+		"<8.12.0 || >=8.13": {upgrade.Newest: "8.13.4", upgrade.Nearest: "8.13.4", upgrade.LatestPatch: "8.13.4"},
+	} {
+		for pol, last := range want {
+			plan, err := hunt9Plan(t, build(t, hunt6Search(kibana)), hunt9ESPackages(), []upgrade.Option{upgrade.WithPolicy(pol)}, hunt6SearchRequest(">=8"))
+			require.NoError(t, err, kibana, pol)
+			requireTopological(t, plan)
+			assert.Equal(t, []string{"6.8.23", "7.17.18", last}, hunt6Tos(plan, "es-1"), kibana, pol)
+			app, _ := plan.Step("app/search-1@2.0.0")
+			assert.Equal(t, []upgrade.StepID{upgrade.StepID("platform/es-1@" + last)}, app.After, kibana, pol)
+		}
+	}
+}
+
+// TestHunt9ReplacedRuntimeAndItsApps: the web team replaces its Node.js
+// runtime node itself (a request, not a package) while the storefront
+// asks for Node 22 on it. At 20, the runtime's request and the
+// storefront's conflict, naming both; at 22, the admin UI beside blocks
+// it until the admin UI is upgraded in the same plan: then the runtime
+// gets an application step, which both applications wait for.
+func TestHunt9ReplacedRuntimeAndItsApps(t *testing.T) {
+	topo := build(t, hunt8NodeRuntime())
+	runtime := func(ver string) upgrade.Request {
+		return upgrade.Request{Application: "web", Replaces: "node_runtime", Template: topology.Template{ID: "node_runtime", Type: "nodejs", Version: v(ver)}}
+	}
+	admin := hunt9Request("admin", "admin_ui", "2.0.0", "node_runtime", ">=20, <24")
+	for _, tc := range []struct {
+		reqs     []upgrade.Request
+		blocking string
+	}{
+		{[]upgrade.Request{runtime("20.17.0"), hunt8Storefront(">=22")}, "storefront_app@3.0.0 (storefront) requires >=22"},
+		{[]upgrade.Request{runtime("22.9.0"), hunt8Storefront(">=22")}, "node admin-1 (admin) requires >=18, <22"},
+	} {
+		_, err := hunt9Plan(t, topo, nil, nil, tc.reqs...)
+		require.ErrorIs(t, err, upgrade.ErrConflict)
+		ce, ok := errors.AsType[*upgrade.ConflictError](err)
+		require.True(t, ok, err)
+		assert.Equal(t, topology.NodeID("node-1"), ce.Node)
+		assert.Contains(t, err.Error(), "node_runtime@"+tc.reqs[0].Template.Version.String()+" (web) requires ="+tc.reqs[0].Template.Version.String())
+		assert.Contains(t, err.Error(), tc.blocking)
+	}
+
+	plan, err := hunt9Plan(t, topo, nil, nil, runtime("22.9.0"), hunt8Storefront(">=22"), admin)
+	require.NoError(t, err)
+	requireTopological(t, plan)
+	assert.Equal(t, []hunt8Step{
+		{"app/node-1@22.9.0", "18.20.4", "22.9.0", nil},
+		{"app/admin-1@2.0.0", "1.9.0", "2.0.0", []upgrade.StepID{"app/node-1@22.9.0"}},
+		{"app/sf-1@3.0.0", "2.3.0", "3.0.0", []upgrade.StepID{"app/node-1@22.9.0"}},
+	}, hunt8Steps(plan))
+	assert.Equal(t, []string{"node admin-1 (admin_ui 1.9.0) requires node_runtime >=18, <22; it runs on node-1 22.9.0 from step app/node-1@22.9.0 until its own step"}, plan.Warnings)
+}
+
+// TestHunt9ApplicationRollback: going back to the previous inventory
+// release is a downgrade of the application node: refused naming the
+// node and saying how to allow it, or, allowed, one application step
+// from 4.2.0 to 4.1.0 with the MySQL requirement a satisfied check.
+func TestHunt9ApplicationRollback(t *testing.T) {
+	topo := build(t, hunt8Inventory())
+	back := hunt8InventoryRequest("mysql_server", ">=5.7")
+	back.Template.Version = v("4.1.0")
+	_, err := upgrade.NewPlanner(topo, source(t)).Plan(t.Context(), back)
+	require.ErrorIs(t, err, upgrade.ErrDowngrade)
+	de, ok := errors.AsType[*upgrade.DowngradeError](err)
+	require.True(t, ok, err)
+	assert.Equal(t, topology.NodeID("inventory-1"), de.Node)
+	assert.Contains(t, err.Error(), "allow them (upgrade.AllowDowngrades)")
+
+	plan, err := upgrade.NewPlanner(topo, source(t), upgrade.AllowDowngrades()).Plan(t.Context(), back)
+	require.NoError(t, err)
+	assert.Equal(t, []hunt8Step{{"app/inventory-1@4.1.0", "4.2.0", "4.1.0", nil}}, hunt8Steps(plan))
+	require.Len(t, plan.Satisfied, 1)
+	assert.Equal(t, topology.NodeID("db-1"), plan.Satisfied[0].Node)
+}
