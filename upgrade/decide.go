@@ -292,7 +292,7 @@ func (pl *planning) first(pf *platform, fit sieve, up bool) (int, bool, []*pkgso
 // passesOver returns, when a package of the path to pf's i-th package
 // (nil: that package alone) is one that a plan made again passes over on
 // pf, or requires what it does of the type of the node that failed (see
-// replan), why; or "".
+// replan and asksAlike), why; or "".
 func (pl *planning) passesOver(pf *platform, i int, path []*pkgsource.Package) string {
 	if len(pl.cfg.passOver) == 0 {
 		return ""
@@ -308,14 +308,34 @@ func (pl *planning) passesOver(pf *platform, i int, path []*pkgsource.Package) s
 			if q.String() == p.Package {
 				return fmt.Sprintf("passed over: with package %s, node %s could not be planned", p.Package, p.failed)
 			}
-			if slices.ContainsFunc(q.Requires, func(r pkgsource.Requirement) bool {
-				return r.Type == p.typ && r.Constraint.String() == p.Constraint.String()
-			}) {
-				return fmt.Sprintf("passed over: it requires %s %s, as package %s does, with which node %s could not be planned", p.typ, p.Constraint, p.Package, p.failed)
+			for _, r := range q.Requires {
+				if r.Type == p.typ && pl.asksAlike(r.Constraint, &p) {
+					return fmt.Sprintf("passed over: it requires %s %s, as package %s does, with which node %s could not be planned", p.typ, r.Constraint, p.Package, p.failed)
+				}
 			}
 		}
 	}
 	return ""
+}
+
+// asksAlike reports whether c, the constraint of a requirement on p's type,
+// allows the versions of that type that p's requirement does: among those
+// the source lists, and the failed node's installed one. The builds of a
+// release may write one requirement in as many ways ("~22.04", "=22.04",
+// "22.04.x"): each would fail as p did, and trying them one by one would
+// spend the tries of replan.
+func (pl *planning) asksAlike(c version.Constraint, p *passedOver) bool {
+	if c.String() == p.Constraint.String() {
+		return true
+	}
+	if c.Allows(p.installed) != p.Constraint.Allows(p.installed) {
+		return false
+	}
+	cat, err := pl.catalog(p.typ)
+	if err != nil {
+		return false // deciding a node of the type reports it
+	}
+	return slices.Equal(cat.allowedBy(c).versions, cat.allowedBy(p.Constraint).versions)
 }
 
 // errNothingFits says that no version fits a node; see first.

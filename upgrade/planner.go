@@ -356,13 +356,15 @@ func cloneRequests(reqs []Request) []Request {
 const maxReplans = 8
 
 // passedOver is a package that a plan made again passes over on its node,
-// as a plan with it failed on node failed, of type typ (see replan); and
-// with it every package that requires of typ what it does: the next build
-// of PostgreSQL 16 that needs RHEL 9 would fail as the first did.
+// as a plan with it failed on node failed, of type typ, on version
+// installed (see replan); and with it every package that requires of typ
+// what it does (see asksAlike): the next build of PostgreSQL 16 that needs
+// RHEL 9 would fail as the first did.
 type passedOver struct {
-	Demand // of the package: Node is the node, Package the package
-	failed topology.NodeID
-	typ    string
+	Demand    // of the package: Node is the node, Package the package
+	failed    topology.NodeID
+	typ       string
+	installed version.Version
 }
 
 // replan makes again a plan that failed, with err, on a platform node that
@@ -411,19 +413,19 @@ func (p *Planner) replan(ctx context.Context, reqs []Request, replacing map[appT
 }
 
 // failure returns what a planning error says of the node it failed on: the
-// node, its type, the demands it names and the versions it names,
-// installed included; nothing for an error of another kind.
-func failure(err error) (node topology.NodeID, typ string, named []Demand, vs []version.Version) {
+// node, its type, the demands it names, the versions it names and the
+// installed one; nothing for an error of another kind.
+func failure(err error) (node topology.NodeID, typ string, named []Demand, vs []version.Version, installed version.Version) {
 	if e, ok := errors.AsType[*ConflictError](err); ok {
-		return e.Node, e.Type, slices.Concat(e.Wanted, e.Blocking), slices.Concat(e.Tried, []version.Version{e.Installed})
+		return e.Node, e.Type, slices.Concat(e.Wanted, e.Blocking), e.Tried, e.Installed
 	} else if e, ok := errors.AsType[*NoPackageError](err); ok {
-		return e.Node, e.Type, e.Demands, slices.Concat(e.Considered, []version.Version{e.Installed})
+		return e.Node, e.Type, e.Demands, e.Considered, e.Installed
 	} else if e, ok := errors.AsType[*DowngradeError](err); ok {
-		return e.Node, e.Type, e.Demands, slices.Concat(e.Candidates, []version.Version{e.Installed})
+		return e.Node, e.Type, e.Demands, e.Candidates, e.Installed
 	} else if e, ok := errors.AsType[*NoPathError](err); ok {
-		return e.Node, e.Type, e.Blocking, slices.Concat(e.Targets, []version.Version{e.Installed})
+		return e.Node, e.Type, e.Blocking, e.Targets, e.Installed
 	}
-	return "", "", nil, nil
+	return "", "", nil, nil, version.Version{}
 }
 
 // blamedPackages returns the packages that err, a failure to decide a
@@ -435,7 +437,8 @@ func failure(err error) (node topology.NodeID, typ string, named []Demand, vs []
 // again that changes nothing, and with it passed over for good, every
 // later one.
 func blamedPackages(err error, passOver []passedOver) []passedOver {
-	failed, typ, named, vs := failure(err)
+	failed, typ, named, vs, installed := failure(err)
+	vs = append(slices.Clip(vs), installed)
 	conflicts := func(d *Demand) bool {
 		return slices.ContainsFunc(named, func(o Demand) bool {
 			return !slices.ContainsFunc(vs, func(v version.Version) bool { return d.Constraint.Allows(v) && o.Constraint.Allows(v) })
@@ -448,7 +451,7 @@ func blamedPackages(err error, passOver []passedOver) []passedOver {
 				return p.Node == d.Node && (p.Package == d.Package || p.typ == typ && p.Constraint.String() == d.Constraint.String())
 			}
 			if d.Package != "" && (!only || conflicts(&d)) && !slices.ContainsFunc(passOver, same) && !slices.ContainsFunc(out, same) {
-				out = append(out, passedOver{d, failed, typ})
+				out = append(out, passedOver{d, failed, typ, installed})
 			}
 		}
 		if len(out) > 0 {
