@@ -88,11 +88,13 @@ type Cache struct {
 
 	mu      sync.Mutex
 	entries map[string]cacheEntry
+	asked   uint64 // the calls to src so far, numbering them in the order they began
 }
 
 type cacheEntry struct {
 	pkgs    []Package
 	fetched time.Time
+	asked   uint64 // the number of the call to src that gave pkgs
 }
 
 var (
@@ -120,16 +122,25 @@ func (c *Cache) Packages(ctx context.Context, typ string) ([]Package, error) {
 	}
 	c.mu.Lock()
 	e, ok := c.entries[typ]
-	c.mu.Unlock()
 	if ok && c.now().Sub(e.fetched) < c.ttl {
+		c.mu.Unlock()
 		return clonePackages(e.pkgs), nil
 	}
+	c.asked++
+	asked := c.asked
+	c.mu.Unlock()
 	pkgs, err := c.src.Packages(ctx, typ)
 	if err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
-	c.entries[typ] = cacheEntry{pkgs: clonePackages(pkgs), fetched: c.now()}
+	// An answer to a call that began before the one whose answer is kept
+	// may be older than it (a slow read of the index before a release was
+	// published): kept, it would hide, within the TTL, packages that the
+	// cache has already listed.
+	if e, ok := c.entries[typ]; !ok || e.asked < asked {
+		c.entries[typ] = cacheEntry{pkgs: clonePackages(pkgs), fetched: c.now(), asked: asked}
+	}
 	c.mu.Unlock()
 	return pkgs, nil
 }
