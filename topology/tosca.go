@@ -44,8 +44,8 @@ const InstancesSchema = "stackup.instances/v1"
 // ignored, as they do not bear on versions. Anything else — imports, substitution
 // mappings, groups, policies, workflows, relationship templates, directives,
 // node_filter on capabilities, other constraint operators, other functions,
-// occurrences — is refused with an error naming the construct and its line,
-// never dropped in silence.
+// occurrences — is refused with an error naming the construct and its line
+// and saying what to do, never dropped in silence.
 //
 // Anchors and aliases, in the service template (typically defined under
 // dsl_definitions) and in the instance file, are followed within the
@@ -99,6 +99,15 @@ func readTOSCA(service, instances []byte, servicePath, instancesPath string) (*M
 func toscaError(n *yaml.Node, construct string, format string, args ...any) error {
 	// A construct is made of keys, which a file may make of any length.
 	return &Error{Item: fmt.Sprintf("line %d: %s", n.Line, shownID(construct, 512)), Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)}
+}
+
+// notSupported refuses key, a construct that ReadTOSCA does not read,
+// saying what to do: it refuses such a construct rather than ignore it,
+// as one may change a node template's version or requirements (an import
+// may hold templates, a substitution or a copy makes one of another).
+func notSupported(key *yaml.Node, construct string) error {
+	return toscaError(key, construct, "not supported: stackup reads the types, versions and requirements of node templates only; "+
+		"give it a copy of the service template without %s, with each node template written out in full", Quote(key.Value))
 }
 
 // mapping returns the key and value nodes of mapping n, or an error. It
@@ -195,7 +204,7 @@ func readServiceTemplate(data []byte) ([]Template, error) {
 			"data_types", "artifact_types", "interface_types", "policy_types", "group_types", "repositories":
 			// Definitions and documentation: nothing that bears on versions.
 		default:
-			return nil, toscaError(kv[0], key, "not supported")
+			return nil, notSupported(kv[0], key)
 		}
 	}
 	if !versionSeen {
@@ -220,7 +229,7 @@ func readServiceTemplate(data []byte) ([]Template, error) {
 			}
 		case "description", "outputs":
 		default:
-			return nil, toscaError(kv[0], "topology_template."+key, "not supported")
+			return nil, notSupported(kv[0], "topology_template."+key)
 		}
 	}
 	if nodeTemplates == nil {
@@ -308,7 +317,7 @@ func (doc *toscaDoc) readNodeTemplate(name string, n *yaml.Node) (Template, erro
 			}
 		case "description", "metadata", "attributes", "capabilities", "interfaces", "artifacts":
 		default:
-			return t, toscaError(kv[0], where+"."+key, "not supported")
+			return t, notSupported(kv[0], where+"."+key)
 		}
 	}
 	if t.Type == "" {
@@ -420,7 +429,7 @@ func (doc *toscaDoc) readRequirements(where string, n *yaml.Node) ([]Requirement
 				}
 			case "capability", "description", "metadata":
 			default:
-				return nil, toscaError(kv[0], at+"."+key, "not supported")
+				return nil, notSupported(kv[0], at+"."+key)
 			}
 		}
 		if req.Template == "" {
