@@ -301,8 +301,9 @@ func redactedURL(u *url.URL) string {
 	return u.Redacted()
 }
 
-// namedBody is a response body whose read errors name its URL and say
-// how much was read, and that a body ending early was cut short.
+// namedBody is a response body whose read errors name its URL (unless
+// url is empty, where the caller names it) and say how much was read, and
+// that a body ending early was cut short.
 type namedBody struct {
 	io.ReadCloser
 	url    string
@@ -317,11 +318,14 @@ func (b *namedBody) Read(p []byte) (int, error) {
 	case err == nil, err == io.EOF:
 		return n, err
 	case errors.Is(err, io.ErrUnexpectedEOF) && b.length >= 0:
-		err = fmt.Errorf("GET %s: body cut short after %d of %d bytes: %w", b.url, b.n, b.length, err)
+		err = fmt.Errorf("body cut short after %d of %d bytes: %w", b.n, b.length, err)
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		err = fmt.Errorf("GET %s: body cut short after %d bytes: %w", b.url, b.n, err)
+		err = fmt.Errorf("body cut short after %d bytes: %w", b.n, err)
 	default:
-		err = fmt.Errorf("GET %s: reading the body after %d bytes: %w", b.url, b.n, err)
+		err = fmt.Errorf("reading the body after %d bytes: %w", b.n, err)
+	}
+	if b.url != "" {
+		err = fmt.Errorf("GET %s: %w", b.url, err)
 	}
 	return n, err
 }
@@ -379,6 +383,9 @@ func (h *HTTP) fetchSmall(ctx context.Context, u, etag string, limit int64) (bod
 		if resp.StatusCode != http.StatusOK {
 			return nil
 		}
+		// A body that ends before its Content-Length says so, and how
+		// much came, rather than "unexpected EOF"; get names the URL.
+		resp.Body = &namedBody{ReadCloser: resp.Body, length: resp.ContentLength}
 		r, err := decoded(resp)
 		if err != nil {
 			return err
