@@ -214,3 +214,37 @@ func TestHunt9TOSCAUnsupportedSayWhatToDo(t *testing.T) {
 		})
 	}
 }
+
+// An orchestrator that exports a deployed service template gives each
+// input the value the deployment was given ("value", TOSCA 1.3 parameter
+// definitions) beside its default: the nodes run the value, which must
+// win, in whichever order the two are written.
+func TestHunt9TOSCAInputValueWinsOverDefault(t *testing.T) {
+	for name, input := range map[string]string{
+		"value after default":  "      default: 9.0.85\n      value: 10.1.18\n",
+		"value before default": "      value: 10.1.18\n      default: 9.0.85\n",
+		"value alone":          "      value: 10.1.18\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			service := strings.Replace(hunt9Service, "      default: 9.0.85\n", input, 1)
+			m, err := readTOSCA(service, strings.Replace(hunt9Instances, "version: 9.0.80", "version: 10.1.0", 1))
+			require.NoError(t, err)
+			tomcat, err := m.Template(t.Context(), "tomcat_server")
+			require.NoError(t, err)
+			assert.Equal(t, "10.1.18", tomcat.Version.String())
+		})
+	}
+	t.Run("neither", func(t *testing.T) {
+		service := strings.Replace(hunt9Service, "      default: 9.0.85\n", "", 1)
+		_, err := readTOSCA(service, hunt9Instances)
+		require.ErrorIs(t, err, topology.ErrInvalid)
+		assert.ErrorContains(t, err, `line `+strconv.Itoa(lineOf(t, service, "{ get_input: tomcat_version }"))+
+			`: node_templates.tomcat_server.properties.component_version: invalid topology: get_input of "tomcat_version", an input with no default or value: give the input the version deployed as its default`)
+	})
+	t.Run("value not a version", func(t *testing.T) {
+		service := strings.Replace(hunt9Service, "      default: 9.0.85\n", "      value: [ 10, 1 ]\n", 1)
+		_, err := readTOSCA(service, hunt9Instances)
+		require.ErrorIs(t, err, topology.ErrInvalid)
+		assert.ErrorContains(t, err, "inputs.tomcat_version.value: invalid topology: want a single value")
+	})
+}

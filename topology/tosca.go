@@ -23,7 +23,8 @@ const InstancesSchema = "stackup.instances/v1"
 // From the service template it reads topology_template.node_templates:
 // each node template's type (which packages are looked up by), its version
 // (the property "version" or "component_version", a value or a get_input
-// of an input with a default), and its requirements. A requirement names
+// of an input with a value or a default, the value winning), and its
+// requirements. A requirement names
 // its target node template, either alone ("host: tomcat_server") or as
 // "node:" in a mapping, whose relationship may be tosca.relationships.
 // HostedOn, DependsOn or ConnectsTo (the last read as DependsOn); without
@@ -166,7 +167,7 @@ func scalarValue(n *yaml.Node, construct string) (string, error) {
 }
 
 type toscaDoc struct {
-	inputs    map[string]*yaml.Node // input name → default value
+	inputs    map[string][2]*yaml.Node // input name → its value's key and value: "value", or else "default"
 	templates []Template
 	targets   []target // of requirements, checked once all templates are read
 }
@@ -213,7 +214,7 @@ func readServiceTemplate(data []byte) ([]Template, error) {
 	if topo == nil {
 		return nil, toscaError(root, "topology_template", "missing")
 	}
-	doc := &toscaDoc{inputs: map[string]*yaml.Node{}}
+	doc := &toscaDoc{inputs: map[string][2]*yaml.Node{}}
 	tpairs, err := mapping(topo, "topology_template")
 	if err != nil {
 		return nil, err
@@ -272,8 +273,12 @@ func (doc *toscaDoc) readInputs(n *yaml.Node) error {
 			return err
 		}
 		for _, d := range def {
-			if d[0].Value == "default" {
-				doc.inputs[kv[0].Value] = d[1]
+			// A parameter definition may give the value the deployment
+			// was given (TOSCA 1.3 "value"), as orchestrators export it:
+			// it, not the default, is what the nodes were deployed with.
+			switch _, had := doc.inputs[kv[0].Value]; {
+			case d[0].Value == "value", d[0].Value == "default" && !had:
+				doc.inputs[kv[0].Value] = d
 			}
 		}
 	}
@@ -358,11 +363,11 @@ func (doc *toscaDoc) value(n *yaml.Node, where string) (string, error) {
 			"reaching into an input's value ([ name, index ]) is not supported: give the version an input of its own")
 	}
 	input := arg.Value
-	def, ok := doc.inputs[input]
+	in, ok := doc.inputs[input]
 	if !ok {
-		return "", toscaError(pairs[0][1], where, "get_input of %s, an input with no default", Quote(input))
+		return "", toscaError(pairs[0][1], where, "get_input of %s, an input with no default or value: give the input the version deployed as its default", Quote(input))
 	}
-	return scalarValue(def, "inputs."+input+".default")
+	return scalarValue(in[1], "inputs."+input+"."+in[0].Value)
 }
 
 func (doc *toscaDoc) readRequirements(where string, n *yaml.Node) ([]Requirement, error) {
