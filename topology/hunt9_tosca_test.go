@@ -248,3 +248,16 @@ func TestHunt9TOSCAInputValueWinsOverDefault(t *testing.T) {
 		assert.ErrorContains(t, err, "inputs.tomcat_version.value: invalid topology: want a single value")
 	})
 }
+
+// A requirement's relationship in long form keeps its properties and
+// interfaces to itself; any other key (a misspelt "type" beside the
+// right one, a node_filter put one level too deep) is refused, naming it,
+// not dropped.
+func TestHunt9TOSCARelationshipKeys(t *testing.T) {
+	const rel = "              type: tosca.relationships.ConnectsTo\n"
+	service := strings.Replace(hunt9Service, rel, rel+"              tpye: tosca.relationships.HostedOn\n", 1)
+	_, err := readTOSCA(service, hunt9Instances)
+	require.ErrorIs(t, err, topology.ErrInvalid)
+	assert.ErrorContains(t, err, "line "+strconv.Itoa(lineOf(t, service, "tpye:"))+
+		": node_templates.shop_app.requirements[1].database.relationship.tpye: invalid topology: not supported")
+}

@@ -27,7 +27,9 @@ const InstancesSchema = "stackup.instances/v1"
 // requirements. A requirement names
 // its target node template, either alone ("host: tomcat_server") or as
 // "node:" in a mapping, whose relationship may be tosca.relationships.
-// HostedOn, DependsOn or ConnectsTo (the last read as DependsOn); without
+// HostedOn, DependsOn or ConnectsTo (the last read as DependsOn), named
+// alone or as the type of a mapping whose properties and interfaces are
+// ignored; without
 // one, "host" means hosted_on and any other name depends_on. A version
 // constraint on the target is written as a node_filter on its version
 // property, with the operators equal, greater_than, greater_or_equal,
@@ -454,8 +456,12 @@ func relationOf(n *yaml.Node, where string) (Relation, error) {
 		}
 		typ = ""
 		for _, kv := range pairs {
-			if kv[0].Value == "type" {
+			switch kv[0].Value {
+			case "type":
 				typ = kv[1].Value
+			case "properties", "interfaces": // a relationship's others, which do not bear on versions
+			default: // such as a misspelt "type", which would be dropped in silence
+				return "", notSupported(kv[0], where+"."+kv[0].Value)
 			}
 		}
 	}
