@@ -469,7 +469,11 @@ func jsonMessage(err error) string {
 	if strings.HasPrefix(value, "o") {
 		article = "an "
 	}
-	msg := fmt.Sprintf("%s%s where %s belongs", article, value, kindOf(typ.Type))
+	kind := kindOf(typ.Type)
+	msg := fmt.Sprintf("%s%s where %s belongs", article, value, kind)
+	if strings.HasPrefix(value, "number") && kind == "a string" {
+		msg += ": write it in quotes" // a version such as 18.04, as YAML takes it bare
+	}
 	if typ.Field == "" {
 		return msg
 	}

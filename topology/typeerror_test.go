@@ -39,5 +39,5 @@ func TestFileErrorsNameKindsNotGoTypes(t *testing.T) {
 	// The field is named in JSON, where the decoder tells it.
 	_, err := topology.ReadJSON(strings.NewReader(`{"schema":"stackup/v1","applications":[{"id":"a","templates":[{"id":"t","version":1}]}]}`))
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `field "applications.templates.version": a number where a string belongs`)
+	assert.Contains(t, err.Error(), `field "applications.templates.version": a number where a string belongs: write it in quotes`)
 }
