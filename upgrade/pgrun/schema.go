@@ -694,13 +694,10 @@ const functions = `
 // unchanged, with an error matching ErrSchemaVersion. The pool stays the
 // caller's: close it after the last use of the Store.
 func Open(ctx context.Context, pool *pgxpool.Pool, schema string) (*Store, error) {
-	if schema == "" || len(schema) > 63 || strings.ContainsRune(schema, 0) {
-		return nil, fmt.Errorf("%w %q: give 1 to 63 bytes with no NUL", ErrInvalidSchema, schema)
+	if err := checkSchemaName(schema); err != nil {
+		return nil, err
 	}
 	s := &Store{pool: pool, name: schema, schema: pgx.Identifier{schema}.Sanitize(), channel: channelName(schema), listener: &listener{}}
-	if strings.Contains(schema, "$pgrun$") { // it quotes the functions' bodies
-		return nil, fmt.Errorf("%w %q: it holds $pgrun$", ErrInvalidSchema, schema)
-	}
 	// A schema at this version, or a newer one, needs no lock and no DDL,
 	// which a worker's role may have no right to.
 	var current int
@@ -710,37 +707,54 @@ func Open(ctx context.Context, pool *pgxpool.Pool, schema string) (*Store, error
 	case err == nil && current > SchemaVersion:
 		return nil, fmt.Errorf("pgrun: opening schema %s: %w", s.schema, newerSchema(current))
 	}
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('stackup/pgrun:' || $1))`, schema); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, s.q(`CREATE SCHEMA IF NOT EXISTS {s};
-			CREATE TABLE IF NOT EXISTS {s}.schema_version (version int NOT NULL)`)); err != nil {
-			return err
-		}
-		var version int
-		err := tx.QueryRow(ctx, s.q(`SELECT version FROM {s}.schema_version`)).Scan(&version)
-		if errors.Is(err, pgx.ErrNoRows) {
-			_, err = tx.Exec(ctx, s.q(`INSERT INTO {s}.schema_version VALUES (0)`))
-		}
-		if err != nil {
-			return err
-		}
-		if version > SchemaVersion {
-			return newerSchema(version)
-		}
-		for v := version; v < SchemaVersion; v++ {
-			if _, err := tx.Exec(ctx, s.replace(migrations[v])); err != nil {
-				return fmt.Errorf("migrating to version %d: %w", v+1, err)
-			}
-		}
-		_, err = tx.Exec(ctx, s.q(`UPDATE {s}.schema_version SET version = $1`), SchemaVersion)
-		return err
-	})
-	if err != nil {
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return s.migrate(ctx, tx) }); err != nil {
 		return nil, fmt.Errorf("pgrun: opening schema %s: %w", s.schema, err)
 	}
 	return s, nil
+}
+
+// checkSchemaName refuses, with an error matching ErrInvalidSchema, a
+// schema name that PostgreSQL cannot hold or that would end the quoting
+// of the schema's function bodies.
+func checkSchemaName(schema string) error {
+	if schema == "" || len(schema) > 63 || strings.ContainsRune(schema, 0) {
+		return fmt.Errorf("%w %q: give 1 to 63 bytes with no NUL", ErrInvalidSchema, schema)
+	}
+	if strings.Contains(schema, "$pgrun$") { // it quotes the functions' bodies
+		return fmt.Errorf("%w %q: it holds $pgrun$", ErrInvalidSchema, schema)
+	}
+	return nil
+}
+
+// migrate creates s's schema and tables, or migrates them to
+// SchemaVersion, in tx under the schema's advisory lock, so that
+// processes opening the schema at once migrate it only once.
+func (s *Store) migrate(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('stackup/pgrun:' || $1))`, s.name); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, s.q(`CREATE SCHEMA IF NOT EXISTS {s};
+			CREATE TABLE IF NOT EXISTS {s}.schema_version (version int NOT NULL)`)); err != nil {
+		return err
+	}
+	var version int
+	err := tx.QueryRow(ctx, s.q(`SELECT version FROM {s}.schema_version`)).Scan(&version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		_, err = tx.Exec(ctx, s.q(`INSERT INTO {s}.schema_version VALUES (0)`))
+	}
+	if err != nil {
+		return err
+	}
+	if version > SchemaVersion {
+		return newerSchema(version)
+	}
+	for v := version; v < SchemaVersion; v++ {
+		if _, err := tx.Exec(ctx, s.replace(migrations[v])); err != nil {
+			return fmt.Errorf("migrating to version %d: %w", v+1, err)
+		}
+	}
+	_, err = tx.Exec(ctx, s.q(`UPDATE {s}.schema_version SET version = $1`), SchemaVersion)
+	return err
 }
 
 // newerSchema is the error of a schema at version, newer than this
