@@ -39,110 +39,163 @@ func (s *Store) Retry(ctx context.Context, planID string) (bool, error) {
 	retried := false
 	key := rand.Int64() // tags the run taken up by this Retry
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var over bool
-		var total int
-		var state string
-		err := tx.QueryRow(ctx, s.q(`SELECT finished_at IS NOT NULL, total, state FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), planID).Scan(&over, &total, &state)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("%w: plan %s was not submitted to schema %s", ErrUnknownRun, planID, s.schema)
-		}
-		if err != nil {
-			return err
-		}
-		if !over && state == "cancelled" {
-			// Its lost workers' steps, failed now, may be all that is left.
-			if over, err = s.sweep(ctx, tx, planID); err != nil {
-				return err
-			}
-			if !over {
-				return fmt.Errorf("%w: run %s is cancelled, and steps of it still run: retry once they have ended (a step whose worker was lost fails once its lease expires)", ErrNotFinished, planID)
-			}
+		var err error
+		retried, err = s.takeUp(ctx, tx, planID, key)
+		return err
+	})
+	if err != nil {
+		return s.retryFailed(ctx, planID, key, err)
+	}
+	return retried, nil
+}
+
+// takeUp is Retry's transaction: it takes up again in tx finished run
+// planID, tagged with key, and reports whether it did (not when every
+// step had succeeded, changing nothing).
+func (s *Store) takeUp(ctx context.Context, tx pgx.Tx, planID string, key int64) (bool, error) {
+	total, err := s.lockFinished(ctx, tx, planID)
+	if err != nil {
+		return false, err
+	}
+	var undone int
+	if err := tx.QueryRow(ctx, s.q(`SELECT count(*) FROM {s}.steps WHERE plan_id = $1 AND idx < $2 AND (state <> 'succeeded' OR rb_tried)`),
+		planID, total).Scan(&undone); err != nil {
+		return false, err
+	}
+	if undone == 0 {
+		return false, nil
+	}
+	if err := s.resetSteps(ctx, tx, planID, total); err != nil {
+		return false, err
+	}
+	if err := s.readyRetried(ctx, tx, planID, total); err != nil {
+		return false, err
+	}
+	if err := s.restartRun(ctx, tx, planID, total, key); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// lockFinished locks, in tx, the row of run planID and returns its total
+// (its steps, barriers aside), or an error matching ErrUnknownRun or
+// ErrNotFinished if there is no such run or it has not finished; a
+// cancelled run is first swept, as its lost workers' steps, failed now,
+// may be all that kept it from finishing.
+func (s *Store) lockFinished(ctx context.Context, tx pgx.Tx, planID string) (total int, err error) {
+	var over bool
+	var state string
+	err = tx.QueryRow(ctx, s.q(`SELECT finished_at IS NOT NULL, total, state FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), planID).Scan(&over, &total, &state)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("%w: plan %s was not submitted to schema %s", ErrUnknownRun, planID, s.schema)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if !over && state == "cancelled" {
+		// Its lost workers' steps, failed now, may be all that is left.
+		if over, err = s.sweep(ctx, tx, planID); err != nil {
+			return 0, err
 		}
 		if !over {
-			return fmt.Errorf("%w: run %s is still going: follow it, or cancel it and retry once it has finished", ErrNotFinished, planID)
+			return 0, fmt.Errorf("%w: run %s is cancelled, and steps of it still run: retry once they have ended (a step whose worker was lost fails once its lease expires)", ErrNotFinished, planID)
 		}
-		var undone int
-		if err := tx.QueryRow(ctx, s.q(`SELECT count(*) FROM {s}.steps WHERE plan_id = $1 AND idx < $2 AND (state <> 'succeeded' OR rb_tried)`),
-			planID, total).Scan(&undone); err != nil {
-			return err
-		}
-		if undone == 0 {
-			return nil
-		}
-		// Every vertex not succeeded waits again, and every barrier: one
-		// passed may have had a step before it rolled back since. So does
-		// a step whose Rollback was called and did not undo it (rb_tried),
-		// even one that had succeeded: its node may be undone in part, and
-		// it is in doubt. A step in doubt (its worker lost, or stopped
-		// during it) stays so, unless a rollback has undone it since; a
-		// step that failed, and was not undone, is failed_before until it
-		// runs again (see the schema's claim).
-		if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps SET state = 'waiting', waiting = 0, attempts = 0, err = NULL, err_kinds = 0,
+	}
+	if !over {
+		return 0, fmt.Errorf("%w: run %s is still going: follow it, or cancel it and retry once it has finished", ErrNotFinished, planID)
+	}
+	return total, nil
+}
+
+// resetSteps sets waiting again, in tx, the steps of run planID (of total
+// steps, barriers aside) that are to run again, and the barriers, and
+// clears the rollback outcomes of those kept, which belong to the run
+// that ended.
+func (s *Store) resetSteps(ctx context.Context, tx pgx.Tx, planID string, total int) error {
+	// Every vertex not succeeded waits again, and every barrier: one
+	// passed may have had a step before it rolled back since. So does
+	// a step whose Rollback was called and did not undo it (rb_tried),
+	// even one that had succeeded: its node may be undone in part, and
+	// it is in doubt. A step in doubt (its worker lost, or stopped
+	// during it) stays so, unless a rollback has undone it since; a
+	// step that failed, and was not undone, is failed_before until it
+	// runs again (see the schema's claim).
+	if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps SET state = 'waiting', waiting = 0, attempts = 0, err = NULL, err_kinds = 0,
 				worker = NULL, lease_until = NULL, completed = NULL, wait_plan = NULL, wait_idx = NULL,
 				rb_done = false, rb_err = NULL, rb_kinds = 0, in_doubt = (in_doubt OR rb_tried) AND state <> 'rolled_back', rb_tried = false,
 				failed_before = state = 'failed' OR failed_before AND state IN ('waiting', 'ready', 'skipped')
 			WHERE plan_id = $1 AND (state <> 'succeeded' OR rb_tried OR idx >= $2)`), planID, total); err != nil {
-			return err
-		}
-		// A rollback's outcome belongs to the run that ended. The steps
-		// kept are numbered 1, 2, … in the order they completed, so that
-		// those completing from now on (numbered from the run's done + 1)
-		// come after them for a rollback.
-		if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps st SET rb_done = false, rb_err = NULL, rb_kinds = 0, rb_tried = false, completed = k.n
+		return err
+	}
+	// A rollback's outcome belongs to the run that ended. The steps
+	// kept are numbered 1, 2, … in the order they completed, so that
+	// those completing from now on (numbered from the run's done + 1)
+	// come after them for a rollback.
+	_, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps st SET rb_done = false, rb_err = NULL, rb_kinds = 0, rb_tried = false, completed = k.n
 			FROM (SELECT idx, row_number() OVER (ORDER BY completed, idx) AS n FROM {s}.steps
 				WHERE plan_id = $1 AND idx < $2 AND state = 'succeeded') k
-			WHERE st.plan_id = $1 AND st.idx = k.idx`), planID, total); err != nil {
-			return err
-		}
-		// Each vertex waits for its prerequisites not succeeded; a
-		// barrier with none passes, which may let the next ones pass.
-		for {
-			if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps st SET waiting = (SELECT count(*) FROM {s}.edges e
+			WHERE st.plan_id = $1 AND st.idx = k.idx`), planID, total)
+	return err
+}
+
+// readyRetried counts, in tx, the prerequisites not succeeded that each
+// waiting step of run planID (of total steps) waits for, passes the
+// barriers left with none, and readies the steps left with none, so
+// that the run's workers claim them.
+func (s *Store) readyRetried(ctx context.Context, tx pgx.Tx, planID string, total int) error {
+	// Each vertex waits for its prerequisites not succeeded; a
+	// barrier with none passes, which may let the next ones pass.
+	for {
+		if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps st SET waiting = (SELECT count(*) FROM {s}.edges e
 					JOIN {s}.steps b ON b.plan_id = e.plan_id AND b.idx = e.before
 					WHERE e.plan_id = $1 AND e.after = st.idx AND b.state <> 'succeeded')
 				WHERE st.plan_id = $1 AND st.state = 'waiting'`), planID); err != nil {
-				return err
-			}
-			tag, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps SET state = 'succeeded'
+			return err
+		}
+		tag, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps SET state = 'succeeded'
 				WHERE plan_id = $1 AND idx >= $2 AND state = 'waiting' AND waiting = 0`), planID, total)
-			if err != nil {
-				return err
-			}
-			if tag.RowsAffected() == 0 {
-				break
-			}
-		}
-		if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps SET state = 'ready' WHERE plan_id = $1 AND idx < $2 AND state = 'waiting' AND waiting = 0`),
-			planID, total); err != nil {
+		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, s.q(`DELETE FROM {s}.node_locks WHERE plan_id = $1`), planID); err != nil {
-			return err
+		if tag.RowsAffected() == 0 {
+			break
 		}
-		// Back to running, which wakes the workers (see notify_run).
-		if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.runs SET state = 'running', stopping = false, running = 0, starved = false,
+	}
+	_, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps SET state = 'ready' WHERE plan_id = $1 AND idx < $2 AND state = 'waiting' AND waiting = 0`),
+		planID, total)
+	return err
+}
+
+// restartRun frees, in tx, the nodes run planID (of total steps) held
+// and sets it running again, tagged with key, so that its workers come
+// back for it and a Retry whose reply is lost can tell it took the run
+// up.
+func (s *Store) restartRun(ctx context.Context, tx pgx.Tx, planID string, total int, key int64) error {
+	if _, err := tx.Exec(ctx, s.q(`DELETE FROM {s}.node_locks WHERE plan_id = $1`), planID); err != nil {
+		return err
+	}
+	// Back to running, which wakes the workers (see notify_run).
+	_, err := tx.Exec(ctx, s.q(`UPDATE {s}.runs SET state = 'running', stopping = false, running = 0, starved = false,
 				finished_at = NULL, done = (SELECT count(*) FROM {s}.steps WHERE plan_id = $1 AND idx < $2 AND state = 'succeeded'),
 				retry_key = $3
-			WHERE plan_id = $1`), planID, total, key); err != nil {
-			return err
-		}
-		retried = true
-		return nil
-	})
-	if err != nil {
-		if errors.Is(err, ErrUnknownRun) || errors.Is(err, ErrNotFinished) {
-			return false, err
-		}
-		// The error may have come after the COMMIT was carried out.
-		var took bool
-		switch rerr := s.pool.QueryRow(ctx, s.q(`SELECT retry_key IS NOT DISTINCT FROM $2 FROM {s}.runs WHERE plan_id = $1`),
-			planID, key).Scan(&took); {
-		case rerr == nil && took:
-			return true, nil
-		case rerr != nil:
-			return false, fmt.Errorf("pgrun: retrying run %s, which may have been taken up all the same (read its Status): %w", planID, err)
-		}
-		return false, fmt.Errorf("pgrun: retrying run %s: %w", planID, err)
+			WHERE plan_id = $1`), planID, total, key)
+	return err
+}
+
+// retryFailed returns what Retry of run planID reports when its
+// transaction, tagged with key, failed with err: the error may have come
+// after the COMMIT was carried out, which the run's retry_key tells.
+func (s *Store) retryFailed(ctx context.Context, planID string, key int64, err error) (bool, error) {
+	if errors.Is(err, ErrUnknownRun) || errors.Is(err, ErrNotFinished) {
+		return false, err
 	}
-	return retried, nil
+	var took bool
+	switch rerr := s.pool.QueryRow(ctx, s.q(`SELECT retry_key IS NOT DISTINCT FROM $2 FROM {s}.runs WHERE plan_id = $1`),
+		planID, key).Scan(&took); {
+	case rerr == nil && took:
+		return true, nil
+	case rerr != nil:
+		return false, fmt.Errorf("pgrun: retrying run %s, which may have been taken up all the same (read its Status): %w", planID, err)
+	}
+	return false, fmt.Errorf("pgrun: retrying run %s: %w", planID, err)
 }
