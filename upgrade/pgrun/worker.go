@@ -610,41 +610,17 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 		w.handBack(ctx, c, false)
 		return nil
 	}
-
-	var report *upgrade.Report
-	var err error
-	returned := true
-	cause := w.leased(ctx, c, func(stepCtx context.Context) {
-		// Run calls runtime.Goexit when the host's code does: in a
-		// goroutine of its own, so that the slot hands the step back.
-		returned = completes(func() { report, err = upgrade.Run(stepCtx, mini, w.exec, w.stepOptions(stepCtx, c, base)...) })
-	})
+	r := w.runStep(ctx, c, mini, base)
 	halted := w.untrack(c)
 
 	bg, done := context.WithTimeout(context.WithoutCancel(ctx), w.o.Lease)
 	defer done()
-	switch {
-	case !returned:
-		w.handBack(bg, c, true) // cut short, in doubt, as if the worker had stopped
-		w.end(errGoexit)
-		return nil
-	case errors.Is(cause, ErrLeaseLost):
-		w.recorded(c, cause, "", 0) // another worker has the step: nothing to record
-		return nil
-	case ctx.Err() != nil && (report == nil || report.Outcomes[len(report.Outcomes)-1].State != upgrade.Succeeded):
-		w.handBack(bg, c, true) // cut short as the worker stops
-		w.recorded(c, context.Cause(ctx), "", 0)
-		return nil
-	case halted && report != nil && errors.Is(err, upgrade.ErrStopped) && report.Outcomes[len(report.Outcomes)-1].State != upgrade.Succeeded:
-		// The host's code ended another slot, and the step's retry did
-		// not start: the worker leaves it, as a worker stopping does.
-		w.handBack(bg, c, true)
-		w.recorded(c, errQuit, "", 0)
+	if w.leaveCutShort(ctx, bg, c, r, halted) {
 		return nil
 	}
-	attempts, errText, kinds := stepResult(c, base, report, err, cause)
+	attempts, errText, kinds := stepResult(c, base, r.report, r.err, r.cause)
 	abandoned := kinds&errKinds(upgrade.ErrAbandoned) != 0 // its Execute or Verify may still run
-	if (errors.Is(cause, errRunCancelled) || abandoned) && errText != "" {
+	if (errors.Is(r.cause, errRunCancelled) || abandoned) && errText != "" {
 		// Cut short by the cancel, or abandoned, the step may be done in
 		// part: in doubt, as upgrade.Run leaves such a step for a resumed
 		// run (Store.Retry offers it so). If this is
@@ -655,6 +631,63 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 			return nil
 		}
 	}
+	return w.recordOutcome(ctx, bg, c, attempts, errText, kinds)
+}
+
+// A stepRun is how a claimed step's run through upgrade.Run ended.
+type stepRun struct {
+	report   *upgrade.Report // upgrade.Run's
+	err      error           // upgrade.Run's
+	returned bool            // false when upgrade.Run called runtime.Goexit
+	cause    error           // what cut the step short (see leased), or nil
+}
+
+// runStep runs claimed step c, alone in plan mini, through upgrade.Run
+// while renewing its lease (see leased), base attempts of it having been
+// made before this claim, and returns how the run ended.
+func (w *worker) runStep(ctx context.Context, c *claim, mini *upgrade.Plan, base int) stepRun {
+	r := stepRun{returned: true}
+	r.cause = w.leased(ctx, c, func(stepCtx context.Context) {
+		// Run calls runtime.Goexit when the host's code does: in a
+		// goroutine of its own, so that the slot hands the step back.
+		r.returned = completes(func() { r.report, r.err = upgrade.Run(stepCtx, mini, w.exec, w.stepOptions(stepCtx, c, base)...) })
+	})
+	return r
+}
+
+// leaveCutShort leaves claimed step c, recording no outcome, when its run
+// r was cut short by runtime.Goexit or the lease's loss, or, before the
+// step succeeded, by the worker stopping or by end (halted); except after
+// the lease's loss, it hands the step back in doubt, under bg. It
+// reports whether it left the step.
+func (w *worker) leaveCutShort(ctx, bg context.Context, c *claim, r stepRun, halted bool) bool {
+	switch {
+	case !r.returned:
+		w.handBack(bg, c, true) // cut short, in doubt, as if the worker had stopped
+		w.end(errGoexit)
+		return true
+	case errors.Is(r.cause, ErrLeaseLost):
+		w.recorded(c, r.cause, "", 0) // another worker has the step: nothing to record
+		return true
+	case ctx.Err() != nil && (r.report == nil || r.report.Outcomes[len(r.report.Outcomes)-1].State != upgrade.Succeeded):
+		w.handBack(bg, c, true) // cut short as the worker stops
+		w.recorded(c, context.Cause(ctx), "", 0)
+		return true
+	case halted && r.report != nil && errors.Is(r.err, upgrade.ErrStopped) && r.report.Outcomes[len(r.report.Outcomes)-1].State != upgrade.Succeeded:
+		// The host's code ended another slot, and the step's retry did
+		// not start: the worker leaves it, as a worker stopping does.
+		w.handBack(bg, c, true)
+		w.recorded(c, errQuit, "", 0)
+		return true
+	}
+	return false
+}
+
+// recordOutcome records claimed step c's outcome (attempts, and errText
+// and kinds, none when it succeeded) under bg and, unless the worker is
+// stopping or drained, claims the slot's next step in the same
+// transaction, and returns that claim for loop (nil if it made none).
+func (w *worker) recordOutcome(ctx, bg context.Context, c *claim, attempts int, errText string, kinds int) *next {
 	if ctx.Err() != nil || isClosed(w.o.Drain) || isClosed(w.quit) {
 		w.recorded(c, w.persist(bg, func() error { return w.finish(bg, c, attempts, errText, kinds) }), errText, kinds)
 		return nil
