@@ -380,15 +380,8 @@ func (w *worker) loop(ctx context.Context) error {
 				return errQuit
 			}
 		} else {
-			select {
-			case <-w.o.Drain:
-				return ErrDrained
-			case <-w.quit:
-				return errQuit
-			default:
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
+			if err := w.leaving(ctx); err != nil {
+				return err
 			}
 			n.woken = w.waker.add(w.planID()) // before claim: a wake after it is not missed
 			if key == nil {
@@ -399,36 +392,63 @@ func (w *worker) loop(ctx context.Context) error {
 				key = nil
 			}
 		}
-		woken, c, finished, err := n.woken, n.c, n.finished, n.err
-		if err == nil && (c != nil || finished) {
-			w.waker.leave(woken)
+		if n.err == nil && (n.c != nil || n.finished) {
+			w.waker.leave(n.woken)
 			w.waker.wakeOne(w.planID()) // a notification may have readied more: pass it on
 		}
-		switch {
-		case ctx.Err() != nil:
-			w.waker.pass(w.planID(), woken)
-			switch { // claimed as ctx ended: ready again at once, rather than in doubt once the lease expires
-			case c != nil && c.rollback:
-				w.handOver(ctx, c, false)
-			case c != nil:
-				w.handBack(ctx, c, false)
-			}
-			return ctx.Err()
-		case finished:
-			return nil
-		case errors.Is(err, ErrUnknownRun):
-			w.waker.leave(woken)
+		var stop bool
+		var err error
+		if carried, stop, err = w.act(ctx, n); stop {
 			return err
-		case err != nil || c == nil:
-			if err := w.idle(ctx, woken, n.wake, err); err != nil {
-				return err
-			}
-		case c.rollback:
-			w.undo(ctx, c)
-		default:
-			carried = w.execute(ctx, c)
 		}
 	}
+}
+
+// leaving returns the error with which loop stops before a claim, the
+// worker drained (ErrDrained), ended (errQuit) or ctx done, or nil.
+func (w *worker) leaving(ctx context.Context) error {
+	select {
+	case <-w.o.Drain:
+		return ErrDrained
+	case <-w.quit:
+		return errQuit
+	default:
+	}
+	return ctx.Err()
+}
+
+// act does what claim n calls for: it runs the step claimed (returning,
+// carried, the claim execute made for the slot's next turn), undoes it,
+// or waits with nothing claimed (see idle). It reports stop, with the
+// error loop returns, when the slot is to end: ctx done (handing back a
+// step claimed as it ended), the run finished (nil) or gone, or the
+// worker leaving.
+func (w *worker) act(ctx context.Context, n next) (carried *next, stop bool, err error) {
+	switch {
+	case ctx.Err() != nil:
+		w.waker.pass(w.planID(), n.woken)
+		switch { // claimed as ctx ended: ready again at once, rather than in doubt once the lease expires
+		case n.c != nil && n.c.rollback:
+			w.handOver(ctx, n.c, false)
+		case n.c != nil:
+			w.handBack(ctx, n.c, false)
+		}
+		return nil, true, ctx.Err()
+	case n.finished:
+		return nil, true, nil
+	case errors.Is(n.err, ErrUnknownRun):
+		w.waker.leave(n.woken)
+		return nil, true, n.err
+	case n.err != nil || n.c == nil:
+		if err := w.idle(ctx, n.woken, n.wake, n.err); err != nil {
+			return nil, true, err
+		}
+	case n.c.rollback:
+		w.undo(ctx, n.c)
+	default:
+		return w.execute(ctx, n.c), false, nil
+	}
+	return nil, false, nil
 }
 
 // idle waits, with nothing claimed after err (nil: nothing to claim) and
