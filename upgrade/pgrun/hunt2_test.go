@@ -3,7 +3,6 @@ package pgrun
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -52,10 +51,8 @@ func TestHunt2CancelDuringRollbackEvents(t *testing.T) {
 	plan.ID = "hunt2-cancel-rollback"
 	bg := context.Background()
 	require.NoError(t, s.Submit(bg, plan, Options{Rollback: true}))
-	o := fastWorker
-	o.Lease = 300 * time.Millisecond
 	done := make(chan error, 1)
-	go func() { done <- s.Work(bg, plan.ID, remote, o) }()
+	go func() { done <- s.Work(bg, plan.ID, remote, fastWorker) }() // learns of the cancel as it renews its lease
 	<-remote.entered
 	require.NoError(t, s.Cancel(bg, plan.ID))
 	require.NoError(t, <-done)

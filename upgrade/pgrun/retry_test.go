@@ -358,10 +358,11 @@ func TestCancelledStepInDoubtOnRetry(t *testing.T) {
 		}
 		return nil
 	})
-	o := fastWorker
-	o.Lease = time.Second // the worker learns of the cancel as it renews
+	// The worker learns of the cancel as it renews the lease, a third of
+	// fastWorker's into it: a shorter lease, which a loaded machine's
+	// scheduler can let lapse, would hand the step over as lost.
 	done := make(chan error, 1)
-	go func() { done <- s.Work(ctx, plan.ID, exec, o) }()
+	go func() { done <- s.Work(ctx, plan.ID, exec, fastWorker) }()
 	<-started
 	require.NoError(t, s.Cancel(ctx, plan.ID))
 	require.NoError(t, <-done)
@@ -398,9 +399,7 @@ func TestCancelKeepsSuccess(t *testing.T) {
 		}
 		return nil // done all the same
 	})
-	o := fastWorker
-	o.Lease = time.Second
-	require.NoError(t, s.Work(ctx, plan.ID, exec, o))
+	require.NoError(t, s.Work(ctx, plan.ID, exec, fastWorker)) // see TestCancelledStepInDoubtOnRetry for the lease
 	st, err := s.Status(ctx, plan.ID)
 	require.NoError(t, err)
 	a, _ := st.Report.Outcome("a")
