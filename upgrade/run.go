@@ -306,7 +306,10 @@ func WithRunLogger(l *slog.Logger) RunOption { return func(c *runConfig) { c.log
 // WithJournal makes Run record every step's start and end in j before it
 // goes on, and resume from what j holds: steps recorded as succeeded are
 // not run again, and a step recorded as started but not finished is
-// offered to the executor again, in doubt (see InDoubt). A *FileJournal
+// offered to the executor again, in doubt (see InDoubt). A step whose
+// failed attempt was waiting out its retry backoff (WithRetry) when ctx
+// was cancelled is recorded as failed, since nothing of it was running: a
+// resumed run tries it again, not in doubt. A *FileJournal
 // serves one Run at a time: another Run with it meanwhile gets a
 // *LockError (ErrLocked) and runs nothing.
 func WithJournal(j Journal) RunOption { return func(c *runConfig) { c.journal = j } }
@@ -527,6 +530,10 @@ type result struct {
 	err      error
 	attempts int  // Execute calls made
 	stopped  bool // an attempt failed and stop kept the next from starting
+	// settled says that err is the error of an attempt that ended before
+	// the run was cancelled: the step was waiting to try again, with
+	// nothing of it running, so it is not in doubt (see finish).
+	settled bool
 }
 
 func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig, store *packageStore) (*run, error) {
@@ -855,7 +862,9 @@ func (r *run) attempt(ctx context.Context, i int, s *slot) (res result, abandone
 			}
 		case <-ctx.Done():
 			t.Stop()
-			return result{i: i, err: err, attempts: n}, false // the last attempt's error
+			// The last attempt's error: that attempt ended before the
+			// cancellation, and no other started.
+			return result{i: i, err: err, attempts: n, settled: true}, false
 		case <-r.halting:
 			t.Stop()
 			return result{i: i, err: err, attempts: n}, false
@@ -1040,9 +1049,10 @@ func (r *run) finish(ctx context.Context, res result) (failed bool) {
 		// A step cut short by cancellation, or abandoned, may be done in
 		// part, and one whose success could not be recorded is done: leave
 		// it started in the journal, so that a resumed run offers it in
-		// doubt.
+		// doubt. One cancelled while it waited to try again is not cut
+		// short: its last attempt had failed, and nothing of it ran.
 		o.Abandoned = errors.Is(res.err, ErrAbandoned)
-		if ctx.Err() == nil && !o.Abandoned && !unrecorded {
+		if (ctx.Err() == nil || res.settled) && !o.Abandoned && !unrecorded {
 			if err := r.record(ctx, res.i, RecordFailed); err != nil {
 				r.errs = multierror.Append(r.errs, err)
 			}

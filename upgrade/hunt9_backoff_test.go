@@ -1,0 +1,60 @@
+package upgrade_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/upgradetest"
+)
+
+// TestHunt9CancelInBackoffIsNotInDoubt: a run cancelled while a step
+// waits out its retry backoff has nothing of that step running: its
+// failed attempt ended, and the journal says so. A resumed run tries the
+// step again as one not started, not in doubt, so that the operator has
+// nothing to check on its node first.
+func TestHunt9CancelInBackoffIsNotInDoubt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		plan := shopPlan(t, 1)
+		first := plan.Steps[0].ID
+		path := filepath.Join(t.TempDir(), "run.journal")
+		j, err := upgrade.OpenFileJournal(path)
+		require.NoError(t, err)
+		defer j.Close()
+
+		exec := &upgradetest.Executor{}
+		exec.FailTimes(first, 1, errors.New("mirror unreachable"))
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var report *upgrade.Report
+		done := make(chan error)
+		go func() {
+			var err error
+			report, err = upgrade.Run(ctx, plan, exec, upgrade.WithJournal(j), upgrade.WithRetry(3, time.Minute, time.Hour))
+			done <- err
+		}()
+		synctest.Wait() // the first attempt failed; the step waits out its backoff
+		require.Equal(t, 1, exec.Calls(first), "one attempt before the wait")
+		cancel()
+		require.ErrorIs(t, <-done, context.Canceled)
+		o, _ := report.Outcome(first)
+		assert.Equal(t, upgrade.Failed, o.State)
+		assert.Equal(t, 1, o.Attempts)
+
+		exec2 := &upgradetest.Executor{}
+		report, err = upgrade.Run(context.Background(), plan, exec2, upgrade.WithJournal(j))
+		require.NoError(t, err)
+		assert.Empty(t, exec2.InDoubt(), "nothing of the step ran when the run was cancelled")
+		o, _ = report.Outcome(first)
+		assert.False(t, o.InDoubt)
+		assert.Equal(t, upgrade.Succeeded, o.State)
+		assert.Equal(t, len(plan.Steps), report.Count(upgrade.Succeeded))
+	})
+}
