@@ -258,13 +258,31 @@ func post8(ts *testServer, path, body string) (int, map[string]any, error) {
 	return resp.StatusCode, answer, err
 }
 
+// postResult is what post8 returned.
+type postResult struct {
+	code   int
+	answer map[string]any
+	err    error
+}
+
+// postAsync calls post8 in a goroutine of its own, for a call that waits
+// on the server, and returns where its result comes.
+func postAsync(ts *testServer, path, body string) <-chan postResult {
+	c := make(chan postResult, 1)
+	go func() {
+		code, answer, err := post8(ts, path, body)
+		c <- postResult{code, answer, err}
+	}()
+	return c
+}
+
 // TestHunt8DatabaseSubmitOutsideLock holds the submission of a plan to
 // the database (serve --database) as a slow database would: the server
 // answers other calls meanwhile (before, it held its mutex through the
 // round trip, and every call waited); another plan on the same
-// application is refused busy, naming the run being started; and the same
-// plan applied again waits for the first apply and answers with its run:
-// the plan is submitted once.
+// application waits for the start, then is refused busy, naming the run,
+// which exists by then; and the same plan applied again waits for the
+// first apply and answers with its run: the plan is submitted once.
 func TestHunt8DatabaseSubmitOutsideLock(t *testing.T) {
 	db := testDatabase(t)
 	schema := testSchema()
@@ -272,7 +290,7 @@ func TestHunt8DatabaseSubmitOutsideLock(t *testing.T) {
 	ts := newDatabaseServer(t, e, db, schema)
 	id := ts.reviewed(t)
 	run := databaseRunID(id)
-	submitting, release, waiting := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	submitting, release, waiting := make(chan struct{}), make(chan struct{}), make(chan struct{}, 2)
 	var submits atomic.Int32
 	ts.srv.testHook = func(point string) {
 		switch point {
@@ -282,22 +300,11 @@ func TestHunt8DatabaseSubmitOutsideLock(t *testing.T) {
 				<-release
 			}
 		case "wait":
-			close(waiting)
+			waiting <- struct{}{}
 		}
 	}
-	type result struct {
-		code   int
-		answer map[string]any
-		err    error
-	}
-	apply := func() <-chan result {
-		c := make(chan result, 1)
-		go func() {
-			code, answer, err := post8(ts, "/v1/plans/"+id+"/apply", "")
-			c <- result{code, answer, err}
-		}()
-		return c
-	}
+	post := func(path, body string) <-chan postResult { return postAsync(ts, path, body) }
+	apply := func() <-chan postResult { return post("/v1/plans/"+id+"/apply", "") }
 	var releaseOnce sync.Once
 	letGo := func() { releaseOnce.Do(func() { close(release) }) }
 	t.Cleanup(letGo) // before the server closes, which waits for the apply
@@ -312,21 +319,27 @@ func TestHunt8DatabaseSubmitOutsideLock(t *testing.T) {
 	ts.srv.mu.Unlock()
 	code, runs := ts.get(t, "/v1/runs")
 	assert.Equal(t, http.StatusOK, code, runs)
-	// Another plan on shop is refused while the run starts.
-	code, answer := ts.post(t, "/v1/apply", hunt6Request("shop_app_v3", hunt6Host))
-	assert.Equal(t, http.StatusConflict, code, answer)
-	assert.Equal(t, "busy", answer["kind"])
-	assert.Equal(t, run, answer["run"])
-	// The same plan again waits for the first apply.
+	// Another plan on shop waits for the start, as does the same plan
+	// applied again.
+	other := post("/v1/apply", hunt6Request("shop_app_v3", hunt6Host))
+	<-waiting
 	second := apply()
 	<-waiting
 	letGo()
-	for _, c := range []<-chan result{first, second} {
+	for _, c := range []<-chan postResult{first, second} {
 		r := <-c
 		require.NoError(t, r.err)
 		assert.Equal(t, http.StatusAccepted, r.code, r.answer)
 		assert.Equal(t, run, r.answer["run"], "one run")
 	}
+	// The other plan is refused once the run exists, naming it.
+	r := <-other
+	require.NoError(t, r.err)
+	assert.Equal(t, http.StatusConflict, r.code, r.answer)
+	assert.Equal(t, "busy", r.answer["kind"])
+	assert.Equal(t, run, r.answer["run"])
+	code, status := ts.get(t, "/v1/runs/"+run)
+	assert.Equal(t, http.StatusOK, code, status)
 	assert.Equal(t, int32(1), submits.Load(), "the plan was submitted once")
 	st, err := ts.srv.db.Status(t.Context(), id)
 	require.NoError(t, err)

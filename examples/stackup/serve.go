@@ -114,13 +114,16 @@ type server struct {
 	busy     map[topology.AppID]string // application → the run that changes it
 	// starting holds the database runs being started (startDatabase),
 	// each with a channel closed once its start is over: another apply
-	// of the plan waits for it, rather than submit the plan again.
+	// of the plan waits for it, rather than submit the plan again, and so
+	// does an apply of another plan on its applications, which busy
+	// holds for it meanwhile, rather than be refused naming a run that
+	// may never come to exist.
 	starting map[string]chan struct{}
 
 	// testHook, if set (by tests), is called where a test synchronises
 	// with the server: "submit" before a plan is submitted to the
-	// database, and "wait" before an apply waits for another apply of the
-	// same plan to start its run; s.mu is not held.
+	// database, and "wait" before an apply waits for another apply's
+	// database run to start (see awaitStart); s.mu is not held.
 	testHook func(point string)
 }
 
@@ -684,12 +687,25 @@ func (s *server) start(ctx context.Context, plan *upgrade.Plan, old *runState) (
 		return applyAnswer{}, fail(http.StatusServiceUnavailable, "shutting_down", errors.New("the server is shutting down"))
 	}
 	for _, app := range apps {
-		if other, ok := s.busy[app]; ok && (s.db == nil || other != databaseRunID(plan.ID)) {
-			s.mu.Unlock()
-			f := fail(http.StatusConflict, "busy", fmt.Errorf("application %q is being upgraded by run %s; one apply per application at a time", app, other))
-			f.body.Run = other
-			return applyAnswer{}, f
+		other, ok := s.busy[app]
+		if !ok || (s.db != nil && other == databaseRunID(plan.ID)) {
+			continue
 		}
+		if wait, ok := s.starting[other]; ok {
+			// Another plan's database run is starting on app, and may
+			// never come to exist (its start may fail, and free app):
+			// wait for the start, so that a refusal names a run that
+			// exists, and a start that failed refuses nothing.
+			s.mu.Unlock()
+			if err := s.awaitStart(ctx, wait, fmt.Sprintf("a run was starting on application %q", app)); err != nil {
+				return applyAnswer{}, err
+			}
+			return s.start(ctx, plan, old)
+		}
+		s.mu.Unlock()
+		f := fail(http.StatusConflict, "busy", fmt.Errorf("application %q is being upgraded by run %s; one apply per application at a time", app, other))
+		f.body.Run = other
+		return applyAnswer{}, f
 	}
 	if s.db != nil && old != nil {
 		s.mu.Unlock()
@@ -701,11 +717,8 @@ func (s *server) start(ctx context.Context, plan *upgrade.Plan, old *runState) (
 		// too: once it is over, the run is known (or its start failed,
 		// and this one tries again).
 		s.mu.Unlock()
-		s.hook("wait")
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return applyAnswer{}, fail(http.StatusServiceUnavailable, "cancelled", fmt.Errorf("the call ended while another apply of plan %s was starting its run: %w", plan.ID, ctx.Err()))
+		if err := s.awaitStart(ctx, wait, fmt.Sprintf("another apply of plan %s was starting its run", plan.ID)); err != nil {
+			return applyAnswer{}, err
 		}
 		return s.start(ctx, plan, old)
 	}
@@ -752,6 +765,19 @@ func (s *server) start(ctx context.Context, plan *upgrade.Plan, old *runState) (
 	id := rs.status().Run
 	s.log.Info("run started", "run", id, "plan", plan.ID, "applications", apps, "steps", len(plan.Steps), "resumed", old != nil)
 	return applyAnswer{Run: id, Plan: plan.ID, Events: "/v1/runs/" + id + "/events"}, nil
+}
+
+// awaitStart waits for the database run start that closes wait to be
+// over, or for ctx to end: then it returns a *failure saying that the
+// call ended while what was happening. s.mu is not held.
+func (s *server) awaitStart(ctx context.Context, wait <-chan struct{}, what string) error {
+	s.hook("wait")
+	select {
+	case <-wait:
+		return nil
+	case <-ctx.Done():
+		return fail(http.StatusServiceUnavailable, "cancelled", fmt.Errorf("the call ended while %s: %w", what, ctx.Err()))
+	}
 }
 
 // hook calls s.testHook, if set, at point.
