@@ -96,6 +96,9 @@ func openRegular(root *os.Root, name string, flag int, perm os.FileMode) (*os.Fi
 	if fi, err := root.Lstat(name); err == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file (%s)", name, fileKind(fi.Mode()))
 	}
+	if openRegularHook != nil {
+		openRegularHook(name)
+	}
 	f, err := root.OpenFile(name, flag&^os.O_CREATE|openNonBlock, perm)
 	if errors.Is(err, fs.ErrNotExist) && flag&os.O_CREATE != 0 {
 		f, err = root.OpenFile(name, flag|os.O_EXCL|openNonBlock, perm)
@@ -121,6 +124,11 @@ func openRegular(root *os.Root, name string, flag int, perm os.FileMode) (*os.Fi
 	}
 	return f, nil
 }
+
+// openRegularHook, when set (by tests only), is called by openRegular
+// between its look at name and its open, where another may swap a link
+// or a named pipe in.
+var openRegularHook func(name string)
 
 // fileKind names what a file that is not regular is.
 func fileKind(m fs.FileMode) string {

@@ -230,16 +230,12 @@ func (inv *inventory) set(ctx context.Context, e edit) error {
 	defer unlock()
 
 	name := filepath.Base(inv.path)
-	info, err := root.Lstat(name)
+	// Through openRegular, as the server's other files are: a look at the
+	// name, then an open of it, would follow a link (or open a named
+	// pipe) swapped in between.
+	f, err := openRegular(root, name, os.O_RDONLY, 0)
 	if err != nil {
-		return err
-	}
-	if !info.Mode().IsRegular() {
-		return fmt.Errorf("not a regular file (%s): stackup records versions only in a regular file", fileKind(info.Mode()))
-	}
-	f, err := root.OpenFile(name, os.O_RDONLY|openNonBlock, 0)
-	if err != nil {
-		return err
+		return fmt.Errorf("%w: stackup records versions only in a regular file", err)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, topology.MaxFileSize+1))
 	f.Close()
