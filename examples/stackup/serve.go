@@ -876,23 +876,32 @@ func (s *server) prepare(plan *upgrade.Plan, apps []topology.AppID, old *runStat
 		}
 		rs = newRunState(rec)
 	}
-	ctx, cancel := context.WithCancelCause(s.ctx)
+	// The record says the run is running once saved, and only then does
+	// rs: a resume whose record cannot be saved leaves old as it was,
+	// ended, not running with nothing running it (which no cancel could
+	// end, and no resume take up again).
+	rs.saveMu.Lock() // as save does: no other write of the record meanwhile
 	rs.mu.Lock()
-	rs.rec.State, rs.rec.Error, rs.rec.Finished = runRunning, "", nil
-	for id, state := range rs.rec.Steps {
+	rec := rs.rec.clone()
+	rs.mu.Unlock()
+	rec.State, rec.Error, rec.Finished = runRunning, "", nil
+	for id, state := range rec.Steps {
 		if state != "succeeded" && state != stepInDoubt {
-			rs.rec.Steps[id] = stepPending
+			rec.Steps[id] = stepPending
 		}
 	}
-	rs.rec.count()
-	rs.cancel = cancel
-	rs.notify()
-	rs.mu.Unlock()
-	if err := rs.save(s.state); err != nil {
-		cancel(nil)
+	rec.count()
+	if err := s.state.saveRun(&rec); err != nil {
+		rs.saveMu.Unlock()
 		j.Close()
 		return nil, err
 	}
+	ctx, cancel := context.WithCancelCause(s.ctx)
+	rs.mu.Lock()
+	rs.rec, rs.cancel = rec, cancel
+	rs.notify()
+	rs.mu.Unlock()
+	rs.saveMu.Unlock()
 	s.runs[id] = rs
 	if i := slices.Index(s.finished, id); i >= 0 {
 		s.finished = slices.Delete(s.finished, i, i+1)
