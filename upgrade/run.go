@@ -282,8 +282,10 @@ const DefaultMaxBackoff = 5 * time.Minute
 // together), and each Rollback. The default, like any d <= 0, is no
 // bound. A call that outlasts it has its context cancelled with a cause
 // (see context.Cause) that says so, such as "step timed out after 30s",
-// and matches context.DeadlineExceeded; a Rollback that returns then
-// leaves its step, and the steps before it, in place.
+// and matches context.DeadlineExceeded; so does the step's error, which
+// says it too when the host's code returned the context's error itself
+// ("step timed out after 30s: context deadline exceeded"). A Rollback that
+// returns then leaves its step, and the steps before it, in place.
 func WithStepTimeout(d time.Duration) RunOption { return func(c *runConfig) { c.timeout = d } }
 
 // stepTimedOut is the cause of the context of an attempt that outlasted
@@ -933,14 +935,26 @@ func (r *run) once(ctx context.Context, i, n int, s *slot) error {
 		ctx = context.WithValue(ctx, packageFileKey{}, path)
 	}
 	if err := r.host(ctx, callExecute, i, n, s); err != nil {
-		return err
+		return timedOut(ctx, err)
 	}
 	if _, ok := r.exec.(Verifier); ok {
 		if err := r.host(ctx, callVerify, i, n, s); err != nil {
-			return verifyError(callVerify, err)
+			return verifyError(callVerify, timedOut(ctx, err))
 		}
 	}
 	return nil
+}
+
+// timedOut returns err, a host call's error, saying that the step
+// timeout ended the call when it did and err is ctx.Err() itself, as
+// Executor asks: "context deadline exceeded" alone names neither the
+// timeout nor its length. An error of the host's own is left as it is.
+func timedOut(ctx context.Context, err error) error {
+	var t *stepTimedOut
+	if err == context.DeadlineExceeded && errors.As(context.Cause(ctx), &t) {
+		return fmt.Errorf("%w: %w", t, err)
+	}
+	return err
 }
 
 // host calls the host's method m for attempt n of step i: in the worker,
@@ -1294,7 +1308,7 @@ func (r *run) undo(ctx context.Context, i int) error {
 	if p := r.plan.Steps[i].Package; r.store != nil && p != nil {
 		ctx = context.WithValue(ctx, packageFileKey{}, r.store.Made(*p))
 	}
-	return r.call(ctx, callRollback, i)
+	return timedOut(ctx, r.call(ctx, callRollback, i))
 }
 
 func (r *run) emit(e Event) {

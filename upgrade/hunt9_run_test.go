@@ -58,3 +58,25 @@ func TestHunt9CancelInBackoffIsNotInDoubt(t *testing.T) {
 		assert.Equal(t, len(plan.Steps), report.Count(upgrade.Succeeded))
 	})
 }
+
+// TestHunt9TimeoutSaysSo: a step that hangs until the step timeout, its
+// executor returning the context's error as Executor asks, fails with an
+// error that says the step timed out, and after how long, not only
+// "context deadline exceeded", which names neither the timeout nor the
+// option that set it; it still matches context.DeadlineExceeded.
+func TestHunt9TimeoutSaysSo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		plan := h5Plan("a", "b:a")
+		exec := &upgradetest.Executor{}
+		exec.Hang("a")
+		report, err := upgrade.Run(t.Context(), plan, exec, upgrade.WithStepTimeout(time.Minute), upgrade.WithRetry(2, time.Second, 0))
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.ErrorContains(t, err, `step a on node "n-a": step timed out after 1m0s`)
+		o, _ := report.Outcome("a")
+		assert.Equal(t, upgrade.Failed, o.State)
+		assert.Equal(t, 2, o.Attempts, "a timeout is retried")
+		assert.ErrorContains(t, o.Err, "step timed out after 1m0s")
+		o, _ = report.Outcome("b")
+		assert.Equal(t, upgrade.Skipped, o.State)
+	})
+}
