@@ -80,3 +80,35 @@ func TestHunt9TimeoutSaysSo(t *testing.T) {
 		assert.Equal(t, upgrade.Skipped, o.State)
 	})
 }
+
+// TestHunt9StopAndCancelInBackoffIsNotInDoubt: a server shutting down
+// closes the run's stop, then cancels it; both may have happened by the
+// time a step waiting out its retry backoff looks, and the run's wait
+// then ends by either. Its failed attempt ended before both: the journal
+// records it failed, not started, whichever ended the wait, so that a
+// resumed run tries it again, not in doubt. (The wait picks at random;
+// twenty runs catch the wrong pick with a probability of 1 - 2^-20.)
+func TestHunt9StopAndCancelInBackoffIsNotInDoubt(t *testing.T) {
+	for range 20 {
+		synctest.Test(t, func(t *testing.T) {
+			plan := h5Plan("a", "b:a")
+			exec := &upgradetest.Executor{}
+			exec.FailTimes("a", 1, errors.New("mirror unreachable"))
+			j := &h2CtxJournal{}
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			stop := make(chan struct{})
+			done := make(chan error)
+			go func() {
+				_, err := upgrade.Run(ctx, plan, exec, upgrade.WithJournal(j), upgrade.WithStop(stop),
+					upgrade.WithRetry(3, time.Minute, time.Hour))
+				done <- err
+			}()
+			synctest.Wait() // a failed once and waits out its backoff
+			close(stop)
+			cancel()
+			require.ErrorIs(t, <-done, context.Canceled)
+			require.Equal(t, upgrade.RecordFailed, j.last("a"), "nothing of a was running")
+		})
+	}
+}

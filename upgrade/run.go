@@ -533,8 +533,9 @@ type result struct {
 	attempts int  // Execute calls made
 	stopped  bool // an attempt failed and stop kept the next from starting
 	// settled says that err is the error of an attempt that ended before
-	// the run was cancelled: the step was waiting to try again, with
-	// nothing of it running, so it is not in doubt (see finish).
+	// the run was cancelled, the step then waiting to try again with
+	// nothing of it running: it is not in doubt (see finish), whether the
+	// cancellation, the stop or a halt ended the wait.
 	settled bool
 }
 
@@ -845,8 +846,13 @@ func (r *run) attempt(ctx context.Context, i int, s *slot) (res result, abandone
 		if err == nil || n >= r.cfg.attempts || IsPermanent(err) || ctx.Err() != nil {
 			return result{i: i, err: err, attempts: n}, false
 		}
+		// The attempt ended before any cancellation: from here on, the
+		// step waits to try again with nothing of it running, however
+		// the wait ends (see result.settled).
+		last := result{i: i, err: err, attempts: n, settled: true}
 		if no, stopped := r.retrying(ctx, i, n+1, err); no {
-			return result{i: i, err: err, attempts: n, stopped: stopped}, false
+			last.stopped = stopped
+			return last, false
 		}
 		if wait == nil {
 			wait = newBackoff(r.cfg.backoff, r.cfg.maxBackoff)
@@ -860,19 +866,19 @@ func (r *run) attempt(ctx context.Context, i int, s *slot) (res result, abandone
 			no, stopped := r.noRetry(ctx)
 			r.mu.Unlock()
 			if no {
-				return result{i: i, err: err, attempts: n, stopped: stopped}, false
+				last.stopped = stopped
+				return last, false
 			}
 		case <-ctx.Done():
 			t.Stop()
-			// The last attempt's error: that attempt ended before the
-			// cancellation, and no other started.
-			return result{i: i, err: err, attempts: n, settled: true}, false
+			return last, false // the last attempt's error
 		case <-r.halting:
 			t.Stop()
-			return result{i: i, err: err, attempts: n}, false
+			return last, false
 		case <-r.cfg.stop:
 			t.Stop()
-			return result{i: i, err: err, attempts: n, stopped: true}, false
+			last.stopped = true
+			return last, false
 		}
 	}
 }
