@@ -419,9 +419,10 @@ func TestHunt9KubeadmSkipsNoMinor(t *testing.T) {
 }
 
 // hunt9Runtimes is an Ubuntu 20.04 VM, vm-1, with a Python 3.8 runtime,
-// py-1, that the ETL job etl-1 runs on, and a Node.js 18 runtime, node-1,
-// that the web application web-1 runs on.
-func hunt9Runtimes() *topology.Builder {
+// py, that the ETL job etl-1 runs on, and a Node.js 18 runtime, node, that
+// the web application web-1 runs on. Nodes of one height are decided in
+// the order of their IDs.
+func hunt9Runtimes(py, node topology.NodeID) *topology.Builder {
 	return new(topology.Builder).
 		Template("base", topology.Template{ID: "ubuntu_os", Type: "ubuntu", Version: v("20.04")}).
 		Template("base", topology.Template{ID: "python_runtime", Type: "python", Version: v("3.8.10")}).
@@ -431,10 +432,10 @@ func hunt9Runtimes() *topology.Builder {
 		Template("web", topology.Template{ID: "web_app", Type: "webapp", Version: v("1.0.0"),
 			Requirements: []topology.Requirement{{Template: "node_runtime", Constraint: c(">=18")}}}).
 		Node("base", topology.Node{ID: "vm-1", Template: "ubuntu_os"}).
-		Node("base", topology.Node{ID: "py-1", Template: "python_runtime", Relationships: on("vm-1")}).
-		Node("base", topology.Node{ID: "node-1", Template: "node_runtime", Relationships: on("vm-1")}).
-		Node("etl", topology.Node{ID: "etl-1", Template: "etl_app", Relationships: on("py-1")}).
-		Node("web", topology.Node{ID: "web-1", Template: "web_app", Relationships: on("node-1")})
+		Node("base", topology.Node{ID: py, Template: "python_runtime", Relationships: on("vm-1")}).
+		Node("base", topology.Node{ID: node, Template: "node_runtime", Relationships: on("vm-1")}).
+		Node("etl", topology.Node{ID: "etl-1", Template: "etl_app", Relationships: on(py)}).
+		Node("web", topology.Node{ID: "web-1", Template: "web_app", Relationships: on(node)})
 }
 
 // TestHunt9RuntimesNeedDifferentOS: Python 3.12.4 is built for Ubuntu
@@ -449,7 +450,7 @@ func TestHunt9RuntimesNeedDifferentOS(t *testing.T) {
 		requires(pkg("python", "3.12.4"), "ubuntu", "~22.04"), requires(pkg("python", "3.12.7"), "ubuntu", ">=22.04"),
 		requires(pkg("nodejs", "20.17.0"), "ubuntu", ">=20.04"), requires(pkg("nodejs", "22.9.0"), "ubuntu", ">=24.04"),
 	}
-	topo := build(t, hunt9Runtimes())
+	topo := build(t, hunt9Runtimes("py-1", "node-1"))
 	etl := hunt9Request("etl", "etl_app", "2.0.0", "python_runtime", ">=3.12")
 	web := hunt9Request("web", "web_app", "2.0.0", "node_runtime", ">=22")
 	plan, err := hunt9Plan(t, topo, pkgs, []upgrade.Option{upgrade.WithPolicy(upgrade.Nearest)}, etl)
