@@ -65,7 +65,8 @@ type Status struct {
 	Finished  bool
 	Cancelled bool
 	// InDoubt lists, in the plan's order, the steps that were offered
-	// again after their worker was lost, or cut short (by a cancel, or
+	// again after their worker was lost, or cut short (by a cancel as an
+	// attempt ran, not as a failed one's retry waited out its backoff; or
 	// abandoned past the grace period), or after a rollback of theirs
 	// failed (see Store.Retry): they may have been carried out, or rolled
 	// back, more than once, or in part. Their Outcomes in Report say
@@ -297,7 +298,9 @@ var errRollbackCancelled = fmt.Errorf("%w before the step was rolled back: %w", 
 
 // Cancel cancels the run of plan planID: no step starts any more, and the
 // steps running get their context cancelled at their worker's next lease
-// renewal and end Failed. A run rolling back stops: the rollback under way
+// renewal and end Failed, in doubt if cut short (see Status.InDoubt): a
+// step whose failed attempt waits out its retry backoff is not, as
+// upgrade.Run records it. A run rolling back stops: the rollback under way
 // gets its context cancelled likewise, and the steps not undone yet stay
 // in place with an error matching ErrCancelled and context.Canceled, as
 // upgrade.Run leaves them when its context is cancelled during the

@@ -640,10 +640,12 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 	}
 	attempts, errText, kinds := stepResult(c, base, r.report, r.err, r.cause)
 	abandoned := kinds&errKinds(upgrade.ErrAbandoned) != 0 // its Execute or Verify may still run
-	if (errors.Is(r.cause, errRunCancelled) || abandoned) && errText != "" {
+	if (errors.Is(r.cause, errRunCancelled) || abandoned) && errText != "" && !r.settled {
 		// Cut short by the cancel, or abandoned, the step may be done in
 		// part: in doubt, as upgrade.Run leaves such a step for a resumed
-		// run (Store.Retry offers it so). If this is
+		// run (Store.Retry offers it so). One whose failed attempt was
+		// waiting out its retry backoff as the cancel came (r.settled) is
+		// not cut short: nothing of it ran. If this is
 		// not recorded, the lease expires and the step is in doubt all
 		// the same.
 		if err := w.persist(bg, func() error { return w.markInDoubt(bg, c) }); err != nil {
@@ -660,6 +662,12 @@ type stepRun struct {
 	err      error           // upgrade.Run's
 	returned bool            // false when upgrade.Run called runtime.Goexit
 	cause    error           // what cut the step short (see leased), or nil
+	// settled says that upgrade.Run recorded the step failed (see
+	// failedJournal), which it does for a step that failed on its own, or
+	// whose failed attempt was waiting out its retry backoff when the step
+	// was cancelled or stopped, but not for one cut short or abandoned:
+	// the step is not in doubt, whatever cause says.
+	settled bool
 }
 
 // runStep runs claimed step c, alone in plan mini, through upgrade.Run
@@ -667,12 +675,36 @@ type stepRun struct {
 // made before this claim, and returns how the run ended.
 func (w *worker) runStep(ctx context.Context, c *claim, mini *upgrade.Plan, base int) stepRun {
 	r := stepRun{returned: true}
+	j := &failedJournal{}
 	r.cause = w.leased(ctx, c, func(stepCtx context.Context) {
+		opts := append(w.stepOptions(stepCtx, c, base), upgrade.WithJournal(j))
 		// Run calls runtime.Goexit when the host's code does: in a
 		// goroutine of its own, so that the slot hands the step back.
-		r.returned = completes(func() { r.report, r.err = upgrade.Run(stepCtx, mini, w.exec, w.stepOptions(stepCtx, c, base)...) })
+		r.returned = completes(func() { r.report, r.err = upgrade.Run(stepCtx, mini, w.exec, opts...) })
 	})
+	r.settled = j.failed.Load()
 	return r
+}
+
+// A failedJournal is the upgrade.Journal of a claimed step's run through
+// upgrade.Run: it holds nothing to resume, and notes whether Run recorded
+// the step failed. That is Run's own judgement of whether a step that
+// failed as its context was cancelled is in doubt: one cut short is left
+// started, for a resumed run to offer in doubt, and one whose failed
+// attempt was waiting out its retry backoff is recorded failed, nothing
+// of it running then (see upgrade.WithJournal). A worker follows it
+// rather than decide again on the cancel alone.
+type failedJournal struct{ failed atomic.Bool }
+
+var _ upgrade.Journal = (*failedJournal)(nil)
+
+func (j *failedJournal) Begin(context.Context, string) ([]upgrade.Record, error) { return nil, nil }
+
+func (j *failedJournal) Append(_ context.Context, r upgrade.Record) error {
+	if r.Kind == upgrade.RecordFailed {
+		j.failed.Store(true)
+	}
+	return nil
 }
 
 // leaveCutShort leaves claimed step c, recording no outcome, when its run
