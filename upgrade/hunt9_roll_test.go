@@ -1,0 +1,321 @@
+package upgrade_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/upgradetest"
+)
+
+// hunt9Shop plans shop 2.0 on n instances shop-N, each on its own
+// tomcat-N, which goes to 9.0.98 first.
+func hunt9Shop(t *testing.T, n int) *upgrade.Plan {
+	t.Helper()
+	plan, err := upgrade.NewPlanner(build(t, shopBuilder(n)), catalogue(t)).Plan(t.Context(), shop2("tomcat_server", ">=9.0, <10"))
+	require.NoError(t, err)
+	return plan
+}
+
+// hunt9App and hunt9Tomcat are the IDs of the steps of instance i.
+func hunt9App(i int) upgrade.StepID { return upgrade.StepID(fmt.Sprintf("app/shop-%d@2.0.0", i)) }
+func hunt9Tomcat(i int) upgrade.StepID {
+	return upgrade.StepID(fmt.Sprintf("platform/tomcat-%d@9.0.98", i))
+}
+
+// hunt9Waves returns, for instances 1 to n of hunt9Shop, what each
+// instance's application step and each tomcat step must wait for, beside
+// its own tomcat: the instances of the waves given (1-based instance
+// numbers), each wave after the whole wave before.
+func hunt9Waves(waves ...[]int) (app, tomcat map[upgrade.StepID][]upgrade.StepID) {
+	app, tomcat = map[upgrade.StepID][]upgrade.StepID{}, map[upgrade.StepID][]upgrade.StepID{}
+	var before []upgrade.StepID
+	for _, w := range waves {
+		for _, i := range w {
+			app[hunt9App(i)] = append(append([]upgrade.StepID{}, before...), hunt9Tomcat(i))
+			tomcat[hunt9Tomcat(i)] = before
+		}
+		before = nil
+		for _, i := range w {
+			before = append(before, hunt9App(i))
+		}
+	}
+	return app, tomcat
+}
+
+// requireHunt9Waves checks every step of a rolled hunt9Shop plan against
+// hunt9Waves.
+func requireHunt9Waves(t *testing.T, rolled *upgrade.Plan, waves ...[]int) {
+	t.Helper()
+	requireTopological(t, rolled)
+	app, tomcat := hunt9Waves(waves...)
+	require.Len(t, rolled.Steps, len(app)+len(tomcat), "no step lost or added")
+	for id, want := range app {
+		assert.ElementsMatch(t, want, rolled.Prerequisites(id), id)
+	}
+	for id, want := range tomcat {
+		assert.ElementsMatch(t, want, rolled.Prerequisites(id), id)
+	}
+}
+
+// TestHunt9RollCanaryThenBatches: one canary, then batches of a count or
+// a percentage of all the instances (BOSH's canaries and max_in_flight),
+// rounded down but never below one; a tomcat waits for the wave before
+// its instance, so that a failed wave leaves the rest as they were.
+func TestHunt9RollCanaryThenBatches(t *testing.T) {
+	for _, tc := range []struct {
+		n     int
+		r     upgrade.Rolling
+		waves [][]int
+	}{
+		{5, upgrade.Rolling{Canaries: 1, MaxInFlight: "2"}, [][]int{{1}, {2, 3}, {4, 5}}},
+		{5, upgrade.Rolling{Canaries: 1, MaxInFlight: "50%"}, [][]int{{1}, {2, 3}, {4, 5}}}, // 2.5 rounds down
+		{4, upgrade.Rolling{Canaries: 1, MaxInFlight: "3"}, [][]int{{1}, {2, 3, 4}}},
+		{3, upgrade.Rolling{MaxInFlight: "1%"}, [][]int{{1}, {2}, {3}}},             // 0.03 rounds up to one
+		{3, upgrade.Rolling{Canaries: 1}, [][]int{{1}, {2, 3}}},                     // the rest at once
+		{3, upgrade.Rolling{Canaries: 5}, [][]int{{1, 2, 3}}},                       // more canaries than instances
+		{3, upgrade.Rolling{Canaries: 1, MaxInFlight: "500"}, [][]int{{1}, {2, 3}}}, // a batch larger than the fleet
+		{3, upgrade.Rolling{MaxInFlight: "100%"}, [][]int{{1, 2, 3}}},
+		{3, upgrade.Rolling{Canaries: math.MaxInt, MaxInFlight: strconv.Itoa(math.MaxInt)}, [][]int{{1, 2, 3}}},
+	} {
+		t.Run(fmt.Sprintf("%d/%d/%s", tc.n, tc.r.Canaries, tc.r.MaxInFlight), func(t *testing.T) {
+			rolled, err := hunt9Shop(t, tc.n).Roll(tc.r)
+			require.NoError(t, err)
+			requireHunt9Waves(t, rolled, tc.waves...)
+		})
+	}
+}
+
+// TestHunt9RollOneInTenPercent: 1% of ten instances is one at a time,
+// each with its tomcat held for the instance before.
+func TestHunt9RollOneInTenPercent(t *testing.T) {
+	rolled, err := hunt9Shop(t, 10).Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "1%"})
+	require.NoError(t, err)
+	// Node IDs sort as strings: shop-10 comes after shop-1.
+	waves := [][]int{{1}, {10}, {2}, {3}, {4}, {5}, {6}, {7}, {8}, {9}}
+	requireHunt9Waves(t, rolled, waves...)
+	assert.Empty(t, rolled.Barriers, "batches of one need no barrier")
+}
+
+// hunt9Stacked plans shop 2.0 on instances shop-1 to shop-4, two to a
+// VM (vm-a: shop-1 and shop-2, vm-b: shop-3 and shop-4), each VM going to
+// Ubuntu 22.04 first.
+func hunt9Stacked(t *testing.T) *upgrade.Plan {
+	t.Helper()
+	b := new(topology.Builder).
+		Template("shop", topology.Template{ID: "ubuntu_os", Type: "ubuntu", Version: v("20.04")}).
+		Template("shop", topology.Template{ID: "shop_app", Type: "webapp", Version: v("1.0.0")})
+	for vm, apps := range map[topology.NodeID][]topology.NodeID{"vm-a": {"shop-1", "shop-2"}, "vm-b": {"shop-3", "shop-4"}} {
+		b.Node("shop", topology.Node{ID: vm, Template: "ubuntu_os"})
+		for _, a := range apps {
+			b.Node("shop", topology.Node{ID: a, Template: "shop_app", Relationships: on(vm)})
+		}
+	}
+	plan, err := upgrade.NewPlanner(build(t, b), source(t, pkg("ubuntu", "22.04"))).Plan(t.Context(), shop2("ubuntu_os", ">=22.04"))
+	require.NoError(t, err)
+	return plan
+}
+
+// TestHunt9RollStackedInstances: with two instances to a VM, a VM's
+// upgrade runs once, before the first wave holding one of its instances,
+// and after the wave before that; a failed canary leaves the other VM as
+// it was.
+func TestHunt9RollStackedInstances(t *testing.T) {
+	rolled, err := hunt9Stacked(t).Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "1"})
+	require.NoError(t, err)
+	requireTopological(t, rolled)
+	assert.Equal(t, []upgrade.StepID{"platform/vm-a@22.4.0", "app/shop-1@2.0.0", "app/shop-2@2.0.0",
+		"platform/vm-b@22.4.0", "app/shop-3@2.0.0", "app/shop-4@2.0.0"}, ids(rolled))
+	for id, want := range map[upgrade.StepID][]upgrade.StepID{
+		"platform/vm-a@22.4.0": nil,
+		"app/shop-1@2.0.0":     {"platform/vm-a@22.4.0"},
+		"app/shop-2@2.0.0":     {"app/shop-1@2.0.0", "platform/vm-a@22.4.0"},
+		"platform/vm-b@22.4.0": {"app/shop-2@2.0.0"},
+		"app/shop-3@2.0.0":     {"app/shop-2@2.0.0", "platform/vm-b@22.4.0"},
+		"app/shop-4@2.0.0":     {"app/shop-3@2.0.0", "platform/vm-b@22.4.0"},
+	} {
+		assert.Equal(t, want, rolled.Prerequisites(id), id)
+	}
+
+	exec := new(upgradetest.Executor)
+	exec.FailAt("app/shop-1@2.0.0", errors.New("canary unhealthy"))
+	_, err = upgrade.Run(t.Context(), rolled, exec, upgrade.WithConcurrency(8))
+	require.ErrorIs(t, err, upgrade.ErrStepFailed)
+	assert.Equal(t, []upgrade.StepID{"platform/vm-a@22.4.0", "app/shop-1@2.0.0"}, exec.Started())
+}
+
+// TestHunt9RollSharedPlatformOnce: shop and billing share four VMs. Each
+// VM's step is in the plan once; the canaries' VM goes first, and the
+// others wait for both canaries, as none of them is needed before.
+func TestHunt9RollSharedPlatformOnce(t *testing.T) {
+	plan := hunt2CoHosted(t, map[topology.NodeID][2]topology.NodeID{
+		"vm-1": {"shop-1", "billing-1"}, "vm-2": {"shop-2", "billing-2"},
+		"vm-3": {"shop-3", "billing-3"}, "vm-4": {"shop-4", "billing-4"}})
+	rolled, err := plan.Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "2"})
+	require.NoError(t, err)
+	requireTopological(t, rolled)
+	assert.ElementsMatch(t, ids(plan), ids(rolled), "no step lost or repeated")
+	canaries := []upgrade.StepID{"app/billing-1@2.0.0", "app/shop-1@2.0.0"}
+	assert.Empty(t, rolled.Prerequisites("platform/vm-1@22.4.0"))
+	for _, vm := range []string{"vm-2", "vm-3", "vm-4"} {
+		assert.Equal(t, canaries, rolled.Prerequisites(upgrade.StepID("platform/"+vm+"@22.4.0")), vm)
+	}
+	for _, app := range []string{"shop", "billing"} {
+		step := func(i int) upgrade.StepID { return upgrade.StepID(fmt.Sprintf("app/%s-%d@2.0.0", app, i)) }
+		assert.Equal(t, []upgrade.StepID{step(1), "platform/vm-2@22.4.0"}, rolled.Prerequisites(step(2)))
+		assert.Equal(t, []upgrade.StepID{step(1), "platform/vm-3@22.4.0"}, rolled.Prerequisites(step(3)))
+		assert.Equal(t, []upgrade.StepID{step(2), step(3), "platform/vm-4@22.4.0"}, rolled.Prerequisites(step(4)))
+	}
+
+	// Run one at a time, in plan order: each VM runs once, before the
+	// first instance on it.
+	exec := new(upgradetest.Executor)
+	_, err = upgrade.Run(t.Context(), rolled, exec)
+	require.NoError(t, err)
+	started := exec.Started()
+	assert.Len(t, started, len(rolled.Steps))
+	for i := 1; i <= 4; i++ {
+		vm := slices.Index(started, upgrade.StepID(fmt.Sprintf("platform/vm-%d@22.4.0", i)))
+		assert.Less(t, vm, slices.Index(started, upgrade.StepID(fmt.Sprintf("app/shop-%d@2.0.0", i))))
+		assert.Less(t, vm, slices.Index(started, upgrade.StepID(fmt.Sprintf("app/billing-%d@2.0.0", i))))
+	}
+}
+
+// TestHunt9RollNothingToRoll: a plan without application steps (a
+// converged plan, planned again after a run) rolls to the same plan, with
+// the same ID, since nothing changed.
+func TestHunt9RollNothingToRoll(t *testing.T) {
+	for _, p := range []*upgrade.Plan{
+		{},
+		{Steps: []upgrade.Step{{ID: "platform/vm-1@22.4.0", Kind: upgrade.Platform, Node: "vm-1"}}},
+	} {
+		p.ID = p.ComputeID()
+		rolled, err := p.Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "25%"})
+		require.NoError(t, err)
+		assert.Equal(t, p, rolled)
+	}
+}
+
+// TestHunt9RollRunCanaryFails: the canary fails; nothing after it runs,
+// and with rollback its platform step is undone, the canary's own partial
+// change first.
+func TestHunt9RollRunCanaryFails(t *testing.T) {
+	rolled, err := hunt9Shop(t, 4).Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "2"})
+	require.NoError(t, err)
+	for _, rollback := range []bool{false, true} {
+		t.Run(fmt.Sprint("rollback=", rollback), func(t *testing.T) {
+			exec := new(upgradetest.Executor)
+			exec.FailAt(hunt9App(1), errors.New("canary unhealthy"))
+			opts := []upgrade.RunOption{upgrade.WithConcurrency(8), upgrade.WithFailurePolicy(upgrade.ContinueIndependent)}
+			if rollback {
+				opts = append(opts, upgrade.WithRollback())
+			}
+			report, err := upgrade.Run(t.Context(), rolled, exec, opts...)
+			require.ErrorIs(t, err, upgrade.ErrStepFailed)
+			assert.ErrorContains(t, err, "canary unhealthy")
+			assert.Equal(t, []upgrade.StepID{hunt9Tomcat(1), hunt9App(1)}, exec.Started())
+			want := map[upgrade.StepID]upgrade.State{hunt9Tomcat(1): upgrade.Succeeded, hunt9App(1): upgrade.Failed}
+			if rollback {
+				want = map[upgrade.StepID]upgrade.State{hunt9Tomcat(1): upgrade.RolledBack, hunt9App(1): upgrade.RolledBack}
+				assert.Equal(t, []upgrade.StepID{hunt9App(1), hunt9Tomcat(1)}, exec.RolledBack())
+			}
+			for i := 2; i <= 4; i++ {
+				want[hunt9Tomcat(i)], want[hunt9App(i)] = upgrade.Skipped, upgrade.Skipped
+			}
+			assert.Equal(t, want, states(report))
+		})
+	}
+}
+
+// TestHunt9RollRunMiddleWaveFails: shop-2 of the wave {shop-2, shop-3}
+// fails. Under FailFast, one at a time, nothing starts after it; under
+// ContinueIndependent its wave mate still runs, and the last wave, behind
+// the barrier, with its tomcats, is skipped.
+func TestHunt9RollRunMiddleWaveFails(t *testing.T) {
+	rolled, err := hunt9Shop(t, 5).Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "2"})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		policy  upgrade.FailurePolicy
+		started []upgrade.StepID
+		shop3   upgrade.State
+	}{
+		{upgrade.FailFast, []upgrade.StepID{hunt9Tomcat(1), hunt9App(1), hunt9Tomcat(2), hunt9Tomcat(3), hunt9App(2)}, upgrade.NotStarted},
+		{upgrade.ContinueIndependent, []upgrade.StepID{hunt9Tomcat(1), hunt9App(1), hunt9Tomcat(2), hunt9Tomcat(3), hunt9App(2), hunt9App(3)}, upgrade.Succeeded},
+	} {
+		t.Run(fmt.Sprint(tc.policy), func(t *testing.T) {
+			exec := new(upgradetest.Executor)
+			exec.FailAt(hunt9App(2), errors.New("unhealthy"))
+			report, err := upgrade.Run(t.Context(), rolled, exec, upgrade.WithFailurePolicy(tc.policy))
+			require.ErrorIs(t, err, upgrade.ErrStepFailed)
+			assert.Equal(t, tc.started, exec.Started())
+			states := states(report)
+			assert.Equal(t, upgrade.Failed, states[hunt9App(2)])
+			assert.Equal(t, tc.shop3, states[hunt9App(3)])
+			for _, id := range []upgrade.StepID{hunt9Tomcat(4), hunt9Tomcat(5), hunt9App(4), hunt9App(5)} {
+				assert.Equal(t, upgrade.Skipped, states[id], id)
+			}
+		})
+	}
+}
+
+// TestHunt9RollConcurrencyWithinWave: a wave of four under a limit of two
+// runs two at a time, and no step of a wave starts before the wave
+// before has succeeded.
+func TestHunt9RollConcurrencyWithinWave(t *testing.T) {
+	rolled, err := hunt9Shop(t, 9).Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "4"})
+	require.NoError(t, err)
+	synctest.Test(t, func(t *testing.T) {
+		exec := new(upgradetest.Executor)
+		exec.Delay(time.Minute)
+		var events []upgrade.Event
+		_, err := upgrade.Run(t.Context(), rolled, exec, upgrade.WithConcurrency(2),
+			upgrade.WithEvents(func(e upgrade.Event) { events = append(events, e) }))
+		require.NoError(t, err)
+		assert.Equal(t, 2, exec.Peak())
+		wave := map[upgrade.StepID]int{hunt9App(1): 0}
+		for i := 2; i <= 9; i++ {
+			wave[hunt9App(i)] = 1 + (i-2)/4 // shop-2…5, shop-6…9
+		}
+		sizes := []int{1, 4, 4}
+		done := make([]int, 3) // application steps succeeded, by wave
+		for _, e := range events {
+			w, ok := wave[e.Step.ID]
+			switch {
+			case !ok:
+			case e.Kind == upgrade.StepStarted && w > 0:
+				assert.Equal(t, sizes[w-1], done[w-1], "%s started before its wave's predecessors ended", e.Step.ID)
+			case e.Kind == upgrade.StepSucceeded:
+				done[w]++
+			}
+		}
+		assert.Equal(t, sizes, done)
+	})
+}
+
+// TestHunt9RollJSONRoundTrip: the rolled plan has its own ID and reads
+// back from JSON, barriers and held platform steps included, identically.
+func TestHunt9RollJSONRoundTrip(t *testing.T) {
+	plan := hunt9Shop(t, 7)
+	rolled, err := plan.Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "34%"})
+	require.NoError(t, err)
+	assert.NotEqual(t, plan.ID, rolled.ID)
+	assert.Equal(t, rolled.ComputeID(), rolled.ID)
+	require.Len(t, rolled.Barriers, 2) // waves {1}, {2,3}, {4,5}, {6,7}
+	var buf bytes.Buffer
+	require.NoError(t, rolled.WriteJSON(&buf))
+	back, err := upgrade.ReadJSON(&buf)
+	require.NoError(t, err)
+	assert.Equal(t, rolled, back)
+	requireHunt9Waves(t, back, []int{1}, []int{2, 3}, []int{4, 5}, []int{6, 7})
+}
