@@ -319,3 +319,32 @@ func TestHunt9RollJSONRoundTrip(t *testing.T) {
 	assert.Equal(t, rolled, back)
 	requireHunt9Waves(t, back, []int{1}, []int{2, 3}, []int{4, 5}, []int{6, 7})
 }
+
+// TestHunt9RollHostileOptions: negative, zero, malformed and huge values
+// get ErrInvalidRolling naming the option and what to give, whatever the
+// plan holds, even nothing to roll.
+func TestHunt9RollHostileOptions(t *testing.T) {
+	for _, p := range []*upgrade.Plan{hunt9Shop(t, 3), {}} {
+		for _, tc := range []struct {
+			r    upgrade.Rolling
+			want []string
+		}{
+			{upgrade.Rolling{Canaries: -1}, []string{"-1 canaries", "give 0 or more"}},
+			{upgrade.Rolling{Canaries: math.MinInt}, []string{"canaries", "give 0 or more"}},
+			{upgrade.Rolling{MaxInFlight: "0"}, []string{`max in flight "0"`, "give a count from 1"}},
+			{upgrade.Rolling{MaxInFlight: "-2"}, []string{`max in flight "-2"`, "give a count from 1"}},
+			{upgrade.Rolling{MaxInFlight: "0%"}, []string{`max in flight "0%"`, "a percentage from 1% to 100%"}},
+			{upgrade.Rolling{MaxInFlight: "101%"}, []string{`max in flight "101%"`, "a percentage from 1% to 100%"}},
+			{upgrade.Rolling{MaxInFlight: "99999999999999999999"}, []string{`max in flight "99999999999999999999"`, "leave it empty"}},
+			{upgrade.Rolling{MaxInFlight: "two"}, []string{`max in flight "two"`, "give a count from 1"}},
+			{upgrade.Rolling{MaxInFlight: "2.5"}, []string{`max in flight "2.5"`}},
+		} {
+			rolled, err := p.Roll(tc.r)
+			require.ErrorIs(t, err, upgrade.ErrInvalidRolling, "%+v on %d steps", tc.r, len(p.Steps))
+			assert.Nil(t, rolled)
+			for _, w := range tc.want {
+				assert.ErrorContains(t, err, w)
+			}
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,6 +53,11 @@ var ErrInvalidRolling = fmt.Errorf("invalid rolling strategy")
 func (p *Plan) Roll(r Rolling) (*Plan, error) {
 	if r.Canaries < 0 {
 		return nil, fmt.Errorf("upgrade: %w: %d canaries: give 0 or more (0: no canaries)", ErrInvalidRolling, r.Canaries)
+	}
+	// MaxInFlight is checked here, not only for each group: a plan with
+	// nothing to roll would take a value that the next plan refuses.
+	if _, err := batchSize(r.MaxInFlight, 0); err != nil {
+		return nil, err
 	}
 	graph, order, err := stepGraph(p)
 	if err != nil {
@@ -273,7 +279,10 @@ func batchSize(s string, n int) (int, error) {
 	num, percent := strings.CutSuffix(s, "%")
 	v, err := strconv.Atoi(num)
 	if err != nil || v < 1 || percent && v > 100 {
-		return 0, fmt.Errorf("upgrade: %w: max in flight %q is not a count from 1 or a percentage from 1%% to 100%%", ErrInvalidRolling, s)
+		// Say what to give rather than what s is not: a count too large
+		// for an int is a count from 1 all the same.
+		return 0, fmt.Errorf("upgrade: %w: max in flight %q: give a count from 1 to %d, a percentage from 1%% to 100%%, "+
+			"or leave it empty for all the instances after the canaries at once", ErrInvalidRolling, s, math.MaxInt)
 	}
 	if percent {
 		return max(n*v/100, 1), nil
