@@ -348,3 +348,19 @@ func TestHunt9RollHostileOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestHunt9RollTwiceRefused: a plan rolled one instance at a time has no
+// barrier; rolling it again is refused as a plan rolled with barriers is,
+// rather than mixing both strategies into one the caller never asked for.
+func TestHunt9RollTwiceRefused(t *testing.T) {
+	once, err := hunt9Shop(t, 4).Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "1"})
+	require.NoError(t, err)
+	require.Empty(t, once.Barriers)
+	for _, r := range []upgrade.Rolling{{Canaries: 1, MaxInFlight: "1"}, {MaxInFlight: "2"}} {
+		again, err := once.Roll(r)
+		require.ErrorIs(t, err, upgrade.ErrInvalidRolling, "%+v", r)
+		assert.Nil(t, again)
+		assert.ErrorContains(t, err, "the instances of shop_app in shop are rolled already (app/shop-2@2.0.0 comes after app/shop-1@2.0.0)")
+		assert.ErrorContains(t, err, "roll the plan the planner made")
+	}
+}

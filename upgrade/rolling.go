@@ -85,6 +85,9 @@ func (p *Plan) Roll(r Rolling) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := out.rolledAlready(g); err != nil {
+			return nil, err
+		}
 		waves := rollWaves(steps, r.Canaries, batch)
 		for w, wave := range waves {
 			for _, i := range wave {
@@ -215,6 +218,27 @@ func (n rollNeed) groupList() []int32 {
 // same reports whether n and m are the same need.
 func (n rollNeed) same(m rollNeed) bool {
 	return n.group == m.group && n.wave == m.wave && slices.Equal(n.groups, m.groups)
+}
+
+// rolledAlready refuses g when one of its steps comes directly after
+// another: the planner never orders the instances of one (application,
+// template) pair, so that is a plan rolled already, in waves of one step,
+// which have no barrier for chainWaves to find. Rolled again, it would
+// hold the edges of both strategies, one the caller did not ask for.
+func (p *Plan) rolledAlready(g *rollGroup) error {
+	ids := make(map[StepID]bool, len(g.steps))
+	for _, i := range g.steps {
+		ids[p.Steps[i].ID] = true
+	}
+	for _, i := range g.steps {
+		for _, a := range p.Steps[i].After {
+			if ids[a] {
+				return fmt.Errorf("upgrade: %w: the instances of %s in %s are rolled already (%s comes after %s): roll the plan the planner made",
+					ErrInvalidRolling, g.template, g.app, p.Steps[i].ID, a)
+			}
+		}
+	}
+	return nil
 }
 
 // rollWaves cuts steps into the canaries, alone, then batches of batch.
