@@ -127,6 +127,14 @@ func hunt9Stacked(t *testing.T) *upgrade.Plan {
 	return plan
 }
 
+// assertHunt9Prerequisites checks what each step of rolled must wait for.
+func assertHunt9Prerequisites(t *testing.T, rolled *upgrade.Plan, want map[upgrade.StepID][]upgrade.StepID) {
+	t.Helper()
+	for id, w := range want {
+		assert.Equal(t, w, rolled.Prerequisites(id), id)
+	}
+}
+
 // TestHunt9RollStackedInstances: with two instances to a VM, a VM's
 // upgrade runs once, before the first wave holding one of its instances,
 // and after the wave before that; a failed canary leaves the other VM as
@@ -137,16 +145,14 @@ func TestHunt9RollStackedInstances(t *testing.T) {
 	requireTopological(t, rolled)
 	assert.Equal(t, []upgrade.StepID{"platform/vm-a@22.4.0", "app/shop-1@2.0.0", "app/shop-2@2.0.0",
 		"platform/vm-b@22.4.0", "app/shop-3@2.0.0", "app/shop-4@2.0.0"}, ids(rolled))
-	for id, want := range map[upgrade.StepID][]upgrade.StepID{
+	assertHunt9Prerequisites(t, rolled, map[upgrade.StepID][]upgrade.StepID{
 		"platform/vm-a@22.4.0": nil,
 		"app/shop-1@2.0.0":     {"platform/vm-a@22.4.0"},
 		"app/shop-2@2.0.0":     {"app/shop-1@2.0.0", "platform/vm-a@22.4.0"},
 		"platform/vm-b@22.4.0": {"app/shop-2@2.0.0"},
 		"app/shop-3@2.0.0":     {"app/shop-2@2.0.0", "platform/vm-b@22.4.0"},
 		"app/shop-4@2.0.0":     {"app/shop-3@2.0.0", "platform/vm-b@22.4.0"},
-	} {
-		assert.Equal(t, want, rolled.Prerequisites(id), id)
-	}
+	})
 
 	exec := new(upgradetest.Executor)
 	exec.FailAt("app/shop-1@2.0.0", errors.New("canary unhealthy"))
@@ -363,4 +369,59 @@ func TestHunt9RollTwiceRefused(t *testing.T) {
 		assert.ErrorContains(t, err, "the instances of shop_app in shop are rolled already (app/shop-2@2.0.0 comes after app/shop-1@2.0.0)")
 		assert.ErrorContains(t, err, "roll the plan the planner made")
 	}
+}
+
+// hunt9CrossWired plans, as a Juju user upgrading two charms at once, the
+// Tomcats of shop to 9.0.98 (which needs Java >=11) and the shop
+// instances to 2.0 (which needs those Tomcats), where shop-N runs on
+// tomcat-(4-N), each Tomcat on java-N.
+func hunt9CrossWired(t *testing.T) *upgrade.Plan {
+	t.Helper()
+	b := new(topology.Builder).
+		Template("shop", topology.Template{ID: "shop_app", Type: "webapp", Version: v("1.4.0"),
+			Requirements: []topology.Requirement{{Name: "host", Template: "tomcat_server", Constraint: c(">=8.5")}}}).
+		Template("shop", topology.Template{ID: "tomcat_server", Type: "tomcat", Version: v("8.5.100"),
+			Requirements: []topology.Requirement{{Template: "java_runtime", Constraint: c(">=8")}}}).
+		Template("shop", topology.Template{ID: "java_runtime", Type: "jdk", Version: v("8.0.402")})
+	for i := 1; i <= 3; i++ {
+		id := func(p string, i int) topology.NodeID { return topology.NodeID(fmt.Sprintf("%s-%d", p, i)) }
+		b.Node("shop", topology.Node{ID: id("java", i), Template: "java_runtime"}).
+			Node("shop", topology.Node{ID: id("tomcat", i), Template: "tomcat_server", Relationships: on(id("java", i))}).
+			Node("shop", topology.Node{ID: id("shop", i), Template: "shop_app", Relationships: on(id("tomcat", 4-i))})
+	}
+	tomcat := upgrade.Request{Application: "shop", Replaces: "tomcat_server", Template: topology.Template{
+		ID: "tomcat_server", Type: "tomcat", Version: v("9.0.98"),
+		Requirements: []topology.Requirement{{Template: "java_runtime", Constraint: c(">=11")}}}}
+	plan, err := upgrade.NewPlanner(build(t, b), catalogue(t)).PlanAll(t.Context(), tomcat, shop2("tomcat_server", ">=9.0"))
+	require.NoError(t, err)
+	return plan
+}
+
+// TestHunt9RollCrossWiredRequests: one at a time, the shop canary
+// (shop-1, on tomcat-3) comes after the last Tomcat, which comes after
+// tomcat-2, which needs java-2. Held for both canaries, as a step only
+// later waves of several pairs need directly, java-2 was in a cycle, and
+// Roll refused a plan the planner made. It runs first, as the shop
+// canary needs it.
+func TestHunt9RollCrossWiredRequests(t *testing.T) {
+	rolled, err := hunt9CrossWired(t).Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "1"})
+	require.NoError(t, err)
+	requireTopological(t, rolled)
+	assertHunt9Prerequisites(t, rolled, map[upgrade.StepID][]upgrade.StepID{
+		"platform/java-1@21.0.2": nil,
+		"platform/java-2@21.0.2": nil,
+		"platform/java-3@21.0.2": nil,
+		"app/tomcat-1@9.0.98":    {"platform/java-1@21.0.2"},
+		"app/tomcat-2@9.0.98":    {"app/tomcat-1@9.0.98", "platform/java-2@21.0.2"},
+		"app/tomcat-3@9.0.98":    {"app/tomcat-2@9.0.98", "platform/java-3@21.0.2"},
+		"app/shop-1@2.0.0":       {"app/tomcat-3@9.0.98"},
+		"app/shop-2@2.0.0":       {"app/shop-1@2.0.0", "app/tomcat-2@9.0.98"},
+		"app/shop-3@2.0.0":       {"app/shop-2@2.0.0", "app/tomcat-1@9.0.98"},
+	})
+	assert.Len(t, rolled.Steps, 9)
+
+	exec := new(upgradetest.Executor)
+	_, err = upgrade.Run(t.Context(), rolled, exec, upgrade.WithConcurrency(4))
+	require.NoError(t, err)
+	assert.Len(t, exec.Started(), 9)
 }

@@ -41,7 +41,8 @@ var ErrInvalidRolling = fmt.Errorf("invalid rolling strategy")
 // of several pairs need, and no first wave, comes after the first wave of
 // each of those pairs (two applications on one VM each have their canary
 // before the other VMs change); one that a first wave needs keeps its
-// place. The copy has its own ID. Roll does not change p.
+// place, also when it needs it through the waves of another pair whose
+// instances it runs on. The copy has its own ID. Roll does not change p.
 //
 // A batch of one step comes directly after the batch before it, or has
 // the batch after it directly after it; between larger batches, Roll puts
@@ -59,8 +60,7 @@ func (p *Plan) Roll(r Rolling) (*Plan, error) {
 	if _, err := batchSize(r.MaxInFlight, 0); err != nil {
 		return nil, err
 	}
-	graph, order, err := stepGraph(p)
-	if err != nil {
+	if _, _, err := stepGraph(p); err != nil {
 		return nil, err
 	}
 	groups := rollGroups(p.Steps)
@@ -74,9 +74,9 @@ func (p *Plan) Roll(r Rolling) (*Plan, error) {
 	for _, b := range p.Barriers {
 		existing[b.ID] = true
 	}
-	need := make([]rollNeed, graph.Len()) // the application steps that need each step, by index (barriers after the steps)
-	var befores [][][]StepID              // by group and wave, what the wave comes after
-	made := map[StepID]bool{}             // the IDs of the barriers Roll puts
+	need := make([]rollNeed, len(p.Steps)) // the application steps that need each step, by index (barriers after the steps)
+	var befores [][][]StepID               // by group and wave, what the wave comes after
+	made := map[StepID]bool{}              // the IDs of the barriers Roll puts
 	for k, key := range slices.Sorted(maps.Keys(groups)) {
 		g := groups[key]
 		steps := g.steps
@@ -100,6 +100,16 @@ func (p *Plan) Roll(r Rolling) (*Plan, error) {
 		}
 		befores = append(befores, before)
 	}
+	// What needs a step is read with the waves chained: an instance of
+	// one pair may run on an instance of another (a shop on a Tomcat that
+	// another request replaces), so a canary may come, through the other
+	// pair's waves, after a platform step that only later waves need
+	// directly. Held for that canary, the step would be in a cycle.
+	graph, order, err := stepGraph(&out)
+	if err != nil {
+		return nil, err
+	}
+	need = append(need, make([]rollNeed, graph.Len()-len(need))...)
 	out.holdPlatform(graph, order, need, befores)
 	if err := sortSteps(&out); err != nil {
 		return nil, err
