@@ -373,9 +373,9 @@ func TestHunt9RollTwiceRefused(t *testing.T) {
 
 // hunt9CrossWired plans, as a Juju user upgrading two charms at once, the
 // Tomcats of shop to 9.0.98 (which needs Java >=11) and the shop
-// instances to 2.0 (which needs those Tomcats), where shop-N runs on
-// tomcat-(4-N), each Tomcat on java-N.
-func hunt9CrossWired(t *testing.T) *upgrade.Plan {
+// instances to 2.0 (which needs those Tomcats): shop-N runs on
+// tomcat-tomcatOf[N-1], and tomcat-N on java-javaOf[N-1].
+func hunt9CrossWired(t *testing.T, tomcatOf, javaOf []int) *upgrade.Plan {
 	t.Helper()
 	b := new(topology.Builder).
 		Template("shop", topology.Template{ID: "shop_app", Type: "webapp", Version: v("1.4.0"),
@@ -383,11 +383,15 @@ func hunt9CrossWired(t *testing.T) *upgrade.Plan {
 		Template("shop", topology.Template{ID: "tomcat_server", Type: "tomcat", Version: v("8.5.100"),
 			Requirements: []topology.Requirement{{Template: "java_runtime", Constraint: c(">=8")}}}).
 		Template("shop", topology.Template{ID: "java_runtime", Type: "jdk", Version: v("8.0.402")})
-	for i := 1; i <= 3; i++ {
-		id := func(p string, i int) topology.NodeID { return topology.NodeID(fmt.Sprintf("%s-%d", p, i)) }
-		b.Node("shop", topology.Node{ID: id("java", i), Template: "java_runtime"}).
-			Node("shop", topology.Node{ID: id("tomcat", i), Template: "tomcat_server", Relationships: on(id("java", i))}).
-			Node("shop", topology.Node{ID: id("shop", i), Template: "shop_app", Relationships: on(id("tomcat", 4-i))})
+	id := func(p string, i int) topology.NodeID { return topology.NodeID(fmt.Sprintf("%s-%d", p, i)) }
+	javas := map[int]bool{}
+	for i := range tomcatOf {
+		if j := javaOf[i]; !javas[j] {
+			javas[j] = true
+			b.Node("shop", topology.Node{ID: id("java", j), Template: "java_runtime"})
+		}
+		b.Node("shop", topology.Node{ID: id("tomcat", i+1), Template: "tomcat_server", Relationships: on(id("java", javaOf[i]))}).
+			Node("shop", topology.Node{ID: id("shop", i+1), Template: "shop_app", Relationships: on(id("tomcat", tomcatOf[i]))})
 	}
 	tomcat := upgrade.Request{Application: "shop", Replaces: "tomcat_server", Template: topology.Template{
 		ID: "tomcat_server", Type: "tomcat", Version: v("9.0.98"),
@@ -404,7 +408,7 @@ func hunt9CrossWired(t *testing.T) *upgrade.Plan {
 // Roll refused a plan the planner made. It runs first, as the shop
 // canary needs it.
 func TestHunt9RollCrossWiredRequests(t *testing.T) {
-	rolled, err := hunt9CrossWired(t).Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "1"})
+	rolled, err := hunt9CrossWired(t, []int{3, 2, 1}, []int{1, 2, 3}).Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "1"})
 	require.NoError(t, err)
 	requireTopological(t, rolled)
 	assertHunt9Prerequisites(t, rolled, map[upgrade.StepID][]upgrade.StepID{
@@ -424,4 +428,36 @@ func TestHunt9RollCrossWiredRequests(t *testing.T) {
 	_, err = upgrade.Run(t.Context(), rolled, exec, upgrade.WithConcurrency(4))
 	require.NoError(t, err)
 	assert.Len(t, exec.Started(), 9)
+}
+
+// TestHunt9RollAnyWiring: however the four shop instances are spread over
+// the Tomcats, and the Tomcats over two JDKs, the plan rolls, in order,
+// with every step once, and runs, under every strategy.
+func TestHunt9RollAnyWiring(t *testing.T) {
+	var wirings [][]int
+	var permute func(p, rest []int)
+	permute = func(p, rest []int) {
+		if len(rest) == 0 {
+			wirings = append(wirings, p)
+		}
+		for i, r := range rest {
+			permute(append(slices.Clip(p), r), append(slices.Clone(rest[:i]), rest[i+1:]...))
+		}
+	}
+	permute(nil, []int{1, 2, 3, 4})
+	require.Len(t, wirings, 24)
+	for _, tomcatOf := range wirings {
+		plan := hunt9CrossWired(t, tomcatOf, []int{1, 2, 1, 2})
+		for _, r := range []upgrade.Rolling{{Canaries: 1, MaxInFlight: "1"}, {MaxInFlight: "1"},
+			{Canaries: 1, MaxInFlight: "2"}, {Canaries: 2, MaxInFlight: "50%"}, {Canaries: 1}} {
+			rolled, err := plan.Roll(r)
+			require.NoError(t, err, "shops on %v, %+v", tomcatOf, r)
+			requireTopological(t, rolled)
+			assert.ElementsMatch(t, ids(plan), ids(rolled))
+			exec := new(upgradetest.Executor)
+			_, err = upgrade.Run(t.Context(), rolled, exec, upgrade.WithConcurrency(3))
+			require.NoError(t, err)
+			assert.ElementsMatch(t, ids(plan), exec.Started())
+		}
+	}
 }
