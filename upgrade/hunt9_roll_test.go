@@ -244,32 +244,52 @@ func TestHunt9RollRunCanaryFails(t *testing.T) {
 	}
 }
 
-// TestHunt9RollRunMiddleWaveFails: shop-2 of the wave {shop-2, shop-3}
-// fails. Under FailFast, one at a time, nothing starts after it; under
-// ContinueIndependent its wave mate still runs, and the last wave, behind
-// the barrier, with its tomcats, is skipped.
+// TestHunt9RollRunMiddleWaveFails: a step of the wave {shop-2, shop-3}
+// fails: shop-2 itself, or tomcat-2 beneath it with the run rolling back.
+// Under FailFast, one at a time, nothing starts after it; under
+// ContinueIndependent its wave mate still runs. The last wave, behind the
+// barrier, with its Tomcats, is skipped; a rollback undoes what ran, last
+// first, the failed step's partial change included.
 func TestHunt9RollRunMiddleWaveFails(t *testing.T) {
 	rolled, err := hunt9Shop(t, 5).Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "2"})
 	require.NoError(t, err)
+	fast, cont := upgrade.FailFast, upgrade.ContinueIndependent
 	for _, tc := range []struct {
-		policy  upgrade.FailurePolicy
-		started []upgrade.StepID
-		shop3   upgrade.State
+		fail       upgrade.StepID
+		policy     upgrade.FailurePolicy
+		rollback   bool
+		started    []upgrade.StepID
+		rolledBack []upgrade.StepID
+		want       map[upgrade.StepID]upgrade.State // of tomcat-2, shop-2, tomcat-3, shop-3
 	}{
-		{upgrade.FailFast, []upgrade.StepID{hunt9Tomcat(1), hunt9App(1), hunt9Tomcat(2), hunt9Tomcat(3), hunt9App(2)}, upgrade.NotStarted},
-		{upgrade.ContinueIndependent, []upgrade.StepID{hunt9Tomcat(1), hunt9App(1), hunt9Tomcat(2), hunt9Tomcat(3), hunt9App(2), hunt9App(3)}, upgrade.Succeeded},
+		{hunt9App(2), fast, false, []upgrade.StepID{hunt9Tomcat(1), hunt9App(1), hunt9Tomcat(2), hunt9Tomcat(3), hunt9App(2)}, nil,
+			map[upgrade.StepID]upgrade.State{hunt9Tomcat(2): upgrade.Succeeded, hunt9App(2): upgrade.Failed, hunt9Tomcat(3): upgrade.Succeeded, hunt9App(3): upgrade.NotStarted}},
+		{hunt9App(2), cont, false, []upgrade.StepID{hunt9Tomcat(1), hunt9App(1), hunt9Tomcat(2), hunt9Tomcat(3), hunt9App(2), hunt9App(3)}, nil,
+			map[upgrade.StepID]upgrade.State{hunt9Tomcat(2): upgrade.Succeeded, hunt9App(2): upgrade.Failed, hunt9Tomcat(3): upgrade.Succeeded, hunt9App(3): upgrade.Succeeded}},
+		{hunt9Tomcat(2), fast, true, []upgrade.StepID{hunt9Tomcat(1), hunt9App(1), hunt9Tomcat(2)}, []upgrade.StepID{hunt9Tomcat(2), hunt9App(1), hunt9Tomcat(1)},
+			map[upgrade.StepID]upgrade.State{hunt9Tomcat(2): upgrade.RolledBack, hunt9App(2): upgrade.Skipped, hunt9Tomcat(3): upgrade.NotStarted, hunt9App(3): upgrade.NotStarted}},
+		{hunt9Tomcat(2), cont, true, []upgrade.StepID{hunt9Tomcat(1), hunt9App(1), hunt9Tomcat(2), hunt9Tomcat(3), hunt9App(3)},
+			[]upgrade.StepID{hunt9App(3), hunt9Tomcat(3), hunt9Tomcat(2), hunt9App(1), hunt9Tomcat(1)},
+			map[upgrade.StepID]upgrade.State{hunt9Tomcat(2): upgrade.RolledBack, hunt9App(2): upgrade.Skipped, hunt9Tomcat(3): upgrade.RolledBack, hunt9App(3): upgrade.RolledBack}},
 	} {
-		t.Run(fmt.Sprint(tc.policy), func(t *testing.T) {
+		t.Run(fmt.Sprint(tc.fail, tc.policy, tc.rollback), func(t *testing.T) {
 			exec := new(upgradetest.Executor)
-			exec.FailAt(hunt9App(2), errors.New("unhealthy"))
-			report, err := upgrade.Run(t.Context(), rolled, exec, upgrade.WithFailurePolicy(tc.policy))
+			exec.FailAt(tc.fail, errors.New("unhealthy"))
+			opts := []upgrade.RunOption{upgrade.WithFailurePolicy(tc.policy)}
+			if tc.rollback {
+				opts = append(opts, upgrade.WithRollback())
+			}
+			report, err := upgrade.Run(t.Context(), rolled, exec, opts...)
 			require.ErrorIs(t, err, upgrade.ErrStepFailed)
+			assert.ErrorContains(t, err, "step "+string(tc.fail)+" on node")
 			assert.Equal(t, tc.started, exec.Started())
-			states := states(report)
-			assert.Equal(t, upgrade.Failed, states[hunt9App(2)])
-			assert.Equal(t, tc.shop3, states[hunt9App(3)])
+			assert.Equal(t, tc.rolledBack, exec.RolledBack())
+			got := states(report)
+			for id, want := range tc.want {
+				assert.Equal(t, want, got[id], id)
+			}
 			for _, id := range []upgrade.StepID{hunt9Tomcat(4), hunt9Tomcat(5), hunt9App(4), hunt9App(5)} {
-				assert.Equal(t, upgrade.Skipped, states[id], id)
+				assert.Equal(t, upgrade.Skipped, got[id], id)
 			}
 		})
 	}
