@@ -41,8 +41,12 @@ var ErrInvalidRolling = fmt.Errorf("invalid rolling strategy")
 // of several pairs need, and no first wave, comes after the first wave of
 // each of those pairs (two applications on one VM each have their canary
 // before the other VMs change); one that a first wave needs keeps its
-// place, also when it needs it through the waves of another pair whose
-// instances it runs on. The copy has its own ID. Roll does not change p.
+// place, also when it needs it only through the waves of another pair on
+// whose instances its instances run. The copy has its own ID. Roll does
+// not change p. It returns an error matching [ErrInvalidRolling] for a
+// plan rolled already and, whatever the plan holds, for a strategy it
+// cannot apply: fewer than 0 canaries, or a MaxInFlight that is neither a
+// count from 1 nor a percentage from 1% to 100%.
 //
 // A batch of one step comes directly after the batch before it, or has
 // the batch after it directly after it; between larger batches, Roll puts
