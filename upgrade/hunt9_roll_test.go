@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -480,4 +481,21 @@ func TestHunt9RollAnyWiring(t *testing.T) {
 			assert.ElementsMatch(t, ids(plan), exec.Started())
 		}
 	}
+}
+
+// A plan rolled already, whose IDs a hand or an attacker wrote, is refused
+// with its IDs quoted and shortened, as the runner's errors quote them:
+// an escape sequence or a megabyte of ID reaches no terminal or log raw.
+func TestHunt9RollRefusalQuotesHostileIDs(t *testing.T) {
+	hostile := "app\x1b[31m" + strings.Repeat("x", 5000)
+	plan := &upgrade.Plan{Steps: []upgrade.Step{
+		{ID: upgrade.StepID("app/" + hostile + "-1@2"), Kind: upgrade.Application, App: topology.AppID(hostile), Node: "n-1", Template: "t"},
+		{ID: upgrade.StepID("app/" + hostile + "-2@2"), Kind: upgrade.Application, App: topology.AppID(hostile), Node: "n-2", Template: "t",
+			After: []upgrade.StepID{upgrade.StepID("app/" + hostile + "-1@2")}},
+	}}
+	_, err := plan.Roll(upgrade.Rolling{Canaries: 1})
+	require.ErrorIs(t, err, upgrade.ErrInvalidRolling)
+	assert.NotContains(t, err.Error(), "\x1b")
+	assert.Less(t, len(err.Error()), 1000, "IDs shortened")
+	assert.Contains(t, err.Error(), "rolled already")
 }

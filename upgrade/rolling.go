@@ -248,7 +248,7 @@ func (p *Plan) rolledAlready(g *rollGroup) error {
 		for _, a := range p.Steps[i].After {
 			if ids[a] {
 				return fmt.Errorf("upgrade: %w: the instances of %s in %s are rolled already (%s comes after %s): roll the plan the planner made",
-					ErrInvalidRolling, g.template, g.app, p.Steps[i].ID, a)
+					ErrInvalidRolling, textID(g.template), textID(g.app), textID(p.Steps[i].ID), textID(a))
 			}
 		}
 	}
@@ -286,7 +286,7 @@ func (p *Plan) chainWaves(g *rollGroup, waves [][]int, existing, made map[StepID
 			id := StepID(fmt.Sprintf("batch/%s/%s/%d", g.app, g.template, w))
 			if existing[id] {
 				return nil, fmt.Errorf("upgrade: %w: the instances of %s in %s are rolled already (barrier %s): roll the plan the planner made",
-					ErrInvalidRolling, g.template, g.app, id)
+					ErrInvalidRolling, textID(g.template), textID(g.app), textID(id))
 			}
 			// IDs may hold "/": application "a/b" with template "c" and
 			// application "a" with template "b/c" would share barriers.
