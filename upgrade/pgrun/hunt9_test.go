@@ -121,6 +121,7 @@ func failedNotInDoubtThenRetry(ctx context.Context, t *testing.T, s *Store, plan
 	a, _ := st.Report.Outcome("a")
 	assert.Equal(t, upgrade.Failed, a.State)
 	assert.False(t, a.InDoubt, "its last attempt had ended: nothing of it ran as the run was cancelled")
+	assert.ErrorContains(t, a.Err, "first attempt fails", "its last attempt's error, as upgrade.Run reports it")
 	assert.Empty(t, st.InDoubt)
 
 	retried, err := s.Retry(ctx, planID)

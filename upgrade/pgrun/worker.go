@@ -638,7 +638,11 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 	if w.leaveCutShort(ctx, bg, c, r, halted) {
 		return nil
 	}
-	attempts, errText, kinds := stepResult(c, base, r.report, r.err, r.cause)
+	cause := r.cause
+	if r.settled {
+		cause = nil // it failed on its own, before the cancel: its last attempt's error, as upgrade.Run reports
+	}
+	attempts, errText, kinds := stepResult(c, base, r.report, r.err, cause)
 	abandoned := kinds&errKinds(upgrade.ErrAbandoned) != 0 // its Execute or Verify may still run
 	if (errors.Is(r.cause, errRunCancelled) || abandoned) && errText != "" && !r.settled {
 		// Cut short by the cancel, or abandoned, the step may be done in
