@@ -356,7 +356,8 @@
 //	                       (127.0.0.1, [::1], localhost), only with a token given
 //	--token-file FILE      the bearer token: a regular file of at most 4 KiB, trimmed,
 //	                       at least 16 printable ASCII characters; else STACKUP_TOKEN,
-//	                       the same, if set (set and empty is an error)
+//	                       the same, if set (set and empty is an error); a file that
+//	                       other users can read or write is refused (chmod 600)
 //	--allow-host NAME      answer requests for host NAME too (repeatable)
 //	--tls-cert FILE        serve HTTPS with this certificate chain (PEM) ...
 //	--tls-key FILE         ... and its private key (PEM); each a regular file of at most 1 MiB

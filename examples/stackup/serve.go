@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -1432,7 +1433,20 @@ func allowedHost(name string) (string, error) {
 // readToken reads a token file: a regular file of at most maxTokenFile
 // bytes, whose content, trimmed, is the token.
 func readToken(file string) (string, error) {
-	data, err := readSmallFile(file, maxTokenFile) // a token file holds only the token
+	f, err := topology.OpenRegular(file)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	// Other users of the host could read the token, and call the server
+	// with it, or write their own: refused, as ssh refuses such a key.
+	// (The mode of the file opened, not of a path looked at before.)
+	if info, err := f.Stat(); err != nil {
+		return "", err
+	} else if perm := info.Mode().Perm(); runtime.GOOS != "windows" && perm&0o007 != 0 {
+		return "", fmt.Errorf("%s: other users can read or write it (mode %04o): chmod 600 %s", file, perm, file)
+	}
+	data, err := readAtMost(f, file, maxTokenFile) // a token file holds only the token
 	if err != nil {
 		return "", err
 	}
