@@ -83,8 +83,12 @@ func (rf *runFlags) check() error {
 		return usageErr("--retries must not be negative")
 	case rf.retries > maxRetries:
 		return usageErr("--retries %d: at most %d", rf.retries, maxRetries)
-	case rf.retryBackoff < 0 || rf.stepTimeout < 0 || rf.grace < 0:
-		return usageErr("durations must not be negative")
+	case rf.retryBackoff < 0: // each names its flag: "durations" left the user to guess which
+		return usageErr("--retry-backoff %s must not be negative", rf.retryBackoff)
+	case rf.stepTimeout < 0:
+		return usageErr("--step-timeout %s must not be negative (0: no bound)", rf.stepTimeout)
+	case rf.grace < 0:
+		return usageErr("--grace %s must not be negative (0: stop running steps at once)", rf.grace)
 	}
 	if rf.maxInFlight != "" {
 		n, err := strconv.Atoi(strings.TrimSuffix(rf.maxInFlight, "%"))

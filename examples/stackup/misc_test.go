@@ -189,7 +189,7 @@ func TestRunFlags(t *testing.T) {
 		{[]string{"--exec", "true", "--canaries", "-1"}, "--canaries must not be negative"},
 		{[]string{"--exec", "true", "--retries", "-1"}, "--retries must not be negative"},
 		{[]string{"--exec", "true", "--retries", "9223372036854775807"}, "--retries 9223372036854775807: at most 1000"},
-		{[]string{"--exec", "true", "--step-timeout", "-1s"}, "durations must not be negative"},
+		{[]string{"--exec", "true", "--step-timeout", "-1s"}, "--step-timeout -1s must not be negative"},
 		{[]string{"--exec", "true", "--max-in-flight", "150%"}, `--max-in-flight "150%"`},
 		{[]string{"--exec", "true", "--verify-exec", "{{"}, "--verify-exec: unclosed action"},
 	}
