@@ -7,6 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
 
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
@@ -29,6 +32,9 @@ func parseFlags(fs *flag.FlagSet, synopsis string, args []string, stdout, stderr
 	if err == nil && fs.NArg() > 0 {
 		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if err == nil {
+		err = emptyPathFlag(fs)
+	}
 	switch {
 	case err == nil:
 		return 0, true
@@ -37,6 +43,26 @@ func parseFlags(fs *flag.FlagSet, synopsis string, args []string, stdout, stderr
 		return exitOK, false
 	}
 	return checkFlags(fs, synopsis, err, stderr), false
+}
+
+// emptyPathFlag reports a flag naming a file or directory (FILE, DIR or
+// PLANFILE in its usage) that the command line gave as "": most often a
+// variable that is unset, as in --tls-cert "$CERT". Taken for the flag
+// not given, it would turn off what the flag asks for without a word
+// (HTTPS, the trust store's replay check, saving the plan).
+func emptyPathFlag(fs *flag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		name, _ := flag.UnquoteUsage(f)
+		empty := f.Value.String() == ""
+		if l, ok := f.Value.(*stringList); ok { // --key k --key ""
+			empty = slices.Contains(*l, "")
+		}
+		if err == nil && empty && (name == "FILE" || name == "DIR" || name == "PLANFILE") {
+			err = fmt.Errorf("--%s is empty: give the %s (is the variable that should hold it unset?), or leave the flag out", f.Name, name)
+		}
+	})
+	return err
 }
 
 func printUsage(w io.Writer, fs *flag.FlagSet, synopsis string) {
@@ -84,6 +110,9 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil && *out != "" {
 		err = in.notAnInput("--out", *out)
 	}
+	if err == nil && *out != "" {
+		err = checkOutFile("--out", *out)
+	}
 	if err != nil {
 		return checkFlags(fs, planSynopsis, err, stderr)
 	}
@@ -117,6 +146,23 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return report(stderr, "plan", err)
 	}
 	return exitOK
+}
+
+// checkOutFile refuses, before anything is read or planned, a file that
+// flag names to write and that writeFileAtomic would refuse once the plan
+// is made: an existing path that is not a regular file (a directory, a
+// symbolic link, a named pipe), or one in a directory that does not exist.
+func checkOutFile(flag, path string) error {
+	switch info, err := os.Lstat(path); {
+	case err == nil && !info.Mode().IsRegular():
+		return usageErr("%s %s is %s, not a regular file: give the path of a file to write, such as plan.json", flag, path, fileKind(info.Mode()))
+	case err == nil:
+		return nil
+	}
+	if info, err := os.Stat(filepath.Dir(path)); err != nil || !info.IsDir() {
+		return usageErr("%s %s: the directory %s does not exist: create it, or give a path in one that does", flag, path, filepath.Dir(path))
+	}
+	return nil
 }
 
 func planWriter(format string) (func(*upgrade.Plan, io.Writer) error, error) {

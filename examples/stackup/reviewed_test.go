@@ -159,8 +159,8 @@ func TestPlanOutRefusesNonRegular(t *testing.T) {
 	link := filepath.Join(e.dir, "link.json")
 	require.NoError(t, os.Symlink(victim, link))
 	r := stackup(t, e.planArgs("--out", link)...)
-	assert.Equal(t, exitFailed, r.code)
-	assert.Contains(t, r.stderr, link+": not a regular file (a symbolic link)")
+	assert.Equal(t, exitUsage, r.code, "refused before planning (checkOutFile)")
+	assert.Contains(t, r.stderr, "--out "+link+" is a symbolic link, not a regular file")
 	data, err := os.ReadFile(victim)
 	require.NoError(t, err)
 	assert.Equal(t, "keep me", string(data))
@@ -169,8 +169,8 @@ func TestPlanOutRefusesNonRegular(t *testing.T) {
 	assert.Equal(t, victim, target, "the link is left alone")
 
 	r = stackup(t, e.planArgs("--out", e.dir)...)
-	assert.Equal(t, exitFailed, r.code)
-	assert.Contains(t, r.stderr, "not a regular file (a directory)")
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.stderr, "is a directory, not a regular file")
 	entries, err := os.ReadDir(e.dir)
 	require.NoError(t, err)
 	for _, en := range entries {

@@ -406,7 +406,7 @@ func TestServeRefusesToStart(t *testing.T) {
 		{"allow-host-bracketed-port", []string{"--allow-host", "[2001:db8::1]:80"}, "", `--allow-host "[2001:db8::1]:80" is not a host name or IP address`},
 		{"allow-host-url", []string{"--allow-host", "http://deploy.example"}, "", `--allow-host "http://deploy.example" is not a host name or IP address`},
 		{"tls-half", []string{"--tls-cert", empty}, "", "give --tls-cert and --tls-key together"},
-		{"no-state-dir", []string{"--state-dir", ""}, "", "give --state-dir DIR, the directory that keeps plans and runs"},
+		{"no-state-dir", []string{"--state-dir", ""}, "", "--state-dir is empty: give the DIR"},
 		{"keep-no-plans", []string{"--keep-plans", "0"}, "", "--keep-plans must be at least 1"},
 		{"state-dir-link", []string{"--state-dir", stateLink}, "", "--state-dir " + stateLink + " is a symbolic link: give the directory it points to"},
 		{"state-dir-file", []string{"--state-dir", stateFile}, "", "--state-dir " + stateFile + " is not a directory"},
