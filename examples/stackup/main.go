@@ -403,8 +403,9 @@
 // {"kind": "cross_origin"} a POST that a browser marks as sent from
 // another origin (Sec-Fetch-Site, or an Origin other than the Host), and
 // with 415 {"kind": "unsupported_media_type"} a POST, to any route, whose
-// Content-Type is not application/json, such as the text/plain and form
-// bodies that web pages can post (a POST without a body may leave
+// Content-Type is not application/json (in UTF-8: with no charset, or
+// charset=utf-8), such as the text/plain and form bodies that web pages
+// can post (a POST without a body may leave
 // Content-Type out). None of these refusals plans or runs anything. Without
 // --tls-cert the token crosses the network in the clear: on an address
 // other than loopback, use TLS, or a network you trust.

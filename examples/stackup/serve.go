@@ -353,7 +353,7 @@ func (s *server) guard(h http.Handler) http.Handler {
 		// bodies that web pages can post.
 		if ct, has := r.Header["Content-Type"]; r.Method == http.MethodPost && (has || r.ContentLength != 0) && !isJSON(strings.Join(ct, ", ")) {
 			writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", fmt.Errorf(
-				"Content-Type %q is not application/json: post JSON with \"Content-Type: application/json\"", truncate(strings.Join(ct, ", "))))
+				"Content-Type %q is not application/json in UTF-8: post JSON with \"Content-Type: application/json\"", truncate(strings.Join(ct, ", "))))
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -453,10 +453,14 @@ func (s *server) plan(w http.ResponseWriter, r *http.Request) *upgrade.Plan {
 	return plan
 }
 
-// isJSON reports whether a Content-Type header says JSON.
+// isJSON reports whether a Content-Type header says JSON in UTF-8: with
+// no charset, or charset=utf-8. Every body is read as UTF-8, JSON's only
+// encoding (RFC 8259), so a body said to be in another is refused rather
+// than misread.
 func isJSON(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && mt == "application/json"
+	mt, params, err := mime.ParseMediaType(contentType)
+	charset, has := params["charset"]
+	return err == nil && mt == "application/json" && (!has || strings.EqualFold(charset, "utf-8"))
 }
 
 func (s *server) handlePlan(w http.ResponseWriter, r *http.Request) {
