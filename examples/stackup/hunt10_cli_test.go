@@ -102,3 +102,20 @@ func TestHunt10NegativeDurationNamesFlag(t *testing.T) {
 		assert.NoFileExists(t, e.ledger)
 	}
 }
+
+// TestHunt10WorkerDurationNamesFlag gives the worker a lease, a poll
+// interval or a grace out of range: the error names that flag and its
+// value, and the worker exits 2 before it connects to the database.
+func TestHunt10WorkerDurationNamesFlag(t *testing.T) {
+	t.Setenv("STACKUP_DATABASE_URL", "postgres://stackup@db.invalid/stackup")
+	for _, tt := range []struct{ flag, value, error string }{
+		{"--lease", "0s", "--lease 0s must be positive"},
+		{"--poll", "-1s", "--poll -1s must be positive"},
+		{"--grace", "-2s", "--grace -2s must not be negative"},
+	} {
+		r := stackup(t, "worker", "--exec", "true", tt.flag, tt.value)
+		assert.Equal(t, exitUsage, r.code, r.stderr)
+		assert.Contains(t, r.stderr, tt.error, tt.flag)
+		assert.NotContains(t, r.stderr, "db.invalid", "not connected")
+	}
+}

@@ -87,8 +87,12 @@ func (wf *workerFlags) check() error {
 		return usageErr("--plan %q is not a plan ID: give the ID stackup plan or apply printed, \"sha256:\" and 64 lower-case hex digits", truncate(wf.plan))
 	case wf.slots < 1:
 		return usageErr("--slots must be at least 1")
-	case wf.lease <= 0 || wf.poll <= 0 || wf.grace < 0:
-		return usageErr("--lease and --poll must be positive, --grace not negative")
+	case wf.lease <= 0: // each names its flag and value, not all three
+		return usageErr("--lease %s must be positive", wf.lease)
+	case wf.poll <= 0:
+		return usageErr("--poll %s must be positive", wf.poll)
+	case wf.grace < 0:
+		return usageErr("--grace %s must not be negative (0: stop running steps at once)", wf.grace)
 	}
 	return nil
 }
