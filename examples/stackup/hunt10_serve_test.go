@@ -1,10 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -33,4 +37,33 @@ func TestHunt10JSONInOtherCharset(t *testing.T) {
 	code, _, answer := ts.send(t, attack{method: "POST", path: "/v1/plans", body: body,
 		header: map[string]string{"Authorization": "Bearer " + testToken, "Content-Type": "application/json; charset=UTF-8"}})
 	require.Equal(t, http.StatusCreated, code, answer)
+}
+
+// TestHunt10EndedRunSavedEnded follows a run to its end, then reads its
+// record in --state-dir at once, as a server restarted then would: it
+// says the run ended, as the client was told, not running (which a
+// restart takes for interrupted, and --resume runs again).
+func TestHunt10EndedRunSavedEnded(t *testing.T) {
+	ts := newTestServer(t, "true")
+	run, done := applyToEnd(t, ts)
+	require.Equal(t, "succeeded", done["state"], done)
+
+	data, err := os.ReadFile(filepath.Join(ts.stateDir, "runs", run+".json"))
+	require.NoError(t, err)
+	var saved map[string]any
+	require.NoError(t, json.Unmarshal(data, &saved))
+	assert.Equal(t, "succeeded", saved["state"], "the record says what the client was told")
+	assert.Equal(t, done["succeeded"], saved["succeeded"])
+}
+
+// applyToEnd applies testdata/requests.json on ts, follows the run to its
+// end, and returns the run's ID and the status its last event gives.
+func applyToEnd(t *testing.T, ts *testServer) (run string, done map[string]any) {
+	t.Helper()
+	code, ans := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+	require.Equal(t, http.StatusAccepted, code, ans)
+	run = ans["run"].(string)
+	events := ts.follow(t, "/v1/runs/"+run+"/events", "")
+	require.NoError(t, json.Unmarshal([]byte(events[len(events)-1].data), &done))
+	return run, done
 }

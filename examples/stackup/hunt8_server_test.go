@@ -191,9 +191,17 @@ func TestHunt8WrongTypeFullPath(t *testing.T) {
 // and one that was running when its server stopped for good.
 func TestHunt8EndedRunHasNoPendingSteps(t *testing.T) {
 	t.Run("no-report", func(t *testing.T) {
-		rs := newRunState(runRecord{Run: "R", State: runRunning, Steps: map[upgrade.StepID]string{"a": "succeeded", "b": stepPending, "c": stepRunning}})
-		rs.end(nil, runFailed, fmt.Errorf("journal refused"), nil)
-		assert.Equal(t, map[upgrade.StepID]string{"a": "succeeded", "b": "not_started", "c": stepInDoubt}, rs.status().Steps)
+		st, err := openStateDir(filepath.Join(t.TempDir(), "state"))
+		require.NoError(t, err)
+		defer st.Close()
+		const run = "AAAAAAAAAAAAAAAAAAAAAAAAAA"
+		rs := newRunState(runRecord{Run: run, State: runRunning, Steps: map[upgrade.StepID]string{"a": "succeeded", "b": stepPending, "c": stepRunning}})
+		require.NoError(t, rs.end(st, nil, runFailed, fmt.Errorf("journal refused"), nil))
+		want := map[upgrade.StepID]string{"a": "succeeded", "b": "not_started", "c": stepInDoubt}
+		assert.Equal(t, want, rs.status().Steps)
+		saved, err := st.loadRun(run)
+		require.NoError(t, err)
+		assert.Equal(t, want, saved.Steps, "saved as it says")
 	})
 	t.Run("restart", func(t *testing.T) {
 		ts := newTestServer(t, "true")

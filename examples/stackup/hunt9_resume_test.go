@@ -18,18 +18,13 @@ import (
 // resume take up again. Once the record can be saved, the resume starts.
 func TestHunt9ResumeNotSavedStaysEnded(t *testing.T) {
 	ts := newTestServer(t, "false") // every step fails
-	code, ans := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
-	require.Equal(t, http.StatusAccepted, code, ans)
-	run := ans["run"].(string)
-	events := ts.follow(t, "/v1/runs/"+run+"/events", "")
-	var done map[string]any
-	require.NoError(t, json.Unmarshal([]byte(events[len(events)-1].data), &done))
+	run, done := applyToEnd(t, ts)
 	require.Equal(t, "failed", done["state"], done)
 
 	record := filepath.Join(ts.stateDir, "runs", run+".json")
 	require.NoError(t, os.Remove(record))
 	require.NoError(t, os.Mkdir(record, 0o700))
-	code, ans = ts.post(t, "/v1/runs/"+run+"/resume", "")
+	code, ans := ts.post(t, "/v1/runs/"+run+"/resume", "")
 	assert.Equal(t, http.StatusInternalServerError, code, ans)
 	code, status := ts.get(t, "/v1/runs/"+run)
 	require.Equal(t, http.StatusOK, code, status)
@@ -39,7 +34,7 @@ func TestHunt9ResumeNotSavedStaysEnded(t *testing.T) {
 	require.NoError(t, os.Remove(record))
 	code, ans = ts.post(t, "/v1/runs/"+run+"/resume", "")
 	require.Equal(t, http.StatusAccepted, code, ans)
-	events = ts.follow(t, "/v1/runs/"+run+"/events", "")
+	events := ts.follow(t, "/v1/runs/"+run+"/events", "")
 	require.NoError(t, json.Unmarshal([]byte(events[len(events)-1].data), &done))
 	assert.Equal(t, "failed", done["state"], "resumed, and failed again: %v", done)
 }

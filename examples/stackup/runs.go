@@ -217,27 +217,42 @@ func (rs *runState) addAt(ev upgrade.Event, now time.Time) (took time.Duration, 
 
 // end records the end of the run, in state with error err and the steps
 // inDoubt that its journal leaves started.
-func (rs *runState) end(rep *upgrade.Report, state string, err error, inDoubt []upgrade.StepID) {
+func (rs *runState) end(st *stateStore, rep *upgrade.Report, state string, err error, inDoubt []upgrade.StepID) error {
+	// The ended record is saved before the run says it has ended, as a
+	// resume saves its record before it says it runs: a client that sees
+	// the end (the last event, the status), or a server restarted after a
+	// crash then, finds the run ended in --state-dir too, not running (a
+	// restart took it for interrupted, and --resume ran its last step
+	// again, in doubt). A record that cannot be saved is reported, and
+	// the run ends all the same: nothing of it is running.
+	rs.saveMu.Lock() // as save does: no other write of the record meanwhile
+	defer rs.saveMu.Unlock()
 	rs.mu.Lock()
-	defer rs.mu.Unlock()
+	rec := rs.rec.clone()
+	rs.mu.Unlock()
 	if rep != nil {
 		for _, o := range rep.Outcomes {
-			rs.rec.Steps[o.Step] = apiName(o.State)
+			rec.Steps[o.Step] = apiName(o.State)
 		}
 	}
 	for _, id := range inDoubt {
-		rs.rec.Steps[id] = stepInDoubt
+		rec.Steps[id] = stepInDoubt
 	}
-	settle(rs.rec.Steps)
-	rs.rec.State, rs.rec.Error = state, ""
+	settle(rec.Steps)
+	rec.State, rec.Error = state, ""
 	if err != nil {
-		rs.rec.Error = err.Error()
+		rec.Error = err.Error()
 	}
 	now := time.Now().UTC()
-	rs.rec.Finished = &now
+	rec.Finished = &now
+	rec.count()
+	serr := st.saveRun(&rec)
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.rec = rec
 	rs.cancel = nil
-	rs.rec.count()
 	rs.notify()
+	return serr
 }
 
 // save writes the run's record as it is now to st. Saves are serialised

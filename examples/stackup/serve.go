@@ -1070,8 +1070,7 @@ func (s *server) end(rs *runState, rep *upgrade.Report, state string, err error,
 		s.remember(st.Run)
 	}
 	s.mu.Unlock()
-	rs.end(rep, state, err, inDoubt)
-	if serr := rs.save(s.state); serr != nil {
+	if serr := rs.end(s.state, rep, state, err, inDoubt); serr != nil {
 		s.log.Error("run record not saved", "run", st.Run, "err", serr)
 	}
 }
