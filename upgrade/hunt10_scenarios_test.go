@@ -1,6 +1,7 @@
 package upgrade_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -259,4 +260,342 @@ func TestHunt10RedisSentinelCapsServer(t *testing.T) {
 		{"app/session-1@2.0.0", "1.0.0", "2.0.0", []upgrade.StepID{"platform/redis-1@7.4.1"}},
 	}, hunt8Steps(plan))
 	assert.Equal(t, []string{"node sentinel-1 (sentinel 6.2.14) requires redis_server >=6.2, <7.2; it runs on redis-1 7.4.1 from step platform/redis-1@7.4.1 until its own step"}, plan.Warnings)
+}
+
+// hunt10API is the api application's api-1, on a JRE 11, jre-1, of its
+// own, that depends on a PostgreSQL 12 server, db-1, of application
+// "data" on an Ubuntu 20.04 VM, vm-db; the worker application's worker-1
+// depends on db-1 too.
+func hunt10API() *topology.Builder {
+	return new(topology.Builder).
+		Template("data", topology.Template{ID: "ubuntu_os", Type: "ubuntu", Version: v("20.04")}).
+		Template("data", topology.Template{ID: "pg_server", Type: "postgresql", Version: v("12.18")}).
+		Template("api", topology.Template{ID: "jre", Type: "jdk", Version: v("11.0.22")}).
+		Template("api", topology.Template{ID: "api_app", Type: "webapp", Version: v("1.0.0"),
+			Requirements: []topology.Requirement{{Template: "pg_server", Constraint: c(">=12")}, {Template: "jre", Constraint: c(">=11")}}}).
+		Template("worker", topology.Template{ID: "worker_app", Type: "webapp", Version: v("1.0.0"),
+			Requirements: []topology.Requirement{{Template: "pg_server", Constraint: c(">=12")}}}).
+		Node("data", topology.Node{ID: "vm-db", Template: "ubuntu_os"}).
+		Node("data", topology.Node{ID: "db-1", Template: "pg_server", Relationships: on("vm-db")}).
+		Node("api", topology.Node{ID: "jre-1", Template: "jre"}).
+		Node("api", topology.Node{ID: "api-1", Template: "api_app", Relationships: append(on("jre-1"), hunt6Dep("db-1"))}).
+		Node("worker", topology.Node{ID: "worker-1", Template: "worker_app", Relationships: []topology.Relationship{hunt6Dep("db-1")}})
+}
+
+// TestHunt10DependsOnDatabaseFirst: api 2.0 needs PostgreSQL 16, which
+// needs Ubuntu 22.04, and Java 17. The database it depends on goes first,
+// after its VM; api-1 waits for the database and for the JRE it runs on,
+// not for the VM, which it reaches through the database only. worker-1,
+// another client of the database, allows 16: planned with it, it waits
+// for the database only. When the database is itself replaced by a
+// request, api-1 waits for that application step.
+func TestHunt10DependsOnDatabaseFirst(t *testing.T) {
+	topo := build(t, hunt10API())
+	pk := []pkgsource.Package{requires(pkg("postgresql", "16.2"), "ubuntu", ">=22.04"), from(pkg("ubuntu", "22.04"), ">=20.04, <22.04"), pkg("jdk", "21.0.2")}
+	api := hunt9Request("api", "api_app", "2.0.0", "pg_server", ">=16", "jre", ">=17")
+	steps := []hunt8Step{
+		{"platform/jre-1@21.0.2", "11.0.22", "21.0.2", nil},
+		{"platform/vm-db@22.4.0", "20.04", "22.04", nil},
+		{"platform/db-1@16.2.0", "12.18", "16.2", []upgrade.StepID{"platform/vm-db@22.4.0"}},
+		{"app/api-1@2.0.0", "1.0.0", "2.0.0", []upgrade.StepID{"platform/db-1@16.2.0", "platform/jre-1@21.0.2"}},
+	}
+	plan, err := hunt9Plan(t, topo, pk, nil, api)
+	require.NoError(t, err)
+	requireTopological(t, plan)
+	assert.Equal(t, steps, hunt8Steps(plan))
+
+	plan, err = hunt9Plan(t, topo, pk, nil, api, hunt9Request("worker", "worker_app", "2.0.0", "pg_server", ">=15"))
+	require.NoError(t, err)
+	assert.Equal(t, append(steps, hunt8Step{"app/worker-1@2.0.0", "1.0.0", "2.0.0", []upgrade.StepID{"platform/db-1@16.2.0"}}), hunt8Steps(plan))
+
+	db := upgrade.Request{Application: "data", Replaces: "pg_server", Template: topology.Template{ID: "pg_server", Type: "postgresql", Version: v("16.2")}}
+	plan, err = hunt9Plan(t, topo, pk, nil, hunt9Request("api", "api_app", "2.0.0", "pg_server", ">=16"), db)
+	require.NoError(t, err)
+	assert.Equal(t, []hunt8Step{
+		{"app/db-1@16.2.0", "12.18", "16.2", nil},
+		{"app/api-1@2.0.0", "1.0.0", "2.0.0", []upgrade.StepID{"app/db-1@16.2.0"}},
+	}, hunt8Steps(plan))
+}
+
+// TestHunt10ReportingThroughPoolerBlocks: the reporting application's
+// rep-1 reaches the PostgreSQL server through a PgBouncer pool, two
+// depends_on relationships away, and supports PostgreSQL below 15: a
+// co-tenant all the same. api 2.0 asking for 16 fails naming it; asking
+// for 13 gets 14.11, the newest it allows.
+func TestHunt10ReportingThroughPoolerBlocks(t *testing.T) {
+	topo := build(t, new(topology.Builder).
+		Template("data", topology.Template{ID: "pg_server", Type: "postgresql", Version: v("12.18")}).
+		Template("data", topology.Template{ID: "pgbouncer", Type: "pgbouncer", Version: v("1.20.0")}).
+		Template("api", topology.Template{ID: "api_app", Type: "webapp", Version: v("1.0.0"),
+			Requirements: []topology.Requirement{{Template: "pg_server", Constraint: c(">=12")}}}).
+		Template("rep", topology.Template{ID: "rep_app", Type: "webapp", Version: v("1.0.0"),
+			Requirements: []topology.Requirement{{Template: "pg_server", Constraint: c("<15")}}}).
+		Node("data", topology.Node{ID: "db-1", Template: "pg_server"}).
+		Node("data", topology.Node{ID: "bouncer-1", Template: "pgbouncer", Relationships: []topology.Relationship{hunt6Dep("db-1")}}).
+		Node("api", topology.Node{ID: "api-1", Template: "api_app", Relationships: []topology.Relationship{hunt6Dep("bouncer-1")}}).
+		Node("rep", topology.Node{ID: "rep-1", Template: "rep_app", Relationships: []topology.Relationship{hunt6Dep("bouncer-1")}}))
+	pk := []pkgsource.Package{pkg("postgresql", "14.11"), pkg("postgresql", "16.2")}
+	_, err := hunt9Plan(t, topo, pk, nil, hunt9Request("api", "api_app", "2.0.0", "pg_server", ">=16"))
+	ce, ok := errors.AsType[*upgrade.ConflictError](err)
+	require.True(t, ok, err)
+	assert.Equal(t, topology.NodeID("db-1"), ce.Node)
+	assert.Equal(t, []upgrade.Demand{{App: "rep", Node: "rep-1", Template: "rep_app", Constraint: c("<15")}}, ce.Blocking)
+
+	plan, err := hunt9Plan(t, topo, pk, nil, hunt9Request("api", "api_app", "2.0.0", "pg_server", ">=13"))
+	require.NoError(t, err)
+	assert.Equal(t, []hunt8Step{
+		{"platform/db-1@14.11.0", "12.18", "14.11", nil},
+		{"app/api-1@2.0.0", "1.0.0", "2.0.0", []upgrade.StepID{"platform/db-1@14.11.0"}},
+	}, hunt8Steps(plan))
+}
+
+// hunt10Moved returns the shop of four instances of shopBuilder with
+// template shop_ng 2.0.0 (which needs Tomcat 10) and the given nodes moved
+// by an earlier run: each shop-N to shop_ng 2.0.0, its tomcat-N to 10.1.18.
+func hunt10Moved(t *testing.T, moved ...int) *topology.Memory {
+	b := shopBuilder(4).
+		Template("shop", topology.Template{ID: "shop_ng", Type: "webapp", Version: v("2.0.0"),
+			Requirements: []topology.Requirement{{Template: "tomcat_server", Constraint: c(">=10")}}})
+	apps := build(t, b).Applications()
+	for _, i := range moved {
+		for k := range apps[0].Nodes {
+			switch n := &apps[0].Nodes[k]; n.ID {
+			case topology.NodeID(fmt.Sprintf("shop-%d", i)):
+				n.Template, n.Version = "shop_ng", v("2.0.0")
+			case topology.NodeID(fmt.Sprintf("tomcat-%d", i)):
+				n.Version = v("10.1.18")
+			}
+		}
+	}
+	topo, err := topology.New(apps...)
+	require.NoError(t, err)
+	return topo
+}
+
+// hunt10Satisfied returns the plan's checks as "node version", in order.
+func hunt10Satisfied(p *upgrade.Plan) []string {
+	var out []string
+	for _, s := range p.Satisfied {
+		out = append(out, string(s.Node)+" "+s.Version.String())
+	}
+	return out
+}
+
+// TestHunt10RenamedHalfMoved: the shop's new template has an ID of its
+// own, shop_ng, and a run moved shop-3 and shop-4 to it before it
+// stopped. Planned again, the request replaces shop-1 and shop-2 (steps
+// after their Tomcats) and finds shop-3 and shop-4 current, with their
+// Tomcats satisfied: checks, no steps. With all four moved, there is
+// nothing to do, not a missing node of shop_app.
+func TestHunt10RenamedHalfMoved(t *testing.T) {
+	req := shop2("tomcat_server", ">=10")
+	req.Template.ID = "shop_ng"
+	pk := []pkgsource.Package{pkg("tomcat", "10.1.18"), pkg("tomcat", "10.1.34")}
+	plan, err := hunt9Plan(t, hunt10Moved(t, 3, 4), pk, nil, req)
+	require.NoError(t, err)
+	assert.Equal(t, []hunt8Step{
+		{"platform/tomcat-1@10.1.34", "8.5.100", "10.1.34", nil},
+		{"platform/tomcat-2@10.1.34", "8.5.100", "10.1.34", nil},
+		{"app/shop-1@2.0.0", "1.4.0", "2.0.0", []upgrade.StepID{"platform/tomcat-1@10.1.34"}},
+		{"app/shop-2@2.0.0", "1.4.0", "2.0.0", []upgrade.StepID{"platform/tomcat-2@10.1.34"}},
+	}, hunt8Steps(plan))
+	sat := hunt10Satisfied(plan)
+	assert.Equal(t, []string{"shop-3 2.0.0", "shop-4 2.0.0", "tomcat-3 10.1.18", "tomcat-4 10.1.18"}, sat)
+
+	plan, err = hunt9Plan(t, hunt10Moved(t, 1, 2, 3, 4), pk, nil, req)
+	require.NoError(t, err)
+	assert.Empty(t, plan.Steps)
+	assert.Len(t, plan.Satisfied, 8)
+}
+
+// TestHunt10MaxMinorStepGaps: with one minor version a hop, as kubeadm
+// allows, the control plane goes 1.26 → 1.27 → 1.28 (its newest patch,
+// not 1.28.0) → 1.29 (Nearest) or on to 1.30 (Newest), past a release
+// candidate and a 2.0 the request excludes; a catalog without a 1.28
+// stops at 1.27, and one without a 1.27 at 1.26, and the error says why.
+func TestHunt10MaxMinorStepGaps(t *testing.T) {
+	topo := build(t, new(topology.Builder).
+		Template("k", topology.Template{ID: "cp", Type: "kubernetes", Version: v("1.26.9")}).
+		Template("k", topology.Template{ID: "chart", Type: "helm", Version: v("1.0.0"),
+			Requirements: []topology.Requirement{{Template: "cp", Constraint: c(">=1.26")}}}).
+		Node("k", topology.Node{ID: "cp-1", Template: "cp"}).
+		Node("k", topology.Node{ID: "chart-1", Template: "chart", Relationships: on("cp-1")}))
+	req := hunt9Request("k", "chart", "2.0.0", "cp", ">=1.29, <2")
+	full := []pkgsource.Package{pkg("kubernetes", "1.27.3"), pkg("kubernetes", "1.28.0"), pkg("kubernetes", "1.28.5"), pkg("kubernetes", "1.29.1"),
+		pkg("kubernetes", "1.30.0-rc.1"), pkg("kubernetes", "1.30.2"), pkg("kubernetes", "2.0.0")}
+	for p, tos := range map[upgrade.Policy][]string{upgrade.Nearest: {"1.27.3", "1.28.5", "1.29.1"}, upgrade.Newest: {"1.27.3", "1.28.5", "1.29.1", "1.30.2"}} {
+		plan, err := hunt9Plan(t, topo, full, []upgrade.Option{upgrade.WithMaxMinorStep(1), upgrade.WithPolicy(p)}, req)
+		require.NoError(t, err, p)
+		requireTopological(t, plan)
+		assert.Equal(t, tos, hunt6Tos(plan, "cp-1"), p)
+		last := plan.Steps[len(plan.Steps)-1]
+		assert.Equal(t, []upgrade.StepID{upgrade.StepID("platform/cp-1@" + tos[len(tos)-1])}, last.After, p)
+	}
+	for furthest, pk := range map[string][]pkgsource.Package{
+		"1.27.3": {pkg("kubernetes", "1.27.3"), pkg("kubernetes", "1.29.1"), pkg("kubernetes", "1.30.2")},
+		"1.26.9": {pkg("kubernetes", "1.28.5"), pkg("kubernetes", "1.29.1")},
+	} {
+		_, err := hunt9Plan(t, topo, pk, []upgrade.Option{upgrade.WithMaxMinorStep(1)}, req)
+		pe, ok := errors.AsType[*upgrade.NoPathError](err)
+		require.True(t, ok, err)
+		assert.Equal(t, topology.NodeID("cp-1"), pe.Node)
+		assert.Equal(t, furthest, pe.Furthest.String())
+		assert.Contains(t, err.Error(), "(a hop may advance at most 1 minor version)")
+	}
+}
+
+// hunt10Agents is a monitoring agent 1.2.3 on two Ubuntu 18.04 VMs, of
+// builds b7 (agent-1, the template's) and b8 (agent-2, a node's own), the
+// second VM's version spelled "18.4.0"; svc-1 (build b1) and svc-2 (b2)
+// of application "svc" run on them.
+func hunt10Agents() *topology.Builder {
+	return new(topology.Builder).
+		Template("base", topology.Template{ID: "ubuntu_os", Type: "ubuntu", Version: v("18.04")}).
+		Template("base", topology.Template{ID: "agent", Type: "agent", Version: v("1.2.3+b7")}).
+		Template("svc", topology.Template{ID: "svc_app", Type: "webapp", Version: v("1.0.0+b1"),
+			Requirements: []topology.Requirement{{Template: "agent", Constraint: c(">=1.2")}}}).
+		Node("base", topology.Node{ID: "vm-1", Template: "ubuntu_os"}).
+		Node("base", topology.Node{ID: "vm-2", Template: "ubuntu_os", Version: v("18.4.0")}).
+		Node("base", topology.Node{ID: "agent-1", Template: "agent", Relationships: on("vm-1")}).
+		Node("base", topology.Node{ID: "agent-2", Template: "agent", Version: v("1.2.3+b8"), Relationships: on("vm-2")}).
+		Node("svc", topology.Node{ID: "svc-1", Template: "svc_app", Relationships: on("agent-1")}).
+		Node("svc", topology.Node{ID: "svc-2", Template: "svc_app", Version: v("1.0.0+b2"), Relationships: on("agent-2")})
+}
+
+// TestHunt10BuildMetadataAndSpellings: build metadata decides whether an
+// application node is current (svc-2 at b2 is, svc-1 at b1 is not) but
+// not whether a platform node meets a constraint: both agents meet
+// "=1.2.3", with no step to another build. "18.04" and "18.4.0" are one
+// version: both VMs meet "=18.4.0", both go to "20.04", each step ID in
+// canonical form, From as the node spells it. Of two builds of one
+// version in the source the planner takes the same, whatever the order,
+// and a source listing one version in two spellings is refused.
+func TestHunt10BuildMetadataAndSpellings(t *testing.T) {
+	topo := build(t, hunt10Agents())
+	pk := []pkgsource.Package{requires(pkg("agent", "1.2.3+b8"), "ubuntu", ">=18.4"), requires(pkg("agent", "1.3.0"), "ubuntu", ">=20.04"), from(pkg("ubuntu", "20.04"), "~18.04")}
+	opts := []upgrade.Option{upgrade.WithPolicy(upgrade.Nearest)}
+	plan, err := hunt9Plan(t, topo, pk, opts, hunt9Request("svc", "svc_app", "1.0.0+b2", "agent", "=1.2.3", "ubuntu_os", "=18.4.0"))
+	require.NoError(t, err)
+	assert.Equal(t, []hunt8Step{{"app/svc-1@1.0.0+b2", "1.0.0+b1", "1.0.0+b2", nil}}, hunt8Steps(plan))
+	sat := hunt10Satisfied(plan)
+	assert.ElementsMatch(t, []string{"agent-1 1.2.3+b7", "agent-2 1.2.3+b8", "svc-2 1.0.0+b2", "vm-1 18.04", "vm-2 18.4.0"}, sat)
+
+	plan, err = hunt9Plan(t, topo, pk, opts, hunt9Request("svc", "svc_app", "1.0.0+b3", "agent", ">=1.3"))
+	require.NoError(t, err)
+	requireTopological(t, plan)
+	assert.Equal(t, []hunt8Step{
+		{"platform/vm-1@20.4.0", "18.04", "20.04", nil},
+		{"platform/agent-1@1.3.0", "1.2.3+b7", "1.3.0", []upgrade.StepID{"platform/vm-1@20.4.0"}},
+		{"platform/vm-2@20.4.0", "18.4.0", "20.04", nil},
+		{"platform/agent-2@1.3.0", "1.2.3+b8", "1.3.0", []upgrade.StepID{"platform/vm-2@20.4.0"}},
+		{"app/svc-1@1.0.0+b3", "1.0.0+b1", "1.0.0+b3", []upgrade.StepID{"platform/agent-1@1.3.0"}},
+		{"app/svc-2@1.0.0+b3", "1.0.0+b2", "1.0.0+b3", []upgrade.StepID{"platform/agent-2@1.3.0"}},
+	}, hunt8Steps(plan))
+
+	plan, err = hunt9Plan(t, topo, []pkgsource.Package{pkg("agent", "1.4.0+b2"), pkg("agent", "1.4.0+b1")}, nil, hunt9Request("svc", "svc_app", "2.0.0", "agent", ">=1.4"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"1.4.0+b2"}, hunt6Tos(plan, "agent-1"))
+
+	src := pkgsource.SourceFunc(func(context.Context, string) ([]pkgsource.Package, error) {
+		return []pkgsource.Package{pkg("ubuntu", "20.04"), pkg("ubuntu", "20.4.0")}, nil
+	})
+	_, err = upgrade.NewPlanner(topo, src).Plan(t.Context(), hunt9Request("svc", "svc_app", "2.0.0", "ubuntu_os", ">=20.4"))
+	require.ErrorIs(t, err, pkgsource.ErrInvalid)
+	assert.Contains(t, err.Error(), `version "20.4.0" listed twice, also as "20.04"`)
+}
+
+// hunt10Fifty is fifty applications, svc00 to svc49, each with one node
+// on one shared Ubuntu 20.04 VM, vm-1, and a template that supports
+// 20.04 only; and a request for each to 2.0.0, which needs 22.04 or later.
+func hunt10Fifty(t *testing.T) (*topology.Memory, []upgrade.Request) {
+	b := new(topology.Builder).
+		Template("base", topology.Template{ID: "ubuntu_os", Type: "ubuntu", Version: v("20.04")}).
+		Node("base", topology.Node{ID: "vm-1", Template: "ubuntu_os"})
+	var reqs []upgrade.Request
+	for i := range 50 {
+		app, tmpl := topology.AppID(fmt.Sprintf("svc%02d", i)), topology.TemplateID(fmt.Sprintf("svc%02d_app", i))
+		b.Template(app, topology.Template{ID: tmpl, Type: "webapp", Version: v("1.0.0"),
+			Requirements: []topology.Requirement{{Template: "ubuntu_os", Constraint: c("~20.04")}}}).
+			Node(app, topology.Node{ID: topology.NodeID(fmt.Sprintf("svc%02d-1", i)), Template: tmpl, Relationships: on("vm-1")})
+		reqs = append(reqs, hunt9Request(app, tmpl, "2.0.0", "ubuntu_os", ">=22.04"))
+	}
+	return build(t, b), reqs
+}
+
+// TestHunt10FiftyRequestsShareOneOS: planned together, the fifty requests
+// give the VM one step per hop (20.04 → 22.04 → 24.04), each application
+// one step after the last hop, and a warning for each application node
+// that its old template is broken until its own step: 52 steps, no more.
+// Leaving one request out leaves its node a co-tenant on 20.04 only: the
+// plan fails naming it, and the error counts the others rather than
+// listing 49 demands.
+func TestHunt10FiftyRequestsShareOneOS(t *testing.T) {
+	topo, reqs := hunt10Fifty(t)
+	pk := []pkgsource.Package{from(pkg("ubuntu", "22.04"), ">=20.04, <22.04"), from(pkg("ubuntu", "24.04"), ">=22.04, <24.04")}
+	plan, err := hunt9Plan(t, topo, pk, nil, reqs...)
+	require.NoError(t, err)
+	requireTopological(t, plan)
+	want := []hunt8Step{
+		{"platform/vm-1@22.4.0", "20.04", "22.04", nil},
+		{"platform/vm-1@24.4.0", "22.04", "24.04", []upgrade.StepID{"platform/vm-1@22.4.0"}},
+	}
+	for i := range 50 {
+		want = append(want, hunt8Step{upgrade.StepID(fmt.Sprintf("app/svc%02d-1@2.0.0", i)), "1.0.0", "2.0.0", []upgrade.StepID{"platform/vm-1@24.4.0"}})
+	}
+	assert.Equal(t, want, hunt8Steps(plan))
+	require.Len(t, plan.Warnings, 50)
+	assert.Equal(t, "node svc49-1 (svc49_app 1.0.0) requires ubuntu_os ~20.04; it runs on vm-1 22.04 from step platform/vm-1@22.4.0 until its own step", plan.Warnings[49])
+
+	_, err = hunt9Plan(t, topo, pk, nil, reqs[1:]...)
+	ce, ok := errors.AsType[*upgrade.ConflictError](err)
+	require.True(t, ok, err)
+	assert.Equal(t, topology.NodeID("vm-1"), ce.Node)
+	assert.Equal(t, []upgrade.Demand{{App: "svc00", Node: "svc00-1", Template: "svc00_app", Constraint: c("~20.04")}}, ce.Blocking)
+	assert.Contains(t, err.Error(), "and 46 more with the same constraint, but node svc00-1 (svc00) requires ~20.04; versions tried: 22.04, 24.04")
+}
+
+// TestHunt10ErrorsSayWhatToDo: a Redis server already on 7.0 under a
+// request for ~6.2 is a *DowngradeError naming the node and the way out;
+// allowed, it goes down to 6.2.16. A Redis package that needs an Ubuntu
+// whose package needs Redis is a *CycleError naming both packages; a
+// requirement of a template the application's nodes do not run on is a
+// *MissingNodeError naming the node and the template.
+func TestHunt10ErrorsSayWhatToDo(t *testing.T) {
+	apps := build(t, hunt10Redis()).Applications()
+	for a := range apps {
+		for k := range apps[a].Nodes {
+			if apps[a].Nodes[k].ID == "redis-1" {
+				apps[a].Nodes[k].Version = v("7.0.15")
+			}
+		}
+	}
+	topo, err := topology.New(apps...)
+	require.NoError(t, err)
+	pk := append(hunt10RedisPackages(), pkg("redis", "6.2.16"))
+	down := hunt9Request("cache", "session_app", "2.0.0", "redis_server", "~6.2")
+	_, err = hunt9Plan(t, topo, pk, nil, down)
+	de, ok := errors.AsType[*upgrade.DowngradeError](err)
+	require.True(t, ok, err)
+	assert.Equal(t, topology.NodeID("redis-1"), de.Node)
+	assert.Contains(t, err.Error(), `node "redis-1" (redis 7.0.15) is above the requirement: session_app@2.0.0 (cache) requires ~6.2; meeting it needs a downgrade to one of 6.2.16`)
+	assert.Contains(t, err.Error(), "allow them (upgrade.AllowDowngrades), or relax the demands")
+	plan, err := hunt9Plan(t, topo, pk, []upgrade.Option{upgrade.AllowDowngrades()}, down)
+	require.NoError(t, err)
+	assert.Equal(t, []hunt8Step{
+		{"platform/redis-1@6.2.16", "7.0.15", "6.2.16", nil},
+		{"app/session-1@2.0.0", "1.0.0", "2.0.0", []upgrade.StepID{"platform/redis-1@6.2.16"}},
+	}, hunt8Steps(plan))
+
+	cyc := []pkgsource.Package{requires(pkg("redis", "7.0.15"), "ubuntu", ">=24.04"), requires(pkg("ubuntu", "24.04"), "redis", ">=7")}
+	_, err = hunt9Plan(t, build(t, hunt10Redis()), cyc, nil, hunt9Request("cache", "session_app", "2.0.0", "redis_server", ">=7"))
+	require.ErrorIs(t, err, upgrade.ErrCycle)
+	_, ok = errors.AsType[*upgrade.CycleError](err)
+	require.True(t, ok, err)
+	assert.Contains(t, err.Error(), "redis 7.0.15 → ubuntu 24.04 → redis")
+
+	_, err = hunt9Plan(t, build(t, hunt10Redis()), pk, nil, hunt9Request("cache", "session_app", "2.0.0", "memcached_server", ">=1.6"))
+	me, ok := errors.AsType[*upgrade.MissingNodeError](err)
+	require.True(t, ok, err)
+	assert.Equal(t, topology.TemplateID("memcached_server"), me.Template)
+	assert.Contains(t, err.Error(), `no node of template "memcached_server" beneath node "session-1" of application "cache"; relate the node to one, or fix the requirement`)
 }
