@@ -74,6 +74,44 @@ func TestHunt10MongoReplicaSetOneMajorAtATime(t *testing.T) {
 	assert.Empty(t, plan.Warnings)
 }
 
+// TestHunt10MongoReplicaSetReplannedMidway: a run stopped with mongo-2
+// on 6.0 and mongo-3 on 7.0. Planned again, mongo-1 takes its three hops,
+// mongo-2 its last, mongo-3 is a check, and orders-1 waits for the last
+// hop of the two members that move. Nearest to 6.0 leaves mongo-2 and
+// mongo-3 as they are: no downgrade of mongo-3 to 6.0.
+func TestHunt10MongoReplicaSetReplannedMidway(t *testing.T) {
+	apps := build(t, hunt10Mongo()).Applications()
+	for a := range apps {
+		for k := range apps[a].Nodes {
+			switch n := &apps[a].Nodes[k]; n.ID {
+			case "mongo-2":
+				n.Version = v("6.0.15")
+			case "mongo-3":
+				n.Version = v("7.0.12")
+			}
+		}
+	}
+	topo, err := topology.New(apps...)
+	require.NoError(t, err)
+	plan, err := hunt9Plan(t, topo, hunt10MongoPackages(), nil, hunt9Request("orders", "orders_app", "4.0.0", "mongodb_server", ">=7.0"))
+	require.NoError(t, err)
+	assert.Equal(t, []hunt8Step{
+		{"platform/mongo-1@5.0.26", "4.4.29", "5.0.26", nil},
+		{"platform/mongo-1@6.0.15", "5.0.26", "6.0.15", []upgrade.StepID{"platform/mongo-1@5.0.26"}},
+		{"platform/mongo-1@7.0.12", "6.0.15", "7.0.12", []upgrade.StepID{"platform/mongo-1@6.0.15"}},
+		{"platform/mongo-2@7.0.12", "6.0.15", "7.0.12", nil},
+		{"app/orders-1@4.0.0", "3.0.0", "4.0.0", []upgrade.StepID{"platform/mongo-1@7.0.12", "platform/mongo-2@7.0.12"}},
+	}, hunt8Steps(plan))
+	assert.Equal(t, []string{"mongo-3 7.0.12", "vm-1 8.9", "vm-2 8.9"}, hunt10Satisfied(plan))
+
+	plan, err = hunt9Plan(t, topo, hunt10MongoPackages(), []upgrade.Option{upgrade.WithPolicy(upgrade.Nearest)}, hunt9Request("orders", "orders_app", "4.0.0", "mongodb_server", ">=6.0"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"5.0.26", "6.0.15"}, hunt6Tos(plan, "mongo-1"))
+	assert.Empty(t, hunt6Tos(plan, "mongo-2"))
+	assert.Empty(t, hunt6Tos(plan, "mongo-3"))
+	assert.Equal(t, []string{"mongo-2 6.0.15", "mongo-3 7.0.12"}, hunt10Satisfied(plan))
+}
+
 // hunt10Cassandra is a Cassandra 3.0 ring of two nodes, cass-1 and
 // cass-2, that the events application's events-1 depends on.
 func hunt10Cassandra() *topology.Builder {
