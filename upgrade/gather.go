@@ -508,7 +508,9 @@ func (pl *planning) countTargets() (n, idBytes int) {
 // targets returns the templates r replaces in its application, and
 // their nodes, sorted by ID: those of r.Replaces, and when the new
 // template has an ID of its own, those of that ID with its version, which
-// a run, or part of one, has moved to it (and which are current). When
+// a run, or part of one, has moved to it (and which are current), or
+// another build of it, which a run of that build moved (a new build to
+// deploy, see Version.Same). When
 // r.Replaces is not defined, there must be such nodes. A new template's
 // ID of its own must be new, or that of such a template: not of another
 // type, nor of another application's template, which a host recording the
@@ -580,12 +582,12 @@ func (pl *planning) renamedTemplate(app *topology.Application, r *Request, index
 
 // nodesOf returns the nodes of app that r replaces, sorted by ID: those of
 // r.Replaces, and those of template renamed (if not nil) that have r's
-// version (see targets).
+// version, of any build (see targets).
 func nodesOf(app *topology.Application, r *Request, renamed *topology.Template) ([]*topology.Node, error) {
 	targets := make([]*topology.Node, 0, len(app.Nodes)) // at most: one allocation
 	for i := range app.Nodes {
 		n := &app.Nodes[i]
-		if n.Template == r.Replaces || renamed != nil && n.Template == renamed.ID && cmp.Or(n.Version, renamed.Version).Same(r.Template.Version) {
+		if n.Template == r.Replaces || renamed != nil && n.Template == renamed.ID && cmp.Or(n.Version, renamed.Version).Compare(r.Template.Version) == 0 {
 			if err := checkNode(n); err != nil {
 				return nil, err
 			}

@@ -391,6 +391,12 @@ func TestHunt10ReportingThroughPoolerBlocks(t *testing.T) {
 // template shop_ng 2.0.0 (which needs Tomcat 10) and the given nodes moved
 // by an earlier run: each shop-N to shop_ng 2.0.0, its tomcat-N to 10.1.18.
 func hunt10Moved(t *testing.T, moved ...int) *topology.Memory {
+	return hunt10MovedAt(t, "2.0.0", moved...)
+}
+
+// hunt10MovedAt is hunt10Moved with the moved shops on version ver of
+// shop_ng.
+func hunt10MovedAt(t *testing.T, ver string, moved ...int) *topology.Memory {
 	b := shopBuilder(4).
 		Template("shop", topology.Template{ID: "shop_ng", Type: "webapp", Version: v("2.0.0"),
 			Requirements: []topology.Requirement{{Template: "tomcat_server", Constraint: c(">=10")}}})
@@ -399,7 +405,7 @@ func hunt10Moved(t *testing.T, moved ...int) *topology.Memory {
 		for k := range apps[0].Nodes {
 			switch n := &apps[0].Nodes[k]; n.ID {
 			case topology.NodeID(fmt.Sprintf("shop-%d", i)):
-				n.Template, n.Version = "shop_ng", v("2.0.0")
+				n.Template, n.Version = "shop_ng", v(ver)
 			case topology.NodeID(fmt.Sprintf("tomcat-%d", i)):
 				n.Version = v("10.1.18")
 			}
@@ -636,4 +642,30 @@ func TestHunt10ErrorsSayWhatToDo(t *testing.T) {
 	require.True(t, ok, err)
 	assert.Equal(t, topology.TemplateID("memcached_server"), me.Template)
 	assert.Contains(t, err.Error(), `no node of template "memcached_server" beneath node "session-1" of application "cache"; relate the node to one, or fix the requirement`)
+}
+
+// TestHunt10RenamedOlderBuildRedeployed: a run of build 2.0.0+b1 moved
+// shop-3 and shop-4 to the renamed template shop_ng; the request is for
+// build 2.0.0+b2. Those two get the new build too, as a node of the
+// replaced template one build behind does (see Version.Same), rather than
+// be left out of the plan in silence, the fleet ending on two builds.
+func TestHunt10RenamedOlderBuildRedeployed(t *testing.T) {
+	req := shop2("tomcat_server", ">=10")
+	req.Template.ID, req.Template.Version = "shop_ng", v("2.0.0+b2")
+	plan, err := hunt9Plan(t, hunt10MovedAt(t, "2.0.0+b1", 3, 4), []pkgsource.Package{pkg("tomcat", "10.1.34")}, nil, req)
+	require.NoError(t, err)
+	assert.Equal(t, []hunt8Step{
+		{"platform/tomcat-1@10.1.34", "8.5.100", "10.1.34", nil},
+		{"platform/tomcat-2@10.1.34", "8.5.100", "10.1.34", nil},
+		{"app/shop-1@2.0.0+b2", "1.4.0", "2.0.0+b2", []upgrade.StepID{"platform/tomcat-1@10.1.34"}},
+		{"app/shop-2@2.0.0+b2", "1.4.0", "2.0.0+b2", []upgrade.StepID{"platform/tomcat-2@10.1.34"}},
+		{"app/shop-3@2.0.0+b2", "2.0.0+b1", "2.0.0+b2", nil},
+		{"app/shop-4@2.0.0+b2", "2.0.0+b1", "2.0.0+b2", nil},
+	}, hunt8Steps(plan))
+	assert.Equal(t, []string{"tomcat-3 10.1.18", "tomcat-4 10.1.18"}, hunt10Satisfied(plan))
+	// Another release on the renamed template is not this request's to
+	// move: a downgrade, or a later run's, it is left as it is.
+	plan, err = hunt9Plan(t, hunt10MovedAt(t, "2.1.0", 3, 4), []pkgsource.Package{pkg("tomcat", "10.1.34")}, nil, req)
+	require.NoError(t, err)
+	assert.Len(t, plan.Steps, 4)
 }
