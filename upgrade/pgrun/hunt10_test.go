@@ -1,0 +1,419 @@
+package pgrun
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/upgradetest"
+)
+
+// hunt10Events polls the events of run planID until ok holds of them,
+// failing the test after a minute (a failure bound, not a timing).
+func hunt10Events(t *testing.T, s *Store, planID string, ok func([]Event) bool) []Event {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ev, err := s.Events(context.Background(), planID, 0, 1000)
+		require.NoError(t, err)
+		if ok(ev) {
+			return ev
+		}
+		require.True(t, time.Now().Before(deadline), "events of %s never came: %v", planID, ev)
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func hunt10Has(kind upgrade.EventKind, step upgrade.StepID) func([]Event) bool {
+	return func(ev []Event) bool {
+		for _, e := range ev {
+			if e.Kind == kind && e.Step.ID == step {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// hunt10CheckEvents checks what a reader of a finished run's events relies
+// on: sequence numbers increase, read a page at a time they are the same,
+// each step has at most one terminal event (succeeded, failed, skipped)
+// per run attempt, each terminal event's Done counts the steps finished
+// so far, and the last one's is the total.
+func hunt10CheckEvents(t *testing.T, s *Store, planID string, total int) []Event {
+	t.Helper()
+	ctx := context.Background()
+	all, err := s.Events(ctx, planID, 0, 10000)
+	require.NoError(t, err)
+	var paged []Event
+	for after := int64(0); ; {
+		ev, err := s.Events(ctx, planID, after, 1)
+		require.NoError(t, err)
+		if len(ev) == 0 {
+			break
+		}
+		require.Len(t, ev, 1)
+		paged = append(paged, ev...)
+		after = ev[0].Seq
+	}
+	require.Equal(t, len(all), len(paged))
+	terminal := map[upgrade.StepID]int{}
+	done := 0
+	for i, e := range all {
+		assert.Equal(t, paged[i].Seq, e.Seq)
+		if i > 0 {
+			assert.Greater(t, e.Seq, all[i-1].Seq, "events out of order")
+		}
+		assert.Equal(t, total, e.Total)
+		switch e.Kind {
+		case upgrade.StepSucceeded, upgrade.StepFailed, upgrade.StepSkipped:
+			terminal[e.Step.ID]++
+			done++
+			assert.Equal(t, done, e.Done, "event %d (%v of %s): done", e.Seq, e.Kind, e.Step.ID)
+		}
+	}
+	for id, n := range terminal {
+		assert.Equal(t, 1, n, "step %s: %d terminal events", id, n)
+	}
+	assert.Equal(t, total, done, "terminal events")
+	return all
+}
+
+// TestHunt10SharedNodeCancelFreesWaiter: a second run's step on a node a
+// first run's step holds waits, saying for what, once; cancelling the
+// first run frees the node, and the second runs its step.
+func TestHunt10SharedNodeCancelFreesWaiter(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	one := &upgrade.Plan{ID: "one", Steps: []upgrade.Step{{ID: "x1", Kind: upgrade.Platform, Node: "shared"}}}
+	two := &upgrade.Plan{ID: "two", Steps: []upgrade.Step{{ID: "x2", Kind: upgrade.Platform, Node: "shared"}}}
+	require.NoError(t, s.Submit(ctx, one, Options{}))
+	require.NoError(t, s.Submit(ctx, two, Options{}))
+	holding := make(chan struct{})
+	var x2runs atomic.Int32
+	exec := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
+		if st.ID == "x1" {
+			close(holding)
+			<-ctx.Done() // until run one is cancelled
+			return ctx.Err()
+		}
+		x2runs.Add(1)
+		return nil
+	})
+	errs := make(chan error, 2)
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // a failure bound
+	defer cancel()
+	go func() { errs <- s.Work(wctx, "one", exec, fastWorker) }()
+	<-holding
+	go func() { errs <- s.Work(wctx, "two", exec, fastWorker) }()
+	hunt10Events(t, s, "two", hunt10Has(upgrade.StepWaiting, "x2"))
+	assert.Zero(t, x2runs.Load(), "x2 ran while x1 held its node")
+	require.NoError(t, s.Cancel(ctx, "one"))
+	require.NoError(t, <-errs)
+	require.NoError(t, <-errs)
+	assert.EqualValues(t, 1, x2runs.Load())
+
+	st, err := s.Status(ctx, "one")
+	require.NoError(t, err)
+	assert.True(t, st.Finished)
+	assert.True(t, st.Cancelled)
+	assert.ErrorIs(t, st.Err, ErrCancelled)
+	st, err = s.Status(ctx, "two")
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	assert.NoError(t, st.Err)
+	ev := hunt10CheckEvents(t, s, "two", 1)
+	var waiting []Event
+	for _, e := range ev {
+		if e.Kind == upgrade.StepWaiting {
+			waiting = append(waiting, e)
+		}
+	}
+	require.Len(t, waiting, 1, "one waiting event for one holder: %v", ev)
+	require.NotNil(t, waiting[0].WaitingFor)
+	assert.Equal(t, upgrade.Holder{Node: "shared", Plan: "one", Step: "x1"}, *waiting[0].WaitingFor)
+	var locks int
+	require.NoError(t, s.pool.QueryRow(ctx, s.q(`SELECT count(*) FROM {s}.node_locks`)).Scan(&locks))
+	assert.Zero(t, locks, "every lock released")
+}
+
+// TestHunt10DeadWorkerTakenOverThenFenced: a worker claims a step and
+// dies; once its lease lapses another takes the step over, in doubt, and
+// runs the plan; the dead worker comes back and can record nothing, and
+// the events say each step ended once, in order.
+func TestHunt10DeadWorkerTakenOverThenFenced(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	plan := chain3("dead")
+	require.NoError(t, s.Submit(ctx, plan, Options{Concurrency: 2}))
+	dead := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "dead", Lease: fastWorker.Lease})
+	c, _, _, err := dead.claim(ctx, nil)
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	deadStep := plan.Steps[c.idx].ID
+
+	live := &upgradetest.Executor{}
+	work(t, s, plan.ID, 2, live, fastWorker)
+	assert.Equal(t, []upgrade.StepID{deadStep}, live.InDoubt(), "the takeover is told it is in doubt")
+	assert.Equal(t, 1, live.Calls(deadStep))
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	require.NoError(t, st.Err)
+	assert.Equal(t, []upgrade.StepID{deadStep}, st.InDoubt)
+
+	// The dead worker comes back, with a success or a failure: fenced.
+	assert.ErrorIs(t, dead.finish(ctx, c, 1, "", 0), ErrLeaseLost)
+	assert.ErrorIs(t, dead.finish(ctx, c, 1, "late failure", 0), ErrLeaseLost)
+	after, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	assert.Equal(t, st.Report, after.Report, "a fenced worker changed nothing")
+	ev := hunt10CheckEvents(t, s, plan.ID, len(plan.Steps))
+	var started []bool
+	for _, e := range ev {
+		if e.Worker == "dead" { // its claim, before it died
+			assert.Equal(t, upgrade.StepStarted, e.Kind, "a fenced worker wrote event %v", e)
+		}
+		if e.Kind == upgrade.StepStarted && e.Step.ID == deadStep {
+			started = append(started, e.InDoubt)
+		}
+	}
+	assert.Contains(t, started, true, "the takeover's start says in doubt")
+}
+
+// TestHunt10RollbackWorkerDies: the worker rolling a step back dies; once
+// its lease lapses another worker rolls the step back, in doubt, and goes
+// on; the dead one comes back and can record nothing.
+func TestHunt10RollbackWorkerDies(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	plan := rollingBack(t, s, "rb-dies")
+	dead := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "dead", Lease: fastWorker.Lease})
+	c, _, _, err := dead.claim(ctx, nil)
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	require.True(t, c.rollback, "a rollback is claimed")
+	deadStep := plan.Steps[c.idx].ID
+
+	live := &upgradetest.Executor{}
+	work(t, s, plan.ID, 2, live, fastWorker)
+	assert.Contains(t, live.RolledBack(), deadStep)
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	assert.ErrorIs(t, st.Err, upgrade.ErrStepFailed)
+	assert.NotErrorIs(t, st.Err, upgrade.ErrRollback)
+	o, _ := st.Report.Outcome(deadStep)
+	assert.Equal(t, upgrade.RolledBack, o.State)
+	assert.Contains(t, st.InDoubt, deadStep)
+
+	var status string
+	require.NoError(t, s.pool.QueryRow(ctx, s.q(`SELECT {s}.finish_rollback($1, $2, $3, $4, $5, $6)`),
+		plan.ID, c.idx, c.token, "late rollback failure", 0, "dead").Scan(&status))
+	assert.Equal(t, "lost", status)
+	after, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	assert.Equal(t, st.Report, after.Report, "a fenced worker changed nothing")
+	ev, err := s.Events(ctx, plan.ID, 0, 1000)
+	require.NoError(t, err)
+	rolled := map[upgrade.StepID]int{}
+	for _, e := range ev {
+		assert.NotEqual(t, "dead", e.Worker, "a fenced worker wrote event %v", e)
+		if e.Kind == upgrade.StepRolledBack || e.Kind == upgrade.StepRollbackFailed {
+			rolled[e.Step.ID]++
+		}
+	}
+	for id, n := range rolled {
+		assert.Equal(t, 1, n, "step %s: %d rollback events", id, n)
+	}
+}
+
+// TestHunt10RetryContinueRunsOnlyFailedAndSkipped: a run under Continue
+// with a failed step, and steps after it skipped, is taken up again:
+// only those run again; a step that succeeded never does.
+func TestHunt10RetryContinueRunsOnlyFailedAndSkipped(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	plan := chain3("retry-continue") // a; b after a; c after b; d
+	require.NoError(t, s.Submit(ctx, plan, Options{Concurrency: 2, Policy: upgrade.ContinueIndependent}))
+	first := &upgradetest.Executor{}
+	first.FailAt("b", errors.New("boom"))
+	work(t, s, plan.ID, 2, first, fastWorker)
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	require.ErrorIs(t, st.Err, upgrade.ErrStepFailed)
+	for id, want := range map[upgrade.StepID]upgrade.State{"a": upgrade.Succeeded, "b": upgrade.Failed, "c": upgrade.Skipped, "d": upgrade.Succeeded} {
+		o, _ := st.Report.Outcome(id)
+		require.Equal(t, want, o.State, id)
+	}
+	ev, err := s.Events(ctx, plan.ID, 0, 1000)
+	require.NoError(t, err)
+	last := ev[len(ev)-1].Seq
+
+	ok, err := s.Retry(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, ok)
+	second := &upgradetest.Executor{}
+	work(t, s, plan.ID, 2, second, fastWorker)
+	assert.ElementsMatch(t, []upgrade.StepID{"b", "c"}, second.Started(), "only the failed and skipped steps run again")
+	st, err = s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	require.NoError(t, st.Err)
+	assert.Equal(t, 4, st.Report.Count(upgrade.Succeeded))
+	assert.Empty(t, st.InDoubt)
+	ev, err = s.Events(ctx, plan.ID, last, 1000)
+	require.NoError(t, err)
+	for _, e := range ev {
+		assert.Contains(t, []upgrade.StepID{"b", "c"}, e.Step.ID, "an event of the retry names %s (%v)", e.Step.ID, e.Kind)
+	}
+}
+
+// TestHunt10SubmitTwice: the same plan and options again is the same run;
+// another plan, or other options, with its ID is refused with an error
+// naming the plan, and changes nothing.
+func TestHunt10SubmitTwice(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	plan := chain3("twice")
+	require.NoError(t, s.Submit(ctx, plan, Options{}))
+	require.NoError(t, s.Submit(ctx, chain3("twice"), Options{}))
+	other := chain3("twice")
+	other.Steps[3].Node = "elsewhere"
+	for _, c := range []struct {
+		plan *upgrade.Plan
+		opts Options
+	}{{other, Options{}}, {plan, Options{Concurrency: 2}}, {plan, Options{Rollback: true}}} {
+		err := s.Submit(ctx, c.plan, c.opts)
+		assert.ErrorIs(t, err, ErrPlanConflict)
+		assert.ErrorContains(t, err, "twice")
+	}
+	run, err := s.loadRun(ctx, "twice")
+	require.NoError(t, err)
+	assert.Equal(t, plan.Steps, run.plan.Steps)
+	assert.Equal(t, 1, run.opts.Concurrency)
+	st, err := s.Status(ctx, "twice")
+	require.NoError(t, err)
+	assert.Equal(t, 4, st.Report.Count(upgrade.NotStarted))
+}
+
+// TestHunt10AllowedOddIDsRoundTrip: IDs of every character allowed, with
+// what SQL text would take for quotes and comments, are stored and read
+// back exactly.
+func TestHunt10AllowedOddIDsRoundTrip(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	planID := "p--x//y:@+.-_"
+	plan := &upgrade.Plan{ID: planID, Steps: []upgrade.Step{
+		{ID: "s--1//", Kind: upgrade.Platform, Node: "n--1"},
+		{ID: "s:2@h+3.x_y", Kind: upgrade.Platform, Node: topology.NodeID("n//2--"), After: []upgrade.StepID{"s--1//"}}}}
+	require.NoError(t, s.Submit(ctx, plan, Options{}))
+	exec := &upgradetest.Executor{}
+	work(t, s, planID, 1, exec, fastWorker)
+	assert.Equal(t, []upgrade.StepID{"s--1//", "s:2@h+3.x_y"}, exec.Finished())
+	st, err := s.Status(ctx, planID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	require.NoError(t, st.Err)
+	for _, step := range plan.Steps {
+		o, ok := st.Report.Outcome(step.ID)
+		require.True(t, ok, step.ID)
+		assert.Equal(t, upgrade.Succeeded, o.State)
+	}
+	ev := hunt10CheckEvents(t, s, planID, 2)
+	for _, e := range ev {
+		assert.Contains(t, []topology.NodeID{"n--1", "n//2--"}, e.Step.Node)
+	}
+	ids, err := s.Unfinished(ctx)
+	require.NoError(t, err)
+	assert.NotContains(t, ids, planID)
+	var stored []string
+	rows, err := s.pool.Query(ctx, s.q(`SELECT step_id || '|' || node FROM {s}.steps WHERE plan_id = $1 ORDER BY idx`), planID)
+	require.NoError(t, err)
+	for rows.Next() {
+		var v string
+		require.NoError(t, rows.Scan(&v))
+		stored = append(stored, v)
+	}
+	require.NoError(t, rows.Err())
+	assert.Contains(t, stored, "s--1//|n--1")
+	assert.Contains(t, stored, "s:2@h+3.x_y|n//2--")
+}
+
+// TestHunt10WorkCancelledBeforeStart: Work with a context already done
+// returns its error and claims nothing.
+func TestHunt10WorkCancelledBeforeStart(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	plan := chain3("cancelled-ctx")
+	require.NoError(t, s.Submit(ctx, plan, Options{Concurrency: 4}))
+	dead, cancel := context.WithCancel(ctx)
+	cancel()
+	exec := &upgradetest.Executor{}
+	err := s.Work(dead, plan.ID, exec, WorkerOptions{Slots: 4, Lease: fastWorker.Lease, Poll: fastWorker.Poll})
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Empty(t, exec.Started())
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	assert.False(t, st.Finished)
+	assert.Empty(t, st.InDoubt, "nothing was claimed, so nothing is in doubt")
+	assert.Equal(t, 4, st.Report.Count(upgrade.NotStarted))
+	var leased int
+	require.NoError(t, s.pool.QueryRow(ctx, s.q(`SELECT count(*) FROM {s}.steps WHERE plan_id = $1 AND state <> 'waiting' AND state <> 'ready'`), plan.ID).Scan(&leased))
+	assert.Zero(t, leased, "no step left claimed")
+	// Another worker runs the plan at once, no lease to wait out.
+	exec = &upgradetest.Executor{}
+	work(t, s, plan.ID, 1, exec, fastWorker)
+	assert.Empty(t, exec.InDoubt())
+	checkRunDone(t, s, plan.ID)
+}
+
+func checkRunDone(t *testing.T, s *Store, planID string) {
+	t.Helper()
+	st, err := s.Status(context.Background(), planID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	require.NoError(t, st.Err)
+	assert.Empty(t, st.InDoubt)
+}
+
+// TestHunt10SlotsAboveConcurrency: workers with more slots than the run's
+// concurrency run no more steps at once than it allows.
+func TestHunt10SlotsAboveConcurrency(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	var steps []upgrade.Step
+	for _, id := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+		steps = append(steps, upgrade.Step{ID: upgrade.StepID(id), Kind: upgrade.Platform, Node: topology.NodeID("n-" + id)})
+	}
+	plan := &upgrade.Plan{ID: "slots", Steps: steps}
+	require.NoError(t, s.Submit(ctx, plan, Options{Concurrency: 2}))
+	var mu sync.Mutex
+	cur, peak := 0, 0
+	exec := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
+		mu.Lock()
+		cur++
+		peak = max(peak, cur)
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond) // lets other slots try; not an ordering device
+		mu.Lock()
+		cur--
+		mu.Unlock()
+		return nil
+	})
+	o := fastWorker
+	o.Slots = 6
+	work(t, s, plan.ID, 2, exec, o)
+	assert.LessOrEqual(t, peak, 2, "steps at once")
+	checkRunDone(t, s, plan.ID)
+	hunt10CheckEvents(t, s, plan.ID, len(steps))
+}
