@@ -3,6 +3,8 @@ package pgrun
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -205,7 +207,8 @@ func TestHunt10RollbackWorkerDies(t *testing.T) {
 
 	live := &upgradetest.Executor{}
 	work(t, s, plan.ID, 2, live, fastWorker)
-	assert.Contains(t, live.RolledBack(), deadStep)
+	assert.Equal(t, []upgrade.StepID{"b", "a"}, live.RolledBack(), "b, taken over, before a")
+	assert.Equal(t, upgrade.StepID("b"), deadStep)
 	st, err := s.Status(ctx, plan.ID)
 	require.NoError(t, err)
 	require.True(t, st.Finished)
@@ -234,6 +237,7 @@ func TestHunt10RollbackWorkerDies(t *testing.T) {
 	for id, n := range rolled {
 		assert.Equal(t, 1, n, "step %s: %d rollback events", id, n)
 	}
+	hunt10Released(t, s)
 }
 
 // TestHunt10RetryContinueRunsOnlyFailedAndSkipped: a run under Continue
@@ -416,4 +420,163 @@ func TestHunt10SlotsAboveConcurrency(t *testing.T) {
 	assert.LessOrEqual(t, peak, 2, "steps at once")
 	checkRunDone(t, s, plan.ID)
 	hunt10CheckEvents(t, s, plan.ID, len(steps))
+}
+
+// hunt10Released asserts that nothing of the finished runs of the store
+// is left held: no node lock, no run counting a step as running.
+func hunt10Released(t *testing.T, s *Store) {
+	t.Helper()
+	var locks, running int
+	require.NoError(t, s.pool.QueryRow(context.Background(), s.q(`SELECT (SELECT count(*) FROM {s}.node_locks),
+		(SELECT coalesce(sum(running), 0) FROM {s}.runs)`)).Scan(&locks, &running))
+	assert.Zero(t, locks, "node locks left")
+	assert.Zero(t, running, "steps counted as running")
+}
+
+// TestHunt10DeadHolderKeepsNodeUntilTakenOver: a worker of run one dies
+// holding a node another run's step waits for; the node stays run one's
+// past the lease, until its step, taken over in doubt, has finished; then
+// the waiting step runs.
+func TestHunt10DeadHolderKeepsNodeUntilTakenOver(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	one := &upgrade.Plan{ID: "one", Steps: []upgrade.Step{{ID: "x1", Kind: upgrade.Platform, Node: "shared"}}}
+	two := &upgrade.Plan{ID: "two", Steps: []upgrade.Step{{ID: "x2", Kind: upgrade.Platform, Node: "shared"}}}
+	require.NoError(t, s.Submit(ctx, one, Options{}))
+	require.NoError(t, s.Submit(ctx, two, Options{}))
+	dead := testWorker(t, s, "one", &upgradetest.Executor{}, WorkerOptions{Name: "dead", Lease: fastWorker.Lease})
+	c, _, _, err := dead.claim(ctx, nil)
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	var mu sync.Mutex
+	var log []string
+	exec := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
+		mu.Lock()
+		defer mu.Unlock()
+		log = append(log, fmt.Sprintf("%s in doubt %v", st.ID, upgrade.InDoubt(ctx)))
+		return nil
+	})
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // a failure bound
+	defer cancel()
+	errs := make(chan error, 2)
+	go func() { errs <- s.Work(wctx, "two", exec, fastWorker) }()
+	hunt10Events(t, s, "two", hunt10Has(upgrade.StepWaiting, "x2"))
+	go func() { errs <- s.Work(wctx, "one", exec, fastWorker) }()
+	require.NoError(t, <-errs)
+	require.NoError(t, <-errs)
+	assert.Equal(t, []string{"x1 in doubt true", "x2 in doubt false"}, log)
+	ev := hunt10CheckEvents(t, s, "two", 1)
+	require.NotNil(t, ev[0].WaitingFor)
+	assert.Equal(t, upgrade.Holder{Node: "shared", Plan: "one", Step: "x1"}, *ev[0].WaitingFor)
+	hunt10CheckEvents(t, s, "one", 1)
+	assert.ErrorIs(t, dead.finish(ctx, c, 1, "late", 0), ErrLeaseLost)
+	hunt10Released(t, s)
+}
+
+// TestHunt10DeadWorkerSlotsAboveConcurrency: a dead worker's step holds
+// one of the run's two slots until its lease lapses; live workers with
+// more slots than that never run more than two steps at once, take the
+// step over, and leave nothing counted as running.
+func TestHunt10DeadWorkerSlotsAboveConcurrency(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	var steps []upgrade.Step
+	for _, id := range []string{"a", "b", "c", "d", "e", "f"} {
+		steps = append(steps, upgrade.Step{ID: upgrade.StepID(id), Kind: upgrade.Platform, Node: topology.NodeID("n-" + id)})
+	}
+	plan := &upgrade.Plan{ID: "dead-slots", Steps: steps}
+	require.NoError(t, s.Submit(ctx, plan, Options{Concurrency: 2}))
+	dead := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "dead", Lease: fastWorker.Lease})
+	c, _, _, err := dead.claim(ctx, nil)
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	var mu sync.Mutex
+	cur, peak := 1, 1 // the dead worker's step, until it is taken over
+	var doubted []upgrade.StepID
+	exec := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
+		mu.Lock()
+		if upgrade.InDoubt(ctx) {
+			cur-- // the dead worker's call is over
+			doubted = append(doubted, st.ID)
+		}
+		cur++
+		peak = max(peak, cur)
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond) // lets other slots try; not an ordering device
+		mu.Lock()
+		cur--
+		mu.Unlock()
+		return nil
+	})
+	o := fastWorker
+	o.Slots = 5
+	work(t, s, plan.ID, 2, exec, o)
+	assert.LessOrEqual(t, peak, 2, "steps at once, the dead worker's counted until taken over")
+	assert.Equal(t, []upgrade.StepID{plan.Steps[c.idx].ID}, doubted)
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	require.NoError(t, st.Err)
+	assert.Equal(t, doubted, st.InDoubt)
+	hunt10CheckEvents(t, s, plan.ID, len(steps))
+	hunt10Released(t, s)
+}
+
+// rollbackPeak is an Executor and Rollbacker that fails step fail and
+// counts the rollbacks under way at once.
+type rollbackPeak struct {
+	upgradetest.Executor
+	mu        sync.Mutex
+	cur, peak int
+	rolled    []upgrade.StepID
+}
+
+func (e *rollbackPeak) Rollback(ctx context.Context, st upgrade.Step) error {
+	e.mu.Lock()
+	e.cur++
+	e.peak = max(e.peak, e.cur)
+	e.rolled = append(e.rolled, st.ID)
+	e.mu.Unlock()
+	time.Sleep(20 * time.Millisecond) // lets other slots try; not an ordering device
+	e.mu.Lock()
+	e.cur--
+	e.mu.Unlock()
+	return e.Executor.Rollback(ctx, st)
+}
+
+// TestHunt10RollbackOneAtATimeAcrossWorkers: two workers of many slots
+// roll a run back one step at a time, last completed first, as
+// upgrade.Run does.
+func TestHunt10RollbackOneAtATimeAcrossWorkers(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	var steps []upgrade.Step
+	var all []upgrade.StepID
+	for _, id := range []upgrade.StepID{"a", "b", "c", "d", "e", "f"} {
+		steps = append(steps, upgrade.Step{ID: id, Kind: upgrade.Platform, Node: topology.NodeID("n-" + id)})
+		all = append(all, id)
+	}
+	steps = append(steps, upgrade.Step{ID: "z", Kind: upgrade.Platform, Node: "n-z", After: all})
+	plan := &upgrade.Plan{ID: "rb-peak", Steps: steps}
+	require.NoError(t, s.Submit(ctx, plan, Options{Concurrency: 6, Rollback: true}))
+	exec := &rollbackPeak{}
+	exec.FailAt("z", errors.New("boom"))
+	o := fastWorker
+	o.Slots = 4
+	work(t, s, plan.ID, 2, exec, o)
+	assert.Equal(t, 1, exec.peak, "rollbacks at once")
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	assert.Equal(t, len(steps), st.Report.Count(upgrade.RolledBack))
+	ev := hunt10CheckEvents(t, s, plan.ID, len(steps))
+	var completed []upgrade.StepID
+	for _, e := range ev {
+		if e.Kind == upgrade.StepSucceeded || e.Kind == upgrade.StepFailed {
+			completed = append(completed, e.Step.ID)
+		}
+	}
+	slices.Reverse(completed)
+	assert.Equal(t, completed, exec.rolled, "last completed first")
+	hunt10Released(t, s)
 }
