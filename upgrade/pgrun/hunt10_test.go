@@ -580,3 +580,55 @@ func TestHunt10RollbackOneAtATimeAcrossWorkers(t *testing.T) {
 	assert.Equal(t, completed, exec.rolled, "last completed first")
 	hunt10Released(t, s)
 }
+
+// TestHunt10CancelAbandonedStepSaysAbandoned: a step whose Execute
+// ignores the cancel of its run past the grace period is abandoned, as
+// upgrade.Run reports it: Outcome.Abandoned, its error matching
+// upgrade.ErrAbandoned (and ErrCancelled), in doubt. Before, the cancel's
+// error replaced the step's, and the abandonment was lost.
+func TestHunt10CancelAbandonedStepSaysAbandoned(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	plan := &upgrade.Plan{ID: "abandoned-cancel", Steps: []upgrade.Step{{ID: "x", Kind: upgrade.Platform, Node: "n"}}}
+	require.NoError(t, s.Submit(ctx, plan, Options{}))
+	const grace = 200 * time.Millisecond
+	release := make(chan struct{})
+	defer close(release)
+	started := make(chan struct{}, 2)
+	exec := upgrade.ExecutorFunc(func(context.Context, upgrade.Step) error {
+		started <- struct{}{}
+		<-release // ignores its context
+		return nil
+	})
+
+	// upgrade.Run, its context cancelled as the step runs.
+	rctx, rcancel := context.WithCancel(ctx)
+	go func() { <-started; rcancel() }()
+	report, err := upgrade.Run(rctx, plan, exec, upgrade.WithGracePeriod(grace))
+	require.Error(t, err)
+	want := report.Outcomes[0]
+	require.True(t, want.Abandoned)
+	require.ErrorIs(t, want.Err, upgrade.ErrAbandoned)
+
+	o := fastWorker
+	o.GracePeriod = grace
+	errs := make(chan error, 1)
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // a failure bound
+	defer cancel()
+	go func() { errs <- s.Work(wctx, plan.ID, exec, o) }()
+	<-started
+	require.NoError(t, s.Cancel(ctx, plan.ID))
+	require.NoError(t, <-errs)
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	got := st.Report.Outcomes[0]
+	assert.Equal(t, upgrade.Failed, got.State)
+	assert.Equal(t, want.Abandoned, got.Abandoned, "Abandoned")
+	assert.ErrorIs(t, got.Err, upgrade.ErrAbandoned)
+	assert.ErrorIs(t, got.Err, ErrCancelled)
+	assert.Equal(t, []upgrade.StepID{"x"}, st.InDoubt)
+	assert.ErrorIs(t, st.Err, ErrCancelled)
+	assert.ErrorIs(t, st.Err, upgrade.ErrAbandoned)
+	t.Logf("upgrade.Run: %v; pgrun: %v", want.Err, got.Err)
+}

@@ -792,7 +792,12 @@ func (w *worker) stepOptions(ctx context.Context, c *claim, base int) []upgrade.
 // stepResult returns what finish records for claimed step c, base attempts
 // of which were made before this claim, from upgrade.Run's report and
 // error and the cause that cut it short: the attempts, and the error's
-// text and kinds (none when it succeeded).
+// text and kinds (none when it succeeded). A step failed as its run was
+// cancelled fails with ErrCancelled; one abandoned then (its Execute or
+// Verify ignored the cancel past the grace period) keeps its
+// *upgrade.AbandonedError, which names the cancel as its cause, and
+// matches ErrCancelled too: it says that the call may still be running
+// (Outcome.Abandoned), as upgrade.Run reports it.
 func stepResult(c *claim, base int, report *upgrade.Report, err, cause error) (attempts int, errText string, kinds int) {
 	attempts = c.attempts
 	if report != nil {
@@ -808,7 +813,11 @@ func stepResult(c *claim, base int, report *upgrade.Report, err, cause error) (a
 		errText, kinds = errorText(err), errKinds(err)
 	}
 	if errors.Is(cause, errRunCancelled) && errText != "" { // a step that succeeded all the same did
-		errText, kinds = errRunCancelled.Error(), errKinds(errRunCancelled)
+		if abandoned := errKinds(upgrade.ErrAbandoned); kinds&abandoned != 0 {
+			kinds |= errKinds(errRunCancelled) // its text names the cancel as the cause
+		} else {
+			errText, kinds = errRunCancelled.Error(), errKinds(errRunCancelled)
+		}
 	}
 	return attempts, errText, kinds
 }
