@@ -390,36 +390,68 @@ func checkRunDone(t *testing.T, s *Store, planID string) {
 	assert.Empty(t, st.InDoubt)
 }
 
+// hunt10Independent returns plan id of n steps, none after another, each
+// on a node of its own.
+func hunt10Independent(id string, n int) *upgrade.Plan {
+	plan := &upgrade.Plan{ID: id}
+	for k := range n {
+		step := fmt.Sprintf("s%d", k)
+		plan.Steps = append(plan.Steps, upgrade.Step{ID: upgrade.StepID(step), Kind: upgrade.Platform, Node: topology.NodeID("n-" + step)})
+	}
+	return plan
+}
+
+// peakCounter counts the calls under way at once, from cur (calls of
+// other workers counted as under way).
+type peakCounter struct {
+	mu        sync.Mutex
+	cur, peak int
+}
+
+// call is one call, which takes a little time.
+func (p *peakCounter) call() {
+	p.mu.Lock()
+	p.cur++
+	p.peak = max(p.peak, p.cur)
+	p.mu.Unlock()
+	time.Sleep(20 * time.Millisecond) // lets other slots try; not an ordering device
+	p.mu.Lock()
+	p.cur--
+	p.mu.Unlock()
+}
+
+// peakExec counts the steps executed at once: a call in doubt takes one
+// under way over.
+type peakExec struct {
+	peakCounter
+	doubted []upgrade.StepID // the steps offered in doubt
+}
+
+func (e *peakExec) Execute(ctx context.Context, st upgrade.Step) error {
+	if upgrade.InDoubt(ctx) {
+		e.mu.Lock()
+		e.cur-- // the call it takes over is over
+		e.doubted = append(e.doubted, st.ID)
+		e.mu.Unlock()
+	}
+	e.call()
+	return nil
+}
+
 // TestHunt10SlotsAboveConcurrency: workers with more slots than the run's
 // concurrency run no more steps at once than it allows.
 func TestHunt10SlotsAboveConcurrency(t *testing.T) {
 	s, _ := testStore(t)
 	ctx := context.Background()
-	var steps []upgrade.Step
-	for _, id := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
-		steps = append(steps, upgrade.Step{ID: upgrade.StepID(id), Kind: upgrade.Platform, Node: topology.NodeID("n-" + id)})
-	}
-	plan := &upgrade.Plan{ID: "slots", Steps: steps}
+	plan := hunt10Independent("slots", 8)
 	require.NoError(t, s.Submit(ctx, plan, Options{Concurrency: 2}))
-	var mu sync.Mutex
-	cur, peak := 0, 0
-	exec := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
-		mu.Lock()
-		cur++
-		peak = max(peak, cur)
-		mu.Unlock()
-		time.Sleep(20 * time.Millisecond) // lets other slots try; not an ordering device
-		mu.Lock()
-		cur--
-		mu.Unlock()
-		return nil
-	})
+	exec := &peakExec{}
 	o := fastWorker
 	o.Slots = 6
 	work(t, s, plan.ID, 2, exec, o)
-	assert.LessOrEqual(t, peak, 2, "steps at once")
+	assert.LessOrEqual(t, exec.peak, 2, "steps at once")
 	checkRunDone(t, s, plan.ID)
-	hunt10CheckEvents(t, s, plan.ID, len(steps))
+	hunt10CheckEvents(t, s, plan.ID, len(plan.Steps))
 }
 
 // hunt10Released asserts that nothing of the finished runs of the store
@@ -480,67 +512,40 @@ func TestHunt10DeadHolderKeepsNodeUntilTakenOver(t *testing.T) {
 func TestHunt10DeadWorkerSlotsAboveConcurrency(t *testing.T) {
 	s, _ := testStore(t)
 	ctx := context.Background()
-	var steps []upgrade.Step
-	for _, id := range []string{"a", "b", "c", "d", "e", "f"} {
-		steps = append(steps, upgrade.Step{ID: upgrade.StepID(id), Kind: upgrade.Platform, Node: topology.NodeID("n-" + id)})
-	}
-	plan := &upgrade.Plan{ID: "dead-slots", Steps: steps}
+	plan := hunt10Independent("dead-slots", 6)
 	require.NoError(t, s.Submit(ctx, plan, Options{Concurrency: 2}))
 	dead := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "dead", Lease: fastWorker.Lease})
 	c, _, _, err := dead.claim(ctx, nil)
 	require.NoError(t, err)
 	require.NotNil(t, c)
-	var mu sync.Mutex
-	cur, peak := 1, 1 // the dead worker's step, until it is taken over
-	var doubted []upgrade.StepID
-	exec := upgrade.ExecutorFunc(func(ctx context.Context, st upgrade.Step) error {
-		mu.Lock()
-		if upgrade.InDoubt(ctx) {
-			cur-- // the dead worker's call is over
-			doubted = append(doubted, st.ID)
-		}
-		cur++
-		peak = max(peak, cur)
-		mu.Unlock()
-		time.Sleep(20 * time.Millisecond) // lets other slots try; not an ordering device
-		mu.Lock()
-		cur--
-		mu.Unlock()
-		return nil
-	})
+	exec := &peakExec{peakCounter: peakCounter{cur: 1, peak: 1}} // the dead worker's step, until it is taken over
 	o := fastWorker
 	o.Slots = 5
 	work(t, s, plan.ID, 2, exec, o)
-	assert.LessOrEqual(t, peak, 2, "steps at once, the dead worker's counted until taken over")
-	assert.Equal(t, []upgrade.StepID{plan.Steps[c.idx].ID}, doubted)
+	assert.LessOrEqual(t, exec.peak, 2, "steps at once, the dead worker's counted until taken over")
+	assert.Equal(t, []upgrade.StepID{plan.Steps[c.idx].ID}, exec.doubted)
 	st, err := s.Status(ctx, plan.ID)
 	require.NoError(t, err)
 	require.True(t, st.Finished)
 	require.NoError(t, st.Err)
-	assert.Equal(t, doubted, st.InDoubt)
-	hunt10CheckEvents(t, s, plan.ID, len(steps))
+	assert.Equal(t, exec.doubted, st.InDoubt)
+	hunt10CheckEvents(t, s, plan.ID, len(plan.Steps))
 	hunt10Released(t, s)
 }
 
-// rollbackPeak is an Executor and Rollbacker that fails step fail and
-// counts the rollbacks under way at once.
+// rollbackPeak is an upgradetest.Executor that counts the rollbacks under
+// way at once, and lists them.
 type rollbackPeak struct {
 	upgradetest.Executor
-	mu        sync.Mutex
-	cur, peak int
-	rolled    []upgrade.StepID
+	peakCounter
+	rolled []upgrade.StepID
 }
 
 func (e *rollbackPeak) Rollback(ctx context.Context, st upgrade.Step) error {
 	e.mu.Lock()
-	e.cur++
-	e.peak = max(e.peak, e.cur)
 	e.rolled = append(e.rolled, st.ID)
 	e.mu.Unlock()
-	time.Sleep(20 * time.Millisecond) // lets other slots try; not an ordering device
-	e.mu.Lock()
-	e.cur--
-	e.mu.Unlock()
+	e.call()
 	return e.Executor.Rollback(ctx, st)
 }
 
@@ -550,14 +555,12 @@ func (e *rollbackPeak) Rollback(ctx context.Context, st upgrade.Step) error {
 func TestHunt10RollbackOneAtATimeAcrossWorkers(t *testing.T) {
 	s, _ := testStore(t)
 	ctx := context.Background()
-	var steps []upgrade.Step
+	plan := hunt10Independent("rb-peak", 6)
 	var all []upgrade.StepID
-	for _, id := range []upgrade.StepID{"a", "b", "c", "d", "e", "f"} {
-		steps = append(steps, upgrade.Step{ID: id, Kind: upgrade.Platform, Node: topology.NodeID("n-" + id)})
-		all = append(all, id)
+	for _, st := range plan.Steps {
+		all = append(all, st.ID)
 	}
-	steps = append(steps, upgrade.Step{ID: "z", Kind: upgrade.Platform, Node: "n-z", After: all})
-	plan := &upgrade.Plan{ID: "rb-peak", Steps: steps}
+	plan.Steps = append(plan.Steps, upgrade.Step{ID: "z", Kind: upgrade.Platform, Node: "n-z", After: all})
 	require.NoError(t, s.Submit(ctx, plan, Options{Concurrency: 6, Rollback: true}))
 	exec := &rollbackPeak{}
 	exec.FailAt("z", errors.New("boom"))
@@ -568,8 +571,8 @@ func TestHunt10RollbackOneAtATimeAcrossWorkers(t *testing.T) {
 	st, err := s.Status(ctx, plan.ID)
 	require.NoError(t, err)
 	require.True(t, st.Finished)
-	assert.Equal(t, len(steps), st.Report.Count(upgrade.RolledBack))
-	ev := hunt10CheckEvents(t, s, plan.ID, len(steps))
+	assert.Equal(t, len(plan.Steps), st.Report.Count(upgrade.RolledBack))
+	ev := hunt10CheckEvents(t, s, plan.ID, len(plan.Steps))
 	var completed []upgrade.StepID
 	for _, e := range ev {
 		if e.Kind == upgrade.StepSucceeded || e.Kind == upgrade.StepFailed {
