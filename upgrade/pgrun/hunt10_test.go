@@ -142,9 +142,7 @@ func TestHunt10SharedNodeCancelFreesWaiter(t *testing.T) {
 	require.Len(t, waiting, 1, "one waiting event for one holder: %v", ev)
 	require.NotNil(t, waiting[0].WaitingFor)
 	assert.Equal(t, upgrade.Holder{Node: "shared", Plan: "one", Step: "x1"}, *waiting[0].WaitingFor)
-	var locks int
-	require.NoError(t, s.pool.QueryRow(ctx, s.q(`SELECT count(*) FROM {s}.node_locks`)).Scan(&locks))
-	assert.Zero(t, locks, "every lock released")
+	hunt10Released(t, s)
 }
 
 // TestHunt10DeadWorkerTakenOverThenFenced: a worker claims a step and
