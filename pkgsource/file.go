@@ -64,7 +64,7 @@ func ReadPublicKey(path string) (ed25519.PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(data)))
+	key, err := base64.StdEncoding.Strict().DecodeString(strings.TrimSpace(string(data))) // one text per key: no stray bits after its last byte
 	if err != nil || len(key) != ed25519.PublicKeySize {
 		return nil, &FileError{What: what, Path: path, Err: fmt.Errorf("not the base64 of an ed25519 public key (%d bytes); give the file the repository's publisher signs with", ed25519.PublicKeySize)}
 	}
