@@ -163,9 +163,25 @@ func resolve(n *yaml.Node) *yaml.Node {
 func scalarValue(n *yaml.Node, construct string) (string, error) {
 	n = resolve(n)
 	if n.Kind != yaml.ScalarNode {
+		if fn := toscaFunction(n); fn != "" {
+			return "", toscaError(n, construct, "want a single value, not the function %s, which is read only for a node template's version: write the value itself", Quote(fn))
+		}
 		return "", toscaError(n, construct, "want a single value")
 	}
 	return n.Value, nil
+}
+
+// toscaFunction returns the name of the TOSCA function (get_input,
+// concat, …) that n calls, a mapping of that one key, or "".
+func toscaFunction(n *yaml.Node) string {
+	if n.Kind != yaml.MappingNode || len(n.Content) != 2 {
+		return ""
+	}
+	switch name := n.Content[0].Value; {
+	case strings.HasPrefix(name, "get_"), name == "concat", name == "join", name == "token":
+		return name
+	}
+	return ""
 }
 
 type toscaDoc struct {
@@ -466,6 +482,8 @@ func relationOf(n *yaml.Node, where string) (Relation, error) {
 		}
 	}
 	switch strings.TrimPrefix(typ, "tosca.relationships.") {
+	case "": // a mapping without its type, or an empty value
+		return "", toscaError(n, where, "names no relationship type: give one of tosca.relationships.HostedOn, DependsOn or ConnectsTo")
 	case "HostedOn":
 		return HostedOn, nil
 	case "DependsOn", "ConnectsTo":

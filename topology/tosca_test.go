@@ -680,6 +680,13 @@ func TestReadTOSCAServiceErrors(t *testing.T) {
 			msgs:      []string{`relationship "example.relationships.Replicates" not supported`},
 		},
 		{
+			name:      "relationship mapping without its type",
+			service:   ed(edit{"relationship: tosca.relationships.ConnectsTo", "relationship: { properties: { port: 5432 } }"}),
+			marker:    "port: 5432",
+			construct: "node_templates.shop_app.requirements[1].database.relationship",
+			msgs:      []string{"names no relationship type: give one of tosca.relationships.HostedOn, DependsOn or ConnectsTo"},
+		},
+		{
 			name:      "requirement entry with two names",
 			service:   ed(edit{"        - host: web_server_os\n", "        - host: web_server_os\n          dependency: db_os\n"}),
 			marker:    "host: web_server_os",
@@ -1039,6 +1046,8 @@ func TestReadTOSCAShapes(t *testing.T) {
 		{"a valid value that does not parse", filter, "                - version:\n                    - valid_values:\n                        - 1.0\n                        - two\n", "- two", req + ".host.node_filter.properties.version.valid_values", `invalid version "two"`},
 		{"a list of values for a version operand", filter, "                - version: { equal: [ 1.0 ] }\n", "equal: [ 1.0 ]", req + ".host.node_filter.properties.version.equal", "want a single value"},
 		{"a mapping for a version operand", filter, "                - version: { less_than: { v: 1.0 } }\n", "less_than: { v", req + ".host.node_filter.properties.version.less_than", "want a single value"},
+		{"a function for a version operand", filter, "                - version: { greater_or_equal: { get_input: v } }\n", "get_input: v", req + ".host.node_filter.properties.version.greater_or_equal",
+			`want a single value, not the function "get_input", which is read only for a node template's version: write the value itself`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
