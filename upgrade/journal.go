@@ -257,9 +257,10 @@ func (e *journalError) Error() string {
 func (e *journalError) Unwrap() error { return e.err }
 
 // recording says which record a journal could not keep: "recording step
-// "a" as started", the step's ID quoted and, if long, shortened.
+// a as started", the step's ID as the runner's other errors give it (see
+// textID).
 func recording(r Record) string {
-	return fmt.Sprintf("recording step %s as %s", topology.Quote(string(r.Step)), topology.Quote(string(r.Kind)))
+	return fmt.Sprintf("recording step %s as %s", textID(r.Step), textID(r.Kind))
 }
 
 // OpenFileJournal opens the journal at path, creating it if need be, and
