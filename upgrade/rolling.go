@@ -59,9 +59,10 @@ func (p *Plan) Roll(r Rolling) (*Plan, error) {
 	if r.Canaries < 0 {
 		return nil, fmt.Errorf("upgrade: %w: %d canaries: give 0 or more (0: no canaries)", ErrInvalidRolling, r.Canaries)
 	}
-	// MaxInFlight is checked here, not only for each group: a plan with
-	// nothing to roll would take a value that the next plan refuses.
-	if _, err := batchSize(r.MaxInFlight, 0); err != nil {
+	// MaxInFlight is read before the plan: a plan with nothing to roll
+	// would take a value that the next plan refuses.
+	batchSize, err := maxInFlight(r.MaxInFlight)
+	if err != nil {
 		return nil, err
 	}
 	if _, _, err := stepGraph(p); err != nil {
@@ -85,14 +86,10 @@ func (p *Plan) Roll(r Rolling) (*Plan, error) {
 		g := groups[key]
 		steps := g.steps
 		slices.SortFunc(steps, func(a, b int) int { return cmp.Compare(out.Steps[a].Node, out.Steps[b].Node) })
-		batch, err := batchSize(r.MaxInFlight, len(steps))
-		if err != nil {
-			return nil, err
-		}
 		if err := out.rolledAlready(g); err != nil {
 			return nil, err
 		}
-		waves := rollWaves(steps, r.Canaries, batch)
+		waves := rollWaves(steps, r.Canaries, batchSize(len(steps)))
 		for w, wave := range waves {
 			for _, i := range wave {
 				need[i] = rollNeed{group: int32(k + 1), wave: int32(w)}
@@ -309,21 +306,22 @@ func (p *Plan) chainWaves(g *rollGroup, waves [][]int, existing, made map[StepID
 	return befores, nil
 }
 
-// batchSize parses MaxInFlight for a group of n steps.
-func batchSize(s string, n int) (int, error) {
+// maxInFlight parses MaxInFlight s, and returns the size of the batches
+// of a group of n steps that it gives.
+func maxInFlight(s string) (batchSize func(n int) int, err error) {
 	if s == "" {
-		return max(n, 1), nil
+		return func(n int) int { return max(n, 1) }, nil
 	}
 	num, percent := strings.CutSuffix(s, "%")
 	v, err := strconv.Atoi(num)
 	if err != nil || v < 1 || percent && v > 100 {
 		// Say what to give rather than what s is not: a count too large
 		// for an int is a count from 1 all the same.
-		return 0, fmt.Errorf("upgrade: %w: max in flight %q: give a count from 1 to %d, a percentage from 1%% to 100%%, "+
+		return nil, fmt.Errorf("upgrade: %w: max in flight %q: give a count from 1 to %d, a percentage from 1%% to 100%%, "+
 			"or leave it empty for all the instances after the canaries at once", ErrInvalidRolling, s, math.MaxInt)
 	}
 	if percent {
-		return max(n*v/100, 1), nil
+		return func(n int) int { return max(n*v/100, 1) }, nil
 	}
-	return v, nil
+	return func(int) int { return v }, nil
 }
