@@ -831,21 +831,14 @@ func readInstances(data []byte, templates []Template) (*Application, error) {
 					return nil, bad([]any{"nodes", i, "relationships", j, "requirement"}, item,
 						"template %q has no requirement %q", in.Template, r.Requirement)
 				}
-				k := ks[0]
-				for _, c := range ks {
-					if t.Requirements[c].Template == templateOf[r.Target] {
-						k = c
-						break
-					}
-				}
-				rel = t.Requirements[k].Relation
 				fl := fulfil{node: i, rel: j, requirement: r.Requirement}
 				for _, c := range ks {
 					fl.templates = append(fl.templates, t.Requirements[c].Template)
 				}
-				if len(ks) > 1 && t.Requirements[k].Template == templateOf[r.Target] {
-					fl.templates = []TemplateID{t.Requirements[k].Template}
-				}
+				// The one whose template the target's is, else the first
+				// (which the check below refuses).
+				k := ks[max(0, slices.Index(fl.templates, templateOf[r.Target]))]
+				rel = t.Requirements[k].Relation
 				fulfils = append(fulfils, fl)
 			}
 			n.Relationships = append(n.Relationships, Relationship{Relation: rel, Target: r.Target})
@@ -881,5 +874,5 @@ func readInstances(data []byte, templates []Template) (*Application, error) {
 type fulfil struct {
 	node, rel   int
 	requirement string
-	templates   []TemplateID // of the requirements of that name, or of the one whose template the target's is
+	templates   []TemplateID // of the requirements of that name
 }
