@@ -644,7 +644,7 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 	}
 	attempts, errText, kinds := stepResult(c, base, r.report, r.err, cause)
 	abandoned := kinds&errKinds(upgrade.ErrAbandoned) != 0 // its Execute or Verify may still run
-	if (errors.Is(r.cause, errRunCancelled) || abandoned) && errText != "" && !r.settled {
+	if (errors.Is(cause, errRunCancelled) || abandoned) && errText != "" {
 		// Cut short by the cancel, or abandoned, the step may be done in
 		// part: in doubt, as upgrade.Run leaves such a step for a resumed
 		// run (Store.Retry offers it so). One whose failed attempt was
