@@ -674,6 +674,11 @@ type stepRun struct {
 	settled bool
 }
 
+// succeeded reports whether upgrade.Run reported the step succeeded.
+func (r stepRun) succeeded() bool {
+	return r.report != nil && r.report.Outcomes[len(r.report.Outcomes)-1].State == upgrade.Succeeded
+}
+
 // runStep runs claimed step c, alone in plan mini, through upgrade.Run
 // while renewing its lease (see leased), base attempts of it having been
 // made before this claim, and returns how the run ended.
@@ -725,11 +730,11 @@ func (w *worker) leaveCutShort(ctx, bg context.Context, c *claim, r stepRun, hal
 	case errors.Is(r.cause, ErrLeaseLost):
 		w.recorded(c, r.cause, "", 0) // another worker has the step: nothing to record
 		return true
-	case ctx.Err() != nil && (r.report == nil || r.report.Outcomes[len(r.report.Outcomes)-1].State != upgrade.Succeeded):
+	case ctx.Err() != nil && !r.succeeded():
 		w.handBack(bg, c, true) // cut short as the worker stops
 		w.recorded(c, context.Cause(ctx), "", 0)
 		return true
-	case halted && r.report != nil && errors.Is(r.err, upgrade.ErrStopped) && r.report.Outcomes[len(r.report.Outcomes)-1].State != upgrade.Succeeded:
+	case halted && r.report != nil && errors.Is(r.err, upgrade.ErrStopped) && !r.succeeded():
 		// The host's code ended another slot, and the step's retry did
 		// not start: the worker leaves it, as a worker stopping does.
 		w.handBack(bg, c, true)
