@@ -209,8 +209,6 @@ func TestHunt8SiblingOrderDoesNotMatter(t *testing.T) {
 			topo := hunt8RHEL(t, "agent")
 			if plugin {
 				topo = hunt8RHELPlugin(t, "agent")
-			} else {
-				topo = hunt8RHEL(t, "agent")
 			}
 			apps := topo.Applications()
 			for a := range apps {

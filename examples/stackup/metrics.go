@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -41,7 +42,7 @@ func newMetrics() *metrics {
 		}),
 	}
 	m.reg.MustRegister(m.runs, m.running, m.steps, m.duration,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, outcome := range []string{runSucceeded, runFailed, runCancelled, runInterrupted} {
 		m.runs.WithLabelValues(outcome) // listed at 0 before the first
 	}

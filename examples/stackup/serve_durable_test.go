@@ -269,6 +269,10 @@ func TestServeMetrics(t *testing.T) {
 	} {
 		assert.Contains(t, string(body), line+"\n")
 	}
+	// The Go runtime's and the process's, which dashboards expect too.
+	for _, metric := range []string{"go_goroutines", "go_gc_duration_seconds_count", "process_start_time_seconds"} {
+		assert.Contains(t, string(body), "\n"+metric+" ")
+	}
 }
 
 // TestServeJSONErrors calls unknown routes and routes with the wrong
