@@ -132,7 +132,9 @@ type Dependent struct {
 type Topology interface {
 	// Application returns the application with its templates and nodes.
 	Application(ctx context.Context, id AppID) (*Application, error)
-	// Node returns one node, from any application, with Node.App set.
+	// Node returns one node, from any application, with Node.App set: the
+	// node of ID id exactly (IDs are case-sensitive), which the planner
+	// refuses otherwise.
 	Node(ctx context.Context, id NodeID) (*Node, error)
 	// Template returns one template, from any application.
 	Template(ctx context.Context, id TemplateID) (*Template, error)

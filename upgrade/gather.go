@@ -133,6 +133,9 @@ func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
 	if err := checkNode(n); err != nil {
 		return nil, err
 	}
+	if n.ID != id {
+		return nil, otherNode(id, n.ID)
+	}
 	t, ok := pl.templates[n.Template]
 	if !ok {
 		if t, err = pl.topo.Template(pl.ctx, n.Template); err != nil {
@@ -172,6 +175,17 @@ func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
 func nilAnswer(kind, id string) error {
 	return fmt.Errorf("upgrade: the topology returned %w", &topology.Error{Item: fmt.Sprintf("%s %q", kind, id),
 		Err: fmt.Errorf("%w: no %s and no error: return an error matching topology.ErrNotFound for an unknown ID", topology.ErrInvalid, kind)})
+}
+
+// otherNode reports a lookup of node asked for that returned node got, as
+// an inventory that matches IDs without regard to case may ("Tomcat-1" for
+// "tomcat-1"): the planner would take one node for two, with a step each
+// upgrading it at once, and its Dependents would not list what names the
+// node otherwise.
+func otherNode(asked, got topology.NodeID) error {
+	return fmt.Errorf("upgrade: the topology returned %w", &topology.Error{Item: "node " + topology.Quote(string(asked)),
+		Err: fmt.Errorf("%w: asked for it, it returned node %s: return the node of the ID asked for, exactly, and name each node by its own ID in relationships (IDs are case-sensitive)",
+			topology.ErrInvalid, topology.Quote(string(got)))})
 }
 
 // checkNode refuses a node, from the caller's topology, whose identifiers
