@@ -52,11 +52,16 @@ func settle(steps map[upgrade.StepID]string) {
 	}
 }
 
-// unsettle gives the steps of a run taken up again the states a run
-// going on reports: one that never started is pending again.
+// unsettle gives the steps of a run taken up again (resumed from its
+// journal, or retried in the database) the states that the run, going on,
+// reports until each one's next event: a step that succeeded is not run
+// again, and stays succeeded; one in doubt is offered again in doubt, and
+// stays in doubt until it starts; every other one (failed, skipped, rolled
+// back, not started) is to run again, and is pending. Both upgrade.Run
+// with a journal and pgrun.Store.Retry take a run up so.
 func unsettle(steps map[upgrade.StepID]string) {
 	for id, state := range steps {
-		if state == stepNotStarted {
+		if state != "succeeded" && state != stepInDoubt {
 			steps[id] = stepPending
 		}
 	}
@@ -107,6 +112,13 @@ func (rec *runRecord) count() {
 	}
 }
 
+// takeUp makes rec the record of its run taken up again, running.
+func (rec *runRecord) takeUp() {
+	rec.State, rec.Error, rec.Finished = runRunning, "", nil
+	unsettle(rec.Steps)
+	rec.count()
+}
+
 // clone returns a deep copy of rec.
 func (rec *runRecord) clone() runRecord {
 	c := *rec
@@ -147,9 +159,13 @@ type runState struct {
 	// learnErr is the first error of the inventory learning a step of a
 	// database run this server follows (see server.followed), and counted
 	// how many of its events the metrics have counted: a run followed
-	// again is read again from its first event.
-	learnErr error
-	counted  int
+	// again is read again from its first event. Of those, the first
+	// superseded are of attempts that ended before the run was taken up
+	// again (see server.retryDatabase): read again, they are events of
+	// its stream, but the steps' states are the record's (see unsettle).
+	learnErr   error
+	counted    int
+	superseded int
 }
 
 func newRunState(rec runRecord) *runState {
@@ -193,6 +209,10 @@ func (rs *runState) addAt(ev upgrade.Event, now time.Time) (took time.Duration, 
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	rs.events = append(rs.events, se)
+	if len(rs.events) <= rs.superseded {
+		rs.notify()
+		return 0, false
+	}
 	switch ev.Kind {
 	case upgrade.StepStarted:
 		rs.rec.Steps[ev.Step.ID] = stepRunning

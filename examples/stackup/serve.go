@@ -889,13 +889,7 @@ func (s *server) prepare(plan *upgrade.Plan, apps []topology.AppID, old *runStat
 	rs.mu.Lock()
 	rec := rs.rec.clone()
 	rs.mu.Unlock()
-	rec.State, rec.Error, rec.Finished = runRunning, "", nil
-	for id, state := range rec.Steps {
-		if state != "succeeded" && state != stepInDoubt {
-			rec.Steps[id] = stepPending
-		}
-	}
-	rec.count()
+	rec.takeUp()
 	if err := s.state.saveRun(&rec); err != nil {
 		rs.saveMu.Unlock()
 		j.Close()

@@ -155,6 +155,7 @@ func (s *server) retryDatabase(ctx context.Context, plan *upgrade.Plan, rs *runS
 	}
 	rs.mu.Lock()
 	rs.counted = max(rs.counted, had)
+	rs.superseded = had // the record has their outcome (see unsettle)
 	rs.mu.Unlock()
 	if _, err := s.db.Retry(ctx, plan.ID); err != nil && !errors.Is(err, pgrun.ErrNotFinished) { // not finished: taken up since
 		return fail(http.StatusBadGateway, "database", fmt.Errorf("database: %w", s.rf.db.redact(err)))
@@ -167,9 +168,7 @@ func (s *server) retryDatabase(ctx context.Context, plan *upgrade.Plan, rs *runS
 // held.
 func (s *server) follow(rs *runState) {
 	rs.mu.Lock()
-	rs.rec.State, rs.rec.Error, rs.rec.Finished = runRunning, "", nil
-	unsettle(rs.rec.Steps)
-	rs.rec.count()
+	rs.rec.takeUp()
 	rs.counted = max(rs.counted, len(rs.events))
 	rs.events, rs.begun = nil, map[upgrade.StepID]time.Time{} // read again from the database
 	rs.learnErr = nil                                         // and learned again
