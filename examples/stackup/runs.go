@@ -146,7 +146,7 @@ type stepEvent struct {
 // runState is what the server knows of one run. Its methods are safe for
 // concurrent use.
 type runState struct {
-	saveMu sync.Mutex // held while the record is written: see save
+	saveMu sync.Mutex // held while the record is written: see update
 	// epoch tells this server's events of the run from another's (see
 	// eventID): a restarted server numbers them from 1 again.
 	epoch   string
@@ -245,45 +245,56 @@ func (rs *runState) end(st *stateStore, rep *upgrade.Report, state string, err e
 	// restart took it for interrupted, and --resume ran its last step
 	// again, in doubt). A record that cannot be saved is reported, and
 	// the run ends all the same: nothing of it is running.
-	rs.saveMu.Lock() // as save does: no other write of the record meanwhile
-	defer rs.saveMu.Unlock()
-	rs.mu.Lock()
-	rec := rs.rec.clone()
-	rs.mu.Unlock()
-	if rep != nil {
-		for _, o := range rep.Outcomes {
-			rec.Steps[o.Step] = apiName(o.State)
+	return rs.update(st, func(rec *runRecord) {
+		if rep != nil {
+			for _, o := range rep.Outcomes {
+				rec.Steps[o.Step] = apiName(o.State)
+			}
 		}
-	}
-	for _, id := range inDoubt {
-		rec.Steps[id] = stepInDoubt
-	}
-	settle(rec.Steps)
-	rec.State, rec.Error = state, ""
-	if err != nil {
-		rec.Error = err.Error()
-	}
-	now := time.Now().UTC()
-	rec.Finished = &now
-	rec.count()
-	serr := st.saveRun(&rec)
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	rs.rec = rec
-	rs.cancel = nil
-	rs.notify()
-	return serr
+		for _, id := range inDoubt {
+			rec.Steps[id] = stepInDoubt
+		}
+		settle(rec.Steps)
+		rec.State, rec.Error = state, ""
+		if err != nil {
+			rec.Error = err.Error()
+		}
+		now := time.Now().UTC()
+		rec.Finished = &now
+		rec.count()
+	}, nil, true)
 }
 
-// save writes the run's record as it is now to st. Saves are serialised
-// and each writes the latest record, so that a save begun earlier (the end
-// of a run) never replaces a newer record (its resume) on disk.
+// update saves to st the record that change makes of the run's as it is
+// now, then makes it the run's, with cancel (the run's while it runs, nil
+// once it has ended), and tells whoever follows the run; but a record
+// that could not be saved is the run's only if evenUnsaved, and else the
+// run is left as it was. It returns the save's error. Updates and saves
+// are serialised, each writing the latest record, so that one begun
+// earlier (the end of a run) never replaces a newer record (its resume)
+// on disk.
+func (rs *runState) update(st *stateStore, change func(*runRecord), cancel context.CancelCauseFunc, evenUnsaved bool) error {
+	rs.saveMu.Lock()
+	defer rs.saveMu.Unlock()
+	rec := rs.status()
+	change(&rec)
+	err := st.saveRun(&rec)
+	if err != nil && !evenUnsaved {
+		return err
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.rec, rs.cancel = rec, cancel
+	rs.notify()
+	return err
+}
+
+// save writes the run's record as it is now to st, serialised with its
+// updates (see update).
 func (rs *runState) save(st *stateStore) error {
 	rs.saveMu.Lock()
 	defer rs.saveMu.Unlock()
-	rs.mu.Lock()
-	rec := rs.rec.clone()
-	rs.mu.Unlock()
+	rec := rs.status()
 	return st.saveRun(&rec)
 }
 

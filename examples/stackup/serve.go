@@ -885,22 +885,12 @@ func (s *server) prepare(plan *upgrade.Plan, apps []topology.AppID, old *runStat
 	// rs: a resume whose record cannot be saved leaves old as it was,
 	// ended, not running with nothing running it (which no cancel could
 	// end, and no resume take up again).
-	rs.saveMu.Lock() // as save does: no other write of the record meanwhile
-	rs.mu.Lock()
-	rec := rs.rec.clone()
-	rs.mu.Unlock()
-	rec.takeUp()
-	if err := s.state.saveRun(&rec); err != nil {
-		rs.saveMu.Unlock()
+	ctx, cancel := context.WithCancelCause(s.ctx)
+	if err := rs.update(s.state, (*runRecord).takeUp, cancel, false); err != nil {
+		cancel(nil)
 		j.Close()
 		return nil, err
 	}
-	ctx, cancel := context.WithCancelCause(s.ctx)
-	rs.mu.Lock()
-	rs.rec, rs.cancel = rec, cancel
-	rs.notify()
-	rs.mu.Unlock()
-	rs.saveMu.Unlock()
 	s.runs[id] = rs
 	if i := slices.Index(s.finished, id); i >= 0 {
 		s.finished = slices.Delete(s.finished, i, i+1)

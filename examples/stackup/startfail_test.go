@@ -59,3 +59,50 @@ func TestServeStartNotSavedLeavesNoRun(t *testing.T) {
 	again.srv.Close() // waits for any run resumed
 	assert.Equal(t, ledgerOf(allSteps...), ts.readLedger(t), "nothing ran again")
 }
+
+// TestServeRecordNotSaved: a run whose end cannot be saved (its record's
+// place taken, as a full disk would refuse it) ends all the same: nothing
+// of it runs, and it says so; a resume whose record cannot be saved runs
+// nothing and leaves the run as it was, ended, not running with nothing
+// running it; once the record can be saved, the resume runs.
+func TestServeRecordNotSaved(t *testing.T) {
+	dir := t.TempDir()
+	started, gate := filepath.Join(dir, "started"), filepath.Join(dir, "gate")
+	ts := newTestServer(t, gatedExec(allSteps[2], started, gate))
+	code, ans := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+	require.Equal(t, http.StatusAccepted, code, ans)
+	run := ans["run"].(string)
+	waitFile(t, started)
+	record := filepath.Join(ts.stateDir, "runs", run+".json")
+	require.NoError(t, os.Remove(record))
+	require.NoError(t, os.Mkdir(record, 0o700))
+
+	code, ans = ts.post(t, "/v1/runs/"+run+"/cancel", "")
+	require.Equal(t, http.StatusAccepted, code, ans)
+	events := ts.follow(t, "/v1/runs/"+run+"/events", "")
+	assert.Contains(t, events[len(events)-1].data, `"state":"cancelled"`)
+	ended := func() {
+		t.Helper()
+		_, status := ts.get(t, "/v1/runs/"+run)
+		assert.Equal(t, runCancelled, status["state"])
+		assert.Equal(t, stepInDoubt, status["steps"].(map[string]any)[allSteps[2]])
+		code, ans := ts.post(t, "/v1/runs/"+run+"/cancel", "")
+		assert.Equal(t, http.StatusConflict, code, ans)
+		assert.Equal(t, "not_running", ans["kind"])
+	}
+	ended()
+
+	require.NoError(t, os.WriteFile(gate, nil, 0o600))
+	code, ans = ts.post(t, "/v1/runs/"+run+"/resume", "")
+	assert.Equal(t, http.StatusInternalServerError, code, ans)
+	assert.Contains(t, ans["error"], run+".json")
+	ended()
+	assert.Equal(t, ledgerOf(allSteps[:3]...), ts.readLedger(t), "nothing ran after the cancel")
+
+	require.NoError(t, os.Remove(record))
+	code, ans = ts.post(t, "/v1/runs/"+run+"/resume", "")
+	require.Equal(t, http.StatusAccepted, code, ans)
+	events = ts.follow(t, "/v1/runs/"+run+"/events", "")
+	assert.Contains(t, events[len(events)-1].data, `"state":"succeeded"`)
+	assert.Equal(t, ledgerOf(allSteps[:3]...)+allSteps[2]+" true\n"+ledgerOf(allSteps[3:]...), ts.readLedger(t))
+}
