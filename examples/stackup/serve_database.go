@@ -267,8 +267,27 @@ func (s *server) databaseRunEnded(rs *runState, st *pgrun.Status) {
 		state, err = runFailed, unlearnedError(learnErr, rs.status().Run)
 	}
 	s.metrics.runs.WithLabelValues(state).Inc()
-	s.end(rs, st.Report, state, err, nil)
+	s.end(rs, st.Report, state, err, cutShort(st.Report))
 	s.log.Info("run ended", "run", rs.status().Run, "state", state, "err", st.Err, "in_doubt", st.InDoubt)
+}
+
+// cutShort returns the steps of a database run's report that are in
+// doubt as a run of the server's own leaves them in its journal, started
+// and never finished: those whose attempt a cancel or a lost worker cut
+// short, which a retry offers again in doubt (see pgrun.Status.InDoubt
+// and pgrun.Store.Retry). A step that, offered again in doubt, succeeded
+// is done, and one rolled back undone: neither is in doubt any more.
+func cutShort(rep *upgrade.Report) []upgrade.StepID {
+	if rep == nil {
+		return nil
+	}
+	var ids []upgrade.StepID
+	for _, o := range rep.Outcomes {
+		if o.InDoubt && o.State != upgrade.Succeeded && o.State != upgrade.RolledBack {
+			ids = append(ids, o.Step)
+		}
+	}
+	return ids
 }
 
 // databaseRunLost records that database run rs is not in the database:

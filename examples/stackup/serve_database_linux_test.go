@@ -318,6 +318,10 @@ func TestServeDatabaseCancel(t *testing.T) {
 	code, st := ts.get(t, "/v1/runs/"+run)
 	require.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "cancelled", st["state"])
+	// Cut short, the step may be done in part: in doubt, as a run of the
+	// server's own reports it (TestServeCancelResume), not failed.
+	assert.Equal(t, stepInDoubt, st["steps"].(map[string]any)[allSteps[0]])
+	assert.EqualValues(t, 0, st["failed"])
 	dbst, err = ts.srv.db.Status(t.Context(), planID)
 	require.NoError(t, err)
 	assert.True(t, dbst.Cancelled)
@@ -332,6 +336,8 @@ func TestServeDatabaseCancel(t *testing.T) {
 	code, ans = ts.post(t, "/v1/runs/"+run+"/resume", "")
 	require.Equal(t, http.StatusAccepted, code, ans)
 	assert.Equal(t, run, ans["run"])
+	_, st = ts.get(t, "/v1/runs/"+run)
+	assert.Equal(t, stepInDoubt, st["steps"].(map[string]any)[allSteps[0]], "in doubt until it starts again")
 	w = startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.record(), "--plan", planID, "--poll", "50ms")
 	events = ts.follow(t, "/v1/runs/"+run+"/events", "")
 	assert.Contains(t, events[len(events)-1].data, `"state":"succeeded"`)
