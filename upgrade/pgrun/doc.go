@@ -40,7 +40,11 @@
 // upgrade.StepWaiting naming the node and the step holding it (again for
 // each new holder, not each time its workers look). (Two steps of one run on one node
 // wait for each other too, which upgrade.Run does not make them do; the
-// planner orders such steps anyway.)
+// planner orders such steps anyway.) A step whose Execute, Verify or
+// Rollback ignored its context past the grace period is recorded failed,
+// abandoned, as upgrade.Run reports it, but keeps its node locked until
+// that call has returned, its worker renewing the lock meanwhile; the
+// lock of a worker lost lapses after its lease.
 //
 // With Options.Rollback, a run over with a failed step is rolled back by
 // its workers whose Executor is an upgrade.Rollbacker: one step at a

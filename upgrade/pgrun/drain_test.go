@@ -144,7 +144,8 @@ func TestRollbackGracePeriod(t *testing.T) {
 	plan.Steps = plan.Steps[:3]
 	require.NoError(t, s.Submit(ctx, plan, Options{Rollback: true}))
 	exec := &ignoringRollback{Executor: &upgradetest.Executor{}, hold: "b", entered: make(chan struct{}), free: make(chan struct{})}
-	defer close(exec.free) // the abandoned goroutine ends with the test
+	free := sync.OnceFunc(func() { close(exec.free) })
+	defer free() // the abandoned goroutine ends with the test
 	exec.FailAt("c", errBoom)
 	o := fastWorker
 	// The lease is long enough that, on a loaded machine, it does not
@@ -156,9 +157,12 @@ func TestRollbackGracePeriod(t *testing.T) {
 	go func() { done <- s.Work(ctx, plan.ID, exec, o) }()
 	<-exec.entered
 	require.NoError(t, s.Cancel(ctx, plan.ID))
-	require.NoError(t, <-done)
-	st, err := s.Status(ctx, plan.ID)
+	// The run finishes, the rollback abandoned; Work returns once the
+	// call has (see TestAbandonedRollbackKeepsNode).
+	st, err := s.Wait(ctx, plan.ID, pollEvery)
 	require.NoError(t, err)
+	free()
+	require.NoError(t, <-done)
 	require.True(t, st.Finished)
 	b, _ := st.Report.Outcome("b")
 	assert.Equal(t, upgrade.Succeeded, b.State, "b stays in place")

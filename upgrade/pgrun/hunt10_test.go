@@ -594,7 +594,8 @@ func TestHunt10CancelAbandonedStepSaysAbandoned(t *testing.T) {
 	require.NoError(t, s.Submit(ctx, plan, Options{}))
 	const grace = 200 * time.Millisecond
 	release := make(chan struct{})
-	defer close(release)
+	free := sync.OnceFunc(func() { close(release) })
+	defer free()
 	started := make(chan struct{}, 2)
 	exec := upgrade.ExecutorFunc(func(context.Context, upgrade.Step) error {
 		started <- struct{}{}
@@ -619,9 +620,12 @@ func TestHunt10CancelAbandonedStepSaysAbandoned(t *testing.T) {
 	go func() { errs <- s.Work(wctx, plan.ID, exec, o) }()
 	<-started
 	require.NoError(t, s.Cancel(ctx, plan.ID))
-	require.NoError(t, <-errs)
-	st, err := s.Status(ctx, plan.ID)
+	// The run finishes, the step abandoned; Work returns once the call
+	// it abandoned has (see TestAbandonedExecuteKeepsNode).
+	st, err := s.Wait(wctx, plan.ID, pollEvery)
 	require.NoError(t, err)
+	free()
+	require.NoError(t, <-errs)
 	require.True(t, st.Finished)
 	got := st.Report.Outcomes[0]
 	assert.Equal(t, upgrade.Failed, got.State)

@@ -29,6 +29,7 @@ func TestConformanceAbandonedNotRolledBack(t *testing.T) {
 	s, _ := testStore(t)
 	ctx := context.Background()
 	release, returned := make(chan struct{}), make(chan struct{}, 10)
+	free := sync.OnceFunc(func() { close(release) })
 	set := func(e *upgradetest.Executor) {
 		e.Func = func(ctx context.Context, st upgrade.Step) error {
 			if st.ID == "b" {
@@ -44,7 +45,7 @@ func TestConformanceAbandonedNotRolledBack(t *testing.T) {
 	set(inProc)
 	set(remote)
 	t.Cleanup(func() { // the calls abandoned end before the test
-		close(release)
+		free()
 		for range inProc.Calls("b") + remote.Calls("b") {
 			<-returned
 		}
@@ -59,9 +60,24 @@ func TestConformanceAbandonedNotRolledBack(t *testing.T) {
 	require.NoError(t, s.Submit(ctx, plan, opts))
 	o := fastWorker
 	o.GracePeriod = grace
-	work(t, s, plan.ID, 2, remote, o)
-	got, err := s.Status(ctx, plan.ID)
+	// The run finishes, b abandoned; the workers return once its call
+	// has (see TestAbandonedExecuteKeepsNode).
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // a failure bound
+	defer cancel()
+	errs := make(chan error, 2)
+	for k := range 2 {
+		go func() {
+			o := o
+			o.Name = fmt.Sprintf("w%d", k)
+			errs <- s.Work(wctx, plan.ID, remote, o)
+		}()
+	}
+	got, err := s.Wait(wctx, plan.ID, pollEvery)
 	require.NoError(t, err)
+	free()
+	for range 2 {
+		require.NoError(t, <-errs)
+	}
 	require.True(t, got.Finished)
 	for i, w := range want.Outcomes {
 		g := got.Report.Outcomes[i]
@@ -81,9 +97,10 @@ func TestRetryAbandonedStepInDoubt(t *testing.T) {
 	s, _ := testStore(t)
 	ctx := context.Background()
 	release, returned := make(chan struct{}), make(chan struct{}, 10)
+	free := sync.OnceFunc(func() { close(release) })
 	var execs []*upgradetest.Executor // each one's first call ignores its context
 	t.Cleanup(func() {                // the calls abandoned end before the test
-		close(release)
+		free()
 		for _, e := range execs {
 			for range min(e.Calls("a"), 1) {
 				<-returned
@@ -125,7 +142,16 @@ func TestRetryAbandonedStepInDoubt(t *testing.T) {
 	require.NoError(t, s.Submit(ctx, plan, opts))
 	o := fastWorker
 	o.GracePeriod = grace
-	work(t, s, plan.ID, 1, remote, o)
+	// Work returns once the call it abandoned has (see
+	// TestAbandonedExecuteKeepsNode).
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // a failure bound
+	defer cancel()
+	errs := make(chan error, 1)
+	go func() { errs <- s.Work(wctx, plan.ID, remote, o) }()
+	_, err = s.Wait(wctx, plan.ID, pollEvery)
+	require.NoError(t, err)
+	free()
+	require.NoError(t, <-errs)
 	retried, err := s.Retry(ctx, plan.ID)
 	require.NoError(t, err)
 	require.True(t, retried)

@@ -169,9 +169,10 @@ func (s *Store) readyRetried(ctx context.Context, tx pgx.Tx, planID string, tota
 // restartRun frees, in tx, the nodes run planID (of total steps) held
 // and sets it running again, tagged with key, so that its workers come
 // back for it and a Retry whose reply is lost can tell it took the run
-// up.
+// up. A node held for a call abandoned on it stays held until the call
+// has returned, or the lock has lapsed (see the schema's node_locks).
 func (s *Store) restartRun(ctx context.Context, tx pgx.Tx, planID string, total int, key int64) error {
-	if _, err := tx.Exec(ctx, s.q(`DELETE FROM {s}.node_locks WHERE plan_id = $1`), planID); err != nil {
+	if _, err := tx.Exec(ctx, s.q(`DELETE FROM {s}.node_locks WHERE plan_id = $1 AND held_until IS NULL`), planID); err != nil {
 		return err
 	}
 	// Back to running, which wakes the workers (see notify_run).

@@ -41,7 +41,7 @@ func channelName(schema string) string {
 var ErrInvalidSchema = errors.New("pgrun: invalid schema name")
 
 // SchemaVersion is the version of the tables Open creates or migrates to.
-const SchemaVersion = 11
+const SchemaVersion = 12
 
 // ErrSchemaVersion reports a schema that a newer program has migrated past
 // SchemaVersion: this program cannot use it.
@@ -106,7 +106,8 @@ var migrations = []string{
 		at       timestamptz NOT NULL DEFAULT clock_timestamp()
 	);
 	CREATE INDEX events_run ON {s}.events (plan_id, seq);
-	-- A node's lock, held by the step of any run that is running on it.
+	-- A node's lock, held by the step of any run that is running on it
+	-- (and, since version 12, for a call abandoned on it: see held_until).
 	CREATE TABLE {s}.node_locks (
 		node    text PRIMARY KEY,
 		plan_id text NOT NULL,
@@ -196,6 +197,16 @@ var migrations = []string{
 	// run (its claim's sweep), which frees the node: nobody may be left
 	// to claim or Wait on the cancelled run.
 	functions,
+	// Version 12: a node's lock outlives its step's record while a call
+	// of the host's code for the step, abandoned past its grace period,
+	// may still be running on the node: node_locks.held_until, the lease
+	// of such a lock, which its worker renews until the call has
+	// returned, then deletes the lock; token, the step's lease's token as
+	// its outcome was recorded, which the worker names the lock by. Held
+	// locks stay through Retry and a cancelled run's sweep; a claim
+	// deletes one that has lapsed (its worker lost) before it takes the
+	// node.
+	`ALTER TABLE {s}.node_locks ADD COLUMN held_until timestamptz, ADD COLUMN token bigint;` + functions,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
@@ -308,7 +319,8 @@ const functions = `
 					run.done + n + k, run.total, p_worker FROM lost)
 			SELECT count(*) INTO m FROM lost;
 			DELETE FROM {s}.node_locks l USING {s}.steps st
-				WHERE l.plan_id = p_plan AND st.plan_id = p_plan AND st.idx = l.idx AND st.state NOT IN ('running', 'rolling_back');
+				WHERE l.plan_id = p_plan AND st.plan_id = p_plan AND st.idx = l.idx AND st.state NOT IN ('running', 'rolling_back')
+					AND l.held_until IS NULL; -- a lock held for an abandoned call stays till it ends, or lapses
 			UPDATE {s}.runs SET running = running - n - m, done = done + n + k WHERE plan_id = p_plan;
 			r_status := CASE WHEN {s}.check_finished(p_plan) THEN 'finished' ELSE 'none' END;
 			r_wake_us := {s}.next_expiry(p_plan); -- a lost worker's step to fail
@@ -363,7 +375,9 @@ const functions = `
 				ELSIF NOT FOUND THEN
 					-- Undoing a step changes its node: the rollback takes
 					-- the node's lock as a step does, and waits while a
-					-- step of another run holds it.
+					-- step of another run holds it, or an abandoned call
+					-- may still run on it (a held lock, unless lapsed).
+					DELETE FROM {s}.node_locks WHERE node = cand.node AND held_until < clock_timestamp();
 					INSERT INTO {s}.node_locks (node, plan_id, idx) VALUES (cand.node, p_plan, cand.idx) ON CONFLICT DO NOTHING;
 					IF NOT FOUND THEN
 						r_status := 'none'; r_wake_us := {s}.next_expiry(p_plan); RETURN NEXT; RETURN;
@@ -403,9 +417,17 @@ const functions = `
 			FOR cand IN SELECT st.idx, st.node, st.attempts, st.in_doubt, st.wait_plan, st.wait_idx
 					FROM {s}.steps st WHERE st.plan_id = p_plan AND st.state = 'ready'
 					ORDER BY st.prio DESC, st.pos, st.idx LOOP
-				SELECT l.plan_id, l.idx, h.step_id, h.lease_until < clock_timestamp() AS expired INTO holder FROM {s}.node_locks l
+				SELECT l.plan_id, l.idx, h.step_id, h.lease_until < clock_timestamp() AS expired, l.held_until < clock_timestamp() AS lapsed
+					INTO holder FROM {s}.node_locks l
 					JOIN {s}.steps h ON h.plan_id = l.plan_id AND h.idx = l.idx WHERE l.node = cand.node;
-				IF FOUND AND holder.plan_id <> p_plan AND holder.expired THEN
+				IF FOUND AND holder.lapsed THEN
+					-- Held for a call abandoned on the node, by a worker
+					-- lost before the call returned: free once its lease
+					-- has lapsed, as a lost worker's step is taken over.
+					DELETE FROM {s}.node_locks WHERE node = cand.node AND held_until < clock_timestamp();
+					SELECT l.plan_id, l.idx, h.step_id INTO holder FROM {s}.node_locks l
+						JOIN {s}.steps h ON h.plan_id = l.plan_id AND h.idx = l.idx WHERE l.node = cand.node;
+				ELSIF FOUND AND holder.plan_id <> p_plan AND holder.expired THEN
 					-- Held by a cancelled run's lost worker, its step is
 					-- failed as that run's claim would, which frees the
 					-- node. The run's row is locked first, so that a Retry

@@ -55,7 +55,8 @@ type WorkerOptions struct {
 	// GracePeriod is upgrade.WithGracePeriod's, for Execute and Verify
 	// and for Rollback alike: how long the worker waits for host code
 	// that ignores its context once that is done (the run cancelled, the
-	// lease lost, the step's timeout); 0 keeps Run's default.
+	// lease lost, the step's timeout); 0 keeps Run's default. The call
+	// abandoned then keeps its node locked until it returns (see Work).
 	GracePeriod time.Duration
 	// Logger, if not nil, is told of database errors the worker rides out.
 	Logger *slog.Logger
@@ -161,6 +162,20 @@ func (s *Store) loadRun(ctx context.Context, planID string) (*runInfo, error) {
 // code itself; WorkerOptions.Recorded is not told of the step that
 // called it. A panic in WorkerOptions.Recorded ends the worker likewise,
 // and Work returns it.
+//
+// A call of Execute, Verify or Rollback that ignores its context past the
+// grace period (WorkerOptions.GracePeriod) is abandoned as upgrade.Run
+// abandons it: the step (or its rollback) is recorded failed with an
+// error matching upgrade.ErrAbandoned, and the run goes on, or finishes.
+// But the call may still be changing the step's node: the worker keeps
+// the node locked, renewing the lock's lease, until the call has
+// returned, so that no step of any run starts on it meanwhile; Work
+// returns only then. Once ctx is done, Work returns ctx's error without
+// waiting for such a call, and the lock lapses after its lease, as the
+// steps of a lost worker are taken over after theirs; so does the lease
+// of a step whose call the worker abandoned as ctx ended, which it does
+// not hand back. No goroutine of Work outlives it but the calls it
+// abandoned.
 func (s *Store) Work(ctx context.Context, planID string, exec upgrade.Executor, o WorkerOptions) error {
 	if exec == nil {
 		panic("pgrun: Work needs an Executor")
@@ -196,11 +211,22 @@ func (s *Store) Work(ctx context.Context, planID string, exec upgrade.Executor, 
 	k, unsubscribe := s.subscribe(&o)
 	defer unsubscribe()
 	w := &worker{s: s, run: run, exec: exec, o: &o, waker: k, quit: make(chan struct{})}
+	return w.work(ctx)
+}
+
+// work runs the worker's slots until each has returned, and waits for
+// the nodes it holds for calls abandoned (see hold.go); it returns what
+// Work returns.
+func (w *worker) work(ctx context.Context) error {
 	var g errgroup.Group
-	for range o.Slots {
+	for range w.o.Slots {
 		g.Go(func() error { return w.loop(ctx) })
 	}
 	err := g.Wait()
+	w.holds.Wait()
+	if err == nil && w.left.Load() {
+		err = ctx.Err() // the run finished, but a call abandoned still runs
+	}
 	if w.goexit {
 		runtime.Goexit() // as if the caller had called the host's code that did
 	}
@@ -256,6 +282,11 @@ type worker struct {
 	// halts their retries.
 	mu    sync.Mutex
 	steps map[*claim]bool
+	// holds are the goroutines that keep the nodes of steps whose calls
+	// were abandoned locked until those calls return (see hold.go); left,
+	// that one left its lock to lapse, ctx done.
+	holds sync.WaitGroup
+	left  atomic.Bool
 }
 
 // errGoexit is what a host call returns, made in a goroutine of its own,
@@ -630,12 +661,14 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 		w.handBack(ctx, c, false)
 		return nil
 	}
-	r := w.runStep(ctx, c, mini, base)
+	g := &gate{}
+	r := w.runStep(ctx, c, mini, base, g)
 	halted := w.untrack(c)
+	busy := g.close() // an abandoned call may still be under way
 
 	bg, done := context.WithTimeout(context.WithoutCancel(ctx), w.o.Lease)
 	defer done()
-	if w.leaveCutShort(ctx, bg, c, r, halted) {
+	if w.leaveCutShort(ctx, bg, c, r, halted, busy != nil) {
 		return nil
 	}
 	cause := r.cause
@@ -657,7 +690,29 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 			return nil
 		}
 	}
+	if busy != nil {
+		w.recordHolding(ctx, bg, c, attempts, errText, kinds, busy)
+		return nil
+	}
 	return w.recordOutcome(ctx, bg, c, attempts, errText, kinds)
+}
+
+// recordHolding records claimed step c's outcome under bg, as
+// recordOutcome does, but for a step a call of whose, abandoned, is
+// still under way, until busy is closed: it keeps the step's node locked
+// meanwhile (see hold.go), and claims no step for the slot in the same
+// transaction, which could be one on that node.
+func (w *worker) recordHolding(ctx, bg context.Context, c *claim, attempts int, errText string, kinds int, busy <-chan struct{}) {
+	held := false
+	err := w.persist(bg, func() error {
+		var err error
+		held, err = w.finishHolding(bg, c, attempts, errText, kinds)
+		return err
+	})
+	if held {
+		w.hold(ctx, c, busy)
+	}
+	w.recorded(c, err, errText, kinds)
 }
 
 // A stepRun is how a claimed step's run through upgrade.Run ended.
@@ -681,15 +736,16 @@ func (r stepRun) succeeded() bool {
 
 // runStep runs claimed step c, alone in plan mini, through upgrade.Run
 // while renewing its lease (see leased), base attempts of it having been
-// made before this claim, and returns how the run ended.
-func (w *worker) runStep(ctx context.Context, c *claim, mini *upgrade.Plan, base int) stepRun {
+// made before this claim, and returns how the run ended. g counts the
+// calls of the host's code.
+func (w *worker) runStep(ctx context.Context, c *claim, mini *upgrade.Plan, base int, g *gate) stepRun {
 	r := stepRun{returned: true}
 	j := &failedJournal{}
 	r.cause = w.leased(ctx, c, func(stepCtx context.Context) {
 		opts := append(w.stepOptions(stepCtx, c, base), upgrade.WithJournal(j))
 		// Run calls runtime.Goexit when the host's code does: in a
 		// goroutine of its own, so that the slot hands the step back.
-		r.returned = completes(func() { r.report, r.err = upgrade.Run(stepCtx, mini, w.exec, opts...) })
+		r.returned = completes(func() { r.report, r.err = upgrade.Run(stepCtx, mini, g.executor(w.exec), opts...) })
 	})
 	r.settled = j.failed.Load()
 	return r
@@ -719,9 +775,12 @@ func (j *failedJournal) Append(_ context.Context, r upgrade.Record) error {
 // leaveCutShort leaves claimed step c, recording no outcome, when its run
 // r was cut short by runtime.Goexit or the lease's loss, or, before the
 // step succeeded, by the worker stopping or by end (halted); except after
-// the lease's loss, it hands the step back in doubt, under bg. It
-// reports whether it left the step.
-func (w *worker) leaveCutShort(ctx, bg context.Context, c *claim, r stepRun, halted bool) bool {
+// the lease's loss, it hands the step back in doubt, under bg. A worker
+// stopping with a call of the step abandoned (busy), which may still
+// change the node, hands nothing back: the lease lapses, and another
+// worker takes the step over then, as a lost worker's. It reports whether
+// it left the step.
+func (w *worker) leaveCutShort(ctx, bg context.Context, c *claim, r stepRun, halted, busy bool) bool {
 	switch {
 	case !r.returned:
 		w.handBack(bg, c, true) // cut short, in doubt, as if the worker had stopped
@@ -731,7 +790,9 @@ func (w *worker) leaveCutShort(ctx, bg context.Context, c *claim, r stepRun, hal
 		w.recorded(c, r.cause, "", 0) // another worker has the step: nothing to record
 		return true
 	case ctx.Err() != nil && !r.succeeded():
-		w.handBack(bg, c, true) // cut short as the worker stops
+		if !busy {
+			w.handBack(bg, c, true) // cut short as the worker stops
+		}
 		w.recorded(c, context.Cause(ctx), "", 0)
 		return true
 	case halted && r.report != nil && errors.Is(r.err, upgrade.ErrStopped) && !r.succeeded():
@@ -1205,12 +1266,17 @@ func (w *worker) giveOver(ctx context.Context, c *claim, started bool) error {
 // finished. It returns ErrLeaseLost, recording nothing, when c's lease was
 // taken over.
 func (w *worker) finish(ctx context.Context, c *claim, attempts int, errText string, kinds int) error {
+	return w.finishWith(ctx, w.s.pool, c, attempts, errText, kinds)
+}
+
+// finishWith is finish, through q: the pool, or a transaction.
+func (w *worker) finishWith(ctx context.Context, q rowQuerier, c *claim, attempts int, errText string, kinds int) error {
 	var e *string
 	if errText != "" {
 		e = &errText
 	}
 	var status string
-	if err := w.s.pool.QueryRow(ctx, w.s.q(`SELECT {s}.finish($1, $2, $3, $4, $5, $6, $7)`),
+	if err := q.QueryRow(ctx, w.s.q(`SELECT {s}.finish($1, $2, $3, $4, $5, $6, $7)`),
 		w.planID(), c.idx, c.token, attempts, e, kinds, w.o.Name).Scan(&status); err != nil {
 		return &recordError{"step", string(w.run.plan.Steps[c.idx].ID), w.planID(), err}
 	}
@@ -1252,18 +1318,22 @@ func (w *worker) finishAndClaim(ctx context.Context, c *claim, attempts int, err
 // undo rolls claimed step c back, renewing its lease, and records the
 // outcome (the schema's finish_rollback function). A panic in Rollback
 // fails the rollback with an *upgrade.PanicError. A worker stopping hands
-// the step over to another at once; a worker lost, once its lease expired.
+// the step over to another at once, unless its Rollback was abandoned; a
+// worker lost, once its lease expired. A Rollback abandoned keeps the
+// node locked until it returns (see hold.go).
 func (w *worker) undo(ctx context.Context, c *claim) {
 	st := w.run.plan.Steps[c.idx]
 	var err error
+	g := &gate{}
 	cause := w.leased(ctx, c, func(stepCtx context.Context) {
 		if d := w.run.opts.StepTimeout; d > 0 { // as upgrade.Run bounds a Rollback
 			var cancel context.CancelFunc
 			stepCtx, cancel = context.WithTimeoutCause(stepCtx, d, fmt.Errorf("step timed out after %v: %w", d, context.DeadlineExceeded))
 			defer cancel()
 		}
-		err = callRollback(stepCtx, w.exec.(upgrade.Rollbacker), st, w.grace())
+		err = callRollback(stepCtx, w.exec.(upgrade.Rollbacker), st, w.grace(), g)
 	})
+	busy := g.close() // an abandoned Rollback may still be under way
 
 	bg, done := context.WithTimeout(context.WithoutCancel(ctx), w.o.Lease)
 	defer done()
@@ -1275,22 +1345,53 @@ func (w *worker) undo(ctx context.Context, c *claim) {
 	case errors.Is(cause, ErrLeaseLost):
 		return
 	case ctx.Err() != nil:
-		w.handOver(bg, c, true)
+		if busy == nil { // else the lease lapses, and another worker takes the rollback over then, as a lost worker's
+			w.handOver(bg, c, true)
+		}
 		return
 	}
+	held := false
+	w.persist(bg, func() error {
+		var ferr error
+		held, ferr = w.finishRollback(bg, c, err, busy != nil)
+		return ferr
+	})
+	if held {
+		w.hold(ctx, c, busy)
+	}
+}
+
+// finishRollback records the outcome of claimed rollback c, undone when
+// err is nil (the schema's finish_rollback function); with hold (an
+// abandoned Rollback may still be under way), in the same transaction, it
+// keeps the step's node locked (holdLock), and reports whether it did.
+func (w *worker) finishRollback(ctx context.Context, c *claim, err error, hold bool) (held bool, _ error) {
 	var e *string
 	kinds := 0
 	if err != nil {
 		text := errorText(err)
 		e, kinds = &text, errKinds(err)
 	}
-	w.persist(bg, func() error {
+	record := func(q rowQuerier) error {
 		var status string
-		if err := w.s.pool.QueryRow(bg, w.s.q(`SELECT {s}.finish_rollback($1, $2, $3, $4, $5, $6)`),
+		if err := q.QueryRow(ctx, w.s.q(`SELECT {s}.finish_rollback($1, $2, $3, $4, $5, $6)`),
 			w.planID(), c.idx, c.token, e, kinds, w.o.Name).Scan(&status); err != nil {
-			return &recordError{"the rollback of step", string(st.ID), w.planID(), err}
+			return &recordError{"the rollback of step", string(w.run.plan.Steps[c.idx].ID), w.planID(), err}
 		}
 		return nil
+	}
+	if !hold {
+		return false, record(w.s.pool)
+	}
+	// Sent again, its first reply lost, finish_rollback finds the
+	// rollback recorded ('lost'), and holdLock the lock held already.
+	return held, pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
+		if err := record(tx); err != nil {
+			return err
+		}
+		var err error
+		held, err = w.holdLock(ctx, tx, c)
+		return err
 	})
 }
 
@@ -1299,8 +1400,9 @@ func (w *worker) undo(ctx context.Context, c *claim) {
 // into errGoexit; and, as Run does with its grace
 // period (WorkerOptions.GracePeriod), waits at most that long for a
 // Rollback that ignores its context once it is done, then fails it with a
-// permanent *upgrade.AbandonedError, leaving its goroutine behind.
-func callRollback(ctx context.Context, rb upgrade.Rollbacker, st upgrade.Step, grace time.Duration) error {
+// permanent *upgrade.AbandonedError, leaving its goroutine behind. g
+// counts the call (see gate).
+func callRollback(ctx context.Context, rb upgrade.Rollbacker, st upgrade.Step, grace time.Duration, g *gate) error {
 	done := make(chan error, 1) // the goroutine never blocks, even abandoned
 	go func() {
 		err := errGoexit // unless Rollback returns or panics
@@ -1310,6 +1412,11 @@ func callRollback(ctx context.Context, rb upgrade.Rollbacker, st upgrade.Step, g
 			}
 			done <- err
 		}()
+		if !g.enter() {
+			err = errGateClosed
+			return
+		}
+		defer g.leave()
 		err = rb.Rollback(ctx, st)
 	}()
 	select {

@@ -1,0 +1,293 @@
+package pgrun
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/upgradetest"
+)
+
+// abandonGrace is the grace period of the workers of the tests of
+// abandoned calls: short, so that a call is abandoned soon after the
+// cancel, which only renewing the lease (every third of fastWorker's)
+// finds.
+const abandonGrace = 50 * time.Millisecond
+
+// blockingFirst is an Executor whose first call of step hold signals
+// entered and then waits for release, ignoring its context, as host code
+// that a grace period abandons; every other call succeeds, noted in log.
+type blockingFirst struct {
+	hold    upgrade.StepID
+	entered chan struct{}
+	release chan struct{}
+	free    func()       // closes release, once
+	held    atomic.Int32 // calls of hold
+	mu      sync.Mutex
+	log     []string // the calls but the first of hold, each with the calls of hold made by then
+}
+
+// newBlockingFirst returns a blockingFirst whose call of hold ends with
+// the test at the latest.
+func newBlockingFirst(t *testing.T, hold upgrade.StepID) *blockingFirst {
+	e := &blockingFirst{hold: hold, entered: make(chan struct{}), release: make(chan struct{})}
+	e.free = sync.OnceFunc(func() { close(e.release) })
+	t.Cleanup(e.free)
+	return e
+}
+
+func (e *blockingFirst) Execute(ctx context.Context, st upgrade.Step) error {
+	if st.ID == e.hold && e.held.Add(1) == 1 {
+		close(e.entered)
+		<-e.release // ignores ctx
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.log = append(e.log, fmt.Sprintf("%s@%d", st.ID, e.held.Load()))
+	return nil
+}
+
+func (e *blockingFirst) calls() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.log)
+}
+
+// startAbandoned has a worker run plan, whose step e.hold blocks, cancels
+// the run once it has started, and waits for the run to finish, its step
+// failed, abandoned past the grace period. It returns the worker's
+// error, which comes once Work returns.
+func startAbandoned(ctx context.Context, t *testing.T, s *Store, plan *upgrade.Plan, e *blockingFirst) <-chan error {
+	t.Helper()
+	require.NoError(t, s.Submit(ctx, plan, Options{Concurrency: 1}))
+	o := fastWorker
+	o.GracePeriod = abandonGrace
+	o.Name = "holder"
+	done := make(chan error, 1)
+	go func() { done <- s.Work(ctx, plan.ID, e, o) }()
+	<-e.entered
+	require.NoError(t, s.Cancel(ctx, plan.ID))
+	st, err := s.Wait(ctx, plan.ID, pollEvery)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	o1, _ := st.Report.Outcome(e.hold)
+	require.True(t, o1.Abandoned, "the test's premise: %s is abandoned: %v", e.hold, o1.Err)
+	require.ErrorIs(t, o1.Err, upgrade.ErrAbandoned)
+	return done
+}
+
+// onNode returns the plan of one step on node.
+func onNode(planID string, step upgrade.StepID, node topology.NodeID) *upgrade.Plan {
+	return &upgrade.Plan{ID: planID, Steps: []upgrade.Step{{ID: step, Kind: upgrade.Platform, Node: node}}}
+}
+
+// waitsBehind submits plan two, of one step on the node that step
+// holder.Step of run holder.Plan keeps for a call abandoned, has a worker
+// run it with exec, and checks that the step waits for that step, and
+// does not start; it returns the worker's error, which comes once Work
+// returns.
+func waitsBehind(ctx context.Context, t *testing.T, s *Store, two *upgrade.Plan, exec upgrade.Executor, holder upgrade.Holder) <-chan error {
+	t.Helper()
+	require.NoError(t, s.Submit(ctx, two, Options{}))
+	done := make(chan error, 1)
+	go func() { done <- s.Work(ctx, two.ID, exec, fastWorker) }()
+	// The claim that finds the node held records the wait; one that
+	// finds it free starts the step, its event recorded before Execute.
+	id := two.Steps[0].ID
+	ev := hunt10Events(t, s, two.ID, func(ev []Event) bool {
+		return hunt10Has(upgrade.StepWaiting, id)(ev) || hunt10Has(upgrade.StepStarted, id)(ev)
+	})
+	require.True(t, hunt10Has(upgrade.StepWaiting, id)(ev), "%s did not wait for the node, held by %s's call: %v", id, holder.Step, ev)
+	assert.False(t, hunt10Has(upgrade.StepStarted, id)(ev), "%s started while %s's call ran on its node", id, holder.Step)
+	for _, x := range ev {
+		if x.Kind == upgrade.StepWaiting {
+			assert.Equal(t, &holder, x.WaitingFor)
+		}
+	}
+	return done
+}
+
+// TestAbandonedExecuteKeepsNode: a step whose Execute ignores the cancel
+// of its run past the grace period is recorded failed, abandoned, and its
+// run finishes, as upgrade.Run reports it; but that Execute may still be
+// changing the node. Another run's step on the node must wait until it
+// has returned, not run beside it, and then run. Before, the worker freed
+// the node as it recorded the step, and the second run's step ran at once.
+func TestAbandonedExecuteKeepsNode(t *testing.T) {
+	s, _ := testStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a failure bound
+	defer cancel()
+	one := onNode("one", "x1", "shared")
+	two := onNode("two", "x2", "shared")
+	e := newBlockingFirst(t, "x1")
+	oneDone := startAbandoned(ctx, t, s, one, e)
+
+	twoDone := waitsBehind(ctx, t, s, two, e, upgrade.Holder{Node: "shared", Plan: "one", Step: "x1"})
+	assert.Empty(t, e.calls(), "x2 ran while x1's Execute ran on its node")
+	select {
+	case err := <-oneDone:
+		t.Errorf("Work returned (%v) while the Execute it abandoned still ran, its node held", err)
+	default:
+	}
+
+	e.free()
+	require.NoError(t, <-twoDone)
+	require.NoError(t, <-oneDone)
+	assert.Equal(t, []string{"x2@1"}, e.calls())
+	finished(t, s, "two")
+	hunt10Released(t, s)
+}
+
+// TestAbandonedExecuteKeepsNodeFromRetry: Retry offers a step whose
+// Execute was abandoned in doubt; while that Execute still runs, the
+// run's workers take the other steps ready and leave that one until it
+// has returned. Before, the step ran again at once, beside its abandoned
+// Execute.
+func TestAbandonedExecuteKeepsNodeFromRetry(t *testing.T) {
+	s, _ := testStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a failure bound
+	defer cancel()
+	// One slot, a's place first: a retried is claimed before b, unless
+	// its node is held.
+	plan := &upgrade.Plan{ID: "retried", Steps: []upgrade.Step{
+		{ID: "a", Kind: upgrade.Platform, Node: "n-a"},
+		{ID: "b", Kind: upgrade.Platform, Node: "n-b"},
+	}}
+	e := newBlockingFirst(t, "a")
+	firstDone := startAbandoned(ctx, t, s, plan, e)
+
+	retried, err := s.Retry(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, retried)
+	againDone := make(chan error, 1)
+	go func() { againDone <- s.Work(ctx, plan.ID, e, fastWorker) }()
+	hunt10Events(t, s, plan.ID, func(ev []Event) bool {
+		for _, x := range ev {
+			if x.Kind == upgrade.StepSucceeded && x.Step.ID == "b" {
+				return true
+			}
+		}
+		return false
+	})
+	assert.Equal(t, []string{"b@1"}, e.calls(), "a ran again beside its abandoned Execute, before b")
+
+	e.free()
+	require.NoError(t, <-againDone)
+	require.NoError(t, <-firstDone)
+	assert.Equal(t, []string{"b@1", "a@2"}, e.calls())
+	st := finished(t, s, plan.ID)
+	hunt10Released(t, s)
+	assert.Equal(t, []upgrade.StepID{"a"}, st.InDoubt, "a offered again in doubt")
+}
+
+// TestAbandonedRollbackKeepsNode: as TestAbandonedExecuteKeepsNode, for a
+// Rollback that ignores the cancel of its run past the grace period: the
+// step stays in place, its rollback abandoned, and its node stays locked
+// until the Rollback has returned. Before, the worker freed the node as
+// it recorded the rollback.
+func TestAbandonedRollbackKeepsNode(t *testing.T) {
+	s, _ := testStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a failure bound
+	defer cancel()
+	one := chain3("one")
+	one.Steps = one.Steps[:3]
+	require.NoError(t, s.Submit(ctx, one, Options{Rollback: true}))
+	exec := &ignoringRollback{Executor: &upgradetest.Executor{}, hold: "b", entered: make(chan struct{}), free: make(chan struct{})}
+	free := sync.OnceFunc(func() { close(exec.free) })
+	t.Cleanup(free)
+	exec.FailAt("c", errBoom)
+	o := fastWorker
+	o.GracePeriod = abandonGrace
+	oneDone := make(chan error, 1)
+	go func() { oneDone <- s.Work(ctx, "one", exec, o) }()
+	<-exec.entered
+	require.NoError(t, s.Cancel(ctx, "one"))
+	st, err := s.Wait(ctx, "one", pollEvery)
+	require.NoError(t, err)
+	b, _ := st.Report.Outcome("b")
+	require.ErrorIs(t, b.Err, upgrade.ErrAbandoned, "the test's premise: b's Rollback is abandoned")
+
+	two := onNode("two", "x2", "n-b")
+	other := &upgradetest.Executor{}
+	twoDone := waitsBehind(ctx, t, s, two, other, upgrade.Holder{Node: "n-b", Plan: "one", Step: "b"})
+	assert.Zero(t, other.Calls("x2"), "x2 ran while b's Rollback ran on its node")
+
+	free()
+	require.NoError(t, <-twoDone)
+	require.NoError(t, <-oneDone)
+	assert.Equal(t, 1, other.Calls("x2"))
+	finished(t, s, "two")
+	hunt10Released(t, s)
+}
+
+// TestAbandonedHoldLapsesWithItsWorker: a worker that stops while a call
+// it abandoned still runs returns without waiting for it, and leaves the
+// node's lock, held for the call, to lapse after its lease, as a lost
+// worker's step is taken over after its lease; then another run's step
+// on the node runs, though the call has not returned.
+func TestAbandonedHoldLapsesWithItsWorker(t *testing.T) {
+	s, _ := testStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a failure bound
+	defer cancel()
+	one := onNode("one", "x1", "shared")
+	two := onNode("two", "x2", "shared")
+	e := newBlockingFirst(t, "x1")
+	wctx, stop := context.WithCancel(ctx)
+	oneDone := startAbandoned(wctx, t, s, one, e)
+	stop()
+	require.ErrorIs(t, <-oneDone, context.Canceled)
+	var held int
+	require.NoError(t, s.pool.QueryRow(ctx, s.q(`SELECT count(*) FROM {s}.node_locks WHERE node = 'shared' AND held_until IS NOT NULL`)).Scan(&held))
+	assert.Equal(t, 1, held, "the node's lock, held for x1's call, is left to lapse")
+
+	require.NoError(t, s.Submit(ctx, two, Options{}))
+	work(t, s, two.ID, 1, e, fastWorker)
+	assert.Equal(t, []string{"x2@1"}, e.calls(), "x2 ran once the lock lapsed, x1's call still under way")
+	finished(t, s, two.ID)
+	hunt10Released(t, s)
+}
+
+// TestAbandonedAsWorkerStopsNotHandedBack: a worker that stops while a
+// step's Execute ignores its context past the grace period does not hand
+// the step back at once, as it hands back a step whose Execute returned:
+// the Execute may still be changing the node. The step stays leased to
+// it, and another worker takes it over, in doubt, once the lease has
+// lapsed, as a lost worker's. Before, it was handed back, and another
+// worker could run it at once beside the Execute abandoned.
+func TestAbandonedAsWorkerStopsNotHandedBack(t *testing.T) {
+	s, _ := testStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a failure bound
+	defer cancel()
+	plan := onNode("one", "x1", "shared")
+	require.NoError(t, s.Submit(ctx, plan, Options{}))
+	e := newBlockingFirst(t, "x1")
+	o := fastWorker
+	o.GracePeriod = abandonGrace
+	o.Name = "stopped"
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Work(wctx, plan.ID, e, o) }()
+	<-e.entered
+	stop()
+	require.ErrorIs(t, <-done, context.Canceled)
+	var state, worker string
+	require.NoError(t, s.pool.QueryRow(ctx, s.q(`SELECT state, coalesce(worker, '') FROM {s}.steps WHERE plan_id = 'one' AND idx = 0`)).Scan(&state, &worker))
+	assert.Equal(t, "running", state, "x1 handed back while its Execute may still run")
+	assert.Equal(t, "stopped", worker)
+
+	work(t, s, plan.ID, 1, e, fastWorker)
+	assert.Equal(t, []string{"x1@2"}, e.calls(), "taken over once the lease lapsed")
+	st := finished(t, s, plan.ID)
+	hunt10Released(t, s)
+	assert.Equal(t, []upgrade.StepID{"x1"}, st.InDoubt)
+}
