@@ -18,10 +18,12 @@ var ErrNotFinished = errors.New("pgrun: run not finished")
 // succeeded (and whose rollback, if any, was not tried) are not run
 // again; those that failed, were skipped, were rolled back or never
 // started run again, each after the steps it needs, with its retries
-// counted afresh. A step that failed in doubt (its worker lost) stays in
-// doubt, and a step whose rollback failed, or was cut short, whether the
-// step had succeeded or failed, runs again in doubt (it may be undone in
-// part), as upgrade.Run resumed offers them. The run's
+// counted afresh. A step that failed in doubt (its worker lost, or cut
+// short) stays in doubt, but not one offered in doubt whose attempt then
+// failed on its own, its Execute returning an error; and a step whose
+// rollback failed, or was cut short, whether the step had succeeded or
+// failed, runs again in doubt (it may be undone in part), as upgrade.Run
+// resumed offers them. The run's
 // Options are kept, its events too: read on from the last one seen. The
 // run's workers (Store.Work) come back for it, as for a run just
 // submitted.
@@ -117,12 +119,14 @@ func (s *Store) resetSteps(ctx context.Context, tx pgx.Tx, planID string, total 
 	// a step whose Rollback was called and did not undo it (rb_tried),
 	// even one that had succeeded: its node may be undone in part, and
 	// it is in doubt. A step in doubt (its worker lost, or stopped
-	// during it) stays so, unless a rollback has undone it since; a
+	// during it) stays so, unless a rollback has undone it since, or it
+	// failed on its own since it was offered in doubt (settled); a
 	// step that failed, and was not undone, is failed_before until it
 	// runs again (see the schema's claim).
 	if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps SET state = 'waiting', waiting = 0, attempts = 0, err = NULL, err_kinds = 0,
 				worker = NULL, lease_until = NULL, completed = NULL, wait_plan = NULL, wait_idx = NULL,
-				rb_done = false, rb_err = NULL, rb_kinds = 0, in_doubt = (in_doubt OR rb_tried) AND state <> 'rolled_back', rb_tried = false,
+				rb_done = false, rb_err = NULL, rb_kinds = 0, rb_tried = false, settled = false,
+				in_doubt = (in_doubt AND NOT settled OR rb_tried) AND state <> 'rolled_back',
 				failed_before = state = 'failed' OR failed_before AND state IN ('waiting', 'ready', 'skipped')
 			WHERE plan_id = $1 AND (state <> 'succeeded' OR rb_tried OR idx >= $2)`), planID, total); err != nil {
 		return err

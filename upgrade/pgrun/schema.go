@@ -41,7 +41,7 @@ func channelName(schema string) string {
 var ErrInvalidSchema = errors.New("pgrun: invalid schema name")
 
 // SchemaVersion is the version of the tables Open creates or migrates to.
-const SchemaVersion = 12
+const SchemaVersion = 13
 
 // ErrSchemaVersion reports a schema that a newer program has migrated past
 // SchemaVersion: this program cannot use it.
@@ -207,6 +207,11 @@ var migrations = []string{
 	// deletes one that has lapsed (its worker lost) before it takes the
 	// node.
 	`ALTER TABLE {s}.node_locks ADD COLUMN held_until timestamptz, ADD COLUMN token bigint;` + functions,
+	// Version 13: steps.settled, that the step, offered in doubt, then
+	// failed on its own (its Execute, or Verify, returned an error, not
+	// cut short): Store.Retry offers it again not in doubt, as
+	// upgrade.Run resumed offers a step its journal recorded failed.
+	`ALTER TABLE {s}.steps ADD COLUMN settled boolean NOT NULL DEFAULT false;`,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,

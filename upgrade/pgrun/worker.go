@@ -677,7 +677,8 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 	}
 	attempts, errText, kinds := stepResult(c, base, r.report, r.err, cause)
 	abandoned := kinds&errKinds(upgrade.ErrAbandoned) != 0 // its Execute or Verify may still run
-	if (errors.Is(cause, errRunCancelled) || abandoned) && errText != "" {
+	cutShort := (errors.Is(cause, errRunCancelled) || abandoned) && errText != ""
+	if cutShort {
 		// Cut short by the cancel, or abandoned, the step may be done in
 		// part: in doubt, as upgrade.Run leaves such a step for a resumed
 		// run (Store.Retry offers it so). One whose failed attempt was
@@ -690,11 +691,32 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 			return nil
 		}
 	}
-	if busy != nil {
+	switch {
+	case busy != nil:
 		w.recordHolding(ctx, bg, c, attempts, errText, kinds, busy)
+		return nil
+	case c.inDoubt && errText != "" && !cutShort:
+		// Offered in doubt, it failed on its own: settled, as upgrade.Run
+		// records it failed in its journal, so that a resumed run offers
+		// it again not in doubt (see Store.Retry).
+		w.recorded(c, w.persist(bg, func() error { return w.finishSettled(bg, c, attempts, errText, kinds) }), errText, kinds)
 		return nil
 	}
 	return w.recordOutcome(ctx, bg, c, attempts, errText, kinds)
+}
+
+// finishSettled is finish, for claimed step c, offered in doubt, whose
+// attempt failed on its own (errText): in the same transaction, it marks
+// the step settled, which Store.Retry reads. (The slot claims its next
+// step afterwards, in a transaction of its own.)
+func (w *worker) finishSettled(ctx context.Context, c *claim, attempts int, errText string, kinds int) error {
+	return pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, w.s.q(`UPDATE {s}.steps SET settled = true WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state = 'running'`),
+			w.planID(), c.idx, c.token); err != nil {
+			return &recordError{"step", string(w.run.plan.Steps[c.idx].ID), w.planID(), err}
+		}
+		return w.finishWith(ctx, tx, c, attempts, errText, kinds)
+	})
 }
 
 // recordHolding records claimed step c's outcome under bg, as
