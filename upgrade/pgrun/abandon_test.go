@@ -63,26 +63,27 @@ func (e *blockingFirst) calls() []string {
 	return slices.Clone(e.log)
 }
 
-// startAbandoned has a worker run plan, whose step e.hold blocks, cancels
-// the run once it has started, and waits for the run to finish, its step
-// failed, abandoned past the grace period. It returns the worker's
-// error, which comes once Work returns.
-func startAbandoned(ctx context.Context, t *testing.T, s *Store, plan *upgrade.Plan, e *blockingFirst) <-chan error {
+// startAbandoned submits plan with opts and has a worker run it with
+// exec, whose call for step hold signals entered and then ignores its
+// context; it cancels the run once that call is entered, and waits for
+// the run to finish, the call abandoned past the grace period. It
+// returns the worker's error, which comes once Work returns.
+func startAbandoned(ctx context.Context, t *testing.T, s *Store, plan *upgrade.Plan, opts Options, exec upgrade.Executor,
+	hold upgrade.StepID, entered <-chan struct{}) <-chan error {
 	t.Helper()
-	require.NoError(t, s.Submit(ctx, plan, Options{Concurrency: 1}))
+	require.NoError(t, s.Submit(ctx, plan, opts))
 	o := fastWorker
 	o.GracePeriod = abandonGrace
 	o.Name = "holder"
 	done := make(chan error, 1)
-	go func() { done <- s.Work(ctx, plan.ID, e, o) }()
-	<-e.entered
+	go func() { done <- s.Work(ctx, plan.ID, exec, o) }()
+	<-entered
 	require.NoError(t, s.Cancel(ctx, plan.ID))
 	st, err := s.Wait(ctx, plan.ID, pollEvery)
 	require.NoError(t, err)
 	require.True(t, st.Finished)
-	o1, _ := st.Report.Outcome(e.hold)
-	require.True(t, o1.Abandoned, "the test's premise: %s is abandoned: %v", e.hold, o1.Err)
-	require.ErrorIs(t, o1.Err, upgrade.ErrAbandoned)
+	o1, _ := st.Report.Outcome(hold)
+	require.ErrorIs(t, o1.Err, upgrade.ErrAbandoned, "the test's premise: %s's call is abandoned", hold)
 	return done
 }
 
@@ -117,35 +118,80 @@ func waitsBehind(ctx context.Context, t *testing.T, s *Store, two *upgrade.Plan,
 	return done
 }
 
-// TestAbandonedExecuteKeepsNode: a step whose Execute ignores the cancel
-// of its run past the grace period is recorded failed, abandoned, and its
-// run finishes, as upgrade.Run reports it; but that Execute may still be
-// changing the node. Another run's step on the node must wait until it
-// has returned, not run beside it, and then run. Before, the worker freed
-// the node as it recorded the step, and the second run's step ran at once.
-func TestAbandonedExecuteKeepsNode(t *testing.T) {
-	s, _ := testStore(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a failure bound
-	defer cancel()
-	one := onNode("one", "x1", "shared")
-	two := onNode("two", "x2", "shared")
-	e := newBlockingFirst(t, "x1")
-	oneDone := startAbandoned(ctx, t, s, one, e)
+// TestAbandonedCallKeepsNode: a step whose Execute, or Verify, ignores
+// the cancel of its run past the grace period is recorded failed,
+// abandoned, and its run finishes, as upgrade.Run reports it, and so is
+// the rollback of a step whose Rollback does (the step stays in place);
+// but the call may still be changing the node. Another run's step on
+// the node must wait until the call has returned, not run beside it, and
+// then run; the worker that abandoned the call returns once it has.
+// Before, the worker freed the node as it recorded the step, or its
+// rollback, and the second run's step ran at once.
+func TestAbandonedCallKeepsNode(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		plan *upgrade.Plan
+		opts Options
+		hold upgrade.Holder
+		// exec returns the executor of the first run, whose call for
+		// hold.Step closes entered and then ignores its context until
+		// free is called (which the test's end calls at the latest).
+		exec func(t *testing.T) (exec upgrade.Executor, entered <-chan struct{}, free func())
+	}{{
+		name: "Execute",
+		plan: onNode("one", "x1", "shared"),
+		hold: upgrade.Holder{Node: "shared", Plan: "one", Step: "x1"},
+		exec: func(t *testing.T) (upgrade.Executor, <-chan struct{}, func()) {
+			e := newBlockingFirst(t, "x1")
+			return e, e.entered, e.free
+		},
+	}, {
+		name: "Verify",
+		plan: onNode("one", "x1", "shared"),
+		hold: upgrade.Holder{Node: "shared", Plan: "one", Step: "x1"},
+		exec: func(t *testing.T) (upgrade.Executor, <-chan struct{}, func()) {
+			e := &blockingVerify{Executor: &upgradetest.Executor{}, hold: "x1", entered: make(chan struct{}), release: make(chan struct{})}
+			free := sync.OnceFunc(func() { close(e.release) })
+			t.Cleanup(free)
+			return e, e.entered, free
+		},
+	}, {
+		name: "Rollback",
+		plan: &upgrade.Plan{ID: "one", Steps: chain3("").Steps[:3]},
+		opts: Options{Rollback: true},
+		hold: upgrade.Holder{Node: "n-b", Plan: "one", Step: "b"},
+		exec: func(t *testing.T) (upgrade.Executor, <-chan struct{}, func()) {
+			e := &ignoringRollback{Executor: &upgradetest.Executor{}, hold: "b", entered: make(chan struct{}), free: make(chan struct{})}
+			e.FailAt("c", errBoom) // the run rolls back c, then b
+			free := sync.OnceFunc(func() { close(e.free) })
+			t.Cleanup(free)
+			return e, e.entered, free
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := testStore(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a failure bound
+			defer cancel()
+			exec, entered, free := tc.exec(t)
+			oneDone := startAbandoned(ctx, t, s, tc.plan, tc.opts, exec, tc.hold.Step, entered)
 
-	twoDone := waitsBehind(ctx, t, s, two, e, upgrade.Holder{Node: "shared", Plan: "one", Step: "x1"})
-	assert.Empty(t, e.calls(), "x2 ran while x1's Execute ran on its node")
-	select {
-	case err := <-oneDone:
-		t.Errorf("Work returned (%v) while the Execute it abandoned still ran, its node held", err)
-	default:
+			other := &upgradetest.Executor{}
+			twoDone := waitsBehind(ctx, t, s, onNode("two", "x2", tc.hold.Node), other, tc.hold)
+			assert.Zero(t, other.Calls("x2"), "x2 ran while %s's call ran on its node", tc.hold.Step)
+			select {
+			case err := <-oneDone:
+				t.Errorf("Work returned (%v) while the call it abandoned still ran, its node held", err)
+			default:
+			}
+
+			free()
+			require.NoError(t, <-twoDone)
+			require.NoError(t, <-oneDone)
+			assert.Equal(t, 1, other.Calls("x2"))
+			finished(t, s, "two")
+			hunt10Released(t, s)
+		})
 	}
-
-	e.free()
-	require.NoError(t, <-twoDone)
-	require.NoError(t, <-oneDone)
-	assert.Equal(t, []string{"x2@1"}, e.calls())
-	finished(t, s, "two")
-	hunt10Released(t, s)
 }
 
 // TestAbandonedExecuteKeepsNodeFromRetry: Retry offers a step whose
@@ -164,7 +210,7 @@ func TestAbandonedExecuteKeepsNodeFromRetry(t *testing.T) {
 		{ID: "b", Kind: upgrade.Platform, Node: "n-b"},
 	}}
 	e := newBlockingFirst(t, "a")
-	firstDone := startAbandoned(ctx, t, s, plan, e)
+	firstDone := startAbandoned(ctx, t, s, plan, Options{}, e, "a", e.entered)
 
 	retried, err := s.Retry(ctx, plan.ID)
 	require.NoError(t, err)
@@ -190,46 +236,6 @@ func TestAbandonedExecuteKeepsNodeFromRetry(t *testing.T) {
 	assert.Equal(t, []upgrade.StepID{"a"}, st.InDoubt, "a offered again in doubt")
 }
 
-// TestAbandonedRollbackKeepsNode: as TestAbandonedExecuteKeepsNode, for a
-// Rollback that ignores the cancel of its run past the grace period: the
-// step stays in place, its rollback abandoned, and its node stays locked
-// until the Rollback has returned. Before, the worker freed the node as
-// it recorded the rollback.
-func TestAbandonedRollbackKeepsNode(t *testing.T) {
-	s, _ := testStore(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a failure bound
-	defer cancel()
-	one := chain3("one")
-	one.Steps = one.Steps[:3]
-	require.NoError(t, s.Submit(ctx, one, Options{Rollback: true}))
-	exec := &ignoringRollback{Executor: &upgradetest.Executor{}, hold: "b", entered: make(chan struct{}), free: make(chan struct{})}
-	free := sync.OnceFunc(func() { close(exec.free) })
-	t.Cleanup(free)
-	exec.FailAt("c", errBoom)
-	o := fastWorker
-	o.GracePeriod = abandonGrace
-	oneDone := make(chan error, 1)
-	go func() { oneDone <- s.Work(ctx, "one", exec, o) }()
-	<-exec.entered
-	require.NoError(t, s.Cancel(ctx, "one"))
-	st, err := s.Wait(ctx, "one", pollEvery)
-	require.NoError(t, err)
-	b, _ := st.Report.Outcome("b")
-	require.ErrorIs(t, b.Err, upgrade.ErrAbandoned, "the test's premise: b's Rollback is abandoned")
-
-	two := onNode("two", "x2", "n-b")
-	other := &upgradetest.Executor{}
-	twoDone := waitsBehind(ctx, t, s, two, other, upgrade.Holder{Node: "n-b", Plan: "one", Step: "b"})
-	assert.Zero(t, other.Calls("x2"), "x2 ran while b's Rollback ran on its node")
-
-	free()
-	require.NoError(t, <-twoDone)
-	require.NoError(t, <-oneDone)
-	assert.Equal(t, 1, other.Calls("x2"))
-	finished(t, s, "two")
-	hunt10Released(t, s)
-}
-
 // TestAbandonedHoldLapsesWithItsWorker: a worker that stops while a call
 // it abandoned still runs returns without waiting for it, and leaves the
 // node's lock, held for the call, to lapse after its lease, as a lost
@@ -243,7 +249,7 @@ func TestAbandonedHoldLapsesWithItsWorker(t *testing.T) {
 	two := onNode("two", "x2", "shared")
 	e := newBlockingFirst(t, "x1")
 	wctx, stop := context.WithCancel(ctx)
-	oneDone := startAbandoned(wctx, t, s, one, e)
+	oneDone := startAbandoned(wctx, t, s, one, Options{}, e, "x1", e.entered)
 	stop()
 	require.ErrorIs(t, <-oneDone, context.Canceled)
 	var held int
@@ -290,4 +296,22 @@ func TestAbandonedAsWorkerStopsNotHandedBack(t *testing.T) {
 	st := finished(t, s, plan.ID)
 	hunt10Released(t, s)
 	assert.Equal(t, []upgrade.StepID{"x1"}, st.InDoubt)
+}
+
+// blockingVerify is an upgradetest.Executor whose Verify of step hold
+// signals entered and then waits for release, ignoring its context.
+type blockingVerify struct {
+	*upgradetest.Executor
+	hold    upgrade.StepID
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (e *blockingVerify) Verify(ctx context.Context, s upgrade.Step) error {
+	if s.ID == e.hold {
+		close(e.entered)
+		<-e.release // ignores ctx
+		return nil
+	}
+	return e.Executor.Verify(ctx, s)
 }

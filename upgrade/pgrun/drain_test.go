@@ -158,7 +158,7 @@ func TestRollbackGracePeriod(t *testing.T) {
 	<-exec.entered
 	require.NoError(t, s.Cancel(ctx, plan.ID))
 	// The run finishes, the rollback abandoned; Work returns once the
-	// call has (see TestAbandonedRollbackKeepsNode).
+	// call has (see TestAbandonedCallKeepsNode).
 	st, err := s.Wait(ctx, plan.ID, pollEvery)
 	require.NoError(t, err)
 	free()

@@ -621,7 +621,7 @@ func TestHunt10CancelAbandonedStepSaysAbandoned(t *testing.T) {
 	<-started
 	require.NoError(t, s.Cancel(ctx, plan.ID))
 	// The run finishes, the step abandoned; Work returns once the call
-	// it abandoned has (see TestAbandonedExecuteKeepsNode).
+	// it abandoned has (see TestAbandonedCallKeepsNode).
 	st, err := s.Wait(wctx, plan.ID, pollEvery)
 	require.NoError(t, err)
 	free()

@@ -61,7 +61,7 @@ func TestConformanceAbandonedNotRolledBack(t *testing.T) {
 	o := fastWorker
 	o.GracePeriod = grace
 	// The run finishes, b abandoned; the workers return once its call
-	// has (see TestAbandonedExecuteKeepsNode).
+	// has (see TestAbandonedCallKeepsNode).
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // a failure bound
 	defer cancel()
 	errs := make(chan error, 2)
@@ -143,7 +143,7 @@ func TestRetryAbandonedStepInDoubt(t *testing.T) {
 	o := fastWorker
 	o.GracePeriod = grace
 	// Work returns once the call it abandoned has (see
-	// TestAbandonedExecuteKeepsNode).
+	// TestAbandonedCallKeepsNode).
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // a failure bound
 	defer cancel()
 	errs := make(chan error, 1)
