@@ -160,16 +160,19 @@ func (w *worker) hold(ctx context.Context, c *claim, idle <-chan struct{}) {
 		for {
 			select {
 			case <-ctx.Done():
-				w.left.Store(true)
-				return
 			case <-idle:
-				w.unhold(ctx, c)
-				return
 			case <-t.C:
-				if !w.renewHeld(ctx, c, period) {
-					return
+				if w.renewHeld(ctx, c, period) {
+					continue
 				}
+				return // the lock lapsed, and was taken
 			}
+			if isClosed(idle) { // even as ctx ends: the node is free
+				w.unhold(ctx, c)
+			} else {
+				w.left.Store(true) // the lock lapses after its lease
+			}
+			return
 		}
 	})
 }
