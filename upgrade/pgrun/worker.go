@@ -1407,7 +1407,7 @@ func (w *worker) finishRollback(ctx context.Context, c *claim, err error, hold b
 	}
 	// Sent again, its first reply lost, finish_rollback finds the
 	// rollback recorded ('lost'), and holdLock the lock held already.
-	return held, pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
+	txErr := pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
 		if err := record(tx); err != nil {
 			return err
 		}
@@ -1415,6 +1415,7 @@ func (w *worker) finishRollback(ctx context.Context, c *claim, err error, hold b
 		held, err = w.holdLock(ctx, tx, c)
 		return err
 	})
+	return held, txErr // read after the call: in "return held, call()" the language leaves the order open
 }
 
 // callRollback calls rb.Rollback for st, turning a panic into a permanent
