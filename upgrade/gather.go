@@ -179,9 +179,9 @@ func nilAnswer(kind, id string) error {
 
 // otherNode reports a lookup of node asked for that returned node got, as
 // an inventory that matches IDs without regard to case may ("Tomcat-1" for
-// "tomcat-1"): the planner would take one node for two, with a step each
-// upgrading it at once, and its Dependents would not list what names the
-// node otherwise.
+// "tomcat-1"): the planner would take one node for two, deciding each on
+// its own, into a plan with two steps of one ID; and the topology's
+// Dependents would not list what names the node otherwise.
 func otherNode(asked, got topology.NodeID) error {
 	return fmt.Errorf("upgrade: the topology returned %w", &topology.Error{Item: "node " + topology.Quote(string(asked)),
 		Err: fmt.Errorf("%w: asked for it, it returned node %s: return the node of the ID asked for, exactly, and name each node by its own ID in relationships (IDs are case-sensitive)",
