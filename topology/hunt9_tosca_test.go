@@ -261,3 +261,28 @@ func TestHunt9TOSCARelationshipKeys(t *testing.T) {
 	assert.ErrorContains(t, err, "line "+strconv.Itoa(lineOf(t, service, "tpye:"))+
 		": node_templates.shop_app.requirements[1].database.relationship.tpye: invalid topology: not supported")
 }
+
+// TestTOSCAVersionNotText: a tosca_definitions_version written as a
+// mapping or a list was refused as `"" is not a TOSCA Simple Profile
+// version`, naming a value the file does not hold; it is refused as what
+// it is, on its line. An alias of the right text is read as that text.
+func TestTOSCAVersionNotText(t *testing.T) {
+	read := func(version string) error {
+		_, err := topology.ReadTOSCA(strings.NewReader("dsl_definitions:\n  v: &v tosca_simple_yaml_1_3\n"+
+			"tosca_definitions_version: "+version+"\ntopology_template:\n  node_templates: {}\n"), strings.NewReader(""))
+		return err
+	}
+	for _, v := range []string{"{tosca_simple_yaml_1_3: x}", "[tosca_simple_yaml_1_3]"} {
+		err := read(v)
+		require.ErrorIs(t, err, topology.ErrInvalid, v)
+		assert.Contains(t, err.Error(), "line 3: tosca_definitions_version", v)
+		assert.Contains(t, err.Error(), "want a single value", v)
+		assert.NotContains(t, err.Error(), `""`, v)
+	}
+	// Read past its version, the service template is whole: what is
+	// refused is the empty instance file given with it.
+	err := read("*v")
+	require.ErrorIs(t, err, topology.ErrInvalid)
+	assert.Contains(t, err.Error(), "empty file")
+	assert.NotContains(t, err.Error(), "tosca_definitions_version")
+}

@@ -212,7 +212,10 @@ func readServiceTemplate(data []byte) ([]Template, error) {
 	for _, kv := range pairs {
 		switch key := kv[0].Value; key {
 		case "tosca_definitions_version":
-			v := kv[1].Value
+			v, err := scalarValue(kv[1], key)
+			if err != nil {
+				return nil, err
+			}
 			if !slices.Contains([]string{"tosca_simple_yaml_1_0", "tosca_simple_yaml_1_1", "tosca_simple_yaml_1_2", "tosca_simple_yaml_1_3"}, v) {
 				return nil, toscaError(kv[1], key, "%s is not a TOSCA Simple Profile version from 1.0 to 1.3", Quote(v))
 			}
