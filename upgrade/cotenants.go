@@ -203,7 +203,7 @@ func (pl *planning) walkAbove(id topology.NodeID, t topology.TemplateID) ([]topo
 				queue = append(queue, d.Node)
 			}
 			if !direct[d.Node] {
-				if out, err = pl.requiring(out, d, t); err != nil {
+				if out, err = pl.requiring(out, d, t, i, x); err != nil {
 					return nil, err
 				}
 			}
@@ -214,10 +214,11 @@ func (pl *planning) walkAbove(id topology.NodeID, t topology.TemplateID) ([]topo
 
 // requiring appends to out, for each requirement of d's template on
 // template t that has a constraint, d with that constraint.
-func (pl *planning) requiring(out []topology.Dependent, d *topology.Dependent, t topology.TemplateID) ([]topology.Dependent, error) {
+// d is dependent i of node x, for an error.
+func (pl *planning) requiring(out []topology.Dependent, d *topology.Dependent, t topology.TemplateID, i int, x topology.NodeID) ([]topology.Dependent, error) {
 	tmpl, err := pl.aboveTemplate(d.Template)
 	if err != nil {
-		return nil, err
+		return nil, dependentError(fmt.Sprintf("dependent #%d of node %q", i+1, x), d, err)
 	}
 	for _, r := range tmpl.Requirements {
 		if r.Template == t && !r.Constraint.IsZero() {
@@ -425,7 +426,7 @@ func (pl *planning) requirementsOn(out []Demand, d *topology.Dependent, t topolo
 	}
 	tmpl, err := pl.aboveTemplate(d.Template)
 	if err != nil {
-		return nil, err
+		return nil, dependentError(item, d, err)
 	}
 	checked := false
 	for _, r := range tmpl.Requirements {
@@ -495,6 +496,13 @@ func (pl *planning) checkTemplate(d *topology.Dependent, i int, id topology.Node
 		return topologyIDError(fmt.Sprintf("dependent #%d of node %q", i+1, id), err)
 	}
 	return nil
+}
+
+// dependentError says where err, a failure to look up the template of
+// dependent d (named by item), came from: a Dependents index that went
+// stale lists a node whose template is gone. d's IDs are checked.
+func dependentError(item string, d *topology.Dependent, err error) error {
+	return fmt.Errorf("upgrade: %s, node %q of template %q: %w", item, d.Node, d.Template, err)
 }
 
 // aboveTemplate returns a template met on the way up, looking it up once.

@@ -2,6 +2,7 @@ package upgrade_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -85,4 +86,46 @@ func TestHunt11NodeOfAnotherIDRefused(t *testing.T) {
 		}
 		assert.Equal(t, []upgrade.StepID{"platform/tomcat-2@11.0.2", "app/shop-1@2.0.0", "app/shop-2@2.0.0"}, ids)
 	})
+}
+
+// h11StaleDependents is a topology of the four methods alone (no
+// AboveLister: the planner walks Dependents up) whose Dependents index
+// went stale: node shop-1 lists a dependent whose template is gone, which
+// the walk up from tomcat-1 meets.
+type h11StaleDependents struct{ m *topology.Memory }
+
+func (s h11StaleDependents) Application(ctx context.Context, id topology.AppID) (*topology.Application, error) {
+	return s.m.Application(ctx, id)
+}
+
+func (s h11StaleDependents) Node(ctx context.Context, id topology.NodeID) (*topology.Node, error) {
+	return s.m.Node(ctx, id)
+}
+
+func (s h11StaleDependents) Template(ctx context.Context, id topology.TemplateID) (*topology.Template, error) {
+	return s.m.Template(ctx, id)
+}
+
+func (s h11StaleDependents) Dependents(ctx context.Context, id topology.NodeID) ([]topology.Dependent, error) {
+	if id == "report-1" {
+		return nil, nil // the index holds the node, nothing above it
+	}
+	ds, err := s.m.Dependents(ctx, id)
+	if err != nil || id != "shop-1" {
+		return ds, err
+	}
+	return append(slices.Clone(ds), topology.Dependent{App: "legacy", Node: "report-1", Template: "report_app",
+		Relation: topology.DependsOn}), nil
+}
+
+// TestHunt11StaleDependentNamed: a dependent whose template the topology
+// no longer has failed the plan with the topology's bare
+// `template "report_app" not found`, which did not say where the planner
+// met that name; the error now names the dependent, its node and the node
+// whose Dependents listed it, and still matches topology.ErrNotFound.
+func TestHunt11StaleDependentNamed(t *testing.T) {
+	topo := h11StaleDependents{build(t, shopBuilder(1))}
+	_, err := upgrade.NewPlanner(topo, catalogue(t)).Plan(context.Background(), shop2("tomcat_server", ">=10"))
+	require.ErrorIs(t, err, topology.ErrNotFound)
+	assert.Contains(t, err.Error(), `of node "shop-1", node "report-1" of template "report_app"`)
 }
