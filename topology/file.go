@@ -120,7 +120,7 @@ func ReadJSON(r io.Reader) (*Memory, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return nil, &Error{Item: cmp.Or(jsonErrorPlace(data, err), "file"), Err: fmt.Errorf("%w: %s", ErrInvalid, jsonMessage(err))}
+		return nil, &Error{Item: cmp.Or(jsonErrorPlace(data, err), "file"), Err: fmt.Errorf("%w: %s", ErrInvalid, jsonMessage(data, err))}
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: data after the topology object", ErrInvalid)}
@@ -428,26 +428,37 @@ func (m *Memory) WriteJSON(w io.Writer) error {
 // the message of jsonMessage: in the file's terms, with what it quotes of
 // the file cut short (see [Quote]), and after the line and column of the
 // error, where encoding/json tells. It unwraps to err.
-func JSONError(data []byte, err error) error { return &jsonError{jsonErrorPlace(data, err), err} }
+func JSONError(data []byte, err error) error {
+	return &jsonError{jsonErrorPlace(data, err), jsonMessage(data, err), err}
+}
 
 type jsonError struct {
 	place string // "line L, column C", or ""
+	msg   string
 	err   error
 }
 
 func (e *jsonError) Error() string {
 	if e.place == "" {
-		return jsonMessage(e.err)
+		return e.msg
 	}
-	return e.place + ": " + jsonMessage(e.err)
+	return e.place + ": " + e.msg
 }
 func (e *jsonError) Unwrap() error { return e.err }
 
 // jsonMessage says what is wrong with a file's JSON in the file's terms:
 // a value of the wrong kind names its field and what belongs there, not
 // the Go types it was read into, and an unknown field or a number is
-// quoted cut short, as a file may make them of megabytes.
-func jsonMessage(err error) string {
+// quoted cut short, as a file may make them of megabytes. Data that
+// begins with "<" is markup, not JSON, and the message says so: a web page
+// (a login page, a proxy's error page) served or saved where the file
+// belongs would otherwise read only "invalid character '<'".
+func jsonMessage(data []byte, err error) string {
+	var syn *json.SyntaxError
+	if trimmed := bytes.TrimLeft(data, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '<' && errors.As(err, &syn) {
+		return strings.TrimPrefix(err.Error(), "json: ") +
+			": it holds markup (HTML or XML), not JSON: a web page, such as a login page or a proxy's error page, where the file belongs?"
+	}
 	var typ *json.UnmarshalTypeError
 	if !errors.As(err, &typ) || typ.Type == nil {
 		msg := strings.TrimPrefix(err.Error(), "json: ")
