@@ -16,7 +16,10 @@ var ErrNotFinished = errors.New("pgrun: run not finished")
 // Retry takes up again the finished run of plan planID that did not
 // succeed, as upgrade.Run resumed from its journal would: its steps that
 // succeeded (and whose rollback, if any, was not tried) are not run
-// again; those that failed, were skipped, were rolled back or never
+// again, and Status reports them as upgrade.Run reports the steps its
+// journal recorded succeeded: Resumed, with no attempts, and not in
+// doubt, even one that was taken over in doubt before it succeeded (the
+// run taken up offered it nothing); those that failed, were skipped, were rolled back or never
 // started run again, each after the steps it needs, with its retries
 // counted afresh. A step that failed in doubt (its worker lost, or cut
 // short) stays in doubt, but not one offered in doubt whose attempt then
@@ -125,17 +128,20 @@ func (s *Store) resetSteps(ctx context.Context, tx pgx.Tx, planID string, total 
 	// runs again (see the schema's claim).
 	if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps SET state = 'waiting', waiting = 0, attempts = 0, err = NULL, err_kinds = 0,
 				worker = NULL, lease_until = NULL, completed = NULL, wait_plan = NULL, wait_idx = NULL,
-				rb_done = false, rb_err = NULL, rb_kinds = 0, rb_tried = false, settled = false,
+				rb_done = false, rb_err = NULL, rb_kinds = 0, rb_tried = false, settled = false, resumed = false,
 				in_doubt = (in_doubt AND NOT settled OR rb_tried) AND state <> 'rolled_back',
 				failed_before = state = 'failed' OR failed_before AND state IN ('waiting', 'ready', 'skipped')
 			WHERE plan_id = $1 AND (state <> 'succeeded' OR rb_tried OR idx >= $2)`), planID, total); err != nil {
 		return err
 	}
-	// A rollback's outcome belongs to the run that ended. The steps
-	// kept are numbered 1, 2, … in the order they completed, so that
-	// those completing from now on (numbered from the run's done + 1)
-	// come after them for a rollback.
-	_, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps st SET rb_done = false, rb_err = NULL, rb_kinds = 0, rb_tried = false, completed = k.n
+	// A rollback's outcome belongs to the run that ended, and so do
+	// the attempts of the steps kept, and their doubt: they are resumed,
+	// not run, as upgrade.Run reports a step its journal recorded
+	// succeeded. They are numbered 1, 2, … in the order they completed,
+	// so that those completing from now on (numbered from the run's
+	// done + 1) come after them for a rollback.
+	_, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps st SET rb_done = false, rb_err = NULL, rb_kinds = 0, rb_tried = false, completed = k.n,
+				attempts = 0, in_doubt = false, resumed = true
 			FROM (SELECT idx, row_number() OVER (ORDER BY completed, idx) AS n FROM {s}.steps
 				WHERE plan_id = $1 AND idx < $2 AND state = 'succeeded') k
 			WHERE st.plan_id = $1 AND st.idx = k.idx`), planID, total)

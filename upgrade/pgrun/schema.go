@@ -41,7 +41,7 @@ func channelName(schema string) string {
 var ErrInvalidSchema = errors.New("pgrun: invalid schema name")
 
 // SchemaVersion is the version of the tables Open creates or migrates to.
-const SchemaVersion = 13
+const SchemaVersion = 14
 
 // ErrSchemaVersion reports a schema that a newer program has migrated past
 // SchemaVersion: this program cannot use it.
@@ -212,6 +212,12 @@ var migrations = []string{
 	// cut short): Store.Retry offers it again not in doubt, as
 	// upgrade.Run resumed offers a step its journal recorded failed.
 	`ALTER TABLE {s}.steps ADD COLUMN settled boolean NOT NULL DEFAULT false;`,
+	// Version 14: steps.resumed, that Store.Retry kept the step as it had
+	// succeeded in the run taken up: the run since has not executed it,
+	// as upgrade.Run resumed reports a step its journal recorded succeeded
+	// (Outcome.Resumed, no attempts, not in doubt). A step kept by a
+	// Retry of version 13 is not marked.
+	`ALTER TABLE {s}.steps ADD COLUMN resumed boolean NOT NULL DEFAULT false;`,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,

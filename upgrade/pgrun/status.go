@@ -59,7 +59,8 @@ func errKinds(err error) int {
 type Status struct {
 	// Report has the outcome of every step, as upgrade.Run's. A step
 	// waiting or ready is NotStarted; a step running is NotStarted too,
-	// with its Attempts so far. Errors are *RemoteError.
+	// with its Attempts so far. A step that Store.Retry kept as
+	// succeeded is Resumed, with no Attempts. Errors are *RemoteError.
 	Report *upgrade.Report
 	// Finished says that no step runs and none will start.
 	Finished  bool
@@ -70,7 +71,9 @@ type Status struct {
 	// abandoned past the grace period), or after a rollback of theirs
 	// failed (see Store.Retry): they may have been carried out, or rolled
 	// back, more than once, or in part. Their Outcomes in Report say
-	// InDoubt too.
+	// InDoubt too. A step that Store.Retry kept as succeeded is not
+	// listed: it is resumed, not in doubt, as upgrade.Run resumed reports
+	// it.
 	InDoubt []upgrade.StepID
 	// Err is what upgrade.Run would return once the run is finished: nil
 	// when every step succeeded; otherwise every step failure, as a
@@ -116,7 +119,7 @@ func (s *Store) Status(ctx context.Context, planID string) (*Status, error) {
 // into st's Report, and the steps in doubt into its InDoubt, and returns
 // each step's node and the errors of the rollbacks that failed.
 func (s *Store) readOutcomes(ctx context.Context, tx pgx.Tx, planID string, st *Status) ([]topology.NodeID, []error, error) {
-	rows, err := tx.Query(ctx, s.q(`SELECT step_id, node, state, attempts, in_doubt, coalesce(err, ''), err_kinds,
+	rows, err := tx.Query(ctx, s.q(`SELECT step_id, node, state, attempts, in_doubt, resumed, coalesce(err, ''), err_kinds,
 		coalesce(rb_err, ''), rb_kinds FROM {s}.steps
 		WHERE plan_id = $1 AND idx < (SELECT total FROM {s}.runs WHERE plan_id = $1) ORDER BY idx`), planID)
 	if err != nil {
@@ -126,7 +129,7 @@ func (s *Store) readOutcomes(ctx context.Context, tx pgx.Tx, planID string, st *
 	var nodes []topology.NodeID
 	var rbErrs []error
 	var row stepRow
-	_, err = pgx.ForEachRow(rows, []any{&row.id, &row.node, &row.state, &row.attempts, &row.inDoubt, &row.errText, &row.kinds,
+	_, err = pgx.ForEachRow(rows, []any{&row.id, &row.node, &row.state, &row.attempts, &row.inDoubt, &row.resumed, &row.errText, &row.kinds,
 		&row.rbText, &row.rbKinds}, func() error {
 		o, rbErr := row.outcome()
 		if rbErr != nil {
@@ -146,13 +149,14 @@ func (s *Store) readOutcomes(ctx context.Context, tx pgx.Tx, planID string, st *
 type stepRow struct {
 	id, node, state, errText, rbText string
 	attempts, kinds, rbKinds         int
-	inDoubt                          bool
+	inDoubt, resumed                 bool
 }
 
 // outcome returns the step's outcome as upgrade.Run reports it, and the
 // error of its rollback if that failed.
 func (r *stepRow) outcome() (upgrade.Outcome, error) {
-	o := upgrade.Outcome{Step: upgrade.StepID(r.id), Attempts: r.attempts, State: outcomeState(r.state, r.errText), InDoubt: r.inDoubt}
+	o := upgrade.Outcome{Step: upgrade.StepID(r.id), Attempts: r.attempts, State: outcomeState(r.state, r.errText), InDoubt: r.inDoubt,
+		Resumed: r.resumed}
 	if r.errText != "" && (o.State == upgrade.Failed || o.State == upgrade.RolledBack) {
 		o.Err = &RemoteError{Message: r.errText, kinds: r.kinds}
 	}
