@@ -381,7 +381,7 @@ func TestCancelledStepInDoubtOnRetry(t *testing.T) {
 
 // TestCancelKeepsSuccess: a step whose Execute succeeds as the run is
 // cancelled succeeded, as upgrade.Run reports it, and Retry does not
-// carry it out again.
+// carry it out again: the run taken up reports it resumed.
 func TestCancelKeepsSuccess(t *testing.T) {
 	ctx := context.Background()
 	s, _ := testStore(t)
@@ -411,6 +411,12 @@ func TestCancelKeepsSuccess(t *testing.T) {
 	require.True(t, retried)
 	work(t, s, plan.ID, 1, exec, fastWorker)
 	assert.Equal(t, []upgrade.StepID{"a", "b"}, ran, "a is not carried out again")
+	st, err = s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.NoError(t, st.Err)
+	a, _ = st.Report.Outcome("a")
+	assert.Equal(t, upgrade.Outcome{Step: "a", State: upgrade.Succeeded, Resumed: true}, a,
+		"resumed, as upgrade.Run resumed reports a step its journal recorded succeeded")
 }
 
 // TestFailFastEndsOtherRetries: under FailFast no step tries again once
