@@ -219,3 +219,32 @@ func migrate(t *testing.T, pool *pgxpool.Pool, schema string) *Store {
 	assert.Equal(t, SchemaVersion, version)
 	return migrated
 }
+
+// A schema at version 13, holding a run that failed, is migrated by Open
+// to version 14, whose steps.resumed is all it adds: Retry then takes the
+// run up, and reports the step it keeps resumed. (Version 13 is version
+// 14 without that column: its functions are the same.)
+func TestOpenMigratesVersion13(t *testing.T) {
+	s, pool := testStore(t)
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, s.q(`ALTER TABLE {s}.steps DROP COLUMN resumed; UPDATE {s}.schema_version SET version = 13`))
+	require.NoError(t, err)
+	plan := twoChain("old")
+	require.NoError(t, s.Submit(ctx, plan, Options{}))
+	exec := &upgradetest.Executor{}
+	exec.FailTimes("b", 1, errBoom)
+	work(t, s, plan.ID, 1, exec, fastWorker)
+
+	migrated := migrate(t, pool, s.name)
+	retried, err := migrated.Retry(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, retried)
+	work(t, migrated, plan.ID, 1, exec, fastWorker)
+	st, err := migrated.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	require.NoError(t, st.Err)
+	assert.Equal(t, []upgrade.Outcome{{Step: "a", State: upgrade.Succeeded, Resumed: true}, {Step: "b", State: upgrade.Succeeded, Attempts: 1}},
+		st.Report.Outcomes)
+	assert.Equal(t, []upgrade.StepID{"a", "b", "b"}, exec.Started())
+}
