@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -477,13 +478,18 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, af *applyFlags, st
 // something other than a regular file, such as a directory or a device
 // (following a symbolic link, as opening the journal does); given says
 // whether --journal named it, or else PLANFILE.journal. A path that names
-// nothing yet is a new journal; an error reading it is left to opening
-// the journal to report.
+// nothing yet is a new journal, refused as well when --journal named it in
+// a directory that does not exist; an error reading it is left to opening the journal to report.
 func checkJournal(path string, given bool) error {
 	if path == "" {
 		return nil
 	}
 	info, err := os.Stat(path)
+	if given && errors.Is(err, fs.ErrNotExist) { // PLANFILE.journal's directory is PLANFILE's, which reading it checks
+		if dir, err := os.Stat(filepath.Dir(path)); err != nil || !dir.IsDir() {
+			return inputErr(fmt.Errorf("--journal %s: the directory %s does not exist: create it, or give a path in one that does", path, filepath.Dir(path)))
+		}
+	}
 	if err != nil || info.Mode().IsRegular() {
 		return nil
 	}

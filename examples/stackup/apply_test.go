@@ -409,3 +409,19 @@ func TestApplyJournalNotAFile(t *testing.T) {
 	assert.Contains(t, r.stderr, "journal "+planFile+".journal: not a regular file (a directory)")
 	assert.Empty(t, e.readLedger(t), "nothing ran")
 }
+
+// TestApplyJournalNoDirectory gives --journal a path in a directory that
+// does not exist, a typo away from the one meant: refused as invalid input
+// (exit 2), naming the flag and the directory, before anything runs. It
+// was a failed run (exit 1) with "upgrade: journal ...: open ...: no such
+// file or directory", as if the journal were at fault.
+func TestApplyJournalNoDirectory(t *testing.T) {
+	e := newApplyEnv(t)
+	missing := filepath.Join(t.TempDir(), "nodir")
+	journal := filepath.Join(missing, "j")
+	r := stackup(t, e.args("--quiet", "--exec", e.record(), "--journal", journal)...)
+	assert.Equal(t, exitUsage, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "--journal "+journal+": the directory "+missing+" does not exist: create it")
+	assert.Empty(t, e.readLedger(t), "nothing ran")
+	assert.NoDirExists(t, missing)
+}
