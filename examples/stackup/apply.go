@@ -104,6 +104,9 @@ func (rf *runFlags) check() error {
 	if err != nil {
 		return err
 	}
+	if err := cmds.findPrograms(); err != nil {
+		return err
+	}
 	rf.cmds = &cmds
 	return nil
 }

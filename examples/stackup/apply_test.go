@@ -425,3 +425,46 @@ func TestApplyJournalNoDirectory(t *testing.T) {
 	assert.Empty(t, e.readLedger(t), "nothing ran")
 	assert.NoDirExists(t, missing)
 }
+
+// TestProgramNotFound gives apply, serve and worker a command whose
+// program is misspelt, or a path to nothing or to a file that is not
+// executable: refused at startup as invalid input (exit 2), naming the
+// flag and the program, before anything runs or the server listens. It
+// was found only when the first step ran: apply failed that step (exit 1)
+// after writing its journal, serve failed every run applied, and a worker
+// failed the steps of every run it claimed.
+func TestProgramNotFound(t *testing.T) {
+	e := newApplyEnv(t)
+	notExec := filepath.Join(e.dir, "deploy.sh")
+	require.NoError(t, os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644))
+	missing := filepath.Join(e.dir, "nowhere", "deploy")
+	for _, tc := range []struct {
+		program, want string
+	}{
+		{"stackup-no-such-program", `program "stackup-no-such-program": executable file not found in $PATH: install it, or give its path`},
+		{missing, `program "` + missing + `": stat ` + missing + `: no such file or directory: give the path of an executable file`},
+		{notExec, `program "` + notExec + `": permission denied: give the path of an executable file`},
+	} {
+		command := sq(tc.program) + " {{.Node}}"
+		journal := filepath.Join(e.dir, "journal")
+		for _, run := range []struct {
+			flag string
+			args []string
+		}{
+			{"--exec", e.args("--quiet", "--exec", command, "--journal", journal)},
+			{"--verify-exec", e.args("--quiet", "--exec", e.record(), "--verify-exec", command)},
+			{"--rollback-exec", e.args("--quiet", "--exec", e.record(), "--rollback", "--rollback-exec", command)},
+			// Without the check at startup, serve would stop at the missing
+			// certificate, not listen.
+			{"--exec", []string{"serve", "--topology", e.topo, "--repo", e.repo, "--listen", "127.0.0.1:0", "--state-dir", t.TempDir(),
+				"--tls-cert", missing, "--tls-key", missing, "--exec", command}},
+			{"--exec", []string{"worker", "--database", "postgres://stackup@127.0.0.1:1/stackup", "--exec", command}},
+		} {
+			r := stackup(t, run.args...)
+			assert.Equal(t, exitUsage, r.code, "%v: %s", run.args, r.stderr)
+			assert.Contains(t, r.stderr, run.flag+": "+tc.want, "%v", run.args)
+			assert.NoFileExists(t, journal, "%v", run.args)
+		}
+	}
+	assert.Empty(t, e.readLedger(t), "nothing ran")
+}

@@ -311,6 +311,28 @@ func parseCommands(execText, verifyText, rollbackText string) (scripts, error) {
 	return c, nil
 }
 
+// findPrograms looks up the program of every command given, as running
+// it will, so that a misspelt or missing program is reported at startup,
+// naming its flag, rather than as the failure of the first step.
+func (c scripts) findPrograms() error {
+	for _, cmd := range []*stepCommand{c.exec, c.verify, c.rollback} {
+		if cmd == nil {
+			continue
+		}
+		if _, err := exec.LookPath(cmd.program); err != nil {
+			if e, ok := errors.AsType[*exec.Error](err); ok {
+				err = e.Err
+			}
+			hint := "install it, or give its path"
+			if strings.ContainsAny(cmd.program, `/\`) {
+				hint = "give the path of an executable file"
+			}
+			return inputErr(&commandError{Flag: cmd.flag, Err: fmt.Errorf("program %q: %w: %s", cmd.program, err, hint)})
+		}
+	}
+	return nil
+}
+
 // check renders every command for every step of plan, so that a command
 // that fails for some step is reported before anything runs.
 func (c scripts) check(plan *upgrade.Plan) error {

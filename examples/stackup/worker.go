@@ -102,6 +102,9 @@ func work(ctx context.Context, wf *workerFlags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := cmds.findPrograms(); err != nil {
+		return err
+	}
 	store, pool, err := wf.db.open(ctx)
 	if err != nil {
 		return err
