@@ -472,9 +472,15 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, af *applyFlags, st
 			os.Remove(journalPath + ".lock")
 			newJournal.Close()
 		}
-		return failedErr(fmt.Errorf("%w; nothing ran: plan again from the topology as it is (stackup plan --out FILE) and apply that", err))
+		return staleErr(err)
 	}
 	return failedErr(err)
+}
+
+// staleErr is the error of a run refused by the stale check (err), saying
+// what to do.
+func staleErr(err error) error {
+	return failedErr(fmt.Errorf("%w; nothing ran: plan again from the topology as it is (stackup plan --out FILE) and apply that", err))
 }
 
 // checkJournal refuses, as invalid input, a journal path that names

@@ -266,7 +266,9 @@ func applyThroughDatabase(ctx context.Context, e *env, rf *runFlags, af *applyFl
 		// The steps a run of the plan did may be at either end, as with
 		// a journal (see upgrade.WithStaleCheck).
 		opts := []upgrade.RunOption{upgrade.WithStaleCheck(topo), upgrade.WithJournal(done)}
-		if err := preflight(ctx, plan, opts...); err != nil {
+		if err := preflight(ctx, plan, opts...); errors.Is(err, upgrade.ErrStalePlan) {
+			return staleErr(err)
+		} else if err != nil {
 			return failedErr(err)
 		}
 	}

@@ -143,3 +143,27 @@ func planOf(t *testing.T, e *applyEnv) *upgrade.Plan {
 	require.NoError(t, err)
 	return plan
 }
+
+// TestApplyDatabaseStale applies, through the database, a plan file whose
+// topology changed after the review: refused by the stale check (exit 1),
+// nothing followed, and the error says what to do, as apply's own run
+// says it. It said only "stale plan: ...", leaving the user to find out
+// whether anything ran and how to go on.
+func TestApplyDatabaseStale(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	planFile := filepath.Join(e.dir, "plan.json")
+	require.Equal(t, exitOK, stackup(t, e.planArgs("--out", planFile)...).code)
+	topo, err := os.ReadFile(e.topo)
+	require.NoError(t, err)
+	changed := strings.Replace(string(topo), "{id: java-1, template: java_runtime,", "{id: java-1, template: java_runtime, version: 11.0.25,", 1)
+	require.NotEqual(t, string(topo), changed)
+	require.NoError(t, os.WriteFile(e.topo, []byte(changed), 0o644))
+
+	r := stackup(t, e.planFileArgs(planFile, "--database", db, "--database-schema", schema, "--quiet", "--yes")...)
+	assert.Equal(t, exitFailed, r.code, r.stderr)
+	assert.Contains(t, r.stderr, `stale plan: node "java-1" has 11.0.25`)
+	assert.Contains(t, r.stderr, "nothing ran: plan again from the topology as it is (stackup plan --out FILE) and apply that")
+	assert.Empty(t, r.stdout, "no run was followed")
+}
