@@ -299,6 +299,9 @@ func TestUsage(t *testing.T) {
 		{"usage-none", nil, exitUsage, "", "Commands:"},
 		{"usage-help", []string{"help"}, exitOK, "Exit codes:", ""},
 		{"usage-help-apply", []string{"help", "apply"}, exitOK, "-journal FILE", ""},
+		// Usage lists help among the commands: "help help" was "unknown
+		// command", exit 2.
+		{"usage-help-help", []string{"help", "help"}, exitOK, "Exit codes:", ""},
 		{"usage-plan-help", []string{"plan", "--help"}, exitOK, "-format FORMAT", ""},
 		{"usage-apply-help", []string{"apply", "-h"}, exitOK, "-exec COMMAND", ""},
 		{"usage-serve-help", []string{"serve", "--help"}, exitOK, "-listen ADDR", ""},
