@@ -40,7 +40,7 @@ type runFlags struct {
 }
 
 func (rf *runFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&rf.exec, "exec", "", "`COMMAND` run for each step, without a shell: words, each a template giving one argument (required)")
+	fs.StringVar(&rf.exec, "exec", "", "`COMMAND` run for each step, without a shell: words, each a template giving one argument (required; with --database, give it to 'stackup worker' instead)")
 	fs.StringVar(&rf.verify, "verify-exec", "", "health check `COMMAND` run after each step, like --exec")
 	fs.StringVar(&rf.rollbackExec, "rollback-exec", "", "`COMMAND` that undoes a step, like --exec (with --rollback)")
 	fs.IntVar(&rf.concurrency, "concurrency", 1, "run up to `N` steps at once")
@@ -71,7 +71,7 @@ func (rf *runFlags) check() error {
 	database := rf.db != nil && rf.db.on()
 	switch {
 	case rf.exec == "" && !database:
-		return usageErr("give --exec COMMAND")
+		return usageErr("give --exec COMMAND, or --database URL for 'stackup worker' processes to run the steps")
 	case rf.rollback && rf.rollbackExec == "" && !database: // with --database, the workers' --rollback-exec
 		return usageErr("--rollback needs --rollback-exec COMMAND")
 	case rf.rollbackExec != "" && !rf.rollback:

@@ -613,7 +613,8 @@ func TestServeCommand(t *testing.T) {
 func TestServeFlags(t *testing.T) {
 	r := stackup(t, "serve", "--topology", "testdata/shop.yaml", "--repo", "testdata/repo")
 	assert.Equal(t, exitUsage, r.code)
-	assert.Contains(t, r.stderr, "give --exec COMMAND")
+	// serve runs the steps with --exec, or has workers run them: both named.
+	assert.Contains(t, r.stderr, "give --exec COMMAND, or --database URL for 'stackup worker' processes to run the steps")
 	r = stackup(t, "serve", "--topology", "testdata/shop.yaml", "--repo", "testdata/repo", "--exec", "true", "--listen", "256.0.0.1:http")
 	assert.Equal(t, exitUsage, r.code)
 	assert.Contains(t, r.stderr, "--listen")
