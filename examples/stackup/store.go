@@ -49,6 +49,8 @@ func openStateDir(dir string) (*stateStore, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		if err = os.Mkdir(dir, 0o700); err == nil {
 			fi, err = os.Lstat(dir)
+		} else if errors.Is(err, fs.ErrNotExist) { // serve makes the last directory only
+			return nil, fmt.Errorf("--state-dir %s: the directory %s does not exist: create it, or give a path in one that does", dir, filepath.Dir(dir))
 		}
 	}
 	if err != nil {
