@@ -311,13 +311,20 @@ func (in *inputFlags) openRepo() (repository, error) {
 		}
 		opts = append(opts, pkgsource.WithTrustStore(pkgsource.NewFileTrustStore(in.trustStore, storeOpts...)))
 	}
-	if strings.HasPrefix(in.repo, "http://") || strings.HasPrefix(in.repo, "https://") {
-		return pkgsource.NewHTTP(in.repo, &http.Client{Timeout: 60 * time.Second}, opts...)
-	}
-	if scheme, _, ok := strings.Cut(in.repo, "://"); ok && !strings.ContainsAny(scheme, `/\`) {
+	var repo repository
+	var err error
+	switch scheme, _, ok := strings.Cut(in.repo, "://"); {
+	case strings.HasPrefix(in.repo, "http://") || strings.HasPrefix(in.repo, "https://"):
+		repo, err = pkgsource.NewHTTP(in.repo, &http.Client{Timeout: 60 * time.Second}, opts...)
+	case ok && !strings.ContainsAny(scheme, `/\`):
 		return nil, fmt.Errorf("--repo %s: a repository is a directory or an http(s) URL, not %s", pkgsource.RedactURL(in.repo), topology.Printable(scheme))
+	default:
+		repo, err = pkgsource.NewDir(in.repo, opts...)
 	}
-	return pkgsource.NewDir(in.repo, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("--repo: %w", err) // the repository's error names it, not the flag
+	}
+	return repo, nil
 }
 
 // requestFile is the request file, and the body of the server's POST

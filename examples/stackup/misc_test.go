@@ -282,3 +282,25 @@ func TestRepositoryScheme(t *testing.T) {
 	assert.Contains(t, r.stderr, "--repo ftp://deploy:xxxxx@example.com/repo/: a repository is a directory or an http(s) URL, not ftp")
 	assert.NotContains(t, r.stderr, "s3cret")
 }
+
+// TestRepositoryNamedByFlag: a --repo directory that does not exist was
+// reported as "pkgsource: open nodir: no such file or directory", naming
+// the path but not the flag; a worker prefixed "--repo:" to the scheme's
+// refusal, which names it already ("--repo: --repo ftp://…"), and asked
+// the database first. Each names --repo once, and the worker refuses a
+// wrong --repo before it connects to the database.
+func TestRepositoryNamedByFlag(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nodir")
+	r := stackup(t, "plan", "--topology", "testdata/shop.yaml", "--repo", missing, "--requests", "testdata/requests.yaml")
+	assert.Equal(t, exitUsage, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "--repo: ")
+	assert.Contains(t, r.stderr, missing)
+	const unreachable = "postgres://stackup@127.0.0.1:1/stackup"
+	for _, repo := range []string{missing, "ftp://example.com/repo/"} {
+		r := stackup(t, "worker", "--database", unreachable, "--exec", "true", "--repo", repo)
+		assert.Equal(t, exitUsage, r.code, r.stderr)
+		assert.Equal(t, 1, strings.Count(r.stderr, "--repo"), r.stderr)
+		assert.Contains(t, r.stderr, repo)
+		assert.NotContains(t, r.stderr, "127.0.0.1:1", "refused before the database is asked")
+	}
+}

@@ -105,6 +105,18 @@ func work(ctx context.Context, wf *workerFlags, stderr io.Writer) error {
 	if err := cmds.findPrograms(); err != nil {
 		return err
 	}
+	var packages *packageCopies
+	if wf.repo != "" { // before the database: a wrong --repo is the user's to fix, whatever the database
+		repo, err := (&inputFlags{repo: wf.repo}).openRepo()
+		if err != nil {
+			return inputErr(err) // naming --repo
+		}
+		if c, ok := repo.(io.Closer); ok {
+			defer c.Close()
+		}
+		packages = newPackageCopies(repo)
+		defer packages.Close() // once the steps are over: Work has returned
+	}
 	store, pool, err := wf.db.open(ctx)
 	if err != nil {
 		return err
@@ -123,18 +135,7 @@ func work(ctx context.Context, wf *workerFlags, stderr io.Writer) error {
 		case <-waitCtx.Done():
 		}
 	}()
-	r := &runner{cmds: cmds, out: &lockedWriter{w: stderr}, grace: wf.grace, prefix: true}
-	if wf.repo != "" {
-		repo, err := (&inputFlags{repo: wf.repo}).openRepo()
-		if err != nil {
-			return inputErr(fmt.Errorf("--repo: %w", err))
-		}
-		if c, ok := repo.(io.Closer); ok {
-			defer c.Close()
-		}
-		r.packages = newPackageCopies(repo)
-		defer r.packages.Close() // once the steps are over: Work has returned
-	}
+	r := &runner{cmds: cmds, out: &lockedWriter{w: stderr}, grace: wf.grace, prefix: true, packages: packages}
 	exec := newRunnerWith(r)
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	var tally drainTally
