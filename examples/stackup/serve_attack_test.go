@@ -409,7 +409,7 @@ func TestServeRefusesToStart(t *testing.T) {
 		{"no-state-dir", []string{"--state-dir", ""}, "", "--state-dir is empty: give the DIR"},
 		{"keep-no-plans", []string{"--keep-plans", "0"}, "", "--keep-plans must be at least 1"},
 		{"state-dir-link", []string{"--state-dir", stateLink}, "", "--state-dir " + stateLink + " is a symbolic link: give the directory it points to"},
-		{"state-dir-file", []string{"--state-dir", stateFile}, "", "--state-dir " + stateFile + " is not a directory"},
+		{"state-dir-file", []string{"--state-dir", stateFile}, "", "--state-dir " + stateFile + " is not a directory: give the path of a directory, or of one for the server to create"},
 		{"state-dir-no-parent", []string{"--state-dir", filepath.Join(dir, "nope", "state")}, "", "--state-dir " + filepath.Join(dir, "nope", "state") + ": the directory " + filepath.Join(dir, "nope") + " does not exist: create it, or give a path in one that does"},
 		{"tls-bad", []string{"--tls-cert", empty, "--tls-key", empty}, "", "--tls-cert " + empty + ", --tls-key " + empty + ": tls: failed to find any PEM data"},
 		{"tls-cert-directory", []string{"--tls-cert", dir, "--tls-key", keyFile}, "", "--tls-cert: open " + dir + ": not a regular file: a directory"},

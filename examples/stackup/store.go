@@ -60,7 +60,7 @@ func openStateDir(dir string) (*stateStore, error) {
 	case fi.Mode()&fs.ModeSymlink != 0:
 		return nil, fmt.Errorf("--state-dir %s is a symbolic link: give the directory it points to", dir)
 	case !fi.IsDir():
-		return nil, fmt.Errorf("--state-dir %s is not a directory", dir)
+		return nil, fmt.Errorf("--state-dir %s is not a directory: give the path of a directory, or of one for the server to create", dir)
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
