@@ -458,7 +458,8 @@ func (p *Plan) Explain(w io.Writer, node topology.NodeID) error {
 	}
 	if len(hops) == 0 {
 		if !p.explainApplication(bw, node) && !p.explainSatisfied(bw, node) {
-			return &topology.NotFoundError{Kind: "node in the plan", ID: string(node)}
+			return fmt.Errorf("upgrade: node %s %w in the plan: it has no step or check of the node; name one that the plan upgrades, replaces or checks",
+				topology.Quote(string(node)), topology.ErrNotFound)
 		}
 		return bw.Flush()
 	}

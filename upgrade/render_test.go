@@ -83,7 +83,9 @@ func TestRenderingsGolden(t *testing.T) {
 func TestExplainUnknownNode(t *testing.T) {
 	err := goldenPlan(t).Explain(io.Discard, "nope")
 	require.ErrorIs(t, err, topology.ErrNotFound)
-	assert.Contains(t, err.Error(), "nope")
+	assert.Equal(t, `upgrade: node "nope" not found in the plan: it has no step or check of the node; name one that the plan upgrades, replaces or checks`, err.Error())
+	err = goldenPlan(t).Explain(io.Discard, "\x1b[2Jnope") // a hostile argument is quoted
+	assert.Contains(t, err.Error(), `node "\x1b[2Jnope" not found`)
 }
 
 func TestJSONRoundTrip(t *testing.T) {
