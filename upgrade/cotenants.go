@@ -192,8 +192,7 @@ func (pl *planning) walkAbove(id topology.NodeID, t topology.TemplateID) ([]topo
 				continue
 			}
 			if len(seen) >= maxAbove {
-				return nil, fmt.Errorf("upgrade: the topology returned %w", &topology.Error{Item: fmt.Sprintf("node %q", id),
-					Err: fmt.Errorf("%w: more than %d nodes above it, by its Dependents", topology.ErrInvalid, maxAbove)})
+				return nil, topologyError(fmt.Sprintf("node %q", id), "more than %d nodes above it, by its Dependents", maxAbove)
 			}
 			if err := pl.checkWalked(d, i, x); err != nil {
 				return nil, err
@@ -448,8 +447,7 @@ func (pl *planning) requirementsOn(out []Demand, d *topology.Dependent, t topolo
 // returns an error when the walk has gone too far up or met too much.
 func (u *upward) enter(key aboveKey) error {
 	if len(u.path) >= maxAboveDepth || u.count >= maxAbove {
-		return fmt.Errorf("upgrade: the topology returned %w", &topology.Error{Item: fmt.Sprintf("node %q", key.node),
-			Err: fmt.Errorf("%w: more than %d nodes above it, or more than %d in all, by its Dependents", topology.ErrInvalid, maxAboveDepth, maxAbove)})
+		return topologyError(fmt.Sprintf("node %q", key.node), "more than %d nodes above it, or more than %d in all, by its Dependents", maxAboveDepth, maxAbove)
 	}
 	if u.memo == nil {
 		u.memo = map[aboveKey]aboveEntry{}
@@ -514,8 +512,7 @@ func (pl *planning) aboveTemplate(id topology.TemplateID) (*topology.Template, e
 		return t, nil
 	}
 	if pl.up.count >= maxAbove {
-		return nil, fmt.Errorf("upgrade: the topology returned %w", &topology.Error{Item: fmt.Sprintf("template %q", id),
-			Err: fmt.Errorf("%w: more than %d nodes and templates above the platform nodes, by its Dependents", topology.ErrInvalid, maxAbove)})
+		return nil, topologyError(fmt.Sprintf("template %q", id), "more than %d nodes and templates above the platform nodes, by its Dependents", maxAbove)
 	}
 	t, err := pl.topo.Template(pl.ctx, id)
 	if err != nil {

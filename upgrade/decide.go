@@ -29,8 +29,7 @@ func (pl *planning) decide(pf *platform) error {
 	if pf.node.Version.IsZero() {
 		// Neither the node nor its template says what is installed: as
 		// 0.0.0 it would meet "<16" and take any package.
-		return fmt.Errorf("upgrade: the topology returned %w", &topology.Error{Item: fmt.Sprintf("node %q", pf.node.ID),
-			Err: fmt.Errorf("%w: no version, nor has its template %q: give the version installed", topology.ErrInvalid, pf.node.Template)})
+		return topologyError(fmt.Sprintf("node %q", pf.node.ID), "no version, nor has its template %q: give the version installed", pf.node.Template)
 	}
 	if allowAll(pf.demands, pf.node.Version) {
 		return nil

@@ -63,13 +63,18 @@ func (e *RequestError) Error() string {
 // Unwrap returns the cause, if any.
 func (e *RequestError) Unwrap() error { return e.Err }
 
+// topologyError reports item, which the caller's topology returned, as
+// invalid: a *topology.Error naming it, matching topology.ErrInvalid, its
+// cause formatted from format and args (which may wrap errors with %w).
+func topologyError(item, format string, args ...any) error {
+	return fmt.Errorf("upgrade: the topology returned %w",
+		&topology.Error{Item: item, Err: fmt.Errorf("%w: "+format, append([]any{topology.ErrInvalid}, args...)...)})
+}
+
 // topologyIDError reports an identifier outside the safe set that the
 // caller's topology returned, as a *topology.Error naming the item, which
 // matches topology.ErrInvalid and topology.ErrInvalidID.
-func topologyIDError(item string, err error) error {
-	return fmt.Errorf("upgrade: the topology returned %w",
-		&topology.Error{Item: item, Err: fmt.Errorf("%w: %w", topology.ErrInvalid, err)})
-}
+func topologyIDError(item string, err error) error { return topologyError(item, "%w", err) }
 
 // Is reports whether target is ErrInvalidRequest.
 func (e *RequestError) Is(target error) bool { return target == ErrInvalidRequest }

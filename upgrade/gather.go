@@ -173,8 +173,7 @@ func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
 // was asked for nor an error, as a map-backed inventory may for an ID it
 // does not hold: the planner would otherwise dereference nil.
 func nilAnswer(kind, id string) error {
-	return fmt.Errorf("upgrade: the topology returned %w", &topology.Error{Item: fmt.Sprintf("%s %q", kind, id),
-		Err: fmt.Errorf("%w: no %s and no error: return an error matching topology.ErrNotFound for an unknown ID", topology.ErrInvalid, kind)})
+	return topologyError(fmt.Sprintf("%s %q", kind, id), "no %s and no error: return an error matching topology.ErrNotFound for an unknown ID", kind)
 }
 
 // otherNode reports a lookup of node asked for that returned node got, as
@@ -183,9 +182,8 @@ func nilAnswer(kind, id string) error {
 // its own, into a plan with two steps of one ID; and the topology's
 // Dependents would not list what names the node otherwise.
 func otherNode(asked, got topology.NodeID) error {
-	return fmt.Errorf("upgrade: the topology returned %w", &topology.Error{Item: "node " + topology.Quote(string(asked)),
-		Err: fmt.Errorf("%w: asked for it, it returned node %s: return the node of the ID asked for, exactly, and name each node by its own ID in relationships (IDs are case-sensitive)",
-			topology.ErrInvalid, topology.Quote(string(got)))})
+	return topologyError("node "+topology.Quote(string(asked)), "asked for it, it returned node %s: return the node of the ID asked for, exactly, "+
+		"and name each node by its own ID in relationships (IDs are case-sensitive)", topology.Quote(string(got)))
 }
 
 // checkNode refuses a node, from the caller's topology, whose identifiers
@@ -556,8 +554,7 @@ func (pl *planning) targets(r *Request, index int) (replaced, renamed *topology.
 		// still name it lack what they were deployed from.
 		for _, n := range targets {
 			if n.Template == r.Replaces {
-				return nil, nil, nil, fmt.Errorf("upgrade: the topology returned %w", &topology.Error{Item: fmt.Sprintf("node %q", n.ID),
-					Err: fmt.Errorf("%w: unknown template %q: application %q does not define it", topology.ErrInvalid, n.Template, r.Application)})
+				return nil, nil, nil, topologyError(fmt.Sprintf("node %q", n.ID), "unknown template %q: application %q does not define it", n.Template, r.Application)
 			}
 		}
 	}
@@ -620,8 +617,7 @@ func nodesOf(app *topology.Application, r *Request, renamed *topology.Template) 
 // duplicateNodeError reports an application that lists node id more than
 // once.
 func duplicateNodeError(app topology.AppID, id topology.NodeID) error {
-	return fmt.Errorf("upgrade: the topology returned %w", &topology.Error{Item: fmt.Sprintf("application %q", app),
-		Err: fmt.Errorf("%w: node %q is listed more than once: list each node of an application once", topology.ErrInvalid, id)})
+	return topologyError(fmt.Sprintf("application %q", app), "node %q is listed more than once: list each node of an application once", id)
 }
 
 // replace records that request r (the index-th) replaces node n of
