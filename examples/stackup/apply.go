@@ -10,7 +10,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -495,9 +494,7 @@ func checkJournal(path string, given bool) error {
 	}
 	info, err := os.Stat(path)
 	if given && errors.Is(err, fs.ErrNotExist) { // PLANFILE.journal's directory is PLANFILE's, which reading it checks
-		if dir, err := os.Stat(filepath.Dir(path)); err != nil || !dir.IsDir() {
-			return inputErr(fmt.Errorf("--journal %s: the directory %s does not exist: create it, or give a path in one that does", path, filepath.Dir(path)))
-		}
+		return checkParentDir("--journal", path)
 	}
 	if err != nil || info.Mode().IsRegular() {
 		return nil

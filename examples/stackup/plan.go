@@ -159,6 +159,12 @@ func checkOutFile(flag, path string) error {
 	case err == nil:
 		return nil
 	}
+	return checkParentDir(flag, path)
+}
+
+// checkParentDir refuses path, a file that flag names and that is to be
+// created, when the directory it would be created in does not exist.
+func checkParentDir(flag, path string) error {
 	if info, err := os.Stat(filepath.Dir(path)); err != nil || !info.IsDir() {
 		return usageErr("%s %s: the directory %s does not exist: create it, or give a path in one that does", flag, path, filepath.Dir(path))
 	}
