@@ -499,3 +499,25 @@ func TestHunt9RollRefusalQuotesHostileIDs(t *testing.T) {
 	assert.Less(t, len(err.Error()), 1000, "IDs shortened")
 	assert.Contains(t, err.Error(), "rolled already")
 }
+
+// TestRollInvalidPlan: Roll refuses a plan that is not one (a cycle, an
+// After naming no step, two steps of one ID) as Run would, with
+// ErrInvalidPlan and the step at fault, whatever the barriers it adds.
+func TestRollInvalidPlan(t *testing.T) {
+	inst := func(id, node string, after ...upgrade.StepID) upgrade.Step {
+		return upgrade.Step{ID: upgrade.StepID(id), Kind: upgrade.Application, App: "a", Template: "t", Node: topology.NodeID(node), After: after}
+	}
+	for _, tc := range []struct {
+		steps []upgrade.Step
+		want  string
+	}{
+		{[]upgrade.Step{{ID: "p1", Kind: upgrade.Platform, Node: "v1", After: []upgrade.StepID{"p2"}}, {ID: "p2", Kind: upgrade.Platform, Node: "v2", After: []upgrade.StepID{"p1"}},
+			inst("a1", "x1", "p1"), inst("a2", "x2", "p2")}, "steps form a cycle: p1 → p2 → p1"},
+		{[]upgrade.Step{inst("a1", "x1", "nope"), inst("a2", "x2")}, "step a1 comes after unknown step nope"},
+		{[]upgrade.Step{inst("a1", "x1"), inst("a1", "x2")}, "duplicate step ID a1"},
+	} {
+		_, err := (&upgrade.Plan{ID: "p", Steps: tc.steps}).Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "1"})
+		require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+		assert.Contains(t, err.Error(), tc.want)
+	}
+}

@@ -65,9 +65,6 @@ func (p *Plan) Roll(r Rolling) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := stepGraph(p); err != nil {
-		return nil, err
-	}
 	groups := rollGroups(p.Steps)
 	out := *p
 	out.Steps = slices.Clone(p.Steps)
