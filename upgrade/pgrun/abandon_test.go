@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
 	"github.com/stackup/stackup/upgrade/upgradetest"
 )
@@ -85,11 +84,6 @@ func startAbandoned(ctx context.Context, t *testing.T, s *Store, plan *upgrade.P
 	o1, _ := st.Report.Outcome(hold)
 	require.ErrorIs(t, o1.Err, upgrade.ErrAbandoned, "the test's premise: %s's call is abandoned", hold)
 	return done
-}
-
-// onNode returns the plan of one step on node.
-func onNode(planID string, step upgrade.StepID, node topology.NodeID) *upgrade.Plan {
-	return &upgrade.Plan{ID: planID, Steps: []upgrade.Step{{ID: step, Kind: upgrade.Platform, Node: node}}}
 }
 
 // waitsBehind submits plan two, of one step on the node that step

@@ -38,7 +38,7 @@ func TestRetryRecordUnansweredEndsStep(t *testing.T) {
 	ctx := context.Background()
 	s, _ := testStore(t)
 	s1, proxy := proxiedStore(t, s)
-	plan := &upgrade.Plan{ID: "retry-silent", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n-a"}}}
+	plan := onNode("retry-silent", "a", "n-a")
 	require.NoError(t, s.Submit(ctx, plan, Options{Attempts: 2}))
 
 	var calls atomic.Int32
@@ -194,7 +194,7 @@ func TestRetryCommitReplyLost(t *testing.T) {
 	ctx := context.Background()
 	s, _ := testStore(t)
 	s1, proxy := proxiedStore(t, s)
-	plan := &upgrade.Plan{ID: "retry-lost", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n-a"}}}
+	plan := onNode("retry-lost", "a", "n-a")
 	require.NoError(t, s.Submit(ctx, plan, Options{}))
 	broken := upgrade.ExecutorFunc(func(context.Context, upgrade.Step) error { return errors.New("disk full") })
 	work(t, s, plan.ID, 1, broken, fastWorker)
@@ -236,7 +236,7 @@ func TestRetryRecordReplyLost(t *testing.T) {
 			ctx := context.Background()
 			s, _ := testStore(t)
 			s1, proxy := proxiedStore(t, s)
-			plan := &upgrade.Plan{ID: "retry-record-lost", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n-a"}}}
+			plan := onNode("retry-record-lost", "a", "n-a")
 			require.NoError(t, s.Submit(ctx, plan, Options{Attempts: 2}))
 			// The rule is the first statement tc matches once the retry's
 			// UPDATE has been sent.
@@ -290,7 +290,7 @@ func TestHandBackReplyLost(t *testing.T) {
 	ctx := context.Background()
 	s, _ := testStore(t)
 	s1, proxy := proxiedStore(t, s)
-	plan := &upgrade.Plan{ID: "handback-lost", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n"}}}
+	plan := onNode("handback-lost", "a", "n")
 	require.NoError(t, s.Submit(ctx, plan, Options{}))
 	o := WorkerOptions{Name: "stopped", Lease: time.Hour, Poll: 20 * time.Millisecond}
 	stopped := testWorker(t, s1, plan.ID, &memExec{}, o)

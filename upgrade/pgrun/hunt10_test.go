@@ -95,8 +95,8 @@ func hunt10CheckEvents(t *testing.T, s *Store, planID string, total int) []Event
 func TestHunt10SharedNodeCancelFreesWaiter(t *testing.T) {
 	s, _ := testStore(t)
 	ctx := context.Background()
-	one := &upgrade.Plan{ID: "one", Steps: []upgrade.Step{{ID: "x1", Kind: upgrade.Platform, Node: "shared"}}}
-	two := &upgrade.Plan{ID: "two", Steps: []upgrade.Step{{ID: "x2", Kind: upgrade.Platform, Node: "shared"}}}
+	one := onNode("one", "x1", "shared")
+	two := onNode("two", "x2", "shared")
 	require.NoError(t, s.Submit(ctx, one, Options{}))
 	require.NoError(t, s.Submit(ctx, two, Options{}))
 	holding := make(chan struct{})
@@ -470,8 +470,8 @@ func hunt10Released(t *testing.T, s *Store) {
 func TestHunt10DeadHolderKeepsNodeUntilTakenOver(t *testing.T) {
 	s, _ := testStore(t)
 	ctx := context.Background()
-	one := &upgrade.Plan{ID: "one", Steps: []upgrade.Step{{ID: "x1", Kind: upgrade.Platform, Node: "shared"}}}
-	two := &upgrade.Plan{ID: "two", Steps: []upgrade.Step{{ID: "x2", Kind: upgrade.Platform, Node: "shared"}}}
+	one := onNode("one", "x1", "shared")
+	two := onNode("two", "x2", "shared")
 	require.NoError(t, s.Submit(ctx, one, Options{}))
 	require.NoError(t, s.Submit(ctx, two, Options{}))
 	dead := testWorker(t, s, "one", &upgradetest.Executor{}, WorkerOptions{Name: "dead", Lease: fastWorker.Lease})
@@ -590,7 +590,7 @@ func TestHunt10RollbackOneAtATimeAcrossWorkers(t *testing.T) {
 func TestHunt10CancelAbandonedStepSaysAbandoned(t *testing.T) {
 	s, _ := testStore(t)
 	ctx := context.Background()
-	plan := &upgrade.Plan{ID: "abandoned-cancel", Steps: []upgrade.Step{{ID: "x", Kind: upgrade.Platform, Node: "n"}}}
+	plan := onNode("abandoned-cancel", "x", "n")
 	require.NoError(t, s.Submit(ctx, plan, Options{}))
 	const grace = 200 * time.Millisecond
 	release := make(chan struct{})

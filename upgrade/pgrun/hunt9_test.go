@@ -21,7 +21,7 @@ import (
 func TestHunt9CancelInBackoffIsNotInDoubt(t *testing.T) {
 	ctx := context.Background()
 	s, _ := testStore(t)
-	plan := &upgrade.Plan{ID: "backoff-cancel", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n-a"}}}
+	plan := onNode("backoff-cancel", "a", "n-a")
 	// A backoff no test outlasts: the step is still waiting when cancelled.
 	require.NoError(t, s.Submit(ctx, plan, Options{Attempts: 3, Backoff: time.Hour, MaxBackoff: time.Hour}))
 	var mu sync.Mutex

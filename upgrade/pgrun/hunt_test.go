@@ -120,7 +120,7 @@ func TestRetryAbandonedStepInDoubt(t *testing.T) {
 		}
 		return e
 	}
-	plan := &upgrade.Plan{ID: "abandoned-retry", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n-a"}}}
+	plan := onNode("abandoned-retry", "a", "n-a")
 	opts := Options{StepTimeout: 20 * time.Millisecond}
 
 	// upgrade.Run with a journal, run twice.

@@ -226,7 +226,7 @@ func TestWaitCancelled(t *testing.T) {
 // together.
 func TestNotifyWakesEnoughSlots(t *testing.T) {
 	s, _ := testStore(t)
-	plan := &upgrade.Plan{ID: "fan", Steps: []upgrade.Step{{ID: "root", Kind: upgrade.Platform, Node: "n-root"}}}
+	plan := onNode("fan", "root", "n-root")
 	for i := range 4 {
 		plan.Steps = append(plan.Steps, upgrade.Step{ID: upgrade.StepID(fmt.Sprintf("c%d", i)), Kind: upgrade.Platform,
 			Node: topology.NodeID(fmt.Sprintf("n%d", i)), After: []upgrade.StepID{"root"}})

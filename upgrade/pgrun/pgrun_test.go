@@ -475,7 +475,7 @@ func TestLeaseFencing(t *testing.T) {
 // its doubt.
 func TestReleaseUnstarted(t *testing.T) {
 	s, _ := testStore(t)
-	plan := &upgrade.Plan{ID: "p", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n"}}}
+	plan := onNode("p", "a", "n")
 	require.NoError(t, s.Submit(context.Background(), plan, Options{}))
 	ctx := context.Background()
 	o := WorkerOptions{Name: "stopped", Lease: time.Hour, Poll: time.Hour}
@@ -518,7 +518,7 @@ func TestReleaseUnstarted(t *testing.T) {
 // attempt is counted. The executor is never called.
 func TestCancelDuringClaim(t *testing.T) {
 	s, pool := testStore(t)
-	plan := &upgrade.Plan{ID: "p", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n"}}}
+	plan := onNode("p", "a", "n")
 	require.NoError(t, s.Submit(context.Background(), plan, Options{}))
 	ctx := context.Background()
 	tx, err := pool.Begin(ctx)
@@ -950,7 +950,7 @@ func TestHostileRunIDs(t *testing.T) {
 func TestSharedNodeAcrossRuns(t *testing.T) {
 	s, _ := testStore(t)
 	ctx := context.Background()
-	one := &upgrade.Plan{ID: "one", Steps: []upgrade.Step{{ID: "x1", Kind: upgrade.Platform, Node: "shared"}}}
+	one := onNode("one", "x1", "shared")
 	two := &upgrade.Plan{ID: "two", Steps: []upgrade.Step{{ID: "x2", Kind: upgrade.Platform, Node: "shared"},
 		{ID: "y2", Kind: upgrade.Platform, Node: "own"}}}
 	require.NoError(t, s.Submit(ctx, one, Options{}))
@@ -1028,4 +1028,9 @@ func TestUnfinished(t *testing.T) {
 	ids, err = s.Unfinished(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, []string{b.ID}, ids)
+}
+
+// onNode returns the plan of one step on node.
+func onNode(planID string, step upgrade.StepID, node topology.NodeID) *upgrade.Plan {
+	return &upgrade.Plan{ID: planID, Steps: []upgrade.Step{{ID: step, Kind: upgrade.Platform, Node: node}}}
 }

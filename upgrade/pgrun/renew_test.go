@@ -140,7 +140,7 @@ func TestLeaseRenewalUnansweredCutsStepShort(t *testing.T) {
 // with ErrLeaseLost, never while it still ran.
 func checkCutShort(t *testing.T, s, s1 *Store, fault func()) {
 	ctx := context.Background()
-	plan := &upgrade.Plan{ID: "partitioned", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n-a"}}}
+	plan := onNode("partitioned", "a", "n-a")
 	require.NoError(t, s.Submit(ctx, plan, Options{}))
 
 	started1 := make(chan context.Context, 1)

@@ -269,7 +269,7 @@ func TestRetryForgetsOldRollbackError(t *testing.T) {
 func TestRetryKeepsDoubtOfStepCutShort(t *testing.T) {
 	ctx := context.Background()
 	s, _ := testStore(t)
-	plan := &upgrade.Plan{ID: "p", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n-a"}}}
+	plan := onNode("p", "a", "n-a")
 	require.NoError(t, s.Submit(ctx, plan, Options{}))
 	started := make(chan struct{})
 	var calls atomic.Int32
@@ -341,7 +341,7 @@ func TestWaitCancelledRunLostWorker(t *testing.T) {
 func TestCancelledStepInDoubtOnRetry(t *testing.T) {
 	ctx := context.Background()
 	s, _ := testStore(t)
-	plan := &upgrade.Plan{ID: "cut", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n-a"}}}
+	plan := onNode("cut", "a", "n-a")
 	require.NoError(t, s.Submit(ctx, plan, Options{}))
 	started := make(chan struct{})
 	var calls atomic.Int32

@@ -206,7 +206,7 @@ func TestRollbackTakesNodeLock(t *testing.T) {
 	one := &upgrade.Plan{ID: "one", Steps: []upgrade.Step{
 		{ID: "a1", Kind: upgrade.Platform, Node: "shared"},
 		{ID: "a2", Kind: upgrade.Platform, Node: "own", After: []upgrade.StepID{"a1"}}}}
-	two := &upgrade.Plan{ID: "two", Steps: []upgrade.Step{{ID: "b1", Kind: upgrade.Platform, Node: "shared"}}}
+	two := onNode("two", "b1", "shared")
 	require.NoError(t, s.Submit(ctx, one, Options{Rollback: true}))
 	require.NoError(t, s.Submit(ctx, two, Options{}))
 	a2Started, b1Holding, releaseB1 := make(chan struct{}), make(chan struct{}), make(chan struct{})

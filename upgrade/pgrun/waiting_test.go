@@ -17,8 +17,8 @@ import (
 func holdSharedNode(t *testing.T, s *Store, o WorkerOptions) (exec upgrade.Executor, release func() error) {
 	t.Helper()
 	ctx := context.Background()
-	one := &upgrade.Plan{ID: "one", Steps: []upgrade.Step{{ID: "x1", Kind: upgrade.Platform, Node: "shared"}}}
-	two := &upgrade.Plan{ID: "two", Steps: []upgrade.Step{{ID: "x2", Kind: upgrade.Platform, Node: "shared"}}}
+	one := onNode("one", "x1", "shared")
+	two := onNode("two", "x2", "shared")
 	require.NoError(t, s.Submit(ctx, one, Options{}))
 	require.NoError(t, s.Submit(ctx, two, Options{}))
 	holding, free := make(chan struct{}), make(chan struct{})
