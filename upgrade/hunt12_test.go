@@ -1,0 +1,323 @@
+package upgrade_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/upgradetest"
+)
+
+// Tests of features used together, as a host program uses them across
+// calls: plan, roll, run with a journal, crash, resume, plan again.
+// Helpers are prefixed "h12".
+
+// h12CheckEvents checks that the events of a run agree with its report:
+// Done never goes back and counts the steps finished, Total is the plan's
+// steps, every step starts only once its prerequisites have succeeded (in
+// this run or, resumed, in an earlier one), its attempts are numbered from
+// 1 and as many as the report says, and its last event is its state.
+func h12CheckEvents(t *testing.T, plan *upgrade.Plan, report *upgrade.Report, events []upgrade.Event) {
+	t.Helper()
+	succeeded := map[upgrade.StepID]bool{}
+	for _, o := range report.Outcomes {
+		if o.Resumed {
+			succeeded[o.Step] = true
+		}
+	}
+	started := map[upgrade.StepID]int{}
+	last := map[upgrade.StepID]upgrade.EventKind{}
+	done := 0
+	for k, e := range events {
+		require.NotNil(t, e.Step, "event %d", k)
+		id := e.Step.ID
+		assert.Equal(t, len(plan.Steps), e.Total, "event %d (%s %s)", k, e.Kind, id)
+		assert.GreaterOrEqual(t, e.Done, done, "event %d (%s %s): Done went back", k, e.Kind, id)
+		done = e.Done
+		switch e.Kind {
+		case upgrade.StepStarted:
+			started[id]++
+			assert.Equal(t, started[id], e.Attempt, "attempts of %s numbered in turn", id)
+			for _, p := range plan.Prerequisites(id) {
+				assert.True(t, succeeded[p], "%s started before %s, which it comes after, succeeded", id, p)
+			}
+		case upgrade.StepSucceeded:
+			succeeded[id] = true
+		}
+		last[id] = e.Kind
+	}
+	finished := 0
+	for _, o := range report.Outcomes {
+		want := map[upgrade.State]upgrade.EventKind{upgrade.Succeeded: upgrade.StepSucceeded, upgrade.Failed: upgrade.StepFailed,
+			upgrade.Skipped: upgrade.StepSkipped, upgrade.RolledBack: upgrade.StepRolledBack}[o.State]
+		switch {
+		case o.Resumed:
+			assert.Zero(t, last[o.Step], "resumed step %s has no event", o.Step)
+		case o.State == upgrade.NotStarted:
+			assert.Zero(t, started[o.Step], "step %s not started has no start", o.Step)
+		default:
+			assert.Equal(t, want, last[o.Step], "last event of %s, %s", o.Step, o.State)
+		}
+		if o.State != upgrade.Skipped {
+			assert.Equal(t, o.Attempts, started[o.Step], "attempts of %s", o.Step)
+		}
+		if o.State != upgrade.NotStarted {
+			finished++
+		}
+	}
+	if len(events) > 0 {
+		assert.Equal(t, finished, events[len(events)-1].Done, "Done of the last event")
+	}
+}
+
+// h12Succeeded returns the steps the report has succeeded, in plan order.
+func h12Succeeded(report *upgrade.Report) []upgrade.StepID {
+	var out []upgrade.StepID
+	for _, o := range report.Outcomes {
+		if o.State == upgrade.Succeeded {
+			out = append(out, o.Step)
+		}
+	}
+	return out
+}
+
+// TestHunt12RolledCrashResumeConverges: a rolled plan run with a file
+// journal is cut short (the process "crashes": the context is cancelled)
+// while a step of the second wave runs. The same plan run again with the
+// same journal does only what is left, offers the step cut short in doubt,
+// keeps the waves' order, and its events agree with its report. The
+// topology as the steps left it then plans to nothing, rolled or not; and
+// the topology as the first run left it plans to exactly the rest.
+func TestHunt12RolledCrashResumeConverges(t *testing.T) {
+	topo := build(t, shopBuilder(5))
+	src := catalogue(t)
+	plan, err := upgrade.NewPlanner(topo, src).Plan(t.Context(), cvRequest())
+	require.NoError(t, err)
+	rolled, err := plan.Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "2"})
+	require.NoError(t, err)
+	require.NotEqual(t, plan.ID, rolled.ID)
+	path := filepath.Join(t.TempDir(), "run.journal")
+
+	crash := upgrade.StepID("app/shop-3@2.0.0") // second wave: shop-2, shop-3
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	exec := &upgradetest.Executor{Func: func(ctx context.Context, s upgrade.Step) error {
+		if s.ID == crash {
+			cancel()
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	}}
+	j, err := upgrade.OpenFileJournal(path)
+	require.NoError(t, err)
+	var ev1 h5Events
+	report1, err := upgrade.Run(ctx, rolled, exec, upgrade.WithJournal(j), upgrade.WithConcurrency(2), upgrade.WithEvents(ev1.add))
+	require.ErrorIs(t, err, context.Canceled)
+	require.NoError(t, j.Close())
+	h12CheckEvents(t, rolled, report1, ev1.events)
+	done1 := h12Succeeded(report1)
+	require.NotContains(t, done1, crash)
+	require.Contains(t, done1, upgrade.StepID("app/shop-1@2.0.0"), "the canary went through")
+
+	// Planning again from where the first run left the topology gives the
+	// rest, with the same IDs.
+	mid := cvApply(t, topo, plan, done1)
+	rest, err := upgrade.NewPlanner(mid, src).Plan(t.Context(), cvRequest())
+	require.NoError(t, err)
+	var left []upgrade.StepID
+	for _, id := range ids(plan) {
+		if !slices.Contains(done1, id) {
+			left = append(left, id)
+		}
+	}
+	assert.ElementsMatch(t, left, ids(rest), "the plan of what is left")
+
+	// Resume.
+	j, err = upgrade.OpenFileJournal(path)
+	require.NoError(t, err)
+	defer j.Close()
+	exec2 := new(upgradetest.Executor)
+	var ev2 h5Events
+	report2, err := upgrade.Run(t.Context(), rolled, exec2, upgrade.WithJournal(j), upgrade.WithConcurrency(2), upgrade.WithEvents(ev2.add))
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{crash}, exec2.InDoubt(), "the step cut short is offered in doubt")
+	assert.ElementsMatch(t, left, exec2.Started(), "the resumed run does only what is left, once each")
+	assert.Equal(t, len(rolled.Steps), report2.Count(upgrade.Succeeded))
+	for _, o := range report2.Outcomes {
+		assert.Equal(t, slices.Contains(done1, o.Step), o.Resumed, "%s resumed", o.Step)
+		assert.Equal(t, o.Step == crash, o.InDoubt, "%s in doubt", o.Step)
+	}
+	h12CheckEvents(t, rolled, report2, ev2.events)
+
+	// Everything done: planning again gives nothing, and so does rolling it.
+	after := cvApply(t, topo, plan, ids(plan))
+	again, err := upgrade.NewPlanner(after, src).Plan(t.Context(), cvRequest())
+	require.NoError(t, err)
+	assert.Empty(t, again.Steps)
+	assert.Empty(t, again.Warnings)
+	rolledAgain, err := again.Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "2"})
+	require.NoError(t, err)
+	assert.Empty(t, rolledAgain.Steps)
+	assert.Empty(t, rolledAgain.Barriers)
+	report3, err := upgrade.Run(t.Context(), rolledAgain, new(upgradetest.Executor))
+	require.NoError(t, err)
+	assert.Empty(t, report3.Outcomes)
+
+	// The rest, rolled and run with a journal of its own, converges too.
+	restRolled, err := rest.Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "2"})
+	require.NoError(t, err)
+	requireTopological(t, restRolled)
+	j3, err := upgrade.OpenFileJournal(filepath.Join(t.TempDir(), "rest.journal"))
+	require.NoError(t, err)
+	defer j3.Close()
+	var ev3 h5Events
+	report4, err := upgrade.Run(t.Context(), restRolled, new(upgradetest.Executor), upgrade.WithJournal(j3), upgrade.WithEvents(ev3.add))
+	require.NoError(t, err)
+	h12CheckEvents(t, restRolled, report4, ev3.events)
+	final, err := upgrade.NewPlanner(cvApply(t, mid, rest, ids(rest)), src).Plan(t.Context(), cvRequest())
+	require.NoError(t, err)
+	assert.Empty(t, final.Steps)
+}
+
+// TestHunt12PlanFileAppliedAfterCrash: as `plan --out` then `apply
+// PLANFILE` do it, a rolled plan is written as JSON and read back for each
+// run. The plan read has the rolled plan's ID and content, the
+// application steps their new template; a run of it cut short resumes from
+// its journal in a run of the plan read once more; the text and the
+// explanations of the plan read are the rolled plan's.
+func TestHunt12PlanFileAppliedAfterCrash(t *testing.T) {
+	topo := build(t, shopBuilder(4))
+	plan, err := upgrade.NewPlanner(topo, catalogue(t)).Plan(t.Context(), cvRequest())
+	require.NoError(t, err)
+	rolled, err := plan.Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "50%"})
+	require.NoError(t, err)
+	var file bytes.Buffer
+	require.NoError(t, rolled.WriteJSON(&file))
+	read := func() *upgrade.Plan {
+		t.Helper()
+		p, err := upgrade.ReadJSON(bytes.NewReader(file.Bytes()))
+		require.NoError(t, err)
+		return p
+	}
+	back := read()
+	assert.Equal(t, rolled.ID, back.ID)
+	assert.Equal(t, back.ComputeID(), back.ID)
+	assert.Equal(t, rolled.String(), back.String())
+	for _, node := range []topology.NodeID{"shop-3", "tomcat-3", "java-1"} {
+		var want, got bytes.Buffer
+		require.NoError(t, rolled.Explain(&want, node))
+		require.NoError(t, back.Explain(&got, node))
+		assert.Equal(t, want.String(), got.String(), node)
+	}
+	var explained bytes.Buffer
+	require.NoError(t, back.Explain(&explained, "shop-3"))
+	assert.Contains(t, explained.String(), "app/shop-1@2.0.0", "shop-3 waits for the canary")
+
+	path := filepath.Join(t.TempDir(), "plan.json.journal")
+	crash := upgrade.StepID("platform/tomcat-2@10.1.34")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	exec := &upgradetest.Executor{Func: func(ctx context.Context, s upgrade.Step) error {
+		if s.Kind == upgrade.Application && (s.NewTemplate == nil || s.NewTemplate.Version.String() != "2.0.0") {
+			return upgrade.Permanent(errors.New("application step without its new template"))
+		}
+		if s.ID == crash {
+			cancel()
+			return ctx.Err()
+		}
+		return nil
+	}}
+	j, err := upgrade.OpenFileJournal(path)
+	require.NoError(t, err)
+	report1, err := upgrade.Run(ctx, back, exec, upgrade.WithJournal(j))
+	require.ErrorIs(t, err, context.Canceled)
+	require.NoError(t, j.Close())
+	done1 := h12Succeeded(report1)
+	require.Contains(t, done1, upgrade.StepID("app/shop-1@2.0.0"))
+
+	j, err = upgrade.OpenFileJournal(path)
+	require.NoError(t, err)
+	defer j.Close()
+	exec2 := &upgradetest.Executor{Func: exec.Func}
+	report2, err := upgrade.Run(t.Context(), read(), exec2, upgrade.WithJournal(j))
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{crash}, exec2.InDoubt())
+	assert.Equal(t, len(back.Steps)-len(done1), len(exec2.Started()))
+	assert.Equal(t, len(back.Steps), report2.Count(upgrade.Succeeded))
+}
+
+// TestHunt12EditedPlanFileRefused: a plan file edited by hand, a step's
+// target or a rolled step's After, is refused with ErrInvalidPlan saying
+// that its ID does not match. A plan changed by a program that sets its
+// ID to ComputeID is read, but its journal is not the first plan's; one
+// whose change breaks its order is refused naming the step.
+func TestHunt12EditedPlanFileRefused(t *testing.T) {
+	plan, err := upgrade.NewPlanner(build(t, shopBuilder(3)), catalogue(t)).Plan(t.Context(), cvRequest())
+	require.NoError(t, err)
+	rolled, err := plan.Roll(upgrade.Rolling{Canaries: 1})
+	require.NoError(t, err)
+	var file bytes.Buffer
+	require.NoError(t, rolled.WriteJSON(&file))
+	text := file.String()
+	canaryAfter := `"after": [
+        "app/shop-1@2.0.0",`
+	require.Contains(t, text, canaryAfter)
+	for name, edited := range map[string]string{
+		"target": strings.Replace(text, `"to": "10.1.34"`, `"to": "11.0.2"`, 1),
+		"after":  strings.Replace(text, canaryAfter, `"after": [`, 1),
+	} {
+		require.NotEqual(t, text, edited, name)
+		p, err := upgrade.ReadJSON(strings.NewReader(edited))
+		assert.ErrorIs(t, err, upgrade.ErrInvalidPlan, name)
+		assert.ErrorContains(t, err, "does not match its content", name)
+		assert.True(t, p == nil, name)
+	}
+	// Changed by a program, with its ID recomputed.
+	changed := *rolled
+	changed.Steps = slices.Clone(rolled.Steps)
+	changed.Steps[0].Reason = "approved by change CHG-1234"
+	changed.ID = changed.ComputeID()
+	file.Reset()
+	require.NoError(t, changed.WriteJSON(&file))
+	back, err := upgrade.ReadJSON(&file)
+	require.NoError(t, err)
+	j, err := upgrade.OpenFileJournal(filepath.Join(t.TempDir(), "journal"))
+	require.NoError(t, err)
+	defer j.Close()
+	_, err = upgrade.Run(t.Context(), rolled, new(upgradetest.Executor), upgrade.WithJournal(j))
+	require.NoError(t, err)
+	exec := new(upgradetest.Executor)
+	report, err := upgrade.Run(t.Context(), back, exec, upgrade.WithJournal(j))
+	require.ErrorIs(t, err, upgrade.ErrPlanMismatch)
+	assert.Nil(t, report)
+	assert.Empty(t, exec.Started())
+
+	// After naming a step the plan does not have, or closing a cycle.
+	for name, after := range map[string][]upgrade.StepID{
+		"unknown": {"app/shop-9@2.0.0"},
+		"cycle":   {ids(rolled)[len(rolled.Steps)-1]},
+	} {
+		broken := *rolled
+		broken.Steps = slices.Clone(rolled.Steps)
+		broken.Steps[0].After = after
+		broken.ID = broken.ComputeID()
+		file.Reset()
+		require.NoError(t, broken.WriteJSON(&file))
+		_, err := upgrade.ReadJSON(&file)
+		require.ErrorIs(t, err, upgrade.ErrInvalidPlan, name)
+		assert.ErrorContains(t, err, string(after[0]), name)
+		_, err = upgrade.Run(t.Context(), &broken, exec)
+		require.ErrorIs(t, err, upgrade.ErrInvalidPlan, name)
+		assert.Empty(t, exec.Started())
+	}
+}
