@@ -119,9 +119,10 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 // ReadJSON reads a plan written by WriteJSON, of at most MaxPlanSize
 // bytes. It refuses, with an error matching ErrInvalidPlan, a plan of
 // another schema, whose ID is not the hash of its content (it was edited),
-// whose steps cannot be ordered, or which holds an identifier outside the
-// safe set of topology.CheckID (an error matching topology.ErrInvalidID
-// too, naming the field).
+// followed by anything but white space (another plan appended to the
+// file), whose steps cannot be ordered, or which holds an identifier
+// outside the safe set of topology.CheckID (an error matching
+// topology.ErrInvalidID too, naming the field).
 func ReadJSON(r io.Reader) (*Plan, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxPlanSize+1))
 	if err != nil {
@@ -143,6 +144,9 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 			return nil, schemaError(other.Schema)
 		}
 		return nil, fmt.Errorf("upgrade: %w: %w", ErrInvalidPlan, topology.JSONError(data, err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("upgrade: %w: data after the plan object: a plan file holds one plan, as WriteJSON writes it", ErrInvalidPlan)
 	}
 	if in.Schema != Schema {
 		return nil, schemaError(in.Schema)

@@ -321,3 +321,32 @@ func TestHunt12EditedPlanFileRefused(t *testing.T) {
 		assert.Empty(t, exec.Started())
 	}
 }
+
+// TestHunt12PlanFileDataAfterPlan: a plan file holding more than one plan
+// (`stackup plan >> plan.json` twice) or data after the plan is refused,
+// as the topology and index readers refuse data after their object: the
+// reviewer may have read the second plan, and ReadJSON would run the
+// first. White space after the plan is no data.
+func TestHunt12PlanFileDataAfterPlan(t *testing.T) {
+	planner := upgrade.NewPlanner(build(t, shopBuilder(2)), catalogue(t))
+	first, err := planner.Plan(t.Context(), cvRequest())
+	require.NoError(t, err)
+	second, err := planner.Plan(t.Context(), shop2("tomcat_server", ">=9.0, <10"))
+	require.NoError(t, err)
+	var a, b bytes.Buffer
+	require.NoError(t, first.WriteJSON(&a))
+	require.NoError(t, second.WriteJSON(&b))
+	for name, data := range map[string]string{
+		"two plans": a.String() + b.String(),
+		"object":    a.String() + "{}",
+		"text":      a.String() + "# reviewed by ops\n",
+	} {
+		p, err := upgrade.ReadJSON(strings.NewReader(data))
+		assert.ErrorIs(t, err, upgrade.ErrInvalidPlan, name)
+		assert.ErrorContains(t, err, "after the plan", name)
+		assert.True(t, p == nil, name)
+	}
+	p, err := upgrade.ReadJSON(strings.NewReader(a.String() + "\n \t\r\n"))
+	require.NoError(t, err)
+	assert.Equal(t, first.ID, p.ID)
+}
