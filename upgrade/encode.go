@@ -120,9 +120,9 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 // bytes. It refuses, with an error matching ErrInvalidPlan, a plan of
 // another schema, whose ID is not the hash of its content (it was edited),
 // followed by anything but white space (another plan appended to the
-// file), whose steps cannot be ordered, or which holds an identifier
-// outside the safe set of topology.CheckID (an error matching
-// topology.ErrInvalidID too, naming the field).
+// file), that gives a key twice, whose steps cannot be ordered, or which
+// holds an identifier outside the safe set of topology.CheckID (an error
+// matching topology.ErrInvalidID too, naming the field).
 func ReadJSON(r io.Reader) (*Plan, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxPlanSize+1))
 	if err != nil {
@@ -146,7 +146,12 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 		return nil, fmt.Errorf("upgrade: %w: %w", ErrInvalidPlan, topology.JSONError(data, err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("upgrade: %w: data after the plan object: a plan file holds one plan, as WriteJSON writes it", ErrInvalidPlan)
+		return nil, fmt.Errorf("upgrade: %w: data after the plan object: a plan file holds one plan, as WriteJSON writes it: write each plan to a file of its own", ErrInvalidPlan)
+	}
+	// encoding/json keeps the last of two keys in silence, where the
+	// person who reviewed the file may have read the first.
+	if err := topology.CheckJSONKeys(data); err != nil {
+		return nil, fmt.Errorf("upgrade: %w: %w", ErrInvalidPlan, err)
 	}
 	if in.Schema != Schema {
 		return nil, schemaError(in.Schema)

@@ -350,3 +350,27 @@ func TestHunt12PlanFileDataAfterPlan(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, first.ID, p.ID)
 }
+
+// TestHunt12PlanFileKeyTwice: a plan file that gives a key twice is
+// refused naming the key and its place, as the topology and index readers
+// refuse one. encoding/json keeps the last value, while a person
+// reviewing the file, or another program, may read the first: here the
+// reviewer sees Tomcat 11.0.2 where 10.1.34 would be installed, under an
+// ID that matches what would run.
+func TestHunt12PlanFileKeyTwice(t *testing.T) {
+	plan, err := upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t)).Plan(t.Context(), cvRequest())
+	require.NoError(t, err)
+	var file bytes.Buffer
+	require.NoError(t, plan.WriteJSON(&file))
+	for name, edited := range map[string]string{
+		"same":    strings.Replace(file.String(), `"to": "10.1.34"`, `"to": "11.0.2", "to": "10.1.34"`, 1),
+		"folded":  strings.Replace(file.String(), `"to": "10.1.34"`, `"To": "11.0.2", "to": "10.1.34"`, 1),
+		"barrier": strings.Replace(file.String(), `"schema"`, `"barriers": [{"id": "x", "after": ["app/shop-1@2.0.0"]}], "barriers": null, "schema"`, 1),
+	} {
+		require.NotEqual(t, file.String(), edited, name)
+		p, err := upgrade.ReadJSON(strings.NewReader(edited))
+		assert.ErrorIs(t, err, upgrade.ErrInvalidPlan, name)
+		assert.ErrorContains(t, err, "line ", name)
+		assert.True(t, p == nil, name)
+	}
+}
