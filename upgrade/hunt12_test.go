@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -24,8 +27,9 @@ import (
 // h12CheckEvents checks that the events of a run agree with its report:
 // Done never goes back and counts the steps finished, Total is the plan's
 // steps, every step starts only once its prerequisites have succeeded (in
-// this run or, resumed, in an earlier one), its attempts are numbered from
-// 1 and as many as the report says, and its last event is its state.
+// this run or, resumed, in an earlier one) and once, its attempts (the
+// start, then each retry) are numbered from 1 and as many as the report
+// says, and its last event is its state.
 func h12CheckEvents(t *testing.T, plan *upgrade.Plan, report *upgrade.Report, events []upgrade.Event) {
 	t.Helper()
 	succeeded := map[upgrade.StepID]bool{}
@@ -34,7 +38,7 @@ func h12CheckEvents(t *testing.T, plan *upgrade.Plan, report *upgrade.Report, ev
 			succeeded[o.Step] = true
 		}
 	}
-	started := map[upgrade.StepID]int{}
+	started := map[upgrade.StepID]int{} // attempts, by their events
 	last := map[upgrade.StepID]upgrade.EventKind{}
 	done := 0
 	for k, e := range events {
@@ -45,11 +49,19 @@ func h12CheckEvents(t *testing.T, plan *upgrade.Plan, report *upgrade.Report, ev
 		done = e.Done
 		switch e.Kind {
 		case upgrade.StepStarted:
-			started[id]++
-			assert.Equal(t, started[id], e.Attempt, "attempts of %s numbered in turn", id)
+			assert.Zero(t, started[id], "%s started twice", id)
+			assert.Equal(t, 1, e.Attempt, "first attempt of %s", id)
+			started[id] = 1
 			for _, p := range plan.Prerequisites(id) {
 				assert.True(t, succeeded[p], "%s started before %s, which it comes after, succeeded", id, p)
 			}
+		case upgrade.StepRetrying:
+			started[id]++
+			assert.Equal(t, started[id], e.Attempt, "attempts of %s numbered in turn", id)
+			assert.Error(t, e.Err, "why %s is retried", id)
+		case upgrade.StepFailed:
+			assert.Equal(t, started[id], e.Attempt, "failed attempt of %s", id)
+			assert.Error(t, e.Err, "why %s failed", id)
 		case upgrade.StepSucceeded:
 			succeeded[id] = true
 		}
@@ -90,6 +102,39 @@ func h12Succeeded(report *upgrade.Report) []upgrade.StepID {
 	return out
 }
 
+// h12NewTemplate is an executor's function that fails an application
+// step that lacks its new template.
+func h12NewTemplate(_ context.Context, s upgrade.Step) error {
+	if s.Kind == upgrade.Application && (s.NewTemplate == nil || s.NewTemplate.Version != s.To) {
+		return upgrade.Permanent(fmt.Errorf("step %s has no new template at %s", s.ID, s.To))
+	}
+	return nil
+}
+
+// h12Crash runs plan with a file journal at path and the options given
+// until step crash starts; the run is then cancelled, as a crash would end
+// it, with crash cut short. It returns the run's report. Its executor
+// fails an application step that lacks its new template (h12NewTemplate).
+func h12Crash(t *testing.T, plan *upgrade.Plan, path string, crash upgrade.StepID, opts ...upgrade.RunOption) *upgrade.Report {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	exec := &upgradetest.Executor{Func: func(ctx context.Context, s upgrade.Step) error {
+		if s.ID == crash {
+			cancel()
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return h12NewTemplate(ctx, s)
+	}}
+	j, err := upgrade.OpenFileJournal(path)
+	require.NoError(t, err)
+	report, err := upgrade.Run(ctx, plan, exec, append(opts, upgrade.WithJournal(j))...)
+	require.ErrorIs(t, err, context.Canceled)
+	require.NoError(t, j.Close())
+	return report
+}
+
 // TestHunt12RolledCrashResumeConverges: a rolled plan run with a file
 // journal is cut short (the process "crashes": the context is cancelled)
 // while a step of the second wave runs. The same plan run again with the
@@ -108,22 +153,8 @@ func TestHunt12RolledCrashResumeConverges(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "run.journal")
 
 	crash := upgrade.StepID("app/shop-3@2.0.0") // second wave: shop-2, shop-3
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	exec := &upgradetest.Executor{Func: func(ctx context.Context, s upgrade.Step) error {
-		if s.ID == crash {
-			cancel()
-			<-ctx.Done()
-			return ctx.Err()
-		}
-		return nil
-	}}
-	j, err := upgrade.OpenFileJournal(path)
-	require.NoError(t, err)
 	var ev1 h5Events
-	report1, err := upgrade.Run(ctx, rolled, exec, upgrade.WithJournal(j), upgrade.WithConcurrency(2), upgrade.WithEvents(ev1.add))
-	require.ErrorIs(t, err, context.Canceled)
-	require.NoError(t, j.Close())
+	report1 := h12Crash(t, rolled, path, crash, upgrade.WithConcurrency(2), upgrade.WithEvents(ev1.add))
 	h12CheckEvents(t, rolled, report1, ev1.events)
 	done1 := h12Succeeded(report1)
 	require.NotContains(t, done1, crash)
@@ -143,7 +174,7 @@ func TestHunt12RolledCrashResumeConverges(t *testing.T) {
 	assert.ElementsMatch(t, left, ids(rest), "the plan of what is left")
 
 	// Resume.
-	j, err = upgrade.OpenFileJournal(path)
+	j, err := upgrade.OpenFileJournal(path)
 	require.NoError(t, err)
 	defer j.Close()
 	exec2 := new(upgradetest.Executor)
@@ -225,30 +256,14 @@ func TestHunt12PlanFileAppliedAfterCrash(t *testing.T) {
 
 	path := filepath.Join(t.TempDir(), "plan.json.journal")
 	crash := upgrade.StepID("platform/tomcat-2@10.1.34")
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	exec := &upgradetest.Executor{Func: func(ctx context.Context, s upgrade.Step) error {
-		if s.Kind == upgrade.Application && (s.NewTemplate == nil || s.NewTemplate.Version.String() != "2.0.0") {
-			return upgrade.Permanent(errors.New("application step without its new template"))
-		}
-		if s.ID == crash {
-			cancel()
-			return ctx.Err()
-		}
-		return nil
-	}}
-	j, err := upgrade.OpenFileJournal(path)
-	require.NoError(t, err)
-	report1, err := upgrade.Run(ctx, back, exec, upgrade.WithJournal(j))
-	require.ErrorIs(t, err, context.Canceled)
-	require.NoError(t, j.Close())
+	report1 := h12Crash(t, back, path, crash)
 	done1 := h12Succeeded(report1)
 	require.Contains(t, done1, upgrade.StepID("app/shop-1@2.0.0"))
 
-	j, err = upgrade.OpenFileJournal(path)
+	j, err := upgrade.OpenFileJournal(path)
 	require.NoError(t, err)
 	defer j.Close()
-	exec2 := &upgradetest.Executor{Func: exec.Func}
+	exec2 := &upgradetest.Executor{Func: h12NewTemplate}
 	report2, err := upgrade.Run(t.Context(), read(), exec2, upgrade.WithJournal(j))
 	require.NoError(t, err)
 	assert.Equal(t, []upgrade.StepID{crash}, exec2.InDoubt())
@@ -372,5 +387,244 @@ func TestHunt12PlanFileKeyTwice(t *testing.T) {
 		assert.ErrorIs(t, err, upgrade.ErrInvalidPlan, name)
 		assert.ErrorContains(t, err, "line ", name)
 		assert.True(t, p == nil, name)
+	}
+}
+
+// TestHunt12RolledRunAllOptions: a rolled plan run with every option at
+// once: retries, health checks, a step timeout, a concurrency limit,
+// rollback, events and a journal. The canary's JDK fails once and is
+// retried; an instance of the second wave hangs, times out on each of its
+// three attempts and fails the run. Nothing of the third wave starts;
+// every step done, the failed one included, is undone in the reverse
+// order of completion; the events, the journal's next run and the report
+// agree. Run again with the same journal once the hang is mended, the plan
+// does it all again, nothing resumed nor in doubt: all was undone.
+func TestHunt12RolledRunAllOptions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		plan, err := upgrade.NewPlanner(build(t, shopBuilder(5)), catalogue(t)).Plan(t.Context(), cvRequest())
+		require.NoError(t, err)
+		rolled, err := plan.Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "2"})
+		require.NoError(t, err)
+		path := filepath.Join(t.TempDir(), "run.journal")
+		j, err := upgrade.OpenFileJournal(path)
+		require.NoError(t, err)
+		exec := new(upgradetest.Executor)
+		exec.FailTimes("platform/java-1@21.0.2", 1, errors.New("mirror busy"))
+		hung := upgrade.StepID("app/shop-3@2.0.0")
+		exec.Hang(hung)
+		var ev h5Events
+		opts := []upgrade.RunOption{upgrade.WithRetry(3, time.Second, time.Minute), upgrade.WithStepTimeout(time.Minute),
+			upgrade.WithConcurrency(3), upgrade.WithRollback(), upgrade.WithEvents(ev.add)}
+		report, err := upgrade.Run(t.Context(), rolled, exec, append(opts, upgrade.WithJournal(j))...)
+		require.ErrorIs(t, err, upgrade.ErrStepFailed)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.ErrorContains(t, err, "step timed out after 1m0s")
+		require.NoError(t, j.Close())
+
+		o, _ := report.Outcome(hung)
+		assert.Equal(t, upgrade.RolledBack, o.State, "a failed step is undone too")
+		assert.Equal(t, 3, o.Attempts)
+		assert.ErrorContains(t, o.Err, "step timed out after 1m0s")
+		o, _ = report.Outcome("platform/java-1@21.0.2")
+		assert.Equal(t, 2, o.Attempts)
+		assert.Equal(t, 3, exec.Calls(hung))
+		assert.Equal(t, 2, exec.Calls("platform/java-1@21.0.2"))
+
+		var completed, rolledBack []upgrade.StepID
+		for _, e := range ev.events {
+			switch e.Kind {
+			case upgrade.StepSucceeded, upgrade.StepFailed:
+				completed = append(completed, e.Step.ID)
+			case upgrade.StepRolledBack:
+				rolledBack = append(rolledBack, e.Step.ID)
+			case upgrade.StepRollbackFailed:
+				t.Errorf("rollback of %s failed: %v", e.Step.ID, e.Err)
+			}
+		}
+		undo := slices.Clone(completed)
+		slices.Reverse(undo)
+		assert.Equal(t, undo, exec.RolledBack(), "undone last first")
+		assert.Equal(t, undo, rolledBack, "one event per step undone, as undone")
+		assert.Contains(t, completed, upgrade.StepID("app/shop-2@2.0.0"), "the hung step's wave-mate finished")
+		for _, id := range completed {
+			o, _ := report.Outcome(id)
+			assert.Equal(t, upgrade.RolledBack, o.State, id)
+		}
+		for _, i := range []string{"4", "5"} {
+			for _, id := range []upgrade.StepID{upgrade.StepID("platform/java-" + i + "@21.0.2"), upgrade.StepID("platform/tomcat-" + i + "@10.1.34"), upgrade.StepID("app/shop-" + i + "@2.0.0")} {
+				o, _ := report.Outcome(id)
+				assert.Equal(t, upgrade.Skipped, o.State, "%s: its wave comes after the failed one", id)
+				assert.Zero(t, exec.Calls(id), id)
+			}
+		}
+		var verified []upgrade.StepID
+		for _, id := range completed {
+			if id != hung {
+				verified = append(verified, id)
+			}
+		}
+		assert.ElementsMatch(t, verified, exec.Verified(), "each step that succeeded verified once")
+		assert.LessOrEqual(t, exec.Peak(), 3)
+		h12CheckEvents(t, rolled, report, ev.events)
+
+		// The hang mended, the plan is run again with the same journal.
+		j, err = upgrade.OpenFileJournal(path)
+		require.NoError(t, err)
+		defer j.Close()
+		exec2 := new(upgradetest.Executor)
+		var ev2 h5Events
+		report2, err := upgrade.Run(t.Context(), rolled, exec2, append(opts[:len(opts)-1], upgrade.WithEvents(ev2.add), upgrade.WithJournal(j))...)
+		require.NoError(t, err)
+		assert.Len(t, exec2.Started(), len(rolled.Steps), "all was undone: all runs again")
+		assert.Empty(t, exec2.InDoubt())
+		for _, o := range report2.Outcomes {
+			assert.Equal(t, upgrade.Succeeded, o.State, o.Step)
+			assert.False(t, o.Resumed, o.Step)
+			assert.False(t, o.InDoubt, o.Step)
+		}
+		h12CheckEvents(t, rolled, report2, ev2.events)
+	})
+}
+
+// h12Shared is shopBuilder(n) with two more applications on each
+// tomcat-N: blog-N (blog_app 1.0.0, which needs Tomcat 8 or later) and
+// wiki-N (wiki_app 3.0.0, current, which needs Tomcat 8 or later).
+func h12Shared(n int) *topology.Builder {
+	b := shopBuilder(n).
+		Template("blog", topology.Template{ID: "blog_app", Type: "php", Version: v("1.0.0"),
+			Requirements: []topology.Requirement{{Template: "tomcat_server", Constraint: c(">=8")}}}).
+		Template("wiki", topology.Template{ID: "wiki_app", Type: "wiki", Version: v("3.0.0"),
+			Requirements: []topology.Requirement{{Template: "tomcat_server", Constraint: c(">=8")}}})
+	for i := 1; i <= n; i++ {
+		tomcat := on(topology.NodeID(fmt.Sprintf("tomcat-%d", i)))
+		b.Node("blog", topology.Node{ID: topology.NodeID(fmt.Sprintf("blog-%d", i)), Template: "blog_app", Relationships: tomcat}).
+			Node("wiki", topology.Node{ID: topology.NodeID(fmt.Sprintf("wiki-%d", i)), Template: "wiki_app", Relationships: tomcat})
+	}
+	return b
+}
+
+// h12Requests are requests for the applications of h12Shared: shop 2.0
+// (Tomcat 9 or 10, JDK 17), blog 2.0 under a template of its own
+// (Tomcat 10 or later) and wiki 3.0.0, which it has.
+func h12Requests() []upgrade.Request {
+	blog := upgrade.Request{Application: "blog", Replaces: "blog_app",
+		Template: topology.Template{ID: "blog_ng", Type: "php", Version: v("2.0.0"),
+			Requirements: []topology.Requirement{{Template: "tomcat_server", Constraint: c(">=10")}}}}
+	wiki := upgrade.Request{Application: "wiki", Replaces: "wiki_app",
+		Template: topology.Template{ID: "wiki_app", Type: "wiki", Version: v("3.0.0"),
+			Requirements: []topology.Requirement{{Template: "tomcat_server", Constraint: c(">=8")}}}}
+	return []upgrade.Request{cvRequest(), blog, wiki}
+}
+
+// h12Shape is what a plan does, whatever the order of its requests: each
+// step's ID, versions, package and prerequisites, and the checks.
+func h12Shape(p *upgrade.Plan) []string {
+	var out []string
+	for _, s := range p.Steps {
+		pk := ""
+		if s.Package != nil {
+			pk = s.Package.Location
+		}
+		tmpl := ""
+		if s.NewTemplate != nil {
+			tmpl = string(s.NewTemplate.ID) + "@" + s.NewTemplate.Version.String()
+		}
+		out = append(out, fmt.Sprintf("%s %s→%s %s%s after %v", s.ID, s.From, s.To, pk, tmpl, p.Prerequisites(s.ID)))
+	}
+	for _, c := range p.Satisfied {
+		out = append(out, fmt.Sprintf("check %s %s %s %s", c.Node, c.Version, c.Demand.Source(), c.Demand.Constraint))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestHunt12PlanAllAnyOrder: three requests over shared Tomcats, one of
+// them for a template with an ID of its own and one for an application
+// already current, planned in every order, give the same steps (one Tomcat
+// step per node that satisfies both requests that need it) and the same
+// checks; a request given twice is refused naming it. Rolled, run and
+// planned again, in any order, there is nothing left to do.
+func TestHunt12PlanAllAnyOrder(t *testing.T) {
+	topo := build(t, h12Shared(3))
+	src := catalogue(t)
+	planner := upgrade.NewPlanner(topo, src)
+	reqs := h12Requests()
+	orders := [][]int{{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}}
+	var want []string
+	var first *upgrade.Plan
+	for _, o := range orders {
+		plan, err := planner.PlanAll(t.Context(), reqs[o[0]], reqs[o[1]], reqs[o[2]])
+		require.NoError(t, err, o)
+		requireTopological(t, plan)
+		if first == nil {
+			first, want = plan, h12Shape(plan)
+			continue
+		}
+		assert.Equal(t, want, h12Shape(plan), "order %v", o)
+	}
+	assert.Contains(t, ids(first), upgrade.StepID("platform/tomcat-1@10.1.34"))
+	assert.Len(t, first.Steps, 3*4, "per instance: JDK, Tomcat, shop, blog")
+	for _, c := range first.Satisfied {
+		assert.Contains(t, []topology.TemplateID{"wiki_app", "tomcat_server"}, c.Template, "only wiki is current")
+	}
+
+	_, err := planner.PlanAll(t.Context(), reqs[0], reqs[1], reqs[0])
+	require.ErrorIs(t, err, upgrade.ErrInvalidRequest)
+	re, ok := errors.AsType[*upgrade.RequestError](err)
+	require.True(t, ok, err)
+	assert.Equal(t, 2, re.Request)
+	assert.Equal(t, "Replaces", re.Field)
+
+	rolled, err := first.Roll(upgrade.Rolling{Canaries: 1})
+	require.NoError(t, err)
+	exec := new(upgradetest.Executor)
+	_, err = upgrade.Run(t.Context(), rolled, exec, upgrade.WithConcurrency(2))
+	require.NoError(t, err)
+	after := cvApply(t, topo, first, exec.Finished())
+	for _, o := range orders {
+		again, err := upgrade.NewPlanner(after, src).PlanAll(t.Context(), reqs[o[0]], reqs[o[1]], reqs[o[2]])
+		require.NoError(t, err, o)
+		assert.Empty(t, again.Steps, "order %v", o)
+		assert.Empty(t, again.Warnings, "order %v", o)
+	}
+}
+
+// TestHunt12ResumeWithStaleCheck: the batch of h12Requests, rolled, is cut
+// short; the host had recorded in its topology each step that succeeded,
+// and perhaps the one in doubt (it crashed before or after that write).
+// The resumed run checks the plan against that topology and goes on,
+// either way; and the topology as the resumed run leaves it plans to
+// nothing.
+func TestHunt12ResumeWithStaleCheck(t *testing.T) {
+	for _, recorded := range []bool{false, true} {
+		t.Run(fmt.Sprint("in doubt recorded ", recorded), func(t *testing.T) {
+			topo := build(t, h12Shared(3))
+			src := catalogue(t)
+			plan, err := upgrade.NewPlanner(topo, src).PlanAll(t.Context(), h12Requests()...)
+			require.NoError(t, err)
+			rolled, err := plan.Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "1"})
+			require.NoError(t, err)
+			path := filepath.Join(t.TempDir(), "run.journal")
+			crash := upgrade.StepID("app/blog-2@2.0.0")
+			report := h12Crash(t, rolled, path, crash, upgrade.WithStaleCheck(topo))
+			done := h12Succeeded(report)
+			require.Contains(t, done, upgrade.StepID("app/blog-1@2.0.0"))
+			if recorded {
+				done = append(done, crash)
+			}
+			mid := cvApply(t, topo, plan, done)
+
+			j, err := upgrade.OpenFileJournal(path)
+			require.NoError(t, err)
+			defer j.Close()
+			exec2 := new(upgradetest.Executor)
+			_, err = upgrade.Run(t.Context(), rolled, exec2, upgrade.WithJournal(j), upgrade.WithStaleCheck(mid))
+			require.NoError(t, err)
+			assert.Equal(t, []upgrade.StepID{crash}, exec2.InDoubt())
+			after := cvApply(t, mid, plan, exec2.Finished())
+			again, err := upgrade.NewPlanner(after, src).PlanAll(t.Context(), h12Requests()...)
+			require.NoError(t, err)
+			assert.Empty(t, again.Steps)
+		})
 	}
 }
