@@ -29,7 +29,8 @@ import (
 // steps, every step starts only once its prerequisites have succeeded (in
 // this run or, resumed, in an earlier one) and once, its attempts (the
 // start, then each retry) are numbered from 1 and as many as the report
-// says, and its last event is its state.
+// says, and its events say how it ended and whether it was undone, as its
+// state does.
 func h12CheckEvents(t *testing.T, plan *upgrade.Plan, report *upgrade.Report, events []upgrade.Event) {
 	t.Helper()
 	succeeded := map[upgrade.StepID]bool{}
@@ -39,7 +40,8 @@ func h12CheckEvents(t *testing.T, plan *upgrade.Plan, report *upgrade.Report, ev
 		}
 	}
 	started := map[upgrade.StepID]int{} // attempts, by their events
-	last := map[upgrade.StepID]upgrade.EventKind{}
+	ended := map[upgrade.StepID]upgrade.EventKind{}
+	undone := map[upgrade.StepID]upgrade.EventKind{}
 	done := 0
 	for k, e := range events {
 		require.NotNil(t, e.Step, "event %d", k)
@@ -65,19 +67,33 @@ func h12CheckEvents(t *testing.T, plan *upgrade.Plan, report *upgrade.Report, ev
 		case upgrade.StepSucceeded:
 			succeeded[id] = true
 		}
-		last[id] = e.Kind
+		switch e.Kind {
+		case upgrade.StepSucceeded, upgrade.StepFailed, upgrade.StepSkipped:
+			assert.Zero(t, ended[id], "%s ended twice", id)
+			ended[id] = e.Kind
+		case upgrade.StepRolledBack, upgrade.StepRollbackFailed:
+			assert.Zero(t, undone[id], "%s undone twice", id)
+			undone[id] = e.Kind
+		}
 	}
 	finished := 0
 	for _, o := range report.Outcomes {
-		want := map[upgrade.State]upgrade.EventKind{upgrade.Succeeded: upgrade.StepSucceeded, upgrade.Failed: upgrade.StepFailed,
-			upgrade.Skipped: upgrade.StepSkipped, upgrade.RolledBack: upgrade.StepRolledBack}[o.State]
-		switch {
-		case o.Resumed:
-			assert.Zero(t, last[o.Step], "resumed step %s has no event", o.Step)
-		case o.State == upgrade.NotStarted:
-			assert.Zero(t, started[o.Step], "step %s not started has no start", o.Step)
+		end := map[upgrade.State]upgrade.EventKind{upgrade.Succeeded: upgrade.StepSucceeded, upgrade.Failed: upgrade.StepFailed,
+			upgrade.Skipped: upgrade.StepSkipped, upgrade.RolledBack: upgrade.StepSucceeded}[o.State]
+		if o.State == upgrade.RolledBack && o.Err != nil {
+			end = upgrade.StepFailed
+		}
+		if o.Resumed || o.State == upgrade.NotStarted {
+			end = 0
+		}
+		assert.Equal(t, end, ended[o.Step], "how %s ended, %s", o.Step, o.State)
+		switch o.State {
+		case upgrade.RolledBack:
+			assert.Equal(t, upgrade.StepRolledBack, undone[o.Step], "%s undone", o.Step)
+		case upgrade.Succeeded, upgrade.Failed:
+			assert.Contains(t, []upgrade.EventKind{0, upgrade.StepRollbackFailed}, undone[o.Step], "%s in place", o.Step)
 		default:
-			assert.Equal(t, want, last[o.Step], "last event of %s, %s", o.Step, o.State)
+			assert.Zero(t, undone[o.Step], "%s never ran", o.Step)
 		}
 		if o.State != upgrade.Skipped {
 			assert.Equal(t, o.Attempts, started[o.Step], "attempts of %s", o.Step)
@@ -89,6 +105,17 @@ func h12CheckEvents(t *testing.T, plan *upgrade.Plan, report *upgrade.Report, ev
 	if len(events) > 0 {
 		assert.Equal(t, finished, events[len(events)-1].Done, "Done of the last event")
 	}
+}
+
+// h12Kinds returns the steps of the events of the given kinds, in order.
+func h12Kinds(events []upgrade.Event, kinds ...upgrade.EventKind) []upgrade.StepID {
+	var out []upgrade.StepID
+	for _, e := range events {
+		if slices.Contains(kinds, e.Kind) {
+			out = append(out, e.Step.ID)
+		}
+	}
+	return out
 }
 
 // h12Succeeded returns the steps the report has succeeded, in plan order.
@@ -430,17 +457,9 @@ func TestHunt12RolledRunAllOptions(t *testing.T) {
 		assert.Equal(t, 3, exec.Calls(hung))
 		assert.Equal(t, 2, exec.Calls("platform/java-1@21.0.2"))
 
-		var completed, rolledBack []upgrade.StepID
-		for _, e := range ev.events {
-			switch e.Kind {
-			case upgrade.StepSucceeded, upgrade.StepFailed:
-				completed = append(completed, e.Step.ID)
-			case upgrade.StepRolledBack:
-				rolledBack = append(rolledBack, e.Step.ID)
-			case upgrade.StepRollbackFailed:
-				t.Errorf("rollback of %s failed: %v", e.Step.ID, e.Err)
-			}
-		}
+		completed := h12Kinds(ev.events, upgrade.StepSucceeded, upgrade.StepFailed)
+		rolledBack := h12Kinds(ev.events, upgrade.StepRolledBack)
+		assert.Empty(t, h12Kinds(ev.events, upgrade.StepRollbackFailed))
 		undo := slices.Clone(completed)
 		slices.Reverse(undo)
 		assert.Equal(t, undo, exec.RolledBack(), "undone last first")
@@ -627,4 +646,95 @@ func TestHunt12ResumeWithStaleCheck(t *testing.T) {
 			assert.Empty(t, again.Steps)
 		})
 	}
+}
+
+// TestHunt12RollPlanFile: a plan saved unrolled and rolled once read back
+// (a reviewer approves the plan, the deployer picks the strategy) is the
+// plan rolled before saving: same ID, same JSON, same text and pictures;
+// and so for a batch with versions as the index spells them.
+func TestHunt12RollPlanFile(t *testing.T) {
+	topo := build(t, h12Shared(4))
+	batch, err := upgrade.NewPlanner(topo, catalogue(t)).PlanAll(t.Context(), h12Requests()...)
+	require.NoError(t, err)
+	single, err := upgrade.NewPlanner(build(t, shopBuilder(3)), source(t, pkg("ubuntu", "20.04"), pkg("ubuntu", "22.04"))).
+		Plan(t.Context(), shop2("ubuntu_os", ">=20.4"))
+	require.NoError(t, err)
+	vm, ok := single.Step("platform/vm-1@22.4.0")
+	require.True(t, ok, ids(single))
+	require.Equal(t, "22.04", vm.To.String(), "as the index writes it")
+	for name, plan := range map[string]*upgrade.Plan{"batch": batch, "versions as written": single} {
+		for _, r := range []upgrade.Rolling{{Canaries: 1}, {Canaries: 1, MaxInFlight: "50%"}, {MaxInFlight: "1"}} {
+			direct, err := plan.Roll(r)
+			require.NoError(t, err)
+			var file bytes.Buffer
+			require.NoError(t, plan.WriteJSON(&file))
+			back, err := upgrade.ReadJSON(&file)
+			require.NoError(t, err)
+			later, err := back.Roll(r)
+			require.NoError(t, err, name)
+			assert.Equal(t, direct.ID, later.ID, "%s %+v", name, r)
+			for _, write := range []func(*upgrade.Plan, *bytes.Buffer) error{
+				func(p *upgrade.Plan, b *bytes.Buffer) error { return p.WriteJSON(b) },
+				func(p *upgrade.Plan, b *bytes.Buffer) error { return p.WriteText(b) },
+				func(p *upgrade.Plan, b *bytes.Buffer) error { return p.WriteDOT(b) },
+				func(p *upgrade.Plan, b *bytes.Buffer) error { return p.WriteMermaid(b) },
+			} {
+				var a, b bytes.Buffer
+				require.NoError(t, write(direct, &a))
+				require.NoError(t, write(later, &b))
+				assert.Equal(t, a.String(), b.String(), "%s %+v", name, r)
+			}
+		}
+	}
+}
+
+// TestHunt12RolledRollbackHeld: in a rolled plan whose third wave fails,
+// the rollback of an instance of the second wave fails. That instance
+// stays, and so does all it comes after: its platform, and the canary
+// wave before it with the canary's platform; everything else is undone,
+// last completed first. Each step kept has a StepRollbackFailed event that
+// says why, and its outcome the same error; the run's error holds the
+// step's failure and every rollback failure.
+func TestHunt12RolledRollbackHeld(t *testing.T) {
+	plan, err := upgrade.NewPlanner(build(t, shopBuilder(5)), catalogue(t)).Plan(t.Context(), cvRequest())
+	require.NoError(t, err)
+	rolled, err := plan.Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "2"})
+	require.NoError(t, err)
+	exec := new(upgradetest.Executor)
+	exec.FailAt("app/shop-4@2.0.0", errors.New("unhealthy"))
+	exec.FailRollback("app/shop-2@2.0.0", errors.New("snapshot gone"))
+	var ev h5Events
+	report, err := upgrade.Run(t.Context(), rolled, exec, upgrade.WithRollback(), upgrade.WithEvents(ev.add))
+	require.ErrorIs(t, err, upgrade.ErrStepFailed)
+	require.ErrorIs(t, err, upgrade.ErrRollback)
+	assert.ErrorContains(t, err, "snapshot gone")
+
+	kept := []upgrade.StepID{"app/shop-2@2.0.0", "platform/tomcat-2@10.1.34", "platform/java-2@21.0.2",
+		"app/shop-1@2.0.0", "platform/tomcat-1@10.1.34", "platform/java-1@21.0.2"}
+	completed := h12Kinds(ev.events, upgrade.StepSucceeded, upgrade.StepFailed)
+	undone := h12Kinds(ev.events, upgrade.StepRolledBack)
+	assert.ElementsMatch(t, kept, h12Kinds(ev.events, upgrade.StepRollbackFailed))
+	for _, e := range ev.events {
+		if e.Kind == upgrade.StepRollbackFailed {
+			o, _ := report.Outcome(e.Step.ID)
+			assert.Error(t, e.Err, e.Step.ID)
+			assert.Equal(t, e.Err, o.Err, "%s: the outcome says why, as the event does", e.Step.ID)
+		}
+	}
+	var want []upgrade.StepID
+	for _, id := range slices.Backward(completed) {
+		if !slices.Contains(kept, id) {
+			want = append(want, id)
+		}
+	}
+	assert.Equal(t, want, undone, "the others undone, last completed first")
+	assert.Equal(t, undone, exec.RolledBack())
+	for _, id := range kept {
+		o, _ := report.Outcome(id)
+		assert.Equal(t, upgrade.Succeeded, o.State, id)
+		assert.ErrorContains(t, err, string(id), "the run's error names %s", id)
+	}
+	o, _ := report.Outcome("app/shop-3@2.0.0")
+	assert.Equal(t, upgrade.RolledBack, o.State, "shop-3 comes after nothing kept")
+	h12CheckEvents(t, rolled, report, ev.events)
 }
