@@ -694,7 +694,9 @@ func TestHunt12RollPlanFile(t *testing.T) {
 // wave before it with the canary's platform; everything else is undone,
 // last completed first. Each step kept has a StepRollbackFailed event that
 // says why, and its outcome the same error; the run's error holds the
-// step's failure and every rollback failure.
+// step's failure and every rollback failure. Run again with the journal,
+// the steps kept are not done again, but for the one whose undo failed,
+// which is offered in doubt.
 func TestHunt12RolledRollbackHeld(t *testing.T) {
 	plan, err := upgrade.NewPlanner(build(t, shopBuilder(5)), catalogue(t)).Plan(t.Context(), cvRequest())
 	require.NoError(t, err)
@@ -703,8 +705,12 @@ func TestHunt12RolledRollbackHeld(t *testing.T) {
 	exec := new(upgradetest.Executor)
 	exec.FailAt("app/shop-4@2.0.0", errors.New("unhealthy"))
 	exec.FailRollback("app/shop-2@2.0.0", errors.New("snapshot gone"))
+	path := filepath.Join(t.TempDir(), "run.journal")
+	j, err := upgrade.OpenFileJournal(path)
+	require.NoError(t, err)
+	defer j.Close()
 	var ev h5Events
-	report, err := upgrade.Run(t.Context(), rolled, exec, upgrade.WithRollback(), upgrade.WithEvents(ev.add))
+	report, err := upgrade.Run(t.Context(), rolled, exec, upgrade.WithRollback(), upgrade.WithEvents(ev.add), upgrade.WithJournal(j))
 	require.ErrorIs(t, err, upgrade.ErrStepFailed)
 	require.ErrorIs(t, err, upgrade.ErrRollback)
 	assert.ErrorContains(t, err, "snapshot gone")
@@ -737,4 +743,19 @@ func TestHunt12RolledRollbackHeld(t *testing.T) {
 	o, _ := report.Outcome("app/shop-3@2.0.0")
 	assert.Equal(t, upgrade.RolledBack, o.State, "shop-3 comes after nothing kept")
 	h12CheckEvents(t, rolled, report, ev.events)
+
+	// Run again with the journal, all mended: what stayed is kept, but for
+	// the instance whose undo failed, which may be undone in part: it is
+	// done again, in doubt; what was undone, or never ran, runs.
+	exec2 := new(upgradetest.Executor)
+	var ev2 h5Events
+	report2, err := upgrade.Run(t.Context(), rolled, exec2, upgrade.WithRollback(), upgrade.WithEvents(ev2.add), upgrade.WithJournal(j))
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{"app/shop-2@2.0.0"}, exec2.InDoubt())
+	for _, o := range report2.Outcomes {
+		assert.Equal(t, upgrade.Succeeded, o.State, o.Step)
+		assert.Equal(t, slices.Contains(kept[1:], o.Step), o.Resumed, "%s resumed", o.Step)
+		assert.Equal(t, slices.Contains(kept[1:], o.Step), exec2.Calls(o.Step) == 0, "%s run again", o.Step)
+	}
+	h12CheckEvents(t, rolled, report2, ev2.events)
 }
