@@ -759,3 +759,56 @@ func TestHunt12RolledRollbackHeld(t *testing.T) {
 	}
 	h12CheckEvents(t, rolled, report2, ev2.events)
 }
+
+// TestHunt12StaleCheckAgreesWithPlanner: a batch holds a request for an
+// application whose nodes have its version already (wiki 3.0.0; the
+// request's template needs nothing of Tomcat, where the topology's says
+// below 10) beside one that takes their Tomcats to 11. The planner takes
+// those nodes for the request's, not co-tenants (see
+// TestHunt2RenamedTemplateOtherVersionIsCotenant), and plans; the plan,
+// run at once against the topology it was made from, must not be refused
+// as stale because of them: "plan again" would give the same plan. A node
+// of the replaced template that is not at the request's version, deployed
+// since, still makes the plan stale.
+func TestHunt12StaleCheckAgreesWithPlanner(t *testing.T) {
+	wikis := func(versions ...string) *topology.Memory {
+		b := shopBuilder(2).
+			Template("wiki", topology.Template{ID: "wiki_app", Type: "wiki", Version: v("3.0.0"),
+				Requirements: []topology.Requirement{{Template: "tomcat_server", Constraint: c(">=8, <10")}}})
+		for i, ver := range versions {
+			b.Node("wiki", topology.Node{ID: topology.NodeID(fmt.Sprintf("wiki-%d", i+1)), Template: "wiki_app", Version: v(ver),
+				Relationships: on(topology.NodeID(fmt.Sprintf("tomcat-%d", i%2+1)))})
+		}
+		return build(t, b)
+	}
+	for name, renamed := range map[string]bool{"same template": false, "renamed": true} {
+		t.Run(name, func(t *testing.T) {
+			topo := wikis("3.0.0", "3.0.0")
+			wiki := upgrade.Request{Application: "wiki", Replaces: "wiki_app",
+				Template: topology.Template{ID: "wiki_app", Type: "wiki", Version: v("3.0.0")}}
+			if renamed {
+				wiki.Template.ID = "wiki_ng"
+			}
+			plan, err := upgrade.NewPlanner(topo, catalogue(t)).PlanAll(t.Context(), shop2("tomcat_server", ">=10"), wiki)
+			require.NoError(t, err)
+			require.Contains(t, ids(plan), upgrade.StepID("platform/tomcat-1@11.0.2"))
+			require.Len(t, plan.Satisfied, 2, "wiki-1 and wiki-2 are the request's already")
+
+			exec := new(upgradetest.Executor)
+			_, err = upgrade.Run(t.Context(), plan, exec, upgrade.WithStaleCheck(topo))
+			require.NoError(t, err)
+			assert.Len(t, exec.Started(), len(plan.Steps))
+
+			// wiki-3 at 2.0.0, deployed since on tomcat-1, would get a
+			// step from a new plan: this one is stale.
+			exec = new(upgradetest.Executor)
+			_, err = upgrade.Run(t.Context(), plan, exec, upgrade.WithStaleCheck(wikis("3.0.0", "3.0.0", "2.0.0")))
+			require.ErrorIs(t, err, upgrade.ErrStalePlan)
+			se, ok := errors.AsType[*upgrade.StaleError](err)
+			require.True(t, ok, err)
+			require.NotNil(t, se.Dependent)
+			assert.Equal(t, topology.NodeID("wiki-3"), se.Dependent.Node)
+			assert.Empty(t, exec.Started())
+		})
+	}
+}

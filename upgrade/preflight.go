@@ -104,7 +104,9 @@ func (r *run) allowedNow(steps []int) (expected []version.Version, blame StepID)
 // plan's versions to what each such dependent required then, and a
 // dependent deployed or changed since may require less. The dependents
 // the plan changes are left out, as the planner left them out: their new
-// templates' requirements made the plan.
+// templates' requirements made the plan; and so are those its requests
+// replace that have their request's version already (see
+// requestsAlready).
 func (r *run) checkDependents(ctx context.Context, node topology.NodeID, actual version.Version, steps []int, byNode map[topology.NodeID][]int) error {
 	var pending []int
 	for _, i := range steps {
@@ -123,6 +125,13 @@ func (r *run) checkDependents(ctx context.Context, node topology.NodeID, actual 
 		if _, changed := byNode[d.Node]; changed || d.Constraint.IsZero() {
 			continue
 		}
+		current, err := r.requestsAlready(ctx, &d)
+		if err != nil {
+			return fmt.Errorf("upgrade: checking for a stale plan: %w", err)
+		}
+		if current {
+			continue
+		}
 		for _, i := range pending {
 			if s := &r.plan.Steps[i]; !d.Constraint.Allows(s.To) {
 				return &StaleError{Node: node, Step: s.ID, Expected: s.To.String(), Actual: actual.String(), Dependent: &d}
@@ -130,6 +139,26 @@ func (r *run) checkDependents(ctx context.Context, node topology.NodeID, actual 
 		}
 	}
 	return nil
+}
+
+// requestsAlready reports whether dependent d is a node that a request of
+// the plan replaces and that has the request's version already: as the
+// planner does, which takes such a node for the request's (a satisfied
+// check) and holds the platform beneath it to the request's template
+// rather than to the node's own, the stale check leaves it out.
+func (r *run) requestsAlready(ctx context.Context, d *topology.Dependent) (bool, error) {
+	for k := range r.plan.Requests {
+		req := &r.plan.Requests[k]
+		if d.App != req.Application || d.Template != req.Replaces && d.Template != req.Template.ID {
+			continue
+		}
+		v, err := r.installed(ctx, d.Node)
+		if err != nil {
+			return false, err
+		}
+		return v.Same(req.Template.Version), nil
+	}
+	return false, nil
 }
 
 // installed returns the version of node that the stale check's topology

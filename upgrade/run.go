@@ -331,7 +331,10 @@ func WithJournal(j Journal) RunOption { return func(c *runConfig) { c.journal = 
 // longer has (its *StaleError matches topology.ErrNotFound too). So is a plan that would take a node
 // to a version that a node running on it or needing it, which the plan
 // does not change, does not allow now (a dependent deployed or changed
-// since the plan was made; see topology.Topology's Dependents).
+// since the plan was made; see topology.Topology's Dependents), but for a
+// node that a request of the plan replaces and that has the request's
+// version already: the planner takes it for the request's, as the stale
+// check does.
 func WithStaleCheck(t topology.Topology) RunOption { return func(c *runConfig) { c.stale = t } }
 
 // WithPrefetch makes Run, before the first step, open and read in full the
