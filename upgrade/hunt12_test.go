@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
 	"github.com/stackup/stackup/upgrade/upgradetest"
@@ -811,4 +812,52 @@ func TestHunt12StaleCheckAgreesWithPlanner(t *testing.T) {
 			assert.Empty(t, exec.Started())
 		})
 	}
+}
+
+// TestHunt12PropertyRunConverges takes the generated cases of
+// TestPropertyPlanner that plan, and for each checks what a host relies
+// on across calls: the plan, rolled (one canary, then halves), passes the
+// stale check against the topology it was made from; cut short as its
+// middle step starts, it resumes from its journal, passing the stale check
+// against the topology as the first run left it; and the topology as the
+// steps leave it plans to nothing.
+func TestHunt12PropertyRunConverges(t *testing.T) {
+	seeds := 1000
+	if testing.Short() {
+		seeds = 100
+	}
+	planned := 0
+	for seed := uint64(1); seed <= uint64(seeds); seed++ {
+		pc := propCaseFor(seed)
+		topo, err := pc.topology(nil)
+		require.NoError(t, err)
+		src, err := pkgsource.NewMemory(pc.pkgs...)
+		require.NoError(t, err)
+		plan, err := upgrade.NewPlanner(topo, src, pc.options()...).PlanAll(t.Context(), pc.reqs...)
+		if err != nil {
+			continue
+		}
+		planned++
+		rolled, err := plan.Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "50%"})
+		require.NoError(t, err, "seed %d", seed)
+		path := filepath.Join(t.TempDir(), fmt.Sprint(seed))
+		crash := rolled.Steps[len(rolled.Steps)/2].ID
+		report := h12Crash(t, rolled, path, crash, upgrade.WithStaleCheck(topo), upgrade.WithConcurrency(4))
+		mid := cvApply(t, topo, plan, h12Succeeded(report))
+		j, err := upgrade.OpenFileJournal(path)
+		require.NoError(t, err)
+		exec := new(upgradetest.Executor)
+		_, err = upgrade.Run(t.Context(), rolled, exec, upgrade.WithJournal(j), upgrade.WithStaleCheck(mid), upgrade.WithConcurrency(4))
+		require.NoError(t, j.Close())
+		if !assert.NoError(t, err, "seed %d: resuming\n%s\n%s", seed, pc.String(), plan) {
+			continue
+		}
+		after := cvApply(t, mid, plan, exec.Finished())
+		again, err := upgrade.NewPlanner(after, src, pc.options()...).PlanAll(t.Context(), pc.reqs...)
+		if assert.NoError(t, err, "seed %d: planning again after the run\n%s\n%s", seed, pc.String(), plan) {
+			assert.Empty(t, ids(again), "seed %d: planning again after the run\n%s\n%s", seed, pc.String(), plan)
+		}
+	}
+	t.Logf("%d of %d cases planned", planned, seeds)
+	require.Positive(t, planned)
 }
