@@ -30,8 +30,9 @@ import (
 // steps, every step starts only once its prerequisites have succeeded (in
 // this run or, resumed, in an earlier one) and once, its attempts (the
 // start, then each retry) are numbered from 1 and as many as the report
-// says, and its events say how it ended and whether it was undone, as its
-// state does.
+// says (a failed step's last retry announced may not have started), and
+// its events say how it ended and whether it was undone, as its state
+// does.
 func h12CheckEvents(t *testing.T, plan *upgrade.Plan, report *upgrade.Report, events []upgrade.Event) {
 	t.Helper()
 	succeeded := map[upgrade.StepID]bool{}
@@ -63,7 +64,10 @@ func h12CheckEvents(t *testing.T, plan *upgrade.Plan, report *upgrade.Report, ev
 			assert.Equal(t, started[id], e.Attempt, "attempts of %s numbered in turn", id)
 			assert.Error(t, e.Err, "why %s is retried", id)
 		case upgrade.StepFailed:
-			assert.Equal(t, started[id], e.Attempt, "failed attempt of %s", id)
+			// A retry announced may not start: the run stopped or was
+			// cancelled in its backoff.
+			assert.Contains(t, []int{started[id], started[id] - 1}, e.Attempt, "failed attempt of %s", id)
+			started[id] = e.Attempt
 			assert.Error(t, e.Err, "why %s failed", id)
 		case upgrade.StepSucceeded:
 			succeeded[id] = true
@@ -163,6 +167,33 @@ func h12Crash(t *testing.T, plan *upgrade.Plan, path string, crash upgrade.StepI
 	return report
 }
 
+// h12Resume runs plan again with the journal at path, a new executor
+// (whose Func is h12NewTemplate), events and the options given; it checks
+// that the run succeeds and that its events agree with its report.
+func h12Resume(t *testing.T, plan *upgrade.Plan, path string, opts ...upgrade.RunOption) (*upgradetest.Executor, *upgrade.Report) {
+	t.Helper()
+	j, err := upgrade.OpenFileJournal(path)
+	require.NoError(t, err)
+	defer j.Close()
+	exec := &upgradetest.Executor{Func: h12NewTemplate}
+	var ev h5Events
+	report, err := upgrade.Run(t.Context(), plan, exec, append(opts, upgrade.WithJournal(j), upgrade.WithEvents(ev.add))...)
+	require.NoError(t, err)
+	h12CheckEvents(t, plan, report, ev.events)
+	return exec, report
+}
+
+// h12Rolled plans req on shopBuilder(5) from catalogue and rolls the plan:
+// one canary, then batches of two (waves {1}, {2, 3}, {4, 5}).
+func h12Rolled(t *testing.T, req upgrade.Request) *upgrade.Plan {
+	t.Helper()
+	plan, err := upgrade.NewPlanner(build(t, shopBuilder(5)), catalogue(t)).Plan(t.Context(), req)
+	require.NoError(t, err)
+	rolled, err := plan.Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "2"})
+	require.NoError(t, err)
+	return rolled
+}
+
 // TestHunt12RolledCrashResumeConverges: a rolled plan run with a file
 // journal is cut short (the process "crashes": the context is cancelled)
 // while a step of the second wave runs. The same plan run again with the
@@ -201,14 +232,7 @@ func TestHunt12RolledCrashResumeConverges(t *testing.T) {
 	}
 	assert.ElementsMatch(t, left, ids(rest), "the plan of what is left")
 
-	// Resume.
-	j, err := upgrade.OpenFileJournal(path)
-	require.NoError(t, err)
-	defer j.Close()
-	exec2 := new(upgradetest.Executor)
-	var ev2 h5Events
-	report2, err := upgrade.Run(t.Context(), rolled, exec2, upgrade.WithJournal(j), upgrade.WithConcurrency(2), upgrade.WithEvents(ev2.add))
-	require.NoError(t, err)
+	exec2, report2 := h12Resume(t, rolled, path, upgrade.WithConcurrency(2))
 	assert.Equal(t, []upgrade.StepID{crash}, exec2.InDoubt(), "the step cut short is offered in doubt")
 	assert.ElementsMatch(t, left, exec2.Started(), "the resumed run does only what is left, once each")
 	assert.Equal(t, len(rolled.Steps), report2.Count(upgrade.Succeeded))
@@ -216,7 +240,6 @@ func TestHunt12RolledCrashResumeConverges(t *testing.T) {
 		assert.Equal(t, slices.Contains(done1, o.Step), o.Resumed, "%s resumed", o.Step)
 		assert.Equal(t, o.Step == crash, o.InDoubt, "%s in doubt", o.Step)
 	}
-	h12CheckEvents(t, rolled, report2, ev2.events)
 
 	// Everything done: planning again gives nothing, and so does rolling it.
 	after := cvApply(t, topo, plan, ids(plan))
@@ -429,10 +452,7 @@ func TestHunt12PlanFileKeyTwice(t *testing.T) {
 // does it all again, nothing resumed nor in doubt: all was undone.
 func TestHunt12RolledRunAllOptions(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		plan, err := upgrade.NewPlanner(build(t, shopBuilder(5)), catalogue(t)).Plan(t.Context(), cvRequest())
-		require.NoError(t, err)
-		rolled, err := plan.Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "2"})
-		require.NoError(t, err)
+		rolled := h12Rolled(t, cvRequest())
 		path := filepath.Join(t.TempDir(), "run.journal")
 		j, err := upgrade.OpenFileJournal(path)
 		require.NoError(t, err)
@@ -488,13 +508,7 @@ func TestHunt12RolledRunAllOptions(t *testing.T) {
 		h12CheckEvents(t, rolled, report, ev.events)
 
 		// The hang mended, the plan is run again with the same journal.
-		j, err = upgrade.OpenFileJournal(path)
-		require.NoError(t, err)
-		defer j.Close()
-		exec2 := new(upgradetest.Executor)
-		var ev2 h5Events
-		report2, err := upgrade.Run(t.Context(), rolled, exec2, append(opts[:len(opts)-1], upgrade.WithEvents(ev2.add), upgrade.WithJournal(j))...)
-		require.NoError(t, err)
+		exec2, report2 := h12Resume(t, rolled, path, opts...)
 		assert.Len(t, exec2.Started(), len(rolled.Steps), "all was undone: all runs again")
 		assert.Empty(t, exec2.InDoubt())
 		for _, o := range report2.Outcomes {
@@ -502,7 +516,6 @@ func TestHunt12RolledRunAllOptions(t *testing.T) {
 			assert.False(t, o.Resumed, o.Step)
 			assert.False(t, o.InDoubt, o.Step)
 		}
-		h12CheckEvents(t, rolled, report2, ev2.events)
 	})
 }
 
@@ -699,10 +712,7 @@ func TestHunt12RollPlanFile(t *testing.T) {
 // the steps kept are not done again, but for the one whose undo failed,
 // which is offered in doubt.
 func TestHunt12RolledRollbackHeld(t *testing.T) {
-	plan, err := upgrade.NewPlanner(build(t, shopBuilder(5)), catalogue(t)).Plan(t.Context(), cvRequest())
-	require.NoError(t, err)
-	rolled, err := plan.Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "2"})
-	require.NoError(t, err)
+	rolled := h12Rolled(t, cvRequest())
 	exec := new(upgradetest.Executor)
 	exec.FailAt("app/shop-4@2.0.0", errors.New("unhealthy"))
 	exec.FailRollback("app/shop-2@2.0.0", errors.New("snapshot gone"))
@@ -860,4 +870,70 @@ func TestHunt12PropertyRunConverges(t *testing.T) {
 	}
 	t.Logf("%d of %d cases planned", planned, seeds)
 	require.Positive(t, planned)
+}
+
+// TestHunt12RolledStopAndResume: a deployment window closes (WithStop)
+// while the second wave of a rolled plan runs, one of its steps waiting
+// out a retry's backoff and the other running. The running one finishes;
+// the one waiting is failed with its last error, not tried again; nothing
+// new starts. The events agree with the report. The next window's run
+// with the same journal does exactly what the first did not finish,
+// nothing in doubt, in the waves' order.
+func TestHunt12RolledStopAndResume(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rolled := h12Rolled(t, shop2("tomcat_server", ">=9.0, <10"))
+		path := filepath.Join(t.TempDir(), "run.journal")
+		j, err := upgrade.OpenFileJournal(path)
+		require.NoError(t, err)
+		stop := make(chan struct{})
+		release := make(chan struct{})
+		flaky, slow := upgrade.StepID("app/shop-2@2.0.0"), upgrade.StepID("app/shop-3@2.0.0")
+		exec := &upgradetest.Executor{Func: func(ctx context.Context, s upgrade.Step) error {
+			switch s.ID {
+			case flaky:
+				return errors.New("health endpoint 503")
+			case slow:
+				<-release
+			}
+			return nil
+		}}
+		var ev h5Events
+		done := make(chan struct{})
+		var report *upgrade.Report
+		go func() {
+			defer close(done)
+			report, err = upgrade.Run(t.Context(), rolled, exec, upgrade.WithJournal(j), upgrade.WithConcurrency(2),
+				upgrade.WithRetry(5, time.Minute, time.Hour), upgrade.WithStop(stop), upgrade.WithEvents(ev.add))
+		}()
+		synctest.Wait() // shop-2 waits out its backoff, shop-3 runs
+		require.Equal(t, 1, exec.Calls(flaky))
+		close(stop)
+		close(release)
+		<-done
+		require.ErrorIs(t, err, upgrade.ErrStopped)
+		require.ErrorIs(t, err, upgrade.ErrStepFailed)
+		require.NoError(t, j.Close())
+		o, _ := report.Outcome(flaky)
+		assert.Equal(t, upgrade.Failed, o.State)
+		assert.Equal(t, 1, o.Attempts)
+		assert.ErrorContains(t, o.Err, "health endpoint 503")
+		o, _ = report.Outcome(slow)
+		assert.Equal(t, upgrade.Succeeded, o.State, "the running step finished")
+		for i := 4; i <= 5; i++ {
+			o, _ := report.Outcome(hunt9App(i))
+			assert.Equal(t, upgrade.Skipped, o.State, "after the failed wave")
+		}
+		h12CheckEvents(t, rolled, report, ev.events)
+
+		exec2, report2 := h12Resume(t, rolled, path, upgrade.WithConcurrency(2))
+		assert.Empty(t, exec2.InDoubt())
+		var left []upgrade.StepID
+		for _, o := range report.Outcomes {
+			if o.State != upgrade.Succeeded {
+				left = append(left, o.Step)
+			}
+		}
+		assert.ElementsMatch(t, left, exec2.Started())
+		assert.Equal(t, len(rolled.Steps), report2.Count(upgrade.Succeeded))
+	})
 }
