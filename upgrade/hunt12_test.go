@@ -937,3 +937,44 @@ func TestHunt12RolledStopAndResume(t *testing.T) {
 		assert.Equal(t, len(rolled.Steps), report2.Count(upgrade.Succeeded))
 	})
 }
+
+// TestHunt12StaleCheckDependentOfApplicationNode: a plugin that needs
+// shop 1.x, deployed on shop-1 since the shop's plan to 2.0.0 was made,
+// makes that plan stale, as a billing application needing Tomcat below 9
+// deployed on tomcat-1 does: planned now, either would be a conflict (the
+// co-tenants of a node that a request replaces must allow the new
+// template's version, as they must a platform step's). The stale check
+// refuses the plan naming the plugin, and nothing runs.
+func TestHunt12StaleCheckDependentOfApplicationNode(t *testing.T) {
+	req := shop2("tomcat_server", ">=9.0, <10")
+	plan, err := upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t)).Plan(t.Context(), req)
+	require.NoError(t, err)
+	for name, tc := range map[string]struct {
+		app, template string
+		node, on      topology.NodeID
+		needs         topology.TemplateID
+		constraint    string
+	}{
+		"plugin on the shop":  {"plugins", "plugin", "plugin-1", "shop-1", "shop_app", ">=1, <2"},
+		"billing on tomcat-1": {"billing", "billing_app", "billing-1", "tomcat-1", "tomcat_server", "<9"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			now := build(t, shopBuilder(1).
+				Template(topology.AppID(tc.app), topology.Template{ID: topology.TemplateID(tc.template), Type: "plugin", Version: v("1.0.0"),
+					Requirements: []topology.Requirement{{Template: tc.needs, Constraint: c(tc.constraint)}}}).
+				Node(topology.AppID(tc.app), topology.Node{ID: tc.node, Template: topology.TemplateID(tc.template), Relationships: on(tc.on)}))
+			_, err := upgrade.NewPlanner(now, catalogue(t)).Plan(t.Context(), req)
+			require.ErrorIs(t, err, upgrade.ErrConflict, "planned now")
+
+			exec := new(upgradetest.Executor)
+			_, err = upgrade.Run(t.Context(), plan, exec, upgrade.WithStaleCheck(now))
+			require.ErrorIs(t, err, upgrade.ErrStalePlan)
+			se, ok := errors.AsType[*upgrade.StaleError](err)
+			require.True(t, ok, err)
+			require.NotNil(t, se.Dependent)
+			assert.Equal(t, tc.node, se.Dependent.Node)
+			assert.Equal(t, tc.on, se.Node)
+			assert.Empty(t, exec.Started())
+		})
+	}
+}

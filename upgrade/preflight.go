@@ -100,9 +100,10 @@ func (r *run) allowedNow(steps []int) (expected []version.Version, blame StepID)
 
 // checkDependents refuses the plan when a node that runs on or needs
 // node, and that the plan does not change, now requires of it what a
-// platform step of node not done yet would leave: the planner held the
-// plan's versions to what each such dependent required then, and a
-// dependent deployed or changed since may require less. The dependents
+// step of node not done yet would leave: the planner held the plan's
+// versions to what each such dependent required then, those of a platform
+// step and those of an application step alike, and a dependent deployed
+// or changed since may require less. The dependents
 // the plan changes are left out, as the planner left them out: their new
 // templates' requirements made the plan; and so are those its requests
 // replace that have their request's version already (see
@@ -110,7 +111,7 @@ func (r *run) allowedNow(steps []int) (expected []version.Version, blame StepID)
 func (r *run) checkDependents(ctx context.Context, node topology.NodeID, actual version.Version, steps []int, byNode map[topology.NodeID][]int) error {
 	var pending []int
 	for _, i := range steps {
-		if r.plan.Steps[i].Kind == Platform && r.report.Outcomes[i].State != Succeeded {
+		if r.report.Outcomes[i].State != Succeeded {
 			pending = append(pending, i)
 		}
 	}
