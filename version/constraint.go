@@ -124,7 +124,7 @@ func badVersionIn(src string, err error) error {
 			continue // a wildcard, which Parse refuses
 		}
 		if _, perr := semver.NewVersion(v); perr != nil {
-			return fmt.Errorf("%w: version %q: %w", err, v, perr)
+			return fmt.Errorf("%w: version %q: %w", err, v, explainVersion(v, perr))
 		}
 	}
 	return err

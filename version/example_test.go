@@ -29,7 +29,7 @@ func ExampleParse() {
 	// "v1.2.3"             -> v1.2.3             canonical 1.2.3
 	// "2.0.0-rc.1+build.5" -> 2.0.0-rc.1+build.5 canonical 2.0.0-rc.1+build.5
 	// true
-	// version: invalid version "1.2.3.4": invalid semantic version
+	// version: invalid version "1.2.3.4": invalid semantic version: a version has at most three numbers, major.minor.patch: write what follows the third after a "-", as a pre-release (1.2.3-4, which orders before 1.2.3), or after a "+", as build metadata (1.2.3+4, which does not order)
 	// true
 }
 

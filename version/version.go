@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -60,15 +61,78 @@ func (e *ParseError) Error() string {
 func (e *ParseError) Unwrap() []error { return []error{e.Kind, e.Err} }
 
 func parseError(kind error, input string, err error) *ParseError {
-	const show = 64
-	if len(input) > show {
-		n := show
-		for n > 0 && !utf8.RuneStart(input[n]) {
-			n--
-		}
-		input = input[:n] + "…"
+	return &ParseError{Kind: kind, Input: cut(input, 64), Err: err}
+}
+
+// cut returns s cut to at most n bytes at a rune boundary, and "…", when
+// it is longer.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return &ParseError{Kind: kind, Input: input, Err: err}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// The shapes of versions other ecosystems write, which explainVersion
+// says how to write as semantic versions: a Debian or RPM epoch ("1:"),
+// more than three numbers ("1.2.3.4"), and letters right after the
+// numbers (PEP 440's "1.0rc1", "2.0.post1").
+var (
+	versionEpoch   = regexp.MustCompile(`^[0-9]+:`)
+	versionNumbers = regexp.MustCompile(`^v?[0-9]+(?:\.[0-9]+){0,2}`)
+)
+
+// explainVersion returns Masterminds' error err on version s, which says
+// only "invalid semantic version" or "version segment starts with 0",
+// with what to write instead.
+func explainVersion(s string, err error) error {
+	nums := versionNumbers.FindString(s)
+	rest := strings.TrimPrefix(s[len(nums):], ".")
+	var advice string
+	switch {
+	case s == "":
+		advice = "give a version such as 1.4.0"
+	case strings.TrimSpace(s) != s:
+		advice = "remove the white space around it"
+	case versionEpoch.MatchString(s):
+		advice = fmt.Sprintf("%q is an epoch, which a semantic version has not: write the version without it", versionEpoch.FindString(s))
+	case s[0] == 'V':
+		advice = `write a lowercase "v", or none`
+	case errors.Is(err, semver.ErrSegmentStartsZero):
+		pre, _, _ := strings.Cut(s, "+")
+		_, pre, _ = strings.Cut(pre, "-")
+		for id := range strings.SplitSeq(pre, ".") {
+			if n, ok := parseUint(id); ok && len(id) > 1 && id[0] == '0' {
+				advice = fmt.Sprintf("the pre-release identifier %q is a number with a leading zero, which a semantic version may not hold: write \"%d\", or put a letter in it", cut(id, 32), n)
+				break
+			}
+		}
+	case errors.Is(err, strconv.ErrRange):
+		advice = "a number of a version is at most " + strconv.FormatUint(math.MaxUint64, 10)
+	}
+	if advice == "" {
+		for i, r := range s {
+			if !(r < utf8.RuneSelf && (r == '.' || r == '-' || r == '+' || '0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z')) {
+				advice = fmt.Sprintf(`character %q at byte %d: a version holds only ASCII letters and digits, ".", "-" and "+"`, r, i)
+				break
+			}
+		}
+	}
+	switch {
+	case advice != "":
+	case strings.Count(nums, ".") == 2 && len(rest) > 0 && rest[0] >= '0' && rest[0] <= '9':
+		advice = fmt.Sprintf(`a version has at most three numbers, major.minor.patch: write what follows the third after a "-", as a pre-release (%s-%s, which orders before %s), or after a "+", as build metadata (%s+%s, which does not order)`,
+			nums, cut(rest, 32), nums, nums, cut(rest, 32))
+	case nums != "" && len(rest) > 0 && (rest[0] >= 'a' && rest[0] <= 'z' || rest[0] >= 'A' && rest[0] <= 'Z'):
+		advice = fmt.Sprintf(`letters follow a "-", as a pre-release (%s-%s, which orders before %s), or a "+", as build metadata (%s+%s, which does not order)`,
+			nums, cut(rest, 32), nums, nums, cut(rest, 32))
+	default:
+		advice = `write major.minor.patch, such as 1.4.0, then optionally "-" and a pre-release, "+" and build metadata`
+	}
+	return fmt.Errorf("%w: %s", err, advice)
 }
 
 // Version is a semantic version, as written. Versions are comparable with
@@ -145,7 +209,7 @@ func Parse(s string) (Version, error) {
 	}
 	sv, err := semver.NewVersion(s)
 	if err != nil {
-		return Version{}, parseError(ErrInvalidVersion, s, err)
+		return Version{}, parseError(ErrInvalidVersion, s, explainVersion(s, err))
 	}
 	if isZero(sv) {
 		return Version{}, nil // one representation of 0.0.0, so == holds

@@ -1,0 +1,45 @@
+package version_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/version"
+)
+
+// TestHunt12ParseSaysWhatToDo: versions as other ecosystems write them
+// (Debian and RPM epochs, Ubuntu's "22.04" inside a pre-release, Java's
+// "_", PEP 440's "rc1" and "!", four numbers, a YAML "|" block's line
+// break) are refused saying what is wrong and what to write instead,
+// where Masterminds says only "invalid semantic version" or "version
+// segment starts with 0".
+func TestHunt12ParseSaysWhatToDo(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                        "give a version such as 1.4.0",
+		"1.2.3\n":                 "remove the white space around it",
+		" 1.2":                    "remove the white space around it",
+		"1:2.30-0ubuntu1":         `"1:" is an epoch, which a semantic version has not: write the version without it`,
+		"2:4.17.12+dfsg-0ubuntu1": `"2:" is an epoch`,
+		"V1.2.3":                  `write a lowercase "v", or none`,
+		"8.0.34-0ubuntu0.22.04.1": `the pre-release identifier "04" is a number with a leading zero, which a semantic version may not hold: write "4", or put a letter in it`,
+		"1.0.0-rc.01":             `the pre-release identifier "01"`,
+		"18446744073709551616":    "a number of a version is at most 18446744073709551615",
+		"1.8.0_292":               `character '_' at byte 5: a version holds only ASCII letters and digits, ".", "-" and "+"`,
+		"1!2.0":                   `character '!' at byte 1`,
+		"１.2.3":                   `character '１' at byte 0`,
+		"1.2.3.4":                 `a version has at most three numbers, major.minor.patch: write what follows the third after a "-", as a pre-release (1.2.3-4, which orders before 1.2.3), or after a "+", as build metadata (1.2.3+4, which does not order)`,
+		"1.0rc1":                  `letters follow a "-", as a pre-release (1.0-rc1, which orders before 1.0), or a "+", as build metadata (1.0+rc1, which does not order)`,
+		"2.0.post1":               `letters follow a "-"`,
+		"1.0.0-":                  `write major.minor.patch, such as 1.4.0, then optionally "-" and a pre-release, "+" and build metadata`,
+	} {
+		_, err := version.Parse(in)
+		require.ErrorIs(t, err, version.ErrInvalidVersion, "%q", in)
+		assert.Contains(t, err.Error(), want, "%q", in)
+	}
+	// A constraint names its bad version with the same advice.
+	_, err := version.ParseConstraint(">=1.0, <8.0.34-0ubuntu0.22.04.1")
+	require.ErrorIs(t, err, version.ErrInvalidConstraint)
+	assert.Contains(t, err.Error(), `the pre-release identifier "04" is a number with a leading zero`)
+}
