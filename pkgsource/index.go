@@ -311,7 +311,9 @@ func checkFileName(name string) error {
 func checkURL(u string) error {
 	parsed, err := url.Parse(u)
 	if err != nil || !isURL(u) || parsed.Host == "" || parsed.User != nil {
-		return fmt.Errorf("url %s is not an absolute http(s) URL without credentials", shown(u))
+		// As errors show URLs: its password and token, if any, are
+		// not for every log that records the error.
+		return fmt.Errorf("url %s is not an absolute http(s) URL without credentials", shown(RedactURL(u)))
 	}
 	return nil
 }
