@@ -343,37 +343,51 @@ func yamlChild(n *yaml.Node, step any) *yaml.Node {
 }
 
 // yamlErrorLine finds the line of a YAML syntax error, and
-// yamlIndicator a value, after a key or a list's "-", that begins with a
-// character YAML reads as syntax: ">" and "|" start a block, "*" an
-// alias, "&" an anchor, "!" a tag, and "%", "@" and "`" are reserved.
+// yamlIndicator a value, after a key or a list's "-", or within a flow
+// mapping or list ("{template: u, constraint: >=1.0}"), that begins with
+// a character YAML reads as syntax: ">" and "|" start a block, "*" an
+// alias, "&" an anchor, "!" a tag, and "%", "@" and "`" are reserved. A
+// comment may follow it.
 var (
 	yamlErrorLine = regexp.MustCompile(`^yaml: line (\d+):`)
-	yamlIndicator = regexp.MustCompile("^\\s*(?:-\\s+)?(?:[^\\s:#]+:\\s+|-\\s+)([>|*&!%@`][^#]*?)\\s*$")
+	yamlIndicator = regexp.MustCompile("(?:^\\s*(?:-\\s+)?(?:[^\\s:#]+:\\s+|-\\s+)|[{\\[,]\\s*(?:[^\\s:#,\\[\\]{}]+:\\s+)?)" +
+		"([>|*&!%@`][^#]*?)\\s*(?:\\s#.*)?$")
 )
 
 // quoteHint returns, for err, a YAML syntax error in data, advice to
 // quote the value on its line when that value begins with a character
 // YAML reads as syntax, as an unquoted constraint such as >=1.0 or * does;
 // or "". Without it, YAML says only "did not find expected comment or
-// line break".
+// line break". Within a flow mapping or list, the value ends before the
+// first ",", "]" or "}".
 func quoteHint(data []byte, err error) string {
 	g := yamlErrorLine.FindStringSubmatch(err.Error())
 	if g == nil {
 		return ""
 	}
 	n, _ := strconv.Atoi(g[1])
-	var v [][]byte
+	var text string
+	var at []int
 	for line := range bytes.Lines(data) { // not a list of every line of a file of megabytes
 		if n--; n == 0 {
-			v = yamlIndicator.FindSubmatch(bytes.TrimSuffix(line, []byte("\n")))
+			text = string(bytes.TrimSuffix(line, []byte("\n")))
+			at = yamlIndicator.FindStringSubmatchIndex(text)
 			break
 		}
 	}
-	if v == nil {
+	if at == nil {
 		return ""
 	}
-	value := Quote(string(v[1]))
-	return fmt.Sprintf(": YAML reads a value that begins with %q as syntax, not text: quote it, as %s", v[1][:1], value)
+	v := text[at[2]:at[3]]
+	// In a flow mapping or list (begun on this line, or closed in v, as
+	// one written over several lines is), the value ends at its first
+	// ",", "]" or "}".
+	if strings.ContainsAny(text[:at[2]], "{[") || strings.Count(v, "}")+strings.Count(v, "]") > strings.Count(v, "{")+strings.Count(v, "[") {
+		if i := strings.IndexAny(v, ",]}"); i > 0 {
+			v = strings.TrimSpace(v[:i])
+		}
+	}
+	return fmt.Sprintf(": YAML reads a value that begins with %q as syntax, not text: quote it, as %s", v[:1], Quote(v))
 }
 
 // tabHint returns, for err, a YAML syntax error in data, advice to

@@ -1,0 +1,46 @@
+package topology_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/topology"
+)
+
+// TestHunt12YAMLUnquotedConstraintInFlow: an unquoted constraint that YAML
+// reads as syntax is refused saying to quote it, however the requirement
+// is written. In a flow mapping on one line, as testdata/shop.yaml writes
+// requirements ({template: u, constraint: >=1.0}), the error said only
+// "found character that cannot start any token"; in a flow mapping over
+// several lines, it said to quote ">=1.0}", with the brace that closes
+// the mapping, which would not parse either.
+func TestHunt12YAMLUnquotedConstraintInFlow(t *testing.T) {
+	file := func(templates string) string {
+		return "schema: stackup.topology/v1\napplications:\n- id: a\n  templates:\n" + templates + "  nodes: []\n"
+	}
+	for _, tt := range []struct{ templates, want string }{
+		{"  - {id: t, type: x, version: 1.2, requirements: [{template: u, constraint: >=1.0}]}\n",
+			`line 5: found character that cannot start any token: YAML reads a value that begins with ">" as syntax, not text: quote it, as ">=1.0"`},
+		{"  - id: t\n    type: x\n    version: 1.2\n    requirements: [{template: u, constraint: >=1.0, relation: hosted_on}]\n",
+			`quote it, as ">=1.0"`},
+		{"  - id: t\n    type: x\n    version: 1.2\n    requirements: [{template: u, constraint: '@latest'}, {template: v, constraint: @latest}]\n",
+			`YAML reads a value that begins with "@" as syntax, not text: quote it, as "@latest"`},
+		{"  - id: t\n    type: x\n    version: 1.2\n    requirements:\n    - {template: u,\n       constraint: >=1.0}\n",
+			`line 10: found character that cannot start any token: YAML reads a value that begins with ">" as syntax, not text: quote it, as ">=1.0"`},
+		{"  - id: t\n    type: x\n    version: 1.2\n    requirements: [{template: u, constraint: *}]\n",
+			`YAML reads a value that begins with "*" as syntax, not text: quote it, as "*"`},
+		// In block style the whole rest of the line is the value, as before.
+		{"  - id: t\n    type: x\n    version: 1.2\n    requirements:\n    - template: u\n      constraint: >=9.0, <11 # the supported range\n",
+			`quote it, as ">=9.0, <11"`},
+	} {
+		m, err := topology.ReadYAML(strings.NewReader(file(tt.templates)))
+		assert.Nil(t, m)
+		require.ErrorIs(t, err, topology.ErrInvalid, tt.templates)
+		msg := err.Error()
+		assert.Contains(t, msg, tt.want, tt.templates)
+		assert.NotContains(t, msg, `}"`, tt.templates)
+	}
+}
