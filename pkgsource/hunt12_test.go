@@ -1,6 +1,11 @@
 package pkgsource_test
 
 import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -28,4 +33,27 @@ func TestHunt12IndexURLErrorHidesSecrets(t *testing.T) {
 		assert.Contains(t, err.Error(), "xxxxx", u)
 		assert.NotContains(t, err.Error(), "s3cret", u)
 	}
+}
+
+// TestHunt12HTTPIndexCompressedWithoutHeader: an index stored
+// gzip-compressed and served without "Content-Encoding: gzip" (an object
+// store's object uploaded compressed without its metadata) was refused
+// with "invalid character '\x1f' looking for beginning of value"; the
+// error now says it is compressed and what to do.
+func TestHunt12HTTPIndexCompressedWithoutHeader(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, err := zw.Write([]byte(`{"schema": "stackup.index/v1", "version": 1, "generated": "2026-11-24T10:00:00Z", "packages": []}`))
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(gz.Bytes())
+	}))
+	t.Cleanup(srv.Close)
+	h, err := pkgsource.NewHTTP(srv.URL+"/repo/", srv.Client())
+	require.NoError(t, err)
+	_, err = h.Packages(context.Background(), "tomcat")
+	require.ErrorIs(t, err, pkgsource.ErrInvalidIndex)
+	assert.Contains(t, err.Error(), `it is gzip-compressed, not JSON: store the file uncompressed (a server may still send it compressed, with "Content-Encoding: gzip")`)
 }

@@ -452,12 +452,20 @@ func (e *jsonError) Unwrap() error { return e.err }
 // quoted cut short, as a file may make them of megabytes. Data that
 // begins with "<" is markup, not JSON, and the message says so: a web page
 // (a login page, a proxy's error page) served or saved where the file
-// belongs would otherwise read only "invalid character '<'".
+// belongs would otherwise read only "invalid character '<'". So is data
+// that begins as a compressed file does (a file saved compressed, an
+// object stored compressed and served without its Content-Encoding).
 func jsonMessage(data []byte, err error) string {
 	var syn *json.SyntaxError
 	if trimmed := bytes.TrimLeft(data, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '<' && errors.As(err, &syn) {
 		return strings.TrimPrefix(err.Error(), "json: ") +
 			": it holds markup (HTML or XML), not JSON: a web page, such as a login page or a proxy's error page, where the file belongs?"
+	}
+	for _, c := range compressedMagic {
+		if bytes.HasPrefix(data, []byte(c.magic)) && errors.As(err, &syn) {
+			return strings.TrimPrefix(err.Error(), "json: ") + ": it is " + c.name +
+				`-compressed, not JSON: store the file uncompressed (a server may still send it compressed, with "Content-Encoding: gzip")`
+		}
 	}
 	var typ *json.UnmarshalTypeError
 	if !errors.As(err, &typ) || typ.Type == nil {
@@ -489,6 +497,12 @@ func jsonMessage(data []byte, err error) string {
 		return msg
 	}
 	return fmt.Sprintf("field %q: %s", fieldPath(typ.Field), msg)
+}
+
+// compressedMagic are the bytes that begin files of the compressed
+// formats, for jsonMessage.
+var compressedMagic = []struct{ name, magic string }{
+	{"gzip", "\x1f\x8b"}, {"zstd", "\x28\xb5\x2f\xfd"}, {"xz", "\xfd7zXZ\x00"}, {"bzip2", "BZh"},
 }
 
 // fieldPath returns encoding/json's path to a field as the file spells

@@ -1,6 +1,8 @@
 package topology_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"strings"
 	"testing"
 
@@ -43,4 +45,34 @@ func TestHunt12YAMLUnquotedConstraintInFlow(t *testing.T) {
 		assert.Contains(t, msg, tt.want, tt.templates)
 		assert.NotContains(t, msg, `}"`, tt.templates)
 	}
+}
+
+// TestHunt12JSONFileIsCompressed: a topology file or package index that
+// holds compressed data (saved as downloaded, index.json.gz renamed, an
+// object stored gzip-compressed without its Content-Encoding) was refused
+// with "invalid character '\x1f' looking for beginning of value"; the
+// error now says what the data is and what to do.
+func TestHunt12JSONFileIsCompressed(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, err := zw.Write([]byte(`{"schema": "stackup.topology/v1", "applications": []}`))
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	for name, tt := range map[string]struct {
+		data []byte
+		want string
+	}{
+		"gzip":  {gz.Bytes(), "it is gzip-compressed, not JSON: store the file uncompressed"},
+		"zstd":  {[]byte("\x28\xb5\x2f\xfd\x04\x00"), "it is zstd-compressed, not JSON"},
+		"xz":    {[]byte("\xfd7zXZ\x00\x00"), "it is xz-compressed, not JSON"},
+		"bzip2": {[]byte("BZh91AY&SY"), "it is bzip2-compressed, not JSON"},
+	} {
+		m, err := topology.ReadJSON(bytes.NewReader(tt.data))
+		assert.Nil(t, m, name)
+		require.ErrorIs(t, err, topology.ErrInvalid, name)
+		assert.Contains(t, err.Error(), tt.want, name)
+	}
+	_, err = topology.ReadJSON(strings.NewReader(`{"schema": x}`)) // not compressed: the JSON error as before
+	require.ErrorIs(t, err, topology.ErrInvalid)
+	assert.NotContains(t, err.Error(), "compressed")
 }
