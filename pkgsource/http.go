@@ -365,6 +365,9 @@ func decoded(resp *http.Response) (io.ReadCloser, error) {
 		return io.NopCloser(resp.Body), nil
 	case enc == "gzip", enc == "x-gzip":
 		zr, err := gzip.NewReader(resp.Body)
+		if errors.Is(err, gzip.ErrHeader) {
+			return nil, notGzip(err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("the body, sent with Content-Encoding %q, is not gzip: %w", enc, err)
 		}
@@ -372,6 +375,17 @@ func decoded(resp *http.Response) (io.ReadCloser, error) {
 	}
 	return nil, backoff.Permanent(fmt.Errorf("the server sent the body compressed with Content-Encoding %s, which the source cannot unpack: serve it uncompressed or gzip-compressed",
 		topology.Quote(enc)))
+}
+
+// notGzip returns err, an error reading a body, as a permanent error
+// that says what the server does wrong when the body, sent as gzip, does
+// not begin as gzip does (gzip.ErrHeader): asking again would get the
+// same answer. Other errors it returns as they are.
+func notGzip(err error) error {
+	if !errors.Is(err, gzip.ErrHeader) {
+		return err
+	}
+	return backoff.Permanent(fmt.Errorf(`the body is not gzip-compressed, though sent with "Content-Encoding: gzip" (%w): serve it without that header, or compressed as it says`, err))
 }
 
 // fetchSmall GETs a document of at most limit bytes. With etag set, a 304
@@ -392,7 +406,7 @@ func (h *HTTP) fetchSmall(ctx context.Context, u, etag string, limit int64) (bod
 		}
 		defer r.Close()
 		body, err = io.ReadAll(io.LimitReader(r, limit+1))
-		return err
+		return notGzip(err) // the client's transport unpacks what it asked to have compressed
 	}
 	resp, cancel, err := h.get(ctx, u, etag, false, readOK)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -56,4 +57,34 @@ func TestHunt12HTTPIndexCompressedWithoutHeader(t *testing.T) {
 	_, err = h.Packages(context.Background(), "tomcat")
 	require.ErrorIs(t, err, pkgsource.ErrInvalidIndex)
 	assert.Contains(t, err.Error(), `it is gzip-compressed, not JSON: store the file uncompressed (a server may still send it compressed, with "Content-Encoding: gzip")`)
+}
+
+// TestHunt12HTTPIndexNotGzipAsSaid: a server that says "Content-Encoding:
+// gzip" of an index that is not compressed (a header set for every
+// .json, a proxy that adds it) made the source ask three more times for
+// the same answer, and refuse it with "gzip: invalid header", saying
+// neither what was wrong nor what to do; whether the client's transport
+// unpacks the body or the source does. It is now asked for once, and the
+// error says what the server does wrong.
+func TestHunt12HTTPIndexNotGzipAsSaid(t *testing.T) {
+	var asked atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		w.Header().Set("Content-Encoding", "gzip")
+		_, _ = w.Write([]byte(`{"schema": "stackup.index/v1", "version": 1, "generated": "2026-11-24T10:00:00Z", "packages": []}`))
+	}))
+	t.Cleanup(srv.Close)
+	unpacking := srv.Client()
+	tr := srv.Client().Transport.(*http.Transport).Clone()
+	tr.DisableCompression = true
+	for name, client := range map[string]*http.Client{"transport unpacks": unpacking, "source unpacks": {Transport: tr}} {
+		asked.Store(0)
+		h, err := pkgsource.NewHTTP(srv.URL+"/repo/", client, pkgsource.WithRetries(3, 0))
+		require.NoError(t, err)
+		_, err = h.Packages(context.Background(), "tomcat")
+		require.Error(t, err, name)
+		assert.Contains(t, err.Error(), `the body is not gzip-compressed, though sent with "Content-Encoding: gzip"`, name)
+		assert.Contains(t, err.Error(), "serve it without that header, or compressed as it says", name)
+		assert.Equal(t, int32(1), asked.Load(), "%s: the same answer asked for again", name)
+	}
 }
