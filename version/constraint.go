@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/Masterminds/semver/v3"
 )
@@ -64,8 +65,9 @@ func ParseConstraint(s string) (Constraint, error) {
 // explainConstraint returns, for Masterminds' error err on constraint
 // src, an error that says what to change where Masterminds says only
 // "improper constraint" or "constraint parser error": an empty
-// alternative of "||", a single "|", an empty clause between commas, "=="
-// or a version that does not parse (see badVersionIn); or err.
+// alternative of "||", a single "|", an empty clause between commas, "==",
+// a version that does not parse (see badVersionIn), or else what to
+// write instead (see constraintAdvice).
 func explainConstraint(src string, err error) error {
 	alts := strings.Split(src, "||")
 	if i, where := emptyPart(alts, "||"); where != "" {
@@ -87,7 +89,36 @@ func explainConstraint(src string, err error) error {
 			return fmt.Errorf(`an empty comparison%s (%s): separate comparisons with one ",", such as ">=1.0, <2"`, in, where)
 		}
 	}
-	return badVersionIn(src, err)
+	if bad := badVersionIn(src, err); bad != nil {
+		return bad
+	}
+	return fmt.Errorf("%w: %s", err, constraintAdvice(src))
+}
+
+// constraintWords finds "and" and "or" written as words, or "&&".
+var constraintWords = regexp.MustCompile(`&&|\b(?:and|or|AND|OR)\b`)
+
+// constraintAdvice says what to write instead of src, a constraint that
+// Masterminds refused where no version in it is at fault, for the shapes
+// other ecosystems write: quotes, Maven's interval notation, Python's
+// "~=", "and" or "or" as words, a character of no constraint.
+func constraintAdvice(src string) string {
+	switch {
+	case strings.ContainsAny(src, "\"'`"):
+		return "remove the quotes: a constraint is written without them"
+	case src[0] == '[' || src[0] == '(':
+		return `interval notation is not read: write [1.0,2.0) as ">=1.0, <2.0"`
+	case strings.Contains(src, "~="):
+		return `"~=" (Python's compatible release) is not an operator: write ~=1.4 as "^1.4", ~=1.4.2 as "~1.4.2"`
+	case constraintWords.MatchString(src):
+		return `write "," or a space for "and", "||" for "or"`
+	}
+	for i, r := range src {
+		if r >= utf8.RuneSelf || !strings.ContainsRune("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-+*|,=<>!~^ ", r) {
+			return fmt.Sprintf("character %q at byte %d is not part of a constraint", r, i)
+		}
+	}
+	return `write comparisons such as ">=1.2, <2", "^1.2", "~1.2.3" or "1.2.x", joined by "||" for "or"`
 }
 
 // emptyPart finds the first blank one of parts, split at sep, and says
@@ -117,7 +148,7 @@ var versionLike = regexp.MustCompile(`v?[0-9][0-9A-Za-z.+-]*`)
 // badVersionIn returns, for Masterminds' error err on constraint src, the
 // error of the first version in src that does not parse, which says what
 // is wrong with it ("value out of range") where Masterminds' own says
-// "constraint parser error"; or err.
+// "constraint parser error"; or nil.
 func badVersionIn(src string, err error) error {
 	for _, v := range versionLike.FindAllString(src, -1) {
 		if strings.ContainsAny(v, "xX*") {
@@ -127,7 +158,7 @@ func badVersionIn(src string, err error) error {
 			return fmt.Errorf("%w: version %q: %w", err, v, explainVersion(v, perr))
 		}
 	}
-	return err
+	return nil
 }
 
 // MustParseConstraint is like ParseConstraint but panics on error. Use it

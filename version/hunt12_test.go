@@ -43,3 +43,27 @@ func TestHunt12ParseSaysWhatToDo(t *testing.T) {
 	require.ErrorIs(t, err, version.ErrInvalidConstraint)
 	assert.Contains(t, err.Error(), `the pre-release identifier "04" is a number with a leading zero`)
 }
+
+// TestHunt12ParseConstraintSaysWhatToDo: constraints as other ecosystems
+// write them (Python's "~=", Maven's and NuGet's intervals, Ruby's quoted
+// lists, "and" and "&&", a "≥", a word such as "latest") were refused with
+// Masterminds' "improper constraint" alone; the error now says what to
+// write instead.
+func TestHunt12ParseConstraintSaysWhatToDo(t *testing.T) {
+	for in, want := range map[string]string{
+		"~=1.4":           `"~=" (Python's compatible release) is not an operator: write ~=1.4 as "^1.4", ~=1.4.2 as "~1.4.2"`,
+		"[1.0,2.0)":       `interval notation is not read: write [1.0,2.0) as ">=1.0, <2.0"`,
+		"(,1.0]":          `interval notation is not read`,
+		"'>= 1.0', '< 2'": `remove the quotes`,
+		">=1.0 and <2":    `write "," or a space for "and", "||" for "or"`,
+		">=1.0 && <2":     `write "," or a space for "and", "||" for "or"`,
+		"<1 or >2":        `write "," or a space for "and", "||" for "or"`,
+		"≥1.0":            `character '≥' at byte 0 is not part of a constraint`,
+		">=1:2.3":         `character ':' at byte 3 is not part of a constraint`,
+		"latest":          `write comparisons such as ">=1.2, <2", "^1.2", "~1.2.3" or "1.2.x", joined by "||" for "or"`,
+	} {
+		_, err := version.ParseConstraint(in)
+		require.ErrorIs(t, err, version.ErrInvalidConstraint, "%q", in)
+		assert.Contains(t, err.Error(), want, "%q", in)
+	}
+}
