@@ -37,6 +37,10 @@ var versionSeeds = []string{
 	"1.0.0+",
 	"1.0.0-" + strings.Repeat("a", version.MaxLength-len("1.0.0-")),
 	strings.Repeat("1", version.MaxLength+1),
+	// As other ecosystems write them: Debian, Ubuntu, RPM, Java, PEP 440,
+	// Node, calendar, Kubernetes distributions.
+	"1:2.30-0ubuntu1", "8.0.34-0ubuntu0.22.04.1", "15.4-1.el9", "17.0.2+8", "1.8.0_292", "1.0rc1", "2.0.post1",
+	"1!2.0", "v18.17.1", "2024.01", "2024-01-15", "v1.28.3+k3s1", "V1.2.3", "1.2.3\n", "１.２.３",
 }
 
 func FuzzParse(f *testing.F) {
@@ -203,6 +207,7 @@ func FuzzParseConstraint(f *testing.F) {
 		">1.2.3-alpha.1 <2", "1.2.3 || 2.x || >=10.0.0-0", " >= 1.0 , < 2 ", ">=1.30", ">=1.29, <1.30", "~ v2.3", "=1.29 || ^2",
 		">>1", "abc", "1.0.0 ||", "||", "1.0.0-01", ">=1.0.0.0",
 		"|| <2", ">=1 |||| <3", ">=1 | <2", ">=1,,<2", ",>=1", ">=1,", "==1.2", ">=1, <2 || ,3",
+		"~=1.4", "[1.0,2.0)", "'>= 1.0', '< 2'", ">=1.0 and <2", ">=1.0 && <2", "≥1.0", ">=1:2.3", "latest",
 		strings.Repeat(">=1.0.0 ", 40),
 	} {
 		f.Add(s)
