@@ -129,7 +129,7 @@ func (d *Dir) readFile(name string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("pkgsource: %s: %w", name, err)
 	}
 	if int64(len(data)) > limit {
-		return nil, &IndexError{Err: fmt.Errorf("%s is larger than %d bytes", name, limit)}
+		return nil, &IndexError{Repo: d.path, Err: indexTooLarge(name, limit)}
 	}
 	return data, nil
 }

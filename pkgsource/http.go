@@ -421,7 +421,7 @@ func (h *HTTP) fetchSmall(ctx context.Context, u, etag string, limit int64) (bod
 		return nil, "", false, statusError(u, resp)
 	}
 	if int64(len(body)) > limit {
-		return nil, "", false, &IndexError{Err: fmt.Errorf("%s is larger than %d bytes", RedactURL(u), limit)}
+		return nil, "", false, &IndexError{Err: indexTooLarge(RedactURL(u), limit)}
 	}
 	tag = resp.Header.Get("ETag")
 	if len(tag) > maxETag {

@@ -88,3 +88,26 @@ func TestHunt12HTTPIndexNotGzipAsSaid(t *testing.T) {
 		assert.Equal(t, int32(1), asked.Load(), "%s: the same answer asked for again", name)
 	}
 }
+
+// TestHunt12IndexTooLargeNamesRepository: an index larger than the limit
+// was refused, of a Dir, as "invalid index: index.json is larger than 100
+// bytes", naming neither the repository (in a Chain of several, which
+// one?) nor the option that raises the limit; over HTTP the URL was named
+// but the option was not. Both now say.
+func TestHunt12IndexTooLargeNamesRepository(t *testing.T) {
+	r := newRepo(t, false)
+	_, err := r.openDir(t, pkgsource.WithMaxIndexSize(100)).Packages(context.Background(), "tomcat")
+	require.ErrorIs(t, err, pkgsource.ErrInvalidIndex)
+	var ie *pkgsource.IndexError
+	require.ErrorAs(t, err, &ie)
+	assert.NotEmpty(t, ie.Repo)
+	assert.Contains(t, err.Error(), r.dir)
+	assert.Contains(t, err.Error(), "index.json is larger than 100 bytes: if the repository holds that many packages, raise the limit (WithMaxIndexSize)")
+
+	srv := newRepoServer(t, r.files)
+	h, err := pkgsource.NewHTTP(srv.URL+srv.prefix, srv.Client(), pkgsource.WithMaxIndexSize(100))
+	require.NoError(t, err)
+	_, err = h.Packages(context.Background(), "tomcat")
+	require.ErrorIs(t, err, pkgsource.ErrInvalidIndex)
+	assert.Contains(t, err.Error(), "index.json is larger than 100 bytes: if the repository holds that many packages, raise the limit (WithMaxIndexSize)")
+}

@@ -272,6 +272,12 @@ func (idx *Index) Marshal() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// indexTooLarge reports an index file, name being its name or URL,
+// larger than limit bytes.
+func indexTooLarge(name string, limit int64) error {
+	return fmt.Errorf("%s is larger than %d bytes: if the repository holds that many packages, raise the limit (WithMaxIndexSize)", name, limit)
+}
+
 // byType returns the index's packages of type typ, ascending.
 func (idx *Index) byType(typ string) []Package {
 	var out []Package
