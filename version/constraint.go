@@ -95,8 +95,8 @@ func explainConstraint(src string, err error) error {
 	return fmt.Errorf("%w: %s", err, constraintAdvice(src))
 }
 
-// constraintWords finds "and" and "or" written as words, or "&&".
-var constraintWords = regexp.MustCompile(`&&|\b(?:and|or|AND|OR)\b`)
+// constraintWords finds "&&", and "and" and "or" written as words.
+var constraintWords = regexp.MustCompile(`&&|(?:^|\s)(?:and|or|AND|OR)(?:\s|$)`)
 
 // constraintAdvice says what to write instead of src, a constraint that
 // Masterminds refused where no version in it is at fault, for the shapes

@@ -33,6 +33,9 @@ func TestHunt12ParseSaysWhatToDo(t *testing.T) {
 		"1.0rc1":                  `letters follow a "-", as a pre-release (1.0-rc1, which orders before 1.0), or a "+", as build metadata (1.0+rc1, which does not order)`,
 		"2.0.post1":               `letters follow a "-"`,
 		"1.0.0-":                  `write major.minor.patch, such as 1.4.0, then optionally "-" and a pre-release, "+" and build metadata`,
+		"8.5.x":                   `a version is exact: write the version itself, such as 1.2.0; "x" and "*" belong in constraints`,
+		"*":                       `a version is exact`,
+		"v1.X":                    `a version is exact`,
 	} {
 		_, err := version.Parse(in)
 		require.ErrorIs(t, err, version.ErrInvalidVersion, "%q", in)
@@ -58,6 +61,8 @@ func TestHunt12ParseConstraintSaysWhatToDo(t *testing.T) {
 		">=1.0 and <2":    `write "," or a space for "and", "||" for "or"`,
 		">=1.0 && <2":     `write "," or a space for "and", "||" for "or"`,
 		"<1 or >2":        `write "," or a space for "and", "||" for "or"`,
+		">=1.0&&<2":       `write "," or a space for "and", "||" for "or"`,
+		"≥1.0.0-or":       `character '≥' at byte 0 is not part of a constraint`,
 		"≥1.0":            `character '≥' at byte 0 is not part of a constraint`,
 		">=1:2.3":         `character ':' at byte 3 is not part of a constraint`,
 		"latest":          `write comparisons such as ">=1.2, <2", "^1.2", "~1.2.3" or "1.2.x", joined by "||" for "or"`,

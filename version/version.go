@@ -81,8 +81,9 @@ func cut(s string, n int) string {
 // more than three numbers ("1.2.3.4"), and letters right after the
 // numbers (PEP 440's "1.0rc1", "2.0.post1").
 var (
-	versionEpoch   = regexp.MustCompile(`^[0-9]+:`)
-	versionNumbers = regexp.MustCompile(`^v?[0-9]+(?:\.[0-9]+){0,2}`)
+	versionEpoch    = regexp.MustCompile(`^[0-9]+:`)
+	versionNumbers  = regexp.MustCompile(`^v?[0-9]+(?:\.[0-9]+){0,2}`)
+	versionWildcard = regexp.MustCompile(`^v?(?:[0-9]+\.){0,2}[xX*](?:$|[.+-])`)
 )
 
 // explainVersion returns Masterminds' error err on version s, which says
@@ -101,6 +102,8 @@ func explainVersion(s string, err error) error {
 		advice = fmt.Sprintf("%q is an epoch, which a semantic version has not: write the version without it", versionEpoch.FindString(s))
 	case s[0] == 'V':
 		advice = `write a lowercase "v", or none`
+	case versionWildcard.MatchString(s):
+		advice = `a version is exact: write the version itself, such as 1.2.0; "x" and "*" belong in constraints`
 	case errors.Is(err, semver.ErrSegmentStartsZero):
 		pre, _, _ := strings.Cut(s, "+")
 		_, pre, _ = strings.Cut(pre, "-")
