@@ -111,3 +111,32 @@ func TestHunt12IndexTooLargeNamesRepository(t *testing.T) {
 	require.ErrorIs(t, err, pkgsource.ErrInvalidIndex)
 	assert.Contains(t, err.Error(), "index.json is larger than 100 bytes: if the repository holds that many packages, raise the limit (WithMaxIndexSize)")
 }
+
+// TestHunt12IndexConflictingDigests: an index that names one file (or
+// URL) for two packages with different digests or sizes contradicts
+// itself: the file can match one of them at most, and the other package
+// fails every install, after the plan that picked it. It was read as
+// valid; it is now refused whole, naming both entries. Two packages of
+// one file with the same digest and size (a bundle) are read as before.
+func TestHunt12IndexConflictingDigests(t *testing.T) {
+	for name, second := range map[string]map[string]any{
+		"digest":     with(jdkEntry(), "file", "tomcat-10.1.34.tar.gz"),
+		"size":       with(jdkEntry(), "file", "tomcat-10.1.34.tar.gz", "sha256", strings.Repeat("a", 64)),
+		"url digest": with(jdkEntry(), "file", nil, "url", "https://example.com/t.tgz"),
+	} {
+		first := tomcatEntry()
+		if name == "url digest" {
+			first = with(first, "file", nil, "url", "https://example.com/t.tgz")
+		}
+		idx, err := pkgsource.ParseIndex([]byte(indexDoc(first, second)))
+		assert.Nil(t, idx, name)
+		require.ErrorIs(t, err, pkgsource.ErrInvalidIndex, name)
+		var ie *pkgsource.IndexError
+		require.ErrorAs(t, err, &ie, name)
+		assert.Equal(t, "package #2 (jdk 21.0.2)", ie.Entry, name)
+		assert.Contains(t, err.Error(), "as package #1 (tomcat 10.1.34) does, with another sha256 or size: a file has one; give each package the digest and size of the file as published", name)
+	}
+	idx, err := pkgsource.ParseIndex([]byte(indexDoc(tomcatEntry(), with(jdkEntry(), "file", "tomcat-10.1.34.tar.gz", "sha256", strings.Repeat("a", 64), "size", 100))))
+	require.NoError(t, err)
+	assert.Len(t, idx.Packages, 2)
+}

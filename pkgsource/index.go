@@ -105,7 +105,8 @@ func (e *IndexError) Unwrap() []error { return []error{ErrInvalidIndex, e.Err} }
 
 // ParseIndex parses an index of at most MaxIndexSize bytes. Every package
 // must be valid (see Package.Validate), name a file or a URL, not both,
-// give a digest and a size, and appear once.
+// give a digest and a size, and appear once; packages that name the same
+// file or URL must give it the same digest and size.
 func ParseIndex(data []byte) (*Index, error) {
 	return parseIndex(data, MaxIndexSize)
 }
@@ -155,20 +156,32 @@ func parseIndex(data []byte, limit int64) (*Index, error) {
 		}
 	}
 	seen := make(map[Key]int, len(in.Packages))
+	located := make(map[string]int, len(in.Packages)) // location → the first package there
+	entry := func(i int) string {
+		e, name := in.Packages[i], fmt.Sprintf("package #%d", i+1)
+		if tv := strings.TrimSpace(shown(e.Type) + " " + shown(e.Version)); tv != "" {
+			name += " (" + tv + ")"
+		}
+		return name
+	}
 	for i, e := range in.Packages {
 		p, err := e.decode()
-		entry := fmt.Sprintf("package #%d", i+1)
-		if name := strings.TrimSpace(shown(e.Type) + " " + shown(e.Version)); name != "" {
-			entry += " (" + name + ")"
-		}
 		if err != nil {
-			return nil, &IndexError{Entry: entry, Err: err}
+			return nil, &IndexError{Entry: entry(i), Err: err}
 		}
 		k := p.Key().canonical() // "18.04" and "18.4.0" are one version
 		if j, dup := seen[k]; dup {
-			return nil, &IndexError{Entry: entry, Err: fmt.Errorf("same type and version as package #%d", j+1)}
+			return nil, &IndexError{Entry: entry(i), Err: fmt.Errorf("same type and version as package #%d", j+1)}
 		}
 		seen[k] = i
+		// One file has one digest and size: of two packages that say
+		// otherwise, one could never be installed.
+		if j, ok := located[p.Location]; !ok {
+			located[p.Location] = i
+		} else if q := idx.Packages[j]; q.Digest != p.Digest || q.Size != p.Size {
+			return nil, &IndexError{Entry: entry(i), Err: fmt.Errorf("names %s as %s does, with another sha256 or size: a file has one; "+
+				"give each package the digest and size of the file as published", shown(RedactURL(p.Location)), entry(j))}
+		}
 		idx.Packages = append(idx.Packages, p)
 	}
 	return idx, nil
