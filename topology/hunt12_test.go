@@ -76,3 +76,18 @@ func TestHunt12JSONFileIsCompressed(t *testing.T) {
 	require.ErrorIs(t, err, topology.ErrInvalid)
 	assert.NotContains(t, err.Error(), "compressed")
 }
+
+// TestHunt12YAMLTwoMergeKeys: a mapping that merges two others with two
+// "<<" keys, as one may write for {<<: *base, <<: *extra}, was told to
+// remove one of the two keys or to put them in separate entries, which
+// loses one of the merges; YAML merges several mappings with one key
+// and a list, which the error now says.
+func TestHunt12YAMLTwoMergeKeys(t *testing.T) {
+	file := "schema: stackup.topology/v1\napplications:\n- id: a\n  templates:\n  - &b {id: t, type: x, version: 1.2}\n" +
+		"  - {<<: *b, <<: {type: y}, id: u}\n  nodes: []\n"
+	m, err := topology.ReadYAML(strings.NewReader(file))
+	assert.Nil(t, m)
+	require.ErrorIs(t, err, topology.ErrInvalid)
+	assert.Contains(t, err.Error(), `line 6: mapping key "<<" already defined at line 6: merge several mappings with one "<<" and a list, such as "<<: [*a, *b]"`)
+	assert.NotContains(t, err.Error(), "separate entries")
+}

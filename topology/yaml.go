@@ -453,8 +453,11 @@ var (
 // yamlTypeMessage says what one message of a yaml.TypeError says in the
 // file's terms: an unknown field, or a value of the wrong kind and what
 // belongs there, not the Go types it was read into; and what to do about
-// a key given twice.
+// a key given twice, the merge key "<<" among them.
 func yamlTypeMessage(m string) string {
+	if strings.Contains(m, `mapping key "<<" already defined at line`) {
+		return m + `: merge several mappings with one "<<" and a list, such as "<<: [*a, *b]"`
+	}
 	if strings.Contains(m, "already defined at line") {
 		// Which of the two another reader would keep is not said: this one keeps neither.
 		return m + ": a mapping gives each key once: remove one of the two, or, if both are wanted, put them in separate entries"
