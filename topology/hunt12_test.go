@@ -91,3 +91,19 @@ func TestHunt12YAMLTwoMergeKeys(t *testing.T) {
 	assert.Contains(t, err.Error(), `line 6: mapping key "<<" already defined at line 6: merge several mappings with one "<<" and a list, such as "<<: [*a, *b]"`)
 	assert.NotContains(t, err.Error(), "separate entries")
 }
+
+// TestHunt12TOSCAOtherVersionSaysWhatToDo: a service template of TOSCA
+// 2.0, of the NFV profile or of a dialect (Cloudify's DSL) was refused
+// saying only that its version is not one of the Simple Profile, not
+// which the reader takes or what to do.
+func TestHunt12TOSCAOtherVersionSaysWhatToDo(t *testing.T) {
+	inst := "schema: stackup.instances/v1\napplication: shop\nnodes: []\n"
+	for _, v := range []string{"tosca_2_0", "tosca_simple_profile_for_nfv_1_0_0", "cloudify_dsl_1_3", "1.3"} {
+		svc := "tosca_definitions_version: " + v + "\ntopology_template:\n  node_templates:\n    a: {type: x, properties: {version: 1.0}}\n"
+		m, err := topology.ReadTOSCA(strings.NewReader(svc), strings.NewReader(inst))
+		assert.Nil(t, m)
+		require.ErrorIs(t, err, topology.ErrInvalid, v)
+		assert.Contains(t, err.Error(), `line 1: tosca_definitions_version: invalid topology: "`+v+`" is not a TOSCA Simple Profile version from 1.0 to 1.3: `+
+			`write the service template in one ("tosca_simple_yaml_1_0" to "tosca_simple_yaml_1_3"), the TOSCA that stackup reads`, v)
+	}
+}

@@ -217,7 +217,8 @@ func readServiceTemplate(data []byte) ([]Template, error) {
 				return nil, err
 			}
 			if !slices.Contains([]string{"tosca_simple_yaml_1_0", "tosca_simple_yaml_1_1", "tosca_simple_yaml_1_2", "tosca_simple_yaml_1_3"}, v) {
-				return nil, toscaError(kv[1], key, "%s is not a TOSCA Simple Profile version from 1.0 to 1.3", Quote(v))
+				return nil, toscaError(kv[1], key, "%s is not a TOSCA Simple Profile version from 1.0 to 1.3: "+
+					`write the service template in one ("tosca_simple_yaml_1_0" to "tosca_simple_yaml_1_3"), the TOSCA that stackup reads`, Quote(v))
 			}
 			versionSeen = true
 		case "topology_template":
