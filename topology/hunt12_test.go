@@ -107,3 +107,20 @@ func TestHunt12TOSCAOtherVersionSaysWhatToDo(t *testing.T) {
 			`write the service template in one ("tosca_simple_yaml_1_0" to "tosca_simple_yaml_1_3"), the TOSCA that stackup reads`, v)
 	}
 }
+
+// TestHunt12UnknownTemplateSaysWhatToDo: a requirement or a node naming a
+// template the topology does not hold was refused without saying what to
+// do, and a requirement without a name was named `requirement ""`.
+func TestHunt12UnknownTemplateSaysWhatToDo(t *testing.T) {
+	file := "schema: stackup.topology/v1\napplications:\n- id: a\n  templates:\n" +
+		"  - {id: t, type: x, version: 1.2, requirements: [{template: u}, {name: db, template: w}]}\n" +
+		"  nodes: [{id: n, template: v}]\n"
+	m, err := topology.ReadYAML(strings.NewReader(file))
+	assert.Nil(t, m)
+	require.ErrorIs(t, err, topology.ErrInvalid)
+	msg := err.Error()
+	assert.Contains(t, msg, `template "t": invalid topology: requirement #1 names unknown template "u": add the template to an application of the topology, or name one it holds`)
+	assert.Contains(t, msg, `template "t": invalid topology: requirement "db" names unknown template "w": add the template`)
+	assert.Contains(t, msg, `node "n": invalid topology: unknown template "v": add the template to an application of the topology, or name one it holds`)
+	assert.NotContains(t, msg, `requirement ""`)
+}

@@ -470,6 +470,10 @@ func (b *Builder) Build() (*Memory, error) { return New(b.apps...) }
 // times as many dependencies.
 const maxRequirementsOn = 64
 
+// addTemplate says what to do about a reference to a template that the
+// topology does not hold.
+const addTemplate = "add the template to an application of the topology, or name one it holds"
+
 // requirementItem names the k-th requirement of template t, and its name
 // when it has a safe one, such as `template "shop_app" requirement #1
 // ("host")`.
@@ -592,7 +596,11 @@ func Validate(apps ...Application) error {
 					continue // reported above
 				}
 				if _, ok := templates[r.Template]; !ok {
-					problem(fmt.Sprintf("template %q", t.ID), "requirement %q names unknown template %q", r.Name, r.Template)
+					req := fmt.Sprintf("requirement #%d", k+1)
+					if r.Name != "" {
+						req = fmt.Sprintf("requirement %q", r.Name)
+					}
+					problem(fmt.Sprintf("template %q", t.ID), "%s names unknown template %q: %s", req, r.Template, addTemplate)
 				}
 			}
 		}
@@ -612,7 +620,7 @@ func Validate(apps ...Application) error {
 					badID(item, err)
 					break
 				}
-				problem(item, "unknown template %q", n.Template)
+				problem(item, "unknown template %q: %s", n.Template, addTemplate)
 			}
 			hosts := 0
 			// A set, not a search of those before: a node read from a
