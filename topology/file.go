@@ -467,6 +467,9 @@ func jsonMessage(data []byte, err error) string {
 				`-compressed, not JSON: store the file uncompressed (a server may still send it compressed, with "Content-Encoding: gzip")`
 		}
 	}
+	if errors.As(err, &syn) {
+		return strings.TrimPrefix(err.Error(), "json: ") + jsonSyntaxHint(data, syn)
+	}
 	var typ *json.UnmarshalTypeError
 	if !errors.As(err, &typ) || typ.Type == nil {
 		msg := strings.TrimPrefix(err.Error(), "json: ")
@@ -497,6 +500,37 @@ func jsonMessage(data []byte, err error) string {
 		return msg
 	}
 	return fmt.Sprintf("field %q: %s", fieldPath(typ.Field), msg)
+}
+
+// jsonSyntaxHint says, for a syntax error in data, what JSON does not
+// allow where editors and other languages do (comments, a "," before "}"
+// or "]", single quotes, keys without quotes, a "," left out) and what to
+// write; or "".
+func jsonSyntaxHint(data []byte, syn *json.SyntaxError) string {
+	if syn.Offset < 1 || syn.Offset > int64(len(data)) {
+		return ""
+	}
+	at := data[syn.Offset-1:]
+	before := bytes.TrimRight(data[:syn.Offset-1], " \t\r\n")
+	msg := syn.Error()
+	switch {
+	case at[0] == '/':
+		return ": JSON holds no comments: remove them"
+	case (at[0] == '}' || at[0] == ']') && bytes.HasSuffix(before, []byte(",")):
+		return `: JSON allows no "," before "}" or "]": remove the last ","`
+	case at[0] == '\'':
+		return `: JSON quotes keys and strings with '"', not '\''`
+	case strings.HasSuffix(msg, "looking for beginning of object key string"):
+		key := at[:len(at)-len(bytes.TrimLeft(at, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"))]
+		if len(key) > 0 {
+			return fmt.Sprintf(`: JSON quotes keys with '"': write "%s"`, shownID(string(key), 64))
+		}
+	case strings.HasSuffix(msg, "after object key:value pair"), strings.HasSuffix(msg, "after array element"):
+		if at[0] == '"' || at[0] == '{' || at[0] == '[' {
+			return `: a "," is missing before it`
+		}
+	}
+	return ""
 }
 
 // compressedMagic are the bytes that begin files of the compressed

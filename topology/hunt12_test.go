@@ -124,3 +124,28 @@ func TestHunt12UnknownTemplateSaysWhatToDo(t *testing.T) {
 	assert.Contains(t, msg, `node "n": invalid topology: unknown template "v": add the template to an application of the topology, or name one it holds`)
 	assert.NotContains(t, msg, `requirement ""`)
 }
+
+// TestHunt12JSONAsEditorsWriteIt: a topology file or index written as
+// editors and other languages let one write JSON (comments, a comma
+// before "}" or "]", single quotes, keys without quotes, a comma left
+// out) was refused with encoding/json's words alone ("invalid character
+// '/' looking for beginning of object key string"); the error now says
+// what JSON does not allow there and what to write.
+func TestHunt12JSONAsEditorsWriteIt(t *testing.T) {
+	for in, want := range map[string]string{
+		"{\n  // the shop\n  \"schema\": \"stackup.topology/v1\",\n  \"applications\": []\n}\n": `line 2, column 3: invalid topology: invalid character '/' looking for beginning of object key string: ` +
+			`JSON holds no comments: remove them`,
+		"{\"schema\": \"stackup.topology/v1\", /* x */\n  \"applications\": []}\n":    `JSON holds no comments`,
+		"{\n  \"schema\": \"stackup.topology/v1\",\n  \"applications\": [],\n}\n":     `line 4, column 1: invalid topology: invalid character '}' looking for beginning of object key string: JSON allows no "," before "}" or "]": remove the last ","`,
+		"{\"schema\": \"stackup.topology/v1\", \"applications\": [{\"id\": \"a\"},]}": `JSON allows no "," before "}" or "]"`,
+		"{\n  'schema': 'stackup.topology/v1'\n}\n":                                   `JSON quotes keys and strings with '"', not '\''`,
+		"{\n  schema: \"stackup.topology/v1\"\n}\n":                                   `JSON quotes keys with '"': write "schema"`,
+		"{\"schema\": \"stackup.topology/v1\"\n \"applications\": []}\n":              `line 2, column 2: invalid topology: invalid character '"' after object key:value pair: a "," is missing before it`,
+		"{\"schema\": \"stackup.topology/v1\", \"applications\": [{} {}]}\n":          `invalid character '{' after array element: a "," is missing before it`,
+	} {
+		m, err := topology.ReadJSON(strings.NewReader(in))
+		assert.Nil(t, m)
+		require.ErrorIs(t, err, topology.ErrInvalid, in)
+		assert.Contains(t, err.Error(), want, in)
+	}
+}
