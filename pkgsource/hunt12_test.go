@@ -140,3 +140,17 @@ func TestHunt12IndexConflictingDigests(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, idx.Packages, 2)
 }
+
+// TestHunt12IndexTimeSaysWhatToWrite: an index whose "generated" or
+// "expires" is not an RFC 3339 time (a space for the "T", no zone, a
+// date alone, Unix seconds, as other tools write times) was refused with
+// time's words alone ("parsing time ... as "2006-01-02T15:04:05Z07:00"",
+// "Time.UnmarshalJSON: input is not a JSON string"), naming no field and
+// not what to write.
+func TestHunt12IndexTimeSaysWhatToWrite(t *testing.T) {
+	for _, g := range []string{`"2026-11-24 10:00:00"`, `1732442400`, `"2026-11-24"`, `"2026-11-24T10:00:00"`, `"2026-11-24T10:00:00+0100"`} {
+		_, err := pkgsource.ParseIndex([]byte(`{"schema": "stackup.index/v1", "version": 1, "generated": ` + g + `, "packages": []}`))
+		require.ErrorIs(t, err, pkgsource.ErrInvalidIndex, g)
+		assert.Contains(t, err.Error(), `"generated" and "expires" are RFC 3339 times, such as "2026-11-24T10:00:00Z": `, g)
+	}
+}

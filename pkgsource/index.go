@@ -129,6 +129,10 @@ func parseIndex(data []byte, limit int64) (*Index, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
+		if _, ok := errors.AsType[*time.ParseError](err); ok || strings.HasPrefix(err.Error(), "Time.UnmarshalJSON: ") {
+			// time's error names no field, and not what to write.
+			err = fmt.Errorf(`"generated" and "expires" are RFC 3339 times, such as "2026-11-24T10:00:00Z": %w`, err)
+		}
 		return nil, &IndexError{Err: topology.JSONError(data, err)}
 	}
 	if _, err := dec.Token(); err != io.EOF {
