@@ -64,11 +64,23 @@ func ReadPublicKey(path string) (ed25519.PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := base64.StdEncoding.Strict().DecodeString(strings.TrimSpace(string(data))) // one text per key: no stray bits after its last byte
+	key, err := decodeBase64(string(data))
 	if err != nil || len(key) != ed25519.PublicKeySize {
 		return nil, &FileError{What: what, Path: path, Err: fmt.Errorf("not the base64 of an ed25519 public key (%d bytes); give the file the repository's publisher signs with", ed25519.PublicKeySize)}
 	}
 	return ed25519.PublicKey(key), nil
+}
+
+// decodeBase64 decodes s, the standard base64 of a key or a signature
+// with white space around it, so that each value has one text: no stray
+// bits after its last byte (Strict), and no line break within, which
+// encoding/base64 would skip.
+func decodeBase64(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, errors.New("a line break within the base64")
+	}
+	return base64.StdEncoding.Strict().DecodeString(s)
 }
 
 // openRegular opens name for reading through open (os.Open, or a Root's

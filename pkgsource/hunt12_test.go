@@ -154,3 +154,21 @@ func TestHunt12IndexTimeSaysWhatToWrite(t *testing.T) {
 		assert.Contains(t, err.Error(), `"generated" and "expires" are RFC 3339 times, such as "2026-11-24T10:00:00Z": `, g)
 	}
 }
+
+// TestHunt12SignatureLineBreakWithin: a signature file, like a key file
+// (see the FuzzReadPublicKey input d324896981417ea1), has one text per
+// signature, the base64 with white space around it; encoding/base64
+// skips a line break within, so a signature file broken over two lines
+// was read as the signature. It is now refused as malformed.
+func TestHunt12SignatureLineBreakWithin(t *testing.T) {
+	r := newRepo(t, true)
+	_, err := r.openDir(t, pkgsource.WithKeys(r.pub)).Packages(context.Background(), "tomcat")
+	require.NoError(t, err, "the signature as written")
+	sig := strings.TrimSpace(string(r.files[pkgsource.SignatureFile]))
+	for _, broken := range []string{sig[:40] + "\n" + sig[40:] + "\n", sig[:40] + "\r\n" + sig[40:], sig[:1] + "\r" + sig[1:]} {
+		r.write(t, pkgsource.SignatureFile, []byte(broken))
+		_, err := r.openDir(t, pkgsource.WithKeys(r.pub)).Packages(context.Background(), "tomcat")
+		require.ErrorIs(t, err, pkgsource.ErrUntrusted, "%q", broken)
+		assert.Contains(t, err.Error(), "malformed signature", "%q", broken)
+	}
+}

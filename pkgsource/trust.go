@@ -1,7 +1,6 @@
 package pkgsource
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
@@ -423,7 +422,7 @@ func (o *options) checkSignature(data, sig []byte) error {
 	if sig == nil {
 		return fmt.Errorf("%w: no signature (%s beside %s): publish the index signed with a key given to this source", ErrUntrusted, SignatureFile, IndexFile)
 	}
-	raw, err := base64.StdEncoding.Strict().DecodeString(string(bytes.TrimSpace(sig))) // one text per signature
+	raw, err := decodeBase64(string(sig))
 	if err != nil || len(raw) != ed25519.SignatureSize {
 		return fmt.Errorf("%w: malformed signature: %s must hold the base64 of an ed25519 signature of %s (see SignIndex)", ErrUntrusted, SignatureFile, IndexFile)
 	}
