@@ -117,7 +117,8 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 }
 
 // ReadJSON reads a plan written by WriteJSON, of at most MaxPlanSize
-// bytes. It refuses, with an error matching ErrInvalidPlan, a plan of
+// bytes, after a byte-order mark if an editor put one there. It refuses,
+// with an error matching ErrInvalidPlan, a plan of
 // another schema, whose ID is not the hash of its content (it was edited),
 // followed by anything but white space (another plan appended to the
 // file), that gives a key twice, whose steps cannot be ordered, or which
@@ -131,6 +132,9 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 	if len(data) > MaxPlanSize {
 		return nil, fmt.Errorf("upgrade: %w: larger than %d bytes", ErrInvalidPlan, MaxPlanSize)
 	}
+	// An editor may have put a byte-order mark before the plan while it
+	// was reviewed; the plan's ID is of its content, not of its bytes.
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	if err := topology.CheckNotEmpty(data, `a plan as Plan.WriteJSON writes it, a JSON object with "schema": "`+Schema+`"; plan again to make one`); err != nil {
 		return nil, fmt.Errorf("upgrade: %w: %w", ErrInvalidPlan, err)
 	}

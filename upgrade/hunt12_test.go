@@ -978,3 +978,20 @@ func TestHunt12StaleCheckDependentOfApplicationNode(t *testing.T) {
 		})
 	}
 }
+
+// TestHunt12PlanFileByteOrderMark: a plan file that an editor saved with a
+// byte-order mark while it was reviewed reads as the plan, as the topology
+// and index readers read such files; a mark anywhere else is refused.
+func TestHunt12PlanFileByteOrderMark(t *testing.T) {
+	plan, err := upgrade.NewPlanner(build(t, shopBuilder(2)), catalogue(t)).Plan(t.Context(), cvRequest())
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	require.NoError(t, plan.WriteJSON(&buf))
+	p, err := upgrade.ReadJSON(strings.NewReader("\ufeff" + buf.String()))
+	require.NoError(t, err)
+	assert.Equal(t, plan.ID, p.ID)
+	assert.Equal(t, plan.Steps, p.Steps)
+
+	_, err = upgrade.ReadJSON(strings.NewReader("\ufeff\ufeff" + buf.String()))
+	assert.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+}
