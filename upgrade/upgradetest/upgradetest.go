@@ -95,6 +95,14 @@ func (e *Executor) FailTimes(id upgrade.StepID, n int, err error) {
 	e.setFault(id, func(f *fault) { f.err, f.times = err, n })
 }
 
+// Heal clears every fault set for step id (by FailAt, FailTimes, Hang,
+// FailVerify and FailRollback): from now on it executes, verifies and
+// rolls back without error, as when a test resumes a run after fixing
+// what failed. What was recorded of it stays.
+func (e *Executor) Heal(id upgrade.StepID) {
+	e.setFault(id, func(f *fault) { *f = fault{} })
+}
+
 // Hang makes every attempt to execute step id block until its context is
 // done, and then return the context's error.
 func (e *Executor) Hang(id upgrade.StepID) {

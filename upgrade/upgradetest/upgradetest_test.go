@@ -82,6 +82,22 @@ func TestFailTimesZeroClearsFailures(t *testing.T) {
 	assert.NoError(t, exec.Execute(context.Background(), upgrade.Step{ID: "a"}), "no attempt fails")
 }
 
+func TestHealClearsEveryFault(t *testing.T) {
+	var exec upgradetest.Executor
+	exec.FailAt("a", errors.New("boom"))
+	exec.Hang("a")
+	exec.FailVerify("a", errors.New("unhealthy"))
+	exec.FailRollback("a", errors.New("stuck"))
+	exec.FailAt("b", errors.New("other"))
+	exec.Heal("a")
+	ctx := context.Background()
+	assert.NoError(t, exec.Execute(ctx, upgrade.Step{ID: "a"}), "neither fails nor hangs")
+	assert.NoError(t, exec.Verify(ctx, upgrade.Step{ID: "a"}))
+	assert.NoError(t, exec.Rollback(ctx, upgrade.Step{ID: "a"}))
+	assert.Equal(t, 1, exec.Calls("a"), "what was recorded stays")
+	assert.Error(t, exec.Execute(ctx, upgrade.Step{ID: "b"}), "another step's fault stays")
+}
+
 func TestHangBlocksUntilDone(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var exec upgradetest.Executor
