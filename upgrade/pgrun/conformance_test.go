@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,8 +20,9 @@ import (
 // workers over PostgreSQL, each with an upgradetest.Executor configured
 // alike, and requires the same outcome of every step: state, attempts,
 // whether it was resumed, in doubt or abandoned, calls of the executor,
-// the sentinels its error matches; and the same
-// sentinels of the run's error. It is what keeps the two runners from
+// the sentinels its error matches; the same sentinels of the run's
+// error; and the same events (see confEvent), in the same order when
+// one step runs at a time. It is what keeps the two runners from
 // drifting apart.
 
 // confPlan is a plan of the suite and the step its faults hit.
@@ -143,16 +145,79 @@ func inDoubtOf(r *upgrade.Report) []upgrade.StepID {
 	return out
 }
 
+// confEvent is what the suite compares of an event: every field of
+// upgrade.Event both runners can equal. Left out are WaitingFor (of
+// StepWaiting, which upgrade.Run never emits), the error's text (a
+// worker's is recorded as text, a RemoteError: compared are whether
+// there is one and the sentinels it matches), the Step beyond its ID
+// (the workers' is read back from the stored plan), and the fields only
+// pgrun's Event has (Seq, Worker, Time).
+type confEvent struct {
+	Kind        upgrade.EventKind
+	Step        upgrade.StepID
+	Attempt     int
+	InDoubt     bool
+	Err         bool
+	Sentinels   string // which of confSentinels Err matches
+	Done, Total int
+}
+
+func toConfEvent(e upgrade.Event) confEvent {
+	return confEvent{Kind: e.Kind, Step: e.Step.ID, Attempt: e.Attempt, InDoubt: e.InDoubt, Err: e.Err != nil,
+		Sentinels: fmt.Sprint(sentinels(e.Err)), Done: e.Done, Total: e.Total}
+}
+
+// recordEvents returns an option of upgrade.Run that appends what the
+// suite compares of each event to *into.
+func recordEvents(into *[]confEvent) upgrade.RunOption {
+	return upgrade.WithEvents(func(e upgrade.Event) { *into = append(*into, toConfEvent(e)) })
+}
+
+// storeEvents returns what the suite compares of the events of run planID
+// after sequence number after, and the last one's sequence number (after,
+// if there is none).
+func storeEvents(t *testing.T, s *Store, planID string, after int64) ([]confEvent, int64) {
+	t.Helper()
+	events, err := s.Events(context.Background(), planID, after, 1<<20)
+	require.NoError(t, err)
+	var out []confEvent
+	for _, e := range events {
+		out = append(out, toConfEvent(e.Event))
+		after = e.Seq
+	}
+	return out, after
+}
+
+// sameEvents reports whether the runners' events agree, failing t where
+// they do not: one step at a time (ordered), the same sequence; with
+// more, which step starts or ends first is timing, and so are the Done
+// counts: the same events, Done aside, in any order.
+func sameEvents(t *testing.T, what string, ordered bool, want, got []confEvent) bool {
+	t.Helper()
+	if ordered {
+		return assert.Equal(t, want, got, "%s: events, in order", what)
+	}
+	unordered := func(es []confEvent) []confEvent {
+		out := slices.Clone(es)
+		for i := range out {
+			out[i].Done = 0
+		}
+		return out
+	}
+	return assert.ElementsMatch(t, unordered(want), unordered(got), "%s: events", what)
+}
+
 // conform runs plan with opts through upgrade.Run and through two workers
 // of s, each runner with its own executor configured by set, and requires
-// the same outcomes.
+// the same outcomes and events.
 func conform(t *testing.T, s *Store, id string, plan *upgrade.Plan, opts Options, set func(*upgradetest.Executor)) {
 	t.Helper()
 	ctx := context.Background()
 	inProc, remote := &upgradetest.Executor{}, &upgradetest.Executor{}
 	set(inProc)
 	set(remote)
-	want, wantErr := upgrade.Run(ctx, plan, inProc, runOptions(opts)...)
+	var wantEvents []confEvent
+	want, wantErr := upgrade.Run(ctx, plan, inProc, append(runOptions(opts), recordEvents(&wantEvents))...)
 	require.NotNil(t, want)
 
 	plan.ID = id
@@ -176,6 +241,8 @@ func conform(t *testing.T, s *Store, id string, plan *upgrade.Plan, opts Options
 		assert.ElementsMatch(t, inProc.RolledBack(), remote.RolledBack(), "steps rolled back")
 	}
 	assert.Empty(t, got.InDoubt)
+	gotEvents, _ := storeEvents(t, s, plan.ID, 0)
+	sameEvents(t, "run", opts.Concurrency == 1, wantEvents, gotEvents)
 }
 
 func TestConformance(t *testing.T) {

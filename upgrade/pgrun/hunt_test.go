@@ -3,7 +3,6 @@ package pgrun
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -161,98 +160,6 @@ func TestRetryAbandonedStepInDoubt(t *testing.T) {
 	require.NoError(t, st.Err)
 	assert.Equal(t, inProc.InDoubt(), remote.InDoubt(), "offered again in doubt")
 	assert.Equal(t, []upgrade.StepID{"a"}, st.InDoubt)
-}
-
-// confEvent is what the conformance suite compares of an event.
-type confEvent struct {
-	Kind    upgrade.EventKind
-	Step    upgrade.StepID
-	Attempt int
-	InDoubt bool
-	Err     string // the sentinels it matches
-	Done    int    // compared one step at a time only
-}
-
-func toConfEvent(e upgrade.Event, withDone bool) confEvent {
-	c := confEvent{Kind: e.Kind, Step: e.Step.ID, Attempt: e.Attempt, InDoubt: e.InDoubt && e.Kind == upgrade.StepStarted,
-		Err: fmt.Sprint(sentinels(e.Err))}
-	if withDone {
-		c.Done = e.Done
-	}
-	return c
-}
-
-// TestConformanceEvents runs the conformance suite's plans and faults and
-// requires the same events of both runners: one at a time, in the same
-// order, with the same Done counts; with more, the same events.
-func TestConformanceEvents(t *testing.T) {
-	s, _ := testStore(t)
-	k := 0
-	for _, p := range confPlans {
-		for _, f := range confFaults {
-			for _, pol := range []struct {
-				name        string
-				policy      upgrade.FailurePolicy
-				concurrency int
-			}{{"failfast", upgrade.FailFast, 1}, {"continue", upgrade.ContinueIndependent, 2}} {
-				t.Run(fmt.Sprintf("%s/%s/%s", p.name, f.name, pol.name), func(t *testing.T) {
-					k++
-					ctx := context.Background()
-					opts := f.opts
-					opts.Policy, opts.Concurrency = pol.policy, pol.concurrency
-					one := opts.Concurrency == 1
-					plan := p.plan(t)
-					inProc, remote := &upgradetest.Executor{}, &upgradetest.Executor{}
-					f.set(inProc, p.target)
-					f.set(remote, p.target)
-					var want []confEvent
-					_, _ = upgrade.Run(ctx, plan, inProc, append(runOptions(opts), upgrade.WithEvents(func(e upgrade.Event) {
-						want = append(want, toConfEvent(e, one))
-					}))...)
-					plan.ID = fmt.Sprintf("events-%d", k)
-					require.NoError(t, s.Submit(ctx, plan, opts))
-					work(t, s, plan.ID, 2, remote, fastWorker)
-					events, err := s.Events(ctx, plan.ID, 0, 100000)
-					require.NoError(t, err)
-					var got []confEvent
-					for _, e := range events {
-						got = append(got, toConfEvent(e.Event, one))
-						assert.Equal(t, len(plan.Steps), e.Total)
-					}
-					if one {
-						assert.Equal(t, sortSkips(want), sortSkips(got))
-					} else {
-						assert.ElementsMatch(t, want, got)
-					}
-				})
-			}
-		}
-	}
-}
-
-// sortSkips sorts the steps of each run of skipped events, which the
-// runners emit in different orders, Done counting up all the same.
-func sortSkips(es []confEvent) []confEvent {
-	for i := 0; i < len(es); {
-		j := i
-		for j < len(es) && es[j].Kind == upgrade.StepSkipped {
-			j++
-		}
-		if j == i {
-			i++
-			continue
-		}
-		var ids []upgrade.StepID
-		for _, e := range es[i:j] {
-			ids = append(ids, e.Step)
-		}
-		slices.Sort(ids)
-		for k := range ids {
-			es[i+k].Step = ids[k]
-		}
-		i = j
-	}
-	return es
 }
 
 // TestLeaseTakenWhileExecuteBlocks: a worker's Execute blocks while its

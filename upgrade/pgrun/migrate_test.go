@@ -248,3 +248,39 @@ func TestOpenMigratesVersion13(t *testing.T) {
 		st.Report.Outcomes)
 	assert.Equal(t, []upgrade.StepID{"a", "b", "b"}, exec.Started())
 }
+
+// A schema at version 14, as released, holding a run whose worker was
+// lost as it ran a step (claimed by version 14's claim), is migrated by
+// Open: the step is taken over in doubt and fails, and the steps after it
+// are skipped in upgrade.Run's order, depth first. Version 14's functions
+// skipped them in the order of their indexes.
+func TestOpenMigratesVersion14(t *testing.T) {
+	s, pool := testStore(t)
+	ctx := context.Background()
+	v14 := oldSchema(t, s, 14)
+	plan := diamond() // a; b and c after a; d after both; e
+	plan.ID = "old"
+	require.NoError(t, v14.Submit(ctx, plan, Options{}))
+	var status string
+	require.NoError(t, pool.QueryRow(ctx, v14.q(`SELECT r_status FROM {s}.claim('old', 'lost', 3600000000, false, NULL, false)`)).Scan(&status))
+	require.Equal(t, "claimed", status)
+	expireLeases(t, v14, pool, "old")
+
+	migrated := migrate(t, pool, v14.name)
+	exec := &upgradetest.Executor{}
+	exec.FailAt("a", errBoom)
+	work(t, migrated, "old", 1, exec, fastWorker)
+	st, err := migrated.Status(ctx, "old")
+	require.NoError(t, err)
+	require.True(t, st.Finished)
+	require.Equal(t, []upgrade.StepID{"a"}, exec.InDoubt(), "the test's premise: a taken over in doubt")
+	events, err := migrated.Events(ctx, "old", 0, 100)
+	require.NoError(t, err)
+	var skipped []upgrade.StepID
+	for _, e := range events {
+		if e.Kind == upgrade.StepSkipped {
+			skipped = append(skipped, e.Step.ID)
+		}
+	}
+	assert.Equal(t, []upgrade.StepID{"b", "d", "c"}, skipped, "skipped in upgrade.Run's order")
+}

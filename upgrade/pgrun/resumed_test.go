@@ -50,7 +50,7 @@ func TestRetryReportsResumed(t *testing.T) {
 	require.Error(t, err)
 	var wantEvents []confEvent
 	want2, err := upgrade.Run(ctx, plan, inProc, append(runOpts, upgrade.WithEvents(func(e upgrade.Event) {
-		wantEvents = append(wantEvents, toConfEvent(e, true))
+		wantEvents = append(wantEvents, toConfEvent(e))
 	}))...)
 	require.NoError(t, err)
 
@@ -94,7 +94,7 @@ func TestRetryReportsResumed(t *testing.T) {
 	require.NoError(t, err)
 	var gotEvents []confEvent
 	for _, e := range events {
-		gotEvents = append(gotEvents, toConfEvent(e.Event, true))
+		gotEvents = append(gotEvents, toConfEvent(e.Event))
 		assert.False(t, e.InDoubt, "event %v of %s in doubt", e.Kind, e.Step.ID)
 	}
 	assert.Equal(t, wantEvents, gotEvents, "the retried run's events")

@@ -41,7 +41,7 @@ func channelName(schema string) string {
 var ErrInvalidSchema = errors.New("pgrun: invalid schema name")
 
 // SchemaVersion is the version of the tables Open creates or migrates to.
-const SchemaVersion = 14
+const SchemaVersion = 15
 
 // ErrSchemaVersion reports a schema that a newer program has migrated past
 // SchemaVersion: this program cannot use it.
@@ -218,6 +218,9 @@ var migrations = []string{
 	// (Outcome.Resumed, no attempts, not in doubt). A step kept by a
 	// Retry of version 13 is not marked.
 	`ALTER TABLE {s}.steps ADD COLUMN resumed boolean NOT NULL DEFAULT false;`,
+	// Version 15: skip_after skips steps in upgrade.Run's order (depth
+	// first), not in the order of their indexes.
+	functions,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
@@ -490,22 +493,46 @@ const functions = `
 	-- skip_after skips the steps of run p_plan waiting or ready after
 	-- the vertices p_from, which failed, with an event each numbered on
 	-- from p_done steps done, and returns their number. Barriers are
-	-- skipped silently: they are not steps.
+	-- skipped silently: they are not steps. The steps after each vertex
+	-- of p_from, in turn, are skipped in upgrade.Run's order: depth first,
+	-- each vertex's next ones in the order of their indexes, walked with
+	-- a stack of its own rather than by recursion, as upgrade.Run does.
 	CREATE OR REPLACE FUNCTION {s}.skip_after(p_plan text, p_from int[], p_done int, p_total int, p_worker text)
 	RETURNS int LANGUAGE plpgsql AS $pgrun$
 	DECLARE
-		n int;
+		n int := 0;
+		f int;
+		v int;
+		a int;
+		stack int[] := '{}';
+		top int := 0;
 	BEGIN
-		WITH RECURSIVE later(idx) AS (
-				SELECT e.after FROM {s}.edges e WHERE e.plan_id = p_plan AND e.before = ANY (p_from)
-				UNION SELECT e.after FROM {s}.edges e JOIN later l ON e.before = l.idx WHERE e.plan_id = p_plan),
-			skipped AS (
-				UPDATE {s}.steps SET state = 'skipped' WHERE plan_id = p_plan AND state IN ('waiting', 'ready')
-					AND idx IN (SELECT idx FROM later) RETURNING idx)
-		INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
-			SELECT p_plan, {skipped}, idx, 0, NULL, false, p_done + row_number() OVER (ORDER BY idx), p_total, p_worker
-			FROM skipped WHERE idx < p_total;
-		GET DIAGNOSTICS n = ROW_COUNT;
+		FOREACH f IN ARRAY p_from LOOP
+			v := f;
+			LOOP
+				-- The vertices after v, the first on top.
+				FOR a IN SELECT e.after FROM {s}.edges e WHERE e.plan_id = p_plan AND e.before = v ORDER BY e.after DESC LOOP
+					top := top + 1;
+					stack[top] := a;
+				END LOOP;
+				LOOP -- the next vertex on the stack not finished yet, skipped
+					IF top = 0 THEN
+						v := NULL;
+						EXIT;
+					END IF;
+					v := stack[top];
+					top := top - 1;
+					UPDATE {s}.steps SET state = 'skipped' WHERE plan_id = p_plan AND idx = v AND state IN ('waiting', 'ready');
+					EXIT WHEN FOUND;
+				END LOOP;
+				EXIT WHEN v IS NULL;
+				IF v < p_total THEN
+					n := n + 1;
+					INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
+						VALUES (p_plan, {skipped}, v, 0, NULL, false, p_done + n, p_total, p_worker);
+				END IF;
+			END LOOP;
+		END LOOP;
 		RETURN n;
 	END $pgrun$;
 
