@@ -271,3 +271,76 @@ func TestConformance(t *testing.T) {
 		}
 	}
 }
+
+// TestConformanceTakenOverEvents: a step whose worker is lost as it runs
+// is taken over, in doubt, by another, as upgrade.Run resumed from a
+// journal that recorded the step started offers it in doubt. From the
+// step taken over on, both runners emit the same events and report the
+// same outcomes, the steps before it aside (the workers' run executed
+// them, upgrade.Run resumed did not), but for one count: the workers'
+// attempts of the step include the lost worker's, which upgrade.Run
+// resumed, a run of its own, does not; so does its retry budget (one
+// attempt here, so that the attempts differ by that count alone).
+func TestConformanceTakenOverEvents(t *testing.T) {
+	s, pool := testStore(t)
+	for k, f := range []struct {
+		name string
+		set  func(*upgradetest.Executor)
+	}{
+		{"succeeds", func(*upgradetest.Executor) {}},
+		{"fails", func(e *upgradetest.Executor) { e.FailAt("b", errBoom) }},
+		{"verify-fails", func(e *upgradetest.Executor) { e.FailVerify("b", errBoom) }},
+	} {
+		t.Run(f.name, func(t *testing.T) {
+			ctx := context.Background()
+			plan := chain3(fmt.Sprintf("taken-over-%d", k))
+			inProc, remote := &upgradetest.Executor{}, &upgradetest.Executor{}
+			f.set(inProc)
+			f.set(remote)
+			// upgrade.Run: a crash as b ran, a done before.
+			j := &memJournal{records: []upgrade.Record{{Kind: upgrade.RecordStarted, Step: "a"},
+				{Kind: upgrade.RecordSucceeded, Step: "a"}, {Kind: upgrade.RecordStarted, Step: "b"}}}
+			var wantEvents []confEvent
+			want, wantErr := upgrade.Run(ctx, plan, inProc, append(runOptions(Options{}), upgrade.WithJournal(j), recordEvents(&wantEvents))...)
+			require.NotNil(t, want, "%v", wantErr)
+			require.Equal(t, []upgrade.StepID{"b"}, inProc.InDoubt(), "the test's premise: Run resumed offers b in doubt")
+
+			// pgrun: a worker runs a, then is lost as it runs b.
+			require.NoError(t, s.Submit(ctx, plan, Options{}))
+			dead := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "dead", Lease: time.Hour})
+			for _, id := range []upgrade.StepID{"a", "b"} {
+				c, _, _, err := dead.claim(ctx, nil)
+				require.NoError(t, err)
+				require.NotNil(t, c)
+				require.Equal(t, id, plan.Steps[c.idx].ID)
+				if id == "a" {
+					require.NoError(t, dead.finish(ctx, c, 1, "", 0))
+				}
+			}
+			expireLeases(t, s, pool, plan.ID)
+			work(t, s, plan.ID, 2, remote, fastWorker)
+			require.Equal(t, []upgrade.StepID{"b"}, remote.InDoubt(), "the test's premise: b taken over in doubt")
+			got, err := s.Status(ctx, plan.ID)
+			require.NoError(t, err)
+			require.True(t, got.Finished)
+
+			const lost = 1 // the lost worker's attempt of b
+			wantOutcomes := confOutcomes(want)[1:]
+			wantOutcomes[0].Attempts += lost
+			assert.Equal(t, wantOutcomes, confOutcomes(got.Report)[1:], "outcomes from b on")
+			assert.Equal(t, inDoubtOf(want), got.InDoubt)
+			assert.Equal(t, sentinels(wantErr), sentinels(got.Err), "run error kinds: %v, %v", wantErr, got.Err)
+			for i, e := range wantEvents {
+				if e.Step == "b" && e.Attempt > 0 {
+					wantEvents[i].Attempt += lost
+				}
+			}
+			gotEvents, _ := storeEvents(t, s, plan.ID, 0)
+			takeover := slices.IndexFunc(gotEvents, func(e confEvent) bool {
+				return e.Kind == upgrade.StepStarted && e.Step == "b" && e.Attempt == 1+lost
+			})
+			require.Positive(t, takeover, "b taken over: %v", gotEvents)
+			sameEvents(t, "from b taken over on", true, wantEvents, gotEvents[takeover:])
+		})
+	}
+}

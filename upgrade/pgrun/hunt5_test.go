@@ -277,7 +277,8 @@ type retried struct {
 // retryBoth runs plan twice through upgrade.Run with one journal, and
 // through s's workers, then again after Store.Retry, each with an
 // executor from newExec that between changes before the second run. It
-// checks that the second runs agree (see sameRuns).
+// checks that the second runs agree (see sameRuns), and their events (see
+// sameEvents).
 func retryBoth(t *testing.T, s *Store, plan *upgrade.Plan, o Options, newExec func() *upgradetest.Executor,
 	between func(*upgradetest.Executor)) retried {
 	t.Helper()
@@ -289,11 +290,13 @@ func retryBoth(t *testing.T, s *Store, plan *upgrade.Plan, o Options, newExec fu
 	runOpts := append(runOptions(o.normal()), upgrade.WithJournal(j))
 	_, _ = upgrade.Run(ctx, plan, r.inProc, runOpts...)
 	between(r.inProc)
-	r.want, r.wantErr = upgrade.Run(ctx, plan, r.inProc, runOpts...)
+	var wantEvents []confEvent
+	r.want, r.wantErr = upgrade.Run(ctx, plan, r.inProc, append(runOpts, recordEvents(&wantEvents))...)
 	require.NotNil(t, r.want, "%v", r.wantErr)
 
 	require.NoError(t, s.Submit(ctx, plan, o))
 	work(t, s, plan.ID, 1, r.remote, fastWorker)
+	_, seen := storeEvents(t, s, plan.ID, 0)
 	again, err := s.Retry(ctx, plan.ID)
 	require.NoError(t, err)
 	require.True(t, again)
@@ -301,7 +304,10 @@ func retryBoth(t *testing.T, s *Store, plan *upgrade.Plan, o Options, newExec fu
 	work(t, s, plan.ID, 1, r.remote, fastWorker)
 	r.got, err = s.Status(ctx, plan.ID)
 	require.NoError(t, err)
-	sameRuns(t, "taken up again", o.normal().Concurrency == 1, r.want, r.wantErr, r.got, r.inProc, r.remote)
+	ordered := o.normal().Concurrency == 1
+	sameRuns(t, "taken up again", ordered, r.want, r.wantErr, r.got, r.inProc, r.remote)
+	gotEvents, _ := storeEvents(t, s, plan.ID, seen)
+	sameEvents(t, "taken up again", ordered, wantEvents, gotEvents)
 	return r
 }
 

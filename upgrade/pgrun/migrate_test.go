@@ -252,8 +252,10 @@ func TestOpenMigratesVersion13(t *testing.T) {
 // A schema at version 14, as released, holding a run whose worker was
 // lost as it ran a step (claimed by version 14's claim), is migrated by
 // Open: the step is taken over in doubt and fails, and the steps after it
-// are skipped in upgrade.Run's order, depth first. Version 14's functions
-// skipped them in the order of their indexes.
+// are skipped in upgrade.Run's order, depth first; of the step's events,
+// only its start says it is in doubt, as upgrade.Run's do. Version 14's
+// functions skipped the steps in the order of their indexes, and said in
+// doubt of the step's failure too.
 func TestOpenMigratesVersion14(t *testing.T) {
 	s, pool := testStore(t)
 	ctx := context.Background()
@@ -277,10 +279,15 @@ func TestOpenMigratesVersion14(t *testing.T) {
 	events, err := migrated.Events(ctx, "old", 0, 100)
 	require.NoError(t, err)
 	var skipped []upgrade.StepID
+	var doubt []string
 	for _, e := range events {
 		if e.Kind == upgrade.StepSkipped {
 			skipped = append(skipped, e.Step.ID)
 		}
+		if e.InDoubt {
+			doubt = append(doubt, fmt.Sprintf("%v %s", e.Kind, e.Step.ID))
+		}
 	}
 	assert.Equal(t, []upgrade.StepID{"b", "d", "c"}, skipped, "skipped in upgrade.Run's order")
+	assert.Equal(t, []string{"started a"}, doubt, "the events that say in doubt")
 }

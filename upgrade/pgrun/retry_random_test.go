@@ -82,14 +82,17 @@ func TestRetryRandomConformance(t *testing.T) {
 			require.NoError(t, err)
 			defer j.Close()
 			inProc, remote := newExec(), newExec()
-			runOpts := append(runOptions(o.normal()), upgrade.WithJournal(j))
+			var wantEvents []confEvent
+			runOpts := append(runOptions(o.normal()), upgrade.WithJournal(j), recordEvents(&wantEvents))
 			want, wantErr := upgrade.Run(ctx, plan, inProc, runOpts...)
 			require.NotNil(t, want, "%v", wantErr)
 			require.NoError(t, s.Submit(ctx, plan, o))
 			work(t, s, plan.ID, 1, remote, fastWorker)
 			got, err := s.Status(ctx, plan.ID)
 			require.NoError(t, err)
-			if !sameRuns(t, "first run", o.Concurrency == 1, want, wantErr, got, inProc, remote) {
+			gotEvents, seen := storeEvents(t, s, plan.ID, 0)
+			if !sameRuns(t, "first run", o.Concurrency == 1, want, wantErr, got, inProc, remote) ||
+				!sameEvents(t, "first run", o.Concurrency == 1, wantEvents, gotEvents) {
 				return
 			}
 			// Taken up again, twice, some faults mended before each time.
@@ -108,6 +111,7 @@ func TestRetryRandomConformance(t *testing.T) {
 					}
 				}
 				last := want
+				wantEvents = nil
 				want, wantErr = upgrade.Run(ctx, plan, inProc, runOpts...)
 				require.NotNil(t, want, "%v", wantErr)
 				again, err := s.Retry(ctx, plan.ID)
@@ -118,12 +122,15 @@ func TestRetryRandomConformance(t *testing.T) {
 					// Every step had succeeded: Retry changed nothing, and
 					// Status reports the run that ended, as upgrade.Run
 					// did then (resumed, it now reports every step
-					// resumed, having run nothing).
+					// resumed, having run nothing, and emits nothing).
 					want = last
 				}
 				got, err = s.Status(ctx, plan.ID)
 				require.NoError(t, err)
-				if !sameRuns(t, fmt.Sprintf("taken up again (%d)", round+1), o.Concurrency == 1, want, wantErr, got, inProc, remote) {
+				what := fmt.Sprintf("taken up again (%d)", round+1)
+				gotEvents, seen = storeEvents(t, s, plan.ID, seen)
+				if !sameRuns(t, what, o.Concurrency == 1, want, wantErr, got, inProc, remote) ||
+					!sameEvents(t, what, o.Concurrency == 1, wantEvents, gotEvents) {
 					return
 				}
 			}

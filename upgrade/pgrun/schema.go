@@ -218,8 +218,11 @@ var migrations = []string{
 	// (Outcome.Resumed, no attempts, not in doubt). A step kept by a
 	// Retry of version 13 is not marked.
 	`ALTER TABLE {s}.steps ADD COLUMN resumed boolean NOT NULL DEFAULT false;`,
-	// Version 15: skip_after skips steps in upgrade.Run's order (depth
-	// first), not in the order of their indexes.
+	// Version 15: events.in_doubt is set, as upgrade.Event.InDoubt is,
+	// only in an event of kind upgrade.StepStarted: the events of a step
+	// in doubt that succeeded, failed, is retried or waits for its node
+	// no longer say so. skip_after skips steps in upgrade.Run's order
+	// (depth first), not in the order of their indexes.
 	functions,
 }
 
@@ -318,7 +321,7 @@ const functions = `
 				RETURNING idx, attempts),
 			failed AS (
 				INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
-				SELECT p_plan, {failed}, idx, attempts, 'run cancelled; its worker was lost', true,
+				SELECT p_plan, {failed}, idx, attempts, 'run cancelled; its worker was lost', false,
 					run.done + row_number() OVER (ORDER BY idx), run.total, p_worker FROM lost)
 			SELECT coalesce(array_agg(idx), '{}') INTO lost_idx FROM lost;
 			n := cardinality(lost_idx);
@@ -428,7 +431,7 @@ const functions = `
 			-- The first ready step whose node no step of any run holds. The
 			-- run's row lock keeps other claims of the run out.
 			claimed := false;
-			FOR cand IN SELECT st.idx, st.node, st.attempts, st.in_doubt, st.wait_plan, st.wait_idx
+			FOR cand IN SELECT st.idx, st.node, st.attempts, st.wait_plan, st.wait_idx
 					FROM {s}.steps st WHERE st.plan_id = p_plan AND st.state = 'ready'
 					ORDER BY st.prio DESC, st.pos, st.idx LOOP
 				SELECT l.plan_id, l.idx, h.step_id, h.lease_until < clock_timestamp() AS expired, l.held_until < clock_timestamp() AS lapsed
@@ -475,7 +478,7 @@ const functions = `
 					UPDATE {s}.steps SET wait_plan = holder.plan_id, wait_idx = holder.idx
 						WHERE plan_id = p_plan AND idx = cand.idx;
 					INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker, wait_plan, wait_step)
-						VALUES (p_plan, {waiting}, cand.idx, cand.attempts + 1, NULL, cand.in_doubt, run.done, run.total, p_worker,
+						VALUES (p_plan, {waiting}, cand.idx, cand.attempts + 1, NULL, false, run.done, run.total, p_worker,
 							holder.plan_id, holder.step_id);
 				END IF;
 			END LOOP;
@@ -547,7 +550,6 @@ const functions = `
 	RETURNS text LANGUAGE plpgsql AS $pgrun$
 	DECLARE
 		run record;
-		doubt boolean;
 		d int;
 		n int;
 		v int;
@@ -559,8 +561,7 @@ const functions = `
 		UPDATE {s}.steps SET state = CASE WHEN p_err IS NULL THEN 'succeeded' ELSE 'failed' END,
 				attempts = p_attempts, err = p_err, err_kinds = p_kinds, worker = NULL, lease_until = NULL,
 				completed = run.done + 1, finish_token = p_token
-			WHERE plan_id = p_plan AND idx = p_idx AND token = p_token AND state = 'running'
-			RETURNING in_doubt INTO doubt;
+			WHERE plan_id = p_plan AND idx = p_idx AND token = p_token AND state = 'running';
 		IF NOT FOUND THEN
 			PERFORM FROM {s}.steps WHERE plan_id = p_plan AND idx = p_idx AND finish_token = p_token;
 			RETURN CASE WHEN FOUND THEN 'ok' ELSE 'lost' END;
@@ -569,7 +570,7 @@ const functions = `
 		d := run.done + 1;
 		IF p_err IS NULL THEN
 			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
-				VALUES (p_plan, {succeeded}, p_idx, p_attempts, NULL, doubt, d, run.total, p_worker);
+				VALUES (p_plan, {succeeded}, p_idx, p_attempts, NULL, false, d, run.total, p_worker);
 			-- The vertices after it: a step left with nothing to wait
 			-- for is ready; a barrier (idx >= total) passes, and in turn
 			-- releases the vertices after it.
@@ -595,7 +596,7 @@ const functions = `
 			END LOOP;
 		ELSE
 			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, err_kinds, in_doubt, done, total, worker)
-				VALUES (p_plan, {failed}, p_idx, p_attempts, p_err, p_kinds, doubt, d, run.total, p_worker);
+				VALUES (p_plan, {failed}, p_idx, p_attempts, p_err, p_kinds, false, d, run.total, p_worker);
 			d := d + {s}.skip_after(p_plan, ARRAY[p_idx], d, run.total, p_worker);
 		END IF;
 		UPDATE {s}.runs SET running = running - 1, done = d,

@@ -630,15 +630,16 @@ func (w *worker) claimed(r *claimRow) (c *claim, finished bool, wake time.Durati
 	return nil, false, time.Duration(*r.wakeUS) * time.Microsecond, nil
 }
 
-// event records an event of the run.
-func (w *worker) event(ctx context.Context, tx pgx.Tx, kind upgrade.EventKind, idx, attempt int, stepErr error, inDoubt bool, done int) error {
+// event records an event of the run, of a kind other than
+// upgrade.StepStarted: not in doubt (see upgrade.Event's InDoubt).
+func (w *worker) event(ctx context.Context, tx pgx.Tx, kind upgrade.EventKind, idx, attempt int, stepErr error, done int) error {
 	var e *string
 	if stepErr != nil {
 		text := errorText(stepErr)
 		e = &text
 	}
 	_, err := tx.Exec(ctx, w.s.q(`INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, err_kinds, in_doubt, done, total, worker)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`), w.planID(), int(kind), idx, attempt, e, errKinds(stepErr), inDoubt, done, w.run.total, w.o.Name)
+		VALUES ($1, $2, $3, $4, $5, $6, false, $7, $8, $9)`), w.planID(), int(kind), idx, attempt, e, errKinds(stepErr), done, w.run.total, w.o.Name)
 	return err
 }
 
@@ -1176,7 +1177,7 @@ func (w *worker) recordRetry(ctx context.Context, c *claim, attempt int, stepErr
 		if err != nil {
 			return err
 		}
-		return w.event(ctx, tx, upgrade.StepRetrying, c.idx, attempt, stepErr, c.inDoubt, done)
+		return w.event(ctx, tx, upgrade.StepRetrying, c.idx, attempt, stepErr, done)
 	})
 }
 
