@@ -221,21 +221,22 @@ func migrate(t *testing.T, pool *pgxpool.Pool, schema string) *Store {
 }
 
 // A schema at version 13, holding a run that failed, is migrated by Open
-// to version 14, whose steps.resumed is all it adds: Retry then takes the
-// run up, and reports the step it keeps resumed. (Version 13 is version
-// 14 without that column: its functions are the same.)
+// to version 14, whose steps.resumed is all it adds, and on: Retry then
+// takes the run up, and reports the step it keeps resumed. (Version 13 is
+// version 14 without that column: its functions are the same.)
 func TestOpenMigratesVersion13(t *testing.T) {
 	s, pool := testStore(t)
 	ctx := context.Background()
-	_, err := pool.Exec(ctx, s.q(`ALTER TABLE {s}.steps DROP COLUMN resumed; UPDATE {s}.schema_version SET version = 13`))
+	v13 := oldSchema(t, s, 14)
+	_, err := pool.Exec(ctx, v13.q(`ALTER TABLE {s}.steps DROP COLUMN resumed; UPDATE {s}.schema_version SET version = 13`))
 	require.NoError(t, err)
 	plan := twoChain("old")
-	require.NoError(t, s.Submit(ctx, plan, Options{}))
+	require.NoError(t, v13.Submit(ctx, plan, Options{}))
 	exec := &upgradetest.Executor{}
 	exec.FailTimes("b", 1, errBoom)
-	work(t, s, plan.ID, 1, exec, fastWorker)
+	work(t, v13, plan.ID, 1, exec, fastWorker)
 
-	migrated := migrate(t, pool, s.name)
+	migrated := migrate(t, pool, v13.name)
 	retried, err := migrated.Retry(ctx, plan.ID)
 	require.NoError(t, err)
 	require.True(t, retried)
@@ -290,4 +291,17 @@ func TestOpenMigratesVersion14(t *testing.T) {
 	}
 	assert.Equal(t, []upgrade.StepID{"b", "d", "c"}, skipped, "skipped in upgrade.Run's order")
 	assert.Equal(t, []string{"started a"}, doubt, "the events that say in doubt")
+
+	// Taken up again (steps.doubt_before, which version 15 adds): a,
+	// which failed on its own once offered in doubt, is not in doubt.
+	retried, err := migrated.Retry(ctx, "old")
+	require.NoError(t, err)
+	require.True(t, retried)
+	exec.FailTimes("a", 0, nil)
+	work(t, migrated, "old", 1, exec, fastWorker)
+	st, err = migrated.Status(ctx, "old")
+	require.NoError(t, err)
+	require.NoError(t, st.Err)
+	assert.Empty(t, st.InDoubt)
+	assert.Equal(t, []upgrade.StepID{"a"}, exec.InDoubt(), "a offered in doubt only when taken over")
 }

@@ -22,11 +22,12 @@ var ErrNotFinished = errors.New("pgrun: run not finished")
 // run taken up offered it nothing); those that failed, were skipped, were rolled back or never
 // started run again, each after the steps it needs, with its retries
 // counted afresh. A step that failed in doubt (its worker lost, or cut
-// short) stays in doubt, but not one offered in doubt whose attempt then
-// failed on its own, its Execute returning an error; and a step whose
-// rollback failed, or was cut short, whether the step had succeeded or
-// failed, runs again in doubt (it may be undone in part), as upgrade.Run
-// resumed offers them. The run's
+// short) is offered again in doubt, but not one offered in doubt whose
+// attempt then failed on its own, its Execute returning an error; and a
+// step whose rollback failed, or was cut short, whether the step had
+// succeeded or failed, runs again in doubt (it may be undone in part), as
+// upgrade.Run resumed offers them; Status says they are in doubt once
+// they have been offered so, not before. The run's
 // Options are kept, its events too: read on from the last one seen. The
 // run's workers (Store.Work) come back for it, as for a run just
 // submitted.
@@ -123,13 +124,16 @@ func (s *Store) resetSteps(ctx context.Context, tx pgx.Tx, planID string, total 
 	// even one that had succeeded: its node may be undone in part, and
 	// it is in doubt. A step in doubt (its worker lost, or stopped
 	// during it) stays so, unless a rollback has undone it since, or it
-	// failed on its own since it was offered in doubt (settled); a
-	// step that failed, and was not undone, is failed_before until it
-	// runs again (see the schema's claim).
+	// failed on its own since it was offered in doubt (settled): it is
+	// doubt_before, and in doubt again (in_doubt) only once it is offered
+	// so (see the schema's claim), as upgrade.Run resumed reports a step
+	// in doubt once it offers it; a step that failed, and was not undone,
+	// is failed_before until it runs again.
 	if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps SET state = 'waiting', waiting = 0, attempts = 0, err = NULL, err_kinds = 0,
 				worker = NULL, lease_until = NULL, completed = NULL, wait_plan = NULL, wait_idx = NULL,
 				rb_done = false, rb_err = NULL, rb_kinds = 0, rb_tried = false, settled = false, resumed = false,
-				in_doubt = (in_doubt AND NOT settled OR rb_tried) AND state <> 'rolled_back',
+				in_doubt = false, doubt_before = (in_doubt AND NOT settled OR rb_tried
+					OR doubt_before AND state IN ('waiting', 'ready', 'skipped')) AND state <> 'rolled_back',
 				failed_before = state = 'failed' OR failed_before AND state IN ('waiting', 'ready', 'skipped')
 			WHERE plan_id = $1 AND (state <> 'succeeded' OR rb_tried OR idx >= $2)`), planID, total); err != nil {
 		return err
@@ -141,7 +145,7 @@ func (s *Store) resetSteps(ctx context.Context, tx pgx.Tx, planID string, total 
 	// so that those completing from now on (numbered from the run's
 	// done + 1) come after them for a rollback.
 	_, err := tx.Exec(ctx, s.q(`UPDATE {s}.steps st SET rb_done = false, rb_err = NULL, rb_kinds = 0, rb_tried = false, completed = k.n,
-				attempts = 0, in_doubt = false, resumed = true
+				attempts = 0, in_doubt = false, doubt_before = false, resumed = true
 			FROM (SELECT idx, row_number() OVER (ORDER BY completed, idx) AS n FROM {s}.steps
 				WHERE plan_id = $1 AND idx < $2 AND state = 'succeeded') k
 			WHERE st.plan_id = $1 AND st.idx = k.idx`), planID, total)

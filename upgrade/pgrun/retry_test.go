@@ -265,7 +265,8 @@ func TestRetryForgetsOldRollbackError(t *testing.T) {
 
 // TestRetryKeepsDoubtOfStepCutShort: a step cut short (its worker stopped
 // during it: handed back in doubt), then the run cancelled and retried:
-// the step runs again told it is in doubt, and Status lists it so.
+// the step runs again told it is in doubt, and Status lists it so once it
+// has been offered so (see TestRetryInDoubtOnceOffered).
 func TestRetryKeepsDoubtOfStepCutShort(t *testing.T) {
 	ctx := context.Background()
 	s, _ := testStore(t)
@@ -299,13 +300,57 @@ func TestRetryKeepsDoubtOfStepCutShort(t *testing.T) {
 	require.True(t, retried)
 	st, err = s.Status(ctx, plan.ID)
 	require.NoError(t, err)
-	assert.Equal(t, []upgrade.StepID{"a"}, st.InDoubt, "after Retry, still in doubt")
+	assert.Empty(t, st.InDoubt, "after Retry, not offered yet")
 	work(t, s, plan.ID, 1, exec, fastWorker)
 	require.Len(t, doubt, 2)
 	assert.True(t, doubt[1], "the second Execute of a, after one cut short, is told it is in doubt")
 	st, err = s.Status(ctx, plan.ID)
 	require.NoError(t, err)
 	assert.Equal(t, []upgrade.StepID{"a"}, st.InDoubt)
+}
+
+// TestRetryInDoubtOnceOffered: a step whose rollback failed may be undone
+// in part; the run taken up by Retry offers it in doubt, as upgrade.Run
+// resumed from its journal does, and says so (Status.InDoubt, its
+// Outcome) once it has offered it, as upgrade.Run does, not before: the
+// run taken up has not offered it yet, and one that fails first, FailFast,
+// never does. Before, Retry marked the step in doubt at once, so that a
+// step not started was reported in doubt.
+func TestRetryInDoubtOnceOffered(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	undoFails := func() *upgradetest.Executor {
+		e := &upgradetest.Executor{}
+		e.FailAt("b", errBoom)
+		e.FailRollback("b", errBoom)
+		return e
+	}
+
+	// Offered: in doubt once it is.
+	plan := twoChain("offered") // a → b
+	require.NoError(t, s.Submit(ctx, plan, Options{Rollback: true}))
+	exec := undoFails()
+	work(t, s, plan.ID, 1, exec, fastWorker)
+	retried, err := s.Retry(ctx, plan.ID)
+	require.True(t, retried && err == nil, "taken up: %v", err)
+	st, err := s.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	b, _ := st.Report.Outcome("b")
+	assert.Equal(t, upgrade.Outcome{Step: "b"}, b, "not started, not in doubt")
+	assert.Empty(t, st.InDoubt, "not offered yet")
+	exec.FailTimes("b", 0, nil)
+	work(t, s, plan.ID, 1, exec, fastWorker)
+	require.Equal(t, []upgrade.StepID{"b"}, exec.InDoubt(), "the test's premise: b offered in doubt")
+	assert.Equal(t, []upgrade.StepID{"b"}, finished(t, s, plan.ID).InDoubt, "offered in doubt")
+
+	// Never offered: x, before b, fails first in the run taken up.
+	plan = &upgrade.Plan{ID: "not-offered", Steps: []upgrade.Step{{ID: "x", Kind: upgrade.Platform, Node: "n-x"},
+		{ID: "b", Kind: upgrade.Platform, Node: "n-b"}}}
+	r := retryBoth(t, s, plan, Options{Rollback: true}, undoFails, func(e *upgradetest.Executor) { e.FailAt("x", errBoom) })
+	require.Equal(t, []upgrade.StepID{"x", "b", "x"}, r.inProc.Started(), "the test's premise: Run resumed never offers b")
+	b, _ = r.got.Report.Outcome("b")
+	assert.Equal(t, upgrade.Outcome{Step: "b"}, b, "not started, not in doubt")
+	assert.Empty(t, r.got.InDoubt)
 }
 
 // TestWaitCancelledRunLostWorker: a run cancelled while a lost worker held

@@ -222,8 +222,13 @@ var migrations = []string{
 	// only in an event of kind upgrade.StepStarted: the events of a step
 	// in doubt that succeeded, failed, is retried or waits for its node
 	// no longer say so. skip_after skips steps in upgrade.Run's order
-	// (depth first), not in the order of their indexes.
-	functions,
+	// (depth first), not in the order of their indexes. steps.doubt_before,
+	// that the step was in doubt in a run that Store.Retry took up, and has
+	// not been offered since: claim offers it in doubt, and only then is
+	// it in doubt (in_doubt), as upgrade.Run resumed reports a step in
+	// doubt once it has offered it. (A step that Retry of version 14 left
+	// in doubt stays so.)
+	`ALTER TABLE {s}.steps ADD COLUMN doubt_before boolean NOT NULL DEFAULT false;` + functions,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
@@ -378,7 +383,7 @@ const functions = `
 							ELSE ' after it is still in place' END
 						INTO blocker FROM later l JOIN {s}.steps st ON st.plan_id = p_plan AND st.idx = l.idx
 					WHERE l.idx < run.total AND (st.state IN ('succeeded', 'failed', 'rolling_back')
-						OR st.state IN ('waiting', 'ready') AND (st.failed_before OR st.in_doubt)) ORDER BY l.idx LIMIT 1;
+						OR st.state IN ('waiting', 'ready') AND (st.failed_before OR st.in_doubt OR st.doubt_before)) ORDER BY l.idx LIMIT 1;
 				IF NOT FOUND AND cand.state = 'failed' AND cand.err_kinds & {abandoned} <> 0 THEN
 					-- Its Execute may still be changing the node: undoing it
 					-- now would race it, and the steps before it stay for
@@ -466,8 +471,8 @@ const functions = `
 					INSERT INTO {s}.node_locks (node, plan_id, idx) VALUES (cand.node, p_plan, cand.idx) ON CONFLICT DO NOTHING;
 					IF FOUND THEN
 						UPDATE {s}.steps SET state = 'running', token = token + 1, worker = p_worker, attempts = attempts + 1,
-								lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond',
-								wait_plan = NULL, wait_idx = NULL, claim_key = p_key, claim_doubt = in_doubt
+								lease_until = clock_timestamp() + p_lease_us * interval '1 microsecond', in_doubt = in_doubt OR doubt_before,
+								wait_plan = NULL, wait_idx = NULL, claim_key = p_key, claim_doubt = in_doubt OR doubt_before
 							WHERE plan_id = p_plan AND idx = cand.idx
 							RETURNING idx, token, attempts, in_doubt INTO got;
 						claimed := true;

@@ -73,7 +73,10 @@ type Status struct {
 	// back, more than once, or in part. Their Outcomes in Report say
 	// InDoubt too. A step that Store.Retry kept as succeeded is not
 	// listed: it is resumed, not in doubt, as upgrade.Run resumed reports
-	// it.
+	// it; nor is a step that Store.Retry is to offer in doubt until it has
+	// been offered (until then its Outcome says NotStarted, not InDoubt),
+	// as upgrade.Run resumed says a step is in doubt once it has offered
+	// it so.
 	InDoubt []upgrade.StepID
 	// Err is what upgrade.Run would return once the run is finished: nil
 	// when every step succeeded; otherwise every step failure, as a
