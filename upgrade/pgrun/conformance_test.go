@@ -344,3 +344,86 @@ func TestConformanceTakenOverEvents(t *testing.T) {
 		})
 	}
 }
+
+// TestConformanceCancelEvents: a run cancelled as a step runs (upgrade.Run's
+// context, Store.Cancel) fails that step, skips the steps after it and
+// starts no other, with the same events and outcomes, with rollback asked
+// for or not: a cancelled run is not rolled back. The step's error matches
+// context.Canceled in both. Two things differ, as pgrun documents them:
+// the step cut short is in doubt in Status (and its Outcome), where
+// upgrade.Run says so only of a step it offered in doubt; and the run's
+// error (Status.Err) holds the step's failure and ErrCancelled, where
+// upgrade.Run returns its context's error alone: not compared.
+func TestConformanceCancelEvents(t *testing.T) {
+	s, _ := testStore(t)
+	for k, opts := range []Options{{}, {Rollback: true}} {
+		t.Run(fmt.Sprint(opts.Rollback), func(t *testing.T) {
+			ctx := context.Background()
+			plan := chain3(fmt.Sprintf("cancel-events-%d", k))
+			// b's Execute: says it runs, then waits for its context.
+			blocking := func(running func()) *upgradetest.Executor {
+				return &upgradetest.Executor{Func: func(ctx context.Context, st upgrade.Step) error {
+					if st.ID != "b" {
+						return nil
+					}
+					running()
+					<-ctx.Done()
+					return ctx.Err()
+				}}
+			}
+			runCtx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			inProc := blocking(cancel)
+			var wantEvents []confEvent
+			want, wantErr := upgrade.Run(runCtx, plan, inProc, append(runOptions(opts), recordEvents(&wantEvents))...)
+			require.ErrorIs(t, wantErr, context.Canceled)
+
+			require.NoError(t, s.Submit(ctx, plan, opts))
+			running := make(chan struct{})
+			remote := blocking(func() { close(running) })
+			wctx, stop := context.WithTimeout(ctx, 2*time.Minute) // a failure bound
+			defer stop()
+			errs := startWorkers(wctx, s, plan.ID, 2, remote, fastWorker)
+			select {
+			case <-running:
+			case <-wctx.Done():
+				t.Fatal("b never ran")
+			}
+			require.NoError(t, s.Cancel(ctx, plan.ID))
+			for range 2 {
+				require.NoError(t, <-errs)
+			}
+			got, err := s.Status(ctx, plan.ID)
+			require.NoError(t, err)
+			require.True(t, got.Finished)
+			require.True(t, got.Cancelled)
+
+			gotOutcomes := confOutcomes(got.Report)
+			assert.Equal(t, []upgrade.StepID{"b"}, got.InDoubt, "cut short, as pgrun documents it")
+			gotOutcomes[1].InDoubt = false // see above
+			assert.Equal(t, confOutcomes(want), gotOutcomes, "outcomes")
+			for i, w := range want.Outcomes {
+				g := got.Report.Outcomes[i]
+				assert.Equal(t, sentinels(w.Err), sentinels(g.Err), "error kinds of %s: %v, %v", w.Step, w.Err, g.Err)
+			}
+			assert.Equal(t, inProc.Started(), remote.Started(), "steps executed")
+			assert.Empty(t, remote.RolledBack(), "a cancelled run is not rolled back")
+			gotEvents, _ := storeEvents(t, s, plan.ID, 0)
+			sameEvents(t, "cancelled", true, wantEvents, gotEvents)
+		})
+	}
+}
+
+// startWorkers starts n workers of run planID with exec and o, named w0,
+// w1, …, and returns the channel on which each sends what Work returned.
+func startWorkers(ctx context.Context, s *Store, planID string, n int, exec upgrade.Executor, o WorkerOptions) <-chan error {
+	errs := make(chan error, n)
+	for k := range n {
+		go func() {
+			o := o
+			o.Name = fmt.Sprintf("w%d", k)
+			errs <- s.Work(ctx, planID, exec, o)
+		}()
+	}
+	return errs
+}

@@ -63,14 +63,7 @@ func TestConformanceAbandonedNotRolledBack(t *testing.T) {
 	// has (see TestAbandonedCallKeepsNode).
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // a failure bound
 	defer cancel()
-	errs := make(chan error, 2)
-	for k := range 2 {
-		go func() {
-			o := o
-			o.Name = fmt.Sprintf("w%d", k)
-			errs <- s.Work(wctx, plan.ID, remote, o)
-		}()
-	}
+	errs := startWorkers(wctx, s, plan.ID, 2, remote, o)
 	got, err := s.Wait(wctx, plan.ID, pollEvery)
 	require.NoError(t, err)
 	free()

@@ -305,7 +305,9 @@ var errRollbackCancelled = fmt.Errorf("%w before the step was rolled back: %w", 
 
 // Cancel cancels the run of plan planID: no step starts any more, and the
 // steps running get their context cancelled at their worker's next lease
-// renewal and end Failed, in doubt if cut short (see Status.InDoubt): a
+// renewal and end Failed, in doubt if cut short (see Status.InDoubt), with
+// an error matching ErrCancelled and, as upgrade.Run's for a step its
+// context's cancel cut short, context.Canceled: a
 // step whose failed attempt waits out its retry backoff is not, as
 // upgrade.Run records it. A run rolling back stops: the rollback under way
 // gets its context cancelled likewise, and the steps not undone yet stay

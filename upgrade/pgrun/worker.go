@@ -95,6 +95,11 @@ var ErrDrained = errors.New("pgrun: worker drained")
 // cancelled.
 var errRunCancelled = ErrCancelled
 
+// errStepCancelled is the error of a step cut short by its run's cancel:
+// it matches ErrCancelled, and context.Canceled, as upgrade.Run's error of
+// a step cut short by its context's cancel does.
+var errStepCancelled = fmt.Errorf("%w: %w", errRunCancelled, context.Canceled)
+
 // A runInfo is what a worker reads of a run once.
 type runInfo struct {
 	plan  *upgrade.Plan
@@ -882,7 +887,8 @@ func (w *worker) stepOptions(ctx context.Context, c *claim, base int) []upgrade.
 // of which were made before this claim, from upgrade.Run's report and
 // error and the cause that cut it short: the attempts, and the error's
 // text and kinds (none when it succeeded). A step failed as its run was
-// cancelled fails with ErrCancelled; one abandoned then (its Execute or
+// cancelled fails with ErrCancelled and context.Canceled, as upgrade.Run
+// reports a step cut short by its context's cancel; one abandoned then (its Execute or
 // Verify ignored the cancel past the grace period) keeps its
 // *upgrade.AbandonedError, which names the cancel as its cause, and
 // matches ErrCancelled too: it says that the call may still be running
@@ -905,7 +911,7 @@ func stepResult(c *claim, base int, report *upgrade.Report, err, cause error) (a
 		if abandoned := errKinds(upgrade.ErrAbandoned); kinds&abandoned != 0 {
 			kinds |= errKinds(errRunCancelled) // its text names the cancel as the cause
 		} else {
-			errText, kinds = errRunCancelled.Error(), errKinds(errRunCancelled)
+			errText, kinds = errStepCancelled.Error(), errKinds(errStepCancelled)
 		}
 	}
 	return attempts, errText, kinds
