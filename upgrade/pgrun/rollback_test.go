@@ -134,10 +134,10 @@ func (e cancelledRollback) Rollback(ctx context.Context, s upgrade.Step) error {
 
 // TestConformanceCancelDuringRollback cancels a run while it rolls back,
 // in upgrade.Run (its context) and here (Store.Cancel), and requires the
-// same outcomes: the rollback under way fails with context.Canceled and
-// the steps not yet undone stay in place, each with an error matching
-// context.Canceled, as Run leaves them when it calls their Rollback with
-// a done context.
+// same outcomes and events: the rollback under way fails with
+// context.Canceled and the steps not yet undone stay in place, each with
+// an error matching context.Canceled, as Run leaves them when it calls
+// their Rollback with a done context.
 func TestConformanceCancelDuringRollback(t *testing.T) {
 	s, _ := testStore(t)
 	newExec := func() cancelledRollback {
@@ -157,17 +157,16 @@ func TestConformanceCancelDuringRollback(t *testing.T) {
 		<-inProc.entered
 		cancel()
 	}()
-	want, wantErr := upgrade.Run(ctx, plan, inProc, upgrade.WithRollback())
+	var wantEvents []confEvent
+	want, wantErr := upgrade.Run(ctx, plan, inProc, upgrade.WithRollback(), recordEvents(&wantEvents))
 	require.NotNil(t, want)
 
 	remote := newExec()
 	plan.ID = "cancel-rollback"
 	bg := context.Background()
 	require.NoError(t, s.Submit(bg, plan, Options{Rollback: true}))
-	o := fastWorker
-	o.Lease = 300 * time.Millisecond
 	done := make(chan error, 1)
-	go func() { done <- s.Work(bg, plan.ID, remote, o) }()
+	go func() { done <- s.Work(bg, plan.ID, remote, fastWorker) }()
 	<-remote.entered
 	require.NoError(t, s.Cancel(bg, plan.ID))
 	require.NoError(t, <-done)
@@ -182,6 +181,8 @@ func TestConformanceCancelDuringRollback(t *testing.T) {
 	}
 	assert.Equal(t, inProc.RolledBack(), remote.RolledBack())
 	assert.Equal(t, sentinels(wantErr), sentinels(got.Err), "run error kinds: %v, %v", wantErr, got.Err)
+	gotEvents, _ := storeEvents(t, s, plan.ID, 0)
+	sameEvents(t, "cancelled during the rollback", true, wantEvents, gotEvents)
 	assert.ErrorIs(t, got.Err, ErrCancelled)
 	a, _ := got.Report.Outcome("a")
 	assert.Equal(t, upgrade.Succeeded, a.State)

@@ -227,7 +227,10 @@ var migrations = []string{
 	// not been offered since: claim offers it in doubt, and only then is
 	// it in doubt (in_doubt), as upgrade.Run resumed reports a step in
 	// doubt once it has offered it. (A step that Retry of version 14 left
-	// in doubt stays so.)
+	// in doubt stays so.) keep_in_place: a cancel during the rollback
+	// leaves the steps not undone yet in place once the rollback under
+	// way, if any, has ended, so that their events come after its, as
+	// upgrade.Run's do.
 	`ALTER TABLE {s}.steps ADD COLUMN doubt_before boolean NOT NULL DEFAULT false;` + functions,
 }
 
@@ -344,6 +347,9 @@ const functions = `
 				WHERE l.plan_id = p_plan AND st.plan_id = p_plan AND st.idx = l.idx AND st.state NOT IN ('running', 'rolling_back')
 					AND l.held_until IS NULL; -- a lock held for an abandoned call stays till it ends, or lapses
 			UPDATE {s}.runs SET running = running - n - m, done = done + n + k WHERE plan_id = p_plan;
+			IF m > 0 THEN -- a lost rollback, and after its event the steps not undone
+				PERFORM {s}.keep_in_place(p_plan);
+			END IF;
 			r_status := CASE WHEN {s}.check_finished(p_plan) THEN 'finished' ELSE 'none' END;
 			r_wake_us := {s}.next_expiry(p_plan); -- a lost worker's step to fail
 			RETURN NEXT; RETURN;
@@ -719,6 +725,28 @@ const functions = `
 			p_rollbacker, NULL, false);
 	END $pgrun$;
 
+	-- keep_in_place leaves in place the steps of run p_plan, a rollback
+	-- of which is cancelled, that are not undone yet, as upgrade.Run
+	-- leaves them when it calls their Rollback with a done context: each
+	-- with the cancel's error ({cancelledRollback}) and an event, last
+	-- completed first. While a rollback of the run is under way it does
+	-- nothing: the rollback's end (finish_rollback, or the sweep of a
+	-- cancelled run's lost worker) calls it, so that, as upgrade.Run's,
+	-- the event of the rollback cut short comes before theirs.
+	CREATE OR REPLACE FUNCTION {s}.keep_in_place(p_plan text) RETURNS void LANGUAGE plpgsql AS $pgrun$
+	BEGIN
+		PERFORM FROM {s}.steps WHERE plan_id = p_plan AND state = 'rolling_back';
+		IF FOUND THEN
+			RETURN;
+		END IF;
+		WITH kept AS (UPDATE {s}.steps SET rb_done = true, rb_err = {cancelledRollback}, rb_kinds = {cancelledRollbackKinds}
+				WHERE plan_id = p_plan AND idx < (SELECT total FROM {s}.runs WHERE plan_id = p_plan)
+					AND state IN ('succeeded', 'failed') AND NOT rb_done RETURNING idx, completed)
+		INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, err_kinds, in_doubt, done, total)
+		SELECT p_plan, {rollbackfailed}, k.idx, 0, {cancelledRollback}, {cancelledRollbackKinds}, false, r.done, r.total
+			FROM kept k JOIN {s}.runs r ON r.plan_id = p_plan ORDER BY k.completed DESC;
+	END $pgrun$;
+
 	-- finish_rollback records the rollback of step p_idx of run p_plan,
 	-- held with token p_token: undone when p_err is NULL, else still in
 	-- place with the rollback's error. It returns 'lost', changing
@@ -728,7 +756,7 @@ const functions = `
 	DECLARE
 		run record;
 	BEGIN
-		SELECT done, total INTO run FROM {s}.runs WHERE plan_id = p_plan FOR UPDATE;
+		SELECT done, total, state INTO run FROM {s}.runs WHERE plan_id = p_plan FOR UPDATE;
 		UPDATE {s}.steps SET state = CASE WHEN p_err IS NOT NULL THEN CASE WHEN err IS NULL THEN 'succeeded' ELSE 'failed' END
 					ELSE 'rolled_back' END,
 				rb_done = true, rb_err = p_err, rb_kinds = p_kinds, worker = NULL, lease_until = NULL
@@ -743,6 +771,9 @@ const functions = `
 		ELSE
 			INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, err_kinds, in_doubt, done, total, worker)
 				VALUES (p_plan, {rollbackfailed}, p_idx, 0, p_err, p_kinds, false, run.done, run.total, p_worker);
+		END IF;
+		IF run.state = 'cancelled' THEN
+			PERFORM {s}.keep_in_place(p_plan);
 		END IF;
 		UPDATE {s}.runs SET running = running - 1 WHERE plan_id = p_plan;
 		PERFORM {s}.check_finished(p_plan);
@@ -853,5 +884,7 @@ func (s *Store) replace(sql string) string {
 		"{rolledback}", strconv.Itoa(int(upgrade.StepRolledBack)), "{waiting}", strconv.Itoa(int(upgrade.StepWaiting)),
 		"{rollbackfailed}", strconv.Itoa(int(upgrade.StepRollbackFailed)),
 		"{failfast}", strconv.Itoa(int(upgrade.FailFast)),
-		"{abandoned}", strconv.Itoa(errKinds(upgrade.ErrAbandoned)), "{abandonedErr}", quoteLiteral(upgrade.ErrAbandoned.Error())).Replace(sql)
+		"{abandoned}", strconv.Itoa(errKinds(upgrade.ErrAbandoned)), "{abandonedErr}", quoteLiteral(upgrade.ErrAbandoned.Error()),
+		"{cancelledRollbackKinds}", strconv.Itoa(errKinds(errRollbackCancelled)),
+		"{cancelledRollback}", quoteLiteral(errRollbackCancelled.Error())).Replace(sql)
 }

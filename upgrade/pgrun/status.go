@@ -313,7 +313,9 @@ var errRollbackCancelled = fmt.Errorf("%w before the step was rolled back: %w", 
 // gets its context cancelled likewise, and the steps not undone yet stay
 // in place with an error matching ErrCancelled and context.Canceled, as
 // upgrade.Run leaves them when its context is cancelled during the
-// rollback. A step whose worker was lost keeps its node from other runs
+// rollback: once the rollback under way, if any, has ended, so that their
+// events (upgrade.StepRollbackFailed) come after its, as upgrade.Run's
+// do. A step whose worker was lost keeps its node from other runs
 // until its lease expires; it then fails, in doubt, at the next claim of
 // the run, Wait on it, or claim of another run that wants the node.
 // Cancelling a finished run does nothing.
@@ -346,18 +348,10 @@ func (s *Store) Cancel(ctx context.Context, planID string) error {
 }
 
 // keepInPlace leaves in place, in tx, the steps of the run of planID, a
-// rollback of which is cancelled, that are not undone yet and whose
-// rollback is not under way, as upgrade.Run leaves them when it calls
-// their Rollback with a done context: each with errRollbackCancelled and
-// an event.
+// rollback of which is cancelled, that are not undone yet, once no
+// rollback of the run is under way (the schema's keep_in_place).
 func (s *Store) keepInPlace(ctx context.Context, tx pgx.Tx, planID string) error {
-	_, err := tx.Exec(ctx, s.q(`WITH kept AS (UPDATE {s}.steps SET rb_done = true, rb_err = $2, rb_kinds = $3
-			WHERE plan_id = $1 AND idx < (SELECT total FROM {s}.runs WHERE plan_id = $1)
-				AND state IN ('succeeded', 'failed') AND NOT rb_done RETURNING idx, completed)
-		INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, err_kinds, in_doubt, done, total)
-		SELECT $1, {rollbackfailed}, k.idx, 0, $2, $3, false, r.done, r.total
-			FROM kept k JOIN {s}.runs r ON r.plan_id = $1 ORDER BY k.completed DESC`),
-		planID, errRollbackCancelled.Error(), errKinds(errRollbackCancelled))
+	_, err := tx.Exec(ctx, s.q(`SELECT {s}.keep_in_place($1)`), planID)
 	return err
 }
 
