@@ -57,7 +57,13 @@
 // upgrade.StepRollbackFailed with the reason, as with upgrade.Run.
 //
 // A conformance suite (conformance_test.go) runs small plans through both
-// upgrade.Run and this package and requires the same outcomes.
+// upgrade.Run and this package and requires the same outcomes and events
+// (in the same order, one step at a time). They differ for a step taken
+// over from a lost worker: its Outcome.Attempts and its events' Attempt
+// count the lost worker's attempt, and so does its retry budget
+// (Options.Attempts, though a step taken over makes one attempt at
+// least), where upgrade.Run resumed from a journal that recorded the
+// step started counts its attempts afresh.
 //
 // Workers wait for work on PostgreSQL's LISTEN/NOTIFY: the transaction
 // that submits a run, finishes a step (freeing its node and its slot, and
