@@ -71,7 +71,7 @@ func startAbandoned(ctx context.Context, t *testing.T, s *Store, plan *upgrade.P
 	hold upgrade.StepID, entered <-chan struct{}) <-chan error {
 	t.Helper()
 	require.NoError(t, s.Submit(ctx, plan, opts))
-	o := fastWorker
+	o := lapsingWorker
 	o.GracePeriod = abandonGrace
 	o.Name = "holder"
 	done := make(chan error, 1)
@@ -95,7 +95,7 @@ func waitsBehind(ctx context.Context, t *testing.T, s *Store, two *upgrade.Plan,
 	t.Helper()
 	require.NoError(t, s.Submit(ctx, two, Options{}))
 	done := make(chan error, 1)
-	go func() { done <- s.Work(ctx, two.ID, exec, fastWorker) }()
+	go func() { done <- s.Work(ctx, two.ID, exec, lapsingWorker) }()
 	// The claim that finds the node held records the wait; one that
 	// finds it free starts the step, its event recorded before Execute.
 	id := two.Steps[0].ID
@@ -210,7 +210,7 @@ func TestAbandonedExecuteKeepsNodeFromRetry(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, retried)
 	againDone := make(chan error, 1)
-	go func() { againDone <- s.Work(ctx, plan.ID, e, fastWorker) }()
+	go func() { againDone <- s.Work(ctx, plan.ID, e, lapsingWorker) }()
 	hunt10Events(t, s, plan.ID, func(ev []Event) bool {
 		for _, x := range ev {
 			if x.Kind == upgrade.StepSucceeded && x.Step.ID == "b" {
@@ -251,7 +251,7 @@ func TestAbandonedHoldLapsesWithItsWorker(t *testing.T) {
 	assert.Equal(t, 1, held, "the node's lock, held for x1's call, is left to lapse")
 
 	require.NoError(t, s.Submit(ctx, two, Options{}))
-	work(t, s, two.ID, 1, e, fastWorker)
+	work(t, s, two.ID, 1, e, lapsingWorker)
 	assert.Equal(t, []string{"x2@1"}, e.calls(), "x2 ran once the lock lapsed, x1's call still under way")
 	finished(t, s, two.ID)
 	hunt10Released(t, s)
@@ -271,7 +271,7 @@ func TestAbandonedAsWorkerStopsNotHandedBack(t *testing.T) {
 	plan := onNode("one", "x1", "shared")
 	require.NoError(t, s.Submit(ctx, plan, Options{}))
 	e := newBlockingFirst(t, "x1")
-	o := fastWorker
+	o := lapsingWorker
 	o.GracePeriod = abandonGrace
 	o.Name = "stopped"
 	wctx, stop := context.WithCancel(ctx)
@@ -285,7 +285,7 @@ func TestAbandonedAsWorkerStopsNotHandedBack(t *testing.T) {
 	assert.Equal(t, "running", state, "x1 handed back while its Execute may still run")
 	assert.Equal(t, "stopped", worker)
 
-	work(t, s, plan.ID, 1, e, fastWorker)
+	work(t, s, plan.ID, 1, e, lapsingWorker)
 	assert.Equal(t, []string{"x1@2"}, e.calls(), "taken over once the lease lapsed")
 	st := finished(t, s, plan.ID)
 	hunt10Released(t, s)

@@ -383,7 +383,7 @@ func TestConformanceCancelEvents(t *testing.T) {
 			remote := blocking(func() { close(running) })
 			wctx, stop := context.WithTimeout(ctx, 2*time.Minute) // a failure bound
 			defer stop()
-			errs := startWorkers(wctx, s, plan.ID, 2, remote, fastWorker)
+			errs := startWorkers(wctx, s, plan.ID, 2, remote, lapsingWorker)
 			select {
 			case <-running:
 			case <-wctx.Done():

@@ -147,7 +147,7 @@ func TestRollbackGracePeriod(t *testing.T) {
 	free := sync.OnceFunc(func() { close(exec.free) })
 	defer free() // the abandoned goroutine ends with the test
 	exec.FailAt("c", errBoom)
-	o := fastWorker
+	o := lapsingWorker
 	// The lease is long enough that, on a loaded machine, it does not
 	// run out between the renewal that finds the run cancelled and the
 	// record of the rollback abandoned, a grace period later: the step

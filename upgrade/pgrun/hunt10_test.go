@@ -113,9 +113,9 @@ func TestHunt10SharedNodeCancelFreesWaiter(t *testing.T) {
 	errs := make(chan error, 2)
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // a failure bound
 	defer cancel()
-	go func() { errs <- s.Work(wctx, "one", exec, fastWorker) }()
+	go func() { errs <- s.Work(wctx, "one", exec, lapsingWorker) }()
 	<-holding
-	go func() { errs <- s.Work(wctx, "two", exec, fastWorker) }()
+	go func() { errs <- s.Work(wctx, "two", exec, lapsingWorker) }()
 	hunt10Events(t, s, "two", hunt10Has(upgrade.StepWaiting, "x2"))
 	assert.Zero(t, x2runs.Load(), "x2 ran while x1 held its node")
 	require.NoError(t, s.Cancel(ctx, "one"))
@@ -154,14 +154,14 @@ func TestHunt10DeadWorkerTakenOverThenFenced(t *testing.T) {
 	ctx := context.Background()
 	plan := chain3("dead")
 	require.NoError(t, s.Submit(ctx, plan, Options{Concurrency: 2}))
-	dead := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "dead", Lease: fastWorker.Lease})
+	dead := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "dead", Lease: lapsingWorker.Lease})
 	c, _, _, err := dead.claim(ctx, nil)
 	require.NoError(t, err)
 	require.NotNil(t, c)
 	deadStep := plan.Steps[c.idx].ID
 
 	live := &upgradetest.Executor{}
-	work(t, s, plan.ID, 2, live, fastWorker)
+	work(t, s, plan.ID, 2, live, lapsingWorker)
 	assert.Equal(t, []upgrade.StepID{deadStep}, live.InDoubt(), "the takeover is told it is in doubt")
 	assert.Equal(t, 1, live.Calls(deadStep))
 	st, err := s.Status(ctx, plan.ID)
@@ -196,7 +196,7 @@ func TestHunt10RollbackWorkerDies(t *testing.T) {
 	s, _ := testStore(t)
 	ctx := context.Background()
 	plan := rollingBack(t, s, "rb-dies")
-	dead := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "dead", Lease: fastWorker.Lease})
+	dead := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "dead", Lease: lapsingWorker.Lease})
 	c, _, _, err := dead.claim(ctx, nil)
 	require.NoError(t, err)
 	require.NotNil(t, c)
@@ -204,7 +204,7 @@ func TestHunt10RollbackWorkerDies(t *testing.T) {
 	deadStep := plan.Steps[c.idx].ID
 
 	live := &upgradetest.Executor{}
-	work(t, s, plan.ID, 2, live, fastWorker)
+	work(t, s, plan.ID, 2, live, lapsingWorker)
 	assert.Equal(t, []upgrade.StepID{"b", "a"}, live.RolledBack(), "b, taken over, before a")
 	assert.Equal(t, upgrade.StepID("b"), deadStep)
 	st, err := s.Status(ctx, plan.ID)
@@ -474,7 +474,7 @@ func TestHunt10DeadHolderKeepsNodeUntilTakenOver(t *testing.T) {
 	two := onNode("two", "x2", "shared")
 	require.NoError(t, s.Submit(ctx, one, Options{}))
 	require.NoError(t, s.Submit(ctx, two, Options{}))
-	dead := testWorker(t, s, "one", &upgradetest.Executor{}, WorkerOptions{Name: "dead", Lease: fastWorker.Lease})
+	dead := testWorker(t, s, "one", &upgradetest.Executor{}, WorkerOptions{Name: "dead", Lease: lapsingWorker.Lease})
 	c, _, _, err := dead.claim(ctx, nil)
 	require.NoError(t, err)
 	require.NotNil(t, c)
@@ -489,9 +489,9 @@ func TestHunt10DeadHolderKeepsNodeUntilTakenOver(t *testing.T) {
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // a failure bound
 	defer cancel()
 	errs := make(chan error, 2)
-	go func() { errs <- s.Work(wctx, "two", exec, fastWorker) }()
+	go func() { errs <- s.Work(wctx, "two", exec, lapsingWorker) }()
 	hunt10Events(t, s, "two", hunt10Has(upgrade.StepWaiting, "x2"))
-	go func() { errs <- s.Work(wctx, "one", exec, fastWorker) }()
+	go func() { errs <- s.Work(wctx, "one", exec, lapsingWorker) }()
 	require.NoError(t, <-errs)
 	require.NoError(t, <-errs)
 	assert.Equal(t, []string{"x1 in doubt true", "x2 in doubt false"}, log)
@@ -512,12 +512,12 @@ func TestHunt10DeadWorkerSlotsAboveConcurrency(t *testing.T) {
 	ctx := context.Background()
 	plan := hunt10Independent("dead-slots", 6)
 	require.NoError(t, s.Submit(ctx, plan, Options{Concurrency: 2}))
-	dead := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "dead", Lease: fastWorker.Lease})
+	dead := testWorker(t, s, plan.ID, &upgradetest.Executor{}, WorkerOptions{Name: "dead", Lease: lapsingWorker.Lease})
 	c, _, _, err := dead.claim(ctx, nil)
 	require.NoError(t, err)
 	require.NotNil(t, c)
 	exec := &peakExec{peakCounter: peakCounter{cur: 1, peak: 1}} // the dead worker's step, until it is taken over
-	o := fastWorker
+	o := lapsingWorker
 	o.Slots = 5
 	work(t, s, plan.ID, 2, exec, o)
 	assert.LessOrEqual(t, exec.peak, 2, "steps at once, the dead worker's counted until taken over")
@@ -612,7 +612,7 @@ func TestHunt10CancelAbandonedStepSaysAbandoned(t *testing.T) {
 	require.True(t, want.Abandoned)
 	require.ErrorIs(t, want.Err, upgrade.ErrAbandoned)
 
-	o := fastWorker
+	o := lapsingWorker
 	o.GracePeriod = grace
 	errs := make(chan error, 1)
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // a failure bound

@@ -52,7 +52,7 @@ func TestHunt2CancelDuringRollbackEvents(t *testing.T) {
 	bg := context.Background()
 	require.NoError(t, s.Submit(bg, plan, Options{Rollback: true}))
 	done := make(chan error, 1)
-	go func() { done <- s.Work(bg, plan.ID, remote, fastWorker) }() // learns of the cancel as it renews its lease
+	go func() { done <- s.Work(bg, plan.ID, remote, lapsingWorker) }() // learns of the cancel as it renews its lease
 	<-remote.entered
 	require.NoError(t, s.Cancel(bg, plan.ID))
 	require.NoError(t, <-done)

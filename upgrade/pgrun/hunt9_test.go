@@ -36,7 +36,7 @@ func TestHunt9CancelInBackoffIsNotInDoubt(t *testing.T) {
 		return nil
 	})
 	done := make(chan error, 1)
-	go func() { done <- s.Work(ctx, plan.ID, exec, fastWorker) }() // see TestCancelledStepInDoubtOnRetry for the lease
+	go func() { done <- s.Work(ctx, plan.ID, exec, lapsingWorker) }() // see TestCancelledStepInDoubtOnRetry for the lease
 
 	// The worker records the retry before upgrade.Run waits out the
 	// backoff: once it is recorded, the first attempt has ended and the
@@ -85,7 +85,7 @@ func TestHunt9StopAndCancelInBackoffIsNotInDoubt(t *testing.T) {
 		<-release
 		return upgrade.Permanent(errors.New("b fails"))
 	})
-	o := fastWorker // see TestCancelledStepInDoubtOnRetry for the lease
+	o := lapsingWorker // see TestCancelledStepInDoubtOnRetry for the lease
 	o.Slots = 2
 	done := make(chan error, 1)
 	go func() { done <- s.Work(ctx, plan.ID, exec, o) }()

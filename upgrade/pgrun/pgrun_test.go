@@ -192,7 +192,18 @@ func checkRun(t *testing.T, s *Store, plan *upgrade.Plan, limit int) *Status {
 	return st
 }
 
-var fastWorker = WorkerOptions{Lease: 3 * time.Second, Poll: 10 * time.Millisecond}
+// fastWorker is the options of a worker in a test where no worker is lost
+// and no cancel or stop must reach a step under way: its lease is long, so
+// that a worker starved for seconds on a loaded machine does not lose a
+// step to another, which would run it twice.
+var fastWorker = WorkerOptions{Lease: 30 * time.Second, Poll: 10 * time.Millisecond}
+
+// lapsingWorker is the options of a worker in a test that waits for a lease
+// to lapse (a worker lost or killed) or for a cancel or a stop to reach a
+// step under way, which happens at its lease's next renewal, a third of
+// the lease: short enough to keep such a test quick, long enough that a
+// worker that is not lost keeps its lease on a loaded machine.
+var lapsingWorker = WorkerOptions{Lease: 3 * time.Second, Poll: 10 * time.Millisecond}
 
 func work(t *testing.T, s *Store, planID string, n int, exec upgrade.Executor, o WorkerOptions) {
 	t.Helper()
@@ -662,7 +673,7 @@ func childMain() int {
 		return 2
 	}
 	name := os.Getenv(childEnv)
-	o := fastWorker
+	o := lapsingWorker // the test kills one: the others take its steps over
 	o.Name, o.Slots = name, 2
 	if marker := os.Getenv("PGRUN_TEST_ROLLBACK_HANG"); marker != "" {
 		if err := s.Work(ctx, os.Getenv("PGRUN_TEST_PLAN"), &hangingRollback{marker: marker}, o); err != nil {

@@ -404,10 +404,10 @@ func TestCancelledStepInDoubtOnRetry(t *testing.T) {
 		return nil
 	})
 	// The worker learns of the cancel as it renews the lease, a third of
-	// fastWorker's into it: a shorter lease, which a loaded machine's
+	// lapsingWorker's into it: a shorter lease, which a loaded machine's
 	// scheduler can let lapse, would hand the step over as lost.
 	done := make(chan error, 1)
-	go func() { done <- s.Work(ctx, plan.ID, exec, fastWorker) }()
+	go func() { done <- s.Work(ctx, plan.ID, exec, lapsingWorker) }()
 	<-started
 	require.NoError(t, s.Cancel(ctx, plan.ID))
 	require.NoError(t, <-done)
@@ -419,7 +419,7 @@ func TestCancelledStepInDoubtOnRetry(t *testing.T) {
 	retried, err := s.Retry(ctx, plan.ID)
 	require.NoError(t, err)
 	require.True(t, retried)
-	work(t, s, plan.ID, 1, exec, fastWorker)
+	work(t, s, plan.ID, 1, exec, lapsingWorker)
 	require.Len(t, doubt, 2)
 	assert.Equal(t, []bool{false, true}, doubt, "offered again in doubt")
 }
@@ -444,7 +444,7 @@ func TestCancelKeepsSuccess(t *testing.T) {
 		}
 		return nil // done all the same
 	})
-	require.NoError(t, s.Work(ctx, plan.ID, exec, fastWorker)) // see TestCancelledStepInDoubtOnRetry for the lease
+	require.NoError(t, s.Work(ctx, plan.ID, exec, lapsingWorker)) // see TestCancelledStepInDoubtOnRetry for the lease
 	st, err := s.Status(ctx, plan.ID)
 	require.NoError(t, err)
 	a, _ := st.Report.Outcome("a")
@@ -454,7 +454,7 @@ func TestCancelKeepsSuccess(t *testing.T) {
 	retried, err := s.Retry(ctx, plan.ID)
 	require.NoError(t, err)
 	require.True(t, retried)
-	work(t, s, plan.ID, 1, exec, fastWorker)
+	work(t, s, plan.ID, 1, exec, lapsingWorker)
 	assert.Equal(t, []upgrade.StepID{"a", "b"}, ran, "a is not carried out again")
 	st, err = s.Status(ctx, plan.ID)
 	require.NoError(t, err)

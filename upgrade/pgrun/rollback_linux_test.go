@@ -66,9 +66,9 @@ func TestRollbackWorkerKilled(t *testing.T) {
 	assert.Error(t, cmd.Wait())
 
 	rec := &doubtRecorder{}
-	work(t, s, plan.ID, 1, rec, fastWorker)
+	work(t, s, plan.ID, 1, rec, lapsingWorker)
 	assert.Equal(t, []string{"b in doubt", "a"}, rec.rolled)
-	t.Logf("takeover of the rollback %v after the kill (lease %v)", rec.first.Sub(killed), fastWorker.Lease)
+	t.Logf("takeover of the rollback %v after the kill (lease %v)", rec.first.Sub(killed), lapsingWorker.Lease)
 	st, err := s.Status(ctx, plan.ID)
 	require.NoError(t, err)
 	require.True(t, st.Finished)

@@ -166,7 +166,7 @@ func TestConformanceCancelDuringRollback(t *testing.T) {
 	bg := context.Background()
 	require.NoError(t, s.Submit(bg, plan, Options{Rollback: true}))
 	done := make(chan error, 1)
-	go func() { done <- s.Work(bg, plan.ID, remote, fastWorker) }()
+	go func() { done <- s.Work(bg, plan.ID, remote, lapsingWorker) }()
 	<-remote.entered
 	require.NoError(t, s.Cancel(bg, plan.ID))
 	require.NoError(t, <-done)
