@@ -843,7 +843,11 @@ func TestDatabaseRestart(t *testing.T) {
 			assert.Greater(t, calls[len(calls)-1][0], pc[len(pc)-1][1], "step %s started before %s ended", step.ID, pre)
 		}
 	}
-	assert.Contains(t, logs.String(), "trying again", "the workers saw the restart")
+	// A worker whose pooled connection was idle through the restart gets a
+	// new one without an error (pgxpool checks an idle connection before
+	// use), more so on a loaded machine; the connection each Store listens
+	// on was open through it, and its loss is logged.
+	assert.Regexp(t, "trying again|listening for notifications failed", logs.String(), "the workers saw the restart")
 	t.Logf("in doubt after the restart: %v; %d log lines", st.InDoubt, strings.Count(logs.String(), "\n"))
 }
 
