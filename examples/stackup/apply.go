@@ -190,7 +190,32 @@ type applyFlags struct {
 	journal  string
 	quiet    bool
 	yes      bool
-	learn    bool
+	learn    optionalBool
+}
+
+// optionalBool is a boolean flag whose default depends on other flags: it
+// tells whether it was given, and its help states the default itself (the
+// flag package would print a single "(default true)").
+type optionalBool struct{ value, given bool }
+
+func (b *optionalBool) String() string   { return "" }
+func (b *optionalBool) IsBoolFlag() bool { return true }
+
+func (b *optionalBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("want true or false")
+	}
+	b.value, b.given = v, true
+	return nil
+}
+
+// or returns the value given, or def when none was.
+func (b *optionalBool) or(def bool) bool {
+	if b.given {
+		return b.value
+	}
+	return def
 }
 
 func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -199,17 +224,12 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	c.fs.StringVar(&af.journal, "journal", "", "record progress in `FILE`; apply again with it to resume (default with PLANFILE: PLANFILE.journal)")
 	c.fs.BoolVar(&af.quiet, "quiet", false, "do not print the plan (but when asking for confirmation)")
 	c.fs.BoolVar(&af.yes, "yes", false, "run without asking for confirmation on a terminal")
-	c.fs.BoolVar(&af.learn, "learn", true, "after each step, record the node's new version in the topology (or instance) file\n(default false with --requests and --journal, whose resume replans from the same topology)")
+	c.fs.Var(&af.learn, "learn", "after each step, record the node's new version in the topology (or instance) file\n(default true; false with --requests and --journal, whose resume replans from the same topology)")
 	c.planFile = &af.planFile
 	c.rf.db = &dbFlags{}
 	c.rf.db.register(c.fs)
 	if code, ok := c.parse(args, stdout, stderr); !ok {
 		return code
-	}
-	learnSet := false
-	c.fs.Visit(func(f *flag.Flag) { learnSet = learnSet || f.Name == "learn" })
-	if !learnSet && af.planFile == "" && af.journal != "" {
-		af.learn = false
 	}
 	if err := apply(ctx, &c.in, &c.rf, &af, stdout, stderr); err != nil {
 		return report(stderr, "apply", err)
@@ -366,7 +386,7 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, af *applyFlags, st
 		}
 	}
 	var inv *inventory
-	if af.learn {
+	if af.learn.or(af.planFile != "" || af.journal == "") {
 		inv = newInventory(in)
 		if err := cmp.Or(inv.Ready(), inv.Admits(plan)); err != nil {
 			return inputErr(err)
