@@ -111,7 +111,7 @@ func TestHunt10WorkerDurationNamesFlag(t *testing.T) {
 	for _, tt := range []struct{ flag, value, error string }{
 		{"--lease", "0s", "--lease 0s must be positive"},
 		{"--poll", "-1s", "--poll -1s must be positive"},
-		{"--grace", "-2s", "--grace -2s must not be negative"},
+		{"--grace", "-2s", "--grace -2s must not be negative (0: kill a command cut short at once)"},
 	} {
 		r := stackup(t, "worker", "--exec", "true", tt.flag, tt.value)
 		assert.Equal(t, exitUsage, r.code, r.stderr)

@@ -92,7 +92,7 @@ func (wf *workerFlags) check() error {
 	case wf.poll <= 0:
 		return usageErr("--poll %s must be positive", wf.poll)
 	case wf.grace < 0:
-		return usageErr("--grace %s must not be negative (0: stop running steps at once)", wf.grace)
+		return usageErr("--grace %s must not be negative (0: kill a command cut short at once)", wf.grace)
 	}
 	return nil
 }
