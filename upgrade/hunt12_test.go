@@ -995,3 +995,21 @@ func TestHunt12PlanFileByteOrderMark(t *testing.T) {
 	_, err = upgrade.ReadJSON(strings.NewReader("\ufeff\ufeff" + buf.String()))
 	assert.ErrorIs(t, err, upgrade.ErrInvalidPlan)
 }
+
+// TestHunt12StaleCheckRefusesBadRequests: the stale check finds the
+// request of each node by the templates the plan's requests replace; of
+// a plan whose requests do not say that once (a plan built by hand, two
+// requests of one template), it says so, and runs nothing.
+func TestHunt12StaleCheckRefusesBadRequests(t *testing.T) {
+	topo := build(t, shopBuilder(2))
+	plan, err := upgrade.NewPlanner(topo, catalogue(t)).Plan(t.Context(), cvRequest())
+	require.NoError(t, err)
+	plan.Requests = append(plan.Requests, plan.Requests[0])
+	exec := new(upgradetest.Executor)
+	_, err = upgrade.Run(t.Context(), plan, exec, upgrade.WithStaleCheck(topo))
+	var re *upgrade.RequestError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, 1, re.Request)
+	assert.ErrorContains(t, err, "checking for a stale plan")
+	assert.Empty(t, exec.Started())
+}

@@ -30,6 +30,10 @@ import (
 // no longer has (ErrNotFound). Versions are compared as Version.Same does, build metadata included; a node
 // without a version has its template's, as for the planner.
 func (r *run) checkStale(ctx context.Context) error {
+	requested, err := validateRequests(r.plan.Requests) // by the templates they replace
+	if err != nil {
+		return fmt.Errorf("upgrade: checking for a stale plan: %w", err)
+	}
 	byNode := map[topology.NodeID][]int{}
 	for i, s := range r.plan.Steps {
 		byNode[s.Node] = append(byNode[s.Node], i)
@@ -52,7 +56,7 @@ func (r *run) checkStale(ctx context.Context) error {
 		if !slices.ContainsFunc(expected, actual.Same) {
 			return &StaleError{Node: node, Step: blame, Expected: joinOr(want), Actual: actual.String()}
 		}
-		if err := r.checkDependents(ctx, node, actual, steps, byNode); err != nil {
+		if err := r.checkDependents(ctx, node, actual, steps, byNode, requested); err != nil {
 			return err
 		}
 	}
@@ -107,8 +111,9 @@ func (r *run) allowedNow(steps []int) (expected []version.Version, blame StepID)
 // the plan changes are left out, as the planner left them out: their new
 // templates' requirements made the plan; and so are those its requests
 // replace that have their request's version already (see
-// requestsAlready).
-func (r *run) checkDependents(ctx context.Context, node topology.NodeID, actual version.Version, steps []int, byNode map[topology.NodeID][]int) error {
+// requestsAlready; requested gives the request of each template).
+func (r *run) checkDependents(ctx context.Context, node topology.NodeID, actual version.Version, steps []int,
+	byNode map[topology.NodeID][]int, requested map[appTemplate]int) error {
 	var pending []int
 	for _, i := range steps {
 		if r.report.Outcomes[i].State != Succeeded {
@@ -126,7 +131,7 @@ func (r *run) checkDependents(ctx context.Context, node topology.NodeID, actual 
 		if _, changed := byNode[d.Node]; changed || d.Constraint.IsZero() {
 			continue
 		}
-		current, err := r.requestsAlready(ctx, &d)
+		current, err := r.requestsAlready(ctx, &d, requested)
 		if err != nil {
 			return fmt.Errorf("upgrade: checking for a stale plan: %w", err)
 		}
@@ -147,19 +152,16 @@ func (r *run) checkDependents(ctx context.Context, node topology.NodeID, actual 
 // planner does, which takes such a node for the request's (a satisfied
 // check) and holds the platform beneath it to the request's template
 // rather than to the node's own, the stale check leaves it out.
-func (r *run) requestsAlready(ctx context.Context, d *topology.Dependent) (bool, error) {
-	for k := range r.plan.Requests {
-		req := &r.plan.Requests[k]
-		if d.App != req.Application || d.Template != req.Replaces && d.Template != req.Template.ID {
-			continue
-		}
-		v, err := r.installed(ctx, d.Node)
-		if err != nil {
-			return false, err
-		}
-		return v.Same(req.Template.Version), nil
+func (r *run) requestsAlready(ctx context.Context, d *topology.Dependent, requested map[appTemplate]int) (bool, error) {
+	k, ok := requested[appTemplate{d.App, d.Template}]
+	if !ok {
+		return false, nil
 	}
-	return false, nil
+	v, err := r.installed(ctx, d.Node)
+	if err != nil {
+		return false, err
+	}
+	return v.Same(r.plan.Requests[k].Template.Version), nil
 }
 
 // installed returns the version of node that the stale check's topology
