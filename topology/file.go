@@ -555,24 +555,12 @@ func (e *jsonError) Unwrap() error { return e.err }
 // jsonMessage says what is wrong with a file's JSON in the file's terms:
 // a value of the wrong kind names its field and what belongs there, not
 // the Go types it was read into, and an unknown field or a number is
-// quoted cut short, as a file may make them of megabytes. Data that
-// begins with "<" is markup, not JSON, and the message says so: a web page
-// (a login page, a proxy's error page) served or saved where the file
-// belongs would otherwise read only "invalid character '<'". So is data
-// that begins as a compressed file does (a file saved compressed, an
-// object stored compressed and served without its Content-Encoding).
+// quoted cut short, as a file may make them of megabytes; a syntax error
+// gets a hint (see jsonSyntaxHint): a web page where the file belongs (a
+// login page, a proxy's error page) would otherwise read only "invalid
+// character '<'", and a compressed file "invalid character '\x1f'".
 func jsonMessage(data []byte, err error) string {
 	var syn *json.SyntaxError
-	if trimmed := bytes.TrimLeft(data, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '<' && errors.As(err, &syn) {
-		return strings.TrimPrefix(err.Error(), "json: ") +
-			": it holds markup (HTML or XML), not JSON: a web page, such as a login page or a proxy's error page, where the file belongs?"
-	}
-	for _, c := range compressedMagic {
-		if bytes.HasPrefix(data, []byte(c.magic)) && errors.As(err, &syn) {
-			return strings.TrimPrefix(err.Error(), "json: ") + ": it is " + c.name +
-				`-compressed, not JSON: store the file uncompressed (a server may still send it compressed, with "Content-Encoding: gzip")`
-		}
-	}
 	if errors.As(err, &syn) {
 		return strings.TrimPrefix(err.Error(), "json: ") + jsonSyntaxHint(data, syn)
 	}
@@ -608,11 +596,20 @@ func jsonMessage(data []byte, err error) string {
 	return fmt.Sprintf("field %q: %s", fieldPath(typ.Field), msg)
 }
 
-// jsonSyntaxHint says, for a syntax error in data, what JSON does not
-// allow where editors and other languages do (comments, a "," before "}"
-// or "]", single quotes, keys without quotes, a "," left out) and what to
-// write; or "".
+// jsonSyntaxHint says, for a syntax error in data, what the data is
+// when it is not JSON at all (markup, a compressed file), or what JSON does
+// not allow where editors and other languages do (comments, a "," before
+// "}" or "]", single quotes, keys without quotes, a "," left out) and what
+// to write; or "".
 func jsonSyntaxHint(data []byte, syn *json.SyntaxError) string {
+	if trimmed := bytes.TrimLeft(data, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '<' {
+		return ": it holds markup (HTML or XML), not JSON: a web page, such as a login page or a proxy's error page, where the file belongs?"
+	}
+	for _, c := range compressedMagic {
+		if bytes.HasPrefix(data, []byte(c.magic)) {
+			return ": it is " + c.name + `-compressed, not JSON: store the file uncompressed (a server may still send it compressed, with "Content-Encoding: gzip")`
+		}
+	}
 	if syn.Offset < 1 || syn.Offset > int64(len(data)) {
 		return ""
 	}
