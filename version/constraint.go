@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/Masterminds/semver/v3"
 )
@@ -113,10 +112,8 @@ func constraintAdvice(src string) string {
 	case constraintWords.MatchString(src):
 		return `write "," or a space for "and", "||" for "or"`
 	}
-	for i, r := range src {
-		if r >= utf8.RuneSelf || !strings.ContainsRune("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-+*|,=<>!~^ ", r) {
-			return fmt.Sprintf("character %q at byte %d is not part of a constraint", r, i)
-		}
+	if r, i := firstOutside(src, versionChars+"*|,=<>!~^ "); i >= 0 {
+		return fmt.Sprintf("character %q at byte %d is not part of a constraint", r, i)
 	}
 	return `write comparisons such as ">=1.2, <2", "^1.2", "~1.2.3" or "1.2.x", joined by "||" for "or"`
 }

@@ -86,6 +86,20 @@ var (
 	versionWildcard = regexp.MustCompile(`^v?(?:[0-9]+\.){0,2}[xX*](?:$|[.+-])`)
 )
 
+// versionChars are the characters a version is written with.
+const versionChars = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-+"
+
+// firstOutside returns the first rune of s that is not in set, and its
+// byte offset; or an offset of -1.
+func firstOutside(s, set string) (rune, int) {
+	i := strings.IndexFunc(s, func(r rune) bool { return !strings.ContainsRune(set, r) })
+	if i < 0 {
+		return 0, -1
+	}
+	r, _ := utf8.DecodeRuneInString(s[i:])
+	return r, i
+}
+
 // explainVersion returns Masterminds' error err on version s, which says
 // only "invalid semantic version" or "version segment starts with 0",
 // with what to write instead.
@@ -116,13 +130,8 @@ func explainVersion(s string, err error) error {
 	case errors.Is(err, strconv.ErrRange):
 		advice = "a number of a version is at most " + strconv.FormatUint(math.MaxUint64, 10)
 	}
-	if advice == "" {
-		for i, r := range s {
-			if !(r < utf8.RuneSelf && (r == '.' || r == '-' || r == '+' || '0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z')) {
-				advice = fmt.Sprintf(`character %q at byte %d: a version holds only ASCII letters and digits, ".", "-" and "+"`, r, i)
-				break
-			}
-		}
+	if r, i := firstOutside(s, versionChars); advice == "" && i >= 0 {
+		advice = fmt.Sprintf(`character %q at byte %d: a version holds only ASCII letters and digits, ".", "-" and "+"`, r, i)
 	}
 	switch {
 	case advice != "":
