@@ -1,6 +1,7 @@
 package topology_test
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -109,5 +110,111 @@ func TestReadLarge(t *testing.T) {
 	n, err := m.Node(t.Context(), "n2998")
 	if err != nil || len(n.Relationships) != 1 || n.Relationships[0] != (topology.Relationship{Relation: topology.DependsOn, Target: "n2999"}) {
 		t.Fatalf("node n2998: %+v, %v", n, err)
+	}
+}
+
+// fleetFile is a topology file of a fleet, in JSON or (yaml) YAML block
+// style as people write it: apps applications of instances nodes each, on
+// stacks server → runtime → OS stacks, each node with its version.
+func fleetFile(apps, instances, stacks int, yaml bool) []byte {
+	var b strings.Builder
+	if yaml {
+		b.WriteString("schema: stackup.topology/v1\napplications:\n  - id: platform\n    templates:\n")
+		for _, t := range [][3]string{{"os", "ubuntu", ""}, {"rt", "jdk", "os"}, {"srv", "tomcat", "rt"}} {
+			id, typ, below := t[0], t[1], t[2]
+			fmt.Fprintf(&b, "      - id: %s\n        type: %s\n        version: 1.0.0\n", id, typ)
+			if below != "" {
+				fmt.Fprintf(&b, "        requirements:\n          - template: %s\n            constraint: \">=1.0\"\n            relation: hosted_on\n", below)
+			}
+		}
+		b.WriteString("    nodes:\n")
+		for s := range stacks {
+			fmt.Fprintf(&b, "      - id: os-%05d\n        template: os\n        version: 1.%d.0\n", s, s%5)
+			fmt.Fprintf(&b, "      - id: rt-%05d\n        template: rt\n        version: 1.%d.0\n        relationships:\n          - relation: hosted_on\n            target: os-%05d\n", s, s%3, s)
+			fmt.Fprintf(&b, "      - id: srv-%05d\n        template: srv\n        version: 1.%d.0\n        relationships:\n          - relation: hosted_on\n            target: rt-%05d\n", s, s%4, s)
+		}
+		for a := range apps {
+			fmt.Fprintf(&b, "  - id: app-%05d\n    templates:\n      - id: app-%05d_web\n        type: webapp\n        version: 1.0.0\n        requirements:\n          - template: srv\n            constraint: \">=1.0\"\n            relation: hosted_on\n    nodes:\n", a, a)
+			for i := range instances {
+				fmt.Fprintf(&b, "      - id: app-%05d-%03d\n        template: app-%05d_web\n        version: 1.0.0\n        relationships:\n          - relation: hosted_on\n            target: srv-%05d\n", a, i, a, (a*instances+i)*7919%stacks)
+			}
+		}
+		return []byte(b.String())
+	}
+	b.WriteString(`{"schema": "stackup.topology/v1", "applications": [{"id": "platform", "templates": [`)
+	b.WriteString(`{"id": "os", "type": "ubuntu", "version": "1.0.0"}, `)
+	b.WriteString(`{"id": "rt", "type": "jdk", "version": "1.0.0", "requirements": [{"template": "os", "constraint": ">=1.0", "relation": "hosted_on"}]}, `)
+	b.WriteString(`{"id": "srv", "type": "tomcat", "version": "1.0.0", "requirements": [{"template": "rt", "constraint": ">=1.0", "relation": "hosted_on"}]}], "nodes": [`)
+	for s := range stacks {
+		if s > 0 {
+			b.WriteString(",\n")
+		}
+		fmt.Fprintf(&b, `{"id": "os-%05d", "template": "os", "version": "1.%d.0"},`+"\n", s, s%5)
+		fmt.Fprintf(&b, `{"id": "rt-%05d", "template": "rt", "version": "1.%d.0", "relationships": [{"relation": "hosted_on", "target": "os-%05d"}]},`+"\n", s, s%3, s)
+		fmt.Fprintf(&b, `{"id": "srv-%05d", "template": "srv", "version": "1.%d.0", "relationships": [{"relation": "hosted_on", "target": "rt-%05d"}]}`, s, s%4, s)
+	}
+	b.WriteString("]}")
+	for a := range apps {
+		fmt.Fprintf(&b, `,
+{"id": "app-%05d", "templates": [{"id": "app-%05d_web", "type": "webapp", "version": "1.0.0", "requirements": [{"template": "srv", "constraint": ">=1.0", "relation": "hosted_on"}]}], "nodes": [`, a, a)
+		for i := range instances {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, "\n"+`{"id": "app-%05d-%03d", "template": "app-%05d_web", "version": "1.0.0", "relationships": [{"relation": "hosted_on", "target": "srv-%05d"}]}`, a, i, a, (a*instances+i)*7919%stacks)
+		}
+		b.WriteString("]}")
+	}
+	b.WriteString("]}\n")
+	return []byte(b.String())
+}
+
+// BenchmarkReadFleet reads a topology file of a fleet of about 103,000
+// nodes (10,000 applications of 10 instances on 1,000 stacks), as the
+// example program does before every plan, in JSON and in YAML.
+func BenchmarkReadFleet(b *testing.B) {
+	for _, format := range []string{"json", "yaml"} {
+		file := fleetFile(10000, 10, 1000, format == "yaml")
+		read := topology.ReadJSON
+		if format == "yaml" {
+			read = topology.ReadYAML
+		}
+		b.Run(format, func(b *testing.B) {
+			b.SetBytes(int64(len(file)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := read(bytes.NewReader(file)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/103000, "ns/node")
+		})
+	}
+}
+
+// TestReadFleetFile reads the fleet files of BenchmarkReadFleet, small,
+// to check that they are what the benchmark says.
+func TestReadFleetFile(t *testing.T) {
+	for _, yaml := range []bool{false, true} {
+		read := topology.ReadJSON
+		if yaml {
+			read = topology.ReadYAML
+		}
+		m, err := read(bytes.NewReader(fleetFile(20, 3, 7, yaml)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := m.Node(t.Context(), "app-00019-002")
+		if err != nil || n.Template != "app-00019_web" || len(n.Relationships) != 1 || n.Relationships[0].Target != "srv-00006" {
+			t.Fatalf("yaml %v: node app-00019-002: %+v, %v", yaml, n, err)
+		}
+		n, err = m.Node(t.Context(), "rt-00004")
+		if err != nil || n.Version.String() != "1.1.0" || n.Relationships[0].Target != "os-00004" {
+			t.Fatalf("yaml %v: node rt-00004: %+v, %v", yaml, n, err)
+		}
+		ds, err := m.Dependents(t.Context(), "srv-00006")
+		if err != nil || len(ds) == 0 {
+			t.Fatalf("yaml %v: dependents of srv-00006: %v, %v", yaml, ds, err)
+		}
 	}
 }
