@@ -186,45 +186,55 @@ func (f *fileTopology) decode(line func(path ...any) int) ([]Application, error)
 		}
 		errs = multierror.Append(errs, &Error{Item: item, Err: fmt.Errorf("%w: %w", ErrInvalid, err)})
 	}
-	// checkID reports an identifier outside the safe set, naming where it
-	// is; an empty one is left to Validate, which names what is missing.
-	checkID := func(id, kind, item string, path ...any) {
+	// badID is CheckID's error for an identifier outside the safe set; an
+	// empty one is left to Validate, which names what is missing. Where it
+	// is, is worked out only then: a fleet's file has millions.
+	badID := func(kind, id string) error {
 		if id == "" {
-			return
+			return nil
 		}
-		if err := CheckID(kind, id); err != nil {
-			bad(item, err, path...)
-		}
+		return CheckID(kind, id)
 	}
+	parse, parseConstraint := memo(version.Parse), memo(version.ParseConstraint)
 	templates := map[TemplateID]version.Version{} // of every template, to check node versions
 	for _, fa := range f.Applications {
 		for _, ft := range fa.Templates {
 			if _, dup := templates[ft.ID]; !dup {
-				templates[ft.ID], _ = version.Parse(ft.Version)
+				templates[ft.ID], _ = parse(ft.Version)
 			}
 		}
 	}
 	apps := make([]Application, len(f.Applications))
 	for i, fa := range f.Applications {
-		checkID(string(fa.ID), "application", fmt.Sprintf("application #%d", i+1), "applications", i, "id")
+		if err := badID("application", string(fa.ID)); err != nil {
+			bad(fmt.Sprintf("application #%d", i+1), err, "applications", i, "id")
+		}
 		a := Application{ID: fa.ID, Templates: make([]Template, len(fa.Templates)), Nodes: make([]Node, len(fa.Nodes))}
 		for j, ft := range fa.Templates {
 			item := "template " + Quote(string(ft.ID))
-			checkID(string(ft.ID), "template", fmt.Sprintf("application #%d template #%d", i+1, j+1), "applications", i, "templates", j, "id")
-			checkID(ft.Type, "type", item, "applications", i, "templates", j, "type")
+			if err := badID("template", string(ft.ID)); err != nil {
+				bad(fmt.Sprintf("application #%d template #%d", i+1, j+1), err, "applications", i, "templates", j, "id")
+			}
+			if err := badID("type", ft.Type); err != nil {
+				bad(item, err, "applications", i, "templates", j, "type")
+			}
 			t := Template{ID: ft.ID, Type: ft.Type}
 			var err error
 			if ft.Version == "" {
 				bad(item, errNoVersion, "applications", i, "templates", j, "version")
-			} else if t.Version, err = version.Parse(ft.Version); err != nil {
+			} else if t.Version, err = parse(ft.Version); err != nil {
 				bad(item, err, "applications", i, "templates", j, "version")
 			}
 			for k, fr := range ft.Requirements {
-				ritem := fmt.Sprintf("%s requirement #%d", item, k+1)
-				checkID(fr.Name, "requirement name", ritem, "applications", i, "templates", j, "requirements", k, "name")
-				checkID(string(fr.Template), "template", ritem, "applications", i, "templates", j, "requirements", k, "template")
+				ritem := func() string { return fmt.Sprintf("%s requirement #%d", item, k+1) }
+				if err := badID("requirement name", fr.Name); err != nil {
+					bad(ritem(), err, "applications", i, "templates", j, "requirements", k, "name")
+				}
+				if err := badID("template", string(fr.Template)); err != nil {
+					bad(ritem(), err, "applications", i, "templates", j, "requirements", k, "template")
+				}
 				req := Requirement{Name: fr.Name, Template: fr.Template, Relation: fr.Relation}
-				if req.Constraint, err = version.ParseConstraint(fr.Constraint); err != nil {
+				if req.Constraint, err = parseConstraint(fr.Constraint); err != nil {
 					bad(fmt.Sprintf("%s requirement on %s", item, Quote(string(fr.Template))), err,
 						"applications", i, "templates", j, "requirements", k, "constraint")
 				}
@@ -233,17 +243,23 @@ func (f *fileTopology) decode(line func(path ...any) int) ([]Application, error)
 			a.Templates[j] = t
 		}
 		for j, fn := range fa.Nodes {
-			item := fmt.Sprintf("application #%d node #%d", i+1, j+1)
-			checkID(string(fn.ID), "node", item, "applications", i, "nodes", j, "id")
-			checkID(string(fn.Template), "template", item, "applications", i, "nodes", j, "template")
+			item := func() string { return fmt.Sprintf("application #%d node #%d", i+1, j+1) }
+			if err := badID("node", string(fn.ID)); err != nil {
+				bad(item(), err, "applications", i, "nodes", j, "id")
+			}
+			if err := badID("template", string(fn.Template)); err != nil {
+				bad(item(), err, "applications", i, "nodes", j, "template")
+			}
 			n := Node{ID: fn.ID, Template: fn.Template}
 			for k, r := range fn.Relationships {
-				checkID(string(r.Target), "node", fmt.Sprintf("%s relationship #%d", item, k+1), "applications", i, "nodes", j, "relationships", k, "target")
+				if err := badID("node", string(r.Target)); err != nil {
+					bad(fmt.Sprintf("%s relationship #%d", item(), k+1), err, "applications", i, "nodes", j, "relationships", k, "target")
+				}
 				n.Relationships = append(n.Relationships, Relationship(r))
 			}
 			if fn.Version != "" {
 				var err error
-				if n.Version, err = version.Parse(fn.Version); err != nil {
+				if n.Version, err = parse(fn.Version); err != nil {
 					bad("node "+Quote(string(fn.ID)), err, "applications", i, "nodes", j, "version")
 				} else if tv, ok := templates[fn.Template]; ok {
 					if err := checkZeroVersion(fn.Version, n.Version, tv); err != nil {
@@ -256,6 +272,24 @@ func (f *fileTopology) decode(line func(path ...any) int) ([]Application, error)
 		apps[i] = a
 	}
 	return apps, joined(errs)
+}
+
+// memo returns parse, remembering what it returned for each text: a
+// fleet's file names a few versions and constraints many times.
+func memo[T any](parse func(string) (T, error)) func(string) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	seen := map[string]result{}
+	return func(text string) (T, error) {
+		r, ok := seen[text]
+		if !ok {
+			r.v, r.err = parse(text)
+			seen[text] = r
+		}
+		return r.v, r.err
+	}
 }
 
 // errNoVersion reports a template of a file with no version, which
@@ -349,7 +383,7 @@ func checkKeysValid(data []byte) error {
 			if top := len(open) - 1; top >= 0 && open[top].object && open[top].keyNext {
 				k := jsonKey{name: jsonString(data[i : end+1]), offset: int64(i)}
 				if first, dup := open[top].add(&keys, k); dup {
-					return &DuplicateKeyError{Key: k.name, At: bytePlace(data, k.offset), First: first.name, FirstAt: bytePlace(data, first.offset)}
+					return &DuplicateKeyError{Key: string(k.name), At: bytePlace(data, k.offset), First: string(first.name), FirstAt: bytePlace(data, first.offset)}
 				}
 			}
 			i = end
@@ -358,9 +392,10 @@ func checkKeysValid(data []byte) error {
 	return nil
 }
 
-// jsonKey is a key of an object, and the offset of its opening quote.
+// jsonKey is a key of an object, as encoding/json decodes it, and the
+// offset of its opening quote.
 type jsonKey struct {
-	name   string
+	name   []byte // most often the document's own bytes: a fleet's file has millions of keys
 	offset int64
 }
 
@@ -380,19 +415,19 @@ func (l *jsonLevel) add(keys *[]jsonKey, k jsonKey) (jsonKey, bool) {
 	own := (*keys)[l.first:]
 	if l.folded == nil {
 		for _, f := range own {
-			if strings.EqualFold(f.name, k.name) { // as foldName matches them
+			if bytes.EqualFold(f.name, k.name) { // as foldName matches them
 				return f, true
 			}
 		}
 		if len(own) == compared {
 			l.folded = make(map[string]int, 2*compared)
 			for j, f := range own {
-				l.folded[foldName(f.name)] = j
+				l.folded[foldName(string(f.name))] = j
 			}
 		}
 	}
 	if l.folded != nil {
-		folded := foldName(k.name)
+		folded := foldName(string(k.name))
 		if j, ok := l.folded[folded]; ok {
 			return own[j], true
 		}
@@ -403,15 +438,16 @@ func (l *jsonLevel) add(keys *[]jsonKey, k jsonKey) (jsonKey, bool) {
 }
 
 // jsonString returns the text of quoted, a JSON string that json.Valid
-// accepted, as encoding/json decodes it.
-func jsonString(quoted []byte) string {
+// accepted, as encoding/json decodes it: quoted's own bytes when they are
+// ASCII without an escape.
+func jsonString(quoted []byte) []byte {
 	text := quoted[1 : len(quoted)-1]
 	if bytes.IndexByte(text, '\\') < 0 && !slices.ContainsFunc(text, func(b byte) bool { return b >= utf8.RuneSelf }) {
-		return string(text)
+		return text
 	}
 	var s string
 	_ = json.Unmarshal(quoted, &s) // valid: it decodes
-	return s
+	return []byte(s)
 }
 
 // checkKeysByToken is CheckJSONKeys, walking json.Decoder's tokens.

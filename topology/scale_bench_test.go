@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/stackup/stackup/topology"
 )
 
@@ -215,6 +218,44 @@ func TestReadFleetFile(t *testing.T) {
 		ds, err := m.Dependents(t.Context(), "srv-00006")
 		if err != nil || len(ds) == 0 {
 			t.Fatalf("yaml %v: dependents of srv-00006: %v, %v", yaml, ds, err)
+		}
+	}
+}
+
+// TestReadFleetFileRepeatedBadVersion: reading parses each version and
+// constraint text once, but a bad one is still reported for every node
+// and template that gives it, each at its own place.
+func TestReadFleetFileRepeatedBadVersion(t *testing.T) {
+	for _, yaml := range []bool{false, true} {
+		read, file := topology.ReadJSON, string(fleetFile(3, 2, 2, yaml))
+		if yaml {
+			read = topology.ReadYAML
+		}
+		file = strings.ReplaceAll(file, "1.0.0", "1.0.0.0")    // every application node's and template's version
+		file = strings.ReplaceAll(file, `">=1.0"`, `">= one"`) // every requirement's constraint
+		_, err := read(strings.NewReader(file))
+		require.ErrorIs(t, err, topology.ErrInvalid)
+		count := map[string]int{}
+		for _, p := range problems(t, err) {
+			assert.ErrorIs(t, p, topology.ErrInvalid, p.Item)
+			kind, _, _ := strings.Cut(p.Item, " ")
+			if yaml {
+				_, rest, _ := strings.Cut(p.Item, ": ") // "line N: node …"
+				kind, _, _ = strings.Cut(rest, " ")
+			}
+			if strings.Contains(p.Item, "requirement on") {
+				kind = "requirement"
+			}
+			count[kind]++
+			count[p.Item]++
+		}
+		// 6 templates, 5 requirements, 3 platform nodes at 1.0.0 and 6
+		// application nodes, each named once.
+		assert.Equal(t, 6, count["template"], "yaml %v: %v", yaml, count)
+		assert.Equal(t, 5, count["requirement"], "yaml %v: %v", yaml, count)
+		assert.Equal(t, 9, count["node"], "yaml %v: %v", yaml, count)
+		for item, n := range count {
+			assert.True(t, n == 1 || !strings.Contains(item, `"`), "%s: %d times", item, n)
 		}
 	}
 }
