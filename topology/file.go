@@ -83,15 +83,10 @@ type fileRequirement struct {
 }
 
 type fileNode struct {
-	ID            NodeID             `json:"id" yaml:"id"`
-	Template      TemplateID         `json:"template" yaml:"template"`
-	Version       string             `json:"version,omitempty" yaml:"version"`
-	Relationships []fileRelationship `json:"relationships,omitempty" yaml:"relationships"`
-}
-
-type fileRelationship struct {
-	Relation Relation `json:"relation" yaml:"relation"`
-	Target   NodeID   `json:"target" yaml:"target"`
+	ID            NodeID         `json:"id" yaml:"id"`
+	Template      TemplateID     `json:"template" yaml:"template"`
+	Version       string         `json:"version,omitempty" yaml:"version"`
+	Relationships []Relationship `json:"relationships,omitempty" yaml:"relationships"`
 }
 
 // ReadJSON reads a topology file (see [Schema]) of at most [MaxFileSize]
@@ -136,7 +131,7 @@ func ReadJSON(r io.Reader) (*Memory, error) {
 	if err != nil {
 		return nil, err
 	}
-	return New(apps...)
+	return newMemory(apps, true)
 }
 
 // fromUTF16 returns data, a file that begins with a UTF-16 byte-order
@@ -250,12 +245,11 @@ func (f *fileTopology) decode(line func(path ...any) int) ([]Application, error)
 			if err := badID("template", string(fn.Template)); err != nil {
 				bad(item(), err, "applications", i, "nodes", j, "template")
 			}
-			n := Node{ID: fn.ID, Template: fn.Template}
+			n := Node{ID: fn.ID, Template: fn.Template, Relationships: fn.Relationships}
 			for k, r := range fn.Relationships {
 				if err := badID("node", string(r.Target)); err != nil {
 					bad(fmt.Sprintf("%s relationship #%d", item(), k+1), err, "applications", i, "nodes", j, "relationships", k, "target")
 				}
-				n.Relationships = append(n.Relationships, Relationship(r))
 			}
 			if fn.Version != "" {
 				var err error
@@ -552,11 +546,7 @@ func (m *Memory) WriteJSON(w io.Writer) error {
 			fa.Templates = append(fa.Templates, ft)
 		}
 		for _, n := range a.Nodes {
-			fn := fileNode{ID: n.ID, Template: n.Template, Version: n.Version.String()}
-			for _, r := range n.Relationships {
-				fn.Relationships = append(fn.Relationships, fileRelationship(r))
-			}
-			fa.Nodes = append(fa.Nodes, fn)
+			fa.Nodes = append(fa.Nodes, fileNode{ID: n.ID, Template: n.Template, Version: n.Version.String(), Relationships: n.Relationships})
 		}
 		f.Applications = append(f.Applications, fa)
 	}

@@ -45,7 +45,11 @@ var (
 // New validates apps and returns a Memory holding a copy of them. When the
 // applications break any rule, New returns every problem at once (see
 // [Validate]) and no Memory. Nodes without a version take their template's.
-func New(apps ...Application) (*Memory, error) {
+func New(apps ...Application) (*Memory, error) { return newMemory(apps, false) }
+
+// newMemory is New, taking apps as they are, without a copy, when they are
+// its own: the applications a file's reader has just made.
+func newMemory(apps []Application, own bool) (*Memory, error) {
 	if err := Validate(apps...); err != nil {
 		return nil, err
 	}
@@ -60,7 +64,10 @@ func New(apps ...Application) (*Memory, error) {
 	// node's dependents by their text, which then compares at once.
 	constraints := map[string]version.Constraint{}
 	for i := range apps {
-		a := cloneApplication(&apps[i])
+		a := &apps[i]
+		if !own {
+			a = cloneApplication(a)
+		}
 		m.apps[a.ID] = a
 		for j := range a.Templates {
 			templates[a.Templates[j].ID] = &a.Templates[j]
@@ -611,44 +618,49 @@ func Validate(apps ...Application) error {
 			if nodes[n.ID] != n {
 				continue // no ID or a duplicate: reported above
 			}
-			item := fmt.Sprintf("node %q", n.ID)
+			item := func() string { return fmt.Sprintf("node %q", n.ID) } // for a problem only: a fleet has many nodes
 			switch _, ok := templates[n.Template]; {
 			case n.Template == "":
-				problem(item, "no template")
+				problem(item(), "no template")
 			case !ok:
 				if err := CheckID("template", string(n.Template)); err != nil {
-					badID(item, err)
+					badID(item(), err)
 					break
 				}
-				problem(item, "unknown template %q: %s", n.Template, addTemplate)
+				problem(item(), "unknown template %q: %s", n.Template, addTemplate)
 			}
 			hosts := 0
 			// A set, not a search of those before: a node read from a
-			// file may have many relationships.
-			seen := make(map[Relationship]bool, len(n.Relationships))
+			// file may have many relationships. Most have one.
+			var seen map[Relationship]bool
+			if len(n.Relationships) > 1 {
+				seen = make(map[Relationship]bool, len(n.Relationships))
+			}
 			for k, r := range n.Relationships {
 				if seen[r] {
-					problem(item, "duplicate relationship: %s %q", r.Relation, r.Target)
+					problem(item(), "duplicate relationship: %s %q", r.Relation, r.Target)
 					continue
 				}
-				seen[r] = true
+				if seen != nil {
+					seen[r] = true
+				}
 				targetErr := CheckID("node", string(r.Target))
 				switch {
 				case targetErr != nil:
-					badID(fmt.Sprintf("%s relationship #%d", item, k+1), targetErr)
+					badID(fmt.Sprintf("%s relationship #%d", item(), k+1), targetErr)
 				case r.Relation != HostedOn && r.Relation != DependsOn:
-					problem(item, "unknown relation %q (want %q or %q)", r.Relation, HostedOn, DependsOn)
+					problem(item(), "unknown relation %q (want %q or %q)", r.Relation, HostedOn, DependsOn)
 				case r.Target == n.ID:
-					problem(item, "%s itself", r.Relation)
+					problem(item(), "%s itself", r.Relation)
 				case nodes[r.Target] == nil:
-					problem(item, "%s unknown node %q", r.Relation, r.Target)
+					problem(item(), "%s unknown node %q", r.Relation, r.Target)
 				}
 				if r.Relation == HostedOn {
 					hosts++
 				}
 			}
 			if hosts > 1 {
-				problem(item, "hosted on %d nodes; a node has at most one host", hosts)
+				problem(item(), "hosted on %d nodes; a node has at most one host", hosts)
 			}
 		}
 	}

@@ -66,8 +66,8 @@ type Requirement struct {
 
 // Relationship links a node to a node it runs on or needs.
 type Relationship struct {
-	Relation Relation `json:"relation"`
-	Target   NodeID   `json:"target"`
+	Relation Relation `json:"relation" yaml:"relation"`
+	Target   NodeID   `json:"target" yaml:"target"`
 }
 
 // Node is one deployed instance of a template.

@@ -51,7 +51,7 @@ func ReadYAML(r io.Reader) (*Memory, error) {
 	if err != nil {
 		return nil, err
 	}
-	return New(apps...)
+	return newMemory(apps, true)
 }
 
 // yaml12Directive is a "%YAML 1.2" directive line, which the parser
