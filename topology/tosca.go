@@ -1,7 +1,6 @@
 package topology
 
 import (
-	"bytes"
 	"cmp"
 	"fmt"
 	"io"
@@ -728,18 +727,10 @@ type instanceRelationship struct {
 
 func readInstances(data []byte, templates []Template) (*Application, error) {
 	data = yaml12(data)
-	root, err := parseYAML(data, `the deployed nodes: "schema": "`+InstancesSchema+`", "application" and "nodes"`)
+	var f instanceFile
+	root, err := decodeYAML(data, `the deployed nodes: "schema": "`+InstancesSchema+`", "application" and "nodes"`, "instance file", &f)
 	if err != nil {
 		return nil, err
-	}
-	if err := checkMappingKeys(root, "instance file"); err != nil {
-		return nil, err
-	}
-	var f instanceFile
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		return nil, &Error{Item: "instance file", Err: fmt.Errorf("%w: %s", ErrInvalid, yamlMessage(err))}
 	}
 	if f.Schema != InstancesSchema {
 		return nil, &Error{Item: fmt.Sprintf("instance file line %d", yamlLine(root, "schema")),

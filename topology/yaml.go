@@ -30,18 +30,10 @@ func ReadYAML(r io.Reader) (*Memory, error) {
 		return nil, err
 	}
 	data = yaml12(data)
-	root, err := parseYAML(data, fileHolds)
+	var f fileTopology
+	root, err := decodeYAML(data, fileHolds, "file", &f)
 	if err != nil {
 		return nil, err
-	}
-	if err := checkMappingKeys(root, "file"); err != nil {
-		return nil, err
-	}
-	var f fileTopology
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: %s", ErrInvalid, yamlMessage(err))}
 	}
 	if f.Schema != Schema {
 		return nil, &Error{Item: fmt.Sprintf("line %d", yamlLine(root, "schema")),
@@ -77,49 +69,120 @@ func yaml12(data []byte) []byte {
 	return data
 }
 
-// parseYAML parses one YAML document into its node tree. holds says what
-// the document must hold, for the error on an empty one.
+// parseYAML parses one YAML document, a mapping, into its node tree, and
+// checks the tree (see yamlDocument.check). holds says what the document
+// must hold, for the error on an empty one.
 func parseYAML(data []byte, holds string) (*yaml.Node, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, &Error{Item: "file", Err: fmt.Errorf("%w: %w", ErrInvalid, emptyError("white space and comments", holds))}
-		}
-		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: %s%s%s", ErrInvalid, yamlMessage(err), quoteHint(data, err), tabHint(data, err))}
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: more than one YAML document%s", ErrInvalid, secondDocument(data, doc.Content, &extra, err))}
-	}
-	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, &Error{Item: fmt.Sprintf("line %d", doc.Line), Err: fmt.Errorf("%w: the document is not a mapping", ErrInvalid)}
-	}
-	if err := checkAliases(doc.Content[0]); err != nil {
-		return nil, err
-	}
-	if err := checkTags(doc.Content[0]); err != nil {
-		return nil, err
-	}
-	if err := checkNullKeys(doc.Content[0]); err != nil {
-		return nil, err
-	}
-	return doc.Content[0], nil
+	return decodeYAML(data, holds, "", nil)
 }
 
-// secondDocument says where the document after the first begins, read
-// into extra (with err), and what to do; or "" when it cannot say. A file
+// decodeYAML is parseYAML, which then decodes the document into v, every
+// field known to v; file names the document in v's errors ("file",
+// "instance file"). It parses data once.
+func decodeYAML(data []byte, holds, file string, v any) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	doc := yamlDocument{value: v, file: file}
+	err := dec.Decode(&doc)
+	if errors.Is(err, io.EOF) {
+		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: %w", ErrInvalid, emptyError("white space and comments", holds))}
+	}
+	// The first document's value; when it is null, which yaml decodes as
+	// nothing, the document is parsed again to tell where it is.
+	first := doc.root
+	var null yaml.Node
+	if err == nil && first == nil {
+		_ = yaml.NewDecoder(bytes.NewReader(data)).Decode(&null) // it parsed
+		first = &null
+		if len(null.Content) > 0 {
+			first = null.Content[0]
+		}
+	}
+	if first != nil { // the document parsed: is there another?
+		var extra yaml.Node
+		if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+			return nil, &Error{Item: "file", Err: fmt.Errorf("%w: more than one YAML document%s", ErrInvalid, secondDocument(data, first.Line, &extra, err))}
+		}
+	}
+	var checked *Error
+	switch {
+	case doc.root == nil && err == nil:
+		return nil, &Error{Item: fmt.Sprintf("line %d", null.Line), Err: fmt.Errorf("%w: the document is not a mapping", ErrInvalid)}
+	case errors.As(err, &checked):
+		return nil, err
+	case errors.As(err, new(*yaml.TypeError)):
+		return nil, &Error{Item: file, Err: fmt.Errorf("%w: %s", ErrInvalid, yamlMessage(err))}
+	case err != nil:
+		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: %s%s%s", ErrInvalid, yamlMessage(err), quoteHint(data, err), tabHint(data, err))}
+	}
+	return doc.root, nil
+}
+
+// yamlDocument decodes a document's node tree and, once the tree passes
+// check, the value it holds, in one parse where yaml.Node.Decode would
+// take a second: the function that an UnmarshalYAML of this form is
+// given decodes through the yaml.Decoder's own state, which refuses
+// unknown fields (KnownFields), and yaml.Node.Decode cannot be told to.
+type yamlDocument struct {
+	root  *yaml.Node
+	value any    // nil: the tree alone
+	file  string // see decodeYAML
+}
+
+func (d *yamlDocument) UnmarshalYAML(unmarshal func(any) error) error {
+	var tree yamlTree
+	if err := unmarshal(&tree); err != nil {
+		return err
+	}
+	d.root = tree.root
+	if err := d.check(); err != nil || d.value == nil {
+		return err
+	}
+	return unmarshal(d.value)
+}
+
+// yamlTree is the node tree of what is decoded into it (a *yaml.Node
+// given to the function of yamlDocument.UnmarshalYAML is decoded as a
+// struct, field by field).
+type yamlTree struct{ root *yaml.Node }
+
+func (t *yamlTree) UnmarshalYAML(n *yaml.Node) error {
+	t.root = n
+	return nil
+}
+
+// check refuses a document that is not a mapping, and what checkAliases,
+// checkTags and checkNullKeys refuse in it; and, before it is decoded into
+// a value, what checkMappingKeys refuses.
+func (d *yamlDocument) check() error {
+	if d.root.Kind != yaml.MappingNode {
+		return &Error{Item: fmt.Sprintf("line %d", d.root.Line), Err: fmt.Errorf("%w: the document is not a mapping", ErrInvalid)}
+	}
+	for _, check := range []func(*yaml.Node) error{checkAliases, checkTags, checkNullKeys} {
+		if err := check(d.root); err != nil {
+			return err
+		}
+	}
+	if d.value == nil {
+		return nil
+	}
+	return checkMappingKeys(d.root, d.file)
+}
+
+// secondDocument says where the document after the first (whose value
+// begins on line first) begins, read into extra (with err), and what to
+// do; or "" when it cannot say. A file
 // made by joining files, or by a template engine such as Helm's, often
 // holds a "---" before each document, or after the last.
-func secondDocument(data []byte, first []*yaml.Node, extra *yaml.Node, err error) string {
-	if err != nil || len(first) == 0 {
+func secondDocument(data []byte, first int, extra *yaml.Node, err error) string {
+	if err != nil {
 		return ""
 	}
 	// The "---" that starts the second document is the first line, after
 	// the first document's first line, that begins with "---".
 	n, start := 0, 0
 	for line := range bytes.Lines(data) {
-		if n++; n > first[0].Line && (bytes.Equal(bytes.TrimRight(line, "\r\n"), []byte("---")) || bytes.HasPrefix(line, []byte("--- ")) || bytes.HasPrefix(line, []byte("---\t"))) {
+		if n++; n > first && (bytes.Equal(bytes.TrimRight(line, "\r\n"), []byte("---")) || bytes.HasPrefix(line, []byte("--- ")) || bytes.HasPrefix(line, []byte("---\t"))) {
 			start = n
 			break
 		}

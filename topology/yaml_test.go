@@ -261,6 +261,14 @@ func TestReadYAMLErrors(t *testing.T) {
 			msgs:  []string{"more than one YAML document"},
 		},
 		{
+			// Output of a template engine, say, whose first document is
+			// not a topology: that there are two is said first.
+			name:  "two documents, the first not a topology",
+			input: "apiVersion: v1\nkind: Service\n---\n" + shop,
+			item:  "file",
+			msgs:  []string{`more than one YAML document: the "---" on line 3 starts another`},
+		},
+		{
 			name:  "a document start after the document",
 			input: shop + "---\n",
 			item:  "file",
