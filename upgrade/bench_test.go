@@ -1,6 +1,7 @@
 package upgrade_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -445,4 +446,23 @@ func BenchmarkRoll(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkReadPlan reads back the plan of BenchmarkPlanAll's fleet
+// (104,464 steps), as apply does with a plan file: decoding, checking
+// its steps and its ID.
+func BenchmarkReadPlan(b *testing.B) {
+	f := newFleet(b, fleet.Config{Seed: 2, Apps: 10000, Instances: 10, Stacks: 1000, Versions: 50})
+	plan, err := upgrade.NewPlanner(f.Topology, f.Source).PlanAll(context.Background(), f.Requests...)
+	require.NoError(b, err)
+	var file bytes.Buffer
+	require.NoError(b, plan.WriteJSON(&file))
+	b.SetBytes(int64(file.Len()))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := upgrade.ReadJSON(bytes.NewReader(file.Bytes())); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(plan.Steps)), "steps")
 }
