@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/version"
 )
 
 // Schema is the value of the "schema" field of a plan in JSON. It changes
@@ -44,27 +45,38 @@ const MaxPlanSize = 256 << 20
 // nodes decided alike are many. Schema v1 copied each application step's
 // template into it as "new_template"; v2 held each node's demands and
 // candidates on its last step; ReadJSON refuses both: plan again.
-type planJSON struct {
+//
+// A plan is written with demands of type Demand, and read with demands of
+// type demandJSON.
+type planJSON[D any] struct {
 	Schema string `json:"schema"`
 	*Plan
-	Decisions []decisionJSON `json:"decisions,omitempty"` // in place of Plan's
+	Decisions []decisionJSON[D] `json:"decisions,omitempty"` // in place of Plan's
 }
 
 // decisionJSON is a Decision in JSON.
-type decisionJSON struct {
+type decisionJSON[D any] struct {
 	Node         topology.NodeID `json:"node"`
-	Demands      []Demand        `json:"demands"`
+	Demands      []D             `json:"demands"`
 	Candidates   []Candidate     `json:"candidates,omitempty"`
 	CandidatesOf topology.NodeID `json:"candidates_of,omitempty"`
 }
 
+// demandJSON is a Demand as read, its constraint as text, which
+// decisionsOf parses: a fleet's plan repeats a few constraints in a
+// hundred thousand demands, and parsing each took 40% of reading it.
+type demandJSON struct {
+	Demand
+	Constraint string `json:"constraint"` // in place of Demand's
+}
+
 // decisionsJSON returns the decisions in JSON, each list of candidates
 // written once.
-func decisionsJSON(ds []Decision) []decisionJSON {
-	out := make([]decisionJSON, len(ds))
+func decisionsJSON(ds []Decision) []decisionJSON[Demand] {
+	out := make([]decisionJSON[Demand], len(ds))
 	written := map[*Candidate]topology.NodeID{} // the first of each list written, and where
 	for i, d := range ds {
-		out[i] = decisionJSON{Node: d.Node, Demands: d.Demands, Candidates: d.Candidates}
+		out[i] = decisionJSON[Demand]{Node: d.Node, Demands: d.Demands, Candidates: d.Candidates}
 		if len(d.Candidates) == 0 {
 			continue
 		}
@@ -87,11 +99,27 @@ func decisionsJSON(ds []Decision) []decisionJSON {
 
 // decisionsOf returns the decisions that ds holds in JSON, or an error
 // for a "candidates_of" that names no earlier decision with candidates.
-func decisionsOf(ds []decisionJSON) ([]Decision, error) {
+func decisionsOf(ds []decisionJSON[demandJSON]) ([]Decision, error) {
 	out := make([]Decision, len(ds))
 	index := make(map[topology.NodeID]int, len(ds))
+	constraints := map[string]version.Constraint{} // each text parsed once
 	for i, d := range ds {
-		out[i] = Decision{Node: d.Node, Demands: d.Demands, Candidates: d.Candidates}
+		out[i] = Decision{Node: d.Node, Candidates: d.Candidates}
+		if d.Demands != nil {
+			out[i].Demands = make([]Demand, len(d.Demands))
+		}
+		for k, dj := range d.Demands {
+			c, ok := constraints[dj.Constraint]
+			if !ok {
+				var err error
+				if c, err = version.ParseConstraint(dj.Constraint); err != nil {
+					return nil, fmt.Errorf("upgrade: %w: decisions[%d].demands[%d].constraint: %w", ErrInvalidPlan, i, k, err)
+				}
+				constraints[dj.Constraint] = c
+			}
+			out[i].Demands[k] = dj.Demand
+			out[i].Demands[k].Constraint = c
+		}
 		if d.CandidatesOf != "" {
 			j, ok := index[d.CandidatesOf]
 			if !ok || len(d.Candidates) > 0 {
@@ -113,7 +141,7 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(planJSON{Schema: Schema, Plan: p, Decisions: decisionsJSON(p.Decisions)})
+	return enc.Encode(planJSON[Demand]{Schema: Schema, Plan: p, Decisions: decisionsJSON(p.Decisions)})
 }
 
 // ReadJSON reads a plan written by WriteJSON, of at most MaxPlanSize
@@ -138,7 +166,7 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 	if err := topology.CheckNotEmpty(data, `a plan as Plan.WriteJSON writes it, a JSON object with "schema": "`+Schema+`"; plan again to make one`); err != nil {
 		return nil, fmt.Errorf("upgrade: %w: %w", ErrInvalidPlan, err)
 	}
-	in := planJSON{Plan: &Plan{}}
+	in := planJSON[demandJSON]{Plan: &Plan{}}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {

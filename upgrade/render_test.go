@@ -180,6 +180,7 @@ func TestJSONDecisions(t *testing.T) {
 		"later candidates_of":   {`"candidates_of": "java-1"`, `"candidates_of": "tomcat-1"`, `decisions[1]: candidates_of tomcat-1 names no earlier decision`},
 		"not a platform node":   {`"node": "tomcat-2",` + "\n      \"demands\"", `"node": "zzz-1",` + "\n      \"demands\"", `decisions[3]: node zzz-1 has no platform step`},
 		"out of order":          {`"node": "tomcat-2",` + "\n      \"demands\"", `"node": "java-3",` + "\n      \"demands\"", `decisions[3]: node java-3 is not after tomcat-1`},
+		"bad constraint":        {`"constraint": "<11",`, `"constraint": "<eleven",`, `decisions[2].demands[1].constraint: version: invalid constraint "<eleven"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			bad := strings.Replace(good, tc.from, tc.to, 1)
