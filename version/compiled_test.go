@@ -280,3 +280,38 @@ func BenchmarkAllows(b *testing.B) {
 		})
 	}
 }
+
+// FuzzParsePlainAgrees holds Parse's fast path for plain versions to
+// Masterminds' parse: whatever parsePlain reads, parseSemver reads as the
+// same Version.
+func FuzzParsePlainAgrees(f *testing.F) {
+	for _, v := range agreeSeedVersions {
+		f.Add(v)
+	}
+	for _, v := range []string{"1.2.3", "10.0.12", "0.0.1", "0.1.0", "01.2.3", "1.02.3", "1.2.03", "1.2", "1.2.3.4", "1..3", ".1.2", "1.2.",
+		"18446744073709551616.0.0", "1.2.3 ", " 1.2.3", "1.2.3\n", "+1.2.3", "1.2.-3", "1.2.3-", "1.2.3+", "0.0.0", "00.0.0", "٣.2.1"} {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		fast, ok := parsePlain(s)
+		if !ok {
+			return
+		}
+		slow, err := parseSemver(s)
+		require.NoError(t, err, "parsePlain read %q", s)
+		require.Equal(t, slow, fast, "%q", s)
+	})
+}
+
+// TestParsePlainTakes: the fast path takes plain versions and leaves any
+// other text to Masterminds.
+func TestParsePlainTakes(t *testing.T) {
+	for _, s := range []string{"1.2.3", "10.0.12", "0.0.1", "0.1.0", "18446744073709551615.0.1"} {
+		_, ok := parsePlain(s)
+		require.True(t, ok, s)
+	}
+	for _, s := range []string{"0.0.0", "01.2.3", "1.2", "v1.2.3", "1.2.3-rc.1", "1.2.3+b", "1.2.3.4", "18446744073709551616.0.0", ""} {
+		_, ok := parsePlain(s)
+		require.False(t, ok, s)
+	}
+}
