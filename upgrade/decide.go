@@ -1004,8 +1004,27 @@ func (pl *planning) unmetOn(pf *platform, r pkgsource.Requirement, f *nodeInfo, 
 		return "", nil
 	}
 	if allowAll(ds, f.node.Version) {
-		return "", nil
+		// It stays, unless a node beside pf will surely move it: then
+		// what pf's packages ask must be met where it moves, if it can
+		// move for what is asked of it already; if it cannot, they are
+		// not at fault.
+		moved, err := pl.movedBeside(f, pf)
+		if err != nil || !moved {
+			return "", err
+		}
+		var bbuf [8]Demand
+		if why, err := pl.unmetMoving(pf, r, f, after, pl.demandedOf(f, bbuf[:0])); why != "" || err != nil {
+			return "", err
+		}
 	}
+	return pl.unmetMoving(pf, r, f, after, ds)
+}
+
+// unmetMoving returns why requirement r of a package for pf cannot be met
+// on node f beneath pf, which moves to meet ds, or "" when it can: no
+// package meets ds, the co-tenants allow none that does, or no path
+// reaches one they allow.
+func (pl *planning) unmetMoving(pf *platform, r pkgsource.Requirement, f *nodeInfo, after []*pkgsource.Package, ds []Demand) (string, error) {
 	cat, err := pl.catalog(r.Type)
 	if err != nil {
 		return "", err
@@ -1032,6 +1051,29 @@ func (pl *planning) unmetOn(pf *platform, r pkgsource.Requirement, f *nodeInfo, 
 		return why, nil
 	}
 	return "", nil
+}
+
+// movedBeside reports whether a platform node not yet decided that runs
+// on n, beside pf, will surely ask of n what its installed version does
+// not meet (see sureDemand): then n moves, though it meets what pf's
+// packages ask, and what they ask must be met along with it. A Tomcat
+// that needs Ubuntu >=22 moves the 20.04 beneath it, which an agent's
+// "<24" alone would leave as it is.
+func (pl *planning) movedBeside(n *nodeInfo, pf *platform) (bool, error) {
+	deps, err := pl.dependents(n.node.ID)
+	if err != nil {
+		return false, err
+	}
+	for i := range deps {
+		if pl.settled(&deps[i], pf) {
+			continue
+		}
+		d, ok, err := pl.sureDemand(n, &deps[i], pf)
+		if err != nil || ok && !d.Constraint.Allows(n.node.Version) {
+			return err == nil, err
+		}
+	}
+	return false, nil
 }
 
 // requiredAfter appends to ds the requirements on type typ of the
