@@ -519,7 +519,7 @@ func (pl *planning) noPath(pf *platform, fit sieve, up bool) error {
 			targets = append(targets, i)
 		}
 	}
-	return &NoPathError{Node: pf.node.ID, Type: pf.template.Type, Installed: installed,
+	return &NoPathError{Node: pf.node.ID, Type: pf.template.Type, Installed: installed, Demands: slices.Clone(pf.demands),
 		Targets: pick(pkgs, targets), Furthest: furthest, Reason: reason, Blocking: blocking}
 }
 

@@ -257,7 +257,9 @@ type NoPathError struct {
 	Node      topology.NodeID
 	Type      string
 	Installed version.Version
-	Targets   []version.Version // the satisfying versions, ascending
+	// Demands are the demands on the node, which Targets meet.
+	Demands []Demand
+	Targets []version.Version // the satisfying versions, ascending
 	// Furthest is the highest version reachable from Installed (Installed
 	// itself when no package applies to it), and Reason why it goes no
 	// further.
@@ -271,8 +273,12 @@ type NoPathError struct {
 }
 
 func (e *NoPathError) Error() string {
-	return fmt.Sprintf("upgrade: node %q (%s %s): no upgrade path to any of %s; furthest reachable is %s: %s; add packages that lead on to the package source, or relax the demands",
-		e.Node, e.Type, e.Installed, joinVersions(e.Targets), e.Furthest, e.Reason)
+	var needs string
+	if len(e.Demands) > 0 {
+		needs = ", one of which it needs as " + joinDemands(e.Demands)
+	}
+	return fmt.Sprintf("upgrade: node %q (%s %s): no upgrade path to any of %s%s; furthest reachable is %s: %s; add packages that lead on to the package source, or relax the demands",
+		e.Node, e.Type, e.Installed, joinVersions(e.Targets), needs, e.Furthest, e.Reason)
 }
 
 // Is reports whether target is ErrNoUpgradePath.

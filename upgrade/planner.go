@@ -423,7 +423,7 @@ func failure(err error) (node topology.NodeID, typ string, named []Demand, vs []
 	} else if e, ok := errors.AsType[*DowngradeError](err); ok {
 		return e.Node, e.Type, e.Demands, e.Candidates, e.Installed
 	} else if e, ok := errors.AsType[*NoPathError](err); ok {
-		return e.Node, e.Type, e.Blocking, e.Targets, e.Installed
+		return e.Node, e.Type, slices.Concat(e.Demands, e.Blocking), e.Targets, e.Installed
 	}
 	return "", "", nil, nil, version.Version{}
 }
