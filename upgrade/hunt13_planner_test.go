@@ -38,7 +38,9 @@ func hunt13AgentBesideTomcat(t *testing.T, agent topology.NodeID) *topology.Memo
 // take 7.0.0, which needs nothing of the OS. The plan must not depend on
 // which of the two is decided first: it did, as the agent's look ahead
 // saw that 20.04 meets "<24" and stopped there, without what the Tomcat
-// beside it will surely ask of the VM.
+// beside it will surely ask of the VM. Now that a plan failing with a
+// *NoPathError is made again passing over the agent's 7.1.0, it is
+// found either way; the agent's decision says at once why not 7.1.0.
 func TestHunt13SiblingNeedsOSMovedOverInstalled(t *testing.T) {
 	ctx := context.Background()
 	for _, agent := range []topology.NodeID{"agent-1", "zagent-1"} {
@@ -56,6 +58,12 @@ func TestHunt13SiblingNeedsOSMovedOverInstalled(t *testing.T) {
 				to[s.Node] = s.To.String()
 			}
 			assert.Equal(t, map[topology.NodeID]string{"vm-1": "24.04", "tomcat-1": "10.1.34", agent: "7.0.0", "shop-1": "2.0.0"}, to)
+			// The look ahead says why, not a plan made again passing
+			// over 7.1.0 (see TestHunt13NoPathNamesItsDemands).
+			dec, ok := plan.Decision(agent)
+			require.True(t, ok)
+			require.Equal(t, "7.1.0", dec.Candidates[0].Version.String())
+			assert.Equal(t, "requires ubuntu <24, to which no upgrade path takes node vm-1 from 20.04", dec.Candidates[0].Rejected)
 		})
 	}
 }
