@@ -448,7 +448,10 @@
 //	                      starts from; nothing ran: post the requests again
 //	                 409: {"kind": "busy", "run": OTHER}: a run for one of the
 //	                      applications the plan changes is still going; one run per
-//	                      application at a time
+//	                      application at a time; or a run going on would break what
+//	                      the plan relies on, or the reverse: a new template that one
+//	                      deploys requires, of a node beneath (a shared Tomcat), a
+//	                      version the other takes that node out of
 //	POST /v1/plan    one-call shortcut: the body of POST /v1/plans; 200: the plan
 //	                 (schema stackup.plan/v3), without rolling it out or keeping it
 //	POST /v1/apply   one-call shortcut: POST /v1/plans, then apply; answers as apply

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net"
 	"net/http"
@@ -113,6 +114,9 @@ type server struct {
 	runs     map[string]*runState
 	finished []string                  // IDs of ended runs in runs, oldest first
 	busy     map[topology.AppID]string // application → the run that changes it
+	// plans holds the plan of each run that busy names, once known (see
+	// runningPlan): a plan to start is checked against them (planClash).
+	plans map[string]*upgrade.Plan
 	// starting holds the database runs being started (startDatabase),
 	// each with a channel closed once its start is over: another apply
 	// of the plan waits for it, rather than submit the plan again, and so
@@ -147,7 +151,7 @@ func newServer(ctx context.Context, e *env, rf *runFlags, acc access, state *sta
 		return nil, err
 	}
 	s := &server{env: e, rf: rf, cmds: cmds, exec: newExecutor(cmds, out), log: log, acc: acc, state: state,
-		metrics: newMetrics(), keepAlive: keepAlive, maxStreams: defaultMaxStreams, ended: make(chan struct{}), keep: maxFinishedRuns, keepPlans: defaultKeepPlans, named: map[string]bool{}, runs: map[string]*runState{}, busy: map[topology.AppID]string{}, starting: map[string]chan struct{}{}}
+		metrics: newMetrics(), keepAlive: keepAlive, maxStreams: defaultMaxStreams, ended: make(chan struct{}), keep: maxFinishedRuns, keepPlans: defaultKeepPlans, named: map[string]bool{}, runs: map[string]*runState{}, busy: map[topology.AppID]string{}, plans: map[string]*upgrade.Plan{}, starting: map[string]chan struct{}{}}
 	if err := s.loadRuns(ctx); err != nil {
 		return nil, err
 	}
@@ -712,6 +716,10 @@ func (s *server) start(ctx context.Context, plan *upgrade.Plan, old *runState) (
 		f.body.Run = other
 		return applyAnswer{}, f
 	}
+	if err := s.clashes(ctx, plan); err != nil {
+		s.mu.Unlock()
+		return applyAnswer{}, err
+	}
 	if s.db != nil && old != nil {
 		s.mu.Unlock()
 		return applyAnswer{}, fail(http.StatusConflict, "not_resumable", fmt.Errorf(
@@ -765,11 +773,67 @@ func (s *server) start(ctx context.Context, plan *upgrade.Plan, old *runState) (
 	for _, app := range apps {
 		s.busy[app] = rs.rec.Run
 	}
+	s.plans[rs.rec.Run] = plan
 	s.mu.Unlock()
 
 	id := rs.status().Run
 	s.log.Info("run started", "run", id, "plan", plan.ID, "applications", apps, "steps", len(plan.Steps), "resumed", old != nil)
 	return applyAnswer{Run: id, Plan: plan.ID, Events: "/v1/runs/" + id + "/events"}, nil
+}
+
+// clashes refuses, with 409 {"kind": "busy"} naming the other run, plan
+// when a run in progress would break what it relies on, or it what the run
+// relies on (see planClash). s.mu is held.
+func (s *server) clashes(ctx context.Context, plan *upgrade.Plan) error {
+	topo, _ := s.env.current()
+	own := databaseRunID(plan.ID) // with --database, a run of plan is plan's own
+	for _, run := range slices.Sorted(maps.Keys(s.running())) {
+		other := s.runningPlan(run)
+		if other == nil || (s.db != nil && run == own) {
+			continue
+		}
+		why, err := planClash(ctx, topo, plan, other)
+		if err != nil {
+			return fail(http.StatusInternalServerError, "internal", err)
+		}
+		if why != "" {
+			f := fail(http.StatusConflict, "busy", fmt.Errorf(
+				"plan %s and run %s cannot run side by side: %s; wait for run %s to end, then post the requests again", plan.ID, run, why, run))
+			f.body.Run = run
+			return f
+		}
+	}
+	return nil
+}
+
+// running returns the runs that busy names. s.mu is held.
+func (s *server) running() map[string]bool {
+	runs := map[string]bool{}
+	for _, run := range s.busy {
+		runs[run] = true
+	}
+	return runs
+}
+
+// runningPlan returns the plan of run, which busy names: the one it
+// started with, or else the one the state directory keeps under the ID
+// its record names (a database run followed again after a restart); nil
+// when neither is known. s.mu is held.
+func (s *server) runningPlan(run string) *upgrade.Plan {
+	if plan := s.plans[run]; plan != nil {
+		return plan
+	}
+	rs := s.runs[run]
+	if rs == nil {
+		return nil
+	}
+	plan, err := s.state.loadPlan(rs.status().Plan)
+	if err != nil {
+		s.log.Warn("the plan of a run in progress was not read: plans to start are not checked against it", "run", run, "err", err)
+		return nil
+	}
+	s.plans[run] = plan
+	return plan
 }
 
 // awaitStart waits for the database run start that closes wait to be
@@ -1047,6 +1111,7 @@ func (s *server) end(rs *runState, rep *upgrade.Report, state string, err error,
 			delete(s.busy, app)
 		}
 	}
+	delete(s.plans, st.Run)
 	if !st.Database { // its steps ran here: see start
 		s.releaseDeployment()
 	}

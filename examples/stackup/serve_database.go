@@ -58,6 +58,7 @@ func (s *server) startDatabase(ctx context.Context, plan *upgrade.Plan, apps []t
 	for _, app := range apps { // free: start refused a plan whose applications another run has
 		s.busy[app] = id
 	}
+	s.plans[id] = plan
 	s.wg.Add(1) // Close waits for the start, as for the follower it starts
 	s.mu.Unlock()
 
@@ -73,8 +74,11 @@ func (s *server) startDatabase(ctx context.Context, plan *upgrade.Plan, apps []t
 	switch {
 	case err != nil:
 		forget()
+		delete(s.plans, id)
 	case rs != nil:
 		s.follow(rs)
+	default: // over: not followed
+		delete(s.plans, id)
 	}
 	delete(s.starting, id)
 	close(done)
