@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -31,7 +32,8 @@ import (
 // comments, key order and flow or block style (go.yaml.in/yaml/v3 nodes);
 // a node without a version field gets one after its template. A JSON
 // topology file is written again by topology.WriteJSON, indented, every
-// node with its version. Each write reads the file afresh, checks that the
+// node with its version. An instance file in JSON (.json), which is
+// edited as YAML, is written as JSON again, indented, its key order kept. Each write reads the file afresh, checks that the
 // result reads back as a valid deployment with the node at its new
 // version, and replaces the file atomically (see writeFileAtomic). Writes
 // of two stackup processes are serialised by a lock on the file's
@@ -58,6 +60,9 @@ type inventory struct {
 	path    string // the file written
 	service string // the TOSCA service template, when path is an instance file
 	format  inventoryFormat
+	// json says that the instance file is JSON (.json), which YAML reads:
+	// it is kept JSON (see setYAML).
+	json bool
 
 	mu       sync.Mutex
 	replaced map[appTemplate]topology.Template // the definitions that learning replaced, for Unlearn
@@ -93,7 +98,8 @@ const (
 // newInventory returns the inventory of the deployment in's flags name.
 func newInventory(in *inputFlags) *inventory {
 	if in.topology == "" {
-		return &inventory{path: in.instances, service: in.tosca, format: toscaInstances}
+		return &inventory{path: in.instances, service: in.tosca, format: toscaInstances,
+			json: strings.EqualFold(filepath.Ext(in.instances), ".json")}
 	}
 	if strings.EqualFold(filepath.Ext(in.topology), ".json") {
 		return &inventory{path: in.topology, format: topologyJSON}
@@ -248,7 +254,7 @@ func (inv *inventory) set(ctx context.Context, e edit) error {
 	case topologyJSON:
 		out, replaced, err = setJSON(data, e)
 	default:
-		out, replaced, err = setYAML(data, e, inv.format == toscaInstances)
+		out, replaced, err = setYAML(data, e, inv.format == toscaInstances, inv.json)
 	}
 	if err != nil {
 		return err
@@ -415,8 +421,10 @@ func sameTemplate(a, b *topology.Template) bool {
 // setYAML makes edit e in a YAML topology file, or in an instance file
 // (instances: the node's version only), editing the document's nodes so
 // that comments, key order and styles stay, and returns the definition
-// e.define replaced, if any.
-func setYAML(data []byte, e edit, instances bool) ([]byte, *topology.Template, error) {
+// e.define replaced, if any. With asJSON, the file is JSON and stays so:
+// the strings added are quoted, and the result is indented as JSON (the
+// encoder writes JSON's flow style on one line).
+func setYAML(data []byte, e edit, instances, asJSON bool) ([]byte, *topology.Template, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, nil, err
@@ -466,6 +474,9 @@ func setYAML(data []byte, e edit, instances bool) ([]byte, *topology.Template, e
 			}
 		}
 	}
+	if asJSON {
+		quoteStrings(&doc)
+	}
 	var b bytes.Buffer
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
@@ -475,7 +486,26 @@ func setYAML(data []byte, e edit, instances bool) ([]byte, *topology.Template, e
 	if err := enc.Close(); err != nil {
 		return nil, nil, err
 	}
+	if asJSON {
+		var indented bytes.Buffer
+		if err := json.Indent(&indented, b.Bytes(), "", "  "); err != nil {
+			return nil, nil, fmt.Errorf("the file is JSON, and would not be once written: %w", err)
+		}
+		return indented.Bytes(), replaced, nil
+	}
 	return b.Bytes(), replaced, nil
+}
+
+// quoteStrings gives every plain string scalar under n double quotes, as
+// JSON writes strings: those of a JSON document have them already, those
+// an edit added not.
+func quoteStrings(n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0 {
+		n.Style = yaml.DoubleQuotedStyle
+	}
+	for _, c := range n.Content {
+		quoteStrings(c)
+	}
 }
 
 // setScalar sets key of the node mapping target to value, keeping a

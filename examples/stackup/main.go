@@ -105,7 +105,8 @@
 // later plans then read what the nodes require now (not in a TOSCA
 // deployment, whose service template is never written). It edits the node's version field in place (YAML
 // keeps its comments, key order and styles; a JSON topology is written
-// again, indented), checks that the result reads back, and replaces the
+// again, indented, and so is an instance file in JSON, .json, keeping
+// its key order), checks that the result reads back, and replaces the
 // file atomically through its directory, refusing a file that is a
 // symbolic link; two stackup processes take turns (a lock on the
 // directory). --learn=false leaves the file alone; with --requests and
