@@ -247,7 +247,8 @@ func (e *env) Close() error {
 
 // load reads the topology, opens the repository and reads its index once,
 // so that a missing, malformed or untrusted repository is reported before
-// planning. Errors are marked for exit code 2.
+// planning. Errors are marked for exit code 2, but an interrupt while it
+// reads the index (ctx's cause errInterrupted), exit code 1.
 func (in *inputFlags) load(ctx context.Context) (*env, error) {
 	stamp := in.topologyStamp()
 	topo, err := in.loadTopology()
@@ -261,6 +262,9 @@ func (in *inputFlags) load(ctx context.Context) (*env, error) {
 	e := &env{topo: topo, repo: repo, in: in, stamp: stamp}
 	if _, err := repo.Index(ctx); err != nil {
 		e.Close()
+		if errors.Is(context.Cause(ctx), errInterrupted) { // not the repository's fault: exit 1, as for an interrupted run
+			return nil, failedErr(fmt.Errorf("%w while reading the repository %s: nothing was planned or run", errInterrupted, pkgsource.RedactURL(in.repo)))
+		}
 		if errors.Is(err, pkgsource.ErrNoTrustStore) {
 			err = fmt.Errorf("%w; to create it, run once with --trust-first-use", err)
 		}
