@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -36,4 +37,21 @@ func TestHunt14InterruptedWhileReadingRepository(t *testing.T) {
 	assert.Equal(t, exitFailed, got, "an interrupt, not an invalid input: %s", stderr.String())
 	assert.Contains(t, stderr.String(), "interrupted")
 	require.Empty(t, stdout.String())
+}
+
+// TestHunt14StateDirInUseExitsOne: serve on a state directory that
+// another serve holds exits 1, as apply does on a deployment another
+// apply holds: the directory is busy, not an invalid input. It exited 2,
+// the code a supervisor configured not to restart on a usage error
+// (systemd's RestartPreventExitStatus=2) takes for a mistake in the
+// flags, and so never tried again once the other had stopped.
+func TestHunt14StateDirInUseExitsOne(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	held, err := openStateDir(dir)
+	require.NoError(t, err)
+	t.Cleanup(func() { held.Close() })
+	r := stackup(t, "serve", "--topology", "testdata/shop.yaml", "--repo", "testdata/repo", "--exec", "true",
+		"--state-dir", dir, "--listen", "127.0.0.1:0")
+	assert.Equal(t, exitFailed, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "is in use by another stackup serve")
 }

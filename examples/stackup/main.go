@@ -507,10 +507,10 @@
 //
 //	0  success (and help)
 //	1  the run failed: a step failed or was rolled back, the prefetch or the stale
-//	   check refused to start, the journal is locked, the run (or the read of the
-//	   repository before it, by plan too) was interrupted, the confirmation was
-//	   not given, a version could not be recorded in the topology file; or the
-//	   server failed
+//	   check refused to start, the journal is locked (or serve's --state-dir), the
+//	   run (or the read of the repository before it, by plan too) was interrupted,
+//	   the confirmation was not given, a version could not be recorded in the
+//	   topology file; or the server failed
 //	2  usage (stackup without arguments too), or an input that cannot be read or is invalid: a topology, request,
 //	   key, repository (unreadable, malformed, unsigned or badly signed with
 //	   --key), command (--exec and the like), or a journal written for another plan

@@ -1401,8 +1401,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	state, err := openStateDir(sf.stateDir)
+	if _, marked := errors.AsType[*exitError](err); err != nil && !marked {
+		err = inputErr(err)
+	}
 	if err != nil {
-		return report(stderr, "serve", inputErr(err))
+		return report(stderr, "serve", err)
 	}
 	defer state.Close()
 	sf.madeUpToken = generated

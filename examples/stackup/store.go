@@ -40,7 +40,8 @@ type stateStore struct {
 var errNoEntry = errors.New("not in the state directory")
 
 // openStateDir opens the state directory dir, creating it (0700) if it
-// does not exist. It refuses a symbolic link or anything but a directory.
+// does not exist. It refuses a symbolic link or anything but a directory,
+// and, marked for exit code 1, a directory another server holds.
 func openStateDir(dir string) (*stateStore, error) {
 	if dir == "" {
 		return nil, errors.New("--state-dir: give the directory that keeps plans and runs, such as --state-dir /var/lib/stackup")
@@ -84,8 +85,8 @@ func openStateDir(dir string) (*stateStore, error) {
 		return nil, fmt.Errorf("--state-dir: %w", err)
 	}
 	held, err := tryLockFile(lock)
-	if err == nil && held {
-		err = fmt.Errorf("--state-dir %s is in use by another stackup serve: give each server its own state directory", dir)
+	if err == nil && held { // busy, not invalid: exit 1, as apply on a deployment another apply holds
+		err = failedErr(fmt.Errorf("--state-dir %s is in use by another stackup serve: give each server its own state directory", dir))
 	}
 	if err != nil {
 		lock.Close()
