@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -54,4 +55,39 @@ func TestHunt14StateDirInUseExitsOne(t *testing.T) {
 		"--state-dir", dir, "--listen", "127.0.0.1:0")
 	assert.Equal(t, exitFailed, r.code, r.stderr)
 	assert.Contains(t, r.stderr, "is in use by another stackup serve")
+}
+
+// TestHunt14EmptyFlagTurnsNothingOff gives a flag whose value turns a
+// safeguard on or narrows what runs as "", as a shell gives
+// --verify-exec "$CHECK" with CHECK unset: it is refused (exit 2, naming
+// the flag) before anything runs, as a file flag given empty is, rather
+// than taken for the flag left out, which ran every step without its
+// health check (--verify-exec), every instance at once (--max-in-flight),
+// a worker meant for one plan on every run (--plan), and a worker's steps
+// without their checked package (worker --repo), each without a word.
+func TestHunt14EmptyFlagTurnsNothingOff(t *testing.T) {
+	e := newApplyEnv(t)
+	db := []string{"worker", "--database", "postgres://stackup@127.0.0.1:1/stackup", "--exec", "true"}
+	tests := []struct {
+		name string
+		args []string
+		flag string
+	}{
+		{"apply-verify-exec", e.args("--exec", "sh -c 'echo {{.ID}} >> LEDGER'", "--verify-exec", ""), "--verify-exec"},
+		{"apply-max-in-flight", e.args("--exec", "true", "--canaries", "1", "--max-in-flight", ""), "--max-in-flight"},
+		{"worker-plan", append(db, "--plan", ""), "--plan"},
+		{"worker-repo", append(db, "--repo", ""), "--repo"},
+		{"worker-verify-exec", append(db, "--verify-exec", ""), "--verify-exec"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for i, a := range tt.args {
+				tt.args[i] = strings.ReplaceAll(a, "LEDGER", e.ledger)
+			}
+			r := stackup(t, tt.args...)
+			assert.Equal(t, exitUsage, r.code, r.stderr)
+			assert.Contains(t, r.stderr, tt.flag+" is empty: give the ")
+			assert.Empty(t, e.readLedger(t), "nothing ran")
+		})
+	}
 }

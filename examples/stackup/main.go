@@ -14,8 +14,10 @@
 //
 // Every command takes --help. Run without arguments, stackup prints its
 // usage on standard error and exits 2. A flag that names a file or a
-// directory given empty, as --tls-cert "$CERT" gives it when CERT is
-// unset, is refused (exit 2), not taken for the flag left out.
+// directory, a command (--exec and the like), a plan ID (worker --plan)
+// or batches (--max-in-flight) given empty, as --tls-cert "$CERT" gives
+// it when CERT is unset, is refused (exit 2), not taken for the flag
+// left out.
 //
 // # Inputs
 //

@@ -33,7 +33,7 @@ func parseFlags(fs *flag.FlagSet, synopsis string, args []string, stdout, stderr
 		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if err == nil {
-		err = emptyPathFlag(fs)
+		err = emptyValueFlag(fs)
 	}
 	switch {
 	case err == nil:
@@ -45,12 +45,14 @@ func parseFlags(fs *flag.FlagSet, synopsis string, args []string, stdout, stderr
 	return checkFlags(fs, synopsis, err, stderr), false
 }
 
-// emptyPathFlag reports a flag naming a file or directory (FILE, DIR or
-// PLANFILE in its usage) that the command line gave as "": most often a
-// variable that is unset, as in --tls-cert "$CERT". Taken for the flag
-// not given, it would turn off what the flag asks for without a word
-// (HTTPS, the trust store's replay check, saving the plan).
-func emptyPathFlag(fs *flag.FlagSet) error {
+// emptyValueFlag reports a flag whose value, when given, asks for
+// something (FILE, DIR, DIR|URL or PLANFILE in its usage, a COMMAND, a
+// plan ID, batches of N or P%) that the command line gave as "": most
+// often a variable that is unset, as in --tls-cert "$CERT". Taken for the
+// flag not given, it would turn off what the flag asks for without a word
+// (HTTPS, the trust store's replay check, saving the plan, a health check,
+// batches, a worker's one plan, its checked packages).
+func emptyValueFlag(fs *flag.FlagSet) error {
 	var err error
 	fs.Visit(func(f *flag.Flag) {
 		name, _ := flag.UnquoteUsage(f)
@@ -58,7 +60,7 @@ func emptyPathFlag(fs *flag.FlagSet) error {
 		if l, ok := f.Value.(*stringList); ok { // --key k --key ""
 			empty = slices.Contains(*l, "")
 		}
-		if err == nil && empty && (name == "FILE" || name == "DIR" || name == "PLANFILE") {
+		if err == nil && empty && slices.Contains([]string{"FILE", "DIR", "DIR|URL", "PLANFILE", "COMMAND", "ID", "N or P%"}, name) {
 			err = fmt.Errorf("--%s is empty: give the %s (is the variable that should hold it unset?), or leave the flag out", f.Name, name)
 		}
 	})
