@@ -1,11 +1,15 @@
 package main
 
 import (
+	"encoding/json"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -59,4 +63,52 @@ func TestHunt14CoTenantRunsNotSideBySide(t *testing.T) {
 			assert.NotContains(t, strings.Split(ts.readLedger(t), "\n"), tc.refusedStep, "the second plan ran")
 		})
 	}
+}
+
+// TestHunt14ServeCommandsAsApplys: serve runs a step's command as apply
+// does: each line it prints starts with "[STEP-ID] " (runs of several
+// applications, and the steps of one with --concurrency above 1, run
+// side by side, their lines in one log), and a step cut short by
+// --step-timeout fails saying so. serve's commands printed bare lines,
+// mixed in its log, and a timed-out step failed with "execute command
+// stopped: context deadline exceeded", naming no flag.
+func TestHunt14ServeCommandsAsApplys(t *testing.T) {
+	e := newApplyEnv(t)
+	in := inputFlags{topology: e.topo, repo: e.repo, keys: stringList{e.key}, policy: "newest"}
+	env, err := in.load(t.Context())
+	require.NoError(t, err)
+	t.Cleanup(func() { env.Close() })
+	state, err := openStateDir(filepath.Join(t.TempDir(), "state"))
+	require.NoError(t, err)
+	t.Cleanup(func() { state.Close() })
+	// Every step prints a line; tomcat-1's first hangs, until the step
+	// timeout stops it.
+	rf := runFlags{exec: `sh -c 'echo "said by $1"; [ "$1" != platform/tomcat-1@9.0.98 ] || exec sleep 60' sh {{.ID}}`,
+		concurrency: 2, continueOn: true, stepTimeout: 3 * time.Second}
+	require.NoError(t, rf.check())
+	var out syncBuffer
+	srv, err := newServer(t.Context(), env, &rf, access{token: testToken}, state, &out, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	t.Cleanup(srv.Close)
+	client := &http.Client{Timeout: 20 * time.Second, Transport: bearer{testToken, http.DefaultTransport}}
+	ts := &testServer{applyEnv: e, srv: srv, hs: hs, state: state, url: hs.URL, client: client}
+
+	code, answer := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+	require.Equal(t, http.StatusAccepted, code, answer)
+	events := ts.follow(t, answer["events"].(string), "")
+	var status map[string]any
+	require.NoError(t, json.Unmarshal([]byte(events[len(events)-1].data), &status))
+	assert.Equal(t, "failed", status["steps"].(map[string]any)["platform/tomcat-1@9.0.98"])
+	var timedOut string
+	for _, ev := range events {
+		if strings.Contains(ev.data, `"kind":"failed"`) {
+			timedOut = ev.data
+		}
+	}
+	assert.Contains(t, timedOut, "timed out after 3s (--step-timeout)")
+	assert.Contains(t, out.String(), "[platform/java-1@17.0.13] said by platform/java-1@17.0.13\n")
+	assert.Contains(t, out.String(), "[platform/java-2@17.0.13] said by platform/java-2@17.0.13\n")
+	assert.NotContains(t, "\n"+out.String(), "\nsaid by", "a line without its step")
 }

@@ -171,7 +171,8 @@
 // A non-zero exit fails the step, and the error quotes the end of the
 // command's standard error; its standard output goes to stackup's
 // standard error, each line starting with "[STEP-ID] " when steps run
-// side by side (--concurrency above 1). A step cut short by --step-timeout
+// side by side (--concurrency above 1, and always in serve and worker,
+// whose runs go side by side). A step cut short by --step-timeout
 // fails with "execute command timed out after D (--step-timeout)". Each command runs in a process group of its own.
 // Cancelling (SIGINT, SIGTERM, a step timeout) sends SIGTERM to the
 // group, and SIGKILL 5 seconds later to what is left of it; a command

@@ -134,7 +134,8 @@ type server struct {
 
 // newServer returns a server planning with e and running plans as rf
 // says, answering the calls acc lets in, keeping plans and runs in
-// state; the commands' standard output goes to out. It reads the runs
+// state; the commands' standard output goes to out, each line starting
+// with its step's ID, as runs go side by side. It reads the runs
 // state holds: those that were running become interrupted.
 // Its runs end when ctx is done; after the first interrupt that ctx
 // carries, they start no new step and are cancelled rf.grace later.
@@ -150,7 +151,7 @@ func newServer(ctx context.Context, e *env, rf *runFlags, acc access, state *sta
 	if err != nil {
 		return nil, err
 	}
-	s := &server{env: e, rf: rf, cmds: cmds, exec: newExecutor(cmds, out), log: log, acc: acc, state: state,
+	s := &server{env: e, rf: rf, cmds: cmds, exec: newExecutorWith(cmds, out, true, rf.stepTimeout), log: log, acc: acc, state: state,
 		metrics: newMetrics(), keepAlive: keepAlive, maxStreams: defaultMaxStreams, ended: make(chan struct{}), keep: maxFinishedRuns, keepPlans: defaultKeepPlans, named: map[string]bool{}, runs: map[string]*runState{}, busy: map[topology.AppID]string{}, plans: map[string]*upgrade.Plan{}, starting: map[string]chan struct{}{}}
 	if err := s.loadRuns(ctx); err != nil {
 		return nil, err
