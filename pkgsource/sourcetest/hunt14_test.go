@@ -1,0 +1,42 @@
+package sourcetest_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/pkgsource/sourcetest"
+	"github.com/stackup/stackup/version"
+)
+
+// Test: "returns a slice the caller owns" is checked on every package
+// listed, not only the first: a source that shares the requirements of a
+// later package, the first having none (as the lowest version often has),
+// is broken and must be reported.
+func TestHunt14SharedRequirementsOfALaterPackage(t *testing.T) {
+	old := pkgsource.Package{Type: "tomcat", Version: version.MustParse("9.0.98")}
+	newer := pkgsource.Package{Type: "tomcat", Version: version.MustParse("10.1.34"),
+		Requires: []pkgsource.Requirement{{Type: "jdk", Constraint: version.MustParseConstraint(">=11")}}}
+	// listSource copies its list on every call but shares each
+	// package's Requires with the caller.
+	src := listSource{old, newer}
+
+	// The source is broken: a caller's change to a requirement shows in
+	// the next answer.
+	got, err := src.Packages(context.Background(), "tomcat")
+	require.NoError(t, err)
+	i := slices.IndexFunc(got, func(p pkgsource.Package) bool { return len(p.Requires) > 0 })
+	got[i].Requires[0].Type = "changed"
+	again, err := src.Packages(context.Background(), "tomcat")
+	require.NoError(t, err)
+	require.Equal(t, "changed", again[i].Requires[0].Type, "the source shares its requirements")
+	src[1].Requires[0].Type = "jdk"
+
+	err = sourcetest.Test(context.Background(), src, old, newer)
+	require.Error(t, err, "a source that shares a package's requirements passes")
+	assert.Contains(t, err.Error(), `Packages("tomcat") returned a slice the source shares`)
+}
