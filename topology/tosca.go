@@ -778,6 +778,9 @@ func readInstances(data []byte, templates []Template) (*Application, error) {
 		}
 		return nil
 	}
+	if f.Application == "" { // Validate would name it "application #1", which this file does not hold
+		return nil, bad([]any{"application"}, `"application"`, `no application ID: give the ID of the application the nodes belong to, such as "application: shop"`)
+	}
 	if err := badID(string(f.Application), "application", []any{"application"}, "application"); err != nil {
 		return nil, err
 	}
