@@ -41,3 +41,24 @@ func TestHunt14TOSCAInstancesWithoutApplication(t *testing.T) {
 	assert.Contains(t, msg, `"application"`, "names the field: %s", msg)
 	assert.Contains(t, msg, "application: shop", "says what to write: %s", msg)
 }
+
+// Test: a relationship of an instance file that gives neither the
+// requirement it fulfils nor a relation, or a relation stackup does not
+// know, is refused naming the instance file's line and saying that a
+// requirement may be given instead, not as Validate's `unknown relation
+// ""` of a field the relationship need not hold.
+func TestHunt14TOSCAInstanceRelationshipWithoutKind(t *testing.T) {
+	for _, rel := range []string{"{target: tomcat-1}", "{relation: HostedOn, target: tomcat-1}"} {
+		inst := "schema: stackup.instances/v1\napplication: shop\nnodes:\n  - {id: tomcat-1, template: tomcat_server}\n" +
+			"  - id: shop-1\n    template: shop_app\n    relationships:\n      - " + rel + "\n"
+		m, err := topology.ReadTOSCA(strings.NewReader(hunt14Service), strings.NewReader(inst))
+		require.Error(t, err, rel)
+		assert.Nil(t, m)
+		assert.ErrorIs(t, err, topology.ErrInvalid)
+		msg := err.Error()
+		assert.Contains(t, msg, "instance file line 8", "names the line: %s", msg)
+		assert.Contains(t, msg, `node "shop-1"`, msg)
+		assert.Contains(t, msg, "requirement: host", "says a requirement may be given: %s", msg)
+		assert.Contains(t, msg, "relation: hosted_on", msg)
+	}
+}

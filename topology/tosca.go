@@ -820,6 +820,14 @@ func readInstances(data []byte, templates []Template) (*Application, error) {
 			switch {
 			case r.Requirement != "" && r.Relation != "":
 				return nil, bad([]any{"nodes", i, "relationships", j}, item, "give a requirement or a relation, not both")
+			case r.Requirement == "" && r.Relation != HostedOn && r.Relation != DependsOn:
+				// Validate would say only `unknown relation ""`, naming no line.
+				what := "gives neither the requirement it fulfils nor a relation"
+				if r.Relation != "" {
+					what = fmt.Sprintf("names the unknown relation %s", Quote(string(r.Relation)))
+				}
+				return nil, bad([]any{"nodes", i, "relationships", j}, item, "relationship #%d %s: give the requirement of template %q it fulfils, "+
+					"such as \"requirement: host\", or its relation, \"relation: %s\" or \"relation: %s\"", j+1, what, in.Template, HostedOn, DependsOn)
 			case r.Requirement != "":
 				var ks []int
 				if t != nil {

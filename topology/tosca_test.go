@@ -844,6 +844,7 @@ func TestReadTOSCAInstanceErrors(t *testing.T) {
 	at := func(s, sub string) string { return fmt.Sprintf("instance file line %d", lineOf(t, s, sub)) }
 
 	wrongSchema := ed(edit{"stackup.instances/v1", "stackup.instances/v2"})
+	neither := ed(edit{"{requirement: host, target: pg-1}", "{target: pg-1}"})
 	unknownReq := ed(edit{"{requirement: database, target: shopdb-1}", "{requirement: db, target: shopdb-1}"})
 	both := ed(edit{"{relation: depends_on, target: shopdb-1}", "{requirement: database, relation: depends_on, target: shopdb-1}"})
 	badVersion := ed(edit{"version: 8.0.392", "version: 8.0.x"})
@@ -872,7 +873,8 @@ func TestReadTOSCAInstanceErrors(t *testing.T) {
 		{"requirement fulfilled by a node of another template", wrongTarget, nil, at(wrongTarget, "target: java-1}\n      - {requirement: database") + `: node "shop-1"`,
 			[]string{`requirement "host" names template "tomcat_server", but node "java-1" is a "java_runtime": give a node of "tomcat_server"`}},
 		{"unknown target", ed(edit{"{requirement: host, target: pg-1}", "{requirement: host, target: pg-9}"}), nil, `node "shopdb-1"`, []string{`hosted_on unknown node "pg-9"`}},
-		{"neither requirement nor relation", ed(edit{"{requirement: host, target: pg-1}", "{target: pg-1}"}), nil, `node "shopdb-1"`, []string{`unknown relation ""`}},
+		{"neither requirement nor relation", neither, nil, at(neither, "{target: pg-1}") + `: node "shopdb-1"`,
+			[]string{`relationship #1 gives neither the requirement it fulfils nor a relation: give the requirement of template "shop_db" it fulfils, such as "requirement: host", or its relation`}},
 		{"cycle", ed(edit{"{id: vm-db, template: db_os}", "{id: vm-db, template: db_os, relationships: [{relation: depends_on, target: shopdb-1}]}"}), topology.ErrCycle, `node "pg-1"`, []string{"pg-1 → vm-db → shopdb-1 → pg-1"}},
 		{"empty", "", nil, "file", []string{"empty"}},
 		{"two documents", noInstances + "---\n" + noInstances, nil, "file", []string{"more than one YAML document"}},
