@@ -125,13 +125,19 @@ var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
 // Validate reports whether p is well formed: a type, a non-zero version, a
 // digest (when given) of the form "sha256:<64 lowercase hex>", a size not
-// below zero, and requirements that name a type. The error is a
-// *PackageError matching ErrInvalid.
+// below zero, and requirements that name a type; the types, the package's
+// and its requirements', in the safe set of identifiers (see
+// topology.CheckID), as an index must hold them. The error is a
+// *PackageError matching ErrInvalid, and topology.ErrInvalidID for a type
+// outside the safe set.
 func (p Package) Validate() error {
 	var reason string
+	var idErr error // of a type outside the safe set
 	switch {
 	case p.Type == "":
 		reason = "no type: give the platform type it upgrades, such as tomcat"
+	case topology.CheckID("package type", p.Type) != nil:
+		idErr = topology.CheckID("package type", p.Type)
 	case p.Version.IsZero():
 		reason = "no version: give the version it installs (0.0.0 counts as none)"
 	case p.Digest != "" && !digestPattern.MatchString(p.Digest):
@@ -140,14 +146,24 @@ func (p Package) Validate() error {
 		reason = fmt.Sprintf("negative size %d", p.Size)
 	}
 	for i, r := range p.Requires {
-		if reason == "" && r.Type == "" {
+		if reason != "" || idErr != nil {
+			break
+		}
+		if r.Type == "" {
 			reason = fmt.Sprintf("requirement #%d names no type: give the type of the platform package it requires, such as jdk", i+1)
+		} else if err := topology.CheckID("package type", r.Type); err != nil {
+			reason, idErr = fmt.Sprintf("requirement #%d", i+1), err
 		}
 	}
-	if reason == "" {
-		return nil
+	switch {
+	case idErr != nil && reason != "":
+		return &PackageError{Package: p.Key(), Err: fmt.Errorf("%w: %s: %w", ErrInvalid, reason, idErr)}
+	case idErr != nil:
+		return &PackageError{Package: p.Key(), Err: fmt.Errorf("%w: %w", ErrInvalid, idErr)}
+	case reason != "":
+		return &PackageError{Package: p.Key(), Err: fmt.Errorf("%w: %s", ErrInvalid, reason)}
 	}
-	return &PackageError{Package: p.Key(), Err: fmt.Errorf("%w: %s", ErrInvalid, reason)}
+	return nil
 }
 
 // PackageError reports a problem with one package, named by its key.
@@ -157,7 +173,9 @@ type PackageError struct {
 }
 
 func (e *PackageError) Error() string {
-	return fmt.Sprintf("pkgsource: package %s: %v", e.Package, e.Err)
+	// The key may hold a type that Validate refuses: no line break or
+	// escape sequence of it reaches a log or a terminal.
+	return fmt.Sprintf("pkgsource: package %s: %v", topology.Printable(e.Package.String()), e.Err)
 }
 
 // Unwrap returns the cause.
