@@ -1,9 +1,14 @@
 package sourcetest_test
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -39,4 +44,34 @@ func TestHunt14SharedRequirementsOfALaterPackage(t *testing.T) {
 	err = sourcetest.Test(context.Background(), src, old, newer)
 	require.Error(t, err, "a source that shares a package's requirements passes")
 	assert.Contains(t, err.Error(), `Packages("tomcat") returned a slice the source shares`)
+}
+
+// Test: an Opener that hands out a package's content unverified when the
+// package declares no digest, where every Opener of pkgsource refuses it
+// (a package without a digest cannot be verified), is reported: a caller
+// given a package whose digest was lost on the way would install content
+// nothing checked.
+func TestHunt14OpenerThatSkipsVerificationWithoutDigest(t *testing.T) {
+	src := fakeOpener{&fake{pkgs: expected(), open: func(p pkgsource.Package) (io.ReadCloser, error) {
+		if p.Digest == "" {
+			return io.NopCloser(bytes.NewReader(content[p.Location])), nil
+		}
+		return pkgsource.NewVerifier(io.NopCloser(bytes.NewReader(content[p.Location])), p), nil
+	}}}
+	err := sourcetest.Test(context.Background(), src, expected()...)
+	require.Error(t, err, "an Opener that reads a package without a digest unverified passes")
+	assert.Contains(t, err.Error(), "Open(tomcat 10.1.34) without a digest read the content unverified")
+
+	// The Openers of pkgsource pass.
+	dir := t.TempDir()
+	var pkgs []pkgsource.Package
+	for _, p := range expected() {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, p.Location), content[p.Location], 0o644))
+		pkgs = append(pkgs, p)
+	}
+	require.NoError(t, pkgsource.WriteIndex(dir, &pkgsource.Index{Version: 1, Generated: time.Now(), Packages: pkgs}, nil))
+	d, err := pkgsource.NewDir(dir)
+	require.NoError(t, err)
+	defer d.Close()
+	assert.NoError(t, sourcetest.Test(context.Background(), d, expected()...))
 }

@@ -32,7 +32,7 @@ import (
 // is also a pkgsource.Opener, it checks that every expected package with a
 // digest opens and reads in full without error, and that a package whose
 // digest or size is wrong fails with pkgsource.ErrDigestMismatch by the end
-// of its content.
+// of its content, and that one that declares no digest fails.
 func Test(ctx context.Context, src pkgsource.Source, expected ...pkgsource.Package) error {
 	var errs *multierror.Error
 	fail := func(format string, args ...any) {
@@ -159,6 +159,13 @@ func testOpen(ctx context.Context, o pkgsource.Opener, p pkgsource.Package, fail
 	tampered.Digest = p.Digest[:last] + flip
 	if err := readAll(ctx, o, tampered); !errors.Is(err, pkgsource.ErrDigestMismatch) {
 		fail("Open(%s) with a wrong digest: got %v, want pkgsource.ErrDigestMismatch", p, err)
+	}
+	// Content that no digest vouches for cannot be verified (see
+	// pkgsource.NewVerifier): an Opener must not hand it out as if it were.
+	unverifiable := p
+	unverifiable.Digest = ""
+	if err := readAll(ctx, o, unverifiable); err == nil {
+		fail("Open(%s) without a digest read the content unverified, want an error (pkgsource.ErrDigestMismatch, as pkgsource.NewVerifier gives)", p)
 	}
 	if p.Size > 1 {
 		short := p
