@@ -62,3 +62,23 @@ func TestHunt14TOSCAInstanceRelationshipWithoutKind(t *testing.T) {
 		assert.Contains(t, msg, "relation: hosted_on", msg)
 	}
 }
+
+// Test: a requirement that names a node type, as TOSCA lets a requirement
+// leave the template for an orchestrator to pick, is refused saying which
+// node template is of that type and to name it; one that names nothing
+// known says to add the node template or name one of those held.
+func TestHunt14TOSCARequirementNamesANodeType(t *testing.T) {
+	inst := "schema: stackup.instances/v1\napplication: shop\nnodes:\n  - {id: tomcat-1, template: tomcat_server}\n"
+	for target, want := range map[string]string{
+		"tomcat":  `no node template "tomcat": it is the type of node template "tomcat_server": name the node template, such as "node: tomcat_server"`,
+		"tomcat9": `no node template "tomcat9": add it to topology_template.node_templates, or name one of the node templates there`,
+	} {
+		service := strings.Replace(hunt14Service, "- host: tomcat_server", "- host: "+target, 1)
+		m, err := topology.ReadTOSCA(strings.NewReader(service), strings.NewReader(inst))
+		require.Error(t, err, target)
+		assert.Nil(t, m)
+		assert.ErrorIs(t, err, topology.ErrInvalid)
+		assert.Contains(t, err.Error(), "line 8: node_templates.shop_app.requirements[0].host")
+		assert.Contains(t, err.Error(), want)
+	}
+}

@@ -272,13 +272,23 @@ func readServiceTemplate(data []byte) ([]Template, error) {
 		doc.templates = append(doc.templates, t)
 	}
 	names := make(map[TemplateID]bool, len(doc.templates))
+	ofType := make(map[string]TemplateID, len(doc.templates)) // the first node template of each type
 	for _, t := range doc.templates {
 		names[t.ID] = true
+		if _, ok := ofType[t.Type]; !ok {
+			ofType[t.Type] = t.ID
+		}
 	}
 	for _, tg := range doc.targets {
-		if !names[tg.name] {
-			return nil, toscaError(tg.node, tg.at, "no node template %q", tg.name)
+		if names[tg.name] {
+			continue
 		}
+		// TOSCA lets a requirement name a node type, for an orchestrator
+		// to pick a template of it; stackup reads what was deployed.
+		if t, ok := ofType[string(tg.name)]; ok {
+			return nil, toscaError(tg.node, tg.at, "no node template %q: it is the type of node template %q: name the node template, such as \"node: %s\"", tg.name, t, t)
+		}
+		return nil, toscaError(tg.node, tg.at, "no node template %q: add it to topology_template.node_templates, or name one of the node templates there", tg.name)
 	}
 	return doc.templates, nil
 }
