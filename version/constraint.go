@@ -64,7 +64,8 @@ func ParseConstraint(s string) (Constraint, error) {
 // explainConstraint returns, for Masterminds' error err on constraint
 // src, an error that says what to change where Masterminds says only
 // "improper constraint" or "constraint parser error": an empty
-// alternative of "||", a single "|", an empty clause between commas, "==",
+// alternative of "||", more alternatives than Masterminds reads, a single
+// "|", an empty clause between commas, "==",
 // a version that does not parse (see badVersionIn), or else what to
 // write instead (see constraintAdvice).
 func explainConstraint(src string, err error) error {
@@ -72,6 +73,10 @@ func explainConstraint(src string, err error) error {
 	if i, where := emptyPart(alts, "||"); where != "" {
 		return fmt.Errorf(`alternative %d of %d is empty (%s): write a version range on each side of every "||", or remove the extra "||"`,
 			i+1, len(alts), where)
+	}
+	if errors.Is(err, semver.ErrTooManyConstraintGroups) {
+		return fmt.Errorf(`%d alternatives joined by "||", at most %d: merge alternatives into ranges, such as ">=1.2, <1.5" for "1.2.x || 1.3.x || 1.4.x"`,
+			len(alts), semver.MaxConstraintGroups)
 	}
 	for i, alt := range alts {
 		in := ""
