@@ -82,3 +82,28 @@ func TestHunt14TOSCARequirementNamesANodeType(t *testing.T) {
 		assert.Contains(t, err.Error(), want)
 	}
 }
+
+// Test: a stackup topology file, or the instance file, given to ReadTOSCA
+// as the service template is refused saying what the file is and what to
+// do with it, not with the advice to give "a copy of the service template
+// without "schema"", which would make it no more of one.
+func TestHunt14TOSCAServiceTemplateOfAnotherKind(t *testing.T) {
+	inst := "schema: stackup.instances/v1\napplication: shop\nnodes:\n  - {id: tomcat-1, template: tomcat_server}\n"
+	for name, tt := range map[string]struct{ service, want string }{
+		"instance file, its schema not first": {"application: shop\nschema: stackup.instances/v1\nnodes: []\n",
+			`line 2: schema: invalid topology: the file is an instance file`},
+		"topology file": {"schema: stackup.topology/v1\napplications: []\n",
+			`line 1: schema: invalid topology: the file is a stackup topology file ("stackup.topology/v1"), not a TOSCA service template: read it with ReadYAML or Load`},
+		"instance file": {inst,
+			`line 1: schema: invalid topology: the file is an instance file ("stackup.instances/v1"), not a TOSCA service template: give the service template first and the instance file second`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			m, err := topology.ReadTOSCA(strings.NewReader(tt.service), strings.NewReader(inst))
+			require.Error(t, err)
+			assert.Nil(t, m)
+			assert.ErrorIs(t, err, topology.ErrInvalid)
+			assert.NotContains(t, err.Error(), "without \"schema\"")
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}

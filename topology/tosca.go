@@ -206,6 +206,9 @@ func readServiceTemplate(data []byte) ([]Template, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := otherKind(pairs); err != nil {
+		return nil, err
+	}
 	var topo *yaml.Node
 	versionSeen := false
 	for _, kv := range pairs {
@@ -291,6 +294,25 @@ func readServiceTemplate(data []byte) ([]Template, error) {
 		return nil, toscaError(tg.node, tg.at, "no node template %q: add it to topology_template.node_templates, or name one of the node templates there", tg.name)
 	}
 	return doc.templates, nil
+}
+
+// otherKind refuses, saying what it is and what to do, one of stackup's
+// own files given in place of a service template (its top-level keys
+// are pairs): notSupported would advise removing its "schema", which
+// would not make it one.
+func otherKind(pairs [][2]*yaml.Node) error {
+	for _, kv := range pairs {
+		if kv[0].Value != "schema" {
+			continue
+		}
+		switch v := kv[1].Value; v {
+		case Schema:
+			return toscaError(kv[0], "schema", "the file is a stackup topology file (%q), not a TOSCA service template: read it with ReadYAML or Load", v)
+		case InstancesSchema:
+			return toscaError(kv[0], "schema", "the file is an instance file (%q), not a TOSCA service template: give the service template first and the instance file second", v)
+		}
+	}
+	return nil
 }
 
 func (doc *toscaDoc) readInputs(n *yaml.Node) error {
