@@ -166,7 +166,44 @@ func (d *yamlDocument) check() error {
 	if d.value == nil {
 		return nil
 	}
+	if err := d.otherKind(); err != nil {
+		return err
+	}
 	return checkMappingKeys(d.root, d.file)
+}
+
+// otherKind refuses, saying what it is and how to read it, a document of
+// another kind than d.value reads (a topology file, an instance file, a
+// TOSCA service template), which decoding would refuse as a list of its
+// fields that d.value does not have.
+func (d *yamlDocument) otherKind() error {
+	want, read := Schema, "a stackup topology file"
+	if _, ok := d.value.(*instanceFile); ok {
+		want, read = InstancesSchema, "an instance file"
+	}
+	var is, how string
+	var at *yaml.Node
+	for i := 0; i+1 < len(d.root.Content); i += 2 {
+		k, v := d.root.Content[i], d.root.Content[i+1]
+		switch {
+		case k.Value == "tosca_definitions_version":
+			is, at = "a TOSCA service template", k
+			how = "read it and its instance file with ReadTOSCA or LoadTOSCA"
+			if want == InstancesSchema {
+				how = "give the service template first and the instance file second"
+			}
+		case k.Value != "schema" || v.Value == want:
+		case v.Value == Schema:
+			is, at, how = fmt.Sprintf("a stackup topology file (%q)", v.Value), k, "read it with ReadYAML or Load"
+		case v.Value == InstancesSchema:
+			is, at, how = fmt.Sprintf("an instance file (%q)", v.Value), k, "read it and its TOSCA service template with ReadTOSCA or LoadTOSCA"
+		}
+		if at != nil {
+			return &Error{Item: strings.TrimPrefix(fmt.Sprintf("%s line %d", d.file, at.Line), "file "),
+				Err: fmt.Errorf("%w: the file is %s, not %s: %s", ErrInvalid, is, read, how)}
+		}
+	}
+	return nil
 }
 
 // secondDocument says where the document after the first (whose value

@@ -1,0 +1,46 @@
+package topology_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/topology"
+)
+
+// Test: a TOSCA service template or an instance file given to ReadYAML,
+// or a service template or a topology file given to ReadTOSCA as the
+// instance file, is refused saying what the file is and how to read it,
+// not as a list of its fields that the reader does not know.
+func TestHunt14YAMLFileOfAnotherKind(t *testing.T) {
+	inst := "schema: stackup.instances/v1\napplication: shop\nnodes:\n  - {id: tomcat-1, template: tomcat_server}\n"
+	topo := "applications: []\nschema: stackup.topology/v1\n"
+	t.Run("ReadYAML", func(t *testing.T) {
+		for file, want := range map[string]string{
+			hunt14Service: `line 1: invalid topology: the file is a TOSCA service template, not a stackup topology file: read it and its instance file with ReadTOSCA or LoadTOSCA`,
+			inst:          `line 1: invalid topology: the file is an instance file ("stackup.instances/v1"), not a stackup topology file: read it and its TOSCA service template with ReadTOSCA or LoadTOSCA`,
+		} {
+			m, err := topology.ReadYAML(strings.NewReader(file))
+			require.Error(t, err)
+			assert.Nil(t, m)
+			assert.ErrorIs(t, err, topology.ErrInvalid)
+			assert.NotContains(t, err.Error(), "unknown field")
+			assert.Contains(t, err.Error(), want)
+		}
+	})
+	t.Run("ReadTOSCA instances", func(t *testing.T) {
+		for file, want := range map[string]string{
+			hunt14Service: `instance file line 1: invalid topology: the file is a TOSCA service template, not an instance file: give the service template first and the instance file second`,
+			topo:          `instance file line 2: invalid topology: the file is a stackup topology file ("stackup.topology/v1"), not an instance file: read it with ReadYAML or Load`,
+		} {
+			m, err := topology.ReadTOSCA(strings.NewReader(hunt14Service), strings.NewReader(file))
+			require.Error(t, err)
+			assert.Nil(t, m)
+			assert.ErrorIs(t, err, topology.ErrInvalid)
+			assert.NotContains(t, err.Error(), "unknown field")
+			assert.Contains(t, err.Error(), want)
+		}
+	})
+}
