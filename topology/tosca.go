@@ -206,7 +206,7 @@ func readServiceTemplate(data []byte) ([]Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := otherKind(pairs); err != nil {
+	if err := notServiceTemplate(pairs); err != nil {
 		return nil, err
 	}
 	var topo *yaml.Node
@@ -296,11 +296,11 @@ func readServiceTemplate(data []byte) ([]Template, error) {
 	return doc.templates, nil
 }
 
-// otherKind refuses, saying what it is and what to do, one of stackup's
+// notServiceTemplate refuses, saying what it is and what to do, one of stackup's
 // own files given in place of a service template (its top-level keys
 // are pairs): notSupported would advise removing its "schema", which
 // would not make it one.
-func otherKind(pairs [][2]*yaml.Node) error {
+func notServiceTemplate(pairs [][2]*yaml.Node) error {
 	for _, kv := range pairs {
 		if kv[0].Value != "schema" {
 			continue
