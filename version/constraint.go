@@ -65,7 +65,7 @@ func ParseConstraint(s string) (Constraint, error) {
 // src, an error that says what to change where Masterminds says only
 // "improper constraint" or "constraint parser error": an empty
 // alternative of "||", more alternatives than Masterminds reads, a single
-// "|", an empty clause between commas, "==",
+// "|", an empty clause between commas, a range's "-" out of place, "==",
 // a version that does not parse (see badVersionIn), or else what to
 // write instead (see constraintAdvice).
 func explainConstraint(src string, err error) error {
@@ -92,12 +92,21 @@ func explainConstraint(src string, err error) error {
 		if _, where := emptyPart(strings.Split(alt, ","), ","); where != "" {
 			return fmt.Errorf(`an empty comparison%s (%s): separate comparisons with one ",", such as ">=1.0, <2"`, in, where)
 		}
+		if badHyphen.MatchString(alt) {
+			return fmt.Errorf(`a "-" out of place%s: a range is written as two versions with a space on each side of "-", such as "1.2 - 1.4"`, in)
+		}
 	}
 	if bad := badVersionIn(src, err); bad != nil {
 		return bad
 	}
 	return fmt.Errorf("%w: %s", err, constraintAdvice(src))
 }
+
+// badHyphen finds the "-" of a range written with a space on one side
+// only ("1.2 -1.4", "1.2- 1.4"), or with no version on one side
+// ("1.2 -", "- 1.4"), which Masterminds refuses as an improper
+// constraint, or reads "1.2-" as a version.
+var badHyphen = regexp.MustCompile(`^\s*-|\s-\S|\s-\s*$|\S-\s`)
 
 // constraintWords finds "&&", and "and" and "or" written as words.
 var constraintWords = regexp.MustCompile(`&&|(?:^|\s)(?:and|or|AND|OR)(?:\s|$)`)

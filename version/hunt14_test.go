@@ -29,3 +29,18 @@ func TestHunt14TooManyAlternativesSaysWhatToDo(t *testing.T) {
 	_, err = version.ParseConstraint(strings.Join(alts[:32], " || "))
 	assert.NoError(t, err, "32 are read")
 }
+
+// Test: a hyphen range written without a space on each side of its "-",
+// or without one of its ends, is refused saying how a range is written,
+// where the advice listed the comparisons and left the range out.
+func TestHunt14HyphenRangeSaysHowToWriteIt(t *testing.T) {
+	for _, in := range []string{"1.2 -1.4", "1.2- 1.4", "1.2 - ", "- 1.4", ">=1.0 || 1.2 -1.4"} {
+		_, err := version.ParseConstraint(in)
+		require.ErrorIs(t, err, version.ErrInvalidConstraint, "%q", in)
+		assert.Contains(t, err.Error(), `a range is written as two versions with a space on each side of "-", such as "1.2 - 1.4"`, "%q", in)
+	}
+	for _, in := range []string{"1.2 - 1.4", "1.2.0-rc.1 - 2", "1.2-rc.1"} {
+		_, err := version.ParseConstraint(in)
+		assert.NoError(t, err, "%q", in)
+	}
+}
