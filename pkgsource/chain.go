@@ -25,6 +25,9 @@ var (
 // Packages implements Source. It fails if any source fails, naming the
 // source by its place in the chain.
 func (c Chain) Packages(ctx context.Context, typ string) ([]Package, error) {
+	if err := ctx.Err(); err != nil { // its sources would say so, but it may have none
+		return nil, err
+	}
 	var out []Package
 	seen := map[Key]bool{}
 	for i, src := range c {
@@ -47,6 +50,9 @@ func (c Chain) Packages(ctx context.Context, typ string) ([]Package, error) {
 // p's type and version, which must be an Opener, and which verifies the
 // content against p as every Opener does.
 func (c Chain) Open(ctx context.Context, p Package) (io.ReadCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	for i, src := range c {
 		ps, err := listed(ctx, i, src, p.Type)
 		if err != nil {

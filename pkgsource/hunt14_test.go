@@ -1,6 +1,7 @@
 package pkgsource_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -45,4 +46,22 @@ func TestHunt14MemoryRefusesTypesOutsideTheSafeSet(t *testing.T) {
 			assert.ErrorIs(t, err, topology.ErrInvalidID)
 		})
 	}
+}
+
+// Test: a Chain of no sources, as a configuration that lists no
+// repository makes, keeps the Source contract on a cancelled context:
+// an error matching ctx.Err(), not an empty list.
+func TestHunt14EmptyChainCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ps, err := pkgsource.Chain{}.Packages(ctx, "tomcat")
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Empty(t, ps)
+	rc, err := pkgsource.Chain{}.Open(ctx, validPackage())
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Nil(t, rc)
+
+	ps, err = pkgsource.Chain{}.Packages(context.Background(), "tomcat")
+	assert.NoError(t, err, "not cancelled: no packages")
+	assert.Empty(t, ps)
 }
