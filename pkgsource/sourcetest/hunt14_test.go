@@ -75,3 +75,15 @@ func TestHunt14OpenerThatSkipsVerificationWithoutDigest(t *testing.T) {
 	defer d.Close()
 	assert.NoError(t, sourcetest.Test(context.Background(), d, expected()...))
 }
+
+// Test: a Source that answers a cancelled context is reported however few
+// packages the caller expects: the check ran only for the types of the
+// expected packages, so that a source tested empty, as a new repository
+// is, passed.
+func TestHunt14IgnoresCancellationWithNothingExpected(t *testing.T) {
+	err := sourcetest.Test(context.Background(), &fake{ignoreCtx: true})
+	require.Error(t, err, "a source that ignores cancellation passes when nothing is expected")
+	assert.Contains(t, err.Error(), `Packages("sourcetest.no-such-type") with a cancelled context: got <nil>, want context.Canceled`)
+
+	assert.NoError(t, sourcetest.Test(context.Background(), &fake{}))
+}

@@ -28,7 +28,8 @@ import (
 // Packages lists every expected package with the same fields, lists only
 // valid packages of that type, each once, returns a slice the caller owns,
 // gives the same answer to concurrent callers, and fails on a cancelled
-// context; that an unknown type gives an empty list and no error. When src
+// context; that an unknown type gives an empty list and no error, and,
+// when nothing is expected, that it fails on a cancelled context. When src
 // is also a pkgsource.Opener, it checks that every expected package with a
 // digest opens and reads in full without error, and that a package whose
 // digest or size is wrong fails with pkgsource.ErrDigestMismatch by the end
@@ -49,6 +50,9 @@ func Test(ctx context.Context, src pkgsource.Source, expected ...pkgsource.Packa
 	}
 	if ps, err := src.Packages(ctx, "sourcetest.no-such-type"); err != nil || len(ps) != 0 {
 		fail("unknown type: got %d packages and error %v, want none and nil", len(ps), err)
+	}
+	if len(types) == 0 { // testType checks it for each type expected
+		testCancelled(ctx, src, "sourcetest.no-such-type", fail)
 	}
 	if o, ok := src.(pkgsource.Opener); ok {
 		for _, p := range expected {
@@ -138,6 +142,11 @@ func testType(ctx context.Context, src pkgsource.Source, typ string, expected []
 		}
 	}
 
+	testCancelled(ctx, src, typ, fail)
+}
+
+// testCancelled checks that Packages(typ) fails on a cancelled context.
+func testCancelled(ctx context.Context, src pkgsource.Source, typ string, fail func(string, ...any)) {
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 	if _, err := src.Packages(cancelled, typ); !errors.Is(err, context.Canceled) {
