@@ -1,6 +1,7 @@
 package pkgsource
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
@@ -66,9 +67,33 @@ func ReadPublicKey(path string) (ed25519.PublicKey, error) {
 	}
 	key, err := decodeBase64(string(data))
 	if err != nil || len(key) != ed25519.PublicKeySize {
-		return nil, &FileError{What: what, Path: path, Err: fmt.Errorf("not the base64 of an ed25519 public key (%d bytes); give the file the repository's publisher signs with", ed25519.PublicKeySize)}
+		return nil, &FileError{What: what, Path: path, Err: fmt.Errorf("not the base64 of an ed25519 public key (%d bytes)%s",
+			ed25519.PublicKeySize, keyFileHint(data, key))}
 	}
 	return ed25519.PublicKey(key), nil
+}
+
+// keyFileHint says, for data, a public key file that ReadPublicKey
+// refuses, and key, its content decoded from base64 if it was, what the
+// file holds when key tools write it so, and what to give instead; or
+// else to give the publisher's key.
+func keyFileHint(data, key []byte) string {
+	text := strings.TrimSpace(string(data))
+	first, _, _ := strings.Cut(text, "\n")
+	first = strings.TrimSpace(first)
+	const alone = "give the base64 of the key's 32 bytes alone"
+	switch {
+	case strings.HasPrefix(text, "-----BEGIN ") && strings.Contains(first, "PRIVATE"):
+		return fmt.Sprintf(": it is PEM (%s), a private key: give the public key, and keep the private key to the publisher", topology.Quote(first))
+	case strings.HasPrefix(text, "-----BEGIN "):
+		return fmt.Sprintf(`: it is PEM (%s), as openssl writes keys: %s, the last 32 of its DER form ("openssl pkey -pubin -in key.pem -outform DER | tail -c 32 | base64" prints it)`,
+			topology.Quote(first), alone)
+	case strings.HasPrefix(text, "ssh-ed25519 "):
+		return fmt.Sprintf(`: it is an OpenSSH public key ("ssh-ed25519 …"): %s, the last 32 of the blob after "ssh-ed25519"`, alone)
+	case len(key) == ed25519.PrivateKeySize && bytes.Equal(ed25519.NewKeyFromSeed(key[:ed25519.SeedSize]), key):
+		return ": it holds 64 bytes, an ed25519 private key: give the public key, and keep the private key to the publisher"
+	}
+	return "; give the file the repository's publisher signs with"
 }
 
 // decodeBase64 decodes s, the standard base64 of a key or a signature

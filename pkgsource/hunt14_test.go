@@ -2,6 +2,9 @@ package pkgsource_test
 
 import (
 	"context"
+	"encoding/base64"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -64,4 +67,34 @@ func TestHunt14EmptyChainCancelled(t *testing.T) {
 	ps, err = pkgsource.Chain{}.Packages(context.Background(), "tomcat")
 	assert.NoError(t, err, "not cancelled: no packages")
 	assert.Empty(t, ps)
+}
+
+// Test: a public key file in the formats that key tools write (PEM, as
+// openssl writes; OpenSSH's "ssh-ed25519 …"), or holding a private key,
+// is refused saying what it holds and what to give instead, where the
+// error said only that it was not the base64 of a public key.
+func TestHunt14PublicKeyFileFormatsSaid(t *testing.T) {
+	pub, priv := testKey("hunt14 key")
+	der := append([]byte{0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00}, pub...)
+	blob := append(append([]byte{0, 0, 0, 11}, "ssh-ed25519"...), append([]byte{0, 0, 0, 32}, pub...)...)
+	for name, tt := range map[string]struct{ content, want string }{
+		"PEM": {"-----BEGIN PUBLIC KEY-----\n" + base64.StdEncoding.EncodeToString(der) + "\n-----END PUBLIC KEY-----\n",
+			`it is PEM ("-----BEGIN PUBLIC KEY-----"), as openssl writes keys: give the base64 of the key's 32 bytes alone`},
+		"OpenSSH": {"ssh-ed25519 " + base64.StdEncoding.EncodeToString(blob) + " ops@example.com\n",
+			`it is an OpenSSH public key ("ssh-ed25519 …"): give the base64 of the key's 32 bytes alone`},
+		"private key": {base64.StdEncoding.EncodeToString(priv) + "\n",
+			`it holds 64 bytes, an ed25519 private key: give the public key, and keep the private key to the publisher`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "key.pub")
+			require.NoError(t, os.WriteFile(path, []byte(tt.content), 0o600))
+			key, err := pkgsource.ReadPublicKey(path)
+			require.Error(t, err)
+			assert.Nil(t, key)
+			var fe *pkgsource.FileError
+			require.ErrorAs(t, err, &fe)
+			assert.Contains(t, err.Error(), "not the base64 of an ed25519 public key (32 bytes)")
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
 }
