@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-multierror"
 
@@ -505,7 +506,8 @@ func requirementItem(t TemplateID, k int, name string) string {
 // and ErrCycle); every identifier (application, template, node, type,
 // requirement name, and the templates and nodes referred to) lies in the
 // safe set of [CheckID] (an error matching both ErrInvalid and
-// ErrInvalidID, wrapping an [*IDError]).
+// ErrInvalidID, wrapping an [*IDError]); a requirement's relation, free
+// text, is UTF-8, so that a file can hold it.
 func Validate(apps ...Application) error {
 	var errs *multierror.Error
 	problem := func(item string, format string, args ...any) {
@@ -572,6 +574,9 @@ func Validate(apps ...Application) error {
 					if err := CheckID("template", string(r.Template)); err != nil {
 						badID(fmt.Sprintf("%s requirement #%d", titem, k+1), err)
 					}
+				}
+				if !utf8.ValidString(string(r.Relation)) { // free text, but a file cannot hold it: it would not read back
+					problem(requirementItem(t.ID, k, r.Name), "relation %q is not UTF-8, which no topology file can hold: write it in UTF-8", r.Relation)
 				}
 			}
 		}
