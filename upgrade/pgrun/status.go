@@ -293,10 +293,14 @@ func (s *Store) sweep(ctx context.Context, q interface {
 // first: what a worker that serves every run works on.
 func (s *Store) Unfinished(ctx context.Context) ([]string, error) {
 	rows, err := s.pool.Query(ctx, s.q(`SELECT plan_id FROM {s}.runs WHERE finished_at IS NULL ORDER BY created_at, plan_id`))
-	if err != nil {
-		return nil, err
+	var ids []string
+	if err == nil {
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
 	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("pgrun: listing the runs not finished in schema %s: %w", s.schema, err)
+	}
+	return ids, nil
 }
 
 // errRollbackCancelled is the rollback error of the steps a cancel leaves
@@ -323,7 +327,7 @@ func (s *Store) Cancel(ctx context.Context, planID string) error {
 	if err := checkRunID(planID); err != nil {
 		return err
 	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var over bool
 		var state string
 		err := tx.QueryRow(ctx, s.q(`SELECT finished_at IS NOT NULL, state FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), planID).Scan(&over, &state)
@@ -335,16 +339,17 @@ func (s *Store) Cancel(ctx context.Context, planID string) error {
 		}
 		if state == "rolling_back" {
 			if err := s.keepInPlace(ctx, tx, planID); err != nil {
-				return fmt.Errorf("pgrun: cancelling run %s: %w", planID, err)
+				return err
 			}
 		}
 		_, err = tx.Exec(ctx, s.q(`UPDATE {s}.runs SET state = 'cancelled',
 			finished_at = CASE WHEN running = 0 THEN clock_timestamp() END WHERE plan_id = $1`), planID)
-		if err != nil {
-			return fmt.Errorf("pgrun: cancelling run %s: %w", planID, err)
-		}
-		return nil
+		return err
 	})
+	if err != nil && !errors.Is(err, ErrUnknownRun) {
+		return fmt.Errorf("pgrun: cancelling run %s: %w", planID, err)
+	}
+	return err
 }
 
 // keepInPlace leaves in place, in tx, the steps of the run of planID, a

@@ -73,18 +73,23 @@ func (s *Store) Submit(ctx context.Context, plan *upgrade.Plan, opts Options) er
 		return fmt.Errorf("pgrun: plan %s: %w", plan.ID, err)
 	}
 	digest := sha256.Sum256(append(buf.Bytes(), fmt.Sprintf("%+v", opts)...))
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		fresh, err := s.insertRun(ctx, tx, plan, opts, buf.Bytes(), digest[:])
 		if err != nil || !fresh {
 			return err
 		}
 		return s.copyGraph(ctx, tx, plan, g, opts)
 	})
+	if err != nil && !errors.Is(err, ErrPlanConflict) {
+		return fmt.Errorf("pgrun: submitting plan %s: %w", plan.ID, err)
+	}
+	return err
 }
 
 // insertRun inserts the run of plan in tx and reports whether it is new;
 // a run of the plan submitted before is the same run if its digest is
-// this one, and refused with ErrPlanConflict otherwise.
+// this one, and refused with ErrPlanConflict otherwise. (Submit names
+// the plan in the database's errors.)
 func (s *Store) insertRun(ctx context.Context, tx pgx.Tx, plan *upgrade.Plan, opts Options, planJSON, digest []byte) (bool, error) {
 	state := "running"
 	if len(plan.Steps) == 0 {
@@ -99,14 +104,14 @@ func (s *Store) insertRun(ctx context.Context, tx pgx.Tx, plan *upgrade.Plan, op
 		opts.Backoff.Microseconds(), opts.MaxBackoff.Microseconds(), opts.StepTimeout.Microseconds(),
 		len(plan.Steps), state, opts.Rollback)
 	if err != nil {
-		return false, fmt.Errorf("pgrun: submitting plan %s: %w", plan.ID, err)
+		return false, err
 	}
 	if tag.RowsAffected() > 0 {
 		return true, nil
 	}
 	var had []byte
 	if err := tx.QueryRow(ctx, s.q(`SELECT digest FROM {s}.runs WHERE plan_id = $1`), plan.ID).Scan(&had); err != nil {
-		return false, fmt.Errorf("pgrun: submitting plan %s: %w", plan.ID, err)
+		return false, err
 	}
 	if !bytes.Equal(had, digest) {
 		return false, fmt.Errorf("%w: plan %s was submitted before with other steps or options; give the plan its own ID (plan IDs hash their content), or submit it as it was", ErrPlanConflict, plan.ID)
@@ -115,12 +120,12 @@ func (s *Store) insertRun(ctx context.Context, tx pgx.Tx, plan *upgrade.Plan, op
 }
 
 // copyGraph stores the vertices of a new run of plan in tx, a row each,
-// and the edges between them.
+// and the edges between them. (Submit names the plan in its errors.)
 func (s *Store) copyGraph(ctx context.Context, tx pgx.Tx, plan *upgrade.Plan, g *graph, opts Options) error {
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{s.name, "steps"},
 		[]string{"plan_id", "idx", "step_id", "node", "prio", "waiting", "state", "pos"},
 		pgx.CopyFromRows(vertexRows(plan, g, opts))); err != nil {
-		return fmt.Errorf("pgrun: submitting plan %s: %w", plan.ID, err)
+		return err
 	}
 	var edges [][]any
 	for i, deps := range g.deps {
@@ -130,7 +135,7 @@ func (s *Store) copyGraph(ctx context.Context, tx pgx.Tx, plan *upgrade.Plan, g 
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{s.name, "edges"},
 		[]string{"plan_id", "before", "after"}, pgx.CopyFromRows(edges)); err != nil {
-		return fmt.Errorf("pgrun: submitting plan %s: %w", plan.ID, err)
+		return err
 	}
 	return nil
 }
