@@ -41,7 +41,7 @@ func channelName(schema string) string {
 var ErrInvalidSchema = errors.New("pgrun: invalid schema name")
 
 // SchemaVersion is the version of the tables Open creates or migrates to.
-const SchemaVersion = 15
+const SchemaVersion = 16
 
 // ErrSchemaVersion reports a schema that a newer program has migrated past
 // SchemaVersion: this program cannot use it.
@@ -232,6 +232,11 @@ var migrations = []string{
 	// way, if any, has ended, so that their events come after its, as
 	// upgrade.Run's do.
 	`ALTER TABLE {s}.steps ADD COLUMN doubt_before boolean NOT NULL DEFAULT false;` + functions,
+	// Version 16: claim, failing the steps of a cancelled run's lost
+	// workers and their rollback, records the sentinels of the cancel
+	// (ErrCancelled, context.Canceled) with the error, in the step and its
+	// event, as a worker records those of a step the cancel cut short.
+	functions,
 }
 
 // functions claim and finish steps, each in one statement (one round trip,
@@ -324,23 +329,25 @@ const functions = `
 			-- Nobody will finish the steps of lost workers: fail them.
 			WITH lost AS (
 				UPDATE {s}.steps SET state = 'failed', in_doubt = true, worker = NULL, lease_until = NULL,
-					err = 'run cancelled; its worker was lost, so the step is in doubt'
+					err = 'run cancelled; its worker was lost, so the step is in doubt', err_kinds = {cancelledStepKinds}
 				WHERE plan_id = p_plan AND state = 'running' AND lease_until < clock_timestamp()
 				RETURNING idx, attempts),
 			failed AS (
-				INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
-				SELECT p_plan, {failed}, idx, attempts, 'run cancelled; its worker was lost', false,
+				INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, err_kinds, in_doubt, done, total, worker)
+				SELECT p_plan, {failed}, idx, attempts, 'run cancelled; its worker was lost', {cancelledStepKinds}, false,
 					run.done + row_number() OVER (ORDER BY idx), run.total, p_worker FROM lost)
 			SELECT coalesce(array_agg(idx), '{}') INTO lost_idx FROM lost;
 			n := cardinality(lost_idx);
 			k := {s}.skip_after(p_plan, lost_idx, run.done + n, run.total, p_worker);
 			WITH lost AS (
 				UPDATE {s}.steps SET state = CASE WHEN err IS NULL THEN 'succeeded' ELSE 'failed' END, rb_done = true,
-					rb_err = 'run cancelled; its worker was lost during the rollback', worker = NULL, lease_until = NULL
+					rb_err = 'run cancelled; its worker was lost during the rollback', rb_kinds = {cancelledRollbackKinds},
+					worker = NULL, lease_until = NULL
 				WHERE plan_id = p_plan AND state = 'rolling_back' AND lease_until < clock_timestamp() RETURNING idx),
 			kept AS (
-				INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, in_doubt, done, total, worker)
-				SELECT p_plan, {rollbackfailed}, idx, 0, 'run cancelled; its worker was lost during the rollback', false,
+				INSERT INTO {s}.events (plan_id, kind, idx, attempt, err, err_kinds, in_doubt, done, total, worker)
+				SELECT p_plan, {rollbackfailed}, idx, 0, 'run cancelled; its worker was lost during the rollback',
+					{cancelledRollbackKinds}, false,
 					run.done + n + k, run.total, p_worker FROM lost)
 			SELECT count(*) INTO m FROM lost;
 			DELETE FROM {s}.node_locks l USING {s}.steps st
@@ -886,5 +893,6 @@ func (s *Store) replace(sql string) string {
 		"{failfast}", strconv.Itoa(int(upgrade.FailFast)),
 		"{abandoned}", strconv.Itoa(errKinds(upgrade.ErrAbandoned)), "{abandonedErr}", quoteLiteral(upgrade.ErrAbandoned.Error()),
 		"{cancelledRollbackKinds}", strconv.Itoa(errKinds(errRollbackCancelled)),
+		"{cancelledStepKinds}", strconv.Itoa(errKinds(errStepCancelled)),
 		"{cancelledRollback}", quoteLiteral(errRollbackCancelled.Error())).Replace(sql)
 }

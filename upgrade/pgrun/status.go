@@ -321,7 +321,9 @@ var errRollbackCancelled = fmt.Errorf("%w before the step was rolled back: %w", 
 // events (upgrade.StepRollbackFailed) come after its, as upgrade.Run's
 // do. A step whose worker was lost keeps its node from other runs
 // until its lease expires; it then fails, in doubt, at the next claim of
-// the run, Wait on it, or claim of another run that wants the node.
+// the run, Wait on it, or claim of another run that wants the node, with
+// an error matching ErrCancelled and context.Canceled too (and so does
+// the rollback of a worker lost during the rollback).
 // Cancelling a finished run does nothing.
 func (s *Store) Cancel(ctx context.Context, planID string) error {
 	if err := checkRunID(planID); err != nil {
