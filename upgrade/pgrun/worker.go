@@ -37,7 +37,9 @@ type WorkerOptions struct {
 	// another worker takes the step over, in doubt, once it has expired.
 	// A worker that cannot renew it (the database out of reach, or not
 	// answering) cuts the step short, with ErrLeaseLost, a third of a
-	// lease before it would run out by the worker's clock. The default is DefaultLease.
+	// lease before it would run out by the worker's clock; a step that
+	// succeeds all the same is recorded, unless another worker took it
+	// over meanwhile. The default is DefaultLease.
 	Lease time.Duration
 	// Poll is how long the worker waits at most before looking again when
 	// no step is ready; the default is DefaultPoll. The worker LISTENs for
@@ -801,9 +803,13 @@ func (j *failedJournal) Append(_ context.Context, r upgrade.Record) error {
 }
 
 // leaveCutShort leaves claimed step c, recording no outcome, when its run
-// r was cut short by runtime.Goexit or the lease's loss, or, before the
-// step succeeded, by the worker stopping or by end (halted); except after
-// the lease's loss, it hands the step back in doubt, under bg. A worker
+// r was cut short by runtime.Goexit, or, before the step succeeded, by the
+// lease's loss, the worker stopping or end (halted); except after the
+// lease's loss, it hands the step back in doubt, under bg. A step that
+// succeeded all the same as its lease was lost is recorded: nobody may
+// have taken it over (its renewals failed, and the record, fenced by the
+// lease's token, finds whether another did), and otherwise it would be
+// executed again, in doubt, though it is done. A worker
 // stopping with a call of the step abandoned (busy), which may still
 // change the node, hands nothing back: the lease lapses, and another
 // worker takes the step over then, as a lost worker's. It reports whether
@@ -814,8 +820,8 @@ func (w *worker) leaveCutShort(ctx, bg context.Context, c *claim, r stepRun, hal
 		w.handBack(bg, c, true) // cut short, in doubt, as if the worker had stopped
 		w.end(errGoexit)
 		return true
-	case errors.Is(r.cause, ErrLeaseLost):
-		w.recorded(c, r.cause, "", 0) // another worker has the step: nothing to record
+	case errors.Is(r.cause, ErrLeaseLost) && !r.succeeded():
+		w.recorded(c, r.cause, "", 0) // another worker has, or will have, the step: nothing to record
 		return true
 	case ctx.Err() != nil && !r.succeeded():
 		if !busy {
