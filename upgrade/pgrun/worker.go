@@ -1353,9 +1353,11 @@ func (w *worker) finishAndClaim(ctx context.Context, c *claim, attempts int, err
 // undo rolls claimed step c back, renewing its lease, and records the
 // outcome (the schema's finish_rollback function). A panic in Rollback
 // fails the rollback with an *upgrade.PanicError. A worker stopping hands
-// the step over to another at once, unless its Rollback was abandoned; a
-// worker lost, once its lease expired. A Rollback abandoned keeps the
-// node locked until it returns (see hold.go).
+// the step over to another at once, unless its Rollback was abandoned, or
+// undid the step all the same (it returned nil), which is recorded, as is
+// one that did so as the lease was lost (fenced by the lease's token, as
+// a step that succeeds so); a worker lost, once its lease expired. A
+// Rollback abandoned keeps the node locked until it returns (see hold.go).
 func (w *worker) undo(ctx context.Context, c *claim) {
 	st := w.run.plan.Steps[c.idx]
 	var err error
@@ -1377,9 +1379,9 @@ func (w *worker) undo(ctx context.Context, c *claim) {
 		w.handOver(bg, c, true) // cut short, in doubt, as if the worker had stopped
 		w.end(errGoexit)
 		return
-	case errors.Is(cause, ErrLeaseLost):
+	case errors.Is(cause, ErrLeaseLost) && err != nil:
 		return
-	case ctx.Err() != nil:
+	case ctx.Err() != nil && err != nil:
 		if busy == nil { // else the lease lapses, and another worker takes the rollback over then, as a lost worker's
 			w.handOver(bg, c, true)
 		}
