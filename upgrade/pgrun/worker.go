@@ -1369,6 +1369,11 @@ func (w *worker) undo(ctx context.Context, c *claim) {
 			defer cancel()
 		}
 		err = callRollback(stepCtx, w.exec.(upgrade.Rollbacker), st, w.grace(), g)
+		if err == context.DeadlineExceeded && stepCtx.Err() == context.DeadlineExceeded {
+			// Its context's error itself: say that the step timeout ended
+			// it, and after how long, as upgrade.Run does.
+			err = context.Cause(stepCtx)
+		}
 	})
 	busy := g.close() // an abandoned Rollback may still be under way
 
