@@ -112,3 +112,31 @@ func TestHunt14ServeCommandsAsApplys(t *testing.T) {
 	assert.Contains(t, out.String(), "[platform/java-2@17.0.13] said by platform/java-2@17.0.13\n")
 	assert.NotContains(t, "\n"+out.String(), "\nsaid by", "a line without its step")
 }
+
+// TestHunt14BodyWithByteOrderMark: a request file that an editor saved
+// with a UTF-8 byte-order mark, which plan --requests reads, is read as
+// well when posted as it is (curl --data-binary @requests.json), and so
+// is a "{}" with one. serve refused it, 400 "invalid character 'ï'
+// looking for beginning of value", which named neither the mark nor what
+// to do.
+func TestHunt14BodyWithByteOrderMark(t *testing.T) {
+	ts := newTestServer(t, "true")
+	body := "\ufeff" + requestBody(t, "testdata/requests.json")
+	r := stackup(t, "plan", "--topology", "testdata/shop.yaml", "--repo", ts.repo, "--key", ts.key, "--requests", writeTemp(t, "requests.json", body), "--format", "json")
+	require.Equal(t, exitOK, r.code, "the CLI reads it: %s", r.stderr)
+
+	code, plan := ts.post(t, "/v1/plans", body)
+	require.Equal(t, http.StatusCreated, code, plan)
+	code, answer := ts.post(t, "/v1/plans/"+plan["id"].(string)+"/apply", "\ufeff{}")
+	require.Equal(t, http.StatusAccepted, code, answer)
+	ts.follow(t, answer["events"].(string), "")
+}
+
+// writeTemp writes data to a file name in a directory of its own, and
+// returns its path.
+func writeTemp(t *testing.T, name, data string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(path, []byte(data), 0o644))
+	return path
+}

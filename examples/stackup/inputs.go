@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
@@ -397,14 +398,23 @@ func parseRequestsYAML(data []byte) ([]upgrade.Request, error) {
 	return rf.convert()
 }
 
+// byteOrderMark is the UTF-8 byte-order mark.
+const byteOrderMark = "\ufeff"
+
 // errNullBody reports a body that is the JSON null, which the decoder
 // would take for an empty object: a call that runs something must not run
 // it on no request at all.
 var errNullBody = errors.New("the body is null: send a JSON object")
 
-// decodeOneJSON reads one JSON value, not null, and nothing after it.
+// decodeOneJSON reads one JSON value, not null, and nothing after it. A
+// UTF-8 byte-order mark before it, which an editor may save a request
+// file with (and plan --requests reads), is skipped, as RFC 8259 allows.
 func decodeOneJSON(r io.Reader) (json.RawMessage, error) {
-	dec := json.NewDecoder(r)
+	br := bufio.NewReader(r)
+	if start, err := br.Peek(len(byteOrderMark)); err == nil && string(start) == byteOrderMark {
+		br.Discard(len(byteOrderMark))
+	}
+	dec := json.NewDecoder(br)
 	var raw json.RawMessage
 	if err := dec.Decode(&raw); err != nil {
 		if errors.Is(err, io.EOF) {

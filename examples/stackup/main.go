@@ -424,7 +424,8 @@
 // empty or {}, and any other is 400 {"kind": "invalid_request"}, naming
 // the field, rather than ignored.
 //
-//	POST /v1/plans   body {"requests": [...]} (the request file's shape, at most 1 MiB)
+//	POST /v1/plans   body {"requests": [...]} (the request file's shape, at most 1 MiB;
+//	                 a UTF-8 byte-order mark before it, as an editor may save it, is skipped)
 //	                 plans the requests as the run flags will run them (--canaries and
 //	                 --max-in-flight applied) and keeps the plan in the state directory
 //	                 201: {"id": PLAN_ID, "text": the plan as text, "plan": the plan
