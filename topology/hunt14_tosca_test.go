@@ -107,3 +107,19 @@ func TestHunt14TOSCAServiceTemplateOfAnotherKind(t *testing.T) {
 		})
 	}
 }
+
+// Test: a node template whose type YAML reads as null ("type: null",
+// "type: ~") has no type, as ReadYAML reads such a field: ReadTOSCA took
+// the text, and made a template of type "null", for which no package is
+// ever found, or refused "~" as an identifier.
+func TestHunt14TOSCANullType(t *testing.T) {
+	inst := "schema: stackup.instances/v1\napplication: shop\nnodes:\n  - {id: tomcat-1, template: tomcat_server}\n"
+	for _, null := range []string{"null", "~", "Null", "NULL"} {
+		service := strings.Replace(hunt14Service, "type: tomcat\n", "type: "+null+"\n", 1)
+		m, err := topology.ReadTOSCA(strings.NewReader(service), strings.NewReader(inst))
+		require.Error(t, err, "type: %s", null)
+		assert.Nil(t, m)
+		assert.ErrorIs(t, err, topology.ErrInvalid)
+		assert.Contains(t, err.Error(), "node_templates.tomcat_server: invalid topology: no type", "type: %s", null)
+	}
+}

@@ -159,6 +159,8 @@ func resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
+// scalarValue returns the text of a single value, or "" for one that YAML
+// reads as null ("null", "~", nothing), as decoding into a string does.
 func scalarValue(n *yaml.Node, construct string) (string, error) {
 	n = resolve(n)
 	if n.Kind != yaml.ScalarNode {
@@ -166,6 +168,9 @@ func scalarValue(n *yaml.Node, construct string) (string, error) {
 			return "", toscaError(n, construct, "want a single value, not the function %s, which is read only for a node template's version: write the value itself", Quote(fn))
 		}
 		return "", toscaError(n, construct, "want a single value")
+	}
+	if n.ShortTag() == "!!null" {
+		return "", nil
 	}
 	return n.Value, nil
 }
@@ -398,7 +403,7 @@ func (doc *toscaDoc) readNodeTemplate(name string, n *yaml.Node) (Template, erro
 // default.
 func (doc *toscaDoc) value(n *yaml.Node, where string) (string, error) {
 	if n.Kind == yaml.ScalarNode {
-		return n.Value, nil
+		return scalarValue(n, where)
 	}
 	pairs, err := mapping(n, where)
 	if err != nil {
