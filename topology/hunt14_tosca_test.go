@@ -123,3 +123,16 @@ func TestHunt14TOSCANullType(t *testing.T) {
 		assert.Contains(t, err.Error(), "node_templates.tomcat_server: invalid topology: no type", "type: %s", null)
 	}
 }
+
+// Test: a node_filter with two valid_values is refused saying what to
+// write, not only "a second valid_values": TOSCA reads the two as both
+// holding, which one list of the versions in both says.
+func TestHunt14TOSCASecondValidValuesSaysWhatToDo(t *testing.T) {
+	inst := "schema: stackup.instances/v1\napplication: shop\nnodes:\n  - {id: tomcat-1, template: tomcat_server}\n"
+	service := strings.Replace(hunt14Service, "- host: tomcat_server",
+		"- host: {node: tomcat_server, node_filter: {properties: [{version: {valid_values: [9.0.1, 9.0.2]}}, {component_version: {valid_values: [9.0.2, 9.0.3]}}]}}", 1)
+	m, err := topology.ReadTOSCA(strings.NewReader(service), strings.NewReader(inst))
+	require.Error(t, err)
+	assert.Nil(t, m)
+	assert.Contains(t, err.Error(), `a second valid_values: a node_filter takes one; write one valid_values of the versions that every one allows`)
+}

@@ -598,7 +598,7 @@ func (doc *toscaDoc) readNodeFilter(n *yaml.Node, where string) (version.Constra
 						}
 						if alts != nil {
 							if or != nil {
-								return version.Constraint{}, toscaError(op[0], at, "a second valid_values")
+								return version.Constraint{}, toscaError(op[0], at, "a second valid_values: a node_filter takes one; write one valid_values of the versions that every one allows")
 							}
 							or, orNode = alts, op[0]
 							for i, alt := range or {
