@@ -44,3 +44,29 @@ func TestHunt14YAMLFileOfAnotherKind(t *testing.T) {
 		}
 	})
 }
+
+// Test: a YAML key that is a field of the file written in other letter
+// case, as ReadJSON reads it ("ID" for "id", as a JSON file converted to
+// YAML may hold), is refused naming the field to write, where the error
+// said only that the key was unknown.
+func TestHunt14YAMLKeyInOtherCase(t *testing.T) {
+	const file = `schema: stackup.topology/v1
+applications:
+  - ID: shop
+    templates:
+      - {id: tomcat_server, type: tomcat, Version: 9.0.1}
+    nodes: []
+`
+	m, err := topology.ReadYAML(strings.NewReader(file))
+	require.Error(t, err)
+	assert.Nil(t, m)
+	assert.ErrorIs(t, err, topology.ErrInvalid)
+	assert.Contains(t, err.Error(), `line 3: unknown field "ID": write "id": YAML keys are matched as written, in lower case`)
+	assert.Contains(t, err.Error(), `line 5: unknown field "Version": write "version"`)
+
+	// A key that is no field in any case is only unknown.
+	_, err = topology.ReadYAML(strings.NewReader(strings.Replace(file, "ID: shop", "id: shop\n    colour: blue", 1)))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `unknown field "colour"`)
+	assert.NotContains(t, err.Error(), `colour": write`)
+}

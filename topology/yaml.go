@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,8 +14,9 @@ import (
 )
 
 // ReadYAML reads a topology file written in YAML, with the same schema and
-// rules as ReadJSON (see [Schema]). Versions keep their text: 18.04 is
-// version 18.4.0, not a number. Errors match ErrInvalid and give the line
+// rules as ReadJSON (see [Schema]), except that keys are matched as
+// written, in lower case, where ReadJSON matches them whatever their
+// case. Versions keep their text: 18.04 is version 18.4.0, not a number. Errors match ErrInvalid and give the line
 // of the field at fault.
 //
 // Anchors and aliases (&name, *name) may repeat values, within a budget:
@@ -550,6 +552,23 @@ var (
 	yamlWrongKind    = regexp.MustCompile("^(line \\d+: )cannot unmarshal !!(\\w+) (?:`(.*)` )?into (\\S+)$")
 )
 
+// yamlKeys are the keys of the YAML files read here, by their lower-case
+// form (they are all lower case), for the error on a key written in other
+// case.
+var yamlKeys = func() map[string]string {
+	keys := map[string]string{}
+	for _, v := range []any{fileTopology{}, fileApplication{}, fileTemplate{}, fileRequirement{}, fileNode{}, Relationship{},
+		instanceFile{}, instanceNode{}, instanceRelationship{}} {
+		t := reflect.TypeOf(v)
+		for i := range t.NumField() {
+			if key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); key != "" {
+				keys[strings.ToLower(key)] = key
+			}
+		}
+	}
+	return keys
+}()
+
 // yamlTypeMessage says what one message of a yaml.TypeError says in the
 // file's terms: an unknown field, or a value of the wrong kind and what
 // belongs there, not the Go types it was read into; and what to do about
@@ -563,6 +582,11 @@ func yamlTypeMessage(m string) string {
 		return m + ": a mapping gives each key once: remove one of the two, or, if both are wanted, put them in separate entries"
 	}
 	if g := yamlUnknownField.FindStringSubmatch(m); g != nil {
+		if key, ok := yamlKeys[strings.ToLower(g[2])]; ok {
+			// ReadJSON matches keys whatever their case: a file
+			// converted from JSON may hold "ID".
+			return fmt.Sprintf("%sunknown field %q: write %q: YAML keys are matched as written, in lower case", g[1], g[2], key)
+		}
 		return fmt.Sprintf("%sunknown field %q", g[1], g[2])
 	}
 	g := yamlWrongKind.FindStringSubmatch(m)
