@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,4 +87,33 @@ func TestHunt14IgnoresCancellationWithNothingExpected(t *testing.T) {
 	assert.Contains(t, err.Error(), `Packages("sourcetest.no-such-type") with a cancelled context: got <nil>, want context.Canceled`)
 
 	assert.NoError(t, sourcetest.Test(context.Background(), &fake{}))
+}
+
+// Test: a Source that lists a package's requirements in another order
+// than expected, or in another order on each call (as one that keeps them
+// in a map does), keeps the contract: the order of requirements means
+// nothing (the planner sorts them), and Test reported it as listing other
+// requirements, or as answering concurrent callers differently.
+func TestHunt14RequirementsInAnyOrder(t *testing.T) {
+	want := packageOf("tomcat", "10.1.34")
+	want.Requires = []pkgsource.Requirement{
+		{Type: "jdk", Constraint: version.MustParseConstraint(">=11")},
+		{Type: "os", Constraint: version.MustParseConstraint(">=20.04")},
+	}
+	var calls atomic.Int64
+	src := pkgsource.SourceFunc(func(ctx context.Context, typ string) ([]pkgsource.Package, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if typ != "tomcat" {
+			return nil, nil
+		}
+		p := want
+		p.Requires = slices.Clone(want.Requires)
+		if calls.Add(1)%2 == 1 { // reversed on every other call
+			slices.Reverse(p.Requires)
+		}
+		return []pkgsource.Package{p}, nil
+	})
+	assert.NoError(t, sourcetest.Test(context.Background(), src, want))
 }

@@ -218,11 +218,14 @@ func diff(got, want pkgsource.Package) string {
 	return strings.Join(d, ", ")
 }
 
+// requires describes p's requirements, sorted: their order means nothing
+// (the planner sorts them), and a source may keep them in a map.
 func requires(p pkgsource.Package) string {
 	s := make([]string, len(p.Requires))
 	for i, r := range p.Requires {
 		s[i] = r.Type + " " + r.Constraint.String()
 	}
+	slices.Sort(s)
 	return "[" + strings.Join(s, "; ") + "]"
 }
 
