@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -116,4 +117,43 @@ func TestHunt14RequirementsInAnyOrder(t *testing.T) {
 		return []pkgsource.Package{p}, nil
 	})
 	assert.NoError(t, sourcetest.Test(context.Background(), src, want))
+}
+
+// Test: a Source that matches types loosely, whatever their case (as a
+// database of case-insensitive collation does) or by prefix, is reported:
+// asked for "TOMCAT" or "tomca", it lists packages of type "tomcat",
+// which a planner asking for a platform of that type would be handed.
+// Test asked only for the types expected, which such a source answers
+// right.
+func TestHunt14LooseTypeMatching(t *testing.T) {
+	pkgs := expected()
+	loose := func(match func(typ, want string) bool) pkgsource.Source {
+		return pkgsource.SourceFunc(func(ctx context.Context, typ string) ([]pkgsource.Package, error) {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			var out []pkgsource.Package
+			for _, p := range pkgs {
+				if match(p.Type, typ) {
+					p.Requires = slices.Clone(p.Requires)
+					out = append(out, p)
+				}
+			}
+			return out, nil
+		})
+	}
+	for name, tt := range map[string]struct {
+		match func(typ, want string) bool
+		want  string
+	}{
+		"case":   {strings.EqualFold, `Packages("TOMCAT") lists tomcat 10.1.34, of another type`},
+		"prefix": {func(typ, want string) bool { return want != "" && strings.HasPrefix(typ, want) }, `Packages("tomca") lists tomcat 10.1.34, of another type`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := sourcetest.Test(context.Background(), loose(tt.match), pkgs...)
+			require.Error(t, err, "a source that matches types loosely passes")
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+	assert.NoError(t, sourcetest.Test(context.Background(), loose(func(typ, want string) bool { return typ == want }), pkgs...))
 }

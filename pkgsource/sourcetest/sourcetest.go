@@ -28,8 +28,10 @@ import (
 // Packages lists every expected package with the same fields, lists only
 // valid packages of that type, each once, returns a slice the caller owns,
 // gives the same answer to concurrent callers, and fails on a cancelled
-// context; that an unknown type gives an empty list and no error, and,
-// when nothing is expected, that it fails on a cancelled context. When src
+// context; that types are matched exactly (asked for one in other case,
+// or cut short, it lists no package of another type); that an unknown
+// type gives an empty list and no error, and, when nothing is expected,
+// that it fails on a cancelled context. When src
 // is also a pkgsource.Opener, it checks that every expected package with a
 // digest opens and reads in full without error, and that a package whose
 // digest or size is wrong fails with pkgsource.ErrDigestMismatch by the end
@@ -47,6 +49,9 @@ func Test(ctx context.Context, src pkgsource.Source, expected ...pkgsource.Packa
 	}
 	for _, typ := range types {
 		testType(ctx, src, typ, expected, fail)
+	}
+	for _, typ := range types {
+		testExactType(ctx, src, typ, fail)
 	}
 	if ps, err := src.Packages(ctx, "sourcetest.no-such-type"); err != nil || len(ps) != 0 {
 		fail("unknown type: got %d packages and error %v, want none and nil", len(ps), err)
@@ -143,6 +148,29 @@ func testType(ctx context.Context, src pkgsource.Source, typ string, expected []
 	}
 
 	testCancelled(ctx, src, typ, fail)
+}
+
+// testExactType checks that the source matches typ exactly: asked for
+// it in other letter case (as a database of case-insensitive collation
+// matches) or cut short (as a prefix match does), it lists no package of
+// another type than the one asked for.
+func testExactType(ctx context.Context, src pkgsource.Source, typ string, fail func(string, ...any)) {
+	var others []string
+	for _, other := range []string{strings.ToUpper(typ), strings.ToLower(typ), typ[:len(typ)-1]} {
+		if other != typ && other != "" && !slices.Contains(others, other) {
+			others = append(others, other)
+		}
+	}
+	for _, other := range others {
+		ps, err := src.Packages(ctx, other)
+		if err != nil {
+			fail("Packages(%q): %v", other, err)
+			continue
+		}
+		if i := slices.IndexFunc(ps, func(p pkgsource.Package) bool { return p.Type != other }); i >= 0 {
+			fail("Packages(%q) lists %s, of another type: match types exactly", other, ps[i])
+		}
+	}
 }
 
 // testCancelled checks that Packages(typ) fails on a cancelled context.
