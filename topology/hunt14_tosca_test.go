@@ -136,3 +136,16 @@ func TestHunt14TOSCASecondValidValuesSaysWhatToDo(t *testing.T) {
 	assert.Nil(t, m)
 	assert.Contains(t, err.Error(), `a second valid_values: a node_filter takes one; write one valid_values of the versions that every one allows`)
 }
+
+// Test: a key given twice in a service template is refused saying what to
+// do, as ReadYAML says it of a topology file, not only where the first
+// one is: YAML would keep one of the two in silence, and which one a
+// reader expects is not for stackup to guess.
+func TestHunt14TOSCADuplicateKeySaysWhatToDo(t *testing.T) {
+	inst := "schema: stackup.instances/v1\napplication: shop\nnodes:\n  - {id: tomcat-1, template: tomcat_server}\n"
+	service := strings.Replace(hunt14Service, "      properties: {version: 9.0.1}\n", "      properties: {version: 9.0.1}\n      properties: {version: 10.1.2}\n", 1)
+	m, err := topology.ReadTOSCA(strings.NewReader(service), strings.NewReader(inst))
+	require.Error(t, err)
+	assert.Nil(t, m)
+	assert.Contains(t, err.Error(), "line 12: node_templates.tomcat_server.properties: invalid topology: duplicate key (also on line 11): give each key once; remove one of the two, or merge them")
+}

@@ -135,7 +135,7 @@ func mapping(n *yaml.Node, construct string) ([][2]*yaml.Node, error) {
 			return nil, toscaError(k, where, "merge keys (<<) are not supported")
 		}
 		if line, dup := lines[k.Value]; dup {
-			return nil, toscaError(k, join(construct, k.Value), "duplicate key (also on line %d)", line)
+			return nil, toscaError(k, join(construct, k.Value), "duplicate key (also on line %d): give each key once; remove one of the two, or merge them", line)
 		}
 		lines[k.Value] = k.Line
 		pairs = append(pairs, [2]*yaml.Node{k, v})
