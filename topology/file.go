@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -91,8 +92,9 @@ type fileNode struct {
 
 // ReadJSON reads a topology file (see [Schema]) of at most [MaxFileSize]
 // bytes and returns it validated, as [New] does. Errors match
-// [ErrInvalid]; they give the line and column of a syntax error and name
-// the template or node of a bad version or constraint. Every bad version
+// [ErrInvalid]; they give the line and column of a syntax error (and say
+// so of a file written in YAML) and name the template or node of a bad
+// version or constraint. Every bad version
 // and constraint, and every identifier outside the safe set of [CheckID]
 // (an [*IDError], matching ErrInvalidID too), is reported at once, as a
 // *multierror.Error of [*Error] values, like the problems [Validate]
@@ -116,7 +118,11 @@ func ReadJSON(r io.Reader) (*Memory, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return nil, &Error{Item: cmp.Or(jsonErrorPlace(data, err), "file"), Err: fmt.Errorf("%w: %s", ErrInvalid, jsonMessage(data, err))}
+		msg := jsonMessage(data, err)
+		if _, syntax := errors.AsType[*json.SyntaxError](err); syntax && yamlStart.Match(bytes.TrimLeft(data, " \t\r\n")) {
+			msg += ": it is YAML, not JSON: read it with ReadYAML, or name the file .yaml or .yml for Load"
+		}
+		return nil, &Error{Item: cmp.Or(jsonErrorPlace(data, err), "file"), Err: fmt.Errorf("%w: %s", ErrInvalid, msg)}
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: data after the topology object", ErrInvalid)}
@@ -133,6 +139,10 @@ func ReadJSON(r io.Reader) (*Memory, error) {
 	}
 	return newMemory(apps, true)
 }
+
+// yamlStart matches the start of a YAML document that JSON is not: a
+// comment, a directive, the start of a document, or a key and its colon.
+var yamlStart = regexp.MustCompile(`^(?:#|%YAML|---(?:\s|$)|[A-Za-z_][A-Za-z0-9_.-]*:(?:\s|$))`)
 
 // fromUTF16 returns data, a file that begins with a UTF-16 byte-order
 // mark (as Windows PowerShell writes files), as UTF-8 without one, as

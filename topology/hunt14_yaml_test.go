@@ -1,6 +1,8 @@
 package topology_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -69,4 +71,32 @@ applications:
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `unknown field "colour"`)
 	assert.NotContains(t, err.Error(), `colour": write`)
+}
+
+// Test: a topology written in YAML in a file named .json, which Load
+// reads as JSON, is refused saying that it is YAML and how to have it
+// read as such, where the error said only "invalid character 's' looking
+// for beginning of value".
+func TestHunt14YAMLInAJSONFile(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"plain.json":     "schema: stackup.topology/v1\napplications: []\n",
+		"comment.json":   "# the shop\nschema: stackup.topology/v1\napplications: []\n",
+		"document.json":  "---\nschema: stackup.topology/v1\napplications: []\n",
+		"directive.json": "%YAML 1.2\n---\nschema: stackup.topology/v1\napplications: []\n",
+	} {
+		path := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+		m, err := topology.Load(path)
+		require.Error(t, err, name)
+		assert.Nil(t, m)
+		assert.ErrorIs(t, err, topology.ErrInvalid)
+		assert.Contains(t, err.Error(), `it is YAML, not JSON: read it with ReadYAML, or name the file .yaml or .yml for Load`, name)
+	}
+	// JSON that is wrong stays a JSON error.
+	path := filepath.Join(dir, "bad.json")
+	require.NoError(t, os.WriteFile(path, []byte(`{"schema": stackup.topology/v1}`), 0o600))
+	_, err := topology.Load(path)
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "it is YAML")
 }
