@@ -1,9 +1,12 @@
 package pgrun
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/go-multierror"
@@ -92,8 +95,7 @@ func (s *Store) Status(ctx context.Context, planID string) (*Status, error) {
 	}
 	var st Status
 	var state string
-	var nodes []topology.NodeID // of each step
-	var rbErrs []error          // of the steps not undone
+	var steps []stepFacts // of each step, for st.Err
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, s.q(`SELECT state, finished_at IS NOT NULL FROM {s}.runs WHERE plan_id = $1`), planID).Scan(&state, &st.Finished); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
@@ -102,7 +104,7 @@ func (s *Store) Status(ctx context.Context, planID string) (*Status, error) {
 			return err
 		}
 		var err error
-		nodes, rbErrs, err = s.readOutcomes(ctx, tx, planID, &st)
+		steps, err = s.readOutcomes(ctx, tx, planID, &st)
 		return err
 	})
 	if err != nil {
@@ -113,46 +115,53 @@ func (s *Store) Status(ctx context.Context, planID string) (*Status, error) {
 	}
 	st.Cancelled = state == "cancelled"
 	if st.Finished {
-		st.Err = runError(&st, nodes, rbErrs)
+		st.Err = runError(&st, steps)
 	}
 	return &st, nil
 }
 
+// stepFacts is what Status reads of a step beyond its outcome, for the
+// run's error: its node, its place in the order of completion (0 for a
+// step the run did not complete, failed by the sweep of a cancelled run
+// as its worker was lost, say), and the error of its rollback if that
+// failed.
+type stepFacts struct {
+	node      topology.NodeID
+	completed int
+	rbErr     error
+}
+
 // readOutcomes reads in tx the outcome of each step of the run of planID
 // into st's Report, and the steps in doubt into its InDoubt, and returns
-// each step's node and the errors of the rollbacks that failed.
-func (s *Store) readOutcomes(ctx context.Context, tx pgx.Tx, planID string, st *Status) ([]topology.NodeID, []error, error) {
+// the other facts of each step.
+func (s *Store) readOutcomes(ctx context.Context, tx pgx.Tx, planID string, st *Status) ([]stepFacts, error) {
 	rows, err := tx.Query(ctx, s.q(`SELECT step_id, node, state, attempts, in_doubt, resumed, coalesce(err, ''), err_kinds,
-		coalesce(rb_err, ''), rb_kinds FROM {s}.steps
+		coalesce(rb_err, ''), rb_kinds, coalesce(completed, 0) FROM {s}.steps
 		WHERE plan_id = $1 AND idx < (SELECT total FROM {s}.runs WHERE plan_id = $1) ORDER BY idx`), planID)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	st.Report = &upgrade.Report{}
-	var nodes []topology.NodeID
-	var rbErrs []error
+	var steps []stepFacts
 	var row stepRow
 	_, err = pgx.ForEachRow(rows, []any{&row.id, &row.node, &row.state, &row.attempts, &row.inDoubt, &row.resumed, &row.errText, &row.kinds,
-		&row.rbText, &row.rbKinds}, func() error {
+		&row.rbText, &row.rbKinds, &row.completed}, func() error {
 		o, rbErr := row.outcome()
-		if rbErr != nil {
-			rbErrs = append(rbErrs, rbErr)
-		}
 		if row.inDoubt {
 			st.InDoubt = append(st.InDoubt, o.Step)
 		}
 		st.Report.Outcomes = append(st.Report.Outcomes, o)
-		nodes = append(nodes, topology.NodeID(row.node))
+		steps = append(steps, stepFacts{node: topology.NodeID(row.node), completed: row.completed, rbErr: rbErr})
 		return nil
 	})
-	return nodes, rbErrs, err
+	return steps, err
 }
 
 // stepRow is a step's row of the steps table, as Status reads it.
 type stepRow struct {
-	id, node, state, errText, rbText string
-	attempts, kinds, rbKinds         int
-	inDoubt, resumed                 bool
+	id, node, state, errText, rbText    string
+	attempts, kinds, rbKinds, completed int
+	inDoubt, resumed                    bool
 }
 
 // outcome returns the step's outcome as upgrade.Run reports it, and the
@@ -201,16 +210,43 @@ func outcomeState(state, errText string) upgrade.State {
 }
 
 // runError returns what upgrade.Run would return for the finished run st,
-// given each step's node and the errors of the rollbacks that failed: every
-// step failure, maybe undone, then those errors and ErrCancelled.
-func runError(st *Status, nodes []topology.NodeID, rbErrs []error) error {
-	errs := &multierror.Error{ErrorFormat: topology.JoinErrors}
+// given the other facts of each step: every step failure, maybe undone, in
+// the order the steps failed, then the errors of the rollbacks that
+// failed, in the order the rollback met them (last completed first), and
+// ErrCancelled. Steps the run did not complete come after the others, in
+// the plan's order.
+func runError(st *Status, steps []stepFacts) error {
+	var failed, kept []int // steps, by index
 	for i, o := range st.Report.Outcomes {
 		if o.State == upgrade.Failed || o.State == upgrade.RolledBack && o.Err != nil { // failed, maybe undone
-			errs = multierror.Append(errs, &upgrade.StepError{Step: o.Step, Node: nodes[i], Err: o.Err})
+			failed = append(failed, i)
+		}
+		if steps[i].rbErr != nil {
+			kept = append(kept, i)
 		}
 	}
-	errs = multierror.Append(errs, rbErrs...)
+	completed := func(i int) int { // in the order of completion; the others after
+		if c := steps[i].completed; c > 0 {
+			return c
+		}
+		return math.MaxInt
+	}
+	slices.SortStableFunc(failed, func(i, j int) int { return cmp.Compare(completed(i), completed(j)) })
+	slices.SortStableFunc(kept, func(i, j int) int {
+		ci, cj := completed(i), completed(j)
+		if ci == math.MaxInt || cj == math.MaxInt {
+			return cmp.Compare(ci, cj)
+		}
+		return cmp.Compare(cj, ci) // last completed first
+	})
+	errs := &multierror.Error{ErrorFormat: topology.JoinErrors}
+	for _, i := range failed {
+		o := st.Report.Outcomes[i]
+		errs = multierror.Append(errs, &upgrade.StepError{Step: o.Step, Node: steps[i].node, Err: o.Err})
+	}
+	for _, i := range kept {
+		errs = multierror.Append(errs, steps[i].rbErr)
+	}
 	if st.Cancelled {
 		errs = multierror.Append(errs, ErrCancelled)
 	}
