@@ -818,14 +818,17 @@ func Open(ctx context.Context, pool *pgxpool.Pool, schema string) (*Store, error
 }
 
 // checkSchemaName refuses, with an error matching ErrInvalidSchema, a
-// schema name that PostgreSQL cannot hold or that would end the quoting
-// of the schema's function bodies.
+// schema name that PostgreSQL cannot hold, or reserves (pg_…), or that
+// would end the quoting of the schema's function bodies.
 func checkSchemaName(schema string) error {
 	if schema == "" || len(schema) > 63 || strings.ContainsRune(schema, 0) {
 		return fmt.Errorf("%w %q: give 1 to 63 bytes with no NUL", ErrInvalidSchema, schema)
 	}
 	if strings.Contains(schema, "$pgrun$") { // it quotes the functions' bodies
 		return fmt.Errorf("%w %q: it holds $pgrun$", ErrInvalidSchema, schema)
+	}
+	if strings.HasPrefix(schema, "pg_") { // CREATE SCHEMA refuses it, even one that exists
+		return fmt.Errorf("%w %q: PostgreSQL reserves the prefix pg_ for its system schemas: give a name without it", ErrInvalidSchema, schema)
 	}
 	return nil
 }
