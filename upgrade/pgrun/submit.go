@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,7 +23,8 @@ import (
 // no attempt.
 type Options struct {
 	// Concurrency is how many steps may run at once across all workers;
-	// below 1 means 1.
+	// below 1 means 1. It, and Attempts, are kept as PostgreSQL integers:
+	// above math.MaxInt32, which is as good as no limit, they mean that.
 	Concurrency int
 	Policy      upgrade.FailurePolicy
 	// Attempts, Backoff and MaxBackoff are upgrade.WithRetry's.
@@ -183,8 +185,8 @@ func vertexRows(plan *upgrade.Plan, g *graph, opts Options) [][]any {
 }
 
 func (o Options) normal() Options {
-	o.Concurrency = max(o.Concurrency, 1)
-	o.Attempts = max(o.Attempts, 1)
+	o.Concurrency = min(max(o.Concurrency, 1), math.MaxInt32)
+	o.Attempts = min(max(o.Attempts, 1), math.MaxInt32)
 	o.Backoff, o.MaxBackoff, o.StepTimeout = max(o.Backoff, 0), max(o.MaxBackoff, 0), max(o.StepTimeout, 0)
 	return o
 }
