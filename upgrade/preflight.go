@@ -60,6 +60,33 @@ func (r *run) checkStale(ctx context.Context) error {
 			return err
 		}
 	}
+	return r.checkSatisfied(ctx, byNode)
+}
+
+// checkSatisfied refuses the plan when a node it found meeting a demand
+// already (a satisfied check), and so left alone, no longer meets it, or
+// is gone: changed by another run since the plan was made (a shared
+// Tomcat taken to 10 under a plan that deploys an application needing
+// <10 on it), the plan would deploy onto a platform its requests do not
+// allow. A node still meeting the demand at another version is not
+// stale: planning again would leave it alone as well.
+func (r *run) checkSatisfied(ctx context.Context, changed map[topology.NodeID][]int) error {
+	for i := range r.plan.Satisfied {
+		c := &r.plan.Satisfied[i]
+		if _, ok := changed[c.Node]; ok {
+			continue // checked above
+		}
+		actual, err := r.installed(ctx, c.Node)
+		if errors.Is(err, topology.ErrNotFound) {
+			return &StaleError{Node: c.Node, Check: c, Expected: c.Demand.Constraint.String(), Err: err}
+		}
+		if err != nil {
+			return fmt.Errorf("upgrade: checking for a stale plan: %w", err)
+		}
+		if !c.Demand.Constraint.IsZero() && !c.Demand.Constraint.Allows(actual) {
+			return &StaleError{Node: c.Node, Check: c, Expected: c.Demand.Constraint.String(), Actual: actual.String()}
+		}
+	}
 	return nil
 }
 

@@ -328,7 +328,11 @@ func WithJournal(j Journal) RunOption { return func(c *runConfig) { c.journal = 
 // journal records as rolled back, at the To of any of those steps: the
 // topology may not have learnt of the rollback yet. A version any other
 // step would give, or none, is stale, and so is a node the topology no
-// longer has (its *StaleError matches topology.ErrNotFound too). So is a plan that would take a node
+// longer has (its *StaleError matches topology.ErrNotFound too). So is a
+// plan one of whose satisfied checks (Plan.Satisfied) no longer holds: a
+// node the plan leaves alone, as it met a demand, that no longer meets it
+// or is gone, as when another run has upgraded a platform node the plan's
+// applications share. So is a plan that would take a node
 // to a version that a node running on it or needing it, which the plan
 // does not change, does not allow now (a dependent deployed or changed
 // since the plan was made; see topology.Topology's Dependents), but for a
@@ -406,6 +410,9 @@ type StaleError struct {
 	// Dependent, when not nil, is the node, not changed by the plan,
 	// whose constraint Step's version breaks.
 	Dependent *topology.Dependent
+	// Check, when not nil, is the plan's satisfied check that Node no
+	// longer meets; Expected is its demand's constraint.
+	Check *Check
 	// Err, when not nil, is the topology's error for Node, or for its
 	// template, matching topology.ErrNotFound: it is gone since the plan
 	// was made, as when an application was scaled in.
@@ -416,6 +423,14 @@ func (e *StaleError) Error() string {
 	if d := e.Dependent; d != nil {
 		return fmt.Sprintf("upgrade: %v: node %q (%s) now requires %s of node %q, which step %s takes to %s: plan again",
 			ErrStalePlan, d.Node, d.App, d.Constraint, e.Node, textID(e.Step), e.Expected)
+	}
+	if c := e.Check; c != nil {
+		if e.Err != nil {
+			return fmt.Sprintf("upgrade: %v: the plan found node %q at %s, meeting %s, required by %s, but the topology no longer has it (%v): plan again",
+				ErrStalePlan, e.Node, c.Version, e.Expected, c.Demand.Source(), e.Err)
+		}
+		return fmt.Sprintf("upgrade: %v: node %q has %s, which no longer meets %s, required by %s (the plan found it at %s): plan again",
+			ErrStalePlan, e.Node, e.Actual, e.Expected, c.Demand.Source(), c.Version)
 	}
 	if e.Err != nil {
 		return fmt.Sprintf("upgrade: %v: step %s expects node %q at %s, but the topology no longer has it (%v): plan again",
