@@ -501,15 +501,11 @@ var (
 	_ upgrade.Rollbacker = withBoth{}
 )
 
-// newExecutor returns an executor running cmds, a Verifier when there is a
-// verify command and a Rollbacker when there is a rollback command.
-func newExecutor(cmds scripts, out io.Writer) upgrade.Executor {
-	return newRunner(cmds, out, defaultGrace)
-}
-
-// newExecutorWith is newExecutor whose commands' output lines start with
-// their step's ID when prefix is set, and whose errors for a step cut
-// short by timeout (the step timeout, 0 if none) say so.
+// newExecutorWith returns an executor running cmds, a Verifier when there
+// is a verify command and a Rollbacker when there is a rollback command;
+// its commands' output lines start with their step's ID when prefix is
+// set, and its errors for a step cut short by timeout (the step timeout, 0
+// if none) say so.
 func newExecutorWith(cmds scripts, out io.Writer, prefix bool, timeout time.Duration) upgrade.Executor {
 	return newRunnerWith(&runner{cmds: cmds, out: &lockedWriter{w: out}, grace: defaultGrace, prefix: prefix, timeout: timeout})
 }
@@ -526,10 +522,6 @@ func (e *timeoutError) Error() string {
 
 // Unwrap lets the error match context.DeadlineExceeded.
 func (e *timeoutError) Unwrap() error { return context.DeadlineExceeded }
-
-func newRunner(cmds scripts, out io.Writer, grace time.Duration) upgrade.Executor {
-	return newRunnerWith(&runner{cmds: cmds, out: &lockedWriter{w: out}, grace: grace})
-}
 
 func newRunnerWith(r *runner) upgrade.Executor {
 	cmds := r.cmds

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -294,4 +295,10 @@ func TestCommandEnvironmentHasNoSecrets(t *testing.T) {
 		assert.NotEqual(t, databaseEnv, name, "the database URL reaches the command")
 	}
 	assert.False(t, strings.Contains(out.String(), "must-not-leak"), "a secret's value reaches the command")
+}
+
+// newRunner returns an executor running cmds, as serve's and apply's, with
+// grace for a command to stop once cancelled.
+func newRunner(cmds scripts, out io.Writer, grace time.Duration) upgrade.Executor {
+	return newRunnerWith(&runner{cmds: cmds, out: &lockedWriter{w: out}, grace: grace})
 }

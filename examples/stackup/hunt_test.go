@@ -357,7 +357,7 @@ func TestServeRollbackUnlearns(t *testing.T) {
 	ts.srv.learnInto(newInventory(&inputFlags{topology: ts.topo})) // as serve has it
 	cmds, err := parseCommands(ts.failOn("app/shop-2@2.0.0"), "", ts.script(`echo "undo $1" >> "$4"`))
 	require.NoError(t, err)
-	ts.srv.rf.rollback, ts.srv.cmds, ts.srv.exec = true, cmds, newExecutor(cmds, io.Discard)
+	ts.srv.rf.rollback, ts.srv.cmds, ts.srv.exec = true, cmds, newRunner(cmds, io.Discard, defaultGrace)
 	before, err := os.ReadFile(ts.topo)
 	require.NoError(t, err)
 	code, answer := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
