@@ -55,6 +55,13 @@ func NewDir(path string, opts ...Option) (*Dir, error) {
 	// cannot give this repository another's key.
 	root, err := os.OpenRoot(key)
 	if err != nil {
+		if info, serr := os.Stat(path); serr == nil && info.Mode().IsRegular() {
+			which := "the one that holds " + IndexFile
+			if filepath.Base(abs) == IndexFile { // the index itself, given for its repository
+				which = filepath.Dir(abs) + ", which holds it"
+			}
+			return nil, fmt.Errorf("pkgsource: %s is a file, not a repository's directory: give the repository's directory, %s: %w", path, which, err)
+		}
 		// Say it of path as given, when opening it fails too.
 		if other, perr := os.OpenRoot(path); perr != nil {
 			err = perr

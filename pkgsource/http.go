@@ -140,6 +140,12 @@ func NewHTTP(base string, client *http.Client, opts ...Option) (*HTTP, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("pkgsource: base URL %q is not an absolute http(s) URL", RedactURL(base))
 	}
+	if strings.HasSuffix(u.Path, "/"+IndexFile) {
+		// Taken as a repository, it would be asked for .../index.json/index.json.
+		repo := *u
+		repo.Path, repo.RawPath = strings.TrimSuffix(u.Path, IndexFile), ""
+		return nil, fmt.Errorf("pkgsource: base URL %q names the index itself: give the repository's URL, %q", RedactURL(base), redactedURL(&repo))
+	}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
 	}

@@ -3,6 +3,7 @@ package pkgsource_test
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -97,4 +98,31 @@ func TestHunt14PublicKeyFileFormatsSaid(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.want)
 		})
 	}
+}
+
+// Test: a source given the index itself in place of its repository, the
+// URL of index.json or the path of the file, is refused at once saying to
+// give the repository, where NewHTTP took it as a repository and every
+// call then failed for want of ".../index.json/index.json", and NewDir
+// said only "not a directory".
+func TestHunt14SourceGivenTheIndex(t *testing.T) {
+	h, err := pkgsource.NewHTTP("https://packages.example.com/stable/index.json", nil)
+	require.Error(t, err)
+	assert.Nil(t, h)
+	assert.Contains(t, err.Error(), `base URL "https://packages.example.com/stable/index.json" names the index itself: give the repository's URL, "https://packages.example.com/stable/"`)
+
+	dir := t.TempDir()
+	path := filepath.Join(dir, pkgsource.IndexFile)
+	require.NoError(t, os.WriteFile(path, []byte("{}"), 0o644))
+	d, err := pkgsource.NewDir(path)
+	require.Error(t, err)
+	assert.Nil(t, d)
+	assert.Contains(t, err.Error(), fmt.Sprintf("%s is a file, not a repository's directory: give the repository's directory, %s, which holds it", path, dir))
+
+	// The repositories themselves are fine.
+	_, err = pkgsource.NewHTTP("https://packages.example.com/stable/", nil)
+	assert.NoError(t, err)
+	d, err = pkgsource.NewDir(dir)
+	require.NoError(t, err)
+	d.Close()
 }
