@@ -127,7 +127,8 @@ func (e *RedirectError) Error() string {
 
 // NewHTTP returns the repository at base, such as
 // "https://packages.example.com/stable/", read with client (nil means
-// http.DefaultClient). NewHTTP does not change client: it reads through a
+// http.DefaultClient). A base that names the index itself
+// (".../stable/index.json") is refused, naming the repository's URL. NewHTTP does not change client: it reads through a
 // copy that refuses redirects to other origins before asking the client's
 // own CheckRedirect. Each request is bounded by WithRequestTimeout or else
 // by the client's Timeout or else by DefaultRequestTimeout.
