@@ -83,6 +83,8 @@ func keyFileHint(data, key []byte) string {
 	first = strings.TrimSpace(first)
 	const alone = "give the base64 of the key's 32 bytes alone"
 	switch {
+	case strings.HasPrefix(text, "\ufeff"):
+		return ": it begins with a byte-order mark, as some editors write: save the file without one"
 	case strings.HasPrefix(text, "-----BEGIN ") && strings.Contains(first, "PRIVATE"):
 		return fmt.Sprintf(": it is PEM (%s), a private key: give the public key, and keep the private key to the publisher", topology.Quote(first))
 	case strings.HasPrefix(text, "-----BEGIN "):

@@ -126,3 +126,16 @@ func TestHunt14SourceGivenTheIndex(t *testing.T) {
 	require.NoError(t, err)
 	d.Close()
 }
+
+// Test: a public key file that begins with a UTF-8 byte-order mark, as
+// Windows editors save text, is refused saying so and what to do, where
+// the error said only that it was not the base64 of a public key.
+func TestHunt14PublicKeyFileWithBOM(t *testing.T) {
+	pub, _ := testKey("hunt14 bom key")
+	path := filepath.Join(t.TempDir(), "key.pub")
+	require.NoError(t, os.WriteFile(path, []byte("\ufeff"+base64.StdEncoding.EncodeToString(pub)+"\r\n"), 0o600))
+	key, err := pkgsource.ReadPublicKey(path)
+	require.Error(t, err)
+	assert.Nil(t, key)
+	assert.Contains(t, err.Error(), "not the base64 of an ed25519 public key (32 bytes): it begins with a byte-order mark, as some editors write: save the file without one")
+}
