@@ -2,6 +2,7 @@ package pkgsource_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
 	"os"
@@ -138,4 +139,27 @@ func TestHunt14PublicKeyFileWithBOM(t *testing.T) {
 	require.Error(t, err)
 	assert.Nil(t, key)
 	assert.Contains(t, err.Error(), "not the base64 of an ed25519 public key (32 bytes): it begins with a byte-order mark, as some editors write: save the file without one")
+}
+
+// Test: WithKeys given no key, as a caller whose list of key files came
+// out empty passes it, is refused: the source took it as no WithKeys at
+// all and trusted any index, unsigned or not, where the caller asked to
+// trust only signed ones (fail open).
+func TestHunt14WithKeysOfNoKey(t *testing.T) {
+	dir := t.TempDir()
+	// An unsigned index, and a list of keys that came out empty.
+	require.NoError(t, pkgsource.WriteIndex(dir, &pkgsource.Index{Version: 1, Packages: []pkgsource.Package{validPackage()}}, nil))
+	var keys []ed25519.PublicKey
+	d, err := pkgsource.NewDir(dir, pkgsource.WithKeys(keys...))
+	if err == nil {
+		_, perr := d.Packages(context.Background(), "tomcat")
+		d.Close()
+		require.Error(t, perr, "a source made WithKeys of no key trusts an unsigned index")
+	}
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "pkgsource: WithKeys was given no key: give the public keys the repository is signed with, or leave the option out for an unsigned repository")
+
+	h, err := pkgsource.NewHTTP("https://packages.example.com/stable/", nil, pkgsource.WithKeys())
+	assert.Nil(t, h)
+	assert.ErrorContains(t, err, "WithKeys was given no key")
 }

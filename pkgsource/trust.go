@@ -228,6 +228,7 @@ type Option func(*options)
 
 type options struct {
 	keys       []ed25519.PublicKey
+	keysGiven  bool // WithKeys was given, with keys or none
 	store      TrustStore
 	now        func() time.Time
 	maxIndex   int64
@@ -240,6 +241,10 @@ func newOptions(opts []Option) (options, error) {
 	o := options{now: time.Now, maxIndex: MaxIndexSize, retries: 3, backoff: 100 * time.Millisecond}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.keysGiven && len(o.keys) == 0 {
+		// Taken as no WithKeys, it would trust any index: fail closed.
+		return o, errors.New("pkgsource: WithKeys was given no key: give the public keys the repository is signed with, or leave the option out for an unsigned repository")
 	}
 	for i, k := range o.keys {
 		if len(k) != ed25519.PublicKeySize {
@@ -264,8 +269,12 @@ func newOptions(opts []Option) (options, error) {
 // older index is read once more before it is refused: a newer one may
 // have been published while it was read, and trusted meanwhile by another
 // reader sharing the trust store.
+//
+// WithKeys given no key is refused, as the source would otherwise trust
+// any index: a list of keys read from files that came out empty must not
+// turn signature checks off.
 func WithKeys(keys ...ed25519.PublicKey) Option {
-	return func(o *options) { o.keys = append(o.keys, keys...) }
+	return func(o *options) { o.keys, o.keysGiven = append(o.keys, keys...), true }
 }
 
 // WithTrustStore sets where the newest trusted index version is
