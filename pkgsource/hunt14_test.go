@@ -163,3 +163,20 @@ func TestHunt14WithKeysOfNoKey(t *testing.T) {
 	assert.Nil(t, h)
 	assert.ErrorContains(t, err, "WithKeys was given no key")
 }
+
+// Test: WithTrustStore without WithKeys is refused: a source without keys
+// reads no signature and keeps no version floor, so the store was ignored
+// in silence, and a caller who set it believed rollbacks were refused.
+func TestHunt14TrustStoreWithoutKeys(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, pkgsource.WriteIndex(dir, &pkgsource.Index{Version: 1, Packages: []pkgsource.Package{validPackage()}}, nil))
+	store := pkgsource.NewFileTrustStore(filepath.Join(t.TempDir(), "trust.json"), pkgsource.AllowFirstUse())
+	d, err := pkgsource.NewDir(dir, pkgsource.WithTrustStore(store))
+	assert.Nil(t, d)
+	require.Error(t, err, "a trust store without keys is accepted, and ignored")
+	assert.Contains(t, err.Error(), "pkgsource: WithTrustStore without WithKeys: a trust store keeps the versions of signed indexes only; give the keys the repository is signed with (WithKeys), or leave the store out")
+
+	h, err := pkgsource.NewHTTP("https://packages.example.com/stable/", nil, pkgsource.WithTrustStore(store))
+	assert.Nil(t, h)
+	assert.ErrorContains(t, err, "WithTrustStore without WithKeys")
+}

@@ -257,6 +257,11 @@ func newOptions(opts []Option) (options, error) {
 	if o.reqTimeout < 0 {
 		return o, fmt.Errorf("pkgsource: WithRequestTimeout(%v): give how long a request may take, more than 0, or leave the option out for the default", o.reqTimeout)
 	}
+	if len(o.keys) == 0 && o.store != nil {
+		// A source without keys would ignore it in silence.
+		return o, errors.New("pkgsource: WithTrustStore without WithKeys: a trust store keeps the versions of signed indexes only; " +
+			"give the keys the repository is signed with (WithKeys), or leave the store out")
+	}
 	if len(o.keys) > 0 && o.store == nil {
 		o.store = &memoryTrust{}
 	}
@@ -279,7 +284,8 @@ func WithKeys(keys ...ed25519.PublicKey) Option {
 
 // WithTrustStore sets where the newest trusted index version is
 // remembered between runs. Without it, a source with keys remembers it in
-// memory only.
+// memory only; without keys (WithKeys), the store is refused, as such a
+// source keeps no version floor.
 //
 // A Dir names its repository in the store by its directory's absolute
 // path with symbolic links resolved; an HTTP by "http(s)://", its base
