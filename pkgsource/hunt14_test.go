@@ -180,3 +180,18 @@ func TestHunt14TrustStoreWithoutKeys(t *testing.T) {
 	assert.Nil(t, h)
 	assert.ErrorContains(t, err, "WithTrustStore without WithKeys")
 }
+
+// Test: WithClock(nil) does not make the source panic at its first read
+// of the index: the library never panics on what a caller passes. A nil
+// clock is the system's, as a nil client is http.DefaultClient.
+func TestHunt14WithNilClock(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, pkgsource.WriteIndex(dir, &pkgsource.Index{Version: 1, Packages: []pkgsource.Package{validPackage()}}, nil))
+	d, err := pkgsource.NewDir(dir, pkgsource.WithClock(nil))
+	require.NoError(t, err)
+	defer d.Close()
+	var ps []pkgsource.Package
+	require.NotPanics(t, func() { ps, err = d.Packages(context.Background(), "tomcat") })
+	require.NoError(t, err)
+	assert.Len(t, ps, 1)
+}

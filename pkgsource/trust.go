@@ -297,8 +297,16 @@ func WithKeys(keys ...ed25519.PublicKey) Option {
 // (the directory as given, the base URL as given) is a floor too.
 func WithTrustStore(s TrustStore) Option { return func(o *options) { o.store = s } }
 
-// WithClock sets the clock that index expiry is checked against.
-func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+// WithClock sets the clock that index expiry is checked against; nil is
+// the system clock (time.Now).
+func WithClock(now func() time.Time) Option {
+	return func(o *options) {
+		if now == nil {
+			now = time.Now
+		}
+		o.now = now
+	}
+}
 
 // WithMaxIndexSize sets the largest index the source reads, in bytes.
 func WithMaxIndexSize(n int64) Option { return func(o *options) { o.maxIndex = n } }
