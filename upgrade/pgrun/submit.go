@@ -31,7 +31,8 @@ type Options struct {
 	Attempts            int
 	Backoff, MaxBackoff time.Duration
 	// StepTimeout bounds each attempt (Execute and Verify together), and
-	// each Rollback; 0 is no bound.
+	// each Rollback; 0 is no bound. Durations are kept in microseconds: a
+	// positive one under a microsecond is one.
 	StepTimeout time.Duration
 	// Rollback makes the run, once over with a failed step, undo the
 	// steps that succeeded or failed, last completed first, keeping a
@@ -187,8 +188,19 @@ func vertexRows(plan *upgrade.Plan, g *graph, opts Options) [][]any {
 func (o Options) normal() Options {
 	o.Concurrency = min(max(o.Concurrency, 1), math.MaxInt32)
 	o.Attempts = min(max(o.Attempts, 1), math.MaxInt32)
-	o.Backoff, o.MaxBackoff, o.StepTimeout = max(o.Backoff, 0), max(o.MaxBackoff, 0), max(o.StepTimeout, 0)
+	o.Backoff, o.MaxBackoff, o.StepTimeout = stored(o.Backoff), stored(o.MaxBackoff), stored(o.StepTimeout)
 	return o
+}
+
+// stored returns d as the runs table keeps it, in whole microseconds: 0
+// for a negative d (none), and at least a microsecond for a positive one,
+// which would otherwise be kept as 0 and mean none (no step timeout, or
+// upgrade.DefaultMaxBackoff).
+func stored(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return max(d, time.Microsecond)
 }
 
 // graph is a plan's vertices: its n steps, then its barriers. deps[i] are
