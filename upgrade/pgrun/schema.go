@@ -41,7 +41,7 @@ func channelName(schema string) string {
 var ErrInvalidSchema = errors.New("pgrun: invalid schema name")
 
 // SchemaVersion is the version of the tables Open creates or migrates to.
-const SchemaVersion = 16
+const SchemaVersion = 17
 
 // ErrSchemaVersion reports a schema that a newer program has migrated past
 // SchemaVersion: this program cannot use it.
@@ -236,6 +236,10 @@ var migrations = []string{
 	// workers and their rollback, records the sentinels of the cancel
 	// (ErrCancelled, context.Canceled) with the error, in the step and its
 	// event, as a worker records those of a step the cancel cut short.
+	functions,
+	// Version 17: hand_back of a step not started deletes the event of
+	// kind upgrade.StepStarted that its claim recorded: the step did not
+	// start, and its next claim records one again.
 	functions,
 }
 
@@ -699,8 +703,9 @@ const functions = `
 	-- hand_back makes step p_idx of run p_plan, held with token p_token,
 	-- ready again as its worker stops, its node and slot freed: in doubt
 	-- if p_started, and otherwise as it was before the claim, the attempt
-	-- not counted. It returns false, changing nothing, once the token has
-	-- moved on.
+	-- not counted and the claim's event of its start deleted, as
+	-- upgrade.Run reports no start of a step it did not start. It returns
+	-- false, changing nothing, once the token has moved on.
 	CREATE OR REPLACE FUNCTION {s}.hand_back(p_plan text, p_idx int, p_token bigint, p_started boolean)
 	RETURNS boolean LANGUAGE plpgsql AS $pgrun$
 	BEGIN
@@ -711,6 +716,10 @@ const functions = `
 			RETURN false;
 		END IF;
 		DELETE FROM {s}.node_locks WHERE plan_id = p_plan AND idx = p_idx;
+		IF NOT p_started THEN
+			DELETE FROM {s}.events WHERE seq = (SELECT max(seq) FROM {s}.events
+				WHERE plan_id = p_plan AND idx = p_idx AND kind = {started});
+		END IF;
 		UPDATE {s}.runs SET running = running - 1 WHERE plan_id = p_plan;
 		RETURN true;
 	END $pgrun$;

@@ -411,7 +411,10 @@ type Event struct {
 // Events returns up to limit events of the run of plan planID after
 // sequence number after (0 for the first), oldest first. A run's events
 // are written under its row lock, so they commit in the order of their
-// sequence numbers: reading on from the last one seen misses none.
+// sequence numbers: reading on from the last one seen misses none. The
+// start of a step whose worker hands it back before starting it (as it
+// stops) is taken back: a reader that had read it reads the step's start
+// again when it does start.
 func (s *Store) Events(ctx context.Context, planID string, after int64, limit int) ([]Event, error) {
 	run, err := s.loadRun(ctx, planID)
 	if err != nil {
