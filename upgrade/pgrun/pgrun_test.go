@@ -603,10 +603,16 @@ func TestRecorded(t *testing.T) {
 		got[id] = append(got[id], err)
 	}}
 	require.NoError(t, s.Work(context.Background(), plan.ID, exec, o))
-	require.Len(t, got["a"], 2)
+	// On a loaded machine the 300 ms lease of the attempt that takes the
+	// step over may run out too, before it records: that attempt is not
+	// recorded either, and another takes over. The last is recorded.
+	require.GreaterOrEqual(t, len(got["a"]), 2)
 	assert.ErrorIs(t, got["a"][0], ErrNotRecorded)
 	assert.ErrorIs(t, got["a"][0], ErrLeaseLost)
-	assert.NoError(t, got["a"][1], "taken over again, and recorded")
+	for _, err := range got["a"][1 : len(got["a"])-1] {
+		assert.ErrorIs(t, err, ErrNotRecorded)
+	}
+	assert.NoError(t, got["a"][len(got["a"])-1], "taken over again, and recorded")
 	require.Len(t, got["b"], 1)
 	assert.ErrorContains(t, got["b"][0], "disk full")
 	assert.NotErrorIs(t, got["b"][0], ErrNotRecorded)
