@@ -165,7 +165,7 @@ func applyDatabase(ctx context.Context, store *pgrun.Store, db *dbFlags, rf *run
 	} else {
 		if err := store.Submit(ctx, plan, rf.pgOptions()); err != nil {
 			switch {
-			case errors.Is(err, pgrun.ErrPlanConflict), errors.Is(err, pgrun.ErrUnsupported), errors.Is(err, upgrade.ErrInvalidPlan):
+			case errors.Is(err, pgrun.ErrPlanConflict), errors.Is(err, upgrade.ErrInvalidPlan):
 				return inputErr(db.redact(err))
 			}
 			return failedErr(fmt.Errorf("database: %w", db.redact(err)))

@@ -120,7 +120,7 @@ func (s *server) submitDatabase(ctx context.Context, plan *upgrade.Plan, apps []
 		switch {
 		case errors.Is(err, pgrun.ErrPlanConflict):
 			return nil, fail(http.StatusConflict, "conflict", s.rf.db.redact(err))
-		case errors.Is(err, pgrun.ErrUnsupported), errors.Is(err, upgrade.ErrInvalidPlan):
+		case errors.Is(err, upgrade.ErrInvalidPlan):
 			return nil, fail(http.StatusUnprocessableEntity, "invalid_plan", s.rf.db.redact(err))
 		}
 		return nil, fail(http.StatusBadGateway, "database", fmt.Errorf("database: %w", s.rf.db.redact(err)))

@@ -46,8 +46,6 @@ type Options struct {
 
 // Sentinel errors of Submit.
 var (
-	// ErrUnsupported reports a setting this package cannot honour yet.
-	ErrUnsupported = errors.New("pgrun: not supported")
 	// ErrPlanConflict reports a plan whose ID is that of a run of another
 	// plan, or a plan submitted again with other Options.
 	ErrPlanConflict = errors.New("pgrun: plan conflicts with a submitted run")
