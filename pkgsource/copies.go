@@ -30,6 +30,10 @@ type Copies struct {
 // gone, and another user may have made one of its name meanwhile.
 var errCopiesClosed = fmt.Errorf("%w: the package copies were removed (Close)", os.ErrClosed)
 
+// errNoCopiesOpener reports Copies made without an Opener, as a Cache
+// without a source reports it.
+var errNoCopiesOpener = errors.New("pkgsource: the copies have no Opener: give NewCopies the source that holds the packages")
+
 // packageCopy is one package's copy, made once.
 type packageCopy struct {
 	ready chan struct{} // closed once path or err is set
@@ -39,7 +43,8 @@ type packageCopy struct {
 
 // NewCopies returns Copies that read packages through o into a directory
 // it creates under parent (the default directory for temporary files when
-// parent is "") at the first copy.
+// parent is "") at the first copy. Copies of a nil o, or a zero Copies,
+// return an error from every File.
 func NewCopies(o Opener, parent string) *Copies {
 	return &Copies{o: o, parent: parent, files: map[string]*packageCopy{}}
 }
@@ -68,6 +73,9 @@ func (c *Copies) File(ctx context.Context, p Package) (string, error) {
 // file is File, once; joined says that another caller made (or failed
 // to make) the copy.
 func (c *Copies) file(ctx context.Context, p Package) (path string, joined bool, err error) {
+	if c.o == nil { // NewCopies(nil, …), or a zero Copies
+		return "", false, namePackage(p, errNoCopiesOpener)
+	}
 	key := copyKey(p)
 	c.mu.Lock()
 	if c.closed {

@@ -195,3 +195,32 @@ func TestHunt14WithNilClock(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, ps, 1)
 }
+
+// Test: Copies made without an Opener, NewCopies(nil, dir) or a zero
+// Copies, return an error naming the package, as a Cache without a source
+// does, where File panicked (a zero Copies with its lock held, so that a
+// caller that recovered then waited for ever on any other call).
+func TestHunt14CopiesWithoutOpener(t *testing.T) {
+	for name, c := range map[string]*pkgsource.Copies{
+		"NewCopies(nil)": pkgsource.NewCopies(nil, t.TempDir()),
+		"zero":           {},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var path string
+			var err error
+			panicked := func() (p any) {
+				defer func() { p = recover() }()
+				path, err = c.File(context.Background(), validPackage())
+				return nil
+			}()
+			// After a panic, c may hold its lock: call nothing more on it.
+			require.Nil(t, panicked, "File panicked")
+			assert.Empty(t, path)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "tomcat 10.1.18")
+			assert.Contains(t, err.Error(), "the copies have no Opener: give NewCopies the source that holds the packages")
+			assert.Empty(t, c.Made(validPackage()))
+			assert.NoError(t, c.Close())
+		})
+	}
+}
