@@ -40,8 +40,12 @@ var (
 	_ Opener = (*Dir)(nil)
 )
 
-// NewDir returns the repository in directory path.
+// NewDir returns the repository in directory path, which must not be
+// "" (use "." for the working directory).
 func NewDir(path string, opts ...Option) (*Dir, error) {
+	if path == "" { // filepath.Abs would make it the working directory
+		return nil, fmt.Errorf("pkgsource: no repository directory given: give the directory that holds %s", IndexFile)
+	}
 	o, err := newOptions(opts)
 	if err != nil {
 		return nil, err

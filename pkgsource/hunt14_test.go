@@ -224,3 +224,14 @@ func TestHunt14CopiesWithoutOpener(t *testing.T) {
 		})
 	}
 }
+
+// Test: NewDir("") is refused, as an empty --repo of a host program
+// gives it, where it opened the working directory as the repository and
+// then said that that directory, which the caller never named, held no
+// index.
+func TestHunt14NewDirEmptyPath(t *testing.T) {
+	d, err := pkgsource.NewDir("")
+	assert.Nil(t, d)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "pkgsource: no repository directory given: give the directory that holds index.json")
+}
