@@ -474,9 +474,12 @@ func mermaidText(s string) string {
 // dotText escapes text for a quoted DOT string: a quote or backslash is
 // escaped with a backslash, and every rune that is not printable is written
 // as its Go escape with the backslash doubled, so that Graphviz shows it
-// (\\n shows as \n) rather than breaking the line or the string.
+// (\\n shows as \n) rather than breaking the line or the string. A
+// backslash of s itself is shown as its Go escape too (\\\\ shows as
+// \\), so that distinct strings stay distinct, as node names must: a
+// newline and a backslash then "n" would otherwise name one node.
 func dotText(s string) string {
-	return dotEscapes.Replace(topology.Printable(s))
+	return dotEscapes.Replace(topology.Printable(strings.ReplaceAll(s, `\`, `\\`)))
 }
 
 // dotEscapes escapes what ends or escapes within a quoted DOT string.
