@@ -509,6 +509,9 @@ func (j *FileJournal) Begin(_ context.Context, planID string) ([]Record, error) 
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.closed {
+		return nil, &journalError{path: j.path, err: errJournalClosed}
+	}
 	j.begun = false
 	if _, err := j.f.Seek(0, io.SeekStart); err != nil {
 		return nil, &journalError{path: j.path, err: err}
@@ -648,6 +651,9 @@ func (j *FileJournal) append(r Record) error {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.closed {
+		return errJournalClosed
+	}
 	if !j.begun {
 		return errors.New("Append before a Begin that succeeded: the journal is tied to no plan, and the record would go over what it holds")
 	}
@@ -676,8 +682,14 @@ func (j *FileJournal) write(line []byte) error {
 	return nil
 }
 
+// errJournalClosed is what Begin and Append return once Close was
+// called: the file is closed, and its lock, which kept other runners off
+// it, is gone.
+var errJournalClosed = fmt.Errorf("the journal is closed (%w): open it again with OpenFileJournal to run a plan with it, as Close gave up its lock", os.ErrClosed)
+
 // Close closes the file, which releases the lock, and removes the holder
-// note it wrote. Closing again does nothing.
+// note it wrote. Closing again does nothing; Begin and Append then fail,
+// with an error matching os.ErrClosed.
 func (j *FileJournal) Close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
