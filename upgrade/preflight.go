@@ -224,12 +224,18 @@ func joinOr(words []string) string {
 // fetchAll opens and reads every package the plan's remaining platform
 // steps install, once each.
 func (r *run) fetchAll(ctx context.Context, o pkgsource.Opener) error {
-	seen := map[pkgsource.Key]bool{}
+	seen := map[fetched]bool{}
 	for i, s := range r.plan.Steps {
-		if s.Package == nil || seen[s.Package.Key()] || r.report.Outcomes[i].State == Succeeded {
+		if s.Package == nil || r.report.Outcomes[i].State == Succeeded {
 			continue
 		}
-		seen[s.Package.Key()] = true
+		// Two packages of one type and version may be had from two
+		// places, or be two builds: each is fetched.
+		f := fetched{s.Package.Key(), s.Package.Location, s.Package.Digest, s.Package.Size}
+		if seen[f] {
+			continue
+		}
+		seen[f] = true
 		var err error
 		if r.store != nil {
 			_, err = r.store.file(ctx, *s.Package) // the copy the step will install
@@ -241,6 +247,14 @@ func (r *run) fetchAll(ctx context.Context, o pkgsource.Opener) error {
 		}
 	}
 	return nil
+}
+
+// fetched is what says which content an Opener gives for a package.
+type fetched struct {
+	key      pkgsource.Key
+	location string
+	digest   string
+	size     int64
 }
 
 func fetch(ctx context.Context, o pkgsource.Opener, p pkgsource.Package) error {
