@@ -14,6 +14,7 @@ import (
 
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/version"
 )
 
 // Test: a package type, or the type a package's requirement names, outside
@@ -234,4 +235,21 @@ func TestHunt14NewDirEmptyPath(t *testing.T) {
 	assert.Nil(t, d)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "pkgsource: no repository directory given: give the directory that holds index.json")
+}
+
+// TestHunt14LocationNotUTF8: a package whose location is not UTF-8, as a
+// file name in another encoding, is refused by Validate and so by
+// NewMemory, naming the package: JSON cannot hold it, and a plan with it
+// would never read back. The planner refused it only when it planned.
+func TestHunt14LocationNotUTF8(t *testing.T) {
+	p := pkgsource.Package{Type: "tomcat", Version: version.MustParse("10.1.34"), Location: "tomcat-10.1.34-\xff.tar.gz"}
+	err := p.Validate()
+	require.ErrorIs(t, err, pkgsource.ErrInvalid)
+	assert.ErrorContains(t, err, "tomcat 10.1.34")
+	assert.ErrorContains(t, err, "is not UTF-8")
+	_, err = pkgsource.NewMemory(p)
+	require.ErrorIs(t, err, pkgsource.ErrInvalid)
+
+	p.Location = "tomcat-10.1.34-é.tar.gz" // any script, in UTF-8
+	require.NoError(t, p.Validate())
 }

@@ -53,6 +53,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"unicode/utf8"
 
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/version"
@@ -125,7 +126,8 @@ var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
 // Validate reports whether p is well formed: a type, a non-zero version, a
 // digest (when given) of the form "sha256:<64 lowercase hex>", a size not
-// below zero, and requirements that name a type; the types, the package's
+// below zero, a location in UTF-8 (a plan, in JSON, holds it), and
+// requirements that name a type; the types, the package's
 // and its requirements', in the safe set of identifiers (see
 // topology.CheckID), as an index must hold them. The error is a
 // *PackageError matching ErrInvalid, and topology.ErrInvalidID for a type
@@ -144,6 +146,8 @@ func (p Package) Validate() error {
 		reason = fmt.Sprintf("digest %s is not sha256:<64 lowercase hex digits>", topology.Quote(p.Digest))
 	case p.Size < 0:
 		reason = fmt.Sprintf("negative size %d", p.Size)
+	case !utf8.ValidString(p.Location):
+		reason = fmt.Sprintf("location %q is not UTF-8: JSON, and so a plan, cannot hold it; give its path or URL in UTF-8", p.Location)
 	}
 	for i, r := range p.Requires {
 		if reason != "" || idErr != nil {

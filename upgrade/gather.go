@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
@@ -695,18 +694,10 @@ func (pl *planning) catalog(typ string) (*catalog, error) {
 			return nil, fmt.Errorf("upgrade: listing %s packages: source returned %w", typ, &pkgsource.PackageError{ // named by the type asked for: the one returned may be hostile
 				Package: pkgsource.Key{Type: typ, Version: p.Version}, Err: fmt.Errorf("%w: type %q, want %q", pkgsource.ErrInvalid, p.Type, typ)})
 		}
+		// Validate refuses what would reach steps and plans unsafe: types
+		// outside the safe set, a location JSON cannot hold.
 		if err := p.Validate(); err != nil {
 			return nil, fmt.Errorf("upgrade: listing %s packages: %w", typ, err)
-		}
-		if !utf8.ValidString(p.Location) { // JSON cannot hold it: the plan would not read back
-			return nil, fmt.Errorf("upgrade: listing %s packages: source returned %w", typ, &pkgsource.PackageError{
-				Package: p.Key(), Err: fmt.Errorf("%w: location %q is not UTF-8", pkgsource.ErrInvalid, p.Location)})
-		}
-		for _, r := range p.Requires {
-			if err := topology.CheckID("package type", r.Type); err != nil {
-				return nil, fmt.Errorf("upgrade: listing %s packages: source returned %w", typ, &pkgsource.PackageError{
-					Package: p.Key(), Err: fmt.Errorf("%w: %w", pkgsource.ErrInvalid, err)})
-			}
 		}
 	}
 	// Requirements in one order, whatever the source's, so that the plan
