@@ -54,7 +54,8 @@ var ErrInvalidRolling = fmt.Errorf("invalid rolling strategy")
 // batch), so that the plan grows in proportion to the number of steps
 // however the batches are cut. Two pairs whose IDs joined with "/" read
 // alike (application "a/b" with template "c", "a" with "b/c") have
-// distinct barriers: the later pair's end in "+2", "+3", and so on.
+// distinct barriers: the later pair's end in "+2", "+3", and so on, as
+// does a barrier whose ID a step of the plan has.
 func (p *Plan) Roll(r Rolling) (*Plan, error) {
 	if r.Canaries < 0 {
 		return nil, fmt.Errorf("upgrade: %w: %d canaries: give 0 or more (0: no canaries)", ErrInvalidRolling, r.Canaries)
@@ -76,9 +77,12 @@ func (p *Plan) Roll(r Rolling) (*Plan, error) {
 	for _, b := range p.Barriers {
 		existing[b.ID] = true
 	}
-	need := make([]rollNeed, len(p.Steps)) // the application steps that need each step, by index (barriers after the steps)
-	var befores [][][]StepID               // by group and wave, what the wave comes after
-	made := map[StepID]bool{}              // the IDs of the barriers Roll puts
+	need := make([]rollNeed, len(p.Steps))       // the application steps that need each step, by index (barriers after the steps)
+	var befores [][][]StepID                     // by group and wave, what the wave comes after
+	taken := make(map[StepID]bool, len(p.Steps)) // the IDs of the steps, and of the barriers Roll puts
+	for _, s := range p.Steps {
+		taken[s.ID] = true
+	}
 	for k, key := range slices.Sorted(maps.Keys(groups)) {
 		g := groups[key]
 		steps := g.steps
@@ -92,7 +96,7 @@ func (p *Plan) Roll(r Rolling) (*Plan, error) {
 				need[i] = rollNeed{group: int32(k + 1), wave: int32(w)}
 			}
 		}
-		before, err := out.chainWaves(g, waves, existing, made)
+		before, err := out.chainWaves(g, waves, existing, taken)
 		if err != nil {
 			return nil, err
 		}
@@ -267,9 +271,10 @@ func rollWaves(steps []int, canaries, batch int) [][]int {
 // chainWaves puts each of g's waves after the wave before it, through a
 // barrier between waves of more than one step, and returns what each wave
 // comes after (nothing for the first); it refuses a barrier ID already in
-// existing, which means the plan is rolled already, and adds those it
-// makes to made.
-func (p *Plan) chainWaves(g *rollGroup, waves [][]int, existing, made map[StepID]bool) ([][]StepID, error) {
+// existing, which means the plan is rolled already, passes over those in
+// taken, the IDs of steps and of the barriers it made, and adds those it
+// makes to taken.
+func (p *Plan) chainWaves(g *rollGroup, waves [][]int, existing, taken map[StepID]bool) ([][]StepID, error) {
 	befores := make([][]StepID, len(waves))
 	for w := 1; w < len(waves); w++ {
 		before := make([]StepID, len(waves[w-1]))
@@ -286,11 +291,12 @@ func (p *Plan) chainWaves(g *rollGroup, waves [][]int, existing, made map[StepID
 			// application "a" with template "b/c" would share barriers.
 			// The later group's get "+2", "+3", …: an ID made the plain
 			// way ends in digits after its last "/", so it is never one
-			// of these.
-			for n := 2; made[id] || existing[id]; n++ {
+			// of these. So does a barrier whose ID a step of a plan made
+			// by hand has, as barriers share the namespace of steps.
+			for n := 2; taken[id] || existing[id]; n++ {
 				id = StepID(fmt.Sprintf("batch/%s/%s/%d+%d", g.app, g.template, w, n))
 			}
-			made[id] = true
+			taken[id] = true
 			p.Barriers = append(p.Barriers, Barrier{ID: id, After: before,
 				Reason: fmt.Sprintf("waits for batch %d of %d of %s in %s", w, len(waves), g.template, g.app)})
 			before = []StepID{id}
