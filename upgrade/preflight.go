@@ -158,6 +158,11 @@ func (r *run) checkDependents(ctx context.Context, node topology.NodeID, actual 
 		if _, changed := byNode[d.Node]; changed || d.Constraint.IsZero() {
 			continue
 		}
+		// As the planner does with co-tenants: an ID outside the safe
+		// set would reach the StaleError's message, and the caller's log.
+		if err := checkIDs(&d, fmt.Sprintf("dependent %s of node %s", topology.Quote(string(d.Node)), topology.Quote(string(node)))); err != nil {
+			return fmt.Errorf("upgrade: checking for a stale plan: %w", err)
+		}
 		current, err := r.requestsAlready(ctx, &d, requested)
 		if err != nil {
 			return fmt.Errorf("upgrade: checking for a stale plan: %w", err)
