@@ -484,7 +484,9 @@ func readNote(p journalPlace) []byte {
 func describeHolder(data []byte) string {
 	var holder lockInfo
 	if json.Unmarshal(data, &holder) == nil && holder.PID != 0 {
-		return fmt.Sprintf("pid %d on %s since %s", holder.PID, holder.Host, holder.Since.Format(time.RFC3339))
+		// Anyone who may write beside the journal may have written the
+		// note: a host that is not a plain name is quoted.
+		return fmt.Sprintf("pid %d on %s since %s", holder.PID, textID(holder.Host), holder.Since.Format(time.RFC3339))
 	}
 	if s := strings.TrimSpace(string(data)); s != "" {
 		return strconv.Quote(s)
