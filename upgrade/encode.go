@@ -137,7 +137,14 @@ func decisionsOf(ds []decisionJSON[demandJSON]) ([]Decision, error) {
 
 // WriteJSON writes the plan as indented JSON in the documented schema
 // (see [Schema]). Its output is deterministic.
+// It refuses, with an error matching ErrInvalidPlan, a plan with a step of
+// no kind, which it could not write, as a plan built by hand may have.
 func (p *Plan) WriteJSON(w io.Writer) error {
+	for i := range p.Steps {
+		if err := checkKind(&p.Steps[i]); err != nil {
+			return err
+		}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
@@ -212,8 +219,8 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 func linkRequests(p *Plan) error {
 	for i := range p.Steps {
 		s := &p.Steps[i]
-		if s.Kind != Platform && s.Kind != Application {
-			return fmt.Errorf("upgrade: %w: step %s has no kind: want %q or %q", ErrInvalidPlan, textID(s.ID), Platform, Application)
+		if err := checkKind(s); err != nil {
+			return err
 		}
 		if s.Kind != Application {
 			continue
@@ -224,6 +231,18 @@ func linkRequests(p *Plan) error {
 		s.NewTemplate = &p.Requests[s.Request].Template
 	}
 	return nil
+}
+
+// checkKind refuses a step of no kind, or of one unknown.
+func checkKind(s *Step) error {
+	if s.Kind == Platform || s.Kind == Application {
+		return nil
+	}
+	what := "no kind"
+	if s.Kind != 0 {
+		what = "kind " + s.Kind.String()
+	}
+	return fmt.Errorf("upgrade: %w: step %s has %s: want %q or %q", ErrInvalidPlan, textID(s.ID), what, Platform, Application)
 }
 
 // schemaError refuses a plan of another schema.
