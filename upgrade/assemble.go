@@ -484,7 +484,7 @@ func edgesOf(steps []Step, barriers []Barrier) (stepEdges, error) {
 			return fmt.Errorf("upgrade: %w: %s #%d has no ID: give every step and barrier one", ErrInvalidPlan, what, i+1)
 		}
 		if _, dup := index[id]; dup {
-			return fmt.Errorf("upgrade: %w: duplicate step ID %s", ErrInvalidPlan, id)
+			return fmt.Errorf("upgrade: %w: duplicate step ID %s", ErrInvalidPlan, textID(id))
 		}
 		index[id] = int32(len(index))
 		edges += len(after)
@@ -497,7 +497,7 @@ func edgesOf(steps []Step, barriers []Barrier) (stepEdges, error) {
 	}
 	for i := range barriers {
 		if len(barriers[i].After) == 0 {
-			return stepEdges{}, fmt.Errorf("upgrade: %w: barrier %s waits for no step", ErrInvalidPlan, barriers[i].ID)
+			return stepEdges{}, fmt.Errorf("upgrade: %w: barrier %s waits for no step", ErrInvalidPlan, textID(barriers[i].ID))
 		}
 		if err := add("barrier", i, barriers[i].ID, barriers[i].After); err != nil {
 			return stepEdges{}, err
@@ -508,7 +508,7 @@ func edgesOf(steps []Step, barriers []Barrier) (stepEdges, error) {
 		for _, a := range after {
 			j, ok := index[a]
 			if !ok {
-				return fmt.Errorf("upgrade: %w: %s %s comes after unknown step %s", ErrInvalidPlan, what, id, a)
+				return fmt.Errorf("upgrade: %w: %s %s comes after unknown step %s", ErrInvalidPlan, what, textID(id), textID(a))
 			}
 			g.add(int(j))
 		}
@@ -627,11 +627,12 @@ func stepGraph(p *Plan) (*dag.Graph, []int, error) {
 }
 
 // cycleError reports steps that form a cycle; id names the step of a
-// vertex.
+// vertex. IDs outside the safe set (a plan made by hand) are quoted, as
+// in every error that names a step.
 func cycleError(cycle []int, id func(int) StepID) error {
 	ids := make([]string, len(cycle))
 	for i, c := range cycle {
-		ids[i] = string(id(c))
+		ids[i] = textID(id(c))
 	}
 	return fmt.Errorf("upgrade: %w: steps form a cycle: %s", ErrInvalidPlan, strings.Join(ids, " → "))
 }
