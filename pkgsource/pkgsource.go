@@ -133,39 +133,32 @@ var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 // *PackageError matching ErrInvalid, and topology.ErrInvalidID for a type
 // outside the safe set.
 func (p Package) Validate() error {
-	var reason string
-	var idErr error // of a type outside the safe set
+	bad := func(err error) error {
+		return &PackageError{Package: p.Key(), Err: fmt.Errorf("%w: %w", ErrInvalid, err)}
+	}
+	if p.Type == "" {
+		return bad(errors.New("no type: give the platform type it upgrades, such as tomcat"))
+	}
+	if err := topology.CheckID("package type", p.Type); err != nil {
+		return bad(err)
+	}
 	switch {
-	case p.Type == "":
-		reason = "no type: give the platform type it upgrades, such as tomcat"
-	case topology.CheckID("package type", p.Type) != nil:
-		idErr = topology.CheckID("package type", p.Type)
 	case p.Version.IsZero():
-		reason = "no version: give the version it installs (0.0.0 counts as none)"
+		return bad(errors.New("no version: give the version it installs (0.0.0 counts as none)"))
 	case p.Digest != "" && !digestPattern.MatchString(p.Digest):
-		reason = fmt.Sprintf("digest %s is not sha256:<64 lowercase hex digits>", topology.Quote(p.Digest))
+		return bad(fmt.Errorf("digest %s is not sha256:<64 lowercase hex digits>", topology.Quote(p.Digest)))
 	case p.Size < 0:
-		reason = fmt.Sprintf("negative size %d", p.Size)
+		return bad(fmt.Errorf("negative size %d", p.Size))
 	case !utf8.ValidString(p.Location):
-		reason = fmt.Sprintf("location %q is not UTF-8: JSON, and so a plan, cannot hold it; give its path or URL in UTF-8", p.Location)
+		return bad(fmt.Errorf("location %q is not UTF-8: JSON, and so a plan, cannot hold it; give its path or URL in UTF-8", p.Location))
 	}
 	for i, r := range p.Requires {
-		if reason != "" || idErr != nil {
-			break
-		}
 		if r.Type == "" {
-			reason = fmt.Sprintf("requirement #%d names no type: give the type of the platform package it requires, such as jdk", i+1)
-		} else if err := topology.CheckID("package type", r.Type); err != nil {
-			reason, idErr = fmt.Sprintf("requirement #%d", i+1), err
+			return bad(fmt.Errorf("requirement #%d names no type: give the type of the platform package it requires, such as jdk", i+1))
 		}
-	}
-	switch {
-	case idErr != nil && reason != "":
-		return &PackageError{Package: p.Key(), Err: fmt.Errorf("%w: %s: %w", ErrInvalid, reason, idErr)}
-	case idErr != nil:
-		return &PackageError{Package: p.Key(), Err: fmt.Errorf("%w: %w", ErrInvalid, idErr)}
-	case reason != "":
-		return &PackageError{Package: p.Key(), Err: fmt.Errorf("%w: %s", ErrInvalid, reason)}
+		if err := topology.CheckID("package type", r.Type); err != nil {
+			return bad(fmt.Errorf("requirement #%d: %w", i+1, err))
+		}
 	}
 	return nil
 }

@@ -307,14 +307,8 @@ func readServiceTemplate(data []byte) ([]Template, error) {
 // would not make it one.
 func notServiceTemplate(pairs [][2]*yaml.Node) error {
 	for _, kv := range pairs {
-		if kv[0].Value != "schema" {
-			continue
-		}
-		switch v := kv[1].Value; v {
-		case Schema:
-			return toscaError(kv[0], "schema", "the file is a stackup topology file (%q), not a TOSCA service template: read it with ReadYAML or Load", v)
-		case InstancesSchema:
-			return toscaError(kv[0], "schema", "the file is an instance file (%q), not a TOSCA service template: give the service template first and the instance file second", v)
+		if msg := notKind(kv[0], kv[1], toscaKind); msg != "" {
+			return toscaError(kv[0], "schema", "%s", msg)
 		}
 	}
 	return nil

@@ -175,37 +175,54 @@ func (d *yamlDocument) check() error {
 }
 
 // otherKind refuses, saying what it is and how to read it, a document of
-// another kind than d.value reads (a topology file, an instance file, a
-// TOSCA service template), which decoding would refuse as a list of its
-// fields that d.value does not have.
+// another kind than d.value reads, which decoding would refuse as a list
+// of its fields that d.value does not have.
 func (d *yamlDocument) otherKind() error {
-	want, read := Schema, "a stackup topology file"
+	want := topologyKind
 	if _, ok := d.value.(*instanceFile); ok {
-		want, read = InstancesSchema, "an instance file"
+		want = instancesKind
 	}
-	var is, how string
-	var at *yaml.Node
 	for i := 0; i+1 < len(d.root.Content); i += 2 {
-		k, v := d.root.Content[i], d.root.Content[i+1]
-		switch {
-		case k.Value == "tosca_definitions_version":
-			is, at = "a TOSCA service template", k
-			how = "read it and its instance file with ReadTOSCA or LoadTOSCA"
-			if want == InstancesSchema {
-				how = "give the service template first and the instance file second"
-			}
-		case k.Value != "schema" || v.Value == want:
-		case v.Value == Schema:
-			is, at, how = fmt.Sprintf("a stackup topology file (%q)", v.Value), k, "read it with ReadYAML or Load"
-		case v.Value == InstancesSchema:
-			is, at, how = fmt.Sprintf("an instance file (%q)", v.Value), k, "read it and its TOSCA service template with ReadTOSCA or LoadTOSCA"
-		}
-		if at != nil {
-			return &Error{Item: strings.TrimPrefix(fmt.Sprintf("%s line %d", d.file, at.Line), "file "),
-				Err: fmt.Errorf("%w: the file is %s, not %s: %s", ErrInvalid, is, read, how)}
+		k := d.root.Content[i]
+		if msg := notKind(k, d.root.Content[i+1], want); msg != "" {
+			return &Error{Item: strings.TrimPrefix(fmt.Sprintf("%s line %d", d.file, k.Line), "file "), Err: fmt.Errorf("%w: %s", ErrInvalid, msg)}
 		}
 	}
 	return nil
+}
+
+// The kinds of document the readers read.
+const (
+	topologyKind  = "a stackup topology file"
+	instancesKind = "an instance file"
+	toscaKind     = "a TOSCA service template"
+)
+
+// notKind says, when a document's top-level key k and its value v tell
+// that it is of another kind than want, which, and how to read it; else
+// it returns "".
+func notKind(k, v *yaml.Node, want string) string {
+	var is, how string
+	switch {
+	case k.Value == "tosca_definitions_version":
+		is, how = toscaKind, "read it and its instance file with ReadTOSCA or LoadTOSCA"
+	case k.Value != "schema":
+		return ""
+	case v.Value == Schema:
+		is, how = topologyKind, "read it with ReadYAML or Load"
+	case v.Value == InstancesSchema:
+		is, how = instancesKind, "read it and its TOSCA service template with ReadTOSCA or LoadTOSCA"
+	}
+	if is == "" || is == want {
+		return ""
+	}
+	if is != topologyKind && want != topologyKind { // the two files of a TOSCA deployment, swapped
+		how = "give the service template first and the instance file second"
+	}
+	if is != toscaKind {
+		is = fmt.Sprintf("%s (%q)", is, v.Value)
+	}
+	return fmt.Sprintf("the file is %s, not %s: %s", is, want, how)
 }
 
 // secondDocument says where the document after the first (whose value

@@ -3,6 +3,7 @@ package upgrade_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/upgradetest"
 )
 
 // TestHunt14StaleSatisfiedCheck: the shop's new version needs a Tomcat
@@ -78,4 +80,33 @@ func TestHunt14StaleCurrentApplicationNode(t *testing.T) {
 	assert.Equal(t, topology.NodeID("shop-2"), se.Node)
 	assert.Equal(t, "1.4.0", se.Actual)
 	assert.Empty(t, ex.ran)
+}
+
+// countingNodes counts the lookups of each node.
+type countingNodes struct {
+	topology.Topology
+	mu    sync.Mutex
+	asked map[topology.NodeID]int
+}
+
+func (c *countingNodes) Node(ctx context.Context, id topology.NodeID) (*topology.Node, error) {
+	c.mu.Lock()
+	c.asked[id]++
+	c.mu.Unlock()
+	return c.Topology.Node(ctx, id)
+}
+
+// TestHunt14StaleSatisfiedAskedOnce: a node has a satisfied check per
+// demand on it; the stale check asks the topology, which may be a remote
+// inventory, for the node once, not once per check.
+func TestHunt14StaleSatisfiedAskedOnce(t *testing.T) {
+	plan, err := upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t)).
+		Plan(context.Background(), shop2("tomcat_server", ">=8.5", "tomcat_server", "<10"))
+	require.NoError(t, err)
+	require.Len(t, plan.Satisfied, 2)
+	require.Equal(t, plan.Satisfied[0].Node, plan.Satisfied[1].Node)
+	topo := &countingNodes{Topology: pfTopo(t, 1, nil), asked: map[topology.NodeID]int{}}
+	_, err = upgrade.Run(context.Background(), plan, new(upgradetest.Executor), upgrade.WithStaleCheck(topo))
+	require.NoError(t, err)
+	assert.Equal(t, 1, topo.asked[plan.Satisfied[0].Node])
 }

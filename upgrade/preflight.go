@@ -71,17 +71,23 @@ func (r *run) checkStale(ctx context.Context) error {
 // allow. A node still meeting the demand at another version is not
 // stale: planning again would leave it alone as well.
 func (r *run) checkSatisfied(ctx context.Context, changed map[topology.NodeID][]int) error {
+	versions := map[topology.NodeID]version.Version{} // a node has a check per demand: asked once
 	for i := range r.plan.Satisfied {
 		c := &r.plan.Satisfied[i]
 		if _, ok := changed[c.Node]; ok {
 			continue // checked above
 		}
-		actual, err := r.installed(ctx, c.Node)
-		if errors.Is(err, topology.ErrNotFound) {
-			return &StaleError{Node: c.Node, Check: c, Expected: c.Demand.Constraint.String(), Err: err}
-		}
-		if err != nil {
-			return fmt.Errorf("upgrade: checking for a stale plan: %w", err)
+		actual, ok := versions[c.Node]
+		if !ok {
+			var err error
+			actual, err = r.installed(ctx, c.Node)
+			if errors.Is(err, topology.ErrNotFound) {
+				return &StaleError{Node: c.Node, Check: c, Expected: c.Demand.Constraint.String(), Err: err}
+			}
+			if err != nil {
+				return fmt.Errorf("upgrade: checking for a stale plan: %w", err)
+			}
+			versions[c.Node] = actual
 		}
 		if !c.Demand.Constraint.IsZero() && !c.Demand.Constraint.Allows(actual) {
 			return &StaleError{Node: c.Node, Check: c, Expected: c.Demand.Constraint.String(), Actual: actual.String()}

@@ -225,20 +225,19 @@ func runError(st *Status, steps []stepFacts) error {
 			kept = append(kept, i)
 		}
 	}
-	completed := func(i int) int { // in the order of completion; the others after
-		if c := steps[i].completed; c > 0 {
-			return c
+	// sortBy sorts which by the steps' place in the order of completion, first
+	// or last completed first, the steps not completed last.
+	sortBy := func(which []int, sign int) {
+		place := func(i int) int {
+			if c := steps[i].completed; c > 0 {
+				return sign * c
+			}
+			return math.MaxInt
 		}
-		return math.MaxInt
+		slices.SortStableFunc(which, func(i, j int) int { return cmp.Compare(place(i), place(j)) })
 	}
-	slices.SortStableFunc(failed, func(i, j int) int { return cmp.Compare(completed(i), completed(j)) })
-	slices.SortStableFunc(kept, func(i, j int) int {
-		ci, cj := completed(i), completed(j)
-		if ci == math.MaxInt || cj == math.MaxInt {
-			return cmp.Compare(ci, cj)
-		}
-		return cmp.Compare(cj, ci) // last completed first
-	})
+	sortBy(failed, 1)
+	sortBy(kept, -1) // last completed first
 	errs := &multierror.Error{ErrorFormat: topology.JoinErrors}
 	for _, i := range failed {
 		o := st.Report.Outcomes[i]
