@@ -8,7 +8,19 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/version"
 )
+
+// platformStep returns a platform step of ID id taking node to Tomcat
+// 2.0.0 after the steps of IDs after.
+func platformStep(id StepID, node topology.NodeID, after ...StepID) Step {
+	v := version.MustParse("2.0.0")
+	return Step{ID: id, Kind: Platform, App: "a", Node: node, Template: "t", Type: "tomcat", To: v,
+		Package: &pkgsource.Package{Type: "tomcat", Version: v}, After: after}
+}
 
 // TestReadJSONRefusesBadBarriers checks that a plan file whose barriers
 // cannot be followed is refused, naming the barrier, even when its ID is
@@ -16,9 +28,9 @@ import (
 func TestReadJSONRefusesBadBarriers(t *testing.T) {
 	good := func() *Plan {
 		return &Plan{Steps: []Step{
-			{ID: "app/a-1@2.0.0", Kind: Platform, App: "a", Node: "a-1", Template: "t"},
-			{ID: "app/a-2@2.0.0", Kind: Platform, App: "a", Node: "a-2", Template: "t"},
-			{ID: "app/a-3@2.0.0", Kind: Platform, App: "a", Node: "a-3", Template: "t", After: []StepID{"batch/a/t/1"}},
+			platformStep("app/a-1@2.0.0", "a-1"),
+			platformStep("app/a-2@2.0.0", "a-2"),
+			platformStep("app/a-3@2.0.0", "a-3", "batch/a/t/1"),
 		}, Barriers: []Barrier{{ID: "batch/a/t/1", After: []StepID{"app/a-1@2.0.0", "app/a-2@2.0.0"}}}}
 	}
 	read := func(p *Plan) (*Plan, error) {
@@ -73,8 +85,8 @@ func TestReadJSONRefusesBadBarriers(t *testing.T) {
 // it would reach the executor as neither.
 func TestReadJSONRefusesStepWithoutKind(t *testing.T) {
 	p := &Plan{Steps: []Step{
-		{ID: "platform/a-1@2.0.0", Kind: Platform, App: "a", Node: "a-1", Template: "t"},
-		{ID: "platform/a-2@2.0.0", Kind: Platform, App: "a", Node: "a-2", Template: "t", After: []StepID{"platform/a-1@2.0.0"}},
+		platformStep("platform/a-1@2.0.0", "a-1"),
+		platformStep("platform/a-2@2.0.0", "a-2", "platform/a-1@2.0.0"),
 	}}
 	var buf bytes.Buffer
 	p.ID = planID(p)

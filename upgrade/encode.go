@@ -156,8 +156,9 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 // with an error matching ErrInvalidPlan, a plan of
 // another schema, whose ID is not the hash of its content (it was edited),
 // followed by anything but white space (another plan appended to the
-// file), that gives a key twice, whose steps cannot be ordered, or which
-// holds an identifier outside the safe set of topology.CheckID (an error
+// file), that gives a key twice, whose steps cannot be ordered, with a
+// step whose To is not the version of the package or template it deploys,
+// or which holds an identifier outside the safe set of topology.CheckID (an error
 // matching topology.ErrInvalidID too, naming the field).
 func ReadJSON(r io.Reader) (*Plan, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxPlanSize+1))
@@ -222,13 +223,42 @@ func linkRequests(p *Plan) error {
 		if err := checkKind(s); err != nil {
 			return err
 		}
-		if s.Kind != Application {
-			continue
+		if s.Kind == Application {
+			if s.Request < 0 || s.Request >= len(p.Requests) {
+				return fmt.Errorf("upgrade: %w: step %s names request #%d of %d", ErrInvalidPlan, s.ID, s.Request+1, len(p.Requests))
+			}
+			s.NewTemplate = &p.Requests[s.Request].Template
 		}
-		if s.Request < 0 || s.Request >= len(p.Requests) {
-			return fmt.Errorf("upgrade: %w: step %s names request #%d of %d", ErrInvalidPlan, s.ID, s.Request+1, len(p.Requests))
+		if err := checkTarget(s); err != nil {
+			return err
 		}
-		s.NewTemplate = &p.Requests[s.Request].Template
+	}
+	return nil
+}
+
+// checkTarget refuses a step whose target contradicts what it deploys: a
+// platform step goes to the version of its package, of its node's type;
+// an application step to its new template's version, and installs no
+// package. The planner makes them so. A plan edited by hand, its ID made
+// again, may not be: the person who reviewed it read To, where the
+// executor installs the package or the template.
+func checkTarget(s *Step) error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("upgrade: %w: step %s %s: edit both to agree, or plan again", ErrInvalidPlan, textID(s.ID), fmt.Sprintf(format, a...))
+	}
+	switch {
+	case s.Kind == Application && s.Package != nil:
+		return bad("is an application step and names a package, %s %s, which only platform steps install", textID(s.Package.Type), s.Package.Version)
+	case s.Kind == Application && !s.To.Same(s.NewTemplate.Version):
+		return bad("goes to %s, and deploys version %s of template %s", s.To, s.NewTemplate.Version, textID(s.NewTemplate.ID))
+	case s.Kind == Application:
+		return nil
+	case s.Package == nil:
+		return bad("is a platform step and names no package to install")
+	case s.Package.Type != s.Type:
+		return bad("is of a node of type %s, and installs a package of type %s", textID(s.Type), textID(s.Package.Type))
+	case !s.To.Same(s.Package.Version):
+		return bad("goes to %s, and installs version %s of %s", s.To, s.Package.Version, textID(s.Package.Type))
 	}
 	return nil
 }

@@ -1,0 +1,99 @@
+package upgrade_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/upgrade"
+)
+
+// TestHunt15ReadJSONRefusesContradictoryTarget edits a planned plan as
+// someone reviewing the file might, pinning a Tomcat to another version
+// by its "to" alone, and makes its ID again, as anyone can: ReadJSON took
+// it, and the run installed the package the step still named while the
+// plan, as reviewed and as recorded, said the node went elsewhere. A step
+// whose target contradicts what it deploys is now refused, naming the
+// step and both versions.
+func TestHunt15ReadJSONRefusesContradictoryTarget(t *testing.T) {
+	plan, err := upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t)).
+		Plan(context.Background(), shop2("tomcat_server", ">=9.0, <11", "java_runtime", ">=11"))
+	require.NoError(t, err)
+	find := func(p *upgrade.Plan, kind upgrade.StepKind, typ string) *upgrade.Step {
+		for i := range p.Steps {
+			if s := &p.Steps[i]; s.Kind == kind && (typ == "" || s.Type == typ) {
+				return s
+			}
+		}
+		t.Fatalf("no %s step of type %q in %v", kind, typ, ids(p))
+		return nil
+	}
+	read := func(p *upgrade.Plan) (*upgrade.Plan, error) {
+		p.ID = p.ComputeID()
+		var buf bytes.Buffer
+		require.NoError(t, p.WriteJSON(&buf))
+		return upgrade.ReadJSON(&buf)
+	}
+	_, err = read(plan)
+	require.NoError(t, err, "the plan as planned")
+	clone := func() *upgrade.Plan { // a plan of its own to edit
+		p, err := read(plan)
+		require.NoError(t, err)
+		return p
+	}
+	for name, tt := range map[string]struct {
+		edit func(p *upgrade.Plan) *upgrade.Step
+		want string
+	}{
+		"platform step's to": {func(p *upgrade.Plan) *upgrade.Step {
+			s := find(p, upgrade.Platform, "tomcat")
+			s.To = v("9.0.85")
+			return s
+		}, "goes to 9.0.85, and installs version 10.1.34 of tomcat: edit both to agree, or plan again"},
+		"package of another type": {func(p *upgrade.Plan) *upgrade.Step {
+			s := find(p, upgrade.Platform, "tomcat")
+			pk := *s.Package
+			pk.Type = "jdk"
+			s.Package = &pk
+			return s
+		}, "is of a node of type tomcat, and installs a package of type jdk"},
+		"platform step without package": {func(p *upgrade.Plan) *upgrade.Step {
+			s := find(p, upgrade.Platform, "jdk")
+			s.Package = nil
+			return s
+		}, "is a platform step and names no package to install"},
+		"application step's to": {func(p *upgrade.Plan) *upgrade.Step {
+			s := find(p, upgrade.Application, "")
+			s.To = v("2.0.1")
+			return s
+		}, "goes to 2.0.1, and deploys version 2.0.0 of template shop_app"},
+		"application step with a package": {func(p *upgrade.Plan) *upgrade.Step {
+			s := find(p, upgrade.Application, "")
+			s.Package = find(p, upgrade.Platform, "tomcat").Package
+			return s
+		}, "is an application step and names a package, tomcat 10.1.34, which only platform steps install"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := clone()
+			s := tt.edit(p)
+			got, err := read(p)
+			assert.Nil(t, got)
+			require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+			want := "upgrade: invalid plan: step " + string(s.ID) + " " + tt.want
+			if !strings.HasSuffix(want, "plan again") {
+				want += ": edit both to agree, or plan again"
+			}
+			assert.EqualError(t, err, want)
+		})
+	}
+	// The same version written otherwise is no contradiction.
+	p := clone()
+	s := find(p, upgrade.Platform, "tomcat")
+	s.To = v("v10.1.34")
+	_, err = read(p)
+	require.NoError(t, err)
+}
