@@ -445,21 +445,24 @@ func apply(ctx context.Context, in *inputFlags, rf *runFlags, af *applyFlags, st
 		}
 	}
 	clock := newStepClock(time.Now)
+	var rec *recorder
+	if inv != nil {
+		rec = newRecorder(inv.LearnAll, inv.UnlearnAll)
+	}
 	opts = append(opts, upgrade.WithEvents(func(ev upgrade.Event) {
 		fmt.Fprintln(stdout, clock.line(ev))
-		if inv == nil {
-			return
-		}
-		switch ev.Kind {
-		case upgrade.StepSucceeded:
-			learn(inv.Learn(learnCtx, *ev.Step))
-		case upgrade.StepRolledBack:
-			learn(inv.Unlearn(learnCtx, *ev.Step))
+		if rec != nil {
+			rec.event(ev)
 		}
 	}))
 	runCtx, cancel := afterStop(ctx, rf.grace)
 	defer cancel()
 	rep, err := upgrade.Run(runCtx, plan, newExecutorWith(cmds, stderr, rf.concurrency > 1, rf.stepTimeout), opts...)
+	if rec != nil {
+		for _, err := range rec.Wait() {
+			learn(err)
+		}
+	}
 	if rep != nil {
 		if inv != nil {
 			learnResumed(learnCtx, inv, plan, rep, learn)

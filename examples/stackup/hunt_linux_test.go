@@ -28,8 +28,8 @@ func TestServeDatabaseLearnFailureReported(t *testing.T) {
 	e := newApplyEnv(t)
 	ts := newDatabaseServer(t, e, db, schema)
 	inv := newInventory(&inputFlags{topology: e.topo})
-	ts.srv.learn = func(ctx context.Context, s upgrade.Step) error {
-		if err := inv.Learn(ctx, s); err != nil {
+	ts.srv.learn = func(ctx context.Context, steps []upgrade.Step) error {
+		if err := inv.LearnAll(ctx, steps); err != nil {
 			return err
 		}
 		ts.srv.env.changed()

@@ -33,11 +33,13 @@ import (
 // a node without a version field gets one after its template. A JSON
 // topology file is written again by topology.WriteJSON, indented, every
 // node with its version. An instance file in JSON (.json), which is
-// edited as YAML, is written as JSON again, indented, its key order kept. Each write reads the file afresh, checks that the
-// result reads back as a valid deployment with the node at its new
-// version, and replaces the file atomically (see writeFileAtomic). Writes
-// of two stackup processes are serialised by a lock on the file's
-// directory (flock, on Unix), and those of one process by a mutex.
+// edited as YAML, is written as JSON again, indented, its key order kept.
+// Each write reads the file afresh, checks that the result reads back as
+// a valid deployment with the nodes at their new versions, and replaces
+// the file atomically (see writeFileAtomic); LearnAll makes the edits of
+// several steps with one write. Writes of two stackup processes are
+// serialised by a lock on the file's directory (flock, on Unix), and
+// those of one process by a mutex.
 //
 // An application step also changes the node's application: the node
 // takes the new template's ID when it changed, and, once every node of
@@ -64,8 +66,9 @@ type inventory struct {
 	// it is kept JSON (see setYAML).
 	json bool
 
-	mu       sync.Mutex
+	mu       sync.Mutex                        // held by a write
 	replaced map[appTemplate]topology.Template // the definitions that learning replaced, for Unlearn
+
 }
 
 // appTemplate names a template of an application.
@@ -85,6 +88,10 @@ type edit struct {
 	// (in place of one of its ID, or added) once every node of it has
 	// define.Version.
 	define *topology.Template
+	// restore says that define is to be the definition of template that
+	// learning replaced, if any, as known when the edit is made: an
+	// Unlearn's (see batch.prepare).
+	restore bool
 }
 
 type inventoryFormat int
@@ -97,14 +104,15 @@ const (
 
 // newInventory returns the inventory of the deployment in's flags name.
 func newInventory(in *inputFlags) *inventory {
-	if in.topology == "" {
-		return &inventory{path: in.instances, service: in.tosca, format: toscaInstances,
-			json: strings.EqualFold(filepath.Ext(in.instances), ".json")}
+	inv := &inventory{path: in.topology, format: topologyYAML}
+	switch {
+	case in.topology == "":
+		inv.path, inv.service, inv.format = in.instances, in.tosca, toscaInstances
+		inv.json = strings.EqualFold(filepath.Ext(in.instances), ".json")
+	case strings.EqualFold(filepath.Ext(in.topology), ".json"):
+		inv.format = topologyJSON
 	}
-	if strings.EqualFold(filepath.Ext(in.topology), ".json") {
-		return &inventory{path: in.topology, format: topologyJSON}
-	}
-	return &inventory{path: in.topology, format: topologyYAML}
+	return inv
 }
 
 // Learn records that step s is done: its node is at s.To, and, for an
@@ -170,16 +178,46 @@ func (inv *inventory) Admits(plan *upgrade.Plan) error {
 // and, for an application step, runs its template of before (whose
 // definition this process remembers if Learn replaced it).
 func (inv *inventory) Unlearn(ctx context.Context, s upgrade.Step) error {
+	return inv.apply(ctx, inv.unlearnt(s))
+}
+
+// unlearnt returns the edit that Unlearn makes for step s.
+func (inv *inventory) unlearnt(s upgrade.Step) edit {
 	e := edit{app: s.App, node: s.Node, version: s.From}
 	if s.Kind == upgrade.Application && s.NewTemplate != nil && inv.format != toscaInstances {
-		e.template = s.Template
-		inv.mu.Lock()
-		if old, ok := inv.replaced[appTemplate{s.App, s.Template}]; ok {
-			e.define = &old
-		}
-		inv.mu.Unlock()
+		e.template, e.restore = s.Template, true
 	}
-	return inv.apply(ctx, e)
+	return e
+}
+
+// LearnAll records what Learn records for each of steps, in their order,
+// with one write of the file if it can; if that fails, with one write
+// each, so that a step the file cannot record keeps none of the others
+// from it. Its error names each node not recorded.
+func (inv *inventory) LearnAll(ctx context.Context, steps []upgrade.Step) error {
+	return inv.applyAll(ctx, steps, inv.learnt)
+}
+
+// UnlearnAll records what Unlearn records for each of steps, as LearnAll.
+func (inv *inventory) UnlearnAll(ctx context.Context, steps []upgrade.Step) error {
+	return inv.applyAll(ctx, steps, inv.unlearnt)
+}
+
+func (inv *inventory) applyAll(ctx context.Context, steps []upgrade.Step, edited func(upgrade.Step) edit) error {
+	es := make([]edit, len(steps))
+	for i, s := range steps {
+		es[i] = edited(s)
+	}
+	if len(es) > 1 && inv.write(ctx, es) == nil {
+		return nil
+	}
+	var errs []error
+	for _, e := range es {
+		if err := inv.apply(ctx, e); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Ready checks, before anything runs, that the file can be rewritten as
@@ -212,13 +250,15 @@ func (inv *inventory) Set(ctx context.Context, node topology.NodeID, v version.V
 // apply makes edit e in the file. Its errors name the file and the node;
 // on error the file is unchanged.
 func (inv *inventory) apply(ctx context.Context, e edit) error {
-	if err := inv.set(ctx, e); err != nil {
+	if err := inv.write(ctx, []edit{e}); err != nil {
 		return fmt.Errorf("recording %s at %s in %s: %w", e.node, e.version, inv.path, err)
 	}
 	return nil
 }
 
-func (inv *inventory) set(ctx context.Context, e edit) error {
+// write makes edits es in the file, in their order, with one write; on
+// error the file is unchanged.
+func (inv *inventory) write(ctx context.Context, es []edit) error {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -248,41 +288,79 @@ func (inv *inventory) set(ctx context.Context, e edit) error {
 	if err != nil {
 		return err
 	}
+	b := &batch{es: es, before: inv.replaced}
 	var out []byte
-	var replaced *topology.Template
 	switch inv.format {
 	case topologyJSON:
-		out, replaced, err = setJSON(data, e)
+		out, err = setJSON(data, b)
 	default:
-		out, replaced, err = setYAML(data, e, inv.format == toscaInstances, inv.json)
+		out, err = setYAML(data, b, inv.format == toscaInstances, inv.json)
 	}
 	if err != nil {
 		return err
 	}
-	if err := inv.check(out, e); err != nil {
+	if err := inv.check(out, es); err != nil {
 		return fmt.Errorf("the file would not read back right (%w); edit it by hand", err)
 	}
 	if learnHook != nil {
-		learnHook(e.node)
+		for _, e := range es {
+			learnHook(e.node)
+		}
 	}
 	if err := writeAtomicIn(root, name, inv.path, out, 0o644); err != nil {
 		return err
 	}
-	if replaced != nil {
+	for key, t := range b.replaced {
 		if inv.replaced == nil {
 			inv.replaced = map[appTemplate]topology.Template{}
 		}
-		key := appTemplate{e.app, replaced.ID}
-		if _, ok := inv.replaced[key]; !ok { // the first: the definition before the run
-			inv.replaced[key] = *replaced
-		}
+		inv.replaced[key] = t
 	}
 	return nil
 }
 
-// check reads data back as the deployment and checks the node's version
-// and template.
-func (inv *inventory) check(data []byte, e edit) error {
+// batch is the edits of one write, and the definitions they replaced.
+type batch struct {
+	es       []edit
+	before   map[appTemplate]topology.Template // replaced by the writes before (inventory.replaced)
+	replaced map[appTemplate]topology.Template // replaced by these edits, and not before
+}
+
+// prepare returns e as it is to be made after the edits of b before it:
+// an Unlearn's definition to restore is the one that learning replaced.
+func (b *batch) prepare(e edit) edit {
+	if e.restore {
+		for _, m := range []map[appTemplate]topology.Template{b.before, b.replaced} {
+			if old, ok := m[appTemplate{e.app, e.template}]; ok {
+				e.define = &old
+			}
+		}
+	}
+	return e
+}
+
+// made records that edit e replaced the definition old, if any: the first
+// replaced, the definition before the run, is the one Unlearn restores.
+func (b *batch) made(e edit, old *topology.Template) {
+	if old == nil {
+		return
+	}
+	key := appTemplate{e.app, old.ID}
+	if _, ok := b.before[key]; ok {
+		return
+	}
+	if _, ok := b.replaced[key]; ok {
+		return
+	}
+	if b.replaced == nil {
+		b.replaced = map[appTemplate]topology.Template{}
+	}
+	b.replaced[key] = *old
+}
+
+// check reads data back as the deployment and checks the version and
+// template of each node that es edit, as the last of them left it.
+func (inv *inventory) check(data []byte, es []edit) error {
 	var m *topology.Memory
 	var err error
 	switch inv.format {
@@ -299,15 +377,24 @@ func (inv *inventory) check(data []byte, e edit) error {
 	if err != nil {
 		return err
 	}
-	n, err := m.Node(context.Background(), e.node)
-	if err != nil {
-		return err
+	last := make(map[topology.NodeID]int, len(es))
+	for i, e := range es {
+		last[e.node] = i
 	}
-	if !n.Version.Same(e.version) {
-		return fmt.Errorf("node %s reads back at %s", e.node, n.Version)
-	}
-	if e.template != "" && n.Template != e.template {
-		return fmt.Errorf("node %s reads back of template %s", e.node, n.Template)
+	for i, e := range es {
+		if last[e.node] != i {
+			continue
+		}
+		n, err := m.Node(context.Background(), e.node)
+		if err != nil {
+			return err
+		}
+		if !n.Version.Same(e.version) {
+			return fmt.Errorf("node %s reads back at %s", e.node, n.Version)
+		}
+		if e.template != "" && n.Template != e.template {
+			return fmt.Errorf("node %s reads back of template %s", e.node, n.Template)
+		}
 	}
 	return nil
 }
@@ -339,24 +426,28 @@ func readAtMost(r io.Reader, path string, limit int64) ([]byte, error) {
 
 // setJSON makes edit e in a JSON topology file, and returns the
 // definition e.define replaced, if any.
-func setJSON(data []byte, e edit) ([]byte, *topology.Template, error) {
+func setJSON(data []byte, b *batch) ([]byte, error) {
 	m, err := topology.ReadJSON(bytes.NewReader(data))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	apps := m.Applications()
-	replaced, err := editApps(apps, e)
-	if err != nil {
-		return nil, nil, err
+	for _, e := range b.es {
+		e = b.prepare(e)
+		replaced, err := editApps(apps, e)
+		if err != nil {
+			return nil, err
+		}
+		b.made(e, replaced)
 	}
 	if m, err = topology.New(apps...); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	var b bytes.Buffer
-	if err := m.WriteJSON(&b); err != nil {
-		return nil, nil, err
+	var out bytes.Buffer
+	if err := m.WriteJSON(&out); err != nil {
+		return nil, err
 	}
-	return b.Bytes(), replaced, nil
+	return out.Bytes(), nil
 }
 
 // editApps makes edit e in apps, and returns the definition e.define
@@ -418,19 +509,19 @@ func sameTemplate(a, b *topology.Template) bool {
 		})
 }
 
-// setYAML makes edit e in a YAML topology file, or in an instance file
-// (instances: the node's version only), editing the document's nodes so
-// that comments, key order and styles stay, and returns the definition
-// e.define replaced, if any. With asJSON, the file is JSON and stays so:
-// the strings added are quoted, and the result is indented as JSON (the
-// encoder writes JSON's flow style on one line).
-func setYAML(data []byte, e edit, instances, asJSON bool) ([]byte, *topology.Template, error) {
+// setYAML makes the edits of b in a YAML topology file, or in an
+// instance file (instances: the nodes' versions only), editing the
+// document's nodes so that comments, key order and styles stay. With
+// asJSON, the file is JSON and stays so: the strings added are quoted,
+// and the result is indented as JSON (the encoder writes JSON's flow
+// style on one line).
+func setYAML(data []byte, b *batch, instances, asJSON bool) ([]byte, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
-		return nil, nil, errors.New("not one YAML document")
+		return nil, errors.New("not one YAML document")
 	}
 	var apps []*yaml.Node // the mappings holding the sequences of nodes
 	if instances {
@@ -438,6 +529,40 @@ func setYAML(data []byte, e edit, instances, asJSON bool) ([]byte, *topology.Tem
 	} else if list := mapValue(doc.Content[0], "applications"); list != nil && list.Kind == yaml.SequenceNode {
 		apps = list.Content
 	}
+	for _, e := range b.es {
+		e = b.prepare(e)
+		replaced, err := editYAML(apps, e, instances)
+		if err != nil {
+			return nil, err
+		}
+		b.made(e, replaced)
+	}
+	if asJSON {
+		quoteStrings(&doc)
+	}
+	var out bytes.Buffer
+	enc := yaml.NewEncoder(&out)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	if asJSON {
+		var indented bytes.Buffer
+		if err := json.Indent(&indented, out.Bytes(), "", "  "); err != nil {
+			return nil, fmt.Errorf("the file is JSON, and would not be once written: %w", err)
+		}
+		return indented.Bytes(), nil
+	}
+	return out.Bytes(), nil
+}
+
+// editYAML makes edit e in apps, the mappings of a YAML document that hold
+// the sequences of nodes, and returns the definition e.define replaced, if
+// any.
+func editYAML(apps []*yaml.Node, e edit, instances bool) (*topology.Template, error) {
 	var target, app *yaml.Node
 	for _, a := range apps {
 		l := mapValue(a, "nodes")
@@ -451,49 +576,27 @@ func setYAML(data []byte, e edit, instances, asJSON bool) ([]byte, *topology.Tem
 		}
 	}
 	if target == nil {
-		return nil, nil, fmt.Errorf("node %q not found in the file as written (an alias or merge key?); edit it by hand", e.node)
+		return nil, fmt.Errorf("node %q not found in the file as written (an alias or merge key?); edit it by hand", e.node)
 	}
 	if target.Anchor != "" {
-		return nil, nil, fmt.Errorf("node %q is an anchor that other nodes may share; edit it by hand", e.node)
+		return nil, fmt.Errorf("node %q is an anchor that other nodes may share; edit it by hand", e.node)
 	}
 	if err := setScalar(target, "version", versionScalar(e.version), "template", e.node); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	var replaced *topology.Template
-	if !instances {
-		if e.template != "" {
-			id := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: string(e.template)}
-			if err := setScalar(target, "template", id, "id", e.node); err != nil {
-				return nil, nil, err
-			}
-		}
-		if e.define != nil {
-			var err error
-			if replaced, err = defineYAML(app, e.define); err != nil {
-				return nil, nil, err
-			}
+	if instances {
+		return nil, nil
+	}
+	if e.template != "" {
+		id := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: string(e.template)}
+		if err := setScalar(target, "template", id, "id", e.node); err != nil {
+			return nil, err
 		}
 	}
-	if asJSON {
-		quoteStrings(&doc)
+	if e.define == nil {
+		return nil, nil
 	}
-	var b bytes.Buffer
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	if err := enc.Encode(&doc); err != nil {
-		return nil, nil, err
-	}
-	if err := enc.Close(); err != nil {
-		return nil, nil, err
-	}
-	if asJSON {
-		var indented bytes.Buffer
-		if err := json.Indent(&indented, b.Bytes(), "", "  "); err != nil {
-			return nil, nil, fmt.Errorf("the file is JSON, and would not be once written: %w", err)
-		}
-		return indented.Bytes(), replaced, nil
-	}
-	return b.Bytes(), replaced, nil
+	return defineYAML(app, e.define)
 }
 
 // quoteStrings gives every plain string scalar under n double quotes, as

@@ -76,16 +76,18 @@ type server struct {
 	// plans that runs name, kept for their resumes (s.mu guards it).
 	keep, keepPlans int
 	named           map[string]bool
-	// learn, if set, is called after each step that succeeded, before a
-	// step that depends on it starts, so that the inventory learns the
-	// node's new version; an error is logged. A resumed run calls it
-	// first for every step its journal records as succeeded, in the
-	// plan's order, so learning must be idempotent.
-	learn func(context.Context, upgrade.Step) error
-	// unlearn, if set, is called after each step rolled back, so that the
-	// inventory learns that its node is back at the step's From; an error
-	// counts as learn's does. See learnInto.
-	unlearn func(context.Context, upgrade.Step) error
+	// learn, if set, is called with the steps that succeeded, in order,
+	// so that the inventory learns the nodes' new versions; an error is
+	// logged, and fails a run whose steps all succeeded. A run hands them
+	// over from a goroutine of its own, those that succeeded meanwhile at
+	// once (see recorder). A resumed run calls it first for every step
+	// its journal records as succeeded, in the plan's order, so learning
+	// must be idempotent.
+	learn func(context.Context, []upgrade.Step) error
+	// unlearn, if set, is called with the steps rolled back, as learn, so
+	// that the inventory learns that their nodes are back at the steps'
+	// From. See learnInto.
+	unlearn func(context.Context, []upgrade.Step) error
 	// admits, if set, checks that the inventory can record a plan, before
 	// it runs (see inventory.Admits).
 	admits func(*upgrade.Plan) error
@@ -980,23 +982,8 @@ func (s *server) checkStale(plan *upgrade.Plan, opts ...upgrade.RunOption) error
 func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, j *upgrade.FileJournal, resumed bool) {
 	defer s.wg.Done()
 	id := rs.status().Run
-	var learnMu sync.Mutex
 	var learnErr error // the first step the inventory did not learn
-	record := func(f func(context.Context, upgrade.Step) error, st upgrade.Step) {
-		if f == nil {
-			return
-		}
-		// Not cancelled with the run: the step is done (or undone), and
-		// the inventory must know it.
-		if err := f(context.WithoutCancel(ctx), st); err != nil {
-			s.log.Error("the inventory did not learn a step's result", "run", id, "step", st.ID, "err", err)
-			learnMu.Lock()
-			learnErr = cmp.Or(learnErr, err)
-			learnMu.Unlock()
-		}
-	}
-	learn := func(st upgrade.Step) { record(s.learn, st) }
-	if resumed {
+	if resumed && s.learn != nil {
 		// The steps an earlier attempt did, learned again in the plan's
 		// order: a crash may have come between a step and its learning.
 		records, err := j.Begin(ctx, plan.ID)
@@ -1005,23 +992,36 @@ func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, 
 		}
 		done := journalSteps(records)
 		for _, st := range plan.Steps {
-			if done[st.ID] == string(upgrade.RecordSucceeded) {
-				learn(st)
+			if done[st.ID] != string(upgrade.RecordSucceeded) {
+				continue
+			}
+			// Not cancelled with the run: the step is done, and the
+			// inventory must know it.
+			if err := s.learn(context.WithoutCancel(ctx), []upgrade.Step{st}); err != nil {
+				s.log.Error("the inventory did not learn a step's result", "run", id, "step", st.ID, "err", err)
+				learnErr = cmp.Or(learnErr, err)
 			}
 		}
+	}
+	var rec *recorder // the run's steps, learnt in the background
+	if s.learn != nil {
+		rec = newRecorder(s.learn, s.unlearn)
 	}
 	events := func(ev upgrade.Event) {
 		took, ok := rs.add(ev)
 		s.metrics.step(apiName(ev.Kind), took, ok)
-		switch ev.Kind {
-		case upgrade.StepSucceeded:
-			learn(*ev.Step)
-		case upgrade.StepRolledBack:
-			record(s.unlearn, *ev.Step)
+		if rec != nil {
+			rec.event(ev)
 		}
 	}
 	opts := append(s.rf.options(s.ctx, s.env), upgrade.WithJournal(j), upgrade.WithEvents(events))
 	rep, err := upgrade.Run(ctx, plan, s.exec, opts...)
+	if rec != nil {
+		for _, lerr := range rec.Wait() {
+			s.log.Error("the inventory did not learn a step's result", "run", id, "err", lerr)
+			learnErr = cmp.Or(learnErr, lerr)
+		}
+	}
 	if err == nil && learnErr != nil {
 		err = unlearnedError(learnErr, id)
 	}
@@ -1066,16 +1066,13 @@ func (s *server) execute(ctx context.Context, rs *runState, plan *upgrade.Plan, 
 // the plans and runs to come read the topology it wrote (see
 // env.refresh).
 func (s *server) learnInto(inv *inventory) {
-	record := func(f func(*inventory, context.Context, upgrade.Step) error) func(context.Context, upgrade.Step) error {
-		return func(ctx context.Context, st upgrade.Step) error {
-			if err := f(inv, ctx, st); err != nil {
-				return err
-			}
-			s.env.changed()
-			return nil
+	record := func(f func(*inventory, context.Context, []upgrade.Step) error) func(context.Context, []upgrade.Step) error {
+		return func(ctx context.Context, steps []upgrade.Step) error {
+			defer s.env.changed() // even when some were not recorded
+			return f(inv, ctx, steps)
 		}
 	}
-	s.learn, s.unlearn = record((*inventory).Learn), record((*inventory).Unlearn)
+	s.learn, s.unlearn = record((*inventory).LearnAll), record((*inventory).UnlearnAll)
 	s.admits = inv.Admits
 }
 

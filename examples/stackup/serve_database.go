@@ -244,9 +244,9 @@ func (s *server) followed(rs *runState, ev pgrun.Event) {
 	if !counted {
 		s.metrics.step(apiName(ev.Kind), took, ok)
 	}
-	f := map[upgrade.EventKind]func(context.Context, upgrade.Step) error{upgrade.StepSucceeded: s.learn, upgrade.StepRolledBack: s.unlearn}[ev.Kind]
+	f := map[upgrade.EventKind]func(context.Context, []upgrade.Step) error{upgrade.StepSucceeded: s.learn, upgrade.StepRolledBack: s.unlearn}[ev.Kind]
 	if f != nil {
-		if err := f(context.WithoutCancel(s.ctx), *ev.Step); err != nil {
+		if err := f(context.WithoutCancel(s.ctx), []upgrade.Step{*ev.Step}); err != nil {
 			s.log.Error("the inventory did not learn a step's result", "run", rs.status().Run, "step", ev.Step.ID, "err", err)
 			rs.mu.Lock()
 			rs.learnErr = cmp.Or(rs.learnErr, err)

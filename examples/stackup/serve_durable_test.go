@@ -205,8 +205,10 @@ func TestServeRestart(t *testing.T) {
 	assert.Equal(t, "not_started", got["steps"].(map[string]any)[allSteps[4]])
 
 	var learned []string
-	second.srv.learn = func(_ context.Context, st upgrade.Step) error {
-		learned = append(learned, string(st.ID)) // steps run one at a time
+	second.srv.learn = func(_ context.Context, steps []upgrade.Step) error {
+		for _, st := range steps { // called from one goroutine at a time
+			learned = append(learned, string(st.ID))
+		}
 		return nil
 	}
 	code, resumed := second.post(t, "/v1/runs/"+run+"/resume", "")
@@ -221,29 +223,31 @@ func TestServeRestart(t *testing.T) {
 }
 
 // TestServeLearns checks the inventory hook: it is called once per step
-// that succeeded, in order, before the next step starts.
+// that succeeded, in order, and the run ends once it has been.
 func TestServeLearns(t *testing.T) {
 	ts := newTestServer(t, `sh -c 'echo "ran $1" >> "$2"' sh {{.ID}} LEDGER`)
 	var mu sync.Mutex
-	ts.srv.learn = func(ctx context.Context, st upgrade.Step) error {
+	var learned []string
+	ts.srv.learn = func(ctx context.Context, steps []upgrade.Step) error {
 		mu.Lock()
 		defer mu.Unlock()
-		f, err := os.OpenFile(ts.ledger, os.O_APPEND|os.O_WRONLY, 0)
-		if err != nil {
-			return err
+		for _, st := range steps {
+			learned = append(learned, string(st.ID)+" "+st.To.String())
 		}
-		defer f.Close()
-		_, err = io.WriteString(f, "learned "+string(st.ID)+" "+st.To.String()+"\n")
-		return err
+		return nil
 	}
 	code, answer := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
 	require.Equal(t, http.StatusAccepted, code, answer)
 	ts.follow(t, answer["events"].(string), "")
-	var want strings.Builder
+	var ran, want []string
 	for _, s := range allSteps {
-		want.WriteString("ran " + s + "\nlearned " + s + " " + s[strings.Index(s, "@")+1:] + "\n")
+		ran = append(ran, "ran "+s+"\n")
+		want = append(want, s+" "+s[strings.Index(s, "@")+1:])
 	}
-	assert.Equal(t, want.String(), ts.readLedger(t))
+	assert.Equal(t, strings.Join(ran, ""), ts.readLedger(t))
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, want, learned, "learned once the run ended")
 }
 
 // TestServeMetrics reads /metrics after a run.

@@ -20,8 +20,8 @@ func newLearningServer(t *testing.T, exec string) *testServer {
 	e := newApplyEnv(t)
 	ts := startTestServer(t, e, filepath.Join(t.TempDir(), "state"), t.Context(), 0, e.topo, exec, access{token: testToken}, slog.New(slog.DiscardHandler))
 	inv := newInventory(&inputFlags{topology: e.topo})
-	ts.srv.learn = func(ctx context.Context, s upgrade.Step) error {
-		if err := inv.Learn(ctx, s); err != nil {
+	ts.srv.learn = func(ctx context.Context, steps []upgrade.Step) error {
+		if err := inv.LearnAll(ctx, steps); err != nil {
 			return err
 		}
 		ts.srv.env.changed()
