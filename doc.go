@@ -20,9 +20,27 @@
 //     nodes, applications, and the [github.com/stackup/stackup/topology.Topology] interface a host
 //     program implements over its inventory.
 //   - [github.com/stackup/stackup/pkgsource]: upgrade packages and the
-//     [github.com/stackup/stackup/pkgsource.Source] interface a package repository implements.
-//   - [github.com/stackup/stackup/upgrade]: requests, the planner, plans and
-//     steps, the [github.com/stackup/stackup/upgrade.Executor] interface, and the runner.
+//     [github.com/stackup/stackup/pkgsource.Source] interface a package repository implements;
+//     [github.com/stackup/stackup/pkgsource/sourcetest] checks an
+//     implementation against that interface's contract.
+//   - [github.com/stackup/stackup/upgrade]: requests, the
+//     [github.com/stackup/stackup/upgrade.Planner], plans and steps, the
+//     [github.com/stackup/stackup/upgrade.Executor] interface, the runner
+//     ([github.com/stackup/stackup/upgrade.Run]) and the
+//     [github.com/stackup/stackup/upgrade.Journal] a run resumes from.
+//   - [github.com/stackup/stackup/upgrade/upgradetest]: a recording,
+//     fault-injecting Executor for the tests of host programs.
+//   - [github.com/stackup/stackup/upgrade/pgrun]: plans run by workers on
+//     many hosts over PostgreSQL, with the semantics of Run.
+//
+// # How they fit
+//
+// A host program implements Topology over its inventory (or loads a file
+// into a topology.Memory) and Source over its package repository (or uses
+// pkgsource.Dir or pkgsource.HTTP). upgrade.NewPlanner reads both and
+// makes a Plan, which changes nothing. upgrade.Run then carries out the
+// plan's steps with the host's Executor, platform first; with a Journal
+// (upgrade.OpenFileJournal), a run cut short resumes where it stopped.
 //
 // # Concepts
 //
