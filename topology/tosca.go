@@ -130,9 +130,9 @@ func mapping(n *yaml.Node, construct string) ([][2]*yaml.Node, error) {
 			// Its Value is the anchor's name, not the key YAML reads.
 			return nil, toscaError(k, where, "an alias (*%s) as a key is not supported; write the key out", k.Value)
 		case k.Kind != yaml.ScalarNode:
-			return nil, toscaError(k, where, "a key that is not a single value is not supported")
+			return nil, toscaError(k, where, "a key that is not a single value is not supported; write the key as plain text")
 		case k.Value == "<<":
-			return nil, toscaError(k, where, "merge keys (<<) are not supported")
+			return nil, toscaError(k, where, "merge keys (<<) are not supported; write the keys out in the mapping")
 		}
 		if line, dup := lines[k.Value]; dup {
 			return nil, toscaError(k, join(construct, k.Value), "duplicate key (also on line %d): give each key once; remove one of the two, or merge them", line)
@@ -734,7 +734,8 @@ func constraintClause(op, arg *yaml.Node, where string) (and []string, or [][]st
 		}
 		return nil, or, nil
 	}
-	return nil, nil, toscaError(op, at, "constraint operator %s not supported", Quote(op.Value))
+	return nil, nil, toscaError(op, at, "constraint operator %s not supported; write the constraint with equal, greater_than, "+
+		"greater_or_equal, less_than, less_or_equal, in_range or valid_values", Quote(op.Value))
 }
 
 type instanceFile struct {

@@ -985,7 +985,7 @@ nodes:
 	//   database: depends_on shop_db, version =15.6.0 || =16.2.0
 	// tomcat_server: tosca.nodes.WebServer 9.0.85
 	// shop_db: tosca.nodes.Database 16.2
-	// topology: line 14: node_templates.shop_app.requirements[0].host.node_filter.properties.component_version.pattern: invalid topology: constraint operator "pattern" not supported
+	// topology: line 14: node_templates.shop_app.requirements[0].host.node_filter.properties.component_version.pattern: invalid topology: constraint operator "pattern" not supported; write the constraint with equal, greater_than, greater_or_equal, less_than, less_or_equal, in_range or valid_values
 }
 
 // shapeBase is a valid service template whose parts TestReadTOSCAShapes
