@@ -30,7 +30,9 @@ const Schema = "stackup.topology/v1"
 // one.
 const fileHolds = `a topology: "schema": "` + Schema + `" and its "applications"`
 
-// MaxFileSize is the largest topology file ReadJSON accepts, in bytes.
+// MaxFileSize is the largest input file the readers accept, in bytes: a
+// topology file (ReadJSON, ReadYAML, Load), and each of a TOSCA service
+// template and its instance file (ReadTOSCA, LoadTOSCA).
 const MaxFileSize = 64 << 20
 
 // A topology file is a JSON object:
