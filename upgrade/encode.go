@@ -16,13 +16,9 @@ import (
 
 // Schema is the value of the "schema" field of a plan in JSON. It changes
 // only when the JSON changes incompatibly.
-const Schema = "stackup.plan/v3"
-
-// MaxPlanSize is the largest plan ReadJSON accepts, in bytes.
-const MaxPlanSize = 256 << 20
-
-// The JSON form of a plan (schema "stackup.plan/v3") is an object with
-// these fields, each as the Go field of the same name documents:
+//
+// The JSON form of a plan is an object with these fields, each as the Go
+// field of the same name documents:
 //
 //	schema     "stackup.plan/v3"
 //	id         Plan.ID
@@ -45,7 +41,11 @@ const MaxPlanSize = 256 << 20
 // nodes decided alike are many. Schema v1 copied each application step's
 // template into it as "new_template"; v2 held each node's demands and
 // candidates on its last step; ReadJSON refuses both: plan again.
-//
+const Schema = "stackup.plan/v3"
+
+// MaxPlanSize is the largest plan ReadJSON accepts, in bytes.
+const MaxPlanSize = 256 << 20
+
 // A plan is written with demands of type Demand, and read with demands of
 // type demandJSON.
 type planJSON[D any] struct {
