@@ -24,17 +24,7 @@ import (
 )
 
 // Schema is the value of the "schema" field of a topology file.
-const Schema = "stackup.topology/v1"
-
-// fileHolds says what a topology file holds, for the error on an empty
-// one.
-const fileHolds = `a topology: "schema": "` + Schema + `" and its "applications"`
-
-// MaxFileSize is the largest input file the readers accept, in bytes: a
-// topology file (ReadJSON, ReadYAML, Load), and each of a TOSCA service
-// template and its instance file (ReadTOSCA, LoadTOSCA).
-const MaxFileSize = 64 << 20
-
+//
 // A topology file is a JSON object:
 //
 //	{
@@ -60,6 +50,18 @@ const MaxFileSize = 64 << 20
 // "relation" may be left out. A node's version written as 0.0.0 is an
 // error unless its template's version is 0.0.0 too, because a [Node]'s
 // zero version means "unset" and would silently become the template's.
+const Schema = "stackup.topology/v1"
+
+// fileHolds says what a topology file holds, for the error on an empty
+// one.
+const fileHolds = `a topology: "schema": "` + Schema + `" and its "applications"`
+
+// MaxFileSize is the largest input file the readers accept, in bytes: a
+// topology file (ReadJSON, ReadYAML, Load), and each of a TOSCA service
+// template and its instance file (ReadTOSCA, LoadTOSCA).
+const MaxFileSize = 64 << 20
+
+// fileTopology is a topology file, as Schema documents it.
 type fileTopology struct {
 	Schema       string            `json:"schema" yaml:"schema"`
 	Applications []fileApplication `json:"applications" yaml:"applications"`
