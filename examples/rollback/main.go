@@ -4,8 +4,9 @@
 // A shop of three instances moves to 2.0, whose instances need Tomcat 10.
 // The plan is rolled out with one canary instance first, then the rest.
 // The executor health-checks every step; shop-2 fails its check after its
-// upgrade, so the run stops and every step that succeeded is undone, the
-// last done first, leaving the fleet as it was.
+// upgrade, so the run stops, and shop-2 (which may have changed in part)
+// and every step that succeeded are undone, the last done first, leaving
+// the fleet as it was.
 package main
 
 import (
