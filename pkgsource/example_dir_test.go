@@ -2,7 +2,9 @@ package pkgsource_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"path/filepath"
@@ -51,8 +53,31 @@ func ExampleNewDir() {
 	for _, p := range tomcats {
 		fmt.Println(p, p.Location, p.Size, "bytes")
 	}
+	content, err := readVerified(ctx, repo, tomcats[1])
+	fmt.Printf("%s: %q, %v\n", tomcats[1], content, err)
+
+	// A package file changed after the index was published, even to
+	// content of the same size, does not verify.
+	if err := os.WriteFile(filepath.Join(dir, tomcats[1].Location), []byte("THE content of tomcat-10.1.34.tar.gz"), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	_, err = readVerified(ctx, repo, tomcats[1])
+	fmt.Println("tampered:", errors.Is(err, pkgsource.ErrDigestMismatch))
 	// Output:
 	// tomcat 9.0.98 tomcat-9.0.98.tar.gz 35 bytes
 	// tomcat 10.1.34 tomcat-10.1.34.tar.gz 36 bytes
 	// tomcat 11.0.2 tomcat-11.0.2.tar.gz 35 bytes
+	// tomcat 10.1.34: "the content of tomcat-10.1.34.tar.gz", <nil>
+	// tampered: true
+}
+
+// readVerified returns the content of package p, which o verifies as it
+// is read.
+func readVerified(ctx context.Context, o pkgsource.Opener, p pkgsource.Package) ([]byte, error) {
+	rc, err := o.Open(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
 }
