@@ -3,6 +3,8 @@ package upgrade_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
@@ -105,4 +107,60 @@ func ExampleRun() {
 	// platform/java-1@21.0.2 succeeded
 	// platform/tomcat-1@10.1.34 failed
 	// app/shop-1@2.0.0 skipped
+}
+
+func ExampleWithJournal() {
+	topo, packages, req := exampleSetup()
+	plan, err := upgrade.NewPlanner(topo, packages).Plan(context.Background(), req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	dir, err := os.MkdirTemp("", "journal")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+
+	// run runs the plan with the journal in dir, as a deployer started
+	// again after a crash or a failure would.
+	run := func(exec upgrade.ExecutorFunc) {
+		journal, err := upgrade.OpenFileJournal(filepath.Join(dir, "shop.journal"))
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		defer journal.Close()
+		report, err := upgrade.Run(context.Background(), plan, exec, upgrade.WithJournal(journal))
+		fmt.Println("error:", err)
+		for _, o := range report.Outcomes {
+			fmt.Printf("  %-26s %-10s resumed %v\n", o.Step, o.State, o.Resumed)
+		}
+	}
+
+	// The first run fails on Tomcat: Java is done, the shop is not.
+	run(func(ctx context.Context, s upgrade.Step) error {
+		if s.Node == "tomcat-1" {
+			return fmt.Errorf("port 8080 in use")
+		}
+		return nil
+	})
+	// Once the port is free, the same plan with the same journal goes
+	// on from there: Java is not installed again.
+	run(func(ctx context.Context, s upgrade.Step) error {
+		fmt.Println("  ran", s.ID)
+		return nil
+	})
+	// Output:
+	// error: upgrade: step platform/tomcat-1@10.1.34 on node "tomcat-1": port 8080 in use
+	//   platform/java-1@21.0.2     succeeded  resumed false
+	//   platform/tomcat-1@10.1.34  failed     resumed false
+	//   app/shop-1@2.0.0           skipped    resumed false
+	//   ran platform/tomcat-1@10.1.34
+	//   ran app/shop-1@2.0.0
+	// error: <nil>
+	//   platform/java-1@21.0.2     succeeded  resumed true
+	//   platform/tomcat-1@10.1.34  succeeded  resumed false
+	//   app/shop-1@2.0.0           succeeded  resumed false
 }
