@@ -43,8 +43,9 @@ const MaxIndexSize = 32 << 20
 // refuses an index older than the newest it has trusted. Each package
 // names its content by "file" (relative to the repository) or "url", and
 // gives its SHA-256 and size, which every read of the content is checked
-// against. "from", "requires" and "expires" may be left out. Unknown fields
-// are errors, and so is a key given twice in an object, in any letter case.
+// against. "from", "requires", "generated" and "expires" may be left out.
+// Unknown fields are errors, and so is a key given twice in an object, in
+// any letter case.
 type Index struct {
 	Version   int64
 	Generated time.Time
