@@ -493,7 +493,8 @@ func (pl *planning) noPath(pf *platform, fit sieve, up bool) error {
 		furthest, blocked, pre = pl.furthestReachable(installed, pkgs, pf.cotenants)
 		reason = "no package upgrades from there to a higher version" + fromPrereleaseHint(furthest, pkgs)
 		if len(pre) > 0 {
-			reason = fmt.Sprintf("only pre-releases lead on from there (%s), and a chain of upgrades passes through released versions only", joinVersions(pre))
+			reason = fmt.Sprintf("only pre-releases lead on from there (%s), and a chain of upgrades passes through released versions only", joinVersions(pre)) +
+				suffixedReleaseHint(furthest, pre[0])
 		}
 	} else {
 		furthest, blocked = pl.furthestDown(pf, fit)

@@ -215,6 +215,24 @@ func fromPrereleaseHint(installed version.Version, pkgs []pkgsource.Package) str
 	return ""
 }
 
+// suffixedReleaseHint returns, when furthest, the version a chain of
+// upgrades cannot go on from, is a pre-release like next, the pre-release
+// that leads on from it, "; " and the two ways on: a system that suffixes
+// every release, as EKS writes 1.27.3-eks-a5565ad, has nothing but
+// pre-releases to semantic versioning, which a chain does not pass
+// through; otherwise "".
+func suffixedReleaseHint(furthest, next version.Version) string {
+	if furthest.Prerelease() == "" {
+		return ""
+	}
+	meta := next.Prerelease()
+	if m := next.Metadata(); m != "" {
+		meta += "." + m
+	}
+	return fmt.Sprintf("; if their suffix names a build of a release, as in EKS's 1.27.3-eks-a5565ad, write it as build metadata (%d.%d.%d+%s) in the package source and the topology, or ask for >=%s first and plan again from there",
+		next.Major(), next.Minor(), next.Patch(), meta, next)
+}
+
 // rejectedPrereleaseHint returns "; " and the hint when d refuses v only
 // because it is a pre-release, or "", for a candidate's Rejected reason.
 func rejectedPrereleaseHint(d *Demand, v version.Version) string {
