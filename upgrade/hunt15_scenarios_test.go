@@ -16,6 +16,7 @@ import (
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
 	"github.com/stackup/stackup/upgrade/upgradetest"
+	"github.com/stackup/stackup/version"
 )
 
 // Scenarios of real systems, modelled as a host program would, through the
@@ -336,4 +337,288 @@ func TestHunt15EKSChainSaysWhatToDo(t *testing.T) {
 	require.ErrorIs(t, err, upgrade.ErrNoUpgradePath)
 	assert.Contains(t, err.Error(), "only pre-releases lead on from there (1.27.0-rc.1)")
 	assert.NotContains(t, err.Error(), "build metadata")
+}
+
+// TestHunt15JujuSeriesUpgrade: wordpress 6.5 needs Ubuntu 22.04 and MySQL
+// 8.0.36 or later within 8.0. Each wordpress machine moves to 22.04, not
+// 24.04, as the telegraf subordinate beside the unit does not support
+// 24.04; the database's machine, m-3, which only the new MySQL package
+// needs on 22.04 or later, goes to 24.04 (newest, no co-tenant holds it
+// back) in two hops, before the database; each unit waits for its own
+// machine and the database only. Asked for 24.04, the plan is refused
+// naming the subordinate that blocks. The plan runs, fails, is planned
+// again, resumes and converges.
+func TestHunt15JujuSeriesUpgrade(t *testing.T) {
+	topo := build(t, hunt15Juju())
+	req := hunt9Request("wordpress", "wordpress_charm", "6.5.0", "ubuntu_machine", ">=22.4", "mysql_charm", ">=8.0.36, <8.1")
+	plan, err := hunt9Plan(t, topo, hunt15JujuPackages(), nil, req)
+	require.NoError(t, err)
+	assert.Equal(t, []hunt8Step{
+		{"platform/m-0@22.4.0", "20.4.0", "22.4.0", nil},
+		{"platform/m-1@22.4.0", "20.4.0", "22.4.0", nil},
+		{"platform/m-2@22.4.0", "20.4.0", "22.4.0", nil},
+		{"platform/m-3@22.4.0", "20.4.0", "22.4.0", nil},
+		{"platform/m-3@24.4.0", "22.4.0", "24.4.0", []upgrade.StepID{"platform/m-3@22.4.0"}},
+		{"platform/mysql-0@8.0.39", "8.0.35", "8.0.39", []upgrade.StepID{"platform/m-3@24.4.0"}},
+		{"app/wp-0@6.5.0", "6.4.0", "6.5.0", []upgrade.StepID{"platform/m-0@22.4.0", "platform/mysql-0@8.0.39"}},
+		{"app/wp-1@6.5.0", "6.4.0", "6.5.0", []upgrade.StepID{"platform/m-1@22.4.0", "platform/mysql-0@8.0.39"}},
+		{"app/wp-2@6.5.0", "6.4.0", "6.5.0", []upgrade.StepID{"platform/m-2@22.4.0", "platform/mysql-0@8.0.39"}},
+	}, hunt8Steps(plan))
+	assert.Empty(t, plan.Warnings)
+	d := decided(t, plan, "m-0")
+	require.Len(t, d.Candidates, 2)
+	assert.Equal(t, "24.4.0", d.Candidates[0].Version.String())
+	assert.Contains(t, d.Candidates[0].Rejected, "tg-0")
+	assert.True(t, d.Candidates[1].Chosen)
+	hunt15Lifecycle(t, topo, hunt15JujuPackages(), nil, plan, "platform/m-3@24.4.0", req)
+
+	_, err = hunt9Plan(t, topo, hunt15JujuPackages(), nil, hunt9Request("wordpress", "wordpress_charm", "6.5.0", "ubuntu_machine", ">=24.4"))
+	var cerr *upgrade.ConflictError
+	require.ErrorAs(t, err, &cerr)
+	assert.Equal(t, topology.NodeID("m-0"), cerr.Node)
+	require.NotEmpty(t, cerr.Blocking)
+	assert.Equal(t, topology.NodeID("tg-0"), cerr.Blocking[0].Node)
+	assert.Equal(t, topology.AppID("telegraf"), cerr.Blocking[0].App)
+	assert.Contains(t, err.Error(), "node tg-0 (telegraf) requires >=20.4, <24.4")
+}
+
+// TestHunt15JujuUnitsInContainers: two wordpress units in LXD containers
+// on one machine, each with a telegraf subordinate related to the unit
+// (hosted on it, as juju-info relates them), which supports no 24.04. The
+// containers go to 22.04 (the subordinate, two nodes up, holds them back),
+// the machine to 24.04 first when the request needs it too; rolled with a
+// canary, the second container waits for the first unit.
+func TestHunt15JujuUnitsInContainers(t *testing.T) {
+	b := new(topology.Builder).
+		Template("model", topology.Template{ID: "ubuntu_machine", Type: "ubuntu", Version: v("20.4.0")}).
+		Template("model", topology.Template{ID: "lxd_container", Type: "ubuntu", Version: v("20.4.0"),
+			Requirements: []topology.Requirement{{Template: "ubuntu_machine", Constraint: c(">=20.4")}}}).
+		Template("wordpress", topology.Template{ID: "wordpress_charm", Type: "charm", Version: v("6.4.0"),
+			Requirements: []topology.Requirement{{Name: "host", Template: "lxd_container", Constraint: c(">=20.4")}}}).
+		Template("telegraf", topology.Template{ID: "telegraf_charm", Type: "charm", Version: v("1.28.0"),
+			Requirements: []topology.Requirement{{Name: "juju-info", Template: "wordpress_charm"}, {Template: "lxd_container", Constraint: c(">=20.4, <24.4")}}}).
+		Node("model", topology.Node{ID: "m-0", Template: "ubuntu_machine"})
+	for i := range 2 {
+		ct, wp := topology.NodeID(fmt.Sprintf("m-0-lxd-%d", i)), topology.NodeID(fmt.Sprintf("wp-%d", i))
+		b.Node("model", topology.Node{ID: ct, Template: "lxd_container", Relationships: on("m-0")}).
+			Node("wordpress", topology.Node{ID: wp, Template: "wordpress_charm", Relationships: on(ct)}).
+			Node("telegraf", topology.Node{ID: topology.NodeID(fmt.Sprintf("tg-%d", i)), Template: "telegraf_charm", Relationships: on(wp)})
+	}
+	topo := build(t, b)
+	pk := []pkgsource.Package{from(pkg("ubuntu", "22.4.0"), ">=20.4, <22.4"), from(pkg("ubuntu", "24.4.0"), ">=22.4, <24.4")}
+	req := hunt9Request("wordpress", "wordpress_charm", "6.5.0", "lxd_container", ">=22.4", "ubuntu_machine", ">=22.4")
+	plan, err := hunt9Plan(t, topo, pk, nil, req)
+	require.NoError(t, err)
+	rolled, err := plan.Roll(upgrade.Rolling{Canaries: 1})
+	require.NoError(t, err)
+	assert.Equal(t, []hunt8Step{
+		{"platform/m-0@22.4.0", "20.4.0", "22.4.0", nil},
+		{"platform/m-0@24.4.0", "22.4.0", "24.4.0", []upgrade.StepID{"platform/m-0@22.4.0"}},
+		{"platform/m-0-lxd-0@22.4.0", "20.4.0", "22.4.0", []upgrade.StepID{"platform/m-0@24.4.0"}},
+		{"app/wp-0@6.5.0", "6.4.0", "6.5.0", []upgrade.StepID{"platform/m-0-lxd-0@22.4.0"}},
+		{"platform/m-0-lxd-1@22.4.0", "20.4.0", "22.4.0", []upgrade.StepID{"app/wp-0@6.5.0", "platform/m-0@24.4.0"}},
+		{"app/wp-1@6.5.0", "6.4.0", "6.5.0", []upgrade.StepID{"app/wp-0@6.5.0", "platform/m-0-lxd-1@22.4.0"}},
+	}, hunt8Steps(rolled))
+	hunt15Lifecycle(t, topo, pk, nil, rolled, "platform/m-0-lxd-1@22.4.0", req)
+}
+
+// TestHunt15BoshCanariesThenBatches: a stemcell bump for the router and
+// api instance groups, rolled with one canary and max_in_flight 2. The
+// api's later VMs change only after its canary, its last VM only after the
+// batch before; the VM that both groups share (api-vm-3, with a colocated
+// router job) waits for both canaries. A failed canary, rolled back,
+// leaves every other VM as it was. The rolled plan runs, fails in a
+// batch, resumes and converges.
+func TestHunt15BoshCanariesThenBatches(t *testing.T) {
+	topo := build(t, hunt15Bosh())
+	router := hunt9Request("cf", "router", "0.290.0", "stemcell", ">=1.400")
+	api := hunt9Request("cf", "api", "3.160.0", "stemcell", ">=1.400")
+	plan, err := hunt9Plan(t, topo, hunt15BoshPackages(), nil, router, api)
+	require.NoError(t, err)
+	for _, s := range plan.Steps {
+		if s.Kind == upgrade.Platform {
+			assert.Equal(t, "1.423", s.To.String(), s.ID)
+		}
+	}
+	rolled, err := plan.Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "2"})
+	require.NoError(t, err)
+	requireTopological(t, rolled)
+	after := func(id upgrade.StepID) []upgrade.StepID { return rolled.Prerequisites(id) }
+	assert.Equal(t, []upgrade.StepID{"app/api/0@3.160.0"}, after("platform/api-vm-1@1.423.0"))
+	assert.Equal(t, []upgrade.StepID{"app/api/0@3.160.0", "app/router/0@0.290.0"}, after("platform/api-vm-3@1.423.0"))
+	assert.Equal(t, []upgrade.StepID{"app/api/1@3.160.0", "app/api/2@3.160.0", "platform/api-vm-3@1.423.0"}, after("app/api/3@3.160.0"))
+
+	only := hunt9Request("cf", "api", "3.160.0", "stemcell", ">=1.400")
+	plan1, err := hunt9Plan(t, topo, hunt15BoshPackages(), nil, only)
+	require.NoError(t, err)
+	rolled1, err := plan1.Roll(upgrade.Rolling{Canaries: 1, MaxInFlight: "50%"})
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{"app/api/1@3.160.0", "app/api/2@3.160.0"}, rolled1.Prerequisites("platform/api-vm-3@1.423.0"))
+
+	exec := new(upgradetest.Executor)
+	exec.FailAt("app/router/0@0.290.0", errors.New("canary failed"))
+	report, err := upgrade.Run(t.Context(), rolled, exec, upgrade.WithRollback(), upgrade.WithConcurrency(4))
+	require.ErrorIs(t, err, upgrade.ErrStepFailed)
+	for _, id := range exec.Started() {
+		s, _ := rolled.Step(id)
+		assert.Contains(t, []topology.NodeID{"api-vm-0", "router-vm-0", "api/0", "router/0"}, s.Node, "%s ran after a canary failed", id)
+	}
+	assert.ElementsMatch(t, exec.Started(), exec.RolledBack())
+	assert.Zero(t, report.Count(upgrade.Succeeded))
+
+	hunt15Lifecycle(t, topo, hunt15BoshPackages(), nil, rolled, "app/api/1@3.160.0", router, api)
+}
+
+// TestHunt15HelmKubeVersions: the ingress chart's new kubeVersion is
+// ">=1.25.0-0", whose "-0" lets EKS's versions in. Staging on
+// 1.27.3-eks-a5565ad meets it; prod on 1.24.17-eks-f8587cb moves to
+// 1.25.16-eks-5e0fdde, the only package that upgrades from 1.24; edge on
+// k3s v1.28.2+k3s1 goes to v1.29.1+k3s2 for ">=1.29.0-0". Without the
+// "-0", no EKS version meets ">=1.26", and the error says how to let
+// them in.
+func TestHunt15HelmKubeVersions(t *testing.T) {
+	topo := build(t, hunt15Kube())
+	eks := hunt9Request("ingress", "ingress_eks", "4.9.0", "eks_control_plane", ">=1.25.0-0")
+	k3s := hunt9Request("ingress", "ingress_k3s", "4.9.0", "k3s_server", ">=1.29.0-0")
+	plan, err := hunt9Plan(t, topo, hunt15KubePackages(), nil, eks, k3s)
+	require.NoError(t, err)
+	assert.Equal(t, []hunt8Step{
+		{"platform/edge@1.29.1+k3s2", "v1.28.2+k3s1", "v1.29.1+k3s2", nil},
+		{"platform/prod@1.25.16-eks-5e0fdde", "1.24.17-eks-f8587cb", "1.25.16-eks-5e0fdde", nil},
+		{"app/ingress-edge@4.9.0", "4.7.1", "4.9.0", []upgrade.StepID{"platform/edge@1.29.1+k3s2"}},
+		{"app/ingress-prod@4.9.0", "4.7.1", "4.9.0", []upgrade.StepID{"platform/prod@1.25.16-eks-5e0fdde"}},
+		{"app/ingress-staging@4.9.0", "4.7.1", "4.9.0", nil},
+	}, hunt8Steps(plan))
+	assert.Equal(t, []string{"staging 1.27.3-eks-a5565ad"}, hunt10Satisfied(plan))
+	hunt15Lifecycle(t, topo, hunt15KubePackages(), nil, plan, "platform/edge@1.29.1+k3s2", eks, k3s)
+
+	_, err = hunt9Plan(t, topo, hunt15KubePackages(), nil, hunt9Request("ingress", "ingress_eks", "4.9.0", "eks_control_plane", ">=1.26"))
+	require.ErrorIs(t, err, upgrade.ErrNoPackage)
+	assert.Contains(t, err.Error(), "write >=1.26.0-0 to allow pre-releases")
+}
+
+// TestHunt15TomcatJakarta: shop 5.0 moves from javax to jakarta and needs
+// Tomcat 10, but legacy, on the same Tomcat, needs below 10: refused,
+// naming legacy-1, its application and constraint, and the version tried.
+// Needing only a JDK 21, the JDK moves (to 21.0.2+13, build metadata and
+// all) and Tomcat stays; needing only RHEL 9, only the OS two nodes down
+// moves. The plan runs, fails, resumes and converges.
+func TestHunt15TomcatJakarta(t *testing.T) {
+	topo := build(t, hunt15Java())
+	_, err := hunt9Plan(t, topo, hunt15JavaPackages(), nil, hunt9Request("shop", "shop_war", "5.0.0", "tomcat", ">=10, <11"))
+	require.ErrorIs(t, err, upgrade.ErrConflict)
+	var cerr *upgrade.ConflictError
+	require.ErrorAs(t, err, &cerr)
+	assert.Equal(t, topology.NodeID("tomcat-1"), cerr.Node)
+	require.Len(t, cerr.Blocking, 1)
+	assert.Equal(t, topology.NodeID("legacy-1"), cerr.Blocking[0].Node)
+	assert.Equal(t, topology.AppID("legacy"), cerr.Blocking[0].App)
+	assert.Equal(t, []string{"10.1.18"}, hunt15Strings(cerr.Tried))
+
+	plan, err := hunt9Plan(t, topo, hunt15JavaPackages(), nil, hunt9Request("shop", "shop_war", "5.0.0", "jdk", ">=21"))
+	require.NoError(t, err)
+	assert.Equal(t, []hunt8Step{
+		{"platform/jdk-1@21.0.2+13", "17.0.9+9", "21.0.2+13", nil},
+		{"app/shop-1@5.0.0", "4.2.0", "5.0.0", []upgrade.StepID{"platform/jdk-1@21.0.2+13"}},
+	}, hunt8Steps(plan))
+
+	pk := append(hunt15JavaPackages(), from(pkg("rhel", "9.3"), ">=8.8"))
+	req := hunt9Request("shop", "shop_war", "5.0.0", "rhel", ">=9")
+	plan, err = hunt9Plan(t, topo, pk, nil, req)
+	require.NoError(t, err)
+	assert.Equal(t, []hunt8Step{
+		{"platform/vm-1@9.3.0", "8.9", "9.3", nil},
+		{"app/shop-1@5.0.0", "4.2.0", "5.0.0", []upgrade.StepID{"platform/vm-1@9.3.0"}},
+	}, hunt8Steps(plan))
+
+	req = hunt9Request("shop", "shop_war", "5.0.0", "jdk", ">=21", "rhel", ">=9")
+	plan, err = hunt9Plan(t, topo, pk, nil, req)
+	require.NoError(t, err)
+	hunt15Lifecycle(t, topo, pk, nil, plan, "platform/jdk-1@21.0.2+13", req)
+}
+
+func hunt15Strings(vs []version.Version) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.String()
+	}
+	return out
+}
+
+// TestHunt15PostgresMajorHops: billing 3.0 needs PostgreSQL 15; each major
+// upgrades from the one before only, so pg-1 goes 13 → 14 → 15 whatever
+// the policy, and no further, as reports needs below 16. Asked for 16,
+// the plan is refused naming reports-1. With reports 2.0 (which needs 16)
+// in the same plan, pg-1 goes on to 16, after Debian 12, which 16 needs,
+// and the plan warns that reports-1 runs on 16 until its own step.
+func TestHunt15PostgresMajorHops(t *testing.T) {
+	topo := build(t, hunt15Postgres())
+	billing := hunt9Request("billing", "billing_app", "3.0.0", "postgres", ">=15")
+	for _, pol := range []upgrade.Policy{upgrade.Newest, upgrade.Nearest, upgrade.LatestPatch} {
+		plan, err := hunt9Plan(t, topo, hunt15PostgresPackages(), []upgrade.Option{upgrade.WithPolicy(pol)}, billing)
+		require.NoError(t, err, pol)
+		assert.Equal(t, []string{"14.12", "15.7"}, hunt6Tos(plan, "pg-1"), pol)
+	}
+	_, err := hunt9Plan(t, topo, hunt15PostgresPackages(), nil, hunt9Request("billing", "billing_app", "3.0.0", "postgres", ">=16"))
+	var cerr *upgrade.ConflictError
+	require.ErrorAs(t, err, &cerr)
+	assert.Equal(t, topology.NodeID("pg-1"), cerr.Node)
+	assert.Equal(t, topology.NodeID("reports-1"), cerr.Blocking[0].Node)
+
+	reports := hunt9Request("reports", "reports_app", "2.0.0", "postgres", ">=16")
+	plan, err := hunt9Plan(t, topo, hunt15PostgresPackages(), nil, billing, reports)
+	require.NoError(t, err)
+	assert.Equal(t, []hunt8Step{
+		{"platform/deb-1@12.5.0", "11.9", "12.5", nil},
+		{"platform/pg-1@14.12.0", "13.14", "14.12", []upgrade.StepID{"platform/deb-1@12.5.0"}},
+		{"platform/pg-1@15.7.0", "14.12", "15.7", []upgrade.StepID{"platform/pg-1@14.12.0"}},
+		{"platform/pg-1@16.3.0", "15.7", "16.3", []upgrade.StepID{"platform/pg-1@15.7.0"}},
+		{"app/billing-1@3.0.0", "2.3.0", "3.0.0", []upgrade.StepID{"platform/pg-1@16.3.0"}},
+		{"app/billing-2@3.0.0", "2.3.0", "3.0.0", []upgrade.StepID{"platform/pg-1@16.3.0"}},
+		{"app/reports-1@2.0.0", "1.1.0", "2.0.0", []upgrade.StepID{"platform/pg-1@16.3.0"}},
+	}, hunt8Steps(plan))
+	require.Len(t, plan.Warnings, 1)
+	assert.Contains(t, plan.Warnings[0], "reports-1")
+	hunt15Lifecycle(t, topo, hunt15PostgresPackages(), nil, plan, "platform/pg-1@15.7.0", billing, reports)
+}
+
+// TestHunt15RequestEdges: a request whose version some nodes have already
+// plans only the others (the rest are checks); a request for a lower
+// version is a downgrade, refused unless allowed; an application with no
+// instance of the template, and a template replaced twice in one plan,
+// are refused, each with an error that says what to do.
+func TestHunt15RequestEdges(t *testing.T) {
+	apps := build(t, hunt15Postgres()).Applications()
+	for a := range apps {
+		for k := range apps[a].Nodes {
+			if apps[a].Nodes[k].ID == "billing-2" {
+				apps[a].Nodes[k].Version = v("3.0.0")
+			}
+		}
+	}
+	topo, err := topology.New(apps...)
+	require.NoError(t, err)
+	plan, err := hunt9Plan(t, topo, hunt15PostgresPackages(), nil, hunt9Request("billing", "billing_app", "3.0.0", "postgres", ">=12"))
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{"app/billing-1@3.0.0"}, ids(plan))
+	assert.Equal(t, []string{"billing-2 3.0.0", "pg-1 13.14"}, hunt10Satisfied(plan))
+
+	down := hunt9Request("billing", "billing_app", "2.0.0", "postgres", ">=12")
+	_, err = hunt9Plan(t, topo, hunt15PostgresPackages(), nil, down)
+	require.ErrorIs(t, err, upgrade.ErrDowngrade)
+	assert.Contains(t, err.Error(), "allow them (upgrade.AllowDowngrades)")
+	plan, err = hunt9Plan(t, topo, hunt15PostgresPackages(), []upgrade.Option{upgrade.AllowDowngrades()}, down)
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{"app/billing-1@2.0.0", "app/billing-2@2.0.0"}, ids(plan))
+
+	none := build(t, hunt15Postgres().Template("batch", topology.Template{ID: "batch_job", Type: "app", Version: v("1.0.0"),
+		Requirements: []topology.Requirement{{Template: "postgres", Constraint: c(">=12")}}}))
+	_, err = hunt9Plan(t, none, hunt15PostgresPackages(), nil, hunt9Request("batch", "batch_job", "2.0.0", "postgres", ">=15"))
+	require.ErrorIs(t, err, topology.ErrNotFound)
+	assert.Contains(t, err.Error(), `application "batch" has no node of template "batch_job"`)
+
+	_, err = hunt9Plan(t, topo, hunt15PostgresPackages(), nil,
+		hunt9Request("billing", "billing_app", "3.0.0", "postgres", ">=15"), hunt9Request("billing", "billing_app", "3.1.0", "postgres", ">=14"))
+	require.ErrorIs(t, err, upgrade.ErrInvalidRequest)
+	assert.Contains(t, err.Error(), "already replaced by request #1")
 }
