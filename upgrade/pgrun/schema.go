@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stackup/stackup/upgrade"
@@ -804,7 +805,9 @@ const functions = `
 // needs only to use the schema's tables, not to create anything. Open
 // touches nothing outside schema (but for the advisory lock). A schema
 // that a newer program has migrated past SchemaVersion is refused,
-// unchanged, with an error matching ErrSchemaVersion. The pool stays the
+// unchanged, with an error matching ErrSchemaVersion. A role that may not
+// create or migrate a schema that needs it, or may not read the schema,
+// gets an error that says which, and what to do. The pool stays the
 // caller's: close it after the last use of the Store.
 func Open(ctx context.Context, pool *pgxpool.Pool, schema string) (*Store, error) {
 	if err := checkSchemaName(schema); err != nil {
@@ -814,16 +817,49 @@ func Open(ctx context.Context, pool *pgxpool.Pool, schema string) (*Store, error
 	// A schema at this version, or a newer one, needs no lock and no DDL,
 	// which a worker's role may have no right to.
 	var current int
-	switch err := pool.QueryRow(ctx, s.q(`SELECT version FROM {s}.schema_version`)).Scan(&current); {
-	case err == nil && current == SchemaVersion:
+	readErr := pool.QueryRow(ctx, s.q(`SELECT version FROM {s}.schema_version`)).Scan(&current)
+	switch {
+	case readErr == nil && current == SchemaVersion:
 		return s, nil
-	case err == nil && current > SchemaVersion:
+	case readErr == nil && current > SchemaVersion:
 		return nil, fmt.Errorf("pgrun: opening schema %s: %w", s.schema, newerSchema(current))
 	}
 	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return s.migrate(ctx, tx) }); err != nil {
-		return nil, fmt.Errorf("pgrun: opening schema %s: %w", s.schema, err)
+		return nil, fmt.Errorf("pgrun: opening schema %s: %w", s.schema, s.refused(readErr, current, err))
 	}
 	return s, nil
+}
+
+// refused returns the error of Open whose migration failed with err,
+// having read the schema's version, current (readErr nil), or failed to
+// (readErr): when the role was refused, it says what Open needed the
+// right for, and what to do, rather than the refusal of CREATE SCHEMA
+// alone, which names the database.
+func (s *Store) refused(readErr error, current int, err error) error {
+	if !isSQLState(err, insufficientPrivilege) {
+		return err
+	}
+	switch {
+	case readErr == nil:
+		return fmt.Errorf("it is at version %d, this program's is %d, and this role may not migrate it: %w; open it once with a role that may (its owner), then the workers may open it with this one", current, SchemaVersion, err)
+	case isSQLState(readErr, insufficientPrivilege):
+		return fmt.Errorf("this role may not read it: %w; GRANT USAGE ON SCHEMA %s, and SELECT, INSERT, UPDATE, DELETE ON ALL TABLES and USAGE ON ALL SEQUENCES IN SCHEMA %[2]s, to this role", readErr, s.schema)
+	case isSQLState(readErr, undefinedTable):
+		return fmt.Errorf("it does not exist, or holds no schema_version table, and this role may not create it: %w; open it once with a role that may (CREATE on the database), then the workers may open it with this one", err)
+	}
+	return err
+}
+
+// SQLSTATEs that Open tells apart.
+const (
+	insufficientPrivilege = "42501"
+	undefinedTable        = "42P01"
+)
+
+// isSQLState reports whether err is PostgreSQL's error of SQLSTATE code.
+func isSQLState(err error, code string) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == code
 }
 
 // checkSchemaName refuses, with an error matching ErrInvalidSchema, a
