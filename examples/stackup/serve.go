@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/stackup/stackup/topology"
@@ -1612,6 +1613,9 @@ func serve(ctx context.Context, in *inputFlags, rf *runFlags, sf *serveFlags, st
 		srv.lockDeployment = func() (func(), error) { return lockRuns(in) }
 	}
 	ln, err := net.Listen("tcp", sf.listen)
+	if errors.Is(err, syscall.EADDRINUSE) { // busy, as a held state directory is: not a mistake in the flags
+		return failedErr(fmt.Errorf("--listen: %w: another process listens there (an earlier serve still stopping?); stop it, or give another address", err))
+	}
 	if err != nil {
 		return usageErr("--listen: %w", err)
 	}

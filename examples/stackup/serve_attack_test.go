@@ -499,7 +499,7 @@ func TestServeMadeUpTokenOnlyWhenListening(t *testing.T) {
 	defer taken.Close()
 	args, ran := serveArgs(t, "--listen", taken.Addr().String())
 	r := stackup(t, args...)
-	assert.Equal(t, exitUsage, r.code)
+	assert.Equal(t, exitFailed, r.code, "busy, not a usage error (TestHunt15ListenAddressInUseExitsOne)")
 	assert.Contains(t, r.stderr, "--listen: ")
 	assert.NotContains(t, r.stderr, "token")
 	assert.Empty(t, r.stdout)
