@@ -299,6 +299,11 @@ func (inv *inventory) write(ctx context.Context, es []edit) error {
 	if err != nil {
 		return err
 	}
+	if n := bytes.Count(data, []byte("\n")); n > 0 && bytes.Count(data, []byte("\r\n")) == n {
+		// Every line of it ends as Windows ends them: so do the
+		// written ones, or each would show changed.
+		out = bytes.ReplaceAll(out, []byte("\n"), []byte("\r\n"))
+	}
 	if err := inv.check(out, es); err != nil {
 		return fmt.Errorf("the file would not read back right (%w); edit it by hand", err)
 	}
