@@ -634,7 +634,9 @@ func Validate(apps ...Application) error {
 				}
 				problem(item(), "unknown template %q: %s", n.Template, addTemplate)
 			}
-			hosts := 0
+			// Its hosted_on relationships: how many, and the first two
+			// targets, for the error of a node with more than one.
+			hosts, host := 0, [2]NodeID{}
 			// A set, not a search of those before: a node read from a
 			// file may have many relationships. Most have one.
 			var seen map[Relationship]bool
@@ -661,11 +663,20 @@ func Validate(apps ...Application) error {
 					problem(item(), "%s unknown node %q", r.Relation, r.Target)
 				}
 				if r.Relation == HostedOn {
+					if hosts < len(host) {
+						host[hosts] = r.Target
+					}
 					hosts++
 				}
 			}
 			if hosts > 1 {
-				problem(item(), "hosted on %d nodes; a node has at most one host", hosts)
+				more := ""
+				if hosts > len(host) {
+					more = fmt.Sprintf(" and %d more", hosts-len(host))
+				}
+				problem(item(), "hosted on %d nodes, %s, %s%s; a node has at most one host: "+
+					"keep hosted_on for the node it runs on, and make the others depends_on",
+					hosts, Quote(string(host[0])), Quote(string(host[1])), more)
 			}
 		}
 	}
