@@ -482,6 +482,18 @@ const maxRequirementsOn = 64
 // topology does not hold.
 const addTemplate = "add the template to an application of the topology, or name one it holds"
 
+// firstListing returns the first of apps that lists a node of ID id.
+func firstListing(apps []Application, id NodeID) AppID {
+	for _, a := range apps {
+		for _, n := range a.Nodes {
+			if n.ID == id {
+				return a.ID
+			}
+		}
+	}
+	return ""
+}
+
 // requirementItem names the k-th requirement of template t, and its name
 // when it has a safe one, such as `template "shop_app" requirement #1
 // ("host")`.
@@ -591,7 +603,12 @@ func Validate(apps ...Application) error {
 				continue
 			}
 			if _, dup := nodes[n.ID]; dup {
-				problem(fmt.Sprintf("node %q", n.ID), "duplicate node ID")
+				if first := firstListing(apps[:i+1], n.ID); first != a.ID {
+					problem(fmt.Sprintf("node %q", n.ID), "duplicate node ID (also in application %q): a node belongs to one application: "+
+						"list it there only; a node of another application that runs on it or needs it names it in its relationships", first)
+				} else {
+					problem(fmt.Sprintf("node %q", n.ID), "duplicate node ID (listed twice in application %q): give each node once", first)
+				}
 				continue
 			}
 			nodes[n.ID] = n
