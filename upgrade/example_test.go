@@ -164,3 +164,24 @@ func ExampleWithJournal() {
 	//   platform/tomcat-1@10.1.34  succeeded  resumed false
 	//   app/shop-1@2.0.0           succeeded  resumed false
 }
+
+func ExamplePlan_Explain() {
+	topo, packages, req := exampleSetup()
+	plan, err := upgrade.NewPlanner(topo, packages).Plan(context.Background(), req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Why 10.1.34, and not 11.0.2?
+	if err := plan.Explain(os.Stdout, "tomcat-1"); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// tomcat-1 (tomcat_server, tomcat): 8.5.100 → 10.1.34 in 1 step
+	// Demands:
+	//   shop_app@2.0.0 (shop) requires >=9.0, <11
+	// Candidates, newest first:
+	//   11.0.2       rejected: does not satisfy shop_app@2.0.0 (shop) requires >=9.0, <11
+	//   10.1.34      chosen
+	//   9.0.98       rejected: policy newest prefers 10.1.34
+}
