@@ -19,9 +19,11 @@
 //     ([pkgsource.Package.Requires]) are planned on the nodes beneath it,
 //     lowest layer first: on the nodes of its hosting chain (hosted_on),
 //     or where none is of the required type, on those it depends on;
-//   - requirements already met are recorded as [Check] values;
-//   - every replaced node gets an [Application] step that comes after the
-//     platform steps beneath it, and nothing else.
+//   - requirements already met are recorded as [Check] values, and so is a
+//     replaced node that runs the new template's version already;
+//   - every other replaced node gets an [Application] step that comes after
+//     the platform steps beneath it, and nothing else; one above the new
+//     version is a downgrade, refused unless allowed ([AllowDowngrades]).
 //
 // [Planner.PlanAll] plans several requests into one plan, with one set of
 // steps for a platform node that several of them need. A node that one

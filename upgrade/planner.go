@@ -139,9 +139,11 @@ func (p *Planner) Plan(ctx context.Context, r Request) (*Plan, error) {
 // when the plan then fails on a node beneath because of what the packages
 // chosen above ask of it, it is made again passing over each of those
 // packages in turn (at most 8 plans more), and the error, when none
-// succeeds, is the first plan's. Each node of a replaced template gets an Application step
-// after the platform steps beneath it, and each platform step comes after
-// the steps of the platform nodes beneath its node.
+// succeeds, is the first plan's. Each node of a replaced template gets an
+// Application step after the platform steps beneath it, but for one that
+// runs the new template's version already, which is a satisfied Check (one
+// above it is a downgrade); and each platform step comes after the steps of
+// the platform nodes beneath its node.
 //
 // Errors are typed (see the sentinels of this package and
 // topology.ErrNotFound) and name the request, node or package at fault.
