@@ -586,8 +586,6 @@ func (p *Plan) Explain(w io.Writer, node topology.NodeID) error {
 	return bw.Flush()
 }
 
-// explainSatisfied writes the satisfied checks of a node with no steps,
-// and reports whether it has any.
 // explainApplication writes what the plan does to application node node,
 // and reports whether it has a step for it.
 func (p *Plan) explainApplication(bw *bufio.Writer, node topology.NodeID) bool {
@@ -607,6 +605,8 @@ func (p *Plan) explainApplication(bw *bufio.Writer, node topology.NodeID) bool {
 	return true
 }
 
+// explainSatisfied writes the satisfied checks of a node with no steps,
+// and reports whether it has any.
 func (p *Plan) explainSatisfied(bw *bufio.Writer, node topology.NodeID) bool {
 	met := false
 	for _, c := range p.Satisfied {
