@@ -482,16 +482,18 @@ const maxRequirementsOn = 64
 // topology does not hold.
 const addTemplate = "add the template to an application of the topology, or name one it holds"
 
-// firstListing returns the first of apps that lists a node of ID id.
-func firstListing(apps []Application, id NodeID) AppID {
+// firstListings returns, for each node ID, the first of apps that lists
+// a node of that ID.
+func firstListings(apps []Application) map[NodeID]AppID {
+	first := map[NodeID]AppID{}
 	for _, a := range apps {
 		for _, n := range a.Nodes {
-			if n.ID == id {
-				return a.ID
+			if _, ok := first[n.ID]; !ok {
+				first[n.ID] = a.ID
 			}
 		}
 	}
-	return ""
+	return first
 }
 
 // requirementItem names the k-th requirement of template t, and its name
@@ -531,6 +533,7 @@ func Validate(apps ...Application) error {
 	appSeen := map[AppID]bool{}
 	templates := map[TemplateID]AppID{}
 	nodes := map[NodeID]*Node{}
+	var listedIn map[NodeID]AppID // see firstListings; made at the first duplicate
 	for i := range apps {
 		a := &apps[i]
 		item := fmt.Sprintf("application %q", a.ID)
@@ -603,7 +606,10 @@ func Validate(apps ...Application) error {
 				continue
 			}
 			if _, dup := nodes[n.ID]; dup {
-				if first := firstListing(apps[:i+1], n.ID); first != a.ID {
+				if listedIn == nil { // one look for every duplicate: a file may hold many
+					listedIn = firstListings(apps)
+				}
+				if first := listedIn[n.ID]; first != a.ID {
 					problem(fmt.Sprintf("node %q", n.ID), "duplicate node ID (also in application %q): a node belongs to one application: "+
 						"list it there only; a node of another application that runs on it or needs it names it in its relationships", first)
 				} else {
