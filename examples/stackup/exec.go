@@ -138,7 +138,10 @@ func (c *stepCommand) argv(data stepData, what string) ([]string, error) {
 	for i, t := range c.args {
 		var b strings.Builder
 		if err := t.Execute(&b, data); err != nil {
-			return nil, &commandError{Flag: c.flag, Word: c.words[i], Err: fmt.Errorf("for %s: %w", what, err)}
+			// text/template names the data by its Go type, which is
+			// this program's business, not the user's.
+			msg := strings.ReplaceAll(err.Error(), fmt.Sprintf("type %T", data), "a step")
+			return nil, &commandError{Flag: c.flag, Word: c.words[i], Err: fmt.Errorf("for %s: %s", what, msg)}
 		}
 		argv = append(argv, b.String())
 	}

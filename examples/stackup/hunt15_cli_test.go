@@ -73,3 +73,16 @@ func TestHunt15InventoryKeepsWindowsLineEnds(t *testing.T) {
 		}
 	}
 }
+
+// TestHunt15UnknownTemplateFieldNamesNoGoType: a command template naming
+// a field a step does not have was refused with text/template's "can't
+// evaluate field Nope in type main.stepData", the program's own Go type,
+// which means nothing to its user. It says "in a step" now.
+func TestHunt15UnknownTemplateFieldNamesNoGoType(t *testing.T) {
+	e := newApplyEnv(t)
+	r := stackup(t, e.args("--exec", "echo {{.Nope}}")...)
+	assert.Equal(t, exitUsage, r.code, r.stderr)
+	assert.Contains(t, r.stderr, `--exec: word "{{.Nope}}": for a sample platform step: `)
+	assert.Contains(t, r.stderr, "can't evaluate field Nope in a step")
+	assert.NotContains(t, r.stderr, "stepData")
+}
