@@ -203,7 +203,7 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 		return nil, err
 	}
 	if id := planID(in.Plan); id != in.ID {
-		return nil, fmt.Errorf("upgrade: %w: id %s does not match its content (%s)", ErrInvalidPlan, topology.Quote(string(in.ID)), id)
+		return nil, fmt.Errorf("upgrade: %w: id %s does not match its content (%s)", ErrInvalidPlan, textID(in.ID), id)
 	}
 	if _, _, err := stepGraph(in.Plan); err != nil {
 		return nil, err

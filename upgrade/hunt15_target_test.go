@@ -97,3 +97,19 @@ func TestHunt15ReadJSONRefusesContradictoryTarget(t *testing.T) {
 	_, err = read(p)
 	require.NoError(t, err)
 }
+
+// TestHunt15EditedPlanShowsBothIDsWhole: ReadJSON of a plan edited by
+// hand, its ID left as it was, named that ID cut to 64 bytes and quoted
+// ("sha256:ac4b…" (71 bytes)) beside the whole ID of its content, so that
+// the two could not be compared. Both are shown whole.
+func TestHunt15EditedPlanShowsBothIDsWhole(t *testing.T) {
+	plan, err := upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t)).
+		Plan(context.Background(), shop2("tomcat_server", ">=9.0, <11", "java_runtime", ">=11"))
+	require.NoError(t, err)
+	plan.Steps[0].Reason = "edited"
+	var buf bytes.Buffer
+	require.NoError(t, plan.WriteJSON(&buf))
+	_, err = upgrade.ReadJSON(&buf)
+	require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+	assert.Equal(t, "upgrade: invalid plan: id "+plan.ID+" does not match its content ("+plan.ComputeID()+")", err.Error())
+}
