@@ -86,5 +86,5 @@ func ExampleReadJSON() {
 	// shop/tomcat-1 tomcat_server 8.5.100
 	// shop/shop-1 shop_app 1.4.0
 	// node "shop-1" - true
-	// topology: node "shop-1": invalid topology: hosted_on unknown node "tomcat-2"
+	// topology: node "shop-1": invalid topology: hosted_on unknown node "tomcat-2": add the node to an application of the topology, or name one it holds
 }

@@ -482,6 +482,10 @@ const maxRequirementsOn = 64
 // topology does not hold.
 const addTemplate = "add the template to an application of the topology, or name one it holds"
 
+// addNode says what to do about a relationship to a node the topology
+// does not hold.
+const addNode = "add the node to an application of the topology, or name one it holds"
+
 // firstListings returns, for each node ID, the first of apps that lists
 // a node of that ID.
 func firstListings(apps []Application) map[NodeID]AppID {
@@ -668,7 +672,7 @@ func Validate(apps ...Application) error {
 			}
 			for k, r := range n.Relationships {
 				if seen[r] {
-					problem(item(), "duplicate relationship: %s %q", r.Relation, r.Target)
+					problem(item(), "duplicate relationship: %s %q: give each relationship once", r.Relation, r.Target)
 					continue
 				}
 				if seen != nil {
@@ -681,9 +685,9 @@ func Validate(apps ...Application) error {
 				case r.Relation != HostedOn && r.Relation != DependsOn:
 					problem(item(), "unknown relation %q (want %q or %q)", r.Relation, HostedOn, DependsOn)
 				case r.Target == n.ID:
-					problem(item(), "%s itself", r.Relation)
+					problem(item(), "%s itself: a relationship names another node", r.Relation)
 				case nodes[r.Target] == nil:
-					problem(item(), "%s unknown node %q", r.Relation, r.Target)
+					problem(item(), "%s unknown node %q: %s", r.Relation, r.Target, addNode)
 				}
 				if r.Relation == HostedOn {
 					if hosts < len(host) {
