@@ -622,3 +622,42 @@ func TestHunt15RequestEdges(t *testing.T) {
 	require.ErrorIs(t, err, upgrade.ErrInvalidRequest)
 	assert.Contains(t, err.Error(), "already replaced by request #1")
 }
+
+// TestHunt15JavaAndDebianVersionsSayWhatToWrite: a topology file written
+// from what the hosts report holds Java 8's "1.8.0_392" (with its build,
+// "1.8.0_392-b08") and a Debian pre-release, "2.0~beta1". Each is refused
+// naming the node and the character, and saying what to write: Java 8's
+// version as Adoptium writes it (8.0.392, 8.0.392+8), Debian's "~" as a
+// "-", which orders the same. Written so, the file is read and planned.
+func TestHunt15JavaAndDebianVersionsSayWhatToWrite(t *testing.T) {
+	file := func(jdk, jdk2, agent string) string {
+		return `{"schema": "stackup.topology/v1", "applications": [{"id": "infra",
+		  "templates": [
+		    {"id": "jdk", "type": "temurin", "version": "` + jdk + `"},
+		    {"id": "agent", "type": "agent", "version": "` + agent + `", "requirements": [{"template": "jdk", "constraint": ">=8"}]}],
+		  "nodes": [
+		    {"id": "jdk-1", "template": "jdk"},
+		    {"id": "jdk-2", "template": "jdk", "version": "` + jdk2 + `"},
+		    {"id": "agent-1", "template": "agent", "relationships": [{"relation": "hosted_on", "target": "jdk-1"}]}]}]}`
+	}
+	_, err := topology.ReadJSON(strings.NewReader(file("1.8.0_392", "1.8.0_392-b08", "2.0~beta1")))
+	require.ErrorIs(t, err, version.ErrInvalidVersion)
+	for _, want := range []string{
+		`"1.8.0_392": invalid semantic version: character '_' at byte 5: a version holds only ASCII letters and digits, ".", "-" and "+": Java 8's 1.8.0_392 is 8.0.392, as Adoptium writes it`,
+		`Java 8's 1.8.0_392-b08 is 8.0.392+8, as Adoptium writes it`,
+		`character '~' at byte 3: a version holds only ASCII letters and digits, ".", "-" and "+": write Debian's pre-release 2.0~beta1 as 2.0-beta1, which orders before 2.0 as it does`,
+	} {
+		assert.Contains(t, err.Error(), want)
+	}
+	_, err = version.Parse("1.8.0_0-b00")
+	assert.ErrorContains(t, err, "Java 8's 1.8.0_0-b00 is 8.0.0+0, as Adoptium writes it")
+	topo, err := topology.ReadJSON(strings.NewReader(file("8.0.392", "8.0.392+8", "2.0-beta1")))
+	require.NoError(t, err)
+	plan, err := upgrade.NewPlanner(topo, source(t, pkg("temurin", "8.0.402+6"))).Plan(t.Context(),
+		hunt9Request("infra", "agent", "2.0.0", "jdk", ">=8.0.402"))
+	require.NoError(t, err)
+	assert.Equal(t, []hunt8Step{
+		{"platform/jdk-1@8.0.402+6", "8.0.392", "8.0.402+6", nil},
+		{"app/agent-1@2.0.0", "2.0-beta1", "2.0.0", []upgrade.StepID{"platform/jdk-1@8.0.402+6"}},
+	}, hunt8Steps(plan))
+}

@@ -78,12 +78,13 @@ func cut(s string, n int) string {
 
 // The shapes of versions other ecosystems write, which explainVersion
 // says how to write as semantic versions: a Debian or RPM epoch ("1:"),
-// more than three numbers ("1.2.3.4"), and letters right after the
-// numbers (PEP 440's "1.0rc1", "2.0.post1").
+// more than three numbers ("1.2.3.4"), letters right after the numbers
+// (PEP 440's "1.0rc1", "2.0.post1"), and Java 8's update ("1.8.0_392").
 var (
 	versionEpoch    = regexp.MustCompile(`^[0-9]+:`)
 	versionNumbers  = regexp.MustCompile(`^v?[0-9]+(?:\.[0-9]+){0,2}`)
 	versionWildcard = regexp.MustCompile(`^v?(?:[0-9]+\.){0,2}[xX*](?:$|[.+-])`)
+	versionJava8    = regexp.MustCompile(`^1\.([1-8])\.0_([0-9]+)(?:-b([0-9]+))?$`)
 )
 
 // versionChars are the characters a version is written with.
@@ -132,6 +133,16 @@ func explainVersion(s string, err error) error {
 	}
 	if r, i := firstOutside(s, versionChars); advice == "" && i >= 0 {
 		advice = fmt.Sprintf(`character %q at byte %d: a version holds only ASCII letters and digits, ".", "-" and "+"`, r, i)
+		if m := versionJava8.FindStringSubmatch(s); m != nil {
+			num := func(s string) string { return cmp.Or(strings.TrimLeft(s, "0"), "0") }
+			java := m[1] + ".0." + num(m[2])
+			if m[3] != "" {
+				java += "+" + num(m[3])
+			}
+			advice += fmt.Sprintf(`: Java %s's %s is %s, as Adoptium writes it`, m[1], m[0], java)
+		} else if r == '~' && i == len(nums) && nums != "" && i+1 < len(s) {
+			advice += fmt.Sprintf(`: write Debian's pre-release %s as %s-%s, which orders before %s as it does`, cut(s, 32), nums, cut(s[i+1:], 32), nums)
+		}
 	}
 	switch {
 	case advice != "":
