@@ -81,7 +81,7 @@ func (pl *planning) replacedAllows(pf *platform, r *Request) error {
 		return nil
 	}
 	return &ConflictError{Node: pf.node.ID, Type: pf.template.Type, Installed: pf.node.Version,
-		Wanted: []Demand{requestDemand(r)}, Blocking: blocking, Tried: []version.Version{v}}
+		Wanted: []Demand{requestDemand(r)}, Blocking: blocking, Tried: []version.Version{v}, Replaced: true}
 }
 
 // replacedCotenants checks that the co-tenants of every node the requests

@@ -304,7 +304,9 @@ func (e *NoPathError) Is(target error) bool { return target == ErrNoUpgradePath 
 
 // ConflictError reports a platform node on which the constraints of the
 // requests and of the nodes that share it admit no common version among the
-// packages available. It matches ErrConflict.
+// packages available, or a node a request replaces whose co-tenants, or
+// what requires it, do not allow the request's version. It matches
+// ErrConflict.
 type ConflictError struct {
 	Node      topology.NodeID
 	Type      string
@@ -320,9 +322,17 @@ type ConflictError struct {
 	// Tried are the versions that satisfy Wanted, ascending: those of the
 	// packages, and the installed one when it does.
 	Tried []version.Version
+	// Replaced says that Node is one a request replaces: the version
+	// Wanted and Tried name is the request's, not a package's.
+	Replaced bool
 }
 
 func (e *ConflictError) Error() string {
+	if e.Replaced {
+		return fmt.Sprintf("upgrade: node %q (%s %s): %s, but %s; the version is the request's: change the demands so that they allow it, or ask for a version that they allow",
+			e.Node, e.Type, e.Installed, joinDemands(e.Wanted), joinDemands(e.Blocking)) +
+			demandsPrereleaseHint(e.Blocking, e.Tried)
+	}
 	return fmt.Sprintf("upgrade: node %q (%s %s): %s, but %s; versions tried: %s; change the demands so that one version meets them all, or add such a version to the package source",
 		e.Node, e.Type, e.Installed, joinDemands(e.Wanted), joinDemands(e.Blocking), joinVersions(e.Tried)) +
 		demandsPrereleaseHint(e.Blocking, e.Tried)

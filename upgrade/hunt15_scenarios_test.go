@@ -661,3 +661,37 @@ func TestHunt15JavaAndDebianVersionsSayWhatToWrite(t *testing.T) {
 		{"app/agent-1@2.0.0", "2.0-beta1", "2.0.0", []upgrade.StepID{"platform/jdk-1@8.0.402+6"}},
 	}, hunt8Steps(plan))
 }
+
+// TestHunt15SubordinatePinsPrincipal: the telegraf subordinate of each
+// wordpress unit is hosted on the unit and supports wordpress below 6.5
+// only. Asked for wordpress 6.5, the plan is refused naming the unit, the
+// subordinate, its application and its constraint. The version is the
+// request's, not a package's: the error says to change the subordinates'
+// constraint or ask for another version, not to add a version to the
+// package source, which cannot help.
+func TestHunt15SubordinatePinsPrincipal(t *testing.T) {
+	apps := build(t, hunt15Juju()).Applications()
+	for a := range apps {
+		for k := range apps[a].Templates {
+			if tm := &apps[a].Templates[k]; tm.ID == "telegraf_charm" {
+				tm.Requirements = append(tm.Requirements, topology.Requirement{Name: "juju-info", Template: "wordpress_charm", Constraint: c("<6.5")})
+			}
+		}
+		for k := range apps[a].Nodes {
+			if n := &apps[a].Nodes[k]; n.Template == "telegraf_charm" {
+				n.Relationships = on(topology.NodeID("wp-" + strings.TrimPrefix(string(n.ID), "tg-")))
+			}
+		}
+	}
+	topo, err := topology.New(apps...)
+	require.NoError(t, err)
+	_, err = hunt9Plan(t, topo, hunt15JujuPackages(), nil, hunt9Request("wordpress", "wordpress_charm", "6.5.0", "ubuntu_machine", ">=22.4"))
+	require.ErrorIs(t, err, upgrade.ErrConflict)
+	var cerr *upgrade.ConflictError
+	require.ErrorAs(t, err, &cerr)
+	assert.Equal(t, topology.NodeID("wp-0"), cerr.Node)
+	require.Len(t, cerr.Blocking, 1)
+	assert.Equal(t, topology.NodeID("tg-0"), cerr.Blocking[0].Node)
+	assert.Equal(t, `upgrade: node "wp-0" (charm 6.4.0): wordpress_charm@6.5.0 (wordpress) requires =6.5.0, but node tg-0 (telegraf) requires <6.5; `+
+		`the version is the request's: change the demands so that they allow it, or ask for a version that they allow`, err.Error())
+}
