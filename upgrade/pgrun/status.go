@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
@@ -257,10 +258,16 @@ func runError(st *Status, steps []stepFacts) error {
 // workers notify a change (see WorkerOptions.Poll), and at least every
 // interval. A cancelled run whose steps' workers were lost finishes under
 // Wait too, no worker of it left: Wait fails those steps, in doubt, once
-// their leases expire, as a worker's claim would.
+// their leases expire, as a worker's claim would. Wait rides out, as the
+// workers do, the errors of a connection lost or of a server restarting,
+// shutting down or out of connections, and looks again after the
+// interval, or a second, whichever is shorter; once ctx is done after
+// such an error, its error says so. Other errors it returns at once.
 func (s *Store) Wait(ctx context.Context, planID string, interval time.Duration) (*Status, error) {
 	k, unsubscribe := s.subscribe(&WorkerOptions{Poll: interval})
 	defer unsubscribe()
+	var last *Status
+	var lost error // the last read's error, ridden out
 	for {
 		woken := k.add(planID)
 		st, err := s.Status(ctx, planID)
@@ -270,11 +277,19 @@ func (s *Store) Wait(ctx context.Context, planID string, interval time.Duration)
 				err = fmt.Errorf("pgrun: reading run %s: %w", planID, err)
 			}
 		}
-		if err != nil || st.Finished {
+		lost = nil
+		if err != nil && ctx.Err() == nil && transient(err) {
+			st, lost = last, err
+		} else if err != nil || st.Finished {
 			k.pass(planID, woken) // a wake is not ours: the workers may claim
 			return st, err
 		}
-		t := time.NewTimer(interval)
+		last = st
+		d := interval
+		if lost != nil {
+			d = min(d, listenRetry)
+		}
+		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
 		case <-woken:
@@ -285,10 +300,31 @@ func (s *Store) Wait(ctx context.Context, planID string, interval time.Duration)
 		if k.leave(woken) && ctx.Err() != nil {
 			k.wakeOne(planID)
 		}
+		if ctx.Err() != nil && lost != nil {
+			return st, fmt.Errorf("%w (the last read of run %s failed: %w)", ctx.Err(), planID, lost)
+		}
 		if ctx.Err() != nil {
 			return st, ctx.Err()
 		}
 	}
+}
+
+// transient reports whether err, a database error, is one that a
+// connection lost or a server restarting, shutting down, short of
+// connections or too busy gives, which the next try may not meet.
+func transient(err error) bool {
+	if errors.Is(err, ErrUnknownRun) {
+		return false
+	}
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return true // the connection's own: cut, refused, timed out
+	}
+	switch pe.Code[:min(2, len(pe.Code))] {
+	case "08", "53", "57": // connection exception; insufficient resources; operator intervention (a shutdown, a statement timeout)
+		return true
+	}
+	return pe.Code == "40001" || pe.Code == "40P01" // serialization failure, deadlock
 }
 
 // sweepCancelled fails the steps of cancelled run planID whose leases
