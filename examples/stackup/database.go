@@ -146,8 +146,10 @@ func preflight(ctx context.Context, plan *upgrade.Plan, opts ...upgrade.RunOptio
 }
 
 // applyDatabase submits plan to the database and follows its run,
-// printing its events as apply prints a run's, until it has finished.
-func applyDatabase(ctx context.Context, store *pgrun.Store, db *dbFlags, rf *runFlags, plan *upgrade.Plan, ended bool, onEvent func(upgrade.Event), stdout io.Writer) error {
+// printing its events as apply prints a run's, until it has finished. It
+// rides out the database's errors as the workers do, saying so on
+// stderr, but for a run gone.
+func applyDatabase(ctx context.Context, store *pgrun.Store, db *dbFlags, rf *runFlags, plan *upgrade.Plan, ended bool, onEvent func(upgrade.Event), stdout, stderr io.Writer) error {
 	var seq int64 // the last event printed
 	if ended {
 		// The run of this plan ended without succeeding: it is taken up
@@ -176,25 +178,34 @@ func applyDatabase(ctx context.Context, store *pgrun.Store, db *dbFlags, rf *run
 	var at time.Time // the time of the event being printed
 	clock := newStepClock(func() time.Time { return at })
 	clock.start = start
-	told := false // that the workers with --rollback-exec roll the run back
+	told := false    // that the workers with --rollback-exec roll the run back
+	failing := false // that the last read failed, and apply said so
 	for {
 		st, err := store.Status(ctx, plan.ID)
-		if err != nil {
-			return failedErr(fmt.Errorf("database: %w", db.redact(err)))
+		if err == nil {
+			seq, err = eachEvent(ctx, store, plan.ID, seq, func(ev pgrun.Event) {
+				at = ev.Time
+				fmt.Fprintln(stdout, clock.line(ev.Event))
+				onEvent(ev.Event)
+				if rf.rollback && ev.Kind == upgrade.StepFailed && !told {
+					fmt.Fprintln(stdout, "the run is to be rolled back: the workers given --rollback-exec undo its steps")
+					told = true
+				}
+			})
 		}
-		seq, err = eachEvent(ctx, store, plan.ID, seq, func(ev pgrun.Event) {
-			at = ev.Time
-			fmt.Fprintln(stdout, clock.line(ev.Event))
-			onEvent(ev.Event)
-			if rf.rollback && ev.Kind == upgrade.StepFailed && !told {
-				fmt.Fprintln(stdout, "the run is to be rolled back: the workers given --rollback-exec undo its steps")
-				told = true
+		switch {
+		case err != nil && (errors.Is(err, pgrun.ErrUnknownRun) || ctx.Err() != nil):
+			return failedErr(fmt.Errorf("database: %w", db.redact(err)))
+		case err != nil:
+			// A restart of the database, a connection lost: the run goes
+			// on with its workers, which ride it out, and so does apply,
+			// as serve's follower does.
+			if !failing {
+				warn(stderr, "apply", fmt.Errorf("database: reading run %s failed; trying again until the database answers (the run goes on with its workers; interrupt to stop following it): %w",
+					plan.ID, db.redact(err)))
 			}
-		})
-		if err != nil {
-			return failedErr(fmt.Errorf("database: %w", db.redact(err)))
-		}
-		if st.Finished {
+			failing = true
+		case st.Finished:
 			at = time.Now()
 			fmt.Fprintln(stdout, summary(st.Report)+clock.total())
 			if len(st.InDoubt) > 0 {
@@ -204,6 +215,8 @@ func applyDatabase(ctx context.Context, store *pgrun.Store, db *dbFlags, rf *run
 				return failedErr(st.Err)
 			}
 			return nil
+		default:
+			failing = false
 		}
 		t := time.NewTimer(databasePoll)
 		select {
@@ -290,7 +303,7 @@ func applyThroughDatabase(ctx context.Context, e *env, rf *runFlags, af *applyFl
 			learnErr = cmp.Or(learnErr, err)
 		}
 	}
-	if err := applyDatabase(ctx, store, rf.db, rf, plan, ended, onEvent, stdout); err != nil {
+	if err := applyDatabase(ctx, store, rf.db, rf, plan, ended, onEvent, stdout, stderr); err != nil {
 		return err
 	}
 	if learnErr != nil {

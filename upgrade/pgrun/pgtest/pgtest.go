@@ -83,6 +83,13 @@ func Start() (*Server, error) {
 // again.
 func (s *Server) Restart() error { return s.pgCtl("restart", "-m", "fast") }
 
+// Down stops the server, as an operator's pg_ctl stop -m fast does
+// (connections are cut), keeping its files: Up starts it again.
+func (s *Server) Down() error { return s.pgCtl("stop", "-m", "fast") }
+
+// Up starts the server that Down stopped.
+func (s *Server) Up() error { return s.pgCtl("start") }
+
 // Stop stops the server and removes its files.
 func (s *Server) Stop() {
 	_ = s.as("pg_ctl", "stop", "-m", "immediate", "-w", "-D", s.data).Run()
