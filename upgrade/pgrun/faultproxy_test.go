@@ -30,11 +30,13 @@ type faultProxy struct {
 }
 
 // A loseRule drops the reply to the first statement match accepts, or if
-// unsent the statement itself.
+// unsent the statement itself; or, if freeze, forwards the statement and
+// its reply and then freezes the connection (see freezeAfter).
 type loseRule struct {
 	match  func(sql string) bool
 	unsent bool
-	cut    chan struct{} // closed once the reply (or statement) was dropped and the connection cut
+	freeze bool
+	cut    chan struct{} // closed once the reply (or statement) was dropped and the connection cut, or frozen
 }
 
 // proxiedStore returns a Store on schema s.name whose pool goes through a
@@ -109,6 +111,20 @@ func (p *faultProxy) loseStatement(text string) <-chan struct{} {
 	return r.cut
 }
 
+// freezeAfter lets the first statement holding text, and its reply,
+// through, then forwards nothing more either way on its connection, and
+// keeps the server's end open even once the client closes its own: as a
+// client whose process is stopped (SIGSTOP, a paused container) or whose
+// network is cut without the server learning of it, in the middle of a
+// transaction. The channel returned is closed once the connection froze.
+func (p *faultProxy) freezeAfter(text string) <-chan struct{} {
+	r := &loseRule{match: func(sql string) bool { return strings.Contains(sql, text) }, freeze: true, cut: make(chan struct{})}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rules = append(p.rules, r)
+	return r.cut
+}
+
 // silence makes the server answer nothing from now on, on the
 // connections open and on new ones, which stay open: as a network that
 // drops every packet, or a server that hangs.
@@ -170,6 +186,15 @@ type proxyConn struct {
 
 	mu       sync.Mutex
 	dropping *loseRule // the rule whose statement's reply is being dropped
+	freezing *loseRule // the freeze rule whose statement's reply is awaited
+	frozen   bool      // nothing is forwarded any more, and the server's end stays open
+}
+
+// isFrozen reports whether the connection froze (see freezeAfter).
+func (c *proxyConn) isFrozen() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.frozen
 }
 
 // cut closes both sides.
@@ -182,7 +207,11 @@ func (c *proxyConn) cut() {
 // typed ones, noting the statements prepared (Parse) and arming a rule
 // when a statement it matches is executed (Bind, or a simple Query).
 func (c *proxyConn) fromClient() {
-	defer c.cut()
+	defer func() {
+		if !c.isFrozen() {
+			c.cut()
+		}
+	}()
 	r := bufio.NewReader(c.client)
 	startup, err := readMessage(r, false)
 	if err != nil || !c.forward(c.server, startup) {
@@ -192,6 +221,9 @@ func (c *proxyConn) fromClient() {
 		m, err := readMessage(r, true)
 		if err != nil {
 			return
+		}
+		if c.isFrozen() {
+			continue
 		}
 		var sql string
 		switch m[0] {
@@ -211,6 +243,10 @@ func (c *proxyConn) fromClient() {
 				c.cut()
 				close(rule.cut)
 				return
+			} else if rule != nil && rule.freeze {
+				c.mu.Lock()
+				c.freezing = rule
+				c.mu.Unlock()
 			} else if rule != nil {
 				c.mu.Lock()
 				c.dropping = rule
@@ -226,7 +262,11 @@ func (c *proxyConn) fromClient() {
 // fromServer forwards the server's messages, dropping those of a reply
 // being lost and cutting the connection at its ReadyForQuery.
 func (c *proxyConn) fromServer() {
-	defer c.cut()
+	defer func() {
+		if !c.isFrozen() {
+			c.cut()
+		}
+	}()
 	r := bufio.NewReader(c.server)
 	for {
 		m, err := readMessage(r, true)
@@ -234,8 +274,19 @@ func (c *proxyConn) fromServer() {
 			return
 		}
 		c.mu.Lock()
-		rule := c.dropping
+		rule, freezing, frozen := c.dropping, c.freezing, c.frozen
+		if freezing != nil && m[0] == 'Z' { // the statement done, its transaction open: forward this, then nothing
+			c.frozen, c.freezing = true, nil
+		}
 		c.mu.Unlock()
+		if frozen {
+			continue
+		}
+		if freezing != nil && m[0] == 'Z' {
+			c.forward(c.client, m)
+			close(freezing.cut)
+			continue
+		}
 		if rule != nil {
 			if m[0] == 'Z' { // committed (or rolled back), and the client never hears
 				c.cut()

@@ -137,7 +137,7 @@ func (w *worker) holdLock(ctx context.Context, tx pgx.Tx, c *claim) (bool, error
 // abandoned (a call of it still under way): in the same transaction, it
 // keeps the step's node locked (holdLock), and reports whether it did.
 func (w *worker) finishHolding(ctx context.Context, c *claim, attempts int, errText string, kinds int) (held bool, err error) {
-	err = pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
+	err = w.s.inTx(ctx, w.o.Lease, func(tx pgx.Tx) error {
 		if err := w.finishWith(ctx, tx, c, attempts, errText, kinds); err != nil {
 			return err
 		}

@@ -44,7 +44,7 @@ func (s *Store) Retry(ctx context.Context, planID string) (bool, error) {
 	}
 	retried := false
 	key := rand.Int64() // tags the run taken up by this Retry
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, DefaultLease, func(tx pgx.Tx) error {
 		var err error
 		retried, err = s.takeUp(ctx, tx, planID, key)
 		return err

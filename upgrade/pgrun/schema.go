@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -913,6 +914,19 @@ func (s *Store) migrate(ctx context.Context, tx pgx.Tx) error {
 // program's.
 func newerSchema(version int) error {
 	return fmt.Errorf("%w: it is at version %d, this program's is %d: upgrade the program", ErrSchemaVersion, version, SchemaVersion)
+}
+
+// inTx calls f in a transaction of s's pool that the server ends, rolled
+// back, once the client has left it idle, with no statement under way,
+// longer than idle: a worker frozen in the middle of one (its process
+// stopped, its container paused, its network cut without the server
+// learning of it), which would otherwise hold its run's row lock, and
+// stall every worker of the run, until it came back or TCP gave up
+// (hours), frees the run once it has lost its lease. One round trip, as
+// BEGIN alone.
+func (s *Store) inTx(ctx context.Context, idle time.Duration, f func(pgx.Tx) error) error {
+	begin := fmt.Sprintf("BEGIN; SET LOCAL idle_in_transaction_session_timeout = %d", max(idle.Milliseconds(), 1))
+	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{BeginQuery: begin}, f)
 }
 
 // quoteLiteral quotes v as an SQL string literal (standard_conforming_strings

@@ -333,7 +333,7 @@ func transient(err error) bool {
 // run no longer cancelled (finished and taken up again since it was read)
 // is left alone: a claim would take a step of it.
 func (s *Store) sweepCancelled(ctx context.Context, planID string) (*Status, error) {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, DefaultLease, func(tx pgx.Tx) error {
 		var state string
 		if err := tx.QueryRow(ctx, s.q(`SELECT state FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), planID).Scan(&state); err != nil {
 			return err
@@ -400,7 +400,7 @@ func (s *Store) Cancel(ctx context.Context, planID string) error {
 	if err := checkRunID(planID); err != nil {
 		return err
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, DefaultLease, func(tx pgx.Tx) error {
 		var over bool
 		var state string
 		err := tx.QueryRow(ctx, s.q(`SELECT finished_at IS NOT NULL, state FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), planID).Scan(&over, &state)

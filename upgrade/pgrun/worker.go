@@ -39,7 +39,10 @@ type WorkerOptions struct {
 	// answering) cuts the step short, with ErrLeaseLost, a third of a
 	// lease before it would run out by the worker's clock; a step that
 	// succeeds all the same is recorded, unless another worker took it
-	// over meanwhile. The default is DefaultLease.
+	// over meanwhile. A worker that leaves one of its transactions idle
+	// longer than a lease (its process stopped, its network cut) has
+	// it ended by the server, so that it holds no lock of its run past
+	// its lease. The default is DefaultLease.
 	Lease time.Duration
 	// Poll is how long the worker waits at most before looking again when
 	// no step is ready; the default is DefaultPoll. The worker LISTENs for
@@ -718,7 +721,7 @@ func (w *worker) execute(ctx context.Context, c *claim) *next {
 // the step settled, which Store.Retry reads. (The slot claims its next
 // step afterwards, in a transaction of its own.)
 func (w *worker) finishSettled(ctx context.Context, c *claim, attempts int, errText string, kinds int) error {
-	return pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
+	return w.s.inTx(ctx, w.o.Lease, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, w.s.q(`UPDATE {s}.steps SET settled = true WHERE plan_id = $1 AND idx = $2 AND token = $3 AND state = 'running'`),
 			w.planID(), c.idx, c.token); err != nil {
 			return &recordError{"step", string(w.run.plan.Steps[c.idx].ID), w.planID(), err}
@@ -1167,7 +1170,7 @@ func (w *worker) retrying(ctx context.Context, c *claim, attempt int, err error)
 // whose transaction committed, it finds the attempts counted and records
 // nothing more.
 func (w *worker) recordRetry(ctx context.Context, c *claim, attempt int, stepErr error) error {
-	return pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
+	return w.s.inTx(ctx, w.o.Lease, func(tx pgx.Tx) error {
 		// Under the run's row lock, as every event of the run, so that
 		// the run's events commit in the order of their sequence numbers
 		// and a reader polling after the last it saw misses none.
@@ -1209,7 +1212,7 @@ func (w *worker) handBack(ctx context.Context, c *claim, started bool) {
 // giveBack is handBack's transaction. Sent again after a lost reply whose
 // transaction committed, it finds the token moved on and changes nothing.
 func (w *worker) giveBack(ctx context.Context, c *claim, started bool) error {
-	return pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
+	return w.s.inTx(ctx, w.o.Lease, func(tx pgx.Tx) error {
 		var state string
 		var stopping bool
 		if err := tx.QueryRow(ctx, w.s.q(`SELECT state, stopping FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), w.planID()).Scan(
@@ -1267,7 +1270,7 @@ func (w *worker) giveOver(ctx context.Context, c *claim, started bool) error {
 			SELECT pg_notify($4, plan_id) FROM expired`), w.planID(), c.idx, c.token, w.s.channel)
 		return err
 	}
-	return pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
+	return w.s.inTx(ctx, w.o.Lease, func(tx pgx.Tx) error {
 		var state string
 		if err := tx.QueryRow(ctx, w.s.q(`SELECT state FROM {s}.runs WHERE plan_id = $1 FOR UPDATE`), w.planID()).Scan(&state); err != nil {
 			return err
@@ -1427,7 +1430,7 @@ func (w *worker) finishRollback(ctx context.Context, c *claim, err error, hold b
 	}
 	// Sent again, its first reply lost, finish_rollback finds the
 	// rollback recorded ('lost'), and holdLock the lock held already.
-	txErr := pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
+	txErr := w.s.inTx(ctx, w.o.Lease, func(tx pgx.Tx) error {
 		if err := record(tx); err != nil {
 			return err
 		}
