@@ -559,11 +559,41 @@ func (pl *planning) targets(r *Request, index int) (replaced, renamed *topology.
 	}
 	switch {
 	case replaced == nil && len(targets) == 0:
-		return nil, nil, nil, &topology.NotFoundError{Kind: "template", ID: string(r.Replaces), App: r.Application}
+		return nil, nil, nil, pl.unknownReplaced(app, r, index)
 	case len(targets) == 0:
 		return nil, nil, nil, &MissingNodeError{App: r.Application, Template: r.Replaces}
 	}
 	return replaced, renamed, targets, nil
+}
+
+// unknownReplaced reports r.Replaces, which app has neither as a template
+// nor in its nodes, as a *topology.NotFoundError naming the request, with
+// what to name instead: a template of app, or, when the topology has the
+// template in another application, that application.
+func (pl *planning) unknownReplaced(app *topology.Application, r *Request, index int) error {
+	const show = 10
+	ids := make([]string, 0, len(app.Templates))
+	for _, t := range app.Templates {
+		id := string(t.ID)
+		if topology.CheckID("template", id) != nil {
+			id = topology.Quote(id)
+		}
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	list := strings.Join(ids[:min(len(ids), show)], ", ")
+	if len(ids) > show {
+		list += fmt.Sprintf(", and %d more", len(ids)-show)
+	}
+	reason := fmt.Sprintf("name a template of application %q: %s", r.Application, list)
+	if len(ids) == 0 {
+		reason = fmt.Sprintf("application %q has no template: name the application whose nodes are of it", r.Application)
+	}
+	if t, err := pl.topo.Template(pl.ctx, r.Replaces); err == nil && t != nil && len(ids) > 0 {
+		reason = fmt.Sprintf("it is another application's: name the application whose nodes are of it, or a template of application %q: %s", r.Application, list)
+	}
+	return fmt.Errorf("upgrade: request #%d: Replaces: %w; %s", index+1,
+		&topology.NotFoundError{Kind: "template", ID: string(r.Replaces), App: r.Application}, reason)
 }
 
 // renamedTemplate returns the template of app that has the ID of r's new

@@ -695,3 +695,30 @@ func TestHunt15SubordinatePinsPrincipal(t *testing.T) {
 	assert.Equal(t, `upgrade: node "wp-0" (charm 6.4.0): wordpress_charm@6.5.0 (wordpress) requires =6.5.0, but node tg-0 (telegraf) requires <6.5; `+
 		`the version is the request's: change the demands so that they allow it, or ask for a version that they allow`, err.Error())
 }
+
+// TestHunt15ReplacesAnotherApplicationsTemplate: asked to upgrade the
+// "wordpress" application's mysql_charm (a template of the mysql
+// application), or its "wordpres_charm" (a typo), the planner said only
+// that the template was not found in application "wordpress". The error,
+// still a *topology.NotFoundError, names the request and its field, and
+// says what to name: the application's templates, or, for another
+// application's template, that application.
+func TestHunt15ReplacesAnotherApplicationsTemplate(t *testing.T) {
+	topo := build(t, hunt15Juju())
+	for _, tc := range []struct {
+		replaces topology.TemplateID
+		want     string
+	}{
+		{"mysql_charm", `upgrade: request #1: Replaces: topology: template "mysql_charm" not found in application "wordpress"; ` +
+			`it is another application's: name the application whose nodes are of it, or a template of application "wordpress": wordpress_charm`},
+		{"wordpres_charm", `upgrade: request #1: Replaces: topology: template "wordpres_charm" not found in application "wordpress"; ` +
+			`name a template of application "wordpress": wordpress_charm`},
+	} {
+		_, err := hunt9Plan(t, topo, hunt15JujuPackages(), nil, hunt9Request("wordpress", tc.replaces, "8.0.36"))
+		require.ErrorIs(t, err, topology.ErrNotFound)
+		var nf *topology.NotFoundError
+		require.ErrorAs(t, err, &nf)
+		assert.Equal(t, topology.NotFoundError{Kind: "template", ID: string(tc.replaces), App: "wordpress"}, *nf)
+		assert.Equal(t, tc.want, err.Error())
+	}
+}
