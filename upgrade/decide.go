@@ -570,6 +570,9 @@ func (pl *planning) verdicts(pf *platform, fit sieve, t int) []Candidate {
 		case !pl.reachable(pf, fit, i):
 			if noPathText == "" {
 				noPathText = "no upgrade path from " + installed.String()
+				if up {
+					noPathText += onlyPrereleasesFrom(installed, pkgs[first:], pl.cfg.maxMinorStep)
+				}
 			}
 			c.Rejected = noPathText
 		default:
@@ -579,6 +582,26 @@ func (pl *planning) verdicts(pf *platform, fit sieve, t int) []Candidate {
 		out = append(out, c)
 	}
 	return cat.share(t, installed, out)
+}
+
+// onlyPrereleasesFrom returns, when only pre-releases among pkgs (those
+// above installed) upgrade from installed, ": " and that, which a chain
+// does not pass through (see noPath); otherwise "". As EKS suffixes every
+// release, a node on EKS reaches no further than the next minor version.
+func onlyPrereleasesFrom(installed version.Version, pkgs []pkgsource.Package, maxMinorStep int) string {
+	var pre []version.Version
+	for i := range pkgs {
+		if p := &pkgs[i]; hop(installed, p, maxMinorStep) {
+			if p.Version.Prerelease() == "" {
+				return ""
+			}
+			pre = append(pre, p.Version)
+		}
+	}
+	if pre == nil {
+		return ""
+	}
+	return fmt.Sprintf(": only pre-releases upgrade from it (%s), and a chain of upgrades passes through released versions only", joinVersions(pre))
 }
 
 // unsatisfiable explains why no package meets every demand on pf: a

@@ -722,3 +722,36 @@ func TestHunt15ReplacesAnotherApplicationsTemplate(t *testing.T) {
 		assert.Equal(t, tc.want, err.Error())
 	}
 }
+
+// TestHunt15EKSExplainSaysWhyNotNewer: asked for ">=1.25.0-0", the prod
+// cluster on EKS 1.24 goes to 1.25.16-eks-5e0fdde, the newest it reaches,
+// though 1.28.9-eks-036c24b is the newest listed. Why not the newer
+// ones? Its decision said only "no upgrade path from
+// 1.24.17-eks-f8587cb", though each of them upgrades from the one before:
+// it now says why, that only pre-releases upgrade from it and a chain
+// passes through released versions only, as the *NoPathError does. Where
+// a release upgrades from the installed version, it says no more.
+func TestHunt15EKSExplainSaysWhyNotNewer(t *testing.T) {
+	topo := build(t, hunt15Kube())
+	plan, err := hunt9Plan(t, topo, hunt15KubePackages(), nil, hunt9Request("ingress", "ingress_eks", "4.9.0", "eks_control_plane", ">=1.25.0-0"))
+	require.NoError(t, err)
+	d := decided(t, plan, "prod")
+	require.Len(t, d.Candidates, 4)
+	for _, c := range d.Candidates[:3] {
+		assert.Equal(t, "no upgrade path from 1.24.17-eks-f8587cb: only pre-releases upgrade from it (1.25.16-eks-5e0fdde), and a chain of upgrades passes through released versions only", c.Rejected, c.Version)
+	}
+	assert.True(t, d.Candidates[3].Chosen)
+
+	// A release leads on, to a version from which nothing goes further.
+	pg := hunt15PostgresPackages()[1:] // no 13.15
+	pg[1] = from(pkg("postgresql", "15.7"), ">=14.13, <15")
+	plan, err = hunt9Plan(t, build(t, hunt15Postgres()), pg, nil, hunt9Request("billing", "billing_app", "3.0.0", "postgres", ">=14"))
+	require.NoError(t, err)
+	var unreached []string
+	for _, c := range decided(t, plan, "pg-1").Candidates {
+		if strings.HasPrefix(c.Rejected, "no upgrade path") {
+			unreached = append(unreached, c.Version.String()+": "+c.Rejected)
+		}
+	}
+	assert.Equal(t, []string{"15.7: no upgrade path from 13.14"}, unreached)
+}
