@@ -886,9 +886,20 @@ func (s *Store) migrate(ctx context.Context, tx pgx.Tx) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('stackup/pgrun:' || $1))`, s.name); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, s.q(`CREATE SCHEMA IF NOT EXISTS {s};
-			CREATE TABLE IF NOT EXISTS {s}.schema_version (version int NOT NULL)`)); err != nil {
+	// Another process may have created or migrated the schema while this
+	// one waited for the lock: then there is nothing to create, which a
+	// role that may only use the schema's tables may not do (PostgreSQL
+	// refuses it CREATE SCHEMA IF NOT EXISTS even for a schema that
+	// exists).
+	var exists bool
+	if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, s.schema+".schema_version").Scan(&exists); err != nil {
 		return err
+	}
+	if !exists {
+		if _, err := tx.Exec(ctx, s.q(`CREATE SCHEMA IF NOT EXISTS {s};
+				CREATE TABLE IF NOT EXISTS {s}.schema_version (version int NOT NULL)`)); err != nil {
+			return err
+		}
 	}
 	var version int
 	err := tx.QueryRow(ctx, s.q(`SELECT version FROM {s}.schema_version`)).Scan(&version)
@@ -898,8 +909,11 @@ func (s *Store) migrate(ctx context.Context, tx pgx.Tx) error {
 	if err != nil {
 		return err
 	}
-	if version > SchemaVersion {
+	switch {
+	case version > SchemaVersion:
 		return newerSchema(version)
+	case version == SchemaVersion:
+		return nil
 	}
 	for v := version; v < SchemaVersion; v++ {
 		if _, err := tx.Exec(ctx, s.replace(migrations[v])); err != nil {
