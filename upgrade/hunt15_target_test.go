@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
 )
 
@@ -112,4 +113,24 @@ func TestHunt15EditedPlanShowsBothIDsWhole(t *testing.T) {
 	_, err = upgrade.ReadJSON(&buf)
 	require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
 	assert.Equal(t, "upgrade: invalid plan: id "+plan.ID+" does not match its content ("+plan.ComputeID()+")", err.Error())
+}
+
+// TestHunt15NewestBuildOfK3s: a k3s cluster on v1.27.4+k3s1, the
+// source offering v1.28.2 as builds +k3s9 and +k3s10, was taken to
+// +k3s9: builds of one version tie, and the tie went by text. The
+// newest is the later build, +k3s10, as k3s numbers them.
+func TestHunt15NewestBuildOfK3s(t *testing.T) {
+	b := new(topology.Builder).
+		Template("k8s", topology.Template{ID: "cluster", Type: "k3s", Version: v("v1.27.4+k3s1")}).
+		Template("web", topology.Template{ID: "chart", Type: "helm", Version: v("1.0.0"),
+			Requirements: []topology.Requirement{{Template: "cluster", Constraint: c(">=1.27.0-0")}}}).
+		Node("k8s", topology.Node{ID: "edge-1", Template: "cluster"}).
+		Node("web", topology.Node{ID: "chart-1", Template: "chart", Relationships: on("edge-1")})
+	src := source(t, pkg("k3s", "v1.28.2+k3s9"), pkg("k3s", "v1.28.2+k3s10"))
+	plan, err := upgrade.NewPlanner(build(t, b), src).Plan(context.Background(), upgrade.Request{Application: "web", Replaces: "chart",
+		Template: topology.Template{ID: "chart", Type: "helm", Version: v("2.0.0"),
+			Requirements: []topology.Requirement{{Template: "cluster", Constraint: c(">=1.28.0-0")}}}})
+	require.NoError(t, err)
+	require.NotEmpty(t, plan.Steps)
+	assert.Equal(t, "v1.28.2+k3s10", plan.Steps[0].To.String(), "%v", ids(plan))
 }

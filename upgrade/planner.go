@@ -15,8 +15,10 @@ import (
 )
 
 // Policy says which satisfying version the planner picks for a platform
-// node. Whatever the policy, ties between versions that compare equal are
-// broken by their text, so the choice is deterministic.
+// node. Whatever the policy, ties between versions that compare equal
+// (builds of one version, such as v1.28.2+k3s9 and +k3s10) are broken as
+// version.CompareStrict orders them, the later build the newer, so the
+// choice is deterministic.
 type Policy uint8
 
 const (

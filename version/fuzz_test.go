@@ -122,6 +122,8 @@ func FuzzCompare(f *testing.F) {
 	f.Add("0.0.0", "0.0.0+x", "0.0.0-0")
 	f.Add("1.9.0", "1.10.0", "1.2")
 	f.Add("v2", "2.0.0", "18446744073709551615.0.0")
+	f.Add("1.28.2+k3s9", "1.28.2+k3s10", "1.28.2+k3s010")
+	f.Add("1.0.0+1.a", "1.0.0+01.b", "1.0.0+1")
 	f.Fuzz(func(t *testing.T, a, b, c string) {
 		va, errA := version.Parse(a)
 		vb, errB := version.Parse(b)

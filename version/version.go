@@ -400,16 +400,49 @@ func (v Version) Same(o Version) bool {
 }
 
 // CompareStrict orders as Compare, then versions that Compare equal by
-// their canonical form, then by their text as written. It returns 0 only
-// when v == o: a total order for sorting, in which versions that are
-// [Version.Same] sit next to each other.
+// their canonical form, its build metadata with numbers in it compared as
+// numbers (1.28.2+k3s9 before 1.28.2+k3s10, as their builders number
+// them), then by their text as written. It returns 0 only when v == o: a
+// total order for sorting, in which versions that are [Version.Same] sit
+// next to each other.
 func (v Version) CompareStrict(o Version) int {
 	if c := v.Compare(o); c != 0 {
 		return c
 	}
 	vp, vm := v.split()
 	op, om := o.split()
-	return cmp.Or(cmp.Compare(vp, op), cmp.Compare(vm, om), cmp.Compare(v.text, o.text))
+	return cmp.Or(cmp.Compare(vp, op), compareNumbered(vm, om), cmp.Compare(vm, om), cmp.Compare(v.text, o.text))
+}
+
+// compareNumbered compares a and b byte by byte, but for runs of digits,
+// which it compares as the numbers they write ("k3s9" before "k3s10";
+// "01" and "1" equal).
+func compareNumbered(a, b string) int {
+	for a != "" && b != "" {
+		da, db := digits(a), digits(b)
+		if da == 0 || db == 0 {
+			if c := cmp.Compare(a[0], b[0]); c != 0 {
+				return c
+			}
+			a, b = a[1:], b[1:]
+			continue
+		}
+		na, nb := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
+		if c := cmp.Or(cmp.Compare(len(na), len(nb)), cmp.Compare(na, nb)); c != 0 {
+			return c
+		}
+		a, b = a[da:], b[db:]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+// digits returns the length of the run of ASCII digits s starts with.
+func digits(s string) int {
+	n := 0
+	for n < len(s) && '0' <= s[n] && s[n] <= '9' {
+		n++
+	}
+	return n
 }
 
 // Major returns the major component.
