@@ -257,9 +257,17 @@ type DowngradeError struct {
 	Demands   []Demand
 	// Candidates are the satisfying versions, all below Installed.
 	Candidates []version.Version
+	// Replaced says that Node is one a request replaces: the version below
+	// is the request's.
+	Replaced bool
 }
 
 func (e *DowngradeError) Error() string {
+	if e.Replaced {
+		return fmt.Sprintf("upgrade: node %q (%s %s) is above the version asked for: %s; deploying it is a downgrade, and downgrades are not allowed: "+
+			"ask for %s or above, or allow them (upgrade.AllowDowngrades)",
+			e.Node, e.Type, e.Installed, joinDemands(e.Demands), e.Installed)
+	}
 	return fmt.Sprintf("upgrade: node %q (%s %s) is above the requirement: %s; meeting it needs a downgrade to one of %s, and downgrades are not allowed: allow them (upgrade.AllowDowngrades), or relax the demands",
 		e.Node, e.Type, e.Installed, joinDemands(e.Demands), joinVersions(e.Candidates)) +
 		demandsPrereleaseHint(e.Demands, []version.Version{e.Installed})

@@ -689,7 +689,7 @@ func (pl *planning) replace(r *Request, index int, n *topology.Node, replaced *t
 	rep := replacement{nodeInfo: info, request: index, current: n.Version.Same(r.Template.Version)}
 	if n.Version.Compare(r.Template.Version) > 0 && !pl.cfg.allowDowngrade {
 		return nil, &DowngradeError{Node: n.ID, Type: replaced.Type, Installed: n.Version,
-			Demands: []Demand{requestDemand(r)}, Candidates: []version.Version{r.Template.Version}}
+			Demands: []Demand{requestDemand(r)}, Candidates: []version.Version{r.Template.Version}, Replaced: true}
 	}
 	if !rep.current {
 		pl.stepIDs.WriteString("app/")

@@ -134,3 +134,20 @@ func TestHunt15NewestBuildOfK3s(t *testing.T) {
 	require.NotEmpty(t, plan.Steps)
 	assert.Equal(t, "v1.28.2+k3s10", plan.Steps[0].To.String(), "%v", ids(plan))
 }
+
+// TestHunt15DowngradeOfReplacedNodeSaysWhatToAsk: a request asking for
+// a version below the one a node it replaces runs was refused advising
+// to "relax the demands", where the only demand is the request's version:
+// it says to ask for that version or above, or to allow downgrades.
+func TestHunt15DowngradeOfReplacedNodeSaysWhatToAsk(t *testing.T) {
+	r := shop2("tomcat_server", ">=8.5")
+	r.Template.Version = v("1.3.0") // below the 1.4.0 that shop-1 runs
+	_, err := upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t)).Plan(context.Background(), r)
+	require.ErrorIs(t, err, upgrade.ErrDowngrade)
+	var de *upgrade.DowngradeError
+	require.ErrorAs(t, err, &de)
+	assert.True(t, de.Replaced)
+	assert.Contains(t, err.Error(), `node "shop-1" (webapp 1.4.0) is above the version asked for: `)
+	assert.Contains(t, err.Error(), "ask for 1.4.0 or above, or allow them (upgrade.AllowDowngrades)")
+	assert.NotContains(t, err.Error(), "relax")
+}
