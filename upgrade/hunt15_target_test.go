@@ -151,3 +151,26 @@ func TestHunt15DowngradeOfReplacedNodeSaysWhatToAsk(t *testing.T) {
 	assert.Contains(t, err.Error(), "ask for 1.4.0 or above, or allow them (upgrade.AllowDowngrades)")
 	assert.NotContains(t, err.Error(), "relax")
 }
+
+// TestHunt15EmptyRequestFieldsSayWhatToGive: a request's empty
+// Application, Replaces or Template.ID was refused as "empty", naming the
+// field only; each says what to give.
+func TestHunt15EmptyRequestFieldsSayWhatToGive(t *testing.T) {
+	planner := upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t))
+	for field, tt := range map[string]struct {
+		edit func(r *upgrade.Request)
+		want string
+	}{
+		"Application": {func(r *upgrade.Request) { r.Application = "" }, "give the ID of the application to upgrade"},
+		"Replaces":    {func(r *upgrade.Request) { r.Replaces = "" }, "give the ID of the template whose nodes the new one replaces"},
+		"Template.ID": {func(r *upgrade.Request) { r.Template.ID = "" }, "give the new template an ID"},
+	} {
+		r := shop2("tomcat_server", ">=9")
+		tt.edit(&r)
+		_, err := planner.Plan(context.Background(), r)
+		var re *upgrade.RequestError
+		require.ErrorAs(t, err, &re, field)
+		assert.Equal(t, field, re.Field)
+		assert.Contains(t, err.Error(), "upgrade: request #1: "+field+": empty: "+tt.want)
+	}
+}

@@ -263,11 +263,11 @@ func validateRequest(i int, r *Request) error {
 	bad := func(field, reason string) error { return &RequestError{Request: i, Field: field, Reason: reason} }
 	switch {
 	case r.Application == "":
-		return bad("Application", "empty")
+		return bad("Application", "empty: give the ID of the application to upgrade, such as shop")
 	case r.Replaces == "":
-		return bad("Replaces", "empty")
+		return bad("Replaces", "empty: give the ID of the template whose nodes the new one replaces, such as shop_app")
 	case r.Template.ID == "":
-		return bad("Template.ID", "empty")
+		return bad("Template.ID", "empty: give the new template an ID, that of the template it replaces when it keeps it")
 	case r.Template.Version.IsZero():
 		return bad("Template.Version", fmt.Sprintf("template %q has no version: give the version the new template deploys", r.Template.ID))
 	}
