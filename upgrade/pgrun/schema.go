@@ -801,7 +801,9 @@ const functions = `
 // Open returns a Store keeping its tables in schema, creating the schema
 // and its tables, or migrating them to SchemaVersion, as needed. It is
 // idempotent and safe to call from several processes at once: the
-// migration runs under a transaction-scoped advisory lock. A schema
+// migration runs under a transaction-scoped advisory lock, in a
+// transaction that the server ends if it is left idle for DefaultLease
+// (its process frozen), so that it holds the schema no longer. A schema
 // already at SchemaVersion is opened with a read alone: a worker's role
 // needs only to use the schema's tables, not to create anything. Open
 // touches nothing outside schema (but for the advisory lock). A schema
@@ -825,7 +827,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool, schema string) (*Store, error
 	case readErr == nil && current > SchemaVersion:
 		return nil, fmt.Errorf("pgrun: opening schema %s: %w", s.schema, newerSchema(current))
 	}
-	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return s.migrate(ctx, tx) }); err != nil {
+	if err := s.inTx(ctx, DefaultLease, func(tx pgx.Tx) error { return s.migrate(ctx, tx) }); err != nil {
 		return nil, fmt.Errorf("pgrun: opening schema %s: %w", s.schema, s.refused(readErr, current, err))
 	}
 	return s, nil
@@ -936,7 +938,8 @@ func newerSchema(version int) error {
 // stopped, its container paused, its network cut without the server
 // learning of it), which would otherwise hold its run's row lock, and
 // stall every worker of the run, until it came back or TCP gave up
-// (hours), frees the run once it has lost its lease. One round trip, as
+// (hours), frees the run once it has lost its lease; a process frozen in
+// the middle of a migration frees the schema's tables. One round trip, as
 // BEGIN alone.
 func (s *Store) inTx(ctx context.Context, idle time.Duration, f func(pgx.Tx) error) error {
 	begin := fmt.Sprintf("BEGIN; SET LOCAL idle_in_transaction_session_timeout = %d", max(idle.Milliseconds(), 1))
