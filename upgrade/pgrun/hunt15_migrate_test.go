@@ -23,23 +23,33 @@ func TestHunt15FrozenMigrationFreesTheSchema(t *testing.T) {
 	defer cancel()
 	old := oldSchema(t, s, 14)
 	ps, proxy := proxiedStore(t, s)
-	frozen := proxy.freezeAfter("doubt_before") // migration 15's ALTER TABLE, and its functions
-	fctx, stopFrozen := context.WithCancel(ctx)
-	first := make(chan error, 1)
-	go func() {
-		_, err := Open(fctx, ps.pool, old.name)
-		first <- err
-	}()
-	select {
-	case <-frozen:
-	case err := <-first:
-		t.Fatalf("the first Open ended before its migration froze: %v", err)
-	}
+	stop := h15Freeze(t, ctx, proxy, "doubt_before", func(ctx context.Context) error { // migration 15's ALTER TABLE, and its functions
+		_, err := Open(ctx, ps.pool, old.name)
+		return err
+	})
+	defer stop()
 	_, err := Open(ctx, pool, old.name)
 	require.NoError(t, err, "the schema stayed locked by the frozen migration")
 	var version int
 	require.NoError(t, pool.QueryRow(ctx, old.q(`SELECT version FROM {s}.schema_version`)).Scan(&version))
 	require.Equal(t, SchemaVersion, version)
-	stopFrozen()
-	<-first
+}
+
+// h15Freeze calls first, whose statements go through proxy, in a
+// goroutine, and returns once its connection froze after the statement
+// holding text (see freezeAfter); the function it returns ends first and
+// waits for it.
+func h15Freeze(t *testing.T, ctx context.Context, proxy *faultProxy, text string, first func(context.Context) error) (stop func()) {
+	t.Helper()
+	frozen := proxy.freezeAfter(text)
+	fctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- first(fctx) }()
+	select {
+	case <-frozen:
+	case err := <-done:
+		cancel()
+		t.Fatalf("it ended before it froze: %v", err)
+	}
+	return func() { cancel(); <-done }
 }

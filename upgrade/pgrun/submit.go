@@ -62,7 +62,10 @@ const maxStepIDLength = 3 * topology.MaxIDLength
 // returns nil. A different plan with the ID of a submitted one, or other
 // Options, is refused with an error matching ErrPlanConflict; a plan whose
 // steps cannot be ordered, or whose IDs are unsafe, with one matching
-// upgrade.ErrInvalidPlan. Nothing is stored then.
+// upgrade.ErrInvalidPlan. Nothing is stored then. A Submit whose process
+// freezes in the middle (stopped, or cut off without the server learning
+// of it) has its transaction ended by the server after DefaultLease, for
+// the same plan to be submitted again from elsewhere.
 func (s *Store) Submit(ctx context.Context, plan *upgrade.Plan, opts Options) error {
 	opts = opts.normal()
 	g, err := buildGraph(plan)
@@ -74,7 +77,7 @@ func (s *Store) Submit(ctx context.Context, plan *upgrade.Plan, opts Options) er
 		return fmt.Errorf("pgrun: plan %s: %w", plan.ID, err)
 	}
 	digest := sha256.Sum256(append(buf.Bytes(), fmt.Sprintf("%+v", opts)...))
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = s.inTx(ctx, DefaultLease, func(tx pgx.Tx) error {
 		fresh, err := s.insertRun(ctx, tx, plan, opts, buf.Bytes(), digest[:])
 		if err != nil || !fresh {
 			return err
