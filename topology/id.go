@@ -60,9 +60,11 @@ func (e *IDError) Is(target error) bool { return target == ErrInvalidID }
 // line, a file name, a terminal or a web page without changing its
 // meaning: it holds no space, quote, shell metacharacter, control
 // character or escape sequence, and is never taken for an option. The set
-// is that of Kubernetes names and Debian package versions, with what
-// TOSCA and Maven coordinates add; it is ASCII only, so that two
-// identifiers that look alike are alike.
+// is that of Kubernetes names and of Debian package versions but for ~
+// (which a shell expands to a home directory; a package file named with
+// one, as 1.2-1~deb12u1, is renamed or given by URL), with what TOSCA and
+// Maven coordinates add; it is ASCII only, so that two identifiers that
+// look alike are alike.
 func CheckID(kind, id string) error {
 	if validIDLength(id, MaxIDLength) { // the fast path: planners check every co-tenant's IDs
 		return nil
