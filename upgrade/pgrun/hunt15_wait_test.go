@@ -67,11 +67,12 @@ func h15Terminate(t *testing.T, admin *pgxpool.Pool, app string) {
 	}
 }
 
-// failedQueries is a pgx.QueryTracer that closes failed once a statement
-// other than LISTEN has failed.
+// failedQueries is a pgx.QueryTracer that closes read once Status has
+// read a run (its first statement succeeded), and failed once a
+// statement other than LISTEN has failed.
 type failedQueries struct {
-	once   sync.Once
-	failed chan struct{}
+	once, readOnce sync.Once
+	read, failed   chan struct{}
 }
 
 func (f *failedQueries) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
@@ -79,8 +80,12 @@ func (f *failedQueries) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.
 }
 
 func (f *failedQueries) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryEndData) {
-	if sql, _ := ctx.Value(f).(string); d.Err != nil && !strings.HasPrefix(sql, "LISTEN") {
+	sql, _ := ctx.Value(f).(string)
+	switch {
+	case d.Err != nil && !strings.HasPrefix(sql, "LISTEN"):
 		f.once.Do(func() { close(f.failed) })
+	case d.Err == nil && strings.Contains(sql, "finished_at IS NOT NULL"):
+		f.readOnce.Do(func() { close(f.read) })
 	}
 }
 
@@ -117,7 +122,7 @@ func TestHunt15WaitRidesOutLostConnection(t *testing.T) {
 	go func() { worked <- ws.Work(ctx, plan.ID, exec, sleepy) }()
 	<-started
 
-	tracer := &failedQueries{failed: make(chan struct{})}
+	tracer := &failedQueries{read: make(chan struct{}), failed: make(chan struct{})}
 	// No ping before a connection is reused: the read after the kill
 	// meets the lost connection, as one within a second of the last does.
 	waiterPool := h15Pool(t, srv.URL, "h15-waiter", tracer, func(c *pgxpool.Config) {
@@ -134,6 +139,7 @@ func TestHunt15WaitRidesOutLostConnection(t *testing.T) {
 		st, err := waiter.Wait(ctx, plan.ID, time.Millisecond)
 		waitDone <- waited{st, err}
 	}()
+	<-tracer.read // Wait's connection is open: the kill ends it
 	h15Terminate(t, admin, "h15-waiter")
 	<-tracer.failed // Wait read the run on a lost connection
 	close(release)
