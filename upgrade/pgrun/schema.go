@@ -942,7 +942,20 @@ func newerSchema(version int) error {
 // the middle of a migration frees the schema's tables. One round trip, as
 // BEGIN alone.
 func (s *Store) inTx(ctx context.Context, idle time.Duration, f func(pgx.Tx) error) error {
-	begin := fmt.Sprintf("BEGIN; SET LOCAL idle_in_transaction_session_timeout = %d", max(idle.Milliseconds(), 1))
+	return s.beginTx(ctx, "BEGIN", idle, f)
+}
+
+// readTx is inTx for a transaction that reads one snapshot of the
+// schema, and writes nothing: even a read, frozen, holds the tables'
+// locks that a migration's ALTER TABLE waits for, and every worker of
+// the schema behind it.
+func (s *Store) readTx(ctx context.Context, idle time.Duration, f func(pgx.Tx) error) error {
+	return s.beginTx(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", idle, f)
+}
+
+// beginTx is inTx with begin as its BEGIN statement.
+func (s *Store) beginTx(ctx context.Context, begin string, idle time.Duration, f func(pgx.Tx) error) error {
+	begin += fmt.Sprintf("; SET LOCAL idle_in_transaction_session_timeout = %d", max(idle.Milliseconds(), 1))
 	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{BeginQuery: begin}, f)
 }
 

@@ -89,7 +89,9 @@ type Status struct {
 }
 
 // Status returns the state of the run of plan planID, or an error
-// matching ErrUnknownRun.
+// matching ErrUnknownRun. It reads in one transaction, which the server
+// ends if it is left idle for DefaultLease (its process frozen), so that
+// a frozen follower holds no lock that a migration waits for.
 func (s *Store) Status(ctx context.Context, planID string) (*Status, error) {
 	if err := checkRunID(planID); err != nil {
 		return nil, err
@@ -97,7 +99,7 @@ func (s *Store) Status(ctx context.Context, planID string) (*Status, error) {
 	var st Status
 	var state string
 	var steps []stepFacts // of each step, for st.Err
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
+	err := s.readTx(ctx, DefaultLease, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, s.q(`SELECT state, finished_at IS NOT NULL FROM {s}.runs WHERE plan_id = $1`), planID).Scan(&state, &st.Finished); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
 				return fmt.Errorf("%w: plan %s was not submitted to schema %s", ErrUnknownRun, planID, s.schema)
