@@ -63,6 +63,24 @@ func (k *waker) pass(plan string, ch chan struct{}) {
 	}
 }
 
+// sleep waits, as Store.Wait does between two looks at run plan, until
+// ctx is done, the waiter of ch is woken, or d has passed, and then
+// removes the waiter. A wake it passes on to the run's workers: a Wait
+// claims nothing.
+func (k *waker) sleep(ctx context.Context, plan string, ch chan struct{}, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-ch:
+		k.wakeOne(plan)
+	case <-t.C:
+	}
+	if k.leave(ch) && ctx.Err() != nil {
+		k.wakeOne(plan)
+	}
+}
+
 // wakeOne wakes the oldest waiter of run plan, if any.
 func (k *waker) wakeOne(plan string) {
 	k.mu.Lock()

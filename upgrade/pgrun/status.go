@@ -269,20 +269,10 @@ func (s *Store) Wait(ctx context.Context, planID string, interval time.Duration)
 	k, unsubscribe := s.subscribe(&WorkerOptions{Poll: interval})
 	defer unsubscribe()
 	var last *Status
-	var lost error // the last read's error, ridden out
 	for {
 		woken := k.add(planID)
-		st, err := s.Status(ctx, planID)
-		if err == nil && st.Cancelled && !st.Finished {
-			// Nobody may be left to fail the steps of its lost workers.
-			if st, err = s.sweepCancelled(ctx, planID); err != nil {
-				err = fmt.Errorf("pgrun: reading run %s: %w", planID, err)
-			}
-		}
-		lost = nil
-		if err != nil && ctx.Err() == nil && transient(err) {
-			st, lost = last, err
-		} else if err != nil || st.Finished {
+		st, lost, err := s.look(ctx, planID, last)
+		if err != nil || lost == nil && st.Finished {
 			k.pass(planID, woken) // a wake is not ours: the workers may claim
 			return st, err
 		}
@@ -291,24 +281,32 @@ func (s *Store) Wait(ctx context.Context, planID string, interval time.Duration)
 		if lost != nil {
 			d = min(d, listenRetry)
 		}
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-		case <-woken:
-			k.wakeOne(planID) // a Wait claims nothing: the workers may
-		case <-t.C:
-		}
-		t.Stop()
-		if k.leave(woken) && ctx.Err() != nil {
-			k.wakeOne(planID)
-		}
-		if ctx.Err() != nil && lost != nil {
+		k.sleep(ctx, planID, woken, d)
+		switch {
+		case ctx.Err() != nil && lost != nil:
 			return st, fmt.Errorf("%w (the last read of run %s failed: %w)", ctx.Err(), planID, lost)
-		}
-		if ctx.Err() != nil {
+		case ctx.Err() != nil:
 			return st, ctx.Err()
 		}
 	}
+}
+
+// look reads the Status of the run of planID for Wait, failing the steps
+// of a cancelled run whose workers were lost. An error that the next look
+// may not meet (see transient) it returns as lost, with last, the Status
+// of the look before.
+func (s *Store) look(ctx context.Context, planID string, last *Status) (st *Status, lost, err error) {
+	st, err = s.Status(ctx, planID)
+	if err == nil && st.Cancelled && !st.Finished {
+		// Nobody may be left to fail the steps of its lost workers.
+		if st, err = s.sweepCancelled(ctx, planID); err != nil {
+			err = fmt.Errorf("pgrun: reading run %s: %w", planID, err)
+		}
+	}
+	if err != nil && ctx.Err() == nil && transient(err) {
+		return last, err, nil
+	}
+	return st, nil, err
 }
 
 // transient reports whether err, a database error, is one that a
