@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"net"
 	"slices"
 	"time"
 
@@ -318,7 +320,14 @@ func transient(err error) bool {
 	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
-		return true // the connection's own: cut, refused, timed out
+		// The connection's own: cut, refused, timed out, closed. Not
+		// any other error from outside the server, such as a closed
+		// Store's or a row that does not scan, which a look again meets
+		// again.
+		var ne net.Error
+		var ce *pgconn.ConnectError
+		return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+			errors.Is(err, pgconn.ErrConnClosed) || pgconn.Timeout(err) || pgconn.SafeToRetry(err)
 	}
 	switch pe.Code[:min(2, len(pe.Code))] {
 	case "08", "53", "57": // connection exception; insufficient resources; operator intervention (a shutdown, a statement timeout)
