@@ -87,3 +87,21 @@ func TestHunt15LearnAllRecordsTheOthers(t *testing.T) {
 	assert.Equal(t, "9.0.98", e.nodeVersion(t, "tomcat-2"), "the others are recorded")
 	assert.Equal(t, "17.0.13", e.nodeVersion(t, "java-1"))
 }
+
+// TestHunt15RecorderWithoutUnlearn: a server given a learn hook and no
+// unlearn one (as tests give it) recorded each step rolled back by
+// calling the nil unlearn, which panicked in the recorder's goroutine.
+// A nil hook does nothing.
+func TestHunt15RecorderWithoutUnlearn(t *testing.T) {
+	var learnt []upgrade.StepID
+	r := newRecorder(func(_ context.Context, steps []upgrade.Step) error {
+		for _, s := range steps {
+			learnt = append(learnt, s.ID)
+		}
+		return nil
+	}, nil)
+	r.event(upgrade.Event{Kind: upgrade.StepSucceeded, Step: &upgrade.Step{ID: "a"}})
+	r.event(upgrade.Event{Kind: upgrade.StepRolledBack, Step: &upgrade.Step{ID: "a"}})
+	assert.Empty(t, r.Wait())
+	assert.Equal(t, []upgrade.StepID{"a"}, learnt)
+}

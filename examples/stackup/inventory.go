@@ -104,15 +104,14 @@ const (
 
 // newInventory returns the inventory of the deployment in's flags name.
 func newInventory(in *inputFlags) *inventory {
-	inv := &inventory{path: in.topology, format: topologyYAML}
-	switch {
-	case in.topology == "":
-		inv.path, inv.service, inv.format = in.instances, in.tosca, toscaInstances
-		inv.json = strings.EqualFold(filepath.Ext(in.instances), ".json")
-	case strings.EqualFold(filepath.Ext(in.topology), ".json"):
-		inv.format = topologyJSON
+	if in.topology == "" {
+		return &inventory{path: in.instances, service: in.tosca, format: toscaInstances,
+			json: strings.EqualFold(filepath.Ext(in.instances), ".json")}
 	}
-	return inv
+	if strings.EqualFold(filepath.Ext(in.topology), ".json") {
+		return &inventory{path: in.topology, format: topologyJSON}
+	}
+	return &inventory{path: in.topology, format: topologyYAML}
 }
 
 // Learn records that step s is done: its node is at s.To, and, for an

@@ -8,7 +8,8 @@ import (
 )
 
 // A recorder hands the steps that a run reports done, or undone, to learn
-// or unlearn (an inventory's LearnAll and UnlearnAll, say), in the order
+// or unlearn (an inventory's LearnAll and UnlearnAll, say; nil: nothing
+// is done with them), in the order
 // reported, from a goroutine of its own, so that Run's event hook, which
 // reports them, returns at once: Run starts no step while its hook runs
 // (see upgrade.WithEvents), and an inventory's write reads, edits, checks
@@ -87,8 +88,10 @@ func (r *recorder) handOver() {
 			}
 			// Not cancelled with the run: the steps are done (or undone),
 			// and the inventory must know it.
-			if err := f(context.Background(), steps); err != nil {
-				errs = append(errs, err)
+			if f != nil {
+				if err := f(context.Background(), steps); err != nil {
+					errs = append(errs, err)
+				}
 			}
 			q = q[n:]
 		}
