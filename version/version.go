@@ -245,10 +245,7 @@ func parsePlain(s string) (v Version, ok bool) {
 	var n [3]uint64
 	rest := s
 	for i := range n {
-		end := 0
-		for end < len(rest) && '0' <= rest[end] && rest[end] <= '9' {
-			end++
-		}
+		end := digits(rest)
 		if end == 0 || end > 1 && rest[0] == '0' {
 			return Version{}, false
 		}
