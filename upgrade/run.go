@@ -458,8 +458,8 @@ func (e *StaleError) Unwrap() error { return e.Err }
 // Run returns the report and nil when every step succeeded. Otherwise the
 // error holds every step failure (*StepError, matching ErrStepFailed) and
 // every rollback failure (matching ErrRollback); or it is ctx's error when
-// ctx was cancelled: running steps get the cancellation, nothing new
-// starts, and Run returns once they have. Before any step runs, Run
+// ctx was cancelled before every step succeeded: running steps get the
+// cancellation, nothing new starts, and Run returns once they have. Before any step runs, Run
 // returns an error matching ErrInvalidPlan for a nil plan or one whose
 // steps cannot be ordered, and the errors of the journal, the stale-plan
 // check and the prefetch; the report is nil then. A nil exec is a
@@ -638,8 +638,8 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 		}
 		panic(r.panicked) // in the caller's goroutine, as if it had called the code that panicked
 	}
-	if err := ctx.Err(); err != nil {
-		return r.report, err
+	if err := ctx.Err(); err != nil && r.report.Count(Succeeded) < len(r.plan.Steps) {
+		return r.report, err // a run cancelled as its last step completed has done all it was asked
 	}
 	if r.stopped() {
 		r.noteStopped()
