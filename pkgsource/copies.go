@@ -89,7 +89,23 @@ func (c *Copies) file(ctx context.Context, p Package) (path string, joined bool,
 	}
 	c.mu.Unlock()
 	if !joined {
-		path, err := c.copy(ctx, p)
+		c.make(ctx, p, key, pc)
+	}
+	select {
+	case <-pc.ready:
+	case <-ctx.Done():
+		return "", false, namePackage(p, context.Cause(ctx))
+	}
+	return pc.path, joined, pc.err
+}
+
+// make makes pc, the copy of p under key, for every caller waiting for
+// it. If the Opener panics, or calls runtime.Goexit, the copy fails for
+// them and is forgotten, as a failed copy is, and the panic goes on: they
+// do not wait for ever.
+func (c *Copies) make(ctx context.Context, p Package, key string, pc *packageCopy) {
+	path, err := "", errCopyPanicked // unless copy returns
+	defer func() {
 		c.mu.Lock()
 		if err == nil && c.closed { // made while Close removed its directory
 			_ = os.Remove(path)
@@ -102,14 +118,13 @@ func (c *Copies) file(ctx context.Context, p Package) (path string, joined bool,
 		pc.path, pc.err = path, err
 		c.mu.Unlock()
 		close(pc.ready)
-	}
-	select {
-	case <-pc.ready:
-	case <-ctx.Done():
-		return "", false, namePackage(p, context.Cause(ctx))
-	}
-	return pc.path, joined, pc.err
+	}()
+	path, err = c.copy(ctx, p)
 }
+
+// errCopyPanicked is what those waiting for a copy get when its Opener
+// panicked, or called runtime.Goexit, while another caller made it.
+var errCopyPanicked = errors.New("the Opener panicked while another caller made the copy: fix the Opener")
 
 // namePackage returns err naming p: as it is when a *PackageError or a
 // *DigestError names a package already (the built-in Openers' and the

@@ -2,11 +2,14 @@ package upgrade_test
 
 import (
 	"context"
+	"io"
 	"testing"
+	"testing/synctest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/upgrade"
 )
 
@@ -31,4 +34,41 @@ func TestHunt16AllSucceededDespiteCancel(t *testing.T) {
 		require.NoError(t, err, "concurrency %d: every step succeeded", conc)
 		assert.Equal(t, 3, report.Count(upgrade.Succeeded))
 	}
+}
+
+// h16PanickingOpener panics in Open once released: a host's Opener with a
+// bug.
+type h16PanickingOpener struct{ release chan struct{} }
+
+func (o *h16PanickingOpener) Open(context.Context, pkgsource.Package) (io.ReadCloser, error) {
+	<-o.release
+	panic("opener bug")
+}
+
+// TestHunt16PanickingOpenerEndsRun: with WithPackages, two steps of one
+// package (two Tomcats taking the same tarball) at once, and an Opener
+// that panics while making the copy both wait for: Run panics with it, as
+// it promises for a panic of the caller's code, once the other step has
+// ended. It hung for ever: the other step waited for a copy that the
+// panic left neither made nor failed.
+func TestHunt16PanickingOpenerEndsRun(t *testing.T) {
+	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) {
+		pk := &pkgsource.Package{Type: "tomcat", Version: v("10.1.34"), Location: "tomcat-10.1.34.tar.gz",
+			Digest: pkgsource.Digest([]byte("tarball")), Size: 7}
+		plan := &upgrade.Plan{ID: "h16", Steps: []upgrade.Step{
+			{ID: "platform/tomcat-1@10.1.34", Kind: upgrade.Platform, Node: "tomcat-1", Package: pk},
+			{ID: "platform/tomcat-2@10.1.34", Kind: upgrade.Platform, Node: "tomcat-2", Package: pk},
+		}}
+		o := &h16PanickingOpener{release: make(chan struct{})}
+		panicked := make(chan any, 1)
+		go func() {
+			defer func() { panicked <- recover() }()
+			_, _ = upgrade.Run(context.Background(), plan, upgrade.ExecutorFunc(func(context.Context, upgrade.Step) error { return nil }),
+				upgrade.WithConcurrency(2), upgrade.WithPackages(o, dir))
+		}()
+		synctest.Wait() // one step makes the copy, the other waits for it
+		close(o.release)
+		assert.Equal(t, "opener bug", <-panicked)
+	})
 }
