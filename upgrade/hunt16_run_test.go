@@ -11,6 +11,7 @@ import (
 
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/upgradetest"
 )
 
 // TestHunt16AllSucceededDespiteCancel: a run cancelled as its last step
@@ -71,4 +72,18 @@ func TestHunt16PanickingOpenerEndsRun(t *testing.T) {
 		close(o.release)
 		assert.Equal(t, "opener bug", <-panicked)
 	})
+}
+
+// TestHunt16StaleVersionSaysWhatToDo: the stale plan a user meets most, a
+// node moved since the plan was made (another deployer upgraded the
+// shared Tomcat), says what to do, as its sibling errors (a node gone, a
+// dependent that now requires less, a satisfied check that no longer
+// holds) do: plan again. It said only what was wrong.
+func TestHunt16StaleVersionSaysWhatToDo(t *testing.T) {
+	topo, plan := pfMovedNode(t, "1.0.0", "1.1.0", "2.0.0")
+	exec := &upgradetest.Executor{}
+	_, err := upgrade.Run(context.Background(), plan, exec, upgrade.WithStaleCheck(topo))
+	require.ErrorIs(t, err, upgrade.ErrStalePlan)
+	assert.Equal(t, `upgrade: stale plan: node "svc-1" has 1.1.0, but step app/svc-1@2.0.0 expects 1.0.0: plan again`, err.Error())
+	assert.Empty(t, exec.Started(), "nothing runs")
 }

@@ -64,15 +64,24 @@ func TestRunStaleCheckZeroVersion(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// pfMovedNode returns a topology whose one node, svc-1, has version now
+// while its template has planned, and a plan of one step that takes it
+// from planned to to: a plan gone stale since it was made.
+func pfMovedNode(t *testing.T, planned, now, to string) (*topology.Memory, *upgrade.Plan) {
+	t.Helper()
+	topo := build(t, new(topology.Builder).
+		Template("svc", topology.Template{ID: "svc_app", Type: "webapp", Version: v(planned)}).
+		Node("svc", topology.Node{ID: "svc-1", Template: "svc_app", Version: v(now)}))
+	plan := &upgrade.Plan{Steps: []upgrade.Step{{ID: upgrade.StepID("app/svc-1@" + to), Kind: upgrade.Application, App: "svc", Node: "svc-1",
+		Template: "svc_app", From: v(planned), To: v(to)}}}
+	return topo, plan
+}
+
 // TestRunStaleCheckBuildMetadata: a node redeployed with another build of
 // the same version since planning is stale, as the planner tells builds
 // apart.
 func TestRunStaleCheckBuildMetadata(t *testing.T) {
-	topo := build(t, new(topology.Builder).
-		Template("svc", topology.Template{ID: "svc_app", Type: "webapp", Version: v("1.0.0+b7")}).
-		Node("svc", topology.Node{ID: "svc-1", Template: "svc_app", Version: v("1.0.0+b8")}))
-	plan := &upgrade.Plan{Steps: []upgrade.Step{{ID: "app/svc-1@1.0.0+b9", Kind: upgrade.Application, App: "svc", Node: "svc-1",
-		Template: "svc_app", From: v("1.0.0+b7"), To: v("1.0.0+b9")}}}
+	topo, plan := pfMovedNode(t, "1.0.0+b7", "1.0.0+b8", "1.0.0+b9")
 	_, err := upgrade.Run(context.Background(), plan, &jrRecorder{}, upgrade.WithStaleCheck(topo))
 	var se *upgrade.StaleError
 	require.ErrorAs(t, err, &se)

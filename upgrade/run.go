@@ -436,7 +436,7 @@ func (e *StaleError) Error() string {
 		return fmt.Sprintf("upgrade: %v: step %s expects node %q at %s, but the topology no longer has it (%v): plan again",
 			ErrStalePlan, textID(e.Step), e.Node, e.Expected, e.Err)
 	}
-	return fmt.Sprintf("upgrade: %v: node %q has %s, but step %s expects %s", ErrStalePlan, e.Node, e.Actual, textID(e.Step), e.Expected)
+	return fmt.Sprintf("upgrade: %v: node %q has %s, but step %s expects %s: plan again", ErrStalePlan, e.Node, e.Actual, textID(e.Step), e.Expected)
 }
 
 // Is reports whether target is ErrStalePlan.

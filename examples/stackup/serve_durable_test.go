@@ -357,7 +357,7 @@ func TestServeReviewedPlanStale(t *testing.T) {
 	code, answer := second.post(t, "/v1/plans/"+id+"/apply", "")
 	require.Equal(t, http.StatusConflict, code, answer)
 	assert.Equal(t, "stale", answer["kind"])
-	assert.Contains(t, answer["error"], `stale plan: node "java-1" has 11.0.25, but step platform/java-1@17.0.13 expects 8.0.402: nothing was run`)
+	assert.Contains(t, answer["error"], `stale plan: node "java-1" has 11.0.25, but step platform/java-1@17.0.13 expects 8.0.402: plan again: nothing was run`)
 	assert.Zero(t, second.runCount(), "no run was made")
 	assert.Empty(t, second.readLedger(t))
 }
