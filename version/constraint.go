@@ -271,13 +271,23 @@ func (c Constraint) PrereleaseHint(v Version) string {
 var lowerBound = regexp.MustCompile(`(?:^|[^<>!=~^])(>=|~>|~|\^|=)\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:[^-+.0-9A-Za-z]|$)`)
 
 // withPrereleases returns c with the "-0" pre-release added to the lower
-// bound of its first clause that has one, when the result allows v.
+// bound of its first clause that has one and whose bound, so changed,
+// allows v: the pre-release may fall in any alternative of "||", as
+// 22.0.0-rc.1 in the second of "^18.17 || >=20.5".
 func (c Constraint) withPrereleases(v Version) (string, bool) {
 	src := c.p.src
-	loc := lowerBound.FindStringSubmatchIndex(src)
-	if loc == nil {
-		return "", false
+	for _, loc := range lowerBound.FindAllStringSubmatchIndex(src, -1) {
+		if fix, ok := withPrereleaseAt(src, loc, v); ok {
+			return fix, true
+		}
 	}
+	return "", false
+}
+
+// withPrereleaseAt returns src with the "-0" pre-release added to the
+// lower bound that loc, a match of lowerBound, finds, when the result
+// allows v.
+func withPrereleaseAt(src string, loc []int, v Version) (string, bool) {
 	written := func(i int) bool { return loc[2*i] >= 0 }
 	part := func(i int) string {
 		if !written(i) {

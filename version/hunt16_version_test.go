@@ -1,0 +1,52 @@
+package version_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/version"
+)
+
+// TestHunt16PrereleaseHintOtherAlternative: when the pre-release falls in
+// an alternative of "||" other than the first, the hint writes "-0" on
+// that alternative's lower bound. It looked at the first only, and fell
+// back to "add a lower bound such as >=22.0.0-0" for Node.js's engines
+// "^18.17 || >=20.5" and 22.0.0-rc.1: added to the last alternative, as
+// it must be to allow the pre-release, that bound drops 20.5 to 21.x.
+func TestHunt16PrereleaseHintOtherAlternative(t *testing.T) {
+	releases := []string{"16.20.2", "18.16.0", "18.17.0", "18.20.4", "19.0.0", "20.4.0", "20.5.0", "20.18.0", "21.7.3", "22.0.0", "22.11.0", "23.1.0"}
+	tests := []struct{ constraint, version, fix string }{
+		{"^18.17 || >=20.5", "22.0.0-rc.1", "^18.17 || >=20.5.0-0"},
+		{"^18.17 || >=20.5", "18.19.0-rc.1", "^18.17.0-0 || >=20.5"},
+		{"~16.20 || ^18.17 || ^20.9", "20.10.0-nightly.1", "~16.20 || ^18.17 || ^20.9.0-0"},
+		{">=18.17 <19 || >=20.5, <21", "20.6.0-rc.1", ">=18.17 <19 || >=20.5.0-0, <21"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.constraint+" "+tt.version, func(t *testing.T) {
+			checkHintFix(t, tt.constraint, tt.version, tt.fix, releases)
+		})
+	}
+}
+
+// checkHintFix checks that the pre-release hint of constraint on version
+// says to write fix, which allows the version and, of releases, what the
+// constraint allows.
+func checkHintFix(t *testing.T, constraint, ver, fix string, releases []string) {
+	t.Helper()
+	c, v := version.MustParseConstraint(constraint), version.MustParse(ver)
+	hint := c.PrereleaseHint(v)
+	_, got, ok := strings.Cut(hint, "excludes: write ")
+	require.True(t, ok, "hint %q gives no constraint to write", hint)
+	got = strings.TrimSuffix(got, " to allow pre-releases")
+	assert.Equal(t, fix, got)
+	f, err := version.ParseConstraint(got)
+	require.NoError(t, err)
+	assert.True(t, f.Allows(v), "%q does not allow %s", got, v)
+	for _, r := range releases {
+		rv := version.MustParse(r)
+		assert.Equal(t, c.Allows(rv), f.Allows(rv), "%q allows %s: %v; the hint's %q: %v", c, r, c.Allows(rv), got, f.Allows(rv))
+	}
+}
