@@ -454,18 +454,27 @@ func joinDemands(ds []Demand) string {
 	return string(b)
 }
 
-// joinVersions names vs, joined with commas, or "none": the first
-// maxNamedVersions, and how many more there are.
+// joinVersions names vs, joined with commas, or "none": all of them when
+// there are at most maxNamedVersions, else the lowest and the highest,
+// half of those each, and how many between: the ends are what a person
+// relaxes a demand to, the newest a package source offers, or the
+// nearest downgrade.
 func joinVersions(vs []version.Version) string {
 	if len(vs) == 0 {
 		return "none"
 	}
-	s := make([]string, min(len(vs), maxNamedVersions))
-	for i := range s {
-		s[i] = vs[i].String()
+	if len(vs) <= maxNamedVersions {
+		return versionList(vs)
 	}
-	if more := len(vs) - len(s); more > 0 {
-		return strings.Join(s, ", ") + fmt.Sprintf(", and %d more", more)
+	half := maxNamedVersions / 2
+	return fmt.Sprintf("%s, … %d more …, %s", versionList(vs[:half]), len(vs)-2*half, versionList(vs[len(vs)-half:]))
+}
+
+// versionList joins vs with commas.
+func versionList(vs []version.Version) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = v.String()
 	}
 	return strings.Join(s, ", ")
 }

@@ -1,0 +1,50 @@
+package upgrade_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/upgrade"
+)
+
+// hunt16KubeReleases is a catalogue of Kubernetes releases as a
+// distribution lists them: ten patch releases of each minor version from
+// 1.18 to 1.30, 130 versions.
+func hunt16KubeReleases() []pkgsource.Package {
+	var out []pkgsource.Package
+	for minor := 18; minor <= 30; minor++ {
+		for patch := range 10 {
+			out = append(out, pkg("kubernetes", fmt.Sprintf("1.%d.%d", minor, patch)))
+		}
+	}
+	return out
+}
+
+// TestHunt16ErrorsNameVersionsAtBothEnds: an error that lists more
+// versions than it names names those at both ends of the list, where it
+// named the lowest 32 only. A chart that needs Kubernetes 1.31 was told
+// that 1.18.0 to 1.21.1 were available, "and 98 more", and not that 1.30.9
+// is the newest, what to relax its kubeVersion to; a control plane above
+// what a chart allows was offered a downgrade to 1.18.0 to 1.21.1, and
+// not to 1.29.9, the nearest.
+func TestHunt16ErrorsNameVersionsAtBothEnds(t *testing.T) {
+	src := source(t, hunt16KubeReleases()...)
+
+	_, err := upgrade.NewPlanner(build(t, hunt6Control("1.28.3")), src).Plan(t.Context(), hunt6Chart(">=1.31"))
+	var noPackage *upgrade.NoPackageError
+	require.ErrorAs(t, err, &noPackage)
+	assert.Len(t, noPackage.Considered, 130)
+	assert.Contains(t, err.Error(), "kubernetes packages available: 1.18.0, 1.18.1, ")
+	assert.Contains(t, err.Error(), ", 1.30.8, 1.30.9; ")
+
+	_, err = upgrade.NewPlanner(build(t, hunt6Control("1.30.3")), src).Plan(t.Context(), hunt6Chart("<1.30"))
+	var downgrade *upgrade.DowngradeError
+	require.ErrorAs(t, err, &downgrade)
+	assert.Len(t, downgrade.Candidates, 120)
+	assert.Contains(t, err.Error(), "a downgrade to one of 1.18.0, 1.18.1, ")
+	assert.Contains(t, err.Error(), ", 1.29.8, 1.29.9, and downgrades are not allowed")
+}
