@@ -260,14 +260,19 @@ func runError(st *Status, steps []stepFacts) error {
 // Wait waits until the run of plan planID has finished or ctx is done,
 // and returns its last Status. It looks at the run each time the run's
 // workers notify a change (see WorkerOptions.Poll), and at least every
-// interval. A cancelled run whose steps' workers were lost finishes under
-// Wait too, no worker of it left: Wait fails those steps, in doubt, once
-// their leases expire, as a worker's claim would. Wait rides out, as the
-// workers do, the errors of a connection lost or of a server restarting,
-// shutting down or out of connections, and looks again after the
-// interval, or a second, whichever is shorter; once ctx is done after
-// such an error, its error says so. Other errors it returns at once.
+// interval; an interval of 0 or below is DefaultPoll, as for
+// WorkerOptions.Poll. A cancelled run whose steps' workers were lost
+// finishes under Wait too, no worker of it left: Wait fails those steps,
+// in doubt, once their leases expire, as a worker's claim would. Wait
+// rides out, as the workers do, the errors of a connection lost or of a
+// server restarting, shutting down or out of connections, and looks again
+// after the interval, or a second, whichever is shorter; once ctx is done
+// after such an error, its error says so. Other errors it returns at
+// once.
 func (s *Store) Wait(ctx context.Context, planID string, interval time.Duration) (*Status, error) {
+	if interval <= 0 {
+		interval = DefaultPoll
+	}
 	k, unsubscribe := s.subscribe(&WorkerOptions{Poll: interval})
 	defer unsubscribe()
 	var last *Status
