@@ -114,6 +114,22 @@ func (rf *runFlags) pgOptions() pgrun.Options {
 	return o
 }
 
+// submit submits plan to store with the run flags. A run of plan there
+// already, going or ended, is that run when it was submitted with the
+// same run flags, and refused otherwise, with an error matching
+// pgrun.ErrPlanConflict that says to give those flags: a run keeps its
+// own, also when taken up again (pgrun.Store.Retry), so that the flags
+// given now would be ignored. (A plan's ID hashes its content: another
+// plan cannot have it.)
+func (rf *runFlags) submit(ctx context.Context, store *pgrun.Store, plan *upgrade.Plan) error {
+	err := store.Submit(ctx, plan, rf.pgOptions())
+	if errors.Is(err, pgrun.ErrPlanConflict) {
+		return fmt.Errorf("%w: the run of plan %s was submitted with other run flags (--concurrency, --continue, --retries, --retry-backoff, --step-timeout, --rollback), "+
+			"which it keeps, taken up again too: give the run flags it was submitted with", pgrun.ErrPlanConflict, plan.ID)
+	}
+	return err
+}
+
 // checkDatabase refuses the run flags that a run through the database
 // cannot honour yet.
 func (rf *runFlags) checkDatabase() error {
@@ -151,6 +167,15 @@ func preflight(ctx context.Context, plan *upgrade.Plan, opts ...upgrade.RunOptio
 // stderr, but for a run gone.
 func applyDatabase(ctx context.Context, store *pgrun.Store, db *dbFlags, rf *runFlags, plan *upgrade.Plan, ended bool, onEvent func(upgrade.Event), stdout, stderr io.Writer) error {
 	var seq int64 // the last event printed
+	// A run ended is taken up with its own flags: refused if they are
+	// not those given now.
+	if err := rf.submit(ctx, store, plan); err != nil {
+		switch {
+		case errors.Is(err, pgrun.ErrPlanConflict), errors.Is(err, upgrade.ErrInvalidPlan):
+			return inputErr(db.redact(err))
+		}
+		return failedErr(fmt.Errorf("database: %w", db.redact(err)))
+	}
 	if ended {
 		// The run of this plan ended without succeeding: it is taken up
 		// again, as a journal resumes a run, and its old events are not
@@ -165,13 +190,6 @@ func applyDatabase(ctx context.Context, store *pgrun.Store, db *dbFlags, rf *run
 		fmt.Fprintf(stdout, "run %s had ended without succeeding: taken up again, its steps not done run again; waiting for workers (stackup worker --plan %s)\n",
 			plan.ID, plan.ID)
 	} else {
-		if err := store.Submit(ctx, plan, rf.pgOptions()); err != nil {
-			switch {
-			case errors.Is(err, pgrun.ErrPlanConflict), errors.Is(err, upgrade.ErrInvalidPlan):
-				return inputErr(db.redact(err))
-			}
-			return failedErr(fmt.Errorf("database: %w", db.redact(err)))
-		}
 		fmt.Fprintf(stdout, "submitted run %s to schema %s; waiting for workers (stackup worker --plan %s)\n", plan.ID, db.schema, plan.ID)
 	}
 	start := time.Now()

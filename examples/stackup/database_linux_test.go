@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/upgrade"
 )
 
 // TestApplyDatabaseWorkers: apply --database submits the plan and prints
@@ -143,6 +145,38 @@ func TestApplyDatabaseTakenUpAgain(t *testing.T) {
 	db := testDatabase(t)
 	schema := testSchema()
 	e := newApplyEnv(t)
+	// Started on the failed run, the worker waits for it to be taken up
+	// again rather than exiting at once, before the apply does.
+	f := e.failedDatabaseRun(t, db, schema)
+	planFile, plan, failing, first, w := f.planFile, f.plan, f.failing, f.ledger, f.worker
+	r := stackup(t, e.planFileArgs(planFile, "--database", db, "--database-schema", schema, "--quiet", "--continue")...)
+	require.Equal(t, exitOK, r.code, r.String())
+	assert.Contains(t, r.stdout, "run "+plan.ID+" had ended without succeeding: taken up again")
+	assert.NotContains(t, r.stdout, "FAILED", "the old run's events are not printed again")
+	assert.Contains(t, r.stdout, "8 succeeded (5 in an earlier run), 0 failed, 0 skipped")
+	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
+	again := strings.TrimPrefix(e.readLedger(t), first)
+	assert.ElementsMatch(t, []string{failing + " false", "platform/tomcat-1@10.1.34 false", "app/shop-1@2.0.0 false"},
+		strings.Split(strings.TrimSpace(again), "\n"), "only the failed step and those it held back ran")
+	assert.Equal(t, "10.1.34", e.nodeVersion(t, "tomcat-1"), "the topology learned the steps of the run taken up")
+}
+
+// failedRun is a run in the database that failed (see failedDatabaseRun).
+type failedRun struct {
+	planFile string
+	plan     *upgrade.Plan
+	failing  string // the step that failed
+	ledger   string // the ledger once the run had failed
+	worker   *child // a worker of the plan, waiting for its run to be taken up
+}
+
+// failedDatabaseRun writes the plan to a plan file and applies it with
+// --database --continue, a worker failing step platform/tomcat-1@9.0.98:
+// the run ends failed, 5 steps done. It then starts a worker of the plan
+// that records the steps it runs, once it says that it waits for the run
+// to be taken up again.
+func (e *applyEnv) failedDatabaseRun(t *testing.T, db, schema string) failedRun {
+	t.Helper()
 	planFile := filepath.Join(e.dir, "plan.json")
 	require.Equal(t, exitOK, stackup(t, e.planArgs("--out", planFile)...).code)
 	plan, err := readPlanFile(planFile)
@@ -154,23 +188,11 @@ func TestApplyDatabaseTakenUpAgain(t *testing.T) {
 	require.Equal(t, exitFailed, r.code, r.String())
 	assert.Contains(t, r.stdout, "5 succeeded, 1 failed, 2 skipped")
 	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
-	first := e.readLedger(t)
-
-	// Started on the failed run, the worker waits for it to be taken up
-	// again rather than exiting at once, before the apply does.
-	w = startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.record(),
+	f := failedRun{planFile: planFile, plan: plan, failing: failing, ledger: e.readLedger(t)}
+	f.worker = startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.record(),
 		"--plan", plan.ID, "--poll", "50ms")
-	w.waitLine(t, "waiting for it to be taken up again")
-	r = stackup(t, e.planFileArgs(planFile, "--database", db, "--database-schema", schema, "--quiet", "--continue")...)
-	require.Equal(t, exitOK, r.code, r.String())
-	assert.Contains(t, r.stdout, "run "+plan.ID+" had ended without succeeding: taken up again")
-	assert.NotContains(t, r.stdout, "FAILED", "the old run's events are not printed again")
-	assert.Contains(t, r.stdout, "8 succeeded (5 in an earlier run), 0 failed, 0 skipped")
-	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
-	again := strings.TrimPrefix(e.readLedger(t), first)
-	assert.ElementsMatch(t, []string{failing + " false", "platform/tomcat-1@10.1.34 false", "app/shop-1@2.0.0 false"},
-		strings.Split(strings.TrimSpace(again), "\n"), "only the failed step and those it held back ran")
-	assert.Equal(t, "10.1.34", e.nodeVersion(t, "tomcat-1"), "the topology learned the steps of the run taken up")
+	f.worker.waitLine(t, "waiting for it to be taken up again")
+	return f
 }
 
 // TestApplyDatabaseRollback: apply --database --rollback submits a run

@@ -230,7 +230,8 @@
 // here, and so are --journal (the database keeps the run: applying the
 // same plan again follows the same run, or, once it has ended without
 // succeeding, takes it up again, as a journal resumes a run: the steps
-// not done run again) and --prefetch (each worker given
+// not done run again; a run keeps the run flags it was submitted with,
+// and applying its plan with others is refused, exit 2) and --prefetch (each worker given
 // --repo fetches and checks a step's package itself). It exits 0 when every step succeeded, 1
 // when one failed or on the first SIGINT or SIGTERM, which stops only the
 // following: the run goes on with its workers. The topology file learns
@@ -335,7 +336,8 @@
 // made from the plan's: applying one plan again answers with the same
 // run, not a second one; applying it again, or POST /v1/runs/RUN/resume,
 // once the run has failed or was cancelled takes it up again in the
-// database (its steps done are not run again). The server follows the run in the database:
+// database (its steps done are not run again), with the run flags it was
+// submitted with: a server given others answers 409 {"kind": "conflict"}. The server follows the run in the database:
 // GET /v1/runs/RUN, its event stream, the dashboard and the metrics show
 // it as they show a run of the server's own, with "database": true in
 // its status, and POST /v1/runs/RUN/cancel cancels it there (the workers

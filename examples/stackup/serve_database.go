@@ -116,14 +116,8 @@ func (s *server) submitDatabase(ctx context.Context, plan *upgrade.Plan, apps []
 		return nil, err
 	}
 	s.hook("submit")
-	if err := s.db.Submit(ctx, plan, s.rf.pgOptions()); err != nil {
-		switch {
-		case errors.Is(err, pgrun.ErrPlanConflict):
-			return nil, fail(http.StatusConflict, "conflict", s.rf.db.redact(err))
-		case errors.Is(err, upgrade.ErrInvalidPlan):
-			return nil, fail(http.StatusUnprocessableEntity, "invalid_plan", s.rf.db.redact(err))
-		}
-		return nil, fail(http.StatusBadGateway, "database", fmt.Errorf("database: %w", s.rf.db.redact(err)))
+	if err := s.submit(ctx, plan); err != nil {
+		return nil, err
 	}
 	rec := runRecord{Run: id, Plan: plan.ID, Applications: apps, Total: len(plan.Steps), Database: true,
 		Started: time.Now().UTC(), Steps: map[upgrade.StepID]string{}}
@@ -132,6 +126,22 @@ func (s *server) submitDatabase(ctx context.Context, plan *upgrade.Plan, apps []
 	}
 	s.log.Info("run submitted to the database", "run", id, "plan", plan.ID, "applications", apps, "steps", len(plan.Steps))
 	return newRunState(rec), nil
+}
+
+// submit submits plan to the database with the server's run flags (see
+// runFlags.submit): a run of it there already is left as it is, or, with
+// other run flags, refused. Its errors are *failure values.
+func (s *server) submit(ctx context.Context, plan *upgrade.Plan) error {
+	if err := s.rf.submit(ctx, s.db, plan); err != nil {
+		switch {
+		case errors.Is(err, pgrun.ErrPlanConflict):
+			return fail(http.StatusConflict, "conflict", s.rf.db.redact(err))
+		case errors.Is(err, upgrade.ErrInvalidPlan):
+			return fail(http.StatusUnprocessableEntity, "invalid_plan", s.rf.db.redact(err))
+		}
+		return fail(http.StatusBadGateway, "database", fmt.Errorf("database: %w", s.rf.db.redact(err)))
+	}
+	return nil
 }
 
 // retryDatabase takes up again database run rs of plan, which ended
@@ -148,6 +158,9 @@ func (s *server) retryDatabase(ctx context.Context, plan *upgrade.Plan, rs *runS
 		return fail(http.StatusBadGateway, "database", fmt.Errorf("database: %w", s.rf.db.redact(err)))
 	}
 	if err := s.checkStale(plan, upgrade.WithJournal(done)); err != nil {
+		return err
+	}
+	if err := s.submit(ctx, plan); err != nil { // the run keeps its run flags: refused if not the server's
 		return err
 	}
 	// Its follower reads the run again from its first event: those it has

@@ -265,11 +265,21 @@ func newDatabaseServer(t *testing.T, e *applyEnv, db, schema string) *testServer
 // whose database runs not seen ending it follows again.
 func newDatabaseServerIn(t *testing.T, e *applyEnv, db, schema, stateDir string) *testServer {
 	t.Helper()
+	return newDatabaseServerWith(t, e, db, schema, stateDir, nil)
+}
+
+// newDatabaseServerWith is newDatabaseServerIn with its run flags changed
+// by edit, if not nil.
+func newDatabaseServerWith(t *testing.T, e *applyEnv, db, schema, stateDir string, edit func(*runFlags)) *testServer {
+	t.Helper()
 	in := inputFlags{topology: e.topo, repo: e.repo, keys: stringList{e.key}, policy: "newest"}
 	env, err := in.load(t.Context())
 	require.NoError(t, err)
 	t.Cleanup(func() { env.Close() })
 	rf := runFlags{concurrency: 1, db: &dbFlags{url: db, schema: schema}}
+	if edit != nil {
+		edit(&rf)
+	}
 	require.NoError(t, rf.check())
 	state, err := openStateDir(stateDir)
 	require.NoError(t, err)
