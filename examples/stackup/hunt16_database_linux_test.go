@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/upgrade/pgrun"
 )
 
 // TestHunt16ApplyDatabaseTakenUpWithOtherFlags: a plan whose run in the
@@ -83,4 +85,26 @@ func TestHunt16ServeDatabaseResumeWithOtherFlags(t *testing.T) {
 	events = ts3.follow(t, "/v1/runs/"+run+"/events", "")
 	assert.Contains(t, events[len(events)-1].data, `"state":"succeeded"`)
 	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
+}
+
+// TestHunt16WorkerNameNotUTF8: worker --name that is not UTF-8 (a name
+// made from a host name or a variable in Latin-1) is refused at start,
+// exit 2, naming --name, before the database is reached. Before, it was
+// taken, and every Work call refused it: with --plan the worker exited 1
+// saying "pgrun: WorkerOptions.Name ... is not text PostgreSQL can hold",
+// an option the operator never gave; without, it logged "working on a
+// run failed" at every --poll, for every run, and ran nothing, for ever.
+func TestHunt16WorkerNameNotUTF8(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	plan := planOf(t, newApplyEnv(t))
+	require.NoError(t, openStore(t, db, schema).Submit(t.Context(), plan, pgrun.Options{}))
+	for _, args := range [][]string{
+		{"--database", db, "--database-schema", schema, "--plan", plan.ID},
+		{"--database", "postgres://127.0.0.1:1/none"}, // not reached
+	} {
+		r := stackup(t, append([]string{"worker", "--exec", "true", "--name", "w\xff1"}, args...)...)
+		assert.Equal(t, exitUsage, r.code, r.String())
+		assert.Contains(t, r.stderr, `--name "w\xff1" is not UTF-8`)
+	}
 }

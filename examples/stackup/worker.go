@@ -10,7 +10,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
+	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
 	"github.com/stackup/stackup/upgrade/pgrun"
 )
@@ -85,6 +87,8 @@ func (wf *workerFlags) check() error {
 		return usageErr("give --exec COMMAND")
 	case wf.plan != "" && !planIDPattern.MatchString(wf.plan):
 		return usageErr("--plan %q is not a plan ID: give the ID stackup plan or apply printed, \"sha256:\" and 64 lower-case hex digits", truncate(wf.plan))
+	case !utf8.ValidString(wf.name): // which the database cannot hold (an argument holds no NUL)
+		return usageErr("--name %s is not UTF-8: give a name in UTF-8, or none (host:pid)", topology.Quote(wf.name))
 	case wf.slots < 1:
 		return usageErr("--slots must be at least 1")
 	case wf.lease <= 0: // each names its flag and value, not all three
