@@ -2,7 +2,9 @@ package upgrade_test
 
 import (
 	"context"
+	"errors"
 	"io"
+	"strings"
 	"testing"
 	"testing/synctest"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
 	"github.com/stackup/stackup/upgrade/upgradetest"
 )
@@ -85,5 +88,32 @@ func TestHunt16StaleVersionSaysWhatToDo(t *testing.T) {
 	_, err := upgrade.Run(context.Background(), plan, exec, upgrade.WithStaleCheck(topo))
 	require.ErrorIs(t, err, upgrade.ErrStalePlan)
 	assert.Equal(t, `upgrade: stale plan: node "svc-1" has 1.1.0, but step app/svc-1@2.0.0 expects 1.0.0: plan again`, err.Error())
+	assert.Empty(t, exec.Started(), "nothing runs")
+}
+
+// h16FailingOpener refuses every package, as a mirror that is down does.
+type h16FailingOpener struct{}
+
+func (h16FailingOpener) Open(context.Context, pkgsource.Package) (io.ReadCloser, error) {
+	return nil, errors.New("mirror down")
+}
+
+// TestHunt16PrefetchErrorQuotesHostileIDs: a prefetch that fails names
+// the step and the package's type as Run's other errors do: an ID outside
+// the safe set (a plan built by hand, or from a tampered store) is quoted
+// and shortened, so that no escape sequence reaches an operator's
+// terminal, nor a megabyte a log line. They went into the message raw.
+func TestHunt16PrefetchErrorQuotesHostileIDs(t *testing.T) {
+	hostile := "\x1b[2J" + strings.Repeat("x", 1<<20)
+	plan := &upgrade.Plan{ID: "sha256:hostile", Steps: []upgrade.Step{{ID: upgrade.StepID(hostile), Kind: upgrade.Platform, Node: "tomcat-1",
+		Package: &pkgsource.Package{Type: hostile, Version: v("10.1.34"), Location: "tomcat-10.1.34.tar.gz"}}}}
+	exec := &upgradetest.Executor{}
+	_, err := upgrade.Run(context.Background(), plan, exec, upgrade.WithPrefetch(h16FailingOpener{}))
+	require.ErrorIs(t, err, upgrade.ErrPrefetch)
+	msg := err.Error()
+	assert.NotContains(t, msg, "\x1b", "no escape sequence reaches a terminal")
+	assert.Less(t, len(msg), 4096, "the IDs are shortened")
+	assert.Contains(t, msg, topology.Quote(hostile), "the step is named")
+	assert.Contains(t, msg, "mirror down")
 	assert.Empty(t, exec.Started(), "nothing runs")
 }

@@ -254,7 +254,7 @@ func (r *run) fetchAll(ctx context.Context, o pkgsource.Opener) error {
 			err = fetch(ctx, o, *s.Package)
 		}
 		if err != nil {
-			return fmt.Errorf("upgrade: %w: package %s for step %s: %w", ErrPrefetch, s.Package, s.ID, err)
+			return fmt.Errorf("upgrade: %w: package %s %s for step %s: %w", ErrPrefetch, textID(s.Package.Type), s.Package.Version, textID(s.ID), err)
 		}
 	}
 	return nil
