@@ -108,13 +108,18 @@ func explainConstraint(src string, err error) error {
 // constraint, or reads "1.2-" as a version.
 var badHyphen = regexp.MustCompile(`^\s*-|\s-\S|\s-\s*$|\S-\s`)
 
+// constraintName finds a name written before a version, as Go writes
+// go1.21 and Adoptium jdk-21.0.2: the name, and the version.
+var constraintName = regexp.MustCompile(`(?:^|[\s,|=<>~^!])([A-Za-z]+[-_]?)(v?[0-9][0-9A-Za-z.+-]*)`)
+
 // constraintWords finds "&&", and "and" and "or" written as words.
 var constraintWords = regexp.MustCompile(`&&|(?:^|\s)(?:and|or|AND|OR)(?:\s|$)`)
 
 // constraintAdvice says what to write instead of src, a constraint that
 // Masterminds refused where no version in it is at fault, for the shapes
 // other ecosystems write: quotes, Maven's interval notation, Python's
-// "~=", "and" or "or" as words, a character of no constraint.
+// "~=", "and" or "or" as words, a name before a version (go1.21), a
+// character of no constraint.
 func constraintAdvice(src string) string {
 	switch {
 	case strings.ContainsAny(src, "\"'`"):
@@ -125,6 +130,11 @@ func constraintAdvice(src string) string {
 		return `"~=" (Python's compatible release) is not an operator: write ~=1.4 as "^1.4", ~=1.4.2 as "~1.4.2"`
 	case constraintWords.MatchString(src):
 		return `write "," or a space for "and", "||" for "or"`
+	}
+	for _, m := range constraintName.FindAllStringSubmatch(src, -1) {
+		if m[1] != "v" {
+			return fmt.Sprintf("%q before %s is no part of a version: write %s", cut(m[1], 32), cut(m[2], 64), cut(m[2], 64))
+		}
 	}
 	if r, i := firstOutside(src, versionChars+"*|,=<>!~^ "); i >= 0 {
 		return fmt.Sprintf("character %q at byte %d is not part of a constraint", r, i)

@@ -50,3 +50,32 @@ func checkHintFix(t *testing.T, constraint, ver, fix string, releases []string) 
 		assert.Equal(t, c.Allows(rv), f.Allows(rv), "%q allows %s: %v; the hint's %q: %v", c, r, c.Allows(rv), got, f.Allows(rv))
 	}
 }
+
+// TestHunt16NameBeforeTheNumbers: versions as Go, Adoptium and image
+// registries write them, a name before the numbers (go1.22.5,
+// jdk-21.0.2+13, noble-20240423), were refused with the generic "write
+// major.minor.patch"; the error now says to leave the name out and what
+// that gives, or what is wrong with what is left. A constraint that holds
+// one says so too.
+func TestHunt16NameBeforeTheNumbers(t *testing.T) {
+	for in, want := range map[string]string{
+		"go1.22.5":       `"go" before the numbers is no part of a version: write 1.22.5`,
+		"jdk-21.0.2+13":  `"jdk-" before the numbers is no part of a version: write 21.0.2+13`,
+		"noble-20240423": `"noble-" before the numbers is no part of a version: write 20240423`,
+		"php_8.2":        `"php_" before the numbers is no part of a version: write 8.2`,
+		"go1.21rc2":      `"go" before the numbers is no part of a version: write the version without it, and letters follow a "-", as a pre-release (1.21-rc2, which orders before 1.21)`,
+	} {
+		_, err := version.Parse(in)
+		require.ErrorIs(t, err, version.ErrInvalidVersion, "%q", in)
+		assert.Contains(t, err.Error(), want, "%q", in)
+	}
+	for in, want := range map[string]string{
+		">= go1.21":          `"go" before 1.21 is no part of a version: write 1.21`,
+		">=go1.21, <go1.23":  `"go" before 1.21 is no part of a version: write 1.21`,
+		"^jdk-17.0.2 || ^21": `"jdk-" before 17.0.2 is no part of a version: write 17.0.2`,
+	} {
+		_, err := version.ParseConstraint(in)
+		require.ErrorIs(t, err, version.ErrInvalidConstraint, "%q", in)
+		assert.Contains(t, err.Error(), want, "%q", in)
+	}
+}

@@ -79,12 +79,14 @@ func cut(s string, n int) string {
 // The shapes of versions other ecosystems write, which explainVersion
 // says how to write as semantic versions: a Debian or RPM epoch ("1:"),
 // more than three numbers ("1.2.3.4"), letters right after the numbers
-// (PEP 440's "1.0rc1", "2.0.post1"), and Java 8's update ("1.8.0_392").
+// (PEP 440's "1.0rc1", "2.0.post1"), Java 8's update ("1.8.0_392"), and
+// a name before the numbers (Go's "go1.22.5", Adoptium's "jdk-21.0.2+13").
 var (
 	versionEpoch    = regexp.MustCompile(`^[0-9]+:`)
 	versionNumbers  = regexp.MustCompile(`^v?[0-9]+(?:\.[0-9]+){0,2}`)
 	versionWildcard = regexp.MustCompile(`^v?(?:[0-9]+\.){0,2}[xX*](?:$|[.+-])`)
 	versionJava8    = regexp.MustCompile(`^1\.([1-8])\.0_([0-9]+)(?:-b([0-9]+))?$`)
+	versionName     = regexp.MustCompile(`^([A-Za-z]+[-_]?)[0-9]`)
 )
 
 // versionChars are the characters a version is written with.
@@ -105,7 +107,17 @@ func firstOutside(s, set string) (rune, int) {
 // only "invalid semantic version" or "version segment starts with 0",
 // with what to write instead.
 func explainVersion(s string, err error) error {
+	return fmt.Errorf("%w: %s", err, versionAdvice(s, err))
+}
+
+// versionAdvice says what to write instead of s, a version on which
+// Masterminds failed with err.
+func versionAdvice(s string, err error) string {
 	nums := versionNumbers.FindString(s)
+	var name string // before the numbers, but for the "v" a version may have
+	if m := versionName.FindStringSubmatch(s); m != nil && m[1] != "v" {
+		name = m[1]
+	}
 	rest := strings.TrimPrefix(s[len(nums):], ".")
 	var advice string
 	switch {
@@ -119,6 +131,8 @@ func explainVersion(s string, err error) error {
 		advice = `write a lowercase "v", or none`
 	case versionWildcard.MatchString(s):
 		advice = `a version is exact: write the version itself, such as 1.2.0; "x" and "*" belong in constraints`
+	case name != "":
+		advice = nameAdvice(name, s[len(name):])
 	case errors.Is(err, semver.ErrSegmentStartsZero):
 		pre, _, _ := strings.Cut(s, "+")
 		_, pre, _ = strings.Cut(pre, "-")
@@ -155,7 +169,18 @@ func explainVersion(s string, err error) error {
 	default:
 		advice = `write major.minor.patch, such as 1.4.0, then optionally "-" and a pre-release, "+" and build metadata`
 	}
-	return fmt.Errorf("%w: %s", err, advice)
+	return advice
+}
+
+// nameAdvice says what to write instead of a version written with a name
+// before its numbers, such as Go's go1.22.5: the version without it, or
+// what else is wrong with that.
+func nameAdvice(name, rest string) string {
+	advice := fmt.Sprintf("%q before the numbers is no part of a version: ", cut(name, 32))
+	if _, err := semver.NewVersion(rest); err != nil {
+		return advice + "write the version without it, and " + versionAdvice(rest, err)
+	}
+	return advice + "write " + cut(rest, 64)
 }
 
 // Version is a semantic version, as written. Versions are comparable with
