@@ -24,7 +24,7 @@ var _ Source = (*Memory)(nil)
 // at once, as *PackageError values in a *multierror.Error.
 func NewMemory(pkgs ...Package) (*Memory, error) {
 	var errs *multierror.Error
-	seen := make(map[Key]bool, len(pkgs))
+	seen := make(map[Key]Key, len(pkgs)) // the first of each, as written
 	m := &Memory{byType: make(map[string][]Package)}
 	for _, p := range pkgs {
 		if err := p.Validate(); err != nil {
@@ -32,11 +32,15 @@ func NewMemory(pkgs ...Package) (*Memory, error) {
 			continue
 		}
 		k := p.Key().canonical() // "18.04" and "18.4.0" are one version
-		if seen[k] {
-			errs = multierror.Append(errs, &PackageError{Package: p.Key(), Err: fmt.Errorf("%w: duplicate package", ErrInvalid)})
+		if first, dup := seen[k]; dup {
+			twice := fmt.Sprintf("version %q is listed twice", p.Version.String())
+			if first != p.Key() {
+				twice = fmt.Sprintf("version %q is listed already, as %q", p.Version.String(), first.Version.String())
+			}
+			errs = multierror.Append(errs, &PackageError{Package: p.Key(), Err: fmt.Errorf("%w: duplicate package: %s: list each version once", ErrInvalid, twice)})
 			continue
 		}
-		seen[k] = true
+		seen[k] = p.Key()
 		p.Requires = slices.Clone(p.Requires)
 		m.byType[p.Type] = append(m.byType[p.Type], p)
 	}

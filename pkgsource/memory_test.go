@@ -98,7 +98,7 @@ func TestNewMemoryDuplicateMessage(t *testing.T) {
 	var merr *multierror.Error
 	require.ErrorAs(t, err, &merr)
 	require.Len(t, merr.Errors, 1)
-	assert.Equal(t, "pkgsource: package tomcat 10.1.18: invalid package: duplicate package", merr.Errors[0].Error())
+	assert.Equal(t, `pkgsource: package tomcat 10.1.18: invalid package: duplicate package: version "10.1.18" is listed twice: list each version once`, merr.Errors[0].Error())
 }
 
 func TestNewMemoryOrder(t *testing.T) {
