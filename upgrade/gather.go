@@ -528,6 +528,10 @@ func (pl *planning) countTargets() (n, idBytes int) {
 // run in its topology could not tell from the new one (request index).
 func (pl *planning) targets(r *Request, index int) (replaced, renamed *topology.Template, targets []*topology.Node, err error) {
 	app, err := pl.application(r.Application)
+	if errors.Is(err, topology.ErrNotFound) {
+		return nil, nil, nil, fmt.Errorf("upgrade: request #%d: Application: %w; name the deployed application whose nodes of template %q the request upgrades, as the topology spells it",
+			index+1, err, r.Replaces)
+	}
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
 )
 
@@ -47,4 +48,21 @@ func TestHunt16ErrorsNameVersionsAtBothEnds(t *testing.T) {
 	assert.Len(t, downgrade.Candidates, 120)
 	assert.Contains(t, err.Error(), "a downgrade to one of 1.18.0, 1.18.1, ")
 	assert.Contains(t, err.Error(), ", 1.29.8, 1.29.9, and downgrades are not allowed")
+}
+
+// TestHunt16UnknownApplicationNamesRequest: a request for an application
+// the topology does not hold failed with the topology's "application
+// "shpo" not found" alone, naming neither the request nor what to do,
+// where an unknown Replaces names both. In a batch of a fleet's requests
+// the error now says which request and field, and what to name.
+func TestHunt16UnknownApplicationNamesRequest(t *testing.T) {
+	typo := shop2("tomcat_server", ">=10")
+	typo.Application = "shpo"
+	_, err := upgrade.NewPlanner(build(t, shopBuilder(1)), catalogue(t)).PlanAll(t.Context(), shop2("tomcat_server", ">=10"), typo)
+	require.ErrorIs(t, err, topology.ErrNotFound)
+	var nf *topology.NotFoundError
+	require.ErrorAs(t, err, &nf)
+	assert.Equal(t, "shpo", nf.ID)
+	assert.Equal(t, `upgrade: request #2: Application: topology: application "shpo" not found; `+
+		`name the deployed application whose nodes of template "shop_app" the request upgrades, as the topology spells it`, err.Error())
 }
