@@ -1,13 +1,21 @@
 package main
 
 import (
+	"errors"
+	"io/fs"
 	"net/http"
+	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stackup/stackup/upgrade"
 	"github.com/stackup/stackup/upgrade/pgrun"
 )
 
@@ -107,4 +115,49 @@ func TestHunt16WorkerNameNotUTF8(t *testing.T) {
 		assert.Equal(t, exitUsage, r.code, r.String())
 		assert.Contains(t, r.stderr, `--name "w\xff1" is not UTF-8`)
 	}
+}
+
+// TestHunt16WorkerRemovesPackagesOfRunsDone: a worker with --repo and
+// without --plan, which works on every run until stopped, removes the
+// copies of a run's packages once the run has finished, and makes new
+// ones for the next run. Before, it kept every copy it had made until it
+// exited: a worker daemon held a copy of every package of every run it
+// had worked on (a JDK, a Tomcat, each version), in the directory for
+// temporary files, often a tmpfs in memory, for weeks.
+func TestHunt16WorkerRemovesPackagesOfRunsDone(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	store := openStore(t, db, schema)
+	exec := "sh -c " + sq(`[ -z "$STACKUP_PACKAGE_FILE" ] || echo "$STACKUP_PACKAGE_FILE" >> "$1"`) + " sh " + sq(e.ledger)
+	w := startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", exec, "--repo", e.repo, "--poll", "50ms")
+	runOnce := func(plan *upgrade.Plan) []string {
+		t.Helper()
+		require.NoError(t, store.Submit(t.Context(), plan, pgrun.Options{}))
+		st, err := store.Wait(t.Context(), plan.ID, 20*time.Millisecond)
+		require.NoError(t, err)
+		require.NoError(t, st.Err)
+		copies := strings.Fields(e.readLedger(t))
+		require.NoError(t, os.Remove(e.ledger))
+		require.NotEmpty(t, copies)
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) { // a failure bound
+			left := slices.DeleteFunc(slices.Clone(copies), func(f string) bool {
+				_, err := os.Lstat(f)
+				return errors.Is(err, fs.ErrNotExist)
+			})
+			if len(left) == 0 {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "the worker still holds, after the run has finished, %s", left)
+		}
+		return copies
+	}
+	first := runOnce(planOf(t, e))
+	// The next run that needs those packages has copies of its own.
+	plan := &upgrade.Plan{ID: "again", Steps: []upgrade.Step{planOf(t, e).Steps[0]}}
+	plan.Steps[0].After = nil
+	second := runOnce(plan)
+	assert.NotContains(t, first, second[0])
+	require.NoError(t, w.cmd.Process.Signal(syscall.SIGTERM))
+	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
 }

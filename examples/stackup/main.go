@@ -265,7 +265,8 @@
 // outside it) and checked against the digest and size in the plan, which
 // the repository's index cannot change afterwards; a copy that does not
 // match, or a name the repository refuses, fails the step without running
-// its command. Without --repo, .PackageFile is "". Worker flags: --slots N
+// its command. A run's copies are its own, removed once the worker is
+// done with the run. Without --repo, .PackageFile is "". Worker flags: --slots N
 // (steps at once, per run), --lease D, --poll D (default 1s), --grace D
 // (default 5s: between SIGTERM and SIGKILL for a command cut short, its
 // run cancelled or its lease lost), --name NAME (in events; default

@@ -109,17 +109,14 @@ func work(ctx context.Context, wf *workerFlags, stderr io.Writer) error {
 	if err := cmds.findPrograms(); err != nil {
 		return err
 	}
-	var packages *packageCopies
+	var repo repository
 	if wf.repo != "" { // before the database: a wrong --repo is the user's to fix, whatever the database
-		repo, err := (&inputFlags{repo: wf.repo}).openRepo()
-		if err != nil {
+		if repo, err = (&inputFlags{repo: wf.repo}).openRepo(); err != nil {
 			return inputErr(err) // naming --repo
 		}
 		if c, ok := repo.(io.Closer); ok {
 			defer c.Close()
 		}
-		packages = newPackageCopies(repo)
-		defer packages.Close() // once the steps are over: Work has returned
 	}
 	store, pool, err := wf.db.open(ctx)
 	if err != nil {
@@ -139,8 +136,7 @@ func work(ctx context.Context, wf *workerFlags, stderr io.Writer) error {
 		case <-waitCtx.Done():
 		}
 	}()
-	r := &runner{cmds: cmds, out: &lockedWriter{w: stderr}, grace: wf.grace, prefix: true, packages: packages}
-	exec := newRunnerWith(r)
+	r := &runner{cmds: cmds, out: &lockedWriter{w: stderr}, grace: wf.grace, prefix: true}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	var tally drainTally
 	opts := pgrun.WorkerOptions{Name: wf.name, Slots: wf.slots, Lease: wf.lease, Poll: wf.poll, Logger: log, Drain: drain,
@@ -149,12 +145,23 @@ func work(ctx context.Context, wf *workerFlags, stderr io.Writer) error {
 				tally.add(planID, step, err)
 			}
 		}}
+	// Each run has its own copies of its packages, removed once Work has
+	// returned (its steps are over): a worker that works on runs for
+	// weeks keeps no copy of a run done.
+	workOn := func(ctx context.Context, planID string) error {
+		rr := *r
+		if repo != nil {
+			rr.packages = newPackageCopies(repo)
+			defer rr.packages.Close()
+		}
+		return store.Work(ctx, planID, newRunnerWith(&rr), opts)
+	}
 	if wf.plan != "" {
 		if err = awaitRun(waitCtx, store, wf.plan, wf.poll, log); err == nil {
-			err = store.Work(ctx, wf.plan, exec, opts)
+			err = workOn(ctx, wf.plan)
 		}
 	} else {
-		err = workAll(ctx, waitCtx, store, wf, exec, opts, log)
+		err = workAll(ctx, waitCtx, store, wf, workOn, log)
 	}
 	switch {
 	case isClosed(drain) && ctx.Err() == nil:
@@ -286,10 +293,10 @@ func awaitRun(ctx context.Context, store *pgrun.Store, planID string, poll time.
 	}
 }
 
-// workAll works on every run not finished, starting on new ones as they
-// are submitted, until waitCtx is done; ctx bounds the Work calls, which a
-// drain (opts.Drain) ends once their steps are.
-func workAll(ctx, waitCtx context.Context, store *pgrun.Store, wf *workerFlags, exec upgrade.Executor, opts pgrun.WorkerOptions, log *slog.Logger) error {
+// workAll works on every run not finished, with workOn, starting on new
+// ones as they are submitted, until waitCtx is done; ctx bounds the
+// workOn calls, which a drain ends once their steps are.
+func workAll(ctx, waitCtx context.Context, store *pgrun.Store, wf *workerFlags, workOn func(context.Context, string) error, log *slog.Logger) error {
 	var wg sync.WaitGroup
 	working := map[string]bool{}
 	var mu sync.Mutex
@@ -307,7 +314,7 @@ func workAll(ctx, waitCtx context.Context, store *pgrun.Store, wf *workerFlags, 
 				continue
 			}
 			wg.Go(func() {
-				err := store.Work(ctx, id, exec, opts)
+				err := workOn(ctx, id)
 				if err != nil && ctx.Err() == nil && !errors.Is(err, pgrun.ErrDrained) {
 					log.Warn("working on a run failed", "run", id, "err", wf.db.redact(err))
 				}
