@@ -59,9 +59,9 @@ type NotFoundError struct {
 
 func (e *NotFoundError) Error() string {
 	if e.App != "" {
-		return fmt.Sprintf("topology: %s %q not found in application %q", e.Kind, e.ID, e.App)
+		return fmt.Sprintf("topology: %s %s not found in application %s", e.Kind, Quote(e.ID), Quote(string(e.App)))
 	}
-	return fmt.Sprintf("topology: %s %q not found", e.Kind, e.ID)
+	return fmt.Sprintf("topology: %s %s not found", e.Kind, Quote(e.ID))
 }
 
 // Is reports whether target is ErrNotFound.

@@ -117,3 +117,22 @@ func TestHunt16PrefetchErrorQuotesHostileIDs(t *testing.T) {
 	assert.Contains(t, msg, "mirror down")
 	assert.Empty(t, exec.Started(), "nothing runs")
 }
+
+// TestHunt16StaleErrorShortensHostileNodeIDs: a stale plan's error names
+// its node as Run's other errors do, quoted and shortened: a plan built by
+// hand, or from a tampered store, whose node ID is a megabyte made a
+// message of a megabyte.
+func TestHunt16StaleErrorShortensHostileNodeIDs(t *testing.T) {
+	hostile := "\x1b[2J" + strings.Repeat("x", 1<<20)
+	topo, _ := pfMovedNode(t, "1.0.0", "1.0.0", "2.0.0")
+	plan := &upgrade.Plan{Steps: []upgrade.Step{{ID: "app/svc-9@2.0.0", Kind: upgrade.Application, App: "svc", Node: topology.NodeID(hostile),
+		Template: "svc_app", From: v("1.0.0"), To: v("2.0.0")}}}
+	exec := &upgradetest.Executor{}
+	_, err := upgrade.Run(context.Background(), plan, exec, upgrade.WithStaleCheck(topo))
+	require.ErrorIs(t, err, upgrade.ErrStalePlan)
+	msg := err.Error()
+	assert.NotContains(t, msg, "\x1b", "no escape sequence reaches a terminal")
+	assert.Less(t, len(msg), 4096, "the node ID is shortened")
+	assert.Contains(t, msg, topology.Quote(hostile), "the node is named")
+	assert.Empty(t, exec.Started(), "nothing runs")
+}

@@ -420,23 +420,24 @@ type StaleError struct {
 }
 
 func (e *StaleError) Error() string {
+	node := topology.Quote(string(e.Node)) // a plan built by hand may hold any ID: quoted, and shortened
 	if d := e.Dependent; d != nil {
-		return fmt.Sprintf("upgrade: %v: node %q (%s) now requires %s of node %q, which step %s takes to %s: plan again",
-			ErrStalePlan, d.Node, d.App, d.Constraint, e.Node, textID(e.Step), e.Expected)
+		return fmt.Sprintf("upgrade: %v: node %s (%s) now requires %s of node %s, which step %s takes to %s: plan again",
+			ErrStalePlan, topology.Quote(string(d.Node)), d.App, d.Constraint, node, textID(e.Step), e.Expected)
 	}
 	if c := e.Check; c != nil {
 		if e.Err != nil {
-			return fmt.Sprintf("upgrade: %v: the plan found node %q at %s, meeting %s, required by %s, but the topology no longer has it (%v): plan again",
-				ErrStalePlan, e.Node, c.Version, e.Expected, c.Demand.Source(), e.Err)
+			return fmt.Sprintf("upgrade: %v: the plan found node %s at %s, meeting %s, required by %s, but the topology no longer has it (%v): plan again",
+				ErrStalePlan, node, c.Version, e.Expected, c.Demand.Source(), e.Err)
 		}
-		return fmt.Sprintf("upgrade: %v: node %q has %s, which no longer meets %s, required by %s (the plan found it at %s): plan again",
-			ErrStalePlan, e.Node, e.Actual, e.Expected, c.Demand.Source(), c.Version)
+		return fmt.Sprintf("upgrade: %v: node %s has %s, which no longer meets %s, required by %s (the plan found it at %s): plan again",
+			ErrStalePlan, node, e.Actual, e.Expected, c.Demand.Source(), c.Version)
 	}
 	if e.Err != nil {
-		return fmt.Sprintf("upgrade: %v: step %s expects node %q at %s, but the topology no longer has it (%v): plan again",
-			ErrStalePlan, textID(e.Step), e.Node, e.Expected, e.Err)
+		return fmt.Sprintf("upgrade: %v: step %s expects node %s at %s, but the topology no longer has it (%v): plan again",
+			ErrStalePlan, textID(e.Step), node, e.Expected, e.Err)
 	}
-	return fmt.Sprintf("upgrade: %v: node %q has %s, but step %s expects %s: plan again", ErrStalePlan, e.Node, e.Actual, textID(e.Step), e.Expected)
+	return fmt.Sprintf("upgrade: %v: node %s has %s, but step %s expects %s: plan again", ErrStalePlan, node, e.Actual, textID(e.Step), e.Expected)
 }
 
 // Is reports whether target is ErrStalePlan.
