@@ -127,20 +127,25 @@ func lastRecords(records []Record, index map[StepID]int) (map[StepID]RecordKind,
 	state := map[StepID]RecordKind{}
 	for _, rec := range records {
 		if _, ok := index[rec.Step]; !ok {
-			return nil, fmt.Errorf("upgrade: %w: record for unknown step %s", ErrPlanMismatch, textID(rec.Step))
+			return nil, fmt.Errorf("upgrade: %w: record for unknown step %s: resume the plan it was written for with it, or give this plan a journal of its own (a new file)",
+				ErrPlanMismatch, textID(rec.Step))
 		}
 		switch rec.Kind {
 		case RecordStarted, RecordSucceeded, RecordFailed, RecordRollingBack, RecordRolledBack:
 		default:
 			// Taken for nothing, it would hide what came before it: a
 			// step started would no longer be in doubt.
-			return nil, fmt.Errorf("upgrade: %w: record of unknown kind %s for step %s", ErrCorruptJournal,
-				topology.Quote(string(rec.Kind)), textID(rec.Step))
+			return nil, fmt.Errorf("upgrade: %w: record of unknown kind %s for step %s: resume with the program that wrote it, or %s", ErrCorruptJournal,
+				topology.Quote(string(rec.Kind)), textID(rec.Step), startOver)
 		}
 		state[rec.Step] = rec.Kind
 	}
 	return state, nil
 }
+
+// startOver says how to go on from a journal that cannot be read, and
+// what it costs.
+const startOver = "move the journal aside to start over (the steps it records as done would then run again)"
 
 // record appends a record of kind for step i to the journal, if any, with
 // ctx's values but not its cancellation (see Journal's Append).
@@ -587,8 +592,7 @@ func (j *FileJournal) readRecords(lines [][]byte) ([]Record, int, error) {
 				// then a line break), not a record. It was never acted on.
 				break
 			}
-			return nil, 0, fmt.Errorf("upgrade: %w: %s line %d is not a record, and records follow it: "+
-				"move the journal aside to start over (the steps it records as done would then run again)", ErrCorruptJournal, j.path, n+2)
+			return nil, 0, fmt.Errorf("upgrade: %w: %s line %d is not a record, and records follow it: %s", ErrCorruptJournal, j.path, n+2, startOver)
 		}
 		if !complete {
 			break // whole JSON but no newline: not known to be durable
