@@ -295,6 +295,12 @@ func (pl *planning) below(n *nodeInfo) ([]*nodeInfo, error) {
 		}
 		for i, r := range n.node.Relationships {
 			t, err := pl.node(r.Target)
+			if errors.Is(err, topology.ErrNotFound) {
+				// A host's inventory may keep a relationship to a node
+				// it no longer holds: name the node that keeps it.
+				return nil, topologyError(fmt.Sprintf("node %q relationship #%d", n.node.ID, i+1),
+					"%s node %q, which the topology does not hold: add the node to the topology, or remove the relationship (%w)", r.Relation, r.Target, err)
+			}
 			if err != nil {
 				return nil, err
 			}

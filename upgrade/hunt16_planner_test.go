@@ -1,6 +1,7 @@
 package upgrade_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -65,4 +66,35 @@ func TestHunt16UnknownApplicationNamesRequest(t *testing.T) {
 	assert.Equal(t, "shpo", nf.ID)
 	assert.Equal(t, `upgrade: request #2: Application: topology: application "shpo" not found; `+
 		`name the deployed application whose nodes of template "shop_app" the request upgrades, as the topology spells it`, err.Error())
+}
+
+// hunt16CMDB is the shop of shopBuilder(1) as a CMDB serves it, whose
+// record of tomcat-1 says it is hosted on java-9, a node it does not
+// hold: a record left behind when the JVM was rebuilt under a new name.
+type hunt16CMDB struct{ *topology.Memory }
+
+func (c hunt16CMDB) Node(ctx context.Context, id topology.NodeID) (*topology.Node, error) {
+	n, err := c.Memory.Node(ctx, id)
+	if err != nil || id != "tomcat-1" {
+		return n, err
+	}
+	stale := *n
+	stale.Relationships = on("java-9")
+	return &stale, nil
+}
+
+// TestHunt16DanglingRelationshipNamesNode: a relationship of a host's
+// topology to a node it does not hold failed the plan with the topology's
+// `node "java-9" not found` alone, naming neither the node whose
+// relationship it is nor what to do; a CMDB's operator was left to search
+// it for the node that names java-9. The error now names the node and the
+// relationship, and says to add the node or remove the relationship.
+func TestHunt16DanglingRelationshipNamesNode(t *testing.T) {
+	_, err := upgrade.NewPlanner(hunt16CMDB{build(t, shopBuilder(1))}, catalogue(t)).Plan(t.Context(), shop2("java_runtime", ">=17"))
+	require.ErrorIs(t, err, topology.ErrNotFound)
+	var nf *topology.NotFoundError
+	require.ErrorAs(t, err, &nf)
+	assert.Equal(t, "java-9", nf.ID)
+	assert.Contains(t, err.Error(), `node "tomcat-1" relationship #1`)
+	assert.Contains(t, err.Error(), `hosted_on node "java-9", which the topology does not hold: add the node to the topology, or remove the relationship`)
 }
