@@ -3,6 +3,7 @@ package upgrade
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -164,9 +165,16 @@ func (pl *planning) walkAbove(id topology.NodeID, t topology.TemplateID) ([]topo
 	if err != nil {
 		return nil, err
 	}
+	// listed is a node to walk up from, where a Dependents list had it,
+	// for an error that it is gone.
+	type listed struct {
+		d  *topology.Dependent
+		i  int
+		of topology.NodeID
+	}
 	seen := map[topology.NodeID]bool{id: true}
 	direct := make(map[topology.NodeID]bool, len(deps))
-	var queue []topology.NodeID
+	var queue []listed
 	for i := range deps {
 		d := &deps[i]
 		direct[d.Node] = true
@@ -177,14 +185,14 @@ func (pl *planning) walkAbove(id topology.NodeID, t topology.TemplateID) ([]topo
 			return nil, err
 		}
 		seen[d.Node] = true
-		queue = append(queue, d.Node)
+		queue = append(queue, listed{d, i, id})
 	}
 	var out []topology.Dependent
 	for len(queue) > 0 {
 		x := queue[0]
 		queue = queue[1:]
-		if deps, err = pl.dependents(x); err != nil {
-			return nil, err
+		if deps, err = pl.dependents(x.d.Node); err != nil {
+			return nil, goneDependent(err, x.d, x.i, x.of)
 		}
 		for i := range deps {
 			d := &deps[i]
@@ -194,15 +202,15 @@ func (pl *planning) walkAbove(id topology.NodeID, t topology.TemplateID) ([]topo
 			if len(seen) >= maxAbove {
 				return nil, topologyError(fmt.Sprintf("node %q", id), "more than %d nodes above it, by its Dependents", maxAbove)
 			}
-			if err := pl.checkWalked(d, i, x); err != nil {
+			if err := pl.checkWalked(d, i, x.d.Node); err != nil {
 				return nil, err
 			}
 			seen[d.Node] = true
 			if d.Template != t { // not past a node of t
-				queue = append(queue, d.Node)
+				queue = append(queue, listed{d, i, x.d.Node})
 			}
 			if !direct[d.Node] {
-				if out, err = pl.requiring(out, d, t, i, x); err != nil {
+				if out, err = pl.requiring(out, d, t, i, x.d.Node); err != nil {
 					return nil, err
 				}
 			}
@@ -241,7 +249,7 @@ func (pl *planning) walkedAbove(pf *platform, out []Demand) ([]Demand, error) {
 		}
 		above, err := pl.above(d.Node, t)
 		if err != nil {
-			return nil, err
+			return nil, goneDependent(err, d, i, pf.node.ID)
 		}
 		for _, a := range above {
 			out = addCotenant(out, a)
@@ -408,7 +416,7 @@ func (pl *planning) aboveDependent(out []Demand, d *topology.Dependent, i int, i
 	}
 	up, err := pl.above(d.Node, t)
 	if err != nil {
-		return nil, err
+		return nil, goneDependent(err, d, i, id)
 	}
 	for _, a := range up {
 		out = addCotenant(out, a)
@@ -496,11 +504,24 @@ func (pl *planning) checkTemplate(d *topology.Dependent, i int, id topology.Node
 	return nil
 }
 
-// dependentError says where err, a failure to look up the template of
-// dependent d (named by item), came from: a Dependents index that went
-// stale lists a node whose template is gone. d's IDs are checked.
+// dependentError says where err, a failure to look up dependent d (named
+// by item) or its template, came from: a Dependents index that went stale
+// lists a node that is gone, or whose template is. d's IDs are checked.
 func dependentError(item string, d *topology.Dependent, err error) error {
-	return fmt.Errorf("upgrade: %s, node %q of template %q: %w", item, d.Node, d.Template, err)
+	err = fmt.Errorf("upgrade: %s, node %q of template %q: %w", item, d.Node, d.Template, err)
+	if errors.Is(err, topology.ErrNotFound) {
+		err = fmt.Errorf("%w; the topology lists among the dependents a node or template it does not hold: bring its index of dependents up to date", err)
+	}
+	return err
+}
+
+// goneDependent returns err, met walking up from d, dependent i of node
+// id, as a dependentError when it is that the topology does not hold d.
+func goneDependent(err error, d *topology.Dependent, i int, id topology.NodeID) error {
+	if nf, ok := errors.AsType[*topology.NotFoundError](err); ok && nf.Kind == "node" && nf.ID == string(d.Node) {
+		return dependentError(fmt.Sprintf("dependent #%d of node %q", i+1, id), d, err)
+	}
+	return err
 }
 
 // aboveTemplate returns a template met on the way up, looking it up once.

@@ -3,6 +3,7 @@ package upgrade_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -97,4 +98,49 @@ func TestHunt16DanglingRelationshipNamesNode(t *testing.T) {
 	assert.Equal(t, "java-9", nf.ID)
 	assert.Contains(t, err.Error(), `node "tomcat-1" relationship #1`)
 	assert.Contains(t, err.Error(), `hosted_on node "java-9", which the topology does not hold: add the node to the topology, or remove the relationship`)
+}
+
+// hunt16StaleIndex is the shop of shopBuilder(1) as a host serves it
+// from an index of dependents gone stale: it lists, among the dependents
+// of some nodes, nodes removed since, which it does not hold: an agent-7
+// hosted on tomcat-1, a jmx-1 exporter on java-1. It is no
+// topology.AboveLister, so the planner walks its Dependents up.
+type hunt16StaleIndex struct {
+	h11StaleDependents                                     // for its Application, Node and Template: the Memory's
+	gone               map[topology.NodeID]topology.NodeID // by the node listing it
+}
+
+func (s hunt16StaleIndex) Dependents(ctx context.Context, id topology.NodeID) ([]topology.Dependent, error) {
+	deps, err := s.m.Dependents(ctx, id)
+	if gone, ok := s.gone[id]; ok {
+		deps = append(slices.Clip(deps), topology.Dependent{App: "shop", Node: gone, Template: "shop_app", Relation: topology.HostedOn})
+	}
+	return deps, err
+}
+
+// TestHunt16StaleDependentNamesIt: a node that a host's Dependents list
+// and that the host does not hold failed the plan with `node "agent-7"
+// not found` alone, as the planner walked up from it for co-tenants (of
+// tomcat-1 being decided, or of java-1 beneath it looked at ahead):
+// nothing said that the node was a dependent in a stale index, of which
+// node, nor what to do. The error now names where the index lists it and
+// says to bring the index up to date.
+func TestHunt16StaleDependentNamesIt(t *testing.T) {
+	for _, tt := range []struct {
+		name, template, constraint, dependent string
+		gone                                  map[topology.NodeID]topology.NodeID
+		src                                   *pkgsource.Memory
+	}{
+		{"co-tenants", "java_runtime", ">=17", `dependent #2 of node "tomcat-1", node "agent-7"`, map[topology.NodeID]topology.NodeID{"tomcat-1": "agent-7"}, catalogue(t)},
+		{"look-ahead", "tomcat_server", ">=10", `dependent #2 of node "java-1", node "jmx-1"`, map[topology.NodeID]topology.NodeID{"java-1": "jmx-1"},
+			source(t, requires(pkg("tomcat", "10.1.34"), "jdk", ">=11"), pkg("jdk", "17.0.10"))},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			topo := hunt16StaleIndex{h11StaleDependents{build(t, shopBuilder(1))}, tt.gone}
+			_, err := upgrade.NewPlanner(topo, tt.src).Plan(t.Context(), shop2(tt.template, tt.constraint))
+			require.ErrorIs(t, err, topology.ErrNotFound)
+			assert.Contains(t, err.Error(), tt.dependent+` of template "shop_app": topology: node "`)
+			assert.Contains(t, err.Error(), `not found; the topology lists among the dependents a node or template it does not hold: bring its index of dependents up to date`)
+		})
+	}
 }
