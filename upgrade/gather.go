@@ -137,7 +137,9 @@ func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
 	}
 	t, ok := pl.templates[n.Template]
 	if !ok {
-		if t, err = pl.topo.Template(pl.ctx, n.Template); err != nil {
+		if t, err = pl.topo.Template(pl.ctx, n.Template); errors.Is(err, topology.ErrNotFound) {
+			return nil, topologyError(fmt.Sprintf("node %q", id), "of template %q, which the topology does not hold: add the template to the topology, or give the node its template (%w)", n.Template, err)
+		} else if err != nil {
 			return nil, err
 		}
 		if t == nil {
@@ -295,9 +297,11 @@ func (pl *planning) below(n *nodeInfo) ([]*nodeInfo, error) {
 		}
 		for i, r := range n.node.Relationships {
 			t, err := pl.node(r.Target)
-			if errors.Is(err, topology.ErrNotFound) {
+			if errors.Is(err, topology.ErrNotFound) && !errors.Is(err, topology.ErrInvalid) {
 				// A host's inventory may keep a relationship to a node
-				// it no longer holds: name the node that keeps it.
+				// it no longer holds: name the node that keeps it. (A
+				// node whose template it does not hold is named as
+				// invalid by node.)
 				return nil, topologyError(fmt.Sprintf("node %q relationship #%d", n.node.ID, i+1),
 					"%s node %q, which the topology does not hold: add the node to the topology, or remove the relationship (%w)", r.Relation, r.Target, err)
 			}

@@ -144,3 +144,32 @@ func TestHunt16StaleDependentNamesIt(t *testing.T) {
 		})
 	}
 }
+
+// hunt16GoneTemplate is the shop of shopBuilder(1) as a CMDB serves it,
+// whose record of java-1 names java_runtime_old, a template it no longer
+// holds.
+type hunt16GoneTemplate struct{ hunt16StaleIndex }
+
+func (g hunt16GoneTemplate) Node(ctx context.Context, id topology.NodeID) (*topology.Node, error) {
+	n, err := g.m.Node(ctx, id)
+	if err != nil || id != "java-1" {
+		return n, err
+	}
+	stale := *n
+	stale.Template = "java_runtime_old"
+	return &stale, nil
+}
+
+// TestHunt16NodeOfGoneTemplateNamed: a node whose template the topology
+// does not hold failed the plan with `template "java_runtime_old" not
+// found` alone, naming neither the node nor what to do; and, met through
+// a relationship, it was said to be a node the topology does not hold.
+// The error now names the node and its template, and says what to do.
+func TestHunt16NodeOfGoneTemplateNamed(t *testing.T) {
+	topo := hunt16GoneTemplate{hunt16StaleIndex{h11StaleDependents{build(t, shopBuilder(1))}, nil}}
+	_, err := upgrade.NewPlanner(topo, catalogue(t)).Plan(t.Context(), shop2("tomcat_server", ">=10"))
+	require.ErrorIs(t, err, topology.ErrNotFound)
+	assert.Contains(t, err.Error(), `node "java-1": invalid topology: of template "java_runtime_old", which the topology does not hold: `+
+		`add the template to the topology, or give the node its template (topology: template "java_runtime_old" not found)`)
+	assert.NotContains(t, err.Error(), "which the topology does not hold: add the node")
+}
