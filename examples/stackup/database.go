@@ -161,20 +161,19 @@ func preflight(ctx context.Context, plan *upgrade.Plan, opts ...upgrade.RunOptio
 	return err
 }
 
-// applyDatabase submits plan to the database and follows its run,
-// printing its events as apply prints a run's, until it has finished. It
-// rides out the database's errors as the workers do, saying so on
-// stderr, but for a run gone.
-func applyDatabase(ctx context.Context, store *pgrun.Store, db *dbFlags, rf *runFlags, plan *upgrade.Plan, ended bool, onEvent func(upgrade.Event), stdout, stderr io.Writer) error {
-	var seq int64 // the last event printed
+// startDatabase submits plan to the database, or, ended, takes its run
+// up again, and returns the sequence number of the last event of the run
+// not to print (those of the run that ended).
+func startDatabase(ctx context.Context, store *pgrun.Store, db *dbFlags, rf *runFlags, plan *upgrade.Plan, ended bool, stdout io.Writer) (int64, error) {
+	var seq int64
 	// A run ended is taken up with its own flags: refused if they are
 	// not those given now.
 	if err := rf.submit(ctx, store, plan); err != nil {
 		switch {
 		case errors.Is(err, pgrun.ErrPlanConflict), errors.Is(err, upgrade.ErrInvalidPlan):
-			return inputErr(db.redact(err))
+			return 0, inputErr(db.redact(err))
 		}
-		return failedErr(fmt.Errorf("database: %w", db.redact(err)))
+		return 0, failedErr(fmt.Errorf("database: %w", db.redact(err)))
 	}
 	if ended {
 		// The run of this plan ended without succeeding: it is taken up
@@ -182,16 +181,66 @@ func applyDatabase(ctx context.Context, store *pgrun.Store, db *dbFlags, rf *run
 		// printed again.
 		var err error
 		if seq, err = eachEvent(ctx, store, plan.ID, 0, func(pgrun.Event) {}); err != nil {
-			return failedErr(fmt.Errorf("database: %w", db.redact(err)))
+			return 0, failedErr(fmt.Errorf("database: %w", db.redact(err)))
 		}
 		if _, err := store.Retry(ctx, plan.ID); err != nil && !errors.Is(err, pgrun.ErrNotFinished) { // not finished: taken up since
-			return failedErr(fmt.Errorf("database: %w", db.redact(err)))
+			return 0, failedErr(fmt.Errorf("database: %w", db.redact(err)))
 		}
 		fmt.Fprintf(stdout, "run %s had ended without succeeding: taken up again, its steps not done run again; waiting for workers (stackup worker --plan %s)\n",
 			plan.ID, plan.ID)
 	} else {
 		fmt.Fprintf(stdout, "submitted run %s to schema %s; waiting for workers (stackup worker --plan %s)\n", plan.ID, db.schema, plan.ID)
 	}
+	return seq, nil
+}
+
+// heldBy returns the plan ID of the run not finished in store whose steps
+// include every step of plan, a plan no run was submitted for: plan is
+// the rest of that run, planned again from a topology that learned the
+// steps the run did so far (an apply of it interrupted, then run again
+// with the same requests), and apply follows that run rather than submit
+// another that would do its steps again; "" when there is none. A run not
+// finished that has some of plan's steps, not all, is refused (exit 1):
+// the two runs would each do those steps.
+func heldBy(ctx context.Context, store *pgrun.Store, db *dbFlags, plan *upgrade.Plan) (string, error) {
+	if len(plan.Steps) == 0 {
+		return "", nil
+	}
+	ids, err := store.Unfinished(ctx)
+	for _, id := range ids {
+		var st *pgrun.Status
+		if st, err = store.Status(ctx, id); err != nil {
+			break
+		}
+		has := map[upgrade.StepID]bool{}
+		for _, o := range st.Report.Outcomes {
+			has[o.Step] = true
+		}
+		var shared []upgrade.StepID
+		for _, s := range plan.Steps {
+			if has[s.ID] {
+				shared = append(shared, s.ID)
+			}
+		}
+		switch {
+		case len(shared) == len(plan.Steps):
+			return id, nil
+		case len(shared) > 0:
+			return "", failedErr(fmt.Errorf("run %s, still going in the database, has steps of this plan too (%s): submitted, they would run twice; "+
+				"wait for that run to end (its workers go on with it), or cancel it, then plan again", id, joinIDs(shared)))
+		}
+	}
+	if err != nil {
+		return "", failedErr(fmt.Errorf("database: %w", db.redact(err)))
+	}
+	return "", nil
+}
+
+// followDatabase follows the run of plan planID, printing its events
+// after sequence number seq as apply prints a run's, until it has
+// finished. It rides out the database's errors as the workers do, saying
+// so on stderr, but for a run gone.
+func followDatabase(ctx context.Context, store *pgrun.Store, db *dbFlags, rf *runFlags, planID string, seq int64, onEvent func(upgrade.Event), stdout, stderr io.Writer) error {
 	start := time.Now()
 	var at time.Time // the time of the event being printed
 	clock := newStepClock(func() time.Time { return at })
@@ -199,9 +248,9 @@ func applyDatabase(ctx context.Context, store *pgrun.Store, db *dbFlags, rf *run
 	told := false    // that the workers with --rollback-exec roll the run back
 	failing := false // that the last read failed, and apply said so
 	for {
-		st, err := store.Status(ctx, plan.ID)
+		st, err := store.Status(ctx, planID)
 		if err == nil {
-			seq, err = eachEvent(ctx, store, plan.ID, seq, func(ev pgrun.Event) {
+			seq, err = eachEvent(ctx, store, planID, seq, func(ev pgrun.Event) {
 				at = ev.Time
 				fmt.Fprintln(stdout, clock.line(ev.Event))
 				onEvent(ev.Event)
@@ -220,7 +269,7 @@ func applyDatabase(ctx context.Context, store *pgrun.Store, db *dbFlags, rf *run
 			// as serve's follower does.
 			if !failing {
 				warn(stderr, "apply", fmt.Errorf("database: reading run %s failed; trying again until the database answers (the run goes on with its workers; interrupt to stop following it): %w",
-					plan.ID, db.redact(err)))
+					planID, db.redact(err)))
 			}
 			failing = true
 		case st.Finished:
@@ -241,7 +290,7 @@ func applyDatabase(ctx context.Context, store *pgrun.Store, db *dbFlags, rf *run
 		case <-t.C:
 		case <-stopOf(ctx):
 			t.Stop()
-			return failedErr(fmt.Errorf("%w: stopped following run %s, which goes on with its workers; run the same apply again to follow it", errInterrupted, plan.ID))
+			return failedErr(fmt.Errorf("%w: stopped following run %s, which goes on with its workers; run the same apply again to follow it", errInterrupted, planID))
 		case <-ctx.Done():
 			t.Stop()
 			return failedErr(context.Cause(ctx))
@@ -288,9 +337,15 @@ func applyThroughDatabase(ctx context.Context, e *env, rf *runFlags, af *applyFl
 		return err
 	}
 	defer pool.Close()
-	done, ended, err := databaseRun(ctx, store, plan.ID)
+	done, ended, known, err := databaseRun(ctx, store, plan.ID)
 	if err != nil {
 		return failedErr(fmt.Errorf("database: %w", rf.db.redact(err)))
+	}
+	held := ""
+	if !known {
+		if held, err = heldBy(ctx, store, rf.db, plan); err != nil {
+			return err
+		}
 	}
 	if af.planFile != "" || rf.staleCheck {
 		topo, _ := e.current()
@@ -321,7 +376,14 @@ func applyThroughDatabase(ctx context.Context, e *env, rf *runFlags, af *applyFl
 			learnErr = cmp.Or(learnErr, err)
 		}
 	}
-	if err := applyDatabase(ctx, store, rf.db, rf, plan, ended, onEvent, stdout, stderr); err != nil {
+	planID, seq := plan.ID, int64(0)
+	if held != "" {
+		fmt.Fprintf(stdout, "run %s, still going in schema %s, has every step of this plan, which is the rest of it: following it\n", held, rf.db.schema)
+		planID = held
+	} else if seq, err = startDatabase(ctx, store, rf.db, rf, plan, ended, stdout); err != nil {
+		return err
+	}
+	if err := followDatabase(ctx, store, rf.db, rf, planID, seq, onEvent, stdout, stderr); err != nil {
 		return err
 	}
 	if learnErr != nil {
@@ -331,23 +393,23 @@ func applyThroughDatabase(ctx context.Context, e *env, rf *runFlags, af *applyFl
 }
 
 // databaseRun returns what the run of plan planID in the database did,
-// as a journal of its steps that succeeded, and whether it ended without
-// succeeding; an empty journal and false when there is no such run.
-func databaseRun(ctx context.Context, store *pgrun.Store, planID string) (doneJournal, bool, error) {
+// as a journal of its steps that succeeded, whether it ended without
+// succeeding, and whether there is such a run at all (an empty journal
+// and false, false when not).
+func databaseRun(ctx context.Context, store *pgrun.Store, planID string) (done doneJournal, ended, known bool, err error) {
 	st, err := store.Status(ctx, planID)
 	if errors.Is(err, pgrun.ErrUnknownRun) {
-		return nil, false, nil
+		return nil, false, false, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, false, false, err
 	}
-	var done doneJournal
 	for _, o := range st.Report.Outcomes {
 		if o.State == upgrade.Succeeded {
 			done = append(done, upgrade.Record{Kind: upgrade.RecordSucceeded, Step: o.Step})
 		}
 	}
-	return done, st.Finished && st.Err != nil, nil
+	return done, st.Finished && st.Err != nil, true, nil
 }
 
 // doneJournal is an upgrade.Journal that holds the steps a database run

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -160,4 +164,83 @@ func TestHunt16WorkerRemovesPackagesOfRunsDone(t *testing.T) {
 	assert.NotContains(t, first, second[0])
 	require.NoError(t, w.cmd.Process.Signal(syscall.SIGTERM))
 	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
+}
+
+// TestHunt16ApplyDatabaseAgainAfterInterruptFollows: apply --database
+// --requests, interrupted once the topology file has learned the first
+// steps, says to run the same apply again to follow the run; run again
+// while the run goes on, it plans only the steps left (the topology
+// learned the others), finds them in that run, and follows it to its end,
+// the topology learning the rest. Before, it submitted the steps left as
+// a second run, which the workers ran after the first had run them: each
+// Tomcat taken back to 9.0.98 and up again, each application deployed
+// twice.
+func TestHunt16ApplyDatabaseAgainAfterInterruptFollows(t *testing.T) {
+	db := testDatabase(t)
+	schema := testSchema()
+	e := newApplyEnv(t)
+	started, release := filepath.Join(e.dir, "started"), filepath.Join(e.dir, "release")
+	t.Cleanup(func() { os.WriteFile(release, nil, 0o600) })
+	blocked := allSteps[2] // platform/tomcat-1@9.0.98, after java-1
+	script := `echo "$1 $2" >> "$4"; if [ "$1" = ` + sq(blocked) + ` ]; then touch ` + sq(started) +
+		`; while [ ! -e ` + sq(release) + ` ]; do sleep 0.01; done; fi`
+	w := startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.script(script), "--poll", "50ms")
+	a := startChild(t, e.args("--database", db, "--database-schema", schema, "--quiet")...)
+	waitFile(t, started)
+	for deadline := time.Now().Add(time.Minute); e.nodeVersion(t, "java-1") != "17.0.13"; time.Sleep(10 * time.Millisecond) { // a failure bound
+		require.True(t, time.Now().Before(deadline), "the topology never learned java-1's step")
+	}
+	require.NoError(t, a.cmd.Process.Signal(syscall.SIGINT))
+	require.Equal(t, exitFailed, a.wait(t), a.stderr.String())
+	require.Contains(t, a.stderr.String(), "run the same apply again to follow it")
+
+	// The step goes on once the apply run again has said what it does
+	// (its first line): while the run still goes.
+	pr, pw := io.Pipe()
+	var stderr bytes.Buffer
+	code := make(chan int, 1)
+	go func() {
+		c := run(t.Context(), e.args("--database", db, "--database-schema", schema, "--quiet"), pw, &stderr)
+		pw.Close()
+		code <- c
+	}()
+	var out strings.Builder
+	for lines := bufio.NewScanner(pr); lines.Scan(); {
+		if out.Len() == 0 {
+			require.NoError(t, os.WriteFile(release, nil, 0o600))
+		}
+		out.WriteString(lines.Text() + "\n")
+	}
+	require.Equal(t, exitOK, <-code, "stdout:\n%s\nstderr:\n%s", out.String(), stderr.String())
+	assert.Contains(t, out.String(), "has every step of this plan, which is the rest of it: following it")
+	assert.NotContains(t, out.String(), "submitted run")
+	assert.Contains(t, out.String(), "8 succeeded, 0 failed")
+	assert.Equal(t, ledgerOf(allSteps...), e.readLedger(t), "every step ran once")
+	assert.Equal(t, "10.1.34", e.nodeVersion(t, "tomcat-2"), "the topology learned the steps of the run followed")
+	require.NoError(t, w.cmd.Process.Signal(syscall.SIGTERM))
+	assert.Equal(t, exitOK, w.wait(t), w.stderr.String())
+}
+
+// TestHunt16ApplyDatabaseRefusesStepsOfRunGoing: apply --database of a
+// plan some of whose steps (not all) are steps of a run still going in the
+// database is refused, exit 1, naming that run and those steps, and
+// submits nothing: the two runs would each do them.
+func TestHunt16ApplyDatabaseRefusesStepsOfRunGoing(t *testing.T) {
+	e := newApplyEnv(t)
+	db, schema := testDatabase(t), testSchema()
+	args := e.args("--database", db, "--database-schema", schema, "--quiet")
+	store := openStore(t, db, schema)
+	// java-1 and java-2, which depend on nothing, in a run no worker runs
+	going := &upgrade.Plan{ID: "going", Steps: planOf(t, e).Steps[:2]}
+	require.NoError(t, store.Submit(t.Context(), going, pgrun.Options{}))
+	// Submitted, as before, its run would wait for a worker: the bound ends that.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	r := result{args: args, code: run(ctx, args, &stdout, &stderr), stdout: stdout.String(), stderr: stderr.String()}
+	require.Equal(t, exitFailed, r.code, r.String())
+	assert.Contains(t, r.stderr, "run going, still going in the database, has steps of this plan too ("+allSteps[0]+", "+allSteps[1]+")")
+	ids, err := store.Unfinished(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, []string{"going"}, ids, "nothing submitted")
 }

@@ -235,7 +235,12 @@
 // --repo fetches and checks a step's package itself). It exits 0 when every step succeeded, 1
 // when one failed or on the first SIGINT or SIGTERM, which stops only the
 // following: the run goes on with its workers. The topology file learns
-// each step's version as the events come, as without --database.
+// each step's version as the events come, as without --database. The
+// same apply run again while that run goes on follows it: with
+// --requests, planned from the topology that learned the steps done, its
+// plan is the steps left, which apply finds in the run and does not
+// submit again. A plan some of whose steps, but not all, are steps of a
+// run going on is refused (exit 1), as the two runs would each do them.
 //
 // stackup worker --database URL --exec COMMAND runs the steps of the runs
 // in the database's schema, with the commands as apply runs them

@@ -153,7 +153,7 @@ func (s *server) retryDatabase(ctx context.Context, plan *upgrade.Plan, rs *runS
 	if err := s.env.refresh(); err != nil { // for the stale check
 		return fail(http.StatusInternalServerError, "internal", err)
 	}
-	done, _, err := databaseRun(ctx, s.db, plan.ID)
+	done, _, _, err := databaseRun(ctx, s.db, plan.ID)
 	if err != nil {
 		return fail(http.StatusBadGateway, "database", fmt.Errorf("database: %w", s.rf.db.redact(err)))
 	}
