@@ -29,11 +29,11 @@ func TestHunt14LockNoteHostQuoted(t *testing.T) {
 
 	_, err = upgrade.OpenFileJournal(path)
 	require.ErrorIs(t, err, upgrade.ErrLocked)
-	assert.Equal(t, "upgrade: journal locked: "+path+` is held by pid 42 on "web-1\nupgrade: journal free\x1b[2J" since 2026-12-07T14:00:00Z`, err.Error())
+	assert.Equal(t, "upgrade: journal locked: "+path+` is held by pid 42 on "web-1\nupgrade: journal free\x1b[2J" since 2026-12-07T14:00:00Z: wait for that run to end, or end it, and run again`, err.Error())
 
 	// A plain host name is shown as it is.
 	require.NoError(t, os.WriteFile(path+".lock", []byte(`{"pid":42,"host":"web-1.example.com","since":"2026-12-07T14:00:00Z"}`+"\n"), 0o600))
 	_, err = upgrade.OpenFileJournal(path)
 	require.ErrorIs(t, err, upgrade.ErrLocked)
-	assert.Equal(t, "upgrade: journal locked: "+path+" is held by pid 42 on web-1.example.com since 2026-12-07T14:00:00Z", err.Error())
+	assert.Equal(t, "upgrade: journal locked: "+path+" is held by pid 42 on web-1.example.com since 2026-12-07T14:00:00Z: wait for that run to end, or end it, and run again", err.Error())
 }

@@ -42,3 +42,16 @@ func TestHunt16JournalRefusalsSayWhatToDo(t *testing.T) {
 		})
 	}
 }
+
+// TestHunt16LockedJournalSaysWhatToDo: a journal another runner holds is
+// refused with an error that names the holder and says what to do: wait
+// for it to end, or end it, and run again. It named the holder alone.
+func TestHunt16LockedJournalSaysWhatToDo(t *testing.T) {
+	needFlock(t)
+	path := jrPath(t)
+	held := jrOpen(t, path)
+	_, err := upgrade.OpenFileJournal(path)
+	require.ErrorIs(t, err, upgrade.ErrLocked)
+	assert.Regexp(t, `^upgrade: journal locked: .+ is held by pid \d+ on .+ since .+: wait for that run to end, or end it, and run again$`, err.Error())
+	require.NoError(t, held.Close())
+}

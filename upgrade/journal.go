@@ -237,7 +237,7 @@ type LockError struct {
 }
 
 func (e *LockError) Error() string {
-	return fmt.Sprintf("upgrade: %v: %s is held by %s", ErrLocked, e.Path, e.Holder)
+	return fmt.Sprintf("upgrade: %v: %s is held by %s: wait for that run to end, or end it, and run again", ErrLocked, e.Path, e.Holder)
 }
 
 // Is reports whether target is ErrLocked.

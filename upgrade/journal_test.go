@@ -761,7 +761,7 @@ func TestFileJournalOneRunAtATime(t *testing.T) {
 	require.NoError(t, <-done)
 	require.ErrorIs(t, err, upgrade.ErrLocked)
 	assert.Nil(t, report)
-	assert.Equal(t, "upgrade: journal locked: "+path+" is held by another Run of this process", err.Error())
+	assert.Equal(t, "upgrade: journal locked: "+path+" is held by another Run of this process: wait for that run to end, or end it, and run again", err.Error())
 	assert.Equal(t, 1, calls, "step a executed once")
 
 	report, err = upgrade.Run(context.Background(), plan, exec, upgrade.WithJournal(j))
