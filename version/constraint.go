@@ -17,7 +17,8 @@ import (
 // (">=2.0.0-0"), the way npm and Helm behave. "~>" is Masterminds' other
 // spelling of "~", not the pessimistic operator of Terraform and RubyGems:
 // "~>1.2" allows 1.2.x only (>=1.2.0, <1.3.0), where Terraform's would
-// allow every 1.x from 1.2; write ">=1.2, <2" or "^1.2" for that.
+// allow every 1.x from 1.2; write ">=1.2, <2" or "^1.2" for that, and
+// ">=0.12, <1" for Terraform's "~> 0.12", as "^0.12" allows 0.12.x only.
 //
 // The zero Constraint has no conditions: it allows every version,
 // prereleases included, and prints as "*"; parsing "", blank or "*" gives
@@ -112,6 +113,10 @@ var badHyphen = regexp.MustCompile(`^\s*-|\s-\S|\s-\s*$|\S-\s`)
 // go1.21 and Adoptium jdk-21.0.2: the name, and the version.
 var constraintName = regexp.MustCompile(`(?:^|[\s,|=<>~^!])([A-Za-z]+[-_]?)(v?[0-9][0-9A-Za-z.+-]*)`)
 
+// compatibleZero finds Python's "~=" on a 0.x version of two numbers,
+// such as ~=0.21, and its minor version.
+var compatibleZero = regexp.MustCompile(`~=\s*v?0\.([0-9]+)(?:[^.0-9]|$)`)
+
 // constraintWords finds "&&", and "and" and "or" written as words.
 var constraintWords = regexp.MustCompile(`&&|(?:^|\s)(?:and|or|AND|OR)(?:\s|$)`)
 
@@ -127,7 +132,13 @@ func constraintAdvice(src string) string {
 	case src[0] == '[' || src[0] == '(':
 		return `interval notation is not read: write [1.0,2.0) as ">=1.0, <2.0"`
 	case strings.Contains(src, "~="):
-		return `"~=" (Python's compatible release) is not an operator: write ~=1.4 as "^1.4", ~=1.4.2 as "~1.4.2"`
+		advice := `"~=" (Python's compatible release) is not an operator: write ~=1.4 as "^1.4", ~=1.4.2 as "~1.4.2"`
+		if m := compatibleZero.FindStringSubmatch(src); m != nil {
+			// "^" on 0.x holds the minor version, where "~=" does not.
+			minor := cut(m[1], 32)
+			advice += fmt.Sprintf(`; but write ~=0.%s as ">=0.%s, <1": "^0.%s" allows 0.%s.x only`, minor, minor, minor, minor)
+		}
+		return advice
 	case constraintWords.MatchString(src):
 		return `write "," or a space for "and", "||" for "or"`
 	}

@@ -79,3 +79,20 @@ func TestHunt16NameBeforeTheNumbers(t *testing.T) {
 		assert.Contains(t, err.Error(), want, "%q", in)
 	}
 }
+
+// TestHunt16CompatibleReleaseOnZero: Python's "~=" is refused with advice
+// by example, ~=1.4 as "^1.4"; followed for a 0.x version, as PEP 440
+// projects often have (~=0.21), it gives "^0.21", which allows 0.21.x
+// only where ~=0.21 allows every 0.x from 0.21. For a 0.x version the
+// error now says what to write for it, and that is what PEP 440 means.
+func TestHunt16CompatibleReleaseOnZero(t *testing.T) {
+	_, err := version.ParseConstraint("~=0.21")
+	require.ErrorIs(t, err, version.ErrInvalidConstraint)
+	assert.Contains(t, err.Error(), `but write ~=0.21 as ">=0.21, <1": "^0.21" allows 0.21.x only`)
+	fix := version.MustParseConstraint(">=0.21, <1")
+	for v, allowed := range map[string]bool{"0.20.9": false, "0.21.0": true, "0.21.7": true, "0.22.0": true, "0.99.1": true, "1.0.0": false} {
+		assert.Equal(t, allowed, fix.Allows(version.MustParse(v)), v)
+	}
+	_, err = version.ParseConstraint("~=1.4")
+	assert.NotContains(t, err.Error(), "but write")
+}
