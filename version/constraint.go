@@ -88,7 +88,7 @@ func explainConstraint(src string, err error) error {
 			return fmt.Errorf(`a single "|"%s: write "||" for "or"`, in)
 		}
 		if strings.Contains(alt, "==") {
-			return fmt.Errorf(`"=="%s is not an operator: write "=1.2" or "1.2" for exactly 1.2`, in)
+			return fmt.Errorf(`"=="%s is not an operator: %s`, in, exactAdvice(alt))
 		}
 		if _, where := emptyPart(strings.Split(alt, ","), ","); where != "" {
 			return fmt.Errorf(`an empty comparison%s (%s): separate comparisons with one ",", such as ">=1.0, <2"`, in, where)
@@ -101,6 +101,34 @@ func explainConstraint(src string, err error) error {
 		return bad
 	}
 	return fmt.Errorf("%w: %s", err, constraintAdvice(src))
+}
+
+// doubleEquals finds "==" and the version after it, as pip pins one.
+var doubleEquals = regexp.MustCompile(`==\s*(v?[0-9][0-9A-Za-z.*+-]*)`)
+
+// exactAdvice says what to write for the "==" of alt: "=" and the
+// version in full, for exactly it, as "=1.2" and "1.2" allow any 1.2.x;
+// or, for a wildcard (==3.11.*, a range in pip too), "=" and it.
+func exactAdvice(alt string) string {
+	generic := `write "=1.2.0" for exactly 1.2.0: "=1.2" and "1.2" allow any 1.2.x`
+	m := doubleEquals.FindStringSubmatch(alt)
+	if m == nil {
+		return generic
+	}
+	written := cut(m[1], 64)
+	if strings.ContainsAny(written, "xX*") {
+		return fmt.Sprintf(`write "=%s"`, written)
+	}
+	v, err := Parse(m[1])
+	if err != nil {
+		return generic
+	}
+	nums := strings.TrimPrefix(versionNumbers.FindString(m[1]), "v")
+	if strings.Count(nums, ".") == 2 {
+		return fmt.Sprintf(`write "=%s"`, written)
+	}
+	full := v.Canonical().String()
+	return fmt.Sprintf(`write "=%s" for exactly %s: "=%s" and "%s" allow any %s.x`, full, full, written, written, nums)
 }
 
 // badHyphen finds the "-" of a range written with a space on one side

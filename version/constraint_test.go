@@ -528,7 +528,7 @@ func TestParseConstraintSaysWhatIsEmpty(t *testing.T) {
 		">=1,,<2":        {`nothing between the "," after ">=1" and the next ","`},
 		">= 1.0, , <2":   {`nothing between the "," after ">= 1.0" and the next ","`},
 		">=1, <2 || ,3":  {`an empty comparison in alternative 2, ",3" (nothing before the first ",")`},
-		"==1.2":          {`"==" is not an operator`, `write "=1.2" or "1.2"`},
+		"==1.2":          {`"==" is not an operator`, `write "=1.2.0" for exactly 1.2.0`},
 		"\t>=1\x00 ||\n": {`alternative 2 of 2 is empty`},
 	} {
 		c, err := version.ParseConstraint(in)

@@ -96,3 +96,28 @@ func TestHunt16CompatibleReleaseOnZero(t *testing.T) {
 	_, err = version.ParseConstraint("~=1.4")
 	assert.NotContains(t, err.Error(), "but write")
 }
+
+// TestHunt16DoubleEqualsSaysExact: "==" is refused with `write "=1.2" or
+// "1.2" for exactly 1.2`, but "=1.2" and "1.2" allow every 1.2.x: a
+// pip-style pin ==1.2 followed as told allowed 1.2.9. The error now says
+// what to write for the version given: the version in full for exactly it,
+// or the wildcard for ==3.11.*, which means a range.
+func TestHunt16DoubleEqualsSaysExact(t *testing.T) {
+	for in, fix := range map[string]string{
+		"==1.2":          "=1.2.0",
+		"==3.11.4":       "=3.11.4",
+		">=1.0, ==1.2.3": "=1.2.3",
+		"== v2":          "=2.0.0",
+		"==3.11.*":       "=3.11.*",
+		"==1.2.0-rc.1":   "=1.2.0-rc.1",
+	} {
+		_, err := version.ParseConstraint(in)
+		require.ErrorIs(t, err, version.ErrInvalidConstraint, in)
+		assert.Contains(t, err.Error(), `"==" is not an operator: write "`+fix+`"`, in)
+	}
+	_, err := version.ParseConstraint("==1.2")
+	assert.Contains(t, err.Error(), `write "=1.2.0" for exactly 1.2.0: "=1.2" and "1.2" allow any 1.2.x`)
+	exact := version.MustParseConstraint("=1.2.0")
+	assert.True(t, exact.Allows(version.MustParse("1.2.0")))
+	assert.False(t, exact.Allows(version.MustParse("1.2.9")))
+}
