@@ -337,8 +337,10 @@
 // POST /v1/apply) checks the plan as without (the stale check, answered
 // 409 {"kind": "stale"} with nothing submitted) and submits it to the database with the run flags, as apply --database
 // does; the workers (stackup worker --database URL --exec COMMAND, on
-// any hosts) run it. --exec, --verify-exec, --rollback-exec, --rollback
-// and --prefetch are refused, as with apply --database. The run's ID is
+// any hosts) run it. --exec, --verify-exec, --rollback-exec and
+// --prefetch are refused, as with apply --database; with --rollback, a
+// run that fails is undone by the workers given --rollback-exec, as with
+// apply --database. The run's ID is
 // made from the plan's: applying one plan again answers with the same
 // run, not a second one; applying it again, or POST /v1/runs/RUN/resume,
 // once the run has failed or was cancelled takes it up again in the
