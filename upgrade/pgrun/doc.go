@@ -74,7 +74,8 @@
 // that connection is lost. A notification wakes one waiting slot of each
 // run the process works on, which wakes the next of its run once it has
 // claimed a step, so that a step finished does not send every idle slot
-// of the process to the database at once. A worker
+// of the process to the database at once; and it wakes every Wait call
+// on each run, which claims nothing and passes nothing on. A worker
 // also looks again when a lease of its run expires, to take the step
 // over. WorkerOptions.Drain stops a worker claiming steps, letting those
 // it runs finish.

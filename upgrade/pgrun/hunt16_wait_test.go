@@ -3,31 +3,40 @@ package pgrun
 import (
 	"context"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/stackup/stackup/upgrade"
 )
 
 // statusReads is a pgx.QueryTracer that counts the runs Status reads
-// (its first statement), and closes first at the first.
+// (its first statement), and closes first at the first; and listening,
+// if not nil, once a LISTEN has succeeded.
 type statusReads struct {
-	n     atomic.Int64
-	first chan struct{}
+	n         atomic.Int64
+	first     chan struct{}
+	listening chan struct{}
+	once      sync.Once
 }
 
 func (c *statusReads) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
 	if strings.Contains(d.SQL, "SELECT state, finished_at IS NOT NULL FROM") && c.n.Add(1) == 1 {
 		close(c.first)
 	}
-	return ctx
+	return context.WithValue(ctx, c, d.SQL)
 }
 
-func (c *statusReads) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (c *statusReads) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryEndData) {
+	if sql, _ := ctx.Value(c).(string); d.Err == nil && strings.HasPrefix(sql, "LISTEN") && c.listening != nil {
+		c.once.Do(func() { close(c.listening) })
+	}
+}
 
 // TestHunt16WaitIntervalNotPositive: Wait with an interval of 0, or
 // below, looks at the run when its workers notify a change and at
@@ -74,4 +83,45 @@ func TestHunt16WaitIntervalNotPositive(t *testing.T) {
 			require.LessOrEqual(t, looks, int64(10), "Wait(%v) read the run %d times while the test read it 100 times", interval, looks)
 		})
 	}
+}
+
+// TestHunt16TwoWaitsOneRun: two Wait calls on one run, in one process
+// (two requests following the run, say), each read the run once, and
+// again when the run's workers notify a change (here: the run cancelled,
+// which both see), not in a loop. Before, each passed every wake it had
+// to the other, which passed it back: from the listener's first wake
+// on, the two read the run as fast as the database answered (626 reads
+// before anything happened, with an interval of an hour), for as long as
+// the run lasted.
+func TestHunt16TwoWaitsOneRun(t *testing.T) {
+	s, _ := testStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a failure bound
+	defer cancel()
+	plan := &upgrade.Plan{ID: "two-waits", Steps: []upgrade.Step{{ID: "a", Kind: upgrade.Platform, Node: "n-a"}}}
+	require.NoError(t, s.Submit(ctx, plan, Options{}))
+	reads := &statusReads{first: make(chan struct{}), listening: make(chan struct{})}
+	waiter, err := Open(ctx, h15Pool(t, databaseURL, "h16-waiters", reads, nil), s.name)
+	require.NoError(t, err)
+	done := make(chan *Status, 2)
+	for range 2 {
+		go func() {
+			st, err := waiter.Wait(ctx, plan.ID, time.Hour)
+			assert.NoError(t, err)
+			done <- st
+		}()
+	}
+	<-reads.first
+	<-reads.listening // and wakes both, for what they may have missed
+	for range 100 {
+		_, err := s.Status(ctx, plan.ID)
+		require.NoError(t, err)
+	}
+	looks := reads.n.Load()
+	require.NoError(t, s.Cancel(ctx, plan.ID)) // nothing runs: the run ends, and notifies
+	for range 2 {
+		st := <-done
+		require.NotNil(t, st)
+		assert.True(t, st.Finished && st.Cancelled, "each Wait saw the run end")
+	}
+	require.LessOrEqual(t, looks, int64(10), "two Waits read the run %d times while the test read it 100 times", looks)
 }

@@ -18,26 +18,36 @@ import (
 // or found the run over, so that a step finished wakes as many slots of
 // its run as there are steps to claim, not every slot of the process at
 // once, and a slot of another run with nothing to claim does not take the
-// wake from the slots of the run notified.
+// wake from the slots of the run notified. A Wait call, which claims
+// nothing, joins as a watcher (watch): a notification wakes every watcher
+// of each run, besides its oldest slot, and a wake passed on goes to a
+// slot, never to a watcher, so that Waits take no wake from the slots,
+// miss none, and pass none back and forth.
 type waker struct {
 	mu      sync.Mutex
 	waiters []waiter // the oldest first
 }
 
 // A waiter is a goroutine waiting for a step of run plan, woken when ch
-// is closed.
+// is closed: a worker's slot, or a watcher (a Wait call).
 type waiter struct {
-	plan string
-	ch   chan struct{}
+	plan  string
+	ch    chan struct{}
+	watch bool
 }
 
-// add joins a waiter for run plan and returns the channel closed when it
-// is woken.
-func (k *waker) add(plan string) chan struct{} {
+// add joins a slot's waiter for run plan and returns the channel closed
+// when it is woken.
+func (k *waker) add(plan string) chan struct{} { return k.join(plan, false) }
+
+// watch joins a watcher for run plan, as add joins a slot.
+func (k *waker) watch(plan string) chan struct{} { return k.join(plan, true) }
+
+func (k *waker) join(plan string, watch bool) chan struct{} {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	ch := make(chan struct{})
-	k.waiters = append(k.waiters, waiter{plan, ch})
+	k.waiters = append(k.waiters, waiter{plan, ch, watch})
 	return ch
 }
 
@@ -63,30 +73,26 @@ func (k *waker) pass(plan string, ch chan struct{}) {
 	}
 }
 
-// sleep waits, as Store.Wait does between two looks at run plan, until
-// ctx is done, the waiter of ch is woken, or d has passed, and then
-// removes the waiter. A wake it passes on to the run's workers: a Wait
-// claims nothing.
-func (k *waker) sleep(ctx context.Context, plan string, ch chan struct{}, d time.Duration) {
+// sleep waits, as Store.Wait does between two looks, until ctx is done,
+// the watcher of ch is woken, or d has passed, and then removes the
+// watcher.
+func (k *waker) sleep(ctx context.Context, ch chan struct{}, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 	case <-ch:
-		k.wakeOne(plan)
 	case <-t.C:
 	}
-	if k.leave(ch) && ctx.Err() != nil {
-		k.wakeOne(plan)
-	}
+	k.leave(ch)
 }
 
-// wakeOne wakes the oldest waiter of run plan, if any.
+// wakeOne wakes the oldest slot waiting for run plan, if any.
 func (k *waker) wakeOne(plan string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for i, w := range k.waiters {
-		if w.plan == plan {
+		if w.plan == plan && !w.watch {
 			close(w.ch)
 			k.waiters = append(k.waiters[:i], k.waiters[i+1:]...)
 			return
@@ -94,18 +100,18 @@ func (k *waker) wakeOne(plan string) {
 	}
 }
 
-// wakeEach wakes the oldest waiter of each run.
+// wakeEach wakes the oldest slot and every watcher of each run.
 func (k *waker) wakeEach() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	seen := map[string]bool{}
 	kept := k.waiters[:0]
 	for _, w := range k.waiters {
-		if seen[w.plan] {
+		if !w.watch && seen[w.plan] {
 			kept = append(kept, w)
 			continue
 		}
-		seen[w.plan] = true
+		seen[w.plan] = seen[w.plan] || !w.watch
 		close(w.ch)
 	}
 	clear(k.waiters[len(kept):])

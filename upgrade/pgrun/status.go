@@ -277,10 +277,10 @@ func (s *Store) Wait(ctx context.Context, planID string, interval time.Duration)
 	defer unsubscribe()
 	var last *Status
 	for {
-		woken := k.add(planID)
+		woken := k.watch(planID)
 		st, lost, err := s.look(ctx, planID, last)
 		if err != nil || lost == nil && st.Finished {
-			k.pass(planID, woken) // a wake is not ours: the workers may claim
+			k.leave(woken)
 			return st, err
 		}
 		last = st
@@ -288,7 +288,7 @@ func (s *Store) Wait(ctx context.Context, planID string, interval time.Duration)
 		if lost != nil {
 			d = min(d, listenRetry)
 		}
-		k.sleep(ctx, planID, woken, d)
+		k.sleep(ctx, woken, d)
 		switch {
 		case ctx.Err() != nil && lost != nil:
 			return st, fmt.Errorf("%w (the last read of run %s failed: %w)", ctx.Err(), planID, lost)
