@@ -236,11 +236,20 @@ func heldBy(ctx context.Context, store *pgrun.Store, db *dbFlags, plan *upgrade.
 	return "", nil
 }
 
+// againWithRequests is what an interrupted apply --database with
+// --requests adds to its advice to run it again: the topology file
+// learns a run's steps only while an apply follows it, and the requests
+// planned again once the run has ended find them not done.
+const againWithRequests = ", while it goes on: the topology file learns its steps only while apply follows it, so that the same requests " +
+	"applied once it has ended plan again the steps it did meanwhile, for another run to do them again " +
+	"(an apply of a PLANFILE, from plan --out, follows its run at any time)"
+
 // followDatabase follows the run of plan planID, printing its events
 // after sequence number seq as apply prints a run's, until it has
 // finished. It rides out the database's errors as the workers do, saying
-// so on stderr, but for a run gone.
-func followDatabase(ctx context.Context, store *pgrun.Store, db *dbFlags, rf *runFlags, planID string, seq int64, onEvent func(upgrade.Event), stdout, stderr io.Writer) error {
+// so on stderr, but for a run gone. Interrupted, it says to run the same
+// apply again, and caveat.
+func followDatabase(ctx context.Context, store *pgrun.Store, db *dbFlags, rf *runFlags, planID string, seq int64, caveat string, onEvent func(upgrade.Event), stdout, stderr io.Writer) error {
 	start := time.Now()
 	var at time.Time // the time of the event being printed
 	clock := newStepClock(func() time.Time { return at })
@@ -290,7 +299,7 @@ func followDatabase(ctx context.Context, store *pgrun.Store, db *dbFlags, rf *ru
 		case <-t.C:
 		case <-stopOf(ctx):
 			t.Stop()
-			return failedErr(fmt.Errorf("%w: stopped following run %s, which goes on with its workers; run the same apply again to follow it", errInterrupted, planID))
+			return failedErr(fmt.Errorf("%w: stopped following run %s, which goes on with its workers; run the same apply again to follow it%s", errInterrupted, planID, caveat))
 		case <-ctx.Done():
 			t.Stop()
 			return failedErr(context.Cause(ctx))
@@ -383,7 +392,11 @@ func applyThroughDatabase(ctx context.Context, e *env, rf *runFlags, af *applyFl
 	} else if seq, err = startDatabase(ctx, store, rf.db, rf, plan, ended, stdout); err != nil {
 		return err
 	}
-	if err := followDatabase(ctx, store, rf.db, rf, planID, seq, onEvent, stdout, stderr); err != nil {
+	caveat := ""
+	if af.planFile == "" && inv != nil {
+		caveat = againWithRequests
+	}
+	if err := followDatabase(ctx, store, rf.db, rf, planID, seq, caveat, onEvent, stdout, stderr); err != nil {
 		return err
 	}
 	if learnErr != nil {

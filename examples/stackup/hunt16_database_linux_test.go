@@ -244,3 +244,40 @@ func TestHunt16ApplyDatabaseRefusesStepsOfRunGoing(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"going"}, ids, "nothing submitted")
 }
+
+// TestHunt16ApplyDatabaseInterruptedSaysWhenToApplyAgain: an interrupted
+// apply --database with --requests, whose topology file learns the run's
+// steps only while it follows the run, says to run it again while the
+// run goes on: once the run has ended, the same requests plan again the
+// steps it did unfollowed, and another run does them again. Before, it
+// said only "run the same apply again to follow it", which, run once the
+// run had ended, did that. An apply of a PLANFILE, which follows its run
+// at any time, says no more than that.
+func TestHunt16ApplyDatabaseInterruptedSaysWhenToApplyAgain(t *testing.T) {
+	db := testDatabase(t)
+	e := newApplyEnv(t)
+	planFile := filepath.Join(e.dir, "plan.json")
+	require.Equal(t, exitOK, stackup(t, e.planArgs("--out", planFile)...).code)
+	for name, args := range map[string][]string{"requests": e.args(), "planfile": e.planFileArgs(planFile)} {
+		t.Run(name, func(t *testing.T) {
+			e.fresh(t)
+			started, release := filepath.Join(e.dir, "started"), filepath.Join(e.dir, "release")
+			os.Remove(started)
+			os.Remove(release)
+			t.Cleanup(func() { os.WriteFile(release, nil, 0o600) })
+			schema := testSchema()
+			startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.blockingStep(started, release), "--poll", "50ms")
+			a := startChild(t, append(args, "--database", db, "--database-schema", schema, "--quiet")...)
+			waitFile(t, started)
+			require.NoError(t, a.cmd.Process.Signal(syscall.SIGINT))
+			require.Equal(t, exitFailed, a.wait(t), a.stderr.String())
+			assert.Contains(t, a.stderr.String(), "run the same apply again to follow it")
+			caveat := "the same requests applied once it has ended plan again the steps it did meanwhile, for another run to do them again"
+			if name == "requests" {
+				assert.Contains(t, a.stderr.String(), caveat)
+			} else {
+				assert.NotContains(t, a.stderr.String(), caveat)
+			}
+		})
+	}
+}

@@ -241,6 +241,11 @@
 // plan is the steps left, which apply finds in the run and does not
 // submit again. A plan some of whose steps, but not all, are steps of a
 // run going on is refused (exit 1), as the two runs would each do them.
+// But the topology file learns a run's steps only while an apply follows
+// it: the same requests applied once the run has ended plan again the
+// steps it did unfollowed, for another run to do again, and the
+// interrupted apply says so. An apply of a PLANFILE follows its run at
+// any time, ended or not.
 //
 // stackup worker --database URL --exec COMMAND runs the steps of the runs
 // in the database's schema, with the commands as apply runs them
