@@ -18,9 +18,9 @@ import (
 var (
 	// ErrInvalidRequest reports a request that is incomplete or malformed.
 	ErrInvalidRequest = errors.New("invalid request")
-	// ErrInvalidOption reports a Planner option value it does not know,
-	// such as an undefined Policy.
-	ErrInvalidOption = errors.New("invalid planner option")
+	// ErrInvalidOption reports a Planner or Run option value it does not
+	// know, such as an undefined Policy or a negative grace period.
+	ErrInvalidOption = errors.New("invalid option")
 	// ErrNoPackage reports that no package satisfies a requirement.
 	ErrNoPackage = errors.New("no package satisfies the requirement")
 	// ErrDowngrade reports that meeting a requirement needs a lower version

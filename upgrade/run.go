@@ -354,14 +354,15 @@ const DefaultGracePeriod = 30 * time.Second
 // WithGracePeriod sets how long Run waits for an Executor, Verifier or
 // Rollbacker that ignores its context to return, once that context is
 // done (the run cancelled, or the step's timeout passed). The default is
-// DefaultGracePeriod; 0 waits for ever.
+// DefaultGracePeriod; 0 waits for ever. A negative d is refused: Run
+// returns an error matching ErrInvalidOption and runs nothing.
 //
 // After the grace period Run stops waiting: the call fails with an error
 // matching ErrAbandoned, the step's Outcome says Abandoned, a journal
 // keeps the step as started, so that a resumed run offers it again in
 // doubt, and the goroutine making the call is left to end whenever the
 // host's code returns. It is the one goroutine Run may leave behind.
-func WithGracePeriod(d time.Duration) RunOption { return func(c *runConfig) { c.grace = max(d, 0) } }
+func WithGracePeriod(d time.Duration) RunOption { return func(c *runConfig) { c.grace = d } }
 
 // WithStop makes Run stop once stop is closed, gently: it starts no new
 // step and no new attempt of a step being retried, lets the attempts
@@ -462,7 +463,8 @@ func (e *StaleError) Unwrap() error { return e.Err }
 // ctx was cancelled before every step succeeded: running steps get the
 // cancellation, nothing new starts, and Run returns once they have. Before any step runs, Run
 // returns an error matching ErrInvalidPlan for a nil plan or one whose
-// steps cannot be ordered, and the errors of the journal, the stale-plan
+// steps cannot be ordered, one matching ErrInvalidOption for an option
+// value it does not take, and the errors of the journal, the stale-plan
 // check and the prefetch; the report is nil then. A nil exec is a
 // programming error: Run panics, as NewPlanner does on nil arguments.
 //
@@ -489,6 +491,9 @@ func Run(ctx context.Context, plan *Plan, exec Executor, opts ...RunOption) (*Re
 		o(&cfg)
 	}
 	cfg.attempts = max(cfg.attempts, 1)
+	if cfg.grace < 0 {
+		return nil, fmt.Errorf("upgrade: WithGracePeriod(%v): %w: give a positive grace period, or 0 to wait for ever", cfg.grace, ErrInvalidOption)
+	}
 	if j, ok := cfg.journal.(*FileJournal); ok {
 		if j == nil { // OpenFileJournal failed: running without the journal asked for would lose what it is for
 			return nil, errors.New("upgrade: WithJournal was given a nil *FileJournal: pass the journal OpenFileJournal returned, or no journal")
