@@ -503,7 +503,7 @@ func (e *PanicError) Unwrap() error {
 // AbandonedError reports host code that did not return within the grace
 // period after its context was done. It matches ErrAbandoned.
 type AbandonedError struct {
-	Method string // "Execute", "Verify" or "Rollback"
+	Method string // "Execute", "Verify" or "Rollback"; "Open" for the Opener reading the step's package
 	Step   StepID
 	Grace  time.Duration
 	Cause  error // why the context was done: cancellation or the step's timeout

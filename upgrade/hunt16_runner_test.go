@@ -2,13 +2,19 @@ package upgrade_test
 
 import (
 	"context"
+	"errors"
+	"io"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/upgradetest"
 )
 
 // TestHunt16NegativeGracePeriodRefused: a negative grace period (one
@@ -26,4 +32,97 @@ func TestHunt16NegativeGracePeriodRefused(t *testing.T) {
 	assert.Contains(t, err.Error(), "0 to wait for ever")
 	assert.Nil(t, rep)
 	assert.False(t, ran, "nothing runs")
+}
+
+// h16DeafOpener is an Opener that ignores its context: it blocks until
+// released, as a mirror read over a hung connection with no deadline does.
+type h16DeafOpener struct {
+	opened  chan struct{} // closed at the first Open
+	once    sync.Once
+	release chan struct{}
+}
+
+func (o *h16DeafOpener) Open(context.Context, pkgsource.Package) (io.ReadCloser, error) {
+	o.once.Do(func() { close(o.opened) })
+	<-o.release
+	return nil, errors.New("mirror gone")
+}
+
+func h16PackagePlan() *upgrade.Plan {
+	pk := &pkgsource.Package{Type: "tomcat", Version: v("10.1.34"), Location: "tomcat-10.1.34.tar.gz",
+		Digest: pkgsource.Digest([]byte("tarball")), Size: 7}
+	return &upgrade.Plan{ID: "h16d", Steps: []upgrade.Step{
+		{ID: "platform/tomcat-1@10.1.34", Kind: upgrade.Platform, Node: "tomcat-1", Package: pk},
+	}}
+}
+
+// TestHunt16DeafOpenerAbandoned: under WithPackages (and WithPrefetch),
+// an Opener that ignores its context is abandoned after the grace
+// period, as Execute, Verify and Rollback are: Run returns once the run
+// is cancelled and the grace is over, with the step Abandoned and an
+// error matching ErrAbandoned that names Open. Run waited for the Opener
+// for ever.
+func TestHunt16DeafOpenerAbandoned(t *testing.T) {
+	for _, prefetch := range []bool{false, true} {
+		for _, timeout := range []time.Duration{0, time.Minute} {
+			synctest.Test(t, func(t *testing.T) {
+				o := &h16DeafOpener{opened: make(chan struct{}), release: make(chan struct{})}
+				defer close(o.release)
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				opts := []upgrade.RunOption{upgrade.WithPackages(o, t.TempDir()), upgrade.WithGracePeriod(time.Second), upgrade.WithStepTimeout(timeout)}
+				if prefetch {
+					opts = append(opts, upgrade.WithPrefetch(o))
+				}
+				exec := &upgradetest.Executor{}
+				type ret struct {
+					rep *upgrade.Report
+					err error
+				}
+				done := make(chan ret, 1)
+				go func() {
+					rep, err := upgrade.Run(ctx, h16PackagePlan(), exec, opts...)
+					done <- ret{rep, err}
+				}()
+				<-o.opened
+				cancel()
+				r := <-done
+				err := r.err
+				if prefetch {
+					assert.ErrorIs(t, err, upgrade.ErrPrefetch)
+				} else {
+					require.ErrorIs(t, err, context.Canceled, "a cancelled run returns the context's error")
+					require.NotNil(t, r.rep)
+					assert.True(t, r.rep.Outcomes[0].Abandoned)
+					assert.Equal(t, upgrade.Failed, r.rep.Outcomes[0].State)
+					err = r.rep.Outcomes[0].Err
+				}
+				require.ErrorIs(t, err, upgrade.ErrAbandoned)
+				var ae *upgrade.AbandonedError
+				require.ErrorAs(t, err, &ae)
+				assert.Equal(t, "Open", ae.Method)
+				assert.Empty(t, exec.Started(), "nothing executed")
+			})
+		}
+	}
+}
+
+// TestHunt16DeafOpenerTimeoutRollsBack: a step whose package read
+// outlasts the step timeout and the grace period fails Abandoned; with
+// WithRollback, the step before it is still undone, since no Execute of
+// the abandoned step may be changing its node.
+func TestHunt16DeafOpenerTimeoutRollsBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		o := &h16DeafOpener{opened: make(chan struct{}), release: make(chan struct{})}
+		defer close(o.release)
+		plan := h16PackagePlan()
+		plan.Steps[0].After = []upgrade.StepID{"app/x"}
+		plan.Steps = append([]upgrade.Step{{ID: "app/x", Kind: upgrade.Application, Node: "x"}}, plan.Steps...)
+		exec := &upgradetest.Executor{}
+		rep, err := upgrade.Run(context.Background(), plan, exec, upgrade.WithPackages(o, t.TempDir()),
+			upgrade.WithGracePeriod(time.Second), upgrade.WithStepTimeout(time.Minute), upgrade.WithRollback())
+		require.ErrorIs(t, err, upgrade.ErrAbandoned)
+		assert.ErrorIs(t, rep.Outcomes[1].Err, upgrade.ErrAbandoned, "the step keeps its error")
+		assert.Equal(t, upgrade.RolledBack, rep.Outcomes[0].State, "the step before is undone")
+	})
 }

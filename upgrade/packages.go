@@ -19,8 +19,10 @@ import (
 // may read, is permanent, not retried.
 //
 // Steps of the same package share one copy; with WithPrefetch, the
-// copies are made before the first step. Run removes the directory when
-// it returns.
+// copies are made before the first step. Reading a package is host code
+// as Execute is: an Opener that ignores its context is abandoned after
+// the grace period (WithGracePeriod); a panic in it reaches the caller
+// (see Run). Run removes the directory when it returns.
 func WithPackages(o pkgsource.Opener, dir string) RunOption {
 	return func(c *runConfig) { c.packages, c.packageDir = o, dir }
 }

@@ -233,8 +233,9 @@ func joinOr(words []string) string {
 }
 
 // fetchAll opens and reads every package the plan's remaining platform
-// steps install, once each.
-func (r *run) fetchAll(ctx context.Context, o pkgsource.Opener) error {
+// steps install, once each, through WithPrefetch's Opener, or into their
+// copies with WithPackages.
+func (r *run) fetchAll(ctx context.Context) error {
 	seen := map[fetched]bool{}
 	for i, s := range r.plan.Steps {
 		if s.Package == nil || r.report.Outcomes[i].State == Succeeded {
@@ -247,13 +248,8 @@ func (r *run) fetchAll(ctx context.Context, o pkgsource.Opener) error {
 			continue
 		}
 		seen[f] = true
-		var err error
-		if r.store != nil {
-			_, err = r.store.file(ctx, *s.Package) // the copy the step will install
-		} else {
-			err = fetch(ctx, o, *s.Package)
-		}
-		if err != nil {
+		// Into the copy the step will install, with WithPackages.
+		if err := r.fetch(ctx, i, 0, nil); err != nil {
 			return fmt.Errorf("upgrade: %w: package %s %s for step %s: %w", ErrPrefetch, textID(s.Package.Type), s.Package.Version, textID(s.ID), err)
 		}
 	}

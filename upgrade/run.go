@@ -126,8 +126,9 @@ type Outcome struct {
 	// earlier run, so this run did not execute it.
 	Resumed bool
 	// Abandoned says that the host's code for the step (Execute, Verify
-	// or Rollback) ignored its context past the grace period, so Run
-	// stopped waiting for it; see WithGracePeriod.
+	// or Rollback, or the Opener reading its package) ignored its context
+	// past the grace period, so Run stopped waiting for it; see
+	// WithGracePeriod.
 	Abandoned bool
 	// InDoubt says that the step was offered to the executor in doubt
 	// (see InDoubt): a journal recorded that an earlier run started it,
@@ -353,7 +354,8 @@ const DefaultGracePeriod = 30 * time.Second
 
 // WithGracePeriod sets how long Run waits for an Executor, Verifier or
 // Rollbacker that ignores its context to return, once that context is
-// done (the run cancelled, or the step's timeout passed). The default is
+// done (the run cancelled, or the step's timeout passed), and for the
+// Opener of WithPackages or WithPrefetch reading a package. The default is
 // DefaultGracePeriod; 0 waits for ever. A negative d is refused: Run
 // returns an error matching ErrInvalidOption and runs nothing.
 //
@@ -361,7 +363,10 @@ const DefaultGracePeriod = 30 * time.Second
 // matching ErrAbandoned, the step's Outcome says Abandoned, a journal
 // keeps the step as started, so that a resumed run offers it again in
 // doubt, and the goroutine making the call is left to end whenever the
-// host's code returns. It is the one goroutine Run may leave behind.
+// host's code returns. An Opener abandoned under WithPrefetch fails the
+// prefetch (ErrPrefetch); one abandoned reading a step's package fails
+// the step before its Execute, and does not keep the steps before it
+// from being rolled back. It is the one goroutine Run may leave behind.
 func WithGracePeriod(d time.Duration) RunOption { return func(c *runConfig) { c.grace = d } }
 
 // WithStop makes Run stop once stop is closed, gently: it starts no new
@@ -470,10 +475,11 @@ func (e *StaleError) Unwrap() error { return e.Err }
 //
 // Run calls the host's code (Execute, Verify, Rollback) in goroutines of
 // its own. A panic there fails the call with a *PanicError, which is not
-// retried; the process lives on. A call that ignores its context is
+// retried; the process lives on. A call that ignores its context, an
+// Opener's reading a package included (WithPackages, WithPrefetch), is
 // waited for a grace period (WithGracePeriod) after the context is done,
 // then abandoned. A panic in the caller's other code that Run calls
-// (events, journal, logger) reaches the caller: no step starts after it,
+// (events, journal, logger, Opener) reaches the caller: no step starts after it,
 // the running ones finish, and Run panics with it. So does a call of
 // runtime.Goexit in any of the caller's code, as t.FailNow makes in a
 // test's executor: Run then calls runtime.Goexit itself, ending the
@@ -592,7 +598,7 @@ func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig, stor
 		}
 	}
 	if cfg.prefetch != nil {
-		if err := r.fetchAll(ctx, cfg.prefetch); err != nil {
+		if err := r.fetchAll(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -958,11 +964,10 @@ func (r *run) once(ctx context.Context, i, n int, s *slot) error {
 	ctx, cancel := r.bounded(ctx)
 	defer cancel()
 	if p := r.plan.Steps[i].Package; r.store != nil && p != nil {
-		path, err := r.store.file(ctx, *p)
-		if err != nil {
+		if err := r.fetch(ctx, i, n, s); err != nil {
 			return err
 		}
-		ctx = context.WithValue(ctx, packageFileKey{}, path)
+		ctx = context.WithValue(ctx, packageFileKey{}, r.store.Made(*p))
 	}
 	if err := r.host(ctx, callExecute, i, n, s); err != nil {
 		return timedOut(ctx, err)
@@ -973,6 +978,19 @@ func (r *run) once(ctx context.Context, i, n int, s *slot) error {
 		}
 	}
 	return nil
+}
+
+// fetch reads the package of step i through the host's Opener, for
+// attempt n (0 for the prefetch): into its private copy with WithPackages,
+// or else through WithPrefetch's Opener. It is a host call, abandoned as
+// Execute is when the Opener ignores its context (see host); a panic of
+// the Opener reaches the caller, as WithPackages says, not the step.
+func (r *run) fetch(ctx context.Context, i, n int, s *slot) error {
+	err := r.host(ctx, callOpen, i, n, s)
+	if p, ok := errors.AsType[*PanicError](err); ok && p.Method == string(callOpen) {
+		panic(p.Value)
+	}
+	return timedOut(ctx, err)
 }
 
 // timedOut returns err, a host call's error, saying that the step
@@ -1008,6 +1026,7 @@ const (
 	callExecute  hostMethod = "Execute"
 	callVerify   hostMethod = "Verify"
 	callRollback hostMethod = "Rollback"
+	callOpen     hostMethod = "Open" // the Opener's, reading a step's package (see fetch)
 )
 
 // call calls the host's method m for step i in a goroutine of its own, and
@@ -1069,6 +1088,12 @@ func (r *run) invokeHere(ctx context.Context, m hostMethod, i int) (err error) {
 		return r.exec.(Verifier).Verify(ctx, *s)
 	case callRollback:
 		return r.exec.(Rollbacker).Rollback(ctx, *s)
+	case callOpen:
+		if r.store != nil {
+			_, err := r.store.file(ctx, *s.Package)
+			return err
+		}
+		return fetch(ctx, r.cfg.prefetch, *s.Package)
 	}
 	return nil
 }
@@ -1282,9 +1307,10 @@ func (r *run) rollback(ctx context.Context) {
 		}
 		switch {
 		case err != nil:
-		case o.Abandoned:
+		case o.Abandoned && !fetching(o.Err):
 			// Its Execute may still be changing the node: undoing it now
-			// would race it, and the steps before it stay for it.
+			// would race it, and the steps before it stay for it. An
+			// Opener still reading its package changes no node.
 			err = fmt.Errorf("%w: its Execute may still be running, so it is not undone", ErrAbandoned)
 		case ctx.Err() != nil:
 			// Cancelled during the rollback: what is not undone yet stays,
@@ -1320,6 +1346,13 @@ func (r *run) rollback(ctx context.Context) {
 		}
 		r.emit(Event{Kind: StepRolledBack, Step: s})
 	}
+}
+
+// fetching reports whether err, an abandoned step's, abandoned the
+// Opener reading its package, before any Execute.
+func fetching(err error) bool {
+	a, ok := errors.AsType[*AbandonedError](err)
+	return ok && a.Method == string(callOpen)
 }
 
 // bounded returns ctx bounded by the step timeout, if there is one, and
