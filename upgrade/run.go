@@ -381,8 +381,9 @@ func WithGracePeriod(d time.Duration) RunOption { return func(c *runConfig) { c.
 // is not rolled back.
 //
 // With a journal (WithJournal), a stopped run is resumable: a later Run of
-// the same plan with the same journal runs exactly the steps this one did
-// not finish. Closing stop before Run is called runs no step at all. A nil
+// the same plan with the same journal runs every step this one did not
+// carry out (those it did not start, and those that failed or were
+// skipped, which run again) and none that succeeded. Closing stop before Run is called runs no step at all. A nil
 // stop never stops the run; cancel ctx to cut running steps short.
 func WithStop(stop <-chan struct{}) RunOption { return func(c *runConfig) { c.stop = stop } }
 
