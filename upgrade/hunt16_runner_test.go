@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -125,4 +127,33 @@ func TestHunt16DeafOpenerTimeoutRollsBack(t *testing.T) {
 		assert.ErrorIs(t, rep.Outcomes[1].Err, upgrade.ErrAbandoned, "the step keeps its error")
 		assert.Equal(t, upgrade.RolledBack, rep.Outcomes[0].State, "the step before is undone")
 	})
+}
+
+// h16CountingOpener counts its Opens and has no package.
+type h16CountingOpener struct{ opened atomic.Int32 }
+
+func (o *h16CountingOpener) Open(context.Context, pkgsource.Package) (io.ReadCloser, error) {
+	o.opened.Add(1)
+	return nil, errors.New("no such package here")
+}
+
+// h16TarballOpener gives every package the content "tarball".
+type h16TarballOpener struct{}
+
+func (h16TarballOpener) Open(context.Context, pkgsource.Package) (io.ReadCloser, error) {
+	return io.NopCloser(strings.NewReader("tarball")), nil
+}
+
+// TestHunt16PrefetchWithPackagesReadsThroughPackages checks WithPrefetch's
+// doc: with WithPackages, the prefetch makes the copies through
+// WithPackages' Opener, and WithPrefetch's is not called.
+func TestHunt16PrefetchWithPackagesReadsThroughPackages(t *testing.T) {
+	plan := h16PackagePlan()
+	src := h16TarballOpener{}
+	unused := &h16CountingOpener{}
+	exec := &upgradetest.Executor{}
+	_, err := upgrade.Run(context.Background(), plan, exec, upgrade.WithPackages(src, t.TempDir()), upgrade.WithPrefetch(unused))
+	require.NoError(t, err)
+	assert.Zero(t, unused.opened.Load())
+	assert.Len(t, exec.Started(), 1)
 }

@@ -343,9 +343,12 @@ func WithJournal(j Journal) RunOption { return func(c *runConfig) { c.journal = 
 func WithStaleCheck(t topology.Topology) RunOption { return func(c *runConfig) { c.stale = t } }
 
 // WithPrefetch makes Run, before the first step, open and read in full the
-// package of every platform step through o, which verifies it. If any
-// cannot be had, Run executes nothing and returns an error matching
-// ErrPrefetch.
+// package of every platform step it will run through o, which verifies
+// it: each package once, and none of a step a journal (WithJournal)
+// records as succeeded, which does not run again. With WithPackages, the
+// packages are read through its Opener instead, into the copies the steps
+// will install, and o is not called. If any cannot be had, Run executes
+// nothing and returns an error matching ErrPrefetch.
 func WithPrefetch(o pkgsource.Opener) RunOption { return func(c *runConfig) { c.prefetch = o } }
 
 // DefaultGracePeriod is how long Run waits, by default, for the host's
