@@ -157,3 +157,53 @@ func TestHunt16PrefetchWithPackagesReadsThroughPackages(t *testing.T) {
 	assert.Zero(t, unused.opened.Load())
 	assert.Len(t, exec.Started(), 1)
 }
+
+// TestHunt16CancelDuringRollbackHeldSteps checks WithRollback's doc: a run
+// cancelled during its rollback leaves the steps not undone yet as they
+// were; one held by a step after it that stays in place says so, naming
+// that step, rather than giving the context's error; one not held gives
+// the context's error.
+func TestHunt16CancelDuringRollbackHeldSteps(t *testing.T) {
+	p := rgChain("sha256:h16-cancel-rollback")
+	p.Steps = append(p.Steps, upgrade.Step{ID: "d", Node: "n-d"}) // independent, done before c fails
+	p.Steps[2], p.Steps[3] = p.Steps[3], p.Steps[2]               // a, b, d, c
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	exec := &rgCancelInRollback{cancel: cancel}
+	exec.FailAt("c", errors.New("c broken"))
+	report, err := upgrade.Run(ctx, p, exec, upgrade.WithRollback())
+	require.ErrorIs(t, err, upgrade.ErrRollback)
+	assert.Equal(t, []upgrade.StepID{"c"}, exec.calls, "once cancelled, no further Rollback starts")
+	for id, want := range map[upgrade.StepID]string{"b": "step c after it is still in place", "a": "step b after it is still in place"} {
+		o, _ := report.Outcome(id)
+		assert.Equal(t, upgrade.Succeeded, o.State, id)
+		assert.ErrorContains(t, o.Err, want, id)
+		assert.NotErrorIs(t, o.Err, context.Canceled, id)
+	}
+	d, _ := report.Outcome("d")
+	assert.ErrorIs(t, d.Err, context.Canceled)
+}
+
+// rgStopInRollback closes stop in its first Rollback.
+type rgStopInRollback struct {
+	upgradetest.Executor
+	stop chan struct{}
+	once sync.Once
+}
+
+func (e *rgStopInRollback) Rollback(ctx context.Context, s upgrade.Step) error {
+	e.once.Do(func() { close(e.stop) })
+	return e.Executor.Rollback(ctx, s)
+}
+
+// TestHunt16StopDuringRollbackFinishesIt checks WithStop's doc: stop
+// closed once the rollback has begun does not cut it short, and the run's
+// error does not match ErrStopped.
+func TestHunt16StopDuringRollbackFinishesIt(t *testing.T) {
+	exec := &rgStopInRollback{stop: make(chan struct{})}
+	exec.FailAt("c", errors.New("c broken"))
+	report, err := upgrade.Run(t.Context(), rgChain("sha256:h16-stop-rollback"), exec, upgrade.WithRollback(), upgrade.WithStop(exec.stop))
+	require.ErrorIs(t, err, upgrade.ErrStepFailed)
+	assert.NotErrorIs(t, err, upgrade.ErrStopped)
+	assert.Equal(t, 3, report.Count(upgrade.RolledBack), "every step is undone")
+}

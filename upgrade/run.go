@@ -259,8 +259,11 @@ func WithFailurePolicy(p FailurePolicy) RunOption { return func(c *runConfig) { 
 // the journal and did not run again (it is not undone either), nor while
 // its own Execute may still run (Outcome.Abandoned). A
 // cancelled run is not rolled back; cancelled during the rollback, it
-// undoes nothing more: the steps not undone yet stay as they were, with
-// the context's error.
+// undoes nothing more: the steps not undone yet stay as they were, each
+// with an error (a StepRollbackFailed event, and its Outcome's Err if it
+// had succeeded): the context's, or, for a step held by a step after it
+// that stays, one naming that step ("step c after it is still in
+// place").
 func WithRollback() RunOption { return func(c *runConfig) { c.rollback = true } }
 
 // WithRetry makes Run try a failing step up to attempts times in all,
