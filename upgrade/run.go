@@ -384,7 +384,9 @@ func WithGracePeriod(d time.Duration) RunOption { return func(c *runConfig) { c.
 // When stop closed before every step had run, or before the rollback a
 // failed run was due (WithRollback), the error matches ErrStopped (and
 // holds any step failures), and the report says what ran. A stopped run
-// is not rolled back.
+// is not rolled back. Stop closed once the rollback has begun does not cut
+// it short: Run undoes all it can, as without stop, and its error does
+// not match ErrStopped; cancel ctx to end a rollback early.
 //
 // With a journal (WithJournal), a stopped run is resumable: a later Run of
 // the same plan with the same journal runs every step this one did not
