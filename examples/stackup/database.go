@@ -256,8 +256,11 @@ func followDatabase(ctx context.Context, store *pgrun.Store, db *dbFlags, rf *ru
 	clock.start = start
 	told := false    // that the workers with --rollback-exec roll the run back
 	failing := false // that the last read failed, and apply said so
+	var settle settler
+	defer settle.stop()
 	for {
 		st, err := store.Status(ctx, planID)
+		settle.start(ctx, store, st, planID)
 		if err == nil {
 			seq, err = eachEvent(ctx, store, planID, seq, func(ev pgrun.Event) {
 				at = ev.Time
@@ -304,6 +307,40 @@ func followDatabase(ctx context.Context, store *pgrun.Store, db *dbFlags, rf *ru
 			t.Stop()
 			return failedErr(context.Cause(ctx))
 		}
+	}
+}
+
+// A settler ends a cancelled run that a follower reads, when the workers
+// of its steps running were lost: those steps fail, in doubt, once their
+// leases have expired, at a claim of a worker or in pgrun.Store.Wait (see
+// pgrun.Store.Cancel), never at a read of the run's status. With no
+// worker left on the run, a follower reading its status would wait for
+// ever; a settler has a Wait on the run beside it. The zero settler has
+// none.
+type settler struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// start starts the Wait on run planID, once, if st (nil after a failed
+// read) says the run is cancelled and not finished.
+func (t *settler) start(ctx context.Context, store *pgrun.Store, st *pgrun.Status, planID string) {
+	if t.done != nil || st == nil || !st.Cancelled || st.Finished {
+		return
+	}
+	ctx, t.cancel = context.WithCancel(ctx)
+	t.done = make(chan struct{})
+	go func() {
+		defer close(t.done)
+		store.Wait(ctx, planID, databasePoll) // what it finds, the follower reads
+	}()
+}
+
+// stop ends the Wait, if any, and waits for it to return.
+func (t *settler) stop() {
+	if t.done != nil {
+		t.cancel()
+		<-t.done
 	}
 }
 

@@ -281,3 +281,78 @@ func TestHunt16ApplyDatabaseInterruptedSaysWhenToApplyAgain(t *testing.T) {
 		})
 	}
 }
+
+// killedWorker starts a worker of the runs in schema whose first step
+// blocks, calls submit, which submits a run, waits until the worker runs
+// its first step, and kills the worker (SIGKILL), leaving the step's
+// lease (1s) to expire.
+func (e *applyEnv) killedWorker(t *testing.T, db, schema string, submit func()) {
+	t.Helper()
+	started, release := filepath.Join(e.dir, "started"), filepath.Join(e.dir, "release")
+	t.Cleanup(func() { os.WriteFile(release, nil, 0o600) })
+	w := startChild(t, "worker", "--database", db, "--database-schema", schema, "--exec", e.blockingStep(started, release),
+		"--poll", "50ms", "--lease", "1s")
+	submit()
+	waitFile(t, started)
+	require.NoError(t, w.cmd.Process.Signal(syscall.SIGKILL))
+	w.wait(t)
+}
+
+// TestHunt16ApplyDatabaseCancelledWorkerLost: a run whose only worker
+// dies during a step (SIGKILL) and which is then cancelled ends, for the
+// apply --database following it, once the step's lease has expired: the
+// step fails, in doubt, and apply prints the summary and exits 1. Before,
+// the step of the lost worker was failed only by a worker's claim (or
+// pgrun's Wait), which a follower reading the run's status never made:
+// with no worker left on the run, apply followed it for ever (and serve's
+// follower showed it running, its applications busy).
+func TestHunt16ApplyDatabaseCancelledWorkerLost(t *testing.T) {
+	e := newApplyEnv(t)
+	db, schema := testDatabase(t), testSchema()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // a failure bound: before, apply followed the run until then
+	defer cancel()
+	args := e.args("--database", db, "--database-schema", schema, "--quiet")
+	var stdout, stderr bytes.Buffer
+	code := make(chan int, 1)
+	e.killedWorker(t, db, schema, func() {
+		go func() { code <- run(ctx, args, &stdout, &stderr) }()
+	})
+	require.NoError(t, openStore(t, db, schema).Cancel(t.Context(), planOf(t, e).ID))
+	r := result{args: args, code: <-code}
+	r.stdout, r.stderr = stdout.String(), stderr.String()
+	require.Equal(t, exitFailed, r.code, r.String())
+	assert.Contains(t, r.stdout, "FAILED "+allSteps[0], r.String())
+	assert.Contains(t, r.stdout, "run cancelled; its worker was lost")
+	assert.Contains(t, r.stdout, "0 succeeded, 1 failed, 3 skipped, 0 rolled back, 4 not started")
+	assert.Contains(t, r.stdout, "in doubt (offered again after a worker was lost): "+allSteps[0])
+	assert.Contains(t, r.stderr, "cancelled")
+	assert.NotContains(t, r.stderr, "deadline")
+}
+
+// TestHunt16ServeDatabaseCancelledWorkerLost is
+// TestHunt16ApplyDatabaseCancelledWorkerLost for serve --database: a run
+// whose only worker died during a step, cancelled through the API, ends
+// cancelled once the step's lease has expired, and its application is
+// free again. Before, the server showed it running, its application busy,
+// until a worker came back for it.
+func TestHunt16ServeDatabaseCancelledWorkerLost(t *testing.T) {
+	e := newApplyEnv(t)
+	db, schema := testDatabase(t), testSchema()
+	ts := newDatabaseServer(t, e, db, schema)
+	var run string
+	e.killedWorker(t, db, schema, func() {
+		code, ans := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+		require.Equal(t, http.StatusAccepted, code, ans)
+		run = ans["run"].(string)
+	})
+	code, ans := ts.post(t, "/v1/runs/"+run+"/cancel", "")
+	require.Equal(t, http.StatusAccepted, code, ans)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // a failure bound: before, the stream went on until then
+	defer cancel()
+	events, err := ts.events(ctx, "/v1/runs/"+run+"/events", "")
+	require.NoError(t, err)
+	require.NotEmpty(t, events)
+	assert.Contains(t, events[len(events)-1].data, `"state":"cancelled"`)
+	_, st := ts.get(t, "/v1/runs/"+run)
+	assert.Equal(t, stepInDoubt, st["steps"].(map[string]any)[allSteps[0]])
+}

@@ -267,7 +267,9 @@
 // the other workers, in doubt, once their lease expires. A worker that
 // dies, even by SIGKILL, holds its steps until their lease (--lease,
 // default 30s) expires; another worker then runs them again with .InDoubt true
-// (STACKUP_IN_DOUBT=true). With --repo DIR|URL (the repository serve or
+// (STACKUP_IN_DOUBT=true). In a run cancelled meanwhile they fail then,
+// in doubt, and the run ends, for apply and serve following it, even with
+// no worker left on it. With --repo DIR|URL (the repository serve or
 // apply plans from, or a copy of it on the worker's host), a platform
 // step's command gets its package as apply's does (.PackageFile,
 // STACKUP_PACKAGE_FILE): a private read-only copy, read through the

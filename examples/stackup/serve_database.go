@@ -216,8 +216,11 @@ func (s *server) followRun(rs *runState) {
 	st0 := rs.status()
 	id, planID := st0.Run, st0.Plan
 	var seq int64
+	var settle settler
+	defer settle.stop()
 	for {
 		st, err := s.db.Status(s.ctx, planID)
+		settle.start(s.ctx, s.db, st, planID)
 		if err == nil {
 			seq, err = eachEvent(s.ctx, s.db, planID, seq, func(ev pgrun.Event) { s.followed(rs, ev) })
 		}
