@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -206,4 +207,38 @@ func TestHunt16StopDuringRollbackFinishesIt(t *testing.T) {
 	require.ErrorIs(t, err, upgrade.ErrStepFailed)
 	assert.NotErrorIs(t, err, upgrade.ErrStopped)
 	assert.Equal(t, 3, report.Count(upgrade.RolledBack), "every step is undone")
+}
+
+// TestHunt16HeaderOnlyJournalTakenOver: a journal that holds only the
+// header of another plan (its run was refused before any step, as a stale
+// plan is, and the plan was made again) records nothing: Run takes it
+// over for the new plan and runs, where it refused it with
+// ErrPlanMismatch and the caller had to delete the file. A journal of
+// another plan that records a step is still refused, unchanged.
+func TestHunt16HeaderOnlyJournalTakenOver(t *testing.T) {
+	path := jrPath(t)
+	jrSeed(t, path, "sha256:old")
+	plan := h5Plan("a", "b:a")
+	plan.ID = "sha256:new"
+	exec := &upgradetest.Executor{}
+	j := jrOpen(t, path)
+	_, err := upgrade.Run(context.Background(), plan, exec, upgrade.WithJournal(j))
+	require.NoError(t, err)
+	require.NoError(t, j.Close())
+	assert.Equal(t, []upgrade.StepID{"a", "b"}, exec.Started())
+	lines, _ := jrLines(t, path)
+	require.NotEmpty(t, lines)
+	assert.Equal(t, `{"plan":"sha256:new"}`, lines[0])
+	assert.Len(t, lines, 5, "the new plan's records follow its header")
+
+	// Recording a step, it is the new plan's: another plan is refused.
+	before, err := os.ReadFile(path)
+	require.NoError(t, err)
+	other := h5Plan("a")
+	other.ID = "sha256:other"
+	_, err = upgrade.Run(context.Background(), other, exec, upgrade.WithJournal(jrOpen(t, path)))
+	require.ErrorIs(t, err, upgrade.ErrPlanMismatch)
+	after, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "a journal with records is left as it was")
 }

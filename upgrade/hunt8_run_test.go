@@ -219,7 +219,7 @@ func TestHunt8JournalValuesQuoted(t *testing.T) {
 	}
 	t.Run("header", func(t *testing.T) {
 		path := jrPath(t)
-		jrSeed(t, path, hostile)
+		jrSeed(t, path, hostile, jrRec(upgrade.RecordStarted, "a")) // a record of it: a journal without is taken over
 		_, err := upgrade.Run(context.Background(), plan, &jrRecorder{}, upgrade.WithJournal(jrOpen(t, path)))
 		check(t, err, upgrade.ErrPlanMismatch)
 		assert.ErrorContains(t, err, topology.Quote(hostile))

@@ -378,6 +378,7 @@ func TestHuntDocJournalMismatchSaysWhatToDo(t *testing.T) {
 	require.NoError(t, err)
 	_, err = j.Begin(context.Background(), "sha256:aa")
 	require.NoError(t, err)
+	require.NoError(t, j.Append(context.Background(), upgrade.Record{Kind: upgrade.RecordStarted, Step: "a"})) // a journal without records is taken over
 	require.NoError(t, j.Close())
 	j, err = upgrade.OpenFileJournal(path)
 	require.NoError(t, err)
@@ -413,6 +414,7 @@ func TestHuntDocBadHeaderSaysWhatToDo(t *testing.T) {
 	require.NoError(t, err)
 	_, err = j.Begin(context.Background(), "sha256:aa")
 	require.NoError(t, err)
+	require.NoError(t, j.Append(context.Background(), upgrade.Record{Kind: upgrade.RecordStarted, Step: "a"})) // a journal without records is taken over
 	require.NoError(t, j.Close())
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)

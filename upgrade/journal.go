@@ -29,7 +29,9 @@ import (
 type Journal interface {
 	// Begin ties the journal to plan id and returns what earlier runs of
 	// that plan recorded, oldest first. It returns an error matching
-	// ErrPlanMismatch when the journal was written for another plan.
+	// ErrPlanMismatch when the journal holds records of another plan; one
+	// tied to another plan but holding no record may be taken over, as
+	// FileJournal does.
 	Begin(ctx context.Context, planID string) ([]Record, error)
 	// Append adds r to the journal. It returns only once r is durable:
 	// Run starts nothing that depends on r before. Run's cancellation does
@@ -62,7 +64,8 @@ type Record struct {
 
 // More sentinel errors of journals.
 var (
-	// ErrPlanMismatch reports a journal written for another plan.
+	// ErrPlanMismatch reports a journal written for another plan, with
+	// records of it (a FileJournal takes over one without).
 	ErrPlanMismatch = errors.New("journal belongs to another plan")
 	// ErrLocked reports a journal that another live runner holds.
 	ErrLocked = errors.New("journal locked")
@@ -502,7 +505,10 @@ func describeHolder(data []byte) string {
 // Begin implements Journal. On a new journal it writes the header; on an
 // existing one it checks the header's plan ID, reads the records and cuts
 // off a torn last line; it starts afresh on a torn header, NULs alone
-// among them. Any other file that does not start as a journal does is
+// among them. A journal of another plan that records no step (its run
+// ended before the first, refused as a stale plan, say) is taken over:
+// its header is rewritten for planID. One that records a step is refused
+// with an error matching ErrPlanMismatch, unchanged. Any other file that does not start as a journal does is
 // refused, unchanged, with an error matching
 // ErrCorruptJournal; a plan without an ID, or with one that is not UTF-8,
 // is refused with one matching ErrInvalidPlan, as its journal could not
@@ -544,7 +550,18 @@ func (j *FileJournal) Begin(_ context.Context, planID string) ([]Record, error) 
 	}
 	lines := bytes.SplitAfter(data, []byte("\n"))
 	if err := j.checkHeader(lines[0], planID); err != nil {
-		return nil, err
+		if !errors.Is(err, ErrPlanMismatch) || !j.recordsNothing(lines[1:]) {
+			return nil, err
+		}
+		// Another plan's, but no step of it was recorded, let alone
+		// started: nothing is lost by taking it over. A crash while the
+		// header is rewritten leaves it empty, torn or whole, each read
+		// back as a new journal or this one.
+		if err := j.start(planID); err != nil {
+			return nil, err
+		}
+		j.begun = true
+		return nil, nil
 	}
 	records, size, err := j.readRecords(lines[1:])
 	if err != nil {
@@ -569,6 +586,13 @@ func (j *FileJournal) checkHeader(line []byte, planID string) error {
 			ErrPlanMismatch, j.path, textID(header.Plan), textID(planID))
 	}
 	return nil
+}
+
+// recordsNothing reports whether lines, those after the header, hold no
+// record known to be durable: none, or a torn last line alone.
+func (j *FileJournal) recordsNothing(lines [][]byte) bool {
+	records, _, err := j.readRecords(lines)
+	return err == nil && len(records) == 0
 }
 
 // readRecords decodes the lines after the header up to the first one not
