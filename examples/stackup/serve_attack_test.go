@@ -409,6 +409,9 @@ func TestServeRefusesToStart(t *testing.T) {
 		{"no-state-dir", []string{"--state-dir", ""}, "", "--state-dir is empty: give the DIR"},
 		{"keep-no-plans", []string{"--keep-plans", "0"}, "", "--keep-plans must be at least 1"},
 		{"state-dir-link", []string{"--state-dir", stateLink}, "", "--state-dir " + stateLink + " is a symbolic link: give the directory it points to"},
+		// A trailing slash or dot makes the system follow the link.
+		{"state-dir-link-slash", []string{"--state-dir", stateLink + "/"}, "", "--state-dir " + stateLink + "/ is a symbolic link: give the directory it points to"},
+		{"state-dir-link-dot", []string{"--state-dir", stateLink + "/."}, "", "--state-dir " + stateLink + "/. is a symbolic link: give the directory it points to"},
 		{"state-dir-file", []string{"--state-dir", stateFile}, "", "--state-dir " + stateFile + " is not a directory: give the path of a directory, or of one for the server to create"},
 		{"state-dir-no-parent", []string{"--state-dir", filepath.Join(dir, "nope", "state")}, "", "--state-dir " + filepath.Join(dir, "nope", "state") + ": the directory " + filepath.Join(dir, "nope") + " does not exist: create it, or give a path in one that does"},
 		{"tls-bad", []string{"--tls-cert", empty, "--tls-key", empty}, "", "--tls-cert " + empty + ", --tls-key " + empty + ": tls: failed to find any PEM data"},

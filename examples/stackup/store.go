@@ -46,10 +46,12 @@ func openStateDir(dir string) (*stateStore, error) {
 	if dir == "" {
 		return nil, errors.New("--state-dir: give the directory that keeps plans and runs, such as --state-dir /var/lib/stackup")
 	}
-	fi, err := os.Lstat(dir)
+	// Cleaned, as "link/" or "link/." would have Lstat follow a link.
+	clean := filepath.Clean(dir)
+	fi, err := os.Lstat(clean)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err = os.Mkdir(dir, 0o700); err == nil {
-			fi, err = os.Lstat(dir)
+		if err = os.Mkdir(clean, 0o700); err == nil {
+			fi, err = os.Lstat(clean)
 		} else if errors.Is(err, fs.ErrNotExist) { // serve makes the last directory only
 			return nil, fmt.Errorf("--state-dir %s: the directory %s does not exist: create it, or give a path in one that does", dir, filepath.Dir(dir))
 		}
@@ -63,7 +65,7 @@ func openStateDir(dir string) (*stateStore, error) {
 	case !fi.IsDir():
 		return nil, fmt.Errorf("--state-dir %s is not a directory: give the path of a directory, or of one for the server to create", dir)
 	}
-	root, err := os.OpenRoot(dir)
+	root, err := os.OpenRoot(clean)
 	if err != nil {
 		return nil, fmt.Errorf("--state-dir: %w", err)
 	}
