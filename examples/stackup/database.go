@@ -162,9 +162,9 @@ func preflight(ctx context.Context, plan *upgrade.Plan, opts ...upgrade.RunOptio
 }
 
 // startDatabase submits plan to the database, or, ended, takes its run
-// up again, and returns the sequence number of the last event of the run
-// not to print (those of the run that ended).
-func startDatabase(ctx context.Context, store *pgrun.Store, db *dbFlags, rf *runFlags, plan *upgrade.Plan, ended bool, stdout io.Writer) (int64, error) {
+// up again, or, known, follows its run, and returns the sequence number of
+// the last event of the run not to print (those of the run that ended).
+func startDatabase(ctx context.Context, store *pgrun.Store, db *dbFlags, rf *runFlags, plan *upgrade.Plan, ended, known bool, stdout io.Writer) (int64, error) {
 	var seq int64
 	// A run ended is taken up with its own flags: refused if they are
 	// not those given now.
@@ -188,6 +188,8 @@ func startDatabase(ctx context.Context, store *pgrun.Store, db *dbFlags, rf *run
 		}
 		fmt.Fprintf(stdout, "run %s had ended without succeeding: taken up again, its steps not done run again; waiting for workers (stackup worker --plan %s)\n",
 			plan.ID, plan.ID)
+	} else if known { // going on, or done: nothing submitted
+		fmt.Fprintf(stdout, "run %s is in schema %s already: following it\n", plan.ID, db.schema)
 	} else {
 		fmt.Fprintf(stdout, "submitted run %s to schema %s; waiting for workers (stackup worker --plan %s)\n", plan.ID, db.schema, plan.ID)
 	}
@@ -426,7 +428,7 @@ func applyThroughDatabase(ctx context.Context, e *env, rf *runFlags, af *applyFl
 	if held != "" {
 		fmt.Fprintf(stdout, "run %s, still going in schema %s, has every step of this plan, which is the rest of it: following it\n", held, rf.db.schema)
 		planID = held
-	} else if seq, err = startDatabase(ctx, store, rf.db, rf, plan, ended, stdout); err != nil {
+	} else if seq, err = startDatabase(ctx, store, rf.db, rf, plan, ended, known, stdout); err != nil {
 		return err
 	}
 	caveat := ""
