@@ -345,9 +345,9 @@ var errNothingFits = errors.New("nothing fits")
 // LatestPatch the lowest minor version first and the highest patch within
 // it. Downgrades go the highest first, whatever the policy. Versions that
 // compare equal (builds of one release) go in the walk's direction through
-// the catalog, which sorts them by text: the last first where the walk goes
-// down (Newest, LatestPatch, downgrades), the first first where it goes up
-// (Nearest). It leaves out versions below lo and, but for LatestPatch, above
+// the catalog, which sorts them as version.CompareStrict does: the latest
+// build first where the walk goes down (Newest, LatestPatch, downgrades),
+// the earliest first where it goes up (Nearest). It leaves out versions below lo and, but for LatestPatch, above
 // hi: none there fits (see sieve).
 type order struct {
 	pkgs   []pkgsource.Package

@@ -26,7 +26,8 @@ const (
 	Newest Policy = iota
 	// Nearest picks the least change that satisfies, like Go's minimal
 	// version selection: the lowest satisfying version above the installed
-	// one (for a downgrade, the highest below it).
+	// one (for a downgrade, the highest below it); of the builds of that
+	// version, the earliest, as ties are broken above.
 	Nearest
 	// LatestPatch picks the highest patch release of the nearest
 	// satisfying minor version, as Kubernetes advises for its upgrades.

@@ -275,7 +275,7 @@ func TestScenario3ExcludedBrokenRelease(t *testing.T) {
 // TestScenario3BuildMetadataFromTwoSources: two mirrors chained publish
 // rebuilds of one Tomcat release (+b1 and +b2 of 10.1.34, +b3 and +b7 of
 // 10.1.35). A node on 10.1.34+b1 meets "=10.1.34" (build metadata does
-// not order versions); above it, Newest takes the rebuild last by text
+// not order versions); above it, Newest takes the latest rebuild
 // and Nearest the first, the step ID keeping the build, and whichever
 // mirror comes first the plan is the same. An application moving to a
 // rebuild of its version gets a step; to the same version written
