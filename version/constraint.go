@@ -315,9 +315,9 @@ func (c Constraint) PrereleaseHint(v Version) string {
 }
 
 // lowerBound finds the operator and version of a clause that sets a lower
-// bound: ">=1.30", "~1.2", "^2", "~>3.1" or "=1.29"; not the "=" of "<="
+// bound: ">=1.30" (or "=>1.30"), "~1.2", "^2", "~>3.1" or "=1.29"; not the "=" of "<="
 // or "!=", which set none.
-var lowerBound = regexp.MustCompile(`(?:^|[^<>!=~^])(>=|~>|~|\^|=)\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:[^-+.0-9A-Za-z]|$)`)
+var lowerBound = regexp.MustCompile(`(?:^|[^<>!=~^])(>=|=>|~>|~|\^|=)\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:[^-+.0-9A-Za-z]|$)`)
 
 // withPrereleases returns c with the "-0" pre-release added to the lower
 // bound of its first clause that has one and whose bound, so changed,
@@ -357,7 +357,7 @@ func withPrereleaseAt(src string, loc []int, v Version) (string, bool) {
 	bound := part(2) + "." + part(3) + "." + part(4) + "-0"
 	if !written(4) {
 		zero := func(i int) bool { return strings.Trim(part(i), "0") == "" }
-		full := op == ">=" ||
+		full := op == ">=" || op == "=>" ||
 			(op == "~" || op == "~>") && written(3) && !(zero(2) && zero(3)) ||
 			op == "^" && (!zero(2) || written(3) && !zero(3))
 		if !full {
