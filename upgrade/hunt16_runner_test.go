@@ -242,3 +242,31 @@ func TestHunt16HeaderOnlyJournalTakenOver(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, before, after, "a journal with records is left as it was")
 }
+
+// TestHunt16RollbackKeepsStepsBeneathSkippedEarlierFailure: a step that
+// failed, or was cut short, in an earlier run and is Skipped in this one
+// (a step it also comes after failed now) may have changed its node: the
+// rollback keeps the step beneath it, as it does when that step is not
+// started. It undid it. (A journal edited by hand reaches this: the
+// step beneath is not recorded as done.)
+func TestHunt16RollbackKeepsStepsBeneathSkippedEarlierFailure(t *testing.T) {
+	for name, x := range map[string]upgrade.RecordKind{"failed": upgrade.RecordFailed, "in doubt": upgrade.RecordStarted} {
+		t.Run(name, func(t *testing.T) {
+			plan := &upgrade.Plan{ID: "sha256:h16-skipped-earlier", Steps: []upgrade.Step{
+				{ID: "y", Node: "n-y"}, {ID: "w", Node: "n-w"}, {ID: "x", Node: "n-x", After: []upgrade.StepID{"y", "w"}},
+			}}
+			path := jrPath(t)
+			jrSeed(t, path, plan.ID, jrRec(upgrade.RecordStarted, "x"), jrRec(x, "x"))
+			exec := &upgradetest.Executor{}
+			exec.FailAt("w", upgrade.Permanent(errors.New("w broke")))
+			report, err := upgrade.Run(t.Context(), plan, exec, upgrade.WithJournal(jrOpen(t, path)), upgrade.WithRollback())
+			require.Error(t, err)
+			o, _ := report.Outcome("x")
+			require.Equal(t, upgrade.Skipped, o.State)
+			assert.Empty(t, exec.RolledBack(), "y and w stay beneath x")
+			y, _ := report.Outcome("y")
+			assert.Equal(t, upgrade.Succeeded, y.State)
+			assert.ErrorContains(t, y.Err, "step x after it failed, or was cut short, in an earlier run")
+		})
+	}
+}

@@ -1227,7 +1227,8 @@ func (r *run) weight(i int) int32 {
 // inPlace reports whether vertex i keeps the vertices before it from being
 // rolled back: a step that succeeded or failed (it may have changed its
 // node), one that failed or was cut short in an earlier run and has not
-// run again, or a barrier with such a step after it.
+// run again (not started, or skipped), or a barrier with such a step
+// after it.
 func (r *run) inPlace(i int) bool {
 	if b := i - len(r.plan.Steps); b >= 0 {
 		return r.held[b] > 0
@@ -1235,7 +1236,7 @@ func (r *run) inPlace(i int) bool {
 	switch r.report.Outcomes[i].State {
 	case Succeeded, Failed:
 		return true
-	case NotStarted:
+	case NotStarted, Skipped: // not run again
 		return r.failed[i] || r.inDoubt[i]
 	}
 	return false
@@ -1259,7 +1260,7 @@ func (r *run) countHeld() {
 
 // heldBy says why a step is not undone: step i, after it, is in place.
 func (r *run) heldBy(i int) error {
-	if r.report.Outcomes[i].State == NotStarted {
+	if st := r.report.Outcomes[i].State; st == NotStarted || st == Skipped {
 		return fmt.Errorf("step %s after it failed, or was cut short, in an earlier run, and may have changed its node", textID(r.plan.Steps[i].ID))
 	}
 	return fmt.Errorf("step %s after it is still in place", textID(r.plan.Steps[i].ID))
