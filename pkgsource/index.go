@@ -176,7 +176,7 @@ func parseIndex(data []byte, limit int64) (*Index, error) {
 		}
 		k := p.Key().canonical() // "18.04" and "18.4.0" are one version
 		if j, dup := seen[k]; dup {
-			return nil, &IndexError{Entry: entry(i), Err: fmt.Errorf("same type and version as package #%d", j+1)}
+			return nil, &IndexError{Entry: entry(i), Err: errors.New(listedTwice(idx.Packages[j].Version, p.Version, fmt.Sprintf("package #%d", j+1)))}
 		}
 		seen[k] = i
 		// One file has one digest and size: of two packages that say
@@ -340,6 +340,19 @@ func checkURL(u string) error {
 		return fmt.Errorf("url %s is not an absolute http(s) URL without credentials", shown(RedactURL(u)))
 	}
 	return nil
+}
+
+// listedTwice says that version again is listed already, as first (in
+// where, when given), and what to do about it.
+func listedTwice(first, again version.Version, where string) string {
+	twice := fmt.Sprintf("version %q is listed twice", again.String())
+	if first != again {
+		twice = fmt.Sprintf("version %q is listed already, as %q", again.String(), first.String())
+	}
+	if where != "" {
+		twice += ", in " + where
+	}
+	return twice + ": list each version once"
 }
 
 // shown returns s as it can be printed in a message: as it is when it is in

@@ -146,8 +146,8 @@ func TestParseIndexEntryErrors(t *testing.T) {
 		{"missing size", with(tomcatEntry(), "size", nil), nil, second, "size 0, want 1 or more", nil},
 		{"size 0", with(tomcatEntry(), "size", 0), nil, second, "size 0, want 1 or more", nil},
 		{"negative size", with(tomcatEntry(), "size", -5), nil, second, "size -5, want 1 or more", nil},
-		{"duplicate", tomcatEntry(), tomcatEntry(), "package #3 (tomcat 10.1.34)", "same type and version as package #2", nil},
-		{"duplicate spelled differently", tomcatEntry(), with(tomcatEntry(), "version", "v10.1.34", "file", "other.tgz"), "package #3 (tomcat v10.1.34)", "same type and version as package #2", nil},
+		{"duplicate", tomcatEntry(), tomcatEntry(), "package #3 (tomcat 10.1.34)", "is listed twice, in package #2: list each version once", nil},
+		{"duplicate spelled differently", tomcatEntry(), with(tomcatEntry(), "version", "v10.1.34", "file", "other.tgz"), "package #3 (tomcat v10.1.34)", `is listed already, as "10.1.34", in package #2: list each version once`, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -33,11 +33,7 @@ func NewMemory(pkgs ...Package) (*Memory, error) {
 		}
 		k := p.Key().canonical() // "18.04" and "18.4.0" are one version
 		if first, dup := seen[k]; dup {
-			twice := fmt.Sprintf("version %q is listed twice", p.Version.String())
-			if first != p.Key() {
-				twice = fmt.Sprintf("version %q is listed already, as %q", p.Version.String(), first.Version.String())
-			}
-			errs = multierror.Append(errs, &PackageError{Package: p.Key(), Err: fmt.Errorf("%w: duplicate package: %s: list each version once", ErrInvalid, twice)})
+			errs = multierror.Append(errs, &PackageError{Package: p.Key(), Err: fmt.Errorf("%w: duplicate package: %s", ErrInvalid, listedTwice(first.Version, p.Version, ""))})
 			continue
 		}
 		seen[k] = p.Key()
