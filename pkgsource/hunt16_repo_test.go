@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/version"
 )
 
 // An operator who lists a version twice in an index, by hand or by a
@@ -29,4 +30,14 @@ func TestHunt16IndexDuplicateVersionSaysWhatToDo(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A negative size says what a size is and what to give instead.
+func TestHunt16ValidateNegativeSizeSaysWhatToDo(t *testing.T) {
+	p := pkgsource.Package{Type: "tomcat", Version: version.MustParse("10.1.18"), Size: -5}
+	err := p.Validate()
+	require.ErrorIs(t, err, pkgsource.ErrInvalid)
+	assert.Contains(t, err.Error(), "tomcat 10.1.18")
+	assert.Contains(t, err.Error(), "negative size -5")
+	assert.Contains(t, err.Error(), "give the content's length in bytes, or 0 when unknown")
 }

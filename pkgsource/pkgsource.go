@@ -148,7 +148,7 @@ func (p Package) Validate() error {
 	case p.Digest != "" && !digestPattern.MatchString(p.Digest):
 		return bad(fmt.Errorf("digest %s is not sha256:<64 lowercase hex digits>", topology.Quote(p.Digest)))
 	case p.Size < 0:
-		return bad(fmt.Errorf("negative size %d", p.Size))
+		return bad(fmt.Errorf("negative size %d: give the content's length in bytes, or 0 when unknown", p.Size))
 	case !utf8.ValidString(p.Location):
 		return bad(fmt.Errorf("location %q is not UTF-8: JSON, and so a plan, cannot hold it; give its path or URL in UTF-8", p.Location))
 	}

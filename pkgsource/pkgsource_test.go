@@ -104,7 +104,7 @@ func TestPackageErrorMessage(t *testing.T) {
 	p := pkgsource.Package{Type: "tomcat", Version: version.MustParse("10.1.18"), Size: -5}
 	err := p.Validate()
 	require.Error(t, err)
-	assert.Equal(t, "pkgsource: package tomcat 10.1.18: invalid package: negative size -5", err.Error())
+	assert.Equal(t, "pkgsource: package tomcat 10.1.18: invalid package: negative size -5: give the content's length in bytes, or 0 when unknown", err.Error())
 }
 
 func TestKeyAndString(t *testing.T) {
