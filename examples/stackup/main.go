@@ -288,7 +288,11 @@
 // its clients apply; see "Runs in the database" under serve.
 //
 // The URL is a secret: stackup never prints it, shows a refused value
-// only by its scheme, and removes its password from database errors.
+// only by its scheme, and removes its password from database errors. A
+// command line is not secret (other users of the host see it in ps): give
+// a URL with a password in STACKUP_DATABASE_URL, or leave the password
+// out of the URL and give it in PGPASSWORD or a ~/.pgpass file, which the
+// driver reads.
 //
 // # serve
 //
