@@ -19,7 +19,8 @@ var (
 	// ErrInvalidRequest reports a request that is incomplete or malformed.
 	ErrInvalidRequest = errors.New("invalid request")
 	// ErrInvalidOption reports a Planner or Run option value it does not
-	// know, such as an undefined Policy or a negative grace period.
+	// know, such as an undefined Policy or FailurePolicy, or a negative
+	// grace period.
 	ErrInvalidOption = errors.New("invalid option")
 	// ErrNoPackage reports that no package satisfies a requirement.
 	ErrNoPackage = errors.New("no package satisfies the requirement")

@@ -270,3 +270,17 @@ func TestHunt16RollbackKeepsStepsBeneathSkippedEarlierFailure(t *testing.T) {
 		})
 	}
 }
+
+// TestHunt16UnknownFailurePolicyRefused: a FailurePolicy Run does not know
+// (a number from a configuration file, say) is refused before anything
+// runs, naming the option and the policies there are, as the Planner
+// refuses an undefined Policy. Run took it for ContinueIndependent.
+func TestHunt16UnknownFailurePolicyRefused(t *testing.T) {
+	exec := &upgradetest.Executor{}
+	rep, err := upgrade.Run(context.Background(), h5Plan("a"), exec, upgrade.WithFailurePolicy(upgrade.FailurePolicy(7)))
+	require.ErrorIs(t, err, upgrade.ErrInvalidOption)
+	assert.Contains(t, err.Error(), "WithFailurePolicy(7)")
+	assert.Contains(t, err.Error(), "FailFast or ContinueIndependent")
+	assert.Nil(t, rep)
+	assert.Empty(t, exec.Started(), "nothing runs")
+}

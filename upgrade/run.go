@@ -249,7 +249,8 @@ type runConfig struct {
 func WithConcurrency(n int) RunOption { return func(c *runConfig) { c.concurrency = max(n, 1) } }
 
 // WithFailurePolicy sets what Run does when a step fails. The default is
-// FailFast.
+// FailFast. A policy not defined here is refused: Run returns an error
+// matching ErrInvalidOption and runs nothing.
 func WithFailurePolicy(p FailurePolicy) RunOption { return func(c *runConfig) { c.policy = p } }
 
 // WithRollback makes Run undo, when a step fails, every step that
@@ -506,6 +507,9 @@ func Run(ctx context.Context, plan *Plan, exec Executor, opts ...RunOption) (*Re
 		o(&cfg)
 	}
 	cfg.attempts = max(cfg.attempts, 1)
+	if cfg.policy > ContinueIndependent {
+		return nil, fmt.Errorf("upgrade: WithFailurePolicy(%d): %w: use FailFast or ContinueIndependent", cfg.policy, ErrInvalidOption)
+	}
 	if cfg.grace < 0 {
 		return nil, fmt.Errorf("upgrade: WithGracePeriod(%v): %w: give a positive grace period, or 0 to wait for ever", cfg.grace, ErrInvalidOption)
 	}
