@@ -284,3 +284,23 @@ func TestHunt16UnknownFailurePolicyRefused(t *testing.T) {
 	assert.Nil(t, rep)
 	assert.Empty(t, exec.Started(), "nothing runs")
 }
+
+// TestHunt16OutcomeErrOfStepNotUndone checks Outcome.Err's doc: a failed
+// step whose Rollback fails keeps its own error (the rollback's is in
+// Run's error); a step that succeeded and is not undone gets the
+// rollback's.
+func TestHunt16OutcomeErrOfStepNotUndone(t *testing.T) {
+	exec := &upgradetest.Executor{}
+	broke, stuck := errors.New("b broke"), errors.New("b will not undo")
+	exec.FailAt("b", upgrade.Permanent(broke))
+	exec.FailRollback("b", stuck)
+	report, err := upgrade.Run(t.Context(), rgChain("sha256:h16-outcome-err"), exec, upgrade.WithRollback())
+	require.ErrorIs(t, err, stuck)
+	b, _ := report.Outcome("b")
+	assert.Equal(t, upgrade.Failed, b.State)
+	assert.ErrorIs(t, b.Err, broke)
+	assert.NotErrorIs(t, b.Err, stuck)
+	a, _ := report.Outcome("a")
+	assert.Equal(t, upgrade.Succeeded, a.State)
+	assert.ErrorContains(t, a.Err, "step b after it is still in place")
+}

@@ -121,7 +121,7 @@ type Outcome struct {
 	Step     StepID
 	State    State
 	Attempts int   // how many attempts this run made: calls of Execute, and attempts that failed before it (fetching the package, say)
-	Err      error // the last attempt's error, for a Failed step; the rollback's, if it failed
+	Err      error // the last attempt's error, for a Failed step (whether or not it is undone); for a Succeeded step, why WithRollback did not undo it
 	// Resumed says that a journal recorded the step as succeeded in an
 	// earlier run, so this run did not execute it.
 	Resumed bool
