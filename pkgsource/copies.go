@@ -180,15 +180,18 @@ func Permanent(err error) bool {
 // copy reads p through the Opener and a Verifier into a new private file,
 // read-only.
 func (c *Copies) copy(ctx context.Context, p Package) (path string, err error) {
-	dir, err := c.directory()
-	if err != nil {
-		return "", err
-	}
 	rc, err := c.o.Open(ctx, p)
 	if err != nil {
 		return "", err
 	}
 	defer rc.Close()
+	// The directory is looked up once the Open is over, however long it
+	// took: Close may have removed it meanwhile (a Run that gave up on the
+	// Opener), and another user made one of its name.
+	dir, err := c.directory()
+	if err != nil {
+		return "", err
+	}
 	f, err := os.CreateTemp(dir, "package-*")
 	if err != nil {
 		return "", err

@@ -111,7 +111,9 @@ func TestCopies(t *testing.T) {
 func TestCopiesErrorNamesPackage(t *testing.T) {
 	parent := filepath.Join(t.TempDir(), "file")
 	require.NoError(t, os.WriteFile(parent, nil, 0o600))
-	dir, err := pkgsource.NewDir(t.TempDir())
+	root := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(root, "tomcat.pkg"), []byte("tarball"), 0o600)) // opened before the directory is made
+	dir, err := pkgsource.NewDir(root)
 	require.NoError(t, err)
 	c := pkgsource.NewCopies(dir, parent)
 	p := pkgsource.Package{Type: "tomcat", Version: version.MustParse("10.1.34"), Location: "tomcat.pkg"}
@@ -122,6 +124,8 @@ func TestCopiesErrorNamesPackage(t *testing.T) {
 	// does is left as it is.
 	_, err = pkgsource.NewCopies(plainOpener{}, t.TempDir()).File(t.Context(), p)
 	assert.EqualError(t, err, "copying package tomcat 10.1.34: no route to host")
+	dir, err = pkgsource.NewDir(t.TempDir())
+	require.NoError(t, err)
 	_, err = pkgsource.NewCopies(dir, t.TempDir()).File(t.Context(), p) // no such file
 	require.Error(t, err)
 	assert.Equal(t, 1, strings.Count(err.Error(), "tomcat 10.1.34"), err.Error())
