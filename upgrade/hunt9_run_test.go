@@ -105,8 +105,11 @@ func TestHunt9StopAndCancelInBackoffIsNotInDoubt(t *testing.T) {
 				done <- err
 			}()
 			synctest.Wait() // a failed once and waits out its backoff
-			close(stop)
+			// Cancelled first: the run may end as soon as either is done,
+			// before the other (goroutines of a bubble still run at once),
+			// and a run whose ctx is done returns ctx's error.
 			cancel()
+			close(stop)
 			require.ErrorIs(t, <-done, context.Canceled)
 			require.Equal(t, upgrade.RecordFailed, j.last("a"), "nothing of a was running")
 		})
