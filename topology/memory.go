@@ -544,18 +544,18 @@ func Validate(apps ...Application) error {
 		idErr := CheckID("application", string(a.ID))
 		switch {
 		case a.ID == "":
-			problem(fmt.Sprintf("application #%d", i+1), "no ID")
+			problem(fmt.Sprintf("application #%d", i+1), "no ID: give the application an ID, such as shop")
 		case idErr != nil:
 			item = fmt.Sprintf("application #%d", i+1)
 			badID(item, idErr)
 		case appSeen[a.ID]:
-			problem(item, "duplicate application ID")
+			problem(item, "duplicate application ID: give each application one entry, holding all its templates and nodes, or give the other application its own ID")
 		}
 		appSeen[a.ID] = true
 		for j, t := range a.Templates {
 			titem := fmt.Sprintf("template %q", t.ID)
 			if t.ID == "" {
-				problem(fmt.Sprintf("%s template #%d", item, j+1), "no ID")
+				problem(fmt.Sprintf("%s template #%d", item, j+1), "no ID: give the template an ID, such as tomcat_server, and name it so in the nodes deployed from it")
 				continue
 			}
 			if err := CheckID("template", string(t.ID)); err != nil {
@@ -563,12 +563,17 @@ func Validate(apps ...Application) error {
 				continue
 			}
 			if other, dup := templates[t.ID]; dup {
-				problem(titem, "duplicate template ID (also in application %q)", other)
+				if other == a.ID {
+					problem(titem, "duplicate template ID (listed twice in application %q): give each template once", other)
+				} else {
+					problem(titem, "duplicate template ID (also in application %q): a template belongs to one application: "+
+						"list it there only; a template of another application that needs it names it in its requirements", other)
+				}
 				continue
 			}
 			templates[t.ID] = a.ID
 			if strings.TrimSpace(t.Type) == "" {
-				problem(titem, "no type")
+				problem(titem, "no type: give the platform type it deploys, such as tomcat, as packages name it")
 			} else if err := CheckID("type", t.Type); err != nil {
 				badID(titem, err)
 			}
@@ -602,7 +607,7 @@ func Validate(apps ...Application) error {
 		for j := range a.Nodes {
 			n := &a.Nodes[j]
 			if n.ID == "" {
-				problem(fmt.Sprintf("%s node #%d", item, j+1), "no ID")
+				problem(fmt.Sprintf("%s node #%d", item, j+1), "no ID: give the node an ID, such as tomcat-1")
 				continue
 			}
 			if err := CheckID("node", string(n.ID)); err != nil {
@@ -653,7 +658,7 @@ func Validate(apps ...Application) error {
 			item := func() string { return fmt.Sprintf("node %q", n.ID) } // for a problem only: a fleet has many nodes
 			switch _, ok := templates[n.Template]; {
 			case n.Template == "":
-				problem(item(), "no template")
+				problem(item(), "no template: give the ID of the template the node is deployed from")
 			case !ok:
 				if err := CheckID("template", string(n.Template)); err != nil {
 					badID(item(), err)
@@ -709,7 +714,8 @@ func Validate(apps ...Application) error {
 	}
 	cycles, more := findCycles(nodes)
 	for _, cycle := range cycles {
-		errs = multierror.Append(errs, &Error{Item: fmt.Sprintf("node %q", cycle[0]), Err: fmt.Errorf("%w: %w: %s", ErrInvalid, ErrCycle, strings.Join(cycle, " → "))})
+		errs = multierror.Append(errs, &Error{Item: fmt.Sprintf("node %q", cycle[0]), Err: fmt.Errorf("%w: %w: %s: a node cannot run on or need itself: remove or reverse one of these relationships",
+			ErrInvalid, ErrCycle, strings.Join(cycle, " → "))})
 	}
 	if more > 0 {
 		errs = multierror.Append(errs, &Error{Item: "relationships", Err: fmt.Errorf("%w: %w: %d more cycles; break the ones above first", ErrInvalid, ErrCycle, more)})

@@ -83,7 +83,7 @@ var validateTests = []struct {
 	{
 		name: "duplicate template in one application",
 		apps: []topology.Application{app("shop", tmpls(tmpl("tomcat_server"), tmpl("tomcat_server")))},
-		want: []problem{{`template "tomcat_server"`, topology.ErrInvalid, `duplicate template ID (also in application "shop")`}},
+		want: []problem{{`template "tomcat_server"`, topology.ErrInvalid, `duplicate template ID (listed twice in application "shop")`}},
 	},
 	{
 		name: "duplicate template across applications",

@@ -1,0 +1,48 @@
+package topology_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/topology"
+)
+
+// Each refusal of Validate names the item and says what to do: an
+// operator who forgot an ID or a type, or pasted a template or an
+// application twice, reads what to write, not only what is wrong.
+func TestHunt16ValidateRefusalsSayWhatToDo(t *testing.T) {
+	tests := []struct {
+		name string
+		apps []topology.Application
+		want string // the whole problem after "invalid topology: "
+	}{
+		{"application without ID", []topology.Application{app("", tmpls(tmpl("t")))},
+			`application #1: invalid topology: no ID: give the application an ID, such as shop`},
+		{"template without ID", []topology.Application{app("shop", tmpls(tmpl("")))},
+			`application "shop" template #1: invalid topology: no ID: give the template an ID, such as tomcat_server, and name it so in the nodes deployed from it`},
+		{"node without ID", []topology.Application{app("shop", tmpls(tmpl("t")), node("", "t"))},
+			`application "shop" node #1: invalid topology: no ID: give the node an ID, such as tomcat-1`},
+		{"application twice", []topology.Application{app("shop", tmpls(tmpl("t1"))), app("shop", tmpls(tmpl("t2")))},
+			`application "shop": invalid topology: duplicate application ID: give each application one entry, holding all its templates and nodes, or give the other application its own ID`},
+		{"template twice in one application", []topology.Application{app("shop", tmpls(tmpl("tomcat_server"), tmpl("tomcat_server")))},
+			`template "tomcat_server": invalid topology: duplicate template ID (listed twice in application "shop"): give each template once`},
+		{"template in two applications", []topology.Application{app("shop", tmpls(tmpl("tomcat_server"))), app("billing", tmpls(tmpl("tomcat_server")))},
+			`template "tomcat_server": invalid topology: duplicate template ID (also in application "shop"): a template belongs to one application: ` +
+				`list it there only; a template of another application that needs it names it in its requirements`},
+		{"template without type", []topology.Application{app("shop", tmpls(topology.Template{ID: "tomcat_server", Version: v("8.5.100")}))},
+			`template "tomcat_server": invalid topology: no type: give the platform type it deploys, such as tomcat, as packages name it`},
+		{"node without template", []topology.Application{app("shop", tmpls(tmpl("t")), node("tomcat-1", ""))},
+			`node "tomcat-1": invalid topology: no template: give the ID of the template the node is deployed from`},
+		{"cycle", []topology.Application{app("shop", tmpls(tmpl("t")), node("a", "t", hostedOn("b")), node("b", "t", dependsOn("a")))},
+			`node "a": invalid topology: relationship cycle: a → b → a: a node cannot run on or need itself: remove or reverse one of these relationships`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := topology.Validate(tt.apps...)
+			require.ErrorIs(t, err, topology.ErrInvalid)
+			assert.Equal(t, "topology: "+tt.want, err.Error())
+		})
+	}
+}
