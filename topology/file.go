@@ -126,7 +126,14 @@ func ReadJSON(r io.Reader) (*Memory, error) {
 		if _, syntax := errors.AsType[*json.SyntaxError](err); syntax && yamlStart.Match(bytes.TrimLeft(data, " \t\r\n")) {
 			msg += ": it is YAML, not JSON: read it with ReadYAML, or name the file .yaml or .yml for Load"
 		}
-		return nil, &Error{Item: cmp.Or(jsonErrorPlace(data, err), "file"), Err: fmt.Errorf("%w: %s", ErrInvalid, msg)}
+		place := jsonErrorPlace(data, err)
+		if strings.HasPrefix(msg, "unknown field ") {
+			var keys []string
+			if place, keys = unknownField(data, reflect.TypeFor[fileTopology]()); keys != nil {
+				msg += ": " + theKeysHere(keys)
+			}
+		}
+		return nil, &Error{Item: cmp.Or(place, "file"), Err: fmt.Errorf("%w: %s", ErrInvalid, msg)}
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: data after the topology object", ErrInvalid)}
@@ -532,6 +539,103 @@ func foldName(name string) string {
 			r = next
 		}
 	}, name)
+}
+
+// unknownField returns the place ("line L, column C") in data, a JSON
+// document that decodes into a value of type t, of the first key that no
+// field of the struct it would set matches, as encoding/json matches them
+// (whatever their case), and the keys of that struct; or "" and nil.
+// encoding/json names an unknown field, but not where it is, and a key
+// unknown in one object may be known in another.
+func unknownField(data []byte, t reflect.Type) (string, []string) {
+	// One per open object or array: the struct or slice type it decodes
+	// into, or nil for one not checked (a map, an interface).
+	type level struct {
+		t         reflect.Type
+		valueNext reflect.Type // a key was read: the type of its value; nil otherwise
+		keyRead   bool
+	}
+	var open []level
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	for {
+		before := dec.InputOffset()
+		tok, err := dec.Token()
+		if err != nil {
+			return "", nil
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			open = open[:len(open)-1]
+			continue
+		}
+		var vt reflect.Type // the type of this value, when known
+		switch top := len(open) - 1; {
+		case top < 0:
+			vt = t
+		case open[top].t == nil:
+		case open[top].t.Kind() == reflect.Struct && !open[top].keyRead:
+			name, _ := tok.(string)
+			f, ok := fieldByKey(open[top].t, name)
+			if !ok {
+				start := before // skip the white space and comma before the quote
+				for start < int64(len(data)) && data[start] != '"' {
+					start++
+				}
+				return bytePlace(data, start), structKeys(open[top].t, "json")
+			}
+			open[top].keyRead, open[top].valueNext = true, f.Type
+			continue
+		case open[top].t.Kind() == reflect.Struct:
+			vt, open[top].keyRead = open[top].valueNext, false
+		default:
+			vt = open[top].t.Elem()
+		}
+		for vt != nil && vt.Kind() == reflect.Pointer {
+			vt = vt.Elem()
+		}
+		if vt != nil && vt.Kind() != reflect.Struct && vt.Kind() != reflect.Slice && vt.Kind() != reflect.Array {
+			vt = nil
+		}
+		if tok == json.Delim('{') || tok == json.Delim('[') {
+			open = append(open, level{t: vt})
+		}
+	}
+}
+
+// fieldByKey returns the field of struct t that encoding/json sets for
+// key.
+func fieldByKey(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.IsExported() && name != "-" && foldName(cmp.Or(name, f.Name)) == foldName(key) {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// structKeys returns the keys, by their tag (json or yaml), of struct t.
+func structKeys(t reflect.Type, tag string) []string {
+	var keys []string
+	for i := range t.NumField() {
+		if key, _, _ := strings.Cut(t.Field(i).Tag.Get(tag), ","); key != "" && key != "-" {
+			keys = append(keys, key)
+		}
+	}
+	return keys
+}
+
+// theKeysHere says which keys belong where an unknown one was found.
+func theKeysHere(keys []string) string {
+	quoted := make([]string, len(keys))
+	for i, k := range keys {
+		quoted[i] = strconv.Quote(k)
+	}
+	if len(quoted) == 1 {
+		return "the key here is " + quoted[0]
+	}
+	return "the keys here are " + strings.Join(quoted[:len(quoted)-1], ", ") + " and " + quoted[len(quoted)-1]
 }
 
 // bytePlace gives the place of the byte at offset as "line L, column C".

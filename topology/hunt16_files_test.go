@@ -1,6 +1,8 @@
 package topology_test
 
 import (
+	"io"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -43,6 +45,56 @@ func TestHunt16ValidateRefusalsSayWhatToDo(t *testing.T) {
 			err := topology.Validate(tt.apps...)
 			require.ErrorIs(t, err, topology.ErrInvalid)
 			assert.Equal(t, "topology: "+tt.want, err.Error())
+		})
+	}
+}
+
+// A key misspelt in a hand-written JSON file is found by its line, as
+// YAML's is, and the error lists the keys that belong there. The JSON
+// decoder tells no place for an unknown field; a key known elsewhere in
+// the file ("version", which a relationship does not take) is found
+// where it is unknown, not where it first appears.
+func TestHunt16UnknownFieldSaysWhereAndWhichKeys(t *testing.T) {
+	const nodeKeys = `the keys here are "id", "template", "version" and "relationships"`
+	jsonFile := func(node, rel string) string {
+		return `{
+  "schema": "stackup.topology/v1",
+  "applications": [{
+    "id": "shop",
+    "templates": [
+      {"id": "os", "type": "ubuntu", "version": "22.04"}
+    ],
+    "nodes": [
+      {"id": "vm-1", "template": "os"},
+      {"id": "vm-2",
+       "template": "os",
+       ` + node + `: "os",
+       "relationships": [{"relation": "depends_on", ` + rel + `: "vm-1"}]}
+    ]
+  }]
+}`
+	}
+	tests := []struct {
+		name, file string
+		read       func(io.Reader) (*topology.Memory, error)
+		want       []string
+	}{
+		{"json misspelt node key", jsonFile(`"tempalte"`, `"target"`), topology.ReadJSON,
+			[]string{"line 12, column 8", `unknown field "tempalte"`, nodeKeys}},
+		{"json key of another object", jsonFile(`"version"`, `"Version"`), topology.ReadJSON,
+			[]string{"line 13, column 53", `unknown field "Version"`, `the keys here are "relation" and "target"`}},
+		{"yaml misspelt node key", "schema: stackup.topology/v1\napplications:\n  - id: shop\n    templates:\n      - {id: os, type: ubuntu, version: 22.04}\n" +
+			"    nodes:\n      - id: vm-1\n        tempalte: os\n", topology.ReadYAML,
+			[]string{"line 8", `unknown field "tempalte"`, nodeKeys}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := tt.read(strings.NewReader(tt.file))
+			require.ErrorIs(t, err, topology.ErrInvalid)
+			assert.Nil(t, m)
+			for _, w := range tt.want {
+				assert.Contains(t, err.Error(), w)
+			}
 		})
 	}
 }

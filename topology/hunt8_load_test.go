@@ -124,7 +124,7 @@ func TestHunt8ReadJSONUTF16(t *testing.T) {
 			for _, in := range []string{shop, strings.Replace(shop, `"schema"`, "\"\U0001F600\": 1, \"schema\"", 1)} {
 				m, err := topology.ReadJSON(strings.NewReader(utf16File(in, big)))
 				if in != shop {
-					checkError(t, err, nil, "file", "\U0001F600")
+					checkError(t, err, nil, "line 2, column 3", "\U0001F600")
 					continue
 				}
 				require.NoError(t, err)

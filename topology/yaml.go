@@ -296,7 +296,7 @@ func checkMappingKeys(n *yaml.Node, file string) error {
 			k := n.Content[i]
 			if first, dup := lines[key{k.Kind, k.Value}]; dup {
 				return &Error{Item: file, Err: fmt.Errorf("%w: %s", ErrInvalid, yamlTypeMessage(
-					fmt.Sprintf("line %d: mapping key %q already defined at line %d", k.Line, shownID(k.Value, 64), first)))}
+					fmt.Sprintf("line %d: mapping key %q already defined at line %d", k.Line, shownID(k.Value, 64), first), nil))}
 			}
 			lines[key{k.Kind, k.Value}] = k.Line
 		}
@@ -552,8 +552,9 @@ func yamlMessage(err error) string {
 	if errors.As(err, &te) {
 		shown := te.Errors[:min(len(te.Errors), maxYAMLMessages)]
 		msgs := make([]string, len(shown))
+		listed := map[string]bool{} // the types whose keys a message listed
 		for i, m := range shown {
-			msgs[i] = yamlTypeMessage(m)
+			msgs[i] = yamlTypeMessage(m, listed)
 		}
 		if more := len(te.Errors) - len(shown); more > 0 {
 			msgs = append(msgs, fmt.Sprintf("and %d more problems of which these are the first", more))
@@ -565,32 +566,34 @@ func yamlMessage(err error) string {
 
 // The messages of a yaml.TypeError that name Go types.
 var (
-	yamlUnknownField = regexp.MustCompile(`^(line \d+: )field (.*) not found in type \S+$`)
+	yamlUnknownField = regexp.MustCompile(`^(line \d+: )field (.*) not found in type (\S+)$`)
 	yamlWrongKind    = regexp.MustCompile("^(line \\d+: )cannot unmarshal !!(\\w+) (?:`(.*)` )?into (\\S+)$")
 )
 
 // yamlKeys are the keys of the YAML files read here, by their lower-case
 // form (they are all lower case), for the error on a key written in other
-// case.
-var yamlKeys = func() map[string]string {
-	keys := map[string]string{}
+// case; yamlKeysOf, the keys of each type they are read into, by its name
+// (such as "topology.fileNode"), for the error on an unknown key.
+var yamlKeys, yamlKeysOf = func() (map[string]string, map[string][]string) {
+	keys, of := map[string]string{}, map[string][]string{}
 	for _, v := range []any{fileTopology{}, fileApplication{}, fileTemplate{}, fileRequirement{}, fileNode{}, Relationship{},
 		instanceFile{}, instanceNode{}, instanceRelationship{}} {
 		t := reflect.TypeOf(v)
-		for i := range t.NumField() {
-			if key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); key != "" {
-				keys[strings.ToLower(key)] = key
-			}
+		of[t.String()] = structKeys(t, "yaml")
+		for _, key := range of[t.String()] {
+			keys[strings.ToLower(key)] = key
 		}
 	}
-	return keys
+	return keys, of
 }()
 
 // yamlTypeMessage says what one message of a yaml.TypeError says in the
 // file's terms: an unknown field, or a value of the wrong kind and what
 // belongs there, not the Go types it was read into; and what to do about
-// a key given twice, the merge key "<<" among them.
-func yamlTypeMessage(m string) string {
+// a key given twice, the merge key "<<" among them. An unknown key's
+// message lists the keys that belong there, unless listed holds its type;
+// it then records it, so that a list of messages lists them once.
+func yamlTypeMessage(m string, listed map[string]bool) string {
 	if strings.Contains(m, `mapping key "<<" already defined at line`) {
 		return m + `: merge several mappings with one "<<" and a list, such as "<<: [*a, *b]"`
 	}
@@ -603,6 +606,12 @@ func yamlTypeMessage(m string) string {
 			// ReadJSON matches keys whatever their case: a file
 			// converted from JSON may hold "ID".
 			return fmt.Sprintf("%sunknown field %q: write %q: YAML keys are matched as written, in lower case", g[1], g[2], key)
+		}
+		if keys, ok := yamlKeysOf[g[3]]; ok && !listed[g[3]] {
+			if listed != nil {
+				listed[g[3]] = true
+			}
+			return fmt.Sprintf("%sunknown field %q: %s", g[1], g[2], theKeysHere(keys))
 		}
 		return fmt.Sprintf("%sunknown field %q", g[1], g[2])
 	}
