@@ -1,6 +1,7 @@
 package topology_test
 
 import (
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -90,6 +91,35 @@ func TestHunt16UnknownFieldSaysWhereAndWhichKeys(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m, err := tt.read(strings.NewReader(tt.file))
+			require.ErrorIs(t, err, topology.ErrInvalid)
+			assert.Nil(t, m)
+			for _, w := range tt.want {
+				assert.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}
+
+// A YAML file holding a control character (pasted from a terminal) or a
+// byte that is not UTF-8 (saved as Latin-1 by an old editor) is refused
+// with the line and column of the character and what to do; yaml.v3 says
+// only "control characters are not allowed" or "invalid trailing UTF-8
+// octet", without a place.
+func TestHunt16YAMLBadCharacterSaysWhere(t *testing.T) {
+	const file = "schema: stackup.topology/v1\napplications:\n  - id: shop\n    templates:\n      - {id: os, type: ubuntu, version: 22.04}\n" +
+		"    nodes:\n      - id: vm-1\n        template: os # %s\n"
+	tests := []struct {
+		name, bad string
+		want      []string
+	}{
+		{"control character", "\x01", []string{"line 8, column 24", "control character U+0001", "remove it"}},
+		{"delete", "ab\x7f", []string{"line 8, column 26", "control character U+007F"}},
+		{"latin-1", "caf\xe9", []string{"line 8, column 27", "byte 0xE9 is not UTF-8", "save the file as UTF-8"}},
+		{"cut short", "\xe2\x82", []string{"line 8, column 24", "byte 0xE2 is not UTF-8"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := topology.ReadYAML(strings.NewReader(fmt.Sprintf(file, tt.bad)))
 			require.ErrorIs(t, err, topology.ErrInvalid)
 			assert.Nil(t, m)
 			for _, w := range tt.want {

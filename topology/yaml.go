@@ -7,8 +7,10 @@ import (
 	"io"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -115,9 +117,46 @@ func decodeYAML(data []byte, holds, file string, v any) (*yaml.Node, error) {
 	case errors.As(err, new(*yaml.TypeError)):
 		return nil, &Error{Item: file, Err: fmt.Errorf("%w: %s", ErrInvalid, yamlMessage(err))}
 	case err != nil:
+		if place, msg, ok := yamlBadCharacter(data, err); ok {
+			return nil, &Error{Item: place, Err: fmt.Errorf("%w: %s", ErrInvalid, msg)}
+		}
 		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: %s%s%s", ErrInvalid, yamlMessage(err), quoteHint(data, err), tabHint(data, err))}
 	}
 	return doc.root, nil
+}
+
+// yamlReaderErrors are the messages of yaml.v3's reader, which checks the
+// characters of a file, and tells neither where nor which.
+var yamlReaderErrors = []string{"control characters are not allowed", "invalid leading UTF-8 octet", "incomplete UTF-8 octet sequence",
+	"invalid trailing UTF-8 octet", "invalid length of a UTF-8 sequence", "invalid Unicode character"}
+
+// yamlBadCharacter returns, for err, an error of yaml.v3's reader, the
+// place ("line L, column C") in data, a UTF-8 file, of the first
+// character that YAML does not allow (a byte that is not UTF-8, a control
+// character), and what it is and what to do; ok is false for other
+// errors, and for a UTF-16 file, which the reader decodes itself.
+func yamlBadCharacter(data []byte, err error) (place, msg string, ok bool) {
+	if !slices.Contains(yamlReaderErrors, yamlMessage(err)) || bytes.HasPrefix(data, []byte{0xff, 0xfe}) || bytes.HasPrefix(data, []byte{0xfe, 0xff}) {
+		return "", "", false
+	}
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			return bytePlace(data, int64(i)), fmt.Sprintf("byte 0x%02X is not UTF-8 (was the file saved as Latin-1 or Windows-1252?): save the file as UTF-8", data[i]), true
+		case !yamlPrintable(r):
+			return bytePlace(data, int64(i)), fmt.Sprintf(`control character %U, which YAML does not allow: remove it, or, within a double-quoted string, write it as an escape, such as "\x%02x"`, r, r), true
+		}
+		i += size
+	}
+	return "", "", false
+}
+
+// yamlPrintable reports whether YAML allows r in a file, as yaml.v3's
+// reader does.
+func yamlPrintable(r rune) bool {
+	return r == '\t' || r == '\n' || r == '\r' || (r >= 0x20 && r <= 0x7e) || r == 0x85 ||
+		(r >= 0xa0 && r <= 0xd7ff) || (r >= 0xe000 && r <= 0xfffd) || (r >= 0x10000 && r <= 0x10ffff)
 }
 
 // yamlDocument decodes a document's node tree and, once the tree passes
