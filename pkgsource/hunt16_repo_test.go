@@ -1,6 +1,7 @@
 package pkgsource_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -40,4 +41,20 @@ func TestHunt16ValidateNegativeSizeSaysWhatToDo(t *testing.T) {
 	assert.Contains(t, err.Error(), "tomcat 10.1.18")
 	assert.Contains(t, err.Error(), "negative size -5")
 	assert.Contains(t, err.Error(), "give the content's length in bytes, or 0 when unknown")
+}
+
+// A key misspelt in a hand-edited index ("sha" for "sha256") says where
+// it is and which keys belong there: encoding/json names an unknown field
+// but not its place, and an index of thousands of packages is long.
+func TestHunt16IndexUnknownFieldSaysWhereAndWhichKeys(t *testing.T) {
+	doc := "{\n" +
+		`  "schema": "stackup.index/v1", "version": 3, "generated": "2026-01-02T03:04:05Z",` + "\n" +
+		`  "packages": [` + "\n" +
+		`    {"type": "jdk", "version": "21.0.2", "file": "jdk.tgz", "sha256": "` + strings.Repeat("a", 64) + `", "size": 10},` + "\n" +
+		`    {"type": "tomcat", "version": "10.1.1", "file": "t.tgz", "sha": "` + strings.Repeat("b", 64) + `", "size": 10}` + "\n" +
+		"  ]\n}\n"
+	idx, err := pkgsource.ParseIndex([]byte(doc))
+	require.ErrorIs(t, err, pkgsource.ErrInvalidIndex)
+	assert.Nil(t, idx)
+	assert.Contains(t, err.Error(), `line 5, column 62: unknown field "sha": the keys here are "type", "version", "from", "requires", "file", "url", "sha256" and "size"`)
 }

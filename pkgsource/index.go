@@ -134,7 +134,7 @@ func parseIndex(data []byte, limit int64) (*Index, error) {
 			// time's error names no field, and not what to write.
 			err = fmt.Errorf(`"generated" and "expires" are RFC 3339 times, such as "2026-11-24T10:00:00Z": %w`, err)
 		}
-		return nil, &IndexError{Err: topology.JSONError(data, err)}
+		return nil, &IndexError{Err: topology.JSONError(data, err, &in)}
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, &IndexError{Err: errors.New("data after the index object")}

@@ -122,16 +122,9 @@ func ReadJSON(r io.Reader) (*Memory, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		msg := jsonMessage(data, err)
+		place, msg := jsonProblem(data, err, reflect.TypeFor[fileTopology]())
 		if _, syntax := errors.AsType[*json.SyntaxError](err); syntax && yamlStart.Match(bytes.TrimLeft(data, " \t\r\n")) {
 			msg += ": it is YAML, not JSON: read it with ReadYAML, or name the file .yaml or .yml for Load"
-		}
-		place := jsonErrorPlace(data, err)
-		if strings.HasPrefix(msg, "unknown field ") {
-			var keys []string
-			if place, keys = unknownField(data, reflect.TypeFor[fileTopology]()); keys != nil {
-				msg += ": " + theKeysHere(keys)
-			}
 		}
 		return nil, &Error{Item: cmp.Or(place, "file"), Err: fmt.Errorf("%w: %s", ErrInvalid, msg)}
 	}
@@ -677,9 +670,33 @@ func (m *Memory) WriteJSON(w io.Writer) error {
 // JSONError returns err, an error of encoding/json decoding data, with
 // the message of jsonMessage: in the file's terms, with what it quotes of
 // the file cut short (see [Quote]), and after the line and column of the
-// error, where encoding/json tells. It unwraps to err.
-func JSONError(data []byte, err error) error {
-	return &jsonError{jsonErrorPlace(data, err), jsonMessage(data, err), err}
+// error, where encoding/json tells. into, when given, is the value data
+// was decoded into (a pointer to a struct): an unknown field, of which
+// encoding/json tells no place, is then found, and the message lists the
+// keys that belong there. It unwraps to err.
+func JSONError(data []byte, err error, into ...any) error {
+	var t reflect.Type
+	if len(into) > 0 {
+		t = reflect.TypeOf(into[0])
+	}
+	place, msg := jsonProblem(data, err, t)
+	return &jsonError{place, msg, err}
+}
+
+// jsonProblem returns the place ("line L, column C", or "") and the
+// message of jsonMessage for err, an error of encoding/json decoding data
+// into a value of type t; an unknown field is found when t is not nil.
+func jsonProblem(data []byte, err error, t reflect.Type) (place, msg string) {
+	place, msg = jsonErrorPlace(data, err), jsonMessage(data, err)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t != nil && strings.HasPrefix(msg, "unknown field ") {
+		if at, keys := unknownField(data, t); keys != nil {
+			place, msg = at, msg+": "+theKeysHere(keys)
+		}
+	}
+	return place, msg
 }
 
 type jsonError struct {
