@@ -58,3 +58,12 @@ func TestHunt16IndexUnknownFieldSaysWhereAndWhichKeys(t *testing.T) {
 	assert.Nil(t, idx)
 	assert.Contains(t, err.Error(), `line 5, column 62: unknown field "sha": the keys here are "type", "version", "from", "requires", "file", "url", "sha256" and "size"`)
 }
+
+// An index cut short says so, and where it ends.
+func TestHunt16IndexCutShortSaysSo(t *testing.T) {
+	idx, err := pkgsource.ParseIndex([]byte(`{"schema": "stackup.index/v1", "version": 3, "packages": [`))
+	require.ErrorIs(t, err, pkgsource.ErrInvalidIndex)
+	assert.Nil(t, idx)
+	assert.Contains(t, err.Error(), "line 1, column 59: unexpected EOF: the JSON ends")
+	assert.Contains(t, err.Error(), "was the file cut short")
+}

@@ -688,6 +688,11 @@ func JSONError(data []byte, err error, into ...any) error {
 // into a value of type t; an unknown field is found when t is not nil.
 func jsonProblem(data []byte, err error, t reflect.Type) (place, msg string) {
 	place, msg = jsonErrorPlace(data, err), jsonMessage(data, err)
+	if errors.Is(err, io.ErrUnexpectedEOF) { // encoding/json says only "unexpected EOF"
+		end := bytes.TrimRight(data, " \t\r\n")
+		return bytePlace(data, int64(len(end))), `unexpected EOF: the JSON ends before every object and list it opens is closed: ` +
+			`was the file cut short, or a "}" or "]" left out?`
+	}
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}

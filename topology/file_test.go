@@ -242,8 +242,8 @@ func TestReadJSONErrors(t *testing.T) {
 		{
 			name:  "truncated",
 			input: shop[:len(shop)/2],
-			item:  "file",
-			msgs:  []string{"unexpected EOF"},
+			item:  "line 33, column 42", // where the data ends
+			msgs:  []string{"unexpected EOF", "was the file cut short"},
 		},
 		{
 			name:  "empty",

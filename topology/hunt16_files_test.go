@@ -128,3 +128,14 @@ func TestHunt16YAMLBadCharacterSaysWhere(t *testing.T) {
 		})
 	}
 }
+
+// A JSON topology file cut short (an interrupted copy, a "}" left out)
+// says so, and where the data ends, not only "unexpected EOF".
+func TestHunt16JSONCutShortSaysSo(t *testing.T) {
+	file := "{\n  \"schema\": \"stackup.topology/v1\",\n  \"applications\": [{\"id\": \"shop\", \"templates\": []"
+	m, err := topology.ReadJSON(strings.NewReader(file))
+	require.ErrorIs(t, err, topology.ErrInvalid)
+	assert.Nil(t, m)
+	assert.Contains(t, err.Error(), `line 3, column 50: invalid topology: unexpected EOF: the JSON ends before every object and list it opens is closed: `+
+		`was the file cut short, or a "}" or "]" left out?`)
+}
