@@ -304,3 +304,17 @@ func TestHunt16OutcomeErrOfStepNotUndone(t *testing.T) {
 	assert.Equal(t, upgrade.Succeeded, a.State)
 	assert.ErrorContains(t, a.Err, "step b after it is still in place")
 }
+
+// TestHunt16RollingMaxInFlightShortened: a MaxInFlight of a megabyte (a
+// field of a request body, a configuration file gone wrong) is refused
+// with a message that quotes its start and says how long it is, as the
+// package's other errors name a value read from outside, not with the
+// whole megabyte.
+func TestHunt16RollingMaxInFlightShortened(t *testing.T) {
+	huge := strings.Repeat("9", 1<<20) + "x"
+	_, err := h5Plan("a").Roll(upgrade.Rolling{MaxInFlight: huge})
+	require.ErrorIs(t, err, upgrade.ErrInvalidRolling)
+	assert.Less(t, len(err.Error()), 1000, "the value is shortened")
+	assert.Contains(t, err.Error(), "(1048577 bytes)")
+	assert.Contains(t, err.Error(), "give a count from 1")
+}

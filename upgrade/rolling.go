@@ -320,8 +320,8 @@ func maxInFlight(s string) (batchSize func(n int) int, err error) {
 	if err != nil || v < 1 || percent && v > 100 {
 		// Say what to give rather than what s is not: a count too large
 		// for an int is a count from 1 all the same.
-		return nil, fmt.Errorf("upgrade: %w: max in flight %q: give a count from 1 to %d, a percentage from 1%% to 100%%, "+
-			"or leave it empty for all the instances after the canaries at once", ErrInvalidRolling, s, math.MaxInt)
+		return nil, fmt.Errorf("upgrade: %w: max in flight %s: give a count from 1 to %d, a percentage from 1%% to 100%%, "+
+			"or leave it empty for all the instances after the canaries at once", ErrInvalidRolling, topology.Quote(s), math.MaxInt)
 	}
 	if percent {
 		return func(n int) int { return max(n*v/100, 1) }, nil
