@@ -554,10 +554,11 @@ func (j *FileJournal) Begin(_ context.Context, planID string) ([]Record, error) 
 			return nil, err
 		}
 		// Another plan's, but no step of it was recorded, let alone
-		// started: nothing is lost by taking it over. A crash while the
-		// header is rewritten leaves it empty, torn or whole, each read
-		// back as a new journal or this one.
-		if err := j.start(planID); err != nil {
+		// started: nothing is lost by taking it over. Emptied durably
+		// first, so that a crash while the header is rewritten leaves it
+		// empty or torn (read back as a new journal) or whole, never the
+		// new header's start over the old one's end.
+		if err := j.takeOver(planID); err != nil {
 			return nil, err
 		}
 		j.begun = true
@@ -638,6 +639,17 @@ func (j *FileJournal) cut(n int64) error {
 	}
 	j.good = n
 	return nil
+}
+
+// takeOver empties the file, durably, and writes the header for planID.
+func (j *FileJournal) takeOver(planID string) error {
+	if err := j.cut(0); err != nil {
+		return &journalError{path: j.path, err: err}
+	}
+	if err := j.f.Sync(); err != nil {
+		return &journalError{path: j.path, err: fmt.Errorf("taking over the journal of another plan, which recorded nothing: %w", err)}
+	}
+	return j.start(planID)
 }
 
 // start empties the file and writes the header.
