@@ -284,7 +284,8 @@ func WithRetry(attempts int, backoff, max time.Duration) RunOption {
 const DefaultMaxBackoff = 5 * time.Minute
 
 // WithStepTimeout bounds each attempt of a step (Execute and Verify
-// together), and each Rollback. The default, like any d <= 0, is no
+// together, after reading the step's package with WithPackages, which
+// the bound covers too), and each Rollback. The default, like any d <= 0, is no
 // bound. A call that outlasts it has its context cancelled with a cause
 // (see context.Cause) that says so, such as "step timed out after 30s",
 // and matches context.DeadlineExceeded; so does the step's error, which
