@@ -371,10 +371,10 @@ const DefaultGracePeriod = 30 * time.Second
 // matching ErrAbandoned, the step's Outcome says Abandoned, a journal
 // keeps the step as started, so that a resumed run offers it again in
 // doubt, and the goroutine making the call is left to end whenever the
-// host's code returns. An Opener abandoned under WithPrefetch fails the
-// prefetch (ErrPrefetch); one abandoned reading a step's package fails
-// the step before its Execute, and does not keep the steps before it
-// from being rolled back. It is the one goroutine Run may leave behind.
+// host's code returns. It is the one goroutine Run may leave behind. An
+// Opener abandoned reading a step's package fails the step before its
+// Execute, and does not keep the steps before it from being rolled back;
+// one abandoned under WithPrefetch fails the prefetch (ErrPrefetch).
 func WithGracePeriod(d time.Duration) RunOption { return func(c *runConfig) { c.grace = d } }
 
 // WithStop makes Run stop once stop is closed, gently: it starts no new
