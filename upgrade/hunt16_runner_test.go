@@ -318,3 +318,74 @@ func TestHunt16RollingMaxInFlightShortened(t *testing.T) {
 	assert.Contains(t, err.Error(), "(1048577 bytes)")
 	assert.Contains(t, err.Error(), "give a count from 1")
 }
+
+// h16CtxOpener blocks in Open until its context is done, unless deaf, in
+// which case it blocks until released.
+type h16CtxOpener struct {
+	opened  chan struct{}
+	deaf    bool
+	release chan struct{}
+}
+
+func (o *h16CtxOpener) Open(ctx context.Context, _ pkgsource.Package) (io.ReadCloser, error) {
+	close(o.opened)
+	if o.deaf {
+		<-o.release
+		return nil, errors.New("mirror gone")
+	}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestHunt16CutShortReadingPackageNotInDoubt: a step whose package read
+// is cut short by cancellation (or abandoned past the grace period) never
+// reached its Execute: the journal records it failed, so that a resumed
+// run tries it again, not in doubt, as for a step cancelled while it
+// waited to retry. It was left started, and offered again in doubt.
+func TestHunt16CutShortReadingPackageNotInDoubt(t *testing.T) {
+	for _, deaf := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			o := &h16CtxOpener{opened: make(chan struct{}), deaf: deaf, release: make(chan struct{})}
+			defer close(o.release)
+			plan := h16PackagePlan()
+			j := &h2CtxJournal{}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				_, err := upgrade.Run(ctx, plan, &upgradetest.Executor{}, upgrade.WithJournal(j), upgrade.WithPackages(o, t.TempDir()),
+					upgrade.WithGracePeriod(time.Second))
+				done <- err
+			}()
+			<-o.opened
+			cancel()
+			require.ErrorIs(t, <-done, context.Canceled)
+			assert.Equal(t, upgrade.RecordFailed, j.last(plan.Steps[0].ID), "nothing of the step ran")
+
+			exec := &upgradetest.Executor{}
+			_, err := upgrade.Run(context.Background(), plan, exec, upgrade.WithJournal(j), upgrade.WithPackages(h16TarballOpener{}, t.TempDir()))
+			require.NoError(t, err)
+			assert.Empty(t, exec.InDoubt(), "not offered in doubt")
+		})
+	}
+}
+
+// TestHunt16CutShortReadingPackageStaysInDoubt: a step in doubt from an
+// earlier run whose package read is cut short stays in doubt: no Execute
+// of it was told, and the earlier run may have carried it out in part.
+func TestHunt16CutShortReadingPackageStaysInDoubt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		o := &h16CtxOpener{opened: make(chan struct{}), release: make(chan struct{})}
+		plan := h16PackagePlan()
+		j := &h2CtxJournal{records: []upgrade.Record{{Kind: upgrade.RecordStarted, Step: plan.Steps[0].ID}}}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, err := upgrade.Run(ctx, plan, &upgradetest.Executor{}, upgrade.WithJournal(j), upgrade.WithPackages(o, t.TempDir()))
+			done <- err
+		}()
+		<-o.opened
+		cancel()
+		require.ErrorIs(t, <-done, context.Canceled)
+		assert.Equal(t, upgrade.RecordStarted, j.last(plan.Steps[0].ID))
+	})
+}

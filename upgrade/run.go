@@ -317,7 +317,9 @@ func WithRunLogger(l *slog.Logger) RunOption { return func(c *runConfig) { c.log
 // offered to the executor again, in doubt (see InDoubt). A step whose
 // failed attempt was waiting out its retry backoff (WithRetry) when ctx
 // was cancelled is recorded as failed, since nothing of it was running: a
-// resumed run tries it again, not in doubt. A *FileJournal
+// resumed run tries it again, not in doubt. So is a step cut short while
+// its package was read (WithPackages), before its Execute, unless it was
+// in doubt already. A *FileJournal
 // serves one Run at a time: another Run with it meanwhile gets a
 // *LockError (ErrLocked) and runs nothing.
 func WithJournal(j Journal) RunOption { return func(c *runConfig) { c.journal = j } }
@@ -373,8 +375,10 @@ const DefaultGracePeriod = 30 * time.Second
 // doubt, and the goroutine making the call is left to end whenever the
 // host's code returns. It is the one goroutine Run may leave behind. An
 // Opener abandoned reading a step's package fails the step before its
-// Execute, and does not keep the steps before it from being rolled back;
-// one abandoned under WithPrefetch fails the prefetch (ErrPrefetch).
+// Execute: a journal records it failed, not in doubt (unless an earlier
+// run left it so), and it does not keep the steps before it from being
+// rolled back. One abandoned under WithPrefetch fails the prefetch
+// (ErrPrefetch).
 func WithGracePeriod(d time.Duration) RunOption { return func(c *runConfig) { c.grace = d } }
 
 // WithStop makes Run stop once stop is closed, gently: it starts no new
@@ -578,8 +582,9 @@ type result struct {
 	stopped  bool // an attempt failed and stop kept the next from starting
 	// settled says that err is the error of an attempt that ended before
 	// the run was cancelled, the step then waiting to try again with
-	// nothing of it running: it is not in doubt (see finish), whether the
-	// cancellation, the stop or a halt ended the wait.
+	// nothing of it running, whether the cancellation, the stop or a halt
+	// ended the wait; or of one that failed before its Execute (see
+	// unchanged), however: the step is not in doubt (see finish).
 	settled bool
 }
 
@@ -883,12 +888,12 @@ func (r *run) attempt(ctx context.Context, i int, s *slot) (res result, abandone
 	}
 	var wait *backoff.ExponentialBackOff
 	for n := 1; ; n++ {
-		err := r.once(ctx, i, n, s)
+		executed, err := r.once(ctx, i, n, s)
 		if err == errGone {
 			return result{}, true
 		}
 		if err == nil || n >= r.cfg.attempts || IsPermanent(err) || ctx.Err() != nil {
-			return result{i: i, err: err, attempts: n}, false
+			return result{i: i, err: err, attempts: n, settled: r.unchanged(i, executed)}, false
 		}
 		// The attempt ended before any cancellation: from here on, the
 		// step waits to try again with nothing of it running, however
@@ -925,6 +930,14 @@ func (r *run) attempt(ctx context.Context, i int, s *slot) (res result, abandone
 			return last, false
 		}
 	}
+}
+
+// unchanged reports whether an attempt of step i that failed, Execute
+// called or not (executed), left the step as this run found it, with
+// nothing of it running: when it failed reading the step's package, of a
+// step not in doubt. (One in doubt stays so: no Execute was told.)
+func (r *run) unchanged(i int, executed bool) bool {
+	return !executed && !r.inDoubt[i]
 }
 
 // retrying reports that attempt n of step i comes after one failed with
@@ -972,26 +985,27 @@ func newBackoff(initial, longest time.Duration) *backoff.ExponentialBackOff {
 }
 
 // once executes and verifies step i, within the step timeout: attempt n
-// of it. It returns errGone when the watch gave up on a host call (see
-// work).
-func (r *run) once(ctx context.Context, i, n int, s *slot) error {
+// of it. It returns whether Execute was called (not when reading the
+// step's package failed), and errGone when the watch gave up on a host
+// call (see work).
+func (r *run) once(ctx context.Context, i, n int, s *slot) (executed bool, err error) {
 	ctx, cancel := r.bounded(ctx)
 	defer cancel()
 	if p := r.plan.Steps[i].Package; r.store != nil && p != nil {
 		if err := r.fetch(ctx, i, n, s); err != nil {
-			return err
+			return false, err
 		}
 		ctx = context.WithValue(ctx, packageFileKey{}, r.store.Made(*p))
 	}
 	if err := r.host(ctx, callExecute, i, n, s); err != nil {
-		return timedOut(ctx, err)
+		return true, timedOut(ctx, err)
 	}
 	if _, ok := r.exec.(Verifier); ok {
 		if err := r.host(ctx, callVerify, i, n, s); err != nil {
-			return verifyError(callVerify, timedOut(ctx, err))
+			return true, verifyError(callVerify, timedOut(ctx, err))
 		}
 	}
-	return nil
+	return true, nil
 }
 
 // fetch reads the package of step i through the host's Opener, for
@@ -1133,9 +1147,11 @@ func (r *run) finish(ctx context.Context, res result) (failed bool) {
 		// part, and one whose success could not be recorded is done: leave
 		// it started in the journal, so that a resumed run offers it in
 		// doubt. One cancelled while it waited to try again is not cut
-		// short: its last attempt had failed, and nothing of it ran.
+		// short: its last attempt had failed, and nothing of it ran; nor
+		// is one cut short, or abandoned, reading its package, before its
+		// Execute.
 		o.Abandoned = errors.Is(res.err, ErrAbandoned)
-		if (ctx.Err() == nil || res.settled) && !o.Abandoned && !unrecorded {
+		if (ctx.Err() == nil && !o.Abandoned || res.settled) && !unrecorded {
 			if err := r.record(ctx, res.i, RecordFailed); err != nil {
 				r.errs = multierror.Append(r.errs, err)
 			}

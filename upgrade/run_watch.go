@@ -151,7 +151,7 @@ func (s *slot) abandon(c uint64, cause error) {
 		r.mu.Unlock()
 		r.workers.Done()
 	}()
-	r.done(s.w.ctx, result{i: s.step, err: err, attempts: s.attempt})
+	r.done(s.w.ctx, result{i: s.step, err: err, attempts: s.attempt, settled: r.unchanged(s.step, s.method != callOpen)})
 	r.wake.Broadcast() // with the context done, no step starts: the workers may be leaving
 	ended = true
 }
