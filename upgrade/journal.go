@@ -508,11 +508,11 @@ func describeHolder(data []byte) string {
 // among them. A journal of another plan that records no step (its run
 // ended before the first, refused as a stale plan, say) is taken over:
 // its header is rewritten for planID. One that records a step is refused
-// with an error matching ErrPlanMismatch, unchanged. Any other file that does not start as a journal does is
-// refused, unchanged, with an error matching
-// ErrCorruptJournal; a plan without an ID, or with one that is not UTF-8,
-// is refused with one matching ErrInvalidPlan, as its journal could not
-// be resumed.
+// with an error matching ErrPlanMismatch, unchanged. Any other file that
+// does not start as a journal does is refused, unchanged, with an error
+// matching ErrCorruptJournal; a plan without an ID, or with one that is
+// not UTF-8, is refused with one matching ErrInvalidPlan, as its journal
+// could not be resumed.
 func (j *FileJournal) Begin(_ context.Context, planID string) ([]Record, error) {
 	if planID == "" { // the header names the plan: one without an ID could never be resumed
 		return nil, fmt.Errorf("upgrade: %w: the plan has no ID, which a file journal is kept by: set Plan.ID to Plan.ComputeID()", ErrInvalidPlan)
