@@ -285,8 +285,8 @@ const DefaultMaxBackoff = 5 * time.Minute
 
 // WithStepTimeout bounds each attempt of a step (Execute and Verify
 // together, after reading the step's package with WithPackages, which
-// the bound covers too), and each Rollback. The default, like any d <= 0, is no
-// bound. A call that outlasts it has its context cancelled with a cause
+// the bound covers too), and each Rollback. The default, like any d <= 0,
+// is no bound. A call that outlasts it has its context cancelled with a cause
 // (see context.Cause) that says so, such as "step timed out after 30s",
 // and matches context.DeadlineExceeded; so does the step's error, which
 // says it too when the host's code returned the context's error itself
@@ -397,7 +397,8 @@ func WithGracePeriod(d time.Duration) RunOption { return func(c *runConfig) { c.
 // With a journal (WithJournal), a stopped run is resumable: a later Run of
 // the same plan with the same journal runs every step this one did not
 // carry out (those it did not start, and those that failed or were
-// skipped, which run again) and none that succeeded. Closing stop before Run is called runs no step at all. A nil
+// skipped, which run again) and none that succeeded. Closing stop before
+// Run is called runs no step at all. A nil
 // stop never stops the run; cancel ctx to cut running steps short.
 func WithStop(stop <-chan struct{}) RunOption { return func(c *runConfig) { c.stop = stop } }
 
@@ -494,8 +495,8 @@ func (e *StaleError) Unwrap() error { return e.Err }
 // Opener's reading a package included (WithPackages, WithPrefetch), is
 // waited for a grace period (WithGracePeriod) after the context is done,
 // then abandoned. A panic in the caller's other code that Run calls
-// (events, journal, logger, Opener) reaches the caller: no step starts after it,
-// the running ones finish, and Run panics with it. So does a call of
+// (events, journal, logger, Opener) reaches the caller: no step starts
+// after it, the running ones finish, and Run panics with it. So does a call of
 // runtime.Goexit in any of the caller's code, as t.FailNow makes in a
 // test's executor: Run then calls runtime.Goexit itself, ending the
 // caller's goroutine as if it had called that code. Run does not return
