@@ -62,11 +62,15 @@ const maxStepIDLength = 3 * topology.MaxIDLength
 // returns nil. A different plan with the ID of a submitted one, or other
 // Options, is refused with an error matching ErrPlanConflict; a plan whose
 // steps cannot be ordered, or whose IDs are unsafe, with one matching
-// upgrade.ErrInvalidPlan. Nothing is stored then. A Submit whose process
+// upgrade.ErrInvalidPlan; a Policy upgrade does not define, with one
+// matching upgrade.ErrInvalidOption. Nothing is stored then. A Submit whose process
 // freezes in the middle (stopped, or cut off without the server learning
 // of it) has its transaction ended by the server after DefaultLease, for
 // the same plan to be submitted again from elsewhere.
 func (s *Store) Submit(ctx context.Context, plan *upgrade.Plan, opts Options) error {
+	if opts.Policy > upgrade.ContinueIndependent { // its workers would run it as ContinueIndependent
+		return fmt.Errorf("pgrun: Options.Policy %d: %w: use upgrade.FailFast or upgrade.ContinueIndependent", opts.Policy, upgrade.ErrInvalidOption)
+	}
 	opts = opts.normal()
 	g, err := buildGraph(plan)
 	if err != nil {
