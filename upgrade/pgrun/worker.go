@@ -60,7 +60,7 @@ type WorkerOptions struct {
 	// GracePeriod is upgrade.WithGracePeriod's, for Execute and Verify
 	// and for Rollback alike: how long the worker waits for host code
 	// that ignores its context once that is done (the run cancelled, the
-	// lease lost, the step's timeout); 0 keeps Run's default. The call
+	// lease lost, the step's timeout); 0 or below keeps Run's default. The call
 	// abandoned then keeps its node locked until it returns (see Work).
 	GracePeriod time.Duration
 	// Logger, if not nil, is told of database errors the worker rides out.
