@@ -84,7 +84,7 @@ func keyFileHint(data, key []byte) string {
 	const alone = "give the base64 of the key's 32 bytes alone"
 	switch {
 	case strings.HasPrefix(text, "\ufeff"):
-		return ": it begins with a byte-order mark, as some editors write: save the file without one"
+		return ": " + bomHint
 	case strings.HasPrefix(text, "-----BEGIN ") && strings.Contains(first, "PRIVATE"):
 		return fmt.Sprintf(": it is PEM (%s), a private key: give the public key, and keep the private key to the publisher", topology.Quote(first))
 	case strings.HasPrefix(text, "-----BEGIN "):
@@ -97,6 +97,10 @@ func keyFileHint(data, key []byte) string {
 	}
 	return "; give the file the repository's publisher signs with"
 }
+
+// bomHint says what to do with a key or signature file that begins with
+// a byte-order mark.
+const bomHint = "it begins with a byte-order mark, as some editors write: save the file without one"
 
 // decodeBase64 decodes s, the standard base64 of a key or a signature
 // with white space around it, so that each value has one text: no stray

@@ -1,6 +1,8 @@
 package pkgsource_test
 
 import (
+	"crypto/ed25519"
+	"encoding/base64"
 	"strings"
 	"testing"
 
@@ -66,4 +68,39 @@ func TestHunt16IndexCutShortSaysSo(t *testing.T) {
 	assert.Nil(t, idx)
 	assert.Contains(t, err.Error(), "line 1, column 59: unexpected EOF: the JSON ends")
 	assert.Contains(t, err.Error(), "was the file cut short")
+}
+
+// A signature file that a publisher wrote by hand with the usual tools
+// (openssl's raw signature, GNU base64's 76-column lines, URL-safe
+// base64, an editor's byte-order mark) is refused, as before, and the
+// error says what is wrong with it and how to write it, where it said
+// only that the file must hold the base64 of an ed25519 signature, which
+// the publisher believed it did.
+func TestHunt16MalformedSignatureSaysWhy(t *testing.T) {
+	r := newRepo(t, true)
+	raw := ed25519.Sign(r.priv, r.files[pkgsource.IndexFile])
+	b64 := base64.StdEncoding.EncodeToString(raw)
+	url := base64.RawURLEncoding.EncodeToString(raw)
+	require.True(t, strings.ContainsAny(url, "-_"), "the test needs a URL-safe character: %s", url)
+	tests := []struct {
+		name string
+		sig  []byte
+		want string
+	}{
+		{"wrapped at 76 columns", []byte(b64[:76] + "\n" + b64[76:] + "\n"), "it is broken over 2 lines, as base64 writes it by default: write it on one line (base64 -w0)"},
+		{"raw signature", raw, "it holds 64 bytes that are not base64, the signature itself: write its base64 (base64 -w0)"},
+		{"url-safe", []byte(url), `it is URL-safe base64 ("-" or "_"): write standard base64`},
+		{"byte-order mark", []byte("\ufeff" + b64), "it begins with a byte-order mark, as some editors write: save the file without one"},
+		{"empty", nil, "it is empty"},
+		{"short", []byte(base64.StdEncoding.EncodeToString(raw[:63])), "it decodes to 63 bytes, and an ed25519 signature has 64"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r.write(t, pkgsource.SignatureFile, tt.sig)
+			_, err := r.openDir(t, pkgsource.WithKeys(r.pub)).Packages(t.Context(), "tomcat")
+			require.ErrorIs(t, err, pkgsource.ErrUntrusted)
+			assert.Contains(t, err.Error(), "malformed signature")
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
 }

@@ -441,13 +441,38 @@ func (o *options) trustedIndex(ctx context.Context, repo, key string, data, sig 
 	return idx, nil
 }
 
+// signatureHint says, for sig, a signature file that checkSignature
+// refuses, and raw and err, what decodeBase64 made of it, how it was
+// written wrong, as the usual tools write signatures, and what to write
+// instead; or "".
+func signatureHint(sig, raw []byte, err error) string {
+	text := strings.TrimSpace(string(sig))
+	switch {
+	case text == "":
+		return ": it is empty"
+	case strings.HasPrefix(text, "\ufeff"):
+		return ": " + bomHint
+	case err != nil && len(sig) == ed25519.SignatureSize:
+		return ": it holds 64 bytes that are not base64, the signature itself: write its base64 (base64 -w0)"
+	case strings.ContainsAny(text, "\r\n"):
+		lines := len(strings.FieldsFunc(text, func(r rune) bool { return r == '\r' || r == '\n' }))
+		return fmt.Sprintf(": it is broken over %d lines, as base64 writes it by default: write it on one line (base64 -w0)", lines)
+	case strings.ContainsAny(text, "-_"):
+		return `: it is URL-safe base64 ("-" or "_"): write standard base64`
+	case err == nil:
+		return fmt.Sprintf(": it decodes to %d bytes, and an ed25519 signature has %d", len(raw), ed25519.SignatureSize)
+	}
+	return ""
+}
+
 func (o *options) checkSignature(data, sig []byte) error {
 	if sig == nil {
 		return fmt.Errorf("%w: no signature (%s beside %s): publish the index signed with a key given to this source", ErrUntrusted, SignatureFile, IndexFile)
 	}
 	raw, err := decodeBase64(string(sig))
 	if err != nil || len(raw) != ed25519.SignatureSize {
-		return fmt.Errorf("%w: malformed signature: %s must hold the base64 of an ed25519 signature of %s (see SignIndex)", ErrUntrusted, SignatureFile, IndexFile)
+		return fmt.Errorf("%w: malformed signature: %s must hold the base64 of an ed25519 signature of %s (see SignIndex)%s",
+			ErrUntrusted, SignatureFile, IndexFile, signatureHint(sig, raw, err))
 	}
 	for _, k := range o.keys {
 		if ed25519.Verify(k, data, raw) {
