@@ -139,3 +139,41 @@ func TestHunt16JSONCutShortSaysSo(t *testing.T) {
 	assert.Contains(t, err.Error(), `line 3, column 50: invalid topology: unexpected EOF: the JSON ends before every object and list it opens is closed: `+
 		`was the file cut short, or a "}" or "]" left out?`)
 }
+
+// A key misspelt in a TOSCA service template ("requirments") was refused
+// as a construct stackup does not support, with the advice to give a copy
+// without it: an operator who followed it would drop the node's
+// requirements, and plan without them. A key a letter or two from one
+// stackup reads is now called a likely misspelling of it; a real TOSCA
+// construct that stackup does not read keeps the old advice.
+func TestHunt16TOSCAMisspeltKeySaysSo(t *testing.T) {
+	tests := []struct {
+		name, old, new string
+		want, not      []string
+	}{
+		{"requirements", "      requirements:\n        - host: web_server_os", "      requirments:\n        - host: web_server_os",
+			[]string{"line 57", `unknown key "requirments": a misspelling of "requirements"? correct it`}, []string{"without"}},
+		{"type", "      type: example.nodes.OpenJDK", "      tpye: example.nodes.OpenJDK",
+			[]string{`unknown key "tpye": a misspelling of "type"? correct it`}, []string{"without"}},
+		{"node_templates", "  node_templates:", "  node_template:",
+			[]string{`a misspelling of "node_templates"?`}, nil},
+		{"relationship", "            relationship: tosca.relationships.HostedOn", "            relationshp: tosca.relationships.HostedOn",
+			[]string{`a misspelling of "relationship"?`}, nil},
+		{"a construct not read", "topology_template:", "imports: [other.yaml]\ntopology_template:",
+			[]string{`not supported`, `without "imports"`}, []string{"misspelling"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			service := editFile(t, toscaShop, edit{tt.old, tt.new})
+			m, err := readTOSCA(service, readTestdata(t, toscaShopInstances))
+			require.ErrorIs(t, err, topology.ErrInvalid)
+			assert.Nil(t, m)
+			for _, w := range tt.want {
+				assert.Contains(t, err.Error(), w)
+			}
+			for _, w := range tt.not {
+				assert.NotContains(t, err.Error(), w)
+			}
+		})
+	}
+}

@@ -259,7 +259,7 @@ func TestHunt9TOSCARelationshipKeys(t *testing.T) {
 	_, err := readTOSCA(service, hunt9Instances)
 	require.ErrorIs(t, err, topology.ErrInvalid)
 	assert.ErrorContains(t, err, "line "+strconv.Itoa(lineOf(t, service, "tpye:"))+
-		": node_templates.shop_app.requirements[1].database.relationship.tpye: invalid topology: not supported")
+		": node_templates.shop_app.requirements[1].database.relationship.tpye: invalid topology: unknown key \"tpye\": a misspelling of \"type\"?")
 }
 
 // TestTOSCAVersionNotText: a tosca_definitions_version written as a

@@ -107,9 +107,72 @@ func toscaError(n *yaml.Node, construct string, format string, args ...any) erro
 // saying what to do: it refuses such a construct rather than ignore it,
 // as one may change a node template's version or requirements (an import
 // may hold templates, a substitution or a copy makes one of another).
+// A key a letter or two from one that stackup reads, such as
+// "requirments", is called a likely misspelling of it instead: leaving it
+// out, as the advice for a construct would have it, would drop what it
+// holds.
 func notSupported(key *yaml.Node, construct string) error {
+	if meant := misspelt(key.Value, toscaKeys); meant != "" {
+		return toscaError(key, construct, "unknown key %s: a misspelling of %q? correct it", Quote(key.Value), meant)
+	}
 	return toscaError(key, construct, "not supported: stackup reads the types, versions and requirements of node templates only; "+
 		"give it a copy of the service template without %s, with each node template written out in full", Quote(key.Value))
+}
+
+// toscaKeys are the keys of TOSCA constructs that ReadTOSCA reads or
+// skips, for misspelt.
+var toscaKeys = []string{"tosca_definitions_version", "topology_template", "description", "metadata", "namespace", "dsl_definitions",
+	"node_types", "capability_types", "relationship_types", "data_types", "artifact_types", "interface_types", "policy_types",
+	"group_types", "repositories", "node_templates", "inputs", "outputs", "type", "properties", "requirements", "attributes",
+	"capabilities", "interfaces", "artifacts", "node", "relationship", "node_filter", "capability"}
+
+// misspelt returns the one of keys that key, not one of them, is one
+// edit (two for a key of more than five bytes) from, without regard to
+// case, counting a swap of two letters as one edit; or "".
+func misspelt(key string, keys []string) string {
+	if slices.Contains(keys, key) {
+		return ""
+	}
+	allowed := 1
+	if len(key) > 5 {
+		allowed = 2
+	}
+	for _, k := range keys {
+		if editDistance(strings.ToLower(key), k) <= allowed {
+			return k
+		}
+	}
+	return ""
+}
+
+// editDistance returns the optimal string alignment distance of a and b:
+// the fewest insertions, deletions, substitutions and swaps of adjacent
+// bytes that make one the other. Keys are short.
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return max(len(a), len(b))
+	}
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
 }
 
 // mapping returns the key and value nodes of mapping n, or an error. It
