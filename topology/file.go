@@ -621,14 +621,23 @@ func structKeys(t reflect.Type, tag string) []string {
 
 // theKeysHere says which keys belong where an unknown one was found.
 func theKeysHere(keys []string) string {
-	quoted := make([]string, len(keys))
-	for i, k := range keys {
+	if len(keys) == 1 {
+		return "the key here is " + quotedList(keys, "and")
+	}
+	return "the keys here are " + quotedList(keys, "and")
+}
+
+// quotedList returns items quoted, separated by commas, the last two by
+// conj ("and", "or"): `"a", "b" and "c"`.
+func quotedList(items []string, conj string) string {
+	quoted := make([]string, len(items))
+	for i, k := range items {
 		quoted[i] = strconv.Quote(k)
 	}
 	if len(quoted) == 1 {
-		return "the key here is " + quoted[0]
+		return quoted[0]
 	}
-	return "the keys here are " + strings.Join(quoted[:len(quoted)-1], ", ") + " and " + quoted[len(quoted)-1]
+	return strings.Join(quoted[:len(quoted)-1], ", ") + " " + conj + " " + quoted[len(quoted)-1]
 }
 
 // bytePlace gives the place of the byte at offset as "line L, column C".

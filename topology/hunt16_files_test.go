@@ -177,3 +177,35 @@ func TestHunt16TOSCAMisspeltKeySaysSo(t *testing.T) {
 		})
 	}
 }
+
+// An instance file's relationship that names a requirement its node's
+// template does not have says which it has; one whose node names a
+// template the service template does not hold says that, not that the
+// template lacks the requirement.
+func TestHunt16TOSCAUnknownRequirementSaysWhichThereAre(t *testing.T) {
+	service := readTestdata(t, toscaShop)
+	tests := []struct {
+		name, old, new, want string
+	}{
+		{"requirement misspelt", "{requirement: host, target: java-1}", "{requirement: hots, target: java-1}",
+			`template "tomcat_server" has no requirement "hots": name one it has: "host"`},
+		{"several", "- {requirement: host, target: tomcat-1}", "- {requirement: hosting, target: tomcat-1}",
+			`template "shop_app" has no requirement "hosting": name one it has: "host" or "database"`},
+		{"none", "{requirement: host, target: vm-1}", "{requirement: host, target: vm-1}", ""},
+		{"unknown template", "{id: java-1, template: java_runtime,", "{id: java-1, template: java_runtme,",
+			`template "java_runtme" is not in the service template: name one of its node templates`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			instances := editFile(t, toscaShopInstances, edit{tt.old, tt.new})
+			m, err := readTOSCA(service, instances)
+			if tt.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, topology.ErrInvalid)
+			assert.Nil(t, m)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}

@@ -928,9 +928,23 @@ func readInstances(data []byte, templates []Template) (*Application, error) {
 				if t != nil {
 					ks = requirements(t, r.Requirement)
 				}
+				if t == nil {
+					return nil, bad([]any{"nodes", i, "template"}, item,
+						"template %q is not in the service template: name one of its node templates", in.Template)
+				}
 				if len(ks) == 0 {
+					var names []string
+					for _, req := range t.Requirements {
+						if req.Name != "" && !slices.Contains(names, req.Name) {
+							names = append(names, req.Name)
+						}
+					}
+					has := "it has none: give the relation instead, \"relation: " + string(HostedOn) + "\" or \"relation: " + string(DependsOn) + "\""
+					if len(names) > 0 {
+						has = "name one it has: " + quotedList(names, "or")
+					}
 					return nil, bad([]any{"nodes", i, "relationships", j, "requirement"}, item,
-						"template %q has no requirement %q", in.Template, r.Requirement)
+						"template %q has no requirement %q: %s", in.Template, r.Requirement, has)
 				}
 				fl := fulfil{node: i, rel: j, requirement: r.Requirement}
 				for _, c := range ks {

@@ -862,7 +862,7 @@ func TestReadTOSCAInstanceErrors(t *testing.T) {
 		{"wrong schema", wrongSchema, nil, at(wrongSchema, "stackup.instances/v2"), []string{`schema "stackup.instances/v2", want "stackup.instances/v1"`}},
 		{"no schema", "application: shop\nnodes: []\n", nil, "instance file line 1", []string{`schema ""`}},
 		{"unknown requirement name", unknownReq, nil, at(unknownReq, "requirement: db,") + `: node "shop-1"`, []string{`template "shop_app" has no requirement "db"`}},
-		{"requirement of an unknown template", noTemplateReq, nil, at(noTemplateReq, "template: tomcat,") + `: node "tomcat-1"`, []string{`template "tomcat" has no requirement "host"`}},
+		{"requirement of an unknown template", noTemplateReq, nil, at(noTemplateReq, "template: tomcat,") + `: node "tomcat-1"`, []string{`template "tomcat" is not in the service template: name one of its node templates`}},
 		{"both requirement and relation", both, nil, at(both, "requirement: database, relation") + `: node "shop-2"`, []string{"give a requirement or a relation, not both"}},
 		{"bad version", badVersion, nil, at(badVersion, "8.0.x") + `: node "java-2"`, []string{"invalid version", "8.0.x"}},
 		{"a sequence for a version", seqVersion, nil, "instance file", []string{fmt.Sprintf("line %d: a list where a string belongs", lineOf(t, seqVersion, "[8, 0, 392]"))}},
