@@ -209,3 +209,21 @@ func TestHunt16TOSCAUnknownRequirementSaysWhichThereAre(t *testing.T) {
 		})
 	}
 }
+
+// A tab that indents the first line after a blank line or a comment is
+// named too: yaml.v3 names the last line of content before it, and the
+// hint looked at that line and the next only, so that the error said
+// "found a tab character that violates indentation" on a line without one.
+func TestHunt16YAMLTabAfterBlankLine(t *testing.T) {
+	const file = "schema: stackup.topology/v1\napplications:\n  - id: shop\n    templates:\n      - id: os\n        type: ubuntu\n        version: 1.0\n%s" +
+		"\tnodes:\n      - id: vm-1\n        template: os\n"
+	for name, between := range map[string]string{"blank line": "\n", "comment": "\n# the nodes\n  \n"} {
+		t.Run(name, func(t *testing.T) {
+			in := fmt.Sprintf(file, between)
+			line := strings.Count(in[:strings.Index(in, "\tnodes")], "\n") + 1
+			_, err := topology.ReadYAML(strings.NewReader(in))
+			require.ErrorIs(t, err, topology.ErrInvalid)
+			assert.Contains(t, err.Error(), fmt.Sprintf("line %d is indented with a tab, and YAML indents with spaces only: replace the tab with spaces", line))
+		})
+	}
+}

@@ -549,8 +549,9 @@ func quoteHint(data []byte, err error) string {
 }
 
 // tabHint returns, for err, a YAML syntax error in data, advice to
-// indent with spaces when the line it names, or the next (the parser
-// often names the line before the one at fault), is indented with a tab;
+// indent with spaces when the line it names, or the next line of content
+// (the parser often names the line before the one at fault, before any
+// blank lines and comments), is indented with a tab;
 // or "". YAML says only "found character that cannot start any token",
 // or names a tab on the line before.
 func tabHint(data []byte, err error) string {
@@ -568,12 +569,14 @@ func tabHint(data []byte, err error) string {
 		if i++; i < n {
 			continue
 		}
-		if i > n+1 {
-			break
-		}
-		indent := line[:len(line)-len(bytes.TrimLeft(line, " \t"))]
-		if bytes.IndexByte(indent, '\t') >= 0 {
+		text := bytes.TrimLeft(line, " \t")
+		if bytes.IndexByte(line[:len(line)-len(text)], '\t') >= 0 {
 			return fmt.Sprintf(": line %d is indented with a tab, and YAML indents with spaces only: replace the tab with spaces", i)
+		}
+		// The next line of content may be the one, after blank lines
+		// and comments, which the parser skips.
+		if text = bytes.TrimSpace(text); i > n && len(text) > 0 && text[0] != '#' {
+			break
 		}
 	}
 	return ""
