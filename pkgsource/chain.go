@@ -67,7 +67,12 @@ func (c Chain) Open(ctx context.Context, p Package) (io.ReadCloser, error) {
 		}
 		return o.Open(ctx, p)
 	}
-	return nil, &PackageError{Package: p.Key(), Err: ErrNotFound}
+	none := fmt.Sprintf("none of the chain's %d sources lists it", len(c))
+	if len(c) == 1 {
+		none = "the chain's one source does not list it"
+	}
+	return nil, &PackageError{Package: p.Key(), Err: fmt.Errorf("%w: %s: "+
+		"open a package that Packages lists, or add the source that holds it to the chain", ErrNotFound, none)}
 }
 
 // listed returns what src, the i-th source of a chain, lists of type typ,

@@ -104,3 +104,17 @@ func TestHunt16MalformedSignatureSaysWhy(t *testing.T) {
 		})
 	}
 }
+
+// A Chain asked to open a package that none of its sources lists (one
+// removed from a repository after the plan was made) says so, and how
+// many sources it asked, not only "package not found".
+func TestHunt16ChainOpenUnlistedSaysWhy(t *testing.T) {
+	m := mustMemory(t, pkgsource.Package{Type: "tomcat", Version: version.MustParse("10.1.1")})
+	chain := pkgsource.Chain{m, m}
+	p := pkgsource.Package{Type: "tomcat", Version: version.MustParse("10.1.2")}
+	rc, err := chain.Open(t.Context(), p)
+	require.ErrorIs(t, err, pkgsource.ErrNotFound)
+	assert.Nil(t, rc)
+	assert.Contains(t, err.Error(), "package tomcat 10.1.2: package not found: none of the chain's 2 sources lists it: "+
+		"open a package that Packages lists, or add the source that holds it to the chain")
+}
