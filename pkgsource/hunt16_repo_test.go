@@ -118,3 +118,16 @@ func TestHunt16ChainOpenUnlistedSaysWhy(t *testing.T) {
 	assert.Contains(t, err.Error(), "package tomcat 10.1.2: package not found: none of the chain's 2 sources lists it: "+
 		"open a package that Packages lists, or add the source that holds it to the chain")
 }
+
+// An index written by hand that leaves out its version, or a package's
+// size, says what to give, where it said only "version 0, want 1 or more"
+// of a number the file does not hold.
+func TestHunt16IndexMissingNumbersSayWhatToGive(t *testing.T) {
+	_, err := pkgsource.ParseIndex([]byte(`{"schema": "stackup.index/v1", "generated": "2026-01-02T03:04:05Z", "packages": []}`))
+	require.ErrorIs(t, err, pkgsource.ErrInvalidIndex)
+	assert.Contains(t, err.Error(), `version 0, want 1 or more: give the index a "version" that grows with every index published, such as 1 for the first`)
+
+	_, err = pkgsource.ParseIndex([]byte(indexDoc(with(tomcatEntry(), "size", nil))))
+	require.ErrorIs(t, err, pkgsource.ErrInvalidIndex)
+	assert.Contains(t, err.Error(), `package #1 (tomcat 10.1.34): size 0, want 1 or more: give the file's length in bytes as "size"`)
+}

@@ -149,7 +149,7 @@ func parseIndex(data []byte, limit int64) (*Index, error) {
 		return nil, &IndexError{Err: fmt.Errorf("schema %s, want %q", topology.Quote(in.Schema), IndexSchema)}
 	}
 	if in.Version < 1 {
-		return nil, &IndexError{Err: fmt.Errorf("version %d, want 1 or more", in.Version)}
+		return nil, &IndexError{Err: fmt.Errorf(`version %d, want 1 or more: give the index a "version" that grows with every index published, such as 1 for the first`, in.Version)}
 	}
 	idx := &Index{Version: in.Version, Generated: in.Generated.UTC(), Packages: make([]Package, 0, len(in.Packages))}
 	if in.Expires != nil {
@@ -230,7 +230,7 @@ func (e indexEntry) decode() (Package, error) {
 	case !digestPattern.MatchString("sha256:" + e.SHA256):
 		return p, fmt.Errorf("%w: sha256 %s is not 64 lowercase hex digits (the index gives the hex alone, without \"sha256:\")", ErrInvalid, topology.Quote(e.SHA256))
 	case e.Size <= 0:
-		return p, fmt.Errorf("size %d, want 1 or more", e.Size)
+		return p, fmt.Errorf(`size %d, want 1 or more: give the file's length in bytes as "size"`, e.Size)
 	case e.File != "":
 		if err := checkFileName(e.File); err != nil {
 			return p, err
