@@ -227,3 +227,26 @@ func TestHunt16YAMLTabAfterBlankLine(t *testing.T) {
 		})
 	}
 }
+
+// A relationship with no relation, or one stackup does not know, names
+// its target (a node may have several) and says what to give.
+func TestHunt16RelationshipWithoutRelationSaysWhatToGive(t *testing.T) {
+	tests := []struct {
+		name string
+		rel  topology.Relation
+		want string
+	}{
+		{"none", "", `node "tomcat-1": invalid topology: relationship to "java-1" names no relation: ` +
+			`give "hosted_on" (the node runs on it) or "depends_on" (the node needs it)`},
+		{"unknown", "runs_on", `node "tomcat-1": invalid topology: relationship to "java-1": unknown relation "runs_on": ` +
+			`give "hosted_on" (the node runs on it) or "depends_on" (the node needs it)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := topology.Validate(app("shop", tmpls(tmpl("t")), node("java-1", "t"),
+				node("tomcat-1", "t", topology.Relationship{Relation: tt.rel, Target: "java-1"})))
+			require.ErrorIs(t, err, topology.ErrInvalid)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}

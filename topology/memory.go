@@ -482,6 +482,9 @@ const maxRequirementsOn = 64
 // topology does not hold.
 const addTemplate = "add the template to an application of the topology, or name one it holds"
 
+// giveRelation says what relations a relationship may have.
+const giveRelation = `give "` + string(HostedOn) + `" (the node runs on it) or "` + string(DependsOn) + `" (the node needs it)`
+
 // addNode says what to do about a relationship to a node the topology
 // does not hold.
 const addNode = "add the node to an application of the topology, or name one it holds"
@@ -687,8 +690,10 @@ func Validate(apps ...Application) error {
 				switch {
 				case targetErr != nil:
 					badID(fmt.Sprintf("%s relationship #%d", item(), k+1), targetErr)
+				case r.Relation == "":
+					problem(item(), "relationship to %q names no relation: %s", r.Target, giveRelation)
 				case r.Relation != HostedOn && r.Relation != DependsOn:
-					problem(item(), "unknown relation %q (want %q or %q)", r.Relation, HostedOn, DependsOn)
+					problem(item(), "relationship to %q: unknown relation %q: %s", r.Target, r.Relation, giveRelation)
 				case r.Target == n.ID:
 					problem(item(), "%s itself: a relationship names another node", r.Relation)
 				case nodes[r.Target] == nil:

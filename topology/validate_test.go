@@ -128,14 +128,14 @@ var validateTests = []struct {
 		apps: []topology.Application{app("shop", tmpls(tmpl("t")),
 			node("java-1", "t"),
 			node("tomcat-1", "t", topology.Relationship{Relation: "runs_on", Target: "java-1"}))},
-		want: []problem{{`node "tomcat-1"`, topology.ErrInvalid, `unknown relation "runs_on" (want "hosted_on" or "depends_on")`}},
+		want: []problem{{`node "tomcat-1"`, topology.ErrInvalid, `relationship to "java-1": unknown relation "runs_on": give "hosted_on"`}},
 	},
 	{
 		name: "relationship with empty relation",
 		apps: []topology.Application{app("shop", tmpls(tmpl("t")),
 			node("java-1", "t"),
 			node("tomcat-1", "t", topology.Relationship{Target: "java-1"}))},
-		want: []problem{{`node "tomcat-1"`, topology.ErrInvalid, `unknown relation ""`}},
+		want: []problem{{`node "tomcat-1"`, topology.ErrInvalid, `names no relation`}},
 	},
 	{
 		name: "relationship to itself",
