@@ -250,3 +250,15 @@ func TestHunt16RelationshipWithoutRelationSaysWhatToGive(t *testing.T) {
 		})
 	}
 }
+
+// A file beyond MaxFileSize says what the limit is and what to do for a
+// topology that large, not only that it is too large.
+func TestHunt16FileTooLargeSaysWhatToDo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads 64 MiB")
+	}
+	_, err := topology.ReadYAML(spaces{})
+	require.ErrorIs(t, err, topology.ErrInvalid)
+	assert.Contains(t, err.Error(), fmt.Sprintf("larger than %d bytes (topology.MaxFileSize): ", topology.MaxFileSize)+
+		"if it is a topology, serve one that large through a topology.Topology over the inventory that holds it, or build it with topology.New")
+}

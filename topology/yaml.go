@@ -692,7 +692,8 @@ func readCapped(r io.Reader) ([]byte, error) {
 		return nil, fmt.Errorf("topology: reading file: %w", err)
 	}
 	if len(data) > MaxFileSize {
-		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: larger than %d bytes", ErrInvalid, MaxFileSize)}
+		return nil, &Error{Item: "file", Err: fmt.Errorf("%w: larger than %d bytes (topology.MaxFileSize): if it is a topology, serve one that large "+
+			"through a topology.Topology over the inventory that holds it, or build it with topology.New", ErrInvalid, MaxFileSize)}
 	}
 	return data, nil
 }
