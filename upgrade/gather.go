@@ -135,20 +135,9 @@ func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
 	if n.ID != id {
 		return nil, otherNode(id, n.ID)
 	}
-	t, ok := pl.templates[n.Template]
-	if !ok {
-		if t, err = pl.topo.Template(pl.ctx, n.Template); errors.Is(err, topology.ErrNotFound) {
-			return nil, topologyError(fmt.Sprintf("node %q", id), "of template %q, which the topology does not hold: add the template to the topology, or give the node its template (%w)", n.Template, err)
-		} else if err != nil {
-			return nil, err
-		}
-		if t == nil {
-			return nil, nilAnswer("template", string(n.Template))
-		}
-		if err := topology.CheckID("type", t.Type); err != nil {
-			return nil, topologyIDError(fmt.Sprintf("template %q", n.Template), err)
-		}
-		pl.templates[n.Template] = t
+	t, err := pl.templateOf(n)
+	if err != nil {
+		return nil, err
 	}
 	var info *nodeInfo
 	replaced := pl.replaces(n.App, n.Template)
@@ -168,6 +157,28 @@ func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
 	}
 	pl.nodes[id] = info
 	return info, nil
+}
+
+// templateOf returns the template of node n, looking it up the first
+// time.
+func (pl *planning) templateOf(n *topology.Node) (*topology.Template, error) {
+	if t, ok := pl.templates[n.Template]; ok {
+		return t, nil
+	}
+	t, err := pl.topo.Template(pl.ctx, n.Template)
+	switch {
+	case errors.Is(err, topology.ErrNotFound):
+		return nil, topologyError(fmt.Sprintf("node %q", n.ID), "of template %q, which the topology does not hold: add the template to the topology, or give the node its template (%w)", n.Template, err)
+	case err != nil:
+		return nil, err
+	case t == nil:
+		return nil, nilAnswer("template", string(n.Template))
+	}
+	if err := topology.CheckID("type", t.Type); err != nil {
+		return nil, topologyIDError(fmt.Sprintf("template %q", n.Template), err)
+	}
+	pl.templates[n.Template] = t
+	return t, nil
 }
 
 // nilAnswer reports a lookup of the topology that returned neither what

@@ -514,11 +514,8 @@ func describeHolder(data []byte) string {
 // not UTF-8, is refused with one matching ErrInvalidPlan, as its journal
 // could not be resumed.
 func (j *FileJournal) Begin(_ context.Context, planID string) ([]Record, error) {
-	if planID == "" { // the header names the plan: one without an ID could never be resumed
-		return nil, fmt.Errorf("upgrade: %w: the plan has no ID, which a file journal is kept by: set Plan.ID to Plan.ComputeID()", ErrInvalidPlan)
-	}
-	if !utf8.ValidString(planID) { // JSON would keep another ID, and the journal would never be resumed
-		return nil, fmt.Errorf("upgrade: %w: the plan ID %s is not UTF-8, which a file journal cannot keep: set Plan.ID to Plan.ComputeID()", ErrInvalidPlan, topology.Quote(planID))
+	if err := checkJournalPlanID(planID); err != nil {
+		return nil, err
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -526,19 +523,12 @@ func (j *FileJournal) Begin(_ context.Context, planID string) ([]Record, error) 
 		return nil, &journalError{path: j.path, err: errJournalClosed}
 	}
 	j.begun = false
-	if _, err := j.f.Seek(0, io.SeekStart); err != nil {
-		return nil, &journalError{path: j.path, err: err}
-	}
-	data, err := io.ReadAll(j.f)
+	data, err := j.readAll()
 	if err != nil {
-		return nil, &journalError{path: j.path, err: err}
+		return nil, err
 	}
-	// NULs alone are what some file systems (XFS, ext4 with
-	// data=writeback) leave of a new journal's header after a power loss:
-	// torn, as a header cut short is.
-	zeroed := len(bytes.Trim(data, "\x00")) == 0
-	if !zeroed && !bytes.HasPrefix(data, []byte(headerStart)) && !bytes.HasPrefix([]byte(headerStart), data) {
-		return nil, fmt.Errorf("upgrade: %w: %s is not a journal (it does not start with a journal header); give the path of a journal or of a new file", ErrCorruptJournal, j.path)
+	if err := j.checkStart(data); err != nil {
+		return nil, err
 	}
 	if len(data) == 0 || bytes.IndexByte(data, '\n') < 0 {
 		// New, or only a torn header: start afresh.
@@ -573,6 +563,43 @@ func (j *FileJournal) Begin(_ context.Context, planID string) ([]Record, error) 
 	}
 	j.begun = true
 	return records, nil
+}
+
+// checkJournalPlanID refuses a plan ID that a file journal cannot keep
+// by, as its journal could not be resumed.
+func checkJournalPlanID(planID string) error {
+	if planID == "" { // the header names the plan: one without an ID could never be resumed
+		return fmt.Errorf("upgrade: %w: the plan has no ID, which a file journal is kept by: set Plan.ID to Plan.ComputeID()", ErrInvalidPlan)
+	}
+	if !utf8.ValidString(planID) { // JSON would keep another ID, and the journal would never be resumed
+		return fmt.Errorf("upgrade: %w: the plan ID %s is not UTF-8, which a file journal cannot keep: set Plan.ID to Plan.ComputeID()", ErrInvalidPlan, topology.Quote(planID))
+	}
+	return nil
+}
+
+// checkStart refuses data, the whole file, when it does not start as a
+// journal does, whole or torn.
+func (j *FileJournal) checkStart(data []byte) error {
+	// NULs alone are what some file systems (XFS, ext4 with
+	// data=writeback) leave of a new journal's header after a power loss:
+	// torn, as a header cut short is.
+	zeroed := len(bytes.Trim(data, "\x00")) == 0
+	if !zeroed && !bytes.HasPrefix(data, []byte(headerStart)) && !bytes.HasPrefix([]byte(headerStart), data) {
+		return fmt.Errorf("upgrade: %w: %s is not a journal (it does not start with a journal header); give the path of a journal or of a new file", ErrCorruptJournal, j.path)
+	}
+	return nil
+}
+
+// readAll reads the whole file, from its start.
+func (j *FileJournal) readAll() ([]byte, error) {
+	if _, err := j.f.Seek(0, io.SeekStart); err != nil {
+		return nil, &journalError{path: j.path, err: err}
+	}
+	data, err := io.ReadAll(j.f)
+	if err != nil {
+		return nil, &journalError{path: j.path, err: err}
+	}
+	return data, nil
 }
 
 // checkHeader refuses a header line that is not a journal header or that
