@@ -553,7 +553,7 @@ func (pl *planning) verdicts(pf *platform, fit sieve, t int) []Candidate {
 		case i == t:
 			c.Chosen = true
 		case d >= 0:
-			c.Rejected = name("does not satisfy ", &pf.demands[d]) + rejectedPrereleaseHint(&pf.demands[d], c.Version)
+			c.Rejected = name("does not satisfy ", &pf.demands[d]) + rejectedHint(&pf.demands[d], c.Version)
 		case co >= 0:
 			pl.nameCotenants(pf)
 			if !slices.Contains(pf.binding, &pf.cotenants[co]) {

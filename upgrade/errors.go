@@ -1,6 +1,7 @@
 package upgrade
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -178,20 +179,18 @@ type NoPackageError struct {
 func (e *NoPackageError) Error() string {
 	return fmt.Sprintf("upgrade: node %q (%s %s): no %s package satisfies %s; %s packages available: %s; add one that does to the package source, or relax the demands",
 		e.Node, e.Type, e.Installed, e.Type, joinDemands(e.Demands), e.Type, joinVersions(e.Considered)) +
-		demandsPrereleaseHint(e.Demands, e.Considered)
+		demandsHint(e.Demands, e.Considered)
 }
 
-// demandsPrereleaseHint returns "; " and the hint of the first demand that
-// refuses one of vs, the highest first, only because it is a pre-release
-// (see version.Constraint.PrereleaseHint), or "".
-func demandsPrereleaseHint(ds []Demand, vs []version.Version) string {
+// demandsHint returns "; " and the hint of the first demand that refuses
+// one of vs, the highest first, only because it is a pre-release, or
+// because its "~>" is not Terraform's (see version.Constraint's
+// PrereleaseHint and PessimisticHint), or "".
+func demandsHint(ds []Demand, vs []version.Version) string {
 	for i := len(vs) - 1; i >= 0; i-- {
-		if vs[i].Prerelease() == "" {
-			continue
-		}
-		for _, d := range ds {
-			if h := d.Constraint.PrereleaseHint(vs[i]); h != "" {
-				return "; " + h
+		for k := range ds {
+			if h := rejectedHint(&ds[k], vs[i]); h != "" {
+				return h
 			}
 		}
 	}
@@ -234,13 +233,15 @@ func suffixedReleaseHint(furthest, next version.Version) string {
 		next.Major(), next.Minor(), next.Patch(), meta, next)
 }
 
-// rejectedPrereleaseHint returns "; " and the hint when d refuses v only
-// because it is a pre-release, or "", for a candidate's Rejected reason.
-func rejectedPrereleaseHint(d *Demand, v version.Version) string {
-	if v.Prerelease() == "" {
-		return ""
+// rejectedHint returns "; " and the hint when d refuses v only because it
+// is a pre-release, or because d's "~>" is not Terraform's, or "", for a
+// candidate's Rejected reason.
+func rejectedHint(d *Demand, v version.Version) string {
+	h := d.Constraint.PessimisticHint(v)
+	if v.Prerelease() != "" {
+		h = cmp.Or(d.Constraint.PrereleaseHint(v), h)
 	}
-	if h := d.Constraint.PrereleaseHint(v); h != "" {
+	if h != "" {
 		return "; " + h
 	}
 	return ""
@@ -271,7 +272,7 @@ func (e *DowngradeError) Error() string {
 	}
 	return fmt.Sprintf("upgrade: node %q (%s %s) is above the requirement: %s; meeting it needs a downgrade to one of %s, and downgrades are not allowed: allow them (upgrade.AllowDowngrades), or relax the demands",
 		e.Node, e.Type, e.Installed, joinDemands(e.Demands), joinVersions(e.Candidates)) +
-		demandsPrereleaseHint(e.Demands, []version.Version{e.Installed})
+		demandsHint(e.Demands, []version.Version{e.Installed})
 }
 
 // Is reports whether target is ErrDowngrade.
@@ -340,11 +341,11 @@ func (e *ConflictError) Error() string {
 	if e.Replaced {
 		return fmt.Sprintf("upgrade: node %q (%s %s): %s, but %s; the version is the request's: change the demands so that they allow it, or ask for a version that they allow",
 			e.Node, e.Type, e.Installed, joinDemands(e.Wanted), joinDemands(e.Blocking)) +
-			demandsPrereleaseHint(e.Blocking, e.Tried)
+			demandsHint(e.Blocking, e.Tried)
 	}
 	return fmt.Sprintf("upgrade: node %q (%s %s): %s, but %s; versions tried: %s; change the demands so that one version meets them all, or add such a version to the package source",
 		e.Node, e.Type, e.Installed, joinDemands(e.Wanted), joinDemands(e.Blocking), joinVersions(e.Tried)) +
-		demandsPrereleaseHint(e.Blocking, e.Tried)
+		demandsHint(e.Blocking, e.Tried)
 }
 
 // Is reports whether target is ErrConflict.

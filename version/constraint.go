@@ -3,6 +3,7 @@ package version
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,6 +20,8 @@ import (
 // "~>1.2" allows 1.2.x only (>=1.2.0, <1.3.0), where Terraform's would
 // allow every 1.x from 1.2; write ">=1.2, <2" or "^1.2" for that, and
 // ">=0.12, <1" for Terraform's "~> 0.12", as "^0.12" allows 0.12.x only.
+// [Constraint.PessimisticHint] says so where a version is refused for it,
+// as the planner's errors and decisions do.
 //
 // The zero Constraint has no conditions: it allows every version,
 // prereleases included, and prints as "*"; parsing "", blank or "*" gives
@@ -313,6 +316,46 @@ func (c Constraint) PrereleaseHint(v Version) string {
 	return msg + "a constraint allows pre-releases only when it names one: add a lower bound such as >=" +
 		strconv.FormatUint(v.Major(), 10) + "." + strconv.FormatUint(v.Minor(), 10) + ".0-0"
 }
+
+// PessimisticHint returns, when c refuses v but would allow it if its
+// two-part "~>" clauses meant what they mean to Terraform and RubyGems
+// ("~> 5.0" is any 5.x from 5.0, not Masterminds' 5.0.x), a sentence that
+// says so and what to write, such as `"~>5.0" allows 5.0.x only (~> is
+// "~" here, not Terraform's operator): write ">=5.0, <6" to allow
+// 5.3.1`; otherwise "". Errors append it to say what to do next.
+func (c Constraint) PessimisticHint(v Version) string {
+	if c.p == nil || !strings.Contains(c.p.src, "~>") || c.Allows(v) {
+		return ""
+	}
+	src, fix := c.p.src, c.p.src
+	var clauses []string
+	locs := twoPartPessimistic.FindAllStringSubmatchIndex(src, -1)
+	for i := len(locs) - 1; i >= 0; i-- { // from the last, so that the earlier ones' places hold
+		loc := locs[i]
+		major, err := strconv.ParseUint(src[loc[2]:loc[3]], 10, 64)
+		if err != nil || major == math.MaxUint64 {
+			return ""
+		}
+		clauses = append([]string{strconv.Quote(src[loc[0]:loc[5]])}, clauses...)
+		fix = fix[:loc[0]] + fmt.Sprintf(">=%s.%s, <%d", src[loc[2]:loc[3]], src[loc[4]:loc[5]], major+1) + fix[loc[5]:]
+	}
+	if len(clauses) == 0 {
+		return ""
+	}
+	if f, err := ParseConstraint(fix); err != nil || !f.Allows(v) {
+		return ""
+	}
+	what := " allows only the patch releases of the version it names"
+	if len(clauses) > 1 {
+		what = " allow only the patch releases of the versions they name"
+	}
+	return fmt.Sprintf(`%s%s (~> is Masterminds' "~" here, not Terraform's or RubyGems' operator): write %q to allow %s`,
+		strings.Join(clauses, " and "), what, fix, v)
+}
+
+// twoPartPessimistic finds a "~>" with a major and a minor version and no
+// patch, the one "~>" that Masterminds and Terraform read differently.
+var twoPartPessimistic = regexp.MustCompile(`~>\s*v?(\d+)\.(\d+)\b(?:[^.\-+0-9A-Za-z]|$)`)
 
 // lowerBound finds the operator and version of a clause that sets a lower
 // bound: ">=1.30" (or "=>1.30"), "~1.2", "^2", "~>3.1" or "=1.29"; not the "=" of "<="

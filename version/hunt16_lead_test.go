@@ -1,6 +1,7 @@
 package version_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -29,4 +30,65 @@ func TestHunt16PrereleaseHintReversedOperator(t *testing.T) {
 		assert.True(t, fixed.Allows(pre), src)
 		assert.True(t, fixed.Allows(version.MustParse("1.2.0")), "%s: the range kept", src)
 	}
+}
+
+// TestHunt16PessimisticHint: a two-part "~>", which Masterminds reads as
+// its tilde (5.0.x) and Terraform and RubyGems as any 5.x from 5.0, says
+// so where it refuses a version that Terraform's reading allows, and what
+// to write for that reading; it says nothing where that would not help,
+// or of "~" and three-part "~>", which both read alike.
+func TestHunt16PessimisticHint(t *testing.T) {
+	for _, tt := range []struct{ constraint, version, want string }{
+		{"~> 5.0", "5.3.1", `"~> 5.0" allows only the patch releases of the version it names (~> is Masterminds' "~" here, not Terraform's or RubyGems' operator): write ">=5.0, <6" to allow 5.3.1`},
+		{"~>0.12", "0.14.2", `write ">=0.12, <1" to allow 0.14.2`},
+		{"~> 5.0, != 5.2.0", "5.3.1", `write ">=5.0, <6, != 5.2.0" to allow 5.3.1`},
+		{"~> 4.1 || ~> 5.0", "5.3.1", `"~> 4.1" and "~> 5.0" allow only the patch releases of the versions they name`},
+		{"~> 5.0", "5.0.7", ""}, // allowed as it is
+		{"~> 5.0", "6.0.0", ""}, // not by Terraform's reading either
+		{"~> 5.0, != 5.3.1", "5.3.1", ""},
+		{"~5.0", "5.3.1", ""},        // npm's tilde, meant so
+		{"~> 5.0.1", "5.3.1", ""},    // three parts: read alike
+		{">=5.0, <5.1", "5.3.1", ""}, // no "~>"
+	} {
+		got := version.MustParseConstraint(tt.constraint).PessimisticHint(version.MustParse(tt.version))
+		if tt.want == "" {
+			assert.Empty(t, got, "%s %s", tt.constraint, tt.version)
+			continue
+		}
+		assert.Contains(t, got, tt.want, "%s %s", tt.constraint, tt.version)
+	}
+}
+
+// FuzzHunt16PessimisticHint: whatever the constraint and version, the
+// pessimistic hint, when it has one, names a constraint that parses and
+// allows the version, which the constraint itself refuses.
+func FuzzHunt16PessimisticHint(f *testing.F) {
+	for _, s := range []string{"~> 5.0", "~>0.12", "~> 5.0, != 5.2.0", "~> 4.1 || ~> 5.0", "~> 5.0.1", ">=1 ~>2.3", "~> v1.2", "~> 18446744073709551615.0"} {
+		f.Add(s, "5.3.1")
+		f.Add(s, "2.9.0")
+	}
+	f.Fuzz(func(t *testing.T, cs, vs string) {
+		c, err := version.ParseConstraint(cs)
+		if err != nil {
+			return
+		}
+		v, err := version.Parse(vs)
+		if err != nil {
+			return
+		}
+		hint := c.PessimisticHint(v)
+		if hint == "" {
+			return
+		}
+		require.False(t, c.Allows(v), "a hint for a version %q allows: %s", cs, hint)
+		_, rest, ok := strings.Cut(hint, "): write ")
+		require.True(t, ok, hint)
+		quoted, _, ok := strings.Cut(rest, " to allow ")
+		require.True(t, ok, hint)
+		fix, err := strconv.Unquote(quoted)
+		require.NoError(t, err, hint)
+		fc, err := version.ParseConstraint(fix)
+		require.NoError(t, err, "the hint's %q", fix)
+		require.True(t, fc.Allows(v), "the hint's %q does not allow %s", fix, v)
+	})
 }
