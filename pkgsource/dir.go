@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Index file names in a repository.
@@ -131,6 +132,9 @@ func (e *noIndexError) Unwrap() []error { return []error{ErrNoIndex, e.err} }
 // bytes.
 func (d *Dir) readFile(name string, limit int64) ([]byte, error) {
 	f, err := d.open("index", name)
+	if errors.Is(err, ErrUnsafePath) {
+		return nil, fmt.Errorf("pkgsource: %w", err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -205,12 +209,45 @@ func (d *Dir) open(what, name string) (*os.File, error) {
 		return nil, fmt.Errorf("%w: %s: %w", ErrNotFound, name, err)
 	}
 	// os.Root refused the name: say why if a link leads outside.
-	if real, rerr := filepath.EvalSymlinks(filepath.Join(d.path, name)); rerr == nil {
-		if rel, rerr := filepath.Rel(d.path, real); rerr == nil && !filepath.IsLocal(rel) {
-			return nil, fmt.Errorf("%w: %q leads outside the repository to %s", ErrUnsafePath, name, real)
+	if to := d.linkOutside(name); to != "" {
+		advice := "copy the file into it"
+		if what == "index" {
+			advice += ", or give the source the directory it is in"
 		}
+		return nil, fmt.Errorf("%w: %s %q leads outside the repository to %s, through a symbolic link: the repository %s reads its own files only: %s",
+			ErrUnsafePath, what, name, to, d.path, advice)
 	}
 	return nil, fmt.Errorf("pkgsource: %s: %w", name, err)
+}
+
+// linkOutside returns where name, a local file name of the repository,
+// leads when a symbolic link along it leads outside the repository, or
+// "". A link whose target does not exist is followed as far as it goes:
+// os.Root refuses it too.
+func (d *Dir) linkOutside(name string) string {
+	base := d.trustKey // the directory itself, its links resolved
+	if real, err := filepath.EvalSymlinks(filepath.Join(base, name)); err == nil {
+		if rel, err := filepath.Rel(base, real); err == nil && !filepath.IsLocal(rel) {
+			return real
+		}
+		return ""
+	}
+	p := base
+	for elem := range strings.SplitSeq(name, "/") {
+		p = filepath.Join(p, elem)
+		target, err := os.Readlink(p)
+		if err != nil {
+			continue // not a link, or not there
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(p), target)
+		}
+		if rel, err := filepath.Rel(base, target); err == nil && !filepath.IsLocal(rel) {
+			return target
+		}
+		return ""
+	}
+	return ""
 }
 
 // WriteIndex writes idx as the repository index of directory dir and, when

@@ -3,6 +3,9 @@ package pkgsource_test
 import (
 	"crypto/ed25519"
 	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -130,4 +133,34 @@ func TestHunt16IndexMissingNumbersSayWhatToGive(t *testing.T) {
 	_, err = pkgsource.ParseIndex([]byte(indexDoc(with(tomcatEntry(), "size", nil))))
 	require.ErrorIs(t, err, pkgsource.ErrInvalidIndex)
 	assert.Contains(t, err.Error(), `package #1 (tomcat 10.1.34): size 0, want 1 or more: give the file's length in bytes as "size"`)
+}
+
+// A repository whose index.json is a symbolic link out of it, as an
+// operator makes one to publish a build, is refused (a repository reads
+// its own files only) with an error that matches ErrUnsafePath, names the
+// repository, calls the file what it is and says what to do, whether the
+// link's target exists or not; a dangling link out of it was refused with
+// os.Root's "openat index.json: path escapes from parent" alone.
+func TestHunt16DirIndexLinkOutsideSaysWhatToDo(t *testing.T) {
+	for _, exists := range []bool{true, false} {
+		t.Run(fmt.Sprint("target exists ", exists), func(t *testing.T) {
+			r := newRepo(t, false)
+			outside := filepath.Join(t.TempDir(), pkgsource.IndexFile)
+			if exists {
+				require.NoError(t, os.WriteFile(outside, r.files[pkgsource.IndexFile], 0o644))
+			}
+			index := filepath.Join(r.dir, pkgsource.IndexFile)
+			require.NoError(t, os.Remove(index))
+			require.NoError(t, os.Symlink(outside, index))
+			d, err := pkgsource.NewDir(r.dir)
+			require.NoError(t, err)
+			defer d.Close()
+			_, err = d.Packages(t.Context(), "tomcat")
+			require.ErrorIs(t, err, pkgsource.ErrUnsafePath)
+			msg := err.Error()
+			assert.True(t, strings.HasPrefix(msg, "pkgsource: "), msg)
+			assert.Contains(t, msg, `index "index.json" leads outside the repository to `+outside+`, through a symbolic link: the repository `+r.dir+
+				" reads its own files only: copy the file into it, or give the source the directory it is in")
+		})
+	}
 }
