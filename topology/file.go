@@ -774,7 +774,8 @@ func jsonMessage(data []byte, err error) string {
 // jsonSyntaxHint says, for a syntax error in data, what the data is
 // when it is not JSON at all (markup, a compressed file), or what JSON does
 // not allow where editors and other languages do (comments, a "," before
-// "}" or "]", single quotes, keys without quotes, a "," left out) and what
+// "}" or "]", single quotes, keys without quotes, a "," left out, a tab or
+// a line break within a string) and what
 // to write; or "".
 func jsonSyntaxHint(data []byte, syn *json.SyntaxError) string {
 	if trimmed := bytes.TrimLeft(data, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '<' {
@@ -794,6 +795,8 @@ func jsonSyntaxHint(data []byte, syn *json.SyntaxError) string {
 	switch {
 	case at[0] == '/':
 		return ": JSON holds no comments: remove them"
+	case at[0] < 0x20 && strings.HasSuffix(msg, "in string literal"):
+		return `: a JSON string holds no control character: remove it, or write it as an escape, such as "\t" for a tab or "\n" for a line break`
 	case (at[0] == '}' || at[0] == ']') && bytes.HasSuffix(before, []byte(",")):
 		return `: JSON allows no "," before "}" or "]": remove the last ","`
 	case at[0] == '\'':

@@ -262,3 +262,18 @@ func TestHunt16FileTooLargeSaysWhatToDo(t *testing.T) {
 	assert.Contains(t, err.Error(), fmt.Sprintf("larger than %d bytes (topology.MaxFileSize): ", topology.MaxFileSize)+
 		"if it is a topology, serve one that large through a topology.Topology over the inventory that holds it, or build it with topology.New")
 }
+
+// A tab or a line break typed or pasted inside a JSON string is refused
+// with what to write instead; encoding/json says only "invalid character
+// '\t' in string literal".
+func TestHunt16JSONControlCharacterInStringSaysWhatToWrite(t *testing.T) {
+	for name, c := range map[string]string{"tab": "\t", "line break": "\n", "carriage return": "\r"} {
+		t.Run(name, func(t *testing.T) {
+			file := "{\n  \"schema\": \"stackup.topology/v1\",\n  \"applications\": [{\"id\": \"sh" + c + "op\"}]\n}\n"
+			_, err := topology.ReadJSON(strings.NewReader(file))
+			require.ErrorIs(t, err, topology.ErrInvalid)
+			assert.Contains(t, err.Error(), "line 3, column 30")
+			assert.Contains(t, err.Error(), `: a JSON string holds no control character: remove it, or write it as an escape, such as "\t" for a tab or "\n" for a line break`)
+		})
+	}
+}
