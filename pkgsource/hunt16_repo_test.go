@@ -164,3 +164,17 @@ func TestHunt16DirIndexLinkOutsideSaysWhatToDo(t *testing.T) {
 		})
 	}
 }
+
+// A trust store edited by hand into a form it cannot be read in says
+// where and what belongs there, in the file's terms, not in Go's ("cannot
+// unmarshal string into Go value of type int64").
+func TestHunt16TrustStoreMalformedSaysWhere(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "trust.json")
+	require.NoError(t, os.WriteFile(path, []byte("{\n  \"http(s)://repo.example/\": \"5\"\n}\n"), 0o600))
+	_, err := pkgsource.NewFileTrustStore(path).Version(t.Context(), "http(s)://repo.example/")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "line 2, column 32")
+	assert.Contains(t, err.Error(), "a string where a whole number belongs")
+	assert.NotContains(t, err.Error(), "Go value")
+	assert.Contains(t, err.Error(), "restore it from a backup")
+}

@@ -124,6 +124,8 @@ func (s *FileTrustStore) load() (map[string]int64, error) {
 	if err := json.Unmarshal(data, &versions); err != nil || versions == nil { // null too
 		if err == nil {
 			err = errors.New("it holds null, not an object of versions")
+		} else {
+			err = topology.JSONError(data, err) // in the file's terms, with its place
 		}
 		return nil, &FileError{What: trustStoreWhat, Path: s.path, Err: fmt.Errorf(
 			"malformed (%w): restore it from a backup; recreating it would trust whatever index versions repositories serve now", err)}
