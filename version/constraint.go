@@ -320,23 +320,27 @@ func (c Constraint) PrereleaseHint(v Version) string {
 // PessimisticHint returns, when c refuses v but would allow it if its
 // two-part "~>" clauses meant what they mean to Terraform and RubyGems
 // ("~> 5.0" is any 5.x from 5.0, not Masterminds' 5.0.x), a sentence that
-// says so and what to write, such as `"~>5.0" allows 5.0.x only (~> is
-// "~" here, not Terraform's operator): write ">=5.0, <6" to allow
-// 5.3.1`; otherwise "". Errors append it to say what to do next.
+// says so and what to write, such as `"~> 5.0" allows only the patch
+// releases of the version it names (~> is Masterminds' "~" here, not
+// Terraform's or RubyGems' operator): write ">=5.0, <6" to allow 5.3.1`;
+// otherwise "". Errors append it to say what to do next. It parses the
+// constraint it suggests, each time: a Constraint holds nothing that
+// changes once it is made, so that two made from one text stay equal
+// (reflect.DeepEqual, as hosts' tests compare plans).
 func (c Constraint) PessimisticHint(v Version) string {
 	if c.p == nil || !strings.Contains(c.p.src, "~>") || c.Allows(v) {
 		return ""
 	}
 	src, fix := c.p.src, c.p.src
-	var clauses []string
 	locs := twoPartPessimistic.FindAllStringSubmatchIndex(src, -1)
+	clauses := make([]string, len(locs))
 	for i := len(locs) - 1; i >= 0; i-- { // from the last, so that the earlier ones' places hold
 		loc := locs[i]
 		major, err := strconv.ParseUint(src[loc[2]:loc[3]], 10, 64)
 		if err != nil || major == math.MaxUint64 {
 			return ""
 		}
-		clauses = append([]string{strconv.Quote(src[loc[0]:loc[5]])}, clauses...)
+		clauses[i] = strconv.Quote(src[loc[0]:loc[5]])
 		fix = fix[:loc[0]] + fmt.Sprintf(">=%s.%s, <%d", src[loc[2]:loc[3]], src[loc[4]:loc[5]], major+1) + fix[loc[5]:]
 	}
 	if len(clauses) == 0 {
@@ -355,7 +359,7 @@ func (c Constraint) PessimisticHint(v Version) string {
 
 // twoPartPessimistic finds a "~>" with a major and a minor version and no
 // patch, the one "~>" that Masterminds and Terraform read differently.
-var twoPartPessimistic = regexp.MustCompile(`~>\s*v?(\d+)\.(\d+)\b(?:[^.\-+0-9A-Za-z]|$)`)
+var twoPartPessimistic = regexp.MustCompile(`~>\s*v?(\d+)\.(\d+)(?:[^.\-+0-9A-Za-z]|$)`)
 
 // lowerBound finds the operator and version of a clause that sets a lower
 // bound: ">=1.30" (or "=>1.30"), "~1.2", "^2", "~>3.1" or "=1.29"; not the "=" of "<="

@@ -1,6 +1,7 @@
 package version_test
 
 import (
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -91,4 +92,20 @@ func FuzzHunt16PessimisticHint(f *testing.F) {
 		require.NoError(t, err, "the hint's %q", fix)
 		require.True(t, fc.Allows(v), "the hint's %q does not allow %s", fix, v)
 	})
+}
+
+// TestHunt16HintsKeepConstraintsEqual: asking a constraint's hints
+// changes nothing in it: two constraints parsed from one text stay
+// reflect.DeepEqual, as hosts' tests compare plans, whichever was asked.
+// (A cache of the hints' rewrites inside the constraint broke this.)
+func TestHunt16HintsKeepConstraintsEqual(t *testing.T) {
+	for _, tt := range []struct{ constraint, version string }{
+		{"~> 5.0, != 5.2.0", "5.3.1"},
+		{"^18.17 || >=20.5", "22.0.0-rc.1"},
+	} {
+		asked, other := version.MustParseConstraint(tt.constraint), version.MustParseConstraint(tt.constraint)
+		v := version.MustParse(tt.version)
+		require.NotEmpty(t, asked.PessimisticHint(v)+asked.PrereleaseHint(v), tt.constraint)
+		assert.True(t, reflect.DeepEqual(asked, other), tt.constraint)
+	}
 }
