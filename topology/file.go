@@ -464,10 +464,37 @@ func checkKeysByToken(data []byte) error {
 		name   string
 		offset int64 // of its opening quote
 	}
-	// One per open object or array.
+	// The keys of an object by folded name; nil in an array.
+	enter := func(_ *map[string]key, array bool) map[string]key {
+		if array {
+			return nil
+		}
+		return map[string]key{}
+	}
+	return walkKeys(data, enter, func(keys *map[string]key, name string, at int64) error {
+		folded := foldName(name)
+		if first, dup := (*keys)[folded]; dup {
+			return &DuplicateKeyError{Key: name, At: bytePlace(data, at), First: first.name, FirstAt: bytePlace(data, first.offset)}
+		}
+		(*keys)[folded] = key{name: name, offset: at}
+		return nil
+	})
+}
+
+// errStopWalk ends walkKeys early, as a visitor found what it looked for.
+var errStopWalk = errors.New("stop")
+
+// walkKeys walks the tokens of data, a JSON document, keeping a state S
+// for each object and array open: enter makes it from its parent's (nil
+// at the top) as the object or array opens, and key is called with the
+// innermost object's state for each of its keys, and the offset of the
+// key's opening quote. It returns key's error, but for errStopWalk, or
+// the decoder's.
+func walkKeys[S any](data []byte, enter func(parent *S, array bool) S, key func(level *S, name string, at int64) error) error {
 	type level struct {
-		keys      map[string]key // by folded name; nil in an array
-		valueNext bool           // a key was read: its value comes next
+		s         S
+		object    bool
+		valueNext bool // a key was read: its value comes next
 	}
 	var open []level
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -485,32 +512,35 @@ func checkKeysByToken(data []byte) error {
 			open = open[:len(open)-1]
 			continue
 		}
-		if name, ok := tok.(string); ok && len(open) > 0 && open[len(open)-1].keys != nil && !open[len(open)-1].valueNext {
-			top := &open[len(open)-1]
-			top.valueNext = true
+		if top := len(open) - 1; top >= 0 && open[top].object && !open[top].valueNext {
+			open[top].valueNext = true
 			start := before // skip the white space and comma before the quote
 			for start < int64(len(data)) && data[start] != '"' {
 				start++
 			}
-			folded := foldName(name)
-			first, dup := top.keys[folded]
-			if !dup {
-				top.keys[folded] = key{name: name, offset: start}
-				continue
+			name, _ := tok.(string)
+			if err := key(&open[top].s, name, start); err != nil {
+				return nilIfStop(err)
 			}
-			return &DuplicateKeyError{Key: name, At: bytePlace(data, start), First: first.name, FirstAt: bytePlace(data, first.offset)}
+			continue
 		}
 		// A value.
-		if len(open) > 0 {
-			open[len(open)-1].valueNext = false
+		var parent *S
+		if top := len(open) - 1; top >= 0 {
+			open[top].valueNext, parent = false, &open[top].s
 		}
-		switch tok {
-		case json.Delim('{'):
-			open = append(open, level{keys: map[string]key{}})
-		case json.Delim('['):
-			open = append(open, level{})
+		if d, ok := tok.(json.Delim); ok {
+			open = append(open, level{s: enter(parent, d == '['), object: d == '{'})
 		}
 	}
+}
+
+// nilIfStop returns err, or nil for errStopWalk.
+func nilIfStop(err error) error {
+	if errors.Is(err, errStopWalk) {
+		return nil
+	}
+	return err
 }
 
 // foldName folds a key as encoding/json does to match it to a field: two
@@ -540,48 +570,21 @@ func foldName(name string) string {
 // (whatever their case), and the keys of that struct; or "" and nil.
 // encoding/json names an unknown field, but not where it is, and a key
 // unknown in one object may be known in another.
-func unknownField(data []byte, t reflect.Type) (string, []string) {
-	// One per open object or array: the struct or slice type it decodes
-	// into, or nil for one not checked (a map, an interface).
-	type level struct {
-		t         reflect.Type
-		valueNext reflect.Type // a key was read: the type of its value; nil otherwise
-		keyRead   bool
-	}
-	var open []level
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	for {
-		before := dec.InputOffset()
-		tok, err := dec.Token()
-		if err != nil {
-			return "", nil
-		}
-		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
-			open = open[:len(open)-1]
-			continue
-		}
-		var vt reflect.Type // the type of this value, when known
-		switch top := len(open) - 1; {
-		case top < 0:
-			vt = t
-		case open[top].t == nil:
-		case open[top].t.Kind() == reflect.Struct && !open[top].keyRead:
-			name, _ := tok.(string)
-			f, ok := fieldByKey(open[top].t, name)
-			if !ok {
-				start := before // skip the white space and comma before the quote
-				for start < int64(len(data)) && data[start] != '"' {
-					start++
-				}
-				return bytePlace(data, start), structKeys(open[top].t, "json")
-			}
-			open[top].keyRead, open[top].valueNext = true, f.Type
-			continue
-		case open[top].t.Kind() == reflect.Struct:
-			vt, open[top].keyRead = open[top].valueNext, false
+func unknownField(data []byte, t reflect.Type) (place string, keys []string) {
+	// The struct or slice type an object or array decodes into, or nil
+	// for one not checked (a map, an interface); and, in a struct, the
+	// type of the value of the key just read.
+	type level struct{ t, next reflect.Type }
+	enter := func(parent *level, _ bool) level {
+		vt := t
+		switch {
+		case parent == nil:
+		case parent.t == nil:
+			vt = nil
+		case parent.t.Kind() == reflect.Struct:
+			vt = parent.next
 		default:
-			vt = open[top].t.Elem()
+			vt = parent.t.Elem()
 		}
 		for vt != nil && vt.Kind() == reflect.Pointer {
 			vt = vt.Elem()
@@ -589,10 +592,21 @@ func unknownField(data []byte, t reflect.Type) (string, []string) {
 		if vt != nil && vt.Kind() != reflect.Struct && vt.Kind() != reflect.Slice && vt.Kind() != reflect.Array {
 			vt = nil
 		}
-		if tok == json.Delim('{') || tok == json.Delim('[') {
-			open = append(open, level{t: vt})
-		}
+		return level{t: vt}
 	}
+	_ = walkKeys(data, enter, func(l *level, name string, at int64) error {
+		if l.t == nil || l.t.Kind() != reflect.Struct {
+			return nil
+		}
+		f, ok := fieldByKey(l.t, name)
+		if !ok {
+			place, keys = bytePlace(data, at), structKeys(l.t, "json")
+			return errStopWalk
+		}
+		l.next = f.Type
+		return nil
+	})
+	return place, keys
 }
 
 // fieldByKey returns the field of struct t that encoding/json sets for
