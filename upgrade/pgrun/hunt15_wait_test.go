@@ -47,13 +47,17 @@ func h15Pool(t *testing.T, url, app string, tracer pgx.QueryTracer, edit func(*p
 }
 
 // h15Terminate ends the server's connections named app, as an operator's
-// pg_terminate_backend does, and waits until they are gone.
+// pg_terminate_backend does, and waits until they are gone: all but the
+// one that LISTENs, kept out of the pool. Were it ended too, the listener
+// could connect again first, taking the pool's dead connection (its LISTEN
+// failing there) and leaving the next read a new one, which would never
+// meet the lost connection.
 func h15Terminate(t *testing.T, admin *pgxpool.Pool, app string) {
 	t.Helper()
 	ctx := context.Background()
 	var pids []int32
 	require.NoError(t, admin.QueryRow(ctx, `SELECT coalesce(array_agg(pid), '{}') FROM pg_stat_activity
-		WHERE application_name = $1`, app).Scan(&pids))
+		WHERE application_name = $1 AND query NOT LIKE 'LISTEN %'`, app).Scan(&pids))
 	require.NotEmpty(t, pids, "no connection named %s", app)
 	_, err := admin.Exec(ctx, `SELECT pg_terminate_backend(p) FROM unnest($1::int[]) p`, pids)
 	require.NoError(t, err)
@@ -67,12 +71,13 @@ func h15Terminate(t *testing.T, admin *pgxpool.Pool, app string) {
 	}
 }
 
-// failedQueries is a pgx.QueryTracer that closes read once Status has
-// read a run (its first statement succeeded), and failed once a
-// statement other than LISTEN has failed.
+// failedQueries is a pgx.QueryTracer that closes listening once LISTEN
+// has succeeded, read once Status has read a run after that (its first
+// statement succeeded, on a connection of the pool, the listener's taken
+// out of it), and failed once a statement other than LISTEN has failed.
 type failedQueries struct {
-	once, readOnce sync.Once
-	read, failed   chan struct{}
+	once, readOnce, listenOnce sync.Once
+	read, listening, failed    chan struct{}
 }
 
 func (f *failedQueries) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
@@ -84,14 +89,16 @@ func (f *failedQueries) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, d pgx.Tr
 	switch {
 	case d.Err != nil && !strings.HasPrefix(sql, "LISTEN"):
 		f.once.Do(func() { close(f.failed) })
-	case d.Err == nil && strings.Contains(sql, "finished_at IS NOT NULL"):
+	case d.Err == nil && strings.Contains(sql, "finished_at IS NOT NULL") && isClosed(f.listening):
 		f.readOnce.Do(func() { close(f.read) })
+	case d.Err == nil && strings.HasPrefix(sql, "LISTEN"):
+		f.listenOnce.Do(func() { close(f.listening) })
 	}
 }
 
 // TestHunt15WaitRidesOutLostConnection: the connection of a process that
 // Waits on a run is ended by the server (pg_terminate_backend, as a
-// restart ends them all) while a worker elsewhere runs a step: Wait reads
+// restart does) while a worker elsewhere runs a step: Wait reads
 // the run again on a new connection, as workers do, and returns once the
 // run has finished, with its Status. Before, Wait returned at its first
 // read on the lost connection, with the connection's error ("terminating
@@ -122,7 +129,7 @@ func TestHunt15WaitRidesOutLostConnection(t *testing.T) {
 	go func() { worked <- ws.Work(ctx, plan.ID, exec, sleepy) }()
 	<-started
 
-	tracer := &failedQueries{read: make(chan struct{}), failed: make(chan struct{})}
+	tracer := &failedQueries{read: make(chan struct{}), listening: make(chan struct{}), failed: make(chan struct{})}
 	// No ping before a connection is reused: the read after the kill
 	// meets the lost connection, as one within a second of the last does.
 	waiterPool := h15Pool(t, srv.URL, "h15-waiter", tracer, func(c *pgxpool.Config) {
@@ -139,7 +146,7 @@ func TestHunt15WaitRidesOutLostConnection(t *testing.T) {
 		st, err := waiter.Wait(ctx, plan.ID, time.Millisecond)
 		waitDone <- waited{st, err}
 	}()
-	<-tracer.read // Wait's connection is open: the kill ends it
+	<-tracer.read // Wait's connection is open, the listener's apart (see h15Terminate): the kill ends the first
 	h15Terminate(t, admin, "h15-waiter")
 	<-tracer.failed // Wait read the run on a lost connection
 	close(release)
