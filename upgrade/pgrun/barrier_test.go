@@ -111,4 +111,21 @@ func TestBarrierSkippedWhenABatchFails(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 5, skips)
+	// Paged from each page's last Seq, they are the same events; a limit
+	// of 0 or less gives none.
+	var paged []Event
+	for after := int64(0); ; {
+		page, err := s.Events(ctx, plan.ID, after, 7)
+		require.NoError(t, err)
+		if len(page) == 0 {
+			break
+		}
+		paged, after = append(paged, page...), page[len(page)-1].Seq
+	}
+	assert.Equal(t, events, paged)
+	for _, limit := range []int{0, -1} {
+		none, err := s.Events(ctx, plan.ID, 0, limit)
+		require.NoError(t, err)
+		assert.Empty(t, none, "limit %d", limit)
+	}
 }

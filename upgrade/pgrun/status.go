@@ -458,7 +458,8 @@ type Event struct {
 }
 
 // Events returns up to limit events of the run of plan planID after
-// sequence number after (0 for the first), oldest first. A run's events
+// sequence number after (0 for the first), oldest first; none for a limit
+// of 0 or less. Read them in pages, from the last Seq of each. A run's events
 // are written under its row lock, so they commit in the order of their
 // sequence numbers: reading on from the last one seen misses none. The
 // start of a step whose worker hands it back before starting it (as it
