@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/upgrade/internal/dag"
 	"github.com/stackup/stackup/version"
 )
 
@@ -156,7 +157,8 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 // with an error matching ErrInvalidPlan, a plan of
 // another schema, whose ID is not the hash of its content (it was edited),
 // followed by anything but white space (another plan appended to the
-// file), that gives a key twice, whose steps cannot be ordered, with a
+// file), that gives a key twice, whose steps cannot be ordered or are not
+// in order (each after the steps its After list names), with a
 // step whose To is not the version of the package or template it deploys,
 // or which holds an identifier outside the safe set of topology.CheckID (an error
 // matching topology.ErrInvalidID too, naming the field).
@@ -205,13 +207,41 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 	if id := planID(in.Plan); id != in.ID {
 		return nil, fmt.Errorf("upgrade: %w: id %s does not match its content (%s)", ErrInvalidPlan, textID(in.ID), id)
 	}
-	if _, _, err := stepGraph(in.Plan); err != nil {
+	g, order, err := stepGraph(in.Plan)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkOrder(in.Plan, g, order); err != nil {
 		return nil, err
 	}
 	if err := linkRequests(in.Plan); err != nil {
 		return nil, err
 	}
 	return in.Plan, nil
+}
+
+// checkOrder refuses a plan read from a file whose steps are not in the
+// order Plan promises, each after every step its After list names, a
+// barrier standing for the steps it waits for: a host may run the steps
+// of a plan one by one, in order. graph holds p's steps and then its
+// barriers (see stepGraph), order a topological order of them.
+func checkOrder(p *Plan, graph *dag.Graph, order []int) error {
+	last := make([]int, graph.Len()) // of each vertex, the latest step it is, or stands for; -1 for none
+	for _, v := range order {
+		last[v] = -1
+		if v < len(p.Steps) {
+			last[v] = v
+		}
+		for _, d := range graph.Deps(v) {
+			l := last[d]
+			if v < len(p.Steps) && l > v {
+				return fmt.Errorf("upgrade: %w: step %s comes before %s, which it comes after: list each step after those it comes after, as WriteJSON does, or plan again",
+					ErrInvalidPlan, textID(p.Steps[v].ID), textID(p.Steps[l].ID))
+			}
+			last[v] = max(last[v], l)
+		}
+	}
+	return nil
 }
 
 // linkRequests points each Application step of p read from JSON at its
