@@ -484,7 +484,7 @@ func edgesOf(steps []Step, barriers []Barrier) (stepEdges, error) {
 			return fmt.Errorf("upgrade: %w: %s #%d has no ID: give every step and barrier one", ErrInvalidPlan, what, i+1)
 		}
 		if _, dup := index[id]; dup {
-			return fmt.Errorf("upgrade: %w: duplicate step ID %s", ErrInvalidPlan, textID(id))
+			return fmt.Errorf("upgrade: %w: duplicate step ID %s: give each step and barrier an ID of its own", ErrInvalidPlan, textID(id))
 		}
 		index[id] = int32(len(index))
 		edges += len(after)
@@ -497,7 +497,7 @@ func edgesOf(steps []Step, barriers []Barrier) (stepEdges, error) {
 	}
 	for i := range barriers {
 		if len(barriers[i].After) == 0 {
-			return stepEdges{}, fmt.Errorf("upgrade: %w: barrier %s waits for no step", ErrInvalidPlan, textID(barriers[i].ID))
+			return stepEdges{}, fmt.Errorf("upgrade: %w: barrier %s waits for no step: list the steps it waits for in its After, or remove it", ErrInvalidPlan, textID(barriers[i].ID))
 		}
 		if err := add("barrier", i, barriers[i].ID, barriers[i].After); err != nil {
 			return stepEdges{}, err
@@ -508,7 +508,8 @@ func edgesOf(steps []Step, barriers []Barrier) (stepEdges, error) {
 		for _, a := range after {
 			j, ok := index[a]
 			if !ok {
-				return fmt.Errorf("upgrade: %w: %s %s comes after unknown step %s", ErrInvalidPlan, what, textID(id), textID(a))
+				return fmt.Errorf("upgrade: %w: %s %s comes after unknown step %s: add step %[4]s to the plan or take it out of the After list",
+					ErrInvalidPlan, what, textID(id), textID(a))
 			}
 			g.add(int(j))
 		}
@@ -634,5 +635,5 @@ func cycleError(cycle []int, id func(int) StepID) error {
 	for i, c := range cycle {
 		ids[i] = textID(id(c))
 	}
-	return fmt.Errorf("upgrade: %w: steps form a cycle: %s", ErrInvalidPlan, strings.Join(ids, " → "))
+	return fmt.Errorf("upgrade: %w: steps form a cycle: %s: take one of them out of the After list of another", ErrInvalidPlan, strings.Join(ids, " → "))
 }

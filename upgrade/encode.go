@@ -205,7 +205,8 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 		return nil, err
 	}
 	if id := planID(in.Plan); id != in.ID {
-		return nil, fmt.Errorf("upgrade: %w: id %s does not match its content (%s)", ErrInvalidPlan, textID(in.ID), id)
+		return nil, fmt.Errorf("upgrade: %w: id %s does not match its content (%s): the plan was changed after it was made; "+
+			"review it again and plan again, or have the program that changed it set its ID to Plan.ComputeID", ErrInvalidPlan, textID(in.ID), id)
 	}
 	g, order, err := stepGraph(in.Plan)
 	if err != nil {
@@ -255,7 +256,7 @@ func linkRequests(p *Plan) error {
 		}
 		if s.Kind == Application {
 			if s.Request < 0 || s.Request >= len(p.Requests) {
-				return fmt.Errorf("upgrade: %w: step %s names request #%d of %d", ErrInvalidPlan, s.ID, s.Request+1, len(p.Requests))
+				return fmt.Errorf("upgrade: %w: step %s names request #%d of %d: name one of the plan's requests, or plan again", ErrInvalidPlan, textID(s.ID), s.Request+1, len(p.Requests))
 			}
 			s.NewTemplate = &p.Requests[s.Request].Template
 		}
@@ -451,7 +452,7 @@ func checkDecisions(p *Plan) error {
 		case i > 0 && d.Node <= p.Decisions[i-1].Node:
 			return fmt.Errorf("upgrade: %w: decisions[%d]: node %s is not after %s: one decision per node, sorted by node", ErrInvalidPlan, i, textID(d.Node), textID(p.Decisions[i-1].Node))
 		case !stepped[d.Node]:
-			return fmt.Errorf("upgrade: %w: decisions[%d]: node %s has no platform step", ErrInvalidPlan, i, textID(d.Node))
+			return fmt.Errorf("upgrade: %w: decisions[%d]: node %s has no platform step: remove the decision, or plan again", ErrInvalidPlan, i, textID(d.Node))
 		}
 	}
 	return nil

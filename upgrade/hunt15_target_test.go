@@ -112,7 +112,8 @@ func TestHunt15EditedPlanShowsBothIDsWhole(t *testing.T) {
 	require.NoError(t, plan.WriteJSON(&buf))
 	_, err = upgrade.ReadJSON(&buf)
 	require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
-	assert.Equal(t, "upgrade: invalid plan: id "+plan.ID+" does not match its content ("+plan.ComputeID()+")", err.Error())
+	assert.Equal(t, "upgrade: invalid plan: id "+plan.ID+" does not match its content ("+plan.ComputeID()+"): the plan was changed after it was made; "+
+		"review it again and plan again, or have the program that changed it set its ID to Plan.ComputeID", err.Error())
 }
 
 // TestHunt15NewestBuildOfK3s: a k3s cluster on v1.27.4+k3s1, the

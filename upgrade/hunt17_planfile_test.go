@@ -2,6 +2,7 @@ package upgrade_test
 
 import (
 	"bytes"
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -57,5 +58,50 @@ func TestHunt17ReadJSONRefusesStepsOutOfOrder(t *testing.T) {
 		require.NoError(t, p.WriteJSON(&buf))
 		_, err := upgrade.ReadJSON(&buf)
 		require.NoError(t, err)
+	}
+}
+
+// TestHunt17InvalidPlanSaysWhatToDo reads plan files that cannot be
+// run, as a reviewer's editor or an attacker leaves them, their IDs hashed
+// again but for the edited one: each error matched ErrInvalidPlan and
+// named the item, but most did not say what to do about it ("duplicate
+// step ID a", "steps form a cycle: a → b → a"), as Run's for a plan built
+// by hand did not.
+func TestHunt17InvalidPlanSaysWhatToDo(t *testing.T) {
+	after := func(ids ...upgrade.StepID) []upgrade.StepID { return ids }
+	edited := hunt17Plan([]upgrade.Step{{ID: "a"}}, nil)
+	edited.Steps[0].Reason = "edited"
+	other := hunt17Plan([]upgrade.Step{{ID: "a"}}, nil)
+	other.Steps[0].Request = 3
+	other.ID = other.ComputeID()
+	for name, tc := range map[string]struct {
+		plan       *upgrade.Plan
+		item, todo string
+	}{
+		"duplicate": {hunt17Plan([]upgrade.Step{{ID: "a"}, {ID: "a"}}, nil), "duplicate step ID a", "give each step and barrier an ID of its own"},
+		"unknown":   {hunt17Plan([]upgrade.Step{{ID: "a", After: after("zz")}}, nil), "step a comes after unknown step zz", "add step zz to the plan or take it out of the After list"},
+		"cycle": {hunt17Plan([]upgrade.Step{{ID: "a", After: after("b")}, {ID: "b", After: after("a")}}, nil), "steps form a cycle: a → b → a",
+			"take one of them out of the After list of another"},
+		"empty barrier": {hunt17Plan([]upgrade.Step{{ID: "a"}}, []upgrade.Barrier{{ID: "x"}}), "barrier x waits for no step",
+			"list the steps it waits for in its After, or remove it"},
+		"edited":        {edited, "does not match its content", "plan again"},
+		"other request": {other, "step a names request #4 of 1", "name one of the plan's requests"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			require.NoError(t, tc.plan.WriteJSON(&buf))
+			_, err := upgrade.ReadJSON(&buf)
+			require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+			assert.ErrorContains(t, err, tc.item)
+			assert.ErrorContains(t, err, tc.todo)
+			if name != "edited" && name != "other request" { // Run refuses the rest alike
+				_, err = upgrade.Run(t.Context(), tc.plan, upgrade.ExecutorFunc(func(context.Context, upgrade.Step) error {
+					t.Error("a step ran")
+					return nil
+				}))
+				require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+				assert.ErrorContains(t, err, tc.todo)
+			}
+		})
 	}
 }
