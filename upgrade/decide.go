@@ -1252,7 +1252,8 @@ func (pl *planning) settled(d *topology.Dependent, pf *platform) bool {
 const maxSure = 8
 
 // sureDemand returns, for looking ahead from pf to node n beneath it, what
-// n's dependent d, a platform node not yet decided that runs on n, will
+// n's dependent d, a platform node not yet decided that runs on n or
+// depends on it (see undecidedOn), will
 // ask of n whatever it is decided to be: its installed version, if the
 // demands on it so far allow it, binds n to its template's constraint,
 // and every package those demands and its settled co-tenants allow
@@ -1266,9 +1267,9 @@ const maxSure = 8
 // was found depended on their IDs. It reports false when d may ask
 // nothing of n, or too many things to join (see maxSure).
 func (pl *planning) sureDemand(n *nodeInfo, d *topology.Dependent, pf *platform) (Demand, bool, error) {
-	m := pl.undecidedOn(n, d, pf)
-	if m == nil {
-		return Demand{}, false, nil
+	m, err := pl.undecidedOn(n, d, pf)
+	if m == nil || err != nil {
+		return Demand{}, false, err
 	}
 	var buf [8]Demand
 	ds := pl.demandedOf(m, buf[:0])
@@ -1327,17 +1328,29 @@ func (cat *catalog) joined(texts []string) (version.Constraint, bool) {
 }
 
 // undecidedOn returns the node of dependent d when it is a platform node
-// hosted on n, of another type, other than pf, not exempt and not yet
-// decided: one whose demand on n sureDemand bounds; else nil.
-func (pl *planning) undecidedOn(n *nodeInfo, d *topology.Dependent, pf *platform) *nodeInfo {
-	if d.Relation != topology.HostedOn || d.Node == pf.node.ID || pl.exempt(d) {
-		return nil
+// of another type than n, other than pf, not exempt and not yet decided,
+// that its packages' requirements on n's type will be asked of: one
+// hosted on n, or one that depends on n and has no node of that type
+// down its hosting chain (see requiredBeneath), as servers that share a
+// database do. sureDemand bounds its demand on n. Else it returns nil.
+func (pl *planning) undecidedOn(n *nodeInfo, d *topology.Dependent, pf *platform) (*nodeInfo, error) {
+	if d.Node == pf.node.ID || pl.exempt(d) {
+		return nil, nil
 	}
 	m, ok := pl.nodes[d.Node]
 	if !ok || m.platform == nil || m.platform.decided || m.template == nil || m.template.Type == n.template.Type {
-		return nil
+		return nil, nil
 	}
-	return m
+	if d.Relation != topology.HostedOn {
+		// The walk keeps lists of its own: the caller's look-ahead
+		// holds the result of another (see unmetRequirement).
+		var buf [8]*nodeInfo
+		_, hosting, err := pl.walkInto(buf[:0], nil, m, true, func(x *nodeInfo) bool { return x.template.Type == n.template.Type })
+		if err != nil || len(hosting) > 0 {
+			return nil, err
+		}
+	}
+	return m, nil
 }
 
 // sureRequirements adds to texts the constraint on typ of each package of

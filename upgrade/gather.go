@@ -263,16 +263,28 @@ func (pl *planning) runsOn(start *nodeInfo, match func(*nodeInfo) bool) ([]*node
 // walkDown is beneath, through hosted_on relationships only if hosting.
 func (pl *planning) walkDown(start *nodeInfo, hosting bool, match func(*nodeInfo) bool) ([]*nodeInfo, error) {
 	w := &pl.walk
-	found := w.found[:0]
+	queue, found, err := pl.walkInto(w.queue[:0], w.found[:0], start, hosting, match)
+	if err != nil {
+		return nil, err
+	}
+	w.queue, w.found = queue, found
+	return found, nil
+}
+
+// walkInto is walkDown, appending to queue and found, which it returns,
+// rather than to the lists walks reuse: a walk made while the result of
+// another is in use keeps lists of its own.
+func (pl *planning) walkInto(queue, found []*nodeInfo, start *nodeInfo, hosting bool, match func(*nodeInfo) bool) (_, _ []*nodeInfo, err error) {
+	w := &pl.walk
 	// A walk marks the nodes it has seen with its own number, so that no
 	// walk needs a fresh set.
 	w.number++
 	start.seen = w.number
-	queue := append(w.queue[:0], start)
+	queue = append(queue, start)
 	for head := 0; head < len(queue); head++ {
 		below, err := pl.below(queue[head])
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for i, t := range below {
 			if t.seen == w.number || hosting && queue[head].node.Relationships[i].Relation != topology.HostedOn {
@@ -286,8 +298,7 @@ func (pl *planning) walkDown(start *nodeInfo, hosting bool, match func(*nodeInfo
 			queue = append(queue, t)
 		}
 	}
-	w.queue, w.found = queue, found
-	return found, nil
+	return queue, found, nil
 }
 
 // walk is the state of the walks down the relationships, reused from one
