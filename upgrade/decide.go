@@ -1078,11 +1078,11 @@ func (pl *planning) unmetMoving(pf *platform, r pkgsource.Requirement, f *nodeIn
 }
 
 // movedBeside reports whether a platform node not yet decided that runs
-// on n, beside pf, will surely ask of n what its installed version does
-// not meet (see sureDemand): then n moves, though it meets what pf's
-// packages ask, and what they ask must be met along with it. A Tomcat
-// that needs Ubuntu >=22 moves the 20.04 beneath it, which an agent's
-// "<24" alone would leave as it is.
+// on n or depends on it (see undecidedOn), beside pf, will surely ask of
+// n what its installed version does not meet (see sureDemand): then n
+// moves, though it meets what pf's packages ask, and what they ask must
+// be met along with it. A Tomcat that needs Ubuntu >=22 moves the 20.04
+// beneath it, which an agent's "<24" alone would leave as it is.
 func (pl *planning) movedBeside(n *nodeInfo, pf *platform) (bool, error) {
 	deps, err := pl.dependents(n.node.ID)
 	if err != nil {
