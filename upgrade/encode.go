@@ -160,7 +160,8 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 // file), that gives a key twice, whose steps cannot be ordered or are not
 // in order (each after the steps its After list names), with a
 // step whose To is not the version of the package or template it deploys,
-// or which holds an identifier outside the safe set of topology.CheckID (an error
+// with a package that pkgsource.Package.Validate refuses (an error
+// matching pkgsource.ErrInvalid too), or which holds an identifier outside the safe set of topology.CheckID (an error
 // matching topology.ErrInvalidID too, naming the field).
 func ReadJSON(r io.Reader) (*Plan, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxPlanSize+1))
@@ -246,8 +247,8 @@ func checkOrder(p *Plan, graph *dag.Graph, order []int) error {
 }
 
 // linkRequests points each Application step of p read from JSON at its
-// request's template, refusing a step of no kind or of a request p does
-// not have.
+// request's template, refusing a step of no kind, of a request p does
+// not have, or with a package that pkgsource.Package.Validate refuses.
 func linkRequests(p *Plan) error {
 	for i := range p.Steps {
 		s := &p.Steps[i]
@@ -259,6 +260,11 @@ func linkRequests(p *Plan) error {
 				return fmt.Errorf("upgrade: %w: step %s names request #%d of %d: name one of the plan's requests, or plan again", ErrInvalidPlan, textID(s.ID), s.Request+1, len(p.Requests))
 			}
 			s.NewTemplate = &p.Requests[s.Request].Template
+		}
+		if s.Package != nil {
+			if err := s.Package.Validate(); err != nil {
+				return fmt.Errorf("upgrade: %w: steps[%d].package: %w", ErrInvalidPlan, i, err)
+			}
 		}
 		if err := checkTarget(s); err != nil {
 			return err

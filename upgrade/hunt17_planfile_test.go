@@ -3,11 +3,13 @@ package upgrade_test
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
 )
@@ -102,6 +104,42 @@ func TestHunt17InvalidPlanSaysWhatToDo(t *testing.T) {
 				require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
 				assert.ErrorContains(t, err, tc.todo)
 			}
+		})
+	}
+}
+
+// TestHunt17ReadJSONRefusesMalformedPackages reads plan files whose
+// platform step installs a package that pkgsource.Package.Validate
+// refuses, as no source hands out and no index holds: a digest that is
+// not sha256 and 64 lowercase hex digits, a negative size, no version.
+// ReadJSON used to accept them (the ID hashed again): the plan was
+// reviewed and approved, and the run found out only when it came to
+// fetch the package ("cannot be verified: no sha256 digest declared"),
+// perhaps after other steps had run.
+func TestHunt17ReadJSONRefusesMalformedPackages(t *testing.T) {
+	for name, tc := range map[string]struct {
+		edit func(*pkgsource.Package)
+		want string
+	}{
+		"uppercase digest": {func(p *pkgsource.Package) { p.Digest = "sha256:" + strings.Repeat("AB", 32) }, "digest"},
+		"md5 digest":       {func(p *pkgsource.Package) { p.Digest = "md5:d41d8cd98f00b204e9800998ecf8427e" }, "digest"},
+		"negative size":    {func(p *pkgsource.Package) { p.Size = -1 }, "negative size -1"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			pkg := &pkgsource.Package{Type: "tomcat", Version: v("10.1.34"), Location: "tomcat-10.1.34.tar.gz",
+				Digest: "sha256:" + strings.Repeat("ab", 32), Size: 10}
+			tc.edit(pkg)
+			p := hunt17Plan([]upgrade.Step{{ID: "app/shop-1@2.0.0", After: []upgrade.StepID{"platform/tomcat-1@10.1.34"}}}, nil)
+			p.Steps = append([]upgrade.Step{{ID: "platform/tomcat-1@10.1.34", Kind: upgrade.Platform, App: "shop", Node: "tomcat-1",
+				Template: "tomcat_server", Type: "tomcat", From: v("8.5.100"), To: v("10.1.34"), Package: pkg}}, p.Steps...)
+			p.ID = p.ComputeID()
+			var buf bytes.Buffer
+			require.NoError(t, p.WriteJSON(&buf))
+			_, err := upgrade.ReadJSON(&buf)
+			require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+			require.ErrorIs(t, err, pkgsource.ErrInvalid)
+			assert.ErrorContains(t, err, "steps[0].package")
+			assert.ErrorContains(t, err, tc.want)
 		})
 	}
 }
