@@ -75,13 +75,19 @@ type demandJSON struct {
 // written once.
 func decisionsJSON(ds []Decision) []decisionJSON[Demand] {
 	out := make([]decisionJSON[Demand], len(ds))
-	written := map[*Candidate]topology.NodeID{} // the first of each list written, and where
+	// Each list written, by where it starts and its length (a list may
+	// be the start of another), and the node it is written at.
+	type list struct {
+		first *Candidate
+		n     int
+	}
+	written := map[list]topology.NodeID{}
 	for i, d := range ds {
 		out[i] = decisionJSON[Demand]{Node: d.Node, Demands: d.Demands, Candidates: d.Candidates}
 		if len(d.Candidates) == 0 {
 			continue
 		}
-		if at, ok := written[&d.Candidates[0]]; ok {
+		if at, ok := written[list{&d.Candidates[0], len(d.Candidates)}]; ok {
 			out[i].Candidates, out[i].CandidatesOf = nil, at
 			continue
 		}
@@ -92,7 +98,7 @@ func decisionsJSON(ds []Decision) []decisionJSON[Demand] {
 			}
 		}
 		if out[i].CandidatesOf == "" {
-			written[&d.Candidates[0]] = d.Node
+			written[list{&d.Candidates[0], len(d.Candidates)}] = d.Node
 		}
 	}
 	return out

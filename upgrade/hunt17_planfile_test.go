@@ -143,3 +143,31 @@ func TestHunt17ReadJSONRefusesMalformedPackages(t *testing.T) {
 		})
 	}
 }
+
+// TestHunt17WriteJSONKeepsResliceOfSharedCandidates writes a plan in
+// which one decision's candidates are the first of another's, sliced from
+// the same list, as a program that shortens a list it must not change
+// makes it: WriteJSON wrote the second as "candidates_of" the first, by
+// where the list starts, and ReadJSON then gave it the whole list, and
+// refused the plan as edited, its content no longer that of its ID.
+func TestHunt17WriteJSONKeepsResliceOfSharedCandidates(t *testing.T) {
+	platform := func(node string) upgrade.Step {
+		return upgrade.Step{ID: upgrade.StepID("platform/" + node + "@10.1.34"), Kind: upgrade.Platform, App: "shop", Node: topology.NodeID(node),
+			Template: "tomcat_server", Type: "tomcat", From: v("8.5.100"), To: v("10.1.34"),
+			Package: &pkgsource.Package{Type: "tomcat", Version: v("10.1.34")}}
+	}
+	p := hunt17Plan(nil, nil)
+	p.Steps = []upgrade.Step{platform("tomcat-1"), platform("tomcat-2")}
+	candidates := []upgrade.Candidate{{Version: v("10.1.34"), Chosen: true}, {Version: v("9.0.98"), Rejected: "policy newest prefers 10.1.34"}}
+	p.Decisions = []upgrade.Decision{{Node: "tomcat-1", Candidates: candidates}, {Node: "tomcat-2", Candidates: candidates[:1]}}
+	p.ID = p.ComputeID()
+
+	var buf bytes.Buffer
+	require.NoError(t, p.WriteJSON(&buf))
+	back, err := upgrade.ReadJSON(&buf)
+	require.NoError(t, err)
+	assert.Equal(t, p.ID, back.ID)
+	d, ok := back.Decision("tomcat-2")
+	require.True(t, ok)
+	assert.Equal(t, candidates[:1], d.Candidates)
+}
