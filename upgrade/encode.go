@@ -263,7 +263,12 @@ func linkRequests(p *Plan) error {
 		}
 		if s.Kind == Application {
 			if s.Request < 0 || s.Request >= len(p.Requests) {
-				return fmt.Errorf("upgrade: %w: step %s names request #%d of %d: name one of the plan's requests, or plan again", ErrInvalidPlan, textID(s.ID), s.Request+1, len(p.Requests))
+				// Counted from 1, the largest int is one more: no overflow.
+				which := fmt.Sprintf("request #%d", uint64(s.Request)+1)
+				if s.Request < 0 {
+					which = fmt.Sprintf("request index %d", s.Request)
+				}
+				return fmt.Errorf("upgrade: %w: step %s names %s of %d: name one of the plan's requests, or plan again", ErrInvalidPlan, textID(s.ID), which, len(p.Requests))
 			}
 			s.NewTemplate = &p.Requests[s.Request].Template
 		}

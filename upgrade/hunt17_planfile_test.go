@@ -3,6 +3,7 @@ package upgrade_test
 import (
 	"bytes"
 	"context"
+	"math"
 	"strings"
 	"testing"
 
@@ -170,4 +171,24 @@ func TestHunt17WriteJSONKeepsResliceOfSharedCandidates(t *testing.T) {
 	d, ok := back.Decision("tomcat-2")
 	require.True(t, ok)
 	assert.Equal(t, candidates[:1], d.Candidates)
+}
+
+// TestHunt17ReadJSONNamesOutOfRangeRequest reads plan files whose
+// application step names a request index at the ends of int: the error
+// counted requests from 1 by adding 1 to the index, and named request
+// #-9223372036854775808 for the largest, #0 for -1, #-1 for -2.
+func TestHunt17ReadJSONNamesOutOfRangeRequest(t *testing.T) {
+	for request, want := range map[int]string{
+		math.MaxInt: "names request #9223372036854775808 of 1",
+		-1:          "names request index -1 of 1",
+		-2:          "names request index -2 of 1",
+		1:           "names request #2 of 1",
+	} {
+		p := hunt17Plan([]upgrade.Step{{ID: "a", Request: request}}, nil)
+		var buf bytes.Buffer
+		require.NoError(t, p.WriteJSON(&buf))
+		_, err := upgrade.ReadJSON(&buf)
+		require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+		assert.ErrorContains(t, err, want)
+	}
 }
