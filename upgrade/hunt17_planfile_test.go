@@ -192,3 +192,20 @@ func TestHunt17ReadJSONNamesOutOfRangeRequest(t *testing.T) {
 		assert.ErrorContains(t, err, want)
 	}
 }
+
+// TestHunt17ReadJSONShortensUnknownKind reads a plan file whose step
+// kind is a megabyte long: the error quoted it whole, a message of a
+// megabyte for a log or a terminal, where every other value a plan file
+// quotes (its schema, an ID) is cut short, as topology.Quote does.
+func TestHunt17ReadJSONShortensUnknownKind(t *testing.T) {
+	p := hunt17Plan([]upgrade.Step{{ID: "a"}}, nil)
+	var buf bytes.Buffer
+	require.NoError(t, p.WriteJSON(&buf))
+	kind := strings.Repeat("x", 1<<20)
+	data := strings.Replace(buf.String(), `"kind": "application"`, `"kind": "`+kind+`"`, 1)
+	_, err := upgrade.ReadJSON(strings.NewReader(data))
+	require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+	assert.Less(t, len(err.Error()), 300)
+	assert.ErrorContains(t, err, "unknown step kind "+topology.Quote(kind))
+	assert.ErrorContains(t, err, `want "platform" or "application"`)
+}

@@ -83,8 +83,9 @@ func (k *StepKind) UnmarshalText(text []byte) error {
 		}
 	}
 	// No "upgrade:" prefix: ReadJSON, and json.Unmarshal's callers, say
-	// what was being read.
-	return fmt.Errorf("unknown step kind %q: want %q or %q", text, Platform, Application)
+	// what was being read. A plan file may hold a kind of megabytes:
+	// quoted cut short.
+	return fmt.Errorf("unknown step kind %s: want %q or %q", topology.Quote(string(text)), Platform, Application)
 }
 
 // Step is one change to one node.
