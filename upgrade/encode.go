@@ -243,7 +243,7 @@ func checkOrder(p *Plan, graph *dag.Graph, order []int) error {
 		for _, d := range graph.Deps(v) {
 			l := last[d]
 			if v < len(p.Steps) && l > v {
-				return fmt.Errorf("upgrade: %w: step %s comes before %s, which it comes after: list each step after those it comes after, as WriteJSON does, or plan again",
+				return fmt.Errorf("upgrade: %w: step %s comes before %s, which it comes after: list each step after those it comes after, as the planner and Plan.Roll do, or plan again",
 					ErrInvalidPlan, textID(p.Steps[v].ID), textID(p.Steps[l].ID))
 			}
 			last[v] = max(last[v], l)
