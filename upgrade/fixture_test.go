@@ -95,6 +95,17 @@ func ids(p *upgrade.Plan) []upgrade.StepID {
 	return out
 }
 
+// platformIDs returns the IDs of the plan's platform steps, in order.
+func platformIDs(p *upgrade.Plan) []upgrade.StepID {
+	var out []upgrade.StepID
+	for _, s := range p.Steps {
+		if s.Kind == upgrade.Platform {
+			out = append(out, s.ID)
+		}
+	}
+	return out
+}
+
 // requireTopological checks that every step comes after the steps it must
 // follow (its Prerequisites, through barriers) and that every barrier
 // waits for something the plan holds.

@@ -68,16 +68,67 @@ func TestHunt17DependentSiblingsDoNotDependOnNodeIDs(t *testing.T) {
 		want := []upgrade.StepID{"platform/keycloak-1@24.0.5", "platform/keycloak-2@24.0.5", "platform/keycloak-3@24.0.5",
 			"platform/keycloak-4@24.0.5", upgrade.StepID("platform/" + git + "@1.22.3")}
 		slices.Sort(want)
-		var got []upgrade.StepID
-		for _, s := range plan.Steps {
-			if s.Kind == upgrade.Platform {
-				got = append(got, s.ID)
-			}
-		}
-		assert.Equal(t, want, got, git)
+		assert.Equal(t, want, platformIDs(plan), git)
 		assert.Empty(t, plan.Warnings, git)
 		kc := decided(t, plan, "keycloak-1")
 		require.Equal(t, "25.0.6", kc.Candidates[0].Version.String())
 		assert.Contains(t, kc.Candidates[0].Rejected, "requires postgresql >=16, which ", git)
+	}
+}
+
+// hunt17ShopAndData is the shop of shopBuilder(1), its JDK node named
+// java, beside a data application on a Python node of vm-1, and the
+// requests that move the shop to a release needing Tomcat 10 or later
+// and the data application to one needing Python 3.12.
+func hunt17ShopAndData(t *testing.T, java topology.NodeID) (*topology.Memory, []upgrade.Request) {
+	apps := build(t, shopBuilder(1).
+		Template("data", topology.Template{ID: "python_rt", Type: "python", Version: v("3.10.12")}).
+		Node("data", topology.Node{ID: "python-1", Template: "python_rt", Relationships: on("vm-1")}).
+		Template("data", topology.Template{ID: "etl_app", Type: "job", Version: v("1.0.0")}).
+		Node("data", topology.Node{ID: "etl-1", Template: "etl_app", Relationships: on("python-1")})).Applications()
+	for i := range apps {
+		for k := range apps[i].Nodes {
+			switch n := &apps[i].Nodes[k]; {
+			case n.ID == "java-1":
+				n.ID = java
+			case n.ID == "tomcat-1":
+				n.Relationships = on(java)
+			}
+		}
+	}
+	topo, err := topology.New(apps...)
+	require.NoError(t, err)
+	etl := upgrade.Request{Application: "data", Replaces: "etl_app", Template: topology.Template{ID: "etl_app", Type: "job", Version: v("2.0.0"),
+		Requirements: []topology.Requirement{{Template: "python_rt", Constraint: c(">=3.12")}}}}
+	return topo, []upgrade.Request{shop2("tomcat_server", ">=10"), etl}
+}
+
+// TestHunt17ReplanFollowsTheRetryThatLeadsOn: when no plan made again
+// passing over one package succeeded, the next round kept the first of
+// them passed over, whatever its plan's error said, though passing over it
+// left a request nothing to install and named no package to try next.
+// Tomcat 11 needs JDK 21, which needs Ubuntu 22.04, and the data team's
+// only Python 3.12 build needs Ubuntu below 22.04; Tomcat 10.1.34 runs on
+// JDK 17 on Ubuntu 20.04 with it. With the JDK node called java-1,
+// decided before python-1, the retries went from passing over JDK 21 to
+// passing over Tomcat 11 and found the plan; called temurin-1, decided
+// after python-1, they kept Python 3.12.3 passed over, and PlanAll failed
+// with a *ConflictError on vm-1. The next round now goes on from the first
+// retry whose error names packages to pass over.
+func TestHunt17ReplanFollowsTheRetryThatLeadsOn(t *testing.T) {
+	src := source(t,
+		requires(pkg("tomcat", "10.1.34"), "jdk", ">=11"),
+		requires(pkg("tomcat", "11.0.2"), "jdk", ">=21"),
+		requires(pkg("jdk", "17.0.10"), "ubuntu", ">=20.04"),
+		requires(pkg("jdk", "21.0.2"), "ubuntu", ">=22.04"),
+		requires(pkg("python", "3.12.3"), "ubuntu", ">=20.04, <22.04"),
+		pkg("ubuntu", "20.04"), pkg("ubuntu", "22.04"))
+	for _, java := range []topology.NodeID{"java-1", "temurin-1"} {
+		topo, reqs := hunt17ShopAndData(t, java)
+		plan, err := upgrade.NewPlanner(topo, src).PlanAll(t.Context(), reqs...)
+		require.NoError(t, err, java)
+		requireTopological(t, plan)
+		want := []upgrade.StepID{"platform/vm-1@20.4.0", upgrade.StepID("platform/" + java + "@17.0.10"), "platform/python-1@3.12.3", "platform/tomcat-1@10.1.34"}
+		assert.ElementsMatch(t, want, platformIDs(plan), java)
 	}
 }

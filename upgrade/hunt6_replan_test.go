@@ -62,12 +62,7 @@ func TestHunt6ReplanTomcatAfterPlatformOnly(t *testing.T) {
 	req := shop2("tomcat_server", ">=9.0, <11", "java_runtime", ">=17")
 	plan, err := upgrade.NewPlanner(topo, hunt6TomcatPackages(t)).Plan(t.Context(), req)
 	require.NoError(t, err)
-	var platform []upgrade.StepID
-	for _, s := range plan.Steps {
-		if s.Kind == upgrade.Platform {
-			platform = append(platform, s.ID)
-		}
-	}
+	platform := platformIDs(plan)
 	require.Len(t, platform, 6)
 	again, err := upgrade.NewPlanner(cvApply(t, topo, plan, platform), hunt6TomcatPackages(t)).Plan(t.Context(), req)
 	require.NoError(t, err)

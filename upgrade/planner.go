@@ -380,9 +380,10 @@ type passedOver struct {
 // Python 3.12 does not run on), where a lower version would have done. So
 // the plan is made again passing over, on its node, each package that
 // the error names in conflict in turn (see blamedPackages), and with it
-// those that require the same of the failed node's type; when none makes a plan, the first stays passed
-// over and the packages that the next error names are tried with it; at
-// most maxReplans times in all. Plans that succeed at once are not made
+// those that require the same of the failed node's type; when none makes
+// a plan, the first whose plan's error names packages in turn stays
+// passed over and those are tried with it; at most maxReplans times in
+// all. Plans that succeed at once are not made
 // again, so they do not change; a plan that fails every time returns the
 // first error, whatever the retries met.
 func (p *Planner) replan(ctx context.Context, reqs []Request, replacing map[appTemplate]int, err error) (*Plan, error) {
@@ -393,7 +394,11 @@ func (p *Planner) replan(ctx context.Context, reqs []Request, replacing map[appT
 		if len(blamed) == 0 {
 			break
 		}
-		var next error
+		// The next round goes on from the first retry whose error names
+		// packages to pass over: one whose node is left nothing to
+		// install (a request's only Python build) leads nowhere.
+		var next []passedOver
+		var nextErr error
 		for i := range blamed {
 			if tries == maxReplans {
 				break
@@ -408,11 +413,14 @@ func (p *Planner) replan(ctx context.Context, reqs []Request, replacing map[appT
 			if ctx.Err() != nil {
 				return nil, err // cancelled: no more tries
 			}
-			if i == 0 {
-				next = err
+			if next == nil && len(blamedPackages(err, q.cfg.passOver)) > 0 {
+				next, nextErr = q.cfg.passOver, err
 			}
 		}
-		passOver, err = append(passOver, blamed[0]), next
+		if next == nil {
+			break
+		}
+		passOver, err = next, nextErr
 	}
 	return nil, first
 }
