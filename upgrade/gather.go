@@ -507,7 +507,7 @@ func (pl *planning) gather(r *Request, index int) error {
 			return err
 		}
 		for k, req := range r.Template.Requirements {
-			found, err := pl.runsOn(info, func(c *nodeInfo) bool { return c.node.Template == req.Template })
+			found, err := pl.runsOn(info, func(c *nodeInfo) bool { return pl.answers(c, req.Template) })
 			if err != nil {
 				return err
 			}
@@ -522,6 +522,18 @@ func (pl *planning) gather(r *Request, index int) error {
 		}
 	}
 	return nil
+}
+
+// answers reports whether node n answers a requirement on template t: it
+// is of t, or a request replaces it with a template of ID t, whose version
+// it will have once its step has run (see replacedAllows), as a batch
+// that moves a platform's nodes to a template of a new ID may require.
+func (pl *planning) answers(n *nodeInfo, t topology.TemplateID) bool {
+	if n.node.Template == t {
+		return true
+	}
+	r := pl.replacedBy(n)
+	return r != nil && r.Template.ID == t
 }
 
 // countTargets returns how many nodes the requests replace, as far as the

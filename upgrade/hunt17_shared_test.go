@@ -132,3 +132,45 @@ func TestHunt17ReplanFollowsTheRetryThatLeadsOn(t *testing.T) {
 		assert.ElementsMatch(t, want, platformIDs(plan), java)
 	}
 }
+
+// TestHunt17RequirementOnRenamedTemplate: a batch in which the platform
+// team moves the shop's Tomcat nodes to a template of a new ID,
+// tomcat10_server, and the shop team's release requires that template,
+// as it will be, failed with "no node of template "tomcat10_server"
+// beneath node "shop-1"", telling the user to relate the node to one, or
+// to fix a requirement that was right: the nodes are of it once request
+// #1's steps have run, and planning the shop alone afterwards finds them.
+// (Requiring the old ID planned, and then no longer found a node of it
+// once the batch had run.) A node that a request replaces with a template
+// of a new ID now answers a requirement of that ID, with that request's
+// version, as a node the request replaces under its own ID does.
+func TestHunt17RequirementOnRenamedTemplate(t *testing.T) {
+	topo := build(t, shopBuilder(1))
+	tomcat := upgrade.Request{Application: "shop", Replaces: "tomcat_server",
+		Template: topology.Template{ID: "tomcat10_server", Type: "tomcat", Version: v("10.1.34"),
+			Requirements: []topology.Requirement{{Template: "java_runtime", Constraint: c(">=11")}}}}
+	for _, reqs := range [][]upgrade.Request{
+		{tomcat, shop2("tomcat10_server", ">=10.1")},
+		{shop2("tomcat10_server", ">=10.1"), tomcat},
+	} {
+		plan, err := upgrade.NewPlanner(topo, catalogue(t)).PlanAll(t.Context(), reqs...)
+		require.NoError(t, err)
+		requireTopological(t, plan)
+		assert.Equal(t, []upgrade.StepID{"platform/java-1@21.0.2", "app/tomcat-1@10.1.34", "app/shop-1@2.0.0"}, ids(plan))
+		shop, ok := plan.Step("app/shop-1@2.0.0")
+		require.True(t, ok)
+		assert.Equal(t, []upgrade.StepID{"app/tomcat-1@10.1.34"}, shop.After)
+
+		again, err := upgrade.NewPlanner(cvApply(t, topo, plan, ids(plan)), catalogue(t)).PlanAll(t.Context(), reqs...)
+		require.NoError(t, err)
+		assert.Empty(t, again.Steps)
+	}
+
+	// The new template's version must meet the requirement, as must
+	// that of a request that keeps its template's ID.
+	_, err := upgrade.NewPlanner(topo, catalogue(t)).PlanAll(t.Context(), tomcat, shop2("tomcat10_server", ">=11"))
+	var conflict *upgrade.ConflictError
+	require.ErrorAs(t, err, &conflict)
+	assert.Equal(t, topology.NodeID("tomcat-1"), conflict.Node)
+	assert.Contains(t, err.Error(), "shop_app@2.0.0 (shop) requires >=11")
+}
