@@ -383,9 +383,9 @@ type passedOver struct {
 // those that require the same of the failed node's type; when none makes
 // a plan, the first whose plan's error names packages in turn stays
 // passed over and those are tried with it; at most maxReplans times in
-// all. Plans that succeed at once are not made
-// again, so they do not change; a plan that fails every time returns the
-// first error, whatever the retries met.
+// all. Plans that succeed at once are not made again, so they do not
+// change; a plan that fails every time returns the first error, whatever
+// the retries met.
 func (p *Planner) replan(ctx context.Context, reqs []Request, replacing map[appTemplate]int, err error) (*Plan, error) {
 	first := err
 	var passOver []passedOver
