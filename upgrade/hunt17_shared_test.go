@@ -2,12 +2,12 @@ package upgrade_test
 
 import (
 	"fmt"
-	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
 )
@@ -42,6 +42,17 @@ func hunt17SharedPostgres(t *testing.T, git topology.NodeID) (*topology.Memory, 
 	return build(t, b), reqs
 }
 
+// hunt17SharedPlan plans reqs and checks that the plan's platform steps are
+// want, in any order, and that it is in topological order.
+func hunt17SharedPlan(t *testing.T, topo topology.Topology, src *pkgsource.Memory, reqs []upgrade.Request, want ...upgrade.StepID) *upgrade.Plan {
+	t.Helper()
+	plan, err := upgrade.NewPlanner(topo, src).PlanAll(t.Context(), reqs...)
+	require.NoError(t, err)
+	requireTopological(t, plan)
+	assert.ElementsMatch(t, want, platformIDs(plan))
+	return plan
+}
+
 // TestHunt17DependentSiblingsDoNotDependOnNodeIDs: servers that depend on
 // one database, rather than run on one host, each looked ahead at it
 // without what the servers beside it not yet decided will surely ask of
@@ -62,13 +73,8 @@ func TestHunt17DependentSiblingsDoNotDependOnNodeIDs(t *testing.T) {
 		pkg("postgresql", "15.8"), pkg("postgresql", "16.4"))
 	for _, git := range []topology.NodeID{"gitea-1", "scm-1"} {
 		topo, reqs := hunt17SharedPostgres(t, git)
-		plan, err := upgrade.NewPlanner(topo, src).PlanAll(t.Context(), reqs...)
-		require.NoError(t, err, git)
-		requireTopological(t, plan)
-		want := []upgrade.StepID{"platform/keycloak-1@24.0.5", "platform/keycloak-2@24.0.5", "platform/keycloak-3@24.0.5",
-			"platform/keycloak-4@24.0.5", upgrade.StepID("platform/" + git + "@1.22.3")}
-		slices.Sort(want)
-		assert.Equal(t, want, platformIDs(plan), git)
+		plan := hunt17SharedPlan(t, topo, src, reqs, "platform/keycloak-1@24.0.5", "platform/keycloak-2@24.0.5", "platform/keycloak-3@24.0.5",
+			"platform/keycloak-4@24.0.5", upgrade.StepID("platform/"+git+"@1.22.3"))
 		assert.Empty(t, plan.Warnings, git)
 		kc := decided(t, plan, "keycloak-1")
 		require.Equal(t, "25.0.6", kc.Candidates[0].Version.String())
@@ -125,11 +131,7 @@ func TestHunt17ReplanFollowsTheRetryThatLeadsOn(t *testing.T) {
 		pkg("ubuntu", "20.04"), pkg("ubuntu", "22.04"))
 	for _, java := range []topology.NodeID{"java-1", "temurin-1"} {
 		topo, reqs := hunt17ShopAndData(t, java)
-		plan, err := upgrade.NewPlanner(topo, src).PlanAll(t.Context(), reqs...)
-		require.NoError(t, err, java)
-		requireTopological(t, plan)
-		want := []upgrade.StepID{"platform/vm-1@20.4.0", upgrade.StepID("platform/" + java + "@17.0.10"), "platform/python-1@3.12.3", "platform/tomcat-1@10.1.34"}
-		assert.ElementsMatch(t, want, platformIDs(plan), java)
+		hunt17SharedPlan(t, topo, src, reqs, "platform/vm-1@20.4.0", upgrade.StepID("platform/"+java+"@17.0.10"), "platform/python-1@3.12.3", "platform/tomcat-1@10.1.34")
 	}
 }
 
@@ -173,4 +175,61 @@ func TestHunt17RequirementOnRenamedTemplate(t *testing.T) {
 	require.ErrorAs(t, err, &conflict)
 	assert.Equal(t, topology.NodeID("tomcat-1"), conflict.Node)
 	assert.Contains(t, err.Error(), "shop_app@2.0.0 (shop) requires >=11")
+}
+
+// hunt17TwoTomcats is vm-1 (Ubuntu 20.04) hosting two JDKs: shopJDK
+// (11.0.22) under the shop's Tomcat, blogJDK (17.0.10) under the blog's,
+// each Tomcat 9.0.85, and the requests that move the shop to a release
+// needing Tomcat 10.1 and the blog to one needing Tomcat 11.
+func hunt17TwoTomcats(t *testing.T, shopJDK, blogJDK topology.NodeID) (*topology.Memory, []upgrade.Request) {
+	b := new(topology.Builder).
+		Template("plat", topology.Template{ID: "ubuntu_os", Type: "ubuntu", Version: v("20.04")}).
+		Template("plat", topology.Template{ID: "java_runtime", Type: "jdk", Version: v("11.0.22")}).
+		Template("plat", topology.Template{ID: "tomcat_server", Type: "tomcat", Version: v("9.0.85")}).
+		Node("plat", topology.Node{ID: "vm-1", Template: "ubuntu_os"}).
+		Node("plat", topology.Node{ID: shopJDK, Template: "java_runtime", Relationships: on("vm-1")}).
+		Node("plat", topology.Node{ID: blogJDK, Template: "java_runtime", Version: v("17.0.10"), Relationships: on("vm-1")}).
+		Node("plat", topology.Node{ID: "tomcat-shop", Template: "tomcat_server", Relationships: on(shopJDK)}).
+		Node("plat", topology.Node{ID: "tomcat-blog", Template: "tomcat_server", Relationships: on(blogJDK)})
+	var reqs []upgrade.Request
+	for _, a := range []struct {
+		app      topology.AppID
+		on       topology.NodeID
+		requires string
+	}{{"shop", "tomcat-shop", ">=10.1, <10.2"}, {"blog", "tomcat-blog", ">=11"}} {
+		id := topology.TemplateID(a.app) + "_app"
+		b.Template(a.app, topology.Template{ID: id, Type: "webapp", Version: v("1.0.0")}).
+			Node(a.app, topology.Node{ID: topology.NodeID(a.app) + "-1", Template: id, Relationships: on(a.on)})
+		reqs = append(reqs, upgrade.Request{Application: a.app, Replaces: id, Template: topology.Template{ID: id, Type: "webapp", Version: v("2.0.0"),
+			Requirements: []topology.Requirement{{Template: "tomcat_server", Constraint: c(a.requires)}}}})
+	}
+	return build(t, b), reqs
+}
+
+// TestHunt17ReplanBacktracks: the plans made again followed one line of
+// packages passed over, and gave up when it led nowhere, though another
+// retry's error had named packages that led to a plan. The shop's Tomcat
+// 10.1.34 needs JDK 17, built for Ubuntu 22.04 only; the blog's Tomcat
+// 11.0.5 needs JDK 21, and the mirror's JDK 21 and 22 are builds for
+// Ubuntu 20.04 only; Tomcat 11.0.2 runs on the blog's JDK 17 as it is.
+// With the blog's JDK node decided first the retries passed over JDK 21
+// and 22 on it, then Tomcat 11.0.5, and found the plan; with the shop's
+// decided first they passed over JDK 17 on the shop's, then Tomcat
+// 10.1.34, which left the shop's request nothing, and PlanAll failed with
+// a *ConflictError on vm-1. They now go back to the next retry whose
+// error named packages, within the same number of plans.
+func TestHunt17ReplanBacktracks(t *testing.T) {
+	src := source(t,
+		requires(pkg("tomcat", "10.1.34"), "jdk", ">=17, <18"),
+		requires(pkg("tomcat", "11.0.2"), "jdk", ">=17"),
+		requires(pkg("tomcat", "11.0.5"), "jdk", ">=21"),
+		requires(pkg("jdk", "17.0.12"), "ubuntu", ">=22.04"),
+		requires(pkg("jdk", "21.0.2"), "ubuntu", ">=20.04, <22.04"),
+		requires(pkg("jdk", "22.0.1"), "ubuntu", ">=20.04, <22.04"),
+		pkg("ubuntu", "22.04"))
+	for _, jdks := range [][2]topology.NodeID{{"java-1", "java-2"}, {"java-2", "java-1"}} {
+		topo, reqs := hunt17TwoTomcats(t, jdks[0], jdks[1])
+		hunt17SharedPlan(t, topo, src, reqs, "platform/vm-1@22.4.0", upgrade.StepID("platform/"+jdks[0]+"@17.0.12"),
+			"platform/tomcat-blog@11.0.2", "platform/tomcat-shop@10.1.34")
+	}
 }

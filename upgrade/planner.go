@@ -382,30 +382,35 @@ type passedOver struct {
 // the error names in conflict in turn (see blamedPackages), and with it
 // those that require the same of the failed node's type; when none makes
 // a plan, the first whose plan's error names packages in turn stays
-// passed over and those are tried with it; at most maxReplans times in
-// all. Plans that succeed at once are not made again, so they do not
-// change; a plan that fails every time returns the first error, whatever
-// the retries met.
+// passed over and those are tried with it, and when none of those leads
+// on, the next (depth first); at most maxReplans times in all. Plans
+// that succeed at once are not made again, so they do not change; a plan
+// that fails every time returns the first error, whatever the retries
+// met.
 func (p *Planner) replan(ctx context.Context, reqs []Request, replacing map[appTemplate]int, err error) (*Plan, error) {
 	first := err
-	var passOver []passedOver
-	for tries := 0; tries < maxReplans; {
-		blamed := blamedPackages(err, passOver)
-		if len(blamed) == 0 {
-			break
-		}
-		// The next round goes on from the first retry whose error names
-		// packages to pass over: one whose node is left nothing to
-		// install (a request's only Python build) leads nowhere.
-		var next []passedOver
-		var nextErr error
+	// The ways on, each the packages passed over and the error of the
+	// plan made with them, last to try first: depth first.
+	type way struct {
+		passOver []passedOver
+		err      error
+	}
+	ways := []way{{nil, err}}
+	for tries := 0; len(ways) > 0 && tries < maxReplans; {
+		w := ways[len(ways)-1]
+		ways = ways[:len(ways)-1]
+		blamed := blamedPackages(w.err, w.passOver)
+		// A retry whose error names packages to pass over in turn leads
+		// on; one whose node is left nothing to install (a request's only
+		// Python build) leads nowhere.
+		var on []way
 		for i := range blamed {
 			if tries == maxReplans {
 				break
 			}
 			tries++
 			q := *p
-			q.cfg.passOver = append(slices.Clip(passOver), blamed[i])
+			q.cfg.passOver = append(slices.Clip(w.passOver), blamed[i])
 			plan, err := q.plan(ctx, reqs, replacing)
 			if err == nil {
 				return plan, nil
@@ -413,14 +418,13 @@ func (p *Planner) replan(ctx context.Context, reqs []Request, replacing map[appT
 			if ctx.Err() != nil {
 				return nil, err // cancelled: no more tries
 			}
-			if next == nil && len(blamedPackages(err, q.cfg.passOver)) > 0 {
-				next, nextErr = q.cfg.passOver, err
+			if len(blamedPackages(err, q.cfg.passOver)) > 0 {
+				on = append(on, way{q.cfg.passOver, err})
 			}
 		}
-		if next == nil {
-			break
+		for i := len(on) - 1; i >= 0; i-- {
+			ways = append(ways, on[i])
 		}
-		passOver, err = next, nextErr
 	}
 	return nil, first
 }
