@@ -610,23 +610,61 @@ func unknownField(data []byte, t reflect.Type) (place string, keys []string) {
 }
 
 // fieldByKey returns the field of struct t that encoding/json sets for
-// key.
+// key: one of t's own, or else one of a struct t embeds without naming it
+// (whose fields encoding/json reads as t's), as encoding/json prefers.
 func fieldByKey(t reflect.Type, key string) (reflect.StructField, bool) {
+	var embedded []reflect.Type
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if f.IsExported() && name != "-" && foldName(cmp.Or(name, f.Name)) == foldName(key) {
+		if et := embeddedJSON(f, name); et != nil {
+			embedded = append(embedded, et)
+		} else if f.IsExported() && name != "-" && foldName(cmp.Or(name, f.Name)) == foldName(key) {
+			return f, true
+		}
+	}
+	for _, et := range embedded {
+		if f, ok := fieldByKey(et, key); ok {
 			return f, true
 		}
 	}
 	return reflect.StructField{}, false
 }
 
-// structKeys returns the keys, by their tag (json or yaml), of struct t.
+// embeddedJSON returns the struct type of field f, of JSON name name,
+// when encoding/json reads its fields as those of the struct that holds
+// it: an embedded struct, or pointer to one, that the tag does not name.
+func embeddedJSON(f reflect.StructField, name string) reflect.Type {
+	t := f.Type
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if !f.Anonymous || name != "" || t.Kind() != reflect.Struct {
+		return nil
+	}
+	return t
+}
+
+// structKeys returns the keys, by their tag (json or yaml), of struct t;
+// for json, with those of the structs it embeds (see embeddedJSON) in
+// their place, but for the keys of t's own fields, which hide them.
 func structKeys(t reflect.Type, tag string) []string {
-	var keys []string
+	own := map[string]bool{}
 	for i := range t.NumField() {
 		if key, _, _ := strings.Cut(t.Field(i).Tag.Get(tag), ","); key != "" && key != "-" {
+			own[key] = true
+		}
+	}
+	var keys []string
+	for i := range t.NumField() {
+		key, _, _ := strings.Cut(t.Field(i).Tag.Get(tag), ",")
+		if et := embeddedJSON(t.Field(i), key); tag == "json" && et != nil {
+			for _, k := range structKeys(et, tag) {
+				if !own[k] && !slices.Contains(keys, k) {
+					keys = append(keys, k)
+				}
+			}
+		} else if key != "" && key != "-" {
 			keys = append(keys, key)
 		}
 	}

@@ -192,7 +192,7 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 		if json.Unmarshal(data, &other) == nil && other.Schema != Schema {
 			return nil, schemaError(other.Schema)
 		}
-		return nil, fmt.Errorf("upgrade: %w: %w", ErrInvalidPlan, topology.JSONError(data, err))
+		return nil, fmt.Errorf("upgrade: %w: %w", ErrInvalidPlan, topology.JSONError(data, err, &in))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("upgrade: %w: data after the plan object: a plan file holds one plan, as WriteJSON writes it: write each plan to a file of its own", ErrInvalidPlan)

@@ -3,6 +3,7 @@ package upgrade_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -208,4 +209,29 @@ func TestHunt17ReadJSONShortensUnknownKind(t *testing.T) {
 	assert.Less(t, len(err.Error()), 300)
 	assert.ErrorContains(t, err, "unknown step kind "+topology.Quote(kind))
 	assert.ErrorContains(t, err, `want "platform" or "application"`)
+}
+
+// TestHunt17ReadJSONPlacesUnknownKey reads plan files with a key of no
+// field, as a reviewer's typo leaves them: the error named the key alone
+// ("unknown field "reasn""), with no line, and did not say which keys
+// belong there, as topology's files do; the plan's JSON embeds Plan's
+// fields, which the search for the key's place did not look into.
+func TestHunt17ReadJSONPlacesUnknownKey(t *testing.T) {
+	p := hunt17Plan([]upgrade.Step{{ID: "a"}}, nil)
+	var buf bytes.Buffer
+	require.NoError(t, p.WriteJSON(&buf))
+	good := buf.String()
+	for name, tc := range map[string]struct{ from, to, want string }{
+		"in a step":  {`"reason"`, `"reasn"`, `unknown field "reasn": the keys here are "id", "kind", "app", "node", "template", "type", "from", "to", "package", "request", "after" and "reason"`},
+		"at the top": {`"steps"`, `"stepz"`, `unknown field "stepz": the keys here are "schema", "id", "requests", "steps", "barriers", "satisfied", "warnings" and "decisions"`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			bad := strings.Replace(good, tc.from, tc.to, 1)
+			line := 1 + strings.Count(bad[:strings.Index(bad, tc.to)], "\n")
+			_, err := upgrade.ReadJSON(strings.NewReader(bad))
+			require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+			assert.ErrorContains(t, err, fmt.Sprintf("line %d, column ", line))
+			assert.ErrorContains(t, err, tc.want)
+		})
+	}
 }
