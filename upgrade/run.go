@@ -469,7 +469,10 @@ func (e *StaleError) Is(target error) bool { return target == ErrStalePlan }
 func (e *StaleError) Unwrap() error { return e.Err }
 
 // Run executes plan with exec: every step only after all the steps in its
-// After list succeeded, up to the concurrency limit at once. One at a time,
+// After list succeeded, up to the concurrency limit at once, and never two
+// steps of one node at once (those of no node share none): of two such
+// steps with no order between them, as a plan built by hand may hold, the
+// second waits for the node, as it would in pgrun. One at a time,
 // steps run in the plan's order; with more, of the steps ready those with
 // the longest chain of steps after them go first, then in the plan's
 // order. See the RunOption functions for concurrency, failure
@@ -560,8 +563,15 @@ type run struct {
 	undone   map[int]bool // the steps an earlier run rolled back, which the topology may not know of yet (see checkStale)
 	finished int
 	order    []int // completion order of the steps that succeeded or failed
-	errs     *multierror.Error
-	store    *packageStore // nil without WithPackages
+	// The nodes that more than one step changes, which no two steps
+	// change at once (see shareNodes): shared[i] is step i's, or -1; and
+	// of each, the step that holds it, or -1, and the ready steps that
+	// wait for it, by rank. Nil when no node has two steps.
+	shared  []int32
+	holder  []int32
+	waitFor []readyQueue
+	errs    *multierror.Error
+	store   *packageStore // nil without WithPackages
 
 	mu       sync.Mutex
 	wake     sync.Cond // a step is ready, or the run is over
@@ -607,6 +617,7 @@ func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig, stor
 		r.pos[i] = p
 	}
 	r.rankSteps()
+	r.shareNodes()
 	if cfg.journal != nil {
 		if err := r.resume(ctx); err != nil {
 			return nil, err
@@ -832,21 +843,105 @@ func (r *run) halt() {
 	}
 }
 
-// next takes the next ready step, records and reports its start, if a
-// step may start. Called with mu held.
+// next takes the next ready step whose node no other step holds, records
+// and reports its start, if a step may start. Called with mu held.
 func (r *run) next(ctx context.Context) (int, bool) {
-	if r.stopping || r.ready.len() == 0 || ctx.Err() != nil || r.stopped() {
+	if r.stopping || ctx.Err() != nil || r.stopped() {
 		return 0, false
 	}
-	i := r.topo[r.ready.pop()&rankPos]
+	for r.ready.len() > 0 {
+		rank := r.ready.pop()
+		if i := r.topo[rank&rankPos]; r.takeNode(i, rank) {
+			return i, r.start(ctx, i)
+		}
+	}
+	return 0, false
+}
+
+// start records and reports the start of step i, and reports whether it
+// may run. Called with mu held.
+func (r *run) start(ctx context.Context, i int) bool {
 	if err := r.record(ctx, i, RecordStarted); err != nil {
 		r.errs = multierror.Append(r.errs, err)
 		r.halt()
-		return 0, false
+		return false
 	}
 	r.report.Outcomes[i].InDoubt = r.inDoubt[i]
 	r.emit(Event{Kind: StepStarted, Step: &r.plan.Steps[i], Attempt: 1, InDoubt: r.inDoubt[i]})
-	return i, true
+	return true
+}
+
+// shareNodes finds the nodes that more than one step changes. Two steps
+// never change one node at once, as pgrun's node locks keep them apart:
+// the planner orders the steps of a node itself, but a plan built by hand,
+// or read from a file, may leave them unordered. Steps without a node
+// share none. One at a time, no two steps run at once anyway.
+func (r *run) shareNodes() {
+	if r.cfg.concurrency <= 1 {
+		return
+	}
+	first := make(map[topology.NodeID]int32, len(r.plan.Steps)) // a node's first step, or -1-g once it is shared node g
+	for i := range r.plan.Steps {
+		node := r.plan.Steps[i].Node
+		if node == "" {
+			continue
+		}
+		v, seen := first[node]
+		if !seen {
+			first[node] = int32(i)
+			continue
+		}
+		if r.shared == nil {
+			r.shared = make([]int32, len(r.plan.Steps))
+			for k := range r.shared {
+				r.shared[k] = -1
+			}
+		}
+		if v >= 0 { // its second step: the node is shared
+			r.shared[v] = int32(len(r.holder))
+			v = -1 - int32(len(r.holder))
+			first[node] = v
+			r.holder = append(r.holder, -1)
+		}
+		r.shared[i] = -1 - v
+	}
+	r.waitFor = make([]readyQueue, len(r.holder))
+}
+
+// takeNode reports whether ready step i, of rank rank, may start: its
+// node is no other step's, or it is one no other step holds, which i
+// then holds. Otherwise i waits for the node. Called with mu held.
+func (r *run) takeNode(i int, rank uint64) bool {
+	if r.shared == nil || r.shared[i] < 0 {
+		return true
+	}
+	g := r.shared[i]
+	switch r.holder[g] {
+	case -1:
+		r.holder[g] = int32(i)
+	case int32(i): // handed over by the step before it (see freeNode)
+	default:
+		r.waitFor[g].push(rank)
+		return false
+	}
+	return true
+}
+
+// freeNode frees the node of step i, which has ended, handing it over to
+// the first step waiting for it, which is ready again. Called with mu
+// held.
+func (r *run) freeNode(i int) {
+	if r.shared == nil || r.shared[i] < 0 {
+		return
+	}
+	g := r.shared[i]
+	if r.waitFor[g].len() == 0 {
+		r.holder[g] = -1
+		return
+	}
+	rank := r.waitFor[g].pop()
+	r.holder[g] = int32(r.topo[rank&rankPos])
+	r.ready.push(rank)
 }
 
 // done records the end of an attempted step, and wakes as many idle
@@ -854,6 +949,7 @@ func (r *run) next(ctx context.Context) (int, bool) {
 // worker takes next. Called with mu held.
 func (r *run) done(ctx context.Context, res result) {
 	r.running--
+	r.freeNode(res.i)
 	if res.stopped {
 		r.halted = true
 	}
