@@ -39,8 +39,8 @@
 // waiting starts once the lock is free, having had one event of kind
 // upgrade.StepWaiting naming the node and the step holding it (again for
 // each new holder, not each time its workers look). (Two steps of one run on one node
-// wait for each other too, which upgrade.Run does not make them do; the
-// planner orders such steps anyway.) A step whose Execute, Verify or
+// wait for each other too, as in upgrade.Run; the planner orders such
+// steps anyway.) A step whose Execute, Verify or
 // Rollback ignored its context past the grace period is recorded failed,
 // abandoned, as upgrade.Run reports it, but keeps its node locked until
 // that call has returned, its worker renewing the lock meanwhile; the
