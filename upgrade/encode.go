@@ -164,11 +164,12 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 // another schema, whose ID is not the hash of its content (it was edited),
 // followed by anything but white space (another plan appended to the
 // file), that gives a key twice, whose steps cannot be ordered or are not
-// in order (each after the steps its After list names), with a
-// step whose To is not the version of the package or template it deploys,
-// with a package that pkgsource.Package.Validate refuses (an error
-// matching pkgsource.ErrInvalid too), or which holds an identifier outside the safe set of topology.CheckID (an error
-// matching topology.ErrInvalidID too, naming the field).
+// in order (each after the steps its After list names), with a step
+// whose To is not the version of the package or template it deploys, with
+// a package that pkgsource.Package.Validate refuses (an error matching
+// pkgsource.ErrInvalid too), or which holds an identifier outside the
+// safe set of topology.CheckID (an error matching topology.ErrInvalidID
+// too, naming the field).
 func ReadJSON(r io.Reader) (*Plan, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxPlanSize+1))
 	if err != nil {
@@ -202,30 +203,36 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 	if err := topology.CheckJSONKeys(data); err != nil {
 		return nil, fmt.Errorf("upgrade: %w: %w", ErrInvalidPlan, err)
 	}
+	if err := checkRead(&in); err != nil {
+		return nil, err
+	}
+	return in.Plan, nil
+}
+
+// checkRead checks the plan ReadJSON decoded, in, as ReadJSON says, and
+// completes it: its decisions, and its steps' links to their requests.
+func checkRead(in *planJSON[demandJSON]) (err error) {
 	if in.Schema != Schema {
-		return nil, schemaError(in.Schema)
+		return schemaError(in.Schema)
 	}
 	if in.Plan.Decisions, err = decisionsOf(in.Decisions); err != nil {
-		return nil, err
+		return err
 	}
 	if err := cmp.Or(checkPlanIDs(in.Plan), checkDecisions(in.Plan)); err != nil {
-		return nil, err
+		return err
 	}
 	if id := planID(in.Plan); id != in.ID {
-		return nil, fmt.Errorf("upgrade: %w: id %s does not match its content (%s): the plan was changed after it was made; "+
+		return fmt.Errorf("upgrade: %w: id %s does not match its content (%s): the plan was changed after it was made; "+
 			"review it again and plan again, or have the program that changed it set its ID to Plan.ComputeID", ErrInvalidPlan, textID(in.ID), id)
 	}
 	g, order, err := stepGraph(in.Plan)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := checkOrder(in.Plan, g, order); err != nil {
-		return nil, err
+		return err
 	}
-	if err := linkRequests(in.Plan); err != nil {
-		return nil, err
-	}
-	return in.Plan, nil
+	return linkRequests(in.Plan)
 }
 
 // checkOrder refuses a plan read from a file whose steps are not in the
