@@ -389,28 +389,23 @@ type passedOver struct {
 // met.
 func (p *Planner) replan(ctx context.Context, reqs []Request, replacing map[appTemplate]int, err error) (*Plan, error) {
 	first := err
-	// The ways on, each the packages passed over and the error of the
-	// plan made with them, last to try first: depth first.
-	type way struct {
-		passOver []passedOver
-		err      error
-	}
-	ways := []way{{nil, err}}
+	// The ways on, each the packages passed over and those its plan's
+	// error blames, last to try first: depth first. A retry whose error
+	// blames packages in turn leads on; one whose node is left nothing to
+	// install (a request's only Python build) leads nowhere.
+	type way struct{ passOver, blamed []passedOver }
+	ways := []way{{nil, blamedPackages(err, nil)}}
 	for tries := 0; len(ways) > 0 && tries < maxReplans; {
 		w := ways[len(ways)-1]
 		ways = ways[:len(ways)-1]
-		blamed := blamedPackages(w.err, w.passOver)
-		// A retry whose error names packages to pass over in turn leads
-		// on; one whose node is left nothing to install (a request's only
-		// Python build) leads nowhere.
 		var on []way
-		for i := range blamed {
+		for _, b := range w.blamed {
 			if tries == maxReplans {
 				break
 			}
 			tries++
 			q := *p
-			q.cfg.passOver = append(slices.Clip(w.passOver), blamed[i])
+			q.cfg.passOver = append(slices.Clip(w.passOver), b)
 			plan, err := q.plan(ctx, reqs, replacing)
 			if err == nil {
 				return plan, nil
@@ -418,13 +413,12 @@ func (p *Planner) replan(ctx context.Context, reqs []Request, replacing map[appT
 			if ctx.Err() != nil {
 				return nil, err // cancelled: no more tries
 			}
-			if len(blamedPackages(err, q.cfg.passOver)) > 0 {
-				on = append(on, way{q.cfg.passOver, err})
+			if blamed := blamedPackages(err, q.cfg.passOver); len(blamed) > 0 {
+				on = append(on, way{q.cfg.passOver, blamed})
 			}
 		}
-		for i := len(on) - 1; i >= 0; i-- {
-			ways = append(ways, on[i])
-		}
+		slices.Reverse(on) // the first tried first
+		ways = append(ways, on...)
 	}
 	return nil, first
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -880,30 +881,25 @@ func (r *run) shareNodes() {
 	if r.cfg.concurrency <= 1 {
 		return
 	}
-	first := make(map[topology.NodeID]int32, len(r.plan.Steps)) // a node's first step, or -1-g once it is shared node g
+	first := make(map[topology.NodeID]int, len(r.plan.Steps)) // each node's first step
 	for i := range r.plan.Steps {
 		node := r.plan.Steps[i].Node
 		if node == "" {
 			continue
 		}
-		v, seen := first[node]
+		f, seen := first[node]
 		if !seen {
-			first[node] = int32(i)
+			first[node] = i
 			continue
 		}
 		if r.shared == nil {
-			r.shared = make([]int32, len(r.plan.Steps))
-			for k := range r.shared {
-				r.shared[k] = -1
-			}
+			r.shared = slices.Repeat([]int32{-1}, len(r.plan.Steps))
 		}
-		if v >= 0 { // its second step: the node is shared
-			r.shared[v] = int32(len(r.holder))
-			v = -1 - int32(len(r.holder))
-			first[node] = v
+		if r.shared[f] < 0 { // its second step: the node is shared
+			r.shared[f] = int32(len(r.holder))
 			r.holder = append(r.holder, -1)
 		}
-		r.shared[i] = -1 - v
+		r.shared[i] = r.shared[f]
 	}
 	r.waitFor = make([]readyQueue, len(r.holder))
 }
