@@ -163,8 +163,9 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 // with an error matching ErrInvalidPlan, a plan of
 // another schema, whose ID is not the hash of its content (it was edited),
 // followed by anything but white space (another plan appended to the
-// file), that gives a key twice, whose steps cannot be ordered or are not
-// in order (each after the steps its After list names), with a step
+// file), that gives a key twice, with an After list out of order or
+// naming a step twice, whose steps cannot be ordered or are not in order
+// (each after the steps its After list names), with a step
 // whose To is not the version of the package or template it deploys, with
 // a package that pkgsource.Package.Validate refuses (an error matching
 // pkgsource.ErrInvalid too), or which holds an identifier outside the
@@ -225,6 +226,9 @@ func checkRead(in *planJSON[demandJSON]) (err error) {
 		return fmt.Errorf("upgrade: %w: id %s does not match its content (%s): the plan was changed after it was made; "+
 			"review it again and plan again, or have the program that changed it set its ID to Plan.ComputeID", ErrInvalidPlan, textID(in.ID), id)
 	}
+	if err := checkAfterSorted(in.Plan); err != nil {
+		return err
+	}
 	g, order, err := stepGraph(in.Plan)
 	if err != nil {
 		return err
@@ -233,6 +237,37 @@ func checkRead(in *planJSON[demandJSON]) (err error) {
 		return err
 	}
 	return linkRequests(in.Plan)
+}
+
+// checkAfterSorted refuses a plan read from a file with an After list,
+// of a step or a barrier, out of order or naming a step twice: the
+// planner and Plan.Roll sort each and drop repeats (see Step.After).
+func checkAfterSorted(p *Plan) error {
+	check := func(what string, id StepID, after []StepID) error {
+		for k := 1; k < len(after); k++ {
+			if after[k] > after[k-1] {
+				continue
+			}
+			how := fmt.Sprintf("%s before %s", textID(after[k-1]), textID(after[k]))
+			if after[k] == after[k-1] {
+				how = textID(after[k]) + " twice"
+			}
+			return fmt.Errorf("upgrade: %w: %s %s lists %s in its After: list each step once, sorted, as the planner and Plan.Roll do, or plan again",
+				ErrInvalidPlan, what, textID(id), how)
+		}
+		return nil
+	}
+	for i := range p.Steps {
+		if err := check("step", p.Steps[i].ID, p.Steps[i].After); err != nil {
+			return err
+		}
+	}
+	for i := range p.Barriers {
+		if err := check("barrier", p.Barriers[i].ID, p.Barriers[i].After); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkOrder refuses a plan read from a file whose steps are not in the
