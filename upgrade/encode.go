@@ -167,6 +167,8 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 // naming a step twice, whose steps cannot be ordered or are not in order
 // (each after the steps its After list names), with a step
 // whose To is not the version of the package or template it deploys, with
+// an application step of an application or template its request does not
+// replace, or a platform step that names a request, with
 // a package that pkgsource.Package.Validate refuses (an error matching
 // pkgsource.ErrInvalid too), or which holds an identifier outside the
 // safe set of topology.CheckID (an error matching topology.ErrInvalidID
@@ -305,12 +307,7 @@ func linkRequests(p *Plan) error {
 		}
 		if s.Kind == Application {
 			if s.Request < 0 || s.Request >= len(p.Requests) {
-				// Counted from 1, the largest int is one more: no overflow.
-				which := fmt.Sprintf("request #%d", uint64(s.Request)+1)
-				if s.Request < 0 {
-					which = fmt.Sprintf("request index %d", s.Request)
-				}
-				return fmt.Errorf("upgrade: %w: step %s names %s of %d: name one of the plan's requests, or plan again", ErrInvalidPlan, textID(s.ID), which, len(p.Requests))
+				return fmt.Errorf("upgrade: %w: step %s names %s of %d: name one of the plan's requests, or plan again", ErrInvalidPlan, textID(s.ID), requestName(s.Request), len(p.Requests))
 			}
 			s.NewTemplate = &p.Requests[s.Request].Template
 		}
@@ -319,24 +316,48 @@ func linkRequests(p *Plan) error {
 				return fmt.Errorf("upgrade: %w: steps[%d].package: %w", ErrInvalidPlan, i, err)
 			}
 		}
-		if err := checkTarget(s); err != nil {
+		if err := checkTarget(s, p.Requests); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// requestName names the request of index i, read from a file: "request
+// #3", counted from 1, or "request index -1".
+func requestName(i int) string {
+	if i < 0 {
+		return fmt.Sprintf("request index %d", i)
+	}
+	return fmt.Sprintf("request #%d", uint64(i)+1) // the largest int is one more: no overflow
+}
+
 // checkTarget refuses a step whose target contradicts what it deploys: a
-// platform step goes to the version of its package, of its node's type;
-// an application step to its new template's version, and installs no
-// package. The planner makes them so. A plan edited by hand, its ID made
-// again, may not be: the person who reviewed it read To, where the
-// executor installs the package or the template.
-func checkTarget(s *Step) error {
+// platform step goes to the version of its package, of its node's type,
+// and names no request; an application step is of a node of the
+// application its request, of requests, upgrades, and of a template the
+// request replaces (its Replaces, or its new template's ID, which a run
+// may have moved the node to: see targets), goes to its new template's
+// version, and installs no package. The planner makes them so. A plan
+// edited by hand, its ID made again, may not be: the person who reviewed
+// it read To, App and Template, where the executor installs the package
+// or the request's template.
+func checkTarget(s *Step, requests []Request) error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("upgrade: %w: step %s %s: edit both to agree, or plan again", ErrInvalidPlan, textID(s.ID), fmt.Sprintf(format, a...))
 	}
+	var r *Request
+	if s.Kind == Application {
+		r = &requests[s.Request]
+	}
 	switch {
+	case s.Kind == Platform && s.Request != 0:
+		return bad("is a platform step and names %s, as only application steps do", requestName(s.Request))
+	case s.Kind == Application && s.App != r.Application:
+		return bad("is of a node of application %s, and names request #%d, which upgrades application %s", textID(s.App), s.Request+1, textID(r.Application))
+	case s.Kind == Application && s.Template != r.Replaces && s.Template != r.Template.ID:
+		return bad("is of a node of template %s, and names request #%d, which replaces template %s with %s",
+			textID(s.Template), s.Request+1, textID(r.Replaces), textID(r.Template.ID))
 	case s.Kind == Application && s.Package != nil:
 		return bad("is an application step and names a package, %s %s, which only platform steps install", textID(s.Package.Type), s.Package.Version)
 	case s.Kind == Application && !s.To.Same(s.NewTemplate.Version):

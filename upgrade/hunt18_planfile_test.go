@@ -7,6 +7,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
 )
 
@@ -54,4 +56,61 @@ func TestHunt18ReadJSONRefusesUnsortedAfter(t *testing.T) {
 	_, err = hunt18Read(t, hunt17Plan([]upgrade.Step{{ID: "a"}, {ID: "b"}, {ID: "c", After: after("x")}},
 		[]upgrade.Barrier{{ID: "x", After: after("a", "b")}}))
 	require.NoError(t, err)
+}
+
+// TestHunt18ReadJSONRefusesStepOfAnotherRequest reads plan files whose
+// application step names a request whose template it does not replace:
+// another application, or a template the request neither replaces nor
+// deploys. ReadJSON read them back, and gave the step the request's new
+// template to deploy (NewTemplate): the executor put request #1's release
+// of one application on a node of another, as the reviewer never read. A
+// platform step that names a request was read too.
+func TestHunt18ReadJSONRefusesStepOfAnotherRequest(t *testing.T) {
+	plan := func(edit func(*upgrade.Step)) *upgrade.Plan {
+		p := hunt17Plan([]upgrade.Step{{ID: "a"}}, nil)
+		p.Requests = append(p.Requests, upgrade.Request{Application: "blog", Replaces: "blog_app",
+			Template: topology.Template{ID: "blog_app2", Version: v("2.0.0")}})
+		edit(&p.Steps[0])
+		return p
+	}
+	for name, tc := range map[string]struct {
+		edit func(*upgrade.Step)
+		want string
+	}{
+		"another application": {func(s *upgrade.Step) { s.App = "blog" },
+			"step a is of a node of application blog, and names request #1, which upgrades application shop"},
+		"another template": {func(s *upgrade.Step) { s.Template = "tomcat_server" },
+			"step a is of a node of template tomcat_server, and names request #1, which replaces template shop_app with shop_app"},
+		"other request's app": {func(s *upgrade.Step) { s.Request = 1 },
+			"step a is of a node of application shop, and names request #2, which upgrades application blog"},
+		"other request's template": {func(s *upgrade.Step) { s.Request, s.App = 1, "blog" },
+			"step a is of a node of template shop_app, and names request #2, which replaces template blog_app with blog_app2"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := hunt18Read(t, plan(tc.edit))
+			require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+			assert.ErrorContains(t, err, tc.want)
+			assert.ErrorContains(t, err, "edit both to agree, or plan again")
+		})
+	}
+	// A platform step names no request.
+	for request, want := range map[int]string{1: "names request #2", -1: "names request index -1"} {
+		p := hunt17Plan(nil, nil)
+		p.Steps = []upgrade.Step{{ID: "platform/tomcat-1@10.1.34", Kind: upgrade.Platform, App: "shop", Node: "tomcat-1",
+			Template: "tomcat_server", Type: "tomcat", From: v("8.5.100"), To: v("10.1.34"),
+			Package: &pkgsource.Package{Type: "tomcat", Version: v("10.1.34")}, Request: request}}
+		_, err := hunt18Read(t, p)
+		require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+		assert.ErrorContains(t, err, "step platform/tomcat-1@10.1.34 is a platform step and "+want+", as only application steps do")
+	}
+	// A step of either template a request replaces is read: its old one,
+	// or the new one's ID (another build, which a run moved the node to).
+	for _, s := range []func(*upgrade.Step){
+		func(*upgrade.Step) {},
+		func(s *upgrade.Step) { s.Request, s.App, s.Template = 1, "blog", "blog_app" },
+		func(s *upgrade.Step) { s.Request, s.App, s.Template = 1, "blog", "blog_app2" },
+	} {
+		_, err := hunt18Read(t, plan(s))
+		require.NoError(t, err)
+	}
 }
