@@ -515,6 +515,9 @@ func (pl *planning) gather(r *Request, index int) error {
 				return pl.missing(r.Application, req.Template, info)
 			}
 			for _, f := range found {
+				if err := pl.renamedAway(index, k, f); err != nil {
+					return err
+				}
 				if err := pl.demandOrigin(f, origin{index, k}); err != nil {
 					return err
 				}
@@ -528,12 +531,31 @@ func (pl *planning) gather(r *Request, index int) error {
 // is of t, or a request replaces it with a template of ID t, whose version
 // it will have once its step has run (see replacedAllows), as a batch
 // that moves a platform's nodes to a template of a new ID may require.
+// A node that a request moves, or has moved, from t to a template of
+// another ID answers too, for renamedAway to refuse the requirement.
 func (pl *planning) answers(n *nodeInfo, t topology.TemplateID) bool {
 	if n.node.Template == t {
 		return true
 	}
 	r := pl.replacedBy(n)
-	return r != nil && r.Template.ID == t
+	return r != nil && (r.Template.ID == t || r.Replaces == t)
+}
+
+// renamedAway refuses requirement k of request index when node n, which
+// answers it, is replaced by a request with a template of another ID: once
+// the plan has run, or a part of it, the node is no longer of the template
+// the requirement names, and neither planning the batch again nor the
+// requiring template would find it. The requirement must name the new ID,
+// which answers it (see answers).
+func (pl *planning) renamedAway(index, k int, n *nodeInfo) error {
+	req := &pl.requests[index].Template.Requirements[k]
+	r := pl.replacedBy(n)
+	if r == nil || r.Template.ID == req.Template {
+		return nil
+	}
+	return &RequestError{Request: index, Field: fmt.Sprintf("Template.Requirements[%d].Template", k),
+		Reason: fmt.Sprintf("request #%d replaces template %q of application %q with %q, which node %q is of once its step has run: require %q",
+			pl.replacing[appTemplate{r.Application, r.Replaces}]+1, r.Replaces, r.Application, r.Template.ID, n.node.ID, r.Template.ID)}
 }
 
 // countTargets returns how many nodes the requests replace, as far as the

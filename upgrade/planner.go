@@ -116,7 +116,11 @@ func (p *Planner) Plan(ctx context.Context, r Request) (*Plan, error) {
 // template that the node runs on, following its hosted_on relationships
 // down the stack, or when no node there is of the required template, every
 // relationship (a database it depends on); not past a node of the required
-// template. A platform node whose installed version meets every
+// template. A node that a request of the batch moves to a template of a
+// new ID answers a requirement on that ID, as it will be; a requirement on
+// the ID it leaves is refused (a *RequestError naming both requests), as
+// no node would be of it once the plan has run. A platform node whose
+// installed version meets every
 // demand on it is recorded as a satisfied Check. Any other gets one
 // Platform step per package on the shortest way, through released
 // versions, to a version chosen by the

@@ -1,0 +1,98 @@
+package upgrade_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/upgradetest"
+)
+
+// hunt18Tomcat10 moves the shop's Tomcat nodes to a template of a new ID,
+// tomcat10_server, as a platform team's request does.
+func hunt18Tomcat10() upgrade.Request {
+	return upgrade.Request{Application: "shop", Replaces: "tomcat_server",
+		Template: topology.Template{ID: "tomcat10_server", Type: "tomcat", Version: v("10.1.34"),
+			Requirements: []topology.Requirement{{Template: "java_runtime", Constraint: c(">=11")}}}}
+}
+
+// hunt18RunAndApply runs the plan, failing the steps of fail, and returns
+// the topology as a host records the steps that succeeded (see cvApply).
+func hunt18RunAndApply(t *testing.T, topo *topology.Memory, plan *upgrade.Plan, fail ...upgrade.StepID) *topology.Memory {
+	t.Helper()
+	exec := new(upgradetest.Executor)
+	for _, id := range fail {
+		exec.FailAt(id, errors.New("unhealthy"))
+	}
+	report, err := upgrade.Run(t.Context(), plan, exec, upgrade.WithFailurePolicy(upgrade.ContinueIndependent))
+	if len(fail) == 0 {
+		require.NoError(t, err)
+	}
+	var done []upgrade.StepID
+	for _, o := range report.Outcomes {
+		if o.State == upgrade.Succeeded {
+			done = append(done, o.Step)
+		}
+	}
+	return cvApply(t, topo, plan, done)
+}
+
+// TestHunt18RequirementOnTemplateRenamedAway: a batch in which the
+// platform team moves the shop's Tomcat nodes to a template of a new ID,
+// tomcat10_server, and the shop team's release requires tomcat_server,
+// the ID the nodes have now. The plan succeeded, the run moved the nodes
+// to tomcat10_server, and planning the same batch again (to check it
+// converged, or to finish a partial run) failed: no node of template
+// tomcat_server beneath shop-1, though the requirement had been planned
+// and met. Requiring the new ID has planned, and planned again, since
+// hunt 17. The planner now refuses the old ID at plan time, naming both
+// requests and the ID to require, in every state of the run; the batch
+// that requires the new ID runs, part by part, to a plan with no steps.
+func TestHunt18RequirementOnTemplateRenamedAway(t *testing.T) {
+	topo := build(t, shopBuilder(2))
+	requireOld := func(t *testing.T, topo *topology.Memory, shop, tomcat int, reqs []upgrade.Request) {
+		t.Helper()
+		_, err := upgrade.NewPlanner(topo, catalogue(t)).PlanAll(t.Context(), reqs...)
+		var re *upgrade.RequestError
+		require.ErrorAs(t, err, &re)
+		require.ErrorIs(t, err, upgrade.ErrInvalidRequest)
+		assert.Equal(t, shop, re.Request)
+		assert.Equal(t, "Template.Requirements[0].Template", re.Field)
+		assert.ErrorContains(t, err, `request #`+string(rune('1'+tomcat))+` replaces template "tomcat_server" of application "shop" with "tomcat10_server"`)
+		assert.ErrorContains(t, err, `require "tomcat10_server"`)
+	}
+	for name, order := range map[string][2]int{"shop first": {0, 1}, "tomcat first": {1, 0}} {
+		t.Run(name, func(t *testing.T) {
+			shop, tomcat := order[0], order[1]
+			reqs := make([]upgrade.Request, 2)
+			reqs[shop], reqs[tomcat] = shop2("tomcat_server", ">=10.1"), hunt18Tomcat10()
+			requireOld(t, topo, shop, tomcat, reqs)
+
+			reqs[shop] = shop2("tomcat10_server", ">=10.1")
+			plan, err := upgrade.NewPlanner(topo, catalogue(t)).PlanAll(t.Context(), reqs...)
+			require.NoError(t, err)
+			// Part of the run: tomcat-2's step fails, and shop-2's is
+			// skipped.
+			part := hunt18RunAndApply(t, topo, plan, "app/tomcat-2@10.1.34")
+			reqs[shop] = shop2("tomcat_server", ">=10.1")
+			requireOld(t, part, shop, tomcat, reqs)
+
+			reqs[shop] = shop2("tomcat10_server", ">=10.1")
+			rest, err := upgrade.NewPlanner(part, catalogue(t)).PlanAll(t.Context(), reqs...)
+			require.NoError(t, err)
+			assert.ElementsMatch(t, []upgrade.StepID{"app/tomcat-2@10.1.34", "app/shop-2@2.0.0"}, ids(rest))
+			done := hunt18RunAndApply(t, part, rest)
+			again, err := upgrade.NewPlanner(done, catalogue(t)).PlanAll(t.Context(), reqs...)
+			require.NoError(t, err)
+			assert.Empty(t, again.Steps)
+			// The shop's release alone plans no step either.
+			again, err = upgrade.NewPlanner(done, catalogue(t)).PlanAll(t.Context(), reqs[shop])
+			require.NoError(t, err)
+			assert.Empty(t, again.Steps)
+		})
+	}
+}
