@@ -21,6 +21,23 @@ func FuzzReadJSON(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(golden)
+	// A rolled plan: barriers, and steps after them.
+	rolled, err := os.ReadFile("testdata/rolled.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(rolled)
+	// A batch of two requests, one of which moves nodes to a template of
+	// a new ID that the other requires: steps of either request.
+	batch, err := upgrade.NewPlanner(build(f, shopBuilder(2)), catalogue(f)).PlanAll(f.Context(), hunt18Tomcat10(), shop2("tomcat10_server", ">=10.1"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := batch.WriteJSON(&buf); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
 	f.Add(bytes.Replace(golden, []byte(`"hop 1 of 2`), []byte(`"hop 1 of 3`), 1))
 	f.Add(bytes.Replace(golden, []byte(`"after": [`), []byte(`"after": ["x",`), 1))
 	f.Add([]byte(`{"schema":"stackup.plan/v3","id":"","requests":[],"steps":[]}`))
