@@ -168,6 +168,15 @@ func (pl *planning) applicationSteps(plan *Plan, g *stepEdges, appIDs *appStepID
 		if err != nil {
 			return err
 		}
+		if r.Template.ID != rep.node.Template {
+			w, err := pl.movedAwayWarning(rep, r, s.ID)
+			if err != nil {
+				return err
+			}
+			if w != "" {
+				texts = append(texts, w)
+			}
+		}
 		if len(texts) > 0 {
 			slices.Sort(texts) // not in the order of the template's requirements, which may come in any
 			warned = append(warned, warnings{id, texts})
@@ -340,6 +349,47 @@ func (pl *planning) upgradedWarnings(plan *Plan) error {
 // each chain of relationships.
 func (pl *planning) oldRequirementWarnings(rep *replacement, breaks map[breakKey]bool) ([]string, error) {
 	return pl.requirementWarnings(rep.nodeInfo, breaks)
+}
+
+// movedAwayWarning warns of the co-tenants of rep's node (see cotenants),
+// which the plan does not replace, when its step, of ID step, moves the
+// node to request r's template of another ID: their templates require the
+// node's present template, which no plan finds the node of once the step
+// has run, nor holds the node to their constraints. It returns "" when
+// the node has none.
+func (pl *planning) movedAwayWarning(rep *replacement, r *Request, step StepID) (string, error) {
+	pf := &platform{nodeInfo: rep.nodeInfo, decided: true}
+	if _, err := pl.cotenants(pf); err != nil {
+		return "", err
+	}
+	all, err := pl.allCotenants(pf)
+	if err != nil || len(all) == 0 {
+		return "", err
+	}
+	const named = 3
+	var b strings.Builder
+	fmt.Fprintf(&b, "node %s moves from template %s to %s at step %s, and ", rep.node.ID, rep.node.Template, r.Template.ID, step)
+	templates := make([]string, 0, len(all))
+	for i, d := range all {
+		if i < named {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "node %s (%s) requires %s %s", d.Node, d.App, rep.node.Template, d.Constraint)
+		}
+		templates = append(templates, string(d.Template))
+	}
+	if len(all) > named {
+		fmt.Fprintf(&b, " and %d more", len(all)-named)
+	}
+	slices.Sort(templates)
+	what := "that requirement"
+	if len(all) > 1 {
+		what = "those requirements"
+	}
+	fmt.Fprintf(&b, " of it: once the step has run, no plan finds %s or holds the node to it; have %s require %s",
+		what, strings.Join(slices.Compact(templates), ", "), r.Template.ID)
+	return b.String(), nil
 }
 
 // requirementWarnings warns when a version that a platform node beneath

@@ -96,3 +96,69 @@ func TestHunt18RequirementOnTemplateRenamedAway(t *testing.T) {
 		})
 	}
 }
+
+// TestHunt18RenameWarnsCotenantsOfOldTemplate: the blog, another team's
+// application, runs on tomcat-1 and its template requires tomcat_server
+// >=8.5, <11; the wiki runs on a context on tomcat-1 and requires
+// tomcat_server >=9. A batch moves the shop's Tomcat nodes to
+// tomcat10_server 10.1.34, which both allow: the plan said nothing of
+// them. Once it had run, their requirements named a template no node
+// beneath them had: the next plan of the shop's that took tomcat-1 to
+// 11.0.2 broke the blog without a word (before the move, the blog's
+// constraint refused it), and the blog's own next plan failed, no node of
+// tomcat_server beneath blog-1. The plan now warns, naming the node, the
+// co-tenants and their requirements, and what to do, whether the topology
+// lists the nodes above or the planner walks up to them; a batch that has
+// them require the new ID has no such warning, nor one that keeps the
+// template's ID.
+func TestHunt18RenameWarnsCotenantsOfOldTemplate(t *testing.T) {
+	b := shopBuilder(1).
+		Template("blog", topology.Template{ID: "blog_app", Type: "webapp", Version: v("1.0.0"),
+			Requirements: []topology.Requirement{{Template: "tomcat_server", Constraint: c(">=8.5, <11")}}}).
+		Node("blog", topology.Node{ID: "blog-1", Template: "blog_app", Relationships: on("tomcat-1")}).
+		Template("wiki", topology.Template{ID: "wiki_ctx", Type: "context", Version: v("1.0.0")}).
+		Template("wiki", topology.Template{ID: "wiki_app", Type: "webapp", Version: v("1.0.0"),
+			Requirements: []topology.Requirement{{Template: "tomcat_server", Constraint: c(">=9")}}}).
+		Node("wiki", topology.Node{ID: "ctx-1", Template: "wiki_ctx", Relationships: on("tomcat-1")}).
+		Node("wiki", topology.Node{ID: "wiki-1", Template: "wiki_app", Relationships: on("ctx-1")})
+	mem := build(t, b)
+	shop := shop2("tomcat10_server", ">=10.1")
+	release := func(app, id string) upgrade.Request {
+		return upgrade.Request{Application: topology.AppID(app), Replaces: topology.TemplateID(id), Template: topology.Template{
+			ID: topology.TemplateID(id), Type: "webapp", Version: v("1.1.0"),
+			Requirements: []topology.Requirement{{Template: "tomcat10_server", Constraint: c(">=9, <11")}}}}
+	}
+	noWarning := func(t *testing.T, p *upgrade.Plan) {
+		t.Helper()
+		for _, w := range p.Warnings {
+			assert.NotContains(t, w, "moves from template")
+		}
+	}
+	bothWays(t, func(t *testing.T, topo func(*topology.Memory) topology.Topology) {
+		plan, err := upgrade.NewPlanner(topo(mem), catalogue(t)).PlanAll(t.Context(), hunt18Tomcat10(), shop)
+		require.NoError(t, err)
+		assert.Contains(t, plan.Warnings, "node tomcat-1 moves from template tomcat_server to tomcat10_server at step app/tomcat-1@10.1.34, "+
+			"and node blog-1 (blog) requires tomcat_server >=8.5, <11, node wiki-1 (wiki) requires tomcat_server >=9 of it: "+
+			"once the step has run, no plan finds those requirements or holds the node to it; have blog_app, wiki_app require tomcat10_server")
+
+		// The releases of the blog and the wiki in the batch require the
+		// new ID: no warning.
+		plan, err = upgrade.NewPlanner(topo(mem), catalogue(t)).PlanAll(t.Context(), hunt18Tomcat10(), shop, release("blog", "blog_app"), release("wiki", "wiki_app"))
+		require.NoError(t, err)
+		noWarning(t, plan)
+		// Nor when the nodes keep their template's ID.
+		same := hunt18Tomcat10()
+		same.Template.ID = "tomcat_server"
+		plan, err = upgrade.NewPlanner(topo(mem), catalogue(t)).PlanAll(t.Context(), same, shop2("tomcat_server", ">=10.1"))
+		require.NoError(t, err)
+		noWarning(t, plan)
+	})
+
+	// What the warning warns of: once the batch has run, the shop's next
+	// release takes tomcat-1 beyond what the blog allows.
+	plan, err := upgrade.NewPlanner(mem, catalogue(t)).PlanAll(t.Context(), hunt18Tomcat10(), shop)
+	require.NoError(t, err)
+	next, err := upgrade.NewPlanner(hunt18RunAndApply(t, mem, plan), catalogue(t)).PlanAll(t.Context(), shop2("tomcat10_server", ">=11"))
+	require.NoError(t, err)
+	assert.Contains(t, ids(next), upgrade.StepID("platform/tomcat-1@11.0.2"))
+}

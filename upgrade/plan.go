@@ -188,7 +188,9 @@ type Plan struct {
 	// Warnings are things a person should know that do not stop the plan,
 	// such as the old requirement of a replaced node, or of a platform
 	// node the plan upgrades, being broken between the step beneath it
-	// and its own step.
+	// and its own step, or a co-tenant's requirement on a template that a
+	// step moves its node away from (to a template of another ID), which
+	// no plan finds once the step has run.
 	Warnings []string `json:"warnings,omitempty"`
 }
 

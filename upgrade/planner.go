@@ -119,13 +119,13 @@ func (p *Planner) Plan(ctx context.Context, r Request) (*Plan, error) {
 // template. A node that a request of the batch moves to a template of a
 // new ID answers a requirement on that ID, as it will be; a requirement on
 // the ID it leaves is refused (a *RequestError naming both requests), as
-// no node would be of it once the plan has run. A platform node whose
-// installed version meets every
-// demand on it is recorded as a satisfied Check. Any other gets one
-// Platform step per package on the shortest way, through released
-// versions, to a version chosen by the
-// Policy, one that every request, every co-tenant and every package above
-// it allows. A co-tenant is a node, in any application, that runs on or
+// no node would be of it once the plan has run; of the node's co-tenants
+// (see below), whose templates require that ID too, the plan warns. A
+// platform node whose installed version meets every demand on it is
+// recorded as a satisfied Check. Any other gets one Platform step per
+// package on the shortest way, through released versions, to a version
+// chosen by the Policy, one that every request, every co-tenant and every
+// package above it allows. A co-tenant is a node, in any application, that runs on or
 // needs it, directly or through any number of nodes between, and whose
 // template requires its template (not through another node of that
 // template); its constraint is that requirement's, and it must allow
