@@ -162,3 +162,40 @@ func TestHunt18RenameWarnsCotenantsOfOldTemplate(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, ids(next), upgrade.StepID("platform/tomcat-1@11.0.2"))
 }
+
+// TestHunt18NewTemplateIDOfTwoApplications: a batch in which the shop's
+// and the blog's platform teams each move their Tomcat nodes to a new
+// template, both of ID tomcat10_server. The planner refuses a new ID that
+// another application's template has, as a host recording the run could
+// not tell the two apart, but two new ones alike it planned: once the
+// batch had run, the topology recording it held template tomcat10_server
+// in both applications, which topology.New refuses ("a template belongs
+// to one application"). The batch is now refused, naming both requests
+// and what to do, before anything is asked of the topology.
+func TestHunt18NewTemplateIDOfTwoApplications(t *testing.T) {
+	b := shopBuilder(1).
+		Template("blog", topology.Template{ID: "blog_tomcat", Type: "tomcat", Version: v("8.5.100")}).
+		Node("blog", topology.Node{ID: "btomcat-1", Template: "blog_tomcat"})
+	topo := build(t, b)
+	shop := hunt18Tomcat10()
+	shop.Template.Requirements = nil
+	blog := shop
+	blog.Application, blog.Replaces = "blog", "blog_tomcat"
+	_, err := upgrade.NewPlanner(topo, catalogue(t)).PlanAll(t.Context(), shop, shop2("tomcat10_server", ">=10"), blog)
+	var re *upgrade.RequestError
+	require.ErrorAs(t, err, &re)
+	require.ErrorIs(t, err, upgrade.ErrInvalidRequest)
+	assert.Equal(t, 2, re.Request)
+	assert.Equal(t, "Template.ID", re.Field)
+	assert.ErrorContains(t, err, `request #1 gives the new template of application "shop" the ID "tomcat10_server" too, `+
+		`and a template belongs to one application: give each application's new template an ID of its own`)
+
+	// Each its own ID: planned, run and recorded.
+	blog.Template.ID = "blog_tomcat10"
+	plan, err := upgrade.NewPlanner(topo, catalogue(t)).PlanAll(t.Context(), shop, shop2("tomcat10_server", ">=10"), blog)
+	require.NoError(t, err)
+	done := hunt18RunAndApply(t, topo, plan)
+	again, err := upgrade.NewPlanner(done, catalogue(t)).PlanAll(t.Context(), shop, shop2("tomcat10_server", ">=10"), blog)
+	require.NoError(t, err)
+	assert.Empty(t, again.Steps)
+}

@@ -21,7 +21,8 @@ type Request struct {
 	// templates beneath and the versions the new template needs of them.
 	// Its ID is Replaces, a new one, or that of the
 	// application's template of the same type that a run has moved nodes
-	// to; not another application's.
+	// to; not another application's, nor the new ID that a request of
+	// the batch gives another application's template.
 	Template topology.Template `json:"template"`
 }
 

@@ -232,9 +232,13 @@ func (p *Planner) plan(ctx context.Context, reqs []Request, replacing map[appTem
 }
 
 // validateRequests checks the requests, and returns the request index of
-// each application template they replace.
+// each application template they replace. Two requests of different
+// applications may not give their new templates one new ID: a template
+// belongs to one application, and a topology recording the run could not
+// hold both (see targets).
 func validateRequests(reqs []Request) (map[appTemplate]int, error) {
 	seen := make(map[appTemplate]int, len(reqs))
+	var newIDs map[topology.TemplateID]int // the request of each new ID, made at the first
 	for i := range reqs {
 		r := &reqs[i]
 		if err := validateRequest(i, r); err != nil {
@@ -254,6 +258,15 @@ func validateRequests(reqs []Request) (map[appTemplate]int, error) {
 					Reason: fmt.Sprintf("template %q of application %q is already replaced by request #%d", r.Template.ID, r.Application, j+1)}
 			}
 			seen[renamed] = i
+			if newIDs == nil {
+				newIDs = map[topology.TemplateID]int{}
+			}
+			if j, dup := newIDs[r.Template.ID]; dup { // of another application: of this one, seen says so
+				return nil, &RequestError{Request: i, Field: "Template.ID",
+					Reason: fmt.Sprintf("request #%d gives the new template of application %q the ID %q too, and a template belongs to one application: "+
+						"give each application's new template an ID of its own", j+1, reqs[j].Application, r.Template.ID)}
+			}
+			newIDs[r.Template.ID] = i
 		}
 		if err := validateRequirements(i, r.Template.Requirements, false); err != nil {
 			return nil, err
