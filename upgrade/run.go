@@ -174,7 +174,8 @@ const (
 	// running finish. It is the default.
 	FailFast FailurePolicy = iota
 	// ContinueIndependent goes on with every step that does not come after
-	// a failed one.
+	// a failed one, but for the steps of a node on which Run abandoned a
+	// host call (see WithGracePeriod).
 	ContinueIndependent
 )
 
@@ -259,7 +260,8 @@ func WithFailurePolicy(p FailurePolicy) RunOption { return func(c *runConfig) { 
 // is a Rollbacker. A step is not undone while a step after it could not
 // be, nor under a step that failed or was cut short in an earlier run of
 // the journal and did not run again (it is not undone either), nor while
-// its own Execute may still run (Outcome.Abandoned). A
+// its own Execute may still run (Outcome.Abandoned), nor while an
+// abandoned call of another step of its node may (see WithGracePeriod). A
 // cancelled run is not rolled back; cancelled during the rollback, it
 // undoes nothing more: the steps not undone yet stay as they were, each
 // with an error (a StepRollbackFailed event, and its Outcome's Err if it
@@ -374,12 +376,15 @@ const DefaultGracePeriod = 30 * time.Second
 // matching ErrAbandoned, the step's Outcome says Abandoned, a journal
 // keeps the step as started, so that a resumed run offers it again in
 // doubt, and the goroutine making the call is left to end whenever the
-// host's code returns. It is the one goroutine Run may leave behind. An
-// Opener abandoned reading a step's package fails the step before its
-// Execute: a journal records it failed, not in doubt (unless an earlier
-// run left it so), and it does not keep the steps before it from being
-// rolled back. One abandoned under WithPrefetch fails the prefetch
-// (ErrPrefetch).
+// host's code returns. It is the one goroutine Run may leave behind.
+// The call may still be changing the step's node, so Run leaves the node
+// to it: no other step of the node starts in that run, and none is rolled
+// back (WithRollback); those not started stay NotStarted, as do the steps
+// after them, for a later run to carry out. An Opener abandoned reading a
+// step's package fails the step before its Execute: a journal records it
+// failed, not in doubt (unless an earlier run left it so), and it does
+// not keep the node, nor the steps before it from being rolled back. One
+// abandoned under WithPrefetch fails the prefetch (ErrPrefetch).
 func WithGracePeriod(d time.Duration) RunOption { return func(c *runConfig) { c.grace = d } }
 
 // WithStop makes Run stop once stop is closed, gently: it starts no new
@@ -473,7 +478,9 @@ func (e *StaleError) Unwrap() error { return e.Err }
 // After list succeeded, up to the concurrency limit at once, and never two
 // steps of one node at once (those of no node share none): of two such
 // steps with no order between them, as a plan built by hand may hold, the
-// second waits for the node, as it would in pgrun. One at a time,
+// second waits for the node, as it would in pgrun (nor, once Run has
+// abandoned a call of one step, does any other step of its node start:
+// see WithGracePeriod). One at a time,
 // steps run in the plan's order; with more, of the steps ready those with
 // the longest chain of steps after them go first, then in the plan's
 // order. See the RunOption functions for concurrency, failure
@@ -571,8 +578,12 @@ type run struct {
 	shared  []int32
 	holder  []int32
 	waitFor []readyQueue
-	errs    *multierror.Error
-	store   *packageStore // nil without WithPackages
+	// lost holds, of each node on which Run abandoned a host call (see
+	// loseNode), that call, which may still be changing the node: no
+	// other step of the node starts, nor is undone. Nil until one is.
+	lost  map[topology.NodeID]*AbandonedError
+	errs  *multierror.Error
+	store *packageStore // nil without WithPackages
 
 	mu       sync.Mutex
 	wake     sync.Cond // a step is ready, or the run is over
@@ -906,8 +917,13 @@ func (r *run) shareNodes() {
 
 // takeNode reports whether ready step i, of rank rank, may start: its
 // node is no other step's, or it is one no other step holds, which i
-// then holds. Otherwise i waits for the node. Called with mu held.
+// then holds. Otherwise i waits for the node; or, when an abandoned call
+// may still be changing the node (see loseNode), it does not start in
+// this run. Called with mu held.
 func (r *run) takeNode(i int, rank uint64) bool {
+	if len(r.lost) > 0 && r.lost[r.plan.Steps[i].Node] != nil {
+		return false
+	}
 	if r.shared == nil || r.shared[i] < 0 {
 		return true
 	}
@@ -940,12 +956,34 @@ func (r *run) freeNode(i int) {
 	r.ready.push(rank)
 }
 
+// loseNode notes, when err, step i's, says that Run abandoned a host
+// call of the step that may change its node (not the Opener's), that the
+// call may still be changing the node: Run leaves the node to it, as
+// pgrun keeps its node lock until the call returns, and no other step of
+// the node starts or is undone in this run. It reports whether it did.
+// Called with mu held, or once the workers have left.
+func (r *run) loseNode(i int, err error) bool {
+	a, ok := errors.AsType[*AbandonedError](err)
+	if !ok || a.Method == string(callOpen) {
+		return false
+	}
+	if node := r.plan.Steps[i].Node; node != "" && r.lost[node] == nil {
+		if r.lost == nil {
+			r.lost = make(map[topology.NodeID]*AbandonedError)
+		}
+		r.lost[node] = a
+	}
+	return true
+}
+
 // done records the end of an attempted step, and wakes as many idle
 // workers as there are steps it made ready beyond the one the calling
 // worker takes next. Called with mu held.
 func (r *run) done(ctx context.Context, res result) {
 	r.running--
-	r.freeNode(res.i)
+	if !r.loseNode(res.i, res.err) {
+		r.freeNode(res.i)
+	}
 	if res.stopped {
 		r.halted = true
 	}
@@ -1436,6 +1474,11 @@ func (r *run) rollback(ctx context.Context) {
 			// would race it, and the steps before it stay for it. An
 			// Opener still reading its package changes no node.
 			err = fmt.Errorf("%w: its Execute may still be running, so it is not undone", ErrAbandoned)
+		case s.Node != "" && r.lost[s.Node] != nil:
+			// So may another step's call on its node.
+			a := r.lost[s.Node]
+			err = fmt.Errorf("%w: the %s of step %s, abandoned, may still be changing node %s, so it is not undone",
+				ErrAbandoned, a.Method, textID(a.Step), topology.Quote(string(s.Node)))
 		case ctx.Err() != nil:
 			// Cancelled during the rollback: what is not undone yet stays,
 			// unrecorded, as it was.
@@ -1448,6 +1491,7 @@ func (r *run) rollback(ctx context.Context) {
 		if err == nil {
 			err = r.undo(ctx, i)
 			o.Abandoned = errors.Is(err, ErrAbandoned)
+			r.loseNode(i, err)
 		}
 		if err == nil {
 			err = r.record(ctx, i, RecordRolledBack)

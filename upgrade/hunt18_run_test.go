@@ -1,0 +1,173 @@
+package upgrade_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/upgrade"
+)
+
+// h18Nodes is an executor that notes every host call that starts while
+// another runs on its node. The calls named in stubborn ("Execute a",
+// "Rollback a") ignore their context and return only once release is
+// closed; the steps in fail fail permanently.
+type h18Nodes struct {
+	stubborn map[string]bool
+	fail     map[upgrade.StepID]bool
+	release  chan struct{}
+
+	mu      sync.Mutex
+	running map[topology.NodeID][]string // the calls under way on each node
+	overlap []string                     // each call that started while another ran on its node
+	calls   []string
+}
+
+func newH18Nodes(fail []upgrade.StepID, stubborn ...string) *h18Nodes {
+	e := &h18Nodes{stubborn: map[string]bool{}, fail: map[upgrade.StepID]bool{}, release: make(chan struct{}),
+		running: map[topology.NodeID][]string{}}
+	for _, c := range stubborn {
+		e.stubborn[c] = true
+	}
+	for _, id := range fail {
+		e.fail[id] = true
+	}
+	return e
+}
+
+func (e *h18Nodes) call(method string, s upgrade.Step) error {
+	c := method + " " + string(s.ID)
+	e.mu.Lock()
+	e.calls = append(e.calls, c)
+	if s.Node != "" {
+		if len(e.running[s.Node]) > 0 {
+			e.overlap = append(e.overlap, fmt.Sprintf("%s while %v ran on %s", c, e.running[s.Node], s.Node))
+		}
+		e.running[s.Node] = append(e.running[s.Node], c)
+	}
+	e.mu.Unlock()
+	if e.stubborn[c] {
+		<-e.release // deaf to its context
+	}
+	e.mu.Lock()
+	if s.Node != "" {
+		e.running[s.Node] = deleteOne(e.running[s.Node], c)
+	}
+	e.mu.Unlock()
+	if method == "Execute" && e.fail[s.ID] {
+		return upgrade.Permanent(errors.New("broken"))
+	}
+	return nil
+}
+
+func deleteOne(calls []string, c string) []string {
+	for k, x := range calls {
+		if x == c {
+			return append(calls[:k:k], calls[k+1:]...)
+		}
+	}
+	return calls
+}
+
+func (e *h18Nodes) Execute(_ context.Context, s upgrade.Step) error  { return e.call("Execute", s) }
+func (e *h18Nodes) Rollback(_ context.Context, s upgrade.Step) error { return e.call("Rollback", s) }
+
+func (e *h18Nodes) seen() (calls, overlap []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.calls...), append([]string(nil), e.overlap...)
+}
+
+// TestHunt18AbandonedCallKeepsItsNode: Run never runs two steps of one
+// node at once, and a host call it abandons (its step timed out and the
+// call ignored its context past the grace period) may still be changing
+// the node. Before, Run freed the node at once: a step of the same node,
+// with no order between them, started while the abandoned Execute still
+// ran (under ContinueIndependent, at any concurrency), and the rollback
+// undid a step of the node while an abandoned Execute, or an abandoned
+// Rollback of another of its steps, still ran on it. Now no other call
+// touches the node in that Run: its other steps stay NotStarted, with no
+// event and no record, so that a resumed run carries them out, and the
+// rollback leaves them, saying why.
+func TestHunt18AbandonedCallKeepsItsNode(t *testing.T) {
+	timing := []upgrade.RunOption{upgrade.WithStepTimeout(time.Minute), upgrade.WithGracePeriod(10 * time.Second)}
+	for _, concurrency := range []int{1, 2} {
+		t.Run(fmt.Sprintf("continue/concurrency %d", concurrency), func(t *testing.T) {
+			path := jrPath(t)
+			plan := &upgrade.Plan{ID: "sha256:h18", Steps: []upgrade.Step{
+				{ID: "a", Node: "n1"}, {ID: "b", Node: "n1"}, {ID: "c", Node: "n2"}, {ID: "d", Node: "n1", After: []upgrade.StepID{"c"}}}}
+			synctest.Test(t, func(t *testing.T) {
+				exec := newH18Nodes(nil, "Execute a")
+				j, err := upgrade.OpenFileJournal(path)
+				require.NoError(t, err)
+				var mu sync.Mutex
+				started := map[upgrade.StepID]bool{}
+				report, err := upgrade.Run(t.Context(), plan, exec, append(timing, upgrade.WithJournal(j),
+					upgrade.WithConcurrency(concurrency), upgrade.WithFailurePolicy(upgrade.ContinueIndependent),
+					upgrade.WithEvents(func(e upgrade.Event) {
+						if e.Kind == upgrade.StepStarted {
+							mu.Lock()
+							started[e.Step.ID] = true
+							mu.Unlock()
+						}
+					}))...)
+				require.NoError(t, j.Close())
+				require.ErrorIs(t, err, upgrade.ErrAbandoned)
+				calls, overlap := exec.seen()
+				assert.Empty(t, overlap, "a step of n1 ran while a's abandoned Execute did")
+				assert.ElementsMatch(t, []string{"Execute a", "Execute c"}, calls)
+				a, _ := report.Outcome("a")
+				assert.Equal(t, upgrade.Failed, a.State)
+				assert.True(t, a.Abandoned)
+				for _, id := range []upgrade.StepID{"b", "d"} {
+					o, _ := report.Outcome(id)
+					assert.Equal(t, upgrade.NotStarted, o.State, "%s: its node may still be changed by a", id)
+					assert.False(t, started[id], "%s: an event said it started", id)
+				}
+				c, _ := report.Outcome("c")
+				assert.Equal(t, upgrade.Succeeded, c.State, "other nodes go on")
+				close(exec.release)
+			})
+			last := hfLast(t, path, "sha256:h18")
+			assert.Equal(t, upgrade.RecordStarted, last["a"], "a stays in doubt")
+			assert.NotContains(t, last, upgrade.StepID("b"), "b never started: a resumed run carries it out")
+			assert.NotContains(t, last, upgrade.StepID("d"))
+		})
+	}
+	rollbacks := []struct {
+		name     string
+		plan     []upgrade.Step
+		fail     []upgrade.StepID
+		stubborn string
+	}{
+		// b, done, has no order with a, abandoned in its Execute.
+		{"execute", []upgrade.Step{{ID: "b", Node: "n1"}, {ID: "a", Node: "n1"}}, nil, "Execute a"},
+		// x fails; the rollback of a is abandoned, and b has no order with a.
+		{"rollback", []upgrade.Step{{ID: "b", Node: "n1"}, {ID: "a", Node: "n1"}, {ID: "x"}}, []upgrade.StepID{"x"}, "Rollback a"},
+	}
+	for _, tc := range rollbacks {
+		t.Run("rollback/"+tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				exec := newH18Nodes(tc.fail, tc.stubborn)
+				report, err := upgrade.Run(t.Context(), &upgrade.Plan{Steps: tc.plan}, exec, append(timing, upgrade.WithRollback())...)
+				require.ErrorIs(t, err, upgrade.ErrRollback)
+				_, overlap := exec.seen()
+				assert.Empty(t, overlap, "a call on n1 ran while %s, abandoned, did", tc.stubborn)
+				b, _ := report.Outcome("b")
+				assert.Equal(t, upgrade.Succeeded, b.State, "b stays")
+				assert.ErrorIs(t, b.Err, upgrade.ErrAbandoned)
+				assert.ErrorContains(t, b.Err, "step a")
+				assert.ErrorContains(t, b.Err, "n1")
+				close(exec.release)
+			})
+		})
+	}
+}
