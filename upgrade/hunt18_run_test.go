@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/hashicorp/go-multierror"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -170,4 +171,102 @@ func TestHunt18AbandonedCallKeepsItsNode(t *testing.T) {
 			})
 		})
 	}
+}
+
+// h18Err is an error type whose methods, as many are, expect a non-nil
+// receiver.
+type h18Err struct{ cause error }
+
+func (e *h18Err) Error() string { return "exec: " + e.cause.Error() }
+func (e *h18Err) Unwrap() error { return e.cause }
+
+// h18NilErrors returns, from the method named in where, a nil pointer of
+// an error type: an error that is not nil.
+type h18NilErrors struct {
+	where string
+	merr  bool // a nil *multierror.Error rather than a nil *h18Err
+	calls int
+}
+
+func (e *h18NilErrors) err(method string) error {
+	if method != e.where {
+		return nil
+	}
+	e.calls++
+	if e.merr {
+		var merr *multierror.Error // the caller forgot ErrorOrNil
+		return merr
+	}
+	var none *h18Err
+	return none
+}
+
+func (e *h18NilErrors) Execute(context.Context, upgrade.Step) error  { return e.err("Execute") }
+func (e *h18NilErrors) Verify(context.Context, upgrade.Step) error   { return e.err("Verify") }
+func (e *h18NilErrors) Rollback(context.Context, upgrade.Step) error { return e.err("Rollback") }
+
+// TestHunt18NilPointerErrorFromHostCode: host code that returns a nil
+// pointer of an error type (a nil *multierror.Error without ErrorOrNil,
+// say) returns an error that is not nil, the classic Go slip. Before, Run
+// panicked, crashing the caller, when the type's Unwrap used its
+// receiver, as Run looked through the error; otherwise it retried the
+// step and failed it with "upgrade: step a on node "n": <nil>", which
+// says neither what went wrong nor what to do. Now the call fails, at
+// once (it is not retried), with an error that names the method, the
+// step and the type, and says to return nil for success.
+func TestHunt18NilPointerErrorFromHostCode(t *testing.T) {
+	for _, where := range []string{"Execute", "Verify", "Rollback"} {
+		for _, merr := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/multierror %v", where, merr), func(t *testing.T) {
+				exec := &h18NilErrors{where: where, merr: merr}
+				plan := &upgrade.Plan{Steps: []upgrade.Step{{ID: "a", Node: "n"}, {ID: "b", Node: "m"}}}
+				opts := []upgrade.RunOption{upgrade.WithRetry(3, 0, 0)}
+				if where == "Rollback" {
+					// b fails, and the rollback undoes it.
+					plan.Steps[1].After = []upgrade.StepID{"a"}
+					opts = append(opts, upgrade.WithRollback())
+				}
+				var report *upgrade.Report
+				var err error
+				require.NotPanics(t, func() {
+					report, err = upgrade.Run(t.Context(), plan, h18FailB{exec, where == "Rollback"}, opts...)
+				})
+				require.Error(t, err)
+				typ := "*upgrade_test.h18Err"
+				if merr {
+					typ = "*multierror.Error"
+				}
+				step := "a"
+				if where == "Rollback" {
+					step = "b" // undone first, and a stays for it
+				}
+				msg := err.Error()
+				assert.Contains(t, msg, where+" of step "+step+" returned a nil "+typ)
+				assert.Contains(t, msg, "return nil")
+				assert.NotContains(t, msg, "<nil>")
+				assert.Equal(t, 1, exec.calls, "not retried")
+				a, _ := report.Outcome("a")
+				if where == "Rollback" {
+					assert.Equal(t, upgrade.Succeeded, a.State, "not undone")
+					assert.ErrorIs(t, err, upgrade.ErrRollback)
+				} else {
+					assert.Equal(t, upgrade.Failed, a.State)
+				}
+			})
+		}
+	}
+}
+
+// h18FailB fails step b, when fail is set, and is otherwise its
+// executor.
+type h18FailB struct {
+	*h18NilErrors
+	fail bool
+}
+
+func (e h18FailB) Execute(ctx context.Context, s upgrade.Step) error {
+	if e.fail && s.ID == "b" {
+		return upgrade.Permanent(errors.New("b is broken"))
+	}
+	return e.h18NilErrors.Execute(ctx, s)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"reflect"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -1232,7 +1233,8 @@ func (r *run) invoke(ctx context.Context, m hostMethod, i int, done chan<- error
 }
 
 // invokeHere calls the host's method m for step i and returns its error;
-// a panic, recovered, as a permanent *PanicError.
+// a panic, recovered, as a permanent *PanicError; a nil pointer of an
+// error type as a permanent error saying so (see nilError).
 func (r *run) invokeHere(ctx context.Context, m hostMethod, i int) (err error) {
 	s := &r.plan.Steps[i]
 	defer func() {
@@ -1242,19 +1244,39 @@ func (r *run) invokeHere(ctx context.Context, m hostMethod, i int) (err error) {
 	}()
 	switch m {
 	case callExecute:
-		return r.exec.Execute(ctx, *s)
+		err = r.exec.Execute(ctx, *s)
 	case callVerify:
-		return r.exec.(Verifier).Verify(ctx, *s)
+		err = r.exec.(Verifier).Verify(ctx, *s)
 	case callRollback:
-		return r.exec.(Rollbacker).Rollback(ctx, *s)
+		err = r.exec.(Rollbacker).Rollback(ctx, *s)
 	case callOpen:
 		if r.store != nil {
-			_, err := r.store.file(ctx, *s.Package)
-			return err
+			_, err = r.store.file(ctx, *s.Package)
+		} else {
+			err = fetch(ctx, r.cfg.prefetch, *s.Package)
 		}
-		return fetch(ctx, r.cfg.prefetch, *s.Package)
 	}
-	return nil
+	return nilError(m, s.ID, err)
+}
+
+// nilError returns err, the error of the host's method m for step id,
+// unless it is a nil pointer (or map, slice, func or channel) of an error
+// type, as a function that returns a nil *multierror.Error as its error
+// returns: an error, not nil, whose methods may expect a receiver that is
+// not nil, and whose message says nothing. It is then a permanent error
+// that says so, which Run looks through safely.
+func nilError(m hostMethod, id StepID, err error) error {
+	if err == nil {
+		return nil
+	}
+	switch v := reflect.ValueOf(err); v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan:
+		if v.IsNil() {
+			return Permanent(fmt.Errorf("upgrade: %s of step %s returned a nil %T as its error, which is not a nil error: return nil itself for success (with go-multierror, ErrorOrNil)",
+				m, textID(id), err))
+		}
+	}
+	return err
 }
 
 // finish records the end of a step and releases or skips the steps after
