@@ -509,6 +509,8 @@ type AbandonedError struct {
 	Step   StepID
 	Grace  time.Duration
 	Cause  error // why the context was done: cancellation or the step's timeout
+
+	by *runMark // the Run that gave up on the call, nil for one made elsewhere (see run.abandoned)
 }
 
 func (e *AbandonedError) Error() string {

@@ -270,3 +270,66 @@ func (e h18FailB) Execute(ctx context.Context, s upgrade.Step) error {
 	}
 	return e.h18NilErrors.Execute(ctx, s)
 }
+
+// h18Nested carries out step a by running a plan of its own with Run, as
+// an executor for a group of nodes may, and returns that Run's error:
+// the inner Run abandons its stubborn step, then the executor lets it
+// go, so that when Execute returns nothing of it runs any more.
+type h18Nested struct {
+	mu     sync.Mutex
+	undone []upgrade.StepID
+}
+
+func (e *h18Nested) Execute(ctx context.Context, s upgrade.Step) error {
+	if s.ID != "a" {
+		return nil
+	}
+	release := make(chan struct{})
+	defer close(release)
+	inner := upgrade.ExecutorFunc(func(context.Context, upgrade.Step) error {
+		<-release // deaf to its context
+		return nil
+	})
+	_, err := upgrade.Run(ctx, &upgrade.Plan{Steps: []upgrade.Step{{ID: "inner"}}}, inner,
+		upgrade.WithStepTimeout(time.Minute), upgrade.WithGracePeriod(time.Second))
+	return fmt.Errorf("sub-plan of %s: %w", s.ID, err)
+}
+
+func (e *h18Nested) Rollback(_ context.Context, s upgrade.Step) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.undone = append(e.undone, s.ID)
+	return nil
+}
+
+// TestHunt18HostErrorMatchingErrAbandoned: Outcome.Abandoned says that
+// Run stopped waiting for the host's code, and only then does Run leave
+// the step started in the journal, refuse to undo it and keep its node.
+// An Execute that returns, in time, an error that matches ErrAbandoned
+// (that of a Run of its own, which abandoned a call of its plan) has not
+// been abandoned. Before, Run took it for abandoned: the report said
+// Abandoned, the journal kept the step in doubt rather than failed, and
+// the rollback left it, and the step before it, saying that its Execute
+// "may still be running". Now only the abandonments of the Run itself
+// count.
+func TestHunt18HostErrorMatchingErrAbandoned(t *testing.T) {
+	path := jrPath(t)
+	plan := &upgrade.Plan{ID: "sha256:h18n", Steps: []upgrade.Step{{ID: "b", Node: "n1"}, {ID: "a", Node: "n1", After: []upgrade.StepID{"b"}}}}
+	synctest.Test(t, func(t *testing.T) {
+		exec := &h18Nested{}
+		j, err := upgrade.OpenFileJournal(path)
+		require.NoError(t, err)
+		report, err := upgrade.Run(t.Context(), plan, exec, upgrade.WithJournal(j), upgrade.WithRollback())
+		require.NoError(t, j.Close())
+		require.ErrorIs(t, err, upgrade.ErrStepFailed)
+		assert.ErrorIs(t, err, upgrade.ErrAbandoned, "the step's error is kept as the executor gave it")
+		a, _ := report.Outcome("a")
+		assert.False(t, a.Abandoned, "its Execute returned")
+		assert.Equal(t, upgrade.RolledBack, a.State)
+		assert.ErrorContains(t, a.Err, "sub-plan of a")
+		b, _ := report.Outcome("b")
+		assert.Equal(t, upgrade.RolledBack, b.State)
+		assert.Equal(t, []upgrade.StepID{"a", "b"}, exec.undone)
+	})
+	assert.Equal(t, upgrade.RecordRolledBack, hfLast(t, path, "sha256:h18n")["a"])
+}

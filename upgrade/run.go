@@ -130,7 +130,9 @@ type Outcome struct {
 	// Abandoned says that the host's code for the step (Execute, Verify
 	// or Rollback, or the Opener reading its package) ignored its context
 	// past the grace period, so Run stopped waiting for it; see
-	// WithGracePeriod.
+	// WithGracePeriod. An error of the host's own that matches
+	// ErrAbandoned, as that of a Run of its own may, does not make it so:
+	// that call returned.
 	Abandoned bool
 	// InDoubt says that the step was offered to the executor in doubt
 	// (see InDoubt): a journal recorded that an earlier run started it,
@@ -585,6 +587,7 @@ type run struct {
 	lost  map[topology.NodeID]*AbandonedError
 	errs  *multierror.Error
 	store *packageStore // nil without WithPackages
+	mark  *runMark      // on the run's abandonments (see abandoned)
 
 	mu       sync.Mutex
 	wake     sync.Cond // a step is ready, or the run is over
@@ -621,7 +624,7 @@ func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig, stor
 	r := &run{plan: plan, exec: exec, cfg: cfg, graph: graph, topo: order, pos: make([]int, graph.Len()),
 		report: &Report{Outcomes: make([]Outcome, n)}, barriers: make([]State, len(plan.Barriers)),
 		waiting: make([]int32, graph.Len()), inDoubt: make([]bool, n), halting: make(chan struct{}),
-		errs: &multierror.Error{ErrorFormat: topology.JoinErrors}, store: store}
+		errs: &multierror.Error{ErrorFormat: topology.JoinErrors}, store: store, mark: new(runMark)}
 	r.wake.L = &r.mu
 	for i, s := range plan.Steps {
 		r.report.Outcomes[i].Step = s.ID
@@ -964,8 +967,8 @@ func (r *run) freeNode(i int) {
 // the node starts or is undone in this run. It reports whether it did.
 // Called with mu held, or once the workers have left.
 func (r *run) loseNode(i int, err error) bool {
-	a, ok := errors.AsType[*AbandonedError](err)
-	if !ok || a.Method == string(callOpen) {
+	a := r.abandoned(err)
+	if a == nil || a.Method == string(callOpen) {
 		return false
 	}
 	if node := r.plan.Steps[i].Node; node != "" && r.lost[node] == nil {
@@ -1211,8 +1214,30 @@ func (r *run) call(ctx context.Context, m hostMethod, i int) error {
 	case err := <-done:
 		return exitIf(err)
 	case <-t.C:
-		return Permanent(&AbandonedError{Method: string(m), Step: r.plan.Steps[i].ID, Grace: r.cfg.grace, Cause: context.Cause(ctx)})
+		return r.abandonment(m, i, context.Cause(ctx))
 	}
+}
+
+// runMark tells the abandonments of one run from those of any other (see
+// abandoned). It is not empty, so that each is at an address of its own.
+type runMark struct{ _ byte }
+
+// abandonment returns the error of the host's method m for step i, which
+// the run gave up on after the grace period that followed its context's
+// end, with cause: a permanent *AbandonedError.
+func (r *run) abandonment(m hostMethod, i int, cause error) error {
+	return Permanent(&AbandonedError{Method: string(m), Step: r.plan.Steps[i].ID, Grace: r.cfg.grace, Cause: cause, by: r.mark})
+}
+
+// abandoned returns the *AbandonedError of err, an error of a host call,
+// when the run gave up on the call, and nil otherwise: an error of the
+// host's own that matches ErrAbandoned, such as that of a Run of its own
+// that gave up on a call of its plan, comes from a call that returned.
+func (r *run) abandoned(err error) *AbandonedError {
+	if a, ok := errors.AsType[*AbandonedError](err); ok && a.by == r.mark {
+		return a
+	}
+	return nil
 }
 
 // exitIf calls runtime.Goexit if err is errGoexit, and returns err
@@ -1303,7 +1328,7 @@ func (r *run) finish(ctx context.Context, res result) (failed bool) {
 		// short: its last attempt had failed, and nothing of it ran; nor
 		// is one cut short, or abandoned, reading its package, before its
 		// Execute.
-		o.Abandoned = errors.Is(res.err, ErrAbandoned)
+		o.Abandoned = r.abandoned(res.err) != nil
 		if (ctx.Err() == nil && !o.Abandoned || res.settled) && !unrecorded {
 			if err := r.record(ctx, res.i, RecordFailed); err != nil {
 				r.errs = multierror.Append(r.errs, err)
@@ -1512,7 +1537,7 @@ func (r *run) rollback(ctx context.Context) {
 		}
 		if err == nil {
 			err = r.undo(ctx, i)
-			o.Abandoned = errors.Is(err, ErrAbandoned)
+			o.Abandoned = r.abandoned(err) != nil
 			r.loseNode(i, err)
 		}
 		if err == nil {

@@ -139,7 +139,7 @@ func (s *slot) abandon(c uint64, cause error) {
 		return
 	}
 	r := s.w.r
-	err := verifyError(s.method, Permanent(&AbandonedError{Method: string(s.method), Step: r.plan.Steps[s.step].ID, Grace: r.cfg.grace, Cause: cause}))
+	err := verifyError(s.method, r.abandonment(s.method, s.step, cause))
 	r.mu.Lock()
 	ended := false // not by runtime.Goexit
 	defer func() {
