@@ -287,6 +287,14 @@ func (inv *inventory) write(ctx context.Context, es []edit) error {
 	if err != nil {
 		return err
 	}
+	// Every line of a file may end as Windows ends them: it is edited
+	// with LF ends, as yaml.v3 would keep a CR in a comment, whose line
+	// would then end twice, and written with CR LF ends again, or each
+	// line would show changed.
+	crlf := false
+	if n := bytes.Count(data, []byte("\n")); n > 0 && bytes.Count(data, []byte("\r\n")) == n {
+		crlf, data = true, bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
+	}
 	b := &batch{es: es, before: inv.replaced}
 	var out []byte
 	switch inv.format {
@@ -298,9 +306,7 @@ func (inv *inventory) write(ctx context.Context, es []edit) error {
 	if err != nil {
 		return err
 	}
-	if n := bytes.Count(data, []byte("\n")); n > 0 && bytes.Count(data, []byte("\r\n")) == n {
-		// Every line of it ends as Windows ends them: so do the
-		// written ones, or each would show changed.
+	if crlf {
 		out = bytes.ReplaceAll(out, []byte("\n"), []byte("\r\n"))
 	}
 	if err := inv.check(out, es); err != nil {
