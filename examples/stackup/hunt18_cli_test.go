@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/version"
 )
 
@@ -37,4 +38,38 @@ func TestHunt18InventoryKeepsWindowsCommentsWhole(t *testing.T) {
 	want := bytes.ReplaceAll(learn(lf), []byte("\n"), []byte("\r\n"))
 	got := learn(bytes.ReplaceAll(lf, []byte("\n"), []byte("\r\n")))
 	assert.Equal(t, string(want), string(got), "a CR LF file learns as the LF file does, its lines ending in CR LF")
+}
+
+// TestHunt18InventoryKeepsByteOrderMark: a topology file that starts
+// with a UTF-8 byte-order mark, as some Windows editors save it (and
+// which stackup reads), lost it at the first step learnt, so that
+// version control showed its first line changed, and the editor saw
+// the file's encoding change. The mark is kept now, in each format
+// the inventory writes, with LF or CR LF ends; nothing else changes.
+func TestHunt18InventoryKeepsByteOrderMark(t *testing.T) {
+	yamlData, err := os.ReadFile("testdata/shop.yaml")
+	require.NoError(t, err)
+	m, err := topology.Load("testdata/shop.yaml")
+	require.NoError(t, err)
+	var jsonData bytes.Buffer
+	require.NoError(t, m.WriteJSON(&jsonData))
+	learn := func(name string, data []byte) []byte {
+		path := filepath.Join(t.TempDir(), name)
+		require.NoError(t, os.WriteFile(path, data, 0o644))
+		inv := newInventory(&inputFlags{topology: path})
+		require.NoError(t, inv.Set(t.Context(), "tomcat-1", version.MustParse("10.1.34")))
+		got, err := os.ReadFile(path)
+		require.NoError(t, err)
+		return got
+	}
+	for name, data := range map[string][]byte{"shop.yaml": yamlData, "shop.json": jsonData.Bytes()} {
+		for _, crlf := range []bool{false, true} {
+			if crlf {
+				data = bytes.ReplaceAll(data, []byte("\n"), []byte("\r\n"))
+			}
+			want := append([]byte(byteOrderMark), learn(name, data)...)
+			got := learn(name, append([]byte(byteOrderMark), data...))
+			assert.Equal(t, string(want), string(got), "%s (CR LF %t): the mark is kept, and nothing else changes", name, crlf)
+		}
+	}
 }

@@ -287,14 +287,7 @@ func (inv *inventory) write(ctx context.Context, es []edit) error {
 	if err != nil {
 		return err
 	}
-	// Every line of a file may end as Windows ends them: it is edited
-	// with LF ends, as yaml.v3 would keep a CR in a comment, whose line
-	// would then end twice, and written with CR LF ends again, or each
-	// line would show changed.
-	crlf := false
-	if n := bytes.Count(data, []byte("\n")); n > 0 && bytes.Count(data, []byte("\r\n")) == n {
-		crlf, data = true, bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
-	}
+	data, restore := bareText(data)
 	b := &batch{es: es, before: inv.replaced}
 	var out []byte
 	switch inv.format {
@@ -306,9 +299,7 @@ func (inv *inventory) write(ctx context.Context, es []edit) error {
 	if err != nil {
 		return err
 	}
-	if crlf {
-		out = bytes.ReplaceAll(out, []byte("\n"), []byte("\r\n"))
-	}
+	out = restore(out)
 	if err := inv.check(out, es); err != nil {
 		return fmt.Errorf("the file would not read back right (%w); edit it by hand", err)
 	}
@@ -327,6 +318,31 @@ func (inv *inventory) write(ctx context.Context, es []edit) error {
 		inv.replaced[key] = t
 	}
 	return nil
+}
+
+// bareText returns data, a deployment's file, without what a Windows
+// editor may have saved it with, and restore, which puts that back on
+// the file written, so that version control shows only the edits: a
+// UTF-8 byte-order mark, which the encoders drop, and CR LF line ends
+// on every line, which yaml.v3 would keep in a comment's text, whose
+// line would then end twice.
+func bareText(data []byte) (plain []byte, restore func(out []byte) []byte) {
+	bom := bytes.HasPrefix(data, []byte(byteOrderMark))
+	data = bytes.TrimPrefix(data, []byte(byteOrderMark))
+	n := bytes.Count(data, []byte("\n"))
+	crlf := n > 0 && bytes.Count(data, []byte("\r\n")) == n
+	if crlf {
+		data = bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
+	}
+	return data, func(out []byte) []byte {
+		if crlf {
+			out = bytes.ReplaceAll(out, []byte("\n"), []byte("\r\n"))
+		}
+		if bom {
+			out = append([]byte(byteOrderMark), out...)
+		}
+		return out
+	}
 }
 
 // batch is the edits of one write, and the definitions they replaced.
