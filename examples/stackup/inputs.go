@@ -232,6 +232,9 @@ func sameFiles(a, b []os.FileInfo) bool {
 	})
 }
 
+// repoTimeout bounds each request to an HTTP repository.
+const repoTimeout = 60 * time.Second
+
 // repository is what Dir and HTTP have in common.
 type repository interface {
 	pkgsource.Source
@@ -320,7 +323,7 @@ func (in *inputFlags) openRepo() (repository, error) {
 	var err error
 	switch scheme, _, ok := strings.Cut(in.repo, "://"); {
 	case strings.HasPrefix(in.repo, "http://") || strings.HasPrefix(in.repo, "https://"):
-		repo, err = pkgsource.NewHTTP(in.repo, &http.Client{Timeout: 60 * time.Second}, opts...)
+		repo, err = pkgsource.NewHTTP(in.repo, &http.Client{Timeout: repoTimeout}, opts...)
 	case ok && !strings.ContainsAny(scheme, `/\`):
 		return nil, fmt.Errorf("--repo %s: a repository is a directory or an http(s) URL, not %s", pkgsource.RedactURL(in.repo), topology.Printable(scheme))
 	default:

@@ -395,11 +395,27 @@ type apiError struct {
 	Run   string `json:"run,omitempty"` // for "busy": the run in the way
 }
 
+// answerTimeout is the longest the server takes to write an answer: the
+// HTTP server's write timeout, which counts from the request, and, for an
+// answer that took long to make, from when it is written (see inTime).
+const answerTimeout = 60 * time.Second
+
+// inTime gives the answer about to be written to w answerTimeout from
+// now: a plan whose repository was slow to answer (its requests time out
+// after repoTimeout, and are retried) would otherwise reach the write
+// timeout before its answer, and the client would get none, the
+// connection closed without a word. A client that does not read the
+// answer is still let go once it is written.
+func inTime(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(answerTimeout))
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		status, data = http.StatusInternalServerError, []byte(`{"error": "encoding the answer failed", "kind": "internal"}`)
 	}
+	inTime(w)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(append(data, '\n'))
@@ -481,6 +497,7 @@ func (s *server) handlePlan(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "internal", err)
 		return
 	}
+	inTime(w)
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(b.Bytes())
 }
@@ -1558,7 +1575,8 @@ func checkToken(token string) (string, error) {
 }
 
 // newHTTPServer returns the HTTP server serving h: it bounds the time a
-// client takes to send a request and the time an answer takes, but not
+// client takes to send a request and the time an answer takes (from the
+// request, or from when a late answer is written: see inTime), but not
 // an event stream, which bounds each of its writes instead
 // (streamWriteTimeout), and which the read timeout, over once the request
 // is read, does not cut.
@@ -1567,7 +1585,7 @@ func newHTTPServer(h http.Handler, log *slog.Logger, tlsConfig *tls.Config) *htt
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
+		WriteTimeout:      answerTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

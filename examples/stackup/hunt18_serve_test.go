@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stackup/stackup/pkgsource"
+	"github.com/stackup/stackup/upgrade"
+)
+
+// dirTransport answers an HTTP repository's requests with the files of
+// dir, until hung is set: then a request waits for its end (a repository
+// that stopped answering).
+type dirTransport struct {
+	dir  string
+	hung atomic.Bool
+}
+
+func (dt *dirTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if dt.hung.Load() {
+		<-req.Context().Done()
+		return nil, req.Context().Err()
+	}
+	status, data := http.StatusOK, []byte(nil)
+	data, err := os.ReadFile(filepath.Join(dt.dir, path.Base(req.URL.Path)))
+	if err != nil {
+		status, data = http.StatusNotFound, nil
+	}
+	return &http.Response{StatusCode: status, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(data)),
+		ContentLength: int64(len(data)), Request: req}, nil
+}
+
+// TestHunt18PlanAnsweredAfterSlowRepository: a plan posted while the
+// HTTP repository had stopped answering got no answer at all, the
+// connection closed without a word, rather than the documented 502
+// {"kind": "repository"}: the repository's requests time out after a
+// minute (and are retried), and by then the server's write timeout,
+// counted from the request, had passed. An answer now has the write
+// timeout from when it is written, however long it took to make.
+func TestHunt18PlanAnsweredAfterSlowRepository(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dt := &dirTransport{dir: "testdata/repo"}
+		in := inputFlags{topology: "testdata/shop.yaml", repo: "http://repo.example/", policy: "newest"}
+		repo, err := pkgsource.NewHTTP(in.repo, &http.Client{Timeout: repoTimeout, Transport: dt})
+		require.NoError(t, err)
+		topo, err := in.loadTopology()
+		require.NoError(t, err)
+		e := &env{topo: topo, repo: repo, in: &in, stamp: in.topologyStamp(), planner: upgrade.NewPlanner(topo, repo)}
+		rf := runFlags{exec: "true", concurrency: 1}
+		require.NoError(t, rf.check())
+		srv, err := newServer(t.Context(), e, &rf, access{token: testToken}, newTestState(t), io.Discard, slog.New(slog.DiscardHandler))
+		require.NoError(t, err)
+		hs := newHTTPServer(srv.Handler(), slog.New(slog.DiscardHandler), nil)
+		ln := newPipeListener()
+		served := make(chan error, 1)
+		go func() { served <- hs.Serve(ln) }()
+		client := &http.Client{Transport: bearer{testToken, &http.Transport{DialContext: ln.dial}}}
+		defer func() {
+			srv.Close()
+			hs.Close()
+			<-served
+			client.CloseIdleConnections()
+		}()
+		body := requestBody(t, "testdata/requests.json")
+
+		resp, err := client.Post("http://127.0.0.1/v1/plans", "application/json", strings.NewReader(body))
+		require.NoError(t, err)
+		answer := decodeJSON(t, resp)
+		resp.Body.Close()
+		require.Equal(t, http.StatusCreated, resp.StatusCode, "the repository answers: %v", answer)
+
+		dt.hung.Store(true)
+		resp, err = client.Post("http://127.0.0.1/v1/plans", "application/json", strings.NewReader(body))
+		require.NoError(t, err, "the client gets an answer")
+		answer = decodeJSON(t, resp)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusBadGateway, resp.StatusCode, answer)
+		assert.Equal(t, "repository", answer["kind"], answer)
+	})
+}
