@@ -73,3 +73,40 @@ func TestHunt18InventoryKeepsByteOrderMark(t *testing.T) {
 		}
 	}
 }
+
+// TestHunt18InventoryKeepsYAMLPrologue: a YAML topology file that starts
+// with a "%YAML 1.2" directive, which stackup reads (tools that write
+// YAML 1.2 put it there), could not record a single version: the parser
+// the inventory edits with refuses the directive, so that apply ran every
+// step, recorded none, and exited 1, and the next plan planned them all
+// again. And the directive of other files ("%YAML 1.1"), and the "---"
+// that starts a document, were dropped at the first step learnt. They
+// are all kept now, and the file is edited as the same file without
+// them.
+func TestHunt18InventoryKeepsYAMLPrologue(t *testing.T) {
+	data, err := os.ReadFile("testdata/shop.yaml")
+	require.NoError(t, err)
+	learn := func(data []byte) ([]byte, error) {
+		path := filepath.Join(t.TempDir(), "shop.yaml")
+		require.NoError(t, os.WriteFile(path, data, 0o644))
+		inv := newInventory(&inputFlags{topology: path})
+		err := inv.Set(t.Context(), "tomcat-1", version.MustParse("10.1.34"))
+		got, rerr := os.ReadFile(path)
+		require.NoError(t, rerr)
+		return got, err
+	}
+	plain, err := learn(data)
+	require.NoError(t, err)
+	for _, prologue := range []string{"%YAML 1.2\n---\n", "%YAML 1.1\n---\n", "---\n", "# The shop.\n---\n", "%YAML 1.2\n--- # the shop\n"} {
+		for _, crlf := range []bool{false, true} {
+			file, want := append([]byte(prologue), data...), append([]byte(prologue), plain...)
+			if crlf {
+				file, want = bytes.ReplaceAll(file, []byte("\n"), []byte("\r\n")), bytes.ReplaceAll(want, []byte("\n"), []byte("\r\n"))
+			}
+			got, err := learn(file)
+			if assert.NoError(t, err, "%q (CR LF %t): the version is recorded", prologue, crlf) {
+				assert.Equal(t, string(want), string(got), "%q (CR LF %t): the prologue is kept, and nothing else changes", prologue, crlf)
+			}
+		}
+	}
+}

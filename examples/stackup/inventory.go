@@ -542,6 +542,7 @@ func sameTemplate(a, b *topology.Template) bool {
 // and the result is indented as JSON (the encoder writes JSON's flow
 // style on one line).
 func setYAML(data []byte, b *batch, instances, asJSON bool) ([]byte, error) {
+	prologue, data := yamlPrologue(data)
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, err
@@ -582,7 +583,34 @@ func setYAML(data []byte, b *batch, instances, asJSON bool) ([]byte, error) {
 		}
 		return indented.Bytes(), nil
 	}
-	return out.Bytes(), nil
+	return append(prologue, out.Bytes()...), nil
+}
+
+// documentStart matches the line that starts a YAML document, "---",
+// alone or before a comment.
+var documentStart = regexp.MustCompile(`^---(?:[ \t]+#.*)?$`)
+
+// yamlPrologue splits data, a YAML file, into its prologue and its
+// document, when the document starts with a line "---" alone (or before
+// a comment): the prologue is the lines up to that one included, its
+// directives (%YAML 1.2) and comments. The encoder writes neither a
+// directive nor "---", and the parser refuses "%YAML 1.2", which
+// topology.ReadYAML reads: the document is edited alone, and the prologue
+// put back as it was.
+func yamlPrologue(data []byte) (prologue, doc []byte) {
+	at := 0
+	for line := range bytes.Lines(data) {
+		at += len(line)
+		text := bytes.TrimSpace(line)
+		switch {
+		case len(text) == 0 || text[0] == '#' || text[0] == '%':
+		case documentStart.Match(text):
+			return data[:at:at], data[at:]
+		default:
+			return nil, data
+		}
+	}
+	return nil, data
 }
 
 // editYAML makes edit e in apps, the mappings of a YAML document that hold
