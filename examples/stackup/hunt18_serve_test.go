@@ -90,3 +90,24 @@ func TestHunt18PlanAnsweredAfterSlowRepository(t *testing.T) {
 		assert.Equal(t, "repository", answer["kind"], answer)
 	})
 }
+
+// TestHunt18TokenByteOrderMarkNamed: a token file saved with a UTF-8
+// byte-order mark (Windows PowerShell's Set-Content -Encoding UTF8 writes
+// one) was refused as having "a character other than printable ASCII",
+// though the user sees none in it, and without saying what to do. The
+// error now names the character, where it is, and for a byte-order mark,
+// what to do; never the token.
+func TestHunt18TokenByteOrderMarkNamed(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(file, []byte(byteOrderMark+testToken+"\r\n"), 0o600))
+	_, err := readToken(file)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), file+": the token has a character other than printable ASCII")
+	assert.Contains(t, err.Error(), "(U+FEFF at byte 0, a byte-order mark, as some editors write): save the token without one")
+	assert.NotContains(t, err.Error(), testToken)
+
+	_, err = checkToken(testToken[:4] + " " + testToken[4:])
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "(U+0020 at byte 4): give a token of printable ASCII")
+	assert.NotContains(t, err.Error(), testToken[4:])
+}

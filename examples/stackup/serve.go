@@ -1566,9 +1566,15 @@ func checkToken(token string) (string, error) {
 	if len(token) < minToken {
 		return "", fmt.Errorf("the token has %d characters, fewer than %d: use a long random one, such as 32 random bytes in base64", len(token), minToken)
 	}
-	for _, r := range token {
+	for i, r := range token {
 		if r < '!' || r > '~' {
-			return "", errors.New("the token has a character other than printable ASCII without spaces, which an Authorization header cannot carry")
+			// Named by its code and place, not shown: the rest of it is
+			// the token.
+			what := "): give a token of printable ASCII, such as 32 random bytes in base64"
+			if i == 0 && r == '\ufeff' {
+				what = ", a byte-order mark, as some editors write): save the token without one"
+			}
+			return "", fmt.Errorf("the token has a character other than printable ASCII without spaces, which an Authorization header cannot carry (%U at byte %d%s", r, i, what)
 		}
 	}
 	return token, nil
