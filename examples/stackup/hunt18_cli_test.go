@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -107,6 +108,32 @@ func TestHunt18InventoryKeepsYAMLPrologue(t *testing.T) {
 			if assert.NoError(t, err, "%q (CR LF %t): the version is recorded", prologue, crlf) {
 				assert.Equal(t, string(want), string(got), "%q (CR LF %t): the prologue is kept, and nothing else changes", prologue, crlf)
 			}
+		}
+	}
+}
+
+// TestHunt18RequestFileYAML12: a request file that starts with a
+// "%YAML 1.2" directive, as tools writing YAML 1.2 put it, and as
+// stackup reads a topology file, was refused with yaml.v3's "found
+// incompatible YAML document", which says neither why nor what to do.
+// It is read as the file without the directive, and an error in it
+// gives the line as the file has it.
+func TestHunt18RequestFileYAML12(t *testing.T) {
+	for _, name := range []string{"testdata/requests.yaml", "testdata/requests-unknown-field.yaml"} {
+		data, err := os.ReadFile(name)
+		require.NoError(t, err)
+		want, wantErr := parseRequestsYAML(data)
+		for _, prologue := range []string{"%YAML 1.2\n---\n", "%YAML 1.2\r\n---\r\n", byteOrderMark + "%YAML 1.2\n--- # requests\n"} {
+			got, err := parseRequestsYAML(append([]byte(prologue), data...))
+			if wantErr != nil {
+				// The same error, two lines down.
+				want := strings.Replace(wantErr.Error(), "line 4:", "line 6:", 1)
+				require.NotEqual(t, wantErr.Error(), want)
+				assert.EqualError(t, err, want, "%s after %q", name, prologue)
+				continue
+			}
+			require.NoError(t, err, "%s after %q", name, prologue)
+			assert.Equal(t, want, got, "%s after %q", name, prologue)
 		}
 	}
 }

@@ -379,7 +379,7 @@ func loadRequests(path string) ([]upgrade.Request, error) {
 func parseRequestsYAML(data []byte) ([]upgrade.Request, error) {
 	var rf requestFile
 	var doc yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec := yaml.NewDecoder(bytes.NewReader(withoutPrologue(data)))
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("empty request file")
@@ -399,6 +399,18 @@ func parseRequestsYAML(data []byte) ([]upgrade.Request, error) {
 		return nil, errors.New(yamlMessage(err))
 	}
 	return rf.convert()
+}
+
+// withoutPrologue returns data, a YAML file, with its prologue (see
+// yamlPrologue) made blank lines, so that lines keep their numbers: yaml.v3
+// refuses a "%YAML 1.2" directive, which tools writing YAML 1.2 put
+// there, and which topology.ReadYAML reads.
+func withoutPrologue(data []byte) []byte {
+	prologue, doc := yamlPrologue(bytes.TrimPrefix(data, []byte(byteOrderMark)))
+	if prologue == nil {
+		return data
+	}
+	return append(bytes.Repeat([]byte("\n"), bytes.Count(prologue, []byte("\n"))), doc...)
 }
 
 // byteOrderMark is the UTF-8 byte-order mark.
