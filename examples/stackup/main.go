@@ -309,7 +309,11 @@
 // (upgrade.FileJournal), so that a restarted server lists past runs with
 // their outcome. serve creates DIR (mode 0700) if it does not exist, and
 // refuses a DIR that is a symbolic link or not a directory, or that
-// another serve holds (it keeps DIR/lock flocked while it runs). It reaches
+// another serve holds (it keeps DIR/lock flocked while it runs), and one
+// that another user of the host could plant plans and runs in: that
+// others can write in (as its plans and runs directories), or that
+// belongs to another user but root (exit 2, before anything is written
+// in it). It reaches
 // its files through os.Root, by names made only from IDs it has checked:
 //
 //	DIR/plans/sha256-HEX.json   a reviewed plan (schema stackup.plan/v3)

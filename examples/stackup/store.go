@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -65,9 +66,20 @@ func openStateDir(dir string) (*stateStore, error) {
 	case !fi.IsDir():
 		return nil, fmt.Errorf("--state-dir %s is not a directory: give the path of a directory, or of one for the server to create", dir)
 	}
+	if err := checkPrivate(dir, fi); err != nil {
+		return nil, err
+	}
 	root, err := os.OpenRoot(clean)
 	if err != nil {
 		return nil, fmt.Errorf("--state-dir: %w", err)
+	}
+	for _, sub := range []string{"plans", "runs"} { // all checked before anything is made
+		if fi, err := root.Lstat(sub); err == nil && fi.IsDir() {
+			if err := checkPrivate(filepath.Join(dir, sub), fi); err != nil {
+				root.Close()
+				return nil, err
+			}
+		}
 	}
 	for _, sub := range []string{"plans", "runs"} {
 		if err := root.Mkdir(sub, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
@@ -96,6 +108,21 @@ func openStateDir(dir string) (*stateStore, error) {
 		return nil, err
 	}
 	return &stateStore{dir: dir, root: root, lock: lock}, nil
+}
+
+// checkPrivate refuses dir, a directory of the state (fi describes it),
+// when another user of the host could put files in it, and so plant plans
+// and runs that serve would list, resume and run: when others can write in
+// it, or when it belongs to another user but root (one made in /tmp ahead
+// of serve, whose owner can rename what serve keeps in it away).
+func checkPrivate(dir string, fi os.FileInfo) error {
+	if perm := fi.Mode().Perm(); runtime.GOOS != "windows" && perm&0o002 != 0 {
+		return fmt.Errorf("--state-dir: %s: other users can write in it (mode %04o), and plant plans and runs: chmod o-w %s", dir, perm, dir)
+	}
+	if uid, ok := fileOwner(fi); ok && uid != 0 && uid != os.Geteuid() {
+		return fmt.Errorf("--state-dir: %s: it belongs to user %d, who can replace what serve keeps in it: give a directory of your own", dir, uid)
+	}
+	return nil
 }
 
 // Close releases and closes the directory.

@@ -1,0 +1,84 @@
+//go:build unix
+
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestHunt18StateDirOthersCanWrite: serve took as its state directory
+// one that other users of the host can write to (one made in /tmp by
+// someone else, say), or whose plans or runs directory they can: there
+// they could plant a plan and a run record of their own, which serve
+// lists, offers to resume and, with --resume, runs at start, its steps
+// through --exec. serve now refuses such a directory, as it refuses a
+// token file that others can read, naming it, its mode and the chmod
+// that mends it, and writes nothing in it.
+func TestHunt18StateDirOthersCanWrite(t *testing.T) {
+	unsetToken(t)
+	for _, tt := range []struct {
+		name, writable string // writable: the directory others can write
+	}{
+		{"state-dir", "."},
+		{"plans", "plans"},
+		{"runs", "runs"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "state")
+			require.NoError(t, os.Mkdir(dir, 0o700))
+			if tt.writable != "." {
+				require.NoError(t, os.Mkdir(filepath.Join(dir, tt.writable), 0o700))
+			}
+			writable := filepath.Join(dir, tt.writable)
+			require.NoError(t, os.Chmod(writable, 0o1777)) // as /tmp: not through the umask
+			before, err := os.ReadDir(dir)
+			require.NoError(t, err)
+
+			args, ran := serveArgs(t, "--state-dir", dir, "--listen", "127.0.0.1:0")
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			var stdout, stderr strings.Builder
+			code := run(ctx, args, &stdout, &stderr)
+			assert.Equal(t, exitUsage, code, stderr.String())
+			assert.Contains(t, stderr.String(), "--state-dir: "+filepath.Clean(writable)+": other users can write in it (mode 0777), and plant plans and runs: chmod o-w "+filepath.Clean(writable))
+			assert.NotContains(t, stdout.String(), "listening on")
+			assert.NoFileExists(t, ran)
+			after, err := os.ReadDir(dir)
+			require.NoError(t, err)
+			assert.Equal(t, len(before), len(after), "nothing written in the directory")
+		})
+	}
+	// Its owner's, and its group's, it is taken.
+	dir := filepath.Join(t.TempDir(), "state")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	require.NoError(t, os.Chmod(dir, 0o770))
+	state, err := openStateDir(dir)
+	require.NoError(t, err)
+	state.Close()
+}
+
+// TestHunt18StateDirOfAnotherUser: serve run as root took a state
+// directory that another user owns (one made in /tmp ahead of it), whose
+// owner can rename its plans and runs directories away and put their own
+// in their place. It is refused now, naming its owner.
+func TestHunt18StateDirOfAnotherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to give a directory to another user")
+	}
+	dir := filepath.Join(t.TempDir(), "state")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	require.NoError(t, os.Chown(dir, 65534, 65534))
+	_, err := openStateDir(dir)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "--state-dir: "+dir+": it belongs to user 65534, who can replace what serve keeps in it: give a directory of your own")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "nothing written in the directory")
+}
