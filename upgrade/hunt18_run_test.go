@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -332,4 +334,101 @@ func TestHunt18HostErrorMatchingErrAbandoned(t *testing.T) {
 		assert.Equal(t, []upgrade.StepID{"a", "b"}, exec.undone)
 	})
 	assert.Equal(t, upgrade.RecordRolledBack, hfLast(t, path, "sha256:h18n")["a"])
+}
+
+// TestHunt18AbandonedCallKeepsItsJournal: a FileJournal serves one Run at
+// a time, and a Run's abandoned call is still that Run's: it may go on
+// changing its node after Run returned. Before, Run gave the journal up
+// as it returned, so a host that runs the plan again at once (a retry
+// loop, or a server's resume, reopening the journal after Close) had its
+// next Run offer the step again, in doubt, while the abandoned Execute
+// still ran on the node. Now the journal stays held, its lock included,
+// until the abandoned call returns: a Run meanwhile gets a *LockError
+// that says what holds it, and runs nothing; Close leaves the lock to
+// the call. Once the call returns, a Run resumes as before.
+func TestHunt18AbandonedCallKeepsItsJournal(t *testing.T) {
+	plan := &upgrade.Plan{ID: "sha256:h18j", Steps: []upgrade.Step{{ID: "a", Node: "n1"}, {ID: "b", Node: "n2", After: []upgrade.StepID{"a"}}}}
+	timing := []upgrade.RunOption{upgrade.WithStepTimeout(time.Minute), upgrade.WithGracePeriod(10 * time.Second)}
+	resume := func(t *testing.T, j *upgrade.FileJournal) {
+		t.Helper()
+		exec := newH18Nodes(nil)
+		report, err := upgrade.Run(t.Context(), plan, exec, upgrade.WithJournal(j))
+		require.NoError(t, err)
+		a, _ := report.Outcome("a")
+		assert.True(t, a.InDoubt, "a is offered again, in doubt")
+		calls, _ := exec.seen()
+		assert.Equal(t, []string{"Execute a", "Execute b"}, calls)
+	}
+	// abandonA opens the journal at path and runs the plan with it, a's
+	// Execute abandoned; letGo lets that Execute return.
+	abandonA := func(t *testing.T, path string) (exec *h18Nodes, j *upgrade.FileJournal, letGo func()) {
+		exec = newH18Nodes(nil, "Execute a")
+		letGo = sync.OnceFunc(func() { close(exec.release) })
+		t.Cleanup(letGo)
+		j, err := upgrade.OpenFileJournal(path)
+		require.NoError(t, err)
+		_, err = upgrade.Run(t.Context(), plan, exec, append(timing, upgrade.WithJournal(j))...)
+		require.ErrorIs(t, err, upgrade.ErrAbandoned)
+		return exec, j, letGo
+	}
+	t.Run("the same journal", func(t *testing.T) {
+		path := jrPath(t)
+		synctest.Test(t, func(t *testing.T) {
+			exec, j, letGo := abandonA(t, path)
+			defer j.Close()
+			report, err := upgrade.Run(t.Context(), plan, exec, append(timing, upgrade.WithJournal(j))...)
+			require.ErrorIs(t, err, upgrade.ErrLocked, "a's Execute still runs")
+			assert.ErrorContains(t, err, "abandoned")
+			assert.Nil(t, report)
+			calls, overlap := exec.seen()
+			assert.Empty(t, overlap)
+			assert.Equal(t, []string{"Execute a"}, calls, "nothing ran again")
+			letGo()
+			synctest.Wait() // a's Execute has returned
+			resume(t, j)
+		})
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		// Without a step timeout, the workers call the host's code
+		// themselves, and the watch gives up on them.
+		path := jrPath(t)
+		synctest.Test(t, func(t *testing.T) {
+			exec := newH18Nodes(nil, "Execute a")
+			letGo := sync.OnceFunc(func() { close(exec.release) })
+			t.Cleanup(letGo)
+			j, err := upgrade.OpenFileJournal(path)
+			require.NoError(t, err)
+			defer j.Close()
+			ctx, cancel := context.WithCancel(t.Context())
+			go func() {
+				synctest.Wait() // a's Execute has started
+				cancel()
+			}()
+			_, err = upgrade.Run(ctx, plan, exec, upgrade.WithJournal(j), upgrade.WithGracePeriod(10*time.Second))
+			require.ErrorIs(t, err, context.Canceled)
+			_, err = upgrade.Run(t.Context(), plan, exec, upgrade.WithJournal(j))
+			require.ErrorIs(t, err, upgrade.ErrLocked, "a's Execute still runs")
+			letGo()
+			synctest.Wait()
+			resume(t, j)
+		})
+	})
+	t.Run("closed and opened again", func(t *testing.T) {
+		if !slices.Contains([]string{"darwin", "dragonfly", "freebsd", "linux", "netbsd", "openbsd"}, runtime.GOOS) {
+			t.Skip("no flock(2): the journal's lock is not enforced")
+		}
+		path := jrPath(t)
+		synctest.Test(t, func(t *testing.T) {
+			_, j, letGo := abandonA(t, path)
+			require.NoError(t, j.Close())
+			_, err := upgrade.OpenFileJournal(path)
+			require.ErrorIs(t, err, upgrade.ErrLocked, "a's Execute still runs")
+			letGo()
+			synctest.Wait()
+			j, err = upgrade.OpenFileJournal(path)
+			require.NoError(t, err)
+			defer j.Close()
+			resume(t, j)
+		})
+	})
 }

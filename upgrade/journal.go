@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -199,8 +200,13 @@ type FileJournal struct {
 	note      os.FileInfo
 	notePlace journalPlace
 	closed    bool
-	// running says that a Run has the journal (see claim).
-	running bool
+	// running says that a Run, or a host call it abandoned, has the
+	// journal (see claim), and holder what, for the LockError of another
+	// Run; closeLater that Close came meanwhile, and left the file open,
+	// locked, for unclaim to close.
+	running    bool
+	holder     string
+	closeLater bool
 	// begun says that the last Begin succeeded: Append writes only then,
 	// after the journal's records, never over its header.
 	begun bool
@@ -208,19 +214,67 @@ type FileJournal struct {
 
 // claim takes j for one Run, refusing a second Run at once: the flock
 // keeps other FileJournals off the file, and this keeps two Runs off one
-// FileJournal, which would each run every step. release gives it back.
-func (j *FileJournal) claim() (release func(), err error) {
+// FileJournal, which would each run every step. The hold gives it back
+// once the Run, and every host call it abandoned, have ended.
+func (j *FileJournal) claim() (*hold, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.running {
-		return nil, &LockError{Path: j.path, Holder: "another Run of this process"}
+		return nil, &LockError{Path: j.path, Holder: j.holder}
 	}
-	j.running = true
-	return func() {
-		j.mu.Lock()
-		j.running = false
-		j.mu.Unlock()
-	}, nil
+	j.running, j.holder = true, "another Run of this process"
+	h := &hold{j: j}
+	h.n.Store(1)
+	return h, nil
+}
+
+// unclaim gives j back, and closes it if Close came meanwhile.
+func (j *FileJournal) unclaim() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.running = false
+	if j.closeLater {
+		j.closeLater = false
+		j.closeFile() // Close has returned: no one to tell
+	}
+}
+
+// A hold keeps a FileJournal claimed for one Run (see claim) until the
+// Run and every host call it abandoned have ended: such a call may still
+// change its step's node (see WithGracePeriod), and another Run with the
+// journal meanwhile would offer the step again, in doubt, while it runs.
+// It counts the Run and those calls. A nil hold, a Run's without a
+// FileJournal, holds nothing.
+type hold struct {
+	n atomic.Int64
+	j *FileJournal
+}
+
+// add counts a host call that the run is abandoning.
+func (h *hold) add() {
+	if h != nil {
+		h.n.Add(1)
+	}
+}
+
+// done counts the end of the Run, or of a call it abandoned, and gives
+// the journal back after the last.
+func (h *hold) done() {
+	if h != nil && h.n.Add(-1) == 0 {
+		h.j.unclaim()
+	}
+}
+
+// ran counts the end of the Run, whose abandoned calls that have not
+// returned hold the journal on.
+func (h *hold) ran() {
+	if h == nil {
+		return
+	}
+	h.j.mu.Lock()
+	h.j.holder = "a call of the host's code that a Run of this process abandoned, which has not returned yet"
+	h.j.mu.Unlock()
+	h.done()
 }
 
 var _ Journal = (*FileJournal)(nil)
@@ -758,7 +812,11 @@ var errJournalClosed = fmt.Errorf("the journal is closed (%w): open it again wit
 
 // Close closes the file, which releases the lock, and removes the holder
 // note it wrote. Closing again does nothing; Begin and Append then fail,
-// with an error matching os.ErrClosed.
+// with an error matching os.ErrClosed. While a Run has the journal, or a
+// call of the host's code that a Run abandoned has not returned (see
+// WithGracePeriod), Close leaves the file open and locked until it ends,
+// so that no other runner resumes the plan while the call may still
+// change its node.
 func (j *FileJournal) Close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -766,6 +824,16 @@ func (j *FileJournal) Close() error {
 		return nil
 	}
 	j.closed = true
+	if j.running {
+		j.closeLater = true
+		return nil
+	}
+	return j.closeFile()
+}
+
+// closeFile removes the holder note and closes the file. Called with mu
+// held.
+func (j *FileJournal) closeFile() error {
 	if j.note != nil {
 		// Remove the note while holding the lock, and only if it is ours.
 		if now, err := j.notePlace.lstat(); err == nil && os.SameFile(now, j.note) {

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -327,7 +328,9 @@ func WithRunLogger(l *slog.Logger) RunOption { return func(c *runConfig) { c.log
 // its package was read (WithPackages), before its Execute, unless it was
 // in doubt already. A *FileJournal
 // serves one Run at a time: another Run with it meanwhile gets a
-// *LockError (ErrLocked) and runs nothing.
+// *LockError (ErrLocked) and runs nothing, and so does one while a call
+// of the host's code that the earlier Run abandoned has not returned
+// (see WithGracePeriod).
 func WithJournal(j Journal) RunOption { return func(c *runConfig) { c.journal = j } }
 
 // WithStaleCheck makes Run, before the first step, read from t the version
@@ -383,11 +386,14 @@ const DefaultGracePeriod = 30 * time.Second
 // The call may still be changing the step's node, so Run leaves the node
 // to it: no other step of the node starts in that run, and none is rolled
 // back (WithRollback); those not started stay NotStarted, as do the steps
-// after them, for a later run to carry out. An Opener abandoned reading a
-// step's package fails the step before its Execute: a journal records it
-// failed, not in doubt (unless an earlier run left it so), and it does
-// not keep the node, nor the steps before it from being rolled back. One
-// abandoned under WithPrefetch fails the prefetch (ErrPrefetch).
+// after them, for a later run to carry out. For the same reason a
+// *FileJournal (WithJournal) stays held, its lock included, until every
+// call Run abandoned has returned, even past its Close. An Opener
+// abandoned reading a step's package fails the step before its Execute:
+// a journal records it failed, not in doubt (unless an earlier run left
+// it so), and it does not keep the node, nor the steps before it from
+// being rolled back. One abandoned under WithPrefetch fails the prefetch
+// (ErrPrefetch).
 func WithGracePeriod(d time.Duration) RunOption { return func(c *runConfig) { c.grace = d } }
 
 // WithStop makes Run stop once stop is closed, gently: it starts no new
@@ -533,22 +539,23 @@ func Run(ctx context.Context, plan *Plan, exec Executor, opts ...RunOption) (*Re
 	if cfg.grace < 0 {
 		return nil, fmt.Errorf("upgrade: WithGracePeriod(%v): %w: give a positive grace period, or 0 to wait for ever", cfg.grace, ErrInvalidOption)
 	}
+	var h *hold // of the FileJournal
 	if j, ok := cfg.journal.(*FileJournal); ok {
 		if j == nil { // OpenFileJournal failed: running without the journal asked for would lose what it is for
 			return nil, errors.New("upgrade: WithJournal was given a nil *FileJournal: pass the journal OpenFileJournal returned, or no journal")
 		}
-		release, err := j.claim()
-		if err != nil {
+		var err error
+		if h, err = j.claim(); err != nil {
 			return nil, err
 		}
-		defer release()
+		defer h.ran()
 	}
 	var store *packageStore
 	if cfg.packages != nil {
 		store = newPackageStore(cfg.packages, cfg.packageDir)
 		defer store.Close()
 	}
-	r, err := newRun(ctx, plan, exec, &cfg, store)
+	r, err := newRun(ctx, plan, exec, &cfg, store, h)
 	if err != nil {
 		return nil, err
 	}
@@ -588,6 +595,7 @@ type run struct {
 	errs  *multierror.Error
 	store *packageStore // nil without WithPackages
 	mark  *runMark      // on the run's abandonments (see abandoned)
+	hold  *hold         // of the FileJournal, which the run's abandoned calls hold on
 
 	mu       sync.Mutex
 	wake     sync.Cond // a step is ready, or the run is over
@@ -615,7 +623,7 @@ type result struct {
 	settled bool
 }
 
-func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig, store *packageStore) (*run, error) {
+func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig, store *packageStore, h *hold) (*run, error) {
 	graph, order, err := stepGraph(plan)
 	if err != nil {
 		return nil, err
@@ -624,7 +632,7 @@ func newRun(ctx context.Context, plan *Plan, exec Executor, cfg *runConfig, stor
 	r := &run{plan: plan, exec: exec, cfg: cfg, graph: graph, topo: order, pos: make([]int, graph.Len()),
 		report: &Report{Outcomes: make([]Outcome, n)}, barriers: make([]State, len(plan.Barriers)),
 		waiting: make([]int32, graph.Len()), inDoubt: make([]bool, n), halting: make(chan struct{}),
-		errs: &multierror.Error{ErrorFormat: topology.JoinErrors}, store: store, mark: new(runMark)}
+		errs: &multierror.Error{ErrorFormat: topology.JoinErrors}, store: store, mark: new(runMark), hold: h}
 	r.wake.L = &r.mu
 	for i, s := range plan.Steps {
 		r.report.Outcomes[i].Step = s.ID
@@ -790,8 +798,14 @@ func (r *run) work(ctx, runCtx context.Context, s *slot) {
 	defer func() {
 		v := recover()
 		if v == nil {
-			if left || !s.end() {
-				return // or the watch gave up on the host call that called runtime.Goexit, and ended the worker
+			if left {
+				return
+			}
+			if !s.end() {
+				// The watch gave up on the host call, which called
+				// runtime.Goexit, and ended the worker.
+				r.hold.done()
+				return
 			}
 			v = goexited{}
 		}
@@ -1199,7 +1213,15 @@ const (
 // runtime.Goexit, so does call, as if it had called m itself.
 func (r *run) call(ctx context.Context, m hostMethod, i int) error {
 	done := make(chan error, 1) // the goroutine never blocks, even abandoned
-	go r.invoke(ctx, m, i, done)
+	var settled atomic.Bool     // set by the goroutine as m returns, or as the call is abandoned, whichever comes first
+	go func() {
+		defer func() {
+			if !settled.CompareAndSwap(false, true) {
+				r.hold.done() // the call, abandoned, has ended
+			}
+		}()
+		r.invoke(ctx, m, i, done)
+	}()
 	select {
 	case err := <-done:
 		return exitIf(err)
@@ -1214,6 +1236,11 @@ func (r *run) call(ctx context.Context, m hostMethod, i int) error {
 	case err := <-done:
 		return exitIf(err)
 	case <-t.C:
+		r.hold.add() // before the goroutine may count the call's end
+		if !settled.CompareAndSwap(false, true) {
+			r.hold.done()
+			return exitIf(<-done) // it returned meanwhile
+		}
 		return r.abandonment(m, i, context.Cause(ctx))
 	}
 }

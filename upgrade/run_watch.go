@@ -119,6 +119,7 @@ func (s *slot) call(ctx context.Context, m hostMethod, i, n int) error {
 	c := s.calls.Add(1)
 	if ctx.Err() != nil { // too late for the watch to see the call
 		if !s.calls.CompareAndSwap(c, c+1) {
+			s.w.r.hold.done() // the call, abandoned, never started
 			return errGone
 		}
 		return s.w.r.call(ctx, m, i)
@@ -127,6 +128,7 @@ func (s *slot) call(ctx context.Context, m hostMethod, i, n int) error {
 	err := s.w.r.invokeHere(ctx, m, i)
 	s.current = 0
 	if !s.calls.CompareAndSwap(c, c+1) {
+		s.w.r.hold.done() // the call, abandoned, has returned
 		return errGone
 	}
 	return err
@@ -135,10 +137,12 @@ func (s *slot) call(ctx context.Context, m hostMethod, i, n int) error {
 // abandon gives up on call c of the slot, unless it has returned: it
 // fails the call's step and ends the slot's worker.
 func (s *slot) abandon(c uint64, cause error) {
+	r := s.w.r
+	r.hold.add() // before the worker may count the call's end (see call)
 	if !s.calls.CompareAndSwap(c, c+1) {
+		r.hold.done()
 		return
 	}
-	r := s.w.r
 	err := verifyError(s.method, r.abandonment(s.method, s.step, cause))
 	r.mu.Lock()
 	ended := false // not by runtime.Goexit

@@ -2,7 +2,9 @@ package pgrun
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -90,9 +92,12 @@ func TestRetryAbandonedStepInDoubt(t *testing.T) {
 	ctx := context.Background()
 	release, returned := make(chan struct{}), make(chan struct{}, 10)
 	free := sync.OnceFunc(func() { close(release) })
+	inProcRelease := make(chan struct{}) // the in-process Run's, let go sooner
+	freeInProc := sync.OnceFunc(func() { close(inProcRelease) })
 	var execs []*upgradetest.Executor // each one's first call ignores its context
 	t.Cleanup(func() {                // the calls abandoned end before the test
 		free()
+		freeInProc()
 		for _, e := range execs {
 			for range min(e.Calls("a"), 1) {
 				<-returned
@@ -100,7 +105,7 @@ func TestRetryAbandonedStepInDoubt(t *testing.T) {
 		}
 	})
 	const grace = 20 * time.Millisecond
-	newExec := func() *upgradetest.Executor {
+	newExec := func(release <-chan struct{}) *upgradetest.Executor {
 		e := &upgradetest.Executor{}
 		execs = append(execs, e)
 		e.Func = func(ctx context.Context, st upgrade.Step) error {
@@ -119,18 +124,31 @@ func TestRetryAbandonedStepInDoubt(t *testing.T) {
 	j, err := upgrade.OpenFileJournal(t.TempDir() + "/journal")
 	require.NoError(t, err)
 	defer j.Close()
-	inProc := newExec()
+	inProc := newExec(inProcRelease)
 	runOpts := append(runOptions(opts), upgrade.WithGracePeriod(grace), upgrade.WithJournal(j))
 	first, err := upgrade.Run(ctx, plan, inProc, runOpts...)
 	require.Error(t, err)
 	a, _ := first.Outcome("a")
 	require.True(t, a.Abandoned, "the test's premise: Run abandons a")
-	_, err = upgrade.Run(ctx, plan, inProc, runOpts...)
+	// Run keeps its journal until the call it abandoned returns, so that
+	// no Run offers a again while a's first Execute may still run: let
+	// that Execute return, and take the journal once Run gives it back,
+	// as the call's goroutine ends.
+	freeInProc()
+	<-returned
+	returned <- struct{}{} // for the cleanup
+	for {
+		_, err = upgrade.Run(ctx, plan, inProc, runOpts...)
+		if !errors.Is(err, upgrade.ErrLocked) {
+			break
+		}
+		runtime.Gosched()
+	}
 	require.NoError(t, err)
 	require.Equal(t, []upgrade.StepID{"a"}, inProc.InDoubt(), "the test's premise: Run resumed offers a in doubt")
 
 	// The workers, and Retry.
-	remote := newExec()
+	remote := newExec(release)
 	require.NoError(t, s.Submit(ctx, plan, opts))
 	o := fastWorker
 	o.GracePeriod = grace
