@@ -496,10 +496,14 @@ func (e *PanicError) Error() string {
 	return fmt.Sprintf("upgrade: %s of step %s panicked: %v", e.Method, textID(e.Step), e.Value)
 }
 
-// Unwrap returns the panic's value when it is an error.
+// Unwrap returns the panic's value when it is an error, but for a nil
+// pointer (or map, slice, func or channel) of an error type, whose
+// methods may need a receiver that is not nil.
 func (e *PanicError) Unwrap() error {
-	err, _ := e.Value.(error)
-	return err
+	if err, ok := e.Value.(error); ok && !isNil(err) {
+		return err
+	}
+	return nil
 }
 
 // AbandonedError reports host code that did not return within the grace

@@ -432,3 +432,31 @@ func TestHunt18AbandonedCallKeepsItsJournal(t *testing.T) {
 		})
 	})
 }
+
+// TestHunt18PanicWithNilPointerError: host code that panics with an
+// error that is a nil pointer (`if err != nil { panic(err) }` where err
+// holds a nil *T, the same slip as TestHunt18NilPointerErrorFromHostCode)
+// fails its step with a *PanicError, as any panic does. Before, Run
+// panicked itself, crashing the caller, as it looked through the
+// *PanicError into the value, whose Unwrap used its nil receiver.
+func TestHunt18PanicWithNilPointerError(t *testing.T) {
+	exec := upgrade.ExecutorFunc(func(context.Context, upgrade.Step) error {
+		var none *h18Err
+		var err error = none
+		if err != nil {
+			panic(err)
+		}
+		return nil
+	})
+	var report *upgrade.Report
+	var err error
+	require.NotPanics(t, func() {
+		report, err = upgrade.Run(t.Context(), &upgrade.Plan{Steps: []upgrade.Step{{ID: "a", Node: "n"}}}, exec)
+	})
+	pe, ok := errors.AsType[*upgrade.PanicError](err)
+	require.True(t, ok, "%v", err)
+	assert.Equal(t, "Execute", pe.Method)
+	assert.NoError(t, pe.Unwrap(), "a nil pointer is no error to look into")
+	a, _ := report.Outcome("a")
+	assert.Equal(t, upgrade.Failed, a.State)
+}

@@ -1318,17 +1318,22 @@ func (r *run) invokeHere(ctx context.Context, m hostMethod, i int) (err error) {
 // not nil, and whose message says nothing. It is then a permanent error
 // that says so, which Run looks through safely.
 func nilError(m hostMethod, id StepID, err error) error {
-	if err == nil {
-		return nil
-	}
-	switch v := reflect.ValueOf(err); v.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan:
-		if v.IsNil() {
-			return Permanent(fmt.Errorf("upgrade: %s of step %s returned a nil %T as its error, which is not a nil error: return nil itself for success (with go-multierror, ErrorOrNil)",
-				m, textID(id), err))
-		}
+	if isNil(err) {
+		return Permanent(fmt.Errorf("upgrade: %s of step %s returned a nil %T as its error, which is not a nil error: return nil itself for success (with go-multierror, ErrorOrNil)",
+			m, textID(id), err))
 	}
 	return err
+}
+
+// isNil reports whether err holds a nil pointer, map, slice, func or
+// channel of an error type: an error that is not nil (for a nil err, it
+// reports false).
+func isNil(err error) bool {
+	switch v := reflect.ValueOf(err); v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan:
+		return v.IsNil()
+	}
+	return false
 }
 
 // finish records the end of a step and releases or skips the steps after
