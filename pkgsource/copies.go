@@ -184,6 +184,9 @@ func (c *Copies) copy(ctx context.Context, p Package) (path string, err error) {
 	if err != nil {
 		return "", err
 	}
+	if rc == nil {
+		return "", &PackageError{Package: p.Key(), Err: ErrNoContent}
+	}
 	defer rc.Close()
 	// The directory is looked up once the Open is over, however long it
 	// took: Close may have removed it meanwhile (a Run that gave up on the

@@ -72,6 +72,11 @@ var (
 	// ErrDigestMismatch reports package content whose digest or size is
 	// not the one its description promises.
 	ErrDigestMismatch = errors.New("digest mismatch")
+	// ErrNoContent reports an Opener that returned neither content nor
+	// an error, as a map-backed mirror may for a package it does not
+	// hold: the packages' readers (Copies, upgrade's prefetch) would
+	// otherwise read a nil io.ReadCloser.
+	ErrNoContent = errors.New("the Opener returned no content and no error: return an error for a package it cannot open, matching ErrNotFound when it does not hold it")
 )
 
 // Package is an upgrade package: what installs Version of platform Type.
@@ -199,6 +204,8 @@ func (f SourceFunc) Packages(ctx context.Context, typ string) ([]Package, error)
 // Opener is implemented by sources that hold package content. Open returns
 // the content of p; the reader verifies p's digest and size while it is read
 // and reports ErrDigestMismatch, at the latest at io.EOF, when they differ.
+// It returns the content or an error, never neither: the readers of this
+// module refuse that with ErrNoContent.
 type Opener interface {
 	Open(ctx context.Context, p Package) (io.ReadCloser, error)
 }

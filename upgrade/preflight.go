@@ -269,6 +269,9 @@ func fetch(ctx context.Context, o pkgsource.Opener, p pkgsource.Package) error {
 	if err != nil {
 		return err
 	}
+	if rc == nil {
+		return &pkgsource.PackageError{Package: p.Key(), Err: pkgsource.ErrNoContent}
+	}
 	_, err = io.Copy(io.Discard, rc)
 	if cerr := rc.Close(); err == nil {
 		err = cerr

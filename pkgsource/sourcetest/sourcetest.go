@@ -218,6 +218,9 @@ func readAll(ctx context.Context, o pkgsource.Opener, p pkgsource.Package) error
 	if err != nil {
 		return err
 	}
+	if rc == nil {
+		return &pkgsource.PackageError{Package: p.Key(), Err: pkgsource.ErrNoContent}
+	}
 	_, err = io.Copy(io.Discard, rc)
 	return errors.Join(err, rc.Close())
 }
