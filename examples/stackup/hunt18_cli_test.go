@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf16"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -48,31 +50,40 @@ func TestHunt18InventoryKeepsWindowsCommentsWhole(t *testing.T) {
 // the file's encoding change. The mark is kept now, in each format
 // the inventory writes, with LF or CR LF ends; nothing else changes.
 func TestHunt18InventoryKeepsByteOrderMark(t *testing.T) {
+	for name, data := range shopFiles(t) {
+		for _, crlf := range []bool{false, true} {
+			if crlf {
+				data = bytes.ReplaceAll(data, []byte("\n"), []byte("\r\n"))
+			}
+			want := append([]byte(byteOrderMark), learnTomcat(t, name, data)...)
+			got := learnTomcat(t, name, append([]byte(byteOrderMark), data...))
+			assert.Equal(t, string(want), string(got), "%s (CR LF %t): the mark is kept, and nothing else changes", name, crlf)
+		}
+	}
+}
+
+// shopFiles returns testdata/shop.yaml, and the same topology in JSON, by
+// file name.
+func shopFiles(t *testing.T) map[string][]byte {
 	yamlData, err := os.ReadFile("testdata/shop.yaml")
 	require.NoError(t, err)
 	m, err := topology.Load("testdata/shop.yaml")
 	require.NoError(t, err)
 	var jsonData bytes.Buffer
 	require.NoError(t, m.WriteJSON(&jsonData))
-	learn := func(name string, data []byte) []byte {
-		path := filepath.Join(t.TempDir(), name)
-		require.NoError(t, os.WriteFile(path, data, 0o644))
-		inv := newInventory(&inputFlags{topology: path})
-		require.NoError(t, inv.Set(t.Context(), "tomcat-1", version.MustParse("10.1.34")))
-		got, err := os.ReadFile(path)
-		require.NoError(t, err)
-		return got
-	}
-	for name, data := range map[string][]byte{"shop.yaml": yamlData, "shop.json": jsonData.Bytes()} {
-		for _, crlf := range []bool{false, true} {
-			if crlf {
-				data = bytes.ReplaceAll(data, []byte("\n"), []byte("\r\n"))
-			}
-			want := append([]byte(byteOrderMark), learn(name, data)...)
-			got := learn(name, append([]byte(byteOrderMark), data...))
-			assert.Equal(t, string(want), string(got), "%s (CR LF %t): the mark is kept, and nothing else changes", name, crlf)
-		}
-	}
+	return map[string][]byte{"shop.yaml": yamlData, "shop.json": jsonData.Bytes()}
+}
+
+// learnTomcat writes data to a file name of a new directory, has the
+// inventory record tomcat-1 at 10.1.34 in it, and returns the file then.
+func learnTomcat(t *testing.T, name string, data []byte) []byte {
+	path := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(path, data, 0o644))
+	inv := newInventory(&inputFlags{topology: path})
+	require.NoError(t, inv.Set(t.Context(), "tomcat-1", version.MustParse("10.1.34")))
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return got
 }
 
 // TestHunt18InventoryKeepsYAMLPrologue: a YAML topology file that starts
@@ -134,6 +145,33 @@ func TestHunt18RequestFileYAML12(t *testing.T) {
 			}
 			require.NoError(t, err, "%s after %q", name, prologue)
 			assert.Equal(t, want, got, "%s after %q", name, prologue)
+		}
+	}
+}
+
+// utf16With returns text in UTF-16, with a byte-order mark, in order.
+func utf16With(order binary.AppendByteOrder, text []byte) []byte {
+	out := order.AppendUint16(nil, 0xfeff)
+	for _, u := range utf16.Encode([]rune(string(text))) {
+		out = order.AppendUint16(out, u)
+	}
+	return out
+}
+
+// TestHunt18InventoryKeepsUTF16: a topology file in UTF-16, as Windows
+// PowerShell 5 writes files (with a byte-order mark, and CR LF ends), which
+// stackup reads, came back from the first step learnt in UTF-8 with LF
+// ends: version control showed every line changed, and tools that read
+// it as the UTF-16 it was saved in read garbage. It keeps its encoding,
+// its byte-order mark and line ends now, in each format the inventory
+// writes; nothing but the versions changes.
+func TestHunt18InventoryKeepsUTF16(t *testing.T) {
+	for name, data := range shopFiles(t) {
+		crlf := bytes.ReplaceAll(data, []byte("\n"), []byte("\r\n"))
+		want := bytes.ReplaceAll(learnTomcat(t, name, data), []byte("\n"), []byte("\r\n"))
+		for _, order := range []binary.AppendByteOrder{binary.LittleEndian, binary.BigEndian} {
+			got := learnTomcat(t, name, utf16With(order, crlf))
+			assert.Equal(t, utf16With(order, want), got, "%s in UTF-16 (%s): its encoding, mark and line ends are kept", name, order)
 		}
 	}
 }

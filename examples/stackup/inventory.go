@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/unicode"
 
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
@@ -287,7 +289,10 @@ func (inv *inventory) write(ctx context.Context, es []edit) error {
 	if err != nil {
 		return err
 	}
-	data, restore := bareText(data)
+	data, restore, err := bareText(data)
+	if err != nil {
+		return err
+	}
 	b := &batch{es: es, before: inv.replaced}
 	var out []byte
 	switch inv.format {
@@ -299,7 +304,9 @@ func (inv *inventory) write(ctx context.Context, es []edit) error {
 	if err != nil {
 		return err
 	}
-	out = restore(out)
+	if out, err = restore(out); err != nil {
+		return err
+	}
 	if err := inv.check(out, es); err != nil {
 		return fmt.Errorf("the file would not read back right (%w); edit it by hand", err)
 	}
@@ -320,13 +327,26 @@ func (inv *inventory) write(ctx context.Context, es []edit) error {
 	return nil
 }
 
-// bareText returns data, a deployment's file, without what a Windows
-// editor may have saved it with, and restore, which puts that back on
-// the file written, so that version control shows only the edits: a
-// UTF-8 byte-order mark, which the encoders drop, and CR LF line ends
-// on every line, which yaml.v3 would keep in a comment's text, whose
-// line would then end twice.
-func bareText(data []byte) (plain []byte, restore func(out []byte) []byte) {
+// bareText returns data, a deployment's file, as UTF-8 without what a
+// Windows editor may have saved it with, and restore, which puts that back
+// on the file written, so that version control shows only the edits: a
+// UTF-16 encoding with its byte-order mark (as Windows PowerShell 5 writes
+// files, and topology reads them), a UTF-8 byte-order mark, which the
+// encoders drop, and CR LF line ends on every line, which yaml.v3 would
+// keep in a comment's text, whose line would then end twice.
+func bareText(data []byte) (plain []byte, restore func(out []byte) ([]byte, error), err error) {
+	var utf16 encoding.Encoding
+	switch {
+	case bytes.HasPrefix(data, []byte{0xff, 0xfe}):
+		utf16 = unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM)
+	case bytes.HasPrefix(data, []byte{0xfe, 0xff}):
+		utf16 = unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM)
+	}
+	if utf16 != nil {
+		if data, err = utf16.NewDecoder().Bytes(data); err != nil {
+			return nil, nil, fmt.Errorf("reading it as UTF-16: %w", err)
+		}
+	}
 	bom := bytes.HasPrefix(data, []byte(byteOrderMark))
 	data = bytes.TrimPrefix(data, []byte(byteOrderMark))
 	n := bytes.Count(data, []byte("\n"))
@@ -334,15 +354,18 @@ func bareText(data []byte) (plain []byte, restore func(out []byte) []byte) {
 	if crlf {
 		data = bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
 	}
-	return data, func(out []byte) []byte {
+	return data, func(out []byte) ([]byte, error) {
 		if crlf {
 			out = bytes.ReplaceAll(out, []byte("\n"), []byte("\r\n"))
 		}
 		if bom {
 			out = append([]byte(byteOrderMark), out...)
 		}
-		return out
-	}
+		if utf16 != nil {
+			return utf16.NewEncoder().Bytes(out) // with its byte-order mark
+		}
+		return out, nil
+	}, nil
 }
 
 // batch is the edits of one write, and the definitions they replaced.
