@@ -111,3 +111,31 @@ func TestHunt18TokenByteOrderMarkNamed(t *testing.T) {
 	assert.Contains(t, err.Error(), "(U+0020 at byte 4): give a token of printable ASCII")
 	assert.NotContains(t, err.Error(), testToken[4:])
 }
+
+// TestHunt18BodySyntaxErrorsPlaced: a request body that is not JSON got
+// encoding/json's bare message, "invalid character '}' looking for
+// beginning of object key string" or "unexpected EOF", with neither the
+// place in the body nor what to do, where a request file's errors give
+// both; and a request file posted as it is, in YAML, got "invalid
+// character '#'". Each now gives its line and column and what to do.
+func TestHunt18BodySyntaxErrorsPlaced(t *testing.T) {
+	ts := newTestServer(t, "true")
+	for _, tt := range []struct {
+		name, body, error string
+	}{
+		{"trailing-comma", "{\"requests\": [\n  {\"application\": \"shop\",}\n]}",
+			`line 2, column 26: invalid character '}' looking for beginning of object key string: JSON allows no "," before "}" or "]": remove the last ","`},
+		{"cut-short", "{\"requests\": [\n  {\"application\": \"shop\"",
+			"line 2, column 25: unexpected EOF: the JSON ends before every object and list it opens is closed"},
+		{"yaml", requestBody(t, "testdata/requests.yaml"),
+			"line 1, column 1: invalid character '#' looking for beginning of value: it is YAML, as a request file may be, and the API reads JSON: post the requests as JSON"},
+		{"yaml-bare", "requests:\n  - application: shop\n",
+			"it is YAML, as a request file may be, and the API reads JSON"},
+	} {
+		status, answer := ts.post(t, "/v1/plans", tt.body)
+		assert.Equal(t, http.StatusBadRequest, status, tt.name)
+		assert.Equal(t, "invalid_request", answer["kind"], tt.name)
+		assert.Contains(t, answer["error"], tt.error, tt.name)
+	}
+	assert.NoFileExists(t, ts.ledger, "nothing ran")
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
@@ -424,22 +423,26 @@ var errNullBody = errors.New("the body is null: send a JSON object")
 // decodeOneJSON reads one JSON value, not null, and nothing after it. A
 // UTF-8 byte-order mark before it, which an editor may save a request
 // file with (and plan --requests reads), is skipped, as RFC 8259 allows.
+// An error in the JSON gives its line and column, and what to do (see
+// topology.JSONError); a body too large is the reader's
+// *http.MaxBytesError, which the server tells apart.
 func decodeOneJSON(r io.Reader) (json.RawMessage, error) {
-	br := bufio.NewReader(r)
-	if start, err := br.Peek(len(byteOrderMark)); err == nil && string(start) == byteOrderMark {
-		br.Discard(len(byteOrderMark))
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
 	}
-	dec := json.NewDecoder(br)
+	data = bytes.TrimPrefix(data, []byte(byteOrderMark))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	var raw json.RawMessage
 	if err := dec.Decode(&raw); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("empty body")
 		}
-		return nil, err // not JSON, or a body too large (*http.MaxBytesError), which the server tells apart
+		return nil, bodyError(data, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		if err != nil { // not JSON, or a body too large (*http.MaxBytesError), which the server tells apart
-			return nil, fmt.Errorf("data after the JSON object: %w", err)
+		if err != nil {
+			return nil, fmt.Errorf("data after the JSON object: %w", bodyError(data, err))
 		}
 		return nil, errors.New("data after the JSON object")
 	}
@@ -447,6 +450,20 @@ func decodeOneJSON(r io.Reader) (json.RawMessage, error) {
 		return nil, errNullBody
 	}
 	return raw, nil
+}
+
+// bodyError returns err, an error of decoding data, a body, as JSON, with
+// its place and what to do; for a body in YAML (a request file posted as
+// it is), also that the API reads JSON.
+func bodyError(data []byte, err error) error {
+	err = topology.JSONError(data, err)
+	start := bytes.TrimLeft(data, " \t\r\n")
+	for _, yaml := range []string{"#", "---", "%YAML", "requests:"} {
+		if bytes.HasPrefix(start, []byte(yaml)) {
+			return fmt.Errorf(`%w: it is YAML, as a request file may be, and the API reads JSON: post the requests as JSON, {"requests": [...]}`, err)
+		}
+	}
+	return err
 }
 
 // parseRequestsJSON parses a request body: JSON, with no unknown fields
