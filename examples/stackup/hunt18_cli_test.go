@@ -175,3 +175,45 @@ func TestHunt18InventoryKeepsUTF16(t *testing.T) {
 		}
 	}
 }
+
+// TestHunt18ApplyRefusesTopologyItCannotEdit: a YAML topology that
+// stackup reads but the inventory cannot edit, such as one whose two JDK
+// nodes share a version through an anchor and an alias ("version: &jdk
+// 8.0.392", "version: *jdk"), planned and ran every step, then recorded
+// none of those nodes ("its version is not a plain value; edit it by
+// hand") and exited 1; the next plan planned them again, though they
+// had run. apply now tries the edits of every step before anything runs,
+// and refuses the plan (exit 2), naming the file and the node, leaving
+// the file as it was; with --learn=false it runs.
+func TestHunt18ApplyRefusesTopologyItCannotEdit(t *testing.T) {
+	e := newApplyEnv(t)
+	shared := shareJDKVersion(t, e.topo)
+
+	r := stackup(t, e.args("--exec", e.record())...)
+	assert.Equal(t, exitUsage, r.code, r.stderr)
+	assert.Contains(t, r.stderr, e.topo+" cannot record the plan's steps")
+	assert.Contains(t, r.stderr, `node "java-1": its version is not a plain value; edit it by hand`)
+	assert.Empty(t, e.readLedger(t), "nothing ran")
+	after, err := os.ReadFile(e.topo)
+	require.NoError(t, err)
+	assert.Equal(t, shared, string(after))
+
+	r = stackup(t, e.args("--exec", e.record(), "--learn=false")...)
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.NotEmpty(t, e.readLedger(t))
+}
+
+// shareJDKVersion rewrites the topology file at path, a copy of
+// testdata/shop.yaml, so that its two JDK nodes share their version
+// through an anchor and an alias, which stackup reads, and returns it.
+func shareJDKVersion(t *testing.T, path string) string {
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	shared := strings.Replace(string(data), "{id: java-1, template: java_runtime,", "{id: java-1, template: java_runtime, version: &jdk 8.0.392,", 1)
+	shared = strings.Replace(shared, "{id: java-2, template: java_runtime, version: 8.0.392,", "{id: java-2, template: java_runtime, version: *jdk,", 1)
+	require.NotEqual(t, string(data), shared)
+	require.NoError(t, os.WriteFile(path, []byte(shared), 0o644))
+	_, err = topology.Load(path)
+	require.NoError(t, err, "stackup reads the file")
+	return shared
+}

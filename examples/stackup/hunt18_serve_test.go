@@ -139,3 +139,14 @@ func TestHunt18BodySyntaxErrorsPlaced(t *testing.T) {
 	}
 	assert.NoFileExists(t, ts.ledger, "nothing ran")
 }
+
+// TestHunt18ServeRefusesTopologyItCannotEdit: serve, as apply (see
+// TestHunt18ApplyRefusesTopologyItCannotEdit), ran every step of a plan
+// whose nodes its topology file could not record, and the run ended
+// failed with them unrecorded. It refuses the plan now, 400 naming the
+// node, before anything runs.
+func TestHunt18ServeRefusesTopologyItCannotEdit(t *testing.T) {
+	ts := newHunt6LearningServer(t)
+	shareJDKVersion(t, ts.topo)
+	hunt6Refused(t, ts, requestBody(t, "testdata/requests.json"), `node "java-1": its version is not a plain value; edit it by hand`)
+}

@@ -135,44 +135,57 @@ func (inv *inventory) learnt(s upgrade.Step) edit {
 }
 
 // Admits checks, before plan runs, that the file can record the end of
-// its application steps: that the deployment they leave, with the new
-// templates defined, is valid. Without it, a new template that a
-// topology refuses (more requirements on one template than it allows,
-// say) would be refused only once every step had run, and the nodes would
-// be planned again. A TOSCA deployment records versions only: there is
-// nothing to check. Its error names the file and says what to do.
+// its steps: that the deployment its application steps leave, with the
+// new templates defined, is valid, and that the file can be edited as
+// learning every step edits it (a node whose version is an alias of
+// another's, say, cannot: "edit it by hand"). Without it, such a plan
+// would be refused only once every step had run, and its nodes would be
+// planned again. A TOSCA deployment records versions only: its
+// templates are not checked. Its error names the file and says what to
+// do. The file is left as it is.
 func (inv *inventory) Admits(plan *upgrade.Plan) error {
-	if inv.format == toscaInstances {
-		return nil
+	data, err := readRegular(inv.path)
+	if err == nil && inv.format != toscaInstances {
+		if err := inv.holds(data, plan); err != nil {
+			return fmt.Errorf("%s could not record the plan's application steps: %w; change the requests' new templates so that the deployment can hold them", inv.path, err)
+		}
 	}
-	err := func() error {
-		data, err := readRegular(inv.path)
-		if err != nil {
-			return err
+	if err == nil {
+		es := make([]edit, len(plan.Steps))
+		for i, st := range plan.Steps {
+			es[i] = inv.learnt(st)
 		}
-		read := topology.ReadYAML
-		if inv.format == topologyJSON {
-			read = topology.ReadJSON
-		}
-		m, err := read(bytes.NewReader(data))
-		if err != nil {
-			return err
-		}
-		apps := m.Applications()
-		for _, st := range plan.Steps {
-			if st.Kind == upgrade.Application {
-				if _, err := editApps(apps, inv.learnt(st)); err != nil {
-					return err
-				}
-			}
-		}
-		_, err = topology.New(apps...)
-		return err
-	}()
+		inv.mu.Lock()
+		_, _, err = inv.edit(data, es)
+		inv.mu.Unlock()
+	}
 	if err != nil {
-		return fmt.Errorf("%s could not record the plan's application steps: %w; change the requests' new templates so that the deployment can hold them", inv.path, err)
+		return fmt.Errorf("%s cannot record the plan's steps: %w; nothing ran", inv.path, err)
 	}
 	return nil
+}
+
+// holds checks that the deployment in data, a topology file, is valid
+// with the new templates of plan's application steps defined.
+func (inv *inventory) holds(data []byte, plan *upgrade.Plan) error {
+	read := topology.ReadYAML
+	if inv.format == topologyJSON {
+		read = topology.ReadJSON
+	}
+	m, err := read(bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	apps := m.Applications()
+	for _, st := range plan.Steps {
+		if st.Kind == upgrade.Application {
+			if _, err := editApps(apps, inv.learnt(st)); err != nil {
+				return err
+			}
+		}
+	}
+	_, err = topology.New(apps...)
+	return err
 }
 
 // Unlearn records that step s was rolled back: its node is at s.From,
@@ -289,26 +302,9 @@ func (inv *inventory) write(ctx context.Context, es []edit) error {
 	if err != nil {
 		return err
 	}
-	data, restore, err := bareText(data)
+	out, b, err := inv.edit(data, es)
 	if err != nil {
 		return err
-	}
-	b := &batch{es: es, before: inv.replaced}
-	var out []byte
-	switch inv.format {
-	case topologyJSON:
-		out, err = setJSON(data, b)
-	default:
-		out, err = setYAML(data, b, inv.format == toscaInstances, inv.json)
-	}
-	if err != nil {
-		return err
-	}
-	if out, err = restore(out); err != nil {
-		return err
-	}
-	if err := inv.check(out, es); err != nil {
-		return fmt.Errorf("the file would not read back right (%w); edit it by hand", err)
 	}
 	if learnHook != nil {
 		for _, e := range es {
@@ -366,6 +362,34 @@ func bareText(data []byte) (plain []byte, restore func(out []byte) ([]byte, erro
 		}
 		return out, nil
 	}, nil
+}
+
+// edit returns data, the file, with edits es made in their order, checked
+// to read back, and their batch, which holds the definitions they
+// replaced. inv.mu is held.
+func (inv *inventory) edit(data []byte, es []edit) ([]byte, *batch, error) {
+	data, restore, err := bareText(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	b := &batch{es: es, before: inv.replaced}
+	var out []byte
+	switch inv.format {
+	case topologyJSON:
+		out, err = setJSON(data, b)
+	default:
+		out, err = setYAML(data, b, inv.format == toscaInstances, inv.json)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if out, err = restore(out); err != nil {
+		return nil, nil, err
+	}
+	if err := inv.check(out, es); err != nil {
+		return nil, nil, fmt.Errorf("the file would not read back right (%w); edit it by hand", err)
+	}
+	return out, b, nil
 }
 
 // batch is the edits of one write, and the definitions they replaced.
