@@ -150,3 +150,26 @@ func TestHunt18ServeRefusesTopologyItCannotEdit(t *testing.T) {
 	shareJDKVersion(t, ts.topo)
 	hunt6Refused(t, ts, requestBody(t, "testdata/requests.json"), `node "java-1": its version is not a plain value; edit it by hand`)
 }
+
+// TestHunt18ResumeWithoutItsPlan: resuming a run whose plan is no longer
+// in the state directory (removed by hand, as old runs are pruned) was
+// answered 500 {"kind": "internal"}, "run X: not in the state directory",
+// which says neither what is missing nor what to do. It is 409
+// {"kind": "not_resumable"} now, naming the plan and saying to post the
+// requests again; nothing runs.
+func TestHunt18ResumeWithoutItsPlan(t *testing.T) {
+	ts := newTestServer(t, "false")
+	code, answer := ts.post(t, "/v1/apply", requestBody(t, "testdata/requests.json"))
+	require.Equal(t, http.StatusAccepted, code, answer)
+	events := ts.follow(t, answer["events"].(string), "")
+	require.Contains(t, events[len(events)-1].data, `"state":"failed"`)
+	run, plan := answer["run"].(string), answer["plan"].(string)
+	require.NoError(t, os.Remove(filepath.Join(ts.stateDir, "plans", strings.Replace(plan, ":", "-", 1)+".json")))
+
+	code, answer = ts.post(t, "/v1/runs/"+run+"/resume", "")
+	assert.Equal(t, http.StatusConflict, code, answer)
+	assert.Equal(t, "not_resumable", answer["kind"], answer)
+	assert.Contains(t, answer["error"], "run "+run+": its plan "+plan+" is no longer in the state directory: post the requests again for a new plan", answer)
+	_, status := ts.get(t, "/v1/runs/"+run)
+	assert.Equal(t, "failed", status["state"], "the run is left as it was")
+}

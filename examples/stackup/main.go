@@ -505,7 +505,8 @@
 //	                 resumes a run interrupted, failed or cancelled, under the same
 //	                 ID, from its journal (see the state directory above)
 //	                 202: as apply; 409 {"kind": "not_resumable"}: running or
-//	                 succeeded; 409 {"kind": "busy"}; 409 {"kind": "stale"}: a node
+//	                 succeeded, or its plan removed from the state directory;
+//	                 409 {"kind": "busy"}; 409 {"kind": "stale"}: a node
 //	                 of a step not done has moved from the version the plan starts
 //	                 from (the steps done may be at either end); nothing ran
 //	GET /v1/runs/RUN/events

@@ -1236,6 +1236,10 @@ func (s *server) resume(ctx context.Context, rs *runState) (applyAnswer, error) 
 		return applyAnswer{}, fail(http.StatusConflict, "not_resumable", fmt.Errorf("run %s has %s: nothing to resume", st.Run, st.State))
 	}
 	plan, err := s.state.loadPlan(st.Plan)
+	if errors.Is(err, errNoEntry) { // removed by hand
+		return applyAnswer{}, fail(http.StatusConflict, "not_resumable", fmt.Errorf(
+			"run %s: its plan %s is no longer in the state directory: post the requests again for a new plan", st.Run, st.Plan))
+	}
 	if err == nil {
 		err = s.cmds.check(plan)
 	}
