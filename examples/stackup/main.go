@@ -108,10 +108,15 @@
 // deployment, whose service template is never written). It edits the node's version field in place (YAML
 // keeps its comments, key order and styles; a JSON topology is written
 // again, indented, and so is an instance file in JSON, .json, keeping
-// its key order), checks that the result reads back, and replaces the
+// its key order; every file keeps its encoding, UTF-8 or UTF-16, its
+// byte-order mark, its CR LF line ends and, in YAML, its directives and
+// "---"), checks that the result reads back, and replaces the
 // file atomically through its directory, refusing a file that is a
 // symbolic link; two stackup processes take turns (a lock on the
-// directory). --learn=false leaves the file alone; with --requests and
+// directory). Before the first step runs, apply (and serve, before a run)
+// makes the edits of every step of the plan without writing them, and
+// refuses a plan whose steps the file could not record (exit 2): a node
+// whose version is an alias of another's, say. --learn=false leaves the file alone; with --requests and
 // --journal, learning is off unless --learn is given, since resuming
 // that journal needs the same plan, planned from the same topology.
 // A crash between a step and that write leaves the journal saying the step
