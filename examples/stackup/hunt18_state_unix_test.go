@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,4 +82,36 @@ func TestHunt18StateDirOfAnotherUser(t *testing.T) {
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	assert.Empty(t, entries, "nothing written in the directory")
+}
+
+// TestHunt18TLSKeyOthersCanRead: serve refused a token file that other
+// users of the host can read, but took a --tls-key file that they can
+// (mode 0644, as a key copied with the certificate often is): they could
+// then pose as the server, and read the token clients send it. It is
+// refused now, as the token file is, naming the file, its mode and the
+// chmod that mends it; a key its owner and group only can read is taken.
+func TestHunt18TLSKeyOthersCanRead(t *testing.T) {
+	unsetToken(t)
+	certFile, keyFile, _ := selfSigned(t, t.TempDir())
+	for _, mode := range []os.FileMode{0o644, 0o604, 0o666} {
+		require.NoError(t, os.Chmod(keyFile, mode))
+		args, ran := serveArgs(t, "--tls-cert", certFile, "--tls-key", keyFile, "--listen", "127.0.0.1:0")
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		var stdout, stderr strings.Builder
+		code := run(ctx, args, &stdout, &stderr)
+		assert.Equal(t, exitUsage, code, stderr.String())
+		assert.Contains(t, stderr.String(), "--tls-key: "+keyFile+": other users can read or write it (mode "+fmt.Sprintf("%04o", mode)+"): chmod 600 "+keyFile)
+		assert.NotContains(t, stdout.String(), "listening on")
+		assert.NoFileExists(t, ran)
+	}
+	for _, mode := range []os.FileMode{0o600, 0o640, 0o400} {
+		require.NoError(t, os.Chmod(keyFile, mode))
+		_, err := loadKeyPair(certFile, keyFile)
+		assert.NoError(t, err, "mode %04o", mode)
+	}
+	require.NoError(t, os.Chmod(certFile, 0o644))
+	require.NoError(t, os.Chmod(keyFile, 0o600))
+	_, err := loadKeyPair(certFile, keyFile)
+	assert.NoError(t, err, "a certificate is public")
 }

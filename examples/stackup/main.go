@@ -396,7 +396,8 @@
 //	                       other users can read or write is refused (chmod 600)
 //	--allow-host NAME      answer requests for host NAME too (repeatable)
 //	--tls-cert FILE        serve HTTPS with this certificate chain (PEM) ...
-//	--tls-key FILE         ... and its private key (PEM); each a regular file of at most 1 MiB
+//	--tls-key FILE         ... and its private key (PEM); each a regular file of at most 1 MiB,
+//	                       the key one that other users cannot read or write (chmod 600)
 //	--state-dir DIR        keep plans, runs and journals in DIR (required)
 //	--resume               at start, resume the runs that a stop or crash interrupted
 //

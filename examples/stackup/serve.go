@@ -1506,22 +1506,10 @@ func allowedHost(name string) (string, error) {
 }
 
 // readToken reads a token file: a regular file of at most maxTokenFile
-// bytes, whose content, trimmed, is the token.
+// bytes that other users cannot read or write (see readPrivate), whose
+// content, trimmed, is the token.
 func readToken(file string) (string, error) {
-	f, err := topology.OpenRegular(file)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	// Other users of the host could read the token, and call the server
-	// with it, or write their own: refused, as ssh refuses such a key.
-	// (The mode of the file opened, not of a path looked at before.)
-	if info, err := f.Stat(); err != nil {
-		return "", err
-	} else if perm := info.Mode().Perm(); runtime.GOOS != "windows" && perm&0o007 != 0 {
-		return "", fmt.Errorf("%s: other users can read or write it (mode %04o): chmod 600 %s", file, perm, file)
-	}
-	data, err := readAtMost(f, file, maxTokenFile) // a token file holds only the token
+	data, err := readPrivate(file, maxTokenFile) // a token file holds only the token
 	if err != nil {
 		return "", err
 	}
@@ -1532,17 +1520,37 @@ func readToken(file string) (string, error) {
 	return token, nil
 }
 
+// readPrivate reads file, a secret: a regular file of at most limit
+// bytes that other users of the host can neither read (and so call the
+// server with the token, or pose as it with the key) nor write (and so
+// choose the token): one they can is refused, as ssh refuses such a key.
+func readPrivate(file string, limit int64) ([]byte, error) {
+	f, err := topology.OpenRegular(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// The mode of the file opened, not of a path looked at before.
+	if info, err := f.Stat(); err != nil {
+		return nil, err
+	} else if perm := info.Mode().Perm(); runtime.GOOS != "windows" && perm&0o007 != 0 {
+		return nil, fmt.Errorf("%s: other users can read or write it (mode %04o): chmod 600 %s", file, perm, file)
+	}
+	return readAtMost(f, file, limit)
+}
+
 // loadKeyPair reads the --tls-cert and --tls-key files, each a regular
-// file of at most maxTLSFile bytes, and parses them. Its errors name the
+// file of at most maxTLSFile bytes, the key one that other users cannot
+// read or write (see readPrivate), and parses them. Its errors name the
 // flag and the file.
 func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 	certPEM, err := readTLSFile("--tls-cert", certFile)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	keyPEM, err := readTLSFile("--tls-key", keyFile)
+	keyPEM, err := readPrivate(keyFile, maxTLSFile)
 	if err != nil {
-		return tls.Certificate{}, err
+		return tls.Certificate{}, fmt.Errorf("--tls-key: %w", err)
 	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
