@@ -673,9 +673,15 @@ func (pl *planning) unknownReplaced(app *topology.Application, r *Request, index
 func (pl *planning) renamedTemplate(app *topology.Application, r *Request, index int) (*topology.Template, error) {
 	bad := func(reason string) error { return &RequestError{Request: index, Field: "Template.ID", Reason: reason} }
 	if t, ok := app.Template(r.Template.ID); ok {
-		if r.Template.Type != "" && t.Type != r.Template.Type {
-			return nil, bad(fmt.Sprintf("application %q has a template %q of type %s, not %q: give the new template an ID of its own",
-				r.Application, r.Template.ID, topology.Quote(t.Type), r.Template.Type))
+		// A request that gives no type has that of the template it
+		// replaces.
+		want, whose := r.Template.Type, ""
+		if old, ok := app.Template(r.Replaces); ok && want == "" {
+			want, whose = old.Type, fmt.Sprintf(", the type of %q, which the request replaces", r.Replaces)
+		}
+		if want != "" && t.Type != want {
+			return nil, bad(fmt.Sprintf("application %q has a template %q of type %s, not %s%s: give the new template an ID of its own",
+				r.Application, r.Template.ID, topology.Quote(t.Type), topology.Quote(want), whose))
 		}
 		return t, nil
 	}

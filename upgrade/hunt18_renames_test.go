@@ -199,3 +199,34 @@ func TestHunt18NewTemplateIDOfTwoApplications(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, again.Steps)
 }
+
+// TestHunt18RenameToTemplateOfAnotherType: a request that moves the
+// shop's Tomcat nodes to a template whose ID, by a slip, is that of the
+// shop's JDK template, and that gives no type (Template.Type is
+// optional). The planner refuses such an ID when the request gives a
+// type, but without one it planned: tomcat-1 was to be replaced with
+// java_runtime 10.1.34, a host recording the run would have a Tomcat
+// node of the JDK's template, and the shop's requirement on java_runtime
+// was answered by tomcat-1, java-1 beneath it never looked at. A request
+// without a type now has the type of the template it replaces, which the
+// template of the ID it names must have.
+func TestHunt18RenameToTemplateOfAnotherType(t *testing.T) {
+	topo := build(t, shopBuilder(1))
+	slip := upgrade.Request{Application: "shop", Replaces: "tomcat_server", Template: topology.Template{ID: "java_runtime", Version: v("10.1.34")}}
+	_, err := upgrade.NewPlanner(topo, catalogue(t)).PlanAll(t.Context(), slip, shop2("java_runtime", ">=10"))
+	var re *upgrade.RequestError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, 0, re.Request)
+	assert.Equal(t, "Template.ID", re.Field)
+	assert.ErrorContains(t, err, `application "shop" has a template "java_runtime" of type "jdk", not "tomcat", the type of "tomcat_server", which the request replaces: `+
+		`give the new template an ID of its own`)
+
+	// A template of the ID and of the replaced one's type, which a run
+	// has moved no node to yet, is taken.
+	b := shopBuilder(1).Template("shop", topology.Template{ID: "tomcat10_server", Type: "tomcat", Version: v("10.1.34")})
+	ok := slip
+	ok.Template.ID = "tomcat10_server"
+	plan, err := upgrade.NewPlanner(build(t, b), catalogue(t)).PlanAll(t.Context(), ok, shop2("tomcat10_server", ">=10"))
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{"app/tomcat-1@10.1.34", "app/shop-1@2.0.0"}, ids(plan))
+}
