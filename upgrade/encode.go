@@ -164,7 +164,7 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 // another schema, whose ID is not the hash of its content (it was edited),
 // followed by anything but white space (another plan appended to the
 // file), that gives a key twice, with an After list out of order or
-// naming a step twice, whose steps cannot be ordered or are not in order
+// naming a step twice, or barriers out of order, whose steps cannot be ordered or are not in order
 // (each after the steps its After list names), with a step
 // whose To is not the version of the package or template it deploys, with
 // an application step of an application or template its request does not
@@ -242,8 +242,10 @@ func checkRead(in *planJSON[demandJSON]) (err error) {
 }
 
 // checkAfterSorted refuses a plan read from a file with an After list,
-// of a step or a barrier, out of order or naming a step twice: the
-// planner and Plan.Roll sort each and drop repeats (see Step.After).
+// of a step or a barrier, out of order or naming a step twice, or with
+// its barriers out of order: the planner and Plan.Roll sort each list and
+// drop repeats (see Step.After), and sort the barriers by ID (two of one
+// ID, edgesOf refuses).
 func checkAfterSorted(p *Plan) error {
 	check := func(what string, id StepID, after []StepID) error {
 		for k := 1; k < len(after); k++ {
@@ -267,6 +269,10 @@ func checkAfterSorted(p *Plan) error {
 	for i := range p.Barriers {
 		if err := check("barrier", p.Barriers[i].ID, p.Barriers[i].After); err != nil {
 			return err
+		}
+		if i > 0 && p.Barriers[i].ID < p.Barriers[i-1].ID {
+			return fmt.Errorf("upgrade: %w: barrier %s is listed after barrier %s: list the barriers sorted by ID, as Plan.Roll does, or plan again",
+				ErrInvalidPlan, textID(p.Barriers[i].ID), textID(p.Barriers[i-1].ID))
 		}
 	}
 	return nil

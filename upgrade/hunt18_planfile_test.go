@@ -114,3 +114,18 @@ func TestHunt18ReadJSONRefusesStepOfAnotherRequest(t *testing.T) {
 		require.NoError(t, err)
 	}
 }
+
+// TestHunt18ReadJSONRefusesUnsortedBarriers reads a plan file whose
+// barriers are out of order, as a hand edit leaves them: Plan.Barriers
+// says they are sorted by ID, as Plan.Roll sorts them, and ReadJSON read
+// them back, a plan that no planner made, with an ID of its own.
+func TestHunt18ReadJSONRefusesUnsortedBarriers(t *testing.T) {
+	after := func(ids ...upgrade.StepID) []upgrade.StepID { return ids }
+	steps := []upgrade.Step{{ID: "a"}, {ID: "b"}, {ID: "c", After: after("x", "y")}}
+	_, err := hunt18Read(t, hunt17Plan(steps, []upgrade.Barrier{{ID: "y", After: after("b")}, {ID: "x", After: after("a")}}))
+	require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+	assert.ErrorContains(t, err, "barrier x is listed after barrier y: list the barriers sorted by ID, as Plan.Roll does, or plan again")
+
+	_, err = hunt18Read(t, hunt17Plan(steps, []upgrade.Barrier{{ID: "x", After: after("a")}, {ID: "y", After: after("b")}}))
+	require.NoError(t, err)
+}
