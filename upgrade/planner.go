@@ -441,49 +441,75 @@ func (p *Planner) replan(ctx context.Context, reqs []Request, replacing map[appT
 }
 
 // failure returns what a planning error says of the node it failed on: the
-// node, its type, the demands it names, the versions it names and the
-// installed one; nothing for an error of another kind.
-func failure(err error) (node topology.NodeID, typ string, named []Demand, vs []version.Version, installed version.Version) {
+// node, its type, the demands it names, how many of the first of these
+// every version it names meets (those a *ConflictError wanted: the versions
+// it tried are those they allow), the versions it names and the installed
+// one; nothing for an error of another kind.
+func failure(err error) (node topology.NodeID, typ string, named []Demand, given int, vs []version.Version, installed version.Version) {
 	if e, ok := errors.AsType[*ConflictError](err); ok {
-		return e.Node, e.Type, slices.Concat(e.Wanted, e.Blocking), e.Tried, e.Installed
+		return e.Node, e.Type, slices.Concat(e.Wanted, e.Blocking), len(e.Wanted), e.Tried, e.Installed
 	} else if e, ok := errors.AsType[*NoPackageError](err); ok {
-		return e.Node, e.Type, e.Demands, e.Considered, e.Installed
+		return e.Node, e.Type, e.Demands, 0, e.Considered, e.Installed
 	} else if e, ok := errors.AsType[*DowngradeError](err); ok {
-		return e.Node, e.Type, e.Demands, e.Candidates, e.Installed
+		return e.Node, e.Type, e.Demands, 0, e.Candidates, e.Installed
 	} else if e, ok := errors.AsType[*NoPathError](err); ok {
-		return e.Node, e.Type, slices.Concat(e.Demands, e.Blocking), e.Targets, e.Installed
+		return e.Node, e.Type, slices.Concat(e.Demands, e.Blocking), 0, e.Targets, e.Installed
 	}
-	return "", "", nil, nil, version.Version{}
+	return "", "", nil, 0, nil, version.Version{}
 }
 
 // blamedPackages returns the packages that err, a failure to decide a
 // platform node, names in its demands, but those of passOver: those whose
 // constraint no version the error names (and the installed one) meets
-// along with another demand it names, or its own; or, when none is such,
-// all of them. A package that conflicts with nothing, PostgreSQL 15.7's
-// ">=8.6" among RHEL 9 builds and an agent's "<9", would cost a plan made
-// again that changes nothing, and with it passed over for good, every
-// later one.
+// along with another demand it names, or its own; then, when two such
+// demands (or one) are not of those that every version named meets (see
+// failure), the packages of these, in conflict with them as much: of
+// Python 3.12, whose Ubuntus a conflict tried, and Node.js 22 and Ruby
+// 3.3, each of which shares an Ubuntu with Python 3.12 and none with the
+// other, Python 3.12 is no less to blame; or, when none is such, all of
+// them. A package that conflicts with nothing, PostgreSQL 15.7's ">=8.6"
+// among RHEL 9 builds and an agent's "<9", would cost a plan made again
+// that changes nothing, and with it passed over for good, every later one.
 func blamedPackages(err error, passOver []passedOver) []passedOver {
-	failed, typ, named, vs, installed := failure(err)
+	failed, typ, named, given, vs, installed := failure(err)
 	vs = append(slices.Clip(vs), installed)
-	conflicts := func(d *Demand) bool {
-		return slices.ContainsFunc(named, func(o Demand) bool {
-			return !slices.ContainsFunc(vs, func(v version.Version) bool { return d.Constraint.Allows(v) && o.Constraint.Allows(v) })
+	conflict := func(ds ...*Demand) bool {
+		return !slices.ContainsFunc(vs, func(v version.Version) bool {
+			return !slices.ContainsFunc(ds, func(d *Demand) bool { return !d.Constraint.Allows(v) })
 		})
 	}
-	var out []passedOver
-	for _, only := range []bool{true, false} {
-		for _, d := range named {
-			same := func(p passedOver) bool {
-				return p.Node == d.Node && (p.Package == d.Package || p.typ == typ && p.Constraint.String() == d.Constraint.String())
-			}
-			if d.Package != "" && (!only || conflicts(&d)) && !slices.ContainsFunc(passOver, same) && !slices.ContainsFunc(out, same) {
-				out = append(out, passedOver{d, failed, typ, installed})
+	blamed := make([]bool, len(named))
+	implicated := false // the given ones, by a conflict of others
+	for i := range named {
+		for j := i; j < len(named); j++ {
+			if conflict(&named[i], &named[j]) {
+				blamed[i], blamed[j] = true, true
+				implicated = implicated || i >= given
 			}
 		}
-		if len(out) > 0 {
-			break
+	}
+	var out []passedOver
+	add := func(d *Demand) {
+		same := func(p passedOver) bool {
+			return p.Node == d.Node && (p.Package == d.Package || p.typ == typ && p.Constraint.String() == d.Constraint.String())
+		}
+		if d.Package != "" && !slices.ContainsFunc(passOver, same) && !slices.ContainsFunc(out, same) {
+			out = append(out, passedOver{*d, failed, typ, installed})
+		}
+	}
+	for i := range named {
+		if blamed[i] {
+			add(&named[i])
+		}
+	}
+	if implicated {
+		for i := range given {
+			add(&named[i])
+		}
+	}
+	if len(out) == 0 {
+		for i := range named {
+			add(&named[i])
 		}
 	}
 	return out
