@@ -319,10 +319,10 @@ func (pl *planning) passesOver(pf *platform, i int, path []*pkgsource.Package) s
 
 // asksAlike reports whether c, the constraint of a requirement on p's type,
 // allows the versions of that type that p's requirement does: among those
-// the source lists, and the failed node's installed one. The builds of a
-// release may write one requirement in as many ways ("~22.04", "=22.04",
-// "22.04.x"): each would fail as p did, and trying them one by one would
-// spend the tries of replan.
+// the source lists, and the installed one of the node it asks of. The
+// builds of a release may write one requirement in as many ways ("~22.04",
+// "=22.04", "22.04.x"): each would fail as p did, and trying them one by
+// one would spend the tries of replan.
 func (pl *planning) asksAlike(c version.Constraint, p *passedOver) bool {
 	if c.String() == p.Constraint.String() {
 		return true

@@ -174,15 +174,16 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 		return nil, err
 	}
 	reqs = cloneRequests(reqs)
-	plan, err := p.plan(ctx, reqs, replacing)
+	plan, pl, err := p.plan(ctx, reqs, replacing)
 	if err != nil {
-		return p.replan(ctx, reqs, replacing, err)
+		return p.replan(ctx, reqs, replacing, pl, err)
 	}
 	return plan, nil
 }
 
-// plan plans the requests, checked and cloned.
-func (p *Planner) plan(ctx context.Context, reqs []Request, replacing map[appTemplate]int) (*Plan, error) {
+// plan plans the requests, checked and cloned. When it fails, it returns
+// what it had decided, for replan (nil if it had not begun).
+func (p *Planner) plan(ctx context.Context, reqs []Request, replacing map[appTemplate]int) (*Plan, *planning, error) {
 	// Three stages: gather (gather.go, cotenants.go) finds the nodes the
 	// requests replace and the platform nodes beneath them, with the
 	// demands on each; decide (decide.go, catalog.go) chooses each
@@ -197,7 +198,7 @@ func (p *Planner) plan(ctx context.Context, reqs []Request, replacing map[appTem
 	pl.stepIDs.Grow(idBytes)
 	for i := range reqs {
 		if err := pl.gather(&reqs[i], i); err != nil {
-			return nil, err
+			return nil, pl, err
 		}
 	}
 	// Decide platform nodes from the top of the stacks down, so that every
@@ -210,25 +211,25 @@ func (p *Planner) plan(ctx context.Context, reqs []Request, replacing map[appTem
 		slices.SortFunc(level, func(a, b *platform) int { return cmp.Compare(a.node.ID, b.node.ID) })
 		for _, pf := range level {
 			if err := pl.decide(pf); err != nil {
-				return nil, err
+				return nil, pl, err
 			}
 		}
 	}
 	if err := pl.replacedCotenants(); err != nil {
-		return nil, err
+		return nil, pl, err
 	}
 	plan := &Plan{Requests: reqs}
 	g, err := pl.assemble(plan)
 	if err != nil {
-		return nil, err
+		return nil, pl, err
 	}
 	// The plan holds nothing of pl: its state, a fleet's worth, can be
 	// collected while the steps are ordered.
 	if err := orderSteps(plan.Steps, nil, g); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	plan.ID = planID(plan)
-	return plan, nil
+	return plan, nil, nil
 }
 
 // validateRequests checks the requests, and returns the request index of
@@ -378,8 +379,9 @@ func cloneRequests(reqs []Request) []Request {
 const maxReplans = 8
 
 // passedOver is a package that a plan made again passes over on its node,
-// as a plan with it failed on node failed, of type typ, on version
-// installed (see replan); and with it every package that requires of typ
+// as a plan with it failed on node failed (see replan), asking of a node
+// of type typ on version installed: the failed node, or one that it kept
+// in place (see keptBy); and with it every package that requires of typ
 // what it does (see asksAlike): the next build of PostgreSQL 16 that needs
 // RHEL 9 would fail as the first did.
 type passedOver struct {
@@ -396,22 +398,23 @@ type passedOver struct {
 // out what a package of another needs (JDK 21 an Ubuntu that the only
 // Python 3.12 does not run on), where a lower version would have done. So
 // the plan is made again passing over, on its node, each package that
-// the error names in conflict in turn (see blamedPackages), and with it
-// those that require the same of the failed node's type; when none makes
+// the error names in conflict in turn, or that kept in place a node that
+// it names (see blamedPackages), and with it those that require the same
+// of the node it asked of; when none makes
 // a plan, the first whose plan's error names packages in turn stays
 // passed over and those are tried with it, and when none of those leads
 // on, the next (depth first); at most maxReplans times in all. Plans
 // that succeed at once are not made again, so they do not change; a plan
 // that fails every time returns the first error, whatever the retries
 // met.
-func (p *Planner) replan(ctx context.Context, reqs []Request, replacing map[appTemplate]int, err error) (*Plan, error) {
+func (p *Planner) replan(ctx context.Context, reqs []Request, replacing map[appTemplate]int, pl *planning, err error) (*Plan, error) {
 	first := err
 	// The ways on, each the packages passed over and those its plan's
 	// error blames, last to try first: depth first. A retry whose error
 	// blames packages in turn leads on; one whose node is left nothing to
 	// install (a request's only Python build) leads nowhere.
 	type way struct{ passOver, blamed []passedOver }
-	ways := []way{{nil, blamedPackages(err, nil)}}
+	ways := []way{{nil, blamedPackages(err, nil, pl)}}
 	for tries := 0; len(ways) > 0 && tries < maxReplans; {
 		w := ways[len(ways)-1]
 		ways = ways[:len(ways)-1]
@@ -423,14 +426,14 @@ func (p *Planner) replan(ctx context.Context, reqs []Request, replacing map[appT
 			tries++
 			q := *p
 			q.cfg.passOver = append(slices.Clip(w.passOver), b)
-			plan, err := q.plan(ctx, reqs, replacing)
+			plan, pl, err := q.plan(ctx, reqs, replacing)
 			if err == nil {
 				return plan, nil
 			}
 			if ctx.Err() != nil {
 				return nil, err // cancelled: no more tries
 			}
-			if blamed := blamedPackages(err, q.cfg.passOver); len(blamed) > 0 {
+			if blamed := blamedPackages(err, q.cfg.passOver, pl); len(blamed) > 0 {
 				on = append(on, way{q.cfg.passOver, blamed})
 			}
 		}
@@ -470,7 +473,11 @@ func failure(err error) (node topology.NodeID, typ string, named []Demand, given
 // them. A package that conflicts with nothing, PostgreSQL 15.7's ">=8.6"
 // among RHEL 9 builds and an agent's "<9", would cost a plan made again
 // that changes nothing, and with it passed over for good, every later one.
-func blamedPackages(err error, passOver []passedOver) []passedOver {
+//
+// Last come the packages that kept in place a platform node whose
+// template's requirement is among those blamed (see keptBy), as pl, the
+// failed plan, decided it.
+func blamedPackages(err error, passOver []passedOver, pl *planning) []passedOver {
 	failed, typ, named, given, vs, installed := failure(err)
 	vs = append(slices.Clip(vs), installed)
 	conflict := func(ds ...*Demand) bool {
@@ -489,7 +496,7 @@ func blamedPackages(err error, passOver []passedOver) []passedOver {
 		}
 	}
 	var out []passedOver
-	add := func(d *Demand) {
+	add := func(d *Demand, typ string, installed version.Version) {
 		same := func(p passedOver) bool {
 			return p.Node == d.Node && (p.Package == d.Package || p.typ == typ && p.Constraint.String() == d.Constraint.String())
 		}
@@ -499,18 +506,44 @@ func blamedPackages(err error, passOver []passedOver) []passedOver {
 	}
 	for i := range named {
 		if blamed[i] {
-			add(&named[i])
+			add(&named[i], typ, installed)
 		}
 	}
 	if implicated {
 		for i := range given {
-			add(&named[i])
+			add(&named[i], typ, installed)
 		}
 	}
 	if len(out) == 0 {
 		for i := range named {
-			add(&named[i])
+			blamed[i] = true
+			add(&named[i], typ, installed)
+		}
+	}
+	for i := range named {
+		if n := pl.keptBy(&named[i]); blamed[i] && n != nil {
+			for k := range n.platform.demands {
+				add(&n.platform.demands[k], n.template.Type, n.node.Version)
+			}
 		}
 	}
 	return out
+}
+
+// keptBy returns, when demand d is the requirement of the template of a
+// platform node that pl decided to keep at its version, that node; else
+// nil. The packages above it asked of it what its version meets: another
+// that asks what it does not would move it, and then its template would
+// ask nothing of the node beneath. A runtime kept on 1.x by what a server
+// 2.1 asked of it, whose template needs an OS below 2, is moved by server
+// 2.2, whose package needs the runtime at 1.1 or above.
+func (pl *planning) keptBy(d *Demand) *nodeInfo {
+	if pl == nil || d.Package != "" || d.Node == "" {
+		return nil
+	}
+	n, ok := pl.nodes[d.Node]
+	if !ok || n.platform == nil || !n.platform.decided || n.platform.path != nil || n.node.Template != d.Template {
+		return nil
+	}
+	return n
 }
