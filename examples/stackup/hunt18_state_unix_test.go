@@ -115,3 +115,31 @@ func TestHunt18TLSKeyOthersCanRead(t *testing.T) {
 	_, err := loadKeyPair(certFile, keyFile)
 	assert.NoError(t, err, "a certificate is public")
 }
+
+// TestHunt18TrustFilesOthersCanWrite: plan, apply and serve took a --key
+// file, the key an index must be signed with, and a --trust-store file,
+// the newest index versions trusted, that other users of the host can
+// write: they could put their own key there and have their own index
+// trusted, or lower a version and have an old index replayed. Such a file
+// is refused now (exit 2), naming the flag, the file, its mode and the
+// chmod that mends it, before anything is planned; one others can read
+// is taken (a public key, versions).
+func TestHunt18TrustFilesOthersCanWrite(t *testing.T) {
+	e := newApplyEnv(t)
+	store := filepath.Join(t.TempDir(), "trust.json")
+	r := stackup(t, "plan", "--topology", e.topo, "--repo", e.repo, "--key", e.key, "--trust-store", store, "--trust-first-use",
+		"--requests", "testdata/requests.yaml")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	for _, file := range []struct{ flag, path string }{{"--key", e.key}, {"--trust-store", store}} {
+		require.NoError(t, os.Chmod(file.path, 0o666))
+		r := stackup(t, "plan", "--topology", e.topo, "--repo", e.repo, "--key", e.key, "--trust-store", store,
+			"--requests", "testdata/requests.yaml")
+		assert.Equal(t, exitUsage, r.code, r.stderr)
+		assert.Contains(t, r.stderr, file.flag+" "+file.path+": other users can write it (mode 0666): chmod o-w "+file.path, r.stderr)
+		assert.Empty(t, r.stdout, "nothing planned")
+		require.NoError(t, os.Chmod(file.path, 0o644))
+	}
+	r = stackup(t, "plan", "--topology", e.topo, "--repo", e.repo, "--key", e.key, "--trust-store", store,
+		"--requests", "testdata/requests.yaml")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -299,6 +300,14 @@ func (in *inputFlags) loadTopology() (*topology.Memory, error) {
 }
 
 func (in *inputFlags) openRepo() (repository, error) {
+	for _, key := range in.keys {
+		if err := othersCannotWrite("--key", key); err != nil {
+			return nil, err
+		}
+	}
+	if err := othersCannotWrite("--trust-store", in.trustStore); err != nil {
+		return nil, err
+	}
 	var opts []pkgsource.Option
 	if len(in.keys) > 0 {
 		keys := make([]ed25519.PublicKey, 0, len(in.keys))
@@ -332,6 +341,22 @@ func (in *inputFlags) openRepo() (repository, error) {
 		return nil, fmt.Errorf("--repo: %w", err) // the repository's error names it, not the flag
 	}
 	return repo, nil
+}
+
+// othersCannotWrite refuses file, given as flag, a file of what the
+// repository is trusted by (a key, the trust store), when other users of
+// the host can write it: they could put their own key there, or lower a
+// version and have an old index replayed. A file that does not exist, or
+// is not a regular file, is for reading it to report.
+func othersCannotWrite(flag, file string) error {
+	info, err := os.Stat(file)
+	if file == "" || err != nil || !info.Mode().IsRegular() || runtime.GOOS == "windows" {
+		return nil
+	}
+	if perm := info.Mode().Perm(); perm&0o002 != 0 {
+		return fmt.Errorf("%s %s: other users can write it (mode %04o): chmod o-w %s; they could choose which indexes are trusted", flag, file, perm, file)
+	}
+	return nil
 }
 
 // requestFile is the request file, and the body of the server's POST

@@ -40,6 +40,9 @@
 //	--trust-first-use     create the --trust-store FILE if it does not exist:
 //	                      only when setting it up, as it then trusts what it sees
 //
+// A --key or --trust-store file that other users of the host can write is
+// refused (exit 2: chmod o-w FILE), as they could choose what is trusted.
+//
 // The requests (not for serve, whose clients post them):
 //
 //	--requests FILE       YAML or JSON:
