@@ -135,6 +135,12 @@ func (pl *planning) node(id topology.NodeID) (*nodeInfo, error) {
 	if n.ID != id {
 		return nil, otherNode(id, n.ID)
 	}
+	if n.App == "" {
+		// The planner would not know it as a node that a request
+		// replaces: it would decide it as a platform node too, two
+		// steps on one node.
+		return nil, topologyError(fmt.Sprintf("node %q", id), "no application: return each node with Node.App set to the application it belongs to, as Topology.Node says")
+	}
 	t, err := pl.templateOf(n)
 	if err != nil {
 		return nil, err

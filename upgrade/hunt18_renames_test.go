@@ -1,6 +1,7 @@
 package upgrade_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -229,4 +230,42 @@ func TestHunt18RenameToTemplateOfAnotherType(t *testing.T) {
 	plan, err := upgrade.NewPlanner(build(t, b), catalogue(t)).PlanAll(t.Context(), ok, shop2("tomcat10_server", ">=10"))
 	require.NoError(t, err)
 	assert.Equal(t, []upgrade.StepID{"app/tomcat-1@10.1.34", "app/shop-1@2.0.0"}, ids(plan))
+}
+
+// hunt18NoApp is a host's topology whose Node leaves Node.App empty,
+// which Topology.Node requires set.
+type hunt18NoApp struct{ topology.Topology }
+
+func (n hunt18NoApp) Node(ctx context.Context, id topology.NodeID) (*topology.Node, error) {
+	nd, err := n.Topology.Node(ctx, id)
+	if nd != nil {
+		c := *nd
+		c.App = ""
+		nd = &c
+	}
+	return nd, err
+}
+
+// TestHunt18NodeWithoutApp: a batch of the shop's release, which requires
+// tomcat_server >=10.1, and the platform team's request that replaces
+// tomcat_server with 10.1.34, over a host's topology whose Node returns
+// nodes without their application. The planner could not tell that the
+// Tomcat node the shop runs on was one the batch replaces: the plan
+// upgraded tomcat-1 to 11.0.2 with a package and then replaced it with
+// template 10.1.34, two steps on one node, the second a downgrade, the
+// shop's step before it. The planner now refuses the node, naming it and
+// what to do, as it refuses other answers of the topology that break its
+// contract.
+func TestHunt18NodeWithoutApp(t *testing.T) {
+	mem := build(t, shopBuilder(1))
+	tomcat := hunt18Tomcat10()
+	tomcat.Template.ID = "tomcat_server"
+	_, err := upgrade.NewPlanner(hunt18NoApp{mem}, catalogue(t)).PlanAll(t.Context(), shop2("tomcat_server", ">=10.1"), tomcat)
+	require.ErrorIs(t, err, topology.ErrInvalid)
+	assert.ErrorContains(t, err, `node "tomcat-1"`)
+	assert.ErrorContains(t, err, "no application: return each node with Node.App set to the application it belongs to")
+
+	plan, err := upgrade.NewPlanner(mem, catalogue(t)).PlanAll(t.Context(), shop2("tomcat_server", ">=10.1"), tomcat)
+	require.NoError(t, err)
+	assert.Equal(t, []upgrade.StepID{"platform/java-1@21.0.2", "app/tomcat-1@10.1.34", "app/shop-1@2.0.0"}, ids(plan))
 }
