@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -168,7 +169,8 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 // (each after the steps its After list names), with a step
 // whose To is not the version of the package or template it deploys, with
 // an application step of an application or template its request does not
-// replace, or a platform step that names a request, with
+// replace, or a platform step that names a request, with requests that
+// PlanAll refuses, with
 // a package that pkgsource.Package.Validate refuses (an error matching
 // pkgsource.ErrInvalid too), or which holds an identifier outside the
 // safe set of topology.CheckID (an error matching topology.ErrInvalidID
@@ -221,7 +223,7 @@ func checkRead(in *planJSON[demandJSON]) (err error) {
 	if in.Plan.Decisions, err = decisionsOf(in.Decisions); err != nil {
 		return err
 	}
-	if err := cmp.Or(checkPlanIDs(in.Plan), checkDecisions(in.Plan)); err != nil {
+	if err := cmp.Or(checkPlanIDs(in.Plan), checkRequests(in.Plan), checkDecisions(in.Plan)); err != nil {
 		return err
 	}
 	if id := planID(in.Plan); id != in.ID {
@@ -276,6 +278,23 @@ func checkAfterSorted(p *Plan) error {
 		}
 	}
 	return nil
+}
+
+// checkRequests refuses a plan read from a file whose requests PlanAll
+// refuses (see validateRequests): two that replace one template, one of
+// no version, and so on. The error names the field as in JSON, such as
+// requests[1].template.version.
+func checkRequests(p *Plan) error {
+	_, err := validateRequests(p.Requests)
+	var re *RequestError
+	if !errors.As(err, &re) {
+		return err
+	}
+	why := re.Reason
+	if re.Err != nil {
+		why = re.Err.Error()
+	}
+	return fmt.Errorf("upgrade: %w: requests[%d].%s: %s; plan again", ErrInvalidPlan, re.Request, strings.ToLower(re.Field), why)
 }
 
 // checkOrder refuses a plan read from a file whose steps are not in the

@@ -10,6 +10,7 @@ import (
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/version"
 )
 
 // hunt18Read writes p, its ID hashed again as anyone can, and reads it
@@ -128,4 +129,31 @@ func TestHunt18ReadJSONRefusesUnsortedBarriers(t *testing.T) {
 
 	_, err = hunt18Read(t, hunt17Plan(steps, []upgrade.Barrier{{ID: "x", After: after("a")}, {ID: "y", After: after("b")}}))
 	require.NoError(t, err)
+}
+
+// TestHunt18ReadJSONRefusesRequestsThePlannerRefuses reads plan files
+// whose requests the planner would have refused, as a hand edit leaves
+// them: two that replace one template, one of no version (its steps going
+// to no version). ReadJSON read them back, a plan that no planner made.
+func TestHunt18ReadJSONRefusesRequestsThePlannerRefuses(t *testing.T) {
+	for name, tc := range map[string]struct {
+		edit func(*upgrade.Plan)
+		want string
+	}{
+		"replaced twice": {func(p *upgrade.Plan) { p.Requests = append(p.Requests, p.Requests[0]) },
+			`requests[1].replaces: template "shop_app" of application "shop" is already replaced by request #1`},
+		"no version": {func(p *upgrade.Plan) {
+			p.Requests[0].Template.Version = version.Version{}
+			p.Steps[0].To = version.Version{}
+		}, `requests[0].template.version: template "shop_app" has no version`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := hunt17Plan([]upgrade.Step{{ID: "a"}}, nil)
+			tc.edit(p)
+			_, err := hunt18Read(t, p)
+			require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+			assert.ErrorContains(t, err, "upgrade: invalid plan: "+tc.want)
+			assert.ErrorContains(t, err, "plan again")
+		})
+	}
 }
