@@ -161,20 +161,19 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 
 // ReadJSON reads a plan written by WriteJSON, of at most MaxPlanSize
 // bytes, after a byte-order mark if an editor put one there. It refuses,
-// with an error matching ErrInvalidPlan, a plan of
-// another schema, whose ID is not the hash of its content (it was edited),
-// followed by anything but white space (another plan appended to the
-// file), that gives a key twice, with an After list out of order or
-// naming a step twice, or barriers out of order, whose steps cannot be ordered or are not in order
-// (each after the steps its After list names), with a step
-// whose To is not the version of the package or template it deploys, with
-// an application step of an application or template its request does not
+// with an error matching ErrInvalidPlan, a plan of another schema, whose
+// ID is not the hash of its content (it was edited), followed by anything
+// but white space (another plan appended to the file), that gives a key
+// twice, with an After list out of order or naming a step twice, or
+// barriers out of order, whose steps cannot be ordered or are not in
+// order (each after the steps its After list names), with a step whose To
+// is not the version of the package or template it deploys, with an
+// application step of an application or template its request does not
 // replace, or a platform step that names a request, with requests that
-// PlanAll refuses, with
-// a package that pkgsource.Package.Validate refuses (an error matching
-// pkgsource.ErrInvalid too), or which holds an identifier outside the
-// safe set of topology.CheckID (an error matching topology.ErrInvalidID
-// too, naming the field).
+// PlanAll refuses, with a package that pkgsource.Package.Validate refuses
+// (an error matching pkgsource.ErrInvalid too), or which holds an
+// identifier outside the safe set of topology.CheckID (an error matching
+// topology.ErrInvalidID too, naming the field).
 func ReadJSON(r io.Reader) (*Plan, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxPlanSize+1))
 	if err != nil {
@@ -230,7 +229,7 @@ func checkRead(in *planJSON[demandJSON]) (err error) {
 		return fmt.Errorf("upgrade: %w: id %s does not match its content (%s): the plan was changed after it was made; "+
 			"review it again and plan again, or have the program that changed it set its ID to Plan.ComputeID", ErrInvalidPlan, textID(in.ID), id)
 	}
-	if err := checkAfterSorted(in.Plan); err != nil {
+	if err := checkSorted(in.Plan); err != nil {
 		return err
 	}
 	g, order, err := stepGraph(in.Plan)
@@ -243,12 +242,12 @@ func checkRead(in *planJSON[demandJSON]) (err error) {
 	return linkRequests(in.Plan)
 }
 
-// checkAfterSorted refuses a plan read from a file with an After list,
+// checkSorted refuses a plan read from a file with an After list,
 // of a step or a barrier, out of order or naming a step twice, or with
 // its barriers out of order: the planner and Plan.Roll sort each list and
 // drop repeats (see Step.After), and sort the barriers by ID (two of one
 // ID, edgesOf refuses).
-func checkAfterSorted(p *Plan) error {
+func checkSorted(p *Plan) error {
 	check := func(what string, id StepID, after []StepID) error {
 		for k := 1; k < len(after); k++ {
 			if after[k] > after[k-1] {

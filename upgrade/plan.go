@@ -19,11 +19,11 @@ type Request struct {
 	Replaces topology.TemplateID `json:"replaces"`
 	// Template is the new template. Its Requirements name the platform
 	// templates beneath and the versions the new template needs of them.
-	// Its ID is Replaces, a new one, or that of the
-	// application's template of the same type (its Type, or without one
-	// that of Replaces) that a run has moved nodes to; not another
-	// application's, nor the new ID that a request of
-	// the batch gives another application's template.
+	// Its ID is Replaces, a new one, or that of the application's
+	// template of the same type (its Type, or without one that of
+	// Replaces) that a run has moved nodes to; not another application's,
+	// nor the new ID that a request of the batch gives another
+	// application's template.
 	Template topology.Template `json:"template"`
 }
 

@@ -125,10 +125,10 @@ func (p *Planner) Plan(ctx context.Context, r Request) (*Plan, error) {
 // recorded as a satisfied Check. Any other gets one Platform step per
 // package on the shortest way, through released versions, to a version
 // chosen by the Policy, one that every request, every co-tenant and every
-// package above it allows. A co-tenant is a node, in any application, that runs on or
-// needs it, directly or through any number of nodes between, and whose
-// template requires its template (not through another node of that
-// template); its constraint is that requirement's, and it must allow
+// package above it allows. A co-tenant is a node, in any application,
+// that runs on or needs it, directly or through any number of nodes
+// between, and whose template requires its template (not through another
+// node of that template); its constraint is that requirement's, and it must allow
 // every version the node passes through. Nodes being replaced are no
 // co-tenants (a warning says when their old template's requirement breaks
 // until their own step), but they have co-tenants of their own: those of
