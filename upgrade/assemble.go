@@ -355,14 +355,16 @@ func (pl *planning) oldRequirementWarnings(rep *replacement, breaks map[breakKey
 // which the plan does not replace, when its step, of ID step, moves the
 // node to request r's template of another ID: their templates require the
 // node's present template, which no plan finds the node of once the step
-// has run, nor holds the node to their constraints. It returns "" when
+// has run, nor holds the node to their constraints. Platform nodes that
+// the plan upgrades are among them: their packages' requirements take
+// the place of their templates' only for this plan. It returns "" when
 // the node has none.
 func (pl *planning) movedAwayWarning(rep *replacement, r *Request, step StepID) (string, error) {
 	pf := &platform{nodeInfo: rep.nodeInfo, decided: true}
 	if _, err := pl.cotenants(pf); err != nil {
 		return "", err
 	}
-	all, err := pl.allCotenants(pf)
+	all, err := pl.cotenantsBut(pf, pl.replacedHere)
 	if err != nil || len(all) == 0 {
 		return "", err
 	}

@@ -583,9 +583,15 @@ func (pl *planning) nameCotenants(pf *platform) {
 // an error that names them all: the dependents, and the nodes above them
 // that cotenants found (see aboveOf), each once per constraint.
 func (pl *planning) allCotenants(pf *platform) ([]Demand, error) {
+	return pl.cotenantsBut(pf, pl.exempt)
+}
+
+// cotenantsBut is allCotenants, leaving out the nodes that exempt
+// reports, rather than those that pl.exempt does.
+func (pl *planning) cotenantsBut(pf *platform, exempt func(*topology.Dependent) bool) ([]Demand, error) {
 	var out []Demand
 	for i, d := range pf.dependents {
-		if !d.Constraint.IsZero() && !pl.exempt(&d) {
+		if !d.Constraint.IsZero() && !exempt(&d) {
 			if err := checkDependent(pf, i); err != nil {
 				return nil, err
 			}
@@ -600,7 +606,7 @@ func (pl *planning) allCotenants(pf *platform) ([]Demand, error) {
 		}
 	}
 	for _, d := range above {
-		if !d.Constraint.IsZero() && !pl.exempt(&d) {
+		if !d.Constraint.IsZero() && !exempt(&d) {
 			out = append(out, Demand{Constraint: d.Constraint, App: d.App, Template: d.Template, Node: d.Node})
 		}
 	}
@@ -632,7 +638,13 @@ func checkDependentOf(id topology.NodeID, deps []topology.Dependent, i int) erro
 // node's old requirement is broken until its own step (see
 // oldRequirementWarnings).
 func (pl *planning) exempt(d *topology.Dependent) bool {
-	return pl.replacesAll(d.App, d.Template) || pl.renamed[d.Node] || pl.upgraded(d.Node)
+	return pl.replacedHere(d) || pl.upgraded(d.Node)
+}
+
+// replacedHere reports whether a request of the plan replaces co-tenant
+// d.
+func (pl *planning) replacedHere(d *topology.Dependent) bool {
+	return pl.replacesAll(d.App, d.Template) || pl.renamed[d.Node]
 }
 
 // replacesAll reports whether a request replaces every node of template t

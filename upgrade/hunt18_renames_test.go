@@ -269,3 +269,24 @@ func TestHunt18NodeWithoutApp(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []upgrade.StepID{"platform/java-1@21.0.2", "app/tomcat-1@10.1.34", "app/shop-1@2.0.0"}, ids(plan))
 }
+
+// TestHunt18RenameWarnsUpgradedNodeAbove: a batch moves the shop's JDK
+// nodes to a template of a new ID, jdk21_runtime, while the shop's release
+// has the plan upgrade tomcat-1, above java-1, with a package; the Tomcat
+// template requires java_runtime >=8. A node the plan upgrades is no
+// co-tenant of the nodes beneath it, as its packages' requirements take
+// the place of its template's for the plan; but its template keeps its
+// requirement on java_runtime, which no node beneath tomcat-1 has once
+// the batch has run. The plan warned when tomcat-1 kept its version, and
+// not when the plan upgraded it.
+func TestHunt18RenameWarnsUpgradedNodeAbove(t *testing.T) {
+	topo := build(t, shopBuilder(1))
+	jdk := upgrade.Request{Application: "shop", Replaces: "java_runtime", Template: topology.Template{ID: "jdk21_runtime", Version: v("21.0.2")}}
+	const want = "node java-1 moves from template java_runtime to jdk21_runtime at step app/java-1@21.0.2, and node tomcat-1 (shop) " +
+		"requires java_runtime >=8 of it: once the step has run, no plan finds that requirement or holds the node to it; have tomcat_server require jdk21_runtime"
+	for _, shop := range []upgrade.Request{shop2("jdk21_runtime", ">=17"), shop2("tomcat_server", ">=10")} {
+		plan, err := upgrade.NewPlanner(topo, catalogue(t)).PlanAll(t.Context(), shop, jdk)
+		require.NoError(t, err)
+		assert.Contains(t, plan.Warnings, want, ids(plan))
+	}
+}
