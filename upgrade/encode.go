@@ -167,7 +167,8 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 // twice, with an After list out of order or naming a step twice, or
 // barriers out of order, whose steps cannot be ordered or are not in
 // order (each after the steps its After list names), with a step whose To
-// is not the version of the package or template it deploys, with an
+// is not the version of the package or template it deploys, or whose From
+// its package does not upgrade, with an
 // application step of an application or template its request does not
 // replace, or a platform step that names a request, with requests that
 // PlanAll refuses, with a package that pkgsource.Package.Validate refuses
@@ -358,7 +359,8 @@ func requestName(i int) string {
 
 // checkTarget refuses a step whose target contradicts what it deploys: a
 // platform step goes to the version of its package, of its node's type,
-// and names no request; an application step is of a node of the
+// from a version the package upgrades (its From allows), and names no
+// request; an application step is of a node of the
 // application its request, of requests, upgrades, and of a template the
 // request replaces (its Replaces, or its new template's ID, which a run
 // may have moved the node to: see targets), goes to its new template's
@@ -394,6 +396,8 @@ func checkTarget(s *Step, requests []Request) error {
 		return bad("is of a node of type %s, and installs a package of type %s", textID(s.Type), textID(s.Package.Type))
 	case !s.To.Same(s.Package.Version):
 		return bad("goes to %s, and installs version %s of %s", s.To, s.Package.Version, textID(s.Package.Type))
+	case !s.Package.From.Allows(s.From):
+		return bad("goes from %s, and installs %s %s, which upgrades from %s only", s.From, textID(s.Package.Type), s.Package.Version, s.Package.From)
 	}
 	return nil
 }

@@ -157,3 +157,25 @@ func TestHunt18ReadJSONRefusesRequestsThePlannerRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestHunt18ReadJSONRefusesStepFromWhatItsPackageDoesNotUpgrade reads a
+// plan file whose platform step goes from a version that its package
+// does not upgrade (its From constraint refuses it), as a hand edit of
+// the step's from, or of the package, leaves it: the planner chooses
+// only packages that upgrade the version a step goes from, and ReadJSON
+// read it back, for the executor to install a package over a version it
+// cannot upgrade.
+func TestHunt18ReadJSONRefusesStepFromWhatItsPackageDoesNotUpgrade(t *testing.T) {
+	plan := func(from string) *upgrade.Plan {
+		p := hunt17Plan(nil, nil)
+		p.Steps = []upgrade.Step{{ID: "platform/tomcat-1@10.1.34", Kind: upgrade.Platform, App: "shop", Node: "tomcat-1",
+			Template: "tomcat_server", Type: "tomcat", From: v(from), To: v("10.1.34"),
+			Package: &pkgsource.Package{Type: "tomcat", Version: v("10.1.34"), From: c(">=9.0")}}}
+		return p
+	}
+	_, err := hunt18Read(t, plan("8.5.100"))
+	require.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+	assert.ErrorContains(t, err, "step platform/tomcat-1@10.1.34 goes from 8.5.100, and installs tomcat 10.1.34, which upgrades from >=9.0 only: edit both to agree, or plan again")
+	_, err = hunt18Read(t, plan("9.0.98"))
+	require.NoError(t, err)
+}
