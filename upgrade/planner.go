@@ -193,6 +193,7 @@ func (p *Planner) plan(ctx context.Context, reqs []Request, replacing map[appTem
 	pl := &planning{Planner: p, ctx: ctx, requests: reqs, replacing: replacing,
 		nodes: map[topology.NodeID]*nodeInfo{}, apps: make(map[topology.AppID]*topology.Application, len(reqs)),
 		templates: map[topology.TemplateID]*topology.Template{}, catalogs: map[string]*catalog{}}
+	pl.renaming = slices.ContainsFunc(reqs, func(r Request) bool { return r.Template.ID != r.Replaces })
 	n, idBytes := pl.countTargets()
 	pl.replaced = make([]replacement, 0, n)
 	pl.stepIDs.Grow(idBytes)
