@@ -20,7 +20,6 @@ type planning struct {
 	ctx       context.Context
 	requests  []Request           // the plan's
 	replacing map[appTemplate]int // the templates the requests replace, by request
-	renaming  bool                // whether a request gives its new template an ID of its own
 
 	nodes        map[topology.NodeID]*nodeInfo // looked up by ID; not the replaced nodes gather makes (see replacedNode)
 	replacedByID map[topology.NodeID]*nodeInfo // made once a relationship leads to a replaced node
@@ -555,7 +554,7 @@ func (pl *planning) answers(n *nodeInfo, t topology.TemplateID) bool {
 // requiring template would find it. The requirement must name the new ID,
 // which answers it (see answers).
 func (pl *planning) renamedAway(index, k int, n *nodeInfo) error {
-	if !pl.renaming { // most plans: no lookup per node
+	if len(pl.replacing) == len(pl.requests) { // no request gives its new template an ID of its own (see validateRequests): most plans, no lookup per node
 		return nil
 	}
 	req := &pl.requests[index].Template.Requirements[k]

@@ -193,7 +193,6 @@ func (p *Planner) plan(ctx context.Context, reqs []Request, replacing map[appTem
 	pl := &planning{Planner: p, ctx: ctx, requests: reqs, replacing: replacing,
 		nodes: map[topology.NodeID]*nodeInfo{}, apps: make(map[topology.AppID]*topology.Application, len(reqs)),
 		templates: map[topology.TemplateID]*topology.Template{}, catalogs: map[string]*catalog{}}
-	pl.renaming = slices.ContainsFunc(reqs, func(r Request) bool { return r.Template.ID != r.Replaces })
 	n, idBytes := pl.countTargets()
 	pl.replaced = make([]replacement, 0, n)
 	pl.stepIDs.Grow(idBytes)
@@ -237,7 +236,8 @@ func (p *Planner) plan(ctx context.Context, reqs []Request, replacing map[appTem
 // each application template they replace. Two requests of different
 // applications may not give their new templates one new ID: a template
 // belongs to one application, and a topology recording the run could not
-// hold both (see targets).
+// hold both (see targets). The map has a key per request, and one more
+// per request whose new template has an ID of its own.
 func validateRequests(reqs []Request) (map[appTemplate]int, error) {
 	seen := make(map[appTemplate]int, len(reqs))
 	var newIDs map[topology.TemplateID]int // the request of each new ID, made at the first
