@@ -683,19 +683,25 @@ type h13On struct {
 	n    h13Node
 }
 
+// h13Cotenants adds to b an application per co-tenant of x, the k-th
+// node of a case.
+func h13Cotenants(b *topology.Builder, k int, x h13On) {
+	for i, ct := range x.n.cotenants {
+		app := topology.AppID(fmt.Sprintf("c%d%d", k, i))
+		tid := topology.TemplateID(fmt.Sprintf("c%d%d_t", k, i))
+		b.Template(app, topology.Template{ID: tid, Type: "webapp", Version: v("1.0.0"),
+			Requirements: []topology.Requirement{{Template: x.tmpl, Constraint: ct}}}).
+			Node(app, topology.Node{ID: topology.NodeID(fmt.Sprintf("c%d%d-1", k, i)), Template: tid, Relationships: on(x.node)})
+	}
+}
+
 // h13Plan adds to b an application per co-tenant of each of nodes, and
 // plans a-1 to 2.0.0 with their demands.
 func h13Plan(t *testing.T, b *topology.Builder, nodes []h13On, opts []upgrade.Option) (*upgrade.Plan, h13Inputs, error) {
 	req := upgrade.Request{Application: "a", Replaces: "a_t", Template: topology.Template{ID: "a_t", Type: "webapp", Version: v("2.0.0")}}
 	var pkgs []pkgsource.Package
 	for k, x := range nodes {
-		for i, ct := range x.n.cotenants {
-			app := topology.AppID(fmt.Sprintf("c%d%d", k, i))
-			tid := topology.TemplateID(fmt.Sprintf("c%d%d_t", k, i))
-			b.Template(app, topology.Template{ID: tid, Type: "webapp", Version: v("1.0.0"),
-				Requirements: []topology.Requirement{{Template: x.tmpl, Constraint: ct}}}).
-				Node(app, topology.Node{ID: topology.NodeID(fmt.Sprintf("c%d%d-1", k, i)), Template: tid, Relationships: on(x.node)})
-		}
+		h13Cotenants(b, k, x)
 		req.Template.Requirements = append(req.Template.Requirements, topology.Requirement{Template: x.tmpl, Constraint: x.n.demand})
 		pkgs = append(pkgs, x.n.pkgs...)
 	}

@@ -401,24 +401,36 @@ type passedOver struct {
 // the plan is made again passing over, on its node, each package that
 // the error names in conflict in turn, or that kept in place a node that
 // it names (see blamedPackages), and with it those that require the same
-// of the node it asked of; when none makes
-// a plan, the first whose plan's error names packages in turn stays
-// passed over and those are tried with it, and when none of those leads
-// on, the next (depth first); at most maxReplans times in all. Plans
-// that succeed at once are not made again, so they do not change; a plan
-// that fails every time returns the first error, whatever the retries
-// met.
+// of the node it asked of; when none makes a plan, the first whose plan's
+// error names packages in turn stays passed over and those are tried with
+// it, and when none of those leads on, the next: depth first, but of the
+// ways on, the one whose error names the fewest packages first. At most
+// maxReplans plans more in all: a plan that fails costs at most nine
+// times one that succeeds. Plans that succeed at once are not made again,
+// so they do not change; a plan that fails every time returns the first
+// error, whatever the retries met.
 func (p *Planner) replan(ctx context.Context, reqs []Request, replacing map[appTemplate]int, pl *planning, err error) (*Plan, error) {
 	first := err
 	// The ways on, each the packages passed over and those its plan's
-	// error blames, last to try first: depth first. A retry whose error
+	// error blames, last to try first: depth first, but for a way whose
+	// error blames fewer packages, tried before. A retry whose error
 	// blames packages in turn leads on; one whose node is left nothing to
-	// install (a request's only Python build) leads nowhere.
+	// install (a request's only Python build) leads nowhere. An error that
+	// blames one package or two is near what is at fault (a runtime
+	// left with one build to take names the server package that asks for
+	// it); one that blames many spreads the tries over the builds of one
+	// node, each asking a little else of the node beneath.
 	type way struct{ passOver, blamed []passedOver }
 	ways := []way{{nil, blamedPackages(err, nil, pl)}}
 	for tries := 0; len(ways) > 0 && tries < maxReplans; {
-		w := ways[len(ways)-1]
-		ways = ways[:len(ways)-1]
+		k := len(ways) - 1
+		for i := k - 1; i >= 0; i-- {
+			if len(ways[i].blamed) < len(ways[k].blamed) {
+				k = i
+			}
+		}
+		w := ways[k]
+		ways = slices.Delete(ways, k, k+1)
 		var on []way
 		for _, b := range w.blamed {
 			if tries == maxReplans {
