@@ -1,6 +1,7 @@
 package upgrade_test
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -381,4 +382,23 @@ func TestHunt18OracleStacksOnOneOS(t *testing.T) {
 		plan, in, err := h18PlanStacks(t, oc)
 		return oc, h18Feasible(oc), plan, in, err
 	})
+}
+
+// TestHunt18GaveUpSaysSo: when replan stopped, its tries spent, with
+// packages left to pass over, the error said "change the demands so that
+// one version meets them all", as for a conflict no plan gets round,
+// although a plan may exist (case 7071 of seed 1 of the generator has
+// one). It now says that the planner stopped and a plan may exist, and
+// what the user can do; it is the same conflict for errors.As. A conflict
+// the planner tried every way round (the PostGIS of
+// TestHunt9PostGISPinsServerMajor) says nothing of the kind.
+func TestHunt18GaveUpSaysSo(t *testing.T) {
+	oc := h18Case(1, 7071)
+	require.True(t, h18Feasible(oc))
+	_, _, err := h18PlanStacks(t, oc)
+	require.ErrorIs(t, err, upgrade.ErrConflict)
+	ce, ok := errors.AsType[*upgrade.ConflictError](err)
+	require.True(t, ok)
+	assert.Equal(t, ce.Error()+"; made again 8 times, passing over packages in conflict, the plan failed each time, and the planner stopped with others to pass over: "+
+		"a plan may exist that it did not find; narrow the requests' demands to the versions you mean, or plan the requests one at a time", err.Error())
 }

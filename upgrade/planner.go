@@ -146,7 +146,9 @@ func (p *Planner) Plan(ctx context.Context, r Request) (*Plan, error) {
 // when the plan then fails on a node beneath because of what the packages
 // chosen above ask of it, it is made again passing over each of those
 // packages in turn (at most 8 plans more), and the error, when none
-// succeeds, is the first plan's. Each node of a replaced template gets an
+// succeeds, is the first plan's, which says, when the planner stopped
+// with packages left to pass over, that a plan may exist. Each node of a
+// replaced template gets an
 // Application step after the platform steps beneath it, but for one that
 // runs the new template's version already, which is a satisfied Check (one
 // above it is a downgrade); and each platform step comes after the steps of
@@ -408,7 +410,8 @@ type passedOver struct {
 // maxReplans plans more in all: a plan that fails costs at most nine
 // times one that succeeds. Plans that succeed at once are not made again,
 // so they do not change; a plan that fails every time returns the first
-// error, whatever the retries met.
+// error, whatever the retries met, and says so when they stopped with
+// ways on left to try (see gaveUpError).
 func (p *Planner) replan(ctx context.Context, reqs []Request, replacing map[appTemplate]int, pl *planning, err error) (*Plan, error) {
 	first := err
 	// The ways on, each the packages passed over and those its plan's
@@ -434,7 +437,7 @@ func (p *Planner) replan(ctx context.Context, reqs []Request, replacing map[appT
 		var on []way
 		for _, b := range w.blamed {
 			if tries == maxReplans {
-				break
+				return nil, &gaveUpError{first}
 			}
 			tries++
 			q := *p
@@ -453,8 +456,24 @@ func (p *Planner) replan(ctx context.Context, reqs []Request, replacing map[appT
 		slices.Reverse(on) // the first tried first
 		ways = append(ways, on...)
 	}
+	if len(ways) > 0 {
+		return nil, &gaveUpError{first}
+	}
 	return nil, first
 }
+
+// gaveUpError is the first error of a plan that replan stopped making again
+// with ways on left to try (see maxReplans): a plan may exist, and the
+// error says so. It unwraps to the first error, which errors.As finds as
+// without it.
+type gaveUpError struct{ err error }
+
+func (e *gaveUpError) Error() string {
+	return fmt.Sprintf("%v; made again %d times, passing over packages in conflict, the plan failed each time, and the planner stopped with others to pass over: "+
+		"a plan may exist that it did not find; narrow the requests' demands to the versions you mean, or plan the requests one at a time", e.err, maxReplans)
+}
+
+func (e *gaveUpError) Unwrap() error { return e.err }
 
 // failure returns what a planning error says of the node it failed on: the
 // node, its type, the demands it names, how many of the first of these
