@@ -20,13 +20,12 @@ import (
 // hunt18Runtimes is an Ubuntu 20.04 VM running a Python, a Node.js and a
 // Ruby, each for an application of its own, decided in that order.
 func hunt18Runtimes() *topology.Builder {
-	b := hunt9Runtimes("a-py", "b-node").
+	return hunt9Runtimes("a-py", "b-node").
 		Template("base", topology.Template{ID: "ruby_runtime", Type: "ruby", Version: v("3.2.0")}).
 		Template("shop", topology.Template{ID: "shop_app", Type: "webapp", Version: v("1.0.0"),
 			Requirements: []topology.Requirement{{Template: "ruby_runtime", Constraint: c(">=3.2")}}}).
 		Node("base", topology.Node{ID: "c-ruby", Template: "ruby_runtime", Relationships: on("vm-1")}).
 		Node("shop", topology.Node{ID: "shop-1", Template: "shop_app", Relationships: on("c-ruby")})
-	return b
 }
 
 // TestHunt18ReplanBlamesThreeWayConflict: Python 3.12 runs on Ubuntu
