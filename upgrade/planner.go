@@ -508,7 +508,8 @@ func failure(err error) (node topology.NodeID, typ string, named []Demand, given
 //
 // Last come the packages that kept in place a platform node whose
 // template's requirement is among those blamed (see keptBy), as pl, the
-// failed plan, decided it.
+// failed plan, decided it: those that asked of it what its version meets,
+// and those taken for the nodes on it that ask nothing of its type.
 func blamedPackages(err error, passOver []passedOver, pl *planning) []passedOver {
 	failed, typ, named, given, vs, installed := failure(err)
 	vs = append(slices.Clip(vs), installed)
@@ -557,6 +558,18 @@ func blamedPackages(err error, passOver []passedOver, pl *planning) []passedOver
 			for k := range n.platform.demands {
 				add(&n.platform.demands[k], n.template.Type, n.node.Version)
 			}
+			deps, _ := pl.dependents(n.node.ID) // on an error, there are fewer to blame: the plan failed already
+			for _, dep := range deps {
+				m, ok := pl.nodes[dep.Node]
+				if !ok || m.platform == nil || !m.platform.decided {
+					continue
+				}
+				for _, q := range m.platform.path {
+					if !slices.ContainsFunc(q.Requires, func(r pkgsource.Requirement) bool { return r.Type == n.template.Type }) {
+						add(&Demand{App: m.node.App, Node: m.node.ID, Package: q.String()}, n.template.Type, n.node.Version)
+					}
+				}
+			}
 		}
 	}
 	return out
@@ -564,11 +577,12 @@ func blamedPackages(err error, passOver []passedOver, pl *planning) []passedOver
 
 // keptBy returns, when demand d is the requirement of the template of a
 // platform node that pl decided to keep at its version, that node; else
-// nil. The packages above it asked of it what its version meets: another
-// that asks what it does not would move it, and then its template would
-// ask nothing of the node beneath. A runtime kept on 1.x by what a server
-// 2.1 asked of it, whose template needs an OS below 2, is moved by server
-// 2.2, whose package needs the runtime at 1.1 or above.
+// nil. The packages above it asked of it what its version meets, or
+// nothing: another that asks what it does not would move it, and then its
+// template would ask nothing of the node beneath. A runtime kept on 1.x
+// by what a server 2.1 asked of it, or by a server 2.0 that asks nothing
+// of it, whose template needs an OS below 2, is moved by server 2.2,
+// whose package needs the runtime at 1.1 or above.
 func (pl *planning) keptBy(d *Demand) *nodeInfo {
 	if pl == nil || d.Package != "" || d.Node == "" {
 		return nil
