@@ -369,37 +369,44 @@ func requestName(i int) string {
 // it read To, App and Template, where the executor installs the package
 // or the request's template.
 func checkTarget(s *Step, requests []Request) error {
-	bad := func(format string, a ...any) error {
-		return fmt.Errorf("upgrade: %w: step %s %s: edit both to agree, or plan again", ErrInvalidPlan, textID(s.ID), fmt.Sprintf(format, a...))
-	}
-	var r *Request
 	if s.Kind == Application {
-		r = &requests[s.Request]
+		return checkApplicationTarget(s, &requests[s.Request])
 	}
 	switch {
-	case s.Kind == Platform && s.Request != 0:
-		return bad("is a platform step and names %s, as only application steps do", requestName(s.Request))
-	case s.Kind == Application && s.App != r.Application:
-		return bad("is of a node of application %s, and names request #%d, which upgrades application %s", textID(s.App), s.Request+1, textID(r.Application))
-	case s.Kind == Application && s.Template != r.Replaces && s.Template != r.Template.ID:
-		return bad("is of a node of template %s, and names request #%d, which replaces template %s with %s",
-			textID(s.Template), s.Request+1, textID(r.Replaces), textID(r.Template.ID))
-	case s.Kind == Application && s.Package != nil:
-		return bad("is an application step and names a package, %s %s, which only platform steps install", textID(s.Package.Type), s.Package.Version)
-	case s.Kind == Application && !s.To.Same(s.NewTemplate.Version):
-		return bad("goes to %s, and deploys version %s of template %s", s.To, s.NewTemplate.Version, textID(s.NewTemplate.ID))
-	case s.Kind == Application:
-		return nil
+	case s.Request != 0:
+		return badTarget(s, "is a platform step and names %s, as only application steps do", requestName(s.Request))
 	case s.Package == nil:
-		return bad("is a platform step and names no package to install")
+		return badTarget(s, "is a platform step and names no package to install")
 	case s.Package.Type != s.Type:
-		return bad("is of a node of type %s, and installs a package of type %s", textID(s.Type), textID(s.Package.Type))
+		return badTarget(s, "is of a node of type %s, and installs a package of type %s", textID(s.Type), textID(s.Package.Type))
 	case !s.To.Same(s.Package.Version):
-		return bad("goes to %s, and installs version %s of %s", s.To, s.Package.Version, textID(s.Package.Type))
+		return badTarget(s, "goes to %s, and installs version %s of %s", s.To, s.Package.Version, textID(s.Package.Type))
 	case !s.Package.From.Allows(s.From):
-		return bad("goes from %s, and installs %s %s, which upgrades from %s only", s.From, textID(s.Package.Type), s.Package.Version, s.Package.From)
+		return badTarget(s, "goes from %s, and installs %s %s, which upgrades from %s only", s.From, textID(s.Package.Type), s.Package.Version, s.Package.From)
 	}
 	return nil
+}
+
+// checkApplicationTarget is checkTarget of an application step, of
+// request r.
+func checkApplicationTarget(s *Step, r *Request) error {
+	switch {
+	case s.App != r.Application:
+		return badTarget(s, "is of a node of application %s, and names request #%d, which upgrades application %s", textID(s.App), s.Request+1, textID(r.Application))
+	case s.Template != r.Replaces && s.Template != r.Template.ID:
+		return badTarget(s, "is of a node of template %s, and names request #%d, which replaces template %s with %s",
+			textID(s.Template), s.Request+1, textID(r.Replaces), textID(r.Template.ID))
+	case s.Package != nil:
+		return badTarget(s, "is an application step and names a package, %s %s, which only platform steps install", textID(s.Package.Type), s.Package.Version)
+	case !s.To.Same(s.NewTemplate.Version):
+		return badTarget(s, "goes to %s, and deploys version %s of template %s", s.To, s.NewTemplate.Version, textID(s.NewTemplate.ID))
+	}
+	return nil
+}
+
+// badTarget refuses step s, which the format says contradicts itself.
+func badTarget(s *Step, format string, a ...any) error {
+	return fmt.Errorf("upgrade: %w: step %s %s: edit both to agree, or plan again", ErrInvalidPlan, textID(s.ID), fmt.Sprintf(format, a...))
 }
 
 // checkKind refuses a step of no kind, or of one unknown.

@@ -113,46 +113,44 @@ func (p *Planner) Plan(ctx context.Context, r Request) (*Plan, error) {
 //
 // For every requirement of every request's new template, it finds beneath
 // each node of the replaced template the platform nodes of the required
-// template that the node runs on, following its hosted_on relationships
-// down the stack, or when no node there is of the required template, every
+// template that the node runs on, following its hosted_on relationships down
+// the stack, or when no node there is of the required template, every
 // relationship (a database it depends on); not past a node of the required
-// template. A node that a request of the batch moves to a template of a
-// new ID answers a requirement on that ID, as it will be; a requirement on
-// the ID it leaves is refused (a *RequestError naming both requests), as
-// no node would be of it once the plan has run; of the node's co-tenants
-// (see below), whose templates require that ID too, the plan warns. A
-// platform node whose installed version meets every demand on it is
-// recorded as a satisfied Check. Any other gets one Platform step per
-// package on the shortest way, through released versions, to a version
-// chosen by the Policy, one that every request, every co-tenant and every
-// package above it allows. A co-tenant is a node, in any application,
-// that runs on or needs it, directly or through any number of nodes
-// between, and whose template requires its template (not through another
-// node of that template); its constraint is that requirement's, and it must allow
-// every version the node passes through. Nodes being replaced are no
-// co-tenants (a warning says when their old template's requirement breaks
-// until their own step), but they have co-tenants of their own: those of
-// a node a request replaces must allow the new template's version, as
-// they must a platform step's. The topology's Dependents are walked up
-// once per plan, or a topology.AboveLister is asked; a
-// topology.DependentsLister is asked once per application rather than
-// once per node. A platform node that
-// several requests need gets one set of steps that satisfies them all. The
-// Requires of the chosen packages are planned in turn on the nodes beneath,
-// to any depth. Each platform node is decided once, from the top of
-// the stacks down, looking one level down for what its packages require,
-// along with what the nodes there are asked already and what the nodes
-// beside it, decided or not, will surely ask of them;
-// when the plan then fails on a node beneath because of what the packages
-// chosen above ask of it, it is made again passing over each of those
-// packages in turn (at most 8 plans more), and the error, when none
-// succeeds, is the first plan's, which says, when the planner stopped
-// with packages left to pass over, that a plan may exist. Each node of a
-// replaced template gets an
-// Application step after the platform steps beneath it, but for one that
-// runs the new template's version already, which is a satisfied Check (one
-// above it is a downgrade); and each platform step comes after the steps of
-// the platform nodes beneath its node.
+// template. A node that a request of the batch moves to a template of a new
+// ID answers a requirement on that ID, as it will be; a requirement on the
+// ID it leaves is refused (a *RequestError naming both requests), as no node
+// would be of it once the plan has run; of the node's co-tenants (see
+// below), whose templates require that ID too, the plan warns. A platform
+// node whose installed version meets every demand on it is recorded as a
+// satisfied Check. Any other gets one Platform step per package on the
+// shortest way, through released versions, to a version chosen by the
+// Policy, one that every request, every co-tenant and every package above it
+// allows. A co-tenant is a node, in any application, that runs on or needs
+// it, directly or through any number of nodes between, and whose template
+// requires its template (not through another node of that template); its
+// constraint is that requirement's, and it must allow every version the node
+// passes through. Nodes being replaced are no co-tenants (a warning says
+// when their old template's requirement breaks until their own step), but
+// they have co-tenants of their own: those of a node a request replaces must
+// allow the new template's version, as they must a platform step's. The
+// topology's Dependents are walked up once per plan, or a
+// topology.AboveLister is asked; a topology.DependentsLister is asked once
+// per application rather than once per node. A platform node that several
+// requests need gets one set of steps that satisfies them all. The Requires
+// of the chosen packages are planned in turn on the nodes beneath, to any
+// depth. Each platform node is decided once, from the top of the stacks
+// down, looking one level down for what its packages require, along with
+// what the nodes there are asked already and what the nodes beside it,
+// decided or not, will surely ask of them; when the plan then fails on a
+// node beneath because of what the packages chosen above ask of it, it is
+// made again passing over each of those packages in turn (at most 8 plans
+// more), and the error, when none succeeds, is the first plan's, which says,
+// when the planner stopped with packages left to pass over, that a plan may
+// exist. Each node of a replaced template gets an Application step after the
+// platform steps beneath it, but for one that runs the new template's
+// version already, which is a satisfied Check (one above it is a downgrade);
+// and each platform step comes after the steps of the platform nodes beneath
+// its node.
 //
 // Errors are typed (see the sentinels of this package and
 // topology.ErrNotFound) and name the request, node or package at fault.
@@ -512,14 +510,43 @@ func failure(err error) (node topology.NodeID, typ string, named []Demand, given
 // and those taken for the nodes on it that ask nothing of its type.
 func blamedPackages(err error, passOver []passedOver, pl *planning) []passedOver {
 	failed, typ, named, given, vs, installed := failure(err)
-	vs = append(slices.Clip(vs), installed)
+	blamed, implicated := conflicting(named, given, append(slices.Clip(vs), installed))
+	b := &blame{passOver: passOver, failed: failed}
+	for i := range named {
+		if blamed[i] {
+			b.add(&named[i], typ, installed)
+		}
+	}
+	if implicated {
+		for i := range given {
+			b.add(&named[i], typ, installed)
+		}
+	}
+	if len(b.out) == 0 {
+		for i := range named {
+			blamed[i] = true
+			b.add(&named[i], typ, installed)
+		}
+	}
+	for i := range named {
+		if n := pl.keptBy(&named[i]); blamed[i] && n != nil {
+			b.keepers(pl, n)
+		}
+	}
+	return b.out
+}
+
+// conflicting reports which of the named demands no version of vs meets
+// along with another named demand, or alone; and whether two such (or
+// one) are not among the first given ones, which every version of vs
+// meets (see failure).
+func conflicting(named []Demand, given int, vs []version.Version) (blamed []bool, implicated bool) {
 	conflict := func(ds ...*Demand) bool {
 		return !slices.ContainsFunc(vs, func(v version.Version) bool {
 			return !slices.ContainsFunc(ds, func(d *Demand) bool { return !d.Constraint.Allows(v) })
 		})
 	}
-	blamed := make([]bool, len(named))
-	implicated := false // the given ones, by a conflict of others
+	blamed = make([]bool, len(named))
 	for i := range named {
 		for j := i; j < len(named); j++ {
 			if conflict(&named[i], &named[j]) {
@@ -528,51 +555,47 @@ func blamedPackages(err error, passOver []passedOver, pl *planning) []passedOver
 			}
 		}
 	}
-	var out []passedOver
-	add := func(d *Demand, typ string, installed version.Version) {
-		same := func(p passedOver) bool {
-			return p.Node == d.Node && (p.Package == d.Package || p.typ == typ && p.Constraint.String() == d.Constraint.String())
-		}
-		if d.Package != "" && !slices.ContainsFunc(passOver, same) && !slices.ContainsFunc(out, same) {
-			out = append(out, passedOver{*d, failed, typ, installed})
-		}
+	return blamed, implicated
+}
+
+// blame is the packages blamedPackages returns, in the order blamed, as a
+// plan failed on node failed; none twice, none of passOver.
+type blame struct {
+	passOver []passedOver
+	failed   topology.NodeID
+	out      []passedOver
+}
+
+// add blames the package of demand d, which asks of a node of type typ
+// on version installed; nothing for a demand of no package.
+func (b *blame) add(d *Demand, typ string, installed version.Version) {
+	same := func(p passedOver) bool {
+		return p.Node == d.Node && (p.Package == d.Package || p.typ == typ && p.Constraint.String() == d.Constraint.String())
 	}
-	for i := range named {
-		if blamed[i] {
-			add(&named[i], typ, installed)
-		}
+	if d.Package != "" && !slices.ContainsFunc(b.passOver, same) && !slices.ContainsFunc(b.out, same) {
+		b.out = append(b.out, passedOver{*d, b.failed, typ, installed})
 	}
-	if implicated {
-		for i := range given {
-			add(&named[i], typ, installed)
-		}
+}
+
+// keepers blames the packages that kept node n in place (see keptBy):
+// those that asked of it what its version meets, and those taken for the
+// nodes on it that ask nothing of its type.
+func (b *blame) keepers(pl *planning, n *nodeInfo) {
+	for k := range n.platform.demands {
+		b.add(&n.platform.demands[k], n.template.Type, n.node.Version)
 	}
-	if len(out) == 0 {
-		for i := range named {
-			blamed[i] = true
-			add(&named[i], typ, installed)
+	deps, _ := pl.dependents(n.node.ID) // on an error, there are fewer to blame: the plan failed already
+	for _, dep := range deps {
+		m, ok := pl.nodes[dep.Node]
+		if !ok || m.platform == nil || !m.platform.decided {
+			continue
 		}
-	}
-	for i := range named {
-		if n := pl.keptBy(&named[i]); blamed[i] && n != nil {
-			for k := range n.platform.demands {
-				add(&n.platform.demands[k], n.template.Type, n.node.Version)
-			}
-			deps, _ := pl.dependents(n.node.ID) // on an error, there are fewer to blame: the plan failed already
-			for _, dep := range deps {
-				m, ok := pl.nodes[dep.Node]
-				if !ok || m.platform == nil || !m.platform.decided {
-					continue
-				}
-				for _, q := range m.platform.path {
-					if !slices.ContainsFunc(q.Requires, func(r pkgsource.Requirement) bool { return r.Type == n.template.Type }) {
-						add(&Demand{App: m.node.App, Node: m.node.ID, Package: q.String()}, n.template.Type, n.node.Version)
-					}
-				}
+		for _, q := range m.platform.path {
+			if !slices.ContainsFunc(q.Requires, func(r pkgsource.Requirement) bool { return r.Type == n.template.Type }) {
+				b.add(&Demand{App: m.node.App, Node: m.node.ID, Package: q.String()}, n.template.Type, n.node.Version)
 			}
 		}
 	}
-	return out
 }
 
 // keptBy returns, when demand d is the requirement of the template of a

@@ -1528,6 +1528,37 @@ func (r *run) unhold(i int) {
 	}
 }
 
+// notUndone returns why the rollback leaves step i in place, or nil when
+// it undoes it.
+func (r *run) notUndone(ctx context.Context, i int) error {
+	for _, j := range r.graph.Next(i) {
+		if r.inPlace(int(j)) {
+			if err := r.heldBy(r.stillInPlace(int(j))); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	s := &r.plan.Steps[i]
+	switch {
+	case r.report.Outcomes[i].Abandoned && !fetching(r.report.Outcomes[i].Err):
+		// Its Execute may still be changing the node: undoing it now
+		// would race it, and the steps before it stay for it. An
+		// Opener still reading its package changes no node.
+		return fmt.Errorf("%w: its Execute may still be running, so it is not undone", ErrAbandoned)
+	case s.Node != "" && r.lost[s.Node] != nil:
+		// So may another step's call on its node.
+		a := r.lost[s.Node]
+		return fmt.Errorf("%w: the %s of step %s, abandoned, may still be changing node %s, so it is not undone",
+			ErrAbandoned, a.Method, textID(a.Step), topology.Quote(string(s.Node)))
+	case ctx.Err() != nil:
+		// Cancelled during the rollback: what is not undone yet stays,
+		// unrecorded, as it was.
+		return fmt.Errorf("not undone, the run being cancelled: %w", context.Cause(ctx))
+	}
+	return nil
+}
+
 // rollback undoes the steps that succeeded or failed, last completed first,
 // keeping a step while a step after it could not be undone.
 func (r *run) rollback(ctx context.Context) {
@@ -1539,30 +1570,8 @@ func (r *run) rollback(ctx context.Context) {
 		i := r.order[k]
 		s := &r.plan.Steps[i]
 		o := &r.report.Outcomes[i]
-		var err error
-		for _, j := range r.graph.Next(i) {
-			if r.inPlace(int(j)) {
-				err = r.heldBy(r.stillInPlace(int(j)))
-				break
-			}
-		}
-		switch {
-		case err != nil:
-		case o.Abandoned && !fetching(o.Err):
-			// Its Execute may still be changing the node: undoing it now
-			// would race it, and the steps before it stay for it. An
-			// Opener still reading its package changes no node.
-			err = fmt.Errorf("%w: its Execute may still be running, so it is not undone", ErrAbandoned)
-		case s.Node != "" && r.lost[s.Node] != nil:
-			// So may another step's call on its node.
-			a := r.lost[s.Node]
-			err = fmt.Errorf("%w: the %s of step %s, abandoned, may still be changing node %s, so it is not undone",
-				ErrAbandoned, a.Method, textID(a.Step), topology.Quote(string(s.Node)))
-		case ctx.Err() != nil:
-			// Cancelled during the rollback: what is not undone yet stays,
-			// unrecorded, as it was.
-			err = fmt.Errorf("not undone, the run being cancelled: %w", context.Cause(ctx))
-		default:
+		err := r.notUndone(ctx, i)
+		if err == nil {
 			// Recorded first, so that a crash during the rollback leaves
 			// the step in doubt, neither done nor undone.
 			err = r.record(ctx, i, RecordRollingBack)
