@@ -10,6 +10,7 @@ import (
 
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
+	"github.com/stackup/stackup/upgrade/internal/nilerr"
 	"github.com/stackup/stackup/version"
 )
 
@@ -500,7 +501,7 @@ func (e *PanicError) Error() string {
 // pointer (or map, slice, func or channel) of an error type, whose
 // methods may need a receiver that is not nil.
 func (e *PanicError) Unwrap() error {
-	if err, ok := e.Value.(error); ok && !isNil(err) {
+	if err, ok := e.Value.(error); ok && !nilerr.Is(err) {
 		return err
 	}
 	return nil

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"reflect"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -20,6 +19,7 @@ import (
 	"github.com/stackup/stackup/pkgsource"
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade/internal/dag"
+	"github.com/stackup/stackup/upgrade/internal/nilerr"
 )
 
 // Executor carries out plan steps: it installs a package on a platform node
@@ -1318,22 +1318,10 @@ func (r *run) invokeHere(ctx context.Context, m hostMethod, i int) (err error) {
 // not nil, and whose message says nothing. It is then a permanent error
 // that says so, which Run looks through safely.
 func nilError(m hostMethod, id StepID, err error) error {
-	if isNil(err) {
-		return Permanent(fmt.Errorf("upgrade: %s of step %s returned a nil %T as its error, which is not a nil error: return nil itself for success (with go-multierror, ErrorOrNil)",
-			m, textID(id), err))
+	if e := nilerr.Of(string(m), textID(id), err); e != nil {
+		return Permanent(e)
 	}
 	return err
-}
-
-// isNil reports whether err holds a nil pointer, map, slice, func or
-// channel of an error type: an error that is not nil (for a nil err, it
-// reports false).
-func isNil(err error) bool {
-	switch v := reflect.ValueOf(err); v.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan:
-		return v.IsNil()
-	}
-	return false
 }
 
 // finish records the end of a step and releases or skips the steps after

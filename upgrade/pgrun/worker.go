@@ -21,6 +21,7 @@ import (
 
 	"github.com/stackup/stackup/topology"
 	"github.com/stackup/stackup/upgrade"
+	"github.com/stackup/stackup/upgrade/internal/nilerr"
 )
 
 // WorkerOptions configure Store.Work. The zero WorkerOptions are valid.
@@ -1442,8 +1443,9 @@ func (w *worker) finishRollback(ctx context.Context, c *claim, err error, hold b
 }
 
 // callRollback calls rb.Rollback for st, turning a panic into a permanent
-// *upgrade.PanicError, as upgrade.Run does, and a call of runtime.Goexit
-// into errGoexit; and, as Run does with its grace
+// *upgrade.PanicError, as upgrade.Run does, a nil pointer of an error type
+// into a permanent error that says so (see nilerr), and a call of
+// runtime.Goexit into errGoexit; and, as Run does with its grace
 // period (WorkerOptions.GracePeriod), waits at most that long for a
 // Rollback that ignores its context once it is done, then fails it with a
 // permanent *upgrade.AbandonedError, leaving its goroutine behind. g
@@ -1464,6 +1466,9 @@ func callRollback(ctx context.Context, rb upgrade.Rollbacker, st upgrade.Step, g
 		}
 		defer g.leave()
 		err = rb.Rollback(ctx, st)
+		if e := nilerr.Of("Rollback", stepText(st.ID), err); e != nil {
+			err = upgrade.Permanent(e) // its Error may panic: recorded, it would end the worker
+		}
 	}()
 	select {
 	case err := <-done:
@@ -1478,4 +1483,13 @@ func callRollback(ctx context.Context, rb upgrade.Rollbacker, st upgrade.Step, g
 	case <-t.C:
 		return upgrade.Permanent(&upgrade.AbandonedError{Method: "Rollback", Step: st.ID, Grace: grace, Cause: context.Cause(ctx)})
 	}
+}
+
+// stepText is step ID id as upgrade's errors show it: as it is, or quoted
+// when it is outside the safe set or longer than a step ID ReadJSON takes.
+func stepText(id upgrade.StepID) string {
+	if topology.CheckIDLength("", string(id), 3*topology.MaxIDLength) == nil {
+		return string(id)
+	}
+	return topology.Quote(string(id))
 }
