@@ -286,8 +286,8 @@ func checkSorted(p *Plan) error {
 // requests[1].template.version.
 func checkRequests(p *Plan) error {
 	_, err := validateRequests(p.Requests)
-	var re *RequestError
-	if !errors.As(err, &re) {
+	re, ok := errors.AsType[*RequestError](err)
+	if !ok {
 		return err
 	}
 	why := re.Reason

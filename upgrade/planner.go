@@ -182,7 +182,8 @@ func (p *Planner) PlanAll(ctx context.Context, reqs ...Request) (*Plan, error) {
 }
 
 // plan plans the requests, checked and cloned. When it fails, it returns
-// what it had decided, for replan (nil if it had not begun).
+// what it had decided, for replan; nil when ordering the steps failed,
+// by which time that state is let go (see below).
 func (p *Planner) plan(ctx context.Context, reqs []Request, replacing map[appTemplate]int) (*Plan, *planning, error) {
 	// Three stages: gather (gather.go, cotenants.go) finds the nodes the
 	// requests replace and the platform nodes beneath them, with the
@@ -541,10 +542,8 @@ func blamedPackages(err error, passOver []passedOver, pl *planning) []passedOver
 // one) are not among the first given ones, which every version of vs
 // meets (see failure).
 func conflicting(named []Demand, given int, vs []version.Version) (blamed []bool, implicated bool) {
-	conflict := func(ds ...*Demand) bool {
-		return !slices.ContainsFunc(vs, func(v version.Version) bool {
-			return !slices.ContainsFunc(ds, func(d *Demand) bool { return !d.Constraint.Allows(v) })
-		})
+	conflict := func(a, b *Demand) bool { // a and b may be one
+		return !slices.ContainsFunc(vs, func(v version.Version) bool { return a.Constraint.Allows(v) && b.Constraint.Allows(v) })
 	}
 	blamed = make([]bool, len(named))
 	for i := range named {
